@@ -1,0 +1,22 @@
+// Registration of the CLI's command groups. Each group adds its subcommands to the app;
+// a parsed subcommand sets `action`, which main() runs and whose result is the exit code.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "output.h"
+
+namespace dbaas::cli {
+
+struct GlobalOptions {
+  OutputFormat format = OutputFormat::kTable;
+  unsigned threads = 0;
+  std::function<int()> action;
+};
+
+// dbaas repo init|verify|gc|stats, dbaas snapshot create|ls|restore|rm
+void AddRepoCommands(CLI::App& app, GlobalOptions& global);
+
+}  // namespace dbaas::cli

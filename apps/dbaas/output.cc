@@ -1,0 +1,65 @@
+#include "output.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+
+namespace dbaas::cli {
+
+std::string HumanBytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, kUnits[unit]);
+}
+
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(header.size());
+  for (size_t c = 0; c < header.size(); ++c) widths[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      widths[c] = std::max(widths[c], row[c].size());
+    }
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += c + 1 == row.size() ? row[c] : fmt::format("{:<{}}  ", row[c], widths[c]);
+    }
+    std::cout << line << "\n";
+  };
+  print_row(header);
+  for (const auto& row : rows) print_row(row);
+}
+
+void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+int ReportError(const Status& status, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    nlohmann::json j = {{"success", false},
+                        {"error",
+                         {{"code", std::string(StatusCodeName(status.code()))},
+                          {"message", status.message()},
+                          {"hint", status.hint()}}}};
+    std::cerr << j.dump() << std::endl;
+  } else {
+    std::cerr << "error: " << status.message() << "\n";
+    if (!status.hint().empty()) std::cerr << "hint: " << status.hint() << "\n";
+  }
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument: return 2;
+    case StatusCode::kNotFound: return 3;
+    case StatusCode::kBusy: return 4;
+    case StatusCode::kCorruption: return 5;
+    default: return 1;
+  }
+}
+
+}  // namespace dbaas::cli

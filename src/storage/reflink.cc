@@ -1,0 +1,45 @@
+#include "storage/reflink.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "base/files.h"
+#include "base/hex.h"
+
+namespace dbaas::storage {
+
+Status CloneFile(int src_fd, int dst_fd, const std::string& dst_path) {
+  if (::ioctl(dst_fd, FICLONE, src_fd) != 0) return ErrnoStatus("reflink clone", dst_path, errno);
+  return Status::Ok();
+}
+
+Status ClonePath(const std::string& src, const std::string& dst) {
+  ASSIGN_OR_RETURN(UniqueFd in, OpenFile(src, O_RDONLY));
+  ASSIGN_OR_RETURN(UniqueFd out, OpenFile(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+  return CloneFile(in.get(), out.get(), dst);
+}
+
+bool ReflinkWorks(const std::string& probe_file, const std::string& dst_dir) {
+  std::string probe = JoinPath(dst_dir, ".reflink-probe-" + RandomHex(6));
+  bool ok = ClonePath(probe_file, probe).ok();
+  ::unlink(probe.c_str());
+  return ok;
+}
+
+Status CopyFileContents(int src_fd, int dst_fd, uint64_t size, const std::string& dst_path) {
+  loff_t in_off = 0, out_off = 0;
+  while (static_cast<uint64_t>(in_off) < size) {
+    ssize_t n = ::copy_file_range(src_fd, &in_off, dst_fd, &out_off,
+                                  static_cast<size_t>(size - static_cast<uint64_t>(in_off)), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("copy", dst_path, errno);
+    }
+    if (n == 0) break;  // the source shrank
+  }
+  return Status::Ok();
+}
+
+}  // namespace dbaas::storage

@@ -1,0 +1,272 @@
+#include "storage/repo_maintenance.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "base/files.h"
+#include "base/hex.h"
+#include "base/parallel.h"
+#include "storage/chunk_list.h"
+#include "storage/pack_writer.h"
+
+namespace dbaas::storage {
+namespace {
+
+using BlobSet = std::unordered_set<BlobId, Sha256DigestHash>;
+
+std::vector<std::string> ListPackNames(const std::string& repo_path) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(JoinPath(repo_path, "packs"), ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->path().extension() == ".pack") names.push_back(it->path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Reads a whole pack and checks every blob in it.
+Status VerifyPack(const std::string& pack_path, BlobCodec& codec, BlobSet& good,
+                  std::mutex& good_mutex, VerifyReport& report, std::mutex& report_mutex) {
+  ASSIGN_OR_RETURN(auto entries, ReadPackIndex(pack_path));
+  ASSIGN_OR_RETURN(std::string data, ReadFileToString(pack_path, 1ull << 32));
+  std::vector<uint8_t> out;
+  std::vector<BlobId> ok_ids;
+  std::vector<std::string> errors;
+  for (const PackBlobEntry& e : entries) {
+    std::span<const uint8_t> stored(reinterpret_cast<const uint8_t*>(data.data()) + e.offset,
+                                    e.stored_size);
+    Status st = codec.Decode(e, stored, out);
+    if (st.ok()) {
+      ok_ids.push_back(e.id);
+    } else {
+      errors.push_back(fmt::format("pack '{}': {}", pack_path, st.message()));
+    }
+  }
+  {
+    std::lock_guard lock(good_mutex);
+    good.insert(ok_ids.begin(), ok_ids.end());
+  }
+  std::lock_guard lock(report_mutex);
+  report.blobs += entries.size();
+  report.bytes += data.size();
+  report.errors.insert(report.errors.end(), errors.begin(), errors.end());
+  return Status::Ok();
+}
+
+// Checks one snapshot's references against the blobs that verified.
+void VerifySnapshot(const std::string& repo_path, const Manifest& m, const BlobSet& good,
+                    const Repository* repo, BlobCodec& codec, VerifyReport& report) {
+  auto fail = [&](const std::string& what) {
+    report.errors.push_back(fmt::format("snapshot {}: {}", m.id, what));
+  };
+  for (const TreeEntry& e : m.entries) {
+    if (e.type != EntryType::kFile) continue;
+    if (m.kind == SnapshotKind::kThin) {
+      std::string path = JoinPath(JoinPath(JoinPath(repo_path, "thin"), m.id), e.path);
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != e.size) {
+        fail(fmt::format("cloned file '{}' is missing or has the wrong size", e.path));
+      }
+      continue;
+    }
+    if (!e.chunks) continue;
+    if (!good.count(*e.chunks) || !repo) {
+      fail(fmt::format("chunk list of '{}' ({}) is missing or damaged", e.path,
+                       e.chunks->Hex()));
+      continue;
+    }
+    auto list = repo->ReadChunkList(*e.chunks, codec);
+    if (!list.ok()) {
+      fail(fmt::format("chunk list of '{}': {}", e.path, list.status().message()));
+      continue;
+    }
+    uint64_t total = 0;
+    for (const ChunkRef& c : list.value()) {
+      total += c.length;
+      if (!good.count(c.id)) {
+        fail(fmt::format("chunk {} of '{}' is missing or damaged", c.id.Hex(), e.path));
+        break;
+      }
+    }
+    if (total != e.size) fail(fmt::format("chunks of '{}' do not add up to its size", e.path));
+  }
+}
+
+}  // namespace
+
+Result<VerifyReport> VerifyRepository(const std::string& path, unsigned threads,
+                                      Progress* progress) {
+  if (!PathExists(JoinPath(path, "config.json"))) {
+    return Status::NotFound(fmt::format("'{}' is not a repository (no config.json)", path));
+  }
+  VerifyReport report;
+  std::vector<std::string> names = ListPackNames(path);
+  report.packs = names.size();
+  if (progress) progress->total_files = names.size();
+  BlobSet good;
+  std::mutex good_mutex, report_mutex;
+  threads = ResolveThreads(threads);
+  std::vector<std::unique_ptr<BlobCodec>> codecs;
+  for (unsigned t = 0; t < threads; ++t) codecs.push_back(std::make_unique<BlobCodec>());
+  RETURN_IF_ERROR(ParallelFor(names.size(), threads, [&](size_t i, unsigned t) -> Status {
+    std::string pack_path = PackPath(path, names[i]);
+    Status st = VerifyPack(pack_path, *codecs[t], good, good_mutex, report, report_mutex);
+    if (!st.ok()) {
+      std::lock_guard lock(report_mutex);
+      report.errors.push_back(st.message());
+    }
+    if (progress) progress->done_files++;
+    return Status::Ok();  // keep going: report everything
+  }));
+  // Blob reads for chunk lists need an index; a repository whose index does not load
+  // still gets its snapshots checked against the blobs that verified.
+  auto repo = Repository::Open(path);
+  const Repository* r = repo.ok() ? repo->get() : nullptr;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(JoinPath(path, "snapshots"), ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::string id = it->path().stem().string();
+    if (it->path().extension() != ".json" || !IsValidSnapshotId(id)) continue;
+    ++report.snapshots;
+    auto text = ReadFileToString(it->path().string(), 1ull << 30);
+    if (!text.ok()) {
+      report.errors.push_back(fmt::format("snapshot {}: {}", id, text.status().message()));
+      continue;
+    }
+    auto m = ParseManifest(text.value());
+    if (!m.ok()) {
+      report.errors.push_back(fmt::format("snapshot {}: {}", id, m.status().message()));
+      continue;
+    }
+    VerifySnapshot(path, m.value(), good, r, *codecs[0], report);
+  }
+  std::sort(report.errors.begin(), report.errors.end());
+  return report;
+}
+
+namespace {
+
+// Collects every blob a repository snapshot references (chunk lists and their chunks).
+Status MarkReferenced(const Repository& repo, BlobSet& live, std::unordered_set<std::string>& ids) {
+  ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshots());
+  BlobCodec codec;
+  for (const Manifest& m : snapshots) {
+    ids.insert(m.id);
+    for (const TreeEntry& e : m.entries) {
+      if (!e.chunks || !live.insert(*e.chunks).second) continue;
+      ASSIGN_OR_RETURN(auto list, repo.ReadChunkList(*e.chunks, codec));
+      for (const ChunkRef& c : list) live.insert(c.id);
+    }
+  }
+  return Status::Ok();
+}
+
+Status RemoveFileDurable(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove", path, errno);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<GcReport> CollectGarbage(Repository& repo) {
+  ASSIGN_OR_RETURN(WriteLock lock, repo.LockForWrite());
+  GcReport report;
+  // Temporary files belong to writers that died (we hold the lock: none is running).
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(repo.TmpDir(), ec)) {
+    RETURN_IF_ERROR(RemoveTree(f.path().string()));
+    ++report.temp_files_removed;
+  }
+  BlobSet live;
+  std::unordered_set<std::string> snapshot_ids;
+  RETURN_IF_ERROR(MarkReferenced(repo, live, snapshot_ids));
+  for (const auto& d : std::filesystem::directory_iterator(JoinPath(repo.path(), "thin"), ec)) {
+    if (!snapshot_ids.count(d.path().filename().string())) {
+      RETURN_IF_ERROR(RemoveTree(d.path().string()));
+      ++report.thin_trees_removed;
+    }
+  }
+
+  // Per pack: how much of it is live. The in-memory index maps each id to one pack, so
+  // judge by each pack's own index.
+  std::vector<std::string> dead_packs;
+  PackWriter writer(repo.path());
+  BlobSet copied;
+  std::vector<uint8_t> stored;
+  std::vector<FinishedPack> new_packs;
+  for (const std::string& name : repo.pack_names()) {
+    std::string pack_path = PackPath(repo.path(), name);
+    ASSIGN_OR_RETURN(auto entries, ReadPackIndex(pack_path));
+    uint64_t live_bytes = 0, all_bytes = 0;
+    for (const PackBlobEntry& e : entries) {
+      all_bytes += e.stored_size;
+      if (live.count(e.id)) live_bytes += e.stored_size;
+    }
+    if (live_bytes * 2 > all_bytes) continue;  // mostly live: keep as is
+    if (live_bytes > 0) {
+      ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(pack_path, O_RDONLY));
+      for (const PackBlobEntry& e : entries) {
+        if (!live.count(e.id) || !copied.insert(e.id).second) continue;
+        stored.resize(e.stored_size);
+        ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), stored.data(), stored.size(), e.offset,
+                                             pack_path));
+        if (n != stored.size()) return Status::Corruption(fmt::format("pack '{}' is short", name));
+        RETURN_IF_ERROR(writer.Add(e, stored));
+        if (writer.size() >= repo.config().pack_target_size) {
+          ASSIGN_OR_RETURN(FinishedPack p, writer.Finish());
+          new_packs.push_back(std::move(p));
+        }
+      }
+      ++report.packs_rewritten;
+    }
+    dead_packs.push_back(pack_path);
+  }
+  if (!writer.empty()) {
+    ASSIGN_OR_RETURN(FinishedPack p, writer.Finish());
+    new_packs.push_back(std::move(p));
+  }
+  // The copies are durable (Finish synced them); only now may the old packs go.
+  uint64_t new_bytes = 0;
+  for (const FinishedPack& p : new_packs) new_bytes += p.bytes;
+  uint64_t old_bytes = 0;
+  for (const std::string& path : dead_packs) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) old_bytes += static_cast<uint64_t>(st.st_size);
+    RETURN_IF_ERROR(RemoveFileDurable(path));
+    RETURN_IF_ERROR(FsyncDir(DirName(path)));
+  }
+  report.packs_deleted = dead_packs.size() - report.packs_rewritten;
+  report.bytes_freed = old_bytes > new_bytes ? old_bytes - new_bytes : 0;
+  return report;
+}
+
+Result<RepoStats> ComputeStats(const Repository& repo) {
+  RepoStats s;
+  ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshots());
+  s.snapshots = snapshots.size();
+  for (const Manifest& m : snapshots) {
+    if (m.kind == SnapshotKind::kRepository) s.logical_bytes += m.stats.logical_bytes;
+  }
+  s.packs = repo.pack_names().size();
+  s.blobs = repo.blob_count();
+  for (const auto& [id, loc] : repo.blobs()) s.unique_bytes += loc.entry.raw_size;
+  for (const std::string& name : repo.pack_names()) {
+    struct stat st;
+    std::string path = PackPath(repo.path(), name);
+    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+    s.stored_bytes += static_cast<uint64_t>(st.st_size);
+  }
+  if (s.unique_bytes > 0) s.dedup_ratio = double(s.logical_bytes) / double(s.unique_bytes);
+  if (s.stored_bytes > 0) s.compression_ratio = double(s.unique_bytes) / double(s.stored_bytes);
+  return s;
+}
+
+}  // namespace dbaas::storage

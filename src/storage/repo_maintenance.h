@@ -1,0 +1,56 @@
+// Whole-repository operations: verify, gc and stats.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "storage/progress.h"
+#include "storage/repository.h"
+
+namespace dbaas::storage {
+
+struct VerifyReport {
+  uint64_t packs = 0;
+  uint64_t blobs = 0;
+  uint64_t bytes = 0;  // stored bytes read and checked
+  uint64_t snapshots = 0;
+  std::vector<std::string> errors;  // one line each, naming the object
+  bool ok() const { return errors.empty(); }
+};
+
+// Re-reads every pack and checks every blob's hash, then checks that every snapshot's
+// references resolve (thin snapshots: that each cloned file exists with its size). Works
+// on a damaged repository and reports all it finds; fails only if the repository cannot
+// be read at all.
+Result<VerifyReport> VerifyRepository(const std::string& path, unsigned threads = 0,
+                                      Progress* progress = nullptr);
+
+struct GcReport {
+  uint64_t packs_deleted = 0;
+  uint64_t packs_rewritten = 0;
+  uint64_t bytes_freed = 0;
+  uint64_t temp_files_removed = 0;
+  uint64_t thin_trees_removed = 0;
+};
+
+// Removes what no snapshot references: whole packs, and the dead part of packs that are
+// mostly dead (their live blobs are copied to new packs first, which are made durable
+// before anything is deleted), temporary files of crashed writers, orphaned thin trees.
+// Takes the writer lock.
+Result<GcReport> CollectGarbage(Repository& repo);
+
+struct RepoStats {
+  uint64_t snapshots = 0;
+  uint64_t packs = 0;
+  uint64_t blobs = 0;
+  uint64_t logical_bytes = 0;  // sum over snapshots of their file sizes
+  uint64_t unique_bytes = 0;   // sum of blob sizes before compression
+  uint64_t stored_bytes = 0;   // sum of pack file sizes
+  double dedup_ratio = 0;      // logical / unique
+  double compression_ratio = 0;  // unique / stored
+};
+
+Result<RepoStats> ComputeStats(const Repository& repo);
+
+}  // namespace dbaas::storage

@@ -1,0 +1,302 @@
+#include "storage/repository.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/hex.h"
+#include "storage/chunk_list.h"
+#include "storage/pack_writer.h"
+
+namespace dbaas::storage {
+namespace {
+
+using nlohmann::json;
+constexpr std::string_view kRepoFormat = "dbaas-repo";
+constexpr int kRepoVersion = 1;
+
+Result<RepoConfig> ParseConfig(const std::string& text, const std::string& path) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::Corruption(fmt::format("'{}' is not JSON", path));
+  }
+  RepoConfig c;
+  try {
+    if (j.at("format").get<std::string>() != kRepoFormat ||
+        j.at("version").get<int>() != kRepoVersion) {
+      return Status::Corruption(fmt::format("'{}' is not a version {} {} config", path,
+                                            kRepoVersion, kRepoFormat));
+    }
+    c.chunk_size = j.at("chunk_size").get<uint32_t>();
+    c.compression_level = j.at("compression_level").get<int>();
+    c.pack_target_size = j.at("pack_target_size").get<uint64_t>();
+    c.id = j.at("id").get<std::string>();
+  } catch (const json::exception& e) {
+    return Status::Corruption(fmt::format("'{}' is malformed: {}", path, e.what()));
+  }
+  if (c.chunk_size < 4096 || c.chunk_size > (8u << 20) || c.pack_target_size < (1u << 20)) {
+    return Status::Corruption(fmt::format("'{}' has out-of-range values", path));
+  }
+  return c;
+}
+
+}  // namespace
+
+Status Repository::Init(const std::string& path, RepoConfig config) {
+  if (config.chunk_size < 4096 || config.chunk_size > (8u << 20) ||
+      (config.chunk_size & (config.chunk_size - 1)) != 0) {
+    return Status::InvalidArgument(
+        fmt::format("chunk size {} is not a power of two from 4 KiB to 8 MiB",
+                    config.chunk_size));
+  }
+  if (config.compression_level < -7 || config.compression_level > 19) {
+    return Status::InvalidArgument(
+        fmt::format("compression level {} is outside -7..19", config.compression_level));
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_empty(path, ec)) {
+    return Status::AlreadyExists(fmt::format("'{}' exists and is not empty", path),
+                                 "choose a new path for the repository");
+  }
+  config.id = RandomHex(16);
+  RETURN_IF_ERROR(MakeDirs(path));
+  for (const char* dir : {"snapshots", "thin", "tmp", "packs"}) {
+    RETURN_IF_ERROR(MakeDirs(JoinPath(path, dir)));
+  }
+  // All 256 pack subdirectories exist from the start, so writing a pack never has to make
+  // (and sync) a directory.
+  for (int i = 0; i < 256; ++i) {
+    RETURN_IF_ERROR(MakeDirs(JoinPath(JoinPath(path, "packs"), fmt::format("{:02x}", i))));
+  }
+  RETURN_IF_ERROR(FsyncDir(JoinPath(path, "packs")));
+  ASSIGN_OR_RETURN(UniqueFd lock, OpenFile(JoinPath(path, "lock"), O_RDWR | O_CREAT, 0644));
+  json j = {{"format", kRepoFormat},
+            {"version", kRepoVersion},
+            {"id", config.id},
+            {"chunk_size", config.chunk_size},
+            {"compression_level", config.compression_level},
+            {"pack_target_size", config.pack_target_size}};
+  // config.json is written last: a directory without it is not a repository.
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(path, "config.json"), j.dump(2) + "\n"));
+  return FsyncDir(DirName(path));
+}
+
+Repository::Repository(std::string path, RepoConfig config)
+    : path_(std::move(path)), config_(std::move(config)) {}
+
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
+  std::string config_path = JoinPath(path, "config.json");
+  auto text = ReadFileToString(config_path, 1 << 20);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("'{}' is not a repository (no config.json)", path),
+                              "create one with 'dbaas repo init " + path + "'");
+    }
+    return text.status();
+  }
+  ASSIGN_OR_RETURN(RepoConfig config, ParseConfig(text.value(), config_path));
+  std::unique_ptr<Repository> repo(new Repository(path, std::move(config)));
+  RETURN_IF_ERROR(repo->LoadIndex());
+  return repo;
+}
+
+Result<WriteLock> Repository::LockForWrite() const {
+  std::string lock_path = JoinPath(path_, "lock");
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(lock_path, O_RDWR | O_CREAT, 0644));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status::Busy(fmt::format("repository '{}' is in use by another writer", path_),
+                          "wait for the other snapshot, rm or gc to finish");
+    }
+    return ErrnoStatus("lock", lock_path, errno);
+  }
+  return WriteLock(std::move(fd));
+}
+
+Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(pack_path, O_RDONLY));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", pack_path, errno);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  std::vector<uint8_t> footer_bytes(kPackFooterSize);
+  if (size >= kPackFooterSize) {
+    ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), footer_bytes.data(), kPackFooterSize,
+                                         size - kPackFooterSize, pack_path));
+    if (n != kPackFooterSize) footer_bytes.resize(n);
+  }
+  auto footer = ParsePackFooter(footer_bytes, size);
+  if (!footer.ok()) return footer.status().WithContext(fmt::format("pack '{}'", pack_path));
+  std::vector<uint8_t> index(size - kPackFooterSize - footer->index_offset);
+  ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), index.data(), index.size(),
+                                       footer->index_offset, pack_path));
+  if (n != index.size()) return Status::Corruption(fmt::format("pack '{}' is short", pack_path));
+  auto entries = ParsePackIndex(index, footer.value());
+  if (!entries.ok()) return entries.status().WithContext(fmt::format("pack '{}'", pack_path));
+  return entries;
+}
+
+Status Repository::LoadIndex() {
+  std::string packs_dir = JoinPath(path_, "packs");
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(packs_dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const auto& p = it->path();
+    if (p.extension() == ".pack") names.push_back(p.stem().string());
+  }
+  if (ec) return ErrnoStatus("list", packs_dir, ec.value());
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    if (name.size() != 32 || !HexDecode(name)) continue;  // not ours
+    ASSIGN_OR_RETURN(auto entries, ReadPackIndex(PackPath(path_, name)));
+    AddPack(name, entries);
+  }
+  return Status::Ok();
+}
+
+void Repository::AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries) {
+  uint32_t pack = static_cast<uint32_t>(pack_names_.size());
+  pack_names_.push_back(name);
+  {
+    std::lock_guard lock(fds_mutex_);
+    pack_fds_.emplace_back();
+  }
+  for (const PackBlobEntry& e : entries) {
+    // A blob may be in two packs (two writers raced, or a repack was cut off): either does.
+    blobs_.try_emplace(e.id, BlobLocation{pack, e});
+  }
+}
+
+const BlobLocation* Repository::FindBlob(const BlobId& id) const {
+  auto it = blobs_.find(id);
+  return it == blobs_.end() ? nullptr : &it->second;
+}
+
+Result<int> Repository::PackFd(uint32_t pack) const {
+  std::lock_guard lock(fds_mutex_);
+  UniqueFd& fd = pack_fds_[pack];
+  if (!fd.valid()) {
+    ASSIGN_OR_RETURN(fd, OpenFile(PackPath(path_, pack_names_[pack]), O_RDONLY));
+  }
+  return fd.get();
+}
+
+Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec,
+                            std::vector<uint8_t>& out) const {
+  const BlobLocation* loc = FindBlob(id);
+  if (!loc) {
+    return Status::Corruption(fmt::format("blob {} is missing from the repository", id.Hex()),
+                              "run 'dbaas repo verify'");
+  }
+  ASSIGN_OR_RETURN(int fd, PackFd(loc->pack));
+  thread_local std::vector<uint8_t> stored;
+  stored.resize(loc->entry.stored_size);
+  std::string pack_path = PackPath(path_, pack_names_[loc->pack]);
+  ASSIGN_OR_RETURN(size_t n, PreadFull(fd, stored.data(), stored.size(), loc->entry.offset,
+                                       pack_path));
+  if (n != stored.size()) {
+    return Status::Corruption(fmt::format("pack '{}' is truncated", pack_path));
+  }
+  Status st = codec.Decode(loc->entry, stored, out);
+  if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[loc->pack]));
+  return Status::Ok();
+}
+
+Result<std::vector<ChunkRef>> Repository::ReadChunkList(const BlobId& id,
+                                                        BlobCodec& codec) const {
+  std::vector<uint8_t> data;
+  RETURN_IF_ERROR(ReadBlob(id, codec, data));
+  auto list = ParseChunkList(data);
+  if (!list.ok()) return list.status().WithContext(fmt::format("blob {}", id.Hex()));
+  return list;
+}
+
+std::string Repository::SnapshotPath(std::string_view id) const {
+  return JoinPath(JoinPath(path_, "snapshots"), std::string(id) + ".json");
+}
+
+std::string Repository::ThinTreePath(std::string_view id) const {
+  return JoinPath(JoinPath(path_, "thin"), id);
+}
+
+Result<Manifest> Repository::LoadSnapshot(std::string_view id) const {
+  if (!IsValidSnapshotId(id)) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a snapshot id", id));
+  }
+  std::string path = SnapshotPath(id);
+  auto text = ReadFileToString(path, 1ull << 30);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("snapshot '{}' not found", id),
+                              "list snapshots with 'dbaas snapshot ls'");
+    }
+    return text.status();
+  }
+  auto manifest = ParseManifest(text.value());
+  if (!manifest.ok()) return manifest.status().WithContext(fmt::format("snapshot '{}'", id));
+  if (manifest->id != id) {
+    return Status::Corruption(fmt::format("snapshot file '{}' holds snapshot '{}'", path,
+                                          manifest->id));
+  }
+  return manifest;
+}
+
+Result<std::vector<Manifest>> Repository::ListSnapshots() const {
+  std::string dir = JoinPath(path_, "snapshots");
+  std::vector<Manifest> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const auto& p = it->path();
+    if (p.extension() != ".json" || !IsValidSnapshotId(p.stem().string())) continue;
+    ASSIGN_OR_RETURN(Manifest m, LoadSnapshot(p.stem().string()));
+    out.push_back(std::move(m));
+  }
+  if (ec) return ErrnoStatus("list", dir, ec.value());
+  std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) {
+    return a.created_unix_ns > b.created_unix_ns;
+  });
+  return out;
+}
+
+Result<Manifest> Repository::FindSnapshot(std::string_view ref) const {
+  if (IsValidSnapshotId(ref)) return LoadSnapshot(ref);
+  if (ref.empty()) return Status::InvalidArgument("empty snapshot reference");
+  ASSIGN_OR_RETURN(auto all, ListSnapshots());
+  std::vector<const Manifest*> by_prefix;
+  for (const Manifest& m : all) {
+    if (m.name == ref) return m;  // newest first: the newest with that name
+    if (ref.size() >= 4 && m.id.starts_with(ref)) by_prefix.push_back(&m);
+  }
+  if (by_prefix.size() == 1) return *by_prefix[0];
+  if (by_prefix.size() > 1) {
+    return Status::InvalidArgument(fmt::format("'{}' matches {} snapshots", ref,
+                                               by_prefix.size()),
+                                   "give more digits of the id");
+  }
+  return Status::NotFound(fmt::format("snapshot '{}' not found", ref),
+                          "list snapshots with 'dbaas snapshot ls'");
+}
+
+Status Repository::CommitSnapshot(const Manifest& manifest) const {
+  return WriteFileAtomic(SnapshotPath(manifest.id), ManifestToJson(manifest));
+}
+
+Status Repository::RemoveSnapshot(std::string_view id) const {
+  std::string path = SnapshotPath(id);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::NotFound(fmt::format("snapshot '{}' not found", id));
+    return ErrnoStatus("remove", path, errno);
+  }
+  return FsyncDir(DirName(path));
+}
+
+}  // namespace dbaas::storage

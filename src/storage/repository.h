@@ -1,0 +1,114 @@
+// A snapshot repository on a local directory (layout in docs/formats/repository.md):
+//
+//   config.json      format, chunk size, compression level (written once by Init)
+//   lock             flock()ed by the one writer; readers never take it
+//   packs/xx/*.pack  immutable pack files (blobs + index + footer)
+//   snapshots/*.json manifests; a snapshot exists exactly when its manifest does
+//   thin/<id>/       reflink-cloned trees of thin snapshots
+//   tmp/             temporary files of writers; garbage after a crash, removed by gc
+//
+// Thread-safety: after Open(), FindBlob() and ReadBlob() may be called from many threads.
+// AddPack() must not run concurrently with them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/files.h"
+#include "base/status.h"
+#include "storage/blob_codec.h"
+#include "storage/chunk_list.h"
+#include "storage/manifest.h"
+#include "storage/pack_format.h"
+
+namespace dbaas::storage {
+
+struct RepoConfig {
+  uint32_t chunk_size = 16 * 1024;
+  int compression_level = 1;
+  uint64_t pack_target_size = 32ull << 20;
+  std::string id;  // random, set by Init
+};
+
+struct BlobLocation {
+  uint32_t pack = 0;  // index into pack_names()
+  PackBlobEntry entry;
+};
+
+// Held by the one writer of a repository; released on destruction (or process death).
+class WriteLock {
+ public:
+  explicit WriteLock(UniqueFd fd) : fd_(std::move(fd)) {}
+
+ private:
+  UniqueFd fd_;
+};
+
+class Repository {
+ public:
+  // Creates an empty repository at `path` (which must not exist or be an empty directory).
+  static Status Init(const std::string& path, RepoConfig config);
+  // Opens a repository and loads the index of every pack.
+  static Result<std::unique_ptr<Repository>> Open(const std::string& path);
+
+  Repository(const Repository&) = delete;
+  Repository& operator=(const Repository&) = delete;
+
+  const std::string& path() const { return path_; }
+  const RepoConfig& config() const { return config_; }
+
+  // Takes the writer lock; fails with kBusy at once if another process holds it.
+  Result<WriteLock> LockForWrite() const;
+
+  const BlobLocation* FindBlob(const BlobId& id) const;
+  bool HasBlob(const BlobId& id) const { return FindBlob(id) != nullptr; }
+  // Reads, decompresses and checks a blob. `codec` belongs to the calling thread.
+  Status ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out) const;
+  // Reads and checks a chunk-list blob.
+  Result<std::vector<ChunkRef>> ReadChunkList(const BlobId& id, BlobCodec& codec) const;
+  // Adds a finished pack's entries to the in-memory index.
+  void AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries);
+
+  const std::vector<std::string>& pack_names() const { return pack_names_; }
+  size_t blob_count() const { return blobs_.size(); }
+  const std::unordered_map<BlobId, BlobLocation, Sha256DigestHash>& blobs() const {
+    return blobs_;
+  }
+
+  // Manifests, newest first. Unreadable manifests are reported, not skipped silently.
+  Result<std::vector<Manifest>> ListSnapshots() const;
+  // By full id, unique id prefix (4+ hex digits), or name (the newest with that name).
+  Result<Manifest> FindSnapshot(std::string_view ref) const;
+  Result<Manifest> LoadSnapshot(std::string_view id) const;
+  // Makes a snapshot visible: writes its manifest atomically and durably. Everything it
+  // references must already be durable.
+  Status CommitSnapshot(const Manifest& manifest) const;
+  // Unlists a snapshot (its data stays until gc).
+  Status RemoveSnapshot(std::string_view id) const;
+
+  std::string SnapshotPath(std::string_view id) const;
+  std::string ThinTreePath(std::string_view id) const;
+  std::string TmpDir() const { return JoinPath(path_, "tmp"); }
+
+ private:
+  Repository(std::string path, RepoConfig config);
+  Status LoadIndex();
+  Result<int> PackFd(uint32_t pack) const;
+
+  std::string path_;
+  RepoConfig config_;
+  std::vector<std::string> pack_names_;
+  std::unordered_map<BlobId, BlobLocation, Sha256DigestHash> blobs_;
+  mutable std::mutex fds_mutex_;
+  mutable std::vector<UniqueFd> pack_fds_;
+};
+
+// Reads and validates one pack's index (footer, checksum, bounds).
+Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path);
+
+}  // namespace dbaas::storage

@@ -1,0 +1,384 @@
+#include "storage/snapshot_create.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/files.h"
+#include "base/hex.h"
+#include "base/parallel.h"
+#include "storage/blob_codec.h"
+#include "storage/chunk_list.h"
+#include "storage/pack_writer.h"
+#include "storage/reflink.h"
+
+namespace dbaas::storage {
+namespace {
+
+// A unit of parallel work: one range of one file, a whole number of chunks long.
+struct RangeTask {
+  size_t file;  // index into the files being read
+  uint64_t offset;
+  uint64_t length;
+};
+
+// Per-file result slots, filled by whichever threads read the file's ranges.
+struct FileWork {
+  TreeEntry* entry;
+  std::vector<ChunkRef> chunks;  // one slot per chunk of the size seen by the scan
+  // Bytes actually read per range; a short range means the file shrank while we read it.
+  std::vector<uint64_t> range_bytes;
+  std::atomic<bool> vanished{false};
+};
+
+uint64_t RangeSize(uint32_t chunk_size) {
+  uint64_t target = 4ull << 20;
+  return std::max<uint64_t>(chunk_size, target / chunk_size * chunk_size);
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Writes blobs for one snapshot: decides which chunks are new (shared across threads),
+// and gives each thread its own codec and pack writer.
+class BlobSink {
+ public:
+  BlobSink(Repository& repo, unsigned threads) : repo_(repo) {
+    for (unsigned t = 0; t < threads; ++t) {
+      codecs_.push_back(std::make_unique<BlobCodec>());
+      writers_.push_back(std::make_unique<PackWriter>(repo.path()));
+      buffers_.emplace_back();
+    }
+  }
+
+  // Stores `data` under `id` unless the repository or this snapshot already has it.
+  Status Put(unsigned thread, const BlobId& id, BlobType type, std::span<const uint8_t> data) {
+    if (repo_.HasBlob(id)) return Status::Ok();
+    {
+      std::lock_guard lock(mutex_);
+      if (!claimed_.insert(id).second) return Status::Ok();
+    }
+    std::vector<uint8_t>& stored = buffers_[thread];
+    Compression c = codecs_[thread]->Compress(data, repo_.config().compression_level, stored);
+    PackBlobEntry entry;
+    entry.id = id;
+    entry.type = type;
+    entry.compression = c;
+    entry.raw_size = static_cast<uint32_t>(data.size());
+    PackWriter& writer = *writers_[thread];
+    RETURN_IF_ERROR(writer.Add(entry, stored));
+    if (writer.size() >= repo_.config().pack_target_size) return FinishPack(thread);
+    return Status::Ok();
+  }
+
+  Status FinishPack(unsigned thread) {
+    if (writers_[thread]->empty()) return Status::Ok();
+    ASSIGN_OR_RETURN(FinishedPack pack, writers_[thread]->Finish());
+    std::lock_guard lock(mutex_);
+    finished_.push_back(std::move(pack));
+    return Status::Ok();
+  }
+
+  Status FinishAll() {
+    for (unsigned t = 0; t < writers_.size(); ++t) RETURN_IF_ERROR(FinishPack(t));
+    return Status::Ok();
+  }
+
+  // Adds the finished packs to the repository's index; returns (blobs, bytes) added.
+  std::pair<uint64_t, uint64_t> Publish() {
+    uint64_t blobs = 0, bytes = 0;
+    for (const FinishedPack& p : finished_) {
+      repo_.AddPack(p.name, p.entries);
+      blobs += p.entries.size();
+      bytes += p.bytes;
+    }
+    finished_.clear();
+    return {blobs, bytes};
+  }
+
+ private:
+  Repository& repo_;
+  std::mutex mutex_;
+  std::unordered_set<BlobId, Sha256DigestHash> claimed_;
+  std::vector<std::unique_ptr<BlobCodec>> codecs_;
+  std::vector<std::unique_ptr<PackWriter>> writers_;
+  std::vector<std::vector<uint8_t>> buffers_;
+  std::vector<FinishedPack> finished_;
+};
+
+Result<UniqueFd> OpenForReading(const std::string& path) {
+  // O_NOATIME keeps the backup from dirtying inodes; it is refused for files we do not own.
+  auto fd = OpenFile(path, O_RDONLY | O_NOATIME);
+  if (!fd.ok() && fd.status().code() == StatusCode::kIoError) return OpenFile(path, O_RDONLY);
+  return fd;
+}
+
+Status ReadRange(const std::string& source, FileWork& work, const RangeTask& task,
+                 size_t range_index, uint32_t chunk_size, unsigned thread, BlobSink& sink,
+                 std::vector<uint8_t>& buffer, Progress* progress) {
+  if (work.vanished.load()) return Status::Ok();
+  std::string path = JoinPath(source, work.entry->path);
+  auto fd = OpenForReading(path);
+  if (!fd.ok()) {
+    if (fd.status().code() == StatusCode::kNotFound) {  // deleted while we read the tree
+      work.vanished = true;
+      return Status::Ok();
+    }
+    return fd.status();
+  }
+  buffer.resize(task.length);
+  ASSIGN_OR_RETURN(size_t n, PreadFull(fd->get(), buffer.data(), task.length, task.offset, path));
+  work.range_bytes[range_index] = n;
+  size_t first_chunk = task.offset / chunk_size;
+  for (size_t pos = 0, i = first_chunk; pos < n; pos += chunk_size, ++i) {
+    size_t len = std::min<size_t>(chunk_size, n - pos);
+    std::span<const uint8_t> data(buffer.data() + pos, len);
+    BlobId id = Sha256(data);
+    RETURN_IF_ERROR(sink.Put(thread, id, BlobType::kData, data));
+    work.chunks[i] = ChunkRef{id, static_cast<uint32_t>(len)};
+  }
+  ReportBytes(progress, task.length);
+  return Status::Ok();
+}
+
+// Turns a file's filled slots into its chunk list, cutting it where a range came up short.
+std::vector<ChunkRef> CollectChunks(FileWork& work, uint64_t range_size, uint32_t chunk_size) {
+  std::vector<ChunkRef> chunks;
+  uint64_t size = 0;
+  for (size_t r = 0; r < work.range_bytes.size(); ++r) {
+    uint64_t got = work.range_bytes[r];
+    size_t first = r * range_size / chunk_size;
+    size_t count = (got + chunk_size - 1) / chunk_size;
+    for (size_t i = 0; i < count; ++i) chunks.push_back(work.chunks[first + i]);
+    size += got;
+    if (got < range_size) break;  // shrank here (or the file ends here)
+  }
+  work.entry->size = size;
+  return chunks;
+}
+
+Result<std::optional<Manifest>> FindParent(const Repository& repo, const CreateOptions& o,
+                                           const std::string& source) {
+  if (!o.parent.empty()) {
+    ASSIGN_OR_RETURN(Manifest m, repo.FindSnapshot(o.parent));
+    return std::optional<Manifest>(std::move(m));
+  }
+  ASSIGN_OR_RETURN(auto all, repo.ListSnapshots());
+  for (Manifest& m : all) {  // newest first
+    if (m.source == source && m.kind == SnapshotKind::kRepository) {
+      return std::optional<Manifest>(std::move(m));
+    }
+  }
+  return std::optional<Manifest>();
+}
+
+bool SameFile(const TreeEntry& a, const TreeEntry& b) {
+  return a.type == EntryType::kFile && b.type == EntryType::kFile && a.size == b.size &&
+         a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns && a.inode == b.inode;
+}
+
+void CountEntries(Manifest& m) {
+  m.stats.files = m.stats.directories = m.stats.symlinks = m.stats.logical_bytes = 0;
+  for (const TreeEntry& e : m.entries) {
+    if (e.type == EntryType::kFile) {
+      ++m.stats.files;
+      m.stats.logical_bytes += e.size;
+    } else if (e.type == EntryType::kDirectory) {
+      ++m.stats.directories;
+    } else {
+      ++m.stats.symlinks;
+    }
+  }
+}
+
+void DropEntries(std::vector<TreeEntry>& entries, const std::unordered_set<std::string>& gone) {
+  if (gone.empty()) return;
+  std::erase_if(entries, [&](const TreeEntry& e) { return gone.count(e.path) > 0; });
+}
+
+Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manifest& m) {
+  const uint32_t chunk_size = repo.config().chunk_size;
+  const uint64_t range_size = RangeSize(chunk_size);
+  unsigned threads = ResolveThreads(o.threads);
+  ASSIGN_OR_RETURN(auto parent, FindParent(repo, o, m.source));
+  std::unordered_map<std::string, const TreeEntry*> parent_files;
+  if (parent) {
+    m.parent = parent->id;
+    for (const TreeEntry& e : parent->entries) {
+      if (e.type == EntryType::kFile) parent_files.emplace(e.path, &e);
+    }
+  }
+
+  std::vector<std::unique_ptr<FileWork>> files;
+  std::vector<RangeTask> tasks;
+  for (TreeEntry& e : m.entries) {
+    if (e.type != EntryType::kFile || e.size == 0) continue;
+    auto it = parent_files.find(e.path);
+    if (!o.full_read && it != parent_files.end() && SameFile(*it->second, e) &&
+        it->second->chunks && repo.HasBlob(*it->second->chunks)) {
+      e.chunks = it->second->chunks;
+      ++m.stats.reused_files;
+      continue;
+    }
+    auto work = std::make_unique<FileWork>();
+    work->entry = &e;
+    work->chunks.resize((e.size + chunk_size - 1) / chunk_size);
+    size_t ranges = (e.size + range_size - 1) / range_size;
+    work->range_bytes.assign(ranges, 0);
+    for (size_t r = 0; r < ranges; ++r) {
+      uint64_t off = r * range_size;
+      tasks.push_back({files.size(), off, std::min(range_size, e.size - off)});
+    }
+    m.stats.read_bytes += e.size;
+    files.push_back(std::move(work));
+  }
+  if (o.progress) o.progress->total_bytes = m.stats.read_bytes;
+
+  BlobSink sink(repo, threads);
+  std::vector<std::vector<uint8_t>> buffers(threads);
+  RETURN_IF_ERROR(ParallelFor(tasks.size(), threads, [&](size_t i, unsigned t) {
+    const RangeTask& task = tasks[i];
+    return ReadRange(o.source, *files[task.file], task, task.offset / range_size, chunk_size, t,
+                     sink, buffers[t], o.progress);
+  }));
+
+  std::unordered_set<std::string> vanished;
+  for (auto& work : files) {
+    if (work->vanished) {
+      vanished.insert(work->entry->path);
+      m.warnings.push_back(fmt::format("file '{}' vanished during the snapshot",
+                                       work->entry->path));
+      continue;
+    }
+    std::vector<ChunkRef> chunks = CollectChunks(*work, range_size, chunk_size);
+    if (chunks.empty()) continue;  // truncated to nothing
+    std::string list = EncodeChunkList(chunks);
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(list.data()), list.size());
+    BlobId id = Sha256(bytes);
+    RETURN_IF_ERROR(sink.Put(0, id, BlobType::kChunkList, bytes));
+    work->entry->chunks = id;
+  }
+  RETURN_IF_ERROR(sink.FinishAll());
+  auto [blobs, bytes] = sink.Publish();
+  m.stats.new_blobs = blobs;
+  m.stats.stored_bytes = bytes;
+  DropEntries(m.entries, vanished);
+  return Status::Ok();
+}
+
+Status CreateThinSnapshot(Repository& repo, const CreateOptions& o, Manifest& m) {
+  std::string final_tree = repo.ThinTreePath(m.id);
+  std::string tree = final_tree + ".tmp";
+  RETURN_IF_ERROR(MakeDirs(tree));
+  for (const TreeEntry& e : m.entries) {
+    if (e.type == EntryType::kDirectory && e.path != ".") {
+      RETURN_IF_ERROR(MakeDirs(JoinPath(tree, e.path)));
+    }
+  }
+  std::vector<TreeEntry*> files;
+  for (TreeEntry& e : m.entries) {
+    if (e.type == EntryType::kFile) files.push_back(&e);
+  }
+  if (o.progress) o.progress->total_bytes = m.stats.logical_bytes;
+  std::mutex gone_mutex;
+  std::unordered_set<std::string> vanished;
+  RETURN_IF_ERROR(ParallelFor(files.size(), o.threads, [&](size_t i, unsigned) -> Status {
+    TreeEntry& e = *files[i];
+    std::string src = JoinPath(o.source, e.path);
+    std::string dst = JoinPath(tree, e.path);
+    auto in = OpenForReading(src);
+    if (!in.ok() && in.status().code() == StatusCode::kNotFound) {
+      std::lock_guard lock(gone_mutex);
+      vanished.insert(e.path);
+      return Status::Ok();
+    }
+    if (!in.ok()) return in.status();
+    ASSIGN_OR_RETURN(UniqueFd out, OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    RETURN_IF_ERROR(CloneFile(in->get(), out.get(), dst));
+    struct stat st;  // the clone is what the snapshot holds, whatever the scan saw
+    if (::fstat(out.get(), &st) != 0) return ErrnoStatus("stat", dst, errno);
+    e.size = static_cast<uint64_t>(st.st_size);
+    ReportBytes(o.progress, e.size);
+    return Status::Ok();
+  }));
+  for (const std::string& path : vanished) {
+    m.warnings.push_back(fmt::format("file '{}' vanished during the snapshot", path));
+  }
+  DropEntries(m.entries, vanished);
+  // One syncfs makes every clone durable; then the tree gets its final name.
+  ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(tree, O_RDONLY | O_DIRECTORY));
+  if (::syncfs(dir.get()) != 0) return ErrnoStatus("syncfs", tree, errno);
+  if (::rename(tree.c_str(), final_tree.c_str()) != 0) {
+    return ErrnoStatus("rename", tree, errno);
+  }
+  return FsyncDir(DirName(final_tree));
+}
+
+bool ThinPossible(const Repository& repo, const std::string& source,
+                  const std::vector<TreeEntry>& entries) {
+  for (const TreeEntry& e : entries) {
+    if (e.type == EntryType::kFile && e.size > 0) {
+      return ReflinkWorks(JoinPath(source, e.path), repo.TmpDir());
+    }
+  }
+  return false;  // nothing to clone: a repository snapshot costs nothing either
+}
+
+}  // namespace
+
+Result<Manifest> CreateSnapshot(Repository& repo, const CreateOptions& o) {
+  auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(WriteLock lock, repo.LockForWrite());
+  std::error_code ec;
+  std::string source = std::filesystem::absolute(o.source, ec).lexically_normal().string();
+  if (ec || source.empty()) return Status::InvalidArgument("bad source path '" + o.source + "'");
+  if (source.size() > 1 && source.back() == '/') source.pop_back();
+
+  Manifest m;
+  m.id = RandomHex(8);
+  m.name = o.name;
+  m.source = source;
+  m.chunk_size = repo.config().chunk_size;
+  ASSIGN_OR_RETURN(ScanResult scan, ScanTree(source, o.filter));
+  m.entries = std::move(scan.entries);
+  m.warnings = std::move(scan.warnings);
+  CountEntries(m);
+  if (o.progress) o.progress->total_files = m.stats.files;
+
+  bool thin = false;
+  if (o.mode != SnapshotMode::kRepository) {
+    thin = ThinPossible(repo, source, m.entries);
+    if (o.mode == SnapshotMode::kThin && !thin) {
+      return Status::FailedPrecondition(
+          fmt::format("reflink clones from '{}' into '{}' do not work", source, repo.path()),
+          "put the repository on the same XFS (reflink=1) or btrfs filesystem as the source, "
+          "or use --mode repository");
+    }
+  }
+  if (thin) {
+    m.kind = SnapshotKind::kThin;
+    RETURN_IF_ERROR(CreateThinSnapshot(repo, o, m));
+  } else {
+    RETURN_IF_ERROR(CreateRepositorySnapshot(repo, o, m));
+  }
+  CountEntries(m);
+  m.created_unix_ns = NowNs();
+  m.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  RETURN_IF_ERROR(repo.CommitSnapshot(m));
+  for (const std::string& w : m.warnings) spdlog::warn("snapshot {}: {}", m.id, w);
+  return m;
+}
+
+}  // namespace dbaas::storage

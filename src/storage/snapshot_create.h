@@ -1,0 +1,49 @@
+// Creating a snapshot of a directory tree.
+//
+// Repository snapshots: files are cut into fixed-size chunks (the repository's chunk size;
+// database files change in fixed-size pages at fixed offsets, so fixed chunks aligned to
+// them store least: docs/BENCHMARKS.md), each chunk is hashed (SHA-256), and chunks the
+// repository does not have are compressed and appended to packs. Files unchanged since the
+// parent snapshot (same size, mtime, ctime, inode) are not read at all. All cores work on
+// ranges of files in parallel; each holds one range buffer and one open pack.
+//
+// Thin snapshots: when the repository and the source are on one filesystem that supports
+// reflinks, the tree is cloned into the repository (FICLONE): near-instant at any size.
+//
+// Either way the snapshot becomes visible only after everything it references is durable;
+// a process killed at any point leaves the repository valid, with garbage for gc.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+#include "storage/manifest.h"
+#include "storage/progress.h"
+#include "storage/repository.h"
+#include "storage/tree_scan.h"
+
+namespace dbaas::storage {
+
+enum class SnapshotMode {
+  kAuto,        // thin where reflinks work between source and repository, else repository
+  kRepository,  // always chunks and packs
+  kThin,        // reflink clones, or fail
+};
+
+struct CreateOptions {
+  std::string source;  // directory to snapshot
+  std::string name;    // optional label
+  // Parent for the incremental check: an id, prefix or name. Empty: the newest repository
+  // snapshot of the same source path, if any.
+  std::string parent;
+  bool full_read = false;  // re-read every file even if unchanged since the parent
+  SnapshotMode mode = SnapshotMode::kAuto;
+  unsigned threads = 0;  // 0: one per core
+  ScanFilterFn filter;   // which paths to leave out
+  Progress* progress = nullptr;
+};
+
+// Takes the repository's writer lock for the duration.
+Result<Manifest> CreateSnapshot(Repository& repo, const CreateOptions& options);
+
+}  // namespace dbaas::storage

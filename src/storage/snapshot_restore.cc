@@ -1,0 +1,332 @@
+#include "storage/snapshot_restore.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "base/files.h"
+#include "base/parallel.h"
+#include "storage/blob_codec.h"
+#include "storage/chunk_list.h"
+#include "storage/reflink.h"
+#include "storage/tree_scan.h"
+
+namespace dbaas::storage {
+namespace {
+
+constexpr uint64_t kRangeBytes = 4ull << 20;
+
+struct FileTask {
+  const TreeEntry* entry;
+  std::vector<ChunkRef> chunks;
+};
+
+// A run of consecutive chunks of one file, about kRangeBytes long.
+struct ChunkRange {
+  size_t file;
+  size_t first_chunk;
+  size_t chunk_count;
+  uint64_t offset;
+};
+
+struct ThreadState {
+  BlobCodec codec;
+  std::vector<uint8_t> blob;
+  std::vector<uint8_t> range;
+  std::vector<uint8_t> existing;
+};
+
+class Restorer {
+ public:
+  Restorer(const Repository& repo, const Manifest& m, const RestoreOptions& o)
+      : repo_(repo), m_(m), o_(o), threads_(ResolveThreads(o.threads)) {
+    for (unsigned t = 0; t < threads_; ++t) state_.push_back(std::make_unique<ThreadState>());
+  }
+
+  Status Run() {
+    if (o_.delta) RETURN_IF_ERROR(RemoveExtraneous());
+    RETURN_IF_ERROR(MakeDirectories());
+    if (m_.kind == SnapshotKind::kThin) {
+      RETURN_IF_ERROR(CloneFiles());
+    } else {
+      RETURN_IF_ERROR(WriteFiles());
+    }
+    RETURN_IF_ERROR(MakeSymlinks());
+    RETURN_IF_ERROR(ApplyMetadata());
+    if (o_.sync) {
+      ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(o_.target, O_RDONLY | O_DIRECTORY));
+      if (::syncfs(dir.get()) != 0) return ErrnoStatus("syncfs", o_.target, errno);
+    }
+    return Status::Ok();
+  }
+
+  RestoreStats stats() const {
+    RestoreStats s = stats_;
+    s.bytes_written = written_.load();
+    s.bytes_unchanged = unchanged_.load();
+    s.files_cloned = cloned_.load();
+    return s;
+  }
+
+ private:
+  std::string Target(const std::string& rel) const {
+    return rel == "." ? o_.target : JoinPath(o_.target, rel);
+  }
+
+  Status RemoveExtraneous() {
+    std::unordered_map<std::string, EntryType> wanted;
+    for (const TreeEntry& e : m_.entries) wanted.emplace(e.path, e.type);
+    ASSIGN_OR_RETURN(ScanResult existing, ScanTree(o_.target));
+    // Children before parents; symlinks always go (they are recreated), so nothing is ever
+    // written through a link that was in the target.
+    for (auto it = existing.entries.rbegin(); it != existing.entries.rend(); ++it) {
+      if (it->path == ".") continue;
+      auto w = wanted.find(it->path);
+      if (w != wanted.end() && w->second == it->type && it->type != EntryType::kSymlink) {
+        continue;
+      }
+      RETURN_IF_ERROR(RemoveTree(Target(it->path)));
+      ++stats_.entries_removed;
+    }
+    return Status::Ok();
+  }
+
+  Status MakeDirectories() {
+    for (const TreeEntry& e : m_.entries) {
+      if (e.type != EntryType::kDirectory || e.path == ".") continue;
+      std::string path = Target(e.path);
+      if (::mkdir(path.c_str(), 0700) != 0 && !(o_.delta && errno == EEXIST)) {
+        return ErrnoStatus("mkdir", path, errno);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Opens (creating) a target file and gives it its final size.
+  Result<UniqueFd> OpenTarget(const TreeEntry& e, int flags) {
+    std::string path = Target(e.path);
+    int create = o_.delta ? O_CREAT : (O_CREAT | O_EXCL);
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, flags | create | O_NOFOLLOW, 0600));
+    if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0) {
+      return ErrnoStatus("truncate", path, errno);
+    }
+    return fd;
+  }
+
+  Status WriteFiles() {
+    std::vector<FileTask> files;
+    for (const TreeEntry& e : m_.entries) {
+      if (e.type == EntryType::kFile) files.push_back({&e, {}});
+    }
+    stats_.files = files.size();
+    // Chunk lists first (small), creating each file at its final size as we go.
+    RETURN_IF_ERROR(ParallelFor(files.size(), threads_, [&](size_t i, unsigned t) -> Status {
+      FileTask& f = files[i];
+      ASSIGN_OR_RETURN(UniqueFd fd, OpenTarget(*f.entry, O_WRONLY));
+      if (!f.entry->chunks) return Status::Ok();
+      ASSIGN_OR_RETURN(f.chunks, repo_.ReadChunkList(*f.entry->chunks, state_[t]->codec));
+      uint64_t total = 0;
+      for (const ChunkRef& c : f.chunks) total += c.length;
+      if (total != f.entry->size) {
+        return Status::Corruption(fmt::format("chunks of '{}' add up to {} bytes, not {}",
+                                              f.entry->path, total, f.entry->size));
+      }
+      return Status::Ok();
+    }));
+    std::vector<ChunkRange> ranges;
+    uint64_t total_bytes = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+      uint64_t offset = 0, range_start = 0, range_bytes = 0;
+      size_t first = 0;
+      for (size_t c = 0; c < files[i].chunks.size(); ++c) {
+        if (range_bytes == 0) {
+          first = c;
+          range_start = offset;
+        }
+        range_bytes += files[i].chunks[c].length;
+        offset += files[i].chunks[c].length;
+        if (range_bytes >= kRangeBytes || c + 1 == files[i].chunks.size()) {
+          ranges.push_back({i, first, c - first + 1, range_start});
+          range_bytes = 0;
+        }
+      }
+      total_bytes += offset;
+    }
+    if (o_.progress) o_.progress->total_bytes = total_bytes;
+    return ParallelFor(ranges.size(), threads_, [&](size_t i, unsigned t) {
+      return WriteRange(files[ranges[i].file], ranges[i], *state_[t]);
+    });
+  }
+
+  Status WriteRange(const FileTask& f, const ChunkRange& r, ThreadState& st) {
+    std::string path = Target(f.entry->path);
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, (o_.delta ? O_RDWR : O_WRONLY) | O_NOFOLLOW));
+    uint64_t offset = r.offset;
+    st.range.clear();
+    uint64_t range_offset = offset;  // where st.range will be written
+    auto flush = [&]() -> Status {
+      if (st.range.empty()) return Status::Ok();
+      RETURN_IF_ERROR(PwriteAll(fd.get(), st.range, range_offset, path));
+      written_ += st.range.size();
+      st.range.clear();
+      return Status::Ok();
+    };
+    for (size_t c = r.first_chunk; c < r.first_chunk + r.chunk_count; ++c) {
+      const ChunkRef& chunk = f.chunks[c];
+      if (o_.delta) {
+        st.existing.resize(chunk.length);
+        ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), st.existing.data(), chunk.length, offset,
+                                             path));
+        if (n == chunk.length && Sha256(st.existing) == chunk.id) {
+          RETURN_IF_ERROR(flush());
+          unchanged_ += chunk.length;
+          offset += chunk.length;
+          range_offset = offset;
+          ReportBytes(o_.progress, chunk.length);
+          continue;
+        }
+      }
+      RETURN_IF_ERROR(repo_.ReadBlob(chunk.id, st.codec, st.blob));
+      st.range.insert(st.range.end(), st.blob.begin(), st.blob.end());
+      offset += chunk.length;
+      ReportBytes(o_.progress, chunk.length);
+    }
+    return flush();
+  }
+
+  Status CloneFiles() {
+    std::vector<const TreeEntry*> files;
+    for (const TreeEntry& e : m_.entries) {
+      if (e.type == EntryType::kFile) files.push_back(&e);
+    }
+    stats_.files = files.size();
+    std::string tree = repo_.ThinTreePath(m_.id);
+    return ParallelFor(files.size(), threads_, [&](size_t i, unsigned) -> Status {
+      const TreeEntry& e = *files[i];
+      std::string src = JoinPath(tree, e.path);
+      std::string dst = Target(e.path);
+      if (o_.delta) ::unlink(dst.c_str());
+      ASSIGN_OR_RETURN(UniqueFd in, OpenFile(src, O_RDONLY));
+      struct stat st;
+      if (::fstat(in.get(), &st) != 0) return ErrnoStatus("stat", src, errno);
+      if (static_cast<uint64_t>(st.st_size) != e.size) {
+        return Status::Corruption(fmt::format("thin snapshot file '{}' has {} bytes, not {}",
+                                              src, st.st_size, e.size));
+      }
+      ASSIGN_OR_RETURN(UniqueFd out,
+                       OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+      if (CloneFile(in.get(), out.get(), dst).ok()) {
+        ++cloned_;
+      } else {  // another filesystem, or no reflink support: copy
+        RETURN_IF_ERROR(CopyFileContents(in.get(), out.get(), e.size, dst));
+      }
+      written_ += e.size;
+      ReportBytes(o_.progress, e.size);
+      return Status::Ok();
+    });
+  }
+
+  Status MakeSymlinks() {
+    for (const TreeEntry& e : m_.entries) {
+      if (e.type != EntryType::kSymlink) continue;
+      std::string path = Target(e.path);
+      if (::symlink(e.symlink_target.c_str(), path.c_str()) != 0) {
+        return ErrnoStatus("symlink", path, errno);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status ApplyOne(const TreeEntry& e) {
+    std::string path = Target(e.path);
+    if (is_root_ && ::lchown(path.c_str(), e.uid, e.gid) != 0) {
+      return ErrnoStatus("chown", path, errno);
+    }
+    if (e.type != EntryType::kSymlink && ::chmod(path.c_str(), e.mode) != 0) {
+      return ErrnoStatus("chmod", path, errno);
+    }
+    struct timespec times[2];
+    times[0].tv_sec = times[1].tv_sec = e.mtime_ns / 1000000000;
+    times[0].tv_nsec = times[1].tv_nsec = e.mtime_ns % 1000000000;
+    if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoStatus("set times of", path, errno);
+    }
+    return Status::Ok();
+  }
+
+  Status ApplyMetadata() {
+    std::vector<const TreeEntry*> leaves;
+    for (const TreeEntry& e : m_.entries) {
+      if (e.type != EntryType::kDirectory) leaves.push_back(&e);
+    }
+    RETURN_IF_ERROR(ParallelFor(leaves.size(), threads_,
+                                [&](size_t i, unsigned) { return ApplyOne(*leaves[i]); }));
+    // Directories last, deepest first: creating their contents changed their times.
+    for (auto it = m_.entries.rbegin(); it != m_.entries.rend(); ++it) {
+      if (it->type == EntryType::kDirectory) RETURN_IF_ERROR(ApplyOne(*it));
+    }
+    return Status::Ok();
+  }
+
+  const Repository& repo_;
+  const Manifest& m_;
+  const RestoreOptions& o_;
+  unsigned threads_;
+  bool is_root_ = ::geteuid() == 0;
+  std::vector<std::unique_ptr<ThreadState>> state_;
+  RestoreStats stats_;
+  std::atomic<uint64_t> written_{0}, unchanged_{0}, cloned_{0};
+};
+
+// Empty or missing is fine for a full restore; anything else must be a delta restore.
+Result<bool> PrepareTarget(const std::string& target, bool delta) {
+  struct stat st;
+  if (::lstat(target.c_str(), &st) != 0) {
+    if (errno != ENOENT) return ErrnoStatus("stat", target, errno);
+    RETURN_IF_ERROR(MakeDirs(target));
+    return true;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument(fmt::format("target '{}' is not a directory", target));
+  }
+  std::error_code ec;
+  bool empty = std::filesystem::is_empty(target, ec);
+  if (ec) return ErrnoStatus("list", target, ec.value());
+  if (!empty && !delta) {
+    return Status::FailedPrecondition(fmt::format("target '{}' is not empty", target),
+                                      "restore into a new directory, or use --delta");
+  }
+  return empty;
+}
+
+}  // namespace
+
+Result<RestoreStats> RestoreSnapshot(const Repository& repo, const Manifest& manifest,
+                                     const RestoreOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  if (options.target.empty()) return Status::InvalidArgument("no restore target given");
+  ASSIGN_OR_RETURN(bool was_empty, PrepareTarget(options.target, options.delta));
+  Restorer restorer(repo, manifest, options);
+  Status st = restorer.Run();
+  if (!st.ok()) {
+    // A failed restore into an empty directory leaves it empty again, not half-filled.
+    if (was_empty && !options.delta) {
+      std::error_code ec;
+      for (const auto& child : std::filesystem::directory_iterator(options.target, ec)) {
+        std::filesystem::remove_all(child.path(), ec);
+      }
+    }
+    return st.WithContext(fmt::format("restore of snapshot {}", manifest.id));
+  }
+  RestoreStats stats = restorer.stats();
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return stats;
+}
+
+}  // namespace dbaas::storage
