@@ -5,6 +5,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "base/files.h"
 #include "base/hex.h"
 
@@ -28,6 +31,24 @@ bool ReflinkWorks(const std::string& probe_file, const std::string& dst_dir) {
   return ok;
 }
 
+namespace {
+
+// The portable copy, for where copy_file_range refuses (across filesystems on some kernels).
+Status CopyWithReadWrite(int src_fd, int dst_fd, uint64_t offset, uint64_t size,
+                         const std::string& dst_path) {
+  std::vector<uint8_t> buffer(1 << 20);
+  while (offset < size) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), size - offset));
+    ASSIGN_OR_RETURN(size_t n, PreadFull(src_fd, buffer.data(), want, offset, dst_path));
+    if (n == 0) break;
+    RETURN_IF_ERROR(PwriteAll(dst_fd, {buffer.data(), n}, offset, dst_path));
+    offset += n;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status CopyFileContents(int src_fd, int dst_fd, uint64_t size, const std::string& dst_path) {
   loff_t in_off = 0, out_off = 0;
   while (static_cast<uint64_t>(in_off) < size) {
@@ -35,6 +56,9 @@ Status CopyFileContents(int src_fd, int dst_fd, uint64_t size, const std::string
                                   static_cast<size_t>(size - static_cast<uint64_t>(in_off)), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS) {
+        return CopyWithReadWrite(src_fd, dst_fd, static_cast<uint64_t>(in_off), size, dst_path);
+      }
       return ErrnoStatus("copy", dst_path, errno);
     }
     if (n == 0) break;  // the source shrank

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# End-to-end test of the offline CLI: the exact commands of the snapshot repository, their
+# JSON output, and clear errors with non-zero exits on bad input.
+# Usage: cli_test.sh PATH_TO_DBAAS
+set -euo pipefail
+dbaas=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass=0
+fail=0
+check() {  # check NAME COMMAND... : the command must succeed
+  local name=$1; shift
+  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi
+}
+fails_with() {  # fails_with NAME WORD COMMAND... : must fail and say WORD on stderr
+  local name=$1 word=$2; shift 2
+  local err
+  if err=$("$@" 2>&1 >/dev/null); then
+    echo "FAIL: $name (succeeded)"; fail=$((fail + 1))
+  elif [[ "$err" != *"$word"* ]]; then
+    echo "FAIL: $name (stderr: $err)"; fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+
+mkdir -p "$work/src/dir"
+head -c 3000000 /dev/urandom > "$work/src/data"
+echo hello > "$work/src/dir/hello"
+ln -s data "$work/src/link"
+
+check "init" "$dbaas" repo init "$work/repo"
+fails_with "init twice" "not empty" "$dbaas" repo init "$work/repo"
+fails_with "bad chunk size" "power of two" "$dbaas" repo init "$work/r2" --chunk-size 1000
+
+json=$("$dbaas" snapshot create --repo "$work/repo" --source "$work/src" --name first -o json)
+id=$(jq -r .id <<<"$json")
+check "create json has fields" test "$(jq -r '[.files, .logical_bytes, .stored_bytes, .seconds] | map(type) | join(",")' <<<"$json")" = "number,number,number,number"
+check "create counts files" test "$(jq -r .files <<<"$json")" = 2
+plain_id=$("$dbaas" snapshot create --repo "$work/repo" --source "$work/src")
+check "plain create prints the id" test "${#plain_id}" = 16
+check "ls lists both" test "$("$dbaas" snapshot ls --repo "$work/repo" -o json | jq length)" = 2
+check "ls table" bash -c "'$dbaas' snapshot ls --repo '$work/repo' | grep -q first"
+
+check "restore by name" "$dbaas" snapshot restore --repo "$work/repo" first "$work/out"
+check "restored equal" diff -r "$work/src" "$work/out"
+check "restored link" test "$(readlink "$work/out/link")" = data
+fails_with "restore into non-empty" "not empty" "$dbaas" snapshot restore --repo "$work/repo" "$id" "$work/out"
+echo changed > "$work/out/dir/hello"
+check "delta restore" "$dbaas" snapshot restore --repo "$work/repo" "$id" "$work/out" --delta
+check "delta restored equal" diff -r "$work/src" "$work/out"
+
+check "verify" "$dbaas" repo verify "$work/repo"
+check "stats json" test "$("$dbaas" repo stats "$work/repo" -o json | jq .snapshots)" = 2
+check "rm" "$dbaas" snapshot rm --repo "$work/repo" "$plain_id"
+check "gc" "$dbaas" repo gc "$work/repo"
+check "verify after gc" "$dbaas" repo verify "$work/repo"
+
+fails_with "unknown snapshot" "not found" "$dbaas" snapshot restore --repo "$work/repo" nosuch "$work/o2"
+fails_with "not a repo" "not a repository" "$dbaas" snapshot ls --repo "$work/src"
+fails_with "missing source" "No such file" "$dbaas" snapshot create --repo "$work/repo" --source "$work/none"
+fails_with "bad mode" "mode" "$dbaas" snapshot create --repo "$work/repo" --source "$work/src" --mode weird
+check "json error shape" bash -c "'$dbaas' snapshot ls --repo '$work/none' -o json 2>&1 >/dev/null | jq -e '.success == false and .error.code == \"not found\"' >/dev/null"
+
+# A flipped byte in a pack: verify exits non-zero and names the pack.
+pack=$(find "$work/repo/packs" -name '*.pack' | head -1)
+printf '\xff' | dd of="$pack" bs=1 seek=20 conv=notrunc status=none
+fails_with "verify finds flipped byte" "$(basename "$pack" .pack)" "$dbaas" repo verify "$work/repo"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,87 @@
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace dbaas::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  const char* base = getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/dbaas-test-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string RandomBytes(size_t n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng();
+    for (size_t j = 0; j < 8 && i + j < n; ++j) out[i + j] = static_cast<char>(v >> (8 * j));
+  }
+  return out;
+}
+
+std::string DiffTrees(const std::string& a, const std::string& b) {
+  auto describe = [](const std::string& root) {
+    std::map<std::string, std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(root)) {
+      std::string rel = fs::relative(e.path(), root).string();
+      struct stat st;
+      lstat(e.path().c_str(), &st);
+      std::string d = std::to_string(st.st_mode) + " ";
+      if (S_ISLNK(st.st_mode)) {
+        d += "link:" + fs::read_symlink(e.path()).string();
+      } else if (S_ISREG(st.st_mode)) {
+        d += "mtime:" + std::to_string(st.st_mtim.tv_sec) + "." +
+             std::to_string(st.st_mtim.tv_nsec) + " file:" + ReadFile(e.path());
+      } else if (S_ISDIR(st.st_mode)) {
+        d += "dir mtime:" + std::to_string(st.st_mtim.tv_sec);
+      } else {
+        continue;  // special files are not snapshotted
+      }
+      out[rel] = d;
+    }
+    return out;
+  };
+  auto da = describe(a), db = describe(b);
+  for (const auto& [path, d] : da) {
+    auto it = db.find(path);
+    if (it == db.end()) return "missing in " + b + ": " + path;
+    if (it->second != d) return "differs: " + path;
+  }
+  for (const auto& [path, d] : db) {
+    if (!da.count(path)) return "extra in " + b + ": " + path;
+  }
+  return "";
+}
+
+}  // namespace dbaas::testing
