@@ -54,11 +54,16 @@ int ReportError(const Status& status, OutputFormat format) {
     if (!status.hint().empty()) std::cerr << "hint: " << status.hint() << "\n";
   }
   switch (status.code()) {
-    case StatusCode::kInvalidArgument: return 2;
-    case StatusCode::kNotFound: return 3;
-    case StatusCode::kBusy: return 4;
-    case StatusCode::kCorruption: return 5;
-    default: return 1;
+    case StatusCode::kInvalidArgument:
+      return 2;
+    case StatusCode::kNotFound:
+      return 3;
+    case StatusCode::kBusy:
+      return 4;
+    case StatusCode::kCorruption:
+      return 5;
+    default:
+      return 1;
   }
 }
 

@@ -62,7 +62,8 @@ void AddInit(CLI::App& repo_cmd, GlobalOptions& g) {
       Status st = Repository::Init(*path, *config);
       if (!st.ok()) return ReportError(st, g.format);
       if (g.format == OutputFormat::kJson) {
-        PrintJson({{"path", *path}, {"chunk_size", config->chunk_size},
+        PrintJson({{"path", *path},
+                   {"chunk_size", config->chunk_size},
                    {"compression_level", config->compression_level}});
       } else {
         std::cout << "initialized repository " << *path << "\n";
@@ -83,13 +84,17 @@ void AddVerify(CLI::App& repo_cmd, GlobalOptions& g) {
       if (!report.ok()) return ReportError(report.status(), g.format);
       const auto& r = report.value();
       if (g.format == OutputFormat::kJson) {
-        PrintJson({{"ok", r.ok()}, {"packs", r.packs}, {"blobs", r.blobs}, {"bytes", r.bytes},
-                   {"snapshots", r.snapshots}, {"errors", r.errors}});
+        PrintJson({{"ok", r.ok()},
+                   {"packs", r.packs},
+                   {"blobs", r.blobs},
+                   {"bytes", r.bytes},
+                   {"snapshots", r.snapshots},
+                   {"errors", r.errors}});
       } else {
         for (const auto& e : r.errors) std::cerr << "error: " << e << "\n";
         std::cout << fmt::format("{}: {} packs, {} blobs, {} checked, {} snapshots, {} errors\n",
-                                 r.ok() ? "ok" : "FAILED", r.packs, r.blobs,
-                                 HumanBytes(r.bytes), r.snapshots, r.errors.size());
+                                 r.ok() ? "ok" : "FAILED", r.packs, r.blobs, HumanBytes(r.bytes),
+                                 r.snapshots, r.errors.size());
       }
       return r.ok() ? 0 : 5;
     };
@@ -105,15 +110,17 @@ void AddGc(CLI::App& repo_cmd, GlobalOptions& g) {
       return WithRepo(g, *path, [&g](Repository& repo) -> Status {
         ASSIGN_OR_RETURN(auto r, storage::CollectGarbage(repo));
         if (g.format == OutputFormat::kJson) {
-          PrintJson({{"packs_deleted", r.packs_deleted}, {"packs_rewritten", r.packs_rewritten},
-                     {"bytes_freed", r.bytes_freed}, {"temp_files_removed", r.temp_files_removed},
+          PrintJson({{"packs_deleted", r.packs_deleted},
+                     {"packs_rewritten", r.packs_rewritten},
+                     {"bytes_freed", r.bytes_freed},
+                     {"temp_files_removed", r.temp_files_removed},
                      {"thin_trees_removed", r.thin_trees_removed}});
         } else {
-          std::cout << fmt::format("freed {}: {} packs deleted, {} rewritten, {} temporary "
-                                   "files and {} thin trees removed\n",
-                                   HumanBytes(r.bytes_freed), r.packs_deleted,
-                                   r.packs_rewritten, r.temp_files_removed,
-                                   r.thin_trees_removed);
+          std::cout << fmt::format(
+              "freed {}: {} packs deleted, {} rewritten, {} temporary "
+              "files and {} thin trees removed\n",
+              HumanBytes(r.bytes_freed), r.packs_deleted, r.packs_rewritten, r.temp_files_removed,
+              r.thin_trees_removed);
         }
         return Status::Ok();
       });
@@ -130,20 +137,24 @@ void AddStats(CLI::App& repo_cmd, GlobalOptions& g) {
       return WithRepo(g, *path, [&g](Repository& repo) -> Status {
         ASSIGN_OR_RETURN(auto s, storage::ComputeStats(repo));
         if (g.format == OutputFormat::kJson) {
-          PrintJson({{"snapshots", s.snapshots}, {"packs", s.packs}, {"blobs", s.blobs},
-                     {"logical_bytes", s.logical_bytes}, {"unique_bytes", s.unique_bytes},
-                     {"stored_bytes", s.stored_bytes}, {"dedup_ratio", s.dedup_ratio},
+          PrintJson({{"snapshots", s.snapshots},
+                     {"packs", s.packs},
+                     {"blobs", s.blobs},
+                     {"logical_bytes", s.logical_bytes},
+                     {"unique_bytes", s.unique_bytes},
+                     {"stored_bytes", s.stored_bytes},
+                     {"dedup_ratio", s.dedup_ratio},
                      {"compression_ratio", s.compression_ratio},
                      {"chunk_size", repo.config().chunk_size},
                      {"compression_level", repo.config().compression_level}});
         } else {
-          PrintTable({"snapshots", "packs", "blobs", "logical", "unique", "stored", "dedup",
-                      "compression"},
-                     {{std::to_string(s.snapshots), std::to_string(s.packs),
-                       std::to_string(s.blobs), HumanBytes(s.logical_bytes),
-                       HumanBytes(s.unique_bytes), HumanBytes(s.stored_bytes),
-                       fmt::format("{:.2f}x", s.dedup_ratio),
-                       fmt::format("{:.2f}x", s.compression_ratio)}});
+          PrintTable(
+              {"snapshots", "packs", "blobs", "logical", "unique", "stored", "dedup",
+               "compression"},
+              {{std::to_string(s.snapshots), std::to_string(s.packs), std::to_string(s.blobs),
+                HumanBytes(s.logical_bytes), HumanBytes(s.unique_bytes), HumanBytes(s.stored_bytes),
+                fmt::format("{:.2f}x", s.dedup_ratio),
+                fmt::format("{:.2f}x", s.compression_ratio)}});
         }
         return Status::Ok();
       });
@@ -211,9 +222,9 @@ void AddSnapshotLs(CLI::App& snap, GlobalOptions& g) {
         std::vector<std::vector<std::string>> rows;
         for (const Manifest& m : all) {
           rows.push_back({m.id, m.name, std::string(storage::SnapshotKindName(m.kind)),
-                          storage::FormatUnixTime(m.created_unix_ns),
-                          std::to_string(m.stats.files), HumanBytes(m.stats.logical_bytes),
-                          HumanBytes(m.stats.stored_bytes), m.source});
+                          storage::FormatUnixTime(m.created_unix_ns), std::to_string(m.stats.files),
+                          HumanBytes(m.stats.logical_bytes), HumanBytes(m.stats.stored_bytes),
+                          m.source});
         }
         PrintTable({"ID", "NAME", "KIND", "CREATED", "FILES", "SIZE", "ADDED", "SOURCE"}, rows);
         return Status::Ok();
@@ -248,15 +259,20 @@ void AddSnapshotRestore(CLI::App& snap, GlobalOptions& g) {
         if (!r.ok()) return r.status();
         const auto& s = r.value();
         if (g.format == OutputFormat::kJson) {
-          PrintJson({{"id", m.id}, {"target", o->target}, {"files", s.files},
-                     {"bytes_written", s.bytes_written}, {"bytes_unchanged", s.bytes_unchanged},
-                     {"entries_removed", s.entries_removed}, {"files_cloned", s.files_cloned},
+          PrintJson({{"id", m.id},
+                     {"target", o->target},
+                     {"files", s.files},
+                     {"bytes_written", s.bytes_written},
+                     {"bytes_unchanged", s.bytes_unchanged},
+                     {"entries_removed", s.entries_removed},
+                     {"files_cloned", s.files_cloned},
                      {"seconds", s.seconds}});
         } else {
-          std::cout << fmt::format("restored {} into {}: {} files, {} written, {} unchanged "
-                                   "in {:.2f} s\n",
-                                   m.id, o->target, s.files, HumanBytes(s.bytes_written),
-                                   HumanBytes(s.bytes_unchanged), s.seconds);
+          std::cout << fmt::format(
+              "restored {} into {}: {} files, {} written, {} unchanged "
+              "in {:.2f} s\n",
+              m.id, o->target, s.files, HumanBytes(s.bytes_written), HumanBytes(s.bytes_unchanged),
+              s.seconds);
         }
         return Status::Ok();
       });

@@ -42,8 +42,8 @@ Status WriteAll(int fd, std::span<const uint8_t> data, std::string_view path) {
 Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset, std::string_view path) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoStatus("write", path, errno);
@@ -53,8 +53,7 @@ Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset, std::st
   return Status::Ok();
 }
 
-Result<size_t> PreadFull(int fd, uint8_t* buf, size_t len, uint64_t offset,
-                         std::string_view path) {
+Result<size_t> PreadFull(int fd, uint8_t* buf, size_t len, uint64_t offset, std::string_view path) {
   size_t done = 0;
   while (done < len) {
     ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
@@ -77,8 +76,8 @@ Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) 
                               std::to_string(st.st_size) + " bytes)");
   }
   std::string out(static_cast<size_t>(st.st_size), '\0');
-  ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), reinterpret_cast<uint8_t*>(out.data()),
-                                       out.size(), 0, path));
+  ASSIGN_OR_RETURN(
+      size_t n, PreadFull(fd.get(), reinterpret_cast<uint8_t*>(out.data()), out.size(), 0, path));
   out.resize(n);
   return out;
 }

@@ -8,15 +8,24 @@ namespace dbaas {
 
 std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid argument";
-    case StatusCode::kNotFound: return "not found";
-    case StatusCode::kAlreadyExists: return "already exists";
-    case StatusCode::kCorruption: return "corruption";
-    case StatusCode::kIoError: return "i/o error";
-    case StatusCode::kBusy: return "busy";
-    case StatusCode::kFailedPrecondition: return "failed precondition";
-    case StatusCode::kInternal: return "internal error";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid argument";
+    case StatusCode::kNotFound:
+      return "not found";
+    case StatusCode::kAlreadyExists:
+      return "already exists";
+    case StatusCode::kCorruption:
+      return "corruption";
+    case StatusCode::kIoError:
+      return "i/o error";
+    case StatusCode::kBusy:
+      return "busy";
+    case StatusCode::kFailedPrecondition:
+      return "failed precondition";
+    case StatusCode::kInternal:
+      return "internal error";
   }
   return "unknown";
 }
@@ -36,15 +45,19 @@ Status Status::WithContext(std::string_view context) const {
 Status ErrnoStatus(std::string_view what, std::string_view path, int err) {
   std::string msg = fmt::format("{} '{}': {}", what, path, std::strerror(err));
   switch (err) {
-    case ENOENT: return Status::NotFound(std::move(msg));
-    case EEXIST: return Status::AlreadyExists(std::move(msg));
+    case ENOENT:
+      return Status::NotFound(std::move(msg));
+    case EEXIST:
+      return Status::AlreadyExists(std::move(msg));
     case EACCES:
     case EPERM:
       return Status::IoError(std::move(msg), "check the permissions of the path");
     case ENOSPC:
       return Status::IoError(std::move(msg), "free some space on that filesystem");
-    case EWOULDBLOCK: return Status::Busy(std::move(msg));
-    default: return Status::IoError(std::move(msg));
+    case EWOULDBLOCK:
+      return Status::Busy(std::move(msg));
+    default:
+      return Status::IoError(std::move(msg));
   }
 }
 

@@ -15,14 +15,14 @@ namespace dbaas {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // bad input from the caller; nothing was changed
-  kNotFound,           // a named object does not exist
-  kAlreadyExists,      // a name is taken
-  kCorruption,         // stored data failed a check (hash, magic, bounds)
-  kIoError,            // the operating system refused (errno-based)
-  kBusy,               // a lock is held by someone else; try again later
-  kFailedPrecondition, // the state does not allow this operation
-  kInternal,           // a bug
+  kInvalidArgument,     // bad input from the caller; nothing was changed
+  kNotFound,            // a named object does not exist
+  kAlreadyExists,       // a name is taken
+  kCorruption,          // stored data failed a check (hash, magic, bounds)
+  kIoError,             // the operating system refused (errno-based)
+  kBusy,                // a lock is held by someone else; try again later
+  kFailedPrecondition,  // the state does not allow this operation
+  kInternal,            // a bug
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -80,7 +80,7 @@ Status ErrnoStatus(std::string_view what, std::string_view path, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : state_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(state_); }

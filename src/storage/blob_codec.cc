@@ -38,9 +38,9 @@ Status BlobCodec::Decode(const PackBlobEntry& entry, std::span<const uint8_t> st
   } else {
     size_t n = ZSTD_decompressDCtx(dctx_, out.data(), out.size(), stored.data(), stored.size());
     if (ZSTD_isError(n) || n != entry.raw_size) {
-      return Status::Corruption(fmt::format("blob {} does not decompress: {}", entry.id.Hex(),
-                                            ZSTD_isError(n) ? ZSTD_getErrorName(n)
-                                                            : "wrong length"));
+      return Status::Corruption(
+          fmt::format("blob {} does not decompress: {}", entry.id.Hex(),
+                      ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length"));
     }
   }
   if (Sha256(out) != entry.id) {

@@ -33,8 +33,8 @@ Result<std::vector<ChunkRef>> ParseChunkList(std::span<const uint8_t> data) {
   }
   uint32_t count = get_u32(data.data() + 4);
   if ((data.size() - 8) / kEntrySize != count || (data.size() - 8) % kEntrySize != 0) {
-    return Status::Corruption(fmt::format("chunk list of {} bytes cannot hold {} chunks",
-                                          data.size(), count));
+    return Status::Corruption(
+        fmt::format("chunk list of {} bytes cannot hold {} chunks", data.size(), count));
   }
   std::vector<ChunkRef> chunks(count);
   for (uint32_t i = 0; i < count; ++i) {
@@ -42,8 +42,8 @@ Result<std::vector<ChunkRef>> ParseChunkList(std::span<const uint8_t> data) {
     std::memcpy(chunks[i].id.bytes.data(), p, 32);
     chunks[i].length = get_u32(p + 32);
     if (chunks[i].length == 0 || chunks[i].length > kMaxBlobSize) {
-      return Status::Corruption(fmt::format("chunk list entry {} has length {}", i,
-                                            chunks[i].length));
+      return Status::Corruption(
+          fmt::format("chunk list entry {} has length {}", i, chunks[i].length));
     }
   }
   return chunks;

@@ -87,9 +87,12 @@ std::string ParentPath(const std::string& path) {
 
 std::string_view EntryTypeName(EntryType type) {
   switch (type) {
-    case EntryType::kDirectory: return "dir";
-    case EntryType::kFile: return "file";
-    case EntryType::kSymlink: return "symlink";
+    case EntryType::kDirectory:
+      return "dir";
+    case EntryType::kFile:
+      return "file";
+    case EntryType::kSymlink:
+      return "symlink";
   }
   return "?";
 }
@@ -140,8 +143,9 @@ bool IsSafeRelativePath(std::string_view path) {
 std::string ManifestToJson(const Manifest& m) {
   json entries = json::array();
   for (const TreeEntry& e : m.entries) {
-    json j = {{"path", e.path},       {"type", EntryTypeName(e.type)}, {"mode", e.mode},
-              {"uid", e.uid},         {"gid", e.gid},                  {"mtime_ns", e.mtime_ns},
+    json j = {{"path", e.path},         {"type", EntryTypeName(e.type)},
+              {"mode", e.mode},         {"uid", e.uid},
+              {"gid", e.gid},           {"mtime_ns", e.mtime_ns},
               {"ctime_ns", e.ctime_ns}, {"inode", e.inode}};
     if (e.type == EntryType::kFile) j["size"] = e.size;
     if (e.type == EntryType::kSymlink) j["target"] = e.symlink_target;
@@ -181,8 +185,7 @@ Result<Manifest> ParseManifest(std::string_view text) {
   RETURN_IF_ERROR(Get(j, "format", format));
   RETURN_IF_ERROR(Get(j, "version", version));
   if (format != "dbaas-snapshot" || version != kManifestVersion) {
-    return Status::Corruption(fmt::format("unsupported manifest format '{}' v{}", format,
-                                          version));
+    return Status::Corruption(fmt::format("unsupported manifest format '{}' v{}", format, version));
   }
   Manifest m;
   std::string kind;
@@ -225,21 +228,20 @@ Result<Manifest> ParseManifest(std::string_view text) {
   std::unordered_set<std::string> directories;
   for (const json& e : *entries) {
     ASSIGN_OR_RETURN(TreeEntry entry, ParseEntry(e));
-    if (m.kind == SnapshotKind::kRepository && entry.type == EntryType::kFile &&
-        entry.size > 0 && !entry.chunks) {
+    if (m.kind == SnapshotKind::kRepository && entry.type == EntryType::kFile && entry.size > 0 &&
+        !entry.chunks) {
       return Status::Corruption(fmt::format("file '{}' has no chunk list", entry.path));
     }
     // Parents before children, no duplicates: the restore relies on this order.
     if (!m.entries.empty() && !EntryPathLess(m.entries.back().path, entry.path)) {
-      return Status::Corruption(fmt::format("manifest entries are not sorted at '{}'",
-                                            entry.path));
+      return Status::Corruption(fmt::format("manifest entries are not sorted at '{}'", entry.path));
     }
     if (m.entries.empty() != (entry.path == ".")) {
       return Status::Corruption("manifest does not start with its root directory");
     }
     if (entry.path != "." && !directories.count(ParentPath(entry.path))) {
-      return Status::Corruption(fmt::format("'{}' has no parent directory in the manifest",
-                                            entry.path));
+      return Status::Corruption(
+          fmt::format("'{}' has no parent directory in the manifest", entry.path));
     }
     if (entry.type == EntryType::kDirectory) directories.insert(entry.path);
     m.entries.push_back(std::move(entry));

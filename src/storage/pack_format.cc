@@ -68,9 +68,10 @@ Result<PackFooter> ParsePackFooter(std::span<const uint8_t> footer, uint64_t fil
   uint64_t index_end = file_size - kPackFooterSize;
   if (f.index_offset < kPackHeaderSize || f.index_offset > index_end ||
       (index_end - f.index_offset) != uint64_t{f.entry_count} * kPackIndexEntrySize) {
-    return Status::Corruption(fmt::format("pack footer points outside the pack (index at {}, "
-                                          "{} entries, file {} bytes)",
-                                          f.index_offset, f.entry_count, file_size));
+    return Status::Corruption(
+        fmt::format("pack footer points outside the pack (index at {}, "
+                    "{} entries, file {} bytes)",
+                    f.index_offset, f.entry_count, file_size));
   }
   return f;
 }

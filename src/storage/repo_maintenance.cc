@@ -79,8 +79,7 @@ void VerifySnapshot(const std::string& repo_path, const Manifest& m, const BlobS
     }
     if (!e.chunks) continue;
     if (!good.count(*e.chunks) || !repo) {
-      fail(fmt::format("chunk list of '{}' ({}) is missing or damaged", e.path,
-                       e.chunks->Hex()));
+      fail(fmt::format("chunk list of '{}' ({}) is missing or damaged", e.path, e.chunks->Hex()));
       continue;
     }
     auto list = repo->ReadChunkList(*e.chunks, codec);
@@ -216,8 +215,8 @@ Result<GcReport> CollectGarbage(Repository& repo) {
       for (const PackBlobEntry& e : entries) {
         if (!live.count(e.id) || !copied.insert(e.id).second) continue;
         stored.resize(e.stored_size);
-        ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), stored.data(), stored.size(), e.offset,
-                                             pack_path));
+        ASSIGN_OR_RETURN(size_t n,
+                         PreadFull(fd.get(), stored.data(), stored.size(), e.offset, pack_path));
         if (n != stored.size()) return Status::Corruption(fmt::format("pack '{}' is short", name));
         RETURN_IF_ERROR(writer.Add(e, stored));
         if (writer.size() >= repo.config().pack_target_size) {

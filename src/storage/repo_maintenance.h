@@ -44,10 +44,10 @@ struct RepoStats {
   uint64_t snapshots = 0;
   uint64_t packs = 0;
   uint64_t blobs = 0;
-  uint64_t logical_bytes = 0;  // sum over snapshots of their file sizes
-  uint64_t unique_bytes = 0;   // sum of blob sizes before compression
-  uint64_t stored_bytes = 0;   // sum of pack file sizes
-  double dedup_ratio = 0;      // logical / unique
+  uint64_t logical_bytes = 0;    // sum over snapshots of their file sizes
+  uint64_t unique_bytes = 0;     // sum of blob sizes before compression
+  uint64_t stored_bytes = 0;     // sum of pack file sizes
+  double dedup_ratio = 0;        // logical / unique
   double compression_ratio = 0;  // unique / stored
 };
 

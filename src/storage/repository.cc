@@ -32,8 +32,8 @@ Result<RepoConfig> ParseConfig(const std::string& text, const std::string& path)
   try {
     if (j.at("format").get<std::string>() != kRepoFormat ||
         j.at("version").get<int>() != kRepoVersion) {
-      return Status::Corruption(fmt::format("'{}' is not a version {} {} config", path,
-                                            kRepoVersion, kRepoFormat));
+      return Status::Corruption(
+          fmt::format("'{}' is not a version {} {} config", path, kRepoVersion, kRepoFormat));
     }
     c.chunk_size = j.at("chunk_size").get<uint32_t>();
     c.compression_level = j.at("compression_level").get<int>();
@@ -54,8 +54,7 @@ Status Repository::Init(const std::string& path, RepoConfig config) {
   if (config.chunk_size < 4096 || config.chunk_size > (8u << 20) ||
       (config.chunk_size & (config.chunk_size - 1)) != 0) {
     return Status::InvalidArgument(
-        fmt::format("chunk size {} is not a power of two from 4 KiB to 8 MiB",
-                    config.chunk_size));
+        fmt::format("chunk size {} is not a power of two from 4 KiB to 8 MiB", config.chunk_size));
   }
   if (config.compression_level < -7 || config.compression_level > 19) {
     return Status::InvalidArgument(
@@ -135,8 +134,8 @@ Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path) {
   auto footer = ParsePackFooter(footer_bytes, size);
   if (!footer.ok()) return footer.status().WithContext(fmt::format("pack '{}'", pack_path));
   std::vector<uint8_t> index(size - kPackFooterSize - footer->index_offset);
-  ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), index.data(), index.size(),
-                                       footer->index_offset, pack_path));
+  ASSIGN_OR_RETURN(
+      size_t n, PreadFull(fd.get(), index.data(), index.size(), footer->index_offset, pack_path));
   if (n != index.size()) return Status::Corruption(fmt::format("pack '{}' is short", pack_path));
   auto entries = ParsePackIndex(index, footer.value());
   if (!entries.ok()) return entries.status().WithContext(fmt::format("pack '{}'", pack_path));
@@ -189,8 +188,7 @@ Result<int> Repository::PackFd(uint32_t pack) const {
   return fd.get();
 }
 
-Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec,
-                            std::vector<uint8_t>& out) const {
+Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out) const {
   const BlobLocation* loc = FindBlob(id);
   if (!loc) {
     return Status::Corruption(fmt::format("blob {} is missing from the repository", id.Hex()),
@@ -200,8 +198,8 @@ Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec,
   thread_local std::vector<uint8_t> stored;
   stored.resize(loc->entry.stored_size);
   std::string pack_path = PackPath(path_, pack_names_[loc->pack]);
-  ASSIGN_OR_RETURN(size_t n, PreadFull(fd, stored.data(), stored.size(), loc->entry.offset,
-                                       pack_path));
+  ASSIGN_OR_RETURN(size_t n,
+                   PreadFull(fd, stored.data(), stored.size(), loc->entry.offset, pack_path));
   if (n != stored.size()) {
     return Status::Corruption(fmt::format("pack '{}' is truncated", pack_path));
   }
@@ -210,8 +208,7 @@ Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec,
   return Status::Ok();
 }
 
-Result<std::vector<ChunkRef>> Repository::ReadChunkList(const BlobId& id,
-                                                        BlobCodec& codec) const {
+Result<std::vector<ChunkRef>> Repository::ReadChunkList(const BlobId& id, BlobCodec& codec) const {
   std::vector<uint8_t> data;
   RETURN_IF_ERROR(ReadBlob(id, codec, data));
   auto list = ParseChunkList(data);
@@ -243,8 +240,8 @@ Result<Manifest> Repository::LoadSnapshot(std::string_view id) const {
   auto manifest = ParseManifest(text.value());
   if (!manifest.ok()) return manifest.status().WithContext(fmt::format("snapshot '{}'", id));
   if (manifest->id != id) {
-    return Status::Corruption(fmt::format("snapshot file '{}' holds snapshot '{}'", path,
-                                          manifest->id));
+    return Status::Corruption(
+        fmt::format("snapshot file '{}' holds snapshot '{}'", path, manifest->id));
   }
   return manifest;
 }
@@ -278,8 +275,7 @@ Result<Manifest> Repository::FindSnapshot(std::string_view ref) const {
   }
   if (by_prefix.size() == 1) return *by_prefix[0];
   if (by_prefix.size() > 1) {
-    return Status::InvalidArgument(fmt::format("'{}' matches {} snapshots", ref,
-                                               by_prefix.size()),
+    return Status::InvalidArgument(fmt::format("'{}' matches {} snapshots", ref, by_prefix.size()),
                                    "give more digits of the id");
   }
   return Status::NotFound(fmt::format("snapshot '{}' not found", ref),

@@ -76,9 +76,7 @@ class Repository {
 
   const std::vector<std::string>& pack_names() const { return pack_names_; }
   size_t blob_count() const { return blobs_.size(); }
-  const std::unordered_map<BlobId, BlobLocation, Sha256DigestHash>& blobs() const {
-    return blobs_;
-  }
+  const std::unordered_map<BlobId, BlobLocation, Sha256DigestHash>& blobs() const { return blobs_; }
 
   // Manifests, newest first. Unreadable manifests are reported, not skipped silently.
   Result<std::vector<Manifest>> ListSnapshots() const;

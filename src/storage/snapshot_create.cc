@@ -258,8 +258,8 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
   for (auto& work : files) {
     if (work->vanished) {
       vanished.insert(work->entry->path);
-      m.warnings.push_back(fmt::format("file '{}' vanished during the snapshot",
-                                       work->entry->path));
+      m.warnings.push_back(
+          fmt::format("file '{}' vanished during the snapshot", work->entry->path));
       continue;
     }
     std::vector<ChunkRef> chunks = CollectChunks(*work, range_size, chunk_size);

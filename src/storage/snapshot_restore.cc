@@ -181,8 +181,8 @@ class Restorer {
       const ChunkRef& chunk = f.chunks[c];
       if (o_.delta) {
         st.existing.resize(chunk.length);
-        ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), st.existing.data(), chunk.length, offset,
-                                             path));
+        ASSIGN_OR_RETURN(size_t n,
+                         PreadFull(fd.get(), st.existing.data(), chunk.length, offset, path));
         if (n == chunk.length && Sha256(st.existing) == chunk.id) {
           RETURN_IF_ERROR(flush());
           unchanged_ += chunk.length;
@@ -216,11 +216,10 @@ class Restorer {
       struct stat st;
       if (::fstat(in.get(), &st) != 0) return ErrnoStatus("stat", src, errno);
       if (static_cast<uint64_t>(st.st_size) != e.size) {
-        return Status::Corruption(fmt::format("thin snapshot file '{}' has {} bytes, not {}",
-                                              src, st.st_size, e.size));
+        return Status::Corruption(
+            fmt::format("thin snapshot file '{}' has {} bytes, not {}", src, st.st_size, e.size));
       }
-      ASSIGN_OR_RETURN(UniqueFd out,
-                       OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+      ASSIGN_OR_RETURN(UniqueFd out, OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
       if (CloneFile(in.get(), out.get(), dst).ok()) {
         ++cloned_;
       } else {  // another filesystem, or no reflink support: copy

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures and builds one variant: release (default) or asan (Debug + ASan/UBSan).
+# Usage: scripts/build.sh [release|asan]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+variant=${1:-release}
+case "$variant" in
+  release) flags=(-DCMAKE_BUILD_TYPE=Release) ;;
+  asan) flags=(-DCMAKE_BUILD_TYPE=Debug -DDBAAS_SANITIZE=ON) ;;
+  *) echo "unknown variant '$variant' (release or asan)" >&2; exit 2 ;;
+esac
+cmake -S . -B "build/$variant" -G Ninja -DDBAAS_WERROR=ON "${flags[@]}" >/dev/null
+ninja -C "build/$variant"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests, the demo and the benchmarks need.
+# Idempotent and non-interactive; needs root (or sudo).
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
+  libssl-dev libzstd-dev zstd nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
+  libspdlog-dev libfmt-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev
+  libbenchmark-dev
+  postgresql-15 postgresql-contrib
+  xfsprogs jq time util-linux
+)
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+# Debian's postgresql package starts a cluster of its own; this project runs its own servers.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+    "${sudo_cmd[@]}" pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+  done
+fi

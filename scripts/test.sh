@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs what is needed, then builds and tests the release build and
+# the ASan/UBSan build (warnings are errors in both), checks formatting, and runs every
+# fuzzer for a short while. Set FUZZ_SECONDS=0 to skip fuzzing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+start=$(date +%s)
+
+echo "== format check"
+if ! git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror; then
+  echo "clang-format: files above need formatting (run scripts/format.sh)"; exit 1
+fi
+
+for variant in release asan; do
+  echo "== build $variant"
+  scripts/build.sh "$variant"
+  echo "== test $variant"
+  (cd "build/$variant" && ctest --output-on-failure --timeout 900)
+done
+
+fuzz_seconds=${FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  echo "== fuzz (${fuzz_seconds}s per target)"
+  fuzz/run.sh "$fuzz_seconds"
+fi
+echo "== all tests passed in $(( $(date +%s) - start ))s"
