@@ -27,10 +27,48 @@ Compression BlobCodec::Compress(std::span<const uint8_t> raw, int level,
   return Compression::kZstd;
 }
 
+bool BlobCodec::CompressDelta(std::span<const uint8_t> raw, const BlobId& base_id,
+                              std::span<const uint8_t> base, int level, size_t plain_size,
+                              std::vector<uint8_t>& out) {
+  out.resize(kDeltaBaseIdSize + ZSTD_compressBound(raw.size()));
+  std::memcpy(out.data(), base_id.bytes.data(), kDeltaBaseIdSize);
+  ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level);
+  if (ZSTD_isError(ZSTD_CCtx_refPrefix(cctx_, base.data(), base.size()))) return false;
+  size_t n = ZSTD_compress2(cctx_, out.data() + kDeltaBaseIdSize, out.size() - kDeltaBaseIdSize,
+                            raw.data(), raw.size());
+  // The prefix applies to one frame only; reset so later plain calls start clean.
+  ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_and_parameters);
+  if (ZSTD_isError(n) || kDeltaBaseIdSize + n >= plain_size) return false;
+  out.resize(kDeltaBaseIdSize + n);
+  return true;
+}
+
+BlobId BlobCodec::DeltaBaseId(std::span<const uint8_t> stored) {
+  BlobId id;
+  std::memcpy(id.bytes.data(), stored.data(), kDeltaBaseIdSize);
+  return id;
+}
+
 Status BlobCodec::Decode(const PackBlobEntry& entry, std::span<const uint8_t> stored,
-                         std::vector<uint8_t>& out) {
+                         std::vector<uint8_t>& out, std::span<const uint8_t> base) {
   out.resize(entry.raw_size);
-  if (entry.compression == Compression::kNone) {
+  if (entry.compression == Compression::kZstdDelta) {
+    if (stored.size() <= kDeltaBaseIdSize) {
+      return Status::Corruption(fmt::format("delta blob {} is too short", entry.id.Hex()));
+    }
+    ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_and_parameters);
+    size_t n =
+        ZSTD_isError(ZSTD_DCtx_refPrefix(dctx_, base.data(), base.size()))
+            ? size_t(-1)
+            : ZSTD_decompressDCtx(dctx_, out.data(), out.size(), stored.data() + kDeltaBaseIdSize,
+                                  stored.size() - kDeltaBaseIdSize);
+    ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_and_parameters);
+    if (ZSTD_isError(n) || n != entry.raw_size) {
+      return Status::Corruption(
+          fmt::format("delta blob {} does not decompress against its base", entry.id.Hex()));
+    }
+  } else if (entry.compression == Compression::kNone) {
     if (stored.size() != entry.raw_size) {
       return Status::Corruption(fmt::format("blob {} has the wrong length", entry.id.Hex()));
     }

@@ -25,9 +25,20 @@ class BlobCodec {
   // compression would not save at least 1/32 of the size: incompressible chunks stay raw.
   Compression Compress(std::span<const uint8_t> raw, int level, std::vector<uint8_t>& out);
 
+  // Compresses `raw` as a delta against `base` (the content of blob `base_id`) into `out`:
+  // base_id, then a zstd frame with `base` as prefix dictionary. Returns false (and leaves
+  // `out` unspecified) when that would not be smaller than `plain_size`.
+  bool CompressDelta(std::span<const uint8_t> raw, const BlobId& base_id,
+                     std::span<const uint8_t> base, int level, size_t plain_size,
+                     std::vector<uint8_t>& out);
+
   // Decodes a stored blob into `out` (resized to `raw_size`) and checks its SHA-256 is `id`.
+  // A kZstdDelta blob needs `base`: the content of the blob its stored bytes name.
   Status Decode(const PackBlobEntry& entry, std::span<const uint8_t> stored,
-                std::vector<uint8_t>& out);
+                std::vector<uint8_t>& out, std::span<const uint8_t> base = {});
+
+  // The base id a kZstdDelta blob's stored bytes start with.
+  static BlobId DeltaBaseId(std::span<const uint8_t> stored);
 
  private:
   ZSTD_CCtx_s* cctx_;

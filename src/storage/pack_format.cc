@@ -95,13 +95,14 @@ Result<std::vector<PackBlobEntry>> ParsePackIndex(std::span<const uint8_t> index
     e.raw_size = GetU32(p + 40);
     e.offset = GetU64(p + 44);
     if (type > static_cast<uint8_t>(BlobType::kChunkList) ||
-        compression > static_cast<uint8_t>(Compression::kZstd)) {
+        compression > static_cast<uint8_t>(Compression::kZstdDelta)) {
       return Status::Corruption(fmt::format("pack index entry {} has an unknown type", i));
     }
     e.type = static_cast<BlobType>(type);
     e.compression = static_cast<Compression>(compression);
     if (e.raw_size > kMaxBlobSize || e.stored_size > kMaxBlobSize ||
         (e.compression == Compression::kNone && e.stored_size != e.raw_size) ||
+        (e.compression == Compression::kZstdDelta && e.stored_size <= kDeltaBaseIdSize) ||
         e.offset < kPackHeaderSize || e.offset > footer.index_offset ||
         footer.index_offset - e.offset < e.stored_size) {
       return Status::Corruption(fmt::format("pack index entry {} is out of bounds", i));

@@ -19,7 +19,11 @@ namespace dbaas::storage {
 using BlobId = Sha256Digest;  // SHA-256 of the blob's uncompressed content
 
 enum class BlobType : uint8_t { kData = 0, kChunkList = 1 };
-enum class Compression : uint8_t { kNone = 0, kZstd = 1 };
+// kZstdDelta: the stored bytes are the 32-byte id of a base blob, then a zstd frame made
+// with the base's content as prefix dictionary. A base is never itself a delta, so a read
+// needs at most one extra blob.
+enum class Compression : uint8_t { kNone = 0, kZstd = 1, kZstdDelta = 2 };
+inline constexpr size_t kDeltaBaseIdSize = 32;
 
 inline constexpr std::string_view kPackHeaderMagic = "DBAASPK1";  // 8 bytes
 inline constexpr std::string_view kPackFooterMagic = "DBPKEND1";  // 8 bytes

@@ -188,24 +188,50 @@ Result<int> Repository::PackFd(uint32_t pack) const {
   return fd.get();
 }
 
+Status Repository::ReadStored(const BlobLocation& loc, std::vector<uint8_t>& out) const {
+  ASSIGN_OR_RETURN(int fd, PackFd(loc.pack));
+  out.resize(loc.entry.stored_size);
+  std::string pack_path = PackPath(path_, pack_names_[loc.pack]);
+  ASSIGN_OR_RETURN(size_t n, PreadFull(fd, out.data(), out.size(), loc.entry.offset, pack_path));
+  if (n != out.size()) return Status::Corruption(fmt::format("pack '{}' is truncated", pack_path));
+  return Status::Ok();
+}
+
+static Status MissingBlob(const BlobId& id) {
+  return Status::Corruption(fmt::format("blob {} is missing from the repository", id.Hex()),
+                            "run 'dbaas repo verify'");
+}
+
 Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out) const {
   const BlobLocation* loc = FindBlob(id);
-  if (!loc) {
-    return Status::Corruption(fmt::format("blob {} is missing from the repository", id.Hex()),
-                              "run 'dbaas repo verify'");
-  }
-  ASSIGN_OR_RETURN(int fd, PackFd(loc->pack));
+  if (!loc) return MissingBlob(id);
   thread_local std::vector<uint8_t> stored;
-  stored.resize(loc->entry.stored_size);
-  std::string pack_path = PackPath(path_, pack_names_[loc->pack]);
-  ASSIGN_OR_RETURN(size_t n,
-                   PreadFull(fd, stored.data(), stored.size(), loc->entry.offset, pack_path));
-  if (n != stored.size()) {
-    return Status::Corruption(fmt::format("pack '{}' is truncated", pack_path));
+  RETURN_IF_ERROR(ReadStored(*loc, stored));
+  thread_local std::vector<uint8_t> base;
+  if (loc->entry.compression == Compression::kZstdDelta) {
+    BlobId base_id = BlobCodec::DeltaBaseId(stored);
+    const BlobLocation* base_loc = FindBlob(base_id);
+    if (!base_loc) return MissingBlob(base_id).WithContext(fmt::format("base of {}", id.Hex()));
+    if (base_loc->entry.compression == Compression::kZstdDelta) {
+      return Status::Corruption(fmt::format("blob {} is a delta of a delta", id.Hex()));
+    }
+    thread_local std::vector<uint8_t> base_stored;
+    RETURN_IF_ERROR(ReadStored(*base_loc, base_stored));
+    Status st = codec.Decode(base_loc->entry, base_stored, base);
+    if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[base_loc->pack]));
   }
-  Status st = codec.Decode(loc->entry, stored, out);
+  Status st = codec.Decode(loc->entry, stored, out, base);
   if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[loc->pack]));
   return Status::Ok();
+}
+
+Result<std::optional<BlobId>> Repository::DeltaBaseOf(const BlobId& id) const {
+  const BlobLocation* loc = FindBlob(id);
+  if (!loc) return MissingBlob(id);
+  if (loc->entry.compression != Compression::kZstdDelta) return std::optional<BlobId>();
+  std::vector<uint8_t> stored;
+  RETURN_IF_ERROR(ReadStored(*loc, stored));
+  return std::optional<BlobId>(BlobCodec::DeltaBaseId(stored));
 }
 
 Result<std::vector<ChunkRef>> Repository::ReadChunkList(const BlobId& id, BlobCodec& codec) const {

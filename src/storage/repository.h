@@ -67,8 +67,13 @@ class Repository {
 
   const BlobLocation* FindBlob(const BlobId& id) const;
   bool HasBlob(const BlobId& id) const { return FindBlob(id) != nullptr; }
-  // Reads, decompresses and checks a blob. `codec` belongs to the calling thread.
+  // Reads, decompresses and checks a blob (and, for a delta, its base). `codec` belongs to
+  // the calling thread.
   Status ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out) const;
+  // Reads a blob's stored bytes as they are in its pack.
+  Status ReadStored(const BlobLocation& loc, std::vector<uint8_t>& out) const;
+  // The base of a delta blob; nullopt for other blobs.
+  Result<std::optional<BlobId>> DeltaBaseOf(const BlobId& id) const;
   // Reads and checks a chunk-list blob.
   Result<std::vector<ChunkRef>> ReadChunkList(const BlobId& id, BlobCodec& codec) const;
   // Adds a finished pack's entries to the in-memory index.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -35,6 +36,9 @@ struct RangeTask {
 struct FileWork {
   TreeEntry* entry;
   std::vector<ChunkRef> chunks;  // one slot per chunk of the size seen by the scan
+  // The same file in the parent snapshot: its chunks are the delta bases of changed chunks.
+  std::vector<ChunkRef> parent_chunks;
+  std::optional<BlobId> parent_list;
   // Bytes actually read per range; a short range means the file shrank while we read it.
   std::vector<uint64_t> range_bytes;
   std::atomic<bool> vanished{false};
@@ -60,18 +64,30 @@ class BlobSink {
       codecs_.push_back(std::make_unique<BlobCodec>());
       writers_.push_back(std::make_unique<PackWriter>(repo.path()));
       buffers_.emplace_back();
+      delta_buffers_.emplace_back();
+      base_buffers_.emplace_back();
     }
   }
 
   // Stores `data` under `id` unless the repository or this snapshot already has it.
-  Status Put(unsigned thread, const BlobId& id, BlobType type, std::span<const uint8_t> data) {
+  // `similar` names a stored blob that probably resembles `data` (the same chunk in the
+  // parent snapshot): if a delta against it is smaller, the delta is stored.
+  Status Put(unsigned thread, const BlobId& id, BlobType type, std::span<const uint8_t> data,
+             const std::optional<BlobId>& similar = std::nullopt) {
     if (repo_.HasBlob(id)) return Status::Ok();
     {
       std::lock_guard lock(mutex_);
       if (!claimed_.insert(id).second) return Status::Ok();
     }
     std::vector<uint8_t>& stored = buffers_[thread];
-    Compression c = codecs_[thread]->Compress(data, repo_.config().compression_level, stored);
+    BlobCodec& codec = *codecs_[thread];
+    const int level = repo_.config().compression_level;
+    Compression c = codec.Compress(data, level, stored);
+    if (similar && *similar != id && repo_.HasBlob(*similar) &&
+        TryDelta(thread, *similar, data, stored.size())) {
+      c = Compression::kZstdDelta;
+      stored.swap(delta_buffers_[thread]);
+    }
     PackBlobEntry entry;
     entry.id = id;
     entry.type = type;
@@ -81,6 +97,19 @@ class BlobSink {
     RETURN_IF_ERROR(writer.Add(entry, stored));
     if (writer.size() >= repo_.config().pack_target_size) return FinishPack(thread);
     return Status::Ok();
+  }
+
+  // Compresses `data` against `similar` (or its base, when it is a delta itself) into
+  // delta_buffers_[thread]; true when that beats `plain_size`.
+  bool TryDelta(unsigned thread, const BlobId& similar, std::span<const uint8_t> data,
+                size_t plain_size) {
+    auto base_of = repo_.DeltaBaseOf(similar);
+    if (!base_of.ok()) return false;
+    BlobId base_id = base_of->value_or(similar);
+    std::vector<uint8_t>& base = base_buffers_[thread];
+    if (!repo_.ReadBlob(base_id, *codecs_[thread], base).ok()) return false;  // store plain
+    return codecs_[thread]->CompressDelta(data, base_id, base, repo_.config().compression_level,
+                                          plain_size, delta_buffers_[thread]);
   }
 
   Status FinishPack(unsigned thread) {
@@ -114,7 +143,7 @@ class BlobSink {
   std::unordered_set<BlobId, Sha256DigestHash> claimed_;
   std::vector<std::unique_ptr<BlobCodec>> codecs_;
   std::vector<std::unique_ptr<PackWriter>> writers_;
-  std::vector<std::vector<uint8_t>> buffers_;
+  std::vector<std::vector<uint8_t>> buffers_, delta_buffers_, base_buffers_;
   std::vector<FinishedPack> finished_;
 };
 
@@ -146,7 +175,9 @@ Status ReadRange(const std::string& source, FileWork& work, const RangeTask& tas
     size_t len = std::min<size_t>(chunk_size, n - pos);
     std::span<const uint8_t> data(buffer.data() + pos, len);
     BlobId id = Sha256(data);
-    RETURN_IF_ERROR(sink.Put(thread, id, BlobType::kData, data));
+    std::optional<BlobId> similar;
+    if (i < work.parent_chunks.size()) similar = work.parent_chunks[i].id;
+    RETURN_IF_ERROR(sink.Put(thread, id, BlobType::kData, data, similar));
     work.chunks[i] = ChunkRef{id, static_cast<uint32_t>(len)};
   }
   ReportBytes(progress, task.length);
@@ -223,6 +254,7 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
 
   std::vector<std::unique_ptr<FileWork>> files;
   std::vector<RangeTask> tasks;
+  BlobCodec parent_codec;
   for (TreeEntry& e : m.entries) {
     if (e.type != EntryType::kFile || e.size == 0) continue;
     auto it = parent_files.find(e.path);
@@ -234,6 +266,14 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
     }
     auto work = std::make_unique<FileWork>();
     work->entry = &e;
+    if (it != parent_files.end() && it->second->chunks) {
+      // Delta bases for the changed chunks; without them chunks are stored whole.
+      auto list = repo.ReadChunkList(*it->second->chunks, parent_codec);
+      if (list.ok()) {
+        work->parent_chunks = std::move(list.value());
+        work->parent_list = it->second->chunks;
+      }
+    }
     work->chunks.resize((e.size + chunk_size - 1) / chunk_size);
     size_t ranges = (e.size + range_size - 1) / range_size;
     work->range_bytes.assign(ranges, 0);
@@ -267,7 +307,7 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
     std::string list = EncodeChunkList(chunks);
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(list.data()), list.size());
     BlobId id = Sha256(bytes);
-    RETURN_IF_ERROR(sink.Put(0, id, BlobType::kChunkList, bytes));
+    RETURN_IF_ERROR(sink.Put(0, id, BlobType::kChunkList, bytes, work->parent_list));
     work->entry->chunks = id;
   }
   RETURN_IF_ERROR(sink.FinishAll());

@@ -131,6 +131,40 @@ TEST_F(SnapshotTest, ChangedPagesStoreOnlyTheirChunks) {
   EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
 }
 
+// Rewrites `len` bytes at `offset` in place.
+void Poke(const std::string& path, off_t offset, const std::string& bytes) {
+  int fd = open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, bytes.data(), bytes.size(), offset), static_cast<ssize_t>(bytes.size()));
+  close(fd);
+}
+
+TEST_F(SnapshotTest, ChangedChunksAreStoredAsDeltasOfTheParent) {
+  std::string path = source_ + "/base/1/16384";
+  WriteFile(path, RandomBytes(8 << 20, 7));  // incompressible: only a delta can save space
+  Manifest first = Snapshot();
+  for (off_t offset : {100000, 3000000, 7000000}) Poke(path, offset, "a few changed bytes");
+  Manifest second = Snapshot();
+  EXPECT_EQ(second.stats.new_blobs, 4u);  // three chunks and the chunk list
+  // Whole chunks would be 3 x 16 KiB plus an 18 KiB list of hashes.
+  EXPECT_LT(second.stats.stored_bytes, 6000u) << "changed chunks were not stored as deltas";
+  // The same chunk changes again: its delta is against the original base, never a delta.
+  Poke(path, 100010, "changed once more");
+  Manifest third = Snapshot();
+  EXPECT_LT(third.stats.stored_bytes, 6000u);
+  // Bases outlive the snapshots that stored them.
+  ASSERT_TRUE(repo_->RemoveSnapshot(first.id).ok());
+  ASSERT_TRUE(repo_->RemoveSnapshot(second.id).ok());
+  auto gc = CollectGarbage(*repo_);
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  Reopen();
+  auto verify = VerifyRepository(repo_path_);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << verify->errors[0];
+  Restore(third, tmp_ / "out");
+  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+}
+
 TEST_F(SnapshotTest, DeltaRestoreRewritesOnlyWhatDiffers) {
   Manifest m = Snapshot();
   Restore(m, tmp_ / "out");
