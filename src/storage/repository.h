@@ -29,7 +29,7 @@
 namespace dbaas::storage {
 
 struct RepoConfig {
-  uint32_t chunk_size = 16 * 1024;
+  uint32_t chunk_size = 64 * 1024;
   int compression_level = 1;
   uint64_t pack_target_size = 32ull << 20;
   std::string id;  // random, set by Init
