@@ -1,0 +1,80 @@
+// Child processes started from an argv vector: no shell ever sees an argument, so no input
+// can inject a command. Used to run the database servers and their tools (initdb, pg_ctl,
+// pgbench, mariadb-install-db) as an unprivileged user.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace dbaas {
+
+struct UserIds {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home;
+};
+
+// Looks up a user by name ("postgres").
+Result<UserIds> LookupUser(const std::string& name);
+
+struct ProcessOptions {
+  std::vector<std::string> argv;  // argv[0]: a path, or a name looked up in PATH
+  std::vector<std::string> env;   // "NAME=value" entries added to (or replacing in) ours
+  std::string cwd;                // empty: ours
+  std::optional<UserIds> user;    // run as this user (we must be root)
+  // Where stdout and stderr go (appended): a file path, or empty to capture them (RunProcess)
+  // or discard them (Process::Start).
+  std::string output_path;
+};
+
+struct RunResult {
+  int exit_code = 0;
+  std::string output;  // stdout and stderr interleaved (capped at 1 MiB)
+};
+
+// A started child in its own process group. Destroying a Process that still runs kills
+// its group (SIGKILL) and reaps it: no child outlives its owner by accident.
+class Process {
+ public:
+  static Result<Process> Start(const ProcessOptions& options);
+
+  Process(Process&& other) noexcept;
+  Process& operator=(Process&& other) noexcept;
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process();
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+
+  // Waits for the exit. Returns the exit code, or 128 + signal number if killed by one.
+  // Fails with kBusy if `timeout` passes first (the child keeps running).
+  Result<int> Wait(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Sends `signal` to the child's process group.
+  Status Signal(int signal);
+
+ private:
+  explicit Process(pid_t pid) : pid_(pid) {}
+  // Starts with stdout and stderr on `output_fd`.
+  static Result<Process> StartWithOutput(const ProcessOptions& options, int output_fd);
+  friend Result<RunResult> RunProcess(const ProcessOptions&, std::chrono::milliseconds);
+  pid_t pid_ = -1;
+};
+
+
+
+// Runs to completion, capturing output; kills the child and fails with kBusy on timeout.
+// A non-zero exit is not an error here: the caller judges the exit code.
+Result<RunResult> RunProcess(const ProcessOptions& options, std::chrono::milliseconds timeout);
+
+// Runs and requires exit code 0; otherwise an error naming the program, the exit code and
+// the last lines of its output.
+Result<std::string> RunChecked(const ProcessOptions& options, std::chrono::milliseconds timeout);
+
+}  // namespace dbaas
