@@ -292,9 +292,6 @@ void AddSnapshotRm(CLI::App& snap, GlobalOptions& g) {
         ASSIGN_OR_RETURN(storage::WriteLock lock, repo.LockForWrite());
         ASSIGN_OR_RETURN(Manifest m, repo.FindSnapshot(*ref));
         RETURN_IF_ERROR(repo.RemoveSnapshot(m.id));
-        if (m.kind == storage::SnapshotKind::kThin) {
-          RETURN_IF_ERROR(RemoveTree(repo.ThinTreePath(m.id)));
-        }
         if (g.format == OutputFormat::kJson) {
           PrintJson({{"removed", m.id}});
         } else {

@@ -119,11 +119,10 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
   return FsyncDir(DirName(path));
 }
 
-Status MakeDirs(const std::string& path, mode_t mode) {
+Status MakeDirs(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) return ErrnoStatus("mkdir", path, ec.value());
-  (void)mode;
   return Status::Ok();
 }
 

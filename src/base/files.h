@@ -68,8 +68,8 @@ Status FsyncDir(const std::string& dir);
 // Fsyncs and renames a finished temporary file into place, then fsyncs the directory.
 Status RenameDurable(const std::string& from, const std::string& to);
 
-// mkdir -p; existing directories are fine.
-Status MakeDirs(const std::string& path, mode_t mode = 0755);
+// mkdir -p (modes from the umask); existing directories are fine.
+Status MakeDirs(const std::string& path);
 // rm -rf; a missing path is fine.
 Status RemoveTree(const std::string& path);
 

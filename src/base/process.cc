@@ -66,8 +66,7 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) fail(step);
   step = 2;
   if (o.user) {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(o.user->gid) != 0 ||
-        ::setuid(o.user->uid) != 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(o.user->gid) != 0 || ::setuid(o.user->uid) != 0) {
       fail(step);
     }
   }
@@ -180,8 +179,7 @@ Result<int> Process::Wait(std::optional<std::chrono::milliseconds> timeout) {
       return 128 + WTERMSIG(status);
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::Busy(fmt::format("process {} still runs after {} ms", pid_,
-                                      timeout->count()));
+      return Status::Busy(fmt::format("process {} still runs after {} ms", pid_, timeout->count()));
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
@@ -211,13 +209,13 @@ Result<RunResult> RunProcess(const ProcessOptions& options, std::chrono::millise
     ssize_t n = ::read(out_read.get(), buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // every writer closed: the child (and its children) are done
-    size_t keep = std::min<size_t>(static_cast<size_t>(n), kMaxCapturedOutput - result.output.size());
+    size_t keep =
+        std::min<size_t>(static_cast<size_t>(n), kMaxCapturedOutput - result.output.size());
     result.output.append(buf, keep);
   }
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
-  ASSIGN_OR_RETURN(result.exit_code,
-                   process.Wait(std::max(left, std::chrono::milliseconds(1))));
+  ASSIGN_OR_RETURN(result.exit_code, process.Wait(std::max(left, std::chrono::milliseconds(1))));
   return result;
 }
 
@@ -226,8 +224,8 @@ Result<std::string> RunChecked(const ProcessOptions& options, std::chrono::milli
   if (r.exit_code != 0) {
     std::string tail = r.output.size() > 2000 ? r.output.substr(r.output.size() - 2000) : r.output;
     while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
-    return Status::IoError(fmt::format("'{}' exited with code {}: {}", options.argv[0],
-                                       r.exit_code, tail));
+    return Status::IoError(
+        fmt::format("'{}' exited with code {}: {}", options.argv[0], r.exit_code, tail));
   }
   return std::move(r.output);
 }

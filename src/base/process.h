@@ -67,8 +67,6 @@ class Process {
   pid_t pid_ = -1;
 };
 
-
-
 // Runs to completion, capturing output; kills the child and fails with kBusy on timeout.
 // A non-zero exit is not an error here: the caller judges the exit code.
 Result<RunResult> RunProcess(const ProcessOptions& options, std::chrono::milliseconds timeout);

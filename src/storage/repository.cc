@@ -318,7 +318,9 @@ Status Repository::RemoveSnapshot(std::string_view id) const {
     if (errno == ENOENT) return Status::NotFound(fmt::format("snapshot '{}' not found", id));
     return ErrnoStatus("remove", path, errno);
   }
-  return FsyncDir(DirName(path));
+  RETURN_IF_ERROR(FsyncDir(DirName(path)));
+  // Unlisted first: a crash here leaves an orphaned tree for gc, never a broken snapshot.
+  return RemoveTree(ThinTreePath(id));
 }
 
 }  // namespace dbaas::storage

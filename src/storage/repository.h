@@ -91,7 +91,8 @@ class Repository {
   // Makes a snapshot visible: writes its manifest atomically and durably. Everything it
   // references must already be durable.
   Status CommitSnapshot(const Manifest& manifest) const;
-  // Unlists a snapshot (its data stays until gc).
+  // Unlists a snapshot (its packed data stays until gc), then removes its cloned tree if it
+  // is thin. The caller holds the writer lock.
   Status RemoveSnapshot(std::string_view id) const;
 
   std::string SnapshotPath(std::string_view id) const;

@@ -27,17 +27,14 @@ TEST(ProcessTest, RunsArgvWithoutAShell) {
 }
 
 TEST(ProcessTest, ReportsExitCodesAndOutput) {
-  auto r = RunProcess(Cmd({"sh", "-c", "echo out; echo err >&2; exit 3"}),
-                      milliseconds(5000));
+  auto r = RunProcess(Cmd({"sh", "-c", "echo out; echo err >&2; exit 3"}), milliseconds(5000));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_NE(r->output.find("out"), std::string::npos);
   EXPECT_NE(r->output.find("err"), std::string::npos);
-  auto checked = RunChecked(Cmd({"sh", "-c", "echo why it failed; exit 4"}),
-                            milliseconds(5000));
+  auto checked = RunChecked(Cmd({"sh", "-c", "echo why it failed; exit 4"}), milliseconds(5000));
   ASSERT_FALSE(checked.ok());
-  EXPECT_NE(checked.status().message().find("exited with code 4: why it failed"),
-            std::string::npos)
+  EXPECT_NE(checked.status().message().find("exited with code 4: why it failed"), std::string::npos)
       << checked.status().message();
 }
 

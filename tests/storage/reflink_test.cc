@@ -94,6 +94,9 @@ TEST(ReflinkTest, ThinSnapshotAndRestoreAreClones) {
   auto verify = VerifyRepository(repo_path);
   ASSERT_TRUE(verify.ok());
   EXPECT_TRUE(verify->ok());
+
+  ASSERT_TRUE(repo.value()->RemoveSnapshot(m->id).ok());
+  EXPECT_FALSE(std::filesystem::exists(repo.value()->ThinTreePath(m->id)));
 }
 
 TEST(ReflinkTest, ForcedThinFailsCleanlyWhereClonesDoNotWork) {
