@@ -1,0 +1,92 @@
+// A PostgreSQL instance on the local machine: a data directory under the data root, a
+// generated configuration, a port on 127.0.0.1 and a private unix socket directory, and a
+// server process run from Debian's postgresql-15 binaries, as the `postgres` user when we
+// are root (PostgreSQL refuses to run as root).
+//
+// Layout of <data_root>/<name>/:
+//   data/          PGDATA (initdb --data-checksums), owned by the server's user
+//   run/           the unix socket directory (0700, the server's user)
+//   password       the superuser's generated password (0600, ours)
+//   instance.json  name, port, binaries, configuration overrides
+//   postgres.log   the server's output
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "base/process.h"
+#include "base/status.h"
+
+namespace dbaas::engines {
+
+struct PgInstanceSpec {
+  std::string name;       // DNS-1123 label
+  std::string data_root;  // the instance lives in data_root/name
+  uint16_t port = 0;      // 0: a free port chosen now
+  // postgresql.conf settings over the defaults (max_connections 200, shared_buffers 128MB,
+  // effective_cache_size 512MB, maintenance_work_mem 64MB, checkpoint_completion_target 0.9,
+  // wal_buffers 16MB). Keys are PostgreSQL parameter names.
+  std::map<std::string, std::string> config;
+  std::string bin_dir;  // empty: found with pg_config, else /usr/lib/postgresql/15/bin
+};
+
+struct PgConnectionInfo {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  std::string socket_dir;
+  std::string user = "postgres";
+  std::string password;
+  std::string database = "postgres";
+  std::string Uri(bool with_password) const;
+  // libpq keyword/value string over the unix socket.
+  std::string SocketConninfo() const;
+};
+
+class PgInstance {
+ public:
+  // initdb and configuration; the server is not started. Refuses an existing name, and
+  // removes everything it made if any step fails.
+  static Result<PgInstance> Create(const PgInstanceSpec& spec);
+  // An instance made earlier (reads instance.json).
+  static Result<PgInstance> Open(const std::string& data_root, const std::string& name);
+
+  PgInstance(PgInstance&&) noexcept = default;
+  PgInstance& operator=(PgInstance&&) noexcept = default;
+  ~PgInstance();  // a server still running is stopped (immediate shutdown)
+
+  // Starts the server and waits until it accepts connections.
+  Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Fast shutdown; immediate shutdown if that takes longer than `timeout`.
+  Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  bool running() const { return server_ && server_->running(); }
+  // Stops the server if running, then removes the instance's directory.
+  Status Delete();
+
+  const std::string& name() const { return name_; }
+  const std::string& dir() const { return dir_; }
+  std::string data_dir() const;
+  PgConnectionInfo connection() const;
+
+ private:
+  PgInstance() = default;
+  Status WriteConfig() const;
+
+  std::string name_;
+  std::string dir_;
+  std::string bin_dir_;
+  uint16_t port_ = 0;
+  std::map<std::string, std::string> config_;
+  std::string password_;
+  std::optional<UserIds> server_user_;
+  std::optional<Process> server_;
+};
+
+// The directory holding postgres, initdb, pg_ctl, ... of PostgreSQL 15.
+Result<std::string> FindPgBinDir();
+// A TCP port on 127.0.0.1 that nothing listens on right now.
+Result<uint16_t> FindFreePort();
+
+}  // namespace dbaas::engines
