@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -239,6 +240,81 @@ void DropEntries(std::vector<TreeEntry>& entries, const std::unordered_set<std::
   std::erase_if(entries, [&](const TreeEntry& e) { return gone.count(e.path) > 0; });
 }
 
+// Validates and places extra files into the manifest (replacing entries of the same path).
+Result<std::vector<TreeEntry*>> MergeExtraFiles(Manifest& m, const std::vector<ExtraFile>& extras) {
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < m.entries.size(); ++i) index.emplace(m.entries[i].path, i);
+  int64_t now = NowNs();
+  for (const ExtraFile& x : extras) {
+    if (!IsSafeRelativePath(x.path) || x.path == ".") {
+      return Status::InvalidArgument(fmt::format("extra file path '{}' is not safe", x.path));
+    }
+    auto slash = x.path.rfind('/');
+    std::string parent = slash == std::string::npos ? "." : x.path.substr(0, slash);
+    auto p = index.find(parent);
+    if (p == index.end() || m.entries[p->second].type != EntryType::kDirectory) {
+      return Status::InvalidArgument(
+          fmt::format("extra file '{}' has no parent directory in the snapshot", x.path));
+    }
+    TreeEntry e;
+    e.path = x.path;
+    e.type = EntryType::kFile;
+    e.mode = x.mode;
+    e.uid = x.uid;
+    e.gid = x.gid;
+    e.mtime_ns = e.ctime_ns = now;
+    auto it = index.find(x.path);
+    if (it != index.end()) {
+      m.entries[it->second] = std::move(e);
+    } else {
+      index.emplace(x.path, m.entries.size());
+      m.entries.push_back(std::move(e));
+    }
+  }
+  std::sort(m.entries.begin(), m.entries.end(),
+            [](const TreeEntry& a, const TreeEntry& b) { return EntryPathLess(a.path, b.path); });
+  std::vector<TreeEntry*> placed;
+  for (const ExtraFile& x : extras) {
+    auto it = std::lower_bound(
+        m.entries.begin(), m.entries.end(), x.path,
+        [](const TreeEntry& e, const std::string& path) { return EntryPathLess(e.path, path); });
+    placed.push_back(&*it);
+  }
+  return placed;
+}
+
+Result<std::string> ExtraFileContent(const ExtraFile& x) {
+  if (x.source_path.empty()) return x.content;
+  return ReadFileToString(x.source_path, 1ull << 32);
+}
+
+// Stores extra files' content in the repository and completes their entries.
+Status StoreExtraFiles(Repository& repo, BlobSink& sink, Manifest& m,
+                       const std::vector<ExtraFile>& extras) {
+  ASSIGN_OR_RETURN(std::vector<TreeEntry*> placed, MergeExtraFiles(m, extras));
+  const uint32_t chunk_size = repo.config().chunk_size;
+  for (size_t i = 0; i < extras.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string content, ExtraFileContent(extras[i]));
+    TreeEntry& e = *placed[i];
+    e.size = content.size();
+    if (content.empty()) continue;
+    std::vector<ChunkRef> chunks;
+    for (size_t pos = 0; pos < content.size(); pos += chunk_size) {
+      size_t len = std::min<size_t>(chunk_size, content.size() - pos);
+      std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(content.data()) + pos, len);
+      BlobId id = Sha256(data);
+      RETURN_IF_ERROR(sink.Put(0, id, BlobType::kData, data));
+      chunks.push_back({id, static_cast<uint32_t>(len)});
+    }
+    std::string list = EncodeChunkList(chunks);
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(list.data()), list.size());
+    BlobId id = Sha256(bytes);
+    RETURN_IF_ERROR(sink.Put(0, id, BlobType::kChunkList, bytes));
+    e.chunks = id;
+  }
+  return Status::Ok();
+}
+
 Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manifest& m) {
   const uint32_t chunk_size = repo.config().chunk_size;
   const uint64_t range_size = RangeSize(chunk_size);
@@ -310,11 +386,16 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
     RETURN_IF_ERROR(sink.Put(0, id, BlobType::kChunkList, bytes, work->parent_list));
     work->entry->chunks = id;
   }
+  DropEntries(m.entries, vanished);  // before the pointers into entries go stale
+  files.clear();
+  if (o.before_commit) {
+    ASSIGN_OR_RETURN(std::vector<ExtraFile> extras, o.before_commit(m.entries));
+    RETURN_IF_ERROR(StoreExtraFiles(repo, sink, m, extras));
+  }
   RETURN_IF_ERROR(sink.FinishAll());
   auto [blobs, bytes] = sink.Publish();
   m.stats.new_blobs = blobs;
   m.stats.stored_bytes = bytes;
-  DropEntries(m.entries, vanished);
   return Status::Ok();
 }
 
@@ -357,6 +438,18 @@ Status CreateThinSnapshot(Repository& repo, const CreateOptions& o, Manifest& m)
     m.warnings.push_back(fmt::format("file '{}' vanished during the snapshot", path));
   }
   DropEntries(m.entries, vanished);
+  if (o.before_commit) {
+    ASSIGN_OR_RETURN(std::vector<ExtraFile> extras, o.before_commit(m.entries));
+    ASSIGN_OR_RETURN(std::vector<TreeEntry*> placed, MergeExtraFiles(m, extras));
+    for (size_t i = 0; i < extras.size(); ++i) {
+      ASSIGN_OR_RETURN(std::string content, ExtraFileContent(extras[i]));
+      placed[i]->size = content.size();
+      std::string dst = JoinPath(tree, extras[i].path);
+      ::unlink(dst.c_str());  // a clone of the same path is replaced
+      ASSIGN_OR_RETURN(UniqueFd out, OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL, 0600));
+      RETURN_IF_ERROR(WriteAll(out.get(), content, dst));
+    }
+  }
   // One syncfs makes every clone durable; then the tree gets its final name.
   ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(tree, O_RDONLY | O_DIRECTORY));
   if (::syncfs(dir.get()) != 0) return ErrnoStatus("syncfs", tree, errno);

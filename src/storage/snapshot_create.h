@@ -14,7 +14,9 @@
 // a process killed at any point leaves the repository valid, with garbage for gc.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "storage/manifest.h"
@@ -30,6 +32,23 @@ enum class SnapshotMode {
   kThin,        // reflink clones, or fail
 };
 
+// A file a snapshot gets from its caller rather than from the source tree: content made
+// in memory (PostgreSQL's backup_label) or a file read at the end (WAL segments).
+struct ExtraFile {
+  std::string path;         // relative, as in a manifest; its parent must be in the tree
+  std::string content;      // used when source_path is empty
+  std::string source_path;  // absolute path of a file to read instead
+  uint32_t mode = 0600;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// Called once the source tree has been read, before the snapshot is made durable and
+// visible: gets the tree's entries, returns files to add (replacing same-path entries).
+// An error aborts the snapshot (nothing is listed).
+using BeforeCommitFn =
+    std::function<Result<std::vector<ExtraFile>>(const std::vector<TreeEntry>& entries)>;
+
 struct CreateOptions {
   std::string source;  // directory to snapshot
   std::string name;    // optional label
@@ -40,6 +59,7 @@ struct CreateOptions {
   SnapshotMode mode = SnapshotMode::kAuto;
   unsigned threads = 0;  // 0: one per core
   ScanFilterFn filter;   // which paths to leave out
+  BeforeCommitFn before_commit;
   Progress* progress = nullptr;
 };
 

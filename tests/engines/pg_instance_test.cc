@@ -99,8 +99,7 @@ TEST_F(PgInstanceTest, FailedCreateLeavesNothingBehind) {
   spec.bin_dir = "/nonexistent/bin";
   auto inst = PgInstance::Create(spec);
   ASSERT_FALSE(inst.ok());
-  EXPECT_NE(inst.status().message().find("initdb"), std::string::npos)
-      << inst.status().message();
+  EXPECT_NE(inst.status().message().find("initdb"), std::string::npos) << inst.status().message();
   EXPECT_FALSE(std::filesystem::exists(root_.path() + "/broken"));
 }
 

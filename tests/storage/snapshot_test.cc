@@ -288,6 +288,49 @@ TEST_F(SnapshotTest, FilterLeavesPathsOut) {
   EXPECT_TRUE(fs::is_empty(tmp_ / "out/base"));
 }
 
+TEST_F(SnapshotTest, ExtraFilesJoinTheSnapshotBeforeCommit) {
+  WriteFile(tmp_ / "outside/segment", RandomBytes(100000, 5));
+  CreateOptions o;
+  size_t seen = 0;
+  o.before_commit = [&](const std::vector<TreeEntry>& entries) -> Result<std::vector<ExtraFile>> {
+    seen = entries.size();
+    ExtraFile label;
+    label.path = "backup_label";
+    label.content = "START WAL LOCATION: 0/2000028\n";
+    ExtraFile text;  // replaces the scanned file of that name
+    text.path = "text";
+    text.content = "replaced";
+    ExtraFile wal;
+    wal.path = "base/1/segment";
+    wal.source_path = tmp_ / "outside/segment";
+    return std::vector<ExtraFile>{label, text, wal};
+  };
+  Manifest m = Snapshot(o);
+  EXPECT_EQ(seen, 9u);
+  EXPECT_EQ(m.stats.files, 6u);
+  Restore(m, tmp_ / "out");
+  EXPECT_EQ(ReadFile(tmp_ / "out/backup_label"), "START WAL LOCATION: 0/2000028\n");
+  EXPECT_EQ(ReadFile(tmp_ / "out/text"), "replaced");
+  EXPECT_EQ(ReadFile(tmp_ / "out/base/1/segment"), ReadFile(tmp_ / "outside/segment"));
+
+  // A failing hook, or an unsafe path, aborts the snapshot: nothing is listed.
+  CreateOptions failing;
+  failing.before_commit = [](const std::vector<TreeEntry>&) -> Result<std::vector<ExtraFile>> {
+    return Status::IoError("pg_backup_stop failed");
+  };
+  failing.source = source_;
+  failing.mode = SnapshotMode::kRepository;
+  EXPECT_EQ(CreateSnapshot(*repo_, failing).status().message(), "pg_backup_stop failed");
+  CreateOptions unsafe = failing;
+  unsafe.before_commit = [](const std::vector<TreeEntry>&) -> Result<std::vector<ExtraFile>> {
+    ExtraFile x;
+    x.path = "../escape";
+    return std::vector<ExtraFile>{x};
+  };
+  EXPECT_EQ(CreateSnapshot(*repo_, unsafe).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(repo_->ListSnapshots()->size(), 1u);
+}
+
 TEST_F(SnapshotTest, InvalidConfigIsRefused) {
   RepoConfig bad;
   bad.chunk_size = 10000;

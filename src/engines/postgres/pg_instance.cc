@@ -26,18 +26,21 @@ using std::chrono::milliseconds;
 
 const std::map<std::string, std::string>& DefaultConfig() {
   static const std::map<std::string, std::string> kDefaults = {
-      {"max_connections", "200"},           {"shared_buffers", "128MB"},
-      {"effective_cache_size", "512MB"},    {"maintenance_work_mem", "64MB"},
-      {"checkpoint_completion_target", "0.9"}, {"wal_buffers", "16MB"},
+      {"max_connections", "200"},
+      {"shared_buffers", "128MB"},
+      {"effective_cache_size", "512MB"},
+      {"maintenance_work_mem", "64MB"},
+      {"checkpoint_completion_target", "0.9"},
+      {"wal_buffers", "16MB"},
   };
   return kDefaults;
 }
 
 // Settings the instance owns: a user may not override where it listens or keeps files.
 bool IsReservedSetting(const std::string& key) {
-  static const char* kReserved[] = {"listen_addresses", "port", "unix_socket_directories",
-                                    "data_directory", "hba_file", "ident_file",
-                                    "config_file", "include", "include_dir",
+  static const char* kReserved[] = {"listen_addresses", "port",     "unix_socket_directories",
+                                    "data_directory",   "hba_file", "ident_file",
+                                    "config_file",      "include",  "include_dir",
                                     "include_if_exists"};
   for (const char* r : kReserved) {
     if (key == r) return true;
@@ -48,7 +51,8 @@ bool IsReservedSetting(const std::string& key) {
 Status ValidateConfig(const std::map<std::string, std::string>& config) {
   for (const auto& [key, value] : config) {
     bool key_ok = !key.empty() && key.size() < 64;
-    for (char c : key) key_ok &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+    for (char c : key)
+      key_ok &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
     if (!key_ok) {
       return Status::InvalidArgument(fmt::format("'{}' is not a PostgreSQL setting name", key));
     }
@@ -94,8 +98,8 @@ Result<std::optional<UserIds>> ServerUser() {
   auto user = LookupUser("postgres");
   if (!user.ok() && user.status().code() == StatusCode::kNotFound) {
     ProcessOptions add;
-    add.argv = {"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                "postgres"};
+    add.argv = {"useradd", "--system",          "--no-create-home",
+                "--shell", "/usr/sbin/nologin", "postgres"};
     RETURN_IF_ERROR(RunChecked(add, std::chrono::seconds(30)).status());
     user = LookupUser("postgres");
   }
@@ -115,8 +119,8 @@ std::string PgConnectionInfo::Uri(bool with_password) const {
 }
 
 std::string PgConnectionInfo::SocketConninfo() const {
-  return fmt::format("host={} port={} user={} password={} dbname={} connect_timeout=5",
-                     socket_dir, port, user, password, database);
+  return fmt::format("host={} port={} user={} password={} dbname={} connect_timeout=5", socket_dir,
+                     port, user, password, database);
 }
 
 Result<std::string> FindPgBinDir() {
@@ -201,17 +205,30 @@ Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
     if (::mkdir(data.c_str(), 0700) != 0) return ErrnoStatus("mkdir", data, errno);
     RETURN_IF_ERROR(ChownTree(data, inst.server_user_));
     ProcessOptions initdb;
-    initdb.argv = {JoinPath(inst.bin_dir_, "initdb"), "-D", data, "--data-checksums",
-                   "-U", "postgres", "--pwfile", pwfile, "--auth-local=scram-sha-256",
-                   "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"};
+    initdb.argv = {JoinPath(inst.bin_dir_, "initdb"),
+                   "-D",
+                   data,
+                   "--data-checksums",
+                   "-U",
+                   "postgres",
+                   "--pwfile",
+                   pwfile,
+                   "--auth-local=scram-sha-256",
+                   "--auth-host=scram-sha-256",
+                   "-E",
+                   "UTF8",
+                   "--locale=C.UTF-8"};
     initdb.user = inst.server_user_;
     initdb.cwd = inst.dir_;
     Status st = RunChecked(initdb, std::chrono::minutes(5)).status();
     ::unlink(pwfile.c_str());
     RETURN_IF_ERROR(st.WithContext("initdb"));
     RETURN_IF_ERROR(inst.WriteConfig());
-    json meta = {{"name", inst.name_}, {"type", "postgresql"}, {"port", inst.port_},
-                 {"bin_dir", inst.bin_dir_}, {"config", inst.config_}};
+    json meta = {{"name", inst.name_},
+                 {"type", "postgresql"},
+                 {"port", inst.port_},
+                 {"bin_dir", inst.bin_dir_},
+                 {"config", inst.config_}};
     return WriteFileAtomic(JoinPath(inst.dir_, "instance.json"), meta.dump(2) + "\n", 0600);
   }();
   if (!made.ok()) {
