@@ -165,7 +165,8 @@ PgConnectionInfo PgInstance::connection() const {
   return c;
 }
 
-Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
+Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::string& password,
+                                    const std::function<Status(PgInstance&)>& fill) {
   RETURN_IF_ERROR(ValidateName("instance name", spec.name));
   RETURN_IF_ERROR(ValidateConfig(spec.config));
   PgInstance inst;
@@ -182,23 +183,42 @@ Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
     ASSIGN_OR_RETURN(inst.port_, FindFreePort());
   }
   inst.config_ = spec.config;
+  inst.password_ = password;
   ASSIGN_OR_RETURN(inst.server_user_, ServerUser());
   RETURN_IF_ERROR(MakeDirs(spec.data_root));
   if (::mkdir(inst.dir_.c_str(), 0711) != 0) {
     if (errno == EEXIST) {
-      return Status::AlreadyExists(fmt::format("instance '{}' already exists", spec.name));
+      return Status::AlreadyExists(fmt::format("instance '{}' already exists", spec.name),
+                                   "choose another name, or delete that instance first");
     }
     return ErrnoStatus("mkdir", inst.dir_, errno);
   }
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
-    inst.password_ = RandomHex(24);
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(inst.dir_, "password"), inst.password_ + "\n", 0600));
     std::string run = JoinPath(inst.dir_, "run");
     if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
     RETURN_IF_ERROR(ChownTree(run, inst.server_user_));
+    RETURN_IF_ERROR(fill(inst));
+    RETURN_IF_ERROR(inst.WriteConfig());
+    json meta = {{"name", inst.name_},
+                 {"type", "postgresql"},
+                 {"port", inst.port_},
+                 {"bin_dir", inst.bin_dir_},
+                 {"config", inst.config_}};
+    return WriteFileAtomic(JoinPath(inst.dir_, "instance.json"), meta.dump(2) + "\n", 0600);
+  }();
+  if (!made.ok()) {
+    (void)RemoveTree(inst.dir_);
+    return made.WithContext(fmt::format("create instance '{}'", spec.name));
+  }
+  return inst;
+}
+
+Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
+  return Make(spec, RandomHex(24), [](PgInstance& inst) -> Status {
     // initdb reads the password from a file the server's user can read; removed after.
-    std::string pwfile = JoinPath(run, "initdb-password");
+    std::string pwfile = JoinPath(JoinPath(inst.dir_, "run"), "initdb-password");
     RETURN_IF_ERROR(WriteFileAtomic(pwfile, inst.password_ + "\n", 0600));
     RETURN_IF_ERROR(ChownTree(pwfile, inst.server_user_));
     std::string data = inst.data_dir();
@@ -222,20 +242,18 @@ Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
     initdb.cwd = inst.dir_;
     Status st = RunChecked(initdb, std::chrono::minutes(5)).status();
     ::unlink(pwfile.c_str());
-    RETURN_IF_ERROR(st.WithContext("initdb"));
-    RETURN_IF_ERROR(inst.WriteConfig());
-    json meta = {{"name", inst.name_},
-                 {"type", "postgresql"},
-                 {"port", inst.port_},
-                 {"bin_dir", inst.bin_dir_},
-                 {"config", inst.config_}};
-    return WriteFileAtomic(JoinPath(inst.dir_, "instance.json"), meta.dump(2) + "\n", 0600);
-  }();
-  if (!made.ok()) {
-    (void)RemoveTree(inst.dir_);
-    return made.WithContext(fmt::format("create instance '{}'", spec.name));
-  }
-  return inst;
+    return st.WithContext("initdb");
+  });
+}
+
+Result<PgInstance> PgInstance::CreateFrom(const PgInstanceSpec& spec, const std::string& password,
+                                          const FillDataFn& fill) {
+  return Make(spec, password, [&fill](PgInstance& inst) -> Status {
+    std::string data = inst.data_dir();
+    RETURN_IF_ERROR(fill(data));
+    if (::chmod(data.c_str(), 0700) != 0) return ErrnoStatus("chmod", data, errno);
+    return ChownTree(data, inst.server_user_);
+  });
 }
 
 Status PgInstance::WriteConfig() const {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,6 +51,12 @@ class PgInstance {
   // initdb and configuration; the server is not started. Refuses an existing name, and
   // removes everything it made if any step fails.
   static Result<PgInstance> Create(const PgInstanceSpec& spec);
+  // Fills a new instance's data directory with `fill` (a restore) instead of initdb; the
+  // superuser's password is `password` (the one inside the data). The same guarantees as
+  // Create: an existing name is refused, a failure leaves nothing behind.
+  using FillDataFn = std::function<Status(const std::string& data_dir)>;
+  static Result<PgInstance> CreateFrom(const PgInstanceSpec& spec, const std::string& password,
+                                       const FillDataFn& fill);
   // An instance made earlier (reads instance.json).
   static Result<PgInstance> Open(const std::string& data_root, const std::string& name);
 
@@ -73,7 +80,14 @@ class PgInstance {
  private:
   PgInstance() = default;
   Status WriteConfig() const;
+  static Result<PgInstance> Make(const PgInstanceSpec& spec, const std::string& password,
+                                 const std::function<Status(PgInstance&)>& fill);
 
+ public:
+  // The OS user the server runs as (none: ourselves).
+  const std::optional<UserIds>& server_user() const { return server_user_; }
+
+ private:
   std::string name_;
   std::string dir_;
   std::string bin_dir_;

@@ -1,0 +1,57 @@
+// Consistent online backup and restore of a PostgreSQL instance through a volume snapshot.
+//
+// A file-by-file copy of a running data directory is not consistent by itself: a copy of
+// pg_control taken after some data files can point at a checkpoint they never saw. The
+// protocol (docs/ARCHITECTURE.md, "PostgreSQL backup"):
+//   1. one session: a temporary physical replication slot reserves WAL from now on;
+//   2. pg_backup_start(label, fast => true): a checkpoint, and the start LSN;
+//   3. the snapshot of the data directory (reflink clones or the repository), leaving out
+//      what a base backup leaves out (postmaster.pid, pg_replslot/*, pg_wal/*, ...);
+//   4. pg_backup_stop(): the backup_label (and tablespace_map) and the stop LSN, which go
+//      into the snapshot with every WAL segment from the start to the stop LSN, and a
+//      PostgreSQL-format backup_manifest so that pg_verifybackup accepts the restored copy.
+// Restoring starts a server on the copy: it replays WAL to the backup's end and is
+// consistent.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+#include "engines/postgres/pg_instance.h"
+#include "storage/repository.h"
+#include "storage/snapshot_create.h"
+
+namespace dbaas::engines {
+
+struct PgBackupInfo {
+  storage::Manifest snapshot;
+  std::string server_version;     // server_version_num, e.g. "150018"
+  std::string system_identifier;  // pg_control_system()
+  uint32_t timeline = 0;
+  std::string start_lsn;
+  std::string stop_lsn;
+  double seconds_in_backup_mode = 0;  // from pg_backup_start to pg_backup_stop
+  double seconds = 0;
+};
+
+// The instance must be running. `name` labels the snapshot.
+Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
+                                    const std::string& name,
+                                    storage::SnapshotMode mode = storage::SnapshotMode::kAuto);
+
+// Restores a backup into a new instance (spec.name must be unused), starts it and waits
+// until it accepts connections and is out of recovery. `password` is the superuser
+// password of the backed-up instance (it is inside the data). Nothing is left behind on
+// failure.
+Result<PgInstance> RestorePostgres(const storage::Repository& repo,
+                                   const storage::Manifest& snapshot, const PgInstanceSpec& spec,
+                                   const std::string& password);
+
+// Which paths a base backup leaves out (relative to PGDATA).
+storage::ScanFilter PgBackupFilter(const std::string& path, bool is_directory);
+
+// "16/B374D848" <-> 0x16B374D848
+Result<uint64_t> ParseLsn(const std::string& lsn);
+std::string FormatLsn(uint64_t lsn);
+
+}  // namespace dbaas::engines
