@@ -8,7 +8,7 @@ scripts/install-deps.sh
 start=$(date +%s)
 
 echo "== format check"
-if ! git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror; then
+if ! git ls-files --cached --others --exclude-standard '*.cc' '*.h' | xargs clang-format --dry-run --Werror; then
   echo "clang-format: files above need formatting (run scripts/format.sh)"; exit 1
 fi
 

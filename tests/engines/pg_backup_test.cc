@@ -1,7 +1,10 @@
 // Consistent online backup and restore with real PostgreSQL 15 servers, under pgbench load.
 #include "engines/postgres/pg_backup.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -48,10 +51,12 @@ class PgBackupTest : public ::testing::Test {
   }
 
   // pg_verifybackup on a plain restore of the snapshot, before any server touches it.
-  void ExpectVerifies(const storage::Manifest& snapshot, const std::string& where) {
+  void ExpectVerifies(const storage::Manifest& snapshot, const std::string& where,
+                      const storage::Repository* repo = nullptr) {
     storage::RestoreOptions o;
     o.target = root_ / where;
-    ASSERT_TRUE(storage::RestoreSnapshot(*repo_, snapshot, o).ok());
+    auto restored = storage::RestoreSnapshot(repo ? *repo : *repo_, snapshot, o);
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
     ProcessOptions verify;
     verify.argv = {JoinPath(bin_, "pg_verifybackup"), o.target};
     auto r = RunProcess(verify, seconds(120));
@@ -149,6 +154,52 @@ TEST_F(PgBackupTest, BackupsUnderWriteLoadRestoreConsistent) {
     EXPECT_NE(row[4], "0") << "the backup saw no transactions: the load was not running";
     ASSERT_TRUE(restored->Delete().ok());
   }
+}
+
+TEST_F(PgBackupTest, KilledMidBackupLeavesServerRunningAndNothingListed) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // a writer that dies (SIGKILL) inside backup mode
+    setenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS", "60000", 1);
+    auto inst = PgInstance::Open(root_ / "instances", "source");
+    auto repo = storage::Repository::Open(root_ / "repo");
+    if (!inst.ok() || !repo.ok()) _exit(2);
+    _exit(BackupPostgres(*inst, *repo.value(), "doomed", storage::SnapshotMode::kRepository).ok()
+              ? 0
+              : 1);
+  }
+  auto conn = PgConnection::Connect(source_->connection().SocketConninfo());
+  ASSERT_TRUE(conn.ok());
+  const std::string in_backup =
+      "select count(*) from pg_stat_activity where query like '%pg_backup_start(%' and pid <> "
+      "pg_backend_pid()";
+  auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (conn->QueryValue(in_backup).value() != "1") {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the backup never started";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // inside the hold
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the writer finished before it was killed";
+
+  // The server runs on; the session's backup mode and WAL reservation end with it.
+  EXPECT_EQ(conn->QueryValue("select 1").value(), "1");
+  const std::string slots =
+      "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'";
+  while (conn->QueryValue(slots).value() != "0" || conn->QueryValue(in_backup).value() != "0") {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "backup mode was not left";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto reopened = storage::Repository::Open(root_ / "repo");
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_TRUE(reopened.value()->ListSnapshots()->empty()) << "a half backup is listed";
+  // The next backup works at once.
+  auto next =
+      BackupPostgres(*source_, *reopened.value(), "next", storage::SnapshotMode::kRepository);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ExpectVerifies(next->snapshot, "verify-next", reopened.value().get());
 }
 
 TEST(PgBackupFilterTest, LeavesOutWhatABaseBackupLeavesOut) {

@@ -1,6 +1,7 @@
 #include "engines/postgres/pg_backup.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include <fmt/format.h>
@@ -94,9 +95,10 @@ Result<uint64_t> ParseLsn(const std::string& lsn) {
   for (size_t i = 0; i < lsn.size(); ++i) {
     if (i == slash) continue;
     char c = lsn[i];
-    int v = (c >= '0' && c <= '9') ? c - '0'
+    int v = (c >= '0' && c <= '9')   ? c - '0'
             : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-            : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                     : -1;
     if (v < 0) return Status::InvalidArgument(fmt::format("'{}' is not an LSN", lsn));
     uint64_t& part = i < slash ? hi : lo;
     part = part * 16 + static_cast<uint64_t>(v);
@@ -112,12 +114,12 @@ ScanFilter PgBackupFilter(const std::string& path, bool is_directory) {
   // What pg_basebackup leaves out (PostgreSQL 15, "Backup Manifest"/"pg_basebackup" docs and
   // basebackup.c): files that describe the running server, and directories whose contents
   // are rebuilt at start (kept, empty).
-  static const char* kSkipFiles[] = {"postmaster.pid",   "postmaster.opts", "backup_label",
-                                     "tablespace_map",   "backup_manifest",
-                                     "backup_label.old", "postgresql.auto.conf.tmp",
-                                     "current_logfiles.tmp"};
-  static const char* kEmptyDirs[] = {"pg_wal",     "pg_replslot", "pg_dynshmem", "pg_notify",
-                                     "pg_serial",  "pg_snapshots", "pg_stat_tmp", "pg_subtrans"};
+  static const char* kSkipFiles[] = {
+      "postmaster.pid",           "postmaster.opts",     "backup_label",
+      "tablespace_map",           "backup_manifest",     "backup_label.old",
+      "postgresql.auto.conf.tmp", "current_logfiles.tmp"};
+  static const char* kEmptyDirs[] = {"pg_wal",    "pg_replslot",  "pg_dynshmem", "pg_notify",
+                                     "pg_serial", "pg_snapshots", "pg_stat_tmp", "pg_subtrans"};
   std::string_view base = path;
   if (auto slash = base.rfind('/'); slash != std::string_view::npos) base = base.substr(slash + 1);
   if (is_directory) {
@@ -137,17 +139,21 @@ ScanFilter PgBackupFilter(const std::string& path, bool is_directory) {
 Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
                                     const std::string& name, storage::SnapshotMode mode) {
   auto started = std::chrono::steady_clock::now();
-  if (!instance.running()) {
-    return Status::FailedPrecondition(fmt::format("instance '{}' is not running", instance.name()),
+  // Whoever started the server (this process or an earlier one), it must accept us.
+  auto connected = PgConnection::Connect(instance.connection().SocketConninfo());
+  if (!connected.ok()) {
+    return Status::FailedPrecondition(fmt::format("instance '{}' is not accepting connections: {}",
+                                                  instance.name(), connected.status().message()),
                                       "start it before backing it up");
   }
-  ASSIGN_OR_RETURN(PgConnection conn, PgConnection::Connect(instance.connection().SocketConninfo()));
+  PgConnection conn = std::move(connected.value());
   PgBackupInfo info;
   ASSIGN_OR_RETURN(info.server_version, conn.QueryValue("show server_version_num"));
   ASSIGN_OR_RETURN(info.system_identifier,
                    conn.QueryValue("select system_identifier from pg_control_system()"));
-  ASSIGN_OR_RETURN(std::string seg_size_text,
-                   conn.QueryValue("select setting from pg_settings where name = 'wal_segment_size'"));
+  ASSIGN_OR_RETURN(
+      std::string seg_size_text,
+      conn.QueryValue("select setting from pg_settings where name = 'wal_segment_size'"));
   uint64_t seg_size = std::stoull(seg_size_text);
   // The slot keeps every WAL segment from now on until this session ends, so the segments
   // between start and stop are still there when we copy them.
@@ -171,8 +177,11 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   o.name = name;
   o.mode = mode;
   o.filter = PgBackupFilter;
-  o.before_commit =
-      [&](const std::vector<TreeEntry>& entries) -> Result<std::vector<ExtraFile>> {
+  o.before_commit = [&](const std::vector<TreeEntry>& entries) -> Result<std::vector<ExtraFile>> {
+    // Kill point for tests: hold backup mode open so a test can kill us inside it.
+    if (const char* hold = std::getenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(hold)));
+    }
     ASSIGN_OR_RETURN(auto stop_rows,
                      conn.Query("select lsn, labelfile, spcmapfile from pg_backup_stop(true)"));
     in_backup_mode = false;
@@ -201,12 +210,13 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     uint64_t per_id = 0x100000000ull / seg_size;
     for (uint64_t seg = start / seg_size; seg <= stop / seg_size; ++seg) {
       if (seg == stop / seg_size && stop % seg_size == 0 && seg > start / seg_size) break;
-      std::string file = fmt::format("{:08X}{:08X}{:08X}", info.timeline, seg / per_id, seg % per_id);
+      std::string file =
+          fmt::format("{:08X}{:08X}{:08X}", info.timeline, seg / per_id, seg % per_id);
       add("pg_wal/" + file, "", JoinPath(JoinPath(instance.data_dir(), "pg_wal"), file));
     }
     // Directories pg_basebackup creates that a restored server expects.
-    std::string manifest = BackupManifest(entries, extras, info.timeline, info.start_lsn,
-                                          info.stop_lsn, NowNs());
+    std::string manifest =
+        BackupManifest(entries, extras, info.timeline, info.start_lsn, info.stop_lsn, NowNs());
     add("backup_manifest", std::move(manifest), "");
     return extras;
   };
