@@ -173,6 +173,7 @@ std::string ManifestToJson(const Manifest& m) {
             {"chunk_size", m.chunk_size},
             {"stats", std::move(stats)},
             {"warnings", m.warnings},
+            {"annotations", m.annotations},
             {"entries", std::move(entries)}};
   return j.dump(0) + "\n";
 }
@@ -197,6 +198,7 @@ Result<Manifest> ParseManifest(std::string_view text) {
   RETURN_IF_ERROR(Get(j, "created_unix_ns", m.created_unix_ns));
   RETURN_IF_ERROR(Get(j, "chunk_size", m.chunk_size));
   RETURN_IF_ERROR(GetOptional(j, "warnings", m.warnings));
+  RETURN_IF_ERROR(GetOptional(j, "annotations", m.annotations));
   if (!IsValidSnapshotId(m.id) || (!m.parent.empty() && !IsValidSnapshotId(m.parent))) {
     return Status::Corruption("manifest has a malformed snapshot id");
   }

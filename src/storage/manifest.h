@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,7 +57,9 @@ struct Manifest {
   uint32_t chunk_size = 0;
   SnapshotStats stats;
   std::vector<std::string> warnings;  // e.g. special files skipped
-  std::vector<TreeEntry> entries;     // sorted by path; parents before children
+  // What the caller records with the snapshot (a database backup's LSNs, versions, ...).
+  std::map<std::string, std::string> annotations;
+  std::vector<TreeEntry> entries;  // sorted by path; parents before children
 };
 
 std::string ManifestToJson(const Manifest& manifest);

@@ -389,8 +389,9 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
   DropEntries(m.entries, vanished);  // before the pointers into entries go stale
   files.clear();
   if (o.before_commit) {
-    ASSIGN_OR_RETURN(std::vector<ExtraFile> extras, o.before_commit(m.entries));
-    RETURN_IF_ERROR(StoreExtraFiles(repo, sink, m, extras));
+    ASSIGN_OR_RETURN(BeforeCommitResult extra, o.before_commit(m.entries));
+    m.annotations = std::move(extra.annotations);
+    RETURN_IF_ERROR(StoreExtraFiles(repo, sink, m, extra.files));
   }
   RETURN_IF_ERROR(sink.FinishAll());
   auto [blobs, bytes] = sink.Publish();
@@ -439,7 +440,9 @@ Status CreateThinSnapshot(Repository& repo, const CreateOptions& o, Manifest& m)
   }
   DropEntries(m.entries, vanished);
   if (o.before_commit) {
-    ASSIGN_OR_RETURN(std::vector<ExtraFile> extras, o.before_commit(m.entries));
+    ASSIGN_OR_RETURN(BeforeCommitResult extra, o.before_commit(m.entries));
+    m.annotations = std::move(extra.annotations);
+    const std::vector<ExtraFile>& extras = extra.files;
     ASSIGN_OR_RETURN(std::vector<TreeEntry*> placed, MergeExtraFiles(m, extras));
     for (size_t i = 0; i < extras.size(); ++i) {
       ASSIGN_OR_RETURN(std::string content, ExtraFileContent(extras[i]));

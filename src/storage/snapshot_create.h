@@ -15,6 +15,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,11 +44,16 @@ struct ExtraFile {
   uint32_t gid = 0;
 };
 
+struct BeforeCommitResult {
+  std::vector<ExtraFile> files;                    // added, replacing same-path entries
+  std::map<std::string, std::string> annotations;  // recorded in the manifest
+};
+
 // Called once the source tree has been read, before the snapshot is made durable and
-// visible: gets the tree's entries, returns files to add (replacing same-path entries).
+// visible: gets the tree's entries, returns files to add and annotations to record.
 // An error aborts the snapshot (nothing is listed).
 using BeforeCommitFn =
-    std::function<Result<std::vector<ExtraFile>>(const std::vector<TreeEntry>& entries)>;
+    std::function<Result<BeforeCommitResult>(const std::vector<TreeEntry>& entries)>;
 
 struct CreateOptions {
   std::string source;  // directory to snapshot

@@ -292,7 +292,7 @@ TEST_F(SnapshotTest, ExtraFilesJoinTheSnapshotBeforeCommit) {
   WriteFile(tmp_ / "outside/segment", RandomBytes(100000, 5));
   CreateOptions o;
   size_t seen = 0;
-  o.before_commit = [&](const std::vector<TreeEntry>& entries) -> Result<std::vector<ExtraFile>> {
+  o.before_commit = [&](const std::vector<TreeEntry>& entries) -> Result<BeforeCommitResult> {
     seen = entries.size();
     ExtraFile label;
     label.path = "backup_label";
@@ -303,9 +303,11 @@ TEST_F(SnapshotTest, ExtraFilesJoinTheSnapshotBeforeCommit) {
     ExtraFile wal;
     wal.path = "base/1/segment";
     wal.source_path = tmp_ / "outside/segment";
-    return std::vector<ExtraFile>{label, text, wal};
+    return BeforeCommitResult{{label, text, wal}, {{"stop_lsn", "0/2000100"}}};
   };
   Manifest m = Snapshot(o);
+  EXPECT_EQ(m.annotations.at("stop_lsn"), "0/2000100");
+  EXPECT_EQ(repo_->LoadSnapshot(m.id)->annotations.at("stop_lsn"), "0/2000100");
   EXPECT_EQ(seen, 9u);
   EXPECT_EQ(m.stats.files, 6u);
   Restore(m, tmp_ / "out");
@@ -315,17 +317,17 @@ TEST_F(SnapshotTest, ExtraFilesJoinTheSnapshotBeforeCommit) {
 
   // A failing hook, or an unsafe path, aborts the snapshot: nothing is listed.
   CreateOptions failing;
-  failing.before_commit = [](const std::vector<TreeEntry>&) -> Result<std::vector<ExtraFile>> {
+  failing.before_commit = [](const std::vector<TreeEntry>&) -> Result<BeforeCommitResult> {
     return Status::IoError("pg_backup_stop failed");
   };
   failing.source = source_;
   failing.mode = SnapshotMode::kRepository;
   EXPECT_EQ(CreateSnapshot(*repo_, failing).status().message(), "pg_backup_stop failed");
   CreateOptions unsafe = failing;
-  unsafe.before_commit = [](const std::vector<TreeEntry>&) -> Result<std::vector<ExtraFile>> {
+  unsafe.before_commit = [](const std::vector<TreeEntry>&) -> Result<BeforeCommitResult> {
     ExtraFile x;
     x.path = "../escape";
-    return std::vector<ExtraFile>{x};
+    return BeforeCommitResult{{x}, {}};
   };
   EXPECT_EQ(CreateSnapshot(*repo_, unsafe).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(repo_->ListSnapshots()->size(), 1u);

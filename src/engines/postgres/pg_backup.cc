@@ -177,7 +177,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   o.name = name;
   o.mode = mode;
   o.filter = PgBackupFilter;
-  o.before_commit = [&](const std::vector<TreeEntry>& entries) -> Result<std::vector<ExtraFile>> {
+  o.before_commit =
+      [&](const std::vector<TreeEntry>& entries) -> Result<storage::BeforeCommitResult> {
     // Kill point for tests: hold backup mode open so a test can kill us inside it.
     if (const char* hold = std::getenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS")) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(hold)));
@@ -218,7 +219,16 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     std::string manifest =
         BackupManifest(entries, extras, info.timeline, info.start_lsn, info.stop_lsn, NowNs());
     add("backup_manifest", std::move(manifest), "");
-    return extras;
+    std::map<std::string, std::string> annotations = {
+        {"engine", "postgresql"},
+        {"server_version_num", info.server_version},
+        {"system_identifier", info.system_identifier},
+        {"timeline", std::to_string(info.timeline)},
+        {"start_lsn", info.start_lsn},
+        {"stop_lsn", info.stop_lsn},
+        {"seconds_in_backup_mode", fmt::format("{:.3f}", info.seconds_in_backup_mode)},
+        {"instance", instance.name()}};
+    return storage::BeforeCommitResult{std::move(extras), std::move(annotations)};
   };
   auto snapshot = storage::CreateSnapshot(repo, o);
   if (in_backup_mode) {
