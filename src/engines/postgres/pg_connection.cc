@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace dbaas::engines {
 namespace {
@@ -43,6 +44,9 @@ Result<PgConnection> PgConnection::Connect(const std::string& conninfo) {
   PGconn* conn = PQconnectdb(conninfo.c_str());
   if (!conn) return Status::IoError("libpq could not allocate a connection");
   PgConnection c(conn);
+  // Server notices (e.g. "WAL archiving is not enabled") go to the debug log, not stderr.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char* message) { spdlog::debug("postgres: {}", message); }, nullptr);
   if (PQstatus(conn) != CONNECTION_OK) {
     return Status::IoError(fmt::format("cannot connect to PostgreSQL: {}", ErrorText(conn)));
   }
