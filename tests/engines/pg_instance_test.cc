@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <filesystem>
+#include <optional>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -71,6 +75,41 @@ TEST_F(PgInstanceTest, CreateStartQueryStopDelete) {
   EXPECT_EQ(conn2->QueryValue("select count(*) from t").value(), "1");
   ASSERT_TRUE(again->Delete().ok());
   EXPECT_FALSE(std::filesystem::exists(root_.path() + "/orders-db"));
+}
+
+TEST_F(PgInstanceTest, ACrashedServerIsRestarted) {
+  auto inst = PgInstance::Create(Spec("crashy"));
+  ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+  ASSERT_TRUE(inst->Start().ok());
+  {
+    auto conn = PgConnection::Connect(inst->connection().SocketConninfo());
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(conn->Query("create table kept (v int); insert into kept values (42)").ok());
+  }
+  pid_t first = inst->server_pid();
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  // Back within the first back-off (1 s) plus crash recovery.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::optional<PgConnection> conn;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (inst->server_pid() > 0 && inst->server_pid() != first) {
+      auto c = PgConnection::Connect(inst->connection().SocketConninfo());
+      if (c.ok()) {
+        conn.emplace(std::move(c.value()));
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(conn) << "the server was not restarted";
+  EXPECT_EQ(inst->restarts(), 1);
+  EXPECT_EQ(conn->QueryValue("select v from kept").value(), "42");
+  // A deliberate stop is not a crash: nothing restarts it.
+  ASSERT_TRUE(inst->Stop().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_FALSE(inst->running());
+  EXPECT_FALSE(PgConnection::Connect(inst->connection().SocketConninfo()).ok());
 }
 
 TEST_F(PgInstanceTest, BadInputChangesNothing) {

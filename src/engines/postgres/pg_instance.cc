@@ -8,10 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
@@ -306,54 +309,147 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
   return inst;
 }
 
+// Shared by the instance and its supervisor thread; lives on the heap so that moving the
+// PgInstance never moves what the thread uses.
+struct PgInstance::ServerState {
+  ProcessOptions options;  // how to start the server
+  std::string conninfo;    // for PQping
+  std::string name;
+  mutable std::mutex mutex;
+  std::condition_variable wake;
+  std::optional<Process> process;  // guarded by mutex
+  bool stopping = false;           // guarded by mutex
+  int restarts = 0;                // guarded by mutex
+  std::thread supervisor;
+};
+
+namespace {
+
+std::string LogTail(const std::string& path) {
+  auto log = ReadFileToString(path);
+  if (!log.ok()) return "";
+  return log->substr(log->size() > 1500 ? log->size() - 1500 : 0);
+}
+
+// Starts the server process and waits until it accepts connections.
+Status Launch(PgInstance::ServerState& s, milliseconds timeout) {
+  ASSIGN_OR_RETURN(Process p, Process::Start(s.options));
+  pid_t pid = p.pid();
+  {
+    std::lock_guard lock(s.mutex);
+    s.process.emplace(std::move(p));
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (PQping(s.conninfo.c_str()) == PQPING_OK) return Status::Ok();
+    std::lock_guard lock(s.mutex);
+    if (!s.process || s.process->pid() != pid) return Status::Internal("server replaced");
+    auto exited = s.process->Wait(milliseconds(50));
+    if (exited.ok()) {
+      s.process.reset();
+      return Status::IoError(fmt::format("PostgreSQL for '{}' exited with code {} while "
+                                         "starting: {}",
+                                         s.name, exited.value(), LogTail(s.options.output_path)),
+                             "see " + s.options.output_path);
+    }
+  }
+  std::lock_guard lock(s.mutex);
+  s.process.reset();  // kills it
+  return Status::IoError(fmt::format("PostgreSQL for '{}' did not accept connections within "
+                                     "{} ms",
+                                     s.name, timeout.count()),
+                         "see " + s.options.output_path);
+}
+
+void Supervise(PgInstance::ServerState& s) {
+  using std::chrono::seconds;
+  constexpr auto kMaxBackoff = seconds(30);
+  auto backoff = seconds(1);
+  auto healthy_since = std::chrono::steady_clock::now();
+  std::unique_lock lock(s.mutex);
+  while (true) {
+    if (s.wake.wait_for(lock, milliseconds(200), [&] { return s.stopping; })) return;
+    if (s.process && !s.process->Wait(milliseconds(0)).ok()) {  // still running
+      if (std::chrono::steady_clock::now() - healthy_since > seconds(60)) backoff = seconds(1);
+      continue;
+    }
+    s.process.reset();
+    ++s.restarts;
+    spdlog::warn("instance {}: PostgreSQL is not running; restarting in {} s (restart {})", s.name,
+                 backoff.count(), s.restarts);
+    if (s.wake.wait_for(lock, backoff, [&] { return s.stopping; })) return;
+    backoff = std::min(backoff * 2, kMaxBackoff);
+    lock.unlock();
+    Status st = Launch(s, milliseconds(seconds(120)));
+    if (!st.ok()) spdlog::error("instance {}: restart failed: {}", s.name, st.ToString());
+    healthy_since = std::chrono::steady_clock::now();
+    lock.lock();
+  }
+}
+
+}  // namespace
+
+PgInstance::PgInstance(PgInstance&&) noexcept = default;
+PgInstance& PgInstance::operator=(PgInstance&&) noexcept = default;
+
 PgInstance::~PgInstance() {
-  if (running()) (void)Stop(std::chrono::seconds(10));
+  if (server_) (void)Stop(std::chrono::seconds(10));
+}
+
+bool PgInstance::running() const {
+  if (!server_) return false;
+  std::lock_guard lock(server_->mutex);
+  return server_->process && server_->process->running();
+}
+
+int PgInstance::restarts() const {
+  if (!server_) return 0;
+  std::lock_guard lock(server_->mutex);
+  return server_->restarts;
+}
+
+pid_t PgInstance::server_pid() const {
+  if (!server_) return -1;
+  std::lock_guard lock(server_->mutex);
+  return server_->process ? server_->process->pid() : -1;
 }
 
 Status PgInstance::Start(milliseconds timeout) {
-  if (running()) return Status::Ok();
-  ProcessOptions o;
-  o.argv = {JoinPath(bin_dir_, "postgres"), "-D", data_dir()};
-  o.user = server_user_;
-  o.cwd = dir_;
-  o.output_path = JoinPath(dir_, "postgres.log");
-  ASSIGN_OR_RETURN(Process p, Process::Start(o));
-  server_.emplace(std::move(p));
+  if (server_) return Status::Ok();  // started (and supervised) already
+  auto state = std::make_unique<ServerState>();
+  state->options.argv = {JoinPath(bin_dir_, "postgres"), "-D", data_dir()};
+  state->options.user = server_user_;
+  state->options.cwd = dir_;
+  state->options.output_path = JoinPath(dir_, "postgres.log");
   // Ready = accepts a libpq connection (PQping does not need the password).
-  std::string conninfo = fmt::format("host={} port={} dbname=postgres connect_timeout=2",
-                                     JoinPath(dir_, "run"), port_);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (PQping(conninfo.c_str()) == PQPING_OK) return Status::Ok();
-    auto exited = server_->Wait(milliseconds(50));
-    if (exited.ok()) {
-      server_.reset();
-      auto log = ReadFileToString(o.output_path);
-      std::string tail = log.ok() ? log->substr(log->size() > 1500 ? log->size() - 1500 : 0) : "";
-      return Status::IoError(fmt::format("PostgreSQL for '{}' exited with code {} while "
-                                         "starting: {}",
-                                         name_, exited.value(), tail),
-                             "see " + o.output_path);
-    }
-  }
-  (void)Stop(milliseconds(5000));
-  return Status::IoError(fmt::format("PostgreSQL for '{}' did not accept connections within "
-                                     "{} ms",
-                                     name_, timeout.count()),
-                         "see " + o.output_path);
+  state->conninfo = fmt::format("host={} port={} dbname=postgres connect_timeout=2",
+                                JoinPath(dir_, "run"), port_);
+  state->name = name_;
+  RETURN_IF_ERROR(Launch(*state, timeout));
+  ServerState* raw = state.get();
+  state->supervisor = std::thread([raw] { Supervise(*raw); });
+  server_ = std::move(state);
+  return Status::Ok();
 }
 
 Status PgInstance::Stop(milliseconds timeout) {
-  if (!running()) return Status::Ok();
-  // SIGINT: fast shutdown (rolls back, checkpoints); SIGQUIT: immediate, recovery on start.
-  RETURN_IF_ERROR(server_->Signal(SIGINT));
-  auto done = server_->Wait(timeout);
-  if (!done.ok()) {
-    RETURN_IF_ERROR(server_->Signal(SIGQUIT));
-    done = server_->Wait(milliseconds(10000));
+  if (!server_) return Status::Ok();
+  {
+    std::lock_guard lock(server_->mutex);
+    server_->stopping = true;
   }
-  server_.reset();  // kills the group if still there
-  return Status::Ok();
+  server_->wake.notify_all();
+  if (server_->supervisor.joinable()) server_->supervisor.join();
+  std::unique_ptr<ServerState> state = std::move(server_);
+  if (!state->process || !state->process->running()) return Status::Ok();
+  // SIGINT: fast shutdown (rolls back, checkpoints); SIGQUIT: immediate, recovery on start.
+  RETURN_IF_ERROR(state->process->Signal(SIGINT));
+  auto done = state->process->Wait(timeout);
+  if (!done.ok()) {
+    RETURN_IF_ERROR(state->process->Signal(SIGQUIT));
+    done = state->process->Wait(milliseconds(10000));
+  }
+  return Status::Ok();  // destroying the state kills the group if anything is left
 }
 
 Status PgInstance::Delete() {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -60,15 +61,23 @@ class PgInstance {
   // An instance made earlier (reads instance.json).
   static Result<PgInstance> Open(const std::string& data_root, const std::string& name);
 
-  PgInstance(PgInstance&&) noexcept = default;
-  PgInstance& operator=(PgInstance&&) noexcept = default;
+  PgInstance(PgInstance&&) noexcept;
+  PgInstance& operator=(PgInstance&&) noexcept;
   ~PgInstance();  // a server still running is stopped (immediate shutdown)
 
-  // Starts the server and waits until it accepts connections.
+  // Starts the server, waits until it accepts connections, and supervises it from then on:
+  // if it dies it is started again, after 1 s, then 2, 4, ... up to 30 s between tries
+  // (reset after a minute of running).
   Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60));
-  // Fast shutdown; immediate shutdown if that takes longer than `timeout`.
+  // Ends supervision; fast shutdown, then immediate shutdown after `timeout`.
   Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  bool running() const { return server_ && server_->running(); }
+  bool running() const;
+  // How often the supervisor restarted the server since Start().
+  int restarts() const;
+  // The server's process id (the postmaster), or -1.
+  pid_t server_pid() const;
+
+  struct ServerState;  // opaque: the running server and its supervisor thread
   // Stops the server if running, then removes the instance's directory.
   Status Delete();
 
@@ -95,7 +104,7 @@ class PgInstance {
   std::map<std::string, std::string> config_;
   std::string password_;
   std::optional<UserIds> server_user_;
-  std::optional<Process> server_;
+  std::unique_ptr<ServerState> server_;
 };
 
 // The directory holding postgres, initdb, pg_ctl, ... of PostgreSQL 15.
