@@ -101,12 +101,12 @@ std::string_view SnapshotKindName(SnapshotKind kind) {
   return kind == SnapshotKind::kThin ? "thin" : "repository";
 }
 
-std::string FormatUnixTime(int64_t unix_ns) {
+std::string FormatUnixTime(int64_t unix_ns, const char* format) {
   std::time_t seconds = static_cast<std::time_t>(unix_ns / 1000000000);
   std::tm tm{};
   gmtime_r(&seconds, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), format, &tm);
   return buf;
 }
 

@@ -76,7 +76,7 @@ bool EntryPathLess(std::string_view a, std::string_view b);
 
 std::string_view EntryTypeName(EntryType type);
 std::string_view SnapshotKindName(SnapshotKind kind);
-// "2026-11-24T19:35:18Z"
-std::string FormatUnixTime(int64_t unix_ns);
+// UTC, with strftime's `format`; by default "2026-11-24T19:35:18Z".
+std::string FormatUnixTime(int64_t unix_ns, const char* format = "%Y-%m-%dT%H:%M:%SZ");
 
 }  // namespace dbaas::storage

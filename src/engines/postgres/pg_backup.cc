@@ -22,12 +22,7 @@ using storage::TreeEntry;
 
 // "2026-11-24 19:35:18 GMT", the Last-Modified format of backup manifests.
 std::string ManifestTime(int64_t unix_ns) {
-  std::time_t seconds = static_cast<std::time_t>(unix_ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S GMT", &tm);
-  return buf;
+  return storage::FormatUnixTime(unix_ns, "%Y-%m-%d %H:%M:%S GMT");
 }
 
 std::string JsonEscape(const std::string& s) {
