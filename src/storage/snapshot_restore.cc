@@ -113,7 +113,9 @@ class Restorer {
     std::string path = Target(e.path);
     int create = o_.delta ? O_CREAT : (O_CREAT | O_EXCL);
     ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, flags | create | O_NOFOLLOW, 0600));
-    if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0) {
+    // A new file grows as its chunks are written (pre-sizing it made ext4 work harder on
+    // every write); an existing one (delta) is cut or extended to its final size.
+    if (o_.delta && ::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0) {
       return ErrnoStatus("truncate", path, errno);
     }
     return fd;

@@ -245,6 +245,10 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
   auto fill = [&](const std::string& data_dir) -> Status {
     storage::RestoreOptions o;
     o.target = data_dir;
+    // PostgreSQL fsyncs every file of a data directory it starts from a backup_label, one
+    // at a time; one syncfs here writes everything back at the disk's speed first, so that
+    // pass finds nothing to do (measured: docs/BENCHMARKS.md).
+    o.sync = true;
     RETURN_IF_ERROR(storage::RestoreSnapshot(repo, snapshot, o).status());
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.
     return MakeDirs(JoinPath(JoinPath(data_dir, "pg_wal"), "archive_status"));
