@@ -209,3 +209,46 @@ pg_psql() {
 pg_bench() {
   "$PG_BIN/pgbench" -h "$PG_SOCKDIR" -p "$PG_PORT" -U "$PG_DBUSER" "$@" postgres
 }
+
+# ---------------------------------------------------------------------------- reports
+# Shared by snapshot_bench.sh and pg_backup_bench.sh (repo_stat needs $DBAAS).
+
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (apt-get install $2)"; }
+
+# The processes below PID, deepest last (collected before any of them is signalled).
+descendants() {
+  local c
+  for c in $(pgrep -P "$1"); do
+    echo "$c"
+    descendants "$c"
+  done
+}
+
+section() {
+  local name=$1 rc=0
+  shift
+  log "== $name"
+  (
+    set -e
+    "$@"
+  ) &
+  SECTION_PID=$!
+  wait "$SECTION_PID" || rc=$?
+  SECTION_PID=
+  if ((rc != 0)); then
+    log "section $name FAILED (exit $rc)"
+    res_put "section.$name" "failed (exit $rc), see stderr"
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    SECTION_FAILED=1
+  fi
+}
+
+repo_stat() { "$DBAAS" repo stats "$1" -o json | jq -er ".$2"; }
+
+mb() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.1f MB", x / 1e6 }'; else printf 'n/a'; fi; }
+
+# div A B: A / B, empty if either is missing or B is 0.
+div() {
+  [[ -n $1 && -n $2 ]] || return 0
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 != 0) printf "%.6g", a / b }'
+}

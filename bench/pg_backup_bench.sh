@@ -90,7 +90,6 @@ STANZA=bench
 
 # ---------------------------------------------------------------------------- setup
 
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (apt-get install $2)"; }
 need jq jq
 need tar tar
 need gzip gzip
@@ -168,14 +167,6 @@ XROOT=$XFS_MNT/root
 XREPO=$XFS_MNT/repo
 export PG_SOCKDIR PGPASSFILE
 
-# The processes below PID, deepest last (collected before any of them is signalled).
-descendants() {
-  local c
-  for c in $(pgrep -P "$1"); do
-    echo "$c"
-    descendants "$c"
-  done
-}
 
 # Every server this script may have started: the tool's instances (on ext4 and XFS), the
 # baseline cluster and the restored copies.
@@ -236,23 +227,6 @@ pg_own "$PG_SOCKDIR" "$PGBR_DIR" "$(dirname "$REF")"
 # benchmark goes on with the next section. The subshell runs in the background and is waited
 # for, so that a signal reaches our trap at once; cleanup then ends the section's processes.
 SECTION_FAILED=0
-section() {
-  local name=$1 rc=0
-  shift
-  log "== $name"
-  (
-    set -e
-    "$@"
-  ) &
-  SECTION_PID=$!
-  wait "$SECTION_PID" || rc=$?
-  SECTION_PID=
-  if ((rc != 0)); then
-    log "section $name FAILED (exit $rc)"
-    res_put "section.$name" "failed (exit $rc), see stderr"
-    SECTION_FAILED=1
-  fi
-}
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -270,7 +244,6 @@ val_all() { if [[ -s $RES_DIR/$1.vals ]]; then paste -sd' ' "$RES_DIR/$1.vals"; 
 # The tool; its JSON on stdout is checked.
 tool() { "$PGTOOL" "$@"; }
 jfield() { jq -er ".$2" "$1"; }
-repo_stat() { "$DBAAS" repo stats "$1" -o json | jq -er ".$2"; }
 
 # psql against any server: db_psql SOCKDIR PORT ARGS...
 db_psql() {
@@ -689,12 +662,7 @@ reflink() {
 # ---------------------------------------------------------------------------- report
 
 f2() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x }'; else printf 'n/a'; fi; }
-mb() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.1f MB", x / 1e6 }'; else printf 'n/a'; fi; }
 gb() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f GB", x / 1e9 }'; else printf 'n/a'; fi; }
-div() {
-  [[ -n $1 && -n $2 ]] || return 0
-  awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 != 0) printf "%.6g", a / b }'
-}
 # seconds in backup mode: "median s (runs: ...)"
 bm_note() {
   local med all

@@ -41,7 +41,7 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$SCRIPT_DIR/lib.sh"
 
 SCALE=${SCALE:-70}
@@ -63,7 +63,6 @@ done
 
 # ---------------------------------------------------------------------------- setup
 
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (apt-get install $2)"; }
 need jq jq
 need zstd zstd
 need tar tar
@@ -109,14 +108,6 @@ XFS_MNT=$RUN/xfs
 RES_DIR=$RUN/results
 export PG_SOCKDIR
 
-# The processes below PID, deepest last (collected before any of them is signalled).
-descendants() {
-  local c
-  for c in $(pgrep -P "$1"); do
-    echo "$c"
-    descendants "$c"
-  done
-}
 
 cleanup() {
   local rc=$? pids
@@ -162,23 +153,6 @@ pg_own "$PG_SOCKDIR"
 # for, so that a signal reaches our trap at once; cleanup then ends the section's processes.
 SECTION_FAILED=0
 SECTION_PID=
-section() {
-  local name=$1 rc=0
-  shift
-  log "== $name"
-  (
-    set -e
-    "$@"
-  ) &
-  SECTION_PID=$!
-  wait "$SECTION_PID" || rc=$?
-  SECTION_PID=
-  if ((rc != 0)); then
-    log "section $name FAILED (exit $rc)"
-    res_put "section.$name" "failed (exit $rc), see stderr"
-    SECTION_FAILED=1
-  fi
-}
 
 # ---------------------------------------------------------------------------- data
 
@@ -231,7 +205,6 @@ run_pgbench() {
 
 # ---------------------------------------------------------------------------- dbaas helpers
 
-repo_stat() { "$DBAAS" repo stats "$1" -o json | jq -er ".$2"; }
 
 # snap KEY OUTJSON ARGS...: timed `dbaas snapshot create ARGS -o json`, JSON saved to OUTJSON.
 snap() {
@@ -421,13 +394,7 @@ reflink() {
 
 # Number formatting. Empty input prints "n/a".
 f2() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x }'; else printf 'n/a'; fi; }
-mb() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.1f MB", x / 1e6 }'; else printf 'n/a'; fi; }
 gb() { awk -v x="$1" 'BEGIN { printf "%.2f GB", x / 1e9 }'; }
-# div A B: A / B, empty if either is missing or B is 0.
-div() {
-  [[ -n $1 && -n $2 ]] || return 0
-  awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 != 0) printf "%.6g", a / b }'
-}
 
 # row KEY LABEL RESULT [NOTE]: one table row from the summarized timing of KEY.
 row() {

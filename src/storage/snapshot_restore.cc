@@ -108,7 +108,7 @@ class Restorer {
     return Status::Ok();
   }
 
-  // Opens (creating) a target file and gives it its final size.
+  // Opens (creating) a target file; a delta restore also gives it its final size.
   Result<UniqueFd> OpenTarget(const TreeEntry& e, int flags) {
     std::string path = Target(e.path);
     int create = o_.delta ? O_CREAT : (O_CREAT | O_EXCL);
@@ -127,7 +127,7 @@ class Restorer {
       if (e.type == EntryType::kFile) files.push_back({&e, {}});
     }
     stats_.files = files.size();
-    // Chunk lists first (small), creating each file at its final size as we go.
+    // Chunk lists first (small), creating each file as we go.
     RETURN_IF_ERROR(ParallelFor(files.size(), threads_, [&](size_t i, unsigned t) -> Status {
       FileTask& f = files[i];
       ASSIGN_OR_RETURN(UniqueFd fd, OpenTarget(*f.entry, O_WRONLY));
