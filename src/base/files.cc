@@ -69,16 +69,22 @@ Result<size_t> PreadFull(int fd, uint8_t* buf, size_t len, uint64_t offset, std:
 
 Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
-  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    return Status::Corruption("file '" + path + "' is larger than expected (" +
-                              std::to_string(st.st_size) + " bytes)");
+  // Read to the end rather than trusting st_size: files under /proc report 0.
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read", path, errno);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_bytes) {
+      return Status::Corruption("file '" + path + "' is larger than expected (over " +
+                                std::to_string(max_bytes) + " bytes)");
+    }
+    out.append(buf, static_cast<size_t>(n));
   }
-  std::string out(static_cast<size_t>(st.st_size), '\0');
-  ASSIGN_OR_RETURN(
-      size_t n, PreadFull(fd.get(), reinterpret_cast<uint8_t*>(out.data()), out.size(), 0, path));
-  out.resize(n);
   return out;
 }
 

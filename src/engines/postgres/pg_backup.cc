@@ -132,7 +132,8 @@ ScanFilter PgBackupFilter(const std::string& path, bool is_directory) {
 }
 
 Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
-                                    const std::string& name, storage::SnapshotMode mode) {
+                                    const std::string& name, storage::SnapshotMode mode,
+                                    storage::Progress* progress) {
   auto started = std::chrono::steady_clock::now();
   // Whoever started the server (this process or an earlier one), it must accept us.
   auto connected = PgConnection::Connect(instance.connection().SocketConninfo());
@@ -172,6 +173,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   o.name = name;
   o.mode = mode;
   o.filter = PgBackupFilter;
+  o.progress = progress;
   o.before_commit =
       [&](const std::vector<TreeEntry>& entries) -> Result<storage::BeforeCommitResult> {
     // Kill point for tests: hold backup mode open so a test can kill us inside it.
@@ -241,7 +243,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
 
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
-                                   const std::string& password) {
+                                   const std::string& password, storage::Progress* progress) {
   auto fill = [&](const std::string& data_dir) -> Status {
     storage::RestoreOptions o;
     o.target = data_dir;
@@ -249,6 +251,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
     // at a time; one syncfs here writes everything back at the disk's speed first, so that
     // pass finds nothing to do (measured: docs/BENCHMARKS.md).
     o.sync = true;
+    o.progress = progress;
     RETURN_IF_ERROR(storage::RestoreSnapshot(repo, snapshot, o).status());
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.
     return MakeDirs(JoinPath(JoinPath(data_dir, "pg_wal"), "archive_status"));

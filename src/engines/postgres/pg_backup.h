@@ -37,7 +37,8 @@ struct PgBackupInfo {
 // The instance must be running. `name` labels the snapshot.
 Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
                                     const std::string& name,
-                                    storage::SnapshotMode mode = storage::SnapshotMode::kAuto);
+                                    storage::SnapshotMode mode = storage::SnapshotMode::kAuto,
+                                    storage::Progress* progress = nullptr);
 
 // Restores a backup into a new instance (spec.name must be unused), starts it and waits
 // until it accepts connections and is out of recovery. `password` is the superuser
@@ -45,7 +46,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
 // failure.
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
-                                   const std::string& password);
+                                   const std::string& password,
+                                   storage::Progress* progress = nullptr);
 
 // Which paths a base backup leaves out (relative to PGDATA).
 storage::ScanFilter PgBackupFilter(const std::string& path, bool is_directory);

@@ -51,7 +51,9 @@ bool IsReservedSetting(const std::string& key) {
   return false;
 }
 
-Status ValidateConfig(const std::map<std::string, std::string>& config) {
+}  // namespace
+
+Status ValidatePgConfig(const std::map<std::string, std::string>& config) {
   for (const auto& [key, value] : config) {
     bool key_ok = !key.empty() && key.size() < 64;
     for (char c : key)
@@ -68,6 +70,8 @@ Status ValidateConfig(const std::map<std::string, std::string>& config) {
   }
   return Status::Ok();
 }
+
+namespace {
 
 std::string QuoteConfValue(const std::string& value) {
   std::string out = "'";
@@ -171,7 +175,7 @@ PgConnectionInfo PgInstance::connection() const {
 Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::string& password,
                                     const std::function<Status(PgInstance&)>& fill) {
   RETURN_IF_ERROR(ValidateName("instance name", spec.name));
-  RETURN_IF_ERROR(ValidateConfig(spec.config));
+  RETURN_IF_ERROR(ValidatePgConfig(spec.config));
   PgInstance inst;
   inst.name_ = spec.name;
   inst.dir_ = JoinPath(spec.data_root, spec.name);
@@ -341,10 +345,12 @@ Status Launch(PgInstance::ServerState& s, milliseconds timeout) {
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (PQping(s.conninfo.c_str()) == PQPING_OK) return Status::Ok();
+    bool answers = PQping(s.conninfo.c_str()) == PQPING_OK;
     std::lock_guard lock(s.mutex);
     if (!s.process || s.process->pid() != pid) return Status::Internal("server replaced");
-    auto exited = s.process->Wait(milliseconds(50));
+    // Ready only if the server answering is ours (not one left by an earlier daemon).
+    auto exited = s.process->Wait(milliseconds(answers ? 0 : 50));
+    if (!exited.ok() && answers) return Status::Ok();
     if (exited.ok()) {
       s.process.reset();
       return Status::IoError(fmt::format("PostgreSQL for '{}' exited with code {} while "
@@ -359,6 +365,44 @@ Status Launch(PgInstance::ServerState& s, milliseconds timeout) {
                                      "{} ms",
                                      s.name, timeout.count()),
                          "see " + s.options.output_path);
+}
+
+// A process that exists and is not a zombie (an orphan's zombie may linger where pid 1
+// does not reap).
+bool ProcessAlive(pid_t pid) {
+  auto stat = ReadFileToString(fmt::format("/proc/{}/stat", pid));
+  if (!stat.ok()) return false;
+  auto paren = stat->rfind(')');
+  return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
+}
+
+// A server left running on this data directory by an earlier daemon that was killed (its
+// servers run in their own process groups and outlive it) is shut down, so that the one we
+// start is ours to supervise. postmaster.pid names the postmaster and its data directory.
+Status StopLeftoverServer(const std::string& data_dir, const std::string& name) {
+  auto pidfile = ReadFileToString(JoinPath(data_dir, "postmaster.pid"));
+  if (!pidfile.ok()) return Status::Ok();
+  auto nl = pidfile->find('\n');
+  pid_t pid = std::atoi(pidfile->substr(0, nl).c_str());
+  if (pid <= 0 || !ProcessAlive(pid)) return Status::Ok();
+  auto cmdline = ReadFileToString(fmt::format("/proc/{}/cmdline", pid));
+  if (!cmdline.ok() || cmdline->find("postgres") == std::string::npos ||
+      pidfile->find(data_dir) == std::string::npos) {
+    return Status::Ok();  // a stale file: the pid belongs to someone else now
+  }
+  spdlog::warn("instance {}: stopping PostgreSQL (pid {}) left running by an earlier dbaasd", name,
+               pid);
+  for (int sig : {SIGINT, SIGQUIT, SIGKILL}) {
+    ::kill(pid, sig);
+    for (int i = 0; i < 300 && ProcessAlive(pid); ++i) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    if (!ProcessAlive(pid)) return Status::Ok();
+  }
+  return Status::IoError(fmt::format("PostgreSQL (pid {}) left by an earlier dbaasd on '{}' does "
+                                     "not stop",
+                                     pid, data_dir),
+                         "stop it by hand");
 }
 
 void Supervise(PgInstance::ServerState& s) {
@@ -416,6 +460,7 @@ pid_t PgInstance::server_pid() const {
 
 Status PgInstance::Start(milliseconds timeout) {
   if (server_) return Status::Ok();  // started (and supervised) already
+  RETURN_IF_ERROR(StopLeftoverServer(data_dir(), name_));
   auto state = std::make_unique<ServerState>();
   state->options.argv = {JoinPath(bin_dir_, "postgres"), "-D", data_dir()};
   state->options.user = server_user_;
@@ -454,6 +499,7 @@ Status PgInstance::Stop(milliseconds timeout) {
 
 Status PgInstance::Delete() {
   RETURN_IF_ERROR(Stop());
+  RETURN_IF_ERROR(StopLeftoverServer(data_dir(), name_));
   return RemoveTree(dir_);
 }
 

@@ -107,6 +107,10 @@ class PgInstance {
   std::unique_ptr<ServerState> server_;
 };
 
+// Refuses settings the instance owns (where it listens and keeps files), names that are
+// not parameter names, and values with line breaks.
+Status ValidatePgConfig(const std::map<std::string, std::string>& config);
+
 // The directory holding postgres, initdb, pg_ctl, ... of PostgreSQL 15.
 Result<std::string> FindPgBinDir();
 // A TCP port on 127.0.0.1 that nothing listens on right now.

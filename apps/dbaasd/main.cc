@@ -1,0 +1,193 @@
+// dbaasd: the Mini DBaaS daemon. One process: the REST API, the job workers, the
+// supervised database servers, the catalog and the snapshot repository under one data root.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "api/server.h"
+#include "base/files.h"
+#include "base/log.h"
+#include "control/service.h"
+
+namespace {
+
+struct DaemonOptions {
+  std::string data_root;
+  std::string listen = "127.0.0.1:3000";
+  std::string config_file;
+  std::string log_level = "info";
+  bool insecure_no_auth = false;
+  unsigned job_workers = 4;
+  size_t max_body = 1 << 20;
+  std::string pg_bin_dir;
+};
+
+// --config FILE: a JSON object with the same settings; flags given on the command line win.
+dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
+  auto text = dbaas::ReadFileToString(o.config_file);
+  if (!text.ok()) return text.status();
+  auto j = nlohmann::json::parse(text.value(), nullptr, false);
+  if (!j.is_object()) {
+    return dbaas::Status::InvalidArgument(
+        fmt::format("config file '{}' is not a JSON object", o.config_file));
+  }
+  try {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string& k = it.key();
+      auto given = [&](const char* flag) { return app.count(flag) > 0; };
+      if (k == "dataRoot") {
+        if (!given("--data-root")) o.data_root = it->get<std::string>();
+      } else if (k == "listen") {
+        if (!given("--listen")) o.listen = it->get<std::string>();
+      } else if (k == "logLevel") {
+        if (!given("--log-level")) o.log_level = it->get<std::string>();
+      } else if (k == "jobWorkers") {
+        if (!given("--job-workers")) o.job_workers = it->get<unsigned>();
+      } else if (k == "maxBodyBytes") {
+        o.max_body = it->get<size_t>();
+      } else if (k == "pgBinDir") {
+        o.pg_bin_dir = it->get<std::string>();
+      } else {
+        return dbaas::Status::InvalidArgument(
+            fmt::format("config file '{}': unknown setting '{}'", o.config_file, k),
+            "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir");
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return dbaas::Status::InvalidArgument(
+        fmt::format("config file '{}': {}", o.config_file, e.what()));
+  }
+  return dbaas::Status::Ok();
+}
+
+dbaas::Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos && colon > 0) {
+    std::string p = listen.substr(colon + 1);
+    if (!p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos) {
+      port = std::stoi(p);
+    }
+  }
+  if (port < 0 || port > 65535) {
+    return dbaas::Status::InvalidArgument(fmt::format("--listen '{}' is not HOST:PORT", listen));
+  }
+  return std::make_pair(listen.substr(0, colon), port);
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+int Fail(const dbaas::Status& st) {
+  std::cerr << "dbaasd: " << st.message() << "\n";
+  if (!st.hint().empty()) std::cerr << "hint: " << st.hint() << "\n";
+  return st.code() == dbaas::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dbaasd: the Mini DBaaS daemon (REST API, jobs, database servers, backups)"};
+  DaemonOptions o;
+  app.add_option("--data-root", o.data_root,
+                 "Directory holding the catalog, the repository and the instances");
+  app.add_option("--listen", o.listen, "HOST:PORT of the REST API (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--config", o.config_file, "JSON file with the same settings");
+  app.add_option("--log-level", o.log_level, "debug, info, warn, error or off")
+      ->capture_default_str();
+  app.add_option("--job-workers", o.job_workers, "Jobs run at once")->capture_default_str();
+  app.add_flag("--insecure-no-auth", o.insecure_no_auth,
+               "Serve without the bearer token (local development only; loopback only)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!o.config_file.empty()) {
+    if (auto st = ApplyConfigFile(o, app); !st.ok()) return Fail(st);
+  }
+  if (o.data_root.empty()) {
+    return Fail(dbaas::Status::InvalidArgument("--data-root is required"));
+  }
+  auto listen = ParseListen(o.listen);
+  if (!listen.ok()) return Fail(listen.status());
+  if (o.insecure_no_auth && !IsLoopback(listen->first)) {
+    return Fail(dbaas::Status::InvalidArgument(
+        "--insecure-no-auth is allowed on a loopback address only",
+        "drop it, and give clients the token in <data-root>/api-token"));
+  }
+  dbaas::SetLogLevel(o.log_level);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
+  if (o.data_root[0] != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd)) o.data_root = dbaas::JoinPath(cwd, o.data_root);
+  }
+
+  // Signals go to one thread that waits for them; every thread made from here on
+  // inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  struct rlimit lim;
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+
+  auto started = std::chrono::steady_clock::now();
+  dbaas::control::ServiceOptions so;
+  so.data_root = o.data_root;
+  so.job_workers = o.job_workers;
+  so.pg_bin_dir = o.pg_bin_dir;
+  auto service = dbaas::control::Service::Start(so);
+  if (!service.ok()) return Fail(service.status());
+  dbaas::api::ApiOptions ao;
+  ao.host = listen->first;
+  ao.port = listen->second;
+  ao.max_body = o.max_body;
+  if (!o.insecure_no_auth) {
+    auto token = dbaas::api::LoadOrCreateToken(o.data_root);
+    if (!token.ok()) return Fail(token.status());
+    ao.token = token.value();
+  } else {
+    spdlog::warn("event=auth_disabled: --insecure-no-auth, every client on this machine is admin");
+  }
+  dbaas::api::ApiServer server(**service, ao);
+  if (auto st = server.Bind(); !st.ok()) return Fail(st);
+  spdlog::info("event=listening address={}:{} data_root={} token_file={} startup_ms={}", ao.host,
+               server.port(), o.data_root,
+               o.insecure_no_auth ? "none" : dbaas::JoinPath(o.data_root, "api-token"),
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - started)
+                   .count());
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("event=shutdown signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server.Stop();
+  });
+  server.Run();
+  // The listener is closed: no new requests. Jobs end (queued ones are cancelled), then
+  // the servers stop.
+  (*service)->Shutdown();
+  spdlog::info("event=stopped");
+  if (waiter.joinable()) {
+    pthread_kill(waiter.native_handle(), SIGTERM);  // in case Run() ended by itself
+    waiter.join();
+  }
+  return 0;
+}

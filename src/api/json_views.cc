@@ -1,0 +1,97 @@
+#include "api/json_views.h"
+
+#include <fmt/format.h>
+
+namespace dbaas::api {
+
+using nlohmann::json;
+
+json InstanceJson(const control::InstanceView& view, bool show_secrets) {
+  const catalog::InstanceRecord& r = view.record;
+  json j = {{"name", r.name},
+            {"type", r.type},
+            {"status", view.status},
+            {"size", r.size},
+            {"config", r.config},
+            {"createdAt", r.created_at},
+            {"updatedAt", r.updated_at},
+            {"restarts", view.restarts}};
+  if (!view.status_message.empty()) j["statusMessage"] = view.status_message;
+  if (view.connection) {
+    const engines::PgConnectionInfo& c = *view.connection;
+    json conn = {{"host", c.host},
+                 {"port", c.port},
+                 {"socket", fmt::format("{}/.s.PGSQL.{}", c.socket_dir, c.port)},
+                 {"user", c.user},
+                 {"database", c.database},
+                 {"uri", c.Uri(show_secrets)}};
+    if (show_secrets) conn["password"] = c.password;
+    j["connection"] = std::move(conn);
+  } else {
+    j["connection"] = nullptr;
+  }
+  if (r.restored_from) {
+    j["restoredFrom"] = {{"sourceInstance", r.restored_from->source_instance},
+                         {"backupName", r.restored_from->backup_name},
+                         {"restoredAt", r.restored_from->restored_at}};
+  }
+  return j;
+}
+
+json BackupJson(const catalog::BackupRecord& b) {
+  json j = {{"backupName", b.name},
+            {"namespace", "default"},
+            {"pvcName", b.instance + "-data"},
+            {"instanceName", b.instance},
+            {"instanceType", b.instance_type},
+            {"status", b.status},
+            {"createdAt", b.created_at},
+            {"size", b.size},
+            {"storedBytes", b.stored_bytes},
+            {"snapshotId", b.snapshot_id},
+            {"retentionDays", b.retention_days ? json(*b.retention_days) : json(nullptr)},
+            {"expiresAt", b.expires_at.empty() ? json(nullptr) : json(b.expires_at)}};
+  for (const char* key : {"startLsn", "stopLsn", "timeline", "serverVersion", "secondsInBackupMode",
+                          "durationSeconds", "snapshotKind"}) {
+    if (b.info.contains(key)) j[key] = b.info[key];
+  }
+  return j;
+}
+
+json JobJson(const catalog::JobRecord& r) {
+  json j = {{"id", r.id},
+            {"type", r.kind},
+            {"instance", r.instance},
+            {"status", r.status},
+            {"progress", r.progress},
+            {"request", r.request},
+            {"createdAt", r.created_at},
+            {"startedAt", r.started_at.empty() ? json(nullptr) : json(r.started_at)},
+            {"finishedAt", r.finished_at.empty() ? json(nullptr) : json(r.finished_at)}};
+  if (!r.error_code.empty()) {
+    j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
+    if (r.result.contains("hint")) j["error"]["hint"] = r.result["hint"];
+  } else if (!r.result.empty()) {
+    j["result"] = r.result;
+  }
+  return j;
+}
+
+json ErrorJson(const std::string& code, const std::string& message, const std::string& hint) {
+  json error = {{"code", code}, {"message", message}};
+  if (!hint.empty()) error["hint"] = hint;
+  return {{"success", false}, {"error", std::move(error)}};
+}
+
+int HttpStatusFor(const std::string& code) {
+  if (code == "invalid_argument" || code == "bad_request") return 400;
+  if (code == "unauthorized") return 401;
+  if (code == "not_found") return 404;
+  if (code == "method_not_allowed") return 405;
+  if (code == "already_exists" || code == "failed_precondition" || code == "busy") return 409;
+  if (code == "payload_too_large") return 413;
+  if (code == "unavailable") return 503;
+  return 500;
+}
+
+}  // namespace dbaas::api

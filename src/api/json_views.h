@@ -1,0 +1,23 @@
+// The API's JSON shapes, kept compatible with the original design's responses
+// (docs/api/openapi.yaml describes each).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/catalog.h"
+#include "control/service.h"
+
+namespace dbaas::api {
+
+// An instance; `show_secrets` adds the password and puts it in the URI.
+nlohmann::json InstanceJson(const control::InstanceView& view, bool show_secrets);
+// A backup: backupName, namespace, pvcName, instanceType, status, createdAt, size, ...
+nlohmann::json BackupJson(const catalog::BackupRecord& backup);
+nlohmann::json JobJson(const catalog::JobRecord& job);
+// {"success":false,"error":{"code","message"[,"hint"]}}
+nlohmann::json ErrorJson(const std::string& code, const std::string& message,
+                         const std::string& hint = {});
+// The HTTP status for an API error code ("not_found" -> 404, ...).
+int HttpStatusFor(const std::string& code);
+
+}  // namespace dbaas::api

@@ -1,0 +1,394 @@
+#include "api/server.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include "api/json_views.h"
+#include "base/files.h"
+#include "base/hex.h"
+
+namespace dbaas::api {
+namespace {
+
+using httplib::Request;
+using httplib::Response;
+using nlohmann::json;
+
+constexpr auto kWaitForever = std::chrono::hours(24 * 365);
+
+void Send(Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void SendError(Response& res, const Status& st) {
+  std::string code = control::ErrorCodeName(st.code());
+  Send(res, HttpStatusFor(code), ErrorJson(code, st.message(), st.hint()));
+}
+
+// A request body as a JSON object with only the `allowed` keys. An empty body is {}.
+Result<json> ParseBody(const Request& req, std::initializer_list<std::string_view> allowed) {
+  if (req.body.empty()) return json::object();
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) return Status::InvalidArgument("the request body is not valid JSON");
+  if (!body.is_object()) return Status::InvalidArgument("the request body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+      std::string names;
+      for (auto a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
+      return Status::InvalidArgument(fmt::format("unknown field '{}'", it.key()),
+                                     fmt::format("this request takes: {}", names));
+    }
+  }
+  return body;
+}
+
+// An optional string field; null counts as absent.
+Result<std::string> StringField(const json& body, const char* key, bool required = false) {
+  if (!body.contains(key) || body[key].is_null()) {
+    if (required) return Status::InvalidArgument(fmt::format("{} is required", key));
+    return std::string();
+  }
+  if (!body[key].is_string())
+    return Status::InvalidArgument(fmt::format("{} must be a string", key));
+  return body[key].get<std::string>();
+}
+
+Result<std::optional<int>> IntField(const json& body, const char* key) {
+  if (!body.contains(key) || body[key].is_null()) return std::optional<int>();
+  const json& v = body[key];
+  if (!v.is_number_integer()) {
+    return Status::InvalidArgument(fmt::format("{} must be an integer", key));
+  }
+  int64_t n = v.get<int64_t>();
+  if (n < INT32_MIN || n > INT32_MAX) {
+    return Status::InvalidArgument(fmt::format("{} is out of range", key));
+  }
+  return std::optional<int>(static_cast<int>(n));
+}
+
+// config: an object of settings whose values are strings, numbers or booleans.
+Result<std::map<std::string, std::string>> ConfigField(const json& body) {
+  std::map<std::string, std::string> out;
+  if (!body.contains("config") || body["config"].is_null()) return out;
+  const json& config = body["config"];
+  if (!config.is_object()) return Status::InvalidArgument("config must be an object");
+  for (auto it = config.begin(); it != config.end(); ++it) {
+    const json& v = it.value();
+    if (v.is_string()) {
+      out[it.key()] = v.get<std::string>();
+    } else if (v.is_boolean()) {
+      out[it.key()] = v.get<bool>() ? "on" : "off";
+    } else if (v.is_number()) {
+      out[it.key()] = v.dump();
+    } else {
+      return Status::InvalidArgument(
+          fmt::format("config '{}' must be a string, a number or a boolean", it.key()));
+    }
+  }
+  return out;
+}
+
+Result<bool> BoolParam(const Request& req, const char* key) {
+  if (!req.has_param(key)) return false;
+  std::string v = req.get_param_value(key);
+  if (v == "true" || v == "1" || v.empty()) return true;
+  if (v == "false" || v == "0") return false;
+  return Status::InvalidArgument(fmt::format("query parameter {} must be true or false", key));
+}
+
+bool TokenMatches(const std::string& header, const std::string& token) {
+  static constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() != kBearer.size() + token.size() || !header.starts_with(kBearer)) return false;
+  return CRYPTO_memcmp(header.data() + kBearer.size(), token.data(), token.size()) == 0;
+}
+
+}  // namespace
+
+Result<std::string> LoadOrCreateToken(const std::string& data_root) {
+  std::string path = JoinPath(data_root, "api-token");
+  auto existing = ReadFileToString(path);
+  if (existing.ok()) {
+    std::string token = existing.value();
+    while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
+    if (token.size() < 32) {
+      return Status::FailedPrecondition(fmt::format("token file '{}' is too short", path),
+                                        "delete it; a new token is made at the next start");
+    }
+    return token;
+  }
+  if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+  std::string token = RandomHex(32);
+  RETURN_IF_ERROR(WriteFileAtomic(path, token + "\n", 0600));
+  return token;
+}
+
+ApiServer::ApiServer(control::Service& service, ApiOptions options)
+    : service_(service), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
+  int threads = options_.threads;
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->set_payload_max_length(options_.max_body);
+  http_->set_keep_alive_max_count(1000);
+  http_->set_read_timeout(30, 0);
+  Routes();
+}
+
+ApiServer::~ApiServer() { Stop(); }
+
+Status ApiServer::Bind() {
+  if (options_.port == 0) {
+    port_ = http_->bind_to_any_port(options_.host);
+  } else {
+    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  }
+  if (port_ <= 0) {
+    return Status::IoError(fmt::format("cannot listen on {}:{}", options_.host, options_.port),
+                           "is another program using that port? choose one with --listen");
+  }
+  return Status::Ok();
+}
+
+void ApiServer::Run() { http_->listen_after_bind(); }
+
+void ApiServer::Stop() {
+  if (http_) http_->stop();
+}
+
+void ApiServer::Routes() {
+  httplib::Server& s = *http_;
+  const std::string token = options_.token;
+
+  s.set_pre_routing_handler([token](const Request& req, Response& res) {
+    if (token.empty() || req.path == "/healthz") return httplib::Server::HandlerResponse::Unhandled;
+    if (!TokenMatches(req.get_header_value("Authorization"), token)) {
+      Send(
+          res, 401,
+          ErrorJson("unauthorized", "missing or wrong bearer token",
+                    "send 'Authorization: Bearer <token>'; the token is in <data-root>/api-token"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Whatever the library answers by itself (unknown route, 413, bad request line) still
+  // gets the API's error shape.
+  s.set_error_handler([](const Request& req, Response& res) {
+    if (!res.body.empty()) return;
+    std::string code = res.status == 404   ? "not_found"
+                       : res.status == 413 ? "payload_too_large"
+                       : res.status == 405 ? "method_not_allowed"
+                       : res.status < 500  ? "bad_request"
+                                           : "internal";
+    std::string message = res.status == 404 ? fmt::format("no route {} {}", req.method, req.path)
+                          : res.status == 413
+                              ? "the request body is too large"
+                              : fmt::format("the request was refused (HTTP {})", res.status);
+    res.set_content(ErrorJson(code, message).dump(), "application/json");
+  });
+  s.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("event=handler_exception method={} path={} error=\"{}\"", req.method, req.path,
+                  what);
+    Send(res, 500, ErrorJson("internal", "internal error: " + what));
+  });
+  s.set_logger([](const Request& req, const Response& res) {
+    if (req.method == "GET") {
+      spdlog::debug("event=http method={} path={} status={}", req.method, req.path, res.status);
+    } else {
+      spdlog::info("event=http method={} path={} status={}", req.method, req.path, res.status);
+    }
+  });
+
+  // Answers a job-backed request: at once (202) with ?async=true, else when it has ended.
+  auto finish = [this](const Request& req, Response& res, const Result<catalog::JobRecord>& job,
+                       const std::function<void(const catalog::JobRecord&)>& on_success) {
+    if (!job.ok()) return SendError(res, job.status());
+    auto async = BoolParam(req, "async");
+    if (async.ok() && async.value()) {
+      res.set_header("Location", "/jobs/" + job->id);
+      return Send(res, 202,
+                  {{"success", true},
+                   {"message", fmt::format("{} started", job->kind)},
+                   {"jobId", job->id},
+                   {"job", JobJson(job.value())}});
+    }
+    auto done = service_.WaitJob(job->id, kWaitForever);
+    if (!done.ok()) return SendError(res, done.status());
+    if (done->status != "succeeded") {
+      json body =
+          ErrorJson(done->error_code.empty() ? "internal" : done->error_code, done->error_message);
+      body["jobId"] = done->id;
+      return Send(res, HttpStatusFor(done->error_code), body);
+    }
+    on_success(done.value());
+  };
+  // async must parse before anything starts.
+  auto check_async = [](const Request& req, Response& res) {
+    auto async = BoolParam(req, "async");
+    if (!async.ok()) SendError(res, async.status());
+    return async.ok();
+  };
+
+  s.Get("/healthz", [this](const Request&, Response& res) {
+    Send(res, 200,
+         {{"success", true}, {"status", "ok"}, {"jobsInFlight", service_.jobs_in_flight()}});
+  });
+
+  s.Get("/instances", [this](const Request& req, Response& res) {
+    auto secrets = BoolParam(req, "showSecrets");
+    if (!secrets.ok()) return SendError(res, secrets.status());
+    auto list = service_.ListInstances();
+    if (!list.ok()) return SendError(res, list.status());
+    json items = json::array();
+    for (const auto& v : list.value()) items.push_back(InstanceJson(v, secrets.value()));
+    Send(res, 200, {{"success", true}, {"count", items.size()}, {"instances", std::move(items)}});
+  });
+
+  s.Post("/instances", [this, finish, check_async](const Request& req, Response& res) {
+    if (!check_async(req, res)) return;
+    auto body = ParseBody(req, {"name", "type", "size", "config"});
+    if (!body.ok()) return SendError(res, body.status());
+    control::CreateInstanceRequest r;
+    auto name = StringField(*body, "name", true);
+    auto type = StringField(*body, "type", true);
+    auto size = StringField(*body, "size");
+    auto config = ConfigField(*body);
+    for (const Status* st : {&name.status(), &type.status(), &size.status(), &config.status()}) {
+      if (!st->ok()) return SendError(res, *st);
+    }
+    r.name = name.value();
+    r.type = type.value();
+    r.size = size.value();
+    r.config = config.value();
+    finish(req, res, service_.CreateInstance(r), [&](const catalog::JobRecord& job) {
+      auto view = service_.GetInstance(r.name);
+      if (!view.ok()) return SendError(res, view.status());
+      Send(res, 201,
+           {{"success", true},
+            {"message", "Instance created successfully"},
+            {"jobId", job.id},
+            {"instance", InstanceJson(view.value(), false)}});
+    });
+  });
+
+  s.Get(R"(/instances/([^/]+))", [this](const Request& req, Response& res) {
+    auto secrets = BoolParam(req, "showSecrets");
+    if (!secrets.ok()) return SendError(res, secrets.status());
+    auto view = service_.GetInstance(req.matches[1]);
+    if (!view.ok()) return SendError(res, view.status());
+    Send(res, 200, {{"success", true}, {"instance", InstanceJson(view.value(), secrets.value())}});
+  });
+
+  s.Delete(R"(/instances/([^/]+))", [this, finish, check_async](const Request& req, Response& res) {
+    if (!check_async(req, res)) return;
+    auto with_backups = BoolParam(req, "deleteBackups");
+    if (!with_backups.ok()) return SendError(res, with_backups.status());
+    std::string name = req.matches[1];
+    finish(req, res, service_.DeleteInstance(name, with_backups.value()),
+           [&](const catalog::JobRecord& job) {
+             Send(res, 200,
+                  {{"success", true},
+                   {"message", "Instance deleted successfully"},
+                   {"jobId", job.id},
+                   {"backupsDeleted", job.result.value("backupsDeleted", 0)}});
+           });
+  });
+
+  s.Post(R"(/instances/([^/]+)/backup)",
+         [this, finish, check_async](const Request& req, Response& res) {
+           if (!check_async(req, res)) return;
+           auto body = ParseBody(req, {"backupName", "retentionDays"});
+           if (!body.ok()) return SendError(res, body.status());
+           control::BackupRequest r;
+           r.instance = req.matches[1];
+           auto name = StringField(*body, "backupName");
+           if (!name.ok()) return SendError(res, name.status());
+           auto days = IntField(*body, "retentionDays");
+           if (!days.ok()) return SendError(res, days.status());
+           r.backup_name = name.value();
+           r.retention_days = days.value();
+           finish(req, res, service_.CreateBackup(r), [&](const catalog::JobRecord& job) {
+             auto backup = service_.GetBackup(r.instance, job.result.value("backupName", ""));
+             if (!backup.ok()) return SendError(res, backup.status());
+             Send(res, 201,
+                  {{"success", true},
+                   {"message", "Backup created successfully"},
+                   {"jobId", job.id},
+                   {"backup", BackupJson(backup.value())}});
+           });
+         });
+
+  s.Get(R"(/instances/([^/]+)/backups)", [this](const Request& req, Response& res) {
+    auto list = service_.ListBackups(req.matches[1]);
+    if (!list.ok()) return SendError(res, list.status());
+    json items = json::array();
+    for (const auto& b : list.value()) items.push_back(BackupJson(b));
+    Send(res, 200, {{"success", true}, {"count", items.size()}, {"backups", std::move(items)}});
+  });
+
+  s.Get(R"(/instances/([^/]+)/backups/([^/]+))", [this](const Request& req, Response& res) {
+    auto backup = service_.GetBackup(req.matches[1], req.matches[2]);
+    if (!backup.ok()) return SendError(res, backup.status());
+    Send(res, 200, {{"success", true}, {"backup", BackupJson(backup.value())}});
+  });
+
+  s.Delete(R"(/instances/([^/]+)/backups/([^/]+))", [this](const Request& req, Response& res) {
+    Status st = service_.DeleteBackup(req.matches[1], req.matches[2]);
+    if (!st.ok()) return SendError(res, st);
+    Send(res, 200, {{"success", true}, {"message", "Backup deleted successfully"}});
+  });
+
+  s.Post(R"(/instances/([^/]+)/restore)",
+         [this, finish, check_async](const Request& req, Response& res) {
+           if (!check_async(req, res)) return;
+           auto body = ParseBody(req, {"backupName", "newInstanceName", "size"});
+           if (!body.ok()) return SendError(res, body.status());
+           control::RestoreRequest r;
+           r.source_instance = req.matches[1];
+           auto backup = StringField(*body, "backupName", true);
+           auto target = StringField(*body, "newInstanceName", true);
+           auto size = StringField(*body, "size");
+           for (const Status* st : {&backup.status(), &target.status(), &size.status()}) {
+             if (!st->ok()) return SendError(res, *st);
+           }
+           r.backup_name = backup.value();
+           r.new_instance_name = target.value();
+           r.size = size.value();
+           finish(req, res, service_.Restore(r), [&](const catalog::JobRecord& job) {
+             auto view = service_.GetInstance(r.new_instance_name);
+             if (!view.ok()) return SendError(res, view.status());
+             Send(res, 201,
+                  {{"success", true},
+                   {"message", "Instance restored from backup successfully"},
+                   {"jobId", job.id},
+                   {"instance", InstanceJson(view.value(), false)}});
+           });
+         });
+
+  s.Get("/jobs", [this](const Request&, Response& res) {
+    auto jobs = service_.ListJobs();
+    if (!jobs.ok()) return SendError(res, jobs.status());
+    json items = json::array();
+    for (const auto& j : jobs.value()) items.push_back(JobJson(j));
+    Send(res, 200, {{"success", true}, {"count", items.size()}, {"jobs", std::move(items)}});
+  });
+
+  s.Get(R"(/jobs/([^/]+))", [this](const Request& req, Response& res) {
+    auto job = service_.GetJob(req.matches[1]);
+    if (!job.ok()) return SendError(res, job.status());
+    Send(res, 200, {{"success", true}, {"job", JobJson(job.value())}});
+  });
+}
+
+}  // namespace dbaas::api

@@ -1,0 +1,413 @@
+#include "catalog/catalog.h"
+
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace dbaas::catalog {
+namespace {
+
+using nlohmann::json;
+
+// Each step moves the schema from version i to i + 1. Steps are never edited once
+// released; a change is a new step.
+const std::vector<std::string_view>& Migrations() {
+  static const std::vector<std::string_view> kSteps = {
+      R"sql(
+      CREATE TABLE instances (
+        name TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_message TEXT NOT NULL DEFAULT '',
+        size TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}',
+        port INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        restored_from TEXT
+      );
+      CREATE TABLE backups (
+        name TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        instance_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        retention_days INTEGER,
+        expires_at TEXT NOT NULL DEFAULT '',
+        size INTEGER NOT NULL DEFAULT 0,
+        stored_bytes INTEGER NOT NULL DEFAULT 0,
+        info TEXT NOT NULL DEFAULT '{}',
+        secret TEXT NOT NULL DEFAULT ''
+      );
+      CREATE INDEX backups_by_instance ON backups(instance, created_at);
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        status TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        error_code TEXT NOT NULL DEFAULT '',
+        error_message TEXT NOT NULL DEFAULT '',
+        request TEXT NOT NULL DEFAULT '{}',
+        result TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        started_at TEXT NOT NULL DEFAULT '',
+        finished_at TEXT NOT NULL DEFAULT ''
+      );
+      CREATE INDEX jobs_by_status ON jobs(status);
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        level TEXT NOT NULL,
+        instance TEXT NOT NULL DEFAULT '',
+        job TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL
+      );
+      )sql",
+  };
+  return kSteps;
+}
+
+std::string DumpMap(const std::map<std::string, std::string>& m) { return json(m).dump(); }
+
+json ParseJson(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json::object() : j;
+}
+
+constexpr std::string_view kInstanceColumns =
+    "name, type, status, status_message, size, config, port, created_at, updated_at, "
+    "restored_from";
+
+InstanceRecord ReadInstance(const SqlRow& row) {
+  InstanceRecord r;
+  r.name = row.Text(0);
+  r.type = row.Text(1);
+  r.status = row.Text(2);
+  r.status_message = row.Text(3);
+  r.size = row.Text(4);
+  json config = ParseJson(row.Text(5));
+  for (auto it = config.begin(); it != config.end(); ++it) {
+    if (it.value().is_string()) r.config[it.key()] = it.value().get<std::string>();
+  }
+  r.port = static_cast<int>(row.Int(6));
+  r.created_at = row.Text(7);
+  r.updated_at = row.Text(8);
+  if (!row.IsNull(9)) {
+    json from = ParseJson(row.Text(9));
+    r.restored_from = RestoredFrom{from.value("sourceInstance", ""), from.value("backupName", ""),
+                                   from.value("restoredAt", "")};
+  }
+  return r;
+}
+
+constexpr std::string_view kBackupColumns =
+    "name, instance, instance_type, status, snapshot_id, created_at, retention_days, "
+    "expires_at, size, stored_bytes, info, secret";
+
+BackupRecord ReadBackup(const SqlRow& row) {
+  BackupRecord r;
+  r.name = row.Text(0);
+  r.instance = row.Text(1);
+  r.instance_type = row.Text(2);
+  r.status = row.Text(3);
+  r.snapshot_id = row.Text(4);
+  r.created_at = row.Text(5);
+  if (!row.IsNull(6)) r.retention_days = static_cast<int>(row.Int(6));
+  r.expires_at = row.Text(7);
+  r.size = static_cast<uint64_t>(row.Int(8));
+  r.stored_bytes = static_cast<uint64_t>(row.Int(9));
+  r.info = ParseJson(row.Text(10));
+  r.secret = row.Text(11);
+  return r;
+}
+
+std::vector<SqlValue> BackupValues(const BackupRecord& r) {
+  std::vector<SqlValue> values = {r.name,   r.instance,    r.instance_type,
+                                  r.status, r.snapshot_id, r.created_at};
+  values.emplace_back();  // retention_days: NULL unless set
+  if (r.retention_days) values.back().emplace<int64_t>(*r.retention_days);
+  values.emplace_back(r.expires_at);
+  values.emplace_back(static_cast<int64_t>(r.size));
+  values.emplace_back(static_cast<int64_t>(r.stored_bytes));
+  values.emplace_back(r.info.dump());
+  values.emplace_back(r.secret);
+  return values;
+}
+
+constexpr std::string_view kJobColumns =
+    "id, kind, instance, status, progress, message, error_code, error_message, request, result, "
+    "created_at, started_at, finished_at";
+
+JobRecord ReadJob(const SqlRow& row) {
+  JobRecord r;
+  r.id = row.Text(0);
+  r.kind = row.Text(1);
+  r.instance = row.Text(2);
+  r.status = row.Text(3);
+  r.progress = row.Real(4);
+  r.message = row.Text(5);
+  r.error_code = row.Text(6);
+  r.error_message = row.Text(7);
+  r.request = ParseJson(row.Text(8));
+  r.result = ParseJson(row.Text(9));
+  r.created_at = row.Text(10);
+  r.started_at = row.Text(11);
+  r.finished_at = row.Text(12);
+  return r;
+}
+
+std::vector<SqlValue> JobValues(const JobRecord& r) {
+  return {r.id,         r.kind,       r.instance,      r.status,         r.progress,
+          r.message,    r.error_code, r.error_message, r.request.dump(), r.result.dump(),
+          r.created_at, r.started_at, r.finished_at};
+}
+
+Status NotFoundUnlessChanged(Result<int> changed, std::string_view what, std::string_view name) {
+  if (!changed.ok()) return changed.status();
+  if (changed.value() == 0) return Status::NotFound(fmt::format("{} '{}' not found", what, name));
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string NowRfc3339() { return FormatRfc3339(std::chrono::system_clock::now()); }
+
+std::string FormatRfc3339(std::chrono::system_clock::time_point now) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+int Catalog::SchemaVersion() { return static_cast<int>(Migrations().size()); }
+
+Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(path));
+  std::unique_ptr<Catalog> catalog(new Catalog(std::move(db)));
+  RETURN_IF_ERROR(catalog->Migrate().WithContext(fmt::format("catalog '{}'", path)));
+  return catalog;
+}
+
+int Catalog::schema_version() const {
+  std::lock_guard lock(mu_);
+  int version = 0;
+  (void)db_.Query("PRAGMA user_version", {}, [&](const SqlRow& row) { version = row.Int(0); });
+  return version;
+}
+
+Status Catalog::Migrate() {
+  int version = 0;
+  RETURN_IF_ERROR(db_.Query("PRAGMA user_version", {},
+                            [&](const SqlRow& row) { version = static_cast<int>(row.Int(0)); }));
+  const auto& steps = Migrations();
+  if (version > static_cast<int>(steps.size())) {
+    return Status::FailedPrecondition(
+        fmt::format("schema version {} is newer than this dbaasd knows ({})", version,
+                    steps.size()),
+        "run the dbaasd that wrote it, or a newer one");
+  }
+  for (size_t v = static_cast<size_t>(version); v < steps.size(); ++v) {
+    RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
+      RETURN_IF_ERROR(db_.Exec(steps[v]));
+      return db_.Exec(fmt::format("PRAGMA user_version = {}", v + 1));
+    }));
+  }
+  return Status::Ok();
+}
+
+Status Catalog::InsertInstance(const InstanceRecord& r) {
+  std::lock_guard lock(mu_);
+  SqlValue from;
+  if (r.restored_from) {
+    from = json{{"sourceInstance", r.restored_from->source_instance},
+                {"backupName", r.restored_from->backup_name},
+                {"restoredAt", r.restored_from->restored_at}}
+               .dump();
+  }
+  auto st = db_.Run(
+      fmt::format("INSERT INTO instances ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kInstanceColumns),
+      {r.name, r.type, r.status, r.status_message, r.size, DumpMap(r.config), int64_t{r.port},
+       r.created_at, r.updated_at, from});
+  if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
+    return Status::AlreadyExists(fmt::format("instance '{}' already exists", r.name),
+                                 "choose another name, or delete that instance first");
+  }
+  return st.status();
+}
+
+Result<InstanceRecord> Catalog::GetInstance(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  std::optional<InstanceRecord> found;
+  RETURN_IF_ERROR(
+      db_.Query(fmt::format("SELECT {} FROM instances WHERE name = ?", kInstanceColumns), {name},
+                [&](const SqlRow& row) { found = ReadInstance(row); }));
+  if (!found) {
+    return Status::NotFound(fmt::format("instance '{}' not found", name),
+                            "list instances with GET /instances");
+  }
+  return std::move(*found);
+}
+
+Result<std::vector<InstanceRecord>> Catalog::ListInstances() const {
+  std::lock_guard lock(mu_);
+  std::vector<InstanceRecord> out;
+  RETURN_IF_ERROR(db_.Query(fmt::format("SELECT {} FROM instances ORDER BY name", kInstanceColumns),
+                            {}, [&](const SqlRow& row) { out.push_back(ReadInstance(row)); }));
+  return out;
+}
+
+Status Catalog::UpdateInstanceStatus(const std::string& name, const std::string& status,
+                                     const std::string& message) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE instances SET status = ?, status_message = ?, updated_at = ? WHERE name = ?",
+              {status, message, NowRfc3339(), name}),
+      "instance", name);
+}
+
+Status Catalog::UpdateInstancePort(const std::string& name, int port) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE instances SET port = ?, updated_at = ? WHERE name = ?",
+              {int64_t{port}, NowRfc3339(), name}),
+      "instance", name);
+}
+
+Status Catalog::DeleteInstance(const std::string& name) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(db_.Run("DELETE FROM instances WHERE name = ?", {name}), "instance",
+                               name);
+}
+
+Status Catalog::InsertBackup(const BackupRecord& r) {
+  std::lock_guard lock(mu_);
+  auto st = db_.Run(
+      fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", kBackupColumns),
+      BackupValues(r));
+  if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
+    return Status::AlreadyExists(fmt::format("backup '{}' already exists", r.name),
+                                 "choose another backupName");
+  }
+  return st.status();
+}
+
+Result<BackupRecord> Catalog::GetBackup(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  std::optional<BackupRecord> found;
+  RETURN_IF_ERROR(db_.Query(fmt::format("SELECT {} FROM backups WHERE name = ?", kBackupColumns),
+                            {name}, [&](const SqlRow& row) { found = ReadBackup(row); }));
+  if (!found) return Status::NotFound(fmt::format("backup '{}' not found", name));
+  return std::move(*found);
+}
+
+Result<std::vector<BackupRecord>> Catalog::ListBackups(const std::string& instance) const {
+  std::lock_guard lock(mu_);
+  std::vector<BackupRecord> out;
+  auto add = [&](const SqlRow& row) { out.push_back(ReadBackup(row)); };
+  if (instance.empty()) {
+    RETURN_IF_ERROR(db_.Query(
+        fmt::format("SELECT {} FROM backups ORDER BY created_at DESC, name", kBackupColumns), {},
+        add));
+  } else {
+    RETURN_IF_ERROR(db_.Query(fmt::format("SELECT {} FROM backups WHERE instance = ? "
+                                          "ORDER BY created_at DESC, name",
+                                          kBackupColumns),
+                              {instance}, add));
+  }
+  return out;
+}
+
+Status Catalog::UpdateBackup(const BackupRecord& r) {
+  std::lock_guard lock(mu_);
+  std::vector<SqlValue> values = BackupValues(r);
+  values.push_back(r.name);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE backups SET name = ?, instance = ?, instance_type = ?, status = ?, "
+              "snapshot_id = ?, created_at = ?, retention_days = ?, expires_at = ?, size = ?, "
+              "stored_bytes = ?, info = ?, secret = ? WHERE name = ?",
+              values),
+      "backup", r.name);
+}
+
+Status Catalog::DeleteBackup(const std::string& name) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(db_.Run("DELETE FROM backups WHERE name = ?", {name}), "backup",
+                               name);
+}
+
+Status Catalog::InsertJob(const JobRecord& r) {
+  std::lock_guard lock(mu_);
+  return db_
+      .Run(fmt::format("INSERT INTO jobs ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", kJobColumns),
+           JobValues(r))
+      .status();
+}
+
+Result<JobRecord> Catalog::GetJob(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  std::optional<JobRecord> found;
+  RETURN_IF_ERROR(db_.Query(fmt::format("SELECT {} FROM jobs WHERE id = ?", kJobColumns), {id},
+                            [&](const SqlRow& row) { found = ReadJob(row); }));
+  if (!found) return Status::NotFound(fmt::format("job '{}' not found", id));
+  return std::move(*found);
+}
+
+Result<std::vector<JobRecord>> Catalog::ListJobs(size_t limit) const {
+  std::lock_guard lock(mu_);
+  std::vector<JobRecord> out;
+  RETURN_IF_ERROR(db_.Query(
+      fmt::format("SELECT {} FROM jobs ORDER BY created_at DESC, id LIMIT ?", kJobColumns),
+      {static_cast<int64_t>(limit)}, [&](const SqlRow& row) { out.push_back(ReadJob(row)); }));
+  return out;
+}
+
+Result<std::vector<JobRecord>> Catalog::ListUnfinishedJobs() const {
+  std::lock_guard lock(mu_);
+  std::vector<JobRecord> out;
+  RETURN_IF_ERROR(db_.Query(fmt::format("SELECT {} FROM jobs WHERE status IN ('queued', "
+                                        "'running') ORDER BY created_at",
+                                        kJobColumns),
+                            {}, [&](const SqlRow& row) { out.push_back(ReadJob(row)); }));
+  return out;
+}
+
+Status Catalog::UpdateJob(const JobRecord& r) {
+  std::lock_guard lock(mu_);
+  std::vector<SqlValue> values = JobValues(r);
+  values.push_back(r.id);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE jobs SET id = ?, kind = ?, instance = ?, status = ?, progress = ?, "
+              "message = ?, error_code = ?, error_message = ?, request = ?, result = ?, "
+              "created_at = ?, started_at = ?, finished_at = ? WHERE id = ?",
+              values),
+      "job", r.id);
+}
+
+Status Catalog::AddEvent(const std::string& level, const std::string& instance,
+                         const std::string& job, const std::string& message) {
+  std::lock_guard lock(mu_);
+  return db_
+      .Run("INSERT INTO events (at, level, instance, job, message) VALUES (?,?,?,?,?)",
+           {NowRfc3339(), level, instance, job, message})
+      .status();
+}
+
+Result<std::vector<EventRecord>> Catalog::ListEvents(size_t limit) const {
+  std::lock_guard lock(mu_);
+  std::vector<EventRecord> out;
+  RETURN_IF_ERROR(
+      db_.Query("SELECT id, at, level, instance, job, message FROM events ORDER BY id DESC LIMIT ?",
+                {static_cast<int64_t>(limit)}, [&](const SqlRow& row) {
+                  out.push_back(EventRecord{row.Int(0), row.Text(1), row.Text(2), row.Text(3),
+                                            row.Text(4), row.Text(5)});
+                }));
+  return out;
+}
+
+}  // namespace dbaas::catalog

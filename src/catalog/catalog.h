@@ -1,0 +1,137 @@
+// The catalog: what the service knows about instances, backups, jobs and events, in one
+// SQLite database (WAL mode, synchronous=FULL) under the data root. Its schema is versioned
+// (PRAGMA user_version) and migrated forward on open, one transaction per step.
+//
+// The catalog records intent and outcome; the data itself lives in the instances'
+// directories and the snapshot repository. Status values:
+//   instance: creating, running, stopped, restoring, failed, deleting
+//   backup:   creating, ready
+//   job:      queued, running, succeeded, failed, cancelled
+//
+// Thread-safety: every method may be called from any thread (one mutex inside).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "catalog/sqlite_db.h"
+
+namespace dbaas::catalog {
+
+struct RestoredFrom {
+  std::string source_instance;
+  std::string backup_name;
+  std::string restored_at;
+};
+
+struct InstanceRecord {
+  std::string name;
+  std::string type;  // postgresql, mariadb, mysql
+  std::string status;
+  std::string status_message;
+  std::string size;  // as requested ("10Gi"), empty when not given
+  std::map<std::string, std::string> config;
+  int port = 0;
+  std::string created_at;  // RFC 3339, UTC
+  std::string updated_at;
+  std::optional<RestoredFrom> restored_from;
+};
+
+struct BackupRecord {
+  std::string name;  // unique across the catalog, like a VolumeSnapshot in its namespace
+  std::string instance;
+  std::string instance_type;
+  std::string status;
+  std::string snapshot_id;  // the repository snapshot, once ready
+  std::string created_at;
+  std::optional<int> retention_days;
+  std::string expires_at;     // empty: never
+  uint64_t size = 0;          // logical bytes of the data directory copy
+  uint64_t stored_bytes = 0;  // new bytes this backup added to the repository
+  nlohmann::json info;        // engine details: LSNs, time in backup mode, ...
+  std::string secret;         // the superuser password inside the copy; never shown
+};
+
+struct JobRecord {
+  std::string id;
+  std::string kind;      // create-instance, delete-instance, backup, restore
+  std::string instance;  // the instance it works on
+  std::string status;
+  double progress = 0;  // 0..1
+  std::string message;
+  std::string error_code;  // empty unless failed
+  std::string error_message;
+  nlohmann::json request;  // what was asked
+  nlohmann::json result;   // what came of it
+  std::string created_at;
+  std::string started_at;
+  std::string finished_at;
+};
+
+struct EventRecord {
+  int64_t id = 0;
+  std::string at;
+  std::string level;  // info, warn, error
+  std::string instance;
+  std::string job;
+  std::string message;
+};
+
+// RFC 3339 UTC with milliseconds: "2026-11-24T23:59:01.123Z" (sorts as text).
+std::string FormatRfc3339(std::chrono::system_clock::time_point t);
+std::string NowRfc3339();
+
+class Catalog {
+ public:
+  static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
+  // The schema version this build writes.
+  static int SchemaVersion();
+  int schema_version() const;
+
+  // Instances.
+  Status InsertInstance(const InstanceRecord& r);  // kAlreadyExists if the name is taken
+  Result<InstanceRecord> GetInstance(const std::string& name) const;
+  Result<std::vector<InstanceRecord>> ListInstances() const;
+  Status UpdateInstanceStatus(const std::string& name, const std::string& status,
+                              const std::string& message = {});
+  Status UpdateInstancePort(const std::string& name, int port);
+  Status DeleteInstance(const std::string& name);
+
+  // Backups.
+  Status InsertBackup(const BackupRecord& r);  // kAlreadyExists if the name is taken
+  Result<BackupRecord> GetBackup(const std::string& name) const;
+  // Newest first; `instance` empty: all.
+  Result<std::vector<BackupRecord>> ListBackups(const std::string& instance = {}) const;
+  Status UpdateBackup(const BackupRecord& r);
+  Status DeleteBackup(const std::string& name);
+
+  // Jobs.
+  Status InsertJob(const JobRecord& r);
+  Result<JobRecord> GetJob(const std::string& id) const;
+  // Newest first, at most `limit`.
+  Result<std::vector<JobRecord>> ListJobs(size_t limit = 100) const;
+  Result<std::vector<JobRecord>> ListUnfinishedJobs() const;
+  Status UpdateJob(const JobRecord& r);
+
+  // Events: an append-only log of what happened.
+  Status AddEvent(const std::string& level, const std::string& instance, const std::string& job,
+                  const std::string& message);
+  Result<std::vector<EventRecord>> ListEvents(size_t limit = 100) const;
+
+ private:
+  explicit Catalog(SqliteDb db) : db_(std::move(db)) {}
+  Status Migrate();
+
+  mutable std::mutex mu_;
+  mutable SqliteDb db_;
+};
+
+}  // namespace dbaas::catalog

@@ -1,0 +1,319 @@
+// Backups and restores: the service's side of engines/postgres/pg_backup.h.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/names.h"
+#include "control/service.h"
+#include "control/validation.h"
+#include "engines/postgres/pg_backup.h"
+#include "storage/repo_maintenance.h"
+#include "storage/repository.h"
+
+namespace dbaas::control {
+
+using nlohmann::json;
+
+namespace {
+
+// Runs `fn` when the scope ends, whichever way.
+template <typename Fn>
+class ScopeExit {
+ public:
+  explicit ScopeExit(Fn fn) : fn_(std::move(fn)) {}
+  ~ScopeExit() { fn_(); }
+  ScopeExit(const ScopeExit&) = delete;
+  ScopeExit& operator=(const ScopeExit&) = delete;
+
+ private:
+  Fn fn_;
+};
+
+Status BackupNotFound(const std::string& instance, const std::string& backup) {
+  return Status::NotFound(fmt::format("backup '{}' of instance '{}' not found", backup, instance),
+                          fmt::format("list them with GET /instances/{}/backups", instance));
+}
+
+}  // namespace
+
+Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
+  RETURN_IF_ERROR(ValidateName("instance name", request.instance));
+  if (!request.backup_name.empty())
+    RETURN_IF_ERROR(ValidateName("backupName", request.backup_name));
+  RETURN_IF_ERROR(ValidateRetentionDays(request.retention_days));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord instance, catalog_->GetInstance(request.instance));
+  BackupRequest req = request;
+  catalog::BackupRecord record;
+  {
+    std::lock_guard lock(mu_);
+    if (instance.status != "running" || !servers_.count(request.instance)) {
+      return Status::FailedPrecondition(
+          fmt::format("instance '{}' is {}, not running", request.instance, instance.status),
+          "back it up once it is running");
+    }
+    if (auto it = backing_up_.find(request.instance); it != backing_up_.end()) {
+      return Status::FailedPrecondition(
+          fmt::format("a backup of instance '{}' is already in progress (job {})", request.instance,
+                      it->second),
+          "wait for it to end");
+    }
+    auto now = std::chrono::system_clock::now();
+    record.instance = request.instance;
+    record.instance_type = instance.type;
+    record.status = "creating";
+    record.created_at = catalog::FormatRfc3339(now);
+    record.retention_days = request.retention_days;
+    if (request.retention_days) {
+      record.expires_at =
+          catalog::FormatRfc3339(now + std::chrono::hours(24) * *request.retention_days);
+    }
+    record.info = {{"config", instance.config}};
+    if (!request.backup_name.empty()) {
+      record.name = request.backup_name;
+      RETURN_IF_ERROR(catalog_->InsertBackup(record));
+    } else {
+      // Two backups in the same second get -2, -3, ...
+      std::string base = DefaultBackupName(request.instance);
+      Status inserted;
+      for (int n = 1; n < 100; ++n) {
+        record.name = n == 1 ? base : fmt::format("{}-{}", base, n);
+        inserted = catalog_->InsertBackup(record);
+        if (inserted.code() != StatusCode::kAlreadyExists) break;
+      }
+      RETURN_IF_ERROR(inserted);
+    }
+    req.backup_name = record.name;
+    backing_up_[request.instance] = "pending";
+  }
+  json body = {{"instance", req.instance}, {"backupName", req.backup_name}};
+  if (req.retention_days) body["retentionDays"] = *req.retention_days;
+  auto work = [this, req](JobContext& job) { return RunBackup(req, job); };
+  auto cancel = [this, req](const Status&) {
+    (void)catalog_->DeleteBackup(req.backup_name);
+    std::lock_guard lock(mu_);
+    backing_up_.erase(req.instance);
+  };
+  auto job = jobs_->Submit("backup", req.instance, body, work, cancel);
+  std::lock_guard lock(mu_);
+  if (!job.ok()) {
+    (void)catalog_->DeleteBackup(req.backup_name);
+    backing_up_.erase(req.instance);
+  } else if (backing_up_.count(req.instance)) {
+    backing_up_[req.instance] = job->id;
+  }
+  return job;
+}
+
+Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
+  ScopeExit done([&] {
+    std::lock_guard lock(mu_);
+    backing_up_.erase(request.instance);
+  });
+  auto fail = [&](const Status& st) {
+    (void)catalog_->DeleteBackup(request.backup_name);
+    return st;
+  };
+  ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(request.backup_name));
+  engines::PgInstance* server = nullptr;
+  {
+    // The instance cannot be deleted while backing_up_ names it, so the pointer stays good.
+    std::lock_guard lock(mu_);
+    auto it = servers_.find(request.instance);
+    if (it == servers_.end()) {
+      return fail(Status::FailedPrecondition(
+          fmt::format("instance '{}' is not running", request.instance)));
+    }
+    server = it->second.get();
+  }
+  std::lock_guard writer(repo_writer_);
+  std::shared_lock no_gc(repo_gc_);
+  auto repo = storage::Repository::Open(repository_dir());
+  if (!repo.ok()) return fail(repo.status());
+  auto info = engines::BackupPostgres(*server, **repo, request.backup_name,
+                                      storage::SnapshotMode::kAuto, &job.progress);
+  if (!info.ok()) return fail(info.status());
+  const storage::Manifest& snap = info->snapshot;
+  record.status = "ready";
+  record.snapshot_id = snap.id;
+  record.size = snap.stats.logical_bytes;
+  record.stored_bytes = snap.stats.stored_bytes;
+  record.info["engine"] = "postgresql";
+  record.info["serverVersion"] = info->server_version;
+  record.info["systemIdentifier"] = info->system_identifier;
+  record.info["timeline"] = info->timeline;
+  record.info["startLsn"] = info->start_lsn;
+  record.info["stopLsn"] = info->stop_lsn;
+  record.info["secondsInBackupMode"] = info->seconds_in_backup_mode;
+  record.info["durationSeconds"] = info->seconds;
+  record.info["snapshotKind"] = snap.kind == storage::SnapshotKind::kThin ? "thin" : "repository";
+  record.secret = server->connection().password;
+  RETURN_IF_ERROR(catalog_->UpdateBackup(record));
+  spdlog::info(
+      "event=backup_ready instance={} backup={} snapshot={} bytes={} stored_bytes={} "
+      "backup_mode_ms={:.0f} duration_ms={:.0f}",
+      request.instance, request.backup_name, snap.id, record.size, record.stored_bytes,
+      info->seconds_in_backup_mode * 1000, info->seconds * 1000);
+  return json{{"backupName", request.backup_name}, {"snapshotId", snap.id}};
+}
+
+Result<std::vector<catalog::BackupRecord>> Service::ListBackups(const std::string& instance) const {
+  RETURN_IF_ERROR(ValidateName("instance name", instance));
+  ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups(instance));
+  std::erase_if(backups, [](const catalog::BackupRecord& b) { return b.status == "deleting"; });
+  if (backups.empty()) {
+    // Backups outlive their instance; with neither, the name is unknown.
+    RETURN_IF_ERROR(catalog_->GetInstance(instance).status());
+  }
+  return backups;
+}
+
+Result<catalog::BackupRecord> Service::GetBackup(const std::string& instance,
+                                                 const std::string& backup) const {
+  RETURN_IF_ERROR(ValidateName("instance name", instance));
+  RETURN_IF_ERROR(ValidateName("backup name", backup));
+  auto record = catalog_->GetBackup(backup);
+  if (!record.ok()) {
+    if (record.status().code() == StatusCode::kNotFound) return BackupNotFound(instance, backup);
+    return record.status();
+  }
+  if (record->instance != instance || record->status == "deleting") {
+    return BackupNotFound(instance, backup);
+  }
+  return record;
+}
+
+Status Service::DeleteBackup(const std::string& instance, const std::string& backup) {
+  ASSIGN_OR_RETURN(catalog::BackupRecord record, GetBackup(instance, backup));
+  {
+    std::lock_guard lock(mu_);
+    if (record.status != "ready") {
+      return Status::FailedPrecondition(fmt::format("backup '{}' is {}", backup, record.status),
+                                        "wait for it to finish");
+    }
+    if (restoring_from_.count(backup)) {
+      return Status::FailedPrecondition(fmt::format("backup '{}' is being restored", backup),
+                                        "wait for the restore to end");
+    }
+    // Marked first: a crash after this leaves a row in state deleting, whose removal the
+    // next start finishes; never a listed backup without data.
+    record.status = "deleting";
+    RETURN_IF_ERROR(catalog_->UpdateBackup(record));
+  }
+  RETURN_IF_ERROR(RemoveBackupData(record));
+  RETURN_IF_ERROR(catalog_->DeleteBackup(backup));
+  (void)catalog_->AddEvent("info", instance, "", fmt::format("backup {} deleted", backup));
+  return Status::Ok();
+}
+
+Status Service::RemoveBackupData(const catalog::BackupRecord& backup) {
+  std::lock_guard writer(repo_writer_);
+  std::unique_lock gc(repo_gc_);
+  ASSIGN_OR_RETURN(auto repo, storage::Repository::Open(repository_dir()));
+  if (!backup.snapshot_id.empty()) {
+    ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
+    Status removed = repo->RemoveSnapshot(backup.snapshot_id);
+    if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
+  }
+  ASSIGN_OR_RETURN(storage::GcReport report, storage::CollectGarbage(*repo));
+  spdlog::info("event=repository_gc backup={} packs_deleted={} packs_rewritten={} bytes_freed={}",
+               backup.name, report.packs_deleted, report.packs_rewritten, report.bytes_freed);
+  return Status::Ok();
+}
+
+Result<catalog::JobRecord> Service::Restore(const RestoreRequest& request) {
+  RETURN_IF_ERROR(ValidateName("instance name", request.source_instance));
+  if (request.backup_name.empty()) return Status::InvalidArgument("backupName is required");
+  if (request.new_instance_name.empty()) {
+    return Status::InvalidArgument("newInstanceName is required");
+  }
+  RETURN_IF_ERROR(ValidateName("backupName", request.backup_name));
+  RETURN_IF_ERROR(ValidateName("newInstanceName", request.new_instance_name));
+  RETURN_IF_ERROR(ValidateSize(request.size));
+  ASSIGN_OR_RETURN(catalog::BackupRecord backup,
+                   GetBackup(request.source_instance, request.backup_name));
+  if (backup.status != "ready") {
+    return Status::FailedPrecondition(
+        fmt::format("backup '{}' is {}, not ready", backup.name, backup.status),
+        "wait for it to finish");
+  }
+  if (!request.size.empty() && SizeBytes(request.size) < backup.size) {
+    return Status::InvalidArgument(
+        fmt::format("size {} is smaller than the backup's data ({} bytes)", request.size,
+                    backup.size),
+        "give a larger size, or none");
+  }
+  catalog::InstanceRecord record;
+  record.name = request.new_instance_name;
+  record.type = backup.instance_type;
+  record.status = "restoring";
+  record.size = request.size;
+  if (backup.info.contains("config")) {
+    for (auto& [k, v] : backup.info["config"].items()) {
+      if (v.is_string()) record.config[k] = v.get<std::string>();
+    }
+  }
+  record.created_at = record.updated_at = catalog::NowRfc3339();
+  record.restored_from =
+      catalog::RestoredFrom{request.source_instance, backup.name, record.created_at};
+  {
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(catalog_->InsertInstance(record));
+    restoring_from_.insert(backup.name);
+  }
+  json body = {{"sourceInstance", request.source_instance},
+               {"backupName", request.backup_name},
+               {"newInstanceName", request.new_instance_name},
+               {"size", request.size}};
+  auto release = [this, name = backup.name] {
+    std::lock_guard lock(mu_);
+    if (auto it = restoring_from_.find(name); it != restoring_from_.end())
+      restoring_from_.erase(it);
+  };
+  auto work = [this, request, release](JobContext& job) {
+    ScopeExit done(release);
+    return RunRestore(request, job);
+  };
+  auto cancel = [this, release, name = request.new_instance_name](const Status& why) {
+    Discard(name, why.message());
+    release();
+  };
+  auto job = jobs_->Submit("restore", request.new_instance_name, body, work, cancel);
+  if (!job.ok()) {
+    (void)catalog_->DeleteInstance(request.new_instance_name);
+    release();
+  }
+  return job;
+}
+
+Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job) {
+  auto fail = [&](const Status& st) {
+    Discard(request.new_instance_name, st.ToString());
+    return st;
+  };
+  auto backup = catalog_->GetBackup(request.backup_name);
+  if (!backup.ok()) return fail(backup.status());
+  auto record = catalog_->GetInstance(request.new_instance_name);
+  if (!record.ok()) return fail(record.status());
+  std::shared_lock no_gc(repo_gc_);
+  auto repo = storage::Repository::Open(repository_dir());
+  if (!repo.ok()) return fail(repo.status());
+  auto snapshot = (*repo)->LoadSnapshot(backup->snapshot_id);
+  if (!snapshot.ok()) return fail(snapshot.status());
+  engines::PgInstanceSpec spec;
+  spec.name = request.new_instance_name;
+  spec.data_root = instances_dir();
+  spec.config = record->config;
+  spec.bin_dir = options_.pg_bin_dir;
+  auto restored = engines::RestorePostgres(**repo, *snapshot, spec, backup->secret, &job.progress);
+  if (!restored.ok()) return fail(restored.status());
+  auto server = std::make_unique<engines::PgInstance>(std::move(restored.value()));
+  int port = server->connection().port;
+  {
+    std::lock_guard lock(mu_);
+    servers_[request.new_instance_name] = std::move(server);
+  }
+  RETURN_IF_ERROR(catalog_->UpdateInstancePort(request.new_instance_name, port));
+  RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(request.new_instance_name, "running"));
+  return json{{"instance", request.new_instance_name}, {"backupName", request.backup_name}};
+}
+
+}  // namespace dbaas::control

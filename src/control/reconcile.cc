@@ -1,0 +1,161 @@
+// What the service does when it starts: make the catalog, the instances' directories, the
+// running servers and the repository agree again after a crash or a kill -9.
+//
+//   jobs queued or running       -> failed, error_code "interrupted", with what was done
+//   instance creating/restoring  -> its half-made directory and row are removed
+//   instance deleting            -> the delete is finished (it is safe to redo)
+//   instance running/failed      -> its server is started (one left running by the killed
+//                                   daemon is shut down first, so that ours is supervised)
+//   backup creating              -> ready if its snapshot was committed, else removed
+//   backup deleting              -> its snapshot is removed, then its row
+//   repository tmp/ not empty    -> garbage-collected
+#include <dirent.h>
+
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "control/service.h"
+#include "storage/repo_maintenance.h"
+#include "storage/repository.h"
+
+namespace dbaas::control {
+
+using nlohmann::json;
+
+namespace {
+
+bool DirHasEntries(const std::string& path) {
+  DIR* dir = ::opendir(path.c_str());
+  if (!dir) return false;
+  bool found = false;
+  while (dirent* e = ::readdir(dir)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return found;
+}
+
+}  // namespace
+
+Status Service::Reconcile() {
+  ASSIGN_OR_RETURN(auto jobs, catalog_->ListUnfinishedJobs());
+  std::set<std::string> finish_with_backups;  // deletes asked to take the backups too
+  for (auto& job : jobs) {
+    if (job.kind == "delete-instance" && job.request.value("deleteBackups", false)) {
+      finish_with_backups.insert(job.instance);
+    }
+    job.status = "failed";
+    job.finished_at = catalog::NowRfc3339();
+    job.error_code = "interrupted";
+    job.error_message = fmt::format(
+        "dbaasd stopped while this job was {} (killed or crashed); on restart the {} was {}",
+        job.started_at.empty() ? "queued" : "running", job.kind,
+        job.kind == "delete-instance" ? "finished" : "rolled back");
+    RETURN_IF_ERROR(catalog_->UpdateJob(job));
+    (void)catalog_->AddEvent("warn", job.instance, job.id, job.error_message);
+    spdlog::warn("event=job_interrupted job={} kind={} instance={}", job.id, job.kind,
+                 job.instance);
+  }
+  RETURN_IF_ERROR(ReconcileBackups());
+  ASSIGN_OR_RETURN(auto instances, catalog_->ListInstances());
+  for (const auto& inst : instances) {
+    if (inst.status == "creating" || inst.status == "restoring") {
+      Discard(inst.name, fmt::format("dbaasd stopped while the instance was {}", inst.status));
+      continue;
+    }
+    if (inst.status == "deleting") {
+      auto done = RunDelete(inst.name, finish_with_backups.count(inst.name) > 0);
+      if (!done.ok()) {
+        (void)catalog_->UpdateInstanceStatus(inst.name, "failed", done.status().ToString());
+      }
+      continue;
+    }
+    auto started = std::chrono::steady_clock::now();
+    auto opened = engines::PgInstance::Open(instances_dir(), inst.name);
+    Status st = opened.status();
+    if (opened.ok()) {
+      auto server = std::make_unique<engines::PgInstance>(std::move(opened.value()));
+      st = server->Start();
+      if (st.ok()) {
+        std::lock_guard lock(mu_);
+        servers_[inst.name] = std::move(server);
+      }
+    }
+    if (st.ok()) {
+      RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(inst.name, "running"));
+      spdlog::info("event=instance_started instance={} duration_ms={}", inst.name,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - started)
+                       .count());
+    } else {
+      RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(inst.name, "failed", st.ToString()));
+      spdlog::error("event=instance_start_failed instance={} error=\"{}\"", inst.name,
+                    st.ToString());
+    }
+  }
+  return Status::Ok();
+}
+
+Status Service::ReconcileBackups() {
+  ASSIGN_OR_RETURN(auto repo, storage::Repository::Open(repository_dir()));
+  ASSIGN_OR_RETURN(auto snapshots, repo->ListSnapshots());
+  ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups());
+  for (auto& b : backups) {
+    if (b.status != "creating") continue;
+    // A backup cut off by the crash: done if its snapshot was committed.
+    const storage::Manifest* committed = nullptr;
+    for (const auto& s : snapshots) {
+      auto inst = s.annotations.find("instance");
+      if (s.name == b.name && inst != s.annotations.end() && inst->second == b.instance) {
+        committed = &s;
+      }
+    }
+    if (!committed) {
+      RETURN_IF_ERROR(catalog_->DeleteBackup(b.name));
+      (void)catalog_->AddEvent("warn", b.instance, "",
+                               fmt::format("backup {} was cut off by a crash and removed", b.name));
+      continue;
+    }
+    b.status = "ready";
+    b.snapshot_id = committed->id;
+    b.size = committed->stats.logical_bytes;
+    b.stored_bytes = committed->stats.stored_bytes;
+    for (const char* key : {"start_lsn", "stop_lsn", "server_version_num"}) {
+      if (auto it = committed->annotations.find(key); it != committed->annotations.end()) {
+        b.info[key] = it->second;
+      }
+    }
+    // The password is the instance's, which still exists: the backup was of a running one.
+    auto opened = engines::PgInstance::Open(instances_dir(), b.instance);
+    if (opened.ok()) b.secret = opened->connection().password;
+    RETURN_IF_ERROR(catalog_->UpdateBackup(b));
+    (void)catalog_->AddEvent("info", b.instance, "",
+                             fmt::format("backup {} was committed before a crash; kept", b.name));
+  }
+  bool dirty = DirHasEntries(repo->TmpDir());
+  for (const auto& b : backups) {
+    if (b.status != "deleting") continue;
+    spdlog::warn("event=backup_delete_resumed backup={}", b.name);
+    {
+      ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
+      Status removed = repo->RemoveSnapshot(b.snapshot_id);
+      if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
+    }
+    RETURN_IF_ERROR(catalog_->DeleteBackup(b.name));
+    dirty = true;
+  }
+  if (dirty) {
+    ASSIGN_OR_RETURN(storage::GcReport report, storage::CollectGarbage(*repo));
+    spdlog::info("event=repository_gc reason=reconcile packs_deleted={} temp_files_removed={}",
+                 report.packs_deleted, report.temp_files_removed);
+  }
+  return Status::Ok();
+}
+
+}  // namespace dbaas::control

@@ -1,0 +1,263 @@
+#include "control/service.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <fcntl.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/names.h"
+#include "control/validation.h"
+#include "storage/repository.h"
+
+namespace dbaas::control {
+
+using nlohmann::json;
+
+Service::Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog::Catalog> catalog)
+    : options_(std::move(options)), lock_(std::move(lock)), catalog_(std::move(catalog)) {}
+
+Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& options) {
+  if (options.data_root.empty() || options.data_root[0] != '/') {
+    return Status::InvalidArgument(
+        fmt::format("data root '{}' must be an absolute path", options.data_root));
+  }
+  RETURN_IF_ERROR(MakeDirs(options.data_root));
+  // Instances' directories below must be reachable by the servers' user; the secrets
+  // inside them are 0600 files.
+  if (::chmod(options.data_root.c_str(), 0711) != 0) {
+    return ErrnoStatus("chmod", options.data_root, errno);
+  }
+  std::string lock_path = JoinPath(options.data_root, "dbaasd.lock");
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock.valid()) return ErrnoStatus("open", lock_path, errno);
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    return Status::Busy(
+        fmt::format("data root '{}' is in use by another dbaasd", options.data_root),
+        "stop that daemon first, or choose another --data-root");
+  }
+  ASSIGN_OR_RETURN(auto catalog, catalog::Catalog::Open(JoinPath(options.data_root, "catalog.db")));
+  std::unique_ptr<Service> service(new Service(options, std::move(lock), std::move(catalog)));
+  RETURN_IF_ERROR(MakeDirs(service->instances_dir()));
+  std::string repo = service->repository_dir();
+  if (::access(JoinPath(repo, "config.json").c_str(), F_OK) != 0) {
+    RETURN_IF_ERROR(storage::Repository::Init(repo, storage::RepoConfig{}));
+  }
+  RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));
+  service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);
+  return service;
+}
+
+Service::~Service() { Shutdown(); }
+
+void Service::Shutdown() {
+  if (jobs_) jobs_->Shutdown();
+  std::map<std::string, std::unique_ptr<engines::PgInstance>> servers;
+  {
+    std::lock_guard lock(mu_);
+    servers.swap(servers_);
+  }
+  for (auto& [name, server] : servers) {
+    auto started = std::chrono::steady_clock::now();
+    Status st = server->Stop();
+    spdlog::info("event=instance_stopped instance={} duration_ms={} status=\"{}\"", name,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count(),
+                 st.ok() ? "ok" : st.ToString());
+  }
+}
+
+void Service::Discard(const std::string& name, const std::string& why) {
+  // A server may already run on the half-made copy (a restore cut off after its start).
+  if (auto opened = engines::PgInstance::Open(instances_dir(), name); opened.ok()) {
+    (void)opened->Delete();
+  }
+  Status removed = RemoveTree(JoinPath(instances_dir(), name));
+  Status unlisted = catalog_->DeleteInstance(name);
+  spdlog::warn("event=instance_discarded instance={} reason=\"{}\"", name, why);
+  if (!removed.ok()) spdlog::error("instance {}: {}", name, removed.ToString());
+  if (!unlisted.ok() && unlisted.code() != StatusCode::kNotFound) {
+    spdlog::error("instance {}: {}", name, unlisted.ToString());
+  }
+  (void)catalog_->AddEvent("warn", name, "", "discarded: " + why);
+}
+
+Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& request) {
+  RETURN_IF_ERROR(ValidateName("instance name", request.name));
+  RETURN_IF_ERROR(ValidateInstanceType(request.type));
+  RETURN_IF_ERROR(ValidateSize(request.size));
+  RETURN_IF_ERROR(engines::ValidatePgConfig(request.config));
+  catalog::InstanceRecord record;
+  record.name = request.name;
+  record.type = request.type;
+  record.status = "creating";
+  record.size = request.size;
+  record.config = request.config;
+  record.created_at = record.updated_at = catalog::NowRfc3339();
+  // The catalog's primary key makes the check and the reservation one step.
+  RETURN_IF_ERROR(catalog_->InsertInstance(record));
+  json req = {{"name", request.name},
+              {"type", request.type},
+              {"size", request.size},
+              {"config", request.config}};
+  auto work = [this, request](JobContext&) -> Result<json> {
+    engines::PgInstanceSpec spec;
+    spec.name = request.name;
+    spec.data_root = instances_dir();
+    spec.config = request.config;
+    spec.bin_dir = options_.pg_bin_dir;
+    auto made = engines::PgInstance::Create(spec);
+    if (!made.ok()) {
+      Discard(request.name, made.status().ToString());
+      return made.status();
+    }
+    auto server = std::make_unique<engines::PgInstance>(std::move(made.value()));
+    if (Status st = server->Start(); !st.ok()) {
+      (void)server->Delete();
+      Discard(request.name, st.ToString());
+      return st;
+    }
+    int port = server->connection().port;
+    {
+      std::lock_guard lock(mu_);
+      servers_[request.name] = std::move(server);
+    }
+    RETURN_IF_ERROR(catalog_->UpdateInstancePort(request.name, port));
+    RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(request.name, "running"));
+    return json{{"instance", request.name}};
+  };
+  auto cancel = [this, name = request.name](const Status& why) { Discard(name, why.message()); };
+  auto job = jobs_->Submit("create-instance", request.name, req, work, cancel);
+  if (!job.ok()) (void)catalog_->DeleteInstance(request.name);
+  return job;
+}
+
+Result<catalog::JobRecord> Service::DeleteInstance(const std::string& name, bool delete_backups) {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  {
+    std::lock_guard lock(mu_);
+    if (record.status == "creating" || record.status == "restoring" ||
+        record.status == "deleting") {
+      return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
+                                        "wait for the operation in progress to end (see its job)");
+    }
+    if (auto it = backing_up_.find(name); it != backing_up_.end()) {
+      return Status::FailedPrecondition(
+          fmt::format("a backup of instance '{}' is in progress (job {})", name, it->second),
+          "wait for it to end");
+    }
+    if (delete_backups) {
+      ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups(name));
+      for (const auto& b : backups) {
+        if (restoring_from_.count(b.name)) {
+          return Status::FailedPrecondition(
+              fmt::format("backup '{}' of instance '{}' is being restored", b.name, name),
+              "wait for the restore to end, or delete without deleteBackups");
+        }
+      }
+    }
+    RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(name, "deleting"));
+  }
+  json req = {{"name", name}, {"deleteBackups", delete_backups}};
+  auto work = [this, name, delete_backups](JobContext&) { return RunDelete(name, delete_backups); };
+  auto cancel = [this, name, status = record.status](const Status&) {
+    (void)catalog_->UpdateInstanceStatus(name, status);
+  };
+  auto job = jobs_->Submit("delete-instance", name, req, work, cancel);
+  if (!job.ok()) (void)catalog_->UpdateInstanceStatus(name, record.status);
+  return job;
+}
+
+Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
+  std::unique_ptr<engines::PgInstance> server;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = servers_.find(name); it != servers_.end()) {
+      server = std::move(it->second);
+      servers_.erase(it);
+    }
+  }
+  if (!server) {
+    auto opened = engines::PgInstance::Open(instances_dir(), name);
+    if (opened.ok()) {
+      server = std::make_unique<engines::PgInstance>(std::move(opened.value()));
+    } else if (opened.status().code() != StatusCode::kNotFound) {
+      return opened.status();
+    }
+  }
+  if (server) RETURN_IF_ERROR(server->Delete());
+  RETURN_IF_ERROR(RemoveTree(JoinPath(instances_dir(), name)));
+  int backups_deleted = 0;
+  if (delete_backups) {
+    ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups(name));
+    for (const auto& b : backups) {
+      RETURN_IF_ERROR(DeleteBackup(name, b.name));
+      ++backups_deleted;
+    }
+  }
+  Status unlisted = catalog_->DeleteInstance(name);
+  if (!unlisted.ok() && unlisted.code() != StatusCode::kNotFound) return unlisted;
+  return json{{"instance", name}, {"backupsDeleted", backups_deleted}};
+}
+
+Result<InstanceView> Service::GetInstance(const std::string& name) const {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  InstanceView view;
+  view.status = record.status;
+  view.status_message = record.status_message;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = servers_.find(name); it != servers_.end()) {
+      view.connection = it->second->connection();
+      view.restarts = it->second->restarts();
+      if (record.status == "running" && !it->second->running()) {
+        view.status = "failed";
+        view.status_message = fmt::format(
+            "the server is not running; the supervisor restarts it (restarts so far: {})",
+            view.restarts);
+      }
+    }
+  }
+  view.record = std::move(record);
+  return view;
+}
+
+Result<std::vector<InstanceView>> Service::ListInstances() const {
+  ASSIGN_OR_RETURN(auto records, catalog_->ListInstances());
+  std::vector<InstanceView> out;
+  out.reserve(records.size());
+  for (const auto& r : records) {
+    auto view = GetInstance(r.name);
+    if (view.ok()) out.push_back(std::move(view.value()));  // deleted meanwhile: skip
+  }
+  return out;
+}
+
+Result<catalog::JobRecord> Service::GetJob(const std::string& id) const {
+  RETURN_IF_ERROR(ValidateJobId(id));
+  return jobs_->Get(id);
+}
+
+Result<std::vector<catalog::JobRecord>> Service::ListJobs() const {
+  ASSIGN_OR_RETURN(auto jobs, catalog_->ListJobs());
+  for (auto& j : jobs) {
+    if (j.status == "queued" || j.status == "running") {
+      auto live = jobs_->Get(j.id);
+      if (live.ok()) j = std::move(live.value());
+    }
+  }
+  return jobs;
+}
+
+Result<catalog::JobRecord> Service::WaitJob(const std::string& id,
+                                            std::chrono::milliseconds timeout) const {
+  RETURN_IF_ERROR(ValidateJobId(id));
+  return jobs_->Wait(id, timeout);
+}
+
+}  // namespace dbaas::control

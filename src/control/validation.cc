@@ -1,0 +1,83 @@
+#include "control/validation.h"
+
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace dbaas::control {
+namespace {
+
+constexpr uint64_t kMaxSize = 1ull << 50;
+
+std::optional<uint64_t> ParseSize(const std::string& size) {
+  size_t digits = 0;
+  while (digits < size.size() && size[digits] >= '0' && size[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 16) return std::nullopt;
+  uint64_t value = std::stoull(size.substr(0, digits));
+  std::string suffix = size.substr(digits);
+  static const std::pair<const char*, uint64_t> kUnits[] = {{"", 1},
+                                                            {"K", 1000},
+                                                            {"M", 1000000},
+                                                            {"G", 1000000000},
+                                                            {"T", 1000000000000},
+                                                            {"Ki", 1ull << 10},
+                                                            {"Mi", 1ull << 20},
+                                                            {"Gi", 1ull << 30},
+                                                            {"Ti", 1ull << 40}};
+  for (const auto& [name, factor] : kUnits) {
+    if (suffix == name) {
+      if (value > kMaxSize / factor) return std::nullopt;
+      return value * factor;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Status ValidateInstanceType(const std::string& type) {
+  if (type == "postgresql") return Status::Ok();
+  if (type == "mariadb" || type == "mysql") {
+    return Status::InvalidArgument(
+        fmt::format("type '{}' is not available in this version of dbaasd", type),
+        "use type postgresql; MariaDB and MySQL instances are on the roadmap");
+  }
+  return Status::InvalidArgument(fmt::format("unknown instance type '{}'", type),
+                                 "type is one of postgresql, mariadb, mysql");
+}
+
+Status ValidateSize(const std::string& size) {
+  if (size.empty() || ParseSize(size)) return Status::Ok();
+  return Status::InvalidArgument(fmt::format("size '{}' is not a quantity of bytes", size),
+                                 "write it like 10Gi, 512Mi or 1G (at most 1 PiB)");
+}
+
+uint64_t SizeBytes(const std::string& size) { return ParseSize(size).value_or(0); }
+
+Status ValidateRetentionDays(std::optional<int> days) {
+  if (!days || (*days >= 1 && *days <= 36500)) return Status::Ok();
+  return Status::InvalidArgument(fmt::format("retentionDays {} is out of range", *days),
+                                 "give 1 to 36500 days");
+}
+
+Status ValidateJobId(const std::string& id) {
+  bool ok = id.size() == 16;
+  for (char c : id) ok &= (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("a job id is 16 lowercase hex digits");
+}
+
+std::string DefaultBackupName(const std::string& instance) {
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  std::string stamp = fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}", tm.tm_year + 1900,
+                                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  // "-backup-" + stamp is 23 characters; a label has at most 63.
+  std::string base = instance.substr(0, 40);
+  while (!base.empty() && base.back() == '-') base.pop_back();
+  return fmt::format("{}-backup-{}", base, stamp);
+}
+
+}  // namespace dbaas::control
