@@ -18,5 +18,7 @@ struct GlobalOptions {
 
 // dbaas repo init|verify|gc|stats, dbaas snapshot create|ls|restore|rm
 void AddRepoCommands(CLI::App& app, GlobalOptions& global);
+// dbaas instance|backup|restore|job, talking to dbaasd
+void AddClientCommands(CLI::App& app, GlobalOptions& global);
 
 }  // namespace dbaas::cli

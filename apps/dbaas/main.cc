@@ -1,4 +1,5 @@
-// dbaas: the command-line client. Offline commands work on a snapshot repository directly.
+// dbaas: the command-line client. instance/backup/restore/job talk to dbaasd; the offline
+// repo/snapshot commands work on a snapshot repository directly.
 #include <sys/resource.h>
 
 #include <iostream>
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->capture_default_str();
   dbaas::cli::AddRepoCommands(app, global);
+  dbaas::cli::AddClientCommands(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,369 @@
+// dbaas instance|backup|restore|job: commands that talk to dbaasd over its REST API.
+// Long operations are started asynchronously and followed with a progress bar, so a
+// person sees them move and a script (-o json) gets the final object.
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "api_client.h"
+#include "commands.h"
+
+namespace dbaas::cli {
+namespace {
+
+using nlohmann::json;
+
+struct ClientState {
+  ServerOptions server;
+};
+
+std::string Str(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "-";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+// Runs `body` with a connected client; errors become exit codes.
+int WithClient(const GlobalOptions& g, const ClientState& c,
+               const std::function<Status(ApiClient&)>& body) {
+  auto client = ApiClient::Connect(c.server);
+  if (!client.ok()) return ReportError(client.status(), g.format);
+  Status st = body(*client.value());
+  return st.ok() ? 0 : ReportError(st, g.format);
+}
+
+// Starts a job-backed request (?async=true) and waits for it unless `no_wait`.
+Result<json> StartAndWait(ApiClient& api, const GlobalOptions& g, const std::string& path,
+                          const json& body, const std::string& label, bool no_wait) {
+  ASSIGN_OR_RETURN(json started, api.Post(path + "?async=true", body));
+  std::string id = started.value("jobId", "");
+  if (no_wait) return started["job"];
+  return api.WaitForJob(id, label, g.format == OutputFormat::kTable);
+}
+
+void PrintInstance(const json& inst) {
+  std::vector<std::vector<std::string>> rows = {
+      {"name", Str(inst, "name")}, {"type", Str(inst, "type")}, {"status", Str(inst, "status")}};
+  if (inst.contains("statusMessage")) rows.push_back({"message", Str(inst, "statusMessage")});
+  if (inst.contains("connection") && inst["connection"].is_object()) {
+    const json& c = inst["connection"];
+    rows.push_back({"host", Str(c, "host")});
+    rows.push_back({"port", Str(c, "port")});
+    rows.push_back({"socket", Str(c, "socket")});
+    rows.push_back({"user", Str(c, "user")});
+    rows.push_back({"database", Str(c, "database")});
+    rows.push_back({"uri", Str(c, "uri")});
+    if (c.contains("password")) rows.push_back({"password", Str(c, "password")});
+  }
+  if (inst.contains("restoredFrom")) {
+    const json& r = inst["restoredFrom"];
+    rows.push_back({"restored from", fmt::format("{} / {} at {}", Str(r, "sourceInstance"),
+                                                 Str(r, "backupName"), Str(r, "restoredAt"))});
+  }
+  rows.push_back({"created", Str(inst, "createdAt")});
+  PrintTable({"FIELD", "VALUE"}, rows);
+}
+
+void PrintBackup(const json& b) {
+  PrintTable({"FIELD", "VALUE"},
+             {{"backup", Str(b, "backupName")},
+              {"instance", Str(b, "instanceName")},
+              {"status", Str(b, "status")},
+              {"size", b.contains("size") ? HumanBytes(b.value("size", uint64_t{0})) : "-"},
+              {"stored", HumanBytes(b.value("storedBytes", uint64_t{0}))},
+              {"created", Str(b, "createdAt")},
+              {"expires", Str(b, "expiresAt")},
+              {"snapshot", Str(b, "snapshotId")},
+              {"lsn range", fmt::format("{} .. {}", Str(b, "startLsn"), Str(b, "stopLsn"))},
+              {"backup mode", fmt::format("{} s", Str(b, "secondsInBackupMode"))}});
+}
+
+void PrintJob(const json& j) {
+  std::vector<std::vector<std::string>> rows = {
+      {"job", Str(j, "id")},
+      {"type", Str(j, "type")},
+      {"instance", Str(j, "instance")},
+      {"status", Str(j, "status")},
+      {"progress", fmt::format("{:.0f}%", j.value("progress", 0.0) * 100)},
+      {"created", Str(j, "createdAt")},
+      {"started", Str(j, "startedAt")},
+      {"finished", Str(j, "finishedAt")}};
+  if (j.contains("error")) rows.push_back({"error", Str(j["error"], "message")});
+  PrintTable({"FIELD", "VALUE"}, rows);
+}
+
+// key=value pairs of --config.
+Result<json> ParseConfigPairs(const std::vector<std::string>& pairs) {
+  json config = json::object();
+  for (const auto& p : pairs) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument(fmt::format("--config '{}' is not KEY=VALUE", p));
+    }
+    config[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  return config;
+}
+
+void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
+  auto* inst = app.add_subcommand("instance", "Database instances (create, ls, get, rm)");
+  inst->require_subcommand(1);
+
+  struct CreateArgs {
+    std::string name, type = "postgresql", size;
+    std::vector<std::string> config;
+    bool no_wait = false;
+  };
+  auto ca = std::make_shared<CreateArgs>();
+  auto* create = inst->add_subcommand("create", "Create an instance and wait until it runs");
+  create->add_option("name", ca->name, "Instance name (DNS-1123 label)")->required();
+  create->add_option("--type", ca->type, "postgresql, mariadb or mysql")->capture_default_str();
+  create->add_option("--size", ca->size, "Volume size, e.g. 10Gi");
+  create->add_option("--config", ca->config, "Server setting KEY=VALUE (repeatable)");
+  create->add_flag("--no-wait", ca->no_wait, "Print the job and return at once");
+  create->callback([&g, c, ca] {
+    g.action = [&g, c, ca] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json config, ParseConfigPairs(ca->config));
+        json body = {{"name", ca->name}, {"type", ca->type}, {"config", config}};
+        if (!ca->size.empty()) body["size"] = ca->size;
+        ASSIGN_OR_RETURN(json job, StartAndWait(api, g, "/instances", body, "create", ca->no_wait));
+        if (ca->no_wait)
+          return g.format == OutputFormat::kJson ? (PrintJson(job), Status::Ok())
+                                                 : (PrintJob(job), Status::Ok());
+        ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(ca->name)));
+        g.format == OutputFormat::kJson ? PrintJson(got["instance"])
+                                        : PrintInstance(got["instance"]);
+        return Status::Ok();
+      });
+    };
+  });
+
+  auto* ls = inst->add_subcommand("ls", "List instances");
+  ls->callback([&g, c] {
+    g.action = [&g, c] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got, api.Get("/instances"));
+        if (g.format == OutputFormat::kJson) return PrintJson(got["instances"]), Status::Ok();
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& i : got["instances"]) {
+          std::string port = i["connection"].is_object() ? Str(i["connection"], "port") : "-";
+          rows.push_back(
+              {Str(i, "name"), Str(i, "type"), Str(i, "status"), port, Str(i, "createdAt")});
+        }
+        PrintTable({"NAME", "TYPE", "STATUS", "PORT", "CREATED"}, rows);
+        return Status::Ok();
+      });
+    };
+  });
+
+  auto name = std::make_shared<std::string>();
+  auto secrets = std::make_shared<bool>(false);
+  auto* get = inst->add_subcommand("get", "Show an instance and how to connect to it");
+  get->add_option("name", *name, "Instance name")->required();
+  get->add_flag("--show-secrets", *secrets, "Include the password (and put it in the URI)");
+  get->callback([&g, c, name, secrets] {
+    g.action = [&g, c, name, secrets] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got, api.Get(fmt::format("/instances/{}{}", PathSegment(*name),
+                                                       *secrets ? "?showSecrets=true" : "")));
+        g.format == OutputFormat::kJson ? PrintJson(got["instance"])
+                                        : PrintInstance(got["instance"]);
+        return Status::Ok();
+      });
+    };
+  });
+
+  auto rm_name = std::make_shared<std::string>();
+  auto rm_backups = std::make_shared<bool>(false);
+  auto* rm = inst->add_subcommand("rm", "Delete an instance (its backups stay unless asked)");
+  rm->add_option("name", *rm_name, "Instance name")->required();
+  rm->add_flag("--delete-backups", *rm_backups, "Delete its backups too");
+  rm->callback([&g, c, rm_name, rm_backups] {
+    g.action = [&g, c, rm_name, rm_backups] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json started,
+                         api.Delete(fmt::format("/instances/{}?async=true{}", PathSegment(*rm_name),
+                                                *rm_backups ? "&deleteBackups=true" : "")));
+        ASSIGN_OR_RETURN(json job, api.WaitForJob(started.value("jobId", ""), "delete",
+                                                  g.format == OutputFormat::kTable));
+        if (g.format == OutputFormat::kJson) return PrintJson(job), Status::Ok();
+        std::cout << fmt::format("deleted instance {} ({} backups deleted)\n", *rm_name,
+                                 job["result"].value("backupsDeleted", 0));
+        return Status::Ok();
+      });
+    };
+  });
+}
+
+void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
+  auto* backup = app.add_subcommand("backup", "Backups of instances (create, ls, get, rm)");
+  backup->require_subcommand(1);
+
+  struct Args {
+    std::string instance, name;
+    int retention_days = 0;
+    bool no_wait = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* create = backup->add_subcommand("create", "Back up a running instance");
+  create->add_option("instance", a->instance, "Instance name")->required();
+  create->add_option("--name", a->name, "Backup name (default <instance>-backup-<time>)");
+  create->add_option("--retention-days", a->retention_days, "Days to keep it");
+  create->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
+  create->callback([&g, c, a] {
+    g.action = [&g, c, a] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        json body = json::object();
+        if (!a->name.empty()) body["backupName"] = a->name;
+        if (a->retention_days != 0) body["retentionDays"] = a->retention_days;
+        std::string path = fmt::format("/instances/{}/backup", PathSegment(a->instance));
+        ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "backup", a->no_wait));
+        if (a->no_wait)
+          return g.format == OutputFormat::kJson ? (PrintJson(job), Status::Ok())
+                                                 : (PrintJob(job), Status::Ok());
+        std::string name = job["result"].value("backupName", "");
+        ASSIGN_OR_RETURN(json got,
+                         api.Get(fmt::format("/instances/{}/backups/{}", PathSegment(a->instance),
+                                             PathSegment(name))));
+        g.format == OutputFormat::kJson ? PrintJson(got["backup"]) : PrintBackup(got["backup"]);
+        return Status::Ok();
+      });
+    };
+  });
+
+  auto ls_instance = std::make_shared<std::string>();
+  auto* ls = backup->add_subcommand("ls", "List an instance's backups (also of a deleted one)");
+  ls->add_option("instance", *ls_instance, "Instance name")->required();
+  ls->callback([&g, c, ls_instance] {
+    g.action = [&g, c, ls_instance] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got,
+                         api.Get(fmt::format("/instances/{}/backups", PathSegment(*ls_instance))));
+        if (g.format == OutputFormat::kJson) return PrintJson(got["backups"]), Status::Ok();
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& b : got["backups"]) {
+          rows.push_back({Str(b, "backupName"), Str(b, "status"),
+                          HumanBytes(b.value("size", uint64_t{0})),
+                          HumanBytes(b.value("storedBytes", uint64_t{0})), Str(b, "createdAt"),
+                          Str(b, "expiresAt")});
+        }
+        PrintTable({"NAME", "STATUS", "SIZE", "STORED", "CREATED", "EXPIRES"}, rows);
+        return Status::Ok();
+      });
+    };
+  });
+
+  for (const char* verb : {"get", "rm"}) {
+    auto args = std::make_shared<std::pair<std::string, std::string>>();
+    bool is_get = std::string_view(verb) == "get";
+    auto* cmd = backup->add_subcommand(verb, is_get ? "Show a backup" : "Delete a backup");
+    cmd->add_option("instance", args->first, "Instance name")->required();
+    cmd->add_option("backup", args->second, "Backup name")->required();
+    cmd->callback([&g, c, args, is_get] {
+      g.action = [&g, c, args, is_get] {
+        return WithClient(g, *c, [&](ApiClient& api) -> Status {
+          std::string path = fmt::format("/instances/{}/backups/{}", PathSegment(args->first),
+                                         PathSegment(args->second));
+          if (is_get) {
+            ASSIGN_OR_RETURN(json got, api.Get(path));
+            g.format == OutputFormat::kJson ? PrintJson(got["backup"]) : PrintBackup(got["backup"]);
+            return Status::Ok();
+          }
+          ASSIGN_OR_RETURN(json got, api.Delete(path));
+          if (g.format == OutputFormat::kJson) return PrintJson(got), Status::Ok();
+          std::cout << fmt::format("deleted backup {}\n", args->second);
+          return Status::Ok();
+        });
+      };
+    });
+  }
+}
+
+void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
+  struct Args {
+    std::string instance, backup, target, size;
+    bool no_wait = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* restore = app.add_subcommand("restore", "Restore a backup into a new instance");
+  restore->add_option("instance", a->instance, "The backed-up instance")->required();
+  restore->add_option("backup", a->backup, "Backup name")->required();
+  restore->add_option("--to", a->target, "Name of the new instance")->required();
+  restore->add_option("--size", a->size, "Volume size of the new instance");
+  restore->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
+  restore->callback([&g, c, a] {
+    g.action = [&g, c, a] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        json body = {{"backupName", a->backup}, {"newInstanceName", a->target}};
+        if (!a->size.empty()) body["size"] = a->size;
+        std::string path = fmt::format("/instances/{}/restore", PathSegment(a->instance));
+        ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "restore", a->no_wait));
+        if (a->no_wait)
+          return g.format == OutputFormat::kJson ? (PrintJson(job), Status::Ok())
+                                                 : (PrintJob(job), Status::Ok());
+        ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(a->target)));
+        g.format == OutputFormat::kJson ? PrintJson(got["instance"])
+                                        : PrintInstance(got["instance"]);
+        return Status::Ok();
+      });
+    };
+  });
+
+  auto* job = app.add_subcommand("job", "Jobs: long operations of dbaasd (get, wait, ls)");
+  job->require_subcommand(1);
+  for (const char* verb : {"get", "wait"}) {
+    auto id = std::make_shared<std::string>();
+    bool wait = std::string_view(verb) == "wait";
+    auto* cmd = job->add_subcommand(verb, wait ? "Wait for a job to end" : "Show a job");
+    cmd->add_option("id", *id, "Job id")->required();
+    cmd->callback([&g, c, id, wait] {
+      g.action = [&g, c, id, wait] {
+        return WithClient(g, *c, [&](ApiClient& api) -> Status {
+          json j;
+          if (wait) {
+            ASSIGN_OR_RETURN(j, api.WaitForJob(*id, "job", g.format == OutputFormat::kTable));
+          } else {
+            ASSIGN_OR_RETURN(json got, api.Get("/jobs/" + PathSegment(*id)));
+            j = got["job"];
+          }
+          g.format == OutputFormat::kJson ? PrintJson(j) : PrintJob(j);
+          return Status::Ok();
+        });
+      };
+    });
+  }
+  auto* ls = job->add_subcommand("ls", "List recent jobs");
+  ls->callback([&g, c] {
+    g.action = [&g, c] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got, api.Get("/jobs"));
+        if (g.format == OutputFormat::kJson) return PrintJson(got["jobs"]), Status::Ok();
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& j : got["jobs"]) {
+          rows.push_back({Str(j, "id"), Str(j, "type"), Str(j, "instance"), Str(j, "status"),
+                          Str(j, "createdAt")});
+        }
+        PrintTable({"ID", "TYPE", "INSTANCE", "STATUS", "CREATED"}, rows);
+        return Status::Ok();
+      });
+    };
+  });
+}
+
+}  // namespace
+
+void AddClientCommands(CLI::App& app, GlobalOptions& global) {
+  auto state = std::make_shared<ClientState>();
+  app.add_option("--server", state->server.server,
+                 "dbaasd's URL (default $DBAAS_SERVER or http://127.0.0.1:3000)");
+  app.add_option("--token-file", state->server.token_file, "File holding the API token");
+  app.add_option("--data-root", state->server.data_root,
+                 "dbaasd's data root, to read its api-token (or $DBAAS_DATA_ROOT; or set "
+                 "$DBAAS_TOKEN)");
+  AddInstanceCommands(app, global, state);
+  AddBackupCommands(app, global, state);
+  AddRestoreAndJobCommands(app, global, state);
+}
+
+}  // namespace dbaas::cli
