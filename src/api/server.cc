@@ -22,9 +22,14 @@ using nlohmann::json;
 
 constexpr auto kWaitForever = std::chrono::hours(24 * 365);
 
+// Bytes that are not UTF-8 (they can come from the request) are replaced, never thrown on.
+std::string Dump(const json& body) {
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 void Send(Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(Dump(body), "application/json");
 }
 
 void SendError(Response& res, const Status& st) {
@@ -188,7 +193,7 @@ void ApiServer::Routes() {
                           : res.status == 413
                               ? "the request body is too large"
                               : fmt::format("the request was refused (HTTP {})", res.status);
-    res.set_content(ErrorJson(code, message).dump(), "application/json");
+    res.set_content(Dump(ErrorJson(code, message)), "application/json");
   });
   s.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
     std::string what = "unknown";

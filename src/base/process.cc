@@ -70,8 +70,12 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
       fail(step);
     }
   }
-  // Signals the parent ignored stay ignored across exec unless reset.
+  // Signals the parent ignored or blocked (dbaasd blocks SIGTERM/SIGINT in every thread to
+  // wait for them in one) stay so across exec unless reset.
   ::signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   step = 3;
   ::execvpe(argv[0], argv, envp);
   fail(step);

@@ -71,7 +71,10 @@ const std::vector<std::string_view>& Migrations() {
   return kSteps;
 }
 
-std::string DumpMap(const std::map<std::string, std::string>& m) { return json(m).dump(); }
+// Text from users may not be UTF-8; it is stored with replacement characters, never thrown on.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string DumpMap(const std::map<std::string, std::string>& m) { return Dump(json(m)); }
 
 json ParseJson(const std::string& text) {
   json j = json::parse(text, nullptr, false);
@@ -133,7 +136,7 @@ std::vector<SqlValue> BackupValues(const BackupRecord& r) {
   values.emplace_back(r.expires_at);
   values.emplace_back(static_cast<int64_t>(r.size));
   values.emplace_back(static_cast<int64_t>(r.stored_bytes));
-  values.emplace_back(r.info.dump());
+  values.emplace_back(Dump(r.info));
   values.emplace_back(r.secret);
   return values;
 }
@@ -161,8 +164,8 @@ JobRecord ReadJob(const SqlRow& row) {
 }
 
 std::vector<SqlValue> JobValues(const JobRecord& r) {
-  return {r.id,         r.kind,       r.instance,      r.status,         r.progress,
-          r.message,    r.error_code, r.error_message, r.request.dump(), r.result.dump(),
+  return {r.id,         r.kind,       r.instance,      r.status,        r.progress,
+          r.message,    r.error_code, r.error_message, Dump(r.request), Dump(r.result),
           r.created_at, r.started_at, r.finished_at};
 }
 
@@ -225,10 +228,9 @@ Status Catalog::InsertInstance(const InstanceRecord& r) {
   std::lock_guard lock(mu_);
   SqlValue from;
   if (r.restored_from) {
-    from = json{{"sourceInstance", r.restored_from->source_instance},
-                {"backupName", r.restored_from->backup_name},
-                {"restoredAt", r.restored_from->restored_at}}
-               .dump();
+    from = Dump(json{{"sourceInstance", r.restored_from->source_instance},
+                     {"backupName", r.restored_from->backup_name},
+                     {"restoredAt", r.restored_from->restored_at}});
   }
   auto st = db_.Run(
       fmt::format("INSERT INTO instances ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kInstanceColumns),

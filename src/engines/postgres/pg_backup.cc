@@ -253,6 +253,10 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
     o.sync = true;
     o.progress = progress;
     RETURN_IF_ERROR(storage::RestoreSnapshot(repo, snapshot, o).status());
+    // Kill point for tests: a half-made restore (files in place, server not started).
+    if (const char* hold = std::getenv("DBAAS_TEST_HOLD_RESTORE_MS")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(hold)));
+    }
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.
     return MakeDirs(JoinPath(JoinPath(data_dir, "pg_wal"), "archive_status"));
   };

@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# bench/api_bench.sh: load benchmark of dbaasd's REST API. A fresh dbaasd on a temporary data
+# root and a free loopback port, INSTANCES PostgreSQL instances made through the API, then
+# wrk against GET /instances (bearer token) and, for context, GET /healthz (no auth, a
+# trivial handler: the HTTP server's own ceiling on this machine).
+#
+# Usage (as root, from anywhere):
+#   bench/api_bench.sh
+#   INSTANCES=2 DURATION=3 bench/api_bench.sh        # quick smoke run
+#
+# Environment:
+#   INSTANCES=10       PostgreSQL instances created (sequentially, POST /instances) before
+#                      the load
+#   DURATION=20        seconds of each wrk run
+#   CONNECTIONS=100    wrk connections of the main runs (healthz and instances)
+#   LOW_CONNECTIONS=10 wrk connections of the extra GET /instances run
+#   THREADS=2          wrk threads
+#   WRK_TIMEOUT=10s    wrk --timeout: slower responses count as timeouts and are left out of
+#                      wrk's latency histogram (wrk's own default is 2s)
+#   DBAASD=build/release/apps/dbaasd/dbaasd   the daemon under test (relative paths: to the
+#                      cwd, else to the repository root)
+#   BENCH_DIR=/tmp     where the temporary data root is made (removed afterwards)
+#   KEEP_RUN=1         keep the data root and logs (dbaasd is stopped all the same)
+#
+# Needs: wrk (installed with apt-get when missing and root), curl, jq, time (/usr/bin/time),
+# PostgreSQL 15 for the instances (found by dbaasd).
+#
+# Output: a Markdown report on stdout, also saved to bench/results/api-<date>.md; progress
+# goes to stderr. Exit status: 0 when every step ran and the correctness check passed, 1
+# otherwise.
+#
+# What is measured, per wrk run (`wrk -t THREADS -c C -d DURATION --latency --timeout
+# WRK_TIMEOUT`, keep-alive): requests/s, latency p50/p90/p99/p99.9/max (wrk's histogram, via a
+# done() hook that writes exact figures; the --latency text output is kept in the report),
+# non-2xx/3xx responses, socket errors (connect/read/write/timeout); dbaasd's CPU time during
+# the run (/proc/PID/stat utime+stime, whole process) and per request; wrk's own CPU time
+# (/usr/bin/time). After the runs: dbaasd's peak RSS (VmHWM) and total CPU time. dbaasd
+# itself only: its PostgreSQL servers are separate processes and not counted.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$SCRIPT_DIR/lib.sh"
+
+INSTANCES=${INSTANCES:-10}
+DURATION=${DURATION:-20}
+CONNECTIONS=${CONNECTIONS:-100}
+LOW_CONNECTIONS=${LOW_CONNECTIONS:-10}
+THREADS=${THREADS:-2}
+WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
+DBAASD=${DBAASD:-build/release/apps/dbaasd/dbaasd}
+BENCH_DIR=${BENCH_DIR:-/tmp}
+KEEP_RUN=${KEEP_RUN:-0}
+
+for v in INSTANCES DURATION CONNECTIONS LOW_CONNECTIONS THREADS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+done
+[[ $WRK_TIMEOUT =~ ^[1-9][0-9]*(ms|s|m)?$ ]] || die "WRK_TIMEOUT must look like 10s"
+
+if [[ $DBAASD != /* && ! -e $DBAASD && -e $REPO_ROOT/$DBAASD ]]; then DBAASD=$REPO_ROOT/$DBAASD; fi
+[[ -f $DBAASD && -x $DBAASD ]] || die "dbaasd not found at $DBAASD (scripts/build.sh release, or set DBAASD)"
+DBAASD=$(realpath "$DBAASD")
+
+need curl curl
+need jq jq
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install time)"
+if ! command -v wrk >/dev/null 2>&1; then
+  ((EUID == 0)) || die "wrk not found (apt-get install wrk)"
+  log "wrk not found: apt-get install wrk"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >&2 ||
+    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >&2; } ||
+    die "could not install wrk"
+fi
+need wrk wrk
+
+# ---------------------------------------------------------------------------- run dir
+
+mkdir -p "$BENCH_DIR"
+RUN=$(mktemp -d "$(realpath "$BENCH_DIR")/dbaas-api-bench.XXXXXX")
+# The instances' PostgreSQL servers run as the `postgres` user when we are root: they must
+# be able to traverse the data root's parents.
+chmod 0711 "$RUN"
+DATA=$RUN/data
+RES_DIR=$RUN/results
+LOG=$RUN/dbaasd.log
+mkdir -p "$RES_DIR"
+DAEMON_PID=
+WRK_PID=
+CLK_TCK=$(getconf CLK_TCK)
+
+cleanup() {
+  local rc=$? i
+  set +e
+  if [[ -n $WRK_PID ]] && kill -0 "$WRK_PID" 2>/dev/null; then
+    # shellcheck disable=SC2046 # a list of process ids
+    kill -TERM "$WRK_PID" $(descendants "$WRK_PID") 2>/dev/null
+    wait "$WRK_PID" 2>/dev/null
+  fi
+  if [[ -n $DAEMON_PID ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    log "stopping dbaasd (pid $DAEMON_PID, SIGTERM)"
+    kill -TERM "$DAEMON_PID"
+    # dbaasd stops its PostgreSQL servers before it exits; give it a minute.
+    for ((i = 0; i < 600; i++)); do
+      kill -0 "$DAEMON_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$DAEMON_PID" 2>/dev/null; then
+      log "warning: dbaasd still running after 60 s: SIGKILL"
+      kill -KILL "$DAEMON_PID"
+    fi
+    wait "$DAEMON_PID" 2>/dev/null
+  fi
+  # Servers left behind by a killed daemon.
+  local d
+  for d in "$DATA"/instances/*/data; do
+    [[ -f $d/postmaster.pid ]] || continue
+    log "stopping a leftover PostgreSQL server on $d"
+    pg_stop_if_running "$d" ||
+      as_pg "$PG_BIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1
+  done
+  if [[ $KEEP_RUN == 1 ]]; then
+    log "kept $RUN"
+  else
+    rm -rf "$RUN"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------- helpers
+
+# CPU seconds (user+sys, all threads) of a live process.
+cpu_s() {
+  local s
+  s=$(<"/proc/$1/stat")
+  s=${s##*) } # fields from the 3rd (state) on; utime and stime are the 14th and 15th
+  awk -v t="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / t }' <<<"$s"
+}
+proc_status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# Key-value file written by the wrk done() hook: kv FILE KEY.
+kv() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
+
+ms() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x / 1000 }'; else printf 'n/a'; fi; }
+
+api() { # api METHOD PATH [BODY]: prints "HTTP_CODE TIME_S", body to $RUN/body
+  local args=(-sS -o "$RUN/body" -w '%{http_code} %{time_total}\n' -X "$1" -H "@$RUN/auth-header")
+  [[ -z ${3-} ]] || args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  curl "${args[@]}" "$BASE$2"
+}
+
+# A wrk done() hook: exact figures in a key-value file named by $WRK_SUMMARY.
+cat >"$RUN/summary.lua" <<'EOF'
+local out = os.getenv("WRK_SUMMARY")
+done = function(summary, latency, requests)
+  local f = assert(io.open(out, "w"))
+  local e = summary.errors
+  f:write(string.format("requests %d\nduration_us %d\nbytes %d\n", summary.requests,
+    summary.duration, summary.bytes))
+  f:write(string.format("connect %d\nread %d\nwrite %d\nstatus %d\ntimeout %d\n", e.connect,
+    e.read, e.write, e.status, e.timeout))
+  for _, p in ipairs({ 50, 90, 99, 99.9 }) do
+    f:write(string.format("p%s %d\n", p, latency:percentile(p)))
+  end
+  f:write(string.format("mean_us %.1f\nstdev_us %.1f\nmax_us %d\n", latency.mean, latency.stdev,
+    latency.max))
+  f:close()
+end
+EOF
+
+# load KEY PATH CONNECTIONS [AUTH]: one wrk run; figures in $RES_DIR/KEY.*.
+load() {
+  local key=$1 path=$2 conns=$3 auth=${4-} cpu0 cpu1 args
+  args=(-t "$THREADS" -c "$conns" -d "${DURATION}s" --latency --timeout "$WRK_TIMEOUT"
+    -s "$RUN/summary.lua")
+  # The token goes in only through wrk's command line (the report shows a placeholder).
+  [[ -z $auth ]] || args+=(-H "Authorization: Bearer $TOKEN")
+  local shown_auth=""
+  # shellcheck disable=SC2016 # shown literally: the command to paste
+  [[ -z $auth ]] || shown_auth=' -H "Authorization: Bearer $(cat DATAROOT/api-token)"'
+  res_put "$key.cmd" "wrk -t $THREADS -c $conns -d ${DURATION}s --latency --timeout $WRK_TIMEOUT$shown_auth http://127.0.0.1:PORT$path"
+  log "== $key: wrk -t $THREADS -c $conns -d ${DURATION}s GET $path"
+  cpu0=$(cpu_s "$DAEMON_PID")
+  (
+    export WRK_SUMMARY=$RES_DIR/$key.summary
+    timed "$key" wrk "${args[@]}" "$BASE$path" >"$RES_DIR/$key.out"
+  ) &
+  WRK_PID=$!
+  wait "$WRK_PID" || die "wrk failed: $(tail -n 5 "$RES_DIR/$key.out")"
+  WRK_PID=
+  cpu1=$(cpu_s "$DAEMON_PID")
+  summarize "$key"
+  res_put "$key.dcpu" "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')"
+  local f=$RES_DIR/$key.summary
+  [[ -s $f ]] || die "wrk wrote no summary for $key"
+  local n d
+  n=$(kv "$f" requests) d=$(kv "$f" duration_us)
+  res_put "$key.rps" "$(awk -v n="$n" -v d="$d" 'BEGIN { printf "%.0f", n / (d / 1e6) }')"
+  log "   $(res_get "$key.rps") req/s, p50 $(ms "$(kv "$f" p50)") ms, p99 $(ms "$(kv "$f" p99)") ms, max $(ms "$(kv "$f" max_us)") ms, non-2xx $(kv "$f" status), socket errors c/r/w/t $(kv "$f" connect)/$(kv "$f" read)/$(kv "$f" write)/$(kv "$f" timeout); dbaasd CPU $(res_get "$key.dcpu") s"
+}
+
+# ---------------------------------------------------------------------------- dbaasd
+
+log "data root $DATA; dbaasd $DBAASD"
+"$DBAASD" --data-root "$DATA" --listen 127.0.0.1:0 >"$LOG" 2>&1 &
+DAEMON_PID=$!
+PORT=
+for ((i = 0; i < 300; i++)); do
+  kill -0 "$DAEMON_PID" 2>/dev/null || {
+    tail -n 20 "$LOG" >&2
+    die "dbaasd exited at start"
+  }
+  PORT=$(sed -n 's/.*event=listening address=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG" | head -n 1)
+  [[ -z $PORT ]] || break
+  sleep 0.1
+done
+[[ -n $PORT ]] || die "dbaasd did not report a listening port within 30 s (see $LOG)"
+BASE=http://127.0.0.1:$PORT
+TOKEN=$(tr -d '[:space:]' <"$DATA/api-token")
+[[ -n $TOKEN ]] || die "empty token in $DATA/api-token"
+printf 'Authorization: Bearer %s\n' "$TOKEN" >"$RUN/auth-header"
+chmod 0600 "$RUN/auth-header"
+log "dbaasd pid $DAEMON_PID listening on 127.0.0.1:$PORT"
+res_put rss.start_kb "$(proc_status_kb "$DAEMON_PID" VmRSS)"
+
+# ---------------------------------------------------------------------------- instances
+
+log "== creating $INSTANCES PostgreSQL instances (POST /instances, one after the other)"
+: >"$RES_DIR/create.times"
+t0=$(date +%s.%N)
+for ((i = 1; i <= INSTANCES; i++)); do
+  name=$(printf 'bench-%02d' "$i")
+  read -r code secs < <(api POST /instances "{\"name\":\"$name\",\"type\":\"postgresql\"}")
+  if [[ $code != 201 ]]; then
+    cat "$RUN/body" >&2
+    echo >&2
+    die "POST /instances $name: HTTP $code"
+  fi
+  printf '%s\n' "$secs" >>"$RES_DIR/create.times"
+  log "   $name: HTTP $code in $secs s"
+done
+t1=$(date +%s.%N)
+res_put create.total "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
+res_put create.stats "$(sort -g "$RES_DIR/create.times" | awk '{ v[NR] = $1 } END {
+  printf "min %.2f s, median %.2f s, max %.2f s", v[1], v[int((NR + 1) / 2)], v[NR] }')"
+res_put rss.after_create_kb "$(proc_status_kb "$DAEMON_PID" VmRSS)"
+res_put hwm.after_create_kb "$(proc_status_kb "$DAEMON_PID" VmHWM)"
+res_put cpu.after_create "$(cpu_s "$DAEMON_PID")"
+
+# ---------------------------------------------------------------------------- correctness
+
+read -r code _ < <(api GET /instances)
+[[ $code == 200 ]] || die "GET /instances: HTTP $code: $(head -c 300 "$RUN/body")"
+count=$(jq -r '.count' "$RUN/body")
+listed=$(jq -r '.instances | length' "$RUN/body")
+running=$(jq -r '[.instances[] | select(.status == "running")] | length' "$RUN/body")
+res_put body.bytes "$(file_bytes "$RUN/body")"
+if [[ $count == "$INSTANCES" && $listed == "$INSTANCES" && $running == "$INSTANCES" ]]; then
+  res_put check "PASS: \"count\": $count, $listed instances listed, $running running"
+else
+  res_put check "FAIL: \"count\": $count (expected $INSTANCES), $listed listed, $running running"
+fi
+log "   correctness: $(res_get check); body $(res_get body.bytes) bytes"
+read -r code _ < <(curl -sS -o /dev/null -w '%{http_code} %{time_total}\n' "$BASE/instances")
+res_put check.noauth "$code"
+[[ $code == 401 ]] || log "warning: GET /instances without a token answered HTTP $code (expected 401)"
+
+# ---------------------------------------------------------------------------- load
+
+load healthz /healthz "$CONNECTIONS"
+load instances /instances "$CONNECTIONS" auth
+load instances_low /instances "$LOW_CONNECTIONS" auth
+
+res_put hwm.end_kb "$(proc_status_kb "$DAEMON_PID" VmHWM)"
+res_put rss.end_kb "$(proc_status_kb "$DAEMON_PID" VmRSS)"
+res_put threads.end "$(proc_status_kb "$DAEMON_PID" Threads)"
+res_put cpu.end "$(cpu_s "$DAEMON_PID")"
+
+# ---------------------------------------------------------------------------- report
+
+kb_mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
+
+row() {
+  local key=$1 label=$2 conns=$3 f=$RES_DIR/$1.summary n us_per_req
+  n=$(kv "$f" requests)
+  us_per_req=$(awk -v c="$(res_get "$key.dcpu")" -v n="$n" 'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / n }')
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s/%s/%s | %s (%s µs/req) | %s |\n' \
+    "$label" "$conns" "$n" "$(res_get "$key.rps")" \
+    "$(ms "$(kv "$f" p50)")" "$(ms "$(kv "$f" p90)")" "$(ms "$(kv "$f" p99)")" \
+    "$(ms "$(kv "$f" p99.9)")" "$(ms "$(kv "$f" max_us)")" "$(ms "$(kv "$f" mean_us)")" \
+    "$(kv "$f" status)" "$(kv "$f" connect)" "$(kv "$f" read)" "$(kv "$f" write)" \
+    "$(kv "$f" timeout)" "$(res_get "$key.dcpu")" "$us_per_req" \
+    "$(awk -v u="$(res_get "$key.user")" -v s="$(res_get "$key.sys")" 'BEGIN { printf "%.2f", u + s }')"
+}
+
+report() {
+  local cpu mem rev dirty wrkv pgv
+  cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+  mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+  rev=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+  dirty=$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+  ((dirty == 0)) || rev="$rev + $dirty uncommitted changed files"
+  wrkv=$(wrk -v 2>&1 | awk 'NR == 1 { print $2; exit }') || true
+  pgv=$("$PG_BIN/postgres" --version 2>/dev/null | awk '{ print $3 }') || true
+
+  echo "# REST API load benchmark, $(date '+%Y-%m-%d %H:%M')"
+  echo
+  echo "- Machine: $(nproc) cores $cpu, $mem, $(uname -r). **wrk and dbaasd share these $(nproc) cores** (and the $INSTANCES idle PostgreSQL servers run alongside): the figures are a lower bound of what dbaasd serves on a dedicated machine; wrk's own CPU time is in the table."
+  echo "- dbaasd: \`$DBAASD\` (built $(date -r "$DBAASD" '+%Y-%m-%d %H:%M'), repo at $rev); cpp-httplib, thread pool of 64, keep-alive (1000 requests per connection); default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, 127.0.0.1:$PORT"
+  echo "- Instances: $INSTANCES PostgreSQL ${pgv:-} instances created through POST /instances (sequentially, sync): $(res_get create.total) s in all, per request $(res_get create.stats)"
+  echo "- Correctness: GET /instances → $(res_get check); body $(res_get body.bytes) bytes; without a token: HTTP $(res_get check.noauth)"
+  echo "- Load: wrk ${wrkv:-?}, $THREADS threads, ${DURATION} s per run, keep-alive, --timeout $WRK_TIMEOUT (slower responses count as timeouts and are not in the percentiles); runs one after the other in the order below"
+  echo "- Reproduce: \`INSTANCES=$INSTANCES DURATION=$DURATION CONNECTIONS=$CONNECTIONS LOW_CONNECTIONS=$LOW_CONNECTIONS THREADS=$THREADS bench/api_bench.sh\` (as root, from the repository root, after \`scripts/build.sh release\`)"
+  echo
+  echo "| endpoint | conns | requests | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | mean ms | non-2xx | socket errors connect/read/write/timeout | dbaasd CPU s | wrk CPU s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  row healthz "GET /healthz (no auth, trivial)" "$CONNECTIONS"
+  row instances "GET /instances ($INSTANCES instances, bearer)" "$CONNECTIONS"
+  row instances_low "GET /instances ($INSTANCES instances, bearer)" "$LOW_CONNECTIONS"
+  echo
+  echo "dbaasd CPU s: user+sys of the whole daemon during the run (/proc/PID/stat), per request in parentheses. wrk CPU s: user+sys of wrk (/usr/bin/time)."
+  echo
+  echo "## dbaasd process"
+  echo
+  echo "| | value |"
+  echo "|---|---|"
+  echo "| RSS at start (no instances) | $(kb_mb "$(res_get rss.start_kb)") |"
+  echo "| RSS / peak RSS (VmHWM) after creating $INSTANCES instances | $(kb_mb "$(res_get rss.after_create_kb)") / $(kb_mb "$(res_get hwm.after_create_kb)") |"
+  echo "| **peak RSS (VmHWM) after the load runs** | **$(kb_mb "$(res_get hwm.end_kb)")** |"
+  echo "| RSS after the load runs | $(kb_mb "$(res_get rss.end_kb)") |"
+  echo "| threads after the load runs | $(res_get threads.end) |"
+  echo "| CPU time (user+sys) after creating the instances | $(res_get cpu.after_create) s |"
+  echo "| **CPU time (user+sys) at the end** | **$(res_get cpu.end) s** |"
+  echo
+  echo "The daemon's own process only: the PostgreSQL servers are separate processes."
+  echo
+  echo "## Commands"
+  echo
+  echo '```sh'
+  res_get healthz.cmd
+  res_get instances.cmd
+  res_get instances_low.cmd
+  echo '```'
+  echo
+  echo "## wrk output"
+  local k
+  for k in healthz instances instances_low; do
+    echo
+    echo "\`$(res_get "$k.cmd")\`"
+    echo
+    echo '```'
+    sed "s#127.0.0.1:$PORT#127.0.0.1:PORT#" "$RES_DIR/$k.out"
+    echo '```'
+  done
+}
+
+results_dir=$SCRIPT_DIR/results
+mkdir -p "$results_dir"
+out=$results_dir/api-$(date +%Y%m%d-%H%M%S).md
+report | tee "$out"
+log "report saved to $out"
+[[ $(res_get check) == PASS* ]] || exit 1

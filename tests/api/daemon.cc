@@ -1,0 +1,168 @@
+#include "daemon.h"
+
+#include <dirent.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/files.h"
+#include "engines/postgres/pg_instance.h"
+
+namespace dbaas::testing {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+Daemon::~Daemon() {
+  if (process_ && process_->running()) (void)Stop();
+}
+
+Status Daemon::Start(const std::vector<std::string>& env) {
+  if (port_ == 0) {
+    ASSIGN_OR_RETURN(uint16_t port, engines::FindFreePort());
+    port_ = port;
+  }
+  ProcessOptions o;
+  o.argv = {
+      DBAASD_BINARY, "--data-root", data_root_, "--listen", fmt::format("127.0.0.1:{}", port_),
+      "--log-level", "info"};
+  o.env = env;
+  o.output_path = data_root_ + ".dbaasd.log";
+  ASSIGN_OR_RETURN(Process p, Process::Start(o));
+  process_.emplace(std::move(p));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(1, 0);
+    if (auto res = c.Get("/healthz"); res && res->status == 200) {
+      ASSIGN_OR_RETURN(token_, ReadFileToString(JoinPath(data_root_, "api-token")));
+      while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+      return Status::Ok();
+    }
+    if (process_->Wait(milliseconds(100)).ok()) {
+      process_.reset();
+      auto log = ReadFileToString(o.output_path);
+      return Status::IoError("dbaasd exited while starting: " + (log.ok() ? log.value() : ""));
+    }
+  }
+  return Status::IoError("dbaasd did not answer /healthz within 120 s");
+}
+
+Result<int> Daemon::Stop() {
+  if (!process_) return 0;
+  ::kill(process_->pid(), SIGTERM);
+  auto code = process_->Wait(std::chrono::seconds(120));
+  process_.reset();
+  return code;
+}
+
+void Daemon::Kill() {
+  if (!process_) return;
+  ::kill(process_->pid(), SIGKILL);
+  (void)process_->Wait(std::chrono::seconds(30));
+  process_.reset();
+}
+
+std::unique_ptr<httplib::Client> Daemon::Client() const {
+  auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+  c->set_read_timeout(600, 0);
+  c->set_bearer_token_auth(token_.c_str());
+  return c;
+}
+
+namespace {
+
+HttpAnswer ToAnswer(const httplib::Result& res) {
+  HttpAnswer a;
+  if (!res) return a;
+  a.status = res->status;
+  a.raw = res->body;
+  a.body = json::parse(res->body, nullptr, false);
+  return a;
+}
+
+}  // namespace
+
+HttpAnswer Daemon::Get(const std::string& path) { return ToAnswer(Client()->Get(path)); }
+HttpAnswer Daemon::Post(const std::string& path, const std::string& body) {
+  return ToAnswer(Client()->Post(path, body, "application/json"));
+}
+HttpAnswer Daemon::Delete(const std::string& path) { return ToAnswer(Client()->Delete(path)); }
+
+json Daemon::WaitJob(const std::string& id) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  json job;
+  while (std::chrono::steady_clock::now() < deadline) {
+    job = Get("/jobs/" + id).body["job"];
+    std::string s = job.value("status", "");
+    if (s == "succeeded" || s == "failed" || s == "cancelled") return job;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return job;
+}
+
+void Daemon::WaitJobRunning(const std::string& id) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Get("/jobs/" + id).body["job"].value("status", "") == "running") return;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
+std::map<pid_t, pid_t> PostmastersUnder(const std::string& data_root) {
+  std::map<pid_t, pid_t> out;
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return out;
+  std::string needle = data_root + "/instances/";
+  while (dirent* e = ::readdir(proc)) {
+    pid_t pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    auto cmdline = ReadFileToString(fmt::format("/proc/{}/cmdline", pid));
+    if (!cmdline.ok()) continue;
+    std::string args = cmdline.value();
+    std::replace(args.begin(), args.end(), '\0', ' ');
+    if (args.find("postgres -D " + needle) == std::string::npos) continue;
+    auto stat = ReadFileToString(fmt::format("/proc/{}/stat", pid));
+    if (!stat.ok()) continue;
+    auto paren = stat->rfind(')');
+    if (paren == std::string::npos || (*stat)[paren + 2] == 'Z') continue;
+    out[pid] = std::atoi(stat->c_str() + paren + 4);
+  }
+  ::closedir(proc);
+  return out;
+}
+
+Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std::string& sql) {
+  HttpAnswer a = daemon.Get("/instances/" + instance + "?showSecrets=true");
+  if (a.status != 200) return Status::NotFound("instance " + instance + ": " + a.raw);
+  const json& c = a.body["instance"]["connection"];
+  std::string socket = c["socket"];
+  std::string dir = socket.substr(0, socket.rfind('/'));
+  ASSIGN_OR_RETURN(std::string bin, engines::FindPgBinDir());
+  ProcessOptions o;
+  o.argv = {JoinPath(bin, "psql"),
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            dir,
+            "-p",
+            std::to_string(c["port"].get<int>()),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            sql};
+  o.env = {"PGPASSWORD=" + c["password"].get<std::string>()};
+  ASSIGN_OR_RETURN(std::string out, RunChecked(o, std::chrono::minutes(2)));
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace dbaas::testing

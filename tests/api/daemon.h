@@ -1,0 +1,67 @@
+// A real dbaasd for end-to-end tests: started as a child process on a fresh data root and
+// a free loopback port, spoken to over HTTP with its bearer token.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "base/process.h"
+#include "base/status.h"
+
+namespace dbaas::testing {
+
+struct HttpAnswer {
+  int status = 0;  // 0: no answer (connection failed)
+  nlohmann::json body;
+  std::string raw;
+};
+
+class Daemon {
+ public:
+  explicit Daemon(std::string data_root) : data_root_(std::move(data_root)) {}
+  ~Daemon();  // SIGKILL if still running (the test failed); servers are stopped by Stop()
+
+  // Starts dbaasd with extra environment entries ("NAME=value") and waits for /healthz.
+  Status Start(const std::vector<std::string>& env = {});
+  // SIGTERM and wait for a clean exit; returns its exit code.
+  Result<int> Stop();
+  // kill -9: no cleanup of any kind runs.
+  void Kill();
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  int port() const { return port_; }
+  const std::string& token() const { return token_; }
+  const std::string& data_root() const { return data_root_; }
+
+  HttpAnswer Get(const std::string& path);
+  HttpAnswer Post(const std::string& path, const std::string& body);
+  HttpAnswer Post(const std::string& path, const nlohmann::json& body) {
+    return Post(path, body.dump());
+  }
+  HttpAnswer Delete(const std::string& path);
+  // Polls GET /jobs/:id until it ends (or 120 s pass); returns the job.
+  nlohmann::json WaitJob(const std::string& id);
+  // Polls until the job is running.
+  void WaitJobRunning(const std::string& id);
+
+ private:
+  std::unique_ptr<httplib::Client> Client() const;
+  std::string data_root_;
+  int port_ = 0;
+  std::string token_;
+  std::optional<Process> process_;
+};
+
+// The postmasters running on instances under `data_root` ("postgres -D <data_root>/...")
+// with their parent pids.
+std::map<pid_t, pid_t> PostmastersUnder(const std::string& data_root);
+
+// Runs SQL on an instance through psql over its socket, with the password the API shows.
+Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std::string& sql);
+
+}  // namespace dbaas::testing

@@ -1,0 +1,149 @@
+#include "catalog/catalog.h"
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "catalog/sqlite_db.h"
+#include "test_util.h"
+
+namespace dbaas::catalog {
+namespace {
+
+using testing::TempDir;
+
+InstanceRecord Instance(const std::string& name) {
+  InstanceRecord r;
+  r.name = name;
+  r.type = "postgresql";
+  r.status = "creating";
+  r.config = {{"work_mem", "8MB"}};
+  r.created_at = r.updated_at = NowRfc3339();
+  return r;
+}
+
+TEST(CatalogTest, MigratesAFreshFileAndReopensWithoutChange) {
+  TempDir dir;
+  std::string path = dir / "catalog.db";
+  {
+    auto catalog = Catalog::Open(path);
+    ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+    EXPECT_EQ((*catalog)->schema_version(), Catalog::SchemaVersion());
+    ASSERT_TRUE((*catalog)->InsertInstance(Instance("a")).ok());
+  }
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "the catalog holds secrets";
+  auto again = Catalog::Open(path);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  auto a = (*again)->GetInstance("a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->config.at("work_mem"), "8MB");
+  std::string mode;
+  auto db = SqliteDb::Open(path);
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(
+      db->Query("PRAGMA journal_mode", {}, [&](const SqlRow& row) { mode = row.Text(0); }).ok());
+  EXPECT_EQ(mode, "wal");
+}
+
+TEST(CatalogTest, RefusesASchemaNewerThanItKnows) {
+  TempDir dir;
+  std::string path = dir / "catalog.db";
+  { ASSERT_TRUE(Catalog::Open(path).ok()); }
+  {
+    auto db = SqliteDb::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec("PRAGMA user_version = 999").ok());
+  }
+  auto catalog = Catalog::Open(path);
+  ASSERT_FALSE(catalog.ok());
+  EXPECT_EQ(catalog.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(catalog.status().message().find("999"), std::string::npos);
+}
+
+TEST(CatalogTest, NamesAreUniqueAndMissingRowsAreNotFound) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  ASSERT_TRUE(c.InsertInstance(Instance("a")).ok());
+  EXPECT_EQ(c.InsertInstance(Instance("a")).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(c.GetInstance("b").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(c.UpdateInstanceStatus("b", "running").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(c.UpdateInstanceStatus("a", "running", "ok").ok());
+  EXPECT_EQ(c.GetInstance("a")->status, "running");
+  ASSERT_TRUE(c.DeleteInstance("a").ok());
+  EXPECT_EQ(c.DeleteInstance("a").code(), StatusCode::kNotFound);
+}
+
+TEST(CatalogTest, BackupsAndJobsRoundTrip) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  BackupRecord b;
+  b.name = "b1";
+  b.instance = "a";
+  b.instance_type = "postgresql";
+  b.status = "creating";
+  b.created_at = "2026-01-01T00:00:00.000Z";
+  b.info = {{"config", {{"k", "v"}}}};
+  ASSERT_TRUE(c.InsertBackup(b).ok());
+  EXPECT_EQ(c.InsertBackup(b).code(), StatusCode::kAlreadyExists);
+  b.status = "ready";
+  b.retention_days = 7;
+  b.size = 1ull << 40;  // beyond 32 bits
+  b.secret = "s3cret";
+  ASSERT_TRUE(c.UpdateBackup(b).ok());
+  BackupRecord later = b;
+  later.name = "b2";
+  later.created_at = "2026-01-02T00:00:00.000Z";
+  later.retention_days.reset();
+  ASSERT_TRUE(c.InsertBackup(later).ok());
+  auto list = c.ListBackups("a");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "b2") << "newest first";
+  EXPECT_FALSE((*list)[0].retention_days.has_value());
+  EXPECT_EQ((*list)[1].retention_days, 7);
+  EXPECT_EQ((*list)[1].size, 1ull << 40);
+  EXPECT_EQ((*list)[1].secret, "s3cret");
+  EXPECT_EQ((*list)[1].info["config"]["k"], "v");
+  EXPECT_TRUE(c.ListBackups("other")->empty());
+
+  JobRecord j;
+  j.id = "0123456789abcdef";
+  j.kind = "backup";
+  j.instance = "a";
+  j.status = "running";
+  j.request = {{"backupName", "b1"}};
+  j.created_at = NowRfc3339();
+  ASSERT_TRUE(c.InsertJob(j).ok());
+  ASSERT_EQ(c.ListUnfinishedJobs()->size(), 1u);
+  j.status = "failed";
+  j.error_code = "interrupted";
+  ASSERT_TRUE(c.UpdateJob(j).ok());
+  EXPECT_TRUE(c.ListUnfinishedJobs()->empty());
+  EXPECT_EQ(c.GetJob(j.id)->error_code, "interrupted");
+  EXPECT_EQ(c.GetJob(j.id)->request["backupName"], "b1");
+  ASSERT_TRUE(c.AddEvent("warn", "a", j.id, "something happened").ok());
+  auto events = c.ListEvents();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].message, "something happened");
+}
+
+TEST(CatalogTest, TextIsBoundNeverSpliced) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  ASSERT_TRUE(c.InsertInstance(Instance("a")).ok());
+  // A value that would end the statement if it were spliced into the SQL.
+  ASSERT_TRUE(c.AddEvent("info", "a", "", "x'); DROP TABLE instances; --").ok());
+  EXPECT_TRUE(c.GetInstance("a").ok());
+  EXPECT_EQ(c.ListEvents().value()[0].message, "x'); DROP TABLE instances; --");
+}
+
+}  // namespace
+}  // namespace dbaas::catalog
