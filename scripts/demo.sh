@@ -1,31 +1,38 @@
 #!/usr/bin/env bash
-# The main job, for now the snapshot-repository demo (the daemon joins it with issue #4):
-# installs and builds, makes a PostgreSQL 15 cluster with pgbench data, snapshots it into a
-# repository, changes data, takes an incremental snapshot, restores it into a new
-# directory, starts PostgreSQL on the restored copy and checks the data, and prints timings.
-# Usage: scripts/demo.sh            (SCALE=10 by default; DEMO_DIR to keep the files)
+# The main job: installs and builds, starts dbaasd on a fresh data root, and through its
+# REST API (with the dbaas CLI) creates a PostgreSQL 15 instance, loads pgbench data,
+# backs it up while pgbench writes, writes more, takes an incremental backup, restores the
+# first backup into a new instance, checks that the restored data is exactly the data of
+# the backup's moment, and prints each step's time and the sizes.
+# Usage: scripts/demo.sh      (SCALE=10 by default; DEMO_DIR keeps the data root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/install-deps.sh
 scripts/build.sh release >/dev/null
-dbaas=$root/build/release/apps/dbaas/dbaas
+bin=$root/build/release/apps
 scale=${SCALE:-10}
 demo=${DEMO_DIR:-$(mktemp -d /var/tmp/dbaas-demo.XXXXXX)}
-export PG_SOCKDIR=$demo/sock
-export PG_PORT=${PG_PORT:-55439}
-# shellcheck source=../bench/lib.sh
-source "$root/bench/lib.sh"
-data=$demo/pgdata
+chmod 711 "$demo"
+data_root=$demo/data
+port=${DBAASD_PORT:-3000}
+pgbin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+[ -x "$pgbin/pgbench" ] || pgbin=/usr/lib/postgresql/15/bin
+
+export DBAAS_SERVER=http://127.0.0.1:$port DBAAS_DATA_ROOT=$data_root
+dbaas() { "$bin/dbaas/dbaas" "$@"; }
+log() { printf '%s  %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+daemon_pid=
 cleanup() {
-  pg_stop_if_running "$data" || true
-  pg_stop_if_running "$demo/restored" || true
+  if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+  fi
   [ -n "${DEMO_DIR:-}" ] || rm -rf "$demo"
 }
 trap cleanup EXIT
-mkdir -p "$PG_SOCKDIR"
-pg_setup_user
-pg_own "$demo"
+
 rows=()
 step() {  # step LABEL CMD... : runs and times a step
   local label=$1; shift
@@ -33,49 +40,76 @@ step() {  # step LABEL CMD... : runs and times a step
   t0=$(date +%s%N)
   "$@" >/dev/null
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  rows+=("$(printf '%-48s %6d.%03d s' "$label" $((ms / 1000)) $((ms % 1000)))")
+  rows+=("$(printf '%-62s %6d.%03d s' "$label" $((ms / 1000)) $((ms % 1000)))")
   log "$label: done"
 }
-checksum() {  # the pgbench invariant and a content checksum of the accounts table
-  pg_psql -At -c "select (select sum(abalance) from pgbench_accounts) = (select sum(bbalance) from pgbench_branches), count(*), md5(string_agg(aid::text || ':' || abalance, ',' order by aid)) from pgbench_accounts"
+# Connection settings of an instance, from the API: PGHOST (socket dir), PGPORT, PGPASSWORD.
+connect_to() {
+  local j socket
+  j=$(dbaas -o json instance get "$1" --show-secrets)
+  socket=$(jq -r .connection.socket <<<"$j")
+  export PGHOST=${socket%/*} PGPORT PGUSER=postgres PGDATABASE=postgres PGPASSWORD
+  PGPORT=$(jq -r .connection.port <<<"$j")
+  PGPASSWORD=$(jq -r .connection.password <<<"$j")
+}
+psql_q() { "$pgbin/psql" -X -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+# The pgbench invariant and a checksum of every account.
+checksum() {
+  psql_q "select (select sum(abalance) from pgbench_accounts) = (select sum(bbalance) from pgbench_branches), count(*), md5(string_agg(aid::text || ':' || abalance, ',' order by aid)) from pgbench_accounts"
 }
 
-make_cluster() {
-  pg_init "$data"
-  pg_start "$data"
-  pg_bench -i -q -s "$scale" >/dev/null 2>&1
-  pg_psql -c checkpoint >/dev/null
-  pg_stop "$data"
-}
+log "starting dbaasd on $data_root, port $port"
+"$bin/dbaasd/dbaasd" --data-root "$data_root" --listen "127.0.0.1:$port" --log-level warn &
+daemon_pid=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  sleep 0.1
+done
 
-step "initdb + pgbench -i -s $scale" make_cluster
-size=$(du -sh "$data" | cut -f1)
-step "dbaas repo init" "$dbaas" repo init "$demo/repo"
-step "full snapshot ($size)" "$dbaas" snapshot create --repo "$demo/repo" --source "$data" --name full --mode repository
-pg_start "$data"
-pg_bench -n -t 500 -c 4 -j 2 >/dev/null 2>&1
-pg_psql -c checkpoint >/dev/null
+step "create instance 'shop' (initdb, start)" dbaas instance create shop --config max_wal_size=2GB
+connect_to shop
+step "load data: pgbench -i -s $scale" "$pgbin/pgbench" -i -q -s "$scale"
+# A backup under write load: pgbench runs through the whole backup.
+"$pgbin/pgbench" -n -c 4 -j 2 -T 600 >/dev/null 2>&1 &
+load=$!
+sleep 1
+step "backup 'shop-full' under pgbench load (4 clients)" dbaas backup create shop --name shop-full
+kill "$load"; wait "$load" 2>/dev/null || true
+"$pgbin/pgbench" -n -t 500 -c 4 -j 2 >/dev/null 2>&1
+psql_q checkpoint >/dev/null
 expected=$(checksum)
-pg_stop "$data"
-step "incremental snapshot after 2,000 transactions" "$dbaas" snapshot create --repo "$demo/repo" --source "$data" --name incr --mode repository
-step "restore into a new directory" "$dbaas" snapshot restore --repo "$demo/repo" incr "$demo/restored"
-step "verify repository (re-read every chunk)" "$dbaas" repo verify "$demo/repo"
-pg_own "$demo/restored"
-step "start PostgreSQL on the restored copy" pg_start "$demo/restored"
+step "incremental backup 'shop-incr' after 2,000 more transactions" dbaas backup create shop --name shop-incr
+"$pgbin/pgbench" -n -t 200 -c 2 -j 2 >/dev/null 2>&1  # after the backup: must not be restored
+after=$(checksum)
+step "restore 'shop-incr' into new instance 'shop-restored'" dbaas restore shop shop-incr --to shop-restored
+connect_to shop-restored
+step "verify: pgbench invariant + checksum of every account" checksum
 got=$(checksum)
-pg_stop "$demo/restored"
+step "repository verify (re-reads every chunk)" dbaas repo verify "$data_root/repository"
 
+full=$(dbaas -o json backup get shop shop-full)
+incr=$(dbaas -o json backup get shop shop-incr)
 echo
-echo "Mini DBaaS snapshot demo (PostgreSQL 15, pgbench scale $scale)"
+echo "Mini DBaaS demo: dbaasd + PostgreSQL 15, pgbench scale $scale"
 printf '%s\n' "${rows[@]}"
 echo
-"$dbaas" snapshot ls --repo "$demo/repo"
+printf '%-12s %12s %14s %14s %16s\n' backup "data" "stored (new)" "in backup mode" "backup total"
+for b in "$full" "$incr"; do
+  printf '%-12s %9.1f MB %11.1f MB %12.3f s %14.3f s\n' "$(jq -r .backupName <<<"$b")" \
+    "$(jq '.size / 1e6' <<<"$b")" "$(jq '.storedBytes / 1e6' <<<"$b")" \
+    "$(jq .secondsInBackupMode <<<"$b")" "$(jq .durationSeconds <<<"$b")"
+done
 echo
-"$dbaas" repo stats "$demo/repo"
+dbaas instance ls
 echo
-if [ "$expected" = "$got" ]; then
-  echo "restored data verified: $got"
-else
-  echo "MISMATCH: expected $expected, got $got"
+dbaas backup ls shop
+echo
+if [ "$expected" != "$got" ]; then
+  echo "MISMATCH: the restored data is not the backup's: expected $expected, got $got"
   exit 1
 fi
+if [ "$after" = "$got" ]; then
+  echo "MISMATCH: the restored copy has writes made after its backup"
+  exit 1
+fi
+echo "restored data verified: invariant holds, checksum $got equals the backup's moment"
