@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end test of the CLI's client commands against a real dbaasd and PostgreSQL:
+# instance create|ls|get|rm, backup create|ls|get|rm, restore, job get|wait|ls; table and
+# JSON output; exit codes of API errors (2 bad input, 3 not found, 1 conflict/other).
+# Usage: client_test.sh PATH_TO_DBAAS PATH_TO_DBAASD
+set -euo pipefail
+dbaas=$1
+dbaasd=$2
+work=$(mktemp -d)
+chmod 711 "$work"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$dbaasd" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn 2>"$work/dbaasd.log" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  sleep 0.1
+done
+export DBAAS_SERVER=http://127.0.0.1:$port DBAAS_DATA_ROOT=$work/data
+pass=0
+fail=0
+check() {  # check NAME COMMAND... : the command must succeed
+  local name=$1; shift
+  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi
+}
+exits_with() {  # exits_with NAME CODE WORD COMMAND... : exit code CODE, WORD on stderr
+  local name=$1 code=$2 word=$3; shift 3
+  local err rc=0
+  err=$("$@" 2>&1 >/dev/null) || rc=$?
+  if [ "$rc" != "$code" ] || [[ "$err" != *"$word"* ]]; then
+    echo "FAIL: $name (exit $rc, stderr: $err)"; fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+
+out=$("$dbaas" instance create app --config work_mem=16MB)
+check "create prints the instance" grep -q "status    running" <<<"$out"
+check "ls lists it" bash -c "'$dbaas' instance ls | grep -q '^app  *postgresql  *running'"
+j=$("$dbaas" -o json instance get app --show-secrets)
+check "get -o json shows the password with --show-secrets" test "$(jq -r '.connection.password | length' <<<"$j")" -ge 32
+check "get without --show-secrets hides it" bash -c "! '$dbaas' -o json instance get app | jq -e .connection.password >/dev/null"
+
+b=$("$dbaas" -o json backup create app --name nightly --retention-days 7)
+check "backup create -o json" test "$(jq -r .status <<<"$b")" = ready
+check "backup expires" test "$(jq -r .expiresAt <<<"$b")" != null
+check "backup ls" bash -c "'$dbaas' backup ls app | grep -q '^nightly  *ready'"
+check "backup get" bash -c "'$dbaas' -o json backup get app nightly | jq -e '.backupName == \"nightly\"' >/dev/null"
+
+r=$("$dbaas" -o json restore app nightly --to app-copy)
+check "restore -o json" test "$(jq -r .restoredFrom.backupName <<<"$r")" = nightly
+check "restored instance runs" test "$(jq -r .status <<<"$r")" = running
+
+job=$("$dbaas" -o json backup create app --name later --no-wait)
+id=$(jq -r .id <<<"$job")
+check "--no-wait returns the job" test -n "$id"
+check "job wait" bash -c "'$dbaas' -o json job wait $id | jq -e '.status == \"succeeded\"' >/dev/null"
+check "job get" bash -c "'$dbaas' job get $id | grep -q succeeded"
+check "job ls" bash -c "'$dbaas' job ls | grep -q $id"
+
+exits_with "bad name" 2 "not valid" "$dbaas" instance create Bad_Name
+exits_with "unknown type" 2 "unknown instance type" "$dbaas" instance create x --type oracle
+exits_with "bad config pair" 2 "KEY=VALUE" "$dbaas" instance create x --config novalue
+exits_with "unknown instance" 3 "not found" "$dbaas" instance get nope
+exits_with "unknown backup" 3 "not found" "$dbaas" backup get app nope
+exits_with "name in use" 1 "already exists" "$dbaas" instance create app
+exits_with "restore onto a used name" 1 "already exists" "$dbaas" restore app nightly --to app
+exits_with "json errors" 3 '"success":false' "$dbaas" -o json instance get nope
+exits_with "wrong token" 1 "bearer token" env DBAAS_TOKEN=0000 "$dbaas" instance ls
+exits_with "no daemon" 1 "cannot reach dbaasd" "$dbaas" --server http://127.0.0.1:1 instance ls
+
+check "backup rm" bash -c "'$dbaas' backup rm app later | grep -q 'deleted backup later'"
+check "instance rm keeps backups" bash -c "'$dbaas' instance rm app | grep -q '0 backups deleted'"
+check "backups outlive the instance" bash -c "'$dbaas' backup ls app | grep -q nightly"
+check "instance rm --delete-backups" bash -c "'$dbaas' instance rm app-copy --delete-backups | grep -q 'deleted instance app-copy'"
+check "only app-copy's backups go" bash -c "'$dbaas' backup ls app | grep -q nightly"
+
+echo "client_test: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
