@@ -61,6 +61,12 @@ done
 if [[ $DBAASD != /* && ! -e $DBAASD && -e $REPO_ROOT/$DBAASD ]]; then DBAASD=$REPO_ROOT/$DBAASD; fi
 [[ -f $DBAASD && -x $DBAASD ]] || die "dbaasd not found at $DBAASD (scripts/build.sh release, or set DBAASD)"
 DBAASD=$(realpath "$DBAASD")
+# What runs, taken before the start (the file may be rebuilt while we run).
+BIN_BUILT=$(date -r "$DBAASD" '+%Y-%m-%d %H:%M:%S')
+BIN_SHA=$(sha256sum "$DBAASD" | cut -c1-12)
+GIT_REV=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+git_dirty=$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+((git_dirty == 0)) || GIT_REV="$GIT_REV + $git_dirty uncommitted changed files"
 
 need curl curl
 need jq jq
@@ -73,6 +79,8 @@ if ! command -v wrk >/dev/null 2>&1; then
     die "could not install wrk"
 fi
 need wrk wrk
+HAVE_SS=0
+if command -v ss >/dev/null 2>&1; then HAVE_SS=1; else log "ss not found (apt-get install iproute2): no connection sampling"; fi
 
 # ---------------------------------------------------------------------------- run dir
 
@@ -139,6 +147,10 @@ cpu_s() {
   s=${s##*) } # fields from the 3rd (state) on; utime and stime are the 14th and 15th
   awk -v t="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / t }' <<<"$s"
 }
+# "WALL_S IDLE_TICKS": now, and the machine's idle + iowait time from /proc/stat. Idle time
+# is measured exactly (tickless kernel); user/system there are tick samples and miss short
+# bursts such as a request handler, so busy time is taken as cores x wall - idle.
+machine_cpu() { printf '%s %s\n' "$(date +%s.%N)" "$(awk '$1 == "cpu" { print $5 + $6; exit }' /proc/stat)"; }
 proc_status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 # Key-value file written by the wrk done() hook: kv FILE KEY.
@@ -171,9 +183,17 @@ done = function(summary, latency, requests)
 end
 EOF
 
+# Server-side connections of dbaasd's port: "ESTABLISHED WAITING", WAITING = those with
+# request bytes the server has not read (Recv-Q > 0): with keep-alive, cpp-httplib holds one
+# pool thread per connection, so connections beyond the pool wait, unserved, for a free one.
+conn_sample() {
+  ss -tnH state established "( sport = :$PORT )" |
+    awk '{ n++; if ($1 > 0) q++ } END { print n + 0, q + 0 }'
+}
+
 # load KEY PATH CONNECTIONS [AUTH]: one wrk run; figures in $RES_DIR/KEY.*.
 load() {
-  local key=$1 path=$2 conns=$3 auth=${4-} cpu0 cpu1 args
+  local key=$1 path=$2 conns=$3 auth=${4-} cpu0 cpu1 args m0 m1
   args=(-t "$THREADS" -c "$conns" -d "${DURATION}s" --latency --timeout "$WRK_TIMEOUT"
     -s "$RUN/summary.lua")
   # The token goes in only through wrk's command line (the report shows a placeholder).
@@ -184,14 +204,32 @@ load() {
   res_put "$key.cmd" "wrk -t $THREADS -c $conns -d ${DURATION}s --latency --timeout $WRK_TIMEOUT$shown_auth http://127.0.0.1:PORT$path"
   log "== $key: wrk -t $THREADS -c $conns -d ${DURATION}s GET $path"
   cpu0=$(cpu_s "$DAEMON_PID")
+  m0=$(machine_cpu)
   (
     export WRK_SUMMARY=$RES_DIR/$key.summary
     timed "$key" wrk "${args[@]}" "$BASE$path" >"$RES_DIR/$key.out"
   ) &
   WRK_PID=$!
+  : >"$RES_DIR/$key.conns"
+  # Connection samples every 2 s while wrk runs (not in its first and last second).
+  if ((HAVE_SS)); then
+    local t
+    for ((t = 2; t < DURATION; t += 2)); do
+      sleep 2
+      kill -0 "$WRK_PID" 2>/dev/null || break
+      conn_sample >>"$RES_DIR/$key.conns"
+    done
+  fi
   wait "$WRK_PID" || die "wrk failed: $(tail -n 5 "$RES_DIR/$key.out")"
   WRK_PID=
   cpu1=$(cpu_s "$DAEMON_PID")
+  m1=$(machine_cpu)
+  # The machine's busy CPU seconds and share over the run (everything: dbaasd, wrk, others).
+  res_put "$key.machine_cpu_s" "$(awk -v a="$m0" -v b="$m1" -v t="$CLK_TCK" -v p="$(nproc)" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); busy = p * (y[1] - x[1]) - (y[2] - x[2]) / t
+    printf "%.2f", (busy < 0 ? 0 : busy) }')"
+  res_put "$key.machine_busy" "$(awk -v a="$m0" -v b="$m1" -v c="$(res_get "$key.machine_cpu_s")" -v p="$(nproc)" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * c / (p * (y[1] - x[1])) }')"
   summarize "$key"
   res_put "$key.dcpu" "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')"
   local f=$RES_DIR/$key.summary
@@ -199,7 +237,13 @@ load() {
   local n d
   n=$(kv "$f" requests) d=$(kv "$f" duration_us)
   res_put "$key.rps" "$(awk -v n="$n" -v d="$d" 'BEGIN { printf "%.0f", n / (d / 1e6) }')"
-  log "   $(res_get "$key.rps") req/s, p50 $(ms "$(kv "$f" p50)") ms, p99 $(ms "$(kv "$f" p99)") ms, max $(ms "$(kv "$f" max_us)") ms, non-2xx $(kv "$f" status), socket errors c/r/w/t $(kv "$f" connect)/$(kv "$f" read)/$(kv "$f" write)/$(kv "$f" timeout); dbaasd CPU $(res_get "$key.dcpu") s"
+  if [[ -s $RES_DIR/$key.conns ]]; then
+    res_put "$key.waiting" "$(awk '{ print $2 }' "$RES_DIR/$key.conns" | sort -n | awk '{ v[NR] = $1 } END {
+      printf "%d (%d–%d)", v[int((NR + 1) / 2)], v[1], v[NR] }')"
+    res_put "$key.established" "$(awk '{ print $1 }' "$RES_DIR/$key.conns" | sort -n | awk '{ v[NR] = $1 } END {
+      printf "%d", v[int((NR + 1) / 2)] }')"
+  fi
+  log "   $(res_get "$key.rps") req/s, p50 $(ms "$(kv "$f" p50)") ms, p99 $(ms "$(kv "$f" p99)") ms, max $(ms "$(kv "$f" max_us)") ms, non-2xx $(kv "$f" status), socket errors c/r/w/t $(kv "$f" connect)/$(kv "$f" read)/$(kv "$f" write)/$(kv "$f" timeout); dbaasd CPU $(res_get "$key.dcpu") s; connections waiting unserved $(res_get "$key.waiting" n/a); machine busy $(res_get "$key.machine_busy")%"
 }
 
 # ---------------------------------------------------------------------------- dbaasd
@@ -270,10 +314,12 @@ res_put check.noauth "$code"
 
 # ---------------------------------------------------------------------------- load
 
+res_put loadavg.start "$(cut -d' ' -f1-3 /proc/loadavg)"
 load healthz /healthz "$CONNECTIONS"
 load instances /instances "$CONNECTIONS" auth
 load instances_low /instances "$LOW_CONNECTIONS" auth
 
+res_put loadavg.end "$(cut -d' ' -f1-3 /proc/loadavg)"
 res_put hwm.end_kb "$(proc_status_kb "$DAEMON_PID" VmHWM)"
 res_put rss.end_kb "$(proc_status_kb "$DAEMON_PID" VmRSS)"
 res_put threads.end "$(proc_status_kb "$DAEMON_PID" Threads)"
@@ -284,44 +330,56 @@ res_put cpu.end "$(cpu_s "$DAEMON_PID")"
 kb_mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
 
 row() {
-  local key=$1 label=$2 conns=$3 f=$RES_DIR/$1.summary n us_per_req
+  local key=$1 label=$2 conns=$3 f=$RES_DIR/$1.summary n us_per_req busy
   n=$(kv "$f" requests)
+  busy=$(awk -v c="$(res_get "$key.dcpu")" -v u="$(res_get "$key.user")" -v s="$(res_get "$key.sys")" \
+    -v w="$(res_get "$key.wall")" -v p="$(nproc)" -v m="$(res_get "$key.machine_cpu_s")" \
+    -v mb="$(res_get "$key.machine_busy")" 'BEGIN { if (w > 0) printf "%.0f%% / %s%% (others %.1f s)", 100 * (c + u + s) / (w * p), mb, m - c - u - s }')
   us_per_req=$(awk -v c="$(res_get "$key.dcpu")" -v n="$n" 'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / n }')
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s/%s/%s | %s (%s µs/req) | %s |\n' \
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s/%s/%s | %s | %s (%s µs/req) | %s | %s |\n' \
     "$label" "$conns" "$n" "$(res_get "$key.rps")" \
     "$(ms "$(kv "$f" p50)")" "$(ms "$(kv "$f" p90)")" "$(ms "$(kv "$f" p99)")" \
     "$(ms "$(kv "$f" p99.9)")" "$(ms "$(kv "$f" max_us)")" "$(ms "$(kv "$f" mean_us)")" \
     "$(kv "$f" status)" "$(kv "$f" connect)" "$(kv "$f" read)" "$(kv "$f" write)" \
-    "$(kv "$f" timeout)" "$(res_get "$key.dcpu")" "$us_per_req" \
-    "$(awk -v u="$(res_get "$key.user")" -v s="$(res_get "$key.sys")" 'BEGIN { printf "%.2f", u + s }')"
+    "$(kv "$f" timeout)" "$(res_get "$key.waiting" n/a)" "$(res_get "$key.dcpu")" "$us_per_req" \
+    "$(awk -v u="$(res_get "$key.user")" -v s="$(res_get "$key.sys")" 'BEGIN { printf "%.2f", u + s }')" "$busy"
 }
 
 report() {
-  local cpu mem rev dirty wrkv pgv
+  local cpu mem wrkv pgv changed=""
   cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
-  rev=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
-  dirty=$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
-  ((dirty == 0)) || rev="$rev + $dirty uncommitted changed files"
+  [[ $(sha256sum "$DBAASD" | cut -c1-12) == "$BIN_SHA" ]] ||
+    changed="; **the file was replaced during the run** (rebuilt): the figures are those of the binary described here, which was running"
   wrkv=$(wrk -v 2>&1 | awk 'NR == 1 { print $2; exit }') || true
   pgv=$("$PG_BIN/postgres" --version 2>/dev/null | awk '{ print $3 }') || true
 
   echo "# REST API load benchmark, $(date '+%Y-%m-%d %H:%M')"
   echo
-  echo "- Machine: $(nproc) cores $cpu, $mem, $(uname -r). **wrk and dbaasd share these $(nproc) cores** (and the $INSTANCES idle PostgreSQL servers run alongside): the figures are a lower bound of what dbaasd serves on a dedicated machine; wrk's own CPU time is in the table."
-  echo "- dbaasd: \`$DBAASD\` (built $(date -r "$DBAASD" '+%Y-%m-%d %H:%M'), repo at $rev); cpp-httplib, thread pool of 64, keep-alive (1000 requests per connection); default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, 127.0.0.1:$PORT"
+  echo "- Machine: $(nproc) cores $cpu, $mem, $(uname -r); load average before the runs $(res_get loadavg.start), after $(res_get loadavg.end). **wrk and dbaasd share these $(nproc) cores** (and the $INSTANCES idle PostgreSQL servers run alongside; the machine may be shared with other work too: see the last column). wrk's CPU time comes out of dbaasd's budget whenever the server is CPU-bound."
+  echo "- dbaasd: \`$DBAASD\` (file of $BIN_BUILT, sha256 $BIN_SHA…, repo at $GIT_REV when started$changed); cpp-httplib, thread pool of 64, keep-alive (1000 requests per connection); default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, 127.0.0.1:$PORT"
   echo "- Instances: $INSTANCES PostgreSQL ${pgv:-} instances created through POST /instances (sequentially, sync): $(res_get create.total) s in all, per request $(res_get create.stats)"
   echo "- Correctness: GET /instances → $(res_get check); body $(res_get body.bytes) bytes; without a token: HTTP $(res_get check.noauth)"
   echo "- Load: wrk ${wrkv:-?}, $THREADS threads, ${DURATION} s per run, keep-alive, --timeout $WRK_TIMEOUT (slower responses count as timeouts and are not in the percentiles); runs one after the other in the order below"
   echo "- Reproduce: \`INSTANCES=$INSTANCES DURATION=$DURATION CONNECTIONS=$CONNECTIONS LOW_CONNECTIONS=$LOW_CONNECTIONS THREADS=$THREADS bench/api_bench.sh\` (as root, from the repository root, after \`scripts/build.sh release\`)"
   echo
-  echo "| endpoint | conns | requests | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | mean ms | non-2xx | socket errors connect/read/write/timeout | dbaasd CPU s | wrk CPU s |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| endpoint | conns | requests | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | mean ms | non-2xx | socket errors connect/read/write/timeout | conns waiting unserved | dbaasd CPU s | wrk CPU s | CPU busy: dbaasd+wrk / machine |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   row healthz "GET /healthz (no auth, trivial)" "$CONNECTIONS"
   row instances "GET /instances ($INSTANCES instances, bearer)" "$CONNECTIONS"
   row instances_low "GET /instances ($INSTANCES instances, bearer)" "$LOW_CONNECTIONS"
   echo
-  echo "dbaasd CPU s: user+sys of the whole daemon during the run (/proc/PID/stat), per request in parentheses. wrk CPU s: user+sys of wrk (/usr/bin/time)."
+  echo "- dbaasd CPU s: user+sys of the whole daemon during the run (/proc/PID/stat), per request in parentheses. wrk CPU s: user+sys of wrk (/usr/bin/time). CPU busy: (dbaasd + wrk CPU) / (wall × $(nproc) cores) / the whole machine's busy share over the run (cores × wall − idle time from /proc/stat); \"others\": CPU seconds of every other process in that time (the idle PostgreSQL servers, and anything else running on this machine, which is shared)."
+  echo "- conns waiting unserved: server-side connections on dbaasd's port whose request the server has not read (ss, Recv-Q > 0), median (min–max) of samples every 2 s during the run. With keep-alive, cpp-httplib gives each connection one pool thread (64) until it closes (after 1000 requests or 5 s idle), so connections beyond the pool wait. wrk 4.1 counts a timeout only when a response arrives later than --timeout, so requests still unanswered when the run ends appear nowhere in its figures (not in the latencies, not as timeouts): latency and req/s above are those of the connections that were served."
+  # A hint when the latency is waiting rather than work.
+  local p50_low busy_low
+  p50_low=$(kv "$RES_DIR/instances_low.summary" p50)
+  busy_low=$(res_get instances_low.machine_busy 100)
+  if [[ -n $p50_low ]] && ((p50_low >= 35000 && p50_low <= 60000 && busy_low < 50)); then
+    echo "- **Latency is waiting, not work:** p50 $(ms "$p50_low") ms at $LOW_CONNECTIONS connections while the machine is ${busy_low}% busy and dbaasd spends $(awk -v c="$(res_get instances_low.dcpu)" -v n="$(kv "$RES_DIR/instances_low.summary" requests)" 'BEGIN { printf "%.0f", c * 1e6 / n }') µs of CPU per request. ~40 ms per keep-alive request is the signature of Nagle's algorithm meeting the client's delayed ACK (a response written in two pieces, headers then body, on a socket without TCP_NODELAY; cpp-httplib leaves TCP_NODELAY off unless told)."
+    # shellcheck disable=SC2016 # backquotes: Markdown
+    printf '  Check: `curl -so /dev/null -w "%%{time_total}\\n" URL URL URL` (the first request is fast, those reusing the connection take ~40 ms).\n'
+  fi
   echo
   echo "## dbaasd process"
   echo

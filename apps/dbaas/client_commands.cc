@@ -92,6 +92,16 @@ void PrintJob(const json& j) {
   PrintTable({"FIELD", "VALUE"}, rows);
 }
 
+// Prints `j` as JSON for scripts, or as `table` draws it for people.
+Status Show(const GlobalOptions& g, const json& j, void (*table)(const json&)) {
+  if (g.format == OutputFormat::kJson) {
+    PrintJson(j);
+  } else {
+    table(j);
+  }
+  return Status::Ok();
+}
+
 // key=value pairs of --config.
 Result<json> ParseConfigPairs(const std::vector<std::string>& pairs) {
   json config = json::object();
@@ -128,13 +138,9 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
         json body = {{"name", ca->name}, {"type", ca->type}, {"config", config}};
         if (!ca->size.empty()) body["size"] = ca->size;
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, "/instances", body, "create", ca->no_wait));
-        if (ca->no_wait)
-          return g.format == OutputFormat::kJson ? (PrintJson(job), Status::Ok())
-                                                 : (PrintJob(job), Status::Ok());
+        if (ca->no_wait) return Show(g, job, PrintJob);
         ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(ca->name)));
-        g.format == OutputFormat::kJson ? PrintJson(got["instance"])
-                                        : PrintInstance(got["instance"]);
-        return Status::Ok();
+        return Show(g, got["instance"], PrintInstance);
       });
     };
   });
@@ -144,7 +150,10 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
     g.action = [&g, c] {
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got, api.Get("/instances"));
-        if (g.format == OutputFormat::kJson) return PrintJson(got["instances"]), Status::Ok();
+        if (g.format == OutputFormat::kJson) {
+          PrintJson(got["instances"]);
+          return Status::Ok();
+        }
         std::vector<std::vector<std::string>> rows;
         for (const auto& i : got["instances"]) {
           std::string port = i["connection"].is_object() ? Str(i["connection"], "port") : "-";
@@ -167,9 +176,7 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got, api.Get(fmt::format("/instances/{}{}", PathSegment(*name),
                                                        *secrets ? "?showSecrets=true" : "")));
-        g.format == OutputFormat::kJson ? PrintJson(got["instance"])
-                                        : PrintInstance(got["instance"]);
-        return Status::Ok();
+        return Show(g, got["instance"], PrintInstance);
       });
     };
   });
@@ -187,7 +194,10 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
                                                 *rm_backups ? "&deleteBackups=true" : "")));
         ASSIGN_OR_RETURN(json job, api.WaitForJob(started.value("jobId", ""), "delete",
                                                   g.format == OutputFormat::kTable));
-        if (g.format == OutputFormat::kJson) return PrintJson(job), Status::Ok();
+        if (g.format == OutputFormat::kJson) {
+          PrintJson(job);
+          return Status::Ok();
+        }
         std::cout << fmt::format("deleted instance {} ({} backups deleted)\n", *rm_name,
                                  job["result"].value("backupsDeleted", 0));
         return Status::Ok();
@@ -219,15 +229,12 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
         if (a->retention_days != 0) body["retentionDays"] = a->retention_days;
         std::string path = fmt::format("/instances/{}/backup", PathSegment(a->instance));
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "backup", a->no_wait));
-        if (a->no_wait)
-          return g.format == OutputFormat::kJson ? (PrintJson(job), Status::Ok())
-                                                 : (PrintJob(job), Status::Ok());
+        if (a->no_wait) return Show(g, job, PrintJob);
         std::string name = job["result"].value("backupName", "");
         ASSIGN_OR_RETURN(json got,
                          api.Get(fmt::format("/instances/{}/backups/{}", PathSegment(a->instance),
                                              PathSegment(name))));
-        g.format == OutputFormat::kJson ? PrintJson(got["backup"]) : PrintBackup(got["backup"]);
-        return Status::Ok();
+        return Show(g, got["backup"], PrintBackup);
       });
     };
   });
@@ -240,7 +247,10 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got,
                          api.Get(fmt::format("/instances/{}/backups", PathSegment(*ls_instance))));
-        if (g.format == OutputFormat::kJson) return PrintJson(got["backups"]), Status::Ok();
+        if (g.format == OutputFormat::kJson) {
+          PrintJson(got["backups"]);
+          return Status::Ok();
+        }
         std::vector<std::vector<std::string>> rows;
         for (const auto& b : got["backups"]) {
           rows.push_back({Str(b, "backupName"), Str(b, "status"),
@@ -267,11 +277,13 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
                                          PathSegment(args->second));
           if (is_get) {
             ASSIGN_OR_RETURN(json got, api.Get(path));
-            g.format == OutputFormat::kJson ? PrintJson(got["backup"]) : PrintBackup(got["backup"]);
-            return Status::Ok();
+            return Show(g, got["backup"], PrintBackup);
           }
           ASSIGN_OR_RETURN(json got, api.Delete(path));
-          if (g.format == OutputFormat::kJson) return PrintJson(got), Status::Ok();
+          if (g.format == OutputFormat::kJson) {
+            PrintJson(got);
+            return Status::Ok();
+          }
           std::cout << fmt::format("deleted backup {}\n", args->second);
           return Status::Ok();
         });
@@ -299,13 +311,9 @@ void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<C
         if (!a->size.empty()) body["size"] = a->size;
         std::string path = fmt::format("/instances/{}/restore", PathSegment(a->instance));
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "restore", a->no_wait));
-        if (a->no_wait)
-          return g.format == OutputFormat::kJson ? (PrintJson(job), Status::Ok())
-                                                 : (PrintJob(job), Status::Ok());
+        if (a->no_wait) return Show(g, job, PrintJob);
         ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(a->target)));
-        g.format == OutputFormat::kJson ? PrintJson(got["instance"])
-                                        : PrintInstance(got["instance"]);
-        return Status::Ok();
+        return Show(g, got["instance"], PrintInstance);
       });
     };
   });
@@ -327,8 +335,7 @@ void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<C
             ASSIGN_OR_RETURN(json got, api.Get("/jobs/" + PathSegment(*id)));
             j = got["job"];
           }
-          g.format == OutputFormat::kJson ? PrintJson(j) : PrintJob(j);
-          return Status::Ok();
+          return Show(g, j, PrintJob);
         });
       };
     });
@@ -338,7 +345,10 @@ void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<C
     g.action = [&g, c] {
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got, api.Get("/jobs"));
-        if (g.format == OutputFormat::kJson) return PrintJson(got["jobs"]), Status::Ok();
+        if (g.format == OutputFormat::kJson) {
+          PrintJson(got["jobs"]);
+          return Status::Ok();
+        }
         std::vector<std::vector<std::string>> rows;
         for (const auto& j : got["jobs"]) {
           rows.push_back({Str(j, "id"), Str(j, "type"), Str(j, "instance"), Str(j, "status"),

@@ -67,6 +67,22 @@ const std::vector<std::string_view>& Migrations() {
         message TEXT NOT NULL
       );
       )sql",
+      // 2: the history of restores (what was restored from where, how long it took).
+      R"sql(
+      CREATE TABLE restores (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        source_instance TEXT NOT NULL,
+        backup_name TEXT NOT NULL,
+        new_instance TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        seconds REAL NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT ''
+      );
+      CREATE INDEX restores_by_source ON restores(source_instance, started_at);
+      )sql",
   };
   return kSteps;
 }
@@ -398,6 +414,31 @@ Status Catalog::AddEvent(const std::string& level, const std::string& instance,
       .Run("INSERT INTO events (at, level, instance, job, message) VALUES (?,?,?,?,?)",
            {NowRfc3339(), level, instance, job, message})
       .status();
+}
+
+Status Catalog::AddRestore(const RestoreRecord& r) {
+  std::lock_guard lock(mu_);
+  return db_
+      .Run(
+          "INSERT INTO restores (job_id, source_instance, backup_name, new_instance, status, "
+          "started_at, finished_at, seconds, error) VALUES (?,?,?,?,?,?,?,?,?)",
+          {r.job_id, r.source_instance, r.backup_name, r.new_instance, r.status, r.started_at,
+           r.finished_at, r.seconds, r.error})
+      .status();
+}
+
+Result<std::vector<RestoreRecord>> Catalog::ListRestores(size_t limit) const {
+  std::lock_guard lock(mu_);
+  std::vector<RestoreRecord> out;
+  RETURN_IF_ERROR(db_.Query(
+      "SELECT id, job_id, source_instance, backup_name, new_instance, status, started_at, "
+      "finished_at, seconds, error FROM restores ORDER BY id DESC LIMIT ?",
+      {static_cast<int64_t>(limit)}, [&](const SqlRow& row) {
+        out.push_back(RestoreRecord{row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4),
+                                    row.Text(5), row.Text(6), row.Text(7), row.Real(8),
+                                    row.Text(9)});
+      }));
+  return out;
 }
 
 Result<std::vector<EventRecord>> Catalog::ListEvents(size_t limit) const {

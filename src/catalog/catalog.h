@@ -1,4 +1,4 @@
-// The catalog: what the service knows about instances, backups, jobs and events, in one
+// The catalog: what the service knows about instances, backups, restores, jobs and events, in one
 // SQLite database (WAL mode, synchronous=FULL) under the data root. Its schema is versioned
 // (PRAGMA user_version) and migrated forward on open, one transaction per step.
 //
@@ -76,6 +76,20 @@ struct JobRecord {
   std::string finished_at;
 };
 
+// One restore, as it ended.
+struct RestoreRecord {
+  int64_t id = 0;
+  std::string job_id;
+  std::string source_instance;
+  std::string backup_name;
+  std::string new_instance;
+  std::string status;  // succeeded, failed, interrupted
+  std::string started_at;
+  std::string finished_at;
+  double seconds = 0;  // to a server accepting connections, out of recovery
+  std::string error;
+};
+
 struct EventRecord {
   int64_t id = 0;
   std::string at;
@@ -120,6 +134,10 @@ class Catalog {
   Result<std::vector<JobRecord>> ListJobs(size_t limit = 100) const;
   Result<std::vector<JobRecord>> ListUnfinishedJobs() const;
   Status UpdateJob(const JobRecord& r);
+
+  // Restores: their history, newest first.
+  Status AddRestore(const RestoreRecord& r);
+  Result<std::vector<RestoreRecord>> ListRestores(size_t limit = 100) const;
 
   // Events: an append-only log of what happened.
   Status AddEvent(const std::string& level, const std::string& instance, const std::string& job,

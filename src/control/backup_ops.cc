@@ -285,8 +285,30 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& request) {
 }
 
 Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job) {
+  auto started = std::chrono::steady_clock::now();
+  catalog::RestoreRecord history{0,
+                                 job.id,
+                                 request.source_instance,
+                                 request.backup_name,
+                                 request.new_instance_name,
+                                 "succeeded",
+                                 catalog::NowRfc3339(),
+                                 "",
+                                 0,
+                                 ""};
+  auto record_end = [&](const Status& st) {
+    history.finished_at = catalog::NowRfc3339();
+    history.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!st.ok()) {
+      history.status = "failed";
+      history.error = st.ToString();
+    }
+    (void)catalog_->AddRestore(history);
+  };
   auto fail = [&](const Status& st) {
     Discard(request.new_instance_name, st.ToString());
+    record_end(st);
     return st;
   };
   auto backup = catalog_->GetBackup(request.backup_name);
@@ -313,7 +335,13 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
   }
   RETURN_IF_ERROR(catalog_->UpdateInstancePort(request.new_instance_name, port));
   RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(request.new_instance_name, "running"));
-  return json{{"instance", request.new_instance_name}, {"backupName", request.backup_name}};
+  record_end(Status::Ok());
+  spdlog::info("event=restore_ready instance={} source={} backup={} duration_ms={:.0f}",
+               request.new_instance_name, request.source_instance, request.backup_name,
+               history.seconds * 1000);
+  return json{{"instance", request.new_instance_name},
+              {"backupName", request.backup_name},
+              {"seconds", history.seconds}};
 }
 
 }  // namespace dbaas::control

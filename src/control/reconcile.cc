@@ -58,6 +58,11 @@ Status Service::Reconcile() {
         job.started_at.empty() ? "queued" : "running", job.kind,
         job.kind == "delete-instance" ? "finished" : "rolled back");
     RETURN_IF_ERROR(catalog_->UpdateJob(job));
+    if (job.kind == "restore") {
+      (void)catalog_->AddRestore({0, job.id, job.request.value("sourceInstance", ""),
+                                  job.request.value("backupName", ""), job.instance, "interrupted",
+                                  job.started_at, job.finished_at, 0, job.error_message});
+    }
     (void)catalog_->AddEvent("warn", job.instance, job.id, job.error_message);
     spdlog::warn("event=job_interrupted job={} kind={} instance={}", job.id, job.kind,
                  job.instance);

@@ -204,15 +204,13 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   return json{{"instance", name}, {"backupsDeleted", backups_deleted}};
 }
 
-Result<InstanceView> Service::GetInstance(const std::string& name) const {
-  RETURN_IF_ERROR(ValidateName("instance name", name));
-  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
   InstanceView view;
   view.status = record.status;
   view.status_message = record.status_message;
   {
     std::lock_guard lock(mu_);
-    if (auto it = servers_.find(name); it != servers_.end()) {
+    if (auto it = servers_.find(record.name); it != servers_.end()) {
       view.connection = it->second->connection();
       view.restarts = it->second->restarts();
       if (record.status == "running" && !it->second->running()) {
@@ -227,14 +225,17 @@ Result<InstanceView> Service::GetInstance(const std::string& name) const {
   return view;
 }
 
+Result<InstanceView> Service::GetInstance(const std::string& name) const {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  return ViewOf(std::move(record));
+}
+
 Result<std::vector<InstanceView>> Service::ListInstances() const {
   ASSIGN_OR_RETURN(auto records, catalog_->ListInstances());
   std::vector<InstanceView> out;
   out.reserve(records.size());
-  for (const auto& r : records) {
-    auto view = GetInstance(r.name);
-    if (view.ok()) out.push_back(std::move(view.value()));  // deleted meanwhile: skip
-  }
+  for (auto& r : records) out.push_back(ViewOf(std::move(r)));
   return out;
 }
 

@@ -109,6 +109,8 @@ class Service {
   std::string instances_dir() const { return JoinPath(options_.data_root, "instances"); }
   std::string repository_dir() const { return JoinPath(options_.data_root, "repository"); }
 
+  // The record with what is live: where its server listens, whether it runs.
+  InstanceView ViewOf(catalog::InstanceRecord record) const;
   Status Reconcile();
   Status ReconcileBackups();
   // Removes an instance's directory and row; used when a create or restore fails or was

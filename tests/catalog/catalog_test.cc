@@ -62,6 +62,34 @@ TEST(CatalogTest, RefusesASchemaNewerThanItKnows) {
   EXPECT_NE(catalog.status().message().find("999"), std::string::npos);
 }
 
+TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
+  TempDir dir;
+  std::string path = dir / "catalog.db";
+  {
+    auto catalog = Catalog::Open(path);
+    ASSERT_TRUE(catalog.ok());
+    ASSERT_TRUE((*catalog)->InsertInstance(Instance("old")).ok());
+  }
+  {
+    // What the first release wrote: schema version 1, without the restores table.
+    auto db = SqliteDb::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec("DROP TABLE restores; PRAGMA user_version = 1").ok());
+  }
+  auto catalog = Catalog::Open(path);
+  ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+  EXPECT_EQ((*catalog)->schema_version(), Catalog::SchemaVersion());
+  EXPECT_TRUE((*catalog)->GetInstance("old").ok());
+  RestoreRecord r{0,           "0123456789abcdef", "old",        "b", "new",
+                  "succeeded", NowRfc3339(),       NowRfc3339(), 1.5, ""};
+  ASSERT_TRUE((*catalog)->AddRestore(r).ok());
+  auto restores = (*catalog)->ListRestores();
+  ASSERT_TRUE(restores.ok());
+  ASSERT_EQ(restores->size(), 1u);
+  EXPECT_EQ((*restores)[0].new_instance, "new");
+  EXPECT_DOUBLE_EQ((*restores)[0].seconds, 1.5);
+}
+
 TEST(CatalogTest, NamesAreUniqueAndMissingRowsAreNotFound) {
   TempDir dir;
   auto catalog = Catalog::Open(dir / "catalog.db");
