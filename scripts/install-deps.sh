@@ -8,7 +8,7 @@ packages=(
   libspdlog-dev libfmt-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev
   libbenchmark-dev
   postgresql-15 postgresql-contrib
-  xfsprogs jq time util-linux
+  xfsprogs jq time util-linux curl python3 python3-yaml
 )
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)

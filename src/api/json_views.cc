@@ -87,10 +87,8 @@ int HttpStatusFor(const std::string& code) {
   if (code == "invalid_argument" || code == "bad_request") return 400;
   if (code == "unauthorized") return 401;
   if (code == "not_found") return 404;
-  if (code == "method_not_allowed") return 405;
   if (code == "already_exists" || code == "failed_precondition" || code == "busy") return 409;
   if (code == "payload_too_large") return 413;
-  if (code == "unavailable") return 503;
   return 500;
 }
 

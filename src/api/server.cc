@@ -170,6 +170,13 @@ void ApiServer::Routes() {
   const std::string token = options_.token;
 
   s.set_pre_routing_handler([token](const Request& req, Response& res) {
+    // A request without Content-Length or chunked encoding has no body (RFC 9112 6.3), but
+    // this cpp-httplib would read one until its timeout: `curl -X POST URL` hung 30 s.
+    // The pre-routing handler runs before the body is read, on the library's own
+    // non-const Request, so saying the length here is safe.
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      const_cast<Request&>(req).set_header("Content-Length", "0");
+    }
     if (token.empty() || req.path == "/healthz") return httplib::Server::HandlerResponse::Unhandled;
     if (!TokenMatches(req.get_header_value("Authorization"), token)) {
       Send(
@@ -186,7 +193,6 @@ void ApiServer::Routes() {
     if (!res.body.empty()) return;
     std::string code = res.status == 404   ? "not_found"
                        : res.status == 413 ? "payload_too_large"
-                       : res.status == 405 ? "method_not_allowed"
                        : res.status < 500  ? "bad_request"
                                            : "internal";
     std::string message = res.status == 404 ? fmt::format("no route {} {}", req.method, req.path)
@@ -231,8 +237,8 @@ void ApiServer::Routes() {
     auto done = service_.WaitJob(job->id, kWaitForever);
     if (!done.ok()) return SendError(res, done.status());
     if (done->status != "succeeded") {
-      json body =
-          ErrorJson(done->error_code.empty() ? "internal" : done->error_code, done->error_message);
+      json body = ErrorJson(done->error_code.empty() ? "internal" : done->error_code,
+                            done->error_message, done->result.value("hint", ""));
       body["jobId"] = done->id;
       return Send(res, HttpStatusFor(done->error_code), body);
     }

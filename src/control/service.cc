@@ -109,16 +109,19 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
     spec.data_root = instances_dir();
     spec.config = request.config;
     spec.bin_dir = options_.pg_bin_dir;
+    // A failed create leaves nothing, its log included: the error quotes the log's end.
+    auto failed = [&](const Status& st) {
+      Discard(request.name, st.ToString());
+      return Status(st.code(), st.message(),
+                    "the instance was removed; correct the request (e.g. a config value the "
+                    "server refused) and create it again");
+    };
     auto made = engines::PgInstance::Create(spec);
-    if (!made.ok()) {
-      Discard(request.name, made.status().ToString());
-      return made.status();
-    }
+    if (!made.ok()) return failed(made.status());
     auto server = std::make_unique<engines::PgInstance>(std::move(made.value()));
     if (Status st = server->Start(); !st.ok()) {
       (void)server->Delete();
-      Discard(request.name, st.ToString());
-      return st;
+      return failed(st);
     }
     int port = server->connection().port;
     {

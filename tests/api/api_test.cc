@@ -161,6 +161,21 @@ TEST_F(ApiTest, BackupRestoreKeepsExactlyTheDataOfItsMoment) {
       << "deleteBackups takes the instance's own backups only";
 }
 
+TEST_F(ApiTest, APostWithoutALengthHasAnEmptyBody) {
+  CreateInstance("quick");
+  // `curl -X POST URL` sends neither Content-Length nor a body, and keeps the connection
+  // open for the answer.
+  auto started = std::chrono::steady_clock::now();
+  int status = RawRequest(daemon_.port(),
+                          "POST /instances/quick/backup HTTP/1.1\r\nHost: x\r\n"
+                          "Authorization: Bearer " +
+                              daemon_.token() + "\r\nConnection: close\r\n\r\n",
+                          /*close_sending=*/false);
+  EXPECT_EQ(status, 201);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5))
+      << "the server waited for a body that was never coming";
+}
+
 TEST_F(ApiTest, AsyncJobsAnswerAtOnceAndReportTheirEnd) {
   httplib::Client c("127.0.0.1", daemon_.port());
   c.set_bearer_token_auth(daemon_.token().c_str());
@@ -212,6 +227,9 @@ TEST_F(ApiTest, BadInputIsRefusedWithTheRightStatusAndChangesNothing) {
        "invalid_argument"},
       {"POST", "/instances", R"({"name":"x","type":"postgresql","config":{"work_mem":"1\n2"}})",
        400, "invalid_argument"},
+      {"POST", "/instances",
+       R"({"name":"x","type":"postgresql","config":{"shared_buffers":"lots"}})", 400,
+       "invalid_argument"},
       {"POST", "/instances", R"({"name":"keep","type":"postgresql"})", 409, "already_exists"},
       {"POST", "/instances?async=perhaps", R"({"name":"x","type":"postgresql"})", 400,
        "invalid_argument"},

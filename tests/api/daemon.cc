@@ -1,7 +1,11 @@
 #include "daemon.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -163,6 +167,31 @@ Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std:
   ASSIGN_OR_RETURN(std::string out, RunChecked(o, std::chrono::minutes(2)));
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+int RawRequest(int port, const std::string& bytes, bool close_sending) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  if (close_sending) ::shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0 && answer.size() < 65536) answer.append(buf, n);
+  ::close(fd);
+  if (!answer.starts_with("HTTP/1.")) return 0;
+  return std::atoi(answer.c_str() + 9);
 }
 
 }  // namespace dbaas::testing

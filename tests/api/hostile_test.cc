@@ -24,33 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-// Sends raw bytes and returns the status code of the answer, 0 if the connection closed
-// without one.
-int RawRequest(int port, const std::string& bytes) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  ::shutdown(fd, SHUT_WR);  // a request that never ends must not hang the test
-  std::string answer;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0 && answer.size() < 65536) answer.append(buf, n);
-  ::close(fd);
-  if (!answer.starts_with("HTTP/1.")) return 0;
-  return std::atoi(answer.c_str() + 9);
-}
-
 std::set<std::string> DirEntries(const std::string& path) {
   std::set<std::string> out;
   if (DIR* d = ::opendir(path.c_str())) {

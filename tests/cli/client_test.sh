@@ -8,7 +8,7 @@ dbaas=$1
 dbaasd=$2
 work=$(mktemp -d)
 chmod 711 "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$dbaasd" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn 2>"$work/dbaasd.log" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT

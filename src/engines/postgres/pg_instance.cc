@@ -353,10 +353,15 @@ Status Launch(PgInstance::ServerState& s, milliseconds timeout) {
     if (!exited.ok() && answers) return Status::Ok();
     if (exited.ok()) {
       s.process.reset();
-      return Status::IoError(fmt::format("PostgreSQL for '{}' exited with code {} while "
-                                         "starting: {}",
-                                         s.name, exited.value(), LogTail(s.options.output_path)),
-                             "see " + s.options.output_path);
+      std::string log = LogTail(s.options.output_path);
+      // The server refusing a setting is bad input, not a failure of ours.
+      StatusCode code = log.find("contains errors") != std::string::npos
+                            ? StatusCode::kInvalidArgument
+                            : StatusCode::kIoError;
+      return Status(code,
+                    fmt::format("PostgreSQL for '{}' exited with code {} while starting: {}",
+                                s.name, exited.value(), log),
+                    "see " + s.options.output_path);
     }
   }
   std::lock_guard lock(s.mutex);
