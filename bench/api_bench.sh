@@ -40,7 +40,7 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
-# shellcheck source=lib.sh source-path=SCRIPTDIR
+# shellcheck source=lib.sh source-path=SCRIPTDIR disable=SC1091 # followed with shellcheck -x
 . "$SCRIPT_DIR/lib.sh"
 
 INSTANCES=${INSTANCES:-10}
@@ -357,7 +357,7 @@ report() {
   echo "# REST API load benchmark, $(date '+%Y-%m-%d %H:%M')"
   echo
   echo "- Machine: $(nproc) cores $cpu, $mem, $(uname -r); load average before the runs $(res_get loadavg.start), after $(res_get loadavg.end). **wrk and dbaasd share these $(nproc) cores** (and the $INSTANCES idle PostgreSQL servers run alongside; the machine may be shared with other work too: see the last column). wrk's CPU time comes out of dbaasd's budget whenever the server is CPU-bound."
-  echo "- dbaasd: \`$DBAASD\` (file of $BIN_BUILT, sha256 $BIN_SHA…, repo at $GIT_REV when started$changed); cpp-httplib, thread pool of 64, keep-alive (1000 requests per connection); default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, 127.0.0.1:$PORT"
+  echo "- dbaasd: \`$DBAASD\` (file of $BIN_BUILT, sha256 $BIN_SHA…, repo at $GIT_REV when started$changed); cpp-httplib, thread pool of 128 (--http-threads), TCP_NODELAY, listen backlog SOMAXCONN, keep-alive (100 requests per connection, 5 s idle); default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, 127.0.0.1:$PORT"
   echo "- Instances: $INSTANCES PostgreSQL ${pgv:-} instances created through POST /instances (sequentially, sync): $(res_get create.total) s in all, per request $(res_get create.stats)"
   echo "- Correctness: GET /instances → $(res_get check); body $(res_get body.bytes) bytes; without a token: HTTP $(res_get check.noauth)"
   echo "- Load: wrk ${wrkv:-?}, $THREADS threads, ${DURATION} s per run, keep-alive, --timeout $WRK_TIMEOUT (slower responses count as timeouts and are not in the percentiles); runs one after the other in the order below"
@@ -370,13 +370,16 @@ report() {
   row instances_low "GET /instances ($INSTANCES instances, bearer)" "$LOW_CONNECTIONS"
   echo
   echo "- dbaasd CPU s: user+sys of the whole daemon during the run (/proc/PID/stat), per request in parentheses. wrk CPU s: user+sys of wrk (/usr/bin/time). CPU busy: (dbaasd + wrk CPU) / (wall × $(nproc) cores) / the whole machine's busy share over the run (cores × wall − idle time from /proc/stat); \"others\": CPU seconds of every other process in that time (the idle PostgreSQL servers, and anything else running on this machine, which is shared)."
-  echo "- conns waiting unserved: server-side connections on dbaasd's port whose request the server has not read (ss, Recv-Q > 0), median (min–max) of samples every 2 s during the run. With keep-alive, cpp-httplib gives each connection one pool thread (64) until it closes (after 1000 requests or 5 s idle), so connections beyond the pool wait. wrk 4.1 counts a timeout only when a response arrives later than --timeout, so requests still unanswered when the run ends appear nowhere in its figures (not in the latencies, not as timeouts): latency and req/s above are those of the connections that were served."
+  echo "- conns waiting unserved: server-side connections on dbaasd's port whose request the server has not read (ss, Recv-Q > 0), median (min–max) of samples every 2 s during the run. With keep-alive, cpp-httplib gives each connection one pool thread (128 by default) until it closes (after 100 requests or 5 s idle), so connections beyond the pool wait. wrk 4.1 counts a timeout only when a response arrives later than --timeout, so requests still unanswered when the run ends appear nowhere in its figures (not in the latencies, not as timeouts): latency and req/s above are those of the connections that were served."
   # A hint when the latency is waiting rather than work.
   local p50_low busy_low
   p50_low=$(kv "$RES_DIR/instances_low.summary" p50)
-  busy_low=$(res_get instances_low.machine_busy 100)
+  # The share of the cores that dbaasd and wrk used in that run, in percent.
+  busy_low=$(awk -v c="$(res_get instances_low.dcpu)" -v u="$(res_get instances_low.user)" \
+    -v s="$(res_get instances_low.sys)" -v w="$(res_get instances_low.wall)" -v p="$(nproc)" \
+    'BEGIN { if (w > 0) printf "%.0f", 100 * (c + u + s) / (w * p); else print 100 }')
   if [[ -n $p50_low ]] && ((p50_low >= 35000 && p50_low <= 60000 && busy_low < 50)); then
-    echo "- **Latency is waiting, not work:** p50 $(ms "$p50_low") ms at $LOW_CONNECTIONS connections while the machine is ${busy_low}% busy and dbaasd spends $(awk -v c="$(res_get instances_low.dcpu)" -v n="$(kv "$RES_DIR/instances_low.summary" requests)" 'BEGIN { printf "%.0f", c * 1e6 / n }') µs of CPU per request. ~40 ms per keep-alive request is the signature of Nagle's algorithm meeting the client's delayed ACK (a response written in two pieces, headers then body, on a socket without TCP_NODELAY; cpp-httplib leaves TCP_NODELAY off unless told)."
+    echo "- **Latency is waiting, not work:** p50 $(ms "$p50_low") ms at $LOW_CONNECTIONS connections while dbaasd and wrk use ${busy_low}% of the cores and dbaasd spends $(awk -v c="$(res_get instances_low.dcpu)" -v n="$(kv "$RES_DIR/instances_low.summary" requests)" 'BEGIN { printf "%.0f", c * 1e6 / n }') µs of CPU per request. ~40 ms per keep-alive request is the signature of Nagle's algorithm meeting the client's delayed ACK (a response written in two pieces, headers then body, on a socket without TCP_NODELAY; cpp-httplib leaves TCP_NODELAY off unless told)."
     # shellcheck disable=SC2016 # backquotes: Markdown
     printf '  Check: `curl -so /dev/null -w "%%{time_total}\\n" URL URL URL` (the first request is fast, those reusing the connection take ~40 ms).\n'
   fi

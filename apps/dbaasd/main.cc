@@ -26,6 +26,7 @@ struct DaemonOptions {
   std::string log_level = "info";
   bool insecure_no_auth = false;
   unsigned job_workers = 4;
+  int http_threads = 128;
   size_t max_body = 1 << 20;
   std::string pg_bin_dir;
 };
@@ -106,6 +107,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "debug, info, warn, error or off")
       ->capture_default_str();
   app.add_option("--job-workers", o.job_workers, "Jobs run at once")->capture_default_str();
+  app.add_option("--http-threads", o.http_threads,
+                 "HTTP connections served at once (a kept-alive connection holds one)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   app.add_flag("--insecure-no-auth", o.insecure_no_auth,
                "Serve without the bearer token (local development only; loopback only)");
   try {
@@ -158,6 +163,7 @@ int main(int argc, char** argv) {
   ao.host = listen->first;
   ao.port = listen->second;
   ao.max_body = o.max_body;
+  ao.threads = o.http_threads;
   if (!o.insecure_no_auth) {
     auto token = dbaas::api::LoadOrCreateToken(o.data_root);
     if (!token.ok()) return Fail(token.status());

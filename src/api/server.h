@@ -22,7 +22,7 @@ struct ApiOptions {
   int port = 3000;            // 0: any free port (see ApiServer::port())
   std::string token;          // required as "Authorization: Bearer <token>" unless empty
   size_t max_body = 1 << 20;  // larger bodies get 413
-  int threads = 64;           // connections served at once
+  int threads = 128;          // connections served at once (kept-alive ones included)
 };
 
 class ApiServer {
@@ -46,6 +46,7 @@ class ApiServer {
   ApiOptions options_;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket, seen by the library's socket-options hook
 };
 
 // The token in <data_root>/api-token (0600), made on first use: 32 random bytes in hex.
