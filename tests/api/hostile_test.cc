@@ -185,7 +185,9 @@ TEST(HostileTest, AThousandBadRequestsLeaveTheDaemonRunningAndTheStateUnchanged)
     httplib::Client anon("127.0.0.1", port);
     check(anon.Get("/instances")->status, "no token");
     httplib::Client wrong("127.0.0.1", port);
-    wrong.set_bearer_token_auth((token.substr(0, token.size() - 1) + "0").c_str());
+    // Change the last digit: appending a fixed "0" matched the real token one time in 16.
+    const char last = token.back() == '0' ? '1' : '0';
+    wrong.set_bearer_token_auth((token.substr(0, token.size() - 1) + last).c_str());
     check(wrong.Get("/instances")->status, "wrong token");
     check(wrong.Post("/instances", "{}", "application/json")->status, "wrong token POST");
     check(c.Put("/instances", "{}", "application/json")->status, "PUT /instances");
