@@ -8,6 +8,7 @@ packages=(
   libspdlog-dev libfmt-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev
   libbenchmark-dev
   postgresql-15 postgresql-contrib
+  mariadb-server mariadb-client mariadb-backup libmariadb-dev
   xfsprogs jq time util-linux curl python3 python3-yaml
 )
 sudo_cmd=()
@@ -27,4 +28,8 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
   pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
     "${sudo_cmd[@]}" pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
   done
+fi
+# The same for mariadb-server's own service (where an init system started it).
+if command -v service >/dev/null 2>&1 && [ -e /etc/init.d/mariadb ]; then
+  "${sudo_cmd[@]}" service mariadb stop >/dev/null 2>&1 || true
 fi

@@ -1,9 +1,11 @@
 #include "test_util.h"
 
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -81,6 +83,30 @@ std::string DiffTrees(const std::string& a, const std::string& b) {
   for (const auto& [path, d] : db) {
     if (!da.count(path)) return "extra in " + b + ": " + path;
   }
+  return "";
+}
+
+XfsMount::~XfsMount() {
+  if (mounted_) {
+    std::string cmd = "umount " + mnt_;
+    if (std::system(cmd.c_str()) != 0) ::umount2(mnt_.c_str(), MNT_DETACH);
+  }
+}
+
+std::string XfsMount::Make(const std::string& size) {
+  if (::geteuid() != 0) return "not root: cannot loop-mount an XFS image";
+  if (std::system("command -v mkfs.xfs >/dev/null 2>&1") != 0) {
+    return "mkfs.xfs not installed (Debian package xfsprogs)";
+  }
+  fs::create_directories(mnt_);
+  // Test paths are ours (mkdtemp) and sizes constants: no user input reaches these lines.
+  std::string mk = "truncate -s " + size + " " + image_ + " && mkfs.xfs -q -m reflink=1 " + image_;
+  if (std::system(mk.c_str()) != 0) return "mkfs.xfs failed";
+  std::string mount = "mount -o loop " + image_ + " " + mnt_ + " 2>/dev/null";
+  if (std::system(mount.c_str()) != 0) return "loop mount failed (no loop devices here?)";
+  mounted_ = true;
+  // Servers run as their own users below the mount point.
+  ::chmod(mnt_.c_str(), 0711);
   return "";
 }
 

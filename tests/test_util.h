@@ -27,4 +27,21 @@ std::string RandomBytes(size_t n, unsigned seed);
 // otherwise a description of the first difference.
 std::string DiffTrees(const std::string& a, const std::string& b);
 
+// A loop-mounted XFS image (reflink=1) under `dir`, unmounted on destruction: where thin
+// (reflink) snapshots work. Needs root and mkfs.xfs.
+class XfsMount {
+ public:
+  explicit XfsMount(const std::string& dir) : image_(dir + "/xfs.img"), mnt_(dir + "/mnt") {}
+  ~XfsMount();
+  XfsMount(const XfsMount&) = delete;
+  XfsMount& operator=(const XfsMount&) = delete;
+  // Returns an empty string on success, else why it could not be made (a reason to skip).
+  std::string Make(const std::string& size = "600M");
+  const std::string& path() const { return mnt_; }
+
+ private:
+  std::string image_, mnt_;
+  bool mounted_ = false;
+};
+
 }  // namespace dbaas::testing

@@ -29,6 +29,7 @@ struct DaemonOptions {
   int http_threads = 128;
   size_t max_body = 1 << 20;
   std::string pg_bin_dir;
+  std::string mysql_bin_dir;
 };
 
 // --config FILE: a JSON object with the same settings; flags given on the command line win.
@@ -56,10 +57,13 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         o.max_body = it->get<size_t>();
       } else if (k == "pgBinDir") {
         o.pg_bin_dir = it->get<std::string>();
+      } else if (k == "mysqlBinDir") {
+        o.mysql_bin_dir = it->get<std::string>();
       } else {
         return dbaas::Status::InvalidArgument(
             fmt::format("config file '{}': unknown setting '{}'", o.config_file, k),
-            "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir");
+            "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir, "
+            "mysqlBinDir");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -157,6 +161,7 @@ int main(int argc, char** argv) {
   so.data_root = o.data_root;
   so.job_workers = o.job_workers;
   so.pg_bin_dir = o.pg_bin_dir;
+  so.mysql_bin_dir = o.mysql_bin_dir;
   auto service = dbaas::control::Service::Start(so);
   if (!service.ok()) return Fail(service.status());
   dbaas::api::ApiOptions ao;

@@ -18,13 +18,9 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
             {"restarts", view.restarts}};
   if (!view.status_message.empty()) j["statusMessage"] = view.status_message;
   if (view.connection) {
-    const engines::PgConnectionInfo& c = *view.connection;
-    json conn = {{"host", c.host},
-                 {"port", c.port},
-                 {"socket", fmt::format("{}/.s.PGSQL.{}", c.socket_dir, c.port)},
-                 {"user", c.user},
-                 {"database", c.database},
-                 {"uri", c.Uri(show_secrets)}};
+    const engines::ConnectionInfo& c = *view.connection;
+    json conn = {{"host", c.host}, {"port", c.port},         {"socket", c.socket},
+                 {"user", c.user}, {"database", c.database}, {"uri", c.Uri(show_secrets)}};
     if (show_secrets) conn["password"] = c.password;
     j["connection"] = std::move(conn);
   } else {
@@ -52,7 +48,8 @@ json BackupJson(const catalog::BackupRecord& b) {
             {"retentionDays", b.retention_days ? json(*b.retention_days) : json(nullptr)},
             {"expiresAt", b.expires_at.empty() ? json(nullptr) : json(b.expires_at)}};
   for (const char* key : {"startLsn", "stopLsn", "timeline", "serverVersion", "secondsInBackupMode",
-                          "durationSeconds", "snapshotKind"}) {
+                          "durationSeconds", "snapshotKind", "method", "secondsWritesBlocked",
+                          "checkpointLsn", "endLsn"}) {
     if (b.info.contains(key)) j[key] = b.info[key];
   }
   return j;

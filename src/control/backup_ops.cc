@@ -1,11 +1,11 @@
-// Backups and restores: the service's side of engines/postgres/pg_backup.h.
+// Backups and restores: the service's side of the engines' backups (engines/engine.h).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "base/names.h"
 #include "control/service.h"
 #include "control/validation.h"
-#include "engines/postgres/pg_backup.h"
+#include "engines/engine.h"
 #include "storage/repo_maintenance.h"
 #include "storage/repository.h"
 
@@ -113,7 +113,7 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
     return st;
   };
   ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(request.backup_name));
-  engines::PgInstance* server = nullptr;
+  engines::Instance* server = nullptr;
   {
     // The instance cannot be deleted while backing_up_ names it, so the pointer stays good.
     std::lock_guard lock(mu_);
@@ -128,30 +128,26 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
   std::shared_lock no_gc(repo_gc_);
   auto repo = storage::Repository::Open(repository_dir());
   if (!repo.ok()) return fail(repo.status());
-  auto info = engines::BackupPostgres(*server, **repo, request.backup_name,
-                                      storage::SnapshotMode::kAuto, &job.progress);
+  auto engine = engines::EngineFor(record.instance_type);
+  if (!engine.ok()) return fail(engine.status());
+  auto info = (*engine)->Backup(*server, **repo, request.backup_name, &job.progress);
   if (!info.ok()) return fail(info.status());
   const storage::Manifest& snap = info->snapshot;
   record.status = "ready";
   record.snapshot_id = snap.id;
   record.size = snap.stats.logical_bytes;
   record.stored_bytes = snap.stats.stored_bytes;
-  record.info["engine"] = "postgresql";
-  record.info["serverVersion"] = info->server_version;
-  record.info["systemIdentifier"] = info->system_identifier;
-  record.info["timeline"] = info->timeline;
-  record.info["startLsn"] = info->start_lsn;
-  record.info["stopLsn"] = info->stop_lsn;
-  record.info["secondsInBackupMode"] = info->seconds_in_backup_mode;
+  record.info["engine"] = record.instance_type;
+  record.info.update(info->info);
   record.info["durationSeconds"] = info->seconds;
   record.info["snapshotKind"] = snap.kind == storage::SnapshotKind::kThin ? "thin" : "repository";
-  record.secret = server->connection().password;
+  record.secret = server->endpoint().password;
   RETURN_IF_ERROR(catalog_->UpdateBackup(record));
   spdlog::info(
       "event=backup_ready instance={} backup={} snapshot={} bytes={} stored_bytes={} "
-      "backup_mode_ms={:.0f} duration_ms={:.0f}",
+      "writes_blocked_ms={:.0f} duration_ms={:.0f}",
       request.instance, request.backup_name, snap.id, record.size, record.stored_bytes,
-      info->seconds_in_backup_mode * 1000, info->seconds * 1000);
+      info->seconds_writes_blocked * 1000, info->seconds * 1000);
   return json{{"backupName", request.backup_name}, {"snapshotId", snap.id}};
 }
 
@@ -320,15 +316,14 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
   if (!repo.ok()) return fail(repo.status());
   auto snapshot = (*repo)->LoadSnapshot(backup->snapshot_id);
   if (!snapshot.ok()) return fail(snapshot.status());
-  engines::PgInstanceSpec spec;
-  spec.name = request.new_instance_name;
-  spec.data_root = instances_dir();
-  spec.config = record->config;
-  spec.bin_dir = options_.pg_bin_dir;
-  auto restored = engines::RestorePostgres(**repo, *snapshot, spec, backup->secret, &job.progress);
+  auto engine = engines::EngineFor(backup->instance_type);
+  if (!engine.ok()) return fail(engine.status());
+  engines::InstanceSpec spec =
+      SpecFor(request.new_instance_name, backup->instance_type, record->config);
+  auto restored = (*engine)->Restore(**repo, *snapshot, spec, backup->secret, &job.progress);
   if (!restored.ok()) return fail(restored.status());
-  auto server = std::make_unique<engines::PgInstance>(std::move(restored.value()));
-  int port = server->connection().port;
+  std::unique_ptr<engines::Instance> server = std::move(restored.value());
+  int port = server->endpoint().port;
   {
     std::lock_guard lock(mu_);
     servers_[request.new_instance_name] = std::move(server);

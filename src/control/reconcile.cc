@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/service.h"
+#include "engines/engine.h"
 #include "storage/repo_maintenance.h"
 #include "storage/repository.h"
 
@@ -82,10 +83,10 @@ Status Service::Reconcile() {
       continue;
     }
     auto started = std::chrono::steady_clock::now();
-    auto opened = engines::PgInstance::Open(instances_dir(), inst.name);
+    auto opened = engines::OpenInstance(instances_dir(), inst.name);
     Status st = opened.status();
     if (opened.ok()) {
-      auto server = std::make_unique<engines::PgInstance>(std::move(opened.value()));
+      std::unique_ptr<engines::Instance> server = std::move(opened.value());
       st = server->Start();
       if (st.ok()) {
         std::lock_guard lock(mu_);
@@ -137,8 +138,8 @@ Status Service::ReconcileBackups() {
       }
     }
     // The password is the instance's, which still exists: the backup was of a running one.
-    auto opened = engines::PgInstance::Open(instances_dir(), b.instance);
-    if (opened.ok()) b.secret = opened->connection().password;
+    auto opened = engines::OpenInstance(instances_dir(), b.instance);
+    if (opened.ok()) b.secret = (*opened)->endpoint().password;
     RETURN_IF_ERROR(catalog_->UpdateBackup(b));
     (void)catalog_->AddEvent("info", b.instance, "",
                              fmt::format("backup {} was committed before a crash; kept", b.name));

@@ -10,6 +10,7 @@
 
 #include "base/names.h"
 #include "control/validation.h"
+#include "engines/engine.h"
 #include "storage/repository.h"
 
 namespace dbaas::control {
@@ -54,7 +55,7 @@ Service::~Service() { Shutdown(); }
 
 void Service::Shutdown() {
   if (jobs_) jobs_->Shutdown();
-  std::map<std::string, std::unique_ptr<engines::PgInstance>> servers;
+  std::map<std::string, std::unique_ptr<engines::Instance>> servers;
   {
     std::lock_guard lock(mu_);
     servers.swap(servers_);
@@ -72,8 +73,8 @@ void Service::Shutdown() {
 
 void Service::Discard(const std::string& name, const std::string& why) {
   // A server may already run on the half-made copy (a restore cut off after its start).
-  if (auto opened = engines::PgInstance::Open(instances_dir(), name); opened.ok()) {
-    (void)opened->Delete();
+  if (auto opened = engines::OpenInstance(instances_dir(), name); opened.ok()) {
+    (void)(*opened)->Delete();
   }
   Status removed = RemoveTree(JoinPath(instances_dir(), name));
   Status unlisted = catalog_->DeleteInstance(name);
@@ -87,9 +88,9 @@ void Service::Discard(const std::string& name, const std::string& why) {
 
 Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& request) {
   RETURN_IF_ERROR(ValidateName("instance name", request.name));
-  RETURN_IF_ERROR(ValidateInstanceType(request.type));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(request.type));
   RETURN_IF_ERROR(ValidateSize(request.size));
-  RETURN_IF_ERROR(engines::ValidatePgConfig(request.config));
+  RETURN_IF_ERROR(engine->ValidateConfig(request.config));
   catalog::InstanceRecord record;
   record.name = request.name;
   record.type = request.type;
@@ -103,12 +104,8 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
               {"type", request.type},
               {"size", request.size},
               {"config", request.config}};
-  auto work = [this, request](JobContext&) -> Result<json> {
-    engines::PgInstanceSpec spec;
-    spec.name = request.name;
-    spec.data_root = instances_dir();
-    spec.config = request.config;
-    spec.bin_dir = options_.pg_bin_dir;
+  auto work = [this, request, engine](JobContext&) -> Result<json> {
+    engines::InstanceSpec spec = SpecFor(request.name, request.type, request.config);
     // A failed create leaves nothing, its log included: the error quotes the log's end.
     auto failed = [&](const Status& st) {
       Discard(request.name, st.ToString());
@@ -116,14 +113,14 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
                     "the instance was removed; correct the request (e.g. a config value the "
                     "server refused) and create it again");
     };
-    auto made = engines::PgInstance::Create(spec);
+    auto made = engine->Create(spec);
     if (!made.ok()) return failed(made.status());
-    auto server = std::make_unique<engines::PgInstance>(std::move(made.value()));
+    std::unique_ptr<engines::Instance> server = std::move(made.value());
     if (Status st = server->Start(); !st.ok()) {
       (void)server->Delete();
       return failed(st);
     }
-    int port = server->connection().port;
+    int port = server->endpoint().port;
     {
       std::lock_guard lock(mu_);
       servers_[request.name] = std::move(server);
@@ -176,7 +173,7 @@ Result<catalog::JobRecord> Service::DeleteInstance(const std::string& name, bool
 }
 
 Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
-  std::unique_ptr<engines::PgInstance> server;
+  std::unique_ptr<engines::Instance> server;
   {
     std::lock_guard lock(mu_);
     if (auto it = servers_.find(name); it != servers_.end()) {
@@ -185,9 +182,9 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
     }
   }
   if (!server) {
-    auto opened = engines::PgInstance::Open(instances_dir(), name);
+    auto opened = engines::OpenInstance(instances_dir(), name);
     if (opened.ok()) {
-      server = std::make_unique<engines::PgInstance>(std::move(opened.value()));
+      server = std::move(opened.value());
     } else if (opened.status().code() != StatusCode::kNotFound) {
       return opened.status();
     }
@@ -207,6 +204,18 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   return json{{"instance", name}, {"backupsDeleted", backups_deleted}};
 }
 
+engines::InstanceSpec Service::SpecFor(const std::string& name, const std::string& type,
+                                       const std::map<std::string, std::string>& config) const {
+  engines::InstanceSpec spec;
+  spec.name = name;
+  spec.type = type;
+  spec.data_root = instances_dir();
+  spec.config = config;
+  if (type == "postgresql") spec.bin_dir = options_.pg_bin_dir;
+  if (type == "mysql") spec.bin_dir = options_.mysql_bin_dir;
+  return spec;
+}
+
 InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
   InstanceView view;
   view.status = record.status;
@@ -214,8 +223,9 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
   {
     std::lock_guard lock(mu_);
     if (auto it = servers_.find(record.name); it != servers_.end()) {
-      view.connection = it->second->connection();
+      view.connection = it->second->endpoint();
       view.restarts = it->second->restarts();
+      if (record.status == "running") view.status_message = it->second->note();
       if (record.status == "running" && !it->second->running()) {
         view.status = "failed";
         view.status_message = fmt::format(

@@ -8,7 +8,8 @@
 // Data root layout:
 //   catalog.db           the catalog (SQLite, 0600)
 //   repository/          the snapshot repository all backups go to
-//   instances/<name>/    each instance (see engines/postgres/pg_instance.h)
+//   instances/<name>/    each instance (engines/postgres/pg_instance.h,
+//                        engines/mariadb/maria_instance.h)
 //   dbaasd.lock          flock()ed by the one daemon using this data root
 //   api-token            the API's bearer token (0600)
 //
@@ -28,14 +29,15 @@
 #include "base/status.h"
 #include "catalog/catalog.h"
 #include "control/job_runner.h"
-#include "engines/postgres/pg_instance.h"
+#include "engines/instance.h"
 
 namespace dbaas::control {
 
 struct ServiceOptions {
   std::string data_root;
   unsigned job_workers = 4;
-  std::string pg_bin_dir;  // empty: found with pg_config
+  std::string pg_bin_dir;     // empty: found with pg_config
+  std::string mysql_bin_dir;  // where a MySQL mysqld is; empty: /usr/sbin (else MariaDB)
 };
 
 struct CreateInstanceRequest {
@@ -63,7 +65,7 @@ struct InstanceView {
   catalog::InstanceRecord record;
   std::string status;  // the record's, or "failed" while its server is down
   std::string status_message;
-  std::optional<engines::PgConnectionInfo> connection;  // once it has been made
+  std::optional<engines::ConnectionInfo> connection;  // once it has been made
   int restarts = 0;
 };
 
@@ -120,14 +122,17 @@ class Service {
   Result<nlohmann::json> RunBackup(const BackupRequest& request, JobContext& job);
   Result<nlohmann::json> RunRestore(const RestoreRequest& request, JobContext& job);
   Result<nlohmann::json> RunDelete(const std::string& name, bool delete_backups);
+  // Where a new instance of `type` is made, with the daemon's binaries for its engine.
+  engines::InstanceSpec SpecFor(const std::string& name, const std::string& type,
+                                const std::map<std::string, std::string>& config) const;
 
   ServiceOptions options_;
   UniqueFd lock_;
   std::unique_ptr<catalog::Catalog> catalog_;
 
   mutable std::mutex mu_;
-  // Running instances' servers (only postgresql until the MariaDB engine lands).
-  std::map<std::string, std::unique_ptr<engines::PgInstance>> servers_;  // guarded by mu_
+  // Running instances' servers.
+  std::map<std::string, std::unique_ptr<engines::Instance>> servers_;  // guarded by mu_
   std::map<std::string, std::string> backing_up_;  // instance -> job id; guarded by mu_
   std::multiset<std::string> restoring_from_;      // backup names in use; guarded by mu_
 

@@ -36,17 +36,6 @@ std::optional<uint64_t> ParseSize(const std::string& size) {
 
 }  // namespace
 
-Status ValidateInstanceType(const std::string& type) {
-  if (type == "postgresql") return Status::Ok();
-  if (type == "mariadb" || type == "mysql") {
-    return Status::InvalidArgument(
-        fmt::format("type '{}' is not available in this version of dbaasd", type),
-        "use type postgresql; MariaDB and MySQL instances are on the roadmap");
-  }
-  return Status::InvalidArgument(fmt::format("unknown instance type '{}'", type),
-                                 "type is one of postgresql, mariadb, mysql");
-}
-
 Status ValidateSize(const std::string& size) {
   if (size.empty() || ParseSize(size)) return Status::Ok();
   return Status::InvalidArgument(fmt::format("size '{}' is not a quantity of bytes", size),

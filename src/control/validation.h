@@ -9,8 +9,6 @@
 
 namespace dbaas::control {
 
-// postgresql (mariadb and mysql are refused until their engine lands).
-Status ValidateInstanceType(const std::string& type);
 // Empty, or a Kubernetes quantity of bytes: digits with an optional Ki, Mi, Gi, Ti, K, M,
 // G or T suffix ("10Gi"), at most 1 PiB.
 Status ValidateSize(const std::string& size);

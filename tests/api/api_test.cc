@@ -1,6 +1,7 @@
 // The REST API end to end: a real dbaasd, real PostgreSQL servers, every route with its
 // successes and its failures. (docs/api/openapi.yaml is checked by openapi_test.py.)
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -161,6 +162,68 @@ TEST_F(ApiTest, BackupRestoreKeepsExactlyTheDataOfItsMoment) {
       << "deleteBackups takes the instance's own backups only";
 }
 
+TEST_F(ApiTest, MariaDbInstancesBackUpAndRestoreThroughTheApi) {
+  if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
+  auto created = daemon_.Post(
+      "/instances",
+      json{{"name", "shop"}, {"type", "mariadb"}, {"config", {{"max_connections", 55}}}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  const json& inst = created.body["instance"];
+  EXPECT_EQ(inst["type"], "mariadb");
+  EXPECT_EQ(inst["status"], "running");
+  EXPECT_EQ(inst["connection"]["user"], "root");
+  EXPECT_EQ(inst["connection"]["uri"].get<std::string>().rfind("mysql://root@127.0.0.1:", 0), 0u)
+      << inst.dump();
+  EXPECT_FALSE(inst["connection"].contains("password"));
+  std::string socket = inst["connection"]["socket"];
+  EXPECT_TRUE(socket.ends_with("/shop/run/mariadb.sock")) << socket;
+  EXPECT_EQ(MariaSql(daemon_, "shop", "SELECT @@max_connections").value(), "55");
+  ASSERT_TRUE(MariaSql(daemon_, "shop",
+                       "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v TEXT); "
+                       "INSERT INTO app.t SELECT seq, MD5(seq) FROM mysql.seq_1_to_3000")
+                  .ok());
+
+  auto backup = daemon_.Post("/instances/shop/backup", json{{"backupName", "nightly"}});
+  ASSERT_EQ(backup.status, 201) << backup.raw;
+  const json& b = backup.body["backup"];
+  EXPECT_EQ(b["instanceType"], "mariadb");
+  EXPECT_EQ(b["status"], "ready");
+  EXPECT_TRUE(b["method"] == "reflink" || b["method"] == "mariadb-backup") << b.dump();
+  EXPECT_GE(b["secondsWritesBlocked"].get<double>(), 0.0);
+  EXPECT_NE(b["serverVersion"].get<std::string>().find("MariaDB"), std::string::npos);
+
+  ASSERT_TRUE(MariaSql(daemon_, "shop", "INSERT INTO app.t VALUES (3001, 'later')").ok());
+  auto restored = daemon_.Post("/instances/shop/restore",
+                               json{{"backupName", "nightly"}, {"newInstanceName", "shop-copy"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw;
+  EXPECT_EQ(restored.body["instance"]["type"], "mariadb");
+  EXPECT_EQ(restored.body["instance"]["config"]["max_connections"], "55");
+  EXPECT_EQ(MariaSql(daemon_, "shop-copy", "SELECT COUNT(*), MAX(id) FROM app.t").value(),
+            "3000\t3000");
+  EXPECT_EQ(MariaSql(daemon_, "shop", "SELECT COUNT(*) FROM app.t").value(), "3001");
+
+  // An option the server refuses is a 400 and leaves nothing.
+  auto refused = daemon_.Post(
+      "/instances", json{{"name", "odd"}, {"type", "mariadb"}, {"config", {{"no_such_thing", 1}}}});
+  EXPECT_EQ(refused.status, 400) << refused.raw;
+  EXPECT_EQ(daemon_.Get("/instances/odd").status, 404);
+
+  // Type mysql without a MySQL server: served by MariaDB, and the instance says so.
+  auto mysql = daemon_.Post("/instances", json{{"name", "legacy"}, {"type", "mysql"}});
+  ASSERT_EQ(mysql.status, 201) << mysql.raw;
+  EXPECT_EQ(mysql.body["instance"]["type"], "mysql");
+  if (MariaSql(daemon_, "legacy", "SELECT VERSION()").value_or("").find("MariaDB") !=
+      std::string::npos) {
+    EXPECT_NE(mysql.body["instance"].value("statusMessage", "").find("served by MariaDB"),
+              std::string::npos)
+        << mysql.raw;
+  }
+  for (const char* name : {"shop", "shop-copy", "legacy"}) {
+    EXPECT_EQ(daemon_.Delete(std::string("/instances/") + name + "?deleteBackups=true").status,
+              200);
+  }
+}
+
 TEST_F(ApiTest, APostWithoutALengthHasAnEmptyBody) {
   CreateInstance("quick");
   // `curl -X POST URL` sends neither Content-Length nor a body, and keeps the connection
@@ -212,7 +275,10 @@ TEST_F(ApiTest, BadInputIsRefusedWithTheRightStatusAndChangesNothing) {
       {"POST", "/instances", "{not json", 400, "invalid_argument"},
       {"POST", "/instances", "[1,2]", 400, "invalid_argument"},
       {"POST", "/instances", R"({"name":"x","type":"oracle"})", 400, "invalid_argument"},
-      {"POST", "/instances", R"({"name":"x","type":"mariadb"})", 400, "invalid_argument"},
+      {"POST", "/instances", R"({"name":"x","type":"mariadb","config":{"socket":"/tmp/s"}})", 400,
+       "invalid_argument"},
+      {"POST", "/instances", R"({"name":"x","type":"mariadb","config":{"a":"1;2"}})", 400,
+       "invalid_argument"},
       {"POST", "/instances", R"({"name":"Bad_Name","type":"postgresql"})", 400, "invalid_argument"},
       {"POST", "/instances", R"({"name":"../etc","type":"postgresql"})", 400, "invalid_argument"},
       {"POST", "/instances", R"({"name":5,"type":"postgresql"})", 400, "invalid_argument"},

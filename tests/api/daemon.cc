@@ -169,6 +169,30 @@ Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std:
   return out;
 }
 
+Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const std::string& sql) {
+  HttpAnswer a = daemon.Get("/instances/" + instance + "?showSecrets=true");
+  if (a.status != 200) return Status::NotFound("instance " + instance + ": " + a.raw);
+  const json& c = a.body["instance"]["connection"];
+  ProcessOptions o;
+  o.argv = {"mariadb",
+            "--no-defaults",
+            "--protocol=tcp",
+            "-h",
+            c["host"].get<std::string>(),
+            "-P",
+            std::to_string(c["port"].get<int>()),
+            "-u",
+            c["user"].get<std::string>(),
+            "-N",
+            "-B",
+            "-e",
+            sql};
+  o.env = {"MYSQL_PWD=" + c["password"].get<std::string>()};
+  ASSIGN_OR_RETURN(std::string out, RunChecked(o, std::chrono::minutes(2)));
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
 int RawRequest(int port, const std::string& bytes, bool close_sending) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;

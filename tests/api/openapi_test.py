@@ -536,8 +536,9 @@ def scenario(c, spec, daemon):
     r = c.call("POST", "/instances", {"name": "pg3", "type": "oracle"}, expect=400,
                body_invalid=True)
     require("unknown instance type" in r.json["error"]["message"], "unknown type message")
-    c.call("POST", "/instances", {"name": "pg3", "type": "mysql"}, expect=400,
-           body_invalid=True)
+    r = c.call("POST", "/instances",
+               {"name": "my3", "type": "mysql", "config": {"datadir": "/tmp"}}, expect=400)
+    require("managed by dbaas" in r.json["error"]["message"], "reserved MySQL option message")
     r = c.call("POST", "/instances", {"name": "Bad_Name", "type": "postgresql"}, expect=400,
                body_invalid=True)
     require("hint" in r.json["error"], "invalid name has a hint")

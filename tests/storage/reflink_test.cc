@@ -1,6 +1,5 @@
 // Thin snapshots on a reflink-capable filesystem: a loop-mounted XFS image (reflink=1).
 // Needs root (mount) and mkfs.xfs; otherwise skipped with the reason.
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,37 +18,7 @@ namespace dbaas::storage {
 namespace {
 
 using testing::TempDir;
-
-class XfsMount {
- public:
-  explicit XfsMount(const std::string& dir) : image_(dir + "/xfs.img"), mnt_(dir + "/mnt") {}
-  ~XfsMount() {
-    if (mounted_) {
-      std::string cmd = "umount " + mnt_;
-      if (std::system(cmd.c_str()) != 0) ::umount2(mnt_.c_str(), MNT_DETACH);
-    }
-  }
-  // Returns an empty string on success, else why it could not be made.
-  std::string Make() {
-    if (::geteuid() != 0) return "not root: cannot loop-mount an XFS image";
-    if (std::system("command -v mkfs.xfs >/dev/null 2>&1") != 0) {
-      return "mkfs.xfs not installed (Debian package xfsprogs)";
-    }
-    std::filesystem::create_directories(mnt_);
-    // Test paths are ours (mkdtemp): no user input reaches these command lines.
-    std::string mk = "truncate -s 600M " + image_ + " && mkfs.xfs -q -m reflink=1 " + image_;
-    if (std::system(mk.c_str()) != 0) return "mkfs.xfs failed";
-    std::string mount = "mount -o loop " + image_ + " " + mnt_ + " 2>/dev/null";
-    if (std::system(mount.c_str()) != 0) return "loop mount failed (no loop devices here?)";
-    mounted_ = true;
-    return "";
-  }
-  const std::string& path() const { return mnt_; }
-
- private:
-  std::string image_, mnt_;
-  bool mounted_ = false;
-};
+using testing::XfsMount;
 
 TEST(ReflinkTest, ThinSnapshotAndRestoreAreClones) {
   TempDir tmp;

@@ -1,25 +1,17 @@
 #include "engines/postgres/pg_instance.h"
 
-#include <arpa/inet.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <condition_variable>
-#include <filesystem>
-#include <mutex>
-#include <thread>
-
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/names.h"
+#include "engines/server_user.h"
 
 namespace dbaas::engines {
 namespace {
@@ -82,47 +74,11 @@ std::string QuoteConfValue(const std::string& value) {
   return out + "'";
 }
 
-Status ChownTree(const std::string& path, const std::optional<UserIds>& user) {
-  if (!user) return Status::Ok();
-  std::error_code ec;
-  auto chown_one = [&](const std::string& p) -> Status {
-    if (::lchown(p.c_str(), user->uid, user->gid) != 0) return ErrnoStatus("chown", p, errno);
-    return Status::Ok();
-  };
-  RETURN_IF_ERROR(chown_one(path));
-  if (!std::filesystem::is_directory(path, ec)) return Status::Ok();
-  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    RETURN_IF_ERROR(chown_one(it->path().string()));
-  }
-  if (ec) return ErrnoStatus("list", path, ec.value());
-  return Status::Ok();
-}
-
-// The server's OS user: `postgres` when we are root (created if missing), else ourselves.
-Result<std::optional<UserIds>> ServerUser() {
-  if (::geteuid() != 0) return std::optional<UserIds>();
-  auto user = LookupUser("postgres");
-  if (!user.ok() && user.status().code() == StatusCode::kNotFound) {
-    ProcessOptions add;
-    add.argv = {"useradd", "--system",          "--no-create-home",
-                "--shell", "/usr/sbin/nologin", "postgres"};
-    RETURN_IF_ERROR(RunChecked(add, std::chrono::seconds(30)).status());
-    user = LookupUser("postgres");
-  }
-  if (!user.ok()) return user.status();
-  return std::optional<UserIds>(user.value());
-}
-
 }  // namespace
 
 std::string PgConnectionInfo::Uri(bool with_password) const {
-  std::string auth = user;
-  if (with_password) {
-    // The password is hex: nothing to percent-encode.
-    auth += ":" + password;
-  }
-  return fmt::format("postgresql://{}@{}:{}/{}", auth, host, port, database);
+  ConnectionInfo c{"postgresql", host, port, "", user, password, database};
+  return c.Uri(with_password);
 }
 
 std::string PgConnectionInfo::SocketConninfo() const {
@@ -146,22 +102,6 @@ Result<std::string> FindPgBinDir() {
                           "apt-get install postgresql-15");
 }
 
-Result<uint16_t> FindFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoStatus("socket", "127.0.0.1", errno);
-  UniqueFd guard(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    return ErrnoStatus("bind", "127.0.0.1:0", errno);
-  }
-  return ntohs(addr.sin_port);
-}
-
 std::string PgInstance::data_dir() const { return JoinPath(dir_, "data"); }
 
 PgConnectionInfo PgInstance::connection() const {
@@ -170,6 +110,13 @@ PgConnectionInfo PgInstance::connection() const {
   c.socket_dir = JoinPath(dir_, "run");
   c.password = password_;
   return c;
+}
+
+ConnectionInfo PgInstance::endpoint() const {
+  PgConnectionInfo c = connection();
+  return ConnectionInfo{
+      "postgresql", c.host,     c.port,    fmt::format("{}/.s.PGSQL.{}", c.socket_dir, c.port),
+      c.user,       c.password, c.database};
 }
 
 Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::string& password,
@@ -191,7 +138,7 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   }
   inst.config_ = spec.config;
   inst.password_ = password;
-  ASSIGN_OR_RETURN(inst.server_user_, ServerUser());
+  ASSIGN_OR_RETURN(inst.server_user_, ServerUser("postgres"));
   RETURN_IF_ERROR(MakeDirs(spec.data_root));
   if (::mkdir(inst.dir_.c_str(), 0711) != 0) {
     if (errno == EEXIST) {
@@ -309,134 +256,9 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
   ASSIGN_OR_RETURN(std::string password, ReadFileToString(JoinPath(inst.dir_, "password")));
   while (!password.empty() && password.back() == '\n') password.pop_back();
   inst.password_ = password;
-  ASSIGN_OR_RETURN(inst.server_user_, ServerUser());
+  ASSIGN_OR_RETURN(inst.server_user_, ServerUser("postgres"));
   return inst;
 }
-
-// Shared by the instance and its supervisor thread; lives on the heap so that moving the
-// PgInstance never moves what the thread uses.
-struct PgInstance::ServerState {
-  ProcessOptions options;  // how to start the server
-  std::string conninfo;    // for PQping
-  std::string name;
-  mutable std::mutex mutex;
-  std::condition_variable wake;
-  std::optional<Process> process;  // guarded by mutex
-  bool stopping = false;           // guarded by mutex
-  int restarts = 0;                // guarded by mutex
-  std::thread supervisor;
-};
-
-namespace {
-
-std::string LogTail(const std::string& path) {
-  auto log = ReadFileToString(path);
-  if (!log.ok()) return "";
-  return log->substr(log->size() > 1500 ? log->size() - 1500 : 0);
-}
-
-// Starts the server process and waits until it accepts connections.
-Status Launch(PgInstance::ServerState& s, milliseconds timeout) {
-  ASSIGN_OR_RETURN(Process p, Process::Start(s.options));
-  pid_t pid = p.pid();
-  {
-    std::lock_guard lock(s.mutex);
-    s.process.emplace(std::move(p));
-  }
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    bool answers = PQping(s.conninfo.c_str()) == PQPING_OK;
-    std::lock_guard lock(s.mutex);
-    if (!s.process || s.process->pid() != pid) return Status::Internal("server replaced");
-    // Ready only if the server answering is ours (not one left by an earlier daemon).
-    auto exited = s.process->Wait(milliseconds(answers ? 0 : 50));
-    if (!exited.ok() && answers) return Status::Ok();
-    if (exited.ok()) {
-      s.process.reset();
-      std::string log = LogTail(s.options.output_path);
-      // The server refusing a setting is bad input, not a failure of ours.
-      StatusCode code = log.find("contains errors") != std::string::npos
-                            ? StatusCode::kInvalidArgument
-                            : StatusCode::kIoError;
-      return Status(code,
-                    fmt::format("PostgreSQL for '{}' exited with code {} while starting: {}",
-                                s.name, exited.value(), log),
-                    "see " + s.options.output_path);
-    }
-  }
-  std::lock_guard lock(s.mutex);
-  s.process.reset();  // kills it
-  return Status::IoError(fmt::format("PostgreSQL for '{}' did not accept connections within "
-                                     "{} ms",
-                                     s.name, timeout.count()),
-                         "see " + s.options.output_path);
-}
-
-// A process that exists and is not a zombie (an orphan's zombie may linger where pid 1
-// does not reap).
-bool ProcessAlive(pid_t pid) {
-  auto stat = ReadFileToString(fmt::format("/proc/{}/stat", pid));
-  if (!stat.ok()) return false;
-  auto paren = stat->rfind(')');
-  return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
-}
-
-// A server left running on this data directory by an earlier daemon that was killed (its
-// servers run in their own process groups and outlive it) is shut down, so that the one we
-// start is ours to supervise. postmaster.pid names the postmaster and its data directory.
-Status StopLeftoverServer(const std::string& data_dir, const std::string& name) {
-  auto pidfile = ReadFileToString(JoinPath(data_dir, "postmaster.pid"));
-  if (!pidfile.ok()) return Status::Ok();
-  auto nl = pidfile->find('\n');
-  pid_t pid = std::atoi(pidfile->substr(0, nl).c_str());
-  if (pid <= 0 || !ProcessAlive(pid)) return Status::Ok();
-  auto cmdline = ReadFileToString(fmt::format("/proc/{}/cmdline", pid));
-  if (!cmdline.ok() || cmdline->find("postgres") == std::string::npos ||
-      pidfile->find(data_dir) == std::string::npos) {
-    return Status::Ok();  // a stale file: the pid belongs to someone else now
-  }
-  spdlog::warn("instance {}: stopping PostgreSQL (pid {}) left running by an earlier dbaasd", name,
-               pid);
-  for (int sig : {SIGINT, SIGQUIT, SIGKILL}) {
-    ::kill(pid, sig);
-    for (int i = 0; i < 300 && ProcessAlive(pid); ++i) {
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    if (!ProcessAlive(pid)) return Status::Ok();
-  }
-  return Status::IoError(fmt::format("PostgreSQL (pid {}) left by an earlier dbaasd on '{}' does "
-                                     "not stop",
-                                     pid, data_dir),
-                         "stop it by hand");
-}
-
-void Supervise(PgInstance::ServerState& s) {
-  using std::chrono::seconds;
-  constexpr auto kMaxBackoff = seconds(30);
-  auto backoff = seconds(1);
-  auto healthy_since = std::chrono::steady_clock::now();
-  std::unique_lock lock(s.mutex);
-  while (true) {
-    if (s.wake.wait_for(lock, milliseconds(200), [&] { return s.stopping; })) return;
-    if (s.process && !s.process->Wait(milliseconds(0)).ok()) {  // still running
-      if (std::chrono::steady_clock::now() - healthy_since > seconds(60)) backoff = seconds(1);
-      continue;
-    }
-    s.process.reset();
-    ++s.restarts;
-    spdlog::warn("instance {}: PostgreSQL is not running; restarting in {} s (restart {})", s.name,
-                 backoff.count(), s.restarts);
-    if (s.wake.wait_for(lock, backoff, [&] { return s.stopping; })) return;
-    backoff = std::min(backoff * 2, kMaxBackoff);
-    lock.unlock();
-    Status st = Launch(s, milliseconds(seconds(120)));
-    if (!st.ok()) spdlog::error("instance {}: restart failed: {}", s.name, st.ToString());
-    healthy_since = std::chrono::steady_clock::now();
-    lock.lock();
-  }
-}
-
-}  // namespace
 
 PgInstance::PgInstance(PgInstance&&) noexcept = default;
 PgInstance& PgInstance::operator=(PgInstance&&) noexcept = default;
@@ -445,66 +267,55 @@ PgInstance::~PgInstance() {
   if (server_) (void)Stop(std::chrono::seconds(10));
 }
 
-bool PgInstance::running() const {
-  if (!server_) return false;
-  std::lock_guard lock(server_->mutex);
-  return server_->process && server_->process->running();
+bool PgInstance::running() const { return server_ && server_->running(); }
+
+int PgInstance::restarts() const { return server_ ? server_->restarts() : 0; }
+
+pid_t PgInstance::server_pid() const { return server_ ? server_->pid() : -1; }
+
+namespace {
+
+// A server left by an earlier daemon on this data directory (postmaster.pid names it).
+Status StopLeftoverPostgres(const std::string& data_dir, const std::string& name) {
+  return StopLeftoverServer(JoinPath(data_dir, "postmaster.pid"), "postgres", data_dir, name,
+                            SIGINT, SIGQUIT);
 }
 
-int PgInstance::restarts() const {
-  if (!server_) return 0;
-  std::lock_guard lock(server_->mutex);
-  return server_->restarts;
-}
-
-pid_t PgInstance::server_pid() const {
-  if (!server_) return -1;
-  std::lock_guard lock(server_->mutex);
-  return server_->process ? server_->process->pid() : -1;
-}
+}  // namespace
 
 Status PgInstance::Start(milliseconds timeout) {
   if (server_) return Status::Ok();  // started (and supervised) already
-  RETURN_IF_ERROR(StopLeftoverServer(data_dir(), name_));
-  auto state = std::make_unique<ServerState>();
-  state->options.argv = {JoinPath(bin_dir_, "postgres"), "-D", data_dir()};
-  state->options.user = server_user_;
-  state->options.cwd = dir_;
-  state->options.output_path = JoinPath(dir_, "postgres.log");
+  RETURN_IF_ERROR(StopLeftoverPostgres(data_dir(), name_));
+  ServerLaunch launch;
+  launch.options.argv = {JoinPath(bin_dir_, "postgres"), "-D", data_dir()};
+  launch.options.user = server_user_;
+  launch.options.cwd = dir_;
+  launch.options.output_path = JoinPath(dir_, "postgres.log");
+  launch.instance = name_;
+  launch.engine = "PostgreSQL";
   // Ready = accepts a libpq connection (PQping does not need the password).
-  state->conninfo = fmt::format("host={} port={} dbname=postgres connect_timeout=2",
-                                JoinPath(dir_, "run"), port_);
-  state->name = name_;
-  RETURN_IF_ERROR(Launch(*state, timeout));
-  ServerState* raw = state.get();
-  state->supervisor = std::thread([raw] { Supervise(*raw); });
-  server_ = std::move(state);
+  launch.answers = [conninfo = fmt::format("host={} port={} dbname=postgres connect_timeout=2",
+                                           JoinPath(dir_, "run"), port_)] {
+    return PQping(conninfo.c_str()) == PQPING_OK;
+  };
+  launch.refused_config = [](const std::string& log) {
+    return log.find("contains errors") != std::string::npos;
+  };
+  launch.stop_signal = SIGINT;   // fast shutdown: rolls back, checkpoints
+  launch.hard_signal = SIGQUIT;  // immediate: recovery on the next start
+  ASSIGN_OR_RETURN(server_, SupervisedServer::Start(std::move(launch), timeout));
   return Status::Ok();
 }
 
 Status PgInstance::Stop(milliseconds timeout) {
   if (!server_) return Status::Ok();
-  {
-    std::lock_guard lock(server_->mutex);
-    server_->stopping = true;
-  }
-  server_->wake.notify_all();
-  if (server_->supervisor.joinable()) server_->supervisor.join();
-  std::unique_ptr<ServerState> state = std::move(server_);
-  if (!state->process || !state->process->running()) return Status::Ok();
-  // SIGINT: fast shutdown (rolls back, checkpoints); SIGQUIT: immediate, recovery on start.
-  RETURN_IF_ERROR(state->process->Signal(SIGINT));
-  auto done = state->process->Wait(timeout);
-  if (!done.ok()) {
-    RETURN_IF_ERROR(state->process->Signal(SIGQUIT));
-    done = state->process->Wait(milliseconds(10000));
-  }
-  return Status::Ok();  // destroying the state kills the group if anything is left
+  std::unique_ptr<SupervisedServer> server = std::move(server_);
+  return server->Stop(timeout);
 }
 
 Status PgInstance::Delete() {
   RETURN_IF_ERROR(Stop());
-  RETURN_IF_ERROR(StopLeftoverServer(data_dir(), name_));
+  RETURN_IF_ERROR(StopLeftoverPostgres(data_dir(), name_));
   return RemoveTree(dir_);
 }
 

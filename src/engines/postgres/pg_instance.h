@@ -21,19 +21,16 @@
 
 #include "base/process.h"
 #include "base/status.h"
+#include "engines/instance.h"
+#include "engines/supervised_server.h"
 
 namespace dbaas::engines {
 
-struct PgInstanceSpec {
-  std::string name;       // DNS-1123 label
-  std::string data_root;  // the instance lives in data_root/name
-  uint16_t port = 0;      // 0: a free port chosen now
-  // postgresql.conf settings over the defaults (max_connections 200, shared_buffers 128MB,
-  // effective_cache_size 512MB, maintenance_work_mem 64MB, checkpoint_completion_target 0.9,
-  // wal_buffers 16MB). Keys are PostgreSQL parameter names.
-  std::map<std::string, std::string> config;
-  std::string bin_dir;  // empty: found with pg_config, else /usr/lib/postgresql/15/bin
-};
+// config: postgresql.conf settings over the defaults (max_connections 200, shared_buffers
+// 128MB, effective_cache_size 512MB, maintenance_work_mem 64MB, checkpoint_completion_target
+// 0.9, wal_buffers 16MB). bin_dir empty: found with pg_config, else
+// /usr/lib/postgresql/15/bin.
+using PgInstanceSpec = InstanceSpec;
 
 struct PgConnectionInfo {
   std::string host = "127.0.0.1";
@@ -47,7 +44,7 @@ struct PgConnectionInfo {
   std::string SocketConninfo() const;
 };
 
-class PgInstance {
+class PgInstance final : public Instance {
  public:
   // initdb and configuration; the server is not started. Refuses an existing name, and
   // removes everything it made if any step fails.
@@ -63,26 +60,20 @@ class PgInstance {
 
   PgInstance(PgInstance&&) noexcept;
   PgInstance& operator=(PgInstance&&) noexcept;
-  ~PgInstance();  // a server still running is stopped (immediate shutdown)
+  ~PgInstance() override;  // a server still running is stopped
 
-  // Starts the server, waits until it accepts connections, and supervises it from then on:
-  // if it dies it is started again, after 1 s, then 2, 4, ... up to 30 s between tries
-  // (reset after a minute of running).
-  Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60));
-  // Ends supervision; fast shutdown, then immediate shutdown after `timeout`.
-  Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  bool running() const;
-  // How often the supervisor restarted the server since Start().
-  int restarts() const;
+  // Stop: fast shutdown, then immediate shutdown after `timeout`.
+  Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60)) override;
+  Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) override;
+  Status Delete() override;
+  bool running() const override;
+  int restarts() const override;
   // The server's process id (the postmaster), or -1.
   pid_t server_pid() const;
 
-  struct ServerState;  // opaque: the running server and its supervisor thread
-  // Stops the server if running, then removes the instance's directory.
-  Status Delete();
-
-  const std::string& name() const { return name_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& name() const override { return name_; }
+  const std::string& dir() const override { return dir_; }
+  ConnectionInfo endpoint() const override;
   std::string data_dir() const;
   PgConnectionInfo connection() const;
 
@@ -104,7 +95,7 @@ class PgInstance {
   std::map<std::string, std::string> config_;
   std::string password_;
   std::optional<UserIds> server_user_;
-  std::unique_ptr<ServerState> server_;
+  std::unique_ptr<SupervisedServer> server_;
 };
 
 // Refuses settings the instance owns (where it listens and keeps files), names that are
@@ -113,7 +104,5 @@ Status ValidatePgConfig(const std::map<std::string, std::string>& config);
 
 // The directory holding postgres, initdb, pg_ctl, ... of PostgreSQL 15.
 Result<std::string> FindPgBinDir();
-// A TCP port on 127.0.0.1 that nothing listens on right now.
-Result<uint16_t> FindFreePort();
 
 }  // namespace dbaas::engines

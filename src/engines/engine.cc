@@ -1,0 +1,138 @@
+#include "engines/engine.h"
+
+#include <fmt/format.h>
+
+#include "base/files.h"
+#include "base/names.h"
+#include "engines/mariadb/maria_backup.h"
+#include "engines/postgres/pg_backup.h"
+
+namespace dbaas::engines {
+namespace {
+
+template <typename T>
+Result<const T*> As(const Instance& instance, const char* engine) {
+  const T* typed = dynamic_cast<const T*>(&instance);
+  if (typed == nullptr) {
+    return Status::Internal(
+        fmt::format("instance '{}' is not a {} instance", instance.name(), engine));
+  }
+  return typed;
+}
+
+class PostgresEngine final : public Engine {
+ public:
+  const char* type() const override { return "postgresql"; }
+  Status ValidateConfig(const std::map<std::string, std::string>& config) const override {
+    return ValidatePgConfig(config);
+  }
+  Result<std::unique_ptr<Instance>> Create(const InstanceSpec& spec) const override {
+    ASSIGN_OR_RETURN(PgInstance made, PgInstance::Create(spec));
+    return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(made)));
+  }
+  Result<std::unique_ptr<Instance>> Open(const std::string& data_root,
+                                         const std::string& name) const override {
+    ASSIGN_OR_RETURN(PgInstance opened, PgInstance::Open(data_root, name));
+    return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(opened)));
+  }
+  Result<EngineBackup> Backup(const Instance& instance, storage::Repository& repo,
+                              const std::string& name, storage::Progress* progress) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
+    ASSIGN_OR_RETURN(PgBackupInfo info,
+                     BackupPostgres(*pg, repo, name, storage::SnapshotMode::kAuto, progress));
+    EngineBackup out;
+    out.snapshot = std::move(info.snapshot);
+    out.seconds = info.seconds;
+    out.info = {{"serverVersion", info.server_version},
+                {"systemIdentifier", info.system_identifier},
+                {"timeline", info.timeline},
+                {"startLsn", info.start_lsn},
+                {"stopLsn", info.stop_lsn},
+                {"secondsInBackupMode", info.seconds_in_backup_mode}};
+    return out;
+  }
+  Result<std::unique_ptr<Instance>> Restore(const storage::Repository& repo,
+                                            const storage::Manifest& snapshot,
+                                            const InstanceSpec& spec, const std::string& password,
+                                            storage::Progress* progress) const override {
+    ASSIGN_OR_RETURN(PgInstance restored,
+                     RestorePostgres(repo, snapshot, spec, password, progress));
+    return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));
+  }
+};
+
+class MariaEngine final : public Engine {
+ public:
+  explicit MariaEngine(const char* type) : type_(type) {}
+  const char* type() const override { return type_; }
+  Status ValidateConfig(const std::map<std::string, std::string>& config) const override {
+    return ValidateMariaConfig(config);
+  }
+  Result<std::unique_ptr<Instance>> Create(const InstanceSpec& spec) const override {
+    ASSIGN_OR_RETURN(auto made, MariaInstance::Create(spec));
+    return std::unique_ptr<Instance>(std::move(made));
+  }
+  Result<std::unique_ptr<Instance>> Open(const std::string& data_root,
+                                         const std::string& name) const override {
+    ASSIGN_OR_RETURN(auto opened, MariaInstance::Open(data_root, name));
+    return std::unique_ptr<Instance>(std::move(opened));
+  }
+  Result<EngineBackup> Backup(const Instance& instance, storage::Repository& repo,
+                              const std::string& name, storage::Progress* progress) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
+    ASSIGN_OR_RETURN(MariaBackupInfo info,
+                     BackupMaria(*maria, repo, name, MariaBackupMethod::kAuto, progress));
+    EngineBackup out;
+    out.snapshot = std::move(info.snapshot);
+    out.seconds = info.seconds;
+    out.seconds_writes_blocked = info.seconds_writes_blocked;
+    out.info = {{"serverVersion", info.server_version},
+                {"method", info.method},
+                {"checkpointLsn", info.checkpoint_lsn},
+                {"endLsn", info.end_lsn},
+                {"secondsWritesBlocked", info.seconds_writes_blocked}};
+    return out;
+  }
+  Result<std::unique_ptr<Instance>> Restore(const storage::Repository& repo,
+                                            const storage::Manifest& snapshot,
+                                            const InstanceSpec& spec, const std::string& password,
+                                            storage::Progress* progress) const override {
+    ASSIGN_OR_RETURN(auto restored, RestoreMaria(repo, snapshot, spec, password, progress));
+    return std::unique_ptr<Instance>(std::move(restored));
+  }
+
+ private:
+  const char* type_;
+};
+
+}  // namespace
+
+Result<const Engine*> EngineFor(const std::string& type) {
+  static const PostgresEngine kPostgres;
+  static const MariaEngine kMariaDB("mariadb");
+  static const MariaEngine kMySQL("mysql");
+  for (const Engine* e : std::initializer_list<const Engine*>{&kPostgres, &kMariaDB, &kMySQL}) {
+    if (type == e->type()) return e;
+  }
+  return Status::InvalidArgument(fmt::format("unknown instance type '{}'", type),
+                                 "type is one of postgresql, mariadb, mysql");
+}
+
+Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
+                                               const std::string& name) {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  auto text = ReadFileToString(JoinPath(JoinPath(data_root, name), "instance.json"));
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("instance '{}' not found", name));
+    }
+    return text.status();
+  }
+  nlohmann::json meta = nlohmann::json::parse(text.value(), nullptr, false);
+  // Instances made before MariaDB arrived have no type: they are PostgreSQL's.
+  std::string type = meta.is_object() ? meta.value("type", "postgresql") : "postgresql";
+  ASSIGN_OR_RETURN(const Engine* engine, EngineFor(type));
+  return engine->Open(data_root, name);
+}
+
+}  // namespace dbaas::engines

@@ -1,0 +1,57 @@
+// One interface over the engines (PostgreSQL, MariaDB/MySQL) for the service: validate a
+// configuration, create or open an instance, back it up consistently, restore a backup.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "engines/instance.h"
+#include "storage/progress.h"
+#include "storage/repository.h"
+
+namespace dbaas::engines {
+
+struct EngineBackup {
+  storage::Manifest snapshot;
+  // What the backup records about itself (serverVersion, startLsn, method, ...), in the
+  // API's camelCase.
+  nlohmann::json info = nlohmann::json::object();
+  // How long the database held back writers (PostgreSQL: none; its backup mode is
+  // reported in info) and the whole backup.
+  double seconds_writes_blocked = 0;
+  double seconds = 0;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual const char* type() const = 0;  // postgresql, mariadb, mysql
+  virtual Status ValidateConfig(const std::map<std::string, std::string>& config) const = 0;
+  // Makes the instance (initialized, configured, not started).
+  virtual Result<std::unique_ptr<Instance>> Create(const InstanceSpec& spec) const = 0;
+  virtual Result<std::unique_ptr<Instance>> Open(const std::string& data_root,
+                                                 const std::string& name) const = 0;
+  // `instance` must be one of this engine's, and running.
+  virtual Result<EngineBackup> Backup(const Instance& instance, storage::Repository& repo,
+                                      const std::string& name,
+                                      storage::Progress* progress) const = 0;
+  // A new instance from a backup, started, verified; nothing left behind on failure.
+  virtual Result<std::unique_ptr<Instance>> Restore(const storage::Repository& repo,
+                                                    const storage::Manifest& snapshot,
+                                                    const InstanceSpec& spec,
+                                                    const std::string& password,
+                                                    storage::Progress* progress) const = 0;
+};
+
+// The engine of an instance type, or kInvalidArgument naming the types there are.
+Result<const Engine*> EngineFor(const std::string& type);
+
+// An instance made earlier, whatever its engine (instance.json says which).
+Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
+                                               const std::string& name);
+
+}  // namespace dbaas::engines

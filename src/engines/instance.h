@@ -1,0 +1,64 @@
+// What every database instance on the local runtime offers the service, whatever its
+// engine: start, stop, delete, whether it runs, and how a client reaches it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "base/status.h"
+
+namespace dbaas::engines {
+
+// Everything needed to make an instance (fresh or restored).
+struct InstanceSpec {
+  std::string name;       // DNS-1123 label
+  std::string data_root;  // the instance lives in data_root/name
+  std::string type;       // postgresql, mariadb, mysql
+  uint16_t port = 0;      // 0: a free port chosen now
+  // Server settings over the engine's defaults, by the engine's own parameter names.
+  std::map<std::string, std::string> config;
+  // Where the server binaries are; empty: the engine's default (Debian's packages).
+  std::string bin_dir;
+};
+
+// How a client reaches an instance.
+struct ConnectionInfo {
+  std::string type;  // postgresql, mariadb, mysql
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  std::string socket;  // the unix socket's path
+  std::string user;
+  std::string password;
+  std::string database;
+  // A URI a client uses as is: postgresql://user[:password]@host:port/db for PostgreSQL,
+  // mysql://... (which MariaDB's and MySQL's clients and drivers take) for the others.
+  std::string Uri(bool with_password) const;
+};
+
+class Instance {
+ public:
+  virtual ~Instance() = default;
+
+  // Starts the server, waits until it accepts connections, and supervises it from then on
+  // (restarted with back-off if it dies). A no-op when started already.
+  virtual Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60)) = 0;
+  // Ends supervision and shuts the server down (politely, then firmly after `timeout`).
+  virtual Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) = 0;
+  // Stops the server (and any left by an earlier daemon), then removes the directory.
+  virtual Status Delete() = 0;
+  virtual bool running() const = 0;
+  virtual int restarts() const = 0;  // since Start()
+  virtual const std::string& name() const = 0;
+  virtual const std::string& dir() const = 0;
+  virtual ConnectionInfo endpoint() const = 0;
+  // What a user should know about how the instance is served (e.g. type mysql served by
+  // MariaDB), or "".
+  virtual std::string note() const { return ""; }
+};
+
+// A TCP port on 127.0.0.1 that nothing listens on right now.
+Result<uint16_t> FindFreePort();
+
+}  // namespace dbaas::engines

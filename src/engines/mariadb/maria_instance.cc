@@ -1,0 +1,379 @@
+#include "engines/mariadb/maria_instance.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/files.h"
+#include "base/hex.h"
+#include "base/names.h"
+#include "engines/server_user.h"
+
+namespace dbaas::engines {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+const std::map<std::string, std::string>& DefaultConfig() {
+  static const std::map<std::string, std::string> kDefaults = {
+      {"max_connections", "200"},
+      {"innodb_buffer_pool_size", "128M"},
+  };
+  return kDefaults;
+}
+
+// Option names are spelled with '-' or '_' alike.
+std::string CanonicalOption(const std::string& key) {
+  std::string out = key;
+  for (char& c : out) {
+    if (c == '-') c = '_';
+  }
+  return out;
+}
+
+// Settings the instance owns: where it listens and keeps files, who it runs as, how it
+// authenticates and what it loads.
+bool IsReservedOption(const std::string& canonical) {
+  static const std::set<std::string> kReserved = {"datadir",
+                                                  "socket",
+                                                  "pid_file",
+                                                  "port",
+                                                  "bind_address",
+                                                  "user",
+                                                  "skip_grant_tables",
+                                                  "init_file",
+                                                  "basedir",
+                                                  "plugin_dir",
+                                                  "plugin_load",
+                                                  "plugin_load_add",
+                                                  "skip_networking",
+                                                  "log_error",
+                                                  "tmpdir",
+                                                  "innodb_data_home_dir",
+                                                  "defaults_file",
+                                                  "defaults_extra_file",
+                                                  "secure_file_priv",
+                                                  "innodb_log_group_home_dir",
+                                                  "innodb_undo_directory",
+                                                  "general_log_file",
+                                                  "slow_query_log_file",
+                                                  "log_bin",
+                                                  "log_bin_index",
+                                                  "relay_log",
+                                                  "character_sets_dir",
+                                                  "lc_messages_dir"};
+  return kReserved.count(canonical) > 0;
+}
+
+// A MySQL (not MariaDB) server program for type mysql: in `bin_dir` if given, else
+// /usr/sbin/mysqld when that is not MariaDB's (Debian links it to mariadbd). Empty: none.
+std::string FindMySqlServer(const std::string& bin_dir) {
+  std::string candidate = JoinPath(bin_dir.empty() ? "/usr/sbin" : bin_dir, "mysqld");
+  if (::access(candidate.c_str(), X_OK) != 0) return "";
+  ProcessOptions version;
+  version.argv = {candidate, "--version"};
+  auto out = RunChecked(version, std::chrono::seconds(10));
+  if (!out.ok() || out.value().find("MariaDB") != std::string::npos) return "";
+  return candidate;
+}
+
+// The SQL that leaves root with our password, over the socket and 127.0.0.1 only.
+std::string RootAccountSql(MariaFlavor flavor, const std::string& password) {
+  std::string pw = MariaQuote(password);
+  if (flavor == MariaFlavor::kMySQL) {
+    return fmt::format(
+        "ALTER USER 'root'@'localhost' IDENTIFIED BY {0};\n"
+        "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY {0};\n"
+        "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
+        pw);
+  }
+  return fmt::format(
+      "FLUSH PRIVILEGES;\n"
+      "DELETE FROM mysql.global_priv WHERE User = '' OR\n"
+      "  (User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1'));\n"
+      "FLUSH PRIVILEGES;\n"
+      "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\n"
+      "ALTER USER 'root'@'localhost' IDENTIFIED BY {0};\n"
+      "ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {0};\n"
+      "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n"
+      "DROP USER IF EXISTS 'root'@'::1';\n",
+      pw);
+}
+
+}  // namespace
+
+Status ValidateMariaConfig(const std::map<std::string, std::string>& config) {
+  for (const auto& [key, value] : config) {
+    bool key_ok = !key.empty() && key.size() < 64 && key[0] >= 'a' && key[0] <= 'z';
+    for (char c : key) {
+      key_ok &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    }
+    if (!key_ok) {
+      return Status::InvalidArgument(fmt::format("'{}' is not a MariaDB option name", key),
+                                     "options are written like max_connections");
+    }
+    if (IsReservedOption(CanonicalOption(key))) {
+      return Status::InvalidArgument(fmt::format("option '{}' is managed by dbaas", key));
+    }
+    bool value_ok = value.size() <= 256;
+    for (char c : value) {
+      value_ok &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.' || c == ',' || c == ':' || c == '+';
+    }
+    if (!value_ok) {
+      return Status::InvalidArgument(
+          fmt::format("value of option '{}' is not allowed", key),
+          "values are numbers, sizes (128M) or words of letters, digits and _-.,:+");
+    }
+  }
+  return Status::Ok();
+}
+
+std::string MariaInstance::data_dir() const { return JoinPath(dir_, "data"); }
+std::string MariaInstance::socket_path() const {
+  return JoinPath(JoinPath(dir_, "run"), "mariadb.sock");
+}
+std::string MariaInstance::option_file() const { return JoinPath(dir_, "my.cnf"); }
+std::string MariaInstance::client_option_file() const { return JoinPath(dir_, "client.cnf"); }
+
+MariaEndpoint MariaInstance::client() const {
+  MariaEndpoint e;
+  e.socket = socket_path();
+  e.password = password_;
+  return e;
+}
+
+ConnectionInfo MariaInstance::endpoint() const {
+  return ConnectionInfo{type_, "127.0.0.1", port_, socket_path(), "root", password_, ""};
+}
+
+std::string MariaInstance::note() const {
+  if (type_ == "mysql" && flavor_ == MariaFlavor::kMariaDB) {
+    return "served by MariaDB: no MySQL server is installed (MySQL clients and drivers work "
+           "with it)";
+  }
+  return "";
+}
+
+Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
+  std::map<std::string, std::string> options = DefaultConfig();
+  if (with_user_config) {
+    for (const auto& [k, v] : config_) options[CanonicalOption(k)] = v;
+  }
+  std::string run = JoinPath(dir_, "run");
+  std::string cnf = "# Written by dbaas; edit instance settings through dbaas.\n[mysqld]\n";
+  cnf += fmt::format("datadir = {}\n", data_dir());
+  cnf += fmt::format("socket = {}\n", socket_path());
+  cnf += fmt::format("pid-file = {}\n", JoinPath(run, "mariadb.pid"));
+  cnf += fmt::format("port = {}\n", port_);
+  cnf += "bind-address = 127.0.0.1\n";
+  cnf += "skip-name-resolve\n";
+  for (const auto& [k, v] : options) cnf += fmt::format("{} = {}\n", k, v);
+  RETURN_IF_ERROR(WriteFileAtomic(option_file(), cnf, 0644));
+  // The tools' options: mariadb, mariadb-check, mariadb-backup read this one file.
+  std::string client = fmt::format(
+      "!include {}\n[client]\nuser = root\npassword = {}\nsocket = {}\n"
+      "[mariadb-backup]\nuser = root\npassword = {}\nsocket = {}\n",
+      option_file(), password_, socket_path(), password_, socket_path());
+  return WriteFileAtomic(client_option_file(), client, 0600);
+}
+
+Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
+    const InstanceSpec& spec, const std::string& password,
+    const std::function<Status(MariaInstance&)>& fill) {
+  RETURN_IF_ERROR(ValidateName("instance name", spec.name));
+  RETURN_IF_ERROR(ValidateMariaConfig(spec.config));
+  if (spec.type != "mariadb" && spec.type != "mysql") {
+    return Status::InvalidArgument(fmt::format("'{}' is not a MariaDB or MySQL type", spec.type));
+  }
+  std::unique_ptr<MariaInstance> inst(new MariaInstance());
+  inst->name_ = spec.name;
+  inst->dir_ = JoinPath(spec.data_root, spec.name);
+  inst->type_ = spec.type;
+  std::string mysql = spec.type == "mysql" ? FindMySqlServer(spec.bin_dir) : "";
+  if (!mysql.empty()) {
+    inst->flavor_ = MariaFlavor::kMySQL;
+    inst->server_ = mysql;
+  } else {
+    inst->server_ = JoinPath(
+        spec.type == "mariadb" && !spec.bin_dir.empty() ? spec.bin_dir : "/usr/sbin", "mariadbd");
+    if (::access(inst->server_.c_str(), X_OK) != 0) {
+      return Status::NotFound(fmt::format("MariaDB server '{}' not found", inst->server_),
+                              "apt-get install mariadb-server");
+    }
+  }
+  if (spec.port != 0) {
+    inst->port_ = spec.port;
+  } else {
+    ASSIGN_OR_RETURN(inst->port_, FindFreePort());
+  }
+  inst->config_ = spec.config;
+  inst->password_ = password;
+  ASSIGN_OR_RETURN(inst->server_user_, ServerUser("mysql"));
+  RETURN_IF_ERROR(MakeDirs(spec.data_root));
+  if (::mkdir(inst->dir_.c_str(), 0711) != 0) {
+    if (errno == EEXIST) {
+      return Status::AlreadyExists(fmt::format("instance '{}' already exists", spec.name),
+                                   "choose another name, or delete that instance first");
+    }
+    return ErrnoStatus("mkdir", inst->dir_, errno);
+  }
+  // From here on a failure removes what was made: no half instance stays behind.
+  auto made = [&]() -> Status {
+    RETURN_IF_ERROR(
+        WriteFileAtomic(JoinPath(inst->dir_, "password"), inst->password_ + "\n", 0600));
+    std::string run = JoinPath(inst->dir_, "run");
+    if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
+    RETURN_IF_ERROR(ChownTree(run, inst->server_user_));
+    RETURN_IF_ERROR(inst->WriteOptionFiles(false));
+    RETURN_IF_ERROR(fill(*inst));
+    RETURN_IF_ERROR(inst->WriteOptionFiles(true));
+    json meta = {{"name", inst->name_},
+                 {"type", inst->type_},
+                 {"flavor", inst->flavor_ == MariaFlavor::kMySQL ? "mysql" : "mariadb"},
+                 {"server", inst->server_},
+                 {"port", inst->port_},
+                 {"config", inst->config_}};
+    return WriteFileAtomic(JoinPath(inst->dir_, "instance.json"), meta.dump(2) + "\n", 0600);
+  }();
+  if (!made.ok()) {
+    (void)RemoveTree(inst->dir_);
+    return made.WithContext(fmt::format("create instance '{}'", spec.name));
+  }
+  return inst;
+}
+
+Status MariaInstance::Initialize() {
+  std::string data = data_dir();
+  if (::mkdir(data.c_str(), 0700) != 0) return ErrnoStatus("mkdir", data, errno);
+  RETURN_IF_ERROR(ChownTree(data, server_user_));
+  // The root account's SQL holds the password: a 0600 file of the server's user, removed
+  // right after.
+  std::string init_sql = JoinPath(JoinPath(dir_, "run"), "init.sql");
+  RETURN_IF_ERROR(WriteFileAtomic(init_sql, RootAccountSql(flavor_, password_), 0600));
+  RETURN_IF_ERROR(ChownTree(init_sql, server_user_));
+  ProcessOptions init;
+  if (flavor_ == MariaFlavor::kMySQL) {
+    init.argv = {server_, "--defaults-file=" + option_file(), "--initialize-insecure",
+                 "--init-file=" + init_sql};
+  } else {
+    init.argv = {"mariadb-install-db", "--defaults-file=" + option_file(),
+                 "--auth-root-authentication-method=normal", "--skip-test-db",
+                 "--extra-file=" + init_sql};
+  }
+  init.user = server_user_;
+  init.cwd = dir_;
+  Status st = RunChecked(init, std::chrono::minutes(5)).status();
+  ::unlink(init_sql.c_str());
+  return st.WithContext(flavor_ == MariaFlavor::kMySQL ? "mysqld --initialize"
+                                                       : "mariadb-install-db");
+}
+
+Result<std::unique_ptr<MariaInstance>> MariaInstance::Create(const InstanceSpec& spec) {
+  return Make(spec, RandomHex(24), [](MariaInstance& inst) { return inst.Initialize(); });
+}
+
+Result<std::unique_ptr<MariaInstance>> MariaInstance::CreateFrom(const InstanceSpec& spec,
+                                                                 const std::string& password,
+                                                                 const FillDataFn& fill) {
+  return Make(spec, password, [&fill](MariaInstance& inst) -> Status {
+    std::string data = inst.data_dir();
+    RETURN_IF_ERROR(fill(data));
+    if (::chmod(data.c_str(), 0700) != 0) return ErrnoStatus("chmod", data, errno);
+    return ChownTree(data, inst.server_user_);
+  });
+}
+
+Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& data_root,
+                                                           const std::string& name) {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  std::unique_ptr<MariaInstance> inst(new MariaInstance());
+  inst->name_ = name;
+  inst->dir_ = JoinPath(data_root, name);
+  auto text = ReadFileToString(JoinPath(inst->dir_, "instance.json"));
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("instance '{}' not found", name));
+    }
+    return text.status();
+  }
+  json meta = json::parse(text.value(), nullptr, false);
+  try {
+    inst->type_ = meta.at("type").get<std::string>();
+    inst->flavor_ = meta.at("flavor").get<std::string>() == "mysql" ? MariaFlavor::kMySQL
+                                                                    : MariaFlavor::kMariaDB;
+    inst->server_ = meta.at("server").get<std::string>();
+    inst->port_ = meta.at("port").get<uint16_t>();
+    inst->config_ = meta.at("config").get<std::map<std::string, std::string>>();
+  } catch (const json::exception& e) {
+    return Status::Corruption(fmt::format("instance '{}': instance.json: {}", name, e.what()));
+  }
+  ASSIGN_OR_RETURN(std::string password, ReadFileToString(JoinPath(inst->dir_, "password")));
+  while (!password.empty() && password.back() == '\n') password.pop_back();
+  inst->password_ = password;
+  ASSIGN_OR_RETURN(inst->server_user_, ServerUser("mysql"));
+  return inst;
+}
+
+MariaInstance::~MariaInstance() {
+  if (server_process_) (void)Stop(std::chrono::seconds(10));
+}
+
+bool MariaInstance::running() const { return server_process_ && server_process_->running(); }
+
+int MariaInstance::restarts() const { return server_process_ ? server_process_->restarts() : 0; }
+
+namespace {
+
+// A server left by an earlier daemon (run/mariadb.pid names it; its command line names
+// this instance's option file).
+Status StopLeftoverMaria(const MariaInstance& inst) {
+  std::string program = inst.server_binary().substr(inst.server_binary().rfind('/') + 1);
+  return StopLeftoverServer(JoinPath(JoinPath(inst.dir(), "run"), "mariadb.pid"), program,
+                            inst.option_file(), inst.name(), SIGTERM, SIGKILL);
+}
+
+}  // namespace
+
+Status MariaInstance::Start(milliseconds timeout) {
+  if (server_process_) return Status::Ok();  // started (and supervised) already
+  RETURN_IF_ERROR(StopLeftoverMaria(*this));
+  ServerLaunch launch;
+  // --defaults-file first: the server then reads no other option file of the machine.
+  launch.options.argv = {server_, "--defaults-file=" + option_file()};
+  launch.options.user = server_user_;
+  launch.options.cwd = dir_;
+  launch.options.output_path = JoinPath(dir_, "mariadb.log");
+  launch.instance = name_;
+  launch.engine = flavor_ == MariaFlavor::kMySQL ? "MySQL" : "MariaDB";
+  launch.answers = [endpoint = client()] { return MariaConnection::Answers(endpoint); };
+  launch.refused_config = [](const std::string& log) {
+    return log.find("unknown variable") != std::string::npos ||
+           log.find("unknown option") != std::string::npos ||
+           log.find("Incorrect argument") != std::string::npos;
+  };
+  launch.stop_signal = SIGTERM;  // normal shutdown: InnoDB flushes and checkpoints
+  launch.hard_signal = SIGKILL;  // InnoDB recovers on the next start
+  ASSIGN_OR_RETURN(server_process_, SupervisedServer::Start(std::move(launch), timeout));
+  return Status::Ok();
+}
+
+Status MariaInstance::Stop(milliseconds timeout) {
+  if (!server_process_) return Status::Ok();
+  std::unique_ptr<SupervisedServer> server = std::move(server_process_);
+  return server->Stop(timeout);
+}
+
+Status MariaInstance::Delete() {
+  RETURN_IF_ERROR(Stop());
+  RETURN_IF_ERROR(StopLeftoverMaria(*this));
+  return RemoveTree(dir_);
+}
+
+}  // namespace dbaas::engines

@@ -1,0 +1,101 @@
+// A MariaDB (or MySQL) instance on the local machine: a data directory under the data
+// root, a generated option file, a port on 127.0.0.1 and a private unix socket, and a
+// server process run from Debian's mariadb-server (or a MySQL server binary where one is
+// installed), as the `mysql` user when we are root.
+//
+// Layout of <data_root>/<name>/:
+//   data/          the datadir (InnoDB, Aria system tables), owned by the server's user
+//   run/           the unix socket and pid file (0700, the server's user)
+//   my.cnf         the server's only option file (--defaults-file), generated
+//   password       root's generated password (0600, ours)
+//   client.cnf     [client] options with that password for the command-line tools (0600)
+//   instance.json  name, type, flavor, port, server binary, configuration overrides
+//   mariadb.log    the server's output
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/process.h"
+#include "base/status.h"
+#include "engines/instance.h"
+#include "engines/mariadb/maria_connection.h"
+#include "engines/supervised_server.h"
+
+namespace dbaas::engines {
+
+// Which server program serves the instance; the consistency SQL differs between them.
+enum class MariaFlavor { kMariaDB, kMySQL };
+
+class MariaInstance final : public Instance {
+ public:
+  // mariadb-install-db (MySQL: mysqld --initialize-insecure) and configuration; the
+  // server is not started. Type `mysql` runs a MySQL server where spec.bin_dir (or
+  // /usr/sbin) has one, else MariaDB, and says so in note(). Refuses an existing name and
+  // removes everything it made if any step fails.
+  static Result<std::unique_ptr<MariaInstance>> Create(const InstanceSpec& spec);
+  // Fills a new instance's datadir with `fill` (a restore) instead of initializing one;
+  // root's password is `password` (the one inside the data). Same guarantees as Create.
+  using FillDataFn = std::function<Status(const std::string& data_dir)>;
+  static Result<std::unique_ptr<MariaInstance>> CreateFrom(const InstanceSpec& spec,
+                                                           const std::string& password,
+                                                           const FillDataFn& fill);
+  static Result<std::unique_ptr<MariaInstance>> Open(const std::string& data_root,
+                                                     const std::string& name);
+
+  MariaInstance(const MariaInstance&) = delete;
+  MariaInstance& operator=(const MariaInstance&) = delete;
+  ~MariaInstance() override;
+
+  // Stop: normal shutdown (SIGTERM), then SIGKILL after `timeout` (InnoDB recovers).
+  Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60)) override;
+  Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) override;
+  Status Delete() override;
+  bool running() const override;
+  int restarts() const override;
+  const std::string& name() const override { return name_; }
+  const std::string& dir() const override { return dir_; }
+  ConnectionInfo endpoint() const override;
+  std::string note() const override;
+
+  std::string data_dir() const;
+  std::string socket_path() const;
+  std::string option_file() const;         // my.cnf
+  std::string client_option_file() const;  // client.cnf: socket, user, password
+  MariaEndpoint client() const;            // root over the unix socket
+  MariaFlavor flavor() const { return flavor_; }
+  const std::string& type() const { return type_; }
+  const std::string& server_binary() const { return server_; }
+  const std::optional<UserIds>& server_user() const { return server_user_; }
+
+ private:
+  MariaInstance() = default;
+  static Result<std::unique_ptr<MariaInstance>> Make(
+      const InstanceSpec& spec, const std::string& password,
+      const std::function<Status(MariaInstance&)>& fill);
+  // Without the user's options while initializing: a refused option then fails the
+  // start (kInvalidArgument, with the server's words), not the bootstrap.
+  Status WriteOptionFiles(bool with_user_config) const;
+  Status Initialize();
+
+  std::string name_;
+  std::string dir_;
+  std::string type_;
+  MariaFlavor flavor_ = MariaFlavor::kMariaDB;
+  std::string server_;  // mariadbd or mysqld
+  uint16_t port_ = 0;
+  std::map<std::string, std::string> config_;
+  std::string password_;
+  std::optional<UserIds> server_user_;
+  std::unique_ptr<SupervisedServer> server_process_;
+};
+
+// Refuses settings the instance owns (where it listens, keeps files, who it runs as, how it
+// authenticates), names that are not option names, and values outside a plain character
+// set (an option file has no quoting that everything reads alike).
+Status ValidateMariaConfig(const std::map<std::string, std::string>& config);
+
+}  // namespace dbaas::engines

@@ -1,0 +1,68 @@
+// A database server as a supervised child process, whatever the engine: started, ready
+// when the engine's probe says so, restarted with back-off when it dies, stopped politely
+// and then firmly. This is the local runtime; it becomes a layer of its own when the
+// Kubernetes runtime arrives.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/process.h"
+#include "base/status.h"
+
+namespace dbaas::engines {
+
+struct ServerLaunch {
+  ProcessOptions options;  // the server's argv, user, cwd and output_path (its log)
+  std::string instance;    // instance name, for logs and errors
+  std::string engine;      // "PostgreSQL", "MariaDB", ... for messages
+  // True once the server accepts connections. Called often while starting: cheap, with
+  // a short timeout of its own.
+  std::function<bool()> answers;
+  // True when the end of the log shows the server refused its configuration: the start
+  // then fails with kInvalidArgument (bad input) rather than kIoError.
+  std::function<bool(const std::string& log_tail)> refused_config;
+  int stop_signal = SIGINT;   // polite shutdown
+  int hard_signal = SIGQUIT;  // after the stop timeout
+};
+
+class SupervisedServer {
+ public:
+  // Starts the server, waits until it answers (or fails with the end of its log), and
+  // supervises it from then on: if it dies it is started again after 1 s, then 2, 4, ...
+  // up to 30 s between tries (reset after a minute of running).
+  static Result<std::unique_ptr<SupervisedServer>> Start(ServerLaunch launch,
+                                                         std::chrono::milliseconds timeout);
+  ~SupervisedServer();  // Stop() with a short timeout
+  SupervisedServer(const SupervisedServer&) = delete;
+  SupervisedServer& operator=(const SupervisedServer&) = delete;
+
+  // Ends supervision; stop_signal, then hard_signal after `timeout`, then SIGKILL.
+  Status Stop(std::chrono::milliseconds timeout);
+  bool running() const;
+  int restarts() const;  // since Start()
+  pid_t pid() const;     // -1 while not running
+
+  struct State;
+
+ private:
+  explicit SupervisedServer(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// A process that exists and is not a zombie.
+bool ProcessAlive(pid_t pid);
+
+// A server an earlier daemon left running (servers run in their own process groups and
+// outlive a killed daemon) is shut down, so that the one we start is ours to supervise.
+// `pid_file` names it; it is ours only if its command line names `program` and it or the
+// pid file mentions `marker` (the data directory or configuration file), else the pid file
+// is stale (the pid is someone else's now) and is left alone.
+Status StopLeftoverServer(const std::string& pid_file, const std::string& program,
+                          const std::string& marker, const std::string& instance, int stop_signal,
+                          int hard_signal);
+
+}  // namespace dbaas::engines
