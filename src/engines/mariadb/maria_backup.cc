@@ -127,8 +127,9 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
   for (const char* stage : {"START", "FLUSH", "BLOCK_DDL"}) {
     RETURN_IF_ERROR(conn.Query(fmt::format("BACKUP STAGE {}", stage)).status());
   }
-  RETURN_IF_ERROR(conn.Query("BACKUP STAGE BLOCK_COMMIT").status());
+  // Commits queue behind BLOCK_COMMIT from the moment it is asked for.
   auto blocked_since = steady_clock::now();
+  RETURN_IF_ERROR(conn.Query("BACKUP STAGE BLOCK_COMMIT").status());
   bool in_backup = true;
   auto end_backup = [&] {
     if (!in_backup) return Status::Ok();
@@ -204,8 +205,8 @@ Result<MariaBackupInfo> BackupMySqlByReflink(const MariaInstance& instance, Mari
   MariaBackupInfo info;
   info.method = "reflink";
   RETURN_IF_ERROR(conn.Query("LOCK INSTANCE FOR BACKUP").status());
-  RETURN_IF_ERROR(conn.Query("FLUSH TABLES WITH READ LOCK").status());
   auto blocked_since = steady_clock::now();
+  RETURN_IF_ERROR(conn.Query("FLUSH TABLES WITH READ LOCK").status());
   auto unlock = [&] {
     info.seconds_writes_blocked = SecondsSince(blocked_since);
     (void)conn.Query("UNLOCK TABLES");
