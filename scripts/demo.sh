@@ -106,7 +106,7 @@ kill "$load"; wait "$load" 2>/dev/null || true
 maria_expected=$(my_q orders "CHECKSUM TABLE app.orders")
 step "backup 'orders-quiet'" dbaas backup create orders --name orders-quiet
 my_q orders "DELETE FROM app.orders WHERE id <= 1000" >/dev/null  # after the backup
-step "restore 'orders-quiet' into new instance 'orders-restored' (+ CHECK TABLE)" dbaas restore orders orders-quiet --to orders-restored
+step "restore 'orders-quiet' into 'orders-restored' (+ CHECK TABLE)" dbaas restore orders orders-quiet --to orders-restored
 maria_got=$(my_q orders-restored "CHECKSUM TABLE app.orders")
 step "repository verify (re-reads every chunk)" dbaas repo verify "$data_root/repository"
 
