@@ -117,7 +117,7 @@ ExtraFile OwnedExtra(const MariaInstance& instance, std::string path) {
   return x;
 }
 
-// Steps 1-5 of the reflink method on MariaDB (see the header).
+// Steps 1-6 of the reflink method on MariaDB (see the header).
 Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, MariaConnection& conn,
                                                storage::Repository& repo, const std::string& name,
                                                storage::Progress* progress) {
