@@ -300,6 +300,44 @@ TEST_P(MariaBackupTest, KilledMidBackupLeavesTheServerWritable) {
   EXPECT_FALSE(PathExists(JoinPath(source_->dir(), "backup-stage")));
 }
 
+// The reflink method keeps recovery's start at the checkpoint it pinned; if the circular redo
+// log is overwritten past it during the copy, the copy could not be recovered: the backup
+// must fail, say why, and leave nothing listed.
+TEST_P(MariaBackupTest, ARedoLogThatWrapsDuringTheCopyFailsTheBackup) {
+  if (GetParam() != MariaBackupMethod::kReflink) GTEST_SKIP() << "reflink method only";
+  InstanceSpec spec = Spec("tinylog");
+  spec.config = {{"innodb_log_file_size", "4M"}};
+  auto made = MariaInstance::Create(spec);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  MariaInstance& inst = **made;
+  ASSERT_TRUE(inst.Start().ok());
+  MariaConnection conn = Connect(inst);
+  ASSERT_SQL(conn, "CREATE DATABASE w");
+  ASSERT_SQL(conn, "CREATE TABLE w.t (id INT PRIMARY KEY, v VARCHAR(1000)) ENGINE=InnoDB");
+  // While the backup holds commits, one transaction writes ~30 MB of redo into a 4 MB log.
+  ::setenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS", "3000", 1);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    MariaConnection c = Connect(inst);
+    EXPECT_TRUE(c.Query("START TRANSACTION").ok());
+    auto big = c.Query("INSERT INTO w.t SELECT seq, REPEAT('x', 1000) FROM mysql.seq_1_to_30000");
+    EXPECT_TRUE(big.ok()) << big.status().ToString();
+    EXPECT_TRUE(c.Query("ROLLBACK").ok());
+  });
+  auto backup = BackupMaria(inst, *repo_, "wrapped", MariaBackupMethod::kReflink);
+  ::unsetenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
+  writer.join();
+  ASSERT_FALSE(backup.ok()) << "a copy whose redo log wrapped was accepted";
+  EXPECT_EQ(backup.status().code(), StatusCode::kBusy) << backup.status().ToString();
+  EXPECT_NE(backup.status().ToString().find("wrapped"), std::string::npos);
+  EXPECT_NE(backup.status().ToString().find("innodb_log_file_size"), std::string::npos);
+  EXPECT_TRUE(repo_->ListSnapshots()->empty()) << "a failed backup is listed";
+  // The server is writable, and a backup without the flood works.
+  ASSERT_SQL(conn, "INSERT INTO w.t VALUES (1, 'after')");
+  auto next = BackupMaria(inst, *repo_, "calm", MariaBackupMethod::kReflink);
+  EXPECT_TRUE(next.ok()) << next.status().ToString();
+}
+
 INSTANTIATE_TEST_SUITE_P(Methods, MariaBackupTest,
                          ::testing::Values(MariaBackupMethod::kMariaBackup,
                                            MariaBackupMethod::kReflink),

@@ -6,17 +6,15 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <regex>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "base/files.h"
+#include "engines/backup_files.h"
 #include "engines/supervised_server.h"
 #include "storage/reflink.h"
-#include "storage/snapshot_restore.h"
 
 namespace dbaas::engines {
 namespace {
@@ -101,22 +99,6 @@ Result<MariaConnection> ConnectForBackup(const MariaInstance& instance) {
   return connected;
 }
 
-// Test hook: holds the consistency locks so that a test can kill the backup inside them.
-void HoldForTests() {
-  if (const char* hold = std::getenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS")) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(hold)));
-  }
-}
-
-ExtraFile OwnedExtra(const MariaInstance& instance, std::string path) {
-  ExtraFile x;
-  x.path = std::move(path);
-  const auto& owner = instance.server_user();
-  x.uid = owner ? owner->uid : ::getuid();
-  x.gid = owner ? owner->gid : ::getgid();
-  return x;
-}
-
 // Steps 1-6 of the reflink method on MariaDB (see the header).
 Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, MariaConnection& conn,
                                                storage::Repository& repo, const std::string& name,
@@ -159,7 +141,7 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
   // pinned header after BACKUP STAGE END and is copied into the snapshot from there.
   const std::string redo_clone = JoinPath(repo.TmpDir(), "ib_logfile0." + name);
   o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
-    HoldForTests();
+    HoldForTests("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
     RETURN_IF_ERROR(storage::ClonePath(redo_path, redo_clone));
     ASSIGN_OR_RETURN(std::string lsn_now, conn.GlobalStatus("Innodb_lsn_current"));
     info.end_lsn = std::stoull(lsn_now);
@@ -182,7 +164,7 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
         static_cast<ssize_t>(kRedoHeaderSize)) {
       return ErrnoStatus("write", redo_clone, errno);
     }
-    ExtraFile log = OwnedExtra(instance, kRedoLog);
+    ExtraFile log = ServerOwnedFile(instance.server_user(), kRedoLog);
     log.source_path = redo_clone;
     std::vector<ExtraFile> extras;
     extras.push_back(std::move(log));
@@ -226,14 +208,15 @@ Result<MariaBackupInfo> BackupMySqlByReflink(const MariaInstance& instance, Mari
     o.filter = MariaCopyFilter;
     o.progress = progress;
     o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
-      HoldForTests();
+      HoldForTests("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
       std::vector<ExtraFile> extras;
       std::error_code ec;
       std::string redo_dir = JoinPath(instance.data_dir(), kMySqlRedoDir);
       for (const auto& e : std::filesystem::directory_iterator(redo_dir, ec)) {
         std::string file = e.path().filename().string();
         if (file.find("_tmp") != std::string::npos) continue;  // spare files, recreated
-        ExtraFile x = OwnedExtra(instance, std::string(kMySqlRedoDir) + "/" + file);
+        ExtraFile x =
+            ServerOwnedFile(instance.server_user(), std::string(kMySqlRedoDir) + "/" + file);
         ASSIGN_OR_RETURN(x.content, ReadFileToString(e.path().string(), 1ull << 34));
         extras.push_back(std::move(x));
       }
@@ -435,16 +418,8 @@ Result<std::unique_ptr<MariaInstance>> RestoreMaria(const storage::Repository& r
                                                     const InstanceSpec& spec,
                                                     const std::string& password,
                                                     storage::Progress* progress) {
-  auto fill = [&](const std::string& data_dir) -> Status {
-    storage::RestoreOptions o;
-    o.target = data_dir;
-    o.sync = true;
-    o.progress = progress;
-    RETURN_IF_ERROR(storage::RestoreSnapshot(repo, snapshot, o).status());
-    if (const char* hold = std::getenv("DBAAS_TEST_HOLD_RESTORE_MS")) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(hold)));
-    }
-    return Status::Ok();
+  auto fill = [&](const std::string& data_dir) {
+    return FillFromSnapshot(repo, snapshot, data_dir, progress);
   };
   ASSIGN_OR_RETURN(std::unique_ptr<MariaInstance> inst,
                    MariaInstance::CreateFrom(spec, password, fill));

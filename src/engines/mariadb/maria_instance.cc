@@ -321,29 +321,16 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
   return inst;
 }
 
-MariaInstance::~MariaInstance() {
-  if (server_process_) (void)Stop(std::chrono::seconds(10));
+MariaInstance::~MariaInstance() = default;
+
+Status MariaInstance::StopServerLeftBehind() const {
+  // run/mariadb.pid names it; its command line names this instance's option file.
+  std::string program = server_.substr(server_.rfind('/') + 1);
+  return StopLeftoverServer(JoinPath(JoinPath(dir_, "run"), "mariadb.pid"), program, option_file(),
+                            name_, SIGTERM, SIGKILL);
 }
 
-bool MariaInstance::running() const { return server_process_ && server_process_->running(); }
-
-int MariaInstance::restarts() const { return server_process_ ? server_process_->restarts() : 0; }
-
-namespace {
-
-// A server left by an earlier daemon (run/mariadb.pid names it; its command line names
-// this instance's option file).
-Status StopLeftoverMaria(const MariaInstance& inst) {
-  std::string program = inst.server_binary().substr(inst.server_binary().rfind('/') + 1);
-  return StopLeftoverServer(JoinPath(JoinPath(inst.dir(), "run"), "mariadb.pid"), program,
-                            inst.option_file(), inst.name(), SIGTERM, SIGKILL);
-}
-
-}  // namespace
-
-Status MariaInstance::Start(milliseconds timeout) {
-  if (server_process_) return Status::Ok();  // started (and supervised) already
-  RETURN_IF_ERROR(StopLeftoverMaria(*this));
+ServerLaunch MariaInstance::Launch() const {
   ServerLaunch launch;
   // --defaults-file first: the server then reads no other option file of the machine.
   launch.options.argv = {server_, "--defaults-file=" + option_file()};
@@ -360,20 +347,7 @@ Status MariaInstance::Start(milliseconds timeout) {
   };
   launch.stop_signal = SIGTERM;  // normal shutdown: InnoDB flushes and checkpoints
   launch.hard_signal = SIGKILL;  // InnoDB recovers on the next start
-  ASSIGN_OR_RETURN(server_process_, SupervisedServer::Start(std::move(launch), timeout));
-  return Status::Ok();
-}
-
-Status MariaInstance::Stop(milliseconds timeout) {
-  if (!server_process_) return Status::Ok();
-  std::unique_ptr<SupervisedServer> server = std::move(server_process_);
-  return server->Stop(timeout);
-}
-
-Status MariaInstance::Delete() {
-  RETURN_IF_ERROR(Stop());
-  RETURN_IF_ERROR(StopLeftoverMaria(*this));
-  return RemoveTree(dir_);
+  return launch;
 }
 
 }  // namespace dbaas::engines

@@ -21,16 +21,15 @@
 
 #include "base/process.h"
 #include "base/status.h"
-#include "engines/instance.h"
 #include "engines/mariadb/maria_connection.h"
-#include "engines/supervised_server.h"
+#include "engines/supervised_instance.h"
 
 namespace dbaas::engines {
 
 // Which server program serves the instance; the consistency SQL differs between them.
 enum class MariaFlavor { kMariaDB, kMySQL };
 
-class MariaInstance final : public Instance {
+class MariaInstance final : public SupervisedInstance {
  public:
   // mariadb-install-db (MySQL: mysqld --initialize-insecure) and configuration; the
   // server is not started. Type `mysql` runs a MySQL server where spec.bin_dir (or
@@ -50,12 +49,6 @@ class MariaInstance final : public Instance {
   MariaInstance& operator=(const MariaInstance&) = delete;
   ~MariaInstance() override;
 
-  // Stop: normal shutdown (SIGTERM), then SIGKILL after `timeout` (InnoDB recovers).
-  Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60)) override;
-  Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) override;
-  Status Delete() override;
-  bool running() const override;
-  int restarts() const override;
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
   ConnectionInfo endpoint() const override;
@@ -67,12 +60,13 @@ class MariaInstance final : public Instance {
   std::string client_option_file() const;  // client.cnf: socket, user, password
   MariaEndpoint client() const;            // root over the unix socket
   MariaFlavor flavor() const { return flavor_; }
-  const std::string& type() const { return type_; }
-  const std::string& server_binary() const { return server_; }
   const std::optional<UserIds>& server_user() const { return server_user_; }
 
  private:
   MariaInstance() = default;
+  // Stop: normal shutdown (SIGTERM), then SIGKILL after the timeout (InnoDB recovers).
+  ServerLaunch Launch() const override;
+  Status StopServerLeftBehind() const override;
   static Result<std::unique_ptr<MariaInstance>> Make(
       const InstanceSpec& spec, const std::string& password,
       const std::function<Status(MariaInstance&)>& fill);
@@ -90,7 +84,6 @@ class MariaInstance final : public Instance {
   std::map<std::string, std::string> config_;
   std::string password_;
   std::optional<UserIds> server_user_;
-  std::unique_ptr<SupervisedServer> server_process_;
 };
 
 // Refuses settings the instance owns (where it listens, keeps files, who it runs as, how it

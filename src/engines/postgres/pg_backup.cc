@@ -1,7 +1,6 @@
 #include "engines/postgres/pg_backup.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 
 #include <fmt/format.h>
@@ -9,8 +8,8 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/sha256.h"
+#include "engines/backup_files.h"
 #include "engines/postgres/pg_connection.h"
-#include "storage/snapshot_restore.h"
 
 namespace dbaas::engines {
 namespace {
@@ -167,7 +166,6 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   info.timeline = static_cast<uint32_t>(std::stoul(tli));
   bool in_backup_mode = true;
 
-  const std::optional<UserIds>& owner = instance.server_user();
   storage::CreateOptions o;
   o.source = instance.data_dir();
   o.name = name;
@@ -177,9 +175,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   o.before_commit =
       [&](const std::vector<TreeEntry>& entries) -> Result<storage::BeforeCommitResult> {
     // Kill point for tests: hold backup mode open so a test can kill us inside it.
-    if (const char* hold = std::getenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS")) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(hold)));
-    }
+    HoldForTests("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
     ASSIGN_OR_RETURN(auto stop_rows,
                      conn.Query("select lsn, labelfile, spcmapfile from pg_backup_stop(true)"));
     in_backup_mode = false;
@@ -188,17 +184,9 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     info.stop_lsn = stop_rows.at(0).at(0);
     std::vector<ExtraFile> extras;
     auto add = [&](std::string path, std::string content, std::string source) {
-      ExtraFile x;
-      x.path = std::move(path);
+      ExtraFile x = ServerOwnedFile(instance.server_user(), std::move(path));
       x.content = std::move(content);
       x.source_path = std::move(source);
-      if (owner) {
-        x.uid = owner->uid;
-        x.gid = owner->gid;
-      } else {
-        x.uid = ::getuid();
-        x.gid = ::getgid();
-      }
       extras.push_back(std::move(x));
     };
     add("backup_label", stop_rows[0][1], "");
@@ -245,18 +233,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
                                    const std::string& password, storage::Progress* progress) {
   auto fill = [&](const std::string& data_dir) -> Status {
-    storage::RestoreOptions o;
-    o.target = data_dir;
-    // PostgreSQL fsyncs every file of a data directory it starts from a backup_label, one
-    // at a time; one syncfs here writes everything back at the disk's speed first, so that
-    // pass finds nothing to do (measured: docs/BENCHMARKS.md).
-    o.sync = true;
-    o.progress = progress;
-    RETURN_IF_ERROR(storage::RestoreSnapshot(repo, snapshot, o).status());
-    // Kill point for tests: a half-made restore (files in place, server not started).
-    if (const char* hold = std::getenv("DBAAS_TEST_HOLD_RESTORE_MS")) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(hold)));
-    }
+    RETURN_IF_ERROR(FillFromSnapshot(repo, snapshot, data_dir, progress));
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.
     return MakeDirs(JoinPath(JoinPath(data_dir, "pg_wal"), "archive_status"));
   };

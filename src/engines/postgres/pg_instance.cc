@@ -262,30 +262,15 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
 
 PgInstance::PgInstance(PgInstance&&) noexcept = default;
 PgInstance& PgInstance::operator=(PgInstance&&) noexcept = default;
+PgInstance::~PgInstance() = default;
 
-PgInstance::~PgInstance() {
-  if (server_) (void)Stop(std::chrono::seconds(10));
-}
-
-bool PgInstance::running() const { return server_ && server_->running(); }
-
-int PgInstance::restarts() const { return server_ ? server_->restarts() : 0; }
-
-pid_t PgInstance::server_pid() const { return server_ ? server_->pid() : -1; }
-
-namespace {
-
-// A server left by an earlier daemon on this data directory (postmaster.pid names it).
-Status StopLeftoverPostgres(const std::string& data_dir, const std::string& name) {
-  return StopLeftoverServer(JoinPath(data_dir, "postmaster.pid"), "postgres", data_dir, name,
+Status PgInstance::StopServerLeftBehind() const {
+  // postmaster.pid names it; its command line or the pid file names this data directory.
+  return StopLeftoverServer(JoinPath(data_dir(), "postmaster.pid"), "postgres", data_dir(), name_,
                             SIGINT, SIGQUIT);
 }
 
-}  // namespace
-
-Status PgInstance::Start(milliseconds timeout) {
-  if (server_) return Status::Ok();  // started (and supervised) already
-  RETURN_IF_ERROR(StopLeftoverPostgres(data_dir(), name_));
+ServerLaunch PgInstance::Launch() const {
   ServerLaunch launch;
   launch.options.argv = {JoinPath(bin_dir_, "postgres"), "-D", data_dir()};
   launch.options.user = server_user_;
@@ -303,20 +288,7 @@ Status PgInstance::Start(milliseconds timeout) {
   };
   launch.stop_signal = SIGINT;   // fast shutdown: rolls back, checkpoints
   launch.hard_signal = SIGQUIT;  // immediate: recovery on the next start
-  ASSIGN_OR_RETURN(server_, SupervisedServer::Start(std::move(launch), timeout));
-  return Status::Ok();
-}
-
-Status PgInstance::Stop(milliseconds timeout) {
-  if (!server_) return Status::Ok();
-  std::unique_ptr<SupervisedServer> server = std::move(server_);
-  return server->Stop(timeout);
-}
-
-Status PgInstance::Delete() {
-  RETURN_IF_ERROR(Stop());
-  RETURN_IF_ERROR(StopLeftoverPostgres(data_dir(), name_));
-  return RemoveTree(dir_);
+  return launch;
 }
 
 }  // namespace dbaas::engines

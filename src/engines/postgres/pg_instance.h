@@ -21,8 +21,7 @@
 
 #include "base/process.h"
 #include "base/status.h"
-#include "engines/instance.h"
-#include "engines/supervised_server.h"
+#include "engines/supervised_instance.h"
 
 namespace dbaas::engines {
 
@@ -44,7 +43,7 @@ struct PgConnectionInfo {
   std::string SocketConninfo() const;
 };
 
-class PgInstance final : public Instance {
+class PgInstance final : public SupervisedInstance {
  public:
   // initdb and configuration; the server is not started. Refuses an existing name, and
   // removes everything it made if any step fails.
@@ -60,34 +59,25 @@ class PgInstance final : public Instance {
 
   PgInstance(PgInstance&&) noexcept;
   PgInstance& operator=(PgInstance&&) noexcept;
-  ~PgInstance() override;  // a server still running is stopped
-
-  // Stop: fast shutdown, then immediate shutdown after `timeout`.
-  Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60)) override;
-  Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) override;
-  Status Delete() override;
-  bool running() const override;
-  int restarts() const override;
-  // The server's process id (the postmaster), or -1.
-  pid_t server_pid() const;
+  ~PgInstance() override;
 
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
   ConnectionInfo endpoint() const override;
   std::string data_dir() const;
   PgConnectionInfo connection() const;
-
- private:
-  PgInstance() = default;
-  Status WriteConfig() const;
-  static Result<PgInstance> Make(const PgInstanceSpec& spec, const std::string& password,
-                                 const std::function<Status(PgInstance&)>& fill);
-
- public:
   // The OS user the server runs as (none: ourselves).
   const std::optional<UserIds>& server_user() const { return server_user_; }
 
  private:
+  PgInstance() = default;
+  // Stop: fast shutdown (SIGINT), then immediate (SIGQUIT) after the timeout.
+  ServerLaunch Launch() const override;
+  Status StopServerLeftBehind() const override;
+  Status WriteConfig() const;
+  static Result<PgInstance> Make(const PgInstanceSpec& spec, const std::string& password,
+                                 const std::function<Status(PgInstance&)>& fill);
+
   std::string name_;
   std::string dir_;
   std::string bin_dir_;
@@ -95,7 +85,6 @@ class PgInstance final : public Instance {
   std::map<std::string, std::string> config_;
   std::string password_;
   std::optional<UserIds> server_user_;
-  std::unique_ptr<SupervisedServer> server_;
 };
 
 // Refuses settings the instance owns (where it listens and keeps files), names that are

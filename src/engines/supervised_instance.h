@@ -1,0 +1,38 @@
+// What every instance on the local runtime shares, whatever its engine: its server is a
+// SupervisedServer child of this process. An engine says how to launch its server and how to
+// stop one an earlier daemon left running; this class starts, stops and deletes.
+#pragma once
+
+#include <memory>
+
+#include "engines/instance.h"
+#include "engines/supervised_server.h"
+
+namespace dbaas::engines {
+
+class SupervisedInstance : public Instance {
+ public:
+  ~SupervisedInstance() override;  // a server still running is stopped
+  SupervisedInstance(SupervisedInstance&&) noexcept = default;
+  SupervisedInstance& operator=(SupervisedInstance&&) noexcept = default;
+
+  // Stops a server an earlier daemon left on this instance first: the one started is ours.
+  Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60)) final;
+  Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) final;
+  Status Delete() final;
+  bool running() const final;
+  int restarts() const final;
+  pid_t server_pid() const;  // -1 while not running
+
+ protected:
+  SupervisedInstance() = default;
+  // The server's command, user, log, readiness probe and signals.
+  virtual ServerLaunch Launch() const = 0;
+  // Stops a server of this instance that an earlier daemon left running, if any.
+  virtual Status StopServerLeftBehind() const = 0;
+
+ private:
+  std::unique_ptr<SupervisedServer> server_;
+};
+
+}  // namespace dbaas::engines
