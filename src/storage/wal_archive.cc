@@ -1,0 +1,295 @@
+#include "storage/wal_archive.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <zstd.h>
+
+#include "base/files.h"
+#include "base/hex.h"
+#include "base/sha256.h"
+#include "storage/manifest.h"
+
+namespace dbaas::storage {
+namespace {
+
+constexpr char kMagic[8] = {'D', 'B', 'W', 'A', 'L', '0', '0', '1'};
+constexpr size_t kHeaderSize = 8 + 8 + 32;
+// PostgreSQL's largest WAL segment is 1 GiB; history files are small.
+constexpr uint64_t kMaxRawSize = 1ull << 30;
+
+bool IsUpperHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); });
+}
+
+struct Header {
+  uint64_t raw_size = 0;
+  Sha256Digest sha;
+};
+
+void EncodeHeader(const Header& h, uint8_t* out) {
+  std::memcpy(out, kMagic, 8);
+  for (int i = 0; i < 8; ++i) out[8 + i] = static_cast<uint8_t>(h.raw_size >> (8 * i));
+  std::memcpy(out + 16, h.sha.bytes.data(), 32);
+}
+
+Result<Header> DecodeHeader(std::span<const uint8_t> data, const std::string& path) {
+  if (data.size() < kHeaderSize || std::memcmp(data.data(), kMagic, 8) != 0) {
+    return Status::Corruption(fmt::format("'{}' is not an archived WAL file (bad header)", path));
+  }
+  Header h;
+  for (int i = 0; i < 8; ++i) h.raw_size |= static_cast<uint64_t>(data[8 + i]) << (8 * i);
+  std::memcpy(h.sha.bytes.data(), data.data() + 16, 32);
+  if (h.raw_size > kMaxRawSize) {
+    return Status::Corruption(fmt::format("'{}': raw size {} is impossible", path, h.raw_size));
+  }
+  return h;
+}
+
+Result<std::vector<uint8_t>> ReadWhole(const std::string& path) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  if (static_cast<uint64_t>(st.st_size) > kMaxRawSize + (kMaxRawSize >> 4)) {
+    return Status::InvalidArgument(fmt::format("'{}' is too large for a WAL file", path));
+  }
+  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
+  ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), data.data(), data.size(), 0, path));
+  data.resize(n);
+  return data;
+}
+
+// The header of an archived file, or nullopt if there is none of that name.
+Result<std::optional<Header>> ReadArchivedHeader(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::optional<Header>();
+    return ErrnoStatus("open", path, errno);
+  }
+  uint8_t buf[kHeaderSize];
+  ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), buf, sizeof buf, 0, path));
+  ASSIGN_OR_RETURN(Header h, DecodeHeader(std::span<const uint8_t>(buf, n), path));
+  return std::optional<Header>(h);
+}
+
+// A name already archived: the same content is success (PostgreSQL re-archives after a
+// crash), other content is an error an operator must look at.
+Status CompareExisting(const Header& existing, const Header& ours, const std::string& name,
+                       const std::string& dir) {
+  if (existing.raw_size == ours.raw_size && existing.sha == ours.sha) return Status::Ok();
+  return Status::AlreadyExists(
+      fmt::format("WAL archive {} already holds a different '{}' ({} bytes, sha256 {}; this "
+                  "one: {} bytes, sha256 {})",
+                  dir, name, existing.raw_size, existing.sha.Hex().substr(0, 16), ours.raw_size,
+                  ours.sha.Hex().substr(0, 16)),
+      "two servers archive into one archive id, or the archive was altered; keep both copies "
+      "and check which server wrote this one");
+}
+
+}  // namespace
+
+Result<WalFileName> ParseWalFileName(std::string_view name) {
+  WalFileName out;
+  auto bad = [&] {
+    return Status::InvalidArgument(fmt::format("'{}' is not a WAL file name", name));
+  };
+  auto timeline = [&](std::string_view hex) {
+    return static_cast<uint32_t>(std::stoul(std::string(hex), nullptr, 16));
+  };
+  if (name.size() == 16 && name.substr(8) == ".history" && IsUpperHex(name.substr(0, 8))) {
+    out.kind = WalFileName::Kind::kHistory;
+    out.timeline = timeline(name.substr(0, 8));
+    return out;
+  }
+  if (name.size() < 24 || !IsUpperHex(name.substr(0, 24))) return bad();
+  out.timeline = timeline(name.substr(0, 8));
+  out.position = std::string(name.substr(8, 16));
+  std::string_view rest = name.substr(24);
+  if (rest.empty()) {
+    out.kind = WalFileName::Kind::kSegment;
+  } else if (rest == ".partial") {
+    out.kind = WalFileName::Kind::kPartial;
+  } else if (rest.size() == 16 && rest[0] == '.' && IsUpperHex(rest.substr(1, 8)) &&
+             rest.substr(9) == ".backup") {
+    out.kind = WalFileName::Kind::kBackupLabel;
+  } else {
+    return bad();
+  }
+  if (out.timeline == 0) return bad();
+  return out;
+}
+
+std::string WalArchiveDir(const std::string& repo_path, const std::string& id) {
+  return JoinPath(JoinPath(repo_path, "wal"), id);
+}
+
+Status WalArchive::Create(const std::string& repo_path, const std::string& id,
+                          const std::optional<UserIds>& owner) {
+  std::string wal = JoinPath(repo_path, "wal");
+  RETURN_IF_ERROR(MakeDirs(wal));
+  // The servers' user must reach its own archive, and see nothing else of the repository.
+  for (const std::string& dir : {repo_path, wal}) {
+    if (::chmod(dir.c_str(), 0711) != 0) return ErrnoStatus("chmod", dir, errno);
+  }
+  std::string dir = WalArchiveDir(repo_path, id);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("mkdir", dir, errno);
+  if (owner && ::chown(dir.c_str(), owner->uid, owner->gid) != 0) {
+    return ErrnoStatus("chown", dir, errno);
+  }
+  return FsyncDir(wal);
+}
+
+Result<WalArchive> WalArchive::Open(const std::string& repo_path, const std::string& id) {
+  std::string dir = WalArchiveDir(repo_path, id);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return Status::NotFound(fmt::format("WAL archive '{}' not found in {}", id, repo_path));
+    }
+    return ErrnoStatus("stat", dir, errno);
+  }
+  return WalArchive(dir);
+}
+
+Result<std::vector<std::string>> WalArchive::ListIds(const std::string& repo_path) {
+  std::vector<std::string> ids;
+  std::string wal = JoinPath(repo_path, "wal");
+  DIR* d = ::opendir(wal.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return ids;
+    return ErrnoStatus("opendir", wal, errno);
+  }
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ids.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+Status WalArchive::Remove(const std::string& repo_path, const std::string& id) {
+  return RemoveTree(WalArchiveDir(repo_path, id));
+}
+
+Status WalArchive::Push(const std::string& source_path, const std::string& name,
+                        int compression_level) const {
+  RETURN_IF_ERROR(ParseWalFileName(name).status());
+  ASSIGN_OR_RETURN(std::vector<uint8_t> raw, ReadWhole(source_path));
+  Header ours{raw.size(), Sha256(raw)};
+  std::string final_path = JoinPath(dir_, name);
+  ASSIGN_OR_RETURN(std::optional<Header> existing, ReadArchivedHeader(final_path));
+  if (existing) return CompareExisting(*existing, ours, name, dir_);
+
+  std::vector<uint8_t> out(kHeaderSize + ZSTD_compressBound(raw.size()));
+  EncodeHeader(ours, out.data());
+  size_t n = ZSTD_compress(out.data() + kHeaderSize, out.size() - kHeaderSize, raw.data(),
+                           raw.size(), compression_level);
+  if (ZSTD_isError(n)) {
+    return Status::Internal(fmt::format("zstd compression of {}: {}", name, ZSTD_getErrorName(n)));
+  }
+  out.resize(kHeaderSize + n);
+  std::string tmp = JoinPath(dir_, fmt::format(".tmp.{}.{}", name, RandomHex(6)));
+  {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    Status st = WriteAll(fd.get(), std::span<const uint8_t>(out), tmp);
+    if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("fsync", tmp, errno);
+    if (!st.ok()) {
+      ::unlink(tmp.c_str());
+      return st;
+    }
+  }
+  // link() never replaces: if a concurrent push of the same name won, compare with it.
+  int linked = ::link(tmp.c_str(), final_path.c_str());
+  int err = errno;
+  ::unlink(tmp.c_str());
+  if (linked != 0) {
+    if (err != EEXIST) return ErrnoStatus("link", final_path, err);
+    ASSIGN_OR_RETURN(existing, ReadArchivedHeader(final_path));
+    if (existing) return CompareExisting(*existing, ours, name, dir_);
+    return Status::IoError(fmt::format("'{}' vanished while archiving it", final_path));
+  }
+  return FsyncDir(dir_);
+}
+
+Status WalArchive::Fetch(const std::string& name, const std::string& dest_path) const {
+  RETURN_IF_ERROR(ParseWalFileName(name).status());
+  std::string path = JoinPath(dir_, name);
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return Status::NotFound(fmt::format("'{}' is not in WAL archive {}", name, dir_));
+  }
+  ASSIGN_OR_RETURN(std::vector<uint8_t> stored, ReadWhole(path));
+  ASSIGN_OR_RETURN(Header h, DecodeHeader(stored, path));
+  std::vector<uint8_t> raw(h.raw_size);
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data() + kHeaderSize,
+                             stored.size() - kHeaderSize);
+  if (ZSTD_isError(n) || n != h.raw_size || Sha256(raw) != h.sha) {
+    return Status::Corruption(
+        fmt::format("archived WAL file '{}' is damaged (content does not match its checksum)",
+                    path),
+        "restore to a target before this file, or from a copy of the repository");
+  }
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(dest_path, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+  return WriteAll(fd.get(), std::span<const uint8_t>(raw), dest_path);
+}
+
+Result<std::vector<WalFileInfo>> WalArchive::List() const {
+  std::vector<WalFileInfo> files;
+  DIR* d = ::opendir(dir_.c_str());
+  if (d == nullptr) return ErrnoStatus("opendir", dir_, errno);
+  while (dirent* e = ::readdir(d)) {
+    auto parsed = ParseWalFileName(e->d_name);
+    if (!parsed.ok()) continue;  // ".", "..", temporary files of pushers
+    struct stat st;
+    if (::fstatat(::dirfd(d), e->d_name, &st, 0) != 0) continue;  // removed meanwhile
+    files.push_back(WalFileInfo{e->d_name, std::move(parsed.value()),
+                                static_cast<uint64_t>(st.st_size), st.st_mtime});
+  }
+  ::closedir(d);
+  std::sort(files.begin(), files.end(),
+            [](const WalFileInfo& a, const WalFileInfo& b) { return a.name < b.name; });
+  return files;
+}
+
+Result<uint64_t> WalArchive::RemoveBefore(std::string_view position) const {
+  ASSIGN_OR_RETURN(std::vector<WalFileInfo> files, List());
+  uint64_t removed = 0;
+  for (const WalFileInfo& f : files) {
+    if (f.parsed.kind == WalFileName::Kind::kHistory || f.parsed.position >= position) continue;
+    std::string path = JoinPath(dir_, f.name);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink", path, errno);
+    ++removed;
+  }
+  if (removed > 0) RETURN_IF_ERROR(FsyncDir(dir_));
+  return removed;
+}
+
+Status RecordWalPushFailure(const std::string& status_path, const std::string& message) {
+  std::string line = FormatUnixTime(static_cast<int64_t>(::time(nullptr)) * 1000000000) + " ";
+  for (char c : message) line += (c == '\n' || c == '\r') ? ' ' : c;
+  return WriteFileAtomic(status_path, line + "\n", 0644);
+}
+
+Status ClearWalPushFailure(const std::string& status_path) {
+  if (::unlink(status_path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus("unlink", status_path, errno);
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string> ReadWalPushFailure(const std::string& status_path) {
+  auto text = ReadFileToString(status_path, 64 << 10);
+  if (!text.ok()) return std::nullopt;
+  std::string line = text.value();
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (line.empty()) return std::nullopt;
+  return line;
+}
+
+}  // namespace dbaas::storage

@@ -1,0 +1,91 @@
+// A PostgreSQL WAL archive inside the repository (docs/formats/repository.md, "wal/"):
+//
+//   wal/<archive-id>/<file>   one file per archived WAL file, named as PostgreSQL names it
+//                             (segment, .partial segment, timeline .history, .backup)
+//
+// Each file: "DBWAL001", the raw size (8 bytes, little endian), the raw content's SHA-256
+// (32 bytes), then one zstd frame. Every instance incarnation archives to its own id: a
+// restored copy continues the same timeline as its source and would otherwise write
+// segments of the same name with other content.
+//
+// Writers are PostgreSQL's archive_command (`dbaas wal-push`), one process per file, as
+// the server's OS user; they need no repository lock: a file is written under a temporary
+// name, made durable and linked into place without replacing anything, so two pushers of
+// the same file cannot lose either's work, and a name is never rebound to other content.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/process.h"
+#include "base/status.h"
+
+namespace dbaas::storage {
+
+struct WalFileName {
+  enum class Kind { kSegment, kPartial, kHistory, kBackupLabel };
+  Kind kind = Kind::kSegment;
+  uint32_t timeline = 0;
+  // The segment's position: its name's last 16 hex digits (log and segment number), which
+  // sort in WAL order whatever the segment size. Empty for history files.
+  std::string position;
+};
+
+// Accepts only the names PostgreSQL gives archived files; anything else (a path, "..")
+// is kInvalidArgument.
+Result<WalFileName> ParseWalFileName(std::string_view name);
+
+struct WalFileInfo {
+  std::string name;
+  WalFileName parsed;
+  uint64_t stored_bytes = 0;
+  int64_t mtime_unix = 0;
+};
+
+class WalArchive {
+ public:
+  // Makes wal/<id>/ (0700, owned by `owner`, the server's user, when given). Idempotent.
+  static Status Create(const std::string& repo_path, const std::string& id,
+                       const std::optional<UserIds>& owner);
+  // Fails with kNotFound if the archive was never created.
+  static Result<WalArchive> Open(const std::string& repo_path, const std::string& id);
+  // Archive ids present in the repository.
+  static Result<std::vector<std::string>> ListIds(const std::string& repo_path);
+  // Removes an archive and everything in it.
+  static Status Remove(const std::string& repo_path, const std::string& id);
+
+  const std::string& dir() const { return dir_; }
+
+  // Stores `source_path` as `name` and returns once it is durable. A file of that name
+  // already archived with the same content succeeds; with other content it fails with
+  // kAlreadyExists.
+  Status Push(const std::string& source_path, const std::string& name,
+              int compression_level = 1) const;
+  // Writes the raw content of `name` to `dest_path` after checking its size and SHA-256.
+  // kNotFound if the archive has no such file (PostgreSQL asks for files that may not
+  // exist: the next segment, newer timelines' history).
+  Status Fetch(const std::string& name, const std::string& dest_path) const;
+  // Every archived file, in name order (segments in WAL order within a timeline).
+  Result<std::vector<WalFileInfo>> List() const;
+  // Removes segments (and .partial/.backup files) whose position is before `position`;
+  // history files stay. Returns how many were removed.
+  Result<uint64_t> RemoveBefore(std::string_view position) const;
+
+ private:
+  explicit WalArchive(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+std::string WalArchiveDir(const std::string& repo_path, const std::string& id);
+
+// The last failure of `dbaas wal-push`, kept where the daemon reads it for the instance's
+// status: one line "<RFC 3339 time> <message>", removed by the next success.
+Status RecordWalPushFailure(const std::string& status_path, const std::string& message);
+Status ClearWalPushFailure(const std::string& status_path);
+// The recorded failure, or nullopt when the last push succeeded.
+std::optional<std::string> ReadWalPushFailure(const std::string& status_path);
+
+}  // namespace dbaas::storage

@@ -1,0 +1,150 @@
+#include "storage/wal_archive.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "base/files.h"
+#include "test_util.h"
+
+namespace dbaas::storage {
+namespace {
+
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+
+const char kSeg1[] = "000000010000000000000001";
+const char kSeg2[] = "000000010000000000000002";
+
+TEST(WalFileNameTest, AcceptsWhatPostgresArchivesAndNothingElse) {
+  auto seg = ParseWalFileName("0000000200000001000000FE");
+  ASSERT_TRUE(seg.ok());
+  EXPECT_EQ(seg->kind, WalFileName::Kind::kSegment);
+  EXPECT_EQ(seg->timeline, 2u);
+  EXPECT_EQ(seg->position, "00000001000000FE");
+  EXPECT_EQ(ParseWalFileName("00000003.history")->kind, WalFileName::Kind::kHistory);
+  EXPECT_EQ(ParseWalFileName("000000010000000000000003.partial")->kind,
+            WalFileName::Kind::kPartial);
+  EXPECT_EQ(ParseWalFileName("000000010000000000000003.00000028.backup")->kind,
+            WalFileName::Kind::kBackupLabel);
+  for (const char* bad : {"", "..", "../000000010000000000000001", "00000001000000000000000g",
+                          "000000010000000000000001.tmp", "000000000000000000000001",
+                          "00000001.history/x", "/etc/passwd", "000000010000000000000001/"}) {
+    EXPECT_EQ(ParseWalFileName(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+class WalArchiveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(WalArchive::Create(repo_, "pg1.abcd", std::nullopt).ok());
+    auto opened = WalArchive::Open(repo_, "pg1.abcd");
+    ASSERT_TRUE(opened.ok());
+    archive_.emplace(std::move(opened.value()));
+  }
+
+  TempDir tmp_;
+  std::string repo_ = tmp_ / "repo";
+  std::optional<WalArchive> archive_;
+};
+
+TEST_F(WalArchiveTest, PushThenFetchGivesTheSameBytesCompressed) {
+  // A segment as PostgreSQL leaves it: some records, then zeros.
+  std::string segment = testing::RandomBytes(1 << 20, 7) + std::string(15 << 20, '\0');
+  WriteFile(tmp_ / kSeg1, segment);
+  ASSERT_TRUE(archive_->Push(tmp_ / kSeg1, kSeg1).ok());
+  auto listed = archive_->List();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].name, kSeg1);
+  EXPECT_LT((*listed)[0].stored_bytes, 2u << 20) << "zeros should compress";
+  ASSERT_TRUE(archive_->Fetch(kSeg1, tmp_ / "fetched").ok());
+  EXPECT_TRUE(ReadFile(tmp_ / "fetched") == segment);
+  EXPECT_EQ(archive_->Fetch(kSeg2, tmp_ / "none").code(), StatusCode::kNotFound);
+}
+
+TEST_F(WalArchiveTest, SameNameSameContentSucceedsOtherContentFailsLoudly) {
+  WriteFile(tmp_ / "a", "first content");
+  WriteFile(tmp_ / "b", "other content");
+  ASSERT_TRUE(archive_->Push(tmp_ / "a", kSeg1).ok());
+  EXPECT_TRUE(archive_->Push(tmp_ / "a", kSeg1).ok()) << "re-archiving after a crash";
+  Status clash = archive_->Push(tmp_ / "b", kSeg1);
+  EXPECT_EQ(clash.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(clash.message().find(kSeg1), std::string::npos) << clash.ToString();
+  // The first content is still what the archive gives.
+  ASSERT_TRUE(archive_->Fetch(kSeg1, tmp_ / "out").ok());
+  EXPECT_EQ(ReadFile(tmp_ / "out"), "first content");
+}
+
+TEST_F(WalArchiveTest, RefusesNamesThatAreNotWalFiles) {
+  WriteFile(tmp_ / "a", "x");
+  EXPECT_EQ(archive_->Push(tmp_ / "a", "../escape").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(archive_->Fetch("../../config.json", tmp_ / "o").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_FALSE(dbaas::PathExists(repo_ + "/wal/escape"));
+}
+
+TEST_F(WalArchiveTest, AFlippedByteIsFoundOnFetch) {
+  WriteFile(tmp_ / "a", testing::RandomBytes(100000, 3));
+  ASSERT_TRUE(archive_->Push(tmp_ / "a", kSeg1).ok());
+  std::string path = archive_->dir() + "/" + kSeg1;
+  std::string stored = ReadFile(path);
+  stored[stored.size() / 2] ^= 0x40;
+  WriteFile(path, stored);
+  Status fetched = archive_->Fetch(kSeg1, tmp_ / "out");
+  EXPECT_EQ(fetched.code(), StatusCode::kCorruption) << fetched.ToString();
+}
+
+TEST_F(WalArchiveTest, RemoveBeforeKeepsLaterSegmentsAndHistory) {
+  WriteFile(tmp_ / "a", "x");
+  for (const char* name : {"000000010000000000000001", "000000010000000000000002",
+                           "000000010000000000000002.00000028.backup", "000000020000000000000003",
+                           "00000002.history", "000000010000000100000000"}) {
+    ASSERT_TRUE(archive_->Push(tmp_ / "a", name).ok()) << name;
+  }
+  auto removed = archive_->RemoveBefore("0000000000000003");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 3u);
+  auto listed = archive_->List();
+  ASSERT_TRUE(listed.ok());
+  std::vector<std::string> left;
+  for (const auto& f : *listed) left.push_back(f.name);
+  EXPECT_EQ(left, (std::vector<std::string>{"000000010000000100000000", "00000002.history",
+                                            "000000020000000000000003"}));
+}
+
+TEST_F(WalArchiveTest, ArchivesAreListedAndRemovedWhole) {
+  ASSERT_TRUE(WalArchive::Create(repo_, "pg2.ef01", std::nullopt).ok());
+  EXPECT_EQ(WalArchive::ListIds(repo_).value(), (std::vector<std::string>{"pg1.abcd", "pg2.ef01"}));
+  ASSERT_TRUE(WalArchive::Remove(repo_, "pg1.abcd").ok());
+  EXPECT_EQ(WalArchive::ListIds(repo_).value(), (std::vector<std::string>{"pg2.ef01"}));
+  EXPECT_EQ(WalArchive::Open(repo_, "pg1.abcd").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(WalArchiveTest, PushFailureIsRecordedAndClearedBySuccess) {
+  std::string status = tmp_ / "wal-push.status";
+  EXPECT_FALSE(ReadWalPushFailure(status).has_value());
+  ASSERT_TRUE(RecordWalPushFailure(status, "no space left\non device").ok());
+  auto failure = ReadWalPushFailure(status);
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_NE(failure->find("no space left on device"), std::string::npos) << *failure;
+  ASSERT_TRUE(ClearWalPushFailure(status).ok());
+  EXPECT_FALSE(ReadWalPushFailure(status).has_value());
+}
+
+TEST_F(WalArchiveTest, AnUnwritableArchiveFailsThePushAndKeepsNothingHalfWritten) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root writes through file modes";
+  WriteFile(tmp_ / "a", "x");
+  ASSERT_EQ(::chmod(archive_->dir().c_str(), 0500), 0);
+  Status pushed = archive_->Push(tmp_ / "a", kSeg1);
+  ::chmod(archive_->dir().c_str(), 0700);
+  EXPECT_FALSE(pushed.ok());
+  EXPECT_TRUE(archive_->List().value().empty());
+}
+
+}  // namespace
+}  // namespace dbaas::storage
