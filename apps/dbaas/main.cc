@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   dbaas::cli::AddRepoCommands(app, global);
   dbaas::cli::AddClientCommands(app, global);
+  dbaas::cli::AddWalCommands(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -30,6 +30,7 @@
 #include "catalog/catalog.h"
 #include "control/job_runner.h"
 #include "engines/instance.h"
+#include "engines/recovery.h"
 
 namespace dbaas::control {
 
@@ -55,9 +56,10 @@ struct BackupRequest {
 
 struct RestoreRequest {
   std::string source_instance;
-  std::string backup_name;
+  std::string backup_name;  // empty with a target: the newest backup before it
   std::string new_instance_name;
   std::string size;
+  engines::RecoveryTarget target;  // archive_id is filled in from the backup
 };
 
 // An instance as it is now: its record, where it runs, and how to reach it.

@@ -6,9 +6,17 @@
 #include "base/names.h"
 #include "engines/mariadb/maria_backup.h"
 #include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_pitr.h"
 
 namespace dbaas::engines {
 namespace {
+
+Status NoPitr() {
+  return Status::InvalidArgument(
+      "point-in-time recovery is built for PostgreSQL only (MariaDB's binlog is not archived "
+      "yet)",
+      "restore the backup as taken (no target)");
+}
 
 template <typename T>
 Result<const T*> As(const Instance& instance, const char* engine) {
@@ -48,17 +56,37 @@ class PostgresEngine final : public Engine {
                 {"timeline", info.timeline},
                 {"startLsn", info.start_lsn},
                 {"stopLsn", info.stop_lsn},
+                {"stopTimeUnixUs", info.stop_time_unix_us},
                 {"secondsInBackupMode", info.seconds_in_backup_mode}};
+    if (!info.wal_archive.empty()) out.info["walArchive"] = info.wal_archive;
     return out;
   }
   Result<std::unique_ptr<Instance>> Restore(const storage::Repository& repo,
                                             const storage::Manifest& snapshot,
                                             const InstanceSpec& spec, const std::string& password,
+                                            const RecoveryTarget& target,
                                             storage::Progress* progress) const override {
     ASSIGN_OR_RETURN(PgInstance restored,
-                     RestorePostgres(repo, snapshot, spec, password, progress));
+                     RestorePostgres(repo, snapshot, spec, password, target, progress));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));
   }
+  Result<std::string> CreateRestorePoint(const Instance& instance,
+                                         const std::string& name) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
+    return PgCreateRestorePoint(*pg, name, kArchiveWait);
+  }
+  Status ArchiveNow(const Instance& instance, std::chrono::milliseconds timeout) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
+    return PgArchiveNow(*pg, timeout);
+  }
+  Result<ArchiveEnd> ScanArchive(const std::string& repo_path, const std::string& archive_id,
+                                 const std::string& from_lsn) const override {
+    ASSIGN_OR_RETURN(std::string bin_dir, FindPgBinDir());
+    return PgScanArchive(repo_path, archive_id, from_lsn, bin_dir);
+  }
+
+ private:
+  static constexpr std::chrono::seconds kArchiveWait{30};
 };
 
 class MariaEngine final : public Engine {
@@ -96,7 +124,9 @@ class MariaEngine final : public Engine {
   Result<std::unique_ptr<Instance>> Restore(const storage::Repository& repo,
                                             const storage::Manifest& snapshot,
                                             const InstanceSpec& spec, const std::string& password,
+                                            const RecoveryTarget& target,
                                             storage::Progress* progress) const override {
+    if (target.kind != RecoveryTarget::Kind::kBackupEnd) return NoPitr();
     ASSIGN_OR_RETURN(auto restored, RestoreMaria(repo, snapshot, spec, password, progress));
     return std::unique_ptr<Instance>(std::move(restored));
   }
@@ -106,6 +136,15 @@ class MariaEngine final : public Engine {
 };
 
 }  // namespace
+
+Result<std::string> Engine::CreateRestorePoint(const Instance&, const std::string&) const {
+  return NoPitr();
+}
+Status Engine::ArchiveNow(const Instance&, std::chrono::milliseconds) const { return NoPitr(); }
+Result<ArchiveEnd> Engine::ScanArchive(const std::string&, const std::string&,
+                                       const std::string&) const {
+  return NoPitr();
+}
 
 Result<const Engine*> EngineFor(const std::string& type) {
   static const PostgresEngine kPostgres;

@@ -2,6 +2,7 @@
 // configuration, create or open an instance, back it up consistently, restore a backup.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "base/status.h"
 #include "engines/instance.h"
+#include "engines/recovery.h"
 #include "storage/progress.h"
 #include "storage/repository.h"
 
@@ -44,7 +46,21 @@ class Engine {
                                                     const storage::Manifest& snapshot,
                                                     const InstanceSpec& spec,
                                                     const std::string& password,
+                                                    const RecoveryTarget& target,
                                                     storage::Progress* progress) const = 0;
+
+  // Point-in-time recovery (PostgreSQL only for now; the others fail with kUnimplemented).
+  // A named restore point in the running instance's log; returns its LSN.
+  virtual Result<std::string> CreateRestorePoint(const Instance& instance,
+                                                 const std::string& name) const;
+  // Closes the current log segment and waits (up to `timeout`) until it is archived, so
+  // the archive holds every transaction committed before the call.
+  virtual Status ArchiveNow(const Instance& instance, std::chrono::milliseconds timeout) const;
+  // How far `archive_id` reaches without a gap from the backup that stopped at
+  // `from_lsn`.
+  virtual Result<ArchiveEnd> ScanArchive(const std::string& repo_path,
+                                         const std::string& archive_id,
+                                         const std::string& from_lsn) const;
 };
 
 // The engine of an instance type, or kInvalidArgument naming the types there are.

@@ -11,6 +11,13 @@
 
 namespace dbaas::engines {
 
+// Continuous archiving of the server's log into the snapshot repository (PostgreSQL: its
+// WAL through archive_command running `dbaas wal-push`). Empty repo_path: none.
+struct LogArchiving {
+  std::string repo_path;
+  std::string dbaas_binary;  // the dbaas CLI, run by the server's OS user
+};
+
 // Everything needed to make an instance (fresh or restored).
 struct InstanceSpec {
   std::string name;       // DNS-1123 label
@@ -21,6 +28,7 @@ struct InstanceSpec {
   std::map<std::string, std::string> config;
   // Where the server binaries are; empty: the engine's default (Debian's packages).
   std::string bin_dir;
+  LogArchiving archiving;
 };
 
 // How a client reaches an instance.
@@ -56,6 +64,8 @@ class Instance {
   // What a user should know about how the instance is served (e.g. type mysql served by
   // MariaDB), or "".
   virtual std::string note() const { return ""; }
+  // The id of the archive its log goes to in the repository, or "" when it has none.
+  virtual std::string log_archive_id() const { return ""; }
 };
 
 // A TCP port on 127.0.0.1 that nothing listens on right now.

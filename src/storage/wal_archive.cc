@@ -239,6 +239,13 @@ Status WalArchive::Fetch(const std::string& name, const std::string& dest_path) 
   return WriteAll(fd.get(), std::span<const uint8_t>(raw), dest_path);
 }
 
+Result<uint64_t> WalArchive::RawSize(const std::string& name) const {
+  RETURN_IF_ERROR(ParseWalFileName(name).status());
+  ASSIGN_OR_RETURN(std::optional<Header> h, ReadArchivedHeader(JoinPath(dir_, name)));
+  if (!h) return Status::NotFound(fmt::format("'{}' is not in WAL archive {}", name, dir_));
+  return h->raw_size;
+}
+
 Result<std::vector<WalFileInfo>> WalArchive::List() const {
   std::vector<WalFileInfo> files;
   DIR* d = ::opendir(dir_.c_str());

@@ -68,6 +68,8 @@ class WalArchive {
   // kNotFound if the archive has no such file (PostgreSQL asks for files that may not
   // exist: the next segment, newer timelines' history).
   Status Fetch(const std::string& name, const std::string& dest_path) const;
+  // The raw size of an archived file (a segment's: the server's wal_segment_size).
+  Result<uint64_t> RawSize(const std::string& name) const;
   // Every archived file, in name order (segments in WAL order within a timeline).
   Result<std::vector<WalFileInfo>> List() const;
   // Removes segments (and .partial/.backup files) whose position is before `position`;

@@ -10,6 +10,7 @@
 #include "base/sha256.h"
 #include "engines/backup_files.h"
 #include "engines/postgres/pg_connection.h"
+#include "engines/postgres/pg_pitr.h"
 
 namespace dbaas::engines {
 namespace {
@@ -69,6 +70,16 @@ std::string BackupManifest(const std::vector<TreeEntry>& entries,
   body += "],\n";
   // The checksum covers everything before its own line.
   return body + fmt::format("\"Manifest-Checksum\": \"{}\"}}\n", Sha256(body).Hex());
+}
+
+// The last "FATAL:" line of a server log, without its prefix; "" if none.
+std::string LastFatalLine(const std::string& log_path) {
+  auto text = ReadFileToString(log_path, 16 << 20);
+  if (!text.ok()) return "";
+  auto at = text->rfind("FATAL:  ");
+  if (at == std::string::npos) return "";
+  std::string line = text->substr(at + 8, text->find('\n', at) - at - 8);
+  return line;
 }
 
 int64_t NowNs() {
@@ -176,9 +187,13 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
       [&](const std::vector<TreeEntry>& entries) -> Result<storage::BeforeCommitResult> {
     // Kill point for tests: hold backup mode open so a test can kill us inside it.
     HoldForTests("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
+    // Not waiting for the archive: the backup carries its own WAL (below), and a failing
+    // archive must not hang backups.
     ASSIGN_OR_RETURN(auto stop_rows,
-                     conn.Query("select lsn, labelfile, spcmapfile from pg_backup_stop(true)"));
+                     conn.Query("select lsn, labelfile, spcmapfile from pg_backup_stop(false)"));
     in_backup_mode = false;
+    info.stop_time_unix_us = NowNs() / 1000;
+    info.wal_archive = instance.log_archive_id();
     info.seconds_in_backup_mode =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - backup_mode_start).count();
     info.stop_lsn = stop_rows.at(0).at(0);
@@ -212,6 +227,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
         {"start_lsn", info.start_lsn},
         {"stop_lsn", info.stop_lsn},
         {"seconds_in_backup_mode", fmt::format("{:.3f}", info.seconds_in_backup_mode)},
+        {"stop_time_unix_us", std::to_string(info.stop_time_unix_us)},
+        {"wal_archive", info.wal_archive},
         {"instance", instance.name()}};
     return storage::BeforeCommitResult{std::move(extras), std::move(annotations)};
   };
@@ -231,16 +248,31 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
 
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
-                                   const std::string& password, storage::Progress* progress) {
+                                   const std::string& password, const RecoveryTarget& target,
+                                   storage::Progress* progress) {
+  std::map<std::string, std::string> recovery;
+  bool pitr = target.kind != RecoveryTarget::Kind::kBackupEnd;
+  if (pitr) {
+    ASSIGN_OR_RETURN(recovery, PgRecoverySettings(target, spec.archiving));
+  }
   auto fill = [&](const std::string& data_dir) -> Status {
     RETURN_IF_ERROR(FillFromSnapshot(repo, snapshot, data_dir, progress));
+    // Archive recovery: the server fetches WAL past the backup's end and promotes.
+    if (pitr) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(data_dir, "recovery.signal"), "", 0600));
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.
     return MakeDirs(JoinPath(JoinPath(data_dir, "pg_wal"), "archive_status"));
   };
-  ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill));
+  ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill, recovery));
   auto fail = [&](const Status& st) -> Status {
+    // A recovery that cannot reach its target ends the server with a FATAL line that says
+    // why; the connection error alone would not.
+    std::string fatal = LastFatalLine(JoinPath(inst.dir(), "postgres.log"));
     (void)inst.Delete();
-    return st.WithContext(fmt::format("restore into instance '{}'", spec.name));
+    Status out = st;
+    if (!fatal.empty() && st.message().find(fatal) == std::string::npos) {
+      out = Status(st.code(), st.message() + "; the server said: " + fatal, st.hint());
+    }
+    return out.WithContext(fmt::format("restore into instance '{}'", spec.name));
   };
   Status started = inst.Start(std::chrono::minutes(5));
   if (!started.ok()) return fail(started);
@@ -255,8 +287,9 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
     if (std::chrono::steady_clock::now() > deadline) {
       return fail(Status::IoError("the restored server is still in recovery after 5 minutes"));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  if (Status st = inst.FinishRecovery(); !st.ok()) return fail(st);
   return inst;
 }
 

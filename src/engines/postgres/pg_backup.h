@@ -18,6 +18,7 @@
 
 #include "base/status.h"
 #include "engines/postgres/pg_instance.h"
+#include "engines/recovery.h"
 #include "storage/repository.h"
 #include "storage/snapshot_create.h"
 
@@ -32,6 +33,10 @@ struct PgBackupInfo {
   std::string stop_lsn;
   double seconds_in_backup_mode = 0;  // from pg_backup_start to pg_backup_stop
   double seconds = 0;
+  // When pg_backup_stop returned: the copy is consistent from here on, the earliest
+  // time a point-in-time restore from it can reach.
+  int64_t stop_time_unix_us = 0;
+  std::string wal_archive;  // the instance's archive id; "" without archiving
 };
 
 // The instance must be running. `name` labels the snapshot.
@@ -42,11 +47,12 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
 
 // Restores a backup into a new instance (spec.name must be unused), starts it and waits
 // until it accepts connections and is out of recovery. `password` is the superuser
-// password of the backed-up instance (it is inside the data). Nothing is left behind on
-// failure.
+// password of the backed-up instance (it is inside the data). With a target other than
+// kBackupEnd the server replays the source's archived WAL to it (pg_pitr.h) and promotes.
+// Nothing is left behind on failure.
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
-                                   const std::string& password,
+                                   const std::string& password, const RecoveryTarget& target = {},
                                    storage::Progress* progress = nullptr);
 
 // Which paths a base backup leaves out (relative to PGDATA).

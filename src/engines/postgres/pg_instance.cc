@@ -12,6 +12,7 @@
 #include "base/hex.h"
 #include "base/names.h"
 #include "engines/server_user.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::engines {
 namespace {
@@ -27,6 +28,8 @@ const std::map<std::string, std::string>& DefaultConfig() {
       {"maintenance_work_mem", "64MB"},
       {"checkpoint_completion_target", "0.9"},
       {"wal_buffers", "16MB"},
+      // An idle instance still ships its last writes within a minute.
+      {"archive_timeout", "60s"},
   };
   return kDefaults;
 }
@@ -36,11 +39,12 @@ bool IsReservedSetting(const std::string& key) {
   static const char* kReserved[] = {"listen_addresses", "port",     "unix_socket_directories",
                                     "data_directory",   "hba_file", "ident_file",
                                     "config_file",      "include",  "include_dir",
-                                    "include_if_exists"};
+                                    "include_if_exists", "archive_mode", "archive_command",
+                                    "archive_library", "restore_command"};
   for (const char* r : kReserved) {
     if (key == r) return true;
   }
-  return false;
+  return key.starts_with("recovery_target");
 }
 
 }  // namespace
@@ -75,6 +79,27 @@ std::string QuoteConfValue(const std::string& value) {
 }
 
 }  // namespace
+
+namespace {
+
+Status CheckPlainPath(const char* what, const std::string& path) {
+  bool plain = !path.empty() && path[0] == '/';
+  for (char c : path) {
+    plain &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '/' || c == '.' || c == '_' || c == '-' || c == '+';
+  }
+  if (plain) return Status::Ok();
+  return Status::InvalidArgument(
+      fmt::format("{} '{}' cannot go into archive_command", what, path),
+      "use an absolute path of letters, digits and / . _ - + only");
+}
+
+}  // namespace
+
+Status ValidateArchivingPaths(const LogArchiving& archiving) {
+  RETURN_IF_ERROR(CheckPlainPath("repository path", archiving.repo_path));
+  return CheckPlainPath("dbaas binary", archiving.dbaas_binary);
+}
 
 std::string PgConnectionInfo::Uri(bool with_password) const {
   ConnectionInfo c{"postgresql", host, port, "", user, password, database};
@@ -120,9 +145,14 @@ ConnectionInfo PgInstance::endpoint() const {
 }
 
 Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::string& password,
+                                    const std::map<std::string, std::string>& recovery,
                                     const std::function<Status(PgInstance&)>& fill) {
   RETURN_IF_ERROR(ValidateName("instance name", spec.name));
   RETURN_IF_ERROR(ValidatePgConfig(spec.config));
+  if (!spec.archiving.repo_path.empty()) {
+    RETURN_IF_ERROR(ValidateArchivingPaths(spec.archiving));
+    RETURN_IF_ERROR(CheckPlainPath("data root", spec.data_root));
+  }
   PgInstance inst;
   inst.name_ = spec.name;
   inst.dir_ = JoinPath(spec.data_root, spec.name);
@@ -138,6 +168,9 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   }
   inst.config_ = spec.config;
   inst.password_ = password;
+  inst.recovery_ = recovery;
+  inst.archiving_ = spec.archiving;
+  if (!spec.archiving.repo_path.empty()) inst.archive_id_ = spec.name + "." + RandomHex(4);
   ASSIGN_OR_RETURN(inst.server_user_, ServerUser("postgres"));
   RETURN_IF_ERROR(MakeDirs(spec.data_root));
   if (::mkdir(inst.dir_.c_str(), 0711) != 0) {
@@ -153,6 +186,10 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
     std::string run = JoinPath(inst.dir_, "run");
     if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
     RETURN_IF_ERROR(ChownTree(run, inst.server_user_));
+    if (!inst.archive_id_.empty()) {
+      RETURN_IF_ERROR(storage::WalArchive::Create(inst.archiving_.repo_path, inst.archive_id_,
+                                                  inst.server_user_));
+    }
     RETURN_IF_ERROR(fill(inst));
     RETURN_IF_ERROR(inst.WriteConfig());
     json meta = {{"name", inst.name_},
@@ -160,17 +197,25 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
                  {"port", inst.port_},
                  {"bin_dir", inst.bin_dir_},
                  {"config", inst.config_}};
+    if (!inst.archive_id_.empty()) {
+      meta["wal_archive"] = {{"repo", inst.archiving_.repo_path},
+                             {"id", inst.archive_id_},
+                             {"dbaas", inst.archiving_.dbaas_binary}};
+    }
     return WriteFileAtomic(JoinPath(inst.dir_, "instance.json"), meta.dump(2) + "\n", 0600);
   }();
   if (!made.ok()) {
     (void)RemoveTree(inst.dir_);
+    if (!inst.archive_id_.empty()) {
+      (void)storage::WalArchive::Remove(inst.archiving_.repo_path, inst.archive_id_);
+    }
     return made.WithContext(fmt::format("create instance '{}'", spec.name));
   }
   return inst;
 }
 
 Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
-  return Make(spec, RandomHex(24), [](PgInstance& inst) -> Status {
+  return Make(spec, RandomHex(24), {}, [](PgInstance& inst) -> Status {
     // initdb reads the password from a file the server's user can read; removed after.
     std::string pwfile = JoinPath(JoinPath(inst.dir_, "run"), "initdb-password");
     RETURN_IF_ERROR(WriteFileAtomic(pwfile, inst.password_ + "\n", 0600));
@@ -201,8 +246,9 @@ Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
 }
 
 Result<PgInstance> PgInstance::CreateFrom(const PgInstanceSpec& spec, const std::string& password,
-                                          const FillDataFn& fill) {
-  return Make(spec, password, [&fill](PgInstance& inst) -> Status {
+                                          const FillDataFn& fill,
+                                          const std::map<std::string, std::string>& recovery) {
+  return Make(spec, password, recovery, [&fill](PgInstance& inst) -> Status {
     std::string data = inst.data_dir();
     RETURN_IF_ERROR(fill(data));
     if (::chmod(data.c_str(), 0700) != 0) return ErrnoStatus("chmod", data, errno);
@@ -219,6 +265,15 @@ Status PgInstance::WriteConfig() const {
   conf += fmt::format("unix_socket_directories = {}\n", QuoteConfValue(JoinPath(dir_, "run")));
   conf += "password_encryption = 'scram-sha-256'\n";
   for (const auto& [k, v] : settings) conf += fmt::format("{} = {}\n", k, QuoteConfValue(v));
+  if (!archive_id_.empty()) {
+    // PostgreSQL runs it through the shell: every part is a checked plain path or name.
+    std::string command =
+        fmt::format("{} wal-push --repo {} --archive {} --status-file {} %p %f",
+                    archiving_.dbaas_binary, archiving_.repo_path, archive_id_, WalPushStatusPath());
+    conf += "archive_mode = 'on'\n";
+    conf += fmt::format("archive_command = {}\n", QuoteConfValue(command));
+  }
+  for (const auto& [k, v] : recovery_) conf += fmt::format("{} = {}\n", k, QuoteConfValue(v));
   std::string data = data_dir();
   std::string dbaas_conf = JoinPath(data, "dbaas.conf");
   RETURN_IF_ERROR(WriteFileAtomic(dbaas_conf, conf, 0600));
@@ -250,6 +305,12 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
     inst.port_ = meta.at("port").get<uint16_t>();
     inst.bin_dir_ = meta.at("bin_dir").get<std::string>();
     inst.config_ = meta.at("config").get<std::map<std::string, std::string>>();
+    if (meta.contains("wal_archive")) {
+      const json& a = meta.at("wal_archive");
+      inst.archiving_.repo_path = a.at("repo").get<std::string>();
+      inst.archiving_.dbaas_binary = a.at("dbaas").get<std::string>();
+      inst.archive_id_ = a.at("id").get<std::string>();
+    }
   } catch (const json::exception& e) {
     return Status::Corruption(fmt::format("instance '{}': instance.json: {}", name, e.what()));
   }
@@ -263,6 +324,23 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
 PgInstance::PgInstance(PgInstance&&) noexcept = default;
 PgInstance& PgInstance::operator=(PgInstance&&) noexcept = default;
 PgInstance::~PgInstance() = default;
+
+std::string PgInstance::WalPushStatusPath() const {
+  return JoinPath(JoinPath(dir_, "run"), "wal-push.status");
+}
+
+std::string PgInstance::note() const {
+  if (archive_id_.empty()) return "";
+  auto failure = storage::ReadWalPushFailure(WalPushStatusPath());
+  if (!failure) return "";
+  return "WAL archiving is failing (PostgreSQL keeps the WAL and retries): " + *failure;
+}
+
+Status PgInstance::FinishRecovery() {
+  if (recovery_.empty()) return Status::Ok();
+  recovery_.clear();
+  return WriteConfig();
+}
 
 Status PgInstance::StopServerLeftBehind() const {
   // postmaster.pid names it; its command line or the pid file names this data directory.

@@ -9,6 +9,10 @@
 //   password       the superuser's generated password (0600, ours)
 //   instance.json  name, port, binaries, configuration overrides
 //   postgres.log   the server's output
+//
+// With archiving (spec.archiving), archive_command runs `dbaas wal-push` into the
+// repository's archive <name>.<random> (storage/wal_archive.h), a new id for every
+// instance made, restored ones included; failures are recorded in run/wal-push.status.
 #pragma once
 
 #include <chrono>
@@ -27,7 +31,7 @@ namespace dbaas::engines {
 
 // config: postgresql.conf settings over the defaults (max_connections 200, shared_buffers
 // 128MB, effective_cache_size 512MB, maintenance_work_mem 64MB, checkpoint_completion_target
-// 0.9, wal_buffers 16MB). bin_dir empty: found with pg_config, else
+// 0.9, wal_buffers 16MB, archive_timeout 60s). bin_dir empty: found with pg_config, else
 // /usr/lib/postgresql/15/bin.
 using PgInstanceSpec = InstanceSpec;
 
@@ -51,9 +55,12 @@ class PgInstance final : public SupervisedInstance {
   // Fills a new instance's data directory with `fill` (a restore) instead of initdb; the
   // superuser's password is `password` (the one inside the data). The same guarantees as
   // Create: an existing name is refused, a failure leaves nothing behind.
+  // `recovery`: settings for the first start only (restore_command, recovery_target_*),
+  // removed by FinishRecovery().
   using FillDataFn = std::function<Status(const std::string& data_dir)>;
   static Result<PgInstance> CreateFrom(const PgInstanceSpec& spec, const std::string& password,
-                                       const FillDataFn& fill);
+                                       const FillDataFn& fill,
+                                       const std::map<std::string, std::string>& recovery = {});
   // An instance made earlier (reads instance.json).
   static Result<PgInstance> Open(const std::string& data_root, const std::string& name);
 
@@ -68,6 +75,14 @@ class PgInstance final : public SupervisedInstance {
   PgConnectionInfo connection() const;
   // The OS user the server runs as (none: ourselves).
   const std::optional<UserIds>& server_user() const { return server_user_; }
+  const LogArchiving& archiving() const { return archiving_; }
+  std::string log_archive_id() const override { return archive_id_; }
+  const std::string& bin_dir() const { return bin_dir_; }
+  // The last failure of archive_command, if the last try failed.
+  std::string note() const override;
+  // Drops the settings of the first start's recovery from the configuration (they would
+  // apply again to the next recovery otherwise).
+  Status FinishRecovery();
 
  private:
   PgInstance() = default;
@@ -76,7 +91,9 @@ class PgInstance final : public SupervisedInstance {
   Status StopServerLeftBehind() const override;
   Status WriteConfig() const;
   static Result<PgInstance> Make(const PgInstanceSpec& spec, const std::string& password,
+                                 const std::map<std::string, std::string>& recovery,
                                  const std::function<Status(PgInstance&)>& fill);
+  std::string WalPushStatusPath() const;
 
   std::string name_;
   std::string dir_;
@@ -85,7 +102,13 @@ class PgInstance final : public SupervisedInstance {
   std::map<std::string, std::string> config_;
   std::string password_;
   std::optional<UserIds> server_user_;
+  LogArchiving archiving_;
+  std::string archive_id_;
+  std::map<std::string, std::string> recovery_;
 };
+
+// archive_command and restore_command are shell strings: the paths in them must be plain.
+Status ValidateArchivingPaths(const LogArchiving& archiving);
 
 // Refuses settings the instance owns (where it listens and keeps files), names that are
 // not parameter names, and values with line breaks.

@@ -1,0 +1,84 @@
+// dbaas wal-push / wal-fetch: PostgreSQL's archive_command and restore_command. They run as
+// the server's OS user, once per WAL file, and talk to the repository's WAL archive
+// directly (storage/wal_archive.h): archiving must not depend on the daemon being up.
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "storage/wal_archive.h"
+
+namespace dbaas::cli {
+namespace {
+
+// restore_command: an exit code above 125 makes recovery abort instead of taking the
+// failure for the end of the archive; a damaged or unreadable file must not quietly end
+// recovery early and lose what follows it.
+constexpr int kRecoveryMustAbort = 200;
+
+struct WalArgs {
+  std::string repo;
+  std::string archive;
+  std::string status_file;
+  std::string path;
+  std::string name;
+};
+
+void AddWalPush(CLI::App& app, GlobalOptions& g) {
+  auto* cmd = app.add_subcommand(
+      "wal-push", "Archive one WAL file into the repository (PostgreSQL's archive_command)");
+  auto a = std::make_shared<WalArgs>();
+  cmd->add_option("--repo", a->repo, "Repository directory")->required();
+  cmd->add_option("--archive", a->archive, "Archive id of the instance")->required();
+  cmd->add_option("--status-file", a->status_file,
+                  "Where to record the last failure for the daemon (removed on success)");
+  cmd->add_option("PATH", a->path, "The file to archive (%p)")->required();
+  cmd->add_option("NAME", a->name, "Its name in the archive (%f)")->required();
+  cmd->callback([&g, a] {
+    g.action = [a] {
+      auto archive = storage::WalArchive::Open(a->repo, a->archive);
+      Status st = archive.ok() ? archive->Push(a->path, a->name) : archive.status();
+      if (!a->status_file.empty()) {
+        if (st.ok()) {
+          (void)storage::ClearWalPushFailure(a->status_file);
+        } else {
+          (void)storage::RecordWalPushFailure(a->status_file,
+                                              "archiving " + a->name + ": " + st.ToString());
+        }
+      }
+      if (st.ok()) return 0;
+      // PostgreSQL keeps the file and retries; its log gets this line.
+      std::cerr << "dbaas wal-push: " << a->name << ": " << st.ToString() << "\n";
+      return 1;
+    };
+  });
+}
+
+void AddWalFetch(CLI::App& app, GlobalOptions& g) {
+  auto* cmd = app.add_subcommand(
+      "wal-fetch", "Restore one WAL file from the repository (PostgreSQL's restore_command)");
+  auto a = std::make_shared<WalArgs>();
+  cmd->add_option("--repo", a->repo, "Repository directory")->required();
+  cmd->add_option("--archive", a->archive, "Archive id to read")->required();
+  cmd->add_option("NAME", a->name, "The file PostgreSQL asks for (%f)")->required();
+  cmd->add_option("PATH", a->path, "Where to write it (%p)")->required();
+  cmd->callback([&g, a] {
+    g.action = [a] {
+      auto archive = storage::WalArchive::Open(a->repo, a->archive);
+      Status st = archive.ok() ? archive->Fetch(a->name, a->path) : archive.status();
+      if (st.ok()) return 0;
+      // Not there: the normal end of the archive (PostgreSQL asks past it).
+      if (st.code() == StatusCode::kNotFound && archive.ok()) return 1;
+      std::cerr << "dbaas wal-fetch: " << a->name << ": " << st.ToString() << "\n";
+      return kRecoveryMustAbort;
+    };
+  });
+}
+
+}  // namespace
+
+void AddWalCommands(CLI::App& app, GlobalOptions& global) {
+  AddWalPush(app, global);
+  AddWalFetch(app, global);
+}
+
+}  // namespace dbaas::cli

@@ -1,0 +1,246 @@
+#include "engines/postgres/pg_pitr.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/files.h"
+#include "base/process.h"
+#include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_connection.h"
+#include "storage/wal_archive.h"
+
+namespace dbaas::engines {
+namespace {
+
+using storage::WalArchive;
+using storage::WalFileInfo;
+using storage::WalFileName;
+
+Status CheckArchiveId(const std::string& id) {
+  bool plain = !id.empty() && id.size() < 100 && id[0] != '.';
+  for (char c : id) plain &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+  if (plain) return Status::Ok();
+  return Status::InvalidArgument(fmt::format("'{}' is not a WAL archive id", id));
+}
+
+Result<PgConnection> ConnectTo(const PgInstance& instance) {
+  auto conn = PgConnection::Connect(instance.connection().SocketConninfo());
+  if (!conn.ok()) {
+    return Status::FailedPrecondition(fmt::format("instance '{}' is not accepting connections: {}",
+                                                  instance.name(), conn.status().message()),
+                                      "start it first");
+  }
+  return conn;
+}
+
+// "2026-11-25 08:12:13.123456" (UTC) -> microseconds since the epoch.
+std::optional<int64_t> ParseWaldumpTime(std::string_view s) {
+  if (s.size() < 26 || s[4] != '-' || s[10] != ' ' || s[19] != '.') return std::nullopt;
+  struct tm tm = {};
+  std::string text(s.substr(0, 19));
+  const char* end = ::strptime(text.c_str(), "%Y-%m-%d %H:%M:%S", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  int64_t usec = 0;
+  for (char c : s.substr(20, 6)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    usec = usec * 10 + (c - '0');
+  }
+  return static_cast<int64_t>(::timegm(&tm)) * 1000000 + usec;
+}
+
+struct SegmentScan {
+  std::string last_lsn;
+  std::optional<int64_t> last_commit_unix_us;
+};
+
+// The records of one segment as pg_waldump prints them (TZ=UTC: it prints local times).
+Result<SegmentScan> ScanSegment(const WalArchive& archive, const std::string& name,
+                                const std::string& bin_dir) {
+  char tmpl[] = "/tmp/dbaas-walscan-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return ErrnoStatus("mkdtemp", tmpl, errno);
+  std::string dir = tmpl;
+  auto scanned = [&]() -> Result<SegmentScan> {
+    RETURN_IF_ERROR(archive.Fetch(name, JoinPath(dir, name)));
+    ProcessOptions o;
+    o.argv = {JoinPath(bin_dir, "pg_waldump"), "--path=" + dir, name};
+    o.env = {"TZ=UTC"};
+    ASSIGN_OR_RETURN(RunResult run, RunProcess(o, std::chrono::minutes(2)));
+    // pg_waldump ends with an error at the end of valid WAL; the records before it count.
+    SegmentScan scan;
+    size_t pos = 0;
+    while (pos < run.output.size()) {
+      size_t eol = run.output.find('\n', pos);
+      if (eol == std::string::npos) eol = run.output.size();
+      std::string_view line(run.output.data() + pos, eol - pos);
+      pos = eol + 1;
+      if (!line.starts_with("rmgr:")) continue;
+      if (auto at = line.find(", lsn: "); at != std::string_view::npos) {
+        std::string_view rest = line.substr(at + 7);
+        scan.last_lsn = std::string(rest.substr(0, rest.find(',')));
+      }
+      if (auto desc = line.find("desc: COMMIT "); desc != std::string_view::npos) {
+        auto t = ParseWaldumpTime(line.substr(desc + 13));
+        if (t && (!scan.last_commit_unix_us || *t > *scan.last_commit_unix_us)) {
+          scan.last_commit_unix_us = t;
+        }
+      }
+    }
+    if (scan.last_lsn.empty()) {
+      return Status::Corruption(fmt::format("pg_waldump found no WAL record in archived '{}': {}",
+                                            name, run.output.substr(0, 300)));
+    }
+    return scan;
+  }();
+  (void)RemoveTree(dir);
+  return scanned;
+}
+
+// The position ("LLLLLLLLSSSSSSSS") after `pos` for segments of `seg_size` bytes.
+std::string NextPosition(const std::string& pos, uint64_t seg_size) {
+  uint64_t log = std::stoull(pos.substr(0, 8), nullptr, 16);
+  uint64_t seg = std::stoull(pos.substr(8), nullptr, 16) + 1;
+  if (seg >= 0x100000000ull / seg_size) {
+    ++log;
+    seg = 0;
+  }
+  return fmt::format("{:08X}{:08X}", log, seg);
+}
+
+}  // namespace
+
+std::string FormatPgTimestamp(int64_t unix_us) {
+  time_t secs = static_cast<time_t>(unix_us / 1000000);
+  int64_t frac = unix_us % 1000000;
+  if (frac < 0) {
+    frac += 1000000;
+    --secs;
+  }
+  struct tm tm;
+  ::gmtime_r(&secs, &tm);
+  char buf[32];
+  ::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return fmt::format("{}.{:06d}+00", buf, frac);
+}
+
+Result<std::map<std::string, std::string>> PgRecoverySettings(const RecoveryTarget& target,
+                                                              const LogArchiving& archiving) {
+  if (archiving.repo_path.empty()) {
+    return Status::FailedPrecondition("point-in-time recovery needs WAL archiving",
+                                      "run dbaasd with the dbaas binary available");
+  }
+  RETURN_IF_ERROR(ValidateArchivingPaths(archiving));
+  RETURN_IF_ERROR(CheckArchiveId(target.archive_id));
+  std::map<std::string, std::string> s;
+  s["restore_command"] = fmt::format("{} wal-fetch --repo {} --archive {} %f %p",
+                                     archiving.dbaas_binary, archiving.repo_path, target.archive_id);
+  s["recovery_target_action"] = "promote";
+  s["recovery_target_timeline"] = "latest";
+  switch (target.kind) {
+    case RecoveryTarget::Kind::kBackupEnd:
+      return Status::InvalidArgument("no recovery target: restore the backup as taken");
+    case RecoveryTarget::Kind::kLatest:
+      break;
+    case RecoveryTarget::Kind::kTime:
+      s["recovery_target_time"] = FormatPgTimestamp(target.time_unix_us);
+      break;
+    case RecoveryTarget::Kind::kLsn:
+      RETURN_IF_ERROR(ParseLsn(target.lsn).status());
+      s["recovery_target_lsn"] = target.lsn;
+      break;
+    case RecoveryTarget::Kind::kName:
+      if (target.name.empty() || target.name.size() > 63 ||
+          target.name.find_first_of("\n\r") != std::string::npos) {
+        return Status::InvalidArgument(
+            fmt::format("'{}' is not a restore point name (1 to 63 characters)", target.name));
+      }
+      s["recovery_target_name"] = target.name;
+      break;
+  }
+  return s;
+}
+
+Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeout) {
+  if (instance.log_archive_id().empty()) {
+    return Status::FailedPrecondition(
+        fmt::format("instance '{}' does not archive its WAL", instance.name()),
+        "it was made before WAL archiving; back it up and restore it into a new instance");
+  }
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectTo(instance));
+  ASSIGN_OR_RETURN(std::string segment, conn.QueryValue("select pg_walfile_name(pg_switch_wal())"));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    ASSIGN_OR_RETURN(std::string archived,
+                     conn.QueryValue("select coalesce(last_archived_wal, '') from "
+                                     "pg_stat_archiver"));
+    // Segment names of one timeline sort in WAL order (.partial/.history do not occur here).
+    if (archived.size() >= 24 && archived.substr(0, 24) >= segment) return Status::Ok();
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::string why = instance.note();
+      return Status::Busy(
+          fmt::format("WAL segment {} of instance '{}' is not archived after {} s{}", segment,
+                      instance.name(), timeout.count() / 1000, why.empty() ? "" : ": " + why),
+          "PostgreSQL keeps it and retries; see the instance's status");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+Result<std::string> PgCreateRestorePoint(const PgInstance& instance, const std::string& name,
+                                         std::chrono::milliseconds timeout) {
+  if (name.empty() || name.size() > 63) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not a restore point name (1 to 63 characters)", name));
+  }
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectTo(instance));
+  ASSIGN_OR_RETURN(auto rows, conn.QueryParams("select pg_create_restore_point($1)::text", {name}));
+  RETURN_IF_ERROR(PgArchiveNow(instance, timeout));
+  return rows.at(0).at(0);
+}
+
+Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string& archive_id,
+                                 const std::string& from_lsn, const std::string& bin_dir) {
+  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  ASSIGN_OR_RETURN(uint64_t from, ParseLsn(from_lsn));
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
+  ASSIGN_OR_RETURN(std::vector<WalFileInfo> files, archive.List());
+  // Per position, the newest timeline's segment (a promotion continues the same position
+  // on the next timeline).
+  std::map<std::string, std::string> by_position;
+  for (const WalFileInfo& f : files) {
+    if (f.parsed.kind == WalFileName::Kind::kSegment) by_position[f.parsed.position] = f.name;
+  }
+  ArchiveEnd end;
+  end.last_lsn = from_lsn;
+  if (by_position.empty()) return end;
+  // A segment's raw size is the server's wal_segment_size.
+  ASSIGN_OR_RETURN(uint64_t seg_size, archive.RawSize(by_position.rbegin()->second));
+  if (seg_size < (1u << 20) || (seg_size & (seg_size - 1)) != 0) {
+    return Status::Corruption(fmt::format("archived WAL segment {} has {} bytes",
+                                          by_position.rbegin()->second, seg_size));
+  }
+  uint64_t per_log = 0x100000000ull / seg_size;
+  uint64_t first_seg = from / seg_size;
+  std::string pos = fmt::format("{:08X}{:08X}", first_seg / per_log, first_seg % per_log);
+  if (!by_position.count(pos)) return end;  // not even the backup's last segment yet
+  std::vector<std::string> run = {pos};
+  while (by_position.count(NextPosition(run.back(), seg_size))) {
+    run.push_back(NextPosition(run.back(), seg_size));
+  }
+  end.last_segment = by_position[run.back()];
+  for (auto it = run.rbegin(); it != run.rend(); ++it) {
+    ASSIGN_OR_RETURN(SegmentScan scan, ScanSegment(archive, by_position[*it], bin_dir));
+    if (it == run.rbegin()) end.last_lsn = scan.last_lsn;
+    if (scan.last_commit_unix_us) {
+      end.last_commit_unix_us = scan.last_commit_unix_us;
+      break;
+    }
+  }
+  return end;
+}
+
+}  // namespace dbaas::engines

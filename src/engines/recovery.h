@@ -1,0 +1,33 @@
+// Point-in-time recovery's vocabulary, shared by the engines and the service.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace dbaas::engines {
+
+// Where a restore stops replaying the source's archived log.
+struct RecoveryTarget {
+  enum class Kind {
+    kBackupEnd,  // the backup as taken; no archived log
+    kLatest,     // everything archived
+    kTime,       // the last transaction committed at or before time_unix_us
+    kLsn,        // up to a log position
+    kName,       // a named restore point
+  };
+  Kind kind = Kind::kBackupEnd;
+  int64_t time_unix_us = 0;
+  std::string lsn;
+  std::string name;
+  std::string archive_id;  // the source's archive (a backup's "walArchive")
+};
+
+// What the archive of an instance can restore to, from a given backup onward.
+struct ArchiveEnd {
+  std::string last_lsn;               // the last record archived without a gap
+  std::optional<int64_t> last_commit_unix_us;  // the last commit among them
+  std::string last_segment;
+};
+
+}  // namespace dbaas::engines
