@@ -25,7 +25,7 @@ struct RecoveryTarget {
 
 // What the archive of an instance can restore to, from a given backup onward.
 struct ArchiveEnd {
-  std::string last_lsn;               // the last record archived without a gap
+  std::string last_lsn;                        // the last record archived without a gap
   std::optional<int64_t> last_commit_unix_us;  // the last commit among them
   std::string last_segment;
 };

@@ -83,8 +83,7 @@ TEST_F(WalArchiveTest, SameNameSameContentSucceedsOtherContentFailsLoudly) {
 TEST_F(WalArchiveTest, RefusesNamesThatAreNotWalFiles) {
   WriteFile(tmp_ / "a", "x");
   EXPECT_EQ(archive_->Push(tmp_ / "a", "../escape").code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(archive_->Fetch("../../config.json", tmp_ / "o").code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(archive_->Fetch("../../config.json", tmp_ / "o").code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(dbaas::PathExists(repo_ + "/wal/escape"));
 }
 

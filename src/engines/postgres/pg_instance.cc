@@ -36,11 +36,12 @@ const std::map<std::string, std::string>& DefaultConfig() {
 
 // Settings the instance owns: a user may not override where it listens or keeps files.
 bool IsReservedSetting(const std::string& key) {
-  static const char* kReserved[] = {"listen_addresses", "port",     "unix_socket_directories",
-                                    "data_directory",   "hba_file", "ident_file",
-                                    "config_file",      "include",  "include_dir",
-                                    "include_if_exists", "archive_mode", "archive_command",
-                                    "archive_library", "restore_command"};
+  static const char* kReserved[] = {
+      "listen_addresses",  "port",           "unix_socket_directories",
+      "data_directory",    "hba_file",       "ident_file",
+      "config_file",       "include",        "include_dir",
+      "include_if_exists", "archive_mode",   "archive_command",
+      "archive_library",   "restore_command"};
   for (const char* r : kReserved) {
     if (key == r) return true;
   }
@@ -89,9 +90,8 @@ Status CheckPlainPath(const char* what, const std::string& path) {
              c == '/' || c == '.' || c == '_' || c == '-' || c == '+';
   }
   if (plain) return Status::Ok();
-  return Status::InvalidArgument(
-      fmt::format("{} '{}' cannot go into archive_command", what, path),
-      "use an absolute path of letters, digits and / . _ - + only");
+  return Status::InvalidArgument(fmt::format("{} '{}' cannot go into archive_command", what, path),
+                                 "use an absolute path of letters, digits and / . _ - + only");
 }
 
 }  // namespace
@@ -267,9 +267,9 @@ Status PgInstance::WriteConfig() const {
   for (const auto& [k, v] : settings) conf += fmt::format("{} = {}\n", k, QuoteConfValue(v));
   if (!archive_id_.empty()) {
     // PostgreSQL runs it through the shell: every part is a checked plain path or name.
-    std::string command =
-        fmt::format("{} wal-push --repo {} --archive {} --status-file {} %p %f",
-                    archiving_.dbaas_binary, archiving_.repo_path, archive_id_, WalPushStatusPath());
+    std::string command = fmt::format("{} wal-push --repo {} --archive {} --status-file {} %p %f",
+                                      archiving_.dbaas_binary, archiving_.repo_path, archive_id_,
+                                      WalPushStatusPath());
     conf += "archive_mode = 'on'\n";
     conf += fmt::format("archive_command = {}\n", QuoteConfValue(command));
   }

@@ -23,7 +23,8 @@ using storage::WalFileName;
 
 Status CheckArchiveId(const std::string& id) {
   bool plain = !id.empty() && id.size() < 100 && id[0] != '.';
-  for (char c : id) plain &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+  for (char c : id)
+    plain &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
   if (plain) return Status::Ok();
   return Status::InvalidArgument(fmt::format("'{}' is not a WAL archive id", id));
 }
@@ -136,8 +137,9 @@ Result<std::map<std::string, std::string>> PgRecoverySettings(const RecoveryTarg
   RETURN_IF_ERROR(ValidateArchivingPaths(archiving));
   RETURN_IF_ERROR(CheckArchiveId(target.archive_id));
   std::map<std::string, std::string> s;
-  s["restore_command"] = fmt::format("{} wal-fetch --repo {} --archive {} %f %p",
-                                     archiving.dbaas_binary, archiving.repo_path, target.archive_id);
+  s["restore_command"] =
+      fmt::format("{} wal-fetch --repo {} --archive {} %f %p", archiving.dbaas_binary,
+                  archiving.repo_path, target.archive_id);
   s["recovery_target_action"] = "promote";
   s["recovery_target_timeline"] = "latest";
   switch (target.kind) {

@@ -1,0 +1,266 @@
+// Point-in-time recovery with real PostgreSQL 15 servers archiving through the dbaas CLI
+// built here (DBAAS_CLI_BINARY): rows committed across several WAL segments around a
+// backup, restores to several targets, a restore after the source is gone, and archive
+// failures that must never lose WAL.
+#include "engines/postgres/pg_pitr.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "base/files.h"
+#include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_connection.h"
+#include "storage/wal_archive.h"
+#include "test_util.h"
+
+namespace dbaas::engines {
+namespace {
+
+using std::chrono::seconds;
+
+class PgPitrTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FindPgBinDir().ok()) GTEST_SKIP() << "PostgreSQL 15 is not installed";
+    ::chmod(root_.path().c_str(), 0711);
+    ASSERT_TRUE(storage::Repository::Init(root_ / "repo", {}).ok());
+    repo_ = std::move(storage::Repository::Open(root_ / "repo").value());
+    auto inst = PgInstance::Create(Spec("source"));
+    ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+    source_.emplace(std::move(inst.value()));
+    ASSERT_TRUE(source_->Start().ok());
+    ASSERT_FALSE(source_->log_archive_id().empty());
+    conn_.emplace(std::move(PgConnection::Connect(source_->connection().SocketConninfo()).value()));
+    Sql("create table t (id serial primary key, batch int not null, "
+        "at timestamptz not null default clock_timestamp())");
+  }
+
+  PgInstanceSpec Spec(const std::string& name) {
+    PgInstanceSpec spec;
+    spec.name = name;
+    spec.data_root = root_ / "instances";
+    spec.archiving = {root_ / "repo", DBAAS_CLI_BINARY};
+    return spec;
+  }
+
+  std::string Sql(const std::string& sql) {
+    auto rows = conn_->Query(sql);
+    EXPECT_TRUE(rows.ok()) << sql << ": " << rows.status().ToString();
+    if (!rows.ok() || rows->empty() || rows->at(0).empty()) return "";
+    return rows->at(0).at(0);
+  }
+
+  // `n` rows of batch `batch`, each its own transaction.
+  void InsertBatch(int batch, int n) {
+    for (int i = 0; i < n; ++i) Sql(fmt::format("insert into t (batch) values ({})", batch));
+  }
+
+  PgBackupInfo Backup(const std::string& name) {
+    auto b = BackupPostgres(*source_, *repo_, name, storage::SnapshotMode::kRepository);
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? std::move(b.value()) : PgBackupInfo{};
+  }
+
+  // Restores `backup` to `target` and returns "batch:count,..." of the restored table.
+  std::string RestoreAndCount(const PgBackupInfo& backup, RecoveryTarget target,
+                              const std::string& name) {
+    target.archive_id = backup.wal_archive;
+    auto restored = RestorePostgres(*repo_, backup.snapshot, Spec(name),
+                                    source_->connection().password, target);
+    EXPECT_TRUE(restored.ok()) << restored.status().ToString();
+    if (!restored.ok()) return "restore failed";
+    auto c = PgConnection::Connect(restored->connection().SocketConninfo());
+    EXPECT_TRUE(c.ok());
+    // Promoted on a new timeline, writable, archiving to an archive of its own.
+    EXPECT_EQ(c->QueryValue("select pg_is_in_recovery()").value(), "f");
+    EXPECT_GT(std::stoi(c->QueryValue("select timeline_id from pg_control_checkpoint()").value()),
+              1);
+    EXPECT_TRUE(c->Query("insert into t (batch) values (99)").ok());
+    EXPECT_NE(restored->log_archive_id(), backup.wal_archive);
+    auto counts = c->Query(
+        "select string_agg(batch || ':' || n, ',' order by batch) from "
+        "(select batch, count(*) n from t where batch <> 99 group by batch) s");
+    EXPECT_TRUE(counts.ok());
+    EXPECT_TRUE(restored->Delete().ok());
+    return counts.ok() ? counts->at(0).at(0) : "";
+  }
+
+  testing::TempDir root_;
+  std::unique_ptr<storage::Repository> repo_;
+  std::optional<PgInstance> source_;
+  std::optional<PgConnection> conn_;
+};
+
+TEST_F(PgPitrTest, RestoresToEachTargetWithExactlyTheRowsCommittedBeforeIt) {
+  InsertBatch(1, 50);
+  PgBackupInfo backup = Backup("base");
+  ASSERT_FALSE(backup.wal_archive.empty());
+  EXPECT_GT(backup.stop_time_unix_us, 0);
+  // Batches 2..5 over several WAL segments, a target recorded after each.
+  std::map<int, std::string> time_after, lsn_after;
+  for (int batch = 2; batch <= 5; ++batch) {
+    InsertBatch(batch, 40);
+    if (batch % 2 == 0) Sql("select pg_switch_wal()");
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    time_after[batch] = Sql("select extract(epoch from clock_timestamp())::numeric(20,6)::text");
+    lsn_after[batch] = Sql("select pg_current_wal_insert_lsn()::text");
+    if (batch == 4) {
+      auto lsn = PgCreateRestorePoint(*source_, "after-4", seconds(30));
+      ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  ASSERT_TRUE(PgArchiveNow(*source_, seconds(30)).ok());
+  auto archive = storage::WalArchive::Open(root_ / "repo", backup.wal_archive);
+  ASSERT_TRUE(archive.ok());
+  EXPECT_GE(archive->List()->size(), 4u) << "the batches span several segments";
+
+  RecoveryTarget at_time;
+  at_time.kind = RecoveryTarget::Kind::kTime;
+  at_time.time_unix_us = static_cast<int64_t>(std::stod(time_after[2]) * 1e6);
+  EXPECT_EQ(RestoreAndCount(backup, at_time, "at-time"), "1:50,2:40");
+  RecoveryTarget at_lsn;
+  at_lsn.kind = RecoveryTarget::Kind::kLsn;
+  at_lsn.lsn = lsn_after[3];
+  EXPECT_EQ(RestoreAndCount(backup, at_lsn, "at-lsn"), "1:50,2:40,3:40");
+  RecoveryTarget at_name;
+  at_name.kind = RecoveryTarget::Kind::kName;
+  at_name.name = "after-4";
+  EXPECT_EQ(RestoreAndCount(backup, at_name, "at-name"), "1:50,2:40,3:40,4:40");
+  RecoveryTarget latest;
+  latest.kind = RecoveryTarget::Kind::kLatest;
+  EXPECT_EQ(RestoreAndCount(backup, latest, "at-latest"), "1:50,2:40,3:40,4:40,5:40");
+
+  // The archive's reach, read from the WAL: the last commit is batch 5's.
+  auto end =
+      PgScanArchive(root_ / "repo", backup.wal_archive, backup.stop_lsn, FindPgBinDir().value());
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+  ASSERT_TRUE(end->last_commit_unix_us.has_value());
+  int64_t last_commit = *end->last_commit_unix_us;
+  EXPECT_GT(last_commit, static_cast<int64_t>(std::stod(time_after[4]) * 1e6));
+  EXPECT_LE(last_commit, static_cast<int64_t>(std::stod(time_after[5]) * 1e6));
+  EXPECT_GE(ParseLsn(end->last_lsn).value(), ParseLsn(lsn_after[5]).value());
+}
+
+TEST_F(PgPitrTest, UnreachableTargetFailsTheRestoreAndLeavesNothing) {
+  InsertBatch(1, 10);
+  PgBackupInfo backup = Backup("base");
+  RecoveryTarget nowhere;
+  nowhere.kind = RecoveryTarget::Kind::kName;
+  nowhere.name = "never-created";
+  nowhere.archive_id = backup.wal_archive;
+  auto restored = RestorePostgres(*repo_, backup.snapshot, Spec("nowhere"),
+                                  source_->connection().password, nowhere);
+  ASSERT_FALSE(restored.ok());
+  EXPECT_NE(restored.status().message().find("recovery target"), std::string::npos)
+      << restored.status().ToString();
+  EXPECT_FALSE(PathExists(root_ / "instances/nowhere"));
+}
+
+TEST_F(PgPitrTest, LatestAfterTheSourceIsDeletedLosesNothingArchived) {
+  InsertBatch(1, 20);
+  PgBackupInfo backup = Backup("base");
+  InsertBatch(2, 30);
+  ASSERT_TRUE(PgArchiveNow(*source_, seconds(30)).ok());
+  conn_.reset();
+  ASSERT_TRUE(source_->Delete().ok());
+  RecoveryTarget latest;
+  latest.kind = RecoveryTarget::Kind::kLatest;
+  EXPECT_EQ(RestoreAndCount(backup, latest, "after-delete"), "1:20,2:30");
+}
+
+// Waits until the archiver has failed at least once and dbaas has recorded why.
+void ExpectArchivingFails(PgInstance& source, PgConnection& conn) {
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (source.note().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(source.note().find("WAL archiving is failing"), std::string::npos) << source.note();
+  EXPECT_GT(std::stoi(conn.QueryValue("select failed_count from pg_stat_archiver").value()), 0);
+}
+
+// The file that failed (a segment, or the backup's history file) is still in pg_wal,
+// marked ready for archiving. Returns its name.
+std::string ExpectWalKept(PgInstance& source, PgConnection& conn) {
+  std::string failed = conn.QueryValue("select last_failed_wal from pg_stat_archiver").value();
+  EXPECT_GE(failed.size(), 24u);
+  EXPECT_TRUE(PathExists(JoinPath(source.data_dir(), "pg_wal/" + failed)));
+  EXPECT_TRUE(
+      PathExists(JoinPath(source.data_dir(), "pg_wal/archive_status/" + failed + ".ready")));
+  return failed;
+}
+
+TEST_F(PgPitrTest, AnUnwritableArchiveIsReportedAndNoWalIsDropped) {
+  InsertBatch(1, 10);
+  PgBackupInfo backup = Backup("base");
+  ASSERT_TRUE(PgArchiveNow(*source_, seconds(30)).ok());
+  auto archive = storage::WalArchive::Open(root_ / "repo", backup.wal_archive);
+  ASSERT_TRUE(archive.ok());
+  ASSERT_EQ(::chmod(archive->dir().c_str(), 0500), 0);
+  InsertBatch(2, 30);
+  Sql("select pg_switch_wal()");
+  ExpectArchivingFails(*source_, *conn_);
+  EXPECT_NE(source_->note().find("Permission denied"), std::string::npos) << source_->note();
+  ExpectWalKept(*source_, *conn_);
+  // A checkpoint must not recycle it either.
+  Sql("checkpoint");
+  ExpectWalKept(*source_, *conn_);
+
+  ASSERT_EQ(::chmod(archive->dir().c_str(), 0700), 0);
+  ASSERT_TRUE(PgArchiveNow(*source_, seconds(90)).ok());
+  EXPECT_EQ(source_->note(), "");
+  RecoveryTarget latest;
+  latest.kind = RecoveryTarget::Kind::kLatest;
+  EXPECT_EQ(RestoreAndCount(backup, latest, "after-repair"), "1:10,2:30");
+}
+
+TEST_F(PgPitrTest, AFullArchiveFilesystemIsReportedAndNoWalIsDropped) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  auto archive = storage::WalArchive::Open(root_ / "repo", source_->log_archive_id());
+  ASSERT_TRUE(archive.ok());
+  // The archive on a 32 MiB tmpfs, which a filler fills once the backup's WAL is in.
+  std::string dir = archive->dir();
+  struct stat st;
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  std::string opts = fmt::format("size=32m,mode=0700,uid={},gid={}", st.st_uid, st.st_gid);
+  ASSERT_EQ(::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()), 0) << strerror(errno);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{dir};
+  InsertBatch(1, 10);
+  PgBackupInfo backup = Backup("base");
+  ASSERT_TRUE(PgArchiveNow(*source_, seconds(30)).ok());
+  {
+    ProcessOptions dd;
+    dd.argv = {"dd", "if=/dev/zero", "of=" + dir + "/filler", "bs=1M", "count=64"};
+    (void)RunProcess(dd, seconds(30));  // stops at ENOSPC
+  }
+  InsertBatch(2, 30);
+  Sql("select pg_switch_wal()");
+  ExpectArchivingFails(*source_, *conn_);
+  EXPECT_NE(source_->note().find("No space left"), std::string::npos) << source_->note();
+  std::string failed = ExpectWalKept(*source_, *conn_);
+  // A failed push leaves nothing behind: neither the file nor a temporary one.
+  EXPECT_EQ(archive->RawSize(failed).status().code(), StatusCode::kNotFound);
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_FALSE(entry.path().filename().string().starts_with(".tmp")) << entry.path();
+  }
+
+  ASSERT_EQ(::unlink((dir + "/filler").c_str()), 0);
+  ASSERT_TRUE(PgArchiveNow(*source_, seconds(90)).ok());
+  EXPECT_EQ(source_->note(), "");
+  RecoveryTarget latest;
+  latest.kind = RecoveryTarget::Kind::kLatest;
+  EXPECT_EQ(RestoreAndCount(backup, latest, "after-space"), "1:10,2:30");
+}
+
+}  // namespace
+}  // namespace dbaas::engines
