@@ -83,6 +83,18 @@ const std::vector<std::string_view>& Migrations() {
       );
       CREATE INDEX restores_by_source ON restores(source_instance, started_at);
       )sql",
+      // 3: named restore points in the instances' archived WAL (point-in-time recovery).
+      R"sql(
+      CREATE TABLE restore_points (
+        wal_archive TEXT NOT NULL,
+        name TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        lsn TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (wal_archive, name)
+      );
+      CREATE INDEX restore_points_by_instance ON restore_points(instance, created_at);
+      )sql",
   };
   return kSteps;
 }
@@ -202,6 +214,77 @@ std::string FormatRfc3339(std::chrono::system_clock::time_point now) {
   ::gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+std::string FormatRfc3339Us(int64_t unix_us) {
+  int64_t secs = unix_us / 1000000, us = unix_us % 1000000;
+  if (us < 0) {
+    us += 1000000;
+    --secs;
+  }
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+}
+
+Result<int64_t> ParseRfc3339(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not an RFC 3339 time ({})", text, why),
+        "write it as 2026-11-25T10:00:00Z or 2026-11-25T11:00:00.250+01:00");
+  };
+  auto digits = [&](size_t at, size_t n) -> int {
+    int v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (i >= text.size() || text[i] < '0' || text[i] > '9') return -1;
+      v = v * 10 + (text[i] - '0');
+    }
+    return v;
+  };
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't' &&
+                                                               text[10] != ' ') ||
+      text[13] != ':' || text[16] != ':') {
+    return bad("expected YYYY-MM-DDTHH:MM:SS and a zone");
+  }
+  std::tm tm{};
+  tm.tm_year = digits(0, 4) - 1900;
+  tm.tm_mon = digits(5, 2) - 1;
+  tm.tm_mday = digits(8, 2);
+  tm.tm_hour = digits(11, 2);
+  tm.tm_min = digits(14, 2);
+  tm.tm_sec = digits(17, 2);
+  if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+      tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
+      tm.tm_sec > 60) {
+    return bad("a field is out of range");
+  }
+  size_t at = 19;
+  int64_t us = 0;
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    size_t n = 0;
+    for (; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++n) {
+      if (n < 6) us = us * 10 + (text[at] - '0');
+    }
+    if (n == 0) return bad("no digits after '.'");
+    for (; n < 6; ++n) us *= 10;
+  }
+  int64_t offset_s = 0;
+  if (at < text.size() && (text[at] == 'Z' || text[at] == 'z')) {
+    ++at;
+  } else if (at + 6 == text.size() && (text[at] == '+' || text[at] == '-') && text[at + 3] == ':') {
+    int h = digits(at + 1, 2), m = digits(at + 4, 2);
+    if (h < 0 || h > 23 || m < 0 || m > 59) return bad("bad zone offset");
+    offset_s = (h * 3600 + m * 60) * (text[at] == '+' ? 1 : -1);
+    at += 6;
+  } else {
+    return bad("a time zone is required: Z or +hh:mm");
+  }
+  if (at != text.size()) return bad("unexpected characters at the end");
+  int64_t secs = static_cast<int64_t>(::timegm(&tm)) - offset_s;
+  return secs * 1000000 + us;
 }
 
 int Catalog::SchemaVersion() { return static_cast<int>(Migrations().size()); }
@@ -414,6 +497,34 @@ Status Catalog::AddEvent(const std::string& level, const std::string& instance,
       .Run("INSERT INTO events (at, level, instance, job, message) VALUES (?,?,?,?,?)",
            {NowRfc3339(), level, instance, job, message})
       .status();
+}
+
+Status Catalog::InsertRestorePoint(const RestorePointRecord& r) {
+  std::lock_guard lock(mu_);
+  auto st = db_.Run(
+      "INSERT INTO restore_points (wal_archive, name, instance, lsn, created_at) "
+      "VALUES (?,?,?,?,?)",
+      {r.wal_archive, r.name, r.instance, r.lsn, r.created_at});
+  if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
+    return Status::AlreadyExists(
+        fmt::format("instance '{}' has a restore point named '{}' already", r.instance, r.name),
+        "choose another name");
+  }
+  return st.status();
+}
+
+Result<std::vector<RestorePointRecord>> Catalog::ListRestorePoints(
+    const std::string& instance) const {
+  std::lock_guard lock(mu_);
+  std::vector<RestorePointRecord> out;
+  RETURN_IF_ERROR(db_.Query(
+      "SELECT wal_archive, name, instance, lsn, created_at FROM restore_points "
+      "WHERE instance = ? ORDER BY created_at DESC",
+      {instance}, [&](const SqlRow& row) {
+        out.push_back(
+            RestorePointRecord{row.Text(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4)});
+      }));
+  return out;
 }
 
 Status Catalog::AddRestore(const RestoreRecord& r) {

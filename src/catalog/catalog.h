@@ -99,9 +99,22 @@ struct EventRecord {
   std::string message;
 };
 
+// A named point in an instance's archived WAL (pg_create_restore_point).
+struct RestorePointRecord {
+  std::string wal_archive;  // the archive of the instance incarnation it was made in
+  std::string name;
+  std::string instance;
+  std::string lsn;
+  std::string created_at;
+};
+
 // RFC 3339 UTC with milliseconds: "2026-11-24T23:59:01.123Z" (sorts as text).
 std::string FormatRfc3339(std::chrono::system_clock::time_point t);
 std::string NowRfc3339();
+// With microseconds, for times read from a database's log: "2026-11-24T23:59:01.123456Z".
+std::string FormatRfc3339Us(int64_t unix_us);
+// Any RFC 3339 time with a zone ("Z" or "+01:00") -> microseconds since the epoch.
+Result<int64_t> ParseRfc3339(std::string_view text);
 
 class Catalog {
  public:
@@ -134,6 +147,11 @@ class Catalog {
   Result<std::vector<JobRecord>> ListJobs(size_t limit = 100) const;
   Result<std::vector<JobRecord>> ListUnfinishedJobs() const;
   Status UpdateJob(const JobRecord& r);
+
+  // Restore points; kAlreadyExists if the archive has one of that name.
+  Status InsertRestorePoint(const RestorePointRecord& r);
+  // Newest first.
+  Result<std::vector<RestorePointRecord>> ListRestorePoints(const std::string& instance) const;
 
   // Restores: their history, newest first.
   Status AddRestore(const RestoreRecord& r);

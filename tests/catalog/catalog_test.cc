@@ -71,10 +71,11 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
     ASSERT_TRUE((*catalog)->InsertInstance(Instance("old")).ok());
   }
   {
-    // What the first release wrote: schema version 1, without the restores table.
+    // What the first release wrote: schema version 1, without the later tables.
     auto db = SqliteDb::Open(path);
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE(db->Exec("DROP TABLE restores; PRAGMA user_version = 1").ok());
+    ASSERT_TRUE(
+        db->Exec("DROP TABLE restores; DROP TABLE restore_points; PRAGMA user_version = 1").ok());
   }
   auto catalog = Catalog::Open(path);
   ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
@@ -171,6 +172,32 @@ TEST(CatalogTest, TextIsBoundNeverSpliced) {
   ASSERT_TRUE(c.AddEvent("info", "a", "", "x'); DROP TABLE instances; --").ok());
   EXPECT_TRUE(c.GetInstance("a").ok());
   EXPECT_EQ(c.ListEvents().value()[0].message, "x'); DROP TABLE instances; --");
+}
+
+TEST(CatalogTest, RestorePointsAreUniquePerArchiveAndListedPerInstance) {
+  TempDir dir;
+  auto c = std::move(Catalog::Open(dir / "catalog.db").value());
+  RestorePointRecord rp{"pg.ab12", "before-migration", "pg", "0/3000028", NowRfc3339()};
+  ASSERT_TRUE(c->InsertRestorePoint(rp).ok());
+  EXPECT_EQ(c->InsertRestorePoint(rp).code(), StatusCode::kAlreadyExists);
+  rp.wal_archive = "pg.cd34";  // the same name in a later incarnation of the instance
+  ASSERT_TRUE(c->InsertRestorePoint(rp).ok());
+  EXPECT_EQ(c->ListRestorePoints("pg").value().size(), 2u);
+  EXPECT_TRUE(c->ListRestorePoints("other").value().empty());
+}
+
+TEST(Rfc3339Test, ParsesZonesAndFractionsAndRefusesTheRest) {
+  EXPECT_EQ(ParseRfc3339("1970-01-01T00:00:01Z").value(), 1000000);
+  EXPECT_EQ(ParseRfc3339("2026-11-25T10:00:00.5Z").value(),
+            ParseRfc3339("2026-11-25T11:00:00.500000+01:00").value());
+  EXPECT_EQ(ParseRfc3339("2026-11-25T10:00:00.123456789Z").value() % 1000000, 123456);
+  int64_t t = ParseRfc3339("2026-11-25T08:12:13.000042Z").value();
+  EXPECT_EQ(FormatRfc3339Us(t), "2026-11-25T08:12:13.000042Z");
+  for (const char* bad : {"", "2026-11-25", "2026-11-25T10:00:00", "2026-13-01T00:00:00Z",
+                          "2026-11-25T10:00:00.Z", "2026-11-25T10:00:00Zjunk",
+                          "2026-11-25T10:00:00+1:00", "tomorrow"}) {
+    EXPECT_EQ(ParseRfc3339(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace
