@@ -2,6 +2,7 @@
 // supervised database servers, the catalog and the snapshot repository under one data root.
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -30,7 +31,22 @@ struct DaemonOptions {
   size_t max_body = 1 << 20;
   std::string pg_bin_dir;
   std::string mysql_bin_dir;
+  std::string dbaas_binary;
 };
+
+// The dbaas CLI that PostgreSQL's archive_command runs: beside this daemon when installed
+// (/usr/bin), or in the build tree (apps/dbaasd/dbaasd and apps/dbaas/dbaas).
+std::string FindDbaasBinary() {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "";
+  std::string dir = dbaas::DirName(std::string(self, static_cast<size_t>(n)));
+  for (const std::string& candidate :
+       {dbaas::JoinPath(dir, "dbaas"), dbaas::JoinPath(dbaas::DirName(dir), "dbaas/dbaas")}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
 
 // --config FILE: a JSON object with the same settings; flags given on the command line win.
 dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
@@ -59,11 +75,13 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         o.pg_bin_dir = it->get<std::string>();
       } else if (k == "mysqlBinDir") {
         o.mysql_bin_dir = it->get<std::string>();
+      } else if (k == "dbaasBinary") {
+        o.dbaas_binary = it->get<std::string>();
       } else {
         return dbaas::Status::InvalidArgument(
             fmt::format("config file '{}': unknown setting '{}'", o.config_file, k),
             "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir, "
-            "mysqlBinDir");
+            "mysqlBinDir, dbaasBinary");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -162,6 +180,13 @@ int main(int argc, char** argv) {
   so.job_workers = o.job_workers;
   so.pg_bin_dir = o.pg_bin_dir;
   so.mysql_bin_dir = o.mysql_bin_dir;
+  so.dbaas_binary = o.dbaas_binary.empty() ? FindDbaasBinary() : o.dbaas_binary;
+  if (so.dbaas_binary.empty()) {
+    spdlog::warn(
+        "event=no_wal_archiving reason=\"the dbaas CLI is not beside dbaasd; set dbaasBinary in "
+        "the config file\" effect=\"new PostgreSQL instances do not archive WAL (no "
+        "point-in-time recovery)\"");
+  }
   auto service = dbaas::control::Service::Start(so);
   if (!service.ok()) return Fail(service.status());
   dbaas::api::ApiOptions ao;

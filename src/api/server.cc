@@ -66,6 +66,46 @@ Result<std::string> StringField(const json& body, const char* key, bool required
   return body[key].get<std::string>();
 }
 
+// At most one of targetTime (RFC 3339), targetLsn, targetName, target ("latest").
+Result<engines::RecoveryTarget> ParseRecoveryTarget(const json& body) {
+  using Kind = engines::RecoveryTarget::Kind;
+  engines::RecoveryTarget t;
+  int given = 0;
+  for (const char* key : {"targetTime", "targetLsn", "targetName", "target"}) {
+    ASSIGN_OR_RETURN(std::string value, StringField(body, key));
+    if (value.empty()) continue;
+    ++given;
+    if (std::string_view(key) == "targetTime") {
+      t.kind = Kind::kTime;
+      ASSIGN_OR_RETURN(t.time_unix_us, catalog::ParseRfc3339(value));
+    } else if (std::string_view(key) == "targetLsn") {
+      t.kind = Kind::kLsn;
+      t.lsn = value;
+    } else if (std::string_view(key) == "targetName") {
+      t.kind = Kind::kName;
+      t.name = value;
+    } else if (value == "latest") {
+      t.kind = Kind::kLatest;
+    } else {
+      return Status::InvalidArgument(fmt::format("target '{}' is not known", value),
+                                     "target is \"latest\"; or give targetTime, targetLsn or "
+                                     "targetName");
+    }
+  }
+  if (given > 1) {
+    return Status::InvalidArgument("give one of targetTime, targetLsn, targetName and target");
+  }
+  return t;
+}
+
+json RestorePointJson(const catalog::RestorePointRecord& p) {
+  return {{"name", p.name},
+          {"instance", p.instance},
+          {"lsn", p.lsn},
+          {"walArchive", p.wal_archive},
+          {"createdAt", p.created_at}};
+}
+
 Result<std::optional<int>> IntField(const json& body, const char* key) {
   if (!body.contains(key) || body[key].is_null()) return std::optional<int>();
   const json& v = body[key];
@@ -382,29 +422,76 @@ void ApiServer::Routes() {
   s.Post(R"(/instances/([^/]+)/restore)",
          [this, finish, check_async](const Request& req, Response& res) {
            if (!check_async(req, res)) return;
-           auto body = ParseBody(req, {"backupName", "newInstanceName", "size"});
+           auto body = ParseBody(req, {"backupName", "newInstanceName", "size", "targetTime",
+                                       "targetLsn", "targetName", "target"});
            if (!body.ok()) return SendError(res, body.status());
            control::RestoreRequest r;
            r.source_instance = req.matches[1];
-           auto backup = StringField(*body, "backupName", true);
+           auto backup = StringField(*body, "backupName");
            auto target = StringField(*body, "newInstanceName", true);
            auto size = StringField(*body, "size");
            for (const Status* st : {&backup.status(), &target.status(), &size.status()}) {
              if (!st->ok()) return SendError(res, *st);
            }
+           auto recovery = ParseRecoveryTarget(*body);
+           if (!recovery.ok()) return SendError(res, recovery.status());
            r.backup_name = backup.value();
            r.new_instance_name = target.value();
            r.size = size.value();
+           r.target = recovery.value();
            finish(req, res, service_.Restore(r), [&](const catalog::JobRecord& job) {
              auto view = service_.GetInstance(r.new_instance_name);
              if (!view.ok()) return SendError(res, view.status());
+             json instance = InstanceJson(view.value(), false);
+             if (job.request.contains("target")) {
+               instance["restoredFrom"]["backupName"] = job.request.value("backupName", "");
+               instance["restoredFrom"]["target"] = job.request["target"];
+             }
              Send(res, 201,
                   {{"success", true},
                    {"message", "Instance restored from backup successfully"},
                    {"jobId", job.id},
-                   {"instance", InstanceJson(view.value(), false)}});
+                   {"instance", std::move(instance)}});
            });
          });
+
+  s.Get(R"(/instances/([^/]+)/recovery-window)", [this](const Request& req, Response& res) {
+    auto w = service_.GetRecoveryWindow(req.matches[1]);
+    if (!w.ok()) return SendError(res, w.status());
+    Send(res, 200,
+         {{"success", true},
+          {"recoveryWindow",
+           {{"instance", w->instance},
+            {"walArchive", w->wal_archive},
+            {"earliestTime", catalog::FormatRfc3339Us(w->earliest_unix_us)},
+            {"latestTime", catalog::FormatRfc3339Us(w->latest_unix_us)},
+            {"earliestLsn", w->earliest_lsn},
+            {"latestLsn", w->latest_lsn},
+            {"lastArchivedSegment", w->last_segment},
+            {"backups", w->backups}}}});
+  });
+
+  s.Post(R"(/instances/([^/]+)/restore-points)", [this](const Request& req, Response& res) {
+    auto body = ParseBody(req, {"name"});
+    if (!body.ok()) return SendError(res, body.status());
+    auto name = StringField(*body, "name", true);
+    if (!name.ok()) return SendError(res, name.status());
+    auto point = service_.CreateRestorePoint(req.matches[1], name.value());
+    if (!point.ok()) return SendError(res, point.status());
+    Send(res, 201,
+         {{"success", true},
+          {"message", "Restore point created"},
+          {"restorePoint", RestorePointJson(point.value())}});
+  });
+
+  s.Get(R"(/instances/([^/]+)/restore-points)", [this](const Request& req, Response& res) {
+    auto points = service_.ListRestorePoints(req.matches[1]);
+    if (!points.ok()) return SendError(res, points.status());
+    json items = json::array();
+    for (const auto& p : points.value()) items.push_back(RestorePointJson(p));
+    Send(res, 200,
+         {{"success", true}, {"count", items.size()}, {"restorePoints", std::move(items)}});
+  });
 
   s.Get("/jobs", [this](const Request&, Response& res) {
     auto jobs = service_.ListJobs();

@@ -243,9 +243,9 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
     }
     return v;
   };
-  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't' &&
-                                                               text[10] != ' ') ||
-      text[13] != ':' || text[16] != ':') {
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || text[13] != ':' ||
+      text[16] != ':') {
     return bad("expected YYYY-MM-DDTHH:MM:SS and a zone");
   }
   std::tm tm{};
@@ -517,13 +517,13 @@ Result<std::vector<RestorePointRecord>> Catalog::ListRestorePoints(
     const std::string& instance) const {
   std::lock_guard lock(mu_);
   std::vector<RestorePointRecord> out;
-  RETURN_IF_ERROR(db_.Query(
-      "SELECT wal_archive, name, instance, lsn, created_at FROM restore_points "
-      "WHERE instance = ? ORDER BY created_at DESC",
-      {instance}, [&](const SqlRow& row) {
-        out.push_back(
-            RestorePointRecord{row.Text(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4)});
-      }));
+  RETURN_IF_ERROR(
+      db_.Query("SELECT wal_archive, name, instance, lsn, created_at FROM restore_points "
+                "WHERE instance = ? ORDER BY created_at DESC",
+                {instance}, [&](const SqlRow& row) {
+                  out.push_back(RestorePointRecord{row.Text(0), row.Text(1), row.Text(2),
+                                                   row.Text(3), row.Text(4)});
+                }));
   return out;
 }
 

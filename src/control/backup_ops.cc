@@ -33,6 +33,32 @@ Status BackupNotFound(const std::string& instance, const std::string& backup) {
                           fmt::format("list them with GET /instances/{}/backups", instance));
 }
 
+json TargetJson(const engines::RecoveryTarget& t) {
+  using Kind = engines::RecoveryTarget::Kind;
+  json j = {{"walArchive", t.archive_id}};
+  switch (t.kind) {
+    case Kind::kBackupEnd:
+      j["kind"] = "backup-end";
+      break;
+    case Kind::kLatest:
+      j["kind"] = "latest";
+      break;
+    case Kind::kTime:
+      j["kind"] = "time";
+      j["time"] = catalog::FormatRfc3339Us(t.time_unix_us);
+      break;
+    case Kind::kLsn:
+      j["kind"] = "lsn";
+      j["lsn"] = t.lsn;
+      break;
+    case Kind::kName:
+      j["kind"] = "name";
+      j["name"] = t.name;
+      break;
+  }
+  return j;
+}
+
 }  // namespace
 
 Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
@@ -143,6 +169,9 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
   record.info["snapshotKind"] = snap.kind == storage::SnapshotKind::kThin ? "thin" : "repository";
   record.secret = server->endpoint().password;
   RETURN_IF_ERROR(catalog_->UpdateBackup(record));
+  // The WAL from before the oldest backup is not needed any more (after a first backup:
+  // everything archived before it).
+  PruneWalArchives();
   spdlog::info(
       "event=backup_ready instance={} backup={} snapshot={} bytes={} stored_bytes={} "
       "writes_blocked_ms={:.0f} duration_ms={:.0f}",
@@ -212,18 +241,27 @@ Status Service::RemoveBackupData(const catalog::BackupRecord& backup) {
   ASSIGN_OR_RETURN(storage::GcReport report, storage::CollectGarbage(*repo));
   spdlog::info("event=repository_gc backup={} packs_deleted={} packs_rewritten={} bytes_freed={}",
                backup.name, report.packs_deleted, report.packs_rewritten, report.bytes_freed);
+  PruneWalArchives();
   return Status::Ok();
 }
 
-Result<catalog::JobRecord> Service::Restore(const RestoreRequest& request) {
+Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
+  RestoreRequest request = original;
+  bool to_target = request.target.kind != engines::RecoveryTarget::Kind::kBackupEnd;
   RETURN_IF_ERROR(ValidateName("instance name", request.source_instance));
-  if (request.backup_name.empty()) return Status::InvalidArgument("backupName is required");
+  if (request.backup_name.empty() && !to_target) {
+    return Status::InvalidArgument(
+        "backupName is required (or a target: targetTime, targetLsn, "
+        "targetName or target=latest)");
+  }
   if (request.new_instance_name.empty()) {
     return Status::InvalidArgument("newInstanceName is required");
   }
-  RETURN_IF_ERROR(ValidateName("backupName", request.backup_name));
+  if (!request.backup_name.empty())
+    RETURN_IF_ERROR(ValidateName("backupName", request.backup_name));
   RETURN_IF_ERROR(ValidateName("newInstanceName", request.new_instance_name));
   RETURN_IF_ERROR(ValidateSize(request.size));
+  if (to_target) RETURN_IF_ERROR(ResolveTarget(request));
   ASSIGN_OR_RETURN(catalog::BackupRecord backup,
                    GetBackup(request.source_instance, request.backup_name));
   if (backup.status != "ready") {
@@ -259,6 +297,7 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& request) {
                {"backupName", request.backup_name},
                {"newInstanceName", request.new_instance_name},
                {"size", request.size}};
+  if (to_target) body["target"] = TargetJson(request.target);
   auto release = [this, name = backup.name] {
     std::lock_guard lock(mu_);
     if (auto it = restoring_from_.find(name); it != restoring_from_.end())

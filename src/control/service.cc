@@ -189,6 +189,17 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
       return opened.status();
     }
   }
+  if (server && !server->log_archive_id().empty() && server->running()) {
+    // The last writes go to the archive before the server goes: a restore to latest after
+    // the delete loses nothing.
+    auto engine = engines::EngineFor(catalog_->GetInstance(name).value_or({}).type);
+    Status archived =
+        engine.ok() ? (*engine)->ArchiveNow(*server, std::chrono::seconds(30)) : engine.status();
+    if (!archived.ok()) {
+      spdlog::warn("event=final_archive_failed instance={} error=\"{}\"", name,
+                   archived.ToString());
+    }
+  }
   if (server) RETURN_IF_ERROR(server->Delete());
   RETURN_IF_ERROR(RemoveTree(JoinPath(instances_dir(), name)));
   int backups_deleted = 0;
@@ -201,6 +212,10 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   }
   Status unlisted = catalog_->DeleteInstance(name);
   if (!unlisted.ok() && unlisted.code() != StatusCode::kNotFound) return unlisted;
+  if (delete_backups) {
+    std::lock_guard writer(repo_writer_);
+    PruneWalArchives();  // its archive goes with its last backup
+  }
   return json{{"instance", name}, {"backupsDeleted", backups_deleted}};
 }
 
@@ -211,7 +226,12 @@ engines::InstanceSpec Service::SpecFor(const std::string& name, const std::strin
   spec.type = type;
   spec.data_root = instances_dir();
   spec.config = config;
-  if (type == "postgresql") spec.bin_dir = options_.pg_bin_dir;
+  if (type == "postgresql") {
+    spec.bin_dir = options_.pg_bin_dir;
+    if (!options_.dbaas_binary.empty()) {
+      spec.archiving = {repository_dir(), options_.dbaas_binary};
+    }
+  }
   if (type == "mysql") spec.bin_dir = options_.mysql_bin_dir;
   return spec;
 }

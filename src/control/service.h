@@ -39,6 +39,9 @@ struct ServiceOptions {
   unsigned job_workers = 4;
   std::string pg_bin_dir;     // empty: found with pg_config
   std::string mysql_bin_dir;  // where a MySQL mysqld is; empty: /usr/sbin (else MariaDB)
+  // The dbaas CLI, which PostgreSQL's archive_command and restore_command run; empty: new
+  // instances do not archive their WAL (no point-in-time recovery).
+  std::string dbaas_binary;
 };
 
 struct CreateInstanceRequest {
@@ -60,6 +63,19 @@ struct RestoreRequest {
   std::string new_instance_name;
   std::string size;
   engines::RecoveryTarget target;  // archive_id is filled in from the backup
+};
+
+// What point-in-time recovery can reach for an instance: from its oldest backup's end to
+// the last transaction in its archived WAL.
+struct RecoveryWindow {
+  std::string instance;
+  std::string wal_archive;
+  int64_t earliest_unix_us = 0;
+  int64_t latest_unix_us = 0;
+  std::string earliest_lsn;
+  std::string latest_lsn;
+  std::string last_segment;  // the newest WAL segment archived without a gap
+  size_t backups = 0;        // the backups it starts from
 };
 
 // An instance as it is now: its record, where it runs, and how to reach it.
@@ -97,7 +113,17 @@ class Service {
   // Unlists the backup, removes its snapshot and collects the repository's garbage.
   Status DeleteBackup(const std::string& instance, const std::string& backup);
 
+  // With a target, the backup is chosen (the newest that ends before it) unless named, and
+  // a target outside the recoverable window is refused with the window.
   Result<catalog::JobRecord> Restore(const RestoreRequest& request);
+
+  // Point-in-time recovery. The window reads the archive as it is (GET has no effects);
+  // a restore to a target archives the source's current WAL first.
+  Result<RecoveryWindow> GetRecoveryWindow(const std::string& instance);
+  Result<catalog::RestorePointRecord> CreateRestorePoint(const std::string& instance,
+                                                         const std::string& name);
+  Result<std::vector<catalog::RestorePointRecord>> ListRestorePoints(
+      const std::string& instance) const;
 
   Result<catalog::JobRecord> GetJob(const std::string& id) const;
   Result<std::vector<catalog::JobRecord>> ListJobs() const;
@@ -124,6 +150,12 @@ class Service {
   Result<nlohmann::json> RunBackup(const BackupRequest& request, JobContext& job);
   Result<nlohmann::json> RunRestore(const RestoreRequest& request, JobContext& job);
   Result<nlohmann::json> RunDelete(const std::string& name, bool delete_backups);
+  // Chooses the base backup of a restore to a target and checks the target is in reach.
+  Status ResolveTarget(RestoreRequest& request);
+  // WAL retention follows backup retention: removes archived WAL older than the oldest
+  // kept backup of each archive, and archives of deleted instances without backups. The
+  // caller holds repo_writer_ (no backup is running).
+  void PruneWalArchives();
   // Where a new instance of `type` is made, with the daemon's binaries for its engine.
   engines::InstanceSpec SpecFor(const std::string& name, const std::string& type,
                                 const std::map<std::string, std::string>& config) const;

@@ -84,6 +84,10 @@ class PostgresEngine final : public Engine {
     ASSIGN_OR_RETURN(std::string bin_dir, FindPgBinDir());
     return PgScanArchive(repo_path, archive_id, from_lsn, bin_dir);
   }
+  Result<uint64_t> PruneArchive(const std::string& repo_path, const std::string& archive_id,
+                                const std::optional<std::string>& keep_from_lsn) const override {
+    return PgPruneArchive(repo_path, archive_id, keep_from_lsn);
+  }
 
  private:
   static constexpr std::chrono::seconds kArchiveWait{30};
@@ -143,6 +147,17 @@ Result<std::string> Engine::CreateRestorePoint(const Instance&, const std::strin
 Status Engine::ArchiveNow(const Instance&, std::chrono::milliseconds) const { return NoPitr(); }
 Result<ArchiveEnd> Engine::ScanArchive(const std::string&, const std::string&,
                                        const std::string&) const {
+  return NoPitr();
+}
+
+std::optional<uint64_t> ParseLogPosition(const std::string& text) {
+  auto lsn = ParseLsn(text);
+  if (!lsn.ok()) return std::nullopt;
+  return lsn.value();
+}
+
+Result<uint64_t> Engine::PruneArchive(const std::string&, const std::string&,
+                                      const std::optional<std::string>&) const {
   return NoPitr();
 }
 

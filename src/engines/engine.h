@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -61,6 +62,11 @@ class Engine {
   virtual Result<ArchiveEnd> ScanArchive(const std::string& repo_path,
                                          const std::string& archive_id,
                                          const std::string& from_lsn) const;
+  // Removes the archived log no restore can need: everything before the segment holding
+  // `keep_from_lsn` (the oldest kept backup's start), or every segment when nullopt.
+  // Returns how many files went.
+  virtual Result<uint64_t> PruneArchive(const std::string& repo_path, const std::string& archive_id,
+                                        const std::optional<std::string>& keep_from_lsn) const;
 };
 
 // The engine of an instance type, or kInvalidArgument naming the types there are.

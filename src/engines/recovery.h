@@ -30,4 +30,7 @@ struct ArchiveEnd {
   std::string last_segment;
 };
 
+// A log position as the engines write them ("16/B374D848") as a number that orders them.
+std::optional<uint64_t> ParseLogPosition(const std::string& text);
+
 }  // namespace dbaas::engines

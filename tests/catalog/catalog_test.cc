@@ -193,9 +193,9 @@ TEST(Rfc3339Test, ParsesZonesAndFractionsAndRefusesTheRest) {
   EXPECT_EQ(ParseRfc3339("2026-11-25T10:00:00.123456789Z").value() % 1000000, 123456);
   int64_t t = ParseRfc3339("2026-11-25T08:12:13.000042Z").value();
   EXPECT_EQ(FormatRfc3339Us(t), "2026-11-25T08:12:13.000042Z");
-  for (const char* bad : {"", "2026-11-25", "2026-11-25T10:00:00", "2026-13-01T00:00:00Z",
-                          "2026-11-25T10:00:00.Z", "2026-11-25T10:00:00Zjunk",
-                          "2026-11-25T10:00:00+1:00", "tomorrow"}) {
+  for (const char* bad :
+       {"", "2026-11-25", "2026-11-25T10:00:00", "2026-13-01T00:00:00Z", "2026-11-25T10:00:00.Z",
+        "2026-11-25T10:00:00Zjunk", "2026-11-25T10:00:00+1:00", "tomorrow"}) {
     EXPECT_EQ(ParseRfc3339(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
 }

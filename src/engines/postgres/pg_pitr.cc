@@ -204,6 +204,26 @@ Result<std::string> PgCreateRestorePoint(const PgInstance& instance, const std::
   return rows.at(0).at(0);
 }
 
+Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string& archive_id,
+                                const std::optional<std::string>& keep_from_lsn) {
+  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
+  if (!keep_from_lsn) return archive.RemoveBefore("~");  // sorts after every position
+  ASSIGN_OR_RETURN(uint64_t keep, ParseLsn(*keep_from_lsn));
+  ASSIGN_OR_RETURN(std::vector<WalFileInfo> files, archive.List());
+  for (const WalFileInfo& f : files) {
+    if (f.parsed.kind != WalFileName::Kind::kSegment) continue;
+    ASSIGN_OR_RETURN(uint64_t seg_size, archive.RawSize(f.name));
+    if (seg_size == 0 || (seg_size & (seg_size - 1)) != 0) {
+      return Status::Corruption(
+          fmt::format("archived WAL segment {} has {} bytes", f.name, seg_size));
+    }
+    uint64_t seg = keep / seg_size, per_log = 0x100000000ull / seg_size;
+    return archive.RemoveBefore(fmt::format("{:08X}{:08X}", seg / per_log, seg % per_log));
+  }
+  return uint64_t{0};  // no segment: nothing to remove
+}
+
 Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string& archive_id,
                                  const std::string& from_lsn, const std::string& bin_dir) {
   RETURN_IF_ERROR(CheckArchiveId(archive_id));

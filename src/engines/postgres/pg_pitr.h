@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -36,6 +37,11 @@ Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeou
 // last record and the last commit (pg_waldump from `bin_dir` reads the segments).
 Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string& archive_id,
                                  const std::string& from_lsn, const std::string& bin_dir);
+
+// Removes archived files before the segment holding `keep_from_lsn`; every segment (not
+// the timeline history) when nullopt.
+Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string& archive_id,
+                                const std::optional<std::string>& keep_from_lsn);
 
 // "2026-11-25 10:00:00.123456+00", how PostgreSQL reads a timestamptz.
 std::string FormatPgTimestamp(int64_t unix_us);

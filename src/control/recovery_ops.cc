@@ -1,0 +1,336 @@
+// Point-in-time recovery: the service's side of the engines' archived log (engines/engine.h).
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/names.h"
+#include "control/service.h"
+#include "engines/engine.h"
+#include "storage/wal_archive.h"
+
+namespace dbaas::control {
+
+using engines::RecoveryTarget;
+using nlohmann::json;
+
+namespace {
+
+// A backup a point-in-time restore can start from.
+struct PitrBackup {
+  catalog::BackupRecord record;
+  std::string archive;
+  int64_t stop_unix_us = 0;
+  std::string start_lsn;
+  std::string stop_lsn;
+  uint64_t stop_position = 0;
+};
+
+std::optional<PitrBackup> AsPitrBackup(const catalog::BackupRecord& b) {
+  const json& i = b.info;
+  if (b.status != "ready" || !i.is_object()) return std::nullopt;
+  auto text = [&](const char* key) {
+    return i.contains(key) && i[key].is_string() ? i[key].get<std::string>() : std::string();
+  };
+  PitrBackup p;
+  p.archive = text("walArchive");
+  p.start_lsn = text("startLsn");
+  p.stop_lsn = text("stopLsn");
+  auto position = engines::ParseLogPosition(p.stop_lsn);
+  if (p.archive.empty() || !position || !engines::ParseLogPosition(p.start_lsn) ||
+      !i.contains("stopTimeUnixUs") || !i["stopTimeUnixUs"].is_number_integer()) {
+    return std::nullopt;
+  }
+  p.stop_position = *position;
+  p.stop_unix_us = i["stopTimeUnixUs"].get<int64_t>();
+  p.record = b;
+  return p;
+}
+
+// The backups of `instance` a restore to a target can start from, oldest first: those
+// sharing the archive of `backup_name`, else of the newest such backup (an instance made
+// again under the same name archives anew; its older backups belong to another history).
+Result<std::vector<PitrBackup>> PitrBackups(const catalog::Catalog& catalog,
+                                            const std::string& instance,
+                                            const std::string& backup_name) {
+  ASSIGN_OR_RETURN(auto records, catalog.ListBackups(instance));  // newest first
+  std::string archive;
+  if (!backup_name.empty()) {
+    auto named = std::find_if(records.begin(), records.end(), [&](const catalog::BackupRecord& b) {
+      return b.name == backup_name;
+    });
+    if (named == records.end()) {
+      return Status::NotFound(
+          fmt::format("backup '{}' of instance '{}' not found", backup_name, instance),
+          fmt::format("list them with GET /instances/{}/backups", instance));
+    }
+    auto p = AsPitrBackup(*named);
+    if (!p) {
+      return Status::FailedPrecondition(
+          fmt::format("backup '{}' has no archived WAL after it (taken without archiving, or "
+                      "not ready)",
+                      backup_name),
+          "restore it without a target, or choose another backup");
+    }
+    archive = p->archive;
+  }
+  std::vector<PitrBackup> out;
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+    auto p = AsPitrBackup(*it);
+    if (p) out.push_back(std::move(*p));
+  }
+  if (out.empty()) {
+    return Status::FailedPrecondition(
+        fmt::format("instance '{}' has no backup with archived WAL after it", instance),
+        "take a backup: point-in-time recovery replays the WAL archived after one");
+  }
+  if (archive.empty()) archive = out.back().archive;
+  std::erase_if(out, [&](const PitrBackup& p) { return p.archive != archive; });
+  return out;
+}
+
+Status OutsideWindow(const std::string& instance, const std::string& what, const std::string& from,
+                     const std::string& to) {
+  return Status::InvalidArgument(
+      fmt::format("{} is outside the recoverable window of instance '{}': from {} to {}", what,
+                  instance, from, to),
+      fmt::format("choose a target in the window (GET /instances/{}/recovery-window)", instance));
+}
+
+int64_t NowUnixUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Status Service::ResolveTarget(RestoreRequest& request) {
+  RecoveryTarget& target = request.target;
+  ASSIGN_OR_RETURN(std::vector<PitrBackup> backups,
+                   PitrBackups(*catalog_, request.source_instance, request.backup_name));
+  const std::string archive = backups.back().archive;
+  ASSIGN_OR_RETURN(const engines::Engine* engine,
+                   engines::EngineFor(backups.back().record.instance_type));
+  // What the source has committed until now goes into the archive before the target is
+  // judged: a target of "now" is then in reach.
+  std::optional<int64_t> complete_at;
+  if (auto source = engines::OpenInstance(instances_dir(), request.source_instance);
+      source.ok() && (*source)->log_archive_id() == archive) {
+    int64_t before = NowUnixUs();
+    Status archived = engine->ArchiveNow(**source, std::chrono::seconds(10));
+    if (archived.ok()) {
+      complete_at = before;
+    } else {
+      spdlog::warn("event=archive_now_failed instance={} error=\"{}\"", request.source_instance,
+                   archived.ToString());
+    }
+  }
+  const PitrBackup* base = nullptr;
+  std::optional<uint64_t> target_lsn;
+  switch (target.kind) {
+    case RecoveryTarget::Kind::kBackupEnd:
+      return Status::Internal("ResolveTarget without a target");
+    case RecoveryTarget::Kind::kLatest:
+      base = &backups.back();
+      break;
+    case RecoveryTarget::Kind::kTime:
+      for (const PitrBackup& b : backups) {
+        if (b.stop_unix_us <= target.time_unix_us) base = &b;
+      }
+      break;
+    case RecoveryTarget::Kind::kLsn:
+      target_lsn = engines::ParseLogPosition(target.lsn);
+      if (!target_lsn) {
+        return Status::InvalidArgument(fmt::format("targetLsn '{}' is not an LSN", target.lsn),
+                                       "write it as PostgreSQL does, e.g. 0/3000060");
+      }
+      for (const PitrBackup& b : backups) {
+        if (b.stop_position <= *target_lsn) base = &b;
+      }
+      break;
+    case RecoveryTarget::Kind::kName: {
+      ASSIGN_OR_RETURN(auto points, catalog_->ListRestorePoints(request.source_instance));
+      auto point = std::find_if(points.begin(), points.end(), [&](const auto& p) {
+        return p.wal_archive == archive && p.name == target.name;
+      });
+      if (point == points.end()) {
+        // Made with pg_create_restore_point directly: replay from the oldest backup; the
+        // server fails the restore if the name is not in the WAL.
+        base = &backups.front();
+      } else {
+        target_lsn = engines::ParseLogPosition(point->lsn);
+        for (const PitrBackup& b : backups) {
+          if (target_lsn && b.stop_position <= *target_lsn) base = &b;
+        }
+      }
+      break;
+    }
+  }
+  const PitrBackup& oldest = backups.front();
+  if (base == nullptr) {
+    std::string what = target.kind == RecoveryTarget::Kind::kTime
+                           ? "targetTime " + catalog::FormatRfc3339Us(target.time_unix_us)
+                       : target.kind == RecoveryTarget::Kind::kLsn
+                           ? "targetLsn " + target.lsn
+                           : "restore point '" + target.name + "'";
+    return Status::InvalidArgument(
+        fmt::format("{} is before the oldest backup of instance '{}' with archived WAL ('{}', "
+                    "consistent from {} / LSN {})",
+                    what, request.source_instance, oldest.record.name,
+                    catalog::FormatRfc3339Us(oldest.stop_unix_us), oldest.stop_lsn),
+        fmt::format("choose a later target (GET /instances/{}/recovery-window)",
+                    request.source_instance));
+  }
+  engines::ArchiveEnd end;
+  {
+    std::shared_lock no_gc(repo_gc_);
+    ASSIGN_OR_RETURN(end, engine->ScanArchive(repository_dir(), archive, base->stop_lsn));
+  }
+  int64_t latest = std::max(end.last_commit_unix_us.value_or(0), backups.back().stop_unix_us);
+  if (complete_at) latest = std::max(latest, *complete_at);
+  if (target.kind == RecoveryTarget::Kind::kTime) {
+    if (target.time_unix_us > latest) {
+      return OutsideWindow(
+          request.source_instance, "targetTime " + catalog::FormatRfc3339Us(target.time_unix_us),
+          catalog::FormatRfc3339Us(oldest.stop_unix_us), catalog::FormatRfc3339Us(latest));
+    }
+    // Nothing archived committed after the target: replaying all of it gives the state at
+    // the target (the server would refuse a time target it never passes).
+    if (!end.last_commit_unix_us || target.time_unix_us >= *end.last_commit_unix_us) {
+      target.kind = RecoveryTarget::Kind::kLatest;
+    }
+  }
+  if (target_lsn && target.kind == RecoveryTarget::Kind::kLsn) {
+    auto last = engines::ParseLogPosition(end.last_lsn);
+    if (last && *target_lsn > *last) {
+      return OutsideWindow(request.source_instance, "targetLsn " + target.lsn, oldest.stop_lsn,
+                           end.last_lsn);
+    }
+  }
+  request.backup_name = base->record.name;
+  target.archive_id = archive;
+  return Status::Ok();
+}
+
+Result<RecoveryWindow> Service::GetRecoveryWindow(const std::string& instance) {
+  RETURN_IF_ERROR(ValidateName("instance name", instance));
+  auto backups = PitrBackups(*catalog_, instance, "");
+  if (!backups.ok()) {
+    RETURN_IF_ERROR(catalog_->GetInstance(instance).status());  // unknown name: 404
+    return backups.status();
+  }
+  const PitrBackup& oldest = backups->front();
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(oldest.record.instance_type));
+  engines::ArchiveEnd end;
+  {
+    std::shared_lock no_gc(repo_gc_);
+    ASSIGN_OR_RETURN(end, engine->ScanArchive(repository_dir(), oldest.archive, oldest.stop_lsn));
+  }
+  RecoveryWindow w;
+  w.instance = instance;
+  w.wal_archive = oldest.archive;
+  w.earliest_unix_us = oldest.stop_unix_us;
+  w.earliest_lsn = oldest.stop_lsn;
+  w.latest_unix_us = std::max(end.last_commit_unix_us.value_or(0), backups->back().stop_unix_us);
+  w.latest_lsn = end.last_lsn;
+  w.last_segment = end.last_segment;
+  w.backups = backups->size();
+  return w;
+}
+
+Result<catalog::RestorePointRecord> Service::CreateRestorePoint(const std::string& instance,
+                                                                const std::string& name) {
+  RETURN_IF_ERROR(ValidateName("instance name", instance));
+  bool name_ok = !name.empty() && name.size() <= 63;
+  for (char c : name) {
+    name_ok &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.' || c == ':';
+  }
+  if (!name_ok) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not a restore point name", name),
+        "use 1 to 63 letters, digits and - _ . : (e.g. before-migration-42)");
+  }
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(instance));
+  if (record.status != "running") {
+    return Status::FailedPrecondition(
+        fmt::format("instance '{}' is {}, not running", instance, record.status),
+        "create restore points while it runs");
+  }
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(record.type));
+  ASSIGN_OR_RETURN(auto server, engines::OpenInstance(instances_dir(), instance));
+  catalog::RestorePointRecord point{server->log_archive_id(), name, instance, "",
+                                    catalog::NowRfc3339()};
+  ASSIGN_OR_RETURN(auto existing, catalog_->ListRestorePoints(instance));
+  for (const auto& p : existing) {
+    if (p.wal_archive == point.wal_archive && p.name == name) {
+      return Status::AlreadyExists(
+          fmt::format("instance '{}' has a restore point named '{}' already", instance, name),
+          "choose another name");
+    }
+  }
+  ASSIGN_OR_RETURN(point.lsn, engine->CreateRestorePoint(*server, name));
+  RETURN_IF_ERROR(catalog_->InsertRestorePoint(point));
+  (void)catalog_->AddEvent("info", instance, "",
+                           fmt::format("restore point {} at {}", name, point.lsn));
+  return point;
+}
+
+Result<std::vector<catalog::RestorePointRecord>> Service::ListRestorePoints(
+    const std::string& instance) const {
+  RETURN_IF_ERROR(ValidateName("instance name", instance));
+  ASSIGN_OR_RETURN(auto points, catalog_->ListRestorePoints(instance));
+  if (points.empty()) RETURN_IF_ERROR(catalog_->GetInstance(instance).status());
+  return points;
+}
+
+void Service::PruneWalArchives() {
+  auto ids = storage::WalArchive::ListIds(repository_dir());
+  auto backups = catalog_->ListBackups();
+  auto instances = catalog_->ListInstances();
+  auto engine = engines::EngineFor("postgresql");  // the one engine that archives today
+  if (!ids.ok() || !backups.ok() || !instances.ok() || !engine.ok()) {
+    spdlog::error("event=wal_prune_failed error=\"cannot list archives, backups or instances\"");
+    return;
+  }
+  // Per archive, the start of its oldest kept backup: what a restore from it replays from.
+  std::map<std::string, std::pair<uint64_t, std::string>> keep_from;
+  for (const catalog::BackupRecord& b : *backups) {
+    if (b.status == "deleting" || !b.info.is_object()) continue;
+    std::string archive = b.info.value("walArchive", "");
+    std::string start = b.info.value("startLsn", "");
+    auto position = engines::ParseLogPosition(start);
+    if (archive.empty() || !position) continue;
+    auto it = keep_from.find(archive);
+    if (it == keep_from.end() || *position < it->second.first)
+      keep_from[archive] = {*position, start};
+  }
+  std::set<std::string> names;
+  for (const auto& i : *instances) names.insert(i.name);
+  for (const std::string& id : *ids) {
+    // Archive ids are <instance>.<random>: an instance still listed (even one being made,
+    // whose archive exists before its instance.json) keeps its archive.
+    bool listed = names.count(id.substr(0, id.rfind('.'))) > 0;
+    Result<uint64_t> removed = uint64_t{0};
+    if (auto it = keep_from.find(id); it != keep_from.end()) {
+      removed = (*engine)->PruneArchive(repository_dir(), id, it->second.second);
+    } else if (listed) {
+      // No backup to replay onto: its WAL cannot be restored.
+      removed = (*engine)->PruneArchive(repository_dir(), id, std::nullopt);
+    } else {
+      Status st = storage::WalArchive::Remove(repository_dir(), id);
+      if (!st.ok()) removed = st;
+      spdlog::info("event=wal_archive_removed archive={}", id);
+    }
+    if (!removed.ok()) {
+      spdlog::error("event=wal_prune_failed archive={} error=\"{}\"", id,
+                    removed.status().ToString());
+    } else if (*removed > 0) {
+      spdlog::info("event=wal_pruned archive={} files={}", id, *removed);
+    }
+  }
+}
+
+}  // namespace dbaas::control
