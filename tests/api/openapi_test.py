@@ -675,6 +675,31 @@ def scenario(c, spec, daemon):
     job = c.wait_job(restore_job)
     require(job["status"] == "succeeded" and job["type"] == "restore", f"async restore: {job}")
 
+    # Point-in-time recovery.
+    r = c.call("POST", "/instances/pg1/restore-points", {"name": "rp1"}, expect=201)
+    require(r.json["restorePoint"]["name"] == "rp1", "restore point")
+    c.call("POST", "/instances/pg1/restore-points", {"name": "rp1"}, expect=409)
+    c.call("POST", "/instances/pg1/restore-points", {"name": "bad name!"}, expect=400,
+           body_invalid=True)
+    c.call("POST", "/instances/pg1/restore-points", {}, expect=400, body_invalid=True)
+    c.call("POST", "/instances/nosuch/restore-points", {"name": "rp1"}, expect=404)
+    r = c.call("GET", "/instances/pg1/restore-points", expect=200)
+    require(r.json["count"] == 1, "restore points listed")
+    c.call("GET", "/instances/nosuch/restore-points", expect=404)
+    r = c.call("GET", "/instances/pg1/recovery-window", expect=200)
+    window = r.json["recoveryWindow"]
+    require(window["earliestTime"] <= window["latestTime"], f"window: {window}")
+    c.call("GET", "/instances/pg1-copy/recovery-window", expect=409)  # no backup of its own
+    c.call("GET", "/instances/nosuch/recovery-window", expect=404)
+    c.call("GET", "/instances/Bad_Name/recovery-window", expect=400)
+    r = c.call("POST", "/instances/pg1/restore",
+               {"newInstanceName": "pg1-pitr", "targetName": "rp1"}, expect=201)
+    require(r.json["instance"]["restoredFrom"]["target"]["kind"] == "name", "pitr restore")
+    c.call("POST", "/instances/pg1/restore",
+           {"newInstanceName": "pg5", "targetTime": "2001-01-01T00:00:00Z"}, expect=400)
+    c.call("POST", "/instances/pg1/restore", {"newInstanceName": "pg5", "target": "soon"},
+           expect=400, body_invalid=True)
+
     # Jobs.
     r = c.call("GET", "/jobs", expect=200)
     jobs = {j["id"]: j for j in r.json["jobs"]}
@@ -700,6 +725,7 @@ def scenario(c, spec, daemon):
     c.call("GET", "/instances/pg1/backups/bk2", expect=404)
 
     # Delete instances.
+    c.call("DELETE", "/instances/pg1-pitr", expect=200)
     r = c.call("DELETE", "/instances/pg1-copy", expect=200)
     require(r.json["backupsDeleted"] == 0, "delete without backups")
     r = c.call("DELETE", "/instances/pg1-copy2?async=true", expect=202)
