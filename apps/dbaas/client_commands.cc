@@ -294,26 +294,106 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
 
 void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
   struct Args {
-    std::string instance, backup, target, size;
+    std::string instance, backup, target, size, time, lsn, point;
+    bool latest = false;
     bool no_wait = false;
   };
   auto a = std::make_shared<Args>();
-  auto* restore = app.add_subcommand("restore", "Restore a backup into a new instance");
+  auto* restore = app.add_subcommand(
+      "restore",
+      "Restore a backup into a new instance, or (PostgreSQL) the source as it was at a time, "
+      "an LSN or a restore point");
   restore->add_option("instance", a->instance, "The backed-up instance")->required();
-  restore->add_option("backup", a->backup, "Backup name")->required();
+  restore->add_option("backup", a->backup,
+                      "Backup name (with a target: optional, the newest before it)");
   restore->add_option("--to", a->target, "Name of the new instance")->required();
   restore->add_option("--size", a->size, "Volume size of the new instance");
+  auto* time = restore->add_option("--time", a->time,
+                                   "Point in time, RFC 3339 with a zone (2026-11-25T10:00:00Z)");
+  auto* lsn = restore->add_option("--lsn", a->lsn, "Up to this WAL position (0/3000060)");
+  auto* point = restore->add_option("--restore-point", a->point, "Up to this restore point");
+  auto* latest = restore->add_flag("--latest", a->latest, "Everything archived");
+  for (auto* opt : {time, lsn, point, latest}) {
+    for (auto* other : {time, lsn, point, latest}) {
+      if (opt != other) opt->excludes(other);
+    }
+  }
   restore->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
   restore->callback([&g, c, a] {
     g.action = [&g, c, a] {
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
-        json body = {{"backupName", a->backup}, {"newInstanceName", a->target}};
+        json body = {{"newInstanceName", a->target}};
+        if (!a->backup.empty()) body["backupName"] = a->backup;
         if (!a->size.empty()) body["size"] = a->size;
+        if (!a->time.empty()) body["targetTime"] = a->time;
+        if (!a->lsn.empty()) body["targetLsn"] = a->lsn;
+        if (!a->point.empty()) body["targetName"] = a->point;
+        if (a->latest) body["target"] = "latest";
         std::string path = fmt::format("/instances/{}/restore", PathSegment(a->instance));
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "restore", a->no_wait));
         if (a->no_wait) return Show(g, job, PrintJob);
         ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(a->target)));
         return Show(g, got["instance"], PrintInstance);
+      });
+    };
+  });
+
+  auto window_of = std::make_shared<std::string>();
+  auto* window = app.add_subcommand(
+      "recovery-window", "What a point-in-time restore of an instance can reach (PostgreSQL)");
+  window->add_option("instance", *window_of, "Instance name")->required();
+  window->callback([&g, c, window_of] {
+    g.action = [&g, c, window_of] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got, api.Get(fmt::format("/instances/{}/recovery-window",
+                                                       PathSegment(*window_of))));
+        return Show(g, got["recoveryWindow"], [](const json& w) {
+          PrintTable(
+              {"FIELD", "VALUE"},
+              {{"earliest", Str(w, "earliestTime") + "  (LSN " + Str(w, "earliestLsn") + ")"},
+               {"latest", Str(w, "latestTime") + "  (LSN " + Str(w, "latestLsn") + ")"},
+               {"backups", w.value("backups", json(0)).dump()},
+               {"last segment", Str(w, "lastArchivedSegment")},
+               {"archive", Str(w, "walArchive")}});
+        });
+      });
+    };
+  });
+  auto* rp = app.add_subcommand("restore-point", "Named points in an instance's WAL (create, ls)");
+  rp->require_subcommand(1);
+  auto rp_args = std::make_shared<std::pair<std::string, std::string>>();
+  auto* rp_create = rp->add_subcommand("create", "Create a restore point and archive it");
+  rp_create->add_option("instance", rp_args->first, "Instance name")->required();
+  rp_create->add_option("name", rp_args->second, "Restore point name")->required();
+  rp_create->callback([&g, c, rp_args] {
+    g.action = [&g, c, rp_args] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got, api.Post(fmt::format("/instances/{}/restore-points",
+                                                        PathSegment(rp_args->first)),
+                                            json{{"name", rp_args->second}}));
+        return Show(g, got["restorePoint"], [](const json& p) {
+          std::cout << fmt::format("restore point {} at {}\n", Str(p, "name"), Str(p, "lsn"));
+        });
+      });
+    };
+  });
+  auto* rp_ls = rp->add_subcommand("ls", "List restore points");
+  rp_ls->add_option("instance", rp_args->first, "Instance name")->required();
+  rp_ls->callback([&g, c, rp_args] {
+    g.action = [&g, c, rp_args] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got, api.Get(fmt::format("/instances/{}/restore-points",
+                                                       PathSegment(rp_args->first))));
+        if (g.format == OutputFormat::kJson) {
+          PrintJson(got["restorePoints"]);
+          return Status::Ok();
+        }
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& p : got["restorePoints"]) {
+          rows.push_back({Str(p, "name"), Str(p, "lsn"), Str(p, "createdAt")});
+        }
+        PrintTable({"NAME", "LSN", "CREATED"}, rows);
+        return Status::Ok();
       });
     };
   });

@@ -51,6 +51,13 @@ r=$("$dbaas" -o json restore app nightly --to app-copy)
 check "restore -o json" test "$(jq -r .restoredFrom.backupName <<<"$r")" = nightly
 check "restored instance runs" test "$(jq -r .status <<<"$r")" = running
 
+check "restore-point create" bash -c "'$dbaas' restore-point create app before-later | grep -q 'restore point before-later at'"
+check "restore-point ls" bash -c "'$dbaas' restore-point ls app | grep -q '^before-later '"
+check "recovery-window" bash -c "'$dbaas' recovery-window app | grep -q '^backups  *1'"
+r=$("$dbaas" -o json restore app --restore-point before-later --to app-pitr)
+check "restore --restore-point picks the backup" test "$(jq -r .restoredFrom.backupName <<<"$r")" = nightly
+exits_with "restore with two targets" 108 "excludes" "$dbaas" restore app --latest --time 2026-01-01T00:00:00Z --to x
+"$dbaas" instance rm app-pitr >/dev/null
 job=$("$dbaas" -o json backup create app --name later --no-wait)
 id=$(jq -r .id <<<"$job")
 check "--no-wait returns the job" test -n "$id"
