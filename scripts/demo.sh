@@ -88,6 +88,18 @@ connect_to shop-restored
 step "verify: pgbench invariant + checksum of every account" checksum
 got=$(checksum)
 
+# Point-in-time recovery: the source as it was at a moment between two write bursts,
+# replayed from the archived WAL onto the newest backup before it.
+connect_to shop
+sleep 0.2
+pitr_time=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+sleep 0.2
+"$pgbin/pgbench" -n -t 100 -c 2 -j 2 >/dev/null 2>&1  # after the target: must not be restored
+step "restore 'shop' as of $(cut -c12-23 <<<"$pitr_time") into 'shop-pitr' (WAL replay)" \
+  dbaas restore shop --time "$pitr_time" --to shop-pitr
+connect_to shop-pitr
+pitr_got=$(checksum)
+
 # The same round trip with MariaDB: backup under write load, then a quiet backup whose
 # restored copy must equal the source at that moment.
 step "create MariaDB instance 'orders' (mariadb-install-db, start)" dbaas instance create orders --type mariadb
@@ -144,6 +156,11 @@ if [ "$after" = "$got" ]; then
   exit 1
 fi
 echo "restored data verified: invariant holds, checksum $got equals the backup's moment"
+if [ "$pitr_got" != "$after" ]; then
+  echo "MISMATCH: the point-in-time copy is not the source at $pitr_time: $after vs $pitr_got"
+  exit 1
+fi
+echo "point-in-time copy verified: checksum $pitr_got equals the source at $pitr_time"
 if [ "${maria_expected##*[[:space:]]}" != "${maria_got##*[[:space:]]}" ]; then
   echo "MISMATCH: the restored MariaDB copy is not the backup's: $maria_expected vs $maria_got"
   exit 1

@@ -53,8 +53,10 @@ Result<Header> DecodeHeader(std::span<const uint8_t> data, const std::string& pa
   return h;
 }
 
+// O_NOFOLLOW: the archive directory belongs to the server's user; the daemon reading it
+// must not be pointed elsewhere by a symlink planted there.
 Result<std::vector<uint8_t>> ReadWhole(const std::string& path) {
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY | O_NOFOLLOW));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
   if (static_cast<uint64_t>(st.st_size) > kMaxRawSize + (kMaxRawSize >> 4)) {
@@ -68,7 +70,7 @@ Result<std::vector<uint8_t>> ReadWhole(const std::string& path) {
 
 // The header of an archived file, or nullopt if there is none of that name.
 Result<std::optional<Header>> ReadArchivedHeader(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) {
     if (errno == ENOENT) return std::optional<Header>();
     return ErrnoStatus("open", path, errno);

@@ -176,14 +176,19 @@ TEST_F(PgPitrTest, LatestAfterTheSourceIsDeletedLosesNothingArchived) {
   EXPECT_EQ(RestoreAndCount(backup, latest, "after-delete"), "1:20,2:30");
 }
 
-// Waits until the archiver has failed at least once and dbaas has recorded why.
+// Waits until the archiver has failed at least once and dbaas has recorded why. (The
+// status file is written before wal-push exits, the archiver's count after: poll both.)
 void ExpectArchivingFails(PgInstance& source, PgConnection& conn) {
+  auto failed_count = [&] {
+    return std::stoi(conn.QueryValue("select failed_count from pg_stat_archiver").value());
+  };
   auto deadline = std::chrono::steady_clock::now() + seconds(30);
-  while (source.note().empty() && std::chrono::steady_clock::now() < deadline) {
+  while ((source.note().empty() || failed_count() == 0) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_NE(source.note().find("WAL archiving is failing"), std::string::npos) << source.note();
-  EXPECT_GT(std::stoi(conn.QueryValue("select failed_count from pg_stat_archiver").value()), 0);
+  EXPECT_GT(failed_count(), 0);
 }
 
 // The file that failed (a segment, or the backup's history file) is still in pg_wal,

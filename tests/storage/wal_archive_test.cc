@@ -98,6 +98,14 @@ TEST_F(WalArchiveTest, AFlippedByteIsFoundOnFetch) {
   EXPECT_EQ(fetched.code(), StatusCode::kCorruption) << fetched.ToString();
 }
 
+TEST_F(WalArchiveTest, ASymlinkPlantedInTheArchiveIsNotFollowed) {
+  WriteFile(tmp_ / "secret", "not WAL");
+  ASSERT_EQ(::symlink((tmp_ / "secret").c_str(), (archive_->dir() + "/" + kSeg1).c_str()), 0);
+  EXPECT_FALSE(archive_->Fetch(kSeg1, tmp_ / "out").ok());
+  EXPECT_FALSE(archive_->RawSize(kSeg1).ok());
+  EXPECT_FALSE(dbaas::PathExists(tmp_ / "out"));
+}
+
 TEST_F(WalArchiveTest, RemoveBeforeKeepsLaterSegmentsAndHistory) {
   WriteFile(tmp_ / "a", "x");
   for (const char* name : {"000000010000000000000001", "000000010000000000000002",

@@ -179,8 +179,11 @@ Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeou
     ASSIGN_OR_RETURN(std::string archived,
                      conn.QueryValue("select coalesce(last_archived_wal, '') from "
                                      "pg_stat_archiver"));
-    // Segment names of one timeline sort in WAL order (.partial/.history do not occur here).
-    if (archived.size() >= 24 && archived.substr(0, 24) >= segment) return Status::Ok();
+    // Names sort in WAL order within a timeline. A .backup file of our segment is archived
+    // before the segment itself, so only a later position counts for it.
+    bool done = archived.size() == 24 ? archived >= segment
+                                      : archived.size() > 24 && archived.substr(0, 24) > segment;
+    if (done) return Status::Ok();
     if (std::chrono::steady_clock::now() > deadline) {
       std::string why = instance.note();
       return Status::Busy(
