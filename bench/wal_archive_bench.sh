@@ -22,6 +22,7 @@
 #   BENCH_DIR=/var/tmp/dbaas-wal-bench
 #   DBAAS=build/release/apps/dbaas/dbaas, DBAASD=build/release/apps/dbaasd/dbaasd
 #   SKIP_PGBACKREST=1  skip pgBackRest (installed with apt-get when missing and root)
+#   SKIP_RPO=1         skip part 2
 #
 # Output: a Markdown report on stdout, also saved to bench/results/wal-archive-<date>.md.
 set -euo pipefail
@@ -58,7 +59,9 @@ rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR" "$PG_SOCKDIR" "$RES_DIR" "$STAGE"
 chmod 0711 "$BENCH_DIR"
 pg_setup_user
-pg_own "$PG_SOCKDIR" "$STAGE"
+mkdir -p "$DATA"
+chmod 0700 "$DATA"
+pg_own "$PG_SOCKDIR" "$STAGE" "$DATA"
 
 # ------------------------------------------------------------- 1. archive throughput
 log "cluster with pgbench data; segments set aside by archive_command = cp"
@@ -67,11 +70,13 @@ cat >>"$DATA/postgresql.auto.conf" <<EOF
 archive_mode = on
 archive_command = 'cp %p $STAGE/%f'
 max_wal_size = 4GB
+synchronous_commit = off
 EOF
 pg_start "$DATA"
-pg_bench -i -q -s 20 >/dev/null 2>&1
+# WAL of pgbench's data load (TPC-B transactions write too little WAL per second here to
+# make a gigabyte quickly), repeated until there are enough segments.
 while (($(find "$STAGE" -name '0*' -size 16M | wc -l) < SEGMENTS)); do
-  pg_bench -n -c 4 -j 2 -T 5 >/dev/null 2>&1
+  pg_bench -i -q -s 20 >/dev/null 2>&1
 done
 pg_psql -c "alter system set archive_command = '/bin/true'" -c "select pg_reload_conf()" >/dev/null
 find "$STAGE" -name '0*' -size 16M -printf '%f\n' | sort | head -n "$SEGMENTS" >"$BENCH_DIR/list"
@@ -104,6 +109,9 @@ mkdir -p "$REPO/wal/bench.0001"
 dbaas_push() { "$DBAAS" wal-push --repo "$REPO" --archive bench.0001 "$1" "$2"; }
 export -f dbaas_push
 export REPO
+timed dbaas_idle bash -c 'push_all dbaas_push' >/dev/null
+summarize dbaas_idle
+rm -rf "$REPO/wal/bench.0001" && mkdir -p "$REPO/wal/bench.0001"
 with_load timed dbaas_push bash -c 'push_all dbaas_push' >/dev/null
 summarize dbaas_push
 res_put dbaas_push.stored "$(dir_bytes "$REPO/wal/bench.0001")"
@@ -134,6 +142,12 @@ EOF
   }
   export -f pgbr_push
   export PGBR
+  timed pgbr_idle bash -c 'push_all pgbr_push' >/dev/null
+  summarize pgbr_idle
+  as_pg pgbackrest --config="$PGBR/pgbackrest.conf" --stanza=bench stop >/dev/null
+  as_pg pgbackrest --config="$PGBR/pgbackrest.conf" --stanza=bench --force stanza-delete >/dev/null
+  as_pg pgbackrest --config="$PGBR/pgbackrest.conf" --stanza=bench start >/dev/null
+  as_pg pgbackrest --config="$PGBR/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
   with_load timed pgbr_push bash -c 'push_all pgbr_push' >/dev/null
   summarize pgbr_push
   res_put pgbr_push.stored "$(du -sb "$PGBR/repo/archive" | cut -f1)"
@@ -160,6 +174,7 @@ sql() {  # sql INSTANCE SQL: psql over the instance's socket with the API's pass
     -p "$(jq -r .instance.connection.port <<<"$info")" -U postgres -d postgres -c "$2"
 }
 API_PORT=$((PG_PORT + 10))
+[[ -n ${SKIP_RPO-} ]] && RPO_RUNS=0
 for run in $(seq "$RPO_RUNS"); do
   DROOT=$BENCH_DIR/rpo-$run
   mkdir -p "$DROOT"
@@ -196,14 +211,22 @@ report() {
   echo
   echo "### Archive push under pgbench load (${#segs[@]} segments, $((raw_bytes >> 20)) MiB of pgbench WAL, one process per segment)"
   echo
-  echo "| tool | wall s | segments/s | CPU user+sys s | stored MiB |"
-  echo "|---|---|---|---|---|"
-  echo "| dbaas wal-push (zstd 1, SHA-256, fsync) | $(res_get dbaas_push.wall) | $(seg_rate dbaas_push) | $(res_get dbaas_push.user)+$(res_get dbaas_push.sys) | $(mib "$(res_get dbaas_push.stored)") |"
+  echo "| tool | while | wall s | segments/s | CPU user+sys s | stored MiB |"
+  echo "|---|---|---|---|---|---|"
+  for k in dbaas_idle dbaas_push pgbr_idle pgbr_push; do
+    res_has "$k.wall" || continue
+    local tool="dbaas wal-push (zstd 1, SHA-256, fsync)" when="idle"
+    [[ $k == pgbr* ]] && tool="pgbackrest archive-push (zst 3)"
+    [[ $k == *push ]] && when="pgbench -c 2 running"
+    local stored=""
+    res_has "$k.stored" && stored=$(mib "$(res_get "$k.stored")")
+    echo "| $tool | $when | $(res_get "$k.wall") | $(seg_rate "$k") | $(res_get "$k.user")+$(res_get "$k.sys") | $stored |"
+  done
   if res_has pgbr_push.wall; then
-    echo "| pgbackrest archive-push (zst 3) | $(res_get pgbr_push.wall) | $(seg_rate pgbr_push) | $(res_get pgbr_push.user)+$(res_get pgbr_push.sys) | $(mib "$(res_get pgbr_push.stored)") |"
     echo
-    echo "Ratio (pgBackRest wall / dbaas wall): $(echo "scale=2; $(res_get pgbr_push.wall) / $(res_get dbaas_push.wall)" | bc -l)"
+    echo "Ratios (pgBackRest wall / dbaas wall): idle $(echo "scale=2; $(res_get pgbr_idle.wall) / $(res_get dbaas_idle.wall)" | bc -l), under load $(echo "scale=2; $(res_get pgbr_push.wall) / $(res_get dbaas_push.wall)" | bc -l)"
   fi
+  ((RPO_RUNS > 0)) || return 0
   echo
   echo "### Recovery point at the defaults (archive_timeout 60 s, a write every 100 ms)"
   echo
