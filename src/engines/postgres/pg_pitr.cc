@@ -172,18 +172,23 @@ Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeou
         fmt::format("instance '{}' does not archive its WAL", instance.name()),
         "it was made before WAL archiving; back it up and restore it into a new instance");
   }
+  ASSIGN_OR_RETURN(WalArchive archive,
+                   WalArchive::Open(instance.archiving().repo_path, instance.log_archive_id()));
   ASSIGN_OR_RETURN(PgConnection conn, ConnectTo(instance));
   ASSIGN_OR_RETURN(std::string segment, conn.QueryValue("select pg_walfile_name(pg_switch_wal())"));
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
+    // The repository, not pg_stat_archiver, says whether the segment is durable: the
+    // archiver's last_archived_wal can name a .backup file archived after its segment, and
+    // then stays there until the next segment, which an idle server may never fill.
+    // A later segment archived also proves it (it may have been pruned since).
+    Result<uint64_t> stored = archive.RawSize(segment);
+    if (stored.ok()) return Status::Ok();
+    if (stored.status().code() != StatusCode::kNotFound) return stored.status();
     ASSIGN_OR_RETURN(std::string archived,
                      conn.QueryValue("select coalesce(last_archived_wal, '') from "
                                      "pg_stat_archiver"));
-    // Names sort in WAL order within a timeline. A .backup file of our segment is archived
-    // before the segment itself, so only a later position counts for it.
-    bool done = archived.size() == 24 ? archived >= segment
-                                      : archived.size() > 24 && archived.substr(0, 24) > segment;
-    if (done) return Status::Ok();
+    if (archived.size() == 24 && archived >= segment) return Status::Ok();
     if (std::chrono::steady_clock::now() > deadline) {
       std::string why = instance.note();
       return Status::Busy(
