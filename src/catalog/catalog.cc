@@ -95,6 +95,29 @@ const std::vector<std::string_view>& Migrations() {
       );
       CREATE INDEX restore_points_by_instance ON restore_points(instance, created_at);
       )sql",
+      // 4: operations: backup schedules, pinned backups, restore drills' results.
+      R"sql(
+      ALTER TABLE backups ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE backups ADD COLUMN schedule_id TEXT NOT NULL DEFAULT '';
+      ALTER TABLE backups ADD COLUMN drill TEXT NOT NULL DEFAULT 'null';
+      CREATE TABLE schedules (
+        id TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        cron TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        retention_days INTEGER,
+        keep_daily INTEGER NOT NULL DEFAULT 0,
+        keep_weekly INTEGER NOT NULL DEFAULT 0,
+        keep_monthly INTEGER NOT NULL DEFAULT 0,
+        verify INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        last_slot_at TEXT NOT NULL,
+        last_run_at TEXT NOT NULL DEFAULT '',
+        last_status TEXT NOT NULL DEFAULT '',
+        last_message TEXT NOT NULL DEFAULT ''
+      );
+      CREATE INDEX schedules_by_instance ON schedules(instance, created_at);
+      )sql",
   };
   return kSteps;
 }
@@ -107,6 +130,12 @@ std::string DumpMap(const std::map<std::string, std::string>& m) { return Dump(j
 json ParseJson(const std::string& text) {
   json j = json::parse(text, nullptr, false);
   return j.is_discarded() ? json::object() : j;
+}
+
+// Any JSON value (null included); unreadable text reads as null.
+json ParseJsonValue(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json() : j;
 }
 
 constexpr std::string_view kInstanceColumns =
@@ -137,7 +166,7 @@ InstanceRecord ReadInstance(const SqlRow& row) {
 
 constexpr std::string_view kBackupColumns =
     "name, instance, instance_type, status, snapshot_id, created_at, retention_days, "
-    "expires_at, size, stored_bytes, info, secret";
+    "expires_at, size, stored_bytes, info, secret, pinned, schedule_id, drill";
 
 BackupRecord ReadBackup(const SqlRow& row) {
   BackupRecord r;
@@ -153,6 +182,9 @@ BackupRecord ReadBackup(const SqlRow& row) {
   r.stored_bytes = static_cast<uint64_t>(row.Int(9));
   r.info = ParseJson(row.Text(10));
   r.secret = row.Text(11);
+  r.pinned = row.Int(12) != 0;
+  r.schedule_id = row.Text(13);
+  r.drill = ParseJsonValue(row.Text(14));
   return r;
 }
 
@@ -166,6 +198,46 @@ std::vector<SqlValue> BackupValues(const BackupRecord& r) {
   values.emplace_back(static_cast<int64_t>(r.stored_bytes));
   values.emplace_back(Dump(r.info));
   values.emplace_back(r.secret);
+  values.emplace_back(int64_t{r.pinned ? 1 : 0});
+  values.emplace_back(r.schedule_id);
+  values.emplace_back(Dump(r.drill));
+  return values;
+}
+
+constexpr std::string_view kScheduleColumns =
+    "id, instance, cron, time_zone, retention_days, keep_daily, keep_weekly, keep_monthly, "
+    "verify, created_at, last_slot_at, last_run_at, last_status, last_message";
+
+ScheduleRecord ReadSchedule(const SqlRow& row) {
+  ScheduleRecord r;
+  r.id = row.Text(0);
+  r.instance = row.Text(1);
+  r.cron = row.Text(2);
+  r.time_zone = row.Text(3);
+  if (!row.IsNull(4)) r.retention_days = static_cast<int>(row.Int(4));
+  r.keep_daily = static_cast<int>(row.Int(5));
+  r.keep_weekly = static_cast<int>(row.Int(6));
+  r.keep_monthly = static_cast<int>(row.Int(7));
+  r.verify = row.Int(8) != 0;
+  r.created_at = row.Text(9);
+  r.last_slot_at = row.Text(10);
+  r.last_run_at = row.Text(11);
+  r.last_status = row.Text(12);
+  r.last_message = row.Text(13);
+  return r;
+}
+
+std::vector<SqlValue> ScheduleValues(const ScheduleRecord& r) {
+  std::vector<SqlValue> values = {r.id, r.instance, r.cron, r.time_zone};
+  values.emplace_back();  // retention_days: NULL unless set
+  if (r.retention_days) values.back().emplace<int64_t>(*r.retention_days);
+  for (int n : {r.keep_daily, r.keep_weekly, r.keep_monthly, r.verify ? 1 : 0}) {
+    values.emplace_back(int64_t{n});
+  }
+  for (const std::string* t :
+       {&r.created_at, &r.last_slot_at, &r.last_run_at, &r.last_status, &r.last_message}) {
+    values.emplace_back(*t);
+  }
   return values;
 }
 
@@ -389,7 +461,8 @@ Status Catalog::DeleteInstance(const std::string& name) {
 Status Catalog::InsertBackup(const BackupRecord& r) {
   std::lock_guard lock(mu_);
   auto st = db_.Run(
-      fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", kBackupColumns),
+      fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  kBackupColumns),
       BackupValues(r));
   if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
     return Status::AlreadyExists(fmt::format("backup '{}' already exists", r.name),
@@ -431,7 +504,8 @@ Status Catalog::UpdateBackup(const BackupRecord& r) {
   return NotFoundUnlessChanged(
       db_.Run("UPDATE backups SET name = ?, instance = ?, instance_type = ?, status = ?, "
               "snapshot_id = ?, created_at = ?, retention_days = ?, expires_at = ?, size = ?, "
-              "stored_bytes = ?, info = ?, secret = ? WHERE name = ?",
+              "stored_bytes = ?, info = ?, secret = ?, pinned = ?, schedule_id = ?, drill = ? "
+              "WHERE name = ?",
               values),
       "backup", r.name);
 }
@@ -525,6 +599,56 @@ Result<std::vector<RestorePointRecord>> Catalog::ListRestorePoints(
                                                    row.Text(3), row.Text(4)});
                 }));
   return out;
+}
+
+Status Catalog::InsertSchedule(const ScheduleRecord& r) {
+  std::lock_guard lock(mu_);
+  return db_
+      .Run(fmt::format("INSERT INTO schedules ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       kScheduleColumns),
+           ScheduleValues(r))
+      .status();
+}
+
+Result<ScheduleRecord> Catalog::GetSchedule(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  std::optional<ScheduleRecord> found;
+  RETURN_IF_ERROR(db_.Query(fmt::format("SELECT {} FROM schedules WHERE id = ?", kScheduleColumns),
+                            {id}, [&](const SqlRow& row) { found = ReadSchedule(row); }));
+  if (!found) return Status::NotFound(fmt::format("schedule '{}' not found", id));
+  return std::move(*found);
+}
+
+Result<std::vector<ScheduleRecord>> Catalog::ListSchedules(const std::string& instance) const {
+  std::lock_guard lock(mu_);
+  std::vector<ScheduleRecord> out;
+  auto add = [&](const SqlRow& row) { out.push_back(ReadSchedule(row)); };
+  std::string where = instance.empty() ? "" : "WHERE instance = ? ";
+  std::vector<SqlValue> args;
+  if (!instance.empty()) args.emplace_back(instance);
+  RETURN_IF_ERROR(db_.Query(fmt::format("SELECT {} FROM schedules {}ORDER BY created_at, id",
+                                        kScheduleColumns, where),
+                            args, add));
+  return out;
+}
+
+Status Catalog::UpdateSchedule(const ScheduleRecord& r) {
+  std::lock_guard lock(mu_);
+  std::vector<SqlValue> values = ScheduleValues(r);
+  values.push_back(r.id);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE schedules SET id = ?, instance = ?, cron = ?, time_zone = ?, "
+              "retention_days = ?, keep_daily = ?, keep_weekly = ?, keep_monthly = ?, "
+              "verify = ?, created_at = ?, last_slot_at = ?, last_run_at = ?, last_status = ?, "
+              "last_message = ? WHERE id = ?",
+              values),
+      "schedule", r.id);
+}
+
+Status Catalog::DeleteSchedule(const std::string& id) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(db_.Run("DELETE FROM schedules WHERE id = ?", {id}), "schedule",
+                               id);
 }
 
 Status Catalog::AddRestore(const RestoreRecord& r) {

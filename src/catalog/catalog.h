@@ -58,6 +58,27 @@ struct BackupRecord {
   uint64_t stored_bytes = 0;  // new bytes this backup added to the repository
   nlohmann::json info;        // engine details: LSNs, time in backup mode, ...
   std::string secret;         // the superuser password inside the copy; never shown
+  bool pinned = false;        // never expires
+  std::string schedule_id;    // the schedule that made it; empty: asked for
+  nlohmann::json drill;       // the last restore drill's result (null: never drilled)
+};
+
+// A backup schedule of an instance and what became of its last run.
+struct ScheduleRecord {
+  std::string id;  // "s" + 8 hex digits
+  std::string instance;
+  std::string cron;       // five fields (six with seconds), or a macro (@daily)
+  std::string time_zone;  // IANA name the cron is read in
+  std::optional<int> retention_days;
+  int keep_daily = 0;  // keep the newest good backup of each of the last N days, ...
+  int keep_weekly = 0;
+  int keep_monthly = 0;
+  bool verify = false;  // a restore drill after each backup
+  std::string created_at;
+  std::string last_slot_at;  // the last cron slot handled (run or given up)
+  std::string last_run_at;   // when its last backup started; empty: never
+  std::string last_status;   // started, succeeded, failed, skipped
+  std::string last_message;
 };
 
 struct JobRecord {
@@ -147,6 +168,14 @@ class Catalog {
   Result<std::vector<JobRecord>> ListJobs(size_t limit = 100) const;
   Result<std::vector<JobRecord>> ListUnfinishedJobs() const;
   Status UpdateJob(const JobRecord& r);
+
+  // Schedules.
+  Status InsertSchedule(const ScheduleRecord& r);
+  Result<ScheduleRecord> GetSchedule(const std::string& id) const;
+  // Oldest first; `instance` empty: all.
+  Result<std::vector<ScheduleRecord>> ListSchedules(const std::string& instance = {}) const;
+  Status UpdateSchedule(const ScheduleRecord& r);
+  Status DeleteSchedule(const std::string& id);
 
   // Restore points; kAlreadyExists if the archive has one of that name.
   Status InsertRestorePoint(const RestorePointRecord& r);

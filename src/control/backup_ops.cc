@@ -93,6 +93,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
           catalog::FormatRfc3339(now + std::chrono::hours(24) * *request.retention_days);
     }
     record.info = {{"config", instance.config}};
+    record.schedule_id = request.schedule_id;
     if (!request.backup_name.empty()) {
       record.name = request.backup_name;
       RETURN_IF_ERROR(catalog_->InsertBackup(record));
@@ -112,7 +113,14 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   }
   json body = {{"instance", req.instance}, {"backupName", req.backup_name}};
   if (req.retention_days) body["retentionDays"] = *req.retention_days;
-  auto work = [this, req](JobContext& job) { return RunBackup(req, job); };
+  if (!req.schedule_id.empty()) body["schedule"] = req.schedule_id;
+  auto work = [this, req](JobContext& job) {
+    auto started = std::chrono::steady_clock::now();
+    auto done = RunBackup(req, job);
+    BackupEnded(req, done.status(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return done;
+  };
   auto cancel = [this, req](const Status&) {
     (void)catalog_->DeleteBackup(req.backup_name);
     std::lock_guard lock(mu_);
@@ -206,41 +214,40 @@ Result<catalog::BackupRecord> Service::GetBackup(const std::string& instance,
   return record;
 }
 
+std::map<std::string, std::string> Service::BackupConfig(const catalog::BackupRecord& backup) {
+  std::map<std::string, std::string> config;
+  if (backup.info.contains("config") && backup.info["config"].is_object()) {
+    for (auto& [k, v] : backup.info["config"].items()) {
+      if (v.is_string()) config[k] = v.get<std::string>();
+    }
+  }
+  return config;
+}
+
 Status Service::DeleteBackup(const std::string& instance, const std::string& backup) {
   ASSIGN_OR_RETURN(catalog::BackupRecord record, GetBackup(instance, backup));
-  {
-    std::lock_guard lock(mu_);
-    if (record.status != "ready") {
-      return Status::FailedPrecondition(fmt::format("backup '{}' is {}", backup, record.status),
-                                        "wait for it to finish");
-    }
-    if (restoring_from_.count(backup)) {
-      return Status::FailedPrecondition(fmt::format("backup '{}' is being restored", backup),
-                                        "wait for the restore to end");
-    }
-    // Marked first: a crash after this leaves a row in state deleting, whose removal the
-    // next start finishes; never a listed backup without data.
-    record.status = "deleting";
-    RETURN_IF_ERROR(catalog_->UpdateBackup(record));
-  }
-  RETURN_IF_ERROR(RemoveBackupData(record));
+  RETURN_IF_ERROR(MarkDeleting(record, false));
+  RETURN_IF_ERROR(RemoveBackupData({record}));
   RETURN_IF_ERROR(catalog_->DeleteBackup(backup));
   (void)catalog_->AddEvent("info", instance, "", fmt::format("backup {} deleted", backup));
   return Status::Ok();
 }
 
-Status Service::RemoveBackupData(const catalog::BackupRecord& backup) {
+Status Service::RemoveBackupData(const std::vector<catalog::BackupRecord>& backups) {
   std::lock_guard writer(repo_writer_);
   std::unique_lock gc(repo_gc_);
   ASSIGN_OR_RETURN(auto repo, storage::Repository::Open(repository_dir()));
-  if (!backup.snapshot_id.empty()) {
+  std::string names;
+  for (const catalog::BackupRecord& backup : backups) {
+    names += (names.empty() ? "" : ",") + backup.name;
+    if (backup.snapshot_id.empty()) continue;
     ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
     Status removed = repo->RemoveSnapshot(backup.snapshot_id);
     if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
   }
   ASSIGN_OR_RETURN(storage::GcReport report, storage::CollectGarbage(*repo));
-  spdlog::info("event=repository_gc backup={} packs_deleted={} packs_rewritten={} bytes_freed={}",
-               backup.name, report.packs_deleted, report.packs_rewritten, report.bytes_freed);
+  spdlog::info("event=repository_gc backups={} packs_deleted={} packs_rewritten={} bytes_freed={}",
+               names, report.packs_deleted, report.packs_rewritten, report.bytes_freed);
   PruneWalArchives();
   return Status::Ok();
 }
@@ -280,11 +287,7 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   record.type = backup.instance_type;
   record.status = "restoring";
   record.size = request.size;
-  if (backup.info.contains("config")) {
-    for (auto& [k, v] : backup.info["config"].items()) {
-      if (v.is_string()) record.config[k] = v.get<std::string>();
-    }
-  }
+  record.config = BackupConfig(backup);
   record.created_at = record.updated_at = catalog::NowRfc3339();
   record.restored_from =
       catalog::RestoredFrom{request.source_instance, backup.name, record.created_at};
@@ -340,6 +343,7 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
       history.error = st.ToString();
     }
     (void)catalog_->AddRestore(history);
+    metrics_->RestoreEnded(request.source_instance, st.ok(), history.seconds);
   };
   auto fail = [&](const Status& st) {
     Discard(request.new_instance_name, st.ToString());

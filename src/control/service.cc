@@ -39,21 +39,43 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& options) {
         fmt::format("data root '{}' is in use by another dbaasd", options.data_root),
         "stop that daemon first, or choose another --data-root");
   }
+  for (const std::string& url : options.alert_webhooks) {
+    RETURN_IF_ERROR(ValidateWebhookUrl(url));
+  }
+  if (options.disk_alert_percent < 1 || options.disk_alert_percent > 100) {
+    return Status::InvalidArgument(
+        fmt::format("disk alert threshold {}% is out of range", options.disk_alert_percent),
+        "give 1 to 100");
+  }
   ASSIGN_OR_RETURN(auto catalog, catalog::Catalog::Open(JoinPath(options.data_root, "catalog.db")));
   std::unique_ptr<Service> service(new Service(options, std::move(lock), std::move(catalog)));
+  service->metrics_ = std::make_unique<ServiceMetrics>();
+  ServiceMetrics* metrics = service->metrics_.get();
+  service->alerts_ = std::make_unique<AlertSender>(
+      options.alert_webhooks,
+      [metrics](const std::string& kind, bool delivered) { metrics->AlertEnded(kind, delivered); });
   RETURN_IF_ERROR(MakeDirs(service->instances_dir()));
   std::string repo = service->repository_dir();
   if (::access(JoinPath(repo, "config.json").c_str(), F_OK) != 0) {
     RETURN_IF_ERROR(storage::Repository::Init(repo, storage::RepoConfig{}));
   }
+  RETURN_IF_ERROR(service->RemoveLeftoverDrills().WithContext("reconcile"));
   RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));
   service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);
+  Service* self = service.get();
+  service->scheduler_ = std::thread([self] { self->SchedulerLoop(); });
   return service;
 }
 
 Service::~Service() { Shutdown(); }
 
 void Service::Shutdown() {
+  {
+    std::lock_guard lock(scheduler_mu_);
+    scheduler_stop_ = true;
+  }
+  scheduler_cv_.notify_all();
+  if (scheduler_.joinable()) scheduler_.join();
   if (jobs_) jobs_->Shutdown();
   std::map<std::string, std::unique_ptr<engines::Instance>> servers;
   {
@@ -212,6 +234,11 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   }
   Status unlisted = catalog_->DeleteInstance(name);
   if (!unlisted.ok() && unlisted.code() != StatusCode::kNotFound) return unlisted;
+  // Its schedules go with it; its backups stay (unless asked) under their own retention.
+  if (auto schedules = catalog_->ListSchedules(name); schedules.ok()) {
+    for (const auto& s : schedules.value()) (void)catalog_->DeleteSchedule(s.id);
+  }
+  retention_due_ = true;
   if (delete_backups) {
     std::lock_guard writer(repo_writer_);
     PruneWalArchives();  // its archive goes with its last backup

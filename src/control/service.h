@@ -10,12 +10,16 @@
 //   repository/          the snapshot repository all backups go to
 //   instances/<name>/    each instance (engines/postgres/pg_instance.h,
 //                        engines/mariadb/maria_instance.h)
+//   drills/<name>/       scratch instances of restore drills (removed when they end, and
+//                        at start)
 //   dbaasd.lock          flock()ed by the one daemon using this data root
 //   api-token            the API's bearer token (0600)
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,12 +27,15 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/files.h"
 #include "base/status.h"
 #include "catalog/catalog.h"
+#include "control/alerts.h"
 #include "control/job_runner.h"
+#include "control/metrics.h"
 #include "engines/instance.h"
 #include "engines/recovery.h"
 
@@ -42,6 +49,23 @@ struct ServiceOptions {
   // The dbaas CLI, which PostgreSQL's archive_command and restore_command run; empty: new
   // instances do not archive their WAL (no point-in-time recovery).
   std::string dbaas_binary;
+  // Alerts go to these (http:// or https:// URLs); none: alerts are only logged.
+  std::vector<std::string> alert_webhooks;
+  int disk_alert_percent = 85;  // data root's filesystem this full: alert
+  // How often the scheduler looks at the schedules (cron's finest grain is a second).
+  std::chrono::milliseconds scheduler_tick{1000};
+};
+
+// POST /instances/:name/schedules.
+struct ScheduleRequest {
+  std::string instance;
+  std::string cron;       // five fields, six with seconds first, or a macro (@daily)
+  std::string time_zone;  // IANA; empty: UTC
+  std::optional<int> retention_days;
+  int keep_daily = 0;
+  int keep_weekly = 0;
+  int keep_monthly = 0;
+  bool verify = false;  // a restore drill after each backup
 };
 
 struct CreateInstanceRequest {
@@ -55,6 +79,8 @@ struct BackupRequest {
   std::string instance;
   std::string backup_name;  // empty: <instance>-backup-<yyyymmdd-hhmmss>
   std::optional<int> retention_days;
+  std::string schedule_id;    // the schedule it runs for, if any
+  bool verify_after = false;  // a restore drill once it is ready
 };
 
 struct RestoreRequest {
@@ -125,6 +151,24 @@ class Service {
   Result<std::vector<catalog::RestorePointRecord>> ListRestorePoints(
       const std::string& instance) const;
 
+  // Operations: schedules, retention, restore drills, metrics.
+  Result<catalog::ScheduleRecord> CreateSchedule(const ScheduleRequest& request);
+  Result<std::vector<catalog::ScheduleRecord>> ListSchedules(const std::string& instance) const;
+  Status DeleteSchedule(const std::string& instance, const std::string& id);
+  // A pinned backup never expires.
+  Result<catalog::BackupRecord> SetBackupPinned(const std::string& instance,
+                                                const std::string& backup, bool pinned);
+  // A restore drill as a job: restores the backup into a scratch instance, checks it
+  // (engines::Engine::CheckIntegrity), records the result and the time to a usable instance
+  // on the backup, removes the scratch instance. A failed drill is a result, not a failed
+  // job: the job's result says passed true or false.
+  Result<catalog::JobRecord> VerifyBackup(const std::string& instance, const std::string& backup);
+  // Deletes the backups retention says have expired (control/retention.h), then collects
+  // the repository's garbage once. Returns how many went. The scheduler runs it.
+  Result<int> ApplyRetention();
+  // /metrics in Prometheus' text format.
+  std::string RenderMetrics() const;
+
   Result<catalog::JobRecord> GetJob(const std::string& id) const;
   Result<std::vector<catalog::JobRecord>> ListJobs() const;
   Result<catalog::JobRecord> WaitJob(const std::string& id,
@@ -138,6 +182,7 @@ class Service {
   Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog::Catalog> catalog);
   std::string instances_dir() const { return JoinPath(options_.data_root, "instances"); }
   std::string repository_dir() const { return JoinPath(options_.data_root, "repository"); }
+  std::string drills_dir() const { return JoinPath(options_.data_root, "drills"); }
 
   // The record with what is live: where its server listens, whether it runs.
   InstanceView ViewOf(catalog::InstanceRecord record) const;
@@ -146,10 +191,29 @@ class Service {
   // Removes an instance's directory and row; used when a create or restore fails or was
   // cut off.
   void Discard(const std::string& name, const std::string& why);
-  Status RemoveBackupData(const catalog::BackupRecord& backup);
+  // Marks a ready backup deleting (refused while it is restored or drilled).
+  // Re-reads `backup` and marks it deleting; refused while it is restored or drilled, and
+  // when `unless_pinned` and it is pinned.
+  Status MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned);
+  // Removes the snapshots of backups marked deleting, collects the garbage once, prunes
+  // the WAL archives.
+  Status RemoveBackupData(const std::vector<catalog::BackupRecord>& backups);
   Result<nlohmann::json> RunBackup(const BackupRequest& request, JobContext& job);
   Result<nlohmann::json> RunRestore(const RestoreRequest& request, JobContext& job);
   Result<nlohmann::json> RunDelete(const std::string& name, bool delete_backups);
+  // The instance configuration a backup was taken with (a restore gets it again).
+  static std::map<std::string, std::string> BackupConfig(const catalog::BackupRecord& backup);
+  Result<nlohmann::json> RunDrill(const catalog::BackupRecord& backup, JobContext& job);
+  // The end of a backup job: metrics, the schedule's last run, an alert on failure, the
+  // drill that follows.
+  void BackupEnded(const BackupRequest& request, const Status& status, double seconds);
+  // The scheduler's thread: due schedules, retention, alert conditions, every tick.
+  void SchedulerLoop();
+  void RunDueSchedules(std::chrono::system_clock::time_point now);
+  void CheckAlertConditions(std::chrono::system_clock::time_point now);
+  // Sends an alert when `condition` becomes true (once, until it is false again).
+  void AlertOnce(const std::string& key, bool condition, Alert alert);
+  Status RemoveLeftoverDrills();
   // Chooses the base backup of a restore to a target and checks the target is in reach.
   Status ResolveTarget(RestoreRequest& request);
   // WAL retention follows backup retention: removes archived WAL older than the oldest
@@ -173,9 +237,20 @@ class Service {
   // One writer of the repository at a time (backups, deletes); gc excludes everyone,
   // since it deletes packs a reader may be about to open.
   std::mutex repo_writer_;
-  std::shared_mutex repo_gc_;
+  mutable std::shared_mutex repo_gc_;
 
-  std::unique_ptr<JobRunner> jobs_;  // last: its workers use everything above
+  std::unique_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<AlertSender> alerts_;
+  std::set<std::string> alerting_;  // conditions alerted on and not cleared; guarded by mu_
+
+  std::unique_ptr<JobRunner> jobs_;  // its workers use everything above
+
+  // The scheduler, stopped first.
+  std::mutex scheduler_mu_;
+  std::condition_variable scheduler_cv_;
+  bool scheduler_stop_ = false;  // guarded by scheduler_mu_
+  std::atomic<bool> retention_due_{true};
+  std::thread scheduler_;
 };
 
 }  // namespace dbaas::control

@@ -5,7 +5,9 @@
 #include "base/files.h"
 #include "base/names.h"
 #include "engines/mariadb/maria_backup.h"
+#include "engines/mariadb/maria_check.h"
 #include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_check.h"
 #include "engines/postgres/pg_pitr.h"
 
 namespace dbaas::engines {
@@ -88,6 +90,10 @@ class PostgresEngine final : public Engine {
                                 const std::optional<std::string>& keep_from_lsn) const override {
     return PgPruneArchive(repo_path, archive_id, keep_from_lsn);
   }
+  Result<IntegrityReport> CheckIntegrity(const Instance& instance) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
+    return CheckPostgres(*pg);
+  }
 
  private:
   static constexpr std::chrono::seconds kArchiveWait{30};
@@ -133,6 +139,10 @@ class MariaEngine final : public Engine {
     if (target.kind != RecoveryTarget::Kind::kBackupEnd) return NoPitr();
     ASSIGN_OR_RETURN(auto restored, RestoreMaria(repo, snapshot, spec, password, progress));
     return std::unique_ptr<Instance>(std::move(restored));
+  }
+  Result<IntegrityReport> CheckIntegrity(const Instance& instance) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
+    return CheckMaria(*maria);
   }
 
  private:

@@ -12,6 +12,7 @@
 
 #include "base/status.h"
 #include "engines/instance.h"
+#include "engines/integrity.h"
 #include "engines/recovery.h"
 #include "storage/progress.h"
 #include "storage/repository.h"
@@ -49,6 +50,10 @@ class Engine {
                                                     const std::string& password,
                                                     const RecoveryTarget& target,
                                                     storage::Progress* progress) const = 0;
+
+  // A restore drill's check of a restored, running instance: the database's own checker
+  // over every table, and a row count per table. Damage is in the report's problems.
+  virtual Result<IntegrityReport> CheckIntegrity(const Instance& instance) const = 0;
 
   // Point-in-time recovery (PostgreSQL only for now; the others fail with kUnimplemented).
   // A named restore point in the running instance's log; returns its LSN.

@@ -1,0 +1,65 @@
+// Alerts: JSON POSTed to webhooks (--alert-webhook) when something needs a person: a backup
+// failed, a restore drill failed, an instance has no good backup within twice its schedule's
+// period, the data root's disk is filling up.
+//
+// Delivery is off the caller's thread: Send() queues and returns. Each webhook gets each
+// alert, retried (1 s, 2 s, 4 s) on a connection error or a 5xx answer; what still fails is
+// logged and counted, never blocks the service. Body:
+//   {"kind": "drill_failed", "instance": "db1", "backup": "b1", "message": "...",
+//    "at": "2026-11-25T10:00:00.000Z", "details": {...}}
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+
+namespace dbaas::control {
+
+struct Alert {
+  std::string kind;  // backup_failed, drill_failed, no_recent_backup, disk_usage_high
+  std::string instance;
+  std::string backup;
+  std::string message;
+  nlohmann::json details = nlohmann::json::object();
+};
+
+// An http:// or https:// URL with a host; kInvalidArgument otherwise.
+Status ValidateWebhookUrl(const std::string& url);
+
+class AlertSender {
+ public:
+  // `on_result(kind, delivered)` is called once per alert and webhook, after its last try.
+  AlertSender(std::vector<std::string> webhooks,
+              std::function<void(const std::string&, bool)> on_result = {});
+  ~AlertSender();  // gives queued alerts a few seconds, then drops them
+  AlertSender(const AlertSender&) = delete;
+  AlertSender& operator=(const AlertSender&) = delete;
+
+  void Send(Alert alert);
+
+ private:
+  void Run();
+  bool Deliver(const std::string& url, const std::string& body) const;
+
+  std::vector<std::string> webhooks_;
+  std::function<void(const std::string&, bool)> on_result_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, std::string>> queue_;  // (kind, body); guarded by mu_
+  bool stopping_ = false;                                  // guarded by mu_
+  std::atomic<bool> hurry_{false};  // stopping: no more retries
+  std::thread worker_;
+};
+
+}  // namespace dbaas::control

@@ -1,0 +1,135 @@
+#include "control/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace dbaas::control {
+namespace {
+
+using prometheus::Histogram;
+
+// Seconds from a fraction of a second to an hour: backups and restores of small and large
+// databases alike fall in a bucket that tells them apart.
+Histogram::BucketBoundaries DurationBuckets() {
+  return {0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+}
+
+const char* Result(bool ok) { return ok ? "success" : "failure"; }
+
+}  // namespace
+
+ServiceMetrics::ServiceMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  backups_ = &prometheus::BuildCounter()
+                  .Name("dbaas_backups_total")
+                  .Help("Backups that ended, by instance and result")
+                  .Register(*registry_);
+  restores_ = &prometheus::BuildCounter()
+                   .Name("dbaas_restores_total")
+                   .Help("Restores that ended, by source instance and result")
+                   .Register(*registry_);
+  drills_ = &prometheus::BuildCounter()
+                 .Name("dbaas_drills_total")
+                 .Help("Restore drills that ended, by instance and result")
+                 .Register(*registry_);
+  expired_ = &prometheus::BuildCounter()
+                  .Name("dbaas_backups_expired_total")
+                  .Help("Backups deleted by retention, by instance")
+                  .Register(*registry_);
+  alerts_ = &prometheus::BuildCounter()
+                 .Name("dbaas_alerts_total")
+                 .Help("Alert deliveries to webhooks, by kind and result")
+                 .Register(*registry_);
+  backup_seconds_ = &prometheus::BuildHistogram()
+                         .Name("dbaas_backup_duration_seconds")
+                         .Help("Duration of successful backups, by instance")
+                         .Register(*registry_);
+  restore_seconds_ = &prometheus::BuildHistogram()
+                          .Name("dbaas_restore_duration_seconds")
+                          .Help("Time to a usable instance of successful restores, by source")
+                          .Register(*registry_);
+  drill_rto_seconds_ = &prometheus::BuildHistogram()
+                            .Name("dbaas_drill_rto_seconds")
+                            .Help("Restore drills' time to a usable instance, by instance")
+                            .Register(*registry_);
+}
+
+ServiceMetrics::~ServiceMetrics() = default;
+
+void ServiceMetrics::BackupEnded(const std::string& instance, bool ok, double seconds) {
+  backups_->Add({{"instance", instance}, {"result", Result(ok)}}).Increment();
+  if (ok) backup_seconds_->Add({{"instance", instance}}, DurationBuckets()).Observe(seconds);
+}
+
+void ServiceMetrics::RestoreEnded(const std::string& source_instance, bool ok, double seconds) {
+  restores_->Add({{"instance", source_instance}, {"result", Result(ok)}}).Increment();
+  if (ok) {
+    restore_seconds_->Add({{"instance", source_instance}}, DurationBuckets()).Observe(seconds);
+  }
+}
+
+void ServiceMetrics::DrillEnded(const std::string& instance, bool ok, double rto_seconds) {
+  drills_->Add({{"instance", instance}, {"result", Result(ok)}}).Increment();
+  if (ok) drill_rto_seconds_->Add({{"instance", instance}}, DurationBuckets()).Observe(rto_seconds);
+}
+
+void ServiceMetrics::BackupsExpired(const std::string& instance, int count) {
+  expired_->Add({{"instance", instance}}).Increment(count);
+}
+
+void ServiceMetrics::AlertEnded(const std::string& kind, bool delivered) {
+  alerts_->Add({{"kind", kind}, {"result", delivered ? "delivered" : "failed"}}).Increment();
+}
+
+std::string ServiceMetrics::Render(const MetricsState& state) const {
+  // The state lives in a registry of its own, made for this scrape: instances that are gone
+  // leave no stale series behind.
+  prometheus::Registry now;
+  auto gauge = [&](const char* name, const char* help) -> prometheus::Family<prometheus::Gauge>& {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(now);
+  };
+  auto& last_good = gauge("dbaas_last_good_backup_timestamp_seconds",
+                          "Creation time of the newest good backup (ready, drill not failed)");
+  auto& size = gauge("dbaas_backup_size_bytes", "Logical bytes of the newest good backup");
+  auto& stored = gauge("dbaas_backup_stored_bytes",
+                       "Bytes the newest good backup added to the repository");
+  auto& count = gauge("dbaas_backups", "Backups kept, by instance");
+  auto& failed = gauge("dbaas_backups_drill_failed",
+                       "Backups whose last restore drill failed, by instance");
+  auto& rto = gauge("dbaas_last_drill_rto_seconds",
+                    "Time to a usable instance in the newest drilled backup's last drill");
+  for (const auto& [name, s] : state.instances) {
+    prometheus::Labels labels = {{"instance", name}};
+    if (s.last_good_backup_unix > 0) {
+      last_good.Add(labels).Set(s.last_good_backup_unix);
+      size.Add(labels).Set(static_cast<double>(s.last_backup_bytes));
+      stored.Add(labels).Set(static_cast<double>(s.last_backup_stored_bytes));
+    }
+    count.Add(labels).Set(s.backups);
+    failed.Add(labels).Set(s.failed_drill_backups);
+    if (s.last_drill_rto_seconds >= 0) rto.Add(labels).Set(s.last_drill_rto_seconds);
+  }
+  gauge("dbaas_repository_logical_bytes", "Sum of the snapshots' file sizes")
+      .Add({})
+      .Set(static_cast<double>(state.repository_logical_bytes));
+  gauge("dbaas_repository_stored_bytes", "Bytes of the repository's packs on disk")
+      .Add({})
+      .Set(static_cast<double>(state.repository_stored_bytes));
+  gauge("dbaas_data_root_used_bytes", "Used bytes of the data root's filesystem")
+      .Add({})
+      .Set(static_cast<double>(state.data_root_used_bytes));
+  gauge("dbaas_data_root_size_bytes", "Size of the data root's filesystem")
+      .Add({})
+      .Set(static_cast<double>(state.data_root_total_bytes));
+  gauge("dbaas_jobs_in_flight", "Jobs queued or running")
+      .Add({})
+      .Set(static_cast<double>(state.jobs_in_flight));
+  gauge("dbaas_schedules", "Backup schedules").Add({}).Set(static_cast<double>(state.schedules));
+
+  prometheus::TextSerializer text;
+  return text.Serialize(registry_->Collect()) + text.Serialize(now.Collect());
+}
+
+}  // namespace dbaas::control

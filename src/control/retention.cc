@@ -1,0 +1,103 @@
+#include "control/retention.h"
+
+#include <cctz/civil_time.h>
+#include <cctz/time_zone.h>
+#include <fmt/format.h>
+
+namespace dbaas::control {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+Clock::time_point CreatedAt(const catalog::BackupRecord& b) {
+  auto us = catalog::ParseRfc3339(b.created_at);
+  return Clock::time_point(std::chrono::microseconds(us.ok() ? us.value() : 0));
+}
+
+// The backups a schedule's keep rules select: for each rule, the newest good backup of
+// each of the last N periods that have one.
+std::set<std::string> SelectedByRules(const std::vector<const catalog::BackupRecord*>& newest_first,
+                                      const KeepRules& rules) {
+  cctz::time_zone tz;
+  if (!cctz::load_time_zone(rules.time_zone, &tz)) tz = cctz::utc_time_zone();
+  std::set<std::string> kept;
+  // A period's key: the first civil second of its day, week or month.
+  auto keep_newest_per_period = [&](int n, auto period_of) {
+    std::set<cctz::civil_second> periods;
+    for (const catalog::BackupRecord* b : newest_first) {
+      if (static_cast<int>(periods.size()) >= n) break;
+      cctz::civil_second key = period_of(cctz::convert(CreatedAt(*b), tz));
+      if (periods.insert(key).second) kept.insert(b->name);
+    }
+  };
+  keep_newest_per_period(rules.daily,
+                         [](cctz::civil_second t) { return cctz::civil_second(cctz::civil_day(t)); });
+  keep_newest_per_period(rules.weekly, [](cctz::civil_second t) {
+    // The Monday on or before the day.
+    cctz::civil_day monday = cctz::prev_weekday(cctz::civil_day(t) + 1, cctz::weekday::monday);
+    return cctz::civil_second(monday);
+  });
+  keep_newest_per_period(rules.monthly, [](cctz::civil_second t) {
+    return cctz::civil_second(cctz::civil_month(t));
+  });
+  return kept;
+}
+
+}  // namespace
+
+bool IsGoodBackup(const catalog::BackupRecord& backup) {
+  bool drill_failed = backup.drill.is_object() && backup.drill.value("status", "") == "failed";
+  return backup.status == "ready" && !drill_failed;
+}
+
+std::vector<Expiry> ExpiredBackups(const std::vector<catalog::BackupRecord>& backups,
+                                   const std::map<std::string, KeepRules>& keep_rules,
+                                   const std::set<std::string>& live_instances,
+                                   Clock::time_point now) {
+  std::vector<const catalog::BackupRecord*> newest_first;
+  for (const auto& b : backups) newest_first.push_back(&b);
+  std::stable_sort(newest_first.begin(), newest_first.end(),
+                   [](const catalog::BackupRecord* a, const catalog::BackupRecord* b) {
+                     return CreatedAt(*a) > CreatedAt(*b);
+                   });
+  std::set<std::string> protected_names;
+  std::set<std::string> has_newest_good;
+  std::map<std::string, std::vector<const catalog::BackupRecord*>> good_by_schedule;
+  for (const catalog::BackupRecord* b : newest_first) {
+    if (!IsGoodBackup(*b)) continue;
+    if (live_instances.count(b->instance) && has_newest_good.insert(b->instance).second) {
+      protected_names.insert(b->name);
+    }
+    if (!b->schedule_id.empty()) good_by_schedule[b->schedule_id].push_back(b);
+  }
+  for (const auto& [id, rules] : keep_rules) {
+    if (!rules.any()) continue;
+    auto it = good_by_schedule.find(id);
+    if (it == good_by_schedule.end()) continue;
+    std::set<std::string> kept = SelectedByRules(it->second, rules);
+    protected_names.insert(kept.begin(), kept.end());
+  }
+
+  std::vector<Expiry> expired;
+  for (const catalog::BackupRecord* b : newest_first) {
+    if (b->status != "ready" || b->pinned || protected_names.count(b->name)) continue;
+    auto rules = keep_rules.find(b->schedule_id);
+    bool ruled = !b->schedule_id.empty() && rules != keep_rules.end() && rules->second.any();
+    std::string reason;
+    if (!b->expires_at.empty()) {
+      auto until = catalog::ParseRfc3339(b->expires_at);
+      if (!until.ok()) continue;  // unreadable: keep rather than guess
+      if (Clock::time_point(std::chrono::microseconds(until.value())) > now) continue;
+      reason = fmt::format("its retention ({} days) ended at {}", b->retention_days.value_or(0),
+                           b->expires_at);
+    } else if (ruled) {
+      reason = fmt::format("the keep rules of schedule {} do not select it", b->schedule_id);
+    } else {
+      continue;  // no retention and no rules: kept until deleted
+    }
+    expired.push_back({b->name, b->instance, std::move(reason)});
+  }
+  return expired;
+}
+
+}  // namespace dbaas::control

@@ -1,0 +1,358 @@
+// Operations the service runs by itself: scheduled backups, retention, the alert
+// conditions that are states (no recent backup, a full disk), and the metrics' state.
+#include <sys/statvfs.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/hex.h"
+#include "base/names.h"
+#include "control/cron.h"
+#include "control/retention.h"
+#include "control/service.h"
+#include "control/validation.h"
+#include "storage/repo_maintenance.h"
+#include "storage/repository.h"
+
+namespace dbaas::control {
+
+using Clock = std::chrono::system_clock;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxSchedulesPerInstance = 16;
+constexpr int kMaxKeep = 10000;
+
+Clock::time_point TimeOf(const std::string& rfc3339) {
+  auto us = catalog::ParseRfc3339(rfc3339);
+  return Clock::time_point(std::chrono::microseconds(us.ok() ? us.value() : 0));
+}
+
+Status ValidateKeep(const char* field, int n) {
+  if (n >= 0 && n <= kMaxKeep) return Status::Ok();
+  return Status::InvalidArgument(fmt::format("{} {} is out of range", field, n),
+                                 fmt::format("give 0 to {}", kMaxKeep));
+}
+
+Status ScheduleNotFound(const std::string& instance, const std::string& id) {
+  return Status::NotFound(fmt::format("schedule '{}' of instance '{}' not found", id, instance),
+                          fmt::format("list them with GET /instances/{}/schedules", instance));
+}
+
+}  // namespace
+
+Result<catalog::ScheduleRecord> Service::CreateSchedule(const ScheduleRequest& request) {
+  RETURN_IF_ERROR(ValidateName("instance name", request.instance));
+  ASSIGN_OR_RETURN(CronSchedule cron, CronSchedule::Parse(request.cron, request.time_zone));
+  RETURN_IF_ERROR(ValidateRetentionDays(request.retention_days));
+  RETURN_IF_ERROR(ValidateKeep("keepDaily", request.keep_daily));
+  RETURN_IF_ERROR(ValidateKeep("keepWeekly", request.keep_weekly));
+  RETURN_IF_ERROR(ValidateKeep("keepMonthly", request.keep_monthly));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord instance, catalog_->GetInstance(request.instance));
+  if (instance.status == "deleting") {
+    return Status::FailedPrecondition(fmt::format("instance '{}' is being deleted", instance.name));
+  }
+  ASSIGN_OR_RETURN(auto existing, catalog_->ListSchedules(request.instance));
+  if (existing.size() >= kMaxSchedulesPerInstance) {
+    return Status::FailedPrecondition(
+        fmt::format("instance '{}' has {} schedules already", request.instance, existing.size()),
+        "delete one first");
+  }
+  if (!cron.NextAfter(Clock::now())) {
+    return Status::InvalidArgument(fmt::format("cron '{}' never fires", request.cron),
+                                   "check the day and month fields");
+  }
+  catalog::ScheduleRecord r;
+  r.id = "s" + RandomHex(4);
+  r.instance = request.instance;
+  r.cron = cron.expression();
+  r.time_zone = cron.time_zone();
+  r.retention_days = request.retention_days;
+  r.keep_daily = request.keep_daily;
+  r.keep_weekly = request.keep_weekly;
+  r.keep_monthly = request.keep_monthly;
+  r.verify = request.verify;
+  r.created_at = r.last_slot_at = catalog::NowRfc3339();
+  RETURN_IF_ERROR(catalog_->InsertSchedule(r));
+  (void)catalog_->AddEvent("info", r.instance, "",
+                           fmt::format("schedule {} created: {} ({})", r.id, r.cron, r.time_zone));
+  scheduler_cv_.notify_all();
+  return r;
+}
+
+Result<std::vector<catalog::ScheduleRecord>> Service::ListSchedules(
+    const std::string& instance) const {
+  RETURN_IF_ERROR(ValidateName("instance name", instance));
+  RETURN_IF_ERROR(catalog_->GetInstance(instance).status());
+  return catalog_->ListSchedules(instance);
+}
+
+Status Service::DeleteSchedule(const std::string& instance, const std::string& id) {
+  RETURN_IF_ERROR(ValidateName("instance name", instance));
+  auto schedule = catalog_->GetSchedule(id);
+  if (!schedule.ok() || schedule->instance != instance) return ScheduleNotFound(instance, id);
+  RETURN_IF_ERROR(catalog_->DeleteSchedule(id));
+  (void)catalog_->AddEvent("info", instance, "", fmt::format("schedule {} deleted", id));
+  retention_due_ = true;  // its keep rules no longer hold its backups
+  return Status::Ok();
+}
+
+Result<catalog::BackupRecord> Service::SetBackupPinned(const std::string& instance,
+                                                       const std::string& backup, bool pinned) {
+  std::lock_guard lock(mu_);  // against a concurrent retention pass marking it deleting
+  ASSIGN_OR_RETURN(catalog::BackupRecord record, GetBackup(instance, backup));
+  if (record.status != "ready") {
+    return Status::FailedPrecondition(fmt::format("backup '{}' is {}", backup, record.status),
+                                      "pin it once it is ready");
+  }
+  record.pinned = pinned;
+  RETURN_IF_ERROR(catalog_->UpdateBackup(record));
+  retention_due_ = true;
+  return record;
+}
+
+void Service::SchedulerLoop() {
+  auto last_checks = std::chrono::steady_clock::time_point{};
+  while (true) {
+    {
+      std::unique_lock lock(scheduler_mu_);
+      scheduler_cv_.wait_for(lock, options_.scheduler_tick, [&] { return scheduler_stop_; });
+      if (scheduler_stop_) return;
+    }
+    auto now = Clock::now();
+    RunDueSchedules(now);
+    // Time alone expires backups: a pass a minute at least, and after every change.
+    auto steady = std::chrono::steady_clock::now();
+    bool minute = steady - last_checks >= std::chrono::minutes(1);
+    if (retention_due_.exchange(false) || minute) {
+      auto expired = ApplyRetention();
+      if (!expired.ok()) {
+        spdlog::error("event=retention_failed error=\"{}\"", expired.status().ToString());
+      }
+    }
+    if (steady - last_checks >= std::chrono::seconds(10)) {
+      CheckAlertConditions(now);
+      last_checks = steady;
+    }
+  }
+}
+
+void Service::RunDueSchedules(Clock::time_point now) {
+  auto schedules = catalog_->ListSchedules();
+  if (!schedules.ok()) {
+    spdlog::error("event=scheduler_failed error=\"{}\"", schedules.status().ToString());
+    return;
+  }
+  for (catalog::ScheduleRecord& s : schedules.value()) {
+    auto cron = CronSchedule::Parse(s.cron, s.time_zone);
+    if (!cron.ok()) continue;  // validated when made; a later tz database may disagree
+    DueRun run = NextDueRun(*cron, TimeOf(s.last_slot_at), now);
+    if (!run.due) continue;
+    // The slot is remembered before the backup starts: a crash during it does not run the
+    // slot again, and several slots missed while the daemon was down run once.
+    s.last_slot_at = catalog::FormatRfc3339(run.slot);
+    s.last_run_at = catalog::NowRfc3339();
+    BackupRequest request;
+    request.instance = s.instance;
+    request.retention_days = s.retention_days;
+    request.schedule_id = s.id;
+    request.verify_after = s.verify;
+    auto job = CreateBackup(request);
+    s.last_status = job.ok() ? "started" : "skipped";
+    s.last_message = job.ok() ? fmt::format("job {}", job->id) : job.status().ToString();
+    if (Status st = catalog_->UpdateSchedule(s); !st.ok()) {
+      spdlog::error("event=scheduler_failed schedule={} error=\"{}\"", s.id, st.ToString());
+    }
+    spdlog::info("event=scheduled_backup schedule={} instance={} slot={} status={} message=\"{}\"",
+                 s.id, s.instance, s.last_slot_at, s.last_status, s.last_message);
+    if (!job.ok()) {
+      (void)catalog_->AddEvent("warn", s.instance, "",
+                               fmt::format("scheduled backup ({}) not started: {}", s.id,
+                                           job.status().ToString()));
+      metrics_->BackupEnded(s.instance, false, 0);
+      alerts_->Send({"backup_failed", s.instance, "",
+                     fmt::format("scheduled backup of instance '{}' could not start: {}",
+                                 s.instance, job.status().ToString()),
+                     {{"schedule", s.id}}});
+    }
+  }
+}
+
+void Service::BackupEnded(const BackupRequest& request, const Status& status, double seconds) {
+  metrics_->BackupEnded(request.instance, status.ok(), seconds);
+  if (!request.schedule_id.empty()) {
+    auto schedule = catalog_->GetSchedule(request.schedule_id);
+    if (schedule.ok()) {
+      schedule->last_status = status.ok() ? "succeeded" : "failed";
+      schedule->last_message = status.ok() ? request.backup_name : status.ToString();
+      (void)catalog_->UpdateSchedule(schedule.value());
+    }
+  }
+  if (!status.ok()) {
+    alerts_->Send({"backup_failed", request.instance, request.backup_name,
+                   fmt::format("backup of instance '{}' failed: {}", request.instance,
+                               status.ToString()),
+                   {{"schedule", request.schedule_id}}});
+    return;
+  }
+  retention_due_ = true;
+  if (request.verify_after) {
+    auto drill = VerifyBackup(request.instance, request.backup_name);
+    if (!drill.ok()) {
+      spdlog::warn("event=drill_not_started backup={} error=\"{}\"", request.backup_name,
+                   drill.status().ToString());
+    }
+  }
+}
+
+Status Service::MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(backup, catalog_->GetBackup(backup.name));
+  if (unless_pinned && backup.pinned) {
+    return Status::FailedPrecondition(fmt::format("backup '{}' is pinned", backup.name));
+  }
+  if (backup.status != "ready") {
+    return Status::FailedPrecondition(fmt::format("backup '{}' is {}", backup.name, backup.status),
+                                      "wait for it to finish");
+  }
+  if (restoring_from_.count(backup.name)) {
+    return Status::FailedPrecondition(
+        fmt::format("backup '{}' is being restored or drilled", backup.name),
+        "wait for that to end");
+  }
+  // Marked first: a crash after this leaves a row in state deleting, whose removal the next
+  // start finishes; never a listed backup without data.
+  backup.status = "deleting";
+  return catalog_->UpdateBackup(backup);
+}
+
+Result<int> Service::ApplyRetention() {
+  ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups());
+  ASSIGN_OR_RETURN(auto schedules, catalog_->ListSchedules());
+  ASSIGN_OR_RETURN(auto instances, catalog_->ListInstances());
+  std::map<std::string, KeepRules> rules;
+  for (const auto& s : schedules) {
+    rules[s.id] = KeepRules{s.keep_daily, s.keep_weekly, s.keep_monthly, s.time_zone};
+  }
+  std::set<std::string> live;
+  for (const auto& i : instances) live.insert(i.name);
+  std::vector<Expiry> expired = ExpiredBackups(backups, rules, live, Clock::now());
+  if (expired.empty()) return 0;
+
+  std::vector<catalog::BackupRecord> going;
+  for (const Expiry& e : expired) {
+    auto record = catalog_->GetBackup(e.backup);
+    if (!record.ok()) continue;
+    // Pinned or restored since the list was read: it stays, for now.
+    if (!MarkDeleting(record.value(), true).ok()) continue;
+    (void)catalog_->AddEvent("info", e.instance, "",
+                             fmt::format("backup {} expired: {}", e.backup, e.reason));
+    spdlog::info("event=backup_expired instance={} backup={} reason=\"{}\"", e.instance, e.backup,
+                 e.reason);
+    going.push_back(std::move(record.value()));
+  }
+  if (going.empty()) return 0;
+  RETURN_IF_ERROR(RemoveBackupData(going));
+  for (const auto& b : going) {
+    RETURN_IF_ERROR(catalog_->DeleteBackup(b.name));
+    metrics_->BackupsExpired(b.instance, 1);
+  }
+  return static_cast<int>(going.size());
+}
+
+void Service::AlertOnce(const std::string& key, bool condition, Alert alert) {
+  {
+    std::lock_guard lock(mu_);
+    if (!condition) {
+      alerting_.erase(key);
+      return;
+    }
+    if (!alerting_.insert(key).second) return;
+  }
+  (void)catalog_->AddEvent("warn", alert.instance, "", alert.message);
+  alerts_->Send(std::move(alert));
+}
+
+void Service::CheckAlertConditions(Clock::time_point now) {
+  struct statvfs fs;
+  if (::statvfs(options_.data_root.c_str(), &fs) == 0 && fs.f_blocks > 0) {
+    double used = 100.0 * static_cast<double>(fs.f_blocks - fs.f_bfree) /
+                  static_cast<double>(fs.f_blocks - fs.f_bfree + fs.f_bavail);
+    AlertOnce("disk", used >= options_.disk_alert_percent,
+              {"disk_usage_high", "", "",
+               fmt::format("the data root's filesystem ({}) is {:.1f}% full (threshold {}%)",
+                           options_.data_root, used, options_.disk_alert_percent),
+               {{"usedPercent", used}, {"thresholdPercent", options_.disk_alert_percent}}});
+  }
+
+  auto schedules = catalog_->ListSchedules();
+  auto backups = catalog_->ListBackups();
+  if (!schedules.ok() || !backups.ok()) return;
+  std::map<std::string, Clock::time_point> newest_good;
+  for (const auto& b : backups.value()) {
+    if (!IsGoodBackup(b)) continue;
+    auto t = TimeOf(b.created_at);
+    auto& newest = newest_good[b.instance];
+    newest = std::max(newest, t);
+  }
+  for (const auto& s : schedules.value()) {
+    auto cron = CronSchedule::Parse(s.cron, s.time_zone);
+    if (!cron.ok()) continue;
+    auto period = cron->Period(now);
+    if (period.count() == 0) continue;
+    // Counted from the newest good backup, or from the schedule's creation.
+    auto since = std::max(TimeOf(s.created_at), newest_good[s.instance]);
+    bool stale = now - since > 2 * period;
+    AlertOnce("stale:" + s.id, stale,
+              {"no_recent_backup", s.instance, "",
+               fmt::format("instance '{}' has no good backup since {} (schedule {} runs '{}', "
+                           "every {} s at most)",
+                           s.instance, catalog::FormatRfc3339(since), s.id, s.cron,
+                           period.count()),
+               {{"schedule", s.id}, {"periodSeconds", period.count()}}});
+  }
+}
+
+std::string Service::RenderMetrics() const {
+  MetricsState state;
+  state.jobs_in_flight = jobs_->in_flight();
+  if (auto schedules = catalog_->ListSchedules(); schedules.ok()) {
+    state.schedules = schedules->size();
+  }
+  if (auto backups = catalog_->ListBackups(); backups.ok()) {
+    for (const auto& b : backups.value()) {  // newest first
+      if (b.status != "ready") continue;
+      auto& s = state.instances[b.instance];
+      s.backups += 1;
+      if (!IsGoodBackup(b)) s.failed_drill_backups += 1;
+      if (IsGoodBackup(b) && s.last_good_backup_unix == 0) {
+        s.last_good_backup_unix =
+            std::chrono::duration<double>(TimeOf(b.created_at).time_since_epoch()).count();
+        s.last_backup_bytes = b.size;
+        s.last_backup_stored_bytes = b.stored_bytes;
+      }
+      if (s.last_drill_rto_seconds < 0 && b.drill.is_object() && b.drill.contains("rtoSeconds")) {
+        s.last_drill_rto_seconds = b.drill["rtoSeconds"].get<double>();
+      }
+    }
+  }
+  {
+    std::shared_lock no_gc(repo_gc_);
+    auto repo = storage::Repository::Open(repository_dir());
+    if (repo.ok()) {
+      if (auto stats = storage::ComputeStats(**repo); stats.ok()) {
+        state.repository_logical_bytes = stats->logical_bytes;
+        state.repository_stored_bytes = stats->stored_bytes;
+      }
+    }
+  }
+  struct statvfs fs;
+  if (::statvfs(options_.data_root.c_str(), &fs) == 0) {
+    state.data_root_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+    state.data_root_used_bytes = static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * fs.f_frsize;
+  }
+  return metrics_->Render(state);
+}
+
+}  // namespace dbaas::control
