@@ -69,18 +69,35 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
     auto catalog = Catalog::Open(path);
     ASSERT_TRUE(catalog.ok());
     ASSERT_TRUE((*catalog)->InsertInstance(Instance("old")).ok());
+    BackupRecord b;
+    b.name = "old-backup";
+    b.instance = "old";
+    b.instance_type = "postgresql";
+    b.status = "ready";
+    b.created_at = NowRfc3339();
+    ASSERT_TRUE((*catalog)->InsertBackup(b).ok());
   }
   {
-    // What the first release wrote: schema version 1, without the later tables.
+    // What the first release wrote: schema version 1, without the later tables and columns.
     auto db = SqliteDb::Open(path);
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE(
-        db->Exec("DROP TABLE restores; DROP TABLE restore_points; PRAGMA user_version = 1").ok());
+    ASSERT_TRUE(db->Exec("DROP TABLE restores; DROP TABLE restore_points; DROP TABLE schedules; "
+                         "ALTER TABLE backups DROP COLUMN pinned; "
+                         "ALTER TABLE backups DROP COLUMN schedule_id; "
+                         "ALTER TABLE backups DROP COLUMN drill; PRAGMA user_version = 1")
+                    .ok());
   }
   auto catalog = Catalog::Open(path);
   ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
   EXPECT_EQ((*catalog)->schema_version(), Catalog::SchemaVersion());
   EXPECT_TRUE((*catalog)->GetInstance("old").ok());
+  // Old backups read with the new columns' defaults: not pinned, never drilled.
+  auto backup = (*catalog)->GetBackup("old-backup");
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_FALSE(backup->pinned);
+  EXPECT_TRUE(backup->drill.is_null());
+  EXPECT_EQ(backup->schedule_id, "");
+  EXPECT_TRUE((*catalog)->ListSchedules().ok());
   RestoreRecord r{0,           "0123456789abcdef", "old",        "b", "new",
                   "succeeded", NowRfc3339(),       NowRfc3339(), 1.5, ""};
   ASSERT_TRUE((*catalog)->AddRestore(r).ok());
@@ -198,6 +215,54 @@ TEST(Rfc3339Test, ParsesZonesAndFractionsAndRefusesTheRest) {
         "2026-11-25T10:00:00Zjunk", "2026-11-25T10:00:00+1:00", "tomorrow"}) {
     EXPECT_EQ(ParseRfc3339(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
+}
+
+TEST(CatalogTest, SchedulesAndOperationsFieldsRoundTrip) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  ScheduleRecord s;
+  s.id = "s0123abcd";
+  s.instance = "db";
+  s.cron = "0 3 * * *";
+  s.time_zone = "Europe/Paris";
+  s.retention_days = 7;
+  s.keep_weekly = 4;
+  s.verify = true;
+  s.created_at = s.last_slot_at = NowRfc3339();
+  ASSERT_TRUE(c.InsertSchedule(s).ok());
+  s.last_status = "failed";
+  s.last_message = "it's \"quoted\"";
+  ASSERT_TRUE(c.UpdateSchedule(s).ok());
+  auto read = c.GetSchedule(s.id);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->time_zone, "Europe/Paris");
+  EXPECT_EQ(read->retention_days, 7);
+  EXPECT_EQ(read->keep_weekly, 4);
+  EXPECT_TRUE(read->verify);
+  EXPECT_EQ(read->last_message, s.last_message);
+  EXPECT_EQ(c.ListSchedules("db")->size(), 1u);
+  EXPECT_EQ(c.ListSchedules("other")->size(), 0u);
+  ASSERT_TRUE(c.DeleteSchedule(s.id).ok());
+  EXPECT_EQ(c.DeleteSchedule(s.id).code(), StatusCode::kNotFound);
+
+  BackupRecord b;
+  b.name = "b1";
+  b.instance = "db";
+  b.instance_type = "postgresql";
+  b.status = "ready";
+  b.created_at = NowRfc3339();
+  b.schedule_id = "s0123abcd";
+  b.pinned = true;
+  b.drill = {{"status", "passed"}, {"rtoSeconds", 1.25}};
+  ASSERT_TRUE(c.InsertBackup(b).ok());
+  auto got = c.GetBackup("b1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->pinned);
+  EXPECT_EQ(got->schedule_id, "s0123abcd");
+  EXPECT_EQ(got->drill["status"], "passed");
+  EXPECT_DOUBLE_EQ(got->drill["rtoSeconds"].get<double>(), 1.25);
 }
 
 }  // namespace
