@@ -32,6 +32,8 @@ struct DaemonOptions {
   std::string pg_bin_dir;
   std::string mysql_bin_dir;
   std::string dbaas_binary;
+  std::vector<std::string> alert_webhooks;
+  int disk_alert_percent = 85;
 };
 
 // The dbaas CLI that PostgreSQL's archive_command runs: beside this daemon when installed
@@ -77,11 +79,15 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         o.mysql_bin_dir = it->get<std::string>();
       } else if (k == "dbaasBinary") {
         o.dbaas_binary = it->get<std::string>();
+      } else if (k == "alertWebhooks") {
+        if (!given("--alert-webhook")) o.alert_webhooks = it->get<std::vector<std::string>>();
+      } else if (k == "diskAlertPercent") {
+        if (!given("--disk-alert-percent")) o.disk_alert_percent = it->get<int>();
       } else {
         return dbaas::Status::InvalidArgument(
             fmt::format("config file '{}': unknown setting '{}'", o.config_file, k),
             "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir, "
-            "mysqlBinDir, dbaasBinary");
+            "mysqlBinDir, dbaasBinary, alertWebhooks, diskAlertPercent");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -133,6 +139,13 @@ int main(int argc, char** argv) {
                  "HTTP connections served at once (a kept-alive connection holds one)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  app.add_option("--alert-webhook", o.alert_webhooks,
+                 "URL that alerts are POSTed to as JSON (backup or drill failed, no recent "
+                 "backup, disk filling up); repeatable");
+  app.add_option("--disk-alert-percent", o.disk_alert_percent,
+                 "Alert when the data root's filesystem is this full")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   app.add_flag("--insecure-no-auth", o.insecure_no_auth,
                "Serve without the bearer token (local development only; loopback only)");
   try {
@@ -180,6 +193,8 @@ int main(int argc, char** argv) {
   so.job_workers = o.job_workers;
   so.pg_bin_dir = o.pg_bin_dir;
   so.mysql_bin_dir = o.mysql_bin_dir;
+  so.alert_webhooks = o.alert_webhooks;
+  so.disk_alert_percent = o.disk_alert_percent;
   so.dbaas_binary = o.dbaas_binary.empty() ? FindDbaasBinary() : o.dbaas_binary;
   if (so.dbaas_binary.empty()) {
     spdlog::warn(

@@ -46,7 +46,10 @@ json BackupJson(const catalog::BackupRecord& b) {
             {"storedBytes", b.stored_bytes},
             {"snapshotId", b.snapshot_id},
             {"retentionDays", b.retention_days ? json(*b.retention_days) : json(nullptr)},
-            {"expiresAt", b.expires_at.empty() ? json(nullptr) : json(b.expires_at)}};
+            {"expiresAt", b.expires_at.empty() ? json(nullptr) : json(b.expires_at)},
+            {"pinned", b.pinned},
+            {"schedule", b.schedule_id.empty() ? json(nullptr) : json(b.schedule_id)},
+            {"drill", b.drill}};
   for (const char* key : {"startLsn", "stopLsn", "timeline", "serverVersion", "secondsInBackupMode",
                           "durationSeconds", "snapshotKind", "method", "secondsWritesBlocked",
                           "checkpointLsn", "endLsn"}) {

@@ -13,6 +13,7 @@
 #include "api/json_views.h"
 #include "base/files.h"
 #include "base/hex.h"
+#include "control/cron.h"
 
 namespace dbaas::api {
 namespace {
@@ -104,6 +105,38 @@ json RestorePointJson(const catalog::RestorePointRecord& p) {
           {"lsn", p.lsn},
           {"walArchive", p.wal_archive},
           {"createdAt", p.created_at}};
+}
+
+json ScheduleJson(const catalog::ScheduleRecord& s) {
+  json next = nullptr;
+  if (auto cron = control::CronSchedule::Parse(s.cron, s.time_zone); cron.ok()) {
+    auto last = catalog::ParseRfc3339(s.last_slot_at);
+    auto at = cron->NextAfter(std::chrono::system_clock::time_point(
+        std::chrono::microseconds(last.ok() ? last.value() : 0)));
+    if (at) next = catalog::FormatRfc3339(*at);
+  }
+  auto text_or_null = [](const std::string& t) { return t.empty() ? json(nullptr) : json(t); };
+  return {{"id", s.id},
+          {"instanceName", s.instance},
+          {"cron", s.cron},
+          {"timeZone", s.time_zone},
+          {"retentionDays", s.retention_days ? json(*s.retention_days) : json(nullptr)},
+          {"keepDaily", s.keep_daily},
+          {"keepWeekly", s.keep_weekly},
+          {"keepMonthly", s.keep_monthly},
+          {"verify", s.verify},
+          {"createdAt", s.created_at},
+          {"nextRunAt", next},
+          {"lastRunAt", text_or_null(s.last_run_at)},
+          {"lastStatus", text_or_null(s.last_status)},
+          {"lastMessage", text_or_null(s.last_message)}};
+}
+
+Result<bool> BoolField(const json& body, const char* key, bool absent) {
+  if (!body.contains(key) || body[key].is_null()) return absent;
+  if (!body[key].is_boolean())
+    return Status::InvalidArgument(fmt::format("{} must be true or false", key));
+  return body[key].get<bool>();
 }
 
 Result<std::optional<int>> IntField(const json& body, const char* key) {
@@ -491,6 +524,91 @@ void ApiServer::Routes() {
     for (const auto& p : points.value()) items.push_back(RestorePointJson(p));
     Send(res, 200,
          {{"success", true}, {"count", items.size()}, {"restorePoints", std::move(items)}});
+  });
+
+  s.Get("/metrics", [this](const Request&, Response& res) {
+    res.status = 200;
+    res.set_content(service_.RenderMetrics(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  s.Post(R"(/instances/([^/]+)/schedules)", [this](const Request& req, Response& res) {
+    auto body = ParseBody(req, {"cron", "timeZone", "retentionDays", "keepDaily", "keepWeekly",
+                                "keepMonthly", "verify"});
+    if (!body.ok()) return SendError(res, body.status());
+    control::ScheduleRequest r;
+    r.instance = req.matches[1];
+    auto cron = StringField(*body, "cron", true);
+    auto tz = StringField(*body, "timeZone");
+    auto verify = BoolField(*body, "verify", false);
+    for (const Status* st : {&cron.status(), &tz.status(), &verify.status()}) {
+      if (!st->ok()) return SendError(res, *st);
+    }
+    r.cron = cron.value();
+    r.time_zone = tz.value();
+    r.verify = verify.value();
+    auto days = IntField(*body, "retentionDays");
+    if (!days.ok()) return SendError(res, days.status());
+    r.retention_days = days.value();
+    for (auto [key, field] :
+         {std::pair{"keepDaily", &r.keep_daily}, std::pair{"keepWeekly", &r.keep_weekly},
+          std::pair{"keepMonthly", &r.keep_monthly}}) {
+      auto n = IntField(*body, key);
+      if (!n.ok()) return SendError(res, n.status());
+      *field = n->value_or(0);
+    }
+    auto made = service_.CreateSchedule(r);
+    if (!made.ok()) return SendError(res, made.status());
+    Send(res, 201,
+         {{"success", true},
+          {"message", "Schedule created"},
+          {"schedule", ScheduleJson(made.value())}});
+  });
+
+  s.Get(R"(/instances/([^/]+)/schedules)", [this](const Request& req, Response& res) {
+    auto list = service_.ListSchedules(req.matches[1]);
+    if (!list.ok()) return SendError(res, list.status());
+    json items = json::array();
+    for (const auto& sch : list.value()) items.push_back(ScheduleJson(sch));
+    Send(res, 200, {{"success", true}, {"count", items.size()}, {"schedules", std::move(items)}});
+  });
+
+  s.Delete(R"(/instances/([^/]+)/schedules/([^/]+))", [this](const Request& req, Response& res) {
+    Status st = service_.DeleteSchedule(req.matches[1], req.matches[2]);
+    if (!st.ok()) return SendError(res, st);
+    Send(res, 200, {{"success", true}, {"message", "Schedule deleted"}});
+  });
+
+  s.Patch(R"(/instances/([^/]+)/backups/([^/]+))", [this](const Request& req, Response& res) {
+    auto body = ParseBody(req, {"pinned"});
+    if (!body.ok()) return SendError(res, body.status());
+    if (!body->contains("pinned")) {
+      return SendError(res, Status::InvalidArgument("pinned is required"));
+    }
+    auto pinned = BoolField(*body, "pinned", false);
+    if (!pinned.ok()) return SendError(res, pinned.status());
+    auto backup = service_.SetBackupPinned(req.matches[1], req.matches[2], pinned.value());
+    if (!backup.ok()) return SendError(res, backup.status());
+    Send(res, 200, {{"success", true}, {"backup", BackupJson(backup.value())}});
+  });
+
+  s.Post(R"(/instances/([^/]+)/backups/([^/]+)/verify)", [this, finish, check_async](
+                                                             const Request& req, Response& res) {
+    if (!check_async(req, res)) return;
+    auto body = ParseBody(req, {});
+    if (!body.ok()) return SendError(res, body.status());
+    std::string instance = req.matches[1], name = req.matches[2];
+    finish(req, res, service_.VerifyBackup(instance, name), [&](const catalog::JobRecord& job) {
+      auto backup = service_.GetBackup(instance, name);
+      if (!backup.ok()) return SendError(res, backup.status());
+      bool passed = job.result.value("passed", false);
+      Send(res, 200,
+           {{"success", true},
+            {"message", passed ? "Restore drill passed" : "Restore drill failed"},
+            {"jobId", job.id},
+            {"passed", passed},
+            {"drill", job.result.value("drill", json(nullptr))},
+            {"backup", BackupJson(backup.value())}});
+    });
   });
 
   s.Get("/jobs", [this](const Request&, Response& res) {

@@ -460,10 +460,9 @@ Status Catalog::DeleteInstance(const std::string& name) {
 
 Status Catalog::InsertBackup(const BackupRecord& r) {
   std::lock_guard lock(mu_);
-  auto st = db_.Run(
-      fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  kBackupColumns),
-      BackupValues(r));
+  auto st = db_.Run(fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                kBackupColumns),
+                    BackupValues(r));
   if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
     return Status::AlreadyExists(fmt::format("backup '{}' already exists", r.name),
                                  "choose another backupName");
@@ -626,9 +625,9 @@ Result<std::vector<ScheduleRecord>> Catalog::ListSchedules(const std::string& in
   std::string where = instance.empty() ? "" : "WHERE instance = ? ";
   std::vector<SqlValue> args;
   if (!instance.empty()) args.emplace_back(instance);
-  RETURN_IF_ERROR(db_.Query(fmt::format("SELECT {} FROM schedules {}ORDER BY created_at, id",
-                                        kScheduleColumns, where),
-                            args, add));
+  RETURN_IF_ERROR(db_.Query(
+      fmt::format("SELECT {} FROM schedules {}ORDER BY created_at, id", kScheduleColumns, where),
+      args, add));
   return out;
 }
 
@@ -647,8 +646,7 @@ Status Catalog::UpdateSchedule(const ScheduleRecord& r) {
 
 Status Catalog::DeleteSchedule(const std::string& id) {
   std::lock_guard lock(mu_);
-  return NotFoundUnlessChanged(db_.Run("DELETE FROM schedules WHERE id = ?", {id}), "schedule",
-                               id);
+  return NotFoundUnlessChanged(db_.Run("DELETE FROM schedules WHERE id = ?", {id}), "schedule", id);
 }
 
 Status Catalog::AddRestore(const RestoreRecord& r) {

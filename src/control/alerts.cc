@@ -23,9 +23,8 @@ Result<SplitUrl> Split(const std::string& url) {
   }
   size_t host_start = scheme_end + 3;
   size_t path_start = url.find('/', host_start);
-  std::string host = url.substr(host_start, path_start == std::string::npos
-                                                ? std::string::npos
-                                                : path_start - host_start);
+  std::string host = url.substr(
+      host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
   if (host.empty() || host.find_first_of(" \t\r\n@") != std::string::npos) {
     return Status::InvalidArgument(fmt::format("webhook '{}' has no usable host", url),
                                    "give http://host[:port]/path or https://...");
@@ -57,12 +56,9 @@ void AlertSender::Send(Alert alert) {
   spdlog::warn("event=alert kind={} instance={} backup={} message=\"{}\"", alert.kind,
                alert.instance, alert.backup, alert.message);
   if (webhooks_.empty()) return;
-  nlohmann::json body = {{"kind", alert.kind},
-                         {"instance", alert.instance},
-                         {"backup", alert.backup},
-                         {"message", alert.message},
-                         {"at", catalog::NowRfc3339()},
-                         {"details", alert.details}};
+  nlohmann::json body = {{"kind", alert.kind},          {"instance", alert.instance},
+                         {"backup", alert.backup},      {"message", alert.message},
+                         {"at", catalog::NowRfc3339()}, {"details", alert.details}};
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;

@@ -58,7 +58,7 @@ class AlertSender {
   std::condition_variable cv_;
   std::deque<std::pair<std::string, std::string>> queue_;  // (kind, body); guarded by mu_
   bool stopping_ = false;                                  // guarded by mu_
-  std::atomic<bool> hurry_{false};  // stopping: no more retries
+  std::atomic<bool> hurry_{false};                         // stopping: no more retries
   std::thread worker_;
 };
 

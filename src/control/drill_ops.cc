@@ -103,10 +103,11 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
   double rto = drill.value("rtoSeconds", 0.0);
   metrics_->DrillEnded(backup.instance, passed, rto);
   std::string summary =
-      passed ? fmt::format("restore drill of backup {} passed: usable in {:.1f} s, {} tables, "
-                           "{} rows checked by {}",
-                           backup.name, rto, drill.value("tables", 0), drill.value("rows", 0),
-                           drill.value("checker", ""))
+      passed ? fmt::format(
+                   "restore drill of backup {} passed: usable in {:.1f} s, {} tables, "
+                   "{} rows checked by {}",
+                   backup.name, rto, drill.value("tables", 0), drill.value("rows", 0),
+                   drill.value("checker", ""))
              : fmt::format("restore drill of backup {} failed: {}", backup.name, problems.front());
   (void)catalog_->AddEvent(passed ? "info" : "error", backup.instance, job.id, summary);
   spdlog::info("event=drill_ended instance={} backup={} passed={} rto_s={:.2f} message=\"{}\"",

@@ -93,11 +93,11 @@ std::string ServiceMetrics::Render(const MetricsState& state) const {
   auto& last_good = gauge("dbaas_last_good_backup_timestamp_seconds",
                           "Creation time of the newest good backup (ready, drill not failed)");
   auto& size = gauge("dbaas_backup_size_bytes", "Logical bytes of the newest good backup");
-  auto& stored = gauge("dbaas_backup_stored_bytes",
-                       "Bytes the newest good backup added to the repository");
+  auto& stored =
+      gauge("dbaas_backup_stored_bytes", "Bytes the newest good backup added to the repository");
   auto& count = gauge("dbaas_backups", "Backups kept, by instance");
-  auto& failed = gauge("dbaas_backups_drill_failed",
-                       "Backups whose last restore drill failed, by instance");
+  auto& failed =
+      gauge("dbaas_backups_drill_failed", "Backups whose last restore drill failed, by instance");
   auto& rto = gauge("dbaas_last_drill_rto_seconds",
                     "Time to a usable instance in the newest drilled backup's last drill");
   for (const auto& [name, s] : state.instances) {

@@ -29,7 +29,7 @@ struct MetricsState {
     uint64_t last_backup_bytes = 0;
     uint64_t last_backup_stored_bytes = 0;
     int backups = 0;
-    int failed_drill_backups = 0;  // backups whose last drill failed
+    int failed_drill_backups = 0;        // backups whose last drill failed
     double last_drill_rto_seconds = -1;  // -1: never drilled
   };
   std::map<std::string, PerInstance> instances;

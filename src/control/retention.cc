@@ -30,16 +30,15 @@ std::set<std::string> SelectedByRules(const std::vector<const catalog::BackupRec
       if (periods.insert(key).second) kept.insert(b->name);
     }
   };
-  keep_newest_per_period(rules.daily,
-                         [](cctz::civil_second t) { return cctz::civil_second(cctz::civil_day(t)); });
+  keep_newest_per_period(
+      rules.daily, [](cctz::civil_second t) { return cctz::civil_second(cctz::civil_day(t)); });
   keep_newest_per_period(rules.weekly, [](cctz::civil_second t) {
     // The Monday on or before the day.
     cctz::civil_day monday = cctz::prev_weekday(cctz::civil_day(t) + 1, cctz::weekday::monday);
     return cctz::civil_second(monday);
   });
-  keep_newest_per_period(rules.monthly, [](cctz::civil_second t) {
-    return cctz::civil_second(cctz::civil_month(t));
-  });
+  keep_newest_per_period(
+      rules.monthly, [](cctz::civil_second t) { return cctz::civil_second(cctz::civil_month(t)); });
   return kept;
 }
 

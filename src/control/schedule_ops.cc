@@ -167,11 +167,13 @@ void Service::RunDueSchedules(Clock::time_point now) {
     spdlog::info("event=scheduled_backup schedule={} instance={} slot={} status={} message=\"{}\"",
                  s.id, s.instance, s.last_slot_at, s.last_status, s.last_message);
     if (!job.ok()) {
-      (void)catalog_->AddEvent("warn", s.instance, "",
-                               fmt::format("scheduled backup ({}) not started: {}", s.id,
-                                           job.status().ToString()));
+      (void)catalog_->AddEvent(
+          "warn", s.instance, "",
+          fmt::format("scheduled backup ({}) not started: {}", s.id, job.status().ToString()));
       metrics_->BackupEnded(s.instance, false, 0);
-      alerts_->Send({"backup_failed", s.instance, "",
+      alerts_->Send({"backup_failed",
+                     s.instance,
+                     "",
                      fmt::format("scheduled backup of instance '{}' could not start: {}",
                                  s.instance, job.status().ToString()),
                      {{"schedule", s.id}}});
@@ -190,10 +192,12 @@ void Service::BackupEnded(const BackupRequest& request, const Status& status, do
     }
   }
   if (!status.ok()) {
-    alerts_->Send({"backup_failed", request.instance, request.backup_name,
-                   fmt::format("backup of instance '{}' failed: {}", request.instance,
-                               status.ToString()),
-                   {{"schedule", request.schedule_id}}});
+    alerts_->Send(
+        {"backup_failed",
+         request.instance,
+         request.backup_name,
+         fmt::format("backup of instance '{}' failed: {}", request.instance, status.ToString()),
+         {{"schedule", request.schedule_id}}});
     return;
   }
   retention_due_ = true;
@@ -280,7 +284,9 @@ void Service::CheckAlertConditions(Clock::time_point now) {
     double used = 100.0 * static_cast<double>(fs.f_blocks - fs.f_bfree) /
                   static_cast<double>(fs.f_blocks - fs.f_bfree + fs.f_bavail);
     AlertOnce("disk", used >= options_.disk_alert_percent,
-              {"disk_usage_high", "", "",
+              {"disk_usage_high",
+               "",
+               "",
                fmt::format("the data root's filesystem ({}) is {:.1f}% full (threshold {}%)",
                            options_.data_root, used, options_.disk_alert_percent),
                {{"usedPercent", used}, {"thresholdPercent", options_.disk_alert_percent}}});
@@ -305,11 +311,12 @@ void Service::CheckAlertConditions(Clock::time_point now) {
     auto since = std::max(TimeOf(s.created_at), newest_good[s.instance]);
     bool stale = now - since > 2 * period;
     AlertOnce("stale:" + s.id, stale,
-              {"no_recent_backup", s.instance, "",
+              {"no_recent_backup",
+               s.instance,
+               "",
                fmt::format("instance '{}' has no good backup since {} (schedule {} runs '{}', "
                            "every {} s at most)",
-                           s.instance, catalog::FormatRfc3339(since), s.id, s.cron,
-                           period.count()),
+                           s.instance, catalog::FormatRfc3339(since), s.id, s.cron, period.count()),
                {{"schedule", s.id}, {"periodSeconds", period.count()}}});
   }
 }

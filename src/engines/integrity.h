@@ -16,7 +16,7 @@ struct IntegrityReport {
   int tables = 0;
   uint64_t rows = 0;
   nlohmann::json row_counts = nlohmann::json::object();  // "db.schema.table" -> rows
-  std::vector<std::string> problems;                    // empty: the data checked clean
+  std::vector<std::string> problems;                     // empty: the data checked clean
 };
 
 }  // namespace dbaas::engines

@@ -47,8 +47,7 @@ TEST(RetentionTest, RetentionDaysExpireButTheNewestGoodBackupOfALiveInstanceStay
   EXPECT_EQ(Names(ExpiredBackups(backups, {}, kLive, now)), (std::vector<std::string>{"a", "b"}));
   // Long after all expired: the newest stays while the instance exists...
   auto later = At("2027-01-01T00:00:00Z");
-  EXPECT_EQ(Names(ExpiredBackups(backups, {}, kLive, later)),
-            (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Names(ExpiredBackups(backups, {}, kLive, later)), (std::vector<std::string>{"a", "b"}));
   // ... and goes with it.
   EXPECT_EQ(Names(ExpiredBackups(backups, {}, {}, later)),
             (std::vector<std::string>{"a", "b", "c"}));
