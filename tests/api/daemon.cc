@@ -24,7 +24,7 @@ Daemon::~Daemon() {
   if (process_ && process_->running()) (void)Stop();
 }
 
-Status Daemon::Start(const std::vector<std::string>& env) {
+Status Daemon::Start(const std::vector<std::string>& env, const std::vector<std::string>& args) {
   if (port_ == 0) {
     ASSIGN_OR_RETURN(uint16_t port, engines::FindFreePort());
     port_ = port;
@@ -33,6 +33,7 @@ Status Daemon::Start(const std::vector<std::string>& env) {
   o.argv = {
       DBAASD_BINARY, "--data-root", data_root_, "--listen", fmt::format("127.0.0.1:{}", port_),
       "--log-level", "info"};
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.env = env;
   o.output_path = data_root_ + ".dbaasd.log";
   ASSIGN_OR_RETURN(Process p, Process::Start(o));
@@ -95,6 +96,10 @@ HttpAnswer Daemon::Post(const std::string& path, const std::string& body) {
   return ToAnswer(Client()->Post(path, body, "application/json"));
 }
 HttpAnswer Daemon::Delete(const std::string& path) { return ToAnswer(Client()->Delete(path)); }
+
+HttpAnswer Daemon::Patch(const std::string& path, const nlohmann::json& body) {
+  return ToAnswer(Client()->Patch(path, body.dump(), "application/json"));
+}
 
 json Daemon::WaitJob(const std::string& id) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);

@@ -27,8 +27,9 @@ class Daemon {
   explicit Daemon(std::string data_root) : data_root_(std::move(data_root)) {}
   ~Daemon();  // SIGKILL if still running (the test failed); servers are stopped by Stop()
 
-  // Starts dbaasd with extra environment entries ("NAME=value") and waits for /healthz.
-  Status Start(const std::vector<std::string>& env = {});
+  // Starts dbaasd with extra environment entries ("NAME=value") and arguments, and waits
+  // for /healthz.
+  Status Start(const std::vector<std::string>& env = {}, const std::vector<std::string>& args = {});
   // SIGTERM and wait for a clean exit; returns its exit code.
   Result<int> Stop();
   // kill -9: no cleanup of any kind runs.
@@ -44,6 +45,7 @@ class Daemon {
     return Post(path, body.dump());
   }
   HttpAnswer Delete(const std::string& path);
+  HttpAnswer Patch(const std::string& path, const nlohmann::json& body);
   // Polls GET /jobs/:id until it ends (or 120 s pass); returns the job.
   nlohmann::json WaitJob(const std::string& id);
   // Polls until the job is running.

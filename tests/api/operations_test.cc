@@ -1,0 +1,327 @@
+// Operations through the REST API with a real dbaasd and real PostgreSQL servers: a
+// schedule at a fast cadence (cron's seconds field) making backups that retention expires,
+// restore drills on a good and on a corrupted backup with a webhook receiver on loopback,
+// /metrics parsed and watched, and a missed slot run once at start.
+#include <sys/stat.h>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "catalog/catalog.h"
+#include "daemon.h"
+#include "engines/instance.h"
+#include "test_util.h"
+
+namespace dbaas::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+// /metrics as "name{labels}" -> value. Fails the test on a line that is not the text
+// exposition format.
+std::map<std::string, double> ParseMetrics(const std::string& text) {
+  static const std::regex kSample(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})?) (\S+)$)");
+  std::map<std::string, double> samples;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE ")) continue;
+    std::smatch m;
+    EXPECT_TRUE(std::regex_match(line, m, kSample)) << "not a sample: " << line;
+    if (m.size() == 4) samples[m[1]] = std::stod(m[3]);
+  }
+  return samples;
+}
+
+// A webhook receiver on loopback that keeps what it is sent.
+class WebhookReceiver {
+ public:
+  WebhookReceiver() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      bodies_.push_back(json::parse(req.body, nullptr, false));
+      res.status = 200;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~WebhookReceiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return fmt::format("http://127.0.0.1:{}/hook", port_); }
+  // Waits up to `timeout` for an alert of `kind`.
+  std::optional<json> WaitFor(const std::string& kind, seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mu_);
+        for (const json& b : bodies_) {
+          if (b.is_object() && b.value("kind", "") == kind) return b;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<json> bodies_;
+};
+
+class ApiOperationsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ::chmod(root_.path().c_str(), 0711); }
+  void TearDown() override {
+    auto code = daemon_.Stop();
+    EXPECT_TRUE(code.ok() && code.value() == 0) << "dbaasd did not exit cleanly on SIGTERM";
+    EXPECT_TRUE(PostmastersUnder(daemon_.data_root()).empty()) << "servers left running";
+  }
+  void StartDaemon(const std::vector<std::string>& args = {}) {
+    Status st = daemon_.Start({}, args);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  void CreateInstanceWithRows(const std::string& name, int rows) {
+    auto made = daemon_.Post("/instances", json{{"name", name}, {"type", "postgresql"}});
+    ASSERT_EQ(made.status, 201) << made.raw;
+    ASSERT_TRUE(Psql(daemon_, name,
+                     fmt::format("create table t as select g as id, md5(g::text) as v "
+                                 "from generate_series(1, {}) g",
+                                 rows))
+                    .ok());
+  }
+  std::map<std::string, double> Metrics() {
+    auto answer = daemon_.Get("/metrics");
+    EXPECT_EQ(answer.status, 200);
+    return ParseMetrics(answer.raw);
+  }
+  json Backups(const std::string& instance) {
+    return daemon_.Get("/instances/" + instance + "/backups").body["backups"];
+  }
+  size_t SnapshotFiles() {
+    size_t n = 0;
+    for (const auto& e :
+         std::filesystem::directory_iterator(daemon_.data_root() + "/repository/snapshots")) {
+      n += e.path().extension() == ".json";
+    }
+    return n;
+  }
+  void WaitNoJobs() {
+    for (int i = 0; i < 600 && Metrics()["dbaas_jobs_in_flight"] > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  TempDir root_;
+  Daemon daemon_{root_ / "data"};
+};
+
+TEST_F(ApiOperationsTest, AScheduleMakesBackupsThatRetentionExpires) {
+  StartDaemon();
+  CreateInstanceWithRows("ops", 1000);
+  ASSERT_EQ(daemon_.Post("/instances/ops/backup", json{{"backupName", "kept-pinned"}}).status, 201);
+  ASSERT_EQ(daemon_.Post("/instances/ops/backup", json{{"backupName", "kept-asked"}}).status, 201);
+  auto pinned = daemon_.Patch("/instances/ops/backups/kept-pinned", json{{"pinned", true}});
+  ASSERT_EQ(pinned.status, 200) << pinned.raw;
+  EXPECT_EQ(pinned.body["backup"]["pinned"], true);
+
+  // Bad schedules are refused and leave none behind.
+  for (const json& bad :
+       {json{{"cron", "61 * * * *"}}, json{{"cron", "* * * *"}},
+        json{{"cron", "0 3 * * *"}, {"timeZone", "Mars/Olympus"}},
+        json{{"cron", "0 3 * * *"}, {"keepDaily", -1}}, json{{"cron", "0 0 30 2 *"}},
+        json{{"cron", "0 3 * * *"}, {"retentionDays", 0}}, json{{"cron", "0 3 * * *"}, {"x", 1}},
+        json{{"cron", 5}}, json::object()}) {
+    auto refused = daemon_.Post("/instances/ops/schedules", bad);
+    EXPECT_EQ(refused.status, 400) << bad.dump() << " -> " << refused.raw;
+    EXPECT_FALSE(refused.body["error"]["message"].get<std::string>().empty());
+  }
+  EXPECT_EQ(daemon_.Post("/instances/nobody/schedules", json{{"cron", "0 3 * * *"}}).status, 404);
+  EXPECT_EQ(daemon_.Get("/instances/ops/schedules").body["count"], 0);
+  auto minute = daemon_.Post("/instances/ops/schedules", json{{"cron", "61 * * * *"}});
+  EXPECT_NE(minute.raw.find("minute"), std::string::npos) << minute.raw;
+
+  // Every 2 s, keeping the newest of the day: each new backup expires the one before.
+  auto made =
+      daemon_.Post("/instances/ops/schedules", json{{"cron", "*/2 * * * * *"}, {"keepDaily", 1}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  std::string id = made.body["schedule"]["id"];
+  EXPECT_EQ(made.body["schedule"]["timeZone"], "UTC");
+  EXPECT_FALSE(made.body["schedule"]["nextRunAt"].is_null());
+  EXPECT_EQ(Metrics()["dbaas_schedules"], 1);
+
+  const std::string ok_backups = R"(dbaas_backups_total{instance="ops",result="success"})";
+  const std::string expired = R"(dbaas_backups_expired_total{instance="ops"})";
+  const std::string last_good = R"(dbaas_last_good_backup_timestamp_seconds{instance="ops"})";
+  double first_good = Metrics()[last_good];
+  EXPECT_GT(first_good, 0);
+  // At least three scheduled runs, two of them expired, one scheduled backup left.
+  auto scheduled = [&] {
+    int n = 0;
+    for (const json& b : Backups("ops")) n += b["schedule"] == id;
+    return n;
+  };
+  auto deadline = std::chrono::steady_clock::now() + seconds(90);
+  while (std::chrono::steady_clock::now() < deadline &&
+         !(Metrics()[ok_backups] >= 5 && Metrics()[expired] >= 2 && scheduled() == 1)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  auto m = Metrics();
+  EXPECT_GE(m[ok_backups], 5);
+  EXPECT_GE(m[expired], 2);
+  EXPECT_GT(m[last_good], first_good) << "the newest good backup's time moves forward";
+  EXPECT_GT(m[R"(dbaas_backup_duration_seconds_count{instance="ops"})"], 4);
+  EXPECT_GT(m["dbaas_repository_stored_bytes"], 0);
+  EXPECT_GT(m["dbaas_repository_logical_bytes"], m["dbaas_repository_stored_bytes"]);
+  EXPECT_GT(m["dbaas_data_root_size_bytes"], m["dbaas_data_root_used_bytes"]);
+  auto sched = daemon_.Get("/instances/ops/schedules").body["schedules"][0];
+  EXPECT_FALSE(sched["lastRunAt"].is_null());
+
+  ASSERT_EQ(daemon_.Delete("/instances/ops/schedules/" + id).status, 200);
+  EXPECT_EQ(daemon_.Delete("/instances/ops/schedules/" + id).status, 404);
+  WaitNoJobs();
+  std::this_thread::sleep_for(seconds(2));  // a retention pass after the last backup
+  json backups = Backups("ops");
+  std::set<std::string> names;
+  for (const json& b : backups) names.insert(b["backupName"]);
+  EXPECT_TRUE(names.count("kept-pinned"));
+  EXPECT_TRUE(names.count("kept-asked")) << "no retentionDays, no schedule: kept";
+  EXPECT_LE(scheduled(), 2);  // the newest, and one that ended as the schedule went
+  EXPECT_EQ(Metrics()["dbaas_schedules"], 0);
+  // Expired backups' snapshots are gone from the repository, not only from the list.
+  EXPECT_EQ(SnapshotFiles(), backups.size());
+  // The remaining backups restore.
+  auto restored =
+      daemon_.Post("/instances/ops/restore",
+                   json{{"backupName", backups[0]["backupName"]}, {"newInstanceName", "ops-copy"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw;
+  EXPECT_EQ(Psql(daemon_, "ops-copy", "select count(*) from t").value_or(""), "1000");
+  EXPECT_EQ(Metrics()[R"(dbaas_restores_total{instance="ops",result="success"})"], 1);
+}
+
+// Flips bytes in the middle of every pack of the repository.
+void CorruptPacks(const std::string& repository) {
+  for (const auto& e : std::filesystem::recursive_directory_iterator(repository + "/packs")) {
+    if (e.path().extension() != ".pack") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    auto size = std::filesystem::file_size(e.path());
+    std::string bytes(64, '\0');
+    f.seekg(static_cast<std::streamoff>(size / 2));
+    f.read(bytes.data(), 64);
+    for (char& c : bytes) c = static_cast<char>(~c);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.write(bytes.data(), 64);
+  }
+}
+
+TEST_F(ApiOperationsTest, ADrillPassesOnAGoodBackupAndFailsAndAlertsOnACorruptedOne) {
+  WebhookReceiver hooks;
+  StartDaemon({"--alert-webhook", hooks.url()});
+  CreateInstanceWithRows("drilled", 5000);
+  ASSERT_EQ(daemon_.Post("/instances/drilled/backup", json{{"backupName", "b1"}}).status, 201);
+
+  auto good = daemon_.Post("/instances/drilled/backups/b1/verify", json::object());
+  ASSERT_EQ(good.status, 200) << good.raw;
+  EXPECT_EQ(good.body["passed"], true) << good.raw;
+  json drill = good.body["drill"];
+  EXPECT_EQ(drill["status"], "passed");
+  EXPECT_EQ(drill["checker"], "pg_amcheck");
+  EXPECT_EQ(drill["rows"], 5000);
+  EXPECT_EQ(drill["rowCounts"]["postgres.public.t"], 5000);
+  EXPECT_GT(drill["rtoSeconds"].get<double>(), 0);
+  EXPECT_EQ(daemon_.Get("/instances/drilled/backups/b1").body["backup"]["drill"]["status"],
+            "passed");
+  // The scratch instance is gone, its server with it.
+  EXPECT_TRUE(std::filesystem::is_empty(daemon_.data_root() + "/drills"));
+  EXPECT_TRUE(PostmastersUnder(daemon_.data_root() + "/drills").empty());
+  auto m = Metrics();
+  EXPECT_EQ(m[R"(dbaas_drills_total{instance="drilled",result="success"})"], 1);
+  EXPECT_GT(m[R"(dbaas_last_drill_rto_seconds{instance="drilled"})"], 0);
+  EXPECT_EQ(m[R"(dbaas_backups_drill_failed{instance="drilled"})"], 0);
+
+  EXPECT_EQ(daemon_.Post("/instances/drilled/backups/nope/verify", json::object()).status, 404);
+  EXPECT_EQ(daemon_.Post("/instances/drilled/backups/b1/verify", json{{"x", 1}}).status, 400);
+
+  CorruptPacks(daemon_.data_root() + "/repository");
+  auto bad = daemon_.Post("/instances/drilled/backups/b1/verify", json::object());
+  ASSERT_EQ(bad.status, 200) << bad.raw;
+  EXPECT_EQ(bad.body["passed"], false);
+  EXPECT_EQ(bad.body["drill"]["status"], "failed");
+  std::string problem = bad.body["drill"]["problems"][0];
+  EXPECT_NE(problem.find("checksum"), std::string::npos) << problem;
+  EXPECT_EQ(daemon_.Get("/instances/drilled/backups/b1").body["backup"]["drill"]["status"],
+            "failed");
+  m = Metrics();
+  EXPECT_EQ(m[R"(dbaas_drills_total{instance="drilled",result="failure"})"], 1);
+  EXPECT_EQ(m[R"(dbaas_backups_drill_failed{instance="drilled"})"], 1);
+  EXPECT_EQ(m.count(R"(dbaas_last_good_backup_timestamp_seconds{instance="drilled"})"), 0u)
+      << "a backup that failed its drill is not a good backup";
+
+  auto alert = hooks.WaitFor("drill_failed", seconds(20));
+  ASSERT_TRUE(alert.has_value()) << "no drill_failed alert reached the webhook";
+  EXPECT_EQ((*alert)["instance"], "drilled");
+  EXPECT_EQ((*alert)["backup"], "b1");
+  EXPECT_NE((*alert)["message"].get<std::string>().find("checksum"), std::string::npos);
+  EXPECT_EQ(Metrics()[R"(dbaas_alerts_total{kind="drill_failed",result="delivered"})"], 1);
+  // The failed backup is not the instance's last good one: nothing protects it from
+  // deletion, but the instance itself is untouched.
+  EXPECT_EQ(Psql(daemon_, "drilled", "select count(*) from t").value_or(""), "5000");
+}
+
+TEST_F(ApiOperationsTest, SlotsMissedWhileTheDaemonWasDownRunOnceAtStart) {
+  StartDaemon();
+  CreateInstanceWithRows("late", 10);
+  // Daily at an hour twelve hours away: no slot falls due during the test by itself.
+  std::time_t now = std::time(nullptr);
+  std::tm utc;
+  ::gmtime_r(&now, &utc);
+  std::string cron = fmt::format("0 {} * * *", (utc.tm_hour + 12) % 24);
+  auto made = daemon_.Post("/instances/late/schedules", json{{"cron", cron}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  std::string id = made.body["schedule"]["id"];
+  ASSERT_TRUE(daemon_.Stop().ok());
+
+  {
+    // Three days of slots missed: the last one handled was three days ago.
+    auto catalog = catalog::Catalog::Open(daemon_.data_root() + "/catalog.db");
+    ASSERT_TRUE(catalog.ok());
+    auto schedule = (*catalog)->GetSchedule(id);
+    ASSERT_TRUE(schedule.ok());
+    schedule->created_at = schedule->last_slot_at =
+        catalog::FormatRfc3339(std::chrono::system_clock::now() - std::chrono::hours(72));
+    ASSERT_TRUE((*catalog)->UpdateSchedule(schedule.value()).ok());
+  }
+  StartDaemon();
+  auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  json s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    s = daemon_.Get("/instances/late/schedules").body["schedules"][0];
+    if (s["lastStatus"] == "succeeded") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(s["lastStatus"], "succeeded") << s.dump();
+  std::this_thread::sleep_for(seconds(3));
+  WaitNoJobs();
+  EXPECT_EQ(Backups("late").size(), 1u) << "three missed slots run once, not three times";
+  // The next run is the next slot, hours away, not another catch-up.
+  auto next = catalog::ParseRfc3339(daemon_.Get("/instances/late/schedules")
+                                        .body["schedules"][0]["nextRunAt"]
+                                        .get<std::string>());
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(next.value(), (static_cast<int64_t>(std::time(nullptr)) + 3600) * 1000000);
+}
+
+}  // namespace
+}  // namespace dbaas::testing
