@@ -122,6 +122,10 @@ Result<json> ApiClient::Delete(const std::string& path) {
   DBAAS_HTTP_CALL("DELETE " + path, http_->Delete(path));
 }
 
+Result<json> ApiClient::Patch(const std::string& path, const json& body) {
+  DBAAS_HTTP_CALL("PATCH " + path, http_->Patch(path, body.dump(), "application/json"));
+}
+
 #undef DBAAS_HTTP_CALL
 
 Result<json> ApiClient::WaitForJob(const std::string& id, const std::string& label,

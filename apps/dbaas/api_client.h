@@ -31,6 +31,7 @@ class ApiClient {
   Result<nlohmann::json> Get(const std::string& path);
   Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body);
   Result<nlohmann::json> Delete(const std::string& path);
+  Result<nlohmann::json> Patch(const std::string& path, const nlohmann::json& body);
 
   // Polls GET /jobs/:id until the job ends; draws a progress bar labelled `label` on a
   // terminal when `show_progress`. Returns the ended job, or its error if it failed.

@@ -7,100 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include "api_client.h"
+#include "client_helpers.h"
 #include "commands.h"
 
 namespace dbaas::cli {
 namespace {
 
 using nlohmann::json;
-
-struct ClientState {
-  ServerOptions server;
-};
-
-std::string Str(const json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return "-";
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
-
-// Runs `body` with a connected client; errors become exit codes.
-int WithClient(const GlobalOptions& g, const ClientState& c,
-               const std::function<Status(ApiClient&)>& body) {
-  auto client = ApiClient::Connect(c.server);
-  if (!client.ok()) return ReportError(client.status(), g.format);
-  Status st = body(*client.value());
-  return st.ok() ? 0 : ReportError(st, g.format);
-}
-
-// Starts a job-backed request (?async=true) and waits for it unless `no_wait`.
-Result<json> StartAndWait(ApiClient& api, const GlobalOptions& g, const std::string& path,
-                          const json& body, const std::string& label, bool no_wait) {
-  ASSIGN_OR_RETURN(json started, api.Post(path + "?async=true", body));
-  std::string id = started.value("jobId", "");
-  if (no_wait) return started["job"];
-  return api.WaitForJob(id, label, g.format == OutputFormat::kTable);
-}
-
-void PrintInstance(const json& inst) {
-  std::vector<std::vector<std::string>> rows = {
-      {"name", Str(inst, "name")}, {"type", Str(inst, "type")}, {"status", Str(inst, "status")}};
-  if (inst.contains("statusMessage")) rows.push_back({"message", Str(inst, "statusMessage")});
-  if (inst.contains("connection") && inst["connection"].is_object()) {
-    const json& c = inst["connection"];
-    rows.push_back({"host", Str(c, "host")});
-    rows.push_back({"port", Str(c, "port")});
-    rows.push_back({"socket", Str(c, "socket")});
-    rows.push_back({"user", Str(c, "user")});
-    rows.push_back({"database", Str(c, "database")});
-    rows.push_back({"uri", Str(c, "uri")});
-    if (c.contains("password")) rows.push_back({"password", Str(c, "password")});
-  }
-  if (inst.contains("restoredFrom")) {
-    const json& r = inst["restoredFrom"];
-    rows.push_back({"restored from", fmt::format("{} / {} at {}", Str(r, "sourceInstance"),
-                                                 Str(r, "backupName"), Str(r, "restoredAt"))});
-  }
-  rows.push_back({"created", Str(inst, "createdAt")});
-  PrintTable({"FIELD", "VALUE"}, rows);
-}
-
-void PrintBackup(const json& b) {
-  PrintTable({"FIELD", "VALUE"},
-             {{"backup", Str(b, "backupName")},
-              {"instance", Str(b, "instanceName")},
-              {"status", Str(b, "status")},
-              {"size", b.contains("size") ? HumanBytes(b.value("size", uint64_t{0})) : "-"},
-              {"stored", HumanBytes(b.value("storedBytes", uint64_t{0}))},
-              {"created", Str(b, "createdAt")},
-              {"expires", Str(b, "expiresAt")},
-              {"snapshot", Str(b, "snapshotId")},
-              {"lsn range", fmt::format("{} .. {}", Str(b, "startLsn"), Str(b, "stopLsn"))},
-              {"backup mode", fmt::format("{} s", Str(b, "secondsInBackupMode"))}});
-}
-
-void PrintJob(const json& j) {
-  std::vector<std::vector<std::string>> rows = {
-      {"job", Str(j, "id")},
-      {"type", Str(j, "type")},
-      {"instance", Str(j, "instance")},
-      {"status", Str(j, "status")},
-      {"progress", fmt::format("{:.0f}%", j.value("progress", 0.0) * 100)},
-      {"created", Str(j, "createdAt")},
-      {"started", Str(j, "startedAt")},
-      {"finished", Str(j, "finishedAt")}};
-  if (j.contains("error")) rows.push_back({"error", Str(j["error"], "message")});
-  PrintTable({"FIELD", "VALUE"}, rows);
-}
-
-// Prints `j` as JSON for scripts, or as `table` draws it for people.
-Status Show(const GlobalOptions& g, const json& j, void (*table)(const json&)) {
-  if (g.format == OutputFormat::kJson) {
-    PrintJson(j);
-  } else {
-    table(j);
-  }
-  return Status::Ok();
-}
 
 // key=value pairs of --config.
 Result<json> ParseConfigPairs(const std::vector<std::string>& pairs) {
@@ -454,6 +367,7 @@ void AddClientCommands(CLI::App& app, GlobalOptions& global) {
   AddInstanceCommands(app, global, state);
   AddBackupCommands(app, global, state);
   AddRestoreAndJobCommands(app, global, state);
+  AddOperationsCommands(app, global, state);
 }
 
 }  // namespace dbaas::cli

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the CLI's client commands against a real dbaasd and PostgreSQL:
-# instance create|ls|get|rm, backup create|ls|get|rm, restore, job get|wait|ls; table and
+# instance create|ls|get|rm, backup create|ls|get|rm|pin|unpin|verify, schedule
+# create|ls|rm, restore, job get|wait|ls; table and
 # JSON output; exit codes of API errors (2 bad input, 3 not found, 1 conflict/other).
 # Usage: client_test.sh PATH_TO_DBAAS PATH_TO_DBAASD
 set -euo pipefail
@@ -64,6 +65,24 @@ check "--no-wait returns the job" test -n "$id"
 check "job wait" bash -c "'$dbaas' -o json job wait $id | jq -e '.status == \"succeeded\"' >/dev/null"
 check "job get" bash -c "'$dbaas' job get $id | grep -q succeeded"
 check "job ls" bash -c "'$dbaas' job ls | grep -q $id"
+
+# Operations: schedules, pinning, restore drills.
+s=$("$dbaas" -o json schedule create app --cron '0 2 * * *' --tz Europe/Paris --retention-days 7 --verify)
+sid=$(jq -r .id <<<"$s")
+check "schedule create" test "$(jq -r .timeZone <<<"$s")" = Europe/Paris
+check "schedule ls" bash -c "'$dbaas' schedule ls app | grep -q '^$sid  *0 2 \* \* \*  *Europe/Paris  *7 '"
+exits_with "schedule with a bad cron" 2 "minute" "$dbaas" schedule create app --cron '99 * * * *'
+exits_with "schedule in an unknown zone" 2 "time zone" "$dbaas" schedule create app --cron '@daily' --tz Mars/Base
+check "schedule rm" bash -c "'$dbaas' schedule rm app $sid | grep -q 'deleted schedule $sid'"
+exits_with "schedule rm twice" 3 "not found" "$dbaas" schedule rm app "$sid"
+check "backup pin" bash -c "'$dbaas' -o json backup pin app nightly | jq -e '.pinned == true' >/dev/null"
+check "backup unpin" bash -c "'$dbaas' -o json backup unpin app nightly | jq -e '.pinned == false' >/dev/null"
+d=$("$dbaas" -o json backup verify app nightly)
+check "backup verify passes" test "$(jq -r .status <<<"$d")" = passed
+check "backup verify times it" bash -c "jq -e '.rtoSeconds > 0' >/dev/null <<<'$d'"
+check "backup verify table" bash -c "'$dbaas' backup verify app nightly | grep -q '^checked by  *pg_amcheck'"
+check "the drill is kept on the backup" bash -c "'$dbaas' backup get app nightly | grep -q '^last drill  *passed'"
+exits_with "verify an unknown backup" 3 "not found" "$dbaas" backup verify app nope
 
 exits_with "bad name" 2 "not valid" "$dbaas" instance create Bad_Name
 exits_with "unknown type" 2 "unknown instance type" "$dbaas" instance create x --type oracle
