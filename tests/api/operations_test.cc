@@ -280,6 +280,28 @@ TEST_F(ApiOperationsTest, ADrillPassesOnAGoodBackupAndFailsAndAlertsOnACorrupted
   EXPECT_EQ(Psql(daemon_, "drilled", "select count(*) from t").value_or(""), "5000");
 }
 
+TEST_F(ApiOperationsTest, AMariaDbDrillChecksEveryTableAndCountsItsRows) {
+  StartDaemon();
+  auto made = daemon_.Post("/instances", json{{"name", "maria"}, {"type", "mariadb"}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  auto loaded = MariaSql(daemon_, "maria",
+                        "create database shop; create table shop.orders (id int primary key, "
+                        "v varchar(40)) engine=InnoDB; insert into shop.orders select seq, "
+                        "md5(seq) from shop.seq_1_to_3000; create table shop.`odd``name` (x int); "
+                        "insert into shop.`odd``name` values (1), (2)");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(daemon_.Post("/instances/maria/backup", json{{"backupName", "m1"}}).status, 201);
+  auto drill = daemon_.Post("/instances/maria/backups/m1/verify", json::object());
+  ASSERT_EQ(drill.status, 200) << drill.raw;
+  EXPECT_EQ(drill.body["passed"], true) << drill.raw;
+  EXPECT_EQ(drill.body["drill"]["checker"], "CHECK TABLE");
+  EXPECT_EQ(drill.body["drill"]["tables"], 2);
+  EXPECT_EQ(drill.body["drill"]["rows"], 3002);
+  EXPECT_EQ(drill.body["drill"]["rowCounts"]["shop.orders"], 3000);
+  EXPECT_EQ(drill.body["drill"]["rowCounts"]["shop.odd`name"], 2);
+  EXPECT_TRUE(std::filesystem::is_empty(daemon_.data_root() + "/drills"));
+}
+
 TEST_F(ApiOperationsTest, SlotsMissedWhileTheDaemonWasDownRunOnceAtStart) {
   StartDaemon();
   CreateInstanceWithRows("late", 10);
