@@ -5,10 +5,12 @@ Usage: openapi_test.py DBAASD_BINARY SPEC_PATH
 
 Starts dbaasd on a fresh data root and a free loopback port, walks a scripted scenario
 that calls every operation of the spec (successes and failures), and checks every
-response: its status must be documented for the operation, and its body must validate
-against that response's schema. Also checks that the request bodies the server accepts
-validate against the documented request schema, and that the ones refused for their
-shape do not. Exits non-zero on any mismatch.
+response: its status must be documented for the operation, its Content-Type must be one
+the response documents, and its body must validate against that response's schema (JSON),
+or be Prometheus' text exposition format whose metric families the operation's
+description names (text/plain, GET /metrics). Also checks that the request bodies the
+server accepts validate against the documented request schema, and that the ones refused
+for their shape do not. Exits non-zero on any mismatch.
 
 Needs only the standard library and PyYAML (Debian's /usr/bin/python3 has it). The JSON
 Schema subset the spec uses is validated here (no jsonschema dependency).
@@ -192,6 +194,53 @@ def _short(v):
 
 
 # ----------------------------------------------------------------------------------------
+# Prometheus' text exposition format (version 0.0.4), as GET /metrics answers it.
+
+_METRIC = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+_VALUE = r"(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)"
+_SAMPLE = re.compile(  # name{labels} value [timestamp]
+    rf"^({_METRIC})(\{{(?:{_LABEL}(?:,{_LABEL})*,?)?\}})? ({_VALUE})(?: -?\d+)?$")
+_HELP = re.compile(rf"^# HELP ({_METRIC})(?: .*)?$")
+_TYPE = re.compile(rf"^# TYPE ({_METRIC}) (counter|gauge|histogram|summary|untyped)$")
+
+
+_LABEL_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def prometheus_errors(text):
+    """(errors, {family: type}, {(name, ((label, value), ...)): value}) of a text exposition."""
+    errors, families, samples = [], {}, {}
+    if text and not text.endswith("\n"):
+        errors.append("the last line does not end with a newline")
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line:
+            continue
+        if line.startswith("#"):
+            m = _TYPE.match(line)
+            if m:
+                families[m.group(1)] = m.group(2)
+            elif line.startswith("# TYPE") or (line.startswith("# HELP") and
+                                               not _HELP.match(line)):
+                errors.append(f"line {n}: malformed comment {line!r}")
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            errors.append(f"line {n}: not a sample: {line!r}")
+            continue
+        name = m.group(1)
+        family = next((f for f in (name, re.sub(r"_(bucket|sum|count)$", "", name))
+                       if f in families), None)
+        if family is None:
+            errors.append(f"line {n}: sample {name} has no # TYPE line before it")
+        elif family != name and families[family] not in ("histogram", "summary"):
+            errors.append(f"line {n}: {name} in the {families[family]} {family}")
+        labels = tuple(sorted(_LABEL_PAIR.findall(m.group(2) or "")))
+        samples[(name, labels)] = float(m.group(3))
+    return errors, families, samples
+
+
+# ----------------------------------------------------------------------------------------
 # The spec: operations, responses, path matching.
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -367,6 +416,7 @@ class Client:
         self.exercised = set()
         self.statuses = {}  # (template, METHOD) -> set of statuses seen
         self.failures = []
+        self.last_metrics = {}  # (name, labels) -> value, of the last text/plain answer
 
     def fail(self, what):
         self.failures.append(what)
@@ -420,14 +470,21 @@ class Client:
             return
         self.exercised.add((template, method))
         self.statuses.setdefault((template, method), set()).add(resp.status)
-        ctype = resp.headers.get("Content-Type", "")
-        if not ctype.startswith("application/json"):
-            self.fail(f"{route} -> {resp.status}: Content-Type is {ctype!r}, not JSON")
         documented = self.spec.response(template, method, resp.status)
         if documented is None:
             self.fail(f"{route} -> {resp.status}: status not documented for this operation "
                       f"(documented: {', '.join(self.spec.operation(template, method)['responses'])})"
                       f"; body: {resp.raw[:300]!r}")
+            return
+        ctype = resp.headers.get("Content-Type", "")
+        media = ctype.split(";")[0].strip().lower()
+        content = documented.get("content", {})
+        if media not in content:
+            self.fail(f"{route} -> {resp.status}: Content-Type is {ctype!r}; the spec "
+                      f"documents {', '.join(content) or 'no body'}")
+            return
+        if media == "text/plain":
+            self.check_metrics_text(route, resp, ctype, op)
             return
         if resp.json is None and resp.raw != b"":
             self.fail(f"{route} -> {resp.status}: the body is not JSON: {resp.raw[:300]!r}")
@@ -466,6 +523,38 @@ class Client:
                 self.fail(f"{route}: the server accepted the invalid body {_short(body)}")
         elif body_invalid:
             raise ScenarioError(f"{label}: body_invalid needs a JSON object body")
+
+    def check_metrics_text(self, route, resp, ctype, op):
+        """A text/plain answer: Prometheus' text format, each family named in the spec."""
+        self.last_metrics = {}
+        if "version=0.0.4" not in ctype.replace(" ", ""):
+            self.fail(f"{route} -> {resp.status}: Content-Type {ctype!r} lacks version=0.0.4")
+        try:
+            text = resp.raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self.fail(f"{route} -> {resp.status}: the body is not UTF-8: {e}")
+            return
+        errs, families, samples = prometheus_errors(text)
+        if errs:
+            self.fail(f"{route} -> {resp.status}: not the Prometheus text format:\n    " +
+                      "\n    ".join(errs[:10]))
+        described = op.get("description", "")
+        for family in sorted(families):
+            if f"`{family}" not in described:
+                self.fail(f"{route} -> {resp.status}: the metric {family} is not described "
+                          f"in the operation's description")
+        self.last_metrics = samples
+
+    def metric(self, name, **labels):
+        """A sample of the last GET /metrics, or None."""
+        return self.last_metrics.get((name, tuple(sorted(labels.items()))))
+
+    def wait_no_jobs(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while self.call("GET", "/healthz", auth=False, expect=200).json["jobsInFlight"]:
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"jobs still in flight after {timeout} s")
+            time.sleep(0.1)
 
     def wait_job(self, job_id, timeout=60):
         deadline = time.monotonic() + timeout
@@ -716,6 +805,197 @@ def scenario(c, spec, daemon):
     c.call("GET", "/jobs/not-a-job", expect=400)
     c.call("GET", "/jobs/0123456789ABCDEF", expect=400)
 
+    # Schedules.
+    r = c.call("POST", "/instances/pg1/schedules",
+               {"cron": "0 3 * * *", "timeZone": "Europe/Berlin", "retentionDays": 30,
+                "keepDaily": 7, "keepWeekly": 4, "keepMonthly": 12, "verify": True},
+               expect=201)
+    s1 = r.json["schedule"]
+    require(s1["instanceName"] == "pg1" and s1["cron"] == "0 3 * * *" and
+            s1["timeZone"] == "Europe/Berlin" and s1["retentionDays"] == 30 and
+            (s1["keepDaily"], s1["keepWeekly"], s1["keepMonthly"]) == (7, 4, 12) and
+            s1["verify"] is True and s1["lastRunAt"] is None and s1["lastStatus"] is None,
+            f"schedule: {s1}")
+    # 03:00 in Berlin is 01:00 or 02:00 UTC.
+    require(s1["nextRunAt"] and s1["nextRunAt"][11:16] in ("01:00", "02:00"),
+            f"nextRunAt in the schedule's time zone: {s1['nextRunAt']}")
+    r = c.call("POST", "/instances/pg1/schedules", {"cron": "@daily"}, expect=201)
+    s2 = r.json["schedule"]
+    require(s2["timeZone"] == "UTC" and s2["retentionDays"] is None and s2["verify"] is False
+            and (s2["keepDaily"], s2["keepWeekly"], s2["keepMonthly"]) == (0, 0, 0),
+            f"a schedule's defaults: {s2}")
+    r = c.call("POST", "/instances/pg1/schedules",  # null counts as absent
+               {"cron": "0 0 29 2 *", "timeZone": None, "retentionDays": None,
+                "keepDaily": None, "keepWeekly": None, "keepMonthly": None, "verify": None},
+               expect=201)
+    s3 = r.json["schedule"]
+    for bad, why in [({"cron": "61 * * * *"}, "minute"), ({"cron": "* * * *"}, ""),
+                     ({"cron": "0 0 30 2 *"}, "never fires"), ({"cron": "@fortnightly"}, ""),
+                     ({"cron": "0 3 * * *", "timeZone": "Mars/Olympus"}, "")]:
+        r = c.call("POST", "/instances/pg1/schedules", bad, expect=400)  # not in the schema
+        err(r, "invalid_argument")
+        require(why in r.json["error"]["message"], f"{bad}: {r.json['error']}")
+    for bad in [{"cron": "0 3 * * *", "retentionDays": 0},
+                {"cron": "0 3 * * *", "retentionDays": 36501},
+                {"cron": "0 3 * * *", "keepDaily": -1},
+                {"cron": "0 3 * * *", "keepMonthly": 10001},
+                {"cron": "0 3 * * *", "keepWeekly": 1.5},
+                {"cron": "0 3 * * *", "verify": "yes"},
+                {"cron": "0 3 * * *", "every": "day"},
+                {"cron": 5}, {"cron": ""}, {"timeZone": "UTC"}, {}]:
+        r = c.call("POST", "/instances/pg1/schedules", bad, expect=400, body_invalid=True)
+        err(r, "invalid_argument")
+    c.call("POST", "/instances/pg1/schedules", raw=b"0 3 * * *", expect=400)
+    c.call("POST", "/instances/pg1/schedules", raw=b'{"cron":"' + b"*" * (2 << 20) + b'"}',
+           expect=413)
+    r = c.call("POST", "/instances/nosuch/schedules", {"cron": "0 3 * * *"}, expect=404)
+    err(r, "not_found")
+    c.call("POST", "/instances/Bad_Name/schedules", {"cron": "0 3 * * *"}, expect=400)
+    r = c.call("GET", "/instances/pg1/schedules", expect=200)
+    require(r.json["count"] == 3 and [x["id"] for x in r.json["schedules"]] ==
+            [s1["id"], s2["id"], s3["id"]], f"pg1 schedules (oldest first): {r.json}")
+    r = c.call("GET", "/instances/pg2/schedules", expect=200)
+    require(r.json["count"] == 0 and r.json["schedules"] == [], "pg2 has no schedules")
+    c.call("GET", "/instances/nosuch/schedules", expect=404)
+    c.call("GET", "/instances/Bad_Name/schedules", expect=400)
+    c.call("DELETE", f"/instances/pg2/schedules/{s1['id']}", expect=404)  # another's
+    r = c.call("DELETE", f"/instances/pg1/schedules/{s1['id']}", expect=200)
+    r = c.call("DELETE", f"/instances/pg1/schedules/{s1['id']}", expect=404)
+    err(r, "not_found")
+    c.call("DELETE", "/instances/pg1/schedules/s00000000", expect=404)
+    c.call("DELETE", "/instances/pg1/schedules/not-an-id", expect=404)
+    c.call("DELETE", "/instances/Bad_Name/schedules/s00000000", expect=400)
+    r = c.call("GET", "/instances/pg1/schedules", expect=200)
+    require(r.json["count"] == 2, f"a deleted schedule is not listed: {r.json}")
+    for sid in (s2["id"], s3["id"]):
+        c.call("DELETE", f"/instances/pg1/schedules/{sid}", expect=200)
+
+    # A schedule that fires (every second, the six-field form) makes a backup that says so.
+    r = c.call("POST", "/instances/pg1-copy/schedules",
+               {"cron": "* * * * * *", "retentionDays": 1}, expect=201)
+    fast = r.json["schedule"]["id"]
+    deadline = time.monotonic() + 30
+    while True:
+        sched = c.call("GET", "/instances/pg1-copy/schedules", expect=200).json["schedules"][0]
+        if sched["lastStatus"] == "succeeded":
+            break
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"the every-second schedule made no backup in 30 s: {sched}")
+        time.sleep(0.2)
+    require(sched["lastRunAt"] and sched["lastMessage"], f"a schedule that ran: {sched}")
+    c.call("DELETE", f"/instances/pg1-copy/schedules/{fast}", expect=200)
+    c.wait_no_jobs()
+    r = c.call("GET", "/instances/pg1-copy/backups", expect=200)
+    scheduled = [x for x in r.json["backups"] if x["schedule"] == fast]
+    require(scheduled and all(x["retentionDays"] == 1 and x["expiresAt"] for x in scheduled),
+            f"the scheduled backups: {r.json['backups']}")
+    scheduled_backup = scheduled[0]["backupName"]
+    r = c.call("GET", "/jobs", expect=200)
+    require(any(j["type"] == "backup" and j["request"].get("schedule") == fast
+                for j in r.json["jobs"]), "a scheduled backup's job names its schedule")
+    # At most 16 schedules an instance.
+    for i in range(16):
+        c.call("POST", "/instances/pg1-copy/schedules", {"cron": f"{i} 0 29 2 *"}, expect=201)
+    r = c.call("POST", "/instances/pg1-copy/schedules", {"cron": "0 0 29 2 *"}, expect=409)
+    err(r, "failed_precondition")
+    r = c.call("GET", "/instances/pg1-copy/schedules", expect=200)
+    require(r.json["count"] == 16, f"16 schedules: {r.json['count']}")
+
+    # Pinning.
+    r = c.call("PATCH", "/instances/pg1/backups/bk1", {"pinned": True}, expect=200)
+    require(r.json["backup"]["pinned"] is True and r.json["backup"]["backupName"] == "bk1",
+            f"pinned: {r.json}")
+    r = c.call("GET", "/instances/pg1/backups/bk1", expect=200)
+    require(r.json["backup"]["pinned"] is True, "pinned after a GET")
+    r = c.call("PATCH", "/instances/pg1/backups/bk1", {"pinned": False}, expect=200)
+    require(r.json["backup"]["pinned"] is False, f"unpinned: {r.json}")
+    for bad in [{}, {"pinned": "yes"}, {"pinned": 1}, {"pinned": True, "note": "keep"}]:
+        r = c.call("PATCH", "/instances/pg1/backups/bk1", bad, expect=400, body_invalid=True)
+        err(r, "invalid_argument")
+    c.call("PATCH", "/instances/pg1/backups/bk1", raw=b"pinned", expect=400)
+    c.call("PATCH", "/instances/pg1/backups/bk1", raw=b'{"pinned":"' + b"y" * (2 << 20) + b'"}',
+           expect=413)
+    c.call("PATCH", "/instances/pg1/backups/nosuch", {"pinned": True}, expect=404)
+    c.call("PATCH", "/instances/pg2/backups/bk1", {"pinned": True}, expect=404)
+    c.call("PATCH", "/instances/nosuch/backups/bk1", {"pinned": True}, expect=404)
+    c.call("PATCH", "/instances/pg1/backups/Bad_Backup", {"pinned": True}, expect=400)
+
+    # Restore drills: synchronously, then asynchronously on the scheduled backup.
+    r = c.call("POST", "/instances/pg1/backups/bk1/verify", {}, expect=200)
+    drill = r.json["drill"]
+    require(r.json["passed"] is True and r.json["message"] == "Restore drill passed" and
+            drill["status"] == "passed" and drill["problems"] == [] and
+            drill["checker"] == "pg_amcheck" and drill["rtoSeconds"] > 0 and
+            drill["databases"] >= 1 and drill["job"] == r.json["jobId"],
+            f"the drill of bk1: {r.json}")
+    require(r.json["backup"]["drill"] == drill, "the backup carries its drill")
+    r = c.call("GET", f"/jobs/{r.json['jobId']}", expect=200)
+    job = r.json["job"]
+    require(job["type"] == "verify" and job["request"] == {"instance": "pg1", "backupName": "bk1"}
+            and job["result"]["passed"] is True, f"the verify job: {job}")
+    r = c.call("GET", "/instances/pg1/backups/bk1", expect=200)
+    require(r.json["backup"]["drill"]["status"] == "passed", "the drill is kept on the backup")
+    r = c.call("POST", f"/instances/pg1-copy/backups/{scheduled_backup}/verify?async=true",
+               raw=b"", expect=202)
+    require(r.json["job"]["type"] == "verify" and r.json["message"] == "verify started",
+            f"async verify: {r.json}")
+    job = c.wait_job(r.json["jobId"])
+    require(job["status"] == "succeeded" and job["result"]["passed"] is True,
+            f"async verify: {job}")
+    r = c.call("GET", f"/instances/pg1-copy/backups/{scheduled_backup}", expect=200)
+    require(r.json["backup"]["drill"]["job"] == job["id"] and
+            r.json["backup"]["schedule"] == fast, f"the drilled scheduled backup: {r.json}")
+    r = c.call("POST", "/instances/pg1/backups/nosuch/verify", {}, expect=404)
+    err(r, "not_found")
+    c.call("POST", "/instances/pg2/backups/bk1/verify", {}, expect=404)
+    c.call("POST", "/instances/nosuch/backups/bk1/verify", raw=b"", expect=404)
+    c.call("POST", "/instances/pg1/backups/Bad_Backup/verify", raw=b"", expect=400)
+    r = c.call("POST", "/instances/pg1/backups/bk1/verify", {"deep": True}, expect=400,
+               body_invalid=True)
+    require("unknown field" in r.json["error"]["message"], "verify's unknown field message")
+    c.call("POST", "/instances/pg1/backups/bk1/verify", raw=b"[]", expect=400)
+    c.call("POST", "/instances/pg1/backups/bk1/verify?async=maybe", raw=b"", expect=400)
+    c.call("POST", "/instances/pg1/backups/bk1/verify", raw=b"{" + b" " * (2 << 20) + b"}",
+           expect=413)
+    # A backup being made can be neither drilled nor pinned yet.
+    r = c.call("POST", "/instances/pg1-copy/backup?async=true", {"backupName": "bk-busy"},
+               expect=202)
+    busy_job = r.json["jobId"]
+    r = c.call("POST", "/instances/pg1-copy/backups/bk-busy/verify?async=true", raw=b"",
+               expect={409, 202})  # 202: the backup was quicker
+    if r.status == 409:
+        err(r, "failed_precondition")
+    else:
+        c.wait_job(r.json["jobId"])
+    c.call("PATCH", "/instances/pg1-copy/backups/bk-busy", {"pinned": True}, expect={409, 200})
+    require(c.wait_job(busy_job)["status"] == "succeeded", "the backup bk-busy")
+
+    # Metrics.
+    r = c.call("GET", "/metrics", auth=False, expect=401)
+    err(r, "unauthorized")
+    c.call("GET", "/metrics", expect=200)
+    m = c.metric
+    for name, labels, want in [
+            ("dbaas_backups_total", {"instance": "pg1", "result": "success"}, 3),
+            ("dbaas_backups_total", {"instance": "pg1-copy", "result": "success"}, 2),
+            ("dbaas_backup_duration_seconds_count", {"instance": "pg1"}, 3),
+            ("dbaas_restores_total", {"instance": "pg1", "result": "success"}, 3),
+            ("dbaas_restore_duration_seconds_count", {"instance": "pg1"}, 3),
+            ("dbaas_drills_total", {"instance": "pg1", "result": "success"}, 1),
+            ("dbaas_drill_rto_seconds_count", {"instance": "pg1-copy"}, 1),
+            ("dbaas_backups", {"instance": "pg1"}, 3),
+            ("dbaas_schedules", {}, 16)]:
+        require(m(name, **labels) is not None and m(name, **labels) >= want,
+                f"metric {name}{labels} = {m(name, **labels)}, wanted at least {want}")
+    require(m("dbaas_schedules") == 16 and m("dbaas_jobs_in_flight") == 0 and
+            m("dbaas_backups_drill_failed", instance="pg1") == 0 and
+            m("dbaas_last_drill_rto_seconds", instance="pg1") > 0 and
+            m("dbaas_last_good_backup_timestamp_seconds", instance="pg1") > 1.7e9 and
+            m("dbaas_backup_size_bytes", instance="pg1") > 0 and
+            m("dbaas_repository_logical_bytes") >= m("dbaas_repository_stored_bytes") > 0 and
+            m("dbaas_data_root_size_bytes") >= m("dbaas_data_root_used_bytes") > 0,
+            f"metrics: {sorted(c.last_metrics.items())[:60]}")
+
     # Delete backups.
     r = c.call("DELETE", "/instances/pg1/backups/bk2", expect=200)
     c.call("DELETE", "/instances/pg1/backups/bk2", expect=404)
@@ -728,6 +1008,7 @@ def scenario(c, spec, daemon):
     c.call("DELETE", "/instances/pg1-pitr", expect=200)
     r = c.call("DELETE", "/instances/pg1-copy", expect=200)
     require(r.json["backupsDeleted"] == 0, "delete without backups")
+    c.call("GET", "/instances/pg1-copy/schedules", expect=404)  # gone with the instance
     r = c.call("DELETE", "/instances/pg1-copy2?async=true", expect=202)
     require(r.json["job"]["type"] == "delete-instance", "async delete job")
     r2 = c.call("DELETE", "/instances/pg1-copy2", expect={409, 404})  # deleting, or gone
@@ -804,9 +1085,11 @@ def main(argv):
                 if op is None:
                     continue
                 for status, r in op["responses"].items():
-                    schema = spec.v.deref(r).get("content", {}).get(
-                        "application/json", {}).get("schema")
-                    check_keywords(schema, f"{method.upper()} {template} {status}")
+                    for media, c in spec.v.deref(r).get("content", {}).items():
+                        if "schema" not in c:
+                            raise SchemaError(f"{method.upper()} {template} {status} {media}: "
+                                              f"no schema")
+                        check_keywords(c["schema"], f"{method.upper()} {template} {status}")
     except SchemaError as e:
         print(f"FAIL the spec: {e}", file=sys.stderr)
         return 1
