@@ -581,7 +581,7 @@ void ApiServer::Routes() {
   s.Patch(R"(/instances/([^/]+)/backups/([^/]+))", [this](const Request& req, Response& res) {
     auto body = ParseBody(req, {"pinned"});
     if (!body.ok()) return SendError(res, body.status());
-    if (!body->contains("pinned")) {
+    if (!body->contains("pinned") || (*body)["pinned"].is_null()) {
       return SendError(res, Status::InvalidArgument("pinned is required"));
     }
     auto pinned = BoolField(*body, "pinned", false);

@@ -1129,7 +1129,8 @@ def main(argv):
             print(f"\ndbaasd log (last lines):\n{tail}", file=sys.stderr)
         return 1
     for (template, method) in sorted(c.statuses):
-        print(f"  {method:6} {template:40} {' '.join(map(str, sorted(c.statuses[(template, method)])))}")
+        statuses = " ".join(map(str, sorted(c.statuses[(template, method)])))
+        print(f"  {method:6} {template:42} {statuses}")
     print(f"{c.requests} requests, {len(c.exercised)} operations, all conform "
           f"({elapsed:.1f} s)")
     return 0
