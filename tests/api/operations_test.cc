@@ -285,10 +285,10 @@ TEST_F(ApiOperationsTest, AMariaDbDrillChecksEveryTableAndCountsItsRows) {
   auto made = daemon_.Post("/instances", json{{"name", "maria"}, {"type", "mariadb"}});
   ASSERT_EQ(made.status, 201) << made.raw;
   auto loaded = MariaSql(daemon_, "maria",
-                        "create database shop; create table shop.orders (id int primary key, "
-                        "v varchar(40)) engine=InnoDB; insert into shop.orders select seq, "
-                        "md5(seq) from shop.seq_1_to_3000; create table shop.`odd``name` (x int); "
-                        "insert into shop.`odd``name` values (1), (2)");
+                         "create database shop; create table shop.orders (id int primary key, "
+                         "v varchar(40)) engine=InnoDB; insert into shop.orders select seq, "
+                         "md5(seq) from shop.seq_1_to_3000; create table shop.`odd``name` (x int); "
+                         "insert into shop.`odd``name` values (1), (2)");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   ASSERT_EQ(daemon_.Post("/instances/maria/backup", json{{"backupName", "m1"}}).status, 201);
   auto drill = daemon_.Post("/instances/maria/backups/m1/verify", json::object());
