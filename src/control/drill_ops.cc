@@ -53,39 +53,38 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
   json drill = {{"at", catalog::NowRfc3339()}, {"job", job.id}};
   std::vector<std::string> problems;
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(backup.instance_type));
-  {
+  // The repository is read (and gc kept out) during the restore only, not the check.
+  auto restored = [&]() -> Result<std::unique_ptr<engines::Instance>> {
     std::shared_lock no_gc(repo_gc_);
-    auto restored = [&]() -> Result<std::unique_ptr<engines::Instance>> {
-      ASSIGN_OR_RETURN(auto repo, storage::Repository::Open(repository_dir()));
-      ASSIGN_OR_RETURN(storage::Manifest snapshot, repo->LoadSnapshot(backup.snapshot_id));
-      engines::InstanceSpec spec =
-          SpecFor("drill-" + RandomHex(4), backup.instance_type, BackupConfig(backup));
-      spec.data_root = drills_dir();
-      spec.archiving = {};  // a scratch copy's WAL is nobody's history
-      return engine->Restore(*repo, snapshot, spec, backup.secret, engines::RecoveryTarget{},
-                             &job.progress);
-    }();
-    if (!restored.ok()) {
-      problems.push_back("restore failed: " + restored.status().ToString());
+    ASSIGN_OR_RETURN(auto repo, storage::Repository::Open(repository_dir()));
+    ASSIGN_OR_RETURN(storage::Manifest snapshot, repo->LoadSnapshot(backup.snapshot_id));
+    engines::InstanceSpec spec =
+        SpecFor("drill-" + RandomHex(4), backup.instance_type, BackupConfig(backup));
+    spec.data_root = drills_dir();
+    spec.archiving = {};  // a scratch copy's WAL is nobody's history
+    return engine->Restore(*repo, snapshot, spec, backup.secret, engines::RecoveryTarget{},
+                           &job.progress);
+  }();
+  if (!restored.ok()) {
+    problems.push_back("restore failed: " + restored.status().ToString());
+  } else {
+    std::unique_ptr<engines::Instance> scratch = std::move(restored.value());
+    // Time to usable: restored, recovered, accepting connections.
+    drill["rtoSeconds"] = elapsed();
+    auto report = engine->CheckIntegrity(*scratch);
+    if (!report.ok()) {
+      problems.push_back("check failed: " + report.status().ToString());
     } else {
-      std::unique_ptr<engines::Instance> scratch = std::move(restored.value());
-      // Time to usable: restored, recovered, accepting connections.
-      drill["rtoSeconds"] = elapsed();
-      auto report = engine->CheckIntegrity(*scratch);
-      if (!report.ok()) {
-        problems.push_back("check failed: " + report.status().ToString());
-      } else {
-        drill["checker"] = report->checker;
-        drill["databases"] = report->databases;
-        drill["tables"] = report->tables;
-        drill["rows"] = report->rows;
-        drill["rowCounts"] = report->row_counts;
-        for (auto& p : report->problems) problems.push_back(std::move(p));
-      }
-      if (Status st = scratch->Delete(); !st.ok()) {
-        spdlog::error("event=drill_cleanup_failed backup={} error=\"{}\"", backup.name,
-                      st.ToString());
-      }
+      drill["checker"] = report->checker;
+      drill["databases"] = report->databases;
+      drill["tables"] = report->tables;
+      drill["rows"] = report->rows;
+      drill["rowCounts"] = report->row_counts;
+      for (auto& p : report->problems) problems.push_back(std::move(p));
+    }
+    if (Status st = scratch->Delete(); !st.ok()) {
+      spdlog::error("event=drill_cleanup_failed backup={} error=\"{}\"", backup.name,
+                    st.ToString());
     }
   }
   bool passed = problems.empty();

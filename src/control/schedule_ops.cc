@@ -114,23 +114,26 @@ Result<catalog::BackupRecord> Service::SetBackupPinned(const std::string& instan
 
 void Service::SchedulerLoop() {
   auto last_checks = std::chrono::steady_clock::time_point{};
+  auto last_retention = std::chrono::steady_clock::time_point{};
   while (true) {
     {
       std::unique_lock lock(scheduler_mu_);
       scheduler_cv_.wait_for(lock, options_.scheduler_tick, [&] { return scheduler_stop_; });
       if (scheduler_stop_) return;
     }
-    auto now = Clock::now();
-    RunDueSchedules(now);
+    // Retention first: a backup the schedules start below would put the pass off.
     // Time alone expires backups: a pass a minute at least, and after every change.
     auto steady = std::chrono::steady_clock::now();
-    bool minute = steady - last_checks >= std::chrono::minutes(1);
+    bool minute = steady - last_retention >= std::chrono::minutes(1);
     if (retention_due_.exchange(false) || minute) {
+      last_retention = steady;
       auto expired = ApplyRetention();
       if (!expired.ok()) {
         spdlog::error("event=retention_failed error=\"{}\"", expired.status().ToString());
       }
     }
+    auto now = Clock::now();
+    RunDueSchedules(now);
     if (steady - last_checks >= std::chrono::seconds(10)) {
       CheckAlertConditions(now);
       last_checks = steady;
@@ -232,6 +235,15 @@ Status Service::MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned) 
 }
 
 Result<int> Service::ApplyRetention() {
+  {
+    // Deleting waits for the repository's writer and readers: with a backup or a restore
+    // running, the pass is put off rather than holding up the scheduler behind it.
+    std::lock_guard lock(mu_);
+    if (!backing_up_.empty() || !restoring_from_.empty()) {
+      retention_due_ = true;
+      return 0;
+    }
+  }
   ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups());
   ASSIGN_OR_RETURN(auto schedules, catalog_->ListSchedules());
   ASSIGN_OR_RETURN(auto instances, catalog_->ListInstances());
