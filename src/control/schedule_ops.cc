@@ -153,23 +153,28 @@ void Service::RunDueSchedules(Clock::time_point now) {
     DueRun run = NextDueRun(*cron, TimeOf(s.last_slot_at), now);
     if (!run.due) continue;
     // The slot is remembered before the backup starts: a crash during it does not run the
-    // slot again, and several slots missed while the daemon was down run once.
+    // slot again, and several slots missed while the daemon was down run once. (The
+    // backup's end records its outcome here too, maybe before CreateBackup returns.)
     s.last_slot_at = catalog::FormatRfc3339(run.slot);
     s.last_run_at = catalog::NowRfc3339();
+    s.last_status = "started";
+    s.last_message = "";
+    if (Status st = catalog_->UpdateSchedule(s); !st.ok()) {
+      spdlog::error("event=scheduler_failed schedule={} error=\"{}\"", s.id, st.ToString());
+      continue;  // deleted meanwhile, or the catalog fails: no backup without the record
+    }
     BackupRequest request;
     request.instance = s.instance;
     request.retention_days = s.retention_days;
     request.schedule_id = s.id;
     request.verify_after = s.verify;
     auto job = CreateBackup(request);
-    s.last_status = job.ok() ? "started" : "skipped";
-    s.last_message = job.ok() ? fmt::format("job {}", job->id) : job.status().ToString();
-    if (Status st = catalog_->UpdateSchedule(s); !st.ok()) {
-      spdlog::error("event=scheduler_failed schedule={} error=\"{}\"", s.id, st.ToString());
-    }
-    spdlog::info("event=scheduled_backup schedule={} instance={} slot={} status={} message=\"{}\"",
-                 s.id, s.instance, s.last_slot_at, s.last_status, s.last_message);
+    spdlog::info("event=scheduled_backup schedule={} instance={} slot={} result=\"{}\"", s.id,
+                 s.instance, s.last_slot_at, job.ok() ? "job " + job->id : job.status().ToString());
     if (!job.ok()) {
+      s.last_status = "skipped";
+      s.last_message = job.status().ToString();
+      (void)catalog_->UpdateSchedule(s);
       (void)catalog_->AddEvent(
           "warn", s.instance, "",
           fmt::format("scheduled backup ({}) not started: {}", s.id, job.status().ToString()));

@@ -72,6 +72,12 @@ class WebhookReceiver {
     }
     return std::nullopt;
   }
+  int Count(const std::string& kind) {
+    std::lock_guard lock(mu_);
+    int n = 0;
+    for (const json& b : bodies_) n += b.is_object() && b.value("kind", "") == kind;
+    return n;
+  }
 
  private:
   httplib::Server server_;
@@ -278,6 +284,64 @@ TEST_F(ApiOperationsTest, ADrillPassesOnAGoodBackupAndFailsAndAlertsOnACorrupted
   // The failed backup is not the instance's last good one: nothing protects it from
   // deletion, but the instance itself is untouched.
   EXPECT_EQ(Psql(daemon_, "drilled", "select count(*) from t").value_or(""), "5000");
+}
+
+// Runs chattr on `path` (the immutable flag stops even root from making files in it).
+bool Chattr(const std::string& flag, const std::string& path) {
+  ProcessOptions o;
+  o.argv = {"chattr", flag, path};
+  auto ran = RunProcess(o, seconds(10));
+  return ran.ok() && ran->exit_code == 0;
+}
+
+TEST_F(ApiOperationsTest, FailingBackupsAStaleScheduleAndAFullDiskAlertOnce) {
+  WebhookReceiver hooks;
+  // Any disk is more than 1% full: the disk alert must fire, once.
+  StartDaemon({"--alert-webhook", hooks.url(), "--disk-alert-percent", "1"});
+  auto disk = hooks.WaitFor("disk_usage_high", seconds(30));
+  ASSERT_TRUE(disk.has_value()) << "no disk_usage_high alert";
+  EXPECT_GE((*disk)["details"]["usedPercent"].get<double>(), 1);
+  CreateInstanceWithRows("stale", 10);
+
+  // Backups fail while the repository's tmp/ (where packs are written) takes no files.
+  std::string tmp = daemon_.data_root() + "/repository/tmp";
+  if (!Chattr("+i", tmp)) GTEST_SKIP() << "chattr +i is not possible here (needs root, ext4)";
+  struct Unfreeze {
+    std::string path;
+    void Now() {
+      if (!path.empty()) Chattr("-i", path);
+      path.clear();
+    }
+    ~Unfreeze() { Now(); }
+  } unfreeze{tmp};
+  auto made = daemon_.Post("/instances/stale/schedules", json{{"cron", "*/2 * * * * *"}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  std::string id = made.body["schedule"]["id"];
+  auto failed = hooks.WaitFor("backup_failed", seconds(30));
+  ASSERT_TRUE(failed.has_value()) << "no backup_failed alert";
+  EXPECT_EQ((*failed)["instance"], "stale");
+  EXPECT_NE((*failed)["message"].get<std::string>().find("tmp"), std::string::npos)
+      << (*failed)["message"];
+  // No good backup for twice the 2 s period.
+  auto stale = hooks.WaitFor("no_recent_backup", seconds(40));
+  ASSERT_TRUE(stale.has_value()) << "no no_recent_backup alert";
+  EXPECT_EQ((*stale)["instance"], "stale");
+  EXPECT_EQ((*stale)["details"]["schedule"], id);
+  EXPECT_GE(Metrics()[R"(dbaas_backups_total{instance="stale",result="failure"})"], 1);
+  EXPECT_EQ(daemon_.Get("/instances/stale/schedules").body["schedules"][0]["lastStatus"], "failed");
+  EXPECT_EQ(Backups("stale").size(), 0u) << "a failed backup is not listed";
+
+  // Repaired: backups succeed again; each condition alerted once per episode.
+  unfreeze.Now();
+  auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (std::chrono::steady_clock::now() < deadline && Backups("stale").empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_FALSE(Backups("stale").empty());
+  ASSERT_EQ(daemon_.Delete("/instances/stale/schedules/" + id).status, 200);
+  WaitNoJobs();
+  EXPECT_EQ(hooks.Count("disk_usage_high"), 1);
+  EXPECT_EQ(hooks.Count("no_recent_backup"), 1);
 }
 
 TEST_F(ApiOperationsTest, AMariaDbDrillChecksEveryTableAndCountsItsRows) {
