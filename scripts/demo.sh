@@ -122,8 +122,9 @@ step "restore 'orders-quiet' into 'orders-restored' (+ CHECK TABLE)" dbaas resto
 maria_got=$(my_q orders-restored "CHECKSUM TABLE app.orders")
 step "repository verify (re-reads every chunk)" dbaas repo verify "$data_root/repository"
 # The original design's restore test, run by the service: restore into a scratch instance,
-# pg_amcheck every table, count rows, time it, remove it; the result is kept on the backup.
-step "restore drill of 'shop-incr' (pg_amcheck, row counts)" \
+# pg_verifybackup before it starts, pg_amcheck every table, count rows, time it, remove it;
+# the result is kept on the backup.
+step "restore drill of 'shop-incr' (verifybackup, amcheck, counts)" \
   dbaas backup verify shop shop-incr
 drill=$(dbaas -o json backup get shop shop-incr | jq .drill)
 

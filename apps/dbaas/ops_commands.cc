@@ -34,6 +34,7 @@ void PrintDrill(const json& d) {
       {"result", Str(d, "status")},
       {"time to usable",
        d.contains("rtoSeconds") ? fmt::format("{:.2f} s", d["rtoSeconds"].get<double>()) : "-"},
+      {"files checked by", Str(d, "fileChecker")},
       {"checked by", Str(d, "checker")},
       {"tables", Str(d, "tables")},
       {"rows", Str(d, "rows")},

@@ -364,7 +364,8 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
   engines::InstanceSpec spec =
       SpecFor(request.new_instance_name, backup->instance_type, record->config);
   auto restored =
-      (*engine)->Restore(**repo, *snapshot, spec, backup->secret, request.target, &job.progress);
+      (*engine)->Restore(**repo, *snapshot, spec, backup->secret, request.target, &job.progress,
+                         /*file_check=*/nullptr);
   if (!restored.ok()) return fail(restored.status());
   std::unique_ptr<engines::Instance> server = std::move(restored.value());
   int port = server->endpoint().port;

@@ -53,6 +53,7 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
   json drill = {{"at", catalog::NowRfc3339()}, {"job", job.id}};
   std::vector<std::string> problems;
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(backup.instance_type));
+  engines::FileCheck file_check;
   // The repository is read (and gc kept out) during the restore only, not the check.
   auto restored = [&]() -> Result<std::unique_ptr<engines::Instance>> {
     std::shared_lock no_gc(repo_gc_);
@@ -63,8 +64,10 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
     spec.data_root = drills_dir();
     spec.archiving = {};  // a scratch copy's WAL is nobody's history
     return engine->Restore(*repo, snapshot, spec, backup.secret, engines::RecoveryTarget{},
-                           &job.progress);
+                           &job.progress, &file_check);
   }();
+  if (!file_check.checker.empty()) drill["fileChecker"] = file_check.checker;
+  for (auto& p : file_check.problems) problems.push_back(file_check.checker + ": " + p);
   if (!restored.ok()) {
     problems.push_back("restore failed: " + restored.status().ToString());
   } else {

@@ -158,7 +158,8 @@ class Service {
   // A pinned backup never expires.
   Result<catalog::BackupRecord> SetBackupPinned(const std::string& instance,
                                                 const std::string& backup, bool pinned);
-  // A restore drill as a job: restores the backup into a scratch instance, checks it
+  // A restore drill as a job: restores the backup into a scratch instance, checks its files
+  // before the server starts (PostgreSQL: pg_verifybackup) and its data after
   // (engines::Engine::CheckIntegrity), records the result and the time to a usable instance
   // on the backup, removes the scratch instance. A failed drill is a result, not a failed
   // job: the job's result says passed true or false.

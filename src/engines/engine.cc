@@ -67,9 +67,10 @@ class PostgresEngine final : public Engine {
                                             const storage::Manifest& snapshot,
                                             const InstanceSpec& spec, const std::string& password,
                                             const RecoveryTarget& target,
-                                            storage::Progress* progress) const override {
+                                            storage::Progress* progress,
+                                            FileCheck* file_check) const override {
     ASSIGN_OR_RETURN(PgInstance restored,
-                     RestorePostgres(repo, snapshot, spec, password, target, progress));
+                     RestorePostgres(repo, snapshot, spec, password, target, progress, file_check));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));
   }
   Result<std::string> CreateRestorePoint(const Instance& instance,
@@ -135,7 +136,9 @@ class MariaEngine final : public Engine {
                                             const storage::Manifest& snapshot,
                                             const InstanceSpec& spec, const std::string& password,
                                             const RecoveryTarget& target,
-                                            storage::Progress* progress) const override {
+                                            storage::Progress* progress,
+                                            FileCheck*) const override {
+    // MariaDB's copies have no manifest to check files against; CHECK TABLE does the work.
     if (target.kind != RecoveryTarget::Kind::kBackupEnd) return NoPitr();
     ASSIGN_OR_RETURN(auto restored, RestoreMaria(repo, snapshot, spec, password, progress));
     return std::unique_ptr<Instance>(std::move(restored));

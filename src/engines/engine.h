@@ -44,12 +44,12 @@ class Engine {
                                       const std::string& name,
                                       storage::Progress* progress) const = 0;
   // A new instance from a backup, started, verified; nothing left behind on failure.
-  virtual Result<std::unique_ptr<Instance>> Restore(const storage::Repository& repo,
-                                                    const storage::Manifest& snapshot,
-                                                    const InstanceSpec& spec,
-                                                    const std::string& password,
-                                                    const RecoveryTarget& target,
-                                                    storage::Progress* progress) const = 0;
+  // With `file_check`, the restored files are checked before the server first starts (a
+  // restore drill); what the check finds does not stop the restore.
+  virtual Result<std::unique_ptr<Instance>> Restore(
+      const storage::Repository& repo, const storage::Manifest& snapshot, const InstanceSpec& spec,
+      const std::string& password, const RecoveryTarget& target, storage::Progress* progress,
+      FileCheck* file_check) const = 0;
 
   // A restore drill's check of a restored, running instance: the database's own checker
   // over every table, and a row count per table. Damage is in the report's problems.

@@ -19,4 +19,11 @@ struct IntegrityReport {
   std::vector<std::string> problems;                     // empty: the data checked clean
 };
 
+// Checks of a restored copy's files made before its server first starts (PostgreSQL:
+// pg_verifybackup against the backup_manifest the backup wrote). Damage is in problems.
+struct FileCheck {
+  std::string checker;  // empty: the engine has no such check
+  std::vector<std::string> problems;
+};
+
 }  // namespace dbaas::engines

@@ -249,6 +249,8 @@ TEST_F(ApiOperationsTest, ADrillPassesOnAGoodBackupAndFailsAndAlertsOnACorrupted
   json drill = good.body["drill"];
   EXPECT_EQ(drill["status"], "passed");
   EXPECT_EQ(drill["checker"], "pg_amcheck");
+  EXPECT_EQ(drill["fileChecker"], "pg_verifybackup");  // before the server first started
+  EXPECT_EQ(drill["problems"], json::array());
   EXPECT_EQ(drill["rows"], 5000);
   EXPECT_EQ(drill["rowCounts"]["postgres.public.t"], 5000);
   EXPECT_GT(drill["rtoSeconds"].get<double>(), 0);

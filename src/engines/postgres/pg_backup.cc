@@ -1,12 +1,14 @@
 #include "engines/postgres/pg_backup.h"
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/process.h"
 #include "base/sha256.h"
 #include "engines/backup_files.h"
 #include "engines/postgres/pg_connection.h"
@@ -246,10 +248,38 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   return info;
 }
 
+namespace {
+
+// pg_verifybackup on a restored data directory before any server touches it: every file the
+// backup_manifest lists is there with its size, and the WAL from start to stop parses.
+Status VerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
+                         FileCheck& check) {
+  std::string bin = bin_dir;
+  if (bin.empty()) {
+    ASSIGN_OR_RETURN(bin, FindPgBinDir());
+  }
+  check.checker = "pg_verifybackup";
+  ProcessOptions verify;
+  verify.argv = {JoinPath(bin, "pg_verifybackup"), "--quiet", data_dir};
+  ASSIGN_OR_RETURN(RunResult ran, RunProcess(verify, std::chrono::minutes(30)));
+  if (ran.exit_code == 0) return Status::Ok();
+  std::istringstream lines(ran.output);
+  std::string line;
+  while (std::getline(lines, line) && check.problems.size() < 20) {
+    if (!line.empty()) check.problems.push_back(line);
+  }
+  if (check.problems.empty()) {
+    check.problems.push_back(fmt::format("pg_verifybackup exited with {}", ran.exit_code));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
                                    const std::string& password, const RecoveryTarget& target,
-                                   storage::Progress* progress) {
+                                   storage::Progress* progress, FileCheck* file_check) {
   std::map<std::string, std::string> recovery;
   bool pitr = target.kind != RecoveryTarget::Kind::kBackupEnd;
   if (pitr) {
@@ -257,6 +287,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
   }
   auto fill = [&](const std::string& data_dir) -> Status {
     RETURN_IF_ERROR(FillFromSnapshot(repo, snapshot, data_dir, progress));
+    if (file_check) RETURN_IF_ERROR(VerifyBackupFiles(spec.bin_dir, data_dir, *file_check));
     // Archive recovery: the server fetches WAL past the backup's end and promotes.
     if (pitr) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(data_dir, "recovery.signal"), "", 0600));
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "engines/integrity.h"
 #include "engines/postgres/pg_instance.h"
 #include "engines/recovery.h"
 #include "storage/repository.h"
@@ -49,11 +50,13 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
 // until it accepts connections and is out of recovery. `password` is the superuser
 // password of the backed-up instance (it is inside the data). With a target other than
 // kBackupEnd the server replays the source's archived WAL to it (pg_pitr.h) and promotes.
-// Nothing is left behind on failure.
+// Nothing is left behind on failure. With `file_check`, pg_verifybackup checks the copy
+// against its backup_manifest before the server first starts.
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
                                    const std::string& password, const RecoveryTarget& target = {},
-                                   storage::Progress* progress = nullptr);
+                                   storage::Progress* progress = nullptr,
+                                   FileCheck* file_check = nullptr);
 
 // Which paths a base backup leaves out (relative to PGDATA).
 storage::ScanFilter PgBackupFilter(const std::string& path, bool is_directory);
