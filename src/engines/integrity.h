@@ -24,6 +24,7 @@ struct IntegrityReport {
 struct FileCheck {
   std::string checker;  // empty: the engine has no such check
   std::vector<std::string> problems;
+  double seconds = 0;  // how long it took (not part of the time to a usable instance)
 };
 
 }  // namespace dbaas::engines

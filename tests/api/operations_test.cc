@@ -250,6 +250,9 @@ TEST_F(ApiOperationsTest, ADrillPassesOnAGoodBackupAndFailsAndAlertsOnACorrupted
   EXPECT_EQ(drill["status"], "passed");
   EXPECT_EQ(drill["checker"], "pg_amcheck");
   EXPECT_EQ(drill["fileChecker"], "pg_verifybackup");  // before the server first started
+  EXPECT_GT(drill["fileCheckSeconds"].get<double>(), 0);
+  EXPECT_GT(drill["seconds"].get<double>(),
+            drill["rtoSeconds"].get<double>() + drill["fileCheckSeconds"].get<double>());
   EXPECT_EQ(drill["problems"], json::array());
   EXPECT_EQ(drill["rows"], 5000);
   EXPECT_EQ(drill["rowCounts"]["postgres.public.t"], 5000);

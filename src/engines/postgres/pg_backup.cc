@@ -261,7 +261,9 @@ Status VerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir
   check.checker = "pg_verifybackup";
   ProcessOptions verify;
   verify.argv = {JoinPath(bin, "pg_verifybackup"), "--quiet", data_dir};
+  auto started = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(RunResult ran, RunProcess(verify, std::chrono::minutes(30)));
+  check.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (ran.exit_code == 0) return Status::Ok();
   std::istringstream lines(ran.output);
   std::string line;
