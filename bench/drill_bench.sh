@@ -3,12 +3,14 @@
 # PostgreSQL instance loaded with `pgbench -i -s SCALE`, one backup; then, RUNS times each,
 # side by side:
 #   drill   POST /instances/:name/backups/:backup/verify: the service restores into a scratch
-#           instance, runs pg_amcheck --heapallindexed over every database, counts the rows of
-#           every table, removes the scratch instance (its time to usable is the RTO);
+#           instance, runs pg_verifybackup on its files before it starts, pg_amcheck
+#           --heapallindexed over every database once it runs, counts the rows of every table,
+#           removes the scratch instance (its time to usable is the RTO);
 #   script  the original design's restore test as a client script would do it through the
 #           API: POST .../restore into a new instance, pg_amcheck --heapallindexed on it,
 #           count(*) of the four pgbench tables with psql, DELETE the instance.
-# The drill must cost no more than the script, and both must find the same row count.
+# The drill does more (pg_verifybackup, which a script cannot run on a copy the API has
+# already started); both must find the same row count.
 #
 # Usage (as root): SCALE=70 RUNS=3 bench/drill_bench.sh
 # Environment: SCALE [20], RUNS [3], DBAASD [build/release/apps/dbaasd/dbaasd],
@@ -51,7 +53,7 @@ connect_env src
 api POST /instances/src/backup '{"backupName":"b"}' >/dev/null
 size=$(api GET /instances/src/backups/b | jq .backup.size)
 
-drill_s=() rto_s=() script_s=() drill_rows="" script_rows=""
+drill_s=() rto_s=() verify_s=() script_s=() drill_rows="" script_rows=""
 for run in $(seq "$RUNS"); do
   log "run $run: drill"
   t0=$(now)
@@ -59,6 +61,7 @@ for run in $(seq "$RUNS"); do
   drill_s+=("$(echo "$(now) - $t0" | bc)")
   [ "$(jq -r .passed <<<"$d")" = true ] || { echo "drill failed: $d" >&2; exit 1; }
   rto_s+=("$(jq .drill.rtoSeconds <<<"$d")")
+  verify_s+=("$(jq .drill.fileCheckSeconds <<<"$d")")
   drill_rows=$(jq .drill.rows <<<"$d")
 
   log "run $run: script (restore, pg_amcheck, counts, delete)"
@@ -77,6 +80,7 @@ done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 md=$(median "${drill_s[@]}") mr=$(median "${rto_s[@]}") ms=$(median "${script_s[@]}")
+mv=$(median "${verify_s[@]}")
 mkdir -p "$REPO_ROOT/bench/results"
 out="$REPO_ROOT/bench/results/drill-$(date -u +%Y%m%d-%H%M).md"
 {
@@ -86,6 +90,7 @@ out="$REPO_ROOT/bench/results/drill-$(date -u +%Y%m%d-%H%M).md"
   echo "|---|---|---|"
   echo "| drill (POST .../verify) | **$(printf %.2f "$md") s** ($(printf '%.2f ' "${drill_s[@]}")) | $drill_rows |"
   echo "| of which restore to usable (RTO) | $(printf %.2f "$mr") s ($(printf '%.2f ' "${rto_s[@]}")) | |"
+  echo "| of which pg_verifybackup before the start | $(printf %.2f "$mv") s ($(printf '%.2f ' "${verify_s[@]}")) | |"
   echo "| script: restore + pg_amcheck + counts + delete | $(printf %.2f "$ms") s ($(printf '%.2f ' "${script_s[@]}")) | $script_rows |"
   echo
   echo "ratio drill / script: $(echo "scale=2; $md / $ms" | bc)"
