@@ -63,18 +63,12 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
     g.action = [&g, c] {
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got, api.Get("/instances"));
-        if (g.format == OutputFormat::kJson) {
-          PrintJson(got["instances"]);
-          return Status::Ok();
-        }
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& i : got["instances"]) {
-          std::string port = i["connection"].is_object() ? Str(i["connection"], "port") : "-";
-          rows.push_back(
-              {Str(i, "name"), Str(i, "type"), Str(i, "status"), port, Str(i, "createdAt")});
-        }
-        PrintTable({"NAME", "TYPE", "STATUS", "PORT", "CREATED"}, rows);
-        return Status::Ok();
+        return ShowList(
+            g, got["instances"], {"NAME", "TYPE", "STATUS", "PORT", "CREATED"},
+            [](const json& i) -> std::vector<std::string> {
+              std::string port = i["connection"].is_object() ? Str(i["connection"], "port") : "-";
+              return {Str(i, "name"), Str(i, "type"), Str(i, "status"), port, Str(i, "createdAt")};
+            });
       });
     };
   });
@@ -160,19 +154,16 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got,
                          api.Get(fmt::format("/instances/{}/backups", PathSegment(*ls_instance))));
-        if (g.format == OutputFormat::kJson) {
-          PrintJson(got["backups"]);
-          return Status::Ok();
-        }
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& b : got["backups"]) {
-          rows.push_back({Str(b, "backupName"), Str(b, "status"),
-                          HumanBytes(b.value("size", uint64_t{0})),
-                          HumanBytes(b.value("storedBytes", uint64_t{0})), Str(b, "createdAt"),
-                          Str(b, "expiresAt")});
-        }
-        PrintTable({"NAME", "STATUS", "SIZE", "STORED", "CREATED", "EXPIRES"}, rows);
-        return Status::Ok();
+        return ShowList(g, got["backups"],
+                        {"NAME", "STATUS", "SIZE", "STORED", "CREATED", "EXPIRES"},
+                        [](const json& b) -> std::vector<std::string> {
+                          return {Str(b, "backupName"),
+                                  Str(b, "status"),
+                                  HumanBytes(b.value("size", uint64_t{0})),
+                                  HumanBytes(b.value("storedBytes", uint64_t{0})),
+                                  Str(b, "createdAt"),
+                                  Str(b, "expiresAt")};
+                        });
       });
     };
   });
@@ -297,16 +288,10 @@ void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<C
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got, api.Get(fmt::format("/instances/{}/restore-points",
                                                        PathSegment(rp_args->first))));
-        if (g.format == OutputFormat::kJson) {
-          PrintJson(got["restorePoints"]);
-          return Status::Ok();
-        }
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& p : got["restorePoints"]) {
-          rows.push_back({Str(p, "name"), Str(p, "lsn"), Str(p, "createdAt")});
-        }
-        PrintTable({"NAME", "LSN", "CREATED"}, rows);
-        return Status::Ok();
+        return ShowList(g, got["restorePoints"], {"NAME", "LSN", "CREATED"},
+                        [](const json& p) -> std::vector<std::string> {
+                          return {Str(p, "name"), Str(p, "lsn"), Str(p, "createdAt")};
+                        });
       });
     };
   });
@@ -338,17 +323,11 @@ void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<C
     g.action = [&g, c] {
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got, api.Get("/jobs"));
-        if (g.format == OutputFormat::kJson) {
-          PrintJson(got["jobs"]);
-          return Status::Ok();
-        }
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& j : got["jobs"]) {
-          rows.push_back({Str(j, "id"), Str(j, "type"), Str(j, "instance"), Str(j, "status"),
-                          Str(j, "createdAt")});
-        }
-        PrintTable({"ID", "TYPE", "INSTANCE", "STATUS", "CREATED"}, rows);
-        return Status::Ok();
+        return ShowList(g, got["jobs"], {"ID", "TYPE", "INSTANCE", "STATUS", "CREATED"},
+                        [](const json& j) -> std::vector<std::string> {
+                          return {Str(j, "id"), Str(j, "type"), Str(j, "instance"),
+                                  Str(j, "status"), Str(j, "createdAt")};
+                        });
       });
     };
   });

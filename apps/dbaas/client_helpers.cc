@@ -99,4 +99,16 @@ Status Show(const GlobalOptions& g, const json& j, void (*table)(const json&)) {
   return Status::Ok();
 }
 
+Status ShowList(const GlobalOptions& g, const json& items, const std::vector<std::string>& header,
+                const std::function<std::vector<std::string>(const json&)>& row) {
+  if (g.format == OutputFormat::kJson) {
+    PrintJson(items);
+    return Status::Ok();
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& item : items) rows.push_back(row(item));
+  PrintTable(header, rows);
+  return Status::Ok();
+}
+
 }  // namespace dbaas::cli

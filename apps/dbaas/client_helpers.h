@@ -33,6 +33,11 @@ void PrintInstance(const nlohmann::json& inst);
 void PrintBackup(const nlohmann::json& b);
 void PrintJob(const nlohmann::json& j);
 
+// Prints a list as JSON for scripts, or for people as a table with a row per item.
+Status ShowList(const GlobalOptions& g, const nlohmann::json& items,
+                const std::vector<std::string>& header,
+                const std::function<std::vector<std::string>(const nlohmann::json&)>& row);
+
 // Prints `j` as JSON for scripts, or as `table` draws it for people.
 Status Show(const GlobalOptions& g, const nlohmann::json& j, void (*table)(const nlohmann::json&));
 

@@ -95,17 +95,13 @@ void AddScheduleCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
         ASSIGN_OR_RETURN(json got,
                          api.Get(fmt::format("/instances/{}/schedules", PathSegment(a->instance))));
-        if (g.format == OutputFormat::kJson) {
-          PrintJson(got["schedules"]);
-          return Status::Ok();
-        }
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& s : got["schedules"]) {
-          rows.push_back({Str(s, "id"), Str(s, "cron"), Str(s, "timeZone"), Str(s, "retentionDays"),
-                          Str(s, "nextRunAt"), Str(s, "lastStatus")});
-        }
-        PrintTable({"ID", "CRON", "ZONE", "RETENTION", "NEXT RUN", "LAST"}, rows);
-        return Status::Ok();
+        return ShowList(g, got["schedules"],
+                        {"ID", "CRON", "ZONE", "RETENTION", "NEXT RUN", "LAST"},
+                        [](const json& s) -> std::vector<std::string> {
+                          return {Str(s, "id"),        Str(s, "cron"),
+                                  Str(s, "timeZone"),  Str(s, "retentionDays"),
+                                  Str(s, "nextRunAt"), Str(s, "lastStatus")};
+                        });
       });
     };
   });

@@ -39,6 +39,16 @@ void SendError(Response& res, const Status& st) {
   Send(res, HttpStatusFor(code), ErrorJson(code, st.message(), st.hint()));
 }
 
+// Answers a list as {success, count, <key>: [...]}, each item through `to_json`; or the
+// error that kept the list from being read.
+template <typename T, typename ToJson>
+void SendList(Response& res, const Result<std::vector<T>>& list, const char* key, ToJson to_json) {
+  if (!list.ok()) return SendError(res, list.status());
+  json items = json::array();
+  for (const T& item : list.value()) items.push_back(to_json(item));
+  Send(res, 200, {{"success", true}, {"count", items.size()}, {key, std::move(items)}});
+}
+
 // A request body as a JSON object with only the `allowed` keys. An empty body is {}.
 Result<json> ParseBody(const Request& req, std::initializer_list<std::string_view> allowed) {
   if (req.body.empty()) return json::object();
@@ -110,10 +120,9 @@ json RestorePointJson(const catalog::RestorePointRecord& p) {
 json ScheduleJson(const catalog::ScheduleRecord& s) {
   json next = nullptr;
   if (auto cron = control::CronSchedule::Parse(s.cron, s.time_zone); cron.ok()) {
-    auto last = catalog::ParseRfc3339(s.last_slot_at);
-    auto at = cron->NextAfter(std::chrono::system_clock::time_point(
-        std::chrono::microseconds(last.ok() ? last.value() : 0)));
-    if (at) next = catalog::FormatRfc3339(*at);
+    if (auto at = cron->NextAfter(catalog::TimePointOf(s.last_slot_at))) {
+      next = catalog::FormatRfc3339(*at);
+    }
   }
   auto text_or_null = [](const std::string& t) { return t.empty() ? json(nullptr) : json(t); };
   return {{"id", s.id},
@@ -351,11 +360,8 @@ void ApiServer::Routes() {
   s.Get("/instances", [this](const Request& req, Response& res) {
     auto secrets = BoolParam(req, "showSecrets");
     if (!secrets.ok()) return SendError(res, secrets.status());
-    auto list = service_.ListInstances();
-    if (!list.ok()) return SendError(res, list.status());
-    json items = json::array();
-    for (const auto& v : list.value()) items.push_back(InstanceJson(v, secrets.value()));
-    Send(res, 200, {{"success", true}, {"count", items.size()}, {"instances", std::move(items)}});
+    SendList(res, service_.ListInstances(), "instances",
+             [&](const control::InstanceView& v) { return InstanceJson(v, secrets.value()); });
   });
 
   s.Post("/instances", [this, finish, check_async](const Request& req, Response& res) {
@@ -433,11 +439,7 @@ void ApiServer::Routes() {
          });
 
   s.Get(R"(/instances/([^/]+)/backups)", [this](const Request& req, Response& res) {
-    auto list = service_.ListBackups(req.matches[1]);
-    if (!list.ok()) return SendError(res, list.status());
-    json items = json::array();
-    for (const auto& b : list.value()) items.push_back(BackupJson(b));
-    Send(res, 200, {{"success", true}, {"count", items.size()}, {"backups", std::move(items)}});
+    SendList(res, service_.ListBackups(req.matches[1]), "backups", BackupJson);
   });
 
   s.Get(R"(/instances/([^/]+)/backups/([^/]+))", [this](const Request& req, Response& res) {
@@ -518,12 +520,7 @@ void ApiServer::Routes() {
   });
 
   s.Get(R"(/instances/([^/]+)/restore-points)", [this](const Request& req, Response& res) {
-    auto points = service_.ListRestorePoints(req.matches[1]);
-    if (!points.ok()) return SendError(res, points.status());
-    json items = json::array();
-    for (const auto& p : points.value()) items.push_back(RestorePointJson(p));
-    Send(res, 200,
-         {{"success", true}, {"count", items.size()}, {"restorePoints", std::move(items)}});
+    SendList(res, service_.ListRestorePoints(req.matches[1]), "restorePoints", RestorePointJson);
   });
 
   s.Get("/metrics", [this](const Request&, Response& res) {
@@ -565,11 +562,7 @@ void ApiServer::Routes() {
   });
 
   s.Get(R"(/instances/([^/]+)/schedules)", [this](const Request& req, Response& res) {
-    auto list = service_.ListSchedules(req.matches[1]);
-    if (!list.ok()) return SendError(res, list.status());
-    json items = json::array();
-    for (const auto& sch : list.value()) items.push_back(ScheduleJson(sch));
-    Send(res, 200, {{"success", true}, {"count", items.size()}, {"schedules", std::move(items)}});
+    SendList(res, service_.ListSchedules(req.matches[1]), "schedules", ScheduleJson);
   });
 
   s.Delete(R"(/instances/([^/]+)/schedules/([^/]+))", [this](const Request& req, Response& res) {
@@ -612,11 +605,7 @@ void ApiServer::Routes() {
   });
 
   s.Get("/jobs", [this](const Request&, Response& res) {
-    auto jobs = service_.ListJobs();
-    if (!jobs.ok()) return SendError(res, jobs.status());
-    json items = json::array();
-    for (const auto& j : jobs.value()) items.push_back(JobJson(j));
-    Send(res, 200, {{"success", true}, {"count", items.size()}, {"jobs", std::move(items)}});
+    SendList(res, service_.ListJobs(), "jobs", JobJson);
   });
 
   s.Get(R"(/jobs/([^/]+))", [this](const Request& req, Response& res) {

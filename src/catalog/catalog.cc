@@ -359,6 +359,11 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
   return secs * 1000000 + us;
 }
 
+std::chrono::system_clock::time_point TimePointOf(std::string_view rfc3339) {
+  auto us = ParseRfc3339(rfc3339);
+  return std::chrono::system_clock::time_point(std::chrono::microseconds(us.ok() ? us.value() : 0));
+}
+
 int Catalog::SchemaVersion() { return static_cast<int>(Migrations().size()); }
 
 Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) {

@@ -136,6 +136,9 @@ std::string NowRfc3339();
 std::string FormatRfc3339Us(int64_t unix_us);
 // Any RFC 3339 time with a zone ("Z" or "+01:00") -> microseconds since the epoch.
 Result<int64_t> ParseRfc3339(std::string_view text);
+// The catalog's own timestamps as time points; one that does not parse is the epoch (the
+// catalog writes them, so only a damaged row reads that way).
+std::chrono::system_clock::time_point TimePointOf(std::string_view rfc3339);
 
 class Catalog {
  public:

@@ -33,14 +33,23 @@ Result<SplitUrl> Split(const std::string& url) {
                   path_start == std::string::npos ? "/" : url.substr(path_start)};
 }
 
+constexpr size_t kMaxQueued = 1000;
+
 }  // namespace
 
 Status ValidateWebhookUrl(const std::string& url) { return Split(url).status(); }
 
 AlertSender::AlertSender(std::vector<std::string> webhooks,
                          std::function<void(const std::string&, bool)> on_result)
-    : webhooks_(std::move(webhooks)), on_result_(std::move(on_result)) {
-  worker_ = std::thread([this] { Run(); });
+    : on_result_(std::move(on_result)) {
+  for (std::string& url : webhooks) {
+    webhooks_.push_back(std::make_unique<Webhook>());
+    webhooks_.back()->url = std::move(url);
+  }
+  for (auto& hook : webhooks_) {
+    Webhook* h = hook.get();
+    h->worker = std::thread([this, h] { Run(*h); });
+  }
 }
 
 AlertSender::~AlertSender() {
@@ -49,7 +58,7 @@ AlertSender::~AlertSender() {
     stopping_ = true;
   }
   cv_.notify_all();
-  worker_.join();
+  for (auto& hook : webhooks_) hook->worker.join();
 }
 
 void AlertSender::Send(Alert alert) {
@@ -59,35 +68,42 @@ void AlertSender::Send(Alert alert) {
   nlohmann::json body = {{"kind", alert.kind},          {"instance", alert.instance},
                          {"backup", alert.backup},      {"message", alert.message},
                          {"at", catalog::NowRfc3339()}, {"details", alert.details}};
+  std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
-    queue_.emplace_back(alert.kind,
-                        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    for (auto& hook : webhooks_) {
+      if (hook->queue.size() >= kMaxQueued) {
+        spdlog::error("event=alert_dropped kind={} webhook={} reason=\"{} alerts queued\"",
+                      hook->queue.front().first, hook->url, kMaxQueued);
+        if (on_result_) on_result_(hook->queue.front().first, false);
+        hook->queue.pop_front();
+      }
+      hook->queue.emplace_back(alert.kind, text);
+    }
   }
   cv_.notify_all();
 }
 
-void AlertSender::Run() {
+void AlertSender::Run(Webhook& hook) {
   auto stop_by = std::chrono::steady_clock::time_point::max();
   while (true) {
     std::pair<std::string, std::string> next;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || !hook.queue.empty(); });
       if (stopping_ && stop_by == std::chrono::steady_clock::time_point::max()) {
         stop_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        hurry_ = true;
       }
-      if (queue_.empty() || std::chrono::steady_clock::now() > stop_by) return;
-      next = std::move(queue_.front());
-      queue_.pop_front();
-      if (stopping_) hurry_ = true;
+      if (hook.queue.empty() || std::chrono::steady_clock::now() > stop_by) return;
+      next = std::move(hook.queue.front());
+      hook.queue.pop_front();
     }
-    for (const std::string& url : webhooks_) {
-      bool delivered = Deliver(url, next.second);
-      if (!delivered) spdlog::error("event=alert_undelivered kind={} webhook={}", next.first, url);
-      if (on_result_) on_result_(next.first, delivered);
-    }
+    bool delivered = Deliver(hook.url, next.second);
+    if (!delivered)
+      spdlog::error("event=alert_undelivered kind={} webhook={}", next.first, hook.url);
+    if (on_result_) on_result_(next.first, delivered);
   }
 }
 

@@ -2,9 +2,11 @@
 // failed, a restore drill failed, an instance has no good backup within twice its schedule's
 // period, the data root's disk is filling up.
 //
-// Delivery is off the caller's thread: Send() queues and returns. Each webhook gets each
-// alert, retried (1 s, 2 s, 4 s) on a connection error or a 5xx answer; what still fails is
-// logged and counted, never blocks the service. Body:
+// Delivery is off the caller's thread: Send() queues and returns. Each webhook has a queue
+// and a thread of its own, so a dead or slow receiver delays only itself; each alert is
+// retried (1 s, 2 s, 4 s) on a connection error or a 5xx answer; what still fails is logged
+// and counted. A queue holds at most 1,000 alerts (a receiver down for long loses the
+// oldest, logged), never blocks the service. Body:
 //   {"kind": "drill_failed", "instance": "db1", "backup": "b1", "message": "...",
 //    "at": "2026-11-25T10:00:00.000Z", "details": {...}}
 //
@@ -15,6 +17,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -49,17 +52,21 @@ class AlertSender {
   void Send(Alert alert);
 
  private:
-  void Run();
+  // One receiver: its queue of (kind, body) and the thread that delivers it.
+  struct Webhook {
+    std::string url;
+    std::deque<std::pair<std::string, std::string>> queue;  // guarded by mu_
+    std::thread worker;
+  };
+  void Run(Webhook& hook);
   bool Deliver(const std::string& url, const std::string& body) const;
 
-  std::vector<std::string> webhooks_;
   std::function<void(const std::string&, bool)> on_result_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<std::string, std::string>> queue_;  // (kind, body); guarded by mu_
-  bool stopping_ = false;                                  // guarded by mu_
-  std::atomic<bool> hurry_{false};                         // stopping: no more retries
-  std::thread worker_;
+  bool stopping_ = false;           // guarded by mu_
+  std::atomic<bool> hurry_{false};  // stopping: no more retries
+  std::vector<std::unique_ptr<Webhook>> webhooks_;
 };
 
 }  // namespace dbaas::control

@@ -224,6 +224,34 @@ std::map<std::string, std::string> Service::BackupConfig(const catalog::BackupRe
   return config;
 }
 
+void Service::StopUsingBackup(const std::string& backup) {
+  std::lock_guard lock(mu_);
+  if (auto it = restoring_from_.find(backup); it != restoring_from_.end()) {
+    restoring_from_.erase(it);
+  }
+}
+
+Status Service::MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(backup, catalog_->GetBackup(backup.name));
+  if (unless_pinned && backup.pinned) {
+    return Status::FailedPrecondition(fmt::format("backup '{}' is pinned", backup.name));
+  }
+  if (backup.status != "ready") {
+    return Status::FailedPrecondition(fmt::format("backup '{}' is {}", backup.name, backup.status),
+                                      "wait for it to finish");
+  }
+  if (restoring_from_.count(backup.name)) {
+    return Status::FailedPrecondition(
+        fmt::format("backup '{}' is being restored or drilled", backup.name),
+        "wait for that to end");
+  }
+  // Marked first: a crash after this leaves a row in state deleting, whose removal the next
+  // start finishes; never a listed backup without data.
+  backup.status = "deleting";
+  return catalog_->UpdateBackup(backup);
+}
+
 Status Service::DeleteBackup(const std::string& instance, const std::string& backup) {
   ASSIGN_OR_RETURN(catalog::BackupRecord record, GetBackup(instance, backup));
   RETURN_IF_ERROR(MarkDeleting(record, false));
@@ -301,11 +329,7 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
                {"newInstanceName", request.new_instance_name},
                {"size", request.size}};
   if (to_target) body["target"] = TargetJson(request.target);
-  auto release = [this, name = backup.name] {
-    std::lock_guard lock(mu_);
-    if (auto it = restoring_from_.find(name); it != restoring_from_.end())
-      restoring_from_.erase(it);
-  };
+  auto release = [this, name = backup.name] { StopUsingBackup(name); };
   auto work = [this, request, release](JobContext& job) {
     ScopeExit done(release);
     return RunRestore(request, job);

@@ -28,12 +28,7 @@ Result<catalog::JobRecord> Service::VerifyBackup(const std::string& instance,
     }
     restoring_from_.insert(backup);  // not deleted while drilled
   }
-  auto release = [this, backup] {
-    std::lock_guard lock(mu_);
-    if (auto it = restoring_from_.find(backup); it != restoring_from_.end()) {
-      restoring_from_.erase(it);
-    }
-  };
+  auto release = [this, backup] { StopUsingBackup(backup); };
   auto work = [this, record, release](JobContext& job) {
     auto result = RunDrill(record, job);
     release();

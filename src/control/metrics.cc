@@ -22,38 +22,23 @@ const char* Result(bool ok) { return ok ? "success" : "failure"; }
 }  // namespace
 
 ServiceMetrics::ServiceMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
-  backups_ = &prometheus::BuildCounter()
-                  .Name("dbaas_backups_total")
-                  .Help("Backups that ended, by instance and result")
-                  .Register(*registry_);
-  restores_ = &prometheus::BuildCounter()
-                   .Name("dbaas_restores_total")
-                   .Help("Restores that ended, by source instance and result")
-                   .Register(*registry_);
-  drills_ = &prometheus::BuildCounter()
-                 .Name("dbaas_drills_total")
-                 .Help("Restore drills that ended, by instance and result")
-                 .Register(*registry_);
-  expired_ = &prometheus::BuildCounter()
-                  .Name("dbaas_backups_expired_total")
-                  .Help("Backups deleted by retention, by instance")
-                  .Register(*registry_);
-  alerts_ = &prometheus::BuildCounter()
-                 .Name("dbaas_alerts_total")
-                 .Help("Alert deliveries to webhooks, by kind and result")
-                 .Register(*registry_);
-  backup_seconds_ = &prometheus::BuildHistogram()
-                         .Name("dbaas_backup_duration_seconds")
-                         .Help("Duration of successful backups, by instance")
-                         .Register(*registry_);
-  restore_seconds_ = &prometheus::BuildHistogram()
-                          .Name("dbaas_restore_duration_seconds")
-                          .Help("Time to a usable instance of successful restores, by source")
-                          .Register(*registry_);
-  drill_rto_seconds_ = &prometheus::BuildHistogram()
-                            .Name("dbaas_drill_rto_seconds")
-                            .Help("Restore drills' time to a usable instance, by instance")
-                            .Register(*registry_);
+  auto counter = [&](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_);
+  };
+  auto histogram = [&](const char* name, const char* help) {
+    return &prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_);
+  };
+  backups_ = counter("dbaas_backups_total", "Backups that ended, by instance and result");
+  restores_ = counter("dbaas_restores_total", "Restores that ended, by source instance and result");
+  drills_ = counter("dbaas_drills_total", "Restore drills that ended, by instance and result");
+  expired_ = counter("dbaas_backups_expired_total", "Backups deleted by retention, by instance");
+  alerts_ = counter("dbaas_alerts_total", "Alert deliveries to webhooks, by kind and result");
+  backup_seconds_ =
+      histogram("dbaas_backup_duration_seconds", "Duration of successful backups, by instance");
+  restore_seconds_ = histogram("dbaas_restore_duration_seconds",
+                               "Time to a usable instance of successful restores, by source");
+  drill_rto_seconds_ = histogram("dbaas_drill_rto_seconds",
+                                 "Restore drills' time to a usable instance, by instance");
 }
 
 ServiceMetrics::~ServiceMetrics() = default;

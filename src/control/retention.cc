@@ -10,8 +10,7 @@ namespace {
 using Clock = std::chrono::system_clock;
 
 Clock::time_point CreatedAt(const catalog::BackupRecord& b) {
-  auto us = catalog::ParseRfc3339(b.created_at);
-  return Clock::time_point(std::chrono::microseconds(us.ok() ? us.value() : 0));
+  return catalog::TimePointOf(b.created_at);
 }
 
 // The backups a schedule's keep rules select: for each rule, the newest good backup of
@@ -84,9 +83,8 @@ std::vector<Expiry> ExpiredBackups(const std::vector<catalog::BackupRecord>& bac
     bool ruled = !b->schedule_id.empty() && rules != keep_rules.end() && rules->second.any();
     std::string reason;
     if (!b->expires_at.empty()) {
-      auto until = catalog::ParseRfc3339(b->expires_at);
-      if (!until.ok()) continue;  // unreadable: keep rather than guess
-      if (Clock::time_point(std::chrono::microseconds(until.value())) > now) continue;
+      if (!catalog::ParseRfc3339(b->expires_at).ok()) continue;  // unreadable: keep it
+      if (catalog::TimePointOf(b->expires_at) > now) continue;
       reason = fmt::format("its retention ({} days) ended at {}", b->retention_days.value_or(0),
                            b->expires_at);
     } else if (ruled) {

@@ -24,11 +24,6 @@ namespace {
 constexpr size_t kMaxSchedulesPerInstance = 16;
 constexpr int kMaxKeep = 10000;
 
-Clock::time_point TimeOf(const std::string& rfc3339) {
-  auto us = catalog::ParseRfc3339(rfc3339);
-  return Clock::time_point(std::chrono::microseconds(us.ok() ? us.value() : 0));
-}
-
 Status ValidateKeep(const char* field, int n) {
   if (n >= 0 && n <= kMaxKeep) return Status::Ok();
   return Status::InvalidArgument(fmt::format("{} {} is out of range", field, n),
@@ -150,7 +145,7 @@ void Service::RunDueSchedules(Clock::time_point now) {
   for (catalog::ScheduleRecord& s : schedules.value()) {
     auto cron = CronSchedule::Parse(s.cron, s.time_zone);
     if (!cron.ok()) continue;  // validated when made; a later tz database may disagree
-    DueRun run = NextDueRun(*cron, TimeOf(s.last_slot_at), now);
+    DueRun run = NextDueRun(*cron, catalog::TimePointOf(s.last_slot_at), now);
     if (!run.due) continue;
     // The slot is remembered before the backup starts: a crash during it does not run the
     // slot again, and several slots missed while the daemon was down run once. (The
@@ -216,27 +211,6 @@ void Service::BackupEnded(const BackupRequest& request, const Status& status, do
                    drill.status().ToString());
     }
   }
-}
-
-Status Service::MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(backup, catalog_->GetBackup(backup.name));
-  if (unless_pinned && backup.pinned) {
-    return Status::FailedPrecondition(fmt::format("backup '{}' is pinned", backup.name));
-  }
-  if (backup.status != "ready") {
-    return Status::FailedPrecondition(fmt::format("backup '{}' is {}", backup.name, backup.status),
-                                      "wait for it to finish");
-  }
-  if (restoring_from_.count(backup.name)) {
-    return Status::FailedPrecondition(
-        fmt::format("backup '{}' is being restored or drilled", backup.name),
-        "wait for that to end");
-  }
-  // Marked first: a crash after this leaves a row in state deleting, whose removal the next
-  // start finishes; never a listed backup without data.
-  backup.status = "deleting";
-  return catalog_->UpdateBackup(backup);
 }
 
 Result<int> Service::ApplyRetention() {
@@ -315,7 +289,7 @@ void Service::CheckAlertConditions(Clock::time_point now) {
   std::map<std::string, Clock::time_point> newest_good;
   for (const auto& b : backups.value()) {
     if (!IsGoodBackup(b)) continue;
-    auto t = TimeOf(b.created_at);
+    auto t = catalog::TimePointOf(b.created_at);
     auto& newest = newest_good[b.instance];
     newest = std::max(newest, t);
   }
@@ -325,7 +299,7 @@ void Service::CheckAlertConditions(Clock::time_point now) {
     auto period = cron->Period(now);
     if (period.count() == 0) continue;
     // Counted from the newest good backup, or from the schedule's creation.
-    auto since = std::max(TimeOf(s.created_at), newest_good[s.instance]);
+    auto since = std::max(catalog::TimePointOf(s.created_at), newest_good[s.instance]);
     bool stale = now - since > 2 * period;
     AlertOnce("stale:" + s.id, stale,
               {"no_recent_backup",
@@ -352,7 +326,8 @@ std::string Service::RenderMetrics() const {
       if (!IsGoodBackup(b)) s.failed_drill_backups += 1;
       if (IsGoodBackup(b) && s.last_good_backup_unix == 0) {
         s.last_good_backup_unix =
-            std::chrono::duration<double>(TimeOf(b.created_at).time_since_epoch()).count();
+            std::chrono::duration<double>(catalog::TimePointOf(b.created_at).time_since_epoch())
+                .count();
         s.last_backup_bytes = b.size;
         s.last_backup_stored_bytes = b.stored_bytes;
       }

@@ -193,6 +193,9 @@ class Service {
   // cut off.
   void Discard(const std::string& name, const std::string& why);
   // Marks a ready backup deleting (refused while it is restored or drilled).
+  // Ends one use of a backup a restore or a drill reads (restoring_from_): it can be
+  // deleted when none is left.
+  void StopUsingBackup(const std::string& backup);
   // Re-reads `backup` and marks it deleting; refused while it is restored or drilled, and
   // when `unless_pinned` and it is pinned.
   Status MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned);

@@ -298,6 +298,32 @@ TEST_F(ApiOperationsTest, ADrillPassesOnAGoodBackupAndFailsAndAlertsOnACorrupted
   EXPECT_EQ(Psql(daemon_, "drilled", "select count(*) from t").value_or(""), "5000");
 }
 
+TEST_F(ApiOperationsTest, ADrillCutOffByAKillLeavesNoScratchInstanceAfterRestart) {
+  StartDaemon();
+  CreateInstanceWithRows("cut", 200000);
+  ASSERT_EQ(daemon_.Post("/instances/cut/backup", json{{"backupName", "c1"}}).status, 201);
+  auto started = daemon_.Post("/instances/cut/backups/c1/verify?async=true", json::object());
+  ASSERT_EQ(started.status, 202) << started.raw;
+  std::string job = started.body["jobId"];
+  // Killed once the scratch instance exists (its server may be up already).
+  std::string drills = daemon_.data_root() + "/drills";
+  for (int i = 0; i < 600 && std::filesystem::is_empty(drills); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(std::filesystem::is_empty(drills)) << "the drill never made its scratch instance";
+  daemon_.Kill();
+  StartDaemon();
+  EXPECT_TRUE(std::filesystem::is_empty(drills));
+  EXPECT_TRUE(PostmastersUnder(drills).empty()) << "a scratch server outlived the restart";
+  json ended = daemon_.Get("/jobs/" + job).body["job"];
+  EXPECT_EQ(ended["status"], "failed");
+  EXPECT_EQ(ended["error"]["code"], "interrupted");
+  // The backup is not marked by the cut-off drill, and a new drill passes.
+  EXPECT_TRUE(daemon_.Get("/instances/cut/backups/c1").body["backup"]["drill"].is_null());
+  auto again = daemon_.Post("/instances/cut/backups/c1/verify", json::object());
+  EXPECT_EQ(again.body["passed"], true) << again.raw;
+}
+
 // Runs chattr on `path` (the immutable flag stops even root from making files in it).
 bool Chattr(const std::string& flag, const std::string& path) {
   ProcessOptions o;
@@ -308,8 +334,10 @@ bool Chattr(const std::string& flag, const std::string& path) {
 
 TEST_F(ApiOperationsTest, FailingBackupsAStaleScheduleAndAFullDiskAlertOnce) {
   WebhookReceiver hooks;
-  // Any disk is more than 1% full: the disk alert must fire, once.
-  StartDaemon({"--alert-webhook", hooks.url(), "--disk-alert-percent", "1"});
+  // Any disk is more than 1% full: the disk alert must fire, once. A dead receiver comes
+  // first: it must not hold up the live one (each retries on its own).
+  StartDaemon({"--alert-webhook", "http://127.0.0.1:1/dead", "--alert-webhook", hooks.url(),
+               "--disk-alert-percent", "1"});
   auto disk = hooks.WaitFor("disk_usage_high", seconds(30));
   ASSERT_TRUE(disk.has_value()) << "no disk_usage_high alert";
   EXPECT_GE((*disk)["details"]["usedPercent"].get<double>(), 1);
@@ -361,6 +389,13 @@ TEST_F(ApiOperationsTest, FailingBackupsAStaleScheduleAndAFullDiskAlertOnce) {
   WaitNoJobs();
   EXPECT_EQ(hooks.Count("disk_usage_high"), 1);
   EXPECT_EQ(hooks.Count("no_recent_backup"), 1);
+  // The dead receiver's deliveries end as failures after their retries, and are counted.
+  const std::string undelivered = R"(dbaas_alerts_total{kind="disk_usage_high",result="failed"})";
+  for (int i = 0; i < 300 && Metrics()[undelivered] < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(Metrics()[undelivered], 1);
+  EXPECT_EQ(Metrics()[R"(dbaas_alerts_total{kind="disk_usage_high",result="delivered"})"], 1);
 }
 
 TEST_F(ApiOperationsTest, AMariaDbDrillChecksEveryTableAndCountsItsRows) {
