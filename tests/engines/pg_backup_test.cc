@@ -112,6 +112,53 @@ TEST_F(PgBackupTest, RoundTripIntoANewInstance) {
   EXPECT_EQ(rconn->QueryValue("select count(*) from items").value(), "10000");
 }
 
+// The negative control for the drills' file check: the backup_manifest the backup writes
+// is specific enough for pg_verifybackup to catch a short file, a stray file and missing
+// WAL, each named in the problems.
+TEST_F(PgBackupTest, TheFileCheckFindsAShortFileAStrayFileAndMissingWal) {
+  auto conn = PgConnection::Connect(source_->connection().SocketConninfo());
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE(
+      conn->Query("create table items as select g as id from generate_series(1, 50000) g").ok());
+  std::string relation = conn->QueryValue("select pg_relation_filepath('items')").value();
+  auto backup = BackupPostgres(*source_, *repo_, "checked", storage::SnapshotMode::kRepository);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  auto restore_copy = [&](const std::string& where) {
+    storage::RestoreOptions o;
+    o.target = root_ / where;
+    auto restored = storage::RestoreSnapshot(*repo_, backup->snapshot, o);
+    EXPECT_TRUE(restored.ok()) << restored.status().ToString();
+    return o.target;
+  };
+  auto check = [&](const std::string& dir) {
+    FileCheck c;
+    Status ran = PgVerifyBackupFiles(bin_, dir, c);
+    EXPECT_TRUE(ran.ok()) << ran.ToString();
+    EXPECT_EQ(c.checker, "pg_verifybackup");
+    std::string all;
+    for (const std::string& p : c.problems) all += p + "\n";
+    return all;
+  };
+
+  std::string clean = restore_copy("clean");
+  EXPECT_EQ(check(clean), "");
+
+  std::string shortened = restore_copy("short");
+  ASSERT_EQ(::truncate(JoinPath(shortened, relation).c_str(), 8192), 0);
+  EXPECT_NE(check(shortened).find(relation), std::string::npos) << check(shortened);
+
+  std::string stray = restore_copy("stray");
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(stray, "base/stray-file"), "x", 0600).ok());
+  EXPECT_NE(check(stray).find("stray-file"), std::string::npos) << check(stray);
+
+  std::string no_wal = restore_copy("no-wal");
+  for (const auto& e : std::filesystem::directory_iterator(JoinPath(no_wal, "pg_wal"))) {
+    if (e.is_regular_file()) std::filesystem::remove(e.path());
+  }
+  std::string problems = check(no_wal);
+  EXPECT_NE(problems.find("WAL"), std::string::npos) << problems;
+}
+
 // The torture test, small enough for CI (pgbench scale 2; bench/pg_backup_bench.sh runs at
 // scale 70): five backups taken under pgbench write load each pass pg_verifybackup, start,
 // pass pg_amcheck --heapallindexed and keep the pgbench invariant.

@@ -248,12 +248,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   return info;
 }
 
-namespace {
-
-// pg_verifybackup on a restored data directory before any server touches it: every file the
-// backup_manifest lists is there with its size, and the WAL from start to stop parses.
-Status VerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
-                         FileCheck& check) {
+Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
+                           FileCheck& check) {
   std::string bin = bin_dir;
   if (bin.empty()) {
     ASSIGN_OR_RETURN(bin, FindPgBinDir());
@@ -276,8 +272,6 @@ Status VerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir
   return Status::Ok();
 }
 
-}  // namespace
-
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
                                    const std::string& password, const RecoveryTarget& target,
@@ -289,7 +283,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
   }
   auto fill = [&](const std::string& data_dir) -> Status {
     RETURN_IF_ERROR(FillFromSnapshot(repo, snapshot, data_dir, progress));
-    if (file_check) RETURN_IF_ERROR(VerifyBackupFiles(spec.bin_dir, data_dir, *file_check));
+    if (file_check) RETURN_IF_ERROR(PgVerifyBackupFiles(spec.bin_dir, data_dir, *file_check));
     // Archive recovery: the server fetches WAL past the backup's end and promotes.
     if (pitr) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(data_dir, "recovery.signal"), "", 0600));
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.

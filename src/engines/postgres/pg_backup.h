@@ -58,6 +58,13 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    storage::Progress* progress = nullptr,
                                    FileCheck* file_check = nullptr);
 
+// pg_verifybackup on a restored data directory before any server touches it: every file the
+// backup_manifest lists is there with its size, no other file is, and the WAL from the
+// backup's start to its stop parses. What it finds goes to check.problems (the status is
+// an error only when the check could not run). `bin_dir` "" finds the installed one.
+Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
+                           FileCheck& check);
+
 // Which paths a base backup leaves out (relative to PGDATA).
 storage::ScanFilter PgBackupFilter(const std::string& path, bool is_directory);
 
