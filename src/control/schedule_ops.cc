@@ -312,6 +312,26 @@ void Service::CheckAlertConditions(Clock::time_point now) {
   }
 }
 
+Service::RepoSizes Service::CurrentRepoSizes() const {
+  std::lock_guard lock(repo_sizes_mu_);
+  uint64_t generation = repo_generation_.load();
+  auto now = std::chrono::steady_clock::now();
+  if (repo_sizes_.valid && repo_sizes_.generation == generation &&
+      now - repo_sizes_.read_at < std::chrono::minutes(10)) {
+    return repo_sizes_;
+  }
+  // A running gc holds the repository for a while: a scrape then gets the last sizes
+  // rather than waiting for it.
+  std::shared_lock no_gc(repo_gc_, std::try_to_lock);
+  if (!no_gc.owns_lock()) return repo_sizes_;
+  auto repo = storage::Repository::Open(repository_dir());
+  if (!repo.ok()) return repo_sizes_;
+  auto stats = storage::ComputeStats(**repo);
+  if (!stats.ok()) return repo_sizes_;
+  repo_sizes_ = {generation, now, stats->logical_bytes, stats->stored_bytes, true};
+  return repo_sizes_;
+}
+
 std::string Service::RenderMetrics() const {
   MetricsState state;
   state.jobs_in_flight = jobs_->in_flight();
@@ -336,16 +356,9 @@ std::string Service::RenderMetrics() const {
       }
     }
   }
-  {
-    std::shared_lock no_gc(repo_gc_);
-    auto repo = storage::Repository::Open(repository_dir());
-    if (repo.ok()) {
-      if (auto stats = storage::ComputeStats(**repo); stats.ok()) {
-        state.repository_logical_bytes = stats->logical_bytes;
-        state.repository_stored_bytes = stats->stored_bytes;
-      }
-    }
-  }
+  RepoSizes sizes = CurrentRepoSizes();
+  state.repository_logical_bytes = sizes.logical_bytes;
+  state.repository_stored_bytes = sizes.stored_bytes;
   struct statvfs fs;
   if (::statvfs(options_.data_root.c_str(), &fs) == 0) {
     state.data_root_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;

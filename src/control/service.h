@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -242,6 +243,21 @@ class Service {
   // since it deletes packs a reader may be about to open.
   std::mutex repo_writer_;
   mutable std::shared_mutex repo_gc_;
+
+  // The repository's sizes for /metrics: reading every snapshot manifest per scrape would
+  // grow with the backups, so they are read again only after a writer changed the
+  // repository (repo_generation_), or after 10 minutes (an offline `dbaas repo` command).
+  struct RepoSizes {
+    uint64_t generation = 0;
+    std::chrono::steady_clock::time_point read_at;
+    uint64_t logical_bytes = 0;
+    uint64_t stored_bytes = 0;
+    bool valid = false;
+  };
+  std::atomic<uint64_t> repo_generation_{1};
+  mutable std::mutex repo_sizes_mu_;
+  mutable RepoSizes repo_sizes_;  // guarded by repo_sizes_mu_
+  RepoSizes CurrentRepoSizes() const;
 
   std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<AlertSender> alerts_;

@@ -220,6 +220,17 @@ TEST_F(ApiOperationsTest, AScheduleMakesBackupsThatRetentionExpires) {
   ASSERT_EQ(restored.status, 201) << restored.raw;
   EXPECT_EQ(Psql(daemon_, "ops-copy", "select count(*) from t").value_or(""), "1000");
   EXPECT_EQ(Metrics()[R"(dbaas_restores_total{instance="ops",result="success"})"], 1);
+
+  // The repository's sizes are kept between scrapes, and read again once a backup is
+  // deleted (or made): a scrape right after shows the change.
+  const std::string logical = "dbaas_repository_logical_bytes";
+  double before = Metrics()[logical];
+  EXPECT_EQ(Metrics()[logical], before);
+  ASSERT_EQ(daemon_.Delete("/instances/ops/backups/kept-asked").status, 200);
+  double after_delete = Metrics()[logical];
+  EXPECT_LT(after_delete, before);
+  ASSERT_EQ(daemon_.Post("/instances/ops/backup", json{{"backupName", "again"}}).status, 201);
+  EXPECT_GT(Metrics()[logical], after_delete);
 }
 
 // Flips bytes in the middle of every pack of the repository.
