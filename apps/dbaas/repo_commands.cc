@@ -212,7 +212,7 @@ void AddSnapshotLs(CLI::App& snap, GlobalOptions& g) {
   cmd->callback([&g, repo_path] {
     g.action = [&g, repo_path] {
       return WithRepo(g, *repo_path, [&g](Repository& repo) -> Status {
-        ASSIGN_OR_RETURN(auto all, repo.ListSnapshots());
+        ASSIGN_OR_RETURN(auto all, repo.ListSnapshotHeaders());
         if (g.format == OutputFormat::kJson) {
           json list = json::array();
           for (const Manifest& m : all) list.push_back(SnapshotJson(m));

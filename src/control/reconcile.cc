@@ -110,7 +110,7 @@ Status Service::Reconcile() {
 
 Status Service::ReconcileBackups() {
   ASSIGN_OR_RETURN(auto repo, storage::Repository::Open(repository_dir()));
-  ASSIGN_OR_RETURN(auto snapshots, repo->ListSnapshots());
+  ASSIGN_OR_RETURN(auto snapshots, repo->ListSnapshotHeaders());
   ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups());
   for (auto& b : backups) {
     if (b.status != "creating") continue;

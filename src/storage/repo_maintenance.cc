@@ -273,7 +273,7 @@ Result<GcReport> CollectGarbage(Repository& repo) {
 
 Result<RepoStats> ComputeStats(const Repository& repo) {
   RepoStats s;
-  ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshots());
+  ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshotHeaders());
   s.snapshots = snapshots.size();
   for (const Manifest& m : snapshots) {
     if (m.kind == SnapshotKind::kRepository) s.logical_bytes += m.stats.logical_bytes;

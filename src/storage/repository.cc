@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -272,34 +275,112 @@ Result<Manifest> Repository::LoadSnapshot(std::string_view id) const {
   return manifest;
 }
 
-Result<std::vector<Manifest>> Repository::ListSnapshots() const {
-  std::string dir = JoinPath(path_, "snapshots");
-  std::vector<Manifest> out;
+namespace {
+
+// The ids of the committed manifests in `dir`.
+Result<std::vector<std::string>> ManifestIds(const std::string& dir) {
+  std::vector<std::string> ids;
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(dir, ec);
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     const auto& p = it->path();
-    if (p.extension() != ".json" || !IsValidSnapshotId(p.stem().string())) continue;
-    ASSIGN_OR_RETURN(Manifest m, LoadSnapshot(p.stem().string()));
-    out.push_back(std::move(m));
+    if (p.extension() == ".json" && IsValidSnapshotId(p.stem().string())) {
+      ids.push_back(p.stem().string());
+    }
   }
   if (ec) return ErrnoStatus("list", dir, ec.value());
-  std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) {
+  return ids;
+}
+
+void SortNewestFirst(std::vector<Manifest>& manifests) {
+  std::sort(manifests.begin(), manifests.end(), [](const Manifest& a, const Manifest& b) {
     return a.created_unix_ns > b.created_unix_ns;
   });
+}
+
+// Manifest headers already parsed in this process, by manifest path. Snapshot ids are
+// random and never reused, and a committed manifest is never rewritten; the file's size
+// and mtime are checked all the same, so a manifest replaced by hand is read again.
+struct HeaderCache {
+  struct Entry {
+    off_t size = 0;
+    int64_t mtime_ns = 0;
+    Manifest header;
+  };
+  std::mutex mu;
+  std::unordered_map<std::string, Entry> by_path;
+};
+
+HeaderCache& Headers() {
+  static HeaderCache cache;
+  return cache;
+}
+
+}  // namespace
+
+Result<std::vector<Manifest>> Repository::ListSnapshots() const {
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, ManifestIds(JoinPath(path_, "snapshots")));
+  std::vector<Manifest> out;
+  for (const std::string& id : ids) {
+    ASSIGN_OR_RETURN(Manifest m, LoadSnapshot(id));
+    out.push_back(std::move(m));
+  }
+  SortNewestFirst(out);
+  return out;
+}
+
+Result<std::vector<Manifest>> Repository::ListSnapshotHeaders() const {
+  std::string dir = JoinPath(path_, "snapshots");
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, ManifestIds(dir));
+  HeaderCache& cache = Headers();
+  std::vector<Manifest> out;
+  std::unordered_set<std::string> listed;
+  for (const std::string& id : ids) {
+    std::string path = SnapshotPath(id);
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;  // removed since the listing
+      return ErrnoStatus("stat", path, errno);
+    }
+    int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+    listed.insert(path);
+    {
+      std::lock_guard lock(cache.mu);
+      auto hit = cache.by_path.find(path);
+      if (hit != cache.by_path.end() && hit->second.size == st.st_size &&
+          hit->second.mtime_ns == mtime_ns) {
+        out.push_back(hit->second.header);
+        continue;
+      }
+    }
+    ASSIGN_OR_RETURN(Manifest m, LoadSnapshot(id));
+    m.entries.clear();
+    m.entries.shrink_to_fit();
+    std::lock_guard lock(cache.mu);
+    cache.by_path[path] = {st.st_size, mtime_ns, m};
+    out.push_back(std::move(m));
+  }
+  {
+    // Forget the snapshots of this repository that are gone.
+    std::lock_guard lock(cache.mu);
+    std::erase_if(cache.by_path, [&](const auto& kv) {
+      return kv.first.starts_with(dir + "/") && !listed.count(kv.first);
+    });
+  }
+  SortNewestFirst(out);
   return out;
 }
 
 Result<Manifest> Repository::FindSnapshot(std::string_view ref) const {
   if (IsValidSnapshotId(ref)) return LoadSnapshot(ref);
   if (ref.empty()) return Status::InvalidArgument("empty snapshot reference");
-  ASSIGN_OR_RETURN(auto all, ListSnapshots());
+  ASSIGN_OR_RETURN(auto all, ListSnapshotHeaders());
   std::vector<const Manifest*> by_prefix;
   for (const Manifest& m : all) {
-    if (m.name == ref) return m;  // newest first: the newest with that name
+    if (m.name == ref) return LoadSnapshot(m.id);  // newest first: the newest with that name
     if (ref.size() >= 4 && m.id.starts_with(ref)) by_prefix.push_back(&m);
   }
-  if (by_prefix.size() == 1) return *by_prefix[0];
+  if (by_prefix.size() == 1) return LoadSnapshot(by_prefix[0]->id);
   if (by_prefix.size() > 1) {
     return Status::InvalidArgument(fmt::format("'{}' matches {} snapshots", ref, by_prefix.size()),
                                    "give more digits of the id");

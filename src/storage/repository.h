@@ -85,6 +85,11 @@ class Repository {
 
   // Manifests, newest first. Unreadable manifests are reported, not skipped silently.
   Result<std::vector<Manifest>> ListSnapshots() const;
+  // The same without their entries: id, name, source, kind, times, stats, annotations; for
+  // choosing a snapshot (then LoadSnapshot it) and for totals. A committed manifest never
+  // changes, so each is parsed once per process: a daemon that lists on every backup does
+  // not parse every manifest each time.
+  Result<std::vector<Manifest>> ListSnapshotHeaders() const;
   // By full id, unique id prefix (4+ hex digits), or name (the newest with that name).
   Result<Manifest> FindSnapshot(std::string_view ref) const;
   Result<Manifest> LoadSnapshot(std::string_view id) const;

@@ -207,10 +207,11 @@ Result<std::optional<Manifest>> FindParent(const Repository& repo, const CreateO
     ASSIGN_OR_RETURN(Manifest m, repo.FindSnapshot(o.parent));
     return std::optional<Manifest>(std::move(m));
   }
-  ASSIGN_OR_RETURN(auto all, repo.ListSnapshots());
-  for (Manifest& m : all) {  // newest first
+  ASSIGN_OR_RETURN(auto all, repo.ListSnapshotHeaders());
+  for (const Manifest& m : all) {  // newest first
     if (m.source == source && m.kind == SnapshotKind::kRepository) {
-      return std::optional<Manifest>(std::move(m));
+      ASSIGN_OR_RETURN(Manifest parent, repo.LoadSnapshot(m.id));
+      return std::optional<Manifest>(std::move(parent));
     }
   }
   return std::optional<Manifest>();

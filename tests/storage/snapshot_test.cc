@@ -229,6 +229,55 @@ TEST_F(SnapshotTest, TruncatedPackGivesAClearError) {
   EXPECT_FALSE(report->ok());
 }
 
+// Headers are what choosing a snapshot needs, without entries; they are parsed once per
+// process, and still follow the manifests: a removed snapshot leaves the list, a manifest
+// replaced on disk is read again, and an incremental snapshot still finds its parent's
+// entries through them.
+TEST_F(SnapshotTest, HeadersListWhatTheManifestsSay) {
+  Manifest first = Snapshot();
+  CreateOptions named;
+  named.name = "second";
+  Manifest second = Snapshot(named);
+  EXPECT_EQ(second.parent, first.id);
+  EXPECT_EQ(second.stats.read_bytes, 0u);  // the parent's entries were found
+
+  auto full = repo_->ListSnapshots();
+  auto heads = repo_->ListSnapshotHeaders();
+  ASSERT_TRUE(full.ok() && heads.ok());
+  ASSERT_EQ(heads->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*heads)[i].id, (*full)[i].id);
+    EXPECT_EQ((*heads)[i].name, (*full)[i].name);
+    EXPECT_EQ((*heads)[i].stats.logical_bytes, (*full)[i].stats.logical_bytes);
+    EXPECT_TRUE((*heads)[i].entries.empty());
+    EXPECT_FALSE((*full)[i].entries.empty());
+  }
+  EXPECT_EQ((*heads)[0].id, second.id);  // newest first
+  auto by_name = repo_->FindSnapshot("second");
+  ASSERT_TRUE(by_name.ok());
+  EXPECT_EQ(by_name->entries.size(), second.entries.size());
+
+  // Replaced on disk (a different size): the header follows.
+  Manifest renamed = repo_->LoadSnapshot(first.id).value();
+  renamed.name = "renamed-by-hand";
+  ASSERT_TRUE(repo_->CommitSnapshot(renamed).ok());
+  heads = repo_->ListSnapshotHeaders();
+  ASSERT_TRUE(heads.ok());
+  EXPECT_EQ((*heads)[1].name, "renamed-by-hand");
+  EXPECT_EQ(repo_->FindSnapshot("renamed-by-hand")->id, first.id);
+
+  {
+    auto lock = repo_->LockForWrite();
+    ASSERT_TRUE(lock.ok());
+    ASSERT_TRUE(repo_->RemoveSnapshot(second.id).ok());
+  }
+  heads = repo_->ListSnapshotHeaders();
+  ASSERT_TRUE(heads.ok());
+  ASSERT_EQ(heads->size(), 1u);
+  EXPECT_EQ((*heads)[0].id, first.id);
+  EXPECT_EQ(repo_->FindSnapshot("second").status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(SnapshotTest, CorruptManifestGivesAClearError) {
   Manifest m = Snapshot();
   WriteFile(repo_->SnapshotPath(m.id), "{\"format\": \"dbaas-snapshot\", \"version\": 1");
