@@ -353,7 +353,9 @@ Result<std::vector<Manifest>> Repository::ListSnapshotHeaders() const {
         continue;
       }
     }
-    ASSIGN_OR_RETURN(Manifest m, LoadSnapshot(id));
+    Result<Manifest> loaded = LoadSnapshot(id);
+    if (!loaded.ok() && loaded.status().code() == StatusCode::kNotFound) continue;  // removed
+    ASSIGN_OR_RETURN(Manifest m, std::move(loaded));
     m.entries.clear();
     m.entries.shrink_to_fit();
     std::lock_guard lock(cache.mu);
