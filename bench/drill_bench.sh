@@ -21,24 +21,9 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 SCALE=${SCALE:-20}
 RUNS=${RUNS:-3}
-DBAASD=${DBAASD:-$REPO_ROOT/build/release/apps/dbaasd/dbaasd}
-BENCH_DIR=${BENCH_DIR:-/var/tmp}
+source "$SCRIPT_DIR/dbaasd_lib.sh"
 pgbin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-work=$(mktemp -d "$BENCH_DIR/drill-bench.XXXXXX")
-chmod 711 "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$DBAASD" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn 2>"$work/dbaasd.log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-token=$(cat "$work/data/api-token")
-api() {  # api METHOD PATH [BODY]
-  curl -sf -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    "http://127.0.0.1:$port$2" ${3:+-d "$3"}
-}
-now() { date +%s.%N; }
+start_dbaasd drill-bench
 connect_env() {  # exports libpq variables for instance $1
   local c
   c=$(api GET "/instances/$1?showSecrets=true" | jq .instance.connection)
@@ -78,7 +63,6 @@ for run in $(seq "$RUNS"); do
 done
 [ "$drill_rows" = "$script_rows" ] || { echo "row counts differ: $drill_rows vs $script_rows" >&2; exit 1; }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 md=$(median "${drill_s[@]}") mr=$(median "${rto_s[@]}") ms=$(median "${script_s[@]}")
 mv=$(median "${verify_s[@]}")
 mkdir -p "$REPO_ROOT/bench/results"

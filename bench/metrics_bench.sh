@@ -19,22 +19,8 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 BACKUPS=${BACKUPS:-200}
 SAMPLES=${SAMPLES:-10}
-DBAASD=${DBAASD:-$REPO_ROOT/build/release/apps/dbaasd/dbaasd}
-BENCH_DIR=${BENCH_DIR:-/var/tmp}
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-work=$(mktemp -d "$BENCH_DIR/metrics-bench.XXXXXX")
-chmod 711 "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$DBAASD" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn 2>"$work/dbaasd.log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-token=$(cat "$work/data/api-token")
-api() {  # api METHOD PATH [BODY]
-  curl -sf -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    "http://127.0.0.1:$port$2" ${3:+-d "$3"}
-}
+source "$SCRIPT_DIR/dbaasd_lib.sh"
+start_dbaasd metrics-bench
 scrape_ms() {  # one GET /metrics, its time in ms
   curl -sf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" \
     "http://127.0.0.1:$port/metrics" | awk '{printf "%.2f\n", $1 * 1000}'
@@ -42,7 +28,6 @@ scrape_ms() {  # one GET /metrics, its time in ms
 
 log "instance + $BACKUPS backups"
 api POST /instances '{"name":"src","type":"postgresql"}' >/dev/null
-now() { date +%s.%N; }
 n=0 backup_s=()
 for i in $(seq "$BACKUPS"); do
   t0=$(now)
@@ -61,7 +46,6 @@ for s in $(seq "$SAMPLES"); do
 done
 snapshots=$(find "$work/data/repository/snapshots" -name '*.json' | wc -l)
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mc=$(median "${cold[@]}") mw=$(median "${warm[@]}")
 first10=$(median "${backup_s[@]:0:10}") last10=$(median "${backup_s[@]: -10}")
 mkdir -p "$REPO_ROOT/bench/results"
