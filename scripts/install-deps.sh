@@ -9,7 +9,7 @@ packages=(
   libbenchmark-dev prometheus-cpp-dev libcctz-dev
   postgresql-15 postgresql-contrib
   mariadb-server mariadb-client mariadb-backup libmariadb-dev
-  xfsprogs jq time util-linux curl python3 python3-yaml
+  xfsprogs jq time util-linux curl python3 python3-yaml openssl
 )
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)

@@ -48,10 +48,11 @@ std::string PathSegment(const std::string& s) {
   return out;
 }
 
-ApiClient::ApiClient(std::string base, std::string token)
+ApiClient::ApiClient(std::string base, std::string token, const std::string& ca_cert)
     : base_(std::move(base)),
       token_(std::move(token)),
       http_(std::make_unique<httplib::Client>(base_)) {
+  if (!ca_cert.empty()) http_->set_ca_cert_path(ca_cert.c_str());
   http_->set_connection_timeout(5, 0);
   http_->set_read_timeout(3600, 0);  // a synchronous request answers when its work is done
   if (!token_.empty()) http_->set_bearer_token_auth(token_.c_str());
@@ -63,7 +64,20 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Connect(const ServerOptions& o) {
   std::string server = o.server;
   if (server.empty()) server = Env("DBAAS_SERVER") ? Env("DBAAS_SERVER") : "http://127.0.0.1:3000";
   if (!server.starts_with("http://") && !server.starts_with("https://")) {
-    return Status::InvalidArgument(fmt::format("--server '{}' is not an http:// URL", server));
+    return Status::InvalidArgument(
+        fmt::format("--server '{}' is not an http:// or https:// URL", server));
+  }
+  bool https = server.starts_with("https://");
+  if (!o.ca_cert.empty() && !https) {
+    return Status::InvalidArgument(
+        fmt::format("--cacert is for an https:// server, and the server is '{}'", server));
+  }
+  std::string ca_cert = o.ca_cert;
+  if (ca_cert.empty() && https && Env("DBAAS_CACERT")) ca_cert = Env("DBAAS_CACERT");
+  if (!ca_cert.empty()) {
+    if (auto text = ReadFileToString(ca_cert); !text.ok()) {
+      return text.status().WithContext("CA certificate (--cacert)");
+    }
   }
   std::string token = o.token;
   if (token.empty() && Env("DBAAS_TOKEN")) token = Env("DBAAS_TOKEN");
@@ -82,7 +96,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Connect(const ServerOptions& o) {
       while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
     }
   }
-  return std::unique_ptr<ApiClient>(new ApiClient(server, token));
+  return std::unique_ptr<ApiClient>(new ApiClient(server, token, ca_cert));
 }
 
 Result<json> ApiClient::Handle(const std::string& what, int status, const std::string& body) {
@@ -99,15 +113,27 @@ Result<json> ApiClient::Handle(const std::string& what, int status, const std::s
   return Status::IoError(fmt::format("{}: HTTP {}", what, status));
 }
 
-#define DBAAS_HTTP_CALL(what, call)                                                             \
-  do {                                                                                          \
-    auto res = (call);                                                                          \
-    if (!res) {                                                                                 \
-      return Status::IoError(                                                                   \
-          fmt::format("cannot reach dbaasd at {}: {}", base_, httplib::to_string(res.error())), \
-          "is dbaasd running? give its address with --server");                                 \
-    }                                                                                           \
-    return Handle(what, res->status, res->body);                                                \
+Status ApiClient::Unreachable(int error) const {
+  auto e = static_cast<httplib::Error>(error);
+  std::string why = httplib::to_string(e);
+  if (e == httplib::Error::SSLServerVerification) {
+    return Status::IoError(
+        fmt::format("cannot reach dbaasd at {}: its TLS certificate is not trusted", base_),
+        "pass the CA that signed it with --cacert (or $DBAAS_CACERT)");
+  }
+  if (e == httplib::Error::SSLConnection) {
+    return Status::IoError(fmt::format("cannot reach dbaasd at {}: {}", base_, why),
+                           "does dbaasd serve https (--tls-cert)? else use an http:// URL");
+  }
+  return Status::IoError(fmt::format("cannot reach dbaasd at {}: {}", base_, why),
+                         "is dbaasd running? give its address with --server");
+}
+
+#define DBAAS_HTTP_CALL(what, call)                              \
+  do {                                                           \
+    auto res = (call);                                           \
+    if (!res) return Unreachable(static_cast<int>(res.error())); \
+    return Handle(what, res->status, res->body);                 \
   } while (0)
 
 Result<json> ApiClient::Get(const std::string& path) {

@@ -20,6 +20,8 @@ struct ServerOptions {
   std::string token;       // $DBAAS_TOKEN, else read from token_file
   std::string token_file;  // else <data_root>/api-token
   std::string data_root;   // else $DBAAS_DATA_ROOT
+  std::string ca_cert;     // PEM CA to check an https:// server with (else $DBAAS_CACERT,
+                           // else the system's)
 };
 
 class ApiClient {
@@ -39,7 +41,9 @@ class ApiClient {
                                     bool show_progress);
 
  private:
-  ApiClient(std::string base, std::string token);
+  ApiClient(std::string base, std::string token, const std::string& ca_cert);
+  // Why a request got no answer, and what to do about it.
+  Status Unreachable(int error) const;
   Result<nlohmann::json> Handle(const std::string& what, int status, const std::string& body);
 
   std::string base_;

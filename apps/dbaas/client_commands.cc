@@ -340,6 +340,9 @@ void AddClientCommands(CLI::App& app, GlobalOptions& global) {
   app.add_option("--server", state->server.server,
                  "dbaasd's URL (default $DBAAS_SERVER or http://127.0.0.1:3000)");
   app.add_option("--token-file", state->server.token_file, "File holding the API token");
+  app.add_option("--cacert", state->server.ca_cert,
+                 "PEM CA certificate to check an https:// dbaasd with (default $DBAAS_CACERT, "
+                 "else the system's)");
   app.add_option("--data-root", state->server.data_root,
                  "dbaasd's data root, to read its api-token (or $DBAAS_DATA_ROOT; or set "
                  "$DBAAS_TOKEN)");

@@ -34,6 +34,8 @@ struct DaemonOptions {
   std::string dbaas_binary;
   std::vector<std::string> alert_webhooks;
   int disk_alert_percent = 85;
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 // The dbaas CLI that PostgreSQL's archive_command runs: beside this daemon when installed
@@ -83,11 +85,15 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         if (!given("--alert-webhook")) o.alert_webhooks = it->get<std::vector<std::string>>();
       } else if (k == "diskAlertPercent") {
         if (!given("--disk-alert-percent")) o.disk_alert_percent = it->get<int>();
+      } else if (k == "tlsCert") {
+        if (!given("--tls-cert")) o.tls_cert = it->get<std::string>();
+      } else if (k == "tlsKey") {
+        if (!given("--tls-key")) o.tls_key = it->get<std::string>();
       } else {
         return dbaas::Status::InvalidArgument(
             fmt::format("config file '{}': unknown setting '{}'", o.config_file, k),
             "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir, "
-            "mysqlBinDir, dbaasBinary, alertWebhooks, diskAlertPercent");
+            "mysqlBinDir, dbaasBinary, alertWebhooks, diskAlertPercent, tlsCert, tlsKey");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -146,6 +152,9 @@ int main(int argc, char** argv) {
                  "Alert when the data root's filesystem is this full")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  app.add_option("--tls-cert", o.tls_cert,
+                 "PEM certificate (chain) to serve the API over HTTPS, with --tls-key");
+  app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert (keep it 0600)");
   app.add_flag("--insecure-no-auth", o.insecure_no_auth,
                "Serve without the bearer token (local development only; loopback only)");
   try {
@@ -209,6 +218,14 @@ int main(int argc, char** argv) {
   ao.port = listen->second;
   ao.max_body = o.max_body;
   ao.threads = o.http_threads;
+  ao.tls_cert_file = o.tls_cert;
+  ao.tls_key_file = o.tls_key;
+  if (ao.tls_cert_file.empty() && !IsLoopback(ao.host)) {
+    spdlog::warn(
+        "event=plain_http_off_loopback address={} effect=\"the API token and database "
+        "passwords cross the network in clear text\" fix=\"give --tls-cert and --tls-key\"",
+        ao.host);
+  }
   if (!o.insecure_no_auth) {
     auto token = dbaas::api::LoadOrCreateToken(o.data_root);
     if (!token.ok()) return Fail(token.status());
@@ -218,8 +235,8 @@ int main(int argc, char** argv) {
   }
   dbaas::api::ApiServer server(**service, ao);
   if (auto st = server.Bind(); !st.ok()) return Fail(st);
-  spdlog::info("event=listening address={}:{} data_root={} token_file={} startup_ms={}", ao.host,
-               server.port(), o.data_root,
+  spdlog::info("event=listening scheme={} address={}:{} data_root={} token_file={} startup_ms={}",
+               ao.tls_cert_file.empty() ? "http" : "https", ao.host, server.port(), o.data_root,
                o.insecure_no_auth ? "none" : dbaas::JoinPath(o.data_root, "api-token"),
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - started)

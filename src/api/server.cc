@@ -217,8 +217,37 @@ Result<std::string> LoadOrCreateToken(const std::string& data_root) {
   return token;
 }
 
+namespace {
+
+std::unique_ptr<httplib::Server> MakeHttpServer(const ApiOptions& o) {
+  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) {
+    return std::make_unique<httplib::Server>();
+  }
+  // A missing or bad file leaves it invalid; Bind() says which.
+  return std::make_unique<httplib::SSLServer>(o.tls_cert_file.c_str(), o.tls_key_file.c_str());
+}
+
+// Why the TLS files cannot serve, in words: unreadable, or not a PEM certificate and
+// matching key.
+Status CheckTlsFiles(const ApiOptions& o) {
+  if (o.tls_cert_file.empty() || o.tls_key_file.empty()) {
+    return Status::InvalidArgument("TLS needs both a certificate and a private key",
+                                   "give --tls-cert and --tls-key together");
+  }
+  for (const std::string* f : {&o.tls_cert_file, &o.tls_key_file}) {
+    auto text = ReadFileToString(*f, 1 << 20);
+    if (!text.ok()) return text.status().WithContext("TLS file");
+  }
+  return Status::InvalidArgument(
+      fmt::format("cannot use TLS certificate '{}' with key '{}'", o.tls_cert_file, o.tls_key_file),
+      "both must be PEM, and the key must be the certificate's (openssl x509 -noout -pubkey "
+      "-in CERT and openssl pkey -pubout -in KEY print the same)");
+}
+
+}  // namespace
+
 ApiServer::ApiServer(control::Service& service, ApiOptions options)
-    : service_(service), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
+    : service_(service), options_(std::move(options)), http_(MakeHttpServer(options_)) {
   int threads = options_.threads;
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options_.max_body);
@@ -245,6 +274,11 @@ ApiServer::ApiServer(control::Service& service, ApiOptions options)
 ApiServer::~ApiServer() { Stop(); }
 
 Status ApiServer::Bind() {
+  bool tls = !options_.tls_cert_file.empty() || !options_.tls_key_file.empty();
+  if (tls &&
+      (options_.tls_cert_file.empty() || options_.tls_key_file.empty() || !http_->is_valid())) {
+    return CheckTlsFiles(options_);
+  }
   if (options_.port == 0) {
     port_ = http_->bind_to_any_port(options_.host);
   } else {

@@ -23,6 +23,9 @@ struct ApiOptions {
   std::string token;          // required as "Authorization: Bearer <token>" unless empty
   size_t max_body = 1 << 20;  // larger bodies get 413
   int threads = 128;          // connections served at once (kept-alive ones included)
+  // Both set: HTTPS with this PEM certificate (chain) and private key; both empty: HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class ApiServer {

@@ -40,9 +40,9 @@ Status Daemon::Start(const std::vector<std::string>& env, const std::vector<std:
   process_.emplace(std::move(p));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_connection_timeout(1, 0);
-    if (auto res = c.Get("/healthz"); res && res->status == 200) {
+    auto c = Connection();
+    c->set_connection_timeout(1, 0);
+    if (auto res = c->Get("/healthz"); res && res->status == 200) {
       ASSIGN_OR_RETURN(token_, ReadFileToString(JoinPath(data_root_, "api-token")));
       while (!token_.empty() && token_.back() == '\n') token_.pop_back();
       return Status::Ok();
@@ -71,8 +71,15 @@ void Daemon::Kill() {
   process_.reset();
 }
 
+std::unique_ptr<httplib::Client> Daemon::Connection() const {
+  if (ca_cert_.empty()) return std::make_unique<httplib::Client>("127.0.0.1", port_);
+  auto c = std::make_unique<httplib::Client>(fmt::format("https://127.0.0.1:{}", port_));
+  c->set_ca_cert_path(ca_cert_.c_str());
+  return c;
+}
+
 std::unique_ptr<httplib::Client> Daemon::Client() const {
-  auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+  auto c = Connection();
   c->set_read_timeout(600, 0);
   c->set_bearer_token_auth(token_.c_str());
   return c;

@@ -27,6 +27,8 @@ class Daemon {
   explicit Daemon(std::string data_root) : data_root_(std::move(data_root)) {}
   ~Daemon();  // SIGKILL if still running (the test failed); servers are stopped by Stop()
 
+  // Speak HTTPS, trusting `ca_cert` (for a daemon started with --tls-cert/--tls-key).
+  void UseTls(std::string ca_cert) { ca_cert_ = std::move(ca_cert); }
   // Starts dbaasd with extra environment entries ("NAME=value") and arguments, and waits
   // for /healthz.
   Status Start(const std::vector<std::string>& env = {}, const std::vector<std::string>& args = {});
@@ -53,7 +55,10 @@ class Daemon {
 
  private:
   std::unique_ptr<httplib::Client> Client() const;
+  // Plain HTTP, or HTTPS checked against ca_cert_ when it is set.
+  std::unique_ptr<httplib::Client> Connection() const;
   std::string data_root_;
+  std::string ca_cert_;
   int port_ = 0;
   std::string token_;
   std::optional<Process> process_;
