@@ -21,6 +21,8 @@
 #                      cwd, else to the repository root)
 #   BENCH_DIR=/tmp     where the temporary data root is made (removed afterwards)
 #   KEEP_RUN=1         keep the data root and logs (dbaasd is stopped all the same)
+#   TLS=1              serve HTTPS (dbaasd --tls-cert/--tls-key with a self-signed P-256
+#                      certificate made here by openssl); wrk and curl speak HTTPS
 #
 # Needs: wrk (installed with apt-get when missing and root), curl, jq, time (/usr/bin/time),
 # PostgreSQL 15 for the instances (found by dbaasd).
@@ -52,6 +54,7 @@ WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
 DBAASD=${DBAASD:-build/release/apps/dbaasd/dbaasd}
 BENCH_DIR=${BENCH_DIR:-/tmp}
 KEEP_RUN=${KEEP_RUN:-0}
+TLS=${TLS:-0}
 
 for v in INSTANCES DURATION CONNECTIONS LOW_CONNECTIONS THREADS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
@@ -161,7 +164,7 @@ ms() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x / 1000 }'; e
 api() { # api METHOD PATH [BODY]: prints "HTTP_CODE TIME_S", body to $RUN/body
   local args=(-sS -o "$RUN/body" -w '%{http_code} %{time_total}\n' -X "$1" -H "@$RUN/auth-header")
   [[ -z ${3-} ]] || args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  curl "${args[@]}" "$BASE$2"
+  curl "${CURL_TLS[@]}" "${args[@]}" "$BASE$2"
 }
 
 # A wrk done() hook: exact figures in a key-value file named by $WRK_SUMMARY.
@@ -201,7 +204,7 @@ load() {
   local shown_auth=""
   # shellcheck disable=SC2016 # shown literally: the command to paste
   [[ -z $auth ]] || shown_auth=' -H "Authorization: Bearer $(cat DATAROOT/api-token)"'
-  res_put "$key.cmd" "wrk -t $THREADS -c $conns -d ${DURATION}s --latency --timeout $WRK_TIMEOUT$shown_auth http://127.0.0.1:PORT$path"
+  res_put "$key.cmd" "wrk -t $THREADS -c $conns -d ${DURATION}s --latency --timeout $WRK_TIMEOUT$shown_auth $SCHEME://127.0.0.1:PORT$path"
   log "== $key: wrk -t $THREADS -c $conns -d ${DURATION}s GET $path"
   cpu0=$(cpu_s "$DAEMON_PID")
   m0=$(machine_cpu)
@@ -249,7 +252,16 @@ load() {
 # ---------------------------------------------------------------------------- dbaasd
 
 log "data root $DATA; dbaasd $DBAASD"
-"$DBAASD" --data-root "$DATA" --listen 127.0.0.1:0 >"$LOG" 2>&1 &
+SCHEME=http DAEMON_TLS=() CURL_TLS=()
+if [[ $TLS == 1 ]]; then
+  need openssl openssl
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$RUN/tls.key" -out "$RUN/tls.crt" 2>/dev/null || die "openssl could not make a certificate"
+  SCHEME=https DAEMON_TLS=(--tls-cert "$RUN/tls.crt" --tls-key "$RUN/tls.key")
+  CURL_TLS=(--cacert "$RUN/tls.crt")
+fi
+"$DBAASD" --data-root "$DATA" --listen 127.0.0.1:0 "${DAEMON_TLS[@]}" >"$LOG" 2>&1 &
 DAEMON_PID=$!
 PORT=
 for ((i = 0; i < 300; i++)); do
@@ -262,7 +274,7 @@ for ((i = 0; i < 300; i++)); do
   sleep 0.1
 done
 [[ -n $PORT ]] || die "dbaasd did not report a listening port within 30 s (see $LOG)"
-BASE=http://127.0.0.1:$PORT
+BASE=$SCHEME://127.0.0.1:$PORT
 TOKEN=$(tr -d '[:space:]' <"$DATA/api-token")
 [[ -n $TOKEN ]] || die "empty token in $DATA/api-token"
 printf 'Authorization: Bearer %s\n' "$TOKEN" >"$RUN/auth-header"
@@ -308,7 +320,7 @@ else
   res_put check "FAIL: \"count\": $count (expected $INSTANCES), $listed listed, $running running"
 fi
 log "   correctness: $(res_get check); body $(res_get body.bytes) bytes"
-read -r code _ < <(curl -sS -o /dev/null -w '%{http_code} %{time_total}\n' "$BASE/instances")
+read -r code _ < <(curl "${CURL_TLS[@]}" -sS -o /dev/null -w '%{http_code} %{time_total}\n' "$BASE/instances")
 res_put check.noauth "$code"
 [[ $code == 401 ]] || log "warning: GET /instances without a token answered HTTP $code (expected 401)"
 
@@ -357,7 +369,7 @@ report() {
   echo "# REST API load benchmark, $(date '+%Y-%m-%d %H:%M')"
   echo
   echo "- Machine: $(nproc) cores $cpu, $mem, $(uname -r); load average before the runs $(res_get loadavg.start), after $(res_get loadavg.end). **wrk and dbaasd share these $(nproc) cores** (and the $INSTANCES idle PostgreSQL servers run alongside; the machine may be shared with other work too: see the last column). wrk's CPU time comes out of dbaasd's budget whenever the server is CPU-bound."
-  echo "- dbaasd: \`$DBAASD\` (file of $BIN_BUILT, sha256 $BIN_SHA…, repo at $GIT_REV when started$changed); cpp-httplib, thread pool of 128 (--http-threads), TCP_NODELAY, listen backlog SOMAXCONN, keep-alive (100 requests per connection, 5 s idle); default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, 127.0.0.1:$PORT"
+  echo "- dbaasd: \`$DBAASD\` (file of $BIN_BUILT, sha256 $BIN_SHA…, repo at $GIT_REV when started$changed); cpp-httplib, thread pool of 128 (--http-threads), TCP_NODELAY, listen backlog SOMAXCONN, keep-alive (100 requests per connection, 5 s idle); default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, $SCHEME://127.0.0.1:$PORT"
   echo "- Instances: $INSTANCES PostgreSQL ${pgv:-} instances created through POST /instances (sequentially, sync): $(res_get create.total) s in all, per request $(res_get create.stats)"
   echo "- Correctness: GET /instances → $(res_get check); body $(res_get body.bytes) bytes; without a token: HTTP $(res_get check.noauth)"
   echo "- Load: wrk ${wrkv:-?}, $THREADS threads, ${DURATION} s per run, keep-alive, --timeout $WRK_TIMEOUT (slower responses count as timeouts and are not in the percentiles); runs one after the other in the order below"

@@ -235,8 +235,8 @@ int main(int argc, char** argv) {
   }
   dbaas::api::ApiServer server(**service, ao);
   if (auto st = server.Bind(); !st.ok()) return Fail(st);
-  spdlog::info("event=listening scheme={} address={}:{} data_root={} token_file={} startup_ms={}",
-               ao.tls_cert_file.empty() ? "http" : "https", ao.host, server.port(), o.data_root,
+  spdlog::info("event=listening address={}:{} scheme={} data_root={} token_file={} startup_ms={}",
+               ao.host, server.port(), ao.tls_cert_file.empty() ? "http" : "https", o.data_root,
                o.insecure_no_auth ? "none" : dbaas::JoinPath(o.data_root, "api-token"),
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - started)
