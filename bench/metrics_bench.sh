@@ -7,6 +7,7 @@
 #         (its pack files and the snapshots' headers; every scrape did this before the
 #         sizes were kept);
 #   warm  a scrape with nothing changed since the last one: catalog rows only.
+# Then one backup deleted (the API answers after the repository's gc).
 # Printed with the number of backups at the time, so that the growth shows across runs
 # (e.g. BACKUPS=50 and BACKUPS=400).
 #
@@ -45,6 +46,10 @@ for s in $(seq "$SAMPLES"); do
   warm+=("$(scrape_ms)")
 done
 snapshots=$(find "$work/data/repository/snapshots" -name '*.json' | wc -l)
+# A delete collects the repository's garbage before it answers (every manifest read).
+t0=$(now)
+api DELETE /instances/src/backups/b1 >/dev/null
+delete_s=$(echo "$(now) - $t0" | bc)
 
 mc=$(median "${cold[@]}") mw=$(median "${warm[@]}")
 first10=$(median "${backup_s[@]:0:10}") last10=$(median "${backup_s[@]: -10}")
@@ -59,6 +64,8 @@ out="$REPO_ROOT/bench/results/metrics-$(date -u +%Y%m%d-%H%M).md"
   echo "| warm (nothing changed: catalog only) | **$mw ms** | ${warm[*]} |"
   echo
   echo "ratio cold / warm: $(echo "scale=1; $mc / $mw" | bc)"
+  echo
+  echo "delete of one backup with $n kept (DELETE .../backups/b1, gc included): $(printf %.3f "$delete_s") s"
   echo
   echo "backup (POST .../backup), median of the first 10: $(printf %.3f "$first10") s; of the last 10 (backups $((BACKUPS - 9))-$BACKUPS): $(printf %.3f "$last10") s"
 } | tee "$out"
