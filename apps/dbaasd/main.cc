@@ -196,6 +196,16 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &lim);
   }
 
+  dbaas::api::ApiOptions ao;
+  ao.host = listen->first;
+  ao.port = listen->second;
+  ao.max_body = o.max_body;
+  ao.threads = o.http_threads;
+  ao.tls_cert_file = o.tls_cert;
+  ao.tls_key_file = o.tls_key;
+  // Before any server starts: a bad certificate changes nothing.
+  if (auto st = dbaas::api::CheckTls(ao); !st.ok()) return Fail(st);
+
   auto started = std::chrono::steady_clock::now();
   dbaas::control::ServiceOptions so;
   so.data_root = o.data_root;
@@ -213,13 +223,6 @@ int main(int argc, char** argv) {
   }
   auto service = dbaas::control::Service::Start(so);
   if (!service.ok()) return Fail(service.status());
-  dbaas::api::ApiOptions ao;
-  ao.host = listen->first;
-  ao.port = listen->second;
-  ao.max_body = o.max_body;
-  ao.threads = o.http_threads;
-  ao.tls_cert_file = o.tls_cert;
-  ao.tls_key_file = o.tls_key;
   if (ao.tls_cert_file.empty() && !IsLoopback(ao.host)) {
     spdlog::warn(
         "event=plain_http_off_loopback address={} effect=\"the API token and database "

@@ -227,9 +227,10 @@ std::unique_ptr<httplib::Server> MakeHttpServer(const ApiOptions& o) {
   return std::make_unique<httplib::SSLServer>(o.tls_cert_file.c_str(), o.tls_key_file.c_str());
 }
 
-// Why the TLS files cannot serve, in words: unreadable, or not a PEM certificate and
-// matching key.
-Status CheckTlsFiles(const ApiOptions& o) {
+}  // namespace
+
+Status CheckTls(const ApiOptions& o) {
+  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) return Status::Ok();
   if (o.tls_cert_file.empty() || o.tls_key_file.empty()) {
     return Status::InvalidArgument("TLS needs both a certificate and a private key",
                                    "give --tls-cert and --tls-key together");
@@ -238,13 +239,15 @@ Status CheckTlsFiles(const ApiOptions& o) {
     auto text = ReadFileToString(*f, 1 << 20);
     if (!text.ok()) return text.status().WithContext("TLS file");
   }
+  // OpenSSL loads both and checks that the key is the certificate's.
+  if (httplib::SSLServer(o.tls_cert_file.c_str(), o.tls_key_file.c_str()).is_valid()) {
+    return Status::Ok();
+  }
   return Status::InvalidArgument(
       fmt::format("cannot use TLS certificate '{}' with key '{}'", o.tls_cert_file, o.tls_key_file),
       "both must be PEM, and the key must be the certificate's (openssl x509 -noout -pubkey "
       "-in CERT and openssl pkey -pubout -in KEY print the same)");
 }
-
-}  // namespace
 
 ApiServer::ApiServer(control::Service& service, ApiOptions options)
     : service_(service), options_(std::move(options)), http_(MakeHttpServer(options_)) {
@@ -274,10 +277,10 @@ ApiServer::ApiServer(control::Service& service, ApiOptions options)
 ApiServer::~ApiServer() { Stop(); }
 
 Status ApiServer::Bind() {
-  bool tls = !options_.tls_cert_file.empty() || !options_.tls_key_file.empty();
-  if (tls &&
-      (options_.tls_cert_file.empty() || options_.tls_key_file.empty() || !http_->is_valid())) {
-    return CheckTlsFiles(options_);
+  if (!http_->is_valid()) {
+    RETURN_IF_ERROR(CheckTls(options_));
+    return Status::InvalidArgument(fmt::format("cannot use TLS certificate '{}' with key '{}'",
+                                               options_.tls_cert_file, options_.tls_key_file));
   }
   if (options_.port == 0) {
     port_ = http_->bind_to_any_port(options_.host);

@@ -52,6 +52,10 @@ class ApiServer {
   int listen_fd_ = -1;  // the listening socket, seen by the library's socket-options hook
 };
 
+// Whether the TLS settings can serve (none, or a readable PEM certificate with its own
+// key); what is wrong otherwise. The daemon checks before it starts anything.
+Status CheckTls(const ApiOptions& options);
+
 // The token in <data_root>/api-token (0600), made on first use: 32 random bytes in hex.
 Result<std::string> LoadOrCreateToken(const std::string& data_root);
 

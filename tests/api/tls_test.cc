@@ -118,6 +118,9 @@ TEST_F(TlsTest, AnUnusableCertificateOrKeyStopsTheStartAndSaysWhy) {
     Status started = d.Start({}, c.args);
     ASSERT_FALSE(started.ok()) << c.said;
     EXPECT_NE(started.message().find(c.said), std::string::npos) << started.ToString();
+    // Refused before anything started: no catalog, no token.
+    EXPECT_FALSE(PathExists(root_ / "refused/catalog.db"));
+    EXPECT_FALSE(PathExists(root_ / "refused/api-token"));
   }
 }
 
