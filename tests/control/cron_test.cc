@@ -33,6 +33,19 @@ std::string Next(std::string_view expr, system_clock::time_point after,
   return next ? Format(*next) : "none";
 }
 
+// The first `n` fire times after `after`, in UTC.
+std::vector<std::string> Fires(const CronSchedule& schedule, system_clock::time_point after,
+                               int n) {
+  std::vector<std::string> fires;
+  for (int i = 0; i < n; ++i) {
+    std::optional<system_clock::time_point> next = schedule.NextAfter(after);
+    if (!next) break;
+    after = *next;
+    fires.push_back(Format(after));
+  }
+  return fires;
+}
+
 // The parse error message, "" when the expression parses.
 std::string ParseError(std::string_view expr, std::string_view zone = "") {
   Result<CronSchedule> schedule = CronSchedule::Parse(expr, zone);
@@ -160,15 +173,9 @@ TEST(CronNextTest, MonthAndWeekdayNames) {
 
 TEST(CronNextTest, DayOfMonthOrDayOfWeekWhenBothRestricted) {
   // April 2026: Fridays are the 3rd, 10th, 17th; the 13th is a Monday.
-  CronSchedule s = MustParse("0 0 13 * 5");
-  system_clock::time_point t = Utc(2026, 4, 1);
-  std::vector<std::string> fires;
-  for (int i = 0; i < 4; ++i) {
-    t = *s.NextAfter(t);
-    fires.push_back(Format(t));
-  }
-  EXPECT_EQ(fires, (std::vector<std::string>{"2026-04-03 00:00:00", "2026-04-10 00:00:00",
-                                             "2026-04-13 00:00:00", "2026-04-17 00:00:00"}));
+  EXPECT_EQ(Fires(MustParse("0 0 13 * 5"), Utc(2026, 4, 1), 4),
+            (std::vector<std::string>{"2026-04-03 00:00:00", "2026-04-10 00:00:00",
+                                      "2026-04-13 00:00:00", "2026-04-17 00:00:00"}));
 }
 
 TEST(CronNextTest, StarPrefixedDayFieldNarrowsLikeVixie) {
@@ -249,16 +256,10 @@ TEST(CronNextTest, FallBackRunsOnce) {
   // From inside the repeated hour, the repeated 02:30 is not run either.
   EXPECT_EQ(Next("30 2 * * *", Utc(2026, 10, 25, 1, 10), "Europe/Paris"), "2026-10-26 01:30:00");
   // Hourly keeps going through the repeated hour without running 02:00 twice.
-  CronSchedule hourly = MustParse("0 * * * *", "Europe/Paris");
-  std::vector<std::string> fires;
-  system_clock::time_point u = Utc(2026, 10, 24, 23, 30);
-  for (int i = 0; i < 4; ++i) {
-    u = *hourly.NextAfter(u);
-    fires.push_back(Format(u));
-  }
   // 02:00 CEST, then 03:00, 04:00 and 05:00 CET: 02:00 CET (01:00 UTC) is skipped.
-  EXPECT_EQ(fires, (std::vector<std::string>{"2026-10-25 00:00:00", "2026-10-25 02:00:00",
-                                             "2026-10-25 03:00:00", "2026-10-25 04:00:00"}));
+  EXPECT_EQ(Fires(MustParse("0 * * * *", "Europe/Paris"), Utc(2026, 10, 24, 23, 30), 4),
+            (std::vector<std::string>{"2026-10-25 00:00:00", "2026-10-25 02:00:00",
+                                      "2026-10-25 03:00:00", "2026-10-25 04:00:00"}));
 }
 
 TEST(CronNextTest, NewYorkFollowsDaylightSaving) {
