@@ -279,8 +279,9 @@ ApiServer::~ApiServer() { Stop(); }
 Status ApiServer::Bind() {
   if (!http_->is_valid()) {
     RETURN_IF_ERROR(CheckTls(options_));
-    return Status::InvalidArgument(fmt::format("cannot use TLS certificate '{}' with key '{}'",
-                                               options_.tls_cert_file, options_.tls_key_file));
+    // They load now and did not when this server was made.
+    return Status::IoError("the TLS certificate or key changed while the API was starting",
+                           "start dbaasd again");
   }
   if (options_.port == 0) {
     port_ = http_->bind_to_any_port(options_.host);

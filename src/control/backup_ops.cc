@@ -165,7 +165,6 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
   auto engine = engines::EngineFor(record.instance_type);
   if (!engine.ok()) return fail(engine.status());
   auto info = (*engine)->Backup(*server, **repo, request.backup_name, &job.progress);
-  repo_generation_.fetch_add(1);
   if (!info.ok()) return fail(info.status());
   const storage::Manifest& snap = info->snapshot;
   record.status = "ready";
@@ -274,7 +273,6 @@ Status Service::RemoveBackupData(const std::vector<catalog::BackupRecord>& backu
     Status removed = repo->RemoveSnapshot(backup.snapshot_id);
     if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
   }
-  repo_generation_.fetch_add(1);
   ASSIGN_OR_RETURN(storage::GcReport report, storage::CollectGarbage(*repo));
   spdlog::info("event=repository_gc backups={} packs_deleted={} packs_rewritten={} bytes_freed={}",
                names, report.packs_deleted, report.packs_rewritten, report.bytes_freed);

@@ -244,17 +244,17 @@ class Service {
   std::mutex repo_writer_;
   mutable std::shared_mutex repo_gc_;
 
-  // The repository's sizes for /metrics: reading every snapshot manifest per scrape would
-  // grow with the backups, so they are read again only after a writer changed the
-  // repository (repo_generation_), or after 10 minutes (an offline `dbaas repo` command).
+  // The repository's sizes for /metrics, read again only when its list of snapshots has
+  // changed since (a backup, a delete, its gc; an offline `dbaas` command too), or after 10
+  // minutes (a gc alone): opening the repository and summing its snapshots on every scrape
+  // would grow with the backups kept.
   struct RepoSizes {
-    uint64_t generation = 0;
+    int64_t snapshots_changed_at = 0;
     std::chrono::steady_clock::time_point read_at;
     uint64_t logical_bytes = 0;
     uint64_t stored_bytes = 0;
     bool valid = false;
   };
-  std::atomic<uint64_t> repo_generation_{1};
   mutable std::mutex repo_sizes_mu_;
   mutable RepoSizes repo_sizes_;  // guarded by repo_sizes_mu_
   RepoSizes CurrentRepoSizes() const;

@@ -320,6 +320,13 @@ HeaderCache& Headers() {
 
 }  // namespace
 
+Result<int64_t> Repository::SnapshotsChangedAt(const std::string& path) {
+  std::string dir = JoinPath(path, "snapshots");
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus("stat", dir, errno);
+  return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
 Result<std::vector<Manifest>> Repository::ListSnapshots() const {
   ASSIGN_OR_RETURN(std::vector<std::string> ids, ManifestIds(JoinPath(path_, "snapshots")));
   // Parsing is the cost (a manifest of a thousand files is ~250 KB of JSON): one per core.

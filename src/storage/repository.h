@@ -55,6 +55,10 @@ class Repository {
   static Status Init(const std::string& path, RepoConfig config);
   // Opens a repository and loads the index of every pack.
   static Result<std::unique_ptr<Repository>> Open(const std::string& path);
+  // When the list of snapshots of the repository at `path` last changed (ns since the
+  // epoch: the snapshots directory's mtime, which every commit and removal moves), without
+  // opening it. For caching what is derived from the snapshots.
+  static Result<int64_t> SnapshotsChangedAt(const std::string& path);
 
   Repository(const Repository&) = delete;
   Repository& operator=(const Repository&) = delete;

@@ -101,6 +101,31 @@ TEST_F(TlsTest, ServesHttpsToClientsThatTrustItsCertificateOnly) {
   EXPECT_EQ(daemon_.Stop().value_or(-1), 0);
 }
 
+TEST_F(TlsTest, TheConfigFileCanGiveTheCertificateAndKey) {
+  std::string config = root_ / "dbaasd.json";
+  ASSERT_TRUE(WriteFileAtomic(config,
+                              nlohmann::json{{"tlsCert", root_ / "server.crt"},
+                                             {"tlsKey", root_ / "server.key"}}
+                                  .dump(),
+                              0600)
+                  .ok());
+  daemon_.UseTls(root_ / "server.crt");
+  Status started = daemon_.Start({}, {"--config", config});
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  EXPECT_EQ(daemon_.Get("/instances").status, 200);
+  EXPECT_EQ(daemon_.Stop().value_or(-1), 0);
+}
+
+// The other way round: an https:// URL for a daemon that serves plain HTTP.
+TEST_F(TlsTest, AnHttpsClientOfAPlainDaemonIsToldWhatToCheck) {
+  ASSERT_TRUE(daemon_.Start().ok());
+  RunResult ran = Cli({"--server", fmt::format("https://127.0.0.1:{}", daemon_.port()), "--cacert",
+                       root_ / "server.crt", "instance", "ls"});
+  EXPECT_NE(ran.exit_code, 0);
+  EXPECT_NE(ran.output.find("--tls-cert"), std::string::npos) << ran.output;
+  EXPECT_EQ(daemon_.Stop().value_or(-1), 0);
+}
+
 TEST_F(TlsTest, AnUnusableCertificateOrKeyStopsTheStartAndSaysWhy) {
   struct Case {
     std::vector<std::string> args;

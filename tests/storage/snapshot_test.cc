@@ -266,11 +266,17 @@ TEST_F(SnapshotTest, HeadersListWhatTheManifestsSay) {
   EXPECT_EQ((*heads)[1].name, "renamed-by-hand");
   EXPECT_EQ(repo_->FindSnapshot("renamed-by-hand")->id, first.id);
 
+  // The stamp callers cache on moves with every commit and removal.
+  auto stamp = Repository::SnapshotsChangedAt(repo_path_);
+  ASSERT_TRUE(stamp.ok());
   {
     auto lock = repo_->LockForWrite();
     ASSERT_TRUE(lock.ok());
     ASSERT_TRUE(repo_->RemoveSnapshot(second.id).ok());
   }
+  EXPECT_NE(Repository::SnapshotsChangedAt(repo_path_).value(), *stamp);
+  EXPECT_EQ(Repository::SnapshotsChangedAt(tmp_ / "nowhere").status().code(),
+            StatusCode::kNotFound);
   heads = repo_->ListSnapshotHeaders();
   ASSERT_TRUE(heads.ok());
   ASSERT_EQ(heads->size(), 1u);
