@@ -6,9 +6,11 @@
 #include "base/names.h"
 #include "engines/mariadb/maria_backup.h"
 #include "engines/mariadb/maria_check.h"
+#include "engines/mariadb/maria_settings.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_check.h"
 #include "engines/postgres/pg_pitr.h"
+#include "engines/postgres/pg_settings.h"
 
 namespace dbaas::engines {
 namespace {
@@ -34,7 +36,7 @@ class PostgresEngine final : public Engine {
  public:
   const char* type() const override { return "postgresql"; }
   Status ValidateConfig(const std::map<std::string, std::string>& config) const override {
-    return ValidatePgConfig(config);
+    return ValidatePgSettings(config);
   }
   Result<std::unique_ptr<Instance>> Create(const InstanceSpec& spec) const override {
     ASSIGN_OR_RETURN(PgInstance made, PgInstance::Create(spec));
@@ -105,7 +107,7 @@ class MariaEngine final : public Engine {
   explicit MariaEngine(const char* type) : type_(type) {}
   const char* type() const override { return type_; }
   Status ValidateConfig(const std::map<std::string, std::string>& config) const override {
-    return ValidateMariaConfig(config);
+    return ValidateMariaSettings(config);
   }
   Result<std::unique_ptr<Instance>> Create(const InstanceSpec& spec) const override {
     ASSIGN_OR_RETURN(auto made, MariaInstance::Create(spec));

@@ -204,7 +204,8 @@ TEST_F(ApiTest, MariaDbInstancesBackUpAndRestoreThroughTheApi) {
 
   // An option the server refuses is a 400 and leaves nothing.
   auto refused = daemon_.Post(
-      "/instances", json{{"name", "odd"}, {"type", "mariadb"}, {"config", {{"no_such_thing", 1}}}});
+      "/instances",
+      json{{"name", "odd"}, {"type", "mariadb"}, {"config", {{"sql_mode", "no_such_mode"}}}});
   EXPECT_EQ(refused.status, 400) << refused.raw;
   EXPECT_EQ(daemon_.Get("/instances/odd").status, 404);
 
@@ -295,6 +296,27 @@ TEST_F(ApiTest, BadInputIsRefusedWithTheRightStatusAndChangesNothing) {
        400, "invalid_argument"},
       {"POST", "/instances",
        R"({"name":"x","type":"postgresql","config":{"shared_buffers":"lots"}})", 400,
+       "invalid_argument"},
+      // Settings that widen a tenant's reach (docs/SECURITY.md): each refused, whatever
+      // prefix, abbreviation or case MariaDB would have read it through.
+      {"POST", "/instances",
+       R"({"name":"x","type":"mariadb","config":{"loose-bind-address":"0.0.0.0"}})", 400,
+       "invalid_argument"},
+      {"POST", "/instances", R"({"name":"x","type":"mariadb","config":{"skip-grant-table":"1"}})",
+       400, "invalid_argument"},
+      {"POST", "/instances", R"({"name":"x","type":"mariadb","config":{"plugin-load-ad":"x"}})",
+       400, "invalid_argument"},
+      {"POST", "/instances",
+       R"({"name":"x","type":"postgresql","config":{"recovery_end_command":"id"}})", 400,
+       "invalid_argument"},
+      {"POST", "/instances",
+       R"({"name":"x","type":"postgresql","config":{"archive_cleanup_command":"id"}})", 400,
+       "invalid_argument"},
+      {"POST", "/instances",
+       R"({"name":"x","type":"postgresql","config":{"ssl_passphrase_command":"id"}})", 400,
+       "invalid_argument"},
+      {"POST", "/instances",
+       R"({"name":"x","type":"postgresql","config":{"dynamic_library_path":"/tmp"}})", 400,
        "invalid_argument"},
       {"POST", "/instances", R"({"name":"keep","type":"postgresql"})", 409, "already_exists"},
       {"POST", "/instances?async=perhaps", R"({"name":"x","type":"postgresql"})", 400,

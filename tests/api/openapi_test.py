@@ -627,7 +627,7 @@ def scenario(c, spec, daemon):
     require("unknown instance type" in r.json["error"]["message"], "unknown type message")
     r = c.call("POST", "/instances",
                {"name": "my3", "type": "mysql", "config": {"datadir": "/tmp"}}, expect=400)
-    require("managed by dbaas" in r.json["error"]["message"], "reserved MySQL option message")
+    require("cannot be set on an instance" in r.json["error"]["message"], "reserved MySQL option message")
     r = c.call("POST", "/instances", {"name": "Bad_Name", "type": "postgresql"}, expect=400,
                body_invalid=True)
     require("hint" in r.json["error"], "invalid name has a hint")

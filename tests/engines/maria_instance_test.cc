@@ -1,5 +1,6 @@
 // MariaDB instances with real MariaDB 10.11 servers (Debian's mariadb-server).
 #include "engines/mariadb/maria_instance.h"
+#include "engines/mariadb/maria_settings.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -139,13 +140,13 @@ TEST_F(MariaInstanceTest, TheSupervisorRestartsAKilledServer) {
 
 TEST_F(MariaInstanceTest, AnOptionTheServerRefusesFailsTheStartWithItsWords) {
   InstanceSpec spec = Spec("badopt");
-  spec.config = {{"no_such_option", "1"}};
+  spec.config = {{"sql_mode", "no_such_mode"}};  // an allowed option, a value it refuses
   auto made = MariaInstance::Create(spec);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   Status st = (*made)->Start(std::chrono::seconds(30));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
-  EXPECT_NE(st.ToString().find("no_such_option"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.ToString().find("no_such_mode"), std::string::npos) << st.ToString();
   EXPECT_FALSE((*made)->running());
 }
 
@@ -167,20 +168,20 @@ TEST_F(MariaInstanceTest, BadInputIsRefusedAndLeavesNothingBehind) {
 }
 
 TEST(MariaConfigTest, RefusesWhatTheInstanceOwnsAndWhatAnOptionFileCannotHold) {
-  EXPECT_TRUE(ValidateMariaConfig({{"max_connections", "300"},
-                                   {"innodb_buffer_pool_size", "1G"},
-                                   {"innodb-flush-log-at-trx-commit", "2"},
-                                   {"sql_mode", "STRICT_TRANS_TABLES,NO_ZERO_DATE"}})
+  EXPECT_TRUE(ValidateMariaSettings({{"max_connections", "300"},
+                                     {"innodb_buffer_pool_size", "1G"},
+                                     {"innodb-flush-log-at-trx-commit", "2"},
+                                     {"sql_mode", "STRICT_TRANS_TABLES,NO_ZERO_DATE"}})
                   .ok());
   for (const char* owned : {"datadir", "socket", "port", "bind-address", "bind_address", "user",
                             "skip-grant-tables", "init_file", "plugin_load_add", "log_error"}) {
-    EXPECT_EQ(ValidateMariaConfig({{owned, "x"}}).code(), StatusCode::kInvalidArgument) << owned;
+    EXPECT_EQ(ValidateMariaSettings({{owned, "x"}}).code(), StatusCode::kInvalidArgument) << owned;
   }
   for (const char* key : {"", "Max", "!include", "a b", "a=b", "_x"}) {
-    EXPECT_FALSE(ValidateMariaConfig({{key, "1"}}).ok()) << key;
+    EXPECT_FALSE(ValidateMariaSettings({{key, "1"}}).ok()) << key;
   }
   for (const char* value : {"1\n[client]", "/etc/passwd", "a b", "x;y", "'q'", "#"}) {
-    EXPECT_FALSE(ValidateMariaConfig({{"sql_mode", value}}).ok()) << value;
+    EXPECT_FALSE(ValidateMariaSettings({{"sql_mode", value}}).ok()) << value;
   }
 }
 

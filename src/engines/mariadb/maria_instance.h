@@ -86,9 +86,4 @@ class MariaInstance final : public SupervisedInstance {
   std::optional<UserIds> server_user_;
 };
 
-// Refuses settings the instance owns (where it listens, keeps files, who it runs as, how it
-// authenticates), names that are not option names, and values outside a plain character
-// set (an option file has no quoting that everything reads alike).
-Status ValidateMariaConfig(const std::map<std::string, std::string>& config);
-
 }  // namespace dbaas::engines

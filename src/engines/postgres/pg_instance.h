@@ -110,10 +110,6 @@ class PgInstance final : public SupervisedInstance {
 // archive_command and restore_command are shell strings: the paths in them must be plain.
 Status ValidateArchivingPaths(const LogArchiving& archiving);
 
-// Refuses settings the instance owns (where it listens and keeps files), names that are
-// not parameter names, and values with line breaks.
-Status ValidatePgConfig(const std::map<std::string, std::string>& config);
-
 // The directory holding postgres, initdb, pg_ctl, ... of PostgreSQL 15.
 Result<std::string> FindPgBinDir();
 
