@@ -75,7 +75,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Connect(const ServerOptions& o) {
   std::string ca_cert = o.ca_cert;
   if (ca_cert.empty() && https && Env("DBAAS_CACERT")) ca_cert = Env("DBAAS_CACERT");
   if (!ca_cert.empty()) {
-    if (auto text = ReadFileToString(ca_cert); !text.ok()) {
+    if (auto text = ReadFileFollowingLinks(ca_cert); !text.ok()) {
       return text.status().WithContext("CA certificate (--cacert)");
     }
   }
@@ -87,7 +87,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Connect(const ServerOptions& o) {
     if (root.empty() && Env("DBAAS_DATA_ROOT")) root = Env("DBAAS_DATA_ROOT");
     if (file.empty() && !root.empty()) file = JoinPath(root, "api-token");
     if (!file.empty()) {
-      auto text = ReadFileToString(file);
+      auto text = ReadFileFollowingLinks(file);
       if (!text.ok()) {
         return Status(text.status().code(), "read token: " + text.status().message(),
                       "pass --token-file, --data-root or set DBAAS_TOKEN");

@@ -2,6 +2,7 @@
 // supervised database servers, the catalog and the snapshot repository under one data root.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -54,7 +55,7 @@ std::string FindDbaasBinary() {
 
 // --config FILE: a JSON object with the same settings; flags given on the command line win.
 dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
-  auto text = dbaas::ReadFileToString(o.config_file);
+  auto text = dbaas::ReadFileFollowingLinks(o.config_file);
   if (!text.ok()) return text.status();
   auto j = nlohmann::json::parse(text.value(), nullptr, false);
   if (!j.is_object()) {
@@ -131,6 +132,8 @@ int Fail(const dbaas::Status& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // What the daemon makes is root's alone unless it says otherwise (docs/SECURITY.md).
+  ::umask(077);
   CLI::App app{"dbaasd: the Mini DBaaS daemon (REST API, jobs, database servers, backups)"};
   DaemonOptions o;
   app.add_option("--data-root", o.data_root,

@@ -236,7 +236,7 @@ Status CheckTls(const ApiOptions& o) {
                                    "give --tls-cert and --tls-key together");
   }
   for (const std::string* f : {&o.tls_cert_file, &o.tls_key_file}) {
-    auto text = ReadFileToString(*f, 1 << 20);
+    auto text = ReadFileFollowingLinks(*f, 1 << 20);
     if (!text.ok()) return text.status().WithContext("TLS file");
   }
   // OpenSSL loads both and checks that the key is the certificate's.

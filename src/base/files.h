@@ -2,9 +2,11 @@
 // All return Status values naming the path; errno is mapped in ErrnoStatus only.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,8 +45,15 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// open(2) with O_CLOEXEC added.
-Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode = 0644);
+// open(2) with O_CLOEXEC added that follows no symbolic link in any component of `path`
+// (kInvalidArgument naming the path if one is there) and refuses FIFOs and sockets without
+// waiting on them. This is how the daemon opens everything, because a database server's OS
+// user is hostile and can plant links and FIFOs wherever it can write (docs/SECURITY.md);
+// the data root is made canonical once so that its own path has no link.
+Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode = 0600);
+// The same following symbolic links: only for paths the operator names (a configuration
+// file, a certificate, a token file), never for a path under the data root.
+Result<UniqueFd> OpenFileFollowingLinks(const std::string& path, int flags, mode_t mode = 0600);
 
 // Writes all of `data` at the current offset, retrying on EINTR and short writes.
 Status WriteAll(int fd, std::span<const uint8_t> data, std::string_view path);
@@ -56,21 +65,36 @@ Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset, std::st
 // Reads up to `len` bytes at `offset`; returns how many were read (less only at end of file).
 Result<size_t> PreadFull(int fd, uint8_t* buf, size_t len, uint64_t offset, std::string_view path);
 
-// Reads a whole file, refusing files larger than `max_bytes`.
+// Reads a whole regular file (opened as OpenFile does), refusing files larger than
+// `max_bytes` and anything else than a regular file.
 Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes = 64 << 20);
+// The same following symbolic links: for paths the operator names only.
+Result<std::string> ReadFileFollowingLinks(const std::string& path, size_t max_bytes = 64 << 20);
 
 // Durable, atomic replace: writes `path.tmp-<random>`, fsyncs it, renames it over `path`,
 // fsyncs the directory. Readers see the old or the new content, never a mix.
-Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0600);
 
 Status FsyncPath(const std::string& path);  // fsync of a file or directory by path
 Status FsyncDir(const std::string& dir);
 // Fsyncs and renames a finished temporary file into place, then fsyncs the directory.
 Status RenameDurable(const std::string& from, const std::string& to);
 
-// mkdir -p (modes from the umask); existing directories are fine.
-Status MakeDirs(const std::string& path);
-// rm -rf; a missing path is fine.
+// mkdir -p: the directories it makes get exactly `mode`; existing directories are fine.
+Status MakeDirs(const std::string& path, mode_t mode = 0700);
+// mkdir with exactly `mode` whatever the umask; kAlreadyExists if the path exists.
+Status MakeDir(const std::string& path, mode_t mode);
+
+// Called for each entry below a directory, children before their directory, with the
+// descriptor of the directory holding it: act on `name` relative to `dir_fd` (unlinkat,
+// fchownat with AT_SYMLINK_NOFOLLOW), never on `path`, which a server could swap for a link.
+using TreeVisitor = std::function<Status(int dir_fd, const std::string& name,
+                                         const std::string& path, const struct stat& st)>;
+// Walks the tree below `path` by descriptor: a directory is entered only through openat
+// with O_NOFOLLOW, so a directory swapped for a link while we walk leads nowhere else.
+Status VisitTreeBelow(const std::string& path, const TreeVisitor& visit);
+// rm -rf by descriptor (VisitTreeBelow); a missing path is fine, a link is removed, not
+// followed.
 Status RemoveTree(const std::string& path);
 
 bool PathExists(const std::string& path);

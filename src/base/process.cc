@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -23,11 +24,25 @@ namespace {
 
 constexpr size_t kMaxCapturedOutput = 1 << 20;
 
-std::vector<std::string> MergedEnvironment(const std::vector<std::string>& extra) {
+// What a child inherits of our environment: only these names (locale, time zone, where
+// programs are, and the sanitizers' options in a test build). Anything else of the daemon's
+// (tokens, credentials an operator exported) never reaches a server, whose OS user is
+// hostile (docs/SECURITY.md).
+bool Inherited(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "PATH", "LANG", "LANGUAGE", "TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+  for (std::string_view n : kNames) {
+    if (name == n) return true;
+  }
+  return name.starts_with("LC_");
+}
+
+std::vector<std::string> ChildEnvironment(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string_view entry(*e);
     std::string_view name = entry.substr(0, entry.find('='));
+    if (!Inherited(name)) continue;
     bool replaced = false;
     for (const std::string& x : extra) {
       if (x.compare(0, name.size() + 1, std::string(name) + "=") == 0) replaced = true;
@@ -61,6 +76,12 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   if (output_fd >= 0) {
     ::dup2(output_fd, STDOUT_FILENO);
     ::dup2(output_fd, STDERR_FILENO);
+  }
+  // Nothing of ours but 0-2 reaches the program: sockets of API clients, the repository's
+  // lock and open files stay with us whatever their close-on-exec flag (close_range marks
+  // them so; error_fd must stay open until exec succeeds).
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   step = 1;
   if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) fail(step);
@@ -110,7 +131,7 @@ Result<Process> Process::Start(const ProcessOptions& o) {
 Result<Process> Process::StartWithOutput(const ProcessOptions& o, int output_fd) {
   if (o.argv.empty()) return Status::InvalidArgument("no program to run");
   std::vector<std::string> args = o.argv;
-  std::vector<std::string> env = MergedEnvironment(o.env);
+  std::vector<std::string> env = ChildEnvironment(o.env);
   std::vector<char*> argv = CStrings(args);
   std::vector<char*> envp = CStrings(env);
   int error_pipe[2];

@@ -25,9 +25,11 @@ Result<UserIds> LookupUser(const std::string& name);
 
 struct ProcessOptions {
   std::vector<std::string> argv;  // argv[0]: a path, or a name looked up in PATH
-  std::vector<std::string> env;   // "NAME=value" entries added to (or replacing in) ours
-  std::string cwd;                // empty: ours
-  std::optional<UserIds> user;    // run as this user (we must be root)
+  // The child's environment: ours cut down to PATH, the locale (LANG, LANGUAGE, LC_*), TZ
+  // and the sanitizers' options, plus these "NAME=value" entries (which win).
+  std::vector<std::string> env;
+  std::string cwd;              // empty: ours
+  std::optional<UserIds> user;  // run as this user (we must be root)
   // Where stdout and stderr go (appended): a file path, or empty to capture them (RunProcess)
   // or discard them (Process::Start).
   std::string output_path;
@@ -38,8 +40,9 @@ struct RunResult {
   std::string output;  // stdout and stderr interleaved (capped at 1 MiB)
 };
 
-// A started child in its own process group. Destroying a Process that still runs kills
-// its group (SIGKILL) and reaps it: no child outlives its owner by accident.
+// A started child in its own process group, with stdin on /dev/null and no other
+// descriptor of ours: every descriptor above 2 is closed at exec. Destroying a Process that still
+// runs kills its group (SIGKILL) and reaps it: no child outlives its owner by accident.
 class Process {
  public:
   static Result<Process> Start(const ProcessOptions& options);

@@ -121,7 +121,7 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
 }
 
 Status Service::RemoveLeftoverDrills() {
-  RETURN_IF_ERROR(MakeDirs(drills_dir()));
+  RETURN_IF_ERROR(MakeDirs(drills_dir(), 0711));
   std::error_code ec;
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(drills_dir(), ec)) {

@@ -20,19 +20,46 @@ using nlohmann::json;
 Service::Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog::Catalog> catalog)
     : options_(std::move(options)), lock_(std::move(lock)), catalog_(std::move(catalog)) {}
 
-Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& options) {
-  if (options.data_root.empty() || options.data_root[0] != '/') {
+namespace {
+
+// Everything under the data root is root's alone but for the way down to each instance's
+// directory (0711: a server's user passes through, lists nothing) and what the servers
+// own below it; data roots made by an older dbaasd are brought to these modes here.
+Status RestrictDataRoot(const std::string& data_root) {
+  for (const char* dir : {"", "instances", "drills"}) {
+    std::string path = JoinPath(data_root, dir);
+    if (::chmod(path.c_str(), 0711) != 0 && errno != ENOENT)
+      return ErrnoStatus("chmod", path, errno);
+  }
+  for (const char* file : {"catalog.db", "catalog.db-wal", "catalog.db-shm", "api-token"}) {
+    std::string path = JoinPath(data_root, file);
+    if (::chmod(path.c_str(), 0600) != 0 && errno != ENOENT)
+      return ErrnoStatus("chmod", path, errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
+  if (given.data_root.empty() || given.data_root[0] != '/') {
     return Status::InvalidArgument(
-        fmt::format("data root '{}' must be an absolute path", options.data_root));
+        fmt::format("data root '{}' must be an absolute path", given.data_root));
   }
-  RETURN_IF_ERROR(MakeDirs(options.data_root));
-  // Instances' directories below must be reachable by the servers' user; the secrets
-  // inside them are 0600 files.
-  if (::chmod(options.data_root.c_str(), 0711) != 0) {
-    return ErrnoStatus("chmod", options.data_root, errno);
+  RETURN_IF_ERROR(MakeDirs(given.data_root, 0711));
+  // Nothing below the data root is opened through a link (base/files.h), so its own path
+  // is made free of them once, here.
+  ServiceOptions options = given;
+  {
+    char* real = ::realpath(given.data_root.c_str(), nullptr);
+    if (real == nullptr) return ErrnoStatus("resolve", given.data_root, errno);
+    options.data_root = real;
+    ::free(real);
   }
+  RETURN_IF_ERROR(MakeDirs(JoinPath(options.data_root, "instances"), 0711));
+  RETURN_IF_ERROR(RestrictDataRoot(options.data_root));
   std::string lock_path = JoinPath(options.data_root, "dbaasd.lock");
-  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!lock.valid()) return ErrnoStatus("open", lock_path, errno);
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     return Status::Busy(
@@ -54,11 +81,11 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& options) {
   service->alerts_ = std::make_unique<AlertSender>(
       options.alert_webhooks,
       [metrics](const std::string& kind, bool delivered) { metrics->AlertEnded(kind, delivered); });
-  RETURN_IF_ERROR(MakeDirs(service->instances_dir()));
   std::string repo = service->repository_dir();
   if (::access(JoinPath(repo, "config.json").c_str(), F_OK) != 0) {
     RETURN_IF_ERROR(storage::Repository::Init(repo, storage::RepoConfig{}));
   }
+  RETURN_IF_ERROR(storage::Repository::RestrictAccess(repo));
   RETURN_IF_ERROR(service->RemoveLeftoverDrills().WithContext("reconcile"));
   RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));
   service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);

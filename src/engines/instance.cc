@@ -33,4 +33,13 @@ Result<uint16_t> FindFreePort() {
   return ntohs(addr.sin_port);
 }
 
+Status MakeInstanceDir(const std::string& dir, const std::string& name) {
+  Status made = MakeDir(dir, 0711);
+  if (made.code() == StatusCode::kAlreadyExists) {
+    return Status::AlreadyExists(fmt::format("instance '{}' already exists", name),
+                                 "choose another name, or delete that instance first");
+  }
+  return made;
+}
+
 }  // namespace dbaas::engines

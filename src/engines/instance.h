@@ -71,4 +71,8 @@ class Instance {
 // A TCP port on 127.0.0.1 that nothing listens on right now.
 Result<uint16_t> FindFreePort();
 
+// Makes an instance's directory, 0711 whatever the umask (the server's user passes through
+// to data/ and run/, and lists nothing); kAlreadyExists naming the instance if it exists.
+Status MakeInstanceDir(const std::string& dir, const std::string& name);
+
 }  // namespace dbaas::engines

@@ -1,8 +1,8 @@
 #include "engines/server_user.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
-#include <filesystem>
 
 #include "base/files.h"
 
@@ -23,19 +23,18 @@ Result<std::optional<UserIds>> ServerUser(const std::string& name) {
 
 Status ChownTree(const std::string& path, const std::optional<UserIds>& user) {
   if (!user) return Status::Ok();
-  std::error_code ec;
-  auto chown_one = [&](const std::string& p) -> Status {
-    if (::lchown(p.c_str(), user->uid, user->gid) != 0) return ErrnoStatus("chown", p, errno);
-    return Status::Ok();
-  };
-  RETURN_IF_ERROR(chown_one(path));
-  if (!std::filesystem::is_directory(path, ec)) return Status::Ok();
-  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    RETURN_IF_ERROR(chown_one(it->path().string()));
-  }
-  if (ec) return ErrnoStatus("list", path, ec.value());
-  return Status::Ok();
+  if (::lchown(path.c_str(), user->uid, user->gid) != 0) return ErrnoStatus("chown", path, errno);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  if (!S_ISDIR(st.st_mode)) return Status::Ok();
+  return VisitTreeBelow(
+      path, [&](int dir_fd, const std::string& name, const std::string& child, const struct stat&) {
+        if (::fchownat(dir_fd, name.c_str(), user->uid, user->gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+            errno != ENOENT) {
+          return ErrnoStatus("chown", child, errno);
+        }
+        return Status::Ok();
+      });
 }
 
 }  // namespace dbaas::engines

@@ -14,8 +14,8 @@ namespace dbaas::engines {
 // `name` (created as a system user if missing) when we are root, else none (ourselves).
 Result<std::optional<UserIds>> ServerUser(const std::string& name);
 
-// Gives `path` (and everything below it, without following symlinks) to `user`; a no-op
-// when `user` is none.
+// Gives `path` (and everything below it, by descriptor: no link is followed, VisitTreeBelow)
+// to `user`; a no-op when `user` is none.
 Status ChownTree(const std::string& path, const std::optional<UserIds>& user);
 
 }  // namespace dbaas::engines

@@ -25,7 +25,7 @@ PackWriter::~PackWriter() {
 
 Status PackWriter::Open() {
   tmp_path_ = JoinPath(JoinPath(repo_path_, "tmp"), RandomHex(16) + ".pack.tmp");
-  ASSIGN_OR_RETURN(fd_, OpenFile(tmp_path_, O_WRONLY | O_CREAT | O_EXCL, 0644));
+  ASSIGN_OR_RETURN(fd_, OpenFile(tmp_path_, O_WRONLY | O_CREAT | O_EXCL, 0600));
   buffer_.reserve(kWriteBufferSize);
   buffer_.assign(kPackHeaderMagic.begin(), kPackHeaderMagic.end());
   offset_ = kPackHeaderSize;

@@ -81,7 +81,7 @@ Status Repository::Init(const std::string& path, RepoConfig config) {
     RETURN_IF_ERROR(MakeDirs(JoinPath(JoinPath(path, "packs"), fmt::format("{:02x}", i))));
   }
   RETURN_IF_ERROR(FsyncDir(JoinPath(path, "packs")));
-  ASSIGN_OR_RETURN(UniqueFd lock, OpenFile(JoinPath(path, "lock"), O_RDWR | O_CREAT, 0644));
+  ASSIGN_OR_RETURN(UniqueFd lock, OpenFile(JoinPath(path, "lock"), O_RDWR | O_CREAT, 0600));
   json j = {{"format", kRepoFormat},
             {"version", kRepoVersion},
             {"id", config.id},
@@ -91,6 +91,32 @@ Status Repository::Init(const std::string& path, RepoConfig config) {
   // config.json is written last: a directory without it is not a repository.
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(path, "config.json"), j.dump(2) + "\n"));
   return FsyncDir(DirName(path));
+}
+
+Status Repository::RestrictAccess(const std::string& path) {
+  auto set_mode = [](const std::string& p, mode_t mode) -> Status {
+    if (::chmod(p.c_str(), mode) != 0 && errno != ENOENT) return ErrnoStatus("chmod", p, errno);
+    return Status::Ok();
+  };
+  // The root stays passable (0711) where WAL archives hang below it for the servers' users
+  // (wal_archive.h); everything else is root's alone.
+  RETURN_IF_ERROR(set_mode(path, PathExists(JoinPath(path, "wal")) ? 0711 : 0700));
+  for (const char* file : {"config.json", "lock"})
+    RETURN_IF_ERROR(set_mode(JoinPath(path, file), 0600));
+  for (const char* dir : {"snapshots", "thin", "tmp", "packs"}) {
+    std::string top = JoinPath(path, dir);
+    RETURN_IF_ERROR(set_mode(top, 0700));
+    if (std::string_view(dir) == "thin" || !PathExists(top)) continue;  // clones keep their modes
+    RETURN_IF_ERROR(VisitTreeBelow(
+        top, [](int dir_fd, const std::string& name, const std::string& p, const struct stat& st) {
+          if (S_ISLNK(st.st_mode)) return Status::Ok();
+          if (::fchmodat(dir_fd, name.c_str(), S_ISDIR(st.st_mode) ? 0700 : 0600, 0) != 0) {
+            return ErrnoStatus("chmod", p, errno);
+          }
+          return Status::Ok();
+        }));
+  }
+  return Status::Ok();
 }
 
 Repository::Repository(std::string path, RepoConfig config)
@@ -114,7 +140,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
 
 Result<WriteLock> Repository::LockForWrite() const {
   std::string lock_path = JoinPath(path_, "lock");
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(lock_path, O_RDWR | O_CREAT, 0644));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(lock_path, O_RDWR | O_CREAT, 0600));
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return Status::Busy(fmt::format("repository '{}' is in use by another writer", path_),

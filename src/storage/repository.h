@@ -6,6 +6,9 @@
 //   snapshots/*.json manifests; a snapshot exists exactly when its manifest does
 //   thin/<id>/       reflink-cloned trees of thin snapshots
 //   tmp/             temporary files of writers; garbage after a crash, removed by gc
+//   wal/<id>/        WAL archives (wal_archive.h)
+//
+// Modes: root-only (directories 0700, files 0600) but for the way down to wal/<id>/.
 //
 // Thread-safety: after Open(), FindBlob() and ReadBlob() may be called from many threads.
 // AddPack() must not run concurrently with them.
@@ -53,6 +56,10 @@ class Repository {
  public:
   // Creates an empty repository at `path` (which must not exist or be an empty directory).
   static Status Init(const std::string& path, RepoConfig config);
+  // Gives the repository at `path` its modes: root-only (0700 directories, 0600 files:
+  // packs, manifests, lock, config) but for the way to the WAL archives (wal_archive.h).
+  // Repositories made before these modes are brought to them by this.
+  static Status RestrictAccess(const std::string& path);
   // Opens a repository and loads the index of every pack.
   static Result<std::unique_ptr<Repository>> Open(const std::string& path);
   // When the list of snapshots of the repository at `path` last changed (ns since the

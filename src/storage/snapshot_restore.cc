@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/files.h"
+#include "base/log.h"
 #include "base/parallel.h"
 #include "storage/blob_codec.h"
 #include "storage/chunk_list.h"
@@ -318,9 +319,17 @@ Result<RestoreStats> RestoreSnapshot(const Repository& repo, const Manifest& man
   if (!st.ok()) {
     // A failed restore into an empty directory leaves it empty again, not half-filled.
     if (was_empty && !options.delta) {
-      std::error_code ec;
-      for (const auto& child : std::filesystem::directory_iterator(options.target, ec)) {
-        std::filesystem::remove_all(child.path(), ec);
+      Status emptied = VisitTreeBelow(
+          options.target,
+          [](int dir_fd, const std::string& name, const std::string& path, const struct stat& s) {
+            if (::unlinkat(dir_fd, name.c_str(), S_ISDIR(s.st_mode) ? AT_REMOVEDIR : 0) != 0) {
+              return ErrnoStatus("remove", path, errno);
+            }
+            return Status::Ok();
+          });
+      if (!emptied.ok()) {
+        spdlog::warn("could not empty {} after a failed restore: {}", options.target,
+                     emptied.ToString());
       }
     }
     return st.WithContext(fmt::format("restore of snapshot {}", manifest.id));

@@ -36,11 +36,16 @@ class Scanner {
 
   Status ScanDirectory(const std::string& rel) {
     std::string abs = rel == "." ? root_ : JoinPath(root_, rel);
-    DIR* dir = ::opendir(abs.c_str());
-    if (!dir) {
-      if (errno == ENOENT && rel != ".") return Status::Ok();  // removed while we scan
-      return ErrnoStatus("open directory", abs, errno);
+    // By descriptor, without following links: a directory swapped for a link since its
+    // lstat is refused, not entered.
+    auto opened = OpenFile(abs, O_RDONLY | O_DIRECTORY);
+    if (!opened.ok()) {
+      if (opened.status().code() == StatusCode::kNotFound && rel != ".") return Status::Ok();
+      return opened.status().WithContext("open directory");
     }
+    DIR* dir = ::fdopendir(opened.value().get());
+    if (!dir) return ErrnoStatus("open directory", abs, errno);
+    opened.value().Release();  // closedir closes it
     std::vector<std::string> names;
     errno = 0;
     while (struct dirent* d = ::readdir(dir)) {

@@ -291,7 +291,7 @@ Result<uint64_t> WalArchive::RemoveBefore(std::string_view position) const {
 Status RecordWalPushFailure(const std::string& status_path, const std::string& message) {
   std::string line = FormatUnixTime(static_cast<int64_t>(::time(nullptr)) * 1000000000) + " ";
   for (char c : message) line += (c == '\n' || c == '\r') ? ' ' : c;
-  return WriteFileAtomic(status_path, line + "\n", 0644);
+  return WriteFileAtomic(status_path, line + "\n", 0600);
 }
 
 Status ClearWalPushFailure(const std::string& status_path) {

@@ -1,8 +1,15 @@
 #include "base/process.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -87,6 +94,45 @@ TEST(ProcessTest, RunsAsAnotherUser) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->output, std::to_string(nobody->uid) + "\n");
   EXPECT_EQ(LookupUser("no-such-user-xyz").status().code(), StatusCode::kNotFound);
+}
+
+// The child of a daemon holding API connections and the repository's lock keeps none of
+// them: only 0-2 are open in it, whether or not ours were close-on-exec.
+TEST(ProcessTest, TheChildHoldsNoDescriptorOfOurs) {
+  int leaky = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC, as cpp-httplib's sockets
+  ASSERT_GE(leaky, 0);
+  int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  auto p = Process::Start(Cmd({"sleep", "30"}));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  // Wait for the exec (the descriptors are closed by it).
+  std::string exe;
+  for (int i = 0; i < 500 && exe.find("sleep") == std::string::npos; ++i) {
+    exe = std::filesystem::read_symlink(fmt::format("/proc/{}/exe", p->pid())).string();
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  ASSERT_NE(exe.find("sleep"), std::string::npos);
+  std::set<std::string> fds;
+  for (const auto& e : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", p->pid()))) {
+    fds.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"}));
+  ::close(leaky);
+  ::close(sock);
+}
+
+// Only the listed part of our environment reaches a child (a token or credential the
+// operator exported never reaches a server); what the caller passes does.
+TEST(ProcessTest, TheChildGetsOnlyTheListedEnvironment) {
+  ::setenv("DBAAS_CANARY_SECRET", "canary-3f9a", 1);
+  ProcessOptions o = Cmd({"env"});
+  o.env = {"DBAAS_GIVEN=1"};
+  auto r = RunProcess(o, milliseconds(5000));
+  ::unsetenv("DBAAS_CANARY_SECRET");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->output.find("canary-3f9a"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("DBAAS_GIVEN=1\n"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("PATH="), std::string::npos) << r->output;
 }
 
 }  // namespace

@@ -41,7 +41,8 @@ TEST(WalFileNameTest, AcceptsWhatPostgresArchivesAndNothingElse) {
 class WalArchiveTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(WalArchive::Create(repo_, "pg1.abcd", std::nullopt).ok());
+    Status created = WalArchive::Create(repo_, "pg1.abcd", std::nullopt);
+    ASSERT_TRUE(created.ok()) << created.ToString();
     auto opened = WalArchive::Open(repo_, "pg1.abcd");
     ASSERT_TRUE(opened.ok());
     archive_.emplace(std::move(opened.value()));

@@ -12,6 +12,7 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/names.h"
+#include "engines/mariadb/maria_settings.h"
 #include "engines/server_user.h"
 
 namespace dbaas::engines {
@@ -28,47 +29,13 @@ const std::map<std::string, std::string>& DefaultConfig() {
   return kDefaults;
 }
 
-// Option names are spelled with '-' or '_' alike.
+// Option names are spelled with '-' or '_' alike; the option file uses '_'.
 std::string CanonicalOption(const std::string& key) {
   std::string out = key;
   for (char& c : out) {
     if (c == '-') c = '_';
   }
   return out;
-}
-
-// Settings the instance owns: where it listens and keeps files, who it runs as, how it
-// authenticates and what it loads.
-bool IsReservedOption(const std::string& canonical) {
-  static const std::set<std::string> kReserved = {"datadir",
-                                                  "socket",
-                                                  "pid_file",
-                                                  "port",
-                                                  "bind_address",
-                                                  "user",
-                                                  "skip_grant_tables",
-                                                  "init_file",
-                                                  "basedir",
-                                                  "plugin_dir",
-                                                  "plugin_load",
-                                                  "plugin_load_add",
-                                                  "skip_networking",
-                                                  "log_error",
-                                                  "tmpdir",
-                                                  "innodb_data_home_dir",
-                                                  "defaults_file",
-                                                  "defaults_extra_file",
-                                                  "secure_file_priv",
-                                                  "innodb_log_group_home_dir",
-                                                  "innodb_undo_directory",
-                                                  "general_log_file",
-                                                  "slow_query_log_file",
-                                                  "log_bin",
-                                                  "log_bin_index",
-                                                  "relay_log",
-                                                  "character_sets_dir",
-                                                  "lc_messages_dir"};
-  return kReserved.count(canonical) > 0;
 }
 
 // A MySQL (not MariaDB) server program for type mysql: in `bin_dir` if given, else
@@ -107,33 +74,6 @@ std::string RootAccountSql(MariaFlavor flavor, const std::string& password) {
 }
 
 }  // namespace
-
-Status ValidateMariaConfig(const std::map<std::string, std::string>& config) {
-  for (const auto& [key, value] : config) {
-    bool key_ok = !key.empty() && key.size() < 64 && key[0] >= 'a' && key[0] <= 'z';
-    for (char c : key) {
-      key_ok &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    }
-    if (!key_ok) {
-      return Status::InvalidArgument(fmt::format("'{}' is not a MariaDB option name", key),
-                                     "options are written like max_connections");
-    }
-    if (IsReservedOption(CanonicalOption(key))) {
-      return Status::InvalidArgument(fmt::format("option '{}' is managed by dbaas", key));
-    }
-    bool value_ok = value.size() <= 256;
-    for (char c : value) {
-      value_ok &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || c == '.' || c == ',' || c == ':' || c == '+';
-    }
-    if (!value_ok) {
-      return Status::InvalidArgument(
-          fmt::format("value of option '{}' is not allowed", key),
-          "values are numbers, sizes (128M) or words of letters, digits and _-.,:+");
-    }
-  }
-  return Status::Ok();
-}
 
 std::string MariaInstance::data_dir() const { return JoinPath(dir_, "data"); }
 std::string MariaInstance::socket_path() const {
@@ -188,7 +128,7 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
     const InstanceSpec& spec, const std::string& password,
     const std::function<Status(MariaInstance&)>& fill) {
   RETURN_IF_ERROR(ValidateName("instance name", spec.name));
-  RETURN_IF_ERROR(ValidateMariaConfig(spec.config));
+  RETURN_IF_ERROR(ValidateMariaSettings(spec.config));
   if (spec.type != "mariadb" && spec.type != "mysql") {
     return Status::InvalidArgument(fmt::format("'{}' is not a MariaDB or MySQL type", spec.type));
   }
@@ -216,14 +156,8 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   inst->config_ = spec.config;
   inst->password_ = password;
   ASSIGN_OR_RETURN(inst->server_user_, ServerUser("mysql"));
-  RETURN_IF_ERROR(MakeDirs(spec.data_root));
-  if (::mkdir(inst->dir_.c_str(), 0711) != 0) {
-    if (errno == EEXIST) {
-      return Status::AlreadyExists(fmt::format("instance '{}' already exists", spec.name),
-                                   "choose another name, or delete that instance first");
-    }
-    return ErrnoStatus("mkdir", inst->dir_, errno);
-  }
+  RETURN_IF_ERROR(MakeDirs(spec.data_root, 0711));
+  RETURN_IF_ERROR(MakeInstanceDir(inst->dir_, spec.name));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
     RETURN_IF_ERROR(

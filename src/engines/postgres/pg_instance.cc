@@ -11,6 +11,7 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/names.h"
+#include "engines/postgres/pg_settings.h"
 #include "engines/server_user.h"
 #include "storage/wal_archive.h"
 
@@ -34,39 +35,7 @@ const std::map<std::string, std::string>& DefaultConfig() {
   return kDefaults;
 }
 
-// Settings the instance owns: a user may not override where it listens or keeps files.
-bool IsReservedSetting(const std::string& key) {
-  static const char* kReserved[] = {
-      "listen_addresses",  "port",           "unix_socket_directories",
-      "data_directory",    "hba_file",       "ident_file",
-      "config_file",       "include",        "include_dir",
-      "include_if_exists", "archive_mode",   "archive_command",
-      "archive_library",   "restore_command"};
-  for (const char* r : kReserved) {
-    if (key == r) return true;
-  }
-  return key.starts_with("recovery_target");
-}
-
 }  // namespace
-
-Status ValidatePgConfig(const std::map<std::string, std::string>& config) {
-  for (const auto& [key, value] : config) {
-    bool key_ok = !key.empty() && key.size() < 64;
-    for (char c : key)
-      key_ok &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-    if (!key_ok) {
-      return Status::InvalidArgument(fmt::format("'{}' is not a PostgreSQL setting name", key));
-    }
-    if (IsReservedSetting(key)) {
-      return Status::InvalidArgument(fmt::format("setting '{}' is managed by dbaas", key));
-    }
-    if (value.find_first_of("\n\r\0", 0, 3) != std::string::npos || value.size() > 1024) {
-      return Status::InvalidArgument(fmt::format("value of setting '{}' is not allowed", key));
-    }
-  }
-  return Status::Ok();
-}
 
 namespace {
 
@@ -148,7 +117,7 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
                                     const std::map<std::string, std::string>& recovery,
                                     const std::function<Status(PgInstance&)>& fill) {
   RETURN_IF_ERROR(ValidateName("instance name", spec.name));
-  RETURN_IF_ERROR(ValidatePgConfig(spec.config));
+  RETURN_IF_ERROR(ValidatePgSettings(spec.config));
   if (!spec.archiving.repo_path.empty()) {
     RETURN_IF_ERROR(ValidateArchivingPaths(spec.archiving));
     RETURN_IF_ERROR(CheckPlainPath("data root", spec.data_root));
@@ -172,14 +141,8 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   inst.archiving_ = spec.archiving;
   if (!spec.archiving.repo_path.empty()) inst.archive_id_ = spec.name + "." + RandomHex(4);
   ASSIGN_OR_RETURN(inst.server_user_, ServerUser("postgres"));
-  RETURN_IF_ERROR(MakeDirs(spec.data_root));
-  if (::mkdir(inst.dir_.c_str(), 0711) != 0) {
-    if (errno == EEXIST) {
-      return Status::AlreadyExists(fmt::format("instance '{}' already exists", spec.name),
-                                   "choose another name, or delete that instance first");
-    }
-    return ErrnoStatus("mkdir", inst.dir_, errno);
-  }
+  RETURN_IF_ERROR(MakeDirs(spec.data_root, 0711));
+  RETURN_IF_ERROR(MakeInstanceDir(inst.dir_, spec.name));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(inst.dir_, "password"), inst.password_ + "\n", 0600));
