@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,7 +24,37 @@ TempDir::TempDir() {
   path_ = tmpl;
 }
 
+namespace {
+
+// Instances a test left (it did not delete them) keep their OS users (engines/server_user.h):
+// the users named by instance.json files under `root` are removed with the directory, so
+// test runs do not fill the machine's user database.
+void RemoveInstanceUsersUnder(const std::string& root) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it.depth() > 4) it.disable_recursion_pending();
+    if (it->path().filename() != "instance.json") continue;
+    std::ifstream in(it->path());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string json = text.str();
+    auto at = json.find("\"os_user\": \"dbaas-");
+    if (at == std::string::npos) continue;
+    std::string name = json.substr(at + 12, 14);  // dbaas- and 8 hex digits
+    bool plain = name.size() == 14;
+    for (char c : name.substr(6)) plain &= std::isxdigit(static_cast<unsigned char>(c)) != 0;
+    if (!plain) continue;
+    std::string commands = "pkill -KILL -u " + name + "; userdel " + name +
+                           " 2>/dev/null; groupdel " + name + " 2>/dev/null";
+    (void)!std::system(commands.c_str());
+  }
+}
+
+}  // namespace
+
 TempDir::~TempDir() {
+  if (::geteuid() == 0) RemoveInstanceUsersUnder(path_);
   std::error_code ec;
   fs::remove_all(path_, ec);
 }

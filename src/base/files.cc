@@ -187,7 +187,9 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
   std::string tmp = path + ".tmp-" + RandomHex(6);
   {
     ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_EXCL, mode));
-    Status st = WriteAll(fd.get(), data, tmp);
+    // Exactly `mode`, whatever the umask (the daemon's is 077; a server may need to read).
+    Status st = ::fchmod(fd.get(), mode) == 0 ? Status::Ok() : ErrnoStatus("chmod", tmp, errno);
+    if (st.ok()) st = WriteAll(fd.get(), data, tmp);
     if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("fsync", tmp, errno);
     if (!st.ok()) {
       ::unlink(tmp.c_str());

@@ -71,8 +71,9 @@ Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes =
 // The same following symbolic links: for paths the operator names only.
 Result<std::string> ReadFileFollowingLinks(const std::string& path, size_t max_bytes = 64 << 20);
 
-// Durable, atomic replace: writes `path.tmp-<random>`, fsyncs it, renames it over `path`,
-// fsyncs the directory. Readers see the old or the new content, never a mix.
+// Durable, atomic replace: writes `path.tmp-<random>` (exactly `mode`, whatever the umask),
+// fsyncs it, renames it over `path`, fsyncs the directory. Readers see the old or the new
+// content, never a mix; a link at `path` is replaced, never written through.
 Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0600);
 
 Status FsyncPath(const std::string& path);  // fsync of a file or directory by path

@@ -115,7 +115,7 @@ Result<UserIds> LookupUser(const std::string& name) {
     return Status::NotFound(fmt::format("user '{}' does not exist", name),
                             "create it (useradd --system " + name + ")");
   }
-  return UserIds{pw.pw_uid, pw.pw_gid, pw.pw_dir ? pw.pw_dir : ""};
+  return UserIds{pw.pw_uid, pw.pw_gid, pw.pw_dir ? pw.pw_dir : "", pw.pw_name};
 }
 
 Result<Process> Process::Start(const ProcessOptions& o) {

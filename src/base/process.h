@@ -18,6 +18,7 @@ struct UserIds {
   uid_t uid = 0;
   gid_t gid = 0;
   std::string home;
+  std::string name;
 };
 
 // Looks up a user by name ("postgres").

@@ -14,6 +14,22 @@ namespace dbaas::engines {
 // `name` (created as a system user if missing) when we are root, else none (ourselves).
 Result<std::optional<UserIds>> ServerUser(const std::string& name);
 
+// Every instance's server runs as an OS user of its own (docs/SECURITY.md): whoever is the
+// database's superuser is that user, so two instances sharing one could read and change
+// each other's data. Named "dbaas-" and 8 random hex digits (Linux allows 32 characters),
+// with a uid from [kFirstInstanceUid, kLastInstanceUid] higher than any given before on
+// this machine (the high-water mark is kept in kInstanceUidFile under a lock), so a removed
+// instance's uid never owns a later instance's files. None when we are not root (the
+// servers then run as ourselves).
+inline constexpr uid_t kFirstInstanceUid = 1500000;
+inline constexpr uid_t kLastInstanceUid = 1999999;
+inline constexpr char kInstanceUidFile[] = "/var/lib/dbaas/last-instance-uid";
+Result<std::optional<UserIds>> MakeInstanceUser(const std::string& instance);
+// The user MakeInstanceUser made, by name; none when we are not root.
+Result<std::optional<UserIds>> InstanceUser(const std::string& name);
+// userdel; a user already gone is fine, none is a no-op.
+Status RemoveInstanceUser(const std::optional<UserIds>& user);
+
 // Gives `path` (and everything below it, by descriptor: no link is followed, VisitTreeBelow)
 // to `user`; a no-op when `user` is none.
 Status ChownTree(const std::string& path, const std::optional<UserIds>& user);

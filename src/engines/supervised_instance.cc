@@ -1,6 +1,9 @@
 #include "engines/supervised_instance.h"
 
+#include <spdlog/spdlog.h>
+
 #include "base/files.h"
+#include "engines/server_user.h"
 
 namespace dbaas::engines {
 
@@ -24,7 +27,28 @@ Status SupervisedInstance::Stop(std::chrono::milliseconds timeout) {
 Status SupervisedInstance::Delete() {
   RETURN_IF_ERROR(Stop());
   RETURN_IF_ERROR(StopServerLeftBehind());
-  return RemoveTree(dir());
+  RETURN_IF_ERROR(RemoveTree(dir()));
+  return RemoveInstanceUser(server_user_);
+}
+
+Result<bool> SupervisedInstance::OpenServerUser(const std::string& os_user,
+                                                const std::string& shared_user,
+                                                const std::vector<std::string>& owned) {
+  if (!os_user.empty()) {
+    ASSIGN_OR_RETURN(server_user_, InstanceUser(os_user));
+    return false;
+  }
+  ASSIGN_OR_RETURN(server_user_, ServerUser(shared_user));
+  if (!server_user_) return false;  // not root: servers run as ourselves
+  RETURN_IF_ERROR(StopServerLeftBehind());
+  ASSIGN_OR_RETURN(std::optional<UserIds> own, MakeInstanceUser(name()));
+  for (const std::string& path : owned) {
+    if (PathExists(path)) RETURN_IF_ERROR(ChownTree(path, own));
+  }
+  spdlog::info("instance {}: now runs as OS user {} (uid {}) instead of {}", name(), own->name,
+               own->uid, shared_user);
+  server_user_ = std::move(own);
+  return true;
 }
 
 bool SupervisedInstance::running() const { return server_ && server_->running(); }

@@ -4,7 +4,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "base/process.h"
 #include "engines/instance.h"
 #include "engines/supervised_server.h"
 
@@ -23,9 +27,19 @@ class SupervisedInstance : public Instance {
   bool running() const final;
   int restarts() const final;
   pid_t server_pid() const;  // -1 while not running
+  // The instance's own OS user, which its server and its tools run as (none: ourselves).
+  const std::optional<UserIds>& server_user() const { return server_user_; }
 
  protected:
   SupervisedInstance() = default;
+  // Sets server_user_ for an instance being opened: `os_user` as instance.json names it.
+  // An instance without one was made by a dbaasd whose servers all ran as the engine's
+  // `shared_user` (postgres, mysql): a server it left running is stopped, the instance
+  // gets its own user, and `owned` (the server's directories) is given to it; true then,
+  // and the engine records the user in instance.json.
+  Result<bool> OpenServerUser(const std::string& os_user, const std::string& shared_user,
+                              const std::vector<std::string>& owned);
+  std::optional<UserIds> server_user_;
   // The server's command, user, log, readiness probe and signals.
   virtual ServerLaunch Launch() const = 0;
   // Stops a server of this instance that an earlier daemon left running, if any.

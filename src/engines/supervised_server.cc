@@ -1,6 +1,7 @@
 #include "engines/supervised_server.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -156,12 +157,17 @@ bool ProcessAlive(pid_t pid) {
 }
 
 Status StopLeftoverServer(const std::string& pid_file, const std::string& program,
-                          const std::string& marker, const std::string& instance, int stop_signal,
-                          int hard_signal) {
-  auto text = ReadFileToString(pid_file);
+                          const std::string& marker, const std::string& instance,
+                          const std::optional<UserIds>& owner, int stop_signal, int hard_signal) {
+  auto text = ReadFileToString(pid_file, 4096);
   if (!text.ok()) return Status::Ok();
   pid_t pid = std::atoi(text->substr(0, text->find('\n')).c_str());
   if (pid <= 0 || !ProcessAlive(pid)) return Status::Ok();
+  struct stat proc;
+  uid_t expected = owner ? owner->uid : ::geteuid();
+  if (::stat(fmt::format("/proc/{}", pid).c_str(), &proc) != 0 || proc.st_uid != expected) {
+    return Status::Ok();  // not the server's user's: never signalled on the file's word
+  }
   auto cmdline = ReadFileToString(fmt::format("/proc/{}/cmdline", pid));
   if (!cmdline.ok() || cmdline->find(program) == std::string::npos ||
       (cmdline->find(marker) == std::string::npos && text->find(marker) == std::string::npos)) {

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/process.h"
@@ -59,10 +60,11 @@ bool ProcessAlive(pid_t pid);
 // A server an earlier daemon left running (servers run in their own process groups and
 // outlive a killed daemon) is shut down, so that the one we start is ours to supervise.
 // `pid_file` names it; it is ours only if its command line names `program` and it or the
-// pid file mentions `marker` (the data directory or configuration file), else the pid file
-// is stale (the pid is someone else's now) and is left alone.
+// pid file mentions `marker` (the data directory or configuration file) and it runs as
+// `owner` (none: as we do), else the pid file is stale (the pid is someone else's now) or
+// planted by the server's user (which can write it) and is left alone.
 Status StopLeftoverServer(const std::string& pid_file, const std::string& program,
-                          const std::string& marker, const std::string& instance, int stop_signal,
-                          int hard_signal);
+                          const std::string& marker, const std::string& instance,
+                          const std::optional<UserIds>& owner, int stop_signal, int hard_signal);
 
 }  // namespace dbaas::engines

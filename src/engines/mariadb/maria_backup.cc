@@ -304,8 +304,9 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
   // The staged copy lives in the instance's directory: what a killed backup leaves (its
   // copy, or mariadb-backup itself still running) the next one removes.
   std::string stage = JoinPath(instance.dir(), "backup-stage");
+  // mariadb-backup runs as us: its pid file is ours, in the instance's root-owned directory.
   RETURN_IF_ERROR(StopLeftoverServer(stage + ".pid", "mariadb-backup", stage, instance.name(),
-                                     SIGTERM, SIGKILL));
+                                     std::nullopt, SIGTERM, SIGKILL));
   RETURN_IF_ERROR(RemoveTree(stage));
   auto staged = [&]() -> Status {
     ASSIGN_OR_RETURN(std::string log,

@@ -7,6 +7,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
@@ -115,7 +116,11 @@ Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
   cnf += "bind-address = 127.0.0.1\n";
   cnf += "skip-name-resolve\n";
   for (const auto& [k, v] : options) cnf += fmt::format("{} = {}\n", k, v);
-  RETURN_IF_ERROR(WriteFileAtomic(option_file(), cnf, 0644));
+  // The server's user reads it through its group; nobody else does.
+  RETURN_IF_ERROR(WriteFileAtomic(option_file(), cnf, server_user_ ? 0640 : 0644));
+  if (server_user_ && ::chown(option_file().c_str(), 0, server_user_->gid) != 0) {
+    return ErrnoStatus("chown", option_file(), errno);
+  }
   // The tools' options: mariadb, mariadb-check, mariadb-backup read this one file.
   std::string client = fmt::format(
       "!include {}\n[client]\nuser = root\npassword = {}\nsocket = {}\n"
@@ -155,11 +160,11 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   }
   inst->config_ = spec.config;
   inst->password_ = password;
-  ASSIGN_OR_RETURN(inst->server_user_, ServerUser("mysql"));
   RETURN_IF_ERROR(MakeDirs(spec.data_root, 0711));
   RETURN_IF_ERROR(MakeInstanceDir(inst->dir_, spec.name));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
+    ASSIGN_OR_RETURN(inst->server_user_, MakeInstanceUser(spec.name));
     RETURN_IF_ERROR(
         WriteFileAtomic(JoinPath(inst->dir_, "password"), inst->password_ + "\n", 0600));
     std::string run = JoinPath(inst->dir_, "run");
@@ -168,19 +173,27 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
     RETURN_IF_ERROR(inst->WriteOptionFiles(false));
     RETURN_IF_ERROR(fill(*inst));
     RETURN_IF_ERROR(inst->WriteOptionFiles(true));
-    json meta = {{"name", inst->name_},
-                 {"type", inst->type_},
-                 {"flavor", inst->flavor_ == MariaFlavor::kMySQL ? "mysql" : "mariadb"},
-                 {"server", inst->server_},
-                 {"port", inst->port_},
-                 {"config", inst->config_}};
-    return WriteFileAtomic(JoinPath(inst->dir_, "instance.json"), meta.dump(2) + "\n", 0600);
+    return inst->WriteMeta();
   }();
   if (!made.ok()) {
     (void)RemoveTree(inst->dir_);
+    if (Status removed = RemoveInstanceUser(inst->server_user_); !removed.ok()) {
+      spdlog::warn("instance {}: {}", spec.name, removed.ToString());
+    }
     return made.WithContext(fmt::format("create instance '{}'", spec.name));
   }
   return inst;
+}
+
+Status MariaInstance::WriteMeta() const {
+  json meta = {{"name", name_},
+               {"type", type_},
+               {"flavor", flavor_ == MariaFlavor::kMySQL ? "mysql" : "mariadb"},
+               {"server", server_},
+               {"port", port_},
+               {"config", config_}};
+  if (server_user_) meta["os_user"] = server_user_->name;
+  return WriteFileAtomic(JoinPath(dir_, "instance.json"), meta.dump(2) + "\n", 0600);
 }
 
 Status MariaInstance::Initialize() {
@@ -238,6 +251,7 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
     return text.status();
   }
   json meta = json::parse(text.value(), nullptr, false);
+  std::string os_user;
   try {
     inst->type_ = meta.at("type").get<std::string>();
     inst->flavor_ = meta.at("flavor").get<std::string>() == "mysql" ? MariaFlavor::kMySQL
@@ -245,13 +259,20 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
     inst->server_ = meta.at("server").get<std::string>();
     inst->port_ = meta.at("port").get<uint16_t>();
     inst->config_ = meta.at("config").get<std::map<std::string, std::string>>();
+    os_user = meta.value("os_user", "");
   } catch (const json::exception& e) {
     return Status::Corruption(fmt::format("instance '{}': instance.json: {}", name, e.what()));
   }
   ASSIGN_OR_RETURN(std::string password, ReadFileToString(JoinPath(inst->dir_, "password")));
   while (!password.empty() && password.back() == '\n') password.pop_back();
   inst->password_ = password;
-  ASSIGN_OR_RETURN(inst->server_user_, ServerUser("mysql"));
+  ASSIGN_OR_RETURN(
+      bool moved,
+      inst->OpenServerUser(os_user, "mysql", {inst->data_dir(), JoinPath(inst->dir_, "run")}));
+  if (moved) {
+    RETURN_IF_ERROR(inst->WriteOptionFiles(true));
+    RETURN_IF_ERROR(inst->WriteMeta());
+  }
   return inst;
 }
 
@@ -261,7 +282,7 @@ Status MariaInstance::StopServerLeftBehind() const {
   // run/mariadb.pid names it; its command line names this instance's option file.
   std::string program = server_.substr(server_.rfind('/') + 1);
   return StopLeftoverServer(JoinPath(JoinPath(dir_, "run"), "mariadb.pid"), program, option_file(),
-                            name_, SIGTERM, SIGKILL);
+                            name_, server_user_, SIGTERM, SIGKILL);
 }
 
 ServerLaunch MariaInstance::Launch() const {
@@ -277,7 +298,8 @@ ServerLaunch MariaInstance::Launch() const {
   launch.refused_config = [](const std::string& log) {
     return log.find("unknown variable") != std::string::npos ||
            log.find("unknown option") != std::string::npos ||
-           log.find("Incorrect argument") != std::string::npos;
+           log.find("Incorrect argument") != std::string::npos ||
+           log.find("Error while setting value") != std::string::npos;
   };
   launch.stop_signal = SIGTERM;  // normal shutdown: InnoDB flushes and checkpoints
   launch.hard_signal = SIGKILL;  // InnoDB recovers on the next start

@@ -60,13 +60,14 @@ class MariaInstance final : public SupervisedInstance {
   std::string client_option_file() const;  // client.cnf: socket, user, password
   MariaEndpoint client() const;            // root over the unix socket
   MariaFlavor flavor() const { return flavor_; }
-  const std::optional<UserIds>& server_user() const { return server_user_; }
 
  private:
   MariaInstance() = default;
   // Stop: normal shutdown (SIGTERM), then SIGKILL after the timeout (InnoDB recovers).
   ServerLaunch Launch() const override;
   Status StopServerLeftBehind() const override;
+  // instance.json: name, type, flavor, server program, port, settings, OS user.
+  Status WriteMeta() const;
   static Result<std::unique_ptr<MariaInstance>> Make(
       const InstanceSpec& spec, const std::string& password,
       const std::function<Status(MariaInstance&)>& fill);
@@ -83,7 +84,6 @@ class MariaInstance final : public SupervisedInstance {
   uint16_t port_ = 0;
   std::map<std::string, std::string> config_;
   std::string password_;
-  std::optional<UserIds> server_user_;
 };
 
 }  // namespace dbaas::engines

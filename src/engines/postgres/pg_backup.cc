@@ -74,14 +74,21 @@ std::string BackupManifest(const std::vector<TreeEntry>& entries,
   return body + fmt::format("\"Manifest-Checksum\": \"{}\"}}\n", Sha256(body).Hex());
 }
 
-// The last "FATAL:" line of a server log, without its prefix; "" if none.
+// The last "FATAL:" line of a server log that says why it stopped, without its prefix; ""
+// if none.
 std::string LastFatalLine(const std::string& log_path) {
   auto text = ReadFileToString(log_path, 16 << 20);
   if (!text.ok()) return "";
-  auto at = text->rfind("FATAL:  ");
-  if (at == std::string::npos) return "";
-  std::string line = text->substr(at + 8, text->find('\n', at) - at - 8);
-  return line;
+  // Our own connection, refused while the server was going down, logs a FATAL too, and may
+  // do so after the one that says why: the refusals ("the database system is ...") are not it.
+  for (size_t end = text->size(); end > 0;) {
+    auto at = text->rfind("FATAL:  ", end - 1);
+    if (at == std::string::npos) return "";
+    std::string line = text->substr(at + 8, text->find('\n', at) - at - 8);
+    if (!line.starts_with("the database system is ")) return line;
+    end = at;
+  }
+  return "";
 }
 
 int64_t NowNs() {
@@ -249,7 +256,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
 }
 
 Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
-                           FileCheck& check) {
+                           const std::optional<UserIds>& user, FileCheck& check) {
   std::string bin = bin_dir;
   if (bin.empty()) {
     ASSIGN_OR_RETURN(bin, FindPgBinDir());
@@ -257,6 +264,7 @@ Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_d
   check.checker = "pg_verifybackup";
   ProcessOptions verify;
   verify.argv = {JoinPath(bin, "pg_verifybackup"), "--quiet", data_dir};
+  verify.user = user;
   auto started = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(RunResult ran, RunProcess(verify, std::chrono::minutes(30)));
   check.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -283,13 +291,20 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
   }
   auto fill = [&](const std::string& data_dir) -> Status {
     RETURN_IF_ERROR(FillFromSnapshot(repo, snapshot, data_dir, progress));
-    if (file_check) RETURN_IF_ERROR(PgVerifyBackupFiles(spec.bin_dir, data_dir, *file_check));
     // Archive recovery: the server fetches WAL past the backup's end and promotes.
     if (pitr) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(data_dir, "recovery.signal"), "", 0600));
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.
     return MakeDirs(JoinPath(JoinPath(data_dir, "pg_wal"), "archive_status"));
   };
-  ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill, recovery));
+  // Checked as the instance's user, once the files are its own (they are the tenant's
+  // bytes: no parser of them runs as root), before any server touches them.
+  PgInstance::CheckDataFn check;
+  if (file_check) {
+    check = [&](const std::string& data_dir, const std::optional<UserIds>& user) {
+      return PgVerifyBackupFiles(spec.bin_dir, data_dir, user, *file_check);
+    };
+  }
+  ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill, recovery, check));
   auto fail = [&](const Status& st) -> Status {
     // A recovery that cannot reach its target ends the server with a FATAL line that says
     // why; the connection error alone would not.

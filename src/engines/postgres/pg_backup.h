@@ -61,9 +61,10 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
 // pg_verifybackup on a restored data directory before any server touches it: every file the
 // backup_manifest lists is there with its size, no other file is, and the WAL from the
 // backup's start to its stop parses. What it finds goes to check.problems (the status is
-// an error only when the check could not run). `bin_dir` "" finds the installed one.
+// an error only when the check could not run). `bin_dir` "" finds the installed one. Runs
+// as `user` (the instance's, none: ourselves): the files are a tenant's.
 Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
-                           FileCheck& check);
+                           const std::optional<UserIds>& user, FileCheck& check);
 
 // Which paths a base backup leaves out (relative to PGDATA).
 storage::ScanFilter PgBackupFilter(const std::string& path, bool is_directory);

@@ -57,10 +57,15 @@ class PgInstance final : public SupervisedInstance {
   // Create: an existing name is refused, a failure leaves nothing behind.
   // `recovery`: settings for the first start only (restore_command, recovery_target_*),
   // removed by FinishRecovery().
+  // `check`, if given, runs on the filled data directory once it belongs to the
+  // instance's OS user, before the configuration is written.
   using FillDataFn = std::function<Status(const std::string& data_dir)>;
+  using CheckDataFn =
+      std::function<Status(const std::string& data_dir, const std::optional<UserIds>& user)>;
   static Result<PgInstance> CreateFrom(const PgInstanceSpec& spec, const std::string& password,
                                        const FillDataFn& fill,
-                                       const std::map<std::string, std::string>& recovery = {});
+                                       const std::map<std::string, std::string>& recovery = {},
+                                       const CheckDataFn& check = {});
   // An instance made earlier (reads instance.json).
   static Result<PgInstance> Open(const std::string& data_root, const std::string& name);
 
@@ -73,8 +78,6 @@ class PgInstance final : public SupervisedInstance {
   ConnectionInfo endpoint() const override;
   std::string data_dir() const;
   PgConnectionInfo connection() const;
-  // The OS user the server runs as (none: ourselves).
-  const std::optional<UserIds>& server_user() const { return server_user_; }
   const LogArchiving& archiving() const { return archiving_; }
   std::string log_archive_id() const override { return archive_id_; }
   const std::string& bin_dir() const { return bin_dir_; }
@@ -90,6 +93,8 @@ class PgInstance final : public SupervisedInstance {
   ServerLaunch Launch() const override;
   Status StopServerLeftBehind() const override;
   Status WriteConfig() const;
+  // instance.json: name, port, binaries, settings, OS user, WAL archive.
+  Status WriteMeta() const;
   static Result<PgInstance> Make(const PgInstanceSpec& spec, const std::string& password,
                                  const std::map<std::string, std::string>& recovery,
                                  const std::function<Status(PgInstance&)>& fill);
@@ -101,7 +106,6 @@ class PgInstance final : public SupervisedInstance {
   uint16_t port_ = 0;
   std::map<std::string, std::string> config_;
   std::string password_;
-  std::optional<UserIds> server_user_;
   LogArchiving archiving_;
   std::string archive_id_;
   std::map<std::string, std::string> recovery_;

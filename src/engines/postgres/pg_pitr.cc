@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <set>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "base/process.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
+#include "engines/server_user.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::engines {
@@ -70,6 +72,12 @@ Result<SegmentScan> ScanSegment(const WalArchive& archive, const std::string& na
     ProcessOptions o;
     o.argv = {JoinPath(bin_dir, "pg_waldump"), "--path=" + dir, name};
     o.env = {"TZ=UTC"};
+    // The WAL is a tenant's bytes: its parser runs as nobody, with a copy of its own.
+    if (::geteuid() == 0) {
+      ASSIGN_OR_RETURN(UserIds nobody, LookupUser("nobody"));
+      RETURN_IF_ERROR(ChownTree(dir, nobody));
+      o.user = nobody;
+    }
     ASSIGN_OR_RETURN(RunResult run, RunProcess(o, std::chrono::minutes(2)));
     // pg_waldump ends with an error at the end of valid WAL; the records before it count.
     SegmentScan scan;
