@@ -16,6 +16,7 @@
 #include "base/hex.h"
 #include "base/sha256.h"
 #include "storage/manifest.h"
+#include "storage/reflink.h"
 
 namespace dbaas::storage {
 namespace {
@@ -265,7 +266,8 @@ Result<std::vector<WalFileInfo>> WalArchive::List() const {
     auto parsed = ParseWalFileName(e->d_name);
     if (!parsed.ok()) continue;  // ".", "..", temporary files of pushers
     struct stat st;
-    if (::fstatat(::dirfd(d), e->d_name, &st, 0) != 0) continue;  // removed meanwhile
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // removed
+    if (!S_ISREG(st.st_mode)) continue;  // no pusher makes anything else: not archived WAL
     files.push_back(WalFileInfo{e->d_name, std::move(parsed.value()),
                                 static_cast<uint64_t>(st.st_size), st.st_mtime});
   }
@@ -273,6 +275,25 @@ Result<std::vector<WalFileInfo>> WalArchive::List() const {
   std::sort(files.begin(), files.end(),
             [](const WalFileInfo& a, const WalFileInfo& b) { return a.name < b.name; });
   return files;
+}
+
+Result<uint64_t> WalArchive::CopyInto(const WalArchive& dest,
+                                      std::string_view from_position) const {
+  ASSIGN_OR_RETURN(std::vector<WalFileInfo> files, List());
+  uint64_t copied = 0;
+  for (const WalFileInfo& f : files) {
+    if (f.parsed.kind != WalFileName::Kind::kHistory && f.parsed.position < from_position) continue;
+    std::string from = JoinPath(dir_, f.name);
+    std::string to = JoinPath(dest.dir_, f.name);
+    ASSIGN_OR_RETURN(UniqueFd in, OpenFile(from, O_RDONLY));
+    struct stat st;
+    if (::fstat(in.get(), &st) != 0) return ErrnoStatus("stat", from, errno);
+    // Not synced: a copy for one recovery, remade if that recovery is tried again.
+    ASSIGN_OR_RETURN(UniqueFd out, OpenFile(to, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    RETURN_IF_ERROR(CopyFileContents(in.get(), out.get(), static_cast<uint64_t>(st.st_size), to));
+    ++copied;
+  }
+  return copied;
 }
 
 Result<uint64_t> WalArchive::RemoveBefore(std::string_view position) const {

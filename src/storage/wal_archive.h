@@ -72,6 +72,10 @@ class WalArchive {
   Result<uint64_t> RawSize(const std::string& name) const;
   // Every archived file, in name order (segments in WAL order within a timeline).
   Result<std::vector<WalFileInfo>> List() const;
+  // Copies, as stored, what a recovery from `from_position` on needs: every history file
+  // and every other file whose position is not before it, into `dest` (an empty archive).
+  // Returns how many files were copied. Not synced: a copy for one recovery.
+  Result<uint64_t> CopyInto(const WalArchive& dest, std::string_view from_position) const;
   // Removes segments (and .partial/.backup files) whose position is before `position`;
   // history files stay. Returns how many were removed.
   Result<uint64_t> RemoveBefore(std::string_view position) const;

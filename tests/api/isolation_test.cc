@@ -219,6 +219,52 @@ TEST_F(IsolationTest, OneTenantCannotReachAnothersFiles) {
   EXPECT_EQ(::getpwnam(bob_user.c_str()), nullptr) << "the user went with the instance";
 }
 
+// An instance made by a dbaasd whose servers all ran as postgres moves to a user of its own
+// when the new daemon starts, with its data.
+TEST_F(IsolationTest, AnInstanceOfTheSharedUserMovesToItsOwn) {
+  Create("legacy");
+  ASSERT_TRUE(Psql(daemon_, "legacy", "CREATE TABLE t AS SELECT 7 AS x").ok());
+  ASSERT_TRUE(daemon_.Stop().ok());
+  // Make it as an older dbaasd left it: no os_user, everything the server's the postgres user's.
+  const std::string meta_path = InstanceDir("legacy") + "/instance.json";
+  json meta = json::parse(ReadFile(meta_path));
+  std::string own = meta.at("os_user");
+  meta.erase("os_user");
+  WriteFile(meta_path, meta.dump(2));
+  auto postgres = LookupUser("postgres");
+  ASSERT_TRUE(postgres.ok());
+  std::vector<std::string> owned = {InstanceDir("legacy") + "/data",
+                                    InstanceDir("legacy") + "/run"};
+  if (meta.contains("wal_archive")) {
+    owned.push_back(daemon_.data_root() + "/repository/wal/" +
+                    meta["wal_archive"]["id"].get<std::string>());
+  }
+  for (const std::string& path : owned) {
+    ProcessOptions chown;
+    chown.argv = {"chown", "-R", "postgres:postgres", path};
+    ASSERT_TRUE(RunChecked(chown, std::chrono::seconds(30)).ok());
+  }
+  ProcessOptions del;
+  del.argv = {"userdel", own};
+  ASSERT_TRUE(RunChecked(del, std::chrono::seconds(30)).ok());
+
+  ASSERT_TRUE(daemon_.Start().ok());
+  EXPECT_EQ(Psql(daemon_, "legacy", "SELECT x FROM t").value_or(""), "7");
+  json moved = json::parse(ReadFile(meta_path));
+  ASSERT_TRUE(moved.contains("os_user"));
+  std::string user = moved["os_user"];
+  EXPECT_TRUE(user.starts_with("dbaas-")) << user;
+  EXPECT_NE(user, own);
+  for (const std::string& path : owned) {
+    struct stat st;
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_NE(st.st_uid, postgres->uid) << path;
+    EXPECT_EQ(::getpwuid(st.st_uid)->pw_name, user) << path;
+  }
+  // It still archives and backs up as its new user.
+  EXPECT_EQ(daemon_.Post("/instances/legacy/backup", json{{"backupName", "after"}}).status, 201);
+}
+
 // Nothing under the data root is readable or writable by other users; neither `nobody`
 // nor the servers' user reads a pack or manifest or takes the repository's lock.
 TEST_F(IsolationTest, TheDataRootAndTheRepositoryAreRootsAlone) {

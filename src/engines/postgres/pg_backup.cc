@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/files.h"
 #include "base/hex.h"
@@ -286,8 +287,13 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    storage::Progress* progress, FileCheck* file_check) {
   std::map<std::string, std::string> recovery;
   bool pitr = target.kind != RecoveryTarget::Kind::kBackupEnd;
+  // Archive recovery reads a copy of the source's archive in the new instance's directory
+  // (PgStageArchive), removed once the server is out of recovery.
+  const std::string stage_repo = JoinPath(JoinPath(spec.data_root, spec.name), "wal-restore");
   if (pitr) {
-    ASSIGN_OR_RETURN(recovery, PgRecoverySettings(target, spec.archiving));
+    LogArchiving staged = spec.archiving;
+    staged.repo_path = stage_repo;
+    ASSIGN_OR_RETURN(recovery, PgRecoverySettings(target, staged));
   }
   auto fill = [&](const std::string& data_dir) -> Status {
     RETURN_IF_ERROR(FillFromSnapshot(repo, snapshot, data_dir, progress));
@@ -298,12 +304,18 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
   };
   // Checked as the instance's user, once the files are its own (they are the tenant's
   // bytes: no parser of them runs as root), before any server touches them.
-  PgInstance::CheckDataFn check;
-  if (file_check) {
-    check = [&](const std::string& data_dir, const std::optional<UserIds>& user) {
-      return PgVerifyBackupFiles(spec.bin_dir, data_dir, user, *file_check);
-    };
-  }
+  auto check = [&](const std::string& data_dir, const std::optional<UserIds>& user) -> Status {
+    if (pitr) {
+      auto start = snapshot.annotations.find("start_lsn");
+      if (start == snapshot.annotations.end()) {
+        return Status::Corruption(fmt::format("snapshot {} has no start_lsn", snapshot.id));
+      }
+      RETURN_IF_ERROR(PgStageArchive(spec.archiving.repo_path, target.archive_id, start->second,
+                                     stage_repo, user));
+    }
+    if (!file_check) return Status::Ok();
+    return PgVerifyBackupFiles(spec.bin_dir, data_dir, user, *file_check);
+  };
   ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill, recovery, check));
   auto fail = [&](const Status& st) -> Status {
     // A recovery that cannot reach its target ends the server with a FATAL line that says
@@ -332,6 +344,11 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (Status st = inst.FinishRecovery(); !st.ok()) return fail(st);
+  if (pitr) {
+    if (Status removed = RemoveTree(stage_repo); !removed.ok()) {
+      spdlog::warn("instance {}: {}", spec.name, removed.ToString());
+    }
+  }
   return inst;
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/files.h"
 #include "base/process.h"
@@ -220,12 +221,13 @@ Result<std::string> PgCreateRestorePoint(const PgInstance& instance, const std::
   return rows.at(0).at(0);
 }
 
-Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string& archive_id,
-                                const std::optional<std::string>& keep_from_lsn) {
-  RETURN_IF_ERROR(CheckArchiveId(archive_id));
-  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
-  if (!keep_from_lsn) return archive.RemoveBefore("~");  // sorts after every position
-  ASSIGN_OR_RETURN(uint64_t keep, ParseLsn(*keep_from_lsn));
+namespace {
+
+// The position ("LLLLLLLLSSSSSSSS") of the segment holding `lsn`, with the segment size of
+// the archive's segments; nullopt when it has none.
+Result<std::optional<std::string>> SegmentPositionOf(const WalArchive& archive,
+                                                     const std::string& lsn) {
+  ASSIGN_OR_RETURN(uint64_t at, ParseLsn(lsn));
   ASSIGN_OR_RETURN(std::vector<WalFileInfo> files, archive.List());
   for (const WalFileInfo& f : files) {
     if (f.parsed.kind != WalFileName::Kind::kSegment) continue;
@@ -234,10 +236,35 @@ Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string&
       return Status::Corruption(
           fmt::format("archived WAL segment {} has {} bytes", f.name, seg_size));
     }
-    uint64_t seg = keep / seg_size, per_log = 0x100000000ull / seg_size;
-    return archive.RemoveBefore(fmt::format("{:08X}{:08X}", seg / per_log, seg % per_log));
+    uint64_t seg = at / seg_size, per_log = 0x100000000ull / seg_size;
+    return std::optional<std::string>(fmt::format("{:08X}{:08X}", seg / per_log, seg % per_log));
   }
-  return uint64_t{0};  // no segment: nothing to remove
+  return std::optional<std::string>();
+}
+
+}  // namespace
+
+Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string& archive_id,
+                                const std::optional<std::string>& keep_from_lsn) {
+  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
+  if (!keep_from_lsn) return archive.RemoveBefore("~");  // sorts after every position
+  ASSIGN_OR_RETURN(std::optional<std::string> keep, SegmentPositionOf(archive, *keep_from_lsn));
+  if (!keep) return uint64_t{0};  // no segment: nothing to remove
+  return archive.RemoveBefore(*keep);
+}
+
+Status PgStageArchive(const std::string& repo_path, const std::string& archive_id,
+                      const std::string& from_lsn, const std::string& stage_repo,
+                      const std::optional<UserIds>& user) {
+  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  ASSIGN_OR_RETURN(WalArchive source, WalArchive::Open(repo_path, archive_id));
+  ASSIGN_OR_RETURN(std::optional<std::string> from, SegmentPositionOf(source, from_lsn));
+  RETURN_IF_ERROR(WalArchive::Create(stage_repo, archive_id, std::nullopt));
+  ASSIGN_OR_RETURN(WalArchive stage, WalArchive::Open(stage_repo, archive_id));
+  ASSIGN_OR_RETURN(uint64_t copied, source.CopyInto(stage, from.value_or("")));
+  spdlog::debug("staged {} archived WAL files of {} in {}", copied, archive_id, stage_repo);
+  return ChownTree(stage.dir(), user);
 }
 
 Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string& archive_id,
