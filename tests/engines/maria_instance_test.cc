@@ -68,12 +68,15 @@ TEST_F(MariaInstanceTest, CreateStartConnectRestartStop) {
                 .value(),
             "0");
   if (::geteuid() == 0) {
-    // As root, the server runs as the mysql user.
+    // As root, the server runs as the instance's own user, not the shared mysql user.
     EXPECT_EQ(conn->QueryValue("SELECT @@datadir").value(), inst.data_dir() + "/");
     ASSERT_EQ(::stat(inst.data_dir().c_str(), &st), 0);
+    ASSERT_TRUE(inst.server_user().has_value());
+    EXPECT_EQ(st.st_uid, inst.server_user()->uid);
+    EXPECT_TRUE(inst.server_user()->name.starts_with("dbaas-")) << inst.server_user()->name;
     auto mysql = LookupUser("mysql");
     ASSERT_TRUE(mysql.ok());
-    EXPECT_EQ(st.st_uid, mysql->uid);
+    EXPECT_NE(st.st_uid, mysql->uid);
   }
 
   // A wrong password is refused; the right one works over TCP on 127.0.0.1 too.

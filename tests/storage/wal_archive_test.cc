@@ -125,6 +125,34 @@ TEST_F(WalArchiveTest, RemoveBeforeKeepsLaterSegmentsAndHistory) {
                                             "000000020000000000000003"}));
 }
 
+// A restore's staged copy: the history files and what comes from the position on, as
+// stored (a fetch from the copy checks the same checksum); a link planted in the archive
+// is neither listed nor copied.
+TEST_F(WalArchiveTest, CopyIntoTakesHistoryAndWhatFollowsThePosition) {
+  WriteFile(tmp_ / "a", "segment bytes");
+  for (const char* name : {"000000010000000000000001", "000000010000000000000002",
+                           "00000002.history", "000000020000000000000003"}) {
+    ASSERT_TRUE(archive_->Push(tmp_ / "a", name).ok()) << name;
+  }
+  WriteFile(tmp_ / "secret", "not WAL");
+  ASSERT_EQ(::symlink((tmp_ / "secret").c_str(),
+                      (archive_->dir() + "/000000020000000000000004").c_str()),
+            0);
+  const std::string stage = tmp_ / "stage";
+  ASSERT_TRUE(WalArchive::Create(stage, "pg1.abcd", std::nullopt).ok());
+  auto dest = WalArchive::Open(stage, "pg1.abcd");
+  ASSERT_TRUE(dest.ok());
+  auto copied = archive_->CopyInto(*dest, "0000000000000002");
+  ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+  EXPECT_EQ(*copied, 3u);
+  std::vector<std::string> names;
+  for (const auto& f : dest->List().value()) names.push_back(f.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"000000010000000000000002", "00000002.history",
+                                             "000000020000000000000003"}));
+  ASSERT_TRUE(dest->Fetch("000000020000000000000003", tmp_ / "out").ok());
+  EXPECT_EQ(ReadFile(tmp_ / "out"), "segment bytes");
+}
+
 TEST_F(WalArchiveTest, ArchivesAreListedAndRemovedWhole) {
   ASSERT_TRUE(WalArchive::Create(repo_, "pg2.ef01", std::nullopt).ok());
   EXPECT_EQ(WalArchive::ListIds(repo_).value(), (std::vector<std::string>{"pg1.abcd", "pg2.ef01"}));
