@@ -28,7 +28,7 @@ connect_env() {  # exports libpq variables for instance $1
   local c
   c=$(api GET "/instances/$1?showSecrets=true" | jq .instance.connection)
   export PGHOST=$(jq -r '.socket | sub("/[^/]*$"; "")' <<<"$c") PGPORT=$(jq -r .port <<<"$c") \
-    PGUSER=$(jq -r .user <<<"$c") PGPASSWORD=$(jq -r .password <<<"$c") PGDATABASE=postgres
+    PGUSER=$(jq -r .user <<<"$c") PGPASSWORD=$(jq -r .password <<<"$c") PGDATABASE=$(jq -r .database <<<"$c")
 }
 
 log "instance + pgbench -i -s $SCALE"

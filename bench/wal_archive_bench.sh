@@ -171,7 +171,8 @@ sql() {  # sql INSTANCE SQL: psql over the instance's socket with the API's pass
   info=$(api GET "/instances/$1?showSecrets=true")
   PGPASSWORD=$(jq -r .instance.connection.password <<<"$info") "$PG_BIN/psql" -X -qAt \
     -h "$(dirname "$(jq -r .instance.connection.socket <<<"$info")")" \
-    -p "$(jq -r .instance.connection.port <<<"$info")" -U postgres -d postgres -c "$2"
+    -p "$(jq -r .instance.connection.port <<<"$info")" -U "$(jq -r .instance.connection.user <<<"$info")" \
+    -d "$(jq -r .instance.connection.database <<<"$info")" -c "$2"
 }
 API_PORT=$((PG_PORT + 10))
 [[ -n ${SKIP_RPO-} ]] && RPO_RUNS=0

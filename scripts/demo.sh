@@ -45,13 +45,16 @@ step() {  # step LABEL CMD... : runs and times a step
   rows+=("$(printf '%-62s %6d.%03d s' "$label" $((ms / 1000)) $((ms % 1000)))")
   log "$label: done"
 }
-# Connection settings of an instance, from the API: PGHOST (socket dir), PGPORT, PGPASSWORD.
+# Connection settings of an instance, from the API: PGHOST (socket dir), PGPORT, and the
+# tenant's login (app, owner of the database app; not a superuser).
 connect_to() {
   local j socket
   j=$(dbaas -o json instance get "$1" --show-secrets)
   socket=$(jq -r .connection.socket <<<"$j")
-  export PGHOST=${socket%/*} PGPORT PGUSER=postgres PGDATABASE=postgres PGPASSWORD
+  export PGHOST=${socket%/*} PGPORT PGUSER PGDATABASE PGPASSWORD
   PGPORT=$(jq -r .connection.port <<<"$j")
+  PGUSER=$(jq -r .connection.user <<<"$j")
+  PGDATABASE=$(jq -r .connection.database <<<"$j")
   PGPASSWORD=$(jq -r .connection.password <<<"$j")
 }
 psql_q() { "$pgbin/psql" -X -A -t -v ON_ERROR_STOP=1 -c "$1"; }
@@ -110,7 +113,7 @@ my_q() {  # my_q INSTANCE SQL: through the connection the API shows, over TCP
     -h "$(jq -r .connection.host <<<"$j")" -P "$(jq -r .connection.port <<<"$j")" \
     -u "$(jq -r .connection.user <<<"$j")" -N -B -e "$2"
 }
-step "load data: 300,000 orders" my_q orders "CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY, amount INT NOT NULL, note VARCHAR(64)) ENGINE=InnoDB; INSERT INTO app.orders SELECT seq, seq % 1000, MD5(seq) FROM mysql.seq_1_to_300000"
+step "load data: 300,000 orders" my_q orders "CREATE TABLE app.orders (id INT PRIMARY KEY, amount INT NOT NULL, note VARCHAR(64)) ENGINE=InnoDB; INSERT INTO app.orders SELECT seq, seq % 1000, MD5(seq) FROM app.seq_1_to_300000"
 ( while :; do my_q orders "UPDATE app.orders SET amount = amount + 1 WHERE id = $((RANDOM * 9 + 1))" >/dev/null 2>&1 || true; done ) &
 load=$!
 step "backup 'orders-busy' under an update loop" dbaas backup create orders --name orders-busy

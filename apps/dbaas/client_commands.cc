@@ -36,6 +36,7 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
     std::string name, type = "postgresql", size;
     std::vector<std::string> config;
     bool no_wait = false;
+    bool superuser_access = false;
   };
   auto ca = std::make_shared<CreateArgs>();
   auto* create = inst->add_subcommand("create", "Create an instance and wait until it runs");
@@ -43,6 +44,9 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
   create->add_option("--type", ca->type, "postgresql, mariadb or mysql")->capture_default_str();
   create->add_option("--size", ca->size, "Volume size, e.g. 10Gi");
   create->add_option("--config", ca->config, "Server setting KEY=VALUE (repeatable)");
+  create->add_flag("--superuser-access", ca->superuser_access,
+                   "Hand out the superuser's login too (by default the login is the owner of "
+                   "the database app, not a superuser)");
   create->add_flag("--no-wait", ca->no_wait, "Print the job and return at once");
   create->callback([&g, c, ca] {
     g.action = [&g, c, ca] {
@@ -50,6 +54,7 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
         ASSIGN_OR_RETURN(json config, ParseConfigPairs(ca->config));
         json body = {{"name", ca->name}, {"type", ca->type}, {"config", config}};
         if (!ca->size.empty()) body["size"] = ca->size;
+        if (ca->superuser_access) body["superuserAccess"] = true;
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, "/instances", body, "create", ca->no_wait));
         if (ca->no_wait) return Show(g, job, PrintJob);
         ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(ca->name)));

@@ -22,6 +22,11 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
     json conn = {{"host", c.host}, {"port", c.port},         {"socket", c.socket},
                  {"user", c.user}, {"database", c.database}, {"uri", c.Uri(show_secrets)}};
     if (show_secrets) conn["password"] = c.password;
+    // The superuser's login, for an instance made with superuser access, with secrets only.
+    if (show_secrets && view.superuser) {
+      const engines::ConnectionInfo& su = *view.superuser;
+      conn["superuser"] = {{"user", su.user}, {"password", su.password}, {"uri", su.Uri(true)}};
+    }
     j["connection"] = std::move(conn);
   } else {
     j["connection"] = nullptr;

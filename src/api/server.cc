@@ -404,20 +404,23 @@ void ApiServer::Routes() {
 
   s.Post("/instances", [this, finish, check_async](const Request& req, Response& res) {
     if (!check_async(req, res)) return;
-    auto body = ParseBody(req, {"name", "type", "size", "config"});
+    auto body = ParseBody(req, {"name", "type", "size", "config", "superuserAccess"});
     if (!body.ok()) return SendError(res, body.status());
     control::CreateInstanceRequest r;
     auto name = StringField(*body, "name", true);
     auto type = StringField(*body, "type", true);
     auto size = StringField(*body, "size");
     auto config = ConfigField(*body);
-    for (const Status* st : {&name.status(), &type.status(), &size.status(), &config.status()}) {
+    auto superuser = BoolField(*body, "superuserAccess", false);
+    for (const Status* st :
+         {&name.status(), &type.status(), &size.status(), &config.status(), &superuser.status()}) {
       if (!st->ok()) return SendError(res, *st);
     }
     r.name = name.value();
     r.type = type.value();
     r.size = size.value();
     r.config = config.value();
+    r.superuser_access = superuser.value();
     finish(req, res, service_.CreateInstance(r), [&](const catalog::JobRecord& job) {
       auto view = service_.GetInstance(r.name);
       if (!view.ok()) return SendError(res, view.status());

@@ -62,8 +62,8 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 // In the child, between fork and exec: only async-signal-safe calls. On failure, writes
 // errno to `error_fd` and exits; the parent reads it to report why exec failed.
-[[noreturn]] void ChildExec(const ProcessOptions& o, char** argv, char** envp, int output_fd,
-                            int error_fd) {
+[[noreturn]] void ChildExec(const ProcessOptions& o, char** argv, char** envp, int input_fd,
+                            int output_fd, int error_fd) {
   int step = 0;
   auto fail = [&](int which) {
     int err[2] = {which, errno};
@@ -71,8 +71,8 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
     ::_exit(127);
   };
   ::setpgid(0, 0);
-  int devnull = ::open("/dev/null", O_RDONLY);
-  if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+  int input = input_fd >= 0 ? input_fd : ::open("/dev/null", O_RDONLY);
+  if (input >= 0) ::dup2(input, STDIN_FILENO);
   if (output_fd >= 0) {
     ::dup2(output_fd, STDOUT_FILENO);
     ::dup2(output_fd, STDERR_FILENO);
@@ -137,10 +137,14 @@ Result<Process> Process::StartWithOutput(const ProcessOptions& o, int output_fd)
   int error_pipe[2];
   if (::pipe2(error_pipe, O_CLOEXEC) != 0) return ErrnoStatus("pipe", o.argv[0], errno);
   UniqueFd error_read(error_pipe[0]), error_write(error_pipe[1]);
+  UniqueFd input;
+  if (!o.input_path.empty()) {
+    ASSIGN_OR_RETURN(input, OpenFile(o.input_path, O_RDONLY));
+  }
   const char* steps[] = {"start", "chdir", "switch user", "exec"};
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork for", o.argv[0], errno);
-  if (pid == 0) ChildExec(o, argv.data(), envp.data(), output_fd, error_write.get());
+  if (pid == 0) ChildExec(o, argv.data(), envp.data(), input.get(), output_fd, error_write.get());
   ::setpgid(pid, pid);  // also here, so the group exists before we might signal it
   error_write.Reset();
   int err[2] = {0, 0};

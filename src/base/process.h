@@ -34,6 +34,9 @@ struct ProcessOptions {
   // Where stdout and stderr go (appended): a file path, or empty to capture them (RunProcess)
   // or discard them (Process::Start).
   std::string output_path;
+  // A file read as the child's stdin (opened by us, so it may be ours alone); empty:
+  // /dev/null.
+  std::string input_path;
 };
 
 struct RunResult {

@@ -387,6 +387,13 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
   if (!engine.ok()) return fail(engine.status());
   engines::InstanceSpec spec =
       SpecFor(request.new_instance_name, backup->instance_type, record->config);
+  spec.superuser_access = request.superuser_access.value_or(false);
+  if (!request.superuser_access) {
+    std::lock_guard lock(mu_);
+    if (auto source = servers_.find(backup->instance); source != servers_.end()) {
+      spec.superuser_access = source->second->superuser_access();
+    }
+  }
   auto restored =
       (*engine)->Restore(**repo, *snapshot, spec, backup->secret, request.target, &job.progress,
                          /*file_check=*/nullptr);

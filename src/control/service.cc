@@ -152,9 +152,11 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
   json req = {{"name", request.name},
               {"type", request.type},
               {"size", request.size},
-              {"config", request.config}};
+              {"config", request.config},
+              {"superuserAccess", request.superuser_access}};
   auto work = [this, request, engine](JobContext&) -> Result<json> {
     engines::InstanceSpec spec = SpecFor(request.name, request.type, request.config);
+    spec.superuser_access = request.superuser_access;
     // A failed create leaves nothing, its log included: the error quotes the log's end.
     auto failed = [&](const Status& st) {
       Discard(request.name, st.ToString());
@@ -297,7 +299,8 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
   {
     std::lock_guard lock(mu_);
     if (auto it = servers_.find(record.name); it != servers_.end()) {
-      view.connection = it->second->endpoint();
+      view.connection = it->second->login();
+      if (it->second->superuser_access()) view.superuser = it->second->endpoint();
       view.restarts = it->second->restarts();
       if (record.status == "running") view.status_message = it->second->note();
       if (record.status == "running" && !it->second->running()) {

@@ -74,6 +74,7 @@ struct CreateInstanceRequest {
   std::string type;  // postgresql, mariadb, mysql
   std::string size;  // a Kubernetes quantity ("10Gi"), optional
   std::map<std::string, std::string> config;
+  bool superuser_access = false;  // the tenant gets the superuser's login too
 };
 
 struct BackupRequest {
@@ -90,6 +91,9 @@ struct RestoreRequest {
   std::string new_instance_name;
   std::string size;
   engines::RecoveryTarget target;  // archive_id is filled in from the backup
+  // Whether the copy's tenant gets the superuser's login; unset: as the source instance
+  // has it (none when the source is gone).
+  std::optional<bool> superuser_access;
 };
 
 // What point-in-time recovery can reach for an instance: from its oldest backup's end to
@@ -110,7 +114,8 @@ struct InstanceView {
   catalog::InstanceRecord record;
   std::string status;  // the record's, or "failed" while its server is down
   std::string status_message;
-  std::optional<engines::ConnectionInfo> connection;  // once it has been made
+  std::optional<engines::ConnectionInfo> connection;  // the tenant's, once it has been made
+  std::optional<engines::ConnectionInfo> superuser;   // with superuser access only
   int restarts = 0;
 };
 

@@ -29,6 +29,9 @@ struct InstanceSpec {
   // Where the server binaries are; empty: the engine's default (Debian's packages).
   std::string bin_dir;
   LogArchiving archiving;
+  // The tenant may have the database's superuser login too (docs/SECURITY.md); by default
+  // it gets the owner of its own database only.
+  bool superuser_access = false;
 };
 
 // How a client reaches an instance.
@@ -60,7 +63,14 @@ class Instance {
   virtual int restarts() const = 0;  // since Start()
   virtual const std::string& name() const = 0;
   virtual const std::string& dir() const = 0;
+  // The superuser's connection: the daemon's own (backups, checks, restore points). It is
+  // handed to the tenant only for an instance made with superuser access.
   virtual ConnectionInfo endpoint() const = 0;
+  // The tenant's connection: `app`, the owner of the database `app` and not a superuser.
+  // An instance made before tenant logins existed has none: its login is the superuser's.
+  virtual ConnectionInfo login() const = 0;
+  // Whether the tenant has the superuser's login too (asked for, or no tenant login).
+  virtual bool superuser_access() const = 0;
   // What a user should know about how the instance is served (e.g. type mysql served by
   // MariaDB), or "".
   virtual std::string note() const { return ""; }

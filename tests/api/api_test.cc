@@ -70,7 +70,10 @@ TEST_F(ApiTest, InstanceLifecycleWithAWorkingConnection) {
   EXPECT_EQ(inst["size"], "1Gi");
   EXPECT_EQ(inst["connection"]["host"], "127.0.0.1");
   EXPECT_FALSE(inst["connection"].contains("password"));
-  EXPECT_EQ(inst["connection"]["uri"].get<std::string>().rfind("postgresql://postgres@", 0), 0u)
+  // The tenant's login: the owner of its own database, not the superuser.
+  EXPECT_EQ(inst["connection"]["user"], "app");
+  EXPECT_EQ(inst["connection"]["database"], "app");
+  EXPECT_EQ(inst["connection"]["uri"].get<std::string>().rfind("postgresql://app@", 0), 0u)
       << "no password in the URI without showSecrets: " << inst["connection"]["uri"];
 
   auto secret = daemon_.Get("/instances/shop?showSecrets=true");
@@ -171,16 +174,16 @@ TEST_F(ApiTest, MariaDbInstancesBackUpAndRestoreThroughTheApi) {
   const json& inst = created.body["instance"];
   EXPECT_EQ(inst["type"], "mariadb");
   EXPECT_EQ(inst["status"], "running");
-  EXPECT_EQ(inst["connection"]["user"], "root");
-  EXPECT_EQ(inst["connection"]["uri"].get<std::string>().rfind("mysql://root@127.0.0.1:", 0), 0u)
+  EXPECT_EQ(inst["connection"]["user"], "app");
+  EXPECT_EQ(inst["connection"]["uri"].get<std::string>().rfind("mysql://app@127.0.0.1:", 0), 0u)
       << inst.dump();
   EXPECT_FALSE(inst["connection"].contains("password"));
   std::string socket = inst["connection"]["socket"];
   EXPECT_TRUE(socket.ends_with("/shop/run/mariadb.sock")) << socket;
   EXPECT_EQ(MariaSql(daemon_, "shop", "SELECT @@max_connections").value(), "55");
   ASSERT_TRUE(MariaSql(daemon_, "shop",
-                       "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v TEXT); "
-                       "INSERT INTO app.t SELECT seq, MD5(seq) FROM mysql.seq_1_to_3000")
+                       "CREATE TABLE app.t (id INT PRIMARY KEY, v TEXT); "
+                       "INSERT INTO app.t SELECT seq, MD5(seq) FROM app.seq_1_to_3000")
                   .ok());
 
   auto backup = daemon_.Post("/instances/shop/backup", json{{"backupName", "nightly"}});

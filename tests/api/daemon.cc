@@ -151,10 +151,33 @@ std::map<pid_t, pid_t> PostmastersUnder(const std::string& data_root) {
   return out;
 }
 
-Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std::string& sql) {
+namespace {
+
+// The login the API hands out for `instance`: the tenant's, or the superuser's (which needs
+// an instance made with superuserAccess).
+Result<json> LoginOf(Daemon& daemon, const std::string& instance, bool superuser,
+                     const std::string& superuser_database) {
   HttpAnswer a = daemon.Get("/instances/" + instance + "?showSecrets=true");
   if (a.status != 200) return Status::NotFound("instance " + instance + ": " + a.raw);
-  const json& c = a.body["instance"]["connection"];
+  json c = a.body["instance"]["connection"];
+  if (!c.is_object())
+    return Status::FailedPrecondition("instance " + instance + " has no connection");
+  if (superuser) {
+    if (!c.contains("superuser")) {
+      return Status::FailedPrecondition("instance " + instance + " has no superuser access");
+    }
+    c["user"] = c["superuser"]["user"];
+    c["password"] = c["superuser"]["password"];
+    c["database"] = superuser_database;
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std::string& sql,
+                         bool superuser) {
+  ASSIGN_OR_RETURN(json c, LoginOf(daemon, instance, superuser, "postgres"));
   std::string socket = c["socket"];
   std::string dir = socket.substr(0, socket.rfind('/'));
   ASSIGN_OR_RETURN(std::string bin, engines::FindPgBinDir());
@@ -170,9 +193,9 @@ Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std:
             "-p",
             std::to_string(c["port"].get<int>()),
             "-U",
-            "postgres",
+            c["user"].get<std::string>(),
             "-d",
-            "postgres",
+            c["database"].get<std::string>(),
             "-c",
             sql};
   o.env = {"PGPASSWORD=" + c["password"].get<std::string>()};
@@ -181,10 +204,9 @@ Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std:
   return out;
 }
 
-Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const std::string& sql) {
-  HttpAnswer a = daemon.Get("/instances/" + instance + "?showSecrets=true");
-  if (a.status != 200) return Status::NotFound("instance " + instance + ": " + a.raw);
-  const json& c = a.body["instance"]["connection"];
+Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const std::string& sql,
+                             bool superuser) {
+  ASSIGN_OR_RETURN(json c, LoginOf(daemon, instance, superuser, ""));
   ProcessOptions o;
   o.argv = {"mariadb",
             "--no-defaults",

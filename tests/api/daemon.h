@@ -68,12 +68,16 @@ class Daemon {
 // with their parent pids.
 std::map<pid_t, pid_t> PostmastersUnder(const std::string& data_root);
 
-// Runs SQL on an instance through psql over its socket, with the password the API shows.
-Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std::string& sql);
+// Runs SQL on an instance through psql over its socket, as the login the API shows (the
+// tenant's, in its database), or as the superuser in `postgres` (an instance made with
+// superuserAccess).
+Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std::string& sql,
+                         bool superuser = false);
 
 // Runs SQL on a MariaDB/MySQL instance with the mariadb client over TCP, with the host,
-// port, user and password the API shows; tab-separated rows.
-Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const std::string& sql);
+// port, user and password the API shows (or the superuser's); tab-separated rows.
+Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const std::string& sql,
+                             bool superuser = false);
 
 // Sends raw bytes to 127.0.0.1:port and returns the status code of the answer, 0 if the
 // connection closed without one, -1 if it could not connect. `close_sending` half-closes

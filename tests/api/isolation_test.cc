@@ -36,8 +36,10 @@ class IsolationTest : public ::testing::Test {
     auto code = daemon_.Stop();
     EXPECT_TRUE(code.ok() && code.value() == 0) << "dbaasd did not exit cleanly on SIGTERM";
   }
+  // With superuser access: the attacks below are a superuser tenant's, the strongest.
   void Create(const std::string& name) {
-    auto a = daemon_.Post("/instances", json{{"name", name}, {"type", "postgresql"}});
+    auto a = daemon_.Post("/instances",
+                          json{{"name", name}, {"type", "postgresql"}, {"superuserAccess", true}});
     ASSERT_EQ(a.status, 201) << a.raw;
   }
   std::string InstanceDir(const std::string& name) {
@@ -47,7 +49,8 @@ class IsolationTest : public ::testing::Test {
   void AsTenant(const std::string& instance, const std::string& command) {
     std::string quoted;
     for (char c : command) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-    auto r = Psql(daemon_, instance, fmt::format("COPY (SELECT 1) TO PROGRAM '{}'", quoted));
+    auto r = Psql(daemon_, instance, fmt::format("COPY (SELECT 1) TO PROGRAM '{}'", quoted),
+                  /*superuser=*/true);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
 
@@ -196,7 +199,9 @@ TEST_F(IsolationTest, OneTenantCannotReachAnothersFiles) {
   auto program_runs = [&](const std::string& instance, const std::string& command) {
     std::string quoted;
     for (char c : command) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-    return Psql(daemon_, instance, fmt::format("COPY (SELECT 1) TO PROGRAM '{}'", quoted)).ok();
+    return Psql(daemon_, instance, fmt::format("COPY (SELECT 1) TO PROGRAM '{}'", quoted),
+                /*superuser=*/true)
+        .ok();
   };
   const std::string bob = InstanceDir("bob");
   // The control: alice reaches her own files.
@@ -217,6 +222,42 @@ TEST_F(IsolationTest, OneTenantCannotReachAnothersFiles) {
   EXPECT_TRUE(bob_user.starts_with("dbaas-")) << bob_user;
   ASSERT_EQ(daemon_.Delete("/instances/bob").status, 200);
   EXPECT_EQ(::getpwnam(bob_user.c_str()), nullptr) << "the user went with the instance";
+}
+
+// The login handed out is the owner of its own database, not a superuser: it cannot run
+// programs or read the server's files, and the superuser's login is not shown. A restored
+// copy's login gets a password of its own.
+TEST_F(IsolationTest, TheTenantLoginIsNotASuperuser) {
+  auto made = daemon_.Post("/instances", json{{"name", "plain"}, {"type", "postgresql"}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  auto shown = daemon_.Get("/instances/plain?showSecrets=true");
+  ASSERT_EQ(shown.status, 200);
+  const json& c = shown.body["instance"]["connection"];
+  EXPECT_EQ(c["user"], "app");
+  EXPECT_FALSE(c.contains("superuser")) << c.dump();
+  EXPECT_EQ(Psql(daemon_, "plain", "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                .value_or(""),
+            "f");
+  // It owns its database: tables, schemas, trusted extensions.
+  ASSERT_TRUE(Psql(daemon_, "plain",
+                   "CREATE SCHEMA s; CREATE TABLE s.t AS SELECT 1 AS x; CREATE EXTENSION pgcrypto")
+                  .ok());
+  for (const char* denied :
+       {"COPY (SELECT 1) TO PROGRAM 'id'", "SELECT pg_read_file('postgresql.conf')",
+        "CREATE EXTENSION file_fdw", "ALTER SYSTEM SET work_mem = '1GB'"}) {
+    auto r = Psql(daemon_, "plain", denied);
+    EXPECT_FALSE(r.ok()) << denied;
+  }
+  EXPECT_FALSE(Psql(daemon_, "plain", "SELECT 1", /*superuser=*/true).ok());
+
+  ASSERT_EQ(daemon_.Post("/instances/plain/backup", json{{"backupName", "p1"}}).status, 201);
+  auto restored = daemon_.Post("/instances/plain/restore",
+                               json{{"backupName", "p1"}, {"newInstanceName", "plain-copy"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw;
+  auto copy = daemon_.Get("/instances/plain-copy?showSecrets=true");
+  EXPECT_EQ(copy.body["instance"]["connection"]["user"], "app");
+  EXPECT_NE(copy.body["instance"]["connection"]["password"], c["password"]);
+  EXPECT_EQ(Psql(daemon_, "plain-copy", "SELECT x FROM s.t").value_or(""), "1");
 }
 
 // An instance made by a dbaasd whose servers all ran as postgres moves to a user of its own

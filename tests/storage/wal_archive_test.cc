@@ -146,7 +146,9 @@ TEST_F(WalArchiveTest, CopyIntoTakesHistoryAndWhatFollowsThePosition) {
   ASSERT_TRUE(copied.ok()) << copied.status().ToString();
   EXPECT_EQ(*copied, 3u);
   std::vector<std::string> names;
-  for (const auto& f : dest->List().value()) names.push_back(f.name);
+  auto listed = dest->List();
+  ASSERT_TRUE(listed.ok());
+  for (const auto& f : *listed) names.push_back(f.name);
   EXPECT_EQ(names, (std::vector<std::string>{"000000010000000000000002", "00000002.history",
                                              "000000020000000000000003"}));
   ASSERT_TRUE(dest->Fetch("000000020000000000000003", tmp_ / "out").ok());

@@ -440,6 +440,7 @@ Result<std::unique_ptr<MariaInstance>> RestoreMaria(const storage::Repository& r
                                        bad->size(), list),
                            "restore an older backup, and report this"));
   }
+  if (Status st = inst->RenewTenantLogin(); !st.ok()) return fail(st);
   return inst;
 }
 

@@ -51,15 +51,30 @@ std::string FindMySqlServer(const std::string& bin_dir) {
   return candidate;
 }
 
-// The SQL that leaves root with our password, over the socket and 127.0.0.1 only.
-std::string RootAccountSql(MariaFlavor flavor, const std::string& password) {
+// The tenant's account, `app` over the socket and 127.0.0.1, with every privilege on its
+// own database `app` and none beyond it (no SUPER, FILE or other global grant).
+std::string TenantAccountSql(const std::string& password) {
+  return fmt::format(
+      "CREATE DATABASE IF NOT EXISTS app;\n"
+      "CREATE USER 'app'@'localhost' IDENTIFIED BY {0};\n"
+      "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY {0};\n"
+      "GRANT ALL PRIVILEGES ON `app`.* TO 'app'@'localhost';\n"
+      "GRANT ALL PRIVILEGES ON `app`.* TO 'app'@'127.0.0.1';\n",
+      MariaQuote(password));
+}
+
+// The SQL that leaves root with our password, over the socket and 127.0.0.1 only, and the
+// tenant's account.
+std::string RootAccountSql(MariaFlavor flavor, const std::string& password,
+                           const std::string& tenant_password) {
   std::string pw = MariaQuote(password);
   if (flavor == MariaFlavor::kMySQL) {
     return fmt::format(
-        "ALTER USER 'root'@'localhost' IDENTIFIED BY {0};\n"
-        "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY {0};\n"
-        "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
-        pw);
+               "ALTER USER 'root'@'localhost' IDENTIFIED BY {0};\n"
+               "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY {0};\n"
+               "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
+               pw) +
+           TenantAccountSql(tenant_password);
   }
   return fmt::format(
       "FLUSH PRIVILEGES;\n"
@@ -71,7 +86,7 @@ std::string RootAccountSql(MariaFlavor flavor, const std::string& password) {
       "ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {0};\n"
       "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n"
       "DROP USER IF EXISTS 'root'@'::1';\n",
-      pw);
+      pw) + TenantAccountSql(tenant_password);
 }
 
 }  // namespace
@@ -160,6 +175,7 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   }
   inst->config_ = spec.config;
   inst->password_ = password;
+  inst->superuser_access_ = spec.superuser_access;
   RETURN_IF_ERROR(MakeDirs(spec.data_root, 0711));
   RETURN_IF_ERROR(MakeInstanceDir(inst->dir_, spec.name));
   // From here on a failure removes what was made: no half instance stays behind.
@@ -193,6 +209,7 @@ Status MariaInstance::WriteMeta() const {
                {"port", port_},
                {"config", config_}};
   if (server_user_) meta["os_user"] = server_user_->name;
+  meta["superuser_access"] = superuser_access_;
   return WriteFileAtomic(JoinPath(dir_, "instance.json"), meta.dump(2) + "\n", 0600);
 }
 
@@ -203,7 +220,9 @@ Status MariaInstance::Initialize() {
   // The root account's SQL holds the password: a 0600 file of the server's user, removed
   // right after.
   std::string init_sql = JoinPath(JoinPath(dir_, "run"), "init.sql");
-  RETURN_IF_ERROR(WriteFileAtomic(init_sql, RootAccountSql(flavor_, password_), 0600));
+  std::string tenant_password = RandomHex(24);
+  RETURN_IF_ERROR(
+      WriteFileAtomic(init_sql, RootAccountSql(flavor_, password_, tenant_password), 0600));
   RETURN_IF_ERROR(ChownTree(init_sql, server_user_));
   ProcessOptions init;
   if (flavor_ == MariaFlavor::kMySQL) {
@@ -218,8 +237,38 @@ Status MariaInstance::Initialize() {
   init.cwd = dir_;
   Status st = RunChecked(init, std::chrono::minutes(5)).status();
   ::unlink(init_sql.c_str());
-  return st.WithContext(flavor_ == MariaFlavor::kMySQL ? "mysqld --initialize"
-                                                       : "mariadb-install-db");
+  RETURN_IF_ERROR(st.WithContext(flavor_ == MariaFlavor::kMySQL ? "mysqld --initialize"
+                                                                : "mariadb-install-db"));
+  return SaveTenantPassword(tenant_password);
+}
+
+Status MariaInstance::SaveTenantPassword(const std::string& password) {
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir_, "app-password"), password + "\n", 0600));
+  tenant_password_ = password;
+  return Status::Ok();
+}
+
+Status MariaInstance::RenewTenantLogin() {
+  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(client()));
+  ASSIGN_OR_RETURN(std::string accounts,
+                   conn.QueryValue("SELECT COUNT(*) FROM mysql.user WHERE user = 'app'"));
+  if (accounts == "0") return Status::Ok();  // a copy of an instance without a tenant login
+  std::string password = RandomHex(24);
+  for (const char* host : {"localhost", "127.0.0.1"}) {
+    RETURN_IF_ERROR(conn.Query(fmt::format("ALTER USER 'app'@'{}' IDENTIFIED BY {}", host,
+                                           MariaQuote(password)))
+                        .status());
+  }
+  return SaveTenantPassword(password);
+}
+
+ConnectionInfo MariaInstance::login() const {
+  ConnectionInfo c = endpoint();
+  if (tenant_password_.empty()) return c;
+  c.user = "app";
+  c.password = tenant_password_;
+  c.database = "app";
+  return c;
 }
 
 Result<std::unique_ptr<MariaInstance>> MariaInstance::Create(const InstanceSpec& spec) {
@@ -260,12 +309,22 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
     inst->port_ = meta.at("port").get<uint16_t>();
     inst->config_ = meta.at("config").get<std::map<std::string, std::string>>();
     os_user = meta.value("os_user", "");
+    inst->superuser_access_ = meta.value("superuser_access", false);
   } catch (const json::exception& e) {
     return Status::Corruption(fmt::format("instance '{}': instance.json: {}", name, e.what()));
   }
   ASSIGN_OR_RETURN(std::string password, ReadFileToString(JoinPath(inst->dir_, "password")));
   while (!password.empty() && password.back() == '\n') password.pop_back();
   inst->password_ = password;
+  auto tenant = ReadFileToString(JoinPath(inst->dir_, "app-password"));
+  if (tenant.ok()) {
+    inst->tenant_password_ = tenant.value();
+    while (!inst->tenant_password_.empty() && inst->tenant_password_.back() == '\n') {
+      inst->tenant_password_.pop_back();
+    }
+  } else if (tenant.status().code() != StatusCode::kNotFound) {
+    return tenant.status();
+  }
   ASSIGN_OR_RETURN(
       bool moved,
       inst->OpenServerUser(os_user, "mysql", {inst->data_dir(), JoinPath(inst->dir_, "run")}));

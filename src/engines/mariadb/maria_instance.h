@@ -1,13 +1,15 @@
 // A MariaDB (or MySQL) instance on the local machine: a data directory under the data
 // root, a generated option file, a port on 127.0.0.1 and a private unix socket, and a
 // server process run from Debian's mariadb-server (or a MySQL server binary where one is
-// installed), as the `mysql` user when we are root.
+// installed), as the instance's own OS user when we are root.
 //
 // Layout of <data_root>/<name>/:
 //   data/          the datadir (InnoDB, Aria system tables), owned by the server's user
 //   run/           the unix socket and pid file (0700, the server's user)
 //   my.cnf         the server's only option file (--defaults-file), generated
 //   password       root's generated password (0600, ours)
+//   app-password   the tenant account's password (0600, ours): `app`, with every privilege
+//                  on the database `app` and none beyond it
 //   client.cnf     [client] options with that password for the command-line tools (0600)
 //   instance.json  name, type, flavor, port, server binary, configuration overrides
 //   mariadb.log    the server's output
@@ -52,6 +54,11 @@ class MariaInstance final : public SupervisedInstance {
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
   ConnectionInfo endpoint() const override;
+  ConnectionInfo login() const override;
+  bool superuser_access() const override { return superuser_access_ || tenant_password_.empty(); }
+  // A restored copy's tenant login gets a password of its own (the copy holds the
+  // source's); a copy of an instance without a tenant login keeps none. Running only.
+  Status RenewTenantLogin();
   std::string note() const override;
 
   std::string data_dir() const;
@@ -68,6 +75,7 @@ class MariaInstance final : public SupervisedInstance {
   Status StopServerLeftBehind() const override;
   // instance.json: name, type, flavor, server program, port, settings, OS user.
   Status WriteMeta() const;
+  Status SaveTenantPassword(const std::string& password);
   static Result<std::unique_ptr<MariaInstance>> Make(
       const InstanceSpec& spec, const std::string& password,
       const std::function<Status(MariaInstance&)>& fill);
@@ -84,6 +92,8 @@ class MariaInstance final : public SupervisedInstance {
   uint16_t port_ = 0;
   std::map<std::string, std::string> config_;
   std::string password_;
+  std::string tenant_password_;  // empty: no tenant login (an older instance)
+  bool superuser_access_ = false;
 };
 
 }  // namespace dbaas::engines

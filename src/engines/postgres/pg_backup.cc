@@ -344,6 +344,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (Status st = inst.FinishRecovery(); !st.ok()) return fail(st);
+  if (Status st = inst.RenewTenantLogin(*conn); !st.ok()) return fail(st);
   if (pitr) {
     if (Status removed = RemoveTree(stage_repo); !removed.ok()) {
       spdlog::warn("instance {}: {}", spec.name, removed.ToString());

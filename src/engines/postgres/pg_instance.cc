@@ -12,6 +12,7 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/names.h"
+#include "engines/postgres/pg_connection.h"
 #include "engines/postgres/pg_settings.h"
 #include "engines/server_user.h"
 #include "storage/wal_archive.h"
@@ -114,6 +115,15 @@ ConnectionInfo PgInstance::endpoint() const {
       c.user,       c.password, c.database};
 }
 
+ConnectionInfo PgInstance::login() const {
+  ConnectionInfo c = endpoint();
+  if (tenant_password_.empty()) return c;
+  c.user = "app";
+  c.password = tenant_password_;
+  c.database = "app";
+  return c;
+}
+
 Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::string& password,
                                     const std::map<std::string, std::string>& recovery,
                                     const std::function<Status(PgInstance&)>& fill) {
@@ -138,6 +148,7 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   }
   inst.config_ = spec.config;
   inst.password_ = password;
+  inst.superuser_access_ = spec.superuser_access;
   inst.recovery_ = recovery;
   inst.archiving_ = spec.archiving;
   if (!spec.archiving.repo_path.empty()) inst.archive_id_ = spec.name + "." + RandomHex(4);
@@ -198,8 +209,57 @@ Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
     initdb.cwd = inst.dir_;
     Status st = RunChecked(initdb, std::chrono::minutes(5)).status();
     ::unlink(pwfile.c_str());
-    return st.WithContext("initdb");
+    RETURN_IF_ERROR(st.WithContext("initdb"));
+    return inst.MakeTenantLogin();
   });
+}
+
+Status PgInstance::MakeTenantLogin() {
+  std::string password = RandomHex(24);
+  // The database's owner may create schemas, tables and trusted extensions in it, and
+  // checkpoint its own server; nothing beyond: no superuser, no role of the server's
+  // programs or files.
+  std::string sql = fmt::format(
+      "CREATE ROLE app LOGIN PASSWORD '{}'\n"  // hex: nothing to quote
+      "CREATE DATABASE app OWNER app\n"
+      "GRANT pg_checkpoint TO app\n"
+      "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC\n",
+      password);
+  std::string sql_file = JoinPath(dir_, "tenant-login.sql");  // ours alone; we open it
+  RETURN_IF_ERROR(WriteFileAtomic(sql_file, sql, 0600));
+  ProcessOptions single;
+  // Single-user mode: one statement per line, no listener; statements that fail are not
+  // logged (the password is in one).
+  single.argv = {JoinPath(bin_dir_, "postgres"),  "--single", "-D", data_dir(), "-c",
+                 "log_min_error_statement=panic", "postgres"};
+  single.user = server_user_;
+  single.cwd = dir_;
+  single.input_path = sql_file;
+  auto ran = RunProcess(single, std::chrono::minutes(2));
+  ::unlink(sql_file.c_str());
+  if (!ran.ok()) return ran.status().WithContext("make the tenant login");
+  if (ran->exit_code != 0 || ran->output.find("ERROR:") != std::string::npos) {
+    std::string out = ran->output.substr(0, 2000);
+    if (auto at = out.find(password); at != std::string::npos)
+      out.replace(at, password.size(), "***");
+    return Status::IoError(
+        fmt::format("making the tenant login failed (exit {}): {}", ran->exit_code, out));
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir_, "app-password"), password + "\n", 0600));
+  tenant_password_ = password;
+  return Status::Ok();
+}
+
+Status PgInstance::RenewTenantLogin(PgConnection& conn) {
+  ASSIGN_OR_RETURN(std::string roles,
+                   conn.QueryValue("select count(*) from pg_roles where rolname = 'app'"));
+  if (roles != "1") return Status::Ok();  // a copy of an instance without a tenant login
+  std::string password = RandomHex(24);
+  // Hex: nothing in it needs quoting in SQL.
+  RETURN_IF_ERROR(conn.Query("alter role app password '" + password + "'").status());
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir_, "app-password"), password + "\n", 0600));
+  tenant_password_ = password;
+  return Status::Ok();
 }
 
 Result<PgInstance> PgInstance::CreateFrom(const PgInstanceSpec& spec, const std::string& password,
@@ -222,6 +282,7 @@ Status PgInstance::WriteMeta() const {
                {"bin_dir", bin_dir_},
                {"config", config_}};
   if (server_user_) meta["os_user"] = server_user_->name;
+  meta["superuser_access"] = superuser_access_;
   if (!archive_id_.empty()) {
     meta["wal_archive"] = {
         {"repo", archiving_.repo_path}, {"id", archive_id_}, {"dbaas", archiving_.dbaas_binary}};
@@ -292,12 +353,22 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
       inst.archive_id_ = a.at("id").get<std::string>();
     }
     os_user = meta.value("os_user", "");
+    inst.superuser_access_ = meta.value("superuser_access", false);
   } catch (const json::exception& e) {
     return Status::Corruption(fmt::format("instance '{}': instance.json: {}", name, e.what()));
   }
   ASSIGN_OR_RETURN(std::string password, ReadFileToString(JoinPath(inst.dir_, "password")));
   while (!password.empty() && password.back() == '\n') password.pop_back();
   inst.password_ = password;
+  auto tenant = ReadFileToString(JoinPath(inst.dir_, "app-password"));
+  if (tenant.ok()) {
+    inst.tenant_password_ = tenant.value();
+    while (!inst.tenant_password_.empty() && inst.tenant_password_.back() == '\n') {
+      inst.tenant_password_.pop_back();
+    }
+  } else if (tenant.status().code() != StatusCode::kNotFound) {
+    return tenant.status();
+  }
   std::vector<std::string> owned = {inst.data_dir(), JoinPath(inst.dir_, "run")};
   if (!inst.archive_id_.empty()) {
     owned.push_back(storage::WalArchiveDir(inst.archiving_.repo_path, inst.archive_id_));

@@ -7,7 +7,9 @@
 //   data/          PGDATA (initdb --data-checksums), owned by the server's user
 //   run/           the unix socket directory (0700, the server's user)
 //   password       the superuser's generated password (0600, ours)
-//   instance.json  name, port, binaries, configuration overrides
+//   app-password   the tenant login's password (0600, ours): the role `app`, owner of the
+//                  database `app`, made before the first start
+//   instance.json  name, port, binaries, configuration overrides, OS user
 //   postgres.log   the server's output
 //
 // With archiving (spec.archiving), archive_command runs `dbaas wal-push` into the
@@ -47,6 +49,8 @@ struct PgConnectionInfo {
   std::string SocketConninfo() const;
 };
 
+class PgConnection;
+
 class PgInstance final : public SupervisedInstance {
  public:
   // initdb and configuration; the server is not started. Refuses an existing name, and
@@ -76,6 +80,12 @@ class PgInstance final : public SupervisedInstance {
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
   ConnectionInfo endpoint() const override;
+  ConnectionInfo login() const override;
+  bool superuser_access() const override { return superuser_access_ || tenant_password_.empty(); }
+  // A restored copy's tenant login gets a password of its own (the copy holds the
+  // source's): `app` is given a new one through `conn`, the superuser's session. A copy of
+  // an instance without a tenant login keeps none.
+  Status RenewTenantLogin(PgConnection& conn);
   std::string data_dir() const;
   PgConnectionInfo connection() const;
   const LogArchiving& archiving() const { return archiving_; }
@@ -93,6 +103,8 @@ class PgInstance final : public SupervisedInstance {
   ServerLaunch Launch() const override;
   Status StopServerLeftBehind() const override;
   Status WriteConfig() const;
+  // Creates the role `app` and its database in single-user mode, before the first start.
+  Status MakeTenantLogin();
   // instance.json: name, port, binaries, settings, OS user, WAL archive.
   Status WriteMeta() const;
   static Result<PgInstance> Make(const PgInstanceSpec& spec, const std::string& password,
@@ -106,6 +118,8 @@ class PgInstance final : public SupervisedInstance {
   uint16_t port_ = 0;
   std::map<std::string, std::string> config_;
   std::string password_;
+  std::string tenant_password_;  // empty: no tenant login (an older instance)
+  bool superuser_access_ = false;
   LogArchiving archiving_;
   std::string archive_id_;
   std::map<std::string, std::string> recovery_;
