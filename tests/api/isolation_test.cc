@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -258,6 +259,40 @@ TEST_F(IsolationTest, TheTenantLoginIsNotASuperuser) {
   EXPECT_EQ(copy.body["instance"]["connection"]["user"], "app");
   EXPECT_NE(copy.body["instance"]["connection"]["password"], c["password"]);
   EXPECT_EQ(Psql(daemon_, "plain-copy", "SELECT x FROM s.t").value_or(""), "1");
+}
+
+// MariaDB the same: `app` has every privilege on its database and none beyond it.
+TEST_F(IsolationTest, TheMariaDbLoginOwnsItsDatabaseOnly) {
+  if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
+  auto made = daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mariadb"}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  EXPECT_EQ(made.body["instance"]["connection"]["user"], "app");
+  ASSERT_TRUE(
+      MariaSql(daemon_, "shop", "CREATE TABLE app.t (x INT); INSERT INTO app.t VALUES (5)").ok());
+  for (const char* denied : {"CREATE DATABASE other", "SELECT * FROM mysql.user",
+                             "SELECT 1 INTO OUTFILE '/tmp/dbaas-isolation-outfile'",
+                             "SET GLOBAL max_connections = 5", "INSTALL SONAME 'ha_blackhole'"}) {
+    EXPECT_FALSE(MariaSql(daemon_, "shop", denied).ok()) << denied;
+  }
+  EXPECT_FALSE(MariaSql(daemon_, "shop", "SELECT 1", /*superuser=*/true).ok());
+  auto grants = MariaSql(daemon_, "shop", "SHOW GRANTS");
+  ASSERT_TRUE(grants.ok());
+  std::istringstream lines(*grants);
+  for (std::string line; std::getline(lines, line);) {
+    // Global grants: none but USAGE (the right to log in).
+    if (line.find(" ON *.* ") != std::string::npos) {
+      EXPECT_TRUE(line.starts_with("GRANT USAGE ON *.*")) << line;
+    }
+  }
+
+  ASSERT_EQ(daemon_.Post("/instances/shop/backup", json{{"backupName", "s1"}}).status, 201);
+  auto restored = daemon_.Post("/instances/shop/restore",
+                               json{{"backupName", "s1"}, {"newInstanceName", "shop-copy"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw;
+  EXPECT_EQ(MariaSql(daemon_, "shop-copy", "SELECT x FROM app.t").value_or(""), "5");
+  auto a = daemon_.Get("/instances/shop?showSecrets=true").body["instance"]["connection"];
+  auto b = daemon_.Get("/instances/shop-copy?showSecrets=true").body["instance"]["connection"];
+  EXPECT_NE(a["password"], b["password"]);
 }
 
 // An instance made by a dbaasd whose servers all ran as postgres moves to a user of its own
