@@ -13,6 +13,7 @@
 
 #include "base/files.h"
 #include "engines/backup_files.h"
+#include "engines/server_user.h"
 #include "engines/supervised_server.h"
 #include "storage/reflink.h"
 
@@ -274,16 +275,29 @@ Result<std::string> RunMariaBackup(const MariaInstance& instance, const std::str
                                    const std::vector<std::string>& args) {
   std::string log_path = stage + ".log";
   ::unlink(log_path.c_str());
+  // It reads the tenant's data files and writes the staged copy: as the instance's user,
+  // never as root (docs/SECURITY.md), with the credentials in a file of that user's for the
+  // run (the user owns the data they guard; client.cnf stays ours alone).
+  std::string options = stage + ".cnf";
+  RETURN_IF_ERROR(WriteFileAtomic(options, instance.ClientOptions(), 0600));
+  RETURN_IF_ERROR(ChownTree(options, instance.server_user()));
   ProcessOptions p;
-  p.argv = {"mariadb-backup", "--defaults-file=" + instance.client_option_file()};
+  p.argv = {"mariadb-backup", "--defaults-file=" + options};
   p.argv.insert(p.argv.end(), args.begin(), args.end());
   p.cwd = instance.dir();
   p.output_path = log_path;
-  ASSIGN_OR_RETURN(Process process, Process::Start(p));
+  p.user = instance.server_user();
+  auto started = Process::Start(p);
+  if (!started.ok()) {
+    ::unlink(options.c_str());
+    return started.status();
+  }
+  Process process = std::move(started.value());
   RETURN_IF_ERROR(
       WriteFileAtomic(stage + ".pid", fmt::format("{}\n{}\n", process.pid(), stage), 0600));
   auto code = process.Wait(std::chrono::hours(12));
   ::unlink((stage + ".pid").c_str());
+  ::unlink(options.c_str());
   std::string log = ReadFileToString(log_path).value_or("");
   ::unlink(log_path.c_str());
   if (!code.ok()) return code.status();
@@ -304,11 +318,14 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
   // The staged copy lives in the instance's directory: what a killed backup leaves (its
   // copy, or mariadb-backup itself still running) the next one removes.
   std::string stage = JoinPath(instance.dir(), "backup-stage");
-  // mariadb-backup runs as us: its pid file is ours, in the instance's root-owned directory.
+  // mariadb-backup runs as the instance's user; its pid file is ours, in the instance's
+  // root-owned directory.
   RETURN_IF_ERROR(StopLeftoverServer(stage + ".pid", "mariadb-backup", stage, instance.name(),
-                                     std::nullopt, SIGTERM, SIGKILL));
+                                     instance.server_user(), SIGTERM, SIGKILL));
   RETURN_IF_ERROR(RemoveTree(stage));
   auto staged = [&]() -> Status {
+    RETURN_IF_ERROR(MakeDir(stage, 0700));
+    RETURN_IF_ERROR(ChownTree(stage, instance.server_user()));
     ASSIGN_OR_RETURN(std::string log,
                      RunMariaBackup(instance, stage, {"--backup", "--target-dir=" + stage}));
     info.seconds_writes_blocked = BlockedSecondsFromLog(log);

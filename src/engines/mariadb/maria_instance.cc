@@ -77,16 +77,17 @@ std::string RootAccountSql(MariaFlavor flavor, const std::string& password,
            TenantAccountSql(tenant_password);
   }
   return fmt::format(
-      "FLUSH PRIVILEGES;\n"
-      "DELETE FROM mysql.global_priv WHERE User = '' OR\n"
-      "  (User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1'));\n"
-      "FLUSH PRIVILEGES;\n"
-      "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\n"
-      "ALTER USER 'root'@'localhost' IDENTIFIED BY {0};\n"
-      "ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {0};\n"
-      "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n"
-      "DROP USER IF EXISTS 'root'@'::1';\n",
-      pw) + TenantAccountSql(tenant_password);
+             "FLUSH PRIVILEGES;\n"
+             "DELETE FROM mysql.global_priv WHERE User = '' OR\n"
+             "  (User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1'));\n"
+             "FLUSH PRIVILEGES;\n"
+             "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\n"
+             "ALTER USER 'root'@'localhost' IDENTIFIED BY {0};\n"
+             "ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {0};\n"
+             "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n"
+             "DROP USER IF EXISTS 'root'@'::1';\n",
+             pw) +
+         TenantAccountSql(tenant_password);
 }
 
 }  // namespace
@@ -131,17 +132,20 @@ Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
   cnf += "bind-address = 127.0.0.1\n";
   cnf += "skip-name-resolve\n";
   for (const auto& [k, v] : options) cnf += fmt::format("{} = {}\n", k, v);
-  // The server's user reads it through its group; nobody else does.
-  RETURN_IF_ERROR(WriteFileAtomic(option_file(), cnf, server_user_ ? 0640 : 0644));
+  // Ours, read by the instance's user through its group; nobody else reads it.
+  RETURN_IF_ERROR(WriteFileAtomic(option_file(), cnf, server_user_ ? 0640 : 0600));
   if (server_user_ && ::chown(option_file().c_str(), 0, server_user_->gid) != 0) {
     return ErrnoStatus("chown", option_file(), errno);
   }
   // The tools' options: mariadb, mariadb-check, mariadb-backup read this one file.
-  std::string client = fmt::format(
+  return WriteFileAtomic(client_option_file(), ClientOptions(), 0600);
+}
+
+std::string MariaInstance::ClientOptions() const {
+  return fmt::format(
       "!include {}\n[client]\nuser = root\npassword = {}\nsocket = {}\n"
       "[mariadb-backup]\nuser = root\npassword = {}\nsocket = {}\n",
       option_file(), password_, socket_path(), password_, socket_path());
-  return WriteFileAtomic(client_option_file(), client, 0600);
 }
 
 Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(

@@ -6,7 +6,8 @@
 // Layout of <data_root>/<name>/:
 //   data/          the datadir (InnoDB, Aria system tables), owned by the server's user
 //   run/           the unix socket and pid file (0700, the server's user)
-//   my.cnf         the server's only option file (--defaults-file), generated
+//   my.cnf         the server's only option file (--defaults-file), generated (0640, the
+//                  instance user's group)
 //   password       root's generated password (0600, ours)
 //   app-password   the tenant account's password (0600, ours): `app`, with every privilege
 //                  on the database `app` and none beyond it
@@ -65,6 +66,7 @@ class MariaInstance final : public SupervisedInstance {
   std::string socket_path() const;
   std::string option_file() const;         // my.cnf
   std::string client_option_file() const;  // client.cnf: socket, user, password
+  std::string ClientOptions() const;       // client.cnf's content
   MariaEndpoint client() const;            // root over the unix socket
   MariaFlavor flavor() const { return flavor_; }
 
