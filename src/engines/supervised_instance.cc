@@ -51,6 +51,31 @@ Result<bool> SupervisedInstance::OpenServerUser(const std::string& os_user,
   return true;
 }
 
+ConnectionInfo SupervisedInstance::login() const {
+  ConnectionInfo c = endpoint();
+  if (tenant_password_.empty()) return c;
+  c.user = "app";
+  c.password = tenant_password_;
+  c.database = "app";
+  return c;
+}
+
+Status SupervisedInstance::SaveTenantPassword(const std::string& password) {
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir(), "app-password"), password + "\n", 0600));
+  tenant_password_ = password;
+  return Status::Ok();
+}
+
+Status SupervisedInstance::LoadTenantPassword() {
+  auto text = ReadFileToString(JoinPath(dir(), "app-password"));
+  if (!text.ok()) {
+    return text.status().code() == StatusCode::kNotFound ? Status::Ok() : text.status();
+  }
+  tenant_password_ = text.value();
+  while (!tenant_password_.empty() && tenant_password_.back() == '\n') tenant_password_.pop_back();
+  return Status::Ok();
+}
+
 bool SupervisedInstance::running() const { return server_ && server_->running(); }
 
 int SupervisedInstance::restarts() const { return server_ ? server_->restarts() : 0; }

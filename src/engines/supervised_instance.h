@@ -29,6 +29,10 @@ class SupervisedInstance : public Instance {
   pid_t server_pid() const;  // -1 while not running
   // The instance's own OS user, which its server and its tools run as (none: ourselves).
   const std::optional<UserIds>& server_user() const { return server_user_; }
+  // The tenant's login `app` (app-password in the instance's directory), the endpoint's
+  // host, port and socket; the superuser's for an instance made before tenant logins.
+  ConnectionInfo login() const final;
+  bool superuser_access() const final { return superuser_access_ || tenant_password_.empty(); }
 
  protected:
   SupervisedInstance() = default;
@@ -40,6 +44,12 @@ class SupervisedInstance : public Instance {
   Result<bool> OpenServerUser(const std::string& os_user, const std::string& shared_user,
                               const std::vector<std::string>& owned);
   std::optional<UserIds> server_user_;
+  // Writes app-password (0600, ours) and keeps it.
+  Status SaveTenantPassword(const std::string& password);
+  // Reads app-password, if the instance has one.
+  Status LoadTenantPassword();
+  std::string tenant_password_;  // empty: no tenant login (an older instance)
+  bool superuser_access_ = false;
   // The server's command, user, log, readiness probe and signals.
   virtual ServerLaunch Launch() const = 0;
   // Stops a server of this instance that an earlier daemon left running, if any.

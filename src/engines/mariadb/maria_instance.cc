@@ -246,12 +246,6 @@ Status MariaInstance::Initialize() {
   return SaveTenantPassword(tenant_password);
 }
 
-Status MariaInstance::SaveTenantPassword(const std::string& password) {
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir_, "app-password"), password + "\n", 0600));
-  tenant_password_ = password;
-  return Status::Ok();
-}
-
 Status MariaInstance::RenewTenantLogin() {
   ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(client()));
   ASSIGN_OR_RETURN(std::string accounts,
@@ -264,15 +258,6 @@ Status MariaInstance::RenewTenantLogin() {
                         .status());
   }
   return SaveTenantPassword(password);
-}
-
-ConnectionInfo MariaInstance::login() const {
-  ConnectionInfo c = endpoint();
-  if (tenant_password_.empty()) return c;
-  c.user = "app";
-  c.password = tenant_password_;
-  c.database = "app";
-  return c;
 }
 
 Result<std::unique_ptr<MariaInstance>> MariaInstance::Create(const InstanceSpec& spec) {
@@ -320,15 +305,7 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
   ASSIGN_OR_RETURN(std::string password, ReadFileToString(JoinPath(inst->dir_, "password")));
   while (!password.empty() && password.back() == '\n') password.pop_back();
   inst->password_ = password;
-  auto tenant = ReadFileToString(JoinPath(inst->dir_, "app-password"));
-  if (tenant.ok()) {
-    inst->tenant_password_ = tenant.value();
-    while (!inst->tenant_password_.empty() && inst->tenant_password_.back() == '\n') {
-      inst->tenant_password_.pop_back();
-    }
-  } else if (tenant.status().code() != StatusCode::kNotFound) {
-    return tenant.status();
-  }
+  RETURN_IF_ERROR(inst->LoadTenantPassword());
   ASSIGN_OR_RETURN(
       bool moved,
       inst->OpenServerUser(os_user, "mysql", {inst->data_dir(), JoinPath(inst->dir_, "run")}));

@@ -55,8 +55,6 @@ class MariaInstance final : public SupervisedInstance {
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
   ConnectionInfo endpoint() const override;
-  ConnectionInfo login() const override;
-  bool superuser_access() const override { return superuser_access_ || tenant_password_.empty(); }
   // A restored copy's tenant login gets a password of its own (the copy holds the
   // source's); a copy of an instance without a tenant login keeps none. Running only.
   Status RenewTenantLogin();
@@ -77,7 +75,6 @@ class MariaInstance final : public SupervisedInstance {
   Status StopServerLeftBehind() const override;
   // instance.json: name, type, flavor, server program, port, settings, OS user.
   Status WriteMeta() const;
-  Status SaveTenantPassword(const std::string& password);
   static Result<std::unique_ptr<MariaInstance>> Make(
       const InstanceSpec& spec, const std::string& password,
       const std::function<Status(MariaInstance&)>& fill);
@@ -94,8 +91,6 @@ class MariaInstance final : public SupervisedInstance {
   uint16_t port_ = 0;
   std::map<std::string, std::string> config_;
   std::string password_;
-  std::string tenant_password_;  // empty: no tenant login (an older instance)
-  bool superuser_access_ = false;
 };
 
 }  // namespace dbaas::engines

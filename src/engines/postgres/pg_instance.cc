@@ -115,15 +115,6 @@ ConnectionInfo PgInstance::endpoint() const {
       c.user,       c.password, c.database};
 }
 
-ConnectionInfo PgInstance::login() const {
-  ConnectionInfo c = endpoint();
-  if (tenant_password_.empty()) return c;
-  c.user = "app";
-  c.password = tenant_password_;
-  c.database = "app";
-  return c;
-}
-
 Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::string& password,
                                     const std::map<std::string, std::string>& recovery,
                                     const std::function<Status(PgInstance&)>& fill) {
@@ -245,9 +236,7 @@ Status PgInstance::MakeTenantLogin() {
     return Status::IoError(
         fmt::format("making the tenant login failed (exit {}): {}", ran->exit_code, out));
   }
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir_, "app-password"), password + "\n", 0600));
-  tenant_password_ = password;
-  return Status::Ok();
+  return SaveTenantPassword(password);
 }
 
 Status PgInstance::RenewTenantLogin(PgConnection& conn) {
@@ -257,9 +246,7 @@ Status PgInstance::RenewTenantLogin(PgConnection& conn) {
   std::string password = RandomHex(24);
   // Hex: nothing in it needs quoting in SQL.
   RETURN_IF_ERROR(conn.Query("alter role app password '" + password + "'").status());
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir_, "app-password"), password + "\n", 0600));
-  tenant_password_ = password;
-  return Status::Ok();
+  return SaveTenantPassword(password);
 }
 
 Result<PgInstance> PgInstance::CreateFrom(const PgInstanceSpec& spec, const std::string& password,
@@ -360,15 +347,7 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
   ASSIGN_OR_RETURN(std::string password, ReadFileToString(JoinPath(inst.dir_, "password")));
   while (!password.empty() && password.back() == '\n') password.pop_back();
   inst.password_ = password;
-  auto tenant = ReadFileToString(JoinPath(inst.dir_, "app-password"));
-  if (tenant.ok()) {
-    inst.tenant_password_ = tenant.value();
-    while (!inst.tenant_password_.empty() && inst.tenant_password_.back() == '\n') {
-      inst.tenant_password_.pop_back();
-    }
-  } else if (tenant.status().code() != StatusCode::kNotFound) {
-    return tenant.status();
-  }
+  RETURN_IF_ERROR(inst.LoadTenantPassword());
   std::vector<std::string> owned = {inst.data_dir(), JoinPath(inst.dir_, "run")};
   if (!inst.archive_id_.empty()) {
     owned.push_back(storage::WalArchiveDir(inst.archiving_.repo_path, inst.archive_id_));

@@ -80,8 +80,6 @@ class PgInstance final : public SupervisedInstance {
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
   ConnectionInfo endpoint() const override;
-  ConnectionInfo login() const override;
-  bool superuser_access() const override { return superuser_access_ || tenant_password_.empty(); }
   // A restored copy's tenant login gets a password of its own (the copy holds the
   // source's): `app` is given a new one through `conn`, the superuser's session. A copy of
   // an instance without a tenant login keeps none.
@@ -118,8 +116,6 @@ class PgInstance final : public SupervisedInstance {
   uint16_t port_ = 0;
   std::map<std::string, std::string> config_;
   std::string password_;
-  std::string tenant_password_;  // empty: no tenant login (an older instance)
-  bool superuser_access_ = false;
   LogArchiving archiving_;
   std::string archive_id_;
   std::map<std::string, std::string> recovery_;
