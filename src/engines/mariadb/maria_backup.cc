@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -269,6 +270,24 @@ double BlockedSecondsFromLog(const std::string& log) {
   return to >= from ? to - from : to + 86400 - from;
 }
 
+// Kills every mariadb-backup running as `user` and waits until none is left.
+Status StopMariaBackupsOf(const UserIds& user) {
+  std::string uid = std::to_string(user.uid);
+  ProcessOptions kill;
+  kill.argv = {"pkill", "-KILL", "-U", uid, "-x", "mariadb-backup"};
+  ASSIGN_OR_RETURN(RunResult killed, RunProcess(kill, std::chrono::seconds(10)));
+  if (killed.exit_code == 1) return Status::Ok();  // none was running
+  ProcessOptions left;
+  left.argv = {"pgrep", "-U", uid, "-x", "mariadb-backup"};
+  for (int i = 0; i < 100; ++i) {
+    ASSIGN_OR_RETURN(RunResult found, RunProcess(left, std::chrono::seconds(10)));
+    if (found.exit_code == 1) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::IoError(fmt::format("a mariadb-backup of user {} does not stop", user.name),
+                         "stop it by hand");
+}
+
 // Runs mariadb-backup with `args`; its pid is kept in <stage>.pid while it runs, so that a
 // run left by a killed daemon can be stopped by the next one.
 Result<std::string> RunMariaBackup(const MariaInstance& instance, const std::string& stage,
@@ -322,6 +341,9 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
   // root-owned directory.
   RETURN_IF_ERROR(StopLeftoverServer(stage + ".pid", "mariadb-backup", stage, instance.name(),
                                      instance.server_user(), SIGTERM, SIGKILL));
+  // One killed before its pid file was written is found by its user, the instance's own:
+  // any mariadb-backup of that user is a backup of this instance's.
+  if (instance.server_user()) RETURN_IF_ERROR(StopMariaBackupsOf(*instance.server_user()));
   RETURN_IF_ERROR(RemoveTree(stage));
   auto staged = [&]() -> Status {
     RETURN_IF_ERROR(MakeDir(stage, 0700));
