@@ -2,7 +2,8 @@
 # bench/api_bench.sh: load benchmark of dbaasd's REST API. A fresh dbaasd on a temporary data
 # root and a free loopback port, INSTANCES PostgreSQL instances made through the API, then
 # wrk against GET /instances (bearer token) and, for context, GET /healthz (no auth, a
-# trivial handler: the HTTP server's own ceiling on this machine).
+# trivial handler: the HTTP server's own ceiling on this machine); then GET /instances again
+# while SLOW_CLIENTS unauthenticated clients dribble never-ending requests (issue 12).
 #
 # Usage (as root, from anywhere):
 #   bench/api_bench.sh
@@ -13,7 +14,10 @@
 #                      the load
 #   DURATION=20        seconds of each wrk run
 #   CONNECTIONS=100    wrk connections of the main runs (healthz and instances)
-#   LOW_CONNECTIONS=10 wrk connections of the extra GET /instances run
+#   LOW_CONNECTIONS=10 wrk connections of the extra GET /instances runs
+#   SLOW_CLIENTS=300   clients of the last run that each send a request line and then a
+#                      header line a second, never ending it, and reconnect when cut off
+#                      (0: no such run)
 #   THREADS=2          wrk threads
 #   WRK_TIMEOUT=10s    wrk --timeout: slower responses count as timeouts and are left out of
 #                      wrk's latency histogram (wrk's own default is 2s)
@@ -49,6 +53,7 @@ INSTANCES=${INSTANCES:-10}
 DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-100}
 LOW_CONNECTIONS=${LOW_CONNECTIONS:-10}
+SLOW_CLIENTS=${SLOW_CLIENTS:-300}
 THREADS=${THREADS:-2}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
 DBAASD=${DBAASD:-build/release/apps/dbaasd/dbaasd}
@@ -56,6 +61,7 @@ BENCH_DIR=${BENCH_DIR:-/tmp}
 KEEP_RUN=${KEEP_RUN:-0}
 TLS=${TLS:-0}
 
+[[ $SLOW_CLIENTS =~ ^[0-9]+$ ]] || die "SLOW_CLIENTS must be a number (got '$SLOW_CLIENTS')"
 for v in INSTANCES DURATION CONNECTIONS LOW_CONNECTIONS THREADS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
@@ -67,6 +73,12 @@ DBAASD=$(realpath "$DBAASD")
 # What runs, taken before the start (the file may be rebuilt while we run).
 BIN_BUILT=$(date -r "$DBAASD" '+%Y-%m-%d %H:%M:%S')
 BIN_SHA=$(sha256sum "$DBAASD" | cut -c1-12)
+# Which HTTP server the binary has (the report says; old builds are benchmarked too).
+if "$DBAASD" --help 2>/dev/null | grep -q -- --http-max-connections; then
+  SERVER_DESC="Beast/Asio HTTP server (2 I/O threads; handlers on a pool of 128, --http-threads), TCP_NODELAY, listen backlog SOMAXCONN, keep-alive (5 s idle), request deadline 10 s, connection caps 256 per address / 4096 in all"
+else
+  SERVER_DESC="cpp-httplib, thread pool of 128 (--http-threads), TCP_NODELAY, listen backlog SOMAXCONN, keep-alive (100 requests per connection, 5 s idle)"
+fi
 GIT_REV=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
 git_dirty=$(git -C "$REPO_ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
 ((git_dirty == 0)) || GIT_REV="$GIT_REV + $git_dirty uncommitted changed files"
@@ -98,11 +110,13 @@ LOG=$RUN/dbaasd.log
 mkdir -p "$RES_DIR"
 DAEMON_PID=
 WRK_PID=
+SLOW_PID=
 CLK_TCK=$(getconf CLK_TCK)
 
 cleanup() {
   local rc=$? i
   set +e
+  [[ -z $SLOW_PID ]] || kill "$SLOW_PID" 2>/dev/null
   if [[ -n $WRK_PID ]] && kill -0 "$WRK_PID" 2>/dev/null; then
     # shellcheck disable=SC2046 # a list of process ids
     kill -TERM "$WRK_PID" $(descendants "$WRK_PID") 2>/dev/null
@@ -166,6 +180,47 @@ api() { # api METHOD PATH [BODY]: prints "HTTP_CODE TIME_S", body to $RUN/body
   [[ -z ${3-} ]] || args+=(-H 'Content-Type: application/json' --data-binary "$3")
   curl "${CURL_TLS[@]}" "${args[@]}" "$BASE$2"
 }
+
+# Slow clients for the last run: each connects, sends a request line, then a header line a
+# second, never the end of its headers; when the server cuts one off, it reconnects. Only
+# to 127.0.0.1, for the given seconds; prints how many connections it opened in all.
+cat >"$RUN/slow_clients.py" <<'EOF'
+import socket, sys, time
+port, count, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+end = time.monotonic() + seconds
+socks = [None] * count
+opened = 0
+def connect():
+    s = socket.create_connection(("127.0.0.1", port), timeout=1)
+    s.sendall(b"GET /instances HTTP/1.1\r\nHost: x\r\n")
+    s.setblocking(False)
+    return s
+while time.monotonic() < end:
+    for i in range(count):
+        s = socks[i]
+        if s is not None:
+            try:
+                if s.recv(4096) == b"":  # closed by the server (an answer ends it too)
+                    raise OSError
+            except BlockingIOError:
+                pass  # still open, nothing sent back
+            except OSError:
+                s.close()
+                s = socks[i] = None
+        if s is not None:
+            try:
+                s.send(b"X-Slow: 1\r\n")
+            except OSError:
+                pass
+        elif time.monotonic() < end:
+            try:
+                socks[i] = connect()
+                opened += 1
+            except OSError:
+                pass
+    time.sleep(1)
+print(opened)
+EOF
 
 # A wrk done() hook: exact figures in a key-value file named by $WRK_SUMMARY.
 cat >"$RUN/summary.lua" <<'EOF'
@@ -330,6 +385,15 @@ res_put loadavg.start "$(cut -d' ' -f1-3 /proc/loadavg)"
 load healthz /healthz "$CONNECTIONS"
 load instances /instances "$CONNECTIONS" auth
 load instances_low /instances "$LOW_CONNECTIONS" auth
+if ((SLOW_CLIENTS > 0)); then
+  log "== $SLOW_CLIENTS slow clients (a header line a second, never done) during the next run"
+  python3 "$RUN/slow_clients.py" "$PORT" "$SLOW_CLIENTS" "$((DURATION + 4))" >"$RES_DIR/slow.opened" &
+  SLOW_PID=$!
+  sleep 3 # all connected, and past any short read timeout
+  load instances_slow /instances "$LOW_CONNECTIONS" auth
+  wait "$SLOW_PID" || die "the slow clients failed"
+  SLOW_PID=
+fi
 
 res_put loadavg.end "$(cut -d' ' -f1-3 /proc/loadavg)"
 res_put hwm.end_kb "$(proc_status_kb "$DAEMON_PID" VmHWM)"
@@ -369,20 +433,26 @@ report() {
   echo "# REST API load benchmark, $(date '+%Y-%m-%d %H:%M')"
   echo
   echo "- Machine: $(nproc) cores $cpu, $mem, $(uname -r); load average before the runs $(res_get loadavg.start), after $(res_get loadavg.end). **wrk and dbaasd share these $(nproc) cores** (and the $INSTANCES idle PostgreSQL servers run alongside; the machine may be shared with other work too: see the last column). wrk's CPU time comes out of dbaasd's budget whenever the server is CPU-bound."
-  echo "- dbaasd: \`$DBAASD\` (file of $BIN_BUILT, sha256 $BIN_SHA…, repo at $GIT_REV when started$changed); cpp-httplib, thread pool of 128 (--http-threads), TCP_NODELAY, listen backlog SOMAXCONN, keep-alive (100 requests per connection, 5 s idle); default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, $SCHEME://127.0.0.1:$PORT"
+  echo "- dbaasd: \`$DBAASD\` (file of $BIN_BUILT, sha256 $BIN_SHA…, repo at $GIT_REV when started$changed); $SERVER_DESC; default log level (info: GET requests are not logged); fresh data root under $BENCH_DIR, $SCHEME://127.0.0.1:$PORT"
   echo "- Instances: $INSTANCES PostgreSQL ${pgv:-} instances created through POST /instances (sequentially, sync): $(res_get create.total) s in all, per request $(res_get create.stats)"
   echo "- Correctness: GET /instances → $(res_get check); body $(res_get body.bytes) bytes; without a token: HTTP $(res_get check.noauth)"
   echo "- Load: wrk ${wrkv:-?}, $THREADS threads, ${DURATION} s per run, keep-alive, --timeout $WRK_TIMEOUT (slower responses count as timeouts and are not in the percentiles); runs one after the other in the order below"
-  echo "- Reproduce: \`INSTANCES=$INSTANCES DURATION=$DURATION CONNECTIONS=$CONNECTIONS LOW_CONNECTIONS=$LOW_CONNECTIONS THREADS=$THREADS bench/api_bench.sh\` (as root, from the repository root, after \`scripts/build.sh release\`)"
+  echo "- Reproduce: \`INSTANCES=$INSTANCES DURATION=$DURATION CONNECTIONS=$CONNECTIONS LOW_CONNECTIONS=$LOW_CONNECTIONS SLOW_CLIENTS=$SLOW_CLIENTS THREADS=$THREADS bench/api_bench.sh\` (as root, from the repository root, after \`scripts/build.sh release\`)"
   echo
   echo "| endpoint | conns | requests | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | mean ms | non-2xx | socket errors connect/read/write/timeout | conns waiting unserved | dbaasd CPU s | wrk CPU s | CPU busy: dbaasd+wrk / machine |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   row healthz "GET /healthz (no auth, trivial)" "$CONNECTIONS"
   row instances "GET /instances ($INSTANCES instances, bearer)" "$CONNECTIONS"
   row instances_low "GET /instances ($INSTANCES instances, bearer)" "$LOW_CONNECTIONS"
+  if res_has slow.opened; then
+    row instances_slow "GET /instances ($INSTANCES instances, bearer) with $SLOW_CLIENTS slow clients" "$LOW_CONNECTIONS"
+  fi
   echo
+  if res_has slow.opened; then
+    echo "- slow clients: $SLOW_CLIENTS unauthenticated connections, each sending a request line and then a header line a second, never ending its headers, reconnecting when the server cuts it off ($(res_get slow.opened) connections opened in all over the run); started 3 s before wrk. wrk's requests wait behind them when the server holds a thread per connection."
+  fi
   echo "- dbaasd CPU s: user+sys of the whole daemon during the run (/proc/PID/stat), per request in parentheses. wrk CPU s: user+sys of wrk (/usr/bin/time). CPU busy: (dbaasd + wrk CPU) / (wall × $(nproc) cores) / the whole machine's busy share over the run (cores × wall − idle time from /proc/stat); \"others\": CPU seconds of every other process in that time (the idle PostgreSQL servers, and anything else running on this machine, which is shared)."
-  echo "- conns waiting unserved: server-side connections on dbaasd's port whose request the server has not read (ss, Recv-Q > 0), median (min–max) of samples every 2 s during the run. With keep-alive, cpp-httplib gives each connection one pool thread (128 by default) until it closes (after 100 requests or 5 s idle), so connections beyond the pool wait. wrk 4.1 counts a timeout only when a response arrives later than --timeout, so requests still unanswered when the run ends appear nowhere in its figures (not in the latencies, not as timeouts): latency and req/s above are those of the connections that were served."
+  echo "- conns waiting unserved: server-side connections on dbaasd's port whose request the server has not read (ss, Recv-Q > 0), median (min–max) of samples every 2 s during the run. With keep-alive, cpp-httplib (the server before issue 12) gave each connection one pool thread (128 by default) until it closed (after 100 requests or 5 s idle), so connections beyond the pool waited; the Beast/Asio server reads every connection on its I/O threads and takes a pool thread only for a handler. wrk 4.1 counts a timeout only when a response arrives later than --timeout, so requests still unanswered when the run ends appear nowhere in its figures (not in the latencies, not as timeouts): latency and req/s above are those of the connections that were served."
   # A hint when the latency is waiting rather than work.
   local p50_low busy_low
   p50_low=$(kv "$RES_DIR/instances_low.summary" p50)
@@ -416,11 +486,14 @@ report() {
   res_get healthz.cmd
   res_get instances.cmd
   res_get instances_low.cmd
+  if res_has slow.opened; then res_get instances_slow.cmd; fi
   echo '```'
   echo
   echo "## wrk output"
   local k
-  for k in healthz instances instances_low; do
+  local keys=(healthz instances instances_low)
+  if res_has slow.opened; then keys+=(instances_slow); fi
+  for k in "${keys[@]}"; do
     echo
     echo "\`$(res_get "$k.cmd")\`"
     echo

@@ -6,10 +6,10 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libssl-dev libzstd-dev zstd nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
   libspdlog-dev libfmt-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev
-  libbenchmark-dev prometheus-cpp-dev libcctz-dev
+  libbenchmark-dev prometheus-cpp-dev libcctz-dev libboost-dev
   postgresql-15 postgresql-contrib
   mariadb-server mariadb-client mariadb-backup libmariadb-dev
-  xfsprogs jq time util-linux curl python3 python3-yaml openssl
+  xfsprogs jq time util-linux curl python3 python3-yaml openssl passwd procps
 )
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)

@@ -29,6 +29,8 @@ struct DaemonOptions {
   bool insecure_no_auth = false;
   unsigned job_workers = 4;
   int http_threads = 128;
+  size_t http_max_connections = 4096;
+  size_t http_max_connections_per_peer = 256;
   size_t max_body = 1 << 20;
   std::string pg_bin_dir;
   std::string mysql_bin_dir;
@@ -145,8 +147,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--job-workers", o.job_workers, "Jobs run at once")->capture_default_str();
   app.add_option("--http-threads", o.http_threads,
-                 "HTTP connections served at once (a kept-alive connection holds one)")
+                 "API requests handled at once (a request waiting for its job holds one; an "
+                 "idle connection or one still sending its request holds none)")
       ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--http-max-connections", o.http_max_connections,
+                 "HTTP connections open at once; past it, the one waiting longest for its "
+                 "request is closed")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--http-max-connections-per-peer", o.http_max_connections_per_peer,
+                 "HTTP connections open at once from one client address; past it, that "
+                 "client's connection waiting longest for its request is closed")
+      ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   app.add_option("--alert-webhook", o.alert_webhooks,
                  "URL that alerts are POSTed to as JSON (backup or drill failed, no recent "
@@ -204,6 +217,8 @@ int main(int argc, char** argv) {
   ao.port = listen->second;
   ao.max_body = o.max_body;
   ao.threads = o.http_threads;
+  ao.max_connections = o.http_max_connections;
+  ao.max_connections_per_peer = o.http_max_connections_per_peer;
   ao.tls_cert_file = o.tls_cert;
   ao.tls_key_file = o.tls_key;
   // Before any server starts: a bad certificate changes nothing.

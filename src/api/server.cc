@@ -1,15 +1,15 @@
 #include "api/server.h"
 
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <chrono>
 
 #include <fmt/format.h>
-#include <httplib.h>
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include "api/http_server.h"
+#include "api/http_tls.h"
 #include "api/json_views.h"
 #include "base/files.h"
 #include "base/hex.h"
@@ -18,8 +18,8 @@
 namespace dbaas::api {
 namespace {
 
-using httplib::Request;
-using httplib::Response;
+using http::Request;
+using http::Response;
 using nlohmann::json;
 
 constexpr auto kWaitForever = std::chrono::hours(24 * 365);
@@ -219,12 +219,17 @@ Result<std::string> LoadOrCreateToken(const std::string& data_root) {
 
 namespace {
 
-std::unique_ptr<httplib::Server> MakeHttpServer(const ApiOptions& o) {
-  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) {
-    return std::make_unique<httplib::Server>();
-  }
-  // A missing or bad file leaves it invalid; Bind() says which.
-  return std::make_unique<httplib::SSLServer>(o.tls_cert_file.c_str(), o.tls_key_file.c_str());
+std::unique_ptr<http::HttpServer> MakeHttpServer(const ApiOptions& o) {
+  http::HttpOptions h;
+  h.host = o.host;
+  h.port = o.port;
+  h.tls_cert_file = o.tls_cert_file;
+  h.tls_key_file = o.tls_key_file;
+  h.threads = o.threads;
+  h.max_body = o.max_body;
+  h.max_connections = o.max_connections;
+  h.max_connections_per_peer = o.max_connections_per_peer;
+  return std::make_unique<http::HttpServer>(std::move(h));
 }
 
 }  // namespace
@@ -240,105 +245,75 @@ Status CheckTls(const ApiOptions& o) {
     if (!text.ok()) return text.status().WithContext("TLS file");
   }
   // OpenSSL loads both and checks that the key is the certificate's.
-  if (httplib::SSLServer(o.tls_cert_file.c_str(), o.tls_key_file.c_str()).is_valid()) {
-    return Status::Ok();
-  }
-  return Status::InvalidArgument(
-      fmt::format("cannot use TLS certificate '{}' with key '{}'", o.tls_cert_file, o.tls_key_file),
-      "both must be PEM, and the key must be the certificate's (openssl x509 -noout -pubkey "
-      "-in CERT and openssl pkey -pubout -in KEY print the same)");
+  return http::MakeTlsContext(o.tls_cert_file, o.tls_key_file).status();
 }
 
+// Limits, deadlines, keep-alive (5 s idle), TCP_NODELAY and the listen backlog are the
+// HTTP server's (http_server.h).
 ApiServer::ApiServer(control::Service& service, ApiOptions options)
     : service_(service), options_(std::move(options)), http_(MakeHttpServer(options_)) {
-  int threads = options_.threads;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http_->set_payload_max_length(options_.max_body);
-  // Headers and body go out in two writes; without TCP_NODELAY the second waits for the
-  // client's delayed ACK: 44 ms per request on a kept-alive connection (measured).
-  http_->set_tcp_nodelay(true);
-  // A kept-alive connection holds a pool thread while it idles; the pool is sized for many
-  // of them (ApiOptions::threads) and each is recycled after 100 requests or 5 s idle.
-  http_->set_keep_alive_max_count(100);
-  http_->set_keep_alive_timeout(5);
-  // This cpp-httplib listens with a backlog of 5: under load, reconnecting clients overflow
-  // it and wait out SYN retransmits (1, 3, 7 s: p99 5.4 s at 100 connections, measured).
-  // The socket-options hook sees the listening socket, which Bind() re-listens on with a
-  // full backlog. (The hook replaces the library's default, SO_REUSEADDR, so it sets that.)
-  http_->set_socket_options([this](int fd) {
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    listen_fd_ = fd;
-  });
-  http_->set_read_timeout(30, 0);
   Routes();
 }
 
 ApiServer::~ApiServer() { Stop(); }
 
 Status ApiServer::Bind() {
-  if (!http_->is_valid()) {
-    RETURN_IF_ERROR(CheckTls(options_));
-    // They load now and did not when this server was made.
-    return Status::IoError("the TLS certificate or key changed while the API was starting",
-                           "start dbaasd again");
-  }
-  if (options_.port == 0) {
-    port_ = http_->bind_to_any_port(options_.host);
-  } else {
-    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
-  }
-  if (port_ <= 0) {
-    return Status::IoError(fmt::format("cannot listen on {}:{}", options_.host, options_.port),
-                           "is another program using that port? choose one with --listen");
-  }
-  if (listen_fd_ >= 0 && ::listen(listen_fd_, SOMAXCONN) != 0) {
-    return ErrnoStatus("listen", fmt::format("{}:{}", options_.host, port_), errno);
-  }
+  RETURN_IF_ERROR(http_->Bind());
+  port_ = http_->port();
   return Status::Ok();
 }
 
-void ApiServer::Run() { http_->listen_after_bind(); }
+void ApiServer::Run() { http_->Run(); }
 
 void ApiServer::Stop() {
-  if (http_) http_->stop();
+  if (http_) http_->Stop();
 }
 
 void ApiServer::Routes() {
-  httplib::Server& s = *http_;
+  http::HttpServer& s = *http_;
   const std::string token = options_.token;
+  using HandlerResponse = http::HttpServer::HandlerResponse;
 
-  s.set_pre_routing_handler([token](const Request& req, Response& res) {
-    // A request without Content-Length or chunked encoding has no body (RFC 9112 6.3), but
-    // this cpp-httplib would read one until its timeout: `curl -X POST URL` hung 30 s.
-    // The pre-routing handler runs before the body is read, on the library's own
-    // non-const Request, so saying the length here is safe.
-    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
-      const_cast<Request&>(req).set_header("Content-Length", "0");
+  // Before the body is read: an unauthenticated client never gets a body read or a
+  // handler run, and an authenticated request keeps its connection when others are closed
+  // to make room (http_connections.h).
+  s.set_pre_routing_handler([token](Request& req, Response& res) {
+    if (token.empty()) {
+      req.authenticated = true;
+      return HandlerResponse::kUnhandled;
     }
-    if (token.empty() || req.path == "/healthz") return httplib::Server::HandlerResponse::Unhandled;
-    if (!TokenMatches(req.get_header_value("Authorization"), token)) {
-      Send(
-          res, 401,
-          ErrorJson("unauthorized", "missing or wrong bearer token",
-                    "send 'Authorization: Bearer <token>'; the token is in <data-root>/api-token"));
-      return httplib::Server::HandlerResponse::Handled;
+    if (TokenMatches(req.get_header_value("Authorization"), token)) {
+      req.authenticated = true;
+      return HandlerResponse::kUnhandled;
     }
-    return httplib::Server::HandlerResponse::Unhandled;
+    if (req.path == "/healthz") return HandlerResponse::kUnhandled;
+    Send(res, 401,
+         ErrorJson("unauthorized", "missing or wrong bearer token",
+                   "send 'Authorization: Bearer <token>'; the token is in <data-root>/api-token"));
+    return HandlerResponse::kHandled;
   });
-  // Whatever the library answers by itself (unknown route, 413, bad request line) still
-  // gets the API's error shape.
-  s.set_error_handler([](const Request& req, Response& res) {
+  // Whatever the HTTP server answers by itself (unknown route, 413, 431, bad request line)
+  // still gets the API's error shape.
+  const size_t max_body = options_.max_body;
+  s.set_error_handler([max_body](const Request& req, Response& res) {
     if (!res.body.empty()) return;
     std::string code = res.status == 404   ? "not_found"
                        : res.status == 413 ? "payload_too_large"
+                       : res.status == 431 ? "header_too_large"
                        : res.status < 500  ? "bad_request"
                                            : "internal";
-    std::string message = res.status == 404 ? fmt::format("no route {} {}", req.method, req.path)
-                          : res.status == 413
-                              ? "the request body is too large"
+    std::string message = res.status == 404   ? fmt::format("no route {} {}", req.method, req.path)
+                          : res.status == 413 ? "the request body is too large"
+                          : res.status == 431
+                              ? "the request's header fields are too many or too large"
                               : fmt::format("the request was refused (HTTP {})", res.status);
-    res.set_content(Dump(ErrorJson(code, message)), "application/json");
+    std::string hint = res.status == 413 ? fmt::format("at most {} bytes", max_body)
+                       : res.status == 431
+                           ? fmt::format("at most {} fields and {} bytes with the request line",
+                                         http::HttpOptions().max_header_fields,
+                                         http::HttpOptions().max_header_bytes)
+                           : "";
+    res.set_content(Dump(ErrorJson(code, message, hint)), "application/json");
   });
   s.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
     std::string what = "unknown";
@@ -432,7 +407,7 @@ void ApiServer::Routes() {
     });
   });
 
-  s.Get(R"(/instances/([^/]+))", [this](const Request& req, Response& res) {
+  s.Get("/instances/:name", [this](const Request& req, Response& res) {
     auto secrets = BoolParam(req, "showSecrets");
     if (!secrets.ok()) return SendError(res, secrets.status());
     auto view = service_.GetInstance(req.matches[1]);
@@ -440,7 +415,7 @@ void ApiServer::Routes() {
     Send(res, 200, {{"success", true}, {"instance", InstanceJson(view.value(), secrets.value())}});
   });
 
-  s.Delete(R"(/instances/([^/]+))", [this, finish, check_async](const Request& req, Response& res) {
+  s.Delete("/instances/:name", [this, finish, check_async](const Request& req, Response& res) {
     if (!check_async(req, res)) return;
     auto with_backups = BoolParam(req, "deleteBackups");
     if (!with_backups.ok()) return SendError(res, with_backups.status());
@@ -455,47 +430,46 @@ void ApiServer::Routes() {
            });
   });
 
-  s.Post(R"(/instances/([^/]+)/backup)",
-         [this, finish, check_async](const Request& req, Response& res) {
-           if (!check_async(req, res)) return;
-           auto body = ParseBody(req, {"backupName", "retentionDays"});
-           if (!body.ok()) return SendError(res, body.status());
-           control::BackupRequest r;
-           r.instance = req.matches[1];
-           auto name = StringField(*body, "backupName");
-           if (!name.ok()) return SendError(res, name.status());
-           auto days = IntField(*body, "retentionDays");
-           if (!days.ok()) return SendError(res, days.status());
-           r.backup_name = name.value();
-           r.retention_days = days.value();
-           finish(req, res, service_.CreateBackup(r), [&](const catalog::JobRecord& job) {
-             auto backup = service_.GetBackup(r.instance, job.result.value("backupName", ""));
-             if (!backup.ok()) return SendError(res, backup.status());
-             Send(res, 201,
-                  {{"success", true},
-                   {"message", "Backup created successfully"},
-                   {"jobId", job.id},
-                   {"backup", BackupJson(backup.value())}});
-           });
-         });
+  s.Post("/instances/:name/backup", [this, finish, check_async](const Request& req, Response& res) {
+    if (!check_async(req, res)) return;
+    auto body = ParseBody(req, {"backupName", "retentionDays"});
+    if (!body.ok()) return SendError(res, body.status());
+    control::BackupRequest r;
+    r.instance = req.matches[1];
+    auto name = StringField(*body, "backupName");
+    if (!name.ok()) return SendError(res, name.status());
+    auto days = IntField(*body, "retentionDays");
+    if (!days.ok()) return SendError(res, days.status());
+    r.backup_name = name.value();
+    r.retention_days = days.value();
+    finish(req, res, service_.CreateBackup(r), [&](const catalog::JobRecord& job) {
+      auto backup = service_.GetBackup(r.instance, job.result.value("backupName", ""));
+      if (!backup.ok()) return SendError(res, backup.status());
+      Send(res, 201,
+           {{"success", true},
+            {"message", "Backup created successfully"},
+            {"jobId", job.id},
+            {"backup", BackupJson(backup.value())}});
+    });
+  });
 
-  s.Get(R"(/instances/([^/]+)/backups)", [this](const Request& req, Response& res) {
+  s.Get("/instances/:name/backups", [this](const Request& req, Response& res) {
     SendList(res, service_.ListBackups(req.matches[1]), "backups", BackupJson);
   });
 
-  s.Get(R"(/instances/([^/]+)/backups/([^/]+))", [this](const Request& req, Response& res) {
+  s.Get("/instances/:name/backups/:backup", [this](const Request& req, Response& res) {
     auto backup = service_.GetBackup(req.matches[1], req.matches[2]);
     if (!backup.ok()) return SendError(res, backup.status());
     Send(res, 200, {{"success", true}, {"backup", BackupJson(backup.value())}});
   });
 
-  s.Delete(R"(/instances/([^/]+)/backups/([^/]+))", [this](const Request& req, Response& res) {
+  s.Delete("/instances/:name/backups/:backup", [this](const Request& req, Response& res) {
     Status st = service_.DeleteBackup(req.matches[1], req.matches[2]);
     if (!st.ok()) return SendError(res, st);
     Send(res, 200, {{"success", true}, {"message", "Backup deleted successfully"}});
   });
 
-  s.Post(R"(/instances/([^/]+)/restore)",
+  s.Post("/instances/:name/restore",
          [this, finish, check_async](const Request& req, Response& res) {
            if (!check_async(req, res)) return;
            auto body = ParseBody(req, {"backupName", "newInstanceName", "size", "targetTime",
@@ -531,7 +505,7 @@ void ApiServer::Routes() {
            });
          });
 
-  s.Get(R"(/instances/([^/]+)/recovery-window)", [this](const Request& req, Response& res) {
+  s.Get("/instances/:name/recovery-window", [this](const Request& req, Response& res) {
     auto w = service_.GetRecoveryWindow(req.matches[1]);
     if (!w.ok()) return SendError(res, w.status());
     Send(res, 200,
@@ -547,7 +521,7 @@ void ApiServer::Routes() {
             {"backups", w->backups}}}});
   });
 
-  s.Post(R"(/instances/([^/]+)/restore-points)", [this](const Request& req, Response& res) {
+  s.Post("/instances/:name/restore-points", [this](const Request& req, Response& res) {
     auto body = ParseBody(req, {"name"});
     if (!body.ok()) return SendError(res, body.status());
     auto name = StringField(*body, "name", true);
@@ -560,7 +534,7 @@ void ApiServer::Routes() {
           {"restorePoint", RestorePointJson(point.value())}});
   });
 
-  s.Get(R"(/instances/([^/]+)/restore-points)", [this](const Request& req, Response& res) {
+  s.Get("/instances/:name/restore-points", [this](const Request& req, Response& res) {
     SendList(res, service_.ListRestorePoints(req.matches[1]), "restorePoints", RestorePointJson);
   });
 
@@ -569,7 +543,7 @@ void ApiServer::Routes() {
     res.set_content(service_.RenderMetrics(), "text/plain; version=0.0.4; charset=utf-8");
   });
 
-  s.Post(R"(/instances/([^/]+)/schedules)", [this](const Request& req, Response& res) {
+  s.Post("/instances/:name/schedules", [this](const Request& req, Response& res) {
     auto body = ParseBody(req, {"cron", "timeZone", "retentionDays", "keepDaily", "keepWeekly",
                                 "keepMonthly", "verify"});
     if (!body.ok()) return SendError(res, body.status());
@@ -602,17 +576,17 @@ void ApiServer::Routes() {
           {"schedule", ScheduleJson(made.value())}});
   });
 
-  s.Get(R"(/instances/([^/]+)/schedules)", [this](const Request& req, Response& res) {
+  s.Get("/instances/:name/schedules", [this](const Request& req, Response& res) {
     SendList(res, service_.ListSchedules(req.matches[1]), "schedules", ScheduleJson);
   });
 
-  s.Delete(R"(/instances/([^/]+)/schedules/([^/]+))", [this](const Request& req, Response& res) {
+  s.Delete("/instances/:name/schedules/:id", [this](const Request& req, Response& res) {
     Status st = service_.DeleteSchedule(req.matches[1], req.matches[2]);
     if (!st.ok()) return SendError(res, st);
     Send(res, 200, {{"success", true}, {"message", "Schedule deleted"}});
   });
 
-  s.Patch(R"(/instances/([^/]+)/backups/([^/]+))", [this](const Request& req, Response& res) {
+  s.Patch("/instances/:name/backups/:backup", [this](const Request& req, Response& res) {
     auto body = ParseBody(req, {"pinned"});
     if (!body.ok()) return SendError(res, body.status());
     if (!body->contains("pinned") || (*body)["pinned"].is_null()) {
@@ -625,8 +599,8 @@ void ApiServer::Routes() {
     Send(res, 200, {{"success", true}, {"backup", BackupJson(backup.value())}});
   });
 
-  s.Post(R"(/instances/([^/]+)/backups/([^/]+)/verify)", [this, finish, check_async](
-                                                             const Request& req, Response& res) {
+  s.Post("/instances/:name/backups/:backup/verify", [this, finish, check_async](const Request& req,
+                                                                                Response& res) {
     if (!check_async(req, res)) return;
     auto body = ParseBody(req, {});
     if (!body.ok()) return SendError(res, body.status());
@@ -649,7 +623,7 @@ void ApiServer::Routes() {
     SendList(res, service_.ListJobs(), "jobs", JobJson);
   });
 
-  s.Get(R"(/jobs/([^/]+))", [this](const Request& req, Response& res) {
+  s.Get("/jobs/:id", [this](const Request& req, Response& res) {
     auto job = service_.GetJob(req.matches[1]);
     if (!job.ok()) return SendError(res, job.status());
     Send(res, 200, {{"success", true}, {"job", JobJson(job.value())}});

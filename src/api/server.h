@@ -1,4 +1,4 @@
-// The REST API over HTTP (cpp-httplib): routes, JSON in and out, bearer-token auth,
+// The REST API over HTTP (api/http_server.h): routes, JSON in and out, bearer-token auth,
 // request size limits. Routes and shapes: docs/api/openapi.yaml.
 //
 // Long operations run as jobs; by default a request waits for its job, as the original
@@ -11,8 +11,8 @@
 #include "base/status.h"
 #include "control/service.h"
 
-namespace httplib {
-class Server;
+namespace dbaas::api::http {
+class HttpServer;
 }
 
 namespace dbaas::api {
@@ -22,7 +22,11 @@ struct ApiOptions {
   int port = 3000;            // 0: any free port (see ApiServer::port())
   std::string token;          // required as "Authorization: Bearer <token>" unless empty
   size_t max_body = 1 << 20;  // larger bodies get 413
-  int threads = 128;          // connections served at once (kept-alive ones included)
+  // Requests handled at once (a handler may wait minutes for its job); connections that
+  // idle or are still sending their request hold none.
+  int threads = 128;
+  size_t max_connections = 4096;          // open at once, in all
+  size_t max_connections_per_peer = 256;  // open at once from one client address
   // Both set: HTTPS with this PEM certificate (chain) and private key; both empty: HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -47,9 +51,8 @@ class ApiServer {
   void Routes();
   control::Service& service_;
   ApiOptions options_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<http::HttpServer> http_;
   int port_ = 0;
-  int listen_fd_ = -1;  // the listening socket, seen by the library's socket-options hook
 };
 
 // Whether the TLS settings can serve (none, or a readable PEM certificate with its own
