@@ -213,8 +213,8 @@ TEST_F(IsolationTest, OneTenantCannotReachAnothersFiles) {
   EXPECT_FALSE(program_runs("alice", "cat " + bob + "/password"));
   json bob_meta = json::parse(ReadFile(bob + "/instance.json"));
   ASSERT_TRUE(bob_meta.contains("wal_archive"));
-  const std::string bob_archive = daemon_.data_root() + "/repository/wal/" +
-                                  bob_meta["wal_archive"]["id"].get<std::string>();
+  const std::string bob_archive =
+      daemon_.data_root() + "/repository/wal/" + bob_meta["wal_archive"]["id"].get<std::string>();
   EXPECT_FALSE(program_runs("alice", "ls " + bob_archive));
   EXPECT_FALSE(program_runs("alice", "touch " + bob_archive + "/000000010000000000000099"));
 
