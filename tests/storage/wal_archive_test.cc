@@ -135,9 +135,9 @@ TEST_F(WalArchiveTest, CopyIntoTakesHistoryAndWhatFollowsThePosition) {
     ASSERT_TRUE(archive_->Push(tmp_ / "a", name).ok()) << name;
   }
   WriteFile(tmp_ / "secret", "not WAL");
-  ASSERT_EQ(::symlink((tmp_ / "secret").c_str(),
-                      (archive_->dir() + "/000000020000000000000004").c_str()),
-            0);
+  ASSERT_EQ(
+      ::symlink((tmp_ / "secret").c_str(), (archive_->dir() + "/000000020000000000000004").c_str()),
+      0);
   const std::string stage = tmp_ / "stage";
   ASSERT_TRUE(WalArchive::Create(stage, "pg1.abcd", std::nullopt).ok());
   auto dest = WalArchive::Open(stage, "pg1.abcd");
