@@ -119,6 +119,7 @@ std::string DiffTrees(const std::string& a, const std::string& b) {
 
 XfsMount::~XfsMount() {
   if (mounted_) {
+    RemoveInstanceUsersUnder(mnt_);  // instances made on the mount, before it goes
     std::string cmd = "umount " + mnt_;
     if (std::system(cmd.c_str()) != 0) ::umount2(mnt_.c_str(), MNT_DETACH);
   }
