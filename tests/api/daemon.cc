@@ -227,20 +227,26 @@ Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const 
   return out;
 }
 
-int RawRequest(int port, const std::string& bytes, bool close_sending) {
+int ConnectLoopback(int port, std::chrono::seconds timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
+  timeval tv{static_cast<time_t>(timeout.count()), 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
     return -1;
   }
+  return fd;
+}
+
+int RawRequest(int port, const std::string& bytes, bool close_sending) {
+  int fd = ConnectLoopback(port);
+  if (fd < 0) return -1;
   (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
   if (close_sending) ::shutdown(fd, SHUT_WR);
   std::string answer;

@@ -2,6 +2,7 @@
 // a free loopback port, spoken to over HTTP with its bearer token.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,9 @@ Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std:
 // port, user and password the API shows (or the superuser's); tab-separated rows.
 Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const std::string& sql,
                              bool superuser = false);
+
+// A TCP connection to 127.0.0.1:port with send and receive timeouts; -1 if it failed.
+int ConnectLoopback(int port, std::chrono::seconds timeout = std::chrono::seconds(5));
 
 // Sends raw bytes to 127.0.0.1:port and returns the status code of the answer, 0 if the
 // connection closed without one, -1 if it could not connect. `close_sending` half-closes

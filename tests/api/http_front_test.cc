@@ -28,24 +28,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-// A loopback TCP connection to `port` with send/receive timeouts; -1 when it failed.
-int Connect(int port, seconds timeout = seconds(5)) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{static_cast<time_t>(timeout.count()), 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 bool SendAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -66,7 +48,7 @@ std::string ReadAll(int fd) {
 
 // One request on a fresh connection; the whole answer ("" when none came).
 std::string Exchange(int port, const std::string& request) {
-  int fd = Connect(port);
+  int fd = ConnectLoopback(port);
   if (fd < 0) return "";
   SendAll(fd, request);
   ::shutdown(fd, SHUT_WR);
@@ -140,7 +122,7 @@ TEST_F(HttpFrontTest, FortyMegabytesOfHeaderLinesAreRefusedWithoutGrowingTheDaem
   ASSERT_GT(before, 0);
 
   // 400,000 lines of 100 bytes, unauthenticated, sent as fast as the daemon takes them.
-  int fd = Connect(daemon_.port());
+  int fd = ConnectLoopback(daemon_.port());
   ASSERT_GE(fd, 0);
   const std::string line = "X-a: " + std::string(93, 'b') + "\r\n";
   std::string chunk;
@@ -182,7 +164,7 @@ TEST_F(HttpFrontTest, SlowClientsDoNotDelayAnAuthenticatedRequest) {
   // threads, and more than one address may hold at once.
   std::vector<int> slow;
   for (int i = 0; i < kSlow; ++i) {
-    int fd = Connect(daemon_.port());
+    int fd = ConnectLoopback(daemon_.port());
     ASSERT_GE(fd, 0) << "connection " << i;
     ASSERT_TRUE(SendAll(fd, "GET /instances HTTP/1.1\r\nHost: x\r\nX-Slow: "));
     slow.push_back(fd);
@@ -250,7 +232,7 @@ TEST_F(HttpFrontTest, AWholeRequestHasADeadlineAndIdleConnectionsClose) {
   Start();
   // A header line every second, each well within any per-read timeout: the request as a
   // whole is cut off at its deadline (10 s), not served and not kept.
-  int fd = Connect(daemon_.port());
+  int fd = ConnectLoopback(daemon_.port());
   ASSERT_GE(fd, 0);
   auto started = steady_clock::now();
   ASSERT_TRUE(SendAll(fd, "GET /instances HTTP/1.1\r\nHost: x\r\n" + Auth()));
@@ -276,7 +258,7 @@ TEST_F(HttpFrontTest, AWholeRequestHasADeadlineAndIdleConnectionsClose) {
   EXPECT_LE(took, seconds(13));
 
   // A kept-alive connection that idles after its answer is closed after about 5 s.
-  fd = Connect(daemon_.port(), seconds(15));
+  fd = ConnectLoopback(daemon_.port(), seconds(15));
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
   started = steady_clock::now();

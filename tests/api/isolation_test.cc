@@ -89,13 +89,8 @@ std::vector<pid_t> ChildrenOf(pid_t parent) {
 // is not held by the server or any of its backends, and the daemon's environment does not
 // reach them.
 TEST_F(IsolationTest, ServersHoldNoDaemonSocketAndNoDaemonEnvironment) {
-  int pending = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int pending = ConnectLoopback(daemon_.port());
   ASSERT_GE(pending, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(daemon_.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(pending, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   std::string partial = "GET /instances HTTP/1.1\r\nHost: x\r\n";
   ASSERT_GT(::send(pending, partial.data(), partial.size(), MSG_NOSIGNAL), 0);
 
