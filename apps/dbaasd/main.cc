@@ -213,14 +213,14 @@ int main(int argc, char** argv) {
   }
 
   dbaas::api::ApiOptions ao;
-  ao.host = listen->first;
-  ao.port = listen->second;
-  ao.max_body = o.max_body;
-  ao.threads = o.http_threads;
-  ao.max_connections = o.http_max_connections;
-  ao.max_connections_per_peer = o.http_max_connections_per_peer;
-  ao.tls_cert_file = o.tls_cert;
-  ao.tls_key_file = o.tls_key;
+  ao.http.host = listen->first;
+  ao.http.port = listen->second;
+  ao.http.max_body = o.max_body;
+  ao.http.threads = o.http_threads;
+  ao.http.max_connections = o.http_max_connections;
+  ao.http.max_connections_per_peer = o.http_max_connections_per_peer;
+  ao.http.tls_cert_file = o.tls_cert;
+  ao.http.tls_key_file = o.tls_key;
   // Before any server starts: a bad certificate changes nothing.
   if (auto st = dbaas::api::CheckTls(ao); !st.ok()) return Fail(st);
 
@@ -241,11 +241,11 @@ int main(int argc, char** argv) {
   }
   auto service = dbaas::control::Service::Start(so);
   if (!service.ok()) return Fail(service.status());
-  if (ao.tls_cert_file.empty() && !IsLoopback(ao.host)) {
+  if (ao.http.tls_cert_file.empty() && !IsLoopback(ao.http.host)) {
     spdlog::warn(
         "event=plain_http_off_loopback address={} effect=\"the API token and database "
         "passwords cross the network in clear text\" fix=\"give --tls-cert and --tls-key\"",
-        ao.host);
+        ao.http.host);
   }
   if (!o.insecure_no_auth) {
     auto token = dbaas::api::LoadOrCreateToken(o.data_root);
@@ -257,8 +257,8 @@ int main(int argc, char** argv) {
   dbaas::api::ApiServer server(**service, ao);
   if (auto st = server.Bind(); !st.ok()) return Fail(st);
   spdlog::info("event=listening address={}:{} scheme={} data_root={} token_file={} startup_ms={}",
-               ao.host, server.port(), ao.tls_cert_file.empty() ? "http" : "https", o.data_root,
-               o.insecure_no_auth ? "none" : dbaas::JoinPath(o.data_root, "api-token"),
+               ao.http.host, server.port(), ao.http.tls_cert_file.empty() ? "http" : "https",
+               o.data_root, o.insecure_no_auth ? "none" : dbaas::JoinPath(o.data_root, "api-token"),
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - started)
                    .count());

@@ -217,41 +217,26 @@ Result<std::string> LoadOrCreateToken(const std::string& data_root) {
   return token;
 }
 
-namespace {
-
-std::unique_ptr<http::HttpServer> MakeHttpServer(const ApiOptions& o) {
-  http::HttpOptions h;
-  h.host = o.host;
-  h.port = o.port;
-  h.tls_cert_file = o.tls_cert_file;
-  h.tls_key_file = o.tls_key_file;
-  h.threads = o.threads;
-  h.max_body = o.max_body;
-  h.max_connections = o.max_connections;
-  h.max_connections_per_peer = o.max_connections_per_peer;
-  return std::make_unique<http::HttpServer>(std::move(h));
-}
-
-}  // namespace
-
 Status CheckTls(const ApiOptions& o) {
-  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) return Status::Ok();
-  if (o.tls_cert_file.empty() || o.tls_key_file.empty()) {
+  if (o.http.tls_cert_file.empty() && o.http.tls_key_file.empty()) return Status::Ok();
+  if (o.http.tls_cert_file.empty() || o.http.tls_key_file.empty()) {
     return Status::InvalidArgument("TLS needs both a certificate and a private key",
                                    "give --tls-cert and --tls-key together");
   }
-  for (const std::string* f : {&o.tls_cert_file, &o.tls_key_file}) {
+  for (const std::string* f : {&o.http.tls_cert_file, &o.http.tls_key_file}) {
     auto text = ReadFileFollowingLinks(*f, 1 << 20);
     if (!text.ok()) return text.status().WithContext("TLS file");
   }
   // OpenSSL loads both and checks that the key is the certificate's.
-  return http::MakeTlsContext(o.tls_cert_file, o.tls_key_file).status();
+  return http::MakeTlsContext(o.http.tls_cert_file, o.http.tls_key_file).status();
 }
 
 // Limits, deadlines, keep-alive (5 s idle), TCP_NODELAY and the listen backlog are the
 // HTTP server's (http_server.h).
 ApiServer::ApiServer(control::Service& service, ApiOptions options)
-    : service_(service), options_(std::move(options)), http_(MakeHttpServer(options_)) {
+    : service_(service),
+      options_(std::move(options)),
+      http_(std::make_unique<http::HttpServer>(options_.http)) {
   Routes();
 }
 
@@ -294,7 +279,7 @@ void ApiServer::Routes() {
   });
   // Whatever the HTTP server answers by itself (unknown route, 413, 431, bad request line)
   // still gets the API's error shape.
-  const size_t max_body = options_.max_body;
+  const size_t max_body = options_.http.max_body;
   s.set_error_handler([max_body](const Request& req, Response& res) {
     if (!res.body.empty()) return;
     std::string code = res.status == 404   ? "not_found"

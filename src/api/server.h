@@ -8,28 +8,16 @@
 #include <memory>
 #include <string>
 
+#include "api/http_server.h"
 #include "base/status.h"
 #include "control/service.h"
-
-namespace dbaas::api::http {
-class HttpServer;
-}
 
 namespace dbaas::api {
 
 struct ApiOptions {
-  std::string host = "127.0.0.1";
-  int port = 3000;            // 0: any free port (see ApiServer::port())
-  std::string token;          // required as "Authorization: Bearer <token>" unless empty
-  size_t max_body = 1 << 20;  // larger bodies get 413
-  // Requests handled at once (a handler may wait minutes for its job); connections that
-  // idle or are still sending their request hold none.
-  int threads = 128;
-  size_t max_connections = 4096;          // open at once, in all
-  size_t max_connections_per_peer = 256;  // open at once from one client address
-  // Both set: HTTPS with this PEM certificate (chain) and private key; both empty: HTTP.
-  std::string tls_cert_file;
-  std::string tls_key_file;
+  // Where it listens, TLS, and what a client may cost (api/http_server.h).
+  http::HttpOptions http;
+  std::string token;  // required as "Authorization: Bearer <token>" unless empty
 };
 
 class ApiServer {
