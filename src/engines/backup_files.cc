@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -31,6 +32,9 @@ Status FillFromSnapshot(const storage::Repository& repo, const storage::Manifest
 
 void HoldForTests(const char* name) {
   if (const char* ms = std::getenv(name)) {
+    // Said on stderr so that the test knows, without a race, that we are at the point.
+    std::fprintf(stderr, "holding at %s for %s ms\n", name, ms);
+    std::fflush(stderr);
     std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
   }
 }

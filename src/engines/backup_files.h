@@ -24,7 +24,8 @@ Status FillFromSnapshot(const storage::Repository& repo, const storage::Manifest
                         const std::string& data_dir, storage::Progress* progress);
 
 // Kill point for tests: sleeps as many milliseconds as the environment variable `name` says
-// (not set: returns at once), so that a test can kill a backup at that point.
+// (not set: returns at once), so that a test can kill a backup at that point. It says
+// "holding at <name>" on stderr first, so the test can wait for that line.
 void HoldForTests(const char* name);
 
 }  // namespace dbaas::engines

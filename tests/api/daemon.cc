@@ -128,6 +128,16 @@ void Daemon::WaitJobRunning(const std::string& id) {
   }
 }
 
+bool Daemon::WaitLogSays(const std::string& text) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto log = ReadFileToString(data_root_ + ".dbaasd.log");
+    if (log.ok() && log->find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
 std::map<pid_t, pid_t> PostmastersUnder(const std::string& data_root) {
   std::map<pid_t, pid_t> out;
   DIR* proc = ::opendir("/proc");

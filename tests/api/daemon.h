@@ -53,6 +53,9 @@ class Daemon {
   nlohmann::json WaitJob(const std::string& id);
   // Polls until the job is running.
   void WaitJobRunning(const std::string& id);
+  // Polls the daemon's log (stdout and stderr) until it holds `text`, for up to 60 s;
+  // false if it never did. For the kill points' "holding at ..." lines.
+  bool WaitLogSays(const std::string& text);
 
  private:
   std::unique_ptr<httplib::Client> Client() const;

@@ -66,7 +66,8 @@ TEST_F(KillTest, KilledDuringABackupRestartsConsistent) {
   EXPECT_EQ(daemon_.Post("/instances/db/backup", json{{"backupName", "other"}}).status, 409);
   EXPECT_EQ(daemon_.Delete("/instances/db").status, 409);
   EXPECT_EQ(daemon_.Get("/instances/db/backups/cut").body["backup"]["status"], "creating");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into backup mode
+  ASSERT_TRUE(daemon_.WaitLogSays("holding at DBAAS_TEST_HOLD_BACKUP_MODE_MS"))
+      << "the backup never reached backup mode";
   daemon_.Kill();
 
   // The server outlived the daemon and kept accepting writes meanwhile.
@@ -107,7 +108,8 @@ TEST_F(KillTest, KilledDuringARestoreLeavesNoHalfInstance) {
   EXPECT_EQ(daemon_.Get("/instances/half").body["instance"]["status"], "restoring");
   EXPECT_EQ(daemon_.Delete("/instances/db/backups/b").status, 409) << "in use by the restore";
   EXPECT_EQ(daemon_.Delete("/instances/half").status, 409);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // files restored, held
+  ASSERT_TRUE(daemon_.WaitLogSays("holding at DBAAS_TEST_HOLD_RESTORE_MS"))
+      << "the restore never reached its hold";
   struct stat st;
   ASSERT_EQ(::stat((daemon_.data_root() + "/instances/half/data").c_str(), &st), 0)
       << "the kill lands in a half-made restore";

@@ -281,13 +281,17 @@ TEST_F(PgBackupTest, KilledMidBackupLeavesServerRunningAndNothingListed) {
   const std::string in_backup =
       "select count(*) from pg_stat_activity where query like '%pg_backup_start(%' and pid <> "
       "pg_backend_pid()";
+  // The child says when it holds (after pg_backup_start and the scan, before the stop):
+  // pg_stat_activity shows a session's last query, which the scan's queries replace.
   auto deadline = std::chrono::steady_clock::now() + seconds(60);
-  while (conn->QueryValue(in_backup).value() != "1") {
+  while (testing::ReadFile(root_ / "child.log").find("holding at") == std::string::npos) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-        << "the backup never started: " << testing::ReadFile(root_ / "child.log");
+        << "the backup never reached its hold: " << testing::ReadFile(root_ / "child.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // inside the hold
+  const std::string slots =
+      "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'";
+  ASSERT_EQ(conn->QueryValue(slots).value(), "1") << "the backup holds no WAL reservation";
   ASSERT_TRUE(writer->Signal(SIGKILL).ok());
   auto code = writer->Wait(seconds(30));
   ASSERT_TRUE(code.ok());
@@ -295,8 +299,6 @@ TEST_F(PgBackupTest, KilledMidBackupLeavesServerRunningAndNothingListed) {
 
   // The server runs on; the session's backup mode and WAL reservation end with it.
   EXPECT_EQ(conn->QueryValue("select 1").value(), "1");
-  const std::string slots =
-      "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'";
   while (conn->QueryValue(slots).value() != "0" || conn->QueryValue(in_backup).value() != "0") {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "backup mode was not left";
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
