@@ -20,7 +20,7 @@ struct GlobalOptions {
 void AddRepoCommands(CLI::App& app, GlobalOptions& global);
 // dbaas instance|backup|restore|job, talking to dbaasd
 void AddClientCommands(CLI::App& app, GlobalOptions& global);
-// dbaas wal-push|wal-fetch: PostgreSQL's archive_command and restore_command
+// dbaas wal-push|wal-fetch (PostgreSQL's archive_command and restore_command), wal-drain
 void AddWalCommands(CLI::App& app, GlobalOptions& global);
 
 }  // namespace dbaas::cli

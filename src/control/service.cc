@@ -11,6 +11,7 @@
 #include "base/names.h"
 #include "control/validation.h"
 #include "engines/engine.h"
+#include "engines/log_spool.h"
 #include "storage/repository.h"
 
 namespace dbaas::control {
@@ -91,6 +92,16 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
   service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);
   Service* self = service.get();
   service->scheduler_ = std::thread([self] { self->SchedulerLoop(); });
+  service->drainer_ = std::make_unique<LogSpoolDrainer>(
+      [self] {
+        std::vector<engines::LogSpool> spools;
+        std::lock_guard guard(self->mu_);
+        for (const auto& [name, server] : self->servers_) {
+          if (auto spool = server->log_spool()) spools.push_back(std::move(*spool));
+        }
+        return spools;
+      },
+      options.spool_drain_interval);
   return service;
 }
 
@@ -103,6 +114,7 @@ void Service::Shutdown() {
   }
   scheduler_cv_.notify_all();
   if (scheduler_.joinable()) scheduler_.join();
+  if (drainer_) drainer_->Stop();
   if (jobs_) jobs_->Shutdown();
   std::map<std::string, std::unique_ptr<engines::Instance>> servers;
   {
@@ -112,6 +124,13 @@ void Service::Shutdown() {
   for (auto& [name, server] : servers) {
     auto started = std::chrono::steady_clock::now();
     Status st = server->Stop();
+    // What the server archived as it stopped: into the repository now, not at next start.
+    if (auto spool = server->log_spool(); spool && st.ok()) {
+      if (auto drained = engines::DrainLogSpool(*spool); !drained.ok()) {
+        spdlog::warn("event=spool_drain_failed instance={} error=\"{}\"", name,
+                     drained.status().ToString());
+      }
+    }
     spdlog::info("event=instance_stopped instance={} duration_ms={} status=\"{}\"", name,
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - started)

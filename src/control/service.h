@@ -36,6 +36,7 @@
 #include "catalog/catalog.h"
 #include "control/alerts.h"
 #include "control/job_runner.h"
+#include "control/log_spool_drainer.h"
 #include "control/metrics.h"
 #include "engines/instance.h"
 #include "engines/recovery.h"
@@ -55,6 +56,8 @@ struct ServiceOptions {
   int disk_alert_percent = 85;  // data root's filesystem this full: alert
   // How often the scheduler looks at the schedules (cron's finest grain is a second).
   std::chrono::milliseconds scheduler_tick{1000};
+  // How often the instances' WAL spools are drained into the repository.
+  std::chrono::milliseconds spool_drain_interval{1000};
 };
 
 // POST /instances/:name/schedules.
@@ -268,7 +271,8 @@ class Service {
   std::unique_ptr<AlertSender> alerts_;
   std::set<std::string> alerting_;  // conditions alerted on and not cleared; guarded by mu_
 
-  std::unique_ptr<JobRunner> jobs_;  // its workers use everything above
+  std::unique_ptr<JobRunner> jobs_;           // its workers use everything above
+  std::unique_ptr<LogSpoolDrainer> drainer_;  // lists servers_ under mu_
 
   // The scheduler, stopped first.
   std::mutex scheduler_mu_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -12,7 +13,8 @@
 namespace dbaas::engines {
 
 // Continuous archiving of the server's log into the snapshot repository (PostgreSQL: its
-// WAL through archive_command running `dbaas wal-push`). Empty repo_path: none.
+// WAL through archive_command running `dbaas wal-push` into the instance's spool, which the
+// daemon drains into the repository). Empty repo_path: none.
 struct LogArchiving {
   std::string repo_path;
   std::string dbaas_binary;  // the dbaas CLI, run by the server's OS user
@@ -48,6 +50,17 @@ struct ConnectionInfo {
   std::string Uri(bool with_password) const;
 };
 
+// Where a server leaves its finished log files (written by its OS user) and the archive
+// in the repository the daemon moves them to (engines/log_spool.h). A value: the daemon
+// drains it without holding the instance.
+struct LogSpool {
+  std::string instance;
+  std::string dir;  // the spool, the server's user's
+  std::string repo_path;
+  std::string archive_id;
+  std::string status_path;  // the last failure to drain it (ours, beside the spool)
+};
+
 class Instance {
  public:
   virtual ~Instance() = default;
@@ -76,6 +89,8 @@ class Instance {
   virtual std::string note() const { return ""; }
   // The id of the archive its log goes to in the repository, or "" when it has none.
   virtual std::string log_archive_id() const { return ""; }
+  // Its log spool, when it archives its log.
+  virtual std::optional<LogSpool> log_spool() const { return std::nullopt; }
 };
 
 // A TCP port on 127.0.0.1 that nothing listens on right now.

@@ -27,6 +27,7 @@ Status SupervisedInstance::Stop(std::chrono::milliseconds timeout) {
 Status SupervisedInstance::Delete() {
   RETURN_IF_ERROR(Stop());
   RETURN_IF_ERROR(StopServerLeftBehind());
+  RETURN_IF_ERROR(BeforeRemoval());
   RETURN_IF_ERROR(RemoveTree(dir()));
   return RemoveInstanceUser(server_user_);
 }

@@ -54,6 +54,10 @@ class SupervisedInstance : public Instance {
   virtual ServerLaunch Launch() const = 0;
   // Stops a server of this instance that an earlier daemon left running, if any.
   virtual Status StopServerLeftBehind() const = 0;
+  // Delete calls it once the server is stopped, before the directory goes: what must
+  // outlive the instance is saved here (PostgreSQL: the WAL its server archived last). An
+  // error keeps the instance (stopped): nothing is removed that could not be saved.
+  virtual Status BeforeRemoval() { return Status::Ok(); }
 
  private:
   std::unique_ptr<SupervisedServer> server_;

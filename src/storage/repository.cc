@@ -98,23 +98,27 @@ Status Repository::RestrictAccess(const std::string& path) {
     if (::chmod(p.c_str(), mode) != 0 && errno != ENOENT) return ErrnoStatus("chmod", p, errno);
     return Status::Ok();
   };
-  // The root stays passable (0711) where WAL archives hang below it for the servers' users
-  // (wal_archive.h); everything else is root's alone.
-  RETURN_IF_ERROR(set_mode(path, PathExists(JoinPath(path, "wal")) ? 0711 : 0700));
+  RETURN_IF_ERROR(set_mode(path, 0700));
   for (const char* file : {"config.json", "lock"})
     RETURN_IF_ERROR(set_mode(JoinPath(path, file), 0600));
-  for (const char* dir : {"snapshots", "thin", "tmp", "packs"}) {
+  for (const char* dir : {"snapshots", "thin", "tmp", "packs", "wal"}) {
     std::string top = JoinPath(path, dir);
     RETURN_IF_ERROR(set_mode(top, 0700));
     if (std::string_view(dir) == "thin" || !PathExists(top)) continue;  // clones keep their modes
-    RETURN_IF_ERROR(VisitTreeBelow(
-        top, [](int dir_fd, const std::string& name, const std::string& p, const struct stat& st) {
-          if (S_ISLNK(st.st_mode)) return Status::Ok();
-          if (::fchmodat(dir_fd, name.c_str(), S_ISDIR(st.st_mode) ? 0700 : 0600, 0) != 0) {
-            return ErrnoStatus("chmod", p, errno);
-          }
-          return Status::Ok();
-        }));
+    // WAL archives were once written by the servers' users themselves: ours now.
+    const bool take = std::string_view(dir) == "wal";
+    RETURN_IF_ERROR(VisitTreeBelow(top, [take](int dir_fd, const std::string& name,
+                                               const std::string& p, const struct stat& st) {
+      if (S_ISLNK(st.st_mode)) return Status::Ok();
+      if (take && st.st_uid != ::getuid() &&
+          ::fchownat(dir_fd, name.c_str(), ::getuid(), ::getgid(), AT_SYMLINK_NOFOLLOW) != 0) {
+        return ErrnoStatus("chown", p, errno);
+      }
+      if (::fchmodat(dir_fd, name.c_str(), S_ISDIR(st.st_mode) ? 0700 : 0600, 0) != 0) {
+        return ErrnoStatus("chmod", p, errno);
+      }
+      return Status::Ok();
+    }));
   }
   return Status::Ok();
 }

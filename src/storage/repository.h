@@ -57,8 +57,8 @@ class Repository {
   // Creates an empty repository at `path` (which must not exist or be an empty directory).
   static Status Init(const std::string& path, RepoConfig config);
   // Gives the repository at `path` its modes: root-only (0700 directories, 0600 files:
-  // packs, manifests, lock, config) but for the way to the WAL archives (wal_archive.h).
-  // Repositories made before these modes are brought to them by this.
+  // packs, manifests, lock, config, WAL archives, which become ours where a server's user
+  // wrote them). Repositories made before these modes are brought to them by this.
   static Status RestrictAccess(const std::string& path);
   // Opens a repository and loads the index of every pack.
   static Result<std::unique_ptr<Repository>> Open(const std::string& path);

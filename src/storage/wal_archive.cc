@@ -64,8 +64,8 @@ struct Bytes {
   std::span<const uint8_t> span() const { return {data.get(), size}; }
 };
 
-// O_NOFOLLOW: the archive directory belongs to the server's user; the daemon reading it
-// must not be pointed elsewhere by a symlink planted there.
+// Reads a file given to Push (the archive's own files are root's; OpenFile follows no link
+// wherever the path comes from).
 Result<Bytes> ReadWhole(const std::string& path) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY | O_NOFOLLOW));
   struct stat st;
@@ -142,18 +142,12 @@ std::string WalArchiveDir(const std::string& repo_path, const std::string& id) {
   return JoinPath(JoinPath(repo_path, "wal"), id);
 }
 
-Status WalArchive::Create(const std::string& repo_path, const std::string& id,
-                          const std::optional<UserIds>& owner) {
+Status WalArchive::Create(const std::string& repo_path, const std::string& id) {
   std::string wal = JoinPath(repo_path, "wal");
-  RETURN_IF_ERROR(MakeDirs(wal));
-  // The servers' user must reach its own archive, and see nothing else of the repository.
-  for (const std::string& dir : {repo_path, wal}) {
-    if (::chmod(dir.c_str(), 0711) != 0) return ErrnoStatus("chmod", dir, errno);
-  }
+  RETURN_IF_ERROR(MakeDirs(wal, 0700));
   std::string dir = WalArchiveDir(repo_path, id);
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("mkdir", dir, errno);
-  if (owner && ::chown(dir.c_str(), owner->uid, owner->gid) != 0) {
-    return ErrnoStatus("chown", dir, errno);
+  if (Status made = MakeDir(dir, 0700); !made.ok() && made.code() != StatusCode::kAlreadyExists) {
+    return made;
   }
   return FsyncDir(wal);
 }
@@ -194,15 +188,25 @@ Status WalArchive::Push(const std::string& source_path, const std::string& name,
                         int compression_level) const {
   RETURN_IF_ERROR(ParseWalFileName(name).status());
   ASSIGN_OR_RETURN(Bytes raw, ReadWhole(source_path));
-  Header ours{raw.size, Sha256(raw.span())};
+  return Store(raw.span(), name, compression_level);
+}
+
+Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,
+                         int compression_level) const {
+  RETURN_IF_ERROR(ParseWalFileName(name).status());
+  if (raw.size() > kMaxRawSize) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' has {} bytes: too large for a WAL file", name, raw.size()));
+  }
+  Header ours{raw.size(), Sha256(raw)};
   std::string final_path = JoinPath(dir_, name);
   ASSIGN_OR_RETURN(std::optional<Header> existing, ReadArchivedHeader(final_path));
   if (existing) return CompareExisting(*existing, ours, name, dir_);
 
-  Bytes out(kHeaderSize + ZSTD_compressBound(raw.size));
+  Bytes out(kHeaderSize + ZSTD_compressBound(raw.size()));
   EncodeHeader(ours, out.data.get());
-  size_t n = ZSTD_compress(out.data.get() + kHeaderSize, out.size - kHeaderSize, raw.data.get(),
-                           raw.size, compression_level);
+  size_t n = ZSTD_compress(out.data.get() + kHeaderSize, out.size - kHeaderSize, raw.data(),
+                           raw.size(), compression_level);
   if (ZSTD_isError(n)) {
     return Status::Internal(fmt::format("zstd compression of {}: {}", name, ZSTD_getErrorName(n)));
   }
@@ -309,20 +313,20 @@ Result<uint64_t> WalArchive::RemoveBefore(std::string_view position) const {
   return removed;
 }
 
-Status RecordWalPushFailure(const std::string& status_path, const std::string& message) {
+Status RecordArchivingFailure(const std::string& status_path, const std::string& message) {
   std::string line = FormatUnixTime(static_cast<int64_t>(::time(nullptr)) * 1000000000) + " ";
   for (char c : message) line += (c == '\n' || c == '\r') ? ' ' : c;
   return WriteFileAtomic(status_path, line + "\n", 0600);
 }
 
-Status ClearWalPushFailure(const std::string& status_path) {
+Status ClearArchivingFailure(const std::string& status_path) {
   if (::unlink(status_path.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus("unlink", status_path, errno);
   }
   return Status::Ok();
 }
 
-std::optional<std::string> ReadWalPushFailure(const std::string& status_path) {
+std::optional<std::string> ReadArchivingFailure(const std::string& status_path) {
   auto text = ReadFileToString(status_path, 64 << 10);
   if (!text.ok()) return std::nullopt;
   std::string line = text.value();

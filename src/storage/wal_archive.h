@@ -8,14 +8,17 @@
 // restored copy continues the same timeline as its source and would otherwise write
 // segments of the same name with other content.
 //
-// Writers are PostgreSQL's archive_command (`dbaas wal-push`), one process per file, as
-// the server's OS user; they need no repository lock: a file is written under a temporary
-// name, made durable and linked into place without replacing anything, so two pushers of
-// the same file cannot lose either's work, and a name is never rebound to other content.
+// The archive is root's, like the rest of the repository: no tenant writes it. The server's
+// archive_command (`dbaas wal-push`, as the server's OS user) leaves each file in the
+// instance's spool (storage/wal_spool.h), from where the daemon stores it here. Writers
+// need no repository lock: a file is written under a temporary name, made durable and
+// linked into place without replacing anything, so two writers of the same file cannot
+// lose either's work, and a name is never rebound to other content.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,9 +50,8 @@ struct WalFileInfo {
 
 class WalArchive {
  public:
-  // Makes wal/<id>/ (0700, owned by `owner`, the server's user, when given). Idempotent.
-  static Status Create(const std::string& repo_path, const std::string& id,
-                       const std::optional<UserIds>& owner);
+  // Makes wal/<id>/ (0700, like wal/). Idempotent.
+  static Status Create(const std::string& repo_path, const std::string& id);
   // Fails with kNotFound if the archive was never created.
   static Result<WalArchive> Open(const std::string& repo_path, const std::string& id);
   // Archive ids present in the repository.
@@ -64,6 +66,10 @@ class WalArchive {
   // kAlreadyExists.
   Status Push(const std::string& source_path, const std::string& name,
               int compression_level = 1) const;
+  // The same with the content in memory (read once from a spool: what is hashed is what
+  // is stored).
+  Status Store(std::span<const uint8_t> raw, const std::string& name,
+               int compression_level = 1) const;
   // Writes the raw content of `name` to `dest_path` after checking its size and SHA-256.
   // kNotFound if the archive has no such file (PostgreSQL asks for files that may not
   // exist: the next segment, newer timelines' history).
@@ -87,11 +93,12 @@ class WalArchive {
 
 std::string WalArchiveDir(const std::string& repo_path, const std::string& id);
 
-// The last failure of `dbaas wal-push`, kept where the daemon reads it for the instance's
-// status: one line "<RFC 3339 time> <message>", removed by the next success.
-Status RecordWalPushFailure(const std::string& status_path, const std::string& message);
-Status ClearWalPushFailure(const std::string& status_path);
+// The last failure of `dbaas wal-push` (into the spool) or of the daemon's drain (from the
+// spool into the archive), kept where the daemon reads it for the instance's status: one
+// line "<RFC 3339 time> <message>", removed by the next success.
+Status RecordArchivingFailure(const std::string& status_path, const std::string& message);
+Status ClearArchivingFailure(const std::string& status_path);
 // The recorded failure, or nullopt when the last push succeeded.
-std::optional<std::string> ReadWalPushFailure(const std::string& status_path);
+std::optional<std::string> ReadArchivingFailure(const std::string& status_path);
 
 }  // namespace dbaas::storage

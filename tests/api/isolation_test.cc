@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -135,11 +136,16 @@ TEST_F(IsolationTest, PlantedLinksAndFifosAreNeitherFollowedNorWaitedOn) {
   Create("victim");
   const std::string data = InstanceDir("victim") + "/data";
   const std::string run = InstanceDir("victim") + "/run";
+  const std::string archive_id =
+      json::parse(ReadFile(InstanceDir("victim") + "/instance.json"))["wal_archive"]["id"];
+  const std::string spool = InstanceDir("victim") + "/wal-spool." + archive_id;
   AsTenant("victim", fmt::format("ln -s {0} {1}/planted_link && ln -s {2} {1}/planted_dir && "
                                  "mkfifo {1}/planted_fifo && mkfifo {3}/wal-push.status && "
                                  "mv {1}/postgresql.conf {1}/postgresql.conf.orig && "
-                                 "ln -s {0} {1}/postgresql.conf",
-                                 secret, data, outside, run));
+                                 "ln -s {0} {1}/postgresql.conf && "
+                                 "ln -s {0} {4}/000000010000000000000099 && "
+                                 "mkfifo {4}/000000010000000000000098",
+                                 secret, data, outside, run, spool));
 
   // The FIFO where the daemon reads the archiver's status stalls nothing.
   auto start = std::chrono::steady_clock::now();
@@ -148,6 +154,19 @@ TEST_F(IsolationTest, PlantedLinksAndFifosAreNeitherFollowedNorWaitedOn) {
   auto one = daemon_.Get("/instances/victim");
   EXPECT_EQ(one.status, 200) << one.raw;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  // The spool's drain (every second) takes neither the link nor the FIFO, and says so.
+  std::string message;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (message.find("000000010000000000000098") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    message = daemon_.Get("/instances/victim").body["instance"].value("statusMessage", "");
+  }
+  EXPECT_NE(message.find("000000010000000000000099: a symbolic link"), std::string::npos)
+      << message;
+  const std::string archive = daemon_.data_root() + "/repository/wal/" + archive_id;
+  EXPECT_FALSE(PathExists(archive + "/000000010000000000000099"));
+  EXPECT_FALSE(PathExists(archive + "/000000010000000000000098"));
 
   auto backup = daemon_.Post("/instances/victim/backup", json{{"backupName", "b1"}});
   ASSERT_EQ(backup.status, 201) << backup.raw;
@@ -188,7 +207,9 @@ TEST_F(IsolationTest, PlantedLinksAndFifosAreNeitherFollowedNorWaitedOn) {
 }
 
 // Each instance's server runs as an OS user of its own: one tenant's programs cannot read
-// or list another's data, run directory or WAL archive, and the user goes with the instance.
+// or list another's data, run directory or WAL archive, nor write any archive, its own
+// included (it writes its spool, which the daemon drains), and the user goes with the
+// instance.
 TEST_F(IsolationTest, OneTenantCannotReachAnothersFiles) {
   Create("alice");
   Create("bob");
@@ -212,6 +233,14 @@ TEST_F(IsolationTest, OneTenantCannotReachAnothersFiles) {
       daemon_.data_root() + "/repository/wal/" + bob_meta["wal_archive"]["id"].get<std::string>();
   EXPECT_FALSE(program_runs("alice", "ls " + bob_archive));
   EXPECT_FALSE(program_runs("alice", "touch " + bob_archive + "/000000010000000000000099"));
+  json alice_meta = json::parse(ReadFile(InstanceDir("alice") + "/instance.json"));
+  const std::string alice_id = alice_meta["wal_archive"]["id"];
+  const std::string alice_archive = daemon_.data_root() + "/repository/wal/" + alice_id;
+  EXPECT_FALSE(program_runs("alice", "touch " + alice_archive + "/000000010000000000000099"));
+  const std::string alice_spool = InstanceDir("alice") + "/wal-spool." + alice_id;
+  EXPECT_TRUE(program_runs("alice", "ls " + alice_spool)) << "the control: her own spool";
+  EXPECT_FALSE(program_runs(
+      "alice", "ls " + bob + "/wal-spool." + bob_meta["wal_archive"]["id"].get<std::string>()));
 
   struct stat a, b;
   ASSERT_EQ(::stat((InstanceDir("alice") + "/data").c_str(), &a), 0);
@@ -312,11 +341,13 @@ TEST_F(IsolationTest, AnInstanceOfTheSharedUserMovesToItsOwn) {
   ASSERT_TRUE(postgres.ok());
   std::vector<std::string> owned = {InstanceDir("legacy") + "/data",
                                     InstanceDir("legacy") + "/run"};
-  if (meta.contains("wal_archive")) {
-    owned.push_back(daemon_.data_root() + "/repository/wal/" +
-                    meta["wal_archive"]["id"].get<std::string>());
-  }
-  for (const std::string& path : owned) {
+  // Before spools, the server's user wrote its archive in the repository itself.
+  ASSERT_TRUE(meta.contains("wal_archive"));
+  const std::string id = meta["wal_archive"]["id"];
+  const std::string archive = daemon_.data_root() + "/repository/wal/" + id;
+  const std::string spool = InstanceDir("legacy") + "/wal-spool." + id;
+  ASSERT_TRUE(RemoveTree(spool).ok());
+  for (const std::string& path : {owned[0], owned[1], archive}) {
     ProcessOptions chown;
     chown.argv = {"chown", "-R", "postgres:postgres", path};
     ASSERT_TRUE(RunChecked(chown, std::chrono::seconds(30)).ok());
@@ -338,8 +369,16 @@ TEST_F(IsolationTest, AnInstanceOfTheSharedUserMovesToItsOwn) {
     EXPECT_NE(st.st_uid, postgres->uid) << path;
     EXPECT_EQ(::getpwuid(st.st_uid)->pw_name, user) << path;
   }
-  // It still archives and backs up as its new user.
+  // Its archive is root's now, and it archives through a spool of its own.
+  struct stat st;
+  ASSERT_EQ(::stat(archive.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  ASSERT_EQ(::stat(spool.c_str(), &st), 0);
+  EXPECT_EQ(::getpwuid(st.st_uid)->pw_name, user);
+  // It still backs up, and archives: a restore point waits for its WAL in the archive.
   EXPECT_EQ(daemon_.Post("/instances/legacy/backup", json{{"backupName", "after"}}).status, 201);
+  auto point = daemon_.Post("/instances/legacy/restore-points", json{{"name", "migrated"}});
+  EXPECT_EQ(point.status, 201) << point.raw;
 }
 
 // Nothing under the data root is readable or writable by other users; neither `nobody`

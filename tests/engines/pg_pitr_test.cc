@@ -207,8 +207,8 @@ std::string ExpectWalKept(PgInstance& source, PgConnection& conn) {
   return failed;
 }
 
-// A successful push clears the failure just after its segment is durable in the
-// repository (which is what PgArchiveNow waits for): the note clears soon after.
+// A success clears the failure (wal-push's at its next push, the drain's at its next
+// drain), which ArchiveNow waits for: the note clears soon after.
 void ExpectNoteClears(PgInstance& source) {
   auto deadline = std::chrono::steady_clock::now() + seconds(10);
   while (!source.note().empty() && std::chrono::steady_clock::now() < deadline) {
@@ -217,13 +217,15 @@ void ExpectNoteClears(PgInstance& source) {
   EXPECT_EQ(source.note(), "");
 }
 
-TEST_F(PgPitrTest, AnUnwritableArchiveIsReportedAndNoWalIsDropped) {
+TEST_F(PgPitrTest, AnUnwritableSpoolIsReportedAndNoWalIsDropped) {
   InsertBatch(1, 10);
   PgBackupInfo backup = Backup("base");
   ArchiveNow(seconds(30));
-  auto archive = storage::WalArchive::Open(root_ / "repo", backup.wal_archive);
-  ASSERT_TRUE(archive.ok());
-  ASSERT_EQ(::chmod(archive->dir().c_str(), 0500), 0);
+  // The spool taken from the server's user: wal-push cannot write it.
+  const std::string spool = source_->log_spool()->dir;
+  const std::optional<UserIds>& user = source_->server_user();
+  if (!user) GTEST_SKIP() << "the server runs as ourselves: file modes do not stop it";
+  ASSERT_EQ(::chown(spool.c_str(), 0, 0), 0);
   InsertBatch(2, 30);
   Sql("select pg_switch_wal()");
   ExpectArchivingFails(*source_, *conn_);
@@ -233,7 +235,7 @@ TEST_F(PgPitrTest, AnUnwritableArchiveIsReportedAndNoWalIsDropped) {
   Sql("checkpoint");
   ExpectWalKept(*source_, *conn_);
 
-  ASSERT_EQ(::chmod(archive->dir().c_str(), 0700), 0);
+  ASSERT_EQ(::chown(spool.c_str(), user->uid, user->gid), 0);
   ArchiveNow(seconds(90));
   ExpectNoteClears(*source_);
   RecoveryTarget latest;
@@ -241,16 +243,13 @@ TEST_F(PgPitrTest, AnUnwritableArchiveIsReportedAndNoWalIsDropped) {
   EXPECT_EQ(RestoreAndCount(backup, latest, "after-repair"), "1:10,2:30");
 }
 
-TEST_F(PgPitrTest, AFullArchiveFilesystemIsReportedAndNoWalIsDropped) {
+TEST_F(PgPitrTest, AFullRepositoryIsReportedAndTheSpoolKeepsTheWal) {
   if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
   auto archive = storage::WalArchive::Open(root_ / "repo", source_->log_archive_id());
   ASSERT_TRUE(archive.ok());
   // The archive on a 32 MiB tmpfs, which a filler fills once the backup's WAL is in.
   std::string dir = archive->dir();
-  struct stat st;
-  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
-  std::string opts = fmt::format("size=32m,mode=0700,uid={},gid={}", st.st_uid, st.st_gid);
-  ASSERT_EQ(::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()), 0) << strerror(errno);
+  ASSERT_EQ(::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=32m,mode=0700"), 0) << strerror(errno);
   struct Unmount {
     std::string dir;
     ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
@@ -264,12 +263,20 @@ TEST_F(PgPitrTest, AFullArchiveFilesystemIsReportedAndNoWalIsDropped) {
     (void)RunProcess(dd, seconds(30));  // stops at ENOSPC
   }
   InsertBatch(2, 30);
-  Sql("select pg_switch_wal()");
-  ExpectArchivingFails(*source_, *conn_);
+  // PostgreSQL archives into the spool as ever; moving it into the repository fails, and
+  // says why.
+  Status archived = PgArchiveNow(*source_, seconds(30));
+  ASSERT_FALSE(archived.ok());
+  EXPECT_NE(archived.message().find("No space left"), std::string::npos) << archived.ToString();
+  EXPECT_NE(source_->note().find("spool"), std::string::npos) << source_->note();
   EXPECT_NE(source_->note().find("No space left"), std::string::npos) << source_->note();
-  std::string failed = ExpectWalKept(*source_, *conn_);
-  // A failed push leaves nothing behind: neither the file nor a temporary one.
-  EXPECT_EQ(archive->RawSize(failed).status().code(), StatusCode::kNotFound);
+  // The segment is in the spool, whole, and nothing of it in the archive.
+  std::string segment = Sql("select last_archived_wal from pg_stat_archiver");
+  ASSERT_EQ(segment.size(), 24u);
+  struct stat st;
+  ASSERT_EQ(::stat(JoinPath(source_->log_spool()->dir, segment).c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 16 << 20);
+  EXPECT_EQ(archive->RawSize(segment).status().code(), StatusCode::kNotFound);
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     EXPECT_FALSE(entry.path().filename().string().starts_with(".tmp")) << entry.path();
   }

@@ -12,6 +12,7 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/names.h"
+#include "engines/log_spool.h"
 #include "engines/postgres/pg_connection.h"
 #include "engines/postgres/pg_settings.h"
 #include "engines/server_user.h"
@@ -153,8 +154,8 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
     if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
     RETURN_IF_ERROR(ChownTree(run, inst.server_user_));
     if (!inst.archive_id_.empty()) {
-      RETURN_IF_ERROR(storage::WalArchive::Create(inst.archiving_.repo_path, inst.archive_id_,
-                                                  inst.server_user_));
+      RETURN_IF_ERROR(storage::WalArchive::Create(inst.archiving_.repo_path, inst.archive_id_));
+      RETURN_IF_ERROR(inst.MakeSpool());
     }
     RETURN_IF_ERROR(fill(inst));
     RETURN_IF_ERROR(inst.WriteConfig());
@@ -288,9 +289,8 @@ Status PgInstance::WriteConfig() const {
   for (const auto& [k, v] : settings) conf += fmt::format("{} = {}\n", k, QuoteConfValue(v));
   if (!archive_id_.empty()) {
     // PostgreSQL runs it through the shell: every part is a checked plain path or name.
-    std::string command = fmt::format("{} wal-push --repo {} --archive {} --status-file {} %p %f",
-                                      archiving_.dbaas_binary, archiving_.repo_path, archive_id_,
-                                      WalPushStatusPath());
+    std::string command = fmt::format("{} wal-push --spool {} --status-file {} %p %f",
+                                      archiving_.dbaas_binary, SpoolDir(), WalPushStatusPath());
     conf += "archive_mode = 'on'\n";
     conf += fmt::format("archive_command = {}\n", QuoteConfValue(command));
   }
@@ -349,11 +349,18 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
   inst.password_ = password;
   RETURN_IF_ERROR(inst.LoadTenantPassword());
   std::vector<std::string> owned = {inst.data_dir(), JoinPath(inst.dir_, "run")};
-  if (!inst.archive_id_.empty()) {
-    owned.push_back(storage::WalArchiveDir(inst.archiving_.repo_path, inst.archive_id_));
-  }
+  if (!inst.archive_id_.empty()) owned.push_back(inst.SpoolDir());
   ASSIGN_OR_RETURN(bool moved, inst.OpenServerUser(os_user, "postgres", owned));
   if (moved) RETURN_IF_ERROR(inst.WriteMeta());
+  if (!inst.archive_id_.empty() && !PathExists(inst.SpoolDir())) {
+    // Made before spools: its server's user wrote the archive itself. The archive becomes
+    // root's and the server archives into a spool from its next start.
+    RETURN_IF_ERROR(ChownTree(storage::WalArchiveDir(inst.archiving_.repo_path, inst.archive_id_),
+                              UserIds{::getuid(), ::getgid(), "", ""}));
+    RETURN_IF_ERROR(inst.MakeSpool());
+    RETURN_IF_ERROR(inst.WriteConfig());
+    spdlog::info("instance {}: archives its WAL through the spool {}", name, inst.SpoolDir());
+  }
   return inst;
 }
 
@@ -365,11 +372,40 @@ std::string PgInstance::WalPushStatusPath() const {
   return JoinPath(JoinPath(dir_, "run"), "wal-push.status");
 }
 
+std::string PgInstance::SpoolDir() const { return JoinPath(dir_, "wal-spool." + archive_id_); }
+
+Status PgInstance::MakeSpool() const {
+  std::string spool = SpoolDir();
+  if (Status made = MakeDir(spool, 0700); !made.ok() && made.code() != StatusCode::kAlreadyExists) {
+    return made;
+  }
+  return ChownTree(spool, server_user_);
+}
+
+std::optional<LogSpool> PgInstance::log_spool() const {
+  if (archive_id_.empty()) return std::nullopt;
+  return LogSpool{name_, SpoolDir(), archiving_.repo_path, archive_id_, SpoolDir() + ".status"};
+}
+
 std::string PgInstance::note() const {
   if (archive_id_.empty()) return "";
-  auto failure = storage::ReadWalPushFailure(WalPushStatusPath());
-  if (!failure) return "";
-  return "WAL archiving is failing (PostgreSQL keeps the WAL and retries): " + *failure;
+  if (auto failure = storage::ReadArchivingFailure(WalPushStatusPath())) {
+    return "WAL archiving is failing (PostgreSQL keeps the WAL and retries): " + *failure;
+  }
+  return LogSpoolNote(*log_spool());
+}
+
+Status PgInstance::BeforeRemoval() {
+  auto spool = log_spool();
+  if (!spool) return Status::Ok();
+  // What the server archived as it stopped is in the spool only: into the repository
+  // before the directory goes (a restore to latest after the delete loses nothing).
+  auto drained = DrainLogSpool(*spool);
+  if (drained.ok() || drained.status().code() == StatusCode::kNotFound) return Status::Ok();
+  return Status(drained.status().code(),
+                fmt::format("instance '{}' keeps WAL that is not in the repository yet: {}", name_,
+                            drained.status().message()),
+                "make the repository writable (free space) and delete it again");
 }
 
 Status PgInstance::FinishRecovery() {

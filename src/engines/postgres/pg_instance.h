@@ -12,9 +12,12 @@
 //   instance.json  name, port, binaries, configuration overrides, OS user
 //   postgres.log   the server's output
 //
-// With archiving (spec.archiving), archive_command runs `dbaas wal-push` into the
-// repository's archive <name>.<random> (storage/wal_archive.h), a new id for every
-// instance made, restored ones included; failures are recorded in run/wal-push.status.
+// With archiving (spec.archiving), archive_command runs `dbaas wal-push` into the spool
+//   wal-spool.<archive id>/         the server's user's (storage/wal_spool.h)
+//   wal-spool.<archive id>.status   the last failure to drain it (ours)
+// and the daemon drains it into the repository's archive <name>.<random>
+// (storage/wal_archive.h), a new id for every instance made, restored ones included;
+// wal-push's own failures are recorded in run/wal-push.status.
 #pragma once
 
 #include <chrono>
@@ -88,8 +91,9 @@ class PgInstance final : public SupervisedInstance {
   PgConnectionInfo connection() const;
   const LogArchiving& archiving() const { return archiving_; }
   std::string log_archive_id() const override { return archive_id_; }
+  std::optional<LogSpool> log_spool() const override;
   const std::string& bin_dir() const { return bin_dir_; }
-  // The last failure of archive_command, if the last try failed.
+  // The last failure of archive_command or of the spool's drain, if the last try failed.
   std::string note() const override;
   // Drops the settings of the first start's recovery from the configuration (they would
   // apply again to the next recovery otherwise).
@@ -100,6 +104,8 @@ class PgInstance final : public SupervisedInstance {
   // Stop: fast shutdown (SIGINT), then immediate (SIGQUIT) after the timeout.
   ServerLaunch Launch() const override;
   Status StopServerLeftBehind() const override;
+  // Drains what the server archived as it stopped into the repository.
+  Status BeforeRemoval() override;
   Status WriteConfig() const;
   // Creates the role `app` and its database in single-user mode, before the first start.
   Status MakeTenantLogin();
@@ -109,6 +115,10 @@ class PgInstance final : public SupervisedInstance {
                                  const std::map<std::string, std::string>& recovery,
                                  const std::function<Status(PgInstance&)>& fill);
   std::string WalPushStatusPath() const;
+  std::string SpoolDir() const;
+  // Makes the spool, the server's user's. (Instances made before spools existed get one
+  // on Open, and their archive, which their server's user wrote, becomes root's.)
+  Status MakeSpool() const;
 
   std::string name_;
   std::string dir_;

@@ -12,6 +12,7 @@
 
 #include "base/files.h"
 #include "base/process.h"
+#include "engines/log_spool.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
 #include "engines/server_user.h"
@@ -183,21 +184,29 @@ Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeou
   }
   ASSIGN_OR_RETURN(WalArchive archive,
                    WalArchive::Open(instance.archiving().repo_path, instance.log_archive_id()));
+  const LogSpool spool = instance.log_spool().value();
   ASSIGN_OR_RETURN(PgConnection conn, ConnectTo(instance));
   ASSIGN_OR_RETURN(std::string segment, conn.QueryValue("select pg_walfile_name(pg_switch_wal())"));
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  // The archiver puts the segment in the spool; the drain stores it in the repository. A
+  // repository that cannot take it fails this at once, with the drain's reason.
+  auto drain = [&]() -> Status {
+    return DrainLogSpool(spool).status().WithContext(
+        fmt::format("archive WAL segment {} of instance '{}'", segment, instance.name()));
+  };
   while (true) {
+    RETURN_IF_ERROR(drain());
     // The repository, not pg_stat_archiver, says whether the segment is durable: the
     // archiver's last_archived_wal can name a .backup file archived after its segment, and
     // then stays there until the next segment, which an idle server may never fill.
-    // A later segment archived also proves it (it may have been pruned since).
     Result<uint64_t> stored = archive.RawSize(segment);
     if (stored.ok()) return Status::Ok();
     if (stored.status().code() != StatusCode::kNotFound) return stored.status();
+    // A later segment spooled also proves it (stored by now, perhaps pruned since).
     ASSIGN_OR_RETURN(std::string archived,
                      conn.QueryValue("select coalesce(last_archived_wal, '') from "
                                      "pg_stat_archiver"));
-    if (archived.size() == 24 && archived >= segment) return Status::Ok();
+    if (archived.size() == 24 && archived >= segment) return drain();
     if (std::chrono::steady_clock::now() > deadline) {
       std::string why = instance.note();
       return Status::Busy(
@@ -260,11 +269,11 @@ Status PgStageArchive(const std::string& repo_path, const std::string& archive_i
   RETURN_IF_ERROR(CheckArchiveId(archive_id));
   ASSIGN_OR_RETURN(WalArchive source, WalArchive::Open(repo_path, archive_id));
   ASSIGN_OR_RETURN(std::optional<std::string> from, SegmentPositionOf(source, from_lsn));
-  RETURN_IF_ERROR(WalArchive::Create(stage_repo, archive_id, std::nullopt));
+  RETURN_IF_ERROR(WalArchive::Create(stage_repo, archive_id));
   ASSIGN_OR_RETURN(WalArchive stage, WalArchive::Open(stage_repo, archive_id));
   ASSIGN_OR_RETURN(uint64_t copied, source.CopyInto(stage, from.value_or("")));
   spdlog::debug("staged {} archived WAL files of {} in {}", copied, archive_id, stage_repo);
-  return ChownTree(stage.dir(), user);
+  return ChownTree(stage_repo, user);
 }
 
 Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string& archive_id,

@@ -1,0 +1,44 @@
+// Drains every archiving instance's log spool into the repository (engines/log_spool.h)
+// once per interval, on a thread of its own: a slow or failing drain (a full repository)
+// holds no lock the API needs, and no tenant file is read under a lock shared with other
+// instances (the list of spools is taken under the caller's lock, as values).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engines/instance.h"
+
+namespace dbaas::control {
+
+class LogSpoolDrainer {
+ public:
+  using SpoolLister = std::function<std::vector<engines::LogSpool>()>;
+  LogSpoolDrainer(SpoolLister list, std::chrono::milliseconds interval);
+  ~LogSpoolDrainer();  // Stop()
+  LogSpoolDrainer(const LogSpoolDrainer&) = delete;
+  LogSpoolDrainer& operator=(const LogSpoolDrainer&) = delete;
+
+  // Ends the thread after the drain under way, if any.
+  void Stop();
+
+ private:
+  void Loop();
+  void DrainAll();
+
+  SpoolLister list_;
+  std::chrono::milliseconds interval_;
+  std::map<std::string, std::string> failing_;  // instance -> error logged; the thread's own
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace dbaas::control

@@ -1,0 +1,46 @@
+#include "engines/log_spool.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "storage/wal_archive.h"
+
+namespace dbaas::engines {
+
+Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool) {
+  auto drained = [&]() -> Result<storage::SpoolDrain> {
+    ASSIGN_OR_RETURN(storage::WalArchive archive,
+                     storage::WalArchive::Open(spool.repo_path, spool.archive_id));
+    return storage::DrainWalSpool(spool.dir, archive);
+  }();
+  std::string failure;
+  if (!drained.ok()) {
+    failure = drained.status().ToString();
+  } else if (!drained->refused.empty()) {
+    failure = fmt::format("the spool {} holds what no server writes, left there: {}", spool.dir,
+                          fmt::join(drained->refused, "; "));
+  }
+  // The status file is ours (root's, beside the spool): no tenant can plant anything there.
+  Status recorded = failure.empty() ? storage::ClearArchivingFailure(spool.status_path)
+                                    : storage::RecordArchivingFailure(spool.status_path, failure);
+  if (!recorded.ok()) {
+    spdlog::warn("event=spool_status_unwritable instance={} error=\"{}\"", spool.instance,
+                 recorded.ToString());
+  }
+  if (drained.ok() && drained->files > 0) {
+    spdlog::debug("event=spool_drained instance={} files={} bytes={}", spool.instance,
+                  drained->files, drained->raw_bytes);
+  }
+  return drained;
+}
+
+std::string LogSpoolNote(const LogSpool& spool) {
+  auto failure = storage::ReadArchivingFailure(spool.status_path);
+  if (!failure) return "";
+  return "WAL cannot be moved from the instance's spool into the repository (the spool keeps "
+         "it): " +
+         *failure;
+}
+
+}  // namespace dbaas::engines

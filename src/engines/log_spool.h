@@ -1,0 +1,20 @@
+// Draining an instance's log spool into the repository (storage/wal_spool.h): what the
+// daemon does every second for every archiving instance, before it reads an archive (a
+// recovery window, a restore to a target), and when an instance is deleted.
+#pragma once
+
+#include "base/status.h"
+#include "engines/instance.h"
+#include "storage/wal_spool.h"
+
+namespace dbaas::engines {
+
+// Moves what the spool holds into its archive. A failure is recorded in
+// spool.status_path (the instance's status shows it) and returned; a drain that stores
+// everything clears it. Files the spool should not hold are left there and recorded too.
+Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool);
+
+// The recorded failure of the last drain, as the instance's status says it, or "".
+std::string LogSpoolNote(const LogSpool& spool);
+
+}  // namespace dbaas::engines
