@@ -18,6 +18,7 @@
 
 #include "control/service.h"
 #include "engines/engine.h"
+#include "engines/log_spool.h"
 #include "storage/repo_maintenance.h"
 #include "storage/repository.h"
 
@@ -91,6 +92,10 @@ Status Service::Reconcile() {
       if (st.ok()) {
         std::lock_guard lock(mu_);
         servers_[inst.name] = std::move(server);
+      } else if (auto spool = server->log_spool()) {
+        // The drainer drains running instances only: what this server archived before it
+        // went down goes into the repository now (a restore to latest finds it).
+        engines::DrainLogSpoolOrWarn(*spool);
       }
     }
     if (st.ok()) {

@@ -8,6 +8,7 @@
 #include "base/names.h"
 #include "control/service.h"
 #include "engines/engine.h"
+#include "engines/log_spool.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::control {
@@ -125,6 +126,8 @@ Status Service::ResolveTarget(RestoreRequest& request) {
     } else {
       spdlog::warn("event=archive_now_failed instance={} error=\"{}\"", request.source_instance,
                    archived.ToString());
+      // A source that is down still has in its spool what it archived last.
+      if (auto spool = (*source)->log_spool()) engines::DrainLogSpoolOrWarn(*spool);
     }
   }
   const PitrBackup* base = nullptr;

@@ -125,12 +125,7 @@ void Service::Shutdown() {
     auto started = std::chrono::steady_clock::now();
     Status st = server->Stop();
     // What the server archived as it stopped: into the repository now, not at next start.
-    if (auto spool = server->log_spool(); spool && st.ok()) {
-      if (auto drained = engines::DrainLogSpool(*spool); !drained.ok()) {
-        spdlog::warn("event=spool_drain_failed instance={} error=\"{}\"", name,
-                     drained.status().ToString());
-      }
-    }
+    if (auto spool = server->log_spool(); spool && st.ok()) engines::DrainLogSpoolOrWarn(*spool);
     spdlog::info("event=instance_stopped instance={} duration_ms={} status=\"{}\"", name,
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - started)

@@ -35,6 +35,13 @@ Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool) {
   return drained;
 }
 
+void DrainLogSpoolOrWarn(const LogSpool& spool) {
+  if (auto drained = DrainLogSpool(spool); !drained.ok()) {
+    spdlog::warn("event=spool_drain_failed instance={} error=\"{}\"", spool.instance,
+                 drained.status().ToString());
+  }
+}
+
 std::string LogSpoolNote(const LogSpool& spool) {
   auto failure = storage::ReadArchivingFailure(spool.status_path);
   if (!failure) return "";

@@ -14,6 +14,10 @@ namespace dbaas::engines {
 // everything clears it. Files the spool should not hold are left there and recorded too.
 Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool);
 
+// DrainLogSpool where a failure cannot stop what is under way (a shutdown, a server that
+// will not start): it is logged, and recorded for the instance's status as ever.
+void DrainLogSpoolOrWarn(const LogSpool& spool);
+
 // The recorded failure of the last drain, as the instance's status says it, or "".
 std::string LogSpoolNote(const LogSpool& spool);
 
