@@ -147,6 +147,7 @@ cleanup() {
   if [[ $KEEP_RUN == 1 ]]; then
     log "kept $RUN"
   else
+    "$REPO_ROOT/scripts/remove-instance-users.sh" "$RUN"
     rm -rf "$RUN"
   fi
   exit "$rc"

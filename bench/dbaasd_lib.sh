@@ -15,7 +15,8 @@ start_dbaasd() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$DBAASD" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn 2>"$work/dbaasd.log" &
   pid=$!
-  trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+  trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null
+    "$REPO_ROOT/scripts/remove-instance-users.sh" "$work"; rm -rf "$work"' EXIT
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   token=$(cat "$work/data/api-token")
 }

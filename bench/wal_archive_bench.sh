@@ -52,6 +52,7 @@ cleanup() {
   pg_stop_if_running "$DATA" || true
   [[ -n ${DAEMON_PID-} ]] && kill -9 "$DAEMON_PID" 2>/dev/null || true
   pkill -9 -f "postgres -D $BENCH_DIR/" 2>/dev/null || true
+  "$ROOT/scripts/remove-instance-users.sh" "$BENCH_DIR"
 }
 trap cleanup EXIT
 cleanup

@@ -31,7 +31,10 @@ cleanup() {
     kill -TERM "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
   fi
-  [ -n "${DEMO_DIR:-}" ] || rm -rf "$demo"
+  if [ -z "${DEMO_DIR:-}" ]; then
+    scripts/remove-instance-users.sh "$demo"
+    rm -rf "$demo"
+  fi
 }
 trap cleanup EXIT
 

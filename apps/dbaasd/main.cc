@@ -31,6 +31,8 @@ struct DaemonOptions {
   int http_threads = 128;
   size_t http_max_connections = 4096;
   size_t http_max_connections_per_peer = 256;
+  double http_request_timeout_s = 10;
+  double http_idle_timeout_s = 5;
   size_t max_body = 1 << 20;
   std::string pg_bin_dir;
   std::string mysql_bin_dir;
@@ -161,6 +163,15 @@ int main(int argc, char** argv) {
                  "client's connection waiting longest for its request is closed")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+  app.add_option("--http-request-timeout", o.http_request_timeout_s,
+                 "Seconds a client has to send a whole request (headers and body); a slower "
+                 "one is cut off")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--http-idle-timeout", o.http_idle_timeout_s,
+                 "Seconds a kept-alive connection may wait for its next request")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   app.add_option("--alert-webhook", o.alert_webhooks,
                  "URL that alerts are POSTed to as JSON (backup or drill failed, no recent "
                  "backup, disk filling up); repeatable");
@@ -219,6 +230,11 @@ int main(int argc, char** argv) {
   ao.http.threads = o.http_threads;
   ao.http.max_connections = o.http_max_connections;
   ao.http.max_connections_per_peer = o.http_max_connections_per_peer;
+  auto millis = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  };
+  ao.http.request_timeout = millis(o.http_request_timeout_s);
+  ao.http.idle_timeout = millis(o.http_idle_timeout_s);
   ao.http.tls_cert_file = o.tls_cert;
   ao.http.tls_key_file = o.tls_key;
   // Before any server starts: a bad certificate changes nothing.

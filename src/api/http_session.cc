@@ -29,6 +29,8 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // is what reports a header that is too large.
 constexpr size_t kBufferSlack = 16 << 10;
 constexpr size_t kReadChunk = 4 << 10;
+// How long a closing TLS connection waits for the client's close_notify.
+constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
 
 // The methods cpp-httplib accepted; any other is a 400.
 bool KnownMethod(std::string_view m) {
@@ -286,8 +288,20 @@ class Session final : public ConnectionRegistry::Member,
                        if (ec) return self->Close();
                        if (keep_alive) return self->WaitForRequest();
                        if (self->body_pending_) return self->Linger();
-                       self->Close();
+                       self->Finish();
                      });
+  }
+
+  // The end of a connection we close after an answer: over TLS, close_notify first, so
+  // the client can tell the end from a cut (OpenSSL 3 reports "unexpected eof" otherwise).
+  void Finish() {
+    if constexpr (kTls) {
+      SetPhase(Phase::kWaiting);
+      Tcp().expires_after(kTlsShutdownTimeout);
+      stream_.async_shutdown([self = Self()](error_code) { self->Close(); });
+    } else {
+      Close();
+    }
   }
 
   // Reads and drops what the client still sends of a refused request for a while, so that

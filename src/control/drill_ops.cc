@@ -129,11 +129,8 @@ Status Service::RemoveLeftoverDrills() {
   }
   if (ec) return Status::IoError(fmt::format("listing '{}': {}", drills_dir(), ec.message()));
   for (const std::string& name : names) {
-    // A drill cut off by a crash: its server may still run.
-    if (auto opened = engines::OpenInstance(drills_dir(), name); opened.ok()) {
-      (void)(*opened)->Delete();
-    }
-    RETURN_IF_ERROR(RemoveTree(JoinPath(drills_dir(), name)));
+    // A drill cut off by a crash: its server may still run, its user exist.
+    RETURN_IF_ERROR(engines::RemoveInstanceRemains(drills_dir(), name));
     spdlog::warn("event=drill_leftover_removed scratch={}", name);
   }
   return Status::Ok();

@@ -135,11 +135,9 @@ void Service::Shutdown() {
 }
 
 void Service::Discard(const std::string& name, const std::string& why) {
-  // A server may already run on the half-made copy (a restore cut off after its start).
-  if (auto opened = engines::OpenInstance(instances_dir(), name); opened.ok()) {
-    (void)(*opened)->Delete();
-  }
-  Status removed = RemoveTree(JoinPath(instances_dir(), name));
+  // A server may already run on the half-made copy (a restore cut off after its start),
+  // and its OS user exist (made before instance.json).
+  Status removed = engines::RemoveInstanceRemains(instances_dir(), name);
   Status unlisted = catalog_->DeleteInstance(name);
   spdlog::warn("event=instance_discarded instance={} reason=\"{}\"", name, why);
   if (!removed.ok()) spdlog::error("instance {}: {}", name, removed.ToString());

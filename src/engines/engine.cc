@@ -1,6 +1,7 @@
 #include "engines/engine.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/files.h"
 #include "base/names.h"
@@ -11,6 +12,7 @@
 #include "engines/postgres/pg_check.h"
 #include "engines/postgres/pg_pitr.h"
 #include "engines/postgres/pg_settings.h"
+#include "engines/server_user.h"
 
 namespace dbaas::engines {
 namespace {
@@ -202,6 +204,20 @@ Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
   std::string type = meta.is_object() ? meta.value("type", "postgresql") : "postgresql";
   ASSIGN_OR_RETURN(const Engine* engine, EngineFor(type));
   return engine->Open(data_root, name);
+}
+
+Status RemoveInstanceRemains(const std::string& data_root, const std::string& name) {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  const std::string dir = JoinPath(data_root, name);
+  if (auto opened = OpenInstance(data_root, name); opened.ok()) {
+    // Stops its server and removes it all; what it cannot do is done below anyway.
+    if (Status deleted = (*opened)->Delete(); !deleted.ok()) {
+      spdlog::warn("event=remains_delete_failed instance={} error=\"{}\"", name,
+                   deleted.ToString());
+    }
+  }
+  RETURN_IF_ERROR(RemoveRecordedInstanceUser(JoinPath(dir, kOsUserRecord)));
+  return RemoveTree(dir);
 }
 
 }  // namespace dbaas::engines

@@ -81,4 +81,9 @@ Result<const Engine*> EngineFor(const std::string& type);
 Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
                                                const std::string& name);
 
+// Removes what is left of an instance cut off while it was made, restored or drilled (a
+// daemon killed, a failure past the point of undoing): its server if one runs, its OS
+// user (recorded before it was made, so even one made before instance.json), its directory.
+Status RemoveInstanceRemains(const std::string& data_root, const std::string& name);
+
 }  // namespace dbaas::engines

@@ -89,10 +89,12 @@ class UidAllocation {
 
 }  // namespace
 
-Result<std::optional<UserIds>> MakeInstanceUser(const std::string& instance) {
+Result<std::optional<UserIds>> MakeInstanceUser(const std::string& instance,
+                                                const std::string& record_path) {
   if (::geteuid() != 0) return std::optional<UserIds>();
   ASSIGN_OR_RETURN(UidAllocation allocation, UidAllocation::Begin());
   std::string name = "dbaas-" + RandomHex(4);
+  RETURN_IF_ERROR(WriteFileAtomic(record_path, name + "\n", 0600));
   std::string uid = std::to_string(allocation.uid());
   // Its own group of the same number; no home, no login, not in lastlog (a high uid would
   // make that file sparse and huge).
@@ -159,6 +161,28 @@ Status RemoveInstanceUser(const std::optional<UserIds>& user) {
   delgroup.argv = {"groupdel", user->name};
   (void)RunProcess(delgroup, std::chrono::seconds(30));  // userdel may have removed it
   return Status::Ok();
+}
+
+Status RemoveRecordedInstanceUser(const std::string& record_path) {
+  auto text = ReadFileToString(record_path, 256);
+  if (!text.ok()) {
+    return text.status().code() == StatusCode::kNotFound ? Status::Ok() : text.status();
+  }
+  std::string name = text.value();
+  while (!name.empty() && name.back() == '\n') name.pop_back();
+  if (!name.starts_with("dbaas-")) {
+    return Status::Corruption(fmt::format("'{}' names no instance user: '{}'", record_path, name));
+  }
+  auto user = InstanceUser(name);
+  if (!user.ok()) {
+    if (user.status().code() != StatusCode::kNotFound) return user.status();
+    // Never made, or gone already; a group made just before a kill may be left.
+    ProcessOptions delgroup;
+    delgroup.argv = {"groupdel", name};
+    (void)RunProcess(delgroup, std::chrono::seconds(30));
+    return Status::Ok();
+  }
+  return RemoveInstanceUser(user.value());
 }
 
 Status ChownTree(const std::string& path, const std::optional<UserIds>& user) {

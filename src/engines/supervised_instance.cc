@@ -42,7 +42,8 @@ Result<bool> SupervisedInstance::OpenServerUser(const std::string& os_user,
   ASSIGN_OR_RETURN(server_user_, ServerUser(shared_user));
   if (!server_user_) return false;  // not root: servers run as ourselves
   RETURN_IF_ERROR(StopServerLeftBehind());
-  ASSIGN_OR_RETURN(std::optional<UserIds> own, MakeInstanceUser(name()));
+  ASSIGN_OR_RETURN(std::optional<UserIds> own,
+                   MakeInstanceUser(name(), JoinPath(dir(), kOsUserRecord)));
   for (const std::string& path : owned) {
     if (PathExists(path)) RETURN_IF_ERROR(ChownTree(path, own));
   }

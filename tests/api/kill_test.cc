@@ -2,6 +2,7 @@
 // catalog is consistent, the repository verifies, no server is left orphaned, and the next
 // backup and restore work. Kill points (environment variables read by the PostgreSQL
 // engine) hold the operation at its most delicate moment so the kill lands there.
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <thread>
@@ -113,6 +114,10 @@ TEST_F(KillTest, KilledDuringARestoreLeavesNoHalfInstance) {
   struct stat st;
   ASSERT_EQ(::stat((daemon_.data_root() + "/instances/half/data").c_str(), &st), 0)
       << "the kill lands in a half-made restore";
+  // Its OS user is made (and recorded) before instance.json is written.
+  std::string user = ReadFile(daemon_.data_root() + "/instances/half/os-user");
+  while (!user.empty() && user.back() == '\n') user.pop_back();
+  ASSERT_NE(::getpwnam(user.c_str()), nullptr) << user;
   daemon_.Kill();
 
   ASSERT_TRUE(daemon_.Start().ok());
@@ -120,6 +125,7 @@ TEST_F(KillTest, KilledDuringARestoreLeavesNoHalfInstance) {
   EXPECT_EQ(daemon_.Get("/instances/half").status, 404);
   EXPECT_NE(::stat((daemon_.data_root() + "/instances/half").c_str(), &st), 0)
       << "its directory is gone";
+  EXPECT_EQ(::getpwnam(user.c_str()), nullptr) << "its OS user " << user << " is gone";
   json j = daemon_.Get("/jobs/" + job).body["job"];
   EXPECT_EQ(j["status"], "failed");
   EXPECT_EQ(j["error"]["code"], "interrupted");

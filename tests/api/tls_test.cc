@@ -101,6 +101,33 @@ TEST_F(TlsTest, ServesHttpsToClientsThatTrustItsCertificateOnly) {
   EXPECT_EQ(daemon_.Stop().value_or(-1), 0);
 }
 
+// A connection the server closes after its answer ends with TLS's close_notify, not a bare
+// TCP close, which OpenSSL 3 clients report as "unexpected eof while reading".
+TEST_F(TlsTest, AClosedConnectionEndsWithCloseNotify) {
+  daemon_.UseTls(root_ / "server.crt");
+  Status started = daemon_.Start({}, TlsArgs("server.crt", "server.key"));
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  WriteFile(root_ / "request",
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  ProcessOptions o;
+  // -ign_eof: the end of the request file does not end the connection; the server does.
+  o.argv = {"openssl",
+            "s_client",
+            "-connect",
+            fmt::format("127.0.0.1:{}", daemon_.port()),
+            "-CAfile",
+            root_ / "server.crt",
+            "-verify_return_error",
+            "-quiet",
+            "-ign_eof"};
+  o.input_path = root_ / "request";
+  auto ran = RunProcess(o, seconds(30));
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_NE(ran->output.find("200 OK"), std::string::npos) << ran->output;
+  EXPECT_EQ(ran->output.find("unexpected eof"), std::string::npos) << ran->output;
+  EXPECT_EQ(ran->exit_code, 0) << ran->output;
+}
+
 TEST_F(TlsTest, TheConfigFileCanGiveTheCertificateAndKey) {
   std::string config = root_ / "dbaasd.json";
   ASSERT_TRUE(WriteFileAtomic(config,

@@ -15,7 +15,8 @@ namespace {
 
 TEST(ServerUserTest, AnInstanceUsersUidIsNeverGivenAgain) {
   if (::geteuid() != 0) GTEST_SKIP() << "not root: instances run as ourselves";
-  auto first = MakeInstanceUser("uid-probe");
+  testing::TempDir tmp;
+  auto first = MakeInstanceUser("uid-probe", tmp / "first");
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   ASSERT_TRUE(first->has_value());
   EXPECT_TRUE((*first)->name.starts_with("dbaas-")) << (*first)->name;
@@ -24,12 +25,31 @@ TEST(ServerUserTest, AnInstanceUsersUidIsNeverGivenAgain) {
   ASSERT_TRUE(RemoveInstanceUser(*first).ok());
   EXPECT_EQ(LookupUser((*first)->name).status().code(), StatusCode::kNotFound);
   // The removed user's uid is free again in /etc/passwd, and still not given out.
-  auto second = MakeInstanceUser("uid-probe");
+  auto second = MakeInstanceUser("uid-probe", tmp / "second");
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_GT((*second)->uid, (*first)->uid);
   EXPECT_TRUE(InstanceUser((*second)->name).ok());
   ASSERT_TRUE(RemoveInstanceUser(*second).ok());
   EXPECT_TRUE(RemoveInstanceUser(*second).ok()) << "a user gone already is fine";
+}
+
+// The name is recorded before the user is made: a daemon killed before the instance is
+// complete leaves a record by which its successor removes the user.
+TEST(ServerUserTest, ARecordedUserIsRemovedByItsRecord) {
+  if (::geteuid() != 0) GTEST_SKIP() << "not root: instances run as ourselves";
+  testing::TempDir tmp;
+  const std::string record = tmp / kOsUserRecord;
+  auto made = MakeInstanceUser("record-probe", record);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(testing::ReadFile(record), (*made)->name + "\n");
+  ASSERT_TRUE(RemoveRecordedInstanceUser(record).ok());
+  EXPECT_EQ(LookupUser((*made)->name).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(RemoveRecordedInstanceUser(record).ok()) << "gone already";
+  EXPECT_TRUE(RemoveRecordedInstanceUser(tmp / "none").ok()) << "no record";
+  // A record naming a user dbaas did not make is refused, and the user left alone.
+  testing::WriteFile(record, "nobody\n");
+  EXPECT_FALSE(RemoveRecordedInstanceUser(record).ok());
+  EXPECT_TRUE(LookupUser("nobody").ok());
 }
 
 TEST(ServerUserTest, AUserThatIsNotAnInstancesIsRefusedByName) {

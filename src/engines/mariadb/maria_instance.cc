@@ -184,7 +184,8 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   RETURN_IF_ERROR(MakeInstanceDir(inst->dir_, spec.name));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
-    ASSIGN_OR_RETURN(inst->server_user_, MakeInstanceUser(spec.name));
+    ASSIGN_OR_RETURN(inst->server_user_,
+                     MakeInstanceUser(spec.name, JoinPath(inst->dir_, kOsUserRecord)));
     RETURN_IF_ERROR(
         WriteFileAtomic(JoinPath(inst->dir_, "password"), inst->password_ + "\n", 0600));
     std::string run = JoinPath(inst->dir_, "run");

@@ -148,7 +148,8 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   RETURN_IF_ERROR(MakeInstanceDir(inst.dir_, spec.name));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
-    ASSIGN_OR_RETURN(inst.server_user_, MakeInstanceUser(spec.name));
+    ASSIGN_OR_RETURN(inst.server_user_,
+                     MakeInstanceUser(spec.name, JoinPath(inst.dir_, kOsUserRecord)));
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(inst.dir_, "password"), inst.password_ + "\n", 0600));
     std::string run = JoinPath(inst.dir_, "run");
     if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
