@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "base/log.h"
 #include "commands.h"
 #include "storage/wal_archive.h"
 #include "storage/wal_spool.h"
@@ -41,10 +42,12 @@ void AddWalPush(CLI::App& app, GlobalOptions& g) {
       Status st = storage::SpoolWalFile(a->spool, a->path, a->name);
       if (!a->status_file.empty()) {
         if (st.ok()) {
-          (void)storage::ClearArchivingFailure(a->status_file);
+          WarnIfError(storage::ClearArchivingFailure(a->status_file),
+                      "clear the recorded archiving failure");
         } else {
-          (void)storage::RecordArchivingFailure(a->status_file,
-                                                "archiving " + a->name + ": " + st.ToString());
+          WarnIfError(storage::RecordArchivingFailure(
+                          a->status_file, "archiving " + a->name + ": " + st.ToString()),
+                      "record the archiving failure");
         }
       }
       if (st.ok()) return 0;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "api/error_codes.h"
+
 namespace dbaas::api {
 
 using nlohmann::json;
@@ -10,7 +12,7 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
   const catalog::InstanceRecord& r = view.record;
   json j = {{"name", r.name},
             {"type", r.type},
-            {"status", view.status},
+            {"status", catalog::NameOf(view.status)},
             {"size", r.size},
             {"config", r.config},
             {"createdAt", r.created_at},
@@ -45,7 +47,7 @@ json BackupJson(const catalog::BackupRecord& b) {
             {"pvcName", b.instance + "-data"},
             {"instanceName", b.instance},
             {"instanceType", b.instance_type},
-            {"status", b.status},
+            {"status", catalog::NameOf(b.status)},
             {"createdAt", b.created_at},
             {"size", b.size},
             {"storedBytes", b.stored_bytes},
@@ -67,14 +69,14 @@ json JobJson(const catalog::JobRecord& r) {
   json j = {{"id", r.id},
             {"type", r.kind},
             {"instance", r.instance},
-            {"status", r.status},
+            {"status", catalog::NameOf(r.status)},
             {"progress", r.progress},
             {"request", r.request},
             {"createdAt", r.created_at},
             {"startedAt", r.started_at.empty() ? json(nullptr) : json(r.started_at)},
             {"finishedAt", r.finished_at.empty() ? json(nullptr) : json(r.finished_at)}};
-  if (!r.error_code.empty()) {
-    j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
+  if (r.error_code) {
+    j["error"] = {{"code", WireCode(*r.error_code)}, {"message", r.error_message}};
     if (r.result.contains("hint")) j["error"]["hint"] = r.result["hint"];
   } else if (!r.result.empty()) {
     j["result"] = r.result;
@@ -86,15 +88,6 @@ json ErrorJson(const std::string& code, const std::string& message, const std::s
   json error = {{"code", code}, {"message", message}};
   if (!hint.empty()) error["hint"] = hint;
   return {{"success", false}, {"error", std::move(error)}};
-}
-
-int HttpStatusFor(const std::string& code) {
-  if (code == "invalid_argument" || code == "bad_request") return 400;
-  if (code == "unauthorized") return 401;
-  if (code == "not_found") return 404;
-  if (code == "already_exists" || code == "failed_precondition" || code == "busy") return 409;
-  if (code == "payload_too_large") return 413;
-  return 500;
 }
 
 }  // namespace dbaas::api

@@ -17,7 +17,5 @@ nlohmann::json JobJson(const catalog::JobRecord& job);
 // {"success":false,"error":{"code","message"[,"hint"]}}
 nlohmann::json ErrorJson(const std::string& code, const std::string& message,
                          const std::string& hint = {});
-// The HTTP status for an API error code ("not_found" -> 404, ...).
-int HttpStatusFor(const std::string& code);
 
 }  // namespace dbaas::api

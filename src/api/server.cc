@@ -2,12 +2,14 @@
 
 #include <sys/stat.h>
 
+#include <charconv>
 #include <chrono>
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include "api/error_codes.h"
 #include "api/http_server.h"
 #include "api/http_tls.h"
 #include "api/json_views.h"
@@ -35,8 +37,8 @@ void Send(Response& res, int status, const json& body) {
 }
 
 void SendError(Response& res, const Status& st) {
-  std::string code = control::ErrorCodeName(st.code());
-  Send(res, HttpStatusFor(code), ErrorJson(code, st.message(), st.hint()));
+  Send(res, HttpStatusOf(st.code()),
+       ErrorJson(std::string(WireCode(st.code())), st.message(), st.hint()));
 }
 
 // Answers a list as {success, count, <key>: [...]}, each item through `to_json`; or the
@@ -148,13 +150,25 @@ Result<bool> BoolField(const json& body, const char* key, bool absent) {
   return body[key].get<bool>();
 }
 
+// An integer, or a string of one: the original design's documented requests send
+// "retentionDays": "7", and a client written from them must work unchanged.
 Result<std::optional<int>> IntField(const json& body, const char* key) {
   if (!body.contains(key) || body[key].is_null()) return std::optional<int>();
   const json& v = body[key];
-  if (!v.is_number_integer()) {
+  int64_t n = 0;
+  if (v.is_number_integer()) {
+    n = v.get<int64_t>();
+  } else if (v.is_string()) {
+    const std::string& text = v.get_ref<const std::string&>();
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      return Status::InvalidArgument(
+          fmt::format("{} must be an integer (a number, or a string of digits), not \"{}\"", key,
+                      text.substr(0, 40)));
+    }
+  } else {
     return Status::InvalidArgument(fmt::format("{} must be an integer", key));
   }
-  int64_t n = v.get<int64_t>();
   if (n < INT32_MIN || n > INT32_MAX) {
     return Status::InvalidArgument(fmt::format("{} is out of range", key));
   }
@@ -335,11 +349,12 @@ void ApiServer::Routes() {
     }
     auto done = service_.WaitJob(job->id, kWaitForever);
     if (!done.ok()) return SendError(res, done.status());
-    if (done->status != "succeeded") {
-      json body = ErrorJson(done->error_code.empty() ? "internal" : done->error_code,
-                            done->error_message, done->result.value("hint", ""));
+    if (done->status != catalog::JobState::kSucceeded) {
+      StatusCode code = done->error_code.value_or(StatusCode::kInternal);
+      json body = ErrorJson(std::string(WireCode(code)), done->error_message,
+                            done->result.value("hint", ""));
       body["jobId"] = done->id;
-      return Send(res, HttpStatusFor(done->error_code), body);
+      return Send(res, HttpStatusOf(code), body);
     }
     on_success(done.value());
   };

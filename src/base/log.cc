@@ -8,4 +8,8 @@ void SetLogLevel(std::string_view level) {
   spdlog::set_level(spdlog::level::from_str(std::string(level)));
 }
 
+void WarnIfError(const Status& status, std::string_view what) {
+  if (!status.ok()) spdlog::warn("{}: {}", what, status.ToString());
+}
+
 }  // namespace dbaas

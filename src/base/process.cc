@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "base/files.h"
+#include "base/log.h"
 
 extern char** environ;
 
@@ -154,7 +155,7 @@ Result<Process> Process::StartWithOutput(const ProcessOptions& o, int output_fd)
   } while (n < 0 && errno == EINTR);
   Process process(pid);
   if (n == sizeof(err)) {  // the child failed before or at exec
-    (void)process.Wait();
+    WarnIfError(process.Wait(), "reap a child that failed before exec");
     std::string what = fmt::format("{} for", steps[err[0] & 3]);
     return ErrnoStatus(what, o.argv[0], err[1]);
   }

@@ -26,8 +26,40 @@ std::string_view StatusCodeName(StatusCode code) {
       return "failed precondition";
     case StatusCode::kInternal:
       return "internal error";
+    case StatusCode::kAborted:
+      return "aborted";
   }
   return "unknown";
+}
+
+namespace {
+constexpr std::pair<StatusCode, std::string_view> kIds[] = {
+    {StatusCode::kOk, "ok"},
+    {StatusCode::kInvalidArgument, "invalid_argument"},
+    {StatusCode::kNotFound, "not_found"},
+    {StatusCode::kAlreadyExists, "already_exists"},
+    {StatusCode::kCorruption, "corruption"},
+    {StatusCode::kIoError, "io_error"},
+    {StatusCode::kBusy, "busy"},
+    {StatusCode::kFailedPrecondition, "failed_precondition"},
+    {StatusCode::kInternal, "internal"},
+    // The word jobs cut off by a daemon's stop have always been stored with.
+    {StatusCode::kAborted, "interrupted"},
+};
+}  // namespace
+
+std::string_view StatusCodeId(StatusCode code) {
+  for (const auto& [c, id] : kIds) {
+    if (c == code) return id;
+  }
+  return "internal";
+}
+
+std::optional<StatusCode> ParseStatusCodeId(std::string_view id) {
+  for (const auto& [c, word] : kIds) {
+    if (word == id) return c;
+  }
+  return std::nullopt;
 }
 
 std::string Status::ToString() const {

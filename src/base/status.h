@@ -23,9 +23,14 @@ enum class StatusCode {
   kBusy,                // a lock is held by someone else; try again later
   kFailedPrecondition,  // the state does not allow this operation
   kInternal,            // a bug
+  kAborted,             // cut off before it finished (the daemon stopped)
 };
 
 std::string_view StatusCodeName(StatusCode code);
+// A stable identifier of the code ("invalid_argument"), for what is stored (a failed job's
+// code in the catalog); parsed back by ParseStatusCodeId.
+std::string_view StatusCodeId(StatusCode code);
+std::optional<StatusCode> ParseStatusCodeId(std::string_view id);
 
 class [[nodiscard]] Status {
  public:

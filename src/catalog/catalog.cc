@@ -138,6 +138,11 @@ json ParseJsonValue(const std::string& text) {
   return j.is_discarded() ? json() : j;
 }
 
+template <class State>
+std::string Word(State s) {
+  return std::string(NameOf(s));
+}
+
 constexpr std::string_view kInstanceColumns =
     "name, type, status, status_message, size, config, port, created_at, updated_at, "
     "restored_from";
@@ -146,8 +151,13 @@ InstanceRecord ReadInstance(const SqlRow& row) {
   InstanceRecord r;
   r.name = row.Text(0);
   r.type = row.Text(1);
-  r.status = row.Text(2);
   r.status_message = row.Text(3);
+  if (auto state = ParseInstanceState(row.Text(2))) {
+    r.status = *state;
+  } else {
+    r.status = InstanceState::kFailed;
+    r.status_message = "the catalog holds an unknown state: " + row.Text(2);
+  }
   r.size = row.Text(4);
   json config = ParseJson(row.Text(5));
   for (auto it = config.begin(); it != config.end(); ++it) {
@@ -173,7 +183,8 @@ BackupRecord ReadBackup(const SqlRow& row) {
   r.name = row.Text(0);
   r.instance = row.Text(1);
   r.instance_type = row.Text(2);
-  r.status = row.Text(3);
+  // A state this build does not know (a newer daemon's): not ready, so nothing uses it.
+  r.status = ParseBackupState(row.Text(3)).value_or(BackupState::kCreating);
   r.snapshot_id = row.Text(4);
   r.created_at = row.Text(5);
   if (!row.IsNull(6)) r.retention_days = static_cast<int>(row.Int(6));
@@ -189,8 +200,8 @@ BackupRecord ReadBackup(const SqlRow& row) {
 }
 
 std::vector<SqlValue> BackupValues(const BackupRecord& r) {
-  std::vector<SqlValue> values = {r.name,   r.instance,    r.instance_type,
-                                  r.status, r.snapshot_id, r.created_at};
+  std::vector<SqlValue> values = {r.name,         r.instance,    r.instance_type,
+                                  Word(r.status), r.snapshot_id, r.created_at};
   values.emplace_back();  // retention_days: NULL unless set
   if (r.retention_days) values.back().emplace<int64_t>(*r.retention_days);
   values.emplace_back(r.expires_at);
@@ -250,11 +261,18 @@ JobRecord ReadJob(const SqlRow& row) {
   r.id = row.Text(0);
   r.kind = row.Text(1);
   r.instance = row.Text(2);
-  r.status = row.Text(3);
   r.progress = row.Real(4);
   r.message = row.Text(5);
-  r.error_code = row.Text(6);
+  if (std::string code = row.Text(6); !code.empty()) {
+    r.error_code = ParseStatusCodeId(code).value_or(StatusCode::kInternal);
+  }
   r.error_message = row.Text(7);
+  if (auto state = ParseJobState(row.Text(3))) {
+    r.status = *state;
+  } else {
+    r.status = JobState::kFailed;
+    r.error_message = "the catalog holds an unknown state: " + row.Text(3);
+  }
   r.request = ParseJson(row.Text(8));
   r.result = ParseJson(row.Text(9));
   r.created_at = row.Text(10);
@@ -264,9 +282,19 @@ JobRecord ReadJob(const SqlRow& row) {
 }
 
 std::vector<SqlValue> JobValues(const JobRecord& r) {
-  return {r.id,         r.kind,       r.instance,      r.status,        r.progress,
-          r.message,    r.error_code, r.error_message, Dump(r.request), Dump(r.result),
-          r.created_at, r.started_at, r.finished_at};
+  return {r.id,
+          r.kind,
+          r.instance,
+          Word(r.status),
+          r.progress,
+          r.message,
+          r.error_code ? std::string(StatusCodeId(*r.error_code)) : std::string(),
+          r.error_message,
+          Dump(r.request),
+          Dump(r.result),
+          r.created_at,
+          r.started_at,
+          r.finished_at};
 }
 
 Status NotFoundUnlessChanged(Result<int> changed, std::string_view what, std::string_view name) {
@@ -410,7 +438,7 @@ Status Catalog::InsertInstance(const InstanceRecord& r) {
   }
   auto st = db_.Run(
       fmt::format("INSERT INTO instances ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kInstanceColumns),
-      {r.name, r.type, r.status, r.status_message, r.size, DumpMap(r.config), int64_t{r.port},
+      {r.name, r.type, Word(r.status), r.status_message, r.size, DumpMap(r.config), int64_t{r.port},
        r.created_at, r.updated_at, from});
   if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
     return Status::AlreadyExists(fmt::format("instance '{}' already exists", r.name),
@@ -440,12 +468,12 @@ Result<std::vector<InstanceRecord>> Catalog::ListInstances() const {
   return out;
 }
 
-Status Catalog::UpdateInstanceStatus(const std::string& name, const std::string& status,
+Status Catalog::UpdateInstanceStatus(const std::string& name, InstanceState status,
                                      const std::string& message) {
   std::lock_guard lock(mu_);
   return NotFoundUnlessChanged(
       db_.Run("UPDATE instances SET status = ?, status_message = ?, updated_at = ? WHERE name = ?",
-              {status, message, NowRfc3339(), name}),
+              {Word(status), message, NowRfc3339(), name}),
       "instance", name);
 }
 

@@ -3,10 +3,7 @@
 // (PRAGMA user_version) and migrated forward on open, one transaction per step.
 //
 // The catalog records intent and outcome; the data itself lives in the instances'
-// directories and the snapshot repository. Status values:
-//   instance: creating, running, stopped, restoring, failed, deleting
-//   backup:   creating, ready
-//   job:      queued, running, succeeded, failed, cancelled
+// directories and the snapshot repository. States: catalog/states.h.
 //
 // Thread-safety: every method may be called from any thread (one mutex inside).
 #pragma once
@@ -23,6 +20,7 @@
 
 #include "base/status.h"
 #include "catalog/sqlite_db.h"
+#include "catalog/states.h"
 
 namespace dbaas::catalog {
 
@@ -35,7 +33,7 @@ struct RestoredFrom {
 struct InstanceRecord {
   std::string name;
   std::string type;  // postgresql, mariadb, mysql
-  std::string status;
+  InstanceState status = InstanceState::kCreating;
   std::string status_message;
   std::string size;  // as requested ("10Gi"), empty when not given
   std::map<std::string, std::string> config;
@@ -49,7 +47,7 @@ struct BackupRecord {
   std::string name;  // unique across the catalog, like a VolumeSnapshot in its namespace
   std::string instance;
   std::string instance_type;
-  std::string status;
+  BackupState status = BackupState::kCreating;
   std::string snapshot_id;  // the repository snapshot, once ready
   std::string created_at;
   std::optional<int> retention_days;
@@ -85,10 +83,10 @@ struct JobRecord {
   std::string id;
   std::string kind;      // create-instance, delete-instance, backup, restore
   std::string instance;  // the instance it works on
-  std::string status;
+  JobState status = JobState::kQueued;
   double progress = 0;  // 0..1
   std::string message;
-  std::string error_code;  // empty unless failed
+  std::optional<StatusCode> error_code;  // set when it failed
   std::string error_message;
   nlohmann::json request;  // what was asked
   nlohmann::json result;   // what came of it
@@ -151,7 +149,7 @@ class Catalog {
   Status InsertInstance(const InstanceRecord& r);  // kAlreadyExists if the name is taken
   Result<InstanceRecord> GetInstance(const std::string& name) const;
   Result<std::vector<InstanceRecord>> ListInstances() const;
-  Status UpdateInstanceStatus(const std::string& name, const std::string& status,
+  Status UpdateInstanceStatus(const std::string& name, InstanceState status,
                               const std::string& message = {});
   Status UpdateInstancePort(const std::string& name, int port);
   Status DeleteInstance(const std::string& name);

@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/log.h"
 #include "base/status.h"
 
 namespace dbaas::catalog {
@@ -85,11 +86,11 @@ Status SqliteDb::Transaction(Body&& body) {
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status st = body();
   if (!st.ok()) {
-    (void)Exec("ROLLBACK");
+    WarnIfError(Exec("ROLLBACK"), "roll back a failed transaction");
     return st;
   }
   Status committed = Exec("COMMIT");
-  if (!committed.ok()) (void)Exec("ROLLBACK");
+  if (!committed.ok()) WarnIfError(Exec("ROLLBACK"), "roll back a transaction that did not commit");
   return committed;
 }
 

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/log.h"
 #include "base/names.h"
 #include "control/service.h"
 #include "control/validation.h"
@@ -71,7 +72,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   catalog::BackupRecord record;
   {
     std::lock_guard lock(mu_);
-    if (instance.status != "running" || !servers_.count(request.instance)) {
+    if (instance.status != catalog::InstanceState::kRunning || !servers_.count(request.instance)) {
       return Status::FailedPrecondition(
           fmt::format("instance '{}' is {}, not running", request.instance, instance.status),
           "back it up once it is running");
@@ -85,7 +86,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
     auto now = std::chrono::system_clock::now();
     record.instance = request.instance;
     record.instance_type = instance.type;
-    record.status = "creating";
+    record.status = catalog::BackupState::kCreating;
     record.created_at = catalog::FormatRfc3339(now);
     record.retention_days = request.retention_days;
     if (request.retention_days) {
@@ -122,14 +123,14 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
     return done;
   };
   auto cancel = [this, req](const Status&) {
-    (void)catalog_->DeleteBackup(req.backup_name);
+    WarnIfError(catalog_->DeleteBackup(req.backup_name), "unlist the backup that was not made");
     std::lock_guard lock(mu_);
     backing_up_.erase(req.instance);
   };
   auto job = jobs_->Submit("backup", req.instance, body, work, cancel);
   std::lock_guard lock(mu_);
   if (!job.ok()) {
-    (void)catalog_->DeleteBackup(req.backup_name);
+    WarnIfError(catalog_->DeleteBackup(req.backup_name), "unlist the backup that was not made");
     backing_up_.erase(req.instance);
   } else if (backing_up_.count(req.instance)) {
     backing_up_[req.instance] = job->id;
@@ -143,7 +144,7 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
     backing_up_.erase(request.instance);
   });
   auto fail = [&](const Status& st) {
-    (void)catalog_->DeleteBackup(request.backup_name);
+    WarnIfError(catalog_->DeleteBackup(request.backup_name), "unlist the backup that was not made");
     return st;
   };
   ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(request.backup_name));
@@ -167,7 +168,7 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
   auto info = (*engine)->Backup(*server, **repo, request.backup_name, &job.progress);
   if (!info.ok()) return fail(info.status());
   const storage::Manifest& snap = info->snapshot;
-  record.status = "ready";
+  record.status = catalog::BackupState::kReady;
   record.snapshot_id = snap.id;
   record.size = snap.stats.logical_bytes;
   record.stored_bytes = snap.stats.stored_bytes;
@@ -191,7 +192,9 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
 Result<std::vector<catalog::BackupRecord>> Service::ListBackups(const std::string& instance) const {
   RETURN_IF_ERROR(ValidateName("instance name", instance));
   ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups(instance));
-  std::erase_if(backups, [](const catalog::BackupRecord& b) { return b.status == "deleting"; });
+  std::erase_if(backups, [](const catalog::BackupRecord& b) {
+    return b.status == catalog::BackupState::kDeleting;
+  });
   if (backups.empty()) {
     // Backups outlive their instance; with neither, the name is unknown.
     RETURN_IF_ERROR(catalog_->GetInstance(instance).status());
@@ -208,7 +211,7 @@ Result<catalog::BackupRecord> Service::GetBackup(const std::string& instance,
     if (record.status().code() == StatusCode::kNotFound) return BackupNotFound(instance, backup);
     return record.status();
   }
-  if (record->instance != instance || record->status == "deleting") {
+  if (record->instance != instance || record->status == catalog::BackupState::kDeleting) {
     return BackupNotFound(instance, backup);
   }
   return record;
@@ -237,9 +240,10 @@ Status Service::MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned) 
   if (unless_pinned && backup.pinned) {
     return Status::FailedPrecondition(fmt::format("backup '{}' is pinned", backup.name));
   }
-  if (backup.status != "ready") {
-    return Status::FailedPrecondition(fmt::format("backup '{}' is {}", backup.name, backup.status),
-                                      "wait for it to finish");
+  if (backup.status != catalog::BackupState::kReady) {
+    return Status::FailedPrecondition(
+        fmt::format("backup '{}' is {}", backup.name, catalog::NameOf(backup.status)),
+        "wait for it to finish");
   }
   if (restoring_from_.count(backup.name)) {
     return Status::FailedPrecondition(
@@ -248,7 +252,7 @@ Status Service::MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned) 
   }
   // Marked first: a crash after this leaves a row in state deleting, whose removal the next
   // start finishes; never a listed backup without data.
-  backup.status = "deleting";
+  backup.status = catalog::BackupState::kDeleting;
   return catalog_->UpdateBackup(backup);
 }
 
@@ -257,7 +261,8 @@ Status Service::DeleteBackup(const std::string& instance, const std::string& bac
   RETURN_IF_ERROR(MarkDeleting(record, false));
   RETURN_IF_ERROR(RemoveBackupData({record}));
   RETURN_IF_ERROR(catalog_->DeleteBackup(backup));
-  (void)catalog_->AddEvent("info", instance, "", fmt::format("backup {} deleted", backup));
+  WarnIfError(catalog_->AddEvent("info", instance, "", fmt::format("backup {} deleted", backup)),
+              "record an event in the catalog");
   return Status::Ok();
 }
 
@@ -299,9 +304,9 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   if (to_target) RETURN_IF_ERROR(ResolveTarget(request));
   ASSIGN_OR_RETURN(catalog::BackupRecord backup,
                    GetBackup(request.source_instance, request.backup_name));
-  if (backup.status != "ready") {
+  if (backup.status != catalog::BackupState::kReady) {
     return Status::FailedPrecondition(
-        fmt::format("backup '{}' is {}, not ready", backup.name, backup.status),
+        fmt::format("backup '{}' is {}, not ready", backup.name, catalog::NameOf(backup.status)),
         "wait for it to finish");
   }
   if (!request.size.empty() && SizeBytes(request.size) < backup.size) {
@@ -313,7 +318,7 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   catalog::InstanceRecord record;
   record.name = request.new_instance_name;
   record.type = backup.instance_type;
-  record.status = "restoring";
+  record.status = catalog::InstanceState::kRestoring;
   record.size = request.size;
   record.config = BackupConfig(backup);
   record.created_at = record.updated_at = catalog::NowRfc3339();
@@ -340,7 +345,8 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   };
   auto job = jobs_->Submit("restore", request.new_instance_name, body, work, cancel);
   if (!job.ok()) {
-    (void)catalog_->DeleteInstance(request.new_instance_name);
+    WarnIfError(catalog_->DeleteInstance(request.new_instance_name),
+                "unlist the instance that was not made");
     release();
   }
   return job;
@@ -366,7 +372,7 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
       history.status = "failed";
       history.error = st.ToString();
     }
-    (void)catalog_->AddRestore(history);
+    WarnIfError(catalog_->AddRestore(history), "record the restore in the catalog's history");
     metrics_->RestoreEnded(request.source_instance, st.ok(), history.seconds);
   };
   auto fail = [&](const Status& st) {
@@ -405,7 +411,8 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
     servers_[request.new_instance_name] = std::move(server);
   }
   RETURN_IF_ERROR(catalog_->UpdateInstancePort(request.new_instance_name, port));
-  RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(request.new_instance_name, "running"));
+  RETURN_IF_ERROR(
+      catalog_->UpdateInstanceStatus(request.new_instance_name, catalog::InstanceState::kRunning));
   record_end(Status::Ok());
   spdlog::info("event=restore_ready instance={} source={} backup={} duration_ms={:.0f}",
                request.new_instance_name, request.source_instance, request.backup_name,

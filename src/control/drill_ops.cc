@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/hex.h"
+#include "base/log.h"
 #include "control/service.h"
 #include "control/validation.h"
 #include "engines/engine.h"
@@ -21,7 +22,7 @@ Result<catalog::JobRecord> Service::VerifyBackup(const std::string& instance,
   ASSIGN_OR_RETURN(catalog::BackupRecord record, GetBackup(instance, backup));
   {
     std::lock_guard lock(mu_);
-    if (record.status != "ready") {
+    if (record.status != catalog::BackupState::kReady) {
       return Status::FailedPrecondition(
           fmt::format("backup '{}' is {}, not ready", backup, record.status),
           "drill it once it is ready");
@@ -110,7 +111,8 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
                    backup.name, rto, drill.value("tables", 0), drill.value("rows", 0),
                    drill.value("checker", ""))
              : fmt::format("restore drill of backup {} failed: {}", backup.name, problems.front());
-  (void)catalog_->AddEvent(passed ? "info" : "error", backup.instance, job.id, summary);
+  WarnIfError(catalog_->AddEvent(passed ? "info" : "error", backup.instance, job.id, summary),
+              "record an event in the catalog");
   spdlog::info("event=drill_ended instance={} backup={} passed={} rto_s={:.2f} message=\"{}\"",
                backup.instance, backup.name, passed, rto, summary);
   if (!passed) {

@@ -6,32 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include "base/hex.h"
+#include "base/log.h"
 
 namespace dbaas::control {
-
-std::string ErrorCodeName(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return "ok";
-    case StatusCode::kInvalidArgument:
-      return "invalid_argument";
-    case StatusCode::kNotFound:
-      return "not_found";
-    case StatusCode::kAlreadyExists:
-      return "already_exists";
-    case StatusCode::kCorruption:
-      return "corruption";
-    case StatusCode::kIoError:
-      return "io_error";
-    case StatusCode::kBusy:
-      return "busy";
-    case StatusCode::kFailedPrecondition:
-      return "failed_precondition";
-    case StatusCode::kInternal:
-      return "internal";
-  }
-  return "internal";
-}
 
 JobRunner::JobRunner(catalog::Catalog& catalog, unsigned workers) : catalog_(catalog) {
   for (unsigned i = 0; i < std::max(1u, workers); ++i) {
@@ -48,7 +25,7 @@ Result<catalog::JobRecord> JobRunner::Submit(const std::string& kind, const std:
   entry->record.id = RandomHex(8);
   entry->record.kind = kind;
   entry->record.instance = instance;
-  entry->record.status = "queued";
+  entry->record.status = catalog::JobState::kQueued;
   entry->record.request = request;
   entry->record.created_at = catalog::NowRfc3339();
   entry->work = std::move(work);
@@ -76,9 +53,9 @@ void JobRunner::WorkerLoop() {
       if (queue_.empty()) return;  // shutting down, nothing left
       entry = live_[queue_.front()];
       queue_.pop_front();
-      entry->record.status = "running";
+      entry->record.status = catalog::JobState::kRunning;
       entry->record.started_at = catalog::NowRfc3339();
-      (void)catalog_.UpdateJob(entry->record);
+      WarnIfError(catalog_.UpdateJob(entry->record), "record the job's state in the catalog");
     }
     auto started = std::chrono::steady_clock::now();
     spdlog::info("event=job_started job={} kind={} instance={}", entry->record.id,
@@ -108,21 +85,24 @@ void JobRunner::Finish(Entry& entry, const Result<nlohmann::json>& outcome) {
   catalog::JobRecord& r = entry.record;
   r.finished_at = catalog::NowRfc3339();
   if (outcome.ok()) {
-    r.status = "succeeded";
+    r.status = catalog::JobState::kSucceeded;
     r.progress = 1;
     r.result = outcome.value();
   } else {
-    r.status = r.status == "queued" ? "cancelled" : "failed";
-    r.error_code = ErrorCodeName(outcome.status().code());
+    r.status = r.status == catalog::JobState::kQueued ? catalog::JobState::kCancelled
+                                                      : catalog::JobState::kFailed;
+    r.error_code = outcome.status().code();
     r.error_message = outcome.status().message();
     if (!outcome.status().hint().empty()) r.result = {{"hint", outcome.status().hint()}};
   }
   Status saved = catalog_.UpdateJob(r);
   if (!saved.ok()) spdlog::error("job {}: recording its end: {}", r.id, saved.ToString());
-  (void)catalog_.AddEvent(
-      outcome.ok() ? "info" : "error", r.instance, r.id,
-      outcome.ok() ? fmt::format("{} succeeded", r.kind)
-                   : fmt::format("{} {}: {}", r.kind, r.status, outcome.status().ToString()));
+  WarnIfError(
+      catalog_.AddEvent(outcome.ok() ? "info" : "error", r.instance, r.id,
+                        outcome.ok() ? fmt::format("{} succeeded", r.kind)
+                                     : fmt::format("{} {}: {}", r.kind, catalog::NameOf(r.status),
+                                                   outcome.status().ToString())),
+      "record an event in the catalog");
   entry.done = true;
   live_.erase(r.id);
   changed_.notify_all();

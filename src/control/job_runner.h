@@ -76,7 +76,4 @@ class JobRunner {
   std::vector<std::thread> workers_;
 };
 
-// "interrupted", "invalid_argument", ...: the error codes of the API.
-std::string ErrorCodeName(StatusCode code);
-
 }  // namespace dbaas::control

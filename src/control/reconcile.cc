@@ -1,7 +1,7 @@
 // What the service does when it starts: make the catalog, the instances' directories, the
 // running servers and the repository agree again after a crash or a kill -9.
 //
-//   jobs queued or running       -> failed, error_code "interrupted", with what was done
+//   jobs queued or running       -> failed, kAborted ("interrupted"), with what was done
 //   instance creating/restoring  -> its half-made directory and row are removed
 //   instance deleting            -> the delete is finished (it is safe to redo)
 //   instance running/failed      -> its server is started (one left running by the killed
@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/log.h"
 #include "control/service.h"
 #include "engines/engine.h"
 #include "engines/log_spool.h"
@@ -52,34 +53,40 @@ Status Service::Reconcile() {
     if (job.kind == "delete-instance" && job.request.value("deleteBackups", false)) {
       finish_with_backups.insert(job.instance);
     }
-    job.status = "failed";
+    job.status = catalog::JobState::kFailed;
     job.finished_at = catalog::NowRfc3339();
-    job.error_code = "interrupted";
+    job.error_code = StatusCode::kAborted;
     job.error_message = fmt::format(
         "dbaasd stopped while this job was {} (killed or crashed); on restart the {} was {}",
         job.started_at.empty() ? "queued" : "running", job.kind,
         job.kind == "delete-instance" ? "finished" : "rolled back");
     RETURN_IF_ERROR(catalog_->UpdateJob(job));
     if (job.kind == "restore") {
-      (void)catalog_->AddRestore({0, job.id, job.request.value("sourceInstance", ""),
-                                  job.request.value("backupName", ""), job.instance, "interrupted",
-                                  job.started_at, job.finished_at, 0, job.error_message});
+      WarnIfError(
+          catalog_->AddRestore({0, job.id, job.request.value("sourceInstance", ""),
+                                job.request.value("backupName", ""), job.instance, "interrupted",
+                                job.started_at, job.finished_at, 0, job.error_message}),
+          "record the restore in the catalog's history");
     }
-    (void)catalog_->AddEvent("warn", job.instance, job.id, job.error_message);
+    WarnIfError(catalog_->AddEvent("warn", job.instance, job.id, job.error_message),
+                "record an event in the catalog");
     spdlog::warn("event=job_interrupted job={} kind={} instance={}", job.id, job.kind,
                  job.instance);
   }
   RETURN_IF_ERROR(ReconcileBackups());
   ASSIGN_OR_RETURN(auto instances, catalog_->ListInstances());
   for (const auto& inst : instances) {
-    if (inst.status == "creating" || inst.status == "restoring") {
+    if (inst.status == catalog::InstanceState::kCreating ||
+        inst.status == catalog::InstanceState::kRestoring) {
       Discard(inst.name, fmt::format("dbaasd stopped while the instance was {}", inst.status));
       continue;
     }
-    if (inst.status == "deleting") {
+    if (inst.status == catalog::InstanceState::kDeleting) {
       auto done = RunDelete(inst.name, finish_with_backups.count(inst.name) > 0);
       if (!done.ok()) {
-        (void)catalog_->UpdateInstanceStatus(inst.name, "failed", done.status().ToString());
+        WarnIfError(catalog_->UpdateInstanceStatus(inst.name, catalog::InstanceState::kFailed,
+                                                   done.status().ToString()),
+                    "record the instance's state in the catalog");
       }
       continue;
     }
@@ -99,13 +106,14 @@ Status Service::Reconcile() {
       }
     }
     if (st.ok()) {
-      RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(inst.name, "running"));
+      RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(inst.name, catalog::InstanceState::kRunning));
       spdlog::info("event=instance_started instance={} duration_ms={}", inst.name,
                    std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - started)
                        .count());
     } else {
-      RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(inst.name, "failed", st.ToString()));
+      RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(inst.name, catalog::InstanceState::kFailed,
+                                                     st.ToString()));
       spdlog::error("event=instance_start_failed instance={} error=\"{}\"", inst.name,
                     st.ToString());
     }
@@ -118,7 +126,7 @@ Status Service::ReconcileBackups() {
   ASSIGN_OR_RETURN(auto snapshots, repo->ListSnapshotHeaders());
   ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups());
   for (auto& b : backups) {
-    if (b.status != "creating") continue;
+    if (b.status != catalog::BackupState::kCreating) continue;
     // A backup cut off by the crash: done if its snapshot was committed.
     const storage::Manifest* committed = nullptr;
     for (const auto& s : snapshots) {
@@ -129,11 +137,13 @@ Status Service::ReconcileBackups() {
     }
     if (!committed) {
       RETURN_IF_ERROR(catalog_->DeleteBackup(b.name));
-      (void)catalog_->AddEvent("warn", b.instance, "",
-                               fmt::format("backup {} was cut off by a crash and removed", b.name));
+      WarnIfError(
+          catalog_->AddEvent("warn", b.instance, "",
+                             fmt::format("backup {} was cut off by a crash and removed", b.name)),
+          "record an event in the catalog");
       continue;
     }
-    b.status = "ready";
+    b.status = catalog::BackupState::kReady;
     b.snapshot_id = committed->id;
     b.size = committed->stats.logical_bytes;
     b.stored_bytes = committed->stats.stored_bytes;
@@ -146,12 +156,14 @@ Status Service::ReconcileBackups() {
     auto opened = engines::OpenInstance(instances_dir(), b.instance);
     if (opened.ok()) b.secret = (*opened)->endpoint().password;
     RETURN_IF_ERROR(catalog_->UpdateBackup(b));
-    (void)catalog_->AddEvent("info", b.instance, "",
-                             fmt::format("backup {} was committed before a crash; kept", b.name));
+    WarnIfError(
+        catalog_->AddEvent("info", b.instance, "",
+                           fmt::format("backup {} was committed before a crash; kept", b.name)),
+        "record an event in the catalog");
   }
   bool dirty = DirHasEntries(repo->TmpDir());
   for (const auto& b : backups) {
-    if (b.status != "deleting") continue;
+    if (b.status != catalog::BackupState::kDeleting) continue;
     spdlog::warn("event=backup_delete_resumed backup={}", b.name);
     {
       ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/log.h"
 #include "base/names.h"
 #include "control/service.h"
 #include "engines/engine.h"
@@ -30,7 +31,7 @@ struct PitrBackup {
 
 std::optional<PitrBackup> AsPitrBackup(const catalog::BackupRecord& b) {
   const json& i = b.info;
-  if (b.status != "ready" || !i.is_object()) return std::nullopt;
+  if (b.status != catalog::BackupState::kReady || !i.is_object()) return std::nullopt;
   auto text = [&](const char* key) {
     return i.contains(key) && i[key].is_string() ? i[key].get<std::string>() : std::string();
   };
@@ -257,7 +258,7 @@ Result<catalog::RestorePointRecord> Service::CreateRestorePoint(const std::strin
         "use 1 to 63 letters, digits and - _ . : (e.g. before-migration-42)");
   }
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(instance));
-  if (record.status != "running") {
+  if (record.status != catalog::InstanceState::kRunning) {
     return Status::FailedPrecondition(
         fmt::format("instance '{}' is {}, not running", instance, record.status),
         "create restore points while it runs");
@@ -276,8 +277,9 @@ Result<catalog::RestorePointRecord> Service::CreateRestorePoint(const std::strin
   }
   ASSIGN_OR_RETURN(point.lsn, engine->CreateRestorePoint(*server, name));
   RETURN_IF_ERROR(catalog_->InsertRestorePoint(point));
-  (void)catalog_->AddEvent("info", instance, "",
-                           fmt::format("restore point {} at {}", name, point.lsn));
+  WarnIfError(catalog_->AddEvent("info", instance, "",
+                                 fmt::format("restore point {} at {}", name, point.lsn)),
+              "record an event in the catalog");
   return point;
 }
 
@@ -301,7 +303,7 @@ void Service::PruneWalArchives() {
   // Per archive, the start of its oldest kept backup: what a restore from it replays from.
   std::map<std::string, std::pair<uint64_t, std::string>> keep_from;
   for (const catalog::BackupRecord& b : *backups) {
-    if (b.status == "deleting" || !b.info.is_object()) continue;
+    if (b.status == catalog::BackupState::kDeleting || !b.info.is_object()) continue;
     std::string archive = b.info.value("walArchive", "");
     std::string start = b.info.value("startLsn", "");
     auto position = engines::ParseLogPosition(start);

@@ -45,7 +45,7 @@ std::set<std::string> SelectedByRules(const std::vector<const catalog::BackupRec
 
 bool IsGoodBackup(const catalog::BackupRecord& backup) {
   bool drill_failed = backup.drill.is_object() && backup.drill.value("status", "") == "failed";
-  return backup.status == "ready" && !drill_failed;
+  return backup.status == catalog::BackupState::kReady && !drill_failed;
 }
 
 std::vector<Expiry> ExpiredBackups(const std::vector<catalog::BackupRecord>& backups,
@@ -78,7 +78,8 @@ std::vector<Expiry> ExpiredBackups(const std::vector<catalog::BackupRecord>& bac
 
   std::vector<Expiry> expired;
   for (const catalog::BackupRecord* b : newest_first) {
-    if (b->status != "ready" || b->pinned || protected_names.count(b->name)) continue;
+    if (b->status != catalog::BackupState::kReady || b->pinned || protected_names.count(b->name))
+      continue;
     auto rules = keep_rules.find(b->schedule_id);
     bool ruled = !b->schedule_id.empty() && rules != keep_rules.end() && rules->second.any();
     std::string reason;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/hex.h"
+#include "base/log.h"
 #include "base/names.h"
 #include "control/cron.h"
 #include "control/retention.h"
@@ -45,7 +46,7 @@ Result<catalog::ScheduleRecord> Service::CreateSchedule(const ScheduleRequest& r
   RETURN_IF_ERROR(ValidateKeep("keepWeekly", request.keep_weekly));
   RETURN_IF_ERROR(ValidateKeep("keepMonthly", request.keep_monthly));
   ASSIGN_OR_RETURN(catalog::InstanceRecord instance, catalog_->GetInstance(request.instance));
-  if (instance.status == "deleting") {
+  if (instance.status == catalog::InstanceState::kDeleting) {
     return Status::FailedPrecondition(fmt::format("instance '{}' is being deleted", instance.name));
   }
   ASSIGN_OR_RETURN(auto existing, catalog_->ListSchedules(request.instance));
@@ -70,8 +71,10 @@ Result<catalog::ScheduleRecord> Service::CreateSchedule(const ScheduleRequest& r
   r.verify = request.verify;
   r.created_at = r.last_slot_at = catalog::NowRfc3339();
   RETURN_IF_ERROR(catalog_->InsertSchedule(r));
-  (void)catalog_->AddEvent("info", r.instance, "",
-                           fmt::format("schedule {} created: {} ({})", r.id, r.cron, r.time_zone));
+  WarnIfError(
+      catalog_->AddEvent("info", r.instance, "",
+                         fmt::format("schedule {} created: {} ({})", r.id, r.cron, r.time_zone)),
+      "record an event in the catalog");
   scheduler_cv_.notify_all();
   return r;
 }
@@ -88,7 +91,8 @@ Status Service::DeleteSchedule(const std::string& instance, const std::string& i
   auto schedule = catalog_->GetSchedule(id);
   if (!schedule.ok() || schedule->instance != instance) return ScheduleNotFound(instance, id);
   RETURN_IF_ERROR(catalog_->DeleteSchedule(id));
-  (void)catalog_->AddEvent("info", instance, "", fmt::format("schedule {} deleted", id));
+  WarnIfError(catalog_->AddEvent("info", instance, "", fmt::format("schedule {} deleted", id)),
+              "record an event in the catalog");
   retention_due_ = true;  // its keep rules no longer hold its backups
   return Status::Ok();
 }
@@ -97,7 +101,7 @@ Result<catalog::BackupRecord> Service::SetBackupPinned(const std::string& instan
                                                        const std::string& backup, bool pinned) {
   std::lock_guard lock(mu_);  // against a concurrent retention pass marking it deleting
   ASSIGN_OR_RETURN(catalog::BackupRecord record, GetBackup(instance, backup));
-  if (record.status != "ready") {
+  if (record.status != catalog::BackupState::kReady) {
     return Status::FailedPrecondition(fmt::format("backup '{}' is {}", backup, record.status),
                                       "pin it once it is ready");
   }
@@ -169,10 +173,11 @@ void Service::RunDueSchedules(Clock::time_point now) {
     if (!job.ok()) {
       s.last_status = "skipped";
       s.last_message = job.status().ToString();
-      (void)catalog_->UpdateSchedule(s);
-      (void)catalog_->AddEvent(
-          "warn", s.instance, "",
-          fmt::format("scheduled backup ({}) not started: {}", s.id, job.status().ToString()));
+      WarnIfError(catalog_->UpdateSchedule(s), "record the schedule's run in the catalog");
+      WarnIfError(catalog_->AddEvent("warn", s.instance, "",
+                                     fmt::format("scheduled backup ({}) not started: {}", s.id,
+                                                 job.status().ToString())),
+                  "record an event in the catalog");
       metrics_->BackupEnded(s.instance, false, 0);
       alerts_->Send({"backup_failed",
                      s.instance,
@@ -191,7 +196,8 @@ void Service::BackupEnded(const BackupRequest& request, const Status& status, do
     if (schedule.ok()) {
       schedule->last_status = status.ok() ? "succeeded" : "failed";
       schedule->last_message = status.ok() ? request.backup_name : status.ToString();
-      (void)catalog_->UpdateSchedule(schedule.value());
+      WarnIfError(catalog_->UpdateSchedule(schedule.value()),
+                  "record the schedule's run in the catalog");
     }
   }
   if (!status.ok()) {
@@ -241,8 +247,9 @@ Result<int> Service::ApplyRetention() {
     if (!record.ok()) continue;
     // Pinned or restored since the list was read: it stays, for now.
     if (!MarkDeleting(record.value(), true).ok()) continue;
-    (void)catalog_->AddEvent("info", e.instance, "",
-                             fmt::format("backup {} expired: {}", e.backup, e.reason));
+    WarnIfError(catalog_->AddEvent("info", e.instance, "",
+                                   fmt::format("backup {} expired: {}", e.backup, e.reason)),
+                "record an event in the catalog");
     spdlog::info("event=backup_expired instance={} backup={} reason=\"{}\"", e.instance, e.backup,
                  e.reason);
     going.push_back(std::move(record.value()));
@@ -265,7 +272,8 @@ void Service::AlertOnce(const std::string& key, bool condition, Alert alert) {
     }
     if (!alerting_.insert(key).second) return;
   }
-  (void)catalog_->AddEvent("warn", alert.instance, "", alert.message);
+  WarnIfError(catalog_->AddEvent("warn", alert.instance, "", alert.message),
+              "record an event in the catalog");
   alerts_->Send(std::move(alert));
 }
 
@@ -341,7 +349,7 @@ std::string Service::RenderMetrics() const {
   }
   if (auto backups = catalog_->ListBackups(); backups.ok()) {
     for (const auto& b : backups.value()) {  // newest first
-      if (b.status != "ready") continue;
+      if (b.status != catalog::BackupState::kReady) continue;
       auto& s = state.instances[b.instance];
       s.backups += 1;
       if (!IsGoodBackup(b)) s.failed_drill_backups += 1;

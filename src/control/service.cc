@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/log.h"
 #include "base/names.h"
 #include "control/validation.h"
 #include "engines/engine.h"
@@ -144,7 +145,8 @@ void Service::Discard(const std::string& name, const std::string& why) {
   if (!unlisted.ok() && unlisted.code() != StatusCode::kNotFound) {
     spdlog::error("instance {}: {}", name, unlisted.ToString());
   }
-  (void)catalog_->AddEvent("warn", name, "", "discarded: " + why);
+  WarnIfError(catalog_->AddEvent("warn", name, "", "discarded: " + why),
+              "record an event in the catalog");
 }
 
 Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& request) {
@@ -155,7 +157,7 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
   catalog::InstanceRecord record;
   record.name = request.name;
   record.type = request.type;
-  record.status = "creating";
+  record.status = catalog::InstanceState::kCreating;
   record.size = request.size;
   record.config = request.config;
   record.created_at = record.updated_at = catalog::NowRfc3339();
@@ -180,7 +182,7 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
     if (!made.ok()) return failed(made.status());
     std::unique_ptr<engines::Instance> server = std::move(made.value());
     if (Status st = server->Start(); !st.ok()) {
-      (void)server->Delete();
+      WarnIfError(server->Delete(), "remove the instance whose server did not start");
       return failed(st);
     }
     int port = server->endpoint().port;
@@ -189,12 +191,13 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
       servers_[request.name] = std::move(server);
     }
     RETURN_IF_ERROR(catalog_->UpdateInstancePort(request.name, port));
-    RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(request.name, "running"));
+    RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(request.name, catalog::InstanceState::kRunning));
     return json{{"instance", request.name}};
   };
   auto cancel = [this, name = request.name](const Status& why) { Discard(name, why.message()); };
   auto job = jobs_->Submit("create-instance", request.name, req, work, cancel);
-  if (!job.ok()) (void)catalog_->DeleteInstance(request.name);
+  if (!job.ok())
+    WarnIfError(catalog_->DeleteInstance(request.name), "unlist the instance that was not made");
   return job;
 }
 
@@ -203,8 +206,9 @@ Result<catalog::JobRecord> Service::DeleteInstance(const std::string& name, bool
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
   {
     std::lock_guard lock(mu_);
-    if (record.status == "creating" || record.status == "restoring" ||
-        record.status == "deleting") {
+    if (record.status == catalog::InstanceState::kCreating ||
+        record.status == catalog::InstanceState::kRestoring ||
+        record.status == catalog::InstanceState::kDeleting) {
       return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
                                         "wait for the operation in progress to end (see its job)");
     }
@@ -223,15 +227,18 @@ Result<catalog::JobRecord> Service::DeleteInstance(const std::string& name, bool
         }
       }
     }
-    RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(name, "deleting"));
+    RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kDeleting));
   }
   json req = {{"name", name}, {"deleteBackups", delete_backups}};
   auto work = [this, name, delete_backups](JobContext&) { return RunDelete(name, delete_backups); };
   auto cancel = [this, name, status = record.status](const Status&) {
-    (void)catalog_->UpdateInstanceStatus(name, status);
+    WarnIfError(catalog_->UpdateInstanceStatus(name, status),
+                "record the instance's state in the catalog");
   };
   auto job = jobs_->Submit("delete-instance", name, req, work, cancel);
-  if (!job.ok()) (void)catalog_->UpdateInstanceStatus(name, record.status);
+  if (!job.ok())
+    WarnIfError(catalog_->UpdateInstanceStatus(name, record.status),
+                "record the instance's state in the catalog");
   return job;
 }
 
@@ -277,7 +284,8 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   if (!unlisted.ok() && unlisted.code() != StatusCode::kNotFound) return unlisted;
   // Its schedules go with it; its backups stay (unless asked) under their own retention.
   if (auto schedules = catalog_->ListSchedules(name); schedules.ok()) {
-    for (const auto& s : schedules.value()) (void)catalog_->DeleteSchedule(s.id);
+    for (const auto& s : schedules.value())
+      WarnIfError(catalog_->DeleteSchedule(s.id), "delete a schedule of the deleted instance");
   }
   retention_due_ = true;
   if (delete_backups) {
@@ -314,9 +322,10 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
       view.connection = it->second->login();
       if (it->second->superuser_access()) view.superuser = it->second->endpoint();
       view.restarts = it->second->restarts();
-      if (record.status == "running") view.status_message = it->second->note();
-      if (record.status == "running" && !it->second->running()) {
-        view.status = "failed";
+      if (record.status == catalog::InstanceState::kRunning)
+        view.status_message = it->second->note();
+      if (record.status == catalog::InstanceState::kRunning && !it->second->running()) {
+        view.status = catalog::InstanceState::kFailed;
         view.status_message = fmt::format(
             "the server is not running; the supervisor restarts it (restarts so far: {})",
             view.restarts);
@@ -349,7 +358,7 @@ Result<catalog::JobRecord> Service::GetJob(const std::string& id) const {
 Result<std::vector<catalog::JobRecord>> Service::ListJobs() const {
   ASSIGN_OR_RETURN(auto jobs, catalog_->ListJobs());
   for (auto& j : jobs) {
-    if (j.status == "queued" || j.status == "running") {
+    if (!catalog::Finished(j.status)) {
       auto live = jobs_->Get(j.id);
       if (live.ok()) j = std::move(live.value());
     }

@@ -115,7 +115,7 @@ struct RecoveryWindow {
 // An instance as it is now: its record, where it runs, and how to reach it.
 struct InstanceView {
   catalog::InstanceRecord record;
-  std::string status;  // the record's, or "failed" while its server is down
+  catalog::InstanceState status;  // the record's, or failed while its server is down
   std::string status_message;
   std::optional<engines::ConnectionInfo> connection;  // the tenant's, once it has been made
   std::optional<engines::ConnectionInfo> superuser;   // with superuser access only

@@ -15,6 +15,7 @@
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/log.h"
 
 namespace dbaas::engines {
 
@@ -122,7 +123,8 @@ Result<std::optional<UserIds>> MakeInstanceUser(const std::string& instance,
   if (!added.ok()) {
     ProcessOptions undo;
     undo.argv = {"groupdel", name};
-    (void)RunProcess(undo, std::chrono::seconds(30));
+    WarnIfError(RunProcess(undo, std::chrono::seconds(30)),
+                "remove the group of a user that could not be made");
     return added.WithContext(fmt::format("OS user for instance '{}'", instance));
   }
   RETURN_IF_ERROR(allocation.Commit());
@@ -148,7 +150,7 @@ Status RemoveInstanceUser(const std::optional<UserIds>& user) {
   // refuses a user with processes.
   ProcessOptions kill;
   kill.argv = {"pkill", "-KILL", "-U", std::to_string(user->uid)};
-  (void)RunProcess(kill, std::chrono::seconds(10));
+  WarnIfError(RunProcess(kill, std::chrono::seconds(10)), "kill what runs as the instance's user");
   ProcessOptions del;
   del.argv = {"userdel", user->name};
   ASSIGN_OR_RETURN(RunResult r, RunProcess(del, std::chrono::seconds(30)));
@@ -159,7 +161,8 @@ Status RemoveInstanceUser(const std::optional<UserIds>& user) {
   }
   ProcessOptions delgroup;
   delgroup.argv = {"groupdel", user->name};
-  (void)RunProcess(delgroup, std::chrono::seconds(30));  // userdel may have removed it
+  WarnIfError(RunProcess(delgroup, std::chrono::seconds(30)),
+              "remove the instance user's group");  // userdel may have removed it
   return Status::Ok();
 }
 
@@ -179,7 +182,7 @@ Status RemoveRecordedInstanceUser(const std::string& record_path) {
     // Never made, or gone already; a group made just before a kill may be left.
     ProcessOptions delgroup;
     delgroup.argv = {"groupdel", name};
-    (void)RunProcess(delgroup, std::chrono::seconds(30));
+    WarnIfError(RunProcess(delgroup, std::chrono::seconds(30)), "remove the instance user's group");
     return Status::Ok();
   }
   return RemoveInstanceUser(user.value());

@@ -3,12 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include "base/files.h"
+#include "base/log.h"
 #include "engines/server_user.h"
 
 namespace dbaas::engines {
 
 SupervisedInstance::~SupervisedInstance() {
-  if (server_) (void)Stop(std::chrono::seconds(10));
+  if (server_) WarnIfError(Stop(std::chrono::seconds(10)), "stop the server");
 }
 
 Status SupervisedInstance::Start(std::chrono::milliseconds timeout) {

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/files.h"
+#include "base/log.h"
 
 namespace dbaas::engines {
 
@@ -113,7 +114,9 @@ Result<std::unique_ptr<SupervisedServer>> SupervisedServer::Start(ServerLaunch l
   return std::unique_ptr<SupervisedServer>(new SupervisedServer(std::move(state)));
 }
 
-SupervisedServer::~SupervisedServer() { (void)Stop(std::chrono::seconds(10)); }
+SupervisedServer::~SupervisedServer() {
+  WarnIfError(Stop(std::chrono::seconds(10)), "stop the server");
+}
 
 bool SupervisedServer::running() const {
   std::lock_guard lock(state_->mutex);
@@ -142,7 +145,9 @@ Status SupervisedServer::Stop(milliseconds timeout) {
   RETURN_IF_ERROR(process->Signal(state_->launch.stop_signal));
   if (!process->Wait(timeout).ok()) {
     RETURN_IF_ERROR(process->Signal(state_->launch.hard_signal));
-    (void)process->Wait(milliseconds(10000));
+    WarnIfError(process->Wait(milliseconds(10000)),
+                fmt::format("wait for {} of {} after {}", state_->launch.engine,
+                            state_->launch.instance, strsignal(state_->launch.hard_signal)));
   }
   process.reset();  // kills the group if anything is left
   return Status::Ok();

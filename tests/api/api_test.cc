@@ -111,7 +111,8 @@ TEST_F(ApiTest, BackupRestoreKeepsExactlyTheDataOfItsMoment) {
                    "insert into t select g, md5(g::text) from generate_series(1, 5000) g")
                   .ok());
   auto backup =
-      daemon_.Post("/instances/src/backup", json{{"backupName", "first"}, {"retentionDays", 7}});
+      // A string, as the original design's documented requests send it.
+      daemon_.Post("/instances/src/backup", json{{"backupName", "first"}, {"retentionDays", "7"}});
   ASSERT_EQ(backup.status, 201) << backup.raw;
   const json& b = backup.body["backup"];
   EXPECT_EQ(backup.body["message"], "Backup created successfully");
@@ -326,7 +327,11 @@ TEST_F(ApiTest, BadInputIsRefusedWithTheRightStatusAndChangesNothing) {
        "invalid_argument"},
       {"POST", "/instances/nope/backup", "", 404, "not_found"},
       {"POST", "/instances/keep/backup", R"({"backupName":"b"})", 409, "already_exists"},
-      {"POST", "/instances/keep/backup", R"({"retentionDays":"7"})", 400, "invalid_argument"},
+      {"POST", "/instances/keep/backup", R"({"retentionDays":"seven"})", 400, "invalid_argument"},
+      {"POST", "/instances/keep/backup", R"({"retentionDays":"7 "})", 400, "invalid_argument"},
+      {"POST", "/instances/keep/backup", R"({"retentionDays":"0x7"})", 400, "invalid_argument"},
+      {"POST", "/instances/keep/backup", R"({"retentionDays":"99999999999"})", 400,
+       "invalid_argument"},
       {"POST", "/instances/keep/backup", R"({"retentionDays":0})", 400, "invalid_argument"},
       {"POST", "/instances/keep/backup", R"({"retentionDays":1e300})", 400, "invalid_argument"},
       {"POST", "/instances/keep/backup", R"({"backupName":"UPPER"})", 400, "invalid_argument"},

@@ -703,7 +703,12 @@ def scenario(c, spec, daemon):
                expect=400, body_invalid=True)
     require("unknown field" in r.json["error"]["message"], "unknown field message")
     c.call("POST", "/instances/pg1/backup", {"retentionDays": 0}, expect=400, body_invalid=True)
-    c.call("POST", "/instances/pg1/backup", {"retentionDays": "7"}, expect=400,
+    # The original design's documented requests send numbers as strings ("7").
+    r = c.call("POST", "/instances/pg1/backup", {"backupName": "bk-str", "retentionDays": "7"},
+               expect=201)
+    require(r.json["backup"]["retentionDays"] == 7, "retentionDays given as \"7\" is 7")
+    c.call("DELETE", "/instances/pg1/backups/bk-str", expect=200)
+    c.call("POST", "/instances/pg1/backup", {"retentionDays": "seven"}, expect=400,
            body_invalid=True)
     c.call("POST", "/instances/pg1/backup", {"backupName": "Bad_Backup"}, expect=400,
            body_invalid=True)

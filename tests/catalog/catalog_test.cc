@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "catalog/sqlite_db.h"
@@ -16,7 +17,7 @@ InstanceRecord Instance(const std::string& name) {
   InstanceRecord r;
   r.name = name;
   r.type = "postgresql";
-  r.status = "creating";
+  r.status = InstanceState::kCreating;
   r.config = {{"work_mem", "8MB"}};
   r.created_at = r.updated_at = NowRfc3339();
   return r;
@@ -73,7 +74,7 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
     b.name = "old-backup";
     b.instance = "old";
     b.instance_type = "postgresql";
-    b.status = "ready";
+    b.status = BackupState::kReady;
     b.created_at = NowRfc3339();
     ASSERT_TRUE((*catalog)->InsertBackup(b).ok());
   }
@@ -116,9 +117,9 @@ TEST(CatalogTest, NamesAreUniqueAndMissingRowsAreNotFound) {
   ASSERT_TRUE(c.InsertInstance(Instance("a")).ok());
   EXPECT_EQ(c.InsertInstance(Instance("a")).code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(c.GetInstance("b").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(c.UpdateInstanceStatus("b", "running").code(), StatusCode::kNotFound);
-  ASSERT_TRUE(c.UpdateInstanceStatus("a", "running", "ok").ok());
-  EXPECT_EQ(c.GetInstance("a")->status, "running");
+  EXPECT_EQ(c.UpdateInstanceStatus("b", InstanceState::kRunning).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(c.UpdateInstanceStatus("a", InstanceState::kRunning, "ok").ok());
+  EXPECT_EQ(c.GetInstance("a")->status, InstanceState::kRunning);
   ASSERT_TRUE(c.DeleteInstance("a").ok());
   EXPECT_EQ(c.DeleteInstance("a").code(), StatusCode::kNotFound);
 }
@@ -132,12 +133,12 @@ TEST(CatalogTest, BackupsAndJobsRoundTrip) {
   b.name = "b1";
   b.instance = "a";
   b.instance_type = "postgresql";
-  b.status = "creating";
+  b.status = BackupState::kCreating;
   b.created_at = "2026-01-01T00:00:00.000Z";
   b.info = {{"config", {{"k", "v"}}}};
   ASSERT_TRUE(c.InsertBackup(b).ok());
   EXPECT_EQ(c.InsertBackup(b).code(), StatusCode::kAlreadyExists);
-  b.status = "ready";
+  b.status = BackupState::kReady;
   b.retention_days = 7;
   b.size = 1ull << 40;  // beyond 32 bits
   b.secret = "s3cret";
@@ -162,16 +163,16 @@ TEST(CatalogTest, BackupsAndJobsRoundTrip) {
   j.id = "0123456789abcdef";
   j.kind = "backup";
   j.instance = "a";
-  j.status = "running";
+  j.status = JobState::kRunning;
   j.request = {{"backupName", "b1"}};
   j.created_at = NowRfc3339();
   ASSERT_TRUE(c.InsertJob(j).ok());
   ASSERT_EQ(c.ListUnfinishedJobs()->size(), 1u);
-  j.status = "failed";
-  j.error_code = "interrupted";
+  j.status = JobState::kFailed;
+  j.error_code = StatusCode::kAborted;
   ASSERT_TRUE(c.UpdateJob(j).ok());
   EXPECT_TRUE(c.ListUnfinishedJobs()->empty());
-  EXPECT_EQ(c.GetJob(j.id)->error_code, "interrupted");
+  EXPECT_EQ(c.GetJob(j.id)->error_code, StatusCode::kAborted);
   EXPECT_EQ(c.GetJob(j.id)->request["backupName"], "b1");
   ASSERT_TRUE(c.AddEvent("warn", "a", j.id, "something happened").ok());
   auto events = c.ListEvents();
@@ -251,7 +252,7 @@ TEST(CatalogTest, SchedulesAndOperationsFieldsRoundTrip) {
   b.name = "b1";
   b.instance = "db";
   b.instance_type = "postgresql";
-  b.status = "ready";
+  b.status = BackupState::kReady;
   b.created_at = NowRfc3339();
   b.schedule_id = "s0123abcd";
   b.pinned = true;
@@ -263,6 +264,44 @@ TEST(CatalogTest, SchedulesAndOperationsFieldsRoundTrip) {
   EXPECT_EQ(got->schedule_id, "s0123abcd");
   EXPECT_EQ(got->drill["status"], "passed");
   EXPECT_DOUBLE_EQ(got->drill["rtoSeconds"].get<double>(), 1.25);
+}
+
+// Each state has one word, which parses back to it; the catalog stores and the API shows
+// these words, so they must not change.
+TEST(StatesTest, EachStateHasOneWordThatParsesBack) {
+  for (auto [state, word] : {std::pair{InstanceState::kCreating, "creating"},
+                             {InstanceState::kRestoring, "restoring"},
+                             {InstanceState::kRunning, "running"},
+                             {InstanceState::kFailed, "failed"},
+                             {InstanceState::kDeleting, "deleting"}}) {
+    EXPECT_EQ(NameOf(state), word);
+    EXPECT_EQ(ParseInstanceState(word), state);
+  }
+  for (auto [state, word] : {std::pair{BackupState::kCreating, "creating"},
+                             {BackupState::kReady, "ready"},
+                             {BackupState::kDeleting, "deleting"}}) {
+    EXPECT_EQ(NameOf(state), word);
+    EXPECT_EQ(ParseBackupState(word), state);
+  }
+  for (auto [state, word] : {std::pair{JobState::kQueued, "queued"},
+                             {JobState::kRunning, "running"},
+                             {JobState::kSucceeded, "succeeded"},
+                             {JobState::kFailed, "failed"},
+                             {JobState::kCancelled, "cancelled"}}) {
+    EXPECT_EQ(NameOf(state), word);
+    EXPECT_EQ(ParseJobState(word), state);
+    EXPECT_EQ(Finished(state), state != JobState::kQueued && state != JobState::kRunning);
+  }
+  EXPECT_FALSE(ParseInstanceState("Running").has_value());
+  EXPECT_FALSE(ParseBackupState("").has_value());
+  EXPECT_FALSE(ParseJobState("done").has_value());
+  EXPECT_EQ(fmt::format("is {}", BackupState::kDeleting), "is deleting");
+  // A failed job's code is stored by its id; "interrupted" is what a stop always stored.
+  for (StatusCode code : {StatusCode::kInvalidArgument, StatusCode::kNotFound, StatusCode::kBusy,
+                          StatusCode::kInternal, StatusCode::kAborted}) {
+    EXPECT_EQ(ParseStatusCodeId(StatusCodeId(code)), code);
+  }
+  EXPECT_EQ(StatusCodeId(StatusCode::kAborted), "interrupted");
 }
 
 }  // namespace

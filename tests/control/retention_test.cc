@@ -21,7 +21,7 @@ catalog::BackupRecord Backup(const std::string& name, const std::string& created
   catalog::BackupRecord b;
   b.name = name;
   b.instance = "db";
-  b.status = "ready";
+  b.status = catalog::BackupState::kReady;
   b.created_at = created_at;
   b.schedule_id = schedule;
   b.expires_at = expires_at;
@@ -78,8 +78,8 @@ TEST(RetentionTest, BackupsInProgressAreNeverTouched) {
   std::vector<catalog::BackupRecord> backups = {
       Backup("making", "2026-11-01T00:00:00Z", "", "2026-11-02T00:00:00Z"),
       Backup("going", "2026-11-01T00:00:00Z", "", "2026-11-02T00:00:00Z")};
-  backups[0].status = "creating";
-  backups[1].status = "deleting";
+  backups[0].status = catalog::BackupState::kCreating;
+  backups[1].status = catalog::BackupState::kDeleting;
   EXPECT_TRUE(ExpiredBackups(backups, {}, {}, At("2030-01-01T00:00:00Z")).empty());
 }
 

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "base/files.h"
+#include "base/log.h"
 #include "engines/backup_files.h"
 #include "engines/server_user.h"
 #include "engines/supervised_server.h"
@@ -123,12 +124,12 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
   };
   auto pinned = ReadPrefix(redo_path, kRedoHeaderSize);
   if (!pinned.ok()) {
-    (void)end_backup();
+    WarnIfError(end_backup(), "end backup mode after a failed backup");
     return pinned.status();
   }
   auto checkpoint = ParseRedoHeader(pinned.value());
   if (!checkpoint.ok()) {
-    (void)end_backup();
+    WarnIfError(end_backup(), "end backup mode after a failed backup");
     return checkpoint.status().WithContext(redo_path);
   }
   info.checkpoint_lsn = checkpoint->checkpoint_lsn;
@@ -193,8 +194,8 @@ Result<MariaBackupInfo> BackupMySqlByReflink(const MariaInstance& instance, Mari
   RETURN_IF_ERROR(conn.Query("FLUSH TABLES WITH READ LOCK").status());
   auto unlock = [&] {
     info.seconds_writes_blocked = SecondsSince(blocked_since);
-    (void)conn.Query("UNLOCK TABLES");
-    (void)conn.Query("UNLOCK INSTANCE");
+    WarnIfError(conn.Query("UNLOCK TABLES"), "unlock tables after a failed backup");
+    WarnIfError(conn.Query("UNLOCK INSTANCE"), "unlock the instance after a failed backup");
   };
   Status last;
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -367,7 +368,7 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
     ASSIGN_OR_RETURN(info.snapshot, storage::CreateSnapshot(repo, o));
     return Status::Ok();
   }();
-  (void)RemoveTree(stage);
+  WarnIfError(RemoveTree(stage), "remove mariadb-backup's stage");
   RETURN_IF_ERROR(staged.WithContext("mariadb-backup"));
   return info;
 }
@@ -464,7 +465,7 @@ Result<std::unique_ptr<MariaInstance>> RestoreMaria(const storage::Repository& r
   ASSIGN_OR_RETURN(std::unique_ptr<MariaInstance> inst,
                    MariaInstance::CreateFrom(spec, password, fill));
   auto fail = [&](const Status& st) -> Status {
-    (void)inst->Delete();
+    WarnIfError(inst->Delete(), "remove the restored instance that did not come up");
     return st.WithContext(fmt::format("restore into instance '{}'", spec.name));
   };
   // InnoDB recovery runs before the server accepts connections.

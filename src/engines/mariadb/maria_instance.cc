@@ -12,6 +12,7 @@
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/log.h"
 #include "base/names.h"
 #include "engines/mariadb/maria_settings.h"
 #include "engines/server_user.h"
@@ -197,7 +198,7 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
     return inst->WriteMeta();
   }();
   if (!made.ok()) {
-    (void)RemoveTree(inst->dir_);
+    WarnIfError(RemoveTree(inst->dir_), "remove the instance that could not be made");
     if (Status removed = RemoveInstanceUser(inst->server_user_); !removed.ok()) {
       spdlog::warn("instance {}: {}", spec.name, removed.ToString());
     }

@@ -9,6 +9,7 @@
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/log.h"
 #include "base/process.h"
 #include "base/sha256.h"
 #include "engines/backup_files.h"
@@ -246,7 +247,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   if (in_backup_mode) {
     // The snapshot failed before pg_backup_stop: leave backup mode (the session would on
     // disconnect too, but say so explicitly).
-    (void)conn.Query("select pg_backup_stop(false)");
+    WarnIfError(conn.Query("select pg_backup_stop(false)"),
+                "leave backup mode after a failed backup");
   }
   if (!snapshot.ok()) {
     return snapshot.status().WithContext(fmt::format("backup of instance '{}'", instance.name()));
@@ -321,7 +323,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
     // A recovery that cannot reach its target ends the server with a FATAL line that says
     // why; the connection error alone would not.
     std::string fatal = LastFatalLine(JoinPath(inst.dir(), "postgres.log"));
-    (void)inst.Delete();
+    WarnIfError(inst.Delete(), "remove the restored instance that did not come up");
     Status out = st;
     if (!fatal.empty() && st.message().find(fatal) == std::string::npos) {
       out = Status(st.code(), st.message() + "; the server said: " + fatal, st.hint());

@@ -11,6 +11,7 @@
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/log.h"
 #include "base/names.h"
 #include "engines/log_spool.h"
 #include "engines/postgres/pg_connection.h"
@@ -163,12 +164,13 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
     return inst.WriteMeta();
   }();
   if (!made.ok()) {
-    (void)RemoveTree(inst.dir_);
+    WarnIfError(RemoveTree(inst.dir_), "remove the instance that could not be made");
     if (Status removed = RemoveInstanceUser(inst.server_user_); !removed.ok()) {
       spdlog::warn("instance {}: {}", spec.name, removed.ToString());
     }
     if (!inst.archive_id_.empty()) {
-      (void)storage::WalArchive::Remove(inst.archiving_.repo_path, inst.archive_id_);
+      WarnIfError(storage::WalArchive::Remove(inst.archiving_.repo_path, inst.archive_id_),
+                  "remove the archive of the instance that could not be made");
     }
     return made.WithContext(fmt::format("create instance '{}'", spec.name));
   }

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/files.h"
+#include "base/log.h"
 #include "base/process.h"
 #include "engines/log_spool.h"
 #include "engines/postgres/pg_backup.h"
@@ -107,7 +108,7 @@ Result<SegmentScan> ScanSegment(const WalArchive& archive, const std::string& na
     }
     return scan;
   }();
-  (void)RemoveTree(dir);
+  WarnIfError(RemoveTree(dir), "remove the WAL scan's copy");
   return scanned;
 }
 
