@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "api/error_codes.h"
+#include "control/cron.h"
 
 namespace dbaas::api {
 
@@ -88,6 +89,37 @@ json ErrorJson(const std::string& code, const std::string& message, const std::s
   json error = {{"code", code}, {"message", message}};
   if (!hint.empty()) error["hint"] = hint;
   return {{"success", false}, {"error", std::move(error)}};
+}
+json RestorePointJson(const catalog::RestorePointRecord& p) {
+  return {{"name", p.name},
+          {"instance", p.instance},
+          {"lsn", p.lsn},
+          {"walArchive", p.wal_archive},
+          {"createdAt", p.created_at}};
+}
+
+json ScheduleJson(const catalog::ScheduleRecord& s) {
+  json next = nullptr;
+  if (auto cron = control::CronSchedule::Parse(s.cron, s.time_zone); cron.ok()) {
+    if (auto at = cron->NextAfter(catalog::TimePointOf(s.last_slot_at))) {
+      next = catalog::FormatRfc3339(*at);
+    }
+  }
+  auto text_or_null = [](const std::string& t) { return t.empty() ? json(nullptr) : json(t); };
+  return {{"id", s.id},
+          {"instanceName", s.instance},
+          {"cron", s.cron},
+          {"timeZone", s.time_zone},
+          {"retentionDays", s.retention_days ? json(*s.retention_days) : json(nullptr)},
+          {"keepDaily", s.keep_daily},
+          {"keepWeekly", s.keep_weekly},
+          {"keepMonthly", s.keep_monthly},
+          {"verify", s.verify},
+          {"createdAt", s.created_at},
+          {"nextRunAt", next},
+          {"lastRunAt", text_or_null(s.last_run_at)},
+          {"lastStatus", text_or_null(s.last_status)},
+          {"lastMessage", text_or_null(s.last_message)}};
 }
 
 }  // namespace dbaas::api

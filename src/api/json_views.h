@@ -14,6 +14,9 @@ nlohmann::json InstanceJson(const control::InstanceView& view, bool show_secrets
 // A backup: backupName, namespace, pvcName, instanceType, status, createdAt, size, ...
 nlohmann::json BackupJson(const catalog::BackupRecord& backup);
 nlohmann::json JobJson(const catalog::JobRecord& job);
+nlohmann::json RestorePointJson(const catalog::RestorePointRecord& point);
+// A schedule with its next run (nextRunAt) and its last run's outcome.
+nlohmann::json ScheduleJson(const catalog::ScheduleRecord& schedule);
 // {"success":false,"error":{"code","message"[,"hint"]}}
 nlohmann::json ErrorJson(const std::string& code, const std::string& message,
                          const std::string& hint = {});
