@@ -4,6 +4,7 @@
 
 #include "api/error_codes.h"
 #include "control/cron.h"
+#include "control/stored_facts.h"
 
 namespace dbaas::api {
 
@@ -58,11 +59,25 @@ json BackupJson(const catalog::BackupRecord& b) {
             {"pinned", b.pinned},
             {"schedule", b.schedule_id.empty() ? json(nullptr) : json(b.schedule_id)},
             {"drill", b.drill}};
-  for (const char* key : {"startLsn", "stopLsn", "timeline", "serverVersion", "secondsInBackupMode",
-                          "durationSeconds", "snapshotKind", "method", "secondsWritesBlocked",
-                          "checkpointLsn", "endLsn"}) {
-    if (b.info.contains(key)) j[key] = b.info[key];
-  }
+  // What the backup recorded about itself, where its engine knows it.
+  const engines::BackupFacts f = control::StoredFacts(b.info);
+  auto text = [&](const char* key, const std::string& v) {
+    if (!v.empty()) j[key] = v;
+  };
+  auto number = [&](const char* key, const auto& v) {
+    if (v) j[key] = *v;
+  };
+  text("serverVersion", f.server_version);
+  text("snapshotKind", f.snapshot_kind);
+  number("durationSeconds", f.duration_seconds);
+  number("timeline", f.timeline);
+  text("startLsn", f.start_lsn);
+  text("stopLsn", f.stop_lsn);
+  number("secondsInBackupMode", f.seconds_in_backup_mode);
+  text("method", f.method);
+  number("checkpointLsn", f.checkpoint_lsn);
+  number("endLsn", f.end_lsn);
+  number("secondsWritesBlocked", f.seconds_writes_blocked);
   return j;
 }
 

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/names.h"
 #include "control/service.h"
+#include "control/stored_facts.h"
 #include "control/validation.h"
 #include "engines/engine.h"
 #include "storage/repo_maintenance.h"
@@ -172,10 +173,10 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
   record.snapshot_id = snap.id;
   record.size = snap.stats.logical_bytes;
   record.stored_bytes = snap.stats.stored_bytes;
-  record.info["engine"] = record.instance_type;
-  record.info.update(info->info);
-  record.info["durationSeconds"] = info->seconds;
-  record.info["snapshotKind"] = snap.kind == storage::SnapshotKind::kThin ? "thin" : "repository";
+  engines::BackupFacts facts = info->facts;
+  facts.duration_seconds = info->seconds;
+  facts.snapshot_kind = std::string(storage::SnapshotKindName(snap.kind));
+  StoreFacts(facts, record.info);
   record.secret = server->endpoint().password;
   RETURN_IF_ERROR(catalog_->UpdateBackup(record));
   // The WAL from before the oldest backup is not needed any more (after a first backup:

@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "control/service.h"
+#include "control/stored_facts.h"
 #include "engines/engine.h"
 #include "engines/log_spool.h"
 #include "storage/repo_maintenance.h"
@@ -147,11 +148,11 @@ Status Service::ReconcileBackups() {
     b.snapshot_id = committed->id;
     b.size = committed->stats.logical_bytes;
     b.stored_bytes = committed->stats.stored_bytes;
-    for (const char* key : {"start_lsn", "stop_lsn", "server_version_num"}) {
-      if (auto it = committed->annotations.find(key); it != committed->annotations.end()) {
-        b.info[key] = it->second;
-      }
-    }
+    // What the backup knew of itself is in its snapshot: the row gets the same facts a
+    // backup that ended normally has (a point-in-time restore can start from it).
+    engines::BackupFacts facts = engines::FromAnnotations(committed->annotations);
+    facts.snapshot_kind = std::string(storage::SnapshotKindName(committed->kind));
+    StoreFacts(facts, b.info);
     // The password is the instance's, which still exists: the backup was of a running one.
     auto opened = engines::OpenInstance(instances_dir(), b.instance);
     if (opened.ok()) b.secret = (*opened)->endpoint().password;

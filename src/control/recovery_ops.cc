@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/names.h"
 #include "control/service.h"
+#include "control/stored_facts.h"
 #include "engines/engine.h"
 #include "engines/log_spool.h"
 #include "storage/wal_archive.h"
@@ -30,22 +31,19 @@ struct PitrBackup {
 };
 
 std::optional<PitrBackup> AsPitrBackup(const catalog::BackupRecord& b) {
-  const json& i = b.info;
-  if (b.status != catalog::BackupState::kReady || !i.is_object()) return std::nullopt;
-  auto text = [&](const char* key) {
-    return i.contains(key) && i[key].is_string() ? i[key].get<std::string>() : std::string();
-  };
+  if (b.status != catalog::BackupState::kReady) return std::nullopt;
+  engines::BackupFacts facts = StoredFacts(b.info);
   PitrBackup p;
-  p.archive = text("walArchive");
-  p.start_lsn = text("startLsn");
-  p.stop_lsn = text("stopLsn");
+  p.archive = facts.wal_archive;
+  p.start_lsn = facts.start_lsn;
+  p.stop_lsn = facts.stop_lsn;
   auto position = engines::ParseLogPosition(p.stop_lsn);
   if (p.archive.empty() || !position || !engines::ParseLogPosition(p.start_lsn) ||
-      !i.contains("stopTimeUnixUs") || !i["stopTimeUnixUs"].is_number_integer()) {
+      !facts.stop_time_unix_us) {
     return std::nullopt;
   }
   p.stop_position = *position;
-  p.stop_unix_us = i["stopTimeUnixUs"].get<int64_t>();
+  p.stop_unix_us = *facts.stop_time_unix_us;
   p.record = b;
   return p;
 }
@@ -303,9 +301,10 @@ void Service::PruneWalArchives() {
   // Per archive, the start of its oldest kept backup: what a restore from it replays from.
   std::map<std::string, std::pair<uint64_t, std::string>> keep_from;
   for (const catalog::BackupRecord& b : *backups) {
-    if (b.status == catalog::BackupState::kDeleting || !b.info.is_object()) continue;
-    std::string archive = b.info.value("walArchive", "");
-    std::string start = b.info.value("startLsn", "");
+    if (b.status == catalog::BackupState::kDeleting) continue;
+    engines::BackupFacts facts = StoredFacts(b.info);
+    const std::string& archive = facts.wal_archive;
+    const std::string& start = facts.start_lsn;
     auto position = engines::ParseLogPosition(start);
     if (archive.empty() || !position) continue;
     auto it = keep_from.find(archive);

@@ -57,14 +57,7 @@ class PostgresEngine final : public Engine {
     EngineBackup out;
     out.snapshot = std::move(info.snapshot);
     out.seconds = info.seconds;
-    out.info = {{"serverVersion", info.server_version},
-                {"systemIdentifier", info.system_identifier},
-                {"timeline", info.timeline},
-                {"startLsn", info.start_lsn},
-                {"stopLsn", info.stop_lsn},
-                {"stopTimeUnixUs", info.stop_time_unix_us},
-                {"secondsInBackupMode", info.seconds_in_backup_mode}};
-    if (!info.wal_archive.empty()) out.info["walArchive"] = info.wal_archive;
+    out.facts = info.Facts();
     return out;
   }
   Result<std::unique_ptr<Instance>> Restore(const storage::Repository& repo,
@@ -129,11 +122,7 @@ class MariaEngine final : public Engine {
     out.snapshot = std::move(info.snapshot);
     out.seconds = info.seconds;
     out.seconds_writes_blocked = info.seconds_writes_blocked;
-    out.info = {{"serverVersion", info.server_version},
-                {"method", info.method},
-                {"checkpointLsn", info.checkpoint_lsn},
-                {"endLsn", info.end_lsn},
-                {"secondsWritesBlocked", info.seconds_writes_blocked}};
+    out.facts = info.Facts(maria->type());
     return out;
   }
   Result<std::unique_ptr<Instance>> Restore(const storage::Repository& repo,

@@ -8,9 +8,8 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "base/status.h"
+#include "engines/backup_facts.h"
 #include "engines/instance.h"
 #include "engines/integrity.h"
 #include "engines/recovery.h"
@@ -21,9 +20,7 @@ namespace dbaas::engines {
 
 struct EngineBackup {
   storage::Manifest snapshot;
-  // What the backup records about itself (serverVersion, startLsn, method, ...), in the
-  // API's camelCase.
-  nlohmann::json info = nlohmann::json::object();
+  BackupFacts facts;  // what the backup records about itself
   // How long the database held back writers (PostgreSQL: none; its backup mode is
   // reported in info) and the whole backup.
   double seconds_writes_blocked = 0;

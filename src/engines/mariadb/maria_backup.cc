@@ -22,6 +22,15 @@
 namespace dbaas::engines {
 namespace {
 
+// The snapshot's annotations: what is known of the backup when it commits, and whose it is
+// (a backup whose catalog row a crash cut off is completed from them).
+std::map<std::string, std::string> Annotations(const MariaInstance& instance,
+                                               const MariaBackupInfo& info) {
+  std::map<std::string, std::string> a = ToAnnotations(info.Facts(instance.type()));
+  a["instance"] = instance.name();
+  return a;
+}
+
 using std::chrono::steady_clock;
 using storage::ExtraFile;
 using storage::ScanFilter;
@@ -171,7 +180,7 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
     log.source_path = redo_clone;
     std::vector<ExtraFile> extras;
     extras.push_back(std::move(log));
-    return storage::BeforeCommitResult{std::move(extras), {}};
+    return storage::BeforeCommitResult{std::move(extras), Annotations(instance, info)};
   };
   auto snapshot = storage::CreateSnapshot(repo, o);
   Status ended = end_backup();
@@ -229,7 +238,7 @@ Result<MariaBackupInfo> BackupMySqlByReflink(const MariaInstance& instance, Mari
         return Status::Busy("InnoDB checkpointed during the copy", "it is taken again");
       }
       info.checkpoint_lsn = after;
-      return storage::BeforeCommitResult{std::move(extras), {}};
+      return storage::BeforeCommitResult{std::move(extras), Annotations(instance, info)};
     };
     auto snapshot = storage::CreateSnapshot(repo, o);
     if (snapshot.ok()) {
@@ -365,6 +374,9 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
     o.mode = storage::SnapshotMode::kRepository;
     o.filter = PreparedCopyFilter;
     o.progress = progress;
+    o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
+      return storage::BeforeCommitResult{{}, Annotations(instance, info)};
+    };
     ASSIGN_OR_RETURN(info.snapshot, storage::CreateSnapshot(repo, o));
     return Status::Ok();
   }();
@@ -425,6 +437,19 @@ Result<MariaBackupInfo> BackupMaria(const MariaInstance& instance, storage::Repo
   info->server_version = version;
   info->seconds = SecondsSince(started);
   return info;
+}
+
+BackupFacts MariaBackupInfo::Facts(const std::string& engine) const {
+  BackupFacts f;
+  f.engine = engine;
+  f.server_version = server_version;
+  f.snapshot_kind = std::string(storage::SnapshotKindName(snapshot.kind));
+  if (seconds > 0) f.duration_seconds = seconds;
+  f.method = method;
+  if (checkpoint_lsn != 0) f.checkpoint_lsn = checkpoint_lsn;
+  if (end_lsn != 0) f.end_lsn = end_lsn;
+  f.seconds_writes_blocked = seconds_writes_blocked;
+  return f;
 }
 
 Result<std::vector<std::string>> CheckAllTables(const MariaEndpoint& endpoint) {

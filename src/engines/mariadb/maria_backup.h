@@ -35,6 +35,7 @@
 #include <string_view>
 
 #include "base/status.h"
+#include "engines/backup_facts.h"
 #include "engines/mariadb/maria_instance.h"
 #include "storage/repository.h"
 #include "storage/snapshot_create.h"
@@ -55,6 +56,9 @@ struct MariaBackupInfo {
   uint64_t end_lsn = 0;               // the redo log's end when it was copied (reflink)
   double seconds_writes_blocked = 0;  // commits blocked (BLOCK_COMMIT to END)
   double seconds = 0;
+
+  // What the service records and shows of it; `engine` is the instance's type.
+  BackupFacts Facts(const std::string& engine) const;
 };
 
 // The instance must be running. `name` labels the snapshot.

@@ -67,6 +67,7 @@ class MariaInstance final : public SupervisedInstance {
   std::string ClientOptions() const;       // client.cnf's content
   MariaEndpoint client() const;            // root over the unix socket
   MariaFlavor flavor() const { return flavor_; }
+  const std::string& type() const { return type_; }  // mariadb or mysql, as asked for
 
  private:
   MariaInstance() = default;

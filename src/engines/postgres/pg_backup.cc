@@ -152,6 +152,22 @@ ScanFilter PgBackupFilter(const std::string& path, bool is_directory) {
   return ScanFilter::kInclude;
 }
 
+BackupFacts PgBackupInfo::Facts() const {
+  BackupFacts f;
+  f.engine = "postgresql";
+  f.server_version = server_version;
+  f.snapshot_kind = snapshot_kind;
+  if (seconds > 0) f.duration_seconds = seconds;
+  f.system_identifier = system_identifier;
+  f.timeline = timeline;
+  f.start_lsn = start_lsn;
+  f.stop_lsn = stop_lsn;
+  f.stop_time_unix_us = stop_time_unix_us;
+  f.seconds_in_backup_mode = seconds_in_backup_mode;
+  f.wal_archive = wal_archive;
+  return f;
+}
+
 Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
                                     const std::string& name, storage::SnapshotMode mode,
                                     storage::Progress* progress) {
@@ -230,17 +246,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     std::string manifest =
         BackupManifest(entries, extras, info.timeline, info.start_lsn, info.stop_lsn, NowNs());
     add("backup_manifest", std::move(manifest), "");
-    std::map<std::string, std::string> annotations = {
-        {"engine", "postgresql"},
-        {"server_version_num", info.server_version},
-        {"system_identifier", info.system_identifier},
-        {"timeline", std::to_string(info.timeline)},
-        {"start_lsn", info.start_lsn},
-        {"stop_lsn", info.stop_lsn},
-        {"seconds_in_backup_mode", fmt::format("{:.3f}", info.seconds_in_backup_mode)},
-        {"stop_time_unix_us", std::to_string(info.stop_time_unix_us)},
-        {"wal_archive", info.wal_archive},
-        {"instance", instance.name()}};
+    std::map<std::string, std::string> annotations = ToAnnotations(info.Facts());
+    annotations["instance"] = instance.name();
     return storage::BeforeCommitResult{std::move(extras), std::move(annotations)};
   };
   auto snapshot = storage::CreateSnapshot(repo, o);
@@ -254,6 +261,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     return snapshot.status().WithContext(fmt::format("backup of instance '{}'", instance.name()));
   }
   info.snapshot = std::move(snapshot.value());
+  info.snapshot_kind = SnapshotKindName(info.snapshot.kind);
   info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return info;
 }

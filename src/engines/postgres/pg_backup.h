@@ -17,6 +17,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "engines/backup_facts.h"
 #include "engines/integrity.h"
 #include "engines/postgres/pg_instance.h"
 #include "engines/recovery.h"
@@ -37,7 +38,11 @@ struct PgBackupInfo {
   // When pg_backup_stop returned: the copy is consistent from here on, the earliest
   // time a point-in-time restore from it can reach.
   int64_t stop_time_unix_us = 0;
-  std::string wal_archive;  // the instance's archive id; "" without archiving
+  std::string wal_archive;    // the instance's archive id; "" without archiving
+  std::string snapshot_kind;  // as the snapshot was made: "repository" or "thin"
+
+  // What the service records and shows of it.
+  BackupFacts Facts() const;
 };
 
 // The instance must be running. `name` labels the snapshot.

@@ -1,0 +1,44 @@
+// What a backup records about itself, whatever the engine: filled by the engine that took
+// it (fields of another engine stay empty), kept with its snapshot as annotations, stored
+// by the service in the catalog and shown by the API, each under its own names, which only
+// those layers know. One struct, so a new fact is one field here and one line where each
+// layer names it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace dbaas::engines {
+
+struct BackupFacts {
+  std::string engine;          // postgresql, mariadb, mysql
+  std::string server_version;  // PostgreSQL: server_version_num ("150018"); MariaDB: VERSION()
+  std::string snapshot_kind;   // "repository" (copied into packs) or "thin" (reflink clones)
+  std::optional<double> duration_seconds;
+
+  // PostgreSQL: the backup's span in the WAL and where it continues (pg_backup.h).
+  std::string system_identifier;
+  std::optional<uint32_t> timeline;
+  std::string start_lsn;  // "0/3000028"
+  std::string stop_lsn;
+  // When pg_backup_stop returned: the earliest a point-in-time restore from it reaches.
+  std::optional<int64_t> stop_time_unix_us;
+  std::optional<double> seconds_in_backup_mode;
+  std::string wal_archive;  // the archive its WAL continues in; "" without archiving
+
+  // MariaDB/MySQL (maria_backup.h).
+  std::string method;  // "reflink" or "mariadb-backup"
+  std::optional<uint64_t> checkpoint_lsn;
+  std::optional<uint64_t> end_lsn;
+  std::optional<double> seconds_writes_blocked;
+};
+
+// The facts as a snapshot's annotations (snake_case), and back: a backup whose catalog row
+// a crash cut off is completed from its snapshot. Absent facts are not written; what does
+// not parse is left out.
+std::map<std::string, std::string> ToAnnotations(const BackupFacts& facts);
+BackupFacts FromAnnotations(const std::map<std::string, std::string>& annotations);
+
+}  // namespace dbaas::engines
