@@ -16,6 +16,7 @@
 
 #include "api/server.h"
 #include "base/files.h"
+#include "base/kill_points.h"
 #include "base/log.h"
 #include "control/service.h"
 
@@ -38,6 +39,7 @@ struct DaemonOptions {
   std::string mysql_bin_dir;
   std::string dbaas_binary;
   std::vector<std::string> alert_webhooks;
+  std::vector<std::string> test_holds;
   int disk_alert_percent = 85;
   std::string tls_cert;
   std::string tls_key;
@@ -182,6 +184,10 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", o.tls_cert,
                  "PEM certificate (chain) to serve the API over HTTPS, with --tls-key");
   app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert (keep it 0600)");
+  // For the kill tests only: not in --help.
+  app.add_option("--test-hold", o.test_holds,
+                 "NAME=MS: hold for MS milliseconds at kill point NAME (base/kill_points.h)")
+      ->group("");
   app.add_flag("--insecure-no-auth", o.insecure_no_auth,
                "Serve without the bearer token (local development only; loopback only)");
   try {
@@ -194,6 +200,9 @@ int main(int argc, char** argv) {
   }
   if (o.data_root.empty()) {
     return Fail(dbaas::Status::InvalidArgument("--data-root is required"));
+  }
+  for (const std::string& hold : o.test_holds) {
+    if (auto st = dbaas::ArmKillPointFromSpec(hold); !st.ok()) return Fail(st);
   }
   auto listen = ParseListen(o.listen);
   if (!listen.ok()) return Fail(listen.status());

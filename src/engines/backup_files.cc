@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "base/kill_points.h"
 #include "storage/snapshot_restore.h"
 
 namespace dbaas::engines {
@@ -26,17 +27,8 @@ Status FillFromSnapshot(const storage::Repository& repo, const storage::Manifest
   o.sync = true;
   o.progress = progress;
   RETURN_IF_ERROR(storage::RestoreSnapshot(repo, snapshot, o).status());
-  HoldForTests("DBAAS_TEST_HOLD_RESTORE_MS");
+  ReachKillPoint(KillPoint::kRestoreFilled);
   return Status::Ok();
-}
-
-void HoldForTests(const char* name) {
-  if (const char* ms = std::getenv(name)) {
-    // Said on stderr so that the test knows, without a race, that we are at the point.
-    std::fprintf(stderr, "holding at %s for %s ms\n", name, ms);
-    std::fflush(stderr);
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
-  }
 }
 
 }  // namespace dbaas::engines

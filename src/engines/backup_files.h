@@ -19,13 +19,8 @@ storage::ExtraFile ServerOwnedFile(const std::optional<UserIds>& owner, std::str
 
 // Restores `snapshot` into `data_dir` and syncs it (one syncfs: the server then finds
 // nothing left to write back when it fsyncs the directory at start; docs/BENCHMARKS.md). Kill point
-// for tests: DBAAS_TEST_HOLD_RESTORE_MS holds a half-made restore (files in place, no server yet).
+// KillPoint::kRestoreFilled: a half-made restore (files in place, no server yet).
 Status FillFromSnapshot(const storage::Repository& repo, const storage::Manifest& snapshot,
                         const std::string& data_dir, storage::Progress* progress);
-
-// Kill point for tests: sleeps as many milliseconds as the environment variable `name` says
-// (not set: returns at once), so that a test can kill a backup at that point. It says
-// "holding at <name>" on stderr first, so the test can wait for that line.
-void HoldForTests(const char* name);
 
 }  // namespace dbaas::engines

@@ -57,7 +57,7 @@ class KillTest : public ::testing::Test {
 };
 
 TEST_F(KillTest, KilledDuringABackupRestartsConsistent) {
-  ASSERT_TRUE(daemon_.Start({"DBAAS_TEST_HOLD_BACKUP_MODE_MS=30000"}).ok());
+  ASSERT_TRUE(daemon_.Start({}, {"--test-hold", "backup-mode=30000"}).ok());
   CreateWithData("db", 1000);
   auto started = daemon_.Post("/instances/db/backup?async=true", json{{"backupName", "cut"}});
   ASSERT_EQ(started.status, 202) << started.raw;
@@ -67,7 +67,7 @@ TEST_F(KillTest, KilledDuringABackupRestartsConsistent) {
   EXPECT_EQ(daemon_.Post("/instances/db/backup", json{{"backupName", "other"}}).status, 409);
   EXPECT_EQ(daemon_.Delete("/instances/db").status, 409);
   EXPECT_EQ(daemon_.Get("/instances/db/backups/cut").body["backup"]["status"], "creating");
-  ASSERT_TRUE(daemon_.WaitLogSays("holding at DBAAS_TEST_HOLD_BACKUP_MODE_MS"))
+  ASSERT_TRUE(daemon_.WaitLogSays("holding at backup-mode"))
       << "the backup never reached backup mode";
   daemon_.Kill();
 
@@ -98,7 +98,7 @@ TEST_F(KillTest, KilledDuringABackupRestartsConsistent) {
 }
 
 TEST_F(KillTest, KilledDuringARestoreLeavesNoHalfInstance) {
-  ASSERT_TRUE(daemon_.Start({"DBAAS_TEST_HOLD_RESTORE_MS=30000"}).ok());
+  ASSERT_TRUE(daemon_.Start({}, {"--test-hold", "restore-filled=30000"}).ok());
   CreateWithData("db", 2000);
   ASSERT_EQ(daemon_.Post("/instances/db/backup", json{{"backupName", "b"}}).status, 201);
   auto started = daemon_.Post("/instances/db/restore?async=true",
@@ -109,7 +109,7 @@ TEST_F(KillTest, KilledDuringARestoreLeavesNoHalfInstance) {
   EXPECT_EQ(daemon_.Get("/instances/half").body["instance"]["status"], "restoring");
   EXPECT_EQ(daemon_.Delete("/instances/db/backups/b").status, 409) << "in use by the restore";
   EXPECT_EQ(daemon_.Delete("/instances/half").status, 409);
-  ASSERT_TRUE(daemon_.WaitLogSays("holding at DBAAS_TEST_HOLD_RESTORE_MS"))
+  ASSERT_TRUE(daemon_.WaitLogSays("holding at restore-filled"))
       << "the restore never reached its hold";
   struct stat st;
   ASSERT_EQ(::stat((daemon_.data_root() + "/instances/half/data").c_str(), &st), 0)

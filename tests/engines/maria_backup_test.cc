@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "base/files.h"
+#include "base/kill_points.h"
 #include "test_util.h"
 
 namespace dbaas::engines {
@@ -238,6 +239,7 @@ TEST(MariaBackupKillTestChild, BackUpAndHold) {
   const char* base = std::getenv("DBAAS_KILL_TEST_BASE");
   const char* method = std::getenv("DBAAS_KILL_TEST_METHOD");
   if (!base || !method) GTEST_SKIP() << "runs only as the kill test's child";
+  ArmKillPoint(KillPoint::kBackupMode, std::chrono::seconds(60));
   auto inst = MariaInstance::Open(JoinPath(base, "instances"), "source");
   ASSERT_TRUE(inst.ok()) << inst.status().ToString();
   auto repo = storage::Repository::Open(JoinPath(base, "repo"));
@@ -259,8 +261,7 @@ TEST_P(MariaBackupTest, KilledMidBackupLeavesTheServerWritable) {
   ProcessOptions child;
   child.argv = {"/proc/self/exe", "--gtest_filter=MariaBackupKillTestChild.*"};
   child.env = {"DBAAS_KILL_TEST_BASE=" + base_,
-               std::string("DBAAS_KILL_TEST_METHOD=") + (reflink ? "reflink" : "mariadb-backup"),
-               "DBAAS_TEST_HOLD_BACKUP_MODE_MS=60000"};
+               std::string("DBAAS_KILL_TEST_METHOD=") + (reflink ? "reflink" : "mariadb-backup")};
   child.output_path = JoinPath(tmp_.path(), "child.log");
   auto doomed = Process::Start(child);
   ASSERT_TRUE(doomed.ok()) << doomed.status().ToString();
@@ -315,7 +316,7 @@ TEST_P(MariaBackupTest, ARedoLogThatWrapsDuringTheCopyFailsTheBackup) {
   ASSERT_SQL(conn, "CREATE DATABASE w");
   ASSERT_SQL(conn, "CREATE TABLE w.t (id INT PRIMARY KEY, v VARCHAR(1000)) ENGINE=InnoDB");
   // While the backup holds commits, one transaction writes ~30 MB of redo into a 4 MB log.
-  ::setenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS", "3000", 1);
+  ArmKillPoint(KillPoint::kBackupMode, std::chrono::seconds(3));
   std::thread writer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     MariaConnection c = Connect(inst);
@@ -325,7 +326,7 @@ TEST_P(MariaBackupTest, ARedoLogThatWrapsDuringTheCopyFailsTheBackup) {
     EXPECT_TRUE(c.Query("ROLLBACK").ok());
   });
   auto backup = BackupMaria(inst, *repo_, "wrapped", MariaBackupMethod::kReflink);
-  ::unsetenv("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
+  ArmKillPoint(KillPoint::kBackupMode, std::chrono::milliseconds(0));
   writer.join();
   ASSERT_FALSE(backup.ok()) << "a copy whose redo log wrapped was accepted";
   EXPECT_EQ(backup.status().code(), StatusCode::kBusy) << backup.status().ToString();

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "base/files.h"
+#include "base/kill_points.h"
 #include "engines/postgres/pg_connection.h"
 #include "storage/snapshot_restore.h"
 #include "test_util.h"
@@ -261,6 +262,7 @@ TEST_F(PgBackupTest, NegativeControlPlainCopyIsCaught) {
 TEST(PgBackupKillTestChild, BackUpAndHoldBackupMode) {
   const char* root = std::getenv("DBAAS_KILL_TEST_ROOT");
   if (!root) GTEST_SKIP() << "runs only as the kill test's child";
+  ArmKillPoint(KillPoint::kBackupMode, std::chrono::seconds(60));
   auto inst = PgInstance::Open(JoinPath(root, "instances"), "source");
   ASSERT_TRUE(inst.ok()) << inst.status().ToString();
   auto repo = storage::Repository::Open(JoinPath(root, "repo"));
@@ -272,7 +274,7 @@ TEST(PgBackupKillTestChild, BackUpAndHoldBackupMode) {
 TEST_F(PgBackupTest, KilledMidBackupLeavesServerRunningAndNothingListed) {
   ProcessOptions child;
   child.argv = {"/proc/self/exe", "--gtest_filter=PgBackupKillTestChild.*"};
-  child.env = {"DBAAS_KILL_TEST_ROOT=" + root_.path(), "DBAAS_TEST_HOLD_BACKUP_MODE_MS=60000"};
+  child.env = {"DBAAS_KILL_TEST_ROOT=" + root_.path()};
   child.output_path = root_ / "child.log";
   auto writer = Process::Start(child);
   ASSERT_TRUE(writer.ok()) << writer.status().ToString();

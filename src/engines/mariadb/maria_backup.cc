@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "base/files.h"
+#include "base/kill_points.h"
 #include "base/log.h"
 #include "engines/backup_files.h"
 #include "engines/server_user.h"
@@ -153,7 +154,7 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
   // pinned header after BACKUP STAGE END and is copied into the snapshot from there.
   const std::string redo_clone = JoinPath(repo.TmpDir(), "ib_logfile0." + name);
   o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
-    HoldForTests("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
+    ReachKillPoint(KillPoint::kBackupMode);
     RETURN_IF_ERROR(storage::ClonePath(redo_path, redo_clone));
     ASSIGN_OR_RETURN(std::string lsn_now, conn.GlobalStatus("Innodb_lsn_current"));
     info.end_lsn = std::stoull(lsn_now);
@@ -220,7 +221,7 @@ Result<MariaBackupInfo> BackupMySqlByReflink(const MariaInstance& instance, Mari
     o.filter = MariaCopyFilter;
     o.progress = progress;
     o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
-      HoldForTests("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
+      ReachKillPoint(KillPoint::kBackupMode);
       std::vector<ExtraFile> extras;
       std::error_code ec;
       std::string redo_dir = JoinPath(instance.data_dir(), kMySqlRedoDir);

@@ -9,6 +9,7 @@
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/kill_points.h"
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sha256.h"
@@ -213,7 +214,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   o.before_commit =
       [&](const std::vector<TreeEntry>& entries) -> Result<storage::BeforeCommitResult> {
     // Kill point for tests: hold backup mode open so a test can kill us inside it.
-    HoldForTests("DBAAS_TEST_HOLD_BACKUP_MODE_MS");
+    ReachKillPoint(KillPoint::kBackupMode);
     // Not waiting for the archive: the backup carries its own WAL (below), and a failing
     // archive must not hang backups.
     ASSIGN_OR_RETURN(auto stop_rows,
