@@ -160,9 +160,8 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
     }
     server = it->second.get();
   }
-  std::lock_guard writer(repo_writer_);
-  std::shared_lock no_gc(repo_gc_);
-  auto repo = storage::Repository::Open(repository_dir());
+  auto hold = repo_.HoldForWrite();
+  auto repo = repo_.Open();
   if (!repo.ok()) return fail(repo.status());
   auto engine = engines::EngineFor(record.instance_type);
   if (!engine.ok()) return fail(engine.status());
@@ -268,9 +267,8 @@ Status Service::DeleteBackup(const std::string& instance, const std::string& bac
 }
 
 Status Service::RemoveBackupData(const std::vector<catalog::BackupRecord>& backups) {
-  std::lock_guard writer(repo_writer_);
-  std::unique_lock gc(repo_gc_);
-  ASSIGN_OR_RETURN(auto repo, storage::Repository::Open(repository_dir()));
+  auto hold = repo_.HoldExclusive();
+  ASSIGN_OR_RETURN(auto repo, repo_.Open());
   std::string names;
   for (const catalog::BackupRecord& backup : backups) {
     names += (names.empty() ? "" : ",") + backup.name;
@@ -385,8 +383,8 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
   if (!backup.ok()) return fail(backup.status());
   auto record = catalog_->GetInstance(request.new_instance_name);
   if (!record.ok()) return fail(record.status());
-  std::shared_lock no_gc(repo_gc_);
-  auto repo = storage::Repository::Open(repository_dir());
+  auto hold = repo_.HoldForRead();
+  auto repo = repo_.Open();
   if (!repo.ok()) return fail(repo.status());
   auto snapshot = (*repo)->LoadSnapshot(backup->snapshot_id);
   if (!snapshot.ok()) return fail(snapshot.status());

@@ -52,8 +52,8 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
   engines::FileCheck file_check;
   // The repository is read (and gc kept out) during the restore only, not the check.
   auto restored = [&]() -> Result<std::unique_ptr<engines::Instance>> {
-    std::shared_lock no_gc(repo_gc_);
-    ASSIGN_OR_RETURN(auto repo, storage::Repository::Open(repository_dir()));
+    auto hold = repo_.HoldForRead();
+    ASSIGN_OR_RETURN(auto repo, repo_.Open());
     ASSIGN_OR_RETURN(storage::Manifest snapshot, repo->LoadSnapshot(backup.snapshot_id));
     engines::InstanceSpec spec =
         SpecFor("drill-" + RandomHex(4), backup.instance_type, BackupConfig(backup));

@@ -187,7 +187,7 @@ Status Service::ResolveTarget(RestoreRequest& request) {
   }
   engines::ArchiveEnd end;
   {
-    std::shared_lock no_gc(repo_gc_);
+    auto hold = repo_.HoldForRead();
     ASSIGN_OR_RETURN(end, engine->ScanArchive(repository_dir(), archive, base->stop_lsn));
   }
   int64_t latest = std::max(end.last_commit_unix_us.value_or(0), backups.back().stop_unix_us);
@@ -227,7 +227,7 @@ Result<RecoveryWindow> Service::GetRecoveryWindow(const std::string& instance) {
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(oldest.record.instance_type));
   engines::ArchiveEnd end;
   {
-    std::shared_lock no_gc(repo_gc_);
+    auto hold = repo_.HoldForRead();
     ASSIGN_OR_RETURN(end, engine->ScanArchive(repository_dir(), oldest.archive, oldest.stop_lsn));
   }
   RecoveryWindow w;

@@ -320,27 +320,6 @@ void Service::CheckAlertConditions(Clock::time_point now) {
   }
 }
 
-Service::RepoSizes Service::CurrentRepoSizes() const {
-  std::lock_guard lock(repo_sizes_mu_);
-  auto now = std::chrono::steady_clock::now();
-  // A running gc holds the repository for a while: a scrape then gets the last sizes
-  // rather than waiting for it.
-  std::shared_lock no_gc(repo_gc_, std::try_to_lock);
-  if (!no_gc.owns_lock()) return repo_sizes_;
-  auto changed_at = storage::Repository::SnapshotsChangedAt(repository_dir());
-  if (!changed_at.ok()) return repo_sizes_;
-  if (repo_sizes_.valid && repo_sizes_.snapshots_changed_at == *changed_at &&
-      now - repo_sizes_.read_at < std::chrono::minutes(10)) {
-    return repo_sizes_;
-  }
-  auto repo = storage::Repository::Open(repository_dir());
-  if (!repo.ok()) return repo_sizes_;
-  auto stats = storage::ComputeStats(**repo);
-  if (!stats.ok()) return repo_sizes_;
-  repo_sizes_ = {*changed_at, now, stats->logical_bytes, stats->stored_bytes, true};
-  return repo_sizes_;
-}
-
 std::string Service::RenderMetrics() const {
   MetricsState state;
   state.jobs_in_flight = jobs_->in_flight();
@@ -365,7 +344,7 @@ std::string Service::RenderMetrics() const {
       }
     }
   }
-  RepoSizes sizes = CurrentRepoSizes();
+  RepositoryAccess::Sizes sizes = repo_.CurrentSizes();
   state.repository_logical_bytes = sizes.logical_bytes;
   state.repository_stored_bytes = sizes.stored_bytes;
   struct statvfs fs;

@@ -20,7 +20,10 @@ namespace dbaas::control {
 using nlohmann::json;
 
 Service::Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog::Catalog> catalog)
-    : options_(std::move(options)), lock_(std::move(lock)), catalog_(std::move(catalog)) {}
+    : options_(std::move(options)),
+      lock_(std::move(lock)),
+      catalog_(std::move(catalog)),
+      repo_(JoinPath(options_.data_root, "repository")) {}
 
 namespace {
 
@@ -289,7 +292,7 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   }
   retention_due_ = true;
   if (delete_backups) {
-    std::lock_guard writer(repo_writer_);
+    auto writer = repo_.HoldWriterOnly();
     PruneWalArchives();  // its archive goes with its last backup
   }
   return json{{"instance", name}, {"backupsDeleted", backups_deleted}};

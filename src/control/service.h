@@ -38,6 +38,7 @@
 #include "control/job_runner.h"
 #include "control/log_spool_drainer.h"
 #include "control/metrics.h"
+#include "control/repository_access.h"
 #include "engines/instance.h"
 #include "engines/recovery.h"
 
@@ -191,7 +192,7 @@ class Service {
  private:
   Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog::Catalog> catalog);
   std::string instances_dir() const { return JoinPath(options_.data_root, "instances"); }
-  std::string repository_dir() const { return JoinPath(options_.data_root, "repository"); }
+  const std::string& repository_dir() const { return repo_.path(); }
   std::string drills_dir() const { return JoinPath(options_.data_root, "drills"); }
 
   // The record with what is live: where its server listens, whether it runs.
@@ -231,7 +232,7 @@ class Service {
   Status ResolveTarget(RestoreRequest& request);
   // WAL retention follows backup retention: removes archived WAL older than the oldest
   // kept backup of each archive, and archives of deleted instances without backups. The
-  // caller holds repo_writer_ (no backup is running).
+  // caller holds the repository's writer (no backup is running).
   void PruneWalArchives();
   // Where a new instance of `type` is made, with the daemon's binaries for its engine.
   engines::InstanceSpec SpecFor(const std::string& name, const std::string& type,
@@ -247,25 +248,7 @@ class Service {
   std::map<std::string, std::string> backing_up_;  // instance -> job id; guarded by mu_
   std::multiset<std::string> restoring_from_;      // backup names in use; guarded by mu_
 
-  // One writer of the repository at a time (backups, deletes); gc excludes everyone,
-  // since it deletes packs a reader may be about to open.
-  std::mutex repo_writer_;
-  mutable std::shared_mutex repo_gc_;
-
-  // The repository's sizes for /metrics, read again only when its list of snapshots has
-  // changed since (a backup, a delete, its gc; an offline `dbaas` command too), or after 10
-  // minutes (a gc alone): opening the repository and summing its snapshots on every scrape
-  // would grow with the backups kept.
-  struct RepoSizes {
-    int64_t snapshots_changed_at = 0;
-    std::chrono::steady_clock::time_point read_at;
-    uint64_t logical_bytes = 0;
-    uint64_t stored_bytes = 0;
-    bool valid = false;
-  };
-  mutable std::mutex repo_sizes_mu_;
-  mutable RepoSizes repo_sizes_;  // guarded by repo_sizes_mu_
-  RepoSizes CurrentRepoSizes() const;
+  RepositoryAccess repo_;  // its own locks: taken before mu_, never under it
 
   std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<AlertSender> alerts_;
