@@ -319,21 +319,28 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
   InstanceView view;
   view.status = record.status;
   view.status_message = record.status_message;
+  std::optional<engines::LogSpool> spool;  // its archiving notes are read after the lock
   {
     std::lock_guard lock(mu_);
     if (auto it = servers_.find(record.name); it != servers_.end()) {
       view.connection = it->second->login();
       if (it->second->superuser_access()) view.superuser = it->second->endpoint();
       view.restarts = it->second->restarts();
-      if (record.status == catalog::InstanceState::kRunning)
+      spool = it->second->log_spool();
+      if (record.status == catalog::InstanceState::kRunning && !spool) {
         view.status_message = it->second->note();
+      }
       if (record.status == catalog::InstanceState::kRunning && !it->second->running()) {
+        spool.reset();
         view.status = catalog::InstanceState::kFailed;
         view.status_message = fmt::format(
             "the server is not running; the supervisor restarts it (restarts so far: {})",
             view.restarts);
       }
     }
+  }
+  if (spool && record.status == catalog::InstanceState::kRunning) {
+    view.status_message = engines::LogSpoolNote(*spool);
   }
   view.record = std::move(record);
   return view;

@@ -59,6 +59,9 @@ struct LogSpool {
   std::string repo_path;
   std::string archive_id;
   std::string status_path;  // the last failure to drain it (ours, beside the spool)
+  // The last failure of the server's own archive_command (wal-push), which the server's
+  // user writes.
+  std::string push_status_path;
 };
 
 class Instance {
@@ -85,7 +88,8 @@ class Instance {
   // Whether the tenant has the superuser's login too (asked for, or no tenant login).
   virtual bool superuser_access() const = 0;
   // What a user should know about how the instance is served (e.g. type mysql served by
-  // MariaDB), or "".
+  // MariaDB), or "". An instance with a log spool reads its archiving failures from files
+  // here: the service reads those through the spool (LogSpoolNote), outside its lock.
   virtual std::string note() const { return ""; }
   // The id of the archive its log goes to in the repository, or "" when it has none.
   virtual std::string log_archive_id() const { return ""; }

@@ -43,6 +43,11 @@ void DrainLogSpoolOrWarn(const LogSpool& spool) {
 }
 
 std::string LogSpoolNote(const LogSpool& spool) {
+  if (!spool.push_status_path.empty()) {
+    if (auto failure = storage::ReadArchivingFailure(spool.push_status_path)) {
+      return "WAL archiving is failing (PostgreSQL keeps the WAL and retries): " + *failure;
+    }
+  }
   auto failure = storage::ReadArchivingFailure(spool.status_path);
   if (!failure) return "";
   return "WAL cannot be moved from the instance's spool into the repository (the spool keeps "

@@ -18,7 +18,9 @@ Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool);
 // will not start): it is logged, and recorded for the instance's status as ever.
 void DrainLogSpoolOrWarn(const LogSpool& spool);
 
-// The recorded failure of the last drain, as the instance's status says it, or "".
+// What the instance's status says of its archiving: the server's archive_command's last
+// failure, else the last drain's, or "". Reads files the server's user can write (no-follow,
+// non-blocking, regular files only): call it holding no lock shared with other instances.
 std::string LogSpoolNote(const LogSpool& spool);
 
 }  // namespace dbaas::engines

@@ -387,15 +387,17 @@ Status PgInstance::MakeSpool() const {
 
 std::optional<LogSpool> PgInstance::log_spool() const {
   if (archive_id_.empty()) return std::nullopt;
-  return LogSpool{name_, SpoolDir(), archiving_.repo_path, archive_id_, SpoolDir() + ".status"};
+  return LogSpool{name_,
+                  SpoolDir(),
+                  archiving_.repo_path,
+                  archive_id_,
+                  SpoolDir() + ".status",
+                  WalPushStatusPath()};
 }
 
 std::string PgInstance::note() const {
-  if (archive_id_.empty()) return "";
-  if (auto failure = storage::ReadArchivingFailure(WalPushStatusPath())) {
-    return "WAL archiving is failing (PostgreSQL keeps the WAL and retries): " + *failure;
-  }
-  return LogSpoolNote(*log_spool());
+  auto spool = log_spool();
+  return spool ? LogSpoolNote(*spool) : "";
 }
 
 Status PgInstance::BeforeRemoval() {
