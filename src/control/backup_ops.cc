@@ -78,12 +78,6 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
           fmt::format("instance '{}' is {}, not running", request.instance, instance.status),
           "back it up once it is running");
     }
-    if (auto it = backing_up_.find(request.instance); it != backing_up_.end()) {
-      return Status::FailedPrecondition(
-          fmt::format("a backup of instance '{}' is already in progress (job {})", request.instance,
-                      it->second),
-          "wait for it to end");
-    }
     auto now = std::chrono::system_clock::now();
     record.instance = request.instance;
     record.instance_type = instance.type;
@@ -96,6 +90,12 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
     }
     record.info = {{"config", instance.config}};
     record.schedule_id = request.schedule_id;
+    RETURN_IF_ERROR(reservations_.ReserveBackup(request.instance));
+    // The reservation goes again if the row cannot be made.
+    bool row_made = false;
+    ScopeExit unreserve([&] {
+      if (!row_made) reservations_.EndBackup(request.instance);
+    });
     if (!request.backup_name.empty()) {
       record.name = request.backup_name;
       RETURN_IF_ERROR(catalog_->InsertBackup(record));
@@ -111,7 +111,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
       RETURN_IF_ERROR(inserted);
     }
     req.backup_name = record.name;
-    backing_up_[request.instance] = "pending";
+    row_made = true;
   }
   json body = {{"instance", req.instance}, {"backupName", req.backup_name}};
   if (req.retention_days) body["retentionDays"] = *req.retention_days;
@@ -125,25 +125,20 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   };
   auto cancel = [this, req](const Status&) {
     WarnIfError(catalog_->DeleteBackup(req.backup_name), "unlist the backup that was not made");
-    std::lock_guard lock(mu_);
-    backing_up_.erase(req.instance);
+    reservations_.EndBackup(req.instance);
   };
   auto job = jobs_->Submit("backup", req.instance, body, work, cancel);
-  std::lock_guard lock(mu_);
   if (!job.ok()) {
     WarnIfError(catalog_->DeleteBackup(req.backup_name), "unlist the backup that was not made");
-    backing_up_.erase(req.instance);
-  } else if (backing_up_.count(req.instance)) {
-    backing_up_[req.instance] = job->id;
+    reservations_.EndBackup(req.instance);
+  } else {
+    reservations_.SetBackupJob(req.instance, job->id);
   }
   return job;
 }
 
 Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
-  ScopeExit done([&] {
-    std::lock_guard lock(mu_);
-    backing_up_.erase(request.instance);
-  });
+  ScopeExit done([&] { reservations_.EndBackup(request.instance); });
   auto fail = [&](const Status& st) {
     WarnIfError(catalog_->DeleteBackup(request.backup_name), "unlist the backup that was not made");
     return st;
@@ -151,7 +146,7 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
   ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(request.backup_name));
   engines::Instance* server = nullptr;
   {
-    // The instance cannot be deleted while backing_up_ names it, so the pointer stays good.
+    // The instance cannot be deleted while its backup is reserved: the pointer stays good.
     std::lock_guard lock(mu_);
     auto it = servers_.find(request.instance);
     if (it == servers_.end()) {
@@ -227,13 +222,6 @@ std::map<std::string, std::string> Service::BackupConfig(const catalog::BackupRe
   return config;
 }
 
-void Service::StopUsingBackup(const std::string& backup) {
-  std::lock_guard lock(mu_);
-  if (auto it = restoring_from_.find(backup); it != restoring_from_.end()) {
-    restoring_from_.erase(it);
-  }
-}
-
 Status Service::MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(backup, catalog_->GetBackup(backup.name));
@@ -245,7 +233,7 @@ Status Service::MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned) 
         fmt::format("backup '{}' is {}", backup.name, catalog::NameOf(backup.status)),
         "wait for it to finish");
   }
-  if (restoring_from_.count(backup.name)) {
+  if (reservations_.InUse(backup.name)) {
     return Status::FailedPrecondition(
         fmt::format("backup '{}' is being restored or drilled", backup.name),
         "wait for that to end");
@@ -326,14 +314,14 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   {
     std::lock_guard lock(mu_);
     RETURN_IF_ERROR(catalog_->InsertInstance(record));
-    restoring_from_.insert(backup.name);
+    reservations_.UseBackup(backup.name);
   }
   json body = {{"sourceInstance", request.source_instance},
                {"backupName", request.backup_name},
                {"newInstanceName", request.new_instance_name},
                {"size", request.size}};
   if (to_target) body["target"] = TargetJson(request.target);
-  auto release = [this, name = backup.name] { StopUsingBackup(name); };
+  auto release = [this, name = backup.name] { reservations_.StopUsingBackup(name); };
   auto work = [this, request, release](JobContext& job) {
     ScopeExit done(release);
     return RunRestore(request, job);

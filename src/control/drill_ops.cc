@@ -27,9 +27,9 @@ Result<catalog::JobRecord> Service::VerifyBackup(const std::string& instance,
           fmt::format("backup '{}' is {}, not ready", backup, record.status),
           "drill it once it is ready");
     }
-    restoring_from_.insert(backup);  // not deleted while drilled
+    reservations_.UseBackup(backup);  // not deleted while drilled
   }
-  auto release = [this, backup] { StopUsingBackup(backup); };
+  auto release = [this, backup] { reservations_.StopUsingBackup(backup); };
   auto work = [this, record, release](JobContext& job) {
     auto result = RunDrill(record, job);
     release();

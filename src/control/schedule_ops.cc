@@ -223,8 +223,7 @@ Result<int> Service::ApplyRetention() {
   {
     // Deleting waits for the repository's writer and readers: with a backup or a restore
     // running, the pass is put off rather than holding up the scheduler behind it.
-    std::lock_guard lock(mu_);
-    if (!backing_up_.empty() || !restoring_from_.empty()) {
+    if (!reservations_.Idle()) {
       retention_due_ = true;
       return 0;
     }

@@ -215,15 +215,15 @@ Result<catalog::JobRecord> Service::DeleteInstance(const std::string& name, bool
       return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
                                         "wait for the operation in progress to end (see its job)");
     }
-    if (auto it = backing_up_.find(name); it != backing_up_.end()) {
+    if (auto job = reservations_.BackupOf(name)) {
       return Status::FailedPrecondition(
-          fmt::format("a backup of instance '{}' is in progress (job {})", name, it->second),
+          fmt::format("a backup of instance '{}' is in progress (job {})", name, *job),
           "wait for it to end");
     }
     if (delete_backups) {
       ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups(name));
       for (const auto& b : backups) {
-        if (restoring_from_.count(b.name)) {
+        if (reservations_.InUse(b.name)) {
           return Status::FailedPrecondition(
               fmt::format("backup '{}' of instance '{}' is being restored", b.name, name),
               "wait for the restore to end, or delete without deleteBackups");

@@ -39,6 +39,7 @@
 #include "control/log_spool_drainer.h"
 #include "control/metrics.h"
 #include "control/repository_access.h"
+#include "control/reservations.h"
 #include "engines/instance.h"
 #include "engines/recovery.h"
 
@@ -203,9 +204,6 @@ class Service {
   // cut off.
   void Discard(const std::string& name, const std::string& why);
   // Marks a ready backup deleting (refused while it is restored or drilled).
-  // Ends one use of a backup a restore or a drill reads (restoring_from_): it can be
-  // deleted when none is left.
-  void StopUsingBackup(const std::string& backup);
   // Re-reads `backup` and marks it deleting; refused while it is restored or drilled, and
   // when `unless_pinned` and it is pinned.
   Status MarkDeleting(catalog::BackupRecord& backup, bool unless_pinned);
@@ -245,8 +243,7 @@ class Service {
   mutable std::mutex mu_;
   // Running instances' servers.
   std::map<std::string, std::unique_ptr<engines::Instance>> servers_;  // guarded by mu_
-  std::map<std::string, std::string> backing_up_;  // instance -> job id; guarded by mu_
-  std::multiset<std::string> restoring_from_;      // backup names in use; guarded by mu_
+  Reservations reservations_;  // a leaf: taken under mu_ where a check must be atomic
 
   RepositoryAccess repo_;  // its own locks: taken before mu_, never under it
 
