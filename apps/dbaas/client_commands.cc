@@ -201,7 +201,7 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
   }
 }
 
-void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
+void AddRecoveryCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
   struct Args {
     std::string instance, backup, target, size, time, lsn, point;
     bool latest = false;
@@ -300,7 +300,9 @@ void AddRestoreAndJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<C
       });
     };
   });
+}
 
+void AddJobCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
   auto* job = app.add_subcommand("job", "Jobs: long operations of dbaasd (get, wait, ls)");
   job->require_subcommand(1);
   for (const char* verb : {"get", "wait"}) {
@@ -353,7 +355,8 @@ void AddClientCommands(CLI::App& app, GlobalOptions& global) {
                  "$DBAAS_TOKEN)");
   AddInstanceCommands(app, global, state);
   AddBackupCommands(app, global, state);
-  AddRestoreAndJobCommands(app, global, state);
+  AddRecoveryCommands(app, global, state);
+  AddJobCommands(app, global, state);
   AddOperationsCommands(app, global, state);
 }
 

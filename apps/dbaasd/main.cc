@@ -135,13 +135,8 @@ int Fail(const dbaas::Status& st) {
   return st.code() == dbaas::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // What the daemon makes is root's alone unless it says otherwise (docs/SECURITY.md).
-  ::umask(077);
-  CLI::App app{"dbaasd: the Mini DBaaS daemon (REST API, jobs, database servers, backups)"};
-  DaemonOptions o;
+// dbaasd's flags (and --help), into `o`.
+void AddOptions(CLI::App& app, DaemonOptions& o) {
   app.add_option("--data-root", o.data_root,
                  "Directory holding the catalog, the repository and the instances");
   app.add_option("--listen", o.listen, "HOST:PORT of the REST API (port 0: any free port)")
@@ -190,6 +185,70 @@ int main(int argc, char** argv) {
       ->group("");
   app.add_flag("--insecure-no-auth", o.insecure_no_auth,
                "Serve without the bearer token (local development only; loopback only)");
+}
+
+// SIGTERM and SIGINT are waited for by one thread (every thread made later inherits the
+// mask); SIGPIPE is ignored; the open-files limit is raised to its maximum.
+sigset_t SetUpProcess() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  struct rlimit lim;
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return signals;
+}
+
+dbaas::api::ApiOptions ApiOptionsOf(const DaemonOptions& o,
+                                    const std::pair<std::string, int>& listen) {
+  dbaas::api::ApiOptions ao;
+  ao.http.host = listen.first;
+  ao.http.port = listen.second;
+  ao.http.max_body = o.max_body;
+  ao.http.threads = o.http_threads;
+  ao.http.max_connections = o.http_max_connections;
+  ao.http.max_connections_per_peer = o.http_max_connections_per_peer;
+  auto millis = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  };
+  ao.http.request_timeout = millis(o.http_request_timeout_s);
+  ao.http.idle_timeout = millis(o.http_idle_timeout_s);
+  ao.http.tls_cert_file = o.tls_cert;
+  ao.http.tls_key_file = o.tls_key;
+  return ao;
+}
+
+dbaas::control::ServiceOptions ServiceOptionsOf(const DaemonOptions& o) {
+  dbaas::control::ServiceOptions so;
+  so.data_root = o.data_root;
+  so.job_workers = o.job_workers;
+  so.pg_bin_dir = o.pg_bin_dir;
+  so.mysql_bin_dir = o.mysql_bin_dir;
+  so.alert_webhooks = o.alert_webhooks;
+  so.disk_alert_percent = o.disk_alert_percent;
+  so.dbaas_binary = o.dbaas_binary.empty() ? FindDbaasBinary() : o.dbaas_binary;
+  if (so.dbaas_binary.empty()) {
+    spdlog::warn(
+        "event=no_wal_archiving reason=\"the dbaas CLI is not beside dbaasd; set dbaasBinary in "
+        "the config file\" effect=\"new PostgreSQL instances do not archive WAL (no "
+        "point-in-time recovery)\"");
+  }
+  return so;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // What the daemon makes is root's alone unless it says otherwise (docs/SECURITY.md).
+  ::umask(077);
+  CLI::App app{"dbaasd: the Mini DBaaS daemon (REST API, jobs, database servers, backups)"};
+  DaemonOptions o;
+  AddOptions(app, o);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -218,52 +277,13 @@ int main(int argc, char** argv) {
     if (::getcwd(cwd, sizeof cwd)) o.data_root = dbaas::JoinPath(cwd, o.data_root);
   }
 
-  // Signals go to one thread that waits for them; every thread made from here on
-  // inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  struct rlimit lim;
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-  }
-
-  dbaas::api::ApiOptions ao;
-  ao.http.host = listen->first;
-  ao.http.port = listen->second;
-  ao.http.max_body = o.max_body;
-  ao.http.threads = o.http_threads;
-  ao.http.max_connections = o.http_max_connections;
-  ao.http.max_connections_per_peer = o.http_max_connections_per_peer;
-  auto millis = [](double seconds) {
-    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-  };
-  ao.http.request_timeout = millis(o.http_request_timeout_s);
-  ao.http.idle_timeout = millis(o.http_idle_timeout_s);
-  ao.http.tls_cert_file = o.tls_cert;
-  ao.http.tls_key_file = o.tls_key;
+  sigset_t signals = SetUpProcess();
+  dbaas::api::ApiOptions ao = ApiOptionsOf(o, *listen);
   // Before any server starts: a bad certificate changes nothing.
   if (auto st = dbaas::api::CheckTls(ao); !st.ok()) return Fail(st);
 
   auto started = std::chrono::steady_clock::now();
-  dbaas::control::ServiceOptions so;
-  so.data_root = o.data_root;
-  so.job_workers = o.job_workers;
-  so.pg_bin_dir = o.pg_bin_dir;
-  so.mysql_bin_dir = o.mysql_bin_dir;
-  so.alert_webhooks = o.alert_webhooks;
-  so.disk_alert_percent = o.disk_alert_percent;
-  so.dbaas_binary = o.dbaas_binary.empty() ? FindDbaasBinary() : o.dbaas_binary;
-  if (so.dbaas_binary.empty()) {
-    spdlog::warn(
-        "event=no_wal_archiving reason=\"the dbaas CLI is not beside dbaasd; set dbaasBinary in "
-        "the config file\" effect=\"new PostgreSQL instances do not archive WAL (no "
-        "point-in-time recovery)\"");
-  }
+  dbaas::control::ServiceOptions so = ServiceOptionsOf(o);
   auto service = dbaas::control::Service::Start(so);
   if (!service.ok()) return Fail(service.status());
   if (ao.http.tls_cert_file.empty() && !IsLoopback(ao.http.host)) {
