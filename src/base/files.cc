@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <vector>
 
@@ -22,6 +23,20 @@ void UniqueFd::Reset() {
 }
 
 namespace {
+
+std::atomic<FileStepObserver*> observer{nullptr};
+
+// Runs `op`, which does `kind` on `path`, telling the observer if one is set.
+template <typename Op>
+Status Step(FileStep::Kind kind, std::string_view path, std::string_view to, Op op) {
+  FileStepObserver* o = observer.load(std::memory_order_acquire);
+  if (o == nullptr) return op();
+  FileStep step{kind, std::string(path), std::string(to)};
+  RETURN_IF_ERROR(o->Before(step));
+  Status st = op();
+  o->After(step, st.ok());
+  return st;
+}
 
 // open(2) that follows no symbolic link in any component of `path` (openat2's
 // RESOLVE_NO_SYMLINKS; a kernel before 5.6 gets O_NOFOLLOW on the last component only).
@@ -70,22 +85,7 @@ Result<UniqueFd> CheckOpened(int fd, const std::string& path, int flags) {
   return owned;
 }
 
-}  // namespace
-
-Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode) {
-  int fd = OpenWithoutLinks(path, flags | O_CLOEXEC | O_NONBLOCK, mode);
-  return CheckOpened(fd, path, flags);
-}
-
-Result<UniqueFd> OpenFileFollowingLinks(const std::string& path, int flags, mode_t mode) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), flags | O_CLOEXEC | O_NONBLOCK, mode);
-  } while (fd < 0 && errno == EINTR);
-  return CheckOpened(fd, path, flags);
-}
-
-Status WriteAll(int fd, std::span<const uint8_t> data, std::string_view path) {
+Status WriteAllNow(int fd, std::span<const uint8_t> data, std::string_view path) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -98,7 +98,7 @@ Status WriteAll(int fd, std::span<const uint8_t> data, std::string_view path) {
   return Status::Ok();
 }
 
-Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset, std::string_view path) {
+Status PwriteAllNow(int fd, std::span<const uint8_t> data, uint64_t offset, std::string_view path) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n =
@@ -110,6 +110,38 @@ Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset, std::st
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+void SetFileStepObserver(FileStepObserver* o) { observer.store(o, std::memory_order_release); }
+
+Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode) {
+  if (!(flags & O_CREAT))
+    return CheckOpened(OpenWithoutLinks(path, flags | O_CLOEXEC | O_NONBLOCK, mode), path, flags);
+  Result<UniqueFd> opened = Status::Internal("not opened");
+  RETURN_IF_ERROR(Step(FileStep::Kind::kCreate, path, "", [&] {
+    opened = CheckOpened(OpenWithoutLinks(path, flags | O_CLOEXEC | O_NONBLOCK, mode), path, flags);
+    return opened.status();
+  }));
+  return opened;
+}
+
+Result<UniqueFd> OpenFileFollowingLinks(const std::string& path, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC | O_NONBLOCK, mode);
+  } while (fd < 0 && errno == EINTR);
+  return CheckOpened(fd, path, flags);
+}
+
+Status WriteAll(int fd, std::span<const uint8_t> data, std::string_view path) {
+  return Step(FileStep::Kind::kWrite, path, "", [&] { return WriteAllNow(fd, data, path); });
+}
+
+Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset, std::string_view path) {
+  return Step(FileStep::Kind::kWrite, path, "",
+              [&] { return PwriteAllNow(fd, data, offset, path); });
 }
 
 Result<size_t> PreadFull(int fd, uint8_t* buf, size_t len, uint64_t offset, std::string_view path) {
@@ -167,19 +199,52 @@ Result<std::string> ReadFileFollowingLinks(const std::string& path, size_t max_b
 
 Status FsyncPath(const std::string& path) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync", path, errno);
-  return Status::Ok();
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  auto kind = S_ISDIR(st.st_mode) ? FileStep::Kind::kSyncDir : FileStep::Kind::kSyncFile;
+  return Step(kind, path, "", [&] {
+    return ::fsync(fd.get()) == 0 ? Status::Ok() : ErrnoStatus("fsync", path, errno);
+  });
 }
 
 Status FsyncDir(const std::string& dir) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync", dir, errno);
-  return Status::Ok();
+  return Step(FileStep::Kind::kSyncDir, dir, "", [&] {
+    return ::fsync(fd.get()) == 0 ? Status::Ok() : ErrnoStatus("fsync", dir, errno);
+  });
+}
+
+Status SyncFile(int fd, const std::string& path) {
+  return Step(FileStep::Kind::kSyncFile, path, "",
+              [&] { return ::fsync(fd) == 0 ? Status::Ok() : ErrnoStatus("fsync", path, errno); });
+}
+
+Status RenamePath(const std::string& from, const std::string& to) {
+  return Step(FileStep::Kind::kRename, from, to, [&] {
+    return ::rename(from.c_str(), to.c_str()) == 0 ? Status::Ok()
+                                                   : ErrnoStatus("rename", from, errno);
+  });
+}
+
+Status LinkPath(const std::string& from, const std::string& to) {
+  return Step(FileStep::Kind::kLink, from, to, [&] {
+    if (::link(from.c_str(), to.c_str()) == 0) return Status::Ok();
+    if (errno == EEXIST) return Status::AlreadyExists(fmt::format("'{}' exists", to));
+    return ErrnoStatus("link", to, errno);
+  });
+}
+
+Status UnlinkPath(const std::string& path) {
+  return Step(FileStep::Kind::kUnlink, path, "", [&] {
+    if (::unlink(path.c_str()) == 0) return Status::Ok();
+    if (errno == ENOENT) return Status::NotFound(fmt::format("'{}' does not exist", path));
+    return ErrnoStatus("unlink", path, errno);
+  });
 }
 
 Status RenameDurable(const std::string& from, const std::string& to) {
   RETURN_IF_ERROR(FsyncPath(from));
-  if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoStatus("rename", from, errno);
+  RETURN_IF_ERROR(RenamePath(from, to));
   return FsyncDir(DirName(to));
 }
 
@@ -190,14 +255,13 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
     // Exactly `mode`, whatever the umask (the daemon's is 077; a server may need to read).
     Status st = ::fchmod(fd.get(), mode) == 0 ? Status::Ok() : ErrnoStatus("chmod", tmp, errno);
     if (st.ok()) st = WriteAll(fd.get(), data, tmp);
-    if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("fsync", tmp, errno);
+    if (st.ok()) st = SyncFile(fd.get(), tmp);
     if (!st.ok()) {
       ::unlink(tmp.c_str());
       return st;
     }
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status st = ErrnoStatus("rename", tmp, errno);
+  if (Status st = RenamePath(tmp, path); !st.ok()) {
     ::unlink(tmp.c_str());
     return st;
   }

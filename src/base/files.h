@@ -78,8 +78,36 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
 
 Status FsyncPath(const std::string& path);  // fsync of a file or directory by path
 Status FsyncDir(const std::string& dir);
+// fsync of an open file.
+Status SyncFile(int fd, const std::string& path);
+// rename(2), link(2) and unlink(2), none of them durable until the directory is synced.
+// LinkPath never replaces: an existing `to` is kAlreadyExists. UnlinkPath: a missing path
+// is kNotFound.
+Status RenamePath(const std::string& from, const std::string& to);
+Status LinkPath(const std::string& from, const std::string& to);
+Status UnlinkPath(const std::string& path);
 // Fsyncs and renames a finished temporary file into place, then fsyncs the directory.
 Status RenameDurable(const std::string& from, const std::string& to);
+
+// Power-loss testing. Every step above that creates, writes, syncs, renames, links or
+// unlinks a file tells the observer, when one is set: before it runs (an error refuses the
+// step, as a machine without power would) and after, with whether it was done. Tests set
+// one to cut the power at any sync point and drop what was not durable
+// (tests/storage/power_loss_test.cc); production never does, and pays one atomic load.
+struct FileStep {
+  enum class Kind { kCreate, kWrite, kSyncFile, kSyncDir, kRename, kLink, kUnlink };
+  Kind kind;
+  std::string path;
+  std::string to;  // a rename's or a link's new name
+};
+class FileStepObserver {
+ public:
+  virtual ~FileStepObserver() = default;
+  virtual Status Before(const FileStep& step) = 0;
+  virtual void After(const FileStep& step, bool done) = 0;
+};
+// nullptr: none. The observer must outlive every step that may see it.
+void SetFileStepObserver(FileStepObserver* observer);
 
 // mkdir -p: the directories it makes get exactly `mode`; existing directories are fine.
 Status MakeDirs(const std::string& path, mode_t mode = 0700);

@@ -58,14 +58,13 @@ Result<FinishedPack> PackWriter::Finish() {
   std::string tail = EncodePackTail(entries_, offset_);
   buffer_.insert(buffer_.end(), tail.begin(), tail.end());
   RETURN_IF_ERROR(Flush());
-  if (::fsync(fd_.get()) != 0) return ErrnoStatus("fsync", tmp_path_, errno);
+  RETURN_IF_ERROR(SyncFile(fd_.get(), tmp_path_));
   fd_.Reset();
   // The name is random: two writers never collide, and a pack's content is already
   // verified blob by blob through the blob ids.
   std::string name = RandomHex(16);
   std::string final_path = PackPath(repo_path_, name);
-  if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) {
-    Status st = ErrnoStatus("rename", tmp_path_, errno);
+  if (Status st = RenamePath(tmp_path_, final_path); !st.ok()) {
     ::unlink(tmp_path_.c_str());
     return st;
   }

@@ -193,8 +193,8 @@ Status MarkReferenced(const Repository& repo, BlobSet& live, std::unordered_set<
 }
 
 Status RemoveFileDurable(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove", path, errno);
-  return Status::Ok();
+  Status removed = UnlinkPath(path);
+  return removed.code() == StatusCode::kNotFound ? Status::Ok() : removed;
 }
 
 }  // namespace

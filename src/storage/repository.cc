@@ -65,6 +65,11 @@ Status Repository::Init(const std::string& path, RepoConfig config) {
     return Status::InvalidArgument(
         fmt::format("compression level {} is outside -7..19", config.compression_level));
   }
+  // What Open accepts: a repository Init makes must open.
+  if (config.pack_target_size < (1u << 20)) {
+    return Status::InvalidArgument(
+        fmt::format("pack target size {} is below 1 MiB", config.pack_target_size));
+  }
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_empty(path, ec)) {
     return Status::AlreadyExists(fmt::format("'{}' exists and is not empty", path),
@@ -456,9 +461,11 @@ Status Repository::CommitSnapshot(const Manifest& manifest) const {
 
 Status Repository::RemoveSnapshot(std::string_view id) const {
   std::string path = SnapshotPath(id);
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return Status::NotFound(fmt::format("snapshot '{}' not found", id));
-    return ErrnoStatus("remove", path, errno);
+  if (Status removed = UnlinkPath(path); !removed.ok()) {
+    if (removed.code() == StatusCode::kNotFound) {
+      return Status::NotFound(fmt::format("snapshot '{}' not found", id));
+    }
+    return removed;
   }
   RETURN_IF_ERROR(FsyncDir(DirName(path)));
   // Unlisted first: a crash here leaves an orphaned tree for gc, never a broken snapshot.

@@ -14,6 +14,7 @@
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/log.h"
 #include "base/sha256.h"
 #include "storage/manifest.h"
 #include "storage/reflink.h"
@@ -215,18 +216,17 @@ Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,
   {
     ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
     Status st = WriteAll(fd.get(), out.span(), tmp);
-    if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("fsync", tmp, errno);
+    if (st.ok()) st = SyncFile(fd.get(), tmp);
     if (!st.ok()) {
       ::unlink(tmp.c_str());
       return st;
     }
   }
   // link() never replaces: if a concurrent push of the same name won, compare with it.
-  int linked = ::link(tmp.c_str(), final_path.c_str());
-  int err = errno;
-  ::unlink(tmp.c_str());
-  if (linked != 0) {
-    if (err != EEXIST) return ErrnoStatus("link", final_path, err);
+  Status linked = LinkPath(tmp, final_path);
+  WarnIfError(UnlinkPath(tmp), "remove the temporary name of an archived WAL file");
+  if (!linked.ok()) {
+    if (linked.code() != StatusCode::kAlreadyExists) return linked;
     ASSIGN_OR_RETURN(existing, ReadArchivedHeader(final_path));
     if (existing) return CompareExisting(*existing, ours, name, dir_);
     return Status::IoError(fmt::format("'{}' vanished while archiving it", final_path));
@@ -306,7 +306,7 @@ Result<uint64_t> WalArchive::RemoveBefore(std::string_view position) const {
   for (const WalFileInfo& f : files) {
     if (f.parsed.kind == WalFileName::Kind::kHistory || f.parsed.position >= position) continue;
     std::string path = JoinPath(dir_, f.name);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink", path, errno);
+    if (Status st = UnlinkPath(path); !st.ok() && st.code() != StatusCode::kNotFound) return st;
     ++removed;
   }
   if (removed > 0) RETURN_IF_ERROR(FsyncDir(dir_));
