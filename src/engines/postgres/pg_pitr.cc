@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/files.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "base/process.h"
 #include "engines/log_spool.h"
@@ -69,16 +70,25 @@ Result<SegmentScan> ScanSegment(const WalArchive& archive, const std::string& na
                                 const std::string& bin_dir) {
   char tmpl[] = "/tmp/dbaas-walscan-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return ErrnoStatus("mkdtemp", tmpl, errno);
-  std::string dir = tmpl;
+  const std::string dir = tmpl;
   auto scanned = [&]() -> Result<SegmentScan> {
-    RETURN_IF_ERROR(archive.Fetch(name, JoinPath(dir, name)));
+    // The WAL is a tenant's bytes: its parser runs as nobody, on a copy of its own. Other
+    // processes running as nobody must not read that copy: it lies in a directory of ours
+    // that can be passed through but not listed (0711), under a random name.
+    if (::chmod(dir.c_str(), 0711) != 0) return ErrnoStatus("chmod", dir, errno);
+    const std::string hidden = JoinPath(dir, RandomHex(16));
+    RETURN_IF_ERROR(MakeDir(hidden, 0711));
+    const std::string copy = JoinPath(hidden, name);
+    RETURN_IF_ERROR(archive.Fetch(name, copy));
     ProcessOptions o;
-    o.argv = {JoinPath(bin_dir, "pg_waldump"), "--path=" + dir, name};
+    o.argv = {JoinPath(bin_dir, "pg_waldump"), "--path=" + hidden, name};
     o.env = {"TZ=UTC"};
-    // The WAL is a tenant's bytes: its parser runs as nobody, with a copy of its own.
     if (::geteuid() == 0) {
       ASSIGN_OR_RETURN(UserIds nobody, LookupUser("nobody"));
-      RETURN_IF_ERROR(ChownTree(dir, nobody));
+      if (::chown(copy.c_str(), nobody.uid, nobody.gid) != 0) {
+        return ErrnoStatus("chown", copy, errno);
+      }
+      if (::chmod(copy.c_str(), 0400) != 0) return ErrnoStatus("chmod", copy, errno);
       o.user = nobody;
     }
     ASSIGN_OR_RETURN(RunResult run, RunProcess(o, std::chrono::minutes(2)));
