@@ -85,8 +85,9 @@ Result<SegmentScan> ScanSegment(const WalArchive& archive, const std::string& na
     o.env = {"TZ=UTC"};
     if (::geteuid() == 0) {
       ASSIGN_OR_RETURN(UserIds nobody, LookupUser("nobody"));
-      if (::chown(copy.c_str(), nobody.uid, nobody.gid) != 0) {
-        return ErrnoStatus("chown", copy, errno);
+      // pg_waldump lists its --path: that directory is nobody's, its parent only ours.
+      for (const std::string& p : {hidden, copy}) {
+        if (::chown(p.c_str(), nobody.uid, nobody.gid) != 0) return ErrnoStatus("chown", p, errno);
       }
       if (::chmod(copy.c_str(), 0400) != 0) return ErrnoStatus("chmod", copy, errno);
       o.user = nobody;
