@@ -7,6 +7,21 @@
 #include "storage/wal_archive.h"
 
 namespace dbaas::engines {
+namespace {
+
+// Whether the status file says `failure` already ("<time> <failure>").
+bool RecordedAlready(const std::string& status_path, const std::string& failure) {
+  auto line = storage::ReadArchivingFailure(status_path);
+  if (!line) return false;
+  std::string one_line = failure;  // as RecordArchivingFailure writes it
+  for (char& c : one_line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  size_t space = line->find(' ');  // after the RFC 3339 time, which has none
+  return space != std::string::npos && line->compare(space + 1, std::string::npos, one_line) == 0;
+}
+
+}  // namespace
 
 Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool) {
   auto drained = [&]() -> Result<storage::SpoolDrain> {
@@ -22,8 +37,14 @@ Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool) {
                           fmt::join(drained->refused, "; "));
   }
   // The status file is ours (root's, beside the spool): no tenant can plant anything there.
-  Status recorded = failure.empty() ? storage::ClearArchivingFailure(spool.status_path)
-                                    : storage::RecordArchivingFailure(spool.status_path, failure);
+  // Written only when what it says changes: a drain failing every second must not sync a
+  // file every second.
+  Status recorded;
+  if (failure.empty()) {
+    recorded = storage::ClearArchivingFailure(spool.status_path);
+  } else if (!RecordedAlready(spool.status_path, failure)) {
+    recorded = storage::RecordArchivingFailure(spool.status_path, failure);
+  }
   if (!recorded.ok()) {
     spdlog::warn("event=spool_status_unwritable instance={} error=\"{}\"", spool.instance,
                  recorded.ToString());
