@@ -32,24 +32,27 @@ void LogSpoolDrainer::Loop() {
 }
 
 void LogSpoolDrainer::DrainAll() {
-  for (const engines::LogSpool& spool : list_()) {
-    auto drained = engines::DrainLogSpool(spool);
-    // The instance's status shows the failure (DrainLogSpool records it); the log gets it
-    // once, not every second.
-    auto logged = failing_.find(spool.instance);
-    if (drained.ok()) {
-      if (logged != failing_.end()) {
-        spdlog::info("event=spool_drain_recovered instance={}", spool.instance);
-        failing_.erase(logged);
-      }
-      continue;
+  std::vector<engines::LogSpool> spools = list_();
+  std::map<std::string, std::string> failing;
+  for (const engines::LogSpool& spool : spools) {
+    std::string failure = engines::DrainFailure(spool, engines::DrainLogSpool(spool));
+    // The log gets a failure once, not every second.
+    std::string before = NoteOf(spool.instance);
+    if (!failure.empty() && engines::DrainNote(failure) != before) {
+      spdlog::warn("event=spool_drain_failed instance={} error=\"{}\"", spool.instance, failure);
+    } else if (failure.empty() && !before.empty()) {
+      spdlog::info("event=spool_drain_recovered instance={}", spool.instance);
     }
-    std::string error = drained.status().ToString();
-    if (logged == failing_.end() || logged->second != error) {
-      spdlog::warn("event=spool_drain_failed instance={} error=\"{}\"", spool.instance, error);
-      failing_[spool.instance] = error;
-    }
+    if (!failure.empty()) failing[spool.instance] = std::move(failure);
   }
+  std::lock_guard lock(notes_mu_);
+  failing_ = std::move(failing);  // instances gone since are forgotten
+}
+
+std::string LogSpoolDrainer::NoteOf(const std::string& instance) const {
+  std::lock_guard lock(notes_mu_);
+  auto it = failing_.find(instance);
+  return it == failing_.end() ? "" : engines::DrainNote(it->second);
 }
 
 }  // namespace dbaas::control

@@ -28,13 +28,18 @@ class LogSpoolDrainer {
   // Ends the thread after the drain under way, if any.
   void Stop();
 
+  // What the last drain of `instance` found wrong, as its status says it ("" if nothing):
+  // kept here so that a GET reads no file for it.
+  std::string NoteOf(const std::string& instance) const;
+
  private:
   void Loop();
   void DrainAll();
 
   SpoolLister list_;
   std::chrono::milliseconds interval_;
-  std::map<std::string, std::string> failing_;  // instance -> error logged; the thread's own
+  mutable std::mutex notes_mu_;
+  std::map<std::string, std::string> failing_;  // instance -> failure; guarded by notes_mu_
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_

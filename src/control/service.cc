@@ -340,7 +340,11 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
     }
   }
   if (spool && record.status == catalog::InstanceState::kRunning) {
-    view.status_message = engines::LogSpoolNote(*spool);
+    // The server's own failure is in a file its user writes; the drain's is in memory.
+    view.status_message = engines::PushNote(*spool);
+    if (view.status_message.empty() && drainer_) {
+      view.status_message = drainer_->NoteOf(record.name);
+    }
   }
   view.record = std::move(record);
   return view;

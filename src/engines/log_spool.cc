@@ -29,13 +29,7 @@ Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool) {
                      storage::WalArchive::Open(spool.repo_path, spool.archive_id));
     return storage::DrainWalSpool(spool.dir, archive);
   }();
-  std::string failure;
-  if (!drained.ok()) {
-    failure = drained.status().ToString();
-  } else if (!drained->refused.empty()) {
-    failure = fmt::format("the spool {} holds what no server writes, left there: {}", spool.dir,
-                          fmt::join(drained->refused, "; "));
-  }
+  const std::string failure = DrainFailure(spool, drained);
   // The status file is ours (root's, beside the spool): no tenant can plant anything there.
   // Written only when what it says changes: a drain failing every second must not sync a
   // file every second.
@@ -63,17 +57,30 @@ void DrainLogSpoolOrWarn(const LogSpool& spool) {
   }
 }
 
-std::string LogSpoolNote(const LogSpool& spool) {
-  if (!spool.push_status_path.empty()) {
-    if (auto failure = storage::ReadArchivingFailure(spool.push_status_path)) {
-      return "WAL archiving is failing (PostgreSQL keeps the WAL and retries): " + *failure;
-    }
-  }
-  auto failure = storage::ReadArchivingFailure(spool.status_path);
+std::string DrainFailure(const LogSpool& spool, const Result<storage::SpoolDrain>& drained) {
+  if (!drained.ok()) return drained.status().ToString();
+  if (drained->refused.empty()) return "";
+  return fmt::format("the spool {} holds what no server writes, left there: {}", spool.dir,
+                     fmt::join(drained->refused, "; "));
+}
+
+std::string PushNote(const LogSpool& spool) {
+  if (spool.push_status_path.empty()) return "";
+  auto failure = storage::ReadArchivingFailure(spool.push_status_path);
   if (!failure) return "";
+  return "WAL archiving is failing (PostgreSQL keeps the WAL and retries): " + *failure;
+}
+
+std::string DrainNote(const std::string& failure) {
+  if (failure.empty()) return "";
   return "WAL cannot be moved from the instance's spool into the repository (the spool keeps "
          "it): " +
-         *failure;
+         failure;
+}
+
+std::string LogSpoolNote(const LogSpool& spool) {
+  if (std::string push = PushNote(spool); !push.empty()) return push;
+  return DrainNote(storage::ReadArchivingFailure(spool.status_path).value_or(""));
 }
 
 }  // namespace dbaas::engines

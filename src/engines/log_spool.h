@@ -18,9 +18,17 @@ Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool);
 // will not start): it is logged, and recorded for the instance's status as ever.
 void DrainLogSpoolOrWarn(const LogSpool& spool);
 
+// What a drain's outcome says is wrong ("" when nothing): its error, or the entries it
+// left in the spool.
+std::string DrainFailure(const LogSpool& spool, const Result<storage::SpoolDrain>& drained);
+
 // What the instance's status says of its archiving: the server's archive_command's last
-// failure, else the last drain's, or "". Reads files the server's user can write (no-follow,
-// non-blocking, regular files only): call it holding no lock shared with other instances.
+// failure, else the last drain's (as recorded in spool.status_path), or "". PushNote is the
+// first part alone, DrainNote how the second is said. They read files the server's user can
+// write (no-follow, non-blocking, regular files only): call them holding no lock shared with
+// other instances.
 std::string LogSpoolNote(const LogSpool& spool);
+std::string PushNote(const LogSpool& spool);
+std::string DrainNote(const std::string& failure);
 
 }  // namespace dbaas::engines
