@@ -2,12 +2,16 @@
 # Removes the OS users of the instances under the given dbaasd data roots (each instance's
 # os-user file names its user), for data roots thrown away without deleting their
 # instances: the demo's and the benchmarks'. dbaasd removes a user with its instance; this
-# is for what it never got to delete. Only users named dbaas-<8 hex> are touched.
+# is for what it never got to delete. Only users named dbaas-<8 hex> are touched, and only
+# records dbaasd wrote: root's, directly in an instance's directory (a server's user can
+# plant a file of that name in its own data directory, owned by itself, naming another's).
 # Usage: scripts/remove-instance-users.sh DATA_ROOT...
 set -uo pipefail
 for root in "$@"; do
   [ -d "$root" ] || continue
-  find "$root" -maxdepth 4 -name os-user -type f 2>/dev/null | while read -r record; do
+  find "$root" -maxdepth 4 -type f -name os-user -user 0 \
+    \( -path '*/instances/*/os-user' -o -path '*/drills/*/os-user' \) 2>/dev/null |
+    while read -r record; do
     user=$(head -c 64 "$record")
     [[ $user =~ ^dbaas-[0-9a-f]{8}$ ]] || continue
     id "$user" >/dev/null 2>&1 || continue

@@ -2,11 +2,6 @@
 
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <thread>
-
 #include "base/kill_points.h"
 #include "storage/snapshot_restore.h"
 

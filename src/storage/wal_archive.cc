@@ -65,8 +65,7 @@ struct Bytes {
   std::span<const uint8_t> span() const { return {data.get(), size}; }
 };
 
-// Reads a file given to Push (the archive's own files are root's; OpenFile follows no link
-// wherever the path comes from).
+// Reads an archived file whole (OpenFile follows no link).
 Result<Bytes> ReadWhole(const std::string& path) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY | O_NOFOLLOW));
   struct stat st;
@@ -183,13 +182,6 @@ Result<std::vector<std::string>> WalArchive::ListIds(const std::string& repo_pat
 
 Status WalArchive::Remove(const std::string& repo_path, const std::string& id) {
   return RemoveTree(WalArchiveDir(repo_path, id));
-}
-
-Status WalArchive::Push(const std::string& source_path, const std::string& name,
-                        int compression_level) const {
-  RETURN_IF_ERROR(ParseWalFileName(name).status());
-  ASSIGN_OR_RETURN(Bytes raw, ReadWhole(source_path));
-  return Store(raw.span(), name, compression_level);
 }
 
 Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,

@@ -23,7 +23,6 @@
 #include <string_view>
 #include <vector>
 
-#include "base/process.h"
 #include "base/status.h"
 
 namespace dbaas::storage {
@@ -61,13 +60,10 @@ class WalArchive {
 
   const std::string& dir() const { return dir_; }
 
-  // Stores `source_path` as `name` and returns once it is durable. A file of that name
-  // already archived with the same content succeeds; with other content it fails with
-  // kAlreadyExists.
-  Status Push(const std::string& source_path, const std::string& name,
-              int compression_level = 1) const;
-  // The same with the content in memory (read once from a spool: what is hashed is what
-  // is stored).
+  // Stores `raw` as `name` and returns once it is durable. A file of that name already
+  // archived with the same content succeeds (PostgreSQL re-archives after a crash); with
+  // other content it fails with kAlreadyExists. The content is in memory: read once from a
+  // spool, what is hashed is what is stored.
   Status Store(std::span<const uint8_t> raw, const std::string& name,
                int compression_level = 1) const;
   // Writes the raw content of `name` to `dest_path` after checking its size and SHA-256.

@@ -280,6 +280,15 @@ TEST_F(PgPitrTest, AFullRepositoryIsReportedAndTheSpoolKeepsTheWal) {
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     EXPECT_FALSE(entry.path().filename().string().starts_with(".tmp")) << entry.path();
   }
+  // A delete that cannot save the spool's WAL into the repository keeps the instance.
+  conn_.reset();
+  Status deleted = source_->Delete();
+  ASSERT_FALSE(deleted.ok()) << "the spool's WAL was thrown away with the instance";
+  EXPECT_NE(deleted.message().find("not in the repository yet"), std::string::npos)
+      << deleted.ToString();
+  EXPECT_TRUE(PathExists(JoinPath(source_->log_spool()->dir, segment)));
+  ASSERT_TRUE(source_->Start().ok());
+  conn_.emplace(std::move(PgConnection::Connect(source_->connection().SocketConninfo()).value()));
 
   ASSERT_EQ(::unlink((dir + "/filler").c_str()), 0);
   ArchiveNow(seconds(90));

@@ -130,7 +130,9 @@ TEST_F(WalSpoolTest, TheDrainTakesNothingAServerWouldNotWrite) {
 
 TEST_F(WalSpoolTest, AFileTheArchiveCannotTakeStaysInTheSpool) {
   // The archive holds this name with other bytes already (two servers, one archive).
-  ASSERT_TRUE(archive_->Push(Segment(kSeg1, 1), kSeg1).ok());
+  const std::string first = testing::RandomBytes(kSegSize, 1);
+  ASSERT_TRUE(
+      archive_->Store({reinterpret_cast<const uint8_t*>(first.data()), first.size()}, kSeg1).ok());
   ASSERT_TRUE(SpoolWalFile(spool_, Segment(kSeg1, 2), kSeg1).ok());
   auto drained = DrainWalSpool(spool_, *archive_);
   ASSERT_FALSE(drained.ok());

@@ -356,10 +356,9 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
   ASSIGN_OR_RETURN(bool moved, inst.OpenServerUser(os_user, "postgres", owned));
   if (moved) RETURN_IF_ERROR(inst.WriteMeta());
   if (!inst.archive_id_.empty() && !PathExists(inst.SpoolDir())) {
-    // Made before spools: its server's user wrote the archive itself. The archive becomes
-    // root's and the server archives into a spool from its next start.
-    RETURN_IF_ERROR(ChownTree(storage::WalArchiveDir(inst.archiving_.repo_path, inst.archive_id_),
-                              UserIds{::getuid(), ::getgid(), "", ""}));
+    // Made before spools: its server's user wrote the archive itself (dbaasd's start has
+    // made the archive root's: Repository::RestrictAccess). It archives into a spool from
+    // its next start.
     RETURN_IF_ERROR(inst.MakeSpool());
     RETURN_IF_ERROR(inst.WriteConfig());
     spdlog::info("instance {}: archives its WAL through the spool {}", name, inst.SpoolDir());
