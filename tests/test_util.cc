@@ -26,7 +26,7 @@ TempDir::TempDir() {
 
 namespace {
 
-// Instances a test left (it did not delete them) keep their OS users (engines/server_user.h):
+// Instances a test left (it did not delete them) keep their OS users (runtime/instance_users.h):
 // the users named by instance.json files under `root` are removed with the directory, so
 // test runs do not fill the machine's user database.
 void RemoveInstanceUsersUnder(const std::string& root) {
@@ -87,7 +87,7 @@ std::string DiffTrees(const std::string& a, const std::string& b) {
   auto describe = [](const std::string& root) {
     std::map<std::string, std::string> out;
     for (const auto& e : fs::recursive_directory_iterator(root)) {
-      std::string rel = fs::relative(e.path(), root).string();
+      std::string rel = e.path().lexically_relative(root).string();  // links not resolved
       struct stat st;
       lstat(e.path().c_str(), &st);
       std::string d = std::to_string(st.st_mode) + " ";

@@ -249,15 +249,19 @@ Result<RunResult> RunProcess(const ProcessOptions& options, std::chrono::millise
   return result;
 }
 
-Result<std::string> RunChecked(const ProcessOptions& options, std::chrono::milliseconds timeout) {
-  ASSIGN_OR_RETURN(RunResult r, RunProcess(options, timeout));
+Result<std::string> CheckExit(Result<RunResult> ran, const std::string& program) {
+  RETURN_IF_ERROR(ran.status());
+  RunResult& r = ran.value();
   if (r.exit_code != 0) {
     std::string tail = r.output.size() > 2000 ? r.output.substr(r.output.size() - 2000) : r.output;
     while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
-    return Status::IoError(
-        fmt::format("'{}' exited with code {}: {}", options.argv[0], r.exit_code, tail));
+    return Status::IoError(fmt::format("'{}' exited with code {}: {}", program, r.exit_code, tail));
   }
   return std::move(r.output);
+}
+
+Result<std::string> RunChecked(const ProcessOptions& options, std::chrono::milliseconds timeout) {
+  return CheckExit(RunProcess(options, timeout), options.argv[0]);
 }
 
 }  // namespace dbaas

@@ -81,5 +81,8 @@ Result<RunResult> RunProcess(const ProcessOptions& options, std::chrono::millise
 // Runs and requires exit code 0; otherwise an error naming the program, the exit code and
 // the last lines of its output.
 Result<std::string> RunChecked(const ProcessOptions& options, std::chrono::milliseconds timeout);
+// The output of a run that exited 0; else what failed, naming `program`, with the end of
+// its output.
+Result<std::string> CheckExit(Result<RunResult> ran, const std::string& program);
 
 }  // namespace dbaas

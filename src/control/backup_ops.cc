@@ -158,7 +158,7 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
   auto hold = repo_.HoldForWrite();
   auto repo = repo_.Open();
   if (!repo.ok()) return fail(repo.status());
-  auto engine = engines::EngineFor(record.instance_type);
+  auto engine = engines_->For(record.instance_type);
   if (!engine.ok()) return fail(engine.status());
   auto info = (*engine)->Backup(*server, **repo, request.backup_name, &job.progress);
   if (!info.ok()) return fail(info.status());
@@ -376,7 +376,7 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
   if (!repo.ok()) return fail(repo.status());
   auto snapshot = (*repo)->LoadSnapshot(backup->snapshot_id);
   if (!snapshot.ok()) return fail(snapshot.status());
-  auto engine = engines::EngineFor(backup->instance_type);
+  auto engine = engines_->For(backup->instance_type);
   if (!engine.ok()) return fail(engine.status());
   engines::InstanceSpec spec =
       SpecFor(request.new_instance_name, backup->instance_type, record->config);

@@ -48,7 +48,7 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
   };
   json drill = {{"at", catalog::NowRfc3339()}, {"job", job.id}};
   std::vector<std::string> problems;
-  ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(backup.instance_type));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(backup.instance_type));
   engines::FileCheck file_check;
   // The repository is read (and gc kept out) during the restore only, not the check.
   auto restored = [&]() -> Result<std::unique_ptr<engines::Instance>> {
@@ -132,7 +132,7 @@ Status Service::RemoveLeftoverDrills() {
   if (ec) return Status::IoError(fmt::format("listing '{}': {}", drills_dir(), ec.message()));
   for (const std::string& name : names) {
     // A drill cut off by a crash: its server may still run, its user exist.
-    RETURN_IF_ERROR(engines::RemoveInstanceRemains(drills_dir(), name));
+    RETURN_IF_ERROR(engines_->RemoveRemains(drills_dir(), name));
     spdlog::warn("event=drill_leftover_removed scratch={}", name);
   }
   return Status::Ok();

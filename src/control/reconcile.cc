@@ -92,7 +92,7 @@ Status Service::Reconcile() {
       continue;
     }
     auto started = std::chrono::steady_clock::now();
-    auto opened = engines::OpenInstance(instances_dir(), inst.name);
+    auto opened = engines_->Open(instances_dir(), inst.name);
     Status st = opened.status();
     if (opened.ok()) {
       std::unique_ptr<engines::Instance> server = std::move(opened.value());
@@ -154,7 +154,7 @@ Status Service::ReconcileBackups() {
     facts.snapshot_kind = std::string(storage::SnapshotKindName(committed->kind));
     StoreFacts(facts, b.info);
     // The password is the instance's, which still exists: the backup was of a running one.
-    auto opened = engines::OpenInstance(instances_dir(), b.instance);
+    auto opened = engines_->Open(instances_dir(), b.instance);
     if (opened.ok()) b.secret = (*opened)->endpoint().password;
     RETURN_IF_ERROR(catalog_->UpdateBackup(b));
     WarnIfError(

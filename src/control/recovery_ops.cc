@@ -112,11 +112,11 @@ Status Service::ResolveTarget(RestoreRequest& request) {
                    PitrBackups(*catalog_, request.source_instance, request.backup_name));
   const std::string archive = backups.back().archive;
   ASSIGN_OR_RETURN(const engines::Engine* engine,
-                   engines::EngineFor(backups.back().record.instance_type));
+                   engines_->For(backups.back().record.instance_type));
   // What the source has committed until now goes into the archive before the target is
   // judged: a target of "now" is then in reach.
   std::optional<int64_t> complete_at;
-  if (auto source = engines::OpenInstance(instances_dir(), request.source_instance);
+  if (auto source = engines_->Open(instances_dir(), request.source_instance);
       source.ok() && (*source)->log_archive_id() == archive) {
     int64_t before = NowUnixUs();
     Status archived = engine->ArchiveNow(**source, std::chrono::seconds(10));
@@ -224,7 +224,7 @@ Result<RecoveryWindow> Service::GetRecoveryWindow(const std::string& instance) {
     return backups.status();
   }
   const PitrBackup& oldest = backups->front();
-  ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(oldest.record.instance_type));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(oldest.record.instance_type));
   engines::ArchiveEnd end;
   {
     auto hold = repo_.HoldForRead();
@@ -261,8 +261,8 @@ Result<catalog::RestorePointRecord> Service::CreateRestorePoint(const std::strin
         fmt::format("instance '{}' is {}, not running", instance, record.status),
         "create restore points while it runs");
   }
-  ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(record.type));
-  ASSIGN_OR_RETURN(auto server, engines::OpenInstance(instances_dir(), instance));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  ASSIGN_OR_RETURN(auto server, engines_->Open(instances_dir(), instance));
   catalog::RestorePointRecord point{server->log_archive_id(), name, instance, "",
                                     catalog::NowRfc3339()};
   ASSIGN_OR_RETURN(auto existing, catalog_->ListRestorePoints(instance));
@@ -293,7 +293,7 @@ void Service::PruneWalArchives() {
   auto ids = storage::WalArchive::ListIds(repository_dir());
   auto backups = catalog_->ListBackups();
   auto instances = catalog_->ListInstances();
-  auto engine = engines::EngineFor("postgresql");  // the one engine that archives today
+  auto engine = engines_->For("postgresql");  // the one engine that archives today
   if (!ids.ok() || !backups.ok() || !instances.ok() || !engine.ok()) {
     spdlog::error("event=wal_prune_failed error=\"cannot list archives, backups or instances\"");
     return;

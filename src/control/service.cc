@@ -13,6 +13,7 @@
 #include "control/validation.h"
 #include "engines/engine.h"
 #include "engines/log_spool.h"
+#include "runtime/runtime.h"
 #include "storage/repository.h"
 
 namespace dbaas::control {
@@ -21,6 +22,8 @@ using nlohmann::json;
 
 Service::Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog::Catalog> catalog)
     : options_(std::move(options)),
+      packaged_engines_(options_.engines ? nullptr : engines::PackagedEngines(runtime::Local())),
+      engines_(options_.engines ? options_.engines : packaged_engines_.get()),
       lock_(std::move(lock)),
       catalog_(std::move(catalog)),
       repo_(JoinPath(options_.data_root, "repository")) {}
@@ -141,7 +144,7 @@ void Service::Shutdown() {
 void Service::Discard(const std::string& name, const std::string& why) {
   // A server may already run on the half-made copy (a restore cut off after its start),
   // and its OS user exist (made before instance.json).
-  Status removed = engines::RemoveInstanceRemains(instances_dir(), name);
+  Status removed = engines_->RemoveRemains(instances_dir(), name);
   Status unlisted = catalog_->DeleteInstance(name);
   spdlog::warn("event=instance_discarded instance={} reason=\"{}\"", name, why);
   if (!removed.ok()) spdlog::error("instance {}: {}", name, removed.ToString());
@@ -154,7 +157,7 @@ void Service::Discard(const std::string& name, const std::string& why) {
 
 Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& request) {
   RETURN_IF_ERROR(ValidateName("instance name", request.name));
-  ASSIGN_OR_RETURN(const engines::Engine* engine, engines::EngineFor(request.type));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(request.type));
   RETURN_IF_ERROR(ValidateSize(request.size));
   RETURN_IF_ERROR(engine->ValidateConfig(request.config));
   catalog::InstanceRecord record;
@@ -255,7 +258,7 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
     }
   }
   if (!server) {
-    auto opened = engines::OpenInstance(instances_dir(), name);
+    auto opened = engines_->Open(instances_dir(), name);
     if (opened.ok()) {
       server = std::move(opened.value());
     } else if (opened.status().code() != StatusCode::kNotFound) {
@@ -265,7 +268,7 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   if (server && !server->log_archive_id().empty() && server->running()) {
     // The last writes go to the archive before the server goes: a restore to latest after
     // the delete loses nothing.
-    auto engine = engines::EngineFor(catalog_->GetInstance(name).value_or({}).type);
+    auto engine = engines_->For(catalog_->GetInstance(name).value_or({}).type);
     Status archived =
         engine.ok() ? (*engine)->ArchiveNow(*server, std::chrono::seconds(30)) : engine.status();
     if (!archived.ok()) {

@@ -39,6 +39,7 @@
 #include "control/metrics.h"
 #include "control/repository_access.h"
 #include "control/reservations.h"
+#include "engines/engine.h"
 #include "engines/instance.h"
 #include "engines/recovery.h"
 
@@ -59,6 +60,9 @@ struct ServiceOptions {
   std::chrono::milliseconds scheduler_tick{1000};
   // How often the instances' WAL spools are drained into the repository.
   std::chrono::milliseconds spool_drain_interval{1000};
+  // The engines instances are made with, and where they run; null: Debian's packages on
+  // this machine (engines::PackagedEngines(runtime::Local())). Must outlive the service.
+  const engines::EngineSet* engines = nullptr;
 };
 
 // POST /instances/:name/schedules.
@@ -236,6 +240,8 @@ class Service {
                                 const std::map<std::string, std::string>& config) const;
 
   ServiceOptions options_;
+  std::unique_ptr<engines::EngineSet> packaged_engines_;  // when options_ names none
+  const engines::EngineSet* engines_;
   UniqueFd lock_;
   std::unique_ptr<catalog::Catalog> catalog_;
 

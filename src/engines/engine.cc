@@ -12,7 +12,6 @@
 #include "engines/postgres/pg_check.h"
 #include "engines/postgres/pg_pitr.h"
 #include "engines/postgres/pg_settings.h"
-#include "engines/server_user.h"
 
 namespace dbaas::engines {
 namespace {
@@ -34,19 +33,27 @@ Result<const T*> As(const Instance& instance, const char* engine) {
   return typed;
 }
 
+// The spec with the engine's runtime.
+InstanceSpec On(runtime::Runtime& rt, const InstanceSpec& spec) {
+  InstanceSpec placed = spec;
+  placed.runtime = &rt;
+  return placed;
+}
+
 class PostgresEngine final : public Engine {
  public:
+  explicit PostgresEngine(runtime::Runtime& rt) : runtime_(rt) {}
   const char* type() const override { return "postgresql"; }
   Status ValidateConfig(const std::map<std::string, std::string>& config) const override {
     return ValidatePgSettings(config);
   }
   Result<std::unique_ptr<Instance>> Create(const InstanceSpec& spec) const override {
-    ASSIGN_OR_RETURN(PgInstance made, PgInstance::Create(spec));
+    ASSIGN_OR_RETURN(PgInstance made, PgInstance::Create(On(runtime_, spec)));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(made)));
   }
   Result<std::unique_ptr<Instance>> Open(const std::string& data_root,
                                          const std::string& name) const override {
-    ASSIGN_OR_RETURN(PgInstance opened, PgInstance::Open(data_root, name));
+    ASSIGN_OR_RETURN(PgInstance opened, PgInstance::Open(data_root, name, &runtime_));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(opened)));
   }
   Result<EngineBackup> Backup(const Instance& instance, storage::Repository& repo,
@@ -66,8 +73,8 @@ class PostgresEngine final : public Engine {
                                             const RecoveryTarget& target,
                                             storage::Progress* progress,
                                             FileCheck* file_check) const override {
-    ASSIGN_OR_RETURN(PgInstance restored,
-                     RestorePostgres(repo, snapshot, spec, password, target, progress, file_check));
+    ASSIGN_OR_RETURN(PgInstance restored, RestorePostgres(repo, snapshot, On(runtime_, spec),
+                                                          password, target, progress, file_check));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));
   }
   Result<std::string> CreateRestorePoint(const Instance& instance,
@@ -95,22 +102,23 @@ class PostgresEngine final : public Engine {
 
  private:
   static constexpr std::chrono::seconds kArchiveWait{30};
+  runtime::Runtime& runtime_;
 };
 
 class MariaEngine final : public Engine {
  public:
-  explicit MariaEngine(const char* type) : type_(type) {}
+  MariaEngine(const char* type, runtime::Runtime& rt) : type_(type), runtime_(rt) {}
   const char* type() const override { return type_; }
   Status ValidateConfig(const std::map<std::string, std::string>& config) const override {
     return ValidateMariaSettings(config);
   }
   Result<std::unique_ptr<Instance>> Create(const InstanceSpec& spec) const override {
-    ASSIGN_OR_RETURN(auto made, MariaInstance::Create(spec));
+    ASSIGN_OR_RETURN(auto made, MariaInstance::Create(On(runtime_, spec)));
     return std::unique_ptr<Instance>(std::move(made));
   }
   Result<std::unique_ptr<Instance>> Open(const std::string& data_root,
                                          const std::string& name) const override {
-    ASSIGN_OR_RETURN(auto opened, MariaInstance::Open(data_root, name));
+    ASSIGN_OR_RETURN(auto opened, MariaInstance::Open(data_root, name, &runtime_));
     return std::unique_ptr<Instance>(std::move(opened));
   }
   Result<EngineBackup> Backup(const Instance& instance, storage::Repository& repo,
@@ -133,7 +141,8 @@ class MariaEngine final : public Engine {
                                             FileCheck*) const override {
     // MariaDB's copies have no manifest to check files against; CHECK TABLE does the work.
     if (target.kind != RecoveryTarget::Kind::kBackupEnd) return NoPitr();
-    ASSIGN_OR_RETURN(auto restored, RestoreMaria(repo, snapshot, spec, password, progress));
+    ASSIGN_OR_RETURN(auto restored,
+                     RestoreMaria(repo, snapshot, On(runtime_, spec), password, progress));
     return std::unique_ptr<Instance>(std::move(restored));
   }
   Result<IntegrityReport> CheckIntegrity(const Instance& instance) const override {
@@ -143,7 +152,43 @@ class MariaEngine final : public Engine {
 
  private:
   const char* type_;
+  runtime::Runtime& runtime_;
 };
+
+class PackagedEngineSet final : public EngineSet {
+ public:
+  explicit PackagedEngineSet(runtime::Runtime& rt)
+      : runtime_(rt), postgres_(rt), mariadb_("mariadb", rt), mysql_("mysql", rt) {}
+  Result<const Engine*> For(const std::string& type) const override {
+    for (const Engine* e : std::initializer_list<const Engine*>{&postgres_, &mariadb_, &mysql_}) {
+      if (type == e->type()) return e;
+    }
+    return Status::InvalidArgument(fmt::format("unknown instance type '{}'", type),
+                                   "type is one of postgresql, mariadb, mysql");
+  }
+  Status RemoveRemains(const std::string& data_root, const std::string& name) const override {
+    RETURN_IF_ERROR(ValidateName("instance name", name));
+    if (auto opened = Open(data_root, name); opened.ok()) {
+      // Stops its server and removes it all; what it cannot do is done below anyway.
+      if (Status deleted = (*opened)->Delete(); !deleted.ok()) {
+        spdlog::warn("event=remains_delete_failed instance={} error=\"{}\"", name,
+                     deleted.ToString());
+      }
+    }
+    return runtime_.RemoveRemains(JoinPath(data_root, name));
+  }
+
+ private:
+  runtime::Runtime& runtime_;
+  PostgresEngine postgres_;
+  MariaEngine mariadb_;
+  MariaEngine mysql_;
+};
+
+const EngineSet& LocalEngines() {
+  static const PackagedEngineSet local(runtime::Local());
+  return local;
+}
 
 }  // namespace
 
@@ -167,19 +212,8 @@ Result<uint64_t> Engine::PruneArchive(const std::string&, const std::string&,
   return NoPitr();
 }
 
-Result<const Engine*> EngineFor(const std::string& type) {
-  static const PostgresEngine kPostgres;
-  static const MariaEngine kMariaDB("mariadb");
-  static const MariaEngine kMySQL("mysql");
-  for (const Engine* e : std::initializer_list<const Engine*>{&kPostgres, &kMariaDB, &kMySQL}) {
-    if (type == e->type()) return e;
-  }
-  return Status::InvalidArgument(fmt::format("unknown instance type '{}'", type),
-                                 "type is one of postgresql, mariadb, mysql");
-}
-
-Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
-                                               const std::string& name) {
+Result<std::unique_ptr<Instance>> EngineSet::Open(const std::string& data_root,
+                                                  const std::string& name) const {
   RETURN_IF_ERROR(ValidateName("instance name", name));
   auto text = ReadFileToString(JoinPath(JoinPath(data_root, name), "instance.json"));
   if (!text.ok()) {
@@ -191,22 +225,19 @@ Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
   nlohmann::json meta = nlohmann::json::parse(text.value(), nullptr, false);
   // Instances made before MariaDB arrived have no type: they are PostgreSQL's.
   std::string type = meta.is_object() ? meta.value("type", "postgresql") : "postgresql";
-  ASSIGN_OR_RETURN(const Engine* engine, EngineFor(type));
+  ASSIGN_OR_RETURN(const Engine* engine, For(type));
   return engine->Open(data_root, name);
 }
 
-Status RemoveInstanceRemains(const std::string& data_root, const std::string& name) {
-  RETURN_IF_ERROR(ValidateName("instance name", name));
-  const std::string dir = JoinPath(data_root, name);
-  if (auto opened = OpenInstance(data_root, name); opened.ok()) {
-    // Stops its server and removes it all; what it cannot do is done below anyway.
-    if (Status deleted = (*opened)->Delete(); !deleted.ok()) {
-      spdlog::warn("event=remains_delete_failed instance={} error=\"{}\"", name,
-                   deleted.ToString());
-    }
-  }
-  RETURN_IF_ERROR(RemoveRecordedInstanceUser(JoinPath(dir, kOsUserRecord)));
-  return RemoveTree(dir);
+std::unique_ptr<EngineSet> PackagedEngines(runtime::Runtime& rt) {
+  return std::make_unique<PackagedEngineSet>(rt);
+}
+
+Result<const Engine*> EngineFor(const std::string& type) { return LocalEngines().For(type); }
+
+Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
+                                               const std::string& name) {
+  return LocalEngines().Open(data_root, name);
 }
 
 }  // namespace dbaas::engines

@@ -71,16 +71,30 @@ class Engine {
                                         const std::optional<std::string>& keep_from_lsn) const;
 };
 
-// The engine of an instance type, or kInvalidArgument naming the types there are.
-Result<const Engine*> EngineFor(const std::string& type);
+// The engines a daemon offers, on one runtime. The service reaches engines only through
+// one of these: its unit tests give it fakes.
+class EngineSet {
+ public:
+  virtual ~EngineSet() = default;
+  // The engine of an instance type, or kInvalidArgument naming the types there are.
+  virtual Result<const Engine*> For(const std::string& type) const = 0;
+  // An instance made earlier, whatever its engine (instance.json says which).
+  Result<std::unique_ptr<Instance>> Open(const std::string& data_root,
+                                         const std::string& name) const;
+  // Removes what is left of an instance cut off while it was made, restored or drilled (a
+  // daemon killed, a failure past the point of undoing): its server if one runs, its
+  // identity (recorded before it was made, so even one made before instance.json), its
+  // directory.
+  virtual Status RemoveRemains(const std::string& data_root, const std::string& name) const = 0;
+};
 
-// An instance made earlier, whatever its engine (instance.json says which).
+// PostgreSQL, MariaDB and MySQL from Debian's packages, on `rt`.
+std::unique_ptr<EngineSet> PackagedEngines(runtime::Runtime& rt);
+
+// Shorthands over the packaged engines on this machine (runtime::Local()), for tools and
+// tests.
+Result<const Engine*> EngineFor(const std::string& type);
 Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
                                                const std::string& name);
-
-// Removes what is left of an instance cut off while it was made, restored or drilled (a
-// daemon killed, a failure past the point of undoing): its server if one runs, its OS
-// user (recorded before it was made, so even one made before instance.json), its directory.
-Status RemoveInstanceRemains(const std::string& data_root, const std::string& name);
 
 }  // namespace dbaas::engines

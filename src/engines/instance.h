@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "runtime/runtime.h"
 
 namespace dbaas::engines {
 
@@ -34,6 +35,8 @@ struct InstanceSpec {
   // The tenant may have the database's superuser login too (docs/SECURITY.md); by default
   // it gets the owner of its own database only.
   bool superuser_access = false;
+  // Where it runs; null: this machine (runtime::Local()).
+  runtime::Runtime* runtime = nullptr;
 };
 
 // How a client reaches an instance.
@@ -96,12 +99,5 @@ class Instance {
   // Its log spool, when it archives its log.
   virtual std::optional<LogSpool> log_spool() const { return std::nullopt; }
 };
-
-// A TCP port on 127.0.0.1 that nothing listens on right now.
-Result<uint16_t> FindFreePort();
-
-// Makes an instance's directory, 0711 whatever the umask (the server's user passes through
-// to data/ and run/, and lists nothing); kAlreadyExists naming the instance if it exists.
-Status MakeInstanceDir(const std::string& dir, const std::string& name);
 
 }  // namespace dbaas::engines

@@ -4,7 +4,6 @@
 
 #include "base/files.h"
 #include "base/log.h"
-#include "engines/server_user.h"
 
 namespace dbaas::engines {
 
@@ -15,13 +14,13 @@ SupervisedInstance::~SupervisedInstance() {
 Status SupervisedInstance::Start(std::chrono::milliseconds timeout) {
   if (server_) return Status::Ok();  // started (and supervised) already
   RETURN_IF_ERROR(StopServerLeftBehind());
-  ASSIGN_OR_RETURN(server_, SupervisedServer::Start(Launch(), timeout));
+  ASSIGN_OR_RETURN(server_, runtime_->Start(placement_, Launch(), timeout));
   return Status::Ok();
 }
 
 Status SupervisedInstance::Stop(std::chrono::milliseconds timeout) {
   if (!server_) return Status::Ok();
-  std::unique_ptr<SupervisedServer> server = std::move(server_);
+  std::unique_ptr<runtime::Server> server = std::move(server_);
   return server->Stop(timeout);
 }
 
@@ -29,29 +28,50 @@ Status SupervisedInstance::Delete() {
   RETURN_IF_ERROR(Stop());
   RETURN_IF_ERROR(StopServerLeftBehind());
   RETURN_IF_ERROR(BeforeRemoval());
-  RETURN_IF_ERROR(RemoveTree(dir()));
-  return RemoveInstanceUser(server_user_);
+  return runtime_->Remove(placement_);
 }
 
-Result<bool> SupervisedInstance::OpenServerUser(const std::string& os_user,
-                                                const std::string& shared_user,
-                                                const std::vector<std::string>& owned) {
-  if (!os_user.empty()) {
-    ASSIGN_OR_RETURN(server_user_, InstanceUser(os_user));
-    return false;
+Status SupervisedInstance::StopServerLeftBehind() const {
+  return runtime_->StopLeftover(placement_, Leftover());
+}
+
+Status SupervisedInstance::Provision(runtime::Runtime* rt) {
+  runtime_ = rt != nullptr ? rt : &runtime::Local();
+  ASSIGN_OR_RETURN(placement_, runtime_->Provision({name(), dir(), 0}));
+  return Status::Ok();
+}
+
+void SupervisedInstance::Unprovision() {
+  if (Status removed = runtime_->Remove(placement_); !removed.ok()) {
+    spdlog::warn("instance {}: remove what could not be made: {}", name(), removed.ToString());
   }
-  ASSIGN_OR_RETURN(server_user_, ServerUser(shared_user));
-  if (!server_user_) return false;  // not root: servers run as ourselves
+}
+
+Result<bool> SupervisedInstance::Locate(runtime::Runtime* rt, const std::string& os_user,
+                                        const std::string& shared_user,
+                                        const std::vector<std::string>& owned) {
+  runtime_ = rt != nullptr ? rt : &runtime::Local();
+  ASSIGN_OR_RETURN(placement_, runtime_->Locate(name(), dir(), os_user, shared_user));
+  if (!placement_.shared_identity) return false;
   RETURN_IF_ERROR(StopServerLeftBehind());
-  ASSIGN_OR_RETURN(std::optional<UserIds> own,
-                   MakeInstanceUser(name(), JoinPath(dir(), kOsUserRecord)));
-  for (const std::string& path : owned) {
-    if (PathExists(path)) RETURN_IF_ERROR(ChownTree(path, own));
-  }
-  spdlog::info("instance {}: now runs as OS user {} (uid {}) instead of {}", name(), own->name,
-               own->uid, shared_user);
-  server_user_ = std::move(own);
+  ASSIGN_OR_RETURN(placement_, runtime_->GiveOwnIdentity(placement_, owned));
   return true;
+}
+
+ToolRunner SupervisedInstance::tool_runner() const {
+  return [runtime = runtime_, placement = placement_](ProcessOptions options,
+                                                      std::chrono::milliseconds timeout) {
+    return runtime->RunTool(placement, std::move(options), timeout);
+  };
+}
+
+Status SupervisedInstance::GiveToServer(const std::string& path) const {
+  return runtime_->GiveToInstance(placement_, path);
+}
+
+Result<RunResult> SupervisedInstance::RunTool(ProcessOptions options,
+                                              std::chrono::milliseconds timeout) const {
+  return runtime_->RunTool(placement_, std::move(options), timeout);
 }
 
 ConnectionInfo SupervisedInstance::login() const {
@@ -79,10 +99,10 @@ Status SupervisedInstance::LoadTenantPassword() {
   return Status::Ok();
 }
 
-bool SupervisedInstance::running() const { return server_ && server_->running(); }
+bool SupervisedInstance::running() const { return server_ && server_->Observe().running; }
 
-int SupervisedInstance::restarts() const { return server_ ? server_->restarts() : 0; }
+int SupervisedInstance::restarts() const { return server_ ? server_->Observe().restarts : 0; }
 
-pid_t SupervisedInstance::server_pid() const { return server_ ? server_->pid() : -1; }
+pid_t SupervisedInstance::server_pid() const { return server_ ? server_->Observe().pid : -1; }
 
 }  // namespace dbaas::engines

@@ -1,8 +1,10 @@
-// What every instance on the local runtime shares, whatever its engine: its server is a
-// SupervisedServer child of this process. An engine says how to launch its server and how to
-// stop one an earlier daemon left running; this class starts, stops and deletes.
+// What every instance shares, whatever its engine: it is placed by a runtime (a volume and
+// an identity, runtime/runtime.h), which runs its server and its tools. An engine says how
+// to launch its server and how to find one an earlier daemon left running; this class
+// starts, stops and deletes through the runtime.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,9 +12,13 @@
 
 #include "base/process.h"
 #include "engines/instance.h"
-#include "engines/supervised_server.h"
+#include "runtime/runtime.h"
 
 namespace dbaas::engines {
+
+// Runs a tool somewhere: an instance's RunTool, or RunProcess (as ourselves).
+using ToolRunner =
+    std::function<Result<RunResult>(ProcessOptions options, std::chrono::milliseconds timeout)>;
 
 class SupervisedInstance : public Instance {
  public:
@@ -26,9 +32,16 @@ class SupervisedInstance : public Instance {
   Status Delete() final;
   bool running() const final;
   int restarts() const final;
-  pid_t server_pid() const;  // -1 while not running
-  // The instance's own OS user, which its server and its tools run as (none: ourselves).
-  const std::optional<UserIds>& server_user() const { return server_user_; }
+  pid_t server_pid() const;  // -1 while not running (or not a local process)
+  // The instance's identity, which its server and its tools run as (none: ourselves).
+  const std::optional<UserIds>& server_user() const { return placement_.identity; }
+  runtime::Runtime& runtime() const { return *runtime_; }
+  const runtime::Placement& placement() const { return placement_; }
+  // Makes `path` (in the instance's directory, and everything below it) the server's.
+  Status GiveToServer(const std::string& path) const;
+  // Runs one of the engine's tools (argv, no shell) as the server's user.
+  Result<RunResult> RunTool(ProcessOptions options, std::chrono::milliseconds timeout) const;
+  ToolRunner tool_runner() const;
   // The tenant's login `app` (app-password in the instance's directory), the endpoint's
   // host, port and socket; the superuser's for an instance made before tenant logins.
   ConnectionInfo login() const final;
@@ -36,14 +49,17 @@ class SupervisedInstance : public Instance {
 
  protected:
   SupervisedInstance() = default;
-  // Sets server_user_ for an instance being opened: `os_user` as instance.json names it.
+  // Places a new instance on `rt` (its volume: dir()): kAlreadyExists when it exists.
+  Status Provision(runtime::Runtime* rt);
+  // Removes what Provision made, for an instance that could not be made.
+  void Unprovision();
+  // Finds the placement of an instance being opened: `os_user` as instance.json names it.
   // An instance without one was made by a dbaasd whose servers all ran as the engine's
   // `shared_user` (postgres, mysql): a server it left running is stopped, the instance
   // gets its own user, and `owned` (the server's directories) is given to it; true then,
   // and the engine records the user in instance.json.
-  Result<bool> OpenServerUser(const std::string& os_user, const std::string& shared_user,
-                              const std::vector<std::string>& owned);
-  std::optional<UserIds> server_user_;
+  Result<bool> Locate(runtime::Runtime* rt, const std::string& os_user,
+                      const std::string& shared_user, const std::vector<std::string>& owned);
   // Writes app-password (0600, ours) and keeps it.
   Status SaveTenantPassword(const std::string& password);
   // Reads app-password, if the instance has one.
@@ -51,16 +67,20 @@ class SupervisedInstance : public Instance {
   std::string tenant_password_;  // empty: no tenant login (an older instance)
   bool superuser_access_ = false;
   // The server's command, user, log, readiness probe and signals.
-  virtual ServerLaunch Launch() const = 0;
+  virtual runtime::ServerLaunch Launch() const = 0;
+  // Where a server an earlier daemon left running would be found.
+  virtual runtime::LeftoverServer Leftover() const = 0;
   // Stops a server of this instance that an earlier daemon left running, if any.
-  virtual Status StopServerLeftBehind() const = 0;
+  Status StopServerLeftBehind() const;
   // Delete calls it once the server is stopped, before the directory goes: what must
   // outlive the instance is saved here (PostgreSQL: the WAL its server archived last). An
   // error keeps the instance (stopped): nothing is removed that could not be saved.
   virtual Status BeforeRemoval() { return Status::Ok(); }
 
  private:
-  std::unique_ptr<SupervisedServer> server_;
+  runtime::Runtime* runtime_ = nullptr;
+  runtime::Placement placement_;
+  std::unique_ptr<runtime::Server> server_;
 };
 
 }  // namespace dbaas::engines

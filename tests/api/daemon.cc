@@ -14,6 +14,7 @@
 
 #include "base/files.h"
 #include "engines/postgres/pg_instance.h"
+#include "runtime/runtime.h"
 
 namespace dbaas::testing {
 
@@ -26,7 +27,7 @@ Daemon::~Daemon() {
 
 Status Daemon::Start(const std::vector<std::string>& env, const std::vector<std::string>& args) {
   if (port_ == 0) {
-    ASSIGN_OR_RETURN(uint16_t port, engines::FindFreePort());
+    ASSIGN_OR_RETURN(uint16_t port, runtime::Local().AllocatePort());
     port_ = port;
   }
   ProcessOptions o;

@@ -133,7 +133,7 @@ TEST_F(PgBackupTest, TheFileCheckFindsAShortFileAStrayFileAndMissingWal) {
   };
   auto check = [&](const std::string& dir) {
     FileCheck c;
-    Status ran = PgVerifyBackupFiles(bin_, dir, std::nullopt, c);
+    Status ran = PgVerifyBackupFiles(bin_, dir, RunProcess, c);
     EXPECT_TRUE(ran.ok()) << ran.ToString();
     EXPECT_EQ(c.checker, "pg_verifybackup");
     std::string all;

@@ -16,8 +16,7 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "engines/backup_files.h"
-#include "engines/server_user.h"
-#include "engines/supervised_server.h"
+#include "runtime/runtime.h"
 #include "storage/reflink.h"
 
 namespace dbaas::engines {
@@ -310,7 +309,7 @@ Result<std::string> RunMariaBackup(const MariaInstance& instance, const std::str
   // run (the user owns the data they guard; client.cnf stays ours alone).
   std::string options = stage + ".cnf";
   RETURN_IF_ERROR(WriteFileAtomic(options, instance.ClientOptions(), 0600));
-  RETURN_IF_ERROR(ChownTree(options, instance.server_user()));
+  RETURN_IF_ERROR(instance.GiveToServer(options));
   ProcessOptions p;
   p.argv = {"mariadb-backup", "--defaults-file=" + options};
   p.argv.insert(p.argv.end(), args.begin(), args.end());
@@ -350,15 +349,15 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
   std::string stage = JoinPath(instance.dir(), "backup-stage");
   // mariadb-backup runs as the instance's user; its pid file is ours, in the instance's
   // root-owned directory.
-  RETURN_IF_ERROR(StopLeftoverServer(stage + ".pid", "mariadb-backup", stage, instance.name(),
-                                     instance.server_user(), SIGTERM, SIGKILL));
+  RETURN_IF_ERROR(instance.runtime().StopLeftover(
+      instance.placement(), {stage + ".pid", "mariadb-backup", stage, SIGTERM, SIGKILL}));
   // One killed before its pid file was written is found by its user, the instance's own:
   // any mariadb-backup of that user is a backup of this instance's.
   if (instance.server_user()) RETURN_IF_ERROR(StopMariaBackupsOf(*instance.server_user()));
   RETURN_IF_ERROR(RemoveTree(stage));
   auto staged = [&]() -> Status {
     RETURN_IF_ERROR(MakeDir(stage, 0700));
-    RETURN_IF_ERROR(ChownTree(stage, instance.server_user()));
+    RETURN_IF_ERROR(instance.GiveToServer(stage));
     ASSIGN_OR_RETURN(std::string log,
                      RunMariaBackup(instance, stage, {"--backup", "--target-dir=" + stage}));
     info.seconds_writes_blocked = BlockedSecondsFromLog(log);

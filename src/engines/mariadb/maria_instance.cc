@@ -15,7 +15,6 @@
 #include "base/log.h"
 #include "base/names.h"
 #include "engines/mariadb/maria_settings.h"
-#include "engines/server_user.h"
 
 namespace dbaas::engines {
 namespace {
@@ -134,8 +133,9 @@ Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
   cnf += "skip-name-resolve\n";
   for (const auto& [k, v] : options) cnf += fmt::format("{} = {}\n", k, v);
   // Ours, read by the instance's user through its group; nobody else reads it.
-  RETURN_IF_ERROR(WriteFileAtomic(option_file(), cnf, server_user_ ? 0640 : 0600));
-  if (server_user_ && ::chown(option_file().c_str(), 0, server_user_->gid) != 0) {
+  const std::optional<UserIds>& user = server_user();
+  RETURN_IF_ERROR(WriteFileAtomic(option_file(), cnf, user ? 0640 : 0600));
+  if (user && ::chown(option_file().c_str(), 0, user->gid) != 0) {
     return ErrnoStatus("chown", option_file(), errno);
   }
   // The tools' options: mariadb, mariadb-check, mariadb-backup read this one file.
@@ -176,32 +176,26 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   if (spec.port != 0) {
     inst->port_ = spec.port;
   } else {
-    ASSIGN_OR_RETURN(inst->port_, FindFreePort());
+    ASSIGN_OR_RETURN(inst->port_, (spec.runtime ? *spec.runtime : runtime::Local()).AllocatePort());
   }
   inst->config_ = spec.config;
   inst->password_ = password;
   inst->superuser_access_ = spec.superuser_access;
-  RETURN_IF_ERROR(MakeDirs(spec.data_root, 0711));
-  RETURN_IF_ERROR(MakeInstanceDir(inst->dir_, spec.name));
+  RETURN_IF_ERROR(inst->Provision(spec.runtime));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
-    ASSIGN_OR_RETURN(inst->server_user_,
-                     MakeInstanceUser(spec.name, JoinPath(inst->dir_, kOsUserRecord)));
     RETURN_IF_ERROR(
         WriteFileAtomic(JoinPath(inst->dir_, "password"), inst->password_ + "\n", 0600));
     std::string run = JoinPath(inst->dir_, "run");
     if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
-    RETURN_IF_ERROR(ChownTree(run, inst->server_user_));
+    RETURN_IF_ERROR(inst->GiveToServer(run));
     RETURN_IF_ERROR(inst->WriteOptionFiles(false));
     RETURN_IF_ERROR(fill(*inst));
     RETURN_IF_ERROR(inst->WriteOptionFiles(true));
     return inst->WriteMeta();
   }();
   if (!made.ok()) {
-    WarnIfError(RemoveTree(inst->dir_), "remove the instance that could not be made");
-    if (Status removed = RemoveInstanceUser(inst->server_user_); !removed.ok()) {
-      spdlog::warn("instance {}: {}", spec.name, removed.ToString());
-    }
+    inst->Unprovision();
     return made.WithContext(fmt::format("create instance '{}'", spec.name));
   }
   return inst;
@@ -214,7 +208,7 @@ Status MariaInstance::WriteMeta() const {
                {"server", server_},
                {"port", port_},
                {"config", config_}};
-  if (server_user_) meta["os_user"] = server_user_->name;
+  if (server_user()) meta["os_user"] = server_user()->name;
   meta["superuser_access"] = superuser_access_;
   return WriteFileAtomic(JoinPath(dir_, "instance.json"), meta.dump(2) + "\n", 0600);
 }
@@ -222,14 +216,14 @@ Status MariaInstance::WriteMeta() const {
 Status MariaInstance::Initialize() {
   std::string data = data_dir();
   if (::mkdir(data.c_str(), 0700) != 0) return ErrnoStatus("mkdir", data, errno);
-  RETURN_IF_ERROR(ChownTree(data, server_user_));
+  RETURN_IF_ERROR(GiveToServer(data));
   // The root account's SQL holds the password: a 0600 file of the server's user, removed
   // right after.
   std::string init_sql = JoinPath(JoinPath(dir_, "run"), "init.sql");
   std::string tenant_password = RandomHex(24);
   RETURN_IF_ERROR(
       WriteFileAtomic(init_sql, RootAccountSql(flavor_, password_, tenant_password), 0600));
-  RETURN_IF_ERROR(ChownTree(init_sql, server_user_));
+  RETURN_IF_ERROR(GiveToServer(init_sql));
   ProcessOptions init;
   if (flavor_ == MariaFlavor::kMySQL) {
     init.argv = {server_, "--defaults-file=" + option_file(), "--initialize-insecure",
@@ -239,9 +233,8 @@ Status MariaInstance::Initialize() {
                  "--auth-root-authentication-method=normal", "--skip-test-db",
                  "--extra-file=" + init_sql};
   }
-  init.user = server_user_;
   init.cwd = dir_;
-  Status st = RunChecked(init, std::chrono::minutes(5)).status();
+  Status st = CheckExit(RunTool(init, std::chrono::minutes(5)), init.argv[0]).status();
   ::unlink(init_sql.c_str());
   RETURN_IF_ERROR(st.WithContext(flavor_ == MariaFlavor::kMySQL ? "mysqld --initialize"
                                                                 : "mariadb-install-db"));
@@ -273,12 +266,13 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::CreateFrom(const InstanceS
     std::string data = inst.data_dir();
     RETURN_IF_ERROR(fill(data));
     if (::chmod(data.c_str(), 0700) != 0) return ErrnoStatus("chmod", data, errno);
-    return ChownTree(data, inst.server_user_);
+    return inst.GiveToServer(data);
   });
 }
 
 Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& data_root,
-                                                           const std::string& name) {
+                                                           const std::string& name,
+                                                           runtime::Runtime* rt) {
   RETURN_IF_ERROR(ValidateName("instance name", name));
   std::unique_ptr<MariaInstance> inst(new MariaInstance());
   inst->name_ = name;
@@ -308,9 +302,8 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
   while (!password.empty() && password.back() == '\n') password.pop_back();
   inst->password_ = password;
   RETURN_IF_ERROR(inst->LoadTenantPassword());
-  ASSIGN_OR_RETURN(
-      bool moved,
-      inst->OpenServerUser(os_user, "mysql", {inst->data_dir(), JoinPath(inst->dir_, "run")}));
+  ASSIGN_OR_RETURN(bool moved, inst->Locate(rt, os_user, "mysql",
+                                            {inst->data_dir(), JoinPath(inst->dir_, "run")}));
   if (moved) {
     RETURN_IF_ERROR(inst->WriteOptionFiles(true));
     RETURN_IF_ERROR(inst->WriteMeta());
@@ -320,18 +313,16 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
 
 MariaInstance::~MariaInstance() = default;
 
-Status MariaInstance::StopServerLeftBehind() const {
+runtime::LeftoverServer MariaInstance::Leftover() const {
   // run/mariadb.pid names it; its command line names this instance's option file.
   std::string program = server_.substr(server_.rfind('/') + 1);
-  return StopLeftoverServer(JoinPath(JoinPath(dir_, "run"), "mariadb.pid"), program, option_file(),
-                            name_, server_user_, SIGTERM, SIGKILL);
+  return {JoinPath(JoinPath(dir_, "run"), "mariadb.pid"), program, option_file(), SIGTERM, SIGKILL};
 }
 
-ServerLaunch MariaInstance::Launch() const {
-  ServerLaunch launch;
+runtime::ServerLaunch MariaInstance::Launch() const {
+  runtime::ServerLaunch launch;
   // --defaults-file first: the server then reads no other option file of the machine.
   launch.options.argv = {server_, "--defaults-file=" + option_file()};
-  launch.options.user = server_user_;
   launch.options.cwd = dir_;
   launch.options.output_path = JoinPath(dir_, "mariadb.log");
   launch.instance = name_;

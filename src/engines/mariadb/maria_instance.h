@@ -45,8 +45,10 @@ class MariaInstance final : public SupervisedInstance {
   static Result<std::unique_ptr<MariaInstance>> CreateFrom(const InstanceSpec& spec,
                                                            const std::string& password,
                                                            const FillDataFn& fill);
+  // On `rt`; null: runtime::Local().
   static Result<std::unique_ptr<MariaInstance>> Open(const std::string& data_root,
-                                                     const std::string& name);
+                                                     const std::string& name,
+                                                     runtime::Runtime* rt = nullptr);
 
   MariaInstance(const MariaInstance&) = delete;
   MariaInstance& operator=(const MariaInstance&) = delete;
@@ -72,8 +74,8 @@ class MariaInstance final : public SupervisedInstance {
  private:
   MariaInstance() = default;
   // Stop: normal shutdown (SIGTERM), then SIGKILL after the timeout (InnoDB recovers).
-  ServerLaunch Launch() const override;
-  Status StopServerLeftBehind() const override;
+  runtime::ServerLaunch Launch() const override;
+  runtime::LeftoverServer Leftover() const override;
   // instance.json: name, type, flavor, server program, port, settings, OS user.
   Status WriteMeta() const;
   static Result<std::unique_ptr<MariaInstance>> Make(

@@ -268,7 +268,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
 }
 
 Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
-                           const std::optional<UserIds>& user, FileCheck& check) {
+                           const ToolRunner& run, FileCheck& check) {
   std::string bin = bin_dir;
   if (bin.empty()) {
     ASSIGN_OR_RETURN(bin, FindPgBinDir());
@@ -276,9 +276,8 @@ Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_d
   check.checker = "pg_verifybackup";
   ProcessOptions verify;
   verify.argv = {JoinPath(bin, "pg_verifybackup"), "--quiet", data_dir};
-  verify.user = user;
   auto started = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(RunResult ran, RunProcess(verify, std::chrono::minutes(30)));
+  ASSIGN_OR_RETURN(RunResult ran, run(verify, std::chrono::minutes(30)));
   check.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (ran.exit_code == 0) return Status::Ok();
   std::istringstream lines(ran.output);
@@ -315,17 +314,18 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
   };
   // Checked as the instance's user, once the files are its own (they are the tenant's
   // bytes: no parser of them runs as root), before any server touches them.
-  auto check = [&](const std::string& data_dir, const std::optional<UserIds>& user) -> Status {
+  auto check = [&](const std::string& data_dir, const PgInstance& inst) -> Status {
     if (pitr) {
       auto start = snapshot.annotations.find("start_lsn");
       if (start == snapshot.annotations.end()) {
         return Status::Corruption(fmt::format("snapshot {} has no start_lsn", snapshot.id));
       }
-      RETURN_IF_ERROR(PgStageArchive(spec.archiving.repo_path, target.archive_id, start->second,
-                                     stage_repo, user));
+      RETURN_IF_ERROR(
+          PgStageArchive(spec.archiving.repo_path, target.archive_id, start->second, stage_repo));
+      RETURN_IF_ERROR(inst.GiveToServer(stage_repo));
     }
     if (!file_check) return Status::Ok();
-    return PgVerifyBackupFiles(spec.bin_dir, data_dir, user, *file_check);
+    return PgVerifyBackupFiles(spec.bin_dir, data_dir, inst.tool_runner(), *file_check);
   };
   ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill, recovery, check));
   auto fail = [&](const Status& st) -> Status {

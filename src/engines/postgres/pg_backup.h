@@ -67,9 +67,9 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
 // backup_manifest lists is there with its size, no other file is, and the WAL from the
 // backup's start to its stop parses. What it finds goes to check.problems (the status is
 // an error only when the check could not run). `bin_dir` "" finds the installed one. Runs
-// as `user` (the instance's, none: ourselves): the files are a tenant's.
+// through `run` (an instance's RunTool: as its identity, since the files are a tenant's).
 Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
-                           const std::optional<UserIds>& user, FileCheck& check);
+                           const ToolRunner& run, FileCheck& check);
 
 // Which paths a base backup leaves out (relative to PGDATA).
 storage::ScanFilter PgBackupFilter(const std::string& path, bool is_directory);

@@ -16,7 +16,6 @@
 #include "engines/log_spool.h"
 #include "engines/postgres/pg_connection.h"
 #include "engines/postgres/pg_settings.h"
-#include "engines/server_user.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::engines {
@@ -137,7 +136,7 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   if (spec.port != 0) {
     inst.port_ = spec.port;
   } else {
-    ASSIGN_OR_RETURN(inst.port_, FindFreePort());
+    ASSIGN_OR_RETURN(inst.port_, (spec.runtime ? *spec.runtime : runtime::Local()).AllocatePort());
   }
   inst.config_ = spec.config;
   inst.password_ = password;
@@ -145,16 +144,13 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   inst.recovery_ = recovery;
   inst.archiving_ = spec.archiving;
   if (!spec.archiving.repo_path.empty()) inst.archive_id_ = spec.name + "." + RandomHex(4);
-  RETURN_IF_ERROR(MakeDirs(spec.data_root, 0711));
-  RETURN_IF_ERROR(MakeInstanceDir(inst.dir_, spec.name));
+  RETURN_IF_ERROR(inst.Provision(spec.runtime));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
-    ASSIGN_OR_RETURN(inst.server_user_,
-                     MakeInstanceUser(spec.name, JoinPath(inst.dir_, kOsUserRecord)));
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(inst.dir_, "password"), inst.password_ + "\n", 0600));
     std::string run = JoinPath(inst.dir_, "run");
     if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
-    RETURN_IF_ERROR(ChownTree(run, inst.server_user_));
+    RETURN_IF_ERROR(inst.GiveToServer(run));
     if (!inst.archive_id_.empty()) {
       RETURN_IF_ERROR(storage::WalArchive::Create(inst.archiving_.repo_path, inst.archive_id_));
       RETURN_IF_ERROR(inst.MakeSpool());
@@ -164,10 +160,7 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
     return inst.WriteMeta();
   }();
   if (!made.ok()) {
-    WarnIfError(RemoveTree(inst.dir_), "remove the instance that could not be made");
-    if (Status removed = RemoveInstanceUser(inst.server_user_); !removed.ok()) {
-      spdlog::warn("instance {}: {}", spec.name, removed.ToString());
-    }
+    inst.Unprovision();
     if (!inst.archive_id_.empty()) {
       WarnIfError(storage::WalArchive::Remove(inst.archiving_.repo_path, inst.archive_id_),
                   "remove the archive of the instance that could not be made");
@@ -182,10 +175,10 @@ Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
     // initdb reads the password from a file the server's user can read; removed after.
     std::string pwfile = JoinPath(JoinPath(inst.dir_, "run"), "initdb-password");
     RETURN_IF_ERROR(WriteFileAtomic(pwfile, inst.password_ + "\n", 0600));
-    RETURN_IF_ERROR(ChownTree(pwfile, inst.server_user_));
+    RETURN_IF_ERROR(inst.GiveToServer(pwfile));
     std::string data = inst.data_dir();
     if (::mkdir(data.c_str(), 0700) != 0) return ErrnoStatus("mkdir", data, errno);
-    RETURN_IF_ERROR(ChownTree(data, inst.server_user_));
+    RETURN_IF_ERROR(inst.GiveToServer(data));
     ProcessOptions initdb;
     initdb.argv = {JoinPath(inst.bin_dir_, "initdb"),
                    "-D",
@@ -200,9 +193,8 @@ Result<PgInstance> PgInstance::Create(const PgInstanceSpec& spec) {
                    "-E",
                    "UTF8",
                    "--locale=C.UTF-8"};
-    initdb.user = inst.server_user_;
     initdb.cwd = inst.dir_;
-    Status st = RunChecked(initdb, std::chrono::minutes(5)).status();
+    Status st = CheckExit(inst.RunTool(initdb, std::chrono::minutes(5)), initdb.argv[0]).status();
     ::unlink(pwfile.c_str());
     RETURN_IF_ERROR(st.WithContext("initdb"));
     return inst.MakeTenantLogin();
@@ -227,10 +219,9 @@ Status PgInstance::MakeTenantLogin() {
   // logged (the password is in one).
   single.argv = {JoinPath(bin_dir_, "postgres"),  "--single", "-D", data_dir(), "-c",
                  "log_min_error_statement=panic", "postgres"};
-  single.user = server_user_;
   single.cwd = dir_;
   single.input_path = sql_file;
-  auto ran = RunProcess(single, std::chrono::minutes(2));
+  auto ran = RunTool(single, std::chrono::minutes(2));
   ::unlink(sql_file.c_str());
   if (!ran.ok()) return ran.status().WithContext("make the tenant login");
   if (ran->exit_code != 0 || ran->output.find("ERROR:") != std::string::npos) {
@@ -261,8 +252,8 @@ Result<PgInstance> PgInstance::CreateFrom(const PgInstanceSpec& spec, const std:
     std::string data = inst.data_dir();
     RETURN_IF_ERROR(fill(data));
     if (::chmod(data.c_str(), 0700) != 0) return ErrnoStatus("chmod", data, errno);
-    RETURN_IF_ERROR(ChownTree(data, inst.server_user_));
-    return check ? check(data, inst.server_user_) : Status::Ok();
+    RETURN_IF_ERROR(inst.GiveToServer(data));
+    return check ? check(data, inst) : Status::Ok();
   });
 }
 
@@ -272,7 +263,7 @@ Status PgInstance::WriteMeta() const {
                {"port", port_},
                {"bin_dir", bin_dir_},
                {"config", config_}};
-  if (server_user_) meta["os_user"] = server_user_->name;
+  if (server_user()) meta["os_user"] = server_user()->name;
   meta["superuser_access"] = superuser_access_;
   if (!archive_id_.empty()) {
     meta["wal_archive"] = {
@@ -301,7 +292,7 @@ Status PgInstance::WriteConfig() const {
   std::string data = data_dir();
   std::string dbaas_conf = JoinPath(data, "dbaas.conf");
   RETURN_IF_ERROR(WriteFileAtomic(dbaas_conf, conf, 0600));
-  RETURN_IF_ERROR(ChownTree(dbaas_conf, server_user_));
+  RETURN_IF_ERROR(GiveToServer(dbaas_conf));
   std::string main_conf = JoinPath(data, "postgresql.conf");
   auto read = ReadFileToString(main_conf);
   if (!read.ok() && read.status().code() != StatusCode::kInvalidArgument) return read.status();
@@ -313,12 +304,13 @@ Status PgInstance::WriteConfig() const {
   if (!read.ok() || text.find("\ninclude = 'dbaas.conf'") == std::string::npos) {
     text += "\ninclude = 'dbaas.conf'\n";
     RETURN_IF_ERROR(WriteFileAtomic(main_conf, text, 0600));
-    RETURN_IF_ERROR(ChownTree(main_conf, server_user_));
+    RETURN_IF_ERROR(GiveToServer(main_conf));
   }
   return Status::Ok();
 }
 
-Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::string& name) {
+Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::string& name,
+                                    runtime::Runtime* rt) {
   RETURN_IF_ERROR(ValidateName("instance name", name));
   PgInstance inst;
   inst.name_ = name;
@@ -353,7 +345,7 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
   RETURN_IF_ERROR(inst.LoadTenantPassword());
   std::vector<std::string> owned = {inst.data_dir(), JoinPath(inst.dir_, "run")};
   if (!inst.archive_id_.empty()) owned.push_back(inst.SpoolDir());
-  ASSIGN_OR_RETURN(bool moved, inst.OpenServerUser(os_user, "postgres", owned));
+  ASSIGN_OR_RETURN(bool moved, inst.Locate(rt, os_user, "postgres", owned));
   if (moved) RETURN_IF_ERROR(inst.WriteMeta());
   if (!inst.archive_id_.empty() && !PathExists(inst.SpoolDir())) {
     // Made before spools: its server's user wrote the archive itself (dbaasd's start has
@@ -381,7 +373,7 @@ Status PgInstance::MakeSpool() const {
   if (Status made = MakeDir(spool, 0700); !made.ok() && made.code() != StatusCode::kAlreadyExists) {
     return made;
   }
-  return ChownTree(spool, server_user_);
+  return GiveToServer(spool);
 }
 
 std::optional<LogSpool> PgInstance::log_spool() const {
@@ -418,16 +410,14 @@ Status PgInstance::FinishRecovery() {
   return WriteConfig();
 }
 
-Status PgInstance::StopServerLeftBehind() const {
+runtime::LeftoverServer PgInstance::Leftover() const {
   // postmaster.pid names it; its command line or the pid file names this data directory.
-  return StopLeftoverServer(JoinPath(data_dir(), "postmaster.pid"), "postgres", data_dir(), name_,
-                            server_user_, SIGINT, SIGQUIT);
+  return {JoinPath(data_dir(), "postmaster.pid"), "postgres", data_dir(), SIGINT, SIGQUIT};
 }
 
-ServerLaunch PgInstance::Launch() const {
-  ServerLaunch launch;
+runtime::ServerLaunch PgInstance::Launch() const {
+  runtime::ServerLaunch launch;
   launch.options.argv = {JoinPath(bin_dir_, "postgres"), "-D", data_dir()};
-  launch.options.user = server_user_;
   launch.options.cwd = dir_;
   launch.options.output_path = JoinPath(dir_, "postgres.log");
   launch.instance = name_;

@@ -65,16 +65,17 @@ class PgInstance final : public SupervisedInstance {
   // `recovery`: settings for the first start only (restore_command, recovery_target_*),
   // removed by FinishRecovery().
   // `check`, if given, runs on the filled data directory once it belongs to the
-  // instance's OS user, before the configuration is written.
+  // instance's identity, before the configuration is written.
   using FillDataFn = std::function<Status(const std::string& data_dir)>;
-  using CheckDataFn =
-      std::function<Status(const std::string& data_dir, const std::optional<UserIds>& user)>;
+  using CheckDataFn = std::function<Status(const std::string& data_dir, const PgInstance& inst)>;
   static Result<PgInstance> CreateFrom(const PgInstanceSpec& spec, const std::string& password,
                                        const FillDataFn& fill,
                                        const std::map<std::string, std::string>& recovery = {},
                                        const CheckDataFn& check = {});
   // An instance made earlier (reads instance.json).
-  static Result<PgInstance> Open(const std::string& data_root, const std::string& name);
+  // On `rt`; null: runtime::Local().
+  static Result<PgInstance> Open(const std::string& data_root, const std::string& name,
+                                 runtime::Runtime* rt = nullptr);
 
   PgInstance(PgInstance&&) noexcept;
   PgInstance& operator=(PgInstance&&) noexcept;
@@ -102,8 +103,8 @@ class PgInstance final : public SupervisedInstance {
  private:
   PgInstance() = default;
   // Stop: fast shutdown (SIGINT), then immediate (SIGQUIT) after the timeout.
-  ServerLaunch Launch() const override;
-  Status StopServerLeftBehind() const override;
+  runtime::ServerLaunch Launch() const override;
+  runtime::LeftoverServer Leftover() const override;
   // Drains what the server archived as it stopped into the repository.
   Status BeforeRemoval() override;
   Status WriteConfig() const;

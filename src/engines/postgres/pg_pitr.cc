@@ -17,7 +17,6 @@
 #include "engines/log_spool.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
-#include "engines/server_user.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::engines {
@@ -276,8 +275,7 @@ Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string&
 }
 
 Status PgStageArchive(const std::string& repo_path, const std::string& archive_id,
-                      const std::string& from_lsn, const std::string& stage_repo,
-                      const std::optional<UserIds>& user) {
+                      const std::string& from_lsn, const std::string& stage_repo) {
   RETURN_IF_ERROR(CheckArchiveId(archive_id));
   ASSIGN_OR_RETURN(WalArchive source, WalArchive::Open(repo_path, archive_id));
   ASSIGN_OR_RETURN(std::optional<std::string> from, SegmentPositionOf(source, from_lsn));
@@ -285,7 +283,7 @@ Status PgStageArchive(const std::string& repo_path, const std::string& archive_i
   ASSIGN_OR_RETURN(WalArchive stage, WalArchive::Open(stage_repo, archive_id));
   ASSIGN_OR_RETURN(uint64_t copied, source.CopyInto(stage, from.value_or("")));
   spdlog::debug("staged {} archived WAL files of {} in {}", copied, archive_id, stage_repo);
-  return ChownTree(stage_repo, user);
+  return Status::Ok();
 }
 
 Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string& archive_id,

@@ -45,11 +45,10 @@ Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string&
 
 // Copies what a recovery from `from_lsn` on needs of the archive (its segments from the
 // one holding `from_lsn`, and every history file) into an archive of the same id under
-// `stage_repo`, owned by `user`: a restored server's restore_command reads that copy,
-// because the source's archive belongs to the source's OS user alone.
+// `stage_repo` (the caller gives it to the restored server, whose restore_command reads
+// that copy: the repository is root's alone).
 Status PgStageArchive(const std::string& repo_path, const std::string& archive_id,
-                      const std::string& from_lsn, const std::string& stage_repo,
-                      const std::optional<UserIds>& user);
+                      const std::string& from_lsn, const std::string& stage_repo);
 
 // "2026-11-25 10:00:00.123456+00", how PostgreSQL reads a timestamptz.
 std::string FormatPgTimestamp(int64_t unix_us);

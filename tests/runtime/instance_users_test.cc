@@ -1,6 +1,6 @@
 // The instances' own OS users and ChownTree: uids are never given twice, a user that is
 // not an instance's is refused by name, and a chown walk follows no link.
-#include "engines/server_user.h"
+#include "runtime/instance_users.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include "base/files.h"
 #include "test_util.h"
 
-namespace dbaas::engines {
+namespace dbaas::runtime {
 namespace {
 
 TEST(ServerUserTest, AnInstanceUsersUidIsNeverGivenAgain) {
@@ -86,4 +86,4 @@ TEST(ServerUserTest, ChownTreeGivesLinksNotWhatTheyPointTo) {
 }
 
 }  // namespace
-}  // namespace dbaas::engines
+}  // namespace dbaas::runtime

@@ -1,4 +1,4 @@
-#include "engines/server_user.h"
+#include "runtime/instance_users.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -17,7 +17,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 
-namespace dbaas::engines {
+namespace dbaas::runtime {
 
 Result<std::optional<UserIds>> ServerUser(const std::string& name) {
   if (::geteuid() != 0) return std::optional<UserIds>();
@@ -204,4 +204,4 @@ Status ChownTree(const std::string& path, const std::optional<UserIds>& user) {
       });
 }
 
-}  // namespace dbaas::engines
+}  // namespace dbaas::runtime

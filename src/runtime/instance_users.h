@@ -9,7 +9,7 @@
 #include "base/process.h"
 #include "base/status.h"
 
-namespace dbaas::engines {
+namespace dbaas::runtime {
 
 // `name` (created as a system user if missing) when we are root, else none (ourselves).
 Result<std::optional<UserIds>> ServerUser(const std::string& name);
@@ -42,4 +42,4 @@ Status RemoveInstanceUser(const std::optional<UserIds>& user);
 // to `user`; a no-op when `user` is none.
 Status ChownTree(const std::string& path, const std::optional<UserIds>& user);
 
-}  // namespace dbaas::engines
+}  // namespace dbaas::runtime

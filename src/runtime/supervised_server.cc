@@ -1,4 +1,4 @@
-#include "engines/supervised_server.h"
+#include "runtime/supervised_server.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 #include "base/files.h"
 #include "base/log.h"
 
-namespace dbaas::engines {
+namespace dbaas::runtime {
 
 using std::chrono::milliseconds;
 
@@ -118,19 +118,13 @@ SupervisedServer::~SupervisedServer() {
   WarnIfError(Stop(std::chrono::seconds(10)), "stop the server");
 }
 
-bool SupervisedServer::running() const {
+ServerHealth SupervisedServer::Observe() const {
   std::lock_guard lock(state_->mutex);
-  return state_->process && state_->process->running();
-}
-
-int SupervisedServer::restarts() const {
-  std::lock_guard lock(state_->mutex);
-  return state_->restarts;
-}
-
-pid_t SupervisedServer::pid() const {
-  std::lock_guard lock(state_->mutex);
-  return state_->process ? state_->process->pid() : -1;
+  ServerHealth health;
+  health.running = state_->process && state_->process->running();
+  health.restarts = state_->restarts;
+  health.pid = state_->process ? state_->process->pid() : -1;
+  return health;
 }
 
 Status SupervisedServer::Stop(milliseconds timeout) {
@@ -193,4 +187,4 @@ Status StopLeftoverServer(const std::string& pid_file, const std::string& progra
       "stop it by hand");
 }
 
-}  // namespace dbaas::engines
+}  // namespace dbaas::runtime

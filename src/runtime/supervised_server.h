@@ -1,7 +1,6 @@
-// A database server as a supervised child process, whatever the engine: started, ready
-// when the engine's probe says so, restarted with back-off when it dies, stopped politely
-// and then firmly. This is the local runtime; it becomes a layer of its own when the
-// Kubernetes runtime arrives.
+// A database server as a supervised child process of the daemon, whatever the engine:
+// started, ready when the engine's probe says so, restarted with back-off when it dies,
+// stopped politely and then firmly. LocalRuntime's Server.
 #pragma once
 
 #include <chrono>
@@ -13,39 +12,24 @@
 
 #include "base/process.h"
 #include "base/status.h"
+#include "runtime/runtime.h"
 
-namespace dbaas::engines {
+namespace dbaas::runtime {
 
-struct ServerLaunch {
-  ProcessOptions options;  // the server's argv, user, cwd and output_path (its log)
-  std::string instance;    // instance name, for logs and errors
-  std::string engine;      // "PostgreSQL", "MariaDB", ... for messages
-  // True once the server accepts connections. Called often while starting: cheap, with
-  // a short timeout of its own.
-  std::function<bool()> answers;
-  // True when the end of the log shows the server refused its configuration: the start
-  // then fails with kInvalidArgument (bad input) rather than kIoError.
-  std::function<bool(const std::string& log_tail)> refused_config;
-  int stop_signal = SIGINT;   // polite shutdown
-  int hard_signal = SIGQUIT;  // after the stop timeout
-};
-
-class SupervisedServer {
+class SupervisedServer final : public Server {
  public:
   // Starts the server, waits until it answers (or fails with the end of its log), and
   // supervises it from then on: if it dies it is started again after 1 s, then 2, 4, ...
   // up to 30 s between tries (reset after a minute of running).
   static Result<std::unique_ptr<SupervisedServer>> Start(ServerLaunch launch,
                                                          std::chrono::milliseconds timeout);
-  ~SupervisedServer();  // Stop() with a short timeout
+  ~SupervisedServer() override;  // Stop() with a short timeout
   SupervisedServer(const SupervisedServer&) = delete;
   SupervisedServer& operator=(const SupervisedServer&) = delete;
 
   // Ends supervision; stop_signal, then hard_signal after `timeout`, then SIGKILL.
-  Status Stop(std::chrono::milliseconds timeout);
-  bool running() const;
-  int restarts() const;  // since Start()
-  pid_t pid() const;     // -1 while not running
+  Status Stop(std::chrono::milliseconds timeout) override;
+  ServerHealth Observe() const override;
 
   struct State;
 
@@ -67,4 +51,4 @@ Status StopLeftoverServer(const std::string& pid_file, const std::string& progra
                           const std::string& marker, const std::string& instance,
                           const std::optional<UserIds>& owner, int stop_signal, int hard_signal);
 
-}  // namespace dbaas::engines
+}  // namespace dbaas::runtime

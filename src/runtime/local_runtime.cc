@@ -1,0 +1,147 @@
+#include "runtime/local_runtime.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/files.h"
+#include "base/log.h"
+#include "runtime/instance_users.h"
+#include "runtime/supervised_server.h"
+#include "runtime/volume_copy.h"
+
+namespace dbaas::runtime {
+
+Result<Placement> LocalRuntime::Provision(const ProvisionRequest& request) {
+  RETURN_IF_ERROR(MakeDirs(DirName(request.dir), 0711));
+  // 0711 whatever the umask: the server's user passes through to its own directories and
+  // lists nothing.
+  Status made = MakeDir(request.dir, 0711);
+  if (made.code() == StatusCode::kAlreadyExists) {
+    return Status::AlreadyExists(fmt::format("instance '{}' already exists", request.instance),
+                                 "choose another name, or delete that instance first");
+  }
+  RETURN_IF_ERROR(made);
+  Placement placement{request.instance, request.dir, std::nullopt, false};
+  auto user = MakeInstanceUser(request.instance, JoinPath(request.dir, kOsUserRecord));
+  if (!user.ok()) {
+    WarnIfError(RemoveRemains(request.dir), "remove the instance that could not be placed");
+    return user.status();
+  }
+  placement.identity = std::move(user.value());
+  return placement;
+}
+
+Result<Placement> LocalRuntime::Locate(const std::string& instance, const std::string& dir,
+                                       const std::string& identity,
+                                       const std::string& shared_identity) {
+  Placement placement{instance, dir, std::nullopt, false};
+  if (!identity.empty()) {
+    ASSIGN_OR_RETURN(placement.identity, InstanceUser(identity));
+    return placement;
+  }
+  ASSIGN_OR_RETURN(placement.identity, ServerUser(shared_identity));
+  placement.shared_identity = placement.identity.has_value();  // not root: ourselves
+  return placement;
+}
+
+Result<Placement> LocalRuntime::GiveOwnIdentity(const Placement& placement,
+                                                const std::vector<std::string>& owned) {
+  if (!placement.shared_identity) return placement;
+  ASSIGN_OR_RETURN(std::optional<UserIds> own,
+                   MakeInstanceUser(placement.instance, JoinPath(placement.dir, kOsUserRecord)));
+  for (const std::string& path : owned) {
+    if (PathExists(path)) RETURN_IF_ERROR(ChownTree(path, own));
+  }
+  spdlog::info("instance {}: now runs as OS user {} (uid {}) instead of {}", placement.instance,
+               own->name, own->uid, placement.identity->name);
+  return Placement{placement.instance, placement.dir, std::move(own), false};
+}
+
+Status LocalRuntime::Remove(const Placement& placement) {
+  RETURN_IF_ERROR(RemoveTree(placement.dir));
+  if (placement.shared_identity) return Status::Ok();  // the package's user stays
+  return RemoveInstanceUser(placement.identity);
+}
+
+Status LocalRuntime::RemoveRemains(const std::string& dir) {
+  RETURN_IF_ERROR(RemoveRecordedInstanceUser(JoinPath(dir, kOsUserRecord)));
+  return RemoveTree(dir);
+}
+
+Result<std::unique_ptr<Server>> LocalRuntime::Start(const Placement& placement, ServerLaunch launch,
+                                                    std::chrono::milliseconds timeout) {
+  launch.options.user = placement.identity;
+  ASSIGN_OR_RETURN(std::unique_ptr<SupervisedServer> server,
+                   SupervisedServer::Start(std::move(launch), timeout));
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+Status LocalRuntime::StopLeftover(const Placement& placement, const LeftoverServer& leftover) {
+  return StopLeftoverServer(leftover.pid_file, leftover.program, leftover.marker,
+                            placement.instance, placement.identity, leftover.stop_signal,
+                            leftover.hard_signal);
+}
+
+Result<RunResult> LocalRuntime::RunTool(const Placement& placement, ProcessOptions options,
+                                        std::chrono::milliseconds timeout) {
+  options.user = placement.identity;
+  return RunProcess(options, timeout);
+}
+
+Status LocalRuntime::GiveToInstance(const Placement& placement, const std::string& path) {
+  return ChownTree(path, placement.identity);
+}
+
+// The daemon reads every instance's volume as root: the placement adds nothing here.
+Status LocalRuntime::SnapshotVolume(const Placement& /*placement*/, const std::string& path,
+                                    const std::string& destination) {
+  return CopyVolumeTree(path, destination);
+}
+
+Status LocalRuntime::CloneVolume(const std::string& source, const Placement& placement,
+                                 const std::string& path) {
+  RETURN_IF_ERROR(CopyVolumeTree(source, path));
+  if (Status given = GiveToInstance(placement, path); !given.ok()) {
+    WarnIfError(RemoveTree(path), "remove the clone that could not be given to the instance");
+    return given;
+  }
+  return Status::Ok();
+}
+
+Result<VolumeStats> LocalRuntime::VolumeUsage(const Placement& placement) {
+  VolumeStats stats;
+  RETURN_IF_ERROR(VisitTreeBelow(
+      placement.dir, [&](int, const std::string&, const std::string&, const struct stat& st) {
+        stats.used_bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+        return Status::Ok();
+      }));
+  return stats;
+}
+
+Result<uint16_t> LocalRuntime::AllocatePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus("socket", "127.0.0.1", errno);
+  UniqueFd guard(fd);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return ErrnoStatus("bind", "127.0.0.1:0", errno);
+  }
+  return ntohs(addr.sin_port);
+}
+
+Runtime& Local() {
+  static LocalRuntime local;
+  return local;
+}
+
+}  // namespace dbaas::runtime
