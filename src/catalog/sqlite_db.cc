@@ -24,10 +24,14 @@ bool SqlRow::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == S
 Result<SqliteDb> SqliteDb::Open(const std::string& path) {
   // Create the file 0600 ourselves: SQLite would use the umask, and the catalog holds
   // secrets (restored instances' passwords).
+  // Its name is made durable before anything is committed into it: SQLite syncs the
+  // directory for the journals it makes, not for a database file it is handed.
   {
+    bool existed = PathExists(path);
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!fd.valid()) return ErrnoStatus("open", path, errno);
     if (::fchmod(fd.get(), 0600) != 0) return ErrnoStatus("chmod", path, errno);
+    if (!existed) RETURN_IF_ERROR(FsyncDir(DirName(path)));
   }
   sqlite3* raw = nullptr;
   int rc =

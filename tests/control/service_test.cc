@@ -1,0 +1,311 @@
+// The service's logic with a fake engine and runtime (tests/control/fake_engines.h): jobs,
+// reservations and the 409s they give, bad input that changes nothing, reconcile of what a
+// crash leaves, retention, the scheduler, alert de-duplication. No server runs: these take
+// seconds. The same paths with real servers: tests/api.
+#include "control/service.h"
+
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "base/files.h"
+#include "catalog/catalog.h"
+#include "control/fake_engines.h"
+#include "test_util.h"
+
+namespace dbaas::control {
+namespace {
+
+using catalog::BackupState;
+using catalog::InstanceState;
+using catalog::JobState;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(); }
+
+  void Start(std::vector<std::string> webhooks = {}, int disk_alert_percent = 85) {
+    ServiceOptions o;
+    o.data_root = root_.path();
+    o.engines = &engines_;
+    o.job_workers = 2;
+    o.scheduler_tick = milliseconds(50);
+    o.alert_webhooks = std::move(webhooks);
+    o.disk_alert_percent = disk_alert_percent;
+    auto started = Service::Start(o);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    service_ = std::move(started.value());
+  }
+  void Restart() {
+    service_.reset();
+    Start();
+  }
+
+  catalog::JobRecord Wait(const Result<catalog::JobRecord>& job) {
+    EXPECT_TRUE(job.ok()) << job.status().ToString();
+    if (!job.ok()) return {};
+    auto done = service_->WaitJob(job->id, seconds(30));
+    EXPECT_TRUE(done.ok()) << done.status().ToString();
+    return done.value_or(catalog::JobRecord{});
+  }
+  void MakeInstance(const std::string& name) {
+    CreateInstanceRequest r;
+    r.name = name;
+    r.type = "postgresql";
+    ASSERT_EQ(Wait(service_->CreateInstance(r)).status, JobState::kSucceeded);
+  }
+  catalog::JobRecord Backup(const std::string& instance, const std::string& name,
+                            std::optional<int> retention_days = std::nullopt) {
+    BackupRequest r;
+    r.instance = instance;
+    r.backup_name = name;
+    r.retention_days = retention_days;
+    return Wait(service_->CreateBackup(r));
+  }
+  std::string InstanceDir(const std::string& name) const { return root_ / ("instances/" + name); }
+
+  testing::TempDir root_;
+  testing::FakeEngines engines_;
+  std::unique_ptr<Service> service_;
+};
+
+TEST_F(ServiceTest, AnInstanceIsMadeBackedUpRestoredAndDeleted) {
+  MakeInstance("db1");
+  auto view = service_->GetInstance("db1");
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_EQ(view->status, InstanceState::kRunning);
+  ASSERT_TRUE(view->connection.has_value());
+  EXPECT_EQ(view->connection->user, "app");
+  EXPECT_FALSE(view->superuser.has_value()) << "no superuser access was asked for";
+
+  testing::WriteFile(InstanceDir("db1") + "/data/rows", "42\n");
+  catalog::JobRecord backup = Backup("db1", "b1");
+  ASSERT_EQ(backup.status, JobState::kSucceeded) << backup.error_message;
+  auto record = service_->GetBackup("db1", "b1");
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->status, BackupState::kReady);
+  EXPECT_FALSE(record->snapshot_id.empty());
+
+  RestoreRequest restore;
+  restore.source_instance = "db1";
+  restore.backup_name = "b1";
+  restore.new_instance_name = "copy";
+  ASSERT_EQ(Wait(service_->Restore(restore)).status, JobState::kSucceeded);
+  EXPECT_EQ(testing::ReadFile(InstanceDir("copy") + "/data/rows"), "42\n");
+  EXPECT_EQ(service_->GetInstance("copy")->status, InstanceState::kRunning);
+
+  ASSERT_EQ(Wait(service_->DeleteInstance("db1", false)).status, JobState::kSucceeded);
+  EXPECT_EQ(service_->GetInstance("db1").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(PathExists(InstanceDir("db1")));
+  EXPECT_TRUE(service_->GetBackup("db1", "b1").ok()) << "backups outlive their instance";
+}
+
+TEST_F(ServiceTest, BadInputIsRefusedAndChangesNothing) {
+  CreateInstanceRequest r;
+  r.type = "postgresql";
+  for (const char* bad : {"../escape", "Upper", "", "a_b"}) {
+    r.name = bad;
+    auto job = service_->CreateInstance(r);
+    ASSERT_FALSE(job.ok()) << bad;
+    EXPECT_EQ(job.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  r.name = "ok";
+  r.config = {{"bad", "1"}};
+  EXPECT_EQ(service_->CreateInstance(r).status().code(), StatusCode::kInvalidArgument);
+  r.config.clear();
+  r.type = "oracle";
+  EXPECT_EQ(service_->CreateInstance(r).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(service_->ListInstances()->empty());
+  EXPECT_TRUE(service_->ListJobs()->empty()) << "no job for refused input";
+  EXPECT_FALSE(PathExists(InstanceDir("ok")));
+  EXPECT_FALSE(PathExists(root_ / "instances/escape"));
+
+  BackupRequest b;
+  b.instance = "missing";
+  EXPECT_EQ(service_->CreateBackup(b).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ServiceTest, ARunningBackupRefusesWhatWouldConflictWithIt) {
+  MakeInstance("busy");
+  engines_.backups().Close();
+  BackupRequest r;
+  r.instance = "busy";
+  r.backup_name = "held";
+  auto job = service_->CreateBackup(r);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  ASSERT_TRUE(engines_.backups().WaitArrived(1, seconds(10)));
+
+  // A second backup of the same instance, its delete, a restore of the backup being made.
+  r.backup_name = "second";
+  auto second = service_->CreateBackup(r);
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition) << second.status().ToString();
+  auto deleted = service_->DeleteInstance("busy", false);
+  EXPECT_EQ(deleted.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(deleted.status().message().find("in progress"), std::string::npos);
+  RestoreRequest restore;
+  restore.source_instance = "busy";
+  restore.backup_name = "held";
+  restore.new_instance_name = "early";
+  EXPECT_EQ(service_->Restore(restore).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(service_->GetInstance("busy")->status, InstanceState::kRunning)
+      << "a refused delete changed nothing";
+
+  engines_.backups().Open();
+  auto done = service_->WaitJob(job->id, seconds(30));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->status, JobState::kSucceeded) << done->error_message;
+  // Once it is over, the same requests go through.
+  ASSERT_EQ(Wait(service_->Restore(restore)).status, JobState::kSucceeded);
+  ASSERT_EQ(Wait(service_->DeleteInstance("busy", false)).status, JobState::kSucceeded);
+}
+
+TEST_F(ServiceTest, ReconcileFinishesOrRollsBackWhatACrashLeft) {
+  MakeInstance("keep");
+  ASSERT_EQ(Backup("keep", "kept").status, JobState::kSucceeded);
+  MakeInstance("dying");
+  service_.reset();
+  ASSERT_EQ(engines_.starts("keep"), 1);
+
+  {  // What a daemon killed mid-work leaves, written as it would have written it.
+    auto cat = catalog::Catalog::Open(root_ / "catalog.db");
+    ASSERT_TRUE(cat.ok()) << cat.status().ToString();
+    catalog::InstanceRecord half;
+    half.name = "half";
+    half.type = "postgresql";
+    half.status = InstanceState::kCreating;
+    half.created_at = half.updated_at = catalog::NowRfc3339();
+    ASSERT_TRUE((*cat)->InsertInstance(half).ok());
+    ASSERT_TRUE(MakeDirs(InstanceDir("half") + "/data").ok());
+    ASSERT_TRUE((*cat)->UpdateInstanceStatus("dying", InstanceState::kDeleting).ok());
+    catalog::BackupRecord cut;
+    cut.name = "cut";
+    cut.instance = "keep";
+    cut.instance_type = "postgresql";
+    cut.status = BackupState::kCreating;
+    cut.created_at = catalog::NowRfc3339();
+    ASSERT_TRUE((*cat)->InsertBackup(cut).ok());
+    catalog::JobRecord running;
+    running.id = "0123456789abcdef";
+    running.kind = "backup";
+    running.instance = "keep";
+    running.status = JobState::kRunning;
+    running.created_at = running.started_at = catalog::NowRfc3339();
+    ASSERT_TRUE((*cat)->InsertJob(running).ok());
+  }
+  Start();
+
+  EXPECT_EQ(service_->GetInstance("half").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(PathExists(InstanceDir("half"))) << "a half-made instance is removed";
+  EXPECT_EQ(service_->GetInstance("dying").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(PathExists(InstanceDir("dying"))) << "a delete cut off is finished";
+  EXPECT_EQ(service_->GetBackup("keep", "cut").status().code(), StatusCode::kNotFound)
+      << "a backup whose snapshot was never committed is removed";
+  EXPECT_EQ(service_->GetBackup("keep", "kept")->status, BackupState::kReady);
+  auto job = service_->GetJob("0123456789abcdef");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->status, JobState::kFailed);
+  EXPECT_EQ(job->error_code, StatusCode::kAborted);
+  EXPECT_EQ(service_->GetInstance("keep")->status, InstanceState::kRunning);
+  EXPECT_EQ(engines_.starts("keep"), 2) << "started again by the new daemon";
+}
+
+TEST_F(ServiceTest, AnInstanceWhoseServerWillNotStartIsFailedWithWhy) {
+  MakeInstance("stubborn");
+  testing::WriteFile(InstanceDir("stubborn") + "/refuse-start", "");
+  Restart();
+  auto view = service_->GetInstance("stubborn");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->status, InstanceState::kFailed);
+  EXPECT_NE(view->status_message.find("refuses to start"), std::string::npos)
+      << view->status_message;
+  BackupRequest r;
+  r.instance = "stubborn";
+  EXPECT_EQ(service_->CreateBackup(r).status().code(), StatusCode::kFailedPrecondition);
+  // A server that goes down while the daemon runs shows as failed too.
+  MakeInstance("flaky");
+  testing::WriteFile(InstanceDir("flaky") + "/down", "");
+  EXPECT_EQ(service_->GetInstance("flaky")->status, InstanceState::kFailed);
+}
+
+TEST_F(ServiceTest, RetentionDeletesExpiredBackupsButNotPinnedOnes) {
+  MakeInstance("old");
+  for (const char* name : {"expired", "pinned", "fresh", "forever"}) {
+    ASSERT_EQ(
+        Backup("old", name, std::string(name) == "forever" ? std::nullopt : std::optional<int>(7))
+            .status,
+        JobState::kSucceeded);
+  }
+  ASSERT_TRUE(service_->SetBackupPinned("old", "pinned", true).ok());
+  service_.reset();
+  {
+    auto cat = catalog::Catalog::Open(root_ / "catalog.db");
+    ASSERT_TRUE(cat.ok());
+    for (const char* name : {"expired", "pinned"}) {
+      auto b = (*cat)->GetBackup(name);
+      ASSERT_TRUE(b.ok());
+      b->expires_at = "2020-01-01T00:00:00.000Z";
+      ASSERT_TRUE((*cat)->UpdateBackup(*b).ok());
+    }
+  }
+  Start();
+  // The scheduler's first pass may have run it already: either way, exactly one went.
+  auto removed = service_->ApplyRetention();
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  auto left = service_->ListBackups("old");
+  ASSERT_TRUE(left.ok());
+  std::set<std::string> names;
+  for (const auto& b : *left) names.insert(b.name);
+  EXPECT_EQ(names, (std::set<std::string>{"pinned", "fresh", "forever"}));
+}
+
+TEST_F(ServiceTest, TheSchedulerBacksUpOnItsCronAndRecordsTheRun) {
+  MakeInstance("cron");
+  ScheduleRequest s;
+  s.instance = "cron";
+  s.cron = "* * * * * *";  // every second
+  auto schedule = service_->CreateSchedule(s);
+  ASSERT_TRUE(schedule.ok()) << schedule.status().ToString();
+  auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  size_t made = 0;
+  while (made < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(100));
+    made = 0;
+    for (const auto& b : service_->ListBackups("cron").value_or({})) {
+      if (b.schedule_id == schedule->id && b.status == BackupState::kReady) ++made;
+    }
+  }
+  EXPECT_GE(made, 2u) << "two slots, two backups";
+  auto listed = service_->ListSchedules("cron");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_FALSE(listed->front().last_run_at.empty());
+  EXPECT_FALSE(listed->front().last_status.empty());
+}
+
+TEST_F(ServiceTest, AnAlertIsSentOnceWhileItsConditionHolds) {
+  httplib::Server receiver;
+  std::atomic<int> disk_alerts{0};
+  receiver.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.body.find("disk_usage_high") != std::string::npos) ++disk_alerts;
+    res.status = 204;
+  });
+  int port = receiver.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread serving([&] { receiver.listen_after_bind(); });
+  service_.reset();
+  // 1%: the data root's disk is "too full" (any used disk is): the condition holds on
+  // every tick.
+  Start({"http://127.0.0.1:" + std::to_string(port) + "/hook"}, 1);
+  std::this_thread::sleep_for(milliseconds(1500));  // ~30 scheduler ticks
+  service_.reset();                                 // delivers what is queued
+  receiver.stop();
+  serving.join();
+  EXPECT_EQ(disk_alerts.load(), 1);
+}
+
+}  // namespace
+}  // namespace dbaas::control
