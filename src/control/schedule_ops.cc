@@ -133,7 +133,7 @@ void Service::SchedulerLoop() {
     }
     auto now = Clock::now();
     RunDueSchedules(now);
-    if (steady - last_checks >= std::chrono::seconds(10)) {
+    if (steady - last_checks >= options_.alert_check_interval) {
       CheckAlertConditions(now);
       last_checks = steady;
     }
@@ -263,14 +263,7 @@ Result<int> Service::ApplyRetention() {
 }
 
 void Service::AlertOnce(const std::string& key, bool condition, Alert alert) {
-  {
-    std::lock_guard lock(mu_);
-    if (!condition) {
-      alerting_.erase(key);
-      return;
-    }
-    if (!alerting_.insert(key).second) return;
-  }
+  if (!alerting_.Observe(key, condition)) return;
   WarnIfError(catalog_->AddEvent("warn", alert.instance, "", alert.message),
               "record an event in the catalog");
   alerts_->Send(std::move(alert));

@@ -33,6 +33,7 @@
 #include "base/files.h"
 #include "base/status.h"
 #include "catalog/catalog.h"
+#include "control/alert_latch.h"
 #include "control/alerts.h"
 #include "control/job_runner.h"
 #include "control/log_spool_drainer.h"
@@ -56,8 +57,10 @@ struct ServiceOptions {
   // Alerts go to these (http:// or https:// URLs); none: alerts are only logged.
   std::vector<std::string> alert_webhooks;
   int disk_alert_percent = 85;  // data root's filesystem this full: alert
-  // How often the scheduler looks at the schedules (cron's finest grain is a second).
+  // How often the scheduler looks at the schedules (cron's finest grain is a second), and
+  // at the alert conditions (disk usage, schedules without a recent good backup).
   std::chrono::milliseconds scheduler_tick{1000};
+  std::chrono::milliseconds alert_check_interval{10000};
   // How often the instances' WAL spools are drained into the repository.
   std::chrono::milliseconds spool_drain_interval{1000};
   // The engines instances are made with, and where they run; null: Debian's packages on
@@ -254,7 +257,7 @@ class Service {
 
   std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<AlertSender> alerts_;
-  std::set<std::string> alerting_;  // conditions alerted on and not cleared; guarded by mu_
+  AlertLatch alerting_;  // conditions alerted on and not cleared
 
   std::unique_ptr<JobRunner> jobs_;           // its workers use everything above
   std::unique_ptr<LogSpoolDrainer> drainer_;  // lists servers_ under mu_

@@ -34,6 +34,7 @@ class ServiceTest : public ::testing::Test {
     o.engines = &engines_;
     o.job_workers = 2;
     o.scheduler_tick = milliseconds(50);
+    o.alert_check_interval = milliseconds(50);
     o.alert_webhooks = std::move(webhooks);
     o.disk_alert_percent = disk_alert_percent;
     auto started = Service::Start(o);
@@ -300,7 +301,7 @@ TEST_F(ServiceTest, AnAlertIsSentOnceWhileItsConditionHolds) {
   // 1%: the data root's disk is "too full" (any used disk is): the condition holds on
   // every tick.
   Start({"http://127.0.0.1:" + std::to_string(port) + "/hook"}, 1);
-  std::this_thread::sleep_for(milliseconds(1500));  // ~30 scheduler ticks
+  std::this_thread::sleep_for(milliseconds(1500));  // ~30 checks of the conditions
   service_.reset();                                 // delivers what is queued
   receiver.stop();
   serving.join();
