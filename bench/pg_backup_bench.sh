@@ -329,6 +329,9 @@ prepare() {
     log "baseline cluster: cp -a of the stopped instance's data directory"
     cp -a "$ROOT/src/data" "$REF"
     rm -f "$REF/postmaster.pid" "$REF/postmaster.opts"
+    # The instance's files are its own OS user's (dbaas-<hex>); the baseline cluster's
+    # server runs as $PG_OS_USER.
+    if ((EUID == 0)); then chown -R "$PG_OS_USER:" "$REF"; fi
     tool start --root "$ROOT" --name src >/dev/null
     pg_start "$REF"
     res_put ref.origin "cp -a of the instance's data directory (stopped) right after pgbench -i + CHECKPOINT: byte-identical data, the instance's settings (dbaas.conf) and scram authentication"

@@ -35,9 +35,8 @@ Status PgCtl(const engines::PgInstance& inst, const std::string& bin_dir,
   dbaas::ProcessOptions o;
   o.argv = {dbaas::JoinPath(bin_dir, "pg_ctl"), "-D", inst.data_dir(), "-w", "-t", "600"};
   o.argv.insert(o.argv.end(), args.begin(), args.end());
-  o.user = inst.server_user();
   o.cwd = inst.dir();
-  return dbaas::RunChecked(o, std::chrono::minutes(11)).status();
+  return dbaas::CheckExit(inst.RunTool(o, std::chrono::minutes(11)), o.argv[0]).status();
 }
 
 }  // namespace

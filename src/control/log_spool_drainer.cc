@@ -7,29 +7,11 @@
 namespace dbaas::control {
 
 LogSpoolDrainer::LogSpoolDrainer(SpoolLister list, std::chrono::milliseconds interval)
-    : list_(std::move(list)), interval_(interval), thread_([this] { Loop(); }) {}
+    : list_(std::move(list)), ticker_(std::make_unique<Ticker>(interval, [this] { DrainAll(); })) {}
 
 LogSpoolDrainer::~LogSpoolDrainer() { Stop(); }
 
-void LogSpoolDrainer::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void LogSpoolDrainer::Loop() {
-  while (true) {
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, interval_, [&] { return stop_; });
-      if (stop_) return;
-    }
-    DrainAll();
-  }
-}
+void LogSpoolDrainer::Stop() { ticker_->Stop(); }
 
 void LogSpoolDrainer::DrainAll() {
   std::vector<engines::LogSpool> spools = list_();

@@ -5,14 +5,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "control/ticker.h"
 #include "engines/instance.h"
 
 namespace dbaas::control {
@@ -33,17 +33,12 @@ class LogSpoolDrainer {
   std::string NoteOf(const std::string& instance) const;
 
  private:
-  void Loop();
   void DrainAll();
 
   SpoolLister list_;
-  std::chrono::milliseconds interval_;
   mutable std::mutex notes_mu_;
   std::map<std::string, std::string> failing_;  // instance -> failure; guarded by notes_mu_
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
-  std::thread thread_;
+  std::unique_ptr<Ticker> ticker_;              // last: ticks once the rest is set
 };
 
 }  // namespace dbaas::control

@@ -75,7 +75,7 @@ Result<catalog::ScheduleRecord> Service::CreateSchedule(const ScheduleRequest& r
       catalog_->AddEvent("info", r.instance, "",
                          fmt::format("schedule {} created: {} ({})", r.id, r.cron, r.time_zone)),
       "record an event in the catalog");
-  scheduler_cv_.notify_all();
+  if (scheduler_) scheduler_->Wake();
   return r;
 }
 
@@ -111,32 +111,23 @@ Result<catalog::BackupRecord> Service::SetBackupPinned(const std::string& instan
   return record;
 }
 
-void Service::SchedulerLoop() {
-  auto last_checks = std::chrono::steady_clock::time_point{};
-  auto last_retention = std::chrono::steady_clock::time_point{};
-  while (true) {
-    {
-      std::unique_lock lock(scheduler_mu_);
-      scheduler_cv_.wait_for(lock, options_.scheduler_tick, [&] { return scheduler_stop_; });
-      if (scheduler_stop_) return;
+void Service::SchedulerTick() {
+  // Retention first: a backup the schedules start below would put the pass off.
+  // Time alone expires backups: a pass a minute at least, and after every change.
+  auto steady = std::chrono::steady_clock::now();
+  bool minute = steady - last_retention_ >= std::chrono::minutes(1);
+  if (retention_due_.exchange(false) || minute) {
+    last_retention_ = steady;
+    auto expired = ApplyRetention();
+    if (!expired.ok()) {
+      spdlog::error("event=retention_failed error=\"{}\"", expired.status().ToString());
     }
-    // Retention first: a backup the schedules start below would put the pass off.
-    // Time alone expires backups: a pass a minute at least, and after every change.
-    auto steady = std::chrono::steady_clock::now();
-    bool minute = steady - last_retention >= std::chrono::minutes(1);
-    if (retention_due_.exchange(false) || minute) {
-      last_retention = steady;
-      auto expired = ApplyRetention();
-      if (!expired.ok()) {
-        spdlog::error("event=retention_failed error=\"{}\"", expired.status().ToString());
-      }
-    }
-    auto now = Clock::now();
-    RunDueSchedules(now);
-    if (steady - last_checks >= options_.alert_check_interval) {
-      CheckAlertConditions(now);
-      last_checks = steady;
-    }
+  }
+  auto now = Clock::now();
+  RunDueSchedules(now);
+  if (steady - last_checks_ >= options_.alert_check_interval) {
+    CheckAlertConditions(now);
+    last_checks_ = steady;
   }
 }
 

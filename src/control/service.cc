@@ -98,7 +98,8 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
   RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));
   service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);
   Service* self = service.get();
-  service->scheduler_ = std::thread([self] { self->SchedulerLoop(); });
+  service->scheduler_ =
+      std::make_unique<Ticker>(options.scheduler_tick, [self] { self->SchedulerTick(); });
   service->drainer_ = std::make_unique<LogSpoolDrainer>(
       [self] {
         std::vector<engines::LogSpool> spools;
@@ -115,12 +116,7 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
 Service::~Service() { Shutdown(); }
 
 void Service::Shutdown() {
-  {
-    std::lock_guard lock(scheduler_mu_);
-    scheduler_stop_ = true;
-  }
-  scheduler_cv_.notify_all();
-  if (scheduler_.joinable()) scheduler_.join();
+  if (scheduler_) scheduler_->Stop();
   if (drainer_) drainer_->Stop();
   if (jobs_) jobs_->Shutdown();
   std::map<std::string, std::unique_ptr<engines::Instance>> servers;

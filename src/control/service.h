@@ -20,14 +20,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/files.h"
@@ -40,6 +38,7 @@
 #include "control/metrics.h"
 #include "control/repository_access.h"
 #include "control/reservations.h"
+#include "control/ticker.h"
 #include "engines/engine.h"
 #include "engines/instance.h"
 #include "engines/recovery.h"
@@ -225,8 +224,8 @@ class Service {
   // The end of a backup job: metrics, the schedule's last run, an alert on failure, the
   // drill that follows.
   void BackupEnded(const BackupRequest& request, const Status& status, double seconds);
-  // The scheduler's thread: due schedules, retention, alert conditions, every tick.
-  void SchedulerLoop();
+  // The scheduler's tick: due schedules, retention, alert conditions.
+  void SchedulerTick();
   void RunDueSchedules(std::chrono::system_clock::time_point now);
   void CheckAlertConditions(std::chrono::system_clock::time_point now);
   // Sends an alert when `condition` becomes true (once, until it is false again).
@@ -262,12 +261,11 @@ class Service {
   std::unique_ptr<JobRunner> jobs_;           // its workers use everything above
   std::unique_ptr<LogSpoolDrainer> drainer_;  // lists servers_ under mu_
 
-  // The scheduler, stopped first.
-  std::mutex scheduler_mu_;
-  std::condition_variable scheduler_cv_;
-  bool scheduler_stop_ = false;  // guarded by scheduler_mu_
+  // The scheduler, stopped first; the time points are its thread's alone.
   std::atomic<bool> retention_due_{true};
-  std::thread scheduler_;
+  std::chrono::steady_clock::time_point last_retention_{};
+  std::chrono::steady_clock::time_point last_checks_{};
+  std::unique_ptr<Ticker> scheduler_;
 };
 
 }  // namespace dbaas::control
