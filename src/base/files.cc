@@ -290,24 +290,27 @@ Status MakeDir(const std::string& path, mode_t mode) {
   return Status::Ok();
 }
 
+Result<std::vector<std::string>> ListDirAt(int dir_fd, const std::string& dir_path) {
+  int listing_fd = ::dup(dir_fd);
+  if (listing_fd < 0) return ErrnoStatus("dup", dir_path, errno);
+  DIR* d = ::fdopendir(listing_fd);
+  if (d == nullptr) {
+    ::close(listing_fd);
+    return ErrnoStatus("list", dir_path, errno);
+  }
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
 namespace {
 
 Status VisitBelow(int dir_fd, const std::string& dir_path, const TreeVisitor& visit) {
-  std::vector<std::string> names;
-  {
-    int listing_fd = ::dup(dir_fd);
-    if (listing_fd < 0) return ErrnoStatus("dup", dir_path, errno);
-    DIR* d = ::fdopendir(listing_fd);
-    if (d == nullptr) {
-      ::close(listing_fd);
-      return ErrnoStatus("list", dir_path, errno);
-    }
-    while (dirent* e = ::readdir(d)) {
-      std::string_view name(e->d_name);
-      if (name != "." && name != "..") names.emplace_back(name);
-    }
-    ::closedir(d);
-  }
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirAt(dir_fd, dir_path));
   for (const std::string& name : names) {
     std::string path = JoinPath(dir_path, name);
     struct stat st;

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -122,6 +123,8 @@ using TreeVisitor = std::function<Status(int dir_fd, const std::string& name,
 // Walks the tree below `path` by descriptor: a directory is entered only through openat
 // with O_NOFOLLOW, so a directory swapped for a link while we walk leads nowhere else.
 Status VisitTreeBelow(const std::string& path, const TreeVisitor& visit);
+// The names in the open directory `dir_fd` (`dir_path` for errors), "." and ".." left out.
+Result<std::vector<std::string>> ListDirAt(int dir_fd, const std::string& dir_path);
 // rm -rf by descriptor (VisitTreeBelow); a missing path is fine, a link is removed, not
 // followed.
 Status RemoveTree(const std::string& path);

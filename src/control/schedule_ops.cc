@@ -1,5 +1,5 @@
-// Operations the service runs by itself: scheduled backups, retention, the alert
-// conditions that are states (no recent backup, a full disk), and the metrics' state.
+// Operations the service runs by itself: schedules (their backups and alert conditions run
+// in control/scheduler.h), retention, and the metrics' state.
 #include <sys/statvfs.h>
 
 #include <fmt/format.h>
@@ -124,59 +124,10 @@ void Service::SchedulerTick() {
     }
   }
   auto now = Clock::now();
-  RunDueSchedules(now);
+  schedules_->RunDue(now);
   if (steady - last_checks_ >= options_.alert_check_interval) {
-    CheckAlertConditions(now);
+    schedules_->CheckConditions(now);
     last_checks_ = steady;
-  }
-}
-
-void Service::RunDueSchedules(Clock::time_point now) {
-  auto schedules = catalog_->ListSchedules();
-  if (!schedules.ok()) {
-    spdlog::error("event=scheduler_failed error=\"{}\"", schedules.status().ToString());
-    return;
-  }
-  for (catalog::ScheduleRecord& s : schedules.value()) {
-    auto cron = CronSchedule::Parse(s.cron, s.time_zone);
-    if (!cron.ok()) continue;  // validated when made; a later tz database may disagree
-    DueRun run = NextDueRun(*cron, catalog::TimePointOf(s.last_slot_at), now);
-    if (!run.due) continue;
-    // The slot is remembered before the backup starts: a crash during it does not run the
-    // slot again, and several slots missed while the daemon was down run once. (The
-    // backup's end records its outcome here too, maybe before CreateBackup returns.)
-    s.last_slot_at = catalog::FormatRfc3339(run.slot);
-    s.last_run_at = catalog::NowRfc3339();
-    s.last_status = "started";
-    s.last_message = "";
-    if (Status st = catalog_->UpdateSchedule(s); !st.ok()) {
-      spdlog::error("event=scheduler_failed schedule={} error=\"{}\"", s.id, st.ToString());
-      continue;  // deleted meanwhile, or the catalog fails: no backup without the record
-    }
-    BackupRequest request;
-    request.instance = s.instance;
-    request.retention_days = s.retention_days;
-    request.schedule_id = s.id;
-    request.verify_after = s.verify;
-    auto job = CreateBackup(request);
-    spdlog::info("event=scheduled_backup schedule={} instance={} slot={} result=\"{}\"", s.id,
-                 s.instance, s.last_slot_at, job.ok() ? "job " + job->id : job.status().ToString());
-    if (!job.ok()) {
-      s.last_status = "skipped";
-      s.last_message = job.status().ToString();
-      WarnIfError(catalog_->UpdateSchedule(s), "record the schedule's run in the catalog");
-      WarnIfError(catalog_->AddEvent("warn", s.instance, "",
-                                     fmt::format("scheduled backup ({}) not started: {}", s.id,
-                                                 job.status().ToString())),
-                  "record an event in the catalog");
-      metrics_->BackupEnded(s.instance, false, 0);
-      alerts_->Send({"backup_failed",
-                     s.instance,
-                     "",
-                     fmt::format("scheduled backup of instance '{}' could not start: {}",
-                                 s.instance, job.status().ToString()),
-                     {{"schedule", s.id}}});
-    }
   }
 }
 
@@ -251,56 +202,6 @@ Result<int> Service::ApplyRetention() {
     metrics_->BackupsExpired(b.instance, 1);
   }
   return static_cast<int>(going.size());
-}
-
-void Service::AlertOnce(const std::string& key, bool condition, Alert alert) {
-  if (!alerting_.Observe(key, condition)) return;
-  WarnIfError(catalog_->AddEvent("warn", alert.instance, "", alert.message),
-              "record an event in the catalog");
-  alerts_->Send(std::move(alert));
-}
-
-void Service::CheckAlertConditions(Clock::time_point now) {
-  struct statvfs fs;
-  if (::statvfs(options_.data_root.c_str(), &fs) == 0 && fs.f_blocks > 0) {
-    double used = 100.0 * static_cast<double>(fs.f_blocks - fs.f_bfree) /
-                  static_cast<double>(fs.f_blocks - fs.f_bfree + fs.f_bavail);
-    AlertOnce("disk", used >= options_.disk_alert_percent,
-              {"disk_usage_high",
-               "",
-               "",
-               fmt::format("the data root's filesystem ({}) is {:.1f}% full (threshold {}%)",
-                           options_.data_root, used, options_.disk_alert_percent),
-               {{"usedPercent", used}, {"thresholdPercent", options_.disk_alert_percent}}});
-  }
-
-  auto schedules = catalog_->ListSchedules();
-  auto backups = catalog_->ListBackups();
-  if (!schedules.ok() || !backups.ok()) return;
-  std::map<std::string, Clock::time_point> newest_good;
-  for (const auto& b : backups.value()) {
-    if (!IsGoodBackup(b)) continue;
-    auto t = catalog::TimePointOf(b.created_at);
-    auto& newest = newest_good[b.instance];
-    newest = std::max(newest, t);
-  }
-  for (const auto& s : schedules.value()) {
-    auto cron = CronSchedule::Parse(s.cron, s.time_zone);
-    if (!cron.ok()) continue;
-    auto period = cron->Period(now);
-    if (period.count() == 0) continue;
-    // Counted from the newest good backup, or from the schedule's creation.
-    auto since = std::max(catalog::TimePointOf(s.created_at), newest_good[s.instance]);
-    bool stale = now - since > 2 * period;
-    AlertOnce("stale:" + s.id, stale,
-              {"no_recent_backup",
-               s.instance,
-               "",
-               fmt::format("instance '{}' has no good backup since {} (schedule {} runs '{}', "
-                           "every {} s at most)",
-                           s.instance, catalog::FormatRfc3339(since), s.id, s.cron, period.count()),
-               {{"schedule", s.id}, {"periodSeconds", period.count()}}});
-  }
 }
 
 std::string Service::RenderMetrics() const {

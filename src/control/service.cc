@@ -98,6 +98,15 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
   RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));
   service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);
   Service* self = service.get();
+  Scheduler::Hooks hooks;
+  hooks.start_backup = [self](const BackupRequest& r) { return self->CreateBackup(r); };
+  hooks.backup_not_started = [self](const std::string& instance) {
+    self->metrics_->BackupEnded(instance, false, 0);
+  };
+  hooks.send_alert = [self](Alert alert) { self->alerts_->Send(std::move(alert)); };
+  service->schedules_ = std::make_unique<Scheduler>(
+      *service->catalog_, std::move(hooks),
+      Scheduler::Options{options.data_root, options.disk_alert_percent});
   service->scheduler_ =
       std::make_unique<Ticker>(options.scheduler_tick, [self] { self->SchedulerTick(); });
   service->drainer_ = std::make_unique<LogSpoolDrainer>(

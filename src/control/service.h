@@ -31,13 +31,14 @@
 #include "base/files.h"
 #include "base/status.h"
 #include "catalog/catalog.h"
-#include "control/alert_latch.h"
 #include "control/alerts.h"
 #include "control/job_runner.h"
 #include "control/log_spool_drainer.h"
 #include "control/metrics.h"
 #include "control/repository_access.h"
+#include "control/requests.h"
 #include "control/reservations.h"
+#include "control/scheduler.h"
 #include "control/ticker.h"
 #include "engines/engine.h"
 #include "engines/instance.h"
@@ -65,45 +66,6 @@ struct ServiceOptions {
   // The engines instances are made with, and where they run; null: Debian's packages on
   // this machine (engines::PackagedEngines(runtime::Local())). Must outlive the service.
   const engines::EngineSet* engines = nullptr;
-};
-
-// POST /instances/:name/schedules.
-struct ScheduleRequest {
-  std::string instance;
-  std::string cron;       // five fields, six with seconds first, or a macro (@daily)
-  std::string time_zone;  // IANA; empty: UTC
-  std::optional<int> retention_days;
-  int keep_daily = 0;
-  int keep_weekly = 0;
-  int keep_monthly = 0;
-  bool verify = false;  // a restore drill after each backup
-};
-
-struct CreateInstanceRequest {
-  std::string name;
-  std::string type;  // postgresql, mariadb, mysql
-  std::string size;  // a Kubernetes quantity ("10Gi"), optional
-  std::map<std::string, std::string> config;
-  bool superuser_access = false;  // the tenant gets the superuser's login too
-};
-
-struct BackupRequest {
-  std::string instance;
-  std::string backup_name;  // empty: <instance>-backup-<yyyymmdd-hhmmss>
-  std::optional<int> retention_days;
-  std::string schedule_id;    // the schedule it runs for, if any
-  bool verify_after = false;  // a restore drill once it is ready
-};
-
-struct RestoreRequest {
-  std::string source_instance;
-  std::string backup_name;  // empty with a target: the newest backup before it
-  std::string new_instance_name;
-  std::string size;
-  engines::RecoveryTarget target;  // archive_id is filled in from the backup
-  // Whether the copy's tenant gets the superuser's login; unset: as the source instance
-  // has it (none when the source is gone).
-  std::optional<bool> superuser_access;
 };
 
 // What point-in-time recovery can reach for an instance: from its oldest backup's end to
@@ -224,12 +186,8 @@ class Service {
   // The end of a backup job: metrics, the schedule's last run, an alert on failure, the
   // drill that follows.
   void BackupEnded(const BackupRequest& request, const Status& status, double seconds);
-  // The scheduler's tick: due schedules, retention, alert conditions.
+  // The scheduler's tick: retention, due schedules, alert conditions.
   void SchedulerTick();
-  void RunDueSchedules(std::chrono::system_clock::time_point now);
-  void CheckAlertConditions(std::chrono::system_clock::time_point now);
-  // Sends an alert when `condition` becomes true (once, until it is false again).
-  void AlertOnce(const std::string& key, bool condition, Alert alert);
   Status RemoveLeftoverDrills();
   // Chooses the base backup of a restore to a target and checks the target is in reach.
   Status ResolveTarget(RestoreRequest& request);
@@ -256,7 +214,6 @@ class Service {
 
   std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<AlertSender> alerts_;
-  AlertLatch alerting_;  // conditions alerted on and not cleared
 
   std::unique_ptr<JobRunner> jobs_;           // its workers use everything above
   std::unique_ptr<LogSpoolDrainer> drainer_;  // lists servers_ under mu_
@@ -265,6 +222,7 @@ class Service {
   std::atomic<bool> retention_due_{true};
   std::chrono::steady_clock::time_point last_retention_{};
   std::chrono::steady_clock::time_point last_checks_{};
+  std::unique_ptr<Scheduler> schedules_;  // used by the ticker's thread only
   std::unique_ptr<Ticker> scheduler_;
 };
 

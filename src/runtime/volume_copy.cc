@@ -1,6 +1,5 @@
 #include "runtime/volume_copy.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,23 +21,6 @@ Result<UniqueFd> OpenBelow(int dir_fd, const std::string& name, int flags, const
   int fd = ::openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus("open", path, errno);
   return UniqueFd(fd);
-}
-
-Result<std::vector<std::string>> EntriesOf(int dir_fd, const std::string& path) {
-  int fd = ::dup(dir_fd);
-  if (fd < 0) return ErrnoStatus("dup", path, errno);
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    ::close(fd);
-    return ErrnoStatus("opendir", path, errno);
-  }
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-  }
-  ::closedir(dir);
-  return names;
 }
 
 Status KeepTimes(int fd, const struct stat& st, const std::string& path) {
@@ -63,7 +45,7 @@ Status CopyFile(int src_dir, int dst_dir, const std::string& name, const std::st
 }
 
 Status CopyDir(int src_dir, int dst_dir, const std::string& path) {
-  ASSIGN_OR_RETURN(std::vector<std::string> names, EntriesOf(src_dir, path));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirAt(src_dir, path));
   for (const std::string& name : names) {
     std::string child = JoinPath(path, name);
     struct stat st;

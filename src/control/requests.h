@@ -1,0 +1,51 @@
+// What the API asks of the service: the requests, as values, validated by the service.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "engines/recovery.h"
+
+namespace dbaas::control {
+
+// POST /instances/:name/schedules.
+struct ScheduleRequest {
+  std::string instance;
+  std::string cron;       // five fields, six with seconds first, or a macro (@daily)
+  std::string time_zone;  // IANA; empty: UTC
+  std::optional<int> retention_days;
+  int keep_daily = 0;
+  int keep_weekly = 0;
+  int keep_monthly = 0;
+  bool verify = false;  // a restore drill after each backup
+};
+
+struct CreateInstanceRequest {
+  std::string name;
+  std::string type;  // postgresql, mariadb, mysql
+  std::string size;  // a Kubernetes quantity ("10Gi"), optional
+  std::map<std::string, std::string> config;
+  bool superuser_access = false;  // the tenant gets the superuser's login too
+};
+
+struct BackupRequest {
+  std::string instance;
+  std::string backup_name;  // empty: <instance>-backup-<yyyymmdd-hhmmss>
+  std::optional<int> retention_days;
+  std::string schedule_id;    // the schedule it runs for, if any
+  bool verify_after = false;  // a restore drill once it is ready
+};
+
+struct RestoreRequest {
+  std::string source_instance;
+  std::string backup_name;  // empty with a target: the newest backup before it
+  std::string new_instance_name;
+  std::string size;
+  engines::RecoveryTarget target;  // archive_id is filled in from the backup
+  // Whether the copy's tenant gets the superuser's login; unset: as the source instance
+  // has it (none when the source is gone).
+  std::optional<bool> superuser_access;
+};
+
+}  // namespace dbaas::control
