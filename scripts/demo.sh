@@ -143,7 +143,7 @@ echo
 printf '%-12s %12s %14s %14s %16s\n' backup "data" "stored (new)" "in backup mode" "backup total"
 for b in "$full" "$incr"; do
   printf '%-12s %9.1f MB %11.1f MB %12.3f s %14.3f s\n' "$(jq -r .backupName <<<"$b")" \
-    "$(jq '.size / 1e6' <<<"$b")" "$(jq '.storedBytes / 1e6' <<<"$b")" \
+    "$(jq '.dataBytes / 1e6' <<<"$b")" "$(jq '.storedBytes / 1e6' <<<"$b")" \
     "$(jq .secondsInBackupMode <<<"$b")" "$(jq .durationSeconds <<<"$b")"
 done
 echo
@@ -151,7 +151,7 @@ printf '%-14s %-15s %12s %16s %14s\n' backup method "data" "writes blocked" "bac
 for name in orders-busy orders-quiet; do
   b=$(dbaas -o json backup get orders "$name")
   printf '%-14s %-15s %9.1f MB %14.3f s %12.3f s\n' "$name" "$(jq -r .method <<<"$b")" \
-    "$(jq '.size / 1e6' <<<"$b")" "$(jq .secondsWritesBlocked <<<"$b")" \
+    "$(jq '.dataBytes / 1e6' <<<"$b")" "$(jq .secondsWritesBlocked <<<"$b")" \
     "$(jq .durationSeconds <<<"$b")"
 done
 echo

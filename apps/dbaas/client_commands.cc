@@ -160,11 +160,11 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
         ASSIGN_OR_RETURN(json got,
                          api.Get(fmt::format("/instances/{}/backups", PathSegment(*ls_instance))));
         return ShowList(g, got["backups"],
-                        {"NAME", "STATUS", "SIZE", "STORED", "CREATED", "EXPIRES"},
+                        {"NAME", "STATUS", "DATA", "STORED", "CREATED", "EXPIRES"},
                         [](const json& b) -> std::vector<std::string> {
                           return {Str(b, "backupName"),
                                   Str(b, "status"),
-                                  HumanBytes(b.value("size", uint64_t{0})),
+                                  HumanBytes(b.value("dataBytes", uint64_t{0})),
                                   HumanBytes(b.value("storedBytes", uint64_t{0})),
                                   Str(b, "createdAt"),
                                   Str(b, "expiresAt")};

@@ -57,22 +57,24 @@ void PrintInstance(const json& inst) {
 }
 
 void PrintBackup(const json& b) {
-  PrintTable({"FIELD", "VALUE"},
-             {{"backup", Str(b, "backupName")},
-              {"instance", Str(b, "instanceName")},
-              {"status", Str(b, "status")},
-              {"size", b.contains("size") ? HumanBytes(b.value("size", uint64_t{0})) : "-"},
-              {"stored", HumanBytes(b.value("storedBytes", uint64_t{0}))},
-              {"created", Str(b, "createdAt")},
-              {"expires", Str(b, "expiresAt")},
-              {"snapshot", Str(b, "snapshotId")},
-              {"lsn range", fmt::format("{} .. {}", Str(b, "startLsn"), Str(b, "stopLsn"))},
-              {"backup mode", fmt::format("{} s", Str(b, "secondsInBackupMode"))},
-              {"pinned", b.value("pinned", false) ? "yes" : "no"},
-              {"schedule", Str(b, "schedule")},
-              {"last drill", b.contains("drill") && b["drill"].is_object()
-                                 ? Str(b["drill"], "status") + " at " + Str(b["drill"], "at")
-                                 : "-"}});
+  PrintTable(
+      {"FIELD", "VALUE"},
+      {{"backup", Str(b, "backupName")},
+       {"instance", Str(b, "instanceName")},
+       {"status", Str(b, "status")},
+       {"volume", Str(b, "size")},
+       {"data", b.contains("dataBytes") ? HumanBytes(b.value("dataBytes", uint64_t{0})) : "-"},
+       {"stored", HumanBytes(b.value("storedBytes", uint64_t{0}))},
+       {"created", Str(b, "createdAt")},
+       {"expires", Str(b, "expiresAt")},
+       {"snapshot", Str(b, "snapshotId")},
+       {"lsn range", fmt::format("{} .. {}", Str(b, "startLsn"), Str(b, "stopLsn"))},
+       {"backup mode", fmt::format("{} s", Str(b, "secondsInBackupMode"))},
+       {"pinned", b.value("pinned", false) ? "yes" : "no"},
+       {"schedule", Str(b, "schedule")},
+       {"last drill", b.contains("drill") && b["drill"].is_object()
+                          ? Str(b["drill"], "status") + " at " + Str(b["drill"], "at")
+                          : "-"}});
 }
 
 void PrintJob(const json& j) {

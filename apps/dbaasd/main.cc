@@ -41,6 +41,9 @@ struct DaemonOptions {
   std::vector<std::string> alert_webhooks;
   std::vector<std::string> test_holds;
   int disk_alert_percent = 85;
+  std::string default_instance_size = "10Gi";
+  int volume_alert_percent = 90;
+  double volume_check_seconds = 30;
   std::string tls_cert;
   std::string tls_key;
 };
@@ -92,6 +95,14 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         if (!given("--alert-webhook")) o.alert_webhooks = it->get<std::vector<std::string>>();
       } else if (k == "diskAlertPercent") {
         if (!given("--disk-alert-percent")) o.disk_alert_percent = it->get<int>();
+      } else if (k == "volumeAlertPercent") {
+        if (!given("--volume-alert-percent")) o.volume_alert_percent = it->get<int>();
+      } else if (k == "volumeCheckSeconds") {
+        if (!given("--volume-check-interval")) o.volume_check_seconds = it->get<double>();
+      } else if (k == "defaultInstanceSize") {
+        if (!given("--default-instance-size")) {
+          o.default_instance_size = it->get<std::string>();
+        }
       } else if (k == "tlsCert") {
         if (!given("--tls-cert")) o.tls_cert = it->get<std::string>();
       } else if (k == "tlsKey") {
@@ -176,6 +187,17 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
                  "Alert when the data root's filesystem is this full")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  app.add_option("--default-instance-size", o.default_instance_size,
+                 "Volume size of an instance created without one (a Kubernetes quantity)")
+      ->capture_default_str();
+  app.add_option("--volume-alert-percent", o.volume_alert_percent,
+                 "Alert when an instance's files use this much of its size")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--volume-check-interval", o.volume_check_seconds,
+                 "Seconds between measurements of each instance's volume usage")
+      ->check(CLI::Range(0.05, 86400.0))
+      ->capture_default_str();
   app.add_option("--tls-cert", o.tls_cert,
                  "PEM certificate (chain) to serve the API over HTTPS, with --tls-key");
   app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert (keep it 0600)");
@@ -231,6 +253,10 @@ dbaas::control::ServiceOptions ServiceOptionsOf(const DaemonOptions& o) {
   so.mysql_bin_dir = o.mysql_bin_dir;
   so.alert_webhooks = o.alert_webhooks;
   so.disk_alert_percent = o.disk_alert_percent;
+  so.default_instance_size = o.default_instance_size;
+  so.volume_alert_percent = o.volume_alert_percent;
+  so.volume_check_interval =
+      std::chrono::milliseconds(static_cast<int64_t>(o.volume_check_seconds * 1000));
   so.dbaas_binary = o.dbaas_binary.empty() ? FindDbaasBinary() : o.dbaas_binary;
   if (so.dbaas_binary.empty()) {
     spdlog::warn(

@@ -5,10 +5,37 @@
 #include "api/error_codes.h"
 #include "control/cron.h"
 #include "control/stored_facts.h"
+#include "control/validation.h"
 
 namespace dbaas::api {
 
 using nlohmann::json;
+
+namespace {
+
+// The original design's names for where an instance's data lives (a namespace per instance,
+// its StatefulSet's first PVC); the Kubernetes runtime makes them real.
+std::string NamespaceOf(const std::string& instance) { return "dbaas-" + instance; }
+
+std::string PvcNameOf(const std::string& instance, const std::string& type) {
+  return fmt::format("data-{}-{}-local-0", instance, type);
+}
+
+// The original design's backup statuses; the catalog's own state goes out as `state`. A
+// backup that fails is removed (its job says why), so none is listed as failed.
+const char* DesignStatusOf(catalog::BackupState state) {
+  switch (state) {
+    case catalog::BackupState::kCreating:
+      return "inProgress";
+    case catalog::BackupState::kReady:
+      return "completed";
+    case catalog::BackupState::kDeleting:
+      return "deleting";
+  }
+  return "inProgress";
+}
+
+}  // namespace
 
 json InstanceJson(const control::InstanceView& view, bool show_secrets) {
   const catalog::InstanceRecord& r = view.record;
@@ -35,6 +62,16 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
   } else {
     j["connection"] = nullptr;
   }
+  // Sizes are recorded, and enforced where the runtime can (`enforced`); usage is measured
+  // every --volume-check-interval while the instance runs (null before).
+  json volume = {{"sizeBytes", r.size.empty() ? json(nullptr) : json(control::SizeBytes(r.size))},
+                 {"usedBytes", nullptr},
+                 {"enforced", false}};
+  if (view.volume) {
+    volume["usedBytes"] = view.volume->used_bytes;
+    volume["enforced"] = view.volume->enforced;
+  }
+  j["volume"] = std::move(volume);
   if (r.restored_from) {
     j["restoredFrom"] = {{"sourceInstance", r.restored_from->source_instance},
                          {"backupName", r.restored_from->backup_name},
@@ -45,13 +82,15 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
 
 json BackupJson(const catalog::BackupRecord& b) {
   json j = {{"backupName", b.name},
-            {"namespace", "default"},
-            {"pvcName", b.instance + "-data"},
+            {"namespace", NamespaceOf(b.instance)},
+            {"pvcName", PvcNameOf(b.instance, b.instance_type)},
             {"instanceName", b.instance},
             {"instanceType", b.instance_type},
-            {"status", catalog::NameOf(b.status)},
+            {"status", DesignStatusOf(b.status)},
+            {"state", catalog::NameOf(b.status)},
             {"createdAt", b.created_at},
-            {"size", b.size},
+            {"size", control::BackupVolumeSize(b)},
+            {"dataBytes", b.size},
             {"storedBytes", b.stored_bytes},
             {"snapshotId", b.snapshot_id},
             {"retentionDays", b.retention_days ? json(*b.retention_days) : json(nullptr)},

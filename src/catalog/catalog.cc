@@ -485,6 +485,14 @@ Status Catalog::UpdateInstancePort(const std::string& name, int port) {
       "instance", name);
 }
 
+Status Catalog::UpdateInstanceSize(const std::string& name, const std::string& size) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE instances SET size = ?, updated_at = ? WHERE name = ?",
+              {size, NowRfc3339(), name}),
+      "instance", name);
+}
+
 Status Catalog::DeleteInstance(const std::string& name) {
   std::lock_guard lock(mu_);
   return NotFoundUnlessChanged(db_.Run("DELETE FROM instances WHERE name = ?", {name}), "instance",

@@ -152,6 +152,7 @@ class Catalog {
   Status UpdateInstanceStatus(const std::string& name, InstanceState status,
                               const std::string& message = {});
   Status UpdateInstancePort(const std::string& name, int port);
+  Status UpdateInstanceSize(const std::string& name, const std::string& size);
   Status DeleteInstance(const std::string& name);
 
   // Backups.

@@ -30,7 +30,8 @@
 namespace dbaas::control {
 
 struct Alert {
-  std::string kind;  // backup_failed, drill_failed, no_recent_backup, disk_usage_high
+  // backup_failed, drill_failed, no_recent_backup, disk_usage_high, volume_usage_high
+  std::string kind;
   std::string instance;
   std::string backup;
   std::string message;

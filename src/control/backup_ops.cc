@@ -88,7 +88,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
       record.expires_at =
           catalog::FormatRfc3339(now + std::chrono::hours(24) * *request.retention_days);
     }
-    record.info = {{"config", instance.config}};
+    record.info = {{"config", instance.config}, {"volumeSize", instance.size}};
     record.schedule_id = request.schedule_id;
     RETURN_IF_ERROR(reservations_.ReserveBackup(request.instance));
     // The reservation goes again if the row cannot be made.
@@ -306,7 +306,8 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   record.name = request.new_instance_name;
   record.type = backup.instance_type;
   record.status = catalog::InstanceState::kRestoring;
-  record.size = request.size;
+  // Unless asked for another, the copy gets the volume size its source had.
+  record.size = request.size.empty() ? BackupVolumeSize(backup) : request.size;
   record.config = BackupConfig(backup);
   record.created_at = record.updated_at = catalog::NowRfc3339();
   record.restored_from =

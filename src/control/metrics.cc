@@ -85,6 +85,9 @@ std::string ServiceMetrics::Render(const MetricsState& state) const {
       gauge("dbaas_backups_drill_failed", "Backups whose last restore drill failed, by instance");
   auto& rto = gauge("dbaas_last_drill_rto_seconds",
                     "Time to a usable instance in the newest drilled backup's last drill");
+  auto& volume_used =
+      gauge("dbaas_instance_volume_used_bytes", "Bytes the instance's files use, last measured");
+  auto& volume_size = gauge("dbaas_instance_volume_size_bytes", "The instance's volume size");
   for (const auto& [name, s] : state.instances) {
     prometheus::Labels labels = {{"instance", name}};
     if (s.last_good_backup_unix > 0) {
@@ -95,6 +98,10 @@ std::string ServiceMetrics::Render(const MetricsState& state) const {
     count.Add(labels).Set(s.backups);
     failed.Add(labels).Set(s.failed_drill_backups);
     if (s.last_drill_rto_seconds >= 0) rto.Add(labels).Set(s.last_drill_rto_seconds);
+    if (s.volume_used_bytes) volume_used.Add(labels).Set(static_cast<double>(*s.volume_used_bytes));
+    if (s.volume_size_bytes > 0) {
+      volume_size.Add(labels).Set(static_cast<double>(s.volume_size_bytes));
+    }
   }
   gauge("dbaas_repository_logical_bytes", "Sum of the snapshots' file sizes")
       .Add({})

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace prometheus {
@@ -29,8 +30,10 @@ struct MetricsState {
     uint64_t last_backup_bytes = 0;
     uint64_t last_backup_stored_bytes = 0;
     int backups = 0;
-    int failed_drill_backups = 0;        // backups whose last drill failed
-    double last_drill_rto_seconds = -1;  // -1: never drilled
+    int failed_drill_backups = 0;               // backups whose last drill failed
+    double last_drill_rto_seconds = -1;         // -1: never drilled
+    std::optional<uint64_t> volume_used_bytes;  // measured while it runs
+    uint64_t volume_size_bytes = 0;             // its size; 0: none
   };
   std::map<std::string, PerInstance> instances;
   uint64_t repository_logical_bytes = 0;

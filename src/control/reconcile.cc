@@ -4,6 +4,7 @@
 //   jobs queued or running       -> failed, kAborted ("interrupted"), with what was done
 //   instance creating/restoring  -> its half-made directory and row are removed
 //   instance deleting            -> the delete is finished (it is safe to redo)
+//   instance without a size      -> the default size (made before sizes were required)
 //   instance running/failed      -> its server is started (one left running by the killed
 //                                   daemon is shut down first, so that ours is supervised)
 //   backup creating              -> ready if its snapshot was committed, else removed
@@ -76,7 +77,11 @@ Status Service::Reconcile() {
   }
   RETURN_IF_ERROR(ReconcileBackups());
   ASSIGN_OR_RETURN(auto instances, catalog_->ListInstances());
-  for (const auto& inst : instances) {
+  for (auto& inst : instances) {
+    if (inst.size.empty()) {  // made before sizes were required
+      RETURN_IF_ERROR(catalog_->UpdateInstanceSize(inst.name, options_.default_instance_size));
+      inst.size = options_.default_instance_size;
+    }
     if (inst.status == catalog::InstanceState::kCreating ||
         inst.status == catalog::InstanceState::kRestoring) {
       Discard(inst.name, fmt::format("dbaasd stopped while the instance was {}", inst.status));

@@ -228,6 +228,13 @@ std::string Service::RenderMetrics() const {
       }
     }
   }
+  if (volumes_) {
+    for (const auto& [name, reading] : volumes_->All()) {
+      auto& s = state.instances[name];
+      s.volume_used_bytes = reading.used_bytes;
+      s.volume_size_bytes = reading.size_bytes;
+    }
+  }
   RepositoryAccess::Sizes sizes = repo_.CurrentSizes();
   state.repository_logical_bytes = sizes.logical_bytes;
   state.repository_stored_bytes = sizes.stored_bytes;

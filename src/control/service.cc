@@ -77,6 +77,16 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
   for (const std::string& url : options.alert_webhooks) {
     RETURN_IF_ERROR(ValidateWebhookUrl(url));
   }
+  if (options.default_instance_size.empty() || !ValidateSize(options.default_instance_size).ok()) {
+    return Status::InvalidArgument(
+        fmt::format("default instance size '{}' is not a size", options.default_instance_size),
+        "give a Kubernetes quantity such as 10Gi");
+  }
+  if (options.volume_alert_percent < 1 || options.volume_alert_percent > 100) {
+    return Status::InvalidArgument(
+        fmt::format("volume alert threshold {}% is out of range", options.volume_alert_percent),
+        "give 1 to 100");
+  }
   if (options.disk_alert_percent < 1 || options.disk_alert_percent > 100) {
     return Status::InvalidArgument(
         fmt::format("disk alert threshold {}% is out of range", options.disk_alert_percent),
@@ -119,13 +129,35 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
         return spools;
       },
       options.spool_drain_interval);
+  service->volumes_ = std::make_unique<VolumeWatcher>(
+      [self] { return self->VolumeProbes(); },
+      [self](Alert alert) {
+        WarnIfError(self->catalog_->AddEvent("warn", alert.instance, "", alert.message),
+                    "record an event in the catalog");
+        self->alerts_->Send(std::move(alert));
+      },
+      options.volume_alert_percent, options.volume_check_interval);
   return service;
+}
+
+std::vector<VolumeWatcher::Probe> Service::VolumeProbes() const {
+  std::map<std::string, uint64_t> sizes;  // read before the lock: the catalog is innermost
+  for (const auto& r : catalog_->ListInstances().value_or({})) {
+    sizes[r.name] = r.size.empty() ? 0 : SizeBytes(r.size);
+  }
+  std::vector<VolumeWatcher::Probe> probes;
+  std::lock_guard lock(mu_);
+  for (const auto& [name, server] : servers_) {
+    probes.push_back({name, sizes[name], server->volume_probe()});
+  }
+  return probes;
 }
 
 Service::~Service() { Shutdown(); }
 
 void Service::Shutdown() {
   if (scheduler_) scheduler_->Stop();
+  if (volumes_) volumes_->Stop();
   if (drainer_) drainer_->Stop();
   if (jobs_) jobs_->Shutdown();
   std::map<std::string, std::unique_ptr<engines::Instance>> servers;
@@ -169,7 +201,7 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
   record.name = request.name;
   record.type = request.type;
   record.status = catalog::InstanceState::kCreating;
-  record.size = request.size;
+  record.size = request.size.empty() ? options_.default_instance_size : request.size;
   record.config = request.config;
   record.created_at = record.updated_at = catalog::NowRfc3339();
   // The catalog's primary key makes the check and the reservation one step.
@@ -354,6 +386,7 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
       view.status_message = drainer_->NoteOf(record.name);
     }
   }
+  if (volumes_ && view.connection) view.volume = volumes_->Get(record.name);
   view.record = std::move(record);
   return view;
 }

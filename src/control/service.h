@@ -40,6 +40,7 @@
 #include "control/reservations.h"
 #include "control/scheduler.h"
 #include "control/ticker.h"
+#include "control/volume_watcher.h"
 #include "engines/engine.h"
 #include "engines/instance.h"
 #include "engines/recovery.h"
@@ -57,6 +58,13 @@ struct ServiceOptions {
   // Alerts go to these (http:// or https:// URLs); none: alerts are only logged.
   std::vector<std::string> alert_webhooks;
   int disk_alert_percent = 85;  // data root's filesystem this full: alert
+  // The volume size of an instance made without one (a Kubernetes quantity); instances
+  // made before sizes were required get it on the first start.
+  std::string default_instance_size = "10Gi";
+  // How often each instance's volume usage is measured, and how full (of its size) is an
+  // alert.
+  std::chrono::milliseconds volume_check_interval{30000};
+  int volume_alert_percent = 90;
   // How often the scheduler looks at the schedules (cron's finest grain is a second), and
   // at the alert conditions (disk usage, schedules without a recent good backup).
   std::chrono::milliseconds scheduler_tick{1000};
@@ -89,6 +97,8 @@ struct InstanceView {
   std::optional<engines::ConnectionInfo> connection;  // the tenant's, once it has been made
   std::optional<engines::ConnectionInfo> superuser;   // with superuser access only
   int restarts = 0;
+  // How full its volume was when last measured (none yet, or not running).
+  std::optional<VolumeReading> volume;
 };
 
 class Service {
@@ -186,6 +196,8 @@ class Service {
   // The end of a backup job: metrics, the schedule's last run, an alert on failure, the
   // drill that follows.
   void BackupEnded(const BackupRequest& request, const Status& status, double seconds);
+  // What the volume watcher measures: each running instance, with its size.
+  std::vector<VolumeWatcher::Probe> VolumeProbes() const;
   // The scheduler's tick: retention, due schedules, alert conditions.
   void SchedulerTick();
   Status RemoveLeftoverDrills();
@@ -217,6 +229,7 @@ class Service {
 
   std::unique_ptr<JobRunner> jobs_;           // its workers use everything above
   std::unique_ptr<LogSpoolDrainer> drainer_;  // lists servers_ under mu_
+  std::unique_ptr<VolumeWatcher> volumes_;    // lists servers_ under mu_
 
   // The scheduler, stopped first; the time points are its thread's alone.
   std::atomic<bool> retention_due_{true};

@@ -1,5 +1,9 @@
 #include "control/stored_facts.h"
 
+#include <algorithm>
+
+#include <fmt/format.h>
+
 namespace dbaas::control {
 namespace {
 
@@ -64,6 +68,15 @@ engines::BackupFacts StoredFacts(const json& info) {
   f.end_lsn = Number<uint64_t>(info, "endLsn");
   f.seconds_writes_blocked = Number<double>(info, "secondsWritesBlocked");
   return f;
+}
+
+std::string BackupVolumeSize(const catalog::BackupRecord& backup) {
+  if (auto it = backup.info.find("volumeSize"); it != backup.info.end() && it->is_string()) {
+    std::string size = it->get<std::string>();
+    if (!size.empty()) return size;
+  }
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  return fmt::format("{}Gi", std::max<uint64_t>(1, (backup.size + kGiB - 1) / kGiB));
 }
 
 }  // namespace dbaas::control

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "catalog/catalog.h"
 #include "engines/backup_facts.h"
 
 namespace dbaas::control {
@@ -14,5 +15,9 @@ namespace dbaas::control {
 void StoreFacts(const engines::BackupFacts& facts, nlohmann::json& info);
 // The facts `info` holds; what is missing or of the wrong type stays unset.
 engines::BackupFacts StoredFacts(const nlohmann::json& info);
+
+// The volume size of the instance the backup was taken of (a quantity: "10Gi"), kept in
+// info as "volumeSize". Backups from before it was kept: the whole GiB above their data.
+std::string BackupVolumeSize(const catalog::BackupRecord& backup);
 
 }  // namespace dbaas::control

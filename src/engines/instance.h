@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -67,6 +68,10 @@ struct LogSpool {
   std::string push_status_path;
 };
 
+// Measures how much of its volume an instance uses; a value, callable from any thread
+// without the instance (the service measures outside its lock). Empty: cannot be measured.
+using VolumeProbe = std::function<Result<runtime::VolumeStats>()>;
+
 class Instance {
  public:
   virtual ~Instance() = default;
@@ -98,6 +103,7 @@ class Instance {
   virtual std::string log_archive_id() const { return ""; }
   // Its log spool, when it archives its log.
   virtual std::optional<LogSpool> log_spool() const { return std::nullopt; }
+  virtual VolumeProbe volume_probe() const { return {}; }
 };
 
 }  // namespace dbaas::engines

@@ -65,6 +65,10 @@ ToolRunner SupervisedInstance::tool_runner() const {
   };
 }
 
+VolumeProbe SupervisedInstance::volume_probe() const {
+  return [runtime = runtime_, placement = placement_] { return runtime->VolumeUsage(placement); };
+}
+
 Status SupervisedInstance::GiveToServer(const std::string& path) const {
   return runtime_->GiveToInstance(placement_, path);
 }

@@ -42,6 +42,7 @@ class SupervisedInstance : public Instance {
   // Runs one of the engine's tools (argv, no shell) as the server's user.
   Result<RunResult> RunTool(ProcessOptions options, std::chrono::milliseconds timeout) const;
   ToolRunner tool_runner() const;
+  VolumeProbe volume_probe() const override;
   // The tenant's login `app` (app-password in the instance's directory), the endpoint's
   // host, port and socket; the superuser's for an instance made before tenant logins.
   ConnectionInfo login() const final;

@@ -120,10 +120,16 @@ TEST_F(ApiTest, BackupRestoreKeepsExactlyTheDataOfItsMoment) {
        {"backupName", "namespace", "pvcName", "instanceType", "status", "createdAt", "size"}) {
     EXPECT_TRUE(b.contains(key)) << key;
   }
+  // The original design's values (issue 21): its status, its volume quantity, its names.
   EXPECT_EQ(b["backupName"], "first");
-  EXPECT_EQ(b["status"], "ready");
+  EXPECT_EQ(b["status"], "completed");
+  EXPECT_EQ(b["state"], "ready");
   EXPECT_EQ(b["instanceType"], "postgresql");
-  EXPECT_GT(b["size"].get<uint64_t>(), 1u << 20);
+  EXPECT_EQ(b["size"], "10Gi") << "the instance's volume: the default size";
+  EXPECT_EQ(b["namespace"], "dbaas-src");
+  EXPECT_EQ(b["pvcName"], "data-src-postgresql-local-0");
+  EXPECT_GT(b["dataBytes"].get<uint64_t>(), 1u << 20);
+  EXPECT_GT(b["storedBytes"].get<uint64_t>(), 0u);
   EXPECT_EQ(b["retentionDays"], 7);
   EXPECT_FALSE(b["expiresAt"].is_null());
 
@@ -133,7 +139,11 @@ TEST_F(ApiTest, BackupRestoreKeepsExactlyTheDataOfItsMoment) {
   ASSERT_EQ(restored.status, 201) << restored.raw;
   EXPECT_EQ(restored.body["message"], "Instance restored from backup successfully");
   const json& inst = restored.body["instance"];
+  EXPECT_EQ(inst["name"], "copy");
+  EXPECT_EQ(inst["type"], "postgresql");
   EXPECT_EQ(inst["status"], "running");
+  EXPECT_EQ(inst["size"], "10Gi") << "the source's volume size";
+  EXPECT_FALSE(inst["restoredFrom"]["restoredAt"].get<std::string>().empty());
   EXPECT_EQ(inst["restoredFrom"]["sourceInstance"], "src");
   EXPECT_EQ(inst["restoredFrom"]["backupName"], "first");
   EXPECT_EQ(Psql(daemon_, "copy", "select count(*), max(id) from t").value(), "5000|5000");
@@ -191,7 +201,8 @@ TEST_F(ApiTest, MariaDbInstancesBackUpAndRestoreThroughTheApi) {
   ASSERT_EQ(backup.status, 201) << backup.raw;
   const json& b = backup.body["backup"];
   EXPECT_EQ(b["instanceType"], "mariadb");
-  EXPECT_EQ(b["status"], "ready");
+  EXPECT_EQ(b["status"], "completed");
+  EXPECT_EQ(b["pvcName"], "data-shop-mariadb-local-0");
   EXPECT_TRUE(b["method"] == "reflink" || b["method"] == "mariadb-backup") << b.dump();
   EXPECT_GE(b["secondsWritesBlocked"].get<double>(), 0.0);
   EXPECT_NE(b["serverVersion"].get<std::string>().find("MariaDB"), std::string::npos);

@@ -670,6 +670,9 @@ def scenario(c, spec, daemon):
             "list?showSecrets=true lacks the passwords")
     c.call("GET", "/instances?showSecrets=perhaps", expect=400)
     r = c.call("GET", "/instances/pg1", expect=200)
+    inst = r.json["instance"]
+    require(inst["size"] == "10Gi" and inst["volume"]["sizeBytes"] == 10 << 30
+            and inst["volume"]["enforced"] is False, f"the default size: {inst}")
     conn = r.json["instance"]["connection"]
     require("password" not in conn, "get shows the password without showSecrets")
     r = c.call("GET", "/instances/pg1?showSecrets=true", expect=200)
@@ -688,8 +691,10 @@ def scenario(c, spec, daemon):
     r = c.call("POST", "/instances/pg1/backup", {"backupName": "bk1", "retentionDays": 7},
                expect=201)
     b = r.json["backup"]
-    require(b["backupName"] == "bk1" and b["status"] == "ready" and b["retentionDays"] == 7
-            and b["expiresAt"], f"bk1: {b}")
+    require(b["backupName"] == "bk1" and b["status"] == "completed" and b["state"] == "ready"
+            and b["retentionDays"] == 7 and b["expiresAt"] and b["namespace"] == "dbaas-pg1"
+            and b["pvcName"] == "data-pg1-postgresql-local-0" and b["dataBytes"] > 0,
+            f"bk1: {b}")
     r = c.call("POST", "/instances/pg1/backup", raw=b"", expect=201)  # an empty body is {}
     default_backup = r.json["backup"]["backupName"]
     require(r.json["backup"]["retentionDays"] is None and r.json["backup"]["expiresAt"] is None,

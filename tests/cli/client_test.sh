@@ -43,9 +43,10 @@ check "get -o json shows the password with --show-secrets" test "$(jq -r '.conne
 check "get without --show-secrets hides it" bash -c "! '$dbaas' -o json instance get app | jq -e .connection.password >/dev/null"
 
 b=$("$dbaas" -o json backup create app --name nightly --retention-days 7)
-check "backup create -o json" test "$(jq -r .status <<<"$b")" = ready
+check "backup create -o json" test "$(jq -r .status <<<"$b")" = completed
+check "backup's data in bytes" test "$(jq -r .dataBytes <<<"$b")" -gt 1000000
 check "backup expires" test "$(jq -r .expiresAt <<<"$b")" != null
-check "backup ls" bash -c "'$dbaas' backup ls app | grep -q '^nightly  *ready'"
+check "backup ls" bash -c "'$dbaas' backup ls app | grep -q '^nightly  *completed  *[0-9.]* [KMG]iB'"
 check "backup get" bash -c "'$dbaas' -o json backup get app nightly | jq -e '.backupName == \"nightly\"' >/dev/null"
 
 r=$("$dbaas" -o json restore app nightly --to app-copy)

@@ -35,6 +35,7 @@ class ServiceTest : public ::testing::Test {
     o.job_workers = 2;
     o.scheduler_tick = milliseconds(50);
     o.alert_check_interval = milliseconds(50);
+    o.volume_check_interval = milliseconds(50);
     o.alert_webhooks = std::move(webhooks);
     o.disk_alert_percent = disk_alert_percent;
     auto started = Service::Start(o);
@@ -103,6 +104,56 @@ TEST_F(ServiceTest, AnInstanceIsMadeBackedUpRestoredAndDeleted) {
   EXPECT_EQ(service_->GetInstance("db1").status().code(), StatusCode::kNotFound);
   EXPECT_FALSE(PathExists(InstanceDir("db1")));
   EXPECT_TRUE(service_->GetBackup("db1", "b1").ok()) << "backups outlive their instance";
+}
+
+TEST_F(ServiceTest, AnInstanceWithoutASizeGetsTheDefaultAndOlderOnesGetItOnStart) {
+  MakeInstance("sized");
+  EXPECT_EQ(service_->GetInstance("sized")->record.size, "10Gi");
+  service_.reset();
+  {  // As a dbaasd from before sizes were required left it.
+    auto cat = catalog::Catalog::Open(root_ / "catalog.db");
+    ASSERT_TRUE(cat.ok());
+    ASSERT_TRUE((*cat)->UpdateInstanceSize("sized", "").ok());
+  }
+  Start();
+  EXPECT_EQ(service_->GetInstance("sized")->record.size, "10Gi");
+
+  ServiceOptions bad;
+  bad.data_root = (root_ / "other");
+  bad.engines = &engines_;
+  bad.default_instance_size = "lots";
+  auto refused = Service::Start(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("'lots'"), std::string::npos);
+}
+
+TEST_F(ServiceTest, VolumeUsageIsMeasuredAndAlertedOnceNearItsSize) {
+  CreateInstanceRequest r;
+  r.name = "full";
+  r.type = "postgresql";
+  r.size = "1Mi";
+  ASSERT_EQ(Wait(service_->CreateInstance(r)).status, JobState::kSucceeded);
+  testing::WriteFile(InstanceDir("full") + "/data/bulk", testing::RandomBytes(2 << 20, 1));
+  auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  std::optional<VolumeReading> reading;
+  while (std::chrono::steady_clock::now() < deadline) {
+    reading = service_->GetInstance("full")->volume;
+    if (reading && reading->used_bytes >= (2u << 20)) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(reading.has_value()) << "never measured";
+  EXPECT_GE(reading->used_bytes, 2u << 20);
+  EXPECT_EQ(reading->size_bytes, 1u << 20);
+  EXPECT_FALSE(reading->enforced) << "a directory has no quota on this runtime";
+  std::this_thread::sleep_for(milliseconds(500));  // ~10 more measurements
+  int alerts = 0;
+  for (const auto& e : service_->catalog().ListEvents(1000).value_or({})) {
+    if (e.message.find("uses") != std::string::npos && e.instance == "full") ++alerts;
+  }
+  EXPECT_EQ(alerts, 1) << "one alert while it stays over 90%";
+  EXPECT_NE(service_->RenderMetrics().find("dbaas_instance_volume_used_bytes{instance=\"full\"}"),
+            std::string::npos);
 }
 
 TEST_F(ServiceTest, BadInputIsRefusedAndChangesNothing) {
