@@ -66,7 +66,7 @@ TEST_F(KillTest, KilledDuringABackupRestartsConsistent) {
   // Conflicting requests while it runs.
   EXPECT_EQ(daemon_.Post("/instances/db/backup", json{{"backupName", "other"}}).status, 409);
   EXPECT_EQ(daemon_.Delete("/instances/db").status, 409);
-  EXPECT_EQ(daemon_.Get("/instances/db/backups/cut").body["backup"]["status"], "creating");
+  EXPECT_EQ(daemon_.Get("/instances/db/backups/cut").body["backup"]["state"], "creating");
   ASSERT_TRUE(daemon_.WaitLogSays("holding at backup-mode"))
       << "the backup never reached backup mode";
   daemon_.Kill();
@@ -129,7 +129,7 @@ TEST_F(KillTest, KilledDuringARestoreLeavesNoHalfInstance) {
   json j = daemon_.Get("/jobs/" + job).body["job"];
   EXPECT_EQ(j["status"], "failed");
   EXPECT_EQ(j["error"]["code"], "interrupted");
-  EXPECT_EQ(daemon_.Get("/instances/db/backups/b").body["backup"]["status"], "ready");
+  EXPECT_EQ(daemon_.Get("/instances/db/backups/b").body["backup"]["state"], "ready");
   ExpectRepositoryVerifies();
 
   auto again =

@@ -671,8 +671,8 @@ def scenario(c, spec, daemon):
     c.call("GET", "/instances?showSecrets=perhaps", expect=400)
     r = c.call("GET", "/instances/pg1", expect=200)
     inst = r.json["instance"]
-    require(inst["size"] == "10Gi" and inst["volume"]["sizeBytes"] == 10 << 30
-            and inst["volume"]["enforced"] is False, f"the default size: {inst}")
+    require(inst["size"] == "1Gi" and inst["volume"]["sizeBytes"] == 1 << 30
+            and inst["volume"]["enforced"] is False, f"the volume: {inst}")
     conn = r.json["instance"]["connection"]
     require("password" not in conn, "get shows the password without showSecrets")
     r = c.call("GET", "/instances/pg1?showSecrets=true", expect=200)

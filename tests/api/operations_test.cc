@@ -118,7 +118,7 @@ class ApiOperationsTest : public ::testing::Test {
   }
   int ReadyBackups(const std::string& instance) {
     int n = 0;
-    for (const json& b : Backups(instance)) n += b["status"] == "ready";
+    for (const json& b : Backups(instance)) n += b["state"] == "ready";
     return n;
   }
   size_t SnapshotFiles() {
