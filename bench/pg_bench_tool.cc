@@ -54,10 +54,12 @@ int main(int argc, char** argv) {
   auto* restore = app.add_subcommand("restore",
                                      "restore into a new instance, to accepting "
                                      "connections; then stop it");
-  for (auto* c : {create, start, stop, info, backup, restore}) {
+  auto* usage = app.add_subcommand(
+      "usage", "measure the instance's volume usage as dbaasd's VolumeWatcher does (timed)");
+  for (auto* c : {create, start, stop, info, backup, restore, usage}) {
     c->add_option("--root", root, "data root")->required();
   }
-  for (auto* c : {create, start, stop, info, backup}) {
+  for (auto* c : {create, start, stop, info, backup, usage}) {
     c->add_option("--name", name, "instance name")->required();
   }
   create->add_option("--port", port, "port (default: a free one)");
@@ -104,6 +106,14 @@ int main(int argc, char** argv) {
   if (!inst.ok()) return Fail(inst.status());
   if (info->parsed()) {
     std::cout << InfoJson(*inst).dump() << std::endl;
+    return 0;
+  }
+  if (usage->parsed()) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto used = inst->volume_probe()();
+    if (!used.ok()) return Fail(used.status());
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << json{{"usedBytes", used->used_bytes}, {"seconds", seconds}}.dump() << std::endl;
     return 0;
   }
   if (start->parsed()) {
