@@ -35,6 +35,7 @@ mkdir -p "$BENCH_DIR"
 work="$BENCH_DIR/run"
 mnt="$BENCH_DIR/mnt"
 cleanup() {
+  scripts/remove-instance-users.sh "$work"  # the instances' OS users go with them
   if mountpoint -q "$mnt" 2>/dev/null; then umount "$mnt" || umount -l "$mnt"; fi
   rm -f "$BENCH_DIR/xfs.img"
 }

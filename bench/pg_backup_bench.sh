@@ -202,6 +202,9 @@ cleanup() {
     sleep 1
   fi
   stop_all_servers
+  if [[ $KEEP_RUN != 1 ]]; then  # the instances' OS users go with them
+    "$REPO_ROOT/scripts/remove-instance-users.sh" --tool-root "$ROOT" "$XROOT"
+  fi
   detach_xfs
   if [[ $KEEP_RUN != 1 ]]; then
     rm -rf "$RUN"
@@ -532,6 +535,7 @@ tool_restore_runs() {
       log "  check: $(res_get "$key.check")"
     fi
     pg_is_running "$root/$name/data" && tool stop --root "$root" --name "$name" >/dev/null
+    "$REPO_ROOT/scripts/remove-instance-users.sh" --instance "$root/$name"
     rm -rf "${root:?}/$name"
   done
   summarize "$key"

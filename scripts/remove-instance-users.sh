@@ -6,16 +6,25 @@
 # records dbaasd wrote: root's, directly in an instance's directory (a server's user can
 # plant a file of that name in its own data directory, owned by itself, naming another's).
 # Usage: scripts/remove-instance-users.sh DATA_ROOT...
+#        scripts/remove-instance-users.sh --tool-root ROOT...   (the bench tools' --root:
+#                                                               instance directories in it)
+#        scripts/remove-instance-users.sh --instance DIR...     (instance directories)
 set -uo pipefail
+depth=4 pattern=('(' -path '*/instances/*/os-user' -o -path '*/drills/*/os-user' ')')
+case "${1:-}" in
+  --tool-root) shift; depth=2 pattern=(-path '*/os-user') ;;
+  --instance) shift; depth=1 pattern=(-path '*/os-user') ;;
+esac
 for root in "$@"; do
   [ -d "$root" ] || continue
-  find "$root" -maxdepth 4 -type f -name os-user -user 0 \
-    \( -path '*/instances/*/os-user' -o -path '*/drills/*/os-user' \) 2>/dev/null |
+  find "$root" -maxdepth "$depth" -type f -name os-user -user 0 "${pattern[@]}" 2>/dev/null |
     while read -r record; do
     user=$(head -c 64 "$record")
     [[ $user =~ ^dbaas-[0-9a-f]{8}$ ]] || continue
     id "$user" >/dev/null 2>&1 || continue
     pkill -KILL -U "$user" 2>/dev/null
+    # userdel refuses a user with processes: wait until the killed ones are gone.
+    for _ in $(seq 50); do pgrep -U "$user" >/dev/null || break; sleep 0.1; done
     userdel "$user" 2>/dev/null
     groupdel "$user" 2>/dev/null
   done

@@ -379,6 +379,11 @@ class Daemon:
     def cleanup(self):
         if getattr(self, "log", None):
             self.log.close()
+        # The instances' OS users go with the data root (dbaasd removes a user only with
+        # its instance, and the test leaves instances behind).
+        subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                     "scripts", "remove-instance-users.sh"), self.root],
+                       check=False)
         shutil.rmtree(self.root, ignore_errors=True)
         if os.path.exists(self.root):
             print(f"warning: could not remove {self.root} entirely", file=sys.stderr)
