@@ -93,6 +93,25 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
     };
   });
 
+  auto resize_name = std::make_shared<std::string>();
+  auto resize_size = std::make_shared<std::string>();
+  auto* resize = inst->add_subcommand(
+      "resize",
+      "Set an instance's volume size (not below what it uses; enforced where the "
+      "runtime can: see volume.enforced)");
+  resize->add_option("name", *resize_name, "Instance name")->required();
+  resize->add_option("size", *resize_size, "New size, a Kubernetes quantity (20Gi)")->required();
+  resize->callback([&g, c, resize_name, resize_size] {
+    g.action = [&g, c, resize_name, resize_size] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got,
+                         api.Patch(fmt::format("/instances/{}", PathSegment(*resize_name)),
+                                   json{{"size", *resize_size}}));
+        return Show(g, got["instance"], PrintInstance);
+      });
+    };
+  });
+
   auto rm_name = std::make_shared<std::string>();
   auto rm_backups = std::make_shared<bool>(false);
   auto* rm = inst->add_subcommand("rm", "Delete an instance (its backups stay unless asked)");

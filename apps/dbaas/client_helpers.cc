@@ -37,6 +37,14 @@ void PrintInstance(const json& inst) {
   std::vector<std::vector<std::string>> rows = {
       {"name", Str(inst, "name")}, {"type", Str(inst, "type")}, {"status", Str(inst, "status")}};
   if (inst.contains("statusMessage")) rows.push_back({"message", Str(inst, "statusMessage")});
+  if (inst.contains("volume") && inst["volume"].is_object()) {
+    const json& v = inst["volume"];
+    std::string used = v.value("usedBytes", json()).is_number()
+                           ? HumanBytes(v["usedBytes"].get<uint64_t>()) + " used"
+                           : "not measured yet";
+    rows.push_back({"size", fmt::format("{} ({}; {})", Str(inst, "size"), used,
+                                        v.value("enforced", false) ? "enforced" : "not enforced")});
+  }
   if (inst.contains("connection") && inst["connection"].is_object()) {
     const json& c = inst["connection"];
     rows.push_back({"host", Str(c, "host")});

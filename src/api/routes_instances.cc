@@ -1,4 +1,4 @@
-// The API's routes of instances: create, list, show, delete (docs/api/openapi.yaml).
+// The API's routes of instances: create, list, show, resize, delete (docs/api/openapi.yaml).
 #include <fmt/format.h>
 
 #include "api/json_views.h"
@@ -56,6 +56,19 @@ void AddInstanceRoutes(http::HttpServer& s, control::Service& service) {
     auto view = service.GetInstance(req.matches[1]);
     if (!view.ok()) return SendError(res, view.status());
     Send(res, 200, {{"success", true}, {"instance", InstanceJson(view.value(), secrets.value())}});
+  });
+
+  s.Patch("/instances/:name", [&service](const Request& req, Response& res) {
+    auto body = ParseBody(req, {"size"});
+    if (!body.ok()) return SendError(res, body.status());
+    auto size = StringField(*body, "size", true);
+    if (!size.ok()) return SendError(res, size.status());
+    auto view = service.ResizeInstance(req.matches[1], size.value());
+    if (!view.ok()) return SendError(res, view.status());
+    Send(res, 200,
+         {{"success", true},
+          {"message", "Instance resized"},
+          {"instance", InstanceJson(view.value(), false)}});
   });
 
   s.Delete("/instances/:name", [&service](const Request& req, Response& res) {

@@ -244,6 +244,42 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
   return job;
 }
 
+Result<InstanceView> Service::ResizeInstance(const std::string& name, const std::string& size) {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  if (size.empty()) return Status::InvalidArgument("size is required", "give a quantity: 20Gi");
+  RETURN_IF_ERROR(ValidateSize(size));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  if (record.status != catalog::InstanceState::kRunning &&
+      record.status != catalog::InstanceState::kFailed) {
+    return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
+                                      "wait for the operation in progress to end (see its job)");
+  }
+  std::optional<uint64_t> used;
+  if (auto reading = volumes_ ? volumes_->Get(name) : std::nullopt) used = reading->used_bytes;
+  if (!used) {
+    engines::VolumeProbe probe;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = servers_.find(name); it != servers_.end()) probe = it->second->volume_probe();
+    }
+    if (probe) {
+      ASSIGN_OR_RETURN(runtime::VolumeStats stats, probe());
+      used = stats.used_bytes;
+    }
+  }
+  if (used && SizeBytes(size) < *used) {
+    return Status::InvalidArgument(
+        fmt::format("size {} is smaller than what instance '{}' uses ({} bytes)", size, name,
+                    *used),
+        "give a larger size");
+  }
+  RETURN_IF_ERROR(catalog_->UpdateInstanceSize(name, size));
+  WarnIfError(catalog_->AddEvent("info", name, "",
+                                 fmt::format("size changed from {} to {}", record.size, size)),
+              "record an event in the catalog");
+  return GetInstance(name);
+}
+
 Result<catalog::JobRecord> Service::DeleteInstance(const std::string& name, bool delete_backups) {
   RETURN_IF_ERROR(ValidateName("instance name", name));
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));

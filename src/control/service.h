@@ -117,6 +117,11 @@ class Service {
   Result<catalog::JobRecord> CreateInstance(const CreateInstanceRequest& request);
   Result<catalog::JobRecord> DeleteInstance(const std::string& name, bool delete_backups);
   Result<InstanceView> GetInstance(const std::string& name) const;
+  // Sets the instance's volume size; refused (kInvalidArgument) below what its files use
+  // (measured now if the watcher has not yet), and while it is made, restored or deleted.
+  // The local runtime records it (volume.enforced says so); a runtime with sized volumes
+  // grows the volume.
+  Result<InstanceView> ResizeInstance(const std::string& name, const std::string& size);
   Result<std::vector<InstanceView>> ListInstances() const;
 
   Result<catalog::JobRecord> CreateBackup(const BackupRequest& request);

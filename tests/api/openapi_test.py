@@ -678,6 +678,16 @@ def scenario(c, spec, daemon):
     inst = r.json["instance"]
     require(inst["size"] == "1Gi" and inst["volume"]["sizeBytes"] == 1 << 30
             and inst["volume"]["enforced"] is False, f"the volume: {inst}")
+    r = c.call("PATCH", "/instances/pg1", {"size": "2Gi"}, expect=200)
+    require(r.json["instance"]["size"] == "2Gi"
+            and r.json["instance"]["volume"]["sizeBytes"] == 2 << 30, f"resized: {r.json}")
+    r = c.call("PATCH", "/instances/pg1", {"size": "1Ki"}, expect=400)
+    require("uses" in r.json["error"]["message"], f"a size below the usage: {r.json}")
+    c.call("PATCH", "/instances/pg1", {}, expect=400, body_invalid=True)
+    c.call("PATCH", "/instances/pg1", {"size": "lots"}, expect=400, body_invalid=True)
+    c.call("PATCH", "/instances/pg1", {"size": "3Gi", "color": "red"}, expect=400,
+           body_invalid=True)
+    c.call("PATCH", "/instances/nosuch", {"size": "2Gi"}, expect=404)
     conn = r.json["instance"]["connection"]
     require("password" not in conn, "get shows the password without showSecrets")
     r = c.call("GET", "/instances/pg1?showSecrets=true", expect=200)

@@ -38,6 +38,8 @@ exits_with() {  # exits_with NAME CODE WORD COMMAND... : exit code CODE, WORD on
 out=$("$dbaas" instance create app --config work_mem=16MB)
 check "create prints the instance" grep -q "status    running" <<<"$out"
 check "ls lists it" bash -c "'$dbaas' instance ls | grep -q '^app  *postgresql  *running'"
+check "instance resize" bash -c "'$dbaas' instance resize app 20Gi | grep -q '^size  *20Gi ('"
+exits_with "resize below the usage" 2 "uses" "$dbaas" instance resize app 1Ki
 j=$("$dbaas" -o json instance get app --show-secrets)
 check "get -o json shows the password with --show-secrets" test "$(jq -r '.connection.password | length' <<<"$j")" -ge 32
 check "get without --show-secrets hides it" bash -c "! '$dbaas' -o json instance get app | jq -e .connection.password >/dev/null"

@@ -156,6 +156,24 @@ TEST_F(ServiceTest, VolumeUsageIsMeasuredAndAlertedOnceNearItsSize) {
             std::string::npos);
 }
 
+TEST_F(ServiceTest, AResizeBelowWhatTheInstanceUsesIsRefusedAndAboveItRecorded) {
+  MakeInstance("grow");
+  testing::WriteFile(InstanceDir("grow") + "/data/bulk", testing::RandomBytes(2 << 20, 2));
+  auto small = service_->ResizeInstance("grow", "1Mi");  // measured now if not yet
+  ASSERT_FALSE(small.ok());
+  EXPECT_EQ(small.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(small.status().message().find("uses"), std::string::npos) << small.status().message();
+  EXPECT_EQ(service_->GetInstance("grow")->record.size, "10Gi") << "a refused resize changed it";
+  EXPECT_EQ(service_->ResizeInstance("grow", "").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->ResizeInstance("grow", "lots").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->ResizeInstance("nosuch", "1Gi").status().code(), StatusCode::kNotFound);
+  auto grown = service_->ResizeInstance("grow", "20Gi");
+  ASSERT_TRUE(grown.ok()) << grown.status().ToString();
+  EXPECT_EQ(grown->record.size, "20Gi");
+  Restart();
+  EXPECT_EQ(service_->GetInstance("grow")->record.size, "20Gi") << "kept in the catalog";
+}
+
 TEST_F(ServiceTest, BadInputIsRefusedAndChangesNothing) {
   CreateInstanceRequest r;
   r.type = "postgresql";
