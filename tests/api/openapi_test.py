@@ -688,6 +688,7 @@ def scenario(c, spec, daemon):
     c.call("PATCH", "/instances/pg1", {"size": "3Gi", "color": "red"}, expect=400,
            body_invalid=True)
     c.call("PATCH", "/instances/nosuch", {"size": "2Gi"}, expect=404)
+    r = c.call("GET", "/instances/pg1", expect=200)
     conn = r.json["instance"]["connection"]
     require("password" not in conn, "get shows the password without showSecrets")
     r = c.call("GET", "/instances/pg1?showSecrets=true", expect=200)
