@@ -1081,7 +1081,7 @@ def outside_the_spec(c, spec, daemon):
     checks = [  # (label, request, wanted status)
         ("GET /nosuch", lambda: c_raw("GET", "/nosuch"), 404),
         ("PUT /instances", lambda: c_raw("PUT", "/instances", b"{}"), 404),
-        ("PATCH /instances/pg1", lambda: c_raw("PATCH", "/instances/pg1", b"{}"), 404),
+        ("PUT /instances/pg1", lambda: c_raw("PUT", "/instances/pg1", b"{}"), 404),
         ("POST /healthz", lambda: c_raw("POST", "/healthz", b""), 404),
     ]
     for label, fn, want in checks:
