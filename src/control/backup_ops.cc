@@ -175,7 +175,7 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
   RETURN_IF_ERROR(catalog_->UpdateBackup(record));
   // The WAL from before the oldest backup is not needed any more (after a first backup:
   // everything archived before it).
-  PruneWalArchives();
+  recovery_->PruneWalArchives();
   spdlog::info(
       "event=backup_ready instance={} backup={} snapshot={} bytes={} stored_bytes={} "
       "writes_blocked_ms={:.0f} duration_ms={:.0f}",
@@ -268,7 +268,7 @@ Status Service::RemoveBackupData(const std::vector<catalog::BackupRecord>& backu
   ASSIGN_OR_RETURN(storage::GcReport report, storage::CollectGarbage(*repo));
   spdlog::info("event=repository_gc backups={} packs_deleted={} packs_rewritten={} bytes_freed={}",
                names, report.packs_deleted, report.packs_rewritten, report.bytes_freed);
-  PruneWalArchives();
+  recovery_->PruneWalArchives();
   return Status::Ok();
 }
 
@@ -288,7 +288,7 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
     RETURN_IF_ERROR(ValidateName("backupName", request.backup_name));
   RETURN_IF_ERROR(ValidateName("newInstanceName", request.new_instance_name));
   RETURN_IF_ERROR(ValidateSize(request.size));
-  if (to_target) RETURN_IF_ERROR(ResolveTarget(request));
+  if (to_target) RETURN_IF_ERROR(recovery_->ResolveTarget(request));
   ASSIGN_OR_RETURN(catalog::BackupRecord backup,
                    GetBackup(request.source_instance, request.backup_name));
   if (backup.status != catalog::BackupState::kReady) {

@@ -26,7 +26,8 @@ Service::Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog:
       engines_(options_.engines ? options_.engines : packaged_engines_.get()),
       lock_(std::move(lock)),
       catalog_(std::move(catalog)),
-      repo_(JoinPath(options_.data_root, "repository")) {}
+      repo_(JoinPath(options_.data_root, "repository")),
+      recovery_(std::make_unique<Recovery>(*catalog_, *engines_, repo_, instances_dir())) {}
 
 namespace {
 
@@ -244,6 +245,20 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
   return job;
 }
 
+Result<RecoveryWindow> Service::GetRecoveryWindow(const std::string& instance) {
+  return recovery_->Window(instance);
+}
+
+Result<catalog::RestorePointRecord> Service::CreateRestorePoint(const std::string& instance,
+                                                                const std::string& name) {
+  return recovery_->CreateRestorePoint(instance, name);
+}
+
+Result<std::vector<catalog::RestorePointRecord>> Service::ListRestorePoints(
+    const std::string& instance) const {
+  return recovery_->ListRestorePoints(instance);
+}
+
 Result<InstanceView> Service::ResizeInstance(const std::string& name, const std::string& size) {
   RETURN_IF_ERROR(ValidateName("instance name", name));
   if (size.empty()) return Status::InvalidArgument("size is required", "give a quantity: 20Gi");
@@ -369,7 +384,7 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   retention_due_ = true;
   if (delete_backups) {
     auto writer = repo_.HoldWriterOnly();
-    PruneWalArchives();  // its archive goes with its last backup
+    recovery_->PruneWalArchives();  // its archive goes with its last backup
   }
   return json{{"instance", name}, {"backupsDeleted", backups_deleted}};
 }

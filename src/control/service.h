@@ -35,6 +35,7 @@
 #include "control/job_runner.h"
 #include "control/log_spool_drainer.h"
 #include "control/metrics.h"
+#include "control/recovery.h"
 #include "control/repository_access.h"
 #include "control/requests.h"
 #include "control/reservations.h"
@@ -74,19 +75,6 @@ struct ServiceOptions {
   // The engines instances are made with, and where they run; null: Debian's packages on
   // this machine (engines::PackagedEngines(runtime::Local())). Must outlive the service.
   const engines::EngineSet* engines = nullptr;
-};
-
-// What point-in-time recovery can reach for an instance: from its oldest backup's end to
-// the last transaction in its archived WAL.
-struct RecoveryWindow {
-  std::string instance;
-  std::string wal_archive;
-  int64_t earliest_unix_us = 0;
-  int64_t latest_unix_us = 0;
-  std::string earliest_lsn;
-  std::string latest_lsn;
-  std::string last_segment;  // the newest WAL segment archived without a gap
-  size_t backups = 0;        // the backups it starts from
 };
 
 // An instance as it is now: its record, where it runs, and how to reach it.
@@ -206,12 +194,6 @@ class Service {
   // The scheduler's tick: retention, due schedules, alert conditions.
   void SchedulerTick();
   Status RemoveLeftoverDrills();
-  // Chooses the base backup of a restore to a target and checks the target is in reach.
-  Status ResolveTarget(RestoreRequest& request);
-  // WAL retention follows backup retention: removes archived WAL older than the oldest
-  // kept backup of each archive, and archives of deleted instances without backups. The
-  // caller holds the repository's writer (no backup is running).
-  void PruneWalArchives();
   // Where a new instance of `type` is made, with the daemon's binaries for its engine.
   engines::InstanceSpec SpecFor(const std::string& name, const std::string& type,
                                 const std::map<std::string, std::string>& config) const;
@@ -227,7 +209,8 @@ class Service {
   std::map<std::string, std::unique_ptr<engines::Instance>> servers_;  // guarded by mu_
   Reservations reservations_;  // a leaf: taken under mu_ where a check must be atomic
 
-  RepositoryAccess repo_;  // its own locks: taken before mu_, never under it
+  RepositoryAccess repo_;               // its own locks: taken before mu_, never under it
+  std::unique_ptr<Recovery> recovery_;  // no state of its own
 
   std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<AlertSender> alerts_;

@@ -174,6 +174,33 @@ TEST_F(ServiceTest, AResizeBelowWhatTheInstanceUsesIsRefusedAndAboveItRecorded) 
   EXPECT_EQ(service_->GetInstance("grow")->record.size, "20Gi") << "kept in the catalog";
 }
 
+TEST_F(ServiceTest, PointInTimeRequestsWithoutArchivedWalAreRefusedAndChangeNothing) {
+  MakeInstance("plain");  // the fake archives no WAL: its backups have no facts for it
+  ASSERT_EQ(Backup("plain", "b1").status, JobState::kSucceeded);
+  EXPECT_EQ(service_->GetRecoveryWindow("nosuch").status().code(), StatusCode::kNotFound);
+  auto window = service_->GetRecoveryWindow("plain");
+  EXPECT_EQ(window.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(window.status().message().find("no backup with archived WAL"), std::string::npos)
+      << window.status().message();
+  RestoreRequest r;
+  r.source_instance = "plain";
+  r.new_instance_name = "then";
+  r.target.kind = engines::RecoveryTarget::Kind::kLatest;
+  EXPECT_EQ(service_->Restore(r).status().code(), StatusCode::kFailedPrecondition);
+  r.backup_name = "b1";
+  auto named = service_->Restore(r);
+  EXPECT_EQ(named.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(named.status().message().find("no archived WAL"), std::string::npos);
+  EXPECT_EQ(service_->GetInstance("then").status().code(), StatusCode::kNotFound);
+
+  EXPECT_EQ(service_->CreateRestorePoint("plain", "bad name!").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->CreateRestorePoint("nosuch", "p1").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(service_->CreateRestorePoint("plain", "p1").ok()) << "the fake has no WAL";
+  EXPECT_TRUE(service_->ListRestorePoints("plain")->empty());
+  EXPECT_EQ(service_->ListRestorePoints("nosuch").status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(ServiceTest, BadInputIsRefusedAndChangesNothing) {
   CreateInstanceRequest r;
   r.type = "postgresql";

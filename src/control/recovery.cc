@@ -1,4 +1,5 @@
-// Point-in-time recovery: the service's side of the engines' archived log (engines/engine.h).
+#include "control/recovery.h"
+
 #include <algorithm>
 #include <set>
 
@@ -7,7 +8,6 @@
 
 #include "base/log.h"
 #include "base/names.h"
-#include "control/service.h"
 #include "control/stored_facts.h"
 #include "engines/engine.h"
 #include "engines/log_spool.h"
@@ -106,17 +106,21 @@ int64_t NowUnixUs() {
 
 }  // namespace
 
-Status Service::ResolveTarget(RestoreRequest& request) {
+Recovery::Recovery(catalog::Catalog& catalog, const engines::EngineSet& engines,
+                   RepositoryAccess& repo, std::string instances_dir)
+    : catalog_(catalog), engines_(engines), repo_(repo), instances_dir_(std::move(instances_dir)) {}
+
+Status Recovery::ResolveTarget(RestoreRequest& request) {
   RecoveryTarget& target = request.target;
   ASSIGN_OR_RETURN(std::vector<PitrBackup> backups,
-                   PitrBackups(*catalog_, request.source_instance, request.backup_name));
+                   PitrBackups(catalog_, request.source_instance, request.backup_name));
   const std::string archive = backups.back().archive;
   ASSIGN_OR_RETURN(const engines::Engine* engine,
-                   engines_->For(backups.back().record.instance_type));
+                   engines_.For(backups.back().record.instance_type));
   // What the source has committed until now goes into the archive before the target is
   // judged: a target of "now" is then in reach.
   std::optional<int64_t> complete_at;
-  if (auto source = engines_->Open(instances_dir(), request.source_instance);
+  if (auto source = engines_.Open(instances_dir_, request.source_instance);
       source.ok() && (*source)->log_archive_id() == archive) {
     int64_t before = NowUnixUs();
     Status archived = engine->ArchiveNow(**source, std::chrono::seconds(10));
@@ -153,7 +157,7 @@ Status Service::ResolveTarget(RestoreRequest& request) {
       }
       break;
     case RecoveryTarget::Kind::kName: {
-      ASSIGN_OR_RETURN(auto points, catalog_->ListRestorePoints(request.source_instance));
+      ASSIGN_OR_RETURN(auto points, catalog_.ListRestorePoints(request.source_instance));
       auto point = std::find_if(points.begin(), points.end(), [&](const auto& p) {
         return p.wal_archive == archive && p.name == target.name;
       });
@@ -216,15 +220,15 @@ Status Service::ResolveTarget(RestoreRequest& request) {
   return Status::Ok();
 }
 
-Result<RecoveryWindow> Service::GetRecoveryWindow(const std::string& instance) {
+Result<RecoveryWindow> Recovery::Window(const std::string& instance) {
   RETURN_IF_ERROR(ValidateName("instance name", instance));
-  auto backups = PitrBackups(*catalog_, instance, "");
+  auto backups = PitrBackups(catalog_, instance, "");
   if (!backups.ok()) {
-    RETURN_IF_ERROR(catalog_->GetInstance(instance).status());  // unknown name: 404
+    RETURN_IF_ERROR(catalog_.GetInstance(instance).status());  // unknown name: 404
     return backups.status();
   }
   const PitrBackup& oldest = backups->front();
-  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(oldest.record.instance_type));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_.For(oldest.record.instance_type));
   engines::ArchiveEnd end;
   {
     auto hold = repo_.HoldForRead();
@@ -242,8 +246,8 @@ Result<RecoveryWindow> Service::GetRecoveryWindow(const std::string& instance) {
   return w;
 }
 
-Result<catalog::RestorePointRecord> Service::CreateRestorePoint(const std::string& instance,
-                                                                const std::string& name) {
+Result<catalog::RestorePointRecord> Recovery::CreateRestorePoint(const std::string& instance,
+                                                                 const std::string& name) {
   RETURN_IF_ERROR(ValidateName("instance name", instance));
   bool name_ok = !name.empty() && name.size() <= 63;
   for (char c : name) {
@@ -255,17 +259,17 @@ Result<catalog::RestorePointRecord> Service::CreateRestorePoint(const std::strin
         fmt::format("'{}' is not a restore point name", name),
         "use 1 to 63 letters, digits and - _ . : (e.g. before-migration-42)");
   }
-  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(instance));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_.GetInstance(instance));
   if (record.status != catalog::InstanceState::kRunning) {
     return Status::FailedPrecondition(
         fmt::format("instance '{}' is {}, not running", instance, record.status),
         "create restore points while it runs");
   }
-  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
-  ASSIGN_OR_RETURN(auto server, engines_->Open(instances_dir(), instance));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_.For(record.type));
+  ASSIGN_OR_RETURN(auto server, engines_.Open(instances_dir_, instance));
   catalog::RestorePointRecord point{server->log_archive_id(), name, instance, "",
                                     catalog::NowRfc3339()};
-  ASSIGN_OR_RETURN(auto existing, catalog_->ListRestorePoints(instance));
+  ASSIGN_OR_RETURN(auto existing, catalog_.ListRestorePoints(instance));
   for (const auto& p : existing) {
     if (p.wal_archive == point.wal_archive && p.name == name) {
       return Status::AlreadyExists(
@@ -274,26 +278,26 @@ Result<catalog::RestorePointRecord> Service::CreateRestorePoint(const std::strin
     }
   }
   ASSIGN_OR_RETURN(point.lsn, engine->CreateRestorePoint(*server, name));
-  RETURN_IF_ERROR(catalog_->InsertRestorePoint(point));
-  WarnIfError(catalog_->AddEvent("info", instance, "",
-                                 fmt::format("restore point {} at {}", name, point.lsn)),
+  RETURN_IF_ERROR(catalog_.InsertRestorePoint(point));
+  WarnIfError(catalog_.AddEvent("info", instance, "",
+                                fmt::format("restore point {} at {}", name, point.lsn)),
               "record an event in the catalog");
   return point;
 }
 
-Result<std::vector<catalog::RestorePointRecord>> Service::ListRestorePoints(
+Result<std::vector<catalog::RestorePointRecord>> Recovery::ListRestorePoints(
     const std::string& instance) const {
   RETURN_IF_ERROR(ValidateName("instance name", instance));
-  ASSIGN_OR_RETURN(auto points, catalog_->ListRestorePoints(instance));
-  if (points.empty()) RETURN_IF_ERROR(catalog_->GetInstance(instance).status());
+  ASSIGN_OR_RETURN(auto points, catalog_.ListRestorePoints(instance));
+  if (points.empty()) RETURN_IF_ERROR(catalog_.GetInstance(instance).status());
   return points;
 }
 
-void Service::PruneWalArchives() {
+void Recovery::PruneWalArchives() {
   auto ids = storage::WalArchive::ListIds(repository_dir());
-  auto backups = catalog_->ListBackups();
-  auto instances = catalog_->ListInstances();
-  auto engine = engines_->For("postgresql");  // the one engine that archives today
+  auto backups = catalog_.ListBackups();
+  auto instances = catalog_.ListInstances();
+  auto engine = engines_.For("postgresql");  // the one engine that archives today
   if (!ids.ok() || !backups.ok() || !instances.ok() || !engine.ok()) {
     spdlog::error("event=wal_prune_failed error=\"cannot list archives, backups or instances\"");
     return;
