@@ -1,17 +1,12 @@
-// Restore drills: the original design's restore test, run by the service. A backup is
-// restored into a scratch instance under drills/, checked by the database's own checker,
-// counted, timed, and the scratch instance removed; the result is kept on the backup.
-#include <filesystem>
-
+// Restore drills as the service runs them: a job per drill (control/drill_runner.h does
+// the drill), its result kept on the backup, counted, and alerted when it fails.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "base/hex.h"
 #include "base/log.h"
 #include "control/service.h"
 #include "control/validation.h"
 #include "engines/engine.h"
-#include "storage/repository.h"
 
 namespace dbaas::control {
 
@@ -42,58 +37,9 @@ Result<catalog::JobRecord> Service::VerifyBackup(const std::string& instance,
 }
 
 Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& job) {
-  auto started = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  };
-  json drill = {{"at", catalog::NowRfc3339()}, {"job", job.id}};
-  std::vector<std::string> problems;
-  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(backup.instance_type));
-  engines::FileCheck file_check;
-  // The repository is read (and gc kept out) during the restore only, not the check.
-  auto restored = [&]() -> Result<std::unique_ptr<engines::Instance>> {
-    auto hold = repo_.HoldForRead();
-    ASSIGN_OR_RETURN(auto repo, repo_.Open());
-    ASSIGN_OR_RETURN(storage::Manifest snapshot, repo->LoadSnapshot(backup.snapshot_id));
-    engines::InstanceSpec spec =
-        SpecFor("drill-" + RandomHex(4), backup.instance_type, BackupConfig(backup));
-    spec.data_root = drills_dir();
-    spec.archiving = {};  // a scratch copy's WAL is nobody's history
-    return engine->Restore(*repo, snapshot, spec, backup.secret, engines::RecoveryTarget{},
-                           &job.progress, &file_check);
-  }();
-  if (!file_check.checker.empty()) {
-    drill["fileChecker"] = file_check.checker;
-    drill["fileCheckSeconds"] = file_check.seconds;
-  }
-  for (auto& p : file_check.problems) problems.push_back(file_check.checker + ": " + p);
-  if (!restored.ok()) {
-    problems.push_back("restore failed: " + restored.status().ToString());
-  } else {
-    std::unique_ptr<engines::Instance> scratch = std::move(restored.value());
-    // Time to usable: restored, recovered, accepting connections (the file check, which
-    // a real restore does not run, left out).
-    drill["rtoSeconds"] = elapsed() - file_check.seconds;
-    auto report = engine->CheckIntegrity(*scratch);
-    if (!report.ok()) {
-      problems.push_back("check failed: " + report.status().ToString());
-    } else {
-      drill["checker"] = report->checker;
-      drill["databases"] = report->databases;
-      drill["tables"] = report->tables;
-      drill["rows"] = report->rows;
-      drill["rowCounts"] = report->row_counts;
-      for (auto& p : report->problems) problems.push_back(std::move(p));
-    }
-    if (Status st = scratch->Delete(); !st.ok()) {
-      spdlog::error("event=drill_cleanup_failed backup={} error=\"{}\"", backup.name,
-                    st.ToString());
-    }
-  }
-  bool passed = problems.empty();
-  drill["status"] = passed ? "passed" : "failed";
-  drill["seconds"] = elapsed();
-  drill["problems"] = problems;
+  json drill = drills_->Run(backup, job);
+  bool passed = drill["status"] == "passed";
+  const std::vector<std::string> problems = drill["problems"];
   {
     std::lock_guard lock(mu_);
     auto current = catalog_->GetBackup(backup.name);
@@ -120,22 +66,6 @@ Result<json> Service::RunDrill(const catalog::BackupRecord& backup, JobContext& 
     retention_due_ = true;  // it no longer counts as a good backup
   }
   return json{{"backupName", backup.name}, {"passed", passed}, {"drill", drill}};
-}
-
-Status Service::RemoveLeftoverDrills() {
-  RETURN_IF_ERROR(MakeDirs(drills_dir(), 0711));
-  std::error_code ec;
-  std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(drills_dir(), ec)) {
-    names.push_back(entry.path().filename().string());
-  }
-  if (ec) return Status::IoError(fmt::format("listing '{}': {}", drills_dir(), ec.message()));
-  for (const std::string& name : names) {
-    // A drill cut off by a crash: its server may still run, its user exist.
-    RETURN_IF_ERROR(engines_->RemoveRemains(drills_dir(), name));
-    spdlog::warn("event=drill_leftover_removed scratch={}", name);
-  }
-  return Status::Ok();
 }
 
 }  // namespace dbaas::control

@@ -27,7 +27,12 @@ Service::Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog:
       lock_(std::move(lock)),
       catalog_(std::move(catalog)),
       repo_(JoinPath(options_.data_root, "repository")),
-      recovery_(std::make_unique<Recovery>(*catalog_, *engines_, repo_, instances_dir())) {}
+      recovery_(std::make_unique<Recovery>(*catalog_, *engines_, repo_, instances_dir())),
+      drills_(std::make_unique<DrillRunner>(
+          *engines_, repo_, drills_dir(),
+          [this](const std::string& name, const catalog::BackupRecord& backup) {
+            return SpecFor(name, backup.instance_type, BackupConfig(backup));
+          })) {}
 
 namespace {
 
@@ -105,7 +110,7 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
     RETURN_IF_ERROR(storage::Repository::Init(repo, storage::RepoConfig{}));
   }
   RETURN_IF_ERROR(storage::Repository::RestrictAccess(repo));
-  RETURN_IF_ERROR(service->RemoveLeftoverDrills().WithContext("reconcile"));
+  RETURN_IF_ERROR(service->drills_->RemoveLeftovers().WithContext("reconcile"));
   RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));
   service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);
   Service* self = service.get();

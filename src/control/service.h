@@ -32,6 +32,7 @@
 #include "base/status.h"
 #include "catalog/catalog.h"
 #include "control/alerts.h"
+#include "control/drill_runner.h"
 #include "control/job_runner.h"
 #include "control/log_spool_drainer.h"
 #include "control/metrics.h"
@@ -193,7 +194,6 @@ class Service {
   std::vector<VolumeWatcher::Probe> VolumeProbes() const;
   // The scheduler's tick: retention, due schedules, alert conditions.
   void SchedulerTick();
-  Status RemoveLeftoverDrills();
   // Where a new instance of `type` is made, with the daemon's binaries for its engine.
   engines::InstanceSpec SpecFor(const std::string& name, const std::string& type,
                                 const std::map<std::string, std::string>& config) const;
@@ -209,8 +209,9 @@ class Service {
   std::map<std::string, std::unique_ptr<engines::Instance>> servers_;  // guarded by mu_
   Reservations reservations_;  // a leaf: taken under mu_ where a check must be atomic
 
-  RepositoryAccess repo_;               // its own locks: taken before mu_, never under it
-  std::unique_ptr<Recovery> recovery_;  // no state of its own
+  RepositoryAccess repo_;                // its own locks: taken before mu_, never under it
+  std::unique_ptr<Recovery> recovery_;   // no state of its own
+  std::unique_ptr<DrillRunner> drills_;  // no state of its own
 
   std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<AlertSender> alerts_;

@@ -4,7 +4,10 @@
 // seconds. The same paths with real servers: tests/api.
 #include "control/service.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -199,6 +202,41 @@ TEST_F(ServiceTest, PointInTimeRequestsWithoutArchivedWalAreRefusedAndChangeNoth
   EXPECT_FALSE(service_->CreateRestorePoint("plain", "p1").ok()) << "the fake has no WAL";
   EXPECT_TRUE(service_->ListRestorePoints("plain")->empty());
   EXPECT_EQ(service_->ListRestorePoints("nosuch").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ServiceTest, ADrillRestoresChecksAndRemovesItsScratchInstanceAndKeepsItsResult) {
+  MakeInstance("drilled");
+  ASSERT_EQ(Backup("drilled", "good").status, JobState::kSucceeded);
+  // A backup whose data the fake's checker finds damaged (its rows file is gone).
+  ::unlink((InstanceDir("drilled") + "/data/rows").c_str());
+  ASSERT_EQ(Backup("drilled", "damaged").status, JobState::kSucceeded);
+
+  catalog::JobRecord passed = Wait(service_->VerifyBackup("drilled", "good"));
+  ASSERT_EQ(passed.status, JobState::kSucceeded) << passed.error_message;
+  EXPECT_EQ(passed.result["passed"], true);
+  auto good = service_->GetBackup("drilled", "good");
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->drill["status"], "passed");
+  EXPECT_EQ(good->drill["checker"], "fake");
+  EXPECT_GE(good->drill["rtoSeconds"].get<double>(), 0.0);
+
+  catalog::JobRecord failed = Wait(service_->VerifyBackup("drilled", "damaged"));
+  ASSERT_EQ(failed.status, JobState::kSucceeded) << "a failed drill is a result, not an error";
+  EXPECT_EQ(failed.result["passed"], false);
+  auto damaged = service_->GetBackup("drilled", "damaged");
+  EXPECT_EQ(damaged->drill["status"], "failed");
+  EXPECT_NE(damaged->drill["problems"][0].get<std::string>().find("rows is missing"),
+            std::string::npos);
+  // No scratch instance is left; one a crash left is removed at the next start.
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(root_ / "drills")) {
+    left.push_back(e.path().filename().string());
+  }
+  EXPECT_TRUE(left.empty()) << left.front();
+  ASSERT_TRUE(MakeDirs(root_ / "drills/drill-cutoff/data").ok());
+  Restart();
+  EXPECT_FALSE(PathExists(root_ / "drills/drill-cutoff"));
+  EXPECT_EQ(service_->VerifyBackup("drilled", "nosuch").status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(ServiceTest, BadInputIsRefusedAndChangesNothing) {
