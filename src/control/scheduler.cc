@@ -56,10 +56,6 @@ void Scheduler::NotStarted(catalog::ScheduleRecord& s, const Status& why) {
   s.last_status = "skipped";
   s.last_message = why.ToString();
   WarnIfError(catalog_.UpdateSchedule(s), "record the schedule's run in the catalog");
-  WarnIfError(
-      catalog_.AddEvent("warn", s.instance, "",
-                        fmt::format("scheduled backup ({}) not started: {}", s.id, why.ToString())),
-      "record an event in the catalog");
   hooks_.backup_not_started(s.instance);
   hooks_.send_alert({"backup_failed",
                      s.instance,
@@ -75,18 +71,12 @@ void Scheduler::CheckDisk() {
   double used = 100.0 * static_cast<double>(fs.f_blocks - fs.f_bfree) /
                 static_cast<double>(fs.f_blocks - fs.f_bfree + fs.f_bavail);
   if (!alerting_.Observe("disk", used >= options_.disk_alert_percent)) return;
-  Raise({"disk_usage_high",
-         "",
-         "",
-         fmt::format("the data root's filesystem ({}) is {:.1f}% full (threshold {}%)",
-                     options_.data_root, used, options_.disk_alert_percent),
-         {{"usedPercent", used}, {"thresholdPercent", options_.disk_alert_percent}}});
-}
-
-void Scheduler::Raise(Alert alert) {
-  WarnIfError(catalog_.AddEvent("warn", alert.instance, "", alert.message),
-              "record an event in the catalog");
-  hooks_.send_alert(std::move(alert));
+  hooks_.send_alert({"disk_usage_high",
+                     "",
+                     "",
+                     fmt::format("the data root's filesystem ({}) is {:.1f}% full (threshold {}%)",
+                                 options_.data_root, used, options_.disk_alert_percent),
+                     {{"usedPercent", used}, {"thresholdPercent", options_.disk_alert_percent}}});
 }
 
 void Scheduler::CheckConditions(Clock::time_point now) {
@@ -108,13 +98,14 @@ void Scheduler::CheckConditions(Clock::time_point now) {
     // Counted from the newest good backup, or from the schedule's creation.
     auto since = std::max(catalog::TimePointOf(s.created_at), newest_good[s.instance]);
     if (!alerting_.Observe("stale:" + s.id, now - since > 2 * period)) continue;
-    Raise({"no_recent_backup",
-           s.instance,
-           "",
-           fmt::format("instance '{}' has no good backup since {} (schedule {} runs '{}', every "
-                       "{} s at most)",
-                       s.instance, catalog::FormatRfc3339(since), s.id, s.cron, period.count()),
-           {{"schedule", s.id}, {"periodSeconds", period.count()}}});
+    hooks_.send_alert(
+        {"no_recent_backup",
+         s.instance,
+         "",
+         fmt::format("instance '{}' has no good backup since {} (schedule {} runs '{}', every "
+                     "{} s at most)",
+                     s.instance, catalog::FormatRfc3339(since), s.id, s.cron, period.count()),
+         {{"schedule", s.id}, {"periodSeconds", period.count()}}});
   }
 }
 

@@ -26,6 +26,7 @@ class Scheduler {
     std::function<Result<catalog::JobRecord>(const BackupRequest&)> start_backup;
     // A scheduled backup that could not start (counted as a failed backup).
     std::function<void(const std::string& instance)> backup_not_started;
+    // Records the alert as an event and sends it (Service::RaiseAlert).
     std::function<void(Alert)> send_alert;
   };
   struct Options {
@@ -42,8 +43,6 @@ class Scheduler {
 
  private:
   void CheckDisk();
-  // Records the alert as an event and sends it.
-  void Raise(Alert alert);
   void NotStarted(catalog::ScheduleRecord& s, const Status& why);
 
   catalog::Catalog& catalog_;

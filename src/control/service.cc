@@ -119,7 +119,7 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
   hooks.backup_not_started = [self](const std::string& instance) {
     self->metrics_->BackupEnded(instance, false, 0);
   };
-  hooks.send_alert = [self](Alert alert) { self->alerts_->Send(std::move(alert)); };
+  hooks.send_alert = [self](Alert alert) { self->RaiseAlert(std::move(alert)); };
   service->schedules_ = std::make_unique<Scheduler>(
       *service->catalog_, std::move(hooks),
       Scheduler::Options{options.data_root, options.disk_alert_percent});
@@ -135,15 +135,17 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
         return spools;
       },
       options.spool_drain_interval);
-  service->volumes_ = std::make_unique<VolumeWatcher>(
-      [self] { return self->VolumeProbes(); },
-      [self](Alert alert) {
-        WarnIfError(self->catalog_->AddEvent("warn", alert.instance, "", alert.message),
-                    "record an event in the catalog");
-        self->alerts_->Send(std::move(alert));
-      },
-      options.volume_alert_percent, options.volume_check_interval);
+  service->volumes_ =
+      std::make_unique<VolumeWatcher>([self] { return self->VolumeProbes(); },
+                                      [self](Alert alert) { self->RaiseAlert(std::move(alert)); },
+                                      options.volume_alert_percent, options.volume_check_interval);
   return service;
+}
+
+void Service::RaiseAlert(Alert alert) {
+  WarnIfError(catalog_->AddEvent("warn", alert.instance, "", alert.message),
+              "record an event in the catalog");
+  alerts_->Send(std::move(alert));
 }
 
 std::vector<VolumeWatcher::Probe> Service::VolumeProbes() const {

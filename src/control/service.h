@@ -190,6 +190,8 @@ class Service {
   // The end of a backup job: metrics, the schedule's last run, an alert on failure, the
   // drill that follows.
   void BackupEnded(const BackupRequest& request, const Status& status, double seconds);
+  // Records an alert in the event log and sends it to the webhooks.
+  void RaiseAlert(Alert alert);
   // What the volume watcher measures: each running instance, with its size.
   std::vector<VolumeWatcher::Probe> VolumeProbes() const;
   // The scheduler's tick: retention, due schedules, alert conditions.

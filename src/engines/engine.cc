@@ -185,11 +185,6 @@ class PackagedEngineSet final : public EngineSet {
   MariaEngine mysql_;
 };
 
-const EngineSet& LocalEngines() {
-  static const PackagedEngineSet local(runtime::Local());
-  return local;
-}
-
 }  // namespace
 
 Result<std::string> Engine::CreateRestorePoint(const Instance&, const std::string&) const {
@@ -231,13 +226,6 @@ Result<std::unique_ptr<Instance>> EngineSet::Open(const std::string& data_root,
 
 std::unique_ptr<EngineSet> PackagedEngines(runtime::Runtime& rt) {
   return std::make_unique<PackagedEngineSet>(rt);
-}
-
-Result<const Engine*> EngineFor(const std::string& type) { return LocalEngines().For(type); }
-
-Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
-                                               const std::string& name) {
-  return LocalEngines().Open(data_root, name);
 }
 
 }  // namespace dbaas::engines

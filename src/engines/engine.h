@@ -91,10 +91,4 @@ class EngineSet {
 // PostgreSQL, MariaDB and MySQL from Debian's packages, on `rt`.
 std::unique_ptr<EngineSet> PackagedEngines(runtime::Runtime& rt);
 
-// Shorthands over the packaged engines on this machine (runtime::Local()), for tools and
-// tests.
-Result<const Engine*> EngineFor(const std::string& type);
-Result<std::unique_ptr<Instance>> OpenInstance(const std::string& data_root,
-                                               const std::string& name);
-
 }  // namespace dbaas::engines

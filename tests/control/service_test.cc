@@ -129,6 +129,11 @@ TEST_F(ServiceTest, AnInstanceWithoutASizeGetsTheDefaultAndOlderOnesGetItOnStart
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("'lots'"), std::string::npos);
+  bad.default_instance_size = "10Gi";
+  bad.volume_alert_percent = 0;
+  refused = Service::Start(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("volume alert threshold 0%"), std::string::npos);
 }
 
 TEST_F(ServiceTest, VolumeUsageIsMeasuredAndAlertedOnceNearItsSize) {

@@ -108,7 +108,7 @@ TEST_F(MariaInstanceTest, CreateStartConnectRestartStop) {
   ASSERT_TRUE(conn->Query("CREATE DATABASE shop").ok());
   ASSERT_TRUE(inst.Stop().ok());
   EXPECT_FALSE(MariaConnection::Answers(inst.client()));
-  auto opened = OpenInstance(root_ / "instances", "app");
+  auto opened = PackagedEngines(runtime::Local())->Open(root_ / "instances", "app");
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   ASSERT_TRUE((*opened)->Start().ok());
   auto again = MariaConnection::Connect(inst.client());
