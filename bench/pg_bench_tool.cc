@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string root, name, repo_path, mode = "repository", snapshot, new_name, password;
   uint16_t port = 0;
+  bool whole_files = false;
   auto* create = app.add_subcommand("create", "initdb a new instance (not started)");
   auto* start = app.add_subcommand("start", "start the server detached (pg_ctl)");
   auto* stop = app.add_subcommand("stop", "stop the server (fast shutdown)");
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
   for (auto* c : {backup, restore}) c->add_option("--repo", repo_path, "repository")->required();
   backup->add_option("--mode", mode, "repository, thin or auto")
       ->check(CLI::IsMember({"repository", "thin", "auto"}));
+  backup->add_flag("--whole-files", whole_files,
+                   "an incremental reads changed files whole (not the blocks the WAL names)");
   restore->add_option("--snapshot", snapshot, "snapshot id or name")->required();
   restore->add_option("--new-name", new_name, "name of the new instance")->required();
   restore->add_option("--password", password, "superuser password of the source")->required();
@@ -135,7 +138,8 @@ int main(int argc, char** argv) {
   auto snapshot_mode = mode == "thin"   ? dbaas::storage::SnapshotMode::kThin
                        : mode == "auto" ? dbaas::storage::SnapshotMode::kAuto
                                         : dbaas::storage::SnapshotMode::kRepository;
-  auto b = engines::BackupPostgres(*inst, *repo.value(), name, snapshot_mode);
+  auto b = engines::BackupPostgres(
+      *inst, *repo.value(), name, {.mode = snapshot_mode, .changed_blocks_from_wal = !whole_files});
   if (!b.ok()) return Fail(b.status());
   std::cout << json{{"snapshot", b->snapshot.id},
                     {"kind", dbaas::storage::SnapshotKindName(b->snapshot.kind)},
@@ -143,6 +147,9 @@ int main(int argc, char** argv) {
                     {"seconds_in_backup_mode", b->seconds_in_backup_mode},
                     {"stored_bytes", b->snapshot.stats.stored_bytes},
                     {"logical_bytes", b->snapshot.stats.logical_bytes},
+                    {"read_bytes", b->snapshot.stats.read_bytes},
+                    {"partial_files", b->snapshot.stats.partial_files},
+                    {"warnings", b->snapshot.warnings},
                     {"start_lsn", b->start_lsn},
                     {"stop_lsn", b->stop_lsn}}
                    .dump()

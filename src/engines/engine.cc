@@ -59,8 +59,7 @@ class PostgresEngine final : public Engine {
   Result<EngineBackup> Backup(const Instance& instance, storage::Repository& repo,
                               const std::string& name, storage::Progress* progress) const override {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
-    ASSIGN_OR_RETURN(PgBackupInfo info,
-                     BackupPostgres(*pg, repo, name, storage::SnapshotMode::kAuto, progress));
+    ASSIGN_OR_RETURN(PgBackupInfo info, BackupPostgres(*pg, repo, name, {.progress = progress}));
     EngineBackup out;
     out.snapshot = std::move(info.snapshot);
     out.seconds = info.seconds;

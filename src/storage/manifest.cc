@@ -160,6 +160,8 @@ std::string ManifestToJson(const Manifest& m) {
                 {"new_blobs", m.stats.new_blobs},
                 {"stored_bytes", m.stats.stored_bytes},
                 {"reused_files", m.stats.reused_files},
+                {"partial_files", m.stats.partial_files},
+                {"change_map_misses", m.stats.change_map_misses},
                 {"seconds", m.stats.seconds}};
   json j = {{"format", "dbaas-snapshot"},
             {"version", kManifestVersion},
@@ -218,6 +220,8 @@ Result<Manifest> ParseManifest(std::string_view text) {
     RETURN_IF_ERROR(GetOptional(s, "new_blobs", m.stats.new_blobs));
     RETURN_IF_ERROR(GetOptional(s, "stored_bytes", m.stats.stored_bytes));
     RETURN_IF_ERROR(GetOptional(s, "reused_files", m.stats.reused_files));
+    RETURN_IF_ERROR(GetOptional(s, "partial_files", m.stats.partial_files));
+    RETURN_IF_ERROR(GetOptional(s, "change_map_misses", m.stats.change_map_misses));
     RETURN_IF_ERROR(GetOptional(s, "seconds", m.stats.seconds));
   }
   auto entries = j.find("entries");

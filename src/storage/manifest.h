@@ -39,11 +39,13 @@ struct SnapshotStats {
   uint64_t files = 0;
   uint64_t directories = 0;
   uint64_t symlinks = 0;
-  uint64_t logical_bytes = 0;  // sum of file sizes
-  uint64_t read_bytes = 0;     // bytes read from the source (unchanged files are skipped)
-  uint64_t new_blobs = 0;      // blobs this snapshot added to the repository
-  uint64_t stored_bytes = 0;   // bytes this snapshot added to the repository
-  uint64_t reused_files = 0;   // files taken from the parent without reading
+  uint64_t logical_bytes = 0;      // sum of file sizes
+  uint64_t read_bytes = 0;         // bytes read from the source (unchanged files are skipped)
+  uint64_t new_blobs = 0;          // blobs this snapshot added to the repository
+  uint64_t stored_bytes = 0;       // bytes this snapshot added to the repository
+  uint64_t reused_files = 0;       // files taken from the parent without reading
+  uint64_t partial_files = 0;      // changed files read only where the change map says
+  uint64_t change_map_misses = 0;  // check_change_map: differences the map did not explain
   double seconds = 0;
 };
 

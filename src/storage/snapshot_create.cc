@@ -36,12 +36,16 @@ struct RangeTask {
 // Per-file result slots, filled by whichever threads read the file's ranges.
 struct FileWork {
   TreeEntry* entry;
-  std::vector<ChunkRef> chunks;  // one slot per chunk of the size seen by the scan
+  // One slot per chunk of the size seen by the scan: read, or taken from the parent where
+  // the change map says the chunk did not change.
+  std::vector<ChunkRef> chunks;
   // The same file in the parent snapshot: its chunks are the delta bases of changed chunks.
   std::vector<ChunkRef> parent_chunks;
   std::optional<BlobId> parent_list;
-  // Bytes actually read per range; a short range means the file shrank while we read it.
-  std::vector<uint64_t> range_bytes;
+  // Checking the change map: the chunks it left out, read anyway to compare.
+  std::vector<bool> left_out;
+  // Where a read came up short: the file shrank while we read it, and ends there.
+  std::atomic<uint64_t> cut{UINT64_MAX};
   std::atomic<bool> vanished{false};
 };
 
@@ -155,11 +159,39 @@ Result<UniqueFd> OpenForReading(const std::string& path) {
   return fd;
 }
 
-Status ReadRange(const std::string& source, FileWork& work, const RangeTask& task,
-                 size_t range_index, uint32_t chunk_size, unsigned thread, BlobSink& sink,
-                 std::vector<uint8_t>& buffer, Progress* progress) {
+// What every range read of one snapshot shares.
+struct ReadContext {
+  const Repository& repo;
+  const std::string& source;
+  uint32_t chunk_size;
+  BlobSink& sink;
+  Progress* progress;
+  const ChangeMap* checked_map;  // check_change_map: the map whose leavings are compared
+  std::mutex misses_mutex;
+  std::vector<std::string> misses;
+};
+
+// A chunk the change map left out differs from the parent's: explained, or a miss.
+void CheckLeftOut(ReadContext& ctx, const FileWork& work, size_t chunk,
+                  std::span<const uint8_t> data) {
+  BlobCodec codec;
+  std::vector<uint8_t> parent;
+  const ChunkRef& was = work.parent_chunks[chunk];
+  uint64_t offset = uint64_t{chunk} * ctx.chunk_size;
+  Status read = ctx.repo.ReadBlob(was.id, codec, parent);
+  if (read.ok() && ctx.checked_map->DifferenceExplained(work.entry->path, offset, parent, data)) {
+    return;
+  }
+  std::lock_guard lock(ctx.misses_mutex);
+  ctx.misses.push_back(fmt::format("the change map left out a change to '{}' at offset {}{}",
+                                   work.entry->path, offset,
+                                   read.ok() ? "" : " (parent chunk unreadable)"));
+}
+
+Status ReadRange(ReadContext& ctx, FileWork& work, const RangeTask& task, unsigned thread,
+                 std::vector<uint8_t>& buffer) {
   if (work.vanished.load()) return Status::Ok();
-  std::string path = JoinPath(source, work.entry->path);
+  std::string path = JoinPath(ctx.source, work.entry->path);
   auto fd = OpenForReading(path);
   if (!fd.ok()) {
     if (fd.status().code() == StatusCode::kNotFound) {  // deleted while we read the tree
@@ -170,7 +202,12 @@ Status ReadRange(const std::string& source, FileWork& work, const RangeTask& tas
   }
   buffer.resize(task.length);
   ASSIGN_OR_RETURN(size_t n, PreadFull(fd->get(), buffer.data(), task.length, task.offset, path));
-  work.range_bytes[range_index] = n;
+  if (n < task.length) {
+    uint64_t end = task.offset + n, cut = work.cut.load();
+    while (end < cut && !work.cut.compare_exchange_weak(cut, end)) {
+    }
+  }
+  const uint32_t chunk_size = ctx.chunk_size;
   size_t first_chunk = task.offset / chunk_size;
   for (size_t pos = 0, i = first_chunk; pos < n; pos += chunk_size, ++i) {
     size_t len = std::min<size_t>(chunk_size, n - pos);
@@ -178,27 +215,22 @@ Status ReadRange(const std::string& source, FileWork& work, const RangeTask& tas
     BlobId id = Sha256(data);
     std::optional<BlobId> similar;
     if (i < work.parent_chunks.size()) similar = work.parent_chunks[i].id;
-    RETURN_IF_ERROR(sink.Put(thread, id, BlobType::kData, data, similar));
+    if (!work.left_out.empty() && work.left_out[i] && id != work.parent_chunks[i].id) {
+      CheckLeftOut(ctx, work, i, data);
+    }
+    RETURN_IF_ERROR(ctx.sink.Put(thread, id, BlobType::kData, data, similar));
     work.chunks[i] = ChunkRef{id, static_cast<uint32_t>(len)};
   }
-  ReportBytes(progress, task.length);
+  ReportBytes(ctx.progress, task.length);
   return Status::Ok();
 }
 
-// Turns a file's filled slots into its chunk list, cutting it where a range came up short.
-std::vector<ChunkRef> CollectChunks(FileWork& work, uint64_t range_size, uint32_t chunk_size) {
-  std::vector<ChunkRef> chunks;
-  uint64_t size = 0;
-  for (size_t r = 0; r < work.range_bytes.size(); ++r) {
-    uint64_t got = work.range_bytes[r];
-    size_t first = r * range_size / chunk_size;
-    size_t count = (got + chunk_size - 1) / chunk_size;
-    for (size_t i = 0; i < count; ++i) chunks.push_back(work.chunks[first + i]);
-    size += got;
-    if (got < range_size) break;  // shrank here (or the file ends here)
-  }
+// Turns a file's filled slots into its chunk list, cut where a read came up short.
+std::vector<ChunkRef> CollectChunks(FileWork& work, uint32_t chunk_size) {
+  uint64_t size = std::min(work.entry->size, work.cut.load());
+  size_t count = (size + chunk_size - 1) / chunk_size;
   work.entry->size = size;
-  return chunks;
+  return std::vector<ChunkRef>(work.chunks.begin(), work.chunks.begin() + count);
 }
 
 Result<std::optional<Manifest>> FindParent(const Repository& repo, const CreateOptions& o,
@@ -329,47 +361,94 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
     }
   }
 
+  std::unique_ptr<ChangeMap> map;
+  if (parent && o.change_map) {
+    ChangeMapOffer offer = o.change_map(*parent);
+    map = std::move(offer.map);
+    if (!map && !offer.why_not.empty()) {
+      m.warnings.push_back("changed files were read whole: " + offer.why_not);
+    }
+  }
+
   std::vector<std::unique_ptr<FileWork>> files;
   std::vector<RangeTask> tasks;
   BlobCodec parent_codec;
   for (TreeEntry& e : m.entries) {
     if (e.type != EntryType::kFile || e.size == 0) continue;
     auto it = parent_files.find(e.path);
-    if (!o.full_read && it != parent_files.end() && SameFile(*it->second, e) &&
-        it->second->chunks && repo.HasBlob(*it->second->chunks)) {
-      e.chunks = it->second->chunks;
+    const TreeEntry* before = it == parent_files.end() ? nullptr : it->second;
+    if (!o.full_read && before && SameFile(*before, e) && before->chunks &&
+        repo.HasBlob(*before->chunks)) {
+      e.chunks = before->chunks;
       ++m.stats.reused_files;
       continue;
     }
     auto work = std::make_unique<FileWork>();
     work->entry = &e;
-    if (it != parent_files.end() && it->second->chunks) {
+    if (before && before->chunks) {
       // Delta bases for the changed chunks; without them chunks are stored whole.
-      auto list = repo.ReadChunkList(*it->second->chunks, parent_codec);
+      auto list = repo.ReadChunkList(*before->chunks, parent_codec);
       if (list.ok()) {
         work->parent_chunks = std::move(list.value());
-        work->parent_list = it->second->chunks;
+        work->parent_list = before->chunks;
       }
     }
-    work->chunks.resize((e.size + chunk_size - 1) / chunk_size);
-    size_t ranges = (e.size + range_size - 1) / range_size;
-    work->range_bytes.assign(ranges, 0);
-    for (size_t r = 0; r < ranges; ++r) {
-      uint64_t off = r * range_size;
-      tasks.push_back({files.size(), off, std::min(range_size, e.size - off)});
+    const size_t count = (e.size + chunk_size - 1) / chunk_size;
+    work->chunks.resize(count);
+    std::vector<bool> read(count, true);
+    if (map && !o.full_read && !work->parent_chunks.empty()) {
+      if (auto ranges = map->ChangedRanges(e, *before)) {
+        read.assign(count, false);
+        for (const ByteRange& r : *ranges) {
+          uint64_t end = std::min<uint64_t>(r.offset + r.length, e.size);
+          for (uint64_t c = r.offset / chunk_size; c * chunk_size < end; ++c) read[c] = true;
+        }
+        for (size_t c = 0; c < count; ++c) {
+          // A chunk the parent does not have whole (the file grew) is read too.
+          uint32_t length =
+              static_cast<uint32_t>(std::min<uint64_t>(chunk_size, e.size - c * chunk_size));
+          if (c >= work->parent_chunks.size() || work->parent_chunks[c].length != length) {
+            read[c] = true;
+          }
+          if (!read[c]) work->chunks[c] = work->parent_chunks[c];
+        }
+        ++m.stats.partial_files;
+        if (o.check_change_map) {
+          work->left_out.resize(count);
+          for (size_t c = 0; c < count; ++c) work->left_out[c] = !read[c];
+          read.assign(count, true);
+        }
+      }
     }
-    m.stats.read_bytes += e.size;
+    // Runs of chunks to read, cut into ranges of at most range_size.
+    for (size_t c = 0; c < count;) {
+      if (!read[c]) {
+        ++c;
+        continue;
+      }
+      size_t end = c;
+      while (end < count && read[end] && (end - c + 1) * chunk_size <= range_size) ++end;
+      uint64_t off = uint64_t{c} * chunk_size;
+      uint64_t length = std::min<uint64_t>(uint64_t{end} * chunk_size, e.size) - off;
+      tasks.push_back({files.size(), off, length});
+      m.stats.read_bytes += length;
+      c = end;
+    }
     files.push_back(std::move(work));
   }
   if (o.progress) o.progress->total_bytes = m.stats.read_bytes;
 
   BlobSink sink(repo, threads);
   std::vector<std::vector<uint8_t>> buffers(threads);
+  ReadContext ctx{repo, o.source,   chunk_size,
+                  sink, o.progress, o.check_change_map ? map.get() : nullptr,
+                  {},   {}};
   RETURN_IF_ERROR(ParallelFor(tasks.size(), threads, [&](size_t i, unsigned t) {
     const RangeTask& task = tasks[i];
-    return ReadRange(o.source, *files[task.file], task, task.offset / range_size, chunk_size, t,
-                     sink, buffers[t], o.progress);
+    return ReadRange(ctx, *files[task.file], task, t, buffers[t]);
   }));
+  m.stats.change_map_misses = ctx.misses.size();
+  for (std::string& miss : ctx.misses) m.warnings.push_back(std::move(miss));
 
   std::unordered_set<std::string> vanished;
   for (auto& work : files) {
@@ -379,7 +458,7 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
           fmt::format("file '{}' vanished during the snapshot", work->entry->path));
       continue;
     }
-    std::vector<ChunkRef> chunks = CollectChunks(*work, range_size, chunk_size);
+    std::vector<ChunkRef> chunks = CollectChunks(*work, chunk_size);
     if (chunks.empty()) continue;  // truncated to nothing
     std::string list = EncodeChunkList(chunks);
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(list.data()), list.size());

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "storage/change_map.h"
 #include "storage/manifest.h"
 #include "storage/progress.h"
 #include "storage/repository.h"
@@ -62,6 +63,13 @@ struct CreateOptions {
   // snapshot of the same source path, if any.
   std::string parent;
   bool full_read = false;  // re-read every file even if unchanged since the parent
+  // Offered the parent, when there is one: where its files changed since (change_map.h).
+  // Without a map, a file whose size or times changed is read whole.
+  std::function<ChangeMapOffer(const Manifest& parent)> change_map;
+  // Reads the chunks the map leaves out too, compares them with the parent's and reports
+  // each difference the map does not explain (stats.change_map_misses, a warning each): the
+  // tests' check of the map. What was read is stored.
+  bool check_change_map = false;
   SnapshotMode mode = SnapshotMode::kAuto;
   unsigned threads = 0;  // 0: one per core
   ScanFilterFn filter;   // which paths to leave out

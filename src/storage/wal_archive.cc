@@ -226,7 +226,7 @@ Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,
   return FsyncDir(dir_);
 }
 
-Status WalArchive::Fetch(const std::string& name, const std::string& dest_path) const {
+Result<std::vector<uint8_t>> WalArchive::Read(const std::string& name) const {
   RETURN_IF_ERROR(ParseWalFileName(name).status());
   std::string path = JoinPath(dir_, name);
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
@@ -234,17 +234,22 @@ Status WalArchive::Fetch(const std::string& name, const std::string& dest_path) 
   }
   ASSIGN_OR_RETURN(Bytes stored, ReadWhole(path));
   ASSIGN_OR_RETURN(Header h, DecodeHeader(stored.span(), path));
-  Bytes raw(h.raw_size);
-  size_t n = ZSTD_decompress(raw.data.get(), raw.size, stored.data.get() + kHeaderSize,
+  std::vector<uint8_t> raw(h.raw_size);
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data.get() + kHeaderSize,
                              stored.size - kHeaderSize);
-  if (ZSTD_isError(n) || n != h.raw_size || Sha256(raw.span()) != h.sha) {
+  if (ZSTD_isError(n) || n != h.raw_size || Sha256(raw) != h.sha) {
     return Status::Corruption(
         fmt::format("archived WAL file '{}' is damaged (content does not match its checksum)",
                     path),
         "restore to a target before this file, or from a copy of the repository");
   }
+  return raw;
+}
+
+Status WalArchive::Fetch(const std::string& name, const std::string& dest_path) const {
+  ASSIGN_OR_RETURN(std::vector<uint8_t> raw, Read(name));
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(dest_path, O_WRONLY | O_CREAT | O_TRUNC, 0600));
-  return WriteAll(fd.get(), raw.span(), dest_path);
+  return WriteAll(fd.get(), raw, dest_path);
 }
 
 Result<uint64_t> WalArchive::RawSize(const std::string& name) const {

@@ -66,6 +66,9 @@ class WalArchive {
   // spool, what is hashed is what is stored.
   Status Store(std::span<const uint8_t> raw, const std::string& name,
                int compression_level = 1) const;
+  // The raw content of `name`, its size and SHA-256 checked (kCorruption if they do not
+  // match). kNotFound if the archive has no such file.
+  Result<std::vector<uint8_t>> Read(const std::string& name) const;
   // Writes the raw content of `name` to `dest_path` after checking its size and SHA-256.
   // kNotFound if the archive has no such file (PostgreSQL asks for files that may not
   // exist: the next segment, newer timelines' history).

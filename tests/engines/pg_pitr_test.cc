@@ -23,6 +23,10 @@
 namespace dbaas::engines {
 namespace {
 
+// Every incremental here also reads what the WAL says did not change, and reports misses.
+const PgBackupOptions kRepositoryMode{.mode = storage::SnapshotMode::kRepository,
+                                      .check_changed_blocks = true};
+
 using std::chrono::seconds;
 
 class PgPitrTest : public ::testing::Test {
@@ -63,7 +67,7 @@ class PgPitrTest : public ::testing::Test {
   }
 
   PgBackupInfo Backup(const std::string& name) {
-    auto b = BackupPostgres(*source_, *repo_, name, storage::SnapshotMode::kRepository);
+    auto b = BackupPostgres(*source_, *repo_, name, kRepositoryMode);
     EXPECT_TRUE(b.ok()) << b.status().ToString();
     return b.ok() ? std::move(b.value()) : PgBackupInfo{};
   }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -137,6 +138,93 @@ void Poke(const std::string& path, off_t offset, const std::string& bytes) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(pwrite(fd, bytes.data(), bytes.size(), offset), static_cast<ssize_t>(bytes.size()));
   close(fd);
+}
+
+// A change map that names fixed ranges of one file (what a database's log would say), and
+// counts what it was asked.
+class RangesMap : public ChangeMap {
+ public:
+  RangesMap(std::string path, std::vector<ByteRange> ranges)
+      : path_(std::move(path)), ranges_(std::move(ranges)) {}
+  std::optional<std::vector<ByteRange>> ChangedRanges(const TreeEntry& now,
+                                                      const TreeEntry&) const override {
+    if (now.path != path_) return std::nullopt;
+    return ranges_;
+  }
+  bool DifferenceExplained(std::string_view, uint64_t, std::span<const uint8_t>,
+                           std::span<const uint8_t>) const override {
+    return false;
+  }
+
+ private:
+  std::string path_;
+  std::vector<ByteRange> ranges_;
+};
+
+CreateOptions WithMap(std::string path, std::vector<ByteRange> ranges, bool check = false) {
+  CreateOptions o;
+  o.change_map = [=](const Manifest&) {
+    return ChangeMapOffer{std::make_unique<RangesMap>(path, ranges), ""};
+  };
+  o.check_change_map = check;
+  return o;
+}
+
+TEST_F(SnapshotTest, ChangeMapReadsOnlyTheRangesItNamesAndWhatGrew) {
+  std::string path = source_ + "/base/1/16384";
+  WriteFile(path, RandomBytes(8 << 20, 7));
+  Manifest first = Snapshot();
+  Poke(path, 3 * 8192, RandomBytes(8192, 3));
+  Poke(path, 1000 * 8192, RandomBytes(8192, 1000));
+  {  // and it grows by a page and a half
+    std::ofstream out(path, std::ios::app | std::ios::binary);
+    out << RandomBytes(12288, 5);
+  }
+  Manifest second = Snapshot(WithMap("base/1/16384", {{3 * 8192, 8192}, {1000 * 8192, 8192}}));
+  EXPECT_EQ(second.stats.partial_files, 1u);
+  EXPECT_EQ(second.stats.change_map_misses, 0u);
+  // Two chunks named, and the new tail chunk (the parent had none there).
+  EXPECT_EQ(second.stats.read_bytes, 2 * 16384u + 12288u);
+  Restore(second, tmp_ / "out");
+  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+}
+
+TEST_F(SnapshotTest, ChangeMapCheckCatchesAChangeTheMapLeftOut) {
+  std::string path = source_ + "/base/1/16384";
+  WriteFile(path, RandomBytes(1 << 20, 7));
+  Manifest first = Snapshot();
+  Poke(path, 3 * 8192, RandomBytes(8192, 3));
+  Poke(path, 60 * 8192, RandomBytes(8192, 60));  // the map does not say so
+  Manifest unchecked = Snapshot(WithMap("base/1/16384", {{3 * 8192, 8192}}));
+  EXPECT_EQ(unchecked.stats.read_bytes, 16384u);
+  Restore(unchecked, tmp_ / "wrong");
+  EXPECT_NE(ReadFile(tmp_ / "wrong/base/1/16384"), ReadFile(path))
+      << "a map that leaves a change out must give a wrong copy, or this test proves nothing";
+
+  CreateOptions check = WithMap("base/1/16384", {{3 * 8192, 8192}}, true);
+  check.parent = first.id;  // the file is as it was when `unchecked` was made
+  Manifest checked = Snapshot(check);
+  EXPECT_EQ(checked.stats.change_map_misses, 1u);
+  ASSERT_FALSE(checked.warnings.empty());
+  EXPECT_NE(checked.warnings.back().find("base/1/16384' at offset 491520"), std::string::npos)
+      << checked.warnings.back();
+  // What the check read is what is stored.
+  Restore(checked, tmp_ / "out");
+  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+}
+
+TEST_F(SnapshotTest, WithoutAMapChangedFilesAreReadWholeAndTheReasonKept) {
+  std::string path = source_ + "/base/1/16384";
+  WriteFile(path, RandomBytes(1 << 20, 7));
+  Snapshot();
+  Poke(path, 0, RandomBytes(8192, 3));
+  CreateOptions o;
+  o.change_map = [](const Manifest&) { return ChangeMapOffer{nullptr, "no log here"}; };
+  Manifest m = Snapshot(o);
+  EXPECT_EQ(m.stats.read_bytes, 1u << 20);
+  EXPECT_EQ(m.stats.partial_files, 0u);
+  ASSERT_EQ(m.warnings.size(), 1u);
+  EXPECT_EQ(m.warnings[0], "changed files were read whole: no log here");
 }
 
 TEST_F(SnapshotTest, ChangedChunksAreStoredAsDeltasOfTheParent) {

@@ -14,6 +14,7 @@
 #include "base/process.h"
 #include "base/sha256.h"
 #include "engines/backup_files.h"
+#include "engines/postgres/pg_changed_blocks.h"
 #include "engines/postgres/pg_connection.h"
 #include "engines/postgres/pg_pitr.h"
 
@@ -170,8 +171,7 @@ BackupFacts PgBackupInfo::Facts() const {
 }
 
 Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
-                                    const std::string& name, storage::SnapshotMode mode,
-                                    storage::Progress* progress) {
+                                    const std::string& name, const PgBackupOptions& options) {
   auto started = std::chrono::steady_clock::now();
   // Whoever started the server (this process or an earlier one), it must accept us.
   auto connected = PgConnection::Connect(instance.connection().SocketConninfo());
@@ -208,9 +208,22 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   storage::CreateOptions o;
   o.source = instance.data_dir();
   o.name = name;
-  o.mode = mode;
+  o.mode = options.mode;
   o.filter = PgBackupFilter;
-  o.progress = progress;
+  o.progress = options.progress;
+  o.check_change_map = options.check_changed_blocks;
+  if (options.changed_blocks_from_wal) {
+    ASSIGN_OR_RETURN(uint64_t start_lsn, ParseLsn(info.start_lsn));
+    PgBackupStart now{info.system_identifier, info.timeline, start_lsn, seg_size};
+    PgWalSources sources;
+    if (auto spool = instance.log_spool()) {
+      sources = {spool->repo_path, spool->archive_id, spool->dir, ""};
+    }
+    sources.pg_wal_dir = JoinPath(instance.data_dir(), "pg_wal");
+    o.change_map = [now, sources](const storage::Manifest& parent) {
+      return PgChangeMapFor(parent, now, sources);
+    };
+  }
   o.before_commit =
       [&](const std::vector<TreeEntry>& entries) -> Result<storage::BeforeCommitResult> {
     // Kill point for tests: hold backup mode open so a test can kill us inside it.

@@ -45,11 +45,19 @@ struct PgBackupInfo {
   BackupFacts Facts() const;
 };
 
+struct PgBackupOptions {
+  storage::SnapshotMode mode = storage::SnapshotMode::kAuto;
+  storage::Progress* progress = nullptr;
+  // An incremental reads only the blocks the WAL since its parent changed
+  // (pg_changed_blocks.h); false reads every changed file whole.
+  bool changed_blocks_from_wal = true;
+  // Reads everything anyway and reports each change the WAL's map left out (the tests').
+  bool check_changed_blocks = false;
+};
+
 // The instance must be running. `name` labels the snapshot.
 Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
-                                    const std::string& name,
-                                    storage::SnapshotMode mode = storage::SnapshotMode::kAuto,
-                                    storage::Progress* progress = nullptr);
+                                    const std::string& name, const PgBackupOptions& options = {});
 
 // Restores a backup into a new instance (spec.name must be unused), starts it and waits
 // until it accepts connections and is out of recovery. `password` is the superuser

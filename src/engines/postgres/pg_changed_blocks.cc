@@ -1,0 +1,203 @@
+#include "engines/postgres/pg_changed_blocks.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/files.h"
+#include "engines/backup_facts.h"
+#include "engines/postgres/pg_backup.h"
+#include "storage/wal_archive.h"
+
+namespace dbaas::engines {
+namespace {
+
+constexpr uint32_t kDefaultTablespace = 1663;  // base/
+constexpr uint32_t kGlobalTablespace = 1664;   // global/
+constexpr uint64_t kBlockSize = 8192;
+constexpr uint32_t kBlocksPerSegment = 131072;  // RELSEG_SIZE: 1 GiB files
+constexpr uint8_t kMainFork = 0;
+
+std::optional<uint32_t> ParseOid(std::string_view text) {
+  uint32_t v = 0;
+  if (text.empty() || text.size() > 10 || text[0] == '0') return std::nullopt;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+// One segment's raw bytes from the first source that has the file.
+std::optional<std::vector<uint8_t>> ReadTenantSegment(const std::string& dir,
+                                                      const std::string& name,
+                                                      uint64_t segment_size) {
+  if (dir.empty()) return std::nullopt;
+  auto text = ReadFileToString(JoinPath(dir, name), segment_size);
+  if (!text.ok()) return std::nullopt;
+  return std::vector<uint8_t>(text->begin(), text->end());
+}
+
+}  // namespace
+
+std::optional<RelationFile> ParseRelationPath(std::string_view path) {
+  RelationFile out;
+  std::string_view name;
+  if (path.starts_with("base/")) {
+    std::string_view rest = path.substr(5);
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    auto db = ParseOid(rest.substr(0, slash));
+    if (!db) return std::nullopt;
+    out.fork.tablespace = kDefaultTablespace;
+    out.fork.database = *db;
+    name = rest.substr(slash + 1);
+  } else if (path.starts_with("global/")) {
+    out.fork.tablespace = kGlobalTablespace;
+    name = path.substr(7);
+  } else {
+    return std::nullopt;
+  }
+  if (auto dot = name.find('.'); dot != std::string_view::npos) {
+    auto segment = ParseOid(name.substr(dot + 1));
+    if (!segment) return std::nullopt;
+    out.segment = *segment;
+    name = name.substr(0, dot);
+  }
+  static constexpr std::pair<std::string_view, uint8_t> kForks[] = {
+      {"_fsm", 1}, {"_vm", 2}, {"_init", 3}};
+  for (const auto& [suffix, fork] : kForks) {
+    if (name.ends_with(suffix)) {
+      out.fork.fork = fork;
+      name.remove_suffix(suffix.size());
+      break;
+    }
+  }
+  auto relation = ParseOid(name);
+  if (!relation) return std::nullopt;
+  out.fork.relation = *relation;
+  return out;
+}
+
+Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
+                                uint64_t segment_size, const PgWalSources& sources) {
+  WalBlockScanner scanner(from, to, timeline, segment_size);
+  std::optional<storage::WalArchive> archive;
+  if (!sources.repo_path.empty() && !sources.archive_id.empty()) {
+    auto opened = storage::WalArchive::Open(sources.repo_path, sources.archive_id);
+    if (opened.ok()) archive = std::move(opened.value());
+  }
+  while (!scanner.done()) {
+    uint64_t at = scanner.next_segment_lsn();
+    std::string name = WalSegmentName(timeline, at, segment_size);
+    std::string tried;
+    bool added = false;
+    auto offer = [&](std::vector<uint8_t> bytes, std::string_view where) {
+      Status st = scanner.AddSegment(bytes, at);
+      if (st.ok()) {
+        added = true;
+      } else {
+        tried += fmt::format("; in {}: {}", where, st.message());
+      }
+    };
+    if (archive) {
+      auto bytes = archive->Read(name);
+      if (bytes.ok()) {
+        offer(std::move(bytes.value()), "the archive");
+      } else if (bytes.status().code() != StatusCode::kNotFound) {
+        tried += fmt::format("; in the archive: {}", bytes.status().message());
+      }
+    }
+    for (const std::string* dir : {&sources.spool_dir, &sources.pg_wal_dir}) {
+      if (added) break;
+      if (auto bytes = ReadTenantSegment(*dir, name, segment_size)) offer(std::move(*bytes), *dir);
+    }
+    if (!added) {
+      return Status::NotFound(fmt::format(
+          "WAL segment {} is in none of the archive, the spool and pg_wal{}", name, tried));
+    }
+  }
+  return scanner.Finish();
+}
+
+std::optional<std::vector<storage::ByteRange>> PgChangeMap::ChangedRanges(
+    const storage::TreeEntry& now, const storage::TreeEntry& parent) const {
+  auto file = ParseRelationPath(now.path);
+  if (!file || file->fork.fork != kMainFork) return std::nullopt;
+  if (now.inode != parent.inode || now.size < parent.size) return std::nullopt;
+  RelFork relation = file->fork;
+  if (changes_.rewritten.contains(relation)) return std::nullopt;
+  if (changes_.databases.contains({relation.tablespace, relation.database})) return std::nullopt;
+  std::vector<storage::ByteRange> ranges;
+  auto it = changes_.blocks.find(relation);
+  if (it == changes_.blocks.end()) return ranges;
+  const std::vector<uint32_t>& blocks = it->second;
+  uint64_t first = uint64_t{file->segment} * kBlocksPerSegment;
+  uint64_t last = first + kBlocksPerSegment;
+  for (auto b = std::lower_bound(blocks.begin(), blocks.end(), first);
+       b != blocks.end() && *b < last; ++b) {
+    uint64_t offset = (*b - first) * kBlockSize;
+    if (!ranges.empty() && ranges.back().offset + ranges.back().length == offset) {
+      ranges.back().length += kBlockSize;
+    } else {
+      ranges.push_back({offset, kBlockSize});
+    }
+  }
+  return ranges;
+}
+
+bool PgChangeMap::DifferenceExplained(std::string_view, uint64_t, std::span<const uint8_t> parent,
+                                      std::span<const uint8_t> now) const {
+  for (size_t at = 0; at < now.size(); at += kBlockSize) {
+    size_t n = std::min<size_t>(kBlockSize, now.size() - at);
+    if (at + n <= parent.size() && std::memcmp(parent.data() + at, now.data() + at, n) == 0) {
+      continue;
+    }
+    if (n < 8) return false;
+    uint32_t hi = 0, lo = 0;  // pd_lsn: PageXLogRecPtr {xlogid, xrecoff}
+    std::memcpy(&hi, now.data() + at, 4);
+    std::memcpy(&lo, now.data() + at + 4, 4);
+    if ((uint64_t{hi} << 32 | lo) < start_lsn_) return false;
+  }
+  return true;
+}
+
+storage::ChangeMapOffer PgChangeMapFor(const storage::Manifest& parent, const PgBackupStart& now,
+                                       const PgWalSources& sources) {
+  storage::ChangeMapOffer offer;
+  BackupFacts facts = FromAnnotations(parent.annotations);
+  if (facts.engine != "postgresql" || facts.start_lsn.empty()) {
+    offer.why_not = fmt::format("the parent snapshot {} is not a PostgreSQL backup", parent.id);
+    return offer;
+  }
+  if (facts.system_identifier != now.system_identifier || facts.timeline != now.timeline) {
+    offer.why_not = fmt::format(
+        "the parent backup {} is of another server or timeline (system {} timeline {}; now {} "
+        "timeline {})",
+        parent.id, facts.system_identifier, facts.timeline.value_or(0), now.system_identifier,
+        now.timeline);
+    return offer;
+  }
+  auto from = ParseLsn(facts.start_lsn);
+  if (!from.ok() || *from > now.start_lsn) {
+    offer.why_not = fmt::format("the parent backup {} starts at '{}', not before {}", parent.id,
+                                facts.start_lsn, FormatLsn(now.start_lsn));
+    return offer;
+  }
+  uint64_t wal_bytes = now.start_lsn - (*from - *from % now.segment_size);
+  if (wal_bytes > 2 * parent.stats.logical_bytes) {
+    offer.why_not =
+        fmt::format("{} MiB of WAL since the parent backup {}, more than twice its {} MiB of data",
+                    wal_bytes >> 20, parent.id, parent.stats.logical_bytes >> 20);
+    return offer;
+  }
+  auto changes = ScanWalRange(*from, now.start_lsn, now.timeline, now.segment_size, sources);
+  if (!changes.ok()) {
+    offer.why_not = changes.status().message();
+    return offer;
+  }
+  offer.map = std::make_unique<PgChangeMap>(std::move(changes.value()), now.start_lsn);
+  return offer;
+}
+
+}  // namespace dbaas::engines
