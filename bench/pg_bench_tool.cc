@@ -25,8 +25,14 @@ int Fail(const Status& st) {
 
 json InfoJson(const engines::PgInstance& inst) {
   engines::PgConnectionInfo c = inst.connection();
-  return {{"name", inst.name()},    {"port", c.port}, {"socket_dir", c.socket_dir},
-          {"password", c.password}, {"user", c.user}, {"data_dir", inst.data_dir()}};
+  json info = {{"name", inst.name()},    {"port", c.port}, {"socket_dir", c.socket_dir},
+               {"password", c.password}, {"user", c.user}, {"data_dir", inst.data_dir()}};
+  if (auto spool = inst.log_spool()) {
+    info["wal_spool"] = spool->dir;
+    info["wal_repo"] = spool->repo_path;
+    info["wal_archive"] = spool->archive_id;
+  }
+  return info;
 }
 
 // The server detached from this short-lived process: pg_ctl, as the server's user.
@@ -47,6 +53,7 @@ int main(int argc, char** argv) {
   std::string root, name, repo_path, mode = "repository", snapshot, new_name, password;
   uint16_t port = 0;
   bool whole_files = false;
+  std::string archive_repo, dbaas_cli;
   auto* create = app.add_subcommand("create", "initdb a new instance (not started)");
   auto* start = app.add_subcommand("start", "start the server detached (pg_ctl)");
   auto* stop = app.add_subcommand("stop", "stop the server (fast shutdown)");
@@ -64,6 +71,9 @@ int main(int argc, char** argv) {
     c->add_option("--name", name, "instance name")->required();
   }
   create->add_option("--port", port, "port (default: a free one)");
+  create->add_option("--archive-repo", archive_repo,
+                     "archive WAL into this repository (through the instance's spool)");
+  create->add_option("--dbaas", dbaas_cli, "the dbaas CLI, for archive_command (wal-push)");
   for (auto* c : {backup, restore}) c->add_option("--repo", repo_path, "repository")->required();
   backup->add_option("--mode", mode, "repository, thin or auto")
       ->check(CLI::IsMember({"repository", "thin", "auto"}));
@@ -81,6 +91,7 @@ int main(int argc, char** argv) {
     spec.name = name;
     spec.data_root = root;
     spec.port = port;
+    if (!archive_repo.empty()) spec.archiving = {archive_repo, dbaas_cli};
     auto inst = engines::PgInstance::Create(spec);
     if (!inst.ok()) return Fail(inst.status());
     std::cout << InfoJson(*inst).dump() << std::endl;

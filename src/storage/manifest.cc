@@ -1,5 +1,7 @@
 #include "storage/manifest.h"
 
+#include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <unordered_set>
 
@@ -7,12 +9,17 @@
 #include <nlohmann/json.hpp>
 
 #include "base/hex.h"
+#include "base/sha256.h"
 
 namespace dbaas::storage {
 namespace {
 
 using nlohmann::json;
-constexpr int kManifestVersion = 1;
+constexpr int kJsonVersion = 1;    // JSON throughout: what repositories before v2 hold
+constexpr int kBinaryVersion = 2;  // a JSON header, then binary entries
+constexpr std::string_view kMagic = "DBSNAP02";
+constexpr std::string_view kEndMagic = "DBSNEND2";
+constexpr size_t kEntryFixed = 1 + 1 + 4 + 4 + 4 + 8 + 8 + 8 + 8;  // type .. size
 
 std::optional<EntryType> ParseEntryType(std::string_view name) {
   if (name == "dir") return EntryType::kDirectory;
@@ -54,29 +61,76 @@ Result<TreeEntry> ParseEntry(const json& j) {
   RETURN_IF_ERROR(GetOptional(j, "inode", e.inode));
   RETURN_IF_ERROR(GetOptional(j, "size", e.size));
   RETURN_IF_ERROR(GetOptional(j, "target", e.symlink_target));
-  if (!IsSafeRelativePath(e.path)) {
-    return Status::Corruption(fmt::format("manifest entry has an unsafe path '{}'", e.path));
-  }
   auto parsed_type = ParseEntryType(type);
   if (!parsed_type) return Status::Corruption(fmt::format("unknown entry type '{}'", type));
   e.type = *parsed_type;
-  if (e.mode > 07777) return Status::Corruption(fmt::format("bad mode for '{}'", e.path));
   if (j.contains("chunks")) {
     std::string hex;
     RETURN_IF_ERROR(Get(j, "chunks", hex));
     auto bytes = HexDecode(hex);
-    if (!bytes || bytes->size() != 32 || e.type != EntryType::kFile) {
+    if (!bytes || bytes->size() != 32) {
       return Status::Corruption(fmt::format("bad chunk list id for '{}'", e.path));
     }
     BlobId id;
     std::copy(bytes->begin(), bytes->end(), id.bytes.begin());
     e.chunks = id;
   }
-  if (e.type == EntryType::kSymlink && e.symlink_target.empty()) {
-    return Status::Corruption(fmt::format("symlink '{}' has no target", e.path));
-  }
   return e;
 }
+
+std::string ParentPath(const std::string& path);
+
+// Appends entries one by one, refusing what a restore must never see: paths that escape,
+// entries out of order or under no directory of the manifest, files of a repository
+// snapshot without content.
+class EntryChecker {
+ public:
+  explicit EntryChecker(Manifest& m) : m_(m) {}
+
+  Status Add(TreeEntry entry) {
+    if (!IsSafeRelativePath(entry.path)) {
+      return Status::Corruption(fmt::format("manifest entry has an unsafe path '{}'", entry.path));
+    }
+    if (entry.mode > 07777) return Status::Corruption(fmt::format("bad mode for '{}'", entry.path));
+    if (entry.chunks && entry.type != EntryType::kFile) {
+      return Status::Corruption(fmt::format("bad chunk list id for '{}'", entry.path));
+    }
+    if (entry.type == EntryType::kSymlink && entry.symlink_target.empty()) {
+      return Status::Corruption(fmt::format("symlink '{}' has no target", entry.path));
+    }
+    if (m_.kind == SnapshotKind::kRepository && entry.type == EntryType::kFile && entry.size > 0 &&
+        !entry.chunks) {
+      return Status::Corruption(fmt::format("file '{}' has no chunk list", entry.path));
+    }
+    // Parents before children, no duplicates: the restore relies on this order.
+    if (!m_.entries.empty() && !EntryPathLess(m_.entries.back().path, entry.path)) {
+      return Status::Corruption(fmt::format("manifest entries are not sorted at '{}'", entry.path));
+    }
+    if (m_.entries.empty() != (entry.path == ".")) {
+      return Status::Corruption("manifest does not start with its root directory");
+    }
+    if (entry.path != "." && !directories_.count(ParentPath(entry.path))) {
+      return Status::Corruption(
+          fmt::format("'{}' has no parent directory in the manifest", entry.path));
+    }
+    if (entry.type == EntryType::kDirectory) directories_.insert(entry.path);
+    m_.entries.push_back(std::move(entry));
+    return Status::Ok();
+  }
+
+  Status Finish() const {
+    if (m_.entries.empty() || m_.entries.front().type != EntryType::kDirectory) {
+      return Status::Corruption("manifest root is not a directory");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Manifest& m_;
+  // Every entry's parent must be a directory of this manifest, so that no restore writes
+  // through a symlink or into a path the snapshot did not create.
+  std::unordered_set<std::string> directories_;
+};
 
 std::string ParentPath(const std::string& path) {
   auto pos = path.rfind('/');
@@ -140,18 +194,11 @@ bool IsSafeRelativePath(std::string_view path) {
   return true;
 }
 
-std::string ManifestToJson(const Manifest& m) {
-  json entries = json::array();
-  for (const TreeEntry& e : m.entries) {
-    json j = {{"path", e.path},         {"type", EntryTypeName(e.type)},
-              {"mode", e.mode},         {"uid", e.uid},
-              {"gid", e.gid},           {"mtime_ns", e.mtime_ns},
-              {"ctime_ns", e.ctime_ns}, {"inode", e.inode}};
-    if (e.type == EntryType::kFile) j["size"] = e.size;
-    if (e.type == EntryType::kSymlink) j["target"] = e.symlink_target;
-    if (e.chunks) j["chunks"] = e.chunks->Hex();
-    entries.push_back(std::move(j));
-  }
+namespace {
+
+// Everything but the entries, as JSON: the whole of a v1 manifest but its entries, and the
+// header of a v2 one.
+json HeaderJson(const Manifest& m, int version) {
   json stats = {{"files", m.stats.files},
                 {"directories", m.stats.directories},
                 {"symlinks", m.stats.symlinks},
@@ -163,34 +210,30 @@ std::string ManifestToJson(const Manifest& m) {
                 {"partial_files", m.stats.partial_files},
                 {"change_map_misses", m.stats.change_map_misses},
                 {"seconds", m.stats.seconds}};
-  json j = {{"format", "dbaas-snapshot"},
-            {"version", kManifestVersion},
-            {"id", m.id},
-            {"name", m.name},
-            {"parent", m.parent},
-            {"kind", SnapshotKindName(m.kind)},
-            {"source", m.source},
-            {"created_unix_ns", m.created_unix_ns},
-            {"created_at", FormatUnixTime(m.created_unix_ns)},
-            {"chunk_size", m.chunk_size},
-            {"stats", std::move(stats)},
-            {"warnings", m.warnings},
-            {"annotations", m.annotations},
-            {"entries", std::move(entries)}};
-  return j.dump(0) + "\n";
+  return {{"format", "dbaas-snapshot"},
+          {"version", version},
+          {"id", m.id},
+          {"name", m.name},
+          {"parent", m.parent},
+          {"kind", SnapshotKindName(m.kind)},
+          {"source", m.source},
+          {"created_unix_ns", m.created_unix_ns},
+          {"created_at", FormatUnixTime(m.created_unix_ns)},
+          {"chunk_size", m.chunk_size},
+          {"stats", std::move(stats)},
+          {"warnings", m.warnings},
+          {"annotations", m.annotations}};
 }
 
-Result<Manifest> ParseManifest(std::string_view text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Status::Corruption("manifest is not JSON");
+Status ParseHeaderJson(const json& j, int expected_version, Manifest& m) {
+  if (!j.is_object()) return Status::Corruption("manifest header is not a JSON object");
   std::string format;
   int version = 0;
   RETURN_IF_ERROR(Get(j, "format", format));
   RETURN_IF_ERROR(Get(j, "version", version));
-  if (format != "dbaas-snapshot" || version != kManifestVersion) {
+  if (format != "dbaas-snapshot" || version != expected_version) {
     return Status::Corruption(fmt::format("unsupported manifest format '{}' v{}", format, version));
   }
-  Manifest m;
   std::string kind;
   RETURN_IF_ERROR(Get(j, "id", m.id));
   RETURN_IF_ERROR(Get(j, "name", m.name));
@@ -224,38 +267,187 @@ Result<Manifest> ParseManifest(std::string_view text) {
     RETURN_IF_ERROR(GetOptional(s, "change_map_misses", m.stats.change_map_misses));
     RETURN_IF_ERROR(GetOptional(s, "seconds", m.stats.seconds));
   }
+  return Status::Ok();
+}
+
+Result<Manifest> ParseJsonManifest(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption("manifest is not JSON");
+  Manifest m;
+  RETURN_IF_ERROR(ParseHeaderJson(j, kJsonVersion, m));
   auto entries = j.find("entries");
   if (entries == j.end() || !entries->is_array()) {
     return Status::Corruption("manifest lacks its entries");
   }
   m.entries.reserve(entries->size());
-  // Every entry's parent must be a directory of this manifest, so that no restore writes
-  // through a symlink or into a path the snapshot did not create.
-  std::unordered_set<std::string> directories;
+  EntryChecker checker(m);
   for (const json& e : *entries) {
     ASSIGN_OR_RETURN(TreeEntry entry, ParseEntry(e));
-    if (m.kind == SnapshotKind::kRepository && entry.type == EntryType::kFile && entry.size > 0 &&
-        !entry.chunks) {
-      return Status::Corruption(fmt::format("file '{}' has no chunk list", entry.path));
-    }
-    // Parents before children, no duplicates: the restore relies on this order.
-    if (!m.entries.empty() && !EntryPathLess(m.entries.back().path, entry.path)) {
-      return Status::Corruption(fmt::format("manifest entries are not sorted at '{}'", entry.path));
-    }
-    if (m.entries.empty() != (entry.path == ".")) {
-      return Status::Corruption("manifest does not start with its root directory");
-    }
-    if (entry.path != "." && !directories.count(ParentPath(entry.path))) {
-      return Status::Corruption(
-          fmt::format("'{}' has no parent directory in the manifest", entry.path));
-    }
-    if (entry.type == EntryType::kDirectory) directories.insert(entry.path);
-    m.entries.push_back(std::move(entry));
+    RETURN_IF_ERROR(checker.Add(std::move(entry)));
   }
-  if (m.entries.empty() || m.entries.front().type != EntryType::kDirectory) {
-    return Status::Corruption("manifest root is not a directory");
-  }
+  RETURN_IF_ERROR(checker.Finish());
   return m;
+}
+
+template <typename T>
+void Put(std::string& out, T v) {
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &v, sizeof(T));  // little endian: the only byte order we build for
+  out.append(bytes, sizeof(T));
+}
+
+// Reads the binary fields of a v2 manifest, every read bounds-checked.
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  template <typename T>
+  bool Read(T& v) {
+    if (data_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(&v, data_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool Bytes(size_t n, std::string_view& out) {
+    if (data_.size() - pos_ < n) return false;
+    out = data_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  size_t left() const { return data_.size() - pos_; }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+uint8_t TypeCode(EntryType type) {
+  return type == EntryType::kDirectory ? 0 : type == EntryType::kFile ? 1 : 2;
+}
+
+Result<Manifest> ParseBinaryManifest(std::string_view data) {
+  const size_t trailer = 32 + kEndMagic.size();
+  if (data.size() < kMagic.size() + 4 + 4 + trailer ||
+      data.substr(data.size() - kEndMagic.size()) != kEndMagic) {
+    return Status::Corruption("manifest is cut short (no end marker)");
+  }
+  std::string_view body = data.substr(0, data.size() - trailer);
+  Sha256Digest want;
+  std::memcpy(want.bytes.data(), data.data() + body.size(), 32);
+  if (Sha256(body) != want) return Status::Corruption("manifest does not match its checksum");
+  Reader r(body.substr(kMagic.size()));
+  uint32_t header_len = 0;
+  std::string_view header;
+  if (!r.Read(header_len) || !r.Bytes(header_len, header)) {
+    return Status::Corruption("manifest header is cut short");
+  }
+  json j = json::parse(header, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::Corruption("manifest header is not JSON");
+  Manifest m;
+  RETURN_IF_ERROR(ParseHeaderJson(j, kBinaryVersion, m));
+  uint32_t count = 0;
+  if (!r.Read(count) || count > r.left() / kEntryFixed) {
+    return Status::Corruption("manifest entry count does not fit the manifest");
+  }
+  m.entries.reserve(count);
+  EntryChecker checker(m);
+  std::string previous;
+  for (uint32_t i = 0; i < count; ++i) {
+    TreeEntry e;
+    uint16_t shared = 0, suffix_len = 0;
+    std::string_view suffix;
+    uint8_t type = 0, flags = 0;
+    if (!r.Read(shared) || !r.Read(suffix_len) || !r.Bytes(suffix_len, suffix) ||
+        shared > previous.size() || !r.Read(type) || !r.Read(flags) || !r.Read(e.mode) ||
+        !r.Read(e.uid) || !r.Read(e.gid) || !r.Read(e.mtime_ns) || !r.Read(e.ctime_ns) ||
+        !r.Read(e.inode) || !r.Read(e.size) || type > 2 || flags > 1) {
+      return Status::Corruption(fmt::format("manifest entry {} is malformed", i));
+    }
+    e.path.reserve(shared + suffix.size());
+    e.path.assign(previous, 0, shared);
+    e.path.append(suffix);
+    e.type = type == 0 ? EntryType::kDirectory : type == 1 ? EntryType::kFile : EntryType::kSymlink;
+    if (flags & 1) {
+      std::string_view id;
+      if (!r.Bytes(32, id)) return Status::Corruption("manifest entry is cut short");
+      BlobId blob;
+      std::memcpy(blob.bytes.data(), id.data(), 32);
+      e.chunks = blob;
+    }
+    if (e.type == EntryType::kSymlink) {
+      uint16_t target_len = 0;
+      std::string_view target;
+      if (!r.Read(target_len) || !r.Bytes(target_len, target)) {
+        return Status::Corruption("manifest entry is cut short");
+      }
+      e.symlink_target = target;
+    }
+    previous = e.path;
+    RETURN_IF_ERROR(checker.Add(std::move(e)));
+  }
+  if (r.left() != 0) return Status::Corruption("manifest has bytes after its entries");
+  RETURN_IF_ERROR(checker.Finish());
+  return m;
+}
+
+}  // namespace
+
+std::string EncodeManifest(const Manifest& m) {
+  std::string header = HeaderJson(m, kBinaryVersion).dump();
+  std::string out(kMagic);
+  out.reserve(header.size() + m.entries.size() * 96 + 128);
+  Put<uint32_t>(out, static_cast<uint32_t>(header.size()));
+  out += header;
+  Put<uint32_t>(out, static_cast<uint32_t>(m.entries.size()));
+  std::string_view previous;
+  for (const TreeEntry& e : m.entries) {
+    size_t shared = 0;
+    size_t limit = std::min({previous.size(), e.path.size(), size_t{0xffff}});
+    while (shared < limit && previous[shared] == e.path[shared]) ++shared;
+    Put<uint16_t>(out, static_cast<uint16_t>(shared));
+    Put<uint16_t>(out, static_cast<uint16_t>(e.path.size() - shared));
+    out.append(e.path, shared);
+    Put<uint8_t>(out, TypeCode(e.type));
+    Put<uint8_t>(out, e.chunks ? 1 : 0);
+    Put(out, e.mode);
+    Put(out, e.uid);
+    Put(out, e.gid);
+    Put(out, e.mtime_ns);
+    Put(out, e.ctime_ns);
+    Put(out, e.inode);
+    Put(out, e.size);
+    if (e.chunks) out.append(reinterpret_cast<const char*>(e.chunks->bytes.data()), 32);
+    if (e.type == EntryType::kSymlink) {
+      Put<uint16_t>(out, static_cast<uint16_t>(e.symlink_target.size()));
+      out += e.symlink_target;
+    }
+    previous = e.path;
+  }
+  Sha256Digest sum = Sha256(out);
+  out.append(reinterpret_cast<const char*>(sum.bytes.data()), 32);
+  out += kEndMagic;
+  return out;
+}
+
+std::string ManifestToJson(const Manifest& m) {
+  json entries = json::array();
+  for (const TreeEntry& e : m.entries) {
+    json j = {{"path", e.path},         {"type", EntryTypeName(e.type)},
+              {"mode", e.mode},         {"uid", e.uid},
+              {"gid", e.gid},           {"mtime_ns", e.mtime_ns},
+              {"ctime_ns", e.ctime_ns}, {"inode", e.inode}};
+    if (e.type == EntryType::kFile) j["size"] = e.size;
+    if (e.type == EntryType::kSymlink) j["target"] = e.symlink_target;
+    if (e.chunks) j["chunks"] = e.chunks->Hex();
+    entries.push_back(std::move(j));
+  }
+  json j = HeaderJson(m, kJsonVersion);
+  j["entries"] = std::move(entries);
+  return j.dump(0) + "\n";
+}
+
+Result<Manifest> ParseManifest(std::string_view data) {
+  if (data.starts_with(kMagic)) return ParseBinaryManifest(data);
+  return ParseJsonManifest(data);
 }
 
 }  // namespace dbaas::storage

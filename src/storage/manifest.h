@@ -1,6 +1,8 @@
 // A snapshot's manifest: the tree (paths, types, modes, owners, times, symlink targets)
-// and, per regular file, the id of its chunk-list blob. Stored as JSON in
-// snapshots/<id>.json (docs/formats/repository.md). The parser validates every path so
+// and, per regular file, the id of its chunk-list blob. Stored in snapshots/<id>.manifest
+// (version 2: a JSON header, then the entries in binary, so that reading hundreds of them
+// for gc costs milliseconds; repositories written before hold version 1, JSON throughout,
+// in snapshots/<id>.json; docs/formats/repository.md). The parser validates every path so
 // that a restore can never write outside its target directory.
 #pragma once
 
@@ -64,8 +66,12 @@ struct Manifest {
   std::vector<TreeEntry> entries;  // sorted by path; parents before children
 };
 
+// Version 2, what is written.
+std::string EncodeManifest(const Manifest& manifest);
+// Version 1 (JSON): for tests of reading repositories written before version 2.
 std::string ManifestToJson(const Manifest& manifest);
-Result<Manifest> ParseManifest(std::string_view json);
+// Either version, told apart by the first bytes; kCorruption for anything else.
+Result<Manifest> ParseManifest(std::string_view data);
 
 // A snapshot id is exactly 16 lowercase hex digits.
 bool IsValidSnapshotId(std::string_view id);

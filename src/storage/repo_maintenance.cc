@@ -146,13 +146,14 @@ Result<VerifyReport> VerifyRepository(const std::string& path, unsigned threads,
       report.errors.push_back(fmt::format("delta blob {}: {}", id.Hex(), st.message()));
     }
   }
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(JoinPath(path, "snapshots"), ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    std::string id = it->path().stem().string();
-    if (it->path().extension() != ".json" || !IsValidSnapshotId(id)) continue;
+  auto manifests = ListManifestFiles(path);
+  if (!manifests.ok()) {
+    report.errors.push_back(fmt::format("snapshots: {}", manifests.status().message()));
+    manifests = std::vector<std::pair<std::string, std::string>>();
+  }
+  for (const auto& [id, manifest_path] : *manifests) {
     ++report.snapshots;
-    auto text = ReadFileToString(it->path().string(), 1ull << 30);
+    auto text = ReadFileToString(manifest_path, 1ull << 30);
     if (!text.ok()) {
       report.errors.push_back(fmt::format("snapshot {}: {}", id, text.status().message()));
       continue;

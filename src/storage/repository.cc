@@ -283,7 +283,12 @@ Result<std::vector<ChunkRef>> Repository::ReadChunkList(const BlobId& id, BlobCo
 }
 
 std::string Repository::SnapshotPath(std::string_view id) const {
-  return JoinPath(JoinPath(path_, "snapshots"), std::string(id) + ".json");
+  std::string path = JoinPath(JoinPath(path_, "snapshots"), std::string(id));
+  // A manifest written before version 2 keeps its JSON name.
+  if (std::string legacy = path + kLegacyManifestSuffix; ::access(legacy.c_str(), F_OK) == 0) {
+    return legacy;
+  }
+  return path + kManifestSuffix;
 }
 
 std::string Repository::ThinTreePath(std::string_view id) const {
@@ -316,16 +321,9 @@ namespace {
 
 // The ids of the committed manifests in `dir`.
 Result<std::vector<std::string>> ManifestIds(const std::string& dir) {
+  ASSIGN_OR_RETURN(auto files, ListManifestFiles(DirName(dir)));
   std::vector<std::string> ids;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(dir, ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    const auto& p = it->path();
-    if (p.extension() == ".json" && IsValidSnapshotId(p.stem().string())) {
-      ids.push_back(p.stem().string());
-    }
-  }
-  if (ec) return ErrnoStatus("list", dir, ec.value());
+  for (auto& [id, path] : files) ids.push_back(std::move(id));
   return ids;
 }
 
@@ -456,7 +454,25 @@ Result<Manifest> Repository::FindSnapshot(std::string_view ref) const {
 }
 
 Status Repository::CommitSnapshot(const Manifest& manifest) const {
-  return WriteFileAtomic(SnapshotPath(manifest.id), ManifestToJson(manifest));
+  return WriteFileAtomic(SnapshotPath(manifest.id), EncodeManifest(manifest));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ListManifestFiles(
+    const std::string& repo_path) {
+  std::string dir = JoinPath(repo_path, "snapshots");
+  std::vector<std::pair<std::string, std::string>> files;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const auto& p = it->path();
+    std::string ext = p.extension().string();
+    if ((ext == kManifestSuffix || ext == kLegacyManifestSuffix) &&
+        IsValidSnapshotId(p.stem().string())) {
+      files.emplace_back(p.stem().string(), p.string());
+    }
+  }
+  if (ec) return ErrnoStatus("list", dir, ec.value());
+  return files;
 }
 
 Status Repository::RemoveSnapshot(std::string_view id) const {

@@ -128,6 +128,14 @@ class Repository {
   mutable std::vector<UniqueFd> pack_fds_;
 };
 
+// snapshots/<id>.manifest (version 2); <id>.json for manifests written before.
+inline constexpr const char* kManifestSuffix = ".manifest";
+inline constexpr const char* kLegacyManifestSuffix = ".json";
+
+// Every committed manifest of the repository at `path`: (snapshot id, file path).
+Result<std::vector<std::pair<std::string, std::string>>> ListManifestFiles(
+    const std::string& repo_path);
+
 // Reads and validates one pack's index (footer, checksum, bounds).
 Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path);
 

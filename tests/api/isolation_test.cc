@@ -409,7 +409,7 @@ TEST_F(IsolationTest, TheDataRootAndTheRepositoryAreRootsAlone) {
   const std::string repo = daemon_.data_root() + "/repository";
   std::string a_manifest, a_pack;
   for (const auto& e : fs::recursive_directory_iterator(repo)) {
-    if (e.path().extension() == ".json" && a_manifest.empty()) a_manifest = e.path();
+    if (e.path().extension() == ".manifest" && a_manifest.empty()) a_manifest = e.path();
     if (e.path().extension() == ".pack" && a_pack.empty()) a_pack = e.path();
   }
   ASSERT_FALSE(a_manifest.empty());

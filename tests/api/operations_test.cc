@@ -125,7 +125,7 @@ class ApiOperationsTest : public ::testing::Test {
     size_t n = 0;
     for (const auto& e :
          std::filesystem::directory_iterator(daemon_.data_root() + "/repository/snapshots")) {
-      n += e.path().extension() == ".json";
+      n += e.path().extension() == ".manifest";
     }
     return n;
   }

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "base/files.h"
+#include "engines/backup_facts.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_changed_blocks.h"
 #include "engines/postgres/pg_connection.h"
@@ -276,6 +277,63 @@ TEST_F(PgIncrementalTest, WithoutTheParentsWalChangedFilesAreReadWhole) {
   EXPECT_TRUE(said) << "the snapshot does not say that the WAL is missing: "
                     << ::testing::PrintToString(child->snapshot.warnings);
   ExpectRestoresConsistent(child.value(), "restored");
+}
+
+TEST(PgChangeMapForTest, OffersNoMapForAParentOfAnotherServerTimelineOrIncarnation) {
+  storage::Manifest parent;
+  parent.id = "0123456789abcdef";
+  parent.stats.logical_bytes = 1ull << 30;
+  BackupFacts facts;
+  facts.engine = "postgresql";
+  facts.system_identifier = "7300000000000000042";
+  facts.timeline = 1;
+  facts.start_lsn = "0/1000028";
+  facts.wal_archive = "db.aaaa";
+  parent.annotations = ToAnnotations(facts);
+  const PgBackupStart same{"db.aaaa", "7300000000000000042", 1, 0x3000000, 16 << 20};
+  auto why_not = [&](PgBackupStart now) {
+    storage::ChangeMapOffer offer = PgChangeMapFor(parent, now, {});
+    EXPECT_EQ(offer.map, nullptr);
+    return offer.why_not;
+  };
+  // All alike: as far as the WAL, which no source holds here.
+  EXPECT_NE(why_not(same).find("is in none of the archive"), std::string::npos);
+  PgBackupStart other = same;
+  other.archive_id = "db.bbbb";  // restored under the same name: another history
+  EXPECT_NE(why_not(other).find("another incarnation"), std::string::npos);
+  other = same;
+  other.system_identifier = "7300000000000000043";
+  EXPECT_NE(why_not(other).find("another server or timeline"), std::string::npos);
+  other = same;
+  other.timeline = 2;
+  EXPECT_NE(why_not(other).find("another server or timeline"), std::string::npos);
+  other = same;
+  other.start_lsn = 0x100;
+  EXPECT_NE(why_not(other).find("not before"), std::string::npos);
+  parent.stats.logical_bytes = 1 << 20;
+  EXPECT_NE(why_not(same).find("more than twice"), std::string::npos);
+  parent.annotations.clear();
+  EXPECT_NE(why_not(same).find("not a PostgreSQL backup"), std::string::npos);
+}
+
+TEST(PgChangeMapForTest, ParsesRelationPathsAndNothingElse) {
+  auto main = ParseRelationPath("base/16384/16385");
+  ASSERT_TRUE(main.has_value());
+  EXPECT_EQ(main->fork, (RelFork{1663, 16384, 16385, 0}));
+  EXPECT_EQ(main->segment, 0u);
+  auto vm_seg = ParseRelationPath("base/5/2619_vm.3");
+  ASSERT_TRUE(vm_seg.has_value());
+  EXPECT_EQ(vm_seg->fork, (RelFork{1663, 5, 2619, 2}));
+  EXPECT_EQ(vm_seg->segment, 3u);
+  auto global = ParseRelationPath("global/1262.1");
+  ASSERT_TRUE(global.has_value());
+  EXPECT_EQ(global->fork, (RelFork{1664, 0, 1262, 0}));
+  EXPECT_EQ(global->segment, 1u);
+  for (const char* other : {"base/5/pg_filenode.map", "base/5/PG_VERSION", "base/5/t3_16384",
+                            "global/pg_control", "pg_xact/0000", "base/05/1259", "base/5/1259.",
+                            "base/5/1259_x", "base/5", "base/5/99999999999"}) {
+    EXPECT_FALSE(ParseRelationPath(other).has_value()) << other;
+  }
 }
 
 }  // namespace

@@ -476,6 +476,35 @@ TEST_F(SnapshotTest, ExtraFilesJoinTheSnapshotBeforeCommit) {
   EXPECT_EQ(repo_->ListSnapshots()->size(), 1u);
 }
 
+// Repositories written before manifest version 2 hold JSON manifests (snapshots/ID.json):
+// they list, load, restore, verify and go away like new ones, beside new ones.
+TEST_F(SnapshotTest, ManifestsOfVersionOneStillWork) {
+  Manifest old = Snapshot();
+  std::string binary = repo_path_ + "/snapshots/" + old.id + ".manifest";
+  ASSERT_TRUE(fs::exists(binary));
+  WriteFile(repo_path_ + "/snapshots/" + old.id + ".json", ManifestToJson(old));
+  fs::remove(binary);
+  Reopen();
+  WriteFile(source_ + "/text", std::string(100000, 'b'));
+  Manifest next = Snapshot();
+  EXPECT_EQ(next.parent, old.id) << "the JSON manifest is the incremental's parent";
+  EXPECT_EQ(next.stats.reused_files, 2u);
+  auto found = repo_->FindSnapshot(old.id.substr(0, 6));
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  auto listed = repo_->ListSnapshotHeaders();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 2u);
+  Restore(found.value(), tmp_ / "old");
+  EXPECT_EQ(ReadFile(tmp_ / "old/text"), std::string(100000, 'a'));
+  auto report = VerifyRepository(repo_path_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->snapshots, 2u);
+  EXPECT_TRUE(report->errors.empty()) << report->errors.front();
+  ASSERT_TRUE(repo_->RemoveSnapshot(old.id).ok());
+  EXPECT_FALSE(fs::exists(repo_path_ + "/snapshots/" + old.id + ".json"));
+  EXPECT_EQ(repo_->LoadSnapshot(old.id).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(SnapshotTest, InvalidConfigIsRefused) {
   RepoConfig bad;
   bad.chunk_size = 10000;

@@ -214,7 +214,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   o.check_change_map = options.check_changed_blocks;
   if (options.changed_blocks_from_wal) {
     ASSIGN_OR_RETURN(uint64_t start_lsn, ParseLsn(info.start_lsn));
-    PgBackupStart now{info.system_identifier, info.timeline, start_lsn, seg_size};
+    PgBackupStart now{instance.log_archive_id(), info.system_identifier, info.timeline, start_lsn,
+                      seg_size};
     PgWalSources sources;
     if (auto spool = instance.log_spool()) {
       sources = {spool->repo_path, spool->archive_id, spool->dir, ""};

@@ -178,6 +178,13 @@ storage::ChangeMapOffer PgChangeMapFor(const storage::Manifest& parent, const Pg
         now.timeline);
     return offer;
   }
+  if (facts.wal_archive != now.archive_id) {
+    offer.why_not = fmt::format(
+        "the parent backup {} is of another incarnation of the instance (WAL archive '{}', now "
+        "'{}')",
+        parent.id, facts.wal_archive, now.archive_id);
+    return offer;
+  }
   auto from = ParseLsn(facts.start_lsn);
   if (!from.ok() || *from > now.start_lsn) {
     offer.why_not = fmt::format("the parent backup {} starts at '{}', not before {}", parent.id,

@@ -35,6 +35,9 @@ struct PgWalSources {
 
 // This backup's side of the range.
 struct PgBackupStart {
+  // The instance's incarnation: a copy restored under the same name continues the same
+  // system and timeline from an older LSN, with another history, and archives elsewhere.
+  std::string archive_id;
   std::string system_identifier;
   uint32_t timeline = 0;
   uint64_t start_lsn = 0;
@@ -64,7 +67,7 @@ class PgChangeMap : public storage::ChangeMap {
 };
 
 // The map for `parent` (a manifest of this instance's backups), or why there is none: a
-// parent of another server or timeline or without a start LSN, WAL the sources do not
+// parent of another server, timeline or incarnation or without a start LSN, WAL the sources do not
 // hold whole, or more than twice as much WAL as data (reading the changed files is cheaper
 // then).
 storage::ChangeMapOffer PgChangeMapFor(const storage::Manifest& parent, const PgBackupStart& now,
