@@ -49,6 +49,9 @@ struct FileWork {
   std::atomic<bool> vanished{false};
 };
 
+// A delta at most 1/kDeltaGoodEnough of its chunk is stored without trying plain zstd.
+constexpr size_t kDeltaGoodEnough = 32;
+
 uint64_t RangeSize(uint32_t chunk_size) {
   uint64_t target = 4ull << 20;
   return std::max<uint64_t>(chunk_size, target / chunk_size * chunk_size);
@@ -87,11 +90,20 @@ class BlobSink {
     std::vector<uint8_t>& stored = buffers_[thread];
     BlobCodec& codec = *codecs_[thread];
     const int level = repo_.config().compression_level;
-    Compression c = codec.Compress(data, level, stored);
-    if (similar && *similar != id && repo_.HasBlob(*similar) &&
-        TryDelta(thread, *similar, data, stored.size())) {
-      c = Compression::kZstdDelta;
+    // A changed chunk of a database file is mostly its parent's: the delta goes first, and
+    // when it is a small fraction of the chunk no plain compression could beat it by enough
+    // to matter, so none is made (it was half the cost of an incremental's changed chunks).
+    bool delta = similar && *similar != id && repo_.HasBlob(*similar) &&
+                 TryDelta(thread, *similar, data, data.size());
+    Compression c = Compression::kZstdDelta;
+    if (delta && delta_buffers_[thread].size() <= data.size() / kDeltaGoodEnough) {
       stored.swap(delta_buffers_[thread]);
+    } else {
+      c = codec.Compress(data, level, stored);
+      if (delta && delta_buffers_[thread].size() < stored.size()) {
+        c = Compression::kZstdDelta;
+        stored.swap(delta_buffers_[thread]);
+      }
     }
     PackBlobEntry entry;
     entry.id = id;
@@ -105,7 +117,7 @@ class BlobSink {
   }
 
   // Compresses `data` against `similar` (or its base, when it is a delta itself) into
-  // delta_buffers_[thread]; true when that beats `plain_size`.
+  // delta_buffers_[thread]; true when that is smaller than `plain_size`.
   bool TryDelta(unsigned thread, const BlobId& similar, std::span<const uint8_t> data,
                 size_t plain_size) {
     auto base_of = repo_.DeltaBaseOf(similar);

@@ -1,6 +1,7 @@
 #include "engines/postgres/pg_backup.h"
 
 #include <chrono>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -212,6 +213,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
   o.filter = PgBackupFilter;
   o.progress = options.progress;
   o.check_change_map = options.check_changed_blocks;
+  std::optional<PgChangeMapReport> map_report;
   if (options.changed_blocks_from_wal) {
     ASSIGN_OR_RETURN(uint64_t start_lsn, ParseLsn(info.start_lsn));
     PgBackupStart now{instance.log_archive_id(), info.system_identifier, info.timeline, start_lsn,
@@ -221,8 +223,10 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
       sources = {spool->repo_path, spool->archive_id, spool->dir, ""};
     }
     sources.pg_wal_dir = JoinPath(instance.data_dir(), "pg_wal");
-    o.change_map = [now, sources](const storage::Manifest& parent) {
-      return PgChangeMapFor(parent, now, sources);
+    o.change_map = [now, sources, &map_report](const storage::Manifest& parent) {
+      storage::ChangeMapOffer offer = PgChangeMapFor(parent, now, sources, &map_report.emplace());
+      if (!offer.map) map_report.reset();
+      return offer;
     };
   }
   o.before_commit =
@@ -263,6 +267,11 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     add("backup_manifest", std::move(manifest), "");
     std::map<std::string, std::string> annotations = ToAnnotations(info.Facts());
     annotations["instance"] = instance.name();
+    if (map_report) {  // how the incremental knew which blocks to read
+      annotations["changed_blocks_wal_bytes"] = std::to_string(map_report->wal_bytes);
+      annotations["changed_blocks_wal_records"] = std::to_string(map_report->records);
+      annotations["changed_blocks_seconds"] = fmt::format("{:.3f}", map_report->seconds);
+    }
     return storage::BeforeCommitResult{std::move(extras), std::move(annotations)};
   };
   auto snapshot = storage::CreateSnapshot(repo, o);

@@ -1,12 +1,17 @@
 #include "engines/postgres/pg_changed_blocks.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "base/files.h"
+#include "base/parallel.h"
 #include "engines/backup_facts.h"
 #include "engines/postgres/pg_backup.h"
 #include "storage/wal_archive.h"
@@ -28,14 +33,24 @@ std::optional<uint32_t> ParseOid(std::string_view text) {
   return v;
 }
 
-// One segment's raw bytes from the first source that has the file.
+// A segment from a directory of the tenant's (the spool, pg_wal), opened as every tenant
+// path is (no links followed, no FIFO waited on); nullopt when it is not there whole.
 std::optional<std::vector<uint8_t>> ReadTenantSegment(const std::string& dir,
                                                       const std::string& name,
                                                       uint64_t segment_size) {
   if (dir.empty()) return std::nullopt;
-  auto text = ReadFileToString(JoinPath(dir, name), segment_size);
-  if (!text.ok()) return std::nullopt;
-  return std::vector<uint8_t>(text->begin(), text->end());
+  std::string path = JoinPath(dir, name);
+  auto fd = OpenFile(path, O_RDONLY | O_NONBLOCK);
+  if (!fd.ok()) return std::nullopt;
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) != segment_size) {
+    return std::nullopt;
+  }
+  std::vector<uint8_t> bytes(segment_size);
+  auto n = PreadFull(fd->get(), bytes.data(), bytes.size(), 0, path);
+  if (!n.ok() || *n != segment_size) return std::nullopt;
+  return bytes;
 }
 
 }  // namespace
@@ -87,34 +102,52 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
     auto opened = storage::WalArchive::Open(sources.repo_path, sources.archive_id);
     if (opened.ok()) archive = std::move(opened.value());
   }
+  const uint64_t last = to - to % segment_size;  // the segment holding `to`
+  const unsigned threads = ResolveThreads(0);
   while (!scanner.done()) {
-    uint64_t at = scanner.next_segment_lsn();
-    std::string name = WalSegmentName(timeline, at, segment_size);
-    std::string tried;
-    bool added = false;
-    auto offer = [&](std::vector<uint8_t> bytes, std::string_view where) {
-      Status st = scanner.AddSegment(bytes, at);
-      if (st.ok()) {
-        added = true;
-      } else {
-        tried += fmt::format("; in {}: {}", where, st.message());
-      }
-    };
+    // Archived segments are decompressed and checked a few at a time on every core (the
+    // cost of a scan); the scanner then takes them in order.
+    std::vector<uint64_t> batch;
+    for (uint64_t at = scanner.next_segment_lsn(); batch.size() < threads; at += segment_size) {
+      batch.push_back(at);
+      if (at >= last) break;
+    }
+    std::vector<Result<std::vector<uint8_t>>> archived(batch.size(),
+                                                       Status::NotFound("no archive"));
     if (archive) {
-      auto bytes = archive->Read(name);
-      if (bytes.ok()) {
-        offer(std::move(bytes.value()), "the archive");
-      } else if (bytes.status().code() != StatusCode::kNotFound) {
-        tried += fmt::format("; in the archive: {}", bytes.status().message());
+      RETURN_IF_ERROR(ParallelFor(batch.size(), threads, [&](size_t i, unsigned) {
+        archived[i] = archive->Read(WalSegmentName(timeline, batch[i], segment_size));
+        return Status::Ok();
+      }));
+    }
+    for (size_t i = 0; i < batch.size() && !scanner.done(); ++i) {
+      const uint64_t at = batch[i];
+      std::string name = WalSegmentName(timeline, at, segment_size);
+      std::string tried;
+      bool added = false;
+      auto offer = [&](std::vector<uint8_t> bytes, std::string_view where) {
+        Status st = scanner.AddSegment(bytes, at);
+        if (st.ok()) {
+          added = true;
+        } else {
+          tried += fmt::format("; in {}: {}", where, st.message());
+        }
+      };
+      if (archived[i].ok()) {
+        offer(std::move(archived[i].value()), "the archive");
+      } else if (archive && archived[i].status().code() != StatusCode::kNotFound) {
+        tried += fmt::format("; in the archive: {}", archived[i].status().message());
       }
-    }
-    for (const std::string* dir : {&sources.spool_dir, &sources.pg_wal_dir}) {
-      if (added) break;
-      if (auto bytes = ReadTenantSegment(*dir, name, segment_size)) offer(std::move(*bytes), *dir);
-    }
-    if (!added) {
-      return Status::NotFound(fmt::format(
-          "WAL segment {} is in none of the archive, the spool and pg_wal{}", name, tried));
+      for (const std::string* dir : {&sources.spool_dir, &sources.pg_wal_dir}) {
+        if (added) break;
+        if (auto bytes = ReadTenantSegment(*dir, name, segment_size)) {
+          offer(std::move(*bytes), *dir);
+        }
+      }
+      if (!added) {
+        return Status::NotFound(fmt::format(
+            "WAL segment {} is in none of the archive, the spool and pg_wal{}", name, tried));
+      }
     }
   }
   return scanner.Finish();
@@ -163,7 +196,7 @@ bool PgChangeMap::DifferenceExplained(std::string_view, uint64_t, std::span<cons
 }
 
 storage::ChangeMapOffer PgChangeMapFor(const storage::Manifest& parent, const PgBackupStart& now,
-                                       const PgWalSources& sources) {
+                                       const PgWalSources& sources, PgChangeMapReport* report) {
   storage::ChangeMapOffer offer;
   BackupFacts facts = FromAnnotations(parent.annotations);
   if (facts.engine != "postgresql" || facts.start_lsn.empty()) {
@@ -198,10 +231,17 @@ storage::ChangeMapOffer PgChangeMapFor(const storage::Manifest& parent, const Pg
                     wal_bytes >> 20, parent.id, parent.stats.logical_bytes >> 20);
     return offer;
   }
+  auto started = std::chrono::steady_clock::now();
   auto changes = ScanWalRange(*from, now.start_lsn, now.timeline, now.segment_size, sources);
   if (!changes.ok()) {
     offer.why_not = changes.status().message();
     return offer;
+  }
+  if (report) {
+    report->wal_bytes = changes->wal_bytes;
+    report->records = changes->records;
+    report->seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
   offer.map = std::make_unique<PgChangeMap>(std::move(changes.value()), now.start_lsn);
   return offer;

@@ -66,12 +66,20 @@ class PgChangeMap : public storage::ChangeMap {
   uint64_t start_lsn_;
 };
 
+// What building a map cost, for the backup's record.
+struct PgChangeMapReport {
+  uint64_t wal_bytes = 0;  // of segments scanned
+  uint64_t records = 0;    // in the range
+  double seconds = 0;
+};
+
 // The map for `parent` (a manifest of this instance's backups), or why there is none: a
 // parent of another server, timeline or incarnation or without a start LSN, WAL the sources do not
 // hold whole, or more than twice as much WAL as data (reading the changed files is cheaper
 // then).
 storage::ChangeMapOffer PgChangeMapFor(const storage::Manifest& parent, const PgBackupStart& now,
-                                       const PgWalSources& sources);
+                                       const PgWalSources& sources,
+                                       PgChangeMapReport* report = nullptr);
 
 // A relation data file's place, parsed from its path in the data directory:
 // base/<db>/<relfilenode>[_fsm|_vm|_init][.<segment>] or global/<relfilenode>...
