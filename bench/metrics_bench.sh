@@ -45,7 +45,7 @@ for s in $(seq "$SAMPLES"); do
   cold+=("$(scrape_ms)")
   warm+=("$(scrape_ms)")
 done
-snapshots=$(find "$work/data/repository/snapshots" -name '*.json' | wc -l)
+snapshots=$(find "$work/data/repository/snapshots" -name '*.manifest' -o -name '*.json' | wc -l)
 # A delete collects the repository's garbage before it answers (every manifest read).
 t0=$(now)
 api DELETE /instances/src/backups/b1 >/dev/null

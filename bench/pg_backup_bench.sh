@@ -586,6 +586,35 @@ tool_restore() {
 # pgBackRest restore of the latest backup (the incremental) into a fresh dir, then start:
 # --type=immediate ends recovery at the backup's consistency point; the default
 # --target-action=pause would leave the server paused in recovery, hence promote.
+# Restore at copy speed (issue #17): the repository restore of the incremental snapshot
+# (`dbaas snapshot restore`, every chunk decompressed and its SHA-256 checked; no server
+# start) beside `cp -a` of the same tree already restored, each run in alternating order,
+# the repository's packs and the copied tree warm in the page cache, `sync` before each.
+copy_speed() {
+  local i id src=$RUN/cs-src
+  id=$(res_get tool_incr.id)
+  [[ -n $id ]] || return 1
+  rm -rf "$src"
+  "$DBAAS" snapshot restore --repo "$REPO" "$id" "$src" >/dev/null
+  res_put copy_speed.bytes "$(dir_bytes "$src")"
+  for ((i = 1; i <= RUNS; i++)); do
+    warm_cache "$REPO/packs" "$src"
+    rm -rf "$RUN/cs-restore" "$RUN/cs-cp"
+    if ((i % 2)); then
+      timed copy_restore "$DBAAS" snapshot restore --repo "$REPO" "$id" "$RUN/cs-restore" >/dev/null
+      timed copy_cp cp -a "$src" "$RUN/cs-cp"
+    else
+      timed copy_cp cp -a "$src" "$RUN/cs-cp"
+      timed copy_restore "$DBAAS" snapshot restore --repo "$REPO" "$id" "$RUN/cs-restore" >/dev/null
+    fi
+    val_put copy_speed.ratio "$(awk -v r="$(tail -n 1 "$RES_DIR/copy_restore.samples" | cut -d' ' -f1)" \
+      -v c="$(tail -n 1 "$RES_DIR/copy_cp.samples" | cut -d' ' -f1)" 'BEGIN { printf "%.2f", r / c }')"
+  done
+  rm -rf "$RUN/cs-restore" "$RUN/cs-cp" "$src"
+  summarize copy_restore
+  summarize copy_cp
+}
+
 pgbr_restore() {
   local i dir=$RUN/restore-pgbr sock=$RUN/restore-pgbr/run
   res_has pgbr.ready || return 1
@@ -830,6 +859,15 @@ report() {
     "full backup, before pgbench"
   echo
 
+  echo "## Restore of the files alone beside cp -a of the same tree"
+  echo
+  echo "| method | n | wall s | CPU user+sys s | peak RSS MB | result | notes |"
+  echo "|---|---|---|---|---|---|---|"
+  row copy_restore "dbaas snapshot restore (incremental snapshot, every chunk checked)" "$(mb "$(res_get copy_speed.bytes)")" \
+    "ratio to cp -a per run: $(val_all copy_speed.ratio)" "$skip_tool"
+  row copy_cp "\`cp -a\` of the same tree" "$(mb "$(res_get copy_speed.bytes)")" "" "$skip_tool"
+  echo
+
   echo "## Reflink path under write load"
   echo
   if [[ -n $skip_tool || -n $skip_xfs ]]; then
@@ -867,6 +905,8 @@ report() {
   target "time in backup mode, reflink path, under pgbench load" "$(res_get thin_load.bm)" "< 1 s" lt 1 "%.3f s" "$why_x"
   target "restore to accepting connections, reflink path (wall of the command)" "$(res_get thin_restore.wall)" "< 1 s" lt 1 "%.2f s" "$why_x"
   target "restore from the repository vs pgBackRest restore + start: time ratio" "$(div "$w_tr" "$w_pr")" "≤ 1.0x" le 1.0 "%.2fx" "$why_p"
+  target "restore from the repository vs pgBackRest restore + start: slowest run vs median" "$(div "$(val_max_wall tool_restore)" "$w_pr")" "≤ 1.0x" le 1.0 "%.2fx" "$why_p"
+  target "restore of the files vs cp -a of the same tree: worst run" "$(sort -g "$RES_DIR/copy_speed.ratio.vals" 2>/dev/null | tail -n 1)" "≤ 1.0x" le 1.0 "%.2fx" "$skip_tool"
   local c
   for c in tool_restore thin_restore thin_load_restore pgbr_restore untar_restore; do
     if res_has "$c.check"; then
@@ -896,6 +936,7 @@ section pgbench run_pgbench
 ((HAVE_TOOL)) && section tool_incr tool_incr
 res_has pgbr.ready && section pgbr_incr pgbr_incr
 ((HAVE_TOOL)) && section tool_restore tool_restore
+((HAVE_TOOL)) && section copy_speed copy_speed
 res_has pgbr.ready && section pgbr_restore pgbr_restore
 section untar_restore untar_restore
 

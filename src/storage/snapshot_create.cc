@@ -537,10 +537,20 @@ Status CreateThinSnapshot(Repository& repo, const CreateOptions& o, Manifest& m)
     const std::vector<ExtraFile>& extras = extra.files;
     ASSIGN_OR_RETURN(std::vector<TreeEntry*> placed, MergeExtraFiles(m, extras));
     for (size_t i = 0; i < extras.size(); ++i) {
-      ASSIGN_OR_RETURN(std::string content, ExtraFileContent(extras[i]));
-      placed[i]->size = content.size();
-      std::string dst = JoinPath(tree, extras[i].path);
+      const ExtraFile& x = extras[i];
+      std::string dst = JoinPath(tree, x.path);
       ::unlink(dst.c_str());  // a clone of the same path is replaced
+      if (x.take_source && !x.source_path.empty()) {
+        struct stat st;
+        if (::lstat(x.source_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+            ::rename(x.source_path.c_str(), dst.c_str()) == 0) {
+          placed[i]->size = static_cast<uint64_t>(st.st_size);
+          continue;
+        }
+        // Another filesystem (EXDEV) or gone: copied below, or the read fails clearly.
+      }
+      ASSIGN_OR_RETURN(std::string content, ExtraFileContent(x));
+      placed[i]->size = content.size();
       ASSIGN_OR_RETURN(UniqueFd out, OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL, 0600));
       RETURN_IF_ERROR(WriteAll(out.get(), content, dst));
     }

@@ -40,6 +40,10 @@ struct ExtraFile {
   std::string path;         // relative, as in a manifest; its parent must be in the tree
   std::string content;      // used when source_path is empty
   std::string source_path;  // absolute path of a file to read instead
+  // The file at source_path is the caller's to give away: a thin snapshot moves it into its
+  // tree when it is on the repository's filesystem (a clone made in the repository's tmp/)
+  // rather than copying it, which would write it all again while the database runs.
+  bool take_source = false;
   uint32_t mode = 0600;
   uint32_t uid = 0;
   uint32_t gid = 0;

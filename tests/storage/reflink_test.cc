@@ -68,6 +68,50 @@ TEST(ReflinkTest, ThinSnapshotAndRestoreAreClones) {
   EXPECT_FALSE(std::filesystem::exists(repo.value()->ThinTreePath(m->id)));
 }
 
+// An extra file the caller gives away (MariaDB's patched redo-log clone) is moved into a
+// thin snapshot, not written again; one on another filesystem is copied and left in place.
+TEST(ReflinkTest, ATakenExtraFileIsMovedIntoAThinSnapshot) {
+  TempDir tmp;
+  XfsMount xfs(tmp.path());
+  std::string why = xfs.Make();
+  if (!why.empty()) GTEST_SKIP() << why;
+  std::string source = xfs.path() + "/src";
+  testing::WriteFile(source + "/data", testing::RandomBytes(1 << 20, 1));
+  testing::WriteFile(source + "/log", "the live log");
+  std::string repo_path = xfs.path() + "/repo";
+  ASSERT_TRUE(Repository::Init(repo_path, RepoConfig{}).ok());
+  auto repo = Repository::Open(repo_path);
+  ASSERT_TRUE(repo.ok());
+  std::string given = repo.value()->TmpDir() + "/log.given";
+  std::string kept = tmp / "log.elsewhere";
+  testing::WriteFile(given, std::string(3 << 20, 'g'));
+  testing::WriteFile(kept, "copied");
+  CreateOptions o;
+  o.source = source;
+  o.mode = SnapshotMode::kThin;
+  o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<BeforeCommitResult> {
+    ExtraFile moved, copied;
+    moved.path = "log";
+    moved.source_path = given;
+    copied.path = "other";
+    copied.source_path = kept;
+    moved.take_source = copied.take_source = true;
+    return BeforeCommitResult{{moved, copied}, {}};
+  };
+  auto m = CreateSnapshot(*repo.value(), o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(given)) << "moved, not copied";
+  EXPECT_TRUE(std::filesystem::exists(kept)) << "another filesystem: copied";
+  RestoreOptions r;
+  r.target = xfs.path() + "/out";
+  ASSERT_TRUE(RestoreSnapshot(*repo.value(), m.value(), r).ok());
+  EXPECT_EQ(testing::ReadFile(r.target + "/log"), std::string(3 << 20, 'g'));
+  EXPECT_EQ(testing::ReadFile(r.target + "/other"), "copied");
+  auto verify = VerifyRepository(repo_path);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok());
+}
+
 TEST(ReflinkTest, ForcedThinFailsCleanlyWhereClonesDoNotWork) {
   TempDir tmp;
   testing::WriteFile(tmp / "src/a", "data");

@@ -178,6 +178,7 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
     }
     ExtraFile log = ServerOwnedFile(instance.server_user(), kRedoLog);
     log.source_path = redo_clone;
+    log.take_source = true;  // a clone in the repository's tmp/: moved, not written again
     std::vector<ExtraFile> extras;
     extras.push_back(std::move(log));
     return storage::BeforeCommitResult{std::move(extras), Annotations(instance, info)};
