@@ -27,15 +27,11 @@ const PgBackupOptions kRepositoryMode{.mode = storage::SnapshotMode::kRepository
 
 using std::chrono::seconds;
 
-class PgBackupTest : public ::testing::Test {
+class PgBackupTest : public PgRepositoryTest {
  protected:
   void SetUp() override {
-    auto bin = FindPgBinDir();
-    if (!bin.ok()) GTEST_SKIP() << "PostgreSQL 15 is not installed";
-    bin_ = bin.value();
-    ::chmod(root_.path().c_str(), 0711);
-    ASSERT_TRUE(storage::Repository::Init(root_ / "repo", {}).ok());
-    repo_ = std::move(storage::Repository::Open(root_ / "repo").value());
+    PgRepositoryTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     PgInstanceSpec spec;
     spec.name = "source";
     spec.data_root = root_ / "instances";
@@ -43,11 +39,6 @@ class PgBackupTest : public ::testing::Test {
     ASSERT_TRUE(inst.ok()) << inst.status().ToString();
     source_.emplace(std::move(inst.value()));
     ASSERT_TRUE(source_->Start().ok());
-  }
-
-  ProcessOptions Tool(const std::string& name, std::vector<std::string> args,
-                      const PgInstance& inst) {
-    return PgTool(bin_, name, std::move(args), inst);
   }
 
   // pg_verifybackup on a plain restore of the snapshot, before any server touches it.
@@ -64,9 +55,6 @@ class PgBackupTest : public ::testing::Test {
     EXPECT_EQ(r->exit_code, 0) << "pg_verifybackup on " << snapshot.id << ": " << r->output;
   }
 
-  testing::TempDir root_;
-  std::string bin_;
-  std::unique_ptr<storage::Repository> repo_;
   std::optional<PgInstance> source_;
 };
 

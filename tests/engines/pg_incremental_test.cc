@@ -27,17 +27,8 @@ using std::chrono::seconds;
 const PgBackupOptions kChecked{.mode = storage::SnapshotMode::kRepository,
                                .check_changed_blocks = true};
 
-class PgIncrementalTest : public ::testing::Test {
+class PgIncrementalTest : public PgRepositoryTest {
  protected:
-  void SetUp() override {
-    auto bin = FindPgBinDir();
-    if (!bin.ok()) GTEST_SKIP() << "PostgreSQL 15 is not installed";
-    bin_ = bin.value();
-    ::chmod(root_.path().c_str(), 0711);
-    ASSERT_TRUE(storage::Repository::Init(root_ / "repo", {}).ok());
-    repo_ = std::move(storage::Repository::Open(root_ / "repo").value());
-  }
-
   void StartSource(bool archiving) {
     auto inst = PgInstance::Create(Spec("source", archiving));
     ASSERT_TRUE(inst.ok()) << inst.status().ToString();
@@ -56,12 +47,7 @@ class PgIncrementalTest : public ::testing::Test {
     return spec;
   }
 
-  std::string Sql(const std::string& sql) {
-    auto rows = conn_->Query(sql);
-    EXPECT_TRUE(rows.ok()) << sql << ": " << rows.status().ToString();
-    if (!rows.ok() || rows->empty() || rows->at(0).empty()) return "";
-    return rows->at(0).at(0);
-  }
+  std::string Sql(const std::string& sql) { return SqlValue(*conn_, sql); }
 
   uint64_t InsertLsn() { return ParseLsn(Sql("select pg_current_wal_insert_lsn()")).value(); }
 
@@ -94,9 +80,6 @@ class PgIncrementalTest : public ::testing::Test {
     ASSERT_TRUE(restored->Delete().ok());
   }
 
-  std::string bin_;
-  testing::TempDir root_;
-  std::unique_ptr<storage::Repository> repo_;
   std::optional<PgInstance> source_;
   std::optional<PgConnection> conn_;
   uint64_t segment_size_ = 0;
@@ -210,12 +193,11 @@ TEST_F(PgIncrementalTest, ScannerRefusesWalFromAnotherPlace) {
 // WAL's map left out, across the changes WAL names only as "this file is new or cut".
 TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
   StartSource(true);
-  ASSERT_TRUE(
-      RunChecked(PgTool(bin_, "pgbench", {"-i", "-q", "-s", "2"}, *source_), seconds(300)).ok());
+  ASSERT_TRUE(RunChecked(Tool("pgbench", {"-i", "-q", "-s", "2"}, *source_), seconds(300)).ok());
   Sql("create table tail (id int, pad text)");
   Sql("insert into tail select g, repeat('t', 300) from generate_series(1, 3000) g");
   auto load = Process::Start(
-      PgTool(bin_, "pgbench", {"-n", "-c", "2", "-j", "2", "-R", "300", "-T", "40"}, *source_));
+      Tool("pgbench", {"-n", "-c", "2", "-j", "2", "-R", "300", "-T", "40"}, *source_));
   ASSERT_TRUE(load.ok());
   std::this_thread::sleep_for(seconds(1));
   std::vector<PgBackupInfo> chain;
@@ -258,12 +240,10 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
 // incremental says so and reads every changed file whole, and restores consistent.
 TEST_F(PgIncrementalTest, WithoutTheParentsWalChangedFilesAreReadWhole) {
   StartSource(false);
-  ASSERT_TRUE(
-      RunChecked(PgTool(bin_, "pgbench", {"-i", "-q", "-s", "1"}, *source_), seconds(300)).ok());
+  ASSERT_TRUE(RunChecked(Tool("pgbench", {"-i", "-q", "-s", "1"}, *source_), seconds(300)).ok());
   auto parent = BackupPostgres(*source_, *repo_, "parent", kChecked);
   ASSERT_TRUE(parent.ok()) << parent.status().ToString();
-  ASSERT_TRUE(
-      RunChecked(PgTool(bin_, "pgbench", {"-n", "-t", "200"}, *source_), seconds(300)).ok());
+  ASSERT_TRUE(RunChecked(Tool("pgbench", {"-n", "-t", "200"}, *source_), seconds(300)).ok());
   Sql("select pg_switch_wal()");
   Sql("checkpoint");  // the parent's segments leave pg_wal
   auto child = BackupPostgres(*source_, *repo_, "child", kChecked);

@@ -17,6 +17,7 @@
 #include "base/files.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
+#include "pg_test_tools.h"
 #include "storage/wal_archive.h"
 #include "test_util.h"
 
@@ -54,12 +55,7 @@ class PgPitrTest : public ::testing::Test {
     return spec;
   }
 
-  std::string Sql(const std::string& sql) {
-    auto rows = conn_->Query(sql);
-    EXPECT_TRUE(rows.ok()) << sql << ": " << rows.status().ToString();
-    if (!rows.ok() || rows->empty() || rows->at(0).empty()) return "";
-    return rows->at(0).at(0);
-  }
+  std::string Sql(const std::string& sql) { return SqlValue(*conn_, sql); }
 
   // `n` rows of batch `batch`, each its own transaction.
   void InsertBatch(int batch, int n) {

@@ -1,11 +1,34 @@
 #include "pg_test_tools.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "base/files.h"
 #include "engines/postgres/pg_connection.h"
 
 namespace dbaas::engines {
+
+void PgRepositoryTest::SetUp() {
+  auto bin = FindPgBinDir();
+  if (!bin.ok()) GTEST_SKIP() << "PostgreSQL 15 is not installed";
+  bin_ = bin.value();
+  ::chmod(root_.path().c_str(), 0711);
+  ASSERT_TRUE(storage::Repository::Init(root_ / "repo", {}).ok());
+  repo_ = std::move(storage::Repository::Open(root_ / "repo").value());
+}
+
+ProcessOptions PgRepositoryTest::Tool(const std::string& name, std::vector<std::string> args,
+                                      const PgInstance& inst) const {
+  return PgTool(bin_, name, std::move(args), inst);
+}
+
+std::string SqlValue(PgConnection& conn, const std::string& sql) {
+  auto rows = conn.Query(sql);
+  EXPECT_TRUE(rows.ok()) << sql << ": " << rows.status().ToString();
+  if (!rows.ok() || rows->empty() || rows->at(0).empty()) return "";
+  return rows->at(0).at(0);
+}
 
 ProcessOptions PgTool(const std::string& bin_dir, const std::string& name,
                       std::vector<std::string> args, const PgInstance& inst) {
