@@ -242,7 +242,8 @@ static Status MissingBlob(const BlobId& id) {
                             "run 'dbaas repo verify'");
 }
 
-Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out) const {
+Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out,
+                            BlobCheck check) const {
   const BlobLocation* loc = FindBlob(id);
   if (!loc) return MissingBlob(id);
   thread_local std::vector<uint8_t> stored;
@@ -257,10 +258,10 @@ Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint
     }
     thread_local std::vector<uint8_t> base_stored;
     RETURN_IF_ERROR(ReadStored(*base_loc, base_stored));
-    Status st = codec.Decode(base_loc->entry, base_stored, base);
+    Status st = codec.Decode(base_loc->entry, base_stored, base, {}, check);
     if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[base_loc->pack]));
   }
-  Status st = codec.Decode(loc->entry, stored, out, base);
+  Status st = codec.Decode(loc->entry, stored, out, base, check);
   if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[loc->pack]));
   return Status::Ok();
 }

@@ -80,7 +80,8 @@ class Repository {
   bool HasBlob(const BlobId& id) const { return FindBlob(id) != nullptr; }
   // Reads, decompresses and checks a blob (and, for a delta, its base). `codec` belongs to
   // the calling thread.
-  Status ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out) const;
+  Status ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out,
+                  BlobCheck check = BlobCheck::kSha256) const;
   // Reads a blob's stored bytes as they are in its pack.
   Status ReadStored(const BlobLocation& loc, std::vector<uint8_t>& out) const;
   // The base of a delta blob; nullopt for other blobs.

@@ -124,7 +124,10 @@ class BlobSink {
     if (!base_of.ok()) return false;
     BlobId base_id = base_of->value_or(similar);
     std::vector<uint8_t>& base = base_buffers_[thread];
-    if (!repo_.ReadBlob(base_id, *codecs_[thread], base).ok()) return false;  // store plain
+    // Only a dictionary: the delta's own checks catch a base that reads wrong later.
+    if (!repo_.ReadBlob(base_id, *codecs_[thread], base, BlobCheck::kFrameChecksum).ok()) {
+      return false;  // store plain
+    }
     return codecs_[thread]->CompressDelta(data, base_id, base, repo_.config().compression_level,
                                           plain_size, delta_buffers_[thread]);
   }
@@ -360,6 +363,26 @@ Status StoreExtraFiles(Repository& repo, BlobSink& sink, Manifest& m,
   return Status::Ok();
 }
 
+// Which chunks of a changed file to read when the change map names `ranges`: those the
+// ranges touch, and those the parent does not have whole (the file grew). Every other slot
+// of `work` gets the parent's chunk.
+std::vector<bool> ChunksToRead(const std::vector<ByteRange>& ranges, FileWork& work,
+                               uint32_t chunk_size) {
+  const uint64_t size = work.entry->size;
+  const size_t count = work.chunks.size();
+  std::vector<bool> read(count, false);
+  for (const ByteRange& r : ranges) {
+    uint64_t end = std::min<uint64_t>(r.offset + r.length, size);
+    for (uint64_t c = r.offset / chunk_size; c * chunk_size < end; ++c) read[c] = true;
+  }
+  for (size_t c = 0; c < count; ++c) {
+    uint32_t length = static_cast<uint32_t>(std::min<uint64_t>(chunk_size, size - c * chunk_size));
+    if (c >= work.parent_chunks.size() || work.parent_chunks[c].length != length) read[c] = true;
+    if (!read[c]) work.chunks[c] = work.parent_chunks[c];
+  }
+  return read;
+}
+
 Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manifest& m) {
   const uint32_t chunk_size = repo.config().chunk_size;
   const uint64_t range_size = RangeSize(chunk_size);
@@ -410,20 +433,7 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
     std::vector<bool> read(count, true);
     if (map && !o.full_read && !work->parent_chunks.empty()) {
       if (auto ranges = map->ChangedRanges(e, *before)) {
-        read.assign(count, false);
-        for (const ByteRange& r : *ranges) {
-          uint64_t end = std::min<uint64_t>(r.offset + r.length, e.size);
-          for (uint64_t c = r.offset / chunk_size; c * chunk_size < end; ++c) read[c] = true;
-        }
-        for (size_t c = 0; c < count; ++c) {
-          // A chunk the parent does not have whole (the file grew) is read too.
-          uint32_t length =
-              static_cast<uint32_t>(std::min<uint64_t>(chunk_size, e.size - c * chunk_size));
-          if (c >= work->parent_chunks.size() || work->parent_chunks[c].length != length) {
-            read[c] = true;
-          }
-          if (!read[c]) work->chunks[c] = work->parent_chunks[c];
-        }
+        read = ChunksToRead(*ranges, *work, chunk_size);
         ++m.stats.partial_files;
         if (o.check_change_map) {
           work->left_out.resize(count);

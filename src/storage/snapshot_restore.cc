@@ -204,7 +204,7 @@ class Restorer {
           continue;
         }
       }
-      RETURN_IF_ERROR(repo_.ReadBlob(chunk.id, st.codec, st.blob));
+      RETURN_IF_ERROR(repo_.ReadBlob(chunk.id, st.codec, st.blob, BlobCheck::kFrameChecksum));
       st.range.insert(st.range.end(), st.blob.begin(), st.blob.end());
       offset += chunk.length;
       ReportBytes(o_.progress, chunk.length);
