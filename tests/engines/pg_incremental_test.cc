@@ -58,13 +58,7 @@ class PgIncrementalTest : public PgRepositoryTest {
 
   uint64_t InsertLsn() { return ParseLsn(Sql("select pg_current_wal_insert_lsn()")).value(); }
 
-  PgWalSources Sources() const {
-    PgWalSources s;
-    if (auto spool = source_->log_spool())
-      s = {spool->repo_path, spool->archive_id, spool->dir, ""};
-    s.pg_wal_dir = JoinPath(source_->data_dir(), "pg_wal");
-    return s;
-  }
+  PgWalSources Sources() const { return WalSourcesOf(*source_); }
 
   Result<WalChanges> Scan(uint64_t from, uint64_t to) {
     return ScanWalRange(from, to, 1, segment_size_, Sources());

@@ -218,11 +218,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     ASSIGN_OR_RETURN(uint64_t start_lsn, ParseLsn(info.start_lsn));
     PgBackupStart now{instance.log_archive_id(), info.system_identifier, info.timeline, start_lsn,
                       seg_size};
-    PgWalSources sources;
-    if (auto spool = instance.log_spool()) {
-      sources = {spool->repo_path, spool->archive_id, spool->dir, ""};
-    }
-    sources.pg_wal_dir = JoinPath(instance.data_dir(), "pg_wal");
+    PgWalSources sources = WalSourcesOf(instance);
     o.change_map = [now, sources, &map_report](const storage::Manifest& parent) {
       storage::ChangeMapOffer offer = PgChangeMapFor(parent, now, sources, &map_report.emplace());
       if (!offer.map) map_report.reset();

@@ -94,6 +94,15 @@ std::optional<RelationFile> ParseRelationPath(std::string_view path) {
   return out;
 }
 
+PgWalSources WalSourcesOf(const PgInstance& instance) {
+  PgWalSources sources;
+  if (auto spool = instance.log_spool()) {
+    sources = {spool->repo_path, spool->archive_id, spool->dir, ""};
+  }
+  sources.pg_wal_dir = JoinPath(instance.data_dir(), "pg_wal");
+  return sources;
+}
+
 Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
                                 uint64_t segment_size, const PgWalSources& sources) {
   WalBlockScanner scanner(from, to, timeline, segment_size);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engines/postgres/pg_instance.h"
 #include "engines/postgres/pg_wal_blocks.h"
 #include "storage/change_map.h"
 #include "storage/manifest.h"
@@ -32,6 +33,9 @@ struct PgWalSources {
   std::string spool_dir;
   std::string pg_wal_dir;
 };
+
+// Where an instance's WAL may be.
+PgWalSources WalSourcesOf(const PgInstance& instance);
 
 // This backup's side of the range.
 struct PgBackupStart {

@@ -17,7 +17,10 @@ constexpr uint16_t kFirstIsOverwriteContRecord = 0x0008;
 constexpr size_t kShortPageHeader = 24;
 constexpr size_t kLongPageHeader = 40;
 constexpr size_t kRecordHeader = 24;
-constexpr uint32_t kMaxRecordSize = 1020u << 20;  // XLogRecordMaxSize
+// PostgreSQL allows records up to 1020 MiB (XLogRecordMaxSize), but the WAL read here may
+// be the tenant's, and a record is assembled in memory: larger ones (rare: huge two-phase
+// states or logical messages) make the scan fail and the incremental read files whole.
+constexpr uint32_t kMaxRecordSize = 64u << 20;
 
 constexpr uint8_t kMaxBlockId = 32;
 constexpr uint8_t kBlockIdDataShort = 255;
@@ -179,32 +182,28 @@ Status WalBlockScanner::ScanSegment(std::span<const uint8_t> segment, uint64_t s
       }
     }
     while (pos < page_end && !state.done) {
+      const uint8_t* at = segment.data() + (pos - segment_lsn);
       if (state.pending.empty()) {
-        // A record starts here (MAXALIGNed, so at least its length field is on this page).
+        // A record starts here, MAXALIGNed: at least its length (xl_tot_len, the header's
+        // first field) is on this page.
         if (pos >= end_lsn_) {
           state.done = true;
           break;
         }
         if (page_end - pos < 4) return Broken(pos, "record start too close to the page end");
-        state.pending_lsn = pos;
-      }
-      const uint8_t* at = segment.data() + (pos - segment_lsn);
-      size_t have = state.pending.size();
-      uint64_t want = 4;
-      if (have >= 4) want = Load<uint32_t>(state.pending.data());
-      if (have < 4) {
-        // Only the length so far, which is all on this page.
         uint32_t total = Load<uint32_t>(at);
         if (total < kRecordHeader || total > kMaxRecordSize) {
           return Broken(pos, total == 0 ? std::string_view("WAL ends before the range does")
                                         : std::string_view("impossible record length"));
         }
-        want = total;
+        state.pending_lsn = pos;
+        state.pending_length = total;
       }
-      uint64_t take = std::min<uint64_t>(want - have, page_end - pos);
+      uint64_t take =
+          std::min<uint64_t>(state.pending_length - state.pending.size(), page_end - pos);
       state.pending.insert(state.pending.end(), at, at + take);
       pos += take;
-      if (state.pending.size() < want) break;  // continues on the next page
+      if (state.pending.size() < state.pending_length) break;  // continues on the next page
       bool is_switch = false;
       RETURN_IF_ERROR(DecodeRecord(state.pending, state.pending_lsn, state.prev_lsn,
                                    state.pending_lsn >= start_lsn_ ? &out : nullptr, is_switch));

@@ -80,8 +80,9 @@ class WalBlockScanner {
   struct State {
     std::vector<uint8_t> pending;  // a record being assembled across pages
     uint64_t pending_lsn = 0;
-    uint64_t prev_lsn = 0;  // the last record's start: the next one's xl_prev
-    bool started = false;   // past the first page's continuation data
+    uint32_t pending_length = 0;  // its xl_tot_len
+    uint64_t prev_lsn = 0;        // the last record's start: the next one's xl_prev
+    bool started = false;         // past the first page's continuation data
     bool done = false;
   };
   Status ScanSegment(std::span<const uint8_t> segment, uint64_t segment_lsn, State& state,
