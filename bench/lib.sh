@@ -245,6 +245,7 @@ section() {
 
 repo_stat() { "$DBAAS" repo stats "$1" -o json | jq -er ".$2"; }
 
+f2() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x }'; else printf 'n/a'; fi; }
 mb() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.1f MB", x / 1e6 }'; else printf 'n/a'; fi; }
 
 # div A B: A / B, empty if either is missing or B is 0.

@@ -732,7 +732,6 @@ reflink() {
 
 # ---------------------------------------------------------------------------- report
 
-f2() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x }'; else printf 'n/a'; fi; }
 gb() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f GB", x / 1e9 }'; else printf 'n/a'; fi; }
 # seconds in backup mode: "median s (runs: ...)"
 bm_note() {

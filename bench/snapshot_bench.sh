@@ -393,7 +393,6 @@ reflink() {
 # ---------------------------------------------------------------------------- report
 
 # Number formatting. Empty input prints "n/a".
-f2() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x }'; else printf 'n/a'; fi; }
 gb() { awk -v x="$1" 'BEGIN { printf "%.2f GB", x / 1e9 }'; }
 
 # row KEY LABEL RESULT [NOTE]: one table row from the summarized timing of KEY.

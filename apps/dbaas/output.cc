@@ -39,7 +39,10 @@ void PrintTable(const std::vector<std::string>& header,
   for (const auto& row : rows) print_row(row);
 }
 
-void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+// File names in messages and warnings are bytes, not always UTF-8: replaced, never thrown on.
+void PrintJson(const nlohmann::json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+}
 
 int ReportError(const Status& status, OutputFormat format) {
   if (format == OutputFormat::kJson) {
@@ -48,7 +51,7 @@ int ReportError(const Status& status, OutputFormat format) {
                          {{"code", std::string(StatusCodeName(status.code()))},
                           {"message", status.message()},
                           {"hint", status.hint()}}}};
-    std::cerr << j.dump() << std::endl;
+    std::cerr << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   } else {
     std::cerr << "error: " << status.message() << "\n";
     if (!status.hint().empty()) std::cerr << "hint: " << status.hint() << "\n";

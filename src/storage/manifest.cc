@@ -392,7 +392,10 @@ Result<Manifest> ParseBinaryManifest(std::string_view data) {
 }  // namespace
 
 std::string EncodeManifest(const Manifest& m) {
-  std::string header = HeaderJson(m, kBinaryVersion).dump();
+  // File names are bytes, not UTF-8: the entries carry them as they are; in the header's
+  // text (a warning naming a file) invalid UTF-8 is replaced rather than thrown on.
+  std::string header =
+      HeaderJson(m, kBinaryVersion).dump(-1, ' ', false, json::error_handler_t::replace);
   std::string out(kMagic);
   out.reserve(header.size() + m.entries.size() * 96 + 128);
   Put<uint32_t>(out, static_cast<uint32_t>(header.size()));
@@ -442,7 +445,7 @@ std::string ManifestToJson(const Manifest& m) {
   }
   json j = HeaderJson(m, kJsonVersion);
   j["entries"] = std::move(entries);
-  return j.dump(0) + "\n";
+  return j.dump(0, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 Result<Manifest> ParseManifest(std::string_view data) {

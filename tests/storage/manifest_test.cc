@@ -84,6 +84,24 @@ TEST(ManifestTest, BinaryCatchesEveryFlippedByteAndCut) {
   }
 }
 
+// A tenant names its files with any bytes: they go into a manifest as they are, and a
+// warning naming one does not make the snapshot fail (nor the daemon throw).
+TEST(ManifestTest, FileNamesThatAreNotUtf8) {
+  Manifest m = Sample();
+  m.entries[2].path = "base/\xff\xfe";
+  m.entries[3].symlink_target = "/w\xc3";
+  m.warnings = {"skipped special file 'base/\x9b'"};
+  std::string bytes;
+  ASSERT_NO_THROW(bytes = EncodeManifest(m));
+  auto parsed = ParseManifest(bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->entries[2].path, "base/\xff\xfe");
+  EXPECT_EQ(parsed->entries[3].symlink_target, "/w\xc3");
+  ASSERT_EQ(parsed->warnings.size(), 1u);
+  EXPECT_NE(parsed->warnings[0].find("skipped special file"), std::string::npos);
+  EXPECT_NO_THROW(ManifestToJson(m));
+}
+
 TEST(ManifestTest, BinaryPathsSharePrefixes) {
   Manifest m = Sample();
   for (int i = 0; i < 1000; ++i) {

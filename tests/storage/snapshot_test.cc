@@ -505,6 +505,21 @@ TEST_F(SnapshotTest, ManifestsOfVersionOneStillWork) {
   EXPECT_EQ(repo_->LoadSnapshot(old.id).status().code(), StatusCode::kNotFound);
 }
 
+// File names are the tenant's bytes: one that is not UTF-8, and a FIFO named so (skipped,
+// with a warning naming it), must not fail the snapshot.
+TEST_F(SnapshotTest, FileNamesThatAreNotUtf8) {
+  std::string odd = "base/1/\xff\xfe";
+  WriteFile(source_ + "/" + odd, "tenant bytes");
+  ASSERT_EQ(::mkfifo((source_ + "/base/\x9b").c_str(), 0600), 0);
+  Manifest m = Snapshot();
+  ASSERT_FALSE(m.id.empty());
+  ASSERT_EQ(m.warnings.size(), 1u);
+  Restore(m, tmp_ / "out");
+  EXPECT_EQ(ReadFile(tmp_ / ("out/" + odd)), "tenant bytes");
+  fs::remove(source_ + "/base/\x9b");
+  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+}
+
 TEST_F(SnapshotTest, InvalidConfigIsRefused) {
   RepoConfig bad;
   bad.chunk_size = 10000;

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# bench/pg_incremental_bench.sh: issue 17's question, whether an incremental's cost follows
+# the change rather than the data size. For each SCALE in SCALES: a PostgreSQL 15 instance
+# made by the engine (bench/dbaas_pg_bench_tool) that archives its WAL through its spool
+# into a repository, as dbaasd's do; `pgbench -i -s SCALE`; a full backup; the same
+# `pgbench -n -t 1500 -c 4 -j 2 --random-seed=42` (6,000 transactions) + CHECKPOINT; the
+# spool drained (as dbaasd does every second; not timed). Then RUNS times, in alternating
+# order, two incrementals from the same parent (the full), each into its own copy of the
+# repository as it was after the full, page cache warmed the same way and `sync` before
+# each: blocks named by the WAL since the parent (the default) and changed files read
+# whole (--whole-files). Every run is reported, not only the median.
+#
+# Usage (as root, after scripts/build.sh release):
+#   bench/pg_incremental_bench.sh                       # SCALES="70 700" RUNS=3
+#   SCALES=10 RUNS=1 bench/pg_incremental_bench.sh      # smoke run
+# Environment: SCALES ["70 700"], RUNS [3], BENCH_DIR [/var/tmp/dbaas-incr-bench] (about
+#   1.3x the largest data directory, three times, is needed), PGTOOL, DBAAS, PG_BIN.
+# Output: a Markdown report on stdout, also saved to bench/results/pg-incremental-<date>.md.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$SCRIPT_DIR/lib.sh"
+
+SCALES=${SCALES:-70 700}
+RUNS=${RUNS:-3}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/dbaas-incr-bench}
+PGTOOL=$(realpath "${PGTOOL:-$REPO_ROOT/build/release/bench/dbaas_pg_bench_tool}")
+DBAAS=$(realpath "${DBAAS:-$REPO_ROOT/build/release/apps/dbaas/dbaas}")
+RUN=$BENCH_DIR/run
+RES_DIR=$BENCH_DIR/results
+PGBENCH_ARGS=(-n -t 1500 -c 4 -j 2 --random-seed=42)
+
+((EUID == 0)) || die "run as root (instances run as users of their own)"
+[[ -x $PGTOOL && -x $DBAAS ]] || die "build first: scripts/build.sh release"
+need jq jq
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install time)"
+
+ROOT=
+cleanup() {
+  set +e
+  if [[ -n $ROOT && -d $ROOT/src ]]; then
+    "$PGTOOL" stop --root "$ROOT" --name src >/dev/null 2>&1
+    "$REPO_ROOT/scripts/remove-instance-users.sh" --tool-root "$ROOT" >/dev/null 2>&1
+  fi
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+rm -rf "$RUN" "$RES_DIR"
+mkdir -p "$RUN" "$RES_DIR"
+chmod 0711 "$BENCH_DIR" "$RUN"
+
+jfield() { jq -er ".$2" "$1"; }
+
+# One scale: everything from a fresh instance to the timed incrementals.
+measure() {
+  local scale=$1 dir=$RUN/s$1 j i order variant key flag
+  ROOT=$dir/root
+  mkdir -p "$ROOT"
+  chmod 0711 "$dir" "$ROOT"
+  "$DBAAS" repo init "$dir/walrepo" >/dev/null
+  "$DBAAS" repo init "$dir/repo" >/dev/null
+  "$PGTOOL" create --root "$ROOT" --name src --archive-repo "$dir/walrepo" --dbaas "$DBAAS" \
+    >"$dir/src.json"
+  "$PGTOOL" start --root "$ROOT" --name src >/dev/null
+  PG_SOCKDIR=$(jfield "$dir/src.json" socket_dir)
+  PG_PORT=$(jfield "$dir/src.json" port)
+  export PGPASSWORD
+  PGPASSWORD=$(jfield "$dir/src.json" password)
+  log "scale $scale: pgbench -i (scale 700 takes minutes)"
+  pg_bench -i -q -s "$scale" >"$dir/pgbench-init.log" 2>&1
+  pg_psql -c CHECKPOINT
+  res_put "s$scale.data" "$(dir_bytes "$ROOT/src/data/base")"
+  log "scale $scale: full backup"
+  "$PGTOOL" backup --root "$ROOT" --name src --repo "$dir/repo" --mode repository >"$dir/full.json"
+  res_put "s$scale.full_s" "$(jfield "$dir/full.json" seconds)"
+  log "scale $scale: pgbench ${PGBENCH_ARGS[*]}"
+  pg_bench "${PGBENCH_ARGS[@]}" >"$dir/pgbench.log" 2>&1
+  pg_psql -c CHECKPOINT
+  "$DBAAS" wal-drain --spool "$(jfield "$dir/src.json" wal_spool)" --repo "$dir/walrepo" \
+    --archive "$(jfield "$dir/src.json" wal_archive)" >/dev/null
+  cp -a "$dir/repo" "$dir/repo.after-full"
+  for ((i = 1; i <= RUNS; i++)); do
+    if ((i % 2)); then order="wal whole"; else order="whole wal"; fi
+    for variant in $order; do
+      rm -rf "$dir/repo-$variant"
+      cp -a "$dir/repo.after-full" "$dir/repo-$variant"
+      warm_cache "$ROOT/src/data"
+      key=s$scale.$variant flag=()
+      [[ $variant == wal ]] || flag=(--whole-files)
+      j=$dir/incr-$variant.json
+      timed "$key" "$PGTOOL" backup --root "$ROOT" --name src --repo "$dir/repo-$variant" \
+        --mode repository "${flag[@]}" >"$j"
+      printf '%s\n' "$(jfield "$j" read_bytes)" >>"$RES_DIR/$key.read"
+      printf '%s\n' "$(jfield "$j" stored_bytes)" >>"$RES_DIR/$key.stored"
+      if [[ $variant == wal ]]; then
+        printf '%s\n' "$(jq -r '.annotations.changed_blocks_wal_bytes // 0' "$j")" >>"$RES_DIR/$key.wal"
+        printf '%s\n' "$(jq -r '.annotations.changed_blocks_seconds // "-"' "$j")" >>"$RES_DIR/$key.scan"
+      fi
+    done
+  done
+  summarize "s$scale.wal"
+  summarize "s$scale.whole"
+  "$PGTOOL" stop --root "$ROOT" --name src >/dev/null
+  "$REPO_ROOT/scripts/remove-instance-users.sh" --tool-root "$ROOT" >/dev/null
+  rm -rf "$dir"
+  ROOT=
+}
+
+for scale in $SCALES; do measure "$scale"; done
+
+walls() { awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }' "$RES_DIR/$1.samples"; }
+first() { head -n 1 "$RES_DIR/$1"; }
+report() {
+  local scale base
+  echo "# Incremental backups by data size (issue 17), $(date '+%Y-%m-%d %H:%M')"
+  echo
+  echo "- Machine: $(nproc) cores, $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), BENCH_DIR on $(df --output=fstype "$BENCH_DIR" | tail -n 1)"
+  echo "- Build: $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null); RUNS=$RUNS, alternating order; pgbench ${PGBENCH_ARGS[*]} + CHECKPOINT after the full"
+  echo
+  echo "| scale | base/ | full s | incremental, WAL map: runs s | read | stored | WAL scanned | scan s | whole files: runs s | read |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  for scale in $SCALES; do
+    echo "| $scale | $(mb "$(res_get "s$scale.data")") | $(f2 "$(res_get "s$scale.full_s")") | $(walls "s$scale.wal") | $(mb "$(first "s$scale.wal.read")") | $(mb "$(first "s$scale.wal.stored")") | $(mb "$(first "s$scale.wal.wal")") | $(paste -sd' ' "$RES_DIR/s$scale.wal.scan") | $(walls "s$scale.whole") | $(mb "$(first "s$scale.whole.read")") |"
+  done
+  set -- $SCALES
+  if (($# >= 2)); then
+    base=$1
+    echo
+    echo "| target | measured | goal |"
+    echo "|---|---|---|"
+    echo "| WAL incremental at scale $2 vs scale $base, slowest runs | $(div "$(sort -g "$RES_DIR/s$2.wal.samples" | tail -n 1 | cut -d' ' -f1)" "$(sort -g "$RES_DIR/s$base.wal.samples" | tail -n 1 | cut -d' ' -f1)") | ≤ 1.2 (flat in data size) |"
+    echo "| whole-file incremental at scale $2 vs scale $base, slowest runs | $(div "$(sort -g "$RES_DIR/s$2.whole.samples" | tail -n 1 | cut -d' ' -f1)" "$(sort -g "$RES_DIR/s$base.whole.samples" | tail -n 1 | cut -d' ' -f1)") | (for comparison) |"
+  fi
+}
+
+mkdir -p "$REPO_ROOT/bench/results"
+out=$REPO_ROOT/bench/results/pg-incremental-$(date +%Y%m%d-%H%M%S).md
+report | tee "$out"
+log "report saved to $out"
