@@ -43,6 +43,7 @@ json SnapshotJson(const Manifest& m) {
           {"stored_bytes", m.stats.stored_bytes},
           {"new_blobs", m.stats.new_blobs},
           {"reused_files", m.stats.reused_files},
+          {"partial_files", m.stats.partial_files},
           {"seconds", m.stats.seconds},
           {"warnings", m.warnings}};
 }

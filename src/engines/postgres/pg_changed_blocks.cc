@@ -153,6 +153,11 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
           offer(std::move(*bytes), *dir);
         }
       }
+      if (!added && archive && !archived[i].ok()) {
+        // The daemon's drain may have moved it from the spool into the archive meanwhile.
+        if (auto again = archive->Read(name); again.ok())
+          offer(std::move(again.value()), "the archive");
+      }
       if (!added) {
         return Status::NotFound(fmt::format(
             "WAL segment {} is in none of the archive, the spool and pg_wal{}", name, tried));
