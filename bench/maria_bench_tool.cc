@@ -280,5 +280,6 @@ int main(int argc, char** argv) {
   std::cout << "| restore | wall s |\n|---|---|\n";
   for (const Restore& x : restores)
     std::cout << fmt::format("| {} | {:.2f} |\n", x.what, x.seconds);
+  if (Status st = (*src)->Delete(); !st.ok()) return Fail(st);  // its OS user goes with it
   return 0;
 }

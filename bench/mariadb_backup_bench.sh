@@ -65,4 +65,5 @@ report=$(mktemp)
 mkdir -p bench/results
 cp "$report" "bench/results/mariadb-backup-$(date -u +%Y%m%d-%H%M).md"
 rm -f "$report"
+scripts/remove-instance-users.sh "$work"  # before the records go with the directory
 rm -rf "$work"
