@@ -13,7 +13,8 @@
 # Usage (as root, after scripts/build.sh release):
 #   bench/pg_incremental_bench.sh                       # SCALES="70 700" RUNS=3
 #   SCALES=10 RUNS=1 bench/pg_incremental_bench.sh      # smoke run
-# Environment: SCALES ["70 700"], RUNS [3], BENCH_DIR [/var/tmp/dbaas-incr-bench] (about
+# Environment: SCALES ["70 700"], RUNS [3], CHUNK_SIZE [the repository's default, 65536],
+#   BENCH_DIR [/var/tmp/dbaas-incr-bench] (about
 #   1.3x the largest data directory, three times, is needed), PGTOOL, DBAAS, PG_BIN.
 # Output: a Markdown report on stdout, also saved to bench/results/pg-incremental-<date>.md.
 set -euo pipefail
@@ -25,6 +26,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
 SCALES=${SCALES:-70 700}
 RUNS=${RUNS:-3}
+CHUNK_SIZE=${CHUNK_SIZE:-65536}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/dbaas-incr-bench}
 PGTOOL=$(realpath "${PGTOOL:-$REPO_ROOT/build/release/bench/dbaas_pg_bench_tool}")
 DBAAS=$(realpath "${DBAAS:-$REPO_ROOT/build/release/apps/dbaas/dbaas}")
@@ -61,7 +63,7 @@ measure() {
   mkdir -p "$ROOT"
   chmod 0711 "$dir" "$ROOT"
   "$DBAAS" repo init "$dir/walrepo" >/dev/null
-  "$DBAAS" repo init "$dir/repo" >/dev/null
+  "$DBAAS" repo init --chunk-size "$CHUNK_SIZE" "$dir/repo" >/dev/null
   "$PGTOOL" create --root "$ROOT" --name src --archive-repo "$dir/walrepo" --dbaas "$DBAAS" \
     >"$dir/src.json"
   "$PGTOOL" start --root "$ROOT" --name src >/dev/null
@@ -118,7 +120,7 @@ report() {
   echo "# Incremental backups by data size (issue 17), $(date '+%Y-%m-%d %H:%M')"
   echo
   echo "- Machine: $(nproc) cores, $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), BENCH_DIR on $(df --output=fstype "$BENCH_DIR" | tail -n 1)"
-  echo "- Build: $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null); RUNS=$RUNS, alternating order; pgbench ${PGBENCH_ARGS[*]} + CHECKPOINT after the full"
+  echo "- Build: $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null); chunk size $CHUNK_SIZE; RUNS=$RUNS, alternating order; pgbench ${PGBENCH_ARGS[*]} + CHECKPOINT after the full"
   echo
   echo "| scale | base/ | full s | incremental, WAL map: runs s | read | stored | WAL scanned | scan s | whole files: runs s | read |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
