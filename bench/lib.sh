@@ -245,6 +245,24 @@ section() {
 
 repo_stat() { "$DBAAS" repo stats "$1" -o json | jq -er ".$2"; }
 
+# The two incrementals of a PostgreSQL bench run, in the order of run N (alternating).
+incremental_order() { if (($1 % 2)); then echo "wal whole"; else echo "whole wal"; fi; }
+
+# incremental_backup VARIANT KEY ROOT AFTER_FULL REPO JSON: one timed incremental of the
+# bench tool's instance `src` under ROOT into REPO, made a fresh copy of the repository
+# AFTER_FULL first, the page cache warmed the same way whatever the variant: "wal" (the
+# blocks the WAL names) or "whole" (--whole-files). The tool's JSON goes to JSON. Needs
+# $PGTOOL.
+incremental_backup() {
+  local variant=$1 key=$2 root=$3 after_full=$4 repo=$5 json=$6 flag=()
+  [[ $variant == wal ]] || flag=(--whole-files)
+  rm -rf "$repo"
+  cp -a "$after_full" "$repo"
+  warm_cache "$root/src/data"
+  timed "$key" "$PGTOOL" backup --root "$root" --name src --repo "$repo" --mode repository \
+    "${flag[@]}" >"$json"
+}
+
 f2() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x }'; else printf 'n/a'; fi; }
 mb() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.1f MB", x / 1e6 }'; else printf 'n/a'; fi; }
 

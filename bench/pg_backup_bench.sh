@@ -502,26 +502,18 @@ run_pgbench() {
 # warmed the same way and `sync` before each. The WAL is in the archive first, as dbaasd's
 # drain of the spool (every second) would have put it (not timed).
 tool_incr() {
-  local i variant order before after j
+  local i variant j key
   res_has pgbench.done || return 1
   "$DBAAS" wal-drain --spool "$(jfield "$RUN/src.json" wal_spool)" --repo "$WALREPO" \
     --archive "$(jfield "$RUN/src.json" wal_archive)" >/dev/null
   rm -rf "$REPO.after-full"
   cp -a "$REPO" "$REPO.after-full"
   for ((i = 1; i <= RUNS; i++)); do
-    if ((i % 2)); then order="wal whole"; else order="whole wal"; fi
-    for variant in $order; do
-      rm -rf "$RUN/repo-$variant"
-      cp -a "$REPO.after-full" "$RUN/repo-$variant"
-      warm_cache "$ROOT/src/data"
-      j=$RUN/tool-incr-$variant.json
-      local key=tool_incr flag=()
-      [[ $variant == wal ]] || key=tool_incr_whole flag=(--whole-files)
-      before=$(repo_stat "$RUN/repo-$variant" stored_bytes)
-      timed "$key" "$PGTOOL" backup --root "$ROOT" --name src --repo "$RUN/repo-$variant" \
-        --mode repository "${flag[@]}" >"$j"
-      after=$(repo_stat "$RUN/repo-$variant" stored_bytes)
-      val_put "$key.growth" "$((after - before))"
+    for variant in $(incremental_order "$i"); do
+      j=$RUN/tool-incr-$variant.json key=tool_incr
+      [[ $variant == wal ]] || key=tool_incr_whole
+      incremental_backup "$variant" "$key" "$ROOT" "$REPO.after-full" "$RUN/repo-$variant" "$j"
+      val_put "$key.growth" "$(jfield "$j" stored_bytes)"
       val_put "$key.bm" "$(jfield "$j" seconds_in_backup_mode)"
       val_put "$key.read" "$(jfield "$j" read_bytes)"
       val_put "$key.outside" "$(awk -v w="$(tail -n 1 "$RES_DIR/$key.samples" | cut -d' ' -f1)" \

@@ -58,7 +58,7 @@ jfield() { jq -er ".$2" "$1"; }
 
 # One scale: everything from a fresh instance to the timed incrementals.
 measure() {
-  local scale=$1 dir=$RUN/s$1 j i order variant key flag
+  local scale=$1 dir=$RUN/s$1 j i variant key
   ROOT=$dir/root
   mkdir -p "$ROOT"
   chmod 0711 "$dir" "$ROOT"
@@ -85,16 +85,9 @@ measure() {
     --archive "$(jfield "$dir/src.json" wal_archive)" >/dev/null
   cp -a "$dir/repo" "$dir/repo.after-full"
   for ((i = 1; i <= RUNS; i++)); do
-    if ((i % 2)); then order="wal whole"; else order="whole wal"; fi
-    for variant in $order; do
-      rm -rf "$dir/repo-$variant"
-      cp -a "$dir/repo.after-full" "$dir/repo-$variant"
-      warm_cache "$ROOT/src/data"
-      key=s$scale.$variant flag=()
-      [[ $variant == wal ]] || flag=(--whole-files)
-      j=$dir/incr-$variant.json
-      timed "$key" "$PGTOOL" backup --root "$ROOT" --name src --repo "$dir/repo-$variant" \
-        --mode repository "${flag[@]}" >"$j"
+    for variant in $(incremental_order "$i"); do
+      key=s$scale.$variant j=$dir/incr-$variant.json
+      incremental_backup "$variant" "$key" "$ROOT" "$dir/repo.after-full" "$dir/repo-$variant" "$j"
       printf '%s\n' "$(jfield "$j" read_bytes)" >>"$RES_DIR/$key.read"
       printf '%s\n' "$(jfield "$j" stored_bytes)" >>"$RES_DIR/$key.stored"
       if [[ $variant == wal ]]; then
