@@ -320,14 +320,6 @@ Result<Manifest> Repository::LoadSnapshot(std::string_view id) const {
 
 namespace {
 
-// The ids of the committed manifests in `dir`.
-Result<std::vector<std::string>> ManifestIds(const std::string& dir) {
-  ASSIGN_OR_RETURN(auto files, ListManifestFiles(DirName(dir)));
-  std::vector<std::string> ids;
-  for (auto& [id, path] : files) ids.push_back(std::move(id));
-  return ids;
-}
-
 void SortNewestFirst(std::vector<Manifest>& manifests) {
   std::sort(manifests.begin(), manifests.end(), [](const Manifest& a, const Manifest& b) {
     return a.created_unix_ns > b.created_unix_ns;
@@ -362,11 +354,11 @@ Result<int64_t> Repository::SnapshotsChangedAt(const std::string& path) {
 }
 
 Result<std::vector<Manifest>> Repository::ListSnapshots() const {
-  ASSIGN_OR_RETURN(std::vector<std::string> ids, ManifestIds(JoinPath(path_, "snapshots")));
+  ASSIGN_OR_RETURN(auto files, ListManifestFiles(path_));
   // Parsing is the cost (a manifest of a thousand files is ~250 KB of JSON): one per core.
-  std::vector<Manifest> out(ids.size());
-  RETURN_IF_ERROR(ParallelFor(ids.size(), 0, [&](size_t i, unsigned) -> Status {
-    ASSIGN_OR_RETURN(out[i], LoadSnapshot(ids[i]));
+  std::vector<Manifest> out(files.size());
+  RETURN_IF_ERROR(ParallelFor(files.size(), 0, [&](size_t i, unsigned) -> Status {
+    ASSIGN_OR_RETURN(out[i], LoadSnapshot(files[i].first));
     return Status::Ok();
   }));
   SortNewestFirst(out);
@@ -375,7 +367,7 @@ Result<std::vector<Manifest>> Repository::ListSnapshots() const {
 
 Result<std::vector<Manifest>> Repository::ListSnapshotHeaders() const {
   std::string dir = JoinPath(path_, "snapshots");
-  ASSIGN_OR_RETURN(std::vector<std::string> ids, ManifestIds(dir));
+  ASSIGN_OR_RETURN(auto files, ListManifestFiles(path_));
   HeaderCache& cache = Headers();
   struct Slot {
     std::string id, path;
@@ -385,10 +377,10 @@ Result<std::vector<Manifest>> Repository::ListSnapshotHeaders() const {
   };
   std::vector<Slot> slots;
   std::vector<size_t> misses;
-  for (const std::string& id : ids) {
+  for (auto& [id, path] : files) {
     Slot slot;
     slot.id = id;
-    slot.path = SnapshotPath(id);
+    slot.path = path;
     struct stat st;
     if (::stat(slot.path.c_str(), &st) != 0) {
       if (errno == ENOENT) continue;  // removed since the listing

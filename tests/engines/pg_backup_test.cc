@@ -180,6 +180,25 @@ TEST_F(PgBackupTest, BackupsUnderWriteLoadRestoreConsistent) {
   }
 }
 
+// A tenant with the superuser's login can put its own pg_settings (and functions) before
+// the system's on the search path the backup's session gets; the backup names the system's.
+TEST_F(PgBackupTest, ATenantsSearchPathDoesNotReachTheBackup) {
+  auto conn = PgConnection::Connect(source_->connection().SocketConninfo());
+  ASSERT_TRUE(conn.ok());
+  for (const char* sql :
+       {"create schema evil", "create table evil.pg_settings (name text, setting text)",
+        "insert into evil.pg_settings values ('wal_segment_size', '0')",
+        "create function evil.pg_backup_start(text, boolean) returns pg_lsn "
+        "language sql as $$ select '0/0'::pg_lsn $$",
+        "alter role postgres set search_path = evil, pg_catalog"}) {
+    ASSERT_TRUE(conn->Query(sql).ok()) << sql;
+  }
+  auto backup = BackupPostgres(*source_, *repo_, "shadowed", kRepositoryMode);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_NE(backup->start_lsn, "0/0");
+  ExpectVerifies(backup->snapshot, "verify-shadowed");
+}
+
 // Negative control: the same checks catch a copy made without the backup protocol. The copy
 // is the way a slow file-by-file copy goes wrong (BASELINE.md: tar czf of the live
 // directory fails 5 of 5): its WAL is older than its data files and pg_control.

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -179,6 +180,14 @@ TEST_F(PgIncrementalTest, ScannerRefusesWalFromAnotherPlace) {
   EXPECT_EQ(scanner.AddSegment(wrong_timeline, at).code(), StatusCode::kCorruption);
   std::vector<uint8_t> short_file(genuine.begin(), genuine.begin() + 8192);
   EXPECT_EQ(scanner.AddSegment(short_file, at).code(), StatusCode::kCorruption);
+  // A record claiming 65 MiB (the segment's first, right after its long header): not
+  // assembled in memory for whoever wrote it.
+  std::vector<uint8_t> huge = genuine;
+  uint32_t length = 65u << 20;
+  std::memcpy(huge.data() + 40, &length, 4);
+  st = scanner.AddSegment(huge, at);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_NE(st.message().find("impossible record length"), std::string::npos) << st.ToString();
   // Refusals leave the scanner as it was: the genuine segment is still taken.
   ASSERT_TRUE(scanner.AddSegment(genuine, at).ok());
   EXPECT_TRUE(scanner.done());

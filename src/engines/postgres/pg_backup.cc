@@ -1,5 +1,6 @@
 #include "engines/postgres/pg_backup.h"
 
+#include <charconv>
 #include <chrono>
 #include <optional>
 #include <sstream>
@@ -96,6 +97,19 @@ std::string LastFatalLine(const std::string& log_path) {
   return "";
 }
 
+// `show wal_segment_size` ("16MB"): a power of two from 1 MiB to 1 GiB, as initdb allows;
+// anything else is refused rather than divided by.
+Result<uint64_t> ParseSegmentSize(const std::string& text) {
+  uint64_t mb = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mb);
+  std::string_view unit(end, text.data() + text.size() - end);
+  uint64_t bytes = unit == "MB" ? mb << 20 : unit == "GB" ? mb << 30 : 0;
+  if (ec != std::errc() || bytes < (1u << 20) || bytes > (1u << 30) || (bytes & (bytes - 1))) {
+    return Status::Internal(fmt::format("the server reports a WAL segment size of '{}'", text));
+  }
+  return bytes;
+}
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -182,14 +196,16 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
                                       "start it before backing it up");
   }
   PgConnection conn = std::move(connected.value());
+  // A tenant with the superuser's login can give it a search_path that finds its own
+  // pg_settings or pg_backup_start first: this session names only the system's.
+  RETURN_IF_ERROR(
+      conn.Query("set search_path = pg_catalog").status().WithContext("backup session"));
   PgBackupInfo info;
   ASSIGN_OR_RETURN(info.server_version, conn.QueryValue("show server_version_num"));
   ASSIGN_OR_RETURN(info.system_identifier,
                    conn.QueryValue("select system_identifier from pg_control_system()"));
-  ASSIGN_OR_RETURN(
-      std::string seg_size_text,
-      conn.QueryValue("select setting from pg_settings where name = 'wal_segment_size'"));
-  uint64_t seg_size = std::stoull(seg_size_text);
+  ASSIGN_OR_RETURN(std::string seg_size_text, conn.QueryValue("show wal_segment_size"));
+  ASSIGN_OR_RETURN(uint64_t seg_size, ParseSegmentSize(seg_size_text));
   // The slot keeps every WAL segment from now on until this session ends, so the segments
   // between start and stop are still there when we copy them.
   std::string slot = "dbaas_backup_" + RandomHex(6);
@@ -250,11 +266,9 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     if (!stop_rows[0][2].empty()) add("tablespace_map", stop_rows[0][2], "");
     ASSIGN_OR_RETURN(uint64_t start, ParseLsn(info.start_lsn));
     ASSIGN_OR_RETURN(uint64_t stop, ParseLsn(info.stop_lsn));
-    uint64_t per_id = 0x100000000ull / seg_size;
     for (uint64_t seg = start / seg_size; seg <= stop / seg_size; ++seg) {
       if (seg == stop / seg_size && stop % seg_size == 0 && seg > start / seg_size) break;
-      std::string file =
-          fmt::format("{:08X}{:08X}{:08X}", info.timeline, seg / per_id, seg % per_id);
+      std::string file = WalSegmentName(info.timeline, seg * seg_size, seg_size);
       add("pg_wal/" + file, "", JoinPath(JoinPath(instance.data_dir(), "pg_wal"), file));
     }
     // Directories pg_basebackup creates that a restored server expects.

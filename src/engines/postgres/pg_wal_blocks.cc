@@ -94,11 +94,11 @@ WalBlockScanner::WalBlockScanner(uint64_t start_lsn, uint64_t end_lsn, uint32_t 
       timeline_(timeline),
       segment_size_(segment_size),
       next_segment_(start_lsn - start_lsn % segment_size) {
-  done_ = end_lsn_ <= next_segment_;
+  state_.done = end_lsn_ <= next_segment_;
 }
 
 Status WalBlockScanner::AddSegment(std::span<const uint8_t> segment, uint64_t segment_lsn) {
-  if (done_) return Status::Ok();
+  if (state_.done) return Status::Ok();
   if (segment_lsn != next_segment_) {
     return Status::InvalidArgument(
         fmt::format("WAL segment at {:X} offered where {:X} is next", segment_lsn, next_segment_));
@@ -107,7 +107,6 @@ Status WalBlockScanner::AddSegment(std::span<const uint8_t> segment, uint64_t se
   WalChanges found;
   RETURN_IF_ERROR(ScanSegment(segment, segment_lsn, state, found));
   state_ = std::move(state);
-  done_ = state_.done;
   next_segment_ += segment_size_;
   changes_.records += found.records;
   changes_.wal_bytes += found.wal_bytes;

@@ -71,7 +71,7 @@ class WalBlockScanner {
   // The next segment expected, and whether the range is complete (a record at or past
   // end_lsn was reached).
   uint64_t next_segment_lsn() const { return next_segment_; }
-  bool done() const { return done_; }
+  bool done() const { return state_.done; }
 
   // Sorts and de-duplicates; call once, when done().
   WalChanges Finish();
@@ -96,7 +96,6 @@ class WalBlockScanner {
   uint32_t timeline_;
   uint64_t segment_size_;
   uint64_t next_segment_;
-  bool done_ = false;
   State state_;
   WalChanges changes_;
 };
