@@ -189,7 +189,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
                                     const std::string& name, const PgBackupOptions& options) {
   auto started = std::chrono::steady_clock::now();
   // Whoever started the server (this process or an earlier one), it must accept us.
-  auto connected = PgConnection::Connect(instance.connection().SocketConninfo());
+  auto connected = PgConnection::ConnectOwn(instance.connection().SocketConninfo());
   if (!connected.ok()) {
     return Status::FailedPrecondition(fmt::format("instance '{}' is not accepting connections: {}",
                                                   instance.name(), connected.status().message()),
@@ -375,7 +375,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
   Status started = inst.Start(std::chrono::minutes(5));
   if (!started.ok()) return fail(started);
   // Recovery replays to the backup's end; the server then leaves recovery by itself.
-  auto conn = PgConnection::Connect(inst.connection().SocketConninfo());
+  auto conn = PgConnection::ConnectOwn(inst.connection().SocketConninfo());
   if (!conn.ok()) return fail(conn.status());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
   while (true) {

@@ -16,7 +16,7 @@ Status CountTables(const PgConnectionInfo& info, const std::string& database,
                    IntegrityReport& report) {
   PgConnectionInfo db = info;
   db.database = database;
-  ASSIGN_OR_RETURN(PgConnection conn, PgConnection::Connect(db.SocketConninfo()));
+  ASSIGN_OR_RETURN(PgConnection conn, PgConnection::ConnectOwn(db.SocketConninfo()));
   ASSIGN_OR_RETURN(auto tables,
                    conn.Query("select format('%I.%I', n.nspname, c.relname) from pg_class c "
                               "join pg_namespace n on n.oid = c.relnamespace "
@@ -45,7 +45,7 @@ Result<IntegrityReport> CheckPostgres(const PgInstance& instance) {
   IntegrityReport report;
   report.checker = "pg_amcheck";
   const PgConnectionInfo& info = instance.connection();
-  ASSIGN_OR_RETURN(PgConnection conn, PgConnection::Connect(info.SocketConninfo()));
+  ASSIGN_OR_RETURN(PgConnection conn, PgConnection::ConnectOwn(info.SocketConninfo()));
   ASSIGN_OR_RETURN(auto databases,
                    conn.Query("select datname from pg_database where datallowconn and not "
                               "datistemplate order by 1"));

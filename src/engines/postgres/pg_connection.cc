@@ -53,6 +53,12 @@ Result<PgConnection> PgConnection::Connect(const std::string& conninfo) {
   return c;
 }
 
+Result<PgConnection> PgConnection::ConnectOwn(const std::string& conninfo) {
+  ASSIGN_OR_RETURN(PgConnection conn, Connect(conninfo));
+  RETURN_IF_ERROR(conn.Query("set search_path = pg_catalog").status());
+  return conn;
+}
+
 Result<std::vector<PgRow>> PgConnection::Query(const std::string& sql) {
   return Collect(conn_.get(), PQexec(conn_.get(), sql.c_str()), sql);
 }

@@ -17,6 +17,10 @@ class PgConnection {
  public:
   // `conninfo` is a libpq keyword/value string or URI.
   static Result<PgConnection> Connect(const std::string& conninfo);
+  // dbaas's own session on a tenant's server: its search_path is pg_catalog alone, so that
+  // what dbaas calls unqualified (pg_backup_start, pg_settings, pg_switch_wal, ...) is the
+  // system's, whatever search_path a tenant with the superuser's login gave the role.
+  static Result<PgConnection> ConnectOwn(const std::string& conninfo);
 
   PgConnection(PgConnection&&) noexcept = default;
   PgConnection& operator=(PgConnection&&) noexcept = default;

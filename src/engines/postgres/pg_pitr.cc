@@ -35,7 +35,7 @@ Status CheckArchiveId(const std::string& id) {
 }
 
 Result<PgConnection> ConnectTo(const PgInstance& instance) {
-  auto conn = PgConnection::Connect(instance.connection().SocketConninfo());
+  auto conn = PgConnection::ConnectOwn(instance.connection().SocketConninfo());
   if (!conn.ok()) {
     return Status::FailedPrecondition(fmt::format("instance '{}' is not accepting connections: {}",
                                                   instance.name(), conn.status().message()),
