@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
                     {"logical_bytes", b->snapshot.stats.logical_bytes},
                     {"read_bytes", b->snapshot.stats.read_bytes},
                     {"partial_files", b->snapshot.stats.partial_files},
+                    {"patched_chunks", b->snapshot.stats.patched_chunks},
                     {"annotations", b->snapshot.annotations},
                     {"warnings", b->snapshot.warnings},
                     {"start_lsn", b->start_lsn},

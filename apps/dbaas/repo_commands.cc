@@ -44,6 +44,7 @@ json SnapshotJson(const Manifest& m) {
           {"new_blobs", m.stats.new_blobs},
           {"reused_files", m.stats.reused_files},
           {"partial_files", m.stats.partial_files},
+          {"patched_chunks", m.stats.patched_chunks},
           {"seconds", m.stats.seconds},
           {"warnings", m.warnings}};
 }

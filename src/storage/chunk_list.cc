@@ -1,50 +1,86 @@
 #include "storage/chunk_list.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
 
+#include "storage/byte_codec.h"
+
 namespace dbaas::storage {
 namespace {
 constexpr std::string_view kMagic = "DBCL";
-constexpr size_t kEntrySize = 36;
+constexpr std::string_view kPatchedMagic = "DBC2";
+constexpr uint8_t kHasPatch = 1;
+
+void PutId(std::string& out, const BlobId& id) {
+  out.append(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+}
+
+bool ReadId(ByteReader& r, BlobId& id) {
+  std::string_view bytes;
+  if (!r.Bytes(32, bytes)) return false;
+  std::memcpy(id.bytes.data(), bytes.data(), 32);
+  return true;
+}
 }  // namespace
 
 std::string EncodeChunkList(const std::vector<ChunkRef>& chunks) {
-  std::string out(kMagic);
-  out.reserve(8 + chunks.size() * kEntrySize);
-  auto put_u32 = [&out](uint32_t v) {
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-  };
-  put_u32(static_cast<uint32_t>(chunks.size()));
+  // Lists without patches keep the first format: their ids (and so the dedup of unchanged
+  // files' lists) are what they were.
+  bool patched = std::any_of(chunks.begin(), chunks.end(),
+                             [](const ChunkRef& c) { return c.patch.has_value(); });
+  std::string out(patched ? kPatchedMagic : kMagic);
+  out.reserve(8 + chunks.size() * (patched ? 69 : 36));
+  PutLe<uint32_t>(out, static_cast<uint32_t>(chunks.size()));
   for (const ChunkRef& c : chunks) {
-    out.append(reinterpret_cast<const char*>(c.id.bytes.data()), c.id.bytes.size());
-    put_u32(c.length);
+    PutId(out, c.id);
+    PutLe<uint32_t>(out, c.length);
+    if (!patched) continue;
+    PutLe<uint8_t>(out, c.patch ? kHasPatch : 0);
+    if (c.patch) PutId(out, *c.patch);
   }
   return out;
 }
 
 Result<std::vector<ChunkRef>> ParseChunkList(std::span<const uint8_t> data) {
-  auto get_u32 = [](const uint8_t* p) {
-    return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-  };
-  if (data.size() < 8 || std::memcmp(data.data(), kMagic.data(), 4) != 0) {
+  ByteReader r(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  std::string_view magic;
+  uint32_t count = 0;
+  if (!r.Bytes(4, magic) || (magic != kMagic && magic != kPatchedMagic) || !r.Read(count)) {
     return Status::Corruption("chunk list has a bad header");
   }
-  uint32_t count = get_u32(data.data() + 4);
-  if ((data.size() - 8) / kEntrySize != count || (data.size() - 8) % kEntrySize != 0) {
+  const bool patched = magic == kPatchedMagic;
+  const size_t min_entry = patched ? 37 : 36;
+  if (r.left() / min_entry < count || (!patched && r.left() != size_t{count} * min_entry)) {
     return Status::Corruption(
         fmt::format("chunk list of {} bytes cannot hold {} chunks", data.size(), count));
   }
   std::vector<ChunkRef> chunks(count);
   for (uint32_t i = 0; i < count; ++i) {
-    const uint8_t* p = data.data() + 8 + size_t{i} * kEntrySize;
-    std::memcpy(chunks[i].id.bytes.data(), p, 32);
-    chunks[i].length = get_u32(p + 32);
-    if (chunks[i].length == 0 || chunks[i].length > kMaxBlobSize) {
-      return Status::Corruption(
-          fmt::format("chunk list entry {} has length {}", i, chunks[i].length));
+    ChunkRef& c = chunks[i];
+    uint8_t flags = 0;
+    if (!ReadId(r, c.id) || !r.Read(c.length) || (patched && !r.Read(flags))) {
+      return Status::Corruption(fmt::format("chunk list ends inside entry {}", i));
     }
+    if (c.length == 0 || c.length > kMaxBlobSize || (flags & ~kHasPatch) != 0) {
+      return Status::Corruption(
+          fmt::format("chunk list entry {} has length {} and flags {}", i, c.length, flags));
+    }
+    if (flags & kHasPatch) {
+      c.patch.emplace();
+      if (!ReadId(r, *c.patch)) {
+        return Status::Corruption(fmt::format("chunk list ends inside entry {}", i));
+      }
+    }
+  }
+  if (patched && std::none_of(chunks.begin(), chunks.end(),
+                              [](const ChunkRef& c) { return c.patch.has_value(); })) {
+    return Status::Corruption("chunk list of the patched format has no patch");
+  }
+  if (r.left() != 0) {
+    return Status::Corruption(
+        fmt::format("chunk list has {} bytes after its {} chunks", r.left(), count));
   }
   return chunks;
 }

@@ -1,9 +1,12 @@
 // A file's content as a list of chunk references, stored as a blob of type kChunkList so
 // that an unchanged file costs a snapshot one 32-byte reference, not one per chunk.
-// Format: "DBCL" magic, u32 count, then per chunk a 32-byte id and a u32 length (LE).
+// Format (docs/formats/repository.md): "DBCL", u32 count, then per chunk a 32-byte id and
+// a u32 length (LE); a list with page patches is "DBC2", whose entries also carry a flags
+// byte and, when its bit 1 is set, the 32-byte id of the chunk's page patch.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -14,8 +17,9 @@
 namespace dbaas::storage {
 
 struct ChunkRef {
-  BlobId id;
+  BlobId id;  // the chunk, or with `patch` the chunk it was patched from
   uint32_t length = 0;
+  std::optional<BlobId> patch = std::nullopt;  // a page patch (page_patch.h) of `id`
   bool operator==(const ChunkRef&) const = default;
 };
 

@@ -10,6 +10,7 @@
 
 #include "base/hex.h"
 #include "base/sha256.h"
+#include "storage/byte_codec.h"
 
 namespace dbaas::storage {
 namespace {
@@ -208,6 +209,7 @@ json HeaderJson(const Manifest& m, int version) {
                 {"stored_bytes", m.stats.stored_bytes},
                 {"reused_files", m.stats.reused_files},
                 {"partial_files", m.stats.partial_files},
+                {"patched_chunks", m.stats.patched_chunks},
                 {"change_map_misses", m.stats.change_map_misses},
                 {"seconds", m.stats.seconds}};
   return {{"format", "dbaas-snapshot"},
@@ -264,6 +266,7 @@ Status ParseHeaderJson(const json& j, int expected_version, Manifest& m) {
     RETURN_IF_ERROR(GetOptional(s, "stored_bytes", m.stats.stored_bytes));
     RETURN_IF_ERROR(GetOptional(s, "reused_files", m.stats.reused_files));
     RETURN_IF_ERROR(GetOptional(s, "partial_files", m.stats.partial_files));
+    RETURN_IF_ERROR(GetOptional(s, "patched_chunks", m.stats.patched_chunks));
     RETURN_IF_ERROR(GetOptional(s, "change_map_misses", m.stats.change_map_misses));
     RETURN_IF_ERROR(GetOptional(s, "seconds", m.stats.seconds));
   }
@@ -289,37 +292,6 @@ Result<Manifest> ParseJsonManifest(std::string_view text) {
   return m;
 }
 
-template <typename T>
-void Put(std::string& out, T v) {
-  char bytes[sizeof(T)];
-  std::memcpy(bytes, &v, sizeof(T));  // little endian: the only byte order we build for
-  out.append(bytes, sizeof(T));
-}
-
-// Reads the binary fields of a v2 manifest, every read bounds-checked.
-class Reader {
- public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  template <typename T>
-  bool Read(T& v) {
-    if (data_.size() - pos_ < sizeof(T)) return false;
-    std::memcpy(&v, data_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return true;
-  }
-  bool Bytes(size_t n, std::string_view& out) {
-    if (data_.size() - pos_ < n) return false;
-    out = data_.substr(pos_, n);
-    pos_ += n;
-    return true;
-  }
-  size_t left() const { return data_.size() - pos_; }
-
- private:
-  std::string_view data_;
-  size_t pos_ = 0;
-};
-
 uint8_t TypeCode(EntryType type) {
   return type == EntryType::kDirectory ? 0 : type == EntryType::kFile ? 1 : 2;
 }
@@ -334,7 +306,7 @@ Result<Manifest> ParseBinaryManifest(std::string_view data) {
   Sha256Digest want;
   std::memcpy(want.bytes.data(), data.data() + body.size(), 32);
   if (Sha256(body) != want) return Status::Corruption("manifest does not match its checksum");
-  Reader r(body.substr(kMagic.size()));
+  ByteReader r(body.substr(kMagic.size()));
   uint32_t header_len = 0;
   std::string_view header;
   if (!r.Read(header_len) || !r.Bytes(header_len, header)) {
@@ -398,29 +370,29 @@ std::string EncodeManifest(const Manifest& m) {
       HeaderJson(m, kBinaryVersion).dump(-1, ' ', false, json::error_handler_t::replace);
   std::string out(kMagic);
   out.reserve(header.size() + m.entries.size() * 96 + 128);
-  Put<uint32_t>(out, static_cast<uint32_t>(header.size()));
+  PutLe<uint32_t>(out, static_cast<uint32_t>(header.size()));
   out += header;
-  Put<uint32_t>(out, static_cast<uint32_t>(m.entries.size()));
+  PutLe<uint32_t>(out, static_cast<uint32_t>(m.entries.size()));
   std::string_view previous;
   for (const TreeEntry& e : m.entries) {
     size_t shared = 0;
     size_t limit = std::min({previous.size(), e.path.size(), size_t{0xffff}});
     while (shared < limit && previous[shared] == e.path[shared]) ++shared;
-    Put<uint16_t>(out, static_cast<uint16_t>(shared));
-    Put<uint16_t>(out, static_cast<uint16_t>(e.path.size() - shared));
+    PutLe<uint16_t>(out, static_cast<uint16_t>(shared));
+    PutLe<uint16_t>(out, static_cast<uint16_t>(e.path.size() - shared));
     out.append(e.path, shared);
-    Put<uint8_t>(out, TypeCode(e.type));
-    Put<uint8_t>(out, e.chunks ? 1 : 0);
-    Put(out, e.mode);
-    Put(out, e.uid);
-    Put(out, e.gid);
-    Put(out, e.mtime_ns);
-    Put(out, e.ctime_ns);
-    Put(out, e.inode);
-    Put(out, e.size);
+    PutLe<uint8_t>(out, TypeCode(e.type));
+    PutLe<uint8_t>(out, e.chunks ? 1 : 0);
+    PutLe(out, e.mode);
+    PutLe(out, e.uid);
+    PutLe(out, e.gid);
+    PutLe(out, e.mtime_ns);
+    PutLe(out, e.ctime_ns);
+    PutLe(out, e.inode);
+    PutLe(out, e.size);
     if (e.chunks) out.append(reinterpret_cast<const char*>(e.chunks->bytes.data()), 32);
     if (e.type == EntryType::kSymlink) {
-      Put<uint16_t>(out, static_cast<uint16_t>(e.symlink_target.size()));
+      PutLe<uint16_t>(out, static_cast<uint16_t>(e.symlink_target.size()));
       out += e.symlink_target;
     }
     previous = e.path;

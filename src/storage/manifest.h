@@ -47,6 +47,7 @@ struct SnapshotStats {
   uint64_t stored_bytes = 0;       // bytes this snapshot added to the repository
   uint64_t reused_files = 0;       // files taken from the parent without reading
   uint64_t partial_files = 0;      // changed files read only where the change map says
+  uint64_t patched_chunks = 0;     // changed chunks stored as page patches (page_patch.h)
   uint64_t change_map_misses = 0;  // check_change_map: differences the map did not explain
   double seconds = 0;
 };

@@ -94,7 +94,7 @@ Result<std::vector<PackBlobEntry>> ParsePackIndex(std::span<const uint8_t> index
     e.stored_size = GetU32(p + 36);
     e.raw_size = GetU32(p + 40);
     e.offset = GetU64(p + 44);
-    if (type > static_cast<uint8_t>(BlobType::kChunkList) ||
+    if (type > static_cast<uint8_t>(BlobType::kPagePatch) ||
         compression > static_cast<uint8_t>(Compression::kZstdDelta)) {
       return Status::Corruption(fmt::format("pack index entry {} has an unknown type", i));
     }

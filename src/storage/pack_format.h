@@ -18,7 +18,8 @@ namespace dbaas::storage {
 
 using BlobId = Sha256Digest;  // SHA-256 of the blob's uncompressed content
 
-enum class BlobType : uint8_t { kData = 0, kChunkList = 1 };
+// kPagePatch: a changed chunk's bytes over its parent's chunk (page_patch.h).
+enum class BlobType : uint8_t { kData = 0, kChunkList = 1, kPagePatch = 2 };
 // kZstdDelta: the stored bytes are the 32-byte id of a base blob, then a zstd frame made
 // with the base's content as prefix dictionary. A base is never itself a delta, so a read
 // needs at most one extra blob.

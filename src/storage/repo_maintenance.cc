@@ -68,8 +68,10 @@ Status VerifyPack(const std::string& pack_path, BlobCodec& codec, BlobSet& good,
 }
 
 // Checks one snapshot's references against the blobs that verified.
+// `patches_ok`: page patches already found to patch their chunk (snapshots share them).
 void VerifySnapshot(const std::string& repo_path, const Manifest& m, const BlobSet& good,
-                    const Repository* repo, BlobCodec& codec, VerifyReport& report) {
+                    const Repository* repo, BlobCodec& codec, BlobSet& patches_ok,
+                    VerifyReport& report) {
   auto fail = [&](const std::string& what) {
     report.errors.push_back(fmt::format("snapshot {}: {}", m.id, what));
   };
@@ -100,6 +102,16 @@ void VerifySnapshot(const std::string& repo_path, const Manifest& m, const BlobS
         fail(fmt::format("chunk {} of '{}' is missing or damaged", c.id.Hex(), e.path));
         break;
       }
+      if (!c.patch || patches_ok.count(*c.patch)) continue;
+      if (!good.count(*c.patch)) {
+        fail(fmt::format("page patch {} of '{}' is missing or damaged", c.patch->Hex(), e.path));
+        break;
+      }
+      if (auto patch = repo->ReadPagePatch(c, codec); !patch.ok()) {
+        fail(fmt::format("page patch of '{}': {}", e.path, patch.status().message()));
+        break;
+      }
+      patches_ok.insert(*c.patch);
     }
     if (total != e.size) fail(fmt::format("chunks of '{}' do not add up to its size", e.path));
   }
@@ -146,6 +158,7 @@ Result<VerifyReport> VerifyRepository(const std::string& path, unsigned threads,
       report.errors.push_back(fmt::format("delta blob {}: {}", id.Hex(), st.message()));
     }
   }
+  BlobSet patches_ok;
   auto manifests = ListManifestFiles(path);
   if (!manifests.ok()) {
     report.errors.push_back(fmt::format("snapshots: {}", manifests.status().message()));
@@ -163,7 +176,7 @@ Result<VerifyReport> VerifyRepository(const std::string& path, unsigned threads,
       report.errors.push_back(fmt::format("snapshot {}: {}", id, m.status().message()));
       continue;
     }
-    VerifySnapshot(path, m.value(), good, r, *codecs[0], report);
+    VerifySnapshot(path, m.value(), good, r, *codecs[0], patches_ok, report);
   }
   std::sort(report.errors.begin(), report.errors.end());
   return report;
@@ -171,7 +184,8 @@ Result<VerifyReport> VerifyRepository(const std::string& path, unsigned threads,
 
 namespace {
 
-// Collects every blob a repository snapshot references (chunk lists and their chunks).
+// Collects every blob a repository snapshot references (chunk lists, their chunks and page
+// patches).
 Status MarkReferenced(const Repository& repo, BlobSet& live, std::unordered_set<std::string>& ids) {
   ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshots());
   BlobCodec codec;
@@ -180,7 +194,10 @@ Status MarkReferenced(const Repository& repo, BlobSet& live, std::unordered_set<
     for (const TreeEntry& e : m.entries) {
       if (!e.chunks || !live.insert(*e.chunks).second) continue;
       ASSIGN_OR_RETURN(auto list, repo.ReadChunkList(*e.chunks, codec));
-      for (const ChunkRef& c : list) live.insert(c.id);
+      for (const ChunkRef& c : list) {
+        live.insert(c.id);
+        if (c.patch) live.insert(*c.patch);
+      }
     }
   }
   // The base of a live delta is live (bases are never deltas: one pass suffices).

@@ -283,6 +283,32 @@ Result<std::vector<ChunkRef>> Repository::ReadChunkList(const BlobId& id, BlobCo
   return list;
 }
 
+Result<PagePatch> Repository::ReadPagePatch(const ChunkRef& ref, BlobCodec& codec) const {
+  if (!ref.patch) return Status::InvalidArgument("chunk has no page patch");
+  thread_local std::vector<uint8_t> data;
+  RETURN_IF_ERROR(ReadBlob(*ref.patch, codec, data));
+  auto patch = ParsePagePatch(data);
+  if (!patch.ok()) return patch.status().WithContext(fmt::format("blob {}", ref.patch->Hex()));
+  if (patch->base != ref.id || patch->chunk_length != ref.length) {
+    return Status::Corruption(fmt::format(
+        "page patch {} is of chunk {} ({} bytes), but patches chunk {} ({} bytes) in its list",
+        ref.patch->Hex(), patch->base.Hex(), patch->chunk_length, ref.id.Hex(), ref.length));
+  }
+  return patch;
+}
+
+Status Repository::ReadChunk(const ChunkRef& ref, BlobCodec& codec, std::vector<uint8_t>& out,
+                             BlobCheck check) const {
+  RETURN_IF_ERROR(ReadBlob(ref.id, codec, out, check));
+  if (out.size() != ref.length) {
+    return Status::Corruption(fmt::format("chunk {} has {} bytes where its list says {}",
+                                          ref.id.Hex(), out.size(), ref.length));
+  }
+  if (!ref.patch) return Status::Ok();
+  ASSIGN_OR_RETURN(PagePatch patch, ReadPagePatch(ref, codec));
+  return ApplyPagePatch(patch, out);
+}
+
 std::string Repository::SnapshotPath(std::string_view id) const {
   std::string path = JoinPath(JoinPath(path_, "snapshots"), std::string(id));
   // A manifest written before version 2 keeps its JSON name.

@@ -28,6 +28,7 @@
 #include "storage/chunk_list.h"
 #include "storage/manifest.h"
 #include "storage/pack_format.h"
+#include "storage/page_patch.h"
 
 namespace dbaas::storage {
 
@@ -88,6 +89,11 @@ class Repository {
   Result<std::optional<BlobId>> DeltaBaseOf(const BlobId& id) const;
   // Reads and checks a chunk-list blob.
   Result<std::vector<ChunkRef>> ReadChunkList(const BlobId& id, BlobCodec& codec) const;
+  // Reads and checks a page-patch blob, and that it patches `ref` (its base and length).
+  Result<PagePatch> ReadPagePatch(const ChunkRef& ref, BlobCodec& codec) const;
+  // A chunk's content: its blob, with its page patch applied if it has one.
+  Status ReadChunk(const ChunkRef& ref, BlobCodec& codec, std::vector<uint8_t>& out,
+                   BlobCheck check = BlobCheck::kSha256) const;
   // Adds a finished pack's entries to the in-memory index.
   void AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries);
 

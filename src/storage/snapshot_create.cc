@@ -21,6 +21,7 @@
 #include "storage/blob_codec.h"
 #include "storage/chunk_list.h"
 #include "storage/pack_writer.h"
+#include "storage/page_patch.h"
 #include "storage/reflink.h"
 
 namespace dbaas::storage {
@@ -33,17 +34,30 @@ struct RangeTask {
   uint64_t length;
 };
 
+// A chunk the change map names, to store as a page patch of the parent's chunk: the
+// ranges of it that changed, relative to the chunk.
+struct PatchPlan {
+  size_t chunk;
+  std::vector<PatchRange> ranges;
+};
+
+// A unit of parallel work: consecutive patch plans of one file.
+struct PatchTask {
+  size_t file;
+  size_t first;
+  size_t count;
+};
+
 // Per-file result slots, filled by whichever threads read the file's ranges.
 struct FileWork {
   TreeEntry* entry;
-  // One slot per chunk of the size seen by the scan: read, or taken from the parent where
-  // the change map says the chunk did not change.
+  // One slot per chunk of the size seen by the scan: read, patched, or taken from the
+  // parent where the change map says the chunk did not change.
   std::vector<ChunkRef> chunks;
   // The same file in the parent snapshot: its chunks are the delta bases of changed chunks.
   std::vector<ChunkRef> parent_chunks;
   std::optional<BlobId> parent_list;
-  // Checking the change map: the chunks it left out, read anyway to compare.
-  std::vector<bool> left_out;
+  std::vector<PatchPlan> patches;
   // Where a read came up short: the file shrank while we read it, and ends there.
   std::atomic<uint64_t> cut{UINT64_MAX};
   std::atomic<bool> vanished{false};
@@ -51,6 +65,12 @@ struct FileWork {
 
 // A delta at most 1/kDeltaGoodEnough of its chunk is stored without trying plain zstd.
 constexpr size_t kDeltaGoodEnough = 32;
+// A page patch holds at most 1/kPatchAtMost of its chunk; a chunk changed more is read
+// whole (and stored as a delta of the parent's). Patches are cumulative, so this bounds
+// what each incremental stores again of the changes before it.
+constexpr uint64_t kPatchAtMost = 2;
+// Patch plans per task: one open of the file for many changed chunks.
+constexpr size_t kPatchesPerTask = 64;
 
 uint64_t RangeSize(uint32_t chunk_size) {
   uint64_t target = 4ull << 20;
@@ -174,6 +194,16 @@ Result<UniqueFd> OpenForReading(const std::string& path) {
   return fd;
 }
 
+// Opens a file of the source; nullopt, and the file marked vanished, when it was deleted
+// since the tree was scanned.
+Result<std::optional<UniqueFd>> OpenSource(FileWork& work, const std::string& path) {
+  auto fd = OpenForReading(path);
+  if (fd.ok()) return std::optional<UniqueFd>(std::move(fd.value()));
+  if (fd.status().code() != StatusCode::kNotFound) return fd.status();
+  work.vanished = true;
+  return std::optional<UniqueFd>();
+}
+
 // What every range read of one snapshot shares.
 struct ReadContext {
   const Repository& repo;
@@ -181,40 +211,16 @@ struct ReadContext {
   uint32_t chunk_size;
   BlobSink& sink;
   Progress* progress;
-  const ChangeMap* checked_map;  // check_change_map: the map whose leavings are compared
-  std::mutex misses_mutex;
-  std::vector<std::string> misses;
+  std::atomic<uint64_t> read_bytes{0};
+  std::atomic<uint64_t> patched_chunks{0};
 };
-
-// A chunk the change map left out differs from the parent's: explained, or a miss.
-void CheckLeftOut(ReadContext& ctx, const FileWork& work, size_t chunk,
-                  std::span<const uint8_t> data) {
-  BlobCodec codec;
-  std::vector<uint8_t> parent;
-  const ChunkRef& was = work.parent_chunks[chunk];
-  uint64_t offset = uint64_t{chunk} * ctx.chunk_size;
-  Status read = ctx.repo.ReadBlob(was.id, codec, parent);
-  if (read.ok() && ctx.checked_map->DifferenceExplained(work.entry->path, offset, parent, data)) {
-    return;
-  }
-  std::lock_guard lock(ctx.misses_mutex);
-  ctx.misses.push_back(fmt::format("the change map left out a change to '{}' at offset {}{}",
-                                   work.entry->path, offset,
-                                   read.ok() ? "" : " (parent chunk unreadable)"));
-}
 
 Status ReadRange(ReadContext& ctx, FileWork& work, const RangeTask& task, unsigned thread,
                  std::vector<uint8_t>& buffer) {
   if (work.vanished.load()) return Status::Ok();
   std::string path = JoinPath(ctx.source, work.entry->path);
-  auto fd = OpenForReading(path);
-  if (!fd.ok()) {
-    if (fd.status().code() == StatusCode::kNotFound) {  // deleted while we read the tree
-      work.vanished = true;
-      return Status::Ok();
-    }
-    return fd.status();
-  }
+  ASSIGN_OR_RETURN(std::optional<UniqueFd> fd, OpenSource(work, path));
+  if (!fd) return Status::Ok();
   buffer.resize(task.length);
   ASSIGN_OR_RETURN(size_t n, PreadFull(fd->get(), buffer.data(), task.length, task.offset, path));
   if (n < task.length) {
@@ -230,13 +236,81 @@ Status ReadRange(ReadContext& ctx, FileWork& work, const RangeTask& task, unsign
     BlobId id = Sha256(data);
     std::optional<BlobId> similar;
     if (i < work.parent_chunks.size()) similar = work.parent_chunks[i].id;
-    if (!work.left_out.empty() && work.left_out[i] && id != work.parent_chunks[i].id) {
-      CheckLeftOut(ctx, work, i, data);
-    }
     RETURN_IF_ERROR(ctx.sink.Put(thread, id, BlobType::kData, data, similar));
-    work.chunks[i] = ChunkRef{id, static_cast<uint32_t>(len)};
+    work.chunks[i] = ChunkRef{id, static_cast<uint32_t>(len), std::nullopt};
   }
+  ctx.read_bytes += n;
   ReportBytes(ctx.progress, task.length);
+  return Status::Ok();
+}
+
+// What one thread keeps between patches.
+struct PatchBuffers {
+  BlobCodec codec;
+  std::vector<uint8_t> data;
+  std::vector<uint8_t> whole;
+};
+
+uint64_t PatchedBytes(const std::vector<PatchRange>& ranges, const PagePatch* older) {
+  std::vector<PatchRange> all = ranges;
+  if (older) all.insert(all.end(), older->ranges.begin(), older->ranges.end());
+  uint64_t total = 0;
+  for (const PatchRange& r : MergeRanges(std::move(all))) total += r.length;
+  return total;
+}
+
+// Stores a chunk the map names as a page patch of the parent's chunk: reads only the
+// ranges that changed and lays them over the parent's patch, if it has one. A chunk whose
+// patch would grow past 1/kPatchAtMost of it, whose parent patch does not read, or that
+// the file no longer holds whole is read whole instead.
+Status ReadPatch(ReadContext& ctx, FileWork& work, const PatchPlan& plan, int fd,
+                 const std::string& path, unsigned thread, PatchBuffers& b) {
+  const ChunkRef& parent = work.parent_chunks[plan.chunk];
+  const uint64_t chunk_offset = uint64_t{plan.chunk} * ctx.chunk_size;
+  auto whole = [&] {
+    return ReadRange(ctx, work, {0, chunk_offset, parent.length}, thread, b.whole);
+  };
+  std::optional<PagePatch> older;
+  if (parent.patch) {
+    auto read = ctx.repo.ReadPagePatch(parent, b.codec);
+    if (!read.ok()) return whole();
+    older = std::move(read.value());
+  }
+  if (PatchedBytes(plan.ranges, older ? &*older : nullptr) * kPatchAtMost > parent.length) {
+    return whole();
+  }
+  size_t total = 0;
+  for (const PatchRange& r : plan.ranges) total += r.length;
+  b.data.resize(total);
+  size_t pos = 0;
+  for (const PatchRange& r : plan.ranges) {
+    ASSIGN_OR_RETURN(size_t n,
+                     PreadFull(fd, b.data.data() + pos, r.length, chunk_offset + r.offset, path));
+    if (n < r.length) return whole();  // the file shrank: the whole read finds its end
+    pos += r.length;
+  }
+  PagePatch patch =
+      OverlayPatch(older ? &*older : nullptr, parent.id, parent.length, plan.ranges, b.data);
+  std::string encoded = EncodePagePatch(patch);
+  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size());
+  BlobId id = Sha256(bytes);
+  RETURN_IF_ERROR(ctx.sink.Put(thread, id, BlobType::kPagePatch, bytes));
+  work.chunks[plan.chunk] = ChunkRef{parent.id, parent.length, id};
+  ctx.read_bytes += total;
+  ++ctx.patched_chunks;
+  ReportBytes(ctx.progress, total);
+  return Status::Ok();
+}
+
+Status ReadPatches(ReadContext& ctx, FileWork& work, const PatchTask& task, unsigned thread,
+                   PatchBuffers& b) {
+  if (work.vanished.load()) return Status::Ok();
+  std::string path = JoinPath(ctx.source, work.entry->path);
+  ASSIGN_OR_RETURN(std::optional<UniqueFd> fd, OpenSource(work, path));
+  if (!fd) return Status::Ok();
+  for (size_t i = task.first; i < task.first + task.count; ++i) {
+    RETURN_IF_ERROR(ReadPatch(ctx, work, work.patches[i], fd->get(), path, thread, b));
+  }
   return Status::Ok();
 }
 
@@ -352,7 +426,7 @@ Status StoreExtraFiles(Repository& repo, BlobSink& sink, Manifest& m,
       std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(content.data()) + pos, len);
       BlobId id = Sha256(data);
       RETURN_IF_ERROR(sink.Put(0, id, BlobType::kData, data));
-      chunks.push_back({id, static_cast<uint32_t>(len)});
+      chunks.push_back({id, static_cast<uint32_t>(len), std::nullopt});
     }
     std::string list = EncodeChunkList(chunks);
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(list.data()), list.size());
@@ -363,24 +437,83 @@ Status StoreExtraFiles(Repository& repo, BlobSink& sink, Manifest& m,
   return Status::Ok();
 }
 
-// Which chunks of a changed file to read when the change map names `ranges`: those the
-// ranges touch, and those the parent does not have whole (the file grew). Every other slot
+// What to do with each chunk of a changed file when the change map names `ranges`: the
+// chunks the parent does not have whole (the file grew or shrank there) are read whole
+// (true); the chunks the ranges touch get a patch plan in `work.patches`; every other slot
 // of `work` gets the parent's chunk.
-std::vector<bool> ChunksToRead(const std::vector<ByteRange>& ranges, FileWork& work,
-                               uint32_t chunk_size) {
+std::vector<bool> PlanChunks(const std::vector<ByteRange>& ranges, FileWork& work,
+                             uint32_t chunk_size) {
   const uint64_t size = work.entry->size;
   const size_t count = work.chunks.size();
-  std::vector<bool> read(count, false);
+  std::vector<std::vector<PatchRange>> touched(count);
   for (const ByteRange& r : ranges) {
     uint64_t end = std::min<uint64_t>(r.offset + r.length, size);
-    for (uint64_t c = r.offset / chunk_size; c * chunk_size < end; ++c) read[c] = true;
+    for (uint64_t at = r.offset; at < end;) {
+      uint64_t c = at / chunk_size, chunk_end = std::min<uint64_t>((c + 1) * chunk_size, end);
+      touched[c].push_back(
+          {static_cast<uint32_t>(at - c * chunk_size), static_cast<uint32_t>(chunk_end - at)});
+      at = chunk_end;
+    }
   }
+  std::vector<bool> read(count, false);
   for (size_t c = 0; c < count; ++c) {
     uint32_t length = static_cast<uint32_t>(std::min<uint64_t>(chunk_size, size - c * chunk_size));
-    if (c >= work.parent_chunks.size() || work.parent_chunks[c].length != length) read[c] = true;
-    if (!read[c]) work.chunks[c] = work.parent_chunks[c];
+    if (c >= work.parent_chunks.size() || work.parent_chunks[c].length != length) {
+      read[c] = true;
+    } else if (!touched[c].empty()) {
+      work.patches.push_back({c, MergeRanges(std::move(touched[c]))});
+    } else {
+      work.chunks[c] = work.parent_chunks[c];
+    }
   }
   return read;
+}
+
+// The checking mode: every chunk of a file read by the map, as the snapshot stores it,
+// against the source now; a difference is explained by the map (changed after the
+// snapshot began) or a miss, returned as a warning.
+Status CheckAgainstSource(const Repository& repo, const std::string& source, const ChangeMap& map,
+                          const TreeEntry& e, std::mutex& mutex, std::vector<std::string>& misses) {
+  std::string path = JoinPath(source, e.path);
+  auto fd = OpenForReading(path);
+  if (!fd.ok() || !e.chunks) return Status::Ok();  // gone since: the database's log says why
+  BlobCodec codec;
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, repo.ReadChunkList(*e.chunks, codec));
+  std::vector<uint8_t> stored, now;
+  uint64_t offset = 0;
+  for (const ChunkRef& c : chunks) {
+    Status read = repo.ReadChunk(c, codec, stored);
+    now.resize(c.length);
+    ASSIGN_OR_RETURN(size_t n, PreadFull(fd->get(), now.data(), c.length, offset, path));
+    now.resize(n);
+    if (!read.ok() || (now != stored && !map.DifferenceExplained(e.path, offset, stored, now))) {
+      std::lock_guard lock(mutex);
+      misses.push_back(fmt::format("the change map left out a change to '{}' at offset {}{}",
+                                   e.path, offset, read.ok() ? "" : " (chunk unreadable)"));
+    }
+    offset += c.length;
+  }
+  return Status::Ok();
+}
+
+// Runs CheckAgainstSource on the `checked` files of `m` (made and published), counting the
+// misses in its stats and warnings. Reads the repository's new blobs: after Publish.
+Status CheckChangeMap(const Repository& repo, const std::string& source, const ChangeMap& map,
+                      const std::vector<std::string>& checked, unsigned threads, Manifest& m) {
+  std::unordered_set<std::string> wanted(checked.begin(), checked.end());
+  std::vector<const TreeEntry*> entries;
+  for (const TreeEntry& e : m.entries) {
+    if (wanted.count(e.path)) entries.push_back(&e);
+  }
+  std::mutex mutex;
+  std::vector<std::string> misses;
+  RETURN_IF_ERROR(ParallelFor(entries.size(), threads, [&](size_t i, unsigned) {
+    return CheckAgainstSource(repo, source, map, *entries[i], mutex, misses);
+  }));
+  std::sort(misses.begin(), misses.end());
+  m.stats.change_map_misses = misses.size();
+  for (std::string& miss : misses) m.warnings.push_back(std::move(miss));
+  return Status::Ok();
 }
 
 Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manifest& m) {
@@ -407,6 +540,9 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
 
   std::vector<std::unique_ptr<FileWork>> files;
   std::vector<RangeTask> tasks;
+  std::vector<PatchTask> patch_tasks;
+  std::vector<std::string> checked;  // check_change_map: the files the map was asked for
+  uint64_t planned = 0;              // bytes to read
   BlobCodec parent_codec;
   for (TreeEntry& e : m.entries) {
     if (e.type != EntryType::kFile || e.size == 0) continue;
@@ -433,12 +569,15 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
     std::vector<bool> read(count, true);
     if (map && !o.full_read && !work->parent_chunks.empty()) {
       if (auto ranges = map->ChangedRanges(e, *before)) {
-        read = ChunksToRead(*ranges, *work, chunk_size);
+        read = PlanChunks(*ranges, *work, chunk_size);
         ++m.stats.partial_files;
-        if (o.check_change_map) {
-          work->left_out.resize(count);
-          for (size_t c = 0; c < count; ++c) work->left_out[c] = !read[c];
-          read.assign(count, true);
+        if (o.check_change_map) checked.push_back(e.path);
+        for (size_t p = 0; p < work->patches.size(); p += kPatchesPerTask) {
+          patch_tasks.push_back(
+              {files.size(), p, std::min(kPatchesPerTask, work->patches.size() - p)});
+        }
+        for (const PatchPlan& plan : work->patches) {
+          for (const PatchRange& r : plan.ranges) planned += r.length;
         }
       }
     }
@@ -453,24 +592,28 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
       uint64_t off = uint64_t{c} * chunk_size;
       uint64_t length = std::min<uint64_t>(uint64_t{end} * chunk_size, e.size) - off;
       tasks.push_back({files.size(), off, length});
-      m.stats.read_bytes += length;
+      planned += length;
       c = end;
     }
     files.push_back(std::move(work));
   }
-  if (o.progress) o.progress->total_bytes = m.stats.read_bytes;
+  if (o.progress) o.progress->total_bytes = planned;
 
   BlobSink sink(repo, threads);
   std::vector<std::vector<uint8_t>> buffers(threads);
-  ReadContext ctx{repo, o.source,   chunk_size,
-                  sink, o.progress, o.check_change_map ? map.get() : nullptr,
-                  {},   {}};
+  ReadContext ctx{repo, o.source, chunk_size, sink, o.progress};
   RETURN_IF_ERROR(ParallelFor(tasks.size(), threads, [&](size_t i, unsigned t) {
     const RangeTask& task = tasks[i];
     return ReadRange(ctx, *files[task.file], task, t, buffers[t]);
   }));
-  m.stats.change_map_misses = ctx.misses.size();
-  for (std::string& miss : ctx.misses) m.warnings.push_back(std::move(miss));
+  std::vector<std::unique_ptr<PatchBuffers>> patch_buffers;
+  for (unsigned t = 0; t < threads; ++t) patch_buffers.push_back(std::make_unique<PatchBuffers>());
+  RETURN_IF_ERROR(ParallelFor(patch_tasks.size(), threads, [&](size_t i, unsigned t) {
+    const PatchTask& task = patch_tasks[i];
+    return ReadPatches(ctx, *files[task.file], task, t, *patch_buffers[t]);
+  }));
+  m.stats.read_bytes = ctx.read_bytes.load();
+  m.stats.patched_chunks = ctx.patched_chunks.load();
 
   std::unordered_set<std::string> vanished;
   for (auto& work : files) {
@@ -499,6 +642,7 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
   auto [blobs, bytes] = sink.Publish();
   m.stats.new_blobs = blobs;
   m.stats.stored_bytes = bytes;
+  if (!checked.empty()) RETURN_IF_ERROR(CheckChangeMap(repo, o.source, *map, checked, threads, m));
   return Status::Ok();
 }
 

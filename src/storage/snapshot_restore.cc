@@ -191,11 +191,20 @@ class Restorer {
     };
     for (size_t c = r.first_chunk; c < r.first_chunk + r.chunk_count; ++c) {
       const ChunkRef& chunk = f.chunks[c];
+      bool decoded = false;
       if (o_.delta) {
         st.existing.resize(chunk.length);
         ASSIGN_OR_RETURN(size_t n,
                          PreadFull(fd.get(), st.existing.data(), chunk.length, offset, path));
-        if (n == chunk.length && Sha256(st.existing) == chunk.id) {
+        bool same = false;
+        if (n == chunk.length && !chunk.patch) {
+          same = Sha256(st.existing) == chunk.id;
+        } else if (n == chunk.length) {  // a patched chunk's id is its base's: compare bytes
+          RETURN_IF_ERROR(repo_.ReadChunk(chunk, st.codec, st.blob, BlobCheck::kFrameChecksum));
+          decoded = true;
+          same = st.existing == st.blob;
+        }
+        if (same) {
           RETURN_IF_ERROR(flush());
           unchanged_ += chunk.length;
           offset += chunk.length;
@@ -204,7 +213,9 @@ class Restorer {
           continue;
         }
       }
-      RETURN_IF_ERROR(repo_.ReadBlob(chunk.id, st.codec, st.blob, BlobCheck::kFrameChecksum));
+      if (!decoded) {
+        RETURN_IF_ERROR(repo_.ReadChunk(chunk, st.codec, st.blob, BlobCheck::kFrameChecksum));
+      }
       st.range.insert(st.range.end(), st.blob.begin(), st.blob.end());
       offset += chunk.length;
       ReportBytes(o_.progress, chunk.length);

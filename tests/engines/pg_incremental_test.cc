@@ -214,6 +214,7 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
   std::this_thread::sleep_for(seconds(1));
   std::vector<PgBackupInfo> chain;
   int partial = 0;
+  uint64_t patched = 0;
   for (int i = 0; i < kChainLength; ++i) {
     SCOPED_TRACE("backup " + std::to_string(i));
     if (i == 2) Sql("vacuum full pgbench_history");  // a new relfilenode, copied
@@ -232,6 +233,7 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
     if (i > 0) {
       EXPECT_EQ(b->snapshot.parent, chain.back().snapshot.id);
       if (stats.partial_files > 0) ++partial;
+      patched += stats.patched_chunks;
       EXPECT_LT(stats.read_bytes, stats.logical_bytes);
     }
     chain.push_back(std::move(b.value()));
@@ -242,6 +244,7 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
   EXPECT_EQ(code.value(), 0) << "pgbench failed";
   EXPECT_GE(partial, kChainLength - 3)
       << "most incrementals should read only the blocks the WAL names";
+  EXPECT_GT(patched, uint64_t{kChainLength}) << "changed chunks should be stored as page patches";
 
   for (size_t i : {size_t{2}, size_t{5}, chain.size() - 1}) {
     SCOPED_TRACE("restore of backup " + std::to_string(i));

@@ -6,6 +6,7 @@
 
 #include "storage/blob_codec.h"
 #include "storage/chunk_list.h"
+#include "storage/page_patch.h"
 
 namespace dbaas::storage {
 namespace {
@@ -81,6 +82,92 @@ TEST(ChunkListTest, RoundTripAndRejectsBadLengths) {
   std::string zero_len = encoded;
   zero_len[8 + 32] = zero_len[8 + 33] = zero_len[8 + 34] = zero_len[8 + 35] = 0;
   EXPECT_FALSE(ParseChunkList(Bytes(zero_len)).ok());
+}
+
+TEST(ChunkListTest, PatchedListsRoundTripAndKeepTheFirstFormatWithoutPatches) {
+  std::vector<ChunkRef> chunks{{Sha256(std::string_view("a")), 16384},
+                               {Sha256(std::string_view("b")), 16384},
+                               {Sha256(std::string_view("c")), 7}};
+  EXPECT_EQ(EncodeChunkList(chunks).substr(0, 4), "DBCL");
+  chunks[1].patch = Sha256(std::string_view("patch"));
+  std::string encoded = EncodeChunkList(chunks);
+  EXPECT_EQ(encoded.substr(0, 4), "DBC2");
+  EXPECT_EQ(encoded.size(), 8 + 3 * 37 + 32u);
+  auto parsed = ParseChunkList(Bytes(encoded));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(*parsed, chunks);
+  for (size_t cut : {encoded.size() - 1, encoded.size() - 32, size_t{8 + 36}}) {
+    EXPECT_FALSE(ParseChunkList(Bytes(encoded.substr(0, cut))).ok()) << cut;
+  }
+  std::string trailing = encoded + "x";
+  EXPECT_FALSE(ParseChunkList(Bytes(trailing)).ok());
+  std::string bad_flags = encoded;
+  bad_flags[8 + 36] = 2;  // the first entry's flags: an unknown bit
+  EXPECT_FALSE(ParseChunkList(Bytes(bad_flags)).ok());
+  // The patched format without a patch is not what the encoder writes: refused, so that
+  // every list has one encoding (and one id).
+  chunks[1].patch.reset();
+  std::string plain = EncodeChunkList(chunks);
+  std::string relabeled = "DBC2" + plain.substr(4, 4);
+  for (size_t i = 0; i < 3; ++i) relabeled += plain.substr(8 + i * 36, 36) + std::string(1, '\0');
+  auto no_patch = ParseChunkList(Bytes(relabeled));
+  ASSERT_FALSE(no_patch.ok());
+  EXPECT_NE(no_patch.status().message().find("no patch"), std::string::npos);
+}
+
+TEST(PagePatchTest, OverlaysMergeAndTheNewerBytesWin) {
+  BlobId base = Sha256(std::string_view("base"));
+  std::vector<uint8_t> chunk(1000, 'b');
+  std::vector<uint8_t> first_data(20, '1');
+  PagePatch first = OverlayPatch(nullptr, base, 1000, {{100, 10}, {300, 10}}, first_data);
+  EXPECT_EQ(first.ranges, (std::vector<PatchRange>{{100, 10}, {300, 10}}));
+  // Overlaps the first range and touches the second's end: joined into two ranges.
+  std::vector<uint8_t> second_data(15 + 5, '2');
+  PagePatch second = OverlayPatch(&first, base, 1000, {{105, 15}, {310, 5}}, second_data);
+  EXPECT_EQ(second.ranges, (std::vector<PatchRange>{{100, 20}, {300, 15}}));
+  ASSERT_TRUE(ApplyPagePatch(second, chunk).ok());
+  std::string expected = std::string(100, 'b') + std::string(5, '1') + std::string(15, '2') +
+                         std::string(180, 'b') + std::string(10, '1') + std::string(5, '2') +
+                         std::string(685, 'b');
+  EXPECT_EQ(std::string(chunk.begin(), chunk.end()), expected);
+  std::vector<uint8_t> short_chunk(999);
+  EXPECT_EQ(ApplyPagePatch(second, short_chunk).code(), StatusCode::kCorruption);
+}
+
+TEST(PagePatchTest, ParsesWhatItEncodesAndRefusesEverythingElse) {
+  std::vector<uint8_t> data(8192 + 100, 'x');
+  PagePatch p = OverlayPatch(nullptr, Sha256(std::string_view("base")), 65536,
+                             {{8192, 8192}, {65436, 100}}, data);
+  std::string encoded = EncodePagePatch(p);
+  auto parsed = ParsePagePatch(Bytes(encoded));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->base, p.base);
+  EXPECT_EQ(parsed->chunk_length, 65536u);
+  EXPECT_EQ(parsed->ranges, p.ranges);
+  EXPECT_EQ(parsed->data, p.data);
+  // Each refused for the reason its message names.
+  auto refused = [&](std::string bytes, std::string_view message) {
+    auto r = ParsePagePatch(Bytes(bytes));
+    ASSERT_FALSE(r.ok()) << message;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << message;
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().message();
+  };
+  auto with_u32 = [&](size_t at, uint32_t v) {  // header: magic, base id, length at 36,
+    std::string b = encoded;                    // count at 40, ranges from 44
+    std::memcpy(b.data() + at, &v, 4);
+    return b;
+  };
+  refused(encoded.substr(0, encoded.size() - 1), "bytes of data for ranges of");
+  refused(encoded + "y", "bytes of data for ranges of");
+  refused("DBPQ" + encoded.substr(4), "bad header");
+  refused(encoded.substr(0, 40), "bad header");
+  refused(with_u32(36, 0), "cannot hold");
+  refused(with_u32(40, 0), "cannot hold");
+  refused(with_u32(40, 1000000), "cannot hold");
+  refused(with_u32(52, 65500), "ends past its chunk");
+  refused(with_u32(44, 57300), "out of order");         // overlaps the next
+  refused(with_u32(44, 65436 - 8192), "out of order");  // touches the next
+  refused(with_u32(48, 0), "is empty");
 }
 
 }  // namespace
