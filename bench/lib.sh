@@ -251,8 +251,10 @@ incremental_order() { if (($1 % 2)); then echo "wal whole"; else echo "whole wal
 # incremental_backup VARIANT KEY ROOT AFTER_FULL REPO JSON: one timed incremental of the
 # bench tool's instance `src` under ROOT into REPO, made a fresh copy of the repository
 # AFTER_FULL first, the page cache warmed the same way whatever the variant: "wal" (the
-# blocks the WAL names) or "whole" (--whole-files). The tool's JSON goes to JSON. Needs
-# $PGTOOL.
+# blocks the WAL names) or "whole" (--whole-files). The tool's JSON goes to JSON. A "wal"
+# incremental is followed by what dbaasd does after one that stored page patches, timed
+# apart as KEY.compact: a gc that stores them again as deltas of their base chunks
+# (`dbaas repo gc`, its JSON in JSON.gc). Needs $PGTOOL and $DBAAS.
 incremental_backup() {
   local variant=$1 key=$2 root=$3 after_full=$4 repo=$5 json=$6 flag=()
   [[ $variant == wal ]] || flag=(--whole-files)
@@ -261,6 +263,16 @@ incremental_backup() {
   warm_cache "$root/src/data"
   timed "$key" "$PGTOOL" backup --root "$root" --name src --repo "$repo" --mode repository \
     "${flag[@]}" >"$json"
+  if [[ $variant == wal ]]; then
+    timed "$key.compact" "$DBAAS" -o json repo gc "$repo" >"$json.gc"
+  else
+    echo '{"patch_bytes_saved":0}' >"$json.gc"
+  fi
+}
+
+# stored_after_gc JSON: what the incremental whose tool JSON is JSON stored, once compacted.
+stored_after_gc() {
+  echo $(($(jq -er .stored_bytes "$1") - $(jq -er .patch_bytes_saved "$1.gc")))
 }
 
 f2() { if [[ -n $1 ]]; then awk -v x="$1" 'BEGIN { printf "%.2f", x }'; else printf 'n/a'; fi; }

@@ -513,7 +513,7 @@ tool_incr() {
       j=$RUN/tool-incr-$variant.json key=tool_incr
       [[ $variant == wal ]] || key=tool_incr_whole
       incremental_backup "$variant" "$key" "$ROOT" "$REPO.after-full" "$RUN/repo-$variant" "$j"
-      val_put "$key.growth" "$(jfield "$j" stored_bytes)"
+      val_put "$key.growth" "$(stored_after_gc "$j")"
       val_put "$key.bm" "$(jfield "$j" seconds_in_backup_mode)"
       val_put "$key.read" "$(jfield "$j" read_bytes)"
       val_put "$key.outside" "$(awk -v w="$(tail -n 1 "$RES_DIR/$key.samples" | cut -d' ' -f1)" \

@@ -93,6 +93,8 @@ measure() {
       if [[ $variant == wal ]]; then
         printf '%s\n' "$(jq -r '.annotations.changed_blocks_wal_bytes // 0' "$j")" >>"$RES_DIR/$key.wal"
         printf '%s\n' "$(jq -r '.annotations.changed_blocks_seconds // "-"' "$j")" >>"$RES_DIR/$key.scan"
+        printf '%s\n' "$(jfield "$j" patched_chunks)" >>"$RES_DIR/$key.patched"
+        printf '%s\n' "$(stored_after_gc "$j")" >>"$RES_DIR/$key.compacted"
       fi
     done
   done
@@ -115,10 +117,10 @@ report() {
   echo "- Machine: $(nproc) cores, $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), BENCH_DIR on $(df --output=fstype "$BENCH_DIR" | tail -n 1)"
   echo "- Build: $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null); chunk size $CHUNK_SIZE; RUNS=$RUNS, alternating order; pgbench ${PGBENCH_ARGS[*]} + CHECKPOINT after the full"
   echo
-  echo "| scale | base/ | full s | incremental, WAL map: runs s | read | stored | WAL scanned | scan s | whole files: runs s | read |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| scale | base/ | full s | incremental, WAL map: runs s | read | patched chunks | stored | after gc's compaction (runs s) | WAL scanned | scan s | whole files: runs s | read | stored |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for scale in $SCALES; do
-    echo "| $scale | $(mb "$(res_get "s$scale.data")") | $(f2 "$(res_get "s$scale.full_s")") | $(walls "s$scale.wal") | $(mb "$(first "s$scale.wal.read")") | $(mb "$(first "s$scale.wal.stored")") | $(mb "$(first "s$scale.wal.wal")") | $(paste -sd' ' "$RES_DIR/s$scale.wal.scan") | $(walls "s$scale.whole") | $(mb "$(first "s$scale.whole.read")") |"
+    echo "| $scale | $(mb "$(res_get "s$scale.data")") | $(f2 "$(res_get "s$scale.full_s")") | $(walls "s$scale.wal") | $(mb "$(first "s$scale.wal.read")") | $(first "s$scale.wal.patched") | $(mb "$(first "s$scale.wal.stored")") | $(mb "$(first "s$scale.wal.compacted")") ($(walls "s$scale.wal.compact")) | $(mb "$(first "s$scale.wal.wal")") | $(paste -sd' ' "$RES_DIR/s$scale.wal.scan") | $(walls "s$scale.whole") | $(mb "$(first "s$scale.whole.read")") | $(mb "$(first "s$scale.whole.stored")") |"
   done
   set -- $SCALES
   if (($# >= 2)); then

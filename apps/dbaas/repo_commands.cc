@@ -104,7 +104,8 @@ void AddVerify(CLI::App& repo_cmd, GlobalOptions& g) {
 }
 
 void AddGc(CLI::App& repo_cmd, GlobalOptions& g) {
-  auto* cmd = repo_cmd.add_subcommand("gc", "Remove data no snapshot references");
+  auto* cmd = repo_cmd.add_subcommand(
+      "gc", "Remove data no snapshot references, and store incrementals' page patches as deltas");
   auto path = std::make_shared<std::string>();
   cmd->add_option("REPO", *path, "Repository directory")->required();
   cmd->callback([&g, path] {
@@ -116,13 +117,15 @@ void AddGc(CLI::App& repo_cmd, GlobalOptions& g) {
                      {"packs_rewritten", r.packs_rewritten},
                      {"bytes_freed", r.bytes_freed},
                      {"temp_files_removed", r.temp_files_removed},
-                     {"thin_trees_removed", r.thin_trees_removed}});
+                     {"thin_trees_removed", r.thin_trees_removed},
+                     {"patches_compacted", r.patches_compacted},
+                     {"patch_bytes_saved", r.patch_bytes_saved}});
         } else {
           std::cout << fmt::format(
               "freed {}: {} packs deleted, {} rewritten, {} temporary "
-              "files and {} thin trees removed\n",
+              "files and {} thin trees removed; {} page patches compacted (saving {})\n",
               HumanBytes(r.bytes_freed), r.packs_deleted, r.packs_rewritten, r.temp_files_removed,
-              r.thin_trees_removed);
+              r.thin_trees_removed, r.patches_compacted, HumanBytes(r.patch_bytes_saved));
         }
         return Status::Ok();
       });

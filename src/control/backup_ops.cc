@@ -181,7 +181,27 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
       "writes_blocked_ms={:.0f} duration_ms={:.0f}",
       request.instance, request.backup_name, snap.id, record.size, record.stored_bytes,
       info->seconds_writes_blocked * 1000, info->seconds * 1000);
+  if (snap.stats.patched_chunks > 0) {
+    hold.no_gc.unlock();
+    hold.writer.unlock();
+    CompactPagePatches(request.backup_name);
+  }
   return json{{"backupName", request.backup_name}, {"snapshotId", snap.id}};
+}
+
+void Service::CompactPagePatches(const std::string& backup) {
+  auto hold = repo_.HoldExclusive();
+  auto repo = repo_.Open();
+  auto report = repo.ok() ? storage::CollectGarbage(**repo) : repo.status();
+  if (!report.ok()) {  // the backup is made; its patches stay as they are until a gc
+    spdlog::warn("event=repository_compact_failed backup={} error=\"{}\"", backup,
+                 report.status().ToString());
+    return;
+  }
+  spdlog::info(
+      "event=repository_compact backup={} patches_compacted={} patch_bytes_saved={} "
+      "packs_rewritten={}",
+      backup, report->patches_compacted, report->patch_bytes_saved, report->packs_rewritten);
 }
 
 Result<std::vector<catalog::BackupRecord>> Service::ListBackups(const std::string& instance) const {

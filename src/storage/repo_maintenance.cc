@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <unordered_set>
 
@@ -15,6 +16,7 @@
 #include "base/parallel.h"
 #include "storage/chunk_list.h"
 #include "storage/pack_writer.h"
+#include "storage/page_patch.h"
 
 namespace dbaas::storage {
 namespace {
@@ -210,6 +212,82 @@ Status MarkReferenced(const Repository& repo, BlobSet& live, std::unordered_set<
   return Status::Ok();
 }
 
+// Stores page patches again as zstd deltas of their base chunk (or of that chunk's base,
+// when it is a delta itself: a base is never a delta), as the incremental that wrote them
+// did not, to stay fast. The patch's id and content stay what they were.
+class PatchCompactor {
+ public:
+  explicit PatchCompactor(const Repository& repo) : repo_(repo) {}
+
+  static bool Wants(const PackBlobEntry& e) {
+    return e.type == BlobType::kPagePatch && e.compression != Compression::kZstdDelta;
+  }
+
+  // `stored` (the blob of `entry` as it is in its pack) becomes the delta, and `entry` says
+  // so, when that is smaller; otherwise both stay as they are.
+  Status Compact(PackBlobEntry& entry, std::vector<uint8_t>& stored) {
+    RETURN_IF_ERROR(codec_.Decode(entry, stored, raw_));
+    auto patch = ParsePagePatch(raw_);
+    if (!patch.ok()) return patch.status().WithContext(fmt::format("blob {}", entry.id.Hex()));
+    ASSIGN_OR_RETURN(auto base_of, repo_.DeltaBaseOf(patch->base));
+    BlobId base_id = base_of.value_or(patch->base);
+    RETURN_IF_ERROR(repo_.ReadBlob(base_id, codec_, base_));
+    // Stored as a delta even in the rare case it is no smaller (random bytes), so that the
+    // next gc does not rewrite its pack again.
+    if (!codec_.CompressDelta(raw_, base_id, base_, repo_.config().compression_level,
+                              std::numeric_limits<size_t>::max(), delta_)) {
+      return Status::Internal(fmt::format("zstd could not compress page patch {}", entry.id.Hex()));
+    }
+    if (delta_.size() < stored.size()) saved_ += stored.size() - delta_.size();
+    ++compacted_;
+    stored.swap(delta_);
+    entry.compression = Compression::kZstdDelta;
+    return Status::Ok();
+  }
+
+  uint64_t compacted() const { return compacted_; }
+  uint64_t saved() const { return saved_; }
+
+ private:
+  const Repository& repo_;
+  BlobCodec codec_;
+  std::vector<uint8_t> raw_, base_, delta_;
+  uint64_t compacted_ = 0, saved_ = 0;
+};
+
+struct CompactedBlob {
+  PackBlobEntry entry;
+  std::vector<uint8_t> stored;
+};
+
+// The `loose` page patches compacted on every core (each needs its base chunk decoded and
+// a delta made against it), counted in `report`.
+Result<std::unordered_map<BlobId, CompactedBlob, Sha256DigestHash>> CompactPatches(
+    const Repository& repo, const std::vector<BlobId>& loose, GcReport& report) {
+  std::unordered_map<BlobId, CompactedBlob, Sha256DigestHash> out;
+  for (const BlobId& id : loose) out.emplace(id, CompactedBlob{});
+  unsigned threads = ResolveThreads(0);
+  std::vector<std::unique_ptr<PatchCompactor>> compactors;
+  for (unsigned t = 0; t < threads; ++t)
+    compactors.push_back(std::make_unique<PatchCompactor>(repo));
+  std::vector<std::pair<const BlobId*, CompactedBlob*>> slots;
+  for (auto& [id, blob] : out) slots.emplace_back(&id, &blob);
+  RETURN_IF_ERROR(ParallelFor(slots.size(), threads, [&](size_t i, unsigned t) -> Status {
+    auto [id, slot] = slots[i];
+    const BlobLocation* loc = repo.FindBlob(*id);
+    if (!loc) return Status::Corruption(fmt::format("blob {} is not indexed", id->Hex()));
+    CompactedBlob& blob = *slot;
+    blob.entry = loc->entry;
+    RETURN_IF_ERROR(repo.ReadStored(*loc, blob.stored));
+    return compactors[t]->Compact(blob.entry, blob.stored);
+  }));
+  for (const auto& c : compactors) {
+    report.patches_compacted += c->compacted();
+    report.patch_bytes_saved += c->saved();
+  }
+  return out;
+}
+
 Status RemoveFileDurable(const std::string& path) {
   Status removed = UnlinkPath(path);
   return removed.code() == StatusCode::kNotFound ? Status::Ok() : removed;
@@ -238,28 +316,53 @@ Result<GcReport> CollectGarbage(Repository& repo) {
 
   // Per pack: how much of it is live. The in-memory index maps each id to one pack, so
   // judge by each pack's own index.
+  struct PackToRewrite {
+    std::string path;
+    std::vector<PackBlobEntry> entries;
+    bool live = false;
+  };
+  std::vector<PackToRewrite> rewrites;
+  std::vector<BlobId> loose;  // live page patches of those packs, to compact
+  for (const std::string& name : repo.pack_names()) {
+    std::string pack_path = PackPath(repo.path(), name);
+    ASSIGN_OR_RETURN(auto entries, ReadPackIndex(pack_path));
+    uint64_t live_bytes = 0, all_bytes = 0;
+    bool loose_patches = false;
+    for (const PackBlobEntry& e : entries) {
+      all_bytes += e.stored_size;
+      if (!live.count(e.id)) continue;
+      live_bytes += e.stored_size;
+      loose_patches |= PatchCompactor::Wants(e);
+    }
+    if (live_bytes * 2 > all_bytes && !loose_patches) continue;  // keep as is
+    for (const PackBlobEntry& e : entries) {
+      if (live.count(e.id) && PatchCompactor::Wants(e)) loose.push_back(e.id);
+    }
+    rewrites.push_back({pack_path, std::move(entries), live_bytes > 0});
+  }
+  ASSIGN_OR_RETURN(auto compacted, CompactPatches(repo, loose, report));
+
   std::vector<std::string> dead_packs;
   PackWriter writer(repo.path());
   BlobSet copied;
   std::vector<uint8_t> stored;
   std::vector<FinishedPack> new_packs;
-  for (const std::string& name : repo.pack_names()) {
-    std::string pack_path = PackPath(repo.path(), name);
-    ASSIGN_OR_RETURN(auto entries, ReadPackIndex(pack_path));
-    uint64_t live_bytes = 0, all_bytes = 0;
-    for (const PackBlobEntry& e : entries) {
-      all_bytes += e.stored_size;
-      if (live.count(e.id)) live_bytes += e.stored_size;
-    }
-    if (live_bytes * 2 > all_bytes) continue;  // mostly live: keep as is
-    if (live_bytes > 0) {
+  for (PackToRewrite& pack : rewrites) {
+    const std::string& pack_path = pack.path;
+    if (pack.live) {
       ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(pack_path, O_RDONLY));
-      for (const PackBlobEntry& e : entries) {
+      for (const PackBlobEntry& e : pack.entries) {
         if (!live.count(e.id) || !copied.insert(e.id).second) continue;
+        if (auto c = compacted.find(e.id); c != compacted.end()) {
+          RETURN_IF_ERROR(writer.Add(c->second.entry, c->second.stored));
+          continue;
+        }
         stored.resize(e.stored_size);
         ASSIGN_OR_RETURN(size_t n,
                          PreadFull(fd.get(), stored.data(), stored.size(), e.offset, pack_path));
-        if (n != stored.size()) return Status::Corruption(fmt::format("pack '{}' is short", name));
+        if (n != stored.size()) {
+          return Status::Corruption(fmt::format("pack '{}' is short", pack_path));
+        }
         RETURN_IF_ERROR(writer.Add(e, stored));
         if (writer.size() >= repo.config().pack_target_size) {
           ASSIGN_OR_RETURN(FinishedPack p, writer.Finish());

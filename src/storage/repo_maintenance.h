@@ -32,11 +32,16 @@ struct GcReport {
   uint64_t bytes_freed = 0;
   uint64_t temp_files_removed = 0;
   uint64_t thin_trees_removed = 0;
+  uint64_t patches_compacted = 0;  // page patches stored again as deltas of their base
+  uint64_t patch_bytes_saved = 0;  // what that saved
 };
 
 // Removes what no snapshot references: whole packs, and the dead part of packs that are
 // mostly dead (their live blobs are copied to new packs first, which are made durable
 // before anything is deleted), temporary files of crashed writers, orphaned thin trees.
+// Compacts what backups stored in haste: a pack holding page patches compressed on their
+// own (an incremental does not read their base chunks, to stay fast) is rewritten with
+// each patch stored as a zstd delta of its base chunk, a tenth of the size or less.
 // Takes the writer lock.
 Result<GcReport> CollectGarbage(Repository& repo);
 

@@ -283,10 +283,7 @@ Result<std::vector<ChunkRef>> Repository::ReadChunkList(const BlobId& id, BlobCo
   return list;
 }
 
-Result<PagePatch> Repository::ReadPagePatch(const ChunkRef& ref, BlobCodec& codec) const {
-  if (!ref.patch) return Status::InvalidArgument("chunk has no page patch");
-  thread_local std::vector<uint8_t> data;
-  RETURN_IF_ERROR(ReadBlob(*ref.patch, codec, data));
+static Result<PagePatch> PatchOf(const ChunkRef& ref, std::span<const uint8_t> data) {
   auto patch = ParsePagePatch(data);
   if (!patch.ok()) return patch.status().WithContext(fmt::format("blob {}", ref.patch->Hex()));
   if (patch->base != ref.id || patch->chunk_length != ref.length) {
@@ -297,6 +294,13 @@ Result<PagePatch> Repository::ReadPagePatch(const ChunkRef& ref, BlobCodec& code
   return patch;
 }
 
+Result<PagePatch> Repository::ReadPagePatch(const ChunkRef& ref, BlobCodec& codec) const {
+  if (!ref.patch) return Status::InvalidArgument("chunk has no page patch");
+  thread_local std::vector<uint8_t> data;
+  RETURN_IF_ERROR(ReadBlob(*ref.patch, codec, data));
+  return PatchOf(ref, data);
+}
+
 Status Repository::ReadChunk(const ChunkRef& ref, BlobCodec& codec, std::vector<uint8_t>& out,
                              BlobCheck check) const {
   RETURN_IF_ERROR(ReadBlob(ref.id, codec, out, check));
@@ -305,6 +309,19 @@ Status Repository::ReadChunk(const ChunkRef& ref, BlobCodec& codec, std::vector<
                                           ref.id.Hex(), out.size(), ref.length));
   }
   if (!ref.patch) return Status::Ok();
+  // A compacted patch is a delta of the chunk just read (gc's PatchCompactor): decoded
+  // against `out` rather than reading the chunk a second time.
+  const BlobLocation* loc = FindBlob(*ref.patch);
+  thread_local std::vector<uint8_t> stored, data;
+  if (loc && loc->entry.compression == Compression::kZstdDelta) {
+    RETURN_IF_ERROR(ReadStored(*loc, stored));
+    if (BlobCodec::DeltaBaseId(stored) == ref.id) {
+      Status st = codec.Decode(loc->entry, stored, data, out, check);
+      if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[loc->pack]));
+      ASSIGN_OR_RETURN(PagePatch patch, PatchOf(ref, data));
+      return ApplyPagePatch(patch, out);
+    }
+  }
   ASSIGN_OR_RETURN(PagePatch patch, ReadPagePatch(ref, codec));
   return ApplyPagePatch(patch, out);
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon.h"
+#include "storage/repository.h"
 #include "test_util.h"
 
 namespace dbaas::testing {
@@ -159,6 +160,20 @@ TEST_F(ApiTest, BackupRestoreKeepsExactlyTheDataOfItsMoment) {
   ASSERT_EQ(list.body["count"], 2);
   EXPECT_EQ(list.body["backups"][0]["backupName"], second_name);
   EXPECT_EQ(daemon_.Get("/instances/src/backups/first").body["backup"]["backupName"], "first");
+  {
+    // The incremental stored the changed pages as page patches, which the daemon then
+    // stored again as deltas of their base chunks (a gc, as `dbaas repo gc` does).
+    auto repo = storage::Repository::Open(daemon_.data_root() + "/repository");
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    size_t patches = 0, loose = 0;
+    for (const auto& [id, loc] : (*repo)->blobs()) {
+      if (loc.entry.type != storage::BlobType::kPagePatch) continue;
+      ++patches;
+      if (loc.entry.compression != storage::Compression::kZstdDelta) ++loose;
+    }
+    EXPECT_GT(patches, 0u);
+    EXPECT_EQ(loose, 0u);
+  }
 
   // Backups outlive their instance: delete it, restore the newest, then delete with them.
   ASSERT_EQ(daemon_.Delete("/instances/src").status, 200);

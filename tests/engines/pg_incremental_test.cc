@@ -18,6 +18,7 @@
 #include "engines/postgres/pg_changed_blocks.h"
 #include "engines/postgres/pg_connection.h"
 #include "pg_test_tools.h"
+#include "storage/repo_maintenance.h"
 #include "test_util.h"
 
 namespace dbaas::engines {
@@ -245,6 +246,13 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
   EXPECT_GE(partial, kChainLength - 3)
       << "most incrementals should read only the blocks the WAL names";
   EXPECT_GT(patched, uint64_t{kChainLength}) << "changed chunks should be stored as page patches";
+  // The restores below read the patches as the service keeps them: compacted by a gc into
+  // deltas of their base chunks.
+  auto gc = storage::CollectGarbage(*repo_);
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_GT(gc->patches_compacted, 0u);
+  EXPECT_GT(gc->patch_bytes_saved, 0u);
+  repo_ = std::move(storage::Repository::Open(root_ / "repo").value());
 
   for (size_t i : {size_t{2}, size_t{5}, chain.size() - 1}) {
     SCOPED_TRACE("restore of backup " + std::to_string(i));
