@@ -34,12 +34,13 @@ class ChangeMap {
   virtual std::optional<std::vector<ByteRange>> ChangedRanges(const TreeEntry& now,
                                                               const TreeEntry& parent) const = 0;
 
-  // For the checking mode (CreateOptions::check_change_map): a chunk the map left out
-  // reads differently from the parent's. True when the map may leave such a difference out
-  // (a page changed after the snapshot began, which the caller's own log brings back on
-  // restore); false is a miss, reported.
+  // For the checking mode (CreateOptions::check_change_map): a chunk of `path` at `offset`
+  // reads differently now from what the snapshot stores for it (the parent's chunk where
+  // the map left it out, or that chunk patched with what the map named). True when the map
+  // may leave such a difference out (a page changed after the snapshot began, which the
+  // caller's own log brings back on restore); false is a miss, reported.
   virtual bool DifferenceExplained(std::string_view path, uint64_t offset,
-                                   std::span<const uint8_t> parent,
+                                   std::span<const uint8_t> stored,
                                    std::span<const uint8_t> now) const = 0;
 };
 

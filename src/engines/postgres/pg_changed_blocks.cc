@@ -193,11 +193,11 @@ std::optional<std::vector<storage::ByteRange>> PgChangeMap::ChangedRanges(
   return ranges;
 }
 
-bool PgChangeMap::DifferenceExplained(std::string_view, uint64_t, std::span<const uint8_t> parent,
+bool PgChangeMap::DifferenceExplained(std::string_view, uint64_t, std::span<const uint8_t> stored,
                                       std::span<const uint8_t> now) const {
   for (size_t at = 0; at < now.size(); at += kBlockSize) {
     size_t n = std::min<size_t>(kBlockSize, now.size() - at);
-    if (at + n <= parent.size() && std::memcmp(parent.data() + at, now.data() + at, n) == 0) {
+    if (at + n <= stored.size() && std::memcmp(stored.data() + at, now.data() + at, n) == 0) {
       continue;
     }
     if (n < 8) return false;

@@ -62,7 +62,7 @@ class PgChangeMap : public storage::ChangeMap {
       const storage::TreeEntry& now, const storage::TreeEntry& parent) const override;
   // Each differing page's LSN is at or past this backup's start: the page changed after the
   // backup began and its WAL is in the backup.
-  bool DifferenceExplained(std::string_view path, uint64_t offset, std::span<const uint8_t> parent,
+  bool DifferenceExplained(std::string_view path, uint64_t offset, std::span<const uint8_t> stored,
                            std::span<const uint8_t> now) const override;
 
  private:
