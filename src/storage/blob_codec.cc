@@ -24,14 +24,14 @@ void SetParameters(ZSTD_CCtx* cctx, int level) {
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
 }
 
+}  // namespace
+
 // RFC 8878, 3.1.1: after the 4-byte magic number, the frame header descriptor, whose bit
 // 2 is the Content_Checksum_flag.
 bool FrameHasChecksum(std::span<const uint8_t> frame) {
   constexpr uint8_t kMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
   return frame.size() > 4 && std::memcmp(frame.data(), kMagic, 4) == 0 && (frame[4] & 0x04);
 }
-
-}  // namespace
 
 Compression BlobCodec::Compress(std::span<const uint8_t> raw, int level,
                                 std::vector<uint8_t>& out) {

@@ -25,6 +25,10 @@ enum class BlobCheck {
   kFrameChecksum,
 };
 
+// A zstd frame whose header says it carries its content checksum (zstd checks it as it
+// decompresses).
+bool FrameHasChecksum(std::span<const uint8_t> frame);
+
 class BlobCodec {
  public:
   BlobCodec();

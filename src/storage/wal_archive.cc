@@ -198,8 +198,11 @@ Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,
 
   Bytes out(kHeaderSize + ZSTD_compressBound(raw.size()));
   EncodeHeader(ours, out.data.get());
-  size_t n = ZSTD_compress(out.data.get() + kHeaderSize, out.size - kHeaderSize, raw.data(),
-                           raw.size(), compression_level);
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, compression_level);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);  // what a scan checks
+  size_t n = ZSTD_compress2(cctx.get(), out.data.get() + kHeaderSize, out.size - kHeaderSize,
+                            raw.data(), raw.size());
   if (ZSTD_isError(n)) {
     return Status::Internal(fmt::format("zstd compression of {}: {}", name, ZSTD_getErrorName(n)));
   }
@@ -226,7 +229,7 @@ Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,
   return FsyncDir(dir_);
 }
 
-Result<std::vector<uint8_t>> WalArchive::Read(const std::string& name) const {
+Result<std::vector<uint8_t>> WalArchive::Read(const std::string& name, BlobCheck check) const {
   RETURN_IF_ERROR(ParseWalFileName(name).status());
   std::string path = JoinPath(dir_, name);
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
@@ -235,9 +238,10 @@ Result<std::vector<uint8_t>> WalArchive::Read(const std::string& name) const {
   ASSIGN_OR_RETURN(Bytes stored, ReadWhole(path));
   ASSIGN_OR_RETURN(Header h, DecodeHeader(stored.span(), path));
   std::vector<uint8_t> raw(h.raw_size);
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data.get() + kHeaderSize,
-                             stored.size - kHeaderSize);
-  if (ZSTD_isError(n) || n != h.raw_size || Sha256(raw) != h.sha) {
+  std::span<const uint8_t> frame = stored.span().subspan(kHeaderSize);
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), frame.data(), frame.size());
+  bool by_frame = check == BlobCheck::kFrameChecksum && FrameHasChecksum(frame);
+  if (ZSTD_isError(n) || n != h.raw_size || (!by_frame && Sha256(raw) != h.sha)) {
     return Status::Corruption(
         fmt::format("archived WAL file '{}' is damaged (content does not match its checksum)",
                     path),

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "storage/blob_codec.h"
 
 namespace dbaas::storage {
 
@@ -67,8 +68,11 @@ class WalArchive {
   Status Store(std::span<const uint8_t> raw, const std::string& name,
                int compression_level = 1) const;
   // The raw content of `name`, its size and SHA-256 checked (kCorruption if they do not
-  // match). kNotFound if the archive has no such file.
-  Result<std::vector<uint8_t>> Read(const std::string& name) const;
+  // match). kNotFound if the archive has no such file. With kFrameChecksum, a file whose
+  // zstd frame carries its content checksum (every file stored since 2026-11-29) is
+  // checked by that instead: for scans that read hundreds of MB of WAL.
+  Result<std::vector<uint8_t>> Read(const std::string& name,
+                                    BlobCheck check = BlobCheck::kSha256) const;
   // Writes the raw content of `name` to `dest_path` after checking its size and SHA-256.
   // kNotFound if the archive has no such file (PostgreSQL asks for files that may not
   // exist: the next segment, newer timelines' history).

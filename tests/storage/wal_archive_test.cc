@@ -6,8 +6,10 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include "base/files.h"
+#include "storage/blob_codec.h"
 #include "test_util.h"
 
 namespace dbaas::storage {
@@ -103,6 +105,37 @@ TEST_F(WalArchiveTest, AFlippedByteIsFoundOnFetch) {
   WriteFile(path, stored);
   Status fetched = archive_->Fetch(kSeg1, tmp_ / "out");
   EXPECT_EQ(fetched.code(), StatusCode::kCorruption) << fetched.ToString();
+  // A scan checks the frame's own checksum instead of SHA-256: it finds it too (random
+  // bytes are stored raw inside the frame, so only a checksum can).
+  auto scanned = archive_->Read(kSeg1, BlobCheck::kFrameChecksum);
+  EXPECT_EQ(scanned.status().code(), StatusCode::kCorruption) << scanned.status().ToString();
+}
+
+TEST_F(WalArchiveTest, AFileWithoutAFrameChecksumIsCheckedBySha256) {
+  // As files were stored before their frames carried a checksum: the header's SHA-256 is
+  // the only check, and a scan that asks for the frame's falls back to it.
+  std::string raw = testing::RandomBytes(100000, 4);
+  WriteFile(tmp_ / "a", raw);
+  ASSERT_TRUE(Push(tmp_ / "a", kSeg1).ok());
+  std::string path = archive_->dir() + "/" + kSeg1;
+  std::string stored = ReadFile(path);
+  const size_t header = 8 + 8 + 32;
+  std::string frame(ZSTD_compressBound(raw.size()), '\0');
+  size_t n = ZSTD_compress(frame.data(), frame.size(), raw.data(), raw.size(), 1);
+  ASSERT_FALSE(ZSTD_isError(n));
+  frame.resize(n);
+  ASSERT_FALSE(FrameHasChecksum({reinterpret_cast<const uint8_t*>(frame.data()), n}));
+  ASSERT_TRUE(FrameHasChecksum(
+      {reinterpret_cast<const uint8_t*>(stored.data()) + header, stored.size() - header}))
+      << "files stored now carry their frame's checksum";
+  WriteFile(path, stored.substr(0, header) + frame);
+  auto read = archive_->Read(kSeg1, BlobCheck::kFrameChecksum);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(std::string(read->begin(), read->end()), raw);
+  frame[frame.size() / 2] ^= 0x40;
+  WriteFile(path, stored.substr(0, header) + frame);
+  auto flipped = archive_->Read(kSeg1, BlobCheck::kFrameChecksum);
+  EXPECT_EQ(flipped.status().code(), StatusCode::kCorruption) << flipped.status().ToString();
 }
 
 TEST_F(WalArchiveTest, ASymlinkPlantedInTheArchiveIsNotFollowed) {

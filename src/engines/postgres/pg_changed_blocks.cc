@@ -125,7 +125,8 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
                                                        Status::NotFound("no archive"));
     if (archive) {
       RETURN_IF_ERROR(ParallelFor(batch.size(), threads, [&](size_t i, unsigned) {
-        archived[i] = archive->Read(WalSegmentName(timeline, batch[i], segment_size));
+        archived[i] = archive->Read(WalSegmentName(timeline, batch[i], segment_size),
+                                    storage::BlobCheck::kFrameChecksum);
         return Status::Ok();
       }));
     }
@@ -155,7 +156,7 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
       }
       if (!added && archive && !archived[i].ok()) {
         // The daemon's drain may have moved it from the spool into the archive meanwhile.
-        if (auto again = archive->Read(name); again.ok())
+        if (auto again = archive->Read(name, storage::BlobCheck::kFrameChecksum); again.ok())
           offer(std::move(again.value()), "the archive");
       }
       if (!added) {
