@@ -230,6 +230,12 @@ Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,
 }
 
 Result<std::vector<uint8_t>> WalArchive::Read(const std::string& name, BlobCheck check) const {
+  std::vector<uint8_t> raw;
+  RETURN_IF_ERROR(Read(name, check, raw));
+  return raw;
+}
+
+Status WalArchive::Read(const std::string& name, BlobCheck check, std::vector<uint8_t>& raw) const {
   RETURN_IF_ERROR(ParseWalFileName(name).status());
   std::string path = JoinPath(dir_, name);
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
@@ -237,7 +243,7 @@ Result<std::vector<uint8_t>> WalArchive::Read(const std::string& name, BlobCheck
   }
   ASSIGN_OR_RETURN(Bytes stored, ReadWhole(path));
   ASSIGN_OR_RETURN(Header h, DecodeHeader(stored.span(), path));
-  std::vector<uint8_t> raw(h.raw_size);
+  raw.resize(h.raw_size);
   std::span<const uint8_t> frame = stored.span().subspan(kHeaderSize);
   size_t n = ZSTD_decompress(raw.data(), raw.size(), frame.data(), frame.size());
   bool by_frame = check == BlobCheck::kFrameChecksum && FrameHasChecksum(frame);
@@ -247,7 +253,7 @@ Result<std::vector<uint8_t>> WalArchive::Read(const std::string& name, BlobCheck
                     path),
         "restore to a target before this file, or from a copy of the repository");
   }
-  return raw;
+  return Status::Ok();
 }
 
 Status WalArchive::Fetch(const std::string& name, const std::string& dest_path) const {

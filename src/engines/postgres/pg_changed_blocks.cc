@@ -113,6 +113,7 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
   }
   const uint64_t last = to - to % segment_size;  // the segment holding `to`
   const unsigned threads = ResolveThreads(0);
+  std::vector<std::vector<uint8_t>> buffers(threads);  // reused: one segment per core
   while (!scanner.done()) {
     // Archived segments are decompressed and checked a few at a time on every core (the
     // cost of a scan); the scanner then takes them in order.
@@ -121,12 +122,11 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
       batch.push_back(at);
       if (at >= last) break;
     }
-    std::vector<Result<std::vector<uint8_t>>> archived(batch.size(),
-                                                       Status::NotFound("no archive"));
+    std::vector<Status> archived(batch.size(), Status::NotFound("no archive"));
     if (archive) {
       RETURN_IF_ERROR(ParallelFor(batch.size(), threads, [&](size_t i, unsigned) {
         archived[i] = archive->Read(WalSegmentName(timeline, batch[i], segment_size),
-                                    storage::BlobCheck::kFrameChecksum);
+                                    storage::BlobCheck::kFrameChecksum, buffers[i]);
         return Status::Ok();
       }));
     }
@@ -135,7 +135,7 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
       std::string name = WalSegmentName(timeline, at, segment_size);
       std::string tried;
       bool added = false;
-      auto offer = [&](std::vector<uint8_t> bytes, std::string_view where) {
+      auto offer = [&](std::span<const uint8_t> bytes, std::string_view where) {
         Status st = scanner.AddSegment(bytes, at);
         if (st.ok()) {
           added = true;
@@ -144,20 +144,19 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
         }
       };
       if (archived[i].ok()) {
-        offer(std::move(archived[i].value()), "the archive");
-      } else if (archive && archived[i].status().code() != StatusCode::kNotFound) {
-        tried += fmt::format("; in the archive: {}", archived[i].status().message());
+        offer(buffers[i], "the archive");
+      } else if (archive && archived[i].code() != StatusCode::kNotFound) {
+        tried += fmt::format("; in the archive: {}", archived[i].message());
       }
       for (const std::string* dir : {&sources.spool_dir, &sources.pg_wal_dir}) {
         if (added) break;
-        if (auto bytes = ReadTenantSegment(*dir, name, segment_size)) {
-          offer(std::move(*bytes), *dir);
-        }
+        if (auto bytes = ReadTenantSegment(*dir, name, segment_size)) offer(*bytes, *dir);
       }
       if (!added && archive && !archived[i].ok()) {
         // The daemon's drain may have moved it from the spool into the archive meanwhile.
-        if (auto again = archive->Read(name, storage::BlobCheck::kFrameChecksum); again.ok())
-          offer(std::move(again.value()), "the archive");
+        if (archive->Read(name, storage::BlobCheck::kFrameChecksum, buffers[i]).ok()) {
+          offer(buffers[i], "the archive");
+        }
       }
       if (!added) {
         return Status::NotFound(fmt::format(
