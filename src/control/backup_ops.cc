@@ -192,7 +192,7 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
 void Service::CompactPagePatches(const std::string& backup) {
   auto hold = repo_.HoldExclusive();
   auto repo = repo_.Open();
-  auto report = repo.ok() ? storage::CollectGarbage(**repo) : repo.status();
+  auto report = repo.ok() ? storage::CompactPagePatches(**repo) : repo.status();
   if (!report.ok()) {  // the backup is made; its patches stay as they are until a gc
     spdlog::warn("event=repository_compact_failed backup={} error=\"{}\"", backup,
                  report.status().ToString());

@@ -181,9 +181,9 @@ class Service {
   // Removes the snapshots of backups marked deleting, collects the garbage once, prunes
   // the WAL archives.
   Status RemoveBackupData(const std::vector<catalog::BackupRecord>& backups);
-  // After a backup that stored page patches: a gc, which stores them again as deltas of
-  // their base chunks (the backup did not read those, to be fast). A failure is logged:
-  // the backup is made either way.
+  // After a backup that stored page patches: stores them again as deltas of their base
+  // chunks (the backup did not read those, to be fast). A failure is logged: the backup is
+  // made either way.
   void CompactPagePatches(const std::string& backup);
   Result<nlohmann::json> RunBackup(const BackupRequest& request, JobContext& job);
   Result<nlohmann::json> RunRestore(const RestoreRequest& request, JobContext& job);

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <unordered_set>
@@ -13,6 +15,7 @@
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/log.h"
 #include "base/parallel.h"
 #include "storage/chunk_list.h"
 #include "storage/pack_writer.h"
@@ -70,9 +73,13 @@ Status VerifyPack(const std::string& pack_path, BlobCodec& codec, BlobSet& good,
 }
 
 // Checks one snapshot's references against the blobs that verified.
-// `patches_ok`: page patches already found to patch their chunk (snapshots share them).
+// Page patches already found to patch the chunk (id, length) a list names them over:
+// snapshots share them.
+using PatchesOk = std::unordered_map<BlobId, std::pair<BlobId, uint32_t>, Sha256DigestHash>;
+
+// `patches_ok`: what was checked before, and what this adds.
 void VerifySnapshot(const std::string& repo_path, const Manifest& m, const BlobSet& good,
-                    const Repository* repo, BlobCodec& codec, BlobSet& patches_ok,
+                    const Repository* repo, BlobCodec& codec, PatchesOk& patches_ok,
                     VerifyReport& report) {
   auto fail = [&](const std::string& what) {
     report.errors.push_back(fmt::format("snapshot {}: {}", m.id, what));
@@ -104,7 +111,11 @@ void VerifySnapshot(const std::string& repo_path, const Manifest& m, const BlobS
         fail(fmt::format("chunk {} of '{}' is missing or damaged", c.id.Hex(), e.path));
         break;
       }
-      if (!c.patch || patches_ok.count(*c.patch)) continue;
+      if (!c.patch) continue;
+      if (auto ok = patches_ok.find(*c.patch);
+          ok != patches_ok.end() && ok->second == std::pair(c.id, c.length)) {
+        continue;
+      }
       if (!good.count(*c.patch)) {
         fail(fmt::format("page patch {} of '{}' is missing or damaged", c.patch->Hex(), e.path));
         break;
@@ -113,7 +124,7 @@ void VerifySnapshot(const std::string& repo_path, const Manifest& m, const BlobS
         fail(fmt::format("page patch of '{}': {}", e.path, patch.status().message()));
         break;
       }
-      patches_ok.insert(*c.patch);
+      patches_ok.emplace(*c.patch, std::pair(c.id, c.length));
     }
     if (total != e.size) fail(fmt::format("chunks of '{}' do not add up to its size", e.path));
   }
@@ -160,7 +171,7 @@ Result<VerifyReport> VerifyRepository(const std::string& path, unsigned threads,
       report.errors.push_back(fmt::format("delta blob {}: {}", id.Hex(), st.message()));
     }
   }
-  BlobSet patches_ok;
+  PatchesOk patches_ok;
   auto manifests = ListManifestFiles(path);
   if (!manifests.ok()) {
     report.errors.push_back(fmt::format("snapshots: {}", manifests.status().message()));
@@ -255,43 +266,109 @@ class PatchCompactor {
   uint64_t compacted_ = 0, saved_ = 0;
 };
 
-struct CompactedBlob {
-  PackBlobEntry entry;
-  std::vector<uint8_t> stored;
-};
-
-// The `loose` page patches compacted on every core (each needs its base chunk decoded and
-// a delta made against it), counted in `report`.
-Result<std::unordered_map<BlobId, CompactedBlob, Sha256DigestHash>> CompactPatches(
-    const Repository& repo, const std::vector<BlobId>& loose, GcReport& report) {
-  std::unordered_map<BlobId, CompactedBlob, Sha256DigestHash> out;
-  for (const BlobId& id : loose) out.emplace(id, CompactedBlob{});
-  unsigned threads = ResolveThreads(0);
-  std::vector<std::unique_ptr<PatchCompactor>> compactors;
-  for (unsigned t = 0; t < threads; ++t)
-    compactors.push_back(std::make_unique<PatchCompactor>(repo));
-  std::vector<std::pair<const BlobId*, CompactedBlob*>> slots;
-  for (auto& [id, blob] : out) slots.emplace_back(&id, &blob);
-  RETURN_IF_ERROR(ParallelFor(slots.size(), threads, [&](size_t i, unsigned t) -> Status {
-    auto [id, slot] = slots[i];
-    const BlobLocation* loc = repo.FindBlob(*id);
-    if (!loc) return Status::Corruption(fmt::format("blob {} is not indexed", id->Hex()));
-    CompactedBlob& blob = *slot;
-    blob.entry = loc->entry;
-    RETURN_IF_ERROR(repo.ReadStored(*loc, blob.stored));
-    return compactors[t]->Compact(blob.entry, blob.stored);
-  }));
-  for (const auto& c : compactors) {
-    report.patches_compacted += c->compacted();
-    report.patch_bytes_saved += c->saved();
-  }
-  return out;
-}
-
 Status RemoveFileDurable(const std::string& path) {
   Status removed = UnlinkPath(path);
   return removed.code() == StatusCode::kNotFound ? Status::Ok() : removed;
 }
+
+// Copies packs' blobs into new packs (a blob that `keep` refuses, or already copied, is
+// left behind), compacting the page patches stored on their own as it goes, then deletes
+// the old packs once the new ones are durable. One pack at a time: memory is one pack's
+// blobs, whatever the repository holds.
+class PackRewriter {
+ public:
+  PackRewriter(const Repository& repo, GcReport& report)
+      : repo_(repo), report_(report), writer_(repo.path()), threads_(ResolveThreads(0)) {
+    for (unsigned t = 0; t < threads_; ++t) {
+      compactors_.push_back(std::make_unique<PatchCompactor>(repo));
+    }
+  }
+
+  Status Rewrite(const std::string& pack_path, const std::vector<PackBlobEntry>& entries,
+                 const std::function<bool(const BlobId&)>& keep) {
+    std::vector<Blob> blobs;
+    for (const PackBlobEntry& e : entries) {
+      if (keep(e.id) && copied_.insert(e.id).second) blobs.push_back({e, {}});
+    }
+    if (!blobs.empty()) {
+      ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(pack_path, O_RDONLY));
+      for (Blob& b : blobs) {
+        b.stored.resize(b.entry.stored_size);
+        ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), b.stored.data(), b.stored.size(),
+                                             b.entry.offset, pack_path));
+        if (n != b.stored.size()) {
+          return Status::Corruption(fmt::format("pack '{}' is short", pack_path));
+        }
+      }
+      // This pack's own copy is what is compacted (another pack may hold the same patch,
+      // already compacted, when a gc was cut short); a patch that does not compact (its
+      // base damaged) is copied as it is: `repo verify` names it, the gc goes on.
+      RETURN_IF_ERROR(ParallelFor(blobs.size(), threads_, [&](size_t i, unsigned t) {
+        Blob& b = blobs[i];
+        if (!PatchCompactor::Wants(b.entry)) return Status::Ok();
+        PackBlobEntry entry = b.entry;
+        std::vector<uint8_t> stored = b.stored;
+        Status st = compactors_[t]->Compact(entry, stored);
+        if (!st.ok()) {
+          spdlog::warn("page patch {} stays as it is: {}", b.entry.id.Hex(), st.ToString());
+          return Status::Ok();
+        }
+        b.entry = entry;
+        b.stored.assign(stored.begin(), stored.end());  // exact size, not zstd's bound
+        return Status::Ok();
+      }));
+      for (const Blob& b : blobs) {
+        RETURN_IF_ERROR(writer_.Add(b.entry, b.stored));
+        if (writer_.size() >= repo_.config().pack_target_size) {
+          ASSIGN_OR_RETURN(FinishedPack p, writer_.Finish());
+          new_packs_.push_back(std::move(p));
+        }
+      }
+      ++report_.packs_rewritten;
+    }
+    old_packs_.push_back(pack_path);
+    return Status::Ok();
+  }
+
+  // The copies are made durable (Finish syncs them); only then do the old packs go.
+  Status Finish() {
+    if (!writer_.empty()) {
+      ASSIGN_OR_RETURN(FinishedPack p, writer_.Finish());
+      new_packs_.push_back(std::move(p));
+    }
+    uint64_t new_bytes = 0;
+    for (const FinishedPack& p : new_packs_) new_bytes += p.bytes;
+    uint64_t old_bytes = 0;
+    for (const std::string& path : old_packs_) {
+      struct stat st;
+      if (::stat(path.c_str(), &st) == 0) old_bytes += static_cast<uint64_t>(st.st_size);
+      RETURN_IF_ERROR(RemoveFileDurable(path));
+      RETURN_IF_ERROR(FsyncDir(DirName(path)));
+    }
+    report_.packs_deleted = old_packs_.size() - report_.packs_rewritten;
+    report_.bytes_freed = old_bytes > new_bytes ? old_bytes - new_bytes : 0;
+    for (const auto& c : compactors_) {
+      report_.patches_compacted += c->compacted();
+      report_.patch_bytes_saved += c->saved();
+    }
+    return Status::Ok();
+  }
+
+ private:
+  struct Blob {
+    PackBlobEntry entry;
+    std::vector<uint8_t> stored;
+  };
+
+  const Repository& repo_;
+  GcReport& report_;
+  PackWriter writer_;
+  unsigned threads_;
+  std::vector<std::unique_ptr<PatchCompactor>> compactors_;
+  BlobSet copied_;
+  std::vector<FinishedPack> new_packs_;
+  std::vector<std::string> old_packs_;
+};
 
 }  // namespace
 
@@ -316,13 +393,7 @@ Result<GcReport> CollectGarbage(Repository& repo) {
 
   // Per pack: how much of it is live. The in-memory index maps each id to one pack, so
   // judge by each pack's own index.
-  struct PackToRewrite {
-    std::string path;
-    std::vector<PackBlobEntry> entries;
-    bool live = false;
-  };
-  std::vector<PackToRewrite> rewrites;
-  std::vector<BlobId> loose;  // live page patches of those packs, to compact
+  PackRewriter rewriter(repo, report);
   for (const std::string& name : repo.pack_names()) {
     std::string pack_path = PackPath(repo.path(), name);
     ASSIGN_OR_RETURN(auto entries, ReadPackIndex(pack_path));
@@ -335,60 +406,24 @@ Result<GcReport> CollectGarbage(Repository& repo) {
       loose_patches |= PatchCompactor::Wants(e);
     }
     if (live_bytes * 2 > all_bytes && !loose_patches) continue;  // keep as is
-    for (const PackBlobEntry& e : entries) {
-      if (live.count(e.id) && PatchCompactor::Wants(e)) loose.push_back(e.id);
-    }
-    rewrites.push_back({pack_path, std::move(entries), live_bytes > 0});
+    RETURN_IF_ERROR(
+        rewriter.Rewrite(pack_path, entries, [&](const BlobId& id) { return live.count(id) > 0; }));
   }
-  ASSIGN_OR_RETURN(auto compacted, CompactPatches(repo, loose, report));
+  RETURN_IF_ERROR(rewriter.Finish());
+  return report;
+}
 
-  std::vector<std::string> dead_packs;
-  PackWriter writer(repo.path());
-  BlobSet copied;
-  std::vector<uint8_t> stored;
-  std::vector<FinishedPack> new_packs;
-  for (PackToRewrite& pack : rewrites) {
-    const std::string& pack_path = pack.path;
-    if (pack.live) {
-      ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(pack_path, O_RDONLY));
-      for (const PackBlobEntry& e : pack.entries) {
-        if (!live.count(e.id) || !copied.insert(e.id).second) continue;
-        if (auto c = compacted.find(e.id); c != compacted.end()) {
-          RETURN_IF_ERROR(writer.Add(c->second.entry, c->second.stored));
-          continue;
-        }
-        stored.resize(e.stored_size);
-        ASSIGN_OR_RETURN(size_t n,
-                         PreadFull(fd.get(), stored.data(), stored.size(), e.offset, pack_path));
-        if (n != stored.size()) {
-          return Status::Corruption(fmt::format("pack '{}' is short", pack_path));
-        }
-        RETURN_IF_ERROR(writer.Add(e, stored));
-        if (writer.size() >= repo.config().pack_target_size) {
-          ASSIGN_OR_RETURN(FinishedPack p, writer.Finish());
-          new_packs.push_back(std::move(p));
-        }
-      }
-      ++report.packs_rewritten;
-    }
-    dead_packs.push_back(pack_path);
+Result<GcReport> CompactPagePatches(Repository& repo) {
+  ASSIGN_OR_RETURN(WriteLock lock, repo.LockForWrite());
+  GcReport report;
+  PackRewriter rewriter(repo, report);
+  for (const std::string& name : repo.pack_names()) {
+    std::string pack_path = PackPath(repo.path(), name);
+    ASSIGN_OR_RETURN(auto entries, ReadPackIndex(pack_path));
+    if (std::none_of(entries.begin(), entries.end(), PatchCompactor::Wants)) continue;
+    RETURN_IF_ERROR(rewriter.Rewrite(pack_path, entries, [](const BlobId&) { return true; }));
   }
-  if (!writer.empty()) {
-    ASSIGN_OR_RETURN(FinishedPack p, writer.Finish());
-    new_packs.push_back(std::move(p));
-  }
-  // The copies are durable (Finish synced them); only now may the old packs go.
-  uint64_t new_bytes = 0;
-  for (const FinishedPack& p : new_packs) new_bytes += p.bytes;
-  uint64_t old_bytes = 0;
-  for (const std::string& path : dead_packs) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0) old_bytes += static_cast<uint64_t>(st.st_size);
-    RETURN_IF_ERROR(RemoveFileDurable(path));
-    RETURN_IF_ERROR(FsyncDir(DirName(path)));
-  }
-  report.packs_deleted = dead_packs.size() - report.packs_rewritten;
-  report.bytes_freed = old_bytes > new_bytes ? old_bytes - new_bytes : 0;
+  RETURN_IF_ERROR(rewriter.Finish());
   return report;
 }
 

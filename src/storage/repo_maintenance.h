@@ -41,9 +41,15 @@ struct GcReport {
 // before anything is deleted), temporary files of crashed writers, orphaned thin trees.
 // Compacts what backups stored in haste: a pack holding page patches compressed on their
 // own (an incremental does not read their base chunks, to stay fast) is rewritten with
-// each patch stored as a zstd delta of its base chunk, a tenth of the size or less.
+// each patch stored as a zstd delta of its base chunk, several times smaller.
 // Takes the writer lock.
 Result<GcReport> CollectGarbage(Repository& repo);
+
+// Only the compaction of CollectGarbage: every pack holding a page patch stored on its own
+// is rewritten with its patches as deltas of their base chunks. Reads no manifest, so it
+// costs what the packs of the last incrementals hold, not what the repository does: what
+// dbaasd runs after each backup that stored patches. Takes the writer lock.
+Result<GcReport> CompactPagePatches(Repository& repo);
 
 struct RepoStats {
   uint64_t snapshots = 0;

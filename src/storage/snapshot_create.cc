@@ -268,6 +268,11 @@ Status ReadPatch(ReadContext& ctx, FileWork& work, const PatchPlan& plan, int fd
   const ChunkRef& parent = work.parent_chunks[plan.chunk];
   const uint64_t chunk_offset = uint64_t{plan.chunk} * ctx.chunk_size;
   auto whole = [&] {
+    if (ctx.progress) {  // planned were the ranges; the whole chunk is read instead
+      uint64_t planned = 0;
+      for (const PatchRange& r : plan.ranges) planned += r.length;
+      ctx.progress->total_bytes += parent.length - planned;
+    }
     return ReadRange(ctx, work, {0, chunk_offset, parent.length}, thread, b.whole);
   };
   std::optional<PagePatch> older;
@@ -482,14 +487,16 @@ Status CheckAgainstSource(const Repository& repo, const std::string& source, con
   std::vector<uint8_t> stored, now;
   uint64_t offset = 0;
   for (const ChunkRef& c : chunks) {
-    Status read = repo.ReadChunk(c, codec, stored);
+    // What was just stored does not read back: the repository's damage, not the map's.
+    RETURN_IF_ERROR(repo.ReadChunk(c, codec, stored)
+                        .WithContext(fmt::format("checking '{}' at offset {}", e.path, offset)));
     now.resize(c.length);
     ASSIGN_OR_RETURN(size_t n, PreadFull(fd->get(), now.data(), c.length, offset, path));
     now.resize(n);
-    if (!read.ok() || (now != stored && !map.DifferenceExplained(e.path, offset, stored, now))) {
+    if (now != stored && !map.DifferenceExplained(e.path, offset, stored, now)) {
       std::lock_guard lock(mutex);
-      misses.push_back(fmt::format("the change map left out a change to '{}' at offset {}{}",
-                                   e.path, offset, read.ok() ? "" : " (chunk unreadable)"));
+      misses.push_back(
+          fmt::format("the change map left out a change to '{}' at offset {}", e.path, offset));
     }
     offset += c.length;
   }
