@@ -253,8 +253,8 @@ incremental_order() { if (($1 % 2)); then echo "wal whole"; else echo "whole wal
 # AFTER_FULL first, the page cache warmed the same way whatever the variant: "wal" (the
 # blocks the WAL names) or "whole" (--whole-files). The tool's JSON goes to JSON. A "wal"
 # incremental is followed by what dbaasd does after one that stored page patches, timed
-# apart as KEY.compact: a gc that stores them again as deltas of their base chunks
-# (`dbaas repo gc`, its JSON in JSON.gc). Needs $PGTOOL and $DBAAS.
+# apart as KEY.compact: the compaction that stores them again as deltas of their base
+# chunks (`dbaas repo compact`, its JSON in JSON.gc). Needs $PGTOOL and $DBAAS.
 incremental_backup() {
   local variant=$1 key=$2 root=$3 after_full=$4 repo=$5 json=$6 flag=()
   [[ $variant == wal ]] || flag=(--whole-files)
@@ -264,7 +264,7 @@ incremental_backup() {
   timed "$key" "$PGTOOL" backup --root "$root" --name src --repo "$repo" --mode repository \
     "${flag[@]}" >"$json"
   if [[ $variant == wal ]]; then
-    timed "$key.compact" "$DBAAS" -o json repo gc "$repo" >"$json.gc"
+    timed "$key.compact" "$DBAAS" -o json repo compact "$repo" >"$json.gc"
   else
     echo '{"patch_bytes_saved":0}' >"$json.gc"
   fi

@@ -103,15 +103,16 @@ void AddVerify(CLI::App& repo_cmd, GlobalOptions& g) {
   });
 }
 
-void AddGc(CLI::App& repo_cmd, GlobalOptions& g) {
-  auto* cmd = repo_cmd.add_subcommand(
-      "gc", "Remove data no snapshot references, and store incrementals' page patches as deltas");
+// `repo gc` and `repo compact`: `run` under the repository, its report printed.
+void AddMaintenance(CLI::App& repo_cmd, GlobalOptions& g, const std::string& name,
+                    const std::string& description, Result<storage::GcReport> (*run)(Repository&)) {
+  auto* cmd = repo_cmd.add_subcommand(name, description);
   auto path = std::make_shared<std::string>();
   cmd->add_option("REPO", *path, "Repository directory")->required();
-  cmd->callback([&g, path] {
-    g.action = [&g, path] {
-      return WithRepo(g, *path, [&g](Repository& repo) -> Status {
-        ASSIGN_OR_RETURN(auto r, storage::CollectGarbage(repo));
+  cmd->callback([&g, path, run] {
+    g.action = [&g, path, run] {
+      return WithRepo(g, *path, [&g, run](Repository& repo) -> Status {
+        ASSIGN_OR_RETURN(auto r, run(repo));
         if (g.format == OutputFormat::kJson) {
           PrintJson({{"packs_deleted", r.packs_deleted},
                      {"packs_rewritten", r.packs_rewritten},
@@ -311,11 +312,17 @@ void AddSnapshotRm(CLI::App& snap, GlobalOptions& g) {
 }  // namespace
 
 void AddRepoCommands(CLI::App& app, GlobalOptions& g) {
-  auto* repo = app.add_subcommand("repo", "Snapshot repository: init, verify, gc, stats");
+  auto* repo = app.add_subcommand("repo", "Snapshot repository: init, verify, gc, compact, stats");
   repo->require_subcommand(1);
   AddInit(*repo, g);
   AddVerify(*repo, g);
-  AddGc(*repo, g);
+  AddMaintenance(*repo, g, "gc",
+                 "Remove data no snapshot references, and compact incrementals' page patches",
+                 storage::CollectGarbage);
+  AddMaintenance(*repo, g, "compact",
+                 "Store incrementals' page patches as deltas of their base chunks (what dbaasd "
+                 "does after each backup that stored patches)",
+                 storage::CompactPagePatches);
   AddStats(*repo, g);
   auto* snap = app.add_subcommand("snapshot", "Snapshots: create, ls, restore, rm");
   snap->require_subcommand(1);

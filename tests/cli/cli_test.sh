@@ -55,6 +55,8 @@ check "stats json" test "$("$dbaas" repo stats "$work/repo" -o json | jq .snapsh
 check "rm" "$dbaas" snapshot rm --repo "$work/repo" "$plain_id"
 check "gc" "$dbaas" repo gc "$work/repo"
 check "verify after gc" "$dbaas" repo verify "$work/repo"
+# Snapshots made here have no page patches (no change map): nothing to compact.
+check "compact finds nothing to do" test "$("$dbaas" repo compact "$work/repo" -o json | jq -c '[.patches_compacted, .packs_rewritten]')" = "[0,0]"
 
 fails_with "unknown snapshot" "not found" "$dbaas" snapshot restore --repo "$work/repo" nosuch "$work/o2"
 fails_with "not a repo" "not a repository" "$dbaas" snapshot ls --repo "$work/src"
