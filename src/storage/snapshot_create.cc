@@ -69,6 +69,8 @@ constexpr size_t kDeltaGoodEnough = 32;
 // whole (and stored as a delta of the parent's). Patches are cumulative, so this bounds
 // what each incremental stores again of the changes before it.
 constexpr uint64_t kPatchAtMost = 2;
+// zstd's level for page patches as a backup stores them (compaction makes them deltas).
+constexpr int kLoosePatchLevel = -5;
 // Patch plans per task: one open of the file for many changed chunks.
 constexpr size_t kPatchesPerTask = 64;
 
@@ -109,7 +111,10 @@ class BlobSink {
     }
     std::vector<uint8_t>& stored = buffers_[thread];
     BlobCodec& codec = *codecs_[thread];
-    const int level = repo_.config().compression_level;
+    // Page patches are compacted after the backup (the compression made now is undone
+    // there): the fastest zstd level keeps the backup short.
+    const int level =
+        type == BlobType::kPagePatch ? kLoosePatchLevel : repo_.config().compression_level;
     // A changed chunk of a database file is mostly its parent's: the delta goes first, and
     // when it is a small fraction of the chunk no plain compression could beat it by enough
     // to matter, so none is made (it was half the cost of an incremental's changed chunks).
