@@ -70,6 +70,24 @@ class SnapshotTest : public ::testing::Test {
     return r.ok() ? r.value() : RestoreStats{};
   }
 
+  // `run` (gc or the compaction alone) once more finds nothing to compact or rewrite.
+  void ExpectNothingLeftToCompact(Result<GcReport> (*run)(Repository&)) {
+    Reopen();
+    auto again = run(*repo_);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(again->patches_compacted, 0u);
+    EXPECT_EQ(again->packs_rewritten, 0u);
+  }
+
+  // The repository verifies clean, and `m` restores to what the source holds now.
+  void ExpectVerifiesAndRestoresTheSource(const Manifest& m) {
+    auto verify = VerifyRepository(repo_path_);
+    ASSERT_TRUE(verify.ok());
+    EXPECT_TRUE(verify->ok()) << verify->errors[0];
+    Restore(m, tmp_ / "out");
+    EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+  }
+
   TempDir tmp_;
   std::string source_, repo_path_;
   std::unique_ptr<Repository> repo_;
@@ -221,11 +239,7 @@ TEST_F(SnapshotTest, PagePatchesLayOverTheParentsAndGiveWayToWholeChunks) {
   auto gc = CollectGarbage(*repo_);
   ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   EXPECT_EQ(gc->patches_compacted, 2u);
-  Reopen();
-  auto again = CollectGarbage(*repo_);
-  ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(again->patches_compacted, 0u);
-  EXPECT_EQ(again->packs_rewritten, 0u);
+  ExpectNothingLeftToCompact(CollectGarbage);
   Reopen();
   auto verify = VerifyRepository(repo_path_);
   ASSERT_TRUE(verify.ok());
@@ -262,11 +276,7 @@ TEST_F(SnapshotTest, CompactionIsDoneOnceAndSurvivesBeingCutShort) {
   ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
   EXPECT_EQ(compacted->patches_compacted, 1u);
   EXPECT_GT(compacted->patch_bytes_saved, 0u);
-  Reopen();
-  auto again = CompactPagePatches(*repo_);
-  ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(again->patches_compacted, 0u);
-  EXPECT_EQ(again->packs_rewritten, 0u);
+  ExpectNothingLeftToCompact(CompactPagePatches);
 
   for (const auto& [pack, bytes] : packs) {
     if (!fs::exists(pack)) WriteFile(pack, bytes);
@@ -276,11 +286,7 @@ TEST_F(SnapshotTest, CompactionIsDoneOnceAndSurvivesBeingCutShort) {
   ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   EXPECT_EQ(gc->patches_compacted, 1u) << "the old pack's copy, compacted from its own bytes";
   Reopen();
-  auto verify = VerifyRepository(repo_path_);
-  ASSERT_TRUE(verify.ok());
-  EXPECT_TRUE(verify->ok()) << verify->errors[0];
-  Restore(second, tmp_ / "out");
-  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+  ExpectVerifiesAndRestoresTheSource(second);
 }
 
 TEST_F(SnapshotTest, APatchIsReadOnlyOverTheChunkItWasMadeFrom) {
@@ -370,11 +376,7 @@ TEST_F(SnapshotTest, ChangedChunksAreStoredAsDeltasOfTheParent) {
   auto gc = CollectGarbage(*repo_);
   ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   Reopen();
-  auto verify = VerifyRepository(repo_path_);
-  ASSERT_TRUE(verify.ok());
-  EXPECT_TRUE(verify->ok()) << verify->errors[0];
-  Restore(third, tmp_ / "out");
-  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+  ExpectVerifiesAndRestoresTheSource(third);
 }
 
 TEST_F(SnapshotTest, DeltaRestoreRewritesOnlyWhatDiffers) {
