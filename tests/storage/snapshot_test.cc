@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -287,6 +288,39 @@ TEST_F(SnapshotTest, CompactionIsDoneOnceAndSurvivesBeingCutShort) {
   EXPECT_EQ(gc->patches_compacted, 1u) << "the old pack's copy, compacted from its own bytes";
   Reopen();
   ExpectVerifiesAndRestoresTheSource(second);
+}
+
+TEST_F(SnapshotTest, APatchWhoseBaseIsDamagedStaysAsItIsAndVerifySaysWhy) {
+  std::string path = source_ + "/base/1/16384";
+  WriteFile(path, RandomBytes(1 << 20, 7));
+  Manifest first = Snapshot();
+  Poke(path, 16384 + 100, RandomBytes(100, 1));
+  Manifest second = Snapshot(WithMap("base/1/16384", {{16384 + 100, 100}}));
+  ASSERT_EQ(second.stats.patched_chunks, 1u);
+  // A byte of the patched chunk's base flipped where it lies in its pack.
+  auto entry = std::find_if(first.entries.begin(), first.entries.end(),
+                            [](const TreeEntry& e) { return e.path == "base/1/16384"; });
+  ASSERT_NE(entry, first.entries.end());
+  BlobCodec codec;
+  auto list = repo_->ReadChunkList(*entry->chunks, codec);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  const BlobLocation* base = repo_->FindBlob((*list)[1].id);
+  ASSERT_NE(base, nullptr);
+  std::string pack = PackPath(repo_path_, repo_->pack_names()[base->pack]);
+  std::string bytes = ReadFile(pack);
+  bytes[base->entry.offset + base->entry.stored_size / 2] ^= 0x10;
+  WriteFile(pack, bytes);
+  Reopen();
+
+  auto compacted = CompactPagePatches(*repo_);
+  ASSERT_TRUE(compacted.ok()) << "one damaged base does not stop the compaction: "
+                              << compacted.status().ToString();
+  EXPECT_EQ(compacted->patches_compacted, 0u);
+  Reopen();
+  auto verify = VerifyRepository(repo_path_);
+  ASSERT_TRUE(verify.ok());
+  ASSERT_FALSE(verify->ok());
+  EXPECT_NE(verify->errors[0].find((*list)[1].id.Hex()), std::string::npos) << verify->errors[0];
 }
 
 TEST_F(SnapshotTest, APatchIsReadOnlyOverTheChunkItWasMadeFrom) {
