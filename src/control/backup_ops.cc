@@ -118,9 +118,12 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   if (!req.schedule_id.empty()) body["schedule"] = req.schedule_id;
   auto work = [this, req](JobContext& job) {
     auto started = std::chrono::steady_clock::now();
-    auto done = RunBackup(req, job);
+    bool stored_patches = false;
+    auto done = RunBackup(req, job, stored_patches);
     BackupEnded(req, done.status(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    // The backup is listed and its instance free for the next one; the job ends after.
+    if (stored_patches) CompactPagePatches(req.backup_name);
     return done;
   };
   auto cancel = [this, req](const Status&) {
@@ -137,7 +140,8 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   return job;
 }
 
-Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
+Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job,
+                                bool& stored_patches) {
   ScopeExit done([&] { reservations_.EndBackup(request.instance); });
   auto fail = [&](const Status& st) {
     WarnIfError(catalog_->DeleteBackup(request.backup_name), "unlist the backup that was not made");
@@ -181,11 +185,7 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job) {
       "writes_blocked_ms={:.0f} duration_ms={:.0f}",
       request.instance, request.backup_name, snap.id, record.size, record.stored_bytes,
       info->seconds_writes_blocked * 1000, info->seconds * 1000);
-  if (snap.stats.patched_chunks > 0) {
-    hold.no_gc.unlock();
-    hold.writer.unlock();
-    CompactPagePatches(request.backup_name);
-  }
+  stored_patches = snap.stats.patched_chunks > 0;
   return json{{"backupName", request.backup_name}, {"snapshotId", snap.id}};
 }
 

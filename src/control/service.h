@@ -185,7 +185,9 @@ class Service {
   // chunks (the backup did not read those, to be fast). A failure is logged: the backup is
   // made either way.
   void CompactPagePatches(const std::string& backup);
-  Result<nlohmann::json> RunBackup(const BackupRequest& request, JobContext& job);
+  // `stored_patches`: the backup stored page patches, which CompactPagePatches compacts.
+  Result<nlohmann::json> RunBackup(const BackupRequest& request, JobContext& job,
+                                   bool& stored_patches);
   Result<nlohmann::json> RunRestore(const RestoreRequest& request, JobContext& job);
   Result<nlohmann::json> RunDelete(const std::string& name, bool delete_backups);
   // The instance configuration a backup was taken with (a restore gets it again).
