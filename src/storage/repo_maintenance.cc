@@ -235,7 +235,7 @@ class PatchCompactor {
   }
 
   // `stored` (the blob of `entry` as it is in its pack) becomes the delta, and `entry` says
-  // so, when that is smaller; otherwise both stay as they are.
+  // so; on an error (the patch or its base does not read) both are as they were.
   Status Compact(PackBlobEntry& entry, std::vector<uint8_t>& stored) {
     RETURN_IF_ERROR(codec_.Decode(entry, stored, raw_));
     auto patch = ParsePagePatch(raw_);
