@@ -1,5 +1,6 @@
-// Little-endian fields of the repository's binary formats (manifests, chunk lists, page
-// patches): appended to a string, or read back with every read bounds-checked.
+// Little-endian fields of the repository's binary formats (packs, manifests, chunk lists,
+// page patches, archived WAL headers): appended to a string or stored at a place, read
+// from a place the caller has bounds-checked, or read back with every read checked.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,20 @@ void PutLe(std::string& out, T v) {
   char bytes[sizeof(T)];
   std::memcpy(bytes, &v, sizeof(T));  // little endian: the only byte order we build for
   out.append(bytes, sizeof(T));
+}
+
+template <typename T>
+void StoreLe(uint8_t* at, T v) {
+  static_assert(std::is_integral_v<T>);
+  std::memcpy(at, &v, sizeof(T));
+}
+
+template <typename T>
+T GetLe(const uint8_t* at) {
+  static_assert(std::is_integral_v<T>);
+  T v;
+  std::memcpy(&v, at, sizeof(T));
+  return v;
 }
 
 class ByteReader {

@@ -4,28 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "storage/byte_codec.h"
+
 namespace dbaas::storage {
-namespace {
-
-// Little-endian field codecs; the format is the same on every host.
-void PutU32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutU64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-}
-uint32_t GetU32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(p[i]) << (8 * i);
-  return v;
-}
-uint64_t GetU64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
-
-}  // namespace
 
 std::string EncodePackTail(const std::vector<PackBlobEntry>& entries, uint64_t index_offset) {
   std::string index;
@@ -35,15 +16,15 @@ std::string EncodePackTail(const std::vector<PackBlobEntry>& entries, uint64_t i
     index.push_back(static_cast<char>(e.type));
     index.push_back(static_cast<char>(e.compression));
     index.append(2, '\0');  // reserved
-    PutU32(index, e.stored_size);
-    PutU32(index, e.raw_size);
-    PutU64(index, e.offset);
+    PutLe<uint32_t>(index, e.stored_size);
+    PutLe<uint32_t>(index, e.raw_size);
+    PutLe<uint64_t>(index, e.offset);
   }
   Sha256Digest digest = Sha256(index);
   std::string tail = std::move(index);
-  PutU64(tail, index_offset);
-  PutU32(tail, static_cast<uint32_t>(entries.size()));
-  PutU32(tail, kPackFormatVersion);
+  PutLe<uint64_t>(tail, index_offset);
+  PutLe<uint32_t>(tail, static_cast<uint32_t>(entries.size()));
+  PutLe<uint32_t>(tail, kPackFormatVersion);
   tail.append(reinterpret_cast<const char*>(digest.bytes.data()), digest.bytes.size());
   tail.append(kPackFooterMagic);
   return tail;
@@ -58,9 +39,9 @@ Result<PackFooter> ParsePackFooter(std::span<const uint8_t> footer, uint64_t fil
     return Status::Corruption("bad pack footer magic (truncated or not a pack)");
   }
   PackFooter f;
-  f.index_offset = GetU64(p);
-  f.entry_count = GetU32(p + 8);
-  f.version = GetU32(p + 12);
+  f.index_offset = GetLe<uint64_t>(p);
+  f.entry_count = GetLe<uint32_t>(p + 8);
+  f.version = GetLe<uint32_t>(p + 12);
   std::memcpy(f.index_digest.bytes.data(), p + 16, 32);
   if (f.version != kPackFormatVersion) {
     return Status::Corruption(fmt::format("unsupported pack format version {}", f.version));
@@ -91,9 +72,9 @@ Result<std::vector<PackBlobEntry>> ParsePackIndex(std::span<const uint8_t> index
     std::memcpy(e.id.bytes.data(), p, 32);
     uint8_t type = p[32];
     uint8_t compression = p[33];
-    e.stored_size = GetU32(p + 36);
-    e.raw_size = GetU32(p + 40);
-    e.offset = GetU64(p + 44);
+    e.stored_size = GetLe<uint32_t>(p + 36);
+    e.raw_size = GetLe<uint32_t>(p + 40);
+    e.offset = GetLe<uint64_t>(p + 44);
     if (type > static_cast<uint8_t>(BlobType::kPagePatch) ||
         compression > static_cast<uint8_t>(Compression::kZstdDelta)) {
       return Status::Corruption(fmt::format("pack index entry {} has an unknown type", i));

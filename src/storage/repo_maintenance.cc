@@ -306,15 +306,10 @@ class PackRewriter {
       RETURN_IF_ERROR(ParallelFor(blobs.size(), threads_, [&](size_t i, unsigned t) {
         Blob& b = blobs[i];
         if (!PatchCompactor::Wants(b.entry)) return Status::Ok();
-        PackBlobEntry entry = b.entry;
-        std::vector<uint8_t> stored = b.stored;
-        Status st = compactors_[t]->Compact(entry, stored);
-        if (!st.ok()) {
+        if (Status st = compactors_[t]->Compact(b.entry, b.stored); !st.ok()) {
           spdlog::warn("page patch {} stays as it is: {}", b.entry.id.Hex(), st.ToString());
-          return Status::Ok();
         }
-        b.entry = entry;
-        b.stored.assign(stored.begin(), stored.end());  // exact size, not zstd's bound
+        b.stored.shrink_to_fit();  // the delta's size, not zstd's bound
         return Status::Ok();
       }));
       for (const Blob& b : blobs) {

@@ -16,6 +16,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/sha256.h"
+#include "storage/byte_codec.h"
 #include "storage/manifest.h"
 #include "storage/reflink.h"
 
@@ -39,7 +40,7 @@ struct Header {
 
 void EncodeHeader(const Header& h, uint8_t* out) {
   std::memcpy(out, kMagic, 8);
-  for (int i = 0; i < 8; ++i) out[8 + i] = static_cast<uint8_t>(h.raw_size >> (8 * i));
+  StoreLe<uint64_t>(out + 8, h.raw_size);
   std::memcpy(out + 16, h.sha.bytes.data(), 32);
 }
 
@@ -48,7 +49,7 @@ Result<Header> DecodeHeader(std::span<const uint8_t> data, const std::string& pa
     return Status::Corruption(fmt::format("'{}' is not an archived WAL file (bad header)", path));
   }
   Header h;
-  for (int i = 0; i < 8; ++i) h.raw_size |= static_cast<uint64_t>(data[8 + i]) << (8 * i);
+  h.raw_size = GetLe<uint64_t>(data.data() + 8);
   std::memcpy(h.sha.bytes.data(), data.data() + 16, 32);
   if (h.raw_size > kMaxRawSize) {
     return Status::Corruption(fmt::format("'{}': raw size {} is impossible", path, h.raw_size));

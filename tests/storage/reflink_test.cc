@@ -20,17 +20,25 @@ namespace {
 using testing::TempDir;
 using testing::XfsMount;
 
-TEST(ReflinkTest, ThinSnapshotAndRestoreAreClones) {
-  TempDir tmp;
-  XfsMount xfs(tmp.path());
-  std::string why = xfs.Make();
-  if (!why.empty()) GTEST_SKIP() << why;
-  std::string source = xfs.path() + "/src";
+// Tests on an XFS (reflink=1) image of their own, skipped where one cannot be made.
+class XfsReflinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why = xfs_.Make();
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+
+  TempDir tmp_;
+  XfsMount xfs_{tmp_.path()};
+};
+
+TEST_F(XfsReflinkTest, ThinSnapshotAndRestoreAreClones) {
+  std::string source = xfs_.path() + "/src";
   for (int i = 0; i < 4; ++i) {
     testing::WriteFile(source + "/base/" + std::to_string(i), testing::RandomBytes(8 << 20, i));
   }
   std::filesystem::create_symlink("base/0", source + "/link");
-  std::string repo_path = xfs.path() + "/repo";
+  std::string repo_path = xfs_.path() + "/repo";
   ASSERT_TRUE(Repository::Init(repo_path, RepoConfig{}).ok());
   auto repo = Repository::Open(repo_path);
   ASSERT_TRUE(repo.ok());
@@ -45,7 +53,7 @@ TEST(ReflinkTest, ThinSnapshotAndRestoreAreClones) {
   std::string original = testing::ReadFile(source + "/base/1");
   testing::WriteFile(source + "/base/1", "overwritten");
   RestoreOptions r;
-  r.target = xfs.path() + "/out";
+  r.target = xfs_.path() + "/out";
   auto stats = RestoreSnapshot(*repo.value(), m.value(), r);
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   EXPECT_EQ(stats->files_cloned, 4u);
@@ -54,7 +62,7 @@ TEST(ReflinkTest, ThinSnapshotAndRestoreAreClones) {
 
   // A restore onto another filesystem falls back to copying.
   RestoreOptions other;
-  other.target = tmp / "copy";
+  other.target = tmp_ / "copy";
   auto copied = RestoreSnapshot(*repo.value(), m.value(), other);
   ASSERT_TRUE(copied.ok()) << copied.status().ToString();
   EXPECT_EQ(copied->files_cloned, 0u);
@@ -70,20 +78,16 @@ TEST(ReflinkTest, ThinSnapshotAndRestoreAreClones) {
 
 // An extra file the caller gives away (MariaDB's patched redo-log clone) is moved into a
 // thin snapshot, not written again; one on another filesystem is copied and left in place.
-TEST(ReflinkTest, ATakenExtraFileIsMovedIntoAThinSnapshot) {
-  TempDir tmp;
-  XfsMount xfs(tmp.path());
-  std::string why = xfs.Make();
-  if (!why.empty()) GTEST_SKIP() << why;
-  std::string source = xfs.path() + "/src";
+TEST_F(XfsReflinkTest, ATakenExtraFileIsMovedIntoAThinSnapshot) {
+  std::string source = xfs_.path() + "/src";
   testing::WriteFile(source + "/data", testing::RandomBytes(1 << 20, 1));
   testing::WriteFile(source + "/log", "the live log");
-  std::string repo_path = xfs.path() + "/repo";
+  std::string repo_path = xfs_.path() + "/repo";
   ASSERT_TRUE(Repository::Init(repo_path, RepoConfig{}).ok());
   auto repo = Repository::Open(repo_path);
   ASSERT_TRUE(repo.ok());
   std::string given = repo.value()->TmpDir() + "/log.given";
-  std::string kept = tmp / "log.elsewhere";
+  std::string kept = tmp_ / "log.elsewhere";
   testing::WriteFile(given, std::string(3 << 20, 'g'));
   testing::WriteFile(kept, "copied");
   CreateOptions o;
@@ -103,7 +107,7 @@ TEST(ReflinkTest, ATakenExtraFileIsMovedIntoAThinSnapshot) {
   EXPECT_FALSE(std::filesystem::exists(given)) << "moved, not copied";
   EXPECT_TRUE(std::filesystem::exists(kept)) << "another filesystem: copied";
   RestoreOptions r;
-  r.target = xfs.path() + "/out";
+  r.target = xfs_.path() + "/out";
   ASSERT_TRUE(RestoreSnapshot(*repo.value(), m.value(), r).ok());
   EXPECT_EQ(testing::ReadFile(r.target + "/log"), std::string(3 << 20, 'g'));
   EXPECT_EQ(testing::ReadFile(r.target + "/other"), "copied");

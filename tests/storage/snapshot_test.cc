@@ -71,6 +71,11 @@ class SnapshotTest : public ::testing::Test {
     return r.ok() ? r.value() : RestoreStats{};
   }
 
+  // base/1/16384 (1 MiB, RandomBytes seed 7) snapshotted, then `change` written at
+  // `offset` and snapshotted again with a map naming just those bytes, so that the second
+  // stores a page patch: {first, second}.
+  std::pair<Manifest, Manifest> SnapshotThenPatch(uint64_t offset, const std::string& change);
+
   // `run` (gc or the compaction alone) once more finds nothing to compact or rewrite.
   void ExpectNothingLeftToCompact(Result<GcReport> (*run)(Repository&)) {
     Reopen();
@@ -212,13 +217,20 @@ TEST_F(SnapshotTest, ChangeMapReadsOnlyTheRangesItNamesAndWhatGrew) {
   EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
 }
 
-TEST_F(SnapshotTest, PagePatchesLayOverTheParentsAndGiveWayToWholeChunks) {
+std::pair<Manifest, Manifest> SnapshotTest::SnapshotThenPatch(uint64_t offset,
+                                                              const std::string& change) {
   std::string path = source_ + "/base/1/16384";
   WriteFile(path, RandomBytes(1 << 20, 7));
   Manifest first = Snapshot();
+  Poke(path, static_cast<off_t>(offset), change);
+  Manifest second = Snapshot(WithMap("base/1/16384", {{offset, change.size()}}));
+  return {first, second};
+}
+
+TEST_F(SnapshotTest, PagePatchesLayOverTheParentsAndGiveWayToWholeChunks) {
+  std::string path = source_ + "/base/1/16384";
   // A patch of chunk 1 (bytes 16384..32767), then another over it: cumulative, one base.
-  Poke(path, 16384 + 100, RandomBytes(100, 1));
-  Manifest second = Snapshot(WithMap("base/1/16384", {{16384 + 100, 100}}));
+  auto [first, second] = SnapshotThenPatch(16384 + 100, RandomBytes(100, 1));
   EXPECT_EQ(second.stats.read_bytes, 100u);
   std::string after_second = ReadFile(path);
   Poke(path, 16384 + 1000, RandomBytes(200, 2));
@@ -257,14 +269,10 @@ TEST_F(SnapshotTest, PagePatchesLayOverTheParentsAndGiveWayToWholeChunks) {
 }
 
 TEST_F(SnapshotTest, CompactionIsDoneOnceAndSurvivesBeingCutShort) {
-  std::string path = source_ + "/base/1/16384";
-  WriteFile(path, RandomBytes(1 << 20, 7));
-  Snapshot();
   // A page changed by a few bytes: as a delta of its chunk, the patch is a few bytes too.
-  std::string page = ReadFile(path).substr(16384, 4096);
+  std::string page = RandomBytes(1 << 20, 7).substr(16384, 4096);  // what is there
   page[10] ^= 1;
-  Poke(path, 16384, page);
-  Manifest second = Snapshot(WithMap("base/1/16384", {{16384, 4096}}));
+  Manifest second = SnapshotThenPatch(16384, page).second;
   ASSERT_EQ(second.stats.patched_chunks, 1u);
   // The packs as they are now, to put back after the compaction: a gc killed between
   // making its new packs durable and deleting the old ones leaves both, the same patch
@@ -291,11 +299,7 @@ TEST_F(SnapshotTest, CompactionIsDoneOnceAndSurvivesBeingCutShort) {
 }
 
 TEST_F(SnapshotTest, APatchWhoseBaseIsDamagedStaysAsItIsAndVerifySaysWhy) {
-  std::string path = source_ + "/base/1/16384";
-  WriteFile(path, RandomBytes(1 << 20, 7));
-  Manifest first = Snapshot();
-  Poke(path, 16384 + 100, RandomBytes(100, 1));
-  Manifest second = Snapshot(WithMap("base/1/16384", {{16384 + 100, 100}}));
+  auto [first, second] = SnapshotThenPatch(16384 + 100, RandomBytes(100, 1));
   ASSERT_EQ(second.stats.patched_chunks, 1u);
   // A byte of the patched chunk's base flipped where it lies in its pack.
   auto entry = std::find_if(first.entries.begin(), first.entries.end(),
