@@ -269,6 +269,7 @@ void AddSnapshotRestore(CLI::App& snap, GlobalOptions& g) {
                      {"target", o->target},
                      {"files", s.files},
                      {"bytes_written", s.bytes_written},
+                     {"bytes_direct", s.bytes_direct},
                      {"bytes_unchanged", s.bytes_unchanged},
                      {"entries_removed", s.entries_removed},
                      {"files_cloned", s.files_cloned},

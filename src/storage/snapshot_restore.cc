@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "base/aligned_buffer.h"
 #include "base/files.h"
 #include "base/log.h"
 #include "base/parallel.h"
@@ -24,10 +26,15 @@ namespace dbaas::storage {
 namespace {
 
 constexpr uint64_t kRangeBytes = 4ull << 20;
+// Files at least this large are written with O_DIRECT when the restore is to be durable;
+// smaller ones (most of a data directory's files, few of its bytes) go through the page
+// cache, where one syncfs at the end writes them together.
+constexpr uint64_t kDirectAtLeast = 1ull << 20;
 
 struct FileTask {
   const TreeEntry* entry;
   std::vector<ChunkRef> chunks;
+  bool direct = false;  // written with O_DIRECT
   // Writes into one file are serialized by the filesystem anyway (ext4 takes the inode's
   // lock for each buffered write); waiting here sleeps where the kernel's lock spun, a
   // fifth of a restore's CPU, so the other thread decodes its next range meanwhile.
@@ -45,7 +52,7 @@ struct ChunkRange {
 struct ThreadState {
   BlobCodec codec;
   std::vector<uint8_t> blob;
-  std::vector<uint8_t> range;
+  AlignedBuffer range;
   std::vector<uint8_t> existing;
 };
 
@@ -76,6 +83,7 @@ class Restorer {
   RestoreStats stats() const {
     RestoreStats s = stats_;
     s.bytes_written = written_.load();
+    s.bytes_direct = direct_written_.load();
     s.bytes_unchanged = unchanged_.load();
     s.files_cloned = cloned_.load();
     return s;
@@ -115,7 +123,7 @@ class Restorer {
     return Status::Ok();
   }
 
-  // Opens (creating) a target file; a delta restore also gives it its final size.
+  // Creates (or, delta, opens) a target file; a delta restore also gives it its final size.
   Result<UniqueFd> OpenTarget(const TreeEntry& e, int flags) {
     std::string path = Target(e.path);
     int create = o_.delta ? O_CREAT : (O_CREAT | O_EXCL);
@@ -131,13 +139,14 @@ class Restorer {
   Status WriteFiles() {
     std::vector<FileTask> files;
     for (const TreeEntry& e : m_.entries) {
-      if (e.type == EntryType::kFile) files.push_back({&e, {}, std::make_shared<std::mutex>()});
+      if (e.type == EntryType::kFile) {
+        bool direct = o_.sync && !o_.delta && e.size >= kDirectAtLeast;
+        files.push_back({&e, {}, direct, std::make_shared<std::mutex>()});
+      }
     }
     stats_.files = files.size();
-    // Chunk lists first (small), creating each file as we go.
     RETURN_IF_ERROR(ParallelFor(files.size(), threads_, [&](size_t i, unsigned t) -> Status {
       FileTask& f = files[i];
-      ASSIGN_OR_RETURN(UniqueFd fd, OpenTarget(*f.entry, O_WRONLY));
       if (!f.entry->chunks) return Status::Ok();
       ASSIGN_OR_RETURN(f.chunks, repo_.ReadChunkList(*f.entry->chunks, state_[t]->codec));
       uint64_t total = 0;
@@ -148,9 +157,13 @@ class Restorer {
       }
       return Status::Ok();
     }));
-    std::vector<ChunkRange> ranges;
+    // Large files' ranges first, then small files': the data of the large files is written
+    // while the files are being created (see CreateFiles).
+    std::vector<ChunkRange> large, small;
     uint64_t total_bytes = 0;
     for (size_t i = 0; i < files.size(); ++i) {
+      std::vector<ChunkRange>& out = files[i].entry->size > kRangeBytes ? large : small;
+      if (files[i].chunks.empty()) out.push_back({i, 0, 0, 0});
       uint64_t offset = 0, range_start = 0, range_bytes = 0;
       size_t first = 0;
       for (size_t c = 0; c < files[i].chunks.size(); ++c) {
@@ -161,31 +174,116 @@ class Restorer {
         range_bytes += files[i].chunks[c].length;
         offset += files[i].chunks[c].length;
         if (range_bytes >= kRangeBytes || c + 1 == files[i].chunks.size()) {
-          ranges.push_back({i, first, c - first + 1, range_start});
+          out.push_back({i, first, c - first + 1, range_start});
           range_bytes = 0;
         }
       }
       total_bytes += offset;
     }
+    std::vector<ChunkRange> ranges = std::move(large);
+    ranges.insert(ranges.end(), small.begin(), small.end());
     if (o_.progress) o_.progress->total_bytes = total_bytes;
-    return ParallelFor(ranges.size(), threads_, [&](size_t i, unsigned t) {
-      return WriteRange(files[ranges[i].file], ranges[i], *state_[t]);
+    // Item 0 creates the files; the others are the ranges, each waiting for its file.
+    FileStates states(files.size());
+    return ParallelFor(ranges.size() + 1, threads_, [&](size_t i, unsigned t) -> Status {
+      if (i == 0) return CreateFiles(files, ranges, states);
+      const ChunkRange& r = ranges[i - 1];
+      states.Wait(r.file);
+      if (states.Failed(r.file)) return Status::Ok();  // CreateFiles reports why
+      return WriteRange(files[r.file], r, *state_[t]);
     });
+  }
+
+  // Whether each file exists yet. One thread creates the files, in the order their ranges
+  // will be written, while the others write: creating a file holds its directory's lock
+  // (on ext4 without a journal, right after many deletes, for up to a millisecond), so
+  // threads creating files side by side would only wait on each other.
+  class FileStates {
+   public:
+    explicit FileStates(size_t count) : states_(count) {}
+    void Set(size_t file, uint8_t state) {
+      states_[file].store(state);
+      states_[file].notify_all();
+    }
+    void Wait(size_t file) const { states_[file].wait(kPending); }
+    bool Created(size_t file) const { return states_[file].load() == kCreated; }
+    bool Failed(size_t file) const { return states_[file].load() == kFailed; }
+    static constexpr uint8_t kPending = 0, kCreated = 1, kFailed = 2;
+
+   private:
+    std::vector<std::atomic<uint8_t>> states_;
+  };
+
+  Status CreateFiles(const std::vector<FileTask>& files, const std::vector<ChunkRange>& ranges,
+                     FileStates& states) {
+    Status failed;
+    for (const ChunkRange& r : ranges) {
+      if (states.Created(r.file) || states.Failed(r.file)) continue;
+      if (failed.ok()) {
+        auto fd = OpenTarget(*files[r.file].entry, O_WRONLY);
+        if (!fd.ok()) failed = fd.status();
+      }
+      states.Set(r.file, failed.ok() ? FileStates::kCreated : FileStates::kFailed);
+    }
+    return failed;
+  }
+
+  // Opens a created file to write a range of it. `direct` says whether O_DIRECT is wanted,
+  // and is cleared where it does not work.
+  Result<UniqueFd> OpenForWrite(const FileTask& f, bool& direct) {
+    std::string path = Target(f.entry->path);
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, (o_.delta ? O_RDWR : O_WRONLY) | O_NOFOLLOW));
+    direct = direct && !direct_refused_.load();
+    if (direct && ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_DIRECT) != 0) {
+      direct_refused_ = true;  // a filesystem without direct I/O: the page cache then
+      direct = false;
+    }
+    return fd;
+  }
+
+  // Writes one range. A direct write is padded to the block size at the file's end and the
+  // file cut back to its size; if the filesystem refuses it, the same bytes are written
+  // through the page cache (and later files skip O_DIRECT).
+  Status WriteOut(int fd, bool& direct, const FileTask& f, ThreadState& st, uint64_t offset,
+                  const std::string& path) {
+    uint64_t length = st.range.size();
+    std::lock_guard lock(*f.write_mutex);
+    if (direct && offset % AlignedBuffer::kAlignment == 0 &&
+        (length % AlignedBuffer::kAlignment == 0 || offset + length == f.entry->size)) {
+      st.range.PadToAlignment();
+      if (PwriteAll(fd, st.range.span(), offset, path).ok()) {
+        if (st.range.size() != length &&
+            ::ftruncate(fd, static_cast<off_t>(offset + length)) != 0) {
+          return ErrnoStatus("truncate", path, errno);
+        }
+        direct_written_ += length;
+        return Status::Ok();
+      }
+      direct_refused_ = true;
+      direct = false;
+      if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_DIRECT) != 0) {
+        return ErrnoStatus("fcntl(F_SETFL) to leave O_DIRECT on", path, errno);
+      }
+    }
+    RETURN_IF_ERROR(PwriteAll(fd, st.range.span(), offset, path));
+    if (st.range.size() != length && ::ftruncate(fd, static_cast<off_t>(offset + length)) != 0) {
+      return ErrnoStatus("truncate", path, errno);
+    }
+    return Status::Ok();
   }
 
   Status WriteRange(const FileTask& f, const ChunkRange& r, ThreadState& st) {
     std::string path = Target(f.entry->path);
-    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, (o_.delta ? O_RDWR : O_WRONLY) | O_NOFOLLOW));
+    bool direct = f.direct;
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenForWrite(f, direct));
     uint64_t offset = r.offset;
     st.range.clear();
     uint64_t range_offset = offset;  // where st.range will be written
     auto flush = [&]() -> Status {
       if (st.range.empty()) return Status::Ok();
-      {
-        std::lock_guard lock(*f.write_mutex);
-        RETURN_IF_ERROR(PwriteAll(fd.get(), st.range, range_offset, path));
-      }
-      written_ += st.range.size();
+      uint64_t length = st.range.size();
+      RETURN_IF_ERROR(WriteOut(fd.get(), direct, f, st, range_offset, path));
+      written_ += length;
       st.range.clear();
       return Status::Ok();
     };
@@ -216,7 +314,7 @@ class Restorer {
       if (!decoded) {
         RETURN_IF_ERROR(repo_.ReadChunk(chunk, st.codec, st.blob, BlobCheck::kFrameChecksum));
       }
-      st.range.insert(st.range.end(), st.blob.begin(), st.blob.end());
+      st.range.Append(st.blob);
       offset += chunk.length;
       ReportBytes(o_.progress, chunk.length);
     }
@@ -304,6 +402,8 @@ class Restorer {
   std::vector<std::unique_ptr<ThreadState>> state_;
   RestoreStats stats_;
   std::atomic<uint64_t> written_{0}, unchanged_{0}, cloned_{0};
+  std::atomic<uint64_t> direct_written_{0};
+  std::atomic<bool> direct_refused_{false};
 };
 
 // Empty or missing is fine for a full restore; anything else must be a delta restore.
