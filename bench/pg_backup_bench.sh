@@ -504,8 +504,7 @@ run_pgbench() {
 tool_incr() {
   local i variant j key
   res_has pgbench.done || return 1
-  "$DBAAS" wal-drain --spool "$(jfield "$RUN/src.json" wal_spool)" --repo "$WALREPO" \
-    --archive "$(jfield "$RUN/src.json" wal_archive)" >/dev/null
+  "$PGTOOL" drain --root "$ROOT" --name src >/dev/null
   rm -rf "$REPO.after-full"
   cp -a "$REPO" "$REPO.after-full"
   for ((i = 1; i <= RUNS; i++)); do

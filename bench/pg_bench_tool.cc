@@ -8,6 +8,7 @@
 
 #include "base/files.h"
 #include "base/process.h"
+#include "engines/log_spool.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_instance.h"
 #include "storage/repository.h"
@@ -64,10 +65,12 @@ int main(int argc, char** argv) {
                                      "connections; then stop it");
   auto* usage = app.add_subcommand(
       "usage", "measure the instance's volume usage as dbaasd's VolumeWatcher does (timed)");
-  for (auto* c : {create, start, stop, info, backup, restore, usage}) {
+  auto* drain = app.add_subcommand(
+      "drain", "move the WAL spool into the archive as dbaasd does, summarizing segments (timed)");
+  for (auto* c : {create, start, stop, info, backup, restore, usage, drain}) {
     c->add_option("--root", root, "data root")->required();
   }
-  for (auto* c : {create, start, stop, info, backup, usage}) {
+  for (auto* c : {create, start, stop, info, backup, usage, drain}) {
     c->add_option("--name", name, "instance name")->required();
   }
   create->add_option("--port", port, "port (default: a free one)");
@@ -128,6 +131,20 @@ int main(int argc, char** argv) {
     if (!used.ok()) return Fail(used.status());
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << json{{"usedBytes", used->used_bytes}, {"seconds", seconds}}.dump() << std::endl;
+    return 0;
+  }
+  if (drain->parsed()) {
+    auto spool = inst->log_spool();
+    if (!spool) return Fail(Status::InvalidArgument("the instance does not archive its WAL"));
+    auto t0 = std::chrono::steady_clock::now();
+    auto drained = engines::DrainLogSpool(*spool);
+    if (!drained.ok()) return Fail(drained.status());
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << json{{"files", drained->files},
+                      {"rawBytes", drained->raw_bytes},
+                      {"seconds", seconds}}
+                     .dump()
+              << std::endl;
     return 0;
   }
   if (start->parsed()) {

@@ -4,7 +4,8 @@
 # made by the engine (bench/dbaas_pg_bench_tool) that archives its WAL through its spool
 # into a repository, as dbaasd's do; `pgbench -i -s SCALE`; a full backup; the same
 # `pgbench -n -t 1500 -c 4 -j 2 --random-seed=42` (6,000 transactions) + CHECKPOINT; the
-# spool drained (as dbaasd does every second; not timed). Then RUNS times, in alternating
+# spool drained as dbaasd does every second, each segment stored summarizing the one before
+# (timed apart: the drain's own cost). Then RUNS times, in alternating
 # order, two incrementals from the same parent (the full), each into its own copy of the
 # repository as it was after the full, page cache warmed the same way and `sync` before
 # each: blocks named by the WAL since the parent (the default) and changed files read
@@ -81,8 +82,8 @@ measure() {
   log "scale $scale: pgbench ${PGBENCH_ARGS[*]}"
   pg_bench "${PGBENCH_ARGS[@]}" >"$dir/pgbench.log" 2>&1
   pg_psql -c CHECKPOINT
-  "$DBAAS" wal-drain --spool "$(jfield "$dir/src.json" wal_spool)" --repo "$dir/walrepo" \
-    --archive "$(jfield "$dir/src.json" wal_archive)" >/dev/null
+  "$PGTOOL" drain --root "$ROOT" --name src >"$dir/drain.json"
+  res_put "s$scale.drain_s" "$(jfield "$dir/drain.json" seconds)"
   cp -a "$dir/repo" "$dir/repo.after-full"
   for ((i = 1; i <= RUNS; i++)); do
     for variant in $(incremental_order "$i"); do
@@ -93,6 +94,7 @@ measure() {
       if [[ $variant == wal ]]; then
         printf '%s\n' "$(jq -r '.annotations.changed_blocks_wal_bytes // 0' "$j")" >>"$RES_DIR/$key.wal"
         printf '%s\n' "$(jq -r '.annotations.changed_blocks_seconds // "-"' "$j")" >>"$RES_DIR/$key.scan"
+        printf '%s\n' "$(jq -r '.annotations.changed_blocks_summaries // 0' "$j")" >>"$RES_DIR/$key.summaries"
         printf '%s\n' "$(jfield "$j" patched_chunks)" >>"$RES_DIR/$key.patched"
         printf '%s\n' "$(stored_after_gc "$j")" >>"$RES_DIR/$key.compacted"
       fi
@@ -117,10 +119,10 @@ report() {
   echo "- Machine: $(nproc) cores, $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), BENCH_DIR on $(df --output=fstype "$BENCH_DIR" | tail -n 1)"
   echo "- Build: $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null); chunk size $CHUNK_SIZE; RUNS=$RUNS, alternating order; pgbench ${PGBENCH_ARGS[*]} + CHECKPOINT after the full"
   echo
-  echo "| scale | base/ | full s | incremental, WAL map: runs s | read | patched chunks | stored | after gc's compaction (runs s) | WAL scanned | scan s | whole files: runs s | read | stored |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| scale | base/ | full s | incremental, WAL map: runs s | read | patched chunks | stored | after gc's compaction (runs s) | segments summarized (drain s) | WAL scanned | map s | whole files: runs s | read | stored |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for scale in $SCALES; do
-    echo "| $scale | $(mb "$(res_get "s$scale.data")") | $(f2 "$(res_get "s$scale.full_s")") | $(walls "s$scale.wal") | $(mb "$(first "s$scale.wal.read")") | $(first "s$scale.wal.patched") | $(mb "$(first "s$scale.wal.stored")") | $(mb "$(first "s$scale.wal.compacted")") ($(walls "s$scale.wal.compact")) | $(mb "$(first "s$scale.wal.wal")") | $(paste -sd' ' "$RES_DIR/s$scale.wal.scan") | $(walls "s$scale.whole") | $(mb "$(first "s$scale.whole.read")") | $(mb "$(first "s$scale.whole.stored")") |"
+    echo "| $scale | $(mb "$(res_get "s$scale.data")") | $(f2 "$(res_get "s$scale.full_s")") | $(walls "s$scale.wal") | $(mb "$(first "s$scale.wal.read")") | $(first "s$scale.wal.patched") | $(mb "$(first "s$scale.wal.stored")") | $(mb "$(first "s$scale.wal.compacted")") ($(walls "s$scale.wal.compact")) | $(first "s$scale.wal.summaries") ($(f2 "$(res_get "s$scale.drain_s")")) | $(mb "$(first "s$scale.wal.wal")") | $(paste -sd' ' "$RES_DIR/s$scale.wal.scan") | $(walls "s$scale.whole") | $(mb "$(first "s$scale.whole.read")") | $(mb "$(first "s$scale.whole.stored")") |"
   done
   set -- $SCALES
   if (($# >= 2)); then

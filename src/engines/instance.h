@@ -7,10 +7,12 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "base/status.h"
 #include "runtime/runtime.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::engines {
 
@@ -66,6 +68,11 @@ struct LogSpool {
   // The last failure of the server's own archive_command (wal-push), which the server's
   // user writes.
   std::string push_status_path;
+  // Called with each file the drain stores (the engine's summaries of its log): none when
+  // empty. Cannot fail the drain.
+  std::function<void(const storage::WalArchive& archive, const std::string& name,
+                     std::span<const uint8_t> raw)>
+      summarize;
 };
 
 // Measures how much of its volume an instance uses; a value, callable from any thread

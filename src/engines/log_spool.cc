@@ -9,6 +9,9 @@
 namespace dbaas::engines {
 namespace {
 
+// A wal-push that left its temporary file this long ago has died.
+constexpr std::chrono::minutes kStaleSpoolFiles{10};
+
 // Whether the status file says `failure` already ("<time> <failure>").
 bool RecordedAlready(const std::string& status_path, const std::string& failure) {
   auto line = storage::ReadArchivingFailure(status_path);
@@ -27,7 +30,13 @@ Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool) {
   auto drained = [&]() -> Result<storage::SpoolDrain> {
     ASSIGN_OR_RETURN(storage::WalArchive archive,
                      storage::WalArchive::Open(spool.repo_path, spool.archive_id));
-    return storage::DrainWalSpool(spool.dir, archive);
+    storage::StoredWalFile stored;
+    if (spool.summarize) {
+      stored = [&](const std::string& name, std::span<const uint8_t> raw) {
+        spool.summarize(archive, name, raw);
+      };
+    }
+    return storage::DrainWalSpool(spool.dir, archive, kStaleSpoolFiles, stored);
   }();
   const std::string failure = DrainFailure(spool, drained);
   // The status file is ours (root's, beside the spool): no tenant can plant anything there.

@@ -27,6 +27,9 @@ constexpr char kMagic[8] = {'D', 'B', 'W', 'A', 'L', '0', '0', '1'};
 constexpr size_t kHeaderSize = 8 + 8 + 32;
 // PostgreSQL's largest WAL segment is 1 GiB; history files are small.
 constexpr uint64_t kMaxRawSize = 1ull << 30;
+constexpr const char* kSummaryDir = "summaries";
+// A summary lists blocks a segment's records touch: at most a few per record.
+constexpr size_t kMaxSummarySize = 64 << 20;
 
 bool IsUpperHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -270,6 +273,41 @@ Result<uint64_t> WalArchive::RawSize(const std::string& name) const {
   return h->raw_size;
 }
 
+Result<std::optional<Sha256Digest>> WalArchive::ContentSha256(const std::string& name) const {
+  RETURN_IF_ERROR(ParseWalFileName(name).status());
+  ASSIGN_OR_RETURN(std::optional<Header> h, ReadArchivedHeader(JoinPath(dir_, name)));
+  if (!h) return std::optional<Sha256Digest>();
+  return std::optional<Sha256Digest>(h->sha);
+}
+
+// Summaries are named as their segments, which ParseWalFileName has vouched for.
+Status WalArchive::StoreSummary(const std::string& segment, std::span<const uint8_t> bytes) const {
+  RETURN_IF_ERROR(ParseWalFileName(segment).status());
+  std::string dir = JoinPath(dir_, kSummaryDir);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("mkdir", dir, errno);
+  return WriteFileAtomic(JoinPath(dir, segment),
+                         {reinterpret_cast<const char*>(bytes.data()), bytes.size()}, 0600);
+}
+
+Result<std::optional<std::vector<uint8_t>>> WalArchive::ReadSummary(
+    const std::string& segment) const {
+  RETURN_IF_ERROR(ParseWalFileName(segment).status());
+  auto text = ReadFileToString(JoinPath(JoinPath(dir_, kSummaryDir), segment), kMaxSummarySize);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return std::optional<std::vector<uint8_t>>();
+    }
+    return text.status();
+  }
+  return std::optional<std::vector<uint8_t>>(std::in_place, text->begin(), text->end());
+}
+
+bool WalArchive::HasSummary(const std::string& segment) const {
+  if (!ParseWalFileName(segment).ok()) return false;
+  std::string path = JoinPath(JoinPath(dir_, kSummaryDir), segment);
+  return ::access(path.c_str(), F_OK) == 0;
+}
+
 Result<std::vector<WalFileInfo>> WalArchive::List() const {
   std::vector<WalFileInfo> files;
   DIR* d = ::opendir(dir_.c_str());
@@ -308,6 +346,26 @@ Result<uint64_t> WalArchive::CopyInto(const WalArchive& dest,
   return copied;
 }
 
+// Summaries go with their segments, and any whose segment went some other way with them.
+Status WalArchive::RemoveSummariesBefore(std::string_view position) const {
+  const std::string dir = JoinPath(dir_, kSummaryDir);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno == ENOENT ? Status::Ok() : ErrnoStatus("opendir", dir, errno);
+  std::vector<std::string> old;
+  while (dirent* e = ::readdir(d)) {
+    auto parsed = ParseWalFileName(e->d_name);
+    if (parsed.ok() && parsed->kind == WalFileName::Kind::kSegment && parsed->position < position) {
+      old.emplace_back(e->d_name);
+    }
+  }
+  ::closedir(d);
+  for (const std::string& name : old) {
+    Status st = UnlinkPath(JoinPath(dir, name));
+    if (!st.ok() && st.code() != StatusCode::kNotFound) return st;
+  }
+  return old.empty() ? Status::Ok() : FsyncDir(dir);
+}
+
 Result<uint64_t> WalArchive::RemoveBefore(std::string_view position) const {
   ASSIGN_OR_RETURN(std::vector<WalFileInfo> files, List());
   uint64_t removed = 0;
@@ -318,6 +376,7 @@ Result<uint64_t> WalArchive::RemoveBefore(std::string_view position) const {
     ++removed;
   }
   if (removed > 0) RETURN_IF_ERROR(FsyncDir(dir_));
+  RETURN_IF_ERROR(RemoveSummariesBefore(position));
   return removed;
 }
 

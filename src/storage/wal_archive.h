@@ -2,6 +2,10 @@
 //
 //   wal/<archive-id>/<file>   one file per archived WAL file, named as PostgreSQL names it
 //                             (segment, .partial segment, timeline .history, .backup)
+//   wal/<archive-id>/summaries/<segment>
+//                             what an engine derived from an archived segment once (for
+//                             PostgreSQL, the blocks its records change), opaque here; a
+//                             cache: losing one costs a backup a read of the segment
 //
 // Each file: "DBWAL001", the raw size (8 bytes, little endian), the raw content's SHA-256
 // (32 bytes), then one zstd frame. Every instance incarnation archives to its own id: a
@@ -23,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/sha256.h"
 #include "base/status.h"
 #include "storage/blob_codec.h"
 
@@ -82,18 +87,29 @@ class WalArchive {
   Status Fetch(const std::string& name, const std::string& dest_path) const;
   // The raw size of an archived file (a segment's: the server's wal_segment_size).
   Result<uint64_t> RawSize(const std::string& name) const;
+  // The SHA-256 of an archived file's raw content as its header records it (no content is
+  // read), or nullopt if the archive has no such file.
+  Result<std::optional<Sha256Digest>> ContentSha256(const std::string& name) const;
+
+  // A segment's summary (see above): stored atomically (a reader sees all or nothing),
+  // replacing any; read back, nullopt when there is none. The caller checks what it reads:
+  // a summary names the segments it was made from.
+  Status StoreSummary(const std::string& segment, std::span<const uint8_t> bytes) const;
+  Result<std::optional<std::vector<uint8_t>>> ReadSummary(const std::string& segment) const;
+  bool HasSummary(const std::string& segment) const;
   // Every archived file, in name order (segments in WAL order within a timeline).
   Result<std::vector<WalFileInfo>> List() const;
   // Copies, as stored, what a recovery from `from_position` on needs: every history file
   // and every other file whose position is not before it, into `dest` (an empty archive).
   // Returns how many files were copied. Not synced: a copy for one recovery.
   Result<uint64_t> CopyInto(const WalArchive& dest, std::string_view from_position) const;
-  // Removes segments (and .partial/.backup files) whose position is before `position`;
-  // history files stay. Returns how many were removed.
+  // Removes segments (and .partial/.backup files, and summaries) whose position is before
+  // `position`; history files stay. Returns how many files were removed.
   Result<uint64_t> RemoveBefore(std::string_view position) const;
 
  private:
   explicit WalArchive(std::string dir) : dir_(std::move(dir)) {}
+  Status RemoveSummariesBefore(std::string_view position) const;
   std::string dir_;
 };
 

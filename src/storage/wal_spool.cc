@@ -107,7 +107,7 @@ Status SpoolWalFile(const std::string& spool_dir, const std::string& source_path
 }
 
 Result<SpoolDrain> DrainWalSpool(const std::string& spool_dir, const WalArchive& archive,
-                                 std::chrono::seconds stale_after) {
+                                 std::chrono::seconds stale_after, const StoredWalFile& stored) {
   ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(spool_dir, O_RDONLY | O_DIRECTORY));
   std::vector<std::string> names;
   {
@@ -180,6 +180,7 @@ Result<SpoolDrain> DrainWalSpool(const std::string& spool_dir, const WalArchive&
     }
     ++drained.files;
     drained.raw_bytes += size;
+    if (stored) stored(name, {buffer.get(), size});
   }
   return drained;
 }

@@ -13,6 +13,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,7 +46,12 @@ struct SpoolDrain {
 // read is what is hashed and stored. Temporary files older than `stale_after` are removed
 // (a wal-push that died). Stops at the first file that cannot be stored (a full or broken
 // archive, or a name archived with other content), leaving it and the rest in the spool.
+//
+// `stored`, when given, is called with each file's name and content once it is stored (the
+// engine derives its summaries there); it cannot fail the drain.
+using StoredWalFile = std::function<void(const std::string& name, std::span<const uint8_t> raw)>;
 Result<SpoolDrain> DrainWalSpool(const std::string& spool_dir, const WalArchive& archive,
-                                 std::chrono::seconds stale_after = std::chrono::minutes(10));
+                                 std::chrono::seconds stale_after = std::chrono::minutes(10),
+                                 const StoredWalFile& stored = {});
 
 }  // namespace dbaas::storage

@@ -15,8 +15,9 @@ namespace {
 
 TEST(LogSpoolTest, AFailureIsRecordedOnceAndClearedBySuccess) {
   testing::TempDir tmp;
-  LogSpool spool{"db",          tmp / "spool",        tmp / "repo",
-                 "db.00000001", tmp / "spool.status", tmp / "push.status"};
+  LogSpool spool{
+      "db", tmp / "spool", tmp / "repo", "db.00000001", tmp / "spool.status", tmp / "push.status",
+      {}};
   ASSERT_TRUE(MakeDirs(spool.dir).ok());
   ASSERT_TRUE(storage::WalArchive::Create(spool.repo_path, spool.archive_id).ok());
   testing::WriteFile(spool.dir + "/notes.txt", "not WAL");

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
@@ -14,9 +15,11 @@
 
 #include "base/files.h"
 #include "engines/backup_facts.h"
+#include "engines/log_spool.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_changed_blocks.h"
 #include "engines/postgres/pg_connection.h"
+#include "engines/postgres/pg_wal_summary.h"
 #include "pg_test_tools.h"
 #include "storage/repo_maintenance.h"
 #include "test_util.h"
@@ -61,6 +64,16 @@ class PgIncrementalTest : public PgRepositoryTest {
   uint64_t InsertLsn() { return ParseLsn(Sql("select pg_current_wal_insert_lsn()")).value(); }
 
   PgWalSources Sources() const { return WalSourcesOf(*source_); }
+
+  // Ends the current WAL segment and waits until the server has archived it (into its spool).
+  bool SwitchAndArchive() { return ArchivedUpTo(Sql("select pg_walfile_name(pg_switch_wal())")); }
+  bool ArchivedUpTo(const std::string& segment) {
+    for (int i = 0; i < 1500; ++i) {
+      if (Sql("select last_archived_wal from pg_stat_archiver") >= segment) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
 
   Result<WalChanges> Scan(uint64_t from, uint64_t to) {
     return ScanWalRange(from, to, 1, segment_size_, Sources());
@@ -199,6 +212,115 @@ TEST_F(PgIncrementalTest, ScannerRefusesWalFromAnotherPlace) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
+// The daemon's drain summarizes each archived segment once the next one is stored; a scan
+// takes the summaries that are sound and join, scans the rest, and finds what a scan of
+// every segment finds. A summary that is damaged, of another segment or that does not join
+// its neighbour is passed over (those segments are scanned), never believed.
+TEST_F(PgIncrementalTest, SummariesStandInForTheirSegmentsOnlyWhenSound) {
+  StartSource(true);
+  Sql("create table t (id int primary key, pad text) with (fillfactor = 50)");
+  Sql("insert into t select g, repeat('x', 100) from generate_series(1, 20000) g");
+  Sql("vacuum t");
+  Sql("checkpoint");
+  const uint64_t from = InsertLsn();
+  std::string last_switched;
+  for (int page : {5, 77, 150, 200}) {  // one page changed in each of four segments
+    Sql(
+        fmt::format("update t set pad = repeat('y', 100) where id = (select id from t where "
+                    "(ctid::text::point)[0] = {} limit 1)",
+                    page));
+    const uint64_t at = InsertLsn();
+    last_switched = WalSegmentName(1, at - at % segment_size_, segment_size_);
+    Sql("select pg_switch_wal()");
+  }
+  Sql("insert into t values (0, 'after the switches')");  // `to` past the segment's start
+  const uint64_t to = InsertLsn();
+  ASSERT_TRUE(ArchivedUpTo(last_switched));
+  LogSpool spool = source_->log_spool().value();
+  ASSERT_TRUE(DrainLogSpool(spool).ok());
+  auto archive = storage::WalArchive::Open(spool.repo_path, spool.archive_id);
+  ASSERT_TRUE(archive.ok());
+  const uint64_t first = from - from % segment_size_;
+  auto name = [&](int k) { return WalSegmentName(1, first + k * segment_size_, segment_size_); };
+  ASSERT_EQ(name(3), last_switched);
+  for (int k = 0; k < 3; ++k) EXPECT_TRUE(archive->HasSummary(name(k))) << name(k);
+  EXPECT_FALSE(archive->HasSummary(name(3))) << "summarized before the next segment is stored";
+
+  auto scan = [&](uint64_t expect_summarized) {
+    auto changes = Scan(from, to);
+    EXPECT_TRUE(changes.ok()) << changes.status().ToString();
+    if (!changes.ok()) return WalChanges{};
+    EXPECT_EQ(changes->summarized_segments, expect_summarized);
+    return std::move(changes.value());
+  };
+  WalChanges summarized = scan(3);
+  const std::string summaries = archive->dir() + "/summaries";
+  std::filesystem::rename(summaries, summaries + ".off");
+  WalChanges scanned = scan(0);
+  std::filesystem::rename(summaries + ".off", summaries);
+  auto blocks_of_t = [&](const WalChanges& c) {
+    auto it = c.blocks.find(Relation("t"));
+    return it == c.blocks.end() ? std::vector<uint32_t>{} : it->second;
+  };
+  for (uint32_t page : {5u, 77u, 150u, 200u}) {
+    EXPECT_TRUE(
+        std::binary_search(blocks_of_t(summarized).begin(), blocks_of_t(summarized).end(), page))
+        << page;
+  }
+  // The summaries stand for whole segments, records before `from` included: what the scan
+  // finds, they find, and more only of the first segment.
+  for (const auto& [rel, blocks] : scanned.blocks) {
+    auto it = summarized.blocks.find(rel);
+    ASSERT_NE(it, summarized.blocks.end());
+    EXPECT_TRUE(std::includes(it->second.begin(), it->second.end(), blocks.begin(), blocks.end()));
+  }
+  EXPECT_TRUE(std::includes(summarized.rewritten.begin(), summarized.rewritten.end(),
+                            scanned.rewritten.begin(), scanned.rewritten.end()));
+
+  auto summary_path = [&](int k) { return summaries + "/" + name(k); };
+  const std::string second = testing::ReadFile(summary_path(1));
+  auto put = [&](int k, const std::string& bytes) {
+    ASSERT_TRUE(
+        archive
+            ->StoreSummary(name(k), {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()})
+            .ok());
+  };
+  {
+    SCOPED_TRACE("a damaged summary");
+    std::string damaged = second;
+    damaged[damaged.size() / 2] ^= 0x01;
+    put(1, damaged);
+    EXPECT_EQ(blocks_of_t(scan(1)), blocks_of_t(summarized));
+  }
+  {
+    SCOPED_TRACE("the first segment's summary under the second's name");
+    put(1, testing::ReadFile(summary_path(0)));
+    EXPECT_EQ(blocks_of_t(scan(1)), blocks_of_t(summarized));
+  }
+  {
+    SCOPED_TRACE("a summary that does not join the one before it");
+    auto decoded =
+        DecodeWalSummary({reinterpret_cast<const uint8_t*>(second.data()), second.size()});
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    decoded->first_prev += 8;
+    std::vector<uint8_t> bytes = EncodeWalSummary(*decoded);
+    put(1, std::string(bytes.begin(), bytes.end()));
+    EXPECT_EQ(blocks_of_t(scan(1)), blocks_of_t(summarized));
+  }
+  put(1, second);
+  EXPECT_EQ(blocks_of_t(scan(3)), blocks_of_t(summarized));
+
+  // The next drain summarizes the segment it left, and pruning the archive prunes them.
+  ASSERT_TRUE(SwitchAndArchive());
+  ASSERT_TRUE(DrainLogSpool(spool).ok());
+  EXPECT_TRUE(archive->HasSummary(name(3)));
+  auto position = storage::ParseWalFileName(name(2));
+  ASSERT_TRUE(position.ok());
+  ASSERT_TRUE(archive->RemoveBefore(position->position).ok());
+  EXPECT_FALSE(archive->HasSummary(name(1)));
+  EXPECT_TRUE(archive->HasSummary(name(2)));
+}
+
 // The torture test, small for CI (bench/pg_backup_bench.sh runs the full size): a chain of
 // ten incrementals (six under ASan) under pgbench load, each read also whole and compared with what
 // the WAL's map left out, across the changes WAL names only as "this file is new or cut".
@@ -214,7 +336,7 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
   ASSERT_TRUE(load.ok());
   std::this_thread::sleep_for(seconds(1));
   std::vector<PgBackupInfo> chain;
-  int partial = 0;
+  int partial = 0, summarized = 0;
   uint64_t patched = 0;
   for (int i = 0; i < kChainLength; ++i) {
     SCOPED_TRACE("backup " + std::to_string(i));
@@ -225,6 +347,14 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
       Sql("vacuum tail");  // the relation's end cut off
     }
     if (i == 5) Sql("drop database side");
+    // As the daemon does every second: the spool into the archive, each segment stored
+    // summarizing the one before, so that the backups' maps come from summaries and scans.
+    // (A segment is summarized once the next is archived: the load's WAL is switched out
+    // first, so that the segment the parent's backup ended is.)
+    if (i > 0) {
+      ASSERT_TRUE(SwitchAndArchive());
+    }
+    ASSERT_TRUE(DrainLogSpool(*source_->log_spool()).ok());
     auto b = BackupPostgres(*source_, *repo_, "chain-" + std::to_string(i), kChecked);
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     const storage::SnapshotStats& stats = b->snapshot.stats;
@@ -235,6 +365,7 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
       EXPECT_EQ(b->snapshot.parent, chain.back().snapshot.id);
       if (stats.partial_files > 0) ++partial;
       patched += stats.patched_chunks;
+      if (b->snapshot.annotations["changed_blocks_summaries"] != "0") ++summarized;
       EXPECT_LT(stats.read_bytes, stats.logical_bytes);
     }
     chain.push_back(std::move(b.value()));
@@ -246,6 +377,7 @@ TEST_F(PgIncrementalTest, ChainUnderLoadLeavesNothingOutAndRestoresConsistent) {
   EXPECT_GE(partial, kChainLength - 3)
       << "most incrementals should read only the blocks the WAL names";
   EXPECT_GT(patched, uint64_t{kChainLength}) << "changed chunks should be stored as page patches";
+  EXPECT_GE(summarized, kChainLength - 3) << "most maps should come from summaries in part";
   // The restores below read the patches as the service keeps them: compacted by a gc into
   // deltas of their base chunks.
   auto gc = storage::CollectGarbage(*repo_);
@@ -318,6 +450,64 @@ TEST(PgChangeMapForTest, OffersNoMapForAParentOfAnotherServerTimelineOrIncarnati
   EXPECT_NE(why_not(same).find("more than twice"), std::string::npos);
   parent.annotations.clear();
   EXPECT_NE(why_not(same).find("not a PostgreSQL backup"), std::string::npos);
+}
+
+TEST(PgWalSummaryTest, EncodesOneWayAndRefusesWhatItDidNotWrite) {
+  PgWalSummary s;
+  s.segment_sha = Sha256("segment");
+  s.next_sha = Sha256("next");
+  s.timeline = 1;
+  s.segment_size = 16 << 20;
+  s.segment_lsn = 3ull << 24;
+  s.first_lsn = s.segment_lsn + 40;
+  s.first_prev = s.segment_lsn - 200;
+  s.last_lsn = s.segment_lsn + (16 << 20) - 100;
+  s.stop_lsn = s.segment_lsn + (16 << 20) + 80;
+  s.changes.records = 12;
+  s.changes.blocks[RelFork{1663, 5, 16384, 0}] = {1, 7, 90000};
+  s.changes.blocks[RelFork{1664, 0, 1262, 0}] = {0};
+  s.changes.blocks[RelFork{1663, 5, 16390, 2}] = {};  // an empty list is left out
+  s.changes.rewritten = {RelFork{1663, 5, 16400, 0}, RelFork{1663, 5, 16401, 0}};
+  s.changes.databases = {{1663, 16500}};
+  std::vector<uint8_t> bytes = EncodeWalSummary(s);
+  auto back = DecodeWalSummary(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->segment_sha, s.segment_sha);
+  EXPECT_EQ(back->stop_lsn, s.stop_lsn);
+  EXPECT_EQ(back->changes.blocks.size(), 2u);
+  EXPECT_EQ(back->changes.blocks[(RelFork{1663, 5, 16384, 0})],
+            (std::vector<uint32_t>{1, 7, 90000}));
+  EXPECT_EQ(back->changes.rewritten, s.changes.rewritten);
+  EXPECT_EQ(back->changes.databases, s.changes.databases);
+  EXPECT_EQ(EncodeWalSummary(*back), bytes) << "one encoding for one summary";
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeWalSummary(std::span(bytes).first(n)).ok()) << "cut at " << n;
+  }
+  std::vector<uint8_t> longer = bytes;
+  longer.push_back(0);
+  EXPECT_FALSE(DecodeWalSummary(longer).ok());
+  for (size_t at = 0; at < bytes.size(); at += 7) {
+    std::vector<uint8_t> flipped = bytes;
+    flipped[at] ^= 0x01;
+    EXPECT_FALSE(DecodeWalSummary(flipped).ok()) << "a bit flipped at " << at;
+  }
+  // Well formed and checksummed, but not a summary's content.
+  auto refused = [](PgWalSummary bad) { return !DecodeWalSummary(EncodeWalSummary(bad)).ok(); };
+  PgWalSummary bad = s;
+  bad.stop_lsn = bad.segment_lsn + 100;  // the next record inside the segment
+  EXPECT_TRUE(refused(bad));
+  bad = s;
+  bad.segment_size = 3 << 20;
+  EXPECT_TRUE(refused(bad));
+  bad = s;
+  bad.changes.records = 0;
+  EXPECT_TRUE(refused(bad));
+  bad = s;
+  bad.changes.blocks[RelFork{1663, 5, 16384, 0}] = {7, 7};
+  EXPECT_TRUE(refused(bad));
+  bad = s;
+  bad.changes.blocks[RelFork{1663, 5, 16384, 9}] = {1};  // no such fork
+  EXPECT_TRUE(refused(bad));
 }
 
 TEST(PgChangeMapForTest, ParsesRelationPathsAndNothingElse) {

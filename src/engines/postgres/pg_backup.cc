@@ -279,6 +279,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     annotations["instance"] = instance.name();
     if (map_report) {  // how the incremental knew which blocks to read
       annotations["changed_blocks_wal_bytes"] = std::to_string(map_report->wal_bytes);
+      annotations["changed_blocks_summaries"] = std::to_string(map_report->summarized_segments);
       annotations["changed_blocks_wal_records"] = std::to_string(map_report->records);
       annotations["changed_blocks_seconds"] = fmt::format("{:.3f}", map_report->seconds);
     }

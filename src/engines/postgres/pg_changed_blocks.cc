@@ -14,6 +14,7 @@
 #include "base/parallel.h"
 #include "engines/backup_facts.h"
 #include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_wal_summary.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::engines {
@@ -103,14 +104,12 @@ PgWalSources WalSourcesOf(const PgInstance& instance) {
   return sources;
 }
 
-Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
-                                uint64_t segment_size, const PgWalSources& sources) {
-  WalBlockScanner scanner(from, to, timeline, segment_size);
-  std::optional<storage::WalArchive> archive;
-  if (!sources.repo_path.empty() && !sources.archive_id.empty()) {
-    auto opened = storage::WalArchive::Open(sources.repo_path, sources.archive_id);
-    if (opened.ok()) archive = std::move(opened.value());
-  }
+namespace {
+
+// Feeds `scanner` segments until it is done, each from the first source that has it whole
+// and valid.
+Status ScanSegments(WalBlockScanner& scanner, uint64_t to, uint32_t timeline, uint64_t segment_size,
+                    const PgWalSources& sources, const storage::WalArchive* archive) {
   const uint64_t last = to - to % segment_size;  // the segment holding `to`
   const unsigned threads = ResolveThreads(0);
   std::vector<std::vector<uint8_t>> buffers(threads);  // reused: one segment per core
@@ -164,6 +163,48 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
       }
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
+                                uint64_t segment_size, const PgWalSources& sources) {
+  std::optional<storage::WalArchive> archive;
+  if (!sources.repo_path.empty() && !sources.archive_id.empty()) {
+    auto opened = storage::WalArchive::Open(sources.repo_path, sources.archive_id);
+    if (opened.ok()) archive = std::move(opened.value());
+  }
+  const uint64_t first = from - from % segment_size, last = to - to % segment_size;
+  // The daemon summarized the archived segments as it stored them: a summary stands for its
+  // segment whole (records before `from` included: a few blocks read for nothing, never one
+  // missed); the segments after the last one that joins are scanned, and must join it.
+  std::vector<PgWalSummary> summaries;
+  if (archive) summaries = LoadJoinedWalSummaries(*archive, first, last, timeline, segment_size);
+  if (!summaries.empty()) {
+    WalChanges changes;
+    for (PgWalSummary& s : summaries) {
+      s.changes.summarized_segments = 1;
+      changes.Merge(std::move(s.changes));
+    }
+    const uint64_t next = summaries.back().segment_lsn + segment_size;
+    bool joined = next > last;  // the summaries reach past `to`
+    if (!joined) {
+      WalBlockScanner rest(next, to, timeline, segment_size);
+      if (ScanSegments(rest, to, timeline, segment_size, sources, &*archive).ok() &&
+          JoinsAfter(summaries.back(), rest)) {
+        changes.Merge(rest.Finish());
+        joined = true;
+      }
+    }
+    if (joined) {
+      changes.SortBlocks();
+      return changes;
+    }
+  }
+  WalBlockScanner scanner(from, to, timeline, segment_size);
+  RETURN_IF_ERROR(
+      ScanSegments(scanner, to, timeline, segment_size, sources, archive ? &*archive : nullptr));
   return scanner.Finish();
 }
 
@@ -253,6 +294,7 @@ storage::ChangeMapOffer PgChangeMapFor(const storage::Manifest& parent, const Pg
   }
   if (report) {
     report->wal_bytes = changes->wal_bytes;
+    report->summarized_segments = changes->summarized_segments;
     report->records = changes->records;
     report->seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

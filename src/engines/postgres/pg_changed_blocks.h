@@ -48,8 +48,9 @@ struct PgBackupStart {
   uint64_t segment_size = 0;
 };
 
-// Scans the WAL from the segment holding `from` to the record at `to`, taking each
-// segment from the first source that has it whole and valid.
+// What the WAL from the segment holding `from` to the record at `to` changes: from the
+// archive's summaries of its segments (pg_wal_summary.h) as far as they go, then scanning
+// each remaining segment from the first source that has it whole and valid.
 Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
                                 uint64_t segment_size, const PgWalSources& sources);
 
@@ -72,8 +73,9 @@ class PgChangeMap : public storage::ChangeMap {
 
 // What building a map cost, for the backup's record.
 struct PgChangeMapReport {
-  uint64_t wal_bytes = 0;  // of segments scanned
-  uint64_t records = 0;    // in the range
+  uint64_t wal_bytes = 0;            // of segments scanned
+  uint64_t summarized_segments = 0;  // taken from their summaries instead
+  uint64_t records = 0;              // in the range (and before it, in summarized segments)
   double seconds = 0;
 };
 

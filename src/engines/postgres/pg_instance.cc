@@ -16,6 +16,7 @@
 #include "engines/log_spool.h"
 #include "engines/postgres/pg_connection.h"
 #include "engines/postgres/pg_settings.h"
+#include "engines/postgres/pg_wal_summary.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::engines {
@@ -383,7 +384,8 @@ std::optional<LogSpool> PgInstance::log_spool() const {
                   archiving_.repo_path,
                   archive_id_,
                   SpoolDir() + ".status",
-                  WalPushStatusPath()};
+                  WalPushStatusPath(),
+                  SummarizeBeforeStoredSegment};
 }
 
 std::string PgInstance::note() const {

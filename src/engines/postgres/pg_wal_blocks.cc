@@ -1,6 +1,7 @@
 #include "engines/postgres/pg_wal_blocks.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -87,6 +88,22 @@ std::string WalSegmentName(uint32_t timeline, uint64_t segment_lsn, uint64_t seg
   return fmt::format("{:08X}{:08X}{:08X}", timeline, segno / per_id, segno % per_id);
 }
 
+std::optional<uint64_t> WalSegmentLsn(std::string_view position, uint64_t segment_size) {
+  if (position.size() != 16 || segment_size == 0 || (segment_size & (segment_size - 1)) != 0 ||
+      segment_size > 0x100000000ull) {
+    return std::nullopt;
+  }
+  uint64_t log = 0, seg = 0;
+  auto hex = [](std::string_view digits, uint64_t& out) {
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out, 16);
+    return ec == std::errc() && end == digits.data() + digits.size();
+  };
+  if (!hex(position.substr(0, 8), log) || !hex(position.substr(8), seg)) return std::nullopt;
+  uint64_t per_log = 0x100000000ull / segment_size;
+  if (seg >= per_log) return std::nullopt;
+  return (log * per_log + seg) * segment_size;
+}
+
 WalBlockScanner::WalBlockScanner(uint64_t start_lsn, uint64_t end_lsn, uint32_t timeline,
                                  uint64_t segment_size)
     : start_lsn_(start_lsn),
@@ -108,22 +125,31 @@ Status WalBlockScanner::AddSegment(std::span<const uint8_t> segment, uint64_t se
   RETURN_IF_ERROR(ScanSegment(segment, segment_lsn, state, found));
   state_ = std::move(state);
   next_segment_ += segment_size_;
-  changes_.records += found.records;
-  changes_.wal_bytes += found.wal_bytes;
-  for (auto& [rel, blocks] : found.blocks) {
-    auto& all = changes_.blocks[rel];
-    all.insert(all.end(), blocks.begin(), blocks.end());
-  }
-  changes_.rewritten.merge(found.rewritten);
-  changes_.databases.merge(found.databases);
+  changes_.Merge(std::move(found));
   return Status::Ok();
 }
 
-WalChanges WalBlockScanner::Finish() {
-  for (auto& [rel, blocks] : changes_.blocks) {
-    std::sort(blocks.begin(), blocks.end());
-    blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+void WalChanges::Merge(WalChanges&& other) {
+  records += other.records;
+  wal_bytes += other.wal_bytes;
+  summarized_segments += other.summarized_segments;
+  for (auto& [rel, list] : other.blocks) {
+    auto& all = blocks[rel];
+    all.insert(all.end(), list.begin(), list.end());
   }
+  rewritten.merge(other.rewritten);
+  databases.merge(other.databases);
+}
+
+void WalChanges::SortBlocks() {
+  for (auto& [rel, list] : blocks) {
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  }
+}
+
+WalChanges WalBlockScanner::Finish() {
+  changes_.SortBlocks();
   return std::move(changes_);
 }
 
@@ -187,6 +213,7 @@ Status WalBlockScanner::ScanSegment(std::span<const uint8_t> segment, uint64_t s
         // first field) is on this page.
         if (pos >= end_lsn_) {
           state.done = true;
+          state.stop_lsn = pos;
           break;
         }
         if (page_end - pos < 4) return Broken(pos, "record start too close to the page end");
@@ -206,7 +233,14 @@ Status WalBlockScanner::ScanSegment(std::span<const uint8_t> segment, uint64_t s
       bool is_switch = false;
       RETURN_IF_ERROR(DecodeRecord(state.pending, state.pending_lsn, state.prev_lsn,
                                    state.pending_lsn >= start_lsn_ ? &out : nullptr, is_switch));
-      if (state.pending_lsn >= start_lsn_) ++out.records;
+      if (state.pending_lsn >= start_lsn_) {
+        ++out.records;
+        if (state.first_lsn == 0) {
+          state.first_lsn = state.pending_lsn;
+          state.first_prev = Load<uint64_t>(state.pending.data() + 8);  // xl_prev
+        }
+        state.last_lsn = state.pending_lsn;
+      }
       state.prev_lsn = state.pending_lsn;
       state.pending.clear();
       if (is_switch) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -52,7 +53,12 @@ struct WalChanges {
   // (tablespace, database) created or dropped in the range.
   std::set<std::pair<uint32_t, uint32_t>> databases;
   uint64_t records = 0;
-  uint64_t wal_bytes = 0;  // bytes of segments scanned
+  uint64_t wal_bytes = 0;            // bytes of segments scanned
+  uint64_t summarized_segments = 0;  // taken from summaries instead (pg_wal_summary.h)
+
+  // Adds `other`'s changes; block lists are sorted and de-duplicated by SortBlocks.
+  void Merge(WalChanges&& other);
+  void SortBlocks();
 };
 
 class WalBlockScanner {
@@ -73,6 +79,14 @@ class WalBlockScanner {
   uint64_t next_segment_lsn() const { return next_segment_; }
   bool done() const { return state_.done; }
 
+  // Where the records collected begin and end, for joining ranges scanned apart: the first
+  // record's start and its back-link (xl_prev), the last record's start, and where the
+  // scan stopped (the start of the first record at or past end_lsn). 0 before there is one.
+  uint64_t first_record_lsn() const { return state_.first_lsn; }
+  uint64_t first_record_prev() const { return state_.first_prev; }
+  uint64_t last_record_lsn() const { return state_.last_lsn; }
+  uint64_t stop_lsn() const { return state_.stop_lsn; }
+
   // Sorts and de-duplicates; call once, when done().
   WalChanges Finish();
 
@@ -82,7 +96,11 @@ class WalBlockScanner {
     uint64_t pending_lsn = 0;
     uint32_t pending_length = 0;  // its xl_tot_len
     uint64_t prev_lsn = 0;        // the last record's start: the next one's xl_prev
-    bool started = false;         // past the first page's continuation data
+    uint64_t first_lsn = 0;       // the first collected record's start and xl_prev
+    uint64_t first_prev = 0;
+    uint64_t last_lsn = 0;  // the last collected record's start
+    uint64_t stop_lsn = 0;  // where done() was reached
+    bool started = false;   // past the first page's continuation data
     bool done = false;
   };
   Status ScanSegment(std::span<const uint8_t> segment, uint64_t segment_lsn, State& state,
@@ -102,5 +120,9 @@ class WalBlockScanner {
 
 // WAL segment file name of the segment starting at `segment_lsn`.
 std::string WalSegmentName(uint32_t timeline, uint64_t segment_lsn, uint64_t segment_size);
+// The reverse, from a segment name's position (its last 16 hex digits, as
+// storage::ParseWalFileName gives it): where the segment starts, or nullopt if the position
+// is not one of a segment of that size.
+std::optional<uint64_t> WalSegmentLsn(std::string_view position, uint64_t segment_size);
 
 }  // namespace dbaas::engines
