@@ -193,10 +193,22 @@ Status Repository::LoadIndex() {
   }
   if (ec) return ErrnoStatus("list", packs_dir, ec.value());
   std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
-    if (name.size() != 32 || !HexDecode(name)) continue;  // not ours
-    ASSIGN_OR_RETURN(auto entries, ReadPackIndex(PackPath(path_, name)));
-    AddPack(name, entries);
+  std::erase_if(names, [](const std::string& name) {
+    return name.size() != 32 || !HexDecode(name);  // not ours
+  });
+  // Every backup, restore and delete opens the repository: the indexes are read on every
+  // core, and the map sized once for all of them (a rehash moves every node).
+  std::vector<std::vector<PackBlobEntry>> indexes(names.size());
+  RETURN_IF_ERROR(ParallelFor(names.size(), 0, [&](size_t i, unsigned) -> Status {
+    ASSIGN_OR_RETURN(indexes[i], ReadPackIndex(PackPath(path_, names[i])));
+    return Status::Ok();
+  }));
+  size_t total = 0;
+  for (const auto& entries : indexes) total += entries.size();
+  blobs_.reserve(total);
+  for (size_t i = 0; i < names.size(); ++i) {
+    AddPack(names[i], indexes[i]);
+    std::vector<PackBlobEntry>().swap(indexes[i]);  // held twice no longer than needed
   }
   return Status::Ok();
 }
