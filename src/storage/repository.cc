@@ -197,7 +197,8 @@ Status Repository::LoadIndex() {
     return name.size() != 32 || !HexDecode(name);  // not ours
   });
   // Every backup, restore and delete opens the repository: the indexes are read on every
-  // core, and the map sized once for all of them (a rehash moves every node).
+  // core, and the map sized once for all of them and what a backup adds (a rehash moves
+  // every node).
   std::vector<std::vector<PackBlobEntry>> indexes(names.size());
   RETURN_IF_ERROR(ParallelFor(names.size(), 0, [&](size_t i, unsigned) -> Status {
     ASSIGN_OR_RETURN(indexes[i], ReadPackIndex(PackPath(path_, names[i])));
@@ -205,7 +206,7 @@ Status Repository::LoadIndex() {
   }));
   size_t total = 0;
   for (const auto& entries : indexes) total += entries.size();
-  blobs_.reserve(total);
+  blobs_.reserve(total + total / 8 + 4096);
   for (size_t i = 0; i < names.size(); ++i) {
     AddPack(names[i], indexes[i]);
     std::vector<PackBlobEntry>().swap(indexes[i]);  // held twice no longer than needed
