@@ -249,7 +249,9 @@ void AddSnapshotRestore(CLI::App& snap, GlobalOptions& g) {
   cmd->add_option("TARGET_DIR", o->target, "Empty or new directory")->required();
   cmd->add_flag("--delta", o->delta,
                 "Restore over an existing directory, rewriting only what differs");
-  cmd->add_flag("--sync", o->sync, "Flush the restored data to disk before returning");
+  cmd->add_flag("--sync", o->sync,
+                "Make the restore durable before returning (files of 1 MiB and more written "
+                "with O_DIRECT, then syncfs)");
   cmd->callback([&g, repo_path, ref, o] {
     g.action = [&g, repo_path, ref, o] {
       o->threads = g.threads;

@@ -9,9 +9,6 @@
 namespace dbaas::engines {
 namespace {
 
-// A wal-push that left its temporary file this long ago has died.
-constexpr std::chrono::minutes kStaleSpoolFiles{10};
-
 // Whether the status file says `failure` already ("<time> <failure>").
 bool RecordedAlready(const std::string& status_path, const std::string& failure) {
   auto line = storage::ReadArchivingFailure(status_path);
@@ -36,7 +33,7 @@ Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool) {
         spool.summarize(archive, name, raw);
       };
     }
-    return storage::DrainWalSpool(spool.dir, archive, kStaleSpoolFiles, stored);
+    return storage::DrainWalSpool(spool.dir, archive, storage::kSpoolTempStaleAfter, stored);
   }();
   const std::string failure = DrainFailure(spool, drained);
   // The status file is ours (root's, beside the spool): no tenant can plant anything there.

@@ -189,8 +189,10 @@ class Restorer {
       if (i == 0) return CreateFiles(files, ranges, states);
       const ChunkRange& r = ranges[i - 1];
       states.Wait(r.file);
-      if (states.Failed(r.file)) return Status::Ok();  // CreateFiles reports why
-      return WriteRange(files[r.file], r, *state_[t]);
+      if (states.Failed(r.file)) return Status::Ok();  // CreateFiles or a writer says why
+      Status written = WriteRange(files[r.file], r, *state_[t]);
+      if (!written.ok()) states.Abandon();
+      return written;
     });
   }
 
@@ -208,10 +210,14 @@ class Restorer {
     void Wait(size_t file) const { states_[file].wait(kPending); }
     bool Created(size_t file) const { return states_[file].load() == kCreated; }
     bool Failed(size_t file) const { return states_[file].load() == kFailed; }
+    // A writer failed: the files not created yet will not be (the restore stops).
+    void Abandon() { abandoned_ = true; }
+    bool abandoned() const { return abandoned_.load(); }
     static constexpr uint8_t kPending = 0, kCreated = 1, kFailed = 2;
 
    private:
     std::vector<std::atomic<uint8_t>> states_;
+    std::atomic<bool> abandoned_{false};
   };
 
   Status CreateFiles(const std::vector<FileTask>& files, const std::vector<ChunkRange>& ranges,
@@ -219,11 +225,12 @@ class Restorer {
     Status failed;
     for (const ChunkRange& r : ranges) {
       if (states.Created(r.file) || states.Failed(r.file)) continue;
-      if (failed.ok()) {
+      if (failed.ok() && !states.abandoned()) {
         auto fd = OpenTarget(*files[r.file].entry, O_WRONLY);
         if (!fd.ok()) failed = fd.status();
       }
-      states.Set(r.file, failed.ok() ? FileStates::kCreated : FileStates::kFailed);
+      bool created = failed.ok() && !states.abandoned();
+      states.Set(r.file, created ? FileStates::kCreated : FileStates::kFailed);
     }
     return failed;
   }
@@ -234,42 +241,64 @@ class Restorer {
     std::string path = Target(f.entry->path);
     ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, (o_.delta ? O_RDWR : O_WRONLY) | O_NOFOLLOW));
     direct = direct && !direct_refused_.load();
-    if (direct && ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_DIRECT) != 0) {
+    if (direct && !SetDirect(fd.get(), true)) {
       direct_refused_ = true;  // a filesystem without direct I/O: the page cache then
       direct = false;
     }
     return fd;
   }
 
+  static bool SetDirect(int fd, bool on) {
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0) return false;
+    return ::fcntl(fd, F_SETFL, on ? (flags | O_DIRECT) : (flags & ~O_DIRECT)) == 0;
+  }
+
   // Writes one range. A direct write is padded to the block size at the file's end and the
-  // file cut back to its size; if the filesystem refuses it, the same bytes are written
-  // through the page cache (and later files skip O_DIRECT).
+  // file cut back to its size. Where the filesystem refuses it (EINVAL: alignment it does
+  // not allow; EOPNOTSUPP), or the range cannot be written directly, the same bytes go
+  // through the page cache; any other error (EIO, ENOSPC) is the restore's.
   Status WriteOut(int fd, bool& direct, const FileTask& f, ThreadState& st, uint64_t offset,
                   const std::string& path) {
-    uint64_t length = st.range.size();
+    const uint64_t length = st.range.size();
     std::lock_guard lock(*f.write_mutex);
     if (direct && offset % AlignedBuffer::kAlignment == 0 &&
         (length % AlignedBuffer::kAlignment == 0 || offset + length == f.entry->size)) {
       st.range.PadToAlignment();
-      if (PwriteAll(fd, st.range.span(), offset, path).ok()) {
-        if (st.range.size() != length &&
-            ::ftruncate(fd, static_cast<off_t>(offset + length)) != 0) {
-          return ErrnoStatus("truncate", path, errno);
-        }
+      int err = PwriteDirect(fd, st.range.span(), offset);
+      if (err == 0) {
         direct_written_ += length;
-        return Status::Ok();
+        return CutTo(fd, st.range.size() != length, offset + length, path);
       }
+      if (err != EINVAL && err != EOPNOTSUPP) return ErrnoStatus("direct write", path, err);
       direct_refused_ = true;
+    }
+    if (direct) {
       direct = false;
-      if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_DIRECT) != 0) {
-        return ErrnoStatus("fcntl(F_SETFL) to leave O_DIRECT on", path, errno);
-      }
+      if (!SetDirect(fd, false)) return ErrnoStatus("fcntl (O_DIRECT off)", path, errno);
     }
     RETURN_IF_ERROR(PwriteAll(fd, st.range.span(), offset, path));
-    if (st.range.size() != length && ::ftruncate(fd, static_cast<off_t>(offset + length)) != 0) {
-      return ErrnoStatus("truncate", path, errno);
+    return CutTo(fd, st.range.size() != length, offset + length, path);
+  }
+
+  // Writes all of `data` at `offset`: 0, or the errno that stopped it.
+  static int PwriteDirect(int fd, std::span<const uint8_t> data, uint64_t offset) {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n =
+          ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+      if (n == 0) return EIO;
+      done += static_cast<size_t>(n);
     }
-    return Status::Ok();
+    return 0;
+  }
+
+  // After a padded tail: the file cut back to its size.
+  static Status CutTo(int fd, bool padded, uint64_t size, const std::string& path) {
+    if (!padded || ::ftruncate(fd, static_cast<off_t>(size)) == 0) return Status::Ok();
+    return ErrnoStatus("truncate", path, errno);
   }
 
   Status WriteRange(const FileTask& f, const ChunkRange& r, ThreadState& st) {

@@ -3,8 +3,9 @@
 // Into an empty (or new) directory: directories first, then every file's chunks in
 // parallel (each chunk checked as it is read) while one thread creates the files ahead of
 // the writers, then symlinks, then owners (when root), modes and times, directories last.
-// A durable restore (sync) writes large files with O_DIRECT. Thin snapshots are restored as reflink
-// clones of the cloned tree, falling back to copies across filesystems.
+// A durable restore (sync) into an empty directory writes large files with O_DIRECT. Thin
+// snapshots are restored as reflink clones of the cloned tree, falling back to copies
+// across filesystems.
 //
 // Delta (into an existing directory): entries the snapshot lacks are removed, and of each
 // file only the chunks whose content differs are rewritten (the existing bytes are hashed
@@ -24,8 +25,9 @@ struct RestoreOptions {
   std::string target;
   bool delta = false;  // allow a non-empty target and rewrite only what differs
   // syncfs() the target's filesystem at the end; files of 1 MiB and more are then written
-  // with O_DIRECT (where the filesystem allows it): their bytes go to the disk once, from
-  // the restore's buffers, instead of through the page cache and its writeback.
+  // with O_DIRECT (where the filesystem allows it; not by a delta restore, which reads the
+  // files it writes): their bytes go to the disk once, from the restore's buffers, instead
+  // of through the page cache and its writeback.
   bool sync = false;
   unsigned threads = 0;
   Progress* progress = nullptr;

@@ -282,7 +282,10 @@ Result<std::optional<Sha256Digest>> WalArchive::ContentSha256(const std::string&
 
 // Summaries are named as their segments, which ParseWalFileName has vouched for.
 Status WalArchive::StoreSummary(const std::string& segment, std::span<const uint8_t> bytes) const {
-  RETURN_IF_ERROR(ParseWalFileName(segment).status());
+  ASSIGN_OR_RETURN(WalFileName parsed, ParseWalFileName(segment));
+  if (parsed.kind != WalFileName::Kind::kSegment) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a WAL segment's name", segment));
+  }
   std::string dir = JoinPath(dir_, kSummaryDir);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("mkdir", dir, errno);
   return WriteFileAtomic(JoinPath(dir, segment),
@@ -346,16 +349,18 @@ Result<uint64_t> WalArchive::CopyInto(const WalArchive& dest,
   return copied;
 }
 
-// Summaries go with their segments, and any whose segment went some other way with them.
+// Summaries go with their segments, and any whose segment went some other way with them, and
+// what a writer cut short left (WriteFileAtomic's "NAME.tmp-RANDOM").
 Status WalArchive::RemoveSummariesBefore(std::string_view position) const {
   const std::string dir = JoinPath(dir_, kSummaryDir);
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return errno == ENOENT ? Status::Ok() : ErrnoStatus("opendir", dir, errno);
   std::vector<std::string> old;
   while (dirent* e = ::readdir(d)) {
-    auto parsed = ParseWalFileName(e->d_name);
+    std::string_view name = e->d_name;
+    auto parsed = ParseWalFileName(name.substr(0, name.find(".tmp-")));
     if (parsed.ok() && parsed->kind == WalFileName::Kind::kSegment && parsed->position < position) {
-      old.emplace_back(e->d_name);
+      old.emplace_back(name);
     }
   }
   ::closedir(d);

@@ -5,7 +5,8 @@
 //   wal/<archive-id>/summaries/<segment>
 //                             what an engine derived from an archived segment once (for
 //                             PostgreSQL, the blocks its records change), opaque here; a
-//                             cache: losing one costs a backup a read of the segment
+//                             cache: losing one costs a backup a scan of that segment (and
+//                             of the start of the next)
 //
 // Each file: "DBWAL001", the raw size (8 bytes, little endian), the raw content's SHA-256
 // (32 bytes), then one zstd frame. Every instance incarnation archives to its own id: a

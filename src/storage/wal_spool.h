@@ -50,8 +50,9 @@ struct SpoolDrain {
 // `stored`, when given, is called with each file's name and content once it is stored (the
 // engine derives its summaries there); it cannot fail the drain.
 using StoredWalFile = std::function<void(const std::string& name, std::span<const uint8_t> raw)>;
+inline constexpr std::chrono::minutes kSpoolTempStaleAfter{10};
 Result<SpoolDrain> DrainWalSpool(const std::string& spool_dir, const WalArchive& archive,
-                                 std::chrono::seconds stale_after = std::chrono::minutes(10),
+                                 std::chrono::seconds stale_after = kSpoolTempStaleAfter,
                                  const StoredWalFile& stored = {});
 
 }  // namespace dbaas::storage

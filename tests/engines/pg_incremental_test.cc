@@ -262,10 +262,9 @@ TEST_F(PgIncrementalTest, SummariesStandInForTheirSegmentsOnlyWhenSound) {
     auto it = c.blocks.find(Relation("t"));
     return it == c.blocks.end() ? std::vector<uint32_t>{} : it->second;
   };
+  const std::vector<uint32_t> changed_in_t = blocks_of_t(summarized);
   for (uint32_t page : {5u, 77u, 150u, 200u}) {
-    EXPECT_TRUE(
-        std::binary_search(blocks_of_t(summarized).begin(), blocks_of_t(summarized).end(), page))
-        << page;
+    EXPECT_TRUE(std::binary_search(changed_in_t.begin(), changed_in_t.end(), page)) << page;
   }
   // The summaries stand for whole segments, records before `from` included: what the scan
   // finds, they find, and more only of the first segment.
@@ -290,12 +289,12 @@ TEST_F(PgIncrementalTest, SummariesStandInForTheirSegmentsOnlyWhenSound) {
     std::string damaged = second;
     damaged[damaged.size() / 2] ^= 0x01;
     put(1, damaged);
-    EXPECT_EQ(blocks_of_t(scan(1)), blocks_of_t(summarized));
+    EXPECT_EQ(blocks_of_t(scan(2)), blocks_of_t(summarized));
   }
   {
     SCOPED_TRACE("the first segment's summary under the second's name");
     put(1, testing::ReadFile(summary_path(0)));
-    EXPECT_EQ(blocks_of_t(scan(1)), blocks_of_t(summarized));
+    EXPECT_EQ(blocks_of_t(scan(2)), blocks_of_t(summarized));
   }
   {
     SCOPED_TRACE("a summary that does not join the one before it");
@@ -305,10 +304,40 @@ TEST_F(PgIncrementalTest, SummariesStandInForTheirSegmentsOnlyWhenSound) {
     decoded->first_prev += 8;
     std::vector<uint8_t> bytes = EncodeWalSummary(*decoded);
     put(1, std::string(bytes.begin(), bytes.end()));
-    EXPECT_EQ(blocks_of_t(scan(1)), blocks_of_t(summarized));
+    EXPECT_EQ(blocks_of_t(scan(2)), blocks_of_t(summarized));
+  }
+  {
+    SCOPED_TRACE("a summary of another scanner's version");
+    auto decoded =
+        DecodeWalSummary({reinterpret_cast<const uint8_t*>(second.data()), second.size()});
+    ASSERT_TRUE(decoded.ok());
+    decoded->scanner_version = kWalSummaryScannerVersion + 1;
+    std::vector<uint8_t> bytes = EncodeWalSummary(*decoded);
+    put(1, std::string(bytes.begin(), bytes.end()));
+    EXPECT_EQ(blocks_of_t(scan(2)), blocks_of_t(summarized));
   }
   put(1, second);
   EXPECT_EQ(blocks_of_t(scan(3)), blocks_of_t(summarized));
+  {
+    SCOPED_TRACE("no summary of the range's first segment");
+    std::filesystem::rename(summary_path(0), summary_path(0) + ".off");
+    WalChanges without_first = scan(2);
+    std::filesystem::rename(summary_path(0) + ".off", summary_path(0));
+    // Scanned from `from`: what the scan of everything finds.
+    EXPECT_EQ(blocks_of_t(without_first), blocks_of_t(scanned));
+  }
+
+  {
+    SCOPED_TRACE("a segment stored after the next one");
+    std::filesystem::remove(summary_path(1));
+    std::filesystem::remove(summary_path(2));
+    auto raw = archive->Read(name(2));
+    ASSERT_TRUE(raw.ok());
+    SummarizeBeforeStoredSegment(*archive, name(2), *raw);
+    EXPECT_TRUE(archive->HasSummary(name(1))) << "the one before";
+    EXPECT_TRUE(archive->HasSummary(name(2))) << "itself: the next one is archived";
+    EXPECT_EQ(blocks_of_t(scan(3)), blocks_of_t(summarized));
+  }
 
   // The next drain summarizes the segment it left, and pruning the archive prunes them.
   ASSERT_TRUE(SwitchAndArchive());

@@ -133,7 +133,11 @@ TEST_F(SnapshotTest, ADurableRestoreWritesLargeFilesDirectlyByteForByte) {
   o.sync = true;
   auto r = RestoreSnapshot(*repo_, m, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->bytes_direct, large);
+  // Where the filesystem refuses O_DIRECT (tmpfs before Linux 6.6), the page cache instead.
+  int probe = ::open((tmp_ / "direct-probe").c_str(), O_CREAT | O_WRONLY | O_DIRECT, 0600);
+  const bool direct_works = probe >= 0;
+  if (probe >= 0) ::close(probe);
+  EXPECT_EQ(r->bytes_direct, direct_works ? large : 0u);
   EXPECT_EQ(r->bytes_written, m.stats.logical_bytes);
   EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
   // Without sync, everything goes through the page cache.

@@ -168,6 +168,56 @@ Status ScanSegments(WalBlockScanner& scanner, uint64_t to, uint32_t timeline, ui
 
 }  // namespace
 
+namespace {
+
+// The range's changes from the archive's summaries (pg_wal_summary.h), the segments without
+// a sound one scanned, each scan joined record to record to the summaries on both sides;
+// nullopt when no summary helps or a join fails (the caller then scans everything). A
+// summary covers its whole segment: the records before `from` in the first one are counted
+// too, which reads a few blocks for nothing and never leaves one out.
+std::optional<WalChanges> FromSummaries(uint64_t from, uint64_t to, uint32_t timeline,
+                                        uint64_t segment_size, const PgWalSources& sources,
+                                        const storage::WalArchive& archive) {
+  const uint64_t last = to - to % segment_size;
+  WalChanges changes;
+  std::optional<PgWalSummary> before;  // the last summary taken
+  for (uint64_t at = from - from % segment_size; at <= last;) {
+    auto summary = LoadWalSummary(archive, at, timeline, segment_size);
+    if (summary && (!before || Joins(*before, *summary))) {
+      summary->changes.summarized_segments = 1;
+      changes.Merge(std::move(summary->changes));
+      before = std::move(summary);
+      at += segment_size;
+      continue;
+    }
+    // A gap: scanned from its first segment to the next summary's first record, or to `to`.
+    std::optional<PgWalSummary> after;
+    uint64_t next = at + segment_size;
+    for (; next <= last && !after; next += segment_size) {
+      after = LoadWalSummary(archive, next, timeline, segment_size);
+    }
+    const uint64_t end = after ? after->first_lsn : to;
+    if (!before && !after) return std::nullopt;  // no summary at all: the plain scan
+    WalBlockScanner gap(before ? at : from, end, timeline, segment_size);
+    if (!ScanSegments(gap, end, timeline, segment_size, sources, &archive).ok()) {
+      return std::nullopt;
+    }
+    if ((before && !JoinsAfter(*before, gap)) || (after && !JoinsBefore(gap, *after))) {
+      return std::nullopt;
+    }
+    changes.Merge(gap.Finish());
+    if (!after) break;
+    after->changes.summarized_segments = 1;
+    changes.Merge(std::move(after->changes));
+    at = after->segment_lsn + segment_size;
+    before = std::move(after);
+  }
+  changes.SortBlocks();
+  return changes;
+}
+
+}  // namespace
+
 Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
                                 uint64_t segment_size, const PgWalSources& sources) {
   std::optional<storage::WalArchive> archive;
@@ -175,31 +225,9 @@ Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
     auto opened = storage::WalArchive::Open(sources.repo_path, sources.archive_id);
     if (opened.ok()) archive = std::move(opened.value());
   }
-  const uint64_t first = from - from % segment_size, last = to - to % segment_size;
-  // The daemon summarized the archived segments as it stored them: a summary stands for its
-  // segment whole (records before `from` included: a few blocks read for nothing, never one
-  // missed); the segments after the last one that joins are scanned, and must join it.
-  std::vector<PgWalSummary> summaries;
-  if (archive) summaries = LoadJoinedWalSummaries(*archive, first, last, timeline, segment_size);
-  if (!summaries.empty()) {
-    WalChanges changes;
-    for (PgWalSummary& s : summaries) {
-      s.changes.summarized_segments = 1;
-      changes.Merge(std::move(s.changes));
-    }
-    const uint64_t next = summaries.back().segment_lsn + segment_size;
-    bool joined = next > last;  // the summaries reach past `to`
-    if (!joined) {
-      WalBlockScanner rest(next, to, timeline, segment_size);
-      if (ScanSegments(rest, to, timeline, segment_size, sources, &*archive).ok() &&
-          JoinsAfter(summaries.back(), rest)) {
-        changes.Merge(rest.Finish());
-        joined = true;
-      }
-    }
-    if (joined) {
-      changes.SortBlocks();
-      return changes;
+  if (archive) {
+    if (auto changes = FromSummaries(from, to, timeline, segment_size, sources, *archive)) {
+      return std::move(*changes);
     }
   }
   WalBlockScanner scanner(from, to, timeline, segment_size);

@@ -44,6 +44,7 @@ bool ReadSha(ByteReader& in, Sha256Digest& sha) {
 
 std::vector<uint8_t> EncodeWalSummary(const PgWalSummary& s) {
   std::string out(kMagic, sizeof kMagic);
+  PutLe<uint32_t>(out, s.scanner_version);
   out.append(reinterpret_cast<const char*>(s.segment_sha.bytes.data()), s.segment_sha.bytes.size());
   out.append(reinterpret_cast<const char*>(s.next_sha.bytes.data()), s.next_sha.bytes.size());
   PutLe<uint32_t>(out, s.timeline);
@@ -88,10 +89,10 @@ Result<PgWalSummary> DecodeWalSummary(std::span<const uint8_t> bytes) {
     return Bad("no DBWS0001 magic");
   }
   PgWalSummary s;
-  if (!ReadSha(in, s.segment_sha) || !ReadSha(in, s.next_sha) || !in.Read(s.timeline) ||
-      !in.Read(s.segment_size) || !in.Read(s.segment_lsn) || !in.Read(s.first_lsn) ||
-      !in.Read(s.first_prev) || !in.Read(s.last_lsn) || !in.Read(s.stop_lsn) ||
-      !in.Read(s.changes.records)) {
+  if (!in.Read(s.scanner_version) || !ReadSha(in, s.segment_sha) || !ReadSha(in, s.next_sha) ||
+      !in.Read(s.timeline) || !in.Read(s.segment_size) || !in.Read(s.segment_lsn) ||
+      !in.Read(s.first_lsn) || !in.Read(s.first_prev) || !in.Read(s.last_lsn) ||
+      !in.Read(s.stop_lsn) || !in.Read(s.changes.records)) {
     return Bad("short header");
   }
   const uint64_t size = s.segment_size;
@@ -173,69 +174,93 @@ Result<PgWalSummary> SummarizeWalSegment(std::span<const uint8_t> segment,
   return s;
 }
 
+namespace {
+
+// Summarizes the archived segment `name` at `lsn` (unless it has a summary already) from its
+// bytes and the next segment's, either given or read from the archive. Nothing when either
+// is not archived.
+Status Summarize(const storage::WalArchive& archive, uint32_t timeline, uint64_t lsn, uint64_t size,
+                 std::optional<std::span<const uint8_t>> segment,
+                 std::optional<std::span<const uint8_t>> next) {
+  const std::string name = WalSegmentName(timeline, lsn, size);
+  const std::string next_name = WalSegmentName(timeline, lsn + size, size);
+  if (archive.HasSummary(name)) return Status::Ok();
+  std::vector<uint8_t> read;
+  for (auto [bytes, file] : {std::pair{&segment, &name}, std::pair{&next, &next_name}}) {
+    if (*bytes) continue;
+    // Checked by the frame's checksum; the summary is bound to the SHA-256 in the header,
+    // which the archive checked when it stored the file.
+    Status st = archive.Read(*file, storage::BlobCheck::kFrameChecksum, read);
+    if (st.code() == StatusCode::kNotFound) return Status::Ok();
+    RETURN_IF_ERROR(st);
+    *bytes = std::span<const uint8_t>(read);  // one of the two at most is read
+  }
+  ASSIGN_OR_RETURN(PgWalSummary summary, SummarizeWalSegment(*segment, *next, lsn, timeline));
+  ASSIGN_OR_RETURN(auto segment_sha, archive.ContentSha256(name));
+  ASSIGN_OR_RETURN(auto next_sha, archive.ContentSha256(next_name));
+  if (!segment_sha || !next_sha) return Status::NotFound("a segment left the archive");
+  summary.segment_sha = *segment_sha;
+  summary.next_sha = *next_sha;
+  return archive.StoreSummary(name, EncodeWalSummary(summary));
+}
+
+}  // namespace
+
 void SummarizeBeforeStoredSegment(const storage::WalArchive& archive, const std::string& name,
                                   std::span<const uint8_t> raw) {
   auto parsed = storage::ParseWalFileName(name);
   if (!parsed.ok() || parsed->kind != storage::WalFileName::Kind::kSegment) return;
-  auto lsn = WalSegmentLsn(parsed->position, raw.size());
-  if (!lsn || *lsn == 0) return;
-  const uint64_t previous = *lsn - raw.size();
-  const std::string previous_name = WalSegmentName(parsed->timeline, previous, raw.size());
-  if (archive.HasSummary(previous_name)) return;
-  auto made = [&]() -> Status {
-    std::vector<uint8_t> segment;
-    Status read = archive.Read(previous_name, storage::BlobCheck::kFrameChecksum, segment);
-    if (read.code() == StatusCode::kNotFound) return Status::Ok();  // archiving began at `name`
-    RETURN_IF_ERROR(read);
-    ASSIGN_OR_RETURN(PgWalSummary summary,
-                     SummarizeWalSegment(segment, raw, previous, parsed->timeline));
-    ASSIGN_OR_RETURN(auto segment_sha, archive.ContentSha256(previous_name));
-    ASSIGN_OR_RETURN(auto next_sha, archive.ContentSha256(name));
-    if (!segment_sha || !next_sha) return Status::NotFound("a segment left the archive");
-    summary.segment_sha = *segment_sha;
-    summary.next_sha = *next_sha;
-    return archive.StoreSummary(previous_name, EncodeWalSummary(summary));
-  }();
-  if (!made.ok()) {
+  const uint64_t size = raw.size();
+  auto lsn = WalSegmentLsn(parsed->position, size);
+  if (!lsn) return;
+  auto logged = [&](uint64_t at, const Status& st) {
+    if (st.ok()) return;
     spdlog::warn(
         "event=wal_summary_skipped archive={} segment={} error=\"{}\" (backups scan it instead)",
-        archive.dir(), previous_name, made.ToString());
+        archive.dir(), WalSegmentName(parsed->timeline, at, size), st.ToString());
+  };
+  // The one before, now that its last record's end is archived; and this one, if the next
+  // was archived first (a drain cut short, segments spooled out of order).
+  if (*lsn >= size) {
+    logged(*lsn - size, Summarize(archive, parsed->timeline, *lsn - size, size, std::nullopt, raw));
   }
+  logged(*lsn, Summarize(archive, parsed->timeline, *lsn, size, raw, std::nullopt));
 }
 
-std::vector<PgWalSummary> LoadJoinedWalSummaries(const storage::WalArchive& archive,
-                                                 uint64_t first_segment_lsn,
-                                                 uint64_t last_segment_lsn, uint32_t timeline,
-                                                 uint64_t segment_size) {
-  std::vector<PgWalSummary> out;
-  for (uint64_t lsn = first_segment_lsn; lsn <= last_segment_lsn; lsn += segment_size) {
-    const std::string name = WalSegmentName(timeline, lsn, segment_size);
-    auto bytes = archive.ReadSummary(name);
-    if (!bytes.ok() || !*bytes) break;
-    auto summary = DecodeWalSummary(**bytes);
-    if (!summary.ok() || summary->timeline != timeline || summary->segment_size != segment_size ||
-        summary->segment_lsn != lsn) {
-      break;
-    }
-    auto segment_sha = archive.ContentSha256(name);
-    auto next_sha =
-        archive.ContentSha256(WalSegmentName(timeline, lsn + segment_size, segment_size));
-    if (!segment_sha.ok() || !*segment_sha || **segment_sha != summary->segment_sha ||
-        !next_sha.ok() || !*next_sha || **next_sha != summary->next_sha) {
-      break;
-    }
-    if (!out.empty() &&
-        (summary->first_lsn != out.back().stop_lsn || summary->first_prev != out.back().last_lsn)) {
-      break;
-    }
-    out.push_back(std::move(summary.value()));
+std::optional<PgWalSummary> LoadWalSummary(const storage::WalArchive& archive, uint64_t segment_lsn,
+                                           uint32_t timeline, uint64_t segment_size) {
+  const std::string name = WalSegmentName(timeline, segment_lsn, segment_size);
+  auto bytes = archive.ReadSummary(name);
+  if (!bytes.ok() || !*bytes) return std::nullopt;
+  auto summary = DecodeWalSummary(**bytes);
+  if (!summary.ok() || summary->scanner_version != kWalSummaryScannerVersion ||
+      summary->timeline != timeline || summary->segment_size != segment_size ||
+      summary->segment_lsn != segment_lsn) {
+    return std::nullopt;
   }
-  return out;
+  auto segment_sha = archive.ContentSha256(name);
+  auto next_sha =
+      archive.ContentSha256(WalSegmentName(timeline, segment_lsn + segment_size, segment_size));
+  if (!segment_sha.ok() || !*segment_sha || **segment_sha != summary->segment_sha ||
+      !next_sha.ok() || !*next_sha || **next_sha != summary->next_sha) {
+    return std::nullopt;
+  }
+  return std::move(summary.value());
 }
 
-bool JoinsAfter(const PgWalSummary& summary, const WalBlockScanner& scanner) {
-  return scanner.first_record_lsn() == summary.stop_lsn &&
-         scanner.first_record_prev() == summary.last_lsn;
+bool Joins(const PgWalSummary& before, const PgWalSummary& after) {
+  return after.first_lsn == before.stop_lsn && after.first_prev == before.last_lsn;
+}
+
+bool JoinsAfter(const PgWalSummary& before, const WalBlockScanner& scanner) {
+  if (scanner.first_record_lsn() == 0) return scanner.stop_lsn() == before.stop_lsn;
+  return scanner.first_record_lsn() == before.stop_lsn &&
+         scanner.first_record_prev() == before.last_lsn;
+}
+
+bool JoinsBefore(const WalBlockScanner& scanner, const PgWalSummary& after) {
+  return scanner.stop_lsn() == after.first_lsn && scanner.last_record_lsn() != 0 &&
+         scanner.last_record_lsn() == after.first_prev;
 }
 
 }  // namespace dbaas::engines

@@ -5,13 +5,15 @@
 // parsing 16 MiB. PostgreSQL 17's WAL summarizer does the same inside the server.
 //
 // A summary is a cache, never the only copy of anything: it names the segments it was made
-// from by their SHA-256 (as the archive's headers record them), and one that does not
-// match, does not parse, or does not join its neighbours record to record (each segment's
-// first record starts where the previous one's scan stopped and links back to its last
-// record) is not used; the backup scans those segments instead.
+// from by their SHA-256 (as the archive's headers record them) and the version of the
+// scanner that made it, and one that does not match, does not parse, or does not join its
+// neighbours record to record (each segment's first record starts where the previous
+// one's scan stopped and links back to its last record) is not used; the backup scans
+// that segment instead.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,7 +25,12 @@
 
 namespace dbaas::engines {
 
+// What WalBlockScanner collects, as summaries record it: bumped whenever that changes (a
+// record kind read differently), so that summaries made before are scanned again.
+inline constexpr uint32_t kWalSummaryScannerVersion = 1;
+
 struct PgWalSummary {
+  uint32_t scanner_version = kWalSummaryScannerVersion;
   Sha256Digest segment_sha;  // the segment summarized
   Sha256Digest next_sha;     // the next one, where its last record may end
   uint32_t timeline = 0;
@@ -47,20 +54,24 @@ Result<PgWalSummary> SummarizeWalSegment(std::span<const uint8_t> segment,
 
 // The drain's hook (storage::StoredWalFile): `name` has just been stored in `archive` with
 // content `raw`; if it is a segment, summarizes the one before it (when archived and not
-// summarized yet). Failures are logged: a segment left without a summary is scanned by the
-// backups that need it.
+// summarized yet), and itself if the one after it is archived already. Failures are
+// logged: a segment left without a summary is scanned by the backups that need it.
 void SummarizeBeforeStoredSegment(const storage::WalArchive& archive, const std::string& name,
                                   std::span<const uint8_t> raw);
 
-// The summaries of the consecutive segments from `first_segment_lsn` on, as far as they
-// exist, match the archive and join; the segment after the last one returned is where a scan
-// must begin (and its first record must join the last summary: JoinsAfter).
-std::vector<PgWalSummary> LoadJoinedWalSummaries(const storage::WalArchive& archive,
-                                                 uint64_t first_segment_lsn,
-                                                 uint64_t last_segment_lsn, uint32_t timeline,
-                                                 uint64_t segment_size);
+// The summary of the segment at `segment_lsn`, if there is one that parses, is of this
+// scanner's version, timeline, size and place, and names the archived bytes of the segment
+// and the next one; nullopt otherwise.
+std::optional<PgWalSummary> LoadWalSummary(const storage::WalArchive& archive, uint64_t segment_lsn,
+                                           uint32_t timeline, uint64_t segment_size);
 
-// Whether a scan that began at the start of the segment after `summary`'s continues it.
-bool JoinsAfter(const PgWalSummary& summary, const WalBlockScanner& scanner);
+// Joins, record to record: `after`'s first record starts where `before`'s scan stopped and
+// links back to its last record.
+bool Joins(const PgWalSummary& before, const PgWalSummary& after);
+// The same between a summary and a scan that began at the start of the next segment (or
+// one that stopped before any record: it must have stopped where the summary did)...
+bool JoinsAfter(const PgWalSummary& before, const WalBlockScanner& scanner);
+// ...and between such a scan, ended at `after`'s first record, and `after`.
+bool JoinsBefore(const WalBlockScanner& scanner, const PgWalSummary& after);
 
 }  // namespace dbaas::engines
