@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -139,6 +140,20 @@ std::string XfsMount::Make(const std::string& size) {
   mounted_ = true;
   // Servers run as their own users below the mount point.
   ::chmod(mnt_.c_str(), 0711);
+  return "";
+}
+
+MemoryMount::~MemoryMount() {
+  if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+}
+
+std::string MemoryMount::Make(const char* type, const char* options) {
+  if (::geteuid() != 0) return "not root: cannot mount";
+  fs::create_directories(dir_);
+  if (::mount(type, dir_.c_str(), type, 0, options) != 0) {
+    return std::string("mount -t ") + type + ": " + std::strerror(errno);
+  }
+  mounted_ = true;
   return "";
 }
 

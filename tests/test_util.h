@@ -44,4 +44,23 @@ class XfsMount {
   bool mounted_ = false;
 };
 
+// An in-memory filesystem mounted on `dir` (made if missing) and unmounted on destruction:
+// ramfs (which refuses O_DIRECT) or a tmpfs of a given size (which runs out of space).
+// Needs root.
+class MemoryMount {
+ public:
+  explicit MemoryMount(std::string dir) : dir_(std::move(dir)) {}
+  ~MemoryMount();
+  MemoryMount(const MemoryMount&) = delete;
+  MemoryMount& operator=(const MemoryMount&) = delete;
+  // `type` "ramfs" or "tmpfs"; `options` as mount(2)'s data ("size=1m"). Returns an empty
+  // string on success, else why it could not be mounted (a reason to skip).
+  std::string Make(const char* type, const char* options = "");
+  const std::string& path() const { return dir_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
 }  // namespace dbaas::testing

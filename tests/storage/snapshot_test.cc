@@ -149,6 +149,42 @@ TEST_F(SnapshotTest, ADurableRestoreWritesLargeFilesDirectlyByteForByte) {
   EXPECT_EQ(DiffTrees(source_, tmp_ / "out2"), "");
 }
 
+// Where the filesystem refuses O_DIRECT (ramfs), a durable restore writes through the page
+// cache, byte for byte.
+TEST_F(SnapshotTest, ADurableRestoreWhereDirectIoIsRefusedUsesThePageCache) {
+  WriteFile(source_ + "/base/1/large", RandomBytes((3u << 20) + 100, 31));
+  Manifest m = Snapshot();
+  testing::MemoryMount ramfs(tmp_ / "ramfs");
+  if (std::string why = ramfs.Make("ramfs"); !why.empty()) GTEST_SKIP() << why;
+  RestoreOptions o;
+  o.target = ramfs.path() + "/out";
+  o.sync = true;
+  auto r = RestoreSnapshot(*repo_, m, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->bytes_direct, 0u);
+  EXPECT_EQ(DiffTrees(source_, o.target), "");
+}
+
+// A durable restore that runs out of space fails, naming the file and the reason; the
+// file creation stops and nothing waits forever.
+TEST_F(SnapshotTest, ADurableRestoreThatRunsOutOfSpaceSaysSo) {
+  for (int i = 0; i < 4; ++i) {
+    WriteFile(source_ + "/base/1/large." + std::to_string(i),
+              RandomBytes(2u << 20, static_cast<unsigned>(40 + i)));
+  }
+  for (int i = 0; i < 200; ++i) WriteFile(source_ + "/base/small." + std::to_string(i), "x");
+  Manifest m = Snapshot();
+  testing::MemoryMount tmpfs(tmp_ / "small");
+  if (std::string why = tmpfs.Make("tmpfs", "size=3m"); !why.empty()) GTEST_SKIP() << why;
+  RestoreOptions o;
+  o.target = tmpfs.path() + "/out";
+  o.sync = true;
+  auto r = RestoreSnapshot(*repo_, m, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("No space left"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("/out/"), std::string::npos) << r.status().ToString();
+}
+
 TEST_F(SnapshotTest, DeduplicatesIdenticalContent) {
   Manifest m = Snapshot();
   // "copy" equals "1259": its chunks are stored once; "text" is one repeated chunk.
