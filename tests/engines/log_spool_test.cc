@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "base/files.h"
+#include "engines/postgres/pg_wal_summary.h"
 #include "test_util.h"
 
 namespace dbaas::engines {
@@ -40,6 +41,36 @@ TEST(LogSpoolTest, AFailureIsRecordedOnceAndClearedBySuccess) {
   ASSERT_TRUE(DrainLogSpool(spool).ok());
   EXPECT_EQ(LogSpoolNote(spool), "");
   EXPECT_FALSE(PathExists(spool.status_path));
+}
+
+// What is not WAL a server wrote (here: segment-sized noise) is archived all the same, as the
+// spool's bytes are; its summary cannot be made, which is logged and does not fail the drain
+// (backups scan such segments, and refuse them).
+TEST(LogSpoolTest, ASegmentThatCannotBeSummarizedIsStillDrained) {
+  testing::TempDir tmp;
+  LogSpool spool{"db",
+                 tmp / "spool",
+                 tmp / "repo",
+                 "db.00000001",
+                 tmp / "spool.status",
+                 tmp / "push.status",
+                 SummarizeBeforeStoredSegment};
+  ASSERT_TRUE(MakeDirs(spool.dir).ok());
+  ASSERT_TRUE(storage::WalArchive::Create(spool.repo_path, spool.archive_id).ok());
+  const char* names[] = {"000000010000000000000001", "000000010000000000000002"};
+  for (unsigned i = 0; i < 2; ++i) {
+    testing::WriteFile(spool.dir + "/" + names[i], testing::RandomBytes(1 << 20, 50 + i));
+  }
+  auto drained = DrainLogSpool(spool);
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_EQ(drained->files, 2u);
+  EXPECT_EQ(LogSpoolNote(spool), "");
+  auto archive = storage::WalArchive::Open(spool.repo_path, spool.archive_id);
+  ASSERT_TRUE(archive.ok());
+  for (const char* name : names) {
+    EXPECT_TRUE(archive->RawSize(name).ok()) << name;
+    EXPECT_FALSE(archive->HasSummary(name)) << name;
+  }
 }
 
 }  // namespace
