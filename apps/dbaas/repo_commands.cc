@@ -325,7 +325,7 @@ void AddRepoCommands(CLI::App& app, GlobalOptions& g) {
   AddMaintenance(*repo, g, "compact",
                  "Store incrementals' page patches as deltas of their base chunks (what dbaasd "
                  "does after each backup that stored patches)",
-                 storage::CompactPagePatches);
+                 [](storage::Repository& r) { return storage::CompactPagePatches(r); });
   AddStats(*repo, g);
   auto* snap = app.add_subcommand("snapshot", "Snapshots: create, ls, restore, rm");
   snap->require_subcommand(1);

@@ -1,4 +1,6 @@
 // Backups and restores: the service's side of the engines' backups (engines/engine.h).
+#include <optional>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -190,9 +192,15 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job,
 }
 
 void Service::CompactPagePatches(const std::string& backup) {
-  auto hold = repo_.HoldExclusive();
+  // Restores and drills go on while the patches are rewritten into new packs (a writer's
+  // hold); the old packs go once no reader may still use them (made exclusive).
+  auto hold = repo_.HoldForWrite();
+  std::optional<RepositoryAccess::ExclusiveHold> exclusive;
   auto repo = repo_.Open();
-  auto report = repo.ok() ? storage::CompactPagePatches(**repo) : repo.status();
+  auto report = repo.ok()
+                    ? storage::CompactPagePatches(
+                          **repo, [&] { exclusive.emplace(repo_.MakeExclusive(std::move(hold))); })
+                    : repo.status();
   if (!report.ok()) {  // the backup is made; its patches stay as they are until a gc
     spdlog::warn("event=repository_compact_failed backup={} error=\"{}\"", backup,
                  report.status().ToString());

@@ -18,6 +18,11 @@ RepositoryAccess::ExclusiveHold RepositoryAccess::HoldExclusive() {
   return ExclusiveHold{std::move(writer), std::unique_lock(gc_)};
 }
 
+RepositoryAccess::ExclusiveHold RepositoryAccess::MakeExclusive(WriteHold&& hold) {
+  hold.no_gc.unlock();  // readers that came meanwhile finish before the unique lock is had
+  return ExclusiveHold{std::move(hold.writer), std::unique_lock(gc_)};
+}
+
 std::unique_lock<std::mutex> RepositoryAccess::HoldWriterOnly() {
   return std::unique_lock(writer_);
 }

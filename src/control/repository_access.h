@@ -48,6 +48,9 @@ class RepositoryAccess {
   ReadHold HoldForRead() const;
   WriteHold HoldForWrite();
   ExclusiveHold HoldExclusive();
+  // The writer's hold made exclusive, the writer kept throughout: for what writes beside
+  // the readers, then deletes what they may be reading (the compaction after a backup).
+  ExclusiveHold MakeExclusive(WriteHold&& hold);
   // The writer only, for what touches no pack (pruning WAL archives).
   std::unique_lock<std::mutex> HoldWriterOnly();
 

@@ -325,12 +325,14 @@ class PackRewriter {
     return Status::Ok();
   }
 
-  // The copies are made durable (Finish syncs them); only then do the old packs go.
-  Status Finish() {
+  // The copies are made durable (Finish syncs them); only then do the old packs go,
+  // after `before_deleting` (when given) has run.
+  Status Finish(const std::function<void()>& before_deleting = {}) {
     if (!writer_.empty()) {
       ASSIGN_OR_RETURN(FinishedPack p, writer_.Finish());
       new_packs_.push_back(std::move(p));
     }
+    if (before_deleting && !old_packs_.empty()) before_deleting();
     uint64_t new_bytes = 0;
     for (const FinishedPack& p : new_packs_) new_bytes += p.bytes;
     uint64_t old_bytes = 0;
@@ -408,7 +410,8 @@ Result<GcReport> CollectGarbage(Repository& repo) {
   return report;
 }
 
-Result<GcReport> CompactPagePatches(Repository& repo) {
+Result<GcReport> CompactPagePatches(Repository& repo,
+                                    const std::function<void()>& before_deleting) {
   ASSIGN_OR_RETURN(WriteLock lock, repo.LockForWrite());
   GcReport report;
   PackRewriter rewriter(repo, report);
@@ -418,7 +421,7 @@ Result<GcReport> CompactPagePatches(Repository& repo) {
     if (std::none_of(entries.begin(), entries.end(), PatchCompactor::Wants)) continue;
     RETURN_IF_ERROR(rewriter.Rewrite(pack_path, entries, [](const BlobId&) { return true; }));
   }
-  RETURN_IF_ERROR(rewriter.Finish());
+  RETURN_IF_ERROR(rewriter.Finish(before_deleting));
   return report;
 }
 

@@ -1,6 +1,7 @@
 // Whole-repository operations: verify, gc and stats.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,8 +49,12 @@ Result<GcReport> CollectGarbage(Repository& repo);
 // Only the compaction of CollectGarbage: every pack holding a page patch stored on its own
 // is rewritten with its patches as deltas of their base chunks. Reads no manifest, so it
 // costs what the packs of the last incrementals hold, not what the repository does: what
-// dbaasd runs after each backup that stored patches. Takes the writer lock.
-Result<GcReport> CompactPagePatches(Repository& repo);
+// dbaasd runs after each backup that stored patches. Takes the writer lock. The new packs
+// are written and made durable while readers may go on (they find each blob in the old
+// pack or the new one: either does); `before_deleting`, when given, runs before the old
+// packs are deleted, for the caller to wait until no reader may still be using them.
+Result<GcReport> CompactPagePatches(Repository& repo,
+                                    const std::function<void()>& before_deleting = {});
 
 struct RepoStats {
   uint64_t snapshots = 0;

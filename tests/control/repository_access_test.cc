@@ -80,6 +80,45 @@ TEST_F(RepositoryAccessTest, ReadersRunBesideTheWriterAndGcRunsAlone) {
   }
 }
 
+// The compaction after a backup: a writer's hold, readers beside it, then made exclusive
+// (waiting for the readers there are) without letting another writer in between. The
+// writer's side runs on a thread of its own, as a job does (a lock is released by the
+// thread that took it).
+TEST_F(RepositoryAccessTest, AWriterMadeExclusiveWaitsForReadersAndKeepsOtherWritersOut) {
+  std::promise<void> writing, made_exclusive, release, upgrade;
+  std::future<void> upgrade_now = upgrade.get_future(), release_now = release.get_future();
+  std::thread job([&] {
+    auto hold = access_.HoldForWrite();
+    writing.set_value();
+    upgrade_now.wait();
+    auto exclusive = access_.MakeExclusive(std::move(hold));
+    made_exclusive.set_value();
+    release_now.wait();
+  });
+  writing.get_future().wait();
+  auto reading = std::make_unique<RepositoryAccess::ReadHold>(access_.HoldForRead());
+  std::future<void> other_writer;
+  EXPECT_FALSE(
+      GetsHoldWithin([&] { return access_.HoldForWrite(); }, milliseconds(200), &other_writer))
+      << "two writers at once";
+  std::future<void> exclusive = made_exclusive.get_future();
+  upgrade.set_value();
+  EXPECT_EQ(exclusive.wait_for(milliseconds(200)), std::future_status::timeout)
+      << "made exclusive while a reader still holds";
+  reading.reset();  // the reader ends
+  EXPECT_EQ(exclusive.wait_for(milliseconds(2000)), std::future_status::ready);
+  EXPECT_EQ(other_writer.wait_for(milliseconds(200)), std::future_status::timeout)
+      << "another writer got in while the hold was made exclusive";
+  std::future<void> reader;
+  EXPECT_FALSE(GetsHoldWithin([&] { return access_.HoldForRead(); }, milliseconds(200), &reader))
+      << "a reader while exclusive";
+  release.set_value();
+  job.join();
+  EXPECT_EQ(other_writer.wait_for(milliseconds(2000)), std::future_status::ready)
+      << "the other writer goes on once the exclusive hold ends";
+  EXPECT_EQ(reader.wait_for(milliseconds(2000)), std::future_status::ready);
+}
+
 TEST_F(RepositoryAccessTest, SizesFollowTheSnapshotsAndNeverWaitForAGc) {
   RepositoryAccess::Sizes empty = access_.CurrentSizes();
   EXPECT_TRUE(empty.valid);

@@ -338,6 +338,37 @@ TEST_F(SnapshotTest, PagePatchesLayOverTheParentsAndGiveWayToWholeChunks) {
   EXPECT_EQ(ReadFile(tmp_ / "fourth/base/1/16384"), after_third);
 }
 
+// The compaction writes its new packs while readers may go on, and lets its caller wait
+// for them before the old packs go: when it is called, both are there, the new ones whole,
+// and a repository opened then restores; afterwards the old ones are gone.
+TEST_F(SnapshotTest, CompactionDeletesTheOldPacksOnlyAfterItsCallerSaysSo) {
+  std::string page = RandomBytes(1 << 20, 7).substr(16384, 4096);
+  page[10] ^= 1;
+  Manifest second = SnapshotThenPatch(16384, page).second;
+  std::vector<std::string> before = repo_->pack_names();
+  int calls = 0;
+  auto compacted = CompactPagePatches(*repo_, [&] {
+    ++calls;
+    for (const std::string& name : before) EXPECT_TRUE(fs::exists(PackPath(repo_path_, name)));
+    auto reader = Repository::Open(repo_path_);  // a restore that began just now
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    EXPECT_GT(reader.value()->pack_names().size(), before.size()) << "the new packs are in";
+    RestoreOptions o;
+    o.target = tmp_ / "during";
+    auto restored = RestoreSnapshot(*reader.value(), second, o);
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  });
+  ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(compacted->patches_compacted, 1u);
+  EXPECT_EQ(DiffTrees(source_, tmp_ / "during"), "");
+  size_t gone = 0;
+  for (const std::string& name : before) gone += fs::exists(PackPath(repo_path_, name)) ? 0 : 1;
+  EXPECT_GT(gone, 0u);
+  Reopen();  // an index read before the deletion names packs that are gone
+  ExpectVerifiesAndRestoresTheSource(second);
+}
+
 TEST_F(SnapshotTest, CompactionIsDoneOnceAndSurvivesBeingCutShort) {
   // A page changed by a few bytes: as a delta of its chunk, the patch is a few bytes too.
   std::string page = RandomBytes(1 << 20, 7).substr(16384, 4096);  // what is there
@@ -355,7 +386,7 @@ TEST_F(SnapshotTest, CompactionIsDoneOnceAndSurvivesBeingCutShort) {
   ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
   EXPECT_EQ(compacted->patches_compacted, 1u);
   EXPECT_GT(compacted->patch_bytes_saved, 0u);
-  ExpectNothingLeftToCompact(CompactPagePatches);
+  ExpectNothingLeftToCompact([](Repository& r) { return CompactPagePatches(r); });
 
   for (const auto& [pack, bytes] : packs) {
     if (!fs::exists(pack)) WriteFile(pack, bytes);
