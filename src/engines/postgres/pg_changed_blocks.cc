@@ -166,10 +166,6 @@ Status ScanSegments(WalBlockScanner& scanner, uint64_t to, uint32_t timeline, ui
   return Status::Ok();
 }
 
-}  // namespace
-
-namespace {
-
 // The range's changes from the archive's summaries (pg_wal_summary.h), the segments without
 // a sound one scanned, each scan joined record to record to the summaries on both sides;
 // nullopt when no summary helps or a join fails (the caller then scans everything). A
@@ -196,8 +192,8 @@ std::optional<WalChanges> FromSummaries(uint64_t from, uint64_t to, uint32_t tim
     for (; next <= last && !after; next += segment_size) {
       after = LoadWalSummary(archive, next, timeline, segment_size);
     }
-    const uint64_t end = after ? after->first_lsn : to;
     if (!before && !after) return std::nullopt;  // no summary at all: the plain scan
+    const uint64_t end = after ? after->first_lsn : to;
     WalBlockScanner gap(before ? at : from, end, timeline, segment_size);
     if (!ScanSegments(gap, end, timeline, segment_size, sources, &archive).ok()) {
       return std::nullopt;

@@ -17,6 +17,7 @@
 #include "engines/log_spool.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
+#include "engines/postgres/pg_wal_blocks.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::engines {
@@ -122,15 +123,11 @@ Result<SegmentScan> ScanSegment(const WalArchive& archive, const std::string& na
   return scanned;
 }
 
-// The position ("LLLLLLLLSSSSSSSS") after `pos` for segments of `seg_size` bytes.
+// The position ("LLLLLLLLSSSSSSSS") after `pos` for segments of `seg_size` bytes ("" when
+// `pos` is not one of such a segment).
 std::string NextPosition(const std::string& pos, uint64_t seg_size) {
-  uint64_t log = std::stoull(pos.substr(0, 8), nullptr, 16);
-  uint64_t seg = std::stoull(pos.substr(8), nullptr, 16) + 1;
-  if (seg >= 0x100000000ull / seg_size) {
-    ++log;
-    seg = 0;
-  }
-  return fmt::format("{:08X}{:08X}", log, seg);
+  auto lsn = WalSegmentLsn(pos, seg_size);
+  return lsn ? WalSegmentPosition(*lsn + seg_size, seg_size) : "";
 }
 
 }  // namespace
@@ -256,8 +253,7 @@ Result<std::optional<std::string>> SegmentPositionOf(const WalArchive& archive,
       return Status::Corruption(
           fmt::format("archived WAL segment {} has {} bytes", f.name, seg_size));
     }
-    uint64_t seg = at / seg_size, per_log = 0x100000000ull / seg_size;
-    return std::optional<std::string>(fmt::format("{:08X}{:08X}", seg / per_log, seg % per_log));
+    return std::optional<std::string>(WalSegmentPosition(at, seg_size));
   }
   return std::optional<std::string>();
 }
@@ -307,9 +303,7 @@ Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string
     return Status::Corruption(fmt::format("archived WAL segment {} has {} bytes",
                                           by_position.rbegin()->second, seg_size));
   }
-  uint64_t per_log = 0x100000000ull / seg_size;
-  uint64_t first_seg = from / seg_size;
-  std::string pos = fmt::format("{:08X}{:08X}", first_seg / per_log, first_seg % per_log);
+  std::string pos = WalSegmentPosition(from, seg_size);
   if (!by_position.count(pos)) return end;  // not even the backup's last segment yet
   std::vector<std::string> run = {pos};
   while (by_position.count(NextPosition(run.back(), seg_size))) {

@@ -83,9 +83,13 @@ Status Broken(uint64_t lsn, std::string_view what) {
 }  // namespace
 
 std::string WalSegmentName(uint32_t timeline, uint64_t segment_lsn, uint64_t segment_size) {
-  uint64_t segno = segment_lsn / segment_size;
-  uint64_t per_id = 0x100000000ull / segment_size;
-  return fmt::format("{:08X}{:08X}{:08X}", timeline, segno / per_id, segno % per_id);
+  return fmt::format("{:08X}{}", timeline, WalSegmentPosition(segment_lsn, segment_size));
+}
+
+std::string WalSegmentPosition(uint64_t lsn, uint64_t segment_size) {
+  uint64_t segno = lsn / segment_size;
+  uint64_t per_log = 0x100000000ull / segment_size;
+  return fmt::format("{:08X}{:08X}", segno / per_log, segno % per_log);
 }
 
 std::optional<uint64_t> WalSegmentLsn(std::string_view position, uint64_t segment_size) {

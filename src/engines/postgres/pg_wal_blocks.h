@@ -120,6 +120,9 @@ class WalBlockScanner {
 
 // WAL segment file name of the segment starting at `segment_lsn`.
 std::string WalSegmentName(uint32_t timeline, uint64_t segment_lsn, uint64_t segment_size);
+// Its position, the name's last 16 hex digits ("LLLLLLLLSSSSSSSS"), of the segment that
+// holds `lsn`: what sorts archived segments in WAL order within a timeline.
+std::string WalSegmentPosition(uint64_t lsn, uint64_t segment_size);
 // The reverse, from a segment name's position (its last 16 hex digits, as
 // storage::ParseWalFileName gives it): where the segment starts, or nullopt if the position
 // is not one of a segment of that size.
