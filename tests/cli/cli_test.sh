@@ -66,7 +66,10 @@ check "json error shape" bash -c "'$dbaas' snapshot ls --repo '$work/none' -o js
 
 # A flipped byte in a pack: verify exits non-zero and names the pack.
 pack=$(find "$work/repo/packs" -name '*.pack' | head -1)
-printf '\xff' | dd of="$pack" bs=1 seek=20 conv=notrunc status=none
+# Flip (xor 0xff), not overwrite: the byte there may already be 0xff.
+byte=$(od -An -tu1 -j20 -N1 "$pack" | tr -d ' ')
+printf "\\$(printf '%03o' $((byte ^ 255)))" | dd of="$pack" bs=1 seek=20 conv=notrunc status=none
+check "the byte changed" test "$(od -An -tu1 -j20 -N1 "$pack" | tr -d ' ')" = $((byte ^ 255))
 fails_with "verify finds flipped byte" "$(basename "$pack" .pack)" "$dbaas" repo verify "$work/repo"
 
 echo "$pass passed, $fail failed"
