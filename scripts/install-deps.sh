@@ -6,10 +6,11 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libssl-dev libzstd-dev zstd nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
   libspdlog-dev libfmt-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev
-  libbenchmark-dev prometheus-cpp-dev libcctz-dev libboost-dev
+  libbenchmark-dev prometheus-cpp-dev libcctz-dev libboost-dev libcurl4-openssl-dev libpugixml-dev
   postgresql-15 postgresql-contrib
   mariadb-server mariadb-client mariadb-backup libmariadb-dev
-  xfsprogs jq time util-linux curl python3 python3-yaml openssl passwd procps
+  xfsprogs jq time util-linux curl python3 python3-yaml python3-botocore openssl passwd procps
+  nodejs
 )
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -17,6 +18,8 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's nodejs comes without npm; NodeSource's has it built in.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
@@ -32,4 +35,12 @@ fi
 # The same for mariadb-server's own service (where an init system started it).
 if command -v service >/dev/null 2>&1 && [ -e /etc/init.d/mariadb ]; then
   "${sudo_cmd[@]}" service mariadb stop >/dev/null 2>&1 || true
+fi
+
+# The object-store tests' loopback S3 server (tests/s3server: s3rver and the AWS SDK's
+# SigV4 signer), from the npm registry at the versions its package-lock.json pins.
+s3server="$(dirname "$0")/../tests/s3server"
+if ! cmp -s "$s3server/package-lock.json" "$s3server/node_modules/.installed-lock.json"; then
+  (cd "$s3server" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$s3server/package-lock.json" "$s3server/node_modules/.installed-lock.json"
 fi
