@@ -213,6 +213,10 @@ S3Client::S3Client(S3Location location, Credentials credentials, S3Options optio
 
 S3Client::~S3Client() = default;
 
+std::string S3Client::Describe() const {
+  return fmt::format("s3://{} ({})", location_.bucket, location_.endpoint);
+}
+
 std::string S3Client::Describe(const Request& request) const {
   return fmt::format("s3 {} '{}/{}'", request.method, location_.bucket, request.key);
 }

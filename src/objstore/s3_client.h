@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "objstore/object_store.h"
 #include "objstore/sigv4.h"
 
 namespace dbaas::objstore {
@@ -48,12 +49,6 @@ struct S3Options {
   std::string ca_file;             // a CA to trust besides the system's (a loopback server's own)
 };
 
-struct ObjectInfo {
-  std::string key;
-  uint64_t size = 0;
-  std::string etag;
-};
-
 // What the client has done since it was made: for /metrics and job progress.
 struct S3Counters {
   std::atomic<uint64_t> requests{0};
@@ -63,29 +58,30 @@ struct S3Counters {
   std::atomic<uint64_t> bytes_received{0};
 };
 
-class S3Client {
+class S3Client final : public ObjectStore {
  public:
   // Checks the location (an http(s) endpoint, a bucket name S3 accepts, a region); makes no
   // request.
   static Result<std::unique_ptr<S3Client>> Create(S3Location location, Credentials credentials,
                                                   S3Options options = {});
-  ~S3Client();
+  ~S3Client() override;
   S3Client(const S3Client&) = delete;
   S3Client& operator=(const S3Client&) = delete;
 
   // Writes an object whole: readers see the old object or the new one, never a part.
-  Status Put(std::string_view key, std::span<const uint8_t> body);
+  Status Put(std::string_view key, std::span<const uint8_t> body) override;
   // kNotFound when the object does not exist.
-  Result<std::vector<uint8_t>> Get(std::string_view key);
+  Result<std::vector<uint8_t>> Get(std::string_view key) override;
   Result<std::vector<uint8_t>> GetRange(std::string_view key, uint64_t offset, uint64_t length);
   // nullopt when the object does not exist.
   Result<std::optional<ObjectInfo>> Head(std::string_view key);
   // Deleting an object that does not exist succeeds (S3's semantics).
-  Status Delete(std::string_view key);
+  Status Delete(std::string_view key) override;
   // Every object whose key starts with `prefix`, in key order (all pages).
-  Result<std::vector<ObjectInfo>> List(std::string_view prefix);
+  Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   // Creates the bucket; succeeds when it exists already and is ours.
   Status CreateBucket();
+  std::string Describe() const override;
 
   const S3Location& location() const { return location_; }
   const S3Counters& counters() const { return counters_; }

@@ -24,8 +24,6 @@
 namespace dbaas::storage {
 namespace {
 
-using BlobSet = std::unordered_set<BlobId, Sha256DigestHash>;
-
 std::vector<std::string> ListPackNames(const std::string& repo_path) {
   std::vector<std::string> names;
   std::error_code ec;
@@ -197,29 +195,14 @@ Result<VerifyReport> VerifyRepository(const std::string& path, unsigned threads,
 
 namespace {
 
-// Collects every blob a repository snapshot references (chunk lists, their chunks and page
-// patches).
+// Collects every blob a repository snapshot references.
 Status MarkReferenced(const Repository& repo, BlobSet& live, std::unordered_set<std::string>& ids) {
   ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshots());
   BlobCodec codec;
   for (const Manifest& m : snapshots) {
     ids.insert(m.id);
-    for (const TreeEntry& e : m.entries) {
-      if (!e.chunks || !live.insert(*e.chunks).second) continue;
-      ASSIGN_OR_RETURN(auto list, repo.ReadChunkList(*e.chunks, codec));
-      for (const ChunkRef& c : list) {
-        live.insert(c.id);
-        if (c.patch) live.insert(*c.patch);
-      }
-    }
+    RETURN_IF_ERROR(AddReferencedBlobs(repo, m, live, codec));
   }
-  // The base of a live delta is live (bases are never deltas: one pass suffices).
-  std::vector<BlobId> bases;
-  for (const BlobId& id : live) {
-    ASSIGN_OR_RETURN(auto base, repo.DeltaBaseOf(id));
-    if (base) bases.push_back(*base);
-  }
-  live.insert(bases.begin(), bases.end());
   return Status::Ok();
 }
 
@@ -368,6 +351,29 @@ class PackRewriter {
 };
 
 }  // namespace
+
+Status AddReferencedBlobs(const Repository& repo, const Manifest& manifest, BlobSet& live,
+                          BlobCodec& codec) {
+  std::vector<BlobId> added;
+  auto add = [&](const BlobId& id) {
+    if (live.insert(id).second) added.push_back(id);
+  };
+  for (const TreeEntry& e : manifest.entries) {
+    if (!e.chunks || live.count(*e.chunks)) continue;
+    add(*e.chunks);
+    ASSIGN_OR_RETURN(auto list, repo.ReadChunkList(*e.chunks, codec));
+    for (const ChunkRef& c : list) {
+      add(c.id);
+      if (c.patch) add(*c.patch);
+    }
+  }
+  // The base of a delta is referenced too (bases are never deltas: one pass suffices).
+  for (const BlobId& id : added) {
+    ASSIGN_OR_RETURN(auto base, repo.DeltaBaseOf(id));
+    if (base) live.insert(*base);
+  }
+  return Status::Ok();
+}
 
 Result<GcReport> CollectGarbage(Repository& repo) {
   ASSIGN_OR_RETURN(WriteLock lock, repo.LockForWrite());

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "base/status.h"
@@ -10,6 +11,14 @@
 #include "storage/repository.h"
 
 namespace dbaas::storage {
+
+using BlobSet = std::unordered_set<BlobId, Sha256DigestHash>;
+
+// Adds to `live` every blob `manifest` references: its chunk lists, their chunks and page
+// patches, and the base of each of those stored as a delta. Chunk lists already in `live`
+// are not read again (so a caller adding many snapshots reads each list once).
+Status AddReferencedBlobs(const Repository& repo, const Manifest& manifest, BlobSet& live,
+                          BlobCodec& codec);
 
 struct VerifyReport {
   uint64_t packs = 0;
