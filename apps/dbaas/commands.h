@@ -22,5 +22,7 @@ void AddRepoCommands(CLI::App& app, GlobalOptions& global);
 void AddClientCommands(CLI::App& app, GlobalOptions& global);
 // dbaas wal-push|wal-fetch (PostgreSQL's archive_command and restore_command), wal-drain
 void AddWalCommands(CLI::App& app, GlobalOptions& global);
+// dbaas remote init|push|pull|ls|verify|rm|gc|rekey: copies in an S3 bucket
+void AddRemoteCommands(CLI::App& app, GlobalOptions& global);
 
 }  // namespace dbaas::cli

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   dbaas::cli::AddRepoCommands(app, global);
   dbaas::cli::AddClientCommands(app, global);
   dbaas::cli::AddWalCommands(app, global);
+  dbaas::cli::AddRemoteCommands(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

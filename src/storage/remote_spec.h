@@ -1,0 +1,37 @@
+// A remote repository as configured (the daemon's `repositories` entries, the CLI's
+// --remote file): where it is, how to authenticate, how it is encrypted.
+//
+//   {"name": "offsite", "type": "s3", "endpoint": "https://s3.eu-west-1.amazonaws.com",
+//    "bucket": "acme-db-backups", "region": "eu-west-1", "pathStyle": false,
+//    "credentialsFile": "/etc/dbaas/s3.credentials", "profile": "default",
+//    "encryption": {"keyFile": "/etc/dbaas/offsite.key"}}     (or {"passphraseFile": ...})
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "objstore/s3_client.h"
+#include "storage/remote_repository.h"
+
+namespace dbaas::storage {
+
+struct RemoteSpec {
+  std::string name;
+  objstore::S3Location location;
+  std::string credentials_file;  // empty: the environment
+  std::string profile;
+  RemoteKeySpec key;
+};
+
+// Checks every field (names, endpoint, bucket, absolute secret paths); reads no file.
+Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec);
+// Reads a spec from a JSON file.
+Result<RemoteSpec> LoadRemoteSpec(const std::string& path);
+// The S3 client for `spec`, its credentials loaded.
+Result<std::unique_ptr<objstore::S3Client>> ConnectRemote(const RemoteSpec& spec,
+                                                          objstore::S3Options options = {});
+
+}  // namespace dbaas::storage
