@@ -12,6 +12,7 @@
 #include "progress_bar.h"
 #include "storage/remote_spec.h"
 #include "storage/repository.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::cli {
 namespace {
@@ -322,11 +323,69 @@ void AddRekey(CLI::App& group, GlobalOptions& g) {
   });
 }
 
+void AddWalPush(CLI::App& group, GlobalOptions& g) {
+  auto* cmd =
+      group.add_subcommand("wal-push", "Copy the local repository's archived WAL the bucket lacks");
+  auto args = std::make_shared<RemoteArgs>();
+  auto archive = std::make_shared<std::string>();
+  AddSpecOption(cmd, *args);
+  AddWriterOptions(cmd, *args);
+  cmd->add_option("--archive", *archive, "One WAL archive id (<instance>.<8 hex>); default: all");
+  cmd->callback([&g, args, archive] {
+    g.action = [&g, args, archive] {
+      return WithRemote(g, *args, true, [&](RemoteRepository& remote) -> Status {
+        std::vector<std::string> ids = {*archive};
+        if (archive->empty()) {
+          ASSIGN_OR_RETURN(ids, storage::WalArchive::ListIds(args->repo_path));
+        }
+        storage::WalCopyStats total;
+        for (const auto& id : ids) {
+          ASSIGN_OR_RETURN(auto copied, remote.PushWal(args->repo_path, id));
+          total.files += copied.files;
+          total.bytes += copied.bytes;
+        }
+        if (g.format == OutputFormat::kJson) {
+          PrintJson({{"archives", ids.size()}, {"files", total.files}, {"bytes", total.bytes}});
+        } else {
+          std::cout << fmt::format("{} WAL files ({}) of {} archives sent to {}\n", total.files,
+                                   HumanBytes(total.bytes), ids.size(), remote.Describe());
+        }
+        return Status::Ok();
+      });
+    };
+  });
+}
+
+void AddWalPull(CLI::App& group, GlobalOptions& g) {
+  auto* cmd =
+      group.add_subcommand("wal-pull", "Copy a WAL archive of the bucket into a local repository");
+  auto args = std::make_shared<RemoteArgs>();
+  auto archive = std::make_shared<std::string>();
+  AddSpecOption(cmd, *args);
+  cmd->add_option("--repo", args->repo_path, "The local repository to copy into")->required();
+  cmd->add_option("--archive", *archive, "The WAL archive id (<instance>.<8 hex>)")->required();
+  cmd->callback([&g, args, archive] {
+    g.action = [&g, args, archive] {
+      return WithRemote(g, *args, false, [&](RemoteRepository& remote) -> Status {
+        ASSIGN_OR_RETURN(auto copied, remote.PullWal(*archive, args->repo_path));
+        if (g.format == OutputFormat::kJson) {
+          PrintJson({{"files", copied.files}, {"bytes", copied.bytes}});
+        } else {
+          std::cout << fmt::format("{} WAL files ({}) fetched into {}\n", copied.files,
+                                   HumanBytes(copied.bytes), args->repo_path);
+        }
+        return Status::Ok();
+      });
+    };
+  });
+}
+
 }  // namespace
 
 void AddRemoteCommands(CLI::App& app, GlobalOptions& global) {
   auto* remote = app.add_subcommand(
-      "remote", "Copies in an S3 bucket: init, push, pull, ls, verify, rm, gc, rekey");
+      "remote",
+      "Copies in an S3 bucket: init, push, pull, ls, verify, rm, gc, rekey, wal-push, wal-pull");
   remote->require_subcommand(1);
   AddInit(*remote, global);
   AddPush(*remote, global);
@@ -336,6 +395,8 @@ void AddRemoteCommands(CLI::App& app, GlobalOptions& global) {
   AddRm(*remote, global);
   AddGc(*remote, global);
   AddRekey(*remote, global);
+  AddWalPush(*remote, global);
+  AddWalPull(*remote, global);
 }
 
 }  // namespace dbaas::cli

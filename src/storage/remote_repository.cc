@@ -12,11 +12,13 @@
 #include <unordered_set>
 
 #include "base/hex.h"
+#include "base/names.h"
 #include "base/parallel.h"
 #include "storage/blob_codec.h"
 #include "storage/chunk_list.h"
 #include "storage/pack_writer.h"
 #include "storage/repo_maintenance.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::storage {
 namespace {
@@ -84,6 +86,20 @@ Result<std::vector<PackBlobEntry>> ParseIndexObject(std::span<const uint8_t> dat
     return Status::Corruption("index object does not match its pack's size");
   }
   return ParsePackIndex(tail.first(tail.size() - kPackFooterSize), footer);
+}
+
+// "<instance>.<8 hex>", as the daemon names an instance incarnation's archive.
+Status ValidateArchiveId(std::string_view id) {
+  size_t dot = id.rfind('.');
+  bool ok = dot != std::string_view::npos && IsDns1123Label(id.substr(0, dot)) &&
+            id.size() - dot - 1 == 8 &&
+            id.substr(dot + 1).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  if (!ok) return Status::InvalidArgument(fmt::format("'{}' is not a WAL archive id", id));
+  return Status::Ok();
+}
+
+std::string WalObject(const std::string& archive_id, const std::string& name) {
+  return "wal/" + archive_id + "/" + name;
 }
 
 }  // namespace
@@ -684,6 +700,78 @@ Result<RemoteGcReport> RemoteRepository::CollectGarbage() {
   packs_.clear();
   blobs_.clear();
   return report;
+}
+
+Result<WalCopyStats> RemoteRepository::PushWal(const std::string& local_repo_path,
+                                               const std::string& archive_id) {
+  RETURN_IF_ERROR(ValidateArchiveId(archive_id));
+  RETURN_IF_ERROR(CheckLease());
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(local_repo_path, archive_id));
+  ASSIGN_OR_RETURN(auto local_files, archive.List());
+  ASSIGN_OR_RETURN(auto remote_files, store_.List("wal/" + archive_id + "/"));
+  std::unordered_set<std::string> there;
+  for (const auto& object : remote_files) there.insert(object.key);
+  std::vector<std::string> missing;
+  for (const auto& file : local_files) {
+    if (!there.count(WalObject(archive_id, file.name))) missing.push_back(file.name);
+  }
+  WalCopyStats stats;
+  std::mutex mutex;
+  RETURN_IF_ERROR(ParallelFor(missing.size(), kTransfers, [&](size_t i, unsigned) -> Status {
+    ASSIGN_OR_RETURN(auto stored, archive.ReadStored(missing[i]));
+    RETURN_IF_ERROR(PutObject(WalObject(archive_id, missing[i]), stored));
+    std::lock_guard lock(mutex);
+    stats.files++;
+    stats.bytes += stored.size();
+    return Status::Ok();
+  }));
+  return stats;
+}
+
+Result<WalCopyStats> RemoteRepository::PullWal(const std::string& archive_id,
+                                               const std::string& local_repo_path) {
+  RETURN_IF_ERROR(ValidateArchiveId(archive_id));
+  std::string prefix = "wal/" + archive_id + "/";
+  ASSIGN_OR_RETURN(auto remote_files, store_.List(prefix));
+  RETURN_IF_ERROR(WalArchive::Create(local_repo_path, archive_id));
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(local_repo_path, archive_id));
+  ASSIGN_OR_RETURN(auto local_files, archive.List());
+  std::unordered_set<std::string> here;
+  for (const auto& file : local_files) here.insert(file.name);
+  std::vector<std::string> missing;
+  for (const auto& object : remote_files) {
+    std::string name = object.key.substr(prefix.size());
+    if (here.count(name)) continue;
+    if (!ParseWalFileName(name).ok()) {
+      return Status::Corruption(
+          fmt::format("{}: '{}' is not a WAL file's name", Describe(), object.key));
+    }
+    missing.push_back(std::move(name));
+  }
+  WalCopyStats stats;
+  std::mutex mutex;
+  RETURN_IF_ERROR(ParallelFor(missing.size(), kTransfers, [&](size_t i, unsigned) -> Status {
+    ASSIGN_OR_RETURN(auto stored, GetObject(WalObject(archive_id, missing[i])));
+    Status kept = archive.StoreEncoded(stored, missing[i]);
+    if (!kept.ok())
+      return kept.WithContext(fmt::format("{}: {}", Describe(), WalObject(archive_id, missing[i])));
+    std::lock_guard lock(mutex);
+    stats.files++;
+    stats.bytes += stored.size();
+    return Status::Ok();
+  }));
+  return stats;
+}
+
+Result<std::vector<std::string>> RemoteRepository::ListWalArchives() {
+  ASSIGN_OR_RETURN(auto objects, store_.List("wal/"));
+  std::vector<std::string> ids;
+  for (const auto& object : objects) {
+    std::string_view key = std::string_view(object.key).substr(4);
+    std::string id(key.substr(0, key.find('/')));
+    if ((ids.empty() || ids.back() != id) && ValidateArchiveId(id).ok()) ids.push_back(id);
+  }
+  return ids;
 }
 
 Status RemoteRepository::RotateKey(const RemoteKeySpec& new_key) {

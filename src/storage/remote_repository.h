@@ -9,6 +9,7 @@
 //   packs/<name>.index          its index: the pack is complete when this exists
 //   snapshots/<id>.blobs        every blob the snapshot references (for gc)
 //   snapshots/<id>.manifest     written last: the snapshot exists when this does
+//   wal/<archive-id>/<file>     archived WAL files, as the local archive stores them
 //
 // An object store has no rename: a snapshot is committed by writing its manifest after
 // everything it references, and a pack is visible by writing its index after it. A writer
@@ -61,6 +62,11 @@ struct PullStats {
   double seconds = 0;
 };
 
+struct WalCopyStats {
+  uint64_t files = 0;  // files copied (those the other side lacked)
+  uint64_t bytes = 0;
+};
+
 struct RemoteVerifyReport {
   uint64_t packs = 0;
   uint64_t blobs = 0;
@@ -111,6 +117,16 @@ class RemoteRepository {
   Status RemoveSnapshot(const std::string& id);
   // Deletes packs no snapshot references, and packs left without an index.
   Result<RemoteGcReport> CollectGarbage();
+  // Copies the WAL files of archive `archive_id` (<instance>.<8 hex>) of the local
+  // repository at `local_repo_path` that this one lacks, as they are stored (sealed when
+  // encrypted). An archive only gains names, and a name never changes content, so a name
+  // present here is that file.
+  Result<WalCopyStats> PushWal(const std::string& local_repo_path, const std::string& archive_id);
+  // The other way: the files of the archive here that the local one lacks, each checked
+  // against its checksum before it is stored; the local archive is made if need be.
+  Result<WalCopyStats> PullWal(const std::string& archive_id, const std::string& local_repo_path);
+  // The WAL archives here.
+  Result<std::vector<std::string>> ListWalArchives();
   // Re-wraps the data key under another key-encryption key; no data object is rewritten.
   Status RotateKey(const RemoteKeySpec& new_key);
 

@@ -109,6 +109,33 @@ Status CompareExisting(const Header& existing, const Header& ours, const std::st
       "and check which server wrote this one");
 }
 
+// Writes an encoded WAL file durably under its name, never replacing one: what is there
+// already must have the same content.
+Status WriteStored(const std::string& dir, std::span<const uint8_t> stored, const Header& header,
+                   const std::string& name) {
+  std::string final_path = JoinPath(dir, name);
+  std::string tmp = JoinPath(dir, fmt::format(".tmp.{}.{}", name, RandomHex(6)));
+  {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    Status st = WriteAll(fd.get(), stored, tmp);
+    if (st.ok()) st = SyncFile(fd.get(), tmp);
+    if (!st.ok()) {
+      ::unlink(tmp.c_str());
+      return st;
+    }
+  }
+  // link() never replaces: if a concurrent push of the same name won, compare with it.
+  Status linked = LinkPath(tmp, final_path);
+  WarnIfError(UnlinkPath(tmp), "remove the temporary name of an archived WAL file");
+  if (!linked.ok()) {
+    if (linked.code() != StatusCode::kAlreadyExists) return linked;
+    ASSIGN_OR_RETURN(std::optional<Header> existing, ReadArchivedHeader(final_path));
+    if (existing) return CompareExisting(*existing, header, name, dir);
+    return Status::IoError(fmt::format("'{}' vanished while archiving it", final_path));
+  }
+  return FsyncDir(dir);
+}
+
 }  // namespace
 
 Result<WalFileName> ParseWalFileName(std::string_view name) {
@@ -196,8 +223,7 @@ Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,
         fmt::format("'{}' has {} bytes: too large for a WAL file", name, raw.size()));
   }
   Header ours{raw.size(), Sha256(raw)};
-  std::string final_path = JoinPath(dir_, name);
-  ASSIGN_OR_RETURN(std::optional<Header> existing, ReadArchivedHeader(final_path));
+  ASSIGN_OR_RETURN(std::optional<Header> existing, ReadArchivedHeader(JoinPath(dir_, name)));
   if (existing) return CompareExisting(*existing, ours, name, dir_);
 
   Bytes out(kHeaderSize + ZSTD_compressBound(raw.size()));
@@ -211,26 +237,33 @@ Status WalArchive::Store(std::span<const uint8_t> raw, const std::string& name,
     return Status::Internal(fmt::format("zstd compression of {}: {}", name, ZSTD_getErrorName(n)));
   }
   out.size = kHeaderSize + n;
-  std::string tmp = JoinPath(dir_, fmt::format(".tmp.{}.{}", name, RandomHex(6)));
-  {
-    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
-    Status st = WriteAll(fd.get(), out.span(), tmp);
-    if (st.ok()) st = SyncFile(fd.get(), tmp);
-    if (!st.ok()) {
-      ::unlink(tmp.c_str());
-      return st;
-    }
+  return WriteStored(dir_, out.span(), ours, name);
+}
+
+Status WalArchive::StoreEncoded(std::span<const uint8_t> stored, const std::string& name) const {
+  RETURN_IF_ERROR(ParseWalFileName(name).status());
+  ASSIGN_OR_RETURN(Header h, DecodeHeader(stored, name));
+  std::vector<uint8_t> raw(h.raw_size);
+  std::span<const uint8_t> frame = stored.subspan(kHeaderSize);
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n) || n != h.raw_size || Sha256(raw) != h.sha) {
+    return Status::Corruption(fmt::format(
+        "WAL file '{}' to store is damaged (content does not match its checksum)", name));
   }
-  // link() never replaces: if a concurrent push of the same name won, compare with it.
-  Status linked = LinkPath(tmp, final_path);
-  WarnIfError(UnlinkPath(tmp), "remove the temporary name of an archived WAL file");
-  if (!linked.ok()) {
-    if (linked.code() != StatusCode::kAlreadyExists) return linked;
-    ASSIGN_OR_RETURN(existing, ReadArchivedHeader(final_path));
-    if (existing) return CompareExisting(*existing, ours, name, dir_);
-    return Status::IoError(fmt::format("'{}' vanished while archiving it", final_path));
+  ASSIGN_OR_RETURN(std::optional<Header> existing, ReadArchivedHeader(JoinPath(dir_, name)));
+  if (existing) return CompareExisting(*existing, h, name, dir_);
+  return WriteStored(dir_, stored, h, name);
+}
+
+Result<std::vector<uint8_t>> WalArchive::ReadStored(const std::string& name) const {
+  RETURN_IF_ERROR(ParseWalFileName(name).status());
+  std::string path = JoinPath(dir_, name);
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return Status::NotFound(fmt::format("'{}' is not in WAL archive {}", name, dir_));
   }
-  return FsyncDir(dir_);
+  ASSIGN_OR_RETURN(Bytes stored, ReadWhole(path));
+  auto bytes = stored.span();
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
 Result<std::vector<uint8_t>> WalArchive::Read(const std::string& name, BlobCheck check) const {

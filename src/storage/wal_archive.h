@@ -73,6 +73,11 @@ class WalArchive {
   // spool, what is hashed is what is stored.
   Status Store(std::span<const uint8_t> raw, const std::string& name,
                int compression_level = 1) const;
+  // Stores a file as another archive stored it (ReadStored's bytes, from a remote copy),
+  // after checking its content against its header; the same rules as Store otherwise.
+  Status StoreEncoded(std::span<const uint8_t> stored, const std::string& name) const;
+  // The bytes of `name` as stored (header and zstd frame): what goes to a remote copy.
+  Result<std::vector<uint8_t>> ReadStored(const std::string& name) const;
   // The raw content of `name`, its size and SHA-256 checked (kCorruption if they do not
   // match). kNotFound if the archive has no such file. With kFrameChecksum, a file whose
   // zstd frame carries its content checksum (every file stored since 2026-11-29) is

@@ -97,6 +97,11 @@ fails_with "old key refused" "does not open" "$dbaas" remote ls --remote "$work/
 jq --arg p "$work/passphrase" '.encryption = {passphraseFile: $p}' "$work/remote.json" > "$work/remote2.json"
 check "new passphrase opens it" test "$("$dbaas" remote ls --remote "$work/remote2.json" -o json | jq length)" = 1
 
+# WAL goes with the snapshots (the archive a server left in the local repository).
+mkdir -p "$work/repo/wal"
+check "wal-push with no archives" test "$("$dbaas" remote wal-push --remote "$work/remote2.json" --repo "$work/repo" -o json | jq .files)" = 0
+fails_with "wal-pull of a bad archive id" "not a WAL archive id" "$dbaas" remote wal-pull --remote "$work/remote2.json" --repo "$work/other" --archive ../x
+
 # Bad input: clear errors, nothing changed.
 chmod 644 "$work/credentials"
 fails_with "credentials readable by others" "chmod 600" "$dbaas" remote ls --remote "$work/remote2.json"

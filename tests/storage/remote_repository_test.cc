@@ -14,6 +14,7 @@
 #include "objstore/s3_test_server.h"
 #include "storage/snapshot_create.h"
 #include "storage/snapshot_restore.h"
+#include "storage/wal_archive.h"
 #include "test_util.h"
 
 namespace dbaas::storage {
@@ -324,6 +325,59 @@ TEST_F(RemoteRepositoryTest, ThrottlingDuringAPushIsRidden) {
   ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
   EXPECT_EQ(PullRestoreAndDiff(*remote, m.id, "b"), "");
   EXPECT_GE(client_->counters().retries.load(), 3u);
+}
+
+TEST_F(RemoteRepositoryTest, WalGoesBothWaysAsItIsStored) {
+  auto remote = InitAndOpen(KeyFile());
+  ASSERT_TRUE(remote);
+  const std::string id = "pg1.0011aabb";
+  ASSERT_TRUE(WalArchive::Create(local_->path(), id).ok());
+  auto archive = WalArchive::Open(local_->path(), id).value();
+  std::vector<std::string> names = {"000000010000000000000001", "000000010000000000000002",
+                                    "00000002.history", "000000010000000000000003"};
+  std::map<std::string, std::string> contents;
+  for (size_t i = 0; i < 3; ++i) {
+    contents[names[i]] = testing::RandomBytes(200000 + i, static_cast<unsigned>(i));
+    ASSERT_TRUE(archive
+                    .Store(std::span(reinterpret_cast<const uint8_t*>(contents[names[i]].data()),
+                                     contents[names[i]].size()),
+                           names[i])
+                    .ok());
+  }
+  auto pushed = remote->PushWal(local_->path(), id);
+  ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
+  EXPECT_EQ(pushed->files, 3u);
+  EXPECT_EQ(remote->PushWal(local_->path(), id)->files, 0u) << "only what the remote lacks";
+  contents[names[3]] = "the fourth";
+  ASSERT_TRUE(archive
+                  .Store(std::span(reinterpret_cast<const uint8_t*>(contents[names[3]].data()), 10),
+                         names[3])
+                  .ok());
+  EXPECT_EQ(remote->PushWal(local_->path(), id)->files, 1u);
+  EXPECT_EQ(remote->ListWalArchives().value(), std::vector<std::string>{id});
+
+  std::string other = dir_ / "other";
+  ASSERT_TRUE(Repository::Init(other, {}).ok());
+  auto pulled = remote->PullWal(id, other);
+  ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
+  EXPECT_EQ(pulled->files, 4u);
+  auto copy = WalArchive::Open(other, id).value();
+  for (const auto& [name, content] : contents) {
+    auto read = copy.Read(name);
+    ASSERT_TRUE(read.ok()) << name << ": " << read.status().ToString();
+    EXPECT_EQ(std::string(read->begin(), read->end()), content) << name;
+  }
+  EXPECT_EQ(remote->PullWal(id, other)->files, 0u);
+
+  // A remote file changed in the bucket is refused by its seal before it reaches the archive.
+  ASSERT_TRUE(
+      client_->Put("wal/" + id + "/000000010000000000000009", std::vector<uint8_t>(100, 7)).ok());
+  auto refused = remote->PullWal(id, other);
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("000000010000000000000009"), std::string::npos);
+  EXPECT_FALSE(copy.Read("000000010000000000000009").ok());
+  EXPECT_EQ(remote->PushWal(local_->path(), "../etc").status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace

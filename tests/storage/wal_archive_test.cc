@@ -76,6 +76,24 @@ TEST_F(WalArchiveTest, PushThenFetchGivesTheSameBytesCompressed) {
   EXPECT_EQ(archive_->Fetch(kSeg2, tmp_ / "none").code(), StatusCode::kNotFound);
 }
 
+TEST_F(WalArchiveTest, StoredBytesMoveToAnotherArchiveOnlyWhenTheyCheck) {
+  WriteFile(tmp_ / "seg", testing::RandomBytes(300000, 3));
+  ASSERT_TRUE(Push(tmp_ / "seg", kSeg1).ok());
+  auto stored = archive_->ReadStored(kSeg1);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_TRUE(WalArchive::Create(repo_, "pg2.abcd").ok());
+  auto other = WalArchive::Open(repo_, "pg2.abcd").value();
+  auto damaged = *stored;
+  damaged[damaged.size() / 2] ^= 0x10;
+  Status refused = other.StoreEncoded(damaged, kSeg1);
+  EXPECT_EQ(refused.code(), StatusCode::kCorruption) << refused.ToString();
+  EXPECT_EQ(other.Read(kSeg1).status().code(), StatusCode::kNotFound) << "nothing kept";
+  ASSERT_TRUE(other.StoreEncoded(*stored, kSeg1).ok());
+  EXPECT_TRUE(other.StoreEncoded(*stored, kSeg1).ok()) << "the same file again";
+  EXPECT_TRUE(other.Read(kSeg1).value() == archive_->Read(kSeg1).value());
+  EXPECT_EQ(other.StoreEncoded(*stored, "../x").code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(WalArchiveTest, SameNameSameContentSucceedsOtherContentFailsLoudly) {
   WriteFile(tmp_ / "a", "first content");
   WriteFile(tmp_ / "b", "other content");
