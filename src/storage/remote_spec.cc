@@ -14,7 +14,7 @@ Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
   if (!spec.is_object()) return Status::InvalidArgument("a repository must be a JSON object");
   static const std::set<std::string> kKnown = {
       "name",    "type",      "endpoint", "bucket", "region", "pathStyle", "credentialsFile",
-      "profile", "encryption"};
+      "profile", "caFile",   "encryption"};
   for (const auto& [field, value] : spec.items()) {
     if (!kKnown.count(field))
       return Status::InvalidArgument(fmt::format("repository: unknown field '{}'", field));
@@ -44,6 +44,10 @@ Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
   }
   ASSIGN_OR_RETURN(out.credentials_file, text("credentialsFile"));
   ASSIGN_OR_RETURN(out.profile, text("profile"));
+  ASSIGN_OR_RETURN(out.ca_file, text("caFile"));
+  if (!out.ca_file.empty() && out.ca_file[0] != '/') {
+    return Status::InvalidArgument(fmt::format("repository '{}': caFile must be an absolute path", out.name));
+  }
   if (!out.credentials_file.empty() && out.credentials_file[0] != '/') {
     return Status::InvalidArgument(
         fmt::format("repository '{}': credentialsFile must be an absolute path", out.name));
@@ -71,7 +75,8 @@ Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
 }
 
 Result<RemoteSpec> LoadRemoteSpec(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 1 << 20));
+  // The operator's own file (a link or a pipe is fine): no tenant writes where it is.
+  ASSIGN_OR_RETURN(std::string text, ReadFileFollowingLinks(path, 1 << 20));
   auto spec = nlohmann::json::parse(text, nullptr, false);
   if (spec.is_discarded()) return Status::InvalidArgument(fmt::format("'{}' is not JSON", path));
   return ParseRemoteSpec(spec);
@@ -81,6 +86,7 @@ Result<std::unique_ptr<objstore::S3Client>> ConnectRemote(const RemoteSpec& spec
                                                           objstore::S3Options options) {
   ASSIGN_OR_RETURN(auto credentials,
                    objstore::LoadCredentials(spec.credentials_file, spec.profile));
+  if (!spec.ca_file.empty()) options.ca_file = spec.ca_file;
   return objstore::S3Client::Create(spec.location, credentials, options);
 }
 

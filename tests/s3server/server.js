@@ -6,6 +6,7 @@
 // answers some requests with an error or late instead (fault injection).
 //
 //   node --openssl-legacy-provider server.js --dir DIR --port-file FILE [--bucket NAME]...
+//        [--tls-key KEY.pem --tls-cert CERT.pem]   (the front speaks HTTPS: pgBackRest needs it)
 //
 // (s3rver makes its listing continuation tokens with DES, which OpenSSL 3 keeps in its
 // legacy provider.)
@@ -19,6 +20,7 @@
 const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const S3rver = require('s3rver');
 const { SignatureV4 } = require('@smithy/signature-v4');
 const { Hash } = require('@smithy/hash-node');
@@ -58,7 +60,7 @@ async function checkSignature(req, body) {
     region, service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false,
   });
   const signed = await signer.sign({
-    method: req.method, protocol: 'http:', hostname: headers.host,
+    method: req.method, protocol: req.socket.encrypted ? 'https:' : 'http:', hostname: headers.host,
     path: qmark < 0 ? req.url : req.url.slice(0, qmark),
     query: parseQuery(qmark < 0 ? '' : req.url.slice(qmark + 1)), headers,
   }, {
@@ -84,6 +86,8 @@ function parseArgs(argv) {
     if (name === '--dir') args.dir = value;
     else if (name === '--port-file') args.portFile = value;
     else if (name === '--bucket') args.buckets.push(value);
+    else if (name === '--tls-key') args.tlsKey = value;
+    else if (name === '--tls-cert') args.tlsCert = value;
     else throw new Error(`unknown option ${name}`);
   }
   if (!args.dir || !args.portFile) throw new Error('--dir and --port-file are required');
@@ -104,13 +108,16 @@ async function main() {
   let faults = [];
   let injected = 0;
   let verified = 0;
-  const front = http.createServer((req, res) => {
+  const onRequest = (req, res) => {
     const chunks = [];
     req.on('data', (chunk) => chunks.push(chunk));
     req.on('end', () => handle(req, res, Buffer.concat(chunks)).catch((err) => {
       answerError(res, 500, 'InternalError', String(err));
     }));
-  });
+  };
+  const front = args.tlsKey
+    ? https.createServer({ key: fs.readFileSync(args.tlsKey), cert: fs.readFileSync(args.tlsCert) }, onRequest)
+    : http.createServer(onRequest);
   const handle = async (req, res, body) => {
     if (req.url.startsWith('/__faults')) {
       if (req.method === 'POST') faults.push(JSON.parse(body.toString()));
