@@ -19,6 +19,7 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "control/service.h"
+#include "storage/remote_spec.h"
 
 namespace {
 
@@ -46,6 +47,10 @@ struct DaemonOptions {
   double volume_check_seconds = 30;
   std::string tls_cert;
   std::string tls_key;
+  // Remote repositories (config file only): where backups are copied and the WAL shipped.
+  std::vector<dbaas::storage::RemoteSpec> remotes;
+  double copy_interval_seconds = 10;
+  double copy_behind_seconds = 3600;
 };
 
 // The dbaas CLI that PostgreSQL's archive_command runs: beside this daemon when installed
@@ -107,11 +112,27 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         if (!given("--tls-cert")) o.tls_cert = it->get<std::string>();
       } else if (k == "tlsKey") {
         if (!given("--tls-key")) o.tls_key = it->get<std::string>();
+      } else if (k == "repositories") {
+        if (!it->is_array()) {
+          return dbaas::Status::InvalidArgument(
+              fmt::format("config file '{}': repositories must be an array", o.config_file));
+        }
+        for (const auto& entry : *it) {
+          auto spec = dbaas::storage::ParseRemoteSpec(entry);
+          if (!spec.ok())
+            return spec.status().WithContext(fmt::format("config file '{}'", o.config_file));
+          o.remotes.push_back(std::move(spec).value());
+        }
+      } else if (k == "copyIntervalSeconds") {
+        o.copy_interval_seconds = it->get<double>();
+      } else if (k == "copyBehindSeconds") {
+        o.copy_behind_seconds = it->get<double>();
       } else {
         return dbaas::Status::InvalidArgument(
             fmt::format("config file '{}': unknown setting '{}'", o.config_file, k),
             "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir, "
-            "mysqlBinDir, dbaasBinary, alertWebhooks, diskAlertPercent, tlsCert, tlsKey");
+            "mysqlBinDir, dbaasBinary, alertWebhooks, diskAlertPercent, tlsCert, tlsKey, "
+            "repositories, copyIntervalSeconds, copyBehindSeconds");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -257,6 +278,10 @@ dbaas::control::ServiceOptions ServiceOptionsOf(const DaemonOptions& o) {
   so.volume_alert_percent = o.volume_alert_percent;
   so.volume_check_interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.volume_check_seconds * 1000));
+  so.remotes = o.remotes;
+  so.copy_interval =
+      std::chrono::milliseconds(static_cast<int64_t>(o.copy_interval_seconds * 1000));
+  so.copy_behind_alert = std::chrono::seconds(static_cast<int64_t>(o.copy_behind_seconds));
   so.dbaas_binary = o.dbaas_binary.empty() ? FindDbaasBinary() : o.dbaas_binary;
   if (so.dbaas_binary.empty()) {
     spdlog::warn(

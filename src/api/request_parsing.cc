@@ -1,5 +1,7 @@
 #include "api/request_parsing.h"
 
+#include <algorithm>
+
 #include <charconv>
 #include <cstdint>
 
@@ -74,6 +76,25 @@ Result<bool> BoolField(const json& body, const char* key, bool absent) {
   if (!body[key].is_boolean())
     return Status::InvalidArgument(fmt::format("{} must be true or false", key));
   return body[key].get<bool>();
+}
+
+Result<std::vector<std::string>> StringListField(const json& body, const char* key) {
+  std::vector<std::string> out;
+  if (!body.contains(key) || body[key].is_null()) return out;
+  const json& v = body[key];
+  if (!v.is_array() || v.size() > 16) {
+    return Status::InvalidArgument(fmt::format("{} must be an array of at most 16 names", key));
+  }
+  for (const json& item : v) {
+    if (!item.is_string())
+      return Status::InvalidArgument(fmt::format("{} must hold names (strings)", key));
+    if (std::find(out.begin(), out.end(), item.get<std::string>()) != out.end()) {
+      return Status::InvalidArgument(
+          fmt::format("{} names '{}' twice", key, item.get<std::string>().substr(0, 64)));
+    }
+    out.push_back(item.get<std::string>());
+  }
+  return out;
 }
 
 Result<std::optional<int>> IntField(const json& body, const char* key) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +33,8 @@ Result<bool> BoolField(const nlohmann::json& body, const char* key, bool absent)
 // An integer, or a string of one: the original design's documented requests send
 // "retentionDays": "7", and a client written from them must work unchanged.
 Result<std::optional<int>> IntField(const nlohmann::json& body, const char* key);
+// An array of at most 16 strings, each one once; absent or null: empty.
+Result<std::vector<std::string>> StringListField(const nlohmann::json& body, const char* key);
 
 // config: an object of settings whose values are strings, numbers or booleans.
 Result<std::map<std::string, std::string>> ConfigField(const nlohmann::json& body);

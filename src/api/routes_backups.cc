@@ -1,4 +1,4 @@
-// The API's routes of backups: take, list, show, delete, pin, drill (docs/api/openapi.yaml).
+// The API's routes of backups: take, list, show, delete, pin, drill, copy (docs/api/openapi.yaml).
 #include <fmt/format.h>
 
 #include "api/json_views.h"
@@ -15,7 +15,7 @@ using nlohmann::json;
 void AddBackupRoutes(http::HttpServer& s, control::Service& service) {
   s.Post("/instances/:name/backup", [&service](const Request& req, Response& res) {
     if (!CheckAsync(req, res)) return;
-    auto body = ParseBody(req, {"backupName", "retentionDays"});
+    auto body = ParseBody(req, {"backupName", "retentionDays", "repositories"});
     if (!body.ok()) return SendError(res, body.status());
     control::BackupRequest r;
     r.instance = req.matches[1];
@@ -23,8 +23,11 @@ void AddBackupRoutes(http::HttpServer& s, control::Service& service) {
     if (!name.ok()) return SendError(res, name.status());
     auto days = IntField(*body, "retentionDays");
     if (!days.ok()) return SendError(res, days.status());
+    auto repositories = StringListField(*body, "repositories");
+    if (!repositories.ok()) return SendError(res, repositories.status());
     r.backup_name = name.value();
     r.retention_days = days.value();
+    r.repositories = repositories.value();
     FinishJob(service, req, res, service.CreateBackup(r), [&](const catalog::JobRecord& job) {
       auto backup = service.GetBackup(r.instance, job.result.value("backupName", ""));
       if (!backup.ok()) return SendError(res, backup.status());
@@ -63,6 +66,26 @@ void AddBackupRoutes(http::HttpServer& s, control::Service& service) {
     auto backup = service.SetBackupPinned(req.matches[1], req.matches[2], pinned.value());
     if (!backup.ok()) return SendError(res, backup.status());
     Send(res, 200, {{"success", true}, {"backup", BackupJson(backup.value())}});
+  });
+
+  s.Post("/instances/:name/backups/:backup/copy", [&service](const Request& req, Response& res) {
+    if (!CheckAsync(req, res)) return;
+    auto body = ParseBody(req, {"to"});
+    if (!body.ok()) return SendError(res, body.status());
+    auto to = StringField(*body, "to", true);
+    if (!to.ok()) return SendError(res, to.status());
+    std::string instance = req.matches[1], name = req.matches[2];
+    FinishJob(service, req, res, service.CopyBackup(instance, name, to.value()),
+              [&](const catalog::JobRecord& job) {
+                auto backup = service.GetBackup(instance, name);
+                if (!backup.ok()) return SendError(res, backup.status());
+                Send(res, 200,
+                     {{"success", true},
+                      {"message", "Backup copied"},
+                      {"jobId", job.id},
+                      {"copy", job.result.value("copy", json(nullptr))},
+                      {"backup", BackupJson(backup.value())}});
+              });
   });
 
   s.Post("/instances/:name/backups/:backup/verify", [&service](const Request& req, Response& res) {

@@ -118,6 +118,10 @@ const std::vector<std::string_view>& Migrations() {
       );
       CREATE INDEX schedules_by_instance ON schedules(instance, created_at);
       )sql",
+      // 5: copies of backups in remote repositories (issue 16).
+      R"sql(
+      ALTER TABLE backups ADD COLUMN copies TEXT NOT NULL DEFAULT '{}';
+      )sql",
   };
   return kSteps;
 }
@@ -176,7 +180,7 @@ InstanceRecord ReadInstance(const SqlRow& row) {
 
 constexpr std::string_view kBackupColumns =
     "name, instance, instance_type, status, snapshot_id, created_at, retention_days, "
-    "expires_at, size, stored_bytes, info, secret, pinned, schedule_id, drill";
+    "expires_at, size, stored_bytes, info, secret, pinned, schedule_id, drill, copies";
 
 BackupRecord ReadBackup(const SqlRow& row) {
   BackupRecord r;
@@ -196,6 +200,7 @@ BackupRecord ReadBackup(const SqlRow& row) {
   r.pinned = row.Int(12) != 0;
   r.schedule_id = row.Text(13);
   r.drill = ParseJsonValue(row.Text(14));
+  r.copies = ParseJson(row.Text(15));
   return r;
 }
 
@@ -212,6 +217,7 @@ std::vector<SqlValue> BackupValues(const BackupRecord& r) {
   values.emplace_back(int64_t{r.pinned ? 1 : 0});
   values.emplace_back(r.schedule_id);
   values.emplace_back(Dump(r.drill));
+  values.emplace_back(Dump(r.copies));
   return values;
 }
 
@@ -501,7 +507,7 @@ Status Catalog::DeleteInstance(const std::string& name) {
 
 Status Catalog::InsertBackup(const BackupRecord& r) {
   std::lock_guard lock(mu_);
-  auto st = db_.Run(fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+  auto st = db_.Run(fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                 kBackupColumns),
                     BackupValues(r));
   if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
@@ -544,10 +550,21 @@ Status Catalog::UpdateBackup(const BackupRecord& r) {
   return NotFoundUnlessChanged(
       db_.Run("UPDATE backups SET name = ?, instance = ?, instance_type = ?, status = ?, "
               "snapshot_id = ?, created_at = ?, retention_days = ?, expires_at = ?, size = ?, "
-              "stored_bytes = ?, info = ?, secret = ?, pinned = ?, schedule_id = ?, drill = ? "
-              "WHERE name = ?",
+              "stored_bytes = ?, info = ?, secret = ?, pinned = ?, schedule_id = ?, drill = ?, "
+              "copies = ? WHERE name = ?",
               values),
       "backup", r.name);
+}
+
+Status Catalog::SetBackupCopy(const std::string& backup, const std::string& repository,
+                              const nlohmann::json& state) {
+  std::lock_guard lock(mu_);
+  // One key of the copies object, whatever else changes the row meanwhile.
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE backups SET copies = json_set(copies, '$.\"' || ? || '\"', json(?)) "
+              "WHERE name = ?",
+              {repository, Dump(state), backup}),
+      "backup", backup);
 }
 
 Status Catalog::DeleteBackup(const std::string& name) {

@@ -59,6 +59,9 @@ struct BackupRecord {
   bool pinned = false;        // never expires
   std::string schedule_id;    // the schedule that made it; empty: asked for
   nlohmann::json drill;       // the last restore drill's result (null: never drilled)
+  // Its copies in remote repositories, by repository name: {"state": "pending" | "copied" |
+  // "failed", "at", "bytes", "error"}.
+  nlohmann::json copies = nlohmann::json::object();
 };
 
 // A backup schedule of an instance and what became of its last run.
@@ -161,6 +164,10 @@ class Catalog {
   // Newest first; `instance` empty: all.
   Result<std::vector<BackupRecord>> ListBackups(const std::string& instance = {}) const;
   Status UpdateBackup(const BackupRecord& r);
+  // Sets what became of the backup's copy in `repository` (a name ValidateName accepts),
+  // leaving the rest of the row alone.
+  Status SetBackupCopy(const std::string& backup, const std::string& repository,
+                       const nlohmann::json& state);
   Status DeleteBackup(const std::string& name);
 
   // Jobs.

@@ -70,6 +70,9 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   if (!request.backup_name.empty())
     RETURN_IF_ERROR(ValidateName("backupName", request.backup_name));
   RETURN_IF_ERROR(ValidateRetentionDays(request.retention_days));
+  for (const auto& name : request.repositories)
+    RETURN_IF_ERROR(ValidateName("repository name", name));
+  RETURN_IF_ERROR(copier_->CheckNames(request.repositories));
   ASSIGN_OR_RETURN(catalog::InstanceRecord instance, catalog_->GetInstance(request.instance));
   BackupRequest req = request;
   catalog::BackupRecord record;
@@ -92,6 +95,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
     }
     record.info = {{"config", instance.config}, {"volumeSize", instance.size}};
     record.schedule_id = request.schedule_id;
+    for (const auto& name : request.repositories) record.copies[name] = {{"state", "pending"}};
     RETURN_IF_ERROR(reservations_.ReserveBackup(request.instance));
     // The reservation goes again if the row cannot be made.
     bool row_made = false;
@@ -118,6 +122,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   json body = {{"instance", req.instance}, {"backupName", req.backup_name}};
   if (req.retention_days) body["retentionDays"] = *req.retention_days;
   if (!req.schedule_id.empty()) body["schedule"] = req.schedule_id;
+  if (!req.repositories.empty()) body["repositories"] = req.repositories;
   auto work = [this, req](JobContext& job) {
     auto started = std::chrono::steady_clock::now();
     bool stored_patches = false;
@@ -126,7 +131,15 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     // The backup is listed and its instance free for the next one; the job ends after.
     if (stored_patches) CompactPagePatches(req.backup_name);
-    return done;
+    if (!done.ok() || req.repositories.empty()) return done;
+    // The copies, once compacted: a failed one leaves the backup made (its copy says
+    // failed, and is tried again).
+    json result = done.value();
+    for (const auto& name : req.repositories) {
+      Status copied = CopyBackupNow(req.backup_name, name, &job.progress);
+      result["copies"][name] = copied.ok() ? "copied" : copied.ToString();
+    }
+    return Result<json>(result);
   };
   auto cancel = [this, req](const Status&) {
     WarnIfError(catalog_->DeleteBackup(req.backup_name), "unlist the backup that was not made");

@@ -119,6 +119,25 @@ std::string ServiceMetrics::Render(const MetricsState& state) const {
       .Add({})
       .Set(static_cast<double>(state.jobs_in_flight));
   gauge("dbaas_schedules", "Backup schedules").Add({}).Set(static_cast<double>(state.schedules));
+  if (!state.remotes.empty()) {
+    auto& lag =
+        gauge("dbaas_repository_copy_lag_seconds",
+              "Age of the oldest ready backup still waiting for its copy in the remote repository");
+    auto& sent =
+        gauge("dbaas_repository_bytes_sent_total",
+              "Bytes sent to the remote repository since the daemon started (snapshots and WAL)");
+    auto& failures = gauge("dbaas_repository_copy_failures_total",
+                           "Failed operations on the remote repository since the daemon started");
+    auto& last = gauge("dbaas_repository_last_success_timestamp_seconds",
+                       "When an operation on the remote repository last succeeded");
+    for (const auto& [name, r] : state.remotes) {
+      prometheus::Labels labels = {{"repository", name}};
+      lag.Add(labels).Set(r.copy_lag_seconds);
+      sent.Add(labels).Set(static_cast<double>(r.bytes_sent));
+      failures.Add(labels).Set(static_cast<double>(r.failures));
+      if (r.last_success_unix > 0) last.Add(labels).Set(r.last_success_unix);
+    }
+  }
 
   prometheus::TextSerializer text;
   return text.Serialize(registry_->Collect()) + text.Serialize(now.Collect());

@@ -42,6 +42,13 @@ struct MetricsState {
   uint64_t data_root_total_bytes = 0;
   size_t jobs_in_flight = 0;
   size_t schedules = 0;
+  struct PerRemote {
+    double copy_lag_seconds = 0;  // since the oldest ready backup still waiting for its copy
+    uint64_t bytes_sent = 0;
+    uint64_t failures = 0;
+    double last_success_unix = 0;  // 0: none since the daemon started
+  };
+  std::map<std::string, PerRemote> remotes;  // by repository name
 };
 
 class ServiceMetrics {

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engines/recovery.h"
 
@@ -35,6 +36,8 @@ struct BackupRequest {
   std::optional<int> retention_days;
   std::string schedule_id;    // the schedule it runs for, if any
   bool verify_after = false;  // a restore drill once it is ready
+  // Remote repositories (configured by name) that get a copy once it is ready.
+  std::vector<std::string> repositories;
 };
 
 struct RestoreRequest {

@@ -243,6 +243,11 @@ std::string Service::RenderMetrics() const {
     state.data_root_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
     state.data_root_used_bytes = static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * fs.f_frsize;
   }
+  auto counters = copier_->CountersByName();
+  for (const auto& [name, lag] : CopyLagSeconds()) {
+    const auto& c = counters[name];
+    state.remotes[name] = {lag, c.bytes_sent, c.failures, c.last_success_unix};
+  }
   return metrics_->Render(state);
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -110,6 +111,21 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
     RETURN_IF_ERROR(storage::Repository::Init(repo, storage::RepoConfig{}));
   }
   RETURN_IF_ERROR(storage::Repository::RestrictAccess(repo));
+  {
+    std::set<std::string> names;
+    for (const auto& remote : options.remotes) {
+      if (!names.insert(remote.name).second) {
+        return Status::InvalidArgument(
+            fmt::format("repository '{}' is configured twice", remote.name));
+      }
+    }
+    // The buckets are leased to this daemon by its local repository's id.
+    ASSIGN_OR_RETURN(auto local, storage::Repository::Open(repo));
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    service->copier_ = std::make_unique<RemoteCopier>(options.remotes, local->config().id, host,
+                                                      options.s3_options);
+  }
   RETURN_IF_ERROR(service->drills_->RemoveLeftovers().WithContext("reconcile"));
   RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));
   service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);
@@ -135,6 +151,10 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
         return spools;
       },
       options.spool_drain_interval);
+  if (!options.remotes.empty()) {
+    service->copy_ticker_ =
+        std::make_unique<Ticker>(options.copy_interval, [self] { self->CopyTick(); });
+  }
   service->volumes_ =
       std::make_unique<VolumeWatcher>([self] { return self->VolumeProbes(); },
                                       [self](Alert alert) { self->RaiseAlert(std::move(alert)); },
@@ -164,6 +184,7 @@ std::vector<VolumeWatcher::Probe> Service::VolumeProbes() const {
 Service::~Service() { Shutdown(); }
 
 void Service::Shutdown() {
+  if (copy_ticker_) copy_ticker_->Stop();
   if (scheduler_) scheduler_->Stop();
   if (volumes_) volumes_->Stop();
   if (drainer_) drainer_->Stop();

@@ -31,12 +31,14 @@
 #include "base/files.h"
 #include "base/status.h"
 #include "catalog/catalog.h"
+#include "control/alert_latch.h"
 #include "control/alerts.h"
 #include "control/drill_runner.h"
 #include "control/job_runner.h"
 #include "control/log_spool_drainer.h"
 #include "control/metrics.h"
 #include "control/recovery.h"
+#include "control/remote_copier.h"
 #include "control/repository_access.h"
 #include "control/requests.h"
 #include "control/reservations.h"
@@ -76,6 +78,14 @@ struct ServiceOptions {
   // The engines instances are made with, and where they run; null: Debian's packages on
   // this machine (engines::PackagedEngines(runtime::Local())). Must outlive the service.
   const engines::EngineSet* engines = nullptr;
+  // Remote repositories (S3 buckets) that get copies of backups and the archived WAL.
+  std::vector<storage::RemoteSpec> remotes;
+  // How often the archived WAL is shipped to them and failed copies are tried again, and
+  // how far behind a copy may fall before the copy_behind alert.
+  std::chrono::milliseconds copy_interval{10000};
+  std::chrono::seconds copy_behind_alert{3600};
+  // How the buckets are reached (retries, timeouts); tests shorten them.
+  objstore::S3Options s3_options;
 };
 
 // An instance as it is now: its record, where it runs, and how to reach it.
@@ -114,6 +124,10 @@ class Service {
   Result<std::vector<InstanceView>> ListInstances() const;
 
   Result<catalog::JobRecord> CreateBackup(const BackupRequest& request);
+  // Copies a ready backup to a configured remote repository, as a job (what is there
+  // already is not sent again).
+  Result<catalog::JobRecord> CopyBackup(const std::string& instance, const std::string& backup,
+                                        const std::string& to);
   // The backups of an instance (which may have been deleted since: backups outlive it).
   Result<std::vector<catalog::BackupRecord>> ListBackups(const std::string& instance) const;
   Result<catalog::BackupRecord> GetBackup(const std::string& instance,
@@ -202,6 +216,15 @@ class Service {
   std::vector<VolumeWatcher::Probe> VolumeProbes() const;
   // The scheduler's tick: retention, due schedules, alert conditions.
   void SchedulerTick();
+  // Pushes a backup's snapshot to remote repository `to` and records the outcome on the
+  // backup (its `copies`).
+  Status CopyBackupNow(const std::string& backup, const std::string& to,
+                       storage::Progress* progress);
+  // The copier's tick: archived WAL to every remote, copies that failed tried again, the
+  // copy_behind alert.
+  void CopyTick();
+  // Per remote: seconds since the oldest ready backup still waiting for its copy there.
+  std::map<std::string, double> CopyLagSeconds() const;
   // Where a new instance of `type` is made, with the daemon's binaries for its engine.
   engines::InstanceSpec SpecFor(const std::string& name, const std::string& type,
                                 const std::map<std::string, std::string>& config) const;
@@ -227,6 +250,9 @@ class Service {
   std::unique_ptr<JobRunner> jobs_;           // its workers use everything above
   std::unique_ptr<LogSpoolDrainer> drainer_;  // lists servers_ under mu_
   std::unique_ptr<VolumeWatcher> volumes_;    // lists servers_ under mu_
+  std::unique_ptr<RemoteCopier> copier_;      // its own locks, under a repository hold
+  std::unique_ptr<Ticker> copy_ticker_;       // CopyTick
+  AlertLatch copy_alerts_;                    // copy_behind, per remote
 
   // The scheduler, stopped first; the time points are its thread's alone.
   std::atomic<bool> retention_due_{true};

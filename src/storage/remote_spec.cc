@@ -12,9 +12,9 @@ namespace dbaas::storage {
 
 Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
   if (!spec.is_object()) return Status::InvalidArgument("a repository must be a JSON object");
-  static const std::set<std::string> kKnown = {
-      "name",    "type",      "endpoint", "bucket", "region", "pathStyle", "credentialsFile",
-      "profile", "caFile",   "encryption"};
+  static const std::set<std::string> kKnown = {"name",   "type",      "endpoint",        "bucket",
+                                               "region", "pathStyle", "credentialsFile", "profile",
+                                               "caFile", "encryption"};
   for (const auto& [field, value] : spec.items()) {
     if (!kKnown.count(field))
       return Status::InvalidArgument(fmt::format("repository: unknown field '{}'", field));
@@ -46,7 +46,8 @@ Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
   ASSIGN_OR_RETURN(out.profile, text("profile"));
   ASSIGN_OR_RETURN(out.ca_file, text("caFile"));
   if (!out.ca_file.empty() && out.ca_file[0] != '/') {
-    return Status::InvalidArgument(fmt::format("repository '{}': caFile must be an absolute path", out.name));
+    return Status::InvalidArgument(
+        fmt::format("repository '{}': caFile must be an absolute path", out.name));
   }
   if (!out.credentials_file.empty() && out.credentials_file[0] != '/') {
     return Status::InvalidArgument(

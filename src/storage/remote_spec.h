@@ -4,8 +4,9 @@
 //   {"name": "offsite", "type": "s3", "endpoint": "https://s3.eu-west-1.amazonaws.com",
 //    "bucket": "acme-db-backups", "region": "eu-west-1", "pathStyle": false,
 //    "credentialsFile": "/etc/dbaas/s3.credentials", "profile": "default",
-//    "caFile": "/etc/dbaas/minio-ca.pem",                       (a CA to trust instead of the system's)
-//    "encryption": {"keyFile": "/etc/dbaas/offsite.key"}}     (or {"passphraseFile": ...})
+//    "caFile": "/etc/dbaas/minio-ca.pem",                       (a CA to trust instead of the
+//    system's) "encryption": {"keyFile": "/etc/dbaas/offsite.key"}}     (or {"passphraseFile":
+//    ...})
 #pragma once
 
 #include <memory>

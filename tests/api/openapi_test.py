@@ -129,12 +129,18 @@ class Validator:
         if isinstance(instance, list) and "items" in schema:
             for i, item in enumerate(instance):
                 out += self.errors(item, schema["items"], f"{where}[{i}]")
+        if isinstance(instance, list) and "maxItems" in schema and len(instance) > schema["maxItems"]:
+            out.append(f"{where}: more than {schema['maxItems']} items")
+        if isinstance(instance, list) and schema.get("uniqueItems"):
+            seen = [json.dumps(item, sort_keys=True) for item in instance]
+            if len(set(seen)) != len(seen):
+                out.append(f"{where}: items repeat")
         return out
 
 
 _KEYWORDS = {"$ref", "type", "enum", "const", "anyOf", "oneOf", "allOf", "minLength",
              "maxLength", "pattern", "format", "minimum", "maximum", "required", "properties",
-             "additionalProperties", "propertyNames", "items"}
+             "additionalProperties", "propertyNames", "items", "maxItems", "uniqueItems"}
 
 
 def check_keywords(schema, where):
@@ -971,6 +977,13 @@ def scenario(c, spec, daemon):
     r = c.call("GET", f"/instances/pg1-copy/backups/{scheduled_backup}", expect=200)
     require(r.json["backup"]["drill"]["job"] == job["id"] and
             r.json["backup"]["schedule"] == fast, f"the drilled scheduled backup: {r.json}")
+    # Copies: this daemon has no remote repositories (tests/api/operations_test.cc has one).
+    r = c.call("POST", "/instances/pg1/backups/bk1/copy", {"to": "offsite"}, expect=400)
+    require("not configured" in r.json["error"]["message"], "copy to an unconfigured repository")
+    c.call("POST", "/instances/pg1/backups/bk1/copy", {}, expect=400, body_invalid=True)
+    c.call("POST", "/instances/pg1/backups/bk1/copy", {"to": "Bad Name"}, expect=400, body_invalid=True)
+    c.call("POST", "/instances/pg1/backup", {"repositories": ["offsite"]}, expect=400)
+    c.call("POST", "/instances/pg1/backup", {"repositories": "offsite"}, expect=400, body_invalid=True)
     r = c.call("POST", "/instances/pg1/backups/nosuch/verify", {}, expect=404)
     err(r, "not_found")
     c.call("POST", "/instances/pg2/backups/bk1/verify", {}, expect=404)

@@ -1,7 +1,8 @@
 // Operations through the REST API with a real dbaasd and real PostgreSQL servers: a
 // schedule at a fast cadence (cron's seconds field) making backups that retention expires,
 // restore drills on a good and on a corrupted backup with a webhook receiver on loopback,
-// /metrics parsed and watched, and a missed slot run once at start.
+// /metrics parsed and watched, a missed slot run once at start, and copies of backups and
+// WAL in an S3 bucket (a loopback s3rver) that survive the bucket failing for a while.
 #include <sys/stat.h>
 
 #include <ctime>
@@ -17,6 +18,8 @@
 #include "catalog/catalog.h"
 #include "daemon.h"
 #include "engines/instance.h"
+#include "objstore/s3_client.h"
+#include "objstore/s3_test_server.h"
 #include "test_util.h"
 
 namespace dbaas::testing {
@@ -475,6 +478,95 @@ TEST_F(ApiOperationsTest, SlotsMissedWhileTheDaemonWasDownRunOnceAtStart) {
                                         .get<std::string>());
   ASSERT_TRUE(next.ok());
   EXPECT_GT(next.value(), (static_cast<int64_t>(std::time(nullptr)) + 3600) * 1000000);
+}
+
+TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAgain) {
+  auto server = S3TestServer::Start(root_ / "s3", "offsite");
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  std::string credentials = root_ / "s3.credentials", key = root_ / "offsite.key";
+  WriteFile(credentials, "[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n");
+  WriteFile(key, std::string(64, 'e'));
+  ::chmod(credentials.c_str(), 0600);
+  ::chmod(key.c_str(), 0600);
+  std::string config = root_ / "dbaasd.json";
+  WriteFile(config, json{{"repositories",
+                          {{{"name", "offsite"},
+                            {"endpoint", server->endpoint()},
+                            {"bucket", "offsite"},
+                            {"credentialsFile", credentials},
+                            {"encryption", {{"keyFile", key}}}}}},
+                         {"copyIntervalSeconds", 0.5},
+                         {"copyBehindSeconds", 3}}
+                        .dump());
+  WebhookReceiver hooks;
+  StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
+  CreateInstanceWithRows("shipped", 2000);
+  auto bucket =
+      objstore::S3Client::Create(server->Location("offsite"), S3TestServer::GoodCredentials())
+          .value();
+
+  // Copied as part of the backup's job.
+  auto made = daemon_.Post("/instances/shipped/backup",
+                           json{{"backupName", "b1"}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  EXPECT_EQ(made.body["backup"]["copies"]["offsite"]["state"], "copied") << made.raw;
+  EXPECT_GT(made.body["backup"]["copies"]["offsite"]["bytes"].get<uint64_t>(), 100000u);
+  EXPECT_EQ(bucket->List("snapshots/")->size(), 2u) << "the manifest and its blob list";
+  // The WAL follows within a few copy intervals: the segment the backup ended, its history.
+  bool wal_shipped = false;
+  for (int i = 0; i < 100 && !wal_shipped; ++i) {
+    wal_shipped = !bucket->List("wal/")->empty();
+    if (!wal_shipped) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(wal_shipped);
+
+  // Bad names are refused and change nothing.
+  auto unknown = daemon_.Post("/instances/shipped/backup", json{{"repositories", {"elsewhere"}}});
+  EXPECT_EQ(unknown.status, 400) << unknown.raw;
+  EXPECT_NE(unknown.raw.find("not configured"), std::string::npos) << unknown.raw;
+  EXPECT_EQ(daemon_.Post("/instances/shipped/backups/b1/copy", json{{"to", "../x"}}).status, 400);
+  EXPECT_EQ(daemon_.Post("/instances/shipped/backups/nosuch/copy", json{{"to", "offsite"}}).status,
+            404);
+  EXPECT_EQ(ReadyBackups("shipped"), 1);
+
+  // The bucket fails every write for a while: the backup is made, its copy says failed,
+  // the lag grows and alerts; once the bucket is back, the copy is made again unasked.
+  ASSERT_TRUE(
+      server->InjectFault(R"({"method":"PUT","status":503,"code":"SlowDown","count":100000})")
+          .ok());
+  auto second = daemon_.Post("/instances/shipped/backup",
+                             json{{"backupName", "b2"}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(second.status, 201) << second.raw;
+  EXPECT_EQ(second.body["backup"]["state"], "ready");
+  EXPECT_EQ(second.body["backup"]["copies"]["offsite"]["state"], "failed") << second.raw;
+  EXPECT_NE(second.body["backup"]["copies"]["offsite"]["error"].get<std::string>().find("503"),
+            std::string::npos);
+  auto alert = hooks.WaitFor("copy_behind", seconds(30));
+  ASSERT_TRUE(alert.has_value()) << "no copy_behind alert";
+  EXPECT_EQ((*alert)["details"]["repository"], "offsite");
+  auto metrics = Metrics();
+  EXPECT_GT(metrics[R"(dbaas_repository_copy_lag_seconds{repository="offsite"})"], 2.0);
+  EXPECT_GT(metrics[R"(dbaas_repository_copy_failures_total{repository="offsite"})"], 0.0);
+  ASSERT_TRUE(server->ClearFaults().ok());
+  std::string state;
+  for (int i = 0; i < 150 && state != "copied"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    state = daemon_.Get("/instances/shipped/backups/b2")
+                .body["backup"]["copies"]["offsite"]
+                .value("state", "");
+  }
+  EXPECT_EQ(state, "copied");
+  EXPECT_EQ(bucket->List("snapshots/")->size(), 4u);
+  metrics = Metrics();
+  EXPECT_EQ(metrics[R"(dbaas_repository_copy_lag_seconds{repository="offsite"})"], 0.0);
+  EXPECT_GT(metrics[R"(dbaas_repository_bytes_sent_total{repository="offsite"})"], 100000.0);
+
+  // Asked for again: nothing is sent again, and the first copy's record stays.
+  auto before = bucket->List("")->size();
+  auto again = daemon_.Post("/instances/shipped/backups/b1/copy", json{{"to", "offsite"}});
+  ASSERT_EQ(again.status, 200) << again.raw;
+  EXPECT_EQ(again.body["copy"], made.body["backup"]["copies"]["offsite"]);
+  EXPECT_EQ(bucket->List("")->size(), before);
 }
 
 }  // namespace

@@ -1,0 +1,124 @@
+// Copies of backups in remote repositories: the copy after a backup, on request, and again
+// while one has failed; the archived WAL shipped alongside; how far behind each remote is.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/names.h"
+#include "control/service.h"
+
+namespace dbaas::control {
+namespace {
+
+using nlohmann::json;
+
+json CopyState(const std::string& state, const std::string& error = "", uint64_t bytes = 0) {
+  json j = {{"state", state}, {"at", catalog::FormatRfc3339(std::chrono::system_clock::now())}};
+  if (!error.empty()) j["error"] = error;
+  if (state == "copied") j["bytes"] = bytes;
+  return j;
+}
+
+bool Waiting(const catalog::BackupRecord& backup, const std::string& remote) {
+  const json& copies = backup.copies;
+  if (!copies.is_object() || !copies.contains(remote)) return false;
+  return copies[remote].value("state", "") != "copied";
+}
+
+}  // namespace
+
+Status Service::CopyBackupNow(const std::string& backup, const std::string& to,
+                              storage::Progress* progress) {
+  Status copied = [&]() -> Status {
+    // A reader's hold: no gc deletes the packs being sent.
+    auto hold = repo_.HoldForRead();
+    ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(backup));
+    if (record.status != catalog::BackupState::kReady || record.snapshot_id.empty()) {
+      return Status::FailedPrecondition(
+          fmt::format("backup '{}' is {}, not ready", backup, record.status));
+    }
+    ASSIGN_OR_RETURN(auto repo, repo_.Open());
+    ASSIGN_OR_RETURN(auto pushed, copier_->PushSnapshot(to, *repo, record.snapshot_id, progress));
+    // Copied before: what was recorded then stays.
+    if (pushed.already_there && !Waiting(record, to) && record.copies.contains(to))
+      return Status::Ok();
+    spdlog::info(
+        "event=backup_copied backup={} repository={} blobs_sent={} bytes_sent={} "
+        "duration_ms={:.0f}",
+        backup, to, pushed.blobs_sent, pushed.bytes_sent, pushed.seconds * 1000);
+    return catalog_->SetBackupCopy(backup, to, CopyState("copied", "", pushed.bytes_sent));
+  }();
+  if (!copied.ok()) {
+    spdlog::warn("event=backup_copy_failed backup={} repository={} error=\"{}\"", backup, to,
+                 copied.ToString());
+    // Unless the backup is gone, it says so; CopyTick tries again.
+    (void)catalog_->SetBackupCopy(backup, to, CopyState("failed", copied.ToString()));
+  }
+  return copied;
+}
+
+Result<catalog::JobRecord> Service::CopyBackup(const std::string& instance,
+                                               const std::string& backup, const std::string& to) {
+  RETURN_IF_ERROR(ValidateName("repository name", to));
+  RETURN_IF_ERROR(copier_->CheckNames({to}));
+  ASSIGN_OR_RETURN(catalog::BackupRecord record, GetBackup(instance, backup));
+  if (record.status != catalog::BackupState::kReady) {
+    return Status::FailedPrecondition(
+        fmt::format("backup '{}' is {}, not ready", backup, record.status),
+        "copy it once it is ready");
+  }
+  // Counted as waiting (the lag) until the job has made it; a copy made before stays.
+  if (!record.copies.is_object() || !record.copies.contains(to)) {
+    RETURN_IF_ERROR(catalog_->SetBackupCopy(backup, to, CopyState("pending")));
+  }
+  json body = {{"instance", instance}, {"backupName", backup}, {"to", to}};
+  auto work = [this, backup, to](JobContext& job) -> Result<json> {
+    RETURN_IF_ERROR(CopyBackupNow(backup, to, &job.progress));
+    ASSIGN_OR_RETURN(catalog::BackupRecord done, catalog_->GetBackup(backup));
+    return json{{"backupName", backup}, {"repository", to}, {"copy", done.copies[to]}};
+  };
+  return jobs_->Submit("copy-backup", instance, body, work, [](const Status&) {});
+}
+
+std::map<std::string, double> Service::CopyLagSeconds() const {
+  std::map<std::string, double> lag;
+  for (const auto& name : copier_->Names()) lag[name] = 0;
+  auto backups = catalog_->ListBackups();
+  if (!backups.ok()) return lag;
+  auto now = std::chrono::system_clock::now();
+  for (const auto& b : backups.value()) {
+    if (b.status != catalog::BackupState::kReady) continue;
+    for (auto& [name, seconds] : lag) {
+      if (!Waiting(b, name)) continue;
+      seconds = std::max(
+          seconds, std::chrono::duration<double>(now - catalog::TimePointOf(b.created_at)).count());
+    }
+  }
+  return lag;
+}
+
+void Service::CopyTick() {
+  copier_->ShipWal(repository_dir());
+  auto backups = catalog_->ListBackups();
+  if (backups.ok()) {
+    for (const auto& b : backups.value()) {
+      if (b.status != catalog::BackupState::kReady || !b.copies.is_object()) continue;
+      for (const auto& [name, state] : b.copies.items()) {
+        // Only failed ones: a pending copy belongs to the job that makes it.
+        if (state.value("state", "") != "failed" || !copier_->Has(name)) continue;
+        (void)CopyBackupNow(b.name, name, nullptr);
+      }
+    }
+  }
+  for (const auto& [name, seconds] : CopyLagSeconds()) {
+    bool behind = seconds > static_cast<double>(options_.copy_behind_alert.count());
+    if (!copy_alerts_.Observe("copy_behind/" + name, behind)) continue;
+    RaiseAlert({"copy_behind",
+                "",
+                "",
+                fmt::format("repository '{}' is {:.0f} s behind: a backup waits for its copy there",
+                            name, seconds),
+                {{"repository", name}, {"lagSeconds", seconds}}});
+  }
+}
+
+}  // namespace dbaas::control

@@ -1,0 +1,137 @@
+#include "control/remote_copier.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "storage/wal_archive.h"
+
+namespace dbaas::control {
+namespace {
+
+double NowUnix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+RemoteCopier::RemoteCopier(std::vector<storage::RemoteSpec> specs, std::string owner,
+                           std::string host, objstore::S3Options options)
+    : owner_(std::move(owner)), host_(std::move(host)), options_(std::move(options)) {
+  for (auto& spec : specs) {
+    auto bucket = std::make_unique<Bucket>();
+    std::string name = spec.name;
+    bucket->spec = std::move(spec);
+    buckets_.emplace(name, std::move(bucket));
+    counters_[name];
+  }
+}
+
+std::vector<std::string> RemoteCopier::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, bucket] : buckets_) names.push_back(name);
+  return names;
+}
+
+Status RemoteCopier::CheckNames(const std::vector<std::string>& names) const {
+  for (const auto& name : names) {
+    if (Has(name)) continue;
+    auto known = Names();
+    return Status::InvalidArgument(
+        fmt::format("repository '{}' is not configured", name),
+        known.empty() ? "this daemon has no repositories (its config file's 'repositories')"
+                      : fmt::format("configured: {}", fmt::join(known, ", ")));
+  }
+  return Status::Ok();
+}
+
+Result<storage::RemoteRepository*> RemoteCopier::Connect(Bucket& bucket) {
+  if (bucket.repo) return bucket.repo.get();
+  ASSIGN_OR_RETURN(auto client, storage::ConnectRemote(bucket.spec, options_));
+  auto opened = storage::RemoteRepository::Open(*client, bucket.spec.key);
+  if (!opened.ok() && opened.status().code() == StatusCode::kNotFound) {
+    // A bucket with no repository yet gets one, as the local repository is made on first start.
+    RETURN_IF_ERROR(storage::RemoteRepository::Init(*client, bucket.spec.key));
+    spdlog::info("event=remote_repository_made repository={} bucket={}", bucket.spec.name,
+                 bucket.spec.location.bucket);
+    opened = storage::RemoteRepository::Open(*client, bucket.spec.key);
+  }
+  if (!opened.ok())
+    return opened.status().WithContext(fmt::format("repository '{}'", bucket.spec.name));
+  RETURN_IF_ERROR((*opened)->AcquireLease(owner_, host_, false));
+  bucket.client = std::move(client);
+  bucket.repo = std::move(opened).value();
+  return bucket.repo.get();
+}
+
+void RemoteCopier::Record(Bucket& bucket, const Status& status, uint64_t bytes) {
+  if (!status.ok()) {
+    bucket.repo.reset();
+    bucket.client.reset();
+  }
+  std::lock_guard lock(counters_mu_);
+  Counters& c = counters_[bucket.spec.name];
+  c.bytes_sent += bytes;
+  if (status.ok()) {
+    c.last_success_unix = NowUnix();
+  } else {
+    c.failures++;
+    c.last_error = status.ToString();
+  }
+}
+
+Result<storage::PushStats> RemoteCopier::PushSnapshot(const std::string& name,
+                                                      const storage::Repository& local,
+                                                      const std::string& snapshot_id,
+                                                      storage::Progress* progress) {
+  auto it = buckets_.find(name);
+  if (it == buckets_.end()) return CheckNames({name});
+  Bucket& bucket = *it->second;
+  std::lock_guard lock(bucket.mu);
+  auto repo = Connect(bucket);
+  Result<storage::PushStats> pushed = repo.ok() ? (*repo)->Push(local, snapshot_id, progress)
+                                                : Result<storage::PushStats>(repo.status());
+  Record(bucket, pushed.status(), pushed.ok() ? pushed->bytes_sent : 0);
+  if (!pushed.ok())
+    return pushed.status().WithContext(fmt::format("copy to repository '{}'", name));
+  return pushed;
+}
+
+void RemoteCopier::ShipWal(const std::string& repo_path) {
+  auto ids = storage::WalArchive::ListIds(repo_path);
+  if (!ids.ok()) {
+    spdlog::warn("event=wal_ship_failed error=\"{}\"", ids.status().ToString());
+    return;
+  }
+  for (auto& [name, bucket] : buckets_) {
+    std::lock_guard lock(bucket->mu);
+    Status shipped;
+    uint64_t files = 0, bytes = 0;
+    auto repo = Connect(*bucket);
+    if (!repo.ok()) shipped = repo.status();
+    for (size_t i = 0; shipped.ok() && i < ids->size(); ++i) {
+      auto copied = (*repo)->PushWal(repo_path, (*ids)[i]);
+      // An archive pruned or removed meanwhile is no failure of the bucket's.
+      if (!copied.ok() && copied.status().code() != StatusCode::kNotFound)
+        shipped = copied.status();
+      if (copied.ok()) {
+        files += copied->files;
+        bytes += copied->bytes;
+      }
+    }
+    Record(*bucket, shipped, bytes);
+    if (!shipped.ok()) {
+      spdlog::warn("event=wal_ship_failed repository={} error=\"{}\"", name, shipped.ToString());
+    } else if (files > 0) {
+      spdlog::info("event=wal_shipped repository={} files={} bytes={}", name, files, bytes);
+    }
+  }
+}
+
+std::map<std::string, RemoteCopier::Counters> RemoteCopier::CountersByName() const {
+  std::lock_guard lock(counters_mu_);
+  return counters_;
+}
+
+}  // namespace dbaas::control

@@ -1,0 +1,80 @@
+// The daemon's remote repositories (its `repositories` configuration): pushes backups'
+// snapshots to buckets, ships the archived WAL to every bucket, and keeps what /metrics
+// reports of each (bytes sent, failures, the last success).
+//
+// A bucket is connected on first use: opened (made, when it holds no repository yet) and
+// leased to this daemon (its local repository's id); a bucket leased to another daemon is
+// refused until that lease is taken over explicitly (`dbaas remote lease --take-over`).
+// A failed operation drops the connection, and the next one connects again.
+//
+// Buckets are independent: one at a time per bucket (a RemoteRepository is not
+// thread-safe), any number of buckets at once, so an unreachable one holds up no other.
+// Lock order: the caller's RepositoryAccess hold before a bucket's lock; never under
+// Service's mutex.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "objstore/s3_client.h"
+#include "storage/progress.h"
+#include "storage/remote_repository.h"
+#include "storage/remote_spec.h"
+#include "storage/repository.h"
+
+namespace dbaas::control {
+
+class RemoteCopier {
+ public:
+  struct Counters {
+    uint64_t bytes_sent = 0;
+    uint64_t failures = 0;
+    double last_success_unix = 0;  // 0: never
+    std::string last_error;
+  };
+
+  RemoteCopier(std::vector<storage::RemoteSpec> specs, std::string owner, std::string host,
+               objstore::S3Options options = {});
+  RemoteCopier(const RemoteCopier&) = delete;
+  RemoteCopier& operator=(const RemoteCopier&) = delete;
+
+  bool Has(const std::string& name) const { return buckets_.count(name) > 0; }
+  std::vector<std::string> Names() const;
+  // kInvalidArgument naming the configured ones unless every name is configured.
+  Status CheckNames(const std::vector<std::string>& names) const;
+
+  // Pushes snapshot `snapshot_id` of `local` (under the caller's read hold) to `name`.
+  Result<storage::PushStats> PushSnapshot(const std::string& name, const storage::Repository& local,
+                                          const std::string& snapshot_id,
+                                          storage::Progress* progress);
+  // Ships the WAL archives of the local repository at `repo_path` to every bucket. Failures
+  // are logged and counted, per bucket.
+  void ShipWal(const std::string& repo_path);
+
+  std::map<std::string, Counters> CountersByName() const;
+
+ private:
+  struct Bucket {
+    storage::RemoteSpec spec;
+    std::mutex mu;  // one operation at a time; guards client and repo
+    std::unique_ptr<objstore::S3Client> client;
+    std::unique_ptr<storage::RemoteRepository> repo;
+  };
+  // Under bucket.mu.
+  Result<storage::RemoteRepository*> Connect(Bucket& bucket);
+  // Records an operation's outcome; a failure drops the bucket's connection (under its mu).
+  void Record(Bucket& bucket, const Status& status, uint64_t bytes);
+
+  std::map<std::string, std::unique_ptr<Bucket>> buckets_;  // fixed after construction
+  std::string owner_;
+  std::string host_;
+  objstore::S3Options options_;
+  mutable std::mutex counters_mu_;
+  std::map<std::string, Counters> counters_;  // guarded by counters_mu_
+};
+
+}  // namespace dbaas::control
