@@ -323,6 +323,31 @@ void AddRekey(CLI::App& group, GlobalOptions& g) {
   });
 }
 
+void AddLease(CLI::App& group, GlobalOptions& g) {
+  auto* cmd = group.add_subcommand(
+      "lease",
+      "Take the bucket's writer lease for a local repository (--take-over: from another daemon)");
+  auto args = std::make_shared<RemoteArgs>();
+  AddSpecOption(cmd, *args);
+  AddWriterOptions(cmd, *args);
+  cmd->callback([&g, args] {
+    g.action = [&g, args] {
+      return WithRemote(g, *args, true, [&](RemoteRepository& remote) -> Status {
+        ASSIGN_OR_RETURN(auto local, Repository::Open(args->repo_path));
+        if (g.format == OutputFormat::kJson) {
+          PrintJson({{"repository", remote.Describe()},
+                     {"owner", local->config().id},
+                     {"host", HostName()}});
+        } else {
+          std::cout << fmt::format("{} is leased to {} ({}, {})\n", remote.Describe(),
+                                   local->config().id, args->repo_path, HostName());
+        }
+        return Status::Ok();
+      });
+    };
+  });
+}
+
 void AddWalPush(CLI::App& group, GlobalOptions& g) {
   auto* cmd =
       group.add_subcommand("wal-push", "Copy the local repository's archived WAL the bucket lacks");
@@ -383,9 +408,9 @@ void AddWalPull(CLI::App& group, GlobalOptions& g) {
 }  // namespace
 
 void AddRemoteCommands(CLI::App& app, GlobalOptions& global) {
-  auto* remote = app.add_subcommand(
-      "remote",
-      "Copies in an S3 bucket: init, push, pull, ls, verify, rm, gc, rekey, wal-push, wal-pull");
+  auto* remote = app.add_subcommand("remote",
+                                    "Copies in an S3 bucket: init, push, pull, ls, verify, rm, gc, "
+                                    "rekey, lease, wal-push, wal-pull");
   remote->require_subcommand(1);
   AddInit(*remote, global);
   AddPush(*remote, global);
@@ -395,6 +420,7 @@ void AddRemoteCommands(CLI::App& app, GlobalOptions& global) {
   AddRm(*remote, global);
   AddGc(*remote, global);
   AddRekey(*remote, global);
+  AddLease(*remote, global);
   AddWalPush(*remote, global);
   AddWalPull(*remote, global);
 }

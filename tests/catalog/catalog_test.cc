@@ -63,6 +63,34 @@ TEST(CatalogTest, RefusesASchemaNewerThanItKnows) {
   EXPECT_NE(catalog.status().message().find("999"), std::string::npos);
 }
 
+TEST(CatalogTest, ACopyStateChangesOneRepositoryAndNothingElse) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  ASSERT_TRUE((*catalog)->InsertInstance(Instance("db")).ok());
+  BackupRecord b;
+  b.name = "b1";
+  b.instance = "db";
+  b.instance_type = "postgresql";
+  b.status = BackupState::kReady;
+  b.created_at = NowRfc3339();
+  b.copies = {{"offsite", {{"state", "pending"}}}};
+  ASSERT_TRUE((*catalog)->InsertBackup(b).ok());
+  b.pinned = true;  // another change of the row, made meanwhile
+  ASSERT_TRUE((*catalog)->UpdateBackup(b).ok());
+  ASSERT_TRUE(
+      (*catalog)->SetBackupCopy("b1", "second", {{"state", "failed"}, {"error", "503"}}).ok());
+  ASSERT_TRUE(
+      (*catalog)->SetBackupCopy("b1", "offsite", {{"state", "copied"}, {"bytes", 42}}).ok());
+  auto read = (*catalog)->GetBackup("b1");
+  ASSERT_TRUE(read.ok());
+  EXPECT_TRUE(read->pinned);
+  EXPECT_EQ(read->copies, (nlohmann::json{{"offsite", {{"state", "copied"}, {"bytes", 42}}},
+                                          {"second", {{"state", "failed"}, {"error", "503"}}}}));
+  EXPECT_EQ((*catalog)->SetBackupCopy("nosuch", "offsite", {{"state", "pending"}}).code(),
+            StatusCode::kNotFound);
+}
+
 TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
   TempDir dir;
   std::string path = dir / "catalog.db";
@@ -85,7 +113,8 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
     ASSERT_TRUE(db->Exec("DROP TABLE restores; DROP TABLE restore_points; DROP TABLE schedules; "
                          "ALTER TABLE backups DROP COLUMN pinned; "
                          "ALTER TABLE backups DROP COLUMN schedule_id; "
-                         "ALTER TABLE backups DROP COLUMN drill; PRAGMA user_version = 1")
+                         "ALTER TABLE backups DROP COLUMN drill; "
+                         "ALTER TABLE backups DROP COLUMN copies; PRAGMA user_version = 1")
                     .ok());
   }
   auto catalog = Catalog::Open(path);
@@ -97,6 +126,7 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
   ASSERT_TRUE(backup.ok()) << backup.status().ToString();
   EXPECT_FALSE(backup->pinned);
   EXPECT_TRUE(backup->drill.is_null());
+  EXPECT_EQ(backup->copies, nlohmann::json::object()) << "no copies";
   EXPECT_EQ(backup->schedule_id, "");
   EXPECT_TRUE((*catalog)->ListSchedules().ok());
   RestoreRecord r{0,           "0123456789abcdef", "old",        "b", "new",

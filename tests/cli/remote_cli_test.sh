@@ -70,6 +70,9 @@ check "restored equal" diff -r "$work/src" "$work/out"
 
 # Another daemon's repository may not write without taking the lease over.
 fails_with "second writer refused" "leased to writer" "$dbaas" remote gc --remote "$work/remote.json" --repo "$work/other"
+check "taken over explicitly" "$dbaas" remote lease --remote "$work/remote.json" --repo "$work/other" --take-over
+fails_with "the first writer is now refused" "leased to writer" "$dbaas" remote gc --remote "$work/remote.json" --repo "$work/repo"
+check "and takes it back" "$dbaas" remote lease --remote "$work/remote.json" --repo "$work/repo" --take-over
 
 # A push killed mid-upload (every put held 1 s by the front): no snapshot appears.
 head -c 30000000 /dev/urandom > "$work/src/more"
