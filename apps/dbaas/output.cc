@@ -70,4 +70,22 @@ int ReportError(const Status& status, OutputFormat format) {
   }
 }
 
+int PrintVerifyReport(OutputFormat format, uint64_t packs, uint64_t blobs, uint64_t bytes,
+                      uint64_t snapshots, const std::vector<std::string>& errors) {
+  if (format == OutputFormat::kJson) {
+    PrintJson({{"ok", errors.empty()},
+               {"packs", packs},
+               {"blobs", blobs},
+               {"bytes", bytes},
+               {"snapshots", snapshots},
+               {"errors", errors}});
+  } else {
+    for (const auto& e : errors) std::cerr << "error: " << e << "\n";
+    std::cout << fmt::format("{}: {} packs, {} blobs, {} checked, {} snapshots, {} errors\n",
+                             errors.empty() ? "ok" : "FAILED", packs, blobs, HumanBytes(bytes),
+                             snapshots, errors.size());
+  }
+  return errors.empty() ? 0 : 5;
+}
+
 }  // namespace dbaas::cli

@@ -21,6 +21,11 @@ void PrintTable(const std::vector<std::string>& header,
 
 void PrintJson(const nlohmann::json& j);
 
+// Prints what a verification found (`repo verify`, `remote verify`): the errors on stderr,
+// then the counts. Returns the exit code: 0, or 5 when it found errors.
+int PrintVerifyReport(OutputFormat format, uint64_t packs, uint64_t blobs, uint64_t bytes,
+                      uint64_t snapshots, const std::vector<std::string>& errors);
+
 // Prints "error: <message>" and the hint to stderr; returns the exit code for the status.
 int ReportError(const Status& status, OutputFormat format);
 

@@ -219,20 +219,7 @@ void AddVerify(CLI::App& group, GlobalOptions& g) {
       int code = 0;
       int failed = WithRemote(g, *args, false, [&](RemoteRepository& remote) -> Status {
         ASSIGN_OR_RETURN(auto r, remote.Verify());
-        if (g.format == OutputFormat::kJson) {
-          PrintJson({{"ok", r.ok()},
-                     {"packs", r.packs},
-                     {"blobs", r.blobs},
-                     {"bytes", r.bytes},
-                     {"snapshots", r.snapshots},
-                     {"errors", r.errors}});
-        } else {
-          for (const auto& e : r.errors) std::cerr << "error: " << e << "\n";
-          std::cout << fmt::format("{}: {} packs, {} blobs, {} checked, {} snapshots, {} errors\n",
-                                   r.ok() ? "ok" : "FAILED", r.packs, r.blobs, HumanBytes(r.bytes),
-                                   r.snapshots, r.errors.size());
-        }
-        code = r.ok() ? 0 : 5;
+        code = PrintVerifyReport(g.format, r.packs, r.blobs, r.bytes, r.snapshots, r.errors);
         return Status::Ok();
       });
       return failed != 0 ? failed : code;

@@ -85,20 +85,7 @@ void AddVerify(CLI::App& repo_cmd, GlobalOptions& g) {
       auto report = storage::VerifyRepository(*path, g.threads, &progress);
       if (!report.ok()) return ReportError(report.status(), g.format);
       const auto& r = report.value();
-      if (g.format == OutputFormat::kJson) {
-        PrintJson({{"ok", r.ok()},
-                   {"packs", r.packs},
-                   {"blobs", r.blobs},
-                   {"bytes", r.bytes},
-                   {"snapshots", r.snapshots},
-                   {"errors", r.errors}});
-      } else {
-        for (const auto& e : r.errors) std::cerr << "error: " << e << "\n";
-        std::cout << fmt::format("{}: {} packs, {} blobs, {} checked, {} snapshots, {} errors\n",
-                                 r.ok() ? "ok" : "FAILED", r.packs, r.blobs, HumanBytes(r.bytes),
-                                 r.snapshots, r.errors.size());
-      }
-      return r.ok() ? 0 : 5;
+      return PrintVerifyReport(g.format, r.packs, r.blobs, r.bytes, r.snapshots, r.errors);
     };
   });
 }

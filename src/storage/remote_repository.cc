@@ -310,6 +310,7 @@ Result<PushStats> RemoteRepository::Push(const Repository& local, const std::str
   BlobSet live;
   BlobCodec codec;
   RETURN_IF_ERROR(AddReferencedBlobs(local, manifest, live, codec));
+  RETURN_IF_ERROR(AddDeltaBases(local, live));
   stats.blobs = live.size();
 
   // What the remote lacks, in the order of the local packs (sequential reads), in packs

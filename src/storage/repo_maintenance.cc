@@ -203,7 +203,7 @@ Status MarkReferenced(const Repository& repo, BlobSet& live, std::unordered_set<
     ids.insert(m.id);
     RETURN_IF_ERROR(AddReferencedBlobs(repo, m, live, codec));
   }
-  return Status::Ok();
+  return AddDeltaBases(repo, live);
 }
 
 // Stores page patches again as zstd deltas of their base chunk (or of that chunk's base,
@@ -354,24 +354,25 @@ class PackRewriter {
 
 Status AddReferencedBlobs(const Repository& repo, const Manifest& manifest, BlobSet& live,
                           BlobCodec& codec) {
-  std::vector<BlobId> added;
-  auto add = [&](const BlobId& id) {
-    if (live.insert(id).second) added.push_back(id);
-  };
   for (const TreeEntry& e : manifest.entries) {
-    if (!e.chunks || live.count(*e.chunks)) continue;
-    add(*e.chunks);
+    if (!e.chunks || !live.insert(*e.chunks).second) continue;
     ASSIGN_OR_RETURN(auto list, repo.ReadChunkList(*e.chunks, codec));
     for (const ChunkRef& c : list) {
-      add(c.id);
-      if (c.patch) add(*c.patch);
+      live.insert(c.id);
+      if (c.patch) live.insert(*c.patch);
     }
   }
-  // The base of a delta is referenced too (bases are never deltas: one pass suffices).
-  for (const BlobId& id : added) {
+  return Status::Ok();
+}
+
+Status AddDeltaBases(const Repository& repo, BlobSet& live) {
+  // Bases are never deltas: one pass suffices.
+  std::vector<BlobId> bases;
+  for (const BlobId& id : live) {
     ASSIGN_OR_RETURN(auto base, repo.DeltaBaseOf(id));
-    if (base) live.insert(*base);
+    if (base) bases.push_back(*base);
   }
+  live.insert(bases.begin(), bases.end());
   return Status::Ok();
 }
 

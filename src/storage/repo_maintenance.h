@@ -14,11 +14,14 @@ namespace dbaas::storage {
 
 using BlobSet = std::unordered_set<BlobId, Sha256DigestHash>;
 
-// Adds to `live` every blob `manifest` references: its chunk lists, their chunks and page
-// patches, and the base of each of those stored as a delta. Chunk lists already in `live`
-// are not read again (so a caller adding many snapshots reads each list once).
+// Adds to `live` the blobs `manifest` names: its chunk lists, their chunks and page
+// patches. A chunk list already in `live` is taken to be read already (so a caller adding
+// many snapshots reads each list once): call AddDeltaBases only after the last manifest,
+// since the base of a delta is often a list that a later manifest still has to read.
 Status AddReferencedBlobs(const Repository& repo, const Manifest& manifest, BlobSet& live,
                           BlobCodec& codec);
+// Adds the base of every blob in `live` that is stored as a delta.
+Status AddDeltaBases(const Repository& repo, BlobSet& live);
 
 struct VerifyReport {
   uint64_t packs = 0;

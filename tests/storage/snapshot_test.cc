@@ -667,6 +667,35 @@ TEST_F(SnapshotTest, GcRemovesWhatNoSnapshotReferences) {
   EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
 }
 
+TEST_F(SnapshotTest, GcKeepsTheChunksOfAParentWhoseListAChildStoredAsADelta) {
+  std::string big = RandomBytes(4 << 20, 5);
+  WriteFile(source_ + "/base/1/big", big);
+  Manifest parent = Snapshot();
+  Restore(parent, tmp_ / "parent");
+  // Most of the file's chunks are new (every fifth stays; the new ones share nothing with
+  // the old, so they are not stored as deltas of them): the child's chunk list is stored as
+  // a delta of the parent's, and most of the parent's pack serves the parent alone.
+  for (size_t chunk = 0; chunk < big.size() / 16384; ++chunk) {
+    if (chunk % 5 != 0)
+      big.replace(chunk * 16384, 16384, RandomBytes(16384, static_cast<unsigned>(chunk) + 1000));
+  }
+  WriteFile(source_ + "/base/1/big", big);
+  Manifest child = Snapshot();
+  auto entry = std::find_if(child.entries.begin(), child.entries.end(),
+                            [](const TreeEntry& e) { return e.path == "base/1/big"; });
+  ASSERT_NE(entry, child.entries.end());
+  auto base = repo_->DeltaBaseOf(*entry->chunks);
+  ASSERT_TRUE(base.ok() && base->has_value())
+      << "the child's list should be a delta of the parent's";
+
+  auto gc = CollectGarbage(*repo_);
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  Reopen();
+  EXPECT_TRUE(VerifyRepository(repo_path_)->ok());
+  Restore(parent, tmp_ / "parent-after-gc");
+  EXPECT_EQ(DiffTrees(tmp_ / "parent", tmp_ / "parent-after-gc"), "");
+}
+
 TEST_F(SnapshotTest, OneWriterAtATime) {
   auto lock = repo_->LockForWrite();
   ASSERT_TRUE(lock.ok());
