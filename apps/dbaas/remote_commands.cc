@@ -255,10 +255,15 @@ void AddGc(CLI::App& group, GlobalOptions& g) {
   auto args = std::make_shared<RemoteArgs>();
   AddSpecOption(cmd, *args);
   AddWriterOptions(cmd, *args);
-  cmd->callback([&g, args] {
-    g.action = [&g, args] {
+  auto grace = std::make_shared<int64_t>(3600);
+  cmd->add_option("--grace", *grace,
+                  "Seconds during which new objects are left alone (a push may be writing them)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([&g, args, grace] {
+    g.action = [&g, args, grace] {
       return WithRemote(g, *args, true, [&](RemoteRepository& remote) -> Status {
-        ASSIGN_OR_RETURN(auto r, remote.CollectGarbage());
+        ASSIGN_OR_RETURN(auto r, remote.CollectGarbage(std::chrono::seconds(*grace)));
         if (g.format == OutputFormat::kJson) {
           PrintJson({{"packs_deleted", r.packs_deleted},
                      {"incomplete_packs_deleted", r.incomplete_packs_deleted},

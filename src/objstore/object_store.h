@@ -16,6 +16,7 @@ struct ObjectInfo {
   std::string key;
   uint64_t size = 0;
   std::string etag;
+  int64_t modified_unix = 0;  // when it was written (seconds since the epoch; 0: unknown)
 };
 
 class ObjectStore {

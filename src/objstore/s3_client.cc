@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <random>
 #include <thread>
 
@@ -130,6 +131,13 @@ std::chrono::milliseconds Backoff(const S3Options& options, int attempt) {
   auto cap = std::min<int64_t>(options.max_backoff.count(), options.first_backoff.count()
                                                                 << std::min(attempt, 20));
   return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap)(random));
+}
+
+// "2026-11-29T14:00:00.000Z" -> seconds since the epoch; 0 when it is not that.
+int64_t ParseIso8601(const char* text) {
+  std::tm tm{};
+  const char* end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+  return end == nullptr ? 0 : static_cast<int64_t>(timegm(&tm));
 }
 
 }  // namespace
@@ -472,9 +480,9 @@ Result<std::vector<ObjectInfo>> S3Client::List(std::string_view prefix) {
           fmt::format("{}: the answer is not a ListBucketResult", Describe(request)));
     }
     for (pugi::xml_node contents : result.children("Contents")) {
-      objects.push_back({contents.child_value("Key"),
-                         std::strtoull(contents.child_value("Size"), nullptr, 10),
-                         contents.child_value("ETag")});
+      objects.push_back(
+          {contents.child_value("Key"), std::strtoull(contents.child_value("Size"), nullptr, 10),
+           contents.child_value("ETag"), ParseIso8601(contents.child_value("LastModified"))});
     }
     if (std::string_view(result.child_value("IsTruncated")) != "true") break;
     token = result.child_value("NextContinuationToken");

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <mutex>
 #include <numeric>
+#include <set>
 #include <unordered_set>
 
 #include "base/hex.h"
@@ -102,6 +103,44 @@ std::string WalObject(const std::string& archive_id, const std::string& name) {
   return "wal/" + archive_id + "/" + name;
 }
 
+// A field of a plaintext JSON object from the bucket, "" unless it is a string.
+std::string TextField(const json& object, const char* field) {
+  if (!object.is_object() || !object.contains(field) || !object[field].is_string()) return "";
+  return object[field].get<std::string>();
+}
+
+// The part of a listed key after `prefix` (which a listing by that prefix guarantees; a
+// server that breaks it gets "").
+std::string_view AfterPrefix(std::string_view key, std::string_view prefix) {
+  return key.starts_with(prefix) ? key.substr(prefix.size()) : std::string_view();
+}
+
+// Committed snapshots (by their manifests) and the ids that have a blob list.
+struct SnapshotObjects {
+  std::set<std::string> manifests;
+  std::map<std::string, objstore::ObjectInfo> blob_lists;
+  bool operator==(const SnapshotObjects& other) const {
+    if (manifests != other.manifests || blob_lists.size() != other.blob_lists.size()) return false;
+    for (const auto& [id, info] : blob_lists) {
+      auto it = other.blob_lists.find(id);
+      if (it == other.blob_lists.end() || it->second.etag != info.etag) return false;
+    }
+    return true;
+  }
+};
+
+Result<SnapshotObjects> ListSnapshotObjects(objstore::ObjectStore& store) {
+  ASSIGN_OR_RETURN(auto objects, store.List("snapshots/"));
+  SnapshotObjects out;
+  for (const auto& object : objects) {
+    std::string_view key = AfterPrefix(object.key, "snapshots/");
+    if (key.ends_with(".manifest")) out.manifests.emplace(key.substr(0, key.size() - 9));
+    if (key.ends_with(".blobs"))
+      out.blob_lists.emplace(std::string(key.substr(0, key.size() - 6)), object);
+  }
+  return out;
+}
+
 }  // namespace
 
 RemoteRepository::RemoteRepository(objstore::ObjectStore& store, std::string id,
@@ -117,6 +156,17 @@ Status RemoteRepository::Init(objstore::ObjectStore& store, const RemoteKeySpec&
     return Status::AlreadyExists(fmt::format("{} already holds a repository", store.Describe()));
   }
   if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+  // Without config.json but with data, the bucket held a repository whose config was lost:
+  // a new one (a new data key) would make its sealed objects unreadable.
+  for (const char* prefix : {"packs/", "snapshots/", "wal/"}) {
+    ASSIGN_OR_RETURN(auto objects, store.List(prefix));
+    if (!objects.empty()) {
+      return Status::FailedPrecondition(
+          fmt::format("{} has no config.json but holds {} (a repository's objects)",
+                      store.Describe(), prefix),
+          "restore config.json from a copy, or empty the bucket to start over");
+    }
+  }
   json config = {
       {"format", kFormat}, {"version", 1}, {"id", RandomHex(8)}, {"encryption", nullptr}};
   if (key.kind != RemoteKeySpec::Kind::kNone) {
@@ -139,15 +189,18 @@ Result<std::unique_ptr<RemoteRepository>> RemoteRepository::Open(objstore::Objec
   }
   std::string text(data->begin(), data->end());
   json config = json::parse(text, nullptr, false);
-  if (config.is_discarded() || !config.is_object() || config.value("format", "") != kFormat ||
-      !config["id"].is_string()) {
+  // Plaintext from the bucket: every field's type is checked before it is read.
+  if (config.is_discarded() || !config.is_object() || !config.contains("format") ||
+      config["format"] != kFormat || !config.contains("id") || !config["id"].is_string() ||
+      !config.contains("version") || !config["version"].is_number_integer() ||
+      !config.contains("encryption")) {
     return Status::Corruption(
         fmt::format("{}: config.json is not a remote repository's", store.Describe()));
   }
-  if (config.value("version", 0) != 1) {
+  if (config["version"] != 1) {
     return Status::FailedPrecondition(
         fmt::format("{}: repository version {} is not one this build reads", store.Describe(),
-                    config.value("version", 0)));
+                    config["version"].dump()));
   }
   std::optional<Key256> data_key;
   const json& encryption = config["encryption"];
@@ -164,12 +217,18 @@ Result<std::unique_ptr<RemoteRepository>> RemoteRepository::Open(objstore::Objec
     }
     try {
       objstore::ScryptParams scrypt;
-      if (encryption.value("key", "") == "passphrase") {
+      if (!encryption.is_object()) {
+        return Status::Corruption(fmt::format("{}: config.json: bad encryption", store.Describe()));
+      }
+      if (encryption.contains("key") && encryption["key"] == "passphrase") {
         const json& params = encryption.at("scrypt");
         scrypt = {params.at("salt").get<std::string>(), params.at("n").get<uint64_t>(),
                   params.at("r").get<uint32_t>(), params.at("p").get<uint32_t>()};
       }
-      ASSIGN_OR_RETURN(Key256 kek, KeyEncryptionKey(key, scrypt));
+      auto kek_or = KeyEncryptionKey(key, scrypt);
+      if (!kek_or.ok())
+        return kek_or.status().WithContext(fmt::format("{}: config.json", store.Describe()));
+      Key256 kek = kek_or.value();
       auto wrapped = HexDecode(encryption.at("wrappedKey").get<std::string>());
       if (!wrapped)
         return Status::Corruption(fmt::format("{}: config.json: bad wrappedKey", store.Describe()));
@@ -216,12 +275,11 @@ Status RemoteRepository::AcquireLease(const std::string& owner, const std::strin
   auto current = store_.Get("lease.json");
   if (current.ok()) {
     json lease = json::parse(current->begin(), current->end(), nullptr, false);
-    std::string holder = lease.is_object() ? lease.value("owner", "") : "";
+    std::string holder = TextField(lease, "owner");
     if (holder != owner && !take_over) {
       return Status::FailedPrecondition(
           fmt::format("{} is leased to writer '{}' on '{}' since {}", Describe(), holder,
-                      lease.is_object() ? lease.value("host", "?") : "?",
-                      lease.is_object() ? lease.value("since", "?") : "?"),
+                      TextField(lease, "host"), TextField(lease, "since")),
           "only one daemon may write a bucket; to move the writer here (disaster recovery), "
           "take the lease over explicitly once the other one is stopped");
     }
@@ -238,7 +296,7 @@ Status RemoteRepository::AcquireLease(const std::string& owner, const std::strin
   // Read back: of two writers taking it at once, the one whose lease stayed goes on.
   ASSIGN_OR_RETURN(auto written, store_.Get("lease.json"));
   json check = json::parse(written.begin(), written.end(), nullptr, false);
-  if (!check.is_object() || check.value("owner", "") != owner) {
+  if (TextField(check, "owner") != owner) {
     return Status::Busy(
         fmt::format("{}: another writer took the lease at the same time", Describe()));
   }
@@ -251,11 +309,19 @@ Status RemoteRepository::CheckLease() {
     return Status::FailedPrecondition(
         fmt::format("{}: writing needs the writer's lease", Describe()));
   }
-  // Read again before each write: a writer whose lease was taken over stops.
-  ASSIGN_OR_RETURN(auto current, store_.Get("lease.json"));
-  json lease = json::parse(current.begin(), current.end(), nullptr, false);
-  if (!lease.is_object() || lease.value("owner", "") != lease_owner_) {
-    std::string holder = lease.is_object() ? lease.value("owner", "") : "";
+  // Read again before a writer starts and before it commits: one whose lease was taken
+  // over stops.
+  auto current = store_.Get("lease.json");
+  if (!current.ok() && current.status().code() == StatusCode::kNotFound) {
+    lease_owner_.clear();
+    return Status::FailedPrecondition(
+        fmt::format("{}: the writer's lease (lease.json) is gone", Describe()),
+        "take it again: dbaas remote lease --repo REPO");
+  }
+  if (!current.ok()) return current.status();
+  json lease = json::parse(current->begin(), current->end(), nullptr, false);
+  if (TextField(lease, "owner") != lease_owner_) {
+    std::string holder = TextField(lease, "owner");
     lease_owner_.clear();
     return Status::FailedPrecondition(
         fmt::format("{}: the lease was taken over by writer '{}'", Describe(), holder),
@@ -268,9 +334,9 @@ Status RemoteRepository::LoadIndex() {
   ASSIGN_OR_RETURN(auto objects, store_.List("packs/"));
   std::vector<std::string> names;
   for (const auto& object : objects) {
-    std::string_view key = object.key;
+    std::string_view key = AfterPrefix(object.key, "packs/");
     if (!key.ends_with(".index")) continue;
-    std::string name(key.substr(6, key.size() - 6 - 6));
+    std::string name(key.substr(0, key.size() - 6));
     if (!packs_.count(name)) names.push_back(std::move(name));
   }
   std::vector<PackIndex> loaded(names.size());
@@ -306,6 +372,9 @@ Result<PushStats> RemoteRepository::Push(const Repository& local, const std::str
     stats.seconds = SecondsSince(start);
     return stats;
   }
+  // Afresh: packs may have gone since the last push (a gc by another process).
+  packs_.clear();
+  blobs_.clear();
   RETURN_IF_ERROR(LoadIndex());
   BlobSet live;
   BlobCodec codec;
@@ -371,11 +440,28 @@ Result<PushStats> RemoteRepository::Push(const Repository& local, const std::str
     return Status::Ok();
   }));
 
+  // The packs this snapshot uses that were there before it must be there still (a gc by
+  // another process may have judged them unused): checked before the commit.
+  std::set<std::string> used_packs;
+  for (const BlobId& blob : live) used_packs.insert(blobs_.at(blob).first);
+  ASSIGN_OR_RETURN(auto listed, store_.List("packs/"));
+  std::set<std::string> present;
+  for (const auto& object : listed) present.insert(object.key);
+  for (const std::string& pack : used_packs) {
+    if (!present.count(IndexObject(pack))) {
+      packs_.clear();
+      blobs_.clear();
+      return Status::Busy(fmt::format("{}: {} went away during the push of {} (a gc beside it)",
+                                      Describe(), PackObject(pack), id),
+                          "push again");
+    }
+  }
   std::vector<uint8_t> blob_list;
   blob_list.reserve(live.size() * 32);
   for (const BlobId& blob : live)
     blob_list.insert(blob_list.end(), blob.bytes.begin(), blob.bytes.end());
   RETURN_IF_ERROR(PutObject(BlobsObject(id), blob_list));
+  RETURN_IF_ERROR(CheckLease());
   std::string encoded = EncodeManifest(manifest);
   RETURN_IF_ERROR(PutObject(ManifestObject(id), AsBytes(encoded)));  // the commit
   stats.bytes_sent += blob_list.size() + encoded.size();
@@ -408,8 +494,8 @@ Result<std::vector<Manifest>> RemoteRepository::ListSnapshots() {
   ASSIGN_OR_RETURN(auto objects, store_.List("snapshots/"));
   std::vector<std::string> ids;
   for (const auto& object : objects) {
-    std::string_view key = object.key;
-    if (key.ends_with(".manifest")) ids.emplace_back(key.substr(10, key.size() - 10 - 9));
+    std::string_view key = AfterPrefix(object.key, "snapshots/");
+    if (key.ends_with(".manifest")) ids.emplace_back(key.substr(0, key.size() - 9));
   }
   std::vector<Manifest> manifests(ids.size());
   RETURN_IF_ERROR(ParallelFor(ids.size(), 8, [&](size_t i, unsigned) -> Status {
@@ -488,9 +574,10 @@ Result<PullStats> RemoteRepository::Pull(const std::string& id, Repository& loca
   std::vector<FinishedPack> finished;
   Status pulled = ParallelFor(pack_names.size(), kTransfers, [&](size_t p, unsigned t) -> Status {
     const std::string& name = pack_names[p];
+    const std::vector<PackBlobEntry>& wanted = by_pack.at(name);
     ASSIGN_OR_RETURN(auto pack, GetObject(PackObject(name)));
     std::vector<uint8_t> content;
-    for (const PackBlobEntry& entry : by_pack[name]) {
+    for (const PackBlobEntry& entry : wanted) {
       if (entry.offset + entry.stored_size > pack.size()) {
         return Status::Corruption(fmt::format("{}: {}: blob {} lies past the end", Describe(),
                                               PackObject(name), entry.id.Hex()));
@@ -510,7 +597,7 @@ Result<PullStats> RemoteRepository::Pull(const std::string& id, Repository& loca
       }
     }
     std::lock_guard lock(mutex);
-    stats.blobs_fetched += by_pack[name].size();
+    stats.blobs_fetched += wanted.size();
     stats.bytes_fetched += pack.size();
     stats.packs_fetched++;
     ReportBytes(progress, pack.size());
@@ -536,6 +623,10 @@ Result<RemoteVerifyReport> RemoteRepository::Verify() {
     std::lock_guard lock(mutex);
     report.errors.push_back(std::move(line));
   };
+  // Snapshots before packs: a push commits its packs before its manifest, so every
+  // manifest listed here finds its packs in the listing after it.
+  auto snapshots = ListSnapshotObjects(store_);
+  if (!snapshots.ok()) return snapshots.status();
   packs_.clear();
   blobs_.clear();
   auto loaded = LoadIndex();
@@ -554,7 +645,7 @@ Result<RemoteVerifyReport> RemoteRepository::Verify() {
       error(fmt::format("{}: {}", object, pack.status().message()));
       return Status::Ok();
     }
-    const PackIndex& index = packs_[names[p]];
+    const PackIndex& index = packs_.at(names[p]);
     if (pack->size() != index.pack_size) {
       error(fmt::format("{}: {} bytes where its index says {}", object, pack->size(),
                         index.pack_size));
@@ -610,31 +701,53 @@ Result<RemoteVerifyReport> RemoteRepository::Verify() {
     }
     chunk_lists[entry.id] = std::move(list).value();
   }
-  ASSIGN_OR_RETURN(auto objects, store_.List("snapshots/"));
-  for (const auto& object : objects) {
-    std::string_view key = object.key;
-    if (!key.ends_with(".manifest")) continue;
-    std::string id(key.substr(10, key.size() - 10 - 9));
+  for (const std::string& id : snapshots->manifests) {
     auto manifest = LoadManifest(id);
     if (!manifest.ok()) {
       error(manifest.status().message());
       continue;
     }
     report.snapshots++;
-    size_t missing = 0;
+    // What gc keeps for the snapshot: its blob list must name all it references.
+    BlobSet listed;
+    auto blob_list = snapshots->blob_lists.count(id)
+                         ? GetObject(BlobsObject(id))
+                         : Result<std::vector<uint8_t>>(Status::NotFound("no blob list"));
+    if (!blob_list.ok()) {
+      error(fmt::format("{}: {}", BlobsObject(id), blob_list.status().message()));
+    } else {
+      for (size_t at = 0; at + 32 <= blob_list->size(); at += 32) {
+        BlobId blob;
+        std::memcpy(blob.bytes.data(), blob_list->data() + at, 32);
+        listed.insert(blob);
+      }
+    }
+    size_t missing = 0, unlisted = 0;
+    auto check = [&](const BlobId& blob) {
+      missing += !blobs_.count(blob);
+      unlisted += blob_list.ok() && !listed.count(blob);
+    };
     for (const TreeEntry& e : manifest->entries) {
       if (!e.chunks) continue;
+      check(*e.chunks);
       auto list = chunk_lists.find(*e.chunks);
       if (list == chunk_lists.end()) {
         ++missing;
         continue;
       }
       for (const ChunkRef& c : list->second) {
-        missing += !blobs_.count(c.id) + (c.patch && !blobs_.count(*c.patch));
+        check(c.id);
+        if (c.patch) check(*c.patch);
       }
     }
-    if (missing > 0)
+    if (missing > 0) {
       error(fmt::format("snapshot {}: {} referenced blobs missing or unreadable", id, missing));
+    }
+    if (unlisted > 0) {
+      error(
+          fmt::format("snapshot {}: {} referenced blobs not in its blob list (gc would free them)",
+                      id, unlisted));
+    }
   }
   std::sort(report.errors.begin(), report.errors.end());
   return report;
@@ -647,26 +760,33 @@ Status RemoteRepository::RemoveSnapshot(const std::string& id) {
   return store_.Delete(BlobsObject(manifest.id));
 }
 
-Result<RemoteGcReport> RemoteRepository::CollectGarbage() {
+Result<RemoteGcReport> RemoteRepository::CollectGarbage(std::chrono::seconds grace) {
   RETURN_IF_ERROR(CheckLease());
   RemoteGcReport report;
-  ASSIGN_OR_RETURN(auto snapshot_objects, store_.List("snapshots/"));
-  std::unordered_set<std::string> committed;
-  for (const auto& object : snapshot_objects) {
-    std::string_view key = object.key;
-    if (key.ends_with(".manifest")) committed.emplace(key.substr(10, key.size() - 10 - 9));
-  }
+  // Written after this (seconds since the epoch): young, left alone.
+  const int64_t cutoff = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count() -
+                         grace.count();
+  ASSIGN_OR_RETURN(SnapshotObjects snapshots, ListSnapshotObjects(store_));
   BlobSet live;
-  for (const auto& object : snapshot_objects) {
-    std::string_view key = object.key;
-    if (!key.ends_with(".blobs")) continue;
-    std::string id(key.substr(10, key.size() - 10 - 6));
-    if (!committed.count(id)) {
-      // An interrupted push or removal: its manifest is not there, so nothing reads this.
-      RETURN_IF_ERROR(store_.Delete(object.key));
+  std::vector<std::string> orphan_lists;
+  for (const auto& id : snapshots.manifests) {
+    if (!snapshots.blob_lists.count(id)) {
+      return Status::Corruption(
+          fmt::format("{}: snapshot {} has no blob list ({}): gc would free its data", Describe(),
+                      id, BlobsObject(id)),
+          "push the snapshot again from a local repository that has it, or remove it");
+    }
+  }
+  for (const auto& [id, info] : snapshots.blob_lists) {
+    if (!snapshots.manifests.count(id)) {
+      // An interrupted push or removal, or a push under way (young): its manifest is not
+      // there, so nothing reads it.
+      if (info.modified_unix <= cutoff) orphan_lists.push_back(info.key);
       continue;
     }
-    ASSIGN_OR_RETURN(auto list, GetObject(object.key));
+    ASSIGN_OR_RETURN(auto list, GetObject(info.key));
     for (size_t at = 0; at + 32 <= list.size(); at += 32) {
       BlobId blob;
       std::memcpy(blob.bytes.data(), list.data() + at, 32);
@@ -677,20 +797,36 @@ Result<RemoteGcReport> RemoteRepository::CollectGarbage() {
   blobs_.clear();
   RETURN_IF_ERROR(LoadIndex());
   ASSIGN_OR_RETURN(auto pack_objects, store_.List("packs/"));
+  std::vector<objstore::ObjectInfo> unused, incomplete;
   for (const auto& object : pack_objects) {
-    std::string_view key = object.key;
+    std::string_view key = AfterPrefix(object.key, "packs/");
     if (!key.ends_with(".pack")) continue;
-    std::string name(key.substr(6, key.size() - 6 - 5));
-    auto index = packs_.find(name);
+    if (object.modified_unix > cutoff) continue;  // a push may be writing it, or its index
+    auto index = packs_.find(std::string(key.substr(0, key.size() - 5)));
     if (index == packs_.end()) {
-      RETURN_IF_ERROR(store_.Delete(object.key));  // never made visible: an interrupted push
-      report.incomplete_packs_deleted++;
-      report.bytes_freed += object.size;
+      incomplete.push_back(object);  // never made visible: an interrupted push
       continue;
     }
     bool used = std::any_of(index->second.entries.begin(), index->second.entries.end(),
                             [&](const PackBlobEntry& e) { return live.count(e.id) > 0; });
-    if (used) continue;
+    if (!used) unused.push_back(object);
+  }
+  // A snapshot committed meanwhile may reference what was judged unused: start over.
+  ASSIGN_OR_RETURN(SnapshotObjects again, ListSnapshotObjects(store_));
+  if (!(again == snapshots)) {
+    return Status::Busy(fmt::format("{}: snapshots changed while gc ran", Describe()),
+                        "run gc again (a push or removal ran beside it)");
+  }
+  RETURN_IF_ERROR(CheckLease());
+  for (const auto& key : orphan_lists) RETURN_IF_ERROR(store_.Delete(key));
+  for (const auto& object : incomplete) {
+    RETURN_IF_ERROR(store_.Delete(object.key));
+    report.incomplete_packs_deleted++;
+    report.bytes_freed += object.size;
+  }
+  for (const auto& object : unused) {
+    std::string name(AfterPrefix(object.key, "packs/"));
+    name.resize(name.size() - 5);
     // The index first: without it the pack is invisible, and a crash here leaves a pack
     // the next gc deletes as incomplete.
     RETURN_IF_ERROR(store_.Delete(IndexObject(name)));

@@ -21,6 +21,7 @@
 // Thread-safety: one operation at a time per object.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -115,8 +116,11 @@ class RemoteRepository {
   Result<RemoteVerifyReport> Verify();
   // Unlists a snapshot; gc frees what it alone referenced.
   Status RemoveSnapshot(const std::string& id);
-  // Deletes packs no snapshot references, and packs left without an index.
-  Result<RemoteGcReport> CollectGarbage();
+  // Deletes packs no snapshot references, packs left without an index and blob lists
+  // without a manifest, leaving alone what was written within `grace` (a push in progress,
+  // perhaps by another process). kBusy when snapshots changed while it ran (run it again);
+  // kCorruption when a manifest has no blob list (its data would be freed).
+  Result<RemoteGcReport> CollectGarbage(std::chrono::seconds grace = std::chrono::hours(1));
   // Copies the WAL files of archive `archive_id` (<instance>.<8 hex>) of the local
   // repository at `local_repo_path` that this one lacks, as they are stored (sealed when
   // encrypted). An archive only gains names, and a name never changes content, so a name

@@ -89,7 +89,8 @@ check "verify after the kill" "$dbaas" remote verify --remote "$work/remote.json
 check "push after the kill" "$dbaas" remote push --remote "$work/remote.json" --repo "$work/repo" second
 check "two snapshots" test "$("$dbaas" remote ls --remote "$work/remote.json" -o json | jq length)" = 2
 check "rm" "$dbaas" remote rm --remote "$work/remote.json" --repo "$work/repo" second
-check "gc frees the second's data" test "$("$dbaas" remote gc --remote "$work/remote.json" --repo "$work/repo" -o json | jq '.packs_deleted > 0')" = true
+check "gc leaves new objects alone" test "$("$dbaas" remote gc --remote "$work/remote.json" --repo "$work/repo" -o json | jq '.packs_deleted')" = 0
+check "gc frees the second's data" test "$("$dbaas" remote gc --remote "$work/remote.json" --repo "$work/repo" --grace 0 -o json | jq '.packs_deleted > 0')" = true
 check "verify after gc" "$dbaas" remote verify --remote "$work/remote.json"
 
 # Re-keyed to a passphrase: the old key no longer opens it, the new one does.

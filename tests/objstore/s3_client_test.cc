@@ -107,6 +107,10 @@ TEST_F(S3ClientTest, ListingFollowsContinuationTokens) {
   ASSERT_EQ(listed->size(), 20u);
   for (int i = 0; i < 20; ++i) EXPECT_EQ((*listed)[i].key, "p/" + std::to_string(100 + i));
   EXPECT_EQ((*listed)[0].size, 1u);
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  EXPECT_NEAR(static_cast<double>((*listed)[0].modified_unix), static_cast<double>(now), 120.0);
 }
 
 TEST_F(S3ClientTest, ServerErrorsAndThrottlingAreRetried) {

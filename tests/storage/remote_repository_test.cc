@@ -263,7 +263,11 @@ TEST_F(RemoteRepositoryTest, AnInterruptedPushLeavesNoSnapshotAndGcFreesItsPacks
 
   auto reopened = RemoteRepository::Open(*client_, {}).value();
   ASSERT_TRUE(reopened->AcquireLease("writer-a", "host-a", false).ok());
-  auto gc = reopened->CollectGarbage();
+  // Within the grace period, what a push may still be writing is left alone.
+  auto young = reopened->CollectGarbage();
+  ASSERT_TRUE(young.ok()) << young.status().ToString();
+  EXPECT_EQ(young->packs_deleted + young->incomplete_packs_deleted, 0u);
+  auto gc = reopened->CollectGarbage(std::chrono::seconds(0));
   ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   EXPECT_GE(gc->packs_deleted, 1u);
   EXPECT_EQ(gc->incomplete_packs_deleted, 1u);
@@ -287,13 +291,59 @@ TEST_F(RemoteRepositoryTest, GcKeepsWhatRemainingSnapshotsNeed) {
   ASSERT_TRUE(remote->Push(*local_, third.id).ok());
 
   ASSERT_TRUE(remote->RemoveSnapshot(second.id).ok());
-  auto gc = remote->CollectGarbage();
+  auto gc = remote->CollectGarbage(std::chrono::seconds(0));
   ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   EXPECT_EQ(gc->packs_deleted, 1u) << "the pack only the removed snapshot used";
   auto report = remote->Verify();
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok()) << report->errors[0];
   EXPECT_EQ(PullRestoreAndDiff(*remote, first.id, "b"), "");
+
+  // A snapshot whose blob list is lost: verify says so, and gc refuses rather than free
+  // its data.
+  ASSERT_TRUE(client_->Delete("snapshots/" + third.id + ".blobs").ok());
+  auto damaged = remote->Verify();
+  ASSERT_TRUE(damaged.ok());
+  ASSERT_FALSE(damaged->ok());
+  EXPECT_NE(damaged->errors[0].find(third.id), std::string::npos) << damaged->errors[0];
+  auto refused = remote->CollectGarbage(std::chrono::seconds(0));
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("no blob list"), std::string::npos);
+}
+
+TEST_F(RemoteRepositoryTest, AConfigOrLeaseThatIsNotOursIsRefusedNotFollowed) {
+  // Plaintext objects a bucket's holder can write: wrong types are corruption, not a crash.
+  std::string bad_config = R"({"format": 7, "version": "1", "id": [], "encryption": null})";
+  ASSERT_TRUE(
+      client_
+          ->Put("config.json",
+                std::span(reinterpret_cast<const uint8_t*>(bad_config.data()), bad_config.size()))
+          .ok());
+  EXPECT_EQ(RemoteRepository::Open(*client_, {}).status().code(), StatusCode::kCorruption);
+  ASSERT_TRUE(client_->Delete("config.json").ok());
+  // A bucket that lost its config.json but holds a repository's objects is not made anew
+  // (a new data key would orphan every sealed object).
+  ASSERT_TRUE(client_->Put("packs/00.pack", std::vector<uint8_t>(10, 0)).ok());
+  Status made = RemoteRepository::Init(*client_, KeyFile());
+  EXPECT_EQ(made.code(), StatusCode::kFailedPrecondition) << made.ToString();
+  ASSERT_TRUE(client_->Delete("packs/00.pack").ok());
+  auto remote = InitAndOpen({});
+  ASSERT_TRUE(remote);
+  std::string bad_lease = R"({"owner": {"not": "a string"}, "host": 5})";
+  ASSERT_TRUE(client_
+                  ->Put("lease.json", std::span(reinterpret_cast<const uint8_t*>(bad_lease.data()),
+                                                bad_lease.size()))
+                  .ok());
+  Manifest m = Snapshot();
+  auto pushed = remote->Push(*local_, m.id);
+  EXPECT_EQ(pushed.status().code(), StatusCode::kFailedPrecondition) << pushed.status().ToString();
+  ASSERT_TRUE(client_->Delete("lease.json").ok());
+  auto gone = remote->AcquireLease("writer-a", "host-a", false);
+  EXPECT_TRUE(gone.ok()) << "a missing lease is taken";
+  ASSERT_TRUE(client_->Delete("lease.json").ok());
+  auto lost = remote->Push(*local_, m.id);
+  EXPECT_NE(lost.status().message().find("lease.json) is gone"), std::string::npos)
+      << lost.status().ToString();
 }
 
 TEST_F(RemoteRepositoryTest, OneWriterPerBucketUnlessTakenOverExplicitly) {
