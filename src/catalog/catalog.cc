@@ -546,12 +546,15 @@ Result<std::vector<BackupRecord>> Catalog::ListBackups(const std::string& instan
 Status Catalog::UpdateBackup(const BackupRecord& r) {
   std::lock_guard lock(mu_);
   std::vector<SqlValue> values = BackupValues(r);
+  // `copies` is written only by InsertBackup and SetBackupCopy: a row read before a copy
+  // ended and written back after it (a drill, a pin) must not undo the copy's state.
+  values.pop_back();
   values.push_back(r.name);
   return NotFoundUnlessChanged(
       db_.Run("UPDATE backups SET name = ?, instance = ?, instance_type = ?, status = ?, "
               "snapshot_id = ?, created_at = ?, retention_days = ?, expires_at = ?, size = ?, "
-              "stored_bytes = ?, info = ?, secret = ?, pinned = ?, schedule_id = ?, drill = ?, "
-              "copies = ? WHERE name = ?",
+              "stored_bytes = ?, info = ?, secret = ?, pinned = ?, schedule_id = ?, drill = ? "
+              "WHERE name = ?",
               values),
       "backup", r.name);
 }

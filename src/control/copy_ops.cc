@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
+#include "base/log.h"
 #include "base/names.h"
 #include "control/service.h"
 
@@ -76,7 +79,14 @@ Result<catalog::JobRecord> Service::CopyBackup(const std::string& instance,
     ASSIGN_OR_RETURN(catalog::BackupRecord done, catalog_->GetBackup(backup));
     return json{{"backupName", backup}, {"repository", to}, {"copy", done.copies[to]}};
   };
-  return jobs_->Submit("copy-backup", instance, body, work, [](const Status&) {});
+  // A job that never runs leaves the copy failed (tried again), not pending for ever.
+  auto never_ran = [this, backup, to](const Status& why) {
+    WarnIfError(catalog_->SetBackupCopy(backup, to, CopyState("failed", why.ToString())),
+                "record a copy that did not run");
+  };
+  auto job = jobs_->Submit("copy-backup", instance, body, work, never_ran);
+  if (!job.ok()) never_ran(job.status());
+  return job;
 }
 
 std::map<std::string, double> Service::CopyLagSeconds() const {
@@ -97,18 +107,28 @@ std::map<std::string, double> Service::CopyLagSeconds() const {
 }
 
 void Service::CopyTick() {
-  copier_->ShipWal(repository_dir());
-  auto backups = catalog_->ListBackups();
-  if (backups.ok()) {
+  std::map<std::string, std::vector<std::string>> retries;  // by repository: failed copies
+  if (auto backups = catalog_->ListBackups(); backups.ok()) {
     for (const auto& b : backups.value()) {
       if (b.status != catalog::BackupState::kReady || !b.copies.is_object()) continue;
       for (const auto& [name, state] : b.copies.items()) {
         // Only failed ones: a pending copy belongs to the job that makes it.
-        if (state.value("state", "") != "failed" || !copier_->Has(name)) continue;
-        (void)CopyBackupNow(b.name, name, nullptr);
+        if (state.value("state", "") == "failed" && copier_->Has(name))
+          retries[name].push_back(b.name);
       }
     }
   }
+  // A thread per bucket: one that does not answer holds up no other.
+  std::vector<std::thread> threads;
+  for (const auto& name : copier_->Names()) {
+    threads.emplace_back([this, name, backups = retries[name]] {
+      if (!copier_->ShipWal(name, repository_dir()).ok()) return;  // down: no copy either
+      for (const auto& backup : backups) {
+        if (!CopyBackupNow(backup, name, nullptr).ok()) return;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
   for (const auto& [name, seconds] : CopyLagSeconds()) {
     bool behind = seconds > static_cast<double>(options_.copy_behind_alert.count());
     if (!copy_alerts_.Observe("copy_behind/" + name, behind)) continue;
@@ -118,6 +138,22 @@ void Service::CopyTick() {
                 fmt::format("repository '{}' is {:.0f} s behind: a backup waits for its copy there",
                             name, seconds),
                 {{"repository", name}, {"lagSeconds", seconds}}});
+  }
+}
+
+void Service::ReconcileCopies() {
+  auto backups = catalog_->ListBackups();
+  if (!backups.ok()) return;
+  for (const auto& b : backups.value()) {
+    if (!b.copies.is_object()) continue;
+    for (const auto& [name, state] : b.copies.items()) {
+      if (state.value("state", "") != "pending") continue;
+      // Its job ended with the daemon: failed, so the next tick makes it.
+      WarnIfError(
+          catalog_->SetBackupCopy(
+              b.name, name, CopyState("failed", "the daemon stopped before the copy was made")),
+          "record an interrupted copy");
+    }
   }
 }
 

@@ -98,35 +98,35 @@ Result<storage::PushStats> RemoteCopier::PushSnapshot(const std::string& name,
   return pushed;
 }
 
-void RemoteCopier::ShipWal(const std::string& repo_path) {
-  auto ids = storage::WalArchive::ListIds(repo_path);
-  if (!ids.ok()) {
-    spdlog::warn("event=wal_ship_failed error=\"{}\"", ids.status().ToString());
-    return;
-  }
-  for (auto& [name, bucket] : buckets_) {
-    std::lock_guard lock(bucket->mu);
-    Status shipped;
-    uint64_t files = 0, bytes = 0;
-    auto repo = Connect(*bucket);
-    if (!repo.ok()) shipped = repo.status();
-    for (size_t i = 0; shipped.ok() && i < ids->size(); ++i) {
-      auto copied = (*repo)->PushWal(repo_path, (*ids)[i]);
-      // An archive pruned or removed meanwhile is no failure of the bucket's.
-      if (!copied.ok() && copied.status().code() != StatusCode::kNotFound)
-        shipped = copied.status();
-      if (copied.ok()) {
-        files += copied->files;
-        bytes += copied->bytes;
-      }
+Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_path) {
+  auto it = buckets_.find(name);
+  if (it == buckets_.end()) return CheckNames({name});
+  Bucket& bucket = *it->second;
+  ASSIGN_OR_RETURN(auto ids, storage::WalArchive::ListIds(repo_path));
+  std::lock_guard lock(bucket.mu);
+  Status shipped;
+  uint64_t files = 0, bytes = 0;
+  auto repo = Connect(bucket);
+  if (!repo.ok()) shipped = repo.status();
+  for (size_t i = 0; shipped.ok() && i < ids.size(); ++i) {
+    // An archive removed since it was listed (its instance deleted) is no failure of the
+    // bucket's; anything else is.
+    if (!storage::WalArchive::Open(repo_path, ids[i]).ok()) continue;
+    auto copied = (*repo)->PushWal(repo_path, ids[i]);
+    if (!copied.ok()) {
+      shipped = copied.status();
+      break;
     }
-    Record(*bucket, shipped, bytes);
-    if (!shipped.ok()) {
-      spdlog::warn("event=wal_ship_failed repository={} error=\"{}\"", name, shipped.ToString());
-    } else if (files > 0) {
-      spdlog::info("event=wal_shipped repository={} files={} bytes={}", name, files, bytes);
-    }
+    files += copied->files;
+    bytes += copied->bytes;
   }
+  Record(bucket, shipped, bytes);
+  if (!shipped.ok()) {
+    spdlog::warn("event=wal_ship_failed repository={} error=\"{}\"", name, shipped.ToString());
+  } else if (files > 0) {
+    spdlog::info("event=wal_shipped repository={} files={} bytes={}", name, files, bytes);
+  }
+  return shipped;
 }
 
 std::map<std::string, RemoteCopier::Counters> RemoteCopier::CountersByName() const {

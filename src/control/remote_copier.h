@@ -51,9 +51,9 @@ class RemoteCopier {
   Result<storage::PushStats> PushSnapshot(const std::string& name, const storage::Repository& local,
                                           const std::string& snapshot_id,
                                           storage::Progress* progress);
-  // Ships the WAL archives of the local repository at `repo_path` to every bucket. Failures
-  // are logged and counted, per bucket.
-  void ShipWal(const std::string& repo_path);
+  // Ships the WAL archives of the local repository at `repo_path` that bucket `name` lacks.
+  // A failure is logged and counted.
+  Status ShipWal(const std::string& name, const std::string& repo_path);
 
   std::map<std::string, Counters> CountersByName() const;
 

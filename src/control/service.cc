@@ -128,6 +128,7 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
   }
   RETURN_IF_ERROR(service->drills_->RemoveLeftovers().WithContext("reconcile"));
   RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));
+  service->ReconcileCopies();
   service->jobs_ = std::make_unique<JobRunner>(*service->catalog_, options.job_workers);
   Service* self = service.get();
   Scheduler::Hooks hooks;

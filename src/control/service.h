@@ -223,6 +223,8 @@ class Service {
   // The copier's tick: archived WAL to every remote, copies that failed tried again, the
   // copy_behind alert.
   void CopyTick();
+  // At start: copies left pending by a daemon that stopped become failed (tried again).
+  void ReconcileCopies();
   // Per remote: seconds since the oldest ready backup still waiting for its copy there.
   std::map<std::string, double> CopyLagSeconds() const;
   // Where a new instance of `type` is made, with the daemon's binaries for its engine.

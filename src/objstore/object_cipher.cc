@@ -125,10 +125,18 @@ Result<std::vector<uint8_t>> Open(const Key256& key, std::string_view name,
 
 Result<Key256> DeriveKeyFromPassphrase(std::string_view passphrase, const ScryptParams& params) {
   auto salt = HexDecode(params.salt_hex);
-  if (!salt || salt->size() < 16) return Status::Corruption("scrypt salt is not 16+ bytes of hex");
+  if (!salt || salt->size() < 16) {
+    return Status::Corruption("scrypt salt is not 16 or more bytes of hex");
+  }
   if (params.n < 2 || (params.n & (params.n - 1)) != 0 || params.n > (1u << 22) || params.r == 0 ||
       params.r > 32 || params.p == 0 || params.p > 16) {
     return Status::Corruption("scrypt parameters out of range");
+  }
+  // scrypt needs 128 * r * n bytes: parameters from a bucket must not ask for more than
+  // the 1 GiB this allows.
+  if (128ull * params.r * params.n > (1ull << 30)) {
+    return Status::Corruption(
+        fmt::format("scrypt parameters n={} r={} need more than 1 GiB", params.n, params.r));
   }
   Key256 key{};
   if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt->data(), salt->size(), params.n,
@@ -144,6 +152,12 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   if (fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
   if (!S_ISREG(st.st_mode))
     return Status::FailedPrecondition(fmt::format("secret '{}' is not a regular file", path));
+  if (st.st_uid != ::geteuid()) {
+    return Status::FailedPrecondition(
+        fmt::format("secret '{}' belongs to uid {}, not to us (uid {})", path, st.st_uid,
+                    ::geteuid()),
+        fmt::format("chown it to the user dbaas runs as, and chmod 600 '{}'", path));
+  }
   if ((st.st_mode & 077) != 0) {
     return Status::FailedPrecondition(
         fmt::format("secret '{}' may be read by others (mode {:o})", path, st.st_mode & 0777),

@@ -95,7 +95,11 @@ Status ValidateArchiveId(std::string_view id) {
   bool ok = dot != std::string_view::npos && IsDns1123Label(id.substr(0, dot)) &&
             id.size() - dot - 1 == 8 &&
             id.substr(dot + 1).find_first_not_of("0123456789abcdef") == std::string_view::npos;
-  if (!ok) return Status::InvalidArgument(fmt::format("'{}' is not a WAL archive id", id));
+  if (!ok) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not a WAL archive id", id),
+        "an archive id is <instance>.<8 hex digits>, as 'wal/' lists them");
+  }
   return Status::Ok();
 }
 

@@ -567,6 +567,31 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
   ASSERT_EQ(again.status, 200) << again.raw;
   EXPECT_EQ(again.body["copy"], made.body["backup"]["copies"]["offsite"]);
   EXPECT_EQ(bucket->List("")->size(), before);
+
+  // The daemon killed while a copy is under way (every write held 2 s by the bucket): after
+  // the restart the copy is made without being asked again.
+  ASSERT_TRUE(server->InjectFault(R"({"method":"PUT","delayMs":2000,"count":100000})").ok());
+  auto third = daemon_.Post("/instances/shipped/backup?async=true",
+                            json{{"backupName", "b3"}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(third.status, 202) << third.raw;
+  json b3;
+  for (int i = 0; i < 300 && b3.value("state", "") != "ready"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    b3 = daemon_.Get("/instances/shipped/backups/b3").body["backup"];
+  }
+  ASSERT_EQ(b3["state"], "ready");
+  EXPECT_EQ(b3["copies"]["offsite"]["state"], "pending") << "killed before the copy was made";
+  daemon_.Kill();
+  ASSERT_TRUE(server->ClearFaults().ok());
+  StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
+  std::string b3_copy;
+  for (int i = 0; i < 150 && b3_copy != "copied"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    b3_copy = daemon_.Get("/instances/shipped/backups/b3")
+                  .body["backup"]["copies"]["offsite"]
+                  .value("state", "");
+  }
+  EXPECT_EQ(b3_copy, "copied");
 }
 
 }  // namespace

@@ -82,8 +82,13 @@ TEST(CatalogTest, ACopyStateChangesOneRepositoryAndNothingElse) {
       (*catalog)->SetBackupCopy("b1", "second", {{"state", "failed"}, {"error", "503"}}).ok());
   ASSERT_TRUE(
       (*catalog)->SetBackupCopy("b1", "offsite", {{"state", "copied"}, {"bytes", 42}}).ok());
+  // A row read before the copies changed, written back after (a drill's result): the
+  // copies stay as SetBackupCopy left them.
+  b.drill = {{"passed", true}};
+  ASSERT_TRUE((*catalog)->UpdateBackup(b).ok());
   auto read = (*catalog)->GetBackup("b1");
   ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->drill, (nlohmann::json{{"passed", true}}));
   EXPECT_TRUE(read->pinned);
   EXPECT_EQ(read->copies, (nlohmann::json{{"offsite", {{"state", "copied"}, {"bytes", 42}}},
                                           {"second", {{"state", "failed"}, {"error", "503"}}}}));

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "test_util.h"
 
@@ -57,6 +58,9 @@ TEST(ObjectCipherTest, PassphrasesDeriveStableKeysPerSalt) {
   EXPECT_NE(*a, DeriveKeyFromPassphrase("correct horse", params).value());
   params.n = 1000;  // not a power of two
   EXPECT_FALSE(DeriveKeyFromPassphrase("x", params).ok());
+  params.n = 1u << 22;  // 16 GiB with r = 32: refused before it is tried
+  params.r = 32;
+  EXPECT_EQ(DeriveKeyFromPassphrase("x", params).status().code(), StatusCode::kCorruption);
 }
 
 TEST(ObjectCipherTest, SecretFilesMustBeOursAlone) {
@@ -74,6 +78,14 @@ TEST(ObjectCipherTest, SecretFilesMustBeOursAlone) {
   testing::WriteFile(path, "not hex");
   chmod(path.c_str(), 0600);
   EXPECT_EQ(ReadKeyFile(path).status().code(), StatusCode::kInvalidArgument);
+  testing::WriteFile(path, std::string(64, 'a'));
+  chmod(path.c_str(), 0600);
+  ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);  // nobody's, 0600: not ours
+  auto foreign = ReadKeyFile(path);
+  EXPECT_EQ(foreign.status().code(), StatusCode::kFailedPrecondition)
+      << foreign.status().ToString();
+  EXPECT_NE(foreign.status().message().find("not to us"), std::string::npos);
+  ASSERT_EQ(chown(path.c_str(), 0, 0), 0);
   std::string link = dir / "link";
   ASSERT_EQ(symlink(path.c_str(), link.c_str()), 0);
   EXPECT_FALSE(ReadSecretFile(link).ok()) << "a link is not followed";
