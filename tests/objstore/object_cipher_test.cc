@@ -47,6 +47,19 @@ TEST(ObjectCipherTest, EveryFlippedBitTruncationAndRenameIsDetected) {
   EXPECT_FALSE(Open(RandomKey(), "snapshots/0123.manifest", sealed).ok()) << "another key";
 }
 
+TEST(ObjectCipherTest, AnObjectSealedByTheDocumentedLayoutOpens) {
+  // fuzz/seeds/sealed_object/three_frames was sealed by Python's cryptography (AES-GCM)
+  // from the layout in docs/formats/remote.md alone: 150 bytes 0..149, the all-zero key,
+  // frames of 64 bytes, nonce prefix 01 x 8, name "packs/fuzz.pack".
+  std::string sealed =
+      testing::ReadFile(std::string(DBAAS_FUZZ_SEEDS_DIR) + "/sealed_object/three_frames");
+  auto opened = Open(Key256{}, "packs/fuzz.pack",
+                     std::span(reinterpret_cast<const uint8_t*>(sealed.data()), sealed.size()));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  ASSERT_EQ(opened->size(), 150u);
+  for (size_t i = 0; i < 150; ++i) EXPECT_EQ((*opened)[i], i) << i;
+}
+
 TEST(ObjectCipherTest, PassphrasesDeriveStableKeysPerSalt) {
   ScryptParams params{"00112233445566778899aabbccddeeff", 1u << 10, 8, 1};
   auto a = DeriveKeyFromPassphrase("correct horse", params);
