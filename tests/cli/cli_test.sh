@@ -6,23 +6,8 @@ set -euo pipefail
 dbaas=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-check() {  # check NAME COMMAND... : the command must succeed
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi
-}
-fails_with() {  # fails_with NAME WORD COMMAND... : must fail and say WORD on stderr
-  local name=$1 word=$2; shift 2
-  local err
-  if err=$("$@" 2>&1 >/dev/null); then
-    echo "FAIL: $name (succeeded)"; fail=$((fail + 1))
-  elif [[ "$err" != *"$word"* ]]; then
-    echo "FAIL: $name (stderr: $err)"; fail=$((fail + 1))
-  else
-    pass=$((pass + 1))
-  fi
-}
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 mkdir -p "$work/src/dir"
 head -c 3000000 /dev/urandom > "$work/src/data"

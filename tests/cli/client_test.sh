@@ -18,12 +18,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 export DBAAS_SERVER=http://127.0.0.1:$port DBAAS_DATA_ROOT=$work/data
-pass=0
-fail=0
-check() {  # check NAME COMMAND... : the command must succeed
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi
-}
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
 exits_with() {  # exits_with NAME CODE WORD COMMAND... : exit code CODE, WORD on stderr
   local name=$1 code=$2 word=$3; shift 3
   local err rc=0
