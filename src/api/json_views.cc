@@ -170,6 +170,7 @@ json ScheduleJson(const catalog::ScheduleRecord& s) {
           {"keepWeekly", s.keep_weekly},
           {"keepMonthly", s.keep_monthly},
           {"verify", s.verify},
+          {"repositories", s.repositories},
           {"createdAt", s.created_at},
           {"nextRunAt", next},
           {"lastRunAt", text_or_null(s.last_run_at)},

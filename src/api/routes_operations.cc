@@ -25,7 +25,7 @@ void AddOperationRoutes(http::HttpServer& s, control::Service& service) {
 
   s.Post("/instances/:name/schedules", [&service](const Request& req, Response& res) {
     auto body = ParseBody(req, {"cron", "timeZone", "retentionDays", "keepDaily", "keepWeekly",
-                                "keepMonthly", "verify"});
+                                "keepMonthly", "verify", "repositories"});
     if (!body.ok()) return SendError(res, body.status());
     control::ScheduleRequest r;
     r.instance = req.matches[1];
@@ -38,6 +38,9 @@ void AddOperationRoutes(http::HttpServer& s, control::Service& service) {
     r.cron = cron.value();
     r.time_zone = tz.value();
     r.verify = verify.value();
+    auto repositories = StringListField(*body, "repositories");
+    if (!repositories.ok()) return SendError(res, repositories.status());
+    r.repositories = repositories.value();
     auto days = IntField(*body, "retentionDays");
     if (!days.ok()) return SendError(res, days.status());
     r.retention_days = days.value();

@@ -122,6 +122,10 @@ const std::vector<std::string_view>& Migrations() {
       R"sql(
       ALTER TABLE backups ADD COLUMN copies TEXT NOT NULL DEFAULT '{}';
       )sql",
+      // 6: the remote repositories a schedule's backups are copied to.
+      R"sql(
+      ALTER TABLE schedules ADD COLUMN repositories TEXT NOT NULL DEFAULT '[]';
+      )sql",
   };
   return kSteps;
 }
@@ -223,7 +227,7 @@ std::vector<SqlValue> BackupValues(const BackupRecord& r) {
 
 constexpr std::string_view kScheduleColumns =
     "id, instance, cron, time_zone, retention_days, keep_daily, keep_weekly, keep_monthly, "
-    "verify, created_at, last_slot_at, last_run_at, last_status, last_message";
+    "verify, created_at, last_slot_at, last_run_at, last_status, last_message, repositories";
 
 ScheduleRecord ReadSchedule(const SqlRow& row) {
   ScheduleRecord r;
@@ -241,6 +245,12 @@ ScheduleRecord ReadSchedule(const SqlRow& row) {
   r.last_run_at = row.Text(11);
   r.last_status = row.Text(12);
   r.last_message = row.Text(13);
+  json repositories = ParseJsonValue(row.Text(14));
+  if (repositories.is_array()) {
+    for (const json& name : repositories) {
+      if (name.is_string()) r.repositories.push_back(name.get<std::string>());
+    }
+  }
   return r;
 }
 
@@ -255,6 +265,7 @@ std::vector<SqlValue> ScheduleValues(const ScheduleRecord& r) {
        {&r.created_at, &r.last_slot_at, &r.last_run_at, &r.last_status, &r.last_message}) {
     values.emplace_back(*t);
   }
+  values.emplace_back(Dump(json(r.repositories)));
   return values;
 }
 
@@ -664,7 +675,7 @@ Result<std::vector<RestorePointRecord>> Catalog::ListRestorePoints(
 Status Catalog::InsertSchedule(const ScheduleRecord& r) {
   std::lock_guard lock(mu_);
   return db_
-      .Run(fmt::format("INSERT INTO schedules ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      .Run(fmt::format("INSERT INTO schedules ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        kScheduleColumns),
            ScheduleValues(r))
       .status();
@@ -700,7 +711,7 @@ Status Catalog::UpdateSchedule(const ScheduleRecord& r) {
       db_.Run("UPDATE schedules SET id = ?, instance = ?, cron = ?, time_zone = ?, "
               "retention_days = ?, keep_daily = ?, keep_weekly = ?, keep_monthly = ?, "
               "verify = ?, created_at = ?, last_slot_at = ?, last_run_at = ?, last_status = ?, "
-              "last_message = ? WHERE id = ?",
+              "last_message = ?, repositories = ? WHERE id = ?",
               values),
       "schedule", r.id);
 }

@@ -80,6 +80,7 @@ struct ScheduleRecord {
   std::string last_run_at;   // when its last backup started; empty: never
   std::string last_status;   // started, succeeded, failed, skipped
   std::string last_message;
+  std::vector<std::string> repositories;  // remote repositories each backup is copied to
 };
 
 struct JobRecord {

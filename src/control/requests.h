@@ -19,7 +19,8 @@ struct ScheduleRequest {
   int keep_daily = 0;
   int keep_weekly = 0;
   int keep_monthly = 0;
-  bool verify = false;  // a restore drill after each backup
+  bool verify = false;                    // a restore drill after each backup
+  std::vector<std::string> repositories;  // remote repositories each backup is copied to
 };
 
 struct CreateInstanceRequest {

@@ -45,6 +45,9 @@ Result<catalog::ScheduleRecord> Service::CreateSchedule(const ScheduleRequest& r
   RETURN_IF_ERROR(ValidateKeep("keepDaily", request.keep_daily));
   RETURN_IF_ERROR(ValidateKeep("keepWeekly", request.keep_weekly));
   RETURN_IF_ERROR(ValidateKeep("keepMonthly", request.keep_monthly));
+  for (const auto& name : request.repositories)
+    RETURN_IF_ERROR(ValidateName("repository name", name));
+  RETURN_IF_ERROR(copier_->CheckNames(request.repositories));
   ASSIGN_OR_RETURN(catalog::InstanceRecord instance, catalog_->GetInstance(request.instance));
   if (instance.status == catalog::InstanceState::kDeleting) {
     return Status::FailedPrecondition(fmt::format("instance '{}' is being deleted", instance.name));
@@ -69,6 +72,7 @@ Result<catalog::ScheduleRecord> Service::CreateSchedule(const ScheduleRequest& r
   r.keep_weekly = request.keep_weekly;
   r.keep_monthly = request.keep_monthly;
   r.verify = request.verify;
+  r.repositories = request.repositories;
   r.created_at = r.last_slot_at = catalog::NowRfc3339();
   RETURN_IF_ERROR(catalog_->InsertSchedule(r));
   WarnIfError(

@@ -45,6 +45,7 @@ void Scheduler::RunDue(Clock::time_point now) {
     request.retention_days = s.retention_days;
     request.schedule_id = s.id;
     request.verify_after = s.verify;
+    request.repositories = s.repositories;
     auto job = hooks_.start_backup(request);
     spdlog::info("event=scheduled_backup schedule={} instance={} slot={} result=\"{}\"", s.id,
                  s.instance, s.last_slot_at, job.ok() ? "job " + job->id : job.status().ToString());

@@ -984,6 +984,10 @@ def scenario(c, spec, daemon):
     c.call("POST", "/instances/pg1/backups/bk1/copy", {"to": "Bad Name"}, expect=400, body_invalid=True)
     c.call("POST", "/instances/pg1/backup", {"repositories": ["offsite"]}, expect=400)
     c.call("POST", "/instances/pg1/backup", {"repositories": "offsite"}, expect=400, body_invalid=True)
+    c.call("POST", "/instances/pg1/schedules", {"cron": "0 3 * * *", "repositories": ["offsite"]},
+           expect=400)
+    c.call("POST", "/instances/pg1/schedules", {"cron": "0 3 * * *", "repositories": ["a", "a"]},
+           expect=400, body_invalid=True)
     r = c.call("POST", "/instances/pg1/backups/nosuch/verify", {}, expect=404)
     err(r, "not_found")
     c.call("POST", "/instances/pg2/backups/bk1/verify", {}, expect=404)

@@ -520,6 +520,17 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
   }
   EXPECT_TRUE(wal_shipped);
 
+  // Schedules name the repositories of their backups.
+  auto schedule = daemon_.Post("/instances/shipped/schedules",
+                               json{{"cron", "0 3 * * *"}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(schedule.status, 201) << schedule.raw;
+  EXPECT_EQ(schedule.body["schedule"]["repositories"], json({"offsite"}));
+  EXPECT_EQ(daemon_
+                .Post("/instances/shipped/schedules",
+                      json{{"cron", "0 3 * * *"}, {"repositories", {"elsewhere"}}})
+                .status,
+            400);
+
   // Bad names are refused and change nothing.
   auto unknown = daemon_.Post("/instances/shipped/backup", json{{"repositories", {"elsewhere"}}});
   EXPECT_EQ(unknown.status, 400) << unknown.raw;

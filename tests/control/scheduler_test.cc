@@ -49,6 +49,7 @@ class SchedulerTest : public ::testing::Test {
     s.cron = cron;
     s.time_zone = "UTC";
     s.retention_days = 7;
+    s.repositories = {"offsite", "second"};
     s.created_at = s.last_slot_at = catalog::FormatRfc3339(t0_);
     EXPECT_TRUE(catalog_->InsertSchedule(s).ok());
     return s;
@@ -74,6 +75,8 @@ TEST_F(SchedulerTest, EachSlotRunsOnceAndMissedSlotsRunOnce) {
   EXPECT_EQ(started_[0].instance, "db");
   EXPECT_EQ(started_[0].schedule_id, "s00000001");
   EXPECT_EQ(started_[0].retention_days, 7);
+  EXPECT_EQ(started_[0].repositories, (std::vector<std::string>{"offsite", "second"}))
+      << "the schedule's copies, read back from the catalog";
   auto s = catalog_->GetSchedule("s00000001");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->last_slot_at, catalog::FormatRfc3339(t0_ + hours(1)));
