@@ -17,14 +17,16 @@ void AddRecoveryRoutes(http::HttpServer& s, control::Service& service) {
   s.Post("/instances/:name/restore", [&service](const Request& req, Response& res) {
     if (!CheckAsync(req, res)) return;
     auto body = ParseBody(req, {"backupName", "newInstanceName", "size", "targetTime", "targetLsn",
-                                "targetName", "target"});
+                                "targetName", "target", "repository"});
     if (!body.ok()) return SendError(res, body.status());
     control::RestoreRequest r;
     r.source_instance = req.matches[1];
     auto backup = StringField(*body, "backupName");
     auto target = StringField(*body, "newInstanceName", true);
     auto size = StringField(*body, "size");
-    for (const Status* st : {&backup.status(), &target.status(), &size.status()}) {
+    auto repository = StringField(*body, "repository");
+    for (const Status* st :
+         {&backup.status(), &target.status(), &size.status(), &repository.status()}) {
       if (!st->ok()) return SendError(res, *st);
     }
     auto recovery = ParseRecoveryTarget(*body);
@@ -32,6 +34,7 @@ void AddRecoveryRoutes(http::HttpServer& s, control::Service& service) {
     r.backup_name = backup.value();
     r.new_instance_name = target.value();
     r.size = size.value();
+    r.repository = repository.value();
     r.target = recovery.value();
     FinishJob(service, req, res, service.Restore(r), [&](const catalog::JobRecord& job) {
       auto view = service.GetInstance(r.new_instance_name);

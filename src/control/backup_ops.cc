@@ -329,9 +329,25 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
     RETURN_IF_ERROR(ValidateName("backupName", request.backup_name));
   RETURN_IF_ERROR(ValidateName("newInstanceName", request.new_instance_name));
   RETURN_IF_ERROR(ValidateSize(request.size));
+  if (!request.repository.empty()) {
+    RETURN_IF_ERROR(ValidateName("repository name", request.repository));
+    RETURN_IF_ERROR(copier_->CheckNames({request.repository}));
+    if (to_target) {
+      return Status::InvalidArgument(
+          "a point-in-time restore from a remote repository is not supported yet",
+          "restore to its backup (no target), or fetch the WAL first: dbaas remote wal-pull");
+    }
+  }
   if (to_target) RETURN_IF_ERROR(recovery_->ResolveTarget(request));
   ASSIGN_OR_RETURN(catalog::BackupRecord backup,
                    GetBackup(request.source_instance, request.backup_name));
+  if (!request.repository.empty() &&
+      (!backup.copies.is_object() || !backup.copies.contains(request.repository) ||
+       backup.copies[request.repository].value("state", "") != "copied")) {
+    return Status::FailedPrecondition(
+        fmt::format("backup '{}' has no copy in repository '{}'", backup.name, request.repository),
+        "copy it there first, or restore without 'repository'");
+  }
   if (backup.status != catalog::BackupState::kReady) {
     return Status::FailedPrecondition(
         fmt::format("backup '{}' is {}, not ready", backup.name, catalog::NameOf(backup.status)),
@@ -363,6 +379,7 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
                {"newInstanceName", request.new_instance_name},
                {"size", request.size}};
   if (to_target) body["target"] = TargetJson(request.target);
+  if (!request.repository.empty()) body["repository"] = request.repository;
   auto release = [this, name = backup.name] { reservations_.StopUsingBackup(name); };
   auto work = [this, request, release](JobContext& job) {
     ScopeExit done(release);
@@ -413,6 +430,10 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
   if (!backup.ok()) return fail(backup.status());
   auto record = catalog_->GetInstance(request.new_instance_name);
   if (!record.ok()) return fail(record.status());
+  if (!request.repository.empty()) {
+    Status fetched = FetchFromRemote(backup.value(), request.repository, job.progress);
+    if (!fetched.ok()) return fail(fetched);
+  }
   auto hold = repo_.HoldForRead();
   auto repo = repo_.Open();
   if (!repo.ok()) return fail(repo.status());

@@ -141,6 +141,20 @@ void Service::CopyTick() {
   }
 }
 
+Status Service::FetchFromRemote(const catalog::BackupRecord& backup, const std::string& repository,
+                                storage::Progress& progress) {
+  auto hold = repo_.HoldForWrite();
+  ASSIGN_OR_RETURN(auto repo, repo_.Open());
+  ASSIGN_OR_RETURN(auto lock, repo->LockForWrite());
+  ASSIGN_OR_RETURN(auto pulled,
+                   copier_->PullSnapshot(repository, *repo, backup.snapshot_id, &progress));
+  spdlog::info(
+      "event=backup_fetched backup={} repository={} blobs_fetched={} bytes_fetched={} "
+      "duration_ms={:.0f}",
+      backup.name, repository, pulled.blobs_fetched, pulled.bytes_fetched, pulled.seconds * 1000);
+  return Status::Ok();
+}
+
 void Service::ReconcileCopies() {
   auto backups = catalog_->ListBackups();
   if (!backups.ok()) return;

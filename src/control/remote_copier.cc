@@ -98,6 +98,23 @@ Result<storage::PushStats> RemoteCopier::PushSnapshot(const std::string& name,
   return pushed;
 }
 
+Result<storage::PullStats> RemoteCopier::PullSnapshot(const std::string& name,
+                                                      storage::Repository& local,
+                                                      const std::string& snapshot_id,
+                                                      storage::Progress* progress) {
+  auto it = buckets_.find(name);
+  if (it == buckets_.end()) return CheckNames({name});
+  Bucket& bucket = *it->second;
+  std::lock_guard lock(bucket.mu);
+  auto repo = Connect(bucket);
+  Result<storage::PullStats> pulled = repo.ok() ? (*repo)->Pull(snapshot_id, local, progress)
+                                                : Result<storage::PullStats>(repo.status());
+  Record(bucket, pulled.status(), 0);
+  if (!pulled.ok())
+    return pulled.status().WithContext(fmt::format("fetch from repository '{}'", name));
+  return pulled;
+}
+
 Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_path) {
   auto it = buckets_.find(name);
   if (it == buckets_.end()) return CheckNames({name});

@@ -51,6 +51,11 @@ class RemoteCopier {
   Result<storage::PushStats> PushSnapshot(const std::string& name, const storage::Repository& local,
                                           const std::string& snapshot_id,
                                           storage::Progress* progress);
+  // Copies snapshot `snapshot_id` of bucket `name` into `local` (under the caller's write
+  // hold and the repository's writer lock): the blobs it lacks, then the manifest.
+  Result<storage::PullStats> PullSnapshot(const std::string& name, storage::Repository& local,
+                                          const std::string& snapshot_id,
+                                          storage::Progress* progress);
   // Ships the WAL archives of the local repository at `repo_path` that bucket `name` lacks.
   // A failure is logged and counted.
   Status ShipWal(const std::string& name, const std::string& repo_path);

@@ -50,6 +50,9 @@ struct RestoreRequest {
   // Whether the copy's tenant gets the superuser's login; unset: as the source instance
   // has it (none when the source is gone).
   std::optional<bool> superuser_access;
+  // A remote repository holding a copy of the backup: what the local repository lacks of
+  // it is fetched from there first (the local copy was lost or removed).
+  std::string repository;
 };
 
 }  // namespace dbaas::control

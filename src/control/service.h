@@ -223,6 +223,10 @@ class Service {
   // The copier's tick: archived WAL to every remote, copies that failed tried again, the
   // copy_behind alert.
   void CopyTick();
+  // Brings what the local repository lacks of `backup`'s snapshot from `repository` (under
+  // the writer's hold and lock), for a restore from a remote copy.
+  Status FetchFromRemote(const catalog::BackupRecord& backup, const std::string& repository,
+                         storage::Progress& progress);
   // At start: copies left pending by a daemon that stopped become failed (tried again).
   void ReconcileCopies();
   // Per remote: seconds since the oldest ready backup still waiting for its copy there.

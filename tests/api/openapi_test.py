@@ -986,6 +986,8 @@ def scenario(c, spec, daemon):
     c.call("POST", "/instances/pg1/backup", {"repositories": "offsite"}, expect=400, body_invalid=True)
     c.call("POST", "/instances/pg1/schedules", {"cron": "0 3 * * *", "repositories": ["offsite"]},
            expect=400)
+    c.call("POST", "/instances/pg1/restore",
+           {"backupName": "bk1", "newInstanceName": "from-bucket", "repository": "offsite"}, expect=400)
     c.call("POST", "/instances/pg1/schedules", {"cron": "0 3 * * *", "repositories": ["a", "a"]},
            expect=400, body_invalid=True)
     r = c.call("POST", "/instances/pg1/backups/nosuch/verify", {}, expect=404)

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "base/process.h"
 #include "catalog/catalog.h"
 #include "daemon.h"
 #include "engines/instance.h"
@@ -604,6 +605,47 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
                   .value("state", "");
   }
   EXPECT_EQ(b3_copy, "copied");
+
+  // The local copy of b1 is lost (removed offline, its data collected): a restore from the
+  // bucket fetches it first; without the bucket it fails.
+  ASSERT_TRUE(daemon_.Stop().ok());
+  std::string repository = daemon_.data_root() + "/repository";
+  std::string snapshot = made.body["backup"]["snapshotId"];
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{DBAAS_CLI_BINARY, "snapshot", "rm", "--repo", repository,
+                                 snapshot},
+        std::vector<std::string>{DBAAS_CLI_BINARY, "repo", "gc", repository}}) {
+    ProcessOptions cli;
+    cli.argv = argv;
+    auto ran = RunProcess(cli, std::chrono::seconds(60));
+    ASSERT_TRUE(ran.ok() && ran->exit_code == 0)
+        << (ran.ok() ? ran->output : ran.status().ToString());
+  }
+  StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
+  auto without = daemon_.Post("/instances/shipped/restore",
+                              json{{"backupName", "b1"}, {"newInstanceName", "lost"}});
+  EXPECT_NE(without.status, 201) << without.raw;
+  auto from_bucket = daemon_.Post(
+      "/instances/shipped/restore",
+      json{{"backupName", "b1"}, {"newInstanceName", "fetched"}, {"repository", "offsite"}});
+  ASSERT_EQ(from_bucket.status, 201) << from_bucket.raw;
+  auto rows = Psql(daemon_, "fetched", "select count(*) from t");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(*rows, "2000");
+  // Refused up front: a target from a bucket, a repository without a copy of the backup.
+  EXPECT_EQ(daemon_
+                .Post("/instances/shipped/restore", json{{"backupName", "b1"},
+                                                         {"newInstanceName", "again"},
+                                                         {"repository", "offsite"},
+                                                         {"target", "latest"}})
+                .status,
+            400);
+  EXPECT_EQ(daemon_
+                .Post("/instances/shipped/restore", json{{"backupName", "b1"},
+                                                         {"newInstanceName", "again"},
+                                                         {"repository", "elsewhere"}})
+                .status,
+            400);
 }
 
 }  // namespace
