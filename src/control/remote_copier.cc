@@ -81,38 +81,40 @@ void RemoteCopier::Record(Bucket& bucket, const Status& status, uint64_t bytes) 
   }
 }
 
-Result<storage::PushStats> RemoteCopier::PushSnapshot(const std::string& name,
-                                                      const storage::Repository& local,
-                                                      const std::string& snapshot_id,
-                                                      storage::Progress* progress) {
+template <typename T>
+Result<T> RemoteCopier::OnBucket(
+    const std::string& name, const char* what,
+    const std::function<Result<T>(storage::RemoteRepository&)>& operation,
+    const std::function<uint64_t(const T&)>& bytes_sent) {
   auto it = buckets_.find(name);
   if (it == buckets_.end()) return CheckNames({name});
   Bucket& bucket = *it->second;
   std::lock_guard lock(bucket.mu);
   auto repo = Connect(bucket);
-  Result<storage::PushStats> pushed = repo.ok() ? (*repo)->Push(local, snapshot_id, progress)
-                                                : Result<storage::PushStats>(repo.status());
-  Record(bucket, pushed.status(), pushed.ok() ? pushed->bytes_sent : 0);
-  if (!pushed.ok())
-    return pushed.status().WithContext(fmt::format("copy to repository '{}'", name));
-  return pushed;
+  Result<T> done = repo.ok() ? operation(**repo) : Result<T>(repo.status());
+  Record(bucket, done.status(), done.ok() ? bytes_sent(done.value()) : 0);
+  if (!done.ok()) return done.status().WithContext(fmt::format("{} repository '{}'", what, name));
+  return done;
+}
+
+Result<storage::PushStats> RemoteCopier::PushSnapshot(const std::string& name,
+                                                      const storage::Repository& local,
+                                                      const std::string& snapshot_id,
+                                                      storage::Progress* progress) {
+  return OnBucket<storage::PushStats>(
+      name, "copy to",
+      [&](storage::RemoteRepository& repo) { return repo.Push(local, snapshot_id, progress); },
+      [](const storage::PushStats& stats) { return stats.bytes_sent; });
 }
 
 Result<storage::PullStats> RemoteCopier::PullSnapshot(const std::string& name,
                                                       storage::Repository& local,
                                                       const std::string& snapshot_id,
                                                       storage::Progress* progress) {
-  auto it = buckets_.find(name);
-  if (it == buckets_.end()) return CheckNames({name});
-  Bucket& bucket = *it->second;
-  std::lock_guard lock(bucket.mu);
-  auto repo = Connect(bucket);
-  Result<storage::PullStats> pulled = repo.ok() ? (*repo)->Pull(snapshot_id, local, progress)
-                                                : Result<storage::PullStats>(repo.status());
-  Record(bucket, pulled.status(), 0);
-  if (!pulled.ok())
-    return pulled.status().WithContext(fmt::format("fetch from repository '{}'", name));
-  return pulled;
+  return OnBucket<storage::PullStats>(
+      name, "fetch from",
+      [&](storage::RemoteRepository& repo) { return repo.Pull(snapshot_id, local, progress); },
+      [](const storage::PullStats&) { return uint64_t{0}; });
 }
 
 Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_path) {

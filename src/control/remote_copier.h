@@ -13,6 +13,7 @@
 // Service's mutex.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,12 @@ class RemoteCopier {
   Result<storage::RemoteRepository*> Connect(Bucket& bucket);
   // Records an operation's outcome; a failure drops the bucket's connection (under its mu).
   void Record(Bucket& bucket, const Status& status, uint64_t bytes);
+  // Runs `operation` on bucket `name`, connected, under its lock, and records the outcome;
+  // an error says `what` ("copy to") and the repository.
+  template <typename T>
+  Result<T> OnBucket(const std::string& name, const char* what,
+                     const std::function<Result<T>(storage::RemoteRepository&)>& operation,
+                     const std::function<uint64_t(const T&)>& bytes_sent);
 
   std::map<std::string, std::unique_ptr<Bucket>> buckets_;  // fixed after construction
   std::string owner_;
