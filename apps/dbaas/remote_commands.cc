@@ -1,6 +1,5 @@
 // dbaas remote ...: copies of a local repository's snapshots in an S3 bucket (offline
 // commands; dbaasd does the same from its `repositories` configuration).
-#include <unistd.h>
 
 #include <iostream>
 #include <memory>
@@ -8,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/process.h"
 #include "commands.h"
 #include "progress_bar.h"
 #include "storage/remote_spec.h"
@@ -40,12 +40,6 @@ void AddWriterOptions(CLI::App* cmd, RemoteArgs& args) {
   cmd->add_flag(
       "--take-over", args.take_over,
       "Take the bucket's writer lease from another daemon (disaster recovery: stop it first)");
-}
-
-std::string HostName() {
-  char name[256] = {};
-  gethostname(name, sizeof(name) - 1);
-  return name;
 }
 
 // Runs `body` with the remote repository opened (and, for writers, leased).

@@ -106,6 +106,12 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 }  // namespace
 
+std::string HostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
 Result<UserIds> LookupUser(const std::string& name) {
   struct passwd pw;
   struct passwd* found = nullptr;

@@ -24,6 +24,9 @@ struct UserIds {
 // Looks up a user by name ("postgres").
 Result<UserIds> LookupUser(const std::string& name);
 
+// This machine's host name (what a bucket's lease records of its writer); "" if unknown.
+std::string HostName();
+
 struct ProcessOptions {
   std::vector<std::string> argv;  // argv[0]: a path, or a name looked up in PATH
   // The child's environment: ours cut down to PATH, the locale (LANG, LANGUAGE, LC_*), TZ

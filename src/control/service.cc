@@ -4,13 +4,13 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "base/log.h"
 #include "base/names.h"
+#include "base/process.h"
 #include "control/validation.h"
 #include "engines/engine.h"
 #include "engines/log_spool.h"
@@ -121,10 +121,8 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
     }
     // The buckets are leased to this daemon by its local repository's id.
     ASSIGN_OR_RETURN(auto local, storage::Repository::Open(repo));
-    char host[256] = {};
-    ::gethostname(host, sizeof(host) - 1);
-    service->copier_ = std::make_unique<RemoteCopier>(options.remotes, local->config().id, host,
-                                                      options.s3_options);
+    service->copier_ = std::make_unique<RemoteCopier>(options.remotes, local->config().id,
+                                                      HostName(), options.s3_options);
   }
   RETURN_IF_ERROR(service->drills_->RemoveLeftovers().WithContext("reconcile"));
   RETURN_IF_ERROR(service->Reconcile().WithContext("reconcile"));

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "base/bytes.h"
 #include "base/parallel.h"
 #include "base/sha256.h"
 
@@ -393,11 +394,7 @@ Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_t> bod
                          etags[part]);
     }
     xml += "</CompleteMultipartUpload>";
-    Request complete{"POST",
-                     std::string(key),
-                     {{"uploadId", upload_id}},
-                     {},
-                     {reinterpret_cast<const uint8_t*>(xml.data()), xml.size()}};
+    Request complete{"POST", std::string(key), {{"uploadId", upload_id}}, {}, AsBytes(xml)};
     Result<Response> response = Send(complete);
     completed = response.status();
     // S3 may answer 200 and put the error in the body.
@@ -502,7 +499,7 @@ Status S3Client::CreateBucket() {
         "</CreateBucketConfiguration>",
         location_.region);
   }
-  Request request{"PUT", "", {}, {}, {reinterpret_cast<const uint8_t*>(xml.data()), xml.size()}};
+  Request request{"PUT", "", {}, {}, AsBytes(xml)};
   Status created = Send(request).status();
   if (created.ok() || created.message().find("BucketAlreadyOwnedByYou") != std::string::npos) {
     return Status::Ok();

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <map>
 
+#include "base/bytes.h"
 #include "base/hex.h"
 #include "base/sha256.h"
 
@@ -23,10 +24,6 @@ Mac HmacSha256(std::span<const uint8_t> key, std::string_view data) {
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
   return out;
-}
-
-std::span<const uint8_t> AsBytes(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
 }
 
 std::string Lowercase(std::string_view text) {

@@ -12,6 +12,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "base/bytes.h"
 #include "base/hex.h"
 #include "base/names.h"
 #include "base/parallel.h"
@@ -34,10 +35,6 @@ std::string PackObject(const std::string& name) { return "packs/" + name + ".pac
 std::string IndexObject(const std::string& name) { return "packs/" + name + ".index"; }
 std::string ManifestObject(const std::string& id) { return "snapshots/" + id + ".manifest"; }
 std::string BlobsObject(const std::string& id) { return "snapshots/" + id + ".blobs"; }
-
-std::span<const uint8_t> AsBytes(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

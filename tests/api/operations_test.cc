@@ -653,6 +653,12 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
                                                          {"repository", "elsewhere"}})
                 .status,
             400);
+  ASSERT_EQ(daemon_.Post("/instances/shipped/backup", json{{"backupName", "b4"}}).status, 201);
+  auto uncopied = daemon_.Post(
+      "/instances/shipped/restore",
+      json{{"backupName", "b4"}, {"newInstanceName", "again"}, {"repository", "offsite"}});
+  EXPECT_EQ(uncopied.status, 409) << uncopied.raw;
+  EXPECT_NE(uncopied.raw.find("has no copy in repository 'offsite'"), std::string::npos);
 }
 
 }  // namespace

@@ -23,6 +23,17 @@ InstanceRecord Instance(const std::string& name) {
   return r;
 }
 
+// A ready PostgreSQL backup of `instance`, made now.
+BackupRecord ReadyBackup(const std::string& name, const std::string& instance) {
+  BackupRecord b;
+  b.name = name;
+  b.instance = instance;
+  b.instance_type = "postgresql";
+  b.status = BackupState::kReady;
+  b.created_at = NowRfc3339();
+  return b;
+}
+
 TEST(CatalogTest, MigratesAFreshFileAndReopensWithoutChange) {
   TempDir dir;
   std::string path = dir / "catalog.db";
@@ -68,12 +79,7 @@ TEST(CatalogTest, ACopyStateChangesOneRepositoryAndNothingElse) {
   auto catalog = Catalog::Open(dir / "catalog.db");
   ASSERT_TRUE(catalog.ok());
   ASSERT_TRUE((*catalog)->InsertInstance(Instance("db")).ok());
-  BackupRecord b;
-  b.name = "b1";
-  b.instance = "db";
-  b.instance_type = "postgresql";
-  b.status = BackupState::kReady;
-  b.created_at = NowRfc3339();
+  BackupRecord b = ReadyBackup("b1", "db");
   b.copies = {{"offsite", {{"state", "pending"}}}};
   ASSERT_TRUE((*catalog)->InsertBackup(b).ok());
   b.pinned = true;  // another change of the row, made meanwhile
@@ -103,12 +109,7 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
     auto catalog = Catalog::Open(path);
     ASSERT_TRUE(catalog.ok());
     ASSERT_TRUE((*catalog)->InsertInstance(Instance("old")).ok());
-    BackupRecord b;
-    b.name = "old-backup";
-    b.instance = "old";
-    b.instance_type = "postgresql";
-    b.status = BackupState::kReady;
-    b.created_at = NowRfc3339();
+    BackupRecord b = ReadyBackup("old-backup", "old");
     ASSERT_TRUE((*catalog)->InsertBackup(b).ok());
   }
   {
@@ -283,12 +284,7 @@ TEST(CatalogTest, SchedulesAndOperationsFieldsRoundTrip) {
   ASSERT_TRUE(c.DeleteSchedule(s.id).ok());
   EXPECT_EQ(c.DeleteSchedule(s.id).code(), StatusCode::kNotFound);
 
-  BackupRecord b;
-  b.name = "b1";
-  b.instance = "db";
-  b.instance_type = "postgresql";
-  b.status = BackupState::kReady;
-  b.created_at = NowRfc3339();
+  BackupRecord b = ReadyBackup("b1", "db");
   b.schedule_id = "s0123abcd";
   b.pinned = true;
   b.drill = {{"status", "passed"}, {"rtoSeconds", 1.25}};

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/bytes.h"
 #include "test_util.h"
 
 namespace dbaas::objstore {
@@ -53,8 +54,7 @@ TEST(ObjectCipherTest, AnObjectSealedByTheDocumentedLayoutOpens) {
   // frames of 64 bytes, nonce prefix 01 x 8, name "packs/fuzz.pack".
   std::string sealed =
       testing::ReadFile(std::string(DBAAS_FUZZ_SEEDS_DIR) + "/sealed_object/three_frames");
-  auto opened = Open(Key256{}, "packs/fuzz.pack",
-                     std::span(reinterpret_cast<const uint8_t*>(sealed.data()), sealed.size()));
+  auto opened = Open(Key256{}, "packs/fuzz.pack", AsBytes(sealed));
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   ASSERT_EQ(opened->size(), 150u);
   for (size_t i = 0; i < 150; ++i) EXPECT_EQ((*opened)[i], i) << i;

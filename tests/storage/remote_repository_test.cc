@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/bytes.h"
 #include "objstore/s3_client.h"
 #include "objstore/s3_test_server.h"
+#include "storage/remote_spec.h"
 #include "storage/snapshot_create.h"
 #include "storage/snapshot_restore.h"
 #include "storage/wal_archive.h"
@@ -319,11 +321,7 @@ TEST_F(RemoteRepositoryTest, GcKeepsWhatRemainingSnapshotsNeed) {
 TEST_F(RemoteRepositoryTest, AConfigOrLeaseThatIsNotOursIsRefusedNotFollowed) {
   // Plaintext objects a bucket's holder can write: wrong types are corruption, not a crash.
   std::string bad_config = R"({"format": 7, "version": "1", "id": [], "encryption": null})";
-  ASSERT_TRUE(
-      client_
-          ->Put("config.json",
-                std::span(reinterpret_cast<const uint8_t*>(bad_config.data()), bad_config.size()))
-          .ok());
+  ASSERT_TRUE(client_->Put("config.json", AsBytes(bad_config)).ok());
   EXPECT_EQ(RemoteRepository::Open(*client_, {}).status().code(), StatusCode::kCorruption);
   ASSERT_TRUE(client_->Delete("config.json").ok());
   // A bucket that lost its config.json but holds a repository's objects is not made anew
@@ -335,10 +333,7 @@ TEST_F(RemoteRepositoryTest, AConfigOrLeaseThatIsNotOursIsRefusedNotFollowed) {
   auto remote = InitAndOpen({});
   ASSERT_TRUE(remote);
   std::string bad_lease = R"({"owner": {"not": "a string"}, "host": 5})";
-  ASSERT_TRUE(client_
-                  ->Put("lease.json", std::span(reinterpret_cast<const uint8_t*>(bad_lease.data()),
-                                                bad_lease.size()))
-                  .ok());
+  ASSERT_TRUE(client_->Put("lease.json", AsBytes(bad_lease)).ok());
   Manifest m = Snapshot();
   auto pushed = remote->Push(*local_, m.id);
   EXPECT_EQ(pushed.status().code(), StatusCode::kFailedPrecondition) << pushed.status().ToString();
@@ -393,21 +388,14 @@ TEST_F(RemoteRepositoryTest, WalGoesBothWaysAsItIsStored) {
   std::map<std::string, std::string> contents;
   for (size_t i = 0; i < 3; ++i) {
     contents[names[i]] = testing::RandomBytes(200000 + i, static_cast<unsigned>(i));
-    ASSERT_TRUE(archive
-                    .Store(std::span(reinterpret_cast<const uint8_t*>(contents[names[i]].data()),
-                                     contents[names[i]].size()),
-                           names[i])
-                    .ok());
+    ASSERT_TRUE(archive.Store(AsBytes(contents[names[i]]), names[i]).ok());
   }
   auto pushed = remote->PushWal(local_->path(), id);
   ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
   EXPECT_EQ(pushed->files, 3u);
   EXPECT_EQ(remote->PushWal(local_->path(), id)->files, 0u) << "only what the remote lacks";
   contents[names[3]] = "the fourth";
-  ASSERT_TRUE(archive
-                  .Store(std::span(reinterpret_cast<const uint8_t*>(contents[names[3]].data()), 10),
-                         names[3])
-                  .ok());
+  ASSERT_TRUE(archive.Store(AsBytes(contents[names[3]]), names[3]).ok());
   EXPECT_EQ(remote->PushWal(local_->path(), id)->files, 1u);
   EXPECT_EQ(remote->ListWalArchives().value(), std::vector<std::string>{id});
 
@@ -433,6 +421,47 @@ TEST_F(RemoteRepositoryTest, WalGoesBothWaysAsItIsStored) {
   EXPECT_FALSE(copy.Read("000000010000000000000009").ok());
   EXPECT_EQ(remote->PushWal(local_->path(), "../etc").status().code(),
             StatusCode::kInvalidArgument);
+}
+
+TEST(RemoteSpecTest, EveryFieldIsCheckedBeforeAnythingIsRead) {
+  nlohmann::json good = {{"name", "offsite"},
+                         {"endpoint", "https://s3.eu-west-1.amazonaws.com"},
+                         {"bucket", "acme-backups"},
+                         {"region", "eu-west-1"},
+                         {"pathStyle", false},
+                         {"credentialsFile", "/etc/dbaas/s3.credentials"},
+                         {"caFile", "/etc/dbaas/ca.pem"},
+                         {"encryption", {{"passphraseFile", "/etc/dbaas/pass"}}}};
+  auto spec = ParseRemoteSpec(good);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_FALSE(spec->location.path_style);
+  EXPECT_EQ(spec->key.kind, RemoteKeySpec::Kind::kPassphraseFile);
+  EXPECT_EQ(spec->ca_file, "/etc/dbaas/ca.pem");
+  struct Bad {
+    nlohmann::json patch;
+    std::string says;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {{{"colour", "blue"}}, "unknown field 'colour'"},
+           {{{"name", "Off Site"}}, "repository name"},
+           {{{"type", "gcs"}}, "type 'gcs'"},
+           {{{"endpoint", "s3.amazonaws.com"}}, "http:// or https://"},
+           {{{"bucket", "Bad_Bucket"}}, "not a valid bucket name"},
+           {{{"region", 7}}, "'region' must be a string"},
+           {{{"pathStyle", "yes"}}, "pathStyle"},
+           {{{"credentialsFile", "relative/creds"}}, "absolute path"},
+           {{{"caFile", "ca.pem"}}, "caFile must be an absolute path"},
+           {{{"encryption", {{"keyFile", "/k"}, {"passphraseFile", "/p"}}}},
+            "one of keyFile or passphraseFile"},
+           {{{"encryption", {{"keyFile", "k"}, {"passphraseFile", nullptr}}}}, "must be absolute"},
+       }) {
+    nlohmann::json j = good;
+    j.merge_patch(bad.patch);
+    auto refused = ParseRemoteSpec(j);
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << bad.patch.dump();
+    EXPECT_NE(refused.status().ToString().find(bad.says), std::string::npos)
+        << bad.patch.dump() << ": " << refused.status().ToString();
+  }
 }
 
 }  // namespace
