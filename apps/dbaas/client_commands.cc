@@ -28,8 +28,121 @@ Result<json> ParseConfigPairs(const std::vector<std::string>& pairs) {
   return config;
 }
 
+// Where a restore or a branch ends: a time, an LSN, a restore point or everything archived
+// (one at most).
+struct TargetArgs {
+  std::string time, lsn, point;
+  bool latest = false;
+};
+
+void AddTargetOptions(CLI::App* cmd, TargetArgs& t) {
+  auto* time = cmd->add_option("--time", t.time,
+                               "Point in time, RFC 3339 with a zone (2026-11-25T10:00:00Z)");
+  auto* lsn = cmd->add_option("--lsn", t.lsn, "Up to this WAL position (0/3000060)");
+  auto* point = cmd->add_option("--restore-point", t.point, "Up to this restore point");
+  auto* latest = cmd->add_flag("--latest", t.latest, "Everything archived");
+  for (auto* opt : {time, lsn, point, latest}) {
+    for (auto* other : {time, lsn, point, latest}) {
+      if (opt != other) opt->excludes(other);
+    }
+  }
+}
+
+void AddTargetFields(json& body, const TargetArgs& t) {
+  if (!t.time.empty()) body["targetTime"] = t.time;
+  if (!t.lsn.empty()) body["targetLsn"] = t.lsn;
+  if (!t.point.empty()) body["targetName"] = t.point;
+  if (t.latest) body["target"] = "latest";
+}
+
+Status PrintBranches(const GlobalOptions& g, const json& list) {
+  return ShowList(g, list, {"NAME", "STATUS", "FROM", "METHOD", "AT", "OWN BYTES"},
+                  [](const json& i) -> std::vector<std::string> {
+                    const json& from = i.value("branchedFrom", json::object());
+                    const json& v = i.value("volume", json::object());
+                    std::string own = v.value("exclusiveBytes", json()).is_number()
+                                          ? HumanBytes(v["exclusiveBytes"].get<uint64_t>())
+                                          : "-";
+                    return {Str(i, "name"),      Str(i, "status"), Str(from, "instance"),
+                            Str(from, "method"), Str(from, "at"),  own};
+                  });
+}
+
+void AddBranchCommands(CLI::App* inst, GlobalOptions& g, std::shared_ptr<ClientState> c) {
+  struct BranchArgs {
+    std::string source, name, backup, size;
+    TargetArgs target;
+    std::vector<std::string> config;
+    bool no_wait = false;
+  };
+  auto a = std::make_shared<BranchArgs>();
+  auto* branch = inst->add_subcommand(
+      "branch",
+      "A new, writable instance from another as it is now (a consistent copy: reflink clones "
+      "where the filesystem has them, else through the repository; no backup is left), or as "
+      "it was at a backup or a point in time");
+  branch->add_option("source", a->source, "The instance to branch")->required();
+  branch->add_option("name", a->name, "Name of the new instance")->required();
+  branch->add_option("--backup", a->backup, "As it was at this backup");
+  AddTargetOptions(branch, a->target);
+  branch->add_option("--config", a->config, "Server setting KEY=VALUE over the source's");
+  branch->add_option("--size", a->size, "Volume size (default: the source's)");
+  branch->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
+  branch->callback([&g, c, a] {
+    g.action = [&g, c, a] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json config, ParseConfigPairs(a->config));
+        json body = {{"newInstanceName", a->name}};
+        if (!config.empty()) body["config"] = config;
+        if (!a->backup.empty()) body["backupName"] = a->backup;
+        if (!a->size.empty()) body["size"] = a->size;
+        AddTargetFields(body, a->target);
+        std::string path = fmt::format("/instances/{}/branch", PathSegment(a->source));
+        ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "branch", a->no_wait));
+        if (a->no_wait) return Show(g, job, PrintJob);
+        ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(a->name)));
+        if (g.format == OutputFormat::kTable) {
+          const json& r = job.value("result", json::object());
+          std::cout << fmt::format("branch {} made by {} in {:.2f} s\n", a->name, Str(r, "method"),
+                                   r.value("seconds", 0.0));
+        }
+        return Show(g, got["instance"], PrintInstance);
+      });
+    };
+  });
+
+  auto parent = std::make_shared<std::string>();
+  auto* ls = inst->add_subcommand("branches", "List the branches made from an instance");
+  ls->add_option("name", *parent, "The parent instance")->required();
+  ls->callback([&g, c, parent] {
+    g.action = [&g, c, parent] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        ASSIGN_OR_RETURN(json got,
+                         api.Get(fmt::format("/instances/{}/branches", PathSegment(*parent))));
+        return PrintBranches(g, got["branches"]);
+      });
+    };
+  });
+
+  auto reset_name = std::make_shared<std::string>();
+  auto* reset = inst->add_subcommand(
+      "reset", "Make a branch again from its parent's current state (what it held is gone)");
+  reset->add_option("name", *reset_name, "The branch")->required();
+  reset->callback([&g, c, reset_name] {
+    g.action = [&g, c, reset_name] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        std::string path = fmt::format("/instances/{}/reset", PathSegment(*reset_name));
+        RETURN_IF_ERROR(StartAndWait(api, g, path, json::object(), "reset", false).status());
+        ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(*reset_name)));
+        return Show(g, got["instance"], PrintInstance);
+      });
+    };
+  });
+}
+
 void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
-  auto* inst = app.add_subcommand("instance", "Database instances (create, ls, get, rm)");
+  auto* inst = app.add_subcommand(
+      "instance", "Database instances (create, ls, get, resize, rm, branch, branches, reset)");
   inst->require_subcommand(1);
 
   struct CreateArgs {
@@ -135,6 +248,7 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
       });
     };
   });
+  AddBranchCommands(inst, g, c);
 }
 
 void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
@@ -222,8 +336,8 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
 
 void AddRecoveryCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
   struct Args {
-    std::string instance, backup, target, size, time, lsn, point;
-    bool latest = false;
+    std::string instance, backup, target, size;
+    TargetArgs to;
     bool no_wait = false;
   };
   auto a = std::make_shared<Args>();
@@ -236,16 +350,7 @@ void AddRecoveryCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
                       "Backup name (with a target: optional, the newest before it)");
   restore->add_option("--to", a->target, "Name of the new instance")->required();
   restore->add_option("--size", a->size, "Volume size of the new instance");
-  auto* time = restore->add_option("--time", a->time,
-                                   "Point in time, RFC 3339 with a zone (2026-11-25T10:00:00Z)");
-  auto* lsn = restore->add_option("--lsn", a->lsn, "Up to this WAL position (0/3000060)");
-  auto* point = restore->add_option("--restore-point", a->point, "Up to this restore point");
-  auto* latest = restore->add_flag("--latest", a->latest, "Everything archived");
-  for (auto* opt : {time, lsn, point, latest}) {
-    for (auto* other : {time, lsn, point, latest}) {
-      if (opt != other) opt->excludes(other);
-    }
-  }
+  AddTargetOptions(restore, a->to);
   restore->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
   restore->callback([&g, c, a] {
     g.action = [&g, c, a] {
@@ -253,10 +358,7 @@ void AddRecoveryCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
         json body = {{"newInstanceName", a->target}};
         if (!a->backup.empty()) body["backupName"] = a->backup;
         if (!a->size.empty()) body["size"] = a->size;
-        if (!a->time.empty()) body["targetTime"] = a->time;
-        if (!a->lsn.empty()) body["targetLsn"] = a->lsn;
-        if (!a->point.empty()) body["targetName"] = a->point;
-        if (a->latest) body["target"] = "latest";
+        AddTargetFields(body, a->to);
         std::string path = fmt::format("/instances/{}/restore", PathSegment(a->instance));
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "restore", a->no_wait));
         if (a->no_wait) return Show(g, job, PrintJob);

@@ -44,6 +44,10 @@ void PrintInstance(const json& inst) {
                            : "not measured yet";
     rows.push_back({"size", fmt::format("{} ({}; {})", Str(inst, "size"), used,
                                         v.value("enforced", false) ? "enforced" : "not enforced")});
+    if (v.value("exclusiveBytes", json()).is_number()) {
+      rows.push_back({"own bytes", HumanBytes(v["exclusiveBytes"].get<uint64_t>()) +
+                                       " (shared with no other instance)"});
+    }
   }
   if (inst.contains("connection") && inst["connection"].is_object()) {
     const json& c = inst["connection"];
@@ -59,6 +63,15 @@ void PrintInstance(const json& inst) {
     const json& r = inst["restoredFrom"];
     rows.push_back({"restored from", fmt::format("{} / {} at {}", Str(r, "sourceInstance"),
                                                  Str(r, "backupName"), Str(r, "restoredAt"))});
+  }
+  if (inst.contains("branchedFrom")) {
+    const json& b = inst["branchedFrom"];
+    rows.push_back(
+        {"branched from", fmt::format("{} as it was at {} ({}{})", Str(b, "instance"), Str(b, "at"),
+                                      Str(b, "method"),
+                                      b.value("backupName", json()).is_string()
+                                          ? ", backup " + b["backupName"].get<std::string>()
+                                          : "")});
   }
   rows.push_back({"created", Str(inst, "createdAt")});
   PrintTable({"FIELD", "VALUE"}, rows);

@@ -37,6 +37,14 @@ const char* DesignStatusOf(catalog::BackupState state) {
 
 }  // namespace
 
+json BranchedFromJson(const catalog::RestoredFrom& from) {
+  return {{"instance", from.source_instance},
+          {"backupName", from.backup_name.empty() ? json(nullptr) : json(from.backup_name)},
+          {"at", from.branch_point},
+          {"method", from.branch_method},
+          {"branchedAt", from.restored_at}};
+}
+
 json InstanceJson(const control::InstanceView& view, bool show_secrets) {
   const catalog::InstanceRecord& r = view.record;
   json j = {{"name", r.name},
@@ -66,13 +74,17 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
   // every --volume-check-interval while the instance runs (null before).
   json volume = {{"sizeBytes", r.size.empty() ? json(nullptr) : json(control::SizeBytes(r.size))},
                  {"usedBytes", nullptr},
+                 {"exclusiveBytes", nullptr},
                  {"enforced", false}};
   if (view.volume) {
     volume["usedBytes"] = view.volume->used_bytes;
+    volume["exclusiveBytes"] = view.volume->exclusive_bytes;
     volume["enforced"] = view.volume->enforced;
   }
   j["volume"] = std::move(volume);
-  if (r.restored_from) {
+  if (r.restored_from && r.restored_from->is_branch()) {
+    j["branchedFrom"] = BranchedFromJson(*r.restored_from);
+  } else if (r.restored_from) {
     j["restoredFrom"] = {{"sourceInstance", r.restored_from->source_instance},
                          {"backupName", r.restored_from->backup_name},
                          {"restoredAt", r.restored_from->restored_at}};

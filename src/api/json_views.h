@@ -12,6 +12,8 @@ namespace dbaas::api {
 // An instance; `show_secrets` adds the password and puts it in the URI.
 nlohmann::json InstanceJson(const control::InstanceView& view, bool show_secrets);
 // A backup: backupName, namespace, pvcName, instanceType, status, createdAt, size, ...
+// A branch's parent and the point it branched from.
+nlohmann::json BranchedFromJson(const catalog::RestoredFrom& from);
 nlohmann::json BackupJson(const catalog::BackupRecord& backup);
 nlohmann::json JobJson(const catalog::JobRecord& job);
 nlohmann::json RestorePointJson(const catalog::RestorePointRecord& point);

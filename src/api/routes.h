@@ -10,6 +10,7 @@ namespace dbaas::api {
 void AddInstanceRoutes(http::HttpServer& s, control::Service& service);
 void AddBackupRoutes(http::HttpServer& s, control::Service& service);
 void AddRecoveryRoutes(http::HttpServer& s, control::Service& service);
+void AddBranchRoutes(http::HttpServer& s, control::Service& service);
 void AddOperationRoutes(http::HttpServer& s, control::Service& service);
 
 }  // namespace dbaas::api

@@ -155,6 +155,7 @@ void ApiServer::Routes() {
   AddInstanceRoutes(s, service_);
   AddBackupRoutes(s, service_);
   AddRecoveryRoutes(s, service_);
+  AddBranchRoutes(s, service_);
   AddOperationRoutes(s, service_);
 }
 

@@ -155,6 +155,17 @@ constexpr std::string_view kInstanceColumns =
     "name, type, status, status_message, size, config, port, created_at, updated_at, "
     "restored_from";
 
+std::string DumpRestoredFrom(const RestoredFrom& from) {
+  json j = {{"sourceInstance", from.source_instance},
+            {"backupName", from.backup_name},
+            {"restoredAt", from.restored_at}};
+  if (from.is_branch()) {
+    j["branchMethod"] = from.branch_method;
+    j["branchPoint"] = from.branch_point;
+  }
+  return Dump(j);
+}
+
 InstanceRecord ReadInstance(const SqlRow& row) {
   InstanceRecord r;
   r.name = row.Text(0);
@@ -177,7 +188,8 @@ InstanceRecord ReadInstance(const SqlRow& row) {
   if (!row.IsNull(9)) {
     json from = ParseJson(row.Text(9));
     r.restored_from = RestoredFrom{from.value("sourceInstance", ""), from.value("backupName", ""),
-                                   from.value("restoredAt", "")};
+                                   from.value("restoredAt", ""), from.value("branchMethod", ""),
+                                   from.value("branchPoint", "")};
   }
   return r;
 }
@@ -448,11 +460,7 @@ Status Catalog::Migrate() {
 Status Catalog::InsertInstance(const InstanceRecord& r) {
   std::lock_guard lock(mu_);
   SqlValue from;
-  if (r.restored_from) {
-    from = Dump(json{{"sourceInstance", r.restored_from->source_instance},
-                     {"backupName", r.restored_from->backup_name},
-                     {"restoredAt", r.restored_from->restored_at}});
-  }
+  if (r.restored_from) from = DumpRestoredFrom(*r.restored_from);
   auto st = db_.Run(
       fmt::format("INSERT INTO instances ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kInstanceColumns),
       {r.name, r.type, Word(r.status), r.status_message, r.size, DumpMap(r.config), int64_t{r.port},
@@ -507,6 +515,14 @@ Status Catalog::UpdateInstanceSize(const std::string& name, const std::string& s
   return NotFoundUnlessChanged(
       db_.Run("UPDATE instances SET size = ?, updated_at = ? WHERE name = ?",
               {size, NowRfc3339(), name}),
+      "instance", name);
+}
+
+Status Catalog::UpdateRestoredFrom(const std::string& name, const RestoredFrom& from) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE instances SET restored_from = ?, updated_at = ? WHERE name = ?",
+              {DumpRestoredFrom(from), NowRfc3339(), name}),
       "instance", name);
 }
 

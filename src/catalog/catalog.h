@@ -26,8 +26,15 @@ namespace dbaas::catalog {
 
 struct RestoredFrom {
   std::string source_instance;
-  std::string backup_name;
+  std::string backup_name;  // empty for a branch of the source as it was then
   std::string restored_at;
+  // A branch (POST /instances/:name/branch) lists its source as its parent: how it was made
+  // ("clone": reflinks, sharing the parent's blocks; "copy": through the repository) and
+  // the instant whose state of the parent it started from (RFC 3339, µs). Empty for a
+  // restore.
+  std::string branch_method;
+  std::string branch_point;
+  bool is_branch() const { return !branch_method.empty(); }
 };
 
 struct InstanceRecord {
@@ -157,6 +164,7 @@ class Catalog {
                               const std::string& message = {});
   Status UpdateInstancePort(const std::string& name, int port);
   Status UpdateInstanceSize(const std::string& name, const std::string& size);
+  Status UpdateRestoredFrom(const std::string& name, const RestoredFrom& from);
   Status DeleteInstance(const std::string& name);
 
   // Backups.

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/names.h"
+#include "base/scope_exit.h"
 #include "control/service.h"
 #include "control/stored_facts.h"
 #include "control/validation.h"
@@ -18,19 +19,6 @@ namespace dbaas::control {
 using nlohmann::json;
 
 namespace {
-
-// Runs `fn` when the scope ends, whichever way.
-template <typename Fn>
-class ScopeExit {
- public:
-  explicit ScopeExit(Fn fn) : fn_(std::move(fn)) {}
-  ~ScopeExit() { fn_(); }
-  ScopeExit(const ScopeExit&) = delete;
-  ScopeExit& operator=(const ScopeExit&) = delete;
-
- private:
-  Fn fn_;
-};
 
 Status BackupNotFound(const std::string& instance, const std::string& backup) {
   return Status::NotFound(fmt::format("backup '{}' of instance '{}' not found", backup, instance),
@@ -61,6 +49,26 @@ json TargetJson(const engines::RecoveryTarget& t) {
       break;
   }
   return j;
+}
+
+// The instant a branch made from `backup` (to `target`, if any) holds its source's state
+// of, as far as it is known before the restore: empty for an LSN or a restore point.
+std::string BranchPoint(const engines::RecoveryTarget& target, const engines::BackupFacts& facts,
+                        const catalog::BackupRecord& backup) {
+  using Kind = engines::RecoveryTarget::Kind;
+  switch (target.kind) {
+    case Kind::kBackupEnd:
+      return facts.stop_time_unix_us ? catalog::FormatRfc3339Us(*facts.stop_time_unix_us)
+                                     : backup.created_at;
+    case Kind::kTime:
+      return catalog::FormatRfc3339Us(target.time_unix_us);
+    case Kind::kLatest:  // everything archived until the request
+      return catalog::NowRfc3339();
+    case Kind::kLsn:
+    case Kind::kName:
+      break;
+  }
+  return "";
 }
 
 }  // namespace
@@ -366,9 +374,19 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   // Unless asked for another, the copy gets the volume size its source had.
   record.size = request.size.empty() ? BackupVolumeSize(backup) : request.size;
   record.config = BackupConfig(backup);
+  for (const auto& [key, value] : request.config) record.config[key] = value;
+  if (request.branch) {
+    ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(backup.instance_type));
+    RETURN_IF_ERROR(engine->ValidateConfig(record.config));
+  }
   record.created_at = record.updated_at = catalog::NowRfc3339();
   record.restored_from =
-      catalog::RestoredFrom{request.source_instance, backup.name, record.created_at};
+      catalog::RestoredFrom{request.source_instance, backup.name, record.created_at, "", ""};
+  if (request.branch) {
+    engines::BackupFacts facts = StoredFacts(backup.info);
+    record.restored_from->branch_method = facts.snapshot_kind == "thin" ? "clone" : "copy";
+    record.restored_from->branch_point = BranchPoint(request.target, facts, backup);
+  }
   {
     std::lock_guard lock(mu_);
     RETURN_IF_ERROR(catalog_->InsertInstance(record));
@@ -379,6 +397,8 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
                {"newInstanceName", request.new_instance_name},
                {"size", request.size}};
   if (to_target) body["target"] = TargetJson(request.target);
+  if (request.branch) body["branch"] = true;
+  if (!request.config.empty()) body["config"] = request.config;
   if (!request.repository.empty()) body["repository"] = request.repository;
   auto release = [this, name = backup.name] { reservations_.StopUsingBackup(name); };
   auto work = [this, request, release](JobContext& job) {
@@ -389,7 +409,8 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
     Discard(name, why.message());
     release();
   };
-  auto job = jobs_->Submit("restore", request.new_instance_name, body, work, cancel);
+  auto job = jobs_->Submit(request.branch ? "branch" : "restore", request.new_instance_name, body,
+                           work, cancel);
   if (!job.ok()) {
     WarnIfError(catalog_->DeleteInstance(request.new_instance_name),
                 "unlist the instance that was not made");
@@ -467,9 +488,13 @@ Result<json> Service::RunRestore(const RestoreRequest& request, JobContext& job)
   spdlog::info("event=restore_ready instance={} source={} backup={} duration_ms={:.0f}",
                request.new_instance_name, request.source_instance, request.backup_name,
                history.seconds * 1000);
-  return json{{"instance", request.new_instance_name},
-              {"backupName", request.backup_name},
-              {"seconds", history.seconds}};
+  json result = {{"instance", request.new_instance_name},
+                 {"backupName", request.backup_name},
+                 {"seconds", history.seconds}};
+  if (request.branch && record->restored_from) {
+    result.update(BranchAnswer(request.new_instance_name, *record->restored_from));
+  }
+  return result;
 }
 
 }  // namespace dbaas::control

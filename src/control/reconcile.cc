@@ -9,6 +9,8 @@
 //                                   daemon is shut down first, so that ours is supervised)
 //   backup creating              -> ready if its snapshot was committed, else removed
 //   backup deleting              -> its snapshot is removed, then its row
+//   branch being reset           -> failed, its files removed (reset it again)
+//   a branch's transient snapshot -> removed
 //   repository tmp/ not empty    -> garbage-collected
 #include <dirent.h>
 
@@ -51,10 +53,12 @@ bool DirHasEntries(const std::string& path) {
 Status Service::Reconcile() {
   ASSIGN_OR_RETURN(auto jobs, catalog_->ListUnfinishedJobs());
   std::set<std::string> finish_with_backups;  // deletes asked to take the backups too
+  std::set<std::string> resets;               // branches cut off while being reset
   for (auto& job : jobs) {
     if (job.kind == "delete-instance" && job.request.value("deleteBackups", false)) {
       finish_with_backups.insert(job.instance);
     }
+    if (job.kind == "reset-branch") resets.insert(job.instance);
     job.status = catalog::JobState::kFailed;
     job.finished_at = catalog::NowRfc3339();
     job.error_code = StatusCode::kAborted;
@@ -81,6 +85,14 @@ Status Service::Reconcile() {
     if (inst.size.empty()) {  // made before sizes were required
       RETURN_IF_ERROR(catalog_->UpdateInstanceSize(inst.name, options_.default_instance_size));
       inst.size = options_.default_instance_size;
+    }
+    if (inst.status == catalog::InstanceState::kRestoring && resets.count(inst.name)) {
+      // What the branch held was to go anyway; the branch itself stays listed.
+      WarnIfError(engines_->RemoveRemains(instances_dir(), inst.name), "remove the branch's files");
+      RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(
+          inst.name, catalog::InstanceState::kFailed,
+          "dbaasd stopped while this branch was reset: reset it again, or delete it"));
+      continue;
     }
     if (inst.status == catalog::InstanceState::kCreating ||
         inst.status == catalog::InstanceState::kRestoring) {
@@ -168,6 +180,15 @@ Status Service::ReconcileBackups() {
         "record an event in the catalog");
   }
   bool dirty = DirHasEntries(repo->TmpDir());
+  for (const auto& s : snapshots) {
+    if (!s.name.starts_with(kBranchSnapshotPrefix)) continue;
+    // A branch cut off between its copy and the copy's removal: no backup, nothing uses it.
+    spdlog::warn("event=branch_snapshot_removed snapshot={} name={}", s.id, s.name);
+    ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
+    Status removed = repo->RemoveSnapshot(s.id);
+    if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
+    dirty = true;
+  }
   for (const auto& b : backups) {
     if (b.status != catalog::BackupState::kDeleting) continue;
     spdlog::warn("event=backup_delete_resumed backup={}", b.name);

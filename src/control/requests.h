@@ -53,6 +53,22 @@ struct RestoreRequest {
   // A remote repository holding a copy of the backup: what the local repository lacks of
   // it is fetched from there first (the local copy was lost or removed).
   std::string repository;
+  // Made as a branch (POST /instances/:name/branch): listed with the source as its parent,
+  // with `config` over the backup's settings.
+  bool branch = false;
+  std::map<std::string, std::string> config;
+};
+
+// POST /instances/:name/branch: a new, independent, writable instance from the source as
+// it is now (a consistent copy, no backup left behind) or as it was (at a backup, or a
+// target in its recovery window: then it is a restore listed as a branch).
+struct BranchRequest {
+  std::string source_instance;
+  std::string new_instance_name;
+  std::string backup_name;
+  engines::RecoveryTarget target;             // kBackupEnd: now, or at the backup
+  std::map<std::string, std::string> config;  // settings over the source's
+  std::string size;                           // empty: the source's
 };
 
 }  // namespace dbaas::control

@@ -139,6 +139,18 @@ class Service {
   // a target outside the recoverable window is refused with the window.
   Result<catalog::JobRecord> Restore(const RestoreRequest& request);
 
+  // A branch: a new, independent, writable instance from the source as it is now (a
+  // consistent copy taken under the engine's backup protocol into a transient snapshot:
+  // reflink clones where the filesystem has them, else through the repository; no backup
+  // is left) or as it was (a backup, or a target: a restore listed as a branch). As a job
+  // whose result says how it was made ("clone" or "copy") and what it does not share.
+  Result<catalog::JobRecord> Branch(const BranchRequest& request);
+  // Makes a branch again from its parent's current state; what it held is gone. A reset
+  // cut off by a crash leaves the branch failed and empty (reset it again, or delete it).
+  Result<catalog::JobRecord> ResetBranch(const std::string& name);
+  // The branches made from `parent`, which may have been deleted since.
+  Result<std::vector<InstanceView>> ListBranches(const std::string& parent) const;
+
   // Point-in-time recovery. The window reads the archive as it is (GET has no effects);
   // a restore to a target archives the source's current WAL first.
   Result<RecoveryWindow> GetRecoveryWindow(const std::string& instance);
@@ -204,6 +216,21 @@ class Service {
                                    bool& stored_patches);
   Result<nlohmann::json> RunRestore(const RestoreRequest& request, JobContext& job);
   Result<nlohmann::json> RunDelete(const std::string& name, bool delete_backups);
+  // A branch of `source` as it is now, made as `name` (whose row is in state restoring):
+  // the source copied into a transient snapshot (kBranchSnapshotPrefix + name), restored,
+  // the snapshot removed. `reset`: `name` is a branch made again (its server is stopped and
+  // its files removed first; a failure leaves it failed rather than unlisted). The source's
+  // backup reservation, made by the caller, ends once the copy is taken.
+  Result<nlohmann::json> RunBranchNow(const std::string& source, const std::string& name,
+                                      bool reset, JobContext& job);
+  // What a branch's job result adds: how it was made, its parent and point, the bytes it
+  // shares with no one (measured now).
+  nlohmann::json BranchAnswer(const std::string& name, const catalog::RestoredFrom& from);
+  // Removes a branch's transient snapshot: a thin one alone, else with a gc of what it
+  // stored. A failure is logged (the next start removes it: ReconcileBackups).
+  void RemoveBranchSnapshot(const storage::Manifest& snapshot);
+  // Transient snapshots of branches are named so; no backup name (a DNS label) has a dot.
+  static constexpr std::string_view kBranchSnapshotPrefix = "branch.";
   // The instance configuration a backup was taken with (a restore gets it again).
   static std::map<std::string, std::string> BackupConfig(const catalog::BackupRecord& backup);
   Result<nlohmann::json> RunDrill(const catalog::BackupRecord& backup, JobContext& job);

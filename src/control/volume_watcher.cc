@@ -26,7 +26,8 @@ void VolumeWatcher::MeasureAll() {
                    stats.status().ToString());
       continue;
     }
-    VolumeReading r{stats->used_bytes, probe.size_bytes, stats->capacity_bytes > 0};
+    VolumeReading r{stats->used_bytes, probe.size_bytes, stats->capacity_bytes > 0,
+                    stats->exclusive_bytes};
     readings[probe.instance] = r;
     bool full = r.size_bytes > 0 &&
                 r.used_bytes * 100 >= r.size_bytes * static_cast<uint64_t>(alert_percent_);

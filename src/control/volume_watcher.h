@@ -25,8 +25,9 @@ namespace dbaas::control {
 
 struct VolumeReading {
   uint64_t used_bytes = 0;
-  uint64_t size_bytes = 0;  // the instance's size; 0: none
-  bool enforced = false;    // whether the runtime holds the instance to its size
+  uint64_t size_bytes = 0;       // the instance's size; 0: none
+  bool enforced = false;         // whether the runtime holds the instance to its size
+  uint64_t exclusive_bytes = 0;  // of used_bytes, shared with no other volume (a branch's own)
 };
 
 class VolumeWatcher {

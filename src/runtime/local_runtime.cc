@@ -1,9 +1,12 @@
 #include "runtime/local_runtime.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <algorithm>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +16,7 @@
 #include "runtime/instance_users.h"
 #include "runtime/supervised_server.h"
 #include "runtime/volume_copy.h"
+#include "storage/reflink.h"
 
 namespace dbaas::runtime {
 
@@ -116,8 +120,21 @@ Status LocalRuntime::CloneVolume(const std::string& source, const Placement& pla
 Result<VolumeStats> LocalRuntime::VolumeUsage(const Placement& placement) {
   VolumeStats stats;
   RETURN_IF_ERROR(VisitTreeBelow(
-      placement.dir, [&](int, const std::string&, const std::string&, const struct stat& st) {
-        stats.used_bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+      placement.dir,
+      [&](int dir_fd, const std::string& name, const std::string& path, const struct stat& st) {
+        uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+        stats.used_bytes += allocated;
+        if (!S_ISREG(st.st_mode) || allocated == 0) {
+          stats.exclusive_bytes += allocated;
+          return Status::Ok();
+        }
+        // Opened by descriptor, never followed: the server may have swapped the file since.
+        int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) return Status::Ok();  // gone meanwhile: it uses nothing now
+        UniqueFd file(fd);
+        auto unshared = storage::UnsharedBytes(file.get(), path);
+        // Where FIEMAP is not offered, nothing can be shared either.
+        stats.exclusive_bytes += unshared.ok() ? std::min(*unshared, allocated) : allocated;
         return Status::Ok();
       }));
   return stats;

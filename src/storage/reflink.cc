@@ -1,6 +1,7 @@
 #include "storage/reflink.h"
 
 #include <fcntl.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -29,6 +30,29 @@ bool ReflinkWorks(const std::string& probe_file, const std::string& dst_dir) {
   bool ok = ClonePath(probe_file, probe).ok();
   ::unlink(probe.c_str());
   return ok;
+}
+
+Result<uint64_t> UnsharedBytes(int fd, const std::string& path) {
+  // A header and room for 256 extents per call.
+  constexpr size_t kExtents = 256;
+  std::vector<uint8_t> buffer(sizeof(struct fiemap) + kExtents * sizeof(struct fiemap_extent));
+  auto* map = reinterpret_cast<struct fiemap*>(buffer.data());
+  uint64_t unshared = 0;
+  uint64_t start = 0;
+  for (;;) {
+    std::fill(buffer.begin(), buffer.end(), 0);
+    map->fm_start = start;
+    map->fm_length = FIEMAP_MAX_OFFSET - start;
+    map->fm_extent_count = kExtents;
+    if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0) return ErrnoStatus("fiemap", path, errno);
+    if (map->fm_mapped_extents == 0) return unshared;
+    for (uint32_t i = 0; i < map->fm_mapped_extents; ++i) {
+      const struct fiemap_extent& e = map->fm_extents[i];
+      if ((e.fe_flags & FIEMAP_EXTENT_SHARED) == 0) unshared += e.fe_length;
+      if (e.fe_flags & FIEMAP_EXTENT_LAST) return unshared;
+      start = e.fe_logical + e.fe_length;
+    }
+  }
 }
 
 namespace {

@@ -186,30 +186,32 @@ Result<json> LoginOf(Daemon& daemon, const std::string& instance, bool superuser
 
 }  // namespace
 
-Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std::string& sql,
-                         bool superuser) {
+Result<ProcessOptions> PgClient(Daemon& daemon, const std::string& instance,
+                                const std::string& tool, std::vector<std::string> args,
+                                bool superuser) {
   ASSIGN_OR_RETURN(json c, LoginOf(daemon, instance, superuser, "postgres"));
   std::string socket = c["socket"];
   std::string dir = socket.substr(0, socket.rfind('/'));
   ASSIGN_OR_RETURN(std::string bin, engines::FindPgBinDir());
   ProcessOptions o;
-  o.argv = {JoinPath(bin, "psql"),
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            dir,
-            "-p",
-            std::to_string(c["port"].get<int>()),
-            "-U",
-            c["user"].get<std::string>(),
-            "-d",
-            c["database"].get<std::string>(),
-            "-c",
-            sql};
+  o.argv = {
+      JoinPath(bin, tool),         "-h", dir, "-p", std::to_string(c["port"].get<int>()), "-U",
+      c["user"].get<std::string>()};
+  // pg_amcheck's -d is a pattern of databases to check, given by the caller.
+  if (tool != "pg_amcheck") {
+    o.argv.push_back("-d");
+    o.argv.push_back(c["database"].get<std::string>());
+  }
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.env = {"PGPASSWORD=" + c["password"].get<std::string>()};
+  return o;
+}
+
+Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std::string& sql,
+                         bool superuser) {
+  ASSIGN_OR_RETURN(ProcessOptions o,
+                   PgClient(daemon, instance, "psql",
+                            {"-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql}, superuser));
   ASSIGN_OR_RETURN(std::string out, RunChecked(o, std::chrono::minutes(2)));
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;

@@ -72,6 +72,13 @@ class Daemon {
 // with their parent pids.
 std::map<pid_t, pid_t> PostmastersUnder(const std::string& data_root);
 
+// A PostgreSQL client tool (psql, pgbench, pg_amcheck, ...) of the server's version,
+// connected to `instance` over its socket as the login the API shows (the tenant's, in its
+// database), or as the superuser in `postgres`; `args` follow the connection's.
+Result<ProcessOptions> PgClient(Daemon& daemon, const std::string& instance,
+                                const std::string& tool, std::vector<std::string> args,
+                                bool superuser = false);
+
 // Runs SQL on an instance through psql over its socket, as the login the API shows (the
 // tenant's, in its database), or as the superuser in `postgres` (an instance made with
 // superuserAccess).

@@ -1,0 +1,325 @@
+// Branches: new, writable instances from another as it is now or as it was (service.h).
+// A branch of now is the engine's consistent backup into a transient snapshot, restored
+// and removed at once: on XFS/btrfs both are reflink clones, so the time and the space a
+// branch takes do not grow with the data (docs/ARCHITECTURE.md, "Branches").
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/log.h"
+#include "base/names.h"
+#include "base/scope_exit.h"
+#include "control/service.h"
+#include "control/validation.h"
+#include "engines/engine.h"
+#include "storage/repo_maintenance.h"
+#include "storage/repository.h"
+
+namespace dbaas::control {
+
+using nlohmann::json;
+
+namespace {
+
+Status SourceNotRunning(const std::string& source, catalog::InstanceState state) {
+  return Status::FailedPrecondition(
+      fmt::format("instance '{}' is {}, not running: a branch of it as it is now needs its "
+                  "server",
+                  source, state),
+      fmt::format("start it again, or branch it as it was (backupName or a target; GET "
+                  "/instances/{}/backups)",
+                  source));
+}
+
+}  // namespace
+
+Result<catalog::JobRecord> Service::Branch(const BranchRequest& request) {
+  RETURN_IF_ERROR(ValidateName("instance name", request.source_instance));
+  if (request.new_instance_name.empty()) {
+    return Status::InvalidArgument("newInstanceName is required");
+  }
+  RETURN_IF_ERROR(ValidateName("newInstanceName", request.new_instance_name));
+  RETURN_IF_ERROR(ValidateSize(request.size));
+  if (!request.backup_name.empty() ||
+      request.target.kind != engines::RecoveryTarget::Kind::kBackupEnd) {
+    RestoreRequest restore;
+    restore.source_instance = request.source_instance;
+    restore.backup_name = request.backup_name;
+    restore.new_instance_name = request.new_instance_name;
+    restore.size = request.size;
+    restore.target = request.target;
+    restore.branch = true;
+    restore.config = request.config;
+    return Restore(restore);
+  }
+  ASSIGN_OR_RETURN(catalog::InstanceRecord source, catalog_->GetInstance(request.source_instance));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(source.type));
+  catalog::InstanceRecord record;
+  record.name = request.new_instance_name;
+  record.type = source.type;
+  record.status = catalog::InstanceState::kRestoring;
+  record.size = request.size.empty() ? source.size : request.size;
+  record.config = source.config;
+  for (const auto& [key, value] : request.config) record.config[key] = value;
+  RETURN_IF_ERROR(engine->ValidateConfig(record.config));
+  // A clone's blocks count in full where sizes are enforced (project quotas): the branch's
+  // size must hold what its parent uses.
+  if (auto reading = volumes_ ? volumes_->Get(source.name) : std::nullopt;
+      reading && !request.size.empty() && SizeBytes(request.size) < reading->used_bytes) {
+    return Status::InvalidArgument(
+        fmt::format("size {} is smaller than what instance '{}' uses ({} bytes)", request.size,
+                    source.name, reading->used_bytes),
+        "give a larger size, or none (the source's)");
+  }
+  record.created_at = record.updated_at = catalog::NowRfc3339();
+  // The method and the point are known once the copy is taken (RunBranchNow).
+  record.restored_from = catalog::RestoredFrom{source.name, "", record.created_at, "copy", ""};
+  {
+    std::lock_guard lock(mu_);
+    if (source.status != catalog::InstanceState::kRunning || !servers_.count(source.name)) {
+      return SourceNotRunning(source.name, source.status);
+    }
+    // One consistent copy of an instance at a time (a backup or a branch); the source is
+    // not deleted while its copy is taken.
+    RETURN_IF_ERROR(reservations_.ReserveBackup(source.name));
+    if (Status inserted = catalog_->InsertInstance(record); !inserted.ok()) {
+      reservations_.EndBackup(source.name);
+      return inserted;
+    }
+  }
+  json body = {{"sourceInstance", source.name},
+               {"newInstanceName", record.name},
+               {"size", request.size},
+               {"branch", true}};
+  if (!request.config.empty()) body["config"] = request.config;
+  auto work = [this, from = source.name, name = record.name](JobContext& job) {
+    return RunBranchNow(from, name, /*reset=*/false, job);
+  };
+  auto cancel = [this, from = source.name, name = record.name](const Status& why) {
+    Discard(name, why.message());
+    reservations_.EndBackup(from);
+  };
+  auto job = jobs_->Submit("branch", record.name, body, work, cancel);
+  if (!job.ok()) {
+    WarnIfError(catalog_->DeleteInstance(record.name), "unlist the instance that was not made");
+    reservations_.EndBackup(source.name);
+  } else {
+    reservations_.SetBackupJob(source.name, job->id);
+  }
+  return job;
+}
+
+Result<catalog::JobRecord> Service::ResetBranch(const std::string& name) {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  if (!record.restored_from || !record.restored_from->is_branch()) {
+    return Status::FailedPrecondition(
+        fmt::format("instance '{}' is not a branch: it has no parent to be reset to", name),
+        "make a branch with POST /instances/:name/branch");
+  }
+  const std::string parent = record.restored_from->source_instance;
+  auto source = catalog_->GetInstance(parent);
+  if (!source.ok()) {
+    if (source.status().code() != StatusCode::kNotFound) return source.status();
+    return Status::FailedPrecondition(
+        fmt::format("the parent of branch '{}', instance '{}', was deleted", name, parent),
+        "a branch whose parent is gone cannot be reset; delete it or keep it as it is");
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (record.status != catalog::InstanceState::kRunning &&
+        record.status != catalog::InstanceState::kFailed) {
+      return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
+                                        "wait for the operation in progress to end (see its job)");
+    }
+    if (source->status != catalog::InstanceState::kRunning || !servers_.count(parent)) {
+      return SourceNotRunning(parent, source->status);
+    }
+    if (auto backup = reservations_.BackupOf(name)) {
+      return Status::FailedPrecondition(
+          fmt::format("instance '{}' is being copied (job {})", name, *backup),
+          "reset it once that job has ended");
+    }
+    RETURN_IF_ERROR(reservations_.ReserveBackup(parent));
+    Status marked = catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRestoring,
+                                                   "resetting to the current state of " + parent);
+    if (!marked.ok()) {
+      reservations_.EndBackup(parent);
+      return marked;
+    }
+  }
+  json body = {{"instance", name}, {"parent", parent}};
+  auto work = [this, parent, name](JobContext& job) {
+    return RunBranchNow(parent, name, /*reset=*/true, job);
+  };
+  auto restore_state = [this, parent, name, state = record.status](const Status&) {
+    WarnIfError(catalog_->UpdateInstanceStatus(name, state), "record the instance's state");
+    reservations_.EndBackup(parent);
+  };
+  auto job = jobs_->Submit("reset-branch", name, body, work, restore_state);
+  if (!job.ok()) {
+    restore_state(job.status());
+  } else {
+    reservations_.SetBackupJob(parent, job->id);
+  }
+  return job;
+}
+
+Result<std::vector<InstanceView>> Service::ListBranches(const std::string& parent) const {
+  RETURN_IF_ERROR(ValidateName("instance name", parent));
+  ASSIGN_OR_RETURN(auto records, catalog_->ListInstances());
+  std::vector<InstanceView> branches;
+  bool parent_listed = false;
+  for (auto& r : records) {
+    parent_listed = parent_listed || r.name == parent;
+    if (r.restored_from && r.restored_from->is_branch() &&
+        r.restored_from->source_instance == parent) {
+      branches.push_back(ViewOf(std::move(r)));
+    }
+  }
+  // Branches outlive their parent; with neither, the name is unknown.
+  if (branches.empty() && !parent_listed) RETURN_IF_ERROR(catalog_->GetInstance(parent).status());
+  return branches;
+}
+
+Result<json> Service::RunBranchNow(const std::string& source, const std::string& name, bool reset,
+                                   JobContext& job) {
+  auto started = std::chrono::steady_clock::now();
+  bool reserved = true;
+  auto release = [&] {
+    if (reserved) reservations_.EndBackup(source);
+    reserved = false;
+  };
+  ScopeExit release_at_end(release);
+  auto fail = [&](const Status& st) {
+    if (reset) {  // the branch stays listed, failed and empty: reset it again, or delete it
+      WarnIfError(engines_->RemoveRemains(instances_dir(), name), "remove the branch's files");
+      WarnIfError(catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kFailed,
+                                                 "the reset failed: " + st.ToString()),
+                  "record the instance's state in the catalog");
+    } else {
+      Discard(name, st.ToString());
+    }
+    return st;
+  };
+  auto record = catalog_->GetInstance(name);
+  if (!record.ok()) return fail(record.status());
+  auto engine = engines_->For(record->type);
+  if (!engine.ok()) return fail(engine.status());
+  engines::Instance* server = nullptr;
+  std::unique_ptr<engines::Instance> replaced;  // a reset branch's own server
+  {
+    // The source cannot be deleted while its backup is reserved: the pointer stays good
+    // until release().
+    std::lock_guard lock(mu_);
+    auto it = servers_.find(source);
+    if (it == servers_.end()) {
+      return fail(Status::FailedPrecondition(fmt::format("instance '{}' is not running", source)));
+    }
+    server = it->second.get();
+    if (auto own = servers_.find(name); reset && own != servers_.end()) {
+      replaced = std::move(own->second);
+      servers_.erase(own);
+    }
+  }
+  if (replaced) {
+    WarnIfError(replaced->Stop(), "stop the branch's server before its reset");
+    replaced.reset();
+  }
+  if (reset) {
+    Status removed = engines_->RemoveRemains(instances_dir(), name);
+    if (!removed.ok()) return fail(removed);
+  }
+  std::optional<storage::Manifest> snapshot;
+  engines::BackupFacts facts;
+  {
+    auto hold = repo_.HoldForWrite();
+    auto repo = repo_.Open();
+    if (!repo.ok()) return fail(repo.status());
+    auto copy = (*engine)->Backup(*server, **repo, std::string(kBranchSnapshotPrefix) + name,
+                                  &job.progress);
+    if (!copy.ok()) return fail(copy.status());
+    snapshot = std::move(copy->snapshot);
+    facts = std::move(copy->facts);
+  }
+  std::string password = server->endpoint().password;
+  engines::InstanceSpec spec = SpecFor(name, record->type, record->config);
+  spec.superuser_access = server->superuser_access();
+  release();  // the source is free again; from here on `server` is not used
+  ScopeExit remove_snapshot([&] { RemoveBranchSnapshot(*snapshot); });
+  Result<std::unique_ptr<engines::Instance>> restored = Status::Internal("not restored");
+  {
+    auto hold = repo_.HoldForRead();
+    auto repo = repo_.Open();
+    if (!repo.ok()) return fail(repo.status());
+    restored = (*engine)->Restore(**repo, *snapshot, spec, password, engines::RecoveryTarget{},
+                                  &job.progress, /*file_check=*/nullptr);
+  }
+  if (!restored.ok()) return fail(restored.status());
+  int port = (*restored)->endpoint().port;
+  {
+    std::lock_guard lock(mu_);
+    servers_[name] = std::move(restored.value());
+  }
+  catalog::RestoredFrom from = *record->restored_from;
+  from.restored_at = catalog::NowRfc3339();
+  from.branch_method = snapshot->kind == storage::SnapshotKind::kThin ? "clone" : "copy";
+  from.branch_point = catalog::FormatRfc3339Us(
+      facts.stop_time_unix_us.value_or(static_cast<int64_t>(snapshot->created_unix_ns / 1000)));
+  RETURN_IF_ERROR(catalog_->UpdateInstancePort(name, port));
+  RETURN_IF_ERROR(catalog_->UpdateRestoredFrom(name, from));
+  RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRunning));
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WarnIfError(catalog_->AddEvent("info", name, job.id,
+                                 fmt::format("{} from {} as it was at {} ({}, {:.2f} s)",
+                                             reset ? "reset" : "branched", source,
+                                             from.branch_point, from.branch_method, seconds)),
+              "record an event in the catalog");
+  spdlog::info("event=branch_ready instance={} parent={} method={} reset={} duration_ms={:.0f}",
+               name, source, from.branch_method, reset, seconds * 1000);
+  json result = {{"instance", name}, {"seconds", seconds}};
+  result.update(BranchAnswer(name, from));
+  return result;
+}
+
+json Service::BranchAnswer(const std::string& name, const catalog::RestoredFrom& from) {
+  engines::VolumeProbe probe;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = servers_.find(name); it != servers_.end()) probe = it->second->volume_probe();
+  }
+  json exclusive = nullptr;
+  if (probe) {
+    if (auto stats = probe(); stats.ok()) exclusive = stats->exclusive_bytes;
+  }
+  return {{"method", from.branch_method},
+          {"branchedFrom",
+           {{"instance", from.source_instance},
+            {"backupName", from.backup_name.empty() ? json(nullptr) : json(from.backup_name)},
+            {"at", from.branch_point.empty() ? json(nullptr) : json(from.branch_point)}}},
+          {"exclusiveBytes", exclusive}};
+}
+
+void Service::RemoveBranchSnapshot(const storage::Manifest& snapshot) {
+  // Held while it runs: the writer's for a thin one, gc's alone otherwise.
+  auto remove = [&](auto /*hold*/) -> Status {
+    ASSIGN_OR_RETURN(auto repo, repo_.Open());
+    {
+      ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
+      RETURN_IF_ERROR(repo->RemoveSnapshot(snapshot.id));
+    }
+    // A thin snapshot's clones went with it; one through the repository left packs.
+    if (snapshot.kind != storage::SnapshotKind::kThin) {
+      RETURN_IF_ERROR(storage::CollectGarbage(*repo).status());
+    }
+    return Status::Ok();
+  };
+  Status removed = snapshot.kind == storage::SnapshotKind::kThin ? remove(repo_.HoldForWrite())
+                                                                 : remove(repo_.HoldExclusive());
+  if (!removed.ok()) {
+    spdlog::warn("event=branch_snapshot_remove_failed snapshot={} error=\"{}\"", snapshot.id,
+                 removed.ToString());
+  }
+}
+
+}  // namespace dbaas::control
