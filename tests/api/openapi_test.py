@@ -821,6 +821,49 @@ def scenario(c, spec, daemon):
     c.call("POST", "/instances/pg1/restore", {"newInstanceName": "pg5", "target": "soon"},
            expect=400, body_invalid=True)
 
+    # Branches (ext4 here: made through the repository, method copy).
+    r = c.call("POST", "/instances/pg1/branch", {"newInstanceName": "pg1-br"}, expect=201)
+    require(r.json["method"] in ("copy", "clone") and
+            r.json["branchedFrom"]["instance"] == "pg1" and
+            r.json["branchedFrom"]["backupName"] is None and
+            r.json["instance"]["branchedFrom"]["method"] == r.json["method"] and
+            "restoredFrom" not in r.json["instance"], f"branch: {r.json}")
+    r = c.call("POST", "/instances/pg1/branch?async=true",
+               {"newInstanceName": "pg1-br2", "backupName": "bk1",
+                "config": {"work_mem": "16MB"}}, expect=202)
+    branch_job = r.json["jobId"]
+    c.call("POST", "/instances/pg1/branch", {}, expect=400, body_invalid=True)
+    c.call("POST", "/instances/pg1/branch", {"newInstanceName": "pg4", "force": True},
+           expect=400, body_invalid=True)
+    c.call("POST", "/instances/pg1/branch", {"newInstanceName": "Bad_Name"}, expect=400,
+           body_invalid=True)
+    c.call("POST", "/instances/pg1/branch", raw=b"{oops", expect=400)
+    r = c.call("POST", "/instances/pg1/branch", {"newInstanceName": "pg2"}, expect=409)
+    err(r, "already_exists")
+    c.call("POST", "/instances/nosuch/branch", {"newInstanceName": "pg4"}, expect=404)
+    c.call("POST", "/instances/pg1/branch", {"newInstanceName": "pg4", "backupName": "nosuch"},
+           expect=404)
+    job = c.wait_job(branch_job)
+    require(job["status"] == "succeeded" and job["type"] == "branch", f"async branch: {job}")
+    r = c.call("GET", "/instances/pg1-br2", expect=200)
+    require(r.json["instance"]["branchedFrom"]["backupName"] == "bk1" and
+            r.json["instance"]["config"]["work_mem"] == "16MB", f"branch at bk1: {r.json}")
+    r = c.call("GET", "/instances/pg1/branches", expect=200)
+    require(sorted(b["name"] for b in r.json["branches"]) == ["pg1-br", "pg1-br2"],
+            f"branches: {r.json}")
+    c.call("GET", "/instances/nosuch/branches", expect=404)
+    c.call("GET", "/instances/Bad_Name/branches", expect=400)
+    r = c.call("POST", "/instances/pg1-br/reset", expect=200)
+    require(r.json["branchedFrom"]["instance"] == "pg1", f"reset: {r.json}")
+    r = c.call("POST", "/instances/pg1-br/reset?async=true", raw=b"{}", expect=202)
+    require(c.wait_job(r.json["jobId"])["status"] == "succeeded", "async reset")
+    r = c.call("POST", "/instances/pg1/reset", expect=409)
+    err(r, "failed_precondition")
+    c.call("POST", "/instances/nosuch/reset", expect=404)
+    c.call("POST", "/instances/pg1-br/reset", {"x": 1}, expect=400, body_invalid=True)
+    c.call("DELETE", "/instances/pg1-br", expect=200)
+    c.call("DELETE", "/instances/pg1-br2", expect=200)
+
     # Jobs.
     r = c.call("GET", "/jobs", expect=200)
     jobs = {j["id"]: j for j in r.json["jobs"]}

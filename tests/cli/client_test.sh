@@ -83,6 +83,20 @@ check "backup verify table" bash -c "'$dbaas' backup verify app nightly | grep -
 check "the drill is kept on the backup" bash -c "'$dbaas' backup get app nightly | grep -q '^last drill  *passed'"
 exits_with "verify an unknown backup" 3 "not found" "$dbaas" backup verify app nope
 
+# Branches (this data root is on the test's filesystem: a clone on XFS/btrfs, else a copy).
+r=$("$dbaas" -o json instance branch app app-br --config work_mem=16MB)
+check "branch -o json" test "$(jq -r .branchedFrom.instance <<<"$r")" = app
+check "branch runs with its setting" test "$(jq -r '.status + " " + .config.work_mem' <<<"$r")" = "running 16MB"
+check "branch table says how" bash -c "'$dbaas' instance branch app app-br2 --backup nightly | grep -Eq '^branch app-br2 made by (clone|copy) in'"
+check "branch shows its parent" bash -c "'$dbaas' instance get app-br2 | grep -Eq '^branched from  *app as it was at .*backup nightly'"
+check "branches lists them" test "$("$dbaas" instance branches app | grep -Ec '^app-br2?  *running  *app  *(clone|copy) ')" = 2
+check "branches -o json" test "$("$dbaas" -o json instance branches app | jq length)" = 2
+check "reset" bash -c "'$dbaas' instance reset app-br | grep -q '^branched from  *app as it was at'"
+exits_with "reset of a non-branch" 1 "not a branch" "$dbaas" instance reset app
+exits_with "branch onto a used name" 1 "already exists" "$dbaas" instance branch app app-br
+exits_with "branch with two targets" 108 "excludes" "$dbaas" instance branch app x --latest --lsn 0/1
+check "branch rm" bash -c "'$dbaas' instance rm app-br && '$dbaas' instance rm app-br2"
+
 exits_with "bad name" 2 "not valid" "$dbaas" instance create Bad_Name
 exits_with "unknown type" 2 "unknown instance type" "$dbaas" instance create x --type oracle
 exits_with "bad config pair" 2 "KEY=VALUE" "$dbaas" instance create x --config novalue
