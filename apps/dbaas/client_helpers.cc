@@ -46,7 +46,7 @@ void PrintInstance(const json& inst) {
                                         v.value("enforced", false) ? "enforced" : "not enforced")});
     if (v.value("exclusiveBytes", json()).is_number()) {
       rows.push_back({"own bytes", HumanBytes(v["exclusiveBytes"].get<uint64_t>()) +
-                                       " (shared with no other instance)"});
+                                       " (shared with no branch or thin backup)"});
     }
   }
   if (inst.contains("connection") && inst["connection"].is_object()) {

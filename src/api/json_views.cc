@@ -40,7 +40,7 @@ const char* DesignStatusOf(catalog::BackupState state) {
 json BranchedFromJson(const catalog::RestoredFrom& from) {
   return {{"instance", from.source_instance},
           {"backupName", from.backup_name.empty() ? json(nullptr) : json(from.backup_name)},
-          {"at", from.branch_point},
+          {"at", from.branch_point.empty() ? json(nullptr) : json(from.branch_point)},
           {"method", from.branch_method},
           {"branchedAt", from.restored_at}};
 }

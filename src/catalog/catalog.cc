@@ -162,6 +162,7 @@ std::string DumpRestoredFrom(const RestoredFrom& from) {
   if (from.is_branch()) {
     j["branchMethod"] = from.branch_method;
     j["branchPoint"] = from.branch_point;
+    j["sourceCreatedAt"] = from.source_created_at;
   }
   return Dump(j);
 }
@@ -187,9 +188,10 @@ InstanceRecord ReadInstance(const SqlRow& row) {
   r.updated_at = row.Text(8);
   if (!row.IsNull(9)) {
     json from = ParseJson(row.Text(9));
-    r.restored_from = RestoredFrom{from.value("sourceInstance", ""), from.value("backupName", ""),
-                                   from.value("restoredAt", ""), from.value("branchMethod", ""),
-                                   from.value("branchPoint", "")};
+    r.restored_from =
+        RestoredFrom{from.value("sourceInstance", ""), from.value("backupName", ""),
+                     from.value("restoredAt", ""),     from.value("branchMethod", ""),
+                     from.value("branchPoint", ""),    from.value("sourceCreatedAt", "")};
   }
   return r;
 }

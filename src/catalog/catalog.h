@@ -32,8 +32,10 @@ struct RestoredFrom {
   // ("clone": reflinks, sharing the parent's blocks; "copy": through the repository) and
   // the instant whose state of the parent it started from (RFC 3339, µs). Empty for a
   // restore.
-  std::string branch_method;
+  std::string branch_method;  // "pending" while it is made
   std::string branch_point;
+  // When the parent was made: an instance made later under its name is not its parent.
+  std::string source_created_at;
   bool is_branch() const { return !branch_method.empty(); }
 };
 

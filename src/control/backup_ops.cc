@@ -86,6 +86,9 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   catalog::BackupRecord record;
   {
     std::lock_guard lock(mu_);
+    // Read again under the lock: a delete marks the instance deleting under it, and its
+    // server must not go while the backup uses it.
+    ASSIGN_OR_RETURN(instance, catalog_->GetInstance(request.instance));
     if (instance.status != catalog::InstanceState::kRunning || !servers_.count(request.instance)) {
       return Status::FailedPrecondition(
           fmt::format("instance '{}' is {}, not running", request.instance, instance.status),
@@ -381,8 +384,14 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   }
   record.created_at = record.updated_at = catalog::NowRfc3339();
   record.restored_from =
-      catalog::RestoredFrom{request.source_instance, backup.name, record.created_at, "", ""};
+      catalog::RestoredFrom{request.source_instance, backup.name, record.created_at, "", "", ""};
   if (request.branch) {
+    // Its parent is the backup's instance if that still runs under the name; a later one
+    // made under it is not (never equal to a creation time).
+    auto source = catalog_->GetInstance(request.source_instance);
+    record.restored_from->source_created_at = source.ok() && source->created_at <= backup.created_at
+                                                  ? source->created_at
+                                                  : "deleted before the branch";
     engines::BackupFacts facts = StoredFacts(backup.info);
     record.restored_from->branch_method = facts.snapshot_kind == "thin" ? "clone" : "copy";
     record.restored_from->branch_point = BranchPoint(request.target, facts, backup);

@@ -61,20 +61,16 @@ Result<catalog::JobRecord> Service::Branch(const BranchRequest& request) {
   record.config = source.config;
   for (const auto& [key, value] : request.config) record.config[key] = value;
   RETURN_IF_ERROR(engine->ValidateConfig(record.config));
-  // A clone's blocks count in full where sizes are enforced (project quotas): the branch's
-  // size must hold what its parent uses.
-  if (auto reading = volumes_ ? volumes_->Get(source.name) : std::nullopt;
-      reading && !request.size.empty() && SizeBytes(request.size) < reading->used_bytes) {
-    return Status::InvalidArgument(
-        fmt::format("size {} is smaller than what instance '{}' uses ({} bytes)", request.size,
-                    source.name, reading->used_bytes),
-        "give a larger size, or none (the source's)");
-  }
+  RETURN_IF_ERROR(CheckBranchSize(source.name, record.size));
   record.created_at = record.updated_at = catalog::NowRfc3339();
-  // The method and the point are known once the copy is taken (RunBranchNow).
-  record.restored_from = catalog::RestoredFrom{source.name, "", record.created_at, "copy", ""};
+  // How it is made and the point it holds are known once the copy is taken (RunBranchNow).
+  record.restored_from =
+      catalog::RestoredFrom{source.name, "", record.created_at, "pending", "", source.created_at};
   {
     std::lock_guard lock(mu_);
+    // Read again under the lock: a delete marks the source deleting under it, and its
+    // server must not go while the copy uses it.
+    ASSIGN_OR_RETURN(source, catalog_->GetInstance(request.source_instance));
     if (source.status != catalog::InstanceState::kRunning || !servers_.count(source.name)) {
       return SourceNotRunning(source.name, source.status);
     }
@@ -92,7 +88,7 @@ Result<catalog::JobRecord> Service::Branch(const BranchRequest& request) {
                {"branch", true}};
   if (!request.config.empty()) body["config"] = request.config;
   auto work = [this, from = source.name, name = record.name](JobContext& job) {
-    return RunBranchNow(from, name, /*reset=*/false, job);
+    return RunBranchNow(from, name, std::nullopt, job);
   };
   auto cancel = [this, from = source.name, name = record.name](const Status& why) {
     Discard(name, why.message());
@@ -108,6 +104,20 @@ Result<catalog::JobRecord> Service::Branch(const BranchRequest& request) {
   return job;
 }
 
+Status Service::CheckBranchSize(const std::string& source, const std::string& size) const {
+  // A clone's blocks count in full where sizes are enforced (project quotas): a branch's
+  // size must hold what its parent uses.
+  ASSIGN_OR_RETURN(std::optional<uint64_t> used, UsedBytes(source));
+  if (used && !size.empty() && SizeBytes(size) < *used) {
+    return Status::InvalidArgument(
+        fmt::format("size {} is smaller than what instance '{}' uses ({} bytes)", size, source,
+                    *used),
+        "give a larger size, or none (the source's); a branch's size is changed with PATCH "
+        "/instances/:name {size}");
+  }
+  return Status::Ok();
+}
+
 Result<catalog::JobRecord> Service::ResetBranch(const std::string& name) {
   RETURN_IF_ERROR(ValidateName("instance name", name));
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
@@ -117,87 +127,116 @@ Result<catalog::JobRecord> Service::ResetBranch(const std::string& name) {
         "make a branch with POST /instances/:name/branch");
   }
   const std::string parent = record.restored_from->source_instance;
-  auto source = catalog_->GetInstance(parent);
-  if (!source.ok()) {
-    if (source.status().code() != StatusCode::kNotFound) return source.status();
+  auto gone = [&] {
     return Status::FailedPrecondition(
         fmt::format("the parent of branch '{}', instance '{}', was deleted", name, parent),
         "a branch whose parent is gone cannot be reset; delete it or keep it as it is");
-  }
+  };
+  auto source = catalog_->GetInstance(parent);
+  if (!source.ok())
+    return source.status().code() == StatusCode::kNotFound ? gone() : source.status();
+  if (!IsParent(*source, *record.restored_from)) return gone();
+  RETURN_IF_ERROR(CheckBranchSize(parent, record.size));
+  catalog::InstanceState state;
   {
     std::lock_guard lock(mu_);
-    if (record.status != catalog::InstanceState::kRunning &&
-        record.status != catalog::InstanceState::kFailed) {
-      return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
+    ASSIGN_OR_RETURN(record, catalog_->GetInstance(name));
+    ASSIGN_OR_RETURN(*source, catalog_->GetInstance(parent));
+    state = record.status;
+    if (state != catalog::InstanceState::kRunning && state != catalog::InstanceState::kFailed) {
+      return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, state),
                                         "wait for the operation in progress to end (see its job)");
     }
     if (source->status != catalog::InstanceState::kRunning || !servers_.count(parent)) {
       return SourceNotRunning(parent, source->status);
     }
-    if (auto backup = reservations_.BackupOf(name)) {
-      return Status::FailedPrecondition(
-          fmt::format("instance '{}' is being copied (job {})", name, *backup),
-          "reset it once that job has ended");
+    // The branch's own reservation keeps its backups, branches and deletes off it until the
+    // reset ends; the parent's, other copies of it.
+    RETURN_IF_ERROR(reservations_.ReserveBackup(name));
+    if (Status reserved = reservations_.ReserveBackup(parent); !reserved.ok()) {
+      reservations_.EndBackup(name);
+      return reserved;
     }
-    RETURN_IF_ERROR(reservations_.ReserveBackup(parent));
     Status marked = catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRestoring,
                                                    "resetting to the current state of " + parent);
     if (!marked.ok()) {
       reservations_.EndBackup(parent);
+      reservations_.EndBackup(name);
       return marked;
     }
   }
   json body = {{"instance", name}, {"parent", parent}};
-  auto work = [this, parent, name](JobContext& job) {
-    return RunBranchNow(parent, name, /*reset=*/true, job);
+  auto work = [this, parent, name, state](JobContext& job) {
+    return RunBranchNow(parent, name, state, job);
   };
-  auto restore_state = [this, parent, name, state = record.status](const Status&) {
+  auto cancel = [this, parent, name, state](const Status&) {
     WarnIfError(catalog_->UpdateInstanceStatus(name, state), "record the instance's state");
     reservations_.EndBackup(parent);
+    reservations_.EndBackup(name);
   };
-  auto job = jobs_->Submit("reset-branch", name, body, work, restore_state);
+  auto job = jobs_->Submit("reset-branch", name, body, work, cancel);
   if (!job.ok()) {
-    restore_state(job.status());
+    cancel(job.status());
   } else {
     reservations_.SetBackupJob(parent, job->id);
+    reservations_.SetBackupJob(name, job->id);
   }
   return job;
+}
+
+bool Service::IsParent(const catalog::InstanceRecord& parent, const catalog::RestoredFrom& from) {
+  return parent.name == from.source_instance &&
+         (from.source_created_at.empty() || from.source_created_at == parent.created_at);
 }
 
 Result<std::vector<InstanceView>> Service::ListBranches(const std::string& parent) const {
   RETURN_IF_ERROR(ValidateName("instance name", parent));
   ASSIGN_OR_RETURN(auto records, catalog_->ListInstances());
+  std::optional<catalog::InstanceRecord> listed;
+  for (const auto& r : records) {
+    if (r.name == parent) listed = r;
+  }
   std::vector<InstanceView> branches;
-  bool parent_listed = false;
   for (auto& r : records) {
-    parent_listed = parent_listed || r.name == parent;
-    if (r.restored_from && r.restored_from->is_branch() &&
-        r.restored_from->source_instance == parent) {
-      branches.push_back(ViewOf(std::move(r)));
+    if (!r.restored_from || !r.restored_from->is_branch() ||
+        r.restored_from->source_instance != parent) {
+      continue;
     }
+    // An instance made again under a deleted parent's name has none of its branches.
+    if (listed && !IsParent(*listed, *r.restored_from)) continue;
+    branches.push_back(ViewOf(std::move(r)));
   }
   // Branches outlive their parent; with neither, the name is unknown.
-  if (branches.empty() && !parent_listed) RETURN_IF_ERROR(catalog_->GetInstance(parent).status());
+  if (branches.empty() && !listed) RETURN_IF_ERROR(catalog_->GetInstance(parent).status());
   return branches;
 }
 
-Result<json> Service::RunBranchNow(const std::string& source, const std::string& name, bool reset,
+Result<json> Service::RunBranchNow(const std::string& source, const std::string& name,
+                                   std::optional<catalog::InstanceState> reset_from,
                                    JobContext& job) {
   auto started = std::chrono::steady_clock::now();
+  const bool reset = reset_from.has_value();
   bool reserved = true;
   auto release = [&] {
     if (reserved) reservations_.EndBackup(source);
     reserved = false;
   };
   ScopeExit release_at_end(release);
+  ScopeExit release_branch([&] {
+    if (reset) reservations_.EndBackup(name);
+  });
+  bool emptied = false;  // a reset branch's files are gone
   auto fail = [&](const Status& st) {
-    if (reset) {  // the branch stays listed, failed and empty: reset it again, or delete it
+    if (!reset) {
+      Discard(name, st.ToString());
+    } else if (!emptied) {  // nothing of it was touched
+      WarnIfError(catalog_->UpdateInstanceStatus(name, *reset_from),
+                  "record the instance's state in the catalog");
+    } else {  // listed, failed and empty: reset it again, or delete it
       WarnIfError(engines_->RemoveRemains(instances_dir(), name), "remove the branch's files");
       WarnIfError(catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kFailed,
                                                  "the reset failed: " + st.ToString()),
                   "record the instance's state in the catalog");
-    } else {
-      Discard(name, st.ToString());
     }
     return st;
   };
@@ -206,7 +245,6 @@ Result<json> Service::RunBranchNow(const std::string& source, const std::string&
   auto engine = engines_->For(record->type);
   if (!engine.ok()) return fail(engine.status());
   engines::Instance* server = nullptr;
-  std::unique_ptr<engines::Instance> replaced;  // a reset branch's own server
   {
     // The source cannot be deleted while its backup is reserved: the pointer stays good
     // until release().
@@ -216,18 +254,6 @@ Result<json> Service::RunBranchNow(const std::string& source, const std::string&
       return fail(Status::FailedPrecondition(fmt::format("instance '{}' is not running", source)));
     }
     server = it->second.get();
-    if (auto own = servers_.find(name); reset && own != servers_.end()) {
-      replaced = std::move(own->second);
-      servers_.erase(own);
-    }
-  }
-  if (replaced) {
-    WarnIfError(replaced->Stop(), "stop the branch's server before its reset");
-    replaced.reset();
-  }
-  if (reset) {
-    Status removed = engines_->RemoveRemains(instances_dir(), name);
-    if (!removed.ok()) return fail(removed);
   }
   std::optional<storage::Manifest> snapshot;
   engines::BackupFacts facts;
@@ -246,6 +272,22 @@ Result<json> Service::RunBranchNow(const std::string& source, const std::string&
   spec.superuser_access = server->superuser_access();
   release();  // the source is free again; from here on `server` is not used
   ScopeExit remove_snapshot([&] { RemoveBranchSnapshot(*snapshot); });
+  if (reset) {  // the copy is taken: now the branch's own state goes
+    std::unique_ptr<engines::Instance> own;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = servers_.find(name); it != servers_.end()) {
+        own = std::move(it->second);
+        servers_.erase(it);
+      }
+    }
+    emptied = true;
+    if (own) WarnIfError(own->Stop(), "stop the branch's server before its reset");
+    own.reset();
+    if (Status removed = engines_->RemoveRemains(instances_dir(), name); !removed.ok()) {
+      return fail(removed);
+    }
+  }
   Result<std::unique_ptr<engines::Instance>> restored = Status::Internal("not restored");
   {
     auto hold = repo_.HoldForRead();
@@ -261,13 +303,29 @@ Result<json> Service::RunBranchNow(const std::string& source, const std::string&
     servers_[name] = std::move(restored.value());
   }
   catalog::RestoredFrom from = *record->restored_from;
+  from.backup_name.clear();  // a reset branch made from a backup holds none now
   from.restored_at = catalog::NowRfc3339();
   from.branch_method = snapshot->kind == storage::SnapshotKind::kThin ? "clone" : "copy";
   from.branch_point = catalog::FormatRfc3339Us(
       facts.stop_time_unix_us.value_or(static_cast<int64_t>(snapshot->created_unix_ns / 1000)));
-  RETURN_IF_ERROR(catalog_->UpdateInstancePort(name, port));
-  RETURN_IF_ERROR(catalog_->UpdateRestoredFrom(name, from));
-  RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRunning));
+  Status recorded = catalog_->UpdateInstancePort(name, port);
+  if (recorded.ok()) recorded = catalog_->UpdateRestoredFrom(name, from);
+  if (recorded.ok()) {
+    recorded = catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRunning);
+  }
+  if (!recorded.ok()) {  // the catalog refused: the new server goes with the branch
+    std::unique_ptr<engines::Instance> made;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = servers_.find(name); it != servers_.end()) {
+        made = std::move(it->second);
+        servers_.erase(it);
+      }
+    }
+    if (made) WarnIfError(made->Stop(), "stop the branch's server");
+    emptied = true;
+    return fail(recorded);
+  }
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   WarnIfError(catalog_->AddEvent("info", name, job.id,

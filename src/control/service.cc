@@ -286,6 +286,20 @@ Result<std::vector<catalog::RestorePointRecord>> Service::ListRestorePoints(
   return recovery_->ListRestorePoints(instance);
 }
 
+Result<std::optional<uint64_t>> Service::UsedBytes(const std::string& name) const {
+  if (auto reading = volumes_ ? volumes_->Get(name) : std::nullopt) {
+    return std::optional<uint64_t>(reading->used_bytes);
+  }
+  engines::VolumeProbe probe;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = servers_.find(name); it != servers_.end()) probe = it->second->volume_probe();
+  }
+  if (!probe) return std::optional<uint64_t>();
+  ASSIGN_OR_RETURN(runtime::VolumeStats stats, probe());
+  return std::optional<uint64_t>(stats.used_bytes);
+}
+
 Result<InstanceView> Service::ResizeInstance(const std::string& name, const std::string& size) {
   RETURN_IF_ERROR(ValidateName("instance name", name));
   if (size.empty()) return Status::InvalidArgument("size is required", "give a quantity: 20Gi");
@@ -296,19 +310,7 @@ Result<InstanceView> Service::ResizeInstance(const std::string& name, const std:
     return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
                                       "wait for the operation in progress to end (see its job)");
   }
-  std::optional<uint64_t> used;
-  if (auto reading = volumes_ ? volumes_->Get(name) : std::nullopt) used = reading->used_bytes;
-  if (!used) {
-    engines::VolumeProbe probe;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = servers_.find(name); it != servers_.end()) probe = it->second->volume_probe();
-    }
-    if (probe) {
-      ASSIGN_OR_RETURN(runtime::VolumeStats stats, probe());
-      used = stats.used_bytes;
-    }
-  }
+  ASSIGN_OR_RETURN(std::optional<uint64_t> used, UsedBytes(name));
   if (used && SizeBytes(size) < *used) {
     return Status::InvalidArgument(
         fmt::format("size {} is smaller than what instance '{}' uses ({} bytes)", size, name,

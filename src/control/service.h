@@ -193,6 +193,9 @@ class Service {
   const std::string& repository_dir() const { return repo_.path(); }
   std::string drills_dir() const { return JoinPath(options_.data_root, "drills"); }
 
+  // What an instance's files use: the watcher's last reading, else measured now; none
+  // while it does not run.
+  Result<std::optional<uint64_t>> UsedBytes(const std::string& name) const;
   // The record with what is live: where its server listens, whether it runs.
   InstanceView ViewOf(catalog::InstanceRecord record) const;
   Status Reconcile();
@@ -218,16 +221,24 @@ class Service {
   Result<nlohmann::json> RunDelete(const std::string& name, bool delete_backups);
   // A branch of `source` as it is now, made as `name` (whose row is in state restoring):
   // the source copied into a transient snapshot (kBranchSnapshotPrefix + name), restored,
-  // the snapshot removed. `reset`: `name` is a branch made again (its server is stopped and
-  // its files removed first; a failure leaves it failed rather than unlisted). The source's
-  // backup reservation, made by the caller, ends once the copy is taken.
+  // the snapshot removed. The source's backup reservation, made by the caller, ends once
+  // the copy is taken. `reset_from`: `name` is a branch made again, which was in that
+  // state; its own reservation (the caller's too) keeps backups and deletes off it. Its
+  // server is stopped and its files removed only once the copy is taken: a failure before
+  // leaves it as it was, one after leaves it failed and empty (never unlisted).
   Result<nlohmann::json> RunBranchNow(const std::string& source, const std::string& name,
-                                      bool reset, JobContext& job);
+                                      std::optional<catalog::InstanceState> reset_from,
+                                      JobContext& job);
+  // Refused (kInvalidArgument) when `size` cannot hold what `source` uses now.
+  Status CheckBranchSize(const std::string& source, const std::string& size) const;
+  // Whether `parent` is the instance a branch was made from, not a later one of its name.
+  static bool IsParent(const catalog::InstanceRecord& parent, const catalog::RestoredFrom& from);
   // What a branch's job result adds: how it was made, its parent and point, the bytes it
   // shares with no one (measured now).
   nlohmann::json BranchAnswer(const std::string& name, const catalog::RestoredFrom& from);
   // Removes a branch's transient snapshot: a thin one alone, else with a gc of what it
-  // stored. A failure is logged (the next start removes it: ReconcileBackups).
+  // stored (exclusive, as a backup's deletion). A failure is logged (the next start
+  // removes it: ReconcileBackups).
   void RemoveBranchSnapshot(const storage::Manifest& snapshot);
   // Transient snapshots of branches are named so; no backup name (a DNS label) has a dot.
   static constexpr std::string_view kBranchSnapshotPrefix = "branch.";

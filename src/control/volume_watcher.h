@@ -27,7 +27,7 @@ struct VolumeReading {
   uint64_t used_bytes = 0;
   uint64_t size_bytes = 0;       // the instance's size; 0: none
   bool enforced = false;         // whether the runtime holds the instance to its size
-  uint64_t exclusive_bytes = 0;  // of used_bytes, shared with no other volume (a branch's own)
+  uint64_t exclusive_bytes = 0;  // of used_bytes, shared with no other file (clones, thin backups)
 };
 
 class VolumeWatcher {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -117,6 +118,29 @@ Status LocalRuntime::CloneVolume(const std::string& source, const Placement& pla
   return Status::Ok();
 }
 
+namespace {
+
+// Of a file's `allocated` bytes, those it shares with no other file (storage::UnsharedBytes).
+// Opened by descriptor, never followed, and checked to be the file walked: the server may
+// have swapped it since. What cannot be measured counts as its own.
+uint64_t OwnBytes(int dir_fd, const std::string& name, const std::string& path,
+                  const struct stat& st, uint64_t allocated) {
+  if (!S_ISREG(st.st_mode) || allocated == 0) return allocated;
+  int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : allocated;  // gone meanwhile: it uses nothing now
+  UniqueFd file(fd);
+  struct stat now;
+  if (::fstat(file.get(), &now) != 0 || !S_ISREG(now.st_mode) || now.st_ino != st.st_ino ||
+      now.st_dev != st.st_dev) {
+    return allocated;
+  }
+  auto unshared = storage::UnsharedBytes(file.get(), path);
+  // Where FIEMAP is not offered, nothing can be shared either.
+  return unshared.ok() ? std::min(*unshared, allocated) : allocated;
+}
+
+}  // namespace
+
 Result<VolumeStats> LocalRuntime::VolumeUsage(const Placement& placement) {
   VolumeStats stats;
   RETURN_IF_ERROR(VisitTreeBelow(
@@ -124,17 +148,7 @@ Result<VolumeStats> LocalRuntime::VolumeUsage(const Placement& placement) {
       [&](int dir_fd, const std::string& name, const std::string& path, const struct stat& st) {
         uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
         stats.used_bytes += allocated;
-        if (!S_ISREG(st.st_mode) || allocated == 0) {
-          stats.exclusive_bytes += allocated;
-          return Status::Ok();
-        }
-        // Opened by descriptor, never followed: the server may have swapped the file since.
-        int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0) return Status::Ok();  // gone meanwhile: it uses nothing now
-        UniqueFd file(fd);
-        auto unshared = storage::UnsharedBytes(file.get(), path);
-        // Where FIEMAP is not offered, nothing can be shared either.
-        stats.exclusive_bytes += unshared.ok() ? std::min(*unshared, allocated) : allocated;
+        stats.exclusive_bytes += OwnBytes(dir_fd, name, path, st, allocated);
         return Status::Ok();
       }));
   return stats;

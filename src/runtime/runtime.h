@@ -87,8 +87,9 @@ class Server {
 
 struct VolumeStats {
   uint64_t used_bytes = 0;  // allocated to the instance's files
-  // Of those, the bytes no other volume shares (a branch cloned with reflinks shares its
-  // parent's blocks until either writes them): what removing the instance would free.
+  // Of those, the bytes no other file shares: a branch cloned with reflinks shares its
+  // parent's blocks until either writes them, and an instance its blocks with the thin
+  // (reflink) snapshots of its backups. What removing the instance alone would free.
   uint64_t exclusive_bytes = 0;
   uint64_t capacity_bytes = 0;  // its volume's size; 0: no set size
 };

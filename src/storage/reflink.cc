@@ -46,12 +46,18 @@ Result<uint64_t> UnsharedBytes(int fd, const std::string& path) {
     map->fm_extent_count = kExtents;
     if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0) return ErrnoStatus("fiemap", path, errno);
     if (map->fm_mapped_extents == 0) return unshared;
+    const uint64_t asked_from = start;
     for (uint32_t i = 0; i < map->fm_mapped_extents; ++i) {
       const struct fiemap_extent& e = map->fm_extents[i];
-      if ((e.fe_flags & FIEMAP_EXTENT_SHARED) == 0) unshared += e.fe_length;
+      uint64_t end = e.fe_logical + e.fe_length;
+      // Only what lies past the last call's end: a file written meanwhile may answer with
+      // an extent that began before it.
+      uint64_t from = std::max<uint64_t>(e.fe_logical, start);
+      if ((e.fe_flags & FIEMAP_EXTENT_SHARED) == 0 && end > from) unshared += end - from;
       if (e.fe_flags & FIEMAP_EXTENT_LAST) return unshared;
-      start = e.fe_logical + e.fe_length;
+      start = std::max(start, end);
     }
+    if (start == asked_from) return unshared;  // no progress: the file shrank meanwhile
   }
 }
 

@@ -1,5 +1,6 @@
 // Thin snapshots on a reflink-capable filesystem: a loop-mounted XFS image (reflink=1).
 // Needs root (mount) and mkfs.xfs; otherwise skipped with the reason.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include "base/bytes.h"
+#include "base/files.h"
+#include "storage/reflink.h"
 #include "storage/repo_maintenance.h"
 #include "storage/repository.h"
 #include "storage/snapshot_create.h"
@@ -133,6 +137,33 @@ TEST(ReflinkTest, ForcedThinFailsCleanlyWhereClonesDoNotWork) {
   auto fallback = CreateSnapshot(*repo.value(), o);
   ASSERT_TRUE(fallback.ok());
   EXPECT_EQ(fallback->kind, SnapshotKind::kRepository);
+}
+
+// What a clone shares is not its own until either file writes it; a copy owns everything.
+TEST_F(XfsReflinkTest, UnsharedBytesCountsWhatAWriteUnshared) {
+  std::string a = xfs_.path() + "/a", b = xfs_.path() + "/b", c = xfs_.path() + "/c";
+  testing::WriteFile(a, testing::RandomBytes(8 << 20, 7));
+  ASSERT_TRUE(ClonePath(a, b).ok());
+  auto unshared = [](const std::string& path) -> uint64_t {
+    ::sync();  // delayed allocation: the extents exist once written back
+    auto fd = OpenFile(path, O_RDONLY);
+    EXPECT_TRUE(fd.ok());
+    auto n = UnsharedBytes(fd->get(), path);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    return n.value_or(~uint64_t{0});
+  };
+  EXPECT_EQ(unshared(a), 0u);
+  EXPECT_EQ(unshared(b), 0u);
+  {
+    auto fd = OpenFile(b, O_WRONLY);
+    ASSERT_TRUE(fd.ok());
+    std::string mib(1 << 20, 'x');
+    ASSERT_TRUE(PwriteAll(fd->get(), AsBytes(mib), 2 << 20, b).ok());
+  }
+  EXPECT_EQ(unshared(b), 1u << 20) << "the clone owns what it rewrote";
+  EXPECT_EQ(unshared(a), 1u << 20) << "and so does its source: no one shares that range now";
+  testing::WriteFile(c, testing::RandomBytes(3 << 20, 8));
+  EXPECT_EQ(unshared(c), 3u << 20) << "a file of its own owns all of it";
 }
 
 }  // namespace
