@@ -207,7 +207,7 @@ dbaas_phase() {  # dbaas_phase SCALE
 
 pgbr() { as_pg pgbackrest --config="$PGBR/pgbackrest.conf" --stanza=bench "$@"; }
 start_at() {  # start_at DATADIR PORT: pg_ctl start, waits until it answers
-  as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$RUN/pg-$2.log" -w -t 600 \
+  as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$PG_SOCKDIR/pg-$2.log" -w -t 600 \
     -o "-p $2 -k '$PG_SOCKDIR' -c listen_addresses=127.0.0.1" start >/dev/null
 }
 baseline_phase() {  # baseline_phase SCALE
