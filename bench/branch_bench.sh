@@ -159,8 +159,9 @@ start_load() {
   sleep 5
 }
 stop_load() {
-  # LOAD_PID is the subshell running pg_client; pgbench is its child.
-  pkill -INT -P "$LOAD_PID" 2>/dev/null || true
+  # LOAD_PID is the subshell running pg_client; pgbench is its child (SIGINT is ignored by
+  # what a script starts in the background).
+  pkill -TERM -P "$LOAD_PID" 2>/dev/null || true
   wait "$LOAD_PID" 2>/dev/null || true
   LOAD_PID=
 }
@@ -217,10 +218,6 @@ baseline_phase() {  # baseline_phase SCALE
   mkdir -p "$XFS/pg$s"
   pg_own "$XFS/pg$s"
   pg_init "$data"
-  cat >>"$data/postgresql.conf" <<EOF
-archive_mode = on
-archive_command = 'pgbackrest --config=$PGBR/pgbackrest.conf --stanza=bench archive-push %p'
-EOF
   cat >"$PGBR/pgbackrest.conf" <<EOF
 [global]
 repo1-path=$PGBR/repo
@@ -242,6 +239,14 @@ EOF
   log "  pgbench -i -s $s (server-side generation)"
   pg_bench -i -s "$s" -I dtGvp -q >"$RUN/pgbench-init.log" 2>&1
   pg_psql -c checkpoint
+  # Archiving from here on: the WAL of the data's making is not pgBackRest's to push before
+  # its first backup (the archiver would still be at it when the backup waits for its end).
+  pg_stop "$data"
+  cat >>"$data/postgresql.conf" <<EOF
+archive_mode = on
+archive_command = 'pgbackrest --config=$PGBR/pgbackrest.conf --stanza=bench archive-push %p'
+EOF
+  pg_start "$data"
   pgbr stanza-create >/dev/null
   for r in $(seq "$RUNS"); do
     timed "s$s.pgbr.backup" runuser -u "$PG_OS_USER" -- pgbackrest --config="$PGBR/pgbackrest.conf" --stanza=bench --type=full backup

@@ -16,6 +16,8 @@
 #include "base/files.h"
 #include "catalog/catalog.h"
 #include "control/fake_engines.h"
+#include "storage/repository.h"
+#include "storage/snapshot_create.h"
 #include "test_util.h"
 
 namespace dbaas::control {
@@ -301,6 +303,99 @@ TEST_F(ServiceTest, ARunningBackupRefusesWhatWouldConflictWithIt) {
   // Once it is over, the same requests go through.
   ASSERT_EQ(Wait(service_->Restore(restore)).status, JobState::kSucceeded);
   ASSERT_EQ(Wait(service_->DeleteInstance("busy", false)).status, JobState::kSucceeded);
+}
+
+// A branch of now holds its source like a backup (no second copy, no delete) until its
+// copy is taken, leaves no backup or snapshot, and its reset holds the branch too, taking
+// the copy before it touches the branch.
+TEST_F(ServiceTest, ABranchHoldsItsSourceAndAResetHoldsTheBranch) {
+  MakeInstance("src");
+  testing::WriteFile(InstanceDir("src") + "/data/rows", "1\n");
+  engines_.backups().Close();
+  BranchRequest r;
+  r.source_instance = "src";
+  r.new_instance_name = "b1";
+  auto job = service_->Branch(r);
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  ASSERT_TRUE(engines_.backups().WaitArrived(1, seconds(10)));
+  EXPECT_EQ(service_->DeleteInstance("src", false).status().code(),
+            StatusCode::kFailedPrecondition);
+  BackupRequest backup;
+  backup.instance = "src";
+  EXPECT_EQ(service_->CreateBackup(backup).status().code(), StatusCode::kFailedPrecondition);
+  r.new_instance_name = "b2";
+  EXPECT_EQ(service_->Branch(r).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(service_->GetInstance("b2").status().code(), StatusCode::kNotFound);
+  auto made = service_->GetInstance("b1");
+  ASSERT_TRUE(made.ok());
+  EXPECT_EQ(made->status, InstanceState::kRestoring);
+  EXPECT_EQ(made->record.restored_from->branch_method, "pending");
+  engines_.backups().Open();
+  ASSERT_EQ(Wait(job).status, JobState::kSucceeded);
+  EXPECT_EQ(testing::ReadFile(InstanceDir("b1") + "/data/rows"), "1\n");
+  made = service_->GetInstance("b1");
+  EXPECT_EQ(made->status, InstanceState::kRunning);
+  EXPECT_TRUE(made->record.restored_from->branch_method == "clone" ||
+              made->record.restored_from->branch_method == "copy");
+  EXPECT_TRUE(service_->ListBackups("src")->empty()) << "no backup is left";
+  auto repo = storage::Repository::Open(root_ / "repository");
+  ASSERT_TRUE(repo.ok());
+  EXPECT_TRUE((*repo)->ListSnapshotHeaders()->empty()) << "nor a snapshot";
+  EXPECT_EQ(service_->ListBranches("src")->size(), 1u);
+
+  // A reset copies first: while the copy is held, the branch is as it was, and reserved.
+  testing::WriteFile(InstanceDir("src") + "/data/rows", "2\n");
+  engines_.backups().Close();
+  auto reset = service_->ResetBranch("b1");
+  ASSERT_TRUE(reset.ok()) << reset.status().ToString();
+  ASSERT_TRUE(engines_.backups().WaitArrived(2, seconds(10)));
+  EXPECT_EQ(testing::ReadFile(InstanceDir("b1") + "/data/rows"), "1\n");
+  EXPECT_EQ(service_->DeleteInstance("b1", false).status().code(), StatusCode::kFailedPrecondition);
+  backup.instance = "b1";
+  EXPECT_EQ(service_->CreateBackup(backup).status().code(), StatusCode::kFailedPrecondition);
+  engines_.backups().Open();
+  ASSERT_EQ(Wait(reset).status, JobState::kSucceeded);
+  EXPECT_EQ(testing::ReadFile(InstanceDir("b1") + "/data/rows"), "2\n");
+  EXPECT_EQ(service_->GetInstance("b1")->status, InstanceState::kRunning);
+
+  // Not a branch; a source being deleted; a parent made again under the same name.
+  EXPECT_EQ(service_->ResetBranch("src").status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(service_->DeleteInstance("src", false).ok());
+  r.new_instance_name = "b3";
+  EXPECT_FALSE(service_->Branch(r).ok()) << "a source being deleted is not copied";
+  EXPECT_EQ(service_->GetInstance("b3").status().code(), StatusCode::kNotFound);
+  for (int i = 0; i < 100 && service_->GetInstance("src").ok(); ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(service_->ListBranches("src")->size(), 1u) << "branches outlive their parent";
+  MakeInstance("src");
+  EXPECT_TRUE(service_->ListBranches("src")->empty()) << "a new 'src' is not b1's parent";
+  auto orphan = service_->ResetBranch("b1");
+  EXPECT_EQ(orphan.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(orphan.status().message().find("was deleted"), std::string::npos);
+}
+
+// A branch's transient snapshot left by a crash is removed at start.
+TEST_F(ServiceTest, ReconcileRemovesABranchsTransientSnapshot) {
+  MakeInstance("src");
+  service_.reset();
+  {
+    auto repo = storage::Repository::Open(root_ / "repository");
+    ASSERT_TRUE(repo.ok());
+    storage::CreateOptions o;
+    o.source = InstanceDir("src") + "/data";
+    o.name = "branch.cut";
+    ASSERT_TRUE(storage::CreateSnapshot(**repo, o).ok());
+    o.name = "not-a-branch";
+    ASSERT_TRUE(storage::CreateSnapshot(**repo, o).ok());
+  }
+  Start();
+  auto repo = storage::Repository::Open(root_ / "repository");
+  ASSERT_TRUE(repo.ok());
+  auto left = (*repo)->ListSnapshotHeaders();
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().name, "not-a-branch") << "only a branch's snapshot goes";
 }
 
 TEST_F(ServiceTest, ReconcileFinishesOrRollsBackWhatACrashLeft) {
