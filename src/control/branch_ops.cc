@@ -273,17 +273,10 @@ Result<json> Service::RunBranchNow(const std::string& source, const std::string&
   release();  // the source is free again; from here on `server` is not used
   ScopeExit remove_snapshot([&] { RemoveBranchSnapshot(*snapshot); });
   if (reset) {  // the copy is taken: now the branch's own state goes
-    std::unique_ptr<engines::Instance> own;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = servers_.find(name); it != servers_.end()) {
-        own = std::move(it->second);
-        servers_.erase(it);
-      }
-    }
     emptied = true;
-    if (own) WarnIfError(own->Stop(), "stop the branch's server before its reset");
-    own.reset();
+    if (auto own = TakeServer(name)) {
+      WarnIfError(own->Stop(), "stop the branch's server before its reset");
+    }
     if (Status removed = engines_->RemoveRemains(instances_dir(), name); !removed.ok()) {
       return fail(removed);
     }
@@ -314,15 +307,7 @@ Result<json> Service::RunBranchNow(const std::string& source, const std::string&
     recorded = catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRunning);
   }
   if (!recorded.ok()) {  // the catalog refused: the new server goes with the branch
-    std::unique_ptr<engines::Instance> made;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = servers_.find(name); it != servers_.end()) {
-        made = std::move(it->second);
-        servers_.erase(it);
-      }
-    }
-    if (made) WarnIfError(made->Stop(), "stop the branch's server");
+    if (auto made = TakeServer(name)) WarnIfError(made->Stop(), "stop the branch's server");
     emptied = true;
     return fail(recorded);
   }

@@ -365,15 +365,17 @@ Result<catalog::JobRecord> Service::DeleteInstance(const std::string& name, bool
   return job;
 }
 
+std::unique_ptr<engines::Instance> Service::TakeServer(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = servers_.find(name);
+  if (it == servers_.end()) return nullptr;
+  std::unique_ptr<engines::Instance> server = std::move(it->second);
+  servers_.erase(it);
+  return server;
+}
+
 Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
-  std::unique_ptr<engines::Instance> server;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = servers_.find(name); it != servers_.end()) {
-      server = std::move(it->second);
-      servers_.erase(it);
-    }
-  }
+  std::unique_ptr<engines::Instance> server = TakeServer(name);
   if (!server) {
     auto opened = engines_->Open(instances_dir(), name);
     if (opened.ok()) {

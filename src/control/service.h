@@ -193,6 +193,9 @@ class Service {
   const std::string& repository_dir() const { return repo_.path(); }
   std::string drills_dir() const { return JoinPath(options_.data_root, "drills"); }
 
+  // The instance's server, no longer the service's (null when none runs); the caller stops
+  // it.
+  std::unique_ptr<engines::Instance> TakeServer(const std::string& name);
   // What an instance's files use: the watcher's last reading, else measured now; none
   // while it does not run.
   Result<std::optional<uint64_t>> UsedBytes(const std::string& name) const;
