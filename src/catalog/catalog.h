@@ -71,6 +71,11 @@ struct BackupRecord {
   // Its copies in remote repositories, by repository name: {"state": "pending" | "copied" |
   // "failed", "at", "bytes", "error"}.
   nlohmann::json copies = nlohmann::json::object();
+  // Whether remote repository `repository` holds a finished copy of it.
+  bool CopiedTo(const std::string& repository) const {
+    return copies.is_object() && copies.contains(repository) && copies[repository].is_object() &&
+           copies[repository].value("state", "") == "copied";
+  }
 };
 
 // A backup schedule of an instance and what became of its last run.

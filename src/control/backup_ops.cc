@@ -343,18 +343,19 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   if (!request.repository.empty()) {
     RETURN_IF_ERROR(ValidateName("repository name", request.repository));
     RETURN_IF_ERROR(copier_->CheckNames({request.repository}));
-    if (to_target) {
-      return Status::InvalidArgument(
-          "a point-in-time restore from a remote repository is not supported yet",
-          "restore to its backup (no target), or fetch the WAL first: dbaas remote wal-pull");
-    }
   }
-  if (to_target) RETURN_IF_ERROR(recovery_->ResolveTarget(request));
+  if (to_target) {
+    // From a bucket: what the local archive lacks of the WAL comes first, so that the
+    // target is judged against all of it.
+    if (!request.repository.empty()) {
+      RETURN_IF_ERROR(
+          FetchWalFromRemote(request.source_instance, request.backup_name, request.repository));
+    }
+    RETURN_IF_ERROR(recovery_->ResolveTarget(request));
+  }
   ASSIGN_OR_RETURN(catalog::BackupRecord backup,
                    GetBackup(request.source_instance, request.backup_name));
-  if (!request.repository.empty() &&
-      (!backup.copies.is_object() || !backup.copies.contains(request.repository) ||
-       backup.copies[request.repository].value("state", "") != "copied")) {
+  if (!request.repository.empty() && !backup.CopiedTo(request.repository)) {
     return Status::FailedPrecondition(
         fmt::format("backup '{}' has no copy in repository '{}'", backup.name, request.repository),
         "copy it there first, or restore without 'repository'");

@@ -155,6 +155,18 @@ Status Service::FetchFromRemote(const catalog::BackupRecord& backup, const std::
   return Status::Ok();
 }
 
+Status Service::FetchWalFromRemote(const std::string& instance, const std::string& backup,
+                                   const std::string& repository) {
+  ASSIGN_OR_RETURN(std::string archive, recovery_->ArchiveOf(instance, backup));
+  // The writer alone: no pack is touched, and WAL pruning waits.
+  auto writer = repo_.HoldWriterOnly();
+  ASSIGN_OR_RETURN(storage::WalCopyStats pulled,
+                   copier_->PullWal(repository, archive, repository_dir()));
+  spdlog::info("event=wal_fetched instance={} archive={} repository={} files={} bytes={}", instance,
+               archive, repository, pulled.files, pulled.bytes);
+  return Status::Ok();
+}
+
 void Service::ReconcileCopies() {
   auto backups = catalog_->ListBackups();
   if (!backups.ok()) return;

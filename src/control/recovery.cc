@@ -115,6 +115,17 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
   ASSIGN_OR_RETURN(std::vector<PitrBackup> backups,
                    PitrBackups(catalog_, request.source_instance, request.backup_name));
   const std::string archive = backups.back().archive;
+  if (!request.repository.empty()) {  // from a bucket: only backups copied there
+    std::erase_if(backups,
+                  [&](const PitrBackup& b) { return !b.record.CopiedTo(request.repository); });
+    if (backups.empty()) {
+      return Status::FailedPrecondition(
+          fmt::format("no backup of instance '{}' with archived WAL has a copy in repository "
+                      "'{}'",
+                      request.source_instance, request.repository),
+          "copy one there first (POST /instances/:name/backups/:backup/copy)");
+    }
+  }
   ASSIGN_OR_RETURN(const engines::Engine* engine,
                    engines_.For(backups.back().record.instance_type));
   // What the source has committed until now goes into the archive before the target is
@@ -174,6 +185,24 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
       break;
     }
   }
+  if (!request.backup_name.empty() && base != nullptr) {
+    // Named: that backup, if it ends before the target (no later than the newest that does).
+    auto named = std::find_if(backups.begin(), backups.end(), [&](const PitrBackup& b) {
+      return b.record.name == request.backup_name;
+    });
+    if (named == backups.end()) {
+      return Status::FailedPrecondition(fmt::format("backup '{}' has no copy in repository '{}'",
+                                                    request.backup_name, request.repository),
+                                        "copy it there first, or restore without 'repository'");
+    }
+    if (named->stop_position > base->stop_position) {
+      return Status::InvalidArgument(
+          fmt::format("backup '{}' ends after the target (at {} / LSN {})", request.backup_name,
+                      catalog::FormatRfc3339Us(named->stop_unix_us), named->stop_lsn),
+          "choose an earlier backup, or none (the newest that ends before the target)");
+    }
+    base = &*named;
+  }
   const PitrBackup& oldest = backups.front();
   if (base == nullptr) {
     std::string what = target.kind == RecoveryTarget::Kind::kTime
@@ -218,6 +247,12 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
   request.backup_name = base->record.name;
   target.archive_id = archive;
   return Status::Ok();
+}
+
+Result<std::string> Recovery::ArchiveOf(const std::string& instance,
+                                        const std::string& backup_name) const {
+  ASSIGN_OR_RETURN(std::vector<PitrBackup> backups, PitrBackups(catalog_, instance, backup_name));
+  return backups.back().archive;
 }
 
 Result<RecoveryWindow> Recovery::Window(const std::string& instance) {

@@ -117,6 +117,15 @@ Result<storage::PullStats> RemoteCopier::PullSnapshot(const std::string& name,
       [](const storage::PullStats&) { return uint64_t{0}; });
 }
 
+Result<storage::WalCopyStats> RemoteCopier::PullWal(const std::string& name,
+                                                    const std::string& archive_id,
+                                                    const std::string& repo_path) {
+  return OnBucket<storage::WalCopyStats>(
+      name, "fetch WAL from",
+      [&](storage::RemoteRepository& repo) { return repo.PullWal(archive_id, repo_path); },
+      [](const storage::WalCopyStats&) { return uint64_t{0}; });
+}
+
 Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_path) {
   auto it = buckets_.find(name);
   if (it == buckets_.end()) return CheckNames({name});

@@ -57,6 +57,10 @@ class RemoteCopier {
   Result<storage::PullStats> PullSnapshot(const std::string& name, storage::Repository& local,
                                           const std::string& snapshot_id,
                                           storage::Progress* progress);
+  // Copies what the local repository at `repo_path` lacks of WAL archive `archive_id` from
+  // bucket `name` (under the caller's hold of the repository's writer).
+  Result<storage::WalCopyStats> PullWal(const std::string& name, const std::string& archive_id,
+                                        const std::string& repo_path);
   // Ships the WAL archives of the local repository at `repo_path` that bucket `name` lacks.
   // A failure is logged and counted.
   Status ShipWal(const std::string& name, const std::string& repo_path);

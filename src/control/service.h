@@ -268,6 +268,11 @@ class Service {
   // the writer's hold and lock), for a restore from a remote copy.
   Status FetchFromRemote(const catalog::BackupRecord& backup, const std::string& repository,
                          storage::Progress& progress);
+  // Brings what the local repository lacks of the WAL archive a restore of `instance` to a
+  // target replays (from `backup`, or its newest) from `repository`: a point-in-time
+  // restore from a bucket after the local archive was lost.
+  Status FetchWalFromRemote(const std::string& instance, const std::string& backup,
+                            const std::string& repository);
   // At start: copies left pending by a daemon that stopped become failed (tried again).
   void ReconcileCopies();
   // Per remote: seconds since the oldest ready backup still waiting for its copy there.

@@ -639,14 +639,7 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
   auto rows = Psql(daemon_, "fetched", "select count(*) from t");
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   EXPECT_EQ(*rows, "2000");
-  // Refused up front: a target from a bucket, a repository without a copy of the backup.
-  EXPECT_EQ(daemon_
-                .Post("/instances/shipped/restore", json{{"backupName", "b1"},
-                                                         {"newInstanceName", "again"},
-                                                         {"repository", "offsite"},
-                                                         {"target", "latest"}})
-                .status,
-            400);
+  // Refused up front: a repository that is not configured, or without a copy of the backup.
   EXPECT_EQ(daemon_
                 .Post("/instances/shipped/restore", json{{"backupName", "b1"},
                                                          {"newInstanceName", "again"},
@@ -659,6 +652,52 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
       json{{"backupName", "b4"}, {"newInstanceName", "again"}, {"repository", "offsite"}});
   EXPECT_EQ(uncopied.status, 409) << uncopied.raw;
   EXPECT_NE(uncopied.raw.find("has no copy in repository 'offsite'"), std::string::npos);
+
+  // The local WAL archive and b3's snapshot lost: a restore to a restore point from the
+  // bucket fetches the WAL the bucket holds first, then the backup.
+  ASSERT_TRUE(
+      Psql(daemon_, "shipped", "insert into t select g, 'late' from generate_series(3001, 3500) g")
+          .ok());
+  auto point = daemon_.Post("/instances/shipped/restore-points", json{{"name", "after-late"}});
+  ASSERT_EQ(point.status, 201) << point.raw;
+  std::string archive = point.body["restorePoint"]["walArchive"];
+  // Its segment (timeline 1) reaches the bucket with the next shipping.
+  unsigned hi = 0, lo = 0;
+  ASSERT_EQ(
+      std::sscanf(point.body["restorePoint"]["lsn"].get<std::string>().c_str(), "%X/%X", &hi, &lo),
+      2);
+  std::string segment = fmt::format("wal/{}/00000001{:08X}{:08X}", archive, hi, lo >> 24);
+  bool shipped = false;
+  for (int i = 0; i < 150 && !shipped; ++i) {
+    for (const auto& object : bucket->List("wal/").value_or(std::vector<objstore::ObjectInfo>{})) {
+      shipped = shipped || object.key.starts_with(segment);
+    }
+    if (!shipped) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(shipped) << segment << " never reached the bucket";
+  std::string b3_snapshot =
+      daemon_.Get("/instances/shipped/backups/b3").body["backup"]["snapshotId"];
+  ASSERT_TRUE(daemon_.Stop().ok());
+  std::filesystem::remove_all(repository + "/wal/" + archive);
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{DBAAS_CLI_BINARY, "snapshot", "rm", "--repo", repository,
+                                 b3_snapshot},
+        std::vector<std::string>{DBAAS_CLI_BINARY, "repo", "gc", repository}}) {
+    ProcessOptions cli;
+    cli.argv = argv;
+    auto ran = RunProcess(cli, std::chrono::seconds(60));
+    ASSERT_TRUE(ran.ok() && ran->exit_code == 0)
+        << (ran.ok() ? ran->output : ran.status().ToString());
+  }
+  StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
+  auto at_point = daemon_.Post("/instances/shipped/restore", json{{"backupName", "b3"},
+                                                                  {"newInstanceName", "then"},
+                                                                  {"targetName", "after-late"},
+                                                                  {"repository", "offsite"}});
+  ASSERT_EQ(at_point.status, 201) << at_point.raw;
+  EXPECT_EQ(Psql(daemon_, "then", "select count(*) from t").value_or(""), "2500");
+  EXPECT_FALSE(std::filesystem::is_empty(repository + "/wal/" + archive))
+      << "the archive was fetched again";
 }
 
 }  // namespace

@@ -115,6 +115,18 @@ TEST_F(ApiPitrTest, RestoresToTimeRestorePointAndLatestAndRefusesTargetsOutOfRea
   EXPECT_EQ(RestoreTo("x", json::object()).status, 400) << "neither a backup nor a target";
   EXPECT_EQ(daemon_.Get("/instances/x").status, 404);
 
+  // A named backup is the base, if it ends before the target.
+  ASSERT_EQ(daemon_.Post("/instances/src/backup", json{{"backupName", "later"}}).status, 201);
+  auto too_late = RestoreTo("x", {{"backupName", "later"}, {"targetTime", after_2}});
+  EXPECT_EQ(too_late.status, 400) << too_late.raw;
+  EXPECT_NE(too_late.raw.find("ends after the target"), std::string::npos) << too_late.raw;
+  auto from_base = RestoreTo("from-base", {{"backupName", "base"}, {"target", "latest"}});
+  ASSERT_EQ(from_base.status, 201) << from_base.raw;
+  EXPECT_EQ(from_base.body["instance"]["restoredFrom"]["backupName"], "base")
+      << "the backup named, not the newest";
+  EXPECT_EQ(Batches("from-base"), "1:100,2:100,3:100,4:100");
+  ASSERT_EQ(daemon_.Delete("/instances/src/backups/later").status, 200);
+
   // Deleting the source archives its last writes; latest still has them.
   Insert("src", 5, 100);
   ASSERT_EQ(daemon_.Delete("/instances/src").status, 200);
