@@ -51,6 +51,7 @@ struct DaemonOptions {
   std::vector<dbaas::storage::RemoteSpec> remotes;
   double copy_interval_seconds = 10;
   double copy_behind_seconds = 3600;
+  double remote_gc_grace_seconds = 3600;
 };
 
 // The dbaas CLI that PostgreSQL's archive_command runs: beside this daemon when installed
@@ -127,12 +128,14 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         o.copy_interval_seconds = it->get<double>();
       } else if (k == "copyBehindSeconds") {
         o.copy_behind_seconds = it->get<double>();
+      } else if (k == "remoteGcGraceSeconds") {
+        o.remote_gc_grace_seconds = it->get<double>();
       } else {
         return dbaas::Status::InvalidArgument(
             fmt::format("config file '{}': unknown setting '{}'", o.config_file, k),
             "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir, "
             "mysqlBinDir, dbaasBinary, alertWebhooks, diskAlertPercent, tlsCert, tlsKey, "
-            "repositories, copyIntervalSeconds, copyBehindSeconds");
+            "repositories, copyIntervalSeconds, copyBehindSeconds, remoteGcGraceSeconds");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -282,6 +285,7 @@ dbaas::control::ServiceOptions ServiceOptionsOf(const DaemonOptions& o) {
   so.copy_interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.copy_interval_seconds * 1000));
   so.copy_behind_alert = std::chrono::seconds(static_cast<int64_t>(o.copy_behind_seconds));
+  so.remote_gc_grace = std::chrono::seconds(static_cast<int64_t>(o.remote_gc_grace_seconds));
   so.dbaas_binary = o.dbaas_binary.empty() ? FindDbaasBinary() : o.dbaas_binary;
   if (so.dbaas_binary.empty()) {
     spdlog::warn(

@@ -126,6 +126,16 @@ const std::vector<std::string_view>& Migrations() {
       R"sql(
       ALTER TABLE schedules ADD COLUMN repositories TEXT NOT NULL DEFAULT '[]';
       )sql",
+      // 7: copies of deleted backups still to be removed from their buckets.
+      R"sql(
+      CREATE TABLE remote_removals (
+        repository TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        backup TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        PRIMARY KEY (repository, snapshot_id)
+      );
+      )sql",
   };
   return kSteps;
 }
@@ -674,6 +684,37 @@ Status Catalog::InsertRestorePoint(const RestorePointRecord& r) {
         "choose another name");
   }
   return st.status();
+}
+
+Status Catalog::QueueRemoteRemoval(const RemoteRemovalRecord& r) {
+  std::lock_guard lock(mu_);
+  return db_
+      .Run(
+          "INSERT OR IGNORE INTO remote_removals (repository, snapshot_id, backup, queued_at) "
+          "VALUES (?,?,?,?)",
+          {r.repository, r.snapshot_id, r.backup, r.queued_at})
+      .status();
+}
+
+Result<std::vector<RemoteRemovalRecord>> Catalog::ListRemoteRemovals(
+    const std::string& repository) const {
+  std::lock_guard lock(mu_);
+  std::vector<RemoteRemovalRecord> out;
+  RETURN_IF_ERROR(db_.Query(
+      "SELECT repository, snapshot_id, backup, queued_at FROM remote_removals "
+      "WHERE ? = '' OR repository = ? ORDER BY queued_at",
+      {repository, repository}, [&](const SqlRow& row) {
+        out.push_back(RemoteRemovalRecord{row.Text(0), row.Text(1), row.Text(2), row.Text(3)});
+      }));
+  return out;
+}
+
+Status Catalog::DeleteRemoteRemoval(const std::string& repository, const std::string& snapshot_id) {
+  std::lock_guard lock(mu_);
+  return db_
+      .Run("DELETE FROM remote_removals WHERE repository = ? AND snapshot_id = ?",
+           {repository, snapshot_id})
+      .status();
 }
 
 Result<std::vector<RestorePointRecord>> Catalog::ListRestorePoints(

@@ -145,6 +145,14 @@ struct RestorePointRecord {
   std::string created_at;
 };
 
+// A deleted backup's copy in a remote repository, still to be removed from it.
+struct RemoteRemovalRecord {
+  std::string repository;
+  std::string snapshot_id;
+  std::string backup;  // its name, for logs
+  std::string queued_at;
+};
+
 // RFC 3339 UTC with milliseconds: "2026-11-24T23:59:01.123Z" (sorts as text).
 std::string FormatRfc3339(std::chrono::system_clock::time_point t);
 std::string NowRfc3339();
@@ -206,6 +214,14 @@ class Catalog {
   Status InsertRestorePoint(const RestorePointRecord& r);
   // Newest first.
   Result<std::vector<RestorePointRecord>> ListRestorePoints(const std::string& instance) const;
+
+  // Copies of deleted backups to remove from their buckets: queued before the backup's row
+  // goes (queuing one twice is fine), done when the bucket no longer has it.
+  Status QueueRemoteRemoval(const RemoteRemovalRecord& r);
+  // Oldest first; `repository` empty: all.
+  Result<std::vector<RemoteRemovalRecord>> ListRemoteRemovals(
+      const std::string& repository = {}) const;
+  Status DeleteRemoteRemoval(const std::string& repository, const std::string& snapshot_id);
 
   // Restores: their history, newest first.
   Status AddRestore(const RestoreRecord& r);

@@ -307,6 +307,9 @@ Status Service::DeleteBackup(const std::string& instance, const std::string& bac
 }
 
 Status Service::RemoveBackupData(const std::vector<catalog::BackupRecord>& backups) {
+  // Its copies go with it: queued before anything is removed (a crash from here on is
+  // finished by reconcile, which queues them again).
+  for (const catalog::BackupRecord& backup : backups) RETURN_IF_ERROR(QueueCopyRemovals(backup));
   auto hold = repo_.HoldExclusive();
   ASSIGN_OR_RETURN(auto repo, repo_.Open());
   std::string names;

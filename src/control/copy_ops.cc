@@ -123,6 +123,7 @@ void Service::CopyTick() {
   for (const auto& name : copier_->Names()) {
     threads.emplace_back([this, name, backups = retries[name]] {
       if (!copier_->ShipWal(name, repository_dir()).ok()) return;  // down: no copy either
+      RemoveQueuedCopies(name);
       for (const auto& backup : backups) {
         if (!CopyBackupNow(backup, name, nullptr).ok()) return;
       }
@@ -165,6 +166,44 @@ Status Service::FetchWalFromRemote(const std::string& instance, const std::strin
   spdlog::info("event=wal_fetched instance={} archive={} repository={} files={} bytes={}", instance,
                archive, repository, pulled.files, pulled.bytes);
   return Status::Ok();
+}
+
+Status Service::QueueCopyRemovals(const catalog::BackupRecord& backup) {
+  if (backup.snapshot_id.empty() || !backup.copies.is_object()) return Status::Ok();
+  for (const auto& [name, copy] : backup.copies.items()) {
+    // A failed or cut-off copy may have left packs, never a manifest: its removal finds
+    // nothing and its gc takes them.
+    RETURN_IF_ERROR(catalog_->QueueRemoteRemoval(
+        {name, backup.snapshot_id, backup.name, catalog::NowRfc3339()}));
+  }
+  return Status::Ok();
+}
+
+void Service::RemoveQueuedCopies(const std::string& name) {
+  auto queued = catalog_->ListRemoteRemovals(name);
+  if (!queued.ok() || queued->empty()) return;
+  size_t removed = 0;
+  for (const auto& r : queued.value()) {
+    Status gone = copier_->RemoveSnapshot(name, r.snapshot_id);
+    if (!gone.ok() && gone.code() != StatusCode::kNotFound) {
+      spdlog::warn("event=copy_remove_failed repository={} backup={} error=\"{}\"", name, r.backup,
+                   gone.ToString());
+      break;
+    }
+    WarnIfError(catalog_->DeleteRemoteRemoval(name, r.snapshot_id),
+                "record a copy's removal in the catalog");
+    spdlog::info("event=copy_removed repository={} backup={} snapshot={}", name, r.backup,
+                 r.snapshot_id);
+    ++removed;
+  }
+  if (removed == 0) return;
+  auto gc = copier_->CollectGarbage(name, options_.remote_gc_grace);
+  if (!gc.ok()) {
+    spdlog::warn("event=remote_gc_failed repository={} error=\"{}\"", name, gc.status().ToString());
+    return;
+  }
+  spdlog::info("event=remote_gc repository={} packs_deleted={} bytes_freed={}", name,
+               gc->packs_deleted, gc->bytes_freed);
 }
 
 void Service::ReconcileCopies() {

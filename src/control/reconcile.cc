@@ -192,6 +192,7 @@ Status Service::ReconcileBackups() {
   for (const auto& b : backups) {
     if (b.status != catalog::BackupState::kDeleting) continue;
     spdlog::warn("event=backup_delete_resumed backup={}", b.name);
+    RETURN_IF_ERROR(QueueCopyRemovals(b));
     {
       ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
       Status removed = repo->RemoveSnapshot(b.snapshot_id);

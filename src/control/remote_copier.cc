@@ -126,6 +126,25 @@ Result<storage::WalCopyStats> RemoteCopier::PullWal(const std::string& name,
       [](const storage::WalCopyStats&) { return uint64_t{0}; });
 }
 
+Status RemoteCopier::RemoveSnapshot(const std::string& name, const std::string& snapshot_id) {
+  return OnBucket<bool>(
+             name, "remove from",
+             [&](storage::RemoteRepository& repo) -> Result<bool> {
+               RETURN_IF_ERROR(repo.RemoveSnapshot(snapshot_id));
+               return true;
+             },
+             [](const bool&) { return uint64_t{0}; })
+      .status();
+}
+
+Result<storage::RemoteGcReport> RemoteCopier::CollectGarbage(const std::string& name,
+                                                             std::chrono::seconds grace) {
+  return OnBucket<storage::RemoteGcReport>(
+      name, "collect the garbage of",
+      [&](storage::RemoteRepository& repo) { return repo.CollectGarbage(grace); },
+      [](const storage::RemoteGcReport&) { return uint64_t{0}; });
+}
+
 Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_path) {
   auto it = buckets_.find(name);
   if (it == buckets_.end()) return CheckNames({name});

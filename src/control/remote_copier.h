@@ -61,6 +61,11 @@ class RemoteCopier {
   // bucket `name` (under the caller's hold of the repository's writer).
   Result<storage::WalCopyStats> PullWal(const std::string& name, const std::string& archive_id,
                                         const std::string& repo_path);
+  // Removes snapshot `snapshot_id` from bucket `name` (kNotFound when it is not there).
+  Status RemoveSnapshot(const std::string& name, const std::string& snapshot_id);
+  // Deletes what no snapshot of bucket `name` references, older than `grace`.
+  Result<storage::RemoteGcReport> CollectGarbage(const std::string& name,
+                                                 std::chrono::seconds grace);
   // Ships the WAL archives of the local repository at `repo_path` that bucket `name` lacks.
   // A failure is logged and counted.
   Status ShipWal(const std::string& name, const std::string& repo_path);

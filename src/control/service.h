@@ -84,6 +84,9 @@ struct ServiceOptions {
   // how far behind a copy may fall before the copy_behind alert.
   std::chrono::milliseconds copy_interval{10000};
   std::chrono::seconds copy_behind_alert{3600};
+  // A bucket's gc (after a deleted backup's copy is removed from it) keeps unreferenced
+  // packs younger than this: a push under way elsewhere may be about to reference them.
+  std::chrono::seconds remote_gc_grace{3600};
   // How the buckets are reached (retries, timeouts); tests shorten them.
   objstore::S3Options s3_options;
 };
@@ -273,6 +276,12 @@ class Service {
   // restore from a bucket after the local archive was lost.
   Status FetchWalFromRemote(const std::string& instance, const std::string& backup,
                             const std::string& repository);
+  // Queues the removal of a backup's copies from their buckets, before its row goes (the
+  // copier's tick removes them: RemoveQueuedCopies).
+  Status QueueCopyRemovals(const catalog::BackupRecord& backup);
+  // Removes the queued copies of deleted backups from bucket `name`, then collects its
+  // garbage if any went. Stops at the first failure (tried again on the next tick).
+  void RemoveQueuedCopies(const std::string& name);
   // At start: copies left pending by a daemon that stopped become failed (tried again).
   void ReconcileCopies();
   // Per remote: seconds since the oldest ready backup still waiting for its copy there.

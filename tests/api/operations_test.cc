@@ -504,7 +504,8 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
                             {"credentialsFile", credentials},
                             {"encryption", {{"keyFile", key}}}}}},
                          {"copyIntervalSeconds", 0.5},
-                         {"copyBehindSeconds", 3}}
+                         {"copyBehindSeconds", 3},
+                         {"remoteGcGraceSeconds", 0}}
                         .dump());
   WebhookReceiver hooks;
   StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
@@ -698,6 +699,27 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
   EXPECT_EQ(Psql(daemon_, "then", "select count(*) from t").value_or(""), "2500");
   EXPECT_FALSE(std::filesystem::is_empty(repository + "/wal/" + archive))
       << "the archive was fetched again";
+
+  // A deleted backup's copy goes from the bucket too (the copier's next tick), and its data
+  // with the bucket's gc; the other copies stay.
+  auto objects_of = [&](const std::string& snapshot_id) {
+    size_t n = 0;
+    for (const auto& object :
+         bucket->List("snapshots/").value_or(std::vector<objstore::ObjectInfo>{})) {
+      n += object.key.find(snapshot_id) != std::string::npos;
+    }
+    return n;
+  };
+  size_t packs_before = bucket->List("packs/")->size();
+  ASSERT_EQ(objects_of(b3_snapshot), 2u);
+  ASSERT_EQ(daemon_.Delete("/instances/shipped/backups/b3").status, 200);
+  for (int i = 0; i < 100 && objects_of(b3_snapshot) > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(objects_of(b3_snapshot), 0u) << "b3's copy stayed in the bucket";
+  EXPECT_EQ(objects_of(snapshot), 2u) << "b1's copy went too";
+  EXPECT_TRUE(daemon_.WaitLogSays("event=remote_gc repository=offsite"));
+  EXPECT_LE(bucket->List("packs/")->size(), packs_before);
 }
 
 }  // namespace

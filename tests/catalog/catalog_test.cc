@@ -102,6 +102,32 @@ TEST(CatalogTest, ACopyStateChangesOneRepositoryAndNothingElse) {
             StatusCode::kNotFound);
 }
 
+TEST(CatalogTest, RemoteRemovalsAreQueuedOnceListedByRepositoryAndDone) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  BackupRecord b = ReadyBackup("b1", "db");
+  b.copies = {{"offsite", {{"state", "copied"}}}, {"second", {{"state", "failed"}}}};
+  EXPECT_TRUE(b.CopiedTo("offsite"));
+  EXPECT_FALSE(b.CopiedTo("second"));
+  EXPECT_FALSE(b.CopiedTo("elsewhere"));
+  ASSERT_TRUE(c.QueueRemoteRemoval({"offsite", "aaaa", "b1", "2026-11-29T10:00:00.000Z"}).ok());
+  ASSERT_TRUE(c.QueueRemoteRemoval({"offsite", "aaaa", "b1", "2026-11-29T10:00:05.000Z"}).ok())
+      << "queued again by a resumed delete: once";
+  ASSERT_TRUE(c.QueueRemoteRemoval({"second", "aaaa", "b1", "2026-11-29T10:00:01.000Z"}).ok());
+  ASSERT_TRUE(c.QueueRemoteRemoval({"offsite", "bbbb", "b2", "2026-11-29T10:00:02.000Z"}).ok());
+  auto offsite = c.ListRemoteRemovals("offsite");
+  ASSERT_TRUE(offsite.ok());
+  ASSERT_EQ(offsite->size(), 2u);
+  EXPECT_EQ(offsite->front().snapshot_id, "aaaa") << "oldest first";
+  EXPECT_EQ(offsite->front().queued_at, "2026-11-29T10:00:00.000Z");
+  EXPECT_EQ(c.ListRemoteRemovals()->size(), 3u);
+  ASSERT_TRUE(c.DeleteRemoteRemoval("offsite", "aaaa").ok());
+  EXPECT_EQ(c.ListRemoteRemovals("offsite")->size(), 1u);
+  EXPECT_EQ(c.ListRemoteRemovals("second")->size(), 1u) << "another bucket's stays";
+}
+
 TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
   TempDir dir;
   std::string path = dir / "catalog.db";
