@@ -41,6 +41,16 @@ Status Service::CopyBackupNow(const std::string& backup, const std::string& to,
     }
     ASSIGN_OR_RETURN(auto repo, repo_.Open());
     ASSIGN_OR_RETURN(auto pushed, copier_->PushSnapshot(to, *repo, record.snapshot_id, progress));
+    // Deleted while it was sent: its queued removal may have found nothing yet, so it is
+    // queued again.
+    if (auto now = catalog_->GetBackup(backup);
+        !now.ok() || now->status != catalog::BackupState::kReady) {
+      WarnIfError(
+          catalog_->QueueRemoteRemoval({to, record.snapshot_id, backup, catalog::NowRfc3339()}),
+          "queue the removal of a deleted backup's copy");
+      return Status::FailedPrecondition(
+          fmt::format("backup '{}' was deleted while it was copied", backup));
+    }
     // Copied before: what was recorded then stays.
     if (pushed.already_there && !Waiting(record, to) && record.copies.contains(to))
       return Status::Ok();
@@ -158,9 +168,9 @@ Status Service::FetchFromRemote(const catalog::BackupRecord& backup, const std::
 
 Status Service::FetchWalFromRemote(const std::string& instance, const std::string& backup,
                                    const std::string& repository) {
-  ASSIGN_OR_RETURN(std::string archive, recovery_->ArchiveOf(instance, backup));
-  // The writer alone: no pack is touched, and WAL pruning waits.
-  auto writer = repo_.HoldWriterOnly();
+  ASSIGN_OR_RETURN(std::string archive, recovery_->ArchiveOf(instance, backup, repository));
+  // No hold: no pack is touched, and WAL files are stored as the drainer stores them (each
+  // renamed into place); backups go on meanwhile.
   ASSIGN_OR_RETURN(storage::WalCopyStats pulled,
                    copier_->PullWal(repository, archive, repository_dir()));
   spdlog::info("event=wal_fetched instance={} archive={} repository={} files={} bytes={}", instance,
@@ -171,6 +181,13 @@ Status Service::FetchWalFromRemote(const std::string& instance, const std::strin
 Status Service::QueueCopyRemovals(const catalog::BackupRecord& backup) {
   if (backup.snapshot_id.empty() || !backup.copies.is_object()) return Status::Ok();
   for (const auto& [name, copy] : backup.copies.items()) {
+    if (!copier_->Has(name)) {  // no longer configured: nothing can remove it
+      spdlog::warn(
+          "event=copy_left repository={} backup={} snapshot={} reason=\"not "
+          "configured\"",
+          name, backup.name, backup.snapshot_id);
+      continue;
+    }
     // A failed or cut-off copy may have left packs, never a manifest: its removal finds
     // nothing and its gc takes them.
     RETURN_IF_ERROR(catalog_->QueueRemoteRemoval(
@@ -182,21 +199,21 @@ Status Service::QueueCopyRemovals(const catalog::BackupRecord& backup) {
 void Service::RemoveQueuedCopies(const std::string& name) {
   auto queued = catalog_->ListRemoteRemovals(name);
   if (!queued.ok() || queued->empty()) return;
-  size_t removed = 0;
+  // A row goes once its manifest is gone and a gc after that has run: a gc that failed is
+  // run again on the next tick (its removal then finds nothing).
+  std::vector<const catalog::RemoteRemovalRecord*> removed;
   for (const auto& r : queued.value()) {
     Status gone = copier_->RemoveSnapshot(name, r.snapshot_id);
-    if (!gone.ok() && gone.code() != StatusCode::kNotFound) {
+    if (!gone.ok()) {  // this one waits; the others go on
       spdlog::warn("event=copy_remove_failed repository={} backup={} error=\"{}\"", name, r.backup,
                    gone.ToString());
-      break;
+      continue;
     }
-    WarnIfError(catalog_->DeleteRemoteRemoval(name, r.snapshot_id),
-                "record a copy's removal in the catalog");
     spdlog::info("event=copy_removed repository={} backup={} snapshot={}", name, r.backup,
                  r.snapshot_id);
-    ++removed;
+    removed.push_back(&r);
   }
-  if (removed == 0) return;
+  if (removed.empty()) return;
   auto gc = copier_->CollectGarbage(name, options_.remote_gc_grace);
   if (!gc.ok()) {
     spdlog::warn("event=remote_gc_failed repository={} error=\"{}\"", name, gc.status().ToString());
@@ -204,6 +221,10 @@ void Service::RemoveQueuedCopies(const std::string& name) {
   }
   spdlog::info("event=remote_gc repository={} packs_deleted={} bytes_freed={}", name,
                gc->packs_deleted, gc->bytes_freed);
+  for (const auto* r : removed) {
+    WarnIfError(catalog_->DeleteRemoteRemoval(name, r->snapshot_id),
+                "record a copy's removal in the catalog");
+  }
 }
 
 void Service::ReconcileCopies() {

@@ -51,9 +51,11 @@ std::optional<PitrBackup> AsPitrBackup(const catalog::BackupRecord& b) {
 // The backups of `instance` a restore to a target can start from, oldest first: those
 // sharing the archive of `backup_name`, else of the newest such backup (an instance made
 // again under the same name archives anew; its older backups belong to another history).
+// With `repository`, only the backups copied there (a restore from that bucket).
 Result<std::vector<PitrBackup>> PitrBackups(const catalog::Catalog& catalog,
                                             const std::string& instance,
-                                            const std::string& backup_name) {
+                                            const std::string& backup_name,
+                                            const std::string& repository = "") {
   ASSIGN_OR_RETURN(auto records, catalog.ListBackups(instance));  // newest first
   std::string archive;
   if (!backup_name.empty()) {
@@ -73,14 +75,26 @@ Result<std::vector<PitrBackup>> PitrBackups(const catalog::Catalog& catalog,
                       backup_name),
           "restore it without a target, or choose another backup");
     }
+    if (!repository.empty() && !named->CopiedTo(repository)) {
+      return Status::FailedPrecondition(
+          fmt::format("backup '{}' has no copy in repository '{}'", backup_name, repository),
+          "copy it there first, or restore without 'repository'");
+    }
     archive = p->archive;
   }
   std::vector<PitrBackup> out;
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
     auto p = AsPitrBackup(*it);
-    if (p) out.push_back(std::move(*p));
+    if (p && (repository.empty() || it->CopiedTo(repository))) out.push_back(std::move(*p));
   }
   if (out.empty()) {
+    if (!repository.empty()) {
+      return Status::FailedPrecondition(
+          fmt::format("no backup of instance '{}' with archived WAL has a copy in repository "
+                      "'{}'",
+                      instance, repository),
+          "copy one there first (POST /instances/:name/backups/:backup/copy)");
+    }
     return Status::FailedPrecondition(
         fmt::format("instance '{}' has no backup with archived WAL after it", instance),
         "take a backup: point-in-time recovery replays the WAL archived after one");
@@ -112,20 +126,11 @@ Recovery::Recovery(catalog::Catalog& catalog, const engines::EngineSet& engines,
 
 Status Recovery::ResolveTarget(RestoreRequest& request) {
   RecoveryTarget& target = request.target;
-  ASSIGN_OR_RETURN(std::vector<PitrBackup> backups,
-                   PitrBackups(catalog_, request.source_instance, request.backup_name));
+  // From a bucket: only the backups copied there.
+  ASSIGN_OR_RETURN(
+      std::vector<PitrBackup> backups,
+      PitrBackups(catalog_, request.source_instance, request.backup_name, request.repository));
   const std::string archive = backups.back().archive;
-  if (!request.repository.empty()) {  // from a bucket: only backups copied there
-    std::erase_if(backups,
-                  [&](const PitrBackup& b) { return !b.record.CopiedTo(request.repository); });
-    if (backups.empty()) {
-      return Status::FailedPrecondition(
-          fmt::format("no backup of instance '{}' with archived WAL has a copy in repository "
-                      "'{}'",
-                      request.source_instance, request.repository),
-          "copy one there first (POST /instances/:name/backups/:backup/copy)");
-    }
-  }
   ASSIGN_OR_RETURN(const engines::Engine* engine,
                    engines_.For(backups.back().record.instance_type));
   // What the source has committed until now goes into the archive before the target is
@@ -145,6 +150,7 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
     }
   }
   const PitrBackup* base = nullptr;
+  bool point_unknown = false;  // a restore point the catalog does not have: where is unknown
   std::optional<uint64_t> target_lsn;
   switch (target.kind) {
     case RecoveryTarget::Kind::kBackupEnd:
@@ -173,9 +179,10 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
         return p.wal_archive == archive && p.name == target.name;
       });
       if (point == points.end()) {
-        // Made with pg_create_restore_point directly: replay from the oldest backup; the
-        // server fails the restore if the name is not in the WAL.
+        // Made with pg_create_restore_point directly: replay from the oldest backup (or the
+        // one named); the server fails the restore if the name is not in the WAL.
         base = &backups.front();
+        point_unknown = true;
       } else {
         target_lsn = engines::ParseLogPosition(point->lsn);
         for (const PitrBackup& b : backups) {
@@ -190,12 +197,8 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
     auto named = std::find_if(backups.begin(), backups.end(), [&](const PitrBackup& b) {
       return b.record.name == request.backup_name;
     });
-    if (named == backups.end()) {
-      return Status::FailedPrecondition(fmt::format("backup '{}' has no copy in repository '{}'",
-                                                    request.backup_name, request.repository),
-                                        "copy it there first, or restore without 'repository'");
-    }
-    if (named->stop_position > base->stop_position) {
+    if (named == backups.end()) return Status::Internal("the named backup is not listed");
+    if (!point_unknown && named->stop_position > base->stop_position) {
       return Status::InvalidArgument(
           fmt::format("backup '{}' ends after the target (at {} / LSN {})", request.backup_name,
                       catalog::FormatRfc3339Us(named->stop_unix_us), named->stop_lsn),
@@ -211,10 +214,12 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
                            ? "targetLsn " + target.lsn
                            : "restore point '" + target.name + "'";
     return Status::InvalidArgument(
-        fmt::format("{} is before the oldest backup of instance '{}' with archived WAL ('{}', "
-                    "consistent from {} / LSN {})",
-                    what, request.source_instance, oldest.record.name,
-                    catalog::FormatRfc3339Us(oldest.stop_unix_us), oldest.stop_lsn),
+        fmt::format(
+            "{} is before the oldest backup of instance '{}' with archived WAL{} ('{}', "
+            "consistent from {} / LSN {})",
+            what, request.source_instance,
+            request.repository.empty() ? "" : " copied to repository '" + request.repository + "'",
+            oldest.record.name, catalog::FormatRfc3339Us(oldest.stop_unix_us), oldest.stop_lsn),
         fmt::format("choose a later target (GET /instances/{}/recovery-window)",
                     request.source_instance));
   }
@@ -249,9 +254,10 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
   return Status::Ok();
 }
 
-Result<std::string> Recovery::ArchiveOf(const std::string& instance,
-                                        const std::string& backup_name) const {
-  ASSIGN_OR_RETURN(std::vector<PitrBackup> backups, PitrBackups(catalog_, instance, backup_name));
+Result<std::string> Recovery::ArchiveOf(const std::string& instance, const std::string& backup_name,
+                                        const std::string& repository) const {
+  ASSIGN_OR_RETURN(std::vector<PitrBackup> backups,
+                   PitrBackups(catalog_, instance, backup_name, repository));
   return backups.back().archive;
 }
 

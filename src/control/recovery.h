@@ -48,8 +48,9 @@ class Recovery {
   // committed until now; fills in the backup's name and the target's archive.
   Status ResolveTarget(RestoreRequest& request);
   // The WAL archive a restore of `instance` to a target replays: that of `backup_name`, or
-  // of its newest backup with archived WAL after it.
-  Result<std::string> ArchiveOf(const std::string& instance, const std::string& backup_name) const;
+  // of its newest backup with archived WAL after it (copied to `repository`, if given).
+  Result<std::string> ArchiveOf(const std::string& instance, const std::string& backup_name,
+                                const std::string& repository) const;
   // Removes archived WAL older than the oldest kept backup of each archive, and archives
   // of deleted instances without backups. The caller holds the repository's writer (no
   // backup is running).

@@ -130,7 +130,11 @@ Status RemoteCopier::RemoveSnapshot(const std::string& name, const std::string& 
   return OnBucket<bool>(
              name, "remove from",
              [&](storage::RemoteRepository& repo) -> Result<bool> {
-               RETURN_IF_ERROR(repo.RemoveSnapshot(snapshot_id));
+               // Gone already (removed before, or never committed): done, no failure of
+               // the bucket's.
+               Status removed = repo.RemoveSnapshot(snapshot_id);
+               if (removed.code() == StatusCode::kNotFound) return false;
+               RETURN_IF_ERROR(removed);
                return true;
              },
              [](const bool&) { return uint64_t{0}; })

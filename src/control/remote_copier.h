@@ -61,7 +61,7 @@ class RemoteCopier {
   // bucket `name` (under the caller's hold of the repository's writer).
   Result<storage::WalCopyStats> PullWal(const std::string& name, const std::string& archive_id,
                                         const std::string& repo_path);
-  // Removes snapshot `snapshot_id` from bucket `name` (kNotFound when it is not there).
+  // Removes snapshot `snapshot_id` from bucket `name`; one that is not there is fine.
   Status RemoveSnapshot(const std::string& name, const std::string& snapshot_id);
   // Deletes what no snapshot of bucket `name` references, older than `grace`.
   Result<storage::RemoteGcReport> CollectGarbage(const std::string& name,

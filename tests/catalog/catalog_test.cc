@@ -146,7 +146,8 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
                          "ALTER TABLE backups DROP COLUMN pinned; "
                          "ALTER TABLE backups DROP COLUMN schedule_id; "
                          "ALTER TABLE backups DROP COLUMN drill; "
-                         "ALTER TABLE backups DROP COLUMN copies; PRAGMA user_version = 1")
+                         "ALTER TABLE backups DROP COLUMN copies; DROP TABLE remote_removals; "
+                         "PRAGMA user_version = 1")
                     .ok());
   }
   auto catalog = Catalog::Open(path);
