@@ -488,6 +488,20 @@ TEST_F(ApiOperationsTest, SlotsMissedWhileTheDaemonWasDownRunOnceAtStart) {
   EXPECT_GT(next.value(), (static_cast<int64_t>(std::time(nullptr)) + 3600) * 1000000);
 }
 
+// Removes a snapshot from a repository no daemon uses, and collects its data (the dbaas CLI).
+void RemoveOffline(const std::string& repository, const std::string& snapshot) {
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{DBAAS_CLI_BINARY, "snapshot", "rm", "--repo", repository,
+                                 snapshot},
+        std::vector<std::string>{DBAAS_CLI_BINARY, "repo", "gc", repository}}) {
+    ProcessOptions cli;
+    cli.argv = argv;
+    auto ran = RunProcess(cli, std::chrono::seconds(60));
+    ASSERT_TRUE(ran.ok() && ran->exit_code == 0)
+        << (ran.ok() ? ran->output : ran.status().ToString());
+  }
+}
+
 TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAgain) {
   auto server = S3TestServer::Start(root_ / "s3", "offsite");
   ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -619,16 +633,7 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
   ASSERT_TRUE(daemon_.Stop().ok());
   std::string repository = daemon_.data_root() + "/repository";
   std::string snapshot = made.body["backup"]["snapshotId"];
-  for (const std::vector<std::string>& argv :
-       {std::vector<std::string>{DBAAS_CLI_BINARY, "snapshot", "rm", "--repo", repository,
-                                 snapshot},
-        std::vector<std::string>{DBAAS_CLI_BINARY, "repo", "gc", repository}}) {
-    ProcessOptions cli;
-    cli.argv = argv;
-    auto ran = RunProcess(cli, std::chrono::seconds(60));
-    ASSERT_TRUE(ran.ok() && ran->exit_code == 0)
-        << (ran.ok() ? ran->output : ran.status().ToString());
-  }
+  RemoveOffline(repository, snapshot);
   StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
   auto without = daemon_.Post("/instances/shipped/restore",
                               json{{"backupName", "b1"}, {"newInstanceName", "lost"}});
@@ -680,16 +685,7 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
       daemon_.Get("/instances/shipped/backups/b3").body["backup"]["snapshotId"];
   ASSERT_TRUE(daemon_.Stop().ok());
   std::filesystem::remove_all(repository + "/wal/" + archive);
-  for (const std::vector<std::string>& argv :
-       {std::vector<std::string>{DBAAS_CLI_BINARY, "snapshot", "rm", "--repo", repository,
-                                 b3_snapshot},
-        std::vector<std::string>{DBAAS_CLI_BINARY, "repo", "gc", repository}}) {
-    ProcessOptions cli;
-    cli.argv = argv;
-    auto ran = RunProcess(cli, std::chrono::seconds(60));
-    ASSERT_TRUE(ran.ok() && ran->exit_code == 0)
-        << (ran.ok() ? ran->output : ran.status().ToString());
-  }
+  RemoveOffline(repository, b3_snapshot);
   StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
   auto at_point = daemon_.Post("/instances/shipped/restore", json{{"backupName", "b3"},
                                                                   {"newInstanceName", "then"},
