@@ -61,7 +61,8 @@ Result<catalog::JobRecord> Service::Branch(const BranchRequest& request) {
   record.config = source.config;
   for (const auto& [key, value] : request.config) record.config[key] = value;
   RETURN_IF_ERROR(engine->ValidateConfig(record.config));
-  RETURN_IF_ERROR(CheckBranchSize(source.name, record.size));
+  // A size asked for must hold the source's data (the source's own is what it has).
+  RETURN_IF_ERROR(CheckBranchSize(source.name, request.size));
   record.created_at = record.updated_at = catalog::NowRfc3339();
   // How it is made and the point it holds are known once the copy is taken (RunBranchNow).
   record.restored_from =
