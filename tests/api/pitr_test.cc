@@ -147,5 +147,30 @@ TEST_F(ApiPitrTest, RestoresToTimeRestorePointAndLatestAndRefusesTargetsOutOfRea
   EXPECT_EQ(daemon_.Get("/instances/src/recovery-window").status, 404);
 }
 
+// A restore point made with pg_create_restore_point directly (not in the catalog): replayed
+// from the backup named, wherever the point is; the server finds it in the WAL.
+TEST_F(ApiPitrTest, ARestorePointTheCatalogDoesNotKnowIsReachedFromTheBackupNamed) {
+  ASSERT_EQ(daemon_
+                .Post("/instances",
+                      json{{"name", "src"}, {"type", "postgresql"}, {"superuserAccess", true}})
+                .status,
+            201);
+  ASSERT_TRUE(Psql(daemon_, "src", "create table t (id serial primary key, batch int)").ok());
+  Insert("src", 1, 100);
+  ASSERT_EQ(daemon_.Post("/instances/src/backup", json{{"backupName", "first"}}).status, 201);
+  Insert("src", 2, 100);
+  ASSERT_EQ(daemon_.Post("/instances/src/backup", json{{"backupName", "second"}}).status, 201);
+  Insert("src", 3, 100);
+  ASSERT_TRUE(Psql(daemon_, "src", "select pg_create_restore_point('raw')", true).ok());
+  Insert("src", 4, 100);
+  auto from_first = RestoreTo("from-first", {{"backupName", "first"}, {"targetName", "raw"}});
+  ASSERT_EQ(from_first.status, 201) << from_first.raw;
+  EXPECT_EQ(from_first.body["instance"]["restoredFrom"]["backupName"], "first");
+  EXPECT_EQ(Batches("from-first"), "1:100,2:100,3:100");
+  auto from_second = RestoreTo("from-second", {{"backupName", "second"}, {"targetName", "raw"}});
+  ASSERT_EQ(from_second.status, 201) << from_second.raw;
+  EXPECT_EQ(Batches("from-second"), "1:100,2:100,3:100");
+}
+
 }  // namespace
 }  // namespace dbaas::testing
