@@ -3,7 +3,8 @@
 # REST API (with the dbaas CLI) creates a PostgreSQL 15 instance, loads pgbench data,
 # backs it up while pgbench writes, writes more, takes an incremental backup, restores the
 # first backup into a new instance, checks that the restored data is exactly the data of
-# the backup's moment; then the same with a MariaDB 10.11 instance (a backup under an update
+# the backup's moment, restores to a point in time and branches the instance as it is now;
+# then the same with a MariaDB 10.11 instance (a backup under an update
 # loop, a quiet one restored and compared with CHECKSUM TABLE); prints each step's time,
 # the sizes and how long MariaDB's writers were blocked.
 # Usage: scripts/demo.sh      (SCALE=10 by default; DEMO_DIR keeps the data root)
@@ -106,6 +107,15 @@ step "restore 'shop' as of $(cut -c12-23 <<<"$pitr_time") into 'shop-pitr' (WAL 
 connect_to shop-pitr
 pitr_got=$(checksum)
 
+# A branch: a writable copy of the source as it is now (reflink clones where the data root
+# is on XFS or btrfs, else through the repository), with no backup left behind.
+connect_to shop
+branch_expected=$(checksum)
+step "branch 'shop' as it is now into 'shop-dev'" dbaas instance branch shop shop-dev
+connect_to shop-dev
+branch_got=$(checksum)
+branch_method=$(dbaas -o json instance get shop-dev | jq -r .branchedFrom.method)
+
 # The same round trip with MariaDB: backup under write load, then a quiet backup whose
 # restored copy must equal the source at that moment.
 step "create MariaDB instance 'orders' (mariadb-install-db, start)" dbaas instance create orders --type mariadb
@@ -180,6 +190,11 @@ if [ "$pitr_got" != "$after" ]; then
   exit 1
 fi
 echo "point-in-time copy verified: checksum $pitr_got equals the source at $pitr_time"
+if [ "$branch_got" != "$branch_expected" ]; then
+  echo "MISMATCH: the branch is not its source: $branch_expected vs $branch_got"
+  exit 1
+fi
+echo "branch verified ($branch_method): checksum $branch_got equals its source's"
 if [ "${maria_expected##*[[:space:]]}" != "${maria_got##*[[:space:]]}" ]; then
   echo "MISMATCH: the restored MariaDB copy is not the backup's: $maria_expected vs $maria_got"
   exit 1
