@@ -126,14 +126,15 @@ const std::vector<std::string_view>& Migrations() {
       R"sql(
       ALTER TABLE schedules ADD COLUMN repositories TEXT NOT NULL DEFAULT '[]';
       )sql",
-      // 7: copies of deleted backups still to be removed from their buckets.
+      // 7: what is still to be removed from buckets: copies of deleted backups, WAL
+      // archives removed locally.
       R"sql(
       CREATE TABLE remote_removals (
         repository TEXT NOT NULL,
-        snapshot_id TEXT NOT NULL,
+        item TEXT NOT NULL,
         backup TEXT NOT NULL,
         queued_at TEXT NOT NULL,
-        PRIMARY KEY (repository, snapshot_id)
+        PRIMARY KEY (repository, item)
       );
       )sql",
   };
@@ -690,9 +691,9 @@ Status Catalog::QueueRemoteRemoval(const RemoteRemovalRecord& r) {
   std::lock_guard lock(mu_);
   return db_
       .Run(
-          "INSERT OR IGNORE INTO remote_removals (repository, snapshot_id, backup, queued_at) "
+          "INSERT OR IGNORE INTO remote_removals (repository, item, backup, queued_at) "
           "VALUES (?,?,?,?)",
-          {r.repository, r.snapshot_id, r.backup, r.queued_at})
+          {r.repository, r.item, r.backup, r.queued_at})
       .status();
 }
 
@@ -701,7 +702,7 @@ Result<std::vector<RemoteRemovalRecord>> Catalog::ListRemoteRemovals(
   std::lock_guard lock(mu_);
   std::vector<RemoteRemovalRecord> out;
   RETURN_IF_ERROR(db_.Query(
-      "SELECT repository, snapshot_id, backup, queued_at FROM remote_removals "
+      "SELECT repository, item, backup, queued_at FROM remote_removals "
       "WHERE ? = '' OR repository = ? ORDER BY queued_at",
       {repository, repository}, [&](const SqlRow& row) {
         out.push_back(RemoteRemovalRecord{row.Text(0), row.Text(1), row.Text(2), row.Text(3)});
@@ -709,11 +710,10 @@ Result<std::vector<RemoteRemovalRecord>> Catalog::ListRemoteRemovals(
   return out;
 }
 
-Status Catalog::DeleteRemoteRemoval(const std::string& repository, const std::string& snapshot_id) {
+Status Catalog::DeleteRemoteRemoval(const std::string& repository, const std::string& item) {
   std::lock_guard lock(mu_);
   return db_
-      .Run("DELETE FROM remote_removals WHERE repository = ? AND snapshot_id = ?",
-           {repository, snapshot_id})
+      .Run("DELETE FROM remote_removals WHERE repository = ? AND item = ?", {repository, item})
       .status();
 }
 

@@ -145,11 +145,15 @@ struct RestorePointRecord {
   std::string created_at;
 };
 
-// A deleted backup's copy in a remote repository, still to be removed from it.
+// The item of a queued removal of a whole WAL archive: this, then the archive's id.
+inline constexpr std::string_view kWalArchiveItem = "wal/";
+
+// What is still to be removed from a remote repository: a deleted backup's copy, or a WAL
+// archive the local repository no longer keeps.
 struct RemoteRemovalRecord {
   std::string repository;
-  std::string snapshot_id;
-  std::string backup;  // its name, for logs
+  std::string item;    // a snapshot id, or kWalArchiveItem + an archive id
+  std::string backup;  // the backup's name, for logs ("" for a WAL archive)
   std::string queued_at;
 };
 
@@ -221,7 +225,7 @@ class Catalog {
   // Oldest first; `repository` empty: all.
   Result<std::vector<RemoteRemovalRecord>> ListRemoteRemovals(
       const std::string& repository = {}) const;
-  Status DeleteRemoteRemoval(const std::string& repository, const std::string& snapshot_id);
+  Status DeleteRemoteRemoval(const std::string& repository, const std::string& item);
 
   // Restores: their history, newest first.
   Status AddRestore(const RestoreRecord& r);

@@ -203,14 +203,16 @@ void Service::RemoveQueuedCopies(const std::string& name) {
   // run again on the next tick (its removal then finds nothing).
   std::vector<const catalog::RemoteRemovalRecord*> removed;
   for (const auto& r : queued.value()) {
-    Status gone = copier_->RemoveSnapshot(name, r.snapshot_id);
+    const bool archive = r.item.starts_with(catalog::kWalArchiveItem);
+    Status gone =
+        archive ? copier_->RemoveWalArchive(name, r.item.substr(catalog::kWalArchiveItem.size()))
+                : copier_->RemoveSnapshot(name, r.item);
     if (!gone.ok()) {  // this one waits; the others go on
-      spdlog::warn("event=copy_remove_failed repository={} backup={} error=\"{}\"", name, r.backup,
-                   gone.ToString());
+      spdlog::warn("event=copy_remove_failed repository={} item={} backup={} error=\"{}\"", name,
+                   r.item, r.backup, gone.ToString());
       continue;
     }
-    spdlog::info("event=copy_removed repository={} backup={} snapshot={}", name, r.backup,
-                 r.snapshot_id);
+    spdlog::info("event=copy_removed repository={} item={} backup={}", name, r.item, r.backup);
     removed.push_back(&r);
   }
   if (removed.empty()) return;
@@ -222,7 +224,7 @@ void Service::RemoveQueuedCopies(const std::string& name) {
   spdlog::info("event=remote_gc repository={} packs_deleted={} bytes_freed={}", name,
                gc->packs_deleted, gc->bytes_freed);
   for (const auto* r : removed) {
-    WarnIfError(catalog_->DeleteRemoteRemoval(name, r->snapshot_id),
+    WarnIfError(catalog_->DeleteRemoteRemoval(name, r->item),
                 "record a copy's removal in the catalog");
   }
 }

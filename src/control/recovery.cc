@@ -121,8 +121,13 @@ int64_t NowUnixUs() {
 }  // namespace
 
 Recovery::Recovery(catalog::Catalog& catalog, const engines::EngineSet& engines,
-                   RepositoryAccess& repo, std::string instances_dir)
-    : catalog_(catalog), engines_(engines), repo_(repo), instances_dir_(std::move(instances_dir)) {}
+                   RepositoryAccess& repo, std::string instances_dir,
+                   std::function<void(const std::string&)> archive_removed)
+    : catalog_(catalog),
+      engines_(engines),
+      repo_(repo),
+      instances_dir_(std::move(instances_dir)),
+      archive_removed_(std::move(archive_removed)) {}
 
 Status Recovery::ResolveTarget(RestoreRequest& request) {
   RecoveryTarget& target = request.target;
@@ -372,6 +377,7 @@ void Recovery::PruneWalArchives() {
       Status st = storage::WalArchive::Remove(repository_dir(), id);
       if (!st.ok()) removed = st;
       spdlog::info("event=wal_archive_removed archive={}", id);
+      if (st.ok() && archive_removed_) archive_removed_(id);
     }
     if (!removed.ok()) {
       spdlog::error("event=wal_prune_failed archive={} error=\"{}\"", id,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,11 @@ struct RecoveryWindow {
 
 class Recovery {
  public:
+  // `archive_removed` hears of each WAL archive PruneWalArchives removes whole (its copies
+  // in buckets go too).
   Recovery(catalog::Catalog& catalog, const engines::EngineSet& engines, RepositoryAccess& repo,
-           std::string instances_dir);
+           std::string instances_dir,
+           std::function<void(const std::string& archive_id)> archive_removed = {});
 
   // The window reads the archive as it is (no effects).
   Result<RecoveryWindow> Window(const std::string& instance);
@@ -63,6 +67,7 @@ class Recovery {
   const engines::EngineSet& engines_;
   RepositoryAccess& repo_;
   const std::string instances_dir_;
+  const std::function<void(const std::string&)> archive_removed_;
 };
 
 }  // namespace dbaas::control

@@ -141,6 +141,14 @@ Status RemoteCopier::RemoveSnapshot(const std::string& name, const std::string& 
       .status();
 }
 
+Status RemoteCopier::RemoveWalArchive(const std::string& name, const std::string& archive_id) {
+  return OnBucket<uint64_t>(
+             name, "remove a WAL archive from",
+             [&](storage::RemoteRepository& repo) { return repo.RemoveWalArchive(archive_id); },
+             [](const uint64_t&) { return uint64_t{0}; })
+      .status();
+}
+
 Result<storage::RemoteGcReport> RemoteCopier::CollectGarbage(const std::string& name,
                                                              std::chrono::seconds grace) {
   return OnBucket<storage::RemoteGcReport>(

@@ -63,6 +63,8 @@ class RemoteCopier {
                                         const std::string& repo_path);
   // Removes snapshot `snapshot_id` from bucket `name`; one that is not there is fine.
   Status RemoveSnapshot(const std::string& name, const std::string& snapshot_id);
+  // Deletes WAL archive `archive_id` from bucket `name` (none there is fine).
+  Status RemoveWalArchive(const std::string& name, const std::string& archive_id);
   // Deletes what no snapshot of bucket `name` references, older than `grace`.
   Result<storage::RemoteGcReport> CollectGarbage(const std::string& name,
                                                  std::chrono::seconds grace);

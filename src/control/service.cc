@@ -28,7 +28,18 @@ Service::Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog:
       lock_(std::move(lock)),
       catalog_(std::move(catalog)),
       repo_(JoinPath(options_.data_root, "repository")),
-      recovery_(std::make_unique<Recovery>(*catalog_, *engines_, repo_, instances_dir())),
+      recovery_(std::make_unique<Recovery>(
+          *catalog_, *engines_, repo_, instances_dir(),
+          // Decided by this catalog (no instance, no backup), so its copies go too; a new
+          // host that took a bucket over removes nothing it never had.
+          [this](const std::string& archive_id) {
+            for (const storage::RemoteSpec& remote : options_.remotes) {
+              WarnIfError(catalog_->QueueRemoteRemoval(
+                              {remote.name, std::string(catalog::kWalArchiveItem) + archive_id, "",
+                               catalog::NowRfc3339()}),
+                          "queue the removal of a WAL archive's copy");
+            }
+          })),
       drills_(std::make_unique<DrillRunner>(
           *engines_, repo_, drills_dir(),
           [this](const std::string& name, const catalog::BackupRecord& backup) {

@@ -901,6 +901,14 @@ Result<WalCopyStats> RemoteRepository::PullWal(const std::string& archive_id,
   return stats;
 }
 
+Result<uint64_t> RemoteRepository::RemoveWalArchive(const std::string& archive_id) {
+  RETURN_IF_ERROR(CheckLease());
+  RETURN_IF_ERROR(ValidateArchiveId(archive_id));
+  ASSIGN_OR_RETURN(auto objects, store_.List("wal/" + archive_id + "/"));
+  for (const auto& object : objects) RETURN_IF_ERROR(store_.Delete(object.key));
+  return static_cast<uint64_t>(objects.size());
+}
+
 Result<std::vector<std::string>> RemoteRepository::ListWalArchives() {
   ASSIGN_OR_RETURN(auto objects, store_.List("wal/"));
   std::vector<std::string> ids;

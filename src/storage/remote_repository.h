@@ -131,6 +131,9 @@ class RemoteRepository {
   Result<WalCopyStats> PullWal(const std::string& archive_id, const std::string& local_repo_path);
   // The WAL archives here.
   Result<std::vector<std::string>> ListWalArchives();
+  // Deletes WAL archive `archive_id` from the bucket; returns how many files went (none
+  // there is fine).
+  Result<uint64_t> RemoveWalArchive(const std::string& archive_id);
   // Re-wraps the data key under another key-encryption key; no data object is rewritten.
   Status RotateKey(const RemoteKeySpec& new_key);
 

@@ -717,11 +717,34 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
     return n;
   };
   ASSERT_EQ(objects_of(b3_snapshot), 2u);
+  // The WAL archive of an instance deleted without backups goes from the bucket too, once
+  // the local repository drops it (with the next backup or backup deletion).
+  auto fetched_wal = [&] {
+    size_t n = 0;
+    for (const auto& object :
+         bucket->List("wal/fetched.").value_or(std::vector<objstore::ObjectInfo>{})) {
+      n += object.key.starts_with("wal/fetched.");
+    }
+    return n;
+  };
+  for (int i = 0; i < 100 && fetched_wal() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_GT(fetched_wal(), 0u) << "the restored instance's WAL was never shipped";
+  ASSERT_EQ(daemon_.Delete("/instances/fetched").status, 200);
   ASSERT_EQ(daemon_.Delete("/instances/shipped/backups/b3").status, 200);
   for (int i = 0; i < 100 && objects_of(b3_snapshot) > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_EQ(objects_of(b3_snapshot), 0u) << "b3's copy stayed in the bucket";
+  for (int i = 0; i < 100 && fetched_wal() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(fetched_wal(), 0u) << "the deleted instance's WAL archive stayed in the bucket";
+  for (const auto& object : bucket->List("wal/").value_or(std::vector<objstore::ObjectInfo>{})) {
+    EXPECT_FALSE(object.key.starts_with("wal/fetched."));
+  }
+  EXPECT_GT(bucket->List("wal/shipped.")->size(), 0u) << "a live instance's archive stays";
   EXPECT_EQ(objects_of(snapshot), 2u) << "b1's copy went too";
   EXPECT_TRUE(daemon_.WaitLogSays("event=remote_gc repository=offsite"));
 }

@@ -120,7 +120,7 @@ TEST(CatalogTest, RemoteRemovalsAreQueuedOnceListedByRepositoryAndDone) {
   auto offsite = c.ListRemoteRemovals("offsite");
   ASSERT_TRUE(offsite.ok());
   ASSERT_EQ(offsite->size(), 2u);
-  EXPECT_EQ(offsite->front().snapshot_id, "aaaa") << "oldest first";
+  EXPECT_EQ(offsite->front().item, "aaaa") << "oldest first";
   EXPECT_EQ(offsite->front().queued_at, "2026-11-29T10:00:00.000Z");
   EXPECT_EQ(c.ListRemoteRemovals()->size(), 3u);
   ASSERT_TRUE(c.DeleteRemoteRemoval("offsite", "aaaa").ok());
