@@ -350,13 +350,18 @@ void Recovery::PruneWalArchives() {
   }
   // Per archive, the start of its oldest kept backup: what a restore from it replays from.
   std::map<std::string, std::pair<uint64_t, std::string>> keep_from;
+  std::set<std::string> keep_whole;  // a kept backup's start cannot be read: nothing goes
   for (const catalog::BackupRecord& b : *backups) {
     if (b.status == catalog::BackupState::kDeleting) continue;
     engines::BackupFacts facts = StoredFacts(b.info);
     const std::string& archive = facts.wal_archive;
     const std::string& start = facts.start_lsn;
     auto position = engines::ParseLogPosition(start);
-    if (archive.empty() || !position) continue;
+    if (archive.empty()) continue;
+    if (!position) {
+      keep_whole.insert(archive);
+      continue;
+    }
     auto it = keep_from.find(archive);
     if (it == keep_from.end() || *position < it->second.first)
       keep_from[archive] = {*position, start};
@@ -364,6 +369,7 @@ void Recovery::PruneWalArchives() {
   std::set<std::string> names;
   for (const auto& i : *instances) names.insert(i.name);
   for (const std::string& id : *ids) {
+    if (keep_whole.count(id)) continue;
     // Archive ids are <instance>.<random>: an instance still listed (even one being made,
     // whose archive exists before its instance.json) keeps its archive.
     bool listed = names.count(id.substr(0, id.rfind('.'))) > 0;
