@@ -211,8 +211,23 @@ start_at() {  # start_at DATADIR PORT: pg_ctl start, waits until it answers
   as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$PG_SOCKDIR/pg-$2.log" -w -t 600 \
     -o "-p $2 -k '$PG_SOCKDIR' -c listen_addresses=127.0.0.1" start >/dev/null
 }
+# copy_and_start KEY DIR CMD...: CMD makes a copy of the cluster at DIR (timed as KEY, for
+# KEY.wall), which is then started (KEY.start), its space recorded (KEY.space), stopped and
+# removed.
+copy_and_start() {
+  local key=$1 dir=$2 used0 t0
+  shift 2
+  used0=$(xfs_used)
+  timed "$key" "$@"
+  t0=$(now)
+  start_at "$dir" $((PG_PORT + 1))
+  add "$key.start" "$(secs "$t0" "$(now)")"
+  add "$key.space" "$(($(xfs_used) - used0))"
+  pg_stop "$dir"
+  rm -rf "$dir"
+}
 baseline_phase() {  # baseline_phase SCALE
-  local s=$1 r data used0 used1 t0
+  local s=$1 r data
   data=$XFS/pg$s/data
   log "scale $s: baselines (standalone cluster)"
   mkdir -p "$XFS/pg$s"
@@ -253,33 +268,18 @@ EOF
     fresh_dir "$XFS/restored"
     chmod 0700 "$XFS/restored"
     pg_own "$XFS/restored"
-    used0=$(xfs_used)
-    timed "s$s.pgbr.restore" runuser -u "$PG_OS_USER" -- pgbackrest --config="$PGBR/pgbackrest.conf" --stanza=bench \
+    copy_and_start "s$s.pgbr" "$XFS/restored" \
+      runuser -u "$PG_OS_USER" -- pgbackrest --config="$PGBR/pgbackrest.conf" --stanza=bench \
       --pg1-path="$XFS/restored" --type=immediate --target-action=promote restore
-    t0=$(now)
-    start_at "$XFS/restored" $((PG_PORT + 1))
-    add "s$s.pgbr.start" "$(secs "$t0" "$(now)")"
-    used1=$(xfs_used)
-    add "s$s.pgbr.space" "$((used1 - used0))"
-    pg_stop "$XFS/restored"
-    rm -rf "$XFS/restored"
   done
   pg_stop "$data"
   for r in $(seq "$RUNS"); do
-    used0=$(xfs_used)
-    timed "s$s.cp" cp -a --reflink=always "$data" "$XFS/copy"
-    t0=$(now)
-    start_at "$XFS/copy" $((PG_PORT + 1))
-    add "s$s.cp.start" "$(secs "$t0" "$(now)")"
-    used1=$(xfs_used)
-    add "s$s.cp.space" "$((used1 - used0))"
-    pg_stop "$XFS/copy"
-    rm -rf "$XFS/copy"
+    copy_and_start "s$s.cp" "$XFS/copy" cp -a --reflink=always "$data" "$XFS/copy"
   done
   rm -rf "$XFS/pg$s" "$PGBR/repo"
   mkdir -p "$PGBR/repo"
   pg_own "$PGBR"
-  for k in pgbr.backup pgbr.restore cp; do summarize "s$s.$k"; done
+  for k in pgbr.backup pgbr cp; do summarize "s$s.$k"; done
 }
 
 # ---------------------------------------------------------------------------- torture
@@ -337,11 +337,11 @@ report() {
   echo "|---|---|---|---|---|"
   for s in $SCALES; do
     floor=$(sum2 "$(res_get "s$s.cp.wall")" "$(med "s$s.cp.start")")
-    pgbr=$(sum3 "$(res_get "s$s.pgbr.backup.wall")" "$(res_get "s$s.pgbr.restore.wall")" "$(med "s$s.pgbr.start")")
+    pgbr=$(sum3 "$(res_get "s$s.pgbr.backup.wall")" "$(res_get "s$s.pgbr.wall")" "$(med "s$s.pgbr.start")")
     echo "| $s ($(mbs "$(res_get "s$s.data")")) | **dbaas branch**, idle source ($(sort -u "$RES_DIR/s$s.idle.method" | tr '\n' ' ')) | **$(f "$(med "s$s.idle.wall")")** [$(all "s$s.idle.wall")]; job $(f "$(med "s$s.idle.job")") | $(mbs "$(med "s$s.idle.space")") | $(mbs "$(med "s$s.idle.exclusive")") |"
     echo "| | **dbaas branch**, source under pgbench -c 2 | **$(f "$(med "s$s.load.wall")")** [$(all "s$s.load.wall")]; job $(f "$(med "s$s.load.job")"); invariant: $(all "s$s.load.invariant") | $(mbs "$(med "s$s.load.space")") | $(mbs "$(med "s$s.load.exclusive")") |"
     echo "| | floor: cp -a --reflink=always of the stopped directory + start | $floor = cp $(f "$(res_get "s$s.cp.wall")") [$(res_get "s$s.cp.walls")] + start $(f "$(med "s$s.cp.start")") | $(mbs "$(med "s$s.cp.space")") | – |"
-    echo "| | pgBackRest backup + restore + start | $pgbr = $(f "$(res_get "s$s.pgbr.backup.wall")") + $(f "$(res_get "s$s.pgbr.restore.wall")") + $(f "$(med "s$s.pgbr.start")") | $(mbs "$(med "s$s.pgbr.space")") | – |"
+    echo "| | pgBackRest backup + restore + start | $pgbr = $(f "$(res_get "s$s.pgbr.backup.wall")") + $(f "$(res_get "s$s.pgbr.wall")") + $(f "$(med "s$s.pgbr.start")") | $(mbs "$(med "s$s.pgbr.space")") | – |"
     echo "| | dbaas (idle) against the floor / against pgBackRest | $(ratio "$(med "s$s.idle.wall")" "$floor") / $(ratio "$(med "s$s.idle.wall")" "$pgbr") | | |"
   done
   if ((TORTURE > 0)); then

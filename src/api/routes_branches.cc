@@ -23,7 +23,8 @@ void SendBranch(control::Service& service, Response& res, const catalog::JobReco
         {"jobId", job.id},
         {"instance", InstanceJson(view.value(), false)},
         {"method", job.result.value("method", json(nullptr))},
-        {"branchedFrom", job.result.value("branchedFrom", json(nullptr))},
+        {"branchedFrom", view->record.restored_from ? BranchedFromJson(*view->record.restored_from)
+                                                    : json(nullptr)},
         {"exclusiveBytes", job.result.value("exclusiveBytes", json(nullptr))},
         {"seconds", job.result.value("seconds", json(nullptr))}});
 }

@@ -327,21 +327,11 @@ Result<json> Service::RunBranchNow(const std::string& source, const std::string&
 }
 
 json Service::BranchAnswer(const std::string& name, const catalog::RestoredFrom& from) {
-  engines::VolumeProbe probe;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = servers_.find(name); it != servers_.end()) probe = it->second->volume_probe();
-  }
   json exclusive = nullptr;
-  if (probe) {
+  if (auto probe = VolumeProbeOf(name)) {
     if (auto stats = probe(); stats.ok()) exclusive = stats->exclusive_bytes;
   }
-  return {{"method", from.branch_method},
-          {"branchedFrom",
-           {{"instance", from.source_instance},
-            {"backupName", from.backup_name.empty() ? json(nullptr) : json(from.backup_name)},
-            {"at", from.branch_point.empty() ? json(nullptr) : json(from.branch_point)}}},
-          {"exclusiveBytes", exclusive}};
+  return {{"method", from.branch_method}, {"exclusiveBytes", exclusive}};
 }
 
 void Service::RemoveBranchSnapshot(const storage::Manifest& snapshot) {

@@ -297,15 +297,17 @@ Result<std::vector<catalog::RestorePointRecord>> Service::ListRestorePoints(
   return recovery_->ListRestorePoints(instance);
 }
 
+engines::VolumeProbe Service::VolumeProbeOf(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = servers_.find(name);
+  return it == servers_.end() ? engines::VolumeProbe() : it->second->volume_probe();
+}
+
 Result<std::optional<uint64_t>> Service::UsedBytes(const std::string& name) const {
   if (auto reading = volumes_ ? volumes_->Get(name) : std::nullopt) {
     return std::optional<uint64_t>(reading->used_bytes);
   }
-  engines::VolumeProbe probe;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = servers_.find(name); it != servers_.end()) probe = it->second->volume_probe();
-  }
+  engines::VolumeProbe probe = VolumeProbeOf(name);
   if (!probe) return std::optional<uint64_t>();
   ASSIGN_OR_RETURN(runtime::VolumeStats stats, probe());
   return std::optional<uint64_t>(stats.used_bytes);

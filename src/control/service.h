@@ -199,6 +199,9 @@ class Service {
   // The instance's server, no longer the service's (null when none runs); the caller stops
   // it.
   std::unique_ptr<engines::Instance> TakeServer(const std::string& name);
+  // How to measure a running instance's volume (empty when it does not run); called without
+  // the service's lock.
+  engines::VolumeProbe VolumeProbeOf(const std::string& name) const;
   // What an instance's files use: the watcher's last reading, else measured now; none
   // while it does not run.
   Result<std::optional<uint64_t>> UsedBytes(const std::string& name) const;
@@ -239,8 +242,8 @@ class Service {
   Status CheckBranchSize(const std::string& source, const std::string& size) const;
   // Whether `parent` is the instance a branch was made from, not a later one of its name.
   static bool IsParent(const catalog::InstanceRecord& parent, const catalog::RestoredFrom& from);
-  // What a branch's job result adds: how it was made, its parent and point, the bytes it
-  // shares with no one (measured now).
+  // What a branch's job result adds: how it was made and the bytes it shares with no other
+  // file (measured now); its parent and point are on the instance (branchedFrom).
   nlohmann::json BranchAnswer(const std::string& name, const catalog::RestoredFrom& from);
   // Removes a branch's transient snapshot: a thin one alone, else with a gc of what it
   // stored (exclusive, as a backup's deletion). A failure is logged (the next start
