@@ -52,6 +52,7 @@ struct DaemonOptions {
   double copy_interval_seconds = 10;
   double copy_behind_seconds = 3600;
   double remote_gc_grace_seconds = 3600;
+  double binlog_archive_seconds = 60;
 };
 
 // The dbaas CLI that PostgreSQL's archive_command runs: beside this daemon when installed
@@ -130,12 +131,19 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         o.copy_behind_seconds = it->get<double>();
       } else if (k == "remoteGcGraceSeconds") {
         o.remote_gc_grace_seconds = it->get<double>();
+      } else if (k == "binlogArchiveSeconds") {
+        o.binlog_archive_seconds = it->get<double>();
+        if (o.binlog_archive_seconds < 1) {
+          return dbaas::Status::InvalidArgument(fmt::format(
+              "config file '{}': binlogArchiveSeconds must be 1 or more", o.config_file));
+        }
       } else {
         return dbaas::Status::InvalidArgument(
             fmt::format("config file '{}': unknown setting '{}'", o.config_file, k),
             "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir, "
             "mysqlBinDir, dbaasBinary, alertWebhooks, diskAlertPercent, tlsCert, tlsKey, "
-            "repositories, copyIntervalSeconds, copyBehindSeconds, remoteGcGraceSeconds");
+            "repositories, copyIntervalSeconds, copyBehindSeconds, remoteGcGraceSeconds, "
+            "binlogArchiveSeconds");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -286,6 +294,7 @@ dbaas::control::ServiceOptions ServiceOptionsOf(const DaemonOptions& o) {
       std::chrono::milliseconds(static_cast<int64_t>(o.copy_interval_seconds * 1000));
   so.copy_behind_alert = std::chrono::seconds(static_cast<int64_t>(o.copy_behind_seconds));
   so.remote_gc_grace = std::chrono::seconds(static_cast<int64_t>(o.remote_gc_grace_seconds));
+  so.binlog_archive_after = std::chrono::seconds(static_cast<int64_t>(o.binlog_archive_seconds));
   so.dbaas_binary = o.dbaas_binary.empty() ? FindDbaasBinary() : o.dbaas_binary;
   if (so.dbaas_binary.empty()) {
     spdlog::warn(

@@ -123,8 +123,13 @@ json BackupJson(const catalog::BackupRecord& b) {
   text("snapshotKind", f.snapshot_kind);
   number("durationSeconds", f.duration_seconds);
   number("timeline", f.timeline);
-  text("startLsn", f.start_lsn);
-  text("stopLsn", f.stop_lsn);
+  if (f.engine == "postgresql" || f.engine.empty()) {
+    text("startLsn", f.start_lsn);
+    text("stopLsn", f.stop_lsn);
+  } else {
+    text("binlogPosition", f.stop_lsn);  // MariaDB's backups are a point in the binlog
+    text("gtidPosition", f.gtid_position);
+  }
   number("secondsInBackupMode", f.seconds_in_backup_mode);
   text("method", f.method);
   number("checkpointLsn", f.checkpoint_lsn);

@@ -44,7 +44,7 @@ Result<engines::RecoveryTarget> ParseRecoveryTarget(const json& body) {
   using Kind = engines::RecoveryTarget::Kind;
   engines::RecoveryTarget t;
   int given = 0;
-  for (const char* key : {"targetTime", "targetLsn", "targetName", "target"}) {
+  for (const char* key : {"targetTime", "targetLsn", "targetName", "targetGtid", "target"}) {
     ASSIGN_OR_RETURN(std::string value, StringField(body, key));
     if (value.empty()) continue;
     ++given;
@@ -57,16 +57,20 @@ Result<engines::RecoveryTarget> ParseRecoveryTarget(const json& body) {
     } else if (std::string_view(key) == "targetName") {
       t.kind = Kind::kName;
       t.name = value;
+    } else if (std::string_view(key) == "targetGtid") {
+      t.kind = Kind::kGtid;
+      t.gtid = value;
     } else if (value == "latest") {
       t.kind = Kind::kLatest;
     } else {
       return Status::InvalidArgument(fmt::format("target '{}' is not known", value),
-                                     "target is \"latest\"; or give targetTime, targetLsn or "
-                                     "targetName");
+                                     "target is \"latest\"; or give targetTime, targetLsn, "
+                                     "targetName or targetGtid");
     }
   }
   if (given > 1) {
-    return Status::InvalidArgument("give one of targetTime, targetLsn, targetName and target");
+    return Status::InvalidArgument(
+        "give one of targetTime, targetLsn, targetName, targetGtid and target");
   }
   return t;
 }

@@ -35,7 +35,7 @@ void AddBranchRoutes(http::HttpServer& s, control::Service& service) {
   s.Post("/instances/:name/branch", [&service](const Request& req, Response& res) {
     if (!CheckAsync(req, res)) return;
     auto body = ParseBody(req, {"newInstanceName", "backupName", "targetTime", "targetLsn",
-                                "targetName", "target", "config", "size"});
+                                "targetName", "targetGtid", "target", "config", "size"});
     if (!body.ok()) return SendError(res, body.status());
     control::BranchRequest r;
     r.source_instance = req.matches[1];

@@ -17,7 +17,7 @@ void AddRecoveryRoutes(http::HttpServer& s, control::Service& service) {
   s.Post("/instances/:name/restore", [&service](const Request& req, Response& res) {
     if (!CheckAsync(req, res)) return;
     auto body = ParseBody(req, {"backupName", "newInstanceName", "size", "targetTime", "targetLsn",
-                                "targetName", "target", "repository"});
+                                "targetName", "targetGtid", "target", "repository"});
     if (!body.ok()) return SendError(res, body.status());
     control::RestoreRequest r;
     r.source_instance = req.matches[1];
@@ -55,17 +55,26 @@ void AddRecoveryRoutes(http::HttpServer& s, control::Service& service) {
   s.Get("/instances/:name/recovery-window", [&service](const Request& req, Response& res) {
     auto w = service.GetRecoveryWindow(req.matches[1]);
     if (!w.ok()) return SendError(res, w.status());
-    Send(res, 200,
-         {{"success", true},
-          {"recoveryWindow",
-           {{"instance", w->instance},
-            {"walArchive", w->wal_archive},
-            {"earliestTime", catalog::FormatRfc3339Us(w->earliest_unix_us)},
-            {"latestTime", catalog::FormatRfc3339Us(w->latest_unix_us)},
-            {"earliestLsn", w->earliest_lsn},
-            {"latestLsn", w->latest_lsn},
-            {"lastArchivedSegment", w->last_segment},
-            {"backups", w->backups}}}});
+    json window = {{"instance", w->instance},
+                   {"walArchive", w->wal_archive},
+                   {"earliestTime", catalog::FormatRfc3339Us(w->earliest_unix_us)},
+                   {"latestTime", catalog::FormatRfc3339Us(w->latest_unix_us)},
+                   {"earliestLsn", w->earliest_lsn},
+                   {"latestLsn", w->latest_lsn},
+                   {"lastArchivedSegment", w->last_segment},
+                   {"backups", w->backups}};
+    if (w->engine != "postgresql") {
+      // MariaDB's log is binlogs with GTIDs: positions are binlog.NNNNNN:offset, no LSNs.
+      window["earliestLsn"] = nullptr;
+      window["latestLsn"] = nullptr;
+      window["lastArchivedSegment"] = nullptr;
+      window["earliestPosition"] = w->earliest_lsn;
+      window["latestPosition"] = w->latest_lsn;
+      window["earliestGtid"] = w->earliest_gtid;
+      window["latestGtid"] = w->latest_gtid;
+      window["lastArchivedBinlog"] = w->last_segment;
+    }
+    Send(res, 200, {{"success", true}, {"recoveryWindow", std::move(window)}});
   });
 
   s.Post("/instances/:name/restore-points", [&service](const Request& req, Response& res) {

@@ -47,6 +47,10 @@ json TargetJson(const engines::RecoveryTarget& t) {
       j["kind"] = "name";
       j["name"] = t.name;
       break;
+    case Kind::kGtid:
+      j["kind"] = "gtid";
+      j["gtid"] = t.gtid;
+      break;
   }
   return j;
 }
@@ -66,6 +70,7 @@ std::string BranchPoint(const engines::RecoveryTarget& target, const engines::Ba
       return catalog::NowRfc3339();
     case Kind::kLsn:
     case Kind::kName:
+    case Kind::kGtid:
       break;
   }
   return "";
@@ -333,8 +338,8 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   RETURN_IF_ERROR(ValidateName("instance name", request.source_instance));
   if (request.backup_name.empty() && !to_target) {
     return Status::InvalidArgument(
-        "backupName is required (or a target: targetTime, targetLsn, "
-        "targetName or target=latest)");
+        "backupName is required (or a target: targetTime, targetLsn, targetName, targetGtid "
+        "or target=latest)");
   }
   if (request.new_instance_name.empty()) {
     return Status::InvalidArgument("newInstanceName is required");

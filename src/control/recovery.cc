@@ -11,6 +11,7 @@
 #include "control/stored_facts.h"
 #include "engines/engine.h"
 #include "engines/log_spool.h"
+#include "engines/mariadb/maria_binlog.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::control {
@@ -28,6 +29,7 @@ struct PitrBackup {
   std::string start_lsn;
   std::string stop_lsn;
   uint64_t stop_position = 0;
+  std::string gtid_position;  // MariaDB's
 };
 
 std::optional<PitrBackup> AsPitrBackup(const catalog::BackupRecord& b) {
@@ -37,6 +39,7 @@ std::optional<PitrBackup> AsPitrBackup(const catalog::BackupRecord& b) {
   p.archive = facts.wal_archive;
   p.start_lsn = facts.start_lsn;
   p.stop_lsn = facts.stop_lsn;
+  p.gtid_position = facts.gtid_position;
   auto position = engines::ParseLogPosition(p.stop_lsn);
   if (p.archive.empty() || !position || !engines::ParseLogPosition(p.start_lsn) ||
       !facts.stop_time_unix_us) {
@@ -171,8 +174,9 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
     case RecoveryTarget::Kind::kLsn:
       target_lsn = engines::ParseLogPosition(target.lsn);
       if (!target_lsn) {
-        return Status::InvalidArgument(fmt::format("targetLsn '{}' is not an LSN", target.lsn),
-                                       "write it as PostgreSQL does, e.g. 0/3000060");
+        return Status::InvalidArgument(
+            fmt::format("targetLsn '{}' is not a log position", target.lsn),
+            "write it as the engine does: PostgreSQL's 0/3000060, MariaDB's binlog.000042:1234");
       }
       for (const PitrBackup& b : backups) {
         if (b.stop_position <= *target_lsn) base = &b;
@@ -190,9 +194,26 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
         point_unknown = true;
       } else {
         target_lsn = engines::ParseLogPosition(point->lsn);
+        target.lsn = point->lsn;  // where MariaDB's replay stops (its binlog has no names)
         for (const PitrBackup& b : backups) {
           if (target_lsn && b.stop_position <= *target_lsn) base = &b;
         }
+      }
+      break;
+    }
+    case RecoveryTarget::Kind::kGtid: {
+      // The newest backup none of whose transactions is past the target.
+      ASSIGN_OR_RETURN(engines::GtidPosition wanted, engines::ParseGtidPosition(target.gtid));
+      if (wanted.empty()) return Status::InvalidArgument("targetGtid is empty");
+      for (const PitrBackup& b : backups) {
+        auto at = engines::ParseGtidPosition(b.gtid_position);
+        if (!at.ok()) continue;
+        bool before = true;
+        for (const auto& [domain, gtid] : wanted) {
+          auto it = at->find(domain);
+          before &= it == at->end() || it->second.seq <= gtid.seq;
+        }
+        if (before) base = &b;
       }
       break;
     }
@@ -215,8 +236,9 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
   if (base == nullptr) {
     std::string what = target.kind == RecoveryTarget::Kind::kTime
                            ? "targetTime " + catalog::FormatRfc3339Us(target.time_unix_us)
-                       : target.kind == RecoveryTarget::Kind::kLsn
-                           ? "targetLsn " + target.lsn
+                       : target.kind == RecoveryTarget::Kind::kLsn ? "targetLsn " + target.lsn
+                       : target.kind == RecoveryTarget::Kind::kGtid
+                           ? "targetGtid " + target.gtid
                            : "restore point '" + target.name + "'";
     return Status::InvalidArgument(
         fmt::format(
@@ -282,7 +304,18 @@ Result<RecoveryWindow> Recovery::Window(const std::string& instance) {
   }
   RecoveryWindow w;
   w.instance = instance;
+  w.engine = oldest.record.instance_type;
   w.wal_archive = oldest.archive;
+  if (!oldest.gtid_position.empty() || !end.last_gtid.empty()) {
+    // GTIDs (MariaDB): the oldest backup's position, and each domain's last one since.
+    w.earliest_gtid = oldest.gtid_position;
+    auto latest = engines::ParseGtidPosition(oldest.gtid_position);
+    auto since = engines::ParseGtidPosition(end.last_gtid);
+    if (latest.ok() && since.ok()) {
+      for (const auto& [domain, gtid] : *since) (*latest)[domain] = gtid;
+      w.latest_gtid = engines::FormatGtidPosition(*latest);
+    }
+  }
   w.earliest_unix_us = oldest.stop_unix_us;
   w.earliest_lsn = oldest.stop_lsn;
   w.latest_unix_us = std::max(end.last_commit_unix_us.value_or(0), backups->back().stop_unix_us);
@@ -343,13 +376,18 @@ void Recovery::PruneWalArchives() {
   auto ids = storage::WalArchive::ListIds(repository_dir());
   auto backups = catalog_.ListBackups();
   auto instances = catalog_.ListInstances();
-  auto engine = engines_.For("postgresql");  // the one engine that archives today
-  if (!ids.ok() || !backups.ok() || !instances.ok() || !engine.ok()) {
+  if (!ids.ok() || !backups.ok() || !instances.ok()) {
     spdlog::error("event=wal_prune_failed error=\"cannot list archives, backups or instances\"");
     return;
   }
-  // Per archive, the start of its oldest kept backup: what a restore from it replays from.
-  std::map<std::string, std::pair<uint64_t, std::string>> keep_from;
+  // Per archive, the start of its oldest kept backup: what a restore from it replays from;
+  // and whose log it is (the engine that reads it).
+  struct KeepFrom {
+    uint64_t position = 0;
+    std::string start;
+  };
+  std::map<std::string, KeepFrom> keep_from;
+  std::map<std::string, std::string> engine_of;  // archive -> instance type
   std::set<std::string> keep_whole;  // a kept backup's start cannot be read: nothing goes
   for (const catalog::BackupRecord& b : *backups) {
     if (b.status == catalog::BackupState::kDeleting) continue;
@@ -358,26 +396,32 @@ void Recovery::PruneWalArchives() {
     const std::string& start = facts.start_lsn;
     auto position = engines::ParseLogPosition(start);
     if (archive.empty()) continue;
+    engine_of[archive] = b.instance_type;
     if (!position) {
       keep_whole.insert(archive);
       continue;
     }
     auto it = keep_from.find(archive);
-    if (it == keep_from.end() || *position < it->second.first)
+    if (it == keep_from.end() || *position < it->second.position) {
       keep_from[archive] = {*position, start};
+    }
   }
-  std::set<std::string> names;
-  for (const auto& i : *instances) names.insert(i.name);
+  std::map<std::string, std::string> listed;  // instance -> type
+  for (const auto& i : *instances) listed[i.name] = i.type;
   for (const std::string& id : *ids) {
     if (keep_whole.count(id)) continue;
     // Archive ids are <instance>.<random>: an instance still listed (even one being made,
     // whose archive exists before its instance.json) keeps its archive.
-    bool listed = names.count(id.substr(0, id.rfind('.'))) > 0;
+    auto instance = listed.find(id.substr(0, id.rfind('.')));
+    if (!engine_of.count(id) && instance != listed.end()) engine_of[id] = instance->second;
     Result<uint64_t> removed = uint64_t{0};
-    if (auto it = keep_from.find(id); it != keep_from.end()) {
-      removed = (*engine)->PruneArchive(repository_dir(), id, it->second.second);
-    } else if (listed) {
-      // No backup to replay onto: its WAL cannot be restored.
+    auto engine = engines_.For(engine_of.count(id) ? engine_of[id] : "postgresql");
+    if (!engine.ok()) {
+      removed = engine.status();
+    } else if (auto it = keep_from.find(id); it != keep_from.end()) {
+      removed = (*engine)->PruneArchive(repository_dir(), id, it->second.start);
+    } else if (instance != listed.end()) {
+      // No backup to replay onto: its log cannot be restored.
       removed = (*engine)->PruneArchive(repository_dir(), id, std::nullopt);
     } else {
       Status st = storage::WalArchive::Remove(repository_dir(), id);

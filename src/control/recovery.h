@@ -24,13 +24,16 @@ namespace dbaas::control {
 // the last transaction in its archived WAL.
 struct RecoveryWindow {
   std::string instance;
+  std::string engine;  // the instance's type
   std::string wal_archive;
   int64_t earliest_unix_us = 0;
   int64_t latest_unix_us = 0;
   std::string earliest_lsn;
   std::string latest_lsn;
-  std::string last_segment;  // the newest WAL segment archived without a gap
-  size_t backups = 0;        // the backups it starts from
+  std::string last_segment;   // the newest WAL segment (binlog) archived without a gap
+  std::string earliest_gtid;  // MariaDB: the GTID positions at either end
+  std::string latest_gtid;
+  size_t backups = 0;  // the backups it starts from
 };
 
 class Recovery {

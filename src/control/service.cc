@@ -156,7 +156,10 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
         std::vector<engines::LogSpool> spools;
         std::lock_guard guard(self->mu_);
         for (const auto& [name, server] : self->servers_) {
-          if (auto spool = server->log_spool()) spools.push_back(std::move(*spool));
+          if (auto spool = server->log_spool()) {
+            spool->close_after = self->options_.binlog_archive_after;
+            spools.push_back(std::move(*spool));
+          }
         }
         return spools;
       },
@@ -440,13 +443,11 @@ engines::InstanceSpec Service::SpecFor(const std::string& name, const std::strin
   spec.type = type;
   spec.data_root = instances_dir();
   spec.config = config;
-  if (type == "postgresql") {
-    spec.bin_dir = options_.pg_bin_dir;
-    if (!options_.dbaas_binary.empty()) {
-      spec.archiving = {repository_dir(), options_.dbaas_binary};
-    }
-  }
+  if (type == "postgresql") spec.bin_dir = options_.pg_bin_dir;
   if (type == "mysql") spec.bin_dir = options_.mysql_bin_dir;
+  // PostgreSQL's archive_command runs the dbaas binary; MariaDB's binlogs are drained by
+  // the daemon (a server of MySQL's does not archive).
+  if (!options_.dbaas_binary.empty()) spec.archiving = {repository_dir(), options_.dbaas_binary};
   return spec;
 }
 

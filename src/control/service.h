@@ -75,6 +75,9 @@ struct ServiceOptions {
   std::chrono::milliseconds alert_check_interval{10000};
   // How often the instances' WAL spools are drained into the repository.
   std::chrono::milliseconds spool_drain_interval{1000};
+  // MariaDB's recovery point objective: a binlog holding a transaction this old is closed
+  // and archived (PostgreSQL's is its archive_timeout, 60 s).
+  std::chrono::seconds binlog_archive_after{60};
   // The engines instances are made with, and where they run; null: Debian's packages on
   // this machine (engines::PackagedEngines(runtime::Local())). Must outlive the service.
   const engines::EngineSet* engines = nullptr;

@@ -43,6 +43,7 @@ void StoreFacts(const engines::BackupFacts& f, json& info) {
   number("stopTimeUnixUs", f.stop_time_unix_us);
   number("secondsInBackupMode", f.seconds_in_backup_mode);
   text("walArchive", f.wal_archive);
+  text("gtidPosition", f.gtid_position);
   text("method", f.method);
   number("checkpointLsn", f.checkpoint_lsn);
   number("endLsn", f.end_lsn);
@@ -63,6 +64,7 @@ engines::BackupFacts StoredFacts(const json& info) {
   f.stop_time_unix_us = Number<int64_t>(info, "stopTimeUnixUs");
   f.seconds_in_backup_mode = Number<double>(info, "secondsInBackupMode");
   f.wal_archive = Text(info, "walArchive");
+  f.gtid_position = Text(info, "gtidPosition");
   f.method = Text(info, "method");
   f.checkpoint_lsn = Number<uint64_t>(info, "checkpointLsn");
   f.end_lsn = Number<uint64_t>(info, "endLsn");

@@ -44,6 +44,7 @@ std::map<std::string, std::string> ToAnnotations(const BackupFacts& f) {
   if (f.stop_time_unix_us) a["stop_time_unix_us"] = std::to_string(*f.stop_time_unix_us);
   seconds("seconds_in_backup_mode", f.seconds_in_backup_mode);
   text("wal_archive", f.wal_archive);
+  text("gtid_position", f.gtid_position);
   text("method", f.method);
   if (f.checkpoint_lsn) a["checkpoint_lsn"] = std::to_string(*f.checkpoint_lsn);
   if (f.end_lsn) a["end_lsn"] = std::to_string(*f.end_lsn);
@@ -64,6 +65,7 @@ BackupFacts FromAnnotations(const std::map<std::string, std::string>& a) {
   f.stop_time_unix_us = Number<int64_t>(a, "stop_time_unix_us");
   f.seconds_in_backup_mode = Number<double>(a, "seconds_in_backup_mode");
   f.wal_archive = Text(a, "wal_archive");
+  f.gtid_position = Text(a, "gtid_position");
   f.method = Text(a, "method");
   f.checkpoint_lsn = Number<uint64_t>(a, "checkpoint_lsn");
   f.end_lsn = Number<uint64_t>(a, "end_lsn");

@@ -19,6 +19,7 @@ struct BackupFacts {
   std::optional<double> duration_seconds;
 
   // PostgreSQL: the backup's span in the WAL and where it continues (pg_backup.h).
+  // MariaDB: its binary log position ("binlog.000042:1234") in both, a point.
   std::string system_identifier;
   std::optional<uint32_t> timeline;
   std::string start_lsn;  // "0/3000028"
@@ -26,7 +27,9 @@ struct BackupFacts {
   // When pg_backup_stop returned: the earliest a point-in-time restore from it reaches.
   std::optional<int64_t> stop_time_unix_us;
   std::optional<double> seconds_in_backup_mode;
-  std::string wal_archive;  // the archive its WAL continues in; "" without archiving
+  std::string wal_archive;  // the archive its log continues in; "" without archiving
+  // MariaDB: @@gtid_binlog_pos at that point ("0-1-42").
+  std::string gtid_position;
 
   // MariaDB/MySQL (maria_backup.h).
   std::string method;  // "reflink" or "mariadb-backup"

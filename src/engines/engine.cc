@@ -6,7 +6,9 @@
 #include "base/files.h"
 #include "base/names.h"
 #include "engines/mariadb/maria_backup.h"
+#include "engines/mariadb/maria_binlog.h"
 #include "engines/mariadb/maria_check.h"
+#include "engines/mariadb/maria_pitr.h"
 #include "engines/mariadb/maria_settings.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_check.h"
@@ -17,10 +19,8 @@ namespace dbaas::engines {
 namespace {
 
 Status NoPitr() {
-  return Status::InvalidArgument(
-      "point-in-time recovery is built for PostgreSQL only (MariaDB's binlog is not archived "
-      "yet)",
-      "restore the backup as taken (no target)");
+  return Status::InvalidArgument("this engine has no point-in-time recovery",
+                                 "restore the backup as taken (no target)");
 }
 
 template <typename T>
@@ -104,6 +104,38 @@ class PostgresEngine final : public Engine {
   runtime::Runtime& runtime_;
 };
 
+// The replay of a point-in-time restore: the archived binlogs from the backup's position
+// to the target (worked out before anything is made, so a target out of reach fails first).
+Result<MariaRecovery> BinlogRecovery(const storage::Repository& repo,
+                                     const storage::Manifest& snapshot,
+                                     const RecoveryTarget& target) {
+  BackupFacts facts = FromAnnotations(snapshot.annotations);
+  auto from = ParseBinlogPosition(facts.stop_lsn);
+  if (!from || facts.wal_archive.empty()) {
+    return Status::FailedPrecondition(
+        "the backup has no binlog position (taken without binlog archiving)",
+        "restore it without a target, or choose a backup taken since archiving began");
+  }
+  const std::string archive_id = target.archive_id.empty() ? facts.wal_archive : target.archive_id;
+  ASSIGN_OR_RETURN(storage::WalArchive archive, storage::WalArchive::Open(repo.path(), archive_id));
+  ASSIGN_OR_RETURN(BinlogReplayPlan plan, PlanBinlogReplay(archive, *from, target));
+  return MariaRecovery(
+      [archive, plan](MariaInstance& restored) { return ReplayBinlogs(restored, archive, plan); });
+}
+
+// An instance of this engine that archives its binlog.
+Result<const MariaInstance*> ArchivingMaria(const Instance& instance) {
+  ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
+  if (maria->log_archive_id().empty()) {
+    return Status::FailedPrecondition(
+        fmt::format("instance '{}' does not archive its binlog (made before binlog archiving, "
+                    "or served by MySQL)",
+                    instance.name()),
+        "point-in-time recovery needs an instance made by this version");
+  }
+  return maria;
+}
+
 class MariaEngine final : public Engine {
  public:
   MariaEngine(const char* type, runtime::Runtime& rt) : type_(type), runtime_(rt) {}
@@ -139,10 +171,38 @@ class MariaEngine final : public Engine {
                                             storage::Progress* progress,
                                             FileCheck*) const override {
     // MariaDB's copies have no manifest to check files against; CHECK TABLE does the work.
-    if (target.kind != RecoveryTarget::Kind::kBackupEnd) return NoPitr();
+    MariaRecovery recover;
+    if (target.kind != RecoveryTarget::Kind::kBackupEnd) {
+      ASSIGN_OR_RETURN(recover, BinlogRecovery(repo, snapshot, target));
+    }
     ASSIGN_OR_RETURN(auto restored,
-                     RestoreMaria(repo, snapshot, On(runtime_, spec), password, progress));
+                     RestoreMaria(repo, snapshot, On(runtime_, spec), password, progress, recover));
     return std::unique_ptr<Instance>(std::move(restored));
+  }
+  Result<std::string> CreateRestorePoint(const Instance& instance,
+                                         const std::string&) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, ArchivingMaria(instance));
+    // The point is the binlog's position now; the file is then closed and archived, so
+    // the point can be restored to at once.
+    ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(maria->client()));
+    ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(conn));
+    RETURN_IF_ERROR(ArchiveNow(instance, std::chrono::seconds(30)));
+    return point.position;
+  }
+  Status ArchiveNow(const Instance& instance, std::chrono::milliseconds) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, ArchivingMaria(instance));
+    ASSIGN_OR_RETURN(
+        storage::WalArchive archive,
+        storage::WalArchive::Open(maria->archiving().repo_path, maria->log_archive_id()));
+    return ArchiveBinlogsNow(*maria->binlog_spool(), archive);
+  }
+  Result<ArchiveEnd> ScanArchive(const std::string& repo_path, const std::string& archive_id,
+                                 const std::string& from_lsn) const override {
+    return MariaScanArchive(repo_path, archive_id, from_lsn);
+  }
+  Result<uint64_t> PruneArchive(const std::string& repo_path, const std::string& archive_id,
+                                const std::optional<std::string>& keep_from_lsn) const override {
+    return MariaPruneArchive(repo_path, archive_id, keep_from_lsn);
   }
   Result<IntegrityReport> CheckIntegrity(const Instance& instance) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
@@ -196,6 +256,7 @@ Result<ArchiveEnd> Engine::ScanArchive(const std::string&, const std::string&,
 }
 
 std::optional<uint64_t> ParseLogPosition(const std::string& text) {
+  if (auto binlog = ParseBinlogPosition(text)) return binlog->Ordinal();
   auto lsn = ParseLsn(text);
   if (!lsn.ok()) return std::nullopt;
   return lsn.value();

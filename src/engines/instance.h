@@ -13,6 +13,7 @@
 #include "base/status.h"
 #include "runtime/runtime.h"
 #include "storage/wal_archive.h"
+#include "storage/wal_spool.h"
 
 namespace dbaas::engines {
 
@@ -73,6 +74,14 @@ struct LogSpool {
   std::function<void(const storage::WalArchive& archive, const std::string& name,
                      std::span<const uint8_t> raw)>
       summarize;
+  // How the spool is drained, when not as storage::DrainWalSpool does (MariaDB: its binlog
+  // directory, mariadb/maria_log_archiving.h), given the archive and `close_after`: the
+  // recovery point objective, how long a commit may wait to be archived (the service's
+  // setting; PostgreSQL's is its archive_timeout).
+  std::function<Result<storage::SpoolDrain>(const storage::WalArchive& archive,
+                                            std::chrono::seconds close_after)>
+      drain;
+  std::chrono::seconds close_after{60};
 };
 
 // Measures how much of its volume an instance uses; a value, callable from any thread

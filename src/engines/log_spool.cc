@@ -27,6 +27,7 @@ Result<storage::SpoolDrain> DrainLogSpool(const LogSpool& spool) {
   auto drained = [&]() -> Result<storage::SpoolDrain> {
     ASSIGN_OR_RETURN(storage::WalArchive archive,
                      storage::WalArchive::Open(spool.repo_path, spool.archive_id));
+    if (spool.drain) return spool.drain(archive, spool.close_after);
     storage::StoredWalFile stored;
     if (spool.summarize) {
       stored = [&](const std::string& name, std::span<const uint8_t> raw) {
@@ -79,8 +80,8 @@ std::string PushNote(const LogSpool& spool) {
 
 std::string DrainNote(const std::string& failure) {
   if (failure.empty()) return "";
-  return "WAL cannot be moved from the instance's spool into the repository (the spool keeps "
-         "it): " +
+  return "the database's log (WAL, binlog) cannot be moved from the instance into the repository "
+         "(the instance keeps it): " +
          failure;
 }
 

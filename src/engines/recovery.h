@@ -14,12 +14,14 @@ struct RecoveryTarget {
     kLatest,     // everything archived
     kTime,       // the last transaction committed at or before time_unix_us
     kLsn,        // up to a log position
-    kName,       // a named restore point
+    kName,       // a named restore point (its position in lsn, where the catalog has it)
+    kGtid,       // MariaDB: up to and including a GTID position
   };
   Kind kind = Kind::kBackupEnd;
   int64_t time_unix_us = 0;
   std::string lsn;
   std::string name;
+  std::string gtid;        // "0-1-42" (MariaDB's @@gtid_binlog_pos form)
   std::string archive_id;  // the source's archive (a backup's "walArchive")
 };
 
@@ -28,9 +30,11 @@ struct ArchiveEnd {
   std::string last_lsn;                        // the last record archived without a gap
   std::optional<int64_t> last_commit_unix_us;  // the last commit among them
   std::string last_segment;
+  std::string last_gtid;  // MariaDB: the GTID position after the last whole transaction
 };
 
-// A log position as the engines write them ("16/B374D848") as a number that orders them.
+// A log position as the engines write them (PostgreSQL's "16/B374D848", MariaDB's
+// "binlog.000042:1234") as a number that orders them (within one engine).
 std::optional<uint64_t> ParseLogPosition(const std::string& text);
 
 }  // namespace dbaas::engines

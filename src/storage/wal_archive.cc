@@ -25,7 +25,8 @@ namespace {
 
 constexpr char kMagic[8] = {'D', 'B', 'W', 'A', 'L', '0', '0', '1'};
 constexpr size_t kHeaderSize = 8 + 8 + 32;
-// PostgreSQL's largest WAL segment is 1 GiB; history files are small.
+// PostgreSQL's largest WAL segment is 1 GiB; history files are small. A binlog holds at
+// least one whole transaction: one larger than 1 GiB cannot be archived.
 constexpr uint64_t kMaxRawSize = 1ull << 30;
 constexpr const char* kSummaryDir = "summaries";
 // A summary lists blocks a segment's records touch: at most a few per record.
@@ -149,6 +150,16 @@ Result<WalFileName> ParseWalFileName(std::string_view name) {
   if (name.size() == 16 && name.substr(8) == ".history" && IsUpperHex(name.substr(0, 8))) {
     out.kind = WalFileName::Kind::kHistory;
     out.timeline = timeline(name.substr(0, 8));
+    return out;
+  }
+  if (name.starts_with("binlog.")) {
+    std::string_view digits = name.substr(7);
+    if (digits.size() < 6 || digits.size() > 10 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return bad();
+    }
+    out.kind = WalFileName::Kind::kBinlog;
+    out.position = std::string(16 - digits.size(), '0') + std::string(digits);
     return out;
   }
   if (name.size() < 24 || !IsUpperHex(name.substr(0, 24))) return bad();

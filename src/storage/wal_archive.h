@@ -1,7 +1,9 @@
-// A PostgreSQL WAL archive inside the repository (docs/formats/repository.md, "wal/"):
+// A log archive inside the repository (docs/formats/repository.md, "wal/"): PostgreSQL's
+// WAL, or MariaDB's binary logs.
 //
-//   wal/<archive-id>/<file>   one file per archived WAL file, named as PostgreSQL names it
-//                             (segment, .partial segment, timeline .history, .backup)
+//   wal/<archive-id>/<file>   one file per archived log file, named as the server names it
+//                             (PostgreSQL: segment, .partial segment, timeline .history,
+//                             .backup; MariaDB: binlog.000042)
 //   wal/<archive-id>/summaries/<segment>
 //                             what an engine derived from an archived segment once (for
 //                             PostgreSQL, the blocks its records change), opaque here; a
@@ -35,16 +37,17 @@
 namespace dbaas::storage {
 
 struct WalFileName {
-  enum class Kind { kSegment, kPartial, kHistory, kBackupLabel };
+  enum class Kind { kSegment, kPartial, kHistory, kBackupLabel, kBinlog };
   Kind kind = Kind::kSegment;
   uint32_t timeline = 0;
   // The segment's position: its name's last 16 hex digits (log and segment number), which
-  // sort in WAL order whatever the segment size. Empty for history files.
+  // sort in WAL order whatever the segment size. Empty for history files. A binlog's: its
+  // number, in 16 decimal digits (which sort as the numbers do).
   std::string position;
 };
 
-// Accepts only the names PostgreSQL gives archived files; anything else (a path, "..")
-// is kInvalidArgument.
+// Accepts only the names PostgreSQL gives archived files, and MariaDB's binary logs as our
+// servers name them (binlog.NNNNNN); anything else (a path, "..") is kInvalidArgument.
 Result<WalFileName> ParseWalFileName(std::string_view name);
 
 struct WalFileInfo {

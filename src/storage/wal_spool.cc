@@ -56,6 +56,7 @@ Status CompareSpooled(int source_fd, uint64_t size, const std::string& path) {
 std::string RefusalOf(const WalFileName& name, const struct stat& st) {
   if (S_ISLNK(st.st_mode)) return "a symbolic link";
   if (!S_ISREG(st.st_mode)) return "not a regular file";
+  if (name.kind == WalFileName::Kind::kBinlog) return "a MariaDB binlog's name, not a WAL file's";
   uint64_t size = static_cast<uint64_t>(st.st_size);
   bool segment =
       name.kind == WalFileName::Kind::kSegment || name.kind == WalFileName::Kind::kPartial;

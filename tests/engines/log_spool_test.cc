@@ -16,9 +16,14 @@ namespace {
 
 TEST(LogSpoolTest, AFailureIsRecordedOnceAndClearedBySuccess) {
   testing::TempDir tmp;
-  LogSpool spool{
-      "db", tmp / "spool", tmp / "repo", "db.00000001", tmp / "spool.status", tmp / "push.status",
-      {}};
+  LogSpool spool{"db",
+                 tmp / "spool",
+                 tmp / "repo",
+                 "db.00000001",
+                 tmp / "spool.status",
+                 tmp / "push.status",
+                 {},
+                 {}};
   ASSERT_TRUE(MakeDirs(spool.dir).ok());
   ASSERT_TRUE(storage::WalArchive::Create(spool.repo_path, spool.archive_id).ok());
   testing::WriteFile(spool.dir + "/notes.txt", "not WAL");
@@ -54,7 +59,8 @@ TEST(LogSpoolTest, ASegmentThatCannotBeSummarizedIsStillDrained) {
                  "db.00000001",
                  tmp / "spool.status",
                  tmp / "push.status",
-                 SummarizeBeforeStoredSegment};
+                 SummarizeBeforeStoredSegment,
+                 {}};
   ASSERT_TRUE(MakeDirs(spool.dir).ok());
   ASSERT_TRUE(storage::WalArchive::Create(spool.repo_path, spool.archive_id).ok());
   const char* names[] = {"000000010000000000000001", "000000010000000000000002"};

@@ -15,15 +15,13 @@
 
 #include "base/files.h"
 #include "base/kill_points.h"
+#include "engines/maria_test_tools.h"
 #include "test_util.h"
 
 namespace dbaas::engines {
 namespace {
 
 using std::chrono::seconds;
-
-constexpr int kAccounts = 1000;
-constexpr int kInitialBalance = 1000;
 
 // Runs a statement; a failure fails the test with the server's message.
 #define ASSERT_SQL(conn, sql)                       \
@@ -138,77 +136,23 @@ TEST_P(MariaBackupTest, BackupsUnderTransferLoadRestoreConsistent) {
       std::getenv("DBAAS_TORTURE_BACKUPS") ? std::atoi(std::getenv("DBAAS_TORTURE_BACKUPS")) : 5;
   const int writers =
       std::getenv("DBAAS_TORTURE_WRITERS") ? std::atoi(std::getenv("DBAAS_TORTURE_WRITERS")) : 3;
-  {
-    MariaConnection conn = Connect(*source_);
-    ASSERT_SQL(conn, "CREATE DATABASE bank");
-    ASSERT_SQL(conn,
-               "CREATE TABLE bank.accounts (id INT PRIMARY KEY, balance BIGINT NOT "
-               "NULL) ENGINE=InnoDB");
-    ASSERT_SQL(conn,
-               "CREATE TABLE bank.ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-               "src INT, dst INT, amount INT, note VARCHAR(200)) ENGINE=InnoDB");
-    ASSERT_SQL(conn,
-               "CREATE TABLE bank.counter (id INT PRIMARY KEY, n BIGINT) "
-               "ENGINE=InnoDB");
-    ASSERT_SQL(conn, fmt::format("INSERT INTO bank.accounts SELECT seq, {} FROM mysql.seq_1_to_{}",
-                                 kInitialBalance, kAccounts));
-    ASSERT_SQL(conn, "INSERT INTO bank.counter VALUES (1, 0)");
-  }
-  std::atomic<bool> stop{false};
-  std::atomic<long> committed{0};
-  std::atomic<long> errors{0};
-  std::vector<std::thread> threads;
-  for (int w = 0; w < writers; ++w) {
-    threads.emplace_back([&, w] {
-      auto c = MariaConnection::Connect(source_->client());
-      if (!c.ok()) {
-        ++errors;
-        return;
-      }
-      std::mt19937 rng(w);
-      std::uniform_int_distribution<int> account(1, kAccounts), amount(1, 50);
-      while (!stop) {
-        int a = account(rng), b = account(rng), x = amount(rng);
-        if (a == b) continue;
-        bool ok = c->Query("START TRANSACTION").ok() &&
-                  c->Query(fmt::format("UPDATE bank.accounts SET balance = balance - {} WHERE "
-                                       "id = {}",
-                                       x, a))
-                      .ok() &&
-                  c->Query(fmt::format("UPDATE bank.accounts SET balance = balance + {} WHERE "
-                                       "id = {}",
-                                       x, b))
-                      .ok() &&
-                  c->Query(fmt::format("INSERT INTO bank.ledger (src, dst, amount, note) VALUES "
-                                       "({}, {}, {}, REPEAT('x', {}))",
-                                       a, b, x, x * 4))
-                      .ok() &&
-                  c->Query("UPDATE bank.counter SET n = n + 1 WHERE id = 1").ok() &&
-                  c->Query("COMMIT").ok();
-        if (ok) {
-          ++committed;
-        } else {
-          (void)c->Query("ROLLBACK");  // a deadlock between two transfers: tried again
-        }
-      }
-    });
-  }
+  ASSERT_EQ(testing::MariaTransferLoad::CreateSchema(source_->client()), "");
+  testing::MariaTransferLoad load(source_->client(), writers);
   std::vector<MariaBackupInfo> taken;
   long during_backups = 0;
   for (int i = 0; i < backups; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
-    long before = committed;
+    long before = load.committed();
     auto backup = Backup("load-" + std::to_string(i));
-    during_backups += committed - before;
+    during_backups += load.committed() - before;
     ASSERT_TRUE(backup.ok()) << backup.status().ToString();
     taken.push_back(std::move(backup.value()));
   }
-  stop = true;
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(errors, 0);
+  load.Stop();
+  EXPECT_EQ(load.errors(), 0);
   // The load really ran while backups were taken.
   EXPECT_GT(during_backups, 0);
-  std::cout << committed << " transfers committed, " << during_backups
+  std::cout << load.committed() << " transfers committed, " << during_backups
             << " while backing up; writes blocked (s):";
   for (const auto& b : taken) std::cout << " " << b.seconds_writes_blocked;
   std::cout << "\n";
@@ -218,18 +162,8 @@ TEST_P(MariaBackupTest, BackupsUnderTransferLoadRestoreConsistent) {
     auto restored =
         RestoreMaria(*repo_, taken[i].snapshot, Spec(name), source_->endpoint().password);
     ASSERT_TRUE(restored.ok()) << "backup " << i << ": " << restored.status().ToString();
-    MariaConnection c = Connect(**restored);
-    EXPECT_EQ(c.QueryValue("SELECT SUM(balance) FROM bank.accounts").value(),
-              std::to_string(kAccounts * kInitialBalance))
+    EXPECT_EQ(testing::MariaTransferLoad::CheckInvariants((*restored)->client()), "")
         << "backup " << i;
-    EXPECT_EQ(c.QueryValue("SELECT COUNT(*) FROM bank.ledger").value(),
-              c.QueryValue("SELECT n FROM bank.counter").value())
-        << "backup " << i;
-    EXPECT_EQ(c.QueryValue("SELECT COUNT(*) FROM bank.accounts").value(),
-              std::to_string(kAccounts));
-    auto bad = CheckAllTables((*restored)->client());
-    ASSERT_TRUE(bad.ok()) << bad.status().ToString();
-    EXPECT_TRUE(bad->empty()) << "backup " << i << ": " << (bad->empty() ? "" : bad->front());
     ASSERT_TRUE((*restored)->Delete().ok());  // room on the test filesystem for the next
   }
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -16,6 +17,8 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "engines/backup_files.h"
+#include "engines/mariadb/maria_binlog.h"
+#include "engines/mariadb/maria_log_archiving.h"
 #include "runtime/runtime.h"
 #include "storage/reflink.h"
 
@@ -111,6 +114,46 @@ Result<MariaConnection> ConnectForBackup(const MariaInstance& instance) {
   return connected;
 }
 
+int64_t NowUnixUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The binlog position and GTID position of an instance that archives its binlog, read
+// while commits are blocked.
+Status RecordBinlogPoint(const MariaInstance& instance, MariaConnection& conn,
+                         MariaBackupInfo& info) {
+  if (instance.log_archive_id().empty()) return Status::Ok();
+  info.point_unix_us = NowUnixUs();
+  ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(conn));
+  info.binlog_position = point.position;
+  info.gtid_position = point.gtid;
+  info.binlog_archive = instance.log_archive_id();
+  return Status::Ok();
+}
+
+// xtrabackup_binlog_info: "binlog.000042\t1234\t0-1-42", where mariadb-backup found the
+// binlog under BLOCK_COMMIT.
+Status ReadMariaBackupBinlogInfo(const MariaInstance& instance, const std::string& stage,
+                                 MariaBackupInfo& info) {
+  if (instance.log_archive_id().empty()) return Status::Ok();
+  const std::string path = JoinPath(stage, "xtrabackup_binlog_info");
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 64 << 10));
+  std::istringstream in(text);
+  std::string file, offset, gtid;
+  in >> file >> offset >> gtid;
+  auto position = ParseBinlogPosition(file + ":" + offset);
+  if (!position) {
+    return Status::Corruption(fmt::format("'{}' names no binlog position: {}", path, text),
+                              "report this: mariadb-backup wrote what dbaas cannot read");
+  }
+  info.binlog_position = position->ToString();
+  info.gtid_position = gtid;
+  info.binlog_archive = instance.log_archive_id();
+  return Status::Ok();
+}
+
 // Steps 1-6 of the reflink method on MariaDB (see the header).
 Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, MariaConnection& conn,
                                                storage::Repository& repo, const std::string& name,
@@ -131,6 +174,11 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
     info.seconds_writes_blocked = SecondsSince(blocked_since);
     return conn.Query("BACKUP STAGE END").status();
   };
+  // No commit moves the binlog now: its position is the copy's.
+  if (Status read = RecordBinlogPoint(instance, conn, info); !read.ok()) {
+    WarnIfError(end_backup(), "end backup mode after a failed backup");
+    return read;
+  }
   auto pinned = ReadPrefix(redo_path, kRedoHeaderSize);
   if (!pinned.ok()) {
     WarnIfError(end_backup(), "end backup mode after a failed backup");
@@ -154,6 +202,12 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
   const std::string redo_clone = JoinPath(repo.TmpDir(), "ib_logfile0." + name);
   o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
     ReachKillPoint(KillPoint::kBackupMode);
+    // With a binlog, InnoDB writes a commit's redo lazily (the binlog decides a crash's
+    // outcome, and a restored copy has none of the source's binlog): what committed must be
+    // in the redo log before it is cloned.
+    if (!info.binlog_position.empty()) {
+      RETURN_IF_ERROR(conn.Query("FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS").status());
+    }
     RETURN_IF_ERROR(storage::ClonePath(redo_path, redo_clone));
     ASSIGN_OR_RETURN(std::string lsn_now, conn.GlobalStatus("Innodb_lsn_current"));
     info.end_lsn = std::stoull(lsn_now);
@@ -362,6 +416,9 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
     ASSIGN_OR_RETURN(std::string log,
                      RunMariaBackup(instance, stage, {"--backup", "--target-dir=" + stage}));
     info.seconds_writes_blocked = BlockedSecondsFromLog(log);
+    // It blocked commits at its end, before it returned: no later than now.
+    info.point_unix_us = NowUnixUs();
+    RETURN_IF_ERROR(ReadMariaBackupBinlogInfo(instance, stage, info));
     RETURN_IF_ERROR(
         RunMariaBackup(instance, stage, {"--prepare", "--target-dir=" + stage}).status());
     ASSIGN_OR_RETURN(std::string checkpoints,
@@ -450,6 +507,13 @@ BackupFacts MariaBackupInfo::Facts(const std::string& engine) const {
   if (checkpoint_lsn != 0) f.checkpoint_lsn = checkpoint_lsn;
   if (end_lsn != 0) f.end_lsn = end_lsn;
   f.seconds_writes_blocked = seconds_writes_blocked;
+  if (!binlog_position.empty()) {
+    // A point, not a span: recovery replays from where the copy was consistent.
+    f.start_lsn = f.stop_lsn = binlog_position;
+    f.gtid_position = gtid_position;
+    f.stop_time_unix_us = point_unix_us;
+    f.wal_archive = binlog_archive;
+  }
   return f;
 }
 
@@ -480,11 +544,9 @@ Result<std::vector<std::string>> CheckAllTables(const MariaEndpoint& endpoint) {
   return bad;
 }
 
-Result<std::unique_ptr<MariaInstance>> RestoreMaria(const storage::Repository& repo,
-                                                    const storage::Manifest& snapshot,
-                                                    const InstanceSpec& spec,
-                                                    const std::string& password,
-                                                    storage::Progress* progress) {
+Result<std::unique_ptr<MariaInstance>> RestoreMaria(
+    const storage::Repository& repo, const storage::Manifest& snapshot, const InstanceSpec& spec,
+    const std::string& password, storage::Progress* progress, const MariaRecovery& recover) {
   auto fill = [&](const std::string& data_dir) {
     return FillFromSnapshot(repo, snapshot, data_dir, progress);
   };
@@ -496,6 +558,9 @@ Result<std::unique_ptr<MariaInstance>> RestoreMaria(const storage::Repository& r
   };
   // InnoDB recovery runs before the server accepts connections.
   if (Status st = inst->Start(std::chrono::minutes(10)); !st.ok()) return fail(st);
+  if (recover) {
+    if (Status st = recover(*inst); !st.ok()) return fail(st);
+  }
   auto bad = CheckAllTables(inst->client());
   if (!bad.ok()) return fail(bad.status());
   if (!bad->empty()) {

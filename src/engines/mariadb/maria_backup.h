@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +57,12 @@ struct MariaBackupInfo {
   uint64_t end_lsn = 0;               // the redo log's end when it was copied (reflink)
   double seconds_writes_blocked = 0;  // commits blocked (BLOCK_COMMIT to END)
   double seconds = 0;
+  // Where the backup is in the binary log, for point-in-time recovery (maria_pitr.h): read
+  // while commits were blocked; empty when the server writes no binlog.
+  std::string binlog_position;  // "binlog.000042:1234"
+  std::string gtid_position;    // "0-1-42"
+  int64_t point_unix_us = 0;    // when (no later than) the copy was consistent
+  std::string binlog_archive;   // the archive its binlog continues in
 
   // What the service records and shows of it; `engine` is the instance's type.
   BackupFacts Facts(const std::string& engine) const;
@@ -68,14 +75,16 @@ Result<MariaBackupInfo> BackupMaria(const MariaInstance& instance, storage::Repo
                                     storage::Progress* progress = nullptr);
 
 // Restores a backup into a new instance (spec.name unused), starts it (InnoDB recovers),
-// and runs CHECK TABLE on every table; any table not OK fails the restore. `password` is
-// root's password of the backed-up instance (it is inside the data). Nothing is left
-// behind on failure.
+// runs `recover` on it if given (a point-in-time restore's binlog replay), and runs CHECK
+// TABLE on every table; any table not OK fails the restore. `password` is root's password
+// of the backed-up instance (it is inside the data). Nothing is left behind on failure.
+using MariaRecovery = std::function<Status(MariaInstance& restored)>;
 Result<std::unique_ptr<MariaInstance>> RestoreMaria(const storage::Repository& repo,
                                                     const storage::Manifest& snapshot,
                                                     const InstanceSpec& spec,
                                                     const std::string& password,
-                                                    storage::Progress* progress = nullptr);
+                                                    storage::Progress* progress = nullptr,
+                                                    const MariaRecovery& recover = {});
 
 // CHECK TABLE on every base table of every database: the names of tables not OK, with the
 // server's message, or an empty list.

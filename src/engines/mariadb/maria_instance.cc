@@ -14,7 +14,9 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "engines/mariadb/maria_binlog.h"
 #include "engines/mariadb/maria_settings.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::engines {
 namespace {
@@ -110,6 +112,46 @@ ConnectionInfo MariaInstance::endpoint() const {
   return ConnectionInfo{type_, "127.0.0.1", port_, socket_path(), "root", password_, ""};
 }
 
+std::string MariaInstance::BinlogDir() const { return JoinPath(dir_, "binlog"); }
+
+std::optional<BinlogSpool> MariaInstance::binlog_spool() const {
+  if (archive_id_.empty()) return std::nullopt;
+  return BinlogSpool{name_, BinlogDir(), client()};
+}
+
+std::optional<LogSpool> MariaInstance::log_spool() const {
+  auto binlogs = binlog_spool();
+  if (!binlogs) return std::nullopt;
+  LogSpool spool;
+  spool.instance = name_;
+  spool.dir = binlogs->dir;
+  spool.repo_path = archiving_.repo_path;
+  spool.archive_id = archive_id_;
+  spool.status_path = JoinPath(dir_, "binlog-archiving.status");
+  spool.drain = [binlogs = *binlogs](const storage::WalArchive& archive,
+                                     std::chrono::seconds close_after) {
+    return DrainBinlogs(binlogs, archive, close_after, BinlogDrain::kRunning);
+  };
+  return spool;
+}
+
+Status MariaInstance::BeforeRemoval() {
+  auto binlogs = binlog_spool();
+  if (!binlogs) return Status::Ok();
+  // The server is stopped: every binlog, the last one included, into the repository before
+  // the directory goes (a restore to latest after the delete loses nothing).
+  auto drained = [&]() -> Result<storage::SpoolDrain> {
+    ASSIGN_OR_RETURN(storage::WalArchive archive,
+                     storage::WalArchive::Open(archiving_.repo_path, archive_id_));
+    return DrainBinlogs(*binlogs, archive, std::chrono::seconds(0), BinlogDrain::kFinal);
+  }();
+  if (drained.ok() || drained.status().code() == StatusCode::kNotFound) return Status::Ok();
+  return Status(drained.status().code(),
+                fmt::format("instance '{}' keeps binlogs that are not in the repository yet: {}",
+                            name_, drained.status().message()),
+                "make the repository writable (free space) and delete it again");
+}
+
 std::string MariaInstance::note() const {
   if (type_ == "mysql" && flavor_ == MariaFlavor::kMariaDB) {
     return "served by MariaDB: no MySQL server is installed (MySQL clients and drivers work "
@@ -131,6 +173,16 @@ Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
   cnf += fmt::format("port = {}\n", port_);
   cnf += "bind-address = 127.0.0.1\n";
   cnf += "skip-name-resolve\n";
+  if (!archive_id_.empty()) {
+    // Point-in-time recovery's binary log (maria_log_archiving.h): whole rows, GTIDs,
+    // durable at commit, checksummed; rotated at a size here and at a time by the daemon;
+    // never expired by the server (the daemon purges what it archived).
+    const std::string binlog = JoinPath(BinlogDir(), kBinlogBaseName);
+    cnf += fmt::format("log_bin = {}\nlog_bin_index = {}.index\n", binlog, binlog);
+    cnf += fmt::format("server_id = {}\n", server_id_);
+    cnf += "binlog_format = ROW\nsync_binlog = 1\nbinlog_checksum = CRC32\n";
+    cnf += "max_binlog_size = 64M\nbinlog_expire_logs_seconds = 0\n";
+  }
   for (const auto& [k, v] : options) cnf += fmt::format("{} = {}\n", k, v);
   // Ours, read by the instance's user through its group; nobody else reads it.
   const std::optional<UserIds>& user = server_user();
@@ -181,6 +233,15 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   inst->config_ = spec.config;
   inst->password_ = password;
   inst->superuser_access_ = spec.superuser_access;
+  // MySQL's binary log is another format (and GTIDs another scheme): not archived.
+  if (!spec.archiving.repo_path.empty() && inst->flavor_ == MariaFlavor::kMariaDB) {
+    inst->archiving_ = spec.archiving;
+    inst->archive_id_ = spec.name + "." + RandomHex(4);
+    // Unique enough among one tenant's instances; 0 means "no binlog" to the server.
+    uint32_t id = 0;
+    while (id == 0) id = static_cast<uint32_t>(std::stoul(RandomHex(4), nullptr, 16));
+    inst->server_id_ = id;
+  }
   RETURN_IF_ERROR(inst->Provision(spec.runtime));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
@@ -189,6 +250,11 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
     std::string run = JoinPath(inst->dir_, "run");
     if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
     RETURN_IF_ERROR(inst->GiveToServer(run));
+    if (!inst->archive_id_.empty()) {
+      RETURN_IF_ERROR(MakeDir(inst->BinlogDir(), 0700));
+      RETURN_IF_ERROR(inst->GiveToServer(inst->BinlogDir()));
+      RETURN_IF_ERROR(storage::WalArchive::Create(inst->archiving_.repo_path, inst->archive_id_));
+    }
     RETURN_IF_ERROR(inst->WriteOptionFiles(false));
     RETURN_IF_ERROR(fill(*inst));
     RETURN_IF_ERROR(inst->WriteOptionFiles(true));
@@ -196,6 +262,10 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   }();
   if (!made.ok()) {
     inst->Unprovision();
+    if (!inst->archive_id_.empty()) {
+      WarnIfError(storage::WalArchive::Remove(inst->archiving_.repo_path, inst->archive_id_),
+                  "remove the archive of the instance that could not be made");
+    }
     return made.WithContext(fmt::format("create instance '{}'", spec.name));
   }
   return inst;
@@ -210,6 +280,12 @@ Status MariaInstance::WriteMeta() const {
                {"config", config_}};
   if (server_user()) meta["os_user"] = server_user()->name;
   meta["superuser_access"] = superuser_access_;
+  if (!archive_id_.empty()) {
+    meta["binlog_archive"] = {{"repo", archiving_.repo_path},
+                              {"id", archive_id_},
+                              {"dbaas", archiving_.dbaas_binary},
+                              {"server_id", server_id_}};
+  }
   return WriteFileAtomic(JoinPath(dir_, "instance.json"), meta.dump(2) + "\n", 0600);
 }
 
@@ -295,6 +371,13 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
     inst->config_ = meta.at("config").get<std::map<std::string, std::string>>();
     os_user = meta.value("os_user", "");
     inst->superuser_access_ = meta.value("superuser_access", false);
+    if (meta.contains("binlog_archive")) {
+      const json& a = meta.at("binlog_archive");
+      inst->archiving_.repo_path = a.at("repo").get<std::string>();
+      inst->archiving_.dbaas_binary = a.value("dbaas", "");
+      inst->archive_id_ = a.at("id").get<std::string>();
+      inst->server_id_ = a.at("server_id").get<uint32_t>();
+    }
   } catch (const json::exception& e) {
     return Status::Corruption(fmt::format("instance '{}': instance.json: {}", name, e.what()));
   }
@@ -302,8 +385,9 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
   while (!password.empty() && password.back() == '\n') password.pop_back();
   inst->password_ = password;
   RETURN_IF_ERROR(inst->LoadTenantPassword());
-  ASSIGN_OR_RETURN(bool moved, inst->Locate(rt, os_user, "mysql",
-                                            {inst->data_dir(), JoinPath(inst->dir_, "run")}));
+  std::vector<std::string> owned = {inst->data_dir(), JoinPath(inst->dir_, "run")};
+  if (!inst->archive_id_.empty()) owned.push_back(inst->BinlogDir());
+  ASSIGN_OR_RETURN(bool moved, inst->Locate(rt, os_user, "mysql", owned));
   if (moved) {
     RETURN_IF_ERROR(inst->WriteOptionFiles(true));
     RETURN_IF_ERROR(inst->WriteMeta());

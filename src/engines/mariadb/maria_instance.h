@@ -14,6 +14,10 @@
 //   client.cnf     [client] options with that password for the command-line tools (0600)
 //   instance.json  name, type, flavor, port, server binary, configuration overrides
 //   mariadb.log    the server's output
+// With archiving (spec.archiving; MariaDB servers only), the server writes binary logs
+//   binlog/        binlog.NNNNNN and binlog.index, the server's user's, drained into the
+//                  repository's archive <name>.<random> (maria_log_archiving.h); every
+//                  instance made, restored ones included, gets a new archive and server_id
 #pragma once
 
 #include <functional>
@@ -25,6 +29,7 @@
 #include "base/process.h"
 #include "base/status.h"
 #include "engines/mariadb/maria_connection.h"
+#include "engines/mariadb/maria_log_archiving.h"
 #include "engines/supervised_instance.h"
 
 namespace dbaas::engines {
@@ -61,6 +66,12 @@ class MariaInstance final : public SupervisedInstance {
   // source's); a copy of an instance without a tenant login keeps none. Running only.
   Status RenewTenantLogin();
   std::string note() const override;
+  std::string log_archive_id() const override { return archive_id_; }
+  std::optional<LogSpool> log_spool() const override;
+  // Where its binary logs are and how to reach its server, for the archiving; nullopt
+  // without archiving.
+  std::optional<BinlogSpool> binlog_spool() const;
+  const LogArchiving& archiving() const { return archiving_; }
 
   std::string data_dir() const;
   std::string socket_path() const;
@@ -75,6 +86,9 @@ class MariaInstance final : public SupervisedInstance {
   MariaInstance() = default;
   // Stop: normal shutdown (SIGTERM), then SIGKILL after the timeout (InnoDB recovers).
   runtime::ServerLaunch Launch() const override;
+  // Stores every binlog into the archive before the directory goes.
+  Status BeforeRemoval() override;
+  std::string BinlogDir() const;
   runtime::LeftoverServer Leftover() const override;
   // instance.json: name, type, flavor, server program, port, settings, OS user.
   Status WriteMeta() const;
@@ -94,6 +108,9 @@ class MariaInstance final : public SupervisedInstance {
   uint16_t port_ = 0;
   std::map<std::string, std::string> config_;
   std::string password_;
+  LogArchiving archiving_;
+  std::string archive_id_;  // "" without archiving
+  uint32_t server_id_ = 0;
 };
 
 }  // namespace dbaas::engines

@@ -379,13 +379,15 @@ Status PgInstance::MakeSpool() const {
 
 std::optional<LogSpool> PgInstance::log_spool() const {
   if (archive_id_.empty()) return std::nullopt;
-  return LogSpool{name_,
-                  SpoolDir(),
-                  archiving_.repo_path,
-                  archive_id_,
-                  SpoolDir() + ".status",
-                  WalPushStatusPath(),
-                  SummarizeBeforeStoredSegment};
+  LogSpool spool;
+  spool.instance = name_;
+  spool.dir = SpoolDir();
+  spool.repo_path = archiving_.repo_path;
+  spool.archive_id = archive_id_;
+  spool.status_path = SpoolDir() + ".status";
+  spool.push_status_path = WalPushStatusPath();
+  spool.summarize = SummarizeBeforeStoredSegment;
+  return spool;
 }
 
 std::string PgInstance::note() const {

@@ -180,6 +180,9 @@ Result<std::map<std::string, std::string>> PgRecoverySettings(const RecoveryTarg
       }
       s["recovery_target_name"] = target.name;
       break;
+    case RecoveryTarget::Kind::kGtid:
+      return Status::InvalidArgument("targetGtid is MariaDB's; PostgreSQL has no GTIDs",
+                                     "give targetTime, targetLsn or targetName");
   }
   return s;
 }

@@ -1,0 +1,198 @@
+#include "engines/mariadb/maria_log_archiving.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/files.h"
+#include "engines/mariadb/maria_binlog.h"
+
+namespace dbaas::engines {
+namespace {
+
+// One transaction larger than this cannot be archived (WalArchive's bound).
+constexpr uint64_t kMaxBinlogSize = 1ull << 30;
+
+struct SpoolFile {
+  uint64_t number = 0;
+  std::string name;
+};
+
+// The binlog.NNNNNN files of the directory, oldest first, and its owner (the server's user).
+Result<std::vector<SpoolFile>> ListBinlogs(const std::string& dir, uid_t* owner) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", dir, errno);
+  *owner = st.st_uid;
+  DIR* d = ::fdopendir(fd.Release());
+  if (d == nullptr) return ErrnoStatus("opendir", dir, errno);
+  std::vector<SpoolFile> files;
+  while (dirent* e = ::readdir(d)) {
+    if (auto n = BinlogFileNumber(e->d_name)) files.push_back({*n, e->d_name});
+  }
+  ::closedir(d);
+  std::sort(files.begin(), files.end(),
+            [](const SpoolFile& a, const SpoolFile& b) { return a.number < b.number; });
+  return files;
+}
+
+// Reads a binlog of the directory whole, as the tenant's file it is: no link, no FIFO, a
+// regular file of the directory's owner, at most kMaxBinlogSize bytes (`limit` caps what is
+// read: the head of a file only).
+Result<std::vector<uint8_t>> ReadBinlog(const std::string& dir, const std::string& name,
+                                        uid_t owner, uint64_t limit = kMaxBinlogSize) {
+  const std::string path = JoinPath(dir, name);
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY | O_NONBLOCK));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  if (!S_ISREG(st.st_mode) || st.st_uid != owner) {
+    return Status::FailedPrecondition(
+        fmt::format("'{}' is not a binlog the server wrote (not a regular file of its user)", path),
+        "remove it; the server writes its binary logs there");
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size > kMaxBinlogSize && limit == kMaxBinlogSize) {
+    return Status::FailedPrecondition(
+        fmt::format("binlog '{}' has {} bytes: more than the archive takes (1 GiB)", path, size),
+        "split very large transactions; the binlog stays on the server until then");
+  }
+  std::vector<uint8_t> data(static_cast<size_t>(std::min(size, limit)));
+  ASSIGN_OR_RETURN(size_t got, PreadFull(fd.get(), data.data(), data.size(), 0, path));
+  data.resize(got);
+  return data;
+}
+
+// Whether the server closed this file (at shutdown or rotation): clear in-use flag, and a
+// STOP or ROTATE event last.
+Result<bool> ClosedByServer(const std::string& dir, const std::string& name, uid_t owner) {
+  ASSIGN_OR_RETURN(std::vector<uint8_t> head, ReadBinlog(dir, name, owner, kBinlogHeadSize));
+  std::optional<bool> in_use = BinlogInUse(head);
+  if (!in_use || *in_use) return false;
+  ASSIGN_OR_RETURN(std::vector<uint8_t> data, ReadBinlog(dir, name, owner));
+  auto scan = ScanBinlogFile(data);
+  return scan.ok() && scan->closed;
+}
+
+// Whether the archive holds `name` with `size` raw bytes already (a file stored by an
+// earlier drain that the server has not purged yet: the server was down).
+bool StoredAlready(const storage::WalArchive& archive, const std::string& name, uint64_t size) {
+  auto stored = archive.RawSize(name);
+  return stored.ok() && *stored == size;
+}
+
+Result<uint64_t> FileSize(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+// Closes the file in progress when it holds a transaction and was opened `close_after` ago
+// or more (its format description's timestamp says when).
+Status CloseIfDue(MariaConnection& conn, const BinlogSpool& spool, const SpoolFile& current,
+                  uid_t owner, std::chrono::seconds close_after) {
+  ASSIGN_OR_RETURN(std::vector<uint8_t> head,
+                   ReadBinlog(spool.dir, current.name, owner, kBinlogHeadSize));
+  if (head.size() < 8) return Status::Ok();
+  uint32_t opened = head[4] | head[5] << 8 | head[6] << 16 | static_cast<uint32_t>(head[7]) << 24;
+  if (::time(nullptr) - static_cast<time_t>(opened) < close_after.count()) return Status::Ok();
+  // Its first events are bookkeeping (format description, GTID list, checkpoints); a GTID
+  // event among the first few means a transaction.
+  ASSIGN_OR_RETURN(auto events,
+                   conn.Query(fmt::format("SHOW BINLOG EVENTS IN '{}' LIMIT 8", current.name)));
+  bool holds_transaction = std::any_of(events.begin(), events.end(), [](const MariaRow& row) {
+    return row.size() > 2 && row[2] == "Gtid";
+  });
+  if (!holds_transaction) return Status::Ok();
+  return conn.Query("FLUSH BINARY LOGS").status();
+}
+
+}  // namespace
+
+Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
+                                         const storage::WalArchive& archive,
+                                         std::chrono::seconds close_after, BinlogDrain mode) {
+  uid_t owner = 0;
+  ASSIGN_OR_RETURN(std::vector<SpoolFile> files, ListBinlogs(spool.dir, &owner));
+  std::optional<MariaConnection> conn;
+  if (mode == BinlogDrain::kRunning) {
+    MariaEndpoint quick = spool.endpoint;
+    quick.timeout = std::chrono::seconds(5);
+    if (auto connected = MariaConnection::Connect(quick); connected.ok()) {
+      conn = std::move(*connected);
+    }
+  }
+  storage::SpoolDrain drained;
+  std::optional<uint64_t> stored_through;  // the newest of the files stored from the oldest on
+  for (size_t i = 0; i < files.size(); ++i) {
+    const SpoolFile& f = files[i];
+    bool newest = i + 1 == files.size();
+    if (newest && mode == BinlogDrain::kRunning) {
+      // The server writes its newest file, or closed it at shutdown.
+      if (conn) break;
+      ASSIGN_OR_RETURN(bool closed, ClosedByServer(spool.dir, f.name, owner));
+      if (!closed) break;
+    }
+    const std::string path = JoinPath(spool.dir, f.name);
+    ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
+    if (!StoredAlready(archive, f.name, size)) {
+      ASSIGN_OR_RETURN(std::vector<uint8_t> data, ReadBinlog(spool.dir, f.name, owner));
+      RETURN_IF_ERROR(archive.Store(data, f.name)
+                          .WithContext(fmt::format("store binlog {} of instance '{}'", f.name,
+                                                   spool.instance)));
+      ++drained.files;
+      drained.raw_bytes += data.size();
+    }
+    stored_through = f.number;
+  }
+  if (!conn) return drained;
+  if (stored_through) {
+    // Everything before the first file not stored goes; the server keeps the one it writes
+    // (and any its storage engines still need: it refuses to purge those).
+    RETURN_IF_ERROR(
+        conn->Query(fmt::format("PURGE BINARY LOGS TO '{}'", BinlogFileName(*stored_through + 1)))
+            .status()
+            .WithContext("purge archived binlogs"));
+  }
+  if (close_after.count() > 0 && !files.empty()) {
+    RETURN_IF_ERROR(CloseIfDue(*conn, spool, files.back(), owner, close_after));
+  }
+  return drained;
+}
+
+Status ArchiveBinlogsNow(const BinlogSpool& spool, const storage::WalArchive& archive) {
+  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(spool.endpoint));
+  RETURN_IF_ERROR(conn.Query("FLUSH BINARY LOGS").status());
+  return DrainBinlogs(spool, archive, std::chrono::seconds(0), BinlogDrain::kRunning).status();
+}
+
+Result<BinlogPoint> CurrentBinlogPoint(MariaConnection& conn) {
+  ASSIGN_OR_RETURN(auto rows, conn.Query("SHOW MASTER STATUS"));
+  if (rows.empty() || rows[0].size() < 2) {
+    return Status::FailedPrecondition("the server writes no binary log",
+                                      "an instance made before binlog archiving has none");
+  }
+  auto number = BinlogFileNumber(rows[0][0]);
+  uint64_t offset = 0;
+  try {
+    offset = std::stoull(rows[0][1]);
+  } catch (const std::exception&) {
+    number.reset();
+  }
+  if (!number) {
+    return Status::Internal(
+        fmt::format("SHOW MASTER STATUS names '{}' at '{}'", rows[0][0], rows[0][1]));
+  }
+  BinlogPoint point;
+  point.position = BinlogPosition{*number, offset}.ToString();
+  ASSIGN_OR_RETURN(point.gtid, conn.QueryValue("SELECT @@gtid_binlog_pos"));
+  return point;
+}
+
+}  // namespace dbaas::engines

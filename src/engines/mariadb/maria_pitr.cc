@@ -1,0 +1,243 @@
+#include "engines/mariadb/maria_pitr.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <functional>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/files.h"
+#include "base/log.h"
+
+namespace dbaas::engines {
+namespace {
+
+using storage::WalArchive;
+using storage::WalFileName;
+
+// Calls `visit` with each archived binlog from number `first` on, in order, while the
+// numbers follow one another and each file reads and walks; `visit` returns false to stop.
+// Returns where the walk ended early, if it did: the missing or damaged file (a hole).
+using BinlogVisitor = std::function<Result<bool>(uint64_t number, const BinlogFileScan& scan)>;
+Result<std::string> WalkArchive(const WalArchive& archive, uint64_t first,
+                                const BinlogVisitor& visit) {
+  ASSIGN_OR_RETURN(std::vector<storage::WalFileInfo> files, archive.List());
+  std::set<uint64_t> numbers;
+  for (const auto& f : files) {
+    if (f.parsed.kind != WalFileName::Kind::kBinlog) continue;
+    if (auto n = BinlogFileNumber(f.name)) numbers.insert(*n);
+  }
+  for (uint64_t n = first; numbers.count(n) > 0; ++n) {
+    const std::string name = BinlogFileName(n);
+    auto raw = archive.Read(name, storage::BlobCheck::kFrameChecksum);
+    Result<BinlogFileScan> scan =
+        raw.ok() ? ScanBinlogFile(*raw) : Result<BinlogFileScan>(raw.status());
+    if (!scan.ok()) {
+      spdlog::warn("event=binlog_archive_damaged archive={} file={} error=\"{}\"", archive.dir(),
+                   name, scan.status().ToString());
+      return fmt::format("{} cannot be read ({})", name, scan.status().message());
+    }
+    ASSIGN_OR_RETURN(bool more, visit(n, *scan));
+    if (!more) return std::string();
+  }
+  // The next file is not archived yet (the server writes it), or a hole: both end here.
+  return std::string();
+}
+
+Result<BinlogPosition> PositionOf(const std::string& text, const char* what) {
+  auto position = ParseBinlogPosition(text);
+  if (!position) {
+    return Status::InvalidArgument(fmt::format("{} '{}' is not a binlog position", what, text),
+                                   "write it as binlog.000042:1234");
+  }
+  return *position;
+}
+
+}  // namespace
+
+Result<ArchiveEnd> MariaScanArchive(const std::string& repo_path, const std::string& archive_id,
+                                    const std::string& from) {
+  ASSIGN_OR_RETURN(BinlogPosition start, PositionOf(from, "backup position"));
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
+  ArchiveEnd end;
+  end.last_lsn = start.ToString();
+  GtidPosition seen;
+  RETURN_IF_ERROR(
+      WalkArchive(archive, start.file, [&](uint64_t n, const BinlogFileScan& scan) -> Result<bool> {
+        for (const BinlogTransaction& t : scan.transactions) {
+          if (n == start.file && t.start < start.offset) continue;
+          end.last_commit_unix_us = t.commit_time * 1000000;
+          end.last_lsn = BinlogPosition{n, t.end}.ToString();
+          seen[t.gtid.domain] = t.gtid;
+        }
+        end.last_segment = BinlogFileName(n);
+        return true;
+      }).status());
+  end.last_gtid = FormatGtidPosition(seen);
+  return end;
+}
+
+Result<uint64_t> MariaPruneArchive(const std::string& repo_path, const std::string& archive_id,
+                                   const std::optional<std::string>& keep_from) {
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
+  if (!keep_from) return archive.RemoveBefore(std::string(16, '9'));
+  ASSIGN_OR_RETURN(BinlogPosition keep, PositionOf(*keep_from, "backup position"));
+  ASSIGN_OR_RETURN(WalFileName name, storage::ParseWalFileName(BinlogFileName(keep.file)));
+  return archive.RemoveBefore(name.position);
+}
+
+Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const BinlogPosition& from,
+                                          const RecoveryTarget& target) {
+  using Kind = RecoveryTarget::Kind;
+  std::optional<BinlogPosition> stop_at;  // kLsn, kName
+  GtidPosition gtids;                     // kGtid
+  switch (target.kind) {
+    case Kind::kBackupEnd:
+      return Status::InvalidArgument("no recovery target: restore the backup as taken");
+    case Kind::kLatest:
+    case Kind::kTime:
+      break;
+    case Kind::kName:
+      if (target.lsn.empty()) {
+        return Status::InvalidArgument(
+            fmt::format("restore point '{}' is not one dbaas made", target.name),
+            "MariaDB's binlog has no named points: use the restore points of "
+            "GET /instances/:name/restore-points, a time or a GTID");
+      }
+      [[fallthrough]];
+    case Kind::kLsn: {
+      ASSIGN_OR_RETURN(stop_at, PositionOf(target.lsn, "target position"));
+      break;
+    }
+    case Kind::kGtid: {
+      ASSIGN_OR_RETURN(gtids, ParseGtidPosition(target.gtid));
+      if (gtids.empty()) return Status::InvalidArgument("targetGtid is empty");
+      break;
+    }
+  }
+  const int64_t time_limit = target.time_unix_us / 1000000;  // whole seconds, as events have
+  BinlogReplayPlan plan;
+  std::optional<BinlogPosition> cut;  // where the replay stops; none: everything walked
+  BinlogPosition reached = from;
+  GtidPosition replayed;
+  std::string violation;
+  ASSIGN_OR_RETURN(
+      std::string hole,
+      WalkArchive(archive, from.file, [&](uint64_t n, const BinlogFileScan& scan) -> Result<bool> {
+        plan.parts.push_back({n, n == from.file ? from.offset : 4, std::nullopt});
+        for (const BinlogTransaction& t : scan.transactions) {
+          if (n == from.file && t.start < from.offset) continue;
+          bool keep = true;
+          if (target.kind == Kind::kTime) keep = t.commit_time <= time_limit;
+          if (stop_at) keep = BinlogPosition{n, t.end} <= *stop_at;
+          if (target.kind == Kind::kGtid) {
+            auto it = gtids.find(t.gtid.domain);
+            if (it != gtids.end() && t.gtid.seq > it->second.seq) {
+              violation = t.gtid.ToString();
+              keep = false;
+            }
+          }
+          if (!keep) {
+            cut = BinlogPosition{n, t.start};
+            return false;
+          }
+          ++plan.transactions;
+          reached = {n, t.end};
+          replayed[t.gtid.domain] = t.gtid;
+          if (target.kind == Kind::kGtid) {
+            bool all = true;
+            for (const auto& [domain, g] : gtids) {
+              auto it = replayed.find(domain);
+              all &= it != replayed.end() && it->second.seq == g.seq;
+            }
+            if (all) {
+              cut = reached;
+              return false;
+            }
+          }
+        }
+        if (stop_at && n >= stop_at->file) {
+          cut = *stop_at <= reached ? reached : BinlogPosition{n, scan.end};
+          return false;
+        }
+        return true;
+      }));
+  auto beyond = [&](const std::string& what) {
+    return Status::InvalidArgument(
+        fmt::format("{} is beyond what the binlog archive holds after the backup (it reaches "
+                    "{}{})",
+                    what, reached.ToString(), hole.empty() ? "" : "; then " + hole),
+        "choose a target in the recovery window (GET /instances/:name/recovery-window)");
+  };
+  if (target.kind == Kind::kGtid && (!cut || !violation.empty())) {
+    if (!violation.empty()) {
+      return Status::InvalidArgument(
+          fmt::format("targetGtid {} is not in the binlog after the backup: {} comes first",
+                      target.gtid, violation),
+          "give a GTID the source committed after the backup");
+    }
+    return beyond("targetGtid " + target.gtid);
+  }
+  if (stop_at && !cut && reached < *stop_at) return beyond("position " + stop_at->ToString());
+  if (cut && !plan.parts.empty()) {
+    while (!plan.parts.empty() && plan.parts.back().file > cut->file) plan.parts.pop_back();
+    if (!plan.parts.empty()) plan.parts.back().to = cut->offset;
+  }
+  return plan;
+}
+
+Status ReplayBinlogs(const MariaInstance& instance, const WalArchive& archive,
+                     const BinlogReplayPlan& plan) {
+  if (plan.transactions == 0) return Status::Ok();
+  // The instance's user reads the staged binlogs and writes the SQL: a directory of its own.
+  const std::string stage = JoinPath(instance.dir(), "binlog-replay");
+  RETURN_IF_ERROR(RemoveTree(stage));
+  RETURN_IF_ERROR(MakeDir(stage, 0700));
+  auto replayed = [&]() -> Status {
+    RETURN_IF_ERROR(instance.GiveToServer(stage));
+    const std::string options = JoinPath(stage, "client.cnf");
+    RETURN_IF_ERROR(WriteFileAtomic(options, instance.ClientOptions(), 0600));
+    RETURN_IF_ERROR(instance.GiveToServer(options));
+    const std::string sql = JoinPath(stage, "replay.sql");
+    for (const BinlogReplayPart& part : plan.parts) {
+      const std::string name = BinlogFileName(part.file);
+      const std::string staged = JoinPath(stage, name);
+      {
+        ASSIGN_OR_RETURN(std::vector<uint8_t> raw, archive.Read(name));
+        ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(staged, O_WRONLY | O_CREAT | O_EXCL, 0600));
+        RETURN_IF_ERROR(WriteAll(fd.get(), raw, staged));
+      }
+      RETURN_IF_ERROR(instance.GiveToServer(staged));
+      // Not logged into the new instance's binlog: its history begins after the restore.
+      ProcessOptions decode;
+      decode.argv = {"mariadb-binlog", "--no-defaults", "--disable-log-bin", "--result-file=" + sql,
+                     fmt::format("--start-position={}", part.from)};
+      if (part.to) decode.argv.push_back(fmt::format("--stop-position={}", *part.to));
+      decode.argv.push_back(staged);
+      decode.cwd = stage;
+      RETURN_IF_ERROR(CheckExit(instance.RunTool(decode, std::chrono::hours(1)), "mariadb-binlog")
+                          .status()
+                          .WithContext(fmt::format("decode archived {}", name)));
+      // The SQL on stdin, opened by us as OpenFile does (no link, no FIFO), in binary mode
+      // as MariaDB advises for mariadb-binlog's output.
+      ProcessOptions apply;
+      apply.argv = {"mariadb", "--defaults-file=" + options, "--binary-mode", "--batch"};
+      apply.input_path = sql;
+      apply.cwd = stage;
+      RETURN_IF_ERROR(CheckExit(instance.RunTool(apply, std::chrono::hours(6)), "mariadb")
+                          .status()
+                          .WithContext(fmt::format("replay archived {}", name)));
+      WarnIfError(UnlinkPath(staged), "remove a staged binlog");
+      WarnIfError(UnlinkPath(sql), "remove a replayed binlog's SQL");
+    }
+    return Status::Ok();
+  }();
+  WarnIfError(RemoveTree(stage), "remove the binlog replay's stage");
+  return replayed;
+}
+
+}  // namespace dbaas::engines
