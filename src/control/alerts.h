@@ -30,7 +30,8 @@
 namespace dbaas::control {
 
 struct Alert {
-  // backup_failed, drill_failed, no_recent_backup, disk_usage_high, volume_usage_high
+  // backup_failed, drill_failed, no_recent_backup, disk_usage_high, volume_usage_high,
+  // copy_behind, archiving_failed
   std::string kind;
   std::string instance;
   std::string backup;

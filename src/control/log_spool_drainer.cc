@@ -6,8 +6,11 @@
 
 namespace dbaas::control {
 
-LogSpoolDrainer::LogSpoolDrainer(SpoolLister list, std::chrono::milliseconds interval)
-    : list_(std::move(list)), ticker_(std::make_unique<Ticker>(interval, [this] { DrainAll(); })) {}
+LogSpoolDrainer::LogSpoolDrainer(SpoolLister list, std::chrono::milliseconds interval,
+                                 FailureListener started_failing)
+    : list_(std::move(list)),
+      started_failing_(std::move(started_failing)),
+      ticker_(std::make_unique<Ticker>(interval, [this] { DrainAll(); })) {}
 
 LogSpoolDrainer::~LogSpoolDrainer() { Stop(); }
 
@@ -22,6 +25,7 @@ void LogSpoolDrainer::DrainAll() {
     std::string before = NoteOf(spool.instance);
     if (!failure.empty() && engines::DrainNote(failure) != before) {
       spdlog::warn("event=spool_drain_failed instance={} error=\"{}\"", spool.instance, failure);
+      if (before.empty() && started_failing_) started_failing_(spool.instance, failure);
     } else if (failure.empty() && !before.empty()) {
       spdlog::info("event=spool_drain_recovered instance={}", spool.instance);
     }
@@ -29,6 +33,13 @@ void LogSpoolDrainer::DrainAll() {
   }
   std::lock_guard lock(notes_mu_);
   failing_ = std::move(failing);  // instances gone since are forgotten
+}
+
+std::vector<std::string> LogSpoolDrainer::Failing() const {
+  std::lock_guard lock(notes_mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, failure] : failing_) names.push_back(name);
+  return names;
 }
 
 std::string LogSpoolDrainer::NoteOf(const std::string& instance) const {

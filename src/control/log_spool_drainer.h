@@ -20,7 +20,11 @@ namespace dbaas::control {
 class LogSpoolDrainer {
  public:
   using SpoolLister = std::function<std::vector<engines::LogSpool>()>;
-  LogSpoolDrainer(SpoolLister list, std::chrono::milliseconds interval);
+  // `started_failing(instance, failure)` hears of each instance whose drain begins to fail
+  // (once, until a drain of it succeeds again): the service's alert.
+  using FailureListener = std::function<void(const std::string& instance, const std::string&)>;
+  LogSpoolDrainer(SpoolLister list, std::chrono::milliseconds interval,
+                  FailureListener started_failing = {});
   ~LogSpoolDrainer();  // Stop()
   LogSpoolDrainer(const LogSpoolDrainer&) = delete;
   LogSpoolDrainer& operator=(const LogSpoolDrainer&) = delete;
@@ -31,11 +35,14 @@ class LogSpoolDrainer {
   // What the last drain of `instance` found wrong, as its status says it ("" if nothing):
   // kept here so that a GET reads no file for it.
   std::string NoteOf(const std::string& instance) const;
+  // The instances whose last drain failed.
+  std::vector<std::string> Failing() const;
 
  private:
   void DrainAll();
 
   SpoolLister list_;
+  FailureListener started_failing_;
   mutable std::mutex notes_mu_;
   std::map<std::string, std::string> failing_;  // instance -> failure; guarded by notes_mu_
   std::unique_ptr<Ticker> ticker_;              // last: ticks once the rest is set

@@ -88,8 +88,11 @@ std::string ServiceMetrics::Render(const MetricsState& state) const {
   auto& volume_used =
       gauge("dbaas_instance_volume_used_bytes", "Bytes the instance's files use, last measured");
   auto& volume_size = gauge("dbaas_instance_volume_size_bytes", "The instance's volume size");
+  auto& archiving = gauge("dbaas_log_archiving_failing",
+                          "1 while the instance's WAL or binlog cannot be archived");
   for (const auto& [name, s] : state.instances) {
     prometheus::Labels labels = {{"instance", name}};
+    archiving.Add(labels).Set(s.log_archiving_failing ? 1 : 0);
     if (s.last_good_backup_unix > 0) {
       last_good.Add(labels).Set(s.last_good_backup_unix);
       size.Add(labels).Set(static_cast<double>(s.last_backup_bytes));

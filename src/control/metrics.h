@@ -34,6 +34,7 @@ struct MetricsState {
     double last_drill_rto_seconds = -1;         // -1: never drilled
     std::optional<uint64_t> volume_used_bytes;  // measured while it runs
     uint64_t volume_size_bytes = 0;             // its size; 0: none
+    bool log_archiving_failing = false;         // its WAL/binlog cannot reach the repository
   };
   std::map<std::string, PerInstance> instances;
   uint64_t repository_logical_bytes = 0;

@@ -239,6 +239,10 @@ std::string Service::RenderMetrics() const {
       s.volume_size_bytes = reading.size_bytes;
     }
   }
+  if (drainer_) {
+    for (const std::string& name : drainer_->Failing())
+      state.instances[name].log_archiving_failing = true;
+  }
   RepositoryAccess::Sizes sizes = repo_.CurrentSizes();
   state.repository_logical_bytes = sizes.logical_bytes;
   state.repository_stored_bytes = sizes.stored_bytes;

@@ -163,7 +163,16 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
         }
         return spools;
       },
-      options.spool_drain_interval);
+      options.spool_drain_interval,
+      [self](const std::string& instance, const std::string& failure) {
+        self->RaiseAlert({"archiving_failed",
+                          instance,
+                          "",
+                          fmt::format("instance '{}' cannot archive its log into the repository "
+                                      "(the instance keeps it until it can): {}",
+                                      instance, failure),
+                          {}});
+      });
   if (!options.remotes.empty()) {
     service->copy_ticker_ =
         std::make_unique<Ticker>(options.copy_interval, [self] { self->CopyTick(); });
@@ -463,7 +472,7 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
       if (it->second->superuser_access()) view.superuser = it->second->endpoint();
       view.restarts = it->second->restarts();
       spool = it->second->log_spool();
-      if (record.status == catalog::InstanceState::kRunning && !spool) {
+      if (record.status == catalog::InstanceState::kRunning) {
         view.status_message = it->second->note();
       }
       if (record.status == catalog::InstanceState::kRunning && !it->second->running()) {
@@ -477,10 +486,9 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
   }
   if (spool && record.status == catalog::InstanceState::kRunning) {
     // The server's own failure is in a file its user writes; the drain's is in memory.
-    view.status_message = engines::PushNote(*spool);
-    if (view.status_message.empty() && drainer_) {
-      view.status_message = drainer_->NoteOf(record.name);
-    }
+    std::string archiving = engines::PushNote(*spool);
+    if (archiving.empty() && drainer_) archiving = drainer_->NoteOf(record.name);
+    if (!archiving.empty()) view.status_message = archiving;
   }
   if (volumes_ && view.connection) view.volume = volumes_->Get(record.name);
   view.record = std::move(record);

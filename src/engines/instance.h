@@ -112,8 +112,8 @@ class Instance {
   // Whether the tenant has the superuser's login too (asked for, or no tenant login).
   virtual bool superuser_access() const = 0;
   // What a user should know about how the instance is served (e.g. type mysql served by
-  // MariaDB), or "". An instance with a log spool reads its archiving failures from files
-  // here: the service reads those through the spool (LogSpoolNote), outside its lock.
+  // MariaDB), or "". Reads no file (the service asks under its lock): archiving failures,
+  // which are in files a tenant can write, are read through the spool (LogSpoolNote).
   virtual std::string note() const { return ""; }
   // The id of the archive its log goes to in the repository, or "" when it has none.
   virtual std::string log_archive_id() const { return ""; }

@@ -3,6 +3,7 @@
 // backup, restores to several targets, a restore after the source is gone, and archive
 // failures that must never lose WAL.
 #include "engines/postgres/pg_pitr.h"
+#include "engines/log_spool.h"
 
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -23,6 +24,12 @@
 
 namespace dbaas::engines {
 namespace {
+
+// What the instance's status says of its archiving (the service reads it so).
+std::string ArchivingNote(const PgInstance& instance) {
+  auto spool = instance.log_spool();
+  return spool ? LogSpoolNote(*spool) : "";
+}
 
 // Every incremental here also reads what the WAL says did not change, and reports misses.
 const PgBackupOptions kRepositoryMode{.mode = storage::SnapshotMode::kRepository,
@@ -188,11 +195,12 @@ void ExpectArchivingFails(PgInstance& source, PgConnection& conn) {
     return std::stoi(conn.QueryValue("select failed_count from pg_stat_archiver").value());
   };
   auto deadline = std::chrono::steady_clock::now() + seconds(30);
-  while ((source.note().empty() || failed_count() == 0) &&
+  while ((ArchivingNote(source).empty() || failed_count() == 0) &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_NE(source.note().find("WAL archiving is failing"), std::string::npos) << source.note();
+  EXPECT_NE(ArchivingNote(source).find("WAL archiving is failing"), std::string::npos)
+      << ArchivingNote(source);
   EXPECT_GT(failed_count(), 0);
 }
 
@@ -211,10 +219,10 @@ std::string ExpectWalKept(PgInstance& source, PgConnection& conn) {
 // drain), which ArchiveNow waits for: the note clears soon after.
 void ExpectNoteClears(PgInstance& source) {
   auto deadline = std::chrono::steady_clock::now() + seconds(10);
-  while (!source.note().empty() && std::chrono::steady_clock::now() < deadline) {
+  while (!ArchivingNote(source).empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_EQ(source.note(), "");
+  EXPECT_EQ(ArchivingNote(source), "");
 }
 
 TEST_F(PgPitrTest, AnUnwritableSpoolIsReportedAndNoWalIsDropped) {
@@ -229,7 +237,8 @@ TEST_F(PgPitrTest, AnUnwritableSpoolIsReportedAndNoWalIsDropped) {
   InsertBatch(2, 30);
   Sql("select pg_switch_wal()");
   ExpectArchivingFails(*source_, *conn_);
-  EXPECT_NE(source_->note().find("Permission denied"), std::string::npos) << source_->note();
+  EXPECT_NE(ArchivingNote(*source_).find("Permission denied"), std::string::npos)
+      << ArchivingNote(*source_);
   ExpectWalKept(*source_, *conn_);
   // A checkpoint must not recycle it either.
   Sql("checkpoint");
@@ -268,8 +277,9 @@ TEST_F(PgPitrTest, AFullRepositoryIsReportedAndTheSpoolKeepsTheWal) {
   Status archived = PgArchiveNow(*source_, seconds(30));
   ASSERT_FALSE(archived.ok());
   EXPECT_NE(archived.message().find("No space left"), std::string::npos) << archived.ToString();
-  EXPECT_NE(source_->note().find("spool"), std::string::npos) << source_->note();
-  EXPECT_NE(source_->note().find("No space left"), std::string::npos) << source_->note();
+  EXPECT_NE(ArchivingNote(*source_).find("spool"), std::string::npos) << ArchivingNote(*source_);
+  EXPECT_NE(ArchivingNote(*source_).find("No space left"), std::string::npos)
+      << ArchivingNote(*source_);
   // The segment is in the spool, whole, and nothing of it in the archive. (The drain failed
   // at once, on what was spooled before; the archiver may still be spooling the segment,
   // and names the backup's .backup file until it has.)

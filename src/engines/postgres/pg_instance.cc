@@ -390,11 +390,6 @@ std::optional<LogSpool> PgInstance::log_spool() const {
   return spool;
 }
 
-std::string PgInstance::note() const {
-  auto spool = log_spool();
-  return spool ? LogSpoolNote(*spool) : "";
-}
-
 Status PgInstance::BeforeRemoval() {
   auto spool = log_spool();
   if (!spool) return Status::Ok();

@@ -94,8 +94,6 @@ class PgInstance final : public SupervisedInstance {
   std::string log_archive_id() const override { return archive_id_; }
   std::optional<LogSpool> log_spool() const override;
   const std::string& bin_dir() const { return bin_dir_; }
-  // The last failure of archive_command or of the spool's drain, if the last try failed.
-  std::string note() const override;
   // Drops the settings of the first start's recovery from the configuration (they would
   // apply again to the next recovery otherwise).
   Status FinishRecovery();

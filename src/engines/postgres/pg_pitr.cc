@@ -219,7 +219,7 @@ Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeou
                                      "pg_stat_archiver"));
     if (archived.size() == 24 && archived >= segment) return drain();
     if (std::chrono::steady_clock::now() > deadline) {
-      std::string why = instance.note();
+      std::string why = LogSpoolNote(spool);
       return Status::Busy(
           fmt::format("WAL segment {} of instance '{}' is not archived after {} s{}", segment,
                       instance.name(), timeout.count() / 1000, why.empty() ? "" : ": " + why),
