@@ -31,6 +31,17 @@ class BinlogWriter {
     body.insert(body.end(), sql.begin(), sql.end());
     return Event(2, ts, body);
   }
+  // The GTID position when the file began.
+  BinlogWriter& GtidList(const std::vector<engines::Gtid>& gtids) {
+    std::vector<uint8_t> body;
+    Put(body, gtids.size(), 4);
+    for (const engines::Gtid& g : gtids) {
+      Put(body, g.domain, 4);
+      Put(body, g.server, 4);
+      Put(body, g.seq, 8);
+    }
+    return Event(163, 1000, body);
+  }
   BinlogWriter& Rows(uint32_t ts) { return Event(23, ts, std::vector<uint8_t>(20, 7)); }
   BinlogWriter& Xid(uint32_t ts) { return Event(16, ts, std::vector<uint8_t>(8, 1)); }
   BinlogWriter& Rotate() { return Event(4, 0, std::vector<uint8_t>(16, 0)); }
@@ -61,7 +72,7 @@ class BinlogWriter {
 
 TEST(BinlogScanTest, WholeTransactionsWithTheirEndsTimesAndGtids) {
   BinlogWriter w;
-  w.Start(false);
+  w.Start(false).GtidList({{0, 3, 41}, {5, 3, 2}});
   size_t first = w.size();
   w.Gtid(2000, 0, 1, false).Rows(2000).Xid(2001);
   size_t after_first = w.size();
@@ -83,6 +94,7 @@ TEST(BinlogScanTest, WholeTransactionsWithTheirEndsTimesAndGtids) {
   EXPECT_EQ(scan->end, after_commit);
   EXPECT_TRUE(scan->closed);
   EXPECT_FALSE(scan->in_use);
+  EXPECT_EQ(FormatGtidPosition(scan->gtid_list), "0-3-41,5-3-2");
 }
 
 TEST(BinlogScanTest, ATransactionACrashCutShortIsNoTransaction) {

@@ -201,8 +201,21 @@ Result<BinlogFileScan> ScanBinlogFile(std::span<const uint8_t> data) {
       case kStopEvent:
         finish();
         break;
+      case kGtidListEvent: {
+        // count (its low 28 bits; the rest are flags), then (domain, server, sequence)s.
+        size_t body = h.size - kHeaderSize - checksum_size;
+        if (body < 4) return Corrupt("short GTID list event");
+        const uint8_t* p = event.data() + kHeaderSize;
+        uint32_t count = Le<uint32_t>(p) & 0x0fffffff;
+        if (body < 4 + static_cast<size_t>(count) * 16) return Corrupt("short GTID list event");
+        for (uint32_t i = 0; i < count; ++i) {
+          const uint8_t* g = p + 4 + i * 16;
+          Gtid gtid{Le<uint32_t>(g), Le<uint32_t>(g + 4), Le<uint64_t>(g + 8)};
+          scan.gtid_list[gtid.domain] = gtid;
+        }
+        break;
+      }
       case kFormatDescriptionEvent:
-      case kGtidListEvent:
       case kBinlogCheckpointEvent:
         break;  // bookkeeping between transactions
       default:

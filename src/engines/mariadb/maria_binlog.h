@@ -71,6 +71,9 @@ struct BinlogFileScan {
   bool in_use = false;
   // Where its whole transactions end: the cut that keeps them all (4 when none).
   uint64_t end = 4;
+  // The GTID position when the file began (its GTID_LIST event): with the file's own
+  // transactions, the position at its end, without reading the files before it.
+  GtidPosition gtid_list;
 };
 
 // Walks a whole binlog file. kCorruption when it is not one, or an event's CRC32 does not

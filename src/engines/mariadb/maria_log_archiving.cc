@@ -133,15 +133,19 @@ Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
   for (size_t i = 0; i < files.size(); ++i) {
     const SpoolFile& f = files[i];
     bool newest = i + 1 == files.size();
-    if (newest && mode == BinlogDrain::kRunning) {
-      // The server writes its newest file, or closed it at shutdown.
-      if (conn) break;
-      ASSIGN_OR_RETURN(bool closed, ClosedByServer(spool.dir, f.name, owner));
-      if (!closed) break;
-    }
     const std::string path = JoinPath(spool.dir, f.name);
     ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
-    if (!StoredAlready(archive, f.name, size)) {
+    const bool stored = StoredAlready(archive, f.name, size);
+    if (newest && mode == BinlogDrain::kRunning) {
+      // The server writes its newest file, or closed it at shutdown (a stopped server's
+      // last file is read once, not every second).
+      if (conn) break;
+      if (!stored) {
+        ASSIGN_OR_RETURN(bool closed, ClosedByServer(spool.dir, f.name, owner));
+        if (!closed) break;
+      }
+    }
+    if (!stored) {
       ASSIGN_OR_RETURN(std::vector<uint8_t> data, ReadBinlog(spool.dir, f.name, owner));
       RETURN_IF_ERROR(archive.Store(data, f.name)
                           .WithContext(fmt::format("store binlog {} of instance '{}'", f.name,
