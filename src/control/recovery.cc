@@ -139,8 +139,8 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
       std::vector<PitrBackup> backups,
       PitrBackups(catalog_, request.source_instance, request.backup_name, request.repository));
   const std::string archive = backups.back().archive;
-  ASSIGN_OR_RETURN(const engines::Engine* engine,
-                   engines_.For(backups.back().record.instance_type));
+  const std::string engine_type = backups.back().record.instance_type;
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_.For(engine_type));
   // What the source has committed until now goes into the archive before the target is
   // judged: a target of "now" is then in reach.
   std::optional<int64_t> complete_at;
@@ -264,12 +264,16 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
           catalog::FormatRfc3339Us(oldest.stop_unix_us), catalog::FormatRfc3339Us(latest));
     }
     // Nothing archived committed after the target: replaying all of it gives the state at
-    // the target (the server would refuse a time target it never passes).
-    if (!end.last_commit_unix_us || target.time_unix_us >= *end.last_commit_unix_us) {
+    // the target (PostgreSQL would refuse a time target it never passes; MariaDB's replay
+    // cuts by time itself, and what is archived between now and the restore's run must not
+    // join it).
+    if (engine_type == "postgresql" &&
+        (!end.last_commit_unix_us || target.time_unix_us >= *end.last_commit_unix_us)) {
       target.kind = RecoveryTarget::Kind::kLatest;
     }
   }
-  if (target_lsn && target.kind == RecoveryTarget::Kind::kLsn) {
+  // (A binlog position is judged by MariaDB's replay plan, which knows a file's end.)
+  if (target_lsn && target.kind == RecoveryTarget::Kind::kLsn && engine_type == "postgresql") {
     auto last = engines::ParseLogPosition(end.last_lsn);
     if (last && *target_lsn > *last) {
       return OutsideWindow(request.source_instance, "targetLsn " + target.lsn, oldest.stop_lsn,

@@ -118,7 +118,8 @@ Result<MariaRecovery> BinlogRecovery(const storage::Repository& repo,
   }
   const std::string archive_id = target.archive_id.empty() ? facts.wal_archive : target.archive_id;
   ASSIGN_OR_RETURN(storage::WalArchive archive, storage::WalArchive::Open(repo.path(), archive_id));
-  ASSIGN_OR_RETURN(BinlogReplayPlan plan, PlanBinlogReplay(archive, *from, target));
+  GtidPosition from_gtid = ParseGtidPosition(facts.gtid_position).value_or(GtidPosition());
+  ASSIGN_OR_RETURN(BinlogReplayPlan plan, PlanBinlogReplay(archive, *from, from_gtid, target));
   return MariaRecovery(
       [archive, plan](MariaInstance& restored) { return ReplayBinlogs(restored, archive, plan); });
 }

@@ -63,7 +63,11 @@ class BinlogWriter {
     Put(e, bytes_.size() + size, 4);
     Put(e, flags, 2);
     e.insert(e.end(), body.begin(), body.end());
-    Put(e, ::crc32(0L, e.data(), static_cast<uInt>(e.size())), 4);
+    // As the server does: a format description's checksum is of it with the in-use flag
+    // clear (the flag changes in place while the file is written).
+    std::vector<uint8_t> summed = e;
+    if (type == 15) summed[17] &= 0xfe;
+    Put(e, ::crc32(0L, summed.data(), static_cast<uInt>(summed.size())), 4);
     bytes_.insert(bytes_.end(), e.begin(), e.end());
     return *this;
   }
@@ -131,6 +135,28 @@ TEST(BinlogScanTest, ADamagedEventOrAFileOfAnotherKindIsCorruption) {
   std::vector<uint8_t> text = {'h', 'e', 'l', 'l', 'o'};
   EXPECT_EQ(ScanBinlogFile(text).status().code(), StatusCode::kCorruption);
   EXPECT_FALSE(BinlogInUse(text).has_value());
+}
+
+TEST(BinlogScanTest, EventsTooShortForWhatTheyClaimAreCorruptionNotAReadPastTheirEnd) {
+  // A GTID list claiming 2^28 entries in a 4-byte body, and one shorter than its checksum:
+  // refused, nothing read beyond the event (ASan would see it).
+  BinlogWriter claims;
+  claims.Start(false);
+  std::vector<uint8_t>& bytes = claims.bytes();
+  size_t at = bytes.size();
+  std::vector<uint8_t> e = {0, 0, 0, 0, 163, 7, 0, 0,    0,    27,   0,   0,
+                            0, 0, 0, 0, 0,   0, 0, 0xff, 0xff, 0xff, 0x0f};
+  uint32_t crc = ::crc32(0L, e.data(), static_cast<uInt>(e.size()));
+  for (int i = 0; i < 4; ++i) e.push_back(static_cast<uint8_t>(crc >> (8 * i)));
+  bytes.insert(bytes.end(), e.begin(), e.end());
+  auto scan = ScanBinlogFile(bytes);
+  EXPECT_EQ(scan.status().code(), StatusCode::kCorruption) << at;
+
+  BinlogWriter tiny;
+  tiny.Start(false);
+  std::vector<uint8_t> t = {0, 0, 0, 0, 163, 7, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  tiny.bytes().insert(tiny.bytes().end(), t.begin(), t.end());
+  EXPECT_EQ(ScanBinlogFile(tiny.bytes()).status().code(), StatusCode::kCorruption);
 }
 
 TEST(BinlogPositionTest, PositionsAndGtidsParseAndOrder) {

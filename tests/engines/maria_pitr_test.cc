@@ -3,6 +3,7 @@
 // and mariadb-backup.
 #include "engines/mariadb/maria_pitr.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -151,6 +152,15 @@ TEST_P(MariaPitrTest, RestoresHoldExactlyWhatWasCommittedBeforeTheTarget) {
   EXPECT_EQ(rows_of(**by_gtid), "20:2");
   ASSERT_TRUE((*by_gtid)->Delete().ok());
 
+  // The backup's own GTID position is a target too: nothing after it replayed.
+  RecoveryTarget at_backup;
+  at_backup.kind = RecoveryTarget::Kind::kGtid;
+  at_backup.gtid = facts.gtid_position;
+  auto by_backup_gtid = RestoreTo(*backup, "by-backup-gtid", at_backup);
+  ASSERT_TRUE(by_backup_gtid.ok()) << by_backup_gtid.status().ToString();
+  EXPECT_EQ(rows_of(**by_backup_gtid), "0:0");
+  ASSERT_TRUE((*by_backup_gtid)->Delete().ok());
+
   RecoveryTarget at_position;
   at_position.kind = RecoveryTarget::Kind::kLsn;
   at_position.lsn = phases[0].position;
@@ -176,6 +186,61 @@ TEST_P(MariaPitrTest, RestoresHoldExactlyWhatWasCommittedBeforeTheTarget) {
   auto refused = RestoreTo(*backup, "beyond", beyond);
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << refused.status().ToString();
   EXPECT_FALSE(PathExists(JoinPath(JoinPath(base_, "instances"), "beyond")));
+}
+
+// A binlog missing from the middle of the archive: no restore replays across it; targets
+// before it are still reached. A server killed mid-write leaves a file (its in-use flag set,
+// its format description's checksum computed without it) that is archived and replayed.
+TEST_P(MariaPitrTest, HolesAreNeverReplayedAcrossAndACrashedServersFileIsReplayed) {
+  if (GetParam() != MariaBackupMethod::kMariaBackup) GTEST_SKIP() << "one backup method is enough";
+  MariaConnection conn = Connect(*source_);
+  ASSERT_TRUE(conn.Query("CREATE TABLE app.rows (id INT PRIMARY KEY, phase INT)").ok());
+  auto backup = BackupMaria(*source_, *repo_, "base", GetParam());
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  std::vector<std::string> ends;  // the binlog position after each phase
+  for (int p = 1; p <= 3; ++p) {
+    ASSERT_TRUE(conn.Query(fmt::format("INSERT INTO app.rows VALUES ({}, {})", p, p)).ok());
+    ends.push_back(CurrentBinlogPoint(conn)->position);
+    if (p == 2) {
+      // Killed with the phase committed: the file it wrote stays in use.
+      ASSERT_EQ(::kill(source_->server_pid(), SIGKILL), 0);
+      for (int i = 0; i < 300 && !MariaConnection::Connect(source_->client()).ok(); ++i) {
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+      conn = Connect(*source_);
+    } else {
+      ASSERT_TRUE(engine_->ArchiveNow(*source_, std::chrono::seconds(10)).ok());
+    }
+  }
+  ASSERT_TRUE(engine_->ArchiveNow(*source_, std::chrono::seconds(10)).ok());
+  auto rows_of = [&](Instance& restored) {
+    return Value(*dynamic_cast<MariaInstance*>(&restored), "SELECT COUNT(*) FROM app.rows");
+  };
+  RecoveryTarget latest;
+  latest.kind = RecoveryTarget::Kind::kLatest;
+  auto all = RestoreTo(*backup, "all", latest);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(rows_of(**all), "3") << "phase 2 was committed before the crash";
+  ASSERT_TRUE((*all)->Delete().ok());
+
+  // Phase 2's file goes missing.
+  const std::string missing =
+      JoinPath(Archive().dir(), BinlogFileName(ParseBinlogPosition(ends[1])->file));
+  ASSERT_EQ(::rename(missing.c_str(), (missing + ".away").c_str()), 0);
+  auto refused = RestoreTo(*backup, "across", latest);
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("hole"), std::string::npos);
+  RecoveryTarget before_hole;
+  before_hole.kind = RecoveryTarget::Kind::kLsn;
+  before_hole.lsn = ends[0];
+  auto reached = RestoreTo(*backup, "before-hole", before_hole);
+  ASSERT_TRUE(reached.ok()) << reached.status().ToString();
+  EXPECT_EQ(rows_of(**reached), "1");
+  auto end = engine_->ScanArchive(repo_path(), source_->log_archive_id(),
+                                  backup->Facts("mariadb").stop_lsn);
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+  EXPECT_LT(ParseBinlogPosition(end->last_lsn)->file, ParseBinlogPosition(ends[1])->file)
+      << "the window ends before the hole: " << end->last_lsn;
 }
 
 // Under the transfer load, a backup, more load, and a restore to a time in the middle of it:

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -25,6 +26,9 @@ constexpr uint16_t kInUseFlag = 0x1;      // LOG_EVENT_BINLOG_IN_USE_F
 constexpr uint8_t kGtidStandalone = 0x1;  // FL_STANDALONE: one statement, no COMMIT follows
 constexpr uint8_t kChecksumCrc32 = 1;     // BINLOG_CHECKSUM_ALG_CRC32
 constexpr size_t kQueryPostHeader = 13;
+constexpr size_t kFlagsOffset = 17;      // of the event header's flags (little endian)
+constexpr uint8_t kXaPrepareEvent = 38;  // XA_PREPARE_LOG_EVENT: ends an XA PREPARE group
+constexpr uint32_t kMaxGtidListEntries = 1 << 16;
 
 template <typename T>
 T Le(const uint8_t* p) {
@@ -45,8 +49,9 @@ EventHeader ReadHeader(const uint8_t* p) {
   return {Le<uint32_t>(p), p[4], Le<uint32_t>(p + 5), Le<uint32_t>(p + 9), Le<uint16_t>(p + 17)};
 }
 
-// Whether a QUERY event's statement is COMMIT (a transaction of a non-XA engine ends so).
-bool IsCommitQuery(std::span<const uint8_t> event, size_t checksum_size) {
+// Whether a QUERY event's statement ends a transaction: COMMIT (a non-XA engine's), ROLLBACK
+// (a non-transactional table's changes kept), or an XA COMMIT or ROLLBACK.
+bool EndsTransaction(std::span<const uint8_t> event, size_t checksum_size) {
   if (event.size() < kHeaderSize + kQueryPostHeader + checksum_size) return false;
   const uint8_t* post = event.data() + kHeaderSize;
   size_t db_len = post[8];
@@ -55,7 +60,8 @@ bool IsCommitQuery(std::span<const uint8_t> event, size_t checksum_size) {
   if (query_at > event.size() - checksum_size) return false;
   std::string_view query(reinterpret_cast<const char*>(event.data()) + query_at,
                          event.size() - checksum_size - query_at);
-  return query == "COMMIT";
+  return query == "COMMIT" || query == "ROLLBACK" || query.starts_with("XA COMMIT") ||
+         query.starts_with("XA ROLLBACK");
 }
 
 Status Corrupt(const std::string& what) {
@@ -178,9 +184,21 @@ Result<BinlogFileScan> ScanBinlogFile(std::span<const uint8_t> data) {
       if (event[h.size - 5] == kChecksumCrc32) checksum_size = 4;
       first = false;
     }
+    if (h.size < kHeaderSize + checksum_size) {
+      return Corrupt(fmt::format("event at {} has size {}", at, h.size));
+    }
     if (checksum_size > 0) {
       uint32_t stored = Le<uint32_t>(event.data() + h.size - 4);
-      uLong crc = ::crc32(0L, event.data(), static_cast<uInt>(h.size - 4));
+      uLong crc = 0;
+      if (h.type == kFormatDescriptionEvent && (h.flags & kInUseFlag) != 0) {
+        // The server checksums its format description with the in-use flag clear (the
+        // flag is set and cleared in place while the file is written).
+        std::vector<uint8_t> copy(event.begin(), event.end() - 4);
+        copy[kFlagsOffset] &= static_cast<uint8_t>(~kInUseFlag);
+        crc = ::crc32(0L, copy.data(), static_cast<uInt>(copy.size()));
+      } else {
+        crc = ::crc32(0L, event.data(), static_cast<uInt>(h.size - 4));
+      }
       if (stored != static_cast<uint32_t>(crc)) {
         return Corrupt(fmt::format("the event at offset {} fails its CRC32", at));
       }
@@ -203,11 +221,13 @@ Result<BinlogFileScan> ScanBinlogFile(std::span<const uint8_t> data) {
         break;
       case kGtidListEvent: {
         // count (its low 28 bits; the rest are flags), then (domain, server, sequence)s.
-        size_t body = h.size - kHeaderSize - checksum_size;
+        const size_t body = h.size - kHeaderSize - checksum_size;  // checked above: no wrap
         if (body < 4) return Corrupt("short GTID list event");
         const uint8_t* p = event.data() + kHeaderSize;
         uint32_t count = Le<uint32_t>(p) & 0x0fffffff;
-        if (body < 4 + static_cast<size_t>(count) * 16) return Corrupt("short GTID list event");
+        if (count > kMaxGtidListEntries || count > (body - 4) / 16) {
+          return Corrupt(fmt::format("GTID list event at {} lists {} GTIDs", at, count));
+        }
         for (uint32_t i = 0; i < count; ++i) {
           const uint8_t* g = p + 4 + i * 16;
           Gtid gtid{Le<uint32_t>(g), Le<uint32_t>(g + 4), Le<uint64_t>(g + 8)};
@@ -222,8 +242,8 @@ Result<BinlogFileScan> ScanBinlogFile(std::span<const uint8_t> data) {
         if (open) {
           open->end = next;
           open->commit_time = h.timestamp;
-          whole = standalone || h.type == kXidEvent ||
-                  (h.type == kQueryEvent && IsCommitQuery(event, checksum_size));
+          whole = standalone || h.type == kXidEvent || h.type == kXaPrepareEvent ||
+                  (h.type == kQueryEvent && EndsTransaction(event, checksum_size));
         }
         break;
     }

@@ -7,9 +7,13 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/files.h"
 #include "engines/mariadb/maria_binlog.h"
@@ -35,7 +39,9 @@ Result<std::vector<SpoolFile>> ListBinlogs(const std::string& dir, uid_t* owner)
   if (d == nullptr) return ErrnoStatus("opendir", dir, errno);
   std::vector<SpoolFile> files;
   while (dirent* e = ::readdir(d)) {
-    if (auto n = BinlogFileNumber(e->d_name)) files.push_back({*n, e->d_name});
+    // As the server names them only: binlog.0000007 is not binlog.000007.
+    auto n = BinlogFileNumber(e->d_name);
+    if (n && BinlogFileName(*n) == e->d_name) files.push_back({*n, e->d_name});
   }
   ::closedir(d);
   std::sort(files.begin(), files.end(),
@@ -58,6 +64,12 @@ Result<std::vector<uint8_t>> ReadBinlog(const std::string& dir, const std::strin
         "remove it; the server writes its binary logs there");
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (static_cast<uint64_t>(st.st_blocks) * 512 + (1 << 20) < size) {
+    return Status::FailedPrecondition(
+        fmt::format("'{}' is sparse ({} bytes, {} allocated): not a binlog the server wrote", path,
+                    size, static_cast<uint64_t>(st.st_blocks) * 512),
+        "remove it; the server writes its binary logs there");
+  }
   if (size > kMaxBinlogSize && limit == kMaxBinlogSize) {
     return Status::FailedPrecondition(
         fmt::format("binlog '{}' has {} bytes: more than the archive takes (1 GiB)", path, size),
@@ -113,49 +125,88 @@ Status CloseIfDue(MariaConnection& conn, const BinlogSpool& spool, const SpoolFi
   return conn.Query("FLUSH BINARY LOGS").status();
 }
 
+// Drains of one archive take turns: the drainer's tick, a restore point's or a restore's
+// ArchiveBinlogsNow and a deletion's final drain would otherwise purge what another listed.
+std::mutex& DrainTurn(const std::string& archive_dir) {
+  static std::mutex registry_mu;
+  static std::map<std::string, std::unique_ptr<std::mutex>> turns;
+  std::lock_guard lock(registry_mu);
+  std::unique_ptr<std::mutex>& turn = turns[archive_dir];
+  if (!turn) turn = std::make_unique<std::mutex>();
+  return *turn;
+}
+
 }  // namespace
 
 Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
                                          const storage::WalArchive& archive,
                                          std::chrono::seconds close_after, BinlogDrain mode) {
+  std::lock_guard turn(DrainTurn(archive.dir()));
   uid_t owner = 0;
   ASSIGN_OR_RETURN(std::vector<SpoolFile> files, ListBinlogs(spool.dir, &owner));
   std::optional<MariaConnection> conn;
+  std::optional<uint64_t> current;  // the file the server writes, in its own words
   if (mode == BinlogDrain::kRunning) {
     MariaEndpoint quick = spool.endpoint;
     quick.timeout = std::chrono::seconds(5);
     if (auto connected = MariaConnection::Connect(quick); connected.ok()) {
       conn = std::move(*connected);
+      ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(*conn));
+      current = ParseBinlogPosition(point.position)->file;
     }
+  }
+  // A server that does not answer stopped (its last file closed, the in-use flag clear), or
+  // crashed, or cannot be reached while it writes: then nothing is closed or purged.
+  bool unreachable = false;
+  if (mode == BinlogDrain::kRunning && !conn && !files.empty()) {
+    auto head = ReadBinlog(spool.dir, files.back().name, owner, kBinlogHeadSize);
+    unreachable = head.ok() && BinlogInUse(*head).value_or(false);
   }
   storage::SpoolDrain drained;
   std::optional<uint64_t> stored_through;  // the newest of the files stored from the oldest on
   for (size_t i = 0; i < files.size(); ++i) {
     const SpoolFile& f = files[i];
-    bool newest = i + 1 == files.size();
     const std::string path = JoinPath(spool.dir, f.name);
     ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
     const bool stored = StoredAlready(archive, f.name, size);
-    if (newest && mode == BinlogDrain::kRunning) {
-      // The server writes its newest file, or closed it at shutdown (a stopped server's
-      // last file is read once, not every second).
-      if (conn) break;
-      if (!stored) {
-        ASSIGN_OR_RETURN(bool closed, ClosedByServer(spool.dir, f.name, owner));
-        if (!closed) break;
-      }
+    // Finished: before the file the server writes; without the server, any but the newest
+    // (the server moved on from it), and the newest when the server closed it at shutdown
+    // (read once: then it is stored). A deleted instance's are all finished.
+    bool finished = true;
+    if (current) {
+      finished = f.number < *current;
+    } else if (mode == BinlogDrain::kRunning && i + 1 == files.size() && !stored) {
+      ASSIGN_OR_RETURN(finished, ClosedByServer(spool.dir, f.name, owner));
     }
+    if (!finished) break;
     if (!stored) {
-      ASSIGN_OR_RETURN(std::vector<uint8_t> data, ReadBinlog(spool.dir, f.name, owner));
-      RETURN_IF_ERROR(archive.Store(data, f.name)
+      auto data = ReadBinlog(spool.dir, f.name, owner);
+      if (!data.ok() && mode == BinlogDrain::kFinal &&
+          data.status().code() == StatusCode::kFailedPrecondition) {
+        // Not the server's (planted): it cannot keep the instance from being deleted.
+        spdlog::warn("event=binlog_skipped instance={} error=\"{}\"", spool.instance,
+                     data.status().ToString());
+        continue;
+      }
+      RETURN_IF_ERROR(data.status());
+      RETURN_IF_ERROR(archive.Store(*data, f.name)
                           .WithContext(fmt::format("store binlog {} of instance '{}'", f.name,
                                                    spool.instance)));
       ++drained.files;
-      drained.raw_bytes += data.size();
+      drained.raw_bytes += data->size();
     }
     stored_through = f.number;
   }
-  if (!conn) return drained;
+  if (!conn) {
+    if (unreachable) {
+      return Status::IoError(
+          fmt::format("the server of instance '{}' does not answer while its binlog is open: "
+                      "what it writes is neither closed nor archived",
+                      spool.instance),
+          "see the instance's status and mariadb.log; archiving resumes when it answers");
+    }
+    return drained;
+  }
   if (stored_through) {
     // Everything before the first file not stored goes; the server keeps the one it writes
     // (and any its storage engines still need: it refuses to purge those).
@@ -164,8 +215,9 @@ Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
             .status()
             .WithContext("purge archived binlogs"));
   }
-  if (close_after.count() > 0 && !files.empty()) {
-    RETURN_IF_ERROR(CloseIfDue(*conn, spool, files.back(), owner, close_after));
+  if (close_after.count() > 0) {
+    RETURN_IF_ERROR(CloseIfDue(*conn, spool, SpoolFile{*current, BinlogFileName(*current)}, owner,
+                               close_after));
   }
   return drained;
 }

@@ -92,8 +92,8 @@ Result<ArchiveEnd> MariaScanArchive(const std::string& repo_path, const std::str
     GtidPosition at_end = scan->gtid_list;
     const BinlogTransaction* newest = nullptr;
     for (const BinlogTransaction& t : scan->transactions) {
+      at_end[t.gtid.domain] = t.gtid;  // the backup's own are in the position too
       if (n == start.file && t.start < start.offset) continue;
-      at_end[t.gtid.domain] = t.gtid;
       newest = &t;
     }
     if (n == last) end.last_gtid = FormatGtidPosition(at_end);
@@ -116,6 +116,7 @@ Result<uint64_t> MariaPruneArchive(const std::string& repo_path, const std::stri
 }
 
 Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const BinlogPosition& from,
+                                          const GtidPosition& from_gtid,
                                           const RecoveryTarget& target) {
   using Kind = RecoveryTarget::Kind;
   std::optional<BinlogPosition> stop_at;  // kLsn, kName
@@ -148,8 +149,25 @@ Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const Binlo
   BinlogReplayPlan plan;
   std::optional<BinlogPosition> cut;  // where the replay stops; none: everything walked
   BinlogPosition reached = from;
-  GtidPosition replayed;
+  GtidPosition replayed = from_gtid;  // what the restored backup holds already
   std::string violation;
+  auto gtid_reached = [&] {
+    bool all = true;
+    for (const auto& [domain, g] : gtids) {
+      auto it = replayed.find(domain);
+      all &= it != replayed.end() && it->second.seq == g.seq;
+    }
+    return all;
+  };
+  ASSIGN_OR_RETURN(std::set<uint64_t> numbers, ArchivedNumbers(archive));
+  if (numbers.count(from.file) == 0) {
+    return Status::FailedPrecondition(
+        fmt::format("{}, where the backup's binlog continues, is not in the archive",
+                    BinlogFileName(from.file)),
+        "its server has not finished it (archiving resumes when the server answers), or it was "
+        "lost: restore the backup without a target");
+  }
+  if (target.kind == Kind::kGtid && gtid_reached()) return plan;  // the backup is the target
   ASSIGN_OR_RETURN(
       std::string hole,
       WalkArchive(archive, from.file, [&](uint64_t n, const BinlogFileScan& scan) -> Result<bool> {
@@ -173,16 +191,9 @@ Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const Binlo
           ++plan.transactions;
           reached = {n, t.end};
           replayed[t.gtid.domain] = t.gtid;
-          if (target.kind == Kind::kGtid) {
-            bool all = true;
-            for (const auto& [domain, g] : gtids) {
-              auto it = replayed.find(domain);
-              all &= it != replayed.end() && it->second.seq == g.seq;
-            }
-            if (all) {
-              cut = reached;
-              return false;
-            }
+          if (target.kind == Kind::kGtid && gtid_reached()) {
+            cut = reached;
+            return false;
           }
         }
         if (stop_at && n >= stop_at->file) {
@@ -191,6 +202,20 @@ Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const Binlo
         }
         return true;
       }));
+  // Walked to the end of what follows without a gap; a later binlog means a hole (missing or
+  // damaged) that no replay may cross.
+  const uint64_t walked = plan.parts.empty() ? from.file : plan.parts.back().file;
+  if (hole.empty() && !cut && *numbers.rbegin() > walked) {
+    hole = fmt::format("{} is missing from the archive", BinlogFileName(walked + 1));
+  }
+  if (!cut && !hole.empty() && (target.kind == Kind::kLatest || target.kind == Kind::kTime)) {
+    return Status::Corruption(
+        fmt::format("the binlog archive has a hole after {}: {}; later binlogs cannot be "
+                    "replayed",
+                    reached.ToString(), hole),
+        fmt::format("restore to a target up to {} (targetLsn), or from a later backup",
+                    reached.ToString()));
+  }
   auto beyond = [&](const std::string& what) {
     return Status::InvalidArgument(
         fmt::format("{} is beyond what the binlog archive holds after the backup (it reaches "

@@ -44,11 +44,14 @@ struct BinlogReplayPlan {
   size_t transactions = 0;
 };
 
-// The binlogs to replay from `from` (the base backup's position) to `target`: every whole
-// transaction the target keeps. kInvalidArgument when the archive does not reach it (a GTID
-// or position beyond its end, a position inside a transaction).
+// The binlogs to replay from `from` (the base backup's position, where its GTID position
+// was `from_gtid`) to `target`: every whole transaction the target keeps. kInvalidArgument
+// when the archive does not reach a GTID or position target; kCorruption when a hole
+// (a missing or damaged binlog) lies before the target; kFailedPrecondition when the
+// backup's own binlog is not archived.
 Result<BinlogReplayPlan> PlanBinlogReplay(const storage::WalArchive& archive,
-                                          const BinlogPosition& from, const RecoveryTarget& target);
+                                          const BinlogPosition& from, const GtidPosition& from_gtid,
+                                          const RecoveryTarget& target);
 
 // Replays the plan into the running `instance`: each file staged in the instance's
 // directory (its user's), mariadb-binlog to SQL and mariadb to apply it, both as the
