@@ -7,7 +7,7 @@ seconds=${1:-60}
 CXX=${FUZZ_CXX:-clang++-14} cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DDBAAS_FUZZ=ON -DDBAAS_TESTS=OFF >/dev/null
 ninja -C build/fuzz fuzz_pack_index fuzz_manifest fuzz_chunk_list fuzz_page_patch fuzz_wal_blocks fuzz_wal_summary \
-  fuzz_sealed_object fuzz_credentials
+  fuzz_sealed_object fuzz_credentials fuzz_binlog
 # A pack tail seed, made by the real writer through the CLI.
 seed_dir=$(mktemp -d)
 trap 'rm -rf "$seed_dir"' EXIT
@@ -23,7 +23,7 @@ if ninja -C build/fuzz dbaas >/dev/null 2>&1; then
   head -c -40 "$manifest" > fuzz/seeds/manifest/from_writer_body 2>/dev/null || true
 fi
 status=0
-for target in pack_index manifest chunk_list page_patch wal_blocks wal_summary sealed_object credentials; do
+for target in pack_index manifest chunk_list page_patch wal_blocks wal_summary sealed_object credentials binlog; do
   corpus=fuzz/corpus-$target
   mkdir -p "$corpus"
   echo "fuzzing $target for ${seconds}s"

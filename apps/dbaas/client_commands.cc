@@ -28,21 +28,23 @@ Result<json> ParseConfigPairs(const std::vector<std::string>& pairs) {
   return config;
 }
 
-// Where a restore or a branch ends: a time, an LSN, a restore point or everything archived
-// (one at most).
+// Where a restore or a branch ends: a time, an LSN (a binlog position for MariaDB), a
+// restore point, a GTID (MariaDB) or everything archived (one at most).
 struct TargetArgs {
-  std::string time, lsn, point;
+  std::string time, lsn, point, gtid;
   bool latest = false;
 };
 
 void AddTargetOptions(CLI::App* cmd, TargetArgs& t) {
   auto* time = cmd->add_option("--time", t.time,
                                "Point in time, RFC 3339 with a zone (2026-11-25T10:00:00Z)");
-  auto* lsn = cmd->add_option("--lsn", t.lsn, "Up to this WAL position (0/3000060)");
+  auto* lsn = cmd->add_option(
+      "--lsn", t.lsn, "Up to this log position (PostgreSQL 0/3000060, MariaDB binlog.000042:1234)");
   auto* point = cmd->add_option("--restore-point", t.point, "Up to this restore point");
+  auto* gtid = cmd->add_option("--gtid", t.gtid, "MariaDB: up to and including this GTID (0-1-42)");
   auto* latest = cmd->add_flag("--latest", t.latest, "Everything archived");
-  for (auto* opt : {time, lsn, point, latest}) {
-    for (auto* other : {time, lsn, point, latest}) {
+  for (auto* opt : {time, lsn, point, gtid, latest}) {
+    for (auto* other : {time, lsn, point, gtid, latest}) {
       if (opt != other) opt->excludes(other);
     }
   }
@@ -52,6 +54,7 @@ void AddTargetFields(json& body, const TargetArgs& t) {
   if (!t.time.empty()) body["targetTime"] = t.time;
   if (!t.lsn.empty()) body["targetLsn"] = t.lsn;
   if (!t.point.empty()) body["targetName"] = t.point;
+  if (!t.gtid.empty()) body["targetGtid"] = t.gtid;
   if (t.latest) body["target"] = "latest";
 }
 
