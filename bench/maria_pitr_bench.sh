@@ -64,7 +64,7 @@ report=$(mktemp)
     echo "PostgreSQL's WAL on the same machine, same run (bench/wal_archive_bench.sh, archive part):"
     echo
     SKIP_RPO=1 SKIP_PGBACKREST=1 SEGMENTS=32 bench/wal_archive_bench.sh 2>/dev/null |
-      grep -E "^\| (tool|---|dbaasd's drain)" || echo "(the WAL benchmark did not run)"
+      grep -E "^\| (tool|dbaasd's drain)|^\|---" || echo "(the WAL benchmark did not run)"
   fi
 } | tee "$report"
 mkdir -p bench/results

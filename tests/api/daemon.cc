@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "base/files.h"
 #include "engines/postgres/pg_instance.h"
@@ -238,6 +239,19 @@ Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const 
   ASSIGN_OR_RETURN(std::string out, RunChecked(o, std::chrono::minutes(2)));
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+void RemoveOffline(const std::string& repository, const std::string& snapshot) {
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{DBAAS_CLI_BINARY, "snapshot", "rm", "--repo", repository,
+                                 snapshot},
+        std::vector<std::string>{DBAAS_CLI_BINARY, "repo", "gc", repository}}) {
+    ProcessOptions cli;
+    cli.argv = argv;
+    auto ran = RunProcess(cli, std::chrono::seconds(60));
+    ASSERT_TRUE(ran.ok() && ran->exit_code == 0)
+        << (ran.ok() ? ran->output : ran.status().ToString());
+  }
 }
 
 int ConnectLoopback(int port, std::chrono::seconds timeout) {

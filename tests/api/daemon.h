@@ -90,6 +90,10 @@ Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std:
 Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const std::string& sql,
                              bool superuser = false);
 
+// Removes a snapshot from a repository while no daemon runs, and collects its data (with
+// the dbaas CLI): a backup whose local copy was lost. Fails the test if either step fails.
+void RemoveOffline(const std::string& repository, const std::string& snapshot);
+
 // A TCP connection to 127.0.0.1:port with send and receive timeouts; -1 if it failed.
 int ConnectLoopback(int port, std::chrono::seconds timeout = std::chrono::seconds(5));
 

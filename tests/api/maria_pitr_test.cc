@@ -1,6 +1,6 @@
 // MariaDB point-in-time recovery through the REST API: a real dbaasd archiving the binlogs
 // of real MariaDB servers into its repository, with a short recovery point objective
-// (binlogArchiveSeconds).
+// (binlogArchiveSeconds), and shipping them to an S3 bucket (a loopback s3rver).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +13,8 @@
 
 #include "catalog/catalog.h"
 #include "daemon.h"
+#include "objstore/s3_client.h"
+#include "objstore/s3_test_server.h"
 #include "observers.h"
 #include "test_util.h"
 
@@ -175,6 +177,64 @@ TEST_F(ApiMariaPitrTest, AFailingArchiveIsReportedAndLosesNothing) {
   auto latest = RestoreTo("latest", {{"target", "latest"}});
   ASSERT_EQ(latest.status, 201) << latest.raw;
   EXPECT_EQ(Batches("latest"), "1:50,2:50");
+}
+
+// Binlogs go to a bucket with the backups: with the local archive and the backup lost, a
+// restore to a restore point comes from the bucket.
+TEST_F(ApiMariaPitrTest, BinlogsGoToTheBucketAndARestoreToAPointComesFromIt) {
+  auto server = S3TestServer::Start(root_ / "s3", "offsite");
+  if (!server.ok()) GTEST_SKIP() << server.status().ToString();
+  std::string credentials = root_ / "s3.credentials", key = root_ / "offsite.key";
+  WriteFile(credentials, "[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n");
+  WriteFile(key, std::string(64, 'e'));
+  ::chmod(credentials.c_str(), 0600);
+  ::chmod(key.c_str(), 0600);
+  const std::string config = root_ / "offsite.json";
+  WriteFile(config, json{{"repositories",
+                          {{{"name", "offsite"},
+                            {"endpoint", server->endpoint()},
+                            {"bucket", "offsite"},
+                            {"credentialsFile", credentials},
+                            {"encryption", {{"keyFile", key}}}}}},
+                         {"copyIntervalSeconds", 0.5},
+                         {"binlogArchiveSeconds", 2}}
+                        .dump());
+  ASSERT_TRUE(daemon_.Stop().ok());
+  ASSERT_TRUE(daemon_.Start({}, {"--config", config}).ok());
+  auto bucket =
+      objstore::S3Client::Create(server->Location("offsite"), S3TestServer::GoodCredentials())
+          .value();
+
+  Insert(1);
+  auto made = daemon_.Post("/instances/shop/backup",
+                           json{{"backupName", "b1"}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  EXPECT_EQ(made.body["backup"]["copies"]["offsite"]["state"], "copied") << made.raw;
+  Insert(2);
+  auto point = daemon_.Post("/instances/shop/restore-points", json{{"name", "after-2"}});
+  ASSERT_EQ(point.status, 201) << point.raw;
+  Insert(3);  // after the point: not restored
+  const std::string archive = point.body["restorePoint"]["walArchive"];
+  const std::string position = point.body["restorePoint"]["lsn"];
+  const std::string binlog = "wal/" + archive + "/" + position.substr(0, position.find(':'));
+  bool shipped = false;
+  for (int i = 0; i < 150 && !shipped; ++i) {
+    for (const auto& object : bucket->List("wal/").value_or(std::vector<objstore::ObjectInfo>{})) {
+      shipped = shipped || object.key.starts_with(binlog);
+    }
+    if (!shipped) std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_TRUE(shipped) << binlog << " never reached the bucket";
+
+  ASSERT_TRUE(daemon_.Stop().ok());
+  const std::string repository = daemon_.data_root() + "/repository";
+  std::filesystem::remove_all(repository + "/wal/" + archive);
+  RemoveOffline(repository, made.body["backup"]["snapshotId"]);
+  ASSERT_TRUE(daemon_.Start({}, {"--config", config}).ok());
+  auto from_bucket =
+      RestoreTo("from-bucket", {{"targetName", "after-2"}, {"repository", "offsite"}});
+  ASSERT_EQ(from_bucket.status, 201) << from_bucket.raw;
+  EXPECT_EQ(Batches("from-bucket"), "1:50,2:50");
 }
 
 }  // namespace

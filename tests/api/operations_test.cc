@@ -427,20 +427,6 @@ TEST_F(ApiOperationsTest, SlotsMissedWhileTheDaemonWasDownRunOnceAtStart) {
   EXPECT_GT(next.value(), (static_cast<int64_t>(std::time(nullptr)) + 3600) * 1000000);
 }
 
-// Removes a snapshot from a repository no daemon uses, and collects its data (the dbaas CLI).
-void RemoveOffline(const std::string& repository, const std::string& snapshot) {
-  for (const std::vector<std::string>& argv :
-       {std::vector<std::string>{DBAAS_CLI_BINARY, "snapshot", "rm", "--repo", repository,
-                                 snapshot},
-        std::vector<std::string>{DBAAS_CLI_BINARY, "repo", "gc", repository}}) {
-    ProcessOptions cli;
-    cli.argv = argv;
-    auto ran = RunProcess(cli, std::chrono::seconds(60));
-    ASSERT_TRUE(ran.ok() && ran->exit_code == 0)
-        << (ran.ok() ? ran->output : ran.status().ToString());
-  }
-}
-
 TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAgain) {
   auto server = S3TestServer::Start(root_ / "s3", "offsite");
   ASSERT_TRUE(server.ok()) << server.status().ToString();
