@@ -8,6 +8,7 @@
 #                    summarize KEY      (median-by-wall sample -> KEY.wall/.user/.sys/.rss_kb/.n)
 #   files .......... warm_cache DIR..., dir_bytes DIR, file_bytes FILE, fresh_dir DIR,
 #                    tree_compare A B
+#   XFS ............ xfs_work_dir BENCH_DIR SIZE_MB (prints the work dir), xfs_work_dir_cleanup
 #   PostgreSQL ..... pg_setup_user, as_pg CMD..., pg_own PATH..., pg_init DATADIR,
 #                    pg_start DATADIR, pg_stop DATADIR, pg_is_running DATADIR,
 #                    pg_stop_if_running DATADIR, pg_psql ARGS..., pg_bench ARGS...
@@ -89,6 +90,31 @@ summarize() {
 # Read every file once so that it is in the page cache. (Not `tar cf - DIR >/dev/null`: GNU
 # tar notices /dev/null and skips reading file contents.)
 warm_cache() { find "$@" -type f -print0 | xargs -0r cat >/dev/null; }
+
+# A work directory on a loop-mounted XFS (reflink=1) image of SIZE_MB under BENCH_DIR, so
+# that reflink backups are measured; BENCH_DIR/run as it is when we are not root or the
+# mount fails (said on stderr). xfs_work_dir_cleanup unmounts and removes the image.
+xfs_work_dir() {
+  local dir=$1 size_mb=$2 mnt=$1/mnt
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ] && command -v mkfs.xfs >/dev/null 2>&1; then
+    mkdir -p "$mnt"
+    truncate -s "${size_mb}M" "$dir/xfs.img"
+    mkfs.xfs -q -f -m reflink=1 "$dir/xfs.img"
+    if mount -o loop "$dir/xfs.img" "$mnt"; then
+      chmod 0711 "$mnt"
+      echo "$mnt/run"
+      return
+    fi
+    echo "loop mount failed: running without reflinks" >&2
+  fi
+  echo "$dir/run"
+}
+xfs_work_dir_cleanup() {
+  local dir=$1 mnt=$1/mnt
+  if mountpoint -q "$mnt" 2>/dev/null; then umount "$mnt" || umount -l "$mnt"; fi
+  rm -f "$dir/xfs.img"
+}
 
 dir_bytes() { du -sb "$1" | cut -f1; }
 file_bytes() { stat -c %s "$1"; }

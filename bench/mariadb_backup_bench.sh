@@ -31,26 +31,15 @@ BENCH_DIR=${BENCH_DIR:-/var/tmp/dbaas-maria-bench}
 TOOL=${TOOL:-build/release/bench/dbaas_maria_bench_tool}
 [ -x "$TOOL" ] || { echo "error: $TOOL not built (scripts/build.sh release)" >&2; exit 1; }
 
-mkdir -p "$BENCH_DIR"
-work="$BENCH_DIR/run"
-mnt="$BENCH_DIR/mnt"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+work=""
 cleanup() {
-  scripts/remove-instance-users.sh "$work"  # the instances' OS users go with them
-  if mountpoint -q "$mnt" 2>/dev/null; then umount "$mnt" || umount -l "$mnt"; fi
-  rm -f "$BENCH_DIR/xfs.img"
+  [ -n "$work" ] && scripts/remove-instance-users.sh "$work"  # the instances' OS users go with them
+  xfs_work_dir_cleanup "$BENCH_DIR"
 }
 trap cleanup EXIT
-if [ "$(id -u)" -eq 0 ] && command -v mkfs.xfs >/dev/null 2>&1; then
-  mkdir -p "$mnt"
-  truncate -s "$((SIZE_MB * 6 + 4096))M" "$BENCH_DIR/xfs.img"
-  mkfs.xfs -q -f -m reflink=1 "$BENCH_DIR/xfs.img"
-  if mount -o loop "$BENCH_DIR/xfs.img" "$mnt"; then
-    chmod 0711 "$mnt"
-    work="$mnt/run"
-  else
-    echo "loop mount failed: running without reflinks" >&2
-  fi
-fi
+work=$(xfs_work_dir "$BENCH_DIR" "$((SIZE_MB * 6 + 4096))")
 
 report=$(mktemp)
 {

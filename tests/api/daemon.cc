@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include "base/files.h"
 #include "engines/postgres/pg_instance.h"
 #include "runtime/runtime.h"
+#include "test_util.h"
 
 namespace dbaas::testing {
 
@@ -239,6 +241,25 @@ Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const 
   ASSIGN_OR_RETURN(std::string out, RunChecked(o, std::chrono::minutes(2)));
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+std::string WriteOffsiteConfig(const std::string& dir, const std::string& endpoint,
+                               const json& settings) {
+  const std::string credentials = JoinPath(dir, "s3.credentials"),
+                    key = JoinPath(dir, "offsite.key");
+  WriteFile(credentials, "[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n");
+  WriteFile(key, std::string(64, 'e'));
+  ::chmod(credentials.c_str(), 0600);
+  ::chmod(key.c_str(), 0600);
+  json config = settings;
+  config["repositories"] = {{{"name", "offsite"},
+                             {"endpoint", endpoint},
+                             {"bucket", "offsite"},
+                             {"credentialsFile", credentials},
+                             {"encryption", {{"keyFile", key}}}}};
+  const std::string path = JoinPath(dir, "offsite.json");
+  WriteFile(path, config.dump());
+  return path;
 }
 
 void RemoveOffline(const std::string& repository, const std::string& snapshot) {

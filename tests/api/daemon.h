@@ -90,6 +90,12 @@ Result<std::string> Psql(Daemon& daemon, const std::string& instance, const std:
 Result<std::string> MariaSql(Daemon& daemon, const std::string& instance, const std::string& sql,
                              bool superuser = false);
 
+// Writes, in `dir`, dbaasd's config naming one encrypted bucket `offsite` at `endpoint` (an
+// S3TestServer's, with its credentials and a key file, both 0600), with `settings` beside it;
+// returns the config's path.
+std::string WriteOffsiteConfig(const std::string& dir, const std::string& endpoint,
+                               const nlohmann::json& settings);
+
 // Removes a snapshot from a repository while no daemon runs, and collects its data (with
 // the dbaas CLI): a backup whose local copy was lost. Fails the test if either step fails.
 void RemoveOffline(const std::string& repository, const std::string& snapshot);

@@ -184,21 +184,9 @@ TEST_F(ApiMariaPitrTest, AFailingArchiveIsReportedAndLosesNothing) {
 TEST_F(ApiMariaPitrTest, BinlogsGoToTheBucketAndARestoreToAPointComesFromIt) {
   auto server = S3TestServer::Start(root_ / "s3", "offsite");
   if (!server.ok()) GTEST_SKIP() << server.status().ToString();
-  std::string credentials = root_ / "s3.credentials", key = root_ / "offsite.key";
-  WriteFile(credentials, "[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n");
-  WriteFile(key, std::string(64, 'e'));
-  ::chmod(credentials.c_str(), 0600);
-  ::chmod(key.c_str(), 0600);
-  const std::string config = root_ / "offsite.json";
-  WriteFile(config, json{{"repositories",
-                          {{{"name", "offsite"},
-                            {"endpoint", server->endpoint()},
-                            {"bucket", "offsite"},
-                            {"credentialsFile", credentials},
-                            {"encryption", {{"keyFile", key}}}}}},
-                         {"copyIntervalSeconds", 0.5},
-                         {"binlogArchiveSeconds", 2}}
-                        .dump());
+  const std::string config =
+      WriteOffsiteConfig(root_.path(), server->endpoint(),
+                         {{"copyIntervalSeconds", 0.5}, {"binlogArchiveSeconds", 2}});
   ASSERT_TRUE(daemon_.Stop().ok());
   ASSERT_TRUE(daemon_.Start({}, {"--config", config}).ok());
   auto bucket =

@@ -430,22 +430,9 @@ TEST_F(ApiOperationsTest, SlotsMissedWhileTheDaemonWasDownRunOnceAtStart) {
 TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAgain) {
   auto server = S3TestServer::Start(root_ / "s3", "offsite");
   ASSERT_TRUE(server.ok()) << server.status().ToString();
-  std::string credentials = root_ / "s3.credentials", key = root_ / "offsite.key";
-  WriteFile(credentials, "[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n");
-  WriteFile(key, std::string(64, 'e'));
-  ::chmod(credentials.c_str(), 0600);
-  ::chmod(key.c_str(), 0600);
-  std::string config = root_ / "dbaasd.json";
-  WriteFile(config, json{{"repositories",
-                          {{{"name", "offsite"},
-                            {"endpoint", server->endpoint()},
-                            {"bucket", "offsite"},
-                            {"credentialsFile", credentials},
-                            {"encryption", {{"keyFile", key}}}}}},
-                         {"copyIntervalSeconds", 0.5},
-                         {"copyBehindSeconds", 3},
-                         {"remoteGcGraceSeconds", 0}}
-                        .dump());
+  const std::string config = WriteOffsiteConfig(
+      root_.path(), server->endpoint(),
+      {{"copyIntervalSeconds", 0.5}, {"copyBehindSeconds", 3}, {"remoteGcGraceSeconds", 0}});
   WebhookReceiver hooks;
   StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
   CreateInstanceWithRows("shipped", 2000);
