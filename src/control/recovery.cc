@@ -155,6 +155,16 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
                    archived.ToString());
       // A source that is down still has in its spool what it archived last.
       if (auto spool = (*source)->log_spool()) engines::DrainLogSpoolOrWarn(*spool);
+      // One that runs has commits the archive may not hold: "latest" would silently miss
+      // them.
+      auto record = catalog_.GetInstance(request.source_instance);
+      if (target.kind == RecoveryTarget::Kind::kLatest && record.ok() &&
+          record->status == catalog::InstanceState::kRunning) {
+        return Status::FailedPrecondition(
+            fmt::format("the latest commits of instance '{}' cannot be archived now: {}",
+                        request.source_instance, archived.message()),
+            "see the instance's status (archiving), then retry; or restore to a time");
+      }
     }
   }
   const PitrBackup* base = nullptr;

@@ -115,6 +115,12 @@ TEST(BinlogScanTest, ATransactionACrashCutShortIsNoTransaction) {
   EXPECT_TRUE(scan->in_use);
   EXPECT_EQ(BinlogInUse(w.bytes()), std::optional<bool>(true));
 
+  // The same cut in a file its server closed is damage, not a crash.
+  BinlogWriter closed;
+  closed.Start(false).Gtid(2000, 0, 1, false).Xid(2000).Gtid(2001, 0, 2, false).Xid(2001);
+  closed.bytes().resize(closed.size() - 5);
+  EXPECT_EQ(ScanBinlogFile(closed.bytes()).status().code(), StatusCode::kCorruption);
+
   // Without its commit (the server rolled it back), rotated or not.
   BinlogWriter open;
   open.Start(false).Gtid(2000, 0, 1, false).Rows(2000).Rotate();

@@ -174,8 +174,14 @@ Result<BinlogFileScan> ScanBinlogFile(std::span<const uint8_t> data) {
   bool first = true;
   while (at + kHeaderSize <= data.size()) {
     EventHeader h = ReadHeader(data.data() + at);
-    if (h.size < kHeaderSize) return Corrupt(fmt::format("event at {} has size {}", at, h.size));
-    if (at + h.size > data.size()) break;  // cut short by a crash
+    if (h.size < kHeaderSize || at + h.size > data.size()) {
+      // A crash leaves the last event half written (or zeros, after a power loss): the end
+      // of a file its server was writing, whose in-use flag stays set. A file the server
+      // closed ends whole: anything else there is damage, never a shorter file.
+      if (!first && scan.in_use) break;
+      return Corrupt(
+          fmt::format("event at {} has size {} in a file of {} bytes", at, h.size, data.size()));
+    }
     std::span<const uint8_t> event = data.subspan(at, h.size);
     if (first) {
       if (h.type != kFormatDescriptionEvent) return Corrupt("no format description first");

@@ -77,7 +77,8 @@ struct BinlogFileScan {
 };
 
 // Walks a whole binlog file. kCorruption when it is not one, or an event's CRC32 does not
-// match; a last event cut short (a crash) ends the walk and is not an error.
+// match, or a file its server closed ends cut short; in a file left in use (a crash) a last
+// event cut short ends the walk and is not an error.
 Result<BinlogFileScan> ScanBinlogFile(std::span<const uint8_t> data);
 
 // The format description's in-use flag, from a file's first bytes (at least 23), without

@@ -140,12 +140,14 @@ Status MariaInstance::BeforeRemoval() {
   if (!binlogs) return Status::Ok();
   // The server is stopped: every binlog, the last one included, into the repository before
   // the directory goes (a restore to latest after the delete loses nothing).
-  auto drained = [&]() -> Result<storage::SpoolDrain> {
-    ASSIGN_OR_RETURN(storage::WalArchive archive,
-                     storage::WalArchive::Open(archiving_.repo_path, archive_id_));
-    return DrainBinlogs(*binlogs, archive, std::chrono::seconds(0), BinlogDrain::kFinal);
-  }();
-  if (drained.ok() || drained.status().code() == StatusCode::kNotFound) return Status::Ok();
+  auto archive = storage::WalArchive::Open(archiving_.repo_path, archive_id_);
+  if (!archive.ok() && archive.status().code() == StatusCode::kNotFound) {
+    return Status::Ok();  // its archive is gone already: nothing could restore its binlog
+  }
+  auto drained =
+      archive.ok() ? DrainBinlogs(*binlogs, *archive, std::chrono::seconds(0), BinlogDrain::kFinal)
+                   : Result<storage::SpoolDrain>(archive.status());
+  if (drained.ok()) return Status::Ok();
   return Status(drained.status().code(),
                 fmt::format("instance '{}' keeps binlogs that are not in the repository yet: {}",
                             name_, drained.status().message()),

@@ -65,13 +65,13 @@ Result<std::vector<uint8_t>> ReadBinlog(const std::string& dir, const std::strin
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (static_cast<uint64_t>(st.st_blocks) * 512 + (1 << 20) < size) {
-    return Status::FailedPrecondition(
+    return Status::InvalidArgument(
         fmt::format("'{}' is sparse ({} bytes, {} allocated): not a binlog the server wrote", path,
                     size, static_cast<uint64_t>(st.st_blocks) * 512),
-        "remove it; the server writes its binary logs there");
+        "remove it if the server did not write it; it stays on the server until then");
   }
   if (size > kMaxBinlogSize && limit == kMaxBinlogSize) {
-    return Status::FailedPrecondition(
+    return Status::InvalidArgument(
         fmt::format("binlog '{}' has {} bytes: more than the archive takes (1 GiB)", path, size),
         "split very large transactions; the binlog stays on the server until then");
   }
@@ -125,6 +125,23 @@ Status CloseIfDue(MariaConnection& conn, const BinlogSpool& spool, const SpoolFi
   return conn.Query("FLUSH BINARY LOGS").status();
 }
 
+// Lets the server purge its binlogs up to and including `stored_through`, naming a file of
+// its own index (a stray file in the directory may not be one): the newest listed file not
+// after stored_through + 1. The server keeps the one it writes, and any its storage engines
+// still need (it refuses to purge those).
+Status PurgeThrough(MariaConnection& conn, uint64_t stored_through) {
+  ASSIGN_OR_RETURN(auto rows, conn.Query("SHOW BINARY LOGS"));
+  std::optional<uint64_t> to;
+  for (const MariaRow& row : rows) {
+    auto n = row.empty() ? std::nullopt : BinlogFileNumber(row[0]);
+    if (n && *n <= stored_through + 1 && (!to || *n > *to)) to = n;
+  }
+  if (!to) return Status::Ok();
+  return conn.Query(fmt::format("PURGE BINARY LOGS TO '{}'", BinlogFileName(*to)))
+      .status()
+      .WithContext("purge archived binlogs");
+}
+
 // Drains of one archive take turns: the drainer's tick, a restore point's or a restore's
 // ArchiveBinlogsNow and a deletion's final drain would otherwise purge what another listed.
 std::mutex& DrainTurn(const std::string& archive_dir) {
@@ -152,7 +169,9 @@ Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
     if (auto connected = MariaConnection::Connect(quick); connected.ok()) {
       conn = std::move(*connected);
       ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(*conn));
-      current = ParseBinlogPosition(point.position)->file;
+      auto position = ParseBinlogPosition(point.position);
+      if (!position) return Status::Internal("the server's binlog position does not parse");
+      current = position->file;
     }
   }
   // A server that does not answer stopped (its last file closed, the in-use flag clear), or
@@ -183,7 +202,8 @@ Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
       auto data = ReadBinlog(spool.dir, f.name, owner);
       if (!data.ok() && mode == BinlogDrain::kFinal &&
           data.status().code() == StatusCode::kFailedPrecondition) {
-        // Not the server's (planted): it cannot keep the instance from being deleted.
+        // Not the server's (a link, a FIFO, another owner's: planted): it cannot keep the
+        // instance from being deleted. (A binlog too large or sparse fails the deletion.)
         spdlog::warn("event=binlog_skipped instance={} error=\"{}\"", spool.instance,
                      data.status().ToString());
         continue;
@@ -207,18 +227,13 @@ Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
     }
     return drained;
   }
-  if (stored_through) {
-    // Everything before the first file not stored goes; the server keeps the one it writes
-    // (and any its storage engines still need: it refuses to purge those).
-    RETURN_IF_ERROR(
-        conn->Query(fmt::format("PURGE BINARY LOGS TO '{}'", BinlogFileName(*stored_through + 1)))
-            .status()
-            .WithContext("purge archived binlogs"));
-  }
+  Status purged = stored_through ? PurgeThrough(*conn, *stored_through) : Status::Ok();
+  // The recovery point does not wait on a purge that failed.
   if (close_after.count() > 0) {
     RETURN_IF_ERROR(CloseIfDue(*conn, spool, SpoolFile{*current, BinlogFileName(*current)}, owner,
                                close_after));
   }
+  RETURN_IF_ERROR(purged);
   return drained;
 }
 
@@ -234,19 +249,14 @@ Result<BinlogPoint> CurrentBinlogPoint(MariaConnection& conn) {
     return Status::FailedPrecondition("the server writes no binary log",
                                       "an instance made before binlog archiving has none");
   }
-  auto number = BinlogFileNumber(rows[0][0]);
-  uint64_t offset = 0;
-  try {
-    offset = std::stoull(rows[0][1]);
-  } catch (const std::exception&) {
-    number.reset();
-  }
-  if (!number) {
+  auto position = ParseBinlogPosition(rows[0][0] + ":" + rows[0][1]);
+  if (!position || position->ToString() != rows[0][0] + ":" + rows[0][1]) {
     return Status::Internal(
-        fmt::format("SHOW MASTER STATUS names '{}' at '{}'", rows[0][0], rows[0][1]));
+        fmt::format("SHOW MASTER STATUS names '{}' at '{}', not a binlog position dbaas reads",
+                    rows[0][0], rows[0][1]));
   }
   BinlogPoint point;
-  point.position = BinlogPosition{*number, offset}.ToString();
+  point.position = position->ToString();
   ASSIGN_OR_RETURN(point.gtid, conn.QueryValue("SELECT @@gtid_binlog_pos"));
   return point;
 }

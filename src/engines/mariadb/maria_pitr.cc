@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -70,8 +71,8 @@ Result<ArchiveEnd> MariaScanArchive(const std::string& repo_path, const std::str
   ASSIGN_OR_RETURN(BinlogPosition start, PositionOf(from, "backup position"));
   ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
   // The files that follow one another from the backup's; only the newest are read (a
-  // window is asked for often, and a day of binlogs is gigabytes). A damaged file is found
-  // by the restore's full walk, which refuses to replay across it.
+  // window is asked for often, and a day of binlogs is gigabytes). A damaged file in the
+  // middle is found by the restore's full walk, which refuses to replay across it.
   ASSIGN_OR_RETURN(std::set<uint64_t> numbers, ArchivedNumbers(archive));
   uint64_t last = start.file;
   while (numbers.count(last + 1) > 0) ++last;
@@ -85,9 +86,12 @@ Result<ArchiveEnd> MariaScanArchive(const std::string& repo_path, const std::str
     Result<BinlogFileScan> scan =
         raw.ok() ? ScanBinlogFile(*raw) : Result<BinlogFileScan>(raw.status());
     if (!scan.ok()) {
-      return Status::Corruption(fmt::format("archived {} of archive {} cannot be read: {}", name,
-                                            archive_id, scan.status().message()),
-                                "restore to a target before it");
+      // A damaged binlog ends the window before it; what precedes it can still be reached.
+      spdlog::warn("event=binlog_archive_damaged archive={} file={} error=\"{}\"", archive_id, name,
+                   scan.status().ToString());
+      last = n - 1;
+      end.last_segment = n > start.file ? BinlogFileName(last) : "";
+      continue;
     }
     GtidPosition at_end = scan->gtid_list;
     const BinlogTransaction* newest = nullptr;
@@ -171,7 +175,12 @@ Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const Binlo
   ASSIGN_OR_RETURN(
       std::string hole,
       WalkArchive(archive, from.file, [&](uint64_t n, const BinlogFileScan& scan) -> Result<bool> {
-        plan.parts.push_back({n, n == from.file ? from.offset : 4, std::nullopt});
+        // A file its server did not close (a crash) is replayed up to its last whole
+        // transaction: mariadb-binlog must not read the half-written rest.
+        const uint64_t start_at = n == from.file ? from.offset : 4;
+        std::optional<uint64_t> file_end;
+        if (!scan.closed) file_end = std::max(start_at, scan.end);
+        plan.parts.push_back({n, start_at, file_end});
         for (const BinlogTransaction& t : scan.transactions) {
           if (n == from.file && t.start < from.offset) continue;
           bool keep = true;
