@@ -144,13 +144,19 @@ Status PurgeThrough(MariaConnection& conn, uint64_t stored_through) {
 
 // Drains of one archive take turns: the drainer's tick, a restore point's or a restore's
 // ArchiveBinlogsNow and a deletion's final drain would otherwise purge what another listed.
-std::mutex& DrainTurn(const std::string& archive_dir) {
+// A turn lives while a drain holds it: the registry keeps only archives being drained.
+std::shared_ptr<std::mutex> DrainTurn(const std::string& archive_dir) {
   static std::mutex registry_mu;
-  static std::map<std::string, std::unique_ptr<std::mutex>> turns;
+  static std::map<std::string, std::weak_ptr<std::mutex>> turns;
   std::lock_guard lock(registry_mu);
-  std::unique_ptr<std::mutex>& turn = turns[archive_dir];
-  if (!turn) turn = std::make_unique<std::mutex>();
-  return *turn;
+  std::erase_if(turns, [](const auto& entry) { return entry.second.expired(); });
+  std::weak_ptr<std::mutex>& known = turns[archive_dir];
+  std::shared_ptr<std::mutex> turn = known.lock();
+  if (!turn) {
+    turn = std::make_shared<std::mutex>();
+    known = turn;
+  }
+  return turn;
 }
 
 }  // namespace
@@ -158,7 +164,8 @@ std::mutex& DrainTurn(const std::string& archive_dir) {
 Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
                                          const storage::WalArchive& archive,
                                          std::chrono::seconds close_after, BinlogDrain mode) {
-  std::lock_guard turn(DrainTurn(archive.dir()));
+  const std::shared_ptr<std::mutex> turn = DrainTurn(archive.dir());
+  std::lock_guard in_turn(*turn);
   uid_t owner = 0;
   ASSIGN_OR_RETURN(std::vector<SpoolFile> files, ListBinlogs(spool.dir, &owner));
   std::optional<MariaConnection> conn;
