@@ -163,11 +163,13 @@ json ErrorJson(const std::string& code, const std::string& message, const std::s
   return {{"success", false}, {"error", std::move(error)}};
 }
 json RestorePointJson(const catalog::RestorePointRecord& p) {
-  return {{"name", p.name},
-          {"instance", p.instance},
-          {"lsn", p.lsn},
-          {"walArchive", p.wal_archive},
-          {"createdAt", p.created_at}};
+  json j = {{"name", p.name},
+            {"instance", p.instance},
+            {"lsn", p.lsn},
+            {"walArchive", p.wal_archive},
+            {"createdAt", p.created_at}};
+  if (!p.gtid.empty()) j["gtid"] = p.gtid;  // MariaDB's; lsn is then its binlog position
+  return j;
 }
 
 json ScheduleJson(const catalog::ScheduleRecord& s) {

@@ -137,6 +137,10 @@ const std::vector<std::string_view>& Migrations() {
         PRIMARY KEY (repository, item)
       );
       )sql",
+      // 8: a MariaDB restore point's GTID position (issue 20).
+      R"sql(
+      ALTER TABLE restore_points ADD COLUMN gtid TEXT NOT NULL DEFAULT '';
+      )sql",
   };
   return kSteps;
 }
@@ -676,9 +680,9 @@ Status Catalog::AddEvent(const std::string& level, const std::string& instance,
 Status Catalog::InsertRestorePoint(const RestorePointRecord& r) {
   std::lock_guard lock(mu_);
   auto st = db_.Run(
-      "INSERT INTO restore_points (wal_archive, name, instance, lsn, created_at) "
-      "VALUES (?,?,?,?,?)",
-      {r.wal_archive, r.name, r.instance, r.lsn, r.created_at});
+      "INSERT INTO restore_points (wal_archive, name, instance, lsn, created_at, gtid) "
+      "VALUES (?,?,?,?,?,?)",
+      {r.wal_archive, r.name, r.instance, r.lsn, r.created_at, r.gtid});
   if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
     return Status::AlreadyExists(
         fmt::format("instance '{}' has a restore point named '{}' already", r.instance, r.name),
@@ -722,11 +726,11 @@ Result<std::vector<RestorePointRecord>> Catalog::ListRestorePoints(
   std::lock_guard lock(mu_);
   std::vector<RestorePointRecord> out;
   RETURN_IF_ERROR(
-      db_.Query("SELECT wal_archive, name, instance, lsn, created_at FROM restore_points "
+      db_.Query("SELECT wal_archive, name, instance, lsn, created_at, gtid FROM restore_points "
                 "WHERE instance = ? ORDER BY created_at DESC",
                 {instance}, [&](const SqlRow& row) {
                   out.push_back(RestorePointRecord{row.Text(0), row.Text(1), row.Text(2),
-                                                   row.Text(3), row.Text(4)});
+                                                   row.Text(3), row.Text(4), row.Text(5)});
                 }));
   return out;
 }

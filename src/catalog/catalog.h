@@ -141,8 +141,9 @@ struct RestorePointRecord {
   std::string wal_archive;  // the archive of the instance incarnation it was made in
   std::string name;
   std::string instance;
-  std::string lsn;
+  std::string lsn;  // PostgreSQL's LSN, MariaDB's binlog position
   std::string created_at;
+  std::string gtid;  // MariaDB: @@gtid_binlog_pos at the point; "" for PostgreSQL
 };
 
 // The item of a queued removal of a whole WAL archive: this, then the archive's id.

@@ -361,7 +361,7 @@ Result<catalog::RestorePointRecord> Recovery::CreateRestorePoint(const std::stri
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_.For(record.type));
   ASSIGN_OR_RETURN(auto server, engines_.Open(instances_dir_, instance));
   catalog::RestorePointRecord point{server->log_archive_id(), name, instance, "",
-                                    catalog::NowRfc3339()};
+                                    catalog::NowRfc3339(),    ""};
   ASSIGN_OR_RETURN(auto existing, catalog_.ListRestorePoints(instance));
   for (const auto& p : existing) {
     if (p.wal_archive == point.wal_archive && p.name == name) {
@@ -370,7 +370,9 @@ Result<catalog::RestorePointRecord> Recovery::CreateRestorePoint(const std::stri
           "choose another name");
     }
   }
-  ASSIGN_OR_RETURN(point.lsn, engine->CreateRestorePoint(*server, name));
+  ASSIGN_OR_RETURN(engines::RestorePointAt at, engine->CreateRestorePoint(*server, name));
+  point.lsn = at.lsn;
+  point.gtid = at.gtid;
   RETURN_IF_ERROR(catalog_.InsertRestorePoint(point));
   WarnIfError(catalog_.AddEvent("info", instance, "",
                                 fmt::format("restore point {} at {}", name, point.lsn)),

@@ -76,10 +76,11 @@ class PostgresEngine final : public Engine {
                                                           password, target, progress, file_check));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));
   }
-  Result<std::string> CreateRestorePoint(const Instance& instance,
-                                         const std::string& name) const override {
+  Result<RestorePointAt> CreateRestorePoint(const Instance& instance,
+                                            const std::string& name) const override {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
-    return PgCreateRestorePoint(*pg, name, kArchiveWait);
+    ASSIGN_OR_RETURN(std::string lsn, PgCreateRestorePoint(*pg, name, kArchiveWait));
+    return RestorePointAt{lsn, ""};
   }
   Status ArchiveNow(const Instance& instance, std::chrono::milliseconds timeout) const override {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
@@ -180,15 +181,15 @@ class MariaEngine final : public Engine {
                      RestoreMaria(repo, snapshot, On(runtime_, spec), password, progress, recover));
     return std::unique_ptr<Instance>(std::move(restored));
   }
-  Result<std::string> CreateRestorePoint(const Instance& instance,
-                                         const std::string&) const override {
+  Result<RestorePointAt> CreateRestorePoint(const Instance& instance,
+                                            const std::string&) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, ArchivingMaria(instance));
     // The point is the binlog's position now; the file is then closed and archived, so
     // the point can be restored to at once.
     ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(maria->client()));
     ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(conn));
     RETURN_IF_ERROR(ArchiveNow(instance, std::chrono::seconds(30)));
-    return point.position;
+    return RestorePointAt{point.position, point.gtid};
   }
   Status ArchiveNow(const Instance& instance, std::chrono::milliseconds) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, ArchivingMaria(instance));
@@ -247,7 +248,7 @@ class PackagedEngineSet final : public EngineSet {
 
 }  // namespace
 
-Result<std::string> Engine::CreateRestorePoint(const Instance&, const std::string&) const {
+Result<RestorePointAt> Engine::CreateRestorePoint(const Instance&, const std::string&) const {
   return NoPitr();
 }
 Status Engine::ArchiveNow(const Instance&, std::chrono::milliseconds) const { return NoPitr(); }

@@ -53,9 +53,9 @@ class Engine {
   virtual Result<IntegrityReport> CheckIntegrity(const Instance& instance) const = 0;
 
   // Point-in-time recovery (PostgreSQL only for now; the others fail with kUnimplemented).
-  // A named restore point in the running instance's log; returns its LSN.
-  virtual Result<std::string> CreateRestorePoint(const Instance& instance,
-                                                 const std::string& name) const;
+  // A named restore point in the running instance's log; returns where it is.
+  virtual Result<RestorePointAt> CreateRestorePoint(const Instance& instance,
+                                                    const std::string& name) const;
   // Closes the current log segment and waits (up to `timeout`) until it is archived, so
   // the archive holds every transaction committed before the call.
   virtual Status ArchiveNow(const Instance& instance, std::chrono::milliseconds timeout) const;

@@ -33,6 +33,13 @@ struct ArchiveEnd {
   std::string last_gtid;  // MariaDB: the GTID position after the last whole transaction
 };
 
+// Where a named restore point is in the log: its position (PostgreSQL's LSN, MariaDB's
+// binlog position) and, for MariaDB, the GTID position there.
+struct RestorePointAt {
+  std::string lsn;
+  std::string gtid;
+};
+
 // A log position as the engines write them (PostgreSQL's "16/B374D848", MariaDB's
 // "binlog.000042:1234") as a number that orders them (within one engine).
 std::optional<uint64_t> ParseLogPosition(const std::string& text);

@@ -92,6 +92,7 @@ TEST_F(ApiMariaPitrTest, RestoresToTimeGtidRestorePointAndLatestEvenAfterTheSour
   auto point = daemon_.Post("/instances/shop/restore-points", json{{"name", "after-3"}});
   ASSERT_EQ(point.status, 201) << point.raw;
   EXPECT_TRUE(point.body["restorePoint"]["lsn"].get<std::string>().starts_with("binlog."));
+  EXPECT_EQ(point.body["restorePoint"].value("gtid", ""), Gtid()) << point.raw;
   Insert(4);
   const std::string after_4_gtid = Gtid();
 

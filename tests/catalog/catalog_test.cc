@@ -258,13 +258,20 @@ TEST(CatalogTest, TextIsBoundNeverSpliced) {
 TEST(CatalogTest, RestorePointsAreUniquePerArchiveAndListedPerInstance) {
   TempDir dir;
   auto c = std::move(Catalog::Open(dir / "catalog.db").value());
-  RestorePointRecord rp{"pg.ab12", "before-migration", "pg", "0/3000028", NowRfc3339()};
+  RestorePointRecord rp{"pg.ab12", "before-migration", "pg", "0/3000028", NowRfc3339(), ""};
   ASSERT_TRUE(c->InsertRestorePoint(rp).ok());
   EXPECT_EQ(c->InsertRestorePoint(rp).code(), StatusCode::kAlreadyExists);
   rp.wal_archive = "pg.cd34";  // the same name in a later incarnation of the instance
   ASSERT_TRUE(c->InsertRestorePoint(rp).ok());
   EXPECT_EQ(c->ListRestorePoints("pg").value().size(), 2u);
   EXPECT_TRUE(c->ListRestorePoints("other").value().empty());
+  // A MariaDB point keeps its binlog position and its GTID position.
+  RestorePointRecord maria{"shop.ef56", "p1", "shop", "binlog.000003:385", NowRfc3339(), "0-7-42"};
+  ASSERT_TRUE(c->InsertRestorePoint(maria).ok());
+  auto listed = c->ListRestorePoints("shop").value();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].lsn, "binlog.000003:385");
+  EXPECT_EQ(listed[0].gtid, "0-7-42");
 }
 
 TEST(Rfc3339Test, ParsesZonesAndFractionsAndRefusesTheRest) {
