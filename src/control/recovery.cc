@@ -11,7 +11,6 @@
 #include "control/stored_facts.h"
 #include "engines/engine.h"
 #include "engines/log_spool.h"
-#include "engines/mariadb/maria_binlog.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::control {

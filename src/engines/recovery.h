@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+
+#include "base/status.h"
 
 namespace dbaas::engines {
 
@@ -39,6 +42,20 @@ struct RestorePointAt {
   std::string lsn;
   std::string gtid;
 };
+
+// MariaDB's GTIDs (targetGtid, a backup's and a restore point's position), which the service
+// compares too. (Parsed and written in mariadb/maria_binlog.cc.)
+// One GTID (domain-server-sequence), and a GTID position: the last GTID of each domain.
+struct Gtid {
+  uint32_t domain = 0;
+  uint32_t server = 0;
+  uint64_t seq = 0;
+  std::string ToString() const;
+};
+using GtidPosition = std::map<uint32_t, Gtid>;  // by domain
+// "0-1-42,1-7-3" (MariaDB's @@gtid_binlog_pos); "" is the empty position.
+Result<GtidPosition> ParseGtidPosition(const std::string& text);
+std::string FormatGtidPosition(const GtidPosition& position);
 
 // A log position as the engines write them (PostgreSQL's "16/B374D848", MariaDB's
 // "binlog.000042:1234") as a number that orders them (within one engine).

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "engines/recovery.h"  // Gtid, GtidPosition
 
 namespace dbaas::engines {
 
@@ -42,18 +43,6 @@ struct BinlogPosition {
   auto operator<=>(const BinlogPosition&) const = default;
 };
 std::optional<BinlogPosition> ParseBinlogPosition(const std::string& text);
-
-// One GTID (domain-server-sequence), and a GTID position: the last GTID of each domain.
-struct Gtid {
-  uint32_t domain = 0;
-  uint32_t server = 0;
-  uint64_t seq = 0;
-  std::string ToString() const;
-};
-using GtidPosition = std::map<uint32_t, Gtid>;  // by domain
-// "0-1-42,1-7-3" (MariaDB's @@gtid_binlog_pos); "" is the empty position.
-Result<GtidPosition> ParseGtidPosition(const std::string& text);
-std::string FormatGtidPosition(const GtidPosition& position);
 
 // A whole transaction of a binlog file.
 struct BinlogTransaction {
