@@ -25,8 +25,6 @@ TempDir::TempDir() {
   path_ = tmpl;
 }
 
-namespace {
-
 // Instances a test left (it did not delete them) keep their OS users (runtime/instance_users.h):
 // the users named by instance.json files under `root` are removed with the directory, so
 // test runs do not fill the machine's user database.
@@ -51,8 +49,6 @@ void RemoveInstanceUsersUnder(const std::string& root) {
     (void)!std::system(commands.c_str());
   }
 }
-
-}  // namespace
 
 TempDir::~TempDir() {
   if (::geteuid() == 0) RemoveInstanceUsersUnder(path_);

@@ -5,6 +5,10 @@
 
 namespace dbaas::testing {
 
+// Kills the servers of the instances under `root` (SIGKILL to their OS users: a power
+// loss for them) and removes those users. TempDir does it when it goes.
+void RemoveInstanceUsersUnder(const std::string& root);
+
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
 class TempDir {
  public:

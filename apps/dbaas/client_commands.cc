@@ -260,11 +260,14 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
 
   struct Args {
     std::string instance, name;
+    std::vector<std::string> copy_to;
     int retention_days = 0;
     bool no_wait = false;
   };
   auto a = std::make_shared<Args>();
   auto* create = backup->add_subcommand("create", "Back up a running instance");
+  create->add_option("--copy-to", a->copy_to,
+                     "Copy it to this remote repository once made (repeatable)");
   create->add_option("instance", a->instance, "Instance name")->required();
   create->add_option("--name", a->name, "Backup name (default <instance>-backup-<time>)");
   create->add_option("--retention-days", a->retention_days, "Days to keep it");
@@ -275,6 +278,7 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
         json body = json::object();
         if (!a->name.empty()) body["backupName"] = a->name;
         if (a->retention_days != 0) body["retentionDays"] = a->retention_days;
+        if (!a->copy_to.empty()) body["repositories"] = a->copy_to;
         std::string path = fmt::format("/instances/{}/backup", PathSegment(a->instance));
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "backup", a->no_wait));
         if (a->no_wait) return Show(g, job, PrintJob);
@@ -339,7 +343,7 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
 
 void AddRecoveryCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
   struct Args {
-    std::string instance, backup, target, size;
+    std::string instance, backup, target, size, repository;
     TargetArgs to;
     bool no_wait = false;
   };
@@ -353,6 +357,9 @@ void AddRecoveryCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
                       "Backup name (with a target: optional, the newest before it)");
   restore->add_option("--to", a->target, "Name of the new instance")->required();
   restore->add_option("--size", a->size, "Volume size of the new instance");
+  restore->add_option("--from-repository", a->repository,
+                      "Fetch what this host lacks of the backup and its WAL from this remote "
+                      "repository first (a lost local copy; a new host)");
   AddTargetOptions(restore, a->to);
   restore->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
   restore->callback([&g, c, a] {
@@ -361,6 +368,7 @@ void AddRecoveryCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
         json body = {{"newInstanceName", a->target}};
         if (!a->backup.empty()) body["backupName"] = a->backup;
         if (!a->size.empty()) body["size"] = a->size;
+        if (!a->repository.empty()) body["repository"] = a->repository;
         AddTargetFields(body, a->to);
         std::string path = fmt::format("/instances/{}/restore", PathSegment(a->instance));
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "restore", a->no_wait));
@@ -482,6 +490,7 @@ void AddClientCommands(CLI::App& app, GlobalOptions& global) {
   AddRecoveryCommands(app, global, state);
   AddJobCommands(app, global, state);
   AddOperationsCommands(app, global, state);
+  AddRepositoryCommands(app, global, state);
 }
 
 }  // namespace dbaas::cli

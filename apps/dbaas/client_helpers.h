@@ -43,5 +43,7 @@ Status Show(const GlobalOptions& g, const nlohmann::json& j, void (*table)(const
 
 // dbaas schedule create|ls|rm, dbaas backup verify|pin|unpin (the backup group exists).
 void AddOperationsCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c);
+// dbaas repository ls|backups|import|take-over.
+void AddRepositoryCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c);
 
 }  // namespace dbaas::cli

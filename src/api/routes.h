@@ -12,5 +12,6 @@ void AddBackupRoutes(http::HttpServer& s, control::Service& service);
 void AddRecoveryRoutes(http::HttpServer& s, control::Service& service);
 void AddBranchRoutes(http::HttpServer& s, control::Service& service);
 void AddOperationRoutes(http::HttpServer& s, control::Service& service);
+void AddRepositoryRoutes(http::HttpServer& s, control::Service& service);
 
 }  // namespace dbaas::api

@@ -157,6 +157,7 @@ void ApiServer::Routes() {
   AddRecoveryRoutes(s, service_);
   AddBranchRoutes(s, service_);
   AddOperationRoutes(s, service_);
+  AddRepositoryRoutes(s, service_);
 }
 
 }  // namespace dbaas::api

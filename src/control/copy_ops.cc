@@ -40,7 +40,7 @@ Status Service::CopyBackupNow(const std::string& backup, const std::string& to,
           fmt::format("backup '{}' is {}, not ready", backup, record.status));
     }
     ASSIGN_OR_RETURN(auto repo, repo_.Open());
-    ASSIGN_OR_RETURN(auto pushed, copier_->PushSnapshot(to, *repo, record.snapshot_id, progress));
+    ASSIGN_OR_RETURN(auto pushed, copier_->PushSnapshot(to, *repo, record, progress));
     // Deleted while it was sent: its queued removal may have found nothing yet, so it is
     // queued again.
     if (auto now = catalog_->GetBackup(backup);

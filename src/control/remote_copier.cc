@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "control/bucket_record.h"
 #include "storage/wal_archive.h"
 
 namespace dbaas::control {
@@ -46,29 +47,43 @@ Status RemoteCopier::CheckNames(const std::vector<std::string>& names) const {
   return Status::Ok();
 }
 
-Result<storage::RemoteRepository*> RemoteCopier::Connect(Bucket& bucket) {
-  if (bucket.repo) return bucket.repo.get();
-  ASSIGN_OR_RETURN(auto client, storage::ConnectRemote(bucket.spec, options_));
-  auto opened = storage::RemoteRepository::Open(*client, bucket.spec.key);
-  if (!opened.ok() && opened.status().code() == StatusCode::kNotFound) {
+Result<storage::RemoteRepository*> RemoteCopier::Connect(Bucket& bucket, Access access) {
+  if (!bucket.repo) {
+    ASSIGN_OR_RETURN(bucket.client, storage::ConnectRemote(bucket.spec, options_));
+    auto opened = Open(bucket, access);
+    if (!opened.ok()) {
+      bucket.client.reset();
+      return opened.status().WithContext(fmt::format("repository '{}'", bucket.spec.name));
+    }
+    bucket.repo = std::move(opened).value();
+    bucket.leased = false;
+  }
+  if (access == Access::kWrite && !bucket.leased) {
+    RETURN_IF_ERROR(bucket.repo->AcquireLease(owner_, host_, false));
+    bucket.leased = true;
+  }
+  return bucket.repo.get();
+}
+
+Result<std::unique_ptr<storage::RemoteRepository>> RemoteCopier::Open(Bucket& bucket,
+                                                                      Access access) {
+  objstore::ObjectStore& client = *bucket.client;
+  auto opened = storage::RemoteRepository::Open(client, bucket.spec.key);
+  if (!opened.ok() && opened.status().code() == StatusCode::kNotFound && access == Access::kWrite) {
     // A bucket with no repository yet gets one, as the local repository is made on first start.
-    RETURN_IF_ERROR(storage::RemoteRepository::Init(*client, bucket.spec.key));
+    RETURN_IF_ERROR(storage::RemoteRepository::Init(client, bucket.spec.key));
     spdlog::info("event=remote_repository_made repository={} bucket={}", bucket.spec.name,
                  bucket.spec.location.bucket);
-    opened = storage::RemoteRepository::Open(*client, bucket.spec.key);
+    opened = storage::RemoteRepository::Open(client, bucket.spec.key);
   }
-  if (!opened.ok())
-    return opened.status().WithContext(fmt::format("repository '{}'", bucket.spec.name));
-  RETURN_IF_ERROR((*opened)->AcquireLease(owner_, host_, false));
-  bucket.client = std::move(client);
-  bucket.repo = std::move(opened).value();
-  return bucket.repo.get();
+  return opened;
 }
 
 void RemoteCopier::Record(Bucket& bucket, const Status& status, uint64_t bytes) {
   if (!status.ok()) {
     bucket.repo.reset();
     bucket.client.reset();
+    bucket.leased = false;
   }
   std::lock_guard lock(counters_mu_);
   Counters& c = counters_[bucket.spec.name];
@@ -83,14 +98,14 @@ void RemoteCopier::Record(Bucket& bucket, const Status& status, uint64_t bytes) 
 
 template <typename T>
 Result<T> RemoteCopier::OnBucket(
-    const std::string& name, const char* what,
+    const std::string& name, const char* what, Access access,
     const std::function<Result<T>(storage::RemoteRepository&)>& operation,
     const std::function<uint64_t(const T&)>& bytes_sent) {
   auto it = buckets_.find(name);
   if (it == buckets_.end()) return CheckNames({name});
   Bucket& bucket = *it->second;
   std::lock_guard lock(bucket.mu);
-  auto repo = Connect(bucket);
+  auto repo = Connect(bucket, access);
   Result<T> done = repo.ok() ? operation(**repo) : Result<T>(repo.status());
   Record(bucket, done.status(), done.ok() ? bytes_sent(done.value()) : 0);
   if (!done.ok()) return done.status().WithContext(fmt::format("{} repository '{}'", what, name));
@@ -99,12 +114,60 @@ Result<T> RemoteCopier::OnBucket(
 
 Result<storage::PushStats> RemoteCopier::PushSnapshot(const std::string& name,
                                                       const storage::Repository& local,
-                                                      const std::string& snapshot_id,
+                                                      const catalog::BackupRecord& backup,
                                                       storage::Progress* progress) {
   return OnBucket<storage::PushStats>(
-      name, "copy to",
-      [&](storage::RemoteRepository& repo) { return repo.Push(local, snapshot_id, progress); },
+      name, "copy to", Access::kWrite,
+      [&](storage::RemoteRepository& repo) {
+        std::vector<uint8_t> record = EncodeBucketRecord(backup, repo.encrypted());
+        return repo.Push(local, backup.snapshot_id, progress, record);
+      },
       [](const storage::PushStats& stats) { return stats.bytes_sent; });
+}
+
+Result<std::vector<RemoteCopier::BucketSnapshot>> RemoteCopier::ListSnapshots(
+    const std::string& name) {
+  return OnBucket<std::vector<BucketSnapshot>>(
+      name, "list", Access::kRead,
+      [&](storage::RemoteRepository& repo) -> Result<std::vector<BucketSnapshot>> {
+        ASSIGN_OR_RETURN(std::vector<storage::Manifest> manifests, repo.ListSnapshots());
+        std::vector<BucketSnapshot> out;
+        for (storage::Manifest& manifest : manifests) {
+          BucketSnapshot listed{std::move(manifest), std::nullopt, Status::Ok()};
+          auto record = repo.ReadRecord(listed.snapshot.id);
+          if (record.ok()) {
+            listed.record = std::move(record).value();
+          } else {
+            listed.record_status = record.status();
+          }
+          out.push_back(std::move(listed));
+        }
+        return out;
+      },
+      [](const std::vector<BucketSnapshot>&) { return uint64_t{0}; });
+}
+
+Status RemoteCopier::TakeOverLease(const std::string& name) {
+  return OnBucket<bool>(
+             name, "take over", Access::kRead,
+             [&](storage::RemoteRepository& repo) -> Result<bool> {
+               RETURN_IF_ERROR(repo.AcquireLease(owner_, host_, true));
+               buckets_.at(name)->leased = true;
+               spdlog::warn("event=remote_lease_taken_over repository={} owner={}", name, owner_);
+               return true;
+             },
+             [](const bool&) { return uint64_t{0}; })
+      .status();
+}
+
+bool RemoteCopier::Leased(const std::string& name) const {
+  auto it = buckets_.find(name);
+  return it != buckets_.end() && it->second->leased;
+}
+
+const storage::RemoteSpec* RemoteCopier::Spec(const std::string& name) const {
+  auto it = buckets_.find(name);
+  return it == buckets_.end() ? nullptr : &it->second->spec;
 }
 
 Result<storage::PullStats> RemoteCopier::PullSnapshot(const std::string& name,
@@ -112,7 +175,7 @@ Result<storage::PullStats> RemoteCopier::PullSnapshot(const std::string& name,
                                                       const std::string& snapshot_id,
                                                       storage::Progress* progress) {
   return OnBucket<storage::PullStats>(
-      name, "fetch from",
+      name, "fetch from", Access::kRead,
       [&](storage::RemoteRepository& repo) { return repo.Pull(snapshot_id, local, progress); },
       [](const storage::PullStats&) { return uint64_t{0}; });
 }
@@ -121,14 +184,14 @@ Result<storage::WalCopyStats> RemoteCopier::PullWal(const std::string& name,
                                                     const std::string& archive_id,
                                                     const std::string& repo_path) {
   return OnBucket<storage::WalCopyStats>(
-      name, "fetch WAL from",
+      name, "fetch WAL from", Access::kRead,
       [&](storage::RemoteRepository& repo) { return repo.PullWal(archive_id, repo_path); },
       [](const storage::WalCopyStats&) { return uint64_t{0}; });
 }
 
 Status RemoteCopier::RemoveSnapshot(const std::string& name, const std::string& snapshot_id) {
   return OnBucket<bool>(
-             name, "remove from",
+             name, "remove from", Access::kWrite,
              [&](storage::RemoteRepository& repo) -> Result<bool> {
                // Gone already (removed before, or never committed): done, no failure of
                // the bucket's.
@@ -143,7 +206,7 @@ Status RemoteCopier::RemoveSnapshot(const std::string& name, const std::string& 
 
 Status RemoteCopier::RemoveWalArchive(const std::string& name, const std::string& archive_id) {
   return OnBucket<uint64_t>(
-             name, "remove a WAL archive from",
+             name, "remove a WAL archive from", Access::kWrite,
              [&](storage::RemoteRepository& repo) { return repo.RemoveWalArchive(archive_id); },
              [](const uint64_t&) { return uint64_t{0}; })
       .status();
@@ -152,7 +215,7 @@ Status RemoteCopier::RemoveWalArchive(const std::string& name, const std::string
 Result<storage::RemoteGcReport> RemoteCopier::CollectGarbage(const std::string& name,
                                                              std::chrono::seconds grace) {
   return OnBucket<storage::RemoteGcReport>(
-      name, "collect the garbage of",
+      name, "collect the garbage of", Access::kWrite,
       [&](storage::RemoteRepository& repo) { return repo.CollectGarbage(grace); },
       [](const storage::RemoteGcReport&) { return uint64_t{0}; });
 }
@@ -165,7 +228,7 @@ Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_pa
   std::lock_guard lock(bucket.mu);
   Status shipped;
   uint64_t files = 0, bytes = 0;
-  auto repo = Connect(bucket);
+  auto repo = Connect(bucket, Access::kWrite);
   if (!repo.ok()) shipped = repo.status();
   for (size_t i = 0; shipped.ok() && i < ids.size(); ++i) {
     // An archive removed since it was listed (its instance deleted) is no failure of the

@@ -2,9 +2,11 @@
 // snapshots to buckets, ships the archived WAL to every bucket, and keeps what /metrics
 // reports of each (bytes sent, failures, the last success).
 //
-// A bucket is connected on first use: opened (made, when it holds no repository yet) and
-// leased to this daemon (its local repository's id); a bucket leased to another daemon is
-// refused until that lease is taken over explicitly (`dbaas remote lease --take-over`).
+// A bucket is connected on first use: opened, and made when a write finds no repository
+// there yet. Writes (copies, removals, gc, WAL shipping) take the writer's lease for this
+// daemon (its local repository's id) first; a bucket leased to another daemon is refused
+// until this one takes it over explicitly (TakeOverLease). Reads (listing, fetching) need
+// no lease: a disaster-recovery host lists and restores before it takes a bucket over.
 // A failed operation drops the connection, and the next one connects again.
 //
 // Buckets are independent: one at a time per bucket (a RemoteRepository is not
@@ -13,14 +15,17 @@
 // Service's mutex.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "catalog/catalog.h"
 #include "objstore/s3_client.h"
 #include "storage/progress.h"
 #include "storage/remote_repository.h"
@@ -48,10 +53,27 @@ class RemoteCopier {
   // kInvalidArgument naming the configured ones unless every name is configured.
   Status CheckNames(const std::vector<std::string>& names) const;
 
-  // Pushes snapshot `snapshot_id` of `local` (under the caller's read hold) to `name`.
+  // What a bucket holds of one snapshot: its manifest's header, and the record pushed with
+  // it (control/bucket_record.h; none from earlier builds), or why that cannot be read.
+  struct BucketSnapshot {
+    storage::Manifest snapshot;
+    std::optional<std::vector<uint8_t>> record;
+    Status record_status;
+  };
+
+  // Pushes the snapshot of `backup` (ready) from `local` (under the caller's read hold) to
+  // `name`, with the backup's record (its secret only where the bucket is encrypted).
   Result<storage::PushStats> PushSnapshot(const std::string& name, const storage::Repository& local,
-                                          const std::string& snapshot_id,
+                                          const catalog::BackupRecord& backup,
                                           storage::Progress* progress);
+  // The snapshots in bucket `name`, newest first, with their records.
+  Result<std::vector<BucketSnapshot>> ListSnapshots(const std::string& name);
+  // Takes bucket `name`'s writer's lease from whichever daemon holds it: that one is
+  // refused from then on. For a host that replaces a lost one.
+  Status TakeOverLease(const std::string& name);
+  // Whether this daemon holds bucket `name`'s lease (as far as its last write knew).
+  bool Leased(const std::string& name) const;
+  const storage::RemoteSpec* Spec(const std::string& name) const;
   // Copies snapshot `snapshot_id` of bucket `name` into `local` (under the caller's write
   // hold and the repository's writer lock): the blobs it lacks, then the manifest.
   Result<storage::PullStats> PullSnapshot(const std::string& name, storage::Repository& local,
@@ -80,15 +102,19 @@ class RemoteCopier {
     std::mutex mu;  // one operation at a time; guards client and repo
     std::unique_ptr<objstore::S3Client> client;
     std::unique_ptr<storage::RemoteRepository> repo;
+    std::atomic<bool> leased{false};  // repo holds the lease (written under mu)
   };
-  // Under bucket.mu.
-  Result<storage::RemoteRepository*> Connect(Bucket& bucket);
+  enum class Access { kRead, kWrite };
+  // Under bucket.mu. A write makes the repository if the bucket has none and takes the lease.
+  Result<storage::RemoteRepository*> Connect(Bucket& bucket, Access access);
+  // Opens the bucket's repository (bucket.client set), making it for a write if need be.
+  Result<std::unique_ptr<storage::RemoteRepository>> Open(Bucket& bucket, Access access);
   // Records an operation's outcome; a failure drops the bucket's connection (under its mu).
   void Record(Bucket& bucket, const Status& status, uint64_t bytes);
   // Runs `operation` on bucket `name`, connected, under its lock, and records the outcome;
   // an error says `what` ("copy to") and the repository.
   template <typename T>
-  Result<T> OnBucket(const std::string& name, const char* what,
+  Result<T> OnBucket(const std::string& name, const char* what, Access access,
                      const std::function<Result<T>(storage::RemoteRepository&)>& operation,
                      const std::function<uint64_t(const T&)>& bytes_sent);
 

@@ -106,6 +106,30 @@ struct InstanceView {
   std::optional<VolumeReading> volume;
 };
 
+// A remote repository as configured, and how it fares.
+struct RepositoryView {
+  storage::RemoteSpec spec;
+  bool leased = false;  // this daemon holds its writer's lease
+  RemoteCopier::Counters counters;
+};
+
+// A backup in a remote repository: its snapshot, and the backup its record describes
+// (none when it has no readable record, `unavailable` says why). It can be imported when
+// `unavailable` is empty.
+struct BucketBackup {
+  std::string snapshot_id;
+  int64_t snapshot_created_unix_ns = 0;
+  std::optional<catalog::BackupRecord> backup;
+  bool in_catalog = false;  // this daemon's catalog lists it (by name and snapshot)
+  std::string unavailable;
+};
+
+// What an import took into the catalog, and what it left and why.
+struct ImportReport {
+  std::vector<std::string> imported;
+  std::vector<std::pair<std::string, std::string>> skipped;  // backup or snapshot, why
+};
+
 class Service {
  public:
   // Takes the data root (one daemon per data root), opens the catalog and the repository
@@ -164,6 +188,21 @@ class Service {
                                                          const std::string& name);
   Result<std::vector<catalog::RestorePointRecord>> ListRestorePoints(
       const std::string& instance) const;
+
+  // Remote repositories: the disaster-recovery path (control/repository_ops.cc). A daemon
+  // on a new host lists a bucket's backups, imports them into its catalog (ready, copied
+  // there, restored from it with `repository`), and takes the bucket's lease over before
+  // it writes there. Listing, importing and restoring need no lease.
+  std::vector<RepositoryView> ListRepositories() const;
+  Result<std::vector<BucketBackup>> ListBucketBackups(const std::string& repository);
+  // Imports the backups of `repository` that this catalog lacks (of `instance` only, and
+  // only those `names`, when given); each must be restorable (a record with its secret,
+  // an engine for its type, a configuration that engine accepts). A backup whose name the
+  // catalog holds for another snapshot is skipped. Their retention counts from the import:
+  // a host that has just found its backups must not expire them at once.
+  Result<ImportReport> ImportBackups(const std::string& repository, const std::string& instance,
+                                     const std::vector<std::string>& names);
+  Status TakeOverRepository(const std::string& repository);
 
   // Operations: schedules, retention, restore drills, metrics.
   Result<catalog::ScheduleRecord> CreateSchedule(const ScheduleRequest& request);

@@ -35,6 +35,7 @@ std::string PackObject(const std::string& name) { return "packs/" + name + ".pac
 std::string IndexObject(const std::string& name) { return "packs/" + name + ".index"; }
 std::string ManifestObject(const std::string& id) { return "snapshots/" + id + ".manifest"; }
 std::string BlobsObject(const std::string& id) { return "snapshots/" + id + ".blobs"; }
+std::string RecordObject(const std::string& id) { return "snapshots/" + id + ".record"; }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -116,10 +117,12 @@ std::string_view AfterPrefix(std::string_view key, std::string_view prefix) {
   return key.starts_with(prefix) ? key.substr(prefix.size()) : std::string_view();
 }
 
-// Committed snapshots (by their manifests) and the ids that have a blob list.
+// Committed snapshots (by their manifests), the ids that have a blob list and those that
+// have a record.
 struct SnapshotObjects {
   std::set<std::string> manifests;
   std::map<std::string, objstore::ObjectInfo> blob_lists;
+  std::map<std::string, objstore::ObjectInfo> records;
   bool operator==(const SnapshotObjects& other) const {
     if (manifests != other.manifests || blob_lists.size() != other.blob_lists.size()) return false;
     for (const auto& [id, info] : blob_lists) {
@@ -138,6 +141,8 @@ Result<SnapshotObjects> ListSnapshotObjects(objstore::ObjectStore& store) {
     if (key.ends_with(".manifest")) out.manifests.emplace(key.substr(0, key.size() - 9));
     if (key.ends_with(".blobs"))
       out.blob_lists.emplace(std::string(key.substr(0, key.size() - 6)), object);
+    if (key.ends_with(".record"))
+      out.records.emplace(std::string(key.substr(0, key.size() - 7)), object);
   }
   return out;
 }
@@ -357,7 +362,7 @@ Status RemoteRepository::LoadIndex() {
 }
 
 Result<PushStats> RemoteRepository::Push(const Repository& local, const std::string& id,
-                                         Progress* progress) {
+                                         Progress* progress, std::span<const uint8_t> record) {
   auto start = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(CheckLease());
   ASSIGN_OR_RETURN(Manifest manifest, local.LoadSnapshot(id));
@@ -370,6 +375,10 @@ Result<PushStats> RemoteRepository::Push(const Repository& local, const std::str
   ASSIGN_OR_RETURN(auto there, store_.List(ManifestObject(id)));
   if (!there.empty()) {
     stats.already_there = true;
+    if (!record.empty()) {
+      ASSIGN_OR_RETURN(auto kept, store_.List(RecordObject(id)));
+      if (kept.empty()) RETURN_IF_ERROR(PutObject(RecordObject(id), record));
+    }
     stats.seconds = SecondsSince(start);
     return stats;
   }
@@ -462,10 +471,11 @@ Result<PushStats> RemoteRepository::Push(const Repository& local, const std::str
   for (const BlobId& blob : live)
     blob_list.insert(blob_list.end(), blob.bytes.begin(), blob.bytes.end());
   RETURN_IF_ERROR(PutObject(BlobsObject(id), blob_list));
+  if (!record.empty()) RETURN_IF_ERROR(PutObject(RecordObject(id), record));
   RETURN_IF_ERROR(CheckLease());
   std::string encoded = EncodeManifest(manifest);
   RETURN_IF_ERROR(PutObject(ManifestObject(id), AsBytes(encoded)));  // the commit
-  stats.bytes_sent += blob_list.size() + encoded.size();
+  stats.bytes_sent += blob_list.size() + record.size() + encoded.size();
   stats.seconds = SecondsSince(start);
   return stats;
 }
@@ -489,6 +499,17 @@ Result<Manifest> RemoteRepository::LoadManifest(const std::string& id) {
         fmt::format("{}: {} holds snapshot {}", Describe(), ManifestObject(id), manifest->id));
   }
   return manifest;
+}
+
+Result<std::optional<std::vector<uint8_t>>> RemoteRepository::ReadRecord(const std::string& id) {
+  if (!IsValidSnapshotId(id))
+    return Status::InvalidArgument(fmt::format("'{}' is not a snapshot id", id));
+  auto data = GetObject(RecordObject(id));
+  if (!data.ok() && data.status().code() == StatusCode::kNotFound)
+    return std::optional<std::vector<uint8_t>>();
+  if (!data.ok())
+    return data.status().WithContext(fmt::format("{}: {}", Describe(), RecordObject(id)));
+  return std::optional<std::vector<uint8_t>>(std::move(data).value());
 }
 
 Result<std::vector<Manifest>> RemoteRepository::ListSnapshots() {
@@ -709,6 +730,10 @@ Result<RemoteVerifyReport> RemoteRepository::Verify() {
       continue;
     }
     report.snapshots++;
+    if (snapshots->records.count(id)) {
+      auto record = GetObject(RecordObject(id));  // sealed ones are authenticated here
+      if (!record.ok()) error(fmt::format("{}: {}", RecordObject(id), record.status().message()));
+    }
     // What gc keeps for the snapshot: its blob list must name all it references.
     BlobSet listed;
     auto blob_list = snapshots->blob_lists.count(id)
@@ -758,7 +783,8 @@ Status RemoteRepository::RemoveSnapshot(const std::string& id) {
   RETURN_IF_ERROR(CheckLease());
   ASSIGN_OR_RETURN(Manifest manifest, LoadManifest(id));
   RETURN_IF_ERROR(store_.Delete(ManifestObject(manifest.id)));
-  return store_.Delete(BlobsObject(manifest.id));
+  RETURN_IF_ERROR(store_.Delete(BlobsObject(manifest.id)));
+  return store_.Delete(RecordObject(manifest.id));
 }
 
 Result<RemoteGcReport> RemoteRepository::CollectGarbage(std::chrono::seconds grace) {
@@ -779,6 +805,10 @@ Result<RemoteGcReport> RemoteRepository::CollectGarbage(std::chrono::seconds gra
                       id, BlobsObject(id)),
           "push the snapshot again from a local repository that has it, or remove it");
     }
+  }
+  for (const auto& [id, info] : snapshots.records) {
+    if (!snapshots.manifests.count(id) && info.modified_unix <= cutoff)
+      orphan_lists.push_back(info.key);
   }
   for (const auto& [id, info] : snapshots.blob_lists) {
     if (!snapshots.manifests.count(id)) {

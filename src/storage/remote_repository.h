@@ -8,6 +8,7 @@
 //   packs/<name>.pack           a pack, as a local repository writes them
 //   packs/<name>.index          its index: the pack is complete when this exists
 //   snapshots/<id>.blobs        every blob the snapshot references (for gc)
+//   snapshots/<id>.record       the backup's record, as its daemon's catalog kept it
 //   snapshots/<id>.manifest     written last: the snapshot exists when this does
 //   wal/<archive-id>/<file>     archived WAL files, as the local archive stores them
 //
@@ -102,8 +103,13 @@ class RemoteRepository {
   Status AcquireLease(const std::string& owner, const std::string& host, bool take_over);
 
   // Copies snapshot `id` of `local` here (its blobs the remote lacks, then its manifest).
+  // A non-empty `record` (the daemon's description of the backup, opaque here) is kept
+  // beside it, written before the manifest: a snapshot pushed without one (by an earlier
+  // build) gets it when pushed again.
   Result<PushStats> Push(const Repository& local, const std::string& id,
-                         Progress* progress = nullptr);
+                         Progress* progress = nullptr, std::span<const uint8_t> record = {});
+  // The record pushed with snapshot `id`; nullopt when it was pushed without one.
+  Result<std::optional<std::vector<uint8_t>>> ReadRecord(const std::string& id);
   // Manifests' headers (no entries), newest first.
   Result<std::vector<Manifest>> ListSnapshots();
   // By full id, unique prefix or name, as Repository::FindSnapshot.

@@ -1026,6 +1026,18 @@ def scenario(c, spec, daemon):
     c.call("POST", "/instances/pg1/backups/bk1/copy", {}, expect=400, body_invalid=True)
     c.call("POST", "/instances/pg1/backups/bk1/copy", {"to": "Bad Name"}, expect=400, body_invalid=True)
     c.call("POST", "/instances/pg1/backup", {"repositories": ["offsite"]}, expect=400)
+    # Remote repositories: none configured here (tests/api/disaster_recovery_test.cc has two).
+    r = c.call("GET", "/repositories", expect=200)
+    require(r.json["count"] == 0 and r.json["repositories"] == [], f"no repositories: {r.json}")
+    r = c.call("GET", "/repositories/offsite/backups", expect=400)
+    require("not configured" in r.json["error"]["message"], "an unconfigured repository's backups")
+    c.call("GET", "/repositories/Bad_Name/backups", expect=400)
+    c.call("POST", "/repositories/offsite/import", {"instance": "pg1"}, expect=400)
+    c.call("POST", "/repositories/offsite/import", {"backups": "bk1"}, expect=400, body_invalid=True)
+    c.call("POST", "/repositories/offsite/import", {"what": 1}, expect=400, body_invalid=True)
+    c.call("POST", "/repositories/offsite/lease", {"takeOver": True}, expect=400)
+    c.call("POST", "/repositories/offsite/lease", {"takeOver": False}, expect=400, body_invalid=True)
+    c.call("POST", "/repositories/offsite/lease", {}, expect=400, body_invalid=True)
     c.call("POST", "/instances/pg1/backup", {"repositories": "offsite"}, expect=400, body_invalid=True)
     c.call("POST", "/instances/pg1/schedules", {"cron": "0 3 * * *", "repositories": ["offsite"]},
            expect=400)

@@ -446,7 +446,8 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
   ASSERT_EQ(made.status, 201) << made.raw;
   EXPECT_EQ(made.body["backup"]["copies"]["offsite"]["state"], "copied") << made.raw;
   EXPECT_GT(made.body["backup"]["copies"]["offsite"]["bytes"].get<uint64_t>(), 100000u);
-  EXPECT_EQ(bucket->List("snapshots/")->size(), 2u) << "the manifest and its blob list";
+  EXPECT_EQ(bucket->List("snapshots/")->size(), 3u)
+      << "the manifest, its blob list and the backup's record";
   // The WAL follows within a few copy intervals: the segment the backup ended, its history.
   bool wal_shipped = false;
   for (int i = 0; i < 100 && !wal_shipped; ++i) {
@@ -502,7 +503,7 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
                 .value("state", "");
   }
   EXPECT_EQ(state, "copied");
-  EXPECT_EQ(bucket->List("snapshots/")->size(), 4u);
+  EXPECT_EQ(bucket->List("snapshots/")->size(), 6u);
   metrics = Metrics();
   EXPECT_EQ(metrics[R"(dbaas_repository_copy_lag_seconds{repository="offsite"})"], 0.0);
   EXPECT_GT(metrics[R"(dbaas_repository_bytes_sent_total{repository="offsite"})"], 100000.0);
@@ -628,7 +629,7 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
     }
     return n;
   };
-  ASSERT_EQ(objects_of(b3_snapshot), 2u);
+  ASSERT_EQ(objects_of(b3_snapshot), 3u) << "manifest, blob list, record";
   // The WAL archive of an instance deleted without backups goes from the bucket too, once
   // the local repository drops it (with the next backup or backup deletion).
   auto fetched_wal = [&] {
@@ -657,7 +658,7 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
     EXPECT_FALSE(object.key.starts_with("wal/fetched."));
   }
   EXPECT_GT(bucket->List("wal/shipped.")->size(), 0u) << "a live instance's archive stays";
-  EXPECT_EQ(objects_of(snapshot), 2u) << "b1's copy went too";
+  EXPECT_EQ(objects_of(snapshot), 3u) << "b1's copy stays";
   EXPECT_TRUE(daemon_.WaitLogSays("event=remote_gc repository=offsite"));
 }
 

@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 # End-to-end test of the CLI's client commands against a real dbaasd and PostgreSQL:
 # instance create|ls|get|rm, backup create|ls|get|rm|pin|unpin|verify, schedule
-# create|ls|rm, restore, job get|wait|ls; table and
+# create|ls|rm, restore, job get|wait|ls, repository ls|backups|import|take-over (a
+# loopback S3 bucket: tests/s3server); table and
 # JSON output; exit codes of API errors (2 bad input, 3 not found, 1 conflict/other).
-# Usage: client_test.sh PATH_TO_DBAAS PATH_TO_DBAASD
+# Usage: client_test.sh PATH_TO_DBAAS PATH_TO_DBAASD PATH_TO_S3SERVER_DIR
 set -euo pipefail
 dbaas=$1
 dbaasd=$2
+s3server=$3
 work=$(mktemp -d)
 chmod 711 "$work"
+mkdir -p "$work/s3"
+node --openssl-legacy-provider "$s3server/server.js" --dir "$work/s3" --port-file "$work/s3-port" --bucket offsite \
+  > "$work/s3.log" 2>&1 &
+s3_pid=$!
+for _ in $(seq 100); do [ -s "$work/s3-port" ] && break; sleep 0.1; done
+printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' > "$work/credentials"
+openssl rand -hex 32 > "$work/key"
+chmod 600 "$work/credentials" "$work/key"
+cat > "$work/dbaasd.json" <<JSON
+{"repositories": [{"name": "offsite", "endpoint": "http://127.0.0.1:$(cat "$work/s3-port")",
+  "bucket": "offsite", "credentialsFile": "$work/credentials",
+  "encryption": {"keyFile": "$work/key"}}]}
+JSON
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$dbaasd" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn 2>"$work/dbaasd.log" &
+"$dbaasd" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn \
+  --config "$work/dbaasd.json" 2>"$work/dbaasd.log" &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; kill $s3_pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 0.1
@@ -46,6 +62,22 @@ check "backup's data in bytes" test "$(jq -r .dataBytes <<<"$b")" -gt 1000000
 check "backup expires" test "$(jq -r .expiresAt <<<"$b")" != null
 check "backup ls" bash -c "'$dbaas' backup ls app | grep -q '^nightly  *completed  *[0-9.]* [KMG]iB'"
 check "backup get" bash -c "'$dbaas' -o json backup get app nightly | jq -e '.backupName == \"nightly\"' >/dev/null"
+
+# Remote repositories: a copy made with the backup, listed in the bucket, restored from it.
+b=$("$dbaas" -o json backup create app --name offsite-1 --copy-to offsite)
+check "backup --copy-to" test "$(jq -r .copies.offsite.state <<<"$b")" = copied
+check "repository ls" bash -c "'$dbaas' repository ls | grep -Eq '^offsite  *offsite  *yes  *yes  *[0-9.]+ [KMG]iB  *0 '"
+check "repository backups" bash -c "'$dbaas' repository backups offsite | grep -Eq '^offsite-1  *app  *postgresql  *[0-9.]+ [KMG]iB  *[-0-9T:.Z]+  *yes  *no$'"
+check "repository backups -o json" bash -c "'$dbaas' -o json repository backups offsite | jq -e '.[0].inCatalog and (.[0].importable | not)' >/dev/null"
+check "repository import leaves what the catalog has" bash -c "'$dbaas' -o json repository import offsite | jq -e '.imported == [] and .skipped == []' >/dev/null"
+check "repository take-over" bash -c "'$dbaas' repository take-over offsite | grep -q 'now holds the lease of repository offsite'"
+r=$("$dbaas" -o json restore app offsite-1 --to app-far --from-repository offsite)
+check "restore --from-repository" test "$(jq -r '.status + " " + .restoredFrom.backupName' <<<"$r")" = "running offsite-1"
+"$dbaas" instance rm app-far >/dev/null
+exits_with "unknown repository" 2 "not configured" "$dbaas" repository backups elsewhere
+exits_with "copy to an unknown repository" 2 "not configured" "$dbaas" backup create app --copy-to elsewhere
+exits_with "restore from an unknown repository" 2 "not configured" "$dbaas" restore app offsite-1 --to x --from-repository elsewhere
+"$dbaas" backup rm app offsite-1 >/dev/null
 
 r=$("$dbaas" -o json restore app nightly --to app-copy)
 check "restore -o json" test "$(jq -r .restoredFrom.backupName <<<"$r")" = nightly

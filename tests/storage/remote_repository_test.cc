@@ -318,6 +318,50 @@ TEST_F(RemoteRepositoryTest, GcKeepsWhatRemainingSnapshotsNeed) {
   EXPECT_NE(refused.status().message().find("no blob list"), std::string::npos);
 }
 
+TEST_F(RemoteRepositoryTest, ASnapshotsRecordIsSealedKeptAndRemovedWithIt) {
+  auto remote = InitAndOpen(KeyFile());
+  ASSERT_TRUE(remote);
+  const std::string record = R"({"backup": "b1", "secret": "SECRET-IN-RECORD-41d2"})";
+  Manifest with = Snapshot();
+  ASSERT_TRUE(remote->Push(*local_, with.id, nullptr, AsBytes(record)).ok());
+  auto read = remote->ReadRecord(with.id);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ(std::string(read->value().begin(), read->value().end()), record);
+  EXPECT_EQ(FilesContaining(server_->BucketDir("backups"), "SECRET-IN-RECORD"),
+            std::vector<std::string>{})
+      << "sealed like every other object";
+
+  // Pushed without one (an earlier build): none, until a push that has one.
+  Manifest without = Snapshot(with.id);
+  ASSERT_TRUE(remote->Push(*local_, without.id).ok());
+  EXPECT_FALSE(remote->ReadRecord(without.id)->has_value());
+  auto again = remote->Push(*local_, without.id, nullptr, AsBytes(record));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_there);
+  EXPECT_TRUE(remote->ReadRecord(without.id)->has_value());
+  EXPECT_TRUE(remote->Verify()->ok());
+
+  // A changed byte is found by verify and by the read, with the object's name.
+  auto stored = client_->Get("snapshots/" + with.id + ".record");
+  ASSERT_TRUE(stored.ok());
+  stored->back() ^= 1;
+  ASSERT_TRUE(client_->Put("snapshots/" + with.id + ".record", stored.value()).ok());
+  EXPECT_FALSE(remote->ReadRecord(with.id).ok());
+  auto report = remote->Verify();
+  ASSERT_TRUE(report.ok());
+  ASSERT_FALSE(report->ok());
+  EXPECT_NE(report->errors[0].find(with.id + ".record"), std::string::npos) << report->errors[0];
+
+  // Removed with its snapshot; one whose manifest never came is garbage after the grace.
+  ASSERT_TRUE(remote->RemoveSnapshot(with.id).ok());
+  EXPECT_TRUE(client_->List("snapshots/" + with.id)->empty());
+  ASSERT_TRUE(client_->Put("snapshots/" + std::string(16, 'a') + ".record", AsBytes(record)).ok());
+  ASSERT_TRUE(remote->CollectGarbage(std::chrono::seconds(0)).ok());
+  EXPECT_TRUE(client_->List("snapshots/" + std::string(16, 'a'))->empty());
+  EXPECT_TRUE(remote->ReadRecord(without.id)->has_value());
+}
+
 TEST_F(RemoteRepositoryTest, AConfigOrLeaseThatIsNotOursIsRefusedNotFollowed) {
   // Plaintext objects a bucket's holder can write: wrong types are corruption, not a crash.
   std::string bad_config = R"({"format": 7, "version": "1", "id": [], "encryption": null})";

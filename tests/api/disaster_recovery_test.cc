@@ -1,0 +1,238 @@
+// Disaster recovery on a new host, end to end: a real dbaasd copies a PostgreSQL backup and
+// ships its WAL to S3 buckets (a loopback s3rver behind the signature-checking front); the
+// host is lost (dbaasd and its servers killed, the data root deleted); a fresh dbaasd with
+// only the buckets' configuration lists the backups, imports them, restores to the last
+// WAL the bucket holds, and takes the bucket over before it writes there.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "catalog/catalog.h"
+#include "daemon.h"
+#include "objstore/s3_client.h"
+#include "objstore/s3_test_server.h"
+#include "storage/wal_archive.h"
+#include "test_util.h"
+
+namespace dbaas::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Every file under `dir` whose content contains `needle`.
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file() && ReadFile(entry.path()).find(needle) != std::string::npos)
+      found.push_back(entry.path());
+  }
+  return found;
+}
+
+// The names of the files in `dir` (none if it does not exist).
+std::set<std::string> FileNames(const std::string& dir) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) names.insert(entry.path().filename());
+  return names;
+}
+
+class DisasterRecoveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::chmod(root_.path().c_str(), 0711);
+    auto server = S3TestServer::Start(root_ / "s3", "offsite");
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_.emplace(std::move(server).value());
+    // A second bucket, not encrypted.
+    auto plain =
+        objstore::S3Client::Create(server_->Location("plain"), S3TestServer::GoodCredentials());
+    ASSERT_TRUE(plain.ok() && (*plain)->CreateBucket().ok());
+    config_ = WriteOffsiteConfig(root_.path(), server_->endpoint(), {{"copyIntervalSeconds", 0.5}});
+    json config = json::parse(ReadFile(config_));
+    json second = config["repositories"][0];
+    second["name"] = second["bucket"] = "plain";
+    second.erase("encryption");
+    config["repositories"].push_back(second);
+    WriteFile(config_, config.dump());
+  }
+  void TearDown() override {
+    for (Daemon* d : {&lost_, &fresh_}) {
+      if (d->pid() > 0) {
+        EXPECT_TRUE(d->Stop().ok());
+      }
+    }
+  }
+
+  TempDir root_;
+  std::optional<S3TestServer> server_;
+  std::string config_;
+  Daemon lost_{root_ / "lost-host"};
+  Daemon fresh_{root_ / "new-host"};
+};
+
+TEST_F(DisasterRecoveryTest, ANewHostListsImportsAndRestoresTheBucketsBackupsToTheLastWal) {
+  ASSERT_TRUE(lost_.Start({}, {"--config", config_}).ok());
+  ASSERT_EQ(lost_.Post("/instances", json{{"name", "orders"}, {"type", "postgresql"}}).status, 201);
+  ASSERT_TRUE(Psql(lost_, "orders",
+                   "create table t as select g as id, md5(g::text) as v "
+                   "from generate_series(1, 2000) g")
+                  .ok());
+  auto b1 = lost_.Post("/instances/orders/backup",
+                       json{{"backupName", "b1"}, {"repositories", {"offsite", "plain"}}});
+  ASSERT_EQ(b1.status, 201) << b1.raw;
+  ASSERT_EQ(b1.body["backup"]["copies"]["offsite"]["state"], "copied") << b1.raw;
+  ASSERT_EQ(b1.body["backup"]["copies"]["plain"]["state"], "copied") << b1.raw;
+  // Rows after the backup: only the WAL carries them. A second backup, kept on this host
+  // alone, makes the server archive the segment that holds them.
+  ASSERT_TRUE(
+      Psql(lost_, "orders", "insert into t select g, 'after' from generate_series(2001, 2500) g")
+          .ok());
+  auto local_only = lost_.Post("/instances/orders/backup", json{{"backupName", "local-only"}});
+  ASSERT_EQ(local_only.status, 201) << local_only.raw;
+  // The segment its stop LSN is in (16 MiB segments): it holds those rows or follows them.
+  const std::string stop_lsn = local_only.body["backup"]["stopLsn"];
+  const uint64_t stop = (std::stoull(stop_lsn.substr(0, stop_lsn.find('/')), nullptr, 16) << 32) |
+                        std::stoull(stop_lsn.substr(stop_lsn.find('/') + 1), nullptr, 16);
+  const std::string stop_segment =
+      fmt::format("{:08X}{:08X}{:08X}", local_only.body["backup"]["timeline"].get<uint32_t>(),
+                  stop >> 32, (stop & 0xffffffff) >> 24);
+  // Wait until the bucket holds every WAL file the host archived.
+  const std::string wal_dir = lost_.data_root() + "/repository/wal";
+  auto archives = FileNames(wal_dir);
+  ASSERT_EQ(archives.size(), 1u);
+  const std::string archive = *archives.begin();
+  auto bucket =
+      objstore::S3Client::Create(server_->Location("offsite"), S3TestServer::GoodCredentials())
+          .value();
+  // The WAL files (segments, history files) the host archived that the bucket lacks.
+  auto not_shipped = [&] {
+    std::set<std::string> there;
+    for (const auto& o :
+         bucket->List("wal/" + archive + "/").value_or(std::vector<objstore::ObjectInfo>{})) {
+      there.insert(o.key.substr(o.key.rfind('/') + 1));
+    }
+    std::string missing;
+    for (const auto& name : FileNames(wal_dir + "/" + archive)) {
+      if (storage::ParseWalFileName(name).ok() && !there.count(name)) missing += name + " ";
+    }
+    return missing;
+  };
+  for (int i = 0; i < 150 && (!FileNames(wal_dir + "/" + archive).count(stop_segment) ||
+                              !not_shipped().empty());
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(FileNames(wal_dir + "/" + archive).count(stop_segment)) << stop_segment;
+  ASSERT_EQ(not_shipped(), "") << "never reached the bucket";
+
+  // The superuser password is in the encrypted bucket (sealed), never in the plain one.
+  std::string secret;
+  {
+    auto catalog = catalog::Catalog::Open(lost_.data_root() + "/catalog.db");
+    ASSERT_TRUE(catalog.ok());
+    secret = (*catalog)->GetBackup("b1")->secret;
+  }
+  ASSERT_FALSE(secret.empty());
+  EXPECT_EQ(FilesContaining(server_->BucketDir("plain"), secret), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(server_->BucketDir("offsite"), secret), std::vector<std::string>{});
+
+  // The host is lost: the daemon and its servers killed, the data root gone.
+  lost_.Kill();
+  RemoveInstanceUsersUnder(lost_.data_root());
+  fs::remove_all(lost_.data_root());
+
+  ASSERT_TRUE(fresh_.Start({}, {"--config", config_}).ok());
+  auto repositories = fresh_.Get("/repositories");
+  ASSERT_EQ(repositories.status, 200) << repositories.raw;
+  ASSERT_EQ(repositories.body["count"], 2);
+  EXPECT_EQ(repositories.body["repositories"][0]["name"], "offsite");
+  EXPECT_EQ(repositories.body["repositories"][0]["encrypted"], true);
+  EXPECT_EQ(repositories.body["repositories"][1]["encrypted"], false);
+
+  auto listed = fresh_.Get("/repositories/offsite/backups");
+  ASSERT_EQ(listed.status, 200) << listed.raw;
+  ASSERT_EQ(listed.body["count"], 1) << listed.raw;
+  const json& found = listed.body["backups"][0];
+  EXPECT_EQ(found["importable"], true) << listed.raw;
+  EXPECT_EQ(found["inCatalog"], false);
+  EXPECT_EQ(found["backup"]["backupName"], "b1");
+  EXPECT_EQ(found["backup"]["instanceName"], "orders");
+  EXPECT_EQ(found["backup"]["snapshotId"], b1.body["backup"]["snapshotId"]);
+  EXPECT_EQ(found["backup"]["dataBytes"], b1.body["backup"]["dataBytes"]);
+  EXPECT_FALSE(found["backup"].contains("secret"));
+  // The plain bucket's copy is listed, but it has no password to restore with.
+  auto plain = fresh_.Get("/repositories/plain/backups");
+  ASSERT_EQ(plain.status, 200) << plain.raw;
+  ASSERT_EQ(plain.body["count"], 1);
+  EXPECT_EQ(plain.body["backups"][0]["importable"], false);
+  EXPECT_NE(plain.body["backups"][0]["unavailable"].get<std::string>().find("not encrypted"),
+            std::string::npos)
+      << plain.raw;
+
+  // Bad input changes nothing.
+  EXPECT_EQ(fresh_.Get("/repositories/elsewhere/backups").status, 400);
+  EXPECT_EQ(fresh_.Post("/repositories/offsite/import", json{{"instance", "../x"}}).status, 400);
+  EXPECT_EQ(fresh_.Post("/repositories/offsite/import", json{{"backups", "b1"}}).status, 400);
+  EXPECT_EQ(fresh_.Post("/repositories/offsite/lease", json::object()).status, 400);
+  // Not imported yet: this host's catalog has no such backup.
+  EXPECT_EQ(
+      fresh_
+          .Post("/instances/orders/restore",
+                json{{"backupName", "b1"}, {"newInstanceName", "early"}, {"repository", "offsite"}})
+          .status,
+      404);
+  auto skipped = fresh_.Post("/repositories/plain/import", json::object());
+  ASSERT_EQ(skipped.status, 200) << skipped.raw;
+  EXPECT_EQ(skipped.body["imported"], json::array());
+  ASSERT_EQ(skipped.body["skipped"].size(), 1u);
+
+  auto imported = fresh_.Post("/repositories/offsite/import", json{{"instance", "orders"}});
+  ASSERT_EQ(imported.status, 200) << imported.raw;
+  EXPECT_EQ(imported.body["imported"], json({"b1"})) << imported.raw;
+  auto again = fresh_.Post("/repositories/offsite/import", json::object());
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.body["imported"], json::array()) << "an import twice imports nothing";
+  EXPECT_EQ(fresh_.Get("/repositories/offsite/backups").body["backups"][0]["inCatalog"], true);
+  auto backups = fresh_.Get("/instances/orders/backups");
+  ASSERT_EQ(backups.status, 200);
+  ASSERT_EQ(backups.body["backups"].size(), 1u);
+  EXPECT_EQ(backups.body["backups"][0]["status"], "completed");
+  EXPECT_EQ(backups.body["backups"][0]["copies"]["offsite"]["state"], "copied");
+
+  // Point-in-time recovery to the last WAL in the bucket, with nothing of it on this host.
+  auto restored = fresh_.Post(
+      "/instances/orders/restore",
+      json{{"target", "latest"}, {"newInstanceName", "orders"}, {"repository", "offsite"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw;
+  EXPECT_EQ(restored.body["instance"]["restoredFrom"]["backupName"], "b1");
+  EXPECT_EQ(Psql(fresh_, "orders", "select count(*), count(*) filter (where v = 'after') from t")
+                .value_or("query failed"),
+            "2500|500");
+
+  // Writing to the bucket needs its lease, which the lost host held: a copy fails and says
+  // so until this host takes the lease over.
+  auto next = fresh_.Post("/instances/orders/backup",
+                          json{{"backupName", "b2"}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(next.status, 201) << next.raw;
+  EXPECT_EQ(next.body["backup"]["copies"]["offsite"]["state"], "failed");
+  EXPECT_NE(next.body["backup"]["copies"]["offsite"]["error"].get<std::string>().find("leased"),
+            std::string::npos)
+      << next.raw;
+  auto taken = fresh_.Post("/repositories/offsite/lease", json{{"takeOver", true}});
+  ASSERT_EQ(taken.status, 200) << taken.raw;
+  EXPECT_EQ(fresh_.Get("/repositories").body["repositories"][0]["leased"], true);
+  auto copied = fresh_.Post("/instances/orders/backups/b2/copy", json{{"to", "offsite"}});
+  ASSERT_EQ(copied.status, 200) << copied.raw;
+  EXPECT_EQ(copied.body["copy"]["state"], "copied");
+  EXPECT_EQ(fresh_.Get("/repositories/offsite/backups").body["count"], 2);
+}
+
+}  // namespace
+}  // namespace dbaas::testing
