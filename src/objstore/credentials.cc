@@ -17,7 +17,21 @@ std::string Trim(std::string_view text) {
   return std::string(text.substr(begin, end - begin + 1));
 }
 
+class Fixed final : public CredentialsSource {
+ public:
+  explicit Fixed(Credentials credentials) : credentials_(std::move(credentials)) {}
+  Result<Credentials> Current() override { return credentials_; }
+  std::string Describe() const override { return "fixed credentials"; }
+
+ private:
+  const Credentials credentials_;
+};
+
 }  // namespace
+
+std::shared_ptr<CredentialsSource> FixedCredentials(Credentials credentials) {
+  return std::make_shared<Fixed>(std::move(credentials));
+}
 
 Result<Credentials> ParseCredentialsFile(std::string_view text, const std::string& profile,
                                          const std::string& file_name) {

@@ -162,6 +162,16 @@ bool IsValidBucketName(std::string_view name) {
 
 Result<std::unique_ptr<S3Client>> S3Client::Create(S3Location location, Credentials credentials,
                                                    S3Options options) {
+  if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
+    return Status::InvalidArgument("s3 credentials are empty",
+                                   "give an access key id and a secret access key");
+  }
+  return Create(std::move(location), FixedCredentials(std::move(credentials)), std::move(options));
+}
+
+Result<std::unique_ptr<S3Client>> S3Client::Create(S3Location location,
+                                                   std::shared_ptr<CredentialsSource> credentials,
+                                                   S3Options options) {
   std::string_view endpoint = location.endpoint;
   std::string scheme;
   for (std::string_view candidate : {"https://", "http://"}) {
@@ -188,10 +198,7 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(S3Location location, Credenti
           std::string::npos) {
     return Status::InvalidArgument(fmt::format("'{}' is not a region name", location.region));
   }
-  if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
-    return Status::InvalidArgument("s3 credentials are empty",
-                                   "give an access key id and a secret access key");
-  }
+  if (credentials == nullptr) return Status::InvalidArgument("no source of s3 credentials");
   if (options.part_size < (5ull << 20) || options.multipart_threshold < options.part_size ||
       options.max_attempts < 1) {
     return Status::InvalidArgument(
@@ -211,8 +218,8 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(S3Location location, Credenti
                                                 std::move(base_url)));
 }
 
-S3Client::S3Client(S3Location location, Credentials credentials, S3Options options,
-                   std::string host, std::string base_url)
+S3Client::S3Client(S3Location location, std::shared_ptr<CredentialsSource> credentials,
+                   S3Options options, std::string host, std::string base_url)
     : location_(std::move(location)),
       credentials_(std::move(credentials)),
       options_(std::move(options)),
@@ -237,14 +244,15 @@ Result<S3Client::Response> S3Client::SendOnce(const Request& request) {
   std::string amz_date = AmzDate(std::chrono::duration_cast<std::chrono::seconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count());
+  ASSIGN_OR_RETURN(Credentials credentials, credentials_->Current());
   SigningRequest signing{request.method, path, request.query, request.headers, payload_sha256};
   signing.headers.emplace_back("host", host_);
   signing.headers.emplace_back("x-amz-date", amz_date);
   signing.headers.emplace_back("x-amz-content-sha256", payload_sha256);
-  if (!credentials_.session_token.empty()) {
-    signing.headers.emplace_back("x-amz-security-token", credentials_.session_token);
+  if (!credentials.session_token.empty()) {
+    signing.headers.emplace_back("x-amz-security-token", credentials.session_token);
   }
-  Signature signature = SignV4(signing, credentials_, {location_.region, "s3", amz_date});
+  Signature signature = SignV4(signing, credentials, {location_.region, "s3", amz_date});
 
   std::string url = base_url_ + UriEncode(path, true);
   for (size_t i = 0; i < request.query.size(); ++i) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "objstore/credentials.h"
 #include "objstore/object_store.h"
 #include "objstore/sigv4.h"
 
@@ -64,6 +65,10 @@ class S3Client final : public ObjectStore {
   // request.
   static Result<std::unique_ptr<S3Client>> Create(S3Location location, Credentials credentials,
                                                   S3Options options = {});
+  // Credentials asked of `credentials` before each request (temporary ones that expire).
+  static Result<std::unique_ptr<S3Client>> Create(S3Location location,
+                                                  std::shared_ptr<CredentialsSource> credentials,
+                                                  S3Options options = {});
   ~S3Client() override;
   S3Client(const S3Client&) = delete;
   S3Client& operator=(const S3Client&) = delete;
@@ -91,8 +96,8 @@ class S3Client final : public ObjectStore {
   struct Response;
   class HandlePool;
 
-  S3Client(S3Location location, Credentials credentials, S3Options options, std::string host,
-           std::string base_url);
+  S3Client(S3Location location, std::shared_ptr<CredentialsSource> credentials, S3Options options,
+           std::string host, std::string base_url);
   // One attempt.
   Result<Response> SendOnce(const Request& request);
   // Attempts until success, a failure not worth retrying, or max_attempts.
@@ -101,7 +106,7 @@ class S3Client final : public ObjectStore {
   std::string Describe(const Request& request) const;
 
   S3Location location_;
-  Credentials credentials_;
+  std::shared_ptr<CredentialsSource> credentials_;
   S3Options options_;
   std::string host_;      // the Host header: the endpoint's host[:port], or bucket.host
   std::string base_url_;  // scheme://host[:port] (and /bucket when path-style)

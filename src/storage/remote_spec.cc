@@ -7,14 +7,24 @@
 #include "base/files.h"
 #include "base/names.h"
 #include "objstore/credentials.h"
+#include "objstore/instance_metadata.h"
 
 namespace dbaas::storage {
 
 Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
   if (!spec.is_object()) return Status::InvalidArgument("a repository must be a JSON object");
-  static const std::set<std::string> kKnown = {"name",   "type",      "endpoint",        "bucket",
-                                               "region", "pathStyle", "credentialsFile", "profile",
-                                               "caFile", "encryption"};
+  static const std::set<std::string> kKnown = {"name",
+                                               "type",
+                                               "endpoint",
+                                               "bucket",
+                                               "region",
+                                               "pathStyle",
+                                               "credentialsFile",
+                                               "profile",
+                                               "credentials",
+                                               "metadataEndpoint",
+                                               "caFile",
+                                               "encryption"};
   for (const auto& [field, value] : spec.items()) {
     if (!kKnown.count(field))
       return Status::InvalidArgument(fmt::format("repository: unknown field '{}'", field));
@@ -53,6 +63,27 @@ Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
     return Status::InvalidArgument(
         fmt::format("repository '{}': credentialsFile must be an absolute path", out.name));
   }
+  ASSIGN_OR_RETURN(std::string credentials, text("credentials", "static"));
+  if (credentials != "static" && credentials != "instanceMetadata") {
+    return Status::InvalidArgument(
+        fmt::format("repository '{}': credentials '{}' is not a source this build knows", out.name,
+                    credentials),
+        "instanceMetadata, or leave it out (credentialsFile, else the environment)");
+  }
+  out.instance_metadata = credentials == "instanceMetadata";
+  ASSIGN_OR_RETURN(out.metadata_endpoint, text("metadataEndpoint"));
+  if (out.instance_metadata && (!out.credentials_file.empty() || !out.profile.empty())) {
+    return Status::InvalidArgument(fmt::format(
+        "repository '{}': credentials from instanceMetadata take no credentialsFile or profile",
+        out.name));
+  }
+  if (!out.metadata_endpoint.empty() &&
+      (!out.instance_metadata || !out.metadata_endpoint.starts_with("http://"))) {
+    return Status::InvalidArgument(
+        fmt::format("repository '{}': metadataEndpoint is an http:// address, with credentials "
+                    "instanceMetadata",
+                    out.name));
+  }
   if (spec.contains("encryption") && !spec["encryption"].is_null()) {
     const auto& encryption = spec["encryption"];
     bool key_file = encryption.is_object() && encryption.contains("keyFile");
@@ -85,9 +116,15 @@ Result<RemoteSpec> LoadRemoteSpec(const std::string& path) {
 
 Result<std::unique_ptr<objstore::S3Client>> ConnectRemote(const RemoteSpec& spec,
                                                           objstore::S3Options options) {
+  if (!spec.ca_file.empty()) options.ca_file = spec.ca_file;
+  if (spec.instance_metadata) {
+    objstore::InstanceMetadataOptions metadata;
+    metadata.endpoint = spec.metadata_endpoint;
+    return objstore::S3Client::Create(
+        spec.location, std::make_shared<objstore::InstanceMetadataCredentials>(metadata), options);
+  }
   ASSIGN_OR_RETURN(auto credentials,
                    objstore::LoadCredentials(spec.credentials_file, spec.profile));
-  if (!spec.ca_file.empty()) options.ca_file = spec.ca_file;
   return objstore::S3Client::Create(spec.location, credentials, options);
 }
 

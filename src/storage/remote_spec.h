@@ -7,6 +7,11 @@
 //    "caFile": "/etc/dbaas/minio-ca.pem",                       (a CA to trust instead of the
 //    system's) "encryption": {"keyFile": "/etc/dbaas/offsite.key"}}     (or {"passphraseFile":
 //    ...})
+//
+// Credentials: the credentialsFile's profile, else the environment (AWS_ACCESS_KEY_ID, ...);
+// or, with "credentials": "instanceMetadata", temporary ones from the machine's instance
+// metadata service (objstore/instance_metadata.h; "metadataEndpoint" to name another than
+// http://169.254.169.254).
 #pragma once
 
 #include <memory>
@@ -25,7 +30,9 @@ struct RemoteSpec {
   objstore::S3Location location;
   std::string credentials_file;  // empty: the environment
   std::string profile;
-  std::string ca_file;  // empty: the system's CAs
+  bool instance_metadata = false;  // credentials from the instance metadata service
+  std::string metadata_endpoint;   // empty: the service's usual address
+  std::string ca_file;             // empty: the system's CAs
   RemoteKeySpec key;
 };
 
