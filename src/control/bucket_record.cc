@@ -5,6 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "base/names.h"
+#include "control/stored_facts.h"
+#include "control/validation.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::control {
 namespace {
@@ -13,6 +16,7 @@ using nlohmann::json;
 
 constexpr const char* kFormat = "dbaas-backup-record";
 constexpr int kVersion = 1;
+constexpr size_t kMaxRecordBytes = 1 << 20;  // a record is a few KB
 
 bool IsKnownType(const std::string& type) {
   return type == "postgresql" || type == "mariadb" || type == "mysql";
@@ -20,7 +24,7 @@ bool IsKnownType(const std::string& type) {
 
 }  // namespace
 
-std::vector<uint8_t> EncodeBucketRecord(const catalog::BackupRecord& backup, bool with_secret) {
+std::vector<uint8_t> EncodeBucketRecord(const catalog::BackupRecord& backup, bool encrypted) {
   json b = {{"name", backup.name},
             {"instance", backup.instance},
             {"instanceType", backup.instance_type},
@@ -30,21 +34,23 @@ std::vector<uint8_t> EncodeBucketRecord(const catalog::BackupRecord& backup, boo
             {"pinned", backup.pinned},
             {"info", backup.info.is_object() ? backup.info : json::object()}};
   if (backup.retention_days) b["retentionDays"] = *backup.retention_days;
-  if (!backup.drill.is_null()) b["drill"] = backup.drill;
   json record = {{"format", kFormat}, {"version", kVersion}, {"backup", b}};
-  if (with_secret) record["secret"] = backup.secret;
+  if (encrypted && !backup.secret.empty()) record["secret"] = backup.secret;
   std::string text = record.dump();
   return {text.begin(), text.end()};
 }
 
 Result<catalog::BackupRecord> DecodeBucketRecord(std::span<const uint8_t> bytes,
                                                  const std::string& snapshot_id,
-                                                 const std::string& repository) {
+                                                 const std::string& repository, bool encrypted) {
   auto bad = [&](const std::string& what) {
-    return Status::Corruption(fmt::format("the record of snapshot {} in repository '{}' {}",
-                                          snapshot_id, repository, what),
-                              "it was not written by dbaasd; copy the backup there again");
+    return Status::Corruption(
+        fmt::format("the record of snapshot {} in repository '{}' {}", snapshot_id, repository,
+                    what),
+        "dbaasd did not write it so; copy the backup there again from a host that has it (a "
+        "copy writes its record anew)");
   };
+  if (bytes.size() > kMaxRecordBytes) return bad("is too large");
   json record = json::parse(bytes.begin(), bytes.end(), nullptr, false);
   if (!record.is_object() || record.value("format", json()) != kFormat)
     return bad("is not a backup record");
@@ -84,8 +90,25 @@ Result<catalog::BackupRecord> DecodeBucketRecord(std::span<const uint8_t> bytes,
   out.pinned = b.value("pinned", json(false)) == json(true);
   out.info = b.value("info", json::object());
   if (!out.info.is_object()) return bad("has an info that is not an object");
-  if (auto it = b.find("drill"); it != b.end() && it->is_object()) out.drill = *it;
+  // What later reaches a path or the new instance's size.
+  const engines::BackupFacts facts = StoredFacts(out.info);
+  if (!facts.wal_archive.empty() && !storage::ValidateArchiveId(facts.wal_archive).ok())
+    return bad("names no valid WAL archive");
+  if (auto it = out.info.find("walArchive"); it != out.info.end() && !it->is_string())
+    return bad("names no valid WAL archive");
+  if (auto it = out.info.find("volumeSize"); it != out.info.end()) {
+    if (!it->is_string() || !ValidateSize(it->get<std::string>()).ok())
+      return bad("has no valid volumeSize");
+  }
+  if (auto it = out.info.find("config"); it != out.info.end()) {
+    bool strings = it->is_object();
+    for (const auto& [key, value] : strings ? it->items() : json::object().items())
+      strings = strings && value.is_string();
+    if (!strings) return bad("has a config that is not settings and their values");
+  }
   if (auto it = record.find("secret"); it != record.end()) {
+    if (!encrypted)
+      return bad("holds a password, which dbaasd keeps only in encrypted repositories");
     if (!it->is_string() || it->get<std::string>().empty()) return bad("has an invalid secret");
     out.secret = it->get<std::string>();
   }

@@ -17,15 +17,19 @@
 
 namespace dbaas::control {
 
-// The record of `backup` (ready, with its snapshot), with its secret when `with_secret`.
-std::vector<uint8_t> EncodeBucketRecord(const catalog::BackupRecord& backup, bool with_secret);
+// The record of `backup` (ready, with its snapshot) as it is now, with its secret when
+// `encrypted` (the repository's objects are sealed) and it has one. Its restore drills
+// are not part of it: a drill belongs to the host that ran it.
+std::vector<uint8_t> EncodeBucketRecord(const catalog::BackupRecord& backup, bool encrypted);
 
 // The backup a record describes, as the catalog of the daemon that reads it will hold it:
-// ready, of snapshot `snapshot_id`, copied to `repository`, made by no schedule here.
-// Names, type, times and sizes are checked (kCorruption naming what is wrong); the engine
-// checks the configuration. The secret is empty when the record has none.
+// ready, of snapshot `snapshot_id`, made by no schedule here, never drilled. What a reader
+// later uses is checked (kCorruption naming what is wrong): names, type, times, sizes, the
+// WAL archive id, the volume size, and that a repository that is not `encrypted` holds no
+// secret (a record anyone with the bucket could write would otherwise be importable). The
+// engine checks the configuration. The secret is empty when the record has none.
 Result<catalog::BackupRecord> DecodeBucketRecord(std::span<const uint8_t> record,
                                                  const std::string& snapshot_id,
-                                                 const std::string& repository);
+                                                 const std::string& repository, bool encrypted);
 
 }  // namespace dbaas::control

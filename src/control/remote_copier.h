@@ -59,6 +59,7 @@ class RemoteCopier {
     storage::Manifest snapshot;
     std::optional<std::vector<uint8_t>> record;
     Status record_status;
+    bool encrypted = false;  // the repository seals its objects (the record is authenticated)
   };
 
   // Pushes the snapshot of `backup` (ready) from `local` (under the caller's read hold) to
@@ -104,8 +105,10 @@ class RemoteCopier {
     std::unique_ptr<storage::RemoteRepository> repo;
     std::atomic<bool> leased{false};  // repo holds the lease (written under mu)
   };
-  enum class Access { kRead, kWrite };
-  // Under bucket.mu. A write makes the repository if the bucket has none and takes the lease.
+  // A write makes the repository if the bucket has none and takes the lease; a take-over
+  // makes it too, and takes the lease itself.
+  enum class Access { kRead, kWrite, kTakeOver };
+  // Under bucket.mu.
   Result<storage::RemoteRepository*> Connect(Bucket& bucket, Access access);
   // Opens the bucket's repository (bucket.client set), making it for a write if need be.
   Result<std::unique_ptr<storage::RemoteRepository>> Open(Bucket& bucket, Access access);

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 
 #include "base/log.h"
 #include "base/names.h"
@@ -35,6 +36,10 @@ std::vector<RepositoryView> Service::ListRepositories() const {
 Result<std::vector<BucketBackup>> Service::ListBucketBackups(const std::string& repository) {
   RETURN_IF_ERROR(CheckRepository(*copier_, repository));
   ASSIGN_OR_RETURN(auto snapshots, copier_->ListSnapshots(repository));
+  // Copies of backups deleted here wait in this queue for their removal from the bucket.
+  std::set<std::string> leaving;
+  ASSIGN_OR_RETURN(auto queued, catalog_->ListRemoteRemovals(repository));
+  for (const auto& r : queued) leaving.insert(r.item);
   std::vector<BucketBackup> out;
   for (const auto& listed : snapshots) {
     BucketBackup b;
@@ -47,19 +52,27 @@ Result<std::vector<BucketBackup>> Service::ListBucketBackups(const std::string& 
           "copied by an earlier build, without its record: copy it again from the host that "
           "made it (POST .../copy), or pull it offline (dbaas remote pull)";
     } else {
-      auto decoded = DecodeBucketRecord(*listed.record, b.snapshot_id, repository);
+      auto decoded =
+          DecodeBucketRecord(*listed.record, b.snapshot_id, repository, listed.encrypted);
       if (!decoded.ok()) {
         b.unavailable = decoded.status().ToString();
       } else {
         b.backup = std::move(decoded).value();
         auto known = catalog_->GetBackup(b.backup->name);
         b.in_catalog = known.ok() && known->snapshot_id == b.snapshot_id;
-        if (b.backup->secret.empty()) {
-          b.unavailable = fmt::format(
-              "repository '{}' is not encrypted, so it keeps no superuser password for the "
-              "backup: dbaasd cannot import it (dbaas remote pull and dbaas snapshot restore "
-              "give its files)",
-              repository);
+        if (leaving.count(b.snapshot_id)) {
+          b.unavailable = "its backup was deleted here; the copy is being removed";
+        } else if (b.backup->secret.empty()) {
+          b.unavailable =
+              listed.encrypted
+                  ? "its record holds no superuser password (its instance could not be "
+                    "opened when it was recorded): dbaasd cannot import it (dbaas remote "
+                    "pull and dbaas snapshot restore give its files)"
+                  : fmt::format(
+                        "repository '{}' is not encrypted, so it keeps no superuser password "
+                        "for the backup: dbaasd cannot import it (dbaas remote pull and dbaas "
+                        "snapshot restore give its files)",
+                        repository);
         } else if (auto engine = engines_->For(b.backup->instance_type); !engine.ok()) {
           b.unavailable = engine.status().ToString();
         } else if (Status config = (*engine)->ValidateConfig(BackupConfig(*b.backup));
@@ -84,13 +97,18 @@ Result<ImportReport> Service::ImportBackups(const std::string& repository,
   const auto now = std::chrono::system_clock::now();
   for (BucketBackup& b : listed) {
     std::string name = b.backup ? b.backup->name : b.snapshot_id;
-    if (b.backup && !instance.empty() && b.backup->instance != instance) continue;
+    bool other_instance = b.backup && !instance.empty() && b.backup->instance != instance;
     if (!names.empty()) {
       auto it = std::find(unseen.begin(), unseen.end(), name);
       if (it == unseen.end()) continue;
       unseen.erase(it);
+      if (other_instance) {
+        report.skipped.emplace_back(name, fmt::format("it is a backup of instance '{}', not '{}'",
+                                                      b.backup->instance, instance));
+        continue;
+      }
     }
-    if (b.in_catalog) continue;
+    if (other_instance || b.in_catalog) continue;
     if (!b.unavailable.empty()) {
       report.skipped.emplace_back(name, b.unavailable);
       continue;
@@ -105,8 +123,12 @@ Result<ImportReport> Service::ImportBackups(const std::string& repository,
         {"state", "copied"}, {"at", catalog::FormatRfc3339(now)}, {"imported", true}};
     Status inserted = catalog_->InsertBackup(record);
     if (inserted.code() == StatusCode::kAlreadyExists) {
-      report.skipped.emplace_back(
-          name, fmt::format("this catalog has a backup named '{}' of another snapshot", name));
+      // An import beside this one may have taken it in meanwhile: that is no conflict.
+      auto there = catalog_->GetBackup(name);
+      if (!there.ok() || there->snapshot_id != record.snapshot_id) {
+        report.skipped.emplace_back(
+            name, fmt::format("this catalog has a backup named '{}' of another snapshot", name));
+      }
       continue;
     }
     RETURN_IF_ERROR(inserted);

@@ -87,20 +87,6 @@ Result<std::vector<PackBlobEntry>> ParseIndexObject(std::span<const uint8_t> dat
   return ParsePackIndex(tail.first(tail.size() - kPackFooterSize), footer);
 }
 
-// "<instance>.<8 hex>", as the daemon names an instance incarnation's archive.
-Status ValidateArchiveId(std::string_view id) {
-  size_t dot = id.rfind('.');
-  bool ok = dot != std::string_view::npos && IsDns1123Label(id.substr(0, dot)) &&
-            id.size() - dot - 1 == 8 &&
-            id.substr(dot + 1).find_first_not_of("0123456789abcdef") == std::string_view::npos;
-  if (!ok) {
-    return Status::InvalidArgument(
-        fmt::format("'{}' is not a WAL archive id", id),
-        "an archive id is <instance>.<8 hex digits>, as 'wal/' lists them");
-  }
-  return Status::Ok();
-}
-
 std::string WalObject(const std::string& archive_id, const std::string& name) {
   return "wal/" + archive_id + "/" + name;
 }
@@ -375,10 +361,8 @@ Result<PushStats> RemoteRepository::Push(const Repository& local, const std::str
   ASSIGN_OR_RETURN(auto there, store_.List(ManifestObject(id)));
   if (!there.empty()) {
     stats.already_there = true;
-    if (!record.empty()) {
-      ASSIGN_OR_RETURN(auto kept, store_.List(RecordObject(id)));
-      if (kept.empty()) RETURN_IF_ERROR(PutObject(RecordObject(id), record));
-    }
+    // The record as the backup is now (a first one for a snapshot pushed without).
+    if (!record.empty()) RETURN_IF_ERROR(PutObject(RecordObject(id), record));
     stats.seconds = SecondsSince(start);
     return stats;
   }

@@ -104,8 +104,8 @@ class RemoteRepository {
 
   // Copies snapshot `id` of `local` here (its blobs the remote lacks, then its manifest).
   // A non-empty `record` (the daemon's description of the backup, opaque here) is kept
-  // beside it, written before the manifest: a snapshot pushed without one (by an earlier
-  // build) gets it when pushed again.
+  // beside it, written before the manifest; pushed again, the snapshot's record is written
+  // anew (an earlier build pushed none; the backup changed).
   Result<PushStats> Push(const Repository& local, const std::string& id,
                          Progress* progress = nullptr, std::span<const uint8_t> record = {});
   // The record pushed with snapshot `id`; nullopt when it was pushed without one.

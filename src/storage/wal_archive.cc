@@ -15,6 +15,7 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "base/names.h"
 #include "base/sha256.h"
 #include "storage/byte_codec.h"
 #include "storage/manifest.h"
@@ -184,7 +185,19 @@ std::string WalArchiveDir(const std::string& repo_path, const std::string& id) {
   return JoinPath(JoinPath(repo_path, "wal"), id);
 }
 
+Status ValidateArchiveId(std::string_view id) {
+  size_t dot = id.rfind('.');
+  size_t digits = dot == std::string_view::npos ? 0 : id.size() - dot - 1;
+  bool ok = dot != std::string_view::npos && IsDns1123Label(id.substr(0, dot)) && digits >= 4 &&
+            digits <= 16 &&
+            id.substr(dot + 1).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument(fmt::format("'{}' is not a WAL archive id", id),
+                                 "an archive id is <instance>.<hex digits>, as 'wal/' lists them");
+}
+
 Status WalArchive::Create(const std::string& repo_path, const std::string& id) {
+  RETURN_IF_ERROR(ValidateArchiveId(id));
   std::string wal = JoinPath(repo_path, "wal");
   RETURN_IF_ERROR(MakeDirs(wal, 0700));
   std::string dir = WalArchiveDir(repo_path, id);
@@ -195,6 +208,7 @@ Status WalArchive::Create(const std::string& repo_path, const std::string& id) {
 }
 
 Result<WalArchive> WalArchive::Open(const std::string& repo_path, const std::string& id) {
+  RETURN_IF_ERROR(ValidateArchiveId(id));
   std::string dir = WalArchiveDir(repo_path, id);
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {

@@ -123,6 +123,10 @@ class WalArchive {
 };
 
 std::string WalArchiveDir(const std::string& repo_path, const std::string& id);
+// An archive id is "<instance>.<hex digits>" (the daemon gives 8; 4 to 16 are read): a
+// name that stays one path component. Checked wherever an id comes from outside (a bucket,
+// a catalog row, a request) before it touches a path.
+Status ValidateArchiveId(std::string_view id);
 
 // The last failure of `dbaas wal-push` (into the spool) or of the daemon's drain (from the
 // spool into the archive), kept where the daemon reads it for the instance's status: one
