@@ -110,7 +110,8 @@ json BackupJson(const catalog::BackupRecord& b) {
             {"pinned", b.pinned},
             {"schedule", b.schedule_id.empty() ? json(nullptr) : json(b.schedule_id)},
             {"drill", b.drill},
-            {"copies", b.copies.is_object() ? b.copies : json::object()}};
+            {"copies", b.copies.is_object() ? b.copies : json::object()},
+            {"local", b.local}};
   // What the backup recorded about itself, where its engine knows it.
   const engines::BackupFacts f = control::StoredFacts(b.info);
   auto text = [&](const char* key, const std::string& v) {

@@ -141,6 +141,11 @@ const std::vector<std::string_view>& Migrations() {
       R"sql(
       ALTER TABLE restore_points ADD COLUMN gtid TEXT NOT NULL DEFAULT '';
       )sql",
+      // 9: whether a backup's snapshot is in the local repository (not when it was imported
+      // from a bucket, or when a bucket keeps it longer than this host: issue 16).
+      R"sql(
+      ALTER TABLE backups ADD COLUMN local INTEGER NOT NULL DEFAULT 1;
+      )sql",
   };
   return kSteps;
 }
@@ -213,7 +218,7 @@ InstanceRecord ReadInstance(const SqlRow& row) {
 
 constexpr std::string_view kBackupColumns =
     "name, instance, instance_type, status, snapshot_id, created_at, retention_days, "
-    "expires_at, size, stored_bytes, info, secret, pinned, schedule_id, drill, copies";
+    "expires_at, size, stored_bytes, info, secret, pinned, schedule_id, drill, copies, local";
 
 BackupRecord ReadBackup(const SqlRow& row) {
   BackupRecord r;
@@ -234,6 +239,7 @@ BackupRecord ReadBackup(const SqlRow& row) {
   r.schedule_id = row.Text(13);
   r.drill = ParseJsonValue(row.Text(14));
   r.copies = ParseJson(row.Text(15));
+  r.local = row.Int(16) != 0;
   return r;
 }
 
@@ -251,6 +257,7 @@ std::vector<SqlValue> BackupValues(const BackupRecord& r) {
   values.emplace_back(r.schedule_id);
   values.emplace_back(Dump(r.drill));
   values.emplace_back(Dump(r.copies));
+  values.emplace_back(int64_t{r.local ? 1 : 0});
   return values;
 }
 
@@ -551,9 +558,10 @@ Status Catalog::DeleteInstance(const std::string& name) {
 
 Status Catalog::InsertBackup(const BackupRecord& r) {
   std::lock_guard lock(mu_);
-  auto st = db_.Run(fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                kBackupColumns),
-                    BackupValues(r));
+  auto st =
+      db_.Run(fmt::format("INSERT INTO backups ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                          kBackupColumns),
+              BackupValues(r));
   if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
     return Status::AlreadyExists(fmt::format("backup '{}' already exists", r.name),
                                  "choose another backupName");
@@ -590,8 +598,10 @@ Result<std::vector<BackupRecord>> Catalog::ListBackups(const std::string& instan
 Status Catalog::UpdateBackup(const BackupRecord& r) {
   std::lock_guard lock(mu_);
   std::vector<SqlValue> values = BackupValues(r);
-  // `copies` is written only by InsertBackup and SetBackupCopy: a row read before a copy
-  // ended and written back after it (a drill, a pin) must not undo the copy's state.
+  // `copies` and `local` are written only by InsertBackup and their own setters: a row read
+  // before a copy ended and written back after it (a drill, a pin) must not undo the
+  // copy's state.
+  values.pop_back();
   values.pop_back();
   values.push_back(r.name);
   return NotFoundUnlessChanged(
@@ -611,6 +621,22 @@ Status Catalog::SetBackupCopy(const std::string& backup, const std::string& repo
       db_.Run("UPDATE backups SET copies = json_set(copies, '$.\"' || ? || '\"', json(?)) "
               "WHERE name = ?",
               {repository, Dump(state), backup}),
+      "backup", backup);
+}
+
+Status Catalog::RemoveBackupCopy(const std::string& backup, const std::string& repository) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE backups SET copies = json_remove(copies, '$.\"' || ? || '\"') "
+              "WHERE name = ?",
+              {repository, backup}),
+      "backup", backup);
+}
+
+Status Catalog::SetBackupLocal(const std::string& backup, bool local) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE backups SET local = ? WHERE name = ?", {int64_t{local ? 1 : 0}, backup}),
       "backup", backup);
 }
 

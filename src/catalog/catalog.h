@@ -71,6 +71,9 @@ struct BackupRecord {
   // Its copies in remote repositories, by repository name: {"state": "pending" | "copied" |
   // "failed", "at", "bytes", "error"}.
   nlohmann::json copies = nlohmann::json::object();
+  // Its snapshot is in the local repository. Not when it was imported from a bucket, or
+  // when the local copy expired while a bucket keeps it longer: restored from a bucket.
+  bool local = true;
   // Whether remote repository `repository` holds a finished copy of it.
   bool CopiedTo(const std::string& repository) const {
     return copies.is_object() && copies.contains(repository) && copies[repository].is_object() &&
@@ -197,6 +200,10 @@ class Catalog {
   // leaving the rest of the row alone.
   Status SetBackupCopy(const std::string& backup, const std::string& repository,
                        const nlohmann::json& state);
+  // Forgets the backup's copy in `repository` (removed from there), leaving the rest.
+  Status RemoveBackupCopy(const std::string& backup, const std::string& repository);
+  // Whether its snapshot is in the local repository, leaving the rest of the row alone.
+  Status SetBackupLocal(const std::string& backup, bool local);
   Status DeleteBackup(const std::string& name);
 
   // Jobs.

@@ -315,6 +315,10 @@ Status Service::RemoveBackupData(const std::vector<catalog::BackupRecord>& backu
   // Its copies go with it: queued before anything is removed (a crash from here on is
   // finished by reconcile, which queues them again).
   for (const catalog::BackupRecord& backup : backups) RETURN_IF_ERROR(QueueCopyRemovals(backup));
+  return RemoveLocalSnapshots(backups);
+}
+
+Status Service::RemoveLocalSnapshots(const std::vector<catalog::BackupRecord>& backups) {
   auto hold = repo_.HoldExclusive();
   ASSIGN_OR_RETURN(auto repo, repo_.Open());
   std::string names;
@@ -351,6 +355,18 @@ Result<catalog::JobRecord> Service::Restore(const RestoreRequest& original) {
   if (!request.repository.empty()) {
     RETURN_IF_ERROR(ValidateName("repository name", request.repository));
     RETURN_IF_ERROR(copier_->CheckNames({request.repository}));
+  } else if (!request.backup_name.empty()) {
+    // A backup kept only in buckets (imported, or its local copy expired) comes from one.
+    auto named = catalog_->GetBackup(request.backup_name);
+    if (named.ok() && !named->local) {
+      request.repository = RepositoryHolding(*named);
+      if (request.repository.empty()) {
+        return Status::FailedPrecondition(
+            fmt::format("backup '{}' has no local copy and no copy in a configured repository",
+                        request.backup_name),
+            "configure the repository that holds it (dbaasd's 'repositories')");
+      }
+    }
   }
   if (to_target) {
     // From a bucket: what the local archive lacks of the WAL comes first, so that the

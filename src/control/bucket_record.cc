@@ -102,8 +102,8 @@ Result<catalog::BackupRecord> DecodeBucketRecord(std::span<const uint8_t> bytes,
   }
   if (auto it = out.info.find("config"); it != out.info.end()) {
     bool strings = it->is_object();
-    for (const auto& [key, value] : strings ? it->items() : json::object().items())
-      strings = strings && value.is_string();
+    for (auto setting = it->begin(); strings && setting != it->end(); ++setting)
+      strings = setting->is_string();
     if (!strings) return bad("has a config that is not settings and their values");
   }
   if (auto it = record.find("secret"); it != record.end()) {
@@ -114,6 +114,7 @@ Result<catalog::BackupRecord> DecodeBucketRecord(std::span<const uint8_t> bytes,
   }
   out.status = catalog::BackupState::kReady;
   out.snapshot_id = snapshot_id;
+  out.local = false;  // a copy in a bucket, until fetched
   return out;
 }
 

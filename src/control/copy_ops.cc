@@ -32,6 +32,18 @@ bool Waiting(const catalog::BackupRecord& backup, const std::string& remote) {
 Status Service::CopyBackupNow(const std::string& backup, const std::string& to,
                               storage::Progress* progress) {
   Status copied = [&]() -> Status {
+    // Only in buckets: fetched into the local repository from one that has it first (a copy
+    // from bucket to bucket goes through here, decrypted and sealed again).
+    ASSIGN_OR_RETURN(catalog::BackupRecord before, catalog_->GetBackup(backup));
+    if (!before.local) {
+      std::string from = RepositoryHolding(before);
+      if (from.empty()) {
+        return Status::FailedPrecondition(fmt::format(
+            "backup '{}' has no local copy and no copy in a configured repository", backup));
+      }
+      storage::Progress unused;
+      RETURN_IF_ERROR(FetchFromRemote(before, from, progress ? *progress : unused));
+    }
     // A reader's hold: no gc deletes the packs being sent.
     auto hold = repo_.HoldForRead();
     ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(backup));
@@ -99,6 +111,13 @@ Result<catalog::JobRecord> Service::CopyBackup(const std::string& instance,
   return job;
 }
 
+std::string Service::RepositoryHolding(const catalog::BackupRecord& backup) const {
+  for (const auto& name : copier_->Names()) {
+    if (backup.CopiedTo(name)) return name;
+  }
+  return "";
+}
+
 std::map<std::string, double> Service::CopyLagSeconds() const {
   std::map<std::string, double> lag;
   for (const auto& name : copier_->Names()) lag[name] = 0;
@@ -159,6 +178,8 @@ Status Service::FetchFromRemote(const catalog::BackupRecord& backup, const std::
   ASSIGN_OR_RETURN(auto lock, repo->LockForWrite());
   ASSIGN_OR_RETURN(auto pulled,
                    copier_->PullSnapshot(repository, *repo, backup.snapshot_id, &progress));
+  // Local again (until retention says otherwise).
+  if (!backup.local) RETURN_IF_ERROR(catalog_->SetBackupLocal(backup.name, true));
   spdlog::info(
       "event=backup_fetched backup={} repository={} blobs_fetched={} bytes_fetched={} "
       "duration_ms={:.0f}",

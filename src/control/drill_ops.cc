@@ -22,6 +22,12 @@ Result<catalog::JobRecord> Service::VerifyBackup(const std::string& instance,
           fmt::format("backup '{}' is {}, not ready", backup, record.status),
           "drill it once it is ready");
     }
+    if (!record.local) {
+      return Status::FailedPrecondition(
+          fmt::format("backup '{}' has no local copy: it is kept in a remote repository", backup),
+          "restore it from there (POST .../restore with 'repository'), which checks it too, or "
+          "copy it again to fetch it");
+    }
     reservations_.UseBackup(backup);  // not deleted while drilled
   }
   auto release = [this, backup] { reservations_.StopUsingBackup(backup); };

@@ -14,10 +14,13 @@
 //   repository tmp/ not empty    -> garbage-collected
 #include <dirent.h>
 
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
+
 #include <spdlog/spdlog.h>
+#include <algorithm>
 
 #include "base/log.h"
 #include "control/service.h"
@@ -186,6 +189,19 @@ Status Service::ReconcileBackups() {
     spdlog::warn("event=branch_snapshot_removed snapshot={} name={}", s.id, s.name);
     ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
     Status removed = repo->RemoveSnapshot(s.id);
+    if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
+    dirty = true;
+  }
+  for (const auto& b : backups) {
+    // A local copy that expired while a bucket keeps the backup, cut off before it went
+    // (or a pull cut off before it was recorded: fetched again when needed).
+    if (b.status != catalog::BackupState::kReady || b.local || b.snapshot_id.empty()) continue;
+    bool present = std::any_of(snapshots.begin(), snapshots.end(),
+                               [&](const storage::Manifest& s) { return s.id == b.snapshot_id; });
+    if (!present) continue;
+    spdlog::warn("event=local_copy_removed backup={} snapshot={}", b.name, b.snapshot_id);
+    ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
+    Status removed = repo->RemoveSnapshot(b.snapshot_id);
     if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;
     dirty = true;
   }

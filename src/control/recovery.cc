@@ -87,7 +87,11 @@ Result<std::vector<PitrBackup>> PitrBackups(const catalog::Catalog& catalog,
   std::vector<PitrBackup> out;
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
     auto p = AsPitrBackup(*it);
-    if (p && (repository.empty() || it->CopiedTo(repository))) out.push_back(std::move(*p));
+    // Without a repository, only backups this host has can be a base (or a named one: the
+    // restore fetched it).
+    bool usable =
+        repository.empty() ? it->local || it->name == backup_name : it->CopiedTo(repository);
+    if (p && usable) out.push_back(std::move(*p));
   }
   if (out.empty()) {
     if (!repository.empty()) {

@@ -114,6 +114,7 @@ Result<ImportReport> Service::ImportBackups(const std::string& repository,
       continue;
     }
     catalog::BackupRecord record = std::move(*b.backup);
+    record.local = false;  // fetched from the bucket by its first restore
     if (record.retention_days) {
       record.expires_at =
           catalog::FormatRfc3339(now + std::chrono::hours(24) * *record.retention_days);

@@ -98,4 +98,61 @@ std::vector<Expiry> ExpiredBackups(const std::vector<catalog::BackupRecord>& bac
   return expired;
 }
 
+RetentionPlan PlanRetention(const std::vector<catalog::BackupRecord>& backups,
+                            const std::map<std::string, KeepRules>& keep_rules,
+                            const std::set<std::string>& live_instances,
+                            const std::map<std::string, std::optional<int>>& remote_days,
+                            Clock::time_point now) {
+  std::map<std::string, Expiry> expired_here;
+  for (Expiry& e : ExpiredBackups(backups, keep_rules, live_instances, now))
+    expired_here.emplace(e.backup, std::move(e));
+  RetentionPlan plan;
+  for (const catalog::BackupRecord& b : backups) {
+    if (b.status != catalog::BackupState::kReady) continue;
+    auto here = expired_here.find(b.name);
+    const bool local_expired = here != expired_here.end();
+    std::vector<CopyExpiry> going;
+    bool kept_longer = false;  // a copy its repository keeps past the local expiry
+    size_t staying = 0;        // copies that stay
+    const nlohmann::json copies = b.copies.is_object() ? b.copies : nlohmann::json::object();
+    for (const auto& [repository, copy] : copies.items()) {
+      auto days = remote_days.find(repository);
+      if (days == remote_days.end()) {  // not configured: nothing here can remove it
+        ++staying;
+        continue;
+      }
+      if (!copy.is_object() || copy.value("state", "") != "copied") continue;
+      if (!days->second) {  // goes with its backup
+        if (local_expired) {
+          going.push_back(CopyExpiry{b.name, b.instance, repository,
+                                     "its backup expired: " + here->second.reason});
+        } else {
+          ++staying;
+        }
+        continue;
+      }
+      auto until = CreatedAt(b) + std::chrono::hours(24) * *days->second;
+      if (b.pinned || now < until) {
+        kept_longer = kept_longer || local_expired;
+        ++staying;
+      } else {
+        going.push_back(CopyExpiry{b.name, b.instance, repository,
+                                   fmt::format("the retention of repository '{}' ({} days) ended",
+                                               repository, *days->second)});
+      }
+    }
+    if (local_expired && !kept_longer) {
+      plan.whole.push_back(here->second);
+      continue;
+    }
+    if (!local_expired && !b.local && staying == 0 && !going.empty()) {
+      plan.whole.push_back({b.name, b.instance, "no copy of it is kept anywhere any longer"});
+      continue;
+    }
+    if (local_expired && b.local) plan.local_only.push_back(here->second);
+    for (CopyExpiry& c : going) plan.copies.push_back(std::move(c));
+  }
+  return plan;
+}
+
 }  // namespace dbaas::control

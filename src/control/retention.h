@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -36,6 +37,33 @@ struct Expiry {
   std::string instance;
   std::string reason;  // why it goes, for the event log
 };
+
+// Retention with remote repositories (issue 16). A repository may have a retention of its
+// own (days after the backup was made; pinned backups for ever); without one, its copies
+// go with their backup. For each ready backup:
+//   - the local rules above expire it, and no repository keeps a copy longer: it goes
+//     whole (its local snapshot, every copy, its row);
+//   - they expire it, and a repository keeps a copy longer: its local snapshot goes (and
+//     the copies that go with it); the row stays, restored from that repository;
+//   - a repository's own retention of a copy ended: that copy goes; a backup with no local
+//     snapshot and no copy left goes whole.
+struct CopyExpiry {
+  std::string backup;
+  std::string instance;
+  std::string repository;
+  std::string reason;
+};
+struct RetentionPlan {
+  std::vector<Expiry> whole;
+  std::vector<Expiry> local_only;
+  std::vector<CopyExpiry> copies;  // also those of local_only's that go with them
+};
+// `remote_days`: every configured repository, with its retention of its own, if any.
+RetentionPlan PlanRetention(const std::vector<catalog::BackupRecord>& backups,
+                            const std::map<std::string, KeepRules>& keep_rules,
+                            const std::set<std::string>& live_instances,
+                            const std::map<std::string, std::optional<int>>& remote_days,
+                            std::chrono::system_clock::time_point now);
 
 // Ready, and not failed by its last restore drill.
 bool IsGoodBackup(const catalog::BackupRecord& backup);

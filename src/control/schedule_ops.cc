@@ -183,7 +183,11 @@ Result<int> Service::ApplyRetention() {
   }
   std::set<std::string> live;
   for (const auto& i : instances) live.insert(i.name);
-  std::vector<Expiry> expired = ExpiredBackups(backups, rules, live, Clock::now());
+  std::map<std::string, std::optional<int>> remote_days;
+  for (const auto& name : copier_->Names()) remote_days[name] = copier_->Spec(name)->retention_days;
+  RetentionPlan plan = PlanRetention(backups, rules, live, remote_days, Clock::now());
+  DropExpiredCopies(plan);
+  const std::vector<Expiry>& expired = plan.whole;
   if (expired.empty()) return 0;
 
   std::vector<catalog::BackupRecord> going;
@@ -206,6 +210,52 @@ Result<int> Service::ApplyRetention() {
     metrics_->BackupsExpired(b.instance, 1);
   }
   return static_cast<int>(going.size());
+}
+
+void Service::DropExpiredCopies(const RetentionPlan& plan) {
+  // Copies first: each is queued for removal from its bucket (the copier's tick removes
+  // it) and forgotten by its backup.
+  for (const CopyExpiry& c : plan.copies) {
+    auto record = catalog_->GetBackup(c.backup);
+    if (!record.ok() || !record->CopiedTo(c.repository)) continue;
+    Status queued = catalog_->QueueRemoteRemoval(
+        {c.repository, record->snapshot_id, c.backup, catalog::NowRfc3339()});
+    if (queued.ok()) queued = catalog_->RemoveBackupCopy(c.backup, c.repository);
+    if (!queued.ok()) {
+      spdlog::warn("event=copy_expiry_failed backup={} repository={} error=\"{}\"", c.backup,
+                   c.repository, queued.ToString());
+      continue;
+    }
+    WarnIfError(
+        catalog_->AddEvent("info", c.instance, "",
+                           fmt::format("the copy of backup {} in repository '{}' expired: {}",
+                                       c.backup, c.repository, c.reason)),
+        "record an event in the catalog");
+    spdlog::info("event=copy_expired backup={} repository={} reason=\"{}\"", c.backup, c.repository,
+                 c.reason);
+  }
+  // Then local snapshots that a bucket keeps longer: the row says so first (restores go to
+  // the bucket from then on), then the snapshot goes. A crash between leaves a snapshot
+  // the next start removes (ReconcileBackups).
+  std::vector<catalog::BackupRecord> local_going;
+  for (const Expiry& e : plan.local_only) {
+    std::lock_guard lock(mu_);
+    auto record = catalog_->GetBackup(e.backup);
+    if (!record.ok() || record->status != catalog::BackupState::kReady || !record->local ||
+        reservations_.InUse(e.backup)) {
+      continue;
+    }
+    if (!catalog_->SetBackupLocal(e.backup, false).ok()) continue;
+    WarnIfError(catalog_->AddEvent("info", e.instance, "",
+                                   fmt::format("the local copy of backup {} expired ({}); a "
+                                               "remote repository keeps it",
+                                               e.backup, e.reason)),
+                "record an event in the catalog");
+    spdlog::info("event=local_copy_expired backup={} reason=\"{}\"", e.backup, e.reason);
+    local_going.push_back(std::move(record).value());
+  }
+  if (local_going.empty()) return;
+  WarnIfError(RemoveLocalSnapshots(local_going), "remove the local copies of expired backups");
 }
 
 std::string Service::RenderMetrics() const {

@@ -42,6 +42,7 @@
 #include "control/repository_access.h"
 #include "control/requests.h"
 #include "control/reservations.h"
+#include "control/retention.h"
 #include "control/scheduler.h"
 #include "control/ticker.h"
 #include "control/volume_watcher.h"
@@ -261,6 +262,11 @@ class Service {
   // Removes the snapshots of backups marked deleting, collects the garbage once, prunes
   // the WAL archives.
   Status RemoveBackupData(const std::vector<catalog::BackupRecord>& backups);
+  // The local part of that: snapshots, garbage, WAL pruning; no copy is touched.
+  Status RemoveLocalSnapshots(const std::vector<catalog::BackupRecord>& backups);
+  // Retention's part in the buckets: copies whose repository's retention ended are queued
+  // for removal, and local snapshots of backups a bucket keeps longer are removed.
+  void DropExpiredCopies(const RetentionPlan& plan);
   // After a backup that stored page patches: stores them again as deltas of their base
   // chunks (the backup did not read those, to be fast). A failure is logged: the backup is
   // made either way.
@@ -321,6 +327,8 @@ class Service {
   // restore from a bucket after the local archive was lost.
   Status FetchWalFromRemote(const std::string& instance, const std::string& backup,
                             const std::string& repository);
+  // A configured repository that holds a finished copy of `backup` ("" when none does).
+  std::string RepositoryHolding(const catalog::BackupRecord& backup) const;
   // Queues the removal of a backup's copies from their buckets, before its row goes (the
   // copier's tick removes them: RemoveQueuedCopies).
   Status QueueCopyRemovals(const catalog::BackupRecord& backup);

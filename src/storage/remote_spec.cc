@@ -24,7 +24,8 @@ Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
                                                "credentials",
                                                "metadataEndpoint",
                                                "caFile",
-                                               "encryption"};
+                                               "encryption",
+                                               "retentionDays"};
   for (const auto& [field, value] : spec.items()) {
     if (!kKnown.count(field))
       return Status::InvalidArgument(fmt::format("repository: unknown field '{}'", field));
@@ -99,6 +100,14 @@ Result<RemoteSpec> ParseRemoteSpec(const nlohmann::json& spec) {
     }
     out.key = {key_file ? RemoteKeySpec::Kind::kKeyFile : RemoteKeySpec::Kind::kPassphraseFile,
                path.get<std::string>()};
+  }
+  if (spec.contains("retentionDays")) {
+    const auto& days = spec["retentionDays"];
+    if (!days.is_number_integer() || days.get<int64_t>() < 1 || days.get<int64_t>() > 36500) {
+      return Status::InvalidArgument(
+          fmt::format("repository '{}': retentionDays must be 1 to 36500 days", out.name));
+    }
+    out.retention_days = days.get<int>();
   }
   // The endpoint, bucket and region are checked as the client checks them.
   auto client = objstore::S3Client::Create(out.location, {"check", "check", ""});

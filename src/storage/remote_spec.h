@@ -6,7 +6,7 @@
 //    "credentialsFile": "/etc/dbaas/s3.credentials", "profile": "default",
 //    "caFile": "/etc/dbaas/minio-ca.pem",                       (a CA to trust instead of the
 //    system's) "encryption": {"keyFile": "/etc/dbaas/offsite.key"}}     (or {"passphraseFile":
-//    ...})
+//    ...}, "retentionDays": 90)
 //
 // Credentials: the credentialsFile's profile, else the environment (AWS_ACCESS_KEY_ID, ...);
 // or, with "credentials": "instanceMetadata", temporary ones from the machine's instance
@@ -15,6 +15,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,10 @@ struct RemoteSpec {
   bool instance_metadata = false;  // credentials from the instance metadata service
   std::string metadata_endpoint;   // empty: the service's usual address
   std::string ca_file;             // empty: the system's CAs
+  // Retention of its own: copies here are kept this many days after their backup was made
+  // (pinned ones for ever), however long the local repository keeps them. None: they go
+  // with their backup.
+  std::optional<int> retention_days;
   RemoteKeySpec key;
 };
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -232,6 +233,88 @@ TEST_F(DisasterRecoveryTest, ANewHostListsImportsAndRestoresTheBucketsBackupsToT
   ASSERT_EQ(copied.status, 200) << copied.raw;
   EXPECT_EQ(copied.body["copy"]["state"], "copied");
   EXPECT_EQ(fresh_.Get("/repositories/offsite/backups").body["count"], 2);
+}
+
+// A repository with a retention of its own (30 days) keeps a copy after the local one
+// expired (restored from there without being asked), and lets go of copies older than that,
+// whatever the local repository keeps.
+TEST_F(DisasterRecoveryTest, ABucketKeepsItsCopiesForItsOwnRetention) {
+  json config = json::parse(ReadFile(config_));
+  config["repositories"][0]["retentionDays"] = 30;
+  WriteFile(config_, config.dump());
+  Daemon& host = fresh_;
+  ASSERT_TRUE(host.Start({}, {"--config", config_}).ok());
+  ASSERT_EQ(host.Post("/instances", json{{"name", "shop"}, {"type", "postgresql"}}).status, 201);
+  ASSERT_TRUE(
+      Psql(host, "shop", "create table t as select g from generate_series(1, 1000) g").ok());
+  auto old =
+      host.Post("/instances/shop/backup",
+                json{{"backupName", "old"}, {"retentionDays", 1}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(old.status, 201) << old.raw;
+  ASSERT_TRUE(Psql(host, "shop", "insert into t select g from generate_series(1001, 1500) g").ok());
+  auto newest = host.Post("/instances/shop/backup",
+                          json{{"backupName", "newest"}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(newest.status, 201) << newest.raw;
+  const std::string old_snapshot = old.body["backup"]["snapshotId"];
+  const std::string newest_snapshot = newest.body["backup"]["snapshotId"];
+  auto bucket =
+      objstore::S3Client::Create(server_->Location("offsite"), S3TestServer::GoodCredentials())
+          .value();
+  auto in_bucket = [&](const std::string& snapshot) {
+    return !bucket->List("snapshots/" + snapshot)
+                .value_or(std::vector<objstore::ObjectInfo>{})
+                .empty();
+  };
+  // Time passes while the daemon is down: the backups were made days ago.
+  auto age = [&](const std::vector<std::string>& names, int days) {
+    ASSERT_TRUE(host.Stop().ok());
+    {
+      auto catalog = catalog::Catalog::Open(host.data_root() + "/catalog.db").value();
+      auto then = std::chrono::system_clock::now() - std::chrono::hours(24) * days;
+      for (const auto& name : names) {
+        auto b = catalog->GetBackup(name).value();
+        b.created_at = catalog::FormatRfc3339(then);
+        if (b.retention_days) b.expires_at = catalog::FormatRfc3339(then + std::chrono::hours(24));
+        ASSERT_TRUE(catalog->UpdateBackup(b).ok());
+      }
+    }
+    ASSERT_TRUE(host.Start({}, {"--config", config_}).ok());
+  };
+  auto wait_for = [&](const std::function<bool()>& done) {
+    for (int i = 0; i < 150 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return done();
+  };
+
+  // Ten days on: "old" expired here, the bucket keeps it.
+  age({"old"}, 10);
+  ASSERT_TRUE(wait_for([&] {
+    return host.Get("/instances/shop/backups/old").body["backup"]["local"] == false;
+  })) << host.Get("/instances/shop/backups/old").raw;
+  auto kept = host.Get("/instances/shop/backups/old").body["backup"];
+  EXPECT_EQ(kept["status"], "completed");
+  EXPECT_EQ(kept["copies"]["offsite"]["state"], "copied");
+  EXPECT_FALSE(fs::exists(host.data_root() + "/repository/snapshots/" + old_snapshot + ".manifest"))
+      << "the local copy went";
+  EXPECT_TRUE(in_bucket(old_snapshot));
+  EXPECT_EQ(host.Post("/instances/shop/backups/old/verify", json::object()).status, 409)
+      << "a drill needs the local copy";
+  auto restored = host.Post("/instances/shop/restore",
+                            json{{"backupName", "old"}, {"newInstanceName", "then"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw;
+  EXPECT_EQ(Psql(host, "then", "select count(*) from t").value_or(""), "1000");
+  ASSERT_EQ(host.Delete("/instances/then").status, 200);
+
+  // Forty days on: the bucket's retention ends for both copies. "old" goes whole; "newest",
+  // which the local rules keep (the instance's newest good backup), loses its copy only.
+  age({"old", "newest"}, 40);
+  ASSERT_TRUE(wait_for([&] { return host.Get("/instances/shop/backups/old").status == 404; }));
+  ASSERT_TRUE(wait_for([&] {
+    return !host.Get("/instances/shop/backups/newest").body["backup"]["copies"].contains("offsite");
+  }));
+  EXPECT_EQ(host.Get("/instances/shop/backups/newest").body["backup"]["local"], true);
+  EXPECT_TRUE(wait_for([&] { return !in_bucket(old_snapshot) && !in_bucket(newest_snapshot); }))
+      << "the expired copies stayed in the bucket";
 }
 
 }  // namespace

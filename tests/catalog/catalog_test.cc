@@ -128,6 +128,32 @@ TEST(CatalogTest, RemoteRemovalsAreQueuedOnceListedByRepositoryAndDone) {
   EXPECT_EQ(c.ListRemoteRemovals("second")->size(), 1u) << "another bucket's stays";
 }
 
+TEST(CatalogTest, ACopyIsForgottenAndTheLocalFlagSetWithoutTouchingTheRest) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  BackupRecord b = ReadyBackup("b1", "db");
+  b.copies = {{"offsite", {{"state", "copied"}}}, {"second", {{"state", "copied"}}}};
+  ASSERT_TRUE(c.InsertBackup(b).ok());
+  ASSERT_TRUE(c.RemoveBackupCopy("b1", "offsite").ok());
+  ASSERT_TRUE(c.SetBackupLocal("b1", false).ok());
+  auto read = c.GetBackup("b1");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->copies, (nlohmann::json{{"second", {{"state", "copied"}}}}));
+  EXPECT_FALSE(read->local);
+  // A row read before and written back after (a pin) keeps both.
+  read->pinned = true;
+  read->local = true;
+  read->copies = nlohmann::json::object();
+  ASSERT_TRUE(c.UpdateBackup(*read).ok());
+  EXPECT_FALSE(c.GetBackup("b1")->local);
+  EXPECT_TRUE(c.GetBackup("b1")->CopiedTo("second"));
+  EXPECT_TRUE(c.GetBackup("b1")->pinned);
+  EXPECT_EQ(c.SetBackupLocal("nope", true).code(), StatusCode::kNotFound);
+  EXPECT_EQ(c.RemoveBackupCopy("nope", "offsite").code(), StatusCode::kNotFound);
+}
+
 TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
   TempDir dir;
   std::string path = dir / "catalog.db";
@@ -147,6 +173,7 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
                          "ALTER TABLE backups DROP COLUMN schedule_id; "
                          "ALTER TABLE backups DROP COLUMN drill; "
                          "ALTER TABLE backups DROP COLUMN copies; DROP TABLE remote_removals; "
+                         "ALTER TABLE backups DROP COLUMN local; "
                          "PRAGMA user_version = 1")
                     .ok());
   }
@@ -158,6 +185,7 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
   auto backup = (*catalog)->GetBackup("old-backup");
   ASSERT_TRUE(backup.ok()) << backup.status().ToString();
   EXPECT_FALSE(backup->pinned);
+  EXPECT_TRUE(backup->local) << "made before buckets: its snapshot is local";
   EXPECT_TRUE(backup->drill.is_null());
   EXPECT_EQ(backup->copies, nlohmann::json::object()) << "no copies";
   EXPECT_EQ(backup->schedule_id, "");

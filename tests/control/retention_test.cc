@@ -143,5 +143,64 @@ TEST(RetentionTest, RulesAndRetentionDaysAreAUnion) {
             (std::vector<std::string>{"old"}));
 }
 
+// Remote repositories: "month" keeps its copies 30 days, "follow" has no retention of its
+// own (its copies go with their backup).
+const std::map<std::string, std::optional<int>> kRemotes = {{"month", 30}, {"follow", {}}};
+
+catalog::BackupRecord CopiedTo(catalog::BackupRecord b, std::vector<std::string> repositories) {
+  for (const auto& r : repositories) b.copies[r] = {{"state", "copied"}};
+  return b;
+}
+
+std::vector<std::string> CopyNames(const RetentionPlan& plan) {
+  std::vector<std::string> names;
+  for (const auto& c : plan.copies) names.push_back(c.backup + "@" + c.repository);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(RetentionTest, ABucketWithItsOwnRetentionKeepsACopyAfterTheLocalOneExpires) {
+  std::vector<catalog::BackupRecord> backups = {
+      CopiedTo(Backup("old", "2026-11-01T00:00:00Z", "", "2026-11-08T00:00:00Z"),
+               {"month", "follow"}),
+      CopiedTo(Backup("plain", "2026-11-02T00:00:00Z", "", "2026-11-09T00:00:00Z"), {"follow"}),
+      Backup("newest", "2026-11-20T00:00:00Z", "", "2026-11-27T00:00:00Z")};
+  auto plan = PlanRetention(backups, {}, kLive, kRemotes, At("2026-11-10T00:00:00Z"));
+  EXPECT_EQ(Names(plan.whole), (std::vector<std::string>{"plain"})) << "nothing keeps it longer";
+  EXPECT_EQ(Names(plan.local_only), (std::vector<std::string>{"old"}));
+  EXPECT_EQ(CopyNames(plan), (std::vector<std::string>{"old@follow"}))
+      << "the copy that follows its backup goes with the local one";
+
+  // Thirty days on, "month" lets go too: the backup, no longer local, goes whole.
+  backups[0].local = false;
+  backups[0].copies.erase("follow");
+  plan = PlanRetention(backups, {}, kLive, kRemotes, At("2026-12-02T00:00:00Z"));
+  EXPECT_EQ(Names(plan.whole), (std::vector<std::string>{"old", "plain"}));
+  EXPECT_TRUE(plan.local_only.empty());
+}
+
+TEST(RetentionTest, ABucketsRetentionEndsItsCopyWhileTheLocalBackupStays) {
+  std::vector<catalog::BackupRecord> backups = {
+      CopiedTo(Backup("kept", "2026-10-01T00:00:00Z"), {"month", "follow"}),
+      CopiedTo(Backup("pinned", "2026-10-01T00:00:00Z"), {"month"}),
+      CopiedTo(Backup("pending", "2026-10-01T00:00:00Z"), {}),
+      CopiedTo(Backup("elsewhere", "2026-10-01T00:00:00Z"), {"unconfigured"})};
+  backups[1].pinned = true;
+  backups[2].copies["month"] = {{"state", "failed"}};
+  auto plan = PlanRetention(backups, {}, kLive, kRemotes, At("2026-11-15T00:00:00Z"));
+  EXPECT_TRUE(plan.whole.empty()) << Names(plan.whole).size();
+  EXPECT_TRUE(plan.local_only.empty());
+  EXPECT_EQ(CopyNames(plan), (std::vector<std::string>{"kept@month"}))
+      << "pinned copies stay; a failed copy is not counted; one in an unconfigured "
+         "repository cannot be removed from here";
+
+  // A backup only in buckets whose last copy ends goes whole.
+  backups[0].local = false;
+  backups[0].copies.erase("follow");
+  plan = PlanRetention({backups[0]}, {}, kLive, kRemotes, At("2026-11-15T00:00:00Z"));
+  EXPECT_EQ(Names(plan.whole), (std::vector<std::string>{"kept"}));
+  EXPECT_TRUE(plan.copies.empty());
+}
+
 }  // namespace
 }  // namespace dbaas::control

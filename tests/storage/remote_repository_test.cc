@@ -475,9 +475,11 @@ TEST(RemoteSpecTest, EveryFieldIsCheckedBeforeAnythingIsRead) {
                          {"pathStyle", false},
                          {"credentialsFile", "/etc/dbaas/s3.credentials"},
                          {"caFile", "/etc/dbaas/ca.pem"},
-                         {"encryption", {{"passphraseFile", "/etc/dbaas/pass"}}}};
+                         {"encryption", {{"passphraseFile", "/etc/dbaas/pass"}}},
+                         {"retentionDays", 90}};
   auto spec = ParseRemoteSpec(good);
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->retention_days, 90);
   EXPECT_FALSE(spec->location.path_style);
   EXPECT_EQ(spec->key.kind, RemoteKeySpec::Kind::kPassphraseFile);
   EXPECT_EQ(spec->ca_file, "/etc/dbaas/ca.pem");
@@ -495,6 +497,8 @@ TEST(RemoteSpecTest, EveryFieldIsCheckedBeforeAnythingIsRead) {
            {{{"pathStyle", "yes"}}, "pathStyle"},
            {{{"credentialsFile", "relative/creds"}}, "absolute path"},
            {{{"caFile", "ca.pem"}}, "caFile must be an absolute path"},
+           {{{"retentionDays", 0}}, "retentionDays must be 1 to 36500"},
+           {{{"retentionDays", "90"}}, "retentionDays must be 1 to 36500"},
            {{{"encryption", {{"keyFile", "/k"}, {"passphraseFile", "/p"}}}},
             "one of keyFile or passphraseFile"},
            {{{"encryption", {{"keyFile", "k"}, {"passphraseFile", nullptr}}}}, "must be absolute"},
