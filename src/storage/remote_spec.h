@@ -4,9 +4,12 @@
 //   {"name": "offsite", "type": "s3", "endpoint": "https://s3.eu-west-1.amazonaws.com",
 //    "bucket": "acme-db-backups", "region": "eu-west-1", "pathStyle": false,
 //    "credentialsFile": "/etc/dbaas/s3.credentials", "profile": "default",
-//    "caFile": "/etc/dbaas/minio-ca.pem",                       (a CA to trust instead of the
-//    system's) "encryption": {"keyFile": "/etc/dbaas/offsite.key"}}     (or {"passphraseFile":
-//    ...}, "retentionDays": 90)
+//    "caFile": "/etc/dbaas/minio-ca.pem",
+//    "encryption": {"keyFile": "/etc/dbaas/offsite.key"},
+//    "retentionDays": 90}
+//
+// caFile: a CA to trust instead of the system's. encryption: keyFile or passphraseFile.
+// retentionDays: how long this repository keeps copies, whatever the local one keeps.
 //
 // Credentials: the credentialsFile's profile, else the environment (AWS_ACCESS_KEY_ID, ...);
 // or, with "credentials": "instanceMetadata", temporary ones from the machine's instance
