@@ -320,6 +320,10 @@ Status Service::RemoveBackupData(const std::vector<catalog::BackupRecord>& backu
 
 Status Service::RemoveLocalSnapshots(const std::vector<catalog::BackupRecord>& backups) {
   auto hold = repo_.HoldExclusive();
+  return RemoveSnapshotsHeld(backups);
+}
+
+Status Service::RemoveSnapshotsHeld(const std::vector<catalog::BackupRecord>& backups) {
   ASSIGN_OR_RETURN(auto repo, repo_.Open());
   std::string names;
   for (const catalog::BackupRecord& backup : backups) {

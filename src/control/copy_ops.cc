@@ -7,7 +7,9 @@
 
 #include "base/log.h"
 #include "base/names.h"
+#include "base/scope_exit.h"
 #include "control/service.h"
+#include "control/stored_facts.h"
 
 namespace dbaas::control {
 namespace {
@@ -31,54 +33,78 @@ bool Waiting(const catalog::BackupRecord& backup, const std::string& remote) {
 
 Status Service::CopyBackupNow(const std::string& backup, const std::string& to,
                               storage::Progress* progress) {
+  bool had_copy = false;  // a finished copy there already: never marked failed
   Status copied = [&]() -> Status {
-    // Only in buckets: fetched into the local repository from one that has it first (a copy
-    // from bucket to bucket goes through here, decrypted and sealed again).
     ASSIGN_OR_RETURN(catalog::BackupRecord before, catalog_->GetBackup(backup));
+    had_copy = before.CopiedTo(to);
+    // A copy there being removed (retention, a deletion) would be removed after this one.
+    ASSIGN_OR_RETURN(auto leaving, catalog_->ListRemoteRemovals(to));
+    for (const auto& r : leaving) {
+      if (r.item == before.snapshot_id) {
+        return Status::FailedPrecondition(
+            fmt::format("the copy of backup '{}' in repository '{}' is being removed", backup, to),
+            "copy it again once that is done (the next copy tick)");
+      }
+    }
+    // Only in buckets: fetched into the local repository from one that has it first (a copy
+    // from bucket to bucket goes through here, decrypted and sealed again), and kept from
+    // retention while it is sent.
     if (!before.local) {
+      if (had_copy) return Status::Ok();  // there already
       std::string from = RepositoryHolding(before);
       if (from.empty()) {
         return Status::FailedPrecondition(fmt::format(
             "backup '{}' has no local copy and no copy in a configured repository", backup));
       }
+      reservations_.UseBackup(backup);
+      ScopeExit release([&] { reservations_.StopUsingBackup(backup); });
       storage::Progress unused;
       RETURN_IF_ERROR(FetchFromRemote(before, from, progress ? *progress : unused));
+      return PushAndRecord(backup, to, progress);
     }
-    // A reader's hold: no gc deletes the packs being sent.
-    auto hold = repo_.HoldForRead();
-    ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(backup));
-    if (record.status != catalog::BackupState::kReady || record.snapshot_id.empty()) {
-      return Status::FailedPrecondition(
-          fmt::format("backup '{}' is {}, not ready", backup, record.status));
-    }
-    ASSIGN_OR_RETURN(auto repo, repo_.Open());
-    ASSIGN_OR_RETURN(auto pushed, copier_->PushSnapshot(to, *repo, record, progress));
-    // Deleted while it was sent: its queued removal may have found nothing yet, so it is
-    // queued again.
-    if (auto now = catalog_->GetBackup(backup);
-        !now.ok() || now->status != catalog::BackupState::kReady) {
-      WarnIfError(
-          catalog_->QueueRemoteRemoval({to, record.snapshot_id, backup, catalog::NowRfc3339()}),
-          "queue the removal of a deleted backup's copy");
-      return Status::FailedPrecondition(
-          fmt::format("backup '{}' was deleted while it was copied", backup));
-    }
-    // Copied before: what was recorded then stays.
-    if (pushed.already_there && !Waiting(record, to) && record.copies.contains(to))
-      return Status::Ok();
-    spdlog::info(
-        "event=backup_copied backup={} repository={} blobs_sent={} bytes_sent={} "
-        "duration_ms={:.0f}",
-        backup, to, pushed.blobs_sent, pushed.bytes_sent, pushed.seconds * 1000);
-    return catalog_->SetBackupCopy(backup, to, CopyState("copied", "", pushed.bytes_sent));
+    return PushAndRecord(backup, to, progress);
   }();
   if (!copied.ok()) {
     spdlog::warn("event=backup_copy_failed backup={} repository={} error=\"{}\"", backup, to,
                  copied.ToString());
-    // Unless the backup is gone, it says so; CopyTick tries again.
-    (void)catalog_->SetBackupCopy(backup, to, CopyState("failed", copied.ToString()));
+    // Unless the backup is gone, or a finished copy is there already, it says so; CopyTick
+    // tries again.
+    if (!had_copy) {
+      (void)catalog_->SetBackupCopy(backup, to, CopyState("failed", copied.ToString()));
+    }
   }
   return copied;
+}
+
+Status Service::PushAndRecord(const std::string& backup, const std::string& to,
+                              storage::Progress* progress) {
+  // A reader's hold: no gc deletes the packs being sent.
+  auto hold = repo_.HoldForRead();
+  ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(backup));
+  if (record.status != catalog::BackupState::kReady || record.snapshot_id.empty()) {
+    return Status::FailedPrecondition(
+        fmt::format("backup '{}' is {}, not ready", backup, record.status));
+  }
+  ASSIGN_OR_RETURN(auto repo, repo_.Open());
+  ASSIGN_OR_RETURN(auto pushed, copier_->PushSnapshot(to, *repo, record, progress));
+  // Deleted while it was sent: its queued removal may have found nothing yet, so it is
+  // queued again.
+  if (auto now = catalog_->GetBackup(backup);
+      !now.ok() || now->status != catalog::BackupState::kReady) {
+    WarnIfError(
+        catalog_->QueueRemoteRemoval({to, record.snapshot_id, backup, catalog::NowRfc3339()}),
+        "queue the removal of a deleted backup's copy");
+    return Status::FailedPrecondition(
+        fmt::format("backup '{}' was deleted while it was copied", backup));
+  }
+  // Copied before: what was recorded then stays.
+  if (pushed.already_there && !Waiting(record, to) && record.copies.contains(to))
+    return Status::Ok();
+  spdlog::info(
+      "event=backup_copied backup={} repository={} blobs_sent={} bytes_sent={} "
+      "duration_ms={:.0f}",
+      backup, to, pushed.blobs_sent, pushed.bytes_sent, pushed.seconds * 1000);
+  return catalog_->SetBackupCopy(backup, to, CopyState("copied", "", pushed.bytes_sent));
 }
 
 Result<catalog::JobRecord> Service::CopyBackup(const std::string& instance,
@@ -103,12 +129,43 @@ Result<catalog::JobRecord> Service::CopyBackup(const std::string& instance,
   };
   // A job that never runs leaves the copy failed (tried again), not pending for ever.
   auto never_ran = [this, backup, to](const Status& why) {
+    auto now = catalog_->GetBackup(backup);
+    if (now.ok() && now->CopiedTo(to)) return;  // a finished copy stays one
     WarnIfError(catalog_->SetBackupCopy(backup, to, CopyState("failed", why.ToString())),
                 "record a copy that did not run");
   };
   auto job = jobs_->Submit("copy-backup", instance, body, work, never_ran);
   if (!job.ok()) never_ran(job.status());
   return job;
+}
+
+std::map<std::string, std::string> Service::BucketWalKeep(const std::string& repository) const {
+  struct Oldest {
+    std::string created_at, start, type;
+  };
+  std::map<std::string, Oldest> oldest;  // by archive
+  auto backups = catalog_->ListBackups();
+  if (!backups.ok()) return {};
+  for (const auto& b : backups.value()) {
+    // Copies waiting or failed count too: they are made again, and need their WAL there.
+    if (b.status != catalog::BackupState::kReady || !b.copies.is_object() ||
+        !b.copies.contains(repository))
+      continue;
+    const engines::BackupFacts facts = StoredFacts(b.info);
+    if (facts.wal_archive.empty() || facts.start_lsn.empty()) continue;
+    auto [it, first] = oldest.try_emplace(facts.wal_archive,
+                                          Oldest{b.created_at, facts.start_lsn, b.instance_type});
+    if (!first && b.created_at < it->second.created_at)
+      it->second = {b.created_at, facts.start_lsn, b.instance_type};
+  }
+  std::map<std::string, std::string> keep;
+  for (const auto& [archive, o] : oldest) {
+    auto engine = engines_->For(o.type);
+    if (!engine.ok()) continue;
+    auto position = (*engine)->ArchivePositionOf(repository_dir(), archive, o.start);
+    if (position.ok() && position->has_value()) keep[archive] = **position;
+  }
+  return keep;
 }
 
 std::string Service::RepositoryHolding(const catalog::BackupRecord& backup) const {
@@ -151,7 +208,8 @@ void Service::CopyTick() {
   std::vector<std::thread> threads;
   for (const auto& name : copier_->Names()) {
     threads.emplace_back([this, name, backups = retries[name]] {
-      if (!copier_->ShipWal(name, repository_dir()).ok()) return;  // down: no copy either
+      // down: no copy either
+      if (!copier_->ShipWal(name, repository_dir(), BucketWalKeep(name)).ok()) return;
       RemoveQueuedCopies(name);
       for (const auto& backup : backups) {
         if (!CopyBackupNow(backup, name, nullptr).ok()) return;

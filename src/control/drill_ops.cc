@@ -17,6 +17,8 @@ Result<catalog::JobRecord> Service::VerifyBackup(const std::string& instance,
   ASSIGN_OR_RETURN(catalog::BackupRecord record, GetBackup(instance, backup));
   {
     std::lock_guard lock(mu_);
+    // Read again where it is reserved: retention decides under the same lock.
+    ASSIGN_OR_RETURN(record, catalog_->GetBackup(backup));
     if (record.status != catalog::BackupState::kReady) {
       return Status::FailedPrecondition(
           fmt::format("backup '{}' is {}, not ready", backup, record.status),

@@ -20,7 +20,6 @@
 #include <fmt/format.h>
 
 #include <spdlog/spdlog.h>
-#include <algorithm>
 
 #include "base/log.h"
 #include "control/service.h"
@@ -193,12 +192,19 @@ Status Service::ReconcileBackups() {
     dirty = true;
   }
   for (const auto& b : backups) {
-    // A local copy that expired while a bucket keeps the backup, cut off before it went
-    // (or a pull cut off before it was recorded: fetched again when needed).
-    if (b.status != catalog::BackupState::kReady || b.local || b.snapshot_id.empty()) continue;
+    if (b.status != catalog::BackupState::kReady || b.snapshot_id.empty()) continue;
     bool present = std::any_of(snapshots.begin(), snapshots.end(),
                                [&](const storage::Manifest& s) { return s.id == b.snapshot_id; });
-    if (!present) continue;
+    // Said to be local, but its snapshot is gone (a local copy lost): a bucket's copy, if
+    // there is one, is what restores it now.
+    if (b.local && !present && !RepositoryHolding(b).empty()) {
+      spdlog::warn("event=local_copy_missing backup={} snapshot={}", b.name, b.snapshot_id);
+      RETURN_IF_ERROR(catalog_->SetBackupLocal(b.name, false));
+      continue;
+    }
+    // A local copy that expired while a bucket keeps the backup, cut off before it went
+    // (or a pull cut off before it was recorded: fetched again when needed).
+    if (b.local || !present) continue;
     spdlog::warn("event=local_copy_removed backup={} snapshot={}", b.name, b.snapshot_id);
     ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
     Status removed = repo->RemoveSnapshot(b.snapshot_id);

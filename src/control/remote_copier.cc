@@ -224,33 +224,44 @@ Result<storage::RemoteGcReport> RemoteCopier::CollectGarbage(const std::string& 
       [](const storage::RemoteGcReport&) { return uint64_t{0}; });
 }
 
-Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_path) {
+Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_path,
+                             const std::map<std::string, std::string>& keep_from) {
   auto it = buckets_.find(name);
   if (it == buckets_.end()) return CheckNames({name});
   Bucket& bucket = *it->second;
   ASSIGN_OR_RETURN(auto ids, storage::WalArchive::ListIds(repo_path));
   std::lock_guard lock(bucket.mu);
   Status shipped;
-  uint64_t files = 0, bytes = 0;
+  uint64_t files = 0, bytes = 0, pruned = 0;
   auto repo = Connect(bucket, Access::kWrite);
   if (!repo.ok()) shipped = repo.status();
   for (size_t i = 0; shipped.ok() && i < ids.size(); ++i) {
     // An archive removed since it was listed (its instance deleted) is no failure of the
     // bucket's; anything else is.
     if (!storage::WalArchive::Open(repo_path, ids[i]).ok()) continue;
-    auto copied = (*repo)->PushWal(repo_path, ids[i]);
+    auto keep = keep_from.find(ids[i]);
+    const std::string from = keep == keep_from.end() ? "" : keep->second;
+    auto copied = (*repo)->PushWal(repo_path, ids[i], from);
     if (!copied.ok()) {
       shipped = copied.status();
       break;
     }
     files += copied->files;
     bytes += copied->bytes;
+    if (from.empty()) continue;
+    auto removed = (*repo)->RemoveWalBefore(ids[i], from);
+    if (!removed.ok()) {
+      shipped = removed.status();
+      break;
+    }
+    pruned += removed.value();
   }
   Record(bucket, shipped, bytes);
   if (!shipped.ok()) {
     spdlog::warn("event=wal_ship_failed repository={} error=\"{}\"", name, shipped.ToString());
-  } else if (files > 0) {
-    spdlog::info("event=wal_shipped repository={} files={} bytes={}", name, files, bytes);
+  } else if (files > 0 || pruned > 0) {
+    spdlog::info("event=wal_shipped repository={} files={} bytes={} pruned={}", name, files, bytes,
+                 pruned);
   }
   return shipped;
 }

@@ -92,8 +92,11 @@ class RemoteCopier {
   Result<storage::RemoteGcReport> CollectGarbage(const std::string& name,
                                                  std::chrono::seconds grace);
   // Ships the WAL archives of the local repository at `repo_path` that bucket `name` lacks.
-  // A failure is logged and counted.
-  Status ShipWal(const std::string& name, const std::string& repo_path);
+  // For an archive in `keep_from` (archive id -> WalFileName position), only the files from
+  // that position on, and the bucket's files before it are deleted: no backup there needs
+  // them. A failure is logged and counted.
+  Status ShipWal(const std::string& name, const std::string& repo_path,
+                 const std::map<std::string, std::string>& keep_from = {});
 
   std::map<std::string, Counters> CountersByName() const;
 

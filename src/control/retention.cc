@@ -113,6 +113,7 @@ RetentionPlan PlanRetention(const std::vector<catalog::BackupRecord>& backups,
     const bool local_expired = here != expired_here.end();
     std::vector<CopyExpiry> going;
     bool kept_longer = false;  // a copy its repository keeps past the local expiry
+    bool waiting = false;      // a copy still to be made where it would be kept
     size_t staying = 0;        // copies that stay
     const nlohmann::json copies = b.copies.is_object() ? b.copies : nlohmann::json::object();
     for (const auto& [repository, copy] : copies.items()) {
@@ -121,7 +122,15 @@ RetentionPlan PlanRetention(const std::vector<catalog::BackupRecord>& backups,
         ++staying;
         continue;
       }
-      if (!copy.is_object() || copy.value("state", "") != "copied") continue;
+      const bool made = copy.is_object() && copy.value("state", "") == "copied";
+      if (!made) {
+        // Pending or failed (a bucket down): the local snapshot is what it will be made
+        // from, kept while that repository would keep the copy.
+        waiting =
+            waiting || (days->second &&
+                        (b.pinned || now < CreatedAt(b) + std::chrono::hours(24) * *days->second));
+        continue;
+      }
       if (!days->second) {  // goes with its backup
         if (local_expired) {
           going.push_back(CopyExpiry{b.name, b.instance, repository,
@@ -141,6 +150,7 @@ RetentionPlan PlanRetention(const std::vector<catalog::BackupRecord>& backups,
                                                repository, *days->second)});
       }
     }
+    if (local_expired && waiting) continue;  // not before its copy is made
     if (local_expired && !kept_longer) {
       plan.whole.push_back(here->second);
       continue;

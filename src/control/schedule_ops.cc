@@ -216,8 +216,10 @@ void Service::DropExpiredCopies(const RetentionPlan& plan) {
   // Copies first: each is queued for removal from its bucket (the copier's tick removes
   // it) and forgotten by its backup.
   for (const CopyExpiry& c : plan.copies) {
+    std::lock_guard lock(mu_);
     auto record = catalog_->GetBackup(c.backup);
-    if (!record.ok() || !record->CopiedTo(c.repository)) continue;
+    // Restored or copied from there right now: next time.
+    if (!record.ok() || !record->CopiedTo(c.repository) || reservations_.InUse(c.backup)) continue;
     Status queued = catalog_->QueueRemoteRemoval(
         {c.repository, record->snapshot_id, c.backup, catalog::NowRfc3339()});
     if (queued.ok()) queued = catalog_->RemoveBackupCopy(c.backup, c.repository);
@@ -234,9 +236,12 @@ void Service::DropExpiredCopies(const RetentionPlan& plan) {
     spdlog::info("event=copy_expired backup={} repository={} reason=\"{}\"", c.backup, c.repository,
                  c.reason);
   }
-  // Then local snapshots that a bucket keeps longer: the row says so first (restores go to
-  // the bucket from then on), then the snapshot goes. A crash between leaves a snapshot
+  // Then local snapshots that a bucket keeps longer, under the exclusive hold (no restore
+  // or pull reads or writes the repository meanwhile): the row says so first (restores go
+  // to the bucket from then on), then the snapshot goes. A crash between leaves a snapshot
   // the next start removes (ReconcileBackups).
+  if (plan.local_only.empty()) return;
+  auto hold = repo_.HoldExclusive();
   std::vector<catalog::BackupRecord> local_going;
   for (const Expiry& e : plan.local_only) {
     std::lock_guard lock(mu_);
@@ -255,7 +260,7 @@ void Service::DropExpiredCopies(const RetentionPlan& plan) {
     local_going.push_back(std::move(record).value());
   }
   if (local_going.empty()) return;
-  WarnIfError(RemoveLocalSnapshots(local_going), "remove the local copies of expired backups");
+  WarnIfError(RemoveSnapshotsHeld(local_going), "remove the local copies of expired backups");
 }
 
 std::string Service::RenderMetrics() const {

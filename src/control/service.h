@@ -264,6 +264,8 @@ class Service {
   Status RemoveBackupData(const std::vector<catalog::BackupRecord>& backups);
   // The local part of that: snapshots, garbage, WAL pruning; no copy is touched.
   Status RemoveLocalSnapshots(const std::vector<catalog::BackupRecord>& backups);
+  // The same, under the caller's exclusive hold of the repository.
+  Status RemoveSnapshotsHeld(const std::vector<catalog::BackupRecord>& backups);
   // Retention's part in the buckets: copies whose repository's retention ended are queued
   // for removal, and local snapshots of backups a bucket keeps longer are removed.
   void DropExpiredCopies(const RetentionPlan& plan);
@@ -315,6 +317,9 @@ class Service {
   // backup (its `copies`).
   Status CopyBackupNow(const std::string& backup, const std::string& to,
                        storage::Progress* progress);
+  // Pushes a ready backup's local snapshot to `to` and records the copy (under a read hold).
+  Status PushAndRecord(const std::string& backup, const std::string& to,
+                       storage::Progress* progress);
   // The copier's tick: archived WAL to every remote, copies that failed tried again, the
   // copy_behind alert.
   void CopyTick();
@@ -327,6 +332,10 @@ class Service {
   // restore from a bucket after the local archive was lost.
   Status FetchWalFromRemote(const std::string& instance, const std::string& backup,
                             const std::string& repository);
+  // Where each WAL archive shipped to bucket `repository` needs to begin there: the file
+  // holding the start of the oldest backup copied (or to be copied) there. Archives no
+  // backup there uses are shipped whole and not pruned.
+  std::map<std::string, std::string> BucketWalKeep(const std::string& repository) const;
   // A configured repository that holds a finished copy of `backup` ("" when none does).
   std::string RepositoryHolding(const catalog::BackupRecord& backup) const;
   // Queues the removal of a backup's copies from their buckets, before its row goes (the

@@ -95,6 +95,11 @@ class PostgresEngine final : public Engine {
                                 const std::optional<std::string>& keep_from_lsn) const override {
     return PgPruneArchive(repo_path, archive_id, keep_from_lsn);
   }
+  Result<std::optional<std::string>> ArchivePositionOf(const std::string& repo_path,
+                                                       const std::string& archive_id,
+                                                       const std::string& from_lsn) const override {
+    return PgArchivePositionOf(repo_path, archive_id, from_lsn);
+  }
   Result<IntegrityReport> CheckIntegrity(const Instance& instance) const override {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
     return CheckPostgres(*pg);
@@ -206,6 +211,10 @@ class MariaEngine final : public Engine {
                                 const std::optional<std::string>& keep_from_lsn) const override {
     return MariaPruneArchive(repo_path, archive_id, keep_from_lsn);
   }
+  Result<std::optional<std::string>> ArchivePositionOf(const std::string&, const std::string&,
+                                                       const std::string& from_lsn) const override {
+    return MariaArchivePositionOf(from_lsn);
+  }
   Result<IntegrityReport> CheckIntegrity(const Instance& instance) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
     return CheckMaria(*maria);
@@ -266,6 +275,11 @@ std::optional<uint64_t> ParseLogPosition(const std::string& text) {
 
 Result<uint64_t> Engine::PruneArchive(const std::string&, const std::string&,
                                       const std::optional<std::string>&) const {
+  return NoPitr();
+}
+
+Result<std::optional<std::string>> Engine::ArchivePositionOf(const std::string&, const std::string&,
+                                                             const std::string&) const {
   return NoPitr();
 }
 

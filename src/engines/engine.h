@@ -69,6 +69,12 @@ class Engine {
   // Returns how many files went.
   virtual Result<uint64_t> PruneArchive(const std::string& repo_path, const std::string& archive_id,
                                         const std::optional<std::string>& keep_from_lsn) const;
+  // Where what a restore from `from_lsn` replays begins in `archive_id`: the position
+  // (storage::WalFileName::position) of the file holding it; every file before it can go.
+  // nullopt when the archive cannot say yet (PostgreSQL: no segment archived to size).
+  virtual Result<std::optional<std::string>> ArchivePositionOf(const std::string& repo_path,
+                                                               const std::string& archive_id,
+                                                               const std::string& from_lsn) const;
 };
 
 // The engines a daemon offers, on one runtime. The service reaches engines only through

@@ -63,7 +63,16 @@ Result<Answer> Request(const std::string& method, const std::string& url,
         fmt::format("{} {}: {}", method, url, error[0] != '\0' ? error : curl_easy_strerror(code)));
   }
   if (answer.status != 200) {
-    return Status::IoError(fmt::format("{} {}: HTTP {}", method, url, answer.status));
+    std::string what = fmt::format("{} {}: HTTP {}", method, url, answer.status);
+    // The service answered: no role (404), a token refused (401, 403). Asked again, it
+    // answers the same.
+    if (answer.status >= 400 && answer.status < 500 && answer.status != 429) {
+      return Status::FailedPrecondition(
+          what,
+          "check that this machine has an IAM role (instance profile) and that the "
+          "metadata service allows IMDSv2 with a hop limit that reaches dbaasd");
+    }
+    return Status::IoError(what);
   }
   return answer;
 }
@@ -72,7 +81,11 @@ Result<Answer> Request(const std::string& method, const std::string& url,
 std::optional<std::chrono::system_clock::time_point> ParseExpiration(const std::string& text) {
   std::tm tm{};
   const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr || (*end != 'Z' && *end != '.')) return std::nullopt;
+  if (end != nullptr && *end == '.') {  // fractions of a second, then the zone
+    ++end;
+    while (*end >= '0' && *end <= '9') ++end;
+  }
+  if (end == nullptr || std::string_view(end) != "Z") return std::nullopt;
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
@@ -105,6 +118,11 @@ Result<Credentials> InstanceMetadataCredentials::Fetch(
       Request("PUT", base + "/latest/api/token",
               {fmt::format("X-aws-ec2-metadata-token-ttl-seconds: {}", options_.token_ttl.count())},
               options_.timeout));
+  if (token.body.empty() || token.body.size() > 1024 ||
+      token.body.find_first_of("\r\n") != std::string::npos) {
+    return Status::FailedPrecondition(
+        fmt::format("{}/latest/api/token answered no usable token", base));
+  }
   const std::string with_token = "X-aws-ec2-metadata-token: " + token.body;
   const std::string roles_url = base + "/latest/meta-data/iam/security-credentials/";
   ASSIGN_OR_RETURN(Answer roles, Request("GET", roles_url, {with_token}, options_.timeout));
@@ -139,28 +157,60 @@ Result<Credentials> InstanceMetadataCredentials::Fetch(
   return out;
 }
 
-Result<Credentials> InstanceMetadataCredentials::Current() {
-  std::lock_guard lock(mu_);
-  auto now = std::chrono::system_clock::now();
-  if (!cached_.access_key_id.empty() && now + options_.refresh_before < expires_) return cached_;
+Result<Credentials> InstanceMetadataCredentials::FetchWithRetries(
+    std::chrono::system_clock::time_point& expires) {
+  const char* disabled = std::getenv("AWS_EC2_METADATA_DISABLED");
+  if (disabled != nullptr && std::string_view(disabled) == "true") {
+    return Status::FailedPrecondition(
+        "the instance metadata service is disabled (AWS_EC2_METADATA_DISABLED=true)");
+  }
+  if (!options_.endpoint.starts_with("http://")) {
+    return Status::InvalidArgument(fmt::format(
+        "instance metadata endpoint '{}' is not an http:// address", options_.endpoint));
+  }
   Status last;
   for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
-    std::chrono::system_clock::time_point expires;
     auto fetched = Fetch(expires);
-    if (fetched.ok()) {
-      cached_ = std::move(fetched).value();
-      expires_ = expires;
-      fetches_++;
-      return cached_;
-    }
+    if (fetched.ok()) return fetched;
     last = fetched.status();
     if (last.code() != StatusCode::kIoError) break;  // an answer: asking again changes nothing
     if (attempt < options_.attempts) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  // Credentials not yet expired still sign: a service that hiccups near the refresh does not
-  // stop the copies.
-  if (!cached_.access_key_id.empty() && now < expires_) return cached_;
-  return last.WithContext("S3 credentials from " + Describe());
+  return last;
+}
+
+Result<Credentials> InstanceMetadataCredentials::Current() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    auto now = std::chrono::system_clock::now();
+    const bool valid = !cached_.access_key_id.empty() && now < expires_;
+    if (valid && now + options_.refresh_before < expires_) return cached_;
+    // Due for a refresh: still valid ones sign while another thread fetches, or while a
+    // failed fetch waits to be tried again.
+    const bool backing_off = std::chrono::steady_clock::now() < retry_after_;
+    if (valid && (fetching_ || backing_off)) return cached_;
+    if (!valid && !fetching_ && backing_off) return last_failure_;
+    if (!fetching_) break;
+    fetched_.wait(lock);
+  }
+  fetching_ = true;
+  lock.unlock();
+  std::chrono::system_clock::time_point expires;
+  auto fetched = FetchWithRetries(expires);
+  lock.lock();
+  fetching_ = false;
+  fetched_.notify_all();
+  if (fetched.ok()) {
+    cached_ = std::move(fetched).value();
+    expires_ = expires;
+    retry_after_ = {};
+    fetches_++;
+    return cached_;
+  }
+  last_failure_ = fetched.status().WithContext("S3 credentials from " + Describe());
+  retry_after_ = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  if (!cached_.access_key_id.empty() && std::chrono::system_clock::now() < expires_) return cached_;
+  return last_failure_;
 }
 
 }  // namespace dbaas::objstore

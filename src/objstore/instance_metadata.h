@@ -9,10 +9,14 @@
 // is set, as for the SDKs). The service answers only on the machine itself, so a
 // request that does not connect within a second or two means there is none.
 //
-// Thread-safety: Current() may be called from many threads; one fetch at a time.
+// Thread-safety: Current() may be called from many threads. One of them fetches at a time;
+// while credentials still valid are at hand, the others sign with those instead of
+// waiting, and a fetch that failed is not tried again for 30 s.
+// AWS_EC2_METADATA_DISABLED=true turns the service off, as for the SDKs.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,12 +45,18 @@ class InstanceMetadataCredentials final : public CredentialsSource {
  private:
   // One attempt: token, role, credentials.
   Result<Credentials> Fetch(std::chrono::system_clock::time_point& expires);
+  // Attempts as configured (transport errors only are tried again).
+  Result<Credentials> FetchWithRetries(std::chrono::system_clock::time_point& expires);
 
   InstanceMetadataOptions options_;
   mutable std::mutex mu_;
-  Credentials cached_;                               // guarded by mu_
-  std::chrono::system_clock::time_point expires_{};  // guarded by mu_
-  int fetches_ = 0;                                  // guarded by mu_
+  std::condition_variable fetched_;
+  Credentials cached_;                                   // guarded by mu_
+  std::chrono::system_clock::time_point expires_{};      // guarded by mu_
+  std::chrono::steady_clock::time_point retry_after_{};  // guarded by mu_
+  bool fetching_ = false;                                // guarded by mu_
+  Status last_failure_;                                  // guarded by mu_
+  int fetches_ = 0;                                      // guarded by mu_
 };
 
 }  // namespace dbaas::objstore

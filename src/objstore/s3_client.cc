@@ -240,11 +240,12 @@ std::string S3Client::Describe(const Request& request) const {
 Result<S3Client::Response> S3Client::SendOnce(const Request& request) {
   std::string path = location_.path_style ? "/" + location_.bucket : "";
   if (!request.key.empty() || !location_.path_style) path += "/" + request.key;
+  // Credentials first: fetching them may take a moment, and the date signed is now.
+  ASSIGN_OR_RETURN(Credentials credentials, credentials_->Current());
   std::string payload_sha256 = Sha256(request.body).Hex();
   std::string amz_date = AmzDate(std::chrono::duration_cast<std::chrono::seconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count());
-  ASSIGN_OR_RETURN(Credentials credentials, credentials_->Current());
   SigningRequest signing{request.method, path, request.query, request.headers, payload_sha256};
   signing.headers.emplace_back("host", host_);
   signing.headers.emplace_back("x-amz-date", amz_date);

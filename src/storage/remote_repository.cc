@@ -856,6 +856,29 @@ Result<RemoteGcReport> RemoteRepository::CollectGarbage(std::chrono::seconds gra
 
 Result<WalCopyStats> RemoteRepository::PushWal(const std::string& local_repo_path,
                                                const std::string& archive_id) {
+  return PushWal(local_repo_path, archive_id, "");
+}
+
+Result<uint64_t> RemoteRepository::RemoveWalBefore(const std::string& archive_id,
+                                                   const std::string& position) {
+  RETURN_IF_ERROR(ValidateArchiveId(archive_id));
+  RETURN_IF_ERROR(CheckLease());
+  const std::string prefix = "wal/" + archive_id + "/";
+  ASSIGN_OR_RETURN(auto objects, store_.List(prefix));
+  uint64_t removed = 0;
+  for (const auto& object : objects) {
+    auto name = ParseWalFileName(AfterPrefix(object.key, prefix));
+    if (!name.ok() || name->kind == WalFileName::Kind::kHistory || name->position >= position)
+      continue;
+    RETURN_IF_ERROR(store_.Delete(object.key));
+    ++removed;
+  }
+  return removed;
+}
+
+Result<WalCopyStats> RemoteRepository::PushWal(const std::string& local_repo_path,
+                                               const std::string& archive_id,
+                                               const std::string& from_position) {
   RETURN_IF_ERROR(ValidateArchiveId(archive_id));
   RETURN_IF_ERROR(CheckLease());
   ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(local_repo_path, archive_id));
@@ -865,7 +888,9 @@ Result<WalCopyStats> RemoteRepository::PushWal(const std::string& local_repo_pat
   for (const auto& object : remote_files) there.insert(object.key);
   std::vector<std::string> missing;
   for (const auto& file : local_files) {
-    if (!there.count(WalObject(archive_id, file.name))) missing.push_back(file.name);
+    bool needed =
+        file.parsed.kind == WalFileName::Kind::kHistory || file.parsed.position >= from_position;
+    if (needed && !there.count(WalObject(archive_id, file.name))) missing.push_back(file.name);
   }
   WalCopyStats stats;
   std::mutex mutex;

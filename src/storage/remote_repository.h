@@ -132,6 +132,13 @@ class RemoteRepository {
   // encrypted). An archive only gains names, and a name never changes content, so a name
   // present here is that file.
   Result<WalCopyStats> PushWal(const std::string& local_repo_path, const std::string& archive_id);
+  // Only the files from `from_position` on (WalFileName::position; history files always):
+  // what is before it is no longer needed here (RemoveWalBefore).
+  Result<WalCopyStats> PushWal(const std::string& local_repo_path, const std::string& archive_id,
+                               const std::string& from_position);
+  // Deletes the files of WAL archive `archive_id` here that are before `position` (history
+  // files stay); returns how many went.
+  Result<uint64_t> RemoveWalBefore(const std::string& archive_id, const std::string& position);
   // The other way: the files of the archive here that the local one lacks, each checked
   // against its checksum before it is stored; the local archive is made if need be.
   Result<WalCopyStats> PullWal(const std::string& archive_id, const std::string& local_repo_path);

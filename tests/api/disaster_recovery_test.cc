@@ -5,6 +5,7 @@
 // WAL the bucket holds, and takes the bucket over before it writes there.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -42,6 +43,14 @@ std::set<std::string> FileNames(const std::string& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) names.insert(entry.path().filename());
   return names;
+}
+
+// The position (log and segment number: a WAL file name's last 16 hex digits) of the
+// 16 MiB segment that holds `lsn` ("0/3000028").
+std::string SegmentPosition(const std::string& lsn) {
+  const uint64_t at = (std::stoull(lsn.substr(0, lsn.find('/')), nullptr, 16) << 32) |
+                      std::stoull(lsn.substr(lsn.find('/') + 1), nullptr, 16);
+  return fmt::format("{:08X}{:08X}", at >> 32, (at & 0xffffffff) >> 24);
 }
 
 class DisasterRecoveryTest : public ::testing::Test {
@@ -97,13 +106,12 @@ TEST_F(DisasterRecoveryTest, ANewHostListsImportsAndRestoresTheBucketsBackupsToT
           .ok());
   auto local_only = lost_.Post("/instances/orders/backup", json{{"backupName", "local-only"}});
   ASSERT_EQ(local_only.status, 201) << local_only.raw;
-  // The segment its stop LSN is in (16 MiB segments): it holds those rows or follows them.
-  const std::string stop_lsn = local_only.body["backup"]["stopLsn"];
-  const uint64_t stop = (std::stoull(stop_lsn.substr(0, stop_lsn.find('/')), nullptr, 16) << 32) |
-                        std::stoull(stop_lsn.substr(stop_lsn.find('/') + 1), nullptr, 16);
+  // The segment its stop LSN is in: it holds those rows or follows them.
   const std::string stop_segment =
-      fmt::format("{:08X}{:08X}{:08X}", local_only.body["backup"]["timeline"].get<uint32_t>(),
-                  stop >> 32, (stop & 0xffffffff) >> 24);
+      fmt::format("{:08X}{}", local_only.body["backup"]["timeline"].get<uint32_t>(),
+                  SegmentPosition(local_only.body["backup"]["stopLsn"]));
+  // The bucket needs the WAL from b1's start on (what is before, no backup there uses).
+  const std::string b1_start = SegmentPosition(b1.body["backup"]["startLsn"]);
   // Wait until the bucket holds every WAL file the host archived.
   const std::string wal_dir = lost_.data_root() + "/repository/wal";
   auto archives = FileNames(wal_dir);
@@ -121,7 +129,8 @@ TEST_F(DisasterRecoveryTest, ANewHostListsImportsAndRestoresTheBucketsBackupsToT
     }
     std::string missing;
     for (const auto& name : FileNames(wal_dir + "/" + archive)) {
-      if (storage::ParseWalFileName(name).ok() && !there.count(name)) missing += name + " ";
+      auto parsed = storage::ParseWalFileName(name);
+      if (parsed.ok() && parsed->position >= b1_start && !there.count(name)) missing += name + " ";
     }
     return missing;
   };
@@ -315,6 +324,40 @@ TEST_F(DisasterRecoveryTest, ABucketKeepsItsCopiesForItsOwnRetention) {
   EXPECT_EQ(host.Get("/instances/shop/backups/newest").body["backup"]["local"], true);
   EXPECT_TRUE(wait_for([&] { return !in_bucket(old_snapshot) && !in_bucket(newest_snapshot); }))
       << "the expired copies stayed in the bucket";
+
+  // The bucket's WAL follows its backups: with "fresh" the only one there, what is before
+  // its start goes from the bucket (the local archive still has it for "newest").
+  auto fresh = host.Post("/instances/shop/backup",
+                         json{{"backupName", "fresh"}, {"repositories", {"offsite"}}});
+  ASSERT_EQ(fresh.status, 201) << fresh.raw;
+  const std::string keep = SegmentPosition(fresh.body["backup"]["startLsn"]);
+  const std::string wal_dir = host.data_root() + "/repository/wal";
+  const std::string archive = *FileNames(wal_dir).begin();
+  auto positions_before_keep = [&](const std::set<std::string>& names) {
+    int n = 0;
+    for (const auto& name : names) {
+      auto parsed = storage::ParseWalFileName(name);
+      n += parsed.ok() && parsed->kind != storage::WalFileName::Kind::kHistory &&
+           parsed->position < keep;
+    }
+    return n;
+  };
+  auto bucket_names = [&] {
+    std::set<std::string> names;
+    for (const auto& o :
+         bucket->List("wal/" + archive + "/").value_or(std::vector<objstore::ObjectInfo>{}))
+      names.insert(o.key.substr(o.key.rfind('/') + 1));
+    return names;
+  };
+  EXPECT_GT(positions_before_keep(FileNames(wal_dir + "/" + archive)), 0)
+      << "the local archive keeps what \"newest\" needs";
+  EXPECT_TRUE(wait_for([&] { return positions_before_keep(bucket_names()) == 0; }))
+      << "the bucket kept WAL no backup there needs";
+  EXPECT_TRUE(wait_for([&] {
+    auto names = bucket_names();
+    return std::any_of(names.begin(), names.end(),
+                       [&](const std::string& n) { return n.find(keep) != std::string::npos; });
+  })) << "the segment \"fresh\" starts in is there";
 }
 
 }  // namespace

@@ -541,16 +541,25 @@ TEST_F(ApiOperationsTest, BackupsAndTheirWalGoToTheBucketAndAFailedCopyIsTriedAg
   }
   EXPECT_EQ(b3_copy, "copied");
 
-  // The local copy of b1 is lost (removed offline, its data collected): a restore from the
-  // bucket fetches it first; without the bucket it fails.
+  // The local copy of b1 is lost (removed offline, its data collected): the next start
+  // finds it gone (local: false), and a restore fetches it from the bucket first, named or
+  // not (this used to fail without the bucket named).
   ASSERT_TRUE(daemon_.Stop().ok());
   std::string repository = daemon_.data_root() + "/repository";
   std::string snapshot = made.body["backup"]["snapshotId"];
   RemoveOffline(repository, snapshot);
   StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
+  EXPECT_EQ(daemon_.Get("/instances/shipped/backups/b1").body["backup"]["local"], false);
   auto without = daemon_.Post("/instances/shipped/restore",
                               json{{"backupName", "b1"}, {"newInstanceName", "lost"}});
-  EXPECT_NE(without.status, 201) << without.raw;
+  ASSERT_EQ(without.status, 201) << without.raw;
+  EXPECT_EQ(Psql(daemon_, "lost", "select count(*) from t").value_or(""), "2000");
+  EXPECT_EQ(daemon_.Get("/instances/shipped/backups/b1").body["backup"]["local"], true);
+  ASSERT_EQ(daemon_.Delete("/instances/lost").status, 200);
+  // Lost again, for what follows.
+  ASSERT_TRUE(daemon_.Stop().ok());
+  RemoveOffline(repository, snapshot);
+  StartDaemon({"--config", config, "--alert-webhook", hooks.url()});
   auto from_bucket = daemon_.Post(
       "/instances/shipped/restore",
       json{{"backupName", "b1"}, {"newInstanceName", "fetched"}, {"repository", "offsite"}});

@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -115,6 +116,23 @@ TEST(InstanceMetadataTest, CredentialsThatExpireWithinTheMarginAreFetchedAgain) 
   ASSERT_EQ(source.Current()->session_token, "session-1");
   ASSERT_EQ(source.Current()->session_token, "session-2");
   EXPECT_EQ(source.fetches(), 2);
+}
+
+TEST(InstanceMetadataTest, CredentialsStillValidSignWhileTheServiceIsDown) {
+  InstanceMetadataOptions options;
+  std::optional<FakeInstanceMetadataServer> fake(std::chrono::minutes(4));  // always due
+  options = At(*fake);
+  InstanceMetadataCredentials source(options);
+  ASSERT_EQ(source.Current()->session_token, "session-1");
+  fake.reset();  // the service goes away
+  auto during = source.Current();
+  ASSERT_TRUE(during.ok()) << during.status().ToString();
+  EXPECT_EQ(during->session_token, "session-1") << "four minutes left: still signs";
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(source.Current()->session_token, "session-1");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(100))
+      << "a failed fetch is not tried again at once";
+  EXPECT_EQ(source.fetches(), 1);
 }
 
 TEST(InstanceMetadataTest, AMissingServiceRoleOrAnswerIsAClearError) {

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "base/bytes.h"
 #include "objstore/s3_client.h"
@@ -465,6 +466,21 @@ TEST_F(RemoteRepositoryTest, WalGoesBothWaysAsItIsStored) {
   EXPECT_FALSE(copy.Read("000000010000000000000009").ok());
   EXPECT_EQ(remote->PushWal(local_->path(), "../etc").status().code(),
             StatusCode::kInvalidArgument);
+
+  // What no backup there needs any longer: removed, history kept, and not shipped again.
+  auto removed = remote->RemoveWalBefore(id, "0000000000000003");
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(removed.value(), 2u) << "segments 1 and 2";
+  std::set<std::string> left;
+  auto listed = client_->List("wal/" + id + "/");
+  ASSERT_TRUE(listed.ok());
+  for (const auto& o : *listed) left.insert(o.key);
+  EXPECT_EQ(left, (std::set<std::string>{"wal/" + id + "/00000002.history",
+                                         "wal/" + id + "/000000010000000000000003",
+                                         "wal/" + id + "/000000010000000000000009"}));
+  EXPECT_EQ(remote->PushWal(local_->path(), id, "0000000000000003")->files, 0u)
+      << "the local archive still has 1 and 2: not sent back";
+  EXPECT_EQ(remote->PushWal(local_->path(), id)->files, 2u) << "without a position, all";
 }
 
 TEST(RemoteSpecTest, EveryFieldIsCheckedBeforeAnythingIsRead) {

@@ -110,13 +110,18 @@ Result<ArchiveEnd> MariaScanArchive(const std::string& repo_path, const std::str
   return end;
 }
 
+Result<std::optional<std::string>> MariaArchivePositionOf(const std::string& position) {
+  ASSIGN_OR_RETURN(BinlogPosition keep, PositionOf(position, "backup position"));
+  ASSIGN_OR_RETURN(WalFileName name, storage::ParseWalFileName(BinlogFileName(keep.file)));
+  return std::optional<std::string>(name.position);
+}
+
 Result<uint64_t> MariaPruneArchive(const std::string& repo_path, const std::string& archive_id,
                                    const std::optional<std::string>& keep_from) {
   ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
   if (!keep_from) return archive.RemoveBefore(std::string(16, '9'));
-  ASSIGN_OR_RETURN(BinlogPosition keep, PositionOf(*keep_from, "backup position"));
-  ASSIGN_OR_RETURN(WalFileName name, storage::ParseWalFileName(BinlogFileName(keep.file)));
-  return archive.RemoveBefore(name.position);
+  ASSIGN_OR_RETURN(std::optional<std::string> keep, MariaArchivePositionOf(*keep_from));
+  return archive.RemoveBefore(*keep);
 }
 
 Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const BinlogPosition& from,

@@ -29,6 +29,8 @@ Result<ArchiveEnd> MariaScanArchive(const std::string& repo_path, const std::str
                                     const std::string& from);
 
 // Removes archived binlogs before the one holding `keep_from`; all of them when nullopt.
+// The position of the binlog file that holds `position` ("binlog.000042:1234").
+Result<std::optional<std::string>> MariaArchivePositionOf(const std::string& position);
 Result<uint64_t> MariaPruneArchive(const std::string& repo_path, const std::string& archive_id,
                                    const std::optional<std::string>& keep_from);
 

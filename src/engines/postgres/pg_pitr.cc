@@ -263,6 +263,14 @@ Result<std::optional<std::string>> SegmentPositionOf(const WalArchive& archive,
 
 }  // namespace
 
+Result<std::optional<std::string>> PgArchivePositionOf(const std::string& repo_path,
+                                                       const std::string& archive_id,
+                                                       const std::string& lsn) {
+  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
+  return SegmentPositionOf(archive, lsn);
+}
+
 Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string& archive_id,
                                 const std::optional<std::string>& keep_from_lsn) {
   RETURN_IF_ERROR(CheckArchiveId(archive_id));

@@ -40,6 +40,11 @@ Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string
 
 // Removes archived files before the segment holding `keep_from_lsn`; every segment (not
 // the timeline history) when nullopt.
+// The position of the archived segment that holds `lsn` (the archive's segment size read
+// from a segment in it); nullopt when it holds none.
+Result<std::optional<std::string>> PgArchivePositionOf(const std::string& repo_path,
+                                                       const std::string& archive_id,
+                                                       const std::string& lsn);
 Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string& archive_id,
                                 const std::optional<std::string>& keep_from_lsn);
 
