@@ -202,5 +202,18 @@ TEST(RetentionTest, ABucketsRetentionEndsItsCopyWhileTheLocalBackupStays) {
   EXPECT_TRUE(plan.copies.empty());
 }
 
+TEST(RetentionTest, ACopyNotYetMadeHoldsTheLocalBackupBack) {
+  std::vector<catalog::BackupRecord> backups = {
+      Backup("waits", "2026-11-01T00:00:00Z", "", "2026-11-08T00:00:00Z"),
+      Backup("newest", "2026-11-20T00:00:00Z")};
+  backups[0].copies["month"] = {{"state", "failed"}};  // the bucket was down
+  auto plan = PlanRetention(backups, {}, kLive, kRemotes, At("2026-11-10T00:00:00Z"));
+  EXPECT_TRUE(plan.whole.empty() && plan.local_only.empty() && plan.copies.empty())
+      << "expired here, but it is what its copy will be made from";
+  // Past what the bucket would have kept: nothing to wait for.
+  plan = PlanRetention(backups, {}, kLive, kRemotes, At("2026-12-05T00:00:00Z"));
+  EXPECT_EQ(Names(plan.whole), (std::vector<std::string>{"waits"}));
+}
+
 }  // namespace
 }  // namespace dbaas::control
