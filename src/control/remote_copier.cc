@@ -91,9 +91,11 @@ void RemoteCopier::Record(Bucket& bucket, const Status& status, uint64_t bytes) 
   c.bytes_sent += bytes;
   if (status.ok()) {
     c.last_success_unix = NowUnix();
+    c.last_failure_open = false;
   } else {
     c.failures++;
     c.last_error = status.ToString();
+    c.last_failure_open = true;
   }
 }
 
@@ -256,8 +258,17 @@ Status RemoteCopier::ShipWal(const std::string& name, const std::string& repo_pa
     }
     pruned += removed.value();
   }
+  std::string before;
+  {
+    std::lock_guard counters(counters_mu_);
+    before = counters_[name].last_failure_open ? counters_[name].last_error : "";
+  }
   Record(bucket, shipped, bytes);
-  if (!shipped.ok()) {
+  if (!shipped.ok() && shipped.ToString() == before) {
+    // The same failure as the last tick's (a bucket leased to another daemon, down for a
+    // while): counted, logged once.
+    spdlog::debug("event=wal_ship_failed repository={} error=\"{}\"", name, shipped.ToString());
+  } else if (!shipped.ok()) {
     spdlog::warn("event=wal_ship_failed repository={} error=\"{}\"", name, shipped.ToString());
   } else if (files > 0 || pruned > 0) {
     spdlog::info("event=wal_shipped repository={} files={} bytes={} pruned={}", name, files, bytes,

@@ -41,6 +41,7 @@ class RemoteCopier {
     uint64_t failures = 0;
     double last_success_unix = 0;  // 0: never
     std::string last_error;
+    bool last_failure_open = false;  // the last operation failed (with last_error)
   };
 
   RemoteCopier(std::vector<storage::RemoteSpec> specs, std::string owner, std::string host,
