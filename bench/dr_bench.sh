@@ -18,8 +18,8 @@
 # checked by the AWS SDK's signer) on loopback, encrypted by dbaas (a key file). The lost
 # host: a dbaasd with one PostgreSQL instance, pgbench data, a backup copied to the bucket,
 # a pgbench run after it, its WAL shipped. Measured (wall, /usr/bin/time):
-#   local:  on the host, `dbaas restore orders --latest` into a new instance (base backup
-#           and WAL from the local repository);
+#   local:  on the host, `dbaas restore orders b1 --latest` into a new instance (the same
+#           base backup and WAL as the new host's, from the local repository);
 #   then the host is lost (dbaasd stopped, its data root deleted);
 #   new host: dbaasd started on an empty data root (until /healthz), `repository
 #           backups` (list the bucket), `repository import`, `restore --latest
@@ -79,7 +79,7 @@ export DBAAS_SERVER=http://127.0.0.1:$PORT
 # start_daemon ROOT: dbaasd on ROOT, until it answers.
 start_daemon() {
   "$DBAASD" --data-root "$1" --listen "127.0.0.1:$PORT" --config "$RUN/dbaasd.json" \
-    --log-level warn 2>>"$RUN/dbaasd.log" &
+    --log-level info >>"$RUN/dbaasd.log" 2>&1 &
   DAEMON_PID=$!
   export DBAAS_DATA_ROOT=$1
   for _ in $(seq 600); do
@@ -141,7 +141,7 @@ done
 WAL_BYTES=$(du -sb "$RUN/lost/repository/wal/$ARCHIVE" | cut -f1)
 
 log "local point-in-time restore on the host"
-timed local.restore "$DBAAS" restore orders --latest --to orders-local >/dev/null
+timed local.restore "$DBAAS" restore orders b1 --latest --to orders-local >/dev/null
 LOCAL_ROWS=$(history_rows orders-local)
 "$DBAAS" instance rm orders-local >/dev/null
 "$DBAAS" instance rm orders >/dev/null
@@ -179,4 +179,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "| new host: restore to latest from the bucket | $(w dr.restore) s |"
   echo "| **new host, all** | **$DR_TOTAL s** ($(div "$DR_TOTAL" "$(w local.restore)")x the local restore) |"
 } | tee "$OUT"
+# The daemons' events (durations of each fetch, restore and replay) beside the results.
+grep -E 'event=(backup_fetched|wal_fetched|restore_ready|backup_copied|wal_shipped)' \
+  "$RUN/dbaasd.log" >"${OUT%.md}.events" || true
 [[ $ROWS == "$LOCAL_ROWS" && $ROWS == "$DR_ROWS" ]] || die "restored rows differ: $ROWS / $LOCAL_ROWS / $DR_ROWS"
