@@ -315,8 +315,8 @@ engines::VolumeProbe Service::VolumeProbeOf(const std::string& name) const {
   return it == servers_.end() ? engines::VolumeProbe() : it->second->volume_probe();
 }
 
-Result<std::optional<uint64_t>> Service::UsedBytes(const std::string& name) const {
-  if (auto reading = volumes_ ? volumes_->Get(name) : std::nullopt) {
+Result<std::optional<uint64_t>> Service::UsedBytes(const std::string& name, bool now) const {
+  if (auto reading = !now && volumes_ ? volumes_->Get(name) : std::nullopt) {
     return std::optional<uint64_t>(reading->used_bytes);
   }
   engines::VolumeProbe probe = VolumeProbeOf(name);
@@ -335,7 +335,10 @@ Result<InstanceView> Service::ResizeInstance(const std::string& name, const std:
     return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
                                       "wait for the operation in progress to end (see its job)");
   }
-  ASSIGN_OR_RETURN(std::optional<uint64_t> used, UsedBytes(name));
+  // Shrinking is judged on what the files use now: the watcher's reading may be up to an
+  // interval old, and the instance may have grown since.
+  const bool shrinking = record.size.empty() || SizeBytes(size) < SizeBytes(record.size);
+  ASSIGN_OR_RETURN(std::optional<uint64_t> used, UsedBytes(name, shrinking));
   if (used && SizeBytes(size) < *used) {
     return Status::InvalidArgument(
         fmt::format("size {} is smaller than what instance '{}' uses ({} bytes)", size, name,

@@ -245,9 +245,9 @@ class Service {
   // How to measure a running instance's volume (empty when it does not run); called without
   // the service's lock.
   engines::VolumeProbe VolumeProbeOf(const std::string& name) const;
-  // What an instance's files use: the watcher's last reading, else measured now; none
-  // while it does not run.
-  Result<std::optional<uint64_t>> UsedBytes(const std::string& name) const;
+  // What an instance's files use: the watcher's last reading, else (or when `now`) measured
+  // now; none while it does not run.
+  Result<std::optional<uint64_t>> UsedBytes(const std::string& name, bool now = false) const;
   // The record with what is live: where its server listens, whether it runs.
   InstanceView ViewOf(catalog::InstanceRecord record) const;
   Status Reconcile();
