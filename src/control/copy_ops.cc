@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <set>
 #include <thread>
 
 #include "base/log.h"
@@ -50,13 +51,17 @@ Status Service::CopyBackupNow(const std::string& backup, const std::string& to,
     // from bucket to bucket goes through here, decrypted and sealed again), and kept from
     // retention while it is sent.
     if (!before.local) {
-      if (had_copy) return Status::Ok();  // there already
+      // There already: its record written anew (a copy by an earlier build had none).
+      if (had_copy) return copier_->WriteRecord(to, before);
       std::string from = RepositoryHolding(before);
       if (from.empty()) {
         return Status::FailedPrecondition(fmt::format(
             "backup '{}' has no local copy and no copy in a configured repository", backup));
       }
-      reservations_.UseBackup(backup);
+      {
+        std::lock_guard lock(mu_);  // retention decides under it
+        reservations_.UseBackup(backup);
+      }
       ScopeExit release([&] { reservations_.StopUsingBackup(backup); });
       storage::Progress unused;
       RETURN_IF_ERROR(FetchFromRemote(before, from, progress ? *progress : unused));
@@ -140,8 +145,20 @@ Result<catalog::JobRecord> Service::CopyBackup(const std::string& instance,
 }
 
 std::map<std::string, std::string> Service::BucketWalKeep(const std::string& repository) const {
+  // Only the archives of this host's running instances, whose every backup this catalog
+  // made and lists: a bucket may hold backups of other archives this host never imported
+  // (a disaster-recovery host), whose WAL it must keep.
+  std::set<std::string> own;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, server] : servers_) {
+      if (std::string id = server->log_archive_id(); !id.empty()) own.insert(id);
+    }
+  }
   struct Oldest {
-    std::string created_at, start, type;
+    uint64_t at = 0;
+    std::string start, type;
+    bool whole = false;  // a backup whose start cannot be read: keep it all
   };
   std::map<std::string, Oldest> oldest;  // by archive
   auto backups = catalog_->ListBackups();
@@ -152,14 +169,20 @@ std::map<std::string, std::string> Service::BucketWalKeep(const std::string& rep
         !b.copies.contains(repository))
       continue;
     const engines::BackupFacts facts = StoredFacts(b.info);
-    if (facts.wal_archive.empty() || facts.start_lsn.empty()) continue;
-    auto [it, first] = oldest.try_emplace(facts.wal_archive,
-                                          Oldest{b.created_at, facts.start_lsn, b.instance_type});
-    if (!first && b.created_at < it->second.created_at)
-      it->second = {b.created_at, facts.start_lsn, b.instance_type};
+    if (facts.wal_archive.empty() || !own.count(facts.wal_archive)) continue;
+    auto at = engines::ParseLogPosition(facts.start_lsn);
+    auto [it, first] = oldest.try_emplace(facts.wal_archive);
+    Oldest& o = it->second;
+    if (!at) {
+      o.whole = true;
+      continue;
+    }
+    if (first || o.start.empty() || *at < o.at)
+      o = {*at, facts.start_lsn, b.instance_type, o.whole};
   }
   std::map<std::string, std::string> keep;
   for (const auto& [archive, o] : oldest) {
+    if (o.whole || o.start.empty()) continue;
     auto engine = engines_->For(o.type);
     if (!engine.ok()) continue;
     auto position = (*engine)->ArchivePositionOf(repository_dir(), archive, o.start);

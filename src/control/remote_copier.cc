@@ -128,6 +128,18 @@ Result<storage::PushStats> RemoteCopier::PushSnapshot(const std::string& name,
       [](const storage::PushStats& stats) { return stats.bytes_sent; });
 }
 
+Status RemoteCopier::WriteRecord(const std::string& name, const catalog::BackupRecord& backup) {
+  return OnBucket<bool>(
+             name, "write a record to", Access::kWrite,
+             [&](storage::RemoteRepository& repo) -> Result<bool> {
+               RETURN_IF_ERROR(repo.WriteRecord(backup.snapshot_id,
+                                                EncodeBucketRecord(backup, repo.encrypted())));
+               return true;
+             },
+             [](const bool&) { return uint64_t{0}; })
+      .status();
+}
+
 Result<std::vector<RemoteCopier::BucketSnapshot>> RemoteCopier::ListSnapshots(
     const std::string& name) {
   return OnBucket<std::vector<BucketSnapshot>>(

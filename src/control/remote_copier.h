@@ -68,6 +68,8 @@ class RemoteCopier {
   Result<storage::PushStats> PushSnapshot(const std::string& name, const storage::Repository& local,
                                           const catalog::BackupRecord& backup,
                                           storage::Progress* progress);
+  // Writes the record of `backup`, whose snapshot bucket `name` holds, anew.
+  Status WriteRecord(const std::string& name, const catalog::BackupRecord& backup);
   // The snapshots in bucket `name`, newest first, with their records.
   Result<std::vector<BucketSnapshot>> ListSnapshots(const std::string& name);
   // Takes bucket `name`'s writer's lease from whichever daemon holds it: that one is

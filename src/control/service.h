@@ -333,8 +333,9 @@ class Service {
   Status FetchWalFromRemote(const std::string& instance, const std::string& backup,
                             const std::string& repository);
   // Where each WAL archive shipped to bucket `repository` needs to begin there: the file
-  // holding the start of the oldest backup copied (or to be copied) there. Archives no
-  // backup there uses are shipped whole and not pruned.
+  // holding the start of the oldest backup copied (or to be copied) there. Only archives
+  // of running instances here; others, and archives no backup there uses, are shipped
+  // whole and not pruned.
   std::map<std::string, std::string> BucketWalKeep(const std::string& repository) const;
   // A configured repository that holds a finished copy of `backup` ("" when none does).
   std::string RepositoryHolding(const catalog::BackupRecord& backup) const;

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/scope_exit.h"
+
 namespace dbaas::objstore {
 namespace {
 
@@ -196,10 +198,16 @@ Result<Credentials> InstanceMetadataCredentials::Current() {
   fetching_ = true;
   lock.unlock();
   std::chrono::system_clock::time_point expires;
-  auto fetched = FetchWithRetries(expires);
-  lock.lock();
-  fetching_ = false;
-  fetched_.notify_all();
+  Result<Credentials> fetched = Status::Internal("not fetched");
+  {
+    // Waiters are woken however the fetch ends.
+    ScopeExit done([&] {
+      lock.lock();
+      fetching_ = false;
+      fetched_.notify_all();
+    });
+    fetched = FetchWithRetries(expires);
+  }
   if (fetched.ok()) {
     cached_ = std::move(fetched).value();
     expires_ = expires;

@@ -485,6 +485,12 @@ Result<Manifest> RemoteRepository::LoadManifest(const std::string& id) {
   return manifest;
 }
 
+Status RemoteRepository::WriteRecord(const std::string& id, std::span<const uint8_t> record) {
+  RETURN_IF_ERROR(CheckLease());
+  RETURN_IF_ERROR(LoadManifest(id).status());  // the snapshot is here
+  return PutObject(RecordObject(id), record);
+}
+
 Result<std::optional<std::vector<uint8_t>>> RemoteRepository::ReadRecord(const std::string& id) {
   if (!IsValidSnapshotId(id))
     return Status::InvalidArgument(fmt::format("'{}' is not a snapshot id", id));

@@ -108,6 +108,8 @@ class RemoteRepository {
   // anew (an earlier build pushed none; the backup changed).
   Result<PushStats> Push(const Repository& local, const std::string& id,
                          Progress* progress = nullptr, std::span<const uint8_t> record = {});
+  // Writes the record of snapshot `id`, which is here (kNotFound otherwise), anew.
+  Status WriteRecord(const std::string& id, std::span<const uint8_t> record);
   // The record pushed with snapshot `id`; nullopt when it was pushed without one.
   Result<std::optional<std::vector<uint8_t>>> ReadRecord(const std::string& id);
   // Manifests' headers (no entries), newest first.

@@ -235,6 +235,8 @@ TEST_F(DisasterRecoveryTest, ANewHostListsImportsAndRestoresTheBucketsBackupsToT
   EXPECT_NE(next.body["backup"]["copies"]["offsite"]["error"].get<std::string>().find("leased"),
             std::string::npos)
       << next.raw;
+  const size_t old_wal =
+      bucket->List("wal/" + archive + "/").value_or(std::vector<objstore::ObjectInfo>{}).size();
   auto taken = fresh_.Post("/repositories/offsite/lease", json{{"takeOver", true}});
   ASSERT_EQ(taken.status, 200) << taken.raw;
   EXPECT_EQ(fresh_.Get("/repositories").body["repositories"][0]["leased"], true);
@@ -242,6 +244,12 @@ TEST_F(DisasterRecoveryTest, ANewHostListsImportsAndRestoresTheBucketsBackupsToT
   ASSERT_EQ(copied.status, 200) << copied.raw;
   EXPECT_EQ(copied.body["copy"]["state"], "copied");
   EXPECT_EQ(fresh_.Get("/repositories/offsite/backups").body["count"], 2);
+  // The lost host's archive is no instance of this host's: its WAL in the bucket stays
+  // whole (backups there this host never imported may need it).
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // copy ticks every 0.5 s
+  EXPECT_EQ(
+      bucket->List("wal/" + archive + "/").value_or(std::vector<objstore::ObjectInfo>{}).size(),
+      old_wal);
 }
 
 // A repository with a retention of its own (30 days) keeps a copy after the local one
