@@ -28,7 +28,9 @@ port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 "$dbaasd" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn \
   --config "$work/dbaasd.json" 2>"$work/dbaasd.log" &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; kill $s3_pid 2>/dev/null; rm -rf "$work"' EXIT
+# The users (and servers) of instances a failed run left go too, even if dbaasd died.
+remove_users="$(dirname "$0")/../../scripts/remove-instance-users.sh"
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; kill $s3_pid 2>/dev/null; "$remove_users" "$work/data" >/dev/null 2>&1; rm -rf "$work"' EXIT
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 0.1
