@@ -27,14 +27,6 @@ using storage::WalArchive;
 using storage::WalFileInfo;
 using storage::WalFileName;
 
-Status CheckArchiveId(const std::string& id) {
-  bool plain = !id.empty() && id.size() < 100 && id[0] != '.';
-  for (char c : id)
-    plain &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
-  if (plain) return Status::Ok();
-  return Status::InvalidArgument(fmt::format("'{}' is not a WAL archive id", id));
-}
-
 Result<PgConnection> ConnectTo(const PgInstance& instance) {
   auto conn = PgConnection::ConnectOwn(instance.connection().SocketConninfo());
   if (!conn.ok()) {
@@ -153,7 +145,7 @@ Result<std::map<std::string, std::string>> PgRecoverySettings(const RecoveryTarg
                                       "run dbaasd with the dbaas binary available");
   }
   RETURN_IF_ERROR(ValidateArchivingPaths(archiving));
-  RETURN_IF_ERROR(CheckArchiveId(target.archive_id));
+  RETURN_IF_ERROR(storage::ValidateArchiveId(target.archive_id));
   std::map<std::string, std::string> s;
   s["restore_command"] =
       fmt::format("{} wal-fetch --repo {} --archive {} %f %p", archiving.dbaas_binary,
@@ -266,14 +258,14 @@ Result<std::optional<std::string>> SegmentPositionOf(const WalArchive& archive,
 Result<std::optional<std::string>> PgArchivePositionOf(const std::string& repo_path,
                                                        const std::string& archive_id,
                                                        const std::string& lsn) {
-  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  RETURN_IF_ERROR(storage::ValidateArchiveId(archive_id));
   ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
   return SegmentPositionOf(archive, lsn);
 }
 
 Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string& archive_id,
                                 const std::optional<std::string>& keep_from_lsn) {
-  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  RETURN_IF_ERROR(storage::ValidateArchiveId(archive_id));
   ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
   if (!keep_from_lsn) return archive.RemoveBefore("~");  // sorts after every position
   ASSIGN_OR_RETURN(std::optional<std::string> keep, SegmentPositionOf(archive, *keep_from_lsn));
@@ -283,7 +275,7 @@ Result<uint64_t> PgPruneArchive(const std::string& repo_path, const std::string&
 
 Status PgStageArchive(const std::string& repo_path, const std::string& archive_id,
                       const std::string& from_lsn, const std::string& stage_repo) {
-  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  RETURN_IF_ERROR(storage::ValidateArchiveId(archive_id));
   ASSIGN_OR_RETURN(WalArchive source, WalArchive::Open(repo_path, archive_id));
   ASSIGN_OR_RETURN(std::optional<std::string> from, SegmentPositionOf(source, from_lsn));
   RETURN_IF_ERROR(WalArchive::Create(stage_repo, archive_id));
@@ -295,7 +287,7 @@ Status PgStageArchive(const std::string& repo_path, const std::string& archive_i
 
 Result<ArchiveEnd> PgScanArchive(const std::string& repo_path, const std::string& archive_id,
                                  const std::string& from_lsn, const std::string& bin_dir) {
-  RETURN_IF_ERROR(CheckArchiveId(archive_id));
+  RETURN_IF_ERROR(storage::ValidateArchiveId(archive_id));
   ASSIGN_OR_RETURN(uint64_t from, ParseLsn(from_lsn));
   ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(repo_path, archive_id));
   ASSIGN_OR_RETURN(std::vector<WalFileInfo> files, archive.List());
