@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/files.h"
+#include "base/log.h"
 #include "base/names.h"
 #include "engines/mariadb/maria_backup.h"
 #include "engines/mariadb/maria_binlog.h"
@@ -13,6 +14,7 @@
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_check.h"
 #include "engines/postgres/pg_pitr.h"
+#include "engines/postgres/pg_replication.h"
 #include "engines/postgres/pg_settings.h"
 
 namespace dbaas::engines {
@@ -31,6 +33,21 @@ Result<const T*> As(const Instance& instance, const char* engine) {
         fmt::format("instance '{}' is not a {} instance", instance.name(), engine));
   }
   return typed;
+}
+
+template <typename T>
+Result<T*> AsMutable(Instance& instance, const char* engine) {
+  T* typed = dynamic_cast<T*>(&instance);
+  if (typed == nullptr) {
+    return Status::Internal(
+        fmt::format("instance '{}' is not a {} instance", instance.name(), engine));
+  }
+  return typed;
+}
+
+Status NoReplication() {
+  return Status::InvalidArgument("this engine has no standbys yet",
+                                 "replicas are PostgreSQL's for now (docs/ARCHITECTURE.md)");
 }
 
 // The spec with the engine's runtime.
@@ -99,6 +116,57 @@ class PostgresEngine final : public Engine {
                                                        const std::string& archive_id,
                                                        const std::string& from_lsn) const override {
     return PgArchivePositionOf(repo_path, archive_id, from_lsn);
+  }
+  Result<std::unique_ptr<Instance>> MakeStandby(const Instance& primary,
+                                                const InstanceSpec& spec) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(primary, "PostgreSQL"));
+    RETURN_IF_ERROR(PgEnsureSlot(*pg, spec.name));
+    InstanceSpec standby = On(runtime_, spec);
+    standby.standby = StandbySpec{pg->connection().port, SlotNameOf(spec.name)};
+    standby.archiving = pg->archiving();
+    standby.archiving.join_archive_id = pg->log_archive_id();
+    standby.bin_dir = pg->bin_dir();
+    auto made = PgInstance::CreateStandby(standby, *pg);
+    if (!made.ok()) {
+      WarnIfError(PgDropSlot(*pg, spec.name), "drop the slot of the standby not made");
+      return made.status();
+    }
+    return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(made).value()));
+  }
+  Result<MemberPosition> Position(const Instance& member) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(member, "PostgreSQL"));
+    return PgPosition(*pg);
+  }
+  Status Promote(Instance& standby, std::chrono::milliseconds timeout) const override {
+    ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(standby, "PostgreSQL"));
+    return PgPromote(*pg, timeout);
+  }
+  Status Follow(Instance& member, const Instance& primary) const override {
+    ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(member, "PostgreSQL"));
+    ASSIGN_OR_RETURN(const PgInstance* to, As<PgInstance>(primary, "PostgreSQL"));
+    return PgFollow(*pg, *to);
+  }
+  Status Rejoin(Instance& member, const Instance& primary) const override {
+    ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(member, "PostgreSQL"));
+    ASSIGN_OR_RETURN(const PgInstance* to, As<PgInstance>(primary, "PostgreSQL"));
+    return PgRejoin(*pg, *to);
+  }
+  Status Fence(Instance& member, const Instance& primary) const override {
+    ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(member, "PostgreSQL"));
+    ASSIGN_OR_RETURN(const PgInstance* to, As<PgInstance>(primary, "PostgreSQL"));
+    return pg->Fence(StandbySpec{to->connection().port, SlotNameOf(pg->name())});
+  }
+  bool NeedsRejoin(const Instance& member) const override {
+    const auto* pg = dynamic_cast<const PgInstance*>(&member);
+    return pg != nullptr && pg->needs_rejoin();
+  }
+  Status SetSynchronous(Instance& primary, const std::vector<std::string>& members) const override {
+    ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(primary, "PostgreSQL"));
+    return PgSetSynchronous(*pg, members);
+  }
+  Status DropMemberSlot(const Instance& primary, const std::string& member) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(primary, "PostgreSQL"));
+    return PgDropSlot(*pg, member);
   }
   Result<IntegrityReport> CheckIntegrity(const Instance& instance) const override {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
@@ -265,6 +333,20 @@ Result<ArchiveEnd> Engine::ScanArchive(const std::string&, const std::string&,
                                        const std::string&) const {
   return NoPitr();
 }
+
+Result<std::unique_ptr<Instance>> Engine::MakeStandby(const Instance&, const InstanceSpec&) const {
+  return NoReplication();
+}
+Result<MemberPosition> Engine::Position(const Instance&) const { return NoReplication(); }
+Status Engine::Promote(Instance&, std::chrono::milliseconds) const { return NoReplication(); }
+Status Engine::Follow(Instance&, const Instance&) const { return NoReplication(); }
+Status Engine::Rejoin(Instance&, const Instance&) const { return NoReplication(); }
+Status Engine::Fence(Instance&, const Instance&) const { return NoReplication(); }
+bool Engine::NeedsRejoin(const Instance&) const { return false; }
+Status Engine::SetSynchronous(Instance&, const std::vector<std::string>&) const {
+  return NoReplication();
+}
+Status Engine::DropMemberSlot(const Instance&, const std::string&) const { return NoReplication(); }
 
 std::optional<uint64_t> ParseLogPosition(const std::string& text) {
   if (auto binlog = ParseBinlogPosition(text)) return binlog->Ordinal();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "engines/backup_facts.h"
@@ -75,6 +76,24 @@ class Engine {
   virtual Result<std::optional<std::string>> ArchivePositionOf(const std::string& repo_path,
                                                                const std::string& archive_id,
                                                                const std::string& from_lsn) const;
+
+  // Replication between an instance's members (engines/replication.h). PostgreSQL only for
+  // now: the others fail with kInvalidArgument.
+  // A standby of the running `primary` named spec.name, streaming through a slot of its
+  // own and archiving (once promoted) into the primary's archive. Not started.
+  virtual Result<std::unique_ptr<Instance>> MakeStandby(const Instance& primary,
+                                                        const InstanceSpec& spec) const;
+  virtual Result<MemberPosition> Position(const Instance& member) const;
+  virtual Status Promote(Instance& standby, std::chrono::milliseconds timeout) const;
+  // Points a standby at `primary` (reloaded when running).
+  virtual Status Follow(Instance& member, const Instance& primary) const;
+  // A stopped member that may have diverged (an old primary) made a standby of `primary`.
+  virtual Status Rejoin(Instance& member, const Instance& primary) const;
+  // Marks a stopped member fenced: it starts only as a standby, after Rejoin.
+  virtual Status Fence(Instance& member, const Instance& primary) const;
+  virtual bool NeedsRejoin(const Instance& member) const;
+  virtual Status SetSynchronous(Instance& primary, const std::vector<std::string>& members) const;
+  virtual Status DropMemberSlot(const Instance& primary, const std::string& member) const;
 };
 
 // The engines a daemon offers, on one runtime. The service reaches engines only through

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "engines/replication.h"
 #include "runtime/runtime.h"
 #include "storage/wal_archive.h"
 #include "storage/wal_spool.h"
@@ -23,6 +24,9 @@ namespace dbaas::engines {
 struct LogArchiving {
   std::string repo_path;
   std::string dbaas_binary;  // the dbaas CLI, run by the server's OS user
+  // The archive to join instead of making one: a standby archives into its primary's (it
+  // archives once promoted), so the instance's log stays one archive across failovers.
+  std::string join_archive_id;
 };
 
 // Everything needed to make an instance (fresh or restored).
@@ -41,6 +45,9 @@ struct InstanceSpec {
   bool superuser_access = false;
   // Where it runs; null: this machine (runtime::Local()).
   runtime::Runtime* runtime = nullptr;
+  // A standby of another member: made from a copy of the primary (not initdb) and
+  // streaming from it.
+  std::optional<StandbySpec> standby;
 };
 
 // How a client reaches an instance.
@@ -100,6 +107,11 @@ class Instance {
   // Stops the server (and any left by an earlier daemon), then removes the directory.
   virtual Status Delete() = 0;
   virtual bool running() const = 0;
+  // Whether the server answers now (a cheap probe with a short timeout of its own): a
+  // running server may be hung.
+  virtual bool answers() const { return running(); }
+  // Whether it is configured as a standby (it starts as one).
+  virtual bool standby() const { return false; }
   virtual int restarts() const = 0;  // since Start()
   virtual const std::string& name() const = 0;
   virtual const std::string& dir() const = 0;

@@ -105,6 +105,12 @@ Status SupervisedInstance::LoadTenantPassword() {
 
 bool SupervisedInstance::running() const { return server_ && server_->Observe().running; }
 
+bool SupervisedInstance::answers() const {
+  if (!running()) return false;
+  auto probe = Launch().answers;
+  return !probe || probe();
+}
+
 int SupervisedInstance::restarts() const { return server_ ? server_->Observe().restarts : 0; }
 
 pid_t SupervisedInstance::server_pid() const { return server_ ? server_->Observe().pid : -1; }

@@ -31,6 +31,7 @@ class SupervisedInstance : public Instance {
   Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) final;
   Status Delete() final;
   bool running() const final;
+  bool answers() const final;
   int restarts() const final;
   pid_t server_pid() const;  // -1 while not running (or not a local process)
   // The instance's identity, which its server and its tools run as (none: ourselves).

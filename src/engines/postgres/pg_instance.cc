@@ -144,7 +144,13 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   inst.superuser_access_ = spec.superuser_access;
   inst.recovery_ = recovery;
   inst.archiving_ = spec.archiving;
-  if (!spec.archiving.repo_path.empty()) inst.archive_id_ = spec.name + "." + RandomHex(4);
+  inst.standby_ = spec.standby;
+  if (!spec.archiving.repo_path.empty()) {
+    inst.joined_archive_ = !spec.archiving.join_archive_id.empty();
+    inst.archive_id_ =
+        inst.joined_archive_ ? spec.archiving.join_archive_id : spec.name + "." + RandomHex(4);
+    RETURN_IF_ERROR(storage::ValidateArchiveId(inst.archive_id_));
+  }
   RETURN_IF_ERROR(inst.Provision(spec.runtime));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
@@ -153,7 +159,9 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
     if (::mkdir(run.c_str(), 0700) != 0) return ErrnoStatus("mkdir", run, errno);
     RETURN_IF_ERROR(inst.GiveToServer(run));
     if (!inst.archive_id_.empty()) {
-      RETURN_IF_ERROR(storage::WalArchive::Create(inst.archiving_.repo_path, inst.archive_id_));
+      if (!inst.joined_archive_) {
+        RETURN_IF_ERROR(storage::WalArchive::Create(inst.archiving_.repo_path, inst.archive_id_));
+      }
       RETURN_IF_ERROR(inst.MakeSpool());
     }
     RETURN_IF_ERROR(fill(inst));
@@ -162,7 +170,7 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   }();
   if (!made.ok()) {
     inst.Unprovision();
-    if (!inst.archive_id_.empty()) {
+    if (!inst.archive_id_.empty() && !inst.joined_archive_) {
       WarnIfError(storage::WalArchive::Remove(inst.archiving_.repo_path, inst.archive_id_),
                   "remove the archive of the instance that could not be made");
     }
@@ -270,6 +278,12 @@ Status PgInstance::WriteMeta() const {
     meta["wal_archive"] = {
         {"repo", archiving_.repo_path}, {"id", archive_id_}, {"dbaas", archiving_.dbaas_binary}};
   }
+  if (standby_) {
+    meta["standby"] = {{"primary_port", standby_->primary_port},
+                       {"slot", standby_->slot},
+                       {"needs_rejoin", needs_rejoin_}};
+  }
+  if (!sync_standbys_.empty()) meta["synchronous_standbys"] = sync_standbys_;
   return WriteFileAtomic(JoinPath(dir_, "instance.json"), meta.dump(2) + "\n", 0600);
 }
 
@@ -290,7 +304,9 @@ Status PgInstance::WriteConfig() const {
     conf += fmt::format("archive_command = {}\n", QuoteConfValue(command));
   }
   for (const auto& [k, v] : recovery_) conf += fmt::format("{} = {}\n", k, QuoteConfValue(v));
+  conf += ReplicationConfig();
   std::string data = data_dir();
+  RETURN_IF_ERROR(SyncStandbySignal());
   std::string dbaas_conf = JoinPath(data, "dbaas.conf");
   RETURN_IF_ERROR(WriteFileAtomic(dbaas_conf, conf, 0600));
   RETURN_IF_ERROR(GiveToServer(dbaas_conf));
@@ -335,6 +351,13 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
       inst.archiving_.dbaas_binary = a.at("dbaas").get<std::string>();
       inst.archive_id_ = a.at("id").get<std::string>();
     }
+    if (meta.contains("standby")) {
+      const json& sb = meta.at("standby");
+      inst.standby_ =
+          StandbySpec{sb.at("primary_port").get<uint16_t>(), sb.at("slot").get<std::string>()};
+      inst.needs_rejoin_ = sb.value("needs_rejoin", false);
+    }
+    inst.sync_standbys_ = meta.value("synchronous_standbys", std::vector<std::string>{});
     os_user = meta.value("os_user", "");
     inst.superuser_access_ = meta.value("superuser_access", false);
   } catch (const json::exception& e) {
@@ -401,6 +424,76 @@ Status PgInstance::BeforeRemoval() {
                 fmt::format("instance '{}' keeps WAL that is not in the repository yet: {}", name_,
                             drained.status().message()),
                 "make the repository writable (free space) and delete it again");
+}
+
+std::string PgInstance::ReplicationConfig() const {
+  std::string conf;
+  if (standby_) {
+    // The superuser's password is the same on every member: they are copies of one
+    // database. application_name names the member in the primary's pg_stat_replication
+    // and synchronous_standby_names.
+    std::string conninfo = fmt::format(
+        "host=127.0.0.1 port={} user=postgres password={} application_name={} "
+        "connect_timeout=2",
+        standby_->primary_port, PgConninfoQuote(password_), PgConninfoQuote(name_));
+    conf += fmt::format("primary_conninfo = {}\n", QuoteConfValue(conninfo));
+    conf += fmt::format("primary_slot_name = {}\n", QuoteConfValue(standby_->slot));
+    conf += "recovery_target_timeline = 'latest'\n";
+    conf += "hot_standby = 'on'\n";
+  } else if (!sync_standbys_.empty()) {
+    std::string names;
+    for (const auto& m : sync_standbys_) names += (names.empty() ? "\"" : ", \"") + m + "\"";
+    conf += fmt::format("synchronous_standby_names = {}\n",
+                        QuoteConfValue(fmt::format("ANY 1 ({})", names)));
+  }
+  return conf;
+}
+
+Status PgInstance::SyncStandbySignal() const {
+  std::string signal = JoinPath(data_dir(), "standby.signal");
+  if (!standby_) {
+    if (::unlink(signal.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus("unlink", signal, errno);
+    }
+    return Status::Ok();
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(signal, "", 0600));
+  return GiveToServer(signal);
+}
+
+Status PgInstance::SetStandby(std::optional<StandbySpec> standby) {
+  standby_ = std::move(standby);
+  if (!standby_) needs_rejoin_ = false;
+  RETURN_IF_ERROR(WriteMeta());
+  return WriteConfig();
+}
+
+Status PgInstance::Fence(const StandbySpec& standby) {
+  needs_rejoin_ = true;
+  return SetStandby(standby);
+}
+
+Status PgInstance::Rejoined() {
+  needs_rejoin_ = false;
+  RETURN_IF_ERROR(WriteMeta());
+  return WriteConfig();
+}
+
+Status PgInstance::SetSynchronousStandbys(std::vector<std::string> members) {
+  for (const auto& m : members) RETURN_IF_ERROR(ValidateName("member name", m));
+  sync_standbys_ = std::move(members);
+  RETURN_IF_ERROR(WriteMeta());
+  return WriteConfig();
+}
+
+Result<PgConnection> ConnectOwn(const PgInstance& instance) {
+  auto conn = PgConnection::ConnectOwn(instance.connection().SocketConninfo());
+  if (!conn.ok()) {
+    return Status::FailedPrecondition(fmt::format("instance '{}' is not accepting connections: {}",
+                                                  instance.name(), conn.status().message()),
+                                      "start it first");
+  }
+  return conn;
 }
 
 Status PgInstance::FinishRecovery() {

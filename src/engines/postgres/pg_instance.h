@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/process.h"
 #include "base/status.h"
@@ -72,6 +73,13 @@ class PgInstance final : public SupervisedInstance {
                                        const FillDataFn& fill,
                                        const std::map<std::string, std::string>& recovery = {},
                                        const CheckDataFn& check = {});
+  // A standby of `primary` (spec.standby says whom it streams from and through which slot,
+  // which must exist): a copy made with pg_basebackup, as the new member's identity,
+  // streaming from then on. Not started. The same guarantees as Create.
+  static Result<PgInstance> CreateStandby(const PgInstanceSpec& spec, const PgInstance& primary);
+  // Its data directory made again as a copy of the primary it follows (a member too far
+  // behind or diverged for pg_rewind). Its server must be stopped.
+  Status CopyFromPrimary();
   // An instance made earlier (reads instance.json).
   // On `rt`; null: runtime::Local().
   static Result<PgInstance> Open(const std::string& data_root, const std::string& name,
@@ -98,6 +106,24 @@ class PgInstance final : public SupervisedInstance {
   // apply again to the next recovery otherwise).
   Status FinishRecovery();
 
+  // Replication (pg_replication.h). A standby streams from `standby_spec()` and starts as
+  // one (standby.signal); a running server takes a change on reload.
+  bool standby() const override { return standby_.has_value(); }
+  const std::optional<StandbySpec>& standby_spec() const { return standby_; }
+  // Makes it a standby of another member, or (nullopt, once promoted) no longer one.
+  Status SetStandby(std::optional<StandbySpec> standby);
+  // A fenced member: an old primary that must never again run as one on its own. It is
+  // a standby from now on and must be brought back into line (pg_rewind) before it starts.
+  bool needs_rejoin() const { return needs_rejoin_; }
+  Status Fence(const StandbySpec& standby);
+  Status Rejoined();
+  // synchronous_standby_names = 'ANY 1 (members...)' while a primary; none: asynchronous.
+  const std::vector<std::string>& synchronous_standbys() const { return sync_standbys_; }
+  Status SetSynchronousStandbys(std::vector<std::string> members);
+  // Rewrites the configuration as the members' settings say (after pg_rewind copied the
+  // source's files over it).
+  Status RewriteConfig() const { return WriteConfig(); }
+
  private:
   PgInstance() = default;
   // Stop: fast shutdown (SIGINT), then immediate (SIGQUIT) after the timeout.
@@ -106,6 +132,11 @@ class PgInstance final : public SupervisedInstance {
   // Drains what the server archived as it stopped into the repository.
   Status BeforeRemoval() override;
   Status WriteConfig() const;
+  // dbaas.conf's replication settings: a standby's primary_conninfo and slot, a primary's
+  // synchronous standbys.
+  std::string ReplicationConfig() const;
+  // standby.signal exists exactly when it is a standby.
+  Status SyncStandbySignal() const;
   // Creates the role `app` and its database in single-user mode, before the first start.
   Status MakeTenantLogin();
   // instance.json: name, port, binaries, settings, OS user, WAL archive.
@@ -128,7 +159,15 @@ class PgInstance final : public SupervisedInstance {
   LogArchiving archiving_;
   std::string archive_id_;
   std::map<std::string, std::string> recovery_;
+  std::optional<StandbySpec> standby_;
+  bool needs_rejoin_ = false;
+  std::vector<std::string> sync_standbys_;
+  bool joined_archive_ = false;  // the archive is a primary's, not this member's to remove
 };
+
+// dbaas's own session on the instance's server, over its unix socket
+// (PgConnection::ConnectOwn); kFailedPrecondition when it does not accept connections.
+Result<PgConnection> ConnectOwn(const PgInstance& instance);
 
 // archive_command and restore_command are shell strings: the paths in them must be plain.
 Status ValidateArchivingPaths(const LogArchiving& archiving);

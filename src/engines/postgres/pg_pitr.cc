@@ -27,16 +27,6 @@ using storage::WalArchive;
 using storage::WalFileInfo;
 using storage::WalFileName;
 
-Result<PgConnection> ConnectTo(const PgInstance& instance) {
-  auto conn = PgConnection::ConnectOwn(instance.connection().SocketConninfo());
-  if (!conn.ok()) {
-    return Status::FailedPrecondition(fmt::format("instance '{}' is not accepting connections: {}",
-                                                  instance.name(), conn.status().message()),
-                                      "start it first");
-  }
-  return conn;
-}
-
 // "2026-11-25 08:12:13.123456" (UTC) -> microseconds since the epoch.
 std::optional<int64_t> ParseWaldumpTime(std::string_view s) {
   if (s.size() < 26 || s[4] != '-' || s[10] != ' ' || s[19] != '.') return std::nullopt;
@@ -188,7 +178,7 @@ Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeou
   ASSIGN_OR_RETURN(WalArchive archive,
                    WalArchive::Open(instance.archiving().repo_path, instance.log_archive_id()));
   const LogSpool spool = instance.log_spool().value();
-  ASSIGN_OR_RETURN(PgConnection conn, ConnectTo(instance));
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(instance));
   ASSIGN_OR_RETURN(std::string segment, conn.QueryValue("select pg_walfile_name(pg_switch_wal())"));
   auto deadline = std::chrono::steady_clock::now() + timeout;
   // The archiver puts the segment in the spool; the drain stores it in the repository. A
@@ -227,7 +217,7 @@ Result<std::string> PgCreateRestorePoint(const PgInstance& instance, const std::
     return Status::InvalidArgument(
         fmt::format("'{}' is not a restore point name (1 to 63 characters)", name));
   }
-  ASSIGN_OR_RETURN(PgConnection conn, ConnectTo(instance));
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(instance));
   ASSIGN_OR_RETURN(auto rows, conn.QueryParams("select pg_create_restore_point($1)::text", {name}));
   RETURN_IF_ERROR(PgArchiveNow(instance, timeout));
   return rows.at(0).at(0);

@@ -1,0 +1,256 @@
+#include "engines/postgres/pg_replication.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/files.h"
+#include "base/names.h"
+#include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_connection.h"
+
+namespace dbaas::engines {
+namespace {
+
+// Copies and rewinds of a large database take a while; a hung one must still end.
+constexpr auto kCopyTimeout = std::chrono::minutes(60);
+
+// libpq's conninfo for the primary over TCP (the member's identity cannot reach another
+// member's socket directory); the password goes in the tool's environment.
+std::string PrimaryConninfo(uint16_t port) {
+  return fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
+                     port);
+}
+
+Status Reload(const PgInstance& instance) {
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(instance));
+  return conn.Query("select pg_reload_conf()")
+      .status()
+      .WithContext(fmt::format("reload the configuration of '{}'", instance.name()));
+}
+
+uint32_t TimelineOf(const std::string& walfile) {
+  if (walfile.size() < 8) return 0;
+  return static_cast<uint32_t>(std::strtoul(walfile.substr(0, 8).c_str(), nullptr, 16));
+}
+
+uint64_t ToU64(const std::string& text) {
+  return text.empty() ? 0 : std::strtoull(text.c_str(), nullptr, 10);
+}
+
+}  // namespace
+
+std::string SlotNameOf(const std::string& member) {
+  std::string slot = member;
+  for (char& c : slot) {
+    if (c == '-') c = '_';
+  }
+  return slot;
+}
+
+Status PgEnsureSlot(const PgInstance& primary, const std::string& member) {
+  RETURN_IF_ERROR(ValidateName("member name", member));
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(primary));
+  return conn
+      .QueryParams(
+          "select pg_create_physical_replication_slot($1, true) where not exists "
+          "(select 1 from pg_replication_slots where slot_name = $1)",
+          {SlotNameOf(member)})
+      .status()
+      .WithContext(
+          fmt::format("make the replication slot of '{}' on '{}'", member, primary.name()));
+}
+
+Status PgDropSlot(const PgInstance& primary, const std::string& member) {
+  RETURN_IF_ERROR(ValidateName("member name", member));
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(primary));
+  // A slot still in use (its standby streaming) cannot go: its walsender is ended first.
+  RETURN_IF_ERROR(conn.QueryParams("select pg_terminate_backend(active_pid) from "
+                                   "pg_replication_slots where slot_name = $1 and active_pid "
+                                   "is not null",
+                                   {SlotNameOf(member)})
+                      .status()
+                      .WithContext("end the walsender of the slot"));
+  // The walsender takes a moment to end and release the slot.
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    RETURN_IF_ERROR(conn.QueryParams("select pg_drop_replication_slot(slot_name) from "
+                                     "pg_replication_slots where slot_name = $1 and not active",
+                                     {SlotNameOf(member)})
+                        .status()
+                        .WithContext(fmt::format("drop the replication slot of '{}' on '{}'",
+                                                 member, primary.name())));
+    ASSIGN_OR_RETURN(auto left,
+                     conn.QueryParams("select 1 from pg_replication_slots where slot_name = $1",
+                                      {SlotNameOf(member)}));
+    if (left.empty()) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::Busy(
+      fmt::format("the replication slot of '{}' on '{}' stays in use", member, primary.name()),
+      "stop that member's server and try again");
+}
+
+Result<PgInstance> PgInstance::CreateStandby(const PgInstanceSpec& spec,
+                                             const PgInstance& primary) {
+  if (!spec.standby) return Status::Internal("a standby's spec names no primary");
+  return Make(spec, primary.password_, {}, [](PgInstance& inst) -> Status {
+    std::string data = inst.data_dir();
+    if (::mkdir(data.c_str(), 0700) != 0) return ErrnoStatus("mkdir", data, errno);
+    RETURN_IF_ERROR(inst.GiveToServer(data));
+    return inst.CopyFromPrimary();
+  });
+}
+
+Status PgInstance::CopyFromPrimary() {
+  if (!standby_) return Status::Internal(fmt::format("'{}' is not a standby", name_));
+  std::string data = data_dir();
+  // An earlier copy's files go; the directory stays the identity's.
+  RETURN_IF_ERROR(RemoveTree(data));
+  if (::mkdir(data.c_str(), 0700) != 0) return ErrnoStatus("mkdir", data, errno);
+  RETURN_IF_ERROR(GiveToServer(data));
+  ProcessOptions copy;
+  // As the member's identity: the files (and any tablespace a tenant with the superuser's
+  // login made) land only where that identity may write.
+  copy.argv = {JoinPath(bin_dir_, "pg_basebackup"),
+               "--pgdata",
+               data,
+               "--dbname",
+               PrimaryConninfo(standby_->primary_port),
+               "--wal-method=stream",
+               "--slot",
+               standby_->slot,
+               "--checkpoint=fast",
+               "--no-password"};
+  copy.env = {"PGPASSWORD=" + password_};
+  copy.cwd = dir_;
+  RETURN_IF_ERROR(CheckExit(RunTool(copy, kCopyTimeout), copy.argv[0])
+                      .status()
+                      .WithContext(fmt::format("copy the primary into standby '{}'", name_)));
+  // The copy holds the primary's dbaas.conf (its port, its spool): this member's own.
+  return WriteConfig();
+}
+
+Result<MemberPosition> PgPosition(const PgInstance& member) {
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(member));
+  ASSIGN_OR_RETURN(
+      auto rows,
+      conn.Query(
+          "select pg_is_in_recovery(), "
+          "case when pg_is_in_recovery() then "
+          "coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text "
+          "else pg_current_wal_lsn()::text end, "
+          "coalesce(pg_last_wal_replay_lsn()::text, ''), "
+          "case when pg_is_in_recovery() then "
+          "coalesce((select lpad(to_hex(received_tli), 8, '0') from pg_stat_wal_receiver "
+          "where received_tli > 0), lpad(to_hex((pg_control_checkpoint()).timeline_id), 8, '0')) "
+          "else pg_walfile_name(pg_current_wal_lsn()) end"));
+  if (rows.size() != 1 || rows[0].size() != 4) {
+    return Status::Internal(
+        fmt::format("'{}': unexpected answer to the position query", member.name()));
+  }
+  MemberPosition pos;
+  pos.standby = rows[0][0] == "t";
+  pos.lsn = rows[0][1];
+  pos.replay_lsn = rows[0][2];
+  pos.timeline = TimelineOf(rows[0][3]);
+  if (auto lsn = ParseLsn(pos.lsn); lsn.ok()) pos.lsn_value = lsn.value();
+  if (pos.standby) return pos;
+  ASSIGN_OR_RETURN(
+      auto links,
+      conn.Query("select application_name, coalesce(state, ''), coalesce(sync_state, ''), "
+                 "coalesce(sent_lsn::text, ''), coalesce(write_lsn::text, ''), "
+                 "coalesce(flush_lsn::text, ''), coalesce(replay_lsn::text, ''), "
+                 "coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint, "
+                 "coalesce(extract(epoch from replay_lag), 0) "
+                 "from pg_stat_replication order by application_name"));
+  for (const auto& r : links) {
+    if (r.size() != 9) continue;
+    ReplicaLink link{
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], ToU64(r[7]), std::strtod(r[8].c_str(), nullptr)};
+    pos.replicas.push_back(std::move(link));
+  }
+  return pos;
+}
+
+Status PgPromote(PgInstance& standby, std::chrono::milliseconds timeout) {
+  ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(standby));
+  ASSIGN_OR_RETURN(std::string in_recovery, conn.QueryValue("select pg_is_in_recovery()"));
+  if (in_recovery == "t") {
+    int seconds = std::max<int>(1, static_cast<int>(timeout.count() / 1000));
+    ASSIGN_OR_RETURN(std::string promoted,
+                     conn.QueryValue(fmt::format("select pg_promote(true, {})", seconds)));
+    if (promoted != "t") {
+      return Status::IoError(
+          fmt::format("'{}' did not finish its promotion within {} s", standby.name(), seconds),
+          "see its postgres.log");
+    }
+  }
+  // Its control file names the new timeline only after a checkpoint, and pg_rewind reads
+  // the timeline from there: without one, a rewind against it finds "no rewind required"
+  // and the old primary stays diverged.
+  RETURN_IF_ERROR(
+      conn.Query("checkpoint")
+          .status()
+          .WithContext(fmt::format("checkpoint '{}' after its promotion", standby.name())));
+  // Its next start must not go back to following the old primary.
+  return standby.SetStandby(std::nullopt);
+}
+
+Status PgFollow(PgInstance& member, const PgInstance& primary) {
+  RETURN_IF_ERROR(PgEnsureSlot(primary, member.name()));
+  StandbySpec spec{primary.connection().port, SlotNameOf(member.name())};
+  RETURN_IF_ERROR(member.SetStandby(spec));
+  // primary_conninfo and primary_slot_name take effect on reload (PostgreSQL 13 and later):
+  // the walreceiver reconnects to the new primary.
+  return member.running() ? Reload(member) : Status::Ok();
+}
+
+Status PgRejoin(PgInstance& member, const PgInstance& primary) {
+  if (member.running()) {
+    return Status::FailedPrecondition(
+        fmt::format("'{}' must be stopped before it rejoins", member.name()));
+  }
+  RETURN_IF_ERROR(PgEnsureSlot(primary, member.name()));
+  {
+    // pg_rewind reads the source's timeline from its control file (see PgPromote).
+    ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(primary));
+    RETURN_IF_ERROR(conn.Query("checkpoint")
+                        .status()
+                        .WithContext(fmt::format("checkpoint '{}' before a rewind against it",
+                                                 primary.name())));
+  }
+  StandbySpec spec{primary.connection().port, SlotNameOf(member.name())};
+  // Fenced from here on whatever happens next: it starts only as a standby.
+  RETURN_IF_ERROR(member.Fence(spec));
+  // pg_rewind recovers a target that was not shut down cleanly in single-user mode first,
+  // which refuses a standby.signal: the signal is written again with the configuration.
+  std::string signal = JoinPath(member.data_dir(), "standby.signal");
+  if (::unlink(signal.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink", signal, errno);
+  ProcessOptions rewind;
+  rewind.argv = {JoinPath(member.bin_dir(), "pg_rewind"), "--target-pgdata", member.data_dir(),
+                 "--source-server", PrimaryConninfo(spec.primary_port)};
+  rewind.env = {"PGPASSWORD=" + member.connection().password};
+  rewind.cwd = member.dir();
+  Status rewound = CheckExit(member.RunTool(rewind, kCopyTimeout), rewind.argv[0]).status();
+  if (rewound.ok()) {
+    // pg_rewind copied the source's configuration files over the member's.
+    RETURN_IF_ERROR(member.RewriteConfig());
+    spdlog::info("'{}' rewound to follow '{}'", member.name(), primary.name());
+  } else {
+    spdlog::warn("'{}' cannot be rewound ({}); copying '{}' again", member.name(),
+                 rewound.message(), primary.name());
+    RETURN_IF_ERROR(member.CopyFromPrimary());
+  }
+  return member.Rejoined();
+}
+
+Status PgSetSynchronous(PgInstance& primary, std::vector<std::string> members) {
+  RETURN_IF_ERROR(primary.SetSynchronousStandbys(std::move(members)));
+  return primary.running() ? Reload(primary) : Status::Ok();
+}
+
+}  // namespace dbaas::engines

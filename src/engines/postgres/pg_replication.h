@@ -1,0 +1,39 @@
+// PostgreSQL's streaming replication between an instance's members (engines/replication.h):
+// standbys made with pg_basebackup, each through a physical replication slot of its own on
+// the primary; promotion with pg_promote; an old primary brought back as a standby with
+// pg_rewind (the data has checksums, which pg_rewind needs), else copied again.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "engines/postgres/pg_instance.h"
+#include "engines/replication.h"
+
+namespace dbaas::engines {
+
+// The member's slot on `primary`, made if missing (reserving WAL from now on).
+Status PgEnsureSlot(const PgInstance& primary, const std::string& member);
+// Drops the member's slot on `primary`; none is fine.
+Status PgDropSlot(const PgInstance& primary, const std::string& member);
+
+// Where a running member is, and (a primary) how its standbys fare.
+Result<MemberPosition> PgPosition(const PgInstance& member);
+
+// Promotes a running standby and waits (up to `timeout`) until it accepts writes; its
+// configuration then no longer names a primary.
+Status PgPromote(PgInstance& standby, std::chrono::milliseconds timeout);
+
+// Points a standby (running or not) at `primary`, through its own slot there (made here).
+Status PgFollow(PgInstance& member, const PgInstance& primary);
+
+// Brings a stopped member that may have diverged (an old primary, fenced) back in line with
+// `primary` as its standby: pg_rewind, else (it cannot) a new copy. Not started.
+Status PgRejoin(PgInstance& member, const PgInstance& primary);
+
+// Sets and reloads the primary's synchronous standbys (none: asynchronous).
+Status PgSetSynchronous(PgInstance& primary, std::vector<std::string> members);
+
+}  // namespace dbaas::engines

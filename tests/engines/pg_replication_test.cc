@@ -1,0 +1,188 @@
+// Streaming replication between real PostgreSQL 15 servers, through the engine interface
+// the service uses: a standby made from the running primary streams every commit, becomes
+// synchronous, is promoted when the primary is killed, and the old primary, fenced, comes
+// back as its standby through pg_rewind without losing or inventing a row.
+#include "engines/postgres/pg_replication.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "base/files.h"
+#include "engines/engine.h"
+#include "engines/postgres/pg_connection.h"
+#include "pg_test_tools.h"
+#include "runtime/runtime.h"
+
+namespace dbaas::engines {
+namespace {
+
+using std::chrono::seconds;
+
+class PgReplicationTest : public PgRepositoryTest {
+ protected:
+  void SetUp() override {
+    PgRepositoryTest::SetUp();
+    if (IsSkipped()) return;
+    engines_ = PackagedEngines(runtime::Local());
+    engine_ = engines_->For("postgresql").value();
+    auto made = PgInstance::Create(Spec("orders", root_ / "instances"));
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    primary_ = std::make_unique<PgInstance>(std::move(made).value());
+    ASSERT_TRUE(primary_->Start().ok());
+    Sql(*primary_, "create table t (id int primary key)");
+  }
+
+  PgInstanceSpec Spec(const std::string& name, const std::string& data_root) {
+    PgInstanceSpec spec;
+    spec.name = name;
+    spec.data_root = data_root;
+    spec.archiving = {root_ / "repo", DBAAS_CLI_BINARY, ""};
+    return spec;
+  }
+
+  std::string Sql(const PgInstance& inst, const std::string& sql) {
+    auto conn = PgConnection::Connect(inst.connection().SocketConninfo());
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    return conn.ok() ? SqlValue(conn.value(), sql) : "";
+  }
+
+  void Insert(const PgInstance& inst, int from, int to) {
+    Sql(inst, fmt::format("insert into t select generate_series({}, {})", from, to));
+  }
+
+  // Waits until `inst` has `rows` rows in t (a standby replays asynchronously).
+  bool Eventually(const PgInstance& inst, const std::string& rows) {
+    for (int i = 0; i < 300; ++i) {
+      auto conn = PgConnection::Connect(inst.connection().SocketConninfo());
+      if (conn.ok()) {
+        auto n = conn->QueryValue("select count(*) from t");
+        if (n.ok() && n.value() == rows) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  std::unique_ptr<PgInstance> MakeStandby(const std::string& name) {
+    auto made = engine_->MakeStandby(*primary_, Spec(name, root_ / "members"));
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    if (!made.ok()) return nullptr;
+    return std::unique_ptr<PgInstance>(static_cast<PgInstance*>(made.value().release()));
+  }
+
+  std::unique_ptr<EngineSet> engines_;
+  const Engine* engine_ = nullptr;
+  std::unique_ptr<PgInstance> primary_;
+};
+
+TEST_F(PgReplicationTest, AStandbyStreamsIsPromotedAndTheFencedPrimaryRejoinsThroughRewind) {
+  Insert(*primary_, 1, 100);
+  ASSERT_TRUE(::mkdir((root_ / "members").c_str(), 0711) == 0);
+  auto standby = MakeStandby("orders-2");
+  ASSERT_TRUE(standby);
+  EXPECT_TRUE(standby->standby());
+  // It archives into the primary's archive (once promoted), through its own spool.
+  EXPECT_EQ(standby->log_archive_id(), primary_->log_archive_id());
+  EXPECT_NE(standby->connection().port, primary_->connection().port);
+  ASSERT_TRUE(standby->Start().ok());
+  Insert(*primary_, 101, 200);
+  ASSERT_TRUE(Eventually(*standby, "200"));
+
+  auto at_primary = engine_->Position(*primary_);
+  ASSERT_TRUE(at_primary.ok()) << at_primary.status().ToString();
+  EXPECT_FALSE(at_primary->standby);
+  EXPECT_EQ(at_primary->timeline, 1u);
+  ASSERT_EQ(at_primary->replicas.size(), 1u);
+  EXPECT_EQ(at_primary->replicas[0].member, "orders-2");
+  EXPECT_EQ(at_primary->replicas[0].state, "streaming");
+  EXPECT_EQ(at_primary->replicas[0].sync_state, "async");
+  auto at_standby = engine_->Position(*standby);
+  ASSERT_TRUE(at_standby.ok()) << at_standby.status().ToString();
+  EXPECT_TRUE(at_standby->standby);
+  EXPECT_GT(at_standby->lsn_value, 0u);
+  // A standby refuses writes.
+  auto conn = PgConnection::Connect(standby->connection().SocketConninfo());
+  ASSERT_TRUE(conn.ok());
+  EXPECT_FALSE(conn->Query("insert into t values (0)").ok());
+
+  // Synchronous: a commit returns once the standby has it.
+  ASSERT_TRUE(engine_->SetSynchronous(*primary_, {"orders-2"}).ok());
+  bool sync = false;
+  for (int i = 0; i < 100 && !sync; ++i) {
+    auto pos = engine_->Position(*primary_);
+    sync = pos.ok() && pos->replicas.size() == 1 && pos->replicas[0].sync_state == "quorum";
+    if (!sync) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(sync) << "the standby never became synchronous";
+  Insert(*primary_, 201, 300);
+
+  // The primary dies (kill -9) and stays down: it is fenced, the standby promoted.
+  ASSERT_EQ(::kill(primary_->server_pid(), SIGKILL), 0);
+  ASSERT_TRUE(primary_->Stop(seconds(5)).ok());
+  ASSERT_TRUE(engine_->Fence(*primary_, *standby).ok());
+  EXPECT_TRUE(engine_->NeedsRejoin(*primary_));
+  EXPECT_TRUE(primary_->standby());
+  // Every commit the primary acknowledged in synchronous mode is on the standby.
+  EXPECT_EQ(Sql(*standby, "select count(*) from t"), "300");
+  ASSERT_TRUE(engine_->Promote(*standby, seconds(60)).ok());
+  EXPECT_FALSE(standby->standby());
+  Insert(*standby, 301, 400);
+  auto promoted = engine_->Position(*standby);
+  ASSERT_TRUE(promoted.ok());
+  EXPECT_FALSE(promoted->standby);
+  EXPECT_EQ(promoted->timeline, 2u);
+
+  // The old primary rejoins as the new primary's standby and catches up.
+  ASSERT_TRUE(engine_->Rejoin(*primary_, *standby).ok());
+  EXPECT_FALSE(engine_->NeedsRejoin(*primary_));
+  ASSERT_TRUE(primary_->Start().ok());
+  ASSERT_TRUE(Eventually(*primary_, "400"))
+      << ReadFileToString(primary_->dir() + "/postgres.log").value_or("");
+  auto rejoined = engine_->Position(*primary_);
+  ASSERT_TRUE(rejoined.ok());
+  EXPECT_TRUE(rejoined->standby);
+  auto seen = engine_->Position(*standby);
+  ASSERT_TRUE(seen.ok());
+  ASSERT_EQ(seen->replicas.size(), 1u);
+  EXPECT_EQ(seen->replicas[0].member, "orders");
+  EXPECT_EQ(Sql(*primary_, "select count(*) = 400 and min(id) = 1 and max(id) = 400 from t"), "t");
+
+  // A removed member's slot goes with it (a slot kept would hold WAL forever).
+  ASSERT_TRUE(primary_->Stop(seconds(10)).ok());
+  ASSERT_TRUE(engine_->DropMemberSlot(*standby, "orders").ok());
+  EXPECT_EQ(Sql(*standby, "select count(*) from pg_replication_slots"), "0");
+}
+
+TEST_F(PgReplicationTest, AFencedPrimaryThatCannotBeRewoundIsCopiedAgain) {
+  Insert(*primary_, 1, 50);
+  ASSERT_TRUE(::mkdir((root_ / "members").c_str(), 0711) == 0);
+  auto standby = MakeStandby("orders-2");
+  ASSERT_TRUE(standby && standby->Start().ok());
+  ASSERT_TRUE(Eventually(*standby, "50"));
+  ASSERT_TRUE(primary_->Stop(seconds(10)).ok());
+  ASSERT_TRUE(engine_->Fence(*primary_, *standby).ok());
+  ASSERT_TRUE(engine_->Promote(*standby, seconds(60)).ok());
+  Insert(*standby, 51, 60);
+  // Its data directory damaged beyond what pg_rewind takes: copied from the new primary.
+  ASSERT_EQ(::unlink((primary_->data_dir() + "/global/pg_control").c_str()), 0);
+  ASSERT_TRUE(engine_->Rejoin(*primary_, *standby).ok());
+  ASSERT_TRUE(primary_->Start().ok());
+  EXPECT_TRUE(Eventually(*primary_, "60"));
+}
+
+TEST_F(PgReplicationTest, MariaDbHasNoStandbysYetAndSaysSo) {
+  auto maria = engines_->For("mariadb");
+  ASSERT_TRUE(maria.ok());
+  auto made = maria.value()->MakeStandby(*primary_, Spec("orders-2", root_ / "members"));
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(made.status().message().find("no standbys"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dbaas::engines
