@@ -45,6 +45,7 @@ struct DaemonOptions {
   std::string default_instance_size = "10Gi";
   int volume_alert_percent = 90;
   double volume_check_seconds = 30;
+  double failover_delay_seconds = 30;
   std::string tls_cert;
   std::string tls_key;
   // Remote repositories (config file only): where backups are copied and the WAL shipped.
@@ -106,6 +107,8 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         if (!given("--volume-alert-percent")) o.volume_alert_percent = it->get<int>();
       } else if (k == "volumeCheckSeconds") {
         if (!given("--volume-check-interval")) o.volume_check_seconds = it->get<double>();
+      } else if (k == "failoverDelaySeconds") {
+        if (!given("--failover-delay")) o.failover_delay_seconds = it->get<double>();
       } else if (k == "defaultInstanceSize") {
         if (!given("--default-instance-size")) {
           o.default_instance_size = it->get<std::string>();
@@ -230,6 +233,11 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
                  "Seconds between measurements of each instance's volume usage")
       ->check(CLI::Range(0.05, 86400.0))
       ->capture_default_str();
+  app.add_option("--failover-delay", o.failover_delay_seconds,
+                 "Seconds a primary with standbys may not answer before its most advanced "
+                 "standby takes over (the supervisor may restart it in place within them)")
+      ->check(CLI::Range(0.5, 86400.0))
+      ->capture_default_str();
   app.add_option("--tls-cert", o.tls_cert,
                  "PEM certificate (chain) to serve the API over HTTPS, with --tls-key");
   app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert (keep it 0600)");
@@ -289,6 +297,8 @@ dbaas::control::ServiceOptions ServiceOptionsOf(const DaemonOptions& o) {
   so.volume_alert_percent = o.volume_alert_percent;
   so.volume_check_interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.volume_check_seconds * 1000));
+  so.failover_delay =
+      std::chrono::milliseconds(static_cast<int64_t>(o.failover_delay_seconds * 1000));
   so.remotes = o.remotes;
   so.copy_interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.copy_interval_seconds * 1000));

@@ -45,6 +45,38 @@ json BranchedFromJson(const catalog::RestoredFrom& from) {
           {"branchedAt", from.restored_at}};
 }
 
+namespace {
+
+// A libpq multi-host URI over `ports` (PostgreSQL's clients try each in turn and keep the
+// first whose session is as `attrs` asks): the connection follows the primary across
+// failovers with no proxy.
+std::string MultiHostUri(const engines::ConnectionInfo& c, const std::vector<uint16_t>& ports,
+                         bool show_secrets, const char* attrs) {
+  std::string hosts;
+  for (uint16_t port : ports)
+    hosts += fmt::format("{}{}:{}", hosts.empty() ? "" : ",", c.host, port);
+  std::string auth = show_secrets ? c.user + ":" + c.password : c.user;
+  return fmt::format("postgresql://{}@{}/{}?target_session_attrs={}", auth, hosts, c.database,
+                     attrs);
+}
+
+json MemberJson(const control::MemberView& m) {
+  json j = {{"name", m.name},         {"role", m.role},
+            {"state", m.state},       {"port", m.port},
+            {"timeline", m.timeline}, {"lsn", m.lsn.empty() ? json(nullptr) : json(m.lsn)},
+            {"replication", nullptr}};
+  if (m.replication) {
+    const engines::ReplicaLink& r = *m.replication;
+    j["replication"] = {{"state", r.state},        {"syncState", r.sync_state},
+                        {"sentLsn", r.sent_lsn},   {"writeLsn", r.write_lsn},
+                        {"flushLsn", r.flush_lsn}, {"replayLsn", r.replay_lsn},
+                        {"lagBytes", r.lag_bytes}, {"lagSeconds", r.lag_seconds}};
+  }
+  return j;
+}
+
+}  // namespace
+
 json InstanceJson(const control::InstanceView& view, bool show_secrets) {
   const catalog::InstanceRecord& r = view.record;
   json j = {{"name", r.name},
@@ -61,6 +93,15 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
     json conn = {{"host", c.host}, {"port", c.port},         {"socket", c.socket},
                  {"user", c.user}, {"database", c.database}, {"uri", c.Uri(show_secrets)}};
     if (show_secrets) conn["password"] = c.password;
+    if (!view.standby_ports.empty() && c.type == "postgresql") {
+      std::vector<uint16_t> all = {c.port};
+      all.insert(all.end(), view.standby_ports.begin(), view.standby_ports.end());
+      conn["uri"] = MultiHostUri(c, all, show_secrets, "read-write");
+      // Standbys first; the primary last, for when none answers.
+      std::vector<uint16_t> read = view.standby_ports;
+      read.push_back(c.port);
+      conn["uriReadOnly"] = MultiHostUri(c, read, show_secrets, "prefer-standby");
+    }
     // The superuser's login, for an instance made with superuser access, with secrets only.
     if (show_secrets && view.superuser) {
       const engines::ConnectionInfo& su = *view.superuser;
@@ -82,6 +123,12 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
     volume["enforced"] = view.volume->enforced;
   }
   j["volume"] = std::move(volume);
+  j["replicas"] = r.replication.replicas;
+  j["synchronous"] = r.replication.synchronous;
+  j["primary"] = r.replication.empty() ? json(nullptr) : json(r.primary());
+  j["failovers"] = r.replication.failovers;
+  j["members"] = json::array();
+  for (const control::MemberView& m : view.members) j["members"].push_back(MemberJson(m));
   if (r.restored_from && r.restored_from->is_branch()) {
     j["branchedFrom"] = BranchedFromJson(*r.restored_from);
   } else if (r.restored_from) {

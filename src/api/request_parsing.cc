@@ -82,6 +82,12 @@ Result<bool> BoolField(const json& body, const char* key, bool absent) {
   return body[key].get<bool>();
 }
 
+Result<std::optional<bool>> OptionalBoolField(const json& body, const char* key) {
+  if (!body.contains(key) || body[key].is_null()) return std::optional<bool>();
+  ASSIGN_OR_RETURN(bool value, BoolField(body, key, false));
+  return std::optional<bool>(value);
+}
+
 Result<std::vector<std::string>> StringListField(const json& body, const char* key) {
   std::vector<std::string> out;
   if (!body.contains(key) || body[key].is_null()) return out;

@@ -29,6 +29,8 @@ Result<engines::RecoveryTarget> ParseRecoveryTarget(const nlohmann::json& body);
 
 // A boolean field; null or absent is `absent`.
 Result<bool> BoolField(const nlohmann::json& body, const char* key, bool absent);
+// A boolean field; null or absent is none (a PATCH leaves it as it is).
+Result<std::optional<bool>> OptionalBoolField(const nlohmann::json& body, const char* key);
 
 // An integer, or a string of one: the original design's documented requests send
 // "retentionDays": "7", and a client written from them must work unchanged.

@@ -22,7 +22,8 @@ void AddInstanceRoutes(http::HttpServer& s, control::Service& service) {
 
   s.Post("/instances", [&service](const Request& req, Response& res) {
     if (!CheckAsync(req, res)) return;
-    auto body = ParseBody(req, {"name", "type", "size", "config", "superuserAccess"});
+    auto body = ParseBody(
+        req, {"name", "type", "size", "config", "superuserAccess", "replicas", "synchronous"});
     if (!body.ok()) return SendError(res, body.status());
     control::CreateInstanceRequest r;
     auto name = StringField(*body, "name", true);
@@ -30,10 +31,14 @@ void AddInstanceRoutes(http::HttpServer& s, control::Service& service) {
     auto size = StringField(*body, "size");
     auto config = ConfigField(*body);
     auto superuser = BoolField(*body, "superuserAccess", false);
-    for (const Status* st :
-         {&name.status(), &type.status(), &size.status(), &config.status(), &superuser.status()}) {
+    auto replicas = IntField(*body, "replicas");
+    auto synchronous = BoolField(*body, "synchronous", false);
+    for (const Status* st : {&name.status(), &type.status(), &size.status(), &config.status(),
+                             &superuser.status(), &replicas.status(), &synchronous.status()}) {
       if (!st->ok()) return SendError(res, *st);
     }
+    r.replicas = replicas.value().value_or(0);
+    r.synchronous = synchronous.value();
     r.name = name.value();
     r.type = type.value();
     r.size = size.value();
@@ -58,17 +63,66 @@ void AddInstanceRoutes(http::HttpServer& s, control::Service& service) {
     Send(res, 200, {{"success", true}, {"instance", InstanceJson(view.value(), secrets.value())}});
   });
 
+  // One route for what can change on a running instance: its size (at once) and its
+  // standbys (a job).
   s.Patch("/instances/:name", [&service](const Request& req, Response& res) {
-    auto body = ParseBody(req, {"size"});
+    auto body = ParseBody(req, {"size", "replicas", "synchronous"});
     if (!body.ok()) return SendError(res, body.status());
-    auto size = StringField(*body, "size", true);
-    if (!size.ok()) return SendError(res, size.status());
-    auto view = service.ResizeInstance(req.matches[1], size.value());
-    if (!view.ok()) return SendError(res, view.status());
-    Send(res, 200,
-         {{"success", true},
-          {"message", "Instance resized"},
-          {"instance", InstanceJson(view.value(), false)}});
+    auto size = StringField(*body, "size");
+    auto replicas = IntField(*body, "replicas");
+    auto synchronous = OptionalBoolField(*body, "synchronous");
+    for (const Status* st : {&size.status(), &replicas.status(), &synchronous.status()}) {
+      if (!st->ok()) return SendError(res, *st);
+    }
+    const std::string name = req.matches[1];
+    const bool reshape = replicas.value() || synchronous.value();
+    if (!body->contains("size") && !reshape) {
+      return SendError(
+          res, Status::InvalidArgument("nothing to change", "give size, replicas or synchronous"));
+    }
+    if (reshape && !CheckAsync(req, res)) return;
+    if (body->contains("size")) {
+      auto view = service.ResizeInstance(name, size.value());
+      if (!view.ok()) return SendError(res, view.status());
+      if (!reshape) {
+        return Send(res, 200,
+                    {{"success", true},
+                     {"message", "Instance resized"},
+                     {"instance", InstanceJson(view.value(), false)}});
+      }
+    }
+    FinishJob(service, req, res,
+              service.SetReplication(name, replicas.value(), synchronous.value()),
+              [&](const catalog::JobRecord& job) {
+                auto view = service.GetInstance(name);
+                if (!view.ok()) return SendError(res, view.status());
+                Send(res, 200,
+                     {{"success", true},
+                      {"message", "Instance members changed"},
+                      {"jobId", job.id},
+                      {"instance", InstanceJson(view.value(), false)}});
+              });
+  });
+
+  s.Post("/instances/:name/switchover", [&service](const Request& req, Response& res) {
+    if (!CheckAsync(req, res)) return;
+    auto body = ParseBody(req, {"to"});
+    if (!body.ok()) return SendError(res, body.status());
+    auto to = StringField(*body, "to");
+    if (!to.ok()) return SendError(res, to.status());
+    const std::string name = req.matches[1];
+    FinishJob(service, req, res, service.Switchover(name, to.value()),
+              [&](const catalog::JobRecord& job) {
+                auto view = service.GetInstance(name);
+                if (!view.ok()) return SendError(res, view.status());
+                Send(res, 200,
+                     {{"success", true},
+                      {"message", "Switchover complete"},
+                      {"jobId", job.id},
+                      {"primary", job.result.value("primary", "")},
+                      {"seconds", job.result.value("seconds", 0.0)},
+                      {"instance", InstanceJson(view.value(), false)}});
+              });
   });
 
   s.Delete("/instances/:name", [&service](const Request& req, Response& res) {

@@ -146,6 +146,10 @@ const std::vector<std::string_view>& Migrations() {
       R"sql(
       ALTER TABLE backups ADD COLUMN local INTEGER NOT NULL DEFAULT 1;
       )sql",
+      // 10: an instance's members: standbys, which is primary (issue 15).
+      R"sql(
+      ALTER TABLE instances ADD COLUMN replication TEXT NOT NULL DEFAULT '{}';
+      )sql",
   };
   return kSteps;
 }
@@ -173,7 +177,32 @@ std::string Word(State s) {
 
 constexpr std::string_view kInstanceColumns =
     "name, type, status, status_message, size, config, port, created_at, updated_at, "
-    "restored_from";
+    "restored_from, replication";
+
+std::string DumpReplication(const InstanceReplication& r) {
+  if (r.empty()) return "{}";
+  return Dump(json{{"replicas", r.replicas},
+                   {"synchronous", r.synchronous},
+                   {"members", r.members},
+                   {"primary", r.primary},
+                   {"failovers", r.failovers}});
+}
+
+InstanceReplication ParseReplication(const std::string& text) {
+  InstanceReplication r;
+  json j = ParseJson(text);
+  if (!j.is_object()) return r;
+  r.replicas = j.value("replicas", 0);
+  r.synchronous = j.value("synchronous", false);
+  r.primary = j.value("primary", "");
+  r.failovers = j.value("failovers", 0);
+  if (auto m = j.find("members"); m != j.end() && m->is_array()) {
+    for (const json& name : *m) {
+      if (name.is_string()) r.members.push_back(name.get<std::string>());
+    }
+  }
+  return r;
+}
 
 std::string DumpRestoredFrom(const RestoredFrom& from) {
   json j = {{"sourceInstance", from.source_instance},
@@ -213,6 +242,7 @@ InstanceRecord ReadInstance(const SqlRow& row) {
                      from.value("restoredAt", ""),     from.value("branchMethod", ""),
                      from.value("branchPoint", ""),    from.value("sourceCreatedAt", "")};
   }
+  r.replication = ParseReplication(row.Text(10));
   return r;
 }
 
@@ -486,9 +516,9 @@ Status Catalog::InsertInstance(const InstanceRecord& r) {
   SqlValue from;
   if (r.restored_from) from = DumpRestoredFrom(*r.restored_from);
   auto st = db_.Run(
-      fmt::format("INSERT INTO instances ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kInstanceColumns),
+      fmt::format("INSERT INTO instances ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kInstanceColumns),
       {r.name, r.type, Word(r.status), r.status_message, r.size, DumpMap(r.config), int64_t{r.port},
-       r.created_at, r.updated_at, from});
+       r.created_at, r.updated_at, from, DumpReplication(r.replication)});
   if (!st.ok() && st.status().code() == StatusCode::kAlreadyExists) {
     return Status::AlreadyExists(fmt::format("instance '{}' already exists", r.name),
                                  "choose another name, or delete that instance first");
@@ -539,6 +569,14 @@ Status Catalog::UpdateInstanceSize(const std::string& name, const std::string& s
   return NotFoundUnlessChanged(
       db_.Run("UPDATE instances SET size = ?, updated_at = ? WHERE name = ?",
               {size, NowRfc3339(), name}),
+      "instance", name);
+}
+
+Status Catalog::UpdateInstanceReplication(const std::string& name, const InstanceReplication& r) {
+  std::lock_guard lock(mu_);
+  return NotFoundUnlessChanged(
+      db_.Run("UPDATE instances SET replication = ?, updated_at = ? WHERE name = ?",
+              {DumpReplication(r), NowRfc3339(), name}),
       "instance", name);
 }
 

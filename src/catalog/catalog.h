@@ -39,6 +39,18 @@ struct RestoredFrom {
   bool is_branch() const { return !branch_method.empty(); }
 };
 
+// An instance's members (issue 15): its primary and standbys, each a server of its own.
+// No members: a single server, the instance itself.
+struct InstanceReplication {
+  int replicas = 0;          // standbys asked for
+  bool synchronous = false;  // a commit waits for one standby
+  // Every member's name: the instance's own (its first server) and `<instance>-<n>`.
+  std::vector<std::string> members;
+  std::string primary;  // which member is primary; empty: the instance's own
+  int failovers = 0;    // how many times another member took over
+  bool empty() const { return members.empty(); }
+};
+
 struct InstanceRecord {
   std::string name;
   std::string type;  // postgresql, mariadb, mysql
@@ -50,6 +62,11 @@ struct InstanceRecord {
   std::string created_at;  // RFC 3339, UTC
   std::string updated_at;
   std::optional<RestoredFrom> restored_from;
+  InstanceReplication replication;
+  // The member that is primary now.
+  const std::string& primary() const {
+    return replication.primary.empty() ? name : replication.primary;
+  }
 };
 
 struct BackupRecord {
@@ -187,6 +204,7 @@ class Catalog {
                               const std::string& message = {});
   Status UpdateInstancePort(const std::string& name, int port);
   Status UpdateInstanceSize(const std::string& name, const std::string& size);
+  Status UpdateInstanceReplication(const std::string& name, const InstanceReplication& r);
   Status UpdateRestoredFrom(const std::string& name, const RestoredFrom& from);
   Status DeleteInstance(const std::string& name);
 

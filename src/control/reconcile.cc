@@ -111,9 +111,12 @@ Status Service::Reconcile() {
       continue;
     }
     auto started = std::chrono::steady_clock::now();
-    auto opened = engines_->Open(instances_dir(), inst.name);
-    Status st = opened.status();
-    if (opened.ok()) {
+    Status st = Status::Ok();
+    if (!inst.replication.empty()) {
+      st = StartMembers(inst);  // control/replication_ops.cc
+    } else if (auto opened = engines_->Open(instances_dir(), inst.name); !opened.ok()) {
+      st = opened.status();
+    } else {
       std::unique_ptr<engines::Instance> server = std::move(opened.value());
       st = server->Start();
       if (st.ok()) {

@@ -29,6 +29,8 @@ struct CreateInstanceRequest {
   std::string size;  // a Kubernetes quantity ("10Gi"), optional
   std::map<std::string, std::string> config;
   bool superuser_access = false;  // the tenant gets the superuser's login too
+  int replicas = 0;               // standbys, each a server of its own (PostgreSQL)
+  bool synchronous = false;       // a commit waits until a standby has it
 };
 
 struct BackupRequest {

@@ -155,11 +155,17 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
       [self] {
         std::vector<engines::LogSpool> spools;
         std::lock_guard guard(self->mu_);
-        for (const auto& [name, server] : self->servers_) {
-          if (auto spool = server->log_spool()) {
+        auto add = [&](const engines::Instance& server) {
+          if (auto spool = server.log_spool()) {
             spool->close_after = self->options_.binlog_archive_after;
             spools.push_back(std::move(*spool));
           }
+        };
+        for (const auto& [name, server] : self->servers_) add(*server);
+        // A standby archives nothing, but an old primary's last files may still be in its
+        // spool; a promoted one archives into the same archive.
+        for (const auto& [name, members] : self->standbys_) {
+          for (const auto& [member, standby] : members) add(*standby);
         }
         return spools;
       },
@@ -177,6 +183,8 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
     service->copy_ticker_ =
         std::make_unique<Ticker>(options.copy_interval, [self] { self->CopyTick(); });
   }
+  service->replication_ticker_ = std::make_unique<Ticker>(options.replication_check_interval,
+                                                          [self] { self->ReplicationTick(); });
   service->volumes_ =
       std::make_unique<VolumeWatcher>([self] { return self->VolumeProbes(); },
                                       [self](Alert alert) { self->RaiseAlert(std::move(alert)); },
@@ -206,6 +214,7 @@ std::vector<VolumeWatcher::Probe> Service::VolumeProbes() const {
 Service::~Service() { Shutdown(); }
 
 void Service::Shutdown() {
+  if (replication_ticker_) replication_ticker_->Stop();
   if (copy_ticker_) copy_ticker_->Stop();
   if (scheduler_) scheduler_->Stop();
   if (volumes_) volumes_->Stop();
@@ -215,6 +224,11 @@ void Service::Shutdown() {
   {
     std::lock_guard lock(mu_);
     servers.swap(servers_);
+    // Standbys stop too, each named by its member.
+    for (auto& [name, members] : standbys_) {
+      for (auto& [member, standby] : members) servers[member] = std::move(standby);
+    }
+    standbys_.clear();
   }
   for (auto& [name, server] : servers) {
     auto started = std::chrono::steady_clock::now();
@@ -248,6 +262,8 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(request.type));
   RETURN_IF_ERROR(ValidateSize(request.size));
   RETURN_IF_ERROR(engine->ValidateConfig(request.config));
+  RETURN_IF_ERROR(
+      ValidateReplicas(request.name, request.type, request.replicas, request.synchronous));
   catalog::InstanceRecord record;
   record.name = request.name;
   record.type = request.type;
@@ -261,7 +277,9 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
               {"type", request.type},
               {"size", request.size},
               {"config", request.config},
-              {"superuserAccess", request.superuser_access}};
+              {"superuserAccess", request.superuser_access},
+              {"replicas", request.replicas},
+              {"synchronous", request.synchronous}};
   auto work = [this, request, engine](JobContext&) -> Result<json> {
     engines::InstanceSpec spec = SpecFor(request.name, request.type, request.config);
     spec.superuser_access = request.superuser_access;
@@ -285,6 +303,17 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
       servers_[request.name] = std::move(server);
     }
     RETURN_IF_ERROR(catalog_->UpdateInstancePort(request.name, port));
+    if (request.replicas > 0) {
+      std::lock_guard members(members_mu_);
+      if (Status st = ReshapeMembers(request.name, request.replicas, request.synchronous);
+          !st.ok()) {
+        WarnIfError(RemoveStandbys(request.name), "remove the standbys made");
+        if (auto primary = TakeServer(request.name)) {
+          WarnIfError(primary->Delete(), "remove the instance whose standbys were not made");
+        }
+        return failed(st);
+      }
+    }
     RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(request.name, catalog::InstanceState::kRunning));
     return json{{"instance", request.name}};
   };
@@ -403,9 +432,12 @@ std::unique_ptr<engines::Instance> Service::TakeServer(const std::string& name) 
 }
 
 Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
+  std::lock_guard members(members_mu_);
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  RETURN_IF_ERROR(RemoveStandbys(name));
   std::unique_ptr<engines::Instance> server = TakeServer(name);
   if (!server) {
-    auto opened = engines_->Open(instances_dir(), name);
+    auto opened = engines_->Open(MemberRoot(name, record.primary()), record.primary());
     if (opened.ok()) {
       server = std::move(opened.value());
     } else if (opened.status().code() != StatusCode::kNotFound) {
@@ -424,6 +456,10 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
     }
   }
   if (server) RETURN_IF_ERROR(server->Delete());
+  if (!record.replication.empty() && record.primary() != name) {
+    // Its first server, a standby now, whose directory is still in instances/.
+    WarnIfError(engines_->RemoveRemains(instances_dir(), name), "remove the first member");
+  }
   RETURN_IF_ERROR(RemoveTree(JoinPath(instances_dir(), name)));
   int backups_deleted = 0;
   if (delete_backups) {
@@ -493,6 +529,17 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
     std::string archiving = engines::PushNote(*spool);
     if (archiving.empty() && drainer_) archiving = drainer_->NoteOf(record.name);
     if (!archiving.empty()) view.status_message = archiving;
+  }
+  if (!record.replication.empty()) {
+    std::lock_guard lock(mu_);
+    if (auto it = member_views_.find(record.name); it != member_views_.end()) {
+      view.members = it->second;
+    }
+    if (auto it = standbys_.find(record.name); it != standbys_.end()) {
+      for (const auto& [member, standby] : it->second) {
+        view.standby_ports.push_back(standby->endpoint().port);
+      }
+    }
   }
   if (volumes_ && view.connection) view.volume = volumes_->Get(record.name);
   view.record = std::move(record);

@@ -93,6 +93,23 @@ struct ServiceOptions {
   std::chrono::seconds remote_gc_grace{3600};
   // How the buckets are reached (retries, timeouts); tests shorten them.
   objstore::S3Options s3_options;
+  // Replication: how long a primary may not answer before its most advanced standby takes
+  // over (within it the supervisor may restart it in place), and how often the members
+  // are looked at.
+  std::chrono::milliseconds failover_delay{30000};
+  std::chrono::milliseconds replication_check_interval{1000};
+};
+
+// A member of a replicated instance as last seen (every replication_check_interval).
+struct MemberView {
+  std::string name;
+  std::string role;   // primary, standby
+  std::string state;  // running, unreachable, stopped, rejoining
+  uint16_t port = 0;
+  uint32_t timeline = 0;
+  std::string lsn;  // primary: its write position; standby: received
+  // A standby's link as the primary sees it (none while it does not stream).
+  std::optional<engines::ReplicaLink> replication;
 };
 
 // An instance as it is now: its record, where it runs, and how to reach it.
@@ -105,6 +122,9 @@ struct InstanceView {
   int restarts = 0;
   // How full its volume was when last measured (none yet, or not running).
   std::optional<VolumeReading> volume;
+  // Its members when it has standbys (the primary first), and where the standbys listen.
+  std::vector<MemberView> members;
+  std::vector<uint16_t> standby_ports;
 };
 
 // A remote repository as configured, and how it fares.
@@ -153,6 +173,15 @@ class Service {
   // grows the volume.
   Result<InstanceView> ResizeInstance(const std::string& name, const std::string& size);
   Result<std::vector<InstanceView>> ListInstances() const;
+
+  // Replication (control/replication_ops.cc). Sets the number of standbys and whether a
+  // commit waits for one, as a job: standbys are made from the primary, or removed.
+  Result<catalog::JobRecord> SetReplication(const std::string& name, std::optional<int> replicas,
+                                            std::optional<bool> synchronous);
+  // Hands the primary's role to standby `to` (empty: the most advanced) with nothing lost:
+  // the primary stops cleanly, the standby has all of its log, is promoted, and the old
+  // primary follows it.
+  Result<catalog::JobRecord> Switchover(const std::string& name, const std::string& to);
 
   Result<catalog::JobRecord> CreateBackup(const BackupRequest& request);
   // Copies a ready backup to a configured remote repository, as a job (what is there
@@ -353,6 +382,31 @@ class Service {
   engines::InstanceSpec SpecFor(const std::string& name, const std::string& type,
                                 const std::map<std::string, std::string>& config) const;
 
+  // Replication (control/replication_ops.cc).
+  // Where member `member` of `instance` lives: the instance's own in instances/, the
+  // others in members/<instance>/.
+  std::string MemberRoot(const std::string& instance, const std::string& member) const;
+  static Status ValidateReplicas(const std::string& name, const std::string& type, int replicas,
+                                 bool synchronous);
+  // Makes standbys until there are `replicas` or removes the surplus, then sets the
+  // synchronous standbys; the catalog follows each step. Under members_mu_.
+  Status ReshapeMembers(const std::string& name, int replicas, bool synchronous);
+  Status SetSynchronousStandbys(const std::string& name);
+  Result<nlohmann::json> RunSwitchover(const std::string& name, const std::string& to);
+  // The primary did not answer for failover_delay: the most advanced standby takes over.
+  // Under members_mu_.
+  Status Failover(const std::string& name);
+  // Makes `to` the primary: the old one, stopped and fenced, follows it. Under members_mu_.
+  Status HandOver(const catalog::InstanceRecord& record, const std::string& to,
+                  const std::string& why);
+  // The replication ticker: member positions, failover, rejoins.
+  void ReplicationTick();
+  // At start: an instance's members opened and started, its primary as the catalog says
+  // (a promotion cut off is finished, an old primary fenced).
+  Status StartMembers(const catalog::InstanceRecord& record);
+  // Stops and removes every standby of `name` (the instance is deleted).
+  Status RemoveStandbys(const std::string& name);
+
   ServiceOptions options_;
   std::unique_ptr<engines::EngineSet> packaged_engines_;  // when options_ names none
   const engines::EngineSet* engines_;
@@ -362,7 +416,19 @@ class Service {
   mutable std::mutex mu_;
   // Running instances' servers.
   std::map<std::string, std::unique_ptr<engines::Instance>> servers_;  // guarded by mu_
-  Reservations reservations_;  // a leaf: taken under mu_ where a check must be atomic
+  // The standbys of replicated instances, by instance and member (servers_ holds each
+  // one's primary).
+  std::map<std::string, std::map<std::string, std::unique_ptr<engines::Instance>>>
+      standbys_;                                                 // guarded by mu_
+  std::map<std::string, std::vector<MemberView>> member_views_;  // guarded by mu_
+  std::set<std::string> reshaping_;  // instances with a member job queued; guarded by mu_
+  Reservations reservations_;        // a leaf: taken under mu_ where a check must be atomic
+  // Serializes whatever changes members (jobs, failover, deletes); taken before mu_. The
+  // instances in servers_ and standbys_ are destroyed only under it.
+  std::mutex members_mu_;
+  // Since when each replicated instance's primary has not answered (the ticker's alone).
+  std::map<std::string, std::chrono::steady_clock::time_point> primary_down_since_;
+  std::unique_ptr<Ticker> replication_ticker_;  // ReplicationTick
 
   RepositoryAccess repo_;                // its own locks: taken before mu_, never under it
   std::unique_ptr<Recovery> recovery_;   // no state of its own

@@ -146,7 +146,8 @@ std::map<pid_t, pid_t> PostmastersUnder(const std::string& data_root) {
   std::map<pid_t, pid_t> out;
   DIR* proc = ::opendir("/proc");
   if (!proc) return out;
-  std::string needle = data_root + "/instances/";
+  // Instances and their standbys (members/), scratch drills.
+  std::string needle = data_root + "/";
   while (dirent* e = ::readdir(proc)) {
     pid_t pid = std::atoi(e->d_name);
     if (pid <= 0) continue;

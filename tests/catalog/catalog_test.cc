@@ -215,6 +215,32 @@ TEST(CatalogTest, NamesAreUniqueAndMissingRowsAreNotFound) {
   EXPECT_EQ(c.DeleteInstance("a").code(), StatusCode::kNotFound);
 }
 
+TEST(CatalogTest, AnInstancesMembersRoundTripAndAreNoneByDefault) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  ASSERT_TRUE(c.InsertInstance(Instance("a")).ok());
+  EXPECT_TRUE(c.GetInstance("a")->replication.empty());
+  EXPECT_EQ(c.GetInstance("a")->primary(), "a");
+  InstanceReplication r;
+  r.replicas = 2;
+  r.synchronous = true;
+  r.members = {"a", "a-2", "a-3"};
+  r.primary = "a-3";
+  r.failovers = 1;
+  ASSERT_TRUE(c.UpdateInstanceReplication("a", r).ok());
+  auto a = c.GetInstance("a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->replication.replicas, 2);
+  EXPECT_TRUE(a->replication.synchronous);
+  EXPECT_EQ(a->replication.members, r.members);
+  EXPECT_EQ(a->primary(), "a-3");
+  EXPECT_EQ(a->replication.failovers, 1);
+  EXPECT_EQ(a->config.at("work_mem"), "8MB");  // nothing else changed
+  EXPECT_EQ(c.UpdateInstanceReplication("b", r).code(), StatusCode::kNotFound);
+}
+
 TEST(CatalogTest, BackupsAndJobsRoundTrip) {
   TempDir dir;
   auto catalog = Catalog::Open(dir / "catalog.db");

@@ -89,6 +89,10 @@ TEST_F(PgReplicationTest, AStandbyStreamsIsPromotedAndTheFencedPrimaryRejoinsThr
   // It archives into the primary's archive (once promoted), through its own spool.
   EXPECT_EQ(standby->log_archive_id(), primary_->log_archive_id());
   EXPECT_NE(standby->connection().port, primary_->connection().port);
+  // The same logins as the primary's: the tenant's and the superuser's.
+  EXPECT_EQ(standby->login().user, "app");
+  EXPECT_EQ(standby->login().password, primary_->login().password);
+  EXPECT_EQ(standby->endpoint().password, primary_->endpoint().password);
   ASSERT_TRUE(standby->Start().ok());
   Insert(*primary_, 101, 200);
   ASSERT_TRUE(Eventually(*standby, "200"));

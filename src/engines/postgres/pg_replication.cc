@@ -97,7 +97,13 @@ Status PgDropSlot(const PgInstance& primary, const std::string& member) {
 Result<PgInstance> PgInstance::CreateStandby(const PgInstanceSpec& spec,
                                              const PgInstance& primary) {
   if (!spec.standby) return Status::Internal("a standby's spec names no primary");
-  return Make(spec, primary.password_, {}, [](PgInstance& inst) -> Status {
+  PgInstanceSpec member = spec;
+  member.superuser_access = primary.superuser_access_;
+  return Make(member, primary.password_, {}, [&primary](PgInstance& inst) -> Status {
+    // The same database, so the same logins: the tenant's too.
+    if (!primary.tenant_password_.empty()) {
+      RETURN_IF_ERROR(inst.SaveTenantPassword(primary.tenant_password_));
+    }
     std::string data = inst.data_dir();
     if (::mkdir(data.c_str(), 0700) != 0) return ErrnoStatus("mkdir", data, errno);
     RETURN_IF_ERROR(inst.GiveToServer(data));

@@ -1,0 +1,580 @@
+// The service's replicated instances (issue 15): standbys made and removed, the primary's
+// health watched, failover and switchover, members started at the daemon's start.
+//
+// The catalog decides which member is primary, and says so before anything else changes:
+// a daemon killed in the middle of a handover finishes it at its next start
+// (StartMembers), and a member the catalog does not name as primary starts only as a
+// standby. An old primary is fenced (stopped for good, configured as a standby that must
+// be rewound) before any standby is promoted, so there is never a second primary.
+#include <fcntl.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/files.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "control/service.h"
+#include "control/validation.h"
+#include "engines/engine.h"
+#include "engines/log_spool.h"
+
+namespace dbaas::control {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kPromoteTimeout = std::chrono::seconds(60);
+constexpr int kMaxReplicas = 5;
+
+// The first `<instance>-<n>` (n from 2) no member has.
+std::string NextMemberName(const std::string& instance, const std::vector<std::string>& members) {
+  for (int n = 2;; ++n) {
+    std::string name = fmt::format("{}-{}", instance, n);
+    if (std::find(members.begin(), members.end(), name) == members.end()) return name;
+  }
+}
+
+// The names in members/<instance>/ (ours: no link is followed); none when it is missing.
+Result<std::vector<std::string>> MemberDirs(const std::string& path) {
+  UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) {
+    if (errno == ENOENT) return std::vector<std::string>{};
+    return ErrnoStatus("open", path, errno);
+  }
+  return ListDirAt(dir.get(), path);
+}
+
+catalog::InstanceReplication WithMembers(const catalog::InstanceRecord& record) {
+  catalog::InstanceReplication r = record.replication;
+  if (r.empty()) {
+    r.members = {record.name};
+    r.primary = record.name;
+  }
+  return r;
+}
+
+}  // namespace
+
+Status Service::ValidateReplicas(const std::string& name, const std::string& type, int replicas,
+                                 bool synchronous) {
+  if (replicas < 0 || replicas > kMaxReplicas) {
+    return Status::InvalidArgument(fmt::format("replicas {} is out of range", replicas),
+                                   fmt::format("give 0 to {} standbys", kMaxReplicas));
+  }
+  if (synchronous && replicas == 0) {
+    return Status::InvalidArgument("synchronous replication needs a standby",
+                                   "give replicas of 1 or more with synchronous: true");
+  }
+  if (type != "postgresql" && replicas > 0) {
+    return Status::InvalidArgument(
+        fmt::format("instance '{}' is {}: standbys are PostgreSQL's for now", name, type),
+        "see docs/ARCHITECTURE.md (replication)");
+  }
+  // Member names are `<instance>-<n>`: they must still be names.
+  if (replicas > 0) {
+    RETURN_IF_ERROR(ValidateName("member name", fmt::format("{}-{}", name, 10))
+                        .WithContext("an instance with standbys has a name of 60 characters "
+                                     "at most"));
+  }
+  return Status::Ok();
+}
+
+std::string Service::MemberRoot(const std::string& instance, const std::string& member) const {
+  if (member == instance) return instances_dir();
+  return JoinPath(JoinPath(options_.data_root, "members"), instance);
+}
+
+Result<catalog::JobRecord> Service::SetReplication(const std::string& name,
+                                                   std::optional<int> replicas,
+                                                   std::optional<bool> synchronous) {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  const int want = replicas.value_or(record.replication.replicas);
+  const bool sync = synchronous.value_or(record.replication.synchronous);
+  RETURN_IF_ERROR(ValidateReplicas(name, record.type, want, sync));
+  {
+    std::lock_guard lock(mu_);
+    if (record.status != catalog::InstanceState::kRunning) {
+      return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status),
+                                        "its members change while it runs");
+    }
+    if (!reshaping_.insert(name).second) {
+      return Status::FailedPrecondition(
+          fmt::format("instance '{}' already has a change of its members queued", name),
+          "wait for that job to end (GET /jobs)");
+    }
+  }
+  json req = {{"name", name}, {"replicas", want}, {"synchronous", sync}};
+  auto done = [this, name] {
+    std::lock_guard lock(mu_);
+    reshaping_.erase(name);
+  };
+  auto work = [this, name, want, sync, done](JobContext&) -> Result<json> {
+    Status st = [&] {
+      std::lock_guard members(members_mu_);
+      return ReshapeMembers(name, want, sync);
+    }();
+    done();
+    RETURN_IF_ERROR(st);
+    ASSIGN_OR_RETURN(catalog::InstanceRecord now, catalog_->GetInstance(name));
+    return json{{"instance", name},
+                {"replicas", now.replication.replicas},
+                {"synchronous", now.replication.synchronous},
+                {"members", now.replication.members},
+                {"primary", now.primary()}};
+  };
+  auto job = jobs_->Submit("replicate", name, req, work, [done](const Status&) { done(); });
+  if (!job.ok()) done();
+  return job;
+}
+
+Status Service::ReshapeMembers(const std::string& name, int replicas, bool synchronous) {
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  catalog::InstanceReplication r = WithMembers(record);
+  r.replicas = replicas;
+  r.synchronous = synchronous;
+  engines::Instance* primary = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = servers_.find(name);
+    if (it != servers_.end()) primary = it->second.get();
+  }
+  if (primary == nullptr || !primary->answers()) {
+    return Status::FailedPrecondition(
+        fmt::format("the primary of instance '{}' is not running", name),
+        "wait until it runs (a failover may be under way) and try again");
+  }
+  auto standbys = [&] { return static_cast<int>(r.members.size()) - 1; };
+  while (standbys() < replicas) {
+    std::string member = NextMemberName(name, r.members);
+    std::string root = MemberRoot(name, member);
+    RETURN_IF_ERROR(MakeDirs(root, 0711));
+    engines::InstanceSpec spec = SpecFor(member, record.type, record.config);
+    spec.data_root = root;
+    auto made = engine->MakeStandby(*primary, spec);
+    if (!made.ok()) {
+      WarnIfError(engines_->RemoveRemains(root, member), "remove the standby not made");
+      return made.status().WithContext(fmt::format("make standby '{}'", member));
+    }
+    std::unique_ptr<engines::Instance> standby = std::move(made).value();
+    if (Status st = standby->Start(); !st.ok()) {
+      WarnIfError(standby->Delete(), "remove the standby that did not start");
+      WarnIfError(engine->DropMemberSlot(*primary, member), "drop the slot of that standby");
+      return st.WithContext(fmt::format("start standby '{}'", member));
+    }
+    {
+      std::lock_guard lock(mu_);
+      standbys_[name][member] = std::move(standby);
+    }
+    r.members.push_back(member);
+    RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
+    WarnIfError(catalog_->AddEvent("info", name, "", fmt::format("standby {} added", member)),
+                "record an event in the catalog");
+  }
+  while (standbys() > replicas) {
+    // The newest standby goes first (the instance's own directory stays longest).
+    std::string member;
+    for (auto it = r.members.rbegin(); it != r.members.rend(); ++it) {
+      if (*it != r.primary) {
+        member = *it;
+        break;
+      }
+    }
+    std::unique_ptr<engines::Instance> standby;
+    {
+      std::lock_guard lock(mu_);
+      auto& of = standbys_[name];
+      if (auto it = of.find(member); it != of.end()) {
+        standby = std::move(it->second);
+        of.erase(it);
+      }
+    }
+    // Out of the synchronous set first: a commit must not wait for a member going away.
+    r.members.erase(std::find(r.members.begin(), r.members.end(), member));
+    RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
+    RETURN_IF_ERROR(SetSynchronousStandbys(name));
+    if (!standby) {
+      auto opened = engines_->Open(MemberRoot(name, member), member);
+      if (opened.ok()) standby = std::move(opened).value();
+    }
+    if (standby) RETURN_IF_ERROR(standby->Delete());
+    RETURN_IF_ERROR(RemoveTree(JoinPath(MemberRoot(name, member), member)));
+    WarnIfError(engine->DropMemberSlot(*primary, member), "drop the removed standby's slot");
+    WarnIfError(catalog_->AddEvent("info", name, "", fmt::format("standby {} removed", member)),
+                "record an event in the catalog");
+  }
+  RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
+  return SetSynchronousStandbys(name);
+}
+
+Status Service::SetSynchronousStandbys(const std::string& name) {
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  if (record.replication.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  std::vector<std::string> sync;
+  if (record.replication.synchronous) {
+    for (const auto& m : record.replication.members) {
+      if (m != record.primary()) sync.push_back(m);
+    }
+  }
+  std::lock_guard lock(mu_);
+  auto it = servers_.find(name);
+  if (it == servers_.end()) {
+    return Status::FailedPrecondition(fmt::format("instance '{}' has no primary running", name));
+  }
+  return engine->SetSynchronous(*it->second, sync);
+}
+
+Result<catalog::JobRecord> Service::Switchover(const std::string& name, const std::string& to) {
+  RETURN_IF_ERROR(ValidateName("instance name", name));
+  if (!to.empty()) RETURN_IF_ERROR(ValidateName("member name", to));
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  if (record.replication.members.size() < 2) {
+    return Status::FailedPrecondition(fmt::format("instance '{}' has no standby", name),
+                                      "add one first: PATCH /instances/:name {replicas: 1}");
+  }
+  if (!to.empty() && (to == record.primary() || std::find(record.replication.members.begin(),
+                                                          record.replication.members.end(), to) ==
+                                                    record.replication.members.end())) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a standby of instance '{}'", to, name),
+                                   "name one of its standbys (GET /instances/:name, members)");
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (record.status != catalog::InstanceState::kRunning) {
+      return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, record.status));
+    }
+    if (!reshaping_.insert(name).second) {
+      return Status::FailedPrecondition(
+          fmt::format("instance '{}' already has a change of its members queued", name),
+          "wait for that job to end (GET /jobs)");
+    }
+  }
+  auto done = [this, name] {
+    std::lock_guard lock(mu_);
+    reshaping_.erase(name);
+  };
+  auto work = [this, name, to, done](JobContext&) -> Result<json> {
+    auto result = RunSwitchover(name, to);
+    done();
+    return result;
+  };
+  auto job = jobs_->Submit("switchover", name, json{{"name", name}, {"to", to}}, work,
+                           [done](const Status&) { done(); });
+  if (!job.ok()) done();
+  return job;
+}
+
+Result<json> Service::RunSwitchover(const std::string& name, const std::string& to) {
+  std::lock_guard members(members_mu_);
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  std::string target = to;
+  if (target.empty()) {
+    // The most advanced running standby.
+    uint64_t best = 0;
+    std::lock_guard lock(mu_);
+    for (const auto& [member, standby] : standbys_[name]) {
+      auto pos = standby->running() ? engine->Position(*standby)
+                                    : Result<engines::MemberPosition>(Status::NotFound(""));
+      if (pos.ok() && (target.empty() || pos->lsn_value > best)) {
+        target = member;
+        best = pos->lsn_value;
+      }
+    }
+  }
+  if (target.empty()) {
+    return Status::FailedPrecondition(fmt::format("no standby of instance '{}' runs", name),
+                                      "wait until one runs (GET /instances/:name, members)");
+  }
+  auto started = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(HandOver(record, target, "switchover"));
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return json{
+      {"instance", name}, {"primary", target}, {"from", record.primary()}, {"seconds", seconds}};
+}
+
+Status Service::HandOver(const catalog::InstanceRecord& record, const std::string& to,
+                         const std::string& why) {
+  const std::string& name = record.name;
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  const std::string from = record.primary();
+  std::unique_ptr<engines::Instance> old_primary;
+  engines::Instance* next = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto& of = standbys_[name];
+    auto it = of.find(to);
+    if (it == of.end()) {
+      return Status::FailedPrecondition(fmt::format("standby '{}' is not open", to));
+    }
+    next = it->second.get();
+    if (auto p = servers_.find(name); p != servers_.end()) old_primary = std::move(p->second);
+    servers_.erase(name);
+  }
+  // Fence: the old primary stops for good (a clean shutdown when it answers: its
+  // walsenders send every record to the standbys first; a hung or dead one is killed)
+  // and from now on starts only as a standby that must be rewound.
+  if (old_primary) {
+    WarnIfError(
+        old_primary->Stop(why == "switchover" ? std::chrono::seconds(60) : std::chrono::seconds(2)),
+        "stop the old primary");
+    RETURN_IF_ERROR(engine->Fence(*old_primary, *next));
+  }
+  catalog::InstanceReplication r = WithMembers(record);
+  r.primary = to;
+  if (why == "failover") ++r.failovers;
+  // The decision is durable before the promotion: a daemon killed from here on promotes
+  // `to` at its next start, and never the old primary.
+  RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
+  if (why == "switchover") {
+    // Everything the old primary wrote reaches the standby before it is promoted.
+    auto stopped_at = engine->Position(*next);
+    spdlog::info("switchover of {}: {} received up to {}", name, to,
+                 stopped_at.ok() ? stopped_at->lsn : stopped_at.status().ToString());
+  }
+  Status promoted = engine->Promote(*next, kPromoteTimeout);
+  {
+    std::lock_guard lock(mu_);
+    member_views_.erase(name);  // stale: the next tick shows the new roles
+    auto& of = standbys_[name];
+    servers_[name] = std::move(of[to]);
+    of.erase(to);
+    if (old_primary) of[from] = std::move(old_primary);
+  }
+  RETURN_IF_ERROR(promoted.WithContext(fmt::format("promote '{}'", to)));
+  RETURN_IF_ERROR(catalog_->UpdateInstancePort(name, next->endpoint().port));
+  RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRunning));
+  // The other standbys follow the new primary, each through its own slot there.
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [member, standby] : standbys_[name]) {
+      if (member == from) continue;
+      WarnIfError(engine->Follow(*standby, *next),
+                  fmt::format("point standby '{}' at the new primary", member));
+    }
+  }
+  WarnIfError(SetSynchronousStandbys(name), "set the new primary's synchronous standbys");
+  std::string message = fmt::format("{}: {} is the primary (was {})", why, to, from);
+  spdlog::warn("event=primary_changed instance={} primary={} was={} why={}", name, to, from, why);
+  if (why == "switchover") {
+    WarnIfError(catalog_->AddEvent("info", name, "", message), "record an event in the catalog");
+  } else {
+    RaiseAlert({"failover", name, "", message, {}});
+  }
+  return Status::Ok();
+}
+
+Status Service::Failover(const std::string& name) {
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  // The most advanced standby. In synchronous mode every standby must answer: the one that
+  // does not might be the only one holding a commit the primary acknowledged.
+  std::string best;
+  uint64_t best_lsn = 0;
+  std::vector<std::string> silent;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [member, standby] : standbys_[name]) {
+      auto pos = standby->answers() ? engine->Position(*standby)
+                                    : Result<engines::MemberPosition>(Status::NotFound(""));
+      if (!pos.ok() || engine->NeedsRejoin(*standby)) {
+        silent.push_back(member);
+        continue;
+      }
+      if (best.empty() || pos->lsn_value > best_lsn) {
+        best = member;
+        best_lsn = pos->lsn_value;
+      }
+    }
+  }
+  if (best.empty() || (record.replication.synchronous && !silent.empty())) {
+    return Status::FailedPrecondition(fmt::format(
+        "the primary of instance '{}' is down and no standby can take over safely ({})", name,
+        best.empty() ? "none answers" : "synchronous mode, and a standby does not answer"));
+  }
+  return HandOver(record, best, "failover");
+}
+
+void Service::ReplicationTick() {
+  std::unique_lock members(members_mu_, std::try_to_lock);
+  if (!members.owns_lock()) return;  // a member job runs: looked at next tick
+  auto records = catalog_->ListInstances();
+  if (!records.ok()) return;
+  for (const catalog::InstanceRecord& record : records.value()) {
+    if (record.replication.empty()) continue;
+    if (record.status != catalog::InstanceState::kRunning &&
+        record.status != catalog::InstanceState::kFailed) {
+      continue;
+    }
+    auto engine = engines_->For(record.type);
+    if (!engine.ok()) continue;
+    const std::string& name = record.name;
+    engines::Instance* primary = nullptr;
+    std::vector<std::pair<std::string, engines::Instance*>> standbys;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = servers_.find(name); it != servers_.end()) primary = it->second.get();
+      for (auto& [member, standby] : standbys_[name]) standbys.emplace_back(member, standby.get());
+    }
+    const bool up = primary != nullptr && primary->answers();
+    auto now = std::chrono::steady_clock::now();
+    if (up) {
+      primary_down_since_.erase(name);
+    } else {
+      auto [since, first] = primary_down_since_.try_emplace(name, now);
+      if (first) spdlog::warn("event=primary_unreachable instance={}", name);
+      if (now - since->second >= options_.failover_delay) {
+        Status failed = Failover(name);
+        if (failed.ok()) {
+          primary_down_since_.erase(name);
+        } else {
+          spdlog::error("event=failover_failed instance={} error=\"{}\"", name, failed.ToString());
+        }
+        continue;  // looked at again next tick, with the new primary
+      }
+    }
+    // Members that are down come back: a fenced old primary rewound first.
+    if (up && !reservations_.BackupOf(name)) {
+      for (auto& [member, standby] : standbys) {
+        if (standby->running()) continue;
+        if ((*engine)->NeedsRejoin(*standby)) {
+          Status rejoined = (*engine)->Rejoin(*standby, *primary);
+          if (!rejoined.ok()) {
+            spdlog::error("event=rejoin_failed instance={} member={} error=\"{}\"", name, member,
+                          rejoined.ToString());
+            continue;
+          }
+        }
+        Status started = standby->Start();
+        if (started.ok()) {
+          WarnIfError(SetSynchronousStandbys(name), "set the synchronous standbys");
+          WarnIfError(catalog_->AddEvent(
+                          "info", name, "",
+                          fmt::format("standby {} runs and follows {}", member, record.primary())),
+                      "record an event in the catalog");
+        } else {
+          spdlog::error("event=standby_start_failed instance={} member={} error=\"{}\"", name,
+                        member, started.ToString());
+        }
+      }
+    }
+    // What GET /instances/:name and /metrics show.
+    std::vector<MemberView> views;
+    std::optional<engines::MemberPosition> at_primary;
+    if (up) {
+      if (auto pos = (*engine)->Position(*primary); pos.ok()) at_primary = std::move(pos).value();
+    }
+    MemberView p{record.primary(),
+                 "primary",
+                 up ? "running" : "unreachable",
+                 primary ? primary->endpoint().port : uint16_t{0},
+                 0,
+                 "",
+                 std::nullopt};
+    if (at_primary) {
+      p.timeline = at_primary->timeline;
+      p.lsn = at_primary->lsn;
+    }
+    views.push_back(std::move(p));
+    for (auto& [member, standby] : standbys) {
+      MemberView v{member, "standby", "stopped", standby->endpoint().port, 0, "", std::nullopt};
+      if ((*engine)->NeedsRejoin(*standby)) v.state = "rejoining";
+      if (standby->running()) {
+        auto pos = (*engine)->Position(*standby);
+        v.state = pos.ok() ? "running" : "unreachable";
+        if (pos.ok()) {
+          v.timeline = pos->timeline;
+          v.lsn = pos->lsn;
+        }
+      }
+      if (at_primary) {
+        for (const auto& link : at_primary->replicas) {
+          if (link.member == member) v.replication = link;
+        }
+      }
+      views.push_back(std::move(v));
+    }
+    std::lock_guard lock(mu_);
+    member_views_[name] = std::move(views);
+  }
+}
+
+Status Service::StartMembers(const catalog::InstanceRecord& record) {
+  const std::string& name = record.name;
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  const auto& members = record.replication.members;
+  // A standby whose making was cut off before the catalog listed it is removed.
+  std::string others = JoinPath(JoinPath(options_.data_root, "members"), name);
+  if (auto dirs = MemberDirs(others); dirs.ok()) {
+    for (const std::string& dir : dirs.value()) {
+      if (std::find(members.begin(), members.end(), dir) != members.end()) continue;
+      if (!ValidateName("member name", dir).ok()) continue;  // not one we made
+      spdlog::warn("instance {}: removing member {}, which was never finished", name, dir);
+      WarnIfError(engines_->RemoveRemains(others, dir), "remove an unfinished member");
+    }
+  }
+  const std::string primary_name = record.primary();
+  ASSIGN_OR_RETURN(std::unique_ptr<engines::Instance> primary,
+                   engines_->Open(MemberRoot(name, primary_name), primary_name));
+  Status started = primary->Start();
+  if (started.ok() && primary->standby()) {
+    // A handover cut off between the catalog's decision and the promotion.
+    spdlog::warn("instance {}: finishing the promotion of {}", name, primary_name);
+    started = engine->Promote(*primary, kPromoteTimeout);
+  }
+  std::map<std::string, std::unique_ptr<engines::Instance>> standbys;
+  for (const std::string& member : members) {
+    if (member == primary_name) continue;
+    auto opened = engines_->Open(MemberRoot(name, member), member);
+    if (!opened.ok()) {
+      spdlog::error("instance {}: member {} cannot be opened: {}", name, member,
+                    opened.status().ToString());
+      continue;
+    }
+    std::unique_ptr<engines::Instance> standby = std::move(opened).value();
+    // Not the primary: if it thinks it is one (a handover cut off before its fence), it is
+    // fenced now; it starts once rewound (ReplicationTick).
+    if (!standby->standby()) WarnIfError(engine->Fence(*standby, *primary), "fence an old primary");
+    if (!engine->NeedsRejoin(*standby) && started.ok()) {
+      WarnIfError(engine->Follow(*standby, *primary), "point a standby at the primary");
+      WarnIfError(standby->Start(), fmt::format("start standby {}", member));
+    }
+    standbys[member] = std::move(standby);
+  }
+  {
+    std::lock_guard lock(mu_);
+    servers_[name] = std::move(primary);
+    standbys_[name] = std::move(standbys);
+  }
+  if (started.ok()) WarnIfError(SetSynchronousStandbys(name), "set the synchronous standbys");
+  return started;
+}
+
+Status Service::RemoveStandbys(const std::string& name) {
+  std::map<std::string, std::unique_ptr<engines::Instance>> standbys;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = standbys_.find(name); it != standbys_.end()) standbys = std::move(it->second);
+    standbys_.erase(name);
+    member_views_.erase(name);
+  }
+  for (auto& [member, standby] : standbys) RETURN_IF_ERROR(standby->Delete());
+  // Members that could not be opened: their servers, identities and files.
+  std::string others = JoinPath(JoinPath(options_.data_root, "members"), name);
+  ASSIGN_OR_RETURN(auto dirs, MemberDirs(others));
+  for (const std::string& dir : dirs) {
+    if (ValidateName("member name", dir).ok()) {
+      RETURN_IF_ERROR(engines_->RemoveRemains(others, dir));
+    }
+  }
+  return RemoveTree(others);
+}
+
+}  // namespace dbaas::control

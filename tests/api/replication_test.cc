@@ -1,0 +1,372 @@
+// Standbys through the REST API with a real dbaasd and real PostgreSQL 15 servers: members
+// and their replication status, the multi-host URI that follows the primary, a clean
+// switchover, and failovers under load in synchronous mode where the primary is killed
+// (kill -9, its in-place restart blocked) or hung (SIGSTOP): every commit a client saw
+// acknowledged is on the new primary, pgbench's invariant and pg_amcheck hold, there is
+// exactly one primary, and the old primary comes back as a standby.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "base/files.h"
+#include "daemon.h"
+#include "engines/postgres/pg_connection.h"
+#include "test_util.h"
+
+namespace dbaas::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// How many failovers the torture runs here; bench/failover_bench.sh runs more.
+int Rounds() {
+  const char* env = ::getenv("DBAAS_FAILOVER_ROUNDS");
+  return env ? std::max(1, std::atoi(env)) : 3;
+}
+
+class ApiReplicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::chmod(root_.path().c_str(), 0711);
+    Status st = daemon_.Start({}, {"--failover-delay", "2"});
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  void TearDown() override {
+    for (int fd : blocked_ports_) ::close(fd);
+    if (daemon_.pid() < 0) return;
+    auto code = daemon_.Stop();
+    EXPECT_TRUE(code.ok() && code.value() == 0) << "dbaasd did not exit cleanly on SIGTERM";
+    EXPECT_TRUE(PostmastersUnder(daemon_.data_root()).empty()) << "a server outlived dbaasd";
+  }
+
+  json Instance(const std::string& name, bool secrets = false) {
+    auto got = daemon_.Get("/instances/" + name + (secrets ? "?showSecrets=true" : ""));
+    EXPECT_EQ(got.status, 200) << got.raw;
+    return got.body.value("instance", json::object());
+  }
+
+  // Polls GET /instances/:name until `ready` holds of it (up to 90 s).
+  json WaitFor(const std::string& name, const std::function<bool(const json&)>& ready,
+               const std::string& what) {
+    json inst;
+    for (int i = 0; i < 900; ++i) {
+      inst = Instance(name);
+      if (ready(inst)) return inst;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ADD_FAILURE() << "timed out waiting for " << what << ": " << inst.dump();
+    return inst;
+  }
+
+  // Every member running, every standby streaming (and, synchronous, in the quorum).
+  static bool AllStreaming(const json& inst, size_t members, bool synchronous) {
+    if (!inst.contains("members") || inst["members"].size() != members) return false;
+    if (inst["members"][0]["name"] != inst["primary"]) return false;
+    for (const json& m : inst["members"]) {
+      if (m["state"] != "running") return false;
+      if (m["role"] == "standby") {
+        if (!m["replication"].is_object() || m["replication"]["state"] != "streaming") return false;
+        if (synchronous && m["replication"]["syncState"] != "quorum") return false;
+      }
+    }
+    return true;
+  }
+
+  // How many members answer as primaries (not in recovery), by their ports.
+  int Primaries(const json& inst, const std::string& password) {
+    int primaries = 0;
+    for (const json& m : inst["members"]) {
+      auto conn = engines::PgConnection::Connect(
+          fmt::format("host=127.0.0.1 port={} user=app dbname=app password={} connect_timeout=3",
+                      m["port"].get<int>(), password));
+      if (!conn.ok()) continue;
+      auto in_recovery = conn->QueryValue("select pg_is_in_recovery()");
+      if (in_recovery.ok() && in_recovery.value() == "f") ++primaries;
+    }
+    return primaries;
+  }
+
+  // Listens on 127.0.0.1:port so that a server killed there cannot start again in place
+  // (its port is taken): what a primary whose host is gone looks like to the daemon.
+  void BlockPort(int port) {
+    for (int i = 0; i < 200; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      int one = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+          ::listen(fd, 1) == 0) {
+        blocked_ports_.push_back(fd);
+        return;
+      }
+      ::close(fd);
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    FAIL() << "port " << port << " could not be taken";
+  }
+  void UnblockPorts() {
+    for (int fd : blocked_ports_) ::close(fd);
+    blocked_ports_.clear();
+  }
+
+  // The postmaster listening on `port` (a member's), from its command line's data dir.
+  pid_t PostmasterOf(const std::string& member) {
+    for (const auto& [pid, parent] : PostmastersUnder(daemon_.data_root())) {
+      auto cmdline = ReadFileToString(fmt::format("/proc/{}/cmdline", pid));
+      if (cmdline.ok() && cmdline->find("/" + member + "/data") != std::string::npos) return pid;
+    }
+    return -1;
+  }
+
+  // pgbench's invariant on the primary, and pg_amcheck.
+  void ExpectConsistent(const std::string& instance) {
+    auto amcheck = PgClient(daemon_, instance, "pg_amcheck",
+                            {"--install-missing", "--heapallindexed", "-d", "app"}, true);
+    ASSERT_TRUE(amcheck.ok()) << amcheck.status().ToString();
+    auto ran = RunProcess(*amcheck, std::chrono::minutes(5));
+    EXPECT_TRUE(ran.ok() && ran->exit_code == 0)
+        << (ran.ok() ? ran->output : ran.status().ToString());
+    auto sums = Psql(daemon_, instance,
+                     "select (select sum(abalance) from pgbench_accounts) = (select "
+                     "sum(tbalance) from pgbench_tellers) and (select sum(tbalance) from "
+                     "pgbench_tellers) = (select sum(bbalance) from pgbench_branches) and "
+                     "(select sum(bbalance) from pgbench_branches) = (select "
+                     "coalesce(sum(delta), 0) from pgbench_history)");
+    EXPECT_EQ(sums.value_or(sums.status().ToString()), "t");
+  }
+
+  TempDir root_;
+  Daemon daemon_{root_ / "data"};
+  std::vector<int> blocked_ports_;
+};
+
+TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGoesWithTheInstance) {
+  auto created =
+      daemon_.Post("/instances", json{{"name", "orders"}, {"type", "postgresql"}, {"replicas", 1}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  json inst = WaitFor(
+      "orders", [](const json& i) { return AllStreaming(i, 2, false); }, "the standby to stream");
+  EXPECT_EQ(inst["replicas"], 1);
+  EXPECT_EQ(inst["synchronous"], false);
+  EXPECT_EQ(inst["primary"], "orders");
+  EXPECT_EQ(inst["members"][0]["name"], "orders");
+  EXPECT_EQ(inst["members"][0]["role"], "primary");
+  EXPECT_EQ(inst["members"][1]["name"], "orders-2");
+  EXPECT_EQ(inst["members"][1]["replication"]["syncState"], "async");
+  EXPECT_EQ(inst["members"][0]["timeline"], 1);
+  // The URI names both members and asks for the one that takes writes.
+  std::string uri = Instance("orders", true)["connection"]["uri"];
+  EXPECT_NE(
+      uri.find(fmt::format("127.0.0.1:{},127.0.0.1:{}/app", inst["members"][0]["port"].get<int>(),
+                           inst["members"][1]["port"].get<int>())),
+      std::string::npos)
+      << uri;
+  EXPECT_NE(uri.find("target_session_attrs=read-write"), std::string::npos) << uri;
+  std::string read_only = Instance("orders", true)["connection"]["uriReadOnly"];
+  EXPECT_NE(read_only.find("target_session_attrs=prefer-standby"), std::string::npos);
+
+  auto conn = engines::PgConnection::Connect(uri);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  ASSERT_TRUE(conn->Query("create table t (id int primary key)").ok());
+  ASSERT_TRUE(conn->Query("insert into t select generate_series(1, 1000)").ok());
+
+  // Synchronous from now on.
+  auto sync = daemon_.Patch("/instances/orders", json{{"synchronous", true}});
+  ASSERT_EQ(sync.status, 200) << sync.raw;
+  WaitFor(
+      "orders", [](const json& i) { return AllStreaming(i, 2, true); }, "a synchronous standby");
+
+  auto over = daemon_.Post("/instances/orders/switchover", json::object());
+  ASSERT_EQ(over.status, 200) << over.raw;
+  EXPECT_EQ(over.body["primary"], "orders-2");
+  inst = WaitFor(
+      "orders", [](const json& i) { return AllStreaming(i, 2, true); },
+      "the old primary to follow the new one");
+  EXPECT_EQ(inst["primary"], "orders-2");
+  EXPECT_EQ(inst["members"][0]["name"], "orders-2");
+  EXPECT_EQ(inst["members"][0]["timeline"], 2);
+  EXPECT_EQ(inst["members"][1]["name"], "orders");
+  EXPECT_EQ(inst["members"][1]["role"], "standby");
+  EXPECT_EQ(Primaries(inst, Instance("orders", true)["connection"]["password"]), 1);
+  // Nothing was lost, and the same URI now reaches the new primary.
+  auto again = engines::PgConnection::Connect(uri);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->QueryValue("select count(*) from t").value_or(""), "1000");
+  EXPECT_TRUE(again->Query("insert into t values (1001)").ok());
+  // Backups come from the primary, wherever it is.
+  auto backup = daemon_.Post("/instances/orders/backup", json{{"backupName", "after-switch"}});
+  EXPECT_EQ(backup.status, 201) << backup.raw;
+
+  // A bad request changes nothing.
+  EXPECT_EQ(daemon_.Post("/instances/orders/switchover", json{{"to", "orders-9"}}).status, 400);
+  EXPECT_EQ(daemon_.Patch("/instances/orders", json{{"replicas", 9}}).status, 400);
+  EXPECT_EQ(daemon_.Patch("/instances/orders", json{{"replicas", "many"}}).status, 400);
+  EXPECT_EQ(Instance("orders")["members"].size(), 2u);
+
+  // Down to no standby: the first member (a standby now) goes.
+  auto fewer = daemon_.Patch("/instances/orders", json{{"replicas", 0}, {"synchronous", false}});
+  ASSERT_EQ(fewer.status, 200) << fewer.raw;
+  inst = Instance("orders");
+  EXPECT_EQ(inst["replicas"], 0);
+  EXPECT_EQ(inst["primary"], "orders-2");
+  EXPECT_FALSE(std::filesystem::exists(daemon_.data_root() + "/instances/orders"));
+  EXPECT_EQ(again->QueryValue("select count(*) from t").value_or(""), "1001");
+  // And back up to two.
+  auto more = daemon_.Patch("/instances/orders", json{{"replicas", 2}});
+  ASSERT_EQ(more.status, 200) << more.raw;
+  inst = WaitFor(
+      "orders", [](const json& i) { return AllStreaming(i, 3, false); }, "two standbys to stream");
+
+  auto gone = daemon_.Delete("/instances/orders");
+  ASSERT_EQ(gone.status, 200) << gone.raw;
+  EXPECT_TRUE(PostmastersUnder(daemon_.data_root()).empty());
+  EXPECT_FALSE(std::filesystem::exists(daemon_.data_root() + "/members/orders"));
+}
+
+TEST_F(ApiReplicationTest, MariaDbAndBadReplicaCountsAreRefusedWithTheReason) {
+  auto maria =
+      daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mariadb"}, {"replicas", 1}});
+  EXPECT_EQ(maria.status, 400) << maria.raw;
+  EXPECT_NE(maria.raw.find("PostgreSQL's for now"), std::string::npos) << maria.raw;
+  auto sync_alone = daemon_.Post(
+      "/instances", json{{"name", "pay"}, {"type", "postgresql"}, {"synchronous", true}});
+  EXPECT_EQ(sync_alone.status, 400) << sync_alone.raw;
+  auto negative =
+      daemon_.Post("/instances", json{{"name", "pay"}, {"type", "postgresql"}, {"replicas", -1}});
+  EXPECT_EQ(negative.status, 400) << negative.raw;
+  EXPECT_EQ(daemon_.Get("/instances/pay").status, 404);
+  EXPECT_EQ(daemon_.Post("/instances/nothing/switchover", json::object()).status, 404);
+}
+
+// The torture: pgbench runs on the primary and a client writes ids through the multi-host
+// URI, logging each one acknowledged; the primary is killed (alternately kill -9 with its
+// restart blocked, and SIGSTOP: hung) until the standby takes over.
+TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledgedCommit) {
+  auto created = daemon_.Post("/instances", json{{"name", "ledger"},
+                                                 {"type", "postgresql"},
+                                                 {"replicas", 1},
+                                                 {"synchronous", true},
+                                                 {"superuserAccess", true}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  WaitFor(
+      "ledger", [](const json& i) { return AllStreaming(i, 2, true); }, "a synchronous standby");
+  json secret = Instance("ledger", true)["connection"];
+  const std::string uri = secret["uri"];
+  const std::string password = secret["password"];
+  auto init = PgClient(daemon_, "ledger", "pgbench", {"-i", "-s", "1", "-q"});
+  ASSERT_TRUE(init.ok());
+  ASSERT_TRUE(RunChecked(*init, std::chrono::minutes(2)).ok());
+  ASSERT_EQ(Psql(daemon_, "ledger", "select count(*) from pgbench_branches").value_or(""), "1");
+  {
+    auto conn = engines::PgConnection::Connect(uri);
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(conn->Query("create table acked (id bigint primary key)").ok());
+  }
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<int64_t> acknowledged;
+  std::atomic<int64_t> next_id{1};
+  std::thread writer([&] {
+    std::optional<engines::PgConnection> conn;
+    while (!stop) {
+      if (!conn) {
+        auto c = engines::PgConnection::Connect(uri);
+        if (!c.ok()) {
+          std::this_thread::sleep_for(milliseconds(100));
+          continue;
+        }
+        conn.emplace(std::move(c).value());
+      }
+      int64_t id = next_id++;
+      if (conn->Query(fmt::format("insert into acked values ({})", id)).ok()) {
+        std::lock_guard lock(mu);
+        acknowledged.push_back(id);
+      } else {
+        conn.reset();  // a new connection finds the primary, wherever it is
+      }
+    }
+  });
+
+  for (int round = 0; round < Rounds(); ++round) {
+    SCOPED_TRACE(fmt::format("round {}", round));
+    json before = Instance("ledger");
+    const std::string primary = before["primary"];
+    const int primary_port = before["members"][0]["port"];
+    // Load on the primary itself: pgbench fails when it dies, which is fine.
+    auto bench = PgClient(daemon_, "ledger", "pgbench", {"-n", "-c", "2", "-T", "60"});
+    ASSERT_TRUE(bench.ok());
+    auto load = Process::Start(*bench);
+    ASSERT_TRUE(load.ok()) << load.status().ToString();
+    std::this_thread::sleep_for(seconds(2));
+    size_t acked_before;
+    {
+      std::lock_guard lock(mu);
+      acked_before = acknowledged.size();
+    }
+    pid_t victim = PostmasterOf(primary);
+    ASSERT_GT(victim, 0);
+    const bool hang = round % 2 == 1;
+    if (hang) {
+      ASSERT_EQ(::kill(victim, SIGSTOP), 0);
+    } else {
+      ASSERT_EQ(::kill(victim, SIGKILL), 0);
+      BlockPort(primary_port);
+    }
+    json after = WaitFor(
+        "ledger", [&](const json& i) { return i["primary"] != primary; }, "a failover");
+    UnblockPorts();
+    (void)load->Signal(SIGKILL);
+    (void)load->Wait();
+    // The old primary comes back as the new one's standby; writes go on.
+    after = WaitFor(
+        "ledger", [](const json& i) { return AllStreaming(i, 2, true); },
+        "the old primary to rejoin");
+    EXPECT_EQ(after["members"][0]["timeline"].get<int>(),
+              before["members"][0]["timeline"].get<int>() + 1);
+    EXPECT_EQ(Primaries(after, password), 1);
+    EXPECT_EQ(Psql(daemon_, "ledger", "select count(*) from pgbench_branches").value_or("?"), "1")
+        << after.dump();
+    std::this_thread::sleep_for(seconds(1));
+    {
+      std::lock_guard lock(mu);
+      EXPECT_GT(acknowledged.size(), acked_before)
+          << "no write was acknowledged after the failover";
+    }
+  }
+  stop = true;
+  writer.join();
+  // Every id the client saw acknowledged is on the primary.
+  auto conn = engines::PgConnection::Connect(uri);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  auto rows = conn->Query("select id from acked");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  std::set<int64_t> present;
+  for (const auto& r : rows.value()) present.insert(std::stoll(r[0]));
+  size_t missing = 0;
+  for (int64_t id : acknowledged) missing += present.count(id) == 0;
+  EXPECT_EQ(missing, 0u) << "of " << acknowledged.size() << " acknowledged commits";
+  EXPECT_GT(acknowledged.size(), 0u);
+  ExpectConsistent("ledger");
+  EXPECT_EQ(Instance("ledger")["failovers"], Rounds());
+}
+
+}  // namespace
+}  // namespace dbaas::testing
