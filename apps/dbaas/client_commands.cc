@@ -145,7 +145,9 @@ void AddBranchCommands(CLI::App* inst, GlobalOptions& g, std::shared_ptr<ClientS
 
 void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientState> c) {
   auto* inst = app.add_subcommand(
-      "instance", "Database instances (create, ls, get, resize, rm, branch, branches, reset)");
+      "instance",
+      "Database instances (create, ls, get, resize, replicate, switchover, rm, branch, "
+      "branches, reset)");
   inst->require_subcommand(1);
 
   struct CreateArgs {
@@ -153,6 +155,8 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
     std::vector<std::string> config;
     bool no_wait = false;
     bool superuser_access = false;
+    int replicas = 0;
+    bool synchronous = false;
   };
   auto ca = std::make_shared<CreateArgs>();
   auto* create = inst->add_subcommand("create", "Create an instance and wait until it runs");
@@ -163,6 +167,13 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
   create->add_flag("--superuser-access", ca->superuser_access,
                    "Hand out the superuser's login too (by default the login is the owner of "
                    "the database app, not a superuser)");
+  create
+      ->add_option("--replicas", ca->replicas,
+                   "Standbys streaming from the primary, each a server of its own "
+                   "(PostgreSQL; 0 to 5)")
+      ->capture_default_str();
+  create->add_flag("--synchronous", ca->synchronous,
+                   "A commit returns only once a standby has it (needs --replicas)");
   create->add_flag("--no-wait", ca->no_wait, "Print the job and return at once");
   create->callback([&g, c, ca] {
     g.action = [&g, c, ca] {
@@ -171,6 +182,8 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
         json body = {{"name", ca->name}, {"type", ca->type}, {"config", config}};
         if (!ca->size.empty()) body["size"] = ca->size;
         if (ca->superuser_access) body["superuserAccess"] = true;
+        if (ca->replicas > 0) body["replicas"] = ca->replicas;
+        if (ca->synchronous) body["synchronous"] = true;
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, "/instances", body, "create", ca->no_wait));
         if (ca->no_wait) return Show(g, job, PrintJob);
         ASSIGN_OR_RETURN(json got, api.Get("/instances/" + PathSegment(ca->name)));
@@ -223,6 +236,59 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
         ASSIGN_OR_RETURN(json got,
                          api.Patch(fmt::format("/instances/{}", PathSegment(*resize_name)),
                                    json{{"size", *resize_size}}));
+        return Show(g, got["instance"], PrintInstance);
+      });
+    };
+  });
+
+  struct ReplicateArgs {
+    std::string name;
+    int replicas = -1;        // -1: unchanged
+    std::string synchronous;  // "": unchanged
+  };
+  auto ra = std::make_shared<ReplicateArgs>();
+  auto* replicate = inst->add_subcommand(
+      "replicate", "Set an instance's standbys: how many, and whether commits wait for one");
+  replicate->add_option("name", ra->name, "Instance name")->required();
+  replicate->add_option("--replicas", ra->replicas, "Standbys (0 to 5)");
+  replicate
+      ->add_option("--synchronous", ra->synchronous,
+                   "true: a commit returns once a standby has it; false: asynchronous")
+      ->check(CLI::IsMember({"true", "false"}));
+  replicate->callback([&g, c, ra] {
+    g.action = [&g, c, ra] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        json body = json::object();
+        if (ra->replicas >= 0) body["replicas"] = ra->replicas;
+        if (!ra->synchronous.empty()) body["synchronous"] = ra->synchronous == "true";
+        if (body.empty()) {
+          return Status::InvalidArgument("nothing to change", "give --replicas or --synchronous");
+        }
+        std::string path = "/instances/" + PathSegment(ra->name);
+        ASSIGN_OR_RETURN(json started, api.Patch(path + "?async=true", body));
+        RETURN_IF_ERROR(api.WaitForJob(started.value("jobId", ""), "replicate",
+                                       g.format == OutputFormat::kTable)
+                            .status());
+        ASSIGN_OR_RETURN(json got, api.Get(path));
+        return Show(g, got["instance"], PrintInstance);
+      });
+    };
+  });
+
+  auto so = std::make_shared<std::pair<std::string, std::string>>();
+  auto* switchover =
+      inst->add_subcommand("switchover", "Hand the primary's role to a standby, with nothing lost");
+  switchover->add_option("name", so->first, "Instance name")->required();
+  switchover->add_option("--to", so->second, "The standby to promote (default: most advanced)");
+  switchover->callback([&g, c, so] {
+    g.action = [&g, c, so] {
+      return WithClient(g, *c, [&](ApiClient& api) -> Status {
+        json body = json::object();
+        if (!so->second.empty()) body["to"] = so->second;
+        std::string path = "/instances/" + PathSegment(so->first);
+        ASSIGN_OR_RETURN(json job,
+                         StartAndWait(api, g, path + "/switchover", body, "switchover", false));
+        ASSIGN_OR_RETURN(json got, api.Get(path));
         return Show(g, got["instance"], PrintInstance);
       });
     };

@@ -57,7 +57,25 @@ void PrintInstance(const json& inst) {
     rows.push_back({"user", Str(c, "user")});
     rows.push_back({"database", Str(c, "database")});
     rows.push_back({"uri", Str(c, "uri")});
+    if (c.contains("uriReadOnly")) rows.push_back({"uri (read-only)", Str(c, "uriReadOnly")});
     if (c.contains("password")) rows.push_back({"password", Str(c, "password")});
+  }
+  if (inst.value("members", json::array()).size() > 0) {
+    rows.push_back(
+        {"replicas", fmt::format("{} ({}; {} failovers)", Str(inst, "replicas"),
+                                 inst.value("synchronous", false) ? "synchronous" : "asynchronous",
+                                 Str(inst, "failovers"))});
+    for (const json& m : inst["members"]) {
+      std::string lag;
+      if (m["replication"].is_object()) {
+        lag = fmt::format(", {} {}, lag {}", Str(m["replication"], "state"),
+                          Str(m["replication"], "syncState"),
+                          HumanBytes(m["replication"].value("lagBytes", uint64_t{0})));
+      }
+      rows.push_back({"member " + Str(m, "name"),
+                      fmt::format("{} {} port {} timeline {}{}", Str(m, "role"), Str(m, "state"),
+                                  Str(m, "port"), Str(m, "timeline"), lag)});
+    }
   }
   if (inst.contains("restoredFrom")) {
     const json& r = inst["restoredFrom"];

@@ -90,9 +90,25 @@ std::string ServiceMetrics::Render(const MetricsState& state) const {
   auto& volume_size = gauge("dbaas_instance_volume_size_bytes", "The instance's volume size");
   auto& archiving = gauge("dbaas_log_archiving_failing",
                           "1 while the instance's WAL or binlog cannot be archived");
+  auto& failovers = gauge("dbaas_failovers", "Times a standby took over from a failed primary");
+  auto& streaming =
+      gauge("dbaas_replication_streaming", "1 while the standby streams from the primary");
+  auto& lag_bytes = gauge("dbaas_replication_lag_bytes",
+                          "WAL bytes the standby has not replayed yet (as its primary sees it)");
+  auto& lag_seconds =
+      gauge("dbaas_replication_lag_seconds", "The standby's replay lag (0 when idle)");
   for (const auto& [name, s] : state.instances) {
     prometheus::Labels labels = {{"instance", name}};
     archiving.Add(labels).Set(s.log_archiving_failing ? 1 : 0);
+    if (!s.standbys.empty() || s.failovers > 0) failovers.Add(labels).Set(s.failovers);
+    for (const auto& [member, standby] : s.standbys) {
+      prometheus::Labels of = {{"instance", name}, {"member", member}};
+      streaming.Add(of).Set(standby.streaming ? 1 : 0);
+      if (standby.streaming) {
+        lag_bytes.Add(of).Set(static_cast<double>(standby.lag_bytes));
+        lag_seconds.Add(of).Set(standby.lag_seconds);
+      }
+    }
     if (s.last_good_backup_unix > 0) {
       last_good.Add(labels).Set(s.last_good_backup_unix);
       size.Add(labels).Set(static_cast<double>(s.last_backup_bytes));

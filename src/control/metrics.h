@@ -35,6 +35,14 @@ struct MetricsState {
     std::optional<uint64_t> volume_used_bytes;  // measured while it runs
     uint64_t volume_size_bytes = 0;             // its size; 0: none
     bool log_archiving_failing = false;         // its WAL/binlog cannot reach the repository
+    int failovers = 0;                          // since it was made
+    // Its standbys as last seen: streaming or not, lag behind the primary.
+    struct Standby {
+      bool streaming = false;
+      uint64_t lag_bytes = 0;
+      double lag_seconds = 0;
+    };
+    std::map<std::string, Standby> standbys;  // by member
   };
   std::map<std::string, PerInstance> instances;
   uint64_t repository_logical_bytes = 0;

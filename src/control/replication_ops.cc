@@ -557,7 +557,7 @@ Status Service::StartMembers(const catalog::InstanceRecord& record) {
   return started;
 }
 
-Status Service::RemoveStandbys(const std::string& name) {
+Status Service::RemoveStandbys(const std::string& name, const std::string& primary) {
   std::map<std::string, std::unique_ptr<engines::Instance>> standbys;
   {
     std::lock_guard lock(mu_);
@@ -570,11 +570,11 @@ Status Service::RemoveStandbys(const std::string& name) {
   std::string others = JoinPath(JoinPath(options_.data_root, "members"), name);
   ASSIGN_OR_RETURN(auto dirs, MemberDirs(others));
   for (const std::string& dir : dirs) {
-    if (ValidateName("member name", dir).ok()) {
+    if (dir != primary && ValidateName("member name", dir).ok()) {
       RETURN_IF_ERROR(engines_->RemoveRemains(others, dir));
     }
   }
-  return RemoveTree(others);
+  return Status::Ok();
 }
 
 }  // namespace dbaas::control

@@ -294,6 +294,25 @@ std::string Service::RenderMetrics() const {
       s.volume_size_bytes = reading.size_bytes;
     }
   }
+  if (auto instances = catalog_->ListInstances(); instances.ok()) {
+    for (const auto& r : instances.value()) {
+      if (!r.replication.empty()) state.instances[r.name].failovers = r.replication.failovers;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, members] : member_views_) {
+      for (const MemberView& m : members) {
+        if (m.role != "standby") continue;
+        auto& standby = state.instances[name].standbys[m.name];
+        standby.streaming = m.replication && m.replication->state == "streaming";
+        if (m.replication) {
+          standby.lag_bytes = m.replication->lag_bytes;
+          standby.lag_seconds = m.replication->lag_seconds;
+        }
+      }
+    }
+  }
   if (drainer_) {
     for (const std::string& name : drainer_->Failing())
       state.instances[name].log_archiving_failing = true;

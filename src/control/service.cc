@@ -247,6 +247,10 @@ void Service::Discard(const std::string& name, const std::string& why) {
   // A server may already run on the half-made copy (a restore cut off after its start),
   // and its OS user exist (made before instance.json).
   Status removed = engines_->RemoveRemains(instances_dir(), name);
+  // Its standbys too (servers outlive a killed daemon).
+  if (Status members = RemoveStandbys(name, ""); !members.ok()) removed = members;
+  WarnIfError(RemoveTree(JoinPath(JoinPath(options_.data_root, "members"), name)),
+              "remove the members' directory");
   Status unlisted = catalog_->DeleteInstance(name);
   spdlog::warn("event=instance_discarded instance={} reason=\"{}\"", name, why);
   if (!removed.ok()) spdlog::error("instance {}: {}", name, removed.ToString());
@@ -307,7 +311,7 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
       std::lock_guard members(members_mu_);
       if (Status st = ReshapeMembers(request.name, request.replicas, request.synchronous);
           !st.ok()) {
-        WarnIfError(RemoveStandbys(request.name), "remove the standbys made");
+        WarnIfError(RemoveStandbys(request.name, ""), "remove the standbys made");
         if (auto primary = TakeServer(request.name)) {
           WarnIfError(primary->Delete(), "remove the instance whose standbys were not made");
         }
@@ -434,7 +438,7 @@ std::unique_ptr<engines::Instance> Service::TakeServer(const std::string& name) 
 Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   std::lock_guard members(members_mu_);
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
-  RETURN_IF_ERROR(RemoveStandbys(name));
+  RETURN_IF_ERROR(RemoveStandbys(name, record.primary()));
   std::unique_ptr<engines::Instance> server = TakeServer(name);
   if (!server) {
     auto opened = engines_->Open(MemberRoot(name, record.primary()), record.primary());
@@ -461,6 +465,7 @@ Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
     WarnIfError(engines_->RemoveRemains(instances_dir(), name), "remove the first member");
   }
   RETURN_IF_ERROR(RemoveTree(JoinPath(instances_dir(), name)));
+  RETURN_IF_ERROR(RemoveTree(JoinPath(JoinPath(options_.data_root, "members"), name)));
   int backups_deleted = 0;
   if (delete_backups) {
     ASSIGN_OR_RETURN(auto backups, catalog_->ListBackups(name));
@@ -532,11 +537,25 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
   }
   if (!record.replication.empty()) {
     std::lock_guard lock(mu_);
+    auto standbys = standbys_.find(record.name);
     if (auto it = member_views_.find(record.name); it != member_views_.end()) {
       view.members = it->second;
+    } else {
+      // Not looked at yet (made, or handed over, a moment ago): roles and ports only.
+      if (auto p = servers_.find(record.name); p != servers_.end()) {
+        view.members.push_back({record.primary(), "primary",
+                                p->second->running() ? "running" : "stopped",
+                                p->second->endpoint().port, 0, "", std::nullopt});
+      }
+      if (standbys != standbys_.end()) {
+        for (const auto& [member, standby] : standbys->second) {
+          view.members.push_back({member, "standby", standby->running() ? "running" : "stopped",
+                                  standby->endpoint().port, 0, "", std::nullopt});
+        }
+      }
     }
-    if (auto it = standbys_.find(record.name); it != standbys_.end()) {
-      for (const auto& [member, standby] : it->second) {
+    if (standbys != standbys_.end()) {
+      for (const auto& [member, standby] : standbys->second) {
         view.standby_ports.push_back(standby->endpoint().port);
       }
     }

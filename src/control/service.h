@@ -404,8 +404,9 @@ class Service {
   // At start: an instance's members opened and started, its primary as the catalog says
   // (a promotion cut off is finished, an old primary fenced).
   Status StartMembers(const catalog::InstanceRecord& record);
-  // Stops and removes every standby of `name` (the instance is deleted).
-  Status RemoveStandbys(const std::string& name);
+  // Stops and removes every standby of `name` (the instance is deleted), and whatever
+  // else is in its members/ directory but its primary's.
+  Status RemoveStandbys(const std::string& name, const std::string& primary);
 
   ServiceOptions options_;
   std::unique_ptr<engines::EngineSet> packaged_engines_;  // when options_ names none

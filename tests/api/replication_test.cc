@@ -236,6 +236,10 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
 
   auto gone = daemon_.Delete("/instances/orders");
   ASSERT_EQ(gone.status, 200) << gone.raw;
+  // Every member had one supervisor: none found another's server running.
+  auto log = ReadFileToString(daemon_.data_root() + ".dbaasd.log");
+  EXPECT_EQ(log.value_or("").find("left running by an earlier dbaasd"), std::string::npos)
+      << log.value_or("");
   EXPECT_TRUE(PostmastersUnder(daemon_.data_root()).empty());
   EXPECT_FALSE(std::filesystem::exists(daemon_.data_root() + "/members/orders"));
 }
@@ -366,6 +370,14 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
   EXPECT_GT(acknowledged.size(), 0u);
   ExpectConsistent("ledger");
   EXPECT_EQ(Instance("ledger")["failovers"], Rounds());
+  auto metrics = daemon_.Get("/metrics");
+  EXPECT_NE(metrics.raw.find(fmt::format("dbaas_failovers{{instance=\"ledger\"}} {}", Rounds())),
+            std::string::npos)
+      << metrics.raw;
+  EXPECT_NE(metrics.raw.find("dbaas_replication_lag_bytes{instance=\"ledger\",member="),
+            std::string::npos);
+  EXPECT_NE(metrics.raw.find("dbaas_replication_streaming{instance=\"ledger\",member="),
+            std::string::npos);
 }
 
 }  // namespace

@@ -131,6 +131,14 @@ exits_with "branch onto a used name" 1 "already exists" "$dbaas" instance branch
 exits_with "branch with two targets" 108 "excludes" "$dbaas" instance branch app x --latest --lsn 0/1
 check "branch rm" bash -c "'$dbaas' instance rm app-br && '$dbaas' instance rm app-br2"
 
+out=$("$dbaas" instance create ha --replicas 1)
+check "create with a standby shows both members" bash -c "grep -q '^member ha  *primary' <<<\"\$1\" && grep -q '^member ha-2  *standby' <<<\"\$1\"" _ "$out"
+check "replicate --synchronous" bash -c "'$dbaas' -o json instance replicate ha --synchronous true | jq -e '.synchronous == true' >/dev/null"
+check "switchover" bash -c "'$dbaas' -o json instance switchover ha | jq -e '.primary == \"ha-2\"' >/dev/null"
+exits_with "switchover to a stranger" 2 "not a standby" "$dbaas" instance switchover ha --to nope
+exits_with "replicate without a change" 2 "nothing to change" "$dbaas" instance replicate ha
+exits_with "standbys of MariaDB" 2 "PostgreSQL's for now" "$dbaas" instance create m --type mariadb --replicas 1
+check "rm of a replicated instance" "$dbaas" instance rm ha
 exits_with "bad name" 2 "not valid" "$dbaas" instance create Bad_Name
 exits_with "unknown type" 2 "unknown instance type" "$dbaas" instance create x --type oracle
 exits_with "bad config pair" 2 "KEY=VALUE" "$dbaas" instance create x --config novalue
