@@ -292,6 +292,26 @@ Result<json> Service::RunSwitchover(const std::string& name, const std::string& 
     return Status::FailedPrecondition(fmt::format("no standby of instance '{}' runs", name),
                                       "wait until one runs (GET /instances/:name, members)");
   }
+  // Only a standby that streams now takes over: one still rejoining, or stopped, would
+  // leave the instance without a primary.
+  {
+    std::lock_guard lock(mu_);
+    auto p = servers_.find(name);
+    auto at = p == servers_.end() || !p->second->answers()
+                  ? Result<engines::MemberPosition>(Status::FailedPrecondition("down"))
+                  : engine->Position(*p->second);
+    bool streaming = false;
+    if (at.ok()) {
+      for (const auto& link : at->replicas)
+        streaming |= link.member == target && link.state == "streaming";
+    }
+    if (!streaming) {
+      return Status::FailedPrecondition(
+          fmt::format("standby '{}' of instance '{}' does not stream from the primary now", target,
+                      name),
+          "wait until its member status says streaming (GET /instances/:name)");
+    }
+  }
   auto started = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(HandOver(record, target, "switchover"));
   double seconds =
@@ -424,6 +444,13 @@ void Service::ReplicationTick() {
       for (auto& [member, standby] : standbys_[name]) standbys.emplace_back(member, standby.get());
     }
     const bool up = primary != nullptr && primary->answers();
+    if (up && primary->standby()) {
+      // A handover whose promotion failed: the catalog's primary is promoted again.
+      Status promoted = (*engine)->Promote(*primary, kPromoteTimeout);
+      spdlog::warn("event=promotion_retried instance={} member={} status=\"{}\"", name,
+                   record.primary(), promoted.ok() ? "ok" : promoted.ToString());
+      if (promoted.ok()) WarnIfError(SetSynchronousStandbys(name), "set the synchronous standbys");
+    }
     auto now = std::chrono::steady_clock::now();
     if (up) {
       primary_down_since_.erase(name);

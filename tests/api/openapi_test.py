@@ -114,6 +114,8 @@ class Validator:
             for name in schema.get("required", []):
                 if name not in instance:
                     out.append(f"{where}: required property {name!r} is missing")
+            if len(instance) < schema.get("minProperties", 0):
+                out.append(f"{where}: fewer than {schema['minProperties']} properties")
             for name, value in instance.items():
                 if name in props:
                     out += self.errors(value, props[name], f"{where}.{name}")
@@ -140,7 +142,8 @@ class Validator:
 
 _KEYWORDS = {"$ref", "type", "enum", "const", "anyOf", "oneOf", "allOf", "minLength",
              "maxLength", "pattern", "format", "minimum", "maximum", "required", "properties",
-             "additionalProperties", "propertyNames", "items", "maxItems", "uniqueItems"}
+             "additionalProperties", "propertyNames", "items", "maxItems", "uniqueItems",
+             "minProperties"}
 
 
 def check_keywords(schema, where):
@@ -694,6 +697,47 @@ def scenario(c, spec, daemon):
     c.call("PATCH", "/instances/pg1", {"size": "3Gi", "color": "red"}, expect=400,
            body_invalid=True)
     c.call("PATCH", "/instances/nosuch", {"size": "2Gi"}, expect=404)
+
+    # Standbys: made on create and by PATCH, a switchover, the members' status.
+    r = c.call("POST", "/instances", {"name": "ha1", "type": "postgresql", "replicas": 1},
+               expect=201)
+    require([m["name"] for m in r.json["instance"]["members"]] == ["ha1", "ha1-2"],
+            f"the members: {r.json}")
+    r = c.call("PATCH", "/instances/ha1", {"synchronous": True}, expect=200)
+    require(r.json["instance"]["synchronous"] is True and r.json["jobId"], f"synchronous: {r.json}")
+    r = c.call("PATCH", "/instances/ha1?async=true", {"replicas": "1"}, expect=202)
+    require(c.wait_job(r.json["jobId"])["status"] == "succeeded", "replicate job")
+    c.call("PATCH", "/instances/ha1", {"replicas": 6}, expect=400, body_invalid=True)
+    c.call("PATCH", "/instances/ha1", {"replicas": 0, "synchronous": True}, expect=400)
+    c.call("POST", "/instances/ha1/switchover", {"to": "Bad_Name"}, expect=400,
+           body_invalid=True)
+    c.call("POST", "/instances/ha1/switchover", {"to": "ha1-7"}, expect=400)
+    c.call("POST", "/instances/ha1/switchover", {"color": "red"}, expect=400, body_invalid=True)
+    c.call("POST", "/instances/pg1/switchover", {}, expect=409)
+    c.call("POST", "/instances/nosuch/switchover", {}, expect=404)
+    r = c.call("POST", "/instances/ha1/switchover", {}, expect=200)
+    require(r.json["primary"] == "ha1-2" and r.json["instance"]["primary"] == "ha1-2",
+            f"switchover: {r.json}")
+    for _ in range(100):
+        r = c.call("GET", "/instances/ha1", expect=200)
+        members = r.json["instance"]["members"]
+        if len(members) == 2 and members[1]["replication"] is not None:
+            break
+        time.sleep(0.2)
+    r = c.call("POST", "/instances/ha1/switchover?async=true", {"to": "ha1"}, expect=202)
+    require(c.wait_job(r.json["jobId"])["status"] == "succeeded", "switchover job")
+    for _ in range(100):
+        r = c.call("GET", "/instances/ha1", expect=200)
+        members = r.json["instance"]["members"]
+        if (len(members) == 2 and members[0]["name"] == "ha1"
+                and members[1]["replication"] is not None):
+            break
+        time.sleep(0.2)
+    require(members[1]["replication"]["syncState"] == "quorum", f"the standby: {members}")
+    r = c.call("GET", "/instances/ha1?showSecrets=true", expect=200)
+    require("target_session_attrs=read-write" in r.json["instance"]["connection"]["uri"]
+            and "uriReadOnly" in r.json["instance"]["connection"], f"the URIs: {r.json}")
+    c.call("DELETE", "/instances/ha1", expect=200)
     r = c.call("GET", "/instances/pg1", expect=200)
     conn = r.json["instance"]["connection"]
     require("password" not in conn, "get shows the password without showSecrets")
