@@ -176,7 +176,7 @@ Status Service::ReconcileBackups() {
     facts.snapshot_kind = std::string(storage::SnapshotKindName(committed->kind));
     StoreFacts(facts, b.info);
     // The password is the instance's, which still exists: the backup was of a running one.
-    auto opened = engines_->Open(instances_dir(), b.instance);
+    auto opened = OpenPrimary(b.instance);
     if (opened.ok()) b.secret = (*opened)->endpoint().password;
     RETURN_IF_ERROR(catalog_->UpdateBackup(b));
     WarnIfError(

@@ -127,12 +127,12 @@ int64_t NowUnixUs() {
 }  // namespace
 
 Recovery::Recovery(catalog::Catalog& catalog, const engines::EngineSet& engines,
-                   RepositoryAccess& repo, std::string instances_dir,
+                   RepositoryAccess& repo, OpenPrimary open_primary,
                    std::function<void(const std::string&)> archive_removed)
     : catalog_(catalog),
       engines_(engines),
       repo_(repo),
-      instances_dir_(std::move(instances_dir)),
+      open_primary_(std::move(open_primary)),
       archive_removed_(std::move(archive_removed)) {}
 
 Status Recovery::ResolveTarget(RestoreRequest& request) {
@@ -147,7 +147,7 @@ Status Recovery::ResolveTarget(RestoreRequest& request) {
   // What the source has committed until now goes into the archive before the target is
   // judged: a target of "now" is then in reach.
   std::optional<int64_t> complete_at;
-  if (auto source = engines_.Open(instances_dir_, request.source_instance);
+  if (auto source = open_primary_(request.source_instance);
       source.ok() && (*source)->log_archive_id() == archive) {
     int64_t before = NowUnixUs();
     Status archived = engine->ArchiveNow(**source, std::chrono::seconds(10));
@@ -362,7 +362,7 @@ Result<catalog::RestorePointRecord> Recovery::CreateRestorePoint(const std::stri
         "create restore points while it runs");
   }
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_.For(record.type));
-  ASSIGN_OR_RETURN(auto server, engines_.Open(instances_dir_, instance));
+  ASSIGN_OR_RETURN(auto server, open_primary_(instance));
   catalog::RestorePointRecord point{server->log_archive_id(), name, instance, "",
                                     catalog::NowRfc3339(),    ""};
   ASSIGN_OR_RETURN(auto existing, catalog_.ListRestorePoints(instance));

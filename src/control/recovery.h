@@ -40,8 +40,12 @@ class Recovery {
  public:
   // `archive_removed` hears of each WAL archive PruneWalArchives removes whole (its copies
   // in buckets go too).
+  // `open_primary` opens an instance's primary (wherever its members put it; not started:
+  // it reaches the running server).
+  using OpenPrimary =
+      std::function<Result<std::unique_ptr<engines::Instance>>(const std::string& instance)>;
   Recovery(catalog::Catalog& catalog, const engines::EngineSet& engines, RepositoryAccess& repo,
-           std::string instances_dir,
+           OpenPrimary open_primary,
            std::function<void(const std::string& archive_id)> archive_removed = {});
 
   // The window reads the archive as it is (no effects).
@@ -69,7 +73,7 @@ class Recovery {
   catalog::Catalog& catalog_;
   const engines::EngineSet& engines_;
   RepositoryAccess& repo_;
-  const std::string instances_dir_;
+  const OpenPrimary open_primary_;
   const std::function<void(const std::string&)> archive_removed_;
 };
 

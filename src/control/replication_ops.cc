@@ -59,6 +59,11 @@ catalog::InstanceReplication WithMembers(const catalog::InstanceRecord& record) 
 
 }  // namespace
 
+Result<std::unique_ptr<engines::Instance>> Service::OpenPrimary(const std::string& name) const {
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  return engines_->Open(MemberRoot(name, record.primary()), record.primary());
+}
+
 Status Service::ValidateReplicas(const std::string& name, const std::string& type, int replicas,
                                  bool synchronous) {
   if (replicas < 0 || replicas > kMaxReplicas) {

@@ -29,7 +29,8 @@ Service::Service(ServiceOptions options, UniqueFd lock, std::unique_ptr<catalog:
       catalog_(std::move(catalog)),
       repo_(JoinPath(options_.data_root, "repository")),
       recovery_(std::make_unique<Recovery>(
-          *catalog_, *engines_, repo_, instances_dir(),
+          *catalog_, *engines_, repo_,
+          [this](const std::string& name) { return OpenPrimary(name); },
           // Decided by this catalog (no instance, no backup), so its copies go too; a new
           // host that took a bucket over removes nothing it never had.
           [this](const std::string& archive_id) {

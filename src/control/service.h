@@ -386,6 +386,9 @@ class Service {
   // Where member `member` of `instance` lives: the instance's own in instances/, the
   // others in members/<instance>/.
   std::string MemberRoot(const std::string& instance, const std::string& member) const;
+  // A second handle on an instance's primary, wherever it is (not started: it reaches the
+  // running server).
+  Result<std::unique_ptr<engines::Instance>> OpenPrimary(const std::string& name) const;
   static Status ValidateReplicas(const std::string& name, const std::string& type, int replicas,
                                  bool synchronous);
   // Makes standbys until there are `replicas` or removes the surplus, then sets the

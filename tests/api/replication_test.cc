@@ -187,6 +187,8 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
   ASSERT_TRUE(conn->Query("create table t (id int primary key)").ok());
   ASSERT_TRUE(conn->Query("insert into t select generate_series(1, 1000)").ok());
 
+  auto first = daemon_.Post("/instances/orders/backup", json{{"backupName", "before-switch"}});
+  ASSERT_EQ(first.status, 201) << first.raw;
   // Synchronous from now on.
   auto sync = daemon_.Patch("/instances/orders", json{{"synchronous", true}});
   ASSERT_EQ(sync.status, 200) << sync.raw;
@@ -213,6 +215,16 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
   // Backups come from the primary, wherever it is.
   auto backup = daemon_.Post("/instances/orders/backup", json{{"backupName", "after-switch"}});
   EXPECT_EQ(backup.status, 201) << backup.raw;
+  // The archive goes on across the new timeline: a backup from before the switchover
+  // restores to the last commit after it.
+  EXPECT_TRUE(again->Query("insert into t values (1002)").ok());
+  auto restored = daemon_.Post(
+      "/instances/orders/restore",
+      json{{"backupName", "before-switch"}, {"newInstanceName", "copy"}, {"target", "latest"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw;
+  EXPECT_EQ(Psql(daemon_, "copy", "select count(*) || ',' || max(id) from t").value_or(""),
+            "1002,1002");
+  ASSERT_EQ(daemon_.Delete("/instances/copy").status, 200);
 
   // A bad request changes nothing.
   EXPECT_EQ(daemon_.Post("/instances/orders/switchover", json{{"to", "orders-9"}}).status, 400);
@@ -227,7 +239,7 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
   EXPECT_EQ(inst["replicas"], 0);
   EXPECT_EQ(inst["primary"], "orders-2");
   EXPECT_FALSE(std::filesystem::exists(daemon_.data_root() + "/instances/orders"));
-  EXPECT_EQ(again->QueryValue("select count(*) from t").value_or(""), "1001");
+  EXPECT_EQ(again->QueryValue("select count(*) from t").value_or(""), "1002");
   // And back up to two.
   auto more = daemon_.Patch("/instances/orders", json{{"replicas", 2}});
   ASSERT_EQ(more.status, 200) << more.raw;
