@@ -46,6 +46,7 @@ struct DaemonOptions {
   int volume_alert_percent = 90;
   double volume_check_seconds = 30;
   double failover_delay_seconds = 30;
+  bool test_unfenced_failover = false;
   std::string tls_cert;
   std::string tls_key;
   // Remote repositories (config file only): where backups are copied and the WAL shipped.
@@ -245,6 +246,9 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
   app.add_option("--test-hold", o.test_holds,
                  "NAME=MS: hold for MS milliseconds at kill point NAME (base/kill_points.h)")
       ->group("");
+  app.add_flag("--test-unfenced-failover", o.test_unfenced_failover,
+               "A failover does not fence the old primary (the tests' negative control)")
+      ->group("");
   app.add_flag("--insecure-no-auth", o.insecure_no_auth,
                "Serve without the bearer token (local development only; loopback only)");
 }
@@ -300,6 +304,7 @@ dbaas::control::ServiceOptions ServiceOptionsOf(const DaemonOptions& o) {
   so.failover_delay =
       std::chrono::milliseconds(static_cast<int64_t>(o.failover_delay_seconds * 1000));
   so.remotes = o.remotes;
+  so.test_unfenced_failover = o.test_unfenced_failover;
   so.copy_interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.copy_interval_seconds * 1000));
   so.copy_behind_alert = std::chrono::seconds(static_cast<int64_t>(o.copy_behind_seconds));

@@ -11,9 +11,10 @@
 namespace dbaas {
 namespace {
 
-constexpr std::array<std::pair<KillPoint, std::string_view>, 2> kNames = {{
+constexpr std::array<std::pair<KillPoint, std::string_view>, 3> kNames = {{
     {KillPoint::kBackupMode, "backup-mode"},
     {KillPoint::kRestoreFilled, "restore-filled"},
+    {KillPoint::kPrimaryDecided, "primary-decided"},
 }};
 
 // Milliseconds per point; atomics: armed once at start, read from any thread.

@@ -18,11 +18,14 @@ namespace dbaas {
 enum class KillPoint {
   kBackupMode,     // a backup holds the database's backup mode (or blocked commits)
   kRestoreFilled,  // a restore's files are in place, its server not started yet
+  // A failover or switchover: the catalog names the new primary, the old one is fenced,
+  // the new one not promoted yet.
+  kPrimaryDecided,
 };
 
 // Every point, for tests that must cover them all.
 const std::vector<KillPoint>& AllKillPoints();
-std::string_view KillPointName(KillPoint point);  // "backup-mode", "restore-filled"
+std::string_view KillPointName(KillPoint point);  // "backup-mode", "restore-filled", ...
 std::optional<KillPoint> ParseKillPoint(std::string_view name);
 
 // From now on, reaching `point` holds the thread for `hold` (zero: disarmed).

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/files.h"
+#include "base/kill_points.h"
 #include "base/log.h"
 #include "base/names.h"
 #include "control/service.h"
@@ -346,7 +347,7 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
   // Fence: the old primary stops for good (a clean shutdown when it answers: its
   // walsenders send every record to the standbys first; a hung or dead one is killed)
   // and from now on starts only as a standby that must be rewound.
-  if (old_primary) {
+  if (old_primary && !options_.test_unfenced_failover) {
     WarnIfError(
         old_primary->Stop(why == "switchover" ? std::chrono::seconds(60) : std::chrono::seconds(2)),
         "stop the old primary");
@@ -358,6 +359,7 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
   // The decision is durable before the promotion: a daemon killed from here on promotes
   // `to` at its next start, and never the old primary.
   RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
+  ReachKillPoint(KillPoint::kPrimaryDecided);
   if (why == "switchover") {
     // Everything the old primary wrote reaches the standby before it is promoted.
     auto stopped_at = engine->Position(*next);

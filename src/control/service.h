@@ -98,6 +98,9 @@ struct ServiceOptions {
   // are looked at.
   std::chrono::milliseconds failover_delay{30000};
   std::chrono::milliseconds replication_check_interval{1000};
+  // A negative control for the tests only: a failover leaves the old primary as it is
+  // (no fence), which the tests must catch as two primaries.
+  bool test_unfenced_failover = false;
 };
 
 // A member of a replicated instance as last seen (every replication_check_interval).

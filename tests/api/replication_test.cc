@@ -346,8 +346,17 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
       ASSERT_EQ(::kill(victim, SIGKILL), 0);
       BlockPort(primary_port);
     }
+    const int timeline = before["members"][0]["timeline"];
     json after = WaitFor(
-        "ledger", [&](const json& i) { return i["primary"] != primary; }, "a failover");
+        "ledger",
+        [&](const json& i) {
+          return i["primary"] != primary && i["members"][0]["name"] == i["primary"] &&
+                 i["members"][0]["timeline"].get<int>() > timeline;
+        },
+        "a failover");
+    // A hung primary that wakes finds itself fenced (killed): still one primary.
+    if (hang) ::kill(victim, SIGCONT);
+    EXPECT_EQ(Primaries(after, password), 1);
     UnblockPorts();
     (void)load->Signal(SIGKILL);
     (void)load->Wait();
@@ -390,6 +399,77 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
             std::string::npos);
   EXPECT_NE(metrics.raw.find("dbaas_replication_streaming{instance=\"ledger\",member="),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace dbaas::testing
+
+namespace dbaas::testing {
+namespace {
+
+// dbaasd killed between the catalog's decision and the promotion: the next dbaasd finishes
+// the handover, and there is one primary, which the other member follows.
+TEST_F(ApiReplicationTest, AFailoverCutOffByAKillOfDbaasdEndsWithOnePrimaryAfterRestart) {
+  ASSERT_TRUE(daemon_.Stop().ok());
+  ASSERT_TRUE(
+      daemon_.Start({}, {"--failover-delay", "2", "--test-hold", "primary-decided=60000"}).ok());
+  auto created =
+      daemon_.Post("/instances", json{{"name", "pay"}, {"type", "postgresql"}, {"replicas", 1}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  json inst = WaitFor(
+      "pay", [](const json& i) { return AllStreaming(i, 2, false); }, "the standby to stream");
+  const std::string password = Instance("pay", true)["connection"]["password"];
+  const std::string uri = Instance("pay", true)["connection"]["uri"];
+  {
+    auto conn = engines::PgConnection::Connect(uri);
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    ASSERT_TRUE(conn->Query("create table t as select generate_series(1, 500) id").ok());
+  }
+  WaitFor(
+      "pay",
+      [](const json& i) {
+        return AllStreaming(i, 2, false) && i["members"][1]["replication"]["lagBytes"] == 0;
+      },
+      "the standby to catch up");
+  pid_t victim = PostmasterOf("pay");
+  ASSERT_GT(victim, 0);
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  BlockPort(inst["members"][0]["port"]);
+  ASSERT_TRUE(daemon_.WaitLogSays("holding at primary-decided"));
+  daemon_.Kill();
+  UnblockPorts();
+  ASSERT_TRUE(daemon_.Start({}, {"--failover-delay", "2"}).ok());
+  inst = WaitFor(
+      "pay", [](const json& i) { return AllStreaming(i, 2, false); },
+      "one primary and its standby after the restart");
+  EXPECT_EQ(inst["primary"], "pay-2");
+  EXPECT_EQ(inst["members"][0]["timeline"], 2);
+  EXPECT_EQ(Primaries(inst, password), 1);
+  auto conn = engines::PgConnection::Connect(uri);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  EXPECT_EQ(conn->QueryValue("select count(*) from t").value_or(""), "500");
+  EXPECT_TRUE(conn->Query("insert into t values (501)").ok());
+}
+
+// The negative control: with the fence switched off, a hung primary that wakes after the
+// failover is a second primary, and the check the torture relies on sees it.
+TEST_F(ApiReplicationTest, APromotionThatIgnoresTheFenceIsCaughtAsTwoPrimaries) {
+  ASSERT_TRUE(daemon_.Stop().ok());
+  ASSERT_TRUE(daemon_.Start({}, {"--failover-delay", "2", "--test-unfenced-failover"}).ok());
+  auto created =
+      daemon_.Post("/instances", json{{"name", "split"}, {"type", "postgresql"}, {"replicas", 1}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  WaitFor(
+      "split", [](const json& i) { return AllStreaming(i, 2, false); }, "the standby to stream");
+  const std::string password = Instance("split", true)["connection"]["password"];
+  pid_t victim = PostmasterOf("split");
+  ASSERT_GT(victim, 0);
+  ASSERT_EQ(::kill(victim, SIGSTOP), 0);
+  json after = WaitFor(
+      "split", [](const json& i) { return i["primary"] == "split-2"; }, "a failover");
+  ASSERT_EQ(::kill(victim, SIGCONT), 0);
+  EXPECT_EQ(Primaries(after, password), 2) << "the two-primaries check missed a split brain";
+  ASSERT_EQ(daemon_.Delete("/instances/split").status, 200);
 }
 
 }  // namespace

@@ -174,6 +174,7 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
                          "ALTER TABLE backups DROP COLUMN drill; "
                          "ALTER TABLE backups DROP COLUMN copies; DROP TABLE remote_removals; "
                          "ALTER TABLE backups DROP COLUMN local; "
+                         "ALTER TABLE instances DROP COLUMN replication; "
                          "PRAGMA user_version = 1")
                     .ok());
   }
@@ -181,6 +182,7 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
   ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
   EXPECT_EQ((*catalog)->schema_version(), Catalog::SchemaVersion());
   EXPECT_TRUE((*catalog)->GetInstance("old").ok());
+  EXPECT_TRUE((*catalog)->GetInstance("old")->replication.empty()) << "one server, no members";
   // Old backups read with the new columns' defaults: not pinned, never drilled.
   auto backup = (*catalog)->GetBackup("old-backup");
   ASSERT_TRUE(backup.ok()) << backup.status().ToString();
