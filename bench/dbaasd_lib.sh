@@ -7,13 +7,15 @@ now() { date +%s.%N; }
 # The middle value of its arguments (numbers).
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# start_dbaasd NAME: a fresh dbaasd on a temporary data root ($work/data) and a free loopback
-# port, stopped and removed on exit. Sets work, port, pid, token.
+# start_dbaasd NAME [DBAASD ARGS...]: a fresh dbaasd on a temporary data root ($work/data)
+# and a free loopback port, stopped and removed on exit. Sets work, port, pid, token.
 start_dbaasd() {
   work=$(mktemp -d "$BENCH_DIR/$1.XXXXXX")
+  shift
   chmod 711 "$work"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$DBAASD" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn 2>"$work/dbaasd.log" &
+  "$DBAASD" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn "$@" \
+    2>"$work/dbaasd.log" &
   pid=$!
   trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null
     "$REPO_ROOT/scripts/remove-instance-users.sh" "$work"; rm -rf "$work"' EXIT
