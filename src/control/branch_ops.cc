@@ -148,6 +148,12 @@ Result<catalog::JobRecord> Service::ResetBranch(const std::string& name) {
       return Status::FailedPrecondition(fmt::format("instance '{}' is {}", name, state),
                                         "wait for the operation in progress to end (see its job)");
     }
+    // A reset makes one server again: standbys would follow a history that is gone.
+    if (!record.replication.empty() || reshaping_.count(name)) {
+      return Status::FailedPrecondition(
+          fmt::format("branch '{}' has (or had) standbys: a reset makes one server", name),
+          "delete the branch and make it again");
+    }
     if (source->status != catalog::InstanceState::kRunning || !servers_.count(parent)) {
       return SourceNotRunning(parent, source->status);
     }

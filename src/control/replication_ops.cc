@@ -9,6 +9,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -89,6 +90,16 @@ Status Service::ValidateReplicas(const std::string& name, const std::string& typ
   return Status::Ok();
 }
 
+Service::MemberHandles Service::MembersOf(const std::string& name) {
+  MemberHandles handles;
+  std::lock_guard lock(mu_);
+  if (auto it = servers_.find(name); it != servers_.end()) handles.primary = it->second.get();
+  for (auto& [member, standby] : standbys_[name]) {
+    handles.standbys.emplace_back(member, standby.get());
+  }
+  return handles;
+}
+
 std::string Service::MemberRoot(const std::string& instance, const std::string& member) const {
   if (member == instance) return instances_dir();
   return JoinPath(JoinPath(options_.data_root, "members"), instance);
@@ -142,8 +153,7 @@ Status Service::ReshapeMembers(const std::string& name, int replicas, bool synch
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
   catalog::InstanceReplication r = WithMembers(record);
-  r.replicas = replicas;
-  r.synchronous = synchronous;
+  r.replicas = replicas;  // synchronous changes once the members are there (below)
   engines::Instance* primary = nullptr;
   {
     std::lock_guard lock(mu_);
@@ -182,6 +192,14 @@ Status Service::ReshapeMembers(const std::string& name, int replicas, bool synch
     WarnIfError(catalog_->AddEvent("info", name, "", fmt::format("standby {} added", member)),
                 "record an event in the catalog");
   }
+  if (standbys() > replicas) {
+    // A backup may be reading any member (an old primary it started on): none goes now.
+    if (auto job = reservations_.BackupOf(name)) {
+      return Status::FailedPrecondition(
+          fmt::format("a backup of instance '{}' is in progress (job {})", name, *job),
+          "remove standbys once it has ended");
+    }
+  }
   while (standbys() > replicas) {
     // The newest standby goes first (the instance's own directory stays longest).
     std::string member;
@@ -200,22 +218,34 @@ Status Service::ReshapeMembers(const std::string& name, int replicas, bool synch
         of.erase(it);
       }
     }
-    // Out of the synchronous set first: a commit must not wait for a member going away.
+    // Out of the synchronous set first: a commit must not wait for a member going away;
+    // its slot next, which would keep WAL for it on the primary forever. What fails after
+    // that leaves a directory the next start removes (StartMembers).
     r.members.erase(std::find(r.members.begin(), r.members.end(), member));
     RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
     RETURN_IF_ERROR(SetSynchronousStandbys(name));
+    WarnIfError(engine->DropMemberSlot(*primary, member), "drop the removed standby's slot");
     if (!standby) {
       auto opened = engines_->Open(MemberRoot(name, member), member);
       if (opened.ok()) standby = std::move(opened).value();
     }
     if (standby) RETURN_IF_ERROR(standby->Delete());
     RETURN_IF_ERROR(RemoveTree(JoinPath(MemberRoot(name, member), member)));
-    WarnIfError(engine->DropMemberSlot(*primary, member), "drop the removed standby's slot");
     WarnIfError(catalog_->AddEvent("info", name, "", fmt::format("standby {} removed", member)),
                 "record an event in the catalog");
   }
+  // Synchronous as asked only once the primary says so: the catalog never claims a mode
+  // the primary does not have.
+  const bool was = r.synchronous;
+  r.synchronous = synchronous;
   RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
-  return SetSynchronousStandbys(name);
+  if (Status set = SetSynchronousStandbys(name); !set.ok()) {
+    r.synchronous = was;
+    WarnIfError(catalog_->UpdateInstanceReplication(name, r), "record the synchronous mode");
+    WarnIfError(SetSynchronousStandbys(name), "restore the synchronous standbys");
+    return set;
+  }
+  return Status::Ok();
 }
 
 Status Service::SetSynchronousStandbys(const std::string& name) {
@@ -228,12 +258,11 @@ Status Service::SetSynchronousStandbys(const std::string& name) {
       if (m != record.primary()) sync.push_back(m);
     }
   }
-  std::lock_guard lock(mu_);
-  auto it = servers_.find(name);
-  if (it == servers_.end()) {
+  engines::Instance* primary = MembersOf(name).primary;  // held by members_mu_
+  if (primary == nullptr) {
     return Status::FailedPrecondition(fmt::format("instance '{}' has no primary running", name));
   }
-  return engine->SetSynchronous(*it->second, sync);
+  return engine->SetSynchronous(*primary, sync);
 }
 
 Result<catalog::JobRecord> Service::Switchover(const std::string& name, const std::string& to) {
@@ -280,12 +309,18 @@ Result<json> Service::RunSwitchover(const std::string& name, const std::string& 
   std::lock_guard members(members_mu_);
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  if (auto job = reservations_.BackupOf(name)) {
+    return Status::FailedPrecondition(
+        fmt::format("a backup of instance '{}' is in progress (job {})", name, *job),
+        "switch over once it has ended");
+  }
+  // The members stay as they are while members_mu_ is held: their queries run outside mu_.
+  MemberHandles handles = MembersOf(name);
   std::string target = to;
   if (target.empty()) {
     // The most advanced running standby.
     uint64_t best = 0;
-    std::lock_guard lock(mu_);
-    for (const auto& [member, standby] : standbys_[name]) {
+    for (const auto& [member, standby] : handles.standbys) {
       auto pos = standby->running() ? engine->Position(*standby)
                                     : Result<engines::MemberPosition>(Status::NotFound(""));
       if (pos.ok() && (target.empty() || pos->lsn_value > best)) {
@@ -301,11 +336,9 @@ Result<json> Service::RunSwitchover(const std::string& name, const std::string& 
   // Only a standby that streams now takes over: one still rejoining, or stopped, would
   // leave the instance without a primary.
   {
-    std::lock_guard lock(mu_);
-    auto p = servers_.find(name);
-    auto at = p == servers_.end() || !p->second->answers()
+    auto at = handles.primary == nullptr || !handles.primary->answers()
                   ? Result<engines::MemberPosition>(Status::FailedPrecondition("down"))
-                  : engine->Position(*p->second);
+                  : engine->Position(*handles.primary);
     bool streaming = false;
     if (at.ok()) {
       for (const auto& link : at->replicas)
@@ -331,6 +364,7 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
   const std::string& name = record.name;
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
   const std::string from = record.primary();
+  const bool switchover = why == "switchover";
   std::unique_ptr<engines::Instance> old_primary;
   engines::Instance* next = nullptr;
   {
@@ -344,28 +378,52 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
     if (auto p = servers_.find(name); p != servers_.end()) old_primary = std::move(p->second);
     servers_.erase(name);
   }
+  // Until the decision, a failure puts the old primary back as it was (the next tick tries
+  // again, and fences it again).
+  auto put_back = [&](const Status& why_not) {
+    std::lock_guard lock(mu_);
+    if (old_primary) servers_[name] = std::move(old_primary);
+    return why_not;
+  };
   // Fence: the old primary stops for good (a clean shutdown when it answers: its
-  // walsenders send every record to the standbys first; a hung or dead one is killed)
-  // and from now on starts only as a standby that must be rewound.
+  // walsenders send every record to the standbys first; a hung or dead one is killed) and
+  // from now on starts only as a standby that must be rewound.
   if (old_primary && !options_.test_unfenced_failover) {
-    WarnIfError(
-        old_primary->Stop(why == "switchover" ? std::chrono::seconds(60) : std::chrono::seconds(2)),
-        "stop the old primary");
-    RETURN_IF_ERROR(engine->Fence(*old_primary, *next));
+    WarnIfError(old_primary->Stop(switchover ? std::chrono::seconds(60) : std::chrono::seconds(2)),
+                "stop the old primary");
+    if (switchover) {
+      // Nothing is lost: the target has replayed the old primary's shutdown checkpoint,
+      // its very last record, else the old primary runs on as it was.
+      Status caught_up = WaitForCatchUp(*engine, *old_primary, *next, to);
+      if (!caught_up.ok()) {
+        WarnIfError(old_primary->Start(), "restart the primary after a refused switchover");
+        return put_back(caught_up);
+      }
+    }
+    if (Status fenced = engine->Fence(*old_primary, *next); !fenced.ok()) {
+      return put_back(fenced.WithContext(fmt::format("fence '{}'", from)));
+    }
+  }
+  // The standby commits synchronously from its first write as a primary: the names are in
+  // its configuration before the promotion (a standby ignores them).
+  if (record.replication.synchronous) {
+    std::vector<std::string> sync;
+    for (const auto& m : record.replication.members) {
+      if (m != to) sync.push_back(m);
+    }
+    if (Status set = engine->SetSynchronous(*next, sync); !set.ok()) {
+      return put_back(set.WithContext(fmt::format("set the synchronous standbys of '{}'", to)));
+    }
   }
   catalog::InstanceReplication r = WithMembers(record);
   r.primary = to;
-  if (why == "failover") ++r.failovers;
+  if (!switchover) ++r.failovers;
   // The decision is durable before the promotion: a daemon killed from here on promotes
   // `to` at its next start, and never the old primary.
-  RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
-  ReachKillPoint(KillPoint::kPrimaryDecided);
-  if (why == "switchover") {
-    // Everything the old primary wrote reaches the standby before it is promoted.
-    auto stopped_at = engine->Position(*next);
-    spdlog::info("switchover of {}: {} received up to {}", name, to,
-                 stopped_at.ok() ? stopped_at->lsn : stopped_at.status().ToString());
+  if (Status decided = catalog_->UpdateInstanceReplication(name, r); !decided.ok()) {
+    return put_back(decided);
   }
+  ReachKillPoint(KillPoint::kPrimaryDecided);
   Status promoted = engine->Promote(*next, kPromoteTimeout);
   {
     std::lock_guard lock(mu_);
@@ -375,27 +433,52 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
     of.erase(to);
     if (old_primary) of[from] = std::move(old_primary);
   }
+  // A failed promotion is tried again by the ticker, which then finishes the handover.
   RETURN_IF_ERROR(promoted.WithContext(fmt::format("promote '{}'", to)));
-  RETURN_IF_ERROR(catalog_->UpdateInstancePort(name, next->endpoint().port));
-  RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRunning));
-  // The other standbys follow the new primary, each through its own slot there.
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [member, standby] : standbys_[name]) {
-      if (member == from) continue;
-      WarnIfError(engine->Follow(*standby, *next),
-                  fmt::format("point standby '{}' at the new primary", member));
-    }
-  }
-  WarnIfError(SetSynchronousStandbys(name), "set the new primary's synchronous standbys");
+  RETURN_IF_ERROR(FinishHandOver(name));
   std::string message = fmt::format("{}: {} is the primary (was {})", why, to, from);
   spdlog::warn("event=primary_changed instance={} primary={} was={} why={}", name, to, from, why);
-  if (why == "switchover") {
+  if (switchover) {
     WarnIfError(catalog_->AddEvent("info", name, "", message), "record an event in the catalog");
   } else {
     RaiseAlert({"failover", name, "", message, {}});
   }
   return Status::Ok();
+}
+
+Status Service::WaitForCatchUp(const engines::Engine& engine, const engines::Instance& old_primary,
+                               const engines::Instance& target, const std::string& to) {
+  ASSIGN_OR_RETURN(uint64_t last, engine.CleanShutdownPosition(old_primary));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (true) {
+    auto at = engine.Position(target);
+    if (at.ok() && at->lsn_value > last) return Status::Ok();
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status::FailedPrecondition(
+          fmt::format("standby '{}' did not receive the primary's last record within 30 s", to),
+          "the primary runs on; see the standby's replication state and try again");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+Status Service::FinishHandOver(const std::string& name) {
+  ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
+  ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
+  MemberHandles members = MembersOf(name);
+  if (members.primary == nullptr) {
+    return Status::FailedPrecondition(fmt::format("instance '{}' has no primary", name));
+  }
+  RETURN_IF_ERROR(catalog_->UpdateInstancePort(name, members.primary->endpoint().port));
+  RETURN_IF_ERROR(catalog_->UpdateInstanceStatus(name, catalog::InstanceState::kRunning));
+  // The other standbys follow the new primary, each through its own slot there; a fenced
+  // one follows once rewound (ReplicationTick).
+  for (auto& [member, standby] : members.standbys) {
+    if (engine->NeedsRejoin(*standby)) continue;
+    WarnIfError(engine->Follow(*standby, *members.primary),
+                fmt::format("point standby '{}' at the new primary", member));
+  }
+  return SetSynchronousStandbys(name);
 }
 
 Status Service::Failover(const std::string& name) {
@@ -406,19 +489,18 @@ Status Service::Failover(const std::string& name) {
   std::string best;
   uint64_t best_lsn = 0;
   std::vector<std::string> silent;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [member, standby] : standbys_[name]) {
-      auto pos = standby->answers() ? engine->Position(*standby)
-                                    : Result<engines::MemberPosition>(Status::NotFound(""));
-      if (!pos.ok() || engine->NeedsRejoin(*standby)) {
-        silent.push_back(member);
-        continue;
-      }
-      if (best.empty() || pos->lsn_value > best_lsn) {
-        best = member;
-        best_lsn = pos->lsn_value;
-      }
+  for (const auto& [member, standby] : MembersOf(name).standbys) {
+    // A fenced member holds a diverged history: never a candidate.
+    auto pos = standby->answers() && !engine->NeedsRejoin(*standby)
+                   ? engine->Position(*standby)
+                   : Result<engines::MemberPosition>(Status::NotFound(""));
+    if (!pos.ok()) {
+      silent.push_back(member);
+      continue;
+    }
+    if (best.empty() || pos->lsn_value > best_lsn) {
+      best = member;
+      best_lsn = pos->lsn_value;
     }
   }
   if (best.empty() || (record.replication.synchronous && !silent.empty())) {
@@ -443,20 +525,16 @@ void Service::ReplicationTick() {
     auto engine = engines_->For(record.type);
     if (!engine.ok()) continue;
     const std::string& name = record.name;
-    engines::Instance* primary = nullptr;
-    std::vector<std::pair<std::string, engines::Instance*>> standbys;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = servers_.find(name); it != servers_.end()) primary = it->second.get();
-      for (auto& [member, standby] : standbys_[name]) standbys.emplace_back(member, standby.get());
-    }
+    MemberHandles handles = MembersOf(name);
+    engines::Instance* primary = handles.primary;
+    auto& standbys = handles.standbys;
     const bool up = primary != nullptr && primary->answers();
     if (up && primary->standby()) {
       // A handover whose promotion failed: the catalog's primary is promoted again.
       Status promoted = (*engine)->Promote(*primary, kPromoteTimeout);
       spdlog::warn("event=promotion_retried instance={} member={} status=\"{}\"", name,
                    record.primary(), promoted.ok() ? "ok" : promoted.ToString());
-      if (promoted.ok()) WarnIfError(SetSynchronousStandbys(name), "set the synchronous standbys");
+      if (promoted.ok()) WarnIfError(FinishHandOver(name), "finish the handover");
     }
     auto now = std::chrono::steady_clock::now();
     if (up) {
@@ -544,16 +622,6 @@ Status Service::StartMembers(const catalog::InstanceRecord& record) {
   const std::string& name = record.name;
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
   const auto& members = record.replication.members;
-  // A standby whose making was cut off before the catalog listed it is removed.
-  std::string others = JoinPath(JoinPath(options_.data_root, "members"), name);
-  if (auto dirs = MemberDirs(others); dirs.ok()) {
-    for (const std::string& dir : dirs.value()) {
-      if (std::find(members.begin(), members.end(), dir) != members.end()) continue;
-      if (!ValidateName("member name", dir).ok()) continue;  // not one we made
-      spdlog::warn("instance {}: removing member {}, which was never finished", name, dir);
-      WarnIfError(engines_->RemoveRemains(others, dir), "remove an unfinished member");
-    }
-  }
   const std::string primary_name = record.primary();
   ASSIGN_OR_RETURN(std::unique_ptr<engines::Instance> primary,
                    engines_->Open(MemberRoot(name, primary_name), primary_name));
@@ -562,6 +630,17 @@ Status Service::StartMembers(const catalog::InstanceRecord& record) {
     // A handover cut off between the catalog's decision and the promotion.
     spdlog::warn("instance {}: finishing the promotion of {}", name, primary_name);
     started = engine->Promote(*primary, kPromoteTimeout);
+  }
+  // A standby whose making was cut off before the catalog listed it goes, with its slot.
+  std::string others = JoinPath(JoinPath(options_.data_root, "members"), name);
+  if (auto dirs = MemberDirs(others); dirs.ok()) {
+    for (const std::string& dir : dirs.value()) {
+      if (std::find(members.begin(), members.end(), dir) != members.end()) continue;
+      if (!ValidateName("member name", dir).ok()) continue;  // not one we made
+      spdlog::warn("instance {}: removing member {}, which was never finished", name, dir);
+      WarnIfError(engines_->RemoveRemains(others, dir), "remove an unfinished member");
+      if (started.ok()) WarnIfError(engine->DropMemberSlot(*primary, dir), "drop its slot");
+    }
   }
   std::map<std::string, std::unique_ptr<engines::Instance>> standbys;
   for (const std::string& member : members) {
@@ -573,11 +652,18 @@ Status Service::StartMembers(const catalog::InstanceRecord& record) {
       continue;
     }
     std::unique_ptr<engines::Instance> standby = std::move(opened).value();
-    // Not the primary: if it thinks it is one (a handover cut off before its fence), it is
-    // fenced now; it starts once rewound (ReplicationTick).
-    if (!standby->standby()) WarnIfError(engine->Fence(*standby, *primary), "fence an old primary");
-    if (!engine->NeedsRejoin(*standby) && started.ok()) {
-      WarnIfError(engine->Follow(*standby, *primary), "point a standby at the primary");
+    // Not the primary: if it thinks it is one (a handover cut off before its fence, its
+    // server perhaps still running), it is fenced now and starts once rewound
+    // (ReplicationTick); one that cannot be fenced never starts.
+    Status fenced = standby->standby() ? Status::Ok() : engine->Fence(*standby, *primary);
+    if (!fenced.ok() || engine->NeedsRejoin(*standby)) {
+      WarnIfError(fenced, fmt::format("fence member {}", member));
+      WarnIfError(standby->StopLeftBehind(), fmt::format("stop member {}'s old server", member));
+    } else {
+      // Standbys start even when the primary does not: the ticker then fails over to one.
+      if (started.ok()) {
+        WarnIfError(engine->Follow(*standby, *primary), "point a standby at the primary");
+      }
       WarnIfError(standby->Start(), fmt::format("start standby {}", member));
     }
     standbys[member] = std::move(standby);
@@ -587,7 +673,7 @@ Status Service::StartMembers(const catalog::InstanceRecord& record) {
     servers_[name] = std::move(primary);
     standbys_[name] = std::move(standbys);
   }
-  if (started.ok()) WarnIfError(SetSynchronousStandbys(name), "set the synchronous standbys");
+  if (started.ok()) WarnIfError(FinishHandOver(name), "set the members in line with the primary");
   return started;
 }
 

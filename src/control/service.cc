@@ -221,13 +221,15 @@ void Service::Shutdown() {
   if (volumes_) volumes_->Stop();
   if (drainer_) drainer_->Stop();
   if (jobs_) jobs_->Shutdown();
-  std::map<std::string, std::unique_ptr<engines::Instance>> servers;
+  // Each server with the name it is logged under: primaries by instance, standbys by
+  // member (a list: after a failover a standby has its instance's name).
+  std::vector<std::pair<std::string, std::unique_ptr<engines::Instance>>> servers;
   {
     std::lock_guard lock(mu_);
-    servers.swap(servers_);
-    // Standbys stop too, each named by its member.
+    for (auto& [name, server] : servers_) servers.emplace_back(name, std::move(server));
+    servers_.clear();
     for (auto& [name, members] : standbys_) {
-      for (auto& [member, standby] : members) servers[member] = std::move(standby);
+      for (auto& [member, standby] : members) servers.emplace_back(member, std::move(standby));
     }
     standbys_.clear();
   }
@@ -549,9 +551,10 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
                                 p->second->endpoint().port, 0, "", std::nullopt});
       }
       if (standbys != standbys_.end()) {
+        // Not `running()`: the ticker starts and stops standbys without mu_.
         for (const auto& [member, standby] : standbys->second) {
-          view.members.push_back({member, "standby", standby->running() ? "running" : "stopped",
-                                  standby->endpoint().port, 0, "", std::nullopt});
+          view.members.push_back(
+              {member, "standby", "starting", standby->endpoint().port, 0, "", std::nullopt});
         }
       }
     }

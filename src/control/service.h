@@ -405,6 +405,21 @@ class Service {
   // Makes `to` the primary: the old one, stopped and fenced, follows it. Under members_mu_.
   Status HandOver(const catalog::InstanceRecord& record, const std::string& to,
                   const std::string& why);
+  // A switchover's check that nothing is lost: the target has received the stopped old
+  // primary's last record (its shutdown checkpoint), waiting up to 30 s.
+  static Status WaitForCatchUp(const engines::Engine& engine, const engines::Instance& old_primary,
+                               const engines::Instance& target, const std::string& to);
+  // After a promotion: the catalog's port and state, the other standbys pointed at the new
+  // primary, its synchronous standbys. Under members_mu_.
+  Status FinishHandOver(const std::string& name);
+  // The members of `name` as raw handles, taken under mu_; they stay valid while the
+  // caller holds members_mu_ (members are destroyed only under it), so their servers can
+  // be queried without mu_.
+  struct MemberHandles {
+    engines::Instance* primary = nullptr;
+    std::vector<std::pair<std::string, engines::Instance*>> standbys;
+  };
+  MemberHandles MembersOf(const std::string& name);
   // The replication ticker: member positions, failover, rejoins.
   void ReplicationTick();
   // At start: an instance's members opened and started, its primary as the catalog says

@@ -141,6 +141,10 @@ class PostgresEngine final : public Engine {
     ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(standby, "PostgreSQL"));
     return PgPromote(*pg, timeout);
   }
+  Result<uint64_t> CleanShutdownPosition(const Instance& member) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(member, "PostgreSQL"));
+    return PgCleanShutdownLsn(*pg);
+  }
   Status Follow(Instance& member, const Instance& primary) const override {
     ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(member, "PostgreSQL"));
     ASSIGN_OR_RETURN(const PgInstance* to, As<PgInstance>(primary, "PostgreSQL"));
@@ -340,6 +344,7 @@ Result<std::unique_ptr<Instance>> Engine::MakeStandby(const Instance&, const Ins
 Result<MemberPosition> Engine::Position(const Instance&) const { return NoReplication(); }
 Status Engine::Promote(Instance&, std::chrono::milliseconds) const { return NoReplication(); }
 Status Engine::Follow(Instance&, const Instance&) const { return NoReplication(); }
+Result<uint64_t> Engine::CleanShutdownPosition(const Instance&) const { return NoReplication(); }
 Status Engine::Rejoin(Instance&, const Instance&) const { return NoReplication(); }
 Status Engine::Fence(Instance&, const Instance&) const { return NoReplication(); }
 bool Engine::NeedsRejoin(const Instance&) const { return false; }

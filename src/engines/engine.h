@@ -85,6 +85,9 @@ class Engine {
                                                         const InstanceSpec& spec) const;
   virtual Result<MemberPosition> Position(const Instance& member) const;
   virtual Status Promote(Instance& standby, std::chrono::milliseconds timeout) const;
+  // A stopped member's last log position when it shut down cleanly (PostgreSQL: its
+  // shutdown checkpoint's location); kFailedPrecondition when it did not.
+  virtual Result<uint64_t> CleanShutdownPosition(const Instance& member) const;
   // Points a standby at `primary` (reloaded when running).
   virtual Status Follow(Instance& member, const Instance& primary) const;
   // A stopped member that may have diverged (an old primary) made a standby of `primary`.

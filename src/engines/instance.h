@@ -106,6 +106,9 @@ class Instance {
   virtual Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) = 0;
   // Stops the server (and any left by an earlier daemon), then removes the directory.
   virtual Status Delete() = 0;
+  // Stops a server of this instance that an earlier daemon left running, if any (one
+  // that must not run: a fenced old primary).
+  virtual Status StopLeftBehind() { return Status::Ok(); }
   virtual bool running() const = 0;
   // Whether the server answers now (a cheap probe with a short timeout of its own): a
   // running server may be hung.

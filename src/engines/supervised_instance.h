@@ -30,6 +30,7 @@ class SupervisedInstance : public Instance {
   Status Start(std::chrono::milliseconds timeout = std::chrono::seconds(60)) final;
   Status Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30)) final;
   Status Delete() final;
+  Status StopLeftBehind() final { return StopServerLeftBehind(); }
   bool running() const final;
   bool answers() const final;
   int restarts() const final;

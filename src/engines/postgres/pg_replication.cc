@@ -146,8 +146,11 @@ Result<MemberPosition> PgPosition(const PgInstance& member) {
       auto rows,
       conn.Query(
           "select pg_is_in_recovery(), "
+          // A walreceiver that (re)started reports the start of its segment as received:
+          // what it replayed may be further.
           "case when pg_is_in_recovery() then "
-          "coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text "
+          "greatest(coalesce(pg_last_wal_receive_lsn(), '0/0'), "
+          "coalesce(pg_last_wal_replay_lsn(), '0/0'))::text "
           "else pg_current_wal_lsn()::text end, "
           "coalesce(pg_last_wal_replay_lsn()::text, ''), "
           "case when pg_is_in_recovery() then "
@@ -180,6 +183,32 @@ Result<MemberPosition> PgPosition(const PgInstance& member) {
     pos.replicas.push_back(std::move(link));
   }
   return pos;
+}
+
+Result<uint64_t> PgCleanShutdownLsn(const PgInstance& member) {
+  if (member.running()) {
+    return Status::FailedPrecondition(fmt::format("'{}' still runs", member.name()));
+  }
+  ProcessOptions control;
+  // As the member's identity: pg_control is a file its server writes.
+  control.argv = {JoinPath(member.bin_dir(), "pg_controldata"), "-D", member.data_dir()};
+  control.env = {"LC_ALL=C"};
+  control.cwd = member.dir();
+  ASSIGN_OR_RETURN(std::string out,
+                   CheckExit(member.RunTool(control, std::chrono::seconds(30)), control.argv[0]));
+  auto field = [&](std::string_view name) -> std::string {
+    auto at = out.find(name);
+    if (at == std::string::npos) return "";
+    auto begin = out.find_first_not_of(' ', at + name.size());
+    auto end = out.find('\n', begin);
+    return begin == std::string::npos ? "" : out.substr(begin, end - begin);
+  };
+  std::string state = field("Database cluster state:");
+  if (state != "shut down") {
+    return Status::FailedPrecondition(
+        fmt::format("'{}' did not shut down cleanly (its state: '{}')", member.name(), state));
+  }
+  return ParseLsn(field("Latest checkpoint location:"));
 }
 
 Status PgPromote(PgInstance& standby, std::chrono::milliseconds timeout) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,11 @@ Status PgDropSlot(const PgInstance& primary, const std::string& member);
 
 // Where a running member is, and (a primary) how its standbys fare.
 Result<MemberPosition> PgPosition(const PgInstance& member);
+
+// Where a stopped member's server ended: the location of its shutdown checkpoint
+// (pg_controldata, as the member's identity); kFailedPrecondition when it did not shut
+// down cleanly. A standby that replayed past it has everything the server wrote.
+Result<uint64_t> PgCleanShutdownLsn(const PgInstance& member);
 
 // Promotes a running standby and waits (up to `timeout`) until it accepts writes; its
 // configuration then no longer names a primary.
