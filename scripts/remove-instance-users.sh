@@ -10,7 +10,7 @@
 #                                                               instance directories in it)
 #        scripts/remove-instance-users.sh --instance DIR...     (instance directories)
 set -uo pipefail
-depth=4 pattern=('(' -path '*/instances/*/os-user' -o -path '*/drills/*/os-user'
+depth=5 pattern=('(' -path '*/instances/*/os-user' -o -path '*/drills/*/os-user'
   -o -path '*/members/*/*/os-user' ')')
 case "${1:-}" in
   --tool-root) shift; depth=2 pattern=(-path '*/os-user') ;;

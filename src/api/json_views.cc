@@ -159,6 +159,10 @@ json BackupJson(const catalog::BackupRecord& b) {
             {"drill", b.drill},
             {"copies", b.copies.is_object() ? b.copies : json::object()},
             {"local", b.local}};
+  // The member of a replicated instance it was taken on, when a standby.
+  if (b.info.is_object() && b.info.contains("member") && b.info["member"].is_string()) {
+    j["member"] = b.info["member"];
+  }
   // What the backup recorded about itself, where its engine knows it.
   const engines::BackupFacts f = control::StoredFacts(b.info);
   auto text = [&](const char* key, const std::string& v) {

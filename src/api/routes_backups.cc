@@ -15,7 +15,7 @@ using nlohmann::json;
 void AddBackupRoutes(http::HttpServer& s, control::Service& service) {
   s.Post("/instances/:name/backup", [&service](const Request& req, Response& res) {
     if (!CheckAsync(req, res)) return;
-    auto body = ParseBody(req, {"backupName", "retentionDays", "repositories"});
+    auto body = ParseBody(req, {"backupName", "retentionDays", "repositories", "from"});
     if (!body.ok()) return SendError(res, body.status());
     control::BackupRequest r;
     r.instance = req.matches[1];
@@ -28,6 +28,9 @@ void AddBackupRoutes(http::HttpServer& s, control::Service& service) {
     r.backup_name = name.value();
     r.retention_days = days.value();
     r.repositories = repositories.value();
+    auto from = StringField(*body, "from");
+    if (!from.ok()) return SendError(res, from.status());
+    r.from = from.value();
     FinishJob(service, req, res, service.CreateBackup(r), [&](const catalog::JobRecord& job) {
       auto backup = service.GetBackup(r.instance, job.result.value("backupName", ""));
       if (!backup.ok()) return SendError(res, backup.status());

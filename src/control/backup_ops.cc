@@ -86,7 +86,17 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   for (const auto& name : request.repositories)
     RETURN_IF_ERROR(ValidateName("repository name", name));
   RETURN_IF_ERROR(copier_->CheckNames(request.repositories));
+  if (request.from != "" && request.from != "primary" && request.from != "standby") {
+    return Status::InvalidArgument(
+        fmt::format("from '{}' is not a place to back up from", request.from),
+        "give primary or standby");
+  }
   ASSIGN_OR_RETURN(catalog::InstanceRecord instance, catalog_->GetInstance(request.instance));
+  if (request.from == "standby" && instance.replication.members.size() < 2) {
+    return Status::FailedPrecondition(
+        fmt::format("instance '{}' has no standby to back up from", request.instance),
+        "add one (PATCH /instances/:name {replicas: 1}) or back up the primary");
+  }
   BackupRequest req = request;
   catalog::BackupRecord record;
   {
@@ -136,6 +146,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
     row_made = true;
   }
   json body = {{"instance", req.instance}, {"backupName", req.backup_name}};
+  if (!req.from.empty()) body["from"] = req.from;
   if (req.retention_days) body["retentionDays"] = *req.retention_days;
   if (!req.schedule_id.empty()) body["schedule"] = req.schedule_id;
   if (!req.repositories.empty()) body["repositories"] = req.repositories;
@@ -181,14 +192,33 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job,
   ASSIGN_OR_RETURN(catalog::BackupRecord record, catalog_->GetBackup(request.backup_name));
   engines::Instance* server = nullptr;
   {
-    // The instance cannot be deleted while its backup is reserved: the pointer stays good.
+    // The instance cannot be deleted, nor a member of it removed, while its backup is
+    // reserved: the pointer stays good (a failover moves members, never destroys one).
     std::lock_guard lock(mu_);
-    auto it = servers_.find(request.instance);
-    if (it == servers_.end()) {
-      return fail(Status::FailedPrecondition(
-          fmt::format("instance '{}' is not running", request.instance)));
+    if (request.from == "standby") {
+      // A standby that streams now, as last seen.
+      for (const MemberView& m : member_views_[request.instance]) {
+        if (m.role != "standby" || !m.replication || m.replication->state != "streaming") continue;
+        auto& of = standbys_[request.instance];
+        if (auto it = of.find(m.name); it != of.end()) {
+          server = it->second.get();
+          record.info["member"] = m.name;
+          break;
+        }
+      }
+      if (server == nullptr) {
+        return fail(Status::FailedPrecondition(
+            fmt::format("no standby of instance '{}' streams now", request.instance),
+            "see its members (GET /instances/:name), or back up the primary"));
+      }
+    } else {
+      auto it = servers_.find(request.instance);
+      if (it == servers_.end()) {
+        return fail(Status::FailedPrecondition(
+            fmt::format("instance '{}' is not running", request.instance)));
+      }
+      server = it->second.get();
     }
-    server = it->second.get();
   }
   auto hold = repo_.HoldForWrite();
   auto repo = repo_.Open();

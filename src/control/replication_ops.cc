@@ -406,10 +406,10 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
   }
   // The standby commits synchronously from its first write as a primary: the names are in
   // its configuration before the promotion (a standby ignores them).
-  if (record.replication.synchronous) {
-    std::vector<std::string> sync;
+  {
+    std::vector<std::string> sync;  // none when asynchronous: a stale list goes too
     for (const auto& m : record.replication.members) {
-      if (m != to) sync.push_back(m);
+      if (record.replication.synchronous && m != to) sync.push_back(m);
     }
     if (Status set = engine->SetSynchronous(*next, sync); !set.ok()) {
       return put_back(set.WithContext(fmt::format("set the synchronous standbys of '{}'", to)));

@@ -41,6 +41,9 @@ struct BackupRequest {
   bool verify_after = false;  // a restore drill once it is ready
   // Remote repositories (configured by name) that get a copy once it is ready.
   std::vector<std::string> repositories;
+  // Where it is taken: "primary" (or empty), or "standby" (a streaming standby of an
+  // instance with standbys: the primary does none of the reading).
+  std::string from;
 };
 
 struct RestoreRequest {

@@ -440,7 +440,10 @@ std::string PgInstance::ReplicationConfig() const {
     conf += fmt::format("primary_slot_name = {}\n", QuoteConfValue(standby_->slot));
     conf += "recovery_target_timeline = 'latest'\n";
     conf += "hot_standby = 'on'\n";
-  } else if (!sync_standbys_.empty()) {
+  }
+  // A standby ignores it; written there too so that it holds from a promotion's first
+  // commit on.
+  if (!sync_standbys_.empty()) {
     std::string names;
     for (const auto& m : sync_standbys_) names += (names.empty() ? "\"" : ", \"") + m + "\"";
     conf += fmt::format("synchronous_standby_names = {}\n",
