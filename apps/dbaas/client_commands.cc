@@ -325,7 +325,7 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
   backup->require_subcommand(1);
 
   struct Args {
-    std::string instance, name;
+    std::string instance, name, from;
     std::vector<std::string> copy_to;
     int retention_days = 0;
     bool no_wait = false;
@@ -337,6 +337,11 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
   create->add_option("instance", a->instance, "Instance name")->required();
   create->add_option("--name", a->name, "Backup name (default <instance>-backup-<time>)");
   create->add_option("--retention-days", a->retention_days, "Days to keep it");
+  create
+      ->add_option("--from", a->from,
+                   "primary (default) or standby: a streaming standby of an instance with "
+                   "standbys does the reading")
+      ->check(CLI::IsMember({"primary", "standby"}));
   create->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
   create->callback([&g, c, a] {
     g.action = [&g, c, a] {
@@ -345,6 +350,7 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
         if (!a->name.empty()) body["backupName"] = a->name;
         if (a->retention_days != 0) body["retentionDays"] = a->retention_days;
         if (!a->copy_to.empty()) body["repositories"] = a->copy_to;
+        if (!a->from.empty()) body["from"] = a->from;
         std::string path = fmt::format("/instances/{}/backup", PathSegment(a->instance));
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "backup", a->no_wait));
         if (a->no_wait) return Show(g, job, PrintJob);

@@ -38,6 +38,55 @@ int Rounds() {
   return env ? std::max(1, std::atoi(env)) : 3;
 }
 
+// A client that inserts ids into `table` through `uri`, one transaction each, opening a
+// new connection after any failure (the URI finds the primary, wherever it is), and logs
+// the ids whose commit it saw acknowledged.
+class AckedWriter {
+ public:
+  AckedWriter(std::string uri, std::string table, int64_t first_id)
+      : uri_(std::move(uri)), table_(std::move(table)), next_(first_id) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~AckedWriter() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::vector<int64_t> acknowledged() const {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+
+ private:
+  void Run() {
+    std::optional<engines::PgConnection> conn;
+    while (!stop_) {
+      if (!conn) {
+        auto made = engines::PgConnection::Connect(uri_);
+        if (!made.ok()) {
+          std::this_thread::sleep_for(milliseconds(50));
+          continue;
+        }
+        conn.emplace(std::move(made).value());
+      }
+      int64_t id = next_++;
+      if (conn->Query(fmt::format("insert into {} values ({})", table_, id)).ok()) {
+        std::lock_guard lock(mu_);
+        acked_.push_back(id);
+      } else {
+        conn.reset();
+      }
+    }
+  }
+  const std::string uri_;
+  const std::string table_;
+  int64_t next_;  // the writer thread's
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<int64_t> acked_;  // guarded by mu_
+  std::thread thread_;
+};
+
 class ApiReplicationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -196,32 +245,11 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
       "orders", [](const json& i) { return AllStreaming(i, 2, true); }, "a synchronous standby");
 
   // A client writes through the switchover, logging what was acknowledged.
-  std::atomic<bool> stop{false};
-  std::vector<int> acked;
-  std::thread writer([&] {
-    int id = 100000;
-    std::optional<engines::PgConnection> c;
-    while (!stop) {
-      if (!c) {
-        auto made = engines::PgConnection::Connect(uri);
-        if (!made.ok()) {
-          std::this_thread::sleep_for(milliseconds(50));
-          continue;
-        }
-        c.emplace(std::move(made).value());
-      }
-      if (c->Query(fmt::format("insert into t values ({})", id)).ok()) {
-        acked.push_back(id++);
-      } else {
-        c.reset();
-        ++id;
-      }
-    }
-  });
+  AckedWriter writer(uri, "t", 100000);
   auto over = daemon_.Post("/instances/orders/switchover", json::object());
   std::this_thread::sleep_for(milliseconds(500));
-  stop = true;
-  writer.join();
+  writer.Stop();
+  const std::vector<int64_t> acked = writer.acknowledged();
   ASSERT_EQ(over.status, 200) << over.raw;
   EXPECT_EQ(over.body["primary"], "orders-2");
   inst = WaitFor(
@@ -238,7 +266,7 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->QueryValue("select count(*) from t where id <= 1000").value_or(""), "1000");
   ASSERT_GT(acked.size(), 0u);
-  for (int id : acked) {
+  for (int64_t id : acked) {
     EXPECT_EQ(
         again->QueryValue(fmt::format("select count(*) from t where id = {}", id)).value_or(""),
         "1")
@@ -331,30 +359,7 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
     ASSERT_TRUE(conn->Query("create table acked (id bigint primary key)").ok());
   }
 
-  std::atomic<bool> stop{false};
-  std::mutex mu;
-  std::vector<int64_t> acknowledged;
-  std::atomic<int64_t> next_id{1};
-  std::thread writer([&] {
-    std::optional<engines::PgConnection> conn;
-    while (!stop) {
-      if (!conn) {
-        auto c = engines::PgConnection::Connect(uri);
-        if (!c.ok()) {
-          std::this_thread::sleep_for(milliseconds(100));
-          continue;
-        }
-        conn.emplace(std::move(c).value());
-      }
-      int64_t id = next_id++;
-      if (conn->Query(fmt::format("insert into acked values ({})", id)).ok()) {
-        std::lock_guard lock(mu);
-        acknowledged.push_back(id);
-      } else {
-        conn.reset();  // a new connection finds the primary, wherever it is
-      }
-    }
-  });
+  AckedWriter writer(uri, "acked", 1);
 
   for (int round = 0; round < Rounds(); ++round) {
     SCOPED_TRACE(fmt::format("round {}", round));
@@ -367,11 +372,7 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
     auto load = Process::Start(*bench);
     ASSERT_TRUE(load.ok()) << load.status().ToString();
     std::this_thread::sleep_for(seconds(2));
-    size_t acked_before;
-    {
-      std::lock_guard lock(mu);
-      acked_before = acknowledged.size();
-    }
+    const size_t acked_before = writer.acknowledged().size();
     pid_t victim = PostmasterOf(primary);
     ASSERT_GT(victim, 0);
     const bool hang = round % 2 == 1;
@@ -405,14 +406,11 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
     EXPECT_EQ(Psql(daemon_, "ledger", "select count(*) from pgbench_branches").value_or("?"), "1")
         << after.dump();
     std::this_thread::sleep_for(seconds(1));
-    {
-      std::lock_guard lock(mu);
-      EXPECT_GT(acknowledged.size(), acked_before)
-          << "no write was acknowledged after the failover";
-    }
+    EXPECT_GT(writer.acknowledged().size(), acked_before)
+        << "no write was acknowledged after the failover";
   }
-  stop = true;
-  writer.join();
+  writer.Stop();
+  const std::vector<int64_t> acknowledged = writer.acknowledged();
   // Every id the client saw acknowledged is on the primary.
   auto conn = engines::PgConnection::Connect(uri);
   ASSERT_TRUE(conn.ok()) << conn.status().ToString();

@@ -135,6 +135,12 @@ out=$("$dbaas" instance create ha --replicas 1)
 check "create with a standby shows both members" bash -c "grep -q '^member ha  *primary' <<<\"\$1\" && grep -q '^member ha-2  *standby' <<<\"\$1\"" _ "$out"
 check "replicate --synchronous" bash -c "'$dbaas' -o json instance replicate ha --synchronous true | jq -e '.synchronous == true' >/dev/null"
 check "switchover" bash -c "'$dbaas' -o json instance switchover ha | jq -e '.primary == \"ha-2\"' >/dev/null"
+for _ in $(seq 100); do  # the old primary rejoins and streams
+  "$dbaas" -o json instance get ha | jq -e '.members[1].replication.state == "streaming"' >/dev/null && break
+  sleep 0.2
+done
+check "backup from a standby" bash -c "'$dbaas' -o json backup create ha --from standby | jq -e '.member == \"ha\"' >/dev/null"
+exits_with "backup from nowhere" 105 "not in {primary,standby}" "$dbaas" backup create ha --from elsewhere
 exits_with "switchover to a stranger" 2 "not a standby" "$dbaas" instance switchover ha --to nope
 exits_with "replicate without a change" 2 "nothing to change" "$dbaas" instance replicate ha
 exits_with "standbys of MariaDB" 2 "PostgreSQL's for now" "$dbaas" instance create m --type mariadb --replicas 1
