@@ -499,7 +499,12 @@ TEST_F(ApiReplicationTest, APromotionThatIgnoresTheFenceIsCaughtAsTwoPrimaries) 
   ASSERT_GT(victim, 0);
   ASSERT_EQ(::kill(victim, SIGSTOP), 0);
   json after = WaitFor(
-      "split", [](const json& i) { return i["primary"] == "split-2"; }, "a failover");
+      "split",
+      [](const json& i) {
+        return i["primary"] == "split-2" && i["members"][0]["name"] == "split-2" &&
+               i["members"][0]["timeline"] == 2;
+      },
+      "a failover, promoted");
   ASSERT_EQ(::kill(victim, SIGCONT), 0);
   EXPECT_EQ(Primaries(after, password), 2) << "the two-primaries check missed a split brain";
   ASSERT_EQ(daemon_.Delete("/instances/split").status, 200);
