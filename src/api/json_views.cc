@@ -47,19 +47,6 @@ json BranchedFromJson(const catalog::RestoredFrom& from) {
 
 namespace {
 
-// A libpq multi-host URI over `ports` (PostgreSQL's clients try each in turn and keep the
-// first whose session is as `attrs` asks): the connection follows the primary across
-// failovers with no proxy.
-std::string MultiHostUri(const engines::ConnectionInfo& c, const std::vector<uint16_t>& ports,
-                         bool show_secrets, const char* attrs) {
-  std::string hosts;
-  for (uint16_t port : ports)
-    hosts += fmt::format("{}{}:{}", hosts.empty() ? "" : ",", c.host, port);
-  std::string auth = show_secrets ? c.user + ":" + c.password : c.user;
-  return fmt::format("postgresql://{}@{}/{}?target_session_attrs={}", auth, hosts, c.database,
-                     attrs);
-}
-
 json MemberJson(const control::MemberView& m) {
   json j = {{"name", m.name},         {"role", m.role},
             {"state", m.state},       {"port", m.port},
@@ -96,11 +83,12 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
     if (!view.standby_ports.empty() && c.type == "postgresql") {
       std::vector<uint16_t> all = {c.port};
       all.insert(all.end(), view.standby_ports.begin(), view.standby_ports.end());
-      conn["uri"] = MultiHostUri(c, all, show_secrets, "read-write");
+      // The connection follows the primary across failovers, with no proxy.
+      conn["uri"] = c.MultiHostUri(show_secrets, all, "read-write");
       // Standbys first; the primary last, for when none answers.
       std::vector<uint16_t> read = view.standby_ports;
       read.push_back(c.port);
-      conn["uriReadOnly"] = MultiHostUri(c, read, show_secrets, "prefer-standby");
+      conn["uriReadOnly"] = c.MultiHostUri(show_secrets, read, "prefer-standby");
     }
     // The superuser's login, for an instance made with superuser access, with secrets only.
     if (show_secrets && view.superuser) {

@@ -52,8 +52,9 @@ void FinishJob(control::Service& service, const Request& req, Response& res,
   if (!done.ok()) return SendError(res, done.status());
   if (done->status != catalog::JobState::kSucceeded) {
     StatusCode code = done->error_code.value_or(StatusCode::kInternal);
-    json body =
-        ErrorJson(std::string(WireCode(code)), done->error_message, done->result.value("hint", ""));
+    // A failed job's result may be null (nothing to say beyond its error).
+    std::string hint = done->result.is_object() ? done->result.value("hint", "") : "";
+    json body = ErrorJson(std::string(WireCode(code)), done->error_message, hint);
     body["jobId"] = done->id;
     return Send(res, HttpStatusOf(code), body);
   }

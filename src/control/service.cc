@@ -314,7 +314,6 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
       std::lock_guard members(members_mu_);
       if (Status st = ReshapeMembers(request.name, request.replicas, request.synchronous);
           !st.ok()) {
-        WarnIfError(RemoveStandbys(request.name, ""), "remove the standbys made");
         if (auto primary = TakeServer(request.name)) {
           WarnIfError(primary->Delete(), "remove the instance whose standbys were not made");
         }

@@ -9,6 +9,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "engines/replication.h"
@@ -62,6 +64,10 @@ struct ConnectionInfo {
   // A URI a client uses as is: postgresql://user[:password]@host:port/db for PostgreSQL,
   // mysql://... (which MariaDB's and MySQL's clients and drivers take) for the others.
   std::string Uri(bool with_password) const;
+  // PostgreSQL's multi-host form over `ports` on `host` (libpq tries each in turn and keeps
+  // the first whose session is as `session_attrs` asks: read-write, prefer-standby, ...).
+  std::string MultiHostUri(bool with_password, const std::vector<uint16_t>& ports,
+                           std::string_view session_attrs) const;
 };
 
 // Where a server leaves its finished log files (written by its OS user) and the archive

@@ -116,13 +116,12 @@ class PgInstance final : public SupervisedInstance {
   // a standby from now on and must be brought back into line (pg_rewind) before it starts.
   bool needs_rejoin() const { return needs_rejoin_; }
   Status Fence(const StandbySpec& standby);
+  // Back in line with its primary: no longer fenced; its configuration written again (pg_rewind
+  // copies the source's over it).
   Status Rejoined();
   // synchronous_standby_names = 'ANY 1 (members...)' while a primary; none: asynchronous.
   const std::vector<std::string>& synchronous_standbys() const { return sync_standbys_; }
   Status SetSynchronousStandbys(std::vector<std::string> members);
-  // Rewrites the configuration as the members' settings say (after pg_rewind copied the
-  // source's files over it).
-  Status RewriteConfig() const { return WriteConfig(); }
 
  private:
   PgInstance() = default;

@@ -272,8 +272,8 @@ Status PgRejoin(PgInstance& member, const PgInstance& primary) {
   rewind.cwd = member.dir();
   Status rewound = CheckExit(member.RunTool(rewind, kCopyTimeout), rewind.argv[0]).status();
   if (rewound.ok()) {
-    // pg_rewind copied the source's configuration files over the member's.
-    RETURN_IF_ERROR(member.RewriteConfig());
+    // pg_rewind copied the source's configuration files over the member's: Rejoined()
+    // writes the member's own again.
     spdlog::info("'{}' rewound to follow '{}'", member.name(), primary.name());
   } else {
     spdlog::warn("'{}' cannot be rewound ({}); copying '{}' again", member.name(),
