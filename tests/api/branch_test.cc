@@ -214,6 +214,26 @@ TEST_F(ApiBranchTest, BranchAtATimeHoldsExactlyTheRowsCommittedBeforeIt) {
   EXPECT_EQ(at_time.body["branchedFrom"]["at"].get<std::string>().substr(0, 19),
             after_2.substr(0, 19));
   EXPECT_EQ(Value("at-time", batches), "1:100,2:100");
+  // On a timeline of its own (its recovery promoted it), it still gets a standby; with one,
+  // it is not reset (a reset makes one server).
+  auto replicated = daemon_.Patch("/instances/at-time", json{{"replicas", 1}});
+  ASSERT_EQ(replicated.status, 200) << replicated.raw;
+  json members;
+  for (int i = 0; i < 300; ++i) {
+    members = daemon_.Get("/instances/at-time").body["instance"]["members"];
+    if (members.size() == 2 && members[1]["replication"].is_object() &&
+        members[1]["replication"]["state"] == "streaming") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(members.size(), 2u) << members.dump();
+  EXPECT_EQ(members[0]["timeline"], 2) << members.dump();
+  EXPECT_EQ(members[1]["replication"]["state"], "streaming") << members.dump();
+  auto refused = daemon_.Post("/instances/at-time/reset", json::object());
+  EXPECT_EQ(refused.status, 409) << refused.raw;
+  EXPECT_NE(refused.raw.find("a reset makes one server"), std::string::npos) << refused.raw;
+  EXPECT_EQ(Value("at-time", batches), "1:100,2:100");
   auto at_backup = Branch("src", {{"newInstanceName", "at-backup"}, {"backupName", "base"}});
   ASSERT_EQ(at_backup.status, 201) << at_backup.raw;
   EXPECT_EQ(Value("at-backup", batches), "1:100");

@@ -14,6 +14,7 @@
 
 #include "base/files.h"
 #include "engines/engine.h"
+#include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
 #include "pg_test_tools.h"
 #include "runtime/runtime.h"
@@ -187,6 +188,64 @@ TEST_F(PgReplicationTest, AFencedPrimaryThatCannotBeRewoundIsCopiedAgain) {
   ASSERT_TRUE(engine_->Rejoin(*primary_, *standby).ok());
   ASSERT_TRUE(primary_->Start().ok());
   EXPECT_TRUE(Eventually(*primary_, "60"));
+}
+
+// A restored copy runs on a timeline of its own (a point-in-time restore promotes; a backup
+// of a promoted member was taken on a later one): its standbys need that timeline's
+// history, which the copy must carry.
+TEST_F(PgReplicationTest, RestoredCopiesOnLaterTimelinesGetStandbys) {
+  Insert(*primary_, 1, 10);
+  ASSERT_TRUE(::mkdir((root_ / "members").c_str(), 0711) == 0);
+  auto backup = BackupPostgres(*primary_, *repo_, "b1", {});
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  Insert(*primary_, 11, 20);
+  ASSERT_TRUE(engine_->ArchiveNow(*primary_, seconds(30)).ok());
+  RecoveryTarget latest;
+  latest.kind = RecoveryTarget::Kind::kLatest;
+  latest.archive_id = backup->wal_archive;
+  auto pitr = RestorePostgres(*repo_, backup->snapshot, Spec("copy", root_ / "instances"),
+                              primary_->connection().password, latest);
+  ASSERT_TRUE(pitr.ok()) << pitr.status().ToString();
+  auto copy = std::make_unique<PgInstance>(std::move(pitr).value());
+  ASSERT_EQ(Sql(*copy, "select timeline_id from pg_control_checkpoint()"), "2");
+
+  // A backup of the copy, taken on timeline 2, restored as taken: still timeline 2.
+  auto second = BackupPostgres(*copy, *repo_, "b2", {});
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  auto as_taken = RestorePostgres(*repo_, second->snapshot, Spec("copy2", root_ / "instances"),
+                                  primary_->connection().password, RecoveryTarget{});
+  ASSERT_TRUE(as_taken.ok()) << as_taken.status().ToString();
+  auto copy2 = std::make_unique<PgInstance>(std::move(as_taken).value());
+
+  for (PgInstance* source : {copy.get(), copy2.get()}) {
+    SCOPED_TRACE(source->name());
+    auto made = engine_->MakeStandby(*source, Spec(source->name() + "-2", root_ / "members"));
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    ASSERT_TRUE(made.value()->Start().ok());
+    Insert(*source, 21, 30);
+    auto* standby = static_cast<PgInstance*>(made.value().get());
+    EXPECT_TRUE(Eventually(*standby, "30"));
+    EXPECT_TRUE(standby->Delete().ok());
+    Sql(*source, "delete from t where id > 20");
+  }
+  EXPECT_TRUE(copy2->Delete().ok());
+
+  // A backup made without the history (as backups were before they carried it): the
+  // restore takes it from the archive the backup names, where the promotion put it.
+  ASSERT_TRUE(engine_->ArchiveNow(*copy, seconds(30)).ok());
+  ASSERT_EQ(::unlink((copy->data_dir() + "/pg_wal/00000002.history").c_str()), 0);
+  auto third = BackupPostgres(*copy, *repo_, "b3", {});
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  for (const auto& e : third->snapshot.entries)
+    EXPECT_EQ(e.path.find(".history"), std::string::npos);
+  auto old_style = RestorePostgres(*repo_, third->snapshot, Spec("copy3", root_ / "instances"),
+                                   primary_->connection().password, RecoveryTarget{});
+  ASSERT_TRUE(old_style.ok()) << old_style.status().ToString();
+  EXPECT_TRUE(ReadFileToString(old_style->data_dir() + "/pg_wal/00000002.history")
+                  .value_or("")
+                  .find("0/") != std::string::npos);
+  EXPECT_TRUE(old_style->Delete().ok());
+  EXPECT_TRUE(copy->Delete().ok());
 }
 
 TEST_F(PgReplicationTest, MariaDbHasNoStandbysYetAndSaysSo) {

@@ -1,5 +1,8 @@
 #include "engines/postgres/pg_backup.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <charconv>
 #include <chrono>
 #include <optional>
@@ -19,6 +22,7 @@
 #include "engines/postgres/pg_changed_blocks.h"
 #include "engines/postgres/pg_connection.h"
 #include "engines/postgres/pg_pitr.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::engines {
 namespace {
@@ -271,6 +275,16 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
       std::string file = WalSegmentName(info.timeline, seg * seg_size, seg_size);
       add("pg_wal/" + file, "", JoinPath(JoinPath(instance.data_dir(), "pg_wal"), file));
     }
+    // A server on a later timeline serves its standbys that timeline's history (their
+    // pg_basebackup asks for it first), as pg_basebackup's own copies carry it.
+    if (info.timeline > 1) {
+      std::string history = TimelineHistoryName(info.timeline);
+      std::string source = JoinPath(JoinPath(instance.data_dir(), "pg_wal"), history);
+      struct stat st;
+      if (::lstat(source.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        add("pg_wal/" + history, "", source);
+      }
+    }
     // Directories pg_basebackup creates that a restored server expects.
     std::string manifest =
         BackupManifest(entries, extras, info.timeline, info.start_lsn, info.stop_lsn, NowNs());
@@ -325,6 +339,34 @@ Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_d
   return Status::Ok();
 }
 
+namespace {
+
+// A backup taken on a later timeline before its history went into backups (2026-11-30)
+// lacks it: it comes from the archive the backup names, where the promotion archived it.
+// Without it the restored server runs, but cannot serve a standby.
+Status SupplyTimelineHistory(const storage::Manifest& snapshot, const std::string& repo_path,
+                             const std::string& data_dir) {
+  BackupFacts facts = FromAnnotations(snapshot.annotations);
+  if (!facts.timeline || *facts.timeline <= 1 || facts.wal_archive.empty() || repo_path.empty()) {
+    return Status::Ok();
+  }
+  std::string history = TimelineHistoryName(*facts.timeline);
+  std::string dest = JoinPath(JoinPath(data_dir, "pg_wal"), history);
+  if (::access(dest.c_str(), F_OK) == 0) return Status::Ok();
+  RETURN_IF_ERROR(storage::ValidateArchiveId(facts.wal_archive));
+  auto archive = storage::WalArchive::Open(repo_path, facts.wal_archive);
+  if (!archive.ok()) return Status::Ok();  // a repository without that archive
+  Status fetched = archive->Fetch(history, dest);
+  if (fetched.code() == StatusCode::kNotFound) {
+    spdlog::warn("snapshot {}: no {} in archive {}; the restored server cannot serve standbys",
+                 snapshot.id, history, facts.wal_archive);
+    return Status::Ok();
+  }
+  return fetched.WithContext(fmt::format("fetch {} for the restored server", history));
+}
+
+}  // namespace
+
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
                                    const std::string& password, const RecoveryTarget& target,
@@ -341,6 +383,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
   }
   auto fill = [&](const std::string& data_dir) -> Status {
     RETURN_IF_ERROR(FillFromSnapshot(repo, snapshot, data_dir, progress));
+    RETURN_IF_ERROR(SupplyTimelineHistory(snapshot, spec.archiving.repo_path, data_dir));
     // Archive recovery: the server fetches WAL past the backup's end and promotes.
     if (pitr) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(data_dir, "recovery.signal"), "", 0600));
     // archive_status is where the server tracks WAL archiving; base backups carry it empty.

@@ -82,6 +82,10 @@ Status Broken(uint64_t lsn, std::string_view what) {
 
 }  // namespace
 
+std::string TimelineHistoryName(uint32_t timeline) {
+  return fmt::format("{:08X}.history", timeline);
+}
+
 std::string WalSegmentName(uint32_t timeline, uint64_t segment_lsn, uint64_t segment_size) {
   return fmt::format("{:08X}{}", timeline, WalSegmentPosition(segment_lsn, segment_size));
 }

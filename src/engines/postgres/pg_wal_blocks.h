@@ -120,6 +120,8 @@ class WalBlockScanner {
 
 // WAL segment file name of the segment starting at `segment_lsn`.
 std::string WalSegmentName(uint32_t timeline, uint64_t segment_lsn, uint64_t segment_size);
+// The name of a timeline's history file (00000002.history).
+std::string TimelineHistoryName(uint32_t timeline);
 // Its position, the name's last 16 hex digits ("LLLLLLLLSSSSSSSS"), of the segment that
 // holds `lsn`: what sorts archived segments in WAL order within a timeline.
 std::string WalSegmentPosition(uint64_t lsn, uint64_t segment_size);
