@@ -100,6 +100,7 @@ void AddInstanceRoutes(http::HttpServer& s, control::Service& service) {
                      {{"success", true},
                       {"message", "Instance members changed"},
                       {"jobId", job.id},
+                      {"added", job.result.value("added", nlohmann::json::array())},
                       {"instance", InstanceJson(view.value(), false)}});
               });
   });

@@ -131,9 +131,10 @@ Result<catalog::JobRecord> Service::SetReplication(const std::string& name,
     reshaping_.erase(name);
   };
   auto work = [this, name, want, sync, done](JobContext&) -> Result<json> {
+    json added = json::array();
     Status st = [&] {
       std::lock_guard members(members_mu_);
-      return ReshapeMembers(name, want, sync);
+      return ReshapeMembers(name, want, sync, &added);
     }();
     done();
     RETURN_IF_ERROR(st);
@@ -142,14 +143,16 @@ Result<catalog::JobRecord> Service::SetReplication(const std::string& name,
                 {"replicas", now.replication.replicas},
                 {"synchronous", now.replication.synchronous},
                 {"members", now.replication.members},
-                {"primary", now.primary()}};
+                {"primary", now.primary()},
+                {"added", added}};
   };
   auto job = jobs_->Submit("replicate", name, req, work, [done](const Status&) { done(); });
   if (!job.ok()) done();
   return job;
 }
 
-Status Service::ReshapeMembers(const std::string& name, int replicas, bool synchronous) {
+Status Service::ReshapeMembers(const std::string& name, int replicas, bool synchronous,
+                               json* added) {
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(record.type));
   catalog::InstanceReplication r = WithMembers(record);
@@ -172,25 +175,22 @@ Status Service::ReshapeMembers(const std::string& name, int replicas, bool synch
     RETURN_IF_ERROR(MakeDirs(root, 0711));
     engines::InstanceSpec spec = SpecFor(member, record.type, record.config);
     spec.data_root = root;
-    auto made = engine->MakeStandby(*primary, spec);
+    std::string source;
+    auto made = StartStandby(name, *engine, *primary, spec, source);
     if (!made.ok()) {
       WarnIfError(engines_->RemoveRemains(root, member), "remove the standby not made");
-      return made.status().WithContext(fmt::format("make standby '{}'", member));
-    }
-    std::unique_ptr<engines::Instance> standby = std::move(made).value();
-    if (Status st = standby->Start(); !st.ok()) {
-      WarnIfError(standby->Delete(), "remove the standby that did not start");
-      WarnIfError(engine->DropMemberSlot(*primary, member), "drop the slot of that standby");
-      return st.WithContext(fmt::format("start standby '{}'", member));
+      return made.status();
     }
     {
       std::lock_guard lock(mu_);
-      standbys_[name][member] = std::move(standby);
+      standbys_[name][member] = std::move(made).value();
     }
     r.members.push_back(member);
     RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
-    WarnIfError(catalog_->AddEvent("info", name, "", fmt::format("standby {} added", member)),
-                "record an event in the catalog");
+    if (added) added->push_back({{"member", member}, {"source", source}});
+    WarnIfError(
+        catalog_->AddEvent("info", name, "", fmt::format("standby {} added ({})", member, source)),
+        "record an event in the catalog");
   }
   if (standbys() > replicas) {
     // A backup may be reading any member (an old primary it started on): none goes now.

@@ -395,8 +395,17 @@ class Service {
   static Status ValidateReplicas(const std::string& name, const std::string& type, int replicas,
                                  bool synchronous);
   // Makes standbys until there are `replicas` or removes the surplus, then sets the
-  // synchronous standbys; the catalog follows each step. Under members_mu_.
-  Status ReshapeMembers(const std::string& name, int replicas, bool synchronous);
+  // synchronous standbys; the catalog follows each step. Each standby made goes into
+  // `added` ({member, source}) when given. Under members_mu_.
+  Status ReshapeMembers(const std::string& name, int replicas, bool synchronous,
+                        nlohmann::json* added = nullptr);
+  // A new standby of `primary`, started: from the instance's newest backup where it can
+  // serve (control/standby_seeding.cc), else copied from the primary. `source` says which.
+  Result<std::unique_ptr<engines::Instance>> StartStandby(const std::string& name,
+                                                          const engines::Engine& engine,
+                                                          const engines::Instance& primary,
+                                                          const engines::InstanceSpec& spec,
+                                                          std::string& source);
   Status SetSynchronousStandbys(const std::string& name);
   Result<nlohmann::json> RunSwitchover(const std::string& name, const std::string& to);
   // The primary did not answer for failover_delay: the most advanced standby takes over.

@@ -117,16 +117,22 @@ class PostgresEngine final : public Engine {
                                                        const std::string& from_lsn) const override {
     return PgArchivePositionOf(repo_path, archive_id, from_lsn);
   }
-  Result<std::unique_ptr<Instance>> MakeStandby(const Instance& primary,
-                                                const InstanceSpec& spec) const override {
+  Result<std::unique_ptr<Instance>> MakeStandby(const Instance& primary, const InstanceSpec& spec,
+                                                const StandbySeed& seed) const override {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(primary, "PostgreSQL"));
     RETURN_IF_ERROR(PgEnsureSlot(*pg, spec.name));
-    InstanceSpec standby = On(runtime_, spec);
-    standby.standby = StandbySpec{pg->connection().port, SlotNameOf(spec.name)};
-    standby.archiving = pg->archiving();
-    standby.archiving.join_archive_id = pg->log_archive_id();
-    standby.bin_dir = pg->bin_dir();
-    auto made = PgInstance::CreateStandby(standby, *pg);
+    auto made = [&]() -> Result<PgInstance> {
+      PgInstance::FillDataFn fill;
+      if (seed.repo && seed.snapshot) {
+        ASSIGN_OR_RETURN(fill, PgSeedFromBackup(*pg, spec.name, *seed.repo, *seed.snapshot));
+      }
+      InstanceSpec standby = On(runtime_, spec);
+      standby.standby = StandbySpec{pg->connection().port, SlotNameOf(spec.name)};
+      standby.archiving = pg->archiving();
+      standby.archiving.join_archive_id = pg->log_archive_id();
+      standby.bin_dir = pg->bin_dir();
+      return PgInstance::CreateStandby(standby, *pg, fill);
+    }();
     if (!made.ok()) {
       WarnIfError(PgDropSlot(*pg, spec.name), "drop the slot of the standby not made");
       return made.status();
@@ -338,7 +344,8 @@ Result<ArchiveEnd> Engine::ScanArchive(const std::string&, const std::string&,
   return NoPitr();
 }
 
-Result<std::unique_ptr<Instance>> Engine::MakeStandby(const Instance&, const InstanceSpec&) const {
+Result<std::unique_ptr<Instance>> Engine::MakeStandby(const Instance&, const InstanceSpec&,
+                                                      const StandbySeed&) const {
   return NoReplication();
 }
 Result<MemberPosition> Engine::Position(const Instance&) const { return NoReplication(); }

@@ -28,6 +28,13 @@ struct EngineBackup {
   double seconds = 0;
 };
 
+// Where a new standby's first copy comes from: a backup of its primary (`snapshot` in
+// `repo`), else (null) the running primary itself.
+struct StandbySeed {
+  const storage::Repository* repo = nullptr;
+  const storage::Manifest* snapshot = nullptr;
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -80,9 +87,12 @@ class Engine {
   // Replication between an instance's members (engines/replication.h). PostgreSQL only for
   // now: the others fail with kInvalidArgument.
   // A standby of the running `primary` named spec.name, streaming through a slot of its
-  // own and archiving (once promoted) into the primary's archive. Not started.
+  // own and archiving (once promoted) into the primary's archive. Not started. From
+  // `seed`'s backup when it names one: kFailedPrecondition, nothing made, when that backup
+  // cannot serve (the caller may copy the primary instead).
   virtual Result<std::unique_ptr<Instance>> MakeStandby(const Instance& primary,
-                                                        const InstanceSpec& spec) const;
+                                                        const InstanceSpec& spec,
+                                                        const StandbySeed& seed) const;
   virtual Result<MemberPosition> Position(const Instance& member) const;
   virtual Status Promote(Instance& standby, std::chrono::milliseconds timeout) const;
   // A stopped member's last log position when it shut down cleanly (PostgreSQL: its

@@ -737,6 +737,9 @@ def scenario(c, spec, daemon):
     r = c.call("GET", "/instances/ha1?showSecrets=true", expect=200)
     require("target_session_attrs=read-write" in r.json["instance"]["connection"]["uri"]
             and "uriReadOnly" in r.json["instance"]["connection"], f"the URIs: {r.json}")
+    r = c.call("PATCH", "/instances/ha1", {"replicas": 2}, expect=200)
+    require([a["source"] for a in r.json["added"]] == ["copied from the primary"],
+            f"no backup yet: {r.json}")
     c.call("DELETE", "/instances/ha1", expect=200)
     r = c.call("GET", "/instances/pg1", expect=200)
     conn = r.json["instance"]["connection"]

@@ -303,9 +303,14 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
   EXPECT_EQ(inst["primary"], "orders-2");
   EXPECT_FALSE(std::filesystem::exists(daemon_.data_root() + "/instances/orders"));
   EXPECT_EQ(again->QueryValue("select count(*) from t").value_or(""), "1002");
-  // And back up to two.
+  // And back up to two, made from the newest backup ("after-switch", taken on the other
+  // member and timeline): the primary serves only the WAL since.
   auto more = daemon_.Patch("/instances/orders", json{{"replicas", 2}});
   ASSERT_EQ(more.status, 200) << more.raw;
+  ASSERT_EQ(more.body["added"].size(), 2u) << more.raw;
+  for (const json& added : more.body["added"]) {
+    EXPECT_EQ(added["source"], "from backup after-switch") << more.raw;
+  }
   inst = WaitFor(
       "orders", [](const json& i) { return AllStreaming(i, 3, false); }, "two standbys to stream");
 

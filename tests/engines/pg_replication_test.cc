@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,6 +19,7 @@
 #include "engines/postgres/pg_connection.h"
 #include "pg_test_tools.h"
 #include "runtime/runtime.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::engines {
 namespace {
@@ -70,7 +72,7 @@ class PgReplicationTest : public PgRepositoryTest {
   }
 
   std::unique_ptr<PgInstance> MakeStandby(const std::string& name) {
-    auto made = engine_->MakeStandby(*primary_, Spec(name, root_ / "members"));
+    auto made = engine_->MakeStandby(*primary_, Spec(name, root_ / "members"), {});
     EXPECT_TRUE(made.ok()) << made.status().ToString();
     if (!made.ok()) return nullptr;
     return std::unique_ptr<PgInstance>(static_cast<PgInstance*>(made.value().release()));
@@ -219,7 +221,7 @@ TEST_F(PgReplicationTest, RestoredCopiesOnLaterTimelinesGetStandbys) {
 
   for (PgInstance* source : {copy.get(), copy2.get()}) {
     SCOPED_TRACE(source->name());
-    auto made = engine_->MakeStandby(*source, Spec(source->name() + "-2", root_ / "members"));
+    auto made = engine_->MakeStandby(*source, Spec(source->name() + "-2", root_ / "members"), {});
     ASSERT_TRUE(made.ok()) << made.status().ToString();
     ASSERT_TRUE(made.value()->Start().ok());
     Insert(*source, 21, 30);
@@ -248,10 +250,73 @@ TEST_F(PgReplicationTest, RestoredCopiesOnLaterTimelinesGetStandbys) {
   EXPECT_TRUE(copy->Delete().ok());
 }
 
+// A standby made from the primary's backup: the primary serves none of the data, the
+// archive the WAL from the backup's start up to where the standby's slot begins.
+TEST_F(PgReplicationTest, AStandbyFromABackupReplaysTheArchiveThenStreams) {
+  Insert(*primary_, 1, 100);
+  ASSERT_TRUE(::mkdir((root_ / "members").c_str(), 0711) == 0);
+  // A file only the backup has: the standby's data must come from there.
+  std::string marker = primary_->data_dir() + "/seeded-from-backup";
+  ASSERT_TRUE(WriteFileAtomic(marker, "x", 0600).ok());
+  auto backup = BackupPostgres(*primary_, *repo_, "b1", {});
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  ASSERT_EQ(::unlink(marker.c_str()), 0);
+  // Commits across several segments after the backup: the standby replays them from the
+  // archive.
+  for (int i = 0; i < 3; ++i) {
+    Insert(*primary_, 101 + i * 100, 200 + i * 100);
+    Sql(*primary_, "select pg_switch_wal()");
+  }
+  StandbySeed seed{repo_.get(), &backup->snapshot};
+  auto made = engine_->MakeStandby(*primary_, Spec("orders-2", root_ / "members"), seed);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto* standby = static_cast<PgInstance*>(made.value().get());
+  EXPECT_TRUE(std::filesystem::exists(standby->data_dir() + "/seeded-from-backup"));
+  ASSERT_TRUE(standby->Start().ok());
+  Insert(*primary_, 401, 500);
+  EXPECT_TRUE(Eventually(*standby, "500"))
+      << ReadFileToString(standby->dir() + "/postgres.log").value_or("");
+  auto pos = engine_->Position(*primary_);
+  ASSERT_TRUE(pos.ok());
+  ASSERT_EQ(pos->replicas.size(), 1u);
+  EXPECT_EQ(pos->replicas[0].state, "streaming");
+  // The configuration names no restore_command: the slot keeps what follows.
+  EXPECT_EQ(Sql(*standby, "show restore_command"), "");
+  ASSERT_TRUE(standby->Delete().ok());
+  ASSERT_TRUE(engine_->DropMemberSlot(*primary_, "orders-2").ok());
+
+  // Negative control: a segment missing from the archive between the backup and the slot
+  // is found before anything is made, and nothing is left behind.
+  auto archived = storage::WalArchive::Open(root_ / "repo", primary_->log_archive_id());
+  ASSERT_TRUE(archived.ok());
+  auto files = archived->List();
+  ASSERT_TRUE(files.ok());
+  std::vector<std::string> segments;
+  for (const auto& f : *files) {
+    if (f.parsed.kind == storage::WalFileName::Kind::kSegment) segments.push_back(f.name);
+  }
+  ASSERT_GE(segments.size(), 4u);
+  ASSERT_EQ(::unlink((archived->dir() + "/" + segments[segments.size() - 2]).c_str()), 0);
+  // A new slot holds WAL from the last checkpoint's redo on: past the gap after this one.
+  Sql(*primary_, "checkpoint");
+  auto refused = engine_->MakeStandby(*primary_, Spec("orders-3", root_ / "members"), seed);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("without a gap"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(root_ / "members/orders-3"));
+  EXPECT_EQ(Sql(*primary_, "select count(*) from pg_replication_slots"), "0");
+  // Copied from the primary instead, it streams all the same.
+  auto copied = MakeStandby("orders-3");
+  ASSERT_TRUE(copied && copied->Start().ok());
+  EXPECT_TRUE(Eventually(*copied, "500"));
+  EXPECT_FALSE(std::filesystem::exists(copied->data_dir() + "/seeded-from-backup"));
+}
+
 TEST_F(PgReplicationTest, MariaDbHasNoStandbysYetAndSaysSo) {
   auto maria = engines_->For("mariadb");
   ASSERT_TRUE(maria.ok());
-  auto made = maria.value()->MakeStandby(*primary_, Spec("orders-2", root_ / "members"));
+  auto made = maria.value()->MakeStandby(*primary_, Spec("orders-2", root_ / "members"), {});
   ASSERT_FALSE(made.ok());
   EXPECT_EQ(made.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(made.status().message().find("no standbys"), std::string::npos);

@@ -74,9 +74,11 @@ class PgInstance final : public SupervisedInstance {
                                        const std::map<std::string, std::string>& recovery = {},
                                        const CheckDataFn& check = {});
   // A standby of `primary` (spec.standby says whom it streams from and through which slot,
-  // which must exist): a copy made with pg_basebackup, as the new member's identity,
-  // streaming from then on. Not started. The same guarantees as Create.
-  static Result<PgInstance> CreateStandby(const PgInstanceSpec& spec, const PgInstance& primary);
+  // which must exist): its data directory filled by `seed` (PgSeedFromBackup), else a copy
+  // made with pg_basebackup as the new member's identity; streaming from then on. Not
+  // started. The same guarantees as Create.
+  static Result<PgInstance> CreateStandby(const PgInstanceSpec& spec, const PgInstance& primary,
+                                          const FillDataFn& seed = {});
   // Its data directory made again as a copy of the primary it follows (a member too far
   // behind or diverged for pg_rewind). Its server must be stopped.
   Status CopyFromPrimary();

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include <fmt/format.h>
@@ -10,14 +11,20 @@
 
 #include "base/files.h"
 #include "base/names.h"
+#include "engines/backup_files.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
+#include "engines/postgres/pg_pitr.h"
+#include "engines/postgres/pg_wal_blocks.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::engines {
 namespace {
 
 // Copies and rewinds of a large database take a while; a hung one must still end.
 constexpr auto kCopyTimeout = std::chrono::minutes(60);
+// WAL a standby made from a backup replays whatever the data's size.
+constexpr uint64_t kSeedWalFloor = uint64_t{1} << 30;
 
 // libpq's conninfo for the primary over TCP (the member's identity cannot reach another
 // member's socket directory); the password goes in the tool's environment.
@@ -94,20 +101,98 @@ Status PgDropSlot(const PgInstance& primary, const std::string& member) {
       "stop that member's server and try again");
 }
 
-Result<PgInstance> PgInstance::CreateStandby(const PgInstanceSpec& spec,
-                                             const PgInstance& primary) {
+Result<PgInstance> PgInstance::CreateStandby(const PgInstanceSpec& spec, const PgInstance& primary,
+                                             const FillDataFn& seed) {
   if (!spec.standby) return Status::Internal("a standby's spec names no primary");
   PgInstanceSpec member = spec;
   member.superuser_access = primary.superuser_access_;
-  return Make(member, primary.password_, {}, [&primary](PgInstance& inst) -> Status {
+  return Make(member, primary.password_, {}, [&primary, &seed](PgInstance& inst) -> Status {
     // The same database, so the same logins: the tenant's too.
     if (!primary.tenant_password_.empty()) {
       RETURN_IF_ERROR(inst.SaveTenantPassword(primary.tenant_password_));
     }
     std::string data = inst.data_dir();
+    if (seed) {
+      RETURN_IF_ERROR(seed(data));
+      if (::chmod(data.c_str(), 0700) != 0) return ErrnoStatus("chmod", data, errno);
+      return inst.GiveToServer(data);
+    }
     if (::mkdir(data.c_str(), 0700) != 0) return ErrnoStatus("mkdir", data, errno);
     RETURN_IF_ERROR(inst.GiveToServer(data));
     return inst.CopyFromPrimary();
+  });
+}
+
+Result<PgInstance::FillDataFn> PgSeedFromBackup(const PgInstance& primary,
+                                                const std::string& member,
+                                                const storage::Repository& repo,
+                                                const storage::Manifest& snapshot) {
+  auto refuse = [&](const std::string& why) {
+    return Status::FailedPrecondition(
+        fmt::format("standby '{}' cannot start from backup {}: {}", member, snapshot.id, why));
+  };
+  BackupFacts facts = FromAnnotations(snapshot.annotations);
+  const std::string& archive_id = primary.log_archive_id();
+  if (archive_id.empty() || facts.wal_archive != archive_id) {
+    return refuse(fmt::format("its WAL continues in archive '{}', the primary's is '{}'",
+                              facts.wal_archive, archive_id));
+  }
+  RETURN_IF_ERROR(ParseLsn(facts.start_lsn).status());
+  // Where the slot holds WAL from: the archive must reach it.
+  std::string slot_start;
+  {
+    ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(primary));
+    ASSIGN_OR_RETURN(slot_start,
+                     conn.QueryValue(fmt::format("select coalesce(restart_lsn::text, '') from "
+                                                 "pg_replication_slots where slot_name = '{}'",
+                                                 SlotNameOf(member))));
+  }
+  if (slot_start.empty()) return refuse("its slot on the primary holds no WAL");
+  ASSIGN_OR_RETURN(uint64_t slot_lsn, ParseLsn(slot_start));
+  RETURN_IF_ERROR(PgArchiveNow(primary, std::chrono::seconds(60)));
+  const std::string& repo_path = primary.archiving().repo_path;
+  ASSIGN_OR_RETURN(ArchiveEnd end,
+                   PgScanArchive(repo_path, archive_id, facts.start_lsn, primary.bin_dir()));
+  ASSIGN_OR_RETURN(uint64_t reaches, ParseLsn(end.last_lsn));
+  if (reaches < slot_lsn) {
+    return refuse(fmt::format("the archive reaches {} without a gap, the slot starts at {}",
+                              end.last_lsn, slot_start));
+  }
+  ASSIGN_OR_RETURN(storage::WalArchive archive, storage::WalArchive::Open(repo_path, archive_id));
+  ASSIGN_OR_RETURN(std::optional<std::string> from,
+                   PgArchivePositionOf(repo_path, archive_id, facts.start_lsn));
+  ASSIGN_OR_RETURN(std::vector<storage::WalFileInfo> files, archive.List());
+  std::vector<std::string> wal;
+  uint64_t wal_bytes = 0;
+  for (const storage::WalFileInfo& f : files) {
+    using Kind = storage::WalFileName::Kind;
+    bool segment = f.parsed.kind == Kind::kSegment && from && f.parsed.position >= *from;
+    if (!segment && f.parsed.kind != Kind::kHistory) continue;
+    if (segment) {
+      ASSIGN_OR_RETURN(uint64_t raw, archive.RawSize(f.name));
+      wal_bytes += raw;
+    }
+    wal.push_back(f.name);
+  }
+  // Replaying costs about what reading costs: past the data's size (and a floor under
+  // which either is quick), copying the primary is cheaper.
+  if (wal_bytes > std::max<uint64_t>(snapshot.stats.logical_bytes, kSeedWalFloor)) {
+    return refuse(fmt::format("the {} MiB of WAL archived since outweigh its {} MiB of data",
+                              wal_bytes >> 20, snapshot.stats.logical_bytes >> 20));
+  }
+  spdlog::info("standby '{}': from backup {} (start {}) and {} archived WAL files ({} MiB)", member,
+               snapshot.id, facts.start_lsn, wal.size(), wal_bytes >> 20);
+  return PgInstance::FillDataFn([&repo, &snapshot, archive = std::move(archive),
+                                 wal = std::move(wal)](const std::string& data_dir) -> Status {
+    RETURN_IF_ERROR(FillFromSnapshot(repo, snapshot, data_dir, nullptr));
+    std::string pg_wal = JoinPath(data_dir, "pg_wal");
+    RETURN_IF_ERROR(MakeDirs(JoinPath(pg_wal, "archive_status")));
+    // Root writes here before the directory is the member's: OpenFile follows no link.
+    for (const std::string& name : wal) {
+      RETURN_IF_ERROR(archive.Fetch(name, JoinPath(pg_wal, name))
+                          .WithContext(fmt::format("copy archived {} into the standby", name)));
+    }
+    return Status::Ok();
   });
 }
 

@@ -12,6 +12,8 @@
 #include "base/status.h"
 #include "engines/postgres/pg_instance.h"
 #include "engines/replication.h"
+#include "storage/manifest.h"
+#include "storage/repository.h"
 
 namespace dbaas::engines {
 
@@ -19,6 +21,20 @@ namespace dbaas::engines {
 Status PgEnsureSlot(const PgInstance& primary, const std::string& member);
 // Drops the member's slot on `primary`; none is fine.
 Status PgDropSlot(const PgInstance& primary, const std::string& member);
+
+// A standby's first copy taken from a backup of its primary instead of from the primary:
+// the backup's files (clones, where the repository holds them so), then in its pg_wal
+// every archived WAL file from the backup's start on, so that it replays up to where its
+// slot on `primary` (which must exist) holds WAL and streams from there. The archive is
+// root's and the slot keeps all that follows: no restore_command is left behind.
+// Checked before anything is made, kFailedPrecondition saying why when the backup is of
+// another archive, the archive does not reach the slot without a gap (after switching
+// the primary's segment), or its WAL outweighs the data and 1 GiB (a copy of the primary
+// is then cheaper). The fill reads `repo` and `snapshot`, which must outlive it.
+Result<PgInstance::FillDataFn> PgSeedFromBackup(const PgInstance& primary,
+                                                const std::string& member,
+                                                const storage::Repository& repo,
+                                                const storage::Manifest& snapshot);
 
 // Where a running member is, and (a primary) how its standbys fare.
 Result<MemberPosition> PgPosition(const PgInstance& member);
