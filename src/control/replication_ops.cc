@@ -452,7 +452,7 @@ Status Service::WaitForCatchUp(const engines::Engine& engine, const engines::Ins
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (true) {
     auto at = engine.Position(target);
-    if (at.ok() && at->lsn_value > last) return Status::Ok();
+    if (at.ok() && at->lsn_value >= last) return Status::Ok();
     if (std::chrono::steady_clock::now() > deadline) {
       return Status::FailedPrecondition(
           fmt::format("standby '{}' did not receive the primary's last record within 30 s", to),

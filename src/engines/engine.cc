@@ -10,6 +10,7 @@
 #include "engines/mariadb/maria_binlog.h"
 #include "engines/mariadb/maria_check.h"
 #include "engines/mariadb/maria_pitr.h"
+#include "engines/mariadb/maria_replication.h"
 #include "engines/mariadb/maria_settings.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_check.h"
@@ -149,7 +150,9 @@ class PostgresEngine final : public Engine {
   }
   Result<uint64_t> CleanShutdownPosition(const Instance& member) const override {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(member, "PostgreSQL"));
-    return PgCleanShutdownLsn(*pg);
+    // A standby that received the shutdown checkpoint is past its start.
+    ASSIGN_OR_RETURN(uint64_t checkpoint, PgCleanShutdownLsn(*pg));
+    return checkpoint + 1;
   }
   Status Follow(Instance& member, const Instance& primary) const override {
     ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(member, "PostgreSQL"));
@@ -208,6 +211,9 @@ Result<MariaRecovery> BinlogRecovery(const storage::Repository& repo,
       [archive, plan](MariaInstance& restored) { return ReplayBinlogs(restored, archive, plan); });
 }
 
+// A MariaDB server (not MySQL's) that archives its binlog: what replication needs.
+Result<const MariaInstance*> Replicating(const Instance& instance);
+
 // An instance of this engine that archives its binlog.
 Result<const MariaInstance*> ArchivingMaria(const Instance& instance) {
   ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
@@ -217,6 +223,15 @@ Result<const MariaInstance*> ArchivingMaria(const Instance& instance) {
                     "or served by MySQL)",
                     instance.name()),
         "point-in-time recovery needs an instance made by this version");
+  }
+  return maria;
+}
+
+Result<const MariaInstance*> Replicating(const Instance& instance) {
+  ASSIGN_OR_RETURN(const MariaInstance* maria, ArchivingMaria(instance));
+  if (maria->flavor() != MariaFlavor::kMariaDB) {
+    return Status::InvalidArgument(fmt::format(
+        "instance '{}' is served by MySQL, whose replication is not wired here", instance.name()));
   }
   return maria;
 }
@@ -297,6 +312,92 @@ class MariaEngine final : public Engine {
     ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
     return CheckMaria(*maria);
   }
+
+  Result<std::unique_ptr<Instance>> MakeStandby(const Instance& primary, const InstanceSpec& spec,
+                                                const StandbySeed& seed) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, Replicating(primary));
+    if (!seed.repo || !seed.snapshot) {
+      return Status::FailedPrecondition(
+          fmt::format("a standby of '{}' starts from one of its backups", maria->name()),
+          "back it up first");
+    }
+    const storage::Repository& repo = *seed.repo;
+    const storage::Manifest& snapshot = *seed.snapshot;
+    ASSIGN_OR_RETURN(MariaSeed prepared,
+                     MariaPrepareSeed(*maria, snapshot, [&](const std::string& to) {
+                       RecoveryTarget target;
+                       target.kind = RecoveryTarget::Kind::kLsn;
+                       target.lsn = to;
+                       target.archive_id = maria->log_archive_id();
+                       return BinlogRecovery(repo, snapshot, target);
+                     }));
+    // Its own binlog and archive (binlog names would collide in one archive), its own
+    // server_id; the primary's logins.
+    InstanceSpec member = On(runtime_, spec);
+    member.type = maria->type();
+    member.archiving = maria->archiving();
+    member.archiving.join_archive_id.clear();
+    member.superuser_access = maria->superuser_access();
+    ASSIGN_OR_RETURN(auto made, RestoreMaria(repo, snapshot, member, maria->endpoint().password,
+                                             nullptr, prepared.replay,
+                                             /*renew_tenant_login=*/false));
+    Status ready = [&]() -> Status {
+      RETURN_IF_ERROR(made->AdoptTenantLogin(*maria));
+      RETURN_IF_ERROR(made->SetStandby(StandbySpec{maria->endpoint().port, ""}));
+      RETURN_IF_ERROR(MariaReplicateFrom(*made, *maria, prepared.gtid_position));
+      return made->Stop();
+    }();
+    if (!ready.ok()) {
+      WarnIfError(made->Delete(), "remove the standby not made");
+      return ready.WithContext(fmt::format("make standby '{}'", spec.name));
+    }
+    return std::unique_ptr<Instance>(std::move(made));
+  }
+  Result<MemberPosition> Position(const Instance& member) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, Replicating(member));
+    return MariaPosition(*maria);
+  }
+  Status Promote(Instance& standby, std::chrono::milliseconds timeout) const override {
+    ASSIGN_OR_RETURN(MariaInstance * maria, AsMutable<MariaInstance>(standby, "MariaDB"));
+    return MariaPromote(*maria, timeout);
+  }
+  Result<uint64_t> CleanShutdownPosition(const Instance& member) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, Replicating(member));
+    return MariaLastPosition(*maria);
+  }
+  Status Follow(Instance& member, const Instance& primary) const override {
+    ASSIGN_OR_RETURN(MariaInstance * maria, AsMutable<MariaInstance>(member, "MariaDB"));
+    ASSIGN_OR_RETURN(const MariaInstance* to, Replicating(primary));
+    RETURN_IF_ERROR(maria->SetStandby(StandbySpec{to->endpoint().port, ""}));
+    if (maria->running()) return MariaReplicateFrom(*maria, *to);
+    // Where it replicates from lives in its data (master.info): set while it runs.
+    RETURN_IF_ERROR(maria->Start());
+    Status pointed = MariaReplicateFrom(*maria, *to);
+    WarnIfError(maria->Stop(), "stop the member pointed at its new primary");
+    return pointed;
+  }
+  Status Rejoin(Instance& member, const Instance& primary) const override {
+    ASSIGN_OR_RETURN(MariaInstance * maria, AsMutable<MariaInstance>(member, "MariaDB"));
+    ASSIGN_OR_RETURN(const MariaInstance* to, Replicating(primary));
+    return MariaRejoin(*maria, *to);
+  }
+  Status Fence(Instance& member, const Instance& primary) const override {
+    ASSIGN_OR_RETURN(MariaInstance * maria, AsMutable<MariaInstance>(member, "MariaDB"));
+    return maria->Fence(StandbySpec{primary.endpoint().port, ""});
+  }
+  bool NeedsRejoin(const Instance& member) const override {
+    const auto* maria = dynamic_cast<const MariaInstance*>(&member);
+    return maria != nullptr && maria->needs_rejoin();
+  }
+  Status SetSynchronous(Instance&, const std::vector<std::string>& members) const override {
+    if (members.empty()) return Status::Ok();
+    return Status::InvalidArgument(
+        "synchronous standbys are PostgreSQL's for now (MariaDB's semi-synchronous "
+        "replication is not wired)",
+        "give synchronous: false");
+  }
+  // No slots: the primary keeps every binlog file that is not archived yet.
+  Status DropMemberSlot(const Instance&, const std::string&) const override { return Status::Ok(); }
 
  private:
   const char* type_;

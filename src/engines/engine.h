@@ -84,8 +84,8 @@ class Engine {
                                                                const std::string& archive_id,
                                                                const std::string& from_lsn) const;
 
-  // Replication between an instance's members (engines/replication.h). PostgreSQL only for
-  // now: the others fail with kInvalidArgument.
+  // Replication between an instance's members (engines/replication.h): PostgreSQL's
+  // streaming and MariaDB's GTID replication; MySQL fails with kInvalidArgument.
   // A standby of the running `primary` named spec.name, streaming through a slot of its
   // own and archiving (once promoted) into the primary's archive. Not started. From
   // `seed`'s backup when it names one: kFailedPrecondition, nothing made, when that backup
@@ -95,8 +95,9 @@ class Engine {
                                                         const StandbySeed& seed) const;
   virtual Result<MemberPosition> Position(const Instance& member) const;
   virtual Status Promote(Instance& standby, std::chrono::milliseconds timeout) const;
-  // A stopped member's last log position when it shut down cleanly (PostgreSQL: its
-  // shutdown checkpoint's location); kFailedPrecondition when it did not.
+  // What a standby that has everything a stopped member wrote reaches at least, as
+  // Position's lsn_value (PostgreSQL: past its shutdown checkpoint, kFailedPrecondition when
+  // it did not shut down cleanly; MariaDB: its binlog's last transaction).
   virtual Result<uint64_t> CleanShutdownPosition(const Instance& member) const;
   // Points a standby at `primary` (reloaded when running).
   virtual Status Follow(Instance& member, const Instance& primary) const;

@@ -42,9 +42,13 @@ struct MemberPosition {
   // Primary: its current write position; standby: the last position received (else
   // replayed). What a failover compares.
   std::string lsn;
+  // What orders positions (PostgreSQL: the LSN; MariaDB: the GTIDs' sequence numbers).
   uint64_t lsn_value = 0;
   std::string replay_lsn;             // standby: the last replayed
-  std::vector<ReplicaLink> replicas;  // primary: its standbys
+  std::vector<ReplicaLink> replicas;  // primary: its standbys, as it sees them
+  // Standby: its link as it sees it itself (MariaDB's SHOW REPLICA STATUS; PostgreSQL's
+  // standbys leave it to the primary).
+  std::optional<ReplicaLink> upstream;
 };
 
 }  // namespace dbaas::engines

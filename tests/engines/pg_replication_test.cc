@@ -313,14 +313,5 @@ TEST_F(PgReplicationTest, AStandbyFromABackupReplaysTheArchiveThenStreams) {
   EXPECT_FALSE(std::filesystem::exists(copied->data_dir() + "/seeded-from-backup"));
 }
 
-TEST_F(PgReplicationTest, MariaDbHasNoStandbysYetAndSaysSo) {
-  auto maria = engines_->For("mariadb");
-  ASSERT_TRUE(maria.ok());
-  auto made = maria.value()->MakeStandby(*primary_, Spec("orders-2", root_ / "members"), {});
-  ASSERT_FALSE(made.ok());
-  EXPECT_EQ(made.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(made.status().message().find("no standbys"), std::string::npos);
-}
-
 }  // namespace
 }  // namespace dbaas::engines

@@ -546,7 +546,8 @@ Result<std::vector<std::string>> CheckAllTables(const MariaEndpoint& endpoint) {
 
 Result<std::unique_ptr<MariaInstance>> RestoreMaria(
     const storage::Repository& repo, const storage::Manifest& snapshot, const InstanceSpec& spec,
-    const std::string& password, storage::Progress* progress, const MariaRecovery& recover) {
+    const std::string& password, storage::Progress* progress, const MariaRecovery& recover,
+    bool renew_tenant_login) {
   auto fill = [&](const std::string& data_dir) {
     return FillFromSnapshot(repo, snapshot, data_dir, progress);
   };
@@ -571,6 +572,7 @@ Result<std::unique_ptr<MariaInstance>> RestoreMaria(
                                        bad->size(), list),
                            "restore an older backup, and report this"));
   }
+  if (!renew_tenant_login) return inst;
   if (Status st = inst->RenewTenantLogin(); !st.ok()) return fail(st);
   return inst;
 }

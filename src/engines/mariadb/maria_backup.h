@@ -78,13 +78,12 @@ Result<MariaBackupInfo> BackupMaria(const MariaInstance& instance, storage::Repo
 // runs `recover` on it if given (a point-in-time restore's binlog replay), and runs CHECK
 // TABLE on every table; any table not OK fails the restore. `password` is root's password
 // of the backed-up instance (it is inside the data). Nothing is left behind on failure.
+// A standby keeps the tenant's password (renew_tenant_login false): it is the same database.
 using MariaRecovery = std::function<Status(MariaInstance& restored)>;
-Result<std::unique_ptr<MariaInstance>> RestoreMaria(const storage::Repository& repo,
-                                                    const storage::Manifest& snapshot,
-                                                    const InstanceSpec& spec,
-                                                    const std::string& password,
-                                                    storage::Progress* progress = nullptr,
-                                                    const MariaRecovery& recover = {});
+Result<std::unique_ptr<MariaInstance>> RestoreMaria(
+    const storage::Repository& repo, const storage::Manifest& snapshot, const InstanceSpec& spec,
+    const std::string& password, storage::Progress* progress = nullptr,
+    const MariaRecovery& recover = {}, bool renew_tenant_login = true);
 
 // CHECK TABLE on every base table of every database: the names of tables not OK, with the
 // server's message, or an empty list.

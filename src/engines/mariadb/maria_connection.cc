@@ -64,6 +64,24 @@ bool MariaConnection::Answers(const MariaEndpoint& endpoint) {
 }
 
 Result<std::vector<MariaRow>> MariaConnection::Query(const std::string& sql) {
+  return Run(sql, nullptr);
+}
+
+Result<std::vector<std::map<std::string, std::string>>> MariaConnection::QueryNamed(
+    const std::string& sql) {
+  std::vector<std::string> names;
+  ASSIGN_OR_RETURN(std::vector<MariaRow> rows, Run(sql, &names));
+  std::vector<std::map<std::string, std::string>> out;
+  for (const MariaRow& row : rows) {
+    std::map<std::string, std::string> named;
+    for (size_t i = 0; i < row.size() && i < names.size(); ++i) named[names[i]] = row[i];
+    out.push_back(std::move(named));
+  }
+  return out;
+}
+
+Result<std::vector<MariaRow>> MariaConnection::Run(const std::string& sql,
+                                                   std::vector<std::string>* names) {
   MYSQL* m = conn_.get();
   if (mysql_real_query(m, sql.data(), sql.size()) != 0) {
     return Status::IoError(fmt::format("MariaDB query '{}' failed: {} (error {})", sql,
@@ -79,6 +97,10 @@ Result<std::vector<MariaRow>> MariaConnection::Query(const std::string& sql) {
     return rows;  // a command: no result set
   }
   unsigned fields = mysql_num_fields(res);
+  if (names) {
+    MYSQL_FIELD* described = mysql_fetch_fields(res);
+    for (unsigned i = 0; i < fields; ++i) names->emplace_back(described[i].name);
+  }
   while (MYSQL_ROW row = mysql_fetch_row(res)) {
     unsigned long* lengths = mysql_fetch_lengths(res);
     MariaRow out(fields);

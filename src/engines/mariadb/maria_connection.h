@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ class MariaConnection {
   Result<std::vector<MariaRow>> Query(const std::string& sql);
   // The first column of the first row.
   Result<std::string> QueryValue(const std::string& sql);
+  // The rows keyed by column name: for SHOW statements whose columns vary by version.
+  Result<std::vector<std::map<std::string, std::string>>> QueryNamed(const std::string& sql);
   // SHOW GLOBAL STATUS LIKE `name`: its value.
   Result<std::string> GlobalStatus(const std::string& name);
 
@@ -45,6 +48,8 @@ class MariaConnection {
     void operator()(st_mysql* conn) const;
   };
   explicit MariaConnection(st_mysql* conn) : conn_(conn) {}
+  // Runs `sql`; the result's column names go to `names` when given.
+  Result<std::vector<MariaRow>> Run(const std::string& sql, std::vector<std::string>* names);
   std::unique_ptr<st_mysql, Closer> conn_;
 };
 

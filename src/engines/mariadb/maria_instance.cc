@@ -184,7 +184,12 @@ Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
     cnf += fmt::format("server_id = {}\n", server_id_);
     cnf += "binlog_format = ROW\nsync_binlog = 1\nbinlog_checksum = CRC32\n";
     cnf += "max_binlog_size = 64M\nbinlog_expire_logs_seconds = 0\n";
+    // Members (maria_replication.h): what a standby applies goes into its own binlog too,
+    // and the primary lists it by its name (SHOW REPLICA HOSTS).
+    cnf += "log_slave_updates = ON\nrelay_log = relay-bin\n";
+    cnf += fmt::format("report_host = {}\n", name_);
   }
+  if (standby_) cnf += "read_only = ON\n";
   for (const auto& [k, v] : options) cnf += fmt::format("{} = {}\n", k, v);
   // Ours, read by the instance's user through its group; nobody else reads it.
   const std::optional<UserIds>& user = server_user();
@@ -288,7 +293,37 @@ Status MariaInstance::WriteMeta() const {
                               {"dbaas", archiving_.dbaas_binary},
                               {"server_id", server_id_}};
   }
+  if (standby_) {
+    meta["standby"] = {{"primary_port", standby_->primary_port}, {"needs_rejoin", needs_rejoin_}};
+  }
   return WriteFileAtomic(JoinPath(dir_, "instance.json"), meta.dump(2) + "\n", 0600);
+}
+
+Status MariaInstance::SetStandby(std::optional<StandbySpec> standby) {
+  standby_ = std::move(standby);
+  if (!standby_) needs_rejoin_ = false;
+  RETURN_IF_ERROR(WriteMeta());
+  RETURN_IF_ERROR(WriteOptionFiles(true));
+  if (!running()) return Status::Ok();
+  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(client()));
+  return conn.Query(fmt::format("SET GLOBAL read_only = {}", standby_ ? "ON" : "OFF"))
+      .status()
+      .WithContext(fmt::format("set read_only on '{}'", name_));
+}
+
+Status MariaInstance::Fence(const StandbySpec& standby) {
+  needs_rejoin_ = true;
+  return SetStandby(standby);
+}
+
+Status MariaInstance::AdoptTenantLogin(const MariaInstance& primary) {
+  if (primary.tenant_password_.empty()) return Status::Ok();
+  return SaveTenantPassword(primary.tenant_password_);
+}
+
+Status MariaInstance::Rejoined() {
+  needs_rejoin_ = false;
+  return WriteMeta();
 }
 
 Status MariaInstance::Initialize() {
@@ -379,6 +414,11 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
       inst->archiving_.dbaas_binary = a.value("dbaas", "");
       inst->archive_id_ = a.at("id").get<std::string>();
       inst->server_id_ = a.at("server_id").get<uint32_t>();
+    }
+    if (meta.contains("standby")) {
+      const json& sb = meta.at("standby");
+      inst->standby_ = StandbySpec{sb.at("primary_port").get<uint16_t>(), ""};
+      inst->needs_rejoin_ = sb.value("needs_rejoin", false);
     }
   } catch (const json::exception& e) {
     return Status::Corruption(fmt::format("instance '{}': instance.json: {}", name, e.what()));

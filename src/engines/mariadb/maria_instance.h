@@ -30,6 +30,7 @@
 #include "base/status.h"
 #include "engines/mariadb/maria_connection.h"
 #include "engines/mariadb/maria_log_archiving.h"
+#include "engines/replication.h"
 #include "engines/supervised_instance.h"
 
 namespace dbaas::engines {
@@ -80,6 +81,23 @@ class MariaInstance final : public SupervisedInstance {
   std::string ClientOptions() const;       // client.cnf's content
   MariaEndpoint client() const;            // root over the unix socket
   MariaFlavor flavor() const { return flavor_; }
+  uint32_t server_id() const { return server_id_; }
+
+  // Replication (maria_replication.h). A standby replicates from its primary by GTID and
+  // is read_only; its own binlog (log_slave_updates) holds every transaction, so that it
+  // can serve the others once promoted.
+  bool standby() const override { return standby_.has_value(); }
+  const std::optional<StandbySpec>& standby_spec() const { return standby_; }
+  // Makes it a standby of another member, or (nullopt, once promoted) no longer one;
+  // read_only follows at once when it runs.
+  Status SetStandby(std::optional<StandbySpec> standby);
+  // An old primary that must never again run as one on its own: a standby from now on,
+  // checked against the new primary's history before it starts (MariaRejoin).
+  bool needs_rejoin() const { return needs_rejoin_; }
+  Status Fence(const StandbySpec& standby);
+  Status Rejoined();
+  // A standby's logins are its primary's (the same database): the tenant's password too.
+  Status AdoptTenantLogin(const MariaInstance& primary);
   const std::string& type() const { return type_; }  // mariadb or mysql, as asked for
 
  private:
@@ -111,6 +129,8 @@ class MariaInstance final : public SupervisedInstance {
   LogArchiving archiving_;
   std::string archive_id_;  // "" without archiving
   uint32_t server_id_ = 0;
+  std::optional<StandbySpec> standby_;
+  bool needs_rejoin_ = false;
 };
 
 }  // namespace dbaas::engines
