@@ -278,7 +278,7 @@ Result<json> Service::RunBranchNow(const std::string& source, const std::string&
   engines::InstanceSpec spec = SpecFor(name, record->type, record->config);
   spec.superuser_access = server->superuser_access();
   release();  // the source is free again; from here on `server` is not used
-  ScopeExit remove_snapshot([&] { RemoveBranchSnapshot(*snapshot); });
+  ScopeExit remove_snapshot([&] { RemoveTransientSnapshot(*snapshot); });
   if (reset) {  // the copy is taken: now the branch's own state goes
     emptied = true;
     if (auto own = TakeServer(name)) {
@@ -340,7 +340,7 @@ json Service::BranchAnswer(const std::string& name, const catalog::RestoredFrom&
   return {{"method", from.branch_method}, {"exclusiveBytes", exclusive}};
 }
 
-void Service::RemoveBranchSnapshot(const storage::Manifest& snapshot) {
+void Service::RemoveTransientSnapshot(const storage::Manifest& snapshot) {
   // Held while it runs: the writer's for a thin one, gc's alone otherwise.
   auto remove = [&](auto /*hold*/) -> Status {
     ASSIGN_OR_RETURN(auto repo, repo_.Open());
@@ -357,7 +357,7 @@ void Service::RemoveBranchSnapshot(const storage::Manifest& snapshot) {
   Status removed = snapshot.kind == storage::SnapshotKind::kThin ? remove(repo_.HoldForWrite())
                                                                  : remove(repo_.HoldExclusive());
   if (!removed.ok()) {
-    spdlog::warn("event=branch_snapshot_remove_failed snapshot={} error=\"{}\"", snapshot.id,
+    spdlog::warn("event=transient_snapshot_remove_failed snapshot={} error=\"{}\"", snapshot.id,
                  removed.ToString());
   }
 }

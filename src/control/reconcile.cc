@@ -186,9 +186,12 @@ Status Service::ReconcileBackups() {
   }
   bool dirty = DirHasEntries(repo->TmpDir());
   for (const auto& s : snapshots) {
-    if (!s.name.starts_with(kBranchSnapshotPrefix)) continue;
-    // A branch cut off between its copy and the copy's removal: no backup, nothing uses it.
-    spdlog::warn("event=branch_snapshot_removed snapshot={} name={}", s.id, s.name);
+    if (!s.name.starts_with(kBranchSnapshotPrefix) && !s.name.starts_with(kStandbySnapshotPrefix)) {
+      continue;
+    }
+    // A branch or standby cut off between its copy and the copy's removal: no backup,
+    // nothing uses it.
+    spdlog::warn("event=transient_snapshot_removed snapshot={} name={}", s.id, s.name);
     ASSIGN_OR_RETURN(storage::WriteLock lock, repo->LockForWrite());
     Status removed = repo->RemoveSnapshot(s.id);
     if (!removed.ok() && removed.code() != StatusCode::kNotFound) return removed;

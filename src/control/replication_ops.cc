@@ -76,10 +76,16 @@ Status Service::ValidateReplicas(const std::string& name, const std::string& typ
     return Status::InvalidArgument("synchronous replication needs a standby",
                                    "give replicas of 1 or more with synchronous: true");
   }
-  if (type != "postgresql" && replicas > 0) {
+  if (type != "postgresql" && type != "mariadb" && replicas > 0) {
     return Status::InvalidArgument(
-        fmt::format("instance '{}' is {}: standbys are PostgreSQL's for now", name, type),
+        fmt::format("instance '{}' is {}: standbys are PostgreSQL's and MariaDB's", name, type),
         "see docs/ARCHITECTURE.md (replication)");
+  }
+  if (type != "postgresql" && synchronous) {
+    return Status::InvalidArgument(
+        fmt::format("instance '{}' is {}: synchronous standbys are PostgreSQL's for now", name,
+                    type),
+        "give synchronous: false (MariaDB's semi-synchronous replication is not wired)");
   }
   // Member names are `<instance>-<n>`: they must still be names.
   if (replicas > 0) {
@@ -343,6 +349,14 @@ Result<json> Service::RunSwitchover(const std::string& name, const std::string& 
     if (at.ok()) {
       for (const auto& link : at->replicas)
         streaming |= link.member == target && link.state == "streaming";
+      // A MariaDB standby tells its link itself; the primary answering is checked above.
+      if (!streaming) {
+        for (const auto& [member, standby] : handles.standbys) {
+          if (member != target) continue;
+          auto own = engine->Position(*standby);
+          streaming = own.ok() && own->upstream && own->upstream->state == "streaming";
+        }
+      }
     }
     if (!streaming) {
       return Status::FailedPrecondition(
@@ -604,6 +618,8 @@ void Service::ReplicationTick() {
         if (pos.ok()) {
           v.timeline = pos->timeline;
           v.lsn = pos->lsn;
+          // MariaDB's standbys tell their link themselves (SHOW REPLICA STATUS).
+          v.replication = pos->upstream;
         }
       }
       if (at_primary) {

@@ -327,12 +327,19 @@ class Service {
   // What a branch's job result adds: how it was made and the bytes it shares with no other
   // file (measured now); its parent and point are on the instance (branchedFrom).
   nlohmann::json BranchAnswer(const std::string& name, const catalog::RestoredFrom& from);
-  // Removes a branch's transient snapshot: a thin one alone, else with a gc of what it
-  // stored (exclusive, as a backup's deletion). A failure is logged (the next start
-  // removes it: ReconcileBackups).
-  void RemoveBranchSnapshot(const storage::Manifest& snapshot);
-  // Transient snapshots of branches are named so; no backup name (a DNS label) has a dot.
+  // Removes a transient snapshot (a branch's, a new standby's): a thin one alone, else with
+  // a gc of what it stored (exclusive, as a backup's deletion). A failure is logged (the
+  // next start removes it: ReconcileBackups).
+  void RemoveTransientSnapshot(const storage::Manifest& snapshot);
+  // Transient snapshots of branches and standbys are named so; no backup name (a DNS label)
+  // has a dot.
   static constexpr std::string_view kBranchSnapshotPrefix = "branch.";
+  static constexpr std::string_view kStandbySnapshotPrefix = "standby.";
+  // A new standby from a backup of the primary taken for it (an engine that copies only
+  // from backups, when the instance has none that serves), removed once the standby is made.
+  Result<std::unique_ptr<engines::Instance>> MakeStandbyFromFreshBackup(
+      const std::string& name, const engines::Engine& engine, const engines::Instance& primary,
+      const engines::InstanceSpec& spec);
   // The instance configuration a backup was taken with (a restore gets it again).
   static std::map<std::string, std::string> BackupConfig(const catalog::BackupRecord& backup);
   Result<nlohmann::json> RunDrill(const catalog::BackupRecord& backup, JobContext& job);

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/log.h"
+#include "base/scope_exit.h"
 #include "control/service.h"
 #include "engines/engine.h"
 
@@ -46,11 +47,40 @@ Result<std::unique_ptr<engines::Instance>> Service::StartStandby(const std::stri
     break;
   }
   auto copied = engine.MakeStandby(primary, spec, engines::StandbySeed{});
-  if (!copied.ok()) {
+  if (copied.ok()) {
+    source = "copied from the primary";
+    return start(std::move(copied).value());
+  }
+  if (copied.status().code() != StatusCode::kFailedPrecondition) {
     return copied.status().WithContext(fmt::format("make standby '{}'", spec.name));
   }
-  source = "copied from the primary";
-  return start(std::move(copied).value());
+  // The engine copies only from a backup (MariaDB), and none served: one is taken for it.
+  ASSIGN_OR_RETURN(auto made, MakeStandbyFromFreshBackup(name, engine, primary, spec));
+  source = "from a backup taken for it";
+  return start(std::move(made));
+}
+
+Result<std::unique_ptr<engines::Instance>> Service::MakeStandbyFromFreshBackup(
+    const std::string& name, const engines::Engine& engine, const engines::Instance& primary,
+    const engines::InstanceSpec& spec) {
+  // As any backup of the instance: not beside another one.
+  RETURN_IF_ERROR(reservations_.ReserveBackup(name));
+  ScopeExit reserved([&] { reservations_.EndBackup(name); });
+  storage::Manifest snapshot;
+  {
+    auto hold = repo_.HoldForWrite();
+    ASSIGN_OR_RETURN(auto repo, repo_.Open());
+    ASSIGN_OR_RETURN(
+        engines::EngineBackup backup,
+        engine.Backup(primary, *repo, std::string(kStandbySnapshotPrefix) + spec.name, nullptr));
+    snapshot = std::move(backup.snapshot);
+  }
+  ScopeExit remove([&] { RemoveTransientSnapshot(snapshot); });
+  auto hold = repo_.HoldForRead();
+  ASSIGN_OR_RETURN(auto repo, repo_.Open());
+  auto made = engine.MakeStandby(primary, spec, engines::StandbySeed{repo.get(), &snapshot});
+  if (!made.ok()) return made.status().WithContext(fmt::format("make standby '{}'", spec.name));
+  return made;
 }
 
 }  // namespace dbaas::control

@@ -324,11 +324,58 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
   EXPECT_FALSE(std::filesystem::exists(daemon_.data_root() + "/members/orders"));
 }
 
-TEST_F(ApiReplicationTest, MariaDbAndBadReplicaCountsAreRefusedWithTheReason) {
-  auto maria =
+// MariaDB: a standby made from a backup taken for it (the instance has none yet), its own
+// link as SHOW REPLICA STATUS tells it, a clean switchover, and a standby made from the
+// newest backup.
+TEST_F(ApiReplicationTest, MariaDbStandbysReplicateAndSwitchOverLosingNothing) {
+  if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
+  auto made =
       daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mariadb"}, {"replicas", 1}});
-  EXPECT_EQ(maria.status, 400) << maria.raw;
-  EXPECT_NE(maria.raw.find("PostgreSQL's for now"), std::string::npos) << maria.raw;
+  ASSERT_EQ(made.status, 201) << made.raw;
+  json inst = WaitFor(
+      "shop", [](const json& i) { return AllStreaming(i, 2, false); }, "the standby to replicate");
+  EXPECT_EQ(inst["members"][1]["name"], "shop-2");
+  EXPECT_EQ(inst["members"][1]["replication"]["syncState"], "async");
+  // The snapshot taken for the standby is gone: no backup lists it, none is left over.
+  EXPECT_EQ(daemon_.Get("/instances/shop/backups").body["count"], 0);
+  auto sql = [&](const std::string& q) { return MariaSql(daemon_, "shop", "USE app; " + q); };
+  auto created =
+      sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t SELECT seq FROM "
+          "seq_1_to_500");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  // Refused: synchronous standbys are PostgreSQL's.
+  auto sync = daemon_.Patch("/instances/shop", json{{"synchronous", true}});
+  EXPECT_EQ(sync.status, 400) << sync.raw;
+
+  auto over = daemon_.Post("/instances/shop/switchover", json::object());
+  ASSERT_EQ(over.status, 200) << over.raw;
+  EXPECT_EQ(over.body["primary"], "shop-2");
+  inst = WaitFor(
+      "shop", [](const json& i) { return AllStreaming(i, 2, false); },
+      "the old primary to follow the new one");
+  EXPECT_EQ(inst["members"][0]["name"], "shop-2");
+  EXPECT_EQ(inst["members"][1]["role"], "standby");
+  // Through the instance's connection (the new primary's port now): every row, writable.
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM t").value_or(""), "500");
+  EXPECT_TRUE(sql("INSERT INTO t VALUES (501)").ok());
+
+  // A backup, then a second standby made from it.
+  ASSERT_EQ(daemon_.Post("/instances/shop/backup", json{{"backupName", "nightly"}}).status, 201);
+  ASSERT_TRUE(sql("INSERT INTO t VALUES (502)").ok());
+  auto more = daemon_.Patch("/instances/shop", json{{"replicas", 2}});
+  ASSERT_EQ(more.status, 200) << more.raw;
+  ASSERT_EQ(more.body["added"].size(), 1u) << more.raw;
+  EXPECT_EQ(more.body["added"][0]["source"], "from backup nightly");
+  WaitFor(
+      "shop", [](const json& i) { return AllStreaming(i, 3, false); }, "two standbys");
+  EXPECT_EQ(daemon_.Delete("/instances/shop").status, 200);
+}
+
+TEST_F(ApiReplicationTest, BadReplicaCountsAreRefusedWithTheReason) {
+  auto mysql =
+      daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mysql"}, {"replicas", 1}});
+  EXPECT_EQ(mysql.status, 400) << mysql.raw;
+  EXPECT_NE(mysql.raw.find("PostgreSQL's and MariaDB's"), std::string::npos) << mysql.raw;
   auto sync_alone = daemon_.Post(
       "/instances", json{{"name", "pay"}, {"type", "postgresql"}, {"synchronous", true}});
   EXPECT_EQ(sync_alone.status, 400) << sync_alone.raw;
