@@ -15,7 +15,7 @@ start_dbaasd() {
   chmod 711 "$work"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$DBAASD" --data-root "$work/data" --listen "127.0.0.1:$port" --log-level warn "$@" \
-    2>"$work/dbaasd.log" &
+    >"$work/dbaasd.log" 2>&1 &
   pid=$!
   trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null
     "$REPO_ROOT/scripts/remove-instance-users.sh" "$work"; rm -rf "$work"' EXIT

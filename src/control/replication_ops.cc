@@ -403,6 +403,19 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
   // walsenders send every record to the standbys first; a hung or dead one is killed) and
   // from now on starts only as a standby that must be rewound.
   if (old_primary && !options_.test_unfenced_failover) {
+    if (switchover) {
+      // An engine whose standbys miss what is unsent at shutdown (MariaDB) stops writes
+      // first, and the target receives everything while the primary still sends.
+      auto last = engine->StopWrites(*old_primary);
+      Status received =
+          last.ok() && *last ? WaitForPosition(*engine, *next, **last, to) : last.status();
+      if (!received.ok()) {
+        // Writable again (the stop of writes lasts until a start).
+        WarnIfError(old_primary->Stop(std::chrono::seconds(60)), "stop the primary");
+        WarnIfError(old_primary->Start(), "restart the primary after a refused switchover");
+        return put_back(received);
+      }
+    }
     WarnIfError(old_primary->Stop(switchover ? std::chrono::seconds(60) : std::chrono::seconds(2)),
                 "stop the old primary");
     if (switchover) {
@@ -463,6 +476,11 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
 Status Service::WaitForCatchUp(const engines::Engine& engine, const engines::Instance& old_primary,
                                const engines::Instance& target, const std::string& to) {
   ASSIGN_OR_RETURN(uint64_t last, engine.CleanShutdownPosition(old_primary));
+  return WaitForPosition(engine, target, last, to);
+}
+
+Status Service::WaitForPosition(const engines::Engine& engine, const engines::Instance& target,
+                                uint64_t last, const std::string& to) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (true) {
     auto at = engine.Position(target);
@@ -571,6 +589,12 @@ void Service::ReplicationTick() {
       for (auto& [member, standby] : standbys) {
         if (standby->running()) continue;
         if ((*engine)->NeedsRejoin(*standby)) {
+          // One that holds what no other member has cannot follow: it is made again (what
+          // only it had is lost, as an asynchronous failover may lose it).
+          if (auto diverged = (*engine)->Diverged(*standby, *primary); diverged.ok() && *diverged) {
+            RemakeStandby(record, member, **engine, *primary);
+            continue;  // `standby` is gone; the new one is looked at next tick
+          }
           Status rejoined = (*engine)->Rejoin(*standby, *primary);
           if (!rejoined.ok()) {
             spdlog::error("event=rejoin_failed instance={} member={} error=\"{}\"", name, member,

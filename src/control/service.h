@@ -335,6 +335,11 @@ class Service {
   // has a dot.
   static constexpr std::string_view kBranchSnapshotPrefix = "branch.";
   static constexpr std::string_view kStandbySnapshotPrefix = "standby.";
+  // Replaces a fenced member that diverged (Engine::Diverged) with a new standby of the same
+  // name; when none can be made, the member leaves the instance (an event says so). Under
+  // members_mu_.
+  void RemakeStandby(const catalog::InstanceRecord& record, const std::string& member,
+                     const engines::Engine& engine, const engines::Instance& primary);
   // A new standby from a backup of the primary taken for it (an engine that copies only
   // from backups, when the instance has none that serves), removed once the standby is made.
   Result<std::unique_ptr<engines::Instance>> MakeStandbyFromFreshBackup(
@@ -425,6 +430,9 @@ class Service {
   // primary's last record (its shutdown checkpoint), waiting up to 30 s.
   static Status WaitForCatchUp(const engines::Engine& engine, const engines::Instance& old_primary,
                                const engines::Instance& target, const std::string& to);
+  // Until the target's position (Position's lsn_value) reaches `last`, up to 30 s.
+  static Status WaitForPosition(const engines::Engine& engine, const engines::Instance& target,
+                                uint64_t last, const std::string& to);
   // After a promotion: the catalog's port and state, the other standbys pointed at the new
   // primary, its synchronous standbys. Under members_mu_.
   Status FinishHandOver(const std::string& name);

@@ -83,4 +83,49 @@ Result<std::unique_ptr<engines::Instance>> Service::MakeStandbyFromFreshBackup(
   return made;
 }
 
+void Service::RemakeStandby(const catalog::InstanceRecord& record, const std::string& member,
+                            const engines::Engine& engine, const engines::Instance& primary) {
+  const std::string& name = record.name;
+  std::unique_ptr<engines::Instance> old;
+  {
+    std::lock_guard lock(mu_);
+    auto& of = standbys_[name];
+    auto it = of.find(member);
+    if (it == of.end()) return;
+    old = std::move(it->second);
+    of.erase(it);
+  }
+  spdlog::warn("event=standby_diverged instance={} member={}: made again", name, member);
+  WarnIfError(catalog_->AddEvent("warning", name, "",
+                                 fmt::format("standby {} diverged from {} (it held transactions "
+                                             "no other member has): made again",
+                                             member, record.primary())),
+              "record an event in the catalog");
+  WarnIfError(old->Delete(), "remove the diverged member");
+  old.reset();
+  engines::InstanceSpec spec = SpecFor(member, record.type, record.config);
+  spec.data_root = MemberRoot(name, member);
+  std::string source;
+  auto made = StartStandby(name, engine, primary, spec, source);
+  if (made.ok()) {
+    std::lock_guard lock(mu_);
+    standbys_[name][member] = std::move(made).value();
+    return;
+  }
+  WarnIfError(engines_->RemoveRemains(spec.data_root, member), "remove the standby not made");
+  spdlog::error("event=standby_remake_failed instance={} member={} error=\"{}\"", name, member,
+                made.status().ToString());
+  // The member leaves the instance: its catalog row must not name a server that is gone.
+  auto now = catalog_->GetInstance(name);
+  if (!now.ok()) return;
+  catalog::InstanceReplication r = now->replication;
+  std::erase(r.members, member);
+  WarnIfError(catalog_->UpdateInstanceReplication(name, r), "drop the member from the catalog");
+  WarnIfError(catalog_->AddEvent("error", name, "",
+                                 fmt::format("standby {} could not be made again ({}); add one "
+                                             "with PATCH /instances/{} {{replicas}}",
+                                             member, made.status().message(), name)),
+              "record an event in the catalog");
+}
+
 }  // namespace dbaas::control

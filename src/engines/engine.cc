@@ -361,6 +361,11 @@ class MariaEngine final : public Engine {
     ASSIGN_OR_RETURN(MariaInstance * maria, AsMutable<MariaInstance>(standby, "MariaDB"));
     return MariaPromote(*maria, timeout);
   }
+  Result<std::optional<uint64_t>> StopWrites(Instance& primary) const override {
+    ASSIGN_OR_RETURN(MariaInstance * maria, AsMutable<MariaInstance>(primary, "MariaDB"));
+    ASSIGN_OR_RETURN(uint64_t last, MariaStopWrites(*maria));
+    return std::optional<uint64_t>(last);
+  }
   Result<uint64_t> CleanShutdownPosition(const Instance& member) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, Replicating(member));
     return MariaLastPosition(*maria);
@@ -380,6 +385,12 @@ class MariaEngine final : public Engine {
     ASSIGN_OR_RETURN(MariaInstance * maria, AsMutable<MariaInstance>(member, "MariaDB"));
     ASSIGN_OR_RETURN(const MariaInstance* to, Replicating(primary));
     return MariaRejoin(*maria, *to);
+  }
+  Result<bool> Diverged(const Instance& member, const Instance& primary) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, Replicating(member));
+    ASSIGN_OR_RETURN(const MariaInstance* to, Replicating(primary));
+    ASSIGN_OR_RETURN(std::string lacking, MariaMissingOn(*maria, *to));
+    return !lacking.empty();
   }
   Status Fence(Instance& member, const Instance& primary) const override {
     ASSIGN_OR_RETURN(MariaInstance * maria, AsMutable<MariaInstance>(member, "MariaDB"));
@@ -455,6 +466,12 @@ Status Engine::Follow(Instance&, const Instance&) const { return NoReplication()
 Result<uint64_t> Engine::CleanShutdownPosition(const Instance&) const { return NoReplication(); }
 Status Engine::Rejoin(Instance&, const Instance&) const { return NoReplication(); }
 Status Engine::Fence(Instance&, const Instance&) const { return NoReplication(); }
+Result<std::optional<uint64_t>> Engine::StopWrites(Instance&) const {
+  return std::optional<uint64_t>();
+}
+
+Result<bool> Engine::Diverged(const Instance&, const Instance&) const { return false; }
+
 bool Engine::NeedsRejoin(const Instance&) const { return false; }
 Status Engine::SetSynchronous(Instance&, const std::vector<std::string>&) const {
   return NoReplication();

@@ -95,6 +95,12 @@ class Engine {
                                                         const StandbySeed& seed) const;
   virtual Result<MemberPosition> Position(const Instance& member) const;
   virtual Status Promote(Instance& standby, std::chrono::milliseconds timeout) const;
+  // A switchover's first step on the running primary: no more writes, and (as Position's
+  // lsn_value) where its last one is, which the target must reach before the primary
+  // stops; nullopt when its clean shutdown sends everything to its standbys itself
+  // (PostgreSQL's walsenders). MariaDB: read_only (until its next start), whose dump
+  // threads die at shutdown with what they did not send.
+  virtual Result<std::optional<uint64_t>> StopWrites(Instance& primary) const;
   // What a standby that has everything a stopped member wrote reaches at least, as
   // Position's lsn_value (PostgreSQL: past its shutdown checkpoint, kFailedPrecondition when
   // it did not shut down cleanly; MariaDB: its binlog's last transaction).
@@ -106,6 +112,10 @@ class Engine {
   // Marks a stopped member fenced: it starts only as a standby, after Rejoin.
   virtual Status Fence(Instance& member, const Instance& primary) const;
   virtual bool NeedsRejoin(const Instance& member) const;
+  // Whether a stopped, fenced member holds what `primary` lacks and no Rejoin can mend, so
+  // that it must be made again (MariaDB: transactions in its binlog the new primary never
+  // got; PostgreSQL: never, pg_rewind or a copy mends it).
+  virtual Result<bool> Diverged(const Instance& member, const Instance& primary) const;
   virtual Status SetSynchronous(Instance& primary, const std::vector<std::string>& members) const;
   virtual Status DropMemberSlot(const Instance& primary, const std::string& member) const;
 };

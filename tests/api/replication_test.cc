@@ -184,6 +184,19 @@ class ApiReplicationTest : public ::testing::Test {
     return -1;
   }
 
+  // A member's mariadbd, from its command line's option file.
+  pid_t ServerOf(const std::string& member) {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      auto cmdline = ReadFileToString(entry.path().string() + "/cmdline");
+      if (!cmdline.ok() || cmdline->find("mariadbd") == std::string::npos) continue;
+      if (cmdline->find(daemon_.data_root() + "/") == std::string::npos) continue;
+      if (cmdline->find("/" + member + "/my.cnf") != std::string::npos) {
+        return std::atoi(entry.path().filename().c_str());
+      }
+    }
+    return -1;
+  }
+
   // pgbench's invariant on the primary, and pg_amcheck.
   void ExpectConsistent(const std::string& instance) {
     auto amcheck = PgClient(daemon_, instance, "pg_amcheck",
@@ -368,6 +381,55 @@ TEST_F(ApiReplicationTest, MariaDbStandbysReplicateAndSwitchOverLosingNothing) {
   EXPECT_EQ(more.body["added"][0]["source"], "from backup nightly");
   WaitFor(
       "shop", [](const json& i) { return AllStreaming(i, 3, false); }, "two standbys");
+  EXPECT_EQ(daemon_.Delete("/instances/shop").status, 200);
+}
+
+// An asynchronous MariaDB failover that loses transactions: the standby is hung (SIGSTOP)
+// while the primary commits, then the primary dies (kill -9, its restart blocked). The
+// standby takes over without those commits; the old primary, which has them, has diverged:
+// it is made again as a standby of the new primary, never followed as it is.
+TEST_F(ApiReplicationTest, AMariaDbFailoverRemakesTheOldPrimaryThatDiverged) {
+  if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
+  auto made =
+      daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mariadb"}, {"replicas", 1}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  json inst = WaitFor(
+      "shop", [](const json& i) { return AllStreaming(i, 2, false); }, "the standby to replicate");
+  auto sql = [&](const std::string& q) { return MariaSql(daemon_, "shop", "USE app; " + q); };
+  ASSERT_TRUE(sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t SELECT seq FROM "
+                  "seq_1_to_100; CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))")
+                  .ok());
+  WaitFor(
+      "shop",
+      [](const json& i) {
+        return AllStreaming(i, 2, false) && i["members"][1]["lsn"] == i["members"][0]["lsn"];
+      },
+      "the standby to have every row");
+  const int primary_port = inst["members"][0]["port"];
+  pid_t standby_pid = ServerOf("shop-2"), primary_pid = ServerOf("shop");
+  ASSERT_GT(standby_pid, 0);
+  ASSERT_GT(primary_pid, 0);
+  ASSERT_EQ(::kill(standby_pid, SIGSTOP), 0);
+  // The primary's alone: a transaction of ~50 MB of binlog, more than the loopback's
+  // socket buffers hold for the hung standby.
+  ASSERT_TRUE(sql("INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_200000").ok());
+  ASSERT_EQ(::kill(primary_pid, SIGKILL), 0);
+  BlockPort(primary_port);
+  ASSERT_EQ(::kill(standby_pid, SIGCONT), 0);
+  WaitFor(
+      "shop", [](const json& i) { return i["primary"] == "shop-2"; }, "the standby to take over");
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM t").value_or(""), "100");
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM big").value_or(""), "0") << "async: the last commit is lost";
+  UnblockPorts();
+  inst = WaitFor(
+      "shop", [](const json& i) { return AllStreaming(i, 2, false); },
+      "the old primary, made again, to replicate");
+  EXPECT_EQ(inst["members"][1]["name"], "shop");
+  EXPECT_EQ(inst["failovers"], 1);
+  ASSERT_TRUE(sql("INSERT INTO t VALUES (1000)").ok());
+  auto log = ReadFileToString(daemon_.data_root() + ".dbaasd.log");
+  EXPECT_NE(log.value_or("").find("event=standby_diverged instance=shop member=shop"),
+            std::string::npos);
   EXPECT_EQ(daemon_.Delete("/instances/shop").status, 200);
 }
 

@@ -187,6 +187,9 @@ Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
     // Members (maria_replication.h): what a standby applies goes into its own binlog too,
     // and the primary lists it by its name (SHOW REPLICA HOSTS).
     cnf += "log_slave_updates = ON\nrelay_log = relay-bin\n";
+    // A standby applies in parallel what the primary committed as one group (optimistic
+    // mode): one applier with two fsyncs a commit fell seconds behind four writers.
+    cnf += "slave_parallel_threads = 4\nslave_parallel_mode = optimistic\n";
     cnf += fmt::format("report_host = {}\n", name_);
   }
   if (standby_) cnf += "read_only = ON\n";

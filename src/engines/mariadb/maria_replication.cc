@@ -183,6 +183,17 @@ Result<uint64_t> MariaLastPosition(const MariaInstance& member) {
   return SeqSum(at);
 }
 
+Result<uint64_t> MariaStopWrites(const MariaInstance& primary) {
+  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(primary.client()));
+  // Setting it waits for the commits in progress; accounts without READ ONLY ADMIN (the
+  // tenant's) write nothing after it.
+  RETURN_IF_ERROR(conn.Query("SET GLOBAL read_only = ON")
+                      .status()
+                      .WithContext(fmt::format("stop writes on '{}'", primary.name())));
+  ASSIGN_OR_RETURN(std::string at, conn.QueryValue("SELECT @@gtid_binlog_pos"));
+  return SeqSum(at);
+}
+
 Status MariaPromote(MariaInstance& standby, std::chrono::milliseconds timeout) {
   ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(standby.client()));
   ASSIGN_OR_RETURN(auto status, conn.QueryNamed("SHOW SLAVE STATUS"));
@@ -212,39 +223,43 @@ Status MariaPromote(MariaInstance& standby, std::chrono::milliseconds timeout) {
   return standby.SetStandby(std::nullopt);
 }
 
+Result<std::string> MariaMissingOn(const MariaInstance& member, const MariaInstance& primary) {
+  ASSIGN_OR_RETURN(GtidPosition own, LastBinlogPosition(member));
+  // Every transaction it wrote must be in the primary's history: its last GTID of each
+  // domain is in the primary's binlog state (the last of each domain and server) with at
+  // least its sequence number.
+  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(primary.client()));
+  ASSIGN_OR_RETURN(std::string state, conn.QueryValue("SELECT @@gtid_binlog_state"));
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> newest;
+  size_t at = 0;
+  while (at <= state.size()) {
+    size_t comma = std::min(state.find(',', at), state.size());
+    if (auto g = ParseGtidPosition(state.substr(at, comma - at)); g.ok()) {
+      for (const auto& [domain, gtid] : *g) newest[{gtid.domain, gtid.server}] = gtid.seq;
+    }
+    at = comma + 1;
+  }
+  for (const auto& [domain, gtid] : own) {
+    auto it = newest.find({gtid.domain, gtid.server});
+    if (it == newest.end() || it->second < gtid.seq) {
+      return fmt::format("{}-{}-{}", gtid.domain, gtid.server, gtid.seq);
+    }
+  }
+  return std::string();
+}
+
 Status MariaRejoin(MariaInstance& member, const MariaInstance& primary) {
   if (member.running()) {
     return Status::FailedPrecondition(
         fmt::format("'{}' must be stopped before it rejoins", member.name()));
   }
   ASSIGN_OR_RETURN(GtidPosition own, LastBinlogPosition(member));
-  {
-    // Every transaction it wrote must be in the new primary's history: its last GTID of
-    // each domain is in the primary's binlog state with at least its sequence number.
-    ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(primary.client()));
-    ASSIGN_OR_RETURN(std::string state, conn.QueryValue("SELECT @@gtid_binlog_state"));
-    std::map<std::pair<uint32_t, uint32_t>, uint64_t> newest;
-    std::string item;
-    for (size_t at = 0; at <= state.size(); ++at) {
-      if (at < state.size() && state[at] != ',') {
-        item += state[at];
-        continue;
-      }
-      if (auto g = ParseGtidPosition(item); g.ok()) {
-        for (const auto& [d, gtid] : *g) newest[{gtid.domain, gtid.server}] = gtid.seq;
-      }
-      item.clear();
-    }
-    for (const auto& [domain, gtid] : own) {
-      auto it = newest.find({gtid.domain, gtid.server});
-      if (it == newest.end() || it->second < gtid.seq) {
-        return Status::FailedPrecondition(
-            fmt::format("'{}' has transactions '{}' lacks (its binlog ends at {}-{}-{}): it "
-                        "diverged",
-                        member.name(), primary.name(), gtid.domain, gtid.server, gtid.seq),
-            "remove that standby and add one again (PATCH replicas)");
-      }
-    }
+  ASSIGN_OR_RETURN(std::string lacking, MariaMissingOn(member, primary));
+  if (!lacking.empty()) {
+    return Status::FailedPrecondition(
+        fmt::format("'{}' has transactions '{}' lacks (up to {}): it diverged", member.name(),
+                    primary.name(), lacking),
+        "it is made again from a backup (the service does so)");
   }
   // Started read_only (it is fenced), pointed at the primary from its own position; it
   // replicates from there on every start.

@@ -52,8 +52,16 @@ Result<MemberPosition> MariaPosition(const MariaInstance& member);
 // transaction, read from its binlog files: what a standby must have received.
 Result<uint64_t> MariaLastPosition(const MariaInstance& member);
 
+// read_only on the running primary (its commits in flight end first; until its next
+// start), and where its binlog then ends, as MariaPosition's lsn_value.
+Result<uint64_t> MariaStopWrites(const MariaInstance& primary);
+
 // Stops replication once the relay log is applied, forgets the primary, lifts read_only.
 Status MariaPromote(MariaInstance& standby, std::chrono::milliseconds timeout);
+
+// The last GTID of a stopped member's binlog that `primary` lacks ("0-7-42"), or "" when
+// the primary has every transaction the member wrote.
+Result<std::string> MariaMissingOn(const MariaInstance& member, const MariaInstance& primary);
 
 // A stopped old primary made a standby of `primary` if its binlog holds no transaction the
 // new primary lacks (kFailedPrecondition, saying so, otherwise). Not started: on its next
