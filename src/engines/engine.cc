@@ -48,7 +48,7 @@ Result<T*> AsMutable(Instance& instance, const char* engine) {
 
 Status NoReplication() {
   return Status::InvalidArgument("this engine has no standbys yet",
-                                 "replicas are PostgreSQL's for now (docs/ARCHITECTURE.md)");
+                                 "replicas are PostgreSQL's and MariaDB's (docs/ARCHITECTURE.md)");
 }
 
 // The spec with the engine's runtime.
