@@ -75,6 +75,19 @@ class ApiBranchTest : public ::testing::Test {
     EXPECT_EQ(v[2], v[3]) << instance;
     return std::stol(v[4]);
   }
+  // The instance's members once its standby streams (up to 30 s; as they are then).
+  json StreamingMembers(const std::string& instance) {
+    json members;
+    for (int i = 0; i < 300; ++i) {
+      members = daemon_.Get("/instances/" + instance).body["instance"]["members"];
+      if (members.size() == 2 && members[1]["replication"].is_object() &&
+          members[1]["replication"]["state"] == "streaming") {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return members;
+  }
   std::string Value(const std::string& instance, const std::string& sql) {
     return Psql(daemon_, instance, sql).value_or("query failed");
   }
@@ -218,15 +231,7 @@ TEST_F(ApiBranchTest, BranchAtATimeHoldsExactlyTheRowsCommittedBeforeIt) {
   // it is not reset (a reset makes one server).
   auto replicated = daemon_.Patch("/instances/at-time", json{{"replicas", 1}});
   ASSERT_EQ(replicated.status, 200) << replicated.raw;
-  json members;
-  for (int i = 0; i < 300; ++i) {
-    members = daemon_.Get("/instances/at-time").body["instance"]["members"];
-    if (members.size() == 2 && members[1]["replication"].is_object() &&
-        members[1]["replication"]["state"] == "streaming") {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  json members = StreamingMembers("at-time");
   ASSERT_EQ(members.size(), 2u) << members.dump();
   EXPECT_EQ(members[0]["timeline"], 2) << members.dump();
   EXPECT_EQ(members[1]["replication"]["state"], "streaming") << members.dump();
@@ -261,6 +266,16 @@ TEST_F(ApiBranchTest, BranchAtATimeHoldsExactlyTheRowsCommittedBeforeIt) {
   EXPECT_EQ(Branch("nothing", {{"newInstanceName", "x"}}).status, 404);
   EXPECT_EQ(daemon_.Get("/instances/x").status, 404);
   EXPECT_EQ(Snapshots(), 1u) << "base's alone";
+
+  // A standby of the source starts from its newest backup, a thin one: cloned, not copied
+  // from the primary.
+  auto seeded = daemon_.Patch("/instances/src", json{{"replicas", 1}});
+  ASSERT_EQ(seeded.status, 200) << seeded.raw;
+  ASSERT_EQ(seeded.body["added"].size(), 1u) << seeded.raw;
+  EXPECT_EQ(seeded.body["added"][0]["source"], "from backup base");
+  members = StreamingMembers("src");
+  ASSERT_EQ(members.size(), 2u) << members.dump();
+  EXPECT_EQ(members[1]["replication"]["state"], "streaming") << members.dump();
 }
 
 TEST_F(ApiBranchTest, KilledMidBranchOrResetLeavesNoHalfMadeBranchOrSnapshot) {
