@@ -181,8 +181,8 @@ Status Service::ReshapeMembers(const std::string& name, int replicas, bool synch
     RETURN_IF_ERROR(MakeDirs(root, 0711));
     engines::InstanceSpec spec = SpecFor(member, record.type, record.config);
     spec.data_root = root;
-    std::string source;
-    auto made = StartStandby(name, *engine, *primary, spec, source);
+    StandbySource from;
+    auto made = StartStandby(name, *engine, *primary, spec, from);
     if (!made.ok()) {
       WarnIfError(engines_->RemoveRemains(root, member), "remove the standby not made");
       return made.status();
@@ -193,9 +193,15 @@ Status Service::ReshapeMembers(const std::string& name, int replicas, bool synch
     }
     r.members.push_back(member);
     RETURN_IF_ERROR(catalog_->UpdateInstanceReplication(name, r));
-    if (added) added->push_back({{"member", member}, {"source", source}});
+    if (added) {
+      json one = {{"member", member}, {"source", from.source}};
+      if (!from.note.empty()) one["note"] = from.note;
+      added->push_back(std::move(one));
+    }
+    std::string why = from.note.empty() ? "" : "; " + from.note;
     WarnIfError(
-        catalog_->AddEvent("info", name, "", fmt::format("standby {} added ({})", member, source)),
+        catalog_->AddEvent("info", name, "",
+                           fmt::format("standby {} added ({}{})", member, from.source, why)),
         "record an event in the catalog");
   }
   if (standbys() > replicas) {

@@ -408,16 +408,22 @@ class Service {
                                  bool synchronous);
   // Makes standbys until there are `replicas` or removes the surplus, then sets the
   // synchronous standbys; the catalog follows each step. Each standby made goes into
-  // `added` ({member, source}) when given. Under members_mu_.
+  // `added` ({member, source, note?}) when given. Under members_mu_.
   Status ReshapeMembers(const std::string& name, int replicas, bool synchronous,
                         nlohmann::json* added = nullptr);
+  // Where a new standby's first copy came from; `note`: why the newest backup did not
+  // serve, when it did not.
+  struct StandbySource {
+    std::string source;
+    std::string note;
+  };
   // A new standby of `primary`, started: from the instance's newest backup where it can
-  // serve (control/standby_seeding.cc), else copied from the primary. `source` says which.
+  // serve (control/standby_seeding.cc), else copied from the primary. `from` says which.
   Result<std::unique_ptr<engines::Instance>> StartStandby(const std::string& name,
                                                           const engines::Engine& engine,
                                                           const engines::Instance& primary,
                                                           const engines::InstanceSpec& spec,
-                                                          std::string& source);
+                                                          StandbySource& from);
   Status SetSynchronousStandbys(const std::string& name);
   Result<nlohmann::json> RunSwitchover(const std::string& name, const std::string& to);
   // The primary did not answer for failover_delay: the most advanced standby takes over.

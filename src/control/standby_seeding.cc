@@ -15,7 +15,7 @@ Result<std::unique_ptr<engines::Instance>> Service::StartStandby(const std::stri
                                                                  const engines::Engine& engine,
                                                                  const engines::Instance& primary,
                                                                  const engines::InstanceSpec& spec,
-                                                                 std::string& source) {
+                                                                 StandbySource& from) {
   auto start = [&](std::unique_ptr<engines::Instance> standby)
       -> Result<std::unique_ptr<engines::Instance>> {
     if (Status st = standby->Start(); !st.ok()) {
@@ -40,15 +40,16 @@ Result<std::unique_ptr<engines::Instance>> Service::StartStandby(const std::stri
     }();
     auto seeded = made.ok() ? start(std::move(made).value()) : made.status();
     if (seeded.ok()) {
-      source = fmt::format("from backup {}", backup.name);
+      from.source = fmt::format("from backup {}", backup.name);
       return seeded;
     }
+    from.note = fmt::format("backup {} did not serve: {}", backup.name, seeded.status().message());
     spdlog::warn("instance {}: {}; copying the primary instead", name, seeded.status().ToString());
     break;
   }
   auto copied = engine.MakeStandby(primary, spec, engines::StandbySeed{});
   if (copied.ok()) {
-    source = "copied from the primary";
+    from.source = "copied from the primary";
     return start(std::move(copied).value());
   }
   if (copied.status().code() != StatusCode::kFailedPrecondition) {
@@ -56,7 +57,7 @@ Result<std::unique_ptr<engines::Instance>> Service::StartStandby(const std::stri
   }
   // The engine copies only from a backup (MariaDB), and none served: one is taken for it.
   ASSIGN_OR_RETURN(auto made, MakeStandbyFromFreshBackup(name, engine, primary, spec));
-  source = "from a backup taken for it";
+  from.source = "from a backup taken for it";
   return start(std::move(made));
 }
 
@@ -105,8 +106,8 @@ void Service::RemakeStandby(const catalog::InstanceRecord& record, const std::st
   old.reset();
   engines::InstanceSpec spec = SpecFor(member, record.type, record.config);
   spec.data_root = MemberRoot(name, member);
-  std::string source;
-  auto made = StartStandby(name, engine, primary, spec, source);
+  StandbySource from;
+  auto made = StartStandby(name, engine, primary, spec, from);
   if (made.ok()) {
     std::lock_guard lock(mu_);
     standbys_[name][member] = std::move(made).value();
