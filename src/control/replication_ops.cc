@@ -416,9 +416,7 @@ Status Service::HandOver(const catalog::InstanceRecord& record, const std::strin
       Status received =
           last.ok() && *last ? WaitForPosition(*engine, *next, **last, to) : last.status();
       if (!received.ok()) {
-        // Writable again (the stop of writes lasts until a start).
-        WarnIfError(old_primary->Stop(std::chrono::seconds(60)), "stop the primary");
-        WarnIfError(old_primary->Start(), "restart the primary after a refused switchover");
+        WarnIfError(engine->ResumeWrites(*old_primary), "resume writes after a refused switchover");
         return put_back(received);
       }
     }
@@ -591,16 +589,19 @@ void Service::ReplicationTick() {
       }
     }
     // Members that are down come back: a fenced old primary rewound first.
+    bool remade = false;
     if (up && !reservations_.BackupOf(name)) {
       for (auto& [member, standby] : standbys) {
+        // One that cannot follow (it holds what no other member has, or its primary no
+        // longer has what it needs) is made again; what only it had is lost, as an
+        // asynchronous failover may lose it.
+        if (auto lost = (*engine)->Diverged(*standby, *primary); lost.ok() && *lost) {
+          RemakeStandby(record, member, **engine, *primary);
+          remade = true;  // `standby` is gone: the handles are stale
+          break;
+        }
         if (standby->running()) continue;
         if ((*engine)->NeedsRejoin(*standby)) {
-          // One that holds what no other member has cannot follow: it is made again (what
-          // only it had is lost, as an asynchronous failover may lose it).
-          if (auto diverged = (*engine)->Diverged(*standby, *primary); diverged.ok() && *diverged) {
-            RemakeStandby(record, member, **engine, *primary);
-            continue;  // `standby` is gone; the new one is looked at next tick
-          }
           Status rejoined = (*engine)->Rejoin(*standby, *primary);
           if (!rejoined.ok()) {
             spdlog::error("event=rejoin_failed instance={} member={} error=\"{}\"", name, member,
@@ -621,6 +622,7 @@ void Service::ReplicationTick() {
         }
       }
     }
+    if (remade) continue;  // the views come next tick, from fresh handles
     // What GET /instances/:name and /metrics show.
     std::vector<MemberView> views;
     std::optional<engines::MemberPosition> at_primary;

@@ -503,7 +503,7 @@ engines::InstanceSpec Service::SpecFor(const std::string& name, const std::strin
   // PostgreSQL's archive_command runs the dbaas binary; MariaDB's binlogs are drained by
   // the daemon (a server of MySQL's does not archive).
   if (!options_.dbaas_binary.empty())
-    spec.archiving = {repository_dir(), options_.dbaas_binary, ""};
+    spec.archiving = {repository_dir(), options_.dbaas_binary, "", ""};
   return spec;
 }
 

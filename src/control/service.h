@@ -335,9 +335,9 @@ class Service {
   // has a dot.
   static constexpr std::string_view kBranchSnapshotPrefix = "branch.";
   static constexpr std::string_view kStandbySnapshotPrefix = "standby.";
-  // Replaces a fenced member that diverged (Engine::Diverged) with a new standby of the same
-  // name; when none can be made, the member leaves the instance (an event says so). Under
-  // members_mu_.
+  // Replaces a member that cannot follow (Engine::Diverged) with a new standby of the same
+  // name; when none can be made, the member leaves the instance (an event says so). It runs
+  // in the ticker, which no failover passes while it does. Under members_mu_.
   void RemakeStandby(const catalog::InstanceRecord& record, const std::string& member,
                      const engines::Engine& engine, const engines::Instance& primary);
   // A new standby from a backup of the primary taken for it (an engine that copies only

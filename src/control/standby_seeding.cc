@@ -44,7 +44,7 @@ Result<std::unique_ptr<engines::Instance>> Service::StartStandby(const std::stri
       return seeded;
     }
     from.note = fmt::format("backup {} did not serve: {}", backup.name, seeded.status().message());
-    spdlog::warn("instance {}: {}; copying the primary instead", name, seeded.status().ToString());
+    spdlog::warn("instance {}: {}; trying another way", name, seeded.status().ToString());
     break;
   }
   auto copied = engine.MakeStandby(primary, spec, engines::StandbySeed{});
@@ -87,46 +87,65 @@ Result<std::unique_ptr<engines::Instance>> Service::MakeStandbyFromFreshBackup(
 void Service::RemakeStandby(const catalog::InstanceRecord& record, const std::string& member,
                             const engines::Engine& engine, const engines::Instance& primary) {
   const std::string& name = record.name;
+  auto now = catalog_->GetInstance(name);
+  if (!now.ok()) return;
+  catalog::InstanceReplication without = now->replication;
+  std::erase(without.members, member);
+  // Out of the catalog first: a daemon killed from here on finds a directory no member
+  // names (StartMembers removes it), never a member without a server.
+  if (Status dropped = catalog_->UpdateInstanceReplication(name, without); !dropped.ok()) {
+    spdlog::error("event=standby_remake_failed instance={} member={} error=\"{}\"", name, member,
+                  dropped.ToString());
+    return;
+  }
   std::unique_ptr<engines::Instance> old;
   {
     std::lock_guard lock(mu_);
     auto& of = standbys_[name];
-    auto it = of.find(member);
-    if (it == of.end()) return;
-    old = std::move(it->second);
-    of.erase(it);
+    if (auto it = of.find(member); it != of.end()) {
+      old = std::move(it->second);
+      of.erase(it);
+    }
   }
   spdlog::warn("event=standby_diverged instance={} member={}: made again", name, member);
   WarnIfError(catalog_->AddEvent("warning", name, "",
-                                 fmt::format("standby {} diverged from {} (it held transactions "
-                                             "no other member has): made again",
+                                 fmt::format("standby {} cannot follow {} (it diverged, or its "
+                                             "primary no longer has what it needs): made again",
                                              member, record.primary())),
               "record an event in the catalog");
-  WarnIfError(old->Delete(), "remove the diverged member");
-  old.reset();
+  if (old) {
+    // Its logs go to its archive first; when they cannot, it stays (next tick tries again).
+    if (Status deleted = old->Delete(); !deleted.ok()) {
+      spdlog::error("event=standby_remake_failed instance={} member={} error=\"{}\"", name, member,
+                    deleted.ToString());
+      std::lock_guard lock(mu_);
+      standbys_[name][member] = std::move(old);
+      WarnIfError(catalog_->UpdateInstanceReplication(name, now->replication),
+                  "put the member back in the catalog");
+      return;
+    }
+  }
   engines::InstanceSpec spec = SpecFor(member, record.type, record.config);
   spec.data_root = MemberRoot(name, member);
   StandbySource from;
   auto made = StartStandby(name, engine, primary, spec, from);
-  if (made.ok()) {
-    std::lock_guard lock(mu_);
-    standbys_[name][member] = std::move(made).value();
+  if (!made.ok()) {
+    WarnIfError(engines_->RemoveRemains(spec.data_root, member), "remove the standby not made");
+    spdlog::error("event=standby_remake_failed instance={} member={} error=\"{}\"", name, member,
+                  made.status().ToString());
+    WarnIfError(catalog_->AddEvent("error", name, "",
+                                   fmt::format("standby {} could not be made again ({}); add one "
+                                               "with PATCH /instances/{} {{replicas}}",
+                                               member, made.status().message(), name)),
+                "record an event in the catalog");
     return;
   }
-  WarnIfError(engines_->RemoveRemains(spec.data_root, member), "remove the standby not made");
-  spdlog::error("event=standby_remake_failed instance={} member={} error=\"{}\"", name, member,
-                made.status().ToString());
-  // The member leaves the instance: its catalog row must not name a server that is gone.
-  auto now = catalog_->GetInstance(name);
-  if (!now.ok()) return;
-  catalog::InstanceReplication r = now->replication;
-  std::erase(r.members, member);
-  WarnIfError(catalog_->UpdateInstanceReplication(name, r), "drop the member from the catalog");
-  WarnIfError(catalog_->AddEvent("error", name, "",
-                                 fmt::format("standby {} could not be made again ({}); add one "
-                                             "with PATCH /instances/{} {{replicas}}",
-                                             member, made.status().message(), name)),
-              "record an event in the catalog");
+  {
+    std::lock_guard lock(mu_);
+    standbys_[name][member] = std::move(made).value();
+  }
+  WarnIfError(catalog_->UpdateInstanceReplication(name, now->replication),
+              "put the member back in the catalog");
 }
 
 }  // namespace dbaas::control

@@ -337,6 +337,10 @@ class MariaEngine final : public Engine {
     member.type = maria->type();
     member.archiving = maria->archiving();
     member.archiving.join_archive_id.clear();
+    // Named after the instance (the primary's own archive id says which), so that pruning
+    // keeps it while the instance lives.
+    const std::string& primary_archive = maria->log_archive_id();
+    member.archiving.archive_owner = primary_archive.substr(0, primary_archive.find('.'));
     member.superuser_access = maria->superuser_access();
     ASSIGN_OR_RETURN(auto made, RestoreMaria(repo, snapshot, member, maria->endpoint().password,
                                              nullptr, prepared.replay,
@@ -366,6 +370,10 @@ class MariaEngine final : public Engine {
     ASSIGN_OR_RETURN(uint64_t last, MariaStopWrites(*maria));
     return std::optional<uint64_t>(last);
   }
+  Status ResumeWrites(Instance& primary) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, Replicating(primary));
+    return MariaResumeWrites(*maria);
+  }
   Result<uint64_t> CleanShutdownPosition(const Instance& member) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, Replicating(member));
     return MariaLastPosition(*maria);
@@ -389,6 +397,8 @@ class MariaEngine final : public Engine {
   Result<bool> Diverged(const Instance& member, const Instance& primary) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, Replicating(member));
     ASSIGN_OR_RETURN(const MariaInstance* to, Replicating(primary));
+    if (maria->running()) return MariaSourceLost(*maria);
+    if (!maria->needs_rejoin()) return false;
     ASSIGN_OR_RETURN(std::string lacking, MariaMissingOn(*maria, *to));
     return !lacking.empty();
   }
@@ -469,6 +479,8 @@ Status Engine::Fence(Instance&, const Instance&) const { return NoReplication();
 Result<std::optional<uint64_t>> Engine::StopWrites(Instance&) const {
   return std::optional<uint64_t>();
 }
+
+Status Engine::ResumeWrites(Instance&) const { return Status::Ok(); }
 
 Result<bool> Engine::Diverged(const Instance&, const Instance&) const { return false; }
 

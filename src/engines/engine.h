@@ -86,8 +86,9 @@ class Engine {
 
   // Replication between an instance's members (engines/replication.h): PostgreSQL's
   // streaming and MariaDB's GTID replication; MySQL fails with kInvalidArgument.
-  // A standby of the running `primary` named spec.name, streaming through a slot of its
-  // own and archiving (once promoted) into the primary's archive. Not started. From
+  // A standby of the running `primary` named spec.name (PostgreSQL: streaming through a slot
+  // of its own, archiving once promoted into the primary's archive; MariaDB: an archive of
+  // its own, named after the instance). Not started. From
   // `seed`'s backup when it names one: kFailedPrecondition, nothing made, when that backup
   // cannot serve (the caller may copy the primary instead).
   virtual Result<std::unique_ptr<Instance>> MakeStandby(const Instance& primary,
@@ -101,6 +102,8 @@ class Engine {
   // (PostgreSQL's walsenders). MariaDB: read_only (until its next start), whose dump
   // threads die at shutdown with what they did not send.
   virtual Result<std::optional<uint64_t>> StopWrites(Instance& primary) const;
+  // Undoes StopWrites on a primary that stays one (a refused switchover).
+  virtual Status ResumeWrites(Instance& primary) const;
   // What a standby that has everything a stopped member wrote reaches at least, as
   // Position's lsn_value (PostgreSQL: past its shutdown checkpoint, kFailedPrecondition when
   // it did not shut down cleanly; MariaDB: its binlog's last transaction).
@@ -112,9 +115,10 @@ class Engine {
   // Marks a stopped member fenced: it starts only as a standby, after Rejoin.
   virtual Status Fence(Instance& member, const Instance& primary) const;
   virtual bool NeedsRejoin(const Instance& member) const;
-  // Whether a stopped, fenced member holds what `primary` lacks and no Rejoin can mend, so
-  // that it must be made again (MariaDB: transactions in its binlog the new primary never
-  // got; PostgreSQL: never, pg_rewind or a copy mends it).
+  // Whether a member cannot follow `primary` and must be made again: MariaDB: a fenced one
+  // whose binlog holds transactions the new primary never got, or a running standby whose
+  // primary no longer has the binlog it needs (purged while it was down); PostgreSQL:
+  // never (pg_rewind or a copy mends a fenced one; a slot keeps a standby's WAL).
   virtual Result<bool> Diverged(const Instance& member, const Instance& primary) const;
   virtual Status SetSynchronous(Instance& primary, const std::vector<std::string>& members) const;
   virtual Status DropMemberSlot(const Instance& primary, const std::string& member) const;

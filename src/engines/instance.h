@@ -29,6 +29,10 @@ struct LogArchiving {
   // The archive to join instead of making one: a standby archives into its primary's (it
   // archives once promoted), so the instance's log stays one archive across failovers.
   std::string join_archive_id;
+  // The instance a new archive is named after (archive ids are "<instance>.<hex>", which
+  // pruning reads), when not the server's own name: a MariaDB standby keeps an archive of
+  // its own (binlog names would collide in one), named after its instance.
+  std::string archive_owner;
 };
 
 // Everything needed to make an instance (fresh or restored).

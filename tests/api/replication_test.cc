@@ -351,6 +351,13 @@ TEST_F(ApiReplicationTest, MariaDbStandbysReplicateAndSwitchOverLosingNothing) {
   EXPECT_EQ(inst["members"][1]["replication"]["syncState"], "async");
   // The snapshot taken for the standby is gone: no backup lists it, none is left over.
   EXPECT_EQ(daemon_.Get("/instances/shop/backups").body["count"], 0);
+  EXPECT_EQ(made.body["instance"]["members"].size(), 2u) << made.raw;
+  size_t snapshots = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(daemon_.data_root() + "/repository/snapshots")) {
+    snapshots += e.is_regular_file();
+  }
+  EXPECT_EQ(snapshots, 0u) << "the standby's transient snapshot was left behind";
   auto sql = [&](const std::string& q) { return MariaSql(daemon_, "shop", "USE app; " + q); };
   auto created =
       sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t SELECT seq FROM "

@@ -47,7 +47,7 @@ class MariaReplicationTest : public ::testing::Test {
     spec.type = "mariadb";
     spec.data_root = tmp_ / dir;
     spec.config = {{"innodb_log_file_size", "32M"}};
-    spec.archiving = {tmp_ / "repo", "/usr/bin/true", ""};
+    spec.archiving = {tmp_ / "repo", "/usr/bin/true", "", ""};
     return spec;
   }
 
@@ -113,6 +113,18 @@ TEST_F(MariaReplicationTest, AStandbyFromABackupReplicatesIsPromotedAndTheOldPri
   ASSERT_TRUE(Eventually(*standby, "400"))
       << ReadFileToString(standby->dir() + "/mariadb.log").value_or("");
   EXPECT_EQ(Sql(*standby, "SELECT @@read_only"), "1");
+  {
+    // The tenant's account cannot write there (it lacks READ ONLY ADMIN).
+    MariaEndpoint tenant = Maria(*standby).client();
+    tenant.user = standby->login().user;
+    tenant.password = standby->login().password;
+    auto conn = MariaConnection::Connect(tenant);
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    auto refused_write = conn->Query("INSERT INTO app.t VALUES (0)");
+    ASSERT_FALSE(refused_write.ok());
+    EXPECT_NE(refused_write.status().message().find("read-only"), std::string::npos)
+        << refused_write.status().ToString();
+  }
   EXPECT_NE(Maria(*standby).log_archive_id(), Maria(*primary_).log_archive_id());
 
   auto at_standby = engine_->Position(*standby);

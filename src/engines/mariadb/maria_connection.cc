@@ -67,6 +67,16 @@ Result<std::vector<MariaRow>> MariaConnection::Query(const std::string& sql) {
   return Run(sql, nullptr);
 }
 
+Status MariaConnection::ExecuteSecret(const std::string& sql, const std::string& what) {
+  MYSQL* m = conn_.get();
+  if (mysql_real_query(m, sql.data(), sql.size()) != 0) {
+    return Status::IoError(
+        fmt::format("MariaDB: {} failed: {} (error {})", what, mysql_error(m), mysql_errno(m)));
+  }
+  if (MYSQL_RES* res = mysql_store_result(m)) mysql_free_result(res);
+  return Status::Ok();
+}
+
 Result<std::vector<std::map<std::string, std::string>>> MariaConnection::QueryNamed(
     const std::string& sql) {
   std::vector<std::string> names;

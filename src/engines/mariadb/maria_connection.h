@@ -38,6 +38,9 @@ class MariaConnection {
   Result<std::vector<MariaRow>> Query(const std::string& sql);
   // The first column of the first row.
   Result<std::string> QueryValue(const std::string& sql);
+  // Runs a statement that carries a secret (a password): its error names `what`, never
+  // the statement.
+  Status ExecuteSecret(const std::string& sql, const std::string& what);
   // The rows keyed by column name: for SHOW statements whose columns vary by version.
   Result<std::vector<std::map<std::string, std::string>>> QueryNamed(const std::string& sql);
   // SHOW GLOBAL STATUS LIKE `name`: its value.

@@ -246,7 +246,9 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   // MySQL's binary log is another format (and GTIDs another scheme): not archived.
   if (!spec.archiving.repo_path.empty() && inst->flavor_ == MariaFlavor::kMariaDB) {
     inst->archiving_ = spec.archiving;
-    inst->archive_id_ = spec.name + "." + RandomHex(4);
+    const std::string& owner =
+        spec.archiving.archive_owner.empty() ? spec.name : spec.archiving.archive_owner;
+    inst->archive_id_ = owner + "." + RandomHex(4);
     // Unique enough among one tenant's instances; 0 means "no binlog" to the server.
     uint32_t id = 0;
     while (id == 0) id = static_cast<uint32_t>(std::stoul(RandomHex(4), nullptr, 16));

@@ -38,13 +38,12 @@ uint64_t SeqSum(const std::string& text) {
 }
 
 Status EnsureReplicaAccount(MariaConnection& conn, const std::string& password) {
-  for (const std::string& sql :
-       {fmt::format("CREATE USER IF NOT EXISTS {} IDENTIFIED BY {}", kReplicaAccount,
-                    MariaQuote(password)),
-        fmt::format("GRANT REPLICATION SLAVE ON *.* TO {}", kReplicaAccount)}) {
-    RETURN_IF_ERROR(conn.Query(sql).status().WithContext("make the replication account"));
-  }
-  return Status::Ok();
+  RETURN_IF_ERROR(conn.ExecuteSecret(fmt::format("CREATE USER IF NOT EXISTS {} IDENTIFIED BY {}",
+                                                 kReplicaAccount, MariaQuote(password)),
+                                     "making the replication account"));
+  return conn.Query(fmt::format("GRANT REPLICATION SLAVE ON *.* TO {}", kReplicaAccount))
+      .status()
+      .WithContext("grant the replication account its privilege");
 }
 
 // The position at the end of a binlog file's last whole transaction.
@@ -122,14 +121,13 @@ Status MariaReplicateFrom(const MariaInstance& member, const MariaInstance& prim
             .status()
             .WithContext(fmt::format("set the GTID position of '{}'", member.name())));
   }
-  RETURN_IF_ERROR(
-      conn.Query(fmt::format("CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, "
-                             "MASTER_USER = 'dbaas_replica', MASTER_PASSWORD = {}, "
-                             "MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, "
-                             "MASTER_HEARTBEAT_PERIOD = 1",
-                             primary.endpoint().port, MariaQuote(primary.endpoint().password)))
-          .status()
-          .WithContext(fmt::format("point '{}' at '{}'", member.name(), primary.name())));
+  RETURN_IF_ERROR(conn.ExecuteSecret(
+      fmt::format("CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, "
+                  "MASTER_USER = 'dbaas_replica', MASTER_PASSWORD = {}, "
+                  "MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, "
+                  "MASTER_HEARTBEAT_PERIOD = 1",
+                  primary.endpoint().port, MariaQuote(primary.endpoint().password)),
+      fmt::format("pointing '{}' at '{}'", member.name(), primary.name())));
   return conn.Query("START SLAVE")
       .status()
       .WithContext(fmt::format("start replication on '{}'", member.name()));
@@ -187,11 +185,21 @@ Result<uint64_t> MariaStopWrites(const MariaInstance& primary) {
   ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(primary.client()));
   // Setting it waits for the commits in progress; accounts without READ ONLY ADMIN (the
   // tenant's) write nothing after it.
+  // Setting it waits for the commits in progress and for the tenant's table locks (LOCK
+  // TABLES): 10 s at most, then the switchover is refused.
+  RETURN_IF_ERROR(conn.Query("SET SESSION lock_wait_timeout = 10").status());
   RETURN_IF_ERROR(conn.Query("SET GLOBAL read_only = ON")
                       .status()
                       .WithContext(fmt::format("stop writes on '{}'", primary.name())));
   ASSIGN_OR_RETURN(std::string at, conn.QueryValue("SELECT @@gtid_binlog_pos"));
   return SeqSum(at);
+}
+
+Status MariaResumeWrites(const MariaInstance& primary) {
+  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(primary.client()));
+  return conn.Query("SET GLOBAL read_only = OFF")
+      .status()
+      .WithContext(fmt::format("resume writes on '{}'", primary.name()));
 }
 
 Status MariaPromote(MariaInstance& standby, std::chrono::milliseconds timeout) {
@@ -246,6 +254,13 @@ Result<std::string> MariaMissingOn(const MariaInstance& member, const MariaInsta
     }
   }
   return std::string();
+}
+
+Result<bool> MariaSourceLost(const MariaInstance& standby) {
+  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(standby.client()));
+  ASSIGN_OR_RETURN(auto status, conn.QueryNamed("SHOW SLAVE STATUS"));
+  // ER_MASTER_FATAL_ERROR_READING_BINLOG: the GTID position it asks for is purged.
+  return !status.empty() && status[0]["Last_IO_Errno"] == "1236";
 }
 
 Status MariaRejoin(MariaInstance& member, const MariaInstance& primary) {

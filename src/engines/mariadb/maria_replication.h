@@ -42,9 +42,9 @@ Result<MariaSeed> MariaPrepareSeed(const MariaInstance& primary, const storage::
 Status MariaReplicateFrom(const MariaInstance& member, const MariaInstance& primary,
                           const std::string& gtid_position = "");
 
-// Where a running member is: a primary's @@gtid_binlog_pos and the replicas connected to it
-// (SHOW REPLICA HOSTS: by name, no positions); a standby's received and applied GTID
-// positions and its own view of the link (SHOW REPLICA STATUS). lsn_value orders positions
+// Where a running member is: a primary's @@gtid_binlog_pos (its standbys' links are theirs
+// to tell); a standby's received and applied GTID positions and its own view of the link
+// (SHOW REPLICA STATUS). lsn_value orders positions
 // by the sum of their sequence numbers.
 Result<MemberPosition> MariaPosition(const MariaInstance& member);
 
@@ -56,12 +56,19 @@ Result<uint64_t> MariaLastPosition(const MariaInstance& member);
 // start), and where its binlog then ends, as MariaPosition's lsn_value.
 Result<uint64_t> MariaStopWrites(const MariaInstance& primary);
 
+// Undoes MariaStopWrites (a refused switchover).
+Status MariaResumeWrites(const MariaInstance& primary);
+
 // Stops replication once the relay log is applied, forgets the primary, lifts read_only.
 Status MariaPromote(MariaInstance& standby, std::chrono::milliseconds timeout);
 
 // The last GTID of a stopped member's binlog that `primary` lacks ("0-7-42"), or "" when
 // the primary has every transaction the member wrote.
 Result<std::string> MariaMissingOn(const MariaInstance& member, const MariaInstance& primary);
+
+// Whether a running standby's IO thread stopped because its primary no longer has the
+// binlog it needs (error 1236): it will never catch up.
+Result<bool> MariaSourceLost(const MariaInstance& standby);
 
 // A stopped old primary made a standby of `primary` if its binlog holds no transaction the
 // new primary lacks (kFailedPrecondition, saying so, otherwise). Not started: on its next
