@@ -184,6 +184,11 @@ class ApiReplicationTest : public ::testing::Test {
     return -1;
   }
 
+  // MariaDB instance `shop` with one standby.
+  HttpAnswer MakeMariaDbWithStandby() {
+    return daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mariadb"}, {"replicas", 1}});
+  }
+
   // A member's mariadbd, from its command line's option file.
   pid_t ServerOf(const std::string& member) {
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
@@ -342,8 +347,7 @@ TEST_F(ApiReplicationTest, StandbysStreamASwitchoverLosesNothingAndEveryMemberGo
 // newest backup.
 TEST_F(ApiReplicationTest, MariaDbStandbysReplicateAndSwitchOverLosingNothing) {
   if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
-  auto made =
-      daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mariadb"}, {"replicas", 1}});
+  auto made = MakeMariaDbWithStandby();
   ASSERT_EQ(made.status, 201) << made.raw;
   json inst = WaitFor(
       "shop", [](const json& i) { return AllStreaming(i, 2, false); }, "the standby to replicate");
@@ -397,8 +401,7 @@ TEST_F(ApiReplicationTest, MariaDbStandbysReplicateAndSwitchOverLosingNothing) {
 // it is made again as a standby of the new primary, never followed as it is.
 TEST_F(ApiReplicationTest, AMariaDbFailoverRemakesTheOldPrimaryThatDiverged) {
   if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
-  auto made =
-      daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mariadb"}, {"replicas", 1}});
+  auto made = MakeMariaDbWithStandby();
   ASSERT_EQ(made.status, 201) << made.raw;
   json inst = WaitFor(
       "shop", [](const json& i) { return AllStreaming(i, 2, false); }, "the standby to replicate");
