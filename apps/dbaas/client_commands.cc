@@ -169,11 +169,12 @@ void AddInstanceCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
                    "the database app, not a superuser)");
   create
       ->add_option("--replicas", ca->replicas,
-                   "Standbys streaming from the primary, each a server of its own "
-                   "(PostgreSQL; 0 to 5)")
+                   "Standbys following the primary, each a server of its own, made from "
+                   "the newest backup (PostgreSQL, MariaDB; 0 to 5)")
       ->capture_default_str();
   create->add_flag("--synchronous", ca->synchronous,
-                   "A commit returns only once a standby has it (needs --replicas)");
+                   "A commit returns only once a standby has it (needs --replicas; "
+                   "PostgreSQL)");
   create->add_flag("--no-wait", ca->no_wait, "Print the job and return at once");
   create->callback([&g, c, ca] {
     g.action = [&g, c, ca] {

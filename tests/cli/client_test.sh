@@ -143,7 +143,7 @@ check "backup from a standby" bash -c "'$dbaas' -o json backup create ha --from 
 exits_with "backup from nowhere" 105 "not in {primary,standby}" "$dbaas" backup create ha --from elsewhere
 exits_with "switchover to a stranger" 2 "not a standby" "$dbaas" instance switchover ha --to nope
 exits_with "replicate without a change" 2 "nothing to change" "$dbaas" instance replicate ha
-exits_with "standbys of MariaDB" 2 "PostgreSQL's for now" "$dbaas" instance create m --type mariadb --replicas 1
+exits_with "standbys of MySQL" 2 "PostgreSQL's and MariaDB's" "$dbaas" instance create m --type mysql --replicas 1
 check "rm of a replicated instance" "$dbaas" instance rm ha
 exits_with "bad name" 2 "not valid" "$dbaas" instance create Bad_Name
 exits_with "unknown type" 2 "unknown instance type" "$dbaas" instance create x --type oracle
