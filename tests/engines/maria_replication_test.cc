@@ -173,6 +173,39 @@ TEST_F(MariaReplicationTest, AStandbyFromABackupReplicatesIsPromotedAndTheOldPri
   EXPECT_TRUE(standby->Delete().ok());
 }
 
+// A standby down while the primary archives and purges the binlogs it still needs cannot
+// catch up when it returns (error 1236): Diverged says so, and the service makes it again.
+TEST_F(MariaReplicationTest, AStandbyWhoseBinlogsWerePurgedIsFoundLost) {
+  Insert(*primary_, 1, 10);
+  auto backup = engine_->Backup(*primary_, *repo_, "b1", nullptr);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  auto made = engine_->MakeStandby(*primary_, Spec("shop-2", "members"),
+                                   StandbySeed{repo_.get(), &backup->snapshot});
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::unique_ptr<Instance> standby = std::move(made).value();
+  ASSERT_TRUE(standby->Start().ok());
+  ASSERT_TRUE(Eventually(*standby, "10"));
+  auto following = engine_->Diverged(*standby, *primary_);
+  ASSERT_TRUE(following.ok()) << following.status().ToString();
+  EXPECT_FALSE(*following);
+
+  ASSERT_TRUE(standby->Stop(seconds(30)).ok());
+  for (int round = 0; round < 2; ++round) {
+    Insert(*primary_, 11 + round * 10, 20 + round * 10);
+    ASSERT_TRUE(engine_->ArchiveNow(*primary_, seconds(30)).ok());  // archived, then purged
+  }
+  ASSERT_TRUE(standby->Start().ok());
+  bool lost = false;
+  for (int i = 0; i < 100 && !lost; ++i) {
+    auto now = engine_->Diverged(*standby, *primary_);
+    lost = now.ok() && *now;
+    if (!lost) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(lost) << "the standby never reported the purged binlogs";
+  EXPECT_EQ(Sql(*standby, "SELECT COUNT(*) FROM app.t"), "10") << "it stays where it was";
+  EXPECT_TRUE(standby->Delete().ok());
+}
+
 TEST_F(MariaReplicationTest, SynchronousStandbysAreRefusedWithTheReason) {
   Status st = engine_->SetSynchronous(*primary_, {"shop-2"});
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
