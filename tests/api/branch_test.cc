@@ -321,6 +321,29 @@ TEST_F(ApiBranchTest, KilledMidBranchOrResetLeavesNoHalfMadeBranchOrSnapshot) {
   EXPECT_EQ(Value("cut", "select count(*) from t"), "1500");
 }
 
+// A reflink backup of a MariaDB standby holds its replication source (master.info): the
+// copy restored from it must not start replicating from that primary.
+TEST_F(ApiBranchTest, ACopyOfAMariaDbStandbyFollowsNobody) {
+  auto made = daemon_.Post("/instances", json{{"name", "m"}, {"type", "mariadb"}, {"replicas", 1}});
+  ASSERT_EQ(made.status, 201) << made.raw;
+  auto sql = [&](const std::string& instance, const std::string& q) {
+    return MariaSql(daemon_, instance, "USE app; " + q);
+  };
+  ASSERT_TRUE(sql("m", "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)").ok());
+  ASSERT_EQ(StreamingMembers("m").size(), 2u);
+  auto backup = daemon_.Post("/instances/m/backup", json{{"backupName", "b"}, {"from", "standby"}});
+  ASSERT_EQ(backup.status, 201) << backup.raw;
+  auto copy =
+      daemon_.Post("/instances/m/restore", json{{"backupName", "b"}, {"newInstanceName", "c"}});
+  ASSERT_EQ(copy.status, 201) << copy.raw;
+  EXPECT_EQ(sql("c", "SELECT COUNT(*) FROM t").value_or(""), "1");
+  ASSERT_TRUE(sql("m", "INSERT INTO t VALUES (2)").ok());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(sql("c", "SELECT COUNT(*) FROM t").value_or(""), "1")
+      << "the copy replicates from the primary";
+  EXPECT_TRUE(sql("c", "INSERT INTO t VALUES (3)").ok()) << "the copy is writable";
+}
+
 TEST_F(ApiBranchTest, BranchesOfAMariaDbUnderTransfersKeepTheInvariant) {
   if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
   ASSERT_EQ(daemon_

@@ -559,6 +559,13 @@ Result<std::unique_ptr<MariaInstance>> RestoreMaria(
   };
   // InnoDB recovery runs before the server accepts connections.
   if (Status st = inst->Start(std::chrono::minutes(10)); !st.ok()) return fail(st);
+  if (renew_tenant_login && inst->flavor() == MariaFlavor::kMariaDB) {
+    // A copy, not a standby: whatever primary a backed-up standby followed is forgotten
+    // (skip_slave_start kept it from starting).
+    auto conn = MariaConnection::Connect(inst->client());
+    Status forgot = conn.ok() ? conn->Query("RESET SLAVE ALL").status() : conn.status();
+    if (!forgot.ok()) return fail(forgot.WithContext("forget the replication source of the copy"));
+  }
   if (recover) {
     if (Status st = recover(*inst); !st.ok()) return fail(st);
   }

@@ -192,7 +192,13 @@ Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
     cnf += "slave_parallel_threads = 4\nslave_parallel_mode = optimistic\n";
     cnf += fmt::format("report_host = {}\n", name_);
   }
-  if (standby_) cnf += "read_only = ON\n";
+  if (standby_) {
+    cnf += "read_only = ON\n";
+  } else if (flavor_ == MariaFlavor::kMariaDB) {
+    // A copy of a standby's data (a backup from one, restored) holds its master.info: it
+    // must not start replicating from that primary on its own.
+    cnf += "skip_slave_start = ON\n";
+  }
   for (const auto& [k, v] : options) cnf += fmt::format("{} = {}\n", k, v);
   // Ours, read by the instance's user through its group; nobody else reads it.
   const std::optional<UserIds>& user = server_user();
