@@ -221,15 +221,7 @@ Status Service::ReshapeMembers(const std::string& name, int replicas, bool synch
         break;
       }
     }
-    std::unique_ptr<engines::Instance> standby;
-    {
-      std::lock_guard lock(mu_);
-      auto& of = standbys_[name];
-      if (auto it = of.find(member); it != of.end()) {
-        standby = std::move(it->second);
-        of.erase(it);
-      }
-    }
+    std::unique_ptr<engines::Instance> standby = TakeStandby(name, member);
     // Out of the synchronous set first: a commit must not wait for a member going away;
     // its slot next, which would keep WAL for it on the primary forever. What fails after
     // that leaves a directory the next start removes (StartMembers).

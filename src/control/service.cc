@@ -437,6 +437,17 @@ std::unique_ptr<engines::Instance> Service::TakeServer(const std::string& name) 
   return server;
 }
 
+std::unique_ptr<engines::Instance> Service::TakeStandby(const std::string& name,
+                                                        const std::string& member) {
+  std::lock_guard lock(mu_);
+  auto& of = standbys_[name];
+  auto it = of.find(member);
+  if (it == of.end()) return nullptr;
+  std::unique_ptr<engines::Instance> standby = std::move(it->second);
+  of.erase(it);
+  return standby;
+}
+
 Result<json> Service::RunDelete(const std::string& name, bool delete_backups) {
   std::lock_guard members(members_mu_);
   ASSIGN_OR_RETURN(catalog::InstanceRecord record, catalog_->GetInstance(name));

@@ -274,6 +274,9 @@ class Service {
   // The instance's server, no longer the service's (null when none runs); the caller stops
   // it.
   std::unique_ptr<engines::Instance> TakeServer(const std::string& name);
+  // A standby of `name`, no longer the service's (null when it has none of that name).
+  std::unique_ptr<engines::Instance> TakeStandby(const std::string& name,
+                                                 const std::string& member);
   // How to measure a running instance's volume (empty when it does not run); called without
   // the service's lock.
   engines::VolumeProbe VolumeProbeOf(const std::string& name) const;

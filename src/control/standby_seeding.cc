@@ -98,15 +98,7 @@ void Service::RemakeStandby(const catalog::InstanceRecord& record, const std::st
                   dropped.ToString());
     return;
   }
-  std::unique_ptr<engines::Instance> old;
-  {
-    std::lock_guard lock(mu_);
-    auto& of = standbys_[name];
-    if (auto it = of.find(member); it != of.end()) {
-      old = std::move(it->second);
-      of.erase(it);
-    }
-  }
+  std::unique_ptr<engines::Instance> old = TakeStandby(name, member);
   spdlog::warn("event=standby_diverged instance={} member={}: made again", name, member);
   WarnIfError(catalog_->AddEvent("warning", name, "",
                                  fmt::format("standby {} cannot follow {} (it diverged, or its "
