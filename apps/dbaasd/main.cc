@@ -19,6 +19,7 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "control/service.h"
+#include "runtime/local_runtime.h"
 #include "storage/remote_spec.h"
 
 namespace {
@@ -47,6 +48,7 @@ struct DaemonOptions {
   double volume_check_seconds = 30;
   double failover_delay_seconds = 30;
   bool test_unfenced_failover = false;
+  std::string test_hosts;
   std::string tls_cert;
   std::string tls_key;
   // Remote repositories (config file only): where backups are copied and the WAL shipped.
@@ -246,6 +248,10 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
   app.add_option("--test-hold", o.test_holds,
                  "NAME=MS: hold for MS milliseconds at kill point NAME (base/kill_points.h)")
       ->group("");
+  app.add_option("--test-hosts", o.test_hosts,
+                 "NAME=ADDRESS,...: PostgreSQL servers run in these network namespaces "
+                 "(runtime/local_runtime.h)")
+      ->group("");
   app.add_flag("--test-unfenced-failover", o.test_unfenced_failover,
                "A failover does not fence the old primary (the tests' negative control)")
       ->group("");
@@ -363,6 +369,16 @@ int main(int argc, char** argv) {
 
   auto started = std::chrono::steady_clock::now();
   dbaas::control::ServiceOptions so = ServiceOptionsOf(o);
+  // Test hosts: a runtime of this machine that places servers on them (the failover tests).
+  std::unique_ptr<dbaas::runtime::LocalRuntime> on_test_hosts;
+  std::unique_ptr<dbaas::engines::EngineSet> test_host_engines;
+  if (!o.test_hosts.empty()) {
+    auto hosts = dbaas::runtime::ParseTestHosts(o.test_hosts);
+    if (!hosts.ok()) return Fail(hosts.status());
+    on_test_hosts = std::make_unique<dbaas::runtime::LocalRuntime>(std::move(hosts).value());
+    test_host_engines = dbaas::engines::PackagedEngines(*on_test_hosts);
+    so.engines = test_host_engines.get();
+  }
   auto service = dbaas::control::Service::Start(so);
   if (!service.ok()) return Fail(service.status());
   if (ao.http.tls_cert_file.empty() && !IsLoopback(ao.http.host)) {

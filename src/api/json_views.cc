@@ -48,9 +48,13 @@ json BranchedFromJson(const catalog::RestoredFrom& from) {
 namespace {
 
 json MemberJson(const control::MemberView& m) {
-  json j = {{"name", m.name},         {"role", m.role},
-            {"state", m.state},       {"port", m.port},
-            {"timeline", m.timeline}, {"lsn", m.lsn.empty() ? json(nullptr) : json(m.lsn)},
+  json j = {{"name", m.name},
+            {"role", m.role},
+            {"state", m.state},
+            {"host", m.host},
+            {"port", m.port},
+            {"timeline", m.timeline},
+            {"lsn", m.lsn.empty() ? json(nullptr) : json(m.lsn)},
             {"replication", nullptr}};
   if (m.replication) {
     const engines::ReplicaLink& r = *m.replication;
@@ -80,14 +84,14 @@ json InstanceJson(const control::InstanceView& view, bool show_secrets) {
     json conn = {{"host", c.host}, {"port", c.port},         {"socket", c.socket},
                  {"user", c.user}, {"database", c.database}, {"uri", c.Uri(show_secrets)}};
     if (show_secrets) conn["password"] = c.password;
-    if (!view.standby_ports.empty() && c.type == "postgresql") {
-      std::vector<uint16_t> all = {c.port};
-      all.insert(all.end(), view.standby_ports.begin(), view.standby_ports.end());
+    if (!view.standby_endpoints.empty() && c.type == "postgresql") {
+      std::vector<engines::HostPort> all = {{c.host, c.port}};
+      all.insert(all.end(), view.standby_endpoints.begin(), view.standby_endpoints.end());
       // The connection follows the primary across failovers, with no proxy.
       conn["uri"] = c.MultiHostUri(show_secrets, all, "read-write");
       // Standbys first; the primary last, for when none answers.
-      std::vector<uint16_t> read = view.standby_ports;
-      read.push_back(c.port);
+      std::vector<engines::HostPort> read = view.standby_endpoints;
+      read.push_back({c.host, c.port});
       conn["uriReadOnly"] = c.MultiHostUri(show_secrets, read, "prefer-standby");
     }
     // The superuser's login, for an instance made with superuser access, with secrets only.

@@ -5,10 +5,12 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -64,7 +66,7 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 // In the child, between fork and exec: only async-signal-safe calls. On failure, writes
 // errno to `error_fd` and exits; the parent reads it to report why exec failed.
 [[noreturn]] void ChildExec(const ProcessOptions& o, char** argv, char** envp, int input_fd,
-                            int output_fd, int error_fd) {
+                            int output_fd, int netns_fd, int error_fd) {
   int step = 0;
   auto fail = [&](int which) {
     int err[2] = {which, errno};
@@ -86,6 +88,8 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   }
   step = 1;
   if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) fail(step);
+  step = 4;
+  if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) fail(step);
   step = 2;
   if (o.user) {
     if (::setgroups(0, nullptr) != 0 || ::setgid(o.user->gid) != 0 || ::setuid(o.user->uid) != 0) {
@@ -148,10 +152,16 @@ Result<Process> Process::StartWithOutput(const ProcessOptions& o, int output_fd)
   if (!o.input_path.empty()) {
     ASSIGN_OR_RETURN(input, OpenFile(o.input_path, O_RDONLY));
   }
-  const char* steps[] = {"start", "chdir", "switch user", "exec"};
+  UniqueFd netns;
+  if (!o.network_namespace.empty()) {
+    ASSIGN_OR_RETURN(netns, OpenFile(o.network_namespace, O_RDONLY));
+  }
+  const char* steps[] = {"start", "chdir", "switch user", "exec", "join the network namespace"};
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus("fork for", o.argv[0], errno);
-  if (pid == 0) ChildExec(o, argv.data(), envp.data(), input.get(), output_fd, error_write.get());
+  if (pid == 0) {
+    ChildExec(o, argv.data(), envp.data(), input.get(), output_fd, netns.get(), error_write.get());
+  }
   ::setpgid(pid, pid);  // also here, so the group exists before we might signal it
   error_write.Reset();
   int err[2] = {0, 0};
@@ -162,7 +172,7 @@ Result<Process> Process::StartWithOutput(const ProcessOptions& o, int output_fd)
   Process process(pid);
   if (n == sizeof(err)) {  // the child failed before or at exec
     WarnIfError(process.Wait(), "reap a child that failed before exec");
-    std::string what = fmt::format("{} for", steps[err[0] & 3]);
+    std::string what = fmt::format("{} for", steps[std::clamp(err[0], 0, 4)]);
     return ErrnoStatus(what, o.argv[0], err[1]);
   }
   return process;

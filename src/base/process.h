@@ -40,6 +40,9 @@ struct ProcessOptions {
   // A file read as the child's stdin (opened by us, so it may be ours alone); empty:
   // /dev/null.
   std::string input_path;
+  // A network namespace the child joins before exec (/run/netns/NAME, made by `ip netns
+  // add`); empty: ours. Opened by us (root's), so the child follows no path it is given.
+  std::string network_namespace;
 };
 
 struct RunResult {

@@ -627,14 +627,16 @@ void Service::ReplicationTick() {
                  primary ? primary->endpoint().port : uint16_t{0},
                  0,
                  "",
-                 std::nullopt};
+                 std::nullopt,
+                 primary ? primary->endpoint().host : std::string()};
     if (at_primary) {
       p.timeline = at_primary->timeline;
       p.lsn = at_primary->lsn;
     }
     views.push_back(std::move(p));
     for (auto& [member, standby] : standbys) {
-      MemberView v{member, "standby", "stopped", standby->endpoint().port, 0, "", std::nullopt};
+      MemberView v{member, "standby", "stopped",    standby->endpoint().port,
+                   0,      "",        std::nullopt, standby->endpoint().host};
       if ((*engine)->NeedsRejoin(*standby)) v.state = "rejoining";
       if (standby->running()) {
         auto pos = (*engine)->Position(*standby);

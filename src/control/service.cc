@@ -556,21 +556,21 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
     } else {
       // Not looked at yet (made, or handed over, a moment ago): roles and ports only.
       if (auto p = servers_.find(record.name); p != servers_.end()) {
-        view.members.push_back({record.primary(), "primary",
-                                p->second->running() ? "running" : "stopped",
-                                p->second->endpoint().port, 0, "", std::nullopt});
+        view.members.push_back(
+            {record.primary(), "primary", p->second->running() ? "running" : "stopped",
+             p->second->endpoint().port, 0, "", std::nullopt, p->second->endpoint().host});
       }
       if (standbys != standbys_.end()) {
         // Not `running()`: the ticker starts and stops standbys without mu_.
         for (const auto& [member, standby] : standbys->second) {
-          view.members.push_back(
-              {member, "standby", "starting", standby->endpoint().port, 0, "", std::nullopt});
+          view.members.push_back({member, "standby", "starting", standby->endpoint().port, 0, "",
+                                  std::nullopt, standby->endpoint().host});
         }
       }
     }
     if (standbys != standbys_.end()) {
       for (const auto& [member, standby] : standbys->second) {
-        view.standby_ports.push_back(standby->endpoint().port);
+        view.standby_endpoints.push_back({standby->endpoint().host, standby->endpoint().port});
       }
     }
   }

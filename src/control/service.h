@@ -113,6 +113,7 @@ struct MemberView {
   std::string lsn;  // primary: its write position; standby: received
   // A standby's link as the primary sees it (none while it does not stream).
   std::optional<engines::ReplicaLink> replication;
+  std::string host = "127.0.0.1";  // the address it listens on, with `port`
 };
 
 // An instance as it is now: its record, where it runs, and how to reach it.
@@ -127,7 +128,7 @@ struct InstanceView {
   std::optional<VolumeReading> volume;
   // Its members when it has standbys (the primary first), and where the standbys listen.
   std::vector<MemberView> members;
-  std::vector<uint16_t> standby_ports;
+  std::vector<engines::HostPort> standby_endpoints;
 };
 
 // A remote repository as configured, and how it fares.

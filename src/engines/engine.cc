@@ -128,7 +128,7 @@ class PostgresEngine final : public Engine {
         ASSIGN_OR_RETURN(fill, PgSeedFromBackup(*pg, spec.name, *seed.repo, *seed.snapshot));
       }
       InstanceSpec standby = On(runtime_, spec);
-      standby.standby = StandbySpec{pg->connection().port, SlotNameOf(spec.name)};
+      standby.standby = StandbyOf(*pg, spec.name);
       standby.archiving = pg->archiving();
       standby.archiving.join_archive_id = pg->log_archive_id();
       standby.bin_dir = pg->bin_dir();
@@ -167,7 +167,7 @@ class PostgresEngine final : public Engine {
   Status Fence(Instance& member, const Instance& primary) const override {
     ASSIGN_OR_RETURN(PgInstance * pg, AsMutable<PgInstance>(member, "PostgreSQL"));
     ASSIGN_OR_RETURN(const PgInstance* to, As<PgInstance>(primary, "PostgreSQL"));
-    return pg->Fence(StandbySpec{to->connection().port, SlotNameOf(pg->name())});
+    return pg->Fence(StandbyOf(*to, pg->name()));
   }
   bool NeedsRejoin(const Instance& member) const override {
     const auto* pg = dynamic_cast<const PgInstance*>(&member);

@@ -11,10 +11,12 @@ std::string ConnectionInfo::Uri(bool with_password) const {
   return fmt::format("{}://{}@{}:{}/{}", scheme, auth, host, port, database);
 }
 
-std::string ConnectionInfo::MultiHostUri(bool with_password, const std::vector<uint16_t>& ports,
+std::string ConnectionInfo::MultiHostUri(bool with_password, const std::vector<HostPort>& servers,
                                          std::string_view session_attrs) const {
   std::string hosts;
-  for (uint16_t p : ports) hosts += fmt::format("{}{}:{}", hosts.empty() ? "" : ",", host, p);
+  for (const HostPort& s : servers) {
+    hosts += fmt::format("{}{}:{}", hosts.empty() ? "" : ",", s.host, s.port);
+  }
   std::string auth = with_password ? user + ":" + password : user;
   return fmt::format("postgresql://{}@{}/{}?target_session_attrs={}", auth, hosts, database,
                      session_attrs);

@@ -56,6 +56,12 @@ struct InstanceSpec {
   std::optional<StandbySpec> standby;
 };
 
+// Where a server listens.
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
 // How a client reaches an instance.
 struct ConnectionInfo {
   std::string type;  // postgresql, mariadb, mysql
@@ -68,9 +74,9 @@ struct ConnectionInfo {
   // A URI a client uses as is: postgresql://user[:password]@host:port/db for PostgreSQL,
   // mysql://... (which MariaDB's and MySQL's clients and drivers take) for the others.
   std::string Uri(bool with_password) const;
-  // PostgreSQL's multi-host form over `ports` on `host` (libpq tries each in turn and keeps
-  // the first whose session is as `session_attrs` asks: read-write, prefer-standby, ...).
-  std::string MultiHostUri(bool with_password, const std::vector<uint16_t>& ports,
+  // PostgreSQL's multi-host form over `servers` (libpq tries each in turn and keeps the
+  // first whose session is as `session_attrs` asks: read-write, prefer-standby, ...).
+  std::string MultiHostUri(bool with_password, const std::vector<HostPort>& servers,
                            std::string_view session_attrs) const;
 };
 

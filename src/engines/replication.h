@@ -14,8 +14,9 @@ namespace dbaas::engines {
 
 // What makes an instance a standby: whom it streams from and through which slot.
 struct StandbySpec {
-  uint16_t primary_port = 0;  // the primary's, on 127.0.0.1
-  std::string slot;           // its physical replication slot on the primary
+  uint16_t primary_port = 0;
+  std::string slot;                        // its physical replication slot on the primary
+  std::string primary_host = "127.0.0.1";  // the address the primary listens on
 };
 
 // The replication slot of a member on whichever member is primary: its name with '-' as

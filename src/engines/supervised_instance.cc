@@ -35,9 +35,9 @@ Status SupervisedInstance::StopServerLeftBehind() const {
   return runtime_->StopLeftover(placement_, Leftover());
 }
 
-Status SupervisedInstance::Provision(runtime::Runtime* rt) {
+Status SupervisedInstance::Provision(runtime::Runtime* rt, bool any_host) {
   runtime_ = rt != nullptr ? rt : &runtime::Local();
-  ASSIGN_OR_RETURN(placement_, runtime_->Provision({name(), dir(), 0}));
+  ASSIGN_OR_RETURN(placement_, runtime_->Provision({name(), dir(), 0, any_host}));
   return Status::Ok();
 }
 

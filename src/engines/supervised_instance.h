@@ -53,7 +53,8 @@ class SupervisedInstance : public Instance {
  protected:
   SupervisedInstance() = default;
   // Places a new instance on `rt` (its volume: dir()): kAlreadyExists when it exists.
-  Status Provision(runtime::Runtime* rt);
+  // `any_host`: its server may run on another host than the daemon's (ProvisionRequest).
+  Status Provision(runtime::Runtime* rt, bool any_host = false);
   // Removes what Provision made, for an instance that could not be made.
   void Unprovision();
   // Finds the placement of an instance being opened: `os_user` as instance.json names it.

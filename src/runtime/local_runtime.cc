@@ -14,6 +14,7 @@
 
 #include "base/files.h"
 #include "base/log.h"
+#include "base/names.h"
 #include "runtime/instance_users.h"
 #include "runtime/supervised_server.h"
 #include "runtime/volume_copy.h"
@@ -31,7 +32,20 @@ Result<Placement> LocalRuntime::Provision(const ProvisionRequest& request) {
                                  "choose another name, or delete that instance first");
   }
   RETURN_IF_ERROR(made);
-  Placement placement{request.instance, request.dir, std::nullopt, false};
+  Placement placement;
+  placement.instance = request.instance;
+  placement.dir = request.dir;
+  if (const TestHost* host = request.any_host ? LeastUsedHost() : nullptr; host != nullptr) {
+    Status recorded = WriteFileAtomic(JoinPath(request.dir, kHostRecord), host->name + "\n", 0644);
+    if (!recorded.ok()) {
+      WarnIfError(RemoveRemains(request.dir), "remove the instance that could not be placed");
+      return recorded;
+    }
+    placement.host = host->name;
+    placement.address = host->address;
+    std::lock_guard lock(mu_);
+    host_of_[request.dir] = host->name;
+  }
   auto user = MakeInstanceUser(request.instance, JoinPath(request.dir, kOsUserRecord));
   if (!user.ok()) {
     WarnIfError(RemoveRemains(request.dir), "remove the instance that could not be placed");
@@ -44,7 +58,10 @@ Result<Placement> LocalRuntime::Provision(const ProvisionRequest& request) {
 Result<Placement> LocalRuntime::Locate(const std::string& instance, const std::string& dir,
                                        const std::string& identity,
                                        const std::string& shared_identity) {
-  Placement placement{instance, dir, std::nullopt, false};
+  Placement placement;
+  placement.instance = instance;
+  placement.dir = dir;
+  RETURN_IF_ERROR(PlaceOnRecordedHost(placement));
   if (!identity.empty()) {
     ASSIGN_OR_RETURN(placement.identity, InstanceUser(identity));
     return placement;
@@ -64,16 +81,64 @@ Result<Placement> LocalRuntime::GiveOwnIdentity(const Placement& placement,
   }
   spdlog::info("instance {}: now runs as OS user {} (uid {}) instead of {}", placement.instance,
                own->name, own->uid, placement.identity->name);
-  return Placement{placement.instance, placement.dir, std::move(own), false};
+  Placement moved = placement;
+  moved.identity = std::move(own);
+  moved.shared_identity = false;
+  return moved;
+}
+
+const TestHost* LocalRuntime::LeastUsedHost() {
+  std::lock_guard lock(mu_);
+  const TestHost* least = nullptr;
+  size_t fewest = 0;
+  for (const TestHost& host : hosts_) {
+    size_t placed =
+        static_cast<size_t>(std::count_if(host_of_.begin(), host_of_.end(), [&](const auto& entry) {
+          return entry.second == host.name;
+        }));
+    if (least == nullptr || placed < fewest) {
+      least = &host;
+      fewest = placed;
+    }
+  }
+  return least;
+}
+
+Status LocalRuntime::PlaceOnRecordedHost(Placement& placement) {
+  const std::string record = JoinPath(placement.dir, kHostRecord);
+  if (!PathExists(record)) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string name, ReadFileToString(record));
+  while (!name.empty() && name.back() == '\n') name.pop_back();
+  auto host =
+      std::find_if(hosts_.begin(), hosts_.end(), [&](const TestHost& h) { return h.name == name; });
+  if (host == hosts_.end()) {
+    return Status::FailedPrecondition(
+        fmt::format("instance '{}' runs on test host '{}', which this daemon was not given",
+                    placement.instance, name),
+        fmt::format("start dbaasd with --test-hosts naming '{}' and its address", name));
+  }
+  placement.host = host->name;
+  placement.address = host->address;
+  std::lock_guard lock(mu_);
+  host_of_[placement.dir] = host->name;
+  return Status::Ok();
 }
 
 Status LocalRuntime::Remove(const Placement& placement) {
+  {
+    std::lock_guard lock(mu_);
+    host_of_.erase(placement.dir);
+  }
   RETURN_IF_ERROR(RemoveTree(placement.dir));
   if (placement.shared_identity) return Status::Ok();  // the package's user stays
   return RemoveInstanceUser(placement.identity);
 }
 
 Status LocalRuntime::RemoveRemains(const std::string& dir) {
+  {
+    std::lock_guard lock(mu_);
+    host_of_.erase(dir);
+  }
   RETURN_IF_ERROR(RemoveRecordedInstanceUser(JoinPath(dir, kOsUserRecord)));
   return RemoveTree(dir);
 }
@@ -81,6 +146,7 @@ Status LocalRuntime::RemoveRemains(const std::string& dir) {
 Result<std::unique_ptr<Server>> LocalRuntime::Start(const Placement& placement, ServerLaunch launch,
                                                     std::chrono::milliseconds timeout) {
   launch.options.user = placement.identity;
+  if (!placement.host.empty()) launch.options.network_namespace = "/run/netns/" + placement.host;
   ASSIGN_OR_RETURN(std::unique_ptr<SupervisedServer> server,
                    SupervisedServer::Start(std::move(launch), timeout));
   return std::unique_ptr<Server>(std::move(server));
@@ -168,6 +234,43 @@ Result<uint16_t> LocalRuntime::AllocatePort() {
     return ErrnoStatus("bind", "127.0.0.1:0", errno);
   }
   return ntohs(addr.sin_port);
+}
+
+Result<std::vector<TestHost>> ParseTestHosts(const std::string& list) {
+  std::vector<TestHost> hosts;
+  const std::string hint =
+      "give NAME=ADDRESS[,NAME=ADDRESS...]: a namespace made with `ip netns "
+      "add NAME` and an IPv4 address it has";
+  for (size_t start = 0; start <= list.size();) {
+    size_t comma = std::min(list.find(',', start), list.size());
+    std::string item = list.substr(start, comma - start);
+    start = comma + 1;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument(fmt::format("test host '{}' has no address", item), hint);
+    }
+    TestHost host{item.substr(0, eq), item.substr(eq + 1)};
+    RETURN_IF_ERROR(ValidateName("test host", host.name));
+    in_addr parsed{};
+    if (::inet_pton(AF_INET, host.address.c_str(), &parsed) != 1) {
+      return Status::InvalidArgument(
+          fmt::format("test host '{}': '{}' is not an IPv4 address", host.name, host.address),
+          hint);
+    }
+    struct stat st;
+    if (::stat(("/run/netns/" + host.name).c_str(), &st) != 0) {
+      return ErrnoStatus("find the network namespace of test host", "/run/netns/" + host.name,
+                         errno);
+    }
+    for (const TestHost& seen : hosts) {
+      if (seen.name == host.name || seen.address == host.address) {
+        return Status::InvalidArgument(
+            fmt::format("test host '{}' ({}) is given twice", host.name, host.address), hint);
+      }
+    }
+    hosts.push_back(std::move(host));
+  }
+  return hosts;
 }
 
 Runtime& Local() {

@@ -3,14 +3,39 @@
 // made with it and removed with it (runtime/instance_users.h), its server a supervised
 // child process of the daemon (runtime/supervised_server.h), its tools child processes run
 // as its user. Sizes are recorded, not enforced (no quota on a plain directory).
+//
+// Test hosts: the failover tests must cut a live primary off the network, which members all
+// on 127.0.0.1 cannot show. Given test hosts (network namespaces of this machine, made by
+// the tests with `ip netns add` and joined by a bridge), each server that can run on
+// another host (ProvisionRequest::any_host) is placed on the one with the fewest of ours,
+// runs in its namespace and listens on its address; the daemon and the tools stay in ours
+// and reach it through the bridge. Its volume records the host (kHostRecord).
 #pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "runtime/runtime.h"
 
 namespace dbaas::runtime {
 
+struct TestHost {
+  std::string name;     // its network namespace: /run/netns/<name>
+  std::string address;  // an IPv4 address of that namespace
+};
+
+// "NAME=ADDRESS[,NAME=ADDRESS...]", each namespace existing: what --test-hosts takes.
+Result<std::vector<TestHost>> ParseTestHosts(const std::string& list);
+
+// The file of a placement's volume that names its test host (none: loopback).
+inline constexpr char kHostRecord[] = "host";
+
 class LocalRuntime final : public Runtime {
  public:
+  LocalRuntime() = default;
+  explicit LocalRuntime(std::vector<TestHost> hosts) : hosts_(std::move(hosts)) {}
   const char* kind() const override { return "local"; }
   Result<Placement> Provision(const ProvisionRequest& request) override;
   Result<Placement> Locate(const std::string& instance, const std::string& dir,
@@ -32,6 +57,16 @@ class LocalRuntime final : public Runtime {
                      const std::string& path) override;
   Result<VolumeStats> VolumeUsage(const Placement& placement) override;
   Result<uint16_t> AllocatePort() override;
+
+ private:
+  // The test host with the fewest placements; nullptr without test hosts.
+  const TestHost* LeastUsedHost();
+  // `placement` put on the host its volume records (none: loopback).
+  Status PlaceOnRecordedHost(Placement& placement);
+
+  const std::vector<TestHost> hosts_;
+  std::mutex mu_;
+  std::map<std::string, std::string> host_of_;  // volume -> test host; guarded by mu_
 };
 
 }  // namespace dbaas::runtime

@@ -33,12 +33,19 @@ struct Placement {
   // Placed by a daemon from before instances had identities of their own: it still runs as
   // the engine's shared user (GiveOwnIdentity moves it).
   bool shared_identity = false;
+  // The host it runs on (empty: the daemon's own) and the address its server listens on
+  // there, which clients, the daemon and the other members reach it at.
+  std::string host;
+  std::string address = "127.0.0.1";
 };
 
 struct ProvisionRequest {
   std::string instance;
   std::string dir;
   uint64_t size_bytes = 0;  // 0: no set size (the local runtime enforces none yet)
+  // Its server can run on another host than the daemon's: it is reached at an address,
+  // not only on 127.0.0.1 (PostgreSQL; MariaDB's accounts are bound to 127.0.0.1 yet).
+  bool any_host = false;
 };
 
 // How to run a server: the engine's part.

@@ -61,9 +61,10 @@ class FakeInstance final : public Instance {
   bool superuser_access() const override { return false; }
   // The fake's volume is its directory, measured as the local runtime measures one.
   engines::VolumeProbe volume_probe() const override {
-    return [placement = runtime::Placement{name_, dir_, std::nullopt, false}] {
-      return runtime::Local().VolumeUsage(placement);
-    };
+    runtime::Placement placement;
+    placement.instance = name_;
+    placement.dir = dir_;
+    return [placement] { return runtime::Local().VolumeUsage(placement); };
   }
   std::string data_dir() const { return JoinPath(dir_, "data"); }
 

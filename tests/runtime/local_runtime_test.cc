@@ -9,10 +9,12 @@
 
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "base/files.h"
 #include "runtime/instance_users.h"
+#include "test_hosts.h"
 #include "test_util.h"
 
 namespace dbaas::runtime {
@@ -24,7 +26,7 @@ using std::chrono::seconds;
 class LocalRuntimeTest : public ::testing::Test {
  protected:
   Placement Place(const std::string& name) {
-    auto placed = runtime_.Provision({name, tmp_ / name, 0});
+    auto placed = runtime_.Provision({name, tmp_ / name, 0, false});
     EXPECT_TRUE(placed.ok()) << placed.status().ToString();
     return placed.value_or(Placement{});
   }
@@ -41,7 +43,7 @@ TEST_F(LocalRuntimeTest, ProvisionMakesAVolumeAndAnIdentityAndRemoveTakesBoth) {
   EXPECT_EQ(st.st_mode & 07777, 0711u);
   EXPECT_EQ(st.st_uid, ::geteuid()) << "the volume's root is the daemon's";
   EXPECT_EQ(p.identity.has_value(), ::geteuid() == 0);
-  auto again = runtime_.Provision({"vol", p.dir, 0});
+  auto again = runtime_.Provision({"vol", p.dir, 0, false});
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
   EXPECT_NE(again.status().message().find("'vol'"), std::string::npos);
@@ -154,6 +156,74 @@ TEST_F(LocalRuntimeTest, AllocatedPortsAreFreeLoopbackPorts) {
   auto port = runtime_.AllocatePort();
   ASSERT_TRUE(port.ok()) << port.status().ToString();
   EXPECT_GT(port.value(), 0);
+}
+
+// The inode of a network namespace: what /proc/PID/ns/net and /run/netns/NAME share.
+ino_t NamespaceInode(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Servers that may run elsewhere are spread over the test hosts, the fewest first, run in
+// their namespaces, and are found there again by the host their volume records; the rest
+// stay on loopback.
+TEST_F(LocalRuntimeTest, TestHostsTakeServersInTheirNamespacesAndVolumesRecordThem) {
+  auto hosts = testing::TestHosts::Make(2);
+  if (!hosts.ok() && ::geteuid() != 0) GTEST_SKIP() << hosts.status().ToString();
+  ASSERT_TRUE(hosts.ok()) << hosts.status().ToString();
+  auto parsed = ParseTestHosts((*hosts)->Flag());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  LocalRuntime on_hosts(parsed.value());
+
+  auto a = on_hosts.Provision({"a", tmp_ / "a", 0, true});
+  auto b = on_hosts.Provision({"b", tmp_ / "b", 0, true});
+  auto local = on_hosts.Provision({"c", tmp_ / "c", 0, false});
+  ASSERT_TRUE(a.ok() && b.ok() && local.ok());
+  EXPECT_EQ(a->host, (*hosts)->name(0));
+  EXPECT_EQ(a->address, (*hosts)->address(0));
+  EXPECT_EQ(b->host, (*hosts)->name(1)) << "the host with fewer placements";
+  EXPECT_EQ(local->host, "");
+  EXPECT_EQ(local->address, "127.0.0.1");
+
+  ServerLaunch launch;
+  launch.options.argv = {"sleep", "600"};
+  launch.instance = "b";
+  launch.engine = "sleep";
+  launch.answers = [] { return true; };
+  launch.stop_signal = SIGKILL;
+  auto started = on_hosts.Start(*b, launch, seconds(10));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  pid_t pid = (*started)->Observe().pid;
+  EXPECT_EQ(NamespaceInode(fmt::format("/proc/{}/ns/net", pid)),
+            NamespaceInode("/run/netns/" + (*hosts)->name(1)));
+  EXPECT_NE(NamespaceInode(fmt::format("/proc/{}/ns/net", pid)),
+            NamespaceInode("/proc/self/ns/net"));
+  ASSERT_TRUE((*started)->Stop(seconds(5)).ok());
+
+  // A daemon started again finds b on its host; one without that host says which it needs.
+  std::string identity = b->identity ? b->identity->name : "";
+  LocalRuntime again(parsed.value());
+  auto found = again.Locate("b", b->dir, identity, "postgres");
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->address, (*hosts)->address(1));
+  auto next = again.Provision({"d", tmp_ / "d", 0, true});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->host, (*hosts)->name(0)) << "b counts once located";
+  auto lost = runtime_.Locate("b", b->dir, identity, "postgres");
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(lost.status().ToString().find((*hosts)->name(1)), std::string::npos);
+  for (auto* p : {&a.value(), &b.value(), &local.value(), &next.value()}) {
+    EXPECT_TRUE(on_hosts.Remove(*p).ok());
+  }
+}
+
+TEST(ParseTestHostsTest, BadListsAreRefusedWithTheReason) {
+  for (const char* bad : {"", "nohost", "x=10.0.0.1", "../x=10.0.0.2", "lo=not-an-address"}) {
+    auto parsed = ParseTestHosts(bad);
+    EXPECT_FALSE(parsed.ok()) << bad;
+    EXPECT_FALSE(parsed.status().message().empty());
+  }
 }
 
 }  // namespace

@@ -39,6 +39,18 @@ const std::map<std::string, std::string>& DefaultConfig() {
   return kDefaults;
 }
 
+// pg_hba.conf of a member on a host of its own (runtime::LocalRuntime's test hosts):
+// initdb's rules, plus the same for the networks the server is on (`samenet`), where its
+// peers, the daemon and clients are. Passwords (SCRAM) everywhere, as initdb's.
+constexpr char kHostHba[] =
+    "# Written by dbaas for a server on a host of its own.\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all samenet scram-sha-256\n"
+    "local replication all scram-sha-256\n"
+    "host replication all 127.0.0.1/32 scram-sha-256\n"
+    "host replication all samenet scram-sha-256\n";
+
 }  // namespace
 
 namespace {
@@ -104,6 +116,7 @@ std::string PgInstance::data_dir() const { return JoinPath(dir_, "data"); }
 
 PgConnectionInfo PgInstance::connection() const {
   PgConnectionInfo c;
+  c.host = placement().address;
   c.port = port_;
   c.socket_dir = JoinPath(dir_, "run");
   c.password = password_;
@@ -151,7 +164,7 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
         inst.joined_archive_ ? spec.archiving.join_archive_id : spec.name + "." + RandomHex(4);
     RETURN_IF_ERROR(storage::ValidateArchiveId(inst.archive_id_));
   }
-  RETURN_IF_ERROR(inst.Provision(spec.runtime));
+  RETURN_IF_ERROR(inst.Provision(spec.runtime, /*any_host=*/true));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(inst.dir_, "password"), inst.password_ + "\n", 0600));
@@ -280,6 +293,7 @@ Status PgInstance::WriteMeta() const {
   }
   if (standby_) {
     meta["standby"] = {{"primary_port", standby_->primary_port},
+                       {"primary_host", standby_->primary_host},
                        {"slot", standby_->slot},
                        {"needs_rejoin", needs_rejoin_}};
   }
@@ -291,7 +305,14 @@ Status PgInstance::WriteConfig() const {
   std::map<std::string, std::string> settings = DefaultConfig();
   for (const auto& [k, v] : config_) settings[k] = v;
   std::string conf = "# Written by dbaas; edit instance settings through dbaas.\n";
-  conf += "listen_addresses = '127.0.0.1'\n";
+  conf += fmt::format("listen_addresses = {}\n", QuoteConfValue(placement().address));
+  if (!placement().host.empty()) {
+    // On a host of its own the other members, the daemon and clients connect from other
+    // addresses than 127.0.0.1: initdb's pg_hba.conf would refuse them.
+    std::string hba = JoinPath(dir_, "pg_hba.conf");
+    RETURN_IF_ERROR(WriteFileAtomic(hba, kHostHba, 0644));
+    conf += fmt::format("hba_file = {}\n", QuoteConfValue(hba));
+  }
   conf += fmt::format("port = {}\n", port_);
   conf += fmt::format("unix_socket_directories = {}\n", QuoteConfValue(JoinPath(dir_, "run")));
   conf += "password_encryption = 'scram-sha-256'\n";
@@ -354,7 +375,8 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
     if (meta.contains("standby")) {
       const json& sb = meta.at("standby");
       inst.standby_ =
-          StandbySpec{sb.at("primary_port").get<uint16_t>(), sb.at("slot").get<std::string>()};
+          StandbySpec{sb.at("primary_port").get<uint16_t>(), sb.at("slot").get<std::string>(),
+                      sb.value("primary_host", std::string("127.0.0.1"))};
       inst.needs_rejoin_ = sb.value("needs_rejoin", false);
     }
     inst.sync_standbys_ = meta.value("synchronous_standbys", std::vector<std::string>{});
@@ -433,9 +455,9 @@ std::string PgInstance::ReplicationConfig() const {
     // database. application_name names the member in the primary's pg_stat_replication
     // and synchronous_standby_names.
     std::string conninfo = fmt::format(
-        "host=127.0.0.1 port={} user=postgres password={} application_name={} "
-        "connect_timeout=2",
-        standby_->primary_port, PgConninfoQuote(password_), PgConninfoQuote(name_));
+        "host={} port={} user=postgres password={} application_name={} connect_timeout=2",
+        PgConninfoQuote(standby_->primary_host), standby_->primary_port, PgConninfoQuote(password_),
+        PgConninfoQuote(name_));
     conf += fmt::format("primary_conninfo = {}\n", QuoteConfValue(conninfo));
     conf += fmt::format("primary_slot_name = {}\n", QuoteConfValue(standby_->slot));
     conf += "recovery_target_timeline = 'latest'\n";
@@ -518,8 +540,10 @@ runtime::ServerLaunch PgInstance::Launch() const {
   launch.instance = name_;
   launch.engine = "PostgreSQL";
   // Ready = accepts a libpq connection (PQping does not need the password).
+  // Asked where clients and the other members connect, not on the socket: a member cut
+  // off the network does not answer, though its process runs.
   launch.answers = [conninfo = fmt::format("host={} port={} dbname=postgres connect_timeout=2",
-                                           JoinPath(dir_, "run"), port_)] {
+                                           PgConninfoQuote(placement().address), port_)] {
     return PQping(conninfo.c_str()) == PQPING_OK;
   };
   launch.refused_config = [](const std::string& log) {

@@ -26,11 +26,20 @@ constexpr auto kCopyTimeout = std::chrono::minutes(60);
 // WAL a standby made from a backup replays whatever the data's size.
 constexpr uint64_t kSeedWalFloor = uint64_t{1} << 30;
 
+}  // namespace
+
+StandbySpec StandbyOf(const PgInstance& primary, const std::string& member) {
+  PgConnectionInfo c = primary.connection();
+  return StandbySpec{c.port, SlotNameOf(member), c.host};
+}
+
+namespace {
+
 // libpq's conninfo for the primary over TCP (the member's identity cannot reach another
 // member's socket directory); the password goes in the tool's environment.
-std::string PrimaryConninfo(uint16_t port) {
-  return fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
-                     port);
+std::string PrimaryConninfo(const StandbySpec& spec) {
+  return fmt::format("host={} port={} user=postgres dbname=postgres connect_timeout=5",
+                     PgConninfoQuote(spec.primary_host), spec.primary_port);
 }
 
 Status Reload(const PgInstance& instance) {
@@ -210,7 +219,7 @@ Status PgInstance::CopyFromPrimary() {
                "--pgdata",
                data,
                "--dbname",
-               PrimaryConninfo(standby_->primary_port),
+               PrimaryConninfo(*standby_),
                "--wal-method=stream",
                "--slot",
                standby_->slot,
@@ -322,7 +331,7 @@ Status PgPromote(PgInstance& standby, std::chrono::milliseconds timeout) {
 
 Status PgFollow(PgInstance& member, const PgInstance& primary) {
   RETURN_IF_ERROR(PgEnsureSlot(primary, member.name()));
-  StandbySpec spec{primary.connection().port, SlotNameOf(member.name())};
+  StandbySpec spec = StandbyOf(primary, member.name());
   RETURN_IF_ERROR(member.SetStandby(spec));
   // primary_conninfo and primary_slot_name take effect on reload (PostgreSQL 13 and later):
   // the walreceiver reconnects to the new primary.
@@ -343,7 +352,7 @@ Status PgRejoin(PgInstance& member, const PgInstance& primary) {
                         .WithContext(fmt::format("checkpoint '{}' before a rewind against it",
                                                  primary.name())));
   }
-  StandbySpec spec{primary.connection().port, SlotNameOf(member.name())};
+  StandbySpec spec = StandbyOf(primary, member.name());
   // Fenced from here on whatever happens next: it starts only as a standby.
   RETURN_IF_ERROR(member.Fence(spec));
   // pg_rewind recovers a target that was not shut down cleanly in single-user mode first,
@@ -352,7 +361,7 @@ Status PgRejoin(PgInstance& member, const PgInstance& primary) {
   if (::unlink(signal.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink", signal, errno);
   ProcessOptions rewind;
   rewind.argv = {JoinPath(member.bin_dir(), "pg_rewind"), "--target-pgdata", member.data_dir(),
-                 "--source-server", PrimaryConninfo(spec.primary_port)};
+                 "--source-server", PrimaryConninfo(spec)};
   rewind.env = {"PGPASSWORD=" + member.connection().password};
   rewind.cwd = member.dir();
   Status rewound = CheckExit(member.RunTool(rewind, kCopyTimeout), rewind.argv[0]).status();

@@ -19,6 +19,8 @@ namespace dbaas::engines {
 
 // The member's slot on `primary`, made if missing (reserving WAL from now on).
 Status PgEnsureSlot(const PgInstance& primary, const std::string& member);
+// What makes `member` a standby of `primary`: its address and port, and the member's slot.
+StandbySpec StandbyOf(const PgInstance& primary, const std::string& member);
 // Drops the member's slot on `primary`; none is fine.
 Status PgDropSlot(const PgInstance& primary, const std::string& member);
 
