@@ -580,41 +580,6 @@ void Service::ReplicationTick() {
         continue;  // looked at again next tick, with the new primary
       }
     }
-    // Members that are down come back: a fenced old primary rewound first.
-    bool remade = false;
-    if (up && !reservations_.BackupOf(name)) {
-      for (auto& [member, standby] : standbys) {
-        // One that cannot follow (it holds what no other member has, or its primary no
-        // longer has what it needs) is made again; what only it had is lost, as an
-        // asynchronous failover may lose it.
-        if (auto lost = (*engine)->Diverged(*standby, *primary); lost.ok() && *lost) {
-          RemakeStandby(record, member, **engine, *primary);
-          remade = true;  // `standby` is gone: the handles are stale
-          break;
-        }
-        if (standby->running()) continue;
-        if ((*engine)->NeedsRejoin(*standby)) {
-          Status rejoined = (*engine)->Rejoin(*standby, *primary);
-          if (!rejoined.ok()) {
-            spdlog::error("event=rejoin_failed instance={} member={} error=\"{}\"", name, member,
-                          rejoined.ToString());
-            continue;
-          }
-        }
-        Status started = standby->Start();
-        if (started.ok()) {
-          WarnIfError(SetSynchronousStandbys(name), "set the synchronous standbys");
-          WarnIfError(catalog_->AddEvent(
-                          "info", name, "",
-                          fmt::format("standby {} runs and follows {}", member, record.primary())),
-                      "record an event in the catalog");
-        } else {
-          spdlog::error("event=standby_start_failed instance={} member={} error=\"{}\"", name,
-                        member, started.ToString());
-        }
-      }
-    }
-    if (remade) continue;  // the views come next tick, from fresh handles
     // What GET /instances/:name and /metrics show.
     std::vector<MemberView> views;
     std::optional<engines::MemberPosition> at_primary;
@@ -655,8 +620,44 @@ void Service::ReplicationTick() {
       }
       views.push_back(std::move(v));
     }
-    std::lock_guard lock(mu_);
-    member_views_[name] = std::move(views);
+    {
+      // Published before members are started again below, which may take a minute (a
+      // rejoining member's recovery): the view shows the new roles meanwhile.
+      std::lock_guard lock(mu_);
+      member_views_[name] = std::move(views);
+    }
+    // Members that are down come back: a fenced old primary rewound first.
+    if (up && !reservations_.BackupOf(name)) {
+      for (auto& [member, standby] : standbys) {
+        // One that cannot follow (it holds what no other member has, or its primary no
+        // longer has what it needs) is made again; what only it had is lost, as an
+        // asynchronous failover may lose it.
+        if (auto lost = (*engine)->Diverged(*standby, *primary); lost.ok() && *lost) {
+          RemakeStandby(record, member, **engine, *primary);
+          break;  // `standby` is gone: the handles are stale
+        }
+        if (standby->running()) continue;
+        if ((*engine)->NeedsRejoin(*standby)) {
+          Status rejoined = (*engine)->Rejoin(*standby, *primary);
+          if (!rejoined.ok()) {
+            spdlog::error("event=rejoin_failed instance={} member={} error=\"{}\"", name, member,
+                          rejoined.ToString());
+            continue;
+          }
+        }
+        Status started = standby->Start();
+        if (started.ok()) {
+          WarnIfError(SetSynchronousStandbys(name), "set the synchronous standbys");
+          WarnIfError(catalog_->AddEvent(
+                          "info", name, "",
+                          fmt::format("standby {} runs and follows {}", member, record.primary())),
+                      "record an event in the catalog");
+        } else {
+          spdlog::error("event=standby_start_failed instance={} member={} error=\"{}\"", name,
+                        member, started.ToString());
+        }
+      }
+    }
   }
 }
 

@@ -1,9 +1,10 @@
 // Standbys through the REST API with a real dbaasd and real PostgreSQL 15 servers: members
 // and their replication status, the multi-host URI that follows the primary, a clean
 // switchover, and failovers under load in synchronous mode where the primary is killed
-// (kill -9, its in-place restart blocked) or hung (SIGSTOP): every commit a client saw
-// acknowledged is on the new primary, pgbench's invariant and pg_amcheck hold, there is
-// exactly one primary, and the old primary comes back as a standby.
+// (kill -9, its in-place restart blocked), hung (SIGSTOP) or cut off the network (its test
+// host's link down: the members run on test hosts, tests/test_hosts.h): every commit a
+// client saw acknowledged is on the new primary, pgbench's invariant and pg_amcheck hold,
+// there is exactly one primary, and the old primary comes back as a standby.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <mutex>
@@ -23,6 +25,7 @@
 #include "base/files.h"
 #include "daemon.h"
 #include "engines/postgres/pg_connection.h"
+#include "test_hosts.h"
 #include "test_util.h"
 
 namespace dbaas::testing {
@@ -36,6 +39,10 @@ using std::chrono::seconds;
 int Rounds() {
   const char* env = ::getenv("DBAAS_FAILOVER_ROUNDS");
   return env ? std::max(1, std::atoi(env)) : 3;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // A client that inserts ids into `table` through `uri`, one transaction each, opening a
@@ -135,13 +142,13 @@ class ApiReplicationTest : public ::testing::Test {
     return true;
   }
 
-  // How many members answer as primaries (not in recovery), by their ports.
+  // How many members answer as primaries (not in recovery), by their addresses.
   int Primaries(const json& inst, const std::string& password) {
     int primaries = 0;
     for (const json& m : inst["members"]) {
       auto conn = engines::PgConnection::Connect(
-          fmt::format("host=127.0.0.1 port={} user=app dbname=app password={} connect_timeout=3",
-                      m["port"].get<int>(), password));
+          fmt::format("host={} port={} user=app dbname=app password={} connect_timeout=3",
+                      m["host"].get<std::string>(), m["port"].get<int>(), password));
       if (!conn.ok()) continue;
       auto in_recovery = conn->QueryValue("select pg_is_in_recovery()");
       if (in_recovery.ok() && in_recovery.value() == "f") ++primaries;
@@ -149,9 +156,22 @@ class ApiReplicationTest : public ::testing::Test {
     return primaries;
   }
 
-  // Listens on 127.0.0.1:port so that a server killed there cannot start again in place
-  // (its port is taken): what a primary whose host is gone looks like to the daemon.
-  void BlockPort(int port) {
+  // Listens on a member's address and port so that a server killed there cannot start
+  // again in place (its port is taken): what a primary whose host is gone looks like to
+  // the daemon.
+  void BlockPort(const json& member) {
+    const int port = member["port"];
+    if (hosts_ && hosts_->IndexOf(member["host"]) >= 0) {
+      for (int i = 0; i < 200; ++i) {
+        auto fd = hosts_->Listen(hosts_->IndexOf(member["host"]), static_cast<uint16_t>(port));
+        if (fd.ok()) {
+          blocked_ports_.push_back(*fd);
+          return;
+        }
+        std::this_thread::sleep_for(milliseconds(5));
+      }
+      FAIL() << "port " << port << " could not be taken on " << member["host"];
+    }
     for (int i = 0; i < 200; ++i) {
       int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       int one = 1;
@@ -219,6 +239,18 @@ class ApiReplicationTest : public ::testing::Test {
     EXPECT_EQ(sums.value_or(sums.status().ToString()), "t");
   }
 
+  // dbaasd started again with its PostgreSQL servers on `count` test hosts.
+  void RestartOnTestHosts(int count) {
+    ASSERT_TRUE(daemon_.Stop().ok());
+    auto made = TestHosts::Make(count);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    hosts_ = std::move(made).value();
+    Status st = daemon_.Start({}, {"--failover-delay", "2", "--test-hosts", hosts_->Flag()});
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  // Declared first: destroyed after the daemon (TearDown stops it first anyway).
+  std::unique_ptr<TestHosts> hosts_;
   TempDir root_;
   Daemon daemon_{root_ / "data"};
   std::vector<int> blocked_ports_;
@@ -415,7 +447,7 @@ TEST_F(ApiReplicationTest, AMariaDbFailoverRemakesTheOldPrimaryThatDiverged) {
         return AllStreaming(i, 2, false) && i["members"][1]["lsn"] == i["members"][0]["lsn"];
       },
       "the standby to have every row");
-  const int primary_port = inst["members"][0]["port"];
+  const json primary_member = inst["members"][0];
   pid_t standby_pid = ServerOf("shop-2"), primary_pid = ServerOf("shop");
   ASSERT_GT(standby_pid, 0);
   ASSERT_GT(primary_pid, 0);
@@ -424,7 +456,7 @@ TEST_F(ApiReplicationTest, AMariaDbFailoverRemakesTheOldPrimaryThatDiverged) {
   // socket buffers hold for the hung standby.
   ASSERT_TRUE(sql("INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_200000").ok());
   ASSERT_EQ(::kill(primary_pid, SIGKILL), 0);
-  BlockPort(primary_port);
+  BlockPort(primary_member);
   ASSERT_EQ(::kill(standby_pid, SIGCONT), 0);
   WaitFor(
       "shop", [](const json& i) { return i["primary"] == "shop-2"; }, "the standby to take over");
@@ -463,9 +495,11 @@ TEST_F(ApiReplicationTest, BadReplicaCountsAreRefusedWithTheReason) {
 }
 
 // The torture: pgbench runs on the primary and a client writes ids through the multi-host
-// URI, logging each one acknowledged; the primary is killed (alternately kill -9 with its
-// restart blocked, and SIGSTOP: hung) until the standby takes over.
+// URI, logging each one acknowledged; the primary is killed (in turn kill -9 with its
+// restart blocked, SIGSTOP: hung, and its host cut off the network while it runs on) until
+// the standby takes over. The members run on test hosts of their own.
 TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledgedCommit) {
+  RestartOnTestHosts(2);
   auto created = daemon_.Post("/instances", json{{"name", "ledger"},
                                                  {"type", "postgresql"},
                                                  {"replicas", 1},
@@ -487,13 +521,20 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
     ASSERT_TRUE(conn->Query("create table acked (id bigint primary key)").ok());
   }
 
-  AckedWriter writer(uri, "acked", 1);
+  // A client that gives up on a host that does not answer, as any should: libpq waits
+  // forever by default on a connection whose peer vanished.
+  AckedWriter writer(uri +
+                         "&connect_timeout=2&keepalives_idle=1&keepalives_interval=1&"
+                         "keepalives_count=2&tcp_user_timeout=3000",
+                     "acked", 1);
 
   for (int round = 0; round < Rounds(); ++round) {
     SCOPED_TRACE(fmt::format("round {}", round));
     json before = Instance("ledger");
     const std::string primary = before["primary"];
-    const int primary_port = before["members"][0]["port"];
+    const int host = hosts_->IndexOf(before["members"][0]["host"]);
+    ASSERT_GE(host, 0) << before.dump();
+    ASSERT_NE(hosts_->IndexOf(before["members"][1]["host"]), host) << "members share a host";
     // Load on the primary itself: pgbench fails when it dies, which is fine.
     auto bench = PgClient(daemon_, "ledger", "pgbench", {"-n", "-c", "2", "-T", "60"});
     ASSERT_TRUE(bench.ok());
@@ -503,12 +544,15 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
     const size_t acked_before = writer.acknowledged().size();
     pid_t victim = PostmasterOf(primary);
     ASSERT_GT(victim, 0);
-    const bool hang = round % 2 == 1;
-    if (hang) {
+    enum { kKill, kHang, kCut } const how = static_cast<decltype(kKill)>(round % 3);
+    const auto struck = std::chrono::steady_clock::now();
+    if (how == kHang) {
       ASSERT_EQ(::kill(victim, SIGSTOP), 0);
-    } else {
+    } else if (how == kKill) {
       ASSERT_EQ(::kill(victim, SIGKILL), 0);
-      BlockPort(primary_port);
+      BlockPort(before["members"][0]);
+    } else {
+      ASSERT_TRUE(hosts_->Cut(host).ok());
     }
     const int timeline = before["members"][0]["timeline"];
     json after = WaitFor(
@@ -518,8 +562,13 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
                  i["members"][0]["timeline"].get<int>() > timeline;
         },
         "a failover");
-    // A hung primary that wakes finds itself fenced (killed): still one primary.
-    if (hang) ::kill(victim, SIGCONT);
+    const double failed_over = SecondsSince(struck);
+    // A hung primary that wakes, or one whose network comes back, finds itself fenced
+    // (killed): still one primary.
+    if (how == kHang) ::kill(victim, SIGCONT);
+    if (how == kCut) {
+      ASSERT_TRUE(hosts_->Reconnect(host).ok());
+    }
     EXPECT_EQ(Primaries(after, password), 1);
     UnblockPorts();
     (void)load->Signal(SIGKILL);
@@ -528,6 +577,11 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
     after = WaitFor(
         "ledger", [](const json& i) { return AllStreaming(i, 2, true); },
         "the old primary to rejoin");
+    // For bench/failover_torture_bench.sh.
+    fmt::print(
+        "torture round {} {}: failover seen after {:.2f} s, old primary streams after "
+        "{:.2f} s\n",
+        round, std::array{"kill", "hang", "cut"}[how], failed_over, SecondsSince(struck));
     EXPECT_EQ(after["members"][0]["timeline"].get<int>(),
               before["members"][0]["timeline"].get<int>() + 1);
     EXPECT_EQ(Primaries(after, password), 1);
@@ -595,7 +649,7 @@ TEST_F(ApiReplicationTest, AFailoverCutOffByAKillOfDbaasdEndsWithOnePrimaryAfter
   pid_t victim = PostmasterOf("pay");
   ASSERT_GT(victim, 0);
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
-  BlockPort(inst["members"][0]["port"]);
+  BlockPort(inst["members"][0]);
   ASSERT_TRUE(daemon_.WaitLogSays("holding at primary-decided"));
   daemon_.Kill();
   UnblockPorts();
