@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -139,7 +140,9 @@ Status SupervisedServer::Stop(milliseconds timeout) {
   RETURN_IF_ERROR(process->Signal(state_->launch.stop_signal));
   if (!process->Wait(timeout).ok()) {
     RETURN_IF_ERROR(process->Signal(state_->launch.hard_signal));
-    WarnIfError(process->Wait(milliseconds(10000)),
+    // As long again at most (10 s): a server stopped in a hurry (a failover's fence) is then
+    // killed, as is a hung one, which a pending signal does not reach.
+    WarnIfError(process->Wait(std::min(timeout, milliseconds(10000))),
                 fmt::format("wait for {} of {} after {}", state_->launch.engine,
                             state_->launch.instance, strsignal(state_->launch.hard_signal)));
   }

@@ -24,6 +24,7 @@
 
 #include "base/files.h"
 #include "daemon.h"
+#include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
 #include "test_hosts.h"
 #include "test_util.h"
@@ -202,6 +203,22 @@ class ApiReplicationTest : public ::testing::Test {
       if (cmdline.ok() && cmdline->find("/" + member + "/data") != std::string::npos) return pid;
     }
     return -1;
+  }
+
+  // A postmaster and its children, by their parent in /proc/PID/stat.
+  static std::vector<pid_t> ServerProcesses(pid_t postmaster) {
+    std::vector<pid_t> pids = {postmaster};
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      auto stat = ReadFileToString(entry.path().string() + "/stat");
+      if (!stat.ok()) continue;
+      size_t close = stat->rfind(')');  // after the command's name, which may hold spaces
+      if (close == std::string::npos) continue;
+      int parent = 0;
+      if (std::sscanf(stat->c_str() + close + 1, " %*c %d", &parent) == 1 && parent == postmaster) {
+        pids.push_back(std::atoi(entry.path().filename().c_str()));
+      }
+    }
+    return pids;
   }
 
   // MariaDB instance `shop` with one standby.
@@ -614,6 +631,83 @@ TEST_F(ApiReplicationTest, FailoversUnderLoadInSynchronousModeLoseNoAcknowledged
             std::string::npos);
   EXPECT_NE(metrics.raw.find("dbaas_replication_streaming{instance=\"ledger\",member="),
             std::string::npos);
+}
+
+// Asynchronous mode: a failover loses what the standby had not received, and no more than
+// its reported position says. The standby's server is stopped (SIGSTOP, every process of
+// it) while a client commits ~30 MB, more than the sockets between them hold; the
+// standby's flush position is read from the instance's status; the primary dies with every
+// process of it; the standby wakes and takes over. Every commit the client saw at or
+// before that position is there, and commits were lost (the case is real), all of them
+// beyond it.
+TEST_F(ApiReplicationTest, AnAsynchronousFailoverLosesNothingBelowTheReportedPosition) {
+  auto created =
+      daemon_.Post("/instances", json{{"name", "cash"}, {"type", "postgresql"}, {"replicas", 1}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  json inst = WaitFor(
+      "cash", [](const json& i) { return AllStreaming(i, 2, false); }, "the standby to stream");
+  const std::string uri = Instance("cash", true)["connection"]["uri"];
+  auto conn = engines::PgConnection::Connect(uri);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  ASSERT_TRUE(conn->Query("create table t (id bigint primary key, pad text)").ok());
+  pid_t standby = PostmasterOf("cash-2"), primary = PostmasterOf("cash");
+  ASSERT_GT(standby, 0);
+  ASSERT_GT(primary, 0);
+  // PostgreSQL's processes each lead a session of their own: signalled one by one.
+  auto signal_server = [](pid_t postmaster, int sig) {
+    for (pid_t pid : ServerProcesses(postmaster)) ::kill(pid, sig);
+  };
+  signal_server(standby, SIGSTOP);  // the walreceiver and all
+
+  // Each commit's position: the primary's WAL end once it returned (at or past its record).
+  std::vector<std::pair<int64_t, uint64_t>> acked;
+  for (int64_t id = 1; id <= 1000; ++id) {
+    ASSERT_TRUE(conn->Query(fmt::format("insert into t select {}, string_agg(md5(random()::text), "
+                                        "'') from generate_series(1, 1000)",
+                                        id))
+                    .ok());
+    auto lsn = conn->QueryValue("select pg_current_wal_lsn() - '0/0'");
+    ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
+    acked.emplace_back(id, std::stoull(*lsn));
+  }
+  // The standby's position as the status reports it, once it shows all the writes above.
+  const uint64_t written = acked.back().second;
+  inst = WaitFor(
+      "cash",
+      [&](const json& i) {
+        return i["members"].size() == 2 && i["members"][1]["replication"].is_object() &&
+               i["members"][1]["replication"]["lagBytes"].get<uint64_t>() > 0 &&
+               i["members"][0]["lsn"].is_string() &&
+               engines::ParseLsn(i["members"][0]["lsn"]).value_or(0) >= written;
+      },
+      "the status to show the standby behind");
+  auto flushed = engines::ParseLsn(inst["members"][1]["replication"]["flushLsn"]);
+  ASSERT_TRUE(flushed.ok()) << inst.dump();
+  const uint64_t reported = *flushed;
+  ASSERT_LT(reported, written);
+  signal_server(primary, SIGKILL);
+  BlockPort(inst["members"][0]);
+  signal_server(standby, SIGCONT);
+  WaitFor(
+      "cash", [](const json& i) { return i["primary"] == "cash-2"; }, "the standby to take over");
+
+  // The old primary's port still answers nothing (it is held): libpq moves on after 2 s.
+  auto after = engines::PgConnection::Connect(uri + "&connect_timeout=2");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  auto rows = after->Query("select id from t");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  std::set<int64_t> present;
+  for (const auto& r : rows.value()) present.insert(std::stoll(r[0]));
+  size_t lost = 0, lost_below = 0;
+  for (const auto& [id, lsn] : acked) {
+    if (present.count(id) != 0) continue;
+    ++lost;
+    lost_below += lsn <= reported;
+  }
+  EXPECT_EQ(lost_below, 0u) << "commits at or before the reported flush position " << reported
+                            << " were lost";
+  EXPECT_GT(lost, 0u) << "the standby had every commit: the case tests nothing";
+  UnblockPorts();
 }
 
 }  // namespace
