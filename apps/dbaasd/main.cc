@@ -49,6 +49,7 @@ struct DaemonOptions {
   double failover_delay_seconds = 30;
   bool test_unfenced_failover = false;
   std::string test_hosts;
+  std::string ui_dir = DBAAS_UI_DIR;
   std::string tls_cert;
   std::string tls_key;
   // Remote repositories (config file only): where backups are copied and the WAL shipped.
@@ -241,6 +242,9 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
                  "standby takes over (the supervisor may restart it in place within them)")
       ->check(CLI::Range(0.5, 86400.0))
       ->capture_default_str();
+  app.add_option("--ui-dir", o.ui_dir,
+                 "The dashboard's built files (ui/dist), served at /ui/; empty: no dashboard")
+      ->capture_default_str();
   app.add_option("--tls-cert", o.tls_cert,
                  "PEM certificate (chain) to serve the API over HTTPS, with --tls-key");
   app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert (keep it 0600)");
@@ -292,6 +296,7 @@ dbaas::api::ApiOptions ApiOptionsOf(const DaemonOptions& o,
   ao.http.idle_timeout = millis(o.http_idle_timeout_s);
   ao.http.tls_cert_file = o.tls_cert;
   ao.http.tls_key_file = o.tls_key;
+  ao.ui_dir = o.ui_dir;
   return ao;
 }
 

@@ -8,6 +8,8 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include "api/dashboard_routes.h"
+
 #include "api/http_server.h"
 #include "api/http_tls.h"
 #include "api/json_views.h"
@@ -104,6 +106,9 @@ void ApiServer::Routes() {
       return HandlerResponse::kUnhandled;
     }
     if (req.path == "/healthz") return HandlerResponse::kUnhandled;
+    // The dashboard's pages and scripts: public, like any login page; its API calls carry
+    // the token.
+    if (IsDashboardPath(req.method, req.path)) return HandlerResponse::kUnhandled;
     Send(res, 401,
          ErrorJson("unauthorized", "missing or wrong bearer token",
                    "send 'Authorization: Bearer <token>'; the token is in <data-root>/api-token"));
@@ -158,6 +163,7 @@ void ApiServer::Routes() {
   AddBranchRoutes(s, service_);
   AddOperationRoutes(s, service_);
   AddRepositoryRoutes(s, service_);
+  if (!options_.ui_dir.empty()) AddDashboardRoutes(s, options_.ui_dir);
 }
 
 }  // namespace dbaas::api

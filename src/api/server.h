@@ -18,6 +18,8 @@ struct ApiOptions {
   // Where it listens, TLS, and what a client may cost (api/http_server.h).
   http::HttpOptions http;
   std::string token;  // required as "Authorization: Bearer <token>" unless empty
+  // The dashboard's built files (ui/dist), served at /ui/; empty: no dashboard.
+  std::string ui_dir;
 };
 
 class ApiServer {
