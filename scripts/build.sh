@@ -11,3 +11,5 @@ case "$variant" in
 esac
 cmake -S . -B "build/$variant" -G Ninja -DDBAAS_WERROR=ON "${flags[@]}" >/dev/null
 ninja -C "build/$variant"
+# The dashboard dbaasd serves at /ui/ (type-checked, then bundled into ui/dist).
+(cd ui && npm run --silent build >/dev/null)

@@ -10,7 +10,7 @@ packages=(
   postgresql-15 postgresql-contrib
   mariadb-server mariadb-client mariadb-backup libmariadb-dev
   xfsprogs jq time util-linux curl python3 python3-yaml python3-botocore openssl passwd procps
-  nodejs
+  iproute2 nodejs chromium
 )
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -43,4 +43,11 @@ s3server="$(dirname "$0")/../tests/s3server"
 if ! cmp -s "$s3server/package-lock.json" "$s3server/node_modules/.installed-lock.json"; then
   (cd "$s3server" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   cp "$s3server/package-lock.json" "$s3server/node_modules/.installed-lock.json"
+fi
+# The dashboard's toolchain (Vite, TypeScript) and libraries (Preact, uPlot), and
+# playwright-core for its browser test with Debian's Chromium, as ui/package-lock.json pins.
+ui="$(dirname "$0")/../ui"
+if ! cmp -s "$ui/package-lock.json" "$ui/node_modules/.installed-lock.json"; then
+  (cd "$ui" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$ui/package-lock.json" "$ui/node_modules/.installed-lock.json"
 fi

@@ -17,6 +17,9 @@ fi
 # ASan run of every other test do not (their full-size versions live in bench/). Two tests
 # at a time, as the machine has two cores; every test makes its own ports and directories.
 torture='UnderWriteLoad|UnderLoad|PowerLoss'
+# The browser test too: the pages and the daemon's file routes are the same in both builds
+# (the routes' own test, DashboardRoutesTest, runs under ASan).
+torture="$torture|ui_browser_test"
 for variant in release asan; do
   echo "== build $variant"
   scripts/build.sh "$variant"

@@ -75,6 +75,7 @@ export interface Backup {
   status: string;
   createdAt: string;
   method?: string;
+  snapshotKind?: string;
   dataBytes?: number;
   storedBytes?: number;
   durationSeconds?: number;

@@ -21,6 +21,11 @@ export function BackupChart({ backups }: { backups: Backup[] }) {
         title: "Backups: duration and stored size",
         width,
         height: 220,
+        // A few backups close together: a day around them, not uPlot's default of years.
+        scales: {
+          x: { time: true, range: (_u, min, max) => (max - min < 86400 ? [min - 43200, max + 43200] : [min, max]) },
+          mib: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
+        },
         series: [
           {},
           { label: "duration (s)", stroke: "#2563eb", points: { show: true } },

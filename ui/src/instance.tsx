@@ -57,7 +57,7 @@ export function InstancePage({ name }: { name: string }) {
         </dl>
         <button onClick={() => setSecrets(!secrets)}>{secrets ? "Hide secrets" : "Show secrets"}</button>
       </section>
-      {instance.members && (
+      {instance.members && instance.members.length > 0 && (
         <section class="card" aria-label="Members">
           <h2>Members</h2>
           <table>
@@ -92,7 +92,7 @@ export function InstancePage({ name }: { name: string }) {
                     <td>{b.backupName}{b.pinned ? " (pinned)" : ""}</td>
                     <td>{new Date(b.createdAt).toLocaleString()}</td>
                     <td>{b.status}</td>
-                    <td>{b.method ?? "–"}</td>
+                    <td>{b.method ?? b.snapshotKind ?? "–"}</td>
                     <td>{bytes(b.dataBytes)}</td>
                     <td>{bytes(b.storedBytes)}</td>
                     <td>{b.durationSeconds !== undefined ? `${b.durationSeconds.toFixed(2)} s` : "–"}</td>

@@ -69,7 +69,7 @@ function CreateForm({ onCreated }: { onCreated: () => void }) {
     <form class="card" onSubmit={submit} aria-label="Create an instance">
       <h2>Create an instance</h2>
       <label for="new-name">Name</label>
-      <input id="new-name" value={name} pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" maxLength={63} required
+      <input id="new-name" value={name} pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" maxLength={63} required
         onInput={(e) => setName((e.target as HTMLInputElement).value)} />
       <label for="new-type">Type</label>
       <select id="new-type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>

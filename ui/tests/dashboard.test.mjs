@@ -1,0 +1,136 @@
+// The dashboard in Debian's headless Chromium, driven by Playwright (playwright-core with
+// the system browser: nothing is downloaded), against a real dbaasd with real database
+// servers: a wrong token is refused, then log in, create a PostgreSQL instance, see it
+// listed and running, back it up, see the backup in the table and on the chart, reveal the
+// password, and delete the instance. A screenshot of each page is kept (UI_ARTIFACTS).
+//
+//   DBAASD=build/release/apps/dbaasd/dbaasd node --test ui/tests/
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..", "..");
+const dbaasd = process.env.DBAASD ?? join(repo, "build/release/apps/dbaasd/dbaasd");
+const artifacts = process.env.UI_ARTIFACTS ?? join(repo, "build/ui-artifacts");
+const browserPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+// dbaasd on a free port; resolves once its log says where it listens.
+async function startDaemon(dataRoot) {
+  const daemon = spawn(dbaasd, ["--data-root", dataRoot, "--listen", "127.0.0.1:0", "--ui-dir", join(repo, "ui/dist")], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dbaasd did not start:\n${log}`)), 60000);
+    const onData = (chunk) => {
+      log += chunk;
+      const m = /event=listening address=127\.0\.0\.1:(\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    daemon.stdout.on("data", onData);
+    daemon.stderr.on("data", onData);
+    daemon.on("exit", (code) => reject(new Error(`dbaasd exited (${code}):\n${log}`)));
+  });
+  return { daemon, port, log: () => log };
+}
+
+test("the dashboard manages an instance end to end", { timeout: 300000 }, async () => {
+  mkdirSync(artifacts, { recursive: true });
+  const work = mkdtempSync(join(tmpdir(), "dbaas-ui-test-"));
+  chmodSync(work, 0o711); // each instance's OS user passes through to its own directory
+  const dataRoot = join(work, "data");
+  const { daemon, port } = await startDaemon(dataRoot);
+  const token = readFileSync(join(dataRoot, "api-token"), "utf8").trim();
+  const base = `http://127.0.0.1:${port}`;
+  const browser = await chromium.launch({
+    executablePath: browserPath,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const cspViolations = [];
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  try {
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    page.on("dialog", (d) => d.accept());
+    await page.goto(`${base}/ui/`);
+
+    // A wrong token: refused, with where the right one is.
+    await page.getByLabel("API token").fill("0".repeat(64));
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("alert").filter({ hasText: "refused" }).waitFor();
+    assert.match(await page.getByRole("alert").innerText(), /api-token/);
+    await page.screenshot({ path: join(artifacts, "login-refused.png"), fullPage: true });
+    // The token never appears in a URL.
+    assert.ok(!page.url().includes("0000"));
+
+    await page.getByLabel("API token").fill(token);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { name: "Instances" }).waitFor();
+    assert.ok(!page.url().includes(token));
+
+    // Bad input: a clear error, nothing made.
+    await page.getByLabel("Name").fill("UPPER");
+    await page.getByRole("button", { name: "Create" }).click();
+    assert.equal(await page.locator("#new-name:invalid").count(), 1, "the form refuses the name");
+
+    await page.getByLabel("Name").fill("webshop");
+    await page.getByLabel("Type").selectOption("postgresql");
+    await page.getByRole("button", { name: "Create" }).click();
+    const row = page.getByRole("row").filter({ hasText: "webshop" });
+    await row.filter({ hasText: "running" }).waitFor({ timeout: 120000 });
+    await page.screenshot({ path: join(artifacts, "instances.png"), fullPage: true });
+    // The daemon's own refusal is shown as it says it: what failed and what to do.
+    await page.getByLabel("Name").fill("webshop");
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.getByRole("alert").filter({ hasText: "already exists" }).waitFor();
+    assert.equal(await page.getByRole("row").filter({ hasText: "webshop" }).count(), 1);
+
+    await row.getByRole("link", { name: "webshop" }).click();
+    await page.getByRole("heading", { name: /webshop/ }).waitFor();
+    assert.match(await page.getByRole("region", { name: "Connection" }).innerText(), /Password\s*hidden/);
+    await page.getByRole("button", { name: "Show secrets" }).click();
+    await page.getByRole("button", { name: "Hide secrets" }).waitFor();
+    const shown = await page.getByRole("region", { name: "Connection" }).innerText();
+    assert.doesNotMatch(shown, /Password\s*hidden/);
+
+    await page.getByRole("button", { name: "Back up now" }).click();
+    const backups = page.getByRole("region", { name: "Backups" });
+    await backups.getByRole("row").filter({ hasText: "completed" }).first().waitFor({ timeout: 120000 });
+    // The chart draws the backup (uPlot: a canvas and its legend).
+    await backups.locator(".chart canvas").waitFor();
+    assert.match(await backups.locator(".chart").innerText(), /duration/);
+    await page.screenshot({ path: join(artifacts, "instance.png"), fullPage: true });
+
+    // Phone width: the page still reads (no horizontal overflow of the page itself).
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than a phone`);
+    await page.screenshot({ path: join(artifacts, "instance-phone.png"), fullPage: true });
+    await page.setViewportSize({ width: 1100, height: 900 });
+
+    await page.getByRole("button", { name: "Delete instance" }).click();
+    await page.getByRole("heading", { name: "Instances" }).waitFor();
+    await page.getByText("No instances yet").waitFor({ timeout: 60000 });
+    assert.deepEqual(cspViolations, []);
+  } catch (e) {
+    await page.screenshot({ path: join(artifacts, "failed.png"), fullPage: true }).catch(() => {});
+    throw e;
+  } finally {
+    await browser.close();
+    daemon.kill("SIGTERM");
+    await new Promise((r) => daemon.on("exit", r));
+    spawnSync(join(repo, "scripts/remove-instance-users.sh"), [dataRoot]);
+    rmSync(work, { recursive: true, force: true });
+  }
+});
