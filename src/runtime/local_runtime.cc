@@ -35,7 +35,8 @@ Result<Placement> LocalRuntime::Provision(const ProvisionRequest& request) {
   Placement placement;
   placement.instance = request.instance;
   placement.dir = request.dir;
-  if (const TestHost* host = request.any_host ? LeastUsedHost() : nullptr; host != nullptr) {
+  const TestHost* host = request.any_host ? PlaceOnLeastUsedHost(request.dir) : nullptr;
+  if (host != nullptr) {
     Status recorded = WriteFileAtomic(JoinPath(request.dir, kHostRecord), host->name + "\n", 0644);
     if (!recorded.ok()) {
       WarnIfError(RemoveRemains(request.dir), "remove the instance that could not be placed");
@@ -43,8 +44,6 @@ Result<Placement> LocalRuntime::Provision(const ProvisionRequest& request) {
     }
     placement.host = host->name;
     placement.address = host->address;
-    std::lock_guard lock(mu_);
-    host_of_[request.dir] = host->name;
   }
   auto user = MakeInstanceUser(request.instance, JoinPath(request.dir, kOsUserRecord));
   if (!user.ok()) {
@@ -87,7 +86,7 @@ Result<Placement> LocalRuntime::GiveOwnIdentity(const Placement& placement,
   return moved;
 }
 
-const TestHost* LocalRuntime::LeastUsedHost() {
+const TestHost* LocalRuntime::PlaceOnLeastUsedHost(const std::string& dir) {
   std::lock_guard lock(mu_);
   const TestHost* least = nullptr;
   size_t fewest = 0;
@@ -101,6 +100,7 @@ const TestHost* LocalRuntime::LeastUsedHost() {
       fewest = placed;
     }
   }
+  if (least != nullptr) host_of_[dir] = least->name;
   return least;
 }
 
@@ -125,22 +125,21 @@ Status LocalRuntime::PlaceOnRecordedHost(Placement& placement) {
 }
 
 Status LocalRuntime::Remove(const Placement& placement) {
+  RETURN_IF_ERROR(RemoveTree(placement.dir));
   {
     std::lock_guard lock(mu_);
     host_of_.erase(placement.dir);
   }
-  RETURN_IF_ERROR(RemoveTree(placement.dir));
   if (placement.shared_identity) return Status::Ok();  // the package's user stays
   return RemoveInstanceUser(placement.identity);
 }
 
 Status LocalRuntime::RemoveRemains(const std::string& dir) {
-  {
-    std::lock_guard lock(mu_);
-    host_of_.erase(dir);
-  }
   RETURN_IF_ERROR(RemoveRecordedInstanceUser(JoinPath(dir, kOsUserRecord)));
-  return RemoveTree(dir);
+  RETURN_IF_ERROR(RemoveTree(dir));
+  std::lock_guard lock(mu_);
+  host_of_.erase(dir);
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<Server>> LocalRuntime::Start(const Placement& placement, ServerLaunch launch,

@@ -59,8 +59,9 @@ class LocalRuntime final : public Runtime {
   Result<uint16_t> AllocatePort() override;
 
  private:
-  // The test host with the fewest placements; nullptr without test hosts.
-  const TestHost* LeastUsedHost();
+  // The test host with the fewest placements, now counting `dir` on it; nullptr without
+  // test hosts.
+  const TestHost* PlaceOnLeastUsedHost(const std::string& dir);
   // `placement` put on the host its volume records (none: loopback).
   Status PlaceOnRecordedHost(Placement& placement);
 

@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "base/files.h"
+#include "base/scope_exit.h"
 #include "daemon.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
@@ -658,6 +659,10 @@ TEST_F(ApiReplicationTest, AnAsynchronousFailoverLosesNothingBelowTheReportedPos
     for (pid_t pid : ServerProcesses(postmaster)) ::kill(pid, sig);
   };
   signal_server(standby, SIGSTOP);  // the walreceiver and all
+  // Woken whatever happens below (the daemon's stop does not reach a stopped child that
+  // leads a session of its own). Within wal_sender_timeout (60 s) the primary still
+  // reports the stopped standby's link; the writes and the status take ~12 s here.
+  ScopeExit wake([&] { signal_server(standby, SIGCONT); });
 
   // Each commit's position: the primary's WAL end once it returned (at or past its record).
   std::vector<std::pair<int64_t, uint64_t>> acked;

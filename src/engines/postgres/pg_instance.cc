@@ -164,7 +164,10 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
         inst.joined_archive_ ? spec.archiving.join_archive_id : spec.name + "." + RandomHex(4);
     RETURN_IF_ERROR(storage::ValidateArchiveId(inst.archive_id_));
   }
-  RETURN_IF_ERROR(inst.Provision(spec.runtime, /*any_host=*/true));
+  // On another host only where its peers can reach it: a standby of a primary on the
+  // daemon's loopback stays there too.
+  const bool any_host = !spec.standby || spec.standby->primary_host != "127.0.0.1";
+  RETURN_IF_ERROR(inst.Provision(spec.runtime, any_host));
   // From here on a failure removes what was made: no half instance stays behind.
   auto made = [&]() -> Status {
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(inst.dir_, "password"), inst.password_ + "\n", 0600));
@@ -540,11 +543,22 @@ runtime::ServerLaunch PgInstance::Launch() const {
   launch.instance = name_;
   launch.engine = "PostgreSQL";
   // Ready = accepts a libpq connection (PQping does not need the password).
-  // Asked where clients and the other members connect, not on the socket: a member cut
-  // off the network does not answer, though its process runs.
-  launch.answers = [conninfo = fmt::format("host={} port={} dbname=postgres connect_timeout=2",
-                                           PgConninfoQuote(placement().address), port_)] {
-    return PQping(conninfo.c_str()) == PQPING_OK;
+  // On the private socket (nobody else can answer there, unlike a port on 127.0.0.1 a
+  // tenant could take while the server restarts); on a test host also at its address,
+  // where the other members and clients connect: a member cut off the network does not
+  // answer, though its process runs.
+  std::vector<std::string> probes = {
+      fmt::format("host={} port={} dbname=postgres connect_timeout=2",
+                  PgConninfoQuote(JoinPath(dir_, "run")), port_)};
+  if (!placement().host.empty()) {
+    probes.push_back(fmt::format("host={} port={} dbname=postgres connect_timeout=2",
+                                 PgConninfoQuote(placement().address), port_));
+  }
+  launch.answers = [probes] {
+    for (const std::string& conninfo : probes) {
+      if (PQping(conninfo.c_str()) != PQPING_OK) return false;
+    }
+    return true;
   };
   launch.refused_config = [](const std::string& log) {
     return log.find("contains errors") != std::string::npos;
