@@ -80,7 +80,13 @@ export interface Backup {
   storedBytes?: number;
   durationSeconds?: number;
   pinned?: boolean;
-  drill?: { status: string; seconds: number; problems: string[] } | null;
+  drill?: { status: string; seconds: number; rtoSeconds?: number; problems: string[] } | null;
+}
+
+export interface RecoveryWindow {
+  earliestTime: string;
+  latestTime: string;
+  backups: number;
 }
 
 export function bytes(n: number | undefined): string {

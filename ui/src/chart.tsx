@@ -16,14 +16,17 @@ export function BackupChart({ backups }: { backups: Backup[] }) {
       ready.map((b) => (b.storedBytes ?? 0) / 1048576),
     ];
     const width = Math.min(box.current.clientWidth || 600, 900);
+    // Backups close together: a day around them, not uPlot's default span of years.
+    const times = data[0] as number[];
+    const first = Math.min(...times), last = Math.max(...times);
+    const span: [number, number] = last - first < 86400 ? [first - 43200, last + 43200] : [first, last];
     const plot = new uPlot(
       {
         title: "Backups: duration and stored size",
         width,
         height: 220,
-        // A few backups close together: a day around them, not uPlot's default of years.
         scales: {
-          x: { time: true, range: (_u, min, max) => (max - min < 86400 ? [min - 43200, max + 43200] : [min, max]) },
+          x: { time: true, range: () => span },
           mib: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
         },
         series: [

@@ -3,6 +3,7 @@
 import { useState } from "preact/hooks";
 import { bytes, call, type Backup, type Instance } from "./api";
 import { BackupChart } from "./chart";
+import { RestoreCard } from "./restore";
 import { Problem, useRefresh } from "./common";
 
 export function InstancePage({ name }: { name: string }) {
@@ -96,7 +97,16 @@ export function InstancePage({ name }: { name: string }) {
                     <td>{bytes(b.dataBytes)}</td>
                     <td>{bytes(b.storedBytes)}</td>
                     <td>{b.durationSeconds !== undefined ? `${b.durationSeconds.toFixed(2)} s` : "–"}</td>
-                    <td>{b.drill ? `${b.drill.status}, restored in ${b.drill.seconds.toFixed(1)} s` : "not run"}</td>
+                    <td>
+                      {b.drill
+                        ? `${b.drill.status}${b.drill.rtoSeconds !== undefined ? `, RTO ${b.drill.rtoSeconds.toFixed(1)} s` : ""}`
+                        : "not run"}{" "}
+                      <button class="small" disabled={busy !== "" || b.status !== "completed"}
+                        aria-label={`Run a restore drill of ${b.backupName}`}
+                        onClick={() => act(`drill ${b.backupName}`, "POST", `/instances/${name}/backups/${b.backupName}/verify`, {})}>
+                        {busy === `drill ${b.backupName}` ? "Drilling…" : "Drill"}
+                      </button>
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -105,6 +115,7 @@ export function InstancePage({ name }: { name: string }) {
           </>
         )}
       </section>
+      {backups.some((b) => b.status === "completed") && <RestoreCard name={name} backups={backups} />}
     </>
   );
 }

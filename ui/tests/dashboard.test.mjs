@@ -2,7 +2,8 @@
 // the system browser: nothing is downloaded), against a real dbaasd with real database
 // servers: a wrong token is refused, then log in, create a PostgreSQL instance, see it
 // listed and running, back it up, see the backup in the table and on the chart, reveal the
-// password, and delete the instance. A screenshot of each page is kept (UI_ARTIFACTS).
+// password, run a restore drill and see its RTO, restore to a time picked on the recovery
+// window into a new instance and see it running, and delete both. A screenshot of each page is kept (UI_ARTIFACTS).
 //
 //   DBAASD=build/release/apps/dbaasd/dbaasd node --test ui/tests/
 import { test } from "node:test";
@@ -112,6 +113,10 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     assert.match(await backups.locator(".chart").innerText(), /duration/);
     await page.screenshot({ path: join(artifacts, "instance.png"), fullPage: true });
 
+    // A restore drill: the backup restored in a scratch instance and checked; its RTO shown.
+    await backups.getByRole("button", { name: /Run a restore drill of/ }).first().click();
+    await backups.getByRole("row").filter({ hasText: /passed, RTO [0-9.]+ s/ }).first().waitFor({ timeout: 120000 });
+
     // Phone width: the page still reads (no horizontal overflow of the page itself).
     await page.setViewportSize({ width: 390, height: 844 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
@@ -119,6 +124,32 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     await page.screenshot({ path: join(artifacts, "instance-phone.png"), fullPage: true });
     await page.setViewportSize({ width: 1100, height: 900 });
 
+    // Restore to a time picked on the recovery window's timeline (its latest end).
+    const restore = page.getByRole("form", { name: "Restore" });
+    // Right after the first backup the window is one instant. A commit (through the URI the
+    // page revealed) and a restore point (which archives the WAL) widen it.
+    const uri = (await page.getByRole("region", { name: "Connection" }).locator("code").first().innerText()).trim();
+    const psql = spawnSync("psql", [uri, "-X", "-c", "create table orders as select 1 as id"], { encoding: "utf8" });
+    assert.equal(psql.status, 0, psql.stderr);
+    await restore.getByRole("button", { name: "Mark a restore point" }).click();
+    await restore.getByLabel("a time").and(page.locator(":enabled")).waitFor({ timeout: 60000 });
+    await restore.getByLabel("a time").check();
+    // By keyboard: End takes the slider to the window's latest end.
+    const slider = restore.getByLabel("Time, on the recovery window");
+    await slider.focus();
+    await slider.press("End");
+    // (The window's end moves on as WAL is archived: at or past the start is what holds.)
+    assert.ok(Number(await slider.inputValue()) >= Number(await slider.getAttribute("min")));
+    await restore.getByLabel("New instance's name").fill("webshop-copy");
+    await restore.getByRole("button", { name: "Restore", exact: true }).click();
+    await page.getByRole("heading", { name: /webshop-copy/ }).filter({ hasText: "running" }).waitFor({ timeout: 180000 });
+    await page.screenshot({ path: join(artifacts, "restored.png"), fullPage: true });
+
+    // Both deleted, from their pages.
+    await page.getByRole("button", { name: "Delete instance" }).click();
+    await page.getByRole("heading", { name: "Instances" }).waitFor();
+    await page.getByRole("row").filter({ hasText: "webshop-copy" }).waitFor({ state: "detached", timeout: 60000 });
+    await page.getByRole("link", { name: "webshop", exact: true }).click();
     await page.getByRole("button", { name: "Delete instance" }).click();
     await page.getByRole("heading", { name: "Instances" }).waitFor();
     await page.getByText("No instances yet").waitFor({ timeout: 60000 });
