@@ -83,6 +83,27 @@ export interface Backup {
   drill?: { status: string; seconds: number; rtoSeconds?: number; problems: string[] } | null;
 }
 
+export interface Job {
+  id: string;
+  type: string;
+  instance: string;
+  status: string;
+  progress: number;
+  createdAt: string;
+  error?: { message: string } | string | null;
+}
+
+export interface Schedule {
+  id: string;
+  cron: string;
+  timeZone: string;
+  retentionDays: number | null;
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
+  verify: boolean;
+}
+
 export interface RecoveryWindow {
   earliestTime: string;
   latestTime: string;

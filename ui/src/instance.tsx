@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import { bytes, call, type Backup, type Instance } from "./api";
 import { BackupChart } from "./chart";
 import { RestoreCard } from "./restore";
+import { SchedulesCard } from "./schedules";
 import { Problem, useRefresh } from "./common";
 
 export function InstancePage({ name }: { name: string }) {
@@ -90,7 +91,14 @@ export function InstancePage({ name }: { name: string }) {
               <tbody>
                 {backups.map((b) => (
                   <tr key={b.backupName}>
-                    <td>{b.backupName}{b.pinned ? " (pinned)" : ""}</td>
+                    <td>
+                      {b.backupName}{b.pinned ? " (pinned)" : ""}{" "}
+                      <button class="small" disabled={busy !== "" || b.status !== "completed"}
+                        aria-label={`${b.pinned ? "Unpin" : "Pin"} ${b.backupName}`}
+                        onClick={() => act(`pin ${b.backupName}`, "PATCH", `/instances/${name}/backups/${b.backupName}`, { pinned: !b.pinned })}>
+                        {b.pinned ? "Unpin" : "Pin"}
+                      </button>
+                    </td>
                     <td>{new Date(b.createdAt).toLocaleString()}</td>
                     <td>{b.status}</td>
                     <td>{b.method ?? b.snapshotKind ?? "–"}</td>
@@ -116,6 +124,7 @@ export function InstancePage({ name }: { name: string }) {
         )}
       </section>
       {backups.some((b) => b.status === "completed") && <RestoreCard name={name} backups={backups} />}
+      <SchedulesCard name={name} />
     </>
   );
 }

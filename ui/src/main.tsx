@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, call, forgetToken, saveToken, savedToken } from "./api";
 import { InstancesPage } from "./instances";
 import { InstancePage } from "./instance";
+import { JobsPage } from "./jobs";
 import "./style.css";
 
 function useHash(): string {
@@ -61,11 +62,11 @@ function App() {
     <>
       <header>
         <a href="#/" class="brand">Mini DBaaS</a>
-        <nav><a href="#/">Instances</a></nav>
+        <nav><a href="#/">Instances</a> <a href="#/jobs">Jobs</a></nav>
         <button class="link" onClick={logout}>Log out</button>
       </header>
       <main>
-        {instance ? <InstancePage name={instance[1]} /> : <InstancesPage />}
+        {instance ? <InstancePage name={instance[1]} /> : hash === "#/jobs" ? <JobsPage /> : <InstancesPage />}
       </main>
     </>
   );

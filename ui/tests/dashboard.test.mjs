@@ -117,6 +117,24 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     await backups.getByRole("button", { name: /Run a restore drill of/ }).first().click();
     await backups.getByRole("row").filter({ hasText: /passed, RTO [0-9.]+ s/ }).first().waitFor({ timeout: 120000 });
 
+    // Pin, then unpin.
+    await backups.getByRole("button", { name: /^Pin / }).first().click();
+    await backups.getByRole("row").filter({ hasText: "(pinned)" }).first().waitFor();
+    await backups.getByRole("button", { name: /^Unpin / }).first().click();
+    await backups.getByRole("button", { name: /^Pin / }).first().waitFor();
+    assert.equal(await backups.getByRole("row").filter({ hasText: "(pinned)" }).count(), 0);
+
+    // A schedule added, listed, removed; a bad one refused with the daemon's reason.
+    const schedules = page.getByRole("region", { name: "Schedules" });
+    await schedules.getByLabel("Cron").fill("0 3 * * *");
+    await schedules.getByRole("button", { name: "Add schedule" }).click();
+    await schedules.getByRole("row").filter({ hasText: "0 3 * * *" }).waitFor();
+    await schedules.getByLabel("Cron").fill("61 * * * *");
+    await schedules.getByRole("button", { name: "Add schedule" }).click();
+    await schedules.getByRole("alert").waitFor();
+    await schedules.getByRole("button", { name: "Remove schedule 0 3 * * *" }).click();
+    await schedules.getByText("No schedule").waitFor();
+
     // Phone width: the page still reads (no horizontal overflow of the page itself).
     await page.setViewportSize({ width: 390, height: 844 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
@@ -144,6 +162,15 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     await restore.getByRole("button", { name: "Restore", exact: true }).click();
     await page.getByRole("heading", { name: /webshop-copy/ }).filter({ hasText: "running" }).waitFor({ timeout: 180000 });
     await page.screenshot({ path: join(artifacts, "restored.png"), fullPage: true });
+
+    // The jobs: the restore and the drill, finished, with their progress.
+    await page.getByRole("link", { name: "Jobs" }).click();
+    await page.getByRole("heading", { name: "Jobs" }).waitFor();
+    await page.getByRole("row").filter({ hasText: "verify" }).filter({ hasText: "succeeded" }).first().waitFor();
+    await page.getByRole("row").filter({ hasText: "restore" }).filter({ hasText: "100%" }).first().waitFor();
+    await page.screenshot({ path: join(artifacts, "jobs.png"), fullPage: true });
+    await page.getByRole("link", { name: "webshop-copy" }).first().click();
+    await page.getByRole("heading", { name: /webshop-copy/ }).waitFor();
 
     // Both deleted, from their pages.
     await page.getByRole("button", { name: "Delete instance" }).click();
