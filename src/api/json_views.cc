@@ -182,6 +182,16 @@ json BackupJson(const catalog::BackupRecord& b) {
   return j;
 }
 
+json EventJson(const catalog::EventRecord& e) {
+  auto or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  return {{"id", e.id},
+          {"at", e.at},
+          {"level", e.level},
+          {"instance", or_null(e.instance)},
+          {"jobId", or_null(e.job)},
+          {"message", e.message}};
+}
+
 json JobJson(const catalog::JobRecord& r) {
   json j = {{"id", r.id},
             {"type", r.kind},

@@ -16,6 +16,7 @@ nlohmann::json InstanceJson(const control::InstanceView& view, bool show_secrets
 nlohmann::json BranchedFromJson(const catalog::RestoredFrom& from);
 nlohmann::json BackupJson(const catalog::BackupRecord& backup);
 nlohmann::json JobJson(const catalog::JobRecord& job);
+nlohmann::json EventJson(const catalog::EventRecord& event);
 nlohmann::json RestorePointJson(const catalog::RestorePointRecord& point);
 // A schedule with its next run (nextRunAt) and its last run's outcome.
 nlohmann::json ScheduleJson(const catalog::ScheduleRecord& schedule);

@@ -73,6 +73,18 @@ void AddOperationRoutes(http::HttpServer& s, control::Service& service) {
     SendList(res, service.ListJobs(), "jobs", JobJson);
   });
 
+  // The dashboard's alerts: poll with since = the newest id seen.
+  s.Get("/alerts", [&service](const Request& req, Response& res) {
+    auto since = IntParam(req, "since", 0);
+    if (!since.ok()) return SendError(res, since.status());
+    auto limit = IntParam(req, "limit", 100);
+    if (!limit.ok()) return SendError(res, limit.status());
+    SendList(
+        res,
+        service.ListAlerts(*since, static_cast<size_t>(std::clamp<int64_t>(*limit, 0, 100000))),
+        "alerts", EventJson);
+  });
+
   s.Get("/jobs/:id", [&service](const Request& req, Response& res) {
     auto job = service.GetJob(req.matches[1]);
     if (!job.ok()) return SendError(res, job.status());

@@ -874,14 +874,27 @@ Result<std::vector<RestoreRecord>> Catalog::ListRestores(size_t limit) const {
 }
 
 Result<std::vector<EventRecord>> Catalog::ListEvents(size_t limit) const {
+  return QueryEvents(
+      "SELECT id, at, level, instance, job, message FROM events ORDER BY id DESC "
+      "LIMIT ?",
+      {static_cast<int64_t>(limit)});
+}
+
+Result<std::vector<EventRecord>> Catalog::ListProblems(int64_t after_id, size_t limit) const {
+  return QueryEvents(
+      "SELECT id, at, level, instance, job, message FROM events WHERE level IN ('warn', 'error') "
+      "AND id > ? ORDER BY id DESC LIMIT ?",
+      {after_id, static_cast<int64_t>(limit)});
+}
+
+Result<std::vector<EventRecord>> Catalog::QueryEvents(const char* sql,
+                                                      std::vector<SqlValue> args) const {
   std::lock_guard lock(mu_);
   std::vector<EventRecord> out;
-  RETURN_IF_ERROR(
-      db_.Query("SELECT id, at, level, instance, job, message FROM events ORDER BY id DESC LIMIT ?",
-                {static_cast<int64_t>(limit)}, [&](const SqlRow& row) {
-                  out.push_back(EventRecord{row.Int(0), row.Text(1), row.Text(2), row.Text(3),
-                                            row.Text(4), row.Text(5)});
-                }));
+  RETURN_IF_ERROR(db_.Query(sql, args, [&](const SqlRow& row) {
+    out.push_back(
+        EventRecord{row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Text(5)});
+  }));
   return out;
 }
 

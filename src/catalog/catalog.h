@@ -261,10 +261,13 @@ class Catalog {
   Status AddEvent(const std::string& level, const std::string& instance, const std::string& job,
                   const std::string& message);
   Result<std::vector<EventRecord>> ListEvents(size_t limit = 100) const;
+  // The warnings and errors (the alerts among them) with ids above `after_id`, newest first.
+  Result<std::vector<EventRecord>> ListProblems(int64_t after_id, size_t limit) const;
 
  private:
   explicit Catalog(SqliteDb db) : db_(std::move(db)) {}
   Status Migrate();
+  Result<std::vector<EventRecord>> QueryEvents(const char* sql, std::vector<SqlValue> args) const;
 
   mutable std::mutex mu_;
   mutable SqliteDb db_;

@@ -598,6 +598,16 @@ Result<catalog::JobRecord> Service::GetJob(const std::string& id) const {
   return jobs_->Get(id);
 }
 
+Result<std::vector<catalog::EventRecord>> Service::ListAlerts(int64_t after_id,
+                                                              size_t limit) const {
+  if (after_id < 0 || limit < 1 || limit > 1000) {
+    return Status::InvalidArgument(
+        fmt::format("alerts after {} (limit {}): out of range", after_id, limit),
+        "give since as an alert's id (0 or more) and limit from 1 to 1000");
+  }
+  return catalog_->ListProblems(after_id, limit);
+}
+
 Result<std::vector<catalog::JobRecord>> Service::ListJobs() const {
   ASSIGN_OR_RETURN(auto jobs, catalog_->ListJobs());
   for (auto& j : jobs) {

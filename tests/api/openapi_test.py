@@ -920,6 +920,22 @@ def scenario(c, spec, daemon):
             and "result" not in jobs[failed_job], f"the failed job: {jobs[failed_job]}")
     r = c.call("GET", f"/jobs/{failed_job}", expect=200)
     require(r.json["job"]["error"]["code"] == "invalid_argument", f"failed job: {r.json['job']}")
+
+    # Alerts: warnings and errors, newest first; since= gives only newer ones.
+    r = c.call("GET", "/alerts", expect=200)
+    alerts = r.json["alerts"]
+    require(r.json["count"] == len(alerts) and alerts, "alerts listed")
+    require(any(a["jobId"] == failed_job and a["level"] == "error" for a in alerts),
+            f"the failed job is an alert: {alerts}")
+    ids = [a["id"] for a in alerts]
+    require(ids == sorted(ids, reverse=True), "alerts newest first")
+    r = c.call("GET", f"/alerts?since={ids[0]}", expect=200)
+    require(r.json["count"] == 0, "no alert after the newest")
+    r = c.call("GET", f"/alerts?since={ids[0] - 1}&limit=1", expect=200)
+    require([a["id"] for a in r.json["alerts"]] == [ids[0]], "since and limit")
+    for bad in ("since=-1", "since=abc", "limit=0", "limit=1001"):
+        c.call("GET", f"/alerts?{bad}", expect=400)
+    c.call("GET", "/alerts", auth=False, expect=401)
     r = c.call("GET", f"/jobs/{create1_job}", expect=200)
     require(r.json["job"]["status"] == "succeeded" and r.json["job"]["progress"] == 1,
             "finished job")

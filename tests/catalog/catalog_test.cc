@@ -299,6 +299,29 @@ TEST(CatalogTest, BackupsAndJobsRoundTrip) {
   EXPECT_EQ((*events)[0].message, "something happened");
 }
 
+// The dashboard's alerts: warnings and errors only, newest first, after a given id.
+TEST(CatalogTest, ProblemsAreTheWarningsAndErrorsAfterAnId) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  for (const char* level : {"info", "warn", "info", "error", "warn"}) {
+    ASSERT_TRUE(c.AddEvent(level, "a", "", level).ok());
+  }
+  auto all = c.ListProblems(0, 10);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].level, "warn");
+  EXPECT_EQ((*all)[1].level, "error");
+  EXPECT_EQ((*all)[2].level, "warn");
+  EXPECT_GT((*all)[0].id, (*all)[1].id);
+  auto newer = c.ListProblems((*all)[1].id, 10);
+  ASSERT_EQ(newer->size(), 1u);
+  EXPECT_EQ((*newer)[0].id, (*all)[0].id);
+  EXPECT_EQ(c.ListProblems(0, 2)->size(), 2u);
+  EXPECT_TRUE(c.ListProblems((*all)[0].id, 10)->empty());
+}
+
 TEST(CatalogTest, TextIsBoundNeverSpliced) {
   TempDir dir;
   auto catalog = Catalog::Open(dir / "catalog.db");

@@ -93,6 +93,15 @@ export interface Job {
   error?: { message: string } | string | null;
 }
 
+export interface Alert {
+  id: number;
+  at: string;
+  level: "warn" | "error";
+  instance: string | null;
+  jobId: string | null;
+  message: string;
+}
+
 export interface Schedule {
   id: string;
   cron: string;

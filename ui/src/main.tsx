@@ -7,6 +7,7 @@ import { ApiError, call, forgetToken, saveToken, savedToken } from "./api";
 import { InstancesPage } from "./instances";
 import { InstancePage } from "./instance";
 import { JobsPage } from "./jobs";
+import { AlertsPage } from "./alerts";
 import "./style.css";
 
 function useHash(): string {
@@ -62,11 +63,11 @@ function App() {
     <>
       <header>
         <a href="#/" class="brand">Mini DBaaS</a>
-        <nav><a href="#/">Instances</a> <a href="#/jobs">Jobs</a></nav>
+        <nav><a href="#/">Instances</a> <a href="#/jobs">Jobs</a> <a href="#/alerts">Alerts</a></nav>
         <button class="link" onClick={logout}>Log out</button>
       </header>
       <main>
-        {instance ? <InstancePage name={instance[1]} /> : hash === "#/jobs" ? <JobsPage /> : <InstancesPage />}
+        {instance ? <InstancePage name={instance[1]} /> : hash === "#/jobs" ? <JobsPage /> : hash === "#/alerts" ? <AlertsPage /> : <InstancesPage />}
       </main>
     </>
   );

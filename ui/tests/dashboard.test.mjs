@@ -172,6 +172,25 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     await page.getByRole("link", { name: "webshop-copy" }).first().click();
     await page.getByRole("heading", { name: /webshop-copy/ }).waitFor();
 
+    // An alert: an instance whose server refuses its settings fails to be made (asked
+    // through the API, as a script would); the alerts page shows why.
+    const failed = await page.evaluate(async (t) => {
+      const res = await fetch("/instances", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${t}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ name: "broken", type: "postgresql", config: { shared_buffers: "4TB" } }),
+      });
+      return res.status;
+    }, token);
+    assert.ok(failed >= 400, `the broken instance was made (${failed})`);
+    await page.getByRole("link", { name: "Alerts" }).click();
+    await page.getByRole("heading", { name: "Alerts" }).waitFor();
+    await page.getByRole("row").filter({ hasText: "broken" }).filter({ hasText: "error" }).first().waitFor({ timeout: 30000 });
+    await page.screenshot({ path: join(artifacts, "alerts.png"), fullPage: true });
+    await page.getByRole("link", { name: "Jobs" }).click();
+    await page.getByRole("link", { name: "webshop-copy" }).first().click();
+    await page.getByRole("heading", { name: /webshop-copy/ }).waitFor();
+
     // Both deleted, from their pages.
     await page.getByRole("button", { name: "Delete instance" }).click();
     await page.getByRole("heading", { name: "Instances" }).waitFor();
