@@ -79,10 +79,7 @@ void AddOperationRoutes(http::HttpServer& s, control::Service& service) {
     if (!since.ok()) return SendError(res, since.status());
     auto limit = IntParam(req, "limit", 100);
     if (!limit.ok()) return SendError(res, limit.status());
-    SendList(
-        res,
-        service.ListAlerts(*since, static_cast<size_t>(std::clamp<int64_t>(*limit, 0, 100000))),
-        "alerts", EventJson);
+    SendList(res, service.ListAlerts(*since, *limit), "alerts", EventJson);
   });
 
   s.Get("/jobs/:id", [&service](const Request& req, Response& res) {

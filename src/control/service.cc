@@ -599,13 +599,13 @@ Result<catalog::JobRecord> Service::GetJob(const std::string& id) const {
 }
 
 Result<std::vector<catalog::EventRecord>> Service::ListAlerts(int64_t after_id,
-                                                              size_t limit) const {
+                                                              int64_t limit) const {
   if (after_id < 0 || limit < 1 || limit > 1000) {
     return Status::InvalidArgument(
         fmt::format("alerts after {} (limit {}): out of range", after_id, limit),
         "give since as an alert's id (0 or more) and limit from 1 to 1000");
   }
-  return catalog_->ListProblems(after_id, limit);
+  return catalog_->ListProblems(after_id, static_cast<size_t>(limit));
 }
 
 Result<std::vector<catalog::JobRecord>> Service::ListJobs() const {

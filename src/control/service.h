@@ -261,7 +261,7 @@ class Service {
   Result<std::vector<catalog::JobRecord>> ListJobs() const;
   // Warnings and errors (alerts, failed jobs and drills, ...) after event `after_id`,
   // newest first, at most `limit` (1..1000).
-  Result<std::vector<catalog::EventRecord>> ListAlerts(int64_t after_id, size_t limit) const;
+  Result<std::vector<catalog::EventRecord>> ListAlerts(int64_t after_id, int64_t limit) const;
   Result<catalog::JobRecord> WaitJob(const std::string& id,
                                      std::chrono::milliseconds timeout) const;
 

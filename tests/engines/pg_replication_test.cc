@@ -18,8 +18,10 @@
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
 #include "pg_test_tools.h"
+#include "runtime/local_runtime.h"
 #include "runtime/runtime.h"
 #include "storage/wal_archive.h"
+#include "test_hosts.h"
 
 namespace dbaas::engines {
 namespace {
@@ -173,6 +175,27 @@ TEST_F(PgReplicationTest, AStandbyStreamsIsPromotedAndTheFencedPrimaryRejoinsThr
   ASSERT_TRUE(primary_->Stop(seconds(10)).ok());
   ASSERT_TRUE(engine_->DropMemberSlot(*standby, "orders").ok());
   EXPECT_EQ(Sql(*standby, "select count(*) from pg_replication_slots"), "0");
+}
+
+// A daemon given test hosts after its instances were made: a new standby of a primary on
+// the loopback stays on the loopback (on a test host it could not reach 127.0.0.1's
+// primary, nor the primary's pg_hba.conf let it in), and streams.
+TEST_F(PgReplicationTest, AStandbyOfALoopbackPrimaryStaysOnTheLoopbackWhenTestHostsExist) {
+  auto hosts = testing::TestHosts::Make(1);
+  ASSERT_TRUE(hosts.ok()) << hosts.status().ToString();
+  runtime::LocalRuntime hosted(runtime::ParseTestHosts((*hosts)->Flag()).value());
+  auto engines = PackagedEngines(hosted);
+  auto made = engines->For("postgresql")
+                  .value()
+                  ->MakeStandby(*primary_, Spec("orders-2", root_ / "members"), {});
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto* standby = static_cast<PgInstance*>(made->get());
+  EXPECT_EQ(standby->placement().host, "");
+  EXPECT_EQ(standby->connection().host, "127.0.0.1");
+  ASSERT_TRUE(standby->Start().ok());
+  Insert(*primary_, 1, 10);
+  EXPECT_TRUE(Eventually(*standby, "10"));
+  ASSERT_TRUE(standby->Delete().ok());
 }
 
 TEST_F(PgReplicationTest, AFencedPrimaryThatCannotBeRewoundIsCopiedAgain) {

@@ -12,6 +12,10 @@ export function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
+// An instance's name as the API takes it (a DNS-1123 label), for the forms' `pattern`
+// (the v flag of HTML patterns wants '-' escaped in a class).
+export const NAME_PATTERN = "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?";
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,

@@ -1,6 +1,6 @@
 // The instances: their status and type, standbys, and a form to make one.
 import { useEffect, useState } from "preact/hooks";
-import { call, type Instance } from "./api";
+import { call, NAME_PATTERN, type Instance } from "./api";
 import { useRefresh, Problem } from "./common";
 
 export function InstancesPage() {
@@ -69,7 +69,7 @@ function CreateForm({ onCreated }: { onCreated: () => void }) {
     <form class="card" onSubmit={submit} aria-label="Create an instance">
       <h2>Create an instance</h2>
       <label for="new-name">Name</label>
-      <input id="new-name" value={name} pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" maxLength={63} required
+      <input id="new-name" value={name} pattern={NAME_PATTERN} maxLength={63} required
         onInput={(e) => setName((e.target as HTMLInputElement).value)} />
       <label for="new-type">Type</label>
       <select id="new-type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>

@@ -1,7 +1,7 @@
 // Restore into a new instance: to a backup, or to a time picked on the recovery window's
 // timeline (from the oldest backup to the last archived WAL).
 import { useState } from "preact/hooks";
-import { call, type Backup, type RecoveryWindow } from "./api";
+import { call, NAME_PATTERN, type Backup, type RecoveryWindow } from "./api";
 import { Problem, useRefresh } from "./common";
 
 export function RestoreCard({ name, backups }: { name: string; backups: Backup[] }) {
@@ -86,7 +86,7 @@ export function RestoreCard({ name, backups }: { name: string; backups: Backup[]
         </p>
       )}
       <label for="restore-name">New instance's name</label>
-      <input id="restore-name" value={target} required pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" maxLength={63}
+      <input id="restore-name" value={target} required pattern={NAME_PATTERN} maxLength={63}
         onInput={(e) => setTarget((e.target as HTMLInputElement).value)} />
       <button type="submit" disabled={busy}>{busy ? "Restoring…" : "Restore"}</button>
       <Problem error={error} />

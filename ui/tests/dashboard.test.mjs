@@ -147,7 +147,12 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     // Right after the first backup the window is one instant. A commit (through the URI the
     // page revealed) and a restore point (which archives the WAL) widen it.
     const uri = (await page.getByRole("region", { name: "Connection" }).locator("code").first().innerText()).trim();
-    const psql = spawnSync("psql", [uri, "-X", "-c", "create table orders as select 1 as id"], { encoding: "utf8" });
+    // The password goes in the environment, not on argv (where every local user reads it).
+    const target = new URL(uri);
+    const password = decodeURIComponent(target.password);
+    target.password = "";
+    const psql = spawnSync("psql", [target.toString(), "-X", "-c", "create table orders as select 1 as id"],
+      { encoding: "utf8", env: { ...process.env, PGPASSWORD: password } });
     assert.equal(psql.status, 0, psql.stderr);
     await restore.getByRole("button", { name: "Mark a restore point" }).click();
     await restore.getByLabel("a time").and(page.locator(":enabled")).waitFor({ timeout: 60000 });
