@@ -65,7 +65,7 @@ class LocalRuntime final : public Runtime {
   // `placement` put on the host its volume records (none: loopback).
   Status PlaceOnRecordedHost(Placement& placement);
 
-  const std::vector<TestHost> hosts_;
+  std::vector<TestHost> hosts_;  // fixed at construction
   std::mutex mu_;
   std::map<std::string, std::string> host_of_;  // volume -> test host; guarded by mu_
 };
