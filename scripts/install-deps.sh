@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libssl-dev libzstd-dev zstd zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
   libspdlog-dev libfmt-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev
-  libbenchmark-dev prometheus-cpp-dev libcctz-dev libboost-dev libcurl4-openssl-dev libpugixml-dev
+  libbenchmark-dev prometheus-cpp-dev libcctz-dev libboost-dev libcurl4-openssl-dev libpugixml-dev libyaml-cpp-dev
   postgresql-15 postgresql-contrib
   mariadb-server mariadb-client mariadb-backup libmariadb-dev
   xfsprogs jq time util-linux curl python3 python3-yaml python3-botocore openssl passwd procps

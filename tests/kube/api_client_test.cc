@@ -1,0 +1,268 @@
+// The Kubernetes API client against the fake API server (tests/kube/fake_kube_apiserver.h):
+// apply, create, replace with conflicts, errors with their meaning, TLS pinning, namespace
+// deletion, watches with bookmarks and expiry.
+#include "kube/api_client.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "base/files.h"
+#include "kube/fake_kube_apiserver.h"
+#include "test_util.h"
+
+namespace dbaas::kube {
+namespace {
+
+using nlohmann::json;
+using testing::FakeKubeApiServer;
+
+json ConfigMap(const std::string& ns, const std::string& name, json data,
+               json labels = json::object()) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", labels}}},
+          {"data", data}};
+}
+
+json Namespace(const std::string& name) {
+  return {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}};
+}
+
+const ResourceKind& ConfigMaps() { return KnownKind("v1", "ConfigMap"); }
+
+class ApiClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = FakeKubeApiServer::Start(dir_.path());
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+    client_ = Client(FakeKubeApiServer::kAdminToken);
+    ASSERT_TRUE(client_->Apply(Namespace("tenant")).ok());
+  }
+
+  std::unique_ptr<ApiClient> Client(const std::string& token) {
+    ApiOptions options;
+    options.first_backoff = std::chrono::milliseconds(1);
+    auto client = ApiClient::Create(server_->Access(token), options);
+    EXPECT_TRUE(client.ok()) << client.status().ToString();
+    return std::move(client).value();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<FakeKubeApiServer> server_;
+  std::unique_ptr<ApiClient> client_;
+};
+
+TEST_F(ApiClientTest, ApplyCreatesThenMakesTheObjectSayWhatTheLastApplySaid) {
+  auto created = client_->Apply(ConfigMap("tenant", "settings", {{"a", "1"}, {"b", "2"}}));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::string first_version = (*created)["metadata"]["resourceVersion"];
+
+  auto applied = client_->Apply(ConfigMap("tenant", "settings", {{"a", "3"}}));
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_NE((*applied)["metadata"]["resourceVersion"], first_version);
+
+  auto read = client_->Get({&ConfigMaps(), "tenant", "settings"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ((*read)["data"], json({{"a", "3"}}));  // b was ours and left out: gone
+  EXPECT_EQ((*read)["metadata"]["uid"], (*created)["metadata"]["uid"]);
+}
+
+TEST_F(ApiClientTest, ADryRunApplyStoresNothing) {
+  auto answer = client_->Apply(ConfigMap("tenant", "dry", {{"a", "1"}}), /*dry_run=*/true);
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  EXPECT_TRUE(server_->Stored("/api/v1/namespaces/tenant/configmaps/dry").is_null());
+  EXPECT_EQ(client_->Get({&ConfigMaps(), "tenant", "dry"}).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ApiClientTest, CreatingATakenNameIsAlreadyExists) {
+  ASSERT_TRUE(client_->Create(ConfigMap("tenant", "once", {{"a", "1"}})).ok());
+  auto again = client_->Create(ConfigMap("tenant", "once", {{"a", "2"}}));
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists) << again.status().ToString();
+  EXPECT_NE(again.status().message().find("configmaps \"once\" already exists"), std::string::npos);
+}
+
+TEST_F(ApiClientTest, AReplaceOfAStaleReadIsAConflictAndUpdateRetriesFromAFreshRead) {
+  auto created = client_->Create(ConfigMap("tenant", "counter", {{"n", "0"}}));
+  ASSERT_TRUE(created.ok());
+  json stale = *created;
+  ASSERT_TRUE(client_->Apply(ConfigMap("tenant", "counter", {{"n", "1"}})).ok());
+  stale["data"]["n"] = "stale";
+  auto replaced = client_->Replace(stale);
+  EXPECT_EQ(replaced.status().code(), StatusCode::kBusy) << replaced.status().ToString();
+  EXPECT_NE(replaced.status().message().find("the object has been modified"), std::string::npos);
+
+  // Another writer comes between Update's read and its write, once.
+  int rounds = 0;
+  auto other = Client(FakeKubeApiServer::kAdminToken);
+  auto updated = client_->Update({&ConfigMaps(), "tenant", "counter"}, [&](json& object) {
+    if (++rounds == 1) {
+      json theirs = object;
+      theirs["data"]["other"] = "x";
+      EXPECT_TRUE(other->Replace(theirs).ok());
+    }
+    object["data"]["n"] = "2";
+    return Status::Ok();
+  });
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(rounds, 2);
+  EXPECT_EQ((*updated)["data"]["n"], "2");
+  EXPECT_EQ((*updated)["data"]["other"], "x");  // the other writer's change survived
+}
+
+TEST_F(ApiClientTest, AnInvalidNameIsInvalidArgumentNamingTheField) {
+  auto bad = client_->Create(ConfigMap("tenant", "Not_A_Name", {{"a", "1"}}));
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("metadata.name"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("RFC 1123"), std::string::npos);
+}
+
+TEST_F(ApiClientTest, MissingThingsAreNotFound) {
+  EXPECT_EQ(client_->Get({&ConfigMaps(), "tenant", "nothing"}).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(client_->Delete({&ConfigMaps(), "tenant", "nothing"}).code(), StatusCode::kNotFound);
+  auto no_namespace = client_->Create(ConfigMap("elsewhere", "x", {{"a", "1"}}));
+  EXPECT_EQ(no_namespace.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(no_namespace.status().message().find("namespaces \"elsewhere\" not found"),
+            std::string::npos);
+}
+
+TEST_F(ApiClientTest, ForbiddenNamesTheVerbAndResourceToGrant) {
+  auto limited = Client(FakeKubeApiServer::kLimitedToken);
+  auto ns = limited->Create(Namespace("nope"));
+  ASSERT_EQ(ns.status().code(), StatusCode::kFailedPrecondition) << ns.status().ToString();
+  EXPECT_NE(ns.status().message().find("cannot create resource \"namespaces\""), std::string::npos);
+  EXPECT_NE(ns.status().hint().find("'create' on 'namespaces'"), std::string::npos)
+      << ns.status().hint();
+
+  json statefulset = {{"apiVersion", "apps/v1"},
+                      {"kind", "StatefulSet"},
+                      {"metadata", {{"name", "s"}, {"namespace", "tenant"}}}};
+  auto sts = limited->Apply(statefulset);
+  EXPECT_NE(sts.status().hint().find("'patch' on 'statefulsets.apps'"), std::string::npos)
+      << sts.status().ToString();
+}
+
+TEST_F(ApiClientTest, UnknownCredentialsAreRefused) {
+  auto client = Client("not-a-token");
+  auto got = client->Get({&ConfigMaps(), "tenant", "x"});
+  EXPECT_EQ(got.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(got.status().message().find("401"), std::string::npos) << got.status().ToString();
+}
+
+TEST_F(ApiClientTest, AServerNotSignedByTheGivenCaIsRefusedBeforeTheTokenIsSent) {
+  ClusterAccess access = server_->Access();
+  // Another CA: the fake's certificate does not chain to it.
+  testing::TempDir other;
+  auto other_server = FakeKubeApiServer::Start(other.path());
+  ASSERT_TRUE(other_server.ok());
+  access.ca_pem = (*other_server)->Access().ca_pem;
+  auto client = ApiClient::Create(access);
+  ASSERT_TRUE(client.ok());
+  auto got = (*client)->Get({&ConfigMaps(), "tenant", "x"});
+  EXPECT_EQ(got.status().code(), StatusCode::kIoError) << got.status().ToString();
+  EXPECT_NE(got.status().hint().find("certificate"), std::string::npos);
+  ClusterAccess plain;
+  plain.server = "http://127.0.0.1:1";
+  EXPECT_FALSE(ApiClient::Create(plain).ok());
+}
+
+TEST_F(ApiClientTest, ListSelectsByLabel) {
+  ASSERT_TRUE(client_->Apply(ConfigMap("tenant", "a", {}, {{"app", "db"}, {"tier", "1"}})).ok());
+  ASSERT_TRUE(client_->Apply(ConfigMap("tenant", "b", {}, {{"app", "db"}})).ok());
+  ASSERT_TRUE(client_->Apply(ConfigMap("tenant", "c", {}, {{"app", "web"}})).ok());
+  auto names = [&](const std::string& selector) {
+    std::vector<std::string> out;
+    auto list = client_->List(ConfigMaps(), "tenant", selector);
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    for (const auto& item : list->items) out.push_back(item["metadata"]["name"]);
+    return out;
+  };
+  EXPECT_EQ(names("app=db"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(names("app=db,tier!=1"), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(names("tier"), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(names("!tier,app"), (std::vector<std::string>{"b", "c"}));
+}
+
+TEST_F(ApiClientTest, DeletingANamespaceTakesItsContentAndRefusesNewContentUntilItIsGone) {
+  server_->SetNamespaceTerminationMs(400);
+  ASSERT_TRUE(client_->Apply(ConfigMap("tenant", "x", {{"a", "1"}})).ok());
+  ASSERT_TRUE(client_->Delete({&KnownKind("v1", "Namespace"), "", "tenant"}).ok());
+  EXPECT_EQ(client_->Get({&ConfigMaps(), "tenant", "x"}).status().code(), StatusCode::kNotFound);
+  auto during = client_->Create(ConfigMap("tenant", "y", {{"a", "1"}}));
+  EXPECT_EQ(during.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(during.status().message().find("being terminated"), std::string::npos)
+      << during.status().ToString();
+  auto ns = client_->Get({&KnownKind("v1", "Namespace"), "", "tenant"});
+  ASSERT_TRUE(ns.ok());
+  EXPECT_EQ((*ns)["status"]["phase"], "Terminating");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(client_->Get({&KnownKind("v1", "Namespace"), "", "tenant"}).status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST_F(ApiClientTest, AWatchSeesChangesAfterTheListAndBookmarks) {
+  ASSERT_TRUE(client_->Apply(ConfigMap("tenant", "before", {}, {{"app", "db"}})).ok());
+  auto list = client_->List(ConfigMaps(), "tenant", "app=db");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->items.size(), 1u);
+
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(client_->Apply(ConfigMap("tenant", "other", {}, {{"app", "web"}})).ok());
+    EXPECT_TRUE(client_->Apply(ConfigMap("tenant", "after", {}, {{"app", "db"}})).ok());
+    EXPECT_TRUE(client_->Delete({&ConfigMaps(), "tenant", "before"}).ok());
+  });
+  std::vector<std::string> seen;
+  bool bookmark = false;
+  auto watcher = Client(FakeKubeApiServer::kAdminToken);
+  auto end = watcher->Watch(
+      ConfigMaps(), "tenant", "app=db", list->resource_version, std::chrono::seconds(10),
+      [&](const WatchEvent& event) {
+        if (event.type == WatchEvent::Type::kBookmark) {
+          bookmark = true;
+        } else {
+          seen.push_back(std::string(event.type == WatchEvent::Type::kAdded ? "+" : "-") +
+                         event.object["metadata"]["name"].get<std::string>());
+        }
+        return seen.size() < 2 || !bookmark;
+      });
+  writer.join();
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+  EXPECT_EQ(end->reason, WatchEnd::Reason::kStopped);
+  EXPECT_EQ(seen, (std::vector<std::string>{"+after", "-before"}));
+  EXPECT_TRUE(bookmark);
+  EXPECT_GT(std::stoll(end->resource_version), std::stoll(list->resource_version));
+}
+
+TEST_F(ApiClientTest, AWatchFromACompactedVersionExpiresAndOneFromNowEndsAtItsTimeout) {
+  auto list = client_->List(ConfigMaps(), "tenant", "");
+  ASSERT_TRUE(list.ok());
+  ASSERT_TRUE(client_->Apply(ConfigMap("tenant", "x", {})).ok());
+  server_->Compact();
+  auto on_event = [](const WatchEvent&) { return true; };
+  auto expired = client_->Watch(ConfigMaps(), "tenant", "", list->resource_version,
+                                std::chrono::seconds(5), on_event);
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  EXPECT_EQ(expired->reason, WatchEnd::Reason::kExpired);
+
+  auto relisted = client_->List(ConfigMaps(), "tenant", "");
+  ASSERT_TRUE(relisted.ok());
+  auto closed = client_->Watch(ConfigMaps(), "tenant", "", relisted->resource_version,
+                               std::chrono::seconds(1), on_event);
+  ASSERT_TRUE(closed.ok()) << closed.status().ToString();
+  EXPECT_EQ(closed->reason, WatchEnd::Reason::kClosed);
+}
+
+TEST_F(ApiClientTest, AWatchTheAccountMayNotMakeIsForbidden) {
+  auto limited = Client(FakeKubeApiServer::kLimitedToken);
+  auto end = limited->Watch(ConfigMaps(), "tenant", "", "", std::chrono::seconds(1),
+                            [](const WatchEvent&) { return true; });
+  EXPECT_EQ(end.status().code(), StatusCode::kFailedPrecondition) << end.status().ToString();
+  EXPECT_NE(end.status().message().find("cannot watch resource"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dbaas::kube
