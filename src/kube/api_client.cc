@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace dbaas::kube {
 
@@ -28,6 +29,7 @@ struct ApiClient::Request {
 struct ApiClient::Response {
   long status = 0;
   std::string body;
+  std::vector<std::string> warnings;  // the Warning headers' texts
 };
 
 namespace {
@@ -75,6 +77,27 @@ size_t OnData(char* data, size_t size, size_t count, void* user) {
   }
   transfer->pending.erase(0, start);
   return n;
+}
+
+// Keeps the text of each "Warning: 299 - \"text\"" header.
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* warnings = static_cast<std::vector<std::string>*>(user);
+  std::string_view line(data, size * count);
+  constexpr std::string_view kName = "warning:";
+  if (line.size() > kName.size()) {
+    std::string head(line.substr(0, kName.size()));
+    for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (head == kName) {
+      std::string_view value = line.substr(kName.size());
+      size_t open = value.find('"');
+      size_t close = value.rfind('"');
+      value = open != std::string_view::npos && close > open
+                  ? value.substr(open + 1, close - open - 1)
+                  : value;
+      warnings->emplace_back(value);
+    }
+  }
+  return size * count;
 }
 
 // RBAC names a group's resources as "statefulsets.apps"; the core group has none.
@@ -183,6 +206,8 @@ Result<ApiClient::Response> ApiClient::SendOnce(const Request& request) {
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, OnData);
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &response.warnings);
   curl_blob ca{};
   if (!access_.ca_pem.empty()) {
     ca = {access_.ca_pem.data(), access_.ca_pem.size(), CURL_BLOB_NOCOPY};
@@ -241,6 +266,14 @@ Result<ApiClient::Response> ApiClient::Send(const Request& request) {
 
 Result<json> ApiClient::SendForObject(const Request& request) {
   ASSIGN_OR_RETURN(Response response, Send(request));
+  for (const auto& warning : response.warnings) {
+    if (options_.on_warning) {
+      options_.on_warning(warning);
+    } else {
+      spdlog::warn("{} {}: the Kubernetes API server warns: {}", request.verb, request.what,
+                   warning);
+    }
+  }
   if (response.status < 200 || response.status > 299) {
     return ApiError(response.status, response.body, request.verb, request.what, access_.server);
   }

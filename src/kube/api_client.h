@@ -33,6 +33,9 @@ struct ApiOptions {
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds request_timeout{60000};
   int max_conflict_retries = 8;  // Update's read-modify-write rounds
+  // The API server's warnings (a Warning header: a deprecated field, a pod template that
+  // would violate the namespace's Pod Security level). Unset: logged.
+  std::function<void(const std::string& warning)> on_warning;
 };
 
 struct ObjectList {

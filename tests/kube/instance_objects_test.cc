@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <thread>
+
 #include "base/base64.h"
+#include "base/hex.h"
 #include "kube/api_client.h"
+#include "kube/cluster_access.h"
 #include "kube/fake_kube_apiserver.h"
 #include "kube/resources.h"
 #include "test_util.h"
@@ -170,26 +175,78 @@ TEST(InstanceObjectsTest, BackupAndRestoreObjectsCarryTheirProvenance) {
   EXPECT_EQ(claim["spec"]["dataSource"]["name"], "nightly-1");
 }
 
-TEST(InstanceObjectsTest, TheFakeApiServerTakesThemAllAndOneNamespaceDeleteRemovesThem) {
+// Against the fake, or, by hand, a real API server (DBAAS_TEST_KUBECONFIG): there the dry
+// run validates every object against the real schemas, the StatefulSet's pod template
+// against the namespace's "restricted" Pod Security level (a violation is a warning on the
+// StatefulSet and a refused pod), and the StatefulSet controller makes the pod.
+TEST(InstanceObjectsTest, TheApiServerTakesThemAllWithoutWarningsAndOneNamespaceDeleteRemovesThem) {
+  const char* real = std::getenv("DBAAS_TEST_KUBECONFIG");
   testing::TempDir dir;
-  auto server = testing::FakeKubeApiServer::Start(dir.path());
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  auto client = ApiClient::Create((*server)->Access());
+  std::unique_ptr<testing::FakeKubeApiServer> fake;
+  ClusterAccess access;
+  if (real != nullptr) {
+    auto loaded = LoadKubeconfig(real);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    access = *loaded;
+  } else {
+    auto server = testing::FakeKubeApiServer::Start(dir.path());
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    fake = std::move(server).value();
+    fake->SetNamespaceTerminationMs(0);
+    access = fake->Access();
+  }
+  std::vector<std::string> warnings;
+  ApiOptions options;
+  options.on_warning = [&](const std::string& warning) { warnings.push_back(warning); };
+  auto client = ApiClient::Create(access, options);
   ASSERT_TRUE(client.ok());
-  auto objects = InstanceObjects(Spec(), Settings());
+  const std::string name = real != nullptr ? "t" + RandomHex(3) : "orders";
+  auto objects = InstanceObjects(Spec(name), Settings());
   ASSERT_TRUE(objects.ok());
+  auto ns = (*client)->Apply((*objects)[0]);  // the namespace: dry runs need it
+  ASSERT_TRUE(ns.ok()) << ns.status().ToString();
+  for (const auto& o : *objects) {
+    auto checked = (*client)->Apply(o, /*dry_run=*/true);
+    ASSERT_TRUE(checked.ok()) << checked.status().ToString();
+  }
   for (const auto& o : *objects) {
     auto applied = (*client)->Apply(o);
     ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   }
-  json snapshot = VolumeSnapshotObject(Settings(), "orders", "postgresql", "nightly-1");
-  ASSERT_TRUE((*client)->Apply(snapshot).ok());
-  auto managed = (*client)->List(KnownKind("apps/v1", "StatefulSet"), "",
-                                 std::string(kManagedByLabel) + "=dbaas");
+  json snapshot = VolumeSnapshotObject(Settings(), name, "postgresql", "nightly-1");
+  auto snapshotted = (*client)->Apply(snapshot);
+  ASSERT_TRUE(snapshotted.ok()) << snapshotted.status().ToString();
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+  std::string selector = std::string(kManagedByLabel) + "=dbaas," + kInstanceLabel + "=" + name;
+  auto managed = (*client)->List(KnownKind("apps/v1", "StatefulSet"), "", selector);
   ASSERT_TRUE(managed.ok());
   ASSERT_EQ(managed->items.size(), 1u);
-  (*server)->SetNamespaceTerminationMs(0);
-  ASSERT_TRUE((*client)->Delete({&KnownKind("v1", "Namespace"), "", "dbaas-orders"}).ok());
+  if (real != nullptr) {
+    // The StatefulSet controller's pod, admitted under "restricted" (Pending: no node).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    size_t pods = 0;
+    while (pods == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto listed =
+          (*client)->List(KnownKind("v1", "Pod"), InstanceNamespace(Settings(), name), selector);
+      ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+      pods = listed->items.size();
+    }
+    EXPECT_EQ(pods, 1u) << "no pod: see kubectl get events -n dbaas-" << name;
+    // The control: a template that would violate "restricted" is warned about.
+    json privileged = (*objects).back();
+    ASSERT_EQ(privileged["kind"], "StatefulSet");
+    privileged["spec"]["template"]["spec"]["containers"][0].erase("securityContext");
+    ASSERT_TRUE((*client)->Apply(privileged, /*dry_run=*/true).ok());
+    ASSERT_FALSE(warnings.empty());
+    EXPECT_NE(warnings.front().find("restricted"), std::string::npos) << warnings.front();
+  }
+  ASSERT_TRUE((*client)->Delete({&KnownKind("v1", "Namespace"), "", "dbaas-" + name}).ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(real ? 90 : 2);
+  while ((*client)->Get({&KnownKind("v1", "Namespace"), "", "dbaas-" + name}).ok() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   for (const auto& o : *objects) {
     auto ref = RefOf(o);
     ASSERT_TRUE(ref.ok());
