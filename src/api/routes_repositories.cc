@@ -47,9 +47,30 @@ json BucketBackupJson(const control::BucketBackup& b) {
           {"backup", b.backup ? BackupJson(*b.backup) : json(nullptr)}};
 }
 
+json LocalRepositoryJson(const control::RepositorySummary& r) {
+  json history = json::array();
+  for (const auto& h : r.history) {
+    history.push_back(
+        {{"at", h.at}, {"logicalBytes", h.logical_bytes}, {"storedBytes", h.stored_bytes}});
+  }
+  return {{"logicalBytes", r.logical_bytes},
+          {"storedBytes", r.stored_bytes},
+          {"savedBytes", r.logical_bytes > r.stored_bytes ? r.logical_bytes - r.stored_bytes : 0},
+          {"dedupRatio", r.stored_bytes > 0 ? json(static_cast<double>(r.logical_bytes) /
+                                                   static_cast<double>(r.stored_bytes))
+                                            : json(nullptr)},
+          {"history", std::move(history)}};
+}
+
 }  // namespace
 
 void AddRepositoryRoutes(http::HttpServer& s, control::Service& service) {
+  s.Get("/repository", [&service](const Request&, Response& res) {
+    auto summary = service.LocalRepository();
+    if (!summary.ok()) return SendError(res, summary.status());
+    Send(res, 200, {{"success", true}, {"repository", LocalRepositoryJson(*summary)}});
+  });
+
   s.Get("/repositories", [&service](const Request&, Response& res) {
     SendList(res, Result<std::vector<control::RepositoryView>>(service.ListRepositories()),
              "repositories", RepositoryJson);

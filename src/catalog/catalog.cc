@@ -150,6 +150,15 @@ const std::vector<std::string_view>& Migrations() {
       R"sql(
       ALTER TABLE instances ADD COLUMN replication TEXT NOT NULL DEFAULT '{}';
       )sql",
+      // 11: the local repository's sizes over time, a row when they change (issue 18).
+      R"sql(
+      CREATE TABLE repository_sizes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        logical_bytes INTEGER NOT NULL,
+        stored_bytes INTEGER NOT NULL
+      );
+      )sql",
   };
   return kSteps;
 }
@@ -739,6 +748,42 @@ Status Catalog::AddEvent(const std::string& level, const std::string& instance,
       .Run("INSERT INTO events (at, level, instance, job, message) VALUES (?,?,?,?,?)",
            {NowRfc3339(), level, instance, job, message})
       .status();
+}
+
+Result<bool> Catalog::AddRepositorySizes(uint64_t logical_bytes, uint64_t stored_bytes,
+                                         size_t keep) {
+  std::lock_guard lock(mu_);
+  bool same = false;
+  RETURN_IF_ERROR(
+      db_.Query("SELECT logical_bytes, stored_bytes FROM repository_sizes ORDER BY id DESC LIMIT 1",
+                {}, [&](const SqlRow& row) {
+                  same = row.Int(0) == static_cast<int64_t>(logical_bytes) &&
+                         row.Int(1) == static_cast<int64_t>(stored_bytes);
+                }));
+  if (same) return false;
+  RETURN_IF_ERROR(db_.Run("INSERT INTO repository_sizes (at, logical_bytes, stored_bytes) "
+                          "VALUES (?,?,?)",
+                          {NowRfc3339(), static_cast<int64_t>(logical_bytes),
+                           static_cast<int64_t>(stored_bytes)})
+                      .status());
+  RETURN_IF_ERROR(db_.Run("DELETE FROM repository_sizes WHERE id <= "
+                          "(SELECT MAX(id) FROM repository_sizes) - ?",
+                          {static_cast<int64_t>(keep)})
+                      .status());
+  return true;
+}
+
+Result<std::vector<RepositorySizesRecord>> Catalog::ListRepositorySizes(size_t limit) const {
+  std::lock_guard lock(mu_);
+  std::vector<RepositorySizesRecord> out;
+  RETURN_IF_ERROR(
+      db_.Query("SELECT at, logical_bytes, stored_bytes FROM (SELECT * FROM repository_sizes "
+                "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                {static_cast<int64_t>(limit)}, [&](const SqlRow& row) {
+                  out.push_back({row.Text(0), static_cast<uint64_t>(row.Int(1)),
+                                 static_cast<uint64_t>(row.Int(2))});
+                }));
+  return out;
 }
 
 Status Catalog::InsertRestorePoint(const RestorePointRecord& r) {

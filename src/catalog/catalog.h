@@ -156,6 +156,13 @@ struct EventRecord {
   std::string message;
 };
 
+// The local repository's sizes at a time.
+struct RepositorySizesRecord {
+  std::string at;  // RFC 3339
+  uint64_t logical_bytes = 0;
+  uint64_t stored_bytes = 0;
+};
+
 // A named point in an instance's archived WAL (pg_create_restore_point).
 struct RestorePointRecord {
   std::string wal_archive;  // the archive of the instance incarnation it was made in
@@ -263,6 +270,12 @@ class Catalog {
   Result<std::vector<EventRecord>> ListEvents(size_t limit = 100) const;
   // The warnings and errors (the alerts among them) with ids above `after_id`, newest first.
   Result<std::vector<EventRecord>> ListProblems(int64_t after_id, size_t limit) const;
+  // Records the repository's sizes now, unless they are the last ones recorded (returns
+  // whether a row was added); keeps the newest `keep` rows.
+  Result<bool> AddRepositorySizes(uint64_t logical_bytes, uint64_t stored_bytes,
+                                  size_t keep = 5000);
+  // The newest `limit` records, oldest first.
+  Result<std::vector<RepositorySizesRecord>> ListRepositorySizes(size_t limit) const;
 
  private:
   explicit Catalog(SqliteDb db) : db_(std::move(db)) {}

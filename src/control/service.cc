@@ -186,6 +186,8 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
   }
   service->replication_ticker_ = std::make_unique<Ticker>(options.replication_check_interval,
                                                           [self] { self->ReplicationTick(); });
+  service->sizes_ticker_ = std::make_unique<Ticker>(options.volume_check_interval,
+                                                    [self] { self->RecordRepositorySizes(); });
   service->volumes_ =
       std::make_unique<VolumeWatcher>([self] { return self->VolumeProbes(); },
                                       [self](Alert alert) { self->RaiseAlert(std::move(alert)); },
@@ -217,6 +219,7 @@ Service::~Service() { Shutdown(); }
 void Service::Shutdown() {
   if (replication_ticker_) replication_ticker_->Stop();
   if (copy_ticker_) copy_ticker_->Stop();
+  if (sizes_ticker_) sizes_ticker_->Stop();
   if (scheduler_) scheduler_->Stop();
   if (volumes_) volumes_->Stop();
   if (drainer_) drainer_->Stop();
@@ -606,6 +609,23 @@ Result<std::vector<catalog::EventRecord>> Service::ListAlerts(int64_t after_id,
         "give since as an alert's id (0 or more) and limit from 1 to 1000");
   }
   return catalog_->ListProblems(after_id, static_cast<size_t>(limit));
+}
+
+void Service::RecordRepositorySizes() {
+  RepositoryAccess::Sizes sizes = repo_.CurrentSizes();
+  if (!sizes.valid) return;  // not read yet (a gc holds it): the next tick records it
+  WarnIfError(catalog_->AddRepositorySizes(sizes.logical_bytes, sizes.stored_bytes),
+              "record the repository's sizes in the catalog");
+}
+
+Result<RepositorySummary> Service::LocalRepository() {
+  RecordRepositorySizes();
+  RepositorySummary summary;
+  RepositoryAccess::Sizes sizes = repo_.CurrentSizes();
+  summary.logical_bytes = sizes.logical_bytes;
+  summary.stored_bytes = sizes.stored_bytes;
+  ASSIGN_OR_RETURN(summary.history, catalog_->ListRepositorySizes(1000));
+  return summary;
 }
 
 Result<std::vector<catalog::JobRecord>> Service::ListJobs() const {

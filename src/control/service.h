@@ -131,6 +131,13 @@ struct InstanceView {
   std::vector<engines::HostPort> standby_endpoints;
 };
 
+// The local repository's sizes now and as they were (a record each time they changed).
+struct RepositorySummary {
+  uint64_t logical_bytes = 0;                           // the snapshots' file sizes, summed
+  uint64_t stored_bytes = 0;                            // its packs on disk
+  std::vector<catalog::RepositorySizesRecord> history;  // oldest first, now's included
+};
+
 // A remote repository as configured, and how it fares.
 struct RepositoryView {
   storage::RemoteSpec spec;
@@ -262,6 +269,8 @@ class Service {
   // Warnings and errors (alerts, failed jobs and drills, ...) after event `after_id`,
   // newest first, at most `limit` (1..1000).
   Result<std::vector<catalog::EventRecord>> ListAlerts(int64_t after_id, int64_t limit) const;
+  // The local repository's sizes now (recorded when they changed) and their history.
+  Result<RepositorySummary> LocalRepository();
   Result<catalog::JobRecord> WaitJob(const std::string& id,
                                      std::chrono::milliseconds timeout) const;
 
@@ -374,6 +383,9 @@ class Service {
   // The copier's tick: archived WAL to every remote, copies that failed tried again, the
   // copy_behind alert.
   void CopyTick();
+  // Records the local repository's sizes in the catalog when they changed since the last
+  // record (a backup, a delete, a gc): the dashboard's history of them.
+  void RecordRepositorySizes();
   // Brings what the local repository lacks of `backup`'s snapshot from `repository` (under
   // the writer's hold and lock), for a restore from a remote copy.
   Status FetchFromRemote(const catalog::BackupRecord& backup, const std::string& repository,
@@ -501,6 +513,7 @@ class Service {
   std::unique_ptr<VolumeWatcher> volumes_;    // lists servers_ under mu_
   std::unique_ptr<RemoteCopier> copier_;      // its own locks, under a repository hold
   std::unique_ptr<Ticker> copy_ticker_;       // CopyTick
+  std::unique_ptr<Ticker> sizes_ticker_;      // RecordRepositorySizes
   AlertLatch copy_alerts_;                    // copy_behind, per remote
 
   // The scheduler, stopped first; the time points are its thread's alone.

@@ -936,6 +936,18 @@ def scenario(c, spec, daemon):
     for bad in ("since=-1", "since=abc", "limit=0", "limit=1001"):
         c.call("GET", f"/alerts?{bad}", expect=400)
     c.call("GET", "/alerts", auth=False, expect=401)
+
+    # The local repository: sizes now, and their history ending with them.
+    r = c.call("GET", "/repository", expect=200)
+    repo = r.json["repository"]
+    require(repo["logicalBytes"] > 0 and repo["storedBytes"] > 0, f"repository sizes: {repo}")
+    require(repo["savedBytes"] == max(0, repo["logicalBytes"] - repo["storedBytes"]), "saved")
+    last = repo["history"][-1]
+    require((last["logicalBytes"], last["storedBytes"]) ==
+            (repo["logicalBytes"], repo["storedBytes"]), f"history ends now: {repo['history']}")
+    times = [h["at"] for h in repo["history"]]
+    require(times == sorted(times), "history oldest first")
+    c.call("GET", "/repository", auth=False, expect=401)
     r = c.call("GET", f"/jobs/{create1_job}", expect=200)
     require(r.json["job"]["status"] == "succeeded" and r.json["job"]["progress"] == 1,
             "finished job")

@@ -175,6 +175,7 @@ TEST(CatalogTest, MigratesAVersionOneCatalogForwardKeepingItsRows) {
                          "ALTER TABLE backups DROP COLUMN copies; DROP TABLE remote_removals; "
                          "ALTER TABLE backups DROP COLUMN local; "
                          "ALTER TABLE instances DROP COLUMN replication; "
+                         "DROP TABLE repository_sizes; "
                          "PRAGMA user_version = 1")
                     .ok());
   }
@@ -320,6 +321,30 @@ TEST(CatalogTest, ProblemsAreTheWarningsAndErrorsAfterAnId) {
   EXPECT_EQ((*newer)[0].id, (*all)[0].id);
   EXPECT_EQ(c.ListProblems(0, 2)->size(), 2u);
   EXPECT_TRUE(c.ListProblems((*all)[0].id, 10)->empty());
+}
+
+// The repository's sizes over time: a record when they change, the newest kept, oldest first.
+TEST(CatalogTest, RepositorySizesAreRecordedWhenTheyChange) {
+  TempDir dir;
+  auto catalog = Catalog::Open(dir / "catalog.db");
+  ASSERT_TRUE(catalog.ok());
+  Catalog& c = **catalog;
+  EXPECT_TRUE(c.ListRepositorySizes(10)->empty());
+  EXPECT_TRUE(c.AddRepositorySizes(100, 40, 3).value());
+  EXPECT_FALSE(c.AddRepositorySizes(100, 40, 3).value());  // unchanged: no record
+  EXPECT_TRUE(c.AddRepositorySizes(200, 70, 3).value());
+  EXPECT_TRUE(c.AddRepositorySizes(200, 60, 3).value());
+  EXPECT_TRUE(c.AddRepositorySizes(300, 90, 3).value());
+  auto all = c.ListRepositorySizes(10);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);  // kept: the newest 3
+  EXPECT_EQ((*all)[0].logical_bytes, 200u);
+  EXPECT_EQ((*all)[0].stored_bytes, 70u);
+  EXPECT_EQ((*all)[2].logical_bytes, 300u);
+  EXPECT_LE((*all)[0].at, (*all)[2].at);
+  auto newest = c.ListRepositorySizes(1);
+  ASSERT_EQ(newest->size(), 1u);
+  EXPECT_EQ((*newest)[0].stored_bytes, 90u);
 }
 
 TEST(CatalogTest, TextIsBoundNeverSpliced) {

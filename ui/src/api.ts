@@ -106,6 +106,32 @@ export interface Alert {
   message: string;
 }
 
+export interface RepositorySizes {
+  at: string;
+  logicalBytes: number;
+  storedBytes: number;
+}
+
+export interface LocalRepository {
+  logicalBytes: number;
+  storedBytes: number;
+  savedBytes: number;
+  dedupRatio: number | null;
+  history: RepositorySizes[];
+}
+
+export interface RemoteRepository {
+  name: string;
+  endpoint: string;
+  bucket: string;
+  encrypted: boolean;
+  leased: boolean;
+  bytesSent: number;
+  failures: number;
+  lastSuccessAt: string | null;
+  lastError: string | null;
+}
+
 export interface Schedule {
   id: string;
   cron: string;

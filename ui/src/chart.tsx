@@ -3,7 +3,13 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import type { Backup } from "./api";
+import type { Backup, RepositorySizes } from "./api";
+
+// Points close together: a day around them, not uPlot's default span of years.
+function timeSpan(times: number[]): [number, number] {
+  const first = Math.min(...times), last = Math.max(...times);
+  return last - first < 86400 ? [first - 43200, last + 43200] : [first, last];
+}
 
 export function BackupChart({ backups }: { backups: Backup[] }) {
   const box = useRef<HTMLDivElement>(null);
@@ -16,10 +22,7 @@ export function BackupChart({ backups }: { backups: Backup[] }) {
       ready.map((b) => (b.storedBytes ?? 0) / 1048576),
     ];
     const width = Math.min(box.current.clientWidth || 600, 900);
-    // Backups close together: a day around them, not uPlot's default span of years.
-    const times = data[0] as number[];
-    const first = Math.min(...times), last = Math.max(...times);
-    const span: [number, number] = last - first < 86400 ? [first - 43200, last + 43200] : [first, last];
+    const span = timeSpan(data[0] as number[]);
     const plot = new uPlot(
       {
         title: "Backups: duration and stored size",
@@ -42,4 +45,39 @@ export function BackupChart({ backups }: { backups: Backup[] }) {
     return () => plot.destroy();
   }, [backups]);
   return <div ref={box} class="chart" role="img" aria-label="Chart of backup duration and stored size over time" />;
+}
+
+// The repository's logical bytes (what its snapshots hold) against its stored bytes (its
+// packs on disk) over time: the gap is what dedup and compression save.
+export function RepositoryChart({ history }: { history: RepositorySizes[] }) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!box.current || history.length === 0) return;
+    const data: uPlot.AlignedData = [
+      history.map((h) => Date.parse(h.at) / 1000),
+      history.map((h) => h.logicalBytes / 1048576),
+      history.map((h) => h.storedBytes / 1048576),
+    ];
+    const plot = new uPlot(
+      {
+        title: "Repository: logical and stored size",
+        width: Math.min(box.current.clientWidth || 600, 900),
+        height: 220,
+        scales: {
+          x: { time: true, range: () => timeSpan(data[0] as number[]) },
+          y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
+        },
+        series: [
+          {},
+          { label: "logical (MiB)", stroke: "#2563eb", points: { show: true } },
+          { label: "stored (MiB)", stroke: "#16a34a", points: { show: true } },
+        ],
+        axes: [{}, { label: "MiB" }],
+      },
+      data,
+      box.current,
+    );
+    return () => plot.destroy();
+  }, [history]);
+  return <div ref={box} class="chart" role="img" aria-label="Chart of the repository's logical and stored size over time" />;
 }

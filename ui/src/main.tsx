@@ -8,6 +8,7 @@ import { InstancesPage } from "./instances";
 import { InstancePage } from "./instance";
 import { JobsPage } from "./jobs";
 import { AlertsPage } from "./alerts";
+import { RepositoryPage } from "./repository";
 import "./style.css";
 
 function useHash(): string {
@@ -63,11 +64,11 @@ function App() {
     <>
       <header>
         <a href="#/" class="brand">Mini DBaaS</a>
-        <nav><a href="#/">Instances</a> <a href="#/jobs">Jobs</a> <a href="#/alerts">Alerts</a></nav>
+        <nav><a href="#/">Instances</a> <a href="#/jobs">Jobs</a> <a href="#/repository">Repository</a> <a href="#/alerts">Alerts</a></nav>
         <button class="link" onClick={logout}>Log out</button>
       </header>
       <main>
-        {instance ? <InstancePage name={instance[1]} /> : hash === "#/jobs" ? <JobsPage /> : hash === "#/alerts" ? <AlertsPage /> : <InstancesPage />}
+        {instance ? <InstancePage name={instance[1]} /> : hash === "#/jobs" ? <JobsPage /> : hash === "#/alerts" ? <AlertsPage /> : hash === "#/repository" ? <RepositoryPage /> : <InstancesPage />}
       </main>
     </>
   );

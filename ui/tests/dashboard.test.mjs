@@ -3,7 +3,8 @@
 // servers: a wrong token is refused, then log in, create a PostgreSQL instance, see it
 // listed and running, back it up, see the backup in the table and on the chart, reveal the
 // password, run a restore drill and see its RTO, restore to a time picked on the recovery
-// window into a new instance and see it running, and delete both. A screenshot of each page is kept (UI_ARTIFACTS).
+// window into a new instance and see it running, see the repository's sizes and history,
+// and delete both. A screenshot of each page is kept (UI_ARTIFACTS).
 //
 //   DBAASD=build/release/apps/dbaasd/dbaasd node --test ui/tests/
 import { test } from "node:test";
@@ -192,6 +193,21 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     await page.getByRole("heading", { name: "Alerts" }).waitFor();
     await page.getByRole("row").filter({ hasText: "broken" }).filter({ hasText: "error" }).first().waitFor({ timeout: 30000 });
     await page.screenshot({ path: join(artifacts, "alerts.png"), fullPage: true });
+
+    // The repository: what the backups hold against what is stored, and its history drawn.
+    await page.getByRole("link", { name: "Repository" }).click();
+    await page.getByRole("heading", { name: "Repository" }).waitFor();
+    const local = page.getByRole("region", { name: "On this machine" });
+    await local.locator(".chart canvas").waitFor();
+    assert.match(await local.locator(".chart").innerText(), /logical/);
+    assert.match(await local.getByTestId("logical").innerText(), /^[0-9.]+ (KiB|MiB|GiB)$/);
+    assert.match(await local.getByTestId("saved").innerText(), /smaller/);
+    await page.getByRole("region", { name: "Copies off this machine" }).getByText("No remote repository").waitFor();
+    await page.setViewportSize({ width: 390, height: 844 });
+    const repoOverflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    assert.ok(repoOverflow <= 1, `the repository page is ${repoOverflow}px wider than a phone`);
+    await page.setViewportSize({ width: 1100, height: 900 });
+    await page.screenshot({ path: join(artifacts, "repository.png"), fullPage: true });
     await page.getByRole("link", { name: "Jobs" }).click();
     await page.getByRole("link", { name: "webshop-copy" }).first().click();
     await page.getByRole("heading", { name: /webshop-copy/ }).waitFor();
