@@ -55,7 +55,7 @@ export function InstancePage({ name }: { name: string }) {
           <dt>Size</dt><dd>{instance.size}</dd>
           {c && <><dt>Host</dt><dd>{c.host}:{c.port}</dd><dt>User</dt><dd>{c.user}</dd><dt>Database</dt><dd>{c.database}</dd>
             <dt>URI</dt><dd><code>{c.uri}</code></dd>
-            <dt>Password</dt><dd>{secrets ? <code>{c.password}</code> : "hidden"}</dd></>}
+            <dt>Password</dt><dd>{!secrets ? "hidden" : c.password !== undefined ? <code>{c.password}</code> : "asking…"}</dd></>}
         </dl>
         <button onClick={() => setSecrets(!secrets)}>{secrets ? "Hide secrets" : "Show secrets"}</button>
       </section>

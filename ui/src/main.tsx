@@ -68,7 +68,7 @@ function App() {
         <button class="link" onClick={logout}>Log out</button>
       </header>
       <main>
-        {instance ? <InstancePage name={instance[1]} /> : hash === "#/jobs" ? <JobsPage /> : hash === "#/alerts" ? <AlertsPage /> : hash === "#/repository" ? <RepositoryPage /> : <InstancesPage />}
+        {instance ? <InstancePage key={instance[1]} name={instance[1]} /> : hash === "#/jobs" ? <JobsPage /> : hash === "#/alerts" ? <AlertsPage /> : hash === "#/repository" ? <RepositoryPage /> : <InstancesPage />}
       </main>
     </>
   );

@@ -42,7 +42,9 @@ export function RestoreCard({ name, backups }: { name: string; backups: Backup[]
     try {
       const body: Record<string, unknown> = { newInstanceName: target };
       if (mode === "backup") body.backupName = backup;
-      else body.targetTime = new Date(picked).toISOString();
+      // The window's end as the daemon gave it (microseconds): the slider's milliseconds
+      // would fall just before its last commit and leave it out.
+      else body.targetTime = picked >= to && recovery ? recovery.latestTime : new Date(picked).toISOString();
       await call("POST", `/instances/${name}/restore`, body);
       location.hash = `#/instances/${target}`;
     } catch (err) {

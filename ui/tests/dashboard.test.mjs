@@ -45,7 +45,9 @@ async function startDaemon(dataRoot) {
   return { daemon, port, log: () => log };
 }
 
-test("the dashboard manages an instance end to end", { timeout: 300000 }, async () => {
+// A daemon of its own and a page on it; `run(page, token)` does the rest. Screenshots the
+// page when it fails; removes the daemon, its instances and their OS users after.
+async function withDashboard(run) {
   mkdirSync(artifacts, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), "dbaas-ui-test-"));
   chmodSync(work, 0o711); // each instance's OS user passes through to its own directory
@@ -66,6 +68,93 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     });
     page.on("dialog", (d) => d.accept());
     await page.goto(`${base}/ui/`);
+    await run(page, token);
+    assert.deepEqual(cspViolations, []);
+  } catch (e) {
+    await page.screenshot({ path: join(artifacts, "failed.png"), fullPage: true }).catch(() => {});
+    throw e;
+  } finally {
+    await browser.close();
+    daemon.kill("SIGTERM");
+    await new Promise((r) => daemon.on("exit", r));
+    spawnSync(join(repo, "scripts/remove-instance-users.sh"), [dataRoot]);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function logIn(page, token) {
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("heading", { name: "Instances" }).waitFor();
+  assert.ok(!page.url().includes(token));
+}
+
+// Creates an instance from the instances page and waits until it runs.
+async function createInstance(page, name, type) {
+  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Type").selectOption(type);
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.getByRole("row").filter({ hasText: name }).filter({ hasText: "running" }).waitFor({ timeout: 120000 });
+}
+
+// The URI and password an instance's page reveals.
+async function revealedLogin(page) {
+  const connection = page.getByRole("region", { name: "Connection" });
+  if (await connection.getByRole("button", { name: "Show secrets" }).count()) {
+    await connection.getByRole("button", { name: "Show secrets" }).click();
+    await connection.getByRole("button", { name: "Hide secrets" }).waitFor();
+  }
+  await connection.locator("code").nth(1).waitFor(); // the password, once the daemon sent it
+  const uri = new URL((await connection.locator("code").first().innerText()).trim());
+  const password = decodeURIComponent(uri.password);
+  uri.password = "";
+  return { uri, password };
+}
+
+// On an instance's page: a commit through the URI the page reveals, a restore point (which
+// archives the log), then a restore to the recovery window's latest end, picked on its
+// slider by keyboard, into `copy`; waits until the copy runs and finds the commit in it.
+// `sql(uri, password, statement)` runs the engine's client (the password in the
+// environment, not on argv, where every local user reads it).
+async function restoreToLatestTime(page, copy, sql, { wholeSeconds = false } = {}) {
+  const restore = page.getByRole("form", { name: "Restore" });
+  // MariaDB's binlog stamps events in whole seconds: a commit in the second the backup
+  // ended does not move the window's end past it.
+  if (wholeSeconds) await new Promise((r) => setTimeout(r, 1100));
+  const { uri, password } = await revealedLogin(page);
+  const wrote = sql(uri, password, "create table orders (id int primary key); insert into orders values (42)");
+  assert.equal(wrote.status, 0, wrote.stderr);
+  await restore.getByRole("button", { name: "Mark a restore point" }).click();
+  await restore.getByLabel("a time").and(page.locator(":enabled")).waitFor({ timeout: 60000 });
+  await restore.getByLabel("a time").check();
+  const slider = restore.getByLabel("Time, on the recovery window");
+  await slider.focus();
+  await slider.press("End");
+  // (The window's end moves on as the log is archived: at or past the start is what holds.)
+  assert.ok(Number(await slider.inputValue()) >= Number(await slider.getAttribute("min")));
+  await restore.getByLabel("New instance's name").fill(copy);
+  await restore.getByRole("button", { name: "Restore", exact: true }).click();
+  await page.getByRole("heading", { name: new RegExp(copy) }).filter({ hasText: "running" }).waitFor({ timeout: 180000 });
+  // A new page: its secrets hidden until asked.
+  assert.match(await page.getByRole("region", { name: "Connection" }).innerText(), /Password\s*hidden/);
+  const restored = await revealedLogin(page);
+  const read = sql(restored.uri, restored.password, "select id from orders");
+  assert.equal(read.status, 0, read.stderr);
+  assert.match(read.stdout, /\b42\b/, "the restored copy has the commit made before the time picked");
+}
+
+async function deleteFromItsPage(page, name) {
+  await page.getByRole("link", { name: "Instances", exact: true }).click();
+  await page.getByRole("heading", { name: "Instances" }).waitFor();
+  await page.getByRole("link", { name, exact: true }).first().click();
+  await page.getByRole("heading", { name: new RegExp(name) }).waitFor();
+  await page.getByRole("button", { name: "Delete instance" }).click();
+  await page.getByRole("heading", { name: "Instances" }).waitFor();
+  await page.getByRole("row").filter({ has: page.getByRole("link", { name, exact: true }) }).waitFor({ state: "detached", timeout: 60000 });
+}
+
+test("the dashboard manages an instance end to end", { timeout: 300000 }, async () => {
+  await withDashboard(async (page, token) => {
 
     // A wrong token: refused, with where the right one is.
     await page.getByLabel("API token").fill("0".repeat(64));
@@ -76,10 +165,7 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     // The token never appears in a URL.
     assert.ok(!page.url().includes("0000"));
 
-    await page.getByLabel("API token").fill(token);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("heading", { name: "Instances" }).waitFor();
-    assert.ok(!page.url().includes(token));
+    await logIn(page, token);
 
     // Bad input: a clear error, nothing made.
     await page.getByLabel("Name").fill("UPPER");
@@ -143,30 +229,11 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     await page.screenshot({ path: join(artifacts, "instance-phone.png"), fullPage: true });
     await page.setViewportSize({ width: 1100, height: 900 });
 
-    // Restore to a time picked on the recovery window's timeline (its latest end).
-    const restore = page.getByRole("form", { name: "Restore" });
-    // Right after the first backup the window is one instant. A commit (through the URI the
-    // page revealed) and a restore point (which archives the WAL) widen it.
-    const uri = (await page.getByRole("region", { name: "Connection" }).locator("code").first().innerText()).trim();
-    // The password goes in the environment, not on argv (where every local user reads it).
-    const target = new URL(uri);
-    const password = decodeURIComponent(target.password);
-    target.password = "";
-    const psql = spawnSync("psql", [target.toString(), "-X", "-c", "create table orders as select 1 as id"],
-      { encoding: "utf8", env: { ...process.env, PGPASSWORD: password } });
-    assert.equal(psql.status, 0, psql.stderr);
-    await restore.getByRole("button", { name: "Mark a restore point" }).click();
-    await restore.getByLabel("a time").and(page.locator(":enabled")).waitFor({ timeout: 60000 });
-    await restore.getByLabel("a time").check();
-    // By keyboard: End takes the slider to the window's latest end.
-    const slider = restore.getByLabel("Time, on the recovery window");
-    await slider.focus();
-    await slider.press("End");
-    // (The window's end moves on as WAL is archived: at or past the start is what holds.)
-    assert.ok(Number(await slider.inputValue()) >= Number(await slider.getAttribute("min")));
-    await restore.getByLabel("New instance's name").fill("webshop-copy");
-    await restore.getByRole("button", { name: "Restore", exact: true }).click();
-    await page.getByRole("heading", { name: /webshop-copy/ }).filter({ hasText: "running" }).waitFor({ timeout: 180000 });
+    // Restore to a time picked on the recovery window's timeline (its latest end). Right
+    // after the first backup the window is one instant: a commit and a restore point widen it.
+    await restoreToLatestTime(page, "webshop-copy", (uri, password, statement) =>
+      spawnSync("psql", [uri.toString(), "-X", "-v", "ON_ERROR_STOP=1", "-c", statement],
+        { encoding: "utf8", env: { ...process.env, PGPASSWORD: password } }));
     await page.screenshot({ path: join(artifacts, "restored.png"), fullPage: true });
 
     // The jobs: the restore and the drill, finished, with their progress.
@@ -208,27 +275,32 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     assert.ok(repoOverflow <= 1, `the repository page is ${repoOverflow}px wider than a phone`);
     await page.setViewportSize({ width: 1100, height: 900 });
     await page.screenshot({ path: join(artifacts, "repository.png"), fullPage: true });
-    await page.getByRole("link", { name: "Jobs" }).click();
-    await page.getByRole("link", { name: "webshop-copy" }).first().click();
-    await page.getByRole("heading", { name: /webshop-copy/ }).waitFor();
 
     // Both deleted, from their pages.
-    await page.getByRole("button", { name: "Delete instance" }).click();
-    await page.getByRole("heading", { name: "Instances" }).waitFor();
-    await page.getByRole("row").filter({ hasText: "webshop-copy" }).waitFor({ state: "detached", timeout: 60000 });
-    await page.getByRole("link", { name: "webshop", exact: true }).click();
-    await page.getByRole("button", { name: "Delete instance" }).click();
-    await page.getByRole("heading", { name: "Instances" }).waitFor();
+    await deleteFromItsPage(page, "webshop-copy");
+    await deleteFromItsPage(page, "webshop");
     await page.getByText("No instances yet").waitFor({ timeout: 60000 });
-    assert.deepEqual(cspViolations, []);
-  } catch (e) {
-    await page.screenshot({ path: join(artifacts, "failed.png"), fullPage: true }).catch(() => {});
-    throw e;
-  } finally {
-    await browser.close();
-    daemon.kill("SIGTERM");
-    await new Promise((r) => daemon.on("exit", r));
-    spawnSync(join(repo, "scripts/remove-instance-users.sh"), [dataRoot]);
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
+});
+
+// MariaDB's recovery window (its archived binlogs) on the same timeline: a time picked on
+// it restores into a new instance that runs.
+test("the dashboard restores a MariaDB instance to a time on its recovery window", { timeout: 300000 }, async () => {
+  await withDashboard(async (page, token) => {
+    await logIn(page, token);
+    await createInstance(page, "shop", "mariadb");
+    await page.getByRole("link", { name: "shop", exact: true }).click();
+    await page.getByRole("heading", { name: /shop/ }).waitFor();
+    await page.getByRole("button", { name: "Back up now" }).click();
+    const backups = page.getByRole("region", { name: "Backups" });
+    await backups.getByRole("row").filter({ hasText: "completed" }).first().waitFor({ timeout: 120000 });
+    await restoreToLatestTime(page, "shop-copy", (uri, password, statement) =>
+      spawnSync("mariadb", ["-h", uri.hostname, "-P", uri.port, "-u", decodeURIComponent(uri.username),
+        uri.pathname.slice(1), "-e", statement],
+      { encoding: "utf8", env: { ...process.env, MYSQL_PWD: password } }), { wholeSeconds: true });
+    await page.screenshot({ path: join(artifacts, "mariadb-restored.png"), fullPage: true });
+    await deleteFromItsPage(page, "shop-copy");
+    await deleteFromItsPage(page, "shop");
+    await page.getByText("No instances yet").waitFor({ timeout: 60000 });
+  });
 });
