@@ -24,5 +24,7 @@ void AddClientCommands(CLI::App& app, GlobalOptions& global);
 void AddWalCommands(CLI::App& app, GlobalOptions& global);
 // dbaas remote init|push|pull|ls|verify|rm|gc|rekey: copies in an S3 bucket
 void AddRemoteCommands(CLI::App& app, GlobalOptions& global);
+// dbaas kube preflight|objects: a cluster's readiness, an instance's objects there
+void AddKubeCommands(CLI::App& app, GlobalOptions& global);
 
 }  // namespace dbaas::cli

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   dbaas::cli::AddClientCommands(app, global);
   dbaas::cli::AddWalCommands(app, global);
   dbaas::cli::AddRemoteCommands(app, global);
+  dbaas::cli::AddKubeCommands(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

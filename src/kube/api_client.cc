@@ -163,8 +163,37 @@ Status ApiError(long http_status, const std::string& body, const std::string& ve
   }
 }
 
+class ApiClient::HandlePool {
+ public:
+  ~HandlePool() {
+    for (CURL* handle : idle_) curl_easy_cleanup(handle);
+  }
+  CURL* Take() {
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        CURL* handle = idle_.back();
+        idle_.pop_back();
+        curl_easy_reset(handle);  // options go; the connection stays
+        return handle;
+      }
+    }
+    return curl_easy_init();
+  }
+  void Give(CURL* handle) {
+    std::lock_guard lock(mu_);
+    idle_.push_back(handle);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<CURL*> idle_;
+};
+
 ApiClient::ApiClient(ClusterAccess access, ApiOptions options)
-    : access_(std::move(access)), options_(std::move(options)) {}
+    : access_(std::move(access)),
+      options_(std::move(options)),
+      handles_(std::make_unique<HandlePool>()) {}
 
 ApiClient::~ApiClient() = default;
 
@@ -184,10 +213,11 @@ Result<ApiClient::Response> ApiClient::SendOnce(const Request& request) {
     auto fresh = ReadTokenFile(access_.token_file);
     if (fresh.ok()) token = std::move(*fresh);
   }
-  CURL* handle = curl_easy_init();
+  CURL* handle = handles_->Take();
   if (handle == nullptr) return Status::Internal("curl_easy_init failed");
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Accept: application/json");
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
   if (!request.body.empty()) {
     headers = curl_slist_append(headers, ("Content-Type: " + request.content_type).c_str());
   }
@@ -234,7 +264,12 @@ Result<ApiClient::Response> ApiClient::SendOnce(const Request& request) {
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
   CURLcode code = curl_easy_perform(handle);
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response.status);
-  curl_easy_cleanup(handle);
+  // A watch cut off by us leaves its connection mid-stream: that one is not kept.
+  if (code == CURLE_OK) {
+    handles_->Give(handle);
+  } else {
+    curl_easy_cleanup(handle);
+  }
   curl_slist_free_all(headers);
   if (code == CURLE_WRITE_ERROR && transfer.stopped) return response;
   if (code == CURLE_OPERATION_TIMEDOUT && request.on_line && response.status == 200) {
@@ -312,8 +347,15 @@ Result<ObjectList> ApiClient::List(const ResourceKind& kind, const std::string& 
   return out;
 }
 
-Result<json> ApiClient::Create(const json& object) {
-  ASSIGN_OR_RETURN(ObjectRef ref, RefOf(object));
+Result<json> ApiClient::Create(const json& object, bool named) {
+  ObjectRef ref;
+  if (named) {
+    ASSIGN_OR_RETURN(ref, RefOf(object));
+  } else {
+    ref.kind = FindKind(object.value("apiVersion", ""), object.value("kind", ""));
+    if (ref.kind == nullptr) return Status::InvalidArgument("create: unknown object kind");
+    ref.name = "(review)";
+  }
   return SendForObject({"POST",
                         CollectionPath(*ref.kind, ref.namespace_name),
                         object.dump(),
@@ -322,6 +364,10 @@ Result<json> ApiClient::Create(const json& object) {
                         ref.Describe(),
                         nullptr,
                         {}});
+}
+
+Result<json> ApiClient::GetPath(const std::string& path) {
+  return SendForObject({"GET", path, "", "", "get", path, nullptr, {}});
 }
 
 Result<json> ApiClient::PutObject(const json& object, bool status) {

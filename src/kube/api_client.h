@@ -70,8 +70,11 @@ class ApiClient {
   // `label_selector`: "a=b,c!=d,e" (empty: all). `namespace_name` empty: every namespace.
   Result<ObjectList> List(const ResourceKind& kind, const std::string& namespace_name,
                           const std::string& label_selector);
-  // kAlreadyExists when the name is taken.
-  Result<nlohmann::json> Create(const nlohmann::json& object);
+  // kAlreadyExists when the name is taken. A review (SelfSubjectAccessReview) has no name:
+  // `named` false.
+  Result<nlohmann::json> Create(const nlohmann::json& object, bool named = true);
+  // A path that is not an object (/version, an API group's discovery document).
+  Result<nlohmann::json> GetPath(const std::string& path);
   // PUT of the object as read (its metadata.resourceVersion): kBusy when it changed since.
   Result<nlohmann::json> Replace(const nlohmann::json& object);
   // PUT to the status subresource (the object's status only), the same rule.
@@ -105,6 +108,8 @@ class ApiClient {
 
   ClusterAccess access_;
   ApiOptions options_;
+  class HandlePool;  // curl handles kept with their connections: one TLS handshake each
+  std::unique_ptr<HandlePool> handles_;
 };
 
 // The message of a failed API call: the server's Status body read for its meaning.

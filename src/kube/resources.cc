@@ -9,7 +9,7 @@
 namespace dbaas::kube {
 namespace {
 
-constexpr std::array<ResourceKind, 17> kKinds{{
+constexpr std::array<ResourceKind, 18> kKinds{{
     {"v1", "Namespace", "namespaces", false},
     {"v1", "Secret", "secrets", true},
     {"v1", "ConfigMap", "configmaps", true},
@@ -27,6 +27,7 @@ constexpr std::array<ResourceKind, 17> kKinds{{
     {"snapshot.storage.k8s.io/v1", "VolumeSnapshot", "volumesnapshots", true},
     {"snapshot.storage.k8s.io/v1", "VolumeSnapshotClass", "volumesnapshotclasses", false},
     {"snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", "volumesnapshotcontents", false},
+    {"authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false},
 }};
 
 }  // namespace

@@ -57,5 +57,14 @@ printf "\\$(printf '%03o' $((byte ^ 255)))" | dd of="$pack" bs=1 seek=20 conv=no
 check "the byte changed" test "$(od -An -tu1 -j20 -N1 "$pack" | tr -d ' ')" = $((byte ^ 255))
 fails_with "verify finds flipped byte" "$(basename "$pack" .pack)" "$dbaas" repo verify "$work/repo"
 
+# dbaas kube objects: an instance's objects on Kubernetes, offline.
+objects=$("$dbaas" kube objects orders --size 20Gi --image registry.example/dbaas:1)
+check "kube objects: seven, the namespace first" test "$(jq -c '[(.items | length), .items[0].kind]' <<<"$objects")" = '[7,"Namespace"]'
+check "kube objects: the claim's size" test "$(jq -r '.items[] | select(.kind == "StatefulSet") | .spec.volumeClaimTemplates[0].spec.resources.requests.storage' <<<"$objects")" = 20Gi
+fails_with "kube objects: a name too long" "at most 35" "$dbaas" kube objects "$(printf 'a%.0s' {1..36})" --image x
+fails_with "kube objects: no image" "kubernetes.image" "$dbaas" kube objects orders
+fails_with "kube objects: a bad size" "whole number" "$dbaas" kube objects orders --size 10GB --image x
+fails_with "kube preflight: outside a cluster" "KUBERNETES_SERVICE_HOST" env -u KUBERNETES_SERVICE_HOST "$dbaas" kube preflight
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -251,13 +252,55 @@ class FakeKubeApiServer::Impl {
   void Handle(const httplib::Request& req, httplib::Response& res) {
     std::string who = Who(req);
     if (who.empty()) return Reply(res, 401, StatusBody(401, "Unauthorized", "Unauthorized"));
+    if (req.method == "GET" && req.path == "/version") {
+      return Reply(res, 200, {{"major", "1"}, {"minor", "26"}, {"gitVersion", "v1.26.1-fake"}});
+    }
+    if (req.method == "GET" && req.path == "/apis/snapshot.storage.k8s.io/v1") {
+      std::lock_guard lock(mu_);
+      if (!snapshot_api_) {
+        res.status = 404;  // the real server's answer for a group it does not serve
+        res.set_content("404 page not found\n", "text/plain; charset=utf-8");
+        return;
+      }
+      json resources = json::array();
+      for (const char* plural :
+           {"volumesnapshots", "volumesnapshotclasses", "volumesnapshotcontents"}) {
+        resources.push_back({{"name", plural}});
+      }
+      return Reply(res, 200,
+                   {{"kind", "APIResourceList"},
+                    {"apiVersion", "v1"},
+                    {"groupVersion", "snapshot.storage.k8s.io/v1"},
+                    {"resources", resources}});
+    }
     auto route = Parse(req.path);
     if (!route) {
       return Reply(res, 404,
                    StatusBody(404, "NotFound", "the server could not find the requested resource"));
     }
     std::string verb = Verb(req, *route);
-    if (who != "admin") {
+    if (route->kind->kind == std::string_view("SelfSubjectAccessReview")) {
+      // Every authenticated user may ask (system:basic-user); the answer is whether the
+      // asker may do it.
+      json review = json::parse(req.body, nullptr, false);
+      json attributes =
+          review.is_object()
+              ? review.value("spec", json::object()).value("resourceAttributes", json::object())
+              : json::object();
+      std::lock_guard lock(mu_);
+      review["status"] = {{"allowed", who == "admin" && !Denied(attributes.value("group", ""),
+                                                                attributes.value("resource", ""),
+                                                                attributes.value("verb", ""))}};
+      return Reply(res, 201, review);
+    }
+    bool denied = false;
+    {
+      std::string group(route->kind->api_version);
+      group = group.find('/') == std::string::npos ? "" : group.substr(0, group.find('/'));
+      std::lock_guard lock(mu_);
+      denied = Denied(group, std::string(route->kind->plural), verb);
+    }
+    if (who != "admin" || denied) {
       std::string group = std::string(route->kind->api_version);
       group = group.find('/') == std::string::npos ? "" : group.substr(0, group.find('/'));
       std::string resource = std::string(route->kind->plural) + (route->status ? "/status" : "");
@@ -295,6 +338,22 @@ class FakeKubeApiServer::Impl {
     return Apply(req, res, *route, std::move(body));
   }
 
+  bool Denied(const std::string& group, const std::string& resource,
+              const std::string& verb) const {
+    return denied_.count(group + "/" + resource + "/" + verb) != 0;
+  }
+
+ public:
+  void Deny(const std::string& group, const std::string& resource, const std::string& verb) {
+    std::lock_guard lock(mu_);
+    denied_.insert(group + "/" + resource + "/" + verb);
+  }
+  void SetSnapshotApi(bool served) {
+    std::lock_guard lock(mu_);
+    snapshot_api_ = served;
+  }
+
+ private:
   json Details(const Route& route, const std::string& name) const {
     return {{"name", name}, {"kind", std::string(route.kind->plural)}};
   }
@@ -666,6 +725,8 @@ class FakeKubeApiServer::Impl {
   std::map<std::string, std::map<std::string, json>> applied_;  // path -> manager -> config
   std::map<std::string, Clock::time_point> terminating_;        // namespace -> gone at
   std::vector<Event> events_;
+  std::set<std::string> denied_;  // group/resource/verb the admin may not do
+  bool snapshot_api_ = true;
 };
 
 FakeKubeApiServer::FakeKubeApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -717,6 +778,11 @@ Status FakeKubeApiServer::WriteKubeconfig(const std::string& path, const std::st
 }
 
 void FakeKubeApiServer::Compact() { impl_->Compact(); }
+void FakeKubeApiServer::Deny(const std::string& group, const std::string& resource,
+                             const std::string& verb) {
+  impl_->Deny(group, resource, verb);
+}
+void FakeKubeApiServer::SetSnapshotApi(bool served) { impl_->SetSnapshotApi(served); }
 void FakeKubeApiServer::SetNamespaceTerminationMs(int ms) { impl_->SetTerminationMs(ms); }
 nlohmann::json FakeKubeApiServer::Stored(const std::string& path) const {
   return impl_->Stored(path);

@@ -19,8 +19,11 @@
 //  - watch (?watch=1): events after a resourceVersion, bookmarks when asked, the server's
 //    timeoutSeconds, and for a version older than the compacted one an ERROR event with
 //    a 410 Expired Status (as the real server sends it: in a 200 stream);
-//  - bearer tokens: kAdminToken may do anything; kLimitedToken (user "limited") nothing,
-//    answered 403 with the RBAC message; others 401.
+//  - bearer tokens: kAdminToken may do anything (but what Deny takes away); kLimitedToken
+//    (user "limited") nothing, answered 403 with the RBAC message; others 401; any of the
+//    first two may ask a SelfSubjectAccessReview what it may do;
+//  - /version, and the VolumeSnapshot API's discovery document (404 when its CRDs are
+//    "not installed").
 //
 // Not modelled: admission beyond the above, field validation of specs, finalizers,
 // garbage collection by owner references, YAML bodies, list pagination.
@@ -48,6 +51,11 @@ class FakeKubeApiServer {
   kube::ClusterAccess Access(const std::string& token = kAdminToken) const;
   // A kubeconfig file for `token` (context "fake"), written to `path`.
   Status WriteKubeconfig(const std::string& path, const std::string& token = kAdminToken) const;
+  // The admin token may no longer `verb` `resource` of `group` ("" for core): 403, and
+  // SelfSubjectAccessReviews say so.
+  void Deny(const std::string& group, const std::string& resource, const std::string& verb);
+  // Whether snapshot.storage.k8s.io/v1 is served (its CRDs installed); default yes.
+  void SetSnapshotApi(bool served);
   // Every version up to now expires: a watch from one gets 410.
   void Compact();
   // How long a deleted namespace stays Terminating (default 300 ms).
