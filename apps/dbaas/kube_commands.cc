@@ -107,7 +107,8 @@ void AddObjects(CLI::App& kube_cmd, GlobalOptions& g) {
       for (const auto& [suffix, unit] : kUnits) {
         if (size->size() > 2 && size->compare(size->size() - 2, 2, suffix) == 0) {
           std::string digits = size->substr(0, size->size() - 2);
-          if (digits.find_first_not_of("0123456789") == std::string::npos && digits.size() < 10) {
+          if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
+              digits.size() < 10 && std::stoull(digits) <= UINT64_MAX / unit) {
             spec->size_bytes = std::stoull(digits) * unit;
           }
         }

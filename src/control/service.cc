@@ -186,8 +186,8 @@ Result<std::unique_ptr<Service>> Service::Start(const ServiceOptions& given) {
   }
   service->replication_ticker_ = std::make_unique<Ticker>(options.replication_check_interval,
                                                           [self] { self->ReplicationTick(); });
-  service->sizes_ticker_ = std::make_unique<Ticker>(options.volume_check_interval,
-                                                    [self] { self->RecordRepositorySizes(); });
+  service->sizes_ticker_ = std::make_unique<Ticker>(
+      options.volume_check_interval, [self] { (void)self->RecordRepositorySizes(); });
   service->volumes_ =
       std::make_unique<VolumeWatcher>([self] { return self->VolumeProbes(); },
                                       [self](Alert alert) { self->RaiseAlert(std::move(alert)); },
@@ -611,20 +611,31 @@ Result<std::vector<catalog::EventRecord>> Service::ListAlerts(int64_t after_id,
   return catalog_->ListProblems(after_id, static_cast<size_t>(limit));
 }
 
-void Service::RecordRepositorySizes() {
+RepositoryAccess::Sizes Service::RecordRepositorySizes() {
+  // One reader and recorder at a time: a ticker and a request each reading sizes, the
+  // older recorded last, would leave history ending on the older.
+  std::lock_guard lock(sizes_record_mu_);
   RepositoryAccess::Sizes sizes = repo_.CurrentSizes();
-  if (!sizes.valid) return;  // not read yet (a gc holds it): the next tick records it
+  if (!sizes.valid) return sizes;  // not read yet (a gc holds it): the next tick records it
   WarnIfError(catalog_->AddRepositorySizes(sizes.logical_bytes, sizes.stored_bytes),
               "record the repository's sizes in the catalog");
+  return sizes;
 }
 
 Result<RepositorySummary> Service::LocalRepository() {
-  RecordRepositorySizes();
+  RepositoryAccess::Sizes sizes = RecordRepositorySizes();
   RepositorySummary summary;
-  RepositoryAccess::Sizes sizes = repo_.CurrentSizes();
-  summary.logical_bytes = sizes.logical_bytes;
-  summary.stored_bytes = sizes.stored_bytes;
   ASSIGN_OR_RETURN(summary.history, catalog_->ListRepositorySizes(1000));
+  if (sizes.valid) {
+    summary.logical_bytes = sizes.logical_bytes;
+    summary.stored_bytes = sizes.stored_bytes;
+  } else if (!summary.history.empty()) {  // being read again (a gc): the last known
+    summary.logical_bytes = summary.history.back().logical_bytes;
+    summary.stored_bytes = summary.history.back().stored_bytes;
+  } else {
+    return Status::Busy("the repository's sizes are being read (a gc holds the repository)",
+                        "ask again in a moment");
+  }
   return summary;
 }
 

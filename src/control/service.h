@@ -384,8 +384,9 @@ class Service {
   // copy_behind alert.
   void CopyTick();
   // Records the local repository's sizes in the catalog when they changed since the last
-  // record (a backup, a delete, a gc): the dashboard's history of them.
-  void RecordRepositorySizes();
+  // record (a backup, a delete, a gc): the dashboard's history of them. Returns them (not
+  // valid when they could not be read now).
+  RepositoryAccess::Sizes RecordRepositorySizes();
   // Brings what the local repository lacks of `backup`'s snapshot from `repository` (under
   // the writer's hold and lock), for a restore from a remote copy.
   Status FetchFromRemote(const catalog::BackupRecord& backup, const std::string& repository,
@@ -514,6 +515,7 @@ class Service {
   std::unique_ptr<RemoteCopier> copier_;      // its own locks, under a repository hold
   std::unique_ptr<Ticker> copy_ticker_;       // CopyTick
   std::unique_ptr<Ticker> sizes_ticker_;      // RecordRepositorySizes
+  std::mutex sizes_record_mu_;                // one RecordRepositorySizes at a time
   AlertLatch copy_alerts_;                    // copy_behind, per remote
 
   // The scheduler, stopped first; the time points are its thread's alone.

@@ -10,6 +10,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/names.h"
+#include "kube/json_fields.h"
+
 namespace dbaas::kube {
 
 using nlohmann::json;
@@ -30,6 +33,9 @@ struct ApiClient::Response {
   long status = 0;
   std::string body;
   std::vector<std::string> warnings;  // the Warning headers' texts
+  int retry_after_seconds = 0;        // a 429's or 503's Retry-After
+  CURLcode transport = CURLE_OK;      // the transfer's own failure, if any
+  std::string transport_error;
 };
 
 namespace {
@@ -54,6 +60,7 @@ struct Transfer {
   std::string pending;  // a watch's partial line
   const std::function<bool(std::string_view)>* on_line;
   bool stopped = false;
+  std::string failure;  // what a line's handler threw
 };
 
 size_t OnData(char* data, size_t size, size_t count, void* user) {
@@ -70,7 +77,14 @@ size_t OnData(char* data, size_t size, size_t count, void* user) {
   size_t start = 0;
   for (size_t nl; (nl = transfer->pending.find('\n', start)) != std::string::npos; start = nl + 1) {
     std::string_view line(transfer->pending.data() + start, nl - start);
-    if (!line.empty() && !(*transfer->on_line)(line)) {
+    bool go_on = true;
+    try {  // nothing may unwind through libcurl's C frames
+      go_on = line.empty() || (*transfer->on_line)(line);
+    } catch (const std::exception& e) {
+      transfer->failure = e.what();
+      go_on = false;
+    }
+    if (!go_on) {
       transfer->stopped = true;
       return 0;  // curl ends the transfer
     }
@@ -79,31 +93,44 @@ size_t OnData(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-// Keeps the text of each "Warning: 299 - \"text\"" header.
+// Whether `line` is the header `name` (lowercase, with its colon); its value then.
+std::optional<std::string_view> HeaderValue(std::string_view line, std::string_view name) {
+  if (line.size() <= name.size()) return std::nullopt;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return std::nullopt;
+  }
+  return line.substr(name.size());
+}
+
+struct Headers {
+  std::vector<std::string>* warnings;
+  int* retry_after_seconds;
+};
+
+// Keeps the text of each "Warning: 299 - \"text\"" header, and a Retry-After in seconds.
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-  auto* warnings = static_cast<std::vector<std::string>*>(user);
+  auto* headers = static_cast<Headers*>(user);
   std::string_view line(data, size * count);
-  constexpr std::string_view kName = "warning:";
-  if (line.size() > kName.size()) {
-    std::string head(line.substr(0, kName.size()));
-    for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (head == kName) {
-      std::string_view value = line.substr(kName.size());
-      size_t open = value.find('"');
-      size_t close = value.rfind('"');
-      value = open != std::string_view::npos && close > open
-                  ? value.substr(open + 1, close - open - 1)
-                  : value;
-      warnings->emplace_back(value);
+  if (auto value = HeaderValue(line, "warning:")) {
+    size_t open = value->find('"');
+    size_t close = value->rfind('"');
+    headers->warnings->emplace_back(open != std::string_view::npos && close > open
+                                        ? value->substr(open + 1, close - open - 1)
+                                        : *value);
+  } else if (auto after = HeaderValue(line, "retry-after:")) {
+    int seconds = 0;
+    for (char c : *after) {
+      if (c >= '0' && c <= '9' && seconds < 3600) seconds = seconds * 10 + (c - '0');
     }
+    *headers->retry_after_seconds = seconds;
   }
   return size * count;
 }
 
 // RBAC names a group's resources as "statefulsets.apps"; the core group has none.
 std::string RbacHint(const json& details, const std::string& verb) {
-  std::string resource = details.value("kind", "");
-  std::string group = details.value("group", "");
+  std::string resource = TextField(details, "kind");
+  std::string group = TextField(details, "group");
   if (resource.empty()) return {};
   return fmt::format(
       "grant dbaasd's account the verb '{}' on '{}{}' (deploy/rbac.yaml holds the rules dbaasd "
@@ -116,10 +143,10 @@ std::string RbacHint(const json& details, const std::string& verb) {
 Status ApiError(long http_status, const std::string& body, const std::string& verb,
                 const std::string& what, const std::string& server) {
   json status = json::parse(body, nullptr, false);
-  if (!status.is_object() || status.value("kind", "") != "Status") status = json::object();
-  std::string message = status.value("message", "");
-  std::string reason = status.value("reason", "");
-  json details = status.value("details", json::object());
+  if (TextField(status, "kind") != "Status") status = json::object();
+  std::string message = TextField(status, "message");
+  std::string reason = TextField(status, "reason");
+  json details = ObjectField(status, "details");
   if (message.empty()) {
     message = body.substr(0, 300);
     while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) {
@@ -151,13 +178,14 @@ Status ApiError(long http_status, const std::string& body, const std::string& ve
       return Status::FailedPrecondition(head + "gone: " + message);
     case 422: {
       std::string causes;
-      for (const auto& cause : details.value("causes", json::array())) {
-        causes += fmt::format("\n  {}: {}", cause.value("field", "?"), cause.value("message", ""));
+      for (const auto& cause : ArrayField(details, "causes")) {
+        causes += fmt::format("\n  {}: {}", TextField(cause, "field"), TextField(cause, "message"));
       }
       return Status::InvalidArgument(head + "invalid: " + message + causes);
     }
-    case 429:
-      return Status::Busy(head + "the API server is throttling requests (429): " + message);
+    case 429:  // not kBusy: that is a conflict, which Update answers by reading again
+      return Status::IoError(head + "the API server is throttling requests (429): " + message,
+                             "it was asked again with back-off; try later");
     default:
       return Status::IoError(fmt::format("{}HTTP {}: {}", head, http_status, message));
   }
@@ -174,13 +202,17 @@ class ApiClient::HandlePool {
       if (!idle_.empty()) {
         CURL* handle = idle_.back();
         idle_.pop_back();
-        curl_easy_reset(handle);  // options go; the connection stays
-        return handle;
+        return handle;  // reset when given back: options gone, connection kept
       }
     }
     return curl_easy_init();
   }
-  void Give(CURL* handle) {
+  void Give(CURL* handle, bool reusable) {
+    if (!reusable) {
+      curl_easy_cleanup(handle);
+      return;
+    }
+    curl_easy_reset(handle);  // nothing of the request it served stays pointed at
     std::lock_guard lock(mu_);
     idle_.push_back(handle);
   }
@@ -225,7 +257,7 @@ Result<ApiClient::Response> ApiClient::SendOnce(const Request& request) {
     headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
   std::string url = access_.server + request.path;
   Response response;
-  Transfer transfer{handle, &response.body, {}, &request.on_line};
+  Transfer transfer{handle, &response.body, {}, &request.on_line, false, {}};
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
@@ -237,7 +269,8 @@ Result<ApiClient::Response> ApiClient::SendOnce(const Request& request) {
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, OnData);
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &response.warnings);
+  Headers seen{&response.warnings, &response.retry_after_seconds};
+  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &seen);
   curl_blob ca{};
   if (!access_.ca_pem.empty()) {
     ca = {access_.ca_pem.data(), access_.ca_pem.size(), CURL_BLOB_NOCOPY};
@@ -264,23 +297,30 @@ Result<ApiClient::Response> ApiClient::SendOnce(const Request& request) {
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
   CURLcode code = curl_easy_perform(handle);
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response.status);
-  // A watch cut off by us leaves its connection mid-stream: that one is not kept.
-  if (code == CURLE_OK) {
-    handles_->Give(handle);
-  } else {
-    curl_easy_cleanup(handle);
-  }
   curl_slist_free_all(headers);
-  if (code == CURLE_WRITE_ERROR && transfer.stopped) return response;
-  if (code == CURLE_OPERATION_TIMEDOUT && request.on_line && response.status == 200) {
-    return response;  // a watch that outlived its own deadline: as if the server closed it
+  // A watch cut off by us leaves its connection mid-stream: that one is not kept.
+  handles_->Give(handle, /*reusable=*/code == CURLE_OK);
+  if (!transfer.failure.empty()) {
+    return Status::Internal(fmt::format("{} {}: handling an event failed: {}", request.verb,
+                                        request.what, transfer.failure));
+  }
+  if (request.on_line && response.status == 200) {
+    // A watch ends however its stream does (the server's timeout, ours, a dropped
+    // connection): what was delivered stands, and the caller goes on from it. A last line
+    // without its newline is still a line.
+    if (!transfer.stopped && !transfer.pending.empty()) {
+      try {
+        (*transfer.on_line)(transfer.pending);
+      } catch (const std::exception& e) {
+        return Status::Internal(fmt::format("{} {}: handling an event failed: {}", request.verb,
+                                            request.what, e.what()));
+      }
+    }
+    return response;
   }
   if (code != CURLE_OK) {
-    return Status::IoError(
-        fmt::format("{} {} on {}: {}", request.verb, request.what, access_.server,
-                    error[0] != '\0' ? error : curl_easy_strerror(code)),
-        "check that the API server is reachable and that its certificate is signed by the "
-        "CA given");
+    response.transport = code;
+    response.transport_error = error[0] != '\0' ? error : curl_easy_strerror(code);
   }
   return response;
 }
@@ -288,13 +328,35 @@ Result<ApiClient::Response> ApiClient::SendOnce(const Request& request) {
 Result<ApiClient::Response> ApiClient::Send(const Request& request) {
   std::mt19937_64 rng(std::random_device{}());
   auto backoff = options_.first_backoff;
+  // Asked again after a lost answer, a create would find its own object (409) and a delete
+  // its own absence (404): those are sent again only when the first surely never arrived.
+  // Reads and server-side apply (idempotent) are sent again after any transport failure.
+  const bool idempotent = request.method == "GET" || request.method == "PATCH";
   for (int attempt = 1;; ++attempt) {
-    auto response = SendOnce(request);
-    bool retry = !response.ok() || response->status == 429 || response->status >= 500;
-    // A watch that delivered events is not replayed: the caller resumes from what it saw.
-    if (!retry || attempt >= options_.max_attempts || request.on_line) return response;
-    std::uniform_int_distribution<int64_t> jitter(0, backoff.count());
-    std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+    ASSIGN_OR_RETURN(Response response, SendOnce(request));
+    const CURLcode t = response.transport;
+    const bool never_sent = t == CURLE_COULDNT_RESOLVE_HOST || t == CURLE_COULDNT_CONNECT;
+    const bool retry = t != CURLE_OK
+                           ? (idempotent || never_sent) && t != CURLE_PEER_FAILED_VERIFICATION
+                           : response.status == 429 || response.status == 503 ||
+                                 (idempotent && response.status >= 500);
+    // A watch is not replayed here: its caller resumes from what it saw.
+    if (!retry || attempt >= options_.max_attempts || request.on_line) {
+      if (t != CURLE_OK) {
+        return Status::IoError(
+            fmt::format("{} {} on {}: {}", request.verb, request.what, access_.server,
+                        response.transport_error),
+            "check that the API server is reachable and that its certificate is signed by the "
+            "CA given");
+      }
+      return response;
+    }
+    auto wait =
+        std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, backoff.count())(rng));
+    // The server's own Retry-After (429, 503), within reason.
+    wait = std::max(wait,
+                    std::chrono::milliseconds(1000 * std::min(response.retry_after_seconds, 30)));
+    std::this_thread::sleep_for(wait);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
 }
@@ -321,11 +383,13 @@ Result<json> ApiClient::SendForObject(const Request& request) {
 }
 
 Result<json> ApiClient::Get(const ObjectRef& ref) {
+  RETURN_IF_ERROR(CheckRef(ref));
   return SendForObject({"GET", ObjectPath(ref), "", "", "get", ref.Describe(), nullptr, {}});
 }
 
 Result<ObjectList> ApiClient::List(const ResourceKind& kind, const std::string& namespace_name,
                                    const std::string& label_selector) {
+  RETURN_IF_ERROR(CheckNamespaceName(namespace_name));
   std::string path = CollectionPath(kind, namespace_name);
   if (!label_selector.empty()) path += "?labelSelector=" + Escape(label_selector);
   ASSIGN_OR_RETURN(json list, SendForObject({"GET",
@@ -337,8 +401,9 @@ Result<ObjectList> ApiClient::List(const ResourceKind& kind, const std::string& 
                                              nullptr,
                                              {}}));
   ObjectList out;
-  out.resource_version = list.value("metadata", json::object()).value("resourceVersion", "");
-  for (auto& item : list.value("items", json::array())) {
+  out.resource_version = TextField(ObjectField(list, "metadata"), "resourceVersion");
+  for (auto& item : ArrayField(list, "items")) {
+    if (!item.is_object()) continue;
     // A list's items omit apiVersion and kind; put them back so RefOf works on them.
     item["apiVersion"] = std::string(kind.api_version);
     item["kind"] = std::string(kind.kind);
@@ -352,7 +417,7 @@ Result<json> ApiClient::Create(const json& object, bool named) {
   if (named) {
     ASSIGN_OR_RETURN(ref, RefOf(object));
   } else {
-    ref.kind = FindKind(object.value("apiVersion", ""), object.value("kind", ""));
+    ref.kind = FindKind(TextField(object, "apiVersion"), TextField(object, "kind"));
     if (ref.kind == nullptr) return Status::InvalidArgument("create: unknown object kind");
     ref.name = "(review)";
   }
@@ -415,6 +480,7 @@ Result<json> ApiClient::Apply(const json& object, bool dry_run) {
 }
 
 Status ApiClient::Delete(const ObjectRef& ref) {
+  RETURN_IF_ERROR(CheckRef(ref));
   json options = {
       {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"propagationPolicy", "Background"}};
   return SendForObject({"DELETE",
@@ -446,13 +512,13 @@ Result<WatchEnd> ApiClient::Watch(const ResourceKind& kind, const std::string& n
                   std::chrono::milliseconds(timeout) + std::chrono::seconds(30)};
   request.on_line = [&](std::string_view line) {
     json event = json::parse(line, nullptr, false);
-    std::string type = event.is_object() ? event.value("type", "") : "";
-    json object = event.is_object() ? event.value("object", json::object()) : json::object();
+    std::string type = TextField(event, "type");
+    json object = ObjectField(event, "object");
     if (type == "ERROR") {
-      if (object.value("code", 0) == 410) {
+      if (IntField(object, "code") == 410) {
         end.reason = WatchEnd::Reason::kExpired;
       } else {
-        bad_line = ApiError(object.value("code", 500), object.dump(), "watch", request.what,
+        bad_line = ApiError(IntField(object, "code"), object.dump(), "watch", request.what,
                             access_.server);
       }
       return false;
@@ -471,8 +537,7 @@ Result<WatchEnd> ApiClient::Watch(const ResourceKind& kind, const std::string& n
                                              access_.server, line.substr(0, 200)));
       return false;
     }
-    std::string version =
-        object.value("metadata", json::object()).value("resourceVersion", std::string());
+    std::string version = TextField(ObjectField(object, "metadata"), "resourceVersion");
     if (!version.empty()) end.resource_version = version;
     out.object = std::move(object);
     if (!on_event(out)) {

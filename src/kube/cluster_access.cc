@@ -63,7 +63,7 @@ Result<ClusterAccess> ParseKubeconfig(const YAML::Node& root, const std::string&
   if (context_name.empty()) {
     return Status::InvalidArgument(
         fmt::format("kubeconfig '{}' names no current-context", path),
-        "pass --kube-context NAME, or set one: kubectl config use-context NAME");
+        "pass --context NAME, or set one: kubectl config use-context NAME");
   }
   ASSIGN_OR_RETURN(YAML::Node context, FindNamed(root, "contexts", "context", context_name, path));
   ASSIGN_OR_RETURN(YAML::Node cluster,

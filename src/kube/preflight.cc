@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "kube/json_fields.h"
+
 namespace dbaas::kube {
 
 using nlohmann::json;
@@ -19,7 +21,7 @@ Result<bool> Allowed(ApiClient& client, const std::string& group, const std::str
       {"spec",
        {{"resourceAttributes", {{"group", group}, {"resource", resource}, {"verb", verb}}}}}};
   ASSIGN_OR_RETURN(json answer, client.Create(review, /*named=*/false));
-  return answer.value("status", json::object()).value("allowed", false);
+  return BoolField(ObjectField(answer, "status"), "allowed");
 }
 
 PreflightCheck RbacCheck(ApiClient& client, const Permission& p) {
@@ -72,10 +74,11 @@ PreflightCheck ClassCheck(ApiClient& client, const ResourceKind& kind, const std
     return check;
   }
   for (const auto& item : listed->items) {
-    json annotations = item["metadata"].value("annotations", json::object());
-    if (annotations.value(default_annotation, "") == "true") {
+    json metadata = ObjectField(item, "metadata");
+    json annotations = ObjectField(metadata, "annotations");
+    if (TextField(annotations, default_annotation) == "true") {
       check.ok = true;
-      check.detail = fmt::format("the cluster's default: '{}'", item["metadata"].value("name", ""));
+      check.detail = fmt::format("the cluster's default: '{}'", TextField(metadata, "name"));
       return check;
     }
   }
@@ -89,27 +92,26 @@ PreflightCheck ClassCheck(ApiClient& client, const ResourceKind& kind, const std
 }  // namespace
 
 const std::vector<Permission>& DaemonPermissions() {
-  static const std::vector<Permission> kPermissions = [] {
-    const std::vector<std::string> read = {"get", "list", "watch"};
-    const std::vector<std::string> manage = {"get",   "list",   "watch", "create",
-                                             "patch", "update", "delete"};
-    const std::vector<std::string> manage_no_update = {"get",    "list",  "watch",
-                                                       "create", "patch", "delete"};
-    return std::vector<Permission>{
-        {"", "namespaces", manage_no_update},
-        {"", "secrets", manage},
-        {"", "configmaps", manage},
-        {"", "services", manage},
-        {"", "persistentvolumeclaims", manage},
-        {"", "pods", read},
-        {"", "events", read},
-        {"apps", "statefulsets", manage},
-        {"networking.k8s.io", "networkpolicies", manage_no_update},
-        {"snapshot.storage.k8s.io", "volumesnapshots", manage_no_update},
-        {"snapshot.storage.k8s.io", "volumesnapshotclasses", {"get", "list"}},
-        {"storage.k8s.io", "storageclasses", {"get", "list"}},
-    };
-  }();
+  // Only what dbaasd does: it writes an instance's objects (apply: create and patch), reads
+  // what it must watch, and deletes namespaces (which takes their content) and what a
+  // restore or retention replaces (claims, snapshots, the StatefulSet). It never lists or
+  // watches Secrets, so it reads no tenant's secrets but the ones it names.
+  static const std::vector<Permission> kPermissions = {
+      {"", "namespaces", {"get", "list", "watch", "create", "patch", "delete"}},
+      {"", "secrets", {"get", "create", "patch"}},
+      {"", "configmaps", {"get", "create", "patch"}},
+      {"", "services", {"get", "create", "patch"}},
+      {"", "persistentvolumeclaims", {"get", "list", "watch", "create", "patch", "delete"}},
+      {"", "pods", {"get", "list", "watch"}},
+      {"", "events", {"get", "list", "watch"}},
+      {"apps", "statefulsets", {"get", "list", "watch", "create", "patch", "delete"}},
+      {"networking.k8s.io", "networkpolicies", {"get", "create", "patch"}},
+      {"snapshot.storage.k8s.io",
+       "volumesnapshots",
+       {"get", "list", "watch", "create", "patch", "delete"}},
+      {"snapshot.storage.k8s.io", "volumesnapshotclasses", {"get", "list"}},
+      {"storage.k8s.io", "storageclasses", {"get", "list"}},
+  };
   return kPermissions;
 }
 
@@ -120,7 +122,7 @@ Result<std::vector<PreflightCheck>> Preflight(ApiClient& client,
   if (!version.ok()) return version.status();  // nothing else can be asked
   checks.push_back(
       {"api server", true, false,
-       fmt::format("{} at {}", version->value("gitVersion", "?"), client.access().server), ""});
+       fmt::format("{} at {}", TextField(*version, "gitVersion"), client.access().server), ""});
   for (const Permission& p : DaemonPermissions()) checks.push_back(RbacCheck(client, p));
 
   auto snapshots = client.GetPath("/apis/snapshot.storage.k8s.io/v1");

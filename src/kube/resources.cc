@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "base/names.h"
+
 namespace dbaas::kube {
 namespace {
 
@@ -63,6 +65,40 @@ std::string ObjectRef::Describe() const {
                                 : fmt::format("{} {}/{}", kind_name, namespace_name, name);
 }
 
+namespace {
+
+bool IsDns1123Subdomain(const std::string& name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = name.find('.', start);
+    std::string part =
+        name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!IsDns1123Label(part)) return false;
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
+}  // namespace
+
+Status CheckNamespaceName(const std::string& namespace_name) {
+  if (namespace_name.empty() || IsDns1123Label(namespace_name)) return Status::Ok();
+  return Status::InvalidArgument(
+      fmt::format("'{}' is not a Kubernetes namespace name", namespace_name),
+      "lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit");
+}
+
+Status CheckRef(const ObjectRef& ref) {
+  if (!IsDns1123Subdomain(ref.name)) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not a Kubernetes object name", ref.name),
+        "lowercase letters, digits, '-' and '.', at most 253, each part starting and ending "
+        "with a letter or digit");
+  }
+  return CheckNamespaceName(ref.namespace_name);
+}
+
 Result<ObjectRef> RefOf(const nlohmann::json& object) {
   auto text = [&](const nlohmann::json& j, const char* key) {
     return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
@@ -81,6 +117,7 @@ Result<ObjectRef> RefOf(const nlohmann::json& object) {
   if (ref.name.empty()) {
     return Status::InvalidArgument(fmt::format("{} object has no metadata.name", kind));
   }
+  RETURN_IF_ERROR(CheckRef(ref));
   if (k->namespaced == ref.namespace_name.empty()) {
     return Status::InvalidArgument(fmt::format(
         "{} '{}' {}", kind, ref.name,

@@ -35,7 +35,12 @@ struct ObjectRef {
   std::string Describe() const;
 };
 
-// The reference of an object's JSON (apiVersion, kind, metadata.name/namespace).
+// kInvalidArgument unless the name is a DNS-1123 subdomain and the namespace (when given) a
+// DNS-1123 label: what the API server takes, and nothing that could change a request's path.
+Status CheckRef(const ObjectRef& ref);
+Status CheckNamespaceName(const std::string& namespace_name);
+
+// The reference of an object's JSON (apiVersion, kind, metadata.name/namespace), checked.
 Result<ObjectRef> RefOf(const nlohmann::json& object);
 
 // /api/v1/namespaces/NS/secrets, /apis/apps/v1/namespaces/NS/statefulsets, /api/v1/namespaces;

@@ -148,10 +148,22 @@ TEST_F(ApiClientTest, AReplaceOfAStaleReadIsAConflictAndUpdateRetriesFromAFreshR
 }
 
 TEST_F(ApiClientTest, AnInvalidNameIsInvalidArgumentNamingTheField) {
-  auto bad = client_->Create(ConfigMap(ns_, "Not_A_Name", {{"a", "1"}}));
+  // The server's own check: a namespace's name is a label (no dots).
+  auto bad = client_->Create(Namespace("dotted.name"));
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << bad.status().ToString();
   EXPECT_NE(bad.status().message().find("metadata.name"), std::string::npos);
-  EXPECT_NE(bad.status().message().find("RFC 1123"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("RFC 1123 label"), std::string::npos);
+  // What is no name at all is refused before it is sent: it could change the request's path.
+  for (const std::string name : {"Not_A_Name", "../../api/v1/secrets", "x?watch=1", "a/b", ""}) {
+    auto refused = client_->Create(ConfigMap(ns_, name, {{"a", "1"}}));
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << name;
+    EXPECT_EQ(client_->Get({&ConfigMaps(), ns_, name}).status().code(),
+              StatusCode::kInvalidArgument)
+        << name;
+  }
+  EXPECT_EQ(client_->Get({&ConfigMaps(), "../x", "a"}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->List(ConfigMaps(), "a/b", "").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(ApiClientTest, MissingThingsAreNotFound) {

@@ -80,17 +80,17 @@ TEST_F(PreflightTest, AClusterWithEverythingPasses) {
 }
 
 TEST_F(PreflightTest, WhatIsMissingIsNamedWithWhatToDo) {
-  server_->Deny("apps", "statefulsets", "update");
-  server_->Deny("", "secrets", "delete");
+  server_->Deny("apps", "statefulsets", "delete");
+  server_->Deny("", "secrets", "patch");
   server_->SetSnapshotApi(false);
   settings_.storage_class = "fast";
   settings_.image.clear();
   auto checks = Run();
   const PreflightCheck& sts = checks["rbac: statefulsets.apps"];
   EXPECT_FALSE(sts.ok);
-  EXPECT_EQ(sts.detail, "may not update");
+  EXPECT_EQ(sts.detail, "may not delete");
   EXPECT_NE(sts.hint.find("deploy/rbac.yaml"), std::string::npos);
-  EXPECT_EQ(checks["rbac: secrets"].detail, "may not delete");
+  EXPECT_EQ(checks["rbac: secrets"].detail, "may not patch");
   EXPECT_TRUE(checks["rbac: configmaps"].ok);
   EXPECT_FALSE(checks["volume snapshot API"].ok);
   EXPECT_NE(checks["volume snapshot API"].hint.find("external-snapshotter"), std::string::npos);
