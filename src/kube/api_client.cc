@@ -26,7 +26,8 @@ struct ApiClient::Request {
   std::string what;  // the object or collection, for messages
   // A watch: each line of the body as it arrives; false stops the request.
   std::function<bool(std::string_view line)> on_line;
-  std::chrono::milliseconds timeout{0};  // 0: the options' request timeout
+  std::chrono::milliseconds timeout{0};              // 0: the options' request timeout
+  const std::function<bool()>* cancelled = nullptr;  // true: abort the transfer
 };
 
 struct ApiClient::Response {
@@ -62,6 +63,17 @@ struct Transfer {
   bool stopped = false;
   std::string failure;  // what a line's handler threw
 };
+
+// libcurl's progress callback, called about once a second even on an idle stream: a
+// non-zero answer aborts the transfer.
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancelled = static_cast<const std::function<bool()>*>(user);
+  try {
+    return (*cancelled)() ? 1 : 0;
+  } catch (...) {
+    return 1;
+  }
+}
 
 size_t OnData(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
@@ -269,6 +281,11 @@ Result<ApiClient::Response> ApiClient::SendOnce(const Request& request) {
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, OnData);
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, OnHeader);
+  if (request.cancelled != nullptr && *request.cancelled) {
+    curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(handle, CURLOPT_XFERINFODATA, request.cancelled);
+  }
   Headers seen{&response.warnings, &response.retry_after_seconds};
   curl_easy_setopt(handle, CURLOPT_HEADERDATA, &seen);
   curl_blob ca{};
@@ -497,7 +514,8 @@ Status ApiClient::Delete(const ObjectRef& ref) {
 Result<WatchEnd> ApiClient::Watch(const ResourceKind& kind, const std::string& namespace_name,
                                   const std::string& label_selector,
                                   const std::string& resource_version, std::chrono::seconds timeout,
-                                  const std::function<bool(const WatchEvent&)>& on_event) {
+                                  const std::function<bool(const WatchEvent&)>& on_event,
+                                  const std::function<bool()>& cancelled) {
   std::string path =
       CollectionPath(kind, namespace_name) +
       fmt::format("?watch=1&allowWatchBookmarks=true&timeoutSeconds={}", timeout.count());
@@ -546,7 +564,13 @@ Result<WatchEnd> ApiClient::Watch(const ResourceKind& kind, const std::string& n
     }
     return true;
   };
-  ASSIGN_OR_RETURN(Response response, Send(request));
+  if (cancelled) request.cancelled = &cancelled;
+  auto sent = Send(request);
+  if (cancelled && cancelled()) {
+    end.reason = WatchEnd::Reason::kStopped;
+    return end;
+  }
+  ASSIGN_OR_RETURN(Response response, std::move(sent));
   RETURN_IF_ERROR(bad_line);
   if (response.status == 410) {
     end.reason = WatchEnd::Reason::kExpired;

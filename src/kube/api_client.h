@@ -89,11 +89,13 @@ class ApiClient {
   // kNotFound when it was gone already. Dependents are removed in the background.
   Status Delete(const ObjectRef& ref);
   // Events of the collection after `resource_version` until the server closes the watch
-  // (`timeout`), `on_event` returns false, or the version has expired.
+  // (`timeout`), `on_event` returns false, the version has expired, or `cancelled` (asked
+  // every second or so, also while no event comes) says so: then kStopped.
   Result<WatchEnd> Watch(const ResourceKind& kind, const std::string& namespace_name,
                          const std::string& label_selector, const std::string& resource_version,
                          std::chrono::seconds timeout,
-                         const std::function<bool(const WatchEvent&)>& on_event);
+                         const std::function<bool(const WatchEvent&)>& on_event,
+                         const std::function<bool()>& cancelled = nullptr);
 
   const ClusterAccess& access() const { return access_; }
 
