@@ -23,10 +23,17 @@ for root in "$@"; do
     user=$(head -c 64 "$record")
     [[ $user =~ ^dbaas-[0-9a-f]{8}$ ]] || continue
     id "$user" >/dev/null 2>&1 || continue
-    pkill -KILL -U "$user" 2>/dev/null
-    # userdel refuses a user with processes: wait until the killed ones are gone.
-    for _ in $(seq 50); do pgrep -U "$user" >/dev/null || break; sleep 0.1; done
-    userdel "$user" 2>/dev/null
+    # userdel refuses a user with processes: kill them and wait until they are gone. A
+    # killed server with I/O in flight (InnoDB's asynchronous writes) can take seconds to
+    # exit: wait up to 30 s, killing again meanwhile, and say so if the user stays.
+    for _ in $(seq 300); do
+      pkill -KILL -U "$user" 2>/dev/null
+      pgrep -U "$user" >/dev/null || break
+      sleep 0.1
+    done
+    if ! userdel "$user" 2>/dev/null && id "$user" >/dev/null 2>&1; then
+      echo "remove-instance-users: could not remove OS user $user ($record): $(pgrep -U "$user" -a | head -3)" >&2
+    fi
     groupdel "$user" 2>/dev/null
   done
 done
