@@ -62,6 +62,7 @@ export interface Instance {
   size: string;
   createdAt: string;
   replicas?: number;
+  synchronous?: boolean;
   primary?: string;
   members?: Member[];
   connection: null | {

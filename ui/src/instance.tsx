@@ -1,10 +1,12 @@
-// One instance: its status, connection (secrets hidden until asked), members, backups
-// (size, stored bytes, method, drill), a chart of its backups over time, and its actions.
+// One instance: its status, connection (secrets hidden until asked), members (standbys,
+// switchover: members.tsx), backups (size, stored bytes, method, drill), a chart of its
+// backups over time, and its actions.
 import { useState } from "preact/hooks";
 import { bytes, call, type Backup, type Instance } from "./api";
 import { BackupChart } from "./chart";
 import { RestoreCard } from "./restore";
 import { SchedulesCard } from "./schedules";
+import { MembersCard } from "./members";
 import { Problem, useRefresh } from "./common";
 
 export function InstancePage({ name }: { name: string }) {
@@ -59,23 +61,7 @@ export function InstancePage({ name }: { name: string }) {
         </dl>
         <button onClick={() => setSecrets(!secrets)}>{secrets ? "Hide secrets" : "Show secrets"}</button>
       </section>
-      {instance.members && instance.members.length > 0 && (
-        <section class="card" aria-label="Members">
-          <h2>Members</h2>
-          <table>
-            <thead><tr><th scope="col">Member</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Timeline</th><th scope="col">Replication</th><th scope="col">Lag</th></tr></thead>
-            <tbody>
-              {instance.members.map((m) => (
-                <tr key={m.name}>
-                  <td>{m.name}</td><td>{m.role}</td><td>{m.state}</td><td>{m.timeline}</td>
-                  <td>{m.replication ? `${m.replication.state} (${m.replication.syncState})` : "–"}</td>
-                  <td>{m.replication ? `${bytes(m.replication.lagBytes)}, ${m.replication.lagSeconds.toFixed(2)} s` : "–"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </section>
-      )}
+      {instance.type !== "mysql" && <MembersCard instance={instance} busy={busy} act={act} />}
       <section class="card" aria-label="Backups">
         <h2>Backups</h2>
         <div class="actions">

@@ -3,8 +3,8 @@
 // servers: a wrong token is refused, then log in, create a PostgreSQL instance, see it
 // listed and running, back it up, see the backup in the table and on the chart, reveal the
 // password, run a restore drill and see its RTO, restore to a time picked on the recovery
-// window into a new instance and see it running, see the repository's sizes and history,
-// and delete both. A screenshot of each page is kept (UI_ARTIFACTS).
+// window into a new instance and see it running, add a standby and switch over to it, see
+// the repository's sizes and history, and delete both. A screenshot of each page is kept (UI_ARTIFACTS).
 //
 //   DBAASD=build/release/apps/dbaasd/dbaasd node --test ui/tests/
 import { test } from "node:test";
@@ -275,6 +275,23 @@ test("the dashboard manages an instance end to end", { timeout: 300000 }, async 
     assert.ok(repoOverflow <= 1, `the repository page is ${repoOverflow}px wider than a phone`);
     await page.setViewportSize({ width: 1100, height: 900 });
     await page.screenshot({ path: join(artifacts, "repository.png"), fullPage: true });
+
+    // A standby added, streaming; a switchover makes it the primary, the old primary its
+    // standby. (Last: with a standby the connection URI is a multi-host one.)
+    await page.getByRole("link", { name: "Instances", exact: true }).click();
+    await page.getByRole("link", { name: "webshop", exact: true }).click();
+    await page.getByRole("heading", { name: /webshop/ }).waitFor();
+    const members = page.getByRole("region", { name: "Members" });
+    await members.getByRole("spinbutton", { name: "Standbys" }).fill("1");
+    await members.getByRole("button", { name: "Apply" }).click();
+    const standby = members.getByRole("row").filter({ hasText: "standby" }).filter({ hasText: "streaming" });
+    await standby.waitFor({ timeout: 120000 });
+    const standbyName = (await standby.getByRole("cell").first().innerText()).trim();
+    await members.getByRole("button", { name: `Switch over to ${standbyName}` }).click();
+    await members.getByRole("row").filter({ hasText: standbyName }).filter({ hasText: "primary" }).waitFor({ timeout: 120000 });
+    await members.getByRole("row").filter({ hasText: "standby" }).filter({ hasText: "streaming" }).waitFor({ timeout: 120000 });
+    await page.screenshot({ path: join(artifacts, "members.png"), fullPage: true });
+
 
     // Both deleted, from their pages.
     await deleteFromItsPage(page, "webshop-copy");
