@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/byte_quantity.h"
 #include "commands.h"
 #include "kube/api_client.h"
 #include "kube/cluster_access.h"
@@ -93,7 +94,8 @@ void AddObjects(CLI::App& kube_cmd, GlobalOptions& g) {
   spec->engine = "postgresql";
   cmd->add_option("NAME", spec->name, "Instance name")->required();
   cmd->add_option("--type", spec->engine, "postgresql, mariadb or mysql")->capture_default_str();
-  cmd->add_option("--size", *size, "Volume size, a quantity in Ki/Mi/Gi/Ti")->capture_default_str();
+  cmd->add_option("--size", *size, "Volume size, a quantity of bytes (10Gi, 512Mi, 1G)")
+      ->capture_default_str();
   cmd->add_option("--cpu-request", spec->resources.cpu_request, "resources.requests.cpu");
   cmd->add_option("--memory-request", spec->resources.memory_request, "resources.requests.memory");
   cmd->add_option("--cpu-limit", spec->resources.cpu_limit, "resources.limits.cpu");
@@ -101,25 +103,14 @@ void AddObjects(CLI::App& kube_cmd, GlobalOptions& g) {
   AddSettingsOptions(cmd, *o);
   cmd->callback([&g, o, spec, size] {
     g.action = [&g, o, spec, size] {
-      spec->size_bytes = 0;
-      constexpr std::pair<const char*, uint64_t> kUnits[] = {
-          {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}, {"Ti", 1ull << 40}};
-      for (const auto& [suffix, unit] : kUnits) {
-        if (size->size() > 2 && size->compare(size->size() - 2, 2, suffix) == 0) {
-          std::string digits = size->substr(0, size->size() - 2);
-          if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
-              digits.size() < 10 && std::stoull(digits) <= UINT64_MAX / unit) {
-            spec->size_bytes = std::stoull(digits) * unit;
-          }
-        }
-      }
-      if (spec->size_bytes == 0) {
+      auto bytes = ParseByteQuantity(*size);
+      if (!bytes) {
         return ReportError(
-            Status::InvalidArgument(
-                fmt::format("size '{}' is not a whole number of Ki, Mi, Gi or Ti", *size),
-                "give one, as 10Gi"),
+            Status::InvalidArgument(fmt::format("size '{}' is not a quantity of bytes", *size),
+                                    "write it like 10Gi, 512Mi or 1G (at most 1 PiB)"),
             g.format);
       }
+      spec->size_bytes = *bytes;
       // The secrets stay out of what is printed: the daemon makes them.
       spec->secrets = {{"superuser-password", "(made by dbaasd)"}};
       auto objects = kube::InstanceObjects(*spec, o->settings);

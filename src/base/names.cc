@@ -13,6 +13,18 @@ bool IsDns1123Label(std::string_view name) {
   return alnum(name.front()) && alnum(name.back());
 }
 
+bool IsDns1123Subdomain(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  for (size_t start = 0;;) {
+    size_t dot = name.find('.', start);
+    if (!IsDns1123Label(name.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
+      return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
 Status ValidateName(std::string_view what, std::string_view name) {
   if (IsDns1123Label(name)) return Status::Ok();
   return Status::InvalidArgument(

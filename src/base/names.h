@@ -10,6 +10,8 @@
 namespace dbaas {
 
 bool IsDns1123Label(std::string_view name);
+// Labels joined by dots, at most 253 characters: most Kubernetes object names.
+bool IsDns1123Subdomain(std::string_view name);
 // InvalidArgument naming `what` ("instance name") and the rule, or Ok.
 Status ValidateName(std::string_view what, std::string_view name);
 

@@ -5,44 +5,17 @@
 
 #include <fmt/format.h>
 
+#include "base/byte_quantity.h"
+
 namespace dbaas::control {
-namespace {
-
-constexpr uint64_t kMaxSize = 1ull << 50;
-
-std::optional<uint64_t> ParseSize(const std::string& size) {
-  size_t digits = 0;
-  while (digits < size.size() && size[digits] >= '0' && size[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 16) return std::nullopt;
-  uint64_t value = std::stoull(size.substr(0, digits));
-  std::string suffix = size.substr(digits);
-  static const std::pair<const char*, uint64_t> kUnits[] = {{"", 1},
-                                                            {"K", 1000},
-                                                            {"M", 1000000},
-                                                            {"G", 1000000000},
-                                                            {"T", 1000000000000},
-                                                            {"Ki", 1ull << 10},
-                                                            {"Mi", 1ull << 20},
-                                                            {"Gi", 1ull << 30},
-                                                            {"Ti", 1ull << 40}};
-  for (const auto& [name, factor] : kUnits) {
-    if (suffix == name) {
-      if (value > kMaxSize / factor) return std::nullopt;
-      return value * factor;
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 Status ValidateSize(const std::string& size) {
-  if (size.empty() || ParseSize(size)) return Status::Ok();
+  if (size.empty() || ParseByteQuantity(size)) return Status::Ok();
   return Status::InvalidArgument(fmt::format("size '{}' is not a quantity of bytes", size),
                                  "write it like 10Gi, 512Mi or 1G (at most 1 PiB)");
 }
 
-uint64_t SizeBytes(const std::string& size) { return ParseSize(size).value_or(0); }
+uint64_t SizeBytes(const std::string& size) { return ParseByteQuantity(size).value_or(0); }
 
 Status ValidateRetentionDays(std::optional<int> days) {
   if (!days || (*days >= 1 && *days <= 36500)) return Status::Ok();

@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <mutex>
 #include <random>
 #include <thread>
 
@@ -12,6 +11,7 @@
 
 #include "base/names.h"
 #include "kube/json_fields.h"
+#include "net/curl_pool.h"
 
 namespace dbaas::kube {
 
@@ -40,8 +40,6 @@ struct ApiClient::Response {
 };
 
 namespace {
-
-std::once_flag curl_initialized;
 
 std::string Escape(const std::string& text) {
   std::string out;
@@ -203,41 +201,10 @@ Status ApiError(long http_status, const std::string& body, const std::string& ve
   }
 }
 
-class ApiClient::HandlePool {
- public:
-  ~HandlePool() {
-    for (CURL* handle : idle_) curl_easy_cleanup(handle);
-  }
-  CURL* Take() {
-    {
-      std::lock_guard lock(mu_);
-      if (!idle_.empty()) {
-        CURL* handle = idle_.back();
-        idle_.pop_back();
-        return handle;  // reset when given back: options gone, connection kept
-      }
-    }
-    return curl_easy_init();
-  }
-  void Give(CURL* handle, bool reusable) {
-    if (!reusable) {
-      curl_easy_cleanup(handle);
-      return;
-    }
-    curl_easy_reset(handle);  // nothing of the request it served stays pointed at
-    std::lock_guard lock(mu_);
-    idle_.push_back(handle);
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<CURL*> idle_;
-};
-
 ApiClient::ApiClient(ClusterAccess access, ApiOptions options)
     : access_(std::move(access)),
       options_(std::move(options)),
-      handles_(std::make_unique<HandlePool>()) {}
+      handles_(std::make_unique<net::CurlHandlePool>()) {}
 
 ApiClient::~ApiClient() = default;
 
@@ -247,7 +214,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(ClusterAccess access, ApiOp
         fmt::format("Kubernetes API server '{}' is not an https:// address", access.server));
   }
   while (!access.server.empty() && access.server.back() == '/') access.server.pop_back();
-  std::call_once(curl_initialized, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  net::InitCurlOnce();
   return std::unique_ptr<ApiClient>(new ApiClient(std::move(access), std::move(options)));
 }
 

@@ -23,6 +23,10 @@
 #include "kube/cluster_access.h"
 #include "kube/resources.h"
 
+namespace dbaas::net {
+class CurlHandlePool;
+}
+
 namespace dbaas::kube {
 
 struct ApiOptions {
@@ -110,8 +114,7 @@ class ApiClient {
 
   ClusterAccess access_;
   ApiOptions options_;
-  class HandlePool;  // curl handles kept with their connections: one TLS handshake each
-  std::unique_ptr<HandlePool> handles_;
+  std::unique_ptr<net::CurlHandlePool> handles_;  // connections kept between requests
 };
 
 // The message of a failed API call: the server's Status body read for its meaning.

@@ -65,23 +65,6 @@ std::string ObjectRef::Describe() const {
                                 : fmt::format("{} {}/{}", kind_name, namespace_name, name);
 }
 
-namespace {
-
-bool IsDns1123Subdomain(const std::string& name) {
-  if (name.empty() || name.size() > 253) return false;
-  size_t start = 0;
-  while (true) {
-    size_t dot = name.find('.', start);
-    std::string part =
-        name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!IsDns1123Label(part)) return false;
-    if (dot == std::string::npos) return true;
-    start = dot + 1;
-  }
-}
-
-}  // namespace
-
 Status CheckNamespaceName(const std::string& namespace_name) {
   if (namespace_name.empty() || IsDns1123Label(namespace_name)) return Status::Ok();
   return Status::InvalidArgument(

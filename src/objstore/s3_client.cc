@@ -13,6 +13,7 @@
 #include "base/bytes.h"
 #include "base/parallel.h"
 #include "base/sha256.h"
+#include "net/curl_pool.h"
 
 namespace dbaas::objstore {
 
@@ -33,36 +34,7 @@ struct S3Client::Response {
   uint64_t content_length = 0;
 };
 
-// Easy handles kept for reuse: each holds its connections open between requests.
-class S3Client::HandlePool {
- public:
-  ~HandlePool() {
-    for (CURL* handle : idle_) curl_easy_cleanup(handle);
-  }
-  CURL* Take() {
-    {
-      std::lock_guard lock(mutex_);
-      if (!idle_.empty()) {
-        CURL* handle = idle_.back();
-        idle_.pop_back();
-        return handle;
-      }
-    }
-    return curl_easy_init();
-  }
-  void Give(CURL* handle) {
-    std::lock_guard lock(mutex_);
-    idle_.push_back(handle);
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<CURL*> idle_;
-};
-
 namespace {
-
-std::once_flag curl_initialized;
 
 size_t AppendBody(char* data, size_t size, size_t count, void* out) {
   auto* body = static_cast<std::vector<uint8_t>*>(out);
@@ -205,7 +177,7 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(S3Location location,
         "s3 options: parts must be 5 MiB or more, the multipart threshold at least a part, "
         "and at least one attempt");
   }
-  std::call_once(curl_initialized, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  net::InitCurlOnce();
   std::string base_url;
   if (location.path_style) {
     base_url = scheme + host;
@@ -225,7 +197,7 @@ S3Client::S3Client(S3Location location, std::shared_ptr<CredentialsSource> crede
       options_(std::move(options)),
       host_(std::move(host)),
       base_url_(std::move(base_url)),
-      handles_(std::make_unique<HandlePool>()) {}
+      handles_(std::make_unique<net::CurlHandlePool>()) {}
 
 S3Client::~S3Client() = default;
 
@@ -271,7 +243,6 @@ Result<S3Client::Response> S3Client::SendOnce(const Request& request) {
 
   CURL* handle = handles_->Take();
   if (handle == nullptr) return Status::Internal("curl_easy_init failed");
-  curl_easy_reset(handle);
   Response response;
   Upload upload{request.body};
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
@@ -313,8 +284,7 @@ Result<S3Client::Response> S3Client::SendOnce(const Request& request) {
   } else {
     response.transport_error = error[0] != '\0' ? error : curl_easy_strerror(response.transport);
   }
-  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
-  handles_->Give(handle);
+  handles_->Give(handle);  // reset there: the error buffer and headers are let go
   curl_slist_free_all(headers);
   counters_.requests++;
   counters_.bytes_sent += upload.offset + (request.method == "POST" ? request.body.size() : 0);

@@ -28,6 +28,10 @@
 #include "objstore/object_store.h"
 #include "objstore/sigv4.h"
 
+namespace dbaas::net {
+class CurlHandlePool;
+}
+
 namespace dbaas::objstore {
 
 struct S3Location {
@@ -94,7 +98,6 @@ class S3Client final : public ObjectStore {
  private:
   struct Request;
   struct Response;
-  class HandlePool;
 
   S3Client(S3Location location, std::shared_ptr<CredentialsSource> credentials, S3Options options,
            std::string host, std::string base_url);
@@ -110,7 +113,7 @@ class S3Client final : public ObjectStore {
   S3Options options_;
   std::string host_;      // the Host header: the endpoint's host[:port], or bucket.host
   std::string base_url_;  // scheme://host[:port] (and /bucket when path-style)
-  std::unique_ptr<HandlePool> handles_;
+  std::unique_ptr<net::CurlHandlePool> handles_;
   S3Counters counters_;
 };
 

@@ -63,8 +63,8 @@ check "kube objects: seven, the namespace first" test "$(jq -c '[(.items | lengt
 check "kube objects: the claim's size" test "$(jq -r '.items[] | select(.kind == "StatefulSet") | .spec.volumeClaimTemplates[0].spec.resources.requests.storage' <<<"$objects")" = 20Gi
 fails_with "kube objects: a name too long" "at most 35" "$dbaas" kube objects "$(printf 'a%.0s' {1..36})" --image x
 fails_with "kube objects: no image" "kubernetes.image" "$dbaas" kube objects orders
-fails_with "kube objects: a bad size" "whole number" "$dbaas" kube objects orders --size 10GB --image x
-fails_with "kube objects: a size past 2^64 bytes" "whole number" "$dbaas" kube objects orders --size 16777217Ti --image x
+fails_with "kube objects: a bad size" "not a quantity of bytes" "$dbaas" kube objects orders --size 10GB --image x
+fails_with "kube objects: a size past 2^64 bytes" "not a quantity of bytes" "$dbaas" kube objects orders --size 16777217Ti --image x
 fails_with "kube preflight: outside a cluster" "KUBERNETES_SERVICE_HOST" env -u KUBERNETES_SERVICE_HOST "$dbaas" kube preflight
 
 echo "$pass passed, $fail failed"

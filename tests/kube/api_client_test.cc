@@ -215,6 +215,39 @@ TEST_F(ApiClientTest, AServerNotSignedByTheGivenCaIsRefusedBeforeTheTokenIsSent)
   EXPECT_FALSE(ApiClient::Create(plain).ok());
 }
 
+// Reads are asked again after a server error; a create only when the server said it did
+// nothing (429, 503: and after the Retry-After it gave), as asking again after a lost
+// answer would find its own object.
+TEST_F(ApiClientTest, FailuresAreRetriedOnlyWhereAskingAgainIsSafe) {
+  if (Real()) GTEST_SKIP() << "faults are the fake's";
+  ASSERT_TRUE(client_->Apply(ConfigMap(ns_, "kept", {{"a", "1"}})).ok());
+  server_->FailNext("GET", 500, 2);
+  EXPECT_TRUE(client_->Get({&ConfigMaps(), ns_, "kept"}).ok());
+
+  server_->FailNext("POST", 500, 1);
+  auto failed = client_->Create(ConfigMap(ns_, "once", {{"a", "1"}}));
+  EXPECT_EQ(failed.status().code(), StatusCode::kIoError) << failed.status().ToString();
+  EXPECT_NE(failed.status().message().find("HTTP 500"), std::string::npos);
+  EXPECT_EQ(client_->Get({&ConfigMaps(), ns_, "once"}).status().code(), StatusCode::kNotFound);
+
+  server_->FailNext("POST", 429, 1);
+  auto start = std::chrono::steady_clock::now();
+  auto throttled = client_->Create(ConfigMap(ns_, "once", {{"a", "1"}}));
+  EXPECT_TRUE(throttled.ok()) << throttled.status().ToString();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900))
+      << "the Retry-After of 1 s was not waited for";
+
+  // Past the attempts (two here): throttling, not a conflict.
+  ApiOptions two_attempts;
+  two_attempts.max_attempts = 2;
+  auto impatient = ApiClient::Create(Access(Who::kAdmin), two_attempts);
+  ASSERT_TRUE(impatient.ok());
+  server_->FailNext("DELETE", 429, 2);
+  auto gave_up = (*impatient)->Delete({&ConfigMaps(), ns_, "once"});
+  EXPECT_EQ(gave_up.code(), StatusCode::kIoError) << gave_up.ToString();
+  EXPECT_NE(gave_up.message().find("throttling"), std::string::npos);
+}
+
 TEST_F(ApiClientTest, ListSelectsByLabel) {
   ASSERT_TRUE(client_->Apply(ConfigMap(ns_, "a", {}, {{"app", "db"}, {"tier", "1"}})).ok());
   ASSERT_TRUE(client_->Apply(ConfigMap(ns_, "b", {}, {{"app", "db"}})).ok());

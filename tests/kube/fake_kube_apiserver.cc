@@ -45,12 +45,6 @@ json StatusBody(int code, const std::string& reason, const std::string& message,
   return body;
 }
 
-bool IsDns1123Subdomain(const std::string& name) {
-  static const std::regex kSubdomain(
-      R"(^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$)");
-  return name.size() <= 253 && std::regex_match(name, kSubdomain);
-}
-
 // The real server's message for a name the kind does not take (DNS-1123 label for
 // namespaces, DNS-1035 label for services, DNS-1123 subdomain for the rest).
 std::string NameProblem(std::string_view kind, const std::string& name) {
@@ -250,6 +244,18 @@ class FakeKubeApiServer::Impl {
   }
 
   void Handle(const httplib::Request& req, httplib::Response& res) {
+    {
+      std::lock_guard lock(mu_);
+      auto fault = faults_.find(req.method);
+      if (fault != faults_.end() && fault->second.count > 0) {
+        --fault->second.count;
+        int code = fault->second.status;
+        if (code == 429 || code == 503) res.set_header("Retry-After", "1");
+        return Reply(res, code,
+                     StatusBody(code, code == 429 ? "TooManyRequests" : "InternalError",
+                                "fake: an injected failure"));
+      }
+    }
     std::string who = Who(req);
     if (who.empty()) return Reply(res, 401, StatusBody(401, "Unauthorized", "Unauthorized"));
     if (req.method == "GET" && req.path == "/version") {
@@ -351,6 +357,10 @@ class FakeKubeApiServer::Impl {
   void SetSnapshotApi(bool served) {
     std::lock_guard lock(mu_);
     snapshot_api_ = served;
+  }
+  void FailNext(const std::string& method, int status, int count) {
+    std::lock_guard lock(mu_);
+    faults_[method] = {status, count};
   }
 
  private:
@@ -727,6 +737,11 @@ class FakeKubeApiServer::Impl {
   std::vector<Event> events_;
   std::set<std::string> denied_;  // group/resource/verb the admin may not do
   bool snapshot_api_ = true;
+  struct Fault {
+    int status = 0;
+    int count = 0;
+  };
+  std::map<std::string, Fault> faults_;  // by method: answered before anything else
 };
 
 FakeKubeApiServer::FakeKubeApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -783,6 +798,9 @@ void FakeKubeApiServer::Deny(const std::string& group, const std::string& resour
   impl_->Deny(group, resource, verb);
 }
 void FakeKubeApiServer::SetSnapshotApi(bool served) { impl_->SetSnapshotApi(served); }
+void FakeKubeApiServer::FailNext(const std::string& method, int status, int count) {
+  impl_->FailNext(method, status, count);
+}
 void FakeKubeApiServer::SetNamespaceTerminationMs(int ms) { impl_->SetTerminationMs(ms); }
 nlohmann::json FakeKubeApiServer::Stored(const std::string& path) const {
   return impl_->Stored(path);

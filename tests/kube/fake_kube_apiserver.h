@@ -56,6 +56,9 @@ class FakeKubeApiServer {
   void Deny(const std::string& group, const std::string& resource, const std::string& verb);
   // Whether snapshot.storage.k8s.io/v1 is served (its CRDs installed); default yes.
   void SetSnapshotApi(bool served);
+  // The next `count` requests of `method` are answered `status` (429 and 503 with
+  // Retry-After: 1) before anything else is looked at: nothing is done for them.
+  void FailNext(const std::string& method, int status, int count);
   // Every version up to now expires: a watch from one gets 410.
   void Compact();
   // How long a deleted namespace stays Terminating (default 300 ms).
