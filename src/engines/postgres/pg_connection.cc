@@ -73,6 +73,8 @@ Result<std::vector<PgRow>> PgConnection::QueryParams(const std::string& sql,
                  sql);
 }
 
+bool PgConnection::Broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
+
 Result<std::string> PgConnection::QueryValue(const std::string& sql) {
   ASSIGN_OR_RETURN(auto rows, Query(sql));
   if (rows.empty() || rows[0].empty()) {

@@ -33,6 +33,8 @@ class PgConnection {
                                          const std::vector<std::string>& params);
   // The first column of the first row.
   Result<std::string> QueryValue(const std::string& sql);
+  // The server closed the session (or the link to it died): only a new connection helps.
+  bool Broken() const;
 
  private:
   struct Closer {
