@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "api/http_server.h"
+#include "http/server.h"
 
 namespace dbaas::api {
 

@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/http_message.h"
 #include "base/status.h"
 #include "engines/recovery.h"
+#include "http/message.h"
 
 namespace dbaas::api {
 

@@ -8,10 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/http_message.h"
 #include "base/status.h"
 #include "catalog/catalog.h"
 #include "control/service.h"
+#include "http/message.h"
 
 namespace dbaas::api {
 

@@ -2,8 +2,8 @@
 // answers through the service. Shapes: docs/api/openapi.yaml.
 #pragma once
 
-#include "api/http_server.h"
 #include "control/service.h"
+#include "http/server.h"
 
 namespace dbaas::api {
 

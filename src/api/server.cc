@@ -10,13 +10,13 @@
 
 #include "api/dashboard_routes.h"
 
-#include "api/http_server.h"
-#include "api/http_tls.h"
 #include "api/json_views.h"
 #include "api/responses.h"
 #include "api/routes.h"
 #include "base/files.h"
 #include "base/hex.h"
+#include "http/server.h"
+#include "http/tls.h"
 
 namespace dbaas::api {
 namespace {
@@ -66,7 +66,7 @@ Status CheckTls(const ApiOptions& o) {
 }
 
 // Limits, deadlines, keep-alive (5 s idle), TCP_NODELAY and the listen backlog are the
-// HTTP server's (http_server.h).
+// HTTP server's (http/server.h).
 ApiServer::ApiServer(control::Service& service, ApiOptions options)
     : service_(service),
       options_(std::move(options)),
@@ -95,7 +95,7 @@ void ApiServer::Routes() {
 
   // Before the body is read: an unauthenticated client never gets a body read or a
   // handler run, and an authenticated request keeps its connection when others are closed
-  // to make room (http_connections.h).
+  // to make room (http/connections.h).
   s.set_pre_routing_handler([token](Request& req, Response& res) {
     if (token.empty()) {
       req.authenticated = true;

@@ -1,4 +1,4 @@
-// The REST API over HTTP (api/http_server.h): routes, JSON in and out, bearer-token auth,
+// The REST API over HTTP (http/server.h): routes, JSON in and out, bearer-token auth,
 // request size limits. Routes and shapes: docs/api/openapi.yaml.
 //
 // Long operations run as jobs; by default a request waits for its job, as the original
@@ -8,14 +8,14 @@
 #include <memory>
 #include <string>
 
-#include "api/http_server.h"
 #include "base/status.h"
 #include "control/service.h"
+#include "http/server.h"
 
 namespace dbaas::api {
 
 struct ApiOptions {
-  // Where it listens, TLS, and what a client may cost (api/http_server.h).
+  // Where it listens, TLS, and what a client may cost (http/server.h).
   http::HttpOptions http;
   std::string token;  // required as "Authorization: Bearer <token>" unless empty
   // The dashboard's built files (ui/dist), served at /ui/; empty: no dashboard.

@@ -1,8 +1,8 @@
-#include "api/http_connections.h"
+#include "http/connections.h"
 
 #include <vector>
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 ConnectionRegistry::Admission ConnectionRegistry::Add(const std::string& peer,
                                                       std::weak_ptr<Member> member) {
@@ -92,4 +92,4 @@ void ConnectionRegistry::EraseLocked(uint64_t id) {
   entries_.erase(it);
 }
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

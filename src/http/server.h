@@ -5,7 +5,7 @@
 //   - a request's line and header fields are capped (count and bytes: 431), its body too
 //     (413, refused from Content-Length before it is read), and the whole request must
 //     arrive within a deadline; an idle kept-alive connection is closed after a while;
-//   - connections are capped per peer address and in all (see http_connections.h);
+//   - connections are capped per peer address and in all (see http/connections.h);
 //   - a handler runs on a pool of worker threads only once its whole request is read
 //     (handlers may block for minutes, waiting for a job); the pre-routing handler (the
 //     API's token check) runs before the body is read.
@@ -20,10 +20,10 @@
 #include <string>
 #include <string_view>
 
-#include "api/http_message.h"
 #include "base/status.h"
+#include "http/message.h"
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 struct HttpOptions {
   std::string host = "127.0.0.1";
@@ -100,4 +100,4 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

@@ -1,4 +1,4 @@
-#include "api/http_server.h"
+#include "http/server.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -18,12 +18,12 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include "api/http_connections.h"
-#include "api/http_router.h"
-#include "api/http_session.h"
-#include "api/http_tls.h"
+#include "http/connections.h"
+#include "http/router.h"
+#include "http/session.h"
+#include "http/tls.h"
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 namespace net = boost::asio;
 using boost::system::error_code;
@@ -231,4 +231,4 @@ void HttpServer::Stop() {
   });
 }
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

@@ -11,11 +11,11 @@ namespace boost::asio::ssl {
 class context;
 }
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 // TLS 1.2 and later; InvalidArgument when the files do not load as PEM or the key is not
 // the certificate's.
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsContext(const std::string& cert_file,
                                                                   const std::string& key_file);
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

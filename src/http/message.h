@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 struct Request {
   std::string method;                                        // "GET", ...
@@ -57,4 +57,4 @@ std::string Serialize(const Response& res, int http_version, bool keep_alive, bo
 // "Not Found" for 404, ...; "Unknown" for a status with no name here.
 std::string_view ReasonPhrase(int status);
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

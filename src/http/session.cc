@@ -1,4 +1,4 @@
-#include "api/http_session.h"
+#include "http/session.h"
 
 #include <limits>
 #include <optional>
@@ -13,7 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 namespace {
 
 namespace net = boost::asio;
@@ -382,4 +382,4 @@ int StartSession(ServerParts& parts, net::ip::tcp::socket socket, const std::str
   return Admit(parts, std::make_shared<Session<PlainStream>>(parts, std::move(socket), peer), peer);
 }
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

@@ -5,9 +5,9 @@
 #include <string_view>
 #include <vector>
 
-#include "api/http_message.h"
+#include "http/message.h"
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 class Router {
  public:
@@ -32,4 +32,4 @@ class Router {
 // that does not start with '/'.
 std::vector<std::string_view> SplitPath(std::string_view path);
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

@@ -1,4 +1,4 @@
-#include "api/http_message.h"
+#include "http/message.h"
 
 #include <strings.h>
 
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 namespace {
 
 bool SameName(std::string_view a, std::string_view b) {
@@ -171,4 +171,4 @@ std::string Serialize(const Response& res, int http_version, bool keep_alive, bo
   return out;
 }
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

@@ -1,6 +1,6 @@
-#include "api/http_router.h"
+#include "http/router.h"
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
@@ -42,4 +42,4 @@ const Handler* Router::Find(Request& req) const {
   return nullptr;
 }
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

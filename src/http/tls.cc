@@ -1,11 +1,11 @@
-#include "api/http_tls.h"
+#include "http/tls.h"
 
 #include <openssl/ssl.h>
 
 #include <fmt/format.h>
 #include <boost/asio/ssl/context.hpp>
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsContext(const std::string& cert_file,
                                                                   const std::string& key_file) {
@@ -36,4 +36,4 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsContext(const std::str
   return ctx;
 }
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

@@ -1,6 +1,6 @@
 // One connection of the HTTP server: reads its requests under the server's limits and
 // deadlines, hands each whole request to a worker, writes the answers. Internal to
-// http_server.cc.
+// server.cc.
 #pragma once
 
 #include <atomic>
@@ -10,11 +10,11 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include "api/http_connections.h"
-#include "api/http_router.h"
-#include "api/http_server.h"
+#include "http/connections.h"
+#include "http/router.h"
+#include "http/server.h"
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 // What every connection uses of its server; the server outlives its connections.
 struct ServerParts {
@@ -33,4 +33,4 @@ struct ServerParts {
 // room, or -1 when this one was refused.
 int StartSession(ServerParts& parts, boost::asio::ip::tcp::socket socket, const std::string& peer);
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http

@@ -18,7 +18,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace dbaas::api::http {
+namespace dbaas::http {
 
 class ConnectionRegistry {
  public:
@@ -63,4 +63,4 @@ class ConnectionRegistry {
   std::unordered_map<std::string, size_t> per_peer_;
 };
 
-}  // namespace dbaas::api::http
+}  // namespace dbaas::http
