@@ -26,5 +26,7 @@ void AddWalCommands(CLI::App& app, GlobalOptions& global);
 void AddRemoteCommands(CLI::App& app, GlobalOptions& global);
 // dbaas kube preflight|objects: a cluster's readiness, an instance's objects there
 void AddKubeCommands(CLI::App& app, GlobalOptions& global);
+// dbaas agent: the in-pod agent of the Kubernetes runtime
+void AddAgentCommand(CLI::App& app, GlobalOptions& global);
 
 }  // namespace dbaas::cli

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   dbaas::cli::AddWalCommands(app, global);
   dbaas::cli::AddRemoteCommands(app, global);
   dbaas::cli::AddKubeCommands(app, global);
+  dbaas::cli::AddAgentCommand(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,6 +19,7 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "control/service.h"
+#include "http/server.h"
 #include "runtime/local_runtime.h"
 #include "storage/remote_spec.h"
 
@@ -158,21 +159,6 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         fmt::format("config file '{}': {}", o.config_file, e.what()));
   }
   return dbaas::Status::Ok();
-}
-
-dbaas::Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos && colon > 0) {
-    std::string p = listen.substr(colon + 1);
-    if (!p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos) {
-      port = std::stoi(p);
-    }
-  }
-  if (port < 0 || port > 65535) {
-    return dbaas::Status::InvalidArgument(fmt::format("--listen '{}' is not HOST:PORT", listen));
-  }
-  return std::make_pair(listen.substr(0, colon), port);
 }
 
 bool IsLoopback(const std::string& host) {
@@ -353,8 +339,13 @@ int main(int argc, char** argv) {
   for (const std::string& hold : o.test_holds) {
     if (auto st = dbaas::ArmKillPointFromSpec(hold); !st.ok()) return Fail(st);
   }
-  auto listen = ParseListen(o.listen);
+  auto listen = dbaas::http::ParseListen(o.listen, "--listen");
   if (!listen.ok()) return Fail(listen.status());
+  if (listen->first.empty()) {
+    return Fail(dbaas::Status::InvalidArgument(
+        fmt::format("--listen '{}' names no address", o.listen),
+        "give one: 127.0.0.1:PORT (this machine only) or 0.0.0.0:PORT (every interface)"));
+  }
   if (o.insecure_no_auth && !IsLoopback(listen->first)) {
     return Fail(dbaas::Status::InvalidArgument(
         "--insecure-no-auth is allowed on a loopback address only",

@@ -5,7 +5,6 @@
 #include <chrono>
 
 #include <fmt/format.h>
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include "api/dashboard_routes.h"
@@ -15,6 +14,7 @@
 #include "api/routes.h"
 #include "base/files.h"
 #include "base/hex.h"
+#include "http/bearer.h"
 #include "http/server.h"
 #include "http/tls.h"
 
@@ -24,12 +24,6 @@ namespace {
 using http::Request;
 using http::Response;
 using nlohmann::json;
-
-bool TokenMatches(const std::string& header, const std::string& token) {
-  static constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() != kBearer.size() + token.size() || !header.starts_with(kBearer)) return false;
-  return CRYPTO_memcmp(header.data() + kBearer.size(), token.data(), token.size()) == 0;
-}
 
 }  // namespace
 
@@ -101,7 +95,7 @@ void ApiServer::Routes() {
       req.authenticated = true;
       return HandlerResponse::kUnhandled;
     }
-    if (TokenMatches(req.get_header_value("Authorization"), token)) {
+    if (http::BearerTokenMatches(req.get_header_value("Authorization"), token)) {
       req.authenticated = true;
       return HandlerResponse::kUnhandled;
     }

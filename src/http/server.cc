@@ -25,6 +25,21 @@
 
 namespace dbaas::http {
 
+Result<std::pair<std::string, int>> ParseListen(const std::string& listen, std::string_view what) {
+  auto colon = listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    std::string p = listen.substr(colon + 1);
+    if (!p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos) {
+      port = std::stoi(p);
+    }
+  }
+  if (port < 0 || port > 65535) {
+    return Status::InvalidArgument(fmt::format("{} '{}' is not HOST:PORT", what, listen));
+  }
+  return std::make_pair(listen.substr(0, colon), port);
+}
+
 namespace net = boost::asio;
 using boost::system::error_code;
 using tcp = net::ip::tcp;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "base/status.h"
 #include "http/message.h"
@@ -50,6 +51,10 @@ struct HttpOptions {
   size_t max_connections = 4096;
   size_t max_connections_per_peer = 256;
 };
+
+// "HOST:PORT" (HOST "" for ":PORT") with PORT 0-65535; kInvalidArgument naming `what`
+// (the flag) otherwise.
+Result<std::pair<std::string, int>> ParseListen(const std::string& listen, std::string_view what);
 
 class HttpServer {
  public:

@@ -65,6 +65,9 @@ json ServerContainer(const InstanceObjectsSpec& spec, int port) {
   json restricted = {{"allowPrivilegeEscalation", false},
                      {"readOnlyRootFilesystem", true},
                      {"capabilities", {{"drop", {"ALL"}}}}};
+  // The server listens on the pod's address (the agent's --address, from $POD_IP).
+  json pod_ip = {{"name", "POD_IP"},
+                 {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}};
   return {
       {"name", "server"},
       {"command", {"/usr/local/bin/dbaas", "agent"}},
@@ -72,6 +75,7 @@ json ServerContainer(const InstanceObjectsSpec& spec, int port) {
        {"--engine", spec.engine, "--name", spec.name, "--data", fmt::format("{}/data", kDataDir),
         "--settings", "/etc/dbaas/config/settings.json", "--secrets", "/etc/dbaas/secrets",
         "--listen", fmt::format(":{}", kAgentPort)}},
+      {"env", json::array({pod_ip})},
       {"ports",
        {{{"name", "database"}, {"containerPort", port}, {"protocol", "TCP"}},
         {{"name", "agent"}, {"containerPort", kAgentPort}, {"protocol", "TCP"}}}},

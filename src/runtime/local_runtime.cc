@@ -44,7 +44,9 @@ Result<Placement> LocalRuntime::Provision(const ProvisionRequest& request) {
     }
     placement.host = host->name;
     placement.address = host->address;
+    placement.clients = "samenet";
   }
+  PlaceInPod(placement);
   auto user = MakeInstanceUser(request.instance, JoinPath(request.dir, kOsUserRecord));
   if (!user.ok()) {
     WarnIfError(RemoveRemains(request.dir), "remove the instance that could not be placed");
@@ -61,6 +63,7 @@ Result<Placement> LocalRuntime::Locate(const std::string& instance, const std::s
   placement.instance = instance;
   placement.dir = dir;
   RETURN_IF_ERROR(PlaceOnRecordedHost(placement));
+  PlaceInPod(placement);
   if (!identity.empty()) {
     ASSIGN_OR_RETURN(placement.identity, InstanceUser(identity));
     return placement;
@@ -119,9 +122,16 @@ Status LocalRuntime::PlaceOnRecordedHost(Placement& placement) {
   }
   placement.host = host->name;
   placement.address = host->address;
+  placement.clients = "samenet";
   std::lock_guard lock(mu_);
   host_of_[placement.dir] = host->name;
   return Status::Ok();
+}
+
+void LocalRuntime::PlaceInPod(Placement& placement) const {
+  if (!pod_) return;
+  placement.address = pod_->address;
+  placement.clients = "all";
 }
 
 Status LocalRuntime::Remove(const Placement& placement) {

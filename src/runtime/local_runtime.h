@@ -14,6 +14,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,18 @@ Result<std::vector<TestHost>> ParseTestHosts(const std::string& list);
 // The file of a placement's volume that names its test host (none: loopback).
 inline constexpr char kHostRecord[] = "host";
 
+// The runtime inside a pod (the in-pod agent, agent/pod_agent.h): the pod is the host,
+// its servers listen on the pod's address and admit any address (the instance's
+// NetworkPolicy decides who reaches them), and run as the pod's user.
+struct PodNetwork {
+  std::string address;  // the pod's IP (the downward API's status.podIP)
+};
+
 class LocalRuntime final : public Runtime {
  public:
   LocalRuntime() = default;
   explicit LocalRuntime(std::vector<TestHost> hosts) : hosts_(std::move(hosts)) {}
+  explicit LocalRuntime(PodNetwork pod) : pod_(std::move(pod)) {}
   const char* kind() const override { return "local"; }
   Result<Placement> Provision(const ProvisionRequest& request) override;
   Result<Placement> Locate(const std::string& instance, const std::string& dir,
@@ -64,8 +73,11 @@ class LocalRuntime final : public Runtime {
   const TestHost* PlaceOnLeastUsedHost(const std::string& dir);
   // `placement` put on the host its volume records (none: loopback).
   Status PlaceOnRecordedHost(Placement& placement);
+  // In a pod: every placement is on the pod's network.
+  void PlaceInPod(Placement& placement) const;
 
-  std::vector<TestHost> hosts_;  // fixed at construction
+  std::vector<TestHost> hosts_;    // fixed at construction
+  std::optional<PodNetwork> pod_;  // fixed at construction
   std::mutex mu_;
   std::map<std::string, std::string> host_of_;  // volume -> test host; guarded by mu_
 };

@@ -37,6 +37,11 @@ struct Placement {
   // there, which clients, the daemon and the other members reach it at.
   std::string host;
   std::string address = "127.0.0.1";
+  // Whom its server admits besides this host's loopback, as pg_hba.conf's address field
+  // says it: "" nobody (a server on the daemon's loopback), "samenet" the networks it is
+  // on (a test host: its peers, the daemon, clients), "all" any address (a pod, whose
+  // NetworkPolicy decides who reaches it). Passwords are asked everywhere.
+  std::string clients;
 };
 
 struct ProvisionRequest {

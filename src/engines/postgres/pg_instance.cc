@@ -39,17 +39,20 @@ const std::map<std::string, std::string>& DefaultConfig() {
   return kDefaults;
 }
 
-// pg_hba.conf of a member on a host of its own (runtime::LocalRuntime's test hosts):
-// initdb's rules, plus the same for the networks the server is on (`samenet`), where its
+// pg_hba.conf of a server reached from other hosts (a test host's, a pod's): initdb's
+// rules, plus the same for `clients` (runtime::Placement: "samenet" or "all"), where its
 // peers, the daemon and clients are. Passwords (SCRAM) everywhere, as initdb's.
-constexpr char kHostHba[] =
-    "# Written by dbaas for a server on a host of its own.\n"
-    "local all all scram-sha-256\n"
-    "host all all 127.0.0.1/32 scram-sha-256\n"
-    "host all all samenet scram-sha-256\n"
-    "local replication all scram-sha-256\n"
-    "host replication all 127.0.0.1/32 scram-sha-256\n"
-    "host replication all samenet scram-sha-256\n";
+std::string HostHba(const std::string& clients) {
+  return fmt::format(
+      "# Written by dbaas for a server reached from other hosts.\n"
+      "local all all scram-sha-256\n"
+      "host all all 127.0.0.1/32 scram-sha-256\n"
+      "host all all {0} scram-sha-256\n"
+      "local replication all scram-sha-256\n"
+      "host replication all 127.0.0.1/32 scram-sha-256\n"
+      "host replication all {0} scram-sha-256\n",
+      clients);
+}
 
 }  // namespace
 
@@ -309,11 +312,11 @@ Status PgInstance::WriteConfig() const {
   for (const auto& [k, v] : config_) settings[k] = v;
   std::string conf = "# Written by dbaas; edit instance settings through dbaas.\n";
   conf += fmt::format("listen_addresses = {}\n", QuoteConfValue(placement().address));
-  if (!placement().host.empty()) {
+  if (!placement().clients.empty()) {
     // On a host of its own the other members, the daemon and clients connect from other
     // addresses than 127.0.0.1: initdb's pg_hba.conf would refuse them.
     std::string hba = JoinPath(dir_, "pg_hba.conf");
-    RETURN_IF_ERROR(WriteFileAtomic(hba, kHostHba, 0644));
+    RETURN_IF_ERROR(WriteFileAtomic(hba, HostHba(placement().clients), 0644));
     conf += fmt::format("hba_file = {}\n", QuoteConfValue(hba));
   }
   conf += fmt::format("port = {}\n", port_);
@@ -550,7 +553,7 @@ runtime::ServerLaunch PgInstance::Launch() const {
   std::vector<std::string> probes = {
       fmt::format("host={} port={} dbname=postgres connect_timeout=2",
                   PgConninfoQuote(JoinPath(dir_, "run")), port_)};
-  if (!placement().host.empty()) {
+  if (!placement().clients.empty()) {
     probes.push_back(fmt::format("host={} port={} dbname=postgres connect_timeout=2",
                                  PgConninfoQuote(placement().address), port_));
   }

@@ -1,0 +1,242 @@
+#include "agent/pod_agent.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/files.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "http/bearer.h"
+
+namespace dbaas::agent {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMinTokenLength = 32;
+constexpr uint16_t kPostgresPort = 5432;
+
+// A file of the Secret's mount. The kubelet makes each a link into a hidden directory it
+// swaps on an update, so links are followed here: the mount is read-only and the kubelet's,
+// not a path the tenant writes.
+Result<std::string> ReadSecret(const std::string& dir, const char* file) {
+  auto text = ReadFileToString(JoinPath(dir, file), 1 << 20);
+  if (!text.ok()) {
+    return Status(text.status().code(),
+                  fmt::format("cannot read the agent's secret '{}' in '{}': {}", file, dir,
+                              text.status().message()),
+                  "the instance's Secret must hold agent-token, agent.crt and agent.key, mounted "
+                  "at --secrets");
+  }
+  std::string value = std::move(text).value();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  return value;
+}
+
+// The ConfigMap's settings.json: a JSON object of strings (the instance's settings by the
+// engine's own names).
+Result<std::map<std::string, std::string>> ReadSettings(const std::string& path) {
+  std::map<std::string, std::string> settings;
+  if (path.empty()) return settings;
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 1 << 20));
+  json parsed = json::parse(text, nullptr, false);
+  if (!parsed.is_object()) {
+    return Status::InvalidArgument(fmt::format("settings '{}' are not a JSON object", path),
+                                   "the instance's ConfigMap holds settings.json: {\"name\": "
+                                   "\"value\", ...}");
+  }
+  for (const auto& [key, value] : parsed.items()) {
+    if (!value.is_string()) {
+      return Status::InvalidArgument(fmt::format("setting '{}' in '{}' is not a string", key, path),
+                                     "write every value as a string, as the API takes them");
+    }
+    settings[key] = value.get<std::string>();
+  }
+  return settings;
+}
+
+json ErrorBody(const std::string& code, const Status& st) {
+  json error = {{"code", code}, {"message", st.message()}};
+  if (!st.hint().empty()) error["hint"] = st.hint();
+  return {{"error", std::move(error)}};
+}
+
+void SendJson(http::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+json LoginJson(const engines::ConnectionInfo& c) {
+  return {{"host", c.host},         {"port", c.port},         {"user", c.user},
+          {"password", c.password}, {"database", c.database}, {"uri", c.Uri(true)}};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
+  RETURN_IF_ERROR(ValidateName("instance name", options.name));
+  if (options.engine != "postgresql") {
+    return Status::InvalidArgument(
+        fmt::format("the agent runs PostgreSQL instances only, not '{}'", options.engine),
+        "MariaDB's accounts are bound to 127.0.0.1 yet, so a pod's MariaDB could not be reached "
+        "(docs/KUBERNETES.md)");
+  }
+  if (options.data.empty() || options.data[0] != '/') {
+    return Status::InvalidArgument(
+        fmt::format("--data '{}' is not an absolute path", options.data),
+        "give the directory on the instance's volume, e.g. /var/lib/dbaas/data");
+  }
+  if (options.address.empty()) {
+    return Status::InvalidArgument("the pod's address is not known",
+                                   "pass --address, or set POD_IP (the downward API's "
+                                   "status.podIP) in the container's environment");
+  }
+  std::unique_ptr<PodAgent> agent(new PodAgent());
+  agent->options_ = options;
+  ASSIGN_OR_RETURN(agent->token_, ReadSecret(options.secrets_dir, kTokenFile));
+  if (agent->token_.size() < kMinTokenLength) {
+    return Status::InvalidArgument(
+        fmt::format("the agent's token in '{}' has {} characters; it needs at least {}",
+                    JoinPath(options.secrets_dir, kTokenFile), agent->token_.size(),
+                    kMinTokenLength),
+        "the daemon writes a random token of 64 hex digits into the instance's Secret");
+  }
+  RETURN_IF_ERROR(agent->MakeServer());
+  ASSIGN_OR_RETURN(auto settings, ReadSettings(options.settings_file));
+  agent->runtime_ =
+      std::make_unique<runtime::LocalRuntime>(runtime::PodNetwork{.address = options.address});
+  agent->engines_ = engines::PackagedEngines(*agent->runtime_);
+  ASSIGN_OR_RETURN(const engines::Engine* engine, agent->engines_->For(options.engine));
+  RETURN_IF_ERROR(engine->ValidateConfig(settings));
+
+  const std::string dir = JoinPath(options.data, options.name);
+  if (PathExists(dir) && !PathExists(JoinPath(dir, "instance.json"))) {
+    // Its making was cut off (the pod killed during initdb): nothing in it is anyone's yet.
+    spdlog::warn("instance {}: its making was cut off; removing what was made and starting over",
+                 options.name);
+    RETURN_IF_ERROR(agent->engines_->RemoveRemains(options.data, options.name));
+  }
+  if (PathExists(dir)) {
+    ASSIGN_OR_RETURN(agent->instance_, agent->engines_->Open(options.data, options.name));
+    spdlog::info("instance {}: opened in {}", options.name, dir);
+  } else {
+    engines::InstanceSpec spec;
+    spec.name = options.name;
+    spec.data_root = options.data;
+    spec.type = options.engine;
+    spec.port = options.database_port != 0 ? options.database_port : kPostgresPort;
+    spec.config = settings;
+    spec.bin_dir = options.bin_dir;
+    spec.runtime = agent->runtime_.get();
+    ASSIGN_OR_RETURN(agent->instance_, engine->Create(spec));
+    spdlog::info("instance {}: made in {}", options.name, dir);
+  }
+  RETURN_IF_ERROR(agent->instance_->Start());
+  spdlog::info("instance {}: server started, listening on {}:{}", options.name, options.address,
+               agent->instance_->endpoint().port);
+  return agent;
+}
+
+PodAgent::~PodAgent() {
+  std::lock_guard lock(mu_);
+  if (instance_) WarnIfError(instance_->Stop(), "stop the server");
+}
+
+json PodAgent::InstanceJson() const {
+  json j = {{"name", instance_->name()},
+            {"type", options_.engine},
+            {"running", instance_->running()},
+            {"answers", instance_->answers()},
+            {"restarts", instance_->restarts()},
+            {"standby", instance_->standby()},
+            {"login", LoginJson(instance_->login())},
+            {"superuser", LoginJson(instance_->endpoint())}};
+  return j;
+}
+
+void PodAgent::AddRoutes(http::HttpServer& server) {
+  server.Get("/healthz", [](const http::Request&, http::Response& res) {
+    SendJson(res, 200, {{"status", "ok"}});
+  });
+  server.Get("/readyz", [this](const http::Request&, http::Response& res) {
+    std::lock_guard lock(mu_);
+    const bool answers = instance_->answers();
+    SendJson(res, answers ? 200 : 503, {{"ready", answers}});
+  });
+  server.Get("/v1/instance", [this](const http::Request&, http::Response& res) {
+    std::lock_guard lock(mu_);
+    SendJson(res, 200, InstanceJson());
+  });
+  server.Post("/v1/start", [this](const http::Request&, http::Response& res) {
+    std::lock_guard lock(mu_);
+    Status started = instance_->Start();
+    if (!started.ok()) {
+      SendJson(res, 500, ErrorBody("start_failed", started));
+      return;
+    }
+    SendJson(res, 200, InstanceJson());
+  });
+  server.Post("/v1/stop", [this](const http::Request&, http::Response& res) {
+    std::lock_guard lock(mu_);
+    Status stopped = instance_->Stop();
+    if (!stopped.ok()) {
+      SendJson(res, 500, ErrorBody("stop_failed", stopped));
+      return;
+    }
+    SendJson(res, 200, InstanceJson());
+  });
+}
+
+Status PodAgent::MakeServer() {
+  ASSIGN_OR_RETURN(auto listen, http::ParseListen(options_.listen, "--listen"));
+  http::HttpOptions http_options;
+  http_options.host = listen.first.empty() ? "0.0.0.0" : listen.first;
+  http_options.port = listen.second;
+  http_options.tls_cert_file = JoinPath(options_.secrets_dir, kCertFile);
+  http_options.tls_key_file = JoinPath(options_.secrets_dir, kKeyFile);
+  http_options.threads = 8;  // one daemon, a probe or two
+  http_options.max_body = 64 << 10;
+  server_ = std::make_unique<http::HttpServer>(http_options);
+  const std::string token = token_;
+  using HandlerResponse = http::HttpServer::HandlerResponse;
+  server_->set_pre_routing_handler([token](http::Request& req, http::Response& res) {
+    if (req.path == "/healthz" || req.path == "/readyz") return HandlerResponse::kUnhandled;
+    if (http::BearerTokenMatches(req.get_header_value("Authorization"), token)) {
+      req.authenticated = true;
+      return HandlerResponse::kUnhandled;
+    }
+    SendJson(res, 401,
+             ErrorBody("unauthorized",
+                       Status::InvalidArgument("missing or wrong bearer token",
+                                               "send the instance's agent-token from its Secret")));
+    return HandlerResponse::kHandled;
+  });
+  server_->set_error_handler([](const http::Request&, http::Response& res) {
+    if (!res.body.empty()) return;
+    SendJson(res, res.status,
+             ErrorBody(res.status == 404 ? "not_found" : "bad_request",
+                       Status::InvalidArgument(std::string(http::ReasonPhrase(res.status)))));
+  });
+  AddRoutes(*server_);
+  return Status::Ok();
+}
+
+Status PodAgent::Serve() {
+  RETURN_IF_ERROR(server_->Bind());
+  spdlog::info("agent for instance {}: HTTPS on port {}", options_.name, server_->port());
+  if (!options_.port_file.empty()) {
+    RETURN_IF_ERROR(
+        WriteFileAtomic(options_.port_file, std::to_string(server_->port()) + "\n", 0644));
+  }
+  server_->Run();
+  std::lock_guard lock(mu_);
+  Status stopped = instance_->Stop();
+  instance_.reset();
+  return stopped;
+}
+
+void PodAgent::Stop() { server_->Stop(); }
+
+}  // namespace dbaas::agent

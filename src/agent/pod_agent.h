@@ -1,0 +1,85 @@
+// The in-pod agent (`dbaas agent`, the entrypoint of an instance's StatefulSet on the
+// Kubernetes runtime; docs/KUBERNETES.md). It runs the instance in the pod's volume with
+// the engines' own code (the same as dbaasd runs on this machine: no second
+// implementation), on runtime::LocalRuntime in its pod mode (the server listens on the
+// pod's address, admits any address with a password, and runs as the pod's user), and
+// answers the daemon over HTTPS:
+//
+//   GET  /healthz       the agent lives (the liveness probe; no token)
+//   GET  /readyz        200 when the server takes connections, else 503 (no token)
+//   GET  /v1/instance   what the daemon records: the server's state and the logins
+//   POST /v1/start      starts the server (a no-op when it runs)
+//   POST /v1/stop       stops it cleanly; it stays down until /v1/start or a restart
+//
+// Every /v1 request carries `Authorization: Bearer <token>`, the instance's own token from
+// its Secret (agent-token), so a pod's agent answers only the daemon (and whoever reads
+// that Secret). TLS with the certificate and key of the same Secret.
+//
+// On an empty volume the instance is made there (first start); on one that holds it, it
+// is opened; one whose making was cut off (no instance.json) is removed and made again.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include "base/status.h"
+
+#include "engines/engine.h"
+#include "http/server.h"
+#include "runtime/local_runtime.h"
+
+namespace dbaas::agent {
+
+// The files of the instance's Secret the agent reads (mounted at --secrets).
+inline constexpr char kTokenFile[] = "agent-token";
+inline constexpr char kCertFile[] = "agent.crt";
+inline constexpr char kKeyFile[] = "agent.key";
+
+struct AgentOptions {
+  std::string engine;  // postgresql (MariaDB's accounts are bound to 127.0.0.1 yet)
+  std::string name;    // the instance's
+  std::string data;    // the volume's directory for it: the instance lives in data/<name>
+  // A JSON object of the instance's settings (the ConfigMap's settings.json).
+  std::string settings_file;
+  std::string secrets_dir;       // kTokenFile, kCertFile, kKeyFile
+  std::string listen = ":8443";  // [ADDRESS]:PORT of the agent's HTTPS
+  std::string address;           // the pod's IP: where the server listens
+  std::string bin_dir;           // the engine's binaries; "": Debian's
+  uint16_t database_port = 0;    // 0: the engine's standard port (5432)
+  // For tests: the agent's port (0: any free one) is written here once it listens.
+  std::string port_file;
+};
+
+class PodAgent {
+ public:
+  // Checks the options, reads the settings and the Secret's files, opens or makes the
+  // instance and starts its server. Fails with the reason, leaving no half-made instance.
+  static Result<std::unique_ptr<PodAgent>> Open(const AgentOptions& options);
+  ~PodAgent();
+  PodAgent(const PodAgent&) = delete;
+  PodAgent& operator=(const PodAgent&) = delete;
+
+  // Listens and answers until Stop(); then shuts the server down cleanly.
+  Status Serve();
+  // From any thread (a signal's waiter), before or during Serve: Serve returns.
+  void Stop();
+
+ private:
+  PodAgent() = default;
+  Status MakeServer();  // the HTTPS server with its routes, not listening yet
+  void AddRoutes(http::HttpServer& server);
+  nlohmann::json InstanceJson() const;
+
+  AgentOptions options_;
+  std::string token_;
+  std::unique_ptr<runtime::LocalRuntime> runtime_;
+  std::unique_ptr<engines::EngineSet> engines_;
+  mutable std::mutex mu_;                        // one operation on the instance at a time
+  std::unique_ptr<engines::Instance> instance_;  // guarded by mu_
+  std::unique_ptr<http::HttpServer> server_;
+};
+
+}  // namespace dbaas::agent

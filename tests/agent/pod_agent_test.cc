@@ -1,0 +1,306 @@
+// The in-pod agent (`dbaas agent`, agent/pod_agent.h) as a pod runs it: the real binary in
+// a network namespace of its own (a test host standing for the pod's network), as an
+// unprivileged user (a pod's uid), with its Secret's files and settings as the kubelet
+// mounts them. The daemon's side (this test) reaches the agent and the server across the
+// bridge, at the pod's address: nothing is on loopback.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/files.h"
+#include "base/hex.h"
+#include "base/process.h"
+#include "engines/postgres/pg_connection.h"
+#include "runtime/instance_users.h"
+#include "test_hosts.h"
+#include "test_util.h"
+
+namespace dbaas::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr uint16_t kDatabasePort = 5432;  // the pod's own network: the standard port
+
+class PodAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto hosts = TestHosts::Make(1);
+    if (!hosts.ok()) GTEST_SKIP() << "no network namespaces here: " << hosts.status().ToString();
+    pod_ = std::move(hosts).value();
+    auto nobody = LookupUser("nobody");
+    ASSERT_TRUE(nobody.ok()) << nobody.status().ToString();
+    user_ = *nobody;
+    // The pod's user passes through the test's directory to the volume and its mounts.
+    ASSERT_EQ(::chmod(root_.path().c_str(), 0711), 0);
+    for (const char* dir : {"volume", "secrets", "config"}) {
+      ASSERT_TRUE(MakeDirs(root_ / dir, 0755).ok());
+    }
+    ASSERT_EQ(::chown((root_ / "volume").c_str(), user_.uid, user_.gid), 0);
+    // The Secret: a token, and a certificate for the pod's address.
+    token_ = RandomHex(32);
+    WriteSecret("agent-token", token_ + "\n");
+    ProcessOptions o;
+    o.argv = {"openssl",
+              "req",
+              "-x509",
+              "-newkey",
+              "ec",
+              "-pkeyopt",
+              "ec_paramgen_curve:P-256",
+              "-nodes",
+              "-days",
+              "2",
+              "-subj",
+              "/CN=agent",
+              "-addext",
+              "subjectAltName=IP:" + address(),
+              "-keyout",
+              root_ / "secrets/agent.key",
+              "-out",
+              root_ / "secrets/agent.crt"};
+    auto ran = RunProcess(o, seconds(60));
+    ASSERT_TRUE(ran.ok() && ran->exit_code == 0) << (ran.ok() ? ran->output : "");
+    for (const char* file : {"agent.key", "agent.crt"}) {
+      ASSERT_EQ(::chown((root_ / ("secrets/" + std::string(file))).c_str(), user_.uid, user_.gid),
+                0);
+      ASSERT_EQ(::chmod((root_ / ("secrets/" + std::string(file))).c_str(), 0400), 0);
+    }
+    WriteFile(root_ / "config/settings.json", R"({"work_mem": "12MB"})");
+  }
+
+  void TearDown() override {
+    if (agent_) StopAgent();
+  }
+
+  void WriteSecret(const std::string& file, const std::string& content) {
+    const std::string path = root_ / ("secrets/" + std::string(file));
+    WriteFile(path, content);
+    ASSERT_EQ(::chown(path.c_str(), user_.uid, user_.gid), 0);
+    ASSERT_EQ(::chmod(path.c_str(), 0400), 0);
+  }
+
+  const std::string& address() const { return pod_->address(0); }
+
+  ProcessOptions AgentCommand(const std::string& engine = "postgresql") {
+    ProcessOptions o;
+    o.argv = {DBAAS_CLI_BINARY, "agent",
+              "--engine",       engine,
+              "--name",         "orders",
+              "--data",         root_ / "volume/data",
+              "--settings",     root_ / "config/settings.json",
+              "--secrets",      root_ / "secrets",
+              "--listen",       ":0",
+              "--port-file",    root_ / "volume/agent-port"};
+    o.env = {"POD_IP=" + address()};
+    o.user = user_;
+    o.network_namespace = "/run/netns/" + pod_->name(0);
+    o.output_path = root_ / "agent.log";
+    return o;
+  }
+
+  // Starts the agent and waits until it listens; its port.
+  int StartAgent() {
+    (void)::unlink((root_ / "volume/agent-port").c_str());
+    auto started = Process::Start(AgentCommand());
+    EXPECT_TRUE(started.ok()) << started.status().ToString();
+    if (!started.ok()) return 0;
+    agent_.emplace(std::move(started).value());
+    for (int i = 0; i < 600; ++i) {
+      auto port = ReadFileToString(root_ / "volume/agent-port");
+      if (port.ok() && !port->empty()) return std::stoi(*port);
+      auto exited = agent_->Wait(milliseconds(100));
+      if (exited.ok()) {
+        ADD_FAILURE() << "the agent exited with " << *exited << ":\n" << Log();
+        agent_.reset();
+        return 0;
+      }
+    }
+    ADD_FAILURE() << "the agent did not listen within 60 s:\n" << Log();
+    return 0;
+  }
+
+  // SIGTERM, as the kubelet stops a container; the exit code.
+  int StopAgent() {
+    EXPECT_TRUE(agent_->Signal(SIGTERM).ok());
+    auto code = agent_->Wait(seconds(60));
+    EXPECT_TRUE(code.ok()) << "the agent did not stop within 60 s";
+    agent_.reset();
+    return code.value_or(-1);
+  }
+
+  std::string Log() { return ReadFile(root_ / "agent.log"); }
+
+  // A request to the agent over HTTPS, trusting its certificate only; `token` "" sends no
+  // Authorization.
+  httplib::Result Call(const std::string& method, int port, const std::string& path,
+                       const std::string& token) {
+    httplib::SSLClient c(address(), port);
+    c.set_ca_cert_path((root_ / "secrets/agent.crt").c_str());
+    c.enable_server_certificate_verification(true);
+    c.set_connection_timeout(seconds(5));
+    c.set_read_timeout(seconds(90));
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    if (method == "POST") return c.Post(path, headers, "", "application/json");
+    return c.Get(path, headers);
+  }
+  int Status(const std::string& method, int port, const std::string& path,
+             const std::string& token = "") {
+    auto res = Call(method, port, path, token);
+    return res ? res->status : -1;
+  }
+
+  json Instance(int port) {
+    auto res = Call("GET", port, "/v1/instance", token_);
+    EXPECT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
+    return res ? json::parse(res->body, nullptr, false) : json();
+  }
+
+  // The agent's run that ends by itself (refused): exit code and log.
+  std::pair<int, std::string> RunRefused(const ProcessOptions& o) {
+    (void)::unlink((root_ / "agent.log").c_str());
+    auto ran = RunProcess(o, seconds(60));
+    EXPECT_TRUE(ran.ok()) << ran.status().ToString();
+    return {ran.ok() ? ran->exit_code : -1, Log() + (ran.ok() ? ran->output : "")};
+  }
+
+  TempDir root_;
+  std::unique_ptr<TestHosts> pod_;
+  UserIds user_;
+  std::string token_;
+  std::optional<Process> agent_;
+};
+
+TEST_F(PodAgentTest,
+       MakesTheInstanceInAnEmptyVolumeServesItAtThePodAddressAndKeepsItAcrossRestarts) {
+  const int port = StartAgent();
+  ASSERT_GT(port, 0);
+  // The probes need no token; everything else does.
+  EXPECT_EQ(Status("GET", port, "/healthz"), 200) << "no answer over HTTPS at " << address();
+  EXPECT_EQ(Status("GET", port, "/readyz"), 200);
+  for (const std::string& wrong :
+       {std::string(), std::string("x"), token_ + "0", token_.substr(1)}) {
+    auto refused = Call("GET", port, "/v1/instance", wrong);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 401) << wrong;
+    EXPECT_EQ(refused->body.find("password"), std::string::npos);
+  }
+  EXPECT_EQ(Status("POST", port, "/v1/stop"), 401);
+
+  json inst = Instance(port);
+  EXPECT_EQ(inst["name"], "orders");
+  EXPECT_EQ(inst["running"], true);
+  EXPECT_EQ(inst["answers"], true);
+  EXPECT_EQ(inst["login"]["host"], address());
+  EXPECT_EQ(inst["login"]["port"], kDatabasePort);
+  EXPECT_EQ(inst["login"]["user"], "app");
+  // A client elsewhere on the cluster's network reaches the server at the pod's address,
+  // with the password; the settings from the ConfigMap apply.
+  const std::string uri = inst["login"]["uri"];
+  auto conn = engines::PgConnection::Connect(uri);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString() << "\n" << Log();
+  EXPECT_EQ(conn->QueryValue("show work_mem").value_or(""), "12MB");
+  EXPECT_EQ(conn->QueryValue("select inet_server_addr()").value_or(""), address());
+  ASSERT_TRUE(conn->Query("create table t (id int primary key)").ok());
+  ASSERT_TRUE(conn->Query("insert into t select generate_series(1, 100)").ok());
+  auto wrong_password = engines::PgConnection::Connect(
+      fmt::format("host={} port={} user=app password=wrong dbname=app connect_timeout=5", address(),
+                  kDatabasePort));
+  EXPECT_FALSE(wrong_password.ok());
+  // The server's files are the pod user's, in the volume.
+  struct stat st {};
+  ASSERT_EQ(::stat((root_ / "volume/data/orders/data").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, user_.uid);
+
+  // Stop and start through the agent.
+  auto stopped = Call("POST", port, "/v1/stop", token_);
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped->status, 200) << stopped->body;
+  EXPECT_EQ(json::parse(stopped->body)["running"], false);
+  EXPECT_EQ(Status("GET", port, "/readyz"), 503);
+  EXPECT_FALSE(engines::PgConnection::Connect(uri + "?connect_timeout=3").ok());
+  auto started = Call("POST", port, "/v1/start", token_);
+  ASSERT_TRUE(started);
+  EXPECT_EQ(started->status, 200) << started->body;
+  EXPECT_EQ(Status("GET", port, "/readyz"), 200);
+
+  // SIGTERM: a clean shutdown, the server gone with the agent.
+  conn = engines::PgConnection::Connect(uri);
+  ASSERT_TRUE(conn.ok());
+  EXPECT_EQ(StopAgent(), 0) << Log();
+  EXPECT_NE(Log().find("SIGTERM"), std::string::npos);
+  EXPECT_FALSE(engines::PgConnection::Connect(uri + "?connect_timeout=3").ok());
+  auto shutdown_log = ReadFileToString(root_ / "volume/data/orders/postgres.log");
+  EXPECT_NE(shutdown_log.value_or("").find("database system is shut down"), std::string::npos);
+
+  // The pod again (a reschedule): the instance is opened, not made: same logins, same rows.
+  const int again = StartAgent();
+  ASSERT_GT(again, 0);
+  EXPECT_NE(Log().find("opened in"), std::string::npos) << Log();
+  json reopened = Instance(again);
+  EXPECT_EQ(reopened["login"]["password"], inst["login"]["password"]);
+  EXPECT_EQ(reopened["superuser"]["password"], inst["superuser"]["password"]);
+  auto back = engines::PgConnection::Connect(uri);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->QueryValue("select count(*) from t").value_or(""), "100");
+}
+
+TEST_F(PodAgentTest, AnInstanceWhoseMakingWasCutOffIsMadeAgain) {
+  // A pod killed during initdb leaves a directory without instance.json.
+  ASSERT_TRUE(MakeDirs(root_ / "volume/data/orders/data", 0700).ok());
+  WriteFile(root_ / "volume/data/orders/data/PG_VERSION", "15\n");
+  ASSERT_EQ(::chown((root_ / "volume/data").c_str(), user_.uid, user_.gid), 0);
+  ASSERT_TRUE(runtime::ChownTree(root_ / "volume/data/orders", user_).ok());
+  const int port = StartAgent();
+  ASSERT_GT(port, 0);
+  EXPECT_NE(Log().find("cut off"), std::string::npos) << Log();
+  json inst = Instance(port);
+  EXPECT_EQ(inst["answers"], true);
+  auto conn = engines::PgConnection::Connect(inst["login"]["uri"].get<std::string>());
+  EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+}
+
+TEST_F(PodAgentTest, BadSettingsAndSecretsAreRefusedWithTheReasonAndMakeNothing) {
+  // A setting the engine does not take.
+  WriteFile(root_ / "config/settings.json", R"({"no_such_setting": "1"})");
+  auto [code, log] = RunRefused(AgentCommand());
+  EXPECT_NE(code, 0);
+  EXPECT_NE(log.find("no_such_setting"), std::string::npos) << log;
+  EXPECT_FALSE(PathExists(root_ / "volume/data/orders"));
+  // Settings that are not an object of strings.
+  WriteFile(root_ / "config/settings.json", R"({"work_mem": 12})");
+  std::tie(code, log) = RunRefused(AgentCommand());
+  EXPECT_NE(code, 0);
+  EXPECT_NE(log.find("not a string"), std::string::npos) << log;
+  WriteFile(root_ / "config/settings.json", "{}");
+  // An engine the agent does not run, said so.
+  std::tie(code, log) = RunRefused(AgentCommand("mariadb"));
+  EXPECT_NE(code, 0);
+  EXPECT_NE(log.find("PostgreSQL instances only"), std::string::npos) << log;
+  // A token too short to be the daemon's.
+  WriteSecret("agent-token", "short\n");
+  std::tie(code, log) = RunRefused(AgentCommand());
+  EXPECT_NE(code, 0);
+  EXPECT_NE(log.find("agent-token"), std::string::npos) << log;
+  // No token at all.
+  ASSERT_EQ(::unlink((root_ / "secrets/agent-token").c_str()), 0);
+  std::tie(code, log) = RunRefused(AgentCommand());
+  EXPECT_NE(code, 0);
+  EXPECT_NE(log.find("agent-token"), std::string::npos) << log;
+  EXPECT_FALSE(PathExists(root_ / "volume/data/orders"));
+}
+
+}  // namespace
+}  // namespace dbaas::testing
