@@ -20,6 +20,10 @@
 #include "base/log.h"
 #include "control/service.h"
 #include "http/server.h"
+#include "kube/api_client.h"
+#include "kube/cluster_access.h"
+#include "kube/instance_objects.h"
+#include "kube_runtime/kube_engines.h"
 #include "runtime/local_runtime.h"
 #include "storage/remote_spec.h"
 
@@ -59,7 +63,39 @@ struct DaemonOptions {
   double copy_behind_seconds = 3600;
   double remote_gc_grace_seconds = 3600;
   double binlog_archive_seconds = 60;
+  // Where instances run: "local" (this machine) or "kubernetes" (docs/KUBERNETES.md).
+  std::string runtime = "local";
+  std::string kubeconfig;  // empty: the pod's service account
+  std::string kube_context;
+  dbaas::kube::KubernetesSettings kubernetes;
 };
+
+// The config file's `kubernetes` object: image, storageClass, volumeSnapshotClass,
+// namespacePrefix, daemonNamespace.
+dbaas::Status ApplyKubernetesSettings(dbaas::kube::KubernetesSettings& k, const nlohmann::json& j,
+                                      const std::string& file) {
+  if (!j.is_object()) {
+    return dbaas::Status::InvalidArgument(
+        fmt::format("config file '{}': kubernetes must be an object", file));
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    std::string* field = key == "image"                 ? &k.image
+                         : key == "storageClass"        ? &k.storage_class
+                         : key == "volumeSnapshotClass" ? &k.volume_snapshot_class
+                         : key == "namespacePrefix"     ? &k.namespace_prefix
+                         : key == "daemonNamespace"     ? &k.daemon_namespace
+                                                        : nullptr;
+    if (field == nullptr || !it->is_string()) {
+      return dbaas::Status::InvalidArgument(
+          fmt::format("config file '{}': kubernetes.{} is not a known text setting", file, key),
+          "kubernetes settings: image, storageClass, volumeSnapshotClass, namespacePrefix, "
+          "daemonNamespace");
+    }
+    *field = it->get<std::string>();
+  }
+  return dbaas::Status::Ok();
+}
 
 // The dbaas CLI that PostgreSQL's archive_command runs: beside this daemon when installed
 // (/usr/bin), or in the build tree (apps/dbaasd/dbaasd and apps/dbaas/dbaas).
@@ -139,6 +175,14 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         o.copy_behind_seconds = it->get<double>();
       } else if (k == "remoteGcGraceSeconds") {
         o.remote_gc_grace_seconds = it->get<double>();
+      } else if (k == "runtime") {
+        if (!given("--runtime")) o.runtime = it->get<std::string>();
+      } else if (k == "kubeconfig") {
+        if (!given("--kubeconfig")) o.kubeconfig = it->get<std::string>();
+      } else if (k == "kubernetes") {
+        if (auto st = ApplyKubernetesSettings(o.kubernetes, *it, o.config_file); !st.ok()) {
+          return st;
+        }
       } else if (k == "binlogArchiveSeconds") {
         o.binlog_archive_seconds = it->get<double>();
         if (o.binlog_archive_seconds < 1) {
@@ -151,7 +195,7 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
             "settings: dataRoot, listen, logLevel, jobWorkers, maxBodyBytes, pgBinDir, "
             "mysqlBinDir, dbaasBinary, alertWebhooks, diskAlertPercent, tlsCert, tlsKey, "
             "repositories, copyIntervalSeconds, copyBehindSeconds, remoteGcGraceSeconds, "
-            "binlogArchiveSeconds");
+            "binlogArchiveSeconds, runtime, kubeconfig, kubernetes");
       }
     }
   } catch (const nlohmann::json::exception& e) {
@@ -234,6 +278,22 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
   app.add_option("--tls-cert", o.tls_cert,
                  "PEM certificate (chain) to serve the API over HTTPS, with --tls-key");
   app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert (keep it 0600)");
+  app.add_option("--runtime", o.runtime,
+                 "Where instances run: local (this machine) or kubernetes (a namespace and a "
+                 "StatefulSet each; docs/KUBERNETES.md)")
+      ->check(CLI::IsMember({"local", "kubernetes"}))
+      ->capture_default_str();
+  app.add_option("--kubeconfig", o.kubeconfig,
+                 "With --runtime kubernetes: the kubeconfig (default: the pod's service "
+                 "account, inside a cluster)");
+  app.add_option("--kube-context", o.kube_context,
+                 "With --kubeconfig: its context (default: its current one)");
+  app.add_option("--kube-image", o.kubernetes.image,
+                 "With --runtime kubernetes: the instance image (deploy/Containerfile); "
+                 "config kubernetes.image");
+  app.add_option("--kube-storage-class", o.kubernetes.storage_class,
+                 "With --runtime kubernetes: the data claims' StorageClass (default: the "
+                 "cluster's); config kubernetes.storageClass");
   // For the kill tests only: not in --help.
   app.add_option("--test-hold", o.test_holds,
                  "NAME=MS: hold for MS milliseconds at kill point NAME (base/kill_points.h)")
@@ -247,6 +307,26 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
       ->group("");
   app.add_flag("--insecure-no-auth", o.insecure_no_auth,
                "Serve without the bearer token (local development only; loopback only)");
+}
+
+// --runtime kubernetes: the cluster's API (its kubeconfig or the pod's service account)
+// and the agents' CA in the data root.
+dbaas::Result<std::unique_ptr<dbaas::engines::EngineSet>> KubernetesEngines(
+    const DaemonOptions& o) {
+  auto access = o.kubeconfig.empty() ? dbaas::kube::InClusterAccess()
+                                     : dbaas::kube::LoadKubeconfig(o.kubeconfig, o.kube_context);
+  if (!access.ok()) return access.status();
+  auto api = dbaas::kube::ApiClient::Create(std::move(access).value());
+  if (!api.ok()) return api.status();
+  RETURN_IF_ERROR(dbaas::MakeDirs(o.data_root, 0700));
+  auto authority = dbaas::kube_runtime::AgentAuthority::LoadOrCreate(o.data_root);
+  if (!authority.ok()) return authority.status();
+  dbaas::kube_runtime::KubeRuntimeOptions options;
+  options.settings = o.kubernetes;
+  spdlog::info("event=runtime kind=kubernetes server={} namespace_prefix={}",
+               (*api)->access().server, o.kubernetes.namespace_prefix);
+  return dbaas::kube_runtime::KubernetesEngines(std::move(api).value(),
+                                                std::move(authority).value(), options);
 }
 
 // SIGTERM and SIGINT are waited for by one thread (every thread made later inherits the
@@ -374,6 +454,13 @@ int main(int argc, char** argv) {
     on_test_hosts = std::make_unique<dbaas::runtime::LocalRuntime>(std::move(hosts).value());
     test_host_engines = dbaas::engines::PackagedEngines(*on_test_hosts);
     so.engines = test_host_engines.get();
+  }
+  std::unique_ptr<dbaas::engines::EngineSet> cluster_engines;
+  if (o.runtime == "kubernetes") {
+    auto engines = KubernetesEngines(o);
+    if (!engines.ok()) return Fail(engines.status());
+    cluster_engines = std::move(engines).value();
+    so.engines = cluster_engines.get();
   }
   auto service = dbaas::control::Service::Start(so);
   if (!service.ok()) return Fail(service.status());

@@ -236,6 +236,11 @@ void Service::Shutdown() {
     }
     standbys_.clear();
   }
+  if (engines_->servers_outlive_daemon()) {
+    // A cluster's pods run on; the next daemon finds them (reconcile).
+    spdlog::info("event=instances_left_running count={}", servers.size());
+    return;
+  }
   for (auto& [name, server] : servers) {
     auto started = std::chrono::steady_clock::now();
     Status st = server->Stop();
@@ -269,6 +274,7 @@ void Service::Discard(const std::string& name, const std::string& why) {
 
 Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& request) {
   RETURN_IF_ERROR(ValidateName("instance name", request.name));
+  RETURN_IF_ERROR(engines_->CheckInstanceName(request.name));
   ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(request.type));
   RETURN_IF_ERROR(ValidateSize(request.size));
   RETURN_IF_ERROR(engine->ValidateConfig(request.config));
@@ -290,9 +296,10 @@ Result<catalog::JobRecord> Service::CreateInstance(const CreateInstanceRequest& 
               {"superuserAccess", request.superuser_access},
               {"replicas", request.replicas},
               {"synchronous", request.synchronous}};
-  auto work = [this, request, engine](JobContext&) -> Result<json> {
+  auto work = [this, request, engine, size = record.size](JobContext&) -> Result<json> {
     engines::InstanceSpec spec = SpecFor(request.name, request.type, request.config);
     spec.superuser_access = request.superuser_access;
+    spec.size_bytes = SizeBytes(size);
     // A failed create leaves nothing, its log included: the error quotes the log's end.
     auto failed = [&](const Status& st) {
       Discard(request.name, st.ToString());

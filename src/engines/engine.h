@@ -131,14 +131,20 @@ class EngineSet {
   virtual ~EngineSet() = default;
   // The engine of an instance type, or kInvalidArgument naming the types there are.
   virtual Result<const Engine*> For(const std::string& type) const = 0;
-  // An instance made earlier, whatever its engine (instance.json says which).
-  Result<std::unique_ptr<Instance>> Open(const std::string& data_root,
-                                         const std::string& name) const;
+  // An instance made earlier, whatever its engine (here: instance.json says which).
+  virtual Result<std::unique_ptr<Instance>> Open(const std::string& data_root,
+                                                 const std::string& name) const;
   // Removes what is left of an instance cut off while it was made, restored or drilled (a
   // daemon killed, a failure past the point of undoing): its server if one runs, its
   // identity (recorded before it was made, so even one made before instance.json), its
   // directory.
   virtual Status RemoveRemains(const std::string& data_root, const std::string& name) const = 0;
+  // kInvalidArgument with the reason when `name` cannot be an instance's where these engines
+  // run, beyond the service's own rule (a cluster's object names are shorter).
+  virtual Status CheckInstanceName(const std::string& /*name*/) const { return Status::Ok(); }
+  // Whether servers run on without the daemon (a cluster's pods): its shutdown lets them be,
+  // where a machine's servers, its children, are stopped with it.
+  virtual bool servers_outlive_daemon() const { return false; }
 };
 
 // PostgreSQL, MariaDB and MySQL from Debian's packages, on `rt`.

@@ -51,6 +51,8 @@ struct InstanceSpec {
   bool superuser_access = false;
   // Where it runs; null: this machine (runtime::Local()).
   runtime::Runtime* runtime = nullptr;
+  // Its volume's size; 0: none set (the runtime's default, where it needs one).
+  uint64_t size_bytes = 0;
   // A standby of another member: made from a copy of the primary (not initdb) and
   // streaming from it.
   std::optional<StandbySpec> standby;

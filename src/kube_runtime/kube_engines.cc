@@ -1,0 +1,369 @@
+#include "kube_runtime/kube_engines.h"
+
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/base64.h"
+#include "base/files.h"
+#include "base/hex.h"
+#include "base/log.h"
+#include "kube/json_fields.h"
+#include "kube_runtime/agent_client.h"
+#include "runtime/local_runtime.h"
+
+namespace dbaas::kube_runtime {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+// The agent's files of the instance's Secret (agent/pod_agent.h reads them).
+constexpr char kTokenFile[] = "agent-token";
+constexpr char kCertFile[] = "agent.crt";
+constexpr char kKeyFile[] = "agent.key";
+
+// What is not built on this runtime yet, said the same way everywhere.
+Status NotOnKubernetes(const std::string& what) {
+  return Status::FailedPrecondition(
+      fmt::format("{} is not built on the Kubernetes runtime yet", what),
+      "docs/KUBERNETES.md lists what this runtime does today; run dbaasd with the local runtime "
+      "for it");
+}
+
+const kube::ResourceKind& NamespaceKind() { return kube::KnownKind("v1", "Namespace"); }
+const kube::ResourceKind& PodKind() { return kube::KnownKind("v1", "Pod"); }
+const kube::ResourceKind& SecretKind() { return kube::KnownKind("v1", "Secret"); }
+
+// Shared by an engine set's engines and instances.
+struct Cluster {
+  std::shared_ptr<kube::ApiClient> api;
+  AgentAuthority authority;
+  KubeRuntimeOptions options;
+  std::unique_ptr<AgentClient> agents;
+};
+
+// Deletes the instance's namespace (everything of it goes with it) and waits until it is
+// gone; a namespace already gone is fine.
+Status DeleteNamespace(const Cluster& cluster, const std::string& ns) {
+  kube::ObjectRef ref{&NamespaceKind(), "", ns};
+  Status deleted = cluster.api->Delete(ref);
+  if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) return deleted;
+  const auto deadline = steady_clock::now() + cluster.options.delete_timeout;
+  while (steady_clock::now() < deadline) {
+    auto left = cluster.api->Get(ref);
+    if (!left.ok() && left.status().code() == StatusCode::kNotFound) return Status::Ok();
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  return Status::IoError(
+      fmt::format("namespace {} is still terminating after {} s", ns,
+                  cluster.options.delete_timeout.count() / 1000),
+      fmt::format("see kubectl get namespace {} -o yaml: a finalizer may hold it", ns));
+}
+
+// An instance in its pod, reached through its agent.
+class PodInstance final : public engines::Instance {
+ public:
+  PodInstance(std::shared_ptr<const Cluster> cluster, std::string name, std::string dir,
+              std::string engine, std::string token)
+      : cluster_(std::move(cluster)),
+        name_(std::move(name)),
+        dir_(std::move(dir)),
+        engine_(std::move(engine)),
+        ns_(kube::InstanceNamespace(cluster_->options.settings, name_)),
+        pod_(kube::StatefulSetName(name_, engine_) + "-0") {
+    agent_.dns_name = AgentDnsName(cluster_->options.settings, name_, engine_);
+    agent_.port = kube::kAgentPort;
+    agent_.token = std::move(token);
+  }
+
+  Status Start(milliseconds timeout) override {
+    const auto deadline = steady_clock::now() + std::max(timeout, cluster_->options.start_timeout);
+    std::string last = "the pod does not exist yet";
+    while (steady_clock::now() < deadline) {
+      auto address = PodAddress();
+      if (!address.ok()) {
+        last = address.status().message();
+      } else {
+        AgentEndpoint agent = Agent(*address);
+        auto started = cluster_->agents->Call(agent, "POST", "/v1/start", seconds(90));
+        if (started.ok()) {
+          Remember(*address, *started);
+          return Status::Ok();
+        }
+        last = started.status().message();
+      }
+      std::this_thread::sleep_for(milliseconds(500));
+    }
+    return Status::IoError(
+        fmt::format(
+            "instance {}: its pod {}/{} did not run and answer within {} s: {}", name_, ns_, pod_,
+            std::chrono::duration_cast<seconds>(cluster_->options.start_timeout).count(), last),
+        fmt::format("see kubectl -n {} describe pod {} (scheduling, the image, the volume)", ns_,
+                    pod_));
+  }
+
+  Status Stop(milliseconds timeout) override {
+    std::string address;
+    {
+      std::lock_guard lock(mu_);
+      address = address_;
+    }
+    if (address.empty()) return Status::Ok();  // never reached: nothing of ours runs
+    auto stopped = cluster_->agents->Call(Agent(address), "POST", "/v1/stop",
+                                          std::max(timeout, milliseconds(seconds(5))));
+    if (!stopped.ok()) return stopped.status();
+    Remember(address, *stopped);
+    return Status::Ok();
+  }
+
+  Status Delete() override { return DeleteNamespace(*cluster_, ns_); }
+
+  bool running() const override { return Refreshed().value("running", false); }
+  bool answers() const override { return Refreshed().value("answers", false); }
+  int restarts() const override { return Refreshed().value("restarts", 0); }
+  const std::string& name() const override { return name_; }
+  const std::string& dir() const override { return dir_; }
+
+  // The daemon's own sessions go to the pod's address.
+  engines::ConnectionInfo endpoint() const override {
+    std::lock_guard lock(mu_);
+    return superuser_;
+  }
+  // Clients reach the instance through its Service, by its DNS name.
+  engines::ConnectionInfo login() const override {
+    std::lock_guard lock(mu_);
+    engines::ConnectionInfo c = login_;
+    c.host = fmt::format("{}.{}.svc", name_, ns_);
+    return c;
+  }
+  bool superuser_access() const override { return false; }
+  std::string note() const override {
+    return fmt::format("runs in pod {}/{} (the Kubernetes runtime)", ns_, pod_);
+  }
+
+ private:
+  AgentEndpoint Agent(const std::string& address) const {
+    AgentEndpoint agent = agent_;
+    agent.address = address;
+    return agent;
+  }
+
+  // The pod's IP once it runs.
+  Result<std::string> PodAddress() const {
+    auto pod = cluster_->api->Get({&PodKind(), ns_, pod_});
+    if (!pod.ok()) return pod.status();
+    const json status = kube::ObjectField(*pod, "status");
+    const std::string phase = kube::TextField(status, "phase");
+    const std::string ip = kube::TextField(status, "podIP");
+    if (phase != "Running" || ip.empty()) {
+      return Status::Busy(
+          fmt::format("pod {}/{} is {}", ns_, pod_, phase.empty() ? "pending" : phase));
+    }
+    return ip;
+  }
+
+  static engines::ConnectionInfo ConnectionOf(const json& login) {
+    engines::ConnectionInfo c;
+    c.type = "postgresql";
+    c.host = kube::TextField(login, "host");
+    c.port = static_cast<uint16_t>(kube::IntField(login, "port"));
+    c.user = kube::TextField(login, "user");
+    c.password = kube::TextField(login, "password");
+    c.database = kube::TextField(login, "database");
+    return c;
+  }
+
+  void Remember(const std::string& address, const json& state) const {
+    std::lock_guard lock(mu_);
+    address_ = address;
+    state_ = state;
+    refreshed_ = steady_clock::now();
+    login_ = ConnectionOf(kube::ObjectField(state, "login"));
+    superuser_ = ConnectionOf(kube::ObjectField(state, "superuser"));
+  }
+
+  // The agent's view, asked at most every 2 s (the service asks for each listing); what
+  // cannot be asked reads as not running.
+  json Refreshed() const {
+    {
+      std::lock_guard lock(mu_);
+      if (steady_clock::now() - refreshed_ < seconds(2)) return state_;
+    }
+    auto address = PodAddress();
+    auto state = address.ok()
+                     ? cluster_->agents->Call(Agent(*address), "GET", "/v1/instance", seconds(3))
+                     : Result<json>(address.status());
+    if (state.ok()) {
+      Remember(*address, *state);
+      return *state;
+    }
+    std::lock_guard lock(mu_);
+    state_["running"] = false;
+    state_["answers"] = false;
+    refreshed_ = steady_clock::now();
+    return state_;
+  }
+
+  std::shared_ptr<const Cluster> cluster_;
+  const std::string name_;
+  const std::string dir_;
+  const std::string engine_;
+  const std::string ns_;
+  const std::string pod_;
+  AgentEndpoint agent_;  // without its address
+  mutable std::mutex mu_;
+  mutable std::string address_;                 // guarded by mu_
+  mutable json state_ = json::object();         // guarded by mu_: the agent's last answer
+  mutable steady_clock::time_point refreshed_;  // guarded by mu_
+  mutable engines::ConnectionInfo login_;       // guarded by mu_
+  mutable engines::ConnectionInfo superuser_;   // guarded by mu_
+};
+
+class KubeEngine final : public engines::Engine {
+ public:
+  KubeEngine(std::shared_ptr<const Cluster> cluster, const engines::Engine* local)
+      : cluster_(std::move(cluster)), local_(local) {}
+
+  const char* type() const override { return local_->type(); }
+  // The same settings as the local runtime's: the same engine runs in the pod.
+  Status ValidateConfig(const std::map<std::string, std::string>& config) const override {
+    return local_->ValidateConfig(config);
+  }
+
+  Result<std::unique_ptr<engines::Instance>> Create(
+      const engines::InstanceSpec& spec) const override {
+    RETURN_IF_ERROR(kube::CheckKubernetesInstanceName(spec.name));
+    if (spec.standby) return NotOnKubernetes("a standby");
+    const std::string token = RandomHex(32);
+    const std::string dns = AgentDnsName(cluster_->options.settings, spec.name, type());
+    ASSIGN_OR_RETURN(IssuedCertificate cert,
+                     cluster_->authority.Issue({dns, dns + ".cluster.local"}));
+    kube::InstanceObjectsSpec objects_spec;
+    objects_spec.name = spec.name;
+    objects_spec.engine = type();
+    objects_spec.size_bytes =
+        spec.size_bytes != 0 ? spec.size_bytes : cluster_->options.default_size_bytes;
+    objects_spec.settings = spec.config;
+    objects_spec.secrets = {
+        {kTokenFile, token}, {kCertFile, cert.cert_pem}, {kKeyFile, cert.key_pem}};
+    ASSIGN_OR_RETURN(std::vector<json> objects,
+                     kube::InstanceObjects(objects_spec, cluster_->options.settings));
+    const std::string ns = kube::InstanceNamespace(cluster_->options.settings, spec.name);
+    for (const json& object : objects) {
+      auto applied = cluster_->api->Apply(object);
+      if (!applied.ok()) {
+        // Nothing half-made stays: the namespace holds all of it.
+        WarnIfError(DeleteNamespace(*cluster_, ns), "remove the instance's namespace");
+        return applied.status();
+      }
+    }
+    spdlog::info("instance {}: objects applied in namespace {}", spec.name, ns);
+    return std::unique_ptr<engines::Instance>(std::make_unique<PodInstance>(
+        cluster_, spec.name, JoinPath(spec.data_root, spec.name), type(), token));
+  }
+
+  // By its Secret: the agent's token is all the daemon keeps of an instance outside its
+  // catalog.
+  Result<std::unique_ptr<engines::Instance>> Open(const std::string& data_root,
+                                                  const std::string& name) const override {
+    const std::string ns = kube::InstanceNamespace(cluster_->options.settings, name);
+    auto secret = cluster_->api->Get({&SecretKind(), ns, name + "-credentials"});
+    if (!secret.ok()) {
+      if (secret.status().code() == StatusCode::kNotFound) {
+        return Status::NotFound(fmt::format("instance '{}' not found in namespace {}", name, ns));
+      }
+      return secret.status();
+    }
+    auto token = Base64Decode(kube::TextField(kube::ObjectField(*secret, "data"), kTokenFile));
+    if (!token || token->empty()) {
+      return Status::FailedPrecondition(
+          fmt::format("instance '{}': its Secret {}/{}-credentials has no agent token", name, ns,
+                      name),
+          "the Secret was changed by hand; restore its agent-token, or delete the instance");
+    }
+    return std::unique_ptr<engines::Instance>(
+        std::make_unique<PodInstance>(cluster_, name, JoinPath(data_root, name), type(), *token));
+  }
+
+  Result<engines::EngineBackup> Backup(const engines::Instance&, storage::Repository&,
+                                       const std::string&, storage::Progress*) const override {
+    return NotOnKubernetes("a backup");
+  }
+  Result<std::unique_ptr<engines::Instance>> Restore(
+      const storage::Repository&, const storage::Manifest&, const engines::InstanceSpec&,
+      const std::string&, const engines::RecoveryTarget&, storage::Progress*,
+      engines::FileCheck*) const override {
+    return NotOnKubernetes("a restore");
+  }
+  Result<engines::IntegrityReport> CheckIntegrity(const engines::Instance&) const override {
+    return NotOnKubernetes("a restore drill's check");
+  }
+
+ private:
+  std::shared_ptr<const Cluster> cluster_;
+  const engines::Engine* local_;  // the packaged engine: its settings' rules
+};
+
+class KubeEngineSet final : public engines::EngineSet {
+ public:
+  explicit KubeEngineSet(std::shared_ptr<const Cluster> cluster)
+      : cluster_(std::move(cluster)), local_(engines::PackagedEngines(local_runtime_)) {
+    auto postgres = local_->For("postgresql");
+    postgres_ = std::make_unique<KubeEngine>(cluster_, postgres.value());
+  }
+
+  Result<const engines::Engine*> For(const std::string& type) const override {
+    if (type == "postgresql") return postgres_.get();
+    if (type == "mariadb" || type == "mysql") {
+      return Status::InvalidArgument(
+          fmt::format("type '{}' does not run on the Kubernetes runtime yet", type),
+          "use postgresql; MariaDB's accounts are bound to 127.0.0.1 yet, so a pod's MariaDB "
+          "could not be reached (docs/KUBERNETES.md)");
+    }
+    return local_->For(type);  // its error names the types there are
+  }
+  // Its engine's (PostgreSQL's: the only one in pods yet), by the instance's Secret.
+  Result<std::unique_ptr<engines::Instance>> Open(const std::string& data_root,
+                                                  const std::string& name) const override {
+    return postgres_->Open(data_root, name);
+  }
+  Status RemoveRemains(const std::string& /*data_root*/, const std::string& name) const override {
+    return DeleteNamespace(*cluster_, kube::InstanceNamespace(cluster_->options.settings, name));
+  }
+  Status CheckInstanceName(const std::string& name) const override {
+    return kube::CheckKubernetesInstanceName(name);
+  }
+  bool servers_outlive_daemon() const override { return true; }
+
+ private:
+  std::shared_ptr<const Cluster> cluster_;
+  runtime::LocalRuntime local_runtime_;  // only for the packaged engines' settings rules
+  std::unique_ptr<engines::EngineSet> local_;
+  std::unique_ptr<KubeEngine> postgres_;
+};
+
+}  // namespace
+
+std::string AgentDnsName(const kube::KubernetesSettings& settings, const std::string& name,
+                         const std::string& engine) {
+  return fmt::format("{}-0.{}-hl.{}.svc", kube::StatefulSetName(name, engine), name,
+                     kube::InstanceNamespace(settings, name));
+}
+
+std::unique_ptr<engines::EngineSet> KubernetesEngines(std::shared_ptr<kube::ApiClient> api,
+                                                      AgentAuthority authority,
+                                                      KubeRuntimeOptions options) {
+  auto cluster = std::make_shared<Cluster>();
+  cluster->api = std::move(api);
+  cluster->authority = std::move(authority);
+  cluster->options = std::move(options);
+  cluster->agents = std::make_unique<AgentClient>(cluster->authority.ca_pem());
+  return std::make_unique<KubeEngineSet>(std::move(cluster));
+}
+
+}  // namespace dbaas::kube_runtime

@@ -1,0 +1,540 @@
+#include "kube/node_simulator.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/base64.h"
+#include "base/files.h"
+#include "base/process.h"
+#include "base/sha256.h"
+#include "kube/api_client.h"
+#include "kube/json_fields.h"
+#include "test_hosts.h"
+
+namespace dbaas::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kOurs[] = "app.kubernetes.io/managed-by=dbaas";
+constexpr char kImageBinary[] = "/usr/local/bin/dbaas";
+
+const kube::ResourceKind& Kind(std::string_view api_version, std::string_view kind) {
+  return kube::KnownKind(api_version, kind);
+}
+
+std::string Key(const json& object) {
+  const json meta = kube::ObjectField(object, "metadata");
+  return kube::TextField(meta, "namespace") + "/" + kube::TextField(meta, "name");
+}
+
+// A TCP connection to address:port within `timeout`: the kubelet's tcpSocket probe.
+bool Connects(const std::string& address, int port, milliseconds timeout) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, address.c_str(), &sa.sin_addr);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Every process in the network namespace `netns` (/run/netns/NAME) killed: a container's
+// processes die with it, whatever the first of them left behind.
+void KillNamespace(const std::string& netns) {
+  struct stat ns {};
+  if (::stat(netns.c_str(), &ns) != 0) return;
+  const std::string want = fmt::format("net:[{}]", ns.st_ino);
+  for (int round = 0; round < 50; ++round) {
+    bool found = false;
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) return;
+    while (dirent* e = ::readdir(proc)) {
+      char* end = nullptr;
+      long pid = std::strtol(e->d_name, &end, 10);
+      if (pid <= 1 || *end != '\0') continue;
+      char link[64] = {0};
+      std::string path = fmt::format("/proc/{}/ns/net", pid);
+      ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+      if (n > 0 && want == std::string(link, static_cast<size_t>(n))) {
+        ::kill(static_cast<pid_t>(pid), SIGKILL);
+        found = true;
+      }
+    }
+    ::closedir(proc);
+    if (!found) return;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+}
+
+struct Pod {
+  std::string key;
+  std::string uid;
+  int host = -1;
+  std::string dir;
+  std::optional<Process> process;
+  ProcessOptions command;
+  int restarts = 0;
+  std::chrono::steady_clock::time_point restart_at;  // CrashLoopBackOff's wait
+  bool ready = false;
+  int probe_port = 0;
+  int grace_seconds = 30;
+};
+
+}  // namespace
+
+struct NodeSimulator::Impl {
+  NodeSimulatorOptions options;
+  std::unique_ptr<kube::ApiClient> api;
+  std::unique_ptr<TestHosts> hosts;
+  UserIds user;
+  std::vector<bool> host_used;
+  mutable std::mutex mu;
+  std::map<std::string, Pod> pods;  // guarded by mu
+  std::vector<std::string> log;     // guarded by mu
+  std::atomic<bool> stopping{false};
+  std::thread loop;
+
+  void Note(const std::string& line) {
+    std::lock_guard lock(mu);
+    log.push_back(line);
+  }
+
+  void Run() {
+    while (!stopping) {
+      if (options.play_statefulset_controller) PlayStatefulSets();
+      PlayKubelet();
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+  }
+
+  // The StatefulSet controller's part: claim and pod 0 of each set with replicas.
+  void PlayStatefulSets() {
+    auto sets = api->List(Kind("apps/v1", "StatefulSet"), "", kOurs);
+    if (!sets.ok()) return;
+    for (const json& set : sets->items) {
+      const json meta = kube::ObjectField(set, "metadata");
+      if (meta.contains("deletionTimestamp")) continue;
+      const json spec = kube::ObjectField(set, "spec");
+      const std::string ns = kube::TextField(meta, "namespace");
+      const std::string name = kube::TextField(meta, "name");
+      const std::string pod_name = name + "-0";
+      const int64_t replicas = spec.contains("replicas") ? kube::IntField(spec, "replicas") : 1;
+      const json tmpl = kube::ObjectField(spec, "template");
+      auto pod = api->Get({&Kind("v1", "Pod"), ns, pod_name});
+      if (replicas < 1) {
+        if (pod.ok()) (void)api->Delete({&Kind("v1", "Pod"), ns, pod_name});
+        continue;
+      }
+      json pod_spec = kube::ObjectField(tmpl, "spec");
+      json volumes = kube::ArrayField(pod_spec, "volumes");
+      for (const json& claim_tmpl : kube::ArrayField(spec, "volumeClaimTemplates")) {
+        const json claim_meta = kube::ObjectField(claim_tmpl, "metadata");
+        const std::string volume = kube::TextField(claim_meta, "name");
+        const std::string claim = volume + "-" + pod_name;
+        volumes.push_back({{"name", volume}, {"persistentVolumeClaim", {{"claimName", claim}}}});
+        if (api->Get({&Kind("v1", "PersistentVolumeClaim"), ns, claim}).ok()) continue;
+        json made = {{"apiVersion", "v1"},
+                     {"kind", "PersistentVolumeClaim"},
+                     {"metadata",
+                      {{"name", claim},
+                       {"namespace", ns},
+                       {"labels", kube::ObjectField(claim_meta, "labels")}}},
+                     {"spec", kube::ObjectField(claim_tmpl, "spec")}};
+        if (api->Create(made).ok())
+          Note(fmt::format("statefulset {}/{}: claim {}", ns, name, claim));
+      }
+      const json tmpl_meta = kube::ObjectField(tmpl, "metadata");
+      if (pod.ok()) {
+        // A changed template (the settings' hash) rolls the pod.
+        const json have = kube::ObjectField(kube::ObjectField(*pod, "metadata"), "annotations");
+        const json want = kube::ObjectField(tmpl_meta, "annotations");
+        if (have != want && !kube::ObjectField(*pod, "metadata").contains("deletionTimestamp")) {
+          Note(fmt::format("statefulset {}/{}: template changed, pod {} replaced", ns, name,
+                           pod_name));
+          (void)api->Delete({&Kind("v1", "Pod"), ns, pod_name});
+        }
+        continue;
+      }
+      pod_spec["volumes"] = volumes;
+      pod_spec["hostname"] = pod_name;
+      pod_spec["subdomain"] = kube::TextField(spec, "serviceName");
+      json labels = kube::ObjectField(tmpl_meta, "labels");
+      labels["statefulset.kubernetes.io/pod-name"] = pod_name;
+      json made = {{"apiVersion", "v1"},
+                   {"kind", "Pod"},
+                   {"metadata",
+                    {{"name", pod_name},
+                     {"namespace", ns},
+                     {"labels", labels},
+                     {"annotations", kube::ObjectField(tmpl_meta, "annotations")}}},
+                   {"spec", pod_spec}};
+      if (api->Create(made).ok())
+        Note(fmt::format("statefulset {}/{}: pod {}", ns, name, pod_name));
+    }
+  }
+
+  void PlayKubelet() {
+    auto list = api->List(Kind("v1", "Pod"), "", kOurs);
+    if (!list.ok()) return;
+    std::set<std::string> seen;
+    for (const json& pod : list->items) {
+      const std::string key = Key(pod);
+      const json meta = kube::ObjectField(pod, "metadata");
+      if (meta.contains("deletionTimestamp")) continue;
+      seen.insert(key);
+      const std::string uid = kube::TextField(meta, "uid");
+      bool known = false;
+      {
+        std::lock_guard lock(mu);
+        auto it = pods.find(key);
+        known = it != pods.end() && it->second.uid == uid;
+      }
+      if (!known) {
+        StopPod(key);  // an earlier pod of that name
+        StartPod(pod);
+        continue;
+      }
+      KeepRunning(key, pod);
+    }
+    std::vector<std::string> gone;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [key, p] : pods) {
+        if (!seen.count(key)) gone.push_back(key);
+      }
+    }
+    for (const std::string& key : gone) StopPod(key);
+    RemoveGoneClaims();
+  }
+
+  // A mounted Secret's or ConfigMap's files as the kubelet writes them.
+  Status WriteFiles(const std::string& dir, const json& data, bool base64, int mode) {
+    RETURN_IF_ERROR(MakeDirs(dir, 0755));
+    for (const auto& [file, value] : data.items()) {
+      if (!value.is_string() || file.find('/') != std::string::npos) continue;
+      std::string content = value.get<std::string>();
+      if (base64) {
+        auto decoded = Base64Decode(content);
+        if (!decoded) return Status::InvalidArgument("a Secret's value is not base64");
+        content = *decoded;
+      }
+      const std::string path = JoinPath(dir, file);
+      RETURN_IF_ERROR(WriteFileAtomic(path, content, static_cast<mode_t>(mode)));
+      if (::chown(path.c_str(), user.uid, user.gid) != 0) return ErrnoStatus("chown", path, errno);
+    }
+    return Status::Ok();
+  }
+
+  Status MakeOwnedDir(const std::string& dir) {
+    RETURN_IF_ERROR(MakeDirs(dir, 0755));
+    if (::chown(dir.c_str(), user.uid, user.gid) != 0) return ErrnoStatus("chown", dir, errno);
+    return Status::Ok();
+  }
+
+  // The pod's volumes as directories: name -> directory.
+  Result<std::map<std::string, std::string>> Mount(const std::string& ns, const json& spec,
+                                                   const std::string& pod_dir) {
+    std::map<std::string, std::string> mounted;
+    for (const json& volume : kube::ArrayField(spec, "volumes")) {
+      const std::string name = kube::TextField(volume, "name");
+      const std::string dir = JoinPath(JoinPath(pod_dir, "volumes"), name);
+      if (volume.contains("persistentVolumeClaim")) {
+        const std::string claim =
+            kube::TextField(kube::ObjectField(volume, "persistentVolumeClaim"), "claimName");
+        ASSIGN_OR_RETURN(json found, api->Get({&Kind("v1", "PersistentVolumeClaim"), ns, claim}));
+        (void)found;
+        const std::string claim_dir = ClaimDir(ns, claim);
+        if (!PathExists(claim_dir)) RETURN_IF_ERROR(MakeOwnedDir(claim_dir));
+        mounted[name] = claim_dir;
+      } else if (volume.contains("secret")) {
+        const json source = kube::ObjectField(volume, "secret");
+        ASSIGN_OR_RETURN(json secret, api->Get({&Kind("v1", "Secret"), ns,
+                                                kube::TextField(source, "secretName")}));
+        const int mode = source.contains("defaultMode")
+                             ? static_cast<int>(kube::IntField(source, "defaultMode"))
+                             : 0644;
+        RETURN_IF_ERROR(WriteFiles(dir, kube::ObjectField(secret, "data"), true, mode));
+        mounted[name] = dir;
+      } else if (volume.contains("configMap")) {
+        ASSIGN_OR_RETURN(
+            json map, api->Get({&Kind("v1", "ConfigMap"), ns,
+                                kube::TextField(kube::ObjectField(volume, "configMap"), "name")}));
+        RETURN_IF_ERROR(WriteFiles(dir, kube::ObjectField(map, "data"), false, 0444));
+        mounted[name] = dir;
+      } else if (volume.contains("emptyDir")) {
+        RETURN_IF_ERROR(MakeOwnedDir(dir));
+        mounted[name] = dir;
+      } else {
+        return Status::InvalidArgument(fmt::format("volume {}: a kind the simulator lacks", name));
+      }
+    }
+    return mounted;
+  }
+
+  void StartPod(const json& pod) {
+    const std::string key = Key(pod);
+    const json meta = kube::ObjectField(pod, "metadata");
+    const json spec = kube::ObjectField(pod, "spec");
+    const std::string ns = kube::TextField(meta, "namespace");
+    Pod p;
+    p.key = key;
+    p.uid = kube::TextField(meta, "uid");
+    {
+      std::lock_guard lock(mu);
+      for (size_t i = 0; i < host_used.size(); ++i) {
+        if (!host_used[i]) {
+          host_used[i] = true;
+          p.host = static_cast<int>(i);
+          break;
+        }
+      }
+    }
+    if (p.host < 0) {
+      Note(fmt::format("pod {}: no room (the simulator runs {} pods)", key, host_used.size()));
+      return;
+    }
+    p.dir = JoinPath(JoinPath(options.dir, "pods"), fmt::format("{}-{}", ns, p.uid));
+    auto fail = [&](const Status& st) {
+      Note(fmt::format("pod {}: cannot start: {}", key, st.ToString()));
+      std::lock_guard lock(mu);
+      host_used[static_cast<size_t>(p.host)] = false;
+    };
+    auto mounted = Mount(ns, spec, p.dir);
+    if (!mounted.ok()) return fail(mounted.status());
+    const json container = kube::ArrayField(spec, "containers").at(0);
+    std::vector<std::pair<std::string, std::string>> mounts;  // mountPath -> dir
+    for (const json& m : kube::ArrayField(container, "volumeMounts")) {
+      auto it = mounted->find(kube::TextField(m, "name"));
+      if (it != mounted->end()) mounts.emplace_back(kube::TextField(m, "mountPath"), it->second);
+    }
+    auto rewrite = [&](const std::string& arg) {
+      if (arg == kImageBinary) return options.dbaas_binary;
+      for (const auto& [path, dir] : mounts) {
+        if (arg == path || arg.starts_with(path + "/")) return dir + arg.substr(path.size());
+      }
+      return arg;
+    };
+    for (const json& part :
+         {kube::ArrayField(container, "command"), kube::ArrayField(container, "args")}) {
+      for (const json& arg : part) p.command.argv.push_back(rewrite(arg.get<std::string>()));
+    }
+    const std::string address = hosts->address(p.host);
+    for (const json& env : kube::ArrayField(container, "env")) {
+      std::string value = kube::TextField(env, "value");
+      const std::string field = kube::TextField(
+          kube::ObjectField(kube::ObjectField(env, "valueFrom"), "fieldRef"), "fieldPath");
+      if (field == "status.podIP") value = address;
+      p.command.env.push_back(kube::TextField(env, "name") + "=" + value);
+    }
+    p.command.user = user;
+    p.command.network_namespace = "/run/netns/" + hosts->name(p.host);
+    p.command.output_path = JoinPath(p.dir, "container.log");
+    p.command.cwd = "/";
+    const json probe =
+        kube::ObjectField(kube::ObjectField(container, "readinessProbe"), "tcpSocket");
+    const std::string port_name = kube::TextField(probe, "port");
+    for (const json& port : kube::ArrayField(container, "ports")) {
+      if (kube::TextField(port, "name") == port_name)
+        p.probe_port = static_cast<int>(kube::IntField(port, "containerPort"));
+    }
+    if (spec.contains("terminationGracePeriodSeconds")) {
+      p.grace_seconds = static_cast<int>(kube::IntField(spec, "terminationGracePeriodSeconds"));
+    }
+    auto started = Process::Start(p.command);
+    if (!started.ok()) return fail(started.status());
+    p.process.emplace(std::move(started).value());
+    Note(fmt::format("pod {}: started on {} ({}), pid {}", key, hosts->name(p.host), address,
+                     p.process->pid()));
+    {
+      std::lock_guard lock(mu);
+      pods[key] = std::move(p);
+    }
+    PublishStatus(key);
+  }
+
+  // Restarts an exited container; marks the pod Ready once its probe connects.
+  void KeepRunning(const std::string& key, const json& /*pod*/) {
+    bool changed = false;
+    {
+      std::lock_guard lock(mu);
+      Pod& p = pods.at(key);
+      const auto now = std::chrono::steady_clock::now();
+      if (p.process) {
+        if (auto exited = p.process->Wait(milliseconds(0)); exited.ok()) {
+          // What it said last, for the test's message; then the kubelet's back-off (10 s
+          // doubling there, 1 s here) before the next start.
+          std::string said = ReadFileToString(p.command.output_path).value_or("");
+          if (said.size() > 2000) said = said.substr(said.size() - 2000);
+          log.push_back(fmt::format("pod {}: container exited with {}:\n{}", key, *exited, said));
+          p.process.reset();
+          KillNamespace("/run/netns/" + hosts->name(p.host));
+          p.restart_at = now + std::min(seconds(1) * (1 << std::min(p.restarts, 4)), seconds(16));
+          p.ready = false;
+          changed = true;
+        }
+      } else if (now >= p.restart_at) {
+        auto again = Process::Start(p.command);
+        ++p.restarts;
+        changed = true;
+        log.push_back(fmt::format("pod {}: restart {}", key, p.restarts));
+        if (again.ok()) p.process.emplace(std::move(again).value());
+      }
+      if (!p.ready && p.probe_port > 0 &&
+          Connects(hosts->address(p.host), p.probe_port, milliseconds(200))) {
+        p.ready = true;
+        changed = true;
+        log.push_back(fmt::format("pod {}: ready", key));
+      }
+    }
+    if (changed) PublishStatus(key);
+  }
+
+  void PublishStatus(const std::string& key) {
+    json status;
+    std::string ns, name;
+    {
+      std::lock_guard lock(mu);
+      const Pod& p = pods.at(key);
+      const std::string address = hosts->address(p.host);
+      const std::string ready = p.ready ? "True" : "False";
+      status = {{"phase", "Running"},
+                {"podIP", address},
+                {"podIPs", {{{"ip", address}}}},
+                {"hostIP", address},
+                {"conditions",
+                 {{{"type", "Ready"}, {"status", ready}},
+                  {{"type", "ContainersReady"}, {"status", ready}},
+                  {{"type", "PodScheduled"}, {"status", "True"}}}},
+                {"containerStatuses",
+                 {{{"name", "server"},
+                   {"ready", p.ready},
+                   {"started", true},
+                   {"restartCount", p.restarts},
+                   {"state", {{"running", json::object()}}}}}}};
+      ns = key.substr(0, key.find('/'));
+      name = key.substr(key.find('/') + 1);
+    }
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto pod = api->Get({&Kind("v1", "Pod"), ns, name});
+      if (!pod.ok()) return;
+      (*pod)["status"] = status;
+      if (api->ReplaceStatus(*pod).ok()) return;
+    }
+  }
+
+  void StopPod(const std::string& key) {
+    Pod p;
+    {
+      std::lock_guard lock(mu);
+      auto it = pods.find(key);
+      if (it == pods.end()) return;
+      p = std::move(it->second);
+      pods.erase(it);
+    }
+    if (p.process) {
+      (void)p.process->Signal(SIGTERM);
+      if (!p.process->Wait(seconds(p.grace_seconds)).ok()) (void)p.process->Signal(SIGKILL);
+      (void)p.process->Wait(seconds(10));
+    }
+    KillNamespace("/run/netns/" + hosts->name(p.host));
+    (void)RemoveTree(p.dir);
+    Note(fmt::format("pod {}: stopped", key));
+    std::lock_guard lock(mu);
+    host_used[static_cast<size_t>(p.host)] = false;
+  }
+
+  void RemoveGoneClaims() {
+    const std::string root = JoinPath(options.dir, "v");
+    if (!PathExists(root)) return;
+    auto claims = api->List(Kind("v1", "PersistentVolumeClaim"), "", "");
+    if (!claims.ok()) return;
+    std::set<std::string> kept;
+    for (const json& claim : claims->items) {
+      const json meta = kube::ObjectField(claim, "metadata");
+      kept.insert(ClaimDir(kube::TextField(meta, "namespace"), kube::TextField(meta, "name")));
+    }
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+      const std::string dir = entry.path().string();
+      if (kept.count(dir)) continue;
+      (void)RemoveTree(dir);
+      Note(fmt::format("claim directory {}: its claim is gone, removed", dir));
+    }
+  }
+
+  // Short (a unix socket's path in it must stay under 108 bytes, as under /var/lib/dbaas in
+  // a pod): named by a hash of the claim's namespace and name.
+  std::string ClaimDir(const std::string& ns, const std::string& claim) const {
+    return JoinPath(JoinPath(options.dir, "v"), Sha256(ns + "/" + claim).Hex().substr(0, 12));
+  }
+};
+
+Result<std::unique_ptr<NodeSimulator>> NodeSimulator::Start(NodeSimulatorOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  ASSIGN_OR_RETURN(impl->api, kube::ApiClient::Create(impl->options.access));
+  ASSIGN_OR_RETURN(impl->hosts, TestHosts::Make(impl->options.pods));
+  ASSIGN_OR_RETURN(impl->user, LookupUser("nobody"));
+  impl->host_used.assign(static_cast<size_t>(impl->options.pods), false);
+  RETURN_IF_ERROR(MakeDirs(impl->options.dir, 0711));
+  Impl* raw = impl.get();
+  impl->loop = std::thread([raw] { raw->Run(); });
+  return std::unique_ptr<NodeSimulator>(new NodeSimulator(std::move(impl)));
+}
+
+NodeSimulator::NodeSimulator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+NodeSimulator::~NodeSimulator() {
+  impl_->stopping = true;
+  if (impl_->loop.joinable()) impl_->loop.join();
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [key, pod] : impl_->pods) keys.push_back(key);
+  }
+  for (const std::string& key : keys) impl_->StopPod(key);
+}
+
+int NodeSimulator::PodPid(const std::string& ns, const std::string& name) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->pods.find(ns + "/" + name);
+  if (it == impl_->pods.end() || !it->second.process) return -1;
+  return it->second.process->pid();
+}
+
+std::string NodeSimulator::ClaimDir(const std::string& ns, const std::string& name) const {
+  return impl_->ClaimDir(ns, name);
+}
+
+std::string NodeSimulator::Log() const {
+  std::lock_guard lock(impl_->mu);
+  std::string out;
+  for (const std::string& line : impl_->log) out += line + "\n";
+  return out;
+}
+
+}  // namespace dbaas::testing
