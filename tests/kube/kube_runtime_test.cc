@@ -22,6 +22,9 @@
 #include "kube/cluster_access.h"
 #include "kube/fake_kube_apiserver.h"
 #include "kube/node_simulator.h"
+#include "kube_runtime/agent_authority.h"
+#include "kube_runtime/agent_client.h"
+#include "kube_runtime/kube_engines.h"
 #include "test_util.h"
 
 namespace dbaas::testing {
@@ -163,6 +166,34 @@ TEST_F(KubeRuntimeTest, AnInstanceIsMadeInItsNamespaceServedFromItsPodOutlivesTh
   const std::string ip = PodIp(ns, "orders-postgresql-local-0");
   ASSERT_FALSE(ip.empty()) << node_->Log();
   const std::string password = inst["connection"]["password"];
+  // The agent's HTTPS: believed under the daemon's CA only, answering the instance's token
+  // only.
+  {
+    kube_runtime::AgentEndpoint agent;
+    agent.dns_name = kube_runtime::AgentDnsName({}, "orders", "postgresql");
+    agent.address = ip;
+    agent.token = Base64Decode(secret["data"].value("agent-token", "")).value_or("");
+    auto ours = kube_runtime::AgentAuthority::LoadOrCreate(daemon_.data_root());
+    ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+    kube_runtime::AgentClient client(ours->ca_pem());
+    auto answer = client.Call(agent, "GET", "/v1/instance", seconds(10));
+    ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+    EXPECT_EQ((*answer)["login"]["password"], password);
+    ASSERT_TRUE(MakeDirs(root_ / "other-ca", 0700).ok());
+    auto other = kube_runtime::AgentAuthority::LoadOrCreate(root_ / "other-ca");
+    ASSERT_TRUE(other.ok());
+    kube_runtime::AgentClient stranger(other->ca_pem());
+    auto unverified = stranger.Call(agent, "GET", "/v1/instance", seconds(10));
+    ASSERT_FALSE(unverified.ok());
+    EXPECT_NE(unverified.status().hint().find("not the one dbaasd issued"), std::string::npos)
+        << unverified.status().ToString();
+    agent.token = std::string(64, '0');
+    auto refused = client.Call(agent, "GET", "/v1/instance", seconds(10));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("wrong bearer token"), std::string::npos)
+        << refused.status().ToString();
+    EXPECT_EQ(refused.status().message().find(password), std::string::npos);
+  }
   const std::string conninfo = fmt::format(
       "host={} port=5432 user=app password={} dbname=app connect_timeout=5", ip, password);
   {
