@@ -42,7 +42,7 @@ class KubeRuntimeTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(::chmod(root_.path().c_str(), 0711), 0);
     NodeSimulatorOptions node;
-    if (const char* real = std::getenv("DBAAS_TEST_KUBECONFIG")) {
+    if (const char* real = std::getenv("DBAAS_TEST_KUBECONFIG"); real && *real) {
       kubeconfig_ = real;
       auto access = kube::LoadKubeconfig(kubeconfig_);
       ASSERT_TRUE(access.ok()) << access.status().ToString();
