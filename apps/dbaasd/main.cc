@@ -313,6 +313,12 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
 // and the agents' CA in the data root.
 dbaas::Result<std::unique_ptr<dbaas::engines::EngineSet>> KubernetesEngines(
     const DaemonOptions& o) {
+  if (o.kubernetes.image.empty()) {
+    return dbaas::Status::InvalidArgument(
+        "--runtime kubernetes needs the instance image",
+        "give --kube-image (or kubernetes.image in the config file): the image "
+        "deploy/Containerfile builds, as your cluster pulls it");
+  }
   auto access = o.kubeconfig.empty() ? dbaas::kube::InClusterAccess()
                                      : dbaas::kube::LoadKubeconfig(o.kubeconfig, o.kube_context);
   if (!access.ok()) return access.status();
