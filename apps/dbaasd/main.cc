@@ -177,6 +177,11 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         o.remote_gc_grace_seconds = it->get<double>();
       } else if (k == "runtime") {
         if (!given("--runtime")) o.runtime = it->get<std::string>();
+        if (o.runtime != "local" && o.runtime != "kubernetes") {
+          return dbaas::Status::InvalidArgument(
+              fmt::format("config file '{}': runtime '{}' is neither local nor kubernetes",
+                          o.config_file, o.runtime));
+        }
       } else if (k == "kubeconfig") {
         if (!given("--kubeconfig")) o.kubeconfig = it->get<std::string>();
       } else if (k == "kubernetes") {

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/names.h"
 #include "http/bearer.h"
+#include "kube/instance_objects.h"
 
 namespace dbaas::agent {
 namespace {
@@ -95,11 +96,11 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   }
   std::unique_ptr<PodAgent> agent(new PodAgent());
   agent->options_ = options;
-  ASSIGN_OR_RETURN(agent->token_, ReadSecret(options.secrets_dir, kTokenFile));
+  ASSIGN_OR_RETURN(agent->token_, ReadSecret(options.secrets_dir, kube::kAgentTokenFile));
   if (agent->token_.size() < kMinTokenLength) {
     return Status::InvalidArgument(
         fmt::format("the agent's token in '{}' has {} characters; it needs at least {}",
-                    JoinPath(options.secrets_dir, kTokenFile), agent->token_.size(),
+                    JoinPath(options.secrets_dir, kube::kAgentTokenFile), agent->token_.size(),
                     kMinTokenLength),
         "the daemon writes a random token of 64 hex digits into the instance's Secret");
   }
@@ -194,8 +195,8 @@ Status PodAgent::MakeServer() {
   http::HttpOptions http_options;
   http_options.host = listen.first.empty() ? "0.0.0.0" : listen.first;
   http_options.port = listen.second;
-  http_options.tls_cert_file = JoinPath(options_.secrets_dir, kCertFile);
-  http_options.tls_key_file = JoinPath(options_.secrets_dir, kKeyFile);
+  http_options.tls_cert_file = JoinPath(options_.secrets_dir, kube::kAgentCertFile);
+  http_options.tls_key_file = JoinPath(options_.secrets_dir, kube::kAgentKeyFile);
   http_options.threads = 8;  // one daemon, a probe or two
   http_options.max_body = 64 << 10;
   server_ = std::make_unique<http::HttpServer>(http_options);

@@ -33,18 +33,13 @@
 
 namespace dbaas::agent {
 
-// The files of the instance's Secret the agent reads (mounted at --secrets).
-inline constexpr char kTokenFile[] = "agent-token";
-inline constexpr char kCertFile[] = "agent.crt";
-inline constexpr char kKeyFile[] = "agent.key";
-
 struct AgentOptions {
   std::string engine;  // postgresql (MariaDB's accounts are bound to 127.0.0.1 yet)
   std::string name;    // the instance's
   std::string data;    // the volume's directory for it: the instance lives in data/<name>
   // A JSON object of the instance's settings (the ConfigMap's settings.json).
   std::string settings_file;
-  std::string secrets_dir;       // kTokenFile, kCertFile, kKeyFile
+  std::string secrets_dir;       // kube::kAgentTokenFile, kAgentCertFile, kAgentKeyFile
   std::string listen = ":8443";  // [ADDRESS]:PORT of the agent's HTTPS
   std::string address;           // the pod's IP: where the server listens
   std::string bin_dir;           // the engine's binaries; "": Debian's

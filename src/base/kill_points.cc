@@ -11,10 +11,11 @@
 namespace dbaas {
 namespace {
 
-constexpr std::array<std::pair<KillPoint, std::string_view>, 3> kNames = {{
+constexpr std::array<std::pair<KillPoint, std::string_view>, 4> kNames = {{
     {KillPoint::kBackupMode, "backup-mode"},
     {KillPoint::kRestoreFilled, "restore-filled"},
     {KillPoint::kPrimaryDecided, "primary-decided"},
+    {KillPoint::kObjectsApplied, "objects-applied"},
 }};
 
 // Milliseconds per point; atomics: armed once at start, read from any thread.

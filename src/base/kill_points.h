@@ -21,6 +21,9 @@ enum class KillPoint {
   // A failover or switchover: the catalog names the new primary, the old one is fenced,
   // the new one not promoted yet.
   kPrimaryDecided,
+  // An instance's objects are applied on a cluster (the Kubernetes runtime), its pod not
+  // running yet, the catalog still saying "creating".
+  kObjectsApplied,
 };
 
 // Every point, for tests that must cover them all.

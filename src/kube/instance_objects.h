@@ -51,6 +51,11 @@ struct InstanceObjectsSpec {
 // characters): `<name>-postgresql-local` stays under 52 for names up to 35.
 inline constexpr size_t kMaxKubernetesInstanceName = 35;
 inline constexpr int kAgentPort = 8443;
+// The instance's Secret's files the in-pod agent reads (agent/pod_agent.h): its bearer
+// token, and its certificate and key, issued by the daemon's CA for the pod's DNS name.
+inline constexpr char kAgentTokenFile[] = "agent-token";
+inline constexpr char kAgentCertFile[] = "agent.crt";
+inline constexpr char kAgentKeyFile[] = "agent.key";
 inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
 inline constexpr char kInstanceLabel[] = "app.kubernetes.io/instance";
 inline constexpr char kBackupSourceLabel[] = "dbaas.io/backup-source";

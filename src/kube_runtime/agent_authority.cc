@@ -19,6 +19,8 @@ namespace {
 
 constexpr long kValiditySeconds = 10L * 365 * 24 * 3600;
 constexpr long kBackdateSeconds = 3600;
+constexpr char kCaName[] = "dbaas agents' CA";
+constexpr char kAgentName[] = "dbaas agent";
 
 struct Free {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -44,22 +46,24 @@ Result<Owned<EVP_PKEY>> NewKey() {
   return key;
 }
 
-Result<std::string> KeyPem(EVP_PKEY* key) {
+// What a memory BIO holds, once `write` has written into it.
+template <typename Write>
+Result<std::string> Pem(const std::string& what, Write write) {
   Owned<BIO> bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1)
-    return OpenSslError("write a key as PEM");
+  if (!bio || write(bio.get()) != 1) return OpenSslError("write " + what + " as PEM");
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(n));
 }
 
+Result<std::string> KeyPem(EVP_PKEY* key) {
+  return Pem("a key", [key](BIO* bio) {
+    return PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  });
+}
+
 Result<std::string> CertPem(X509* cert) {
-  Owned<BIO> bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1)
-    return OpenSslError("write a certificate as PEM");
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
+  return Pem("a certificate", [cert](BIO* bio) { return PEM_write_bio_X509(bio, cert); });
 }
 
 Result<Owned<X509>> ReadCert(const std::string& pem) {
@@ -111,6 +115,17 @@ Result<Owned<X509>> NewCertificate(EVP_PKEY* key, const std::string& common_name
   return cert;
 }
 
+// The CA's self-signed certificate for `key`. Made again from the same key it has the same
+// subject and key identifier: what the CA issued before still verifies under it.
+Result<std::string> CaCertificatePem(EVP_PKEY* key) {
+  ASSIGN_OR_RETURN(auto cert, NewCertificate(key, kCaName, nullptr));
+  RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE"));
+  RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign"));
+  RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
+  if (X509_sign(cert.get(), key, EVP_sha256()) == 0) return OpenSslError("sign the CA");
+  return CertPem(cert.get());
+}
+
 }  // namespace
 
 Result<AgentAuthority> AgentAuthority::LoadOrCreate(const std::string& dir) {
@@ -119,13 +134,20 @@ Result<AgentAuthority> AgentAuthority::LoadOrCreate(const std::string& dir) {
   const bool have_cert = PathExists(cert_path);
   const bool have_key = PathExists(key_path);
   AgentAuthority authority;
-  if (have_cert || have_key) {
-    if (!have_cert || !have_key) {
+  if (have_key && !have_cert) {
+    // Cut off between writing the key and its certificate: the key is all that matters.
+    ASSIGN_OR_RETURN(authority.ca_key_pem_, ReadFileToString(key_path, 1 << 20));
+    ASSIGN_OR_RETURN(auto key, ReadKey(authority.ca_key_pem_));
+    ASSIGN_OR_RETURN(authority.ca_pem_, CaCertificatePem(key.get()));
+    RETURN_IF_ERROR(WriteFileAtomic(cert_path, authority.ca_pem_, 0644));
+    return authority;
+  }
+  if (have_cert) {
+    if (!have_key) {
       return Status::FailedPrecondition(
-          fmt::format("the agents' CA in '{}' has its {} but not its {}", dir,
-                      have_cert ? "certificate" : "key", have_cert ? "key" : "certificate"),
-          "restore the missing file from a backup of the data root; without it no running "
-          "agent can be reached");
+          fmt::format("the agents' CA in '{}' has its certificate but not its key", dir),
+          "restore agent-ca.key from a backup of the data root; without it no new instance "
+          "can be made and the running agents cannot be trusted anew");
     }
     ASSIGN_OR_RETURN(authority.ca_pem_, ReadFileToString(cert_path, 1 << 20));
     ASSIGN_OR_RETURN(authority.ca_key_pem_, ReadFileToString(key_path, 1 << 20));
@@ -140,14 +162,9 @@ Result<AgentAuthority> AgentAuthority::LoadOrCreate(const std::string& dir) {
     return authority;
   }
   ASSIGN_OR_RETURN(auto key, NewKey());
-  ASSIGN_OR_RETURN(auto cert, NewCertificate(key.get(), "dbaas agents' CA", nullptr));
-  RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE"));
-  RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign"));
-  RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) return OpenSslError("sign the CA");
-  ASSIGN_OR_RETURN(authority.ca_pem_, CertPem(cert.get()));
+  ASSIGN_OR_RETURN(authority.ca_pem_, CaCertificatePem(key.get()));
   ASSIGN_OR_RETURN(authority.ca_key_pem_, KeyPem(key.get()));
-  // The key first: a certificate alone is refused at the next start, a key alone is too.
+  // The key first: a key alone is completed at the next start.
   RETURN_IF_ERROR(WriteFileAtomic(key_path, authority.ca_key_pem_, 0600));
   RETURN_IF_ERROR(WriteFileAtomic(cert_path, authority.ca_pem_, 0644));
   return authority;
@@ -158,7 +175,9 @@ Result<IssuedCertificate> AgentAuthority::Issue(const std::vector<std::string>& 
   ASSIGN_OR_RETURN(auto ca, ReadCert(ca_pem_));
   ASSIGN_OR_RETURN(auto ca_key, ReadKey(ca_key_pem_));
   ASSIGN_OR_RETURN(auto key, NewKey());
-  ASSIGN_OR_RETURN(auto cert, NewCertificate(key.get(), dns_names.front(), ca.get()));
+  // The names are in the subjectAltName, which is what clients check; the CN is capped at
+  // 64 characters, which a pod's DNS name passes for instance names of 11 and more.
+  ASSIGN_OR_RETURN(auto cert, NewCertificate(key.get(), kAgentName, ca.get()));
   std::string names;
   for (const std::string& name : dns_names) {
     names += fmt::format("{}DNS:{}", names.empty() ? "" : ",", name);

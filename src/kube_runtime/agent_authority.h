@@ -18,14 +18,15 @@ struct IssuedCertificate {
 
 class AgentAuthority {
  public:
-  // dir/agent-ca.crt and dir/agent-ca.key, made (EC P-256, 10 years) when neither exists.
-  // One without the other, or a key that is not the certificate's, is refused with the
-  // reason.
+  // dir/agent-ca.crt and dir/agent-ca.key, made (EC P-256, 10 years) when neither exists;
+  // a key without its certificate (a daemon killed between the two writes) gets it again.
+  // A certificate without its key, or a key that is not the certificate's, is refused with
+  // the reason.
   static Result<AgentAuthority> LoadOrCreate(const std::string& dir);
 
   const std::string& ca_pem() const { return ca_pem_; }
-  // A server certificate for `dns_names` (the first is its subject's CN), valid for 10
-  // years from an hour ago (clocks of nodes differ), signed by the CA; a new key.
+  // A server certificate for `dns_names` (its subjectAltName), valid for 10 years from an
+  // hour ago (clocks of nodes differ), signed by the CA; a new key.
   Result<IssuedCertificate> Issue(const std::vector<std::string>& dns_names) const;
 
  private:

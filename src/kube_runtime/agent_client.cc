@@ -35,10 +35,12 @@ Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::
   CURL* handle = handles_->Take();
   if (handle == nullptr) return Status::Internal("curl_easy_init failed");
   const std::string url = fmt::format("https://{}:{}{}", agent.dns_name, agent.port, path);
-  // Connect to the pod's address, check the certificate against its DNS name.
+  // Connect to the pod's address, check the certificate against its DNS name. An IPv6
+  // address is bracketed there.
+  const std::string address =
+      agent.address.find(':') != std::string::npos ? "[" + agent.address + "]" : agent.address;
   curl_slist* connect_to = curl_slist_append(
-      nullptr,
-      fmt::format("{}:{}:{}:{}", agent.dns_name, agent.port, agent.address, agent.port).c_str());
+      nullptr, fmt::format("{}:{}:{}:{}", agent.dns_name, agent.port, address, agent.port).c_str());
   curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
   headers = curl_slist_append(headers, ("Authorization: Bearer " + agent.token).c_str());
   std::string body;
@@ -47,6 +49,9 @@ Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(handle, CURLOPT_CONNECT_TO, connect_to);
+  // The daemon's CA alone: no CA file or directory of the system's vouches for an agent.
+  curl_easy_setopt(handle, CURLOPT_CAINFO, nullptr);
+  curl_easy_setopt(handle, CURLOPT_CAPATH, nullptr);
   curl_easy_setopt(handle, CURLOPT_CAINFO_BLOB, &ca);
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);

@@ -1,5 +1,6 @@
 #include "kube_runtime/kube_engines.h"
 
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -9,6 +10,7 @@
 #include "base/base64.h"
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/kill_points.h"
 #include "base/log.h"
 #include "kube/json_fields.h"
 #include "kube_runtime/agent_client.h"
@@ -21,11 +23,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
-
-// The agent's files of the instance's Secret (agent/pod_agent.h reads them).
-constexpr char kTokenFile[] = "agent-token";
-constexpr char kCertFile[] = "agent.crt";
-constexpr char kKeyFile[] = "agent.key";
 
 // What is not built on this runtime yet, said the same way everywhere.
 Status NotOnKubernetes(const std::string& what) {
@@ -47,9 +44,34 @@ struct Cluster {
   std::unique_ptr<AgentClient> agents;
 };
 
-// Deletes the instance's namespace (everything of it goes with it) and waits until it is
-// gone; a namespace already gone is fine.
-Status DeleteNamespace(const Cluster& cluster, const std::string& ns) {
+// Whether namespace `ns` exists, and then whether it is instance `name`'s: labelled by
+// dbaas for that instance. Anything else (dbaasd's own namespace, a user's) is never
+// touched: kFailedPrecondition.
+Result<bool> OwnedNamespaceExists(const Cluster& cluster, const std::string& ns,
+                                  const std::string& name) {
+  auto found = cluster.api->Get({&NamespaceKind(), "", ns});
+  if (!found.ok()) {
+    if (found.status().code() == StatusCode::kNotFound) return false;
+    return found.status();
+  }
+  const json labels = kube::ObjectField(kube::ObjectField(*found, "metadata"), "labels");
+  if (kube::TextField(labels, kube::kManagedByLabel) != "dbaas" ||
+      kube::TextField(labels, kube::kInstanceLabel) != name) {
+    return Status::FailedPrecondition(
+        fmt::format("namespace {} is not instance '{}''s (it lacks the labels {}=dbaas and {}={})",
+                    ns, name, kube::kManagedByLabel, kube::kInstanceLabel, name),
+        "dbaasd touches only the namespaces it made; choose another instance name, or another "
+        "kubernetes.namespacePrefix");
+  }
+  return true;
+}
+
+// Deletes instance `name`'s namespace (everything of it goes with it) and waits until it
+// is gone; a namespace already gone is fine, one not the instance's is refused.
+Status DeleteNamespace(const Cluster& cluster, const std::string& name) {
+  const std::string ns = kube::InstanceNamespace(cluster.options.settings, name);
+  ASSIGN_OR_RETURN(bool exists, OwnedNamespaceExists(cluster, ns, name));
+  if (!exists) return Status::Ok();
   kube::ObjectRef ref{&NamespaceKind(), "", ns};
   Status deleted = cluster.api->Delete(ref);
   if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) return deleted;
@@ -65,7 +87,34 @@ Status DeleteNamespace(const Cluster& cluster, const std::string& ns) {
       fmt::format("see kubectl get namespace {} -o yaml: a finalizer may hold it", ns));
 }
 
-// An instance in its pod, reached through its agent.
+// The pod's IP once it runs.
+Result<std::string> PodAddress(const Cluster& cluster, const std::string& ns,
+                               const std::string& pod) {
+  auto found = cluster.api->Get({&PodKind(), ns, pod});
+  if (!found.ok()) return found.status();
+  const json status = kube::ObjectField(*found, "status");
+  const std::string phase = kube::TextField(status, "phase");
+  const std::string ip = kube::TextField(status, "podIP");
+  if (phase != "Running" || ip.empty()) {
+    return Status::Busy(fmt::format("pod {}/{} is {}", ns, pod, phase.empty() ? "pending" : phase));
+  }
+  return ip;
+}
+
+// Waits until the pod runs (its IP), at most `timeout`; the last reason it did not.
+Result<std::string> WaitForPod(const Cluster& cluster, const std::string& ns,
+                               const std::string& pod, milliseconds timeout) {
+  const auto deadline = steady_clock::now() + timeout;
+  for (;;) {
+    auto address = PodAddress(cluster, ns, pod);
+    if (address.ok() || steady_clock::now() >= deadline) return address;
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+}
+
+// An instance in its pod, reached through its agent. What the service asks often
+// (running, restarts) is answered from what a thread of its own last heard from the agent
+// (every 2 s): the service asks under its lock, which must not wait on a network.
 class PodInstance final : public engines::Instance {
  public:
   PodInstance(std::shared_ptr<const Cluster> cluster, std::string name, std::string dir,
@@ -79,65 +128,83 @@ class PodInstance final : public engines::Instance {
     agent_.dns_name = AgentDnsName(cluster_->options.settings, name_, engine_);
     agent_.port = kube::kAgentPort;
     agent_.token = std::move(token);
+    watcher_ = std::thread([this] { Watch(); });
+  }
+
+  ~PodInstance() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    watcher_.join();
   }
 
   Status Start(milliseconds timeout) override {
-    const auto deadline = steady_clock::now() + std::max(timeout, cluster_->options.start_timeout);
-    std::string last = "the pod does not exist yet";
-    while (steady_clock::now() < deadline) {
-      auto address = PodAddress();
+    const auto deadline = steady_clock::now() + timeout;
+    std::string last;
+    for (;;) {
+      auto address = PodAddress(*cluster_, ns_, pod_);
       if (!address.ok()) {
         last = address.status().message();
       } else {
-        AgentEndpoint agent = Agent(*address);
-        auto started = cluster_->agents->Call(agent, "POST", "/v1/start", seconds(90));
+        auto started = cluster_->agents->Call(Agent(*address), "POST", "/v1/start", timeout);
         if (started.ok()) {
-          Remember(*address, *started);
+          Remember(*started);
           return Status::Ok();
         }
         last = started.status().message();
       }
-      std::this_thread::sleep_for(milliseconds(500));
+      if (steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(milliseconds(250));
     }
     return Status::IoError(
-        fmt::format(
-            "instance {}: its pod {}/{} did not run and answer within {} s: {}", name_, ns_, pod_,
-            std::chrono::duration_cast<seconds>(cluster_->options.start_timeout).count(), last),
+        fmt::format("instance {}: its pod {}/{} did not run and answer within {} s: {}", name_, ns_,
+                    pod_, std::chrono::duration_cast<seconds>(timeout).count(), last),
         fmt::format("see kubectl -n {} describe pod {} (scheduling, the image, the volume)", ns_,
                     pod_));
   }
 
+  // The server stops; the pod stays (a restart of the pod starts it again).
   Status Stop(milliseconds timeout) override {
-    std::string address;
-    {
-      std::lock_guard lock(mu_);
-      address = address_;
+    auto address = PodAddress(*cluster_, ns_, pod_);
+    if (!address.ok()) {
+      if (address.status().code() == StatusCode::kNotFound) return Status::Ok();
+      return address.status();
     }
-    if (address.empty()) return Status::Ok();  // never reached: nothing of ours runs
-    auto stopped = cluster_->agents->Call(Agent(address), "POST", "/v1/stop",
+    auto stopped = cluster_->agents->Call(Agent(*address), "POST", "/v1/stop",
                                           std::max(timeout, milliseconds(seconds(5))));
     if (!stopped.ok()) return stopped.status();
-    Remember(address, *stopped);
+    Remember(*stopped);
     return Status::Ok();
   }
 
-  Status Delete() override { return DeleteNamespace(*cluster_, ns_); }
+  Status Delete() override { return DeleteNamespace(*cluster_, name_); }
 
-  bool running() const override { return Refreshed().value("running", false); }
-  bool answers() const override { return Refreshed().value("answers", false); }
-  int restarts() const override { return Refreshed().value("restarts", 0); }
+  bool running() const override {
+    std::lock_guard lock(mu_);
+    return kube::BoolField(state_, "running");
+  }
+  bool answers() const override {
+    std::lock_guard lock(mu_);
+    return kube::BoolField(state_, "answers");
+  }
+  int restarts() const override {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(kube::IntField(state_, "restarts"));
+  }
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
 
   // The daemon's own sessions go to the pod's address.
   engines::ConnectionInfo endpoint() const override {
     std::lock_guard lock(mu_);
-    return superuser_;
+    return ConnectionOf(kube::ObjectField(state_, "superuser"));
   }
   // Clients reach the instance through its Service, by its DNS name.
   engines::ConnectionInfo login() const override {
     std::lock_guard lock(mu_);
-    engines::ConnectionInfo c = login_;
+    engines::ConnectionInfo c = ConnectionOf(kube::ObjectField(state_, "login"));
     c.host = fmt::format("{}.{}.svc", name_, ns_);
     return c;
   }
@@ -153,60 +220,45 @@ class PodInstance final : public engines::Instance {
     return agent;
   }
 
-  // The pod's IP once it runs.
-  Result<std::string> PodAddress() const {
-    auto pod = cluster_->api->Get({&PodKind(), ns_, pod_});
-    if (!pod.ok()) return pod.status();
-    const json status = kube::ObjectField(*pod, "status");
-    const std::string phase = kube::TextField(status, "phase");
-    const std::string ip = kube::TextField(status, "podIP");
-    if (phase != "Running" || ip.empty()) {
-      return Status::Busy(
-          fmt::format("pod {}/{} is {}", ns_, pod_, phase.empty() ? "pending" : phase));
-    }
-    return ip;
-  }
-
+  // The agent's answer is input: read with the type-checked getters only.
   static engines::ConnectionInfo ConnectionOf(const json& login) {
     engines::ConnectionInfo c;
     c.type = "postgresql";
     c.host = kube::TextField(login, "host");
-    c.port = static_cast<uint16_t>(kube::IntField(login, "port"));
+    const int64_t port = kube::IntField(login, "port");
+    c.port = port > 0 && port <= 65535 ? static_cast<uint16_t>(port) : 0;
     c.user = kube::TextField(login, "user");
     c.password = kube::TextField(login, "password");
     c.database = kube::TextField(login, "database");
     return c;
   }
 
-  void Remember(const std::string& address, const json& state) const {
+  void Remember(const json& state) {
+    if (!state.is_object()) return;
     std::lock_guard lock(mu_);
-    address_ = address;
     state_ = state;
-    refreshed_ = steady_clock::now();
-    login_ = ConnectionOf(kube::ObjectField(state, "login"));
-    superuser_ = ConnectionOf(kube::ObjectField(state, "superuser"));
   }
 
-  // The agent's view, asked at most every 2 s (the service asks for each listing); what
-  // cannot be asked reads as not running.
-  json Refreshed() const {
-    {
-      std::lock_guard lock(mu_);
-      if (steady_clock::now() - refreshed_ < seconds(2)) return state_;
+  // Asks the agent every 2 s; what cannot be asked reads as not running (the logins stay
+  // as last heard).
+  void Watch() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      auto address = PodAddress(*cluster_, ns_, pod_);
+      auto state = address.ok()
+                       ? cluster_->agents->Call(Agent(*address), "GET", "/v1/instance", seconds(3))
+                       : Result<json>(address.status());
+      if (state.ok()) {
+        Remember(*state);
+      } else {
+        std::lock_guard down(mu_);
+        state_["running"] = false;
+        state_["answers"] = false;
+      }
+      lock.lock();
+      wake_.wait_for(lock, seconds(2), [this] { return stopping_; });
     }
-    auto address = PodAddress();
-    auto state = address.ok()
-                     ? cluster_->agents->Call(Agent(*address), "GET", "/v1/instance", seconds(3))
-                     : Result<json>(address.status());
-    if (state.ok()) {
-      Remember(*address, *state);
-      return *state;
-    }
-    std::lock_guard lock(mu_);
-    state_["running"] = false;
-    state_["answers"] = false;
-    refreshed_ = steady_clock::now();
-    return state_;
   }
 
   std::shared_ptr<const Cluster> cluster_;
@@ -217,11 +269,10 @@ class PodInstance final : public engines::Instance {
   const std::string pod_;
   AgentEndpoint agent_;  // without its address
   mutable std::mutex mu_;
-  mutable std::string address_;                 // guarded by mu_
-  mutable json state_ = json::object();         // guarded by mu_: the agent's last answer
-  mutable steady_clock::time_point refreshed_;  // guarded by mu_
-  mutable engines::ConnectionInfo login_;       // guarded by mu_
-  mutable engines::ConnectionInfo superuser_;   // guarded by mu_
+  std::condition_variable wake_;
+  bool stopping_ = false;        // guarded by mu_
+  json state_ = json::object();  // guarded by mu_: the agent's last answer, an object
+  std::thread watcher_;
 };
 
 class KubeEngine final : public engines::Engine {
@@ -249,20 +300,43 @@ class KubeEngine final : public engines::Engine {
     objects_spec.size_bytes =
         spec.size_bytes != 0 ? spec.size_bytes : cluster_->options.default_size_bytes;
     objects_spec.settings = spec.config;
-    objects_spec.secrets = {
-        {kTokenFile, token}, {kCertFile, cert.cert_pem}, {kKeyFile, cert.key_pem}};
+    objects_spec.secrets = {{kube::kAgentTokenFile, token},
+                            {kube::kAgentCertFile, cert.cert_pem},
+                            {kube::kAgentKeyFile, cert.key_pem}};
     ASSIGN_OR_RETURN(std::vector<json> objects,
                      kube::InstanceObjects(objects_spec, cluster_->options.settings));
     const std::string ns = kube::InstanceNamespace(cluster_->options.settings, spec.name);
+    ASSIGN_OR_RETURN(bool exists, OwnedNamespaceExists(*cluster_, ns, spec.name));
+    if (exists) {
+      return Status::AlreadyExists(
+          fmt::format("namespace {} exists already", ns),
+          "an instance of that name is still being deleted (wait for the namespace to go), or "
+          "was left by another daemon: delete the namespace, or choose another name");
+    }
     for (const json& object : objects) {
       auto applied = cluster_->api->Apply(object);
       if (!applied.ok()) {
         // Nothing half-made stays: the namespace holds all of it.
-        WarnIfError(DeleteNamespace(*cluster_, ns), "remove the instance's namespace");
+        WarnIfError(DeleteNamespace(*cluster_, spec.name), "remove the instance's namespace");
         return applied.status();
       }
     }
     spdlog::info("instance {}: objects applied in namespace {}", spec.name, ns);
+    ReachKillPoint(KillPoint::kObjectsApplied);
+    // A new pod may take minutes (an image pulled, a volume provisioned): waited for here,
+    // so that the service's Start waits for the server only.
+    const std::string pod = kube::StatefulSetName(spec.name, type()) + "-0";
+    if (auto running = WaitForPod(*cluster_, ns, pod, cluster_->options.start_timeout);
+        !running.ok()) {
+      WarnIfError(DeleteNamespace(*cluster_, spec.name), "remove the instance's namespace");
+      return Status::IoError(
+          fmt::format("instance {}: its pod {}/{} did not run within {} s: {}", spec.name, ns, pod,
+                      std::chrono::duration_cast<seconds>(cluster_->options.start_timeout).count(),
+                      running.status().message()),
+          fmt::format("see kubectl -n {} describe pod {} (scheduling, the image, the volume); the "
+                      "instance was removed",
+                      ns, pod));
+    }
     return std::unique_ptr<engines::Instance>(std::make_unique<PodInstance>(
         cluster_, spec.name, JoinPath(spec.data_root, spec.name), type(), token));
   }
@@ -279,7 +353,8 @@ class KubeEngine final : public engines::Engine {
       }
       return secret.status();
     }
-    auto token = Base64Decode(kube::TextField(kube::ObjectField(*secret, "data"), kTokenFile));
+    auto token =
+        Base64Decode(kube::TextField(kube::ObjectField(*secret, "data"), kube::kAgentTokenFile));
     if (!token || token->empty()) {
       return Status::FailedPrecondition(
           fmt::format("instance '{}': its Secret {}/{}-credentials has no agent token", name, ns,
@@ -333,10 +408,20 @@ class KubeEngineSet final : public engines::EngineSet {
     return postgres_->Open(data_root, name);
   }
   Status RemoveRemains(const std::string& /*data_root*/, const std::string& name) const override {
-    return DeleteNamespace(*cluster_, kube::InstanceNamespace(cluster_->options.settings, name));
+    return DeleteNamespace(*cluster_, name);
   }
   Status CheckInstanceName(const std::string& name) const override {
-    return kube::CheckKubernetesInstanceName(name);
+    RETURN_IF_ERROR(kube::CheckKubernetesInstanceName(name));
+    const kube::KubernetesSettings& k = cluster_->options.settings;
+    const std::string ns = kube::InstanceNamespace(k, name);
+    if (ns == k.daemon_namespace || ns == "default" || ns.starts_with("kube-")) {
+      return Status::InvalidArgument(
+          fmt::format("instance name '{}' would live in namespace {}, which is not an "
+                      "instance's to have",
+                      name, ns),
+          "choose another name");
+    }
+    return Status::Ok();
   }
   bool servers_outlive_daemon() const override { return true; }
 

@@ -36,7 +36,7 @@ constexpr uint16_t kDatabasePort = 5432;  // the pod's own network: the standard
 class PodAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto hosts = TestHosts::Make(1);
+    auto hosts = TestHosts::Make(2);
     if (!hosts.ok()) GTEST_SKIP() << "no network namespaces here: " << hosts.status().ToString();
     pod_ = std::move(hosts).value();
     auto nobody = LookupUser("nobody");
@@ -65,7 +65,7 @@ class PodAgentTest : public ::testing::Test {
               "-subj",
               "/CN=agent",
               "-addext",
-              "subjectAltName=IP:" + address(),
+              "subjectAltName=IP:" + pod_->address(0) + ",IP:" + pod_->address(1),
               "-keyout",
               root_ / "secrets/agent.key",
               "-out",
@@ -91,7 +91,8 @@ class PodAgentTest : public ::testing::Test {
     ASSERT_EQ(::chmod(path.c_str(), 0400), 0);
   }
 
-  const std::string& address() const { return pod_->address(0); }
+  // The pod's address: a rescheduled pod (`host_` 1) gets another.
+  const std::string& address() const { return pod_->address(host_); }
 
   ProcessOptions AgentCommand(const std::string& engine = "postgresql") {
     ProcessOptions o;
@@ -105,7 +106,7 @@ class PodAgentTest : public ::testing::Test {
               "--port-file",    root_ / "volume/agent-port"};
     o.env = {"POD_IP=" + address()};
     o.user = user_;
-    o.network_namespace = "/run/netns/" + pod_->name(0);
+    o.network_namespace = "/run/netns/" + pod_->name(host_);
     o.output_path = root_ / "agent.log";
     return o;
   }
@@ -180,6 +181,7 @@ class PodAgentTest : public ::testing::Test {
   std::unique_ptr<TestHosts> pod_;
   UserIds user_;
   std::string token_;
+  int host_ = 0;
   std::optional<Process> agent_;
 };
 
@@ -245,15 +247,19 @@ TEST_F(PodAgentTest,
   auto shutdown_log = ReadFileToString(root_ / "volume/data/orders/postgres.log");
   EXPECT_NE(shutdown_log.value_or("").find("database system is shut down"), std::string::npos);
 
-  // The pod again (a reschedule): the instance is opened, not made: same logins, same rows.
+  // The pod again, rescheduled with another address: the instance is opened, not made, and
+  // serves at the new address with the same logins and rows.
+  host_ = 1;
   const int again = StartAgent();
   ASSERT_GT(again, 0);
   EXPECT_NE(Log().find("opened in"), std::string::npos) << Log();
   json reopened = Instance(again);
   EXPECT_EQ(reopened["login"]["password"], inst["login"]["password"]);
   EXPECT_EQ(reopened["superuser"]["password"], inst["superuser"]["password"]);
-  auto back = engines::PgConnection::Connect(uri);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(reopened["login"]["host"], address());
+  auto back = engines::PgConnection::Connect(reopened["login"]["uri"].get<std::string>());
+  ASSERT_TRUE(back.ok()) << back.status().ToString() << "\n" << Log();
+  EXPECT_EQ(back->QueryValue("select inet_server_addr()").value_or(""), address());
   EXPECT_EQ(back->QueryValue("select count(*) from t").value_or(""), "100");
 }
 

@@ -19,7 +19,7 @@ TEST(KillPointsTest, EachPointHasOneNameThatParsesBack) {
     EXPECT_TRUE(names.insert(KillPointName(p)).second) << KillPointName(p);
     EXPECT_EQ(ParseKillPoint(KillPointName(p)), p);
   }
-  EXPECT_EQ(names.size(), 3u);
+  EXPECT_EQ(names.size(), 4u);
   EXPECT_FALSE(ParseKillPoint("backup_mode").has_value());
 }
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "base/files.h"
@@ -57,6 +58,28 @@ TEST(AgentAuthorityTest, IsMadeOnceKeptPrivateAndIssuesCertificatesForTheirNames
   ASSERT_TRUE(other.ok());
   EXPECT_NE(Verify(work.path(), other->ca_pem(), issued->cert_pem, name), 0);
   EXPECT_FALSE(again->Issue({}).ok());
+  // The longest instance name (35 characters) makes the longest DNS name.
+  const std::string longest = std::string(35, 'a');
+  const std::string long_name =
+      fmt::format("{0}-postgresql-local-0.{0}-hl.dbaas-{0}.svc.cluster.local", longest);
+  auto long_issued = again->Issue({long_name});
+  ASSERT_TRUE(long_issued.ok()) << long_issued.status().ToString();
+  EXPECT_EQ(Verify(work.path(), made->ca_pem(), long_issued->cert_pem, long_name), 0);
+}
+
+TEST(AgentAuthorityTest, AKeyWithoutItsCertificateGetsItAgainAndWhatItIssuedStillVerifies) {
+  TempDir dir, work;
+  auto made = AgentAuthority::LoadOrCreate(dir.path());
+  ASSERT_TRUE(made.ok());
+  const std::string name = "orders-postgresql-local-0.orders-hl.dbaas-orders.svc";
+  auto issued = made->Issue({name});
+  ASSERT_TRUE(issued.ok());
+  // A daemon killed between writing the key and the certificate.
+  ASSERT_EQ(::unlink((dir / "agent-ca.crt").c_str()), 0);
+  auto again = AgentAuthority::LoadOrCreate(dir.path());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(PathExists(dir / "agent-ca.crt"));
+  EXPECT_EQ(Verify(work.path(), again->ca_pem(), issued->cert_pem, name), 0);
 }
 
 TEST(AgentAuthorityTest, AHalfMissingOrMismatchedIsRefusedWithTheReason) {

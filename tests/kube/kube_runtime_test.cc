@@ -22,6 +22,7 @@
 #include "kube/cluster_access.h"
 #include "kube/fake_kube_apiserver.h"
 #include "kube/node_simulator.h"
+#include "kube/resources.h"
 #include "kube_runtime/agent_authority.h"
 #include "kube_runtime/agent_client.h"
 #include "kube_runtime/kube_engines.h"
@@ -80,10 +81,13 @@ class KubeRuntimeTest : public ::testing::Test {
     node_.reset();
   }
 
-  void StartDaemon() {
-    Status st = daemon_.Start({}, {"--runtime", "kubernetes", "--kubeconfig",
-                                   daemon_kubeconfig_.empty() ? kubeconfig_ : daemon_kubeconfig_,
-                                   "--kube-image", "registry.example/dbaas:test"});
+  void StartDaemon(const std::vector<std::string>& more = {}) {
+    std::vector<std::string> args = {
+        "--runtime",    "kubernetes",
+        "--kubeconfig", daemon_kubeconfig_.empty() ? kubeconfig_ : daemon_kubeconfig_,
+        "--kube-image", "registry.example/dbaas:test"};
+    args.insert(args.end(), more.begin(), more.end());
+    Status st = daemon_.Start({}, args);
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
 
@@ -231,6 +235,19 @@ TEST_F(KubeRuntimeTest, AnInstanceIsMadeInItsNamespaceServedFromItsPodOutlivesTh
       daemon_.Post("/instances", json{{"name", std::string(36, 'a')}, {"type", "postgresql"}});
   EXPECT_EQ(long_name.status, 400) << long_name.raw;
   EXPECT_NE(long_name.raw.find("at most 35"), std::string::npos) << long_name.raw;
+  // Namespaces that are not an instance's are never touched: dbaasd's own, and one someone
+  // else made under an instance's name.
+  auto own = daemon_.Post("/instances", json{{"name", "system"}, {"type", "postgresql"}});
+  EXPECT_EQ(own.status, 400) << own.raw;
+  ASSERT_TRUE(api_->Create({{"apiVersion", "v1"},
+                            {"kind", "Namespace"},
+                            {"metadata", {{"name", "dbaas-theirs"}}}})
+                  .ok());
+  auto theirs = daemon_.Post("/instances", json{{"name", "theirs"}, {"type", "postgresql"}});
+  EXPECT_EQ(theirs.status, 409) << theirs.raw;
+  EXPECT_NE(theirs.raw.find("not instance 'theirs'"), std::string::npos) << theirs.raw;
+  EXPECT_TRUE(Stored("/api/v1/namespaces/dbaas-theirs").is_object()) << "a foreign namespace went";
+  (void)api_->Delete({&kube::KnownKind("v1", "Namespace"), "", "dbaas-theirs"});
   auto maria = daemon_.Post("/instances", json{{"name", "shop"}, {"type", "mariadb"}});
   EXPECT_EQ(maria.status, 400) << maria.raw;
   EXPECT_FALSE(Stored("/api/v1/namespaces/dbaas-shop").is_object());
@@ -246,6 +263,31 @@ TEST_F(KubeRuntimeTest, AnInstanceIsMadeInItsNamespaceServedFromItsPodOutlivesTh
   })) << node_->Log();
   EXPECT_FALSE(engines::PgConnection::Connect(conninfo).ok());
   EXPECT_EQ(daemon_.Get("/instances/orders").status, 404);
+}
+
+// kill -9 of dbaasd while a new instance's pod is on its way: at the restart the half-made
+// instance is discarded with its namespace (pod and claim with it), and the name is free.
+TEST_F(KubeRuntimeTest, AnInstanceCutOffByAKillOfDbaasdGoesWithItsNamespaceAtTheRestart) {
+  auto stopped = daemon_.Stop();
+  ASSERT_TRUE(stopped.ok() && *stopped == 0);
+  StartDaemon({"--test-hold", "objects-applied=60000"});
+  auto started =
+      daemon_.Post("/instances?async=true", json{{"name", "cut"}, {"type", "postgresql"}});
+  ASSERT_EQ(started.status, 202) << started.raw;
+  ASSERT_TRUE(daemon_.WaitLogSays("holding at objects-applied"));
+  EXPECT_TRUE(Stored("/api/v1/namespaces/dbaas-cut").is_object());
+  daemon_.Kill();
+
+  StartDaemon();
+  EXPECT_EQ(daemon_.Get("/instances/cut").status, 404);
+  EXPECT_FALSE(Stored("/api/v1/namespaces/dbaas-cut").is_object())
+      << "the cut-off instance's namespace outlived the restart";
+  EXPECT_TRUE(Eventually([&] { return node_->PodPid("dbaas-cut", "cut-postgresql-local-0") < 0; }))
+      << node_->Log();
+  auto again = daemon_.Post("/instances", json{{"name", "cut"}, {"type", "postgresql"}});
+  ASSERT_EQ(again.status, 201) << again.raw << "\n" << node_->Log();
+  EXPECT_EQ(Instance("cut")["status"], "running");
+  EXPECT_EQ(daemon_.Delete("/instances/cut").status, 200);
 }
 
 }  // namespace

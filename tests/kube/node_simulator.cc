@@ -320,12 +320,17 @@ struct NodeSimulator::Impl {
     p.dir = JoinPath(JoinPath(options.dir, "pods"), fmt::format("{}-{}", ns, p.uid));
     auto fail = [&](const Status& st) {
       Note(fmt::format("pod {}: cannot start: {}", key, st.ToString()));
+      (void)RemoveTree(p.dir);  // its Secret's files with it
       std::lock_guard lock(mu);
       host_used[static_cast<size_t>(p.host)] = false;
     };
+    const json containers = kube::ArrayField(spec, "containers");
+    if (containers.empty() || !containers[0].is_object()) {
+      return fail(Status::InvalidArgument("the pod has no container"));
+    }
     auto mounted = Mount(ns, spec, p.dir);
     if (!mounted.ok()) return fail(mounted.status());
-    const json container = kube::ArrayField(spec, "containers").at(0);
+    const json container = containers[0];
     std::vector<std::pair<std::string, std::string>> mounts;  // mountPath -> dir
     for (const json& m : kube::ArrayField(container, "volumeMounts")) {
       auto it = mounted->find(kube::TextField(m, "name"));
@@ -340,8 +345,13 @@ struct NodeSimulator::Impl {
     };
     for (const json& part :
          {kube::ArrayField(container, "command"), kube::ArrayField(container, "args")}) {
-      for (const json& arg : part) p.command.argv.push_back(rewrite(arg.get<std::string>()));
+      for (const json& arg : part) {
+        if (!arg.is_string()) return fail(Status::InvalidArgument("an argument is not text"));
+        p.command.argv.push_back(rewrite(arg.get<std::string>()));
+      }
     }
+    if (p.command.argv.empty())
+      return fail(Status::InvalidArgument("the container has no command"));
     const std::string address = hosts->address(p.host);
     for (const json& env : kube::ArrayField(container, "env")) {
       std::string value = kube::TextField(env, "value");
@@ -376,9 +386,13 @@ struct NodeSimulator::Impl {
     PublishStatus(key);
   }
 
-  // Restarts an exited container; marks the pod Ready once its probe connects.
+  // Restarts an exited container (with back-off); the pod is Ready while its probe
+  // connects.
   void KeepRunning(const std::string& key, const json& /*pod*/) {
     bool changed = false;
+    std::string address;
+    int probe_port = 0;
+    bool was_ready = false;
     {
       std::lock_guard lock(mu);
       Pod& p = pods.at(key);
@@ -403,11 +417,22 @@ struct NodeSimulator::Impl {
         log.push_back(fmt::format("pod {}: restart {}", key, p.restarts));
         if (again.ok()) p.process.emplace(std::move(again).value());
       }
-      if (!p.ready && p.probe_port > 0 &&
-          Connects(hosts->address(p.host), p.probe_port, milliseconds(200))) {
-        p.ready = true;
-        changed = true;
-        log.push_back(fmt::format("pod {}: ready", key));
+      if (p.process && p.probe_port > 0) {
+        address = hosts->address(p.host);
+        probe_port = p.probe_port;
+        was_ready = p.ready;
+      }
+    }
+    if (probe_port > 0) {
+      const bool ready = Connects(address, probe_port, milliseconds(200));
+      if (ready != was_ready) {
+        std::lock_guard lock(mu);
+        auto it = pods.find(key);
+        if (it != pods.end()) {
+          it->second.ready = ready;
+          log.push_back(fmt::format("pod {}: {}", key, ready ? "ready" : "not ready"));
+          changed = true;
+        }
       }
     }
     if (changed) PublishStatus(key);

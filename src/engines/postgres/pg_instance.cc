@@ -399,6 +399,11 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
   if (!inst.archive_id_.empty()) owned.push_back(inst.SpoolDir());
   ASSIGN_OR_RETURN(bool moved, inst.Locate(rt, os_user, "postgres", owned));
   if (moved) RETURN_IF_ERROR(inst.WriteMeta());
+  if (!inst.placement().clients.empty()) {
+    // Reached at the address its placement gives, which can change (a pod rescheduled gets
+    // another IP): the server listens where it is now.
+    RETURN_IF_ERROR(inst.WriteConfig());
+  }
   if (!inst.archive_id_.empty() && !PathExists(inst.SpoolDir())) {
     // Made before spools: its server's user wrote the archive itself (dbaasd's start has
     // made the archive root's: Repository::RestrictAccess). It archives into a spool from
