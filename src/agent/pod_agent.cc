@@ -145,6 +145,22 @@ PodAgent::~PodAgent() {
   if (instance_) WarnIfError(instance_->Stop(), "stop the server");
 }
 
+json PodAgent::VolumeJson() const {
+  // Walking the instance's files costs in proportion to them: at most every 30 s.
+  const auto now = std::chrono::steady_clock::now();
+  if (volume_measured_ == std::chrono::steady_clock::time_point() ||
+      now - volume_measured_ > std::chrono::seconds(30)) {
+    volume_measured_ = now;
+    volume_ = nullptr;
+    if (auto probe = instance_->volume_probe()) {
+      if (auto stats = probe(); stats.ok()) {
+        volume_ = {{"usedBytes", stats->used_bytes}, {"exclusiveBytes", stats->exclusive_bytes}};
+      }
+    }
+  }
+  return volume_;
+}
+
 json PodAgent::InstanceJson() const {
   json j = {{"name", instance_->name()},
             {"type", options_.engine},
@@ -153,7 +169,8 @@ json PodAgent::InstanceJson() const {
             {"restarts", instance_->restarts()},
             {"standby", instance_->standby()},
             {"login", LoginJson(instance_->login())},
-            {"superuser", LoginJson(instance_->endpoint())}};
+            {"superuser", LoginJson(instance_->endpoint())},
+            {"volume", VolumeJson()}};
   return j;
 }
 

@@ -19,6 +19,7 @@
 // is opened; one whose making was cut off (no instance.json) is removed and made again.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -66,7 +67,8 @@ class PodAgent {
   PodAgent() = default;
   Status MakeServer();  // the HTTPS server with its routes, not listening yet
   void AddRoutes(http::HttpServer& server);
-  nlohmann::json InstanceJson() const;
+  nlohmann::json InstanceJson() const;  // mu_ held
+  nlohmann::json VolumeJson() const;    // mu_ held
 
   AgentOptions options_;
   std::string token_;
@@ -74,6 +76,9 @@ class PodAgent {
   std::unique_ptr<engines::EngineSet> engines_;
   mutable std::mutex mu_;                        // one operation on the instance at a time
   std::unique_ptr<engines::Instance> instance_;  // guarded by mu_
+  // The volume's usage as last measured (null: not measurable), and when.
+  mutable nlohmann::json volume_;                                  // guarded by mu_
+  mutable std::chrono::steady_clock::time_point volume_measured_;  // guarded by mu_
   std::unique_ptr<http::HttpServer> server_;
 };
 

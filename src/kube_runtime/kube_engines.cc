@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -212,6 +213,17 @@ class PodInstance final : public engines::Instance {
   std::string note() const override {
     return fmt::format("runs in pod {}/{} (the Kubernetes runtime)", ns_, pod_);
   }
+  // What the agent measured of its volume (it walks the instance's files at most every
+  // 30 s), as last heard; a value that outlives the instance.
+  engines::VolumeProbe volume_probe() const override {
+    return [volume = volume_]() -> Result<runtime::VolumeStats> {
+      std::lock_guard lock(volume->mu);
+      if (!volume->stats) {
+        return Status::Busy("the agent has not reported its volume yet", "ask again shortly");
+      }
+      return *volume->stats;
+    };
+  }
 
  private:
   AgentEndpoint Agent(const std::string& address) const {
@@ -235,6 +247,16 @@ class PodInstance final : public engines::Instance {
 
   void Remember(const json& state) {
     if (!state.is_object()) return;
+    const json volume = kube::ObjectField(state, "volume");
+    if (!volume.empty()) {
+      runtime::VolumeStats stats;
+      stats.used_bytes =
+          static_cast<uint64_t>(std::max<int64_t>(0, kube::IntField(volume, "usedBytes")));
+      stats.exclusive_bytes =
+          static_cast<uint64_t>(std::max<int64_t>(0, kube::IntField(volume, "exclusiveBytes")));
+      std::lock_guard lock(volume_->mu);
+      volume_->stats = stats;
+    }
     std::lock_guard lock(mu_);
     state_ = state;
   }
@@ -272,6 +294,11 @@ class PodInstance final : public engines::Instance {
   std::condition_variable wake_;
   bool stopping_ = false;        // guarded by mu_
   json state_ = json::object();  // guarded by mu_: the agent's last answer, an object
+  struct Volume {
+    std::mutex mu;
+    std::optional<runtime::VolumeStats> stats;  // guarded by mu
+  };
+  const std::shared_ptr<Volume> volume_ = std::make_shared<Volume>();
   std::thread watcher_;
 };
 

@@ -82,10 +82,14 @@ class KubeRuntimeTest : public ::testing::Test {
   }
 
   void StartDaemon(const std::vector<std::string>& more = {}) {
-    std::vector<std::string> args = {
-        "--runtime",    "kubernetes",
-        "--kubeconfig", daemon_kubeconfig_.empty() ? kubeconfig_ : daemon_kubeconfig_,
-        "--kube-image", "registry.example/dbaas:test"};
+    std::vector<std::string> args = {"--runtime",
+                                     "kubernetes",
+                                     "--kubeconfig",
+                                     daemon_kubeconfig_.empty() ? kubeconfig_ : daemon_kubeconfig_,
+                                     "--kube-image",
+                                     "registry.example/dbaas:test",
+                                     "--volume-check-interval",
+                                     "1"};
     args.insert(args.end(), more.begin(), more.end());
     Status st = daemon_.Start({}, args);
     ASSERT_TRUE(st.ok()) << st.ToString();
@@ -207,6 +211,11 @@ TEST_F(KubeRuntimeTest, AnInstanceIsMadeInItsNamespaceServedFromItsPodOutlivesTh
     ASSERT_TRUE(conn->Query("create table t (id int primary key)").ok());
     ASSERT_TRUE(conn->Query("insert into t select generate_series(1, 42)").ok());
   }
+
+  // Its volume's usage, as the agent measures it.
+  EXPECT_TRUE(Eventually([&] { return Instance("orders")["volume"]["usedBytes"].is_number(); }))
+      << Instance("orders").dump();
+  EXPECT_GT(Instance("orders")["volume"].value("usedBytes", 0), 20 << 20) << "initdb's files";
 
   // The daemon restarts (a rolling update of its Deployment): the pod runs on, untouched,
   // and the next daemon finds the instance through its Secret.
