@@ -15,6 +15,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
+#include "base/process.h"
+
 namespace dbaas::testing {
 namespace fs = std::filesystem;
 
@@ -151,6 +155,32 @@ std::string MemoryMount::Make(const char* type, const char* options) {
   }
   mounted_ = true;
   return "";
+}
+
+void MakeSelfSignedCertificate(const std::string& cert_path, const std::string& key_path,
+                               const std::string& subject_alt_names) {
+  ProcessOptions o;
+  o.argv = {"openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dbaas test",
+            "-addext",
+            "subjectAltName=" + subject_alt_names,
+            "-keyout",
+            key_path,
+            "-out",
+            cert_path};
+  auto ran = RunProcess(o, std::chrono::seconds(60));
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  ASSERT_EQ(ran->exit_code, 0) << ran->output;
 }
 
 }  // namespace dbaas::testing

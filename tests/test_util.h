@@ -67,4 +67,9 @@ class MemoryMount {
   bool mounted_ = false;
 };
 
+// A self-signed certificate (EC P-256, 2 days) and its key, made with the openssl
+// command, for `subject_alt_names` ("IP:127.0.0.1,DNS:x"); fails the test if it cannot.
+void MakeSelfSignedCertificate(const std::string& cert_path, const std::string& key_path,
+                               const std::string& subject_alt_names);
+
 }  // namespace dbaas::testing

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/pod_agent.h"
+#include "base/process.h"
 #include "commands.h"
 
 namespace dbaas::cli {
@@ -18,12 +19,7 @@ namespace {
 
 int RunAgent(const agent::AgentOptions& options, OutputFormat format) {
   // Every thread made from here on inherits the mask: one thread waits for the signals.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = BlockStopSignals();
   spdlog::set_level(spdlog::level::info);
   auto opened = agent::PodAgent::Open(options);
   if (!opened.ok()) return ReportError(opened.status(), format);

@@ -1,30 +1,17 @@
 // dbaas: the command-line client. instance/backup/restore/job talk to dbaasd; the offline
 // repo/snapshot commands work on a snapshot repository directly.
-#include <sys/resource.h>
-
 #include <iostream>
 #include <map>
 
 #include <CLI/CLI.hpp>
 
 #include "base/log.h"
+#include "base/process.h"
 #include "commands.h"
 
-namespace {
-
-// A repository can hold thousands of packs, each kept open while reading.
-void RaiseOpenFileLimit() {
-  struct rlimit lim;
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-  }
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  RaiseOpenFileLimit();
+  // A repository can hold thousands of packs, each kept open while reading.
+  dbaas::RaiseOpenFileLimit();
   CLI::App app{"dbaas: Mini DBaaS command-line client"};
   app.require_subcommand(1);
   app.fallthrough();  // global options (-o, --threads) may follow the subcommand

@@ -343,18 +343,8 @@ dbaas::Result<std::unique_ptr<dbaas::engines::EngineSet>> KubernetesEngines(
 // SIGTERM and SIGINT are waited for by one thread (every thread made later inherits the
 // mask); SIGPIPE is ignored; the open-files limit is raised to its maximum.
 sigset_t SetUpProcess() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  struct rlimit lim;
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-  }
-  return signals;
+  dbaas::RaiseOpenFileLimit();
+  return dbaas::BlockStopSignals();
 }
 
 dbaas::api::ApiOptions ApiOptionsOf(const DaemonOptions& o,

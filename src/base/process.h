@@ -3,6 +3,8 @@
 // pgbench, mariadb-install-db) as an unprivileged user.
 #pragma once
 
+#include <signal.h>
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -26,6 +28,15 @@ Result<UserIds> LookupUser(const std::string& name);
 
 // This machine's host name (what a bucket's lease records of its writer); "" if unknown.
 std::string HostName();
+
+// What a long-running process (dbaasd, the in-pod agent) does before its first thread:
+// SIGTERM and SIGINT blocked in this thread, and so in every thread made from here on, for
+// one thread to sigwait for the returned set; SIGPIPE ignored (a peer gone is an error
+// from write, not a death).
+sigset_t BlockStopSignals();
+// The open-files limit raised to its maximum (a repository keeps packs open; a server many
+// connections).
+void RaiseOpenFileLimit();
 
 struct ProcessOptions {
   std::vector<std::string> argv;  // argv[0]: a path, or a name looked up in PATH

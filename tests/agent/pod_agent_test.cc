@@ -51,27 +51,8 @@ class PodAgentTest : public ::testing::Test {
     // The Secret: a token, and a certificate for the pod's address.
     token_ = RandomHex(32);
     WriteSecret("agent-token", token_ + "\n");
-    ProcessOptions o;
-    o.argv = {"openssl",
-              "req",
-              "-x509",
-              "-newkey",
-              "ec",
-              "-pkeyopt",
-              "ec_paramgen_curve:P-256",
-              "-nodes",
-              "-days",
-              "2",
-              "-subj",
-              "/CN=agent",
-              "-addext",
-              "subjectAltName=IP:" + pod_->address(0) + ",IP:" + pod_->address(1),
-              "-keyout",
-              root_ / "secrets/agent.key",
-              "-out",
-              root_ / "secrets/agent.crt"};
-    auto ran = RunProcess(o, seconds(60));
-    ASSERT_TRUE(ran.ok() && ran->exit_code == 0) << (ran.ok() ? ran->output : "");
+    MakeSelfSignedCertificate(root_ / "secrets/agent.crt", root_ / "secrets/agent.key",
+                              "IP:" + pod_->address(0) + ",IP:" + pod_->address(1));
     for (const char* file : {"agent.key", "agent.crt"}) {
       ASSERT_EQ(::chown((root_ / ("secrets/" + std::string(file))).c_str(), user_.uid, user_.gid),
                 0);

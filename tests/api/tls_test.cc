@@ -22,28 +22,7 @@ class TlsTest : public ::testing::Test {
 
   // A self-signed certificate for 127.0.0.1 and its key: <name>.crt, <name>.key.
   void MakeCertificate(const std::string& name) {
-    ProcessOptions o;
-    o.argv = {"openssl",
-              "req",
-              "-x509",
-              "-newkey",
-              "ec",
-              "-pkeyopt",
-              "ec_paramgen_curve:P-256",
-              "-nodes",
-              "-days",
-              "2",
-              "-subj",
-              "/CN=127.0.0.1",
-              "-addext",
-              "subjectAltName=IP:127.0.0.1",
-              "-keyout",
-              root_ / (name + ".key"),
-              "-out",
-              root_ / (name + ".crt")};
-    auto ran = RunProcess(o, seconds(60));
-    ASSERT_TRUE(ran.ok()) << ran.status().ToString();
-    ASSERT_EQ(ran->exit_code, 0) << ran->output;
+    MakeSelfSignedCertificate(root_ / (name + ".crt"), root_ / (name + ".key"), "IP:127.0.0.1");
   }
 
   std::vector<std::string> TlsArgs(const std::string& cert, const std::string& key) {
