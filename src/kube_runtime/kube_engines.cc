@@ -40,6 +40,9 @@ const kube::ResourceKind& SecretKind() { return kube::KnownKind("v1", "Secret");
 // Shared by an engine set's engines and instances.
 struct Cluster {
   std::shared_ptr<kube::ApiClient> api;
+  // For the instances' state threads: one attempt, seconds not minutes, so that an API
+  // server that does not answer delays neither a listing's freshness nor a shutdown.
+  std::unique_ptr<kube::ApiClient> probe_api;
   AgentAuthority authority;
   KubeRuntimeOptions options;
   std::unique_ptr<AgentClient> agents;
@@ -88,10 +91,10 @@ Status DeleteNamespace(const Cluster& cluster, const std::string& name) {
       fmt::format("see kubectl get namespace {} -o yaml: a finalizer may hold it", ns));
 }
 
-// The pod's IP once it runs.
-Result<std::string> PodAddress(const Cluster& cluster, const std::string& ns,
+// The pod's IP once it runs (asked with `api`: the cluster's, or its probe client).
+Result<std::string> PodAddress(kube::ApiClient& api, const std::string& ns,
                                const std::string& pod) {
-  auto found = cluster.api->Get({&PodKind(), ns, pod});
+  auto found = api.Get({&PodKind(), ns, pod});
   if (!found.ok()) return found.status();
   const json status = kube::ObjectField(*found, "status");
   const std::string phase = kube::TextField(status, "phase");
@@ -107,7 +110,7 @@ Result<std::string> WaitForPod(const Cluster& cluster, const std::string& ns,
                                const std::string& pod, milliseconds timeout) {
   const auto deadline = steady_clock::now() + timeout;
   for (;;) {
-    auto address = PodAddress(cluster, ns, pod);
+    auto address = PodAddress(*cluster.api, ns, pod);
     if (address.ok() || steady_clock::now() >= deadline) return address;
     std::this_thread::sleep_for(milliseconds(250));
   }
@@ -145,7 +148,7 @@ class PodInstance final : public engines::Instance {
     const auto deadline = steady_clock::now() + timeout;
     std::string last;
     for (;;) {
-      auto address = PodAddress(*cluster_, ns_, pod_);
+      auto address = PodAddress(*cluster_->api, ns_, pod_);
       if (!address.ok()) {
         last = address.status().message();
       } else {
@@ -168,7 +171,7 @@ class PodInstance final : public engines::Instance {
 
   // The server stops; the pod stays (a restart of the pod starts it again).
   Status Stop(milliseconds timeout) override {
-    auto address = PodAddress(*cluster_, ns_, pod_);
+    auto address = PodAddress(*cluster_->api, ns_, pod_);
     if (!address.ok()) {
       if (address.status().code() == StatusCode::kNotFound) return Status::Ok();
       return address.status();
@@ -267,7 +270,7 @@ class PodInstance final : public engines::Instance {
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();
-      auto address = PodAddress(*cluster_, ns_, pod_);
+      auto address = PodAddress(*cluster_->probe_api, ns_, pod_);
       auto state = address.ok()
                        ? cluster_->agents->Call(Agent(*address), "GET", "/v1/instance", seconds(3))
                        : Result<json>(address.status());
@@ -467,15 +470,20 @@ std::string AgentDnsName(const kube::KubernetesSettings& settings, const std::st
                      kube::InstanceNamespace(settings, name));
 }
 
-std::unique_ptr<engines::EngineSet> KubernetesEngines(std::shared_ptr<kube::ApiClient> api,
-                                                      AgentAuthority authority,
-                                                      KubeRuntimeOptions options) {
+Result<std::unique_ptr<engines::EngineSet>> KubernetesEngines(std::shared_ptr<kube::ApiClient> api,
+                                                              AgentAuthority authority,
+                                                              KubeRuntimeOptions options) {
   auto cluster = std::make_shared<Cluster>();
+  kube::ApiOptions quick;
+  quick.max_attempts = 1;
+  quick.connect_timeout = seconds(3);
+  quick.request_timeout = seconds(5);
+  ASSIGN_OR_RETURN(cluster->probe_api, kube::ApiClient::Create(api->access(), quick));
   cluster->api = std::move(api);
   cluster->authority = std::move(authority);
   cluster->options = std::move(options);
   cluster->agents = std::make_unique<AgentClient>(cluster->authority.ca_pem());
-  return std::make_unique<KubeEngineSet>(std::move(cluster));
+  return std::unique_ptr<engines::EngineSet>(std::make_unique<KubeEngineSet>(std::move(cluster)));
 }
 
 }  // namespace dbaas::kube_runtime

@@ -32,9 +32,9 @@ struct KubeRuntimeOptions {
   std::chrono::milliseconds delete_timeout{std::chrono::minutes(2)};
 };
 
-std::unique_ptr<engines::EngineSet> KubernetesEngines(std::shared_ptr<kube::ApiClient> api,
-                                                      AgentAuthority authority,
-                                                      KubeRuntimeOptions options);
+Result<std::unique_ptr<engines::EngineSet>> KubernetesEngines(std::shared_ptr<kube::ApiClient> api,
+                                                              AgentAuthority authority,
+                                                              KubeRuntimeOptions options);
 
 // The pod's DNS name, as the headless Service gives it and the agent's certificate names it:
 // <statefulset>-0.<name>-hl.<namespace>.svc

@@ -266,6 +266,8 @@ TEST_F(PgPitrTest, AFullRepositoryIsReportedAndTheSpoolKeepsTheWal) {
   InsertBatch(1, 10);
   PgBackupInfo backup = Backup("base");
   ArchiveNow(seconds(30));
+  // What the archiver names until it has spooled the next segment: drained already.
+  const std::string drained = Sql("select last_archived_wal from pg_stat_archiver");
   {
     ProcessOptions dd;
     dd.argv = {"dd", "if=/dev/zero", "of=" + dir + "/filler", "bs=1M", "count=64"};
@@ -282,13 +284,14 @@ TEST_F(PgPitrTest, AFullRepositoryIsReportedAndTheSpoolKeepsTheWal) {
       << ArchivingNote(*source_);
   // The segment is in the spool, whole, and nothing of it in the archive. (The drain failed
   // at once, on what was spooled before; the archiver may still be spooling the segment,
-  // and names the backup's .backup file until it has.)
+  // and names the one before, drained already, until it has.)
   std::string segment;
-  for (int i = 0; i < 1500 && segment.size() != 24; ++i) {
+  for (int i = 0; i < 1500 && (segment.size() != 24 || segment <= drained); ++i) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     segment = Sql("select last_archived_wal from pg_stat_archiver");
   }
   ASSERT_EQ(segment.size(), 24u) << segment;
+  ASSERT_GT(segment, drained);
   struct stat st;
   ASSERT_EQ(::stat(JoinPath(source_->log_spool()->dir, segment).c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 16 << 20);
