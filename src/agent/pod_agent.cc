@@ -187,24 +187,23 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
     std::lock_guard lock(mu_);
     SendJson(res, 200, InstanceJson());
   });
-  server.Post("/v1/start", [this](const http::Request&, http::Response& res) {
-    std::lock_guard lock(mu_);
-    Status started = instance_->Start();
-    if (!started.ok()) {
-      SendJson(res, 500, ErrorBody("start_failed", started));
-      return;
-    }
-    SendJson(res, 200, InstanceJson());
-  });
-  server.Post("/v1/stop", [this](const http::Request&, http::Response& res) {
-    std::lock_guard lock(mu_);
-    Status stopped = instance_->Stop();
-    if (!stopped.ok()) {
-      SendJson(res, 500, ErrorBody("stop_failed", stopped));
-      return;
-    }
-    SendJson(res, 200, InstanceJson());
-  });
+  // Start and stop: the instance's own, answered with its state, or the reason it failed.
+  auto act = [this](const char* failed,
+                    Status (engines::Instance::*step)(std::chrono::milliseconds),
+                    std::chrono::milliseconds timeout) {
+    return [this, failed, step, timeout](const http::Request&, http::Response& res) {
+      std::lock_guard lock(mu_);
+      Status done = (instance_.get()->*step)(timeout);
+      if (!done.ok()) {
+        SendJson(res, 500, ErrorBody(failed, done));
+        return;
+      }
+      SendJson(res, 200, InstanceJson());
+    };
+  };
+  server.Post("/v1/start",
+              act("start_failed", &engines::Instance::Start, std::chrono::seconds(60)));
+  server.Post("/v1/stop", act("stop_failed", &engines::Instance::Stop, std::chrono::seconds(30)));
 }
 
 Status PodAgent::MakeServer() {

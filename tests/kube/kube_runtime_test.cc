@@ -299,5 +299,20 @@ TEST_F(KubeRuntimeTest, AnInstanceCutOffByAKillOfDbaasdGoesWithItsNamespaceAtThe
   EXPECT_EQ(daemon_.Delete("/instances/cut").status, 200);
 }
 
+// An apply the API server refuses part-way (here RBAC on StatefulSets, after the namespace,
+// Secret and Services were made): the create fails naming the missing permission, and
+// nothing of the instance stays on the cluster or in the catalog.
+TEST_F(KubeRuntimeTest, ACreateTheApiServerRefusesPartWayLeavesNothing) {
+  if (!fake_) GTEST_SKIP() << "needs the fake API server's RBAC switch";
+  fake_->Deny("apps", "statefulsets", "patch");
+  auto created = daemon_.Post("/instances", json{{"name", "denied"}, {"type", "postgresql"}});
+  EXPECT_GE(created.status, 400) << created.raw;
+  EXPECT_NE(created.raw.find("statefulsets"), std::string::npos) << created.raw;
+  EXPECT_NE(created.raw.find("patch"), std::string::npos) << created.raw;
+  EXPECT_FALSE(Stored("/api/v1/namespaces/dbaas-denied").is_object())
+      << "the half-made instance's namespace stayed";
+  EXPECT_EQ(daemon_.Get("/instances/denied").status, 404);
+}
+
 }  // namespace
 }  // namespace dbaas::testing
