@@ -441,7 +441,7 @@ Result<RepoStats> ComputeStats(const Repository& repo) {
   }
   s.packs = repo.pack_names().size();
   s.blobs = repo.blob_count();
-  for (const auto& [id, loc] : repo.blobs()) s.unique_bytes += loc.entry.raw_size;
+  for (const BlobLocation& loc : repo.blobs()) s.unique_bytes += loc.entry.raw_size;
   for (const std::string& name : repo.pack_names()) {
     struct stat st;
     std::string path = PackPath(repo.path(), name);

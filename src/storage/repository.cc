@@ -206,7 +206,7 @@ Status Repository::LoadIndex() {
   }));
   size_t total = 0;
   for (const auto& entries : indexes) total += entries.size();
-  blobs_.reserve(total + total / 8 + 4096);
+  blobs_.Reserve(total + total / 8 + 4096);
   for (size_t i = 0; i < names.size(); ++i) {
     AddPack(names[i], indexes[i]);
     std::vector<PackBlobEntry>().swap(indexes[i]);  // held twice no longer than needed
@@ -223,13 +223,8 @@ void Repository::AddPack(const std::string& name, const std::vector<PackBlobEntr
   }
   for (const PackBlobEntry& e : entries) {
     // A blob may be in two packs (two writers raced, or a repack was cut off): either does.
-    blobs_.try_emplace(e.id, BlobLocation{pack, e});
+    blobs_.Add(BlobLocation{pack, e});
   }
-}
-
-const BlobLocation* Repository::FindBlob(const BlobId& id) const {
-  auto it = blobs_.find(id);
-  return it == blobs_.end() ? nullptr : &it->second;
 }
 
 Result<int> Repository::PackFd(uint32_t pack) const {

@@ -19,12 +19,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "base/files.h"
 #include "base/status.h"
 #include "storage/blob_codec.h"
+#include "storage/blob_index.h"
 #include "storage/chunk_list.h"
 #include "storage/manifest.h"
 #include "storage/pack_format.h"
@@ -37,11 +37,6 @@ struct RepoConfig {
   int compression_level = 1;
   uint64_t pack_target_size = 32ull << 20;
   std::string id;  // random, set by Init
-};
-
-struct BlobLocation {
-  uint32_t pack = 0;  // index into pack_names()
-  PackBlobEntry entry;
 };
 
 // Held by the one writer of a repository; released on destruction (or process death).
@@ -77,7 +72,8 @@ class Repository {
   // Takes the writer lock; fails with kBusy at once if another process holds it.
   Result<WriteLock> LockForWrite() const;
 
-  const BlobLocation* FindBlob(const BlobId& id) const;
+  // Valid until the next AddPack().
+  const BlobLocation* FindBlob(const BlobId& id) const { return blobs_.Find(id); }
   bool HasBlob(const BlobId& id) const { return FindBlob(id) != nullptr; }
   // Reads, decompresses and checks a blob (and, for a delta, its base). `codec` belongs to
   // the calling thread.
@@ -99,7 +95,7 @@ class Repository {
 
   const std::vector<std::string>& pack_names() const { return pack_names_; }
   size_t blob_count() const { return blobs_.size(); }
-  const std::unordered_map<BlobId, BlobLocation, Sha256DigestHash>& blobs() const { return blobs_; }
+  const BlobIndex& blobs() const { return blobs_; }
 
   // Manifests, newest first. Unreadable manifests are reported, not skipped silently.
   Result<std::vector<Manifest>> ListSnapshots() const;
@@ -130,7 +126,7 @@ class Repository {
   std::string path_;
   RepoConfig config_;
   std::vector<std::string> pack_names_;
-  std::unordered_map<BlobId, BlobLocation, Sha256DigestHash> blobs_;
+  BlobIndex blobs_;
   mutable std::mutex fds_mutex_;
   mutable std::vector<UniqueFd> pack_fds_;
 };

@@ -166,7 +166,7 @@ TEST_F(ApiTest, BackupRestoreKeepsExactlyTheDataOfItsMoment) {
     auto repo = storage::Repository::Open(daemon_.data_root() + "/repository");
     ASSERT_TRUE(repo.ok()) << repo.status().ToString();
     size_t patches = 0, loose = 0;
-    for (const auto& [id, loc] : (*repo)->blobs()) {
+    for (const storage::BlobLocation& loc : (*repo)->blobs()) {
       if (loc.entry.type != storage::BlobType::kPagePatch) continue;
       ++patches;
       if (loc.entry.compression != storage::Compression::kZstdDelta) ++loose;

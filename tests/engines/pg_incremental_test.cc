@@ -205,7 +205,41 @@ TEST_F(PgIncrementalTest, ScannerRefusesWalFromAnotherPlace) {
   // Refusals leave the scanner as it was: the genuine segment is still taken.
   ASSERT_TRUE(scanner.AddSegment(genuine, at).ok());
   EXPECT_TRUE(scanner.done());
-  EXPECT_FALSE(scanner.Finish().blocks.empty());
+  const WalChanges whole = scanner.Finish();
+  EXPECT_FALSE(whole.blocks.empty());
+
+  // The segment holding the range's end may be offered as its pages up to that end (the
+  // server is still writing the rest): the same blocks. One page fewer is refused, never
+  // taken for the whole segment.
+  const size_t through = ((to - at) / 8192 + 1) * 8192;
+  ASSERT_GT(through - 8192, from - at) << "the range fits in one page";
+  WalBlockScanner prefix(from, to, 1, segment_size_);
+  std::vector<uint8_t> cut(genuine.begin(), genuine.begin() + through - 8192);
+  st = prefix.AddSegment(cut, at);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find("end before the range does"), std::string::npos) << st.ToString();
+  std::vector<uint8_t> enough(genuine.begin(), genuine.begin() + through);
+  ASSERT_TRUE(prefix.AddSegment(enough, at).ok());
+  EXPECT_TRUE(prefix.done());
+  EXPECT_EQ(prefix.Finish().blocks, whole.blocks);
+
+  // The scan reads the tenant's copies first (the spool's, then pg_wal's); a copy it refuses
+  // sends it to the next source. Here the spool holds a damaged copy: pg_wal's is taken.
+  PgWalSources decoyed = Sources();
+  decoyed.spool_dir = root_ / "decoy-spool";
+  std::filesystem::create_directories(decoyed.spool_dir);
+  testing::WriteFile(JoinPath(decoyed.spool_dir, WalSegmentName(1, at, segment_size_)),
+                     std::string(damaged.begin(), damaged.end()));
+  auto via_pg_wal = ScanWalRange(from, to, 1, segment_size_, decoyed);
+  ASSERT_TRUE(via_pg_wal.ok()) << via_pg_wal.status().ToString();
+  EXPECT_EQ(via_pg_wal->blocks, whole.blocks);
+  // With no good copy anywhere, the error names what each source said.
+  decoyed.pg_wal_dir = decoyed.spool_dir;
+  decoyed.repo_path.clear();
+  auto nowhere = ScanWalRange(from, to, 1, segment_size_, decoyed);
+  EXPECT_EQ(nowhere.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(nowhere.status().message().find("page magic"), std::string::npos)
+      << nowhere.status().ToString();
 
   // A range whose WAL no source holds.
   auto missing = ScanWalRange(from, to, 1, segment_size_, {});

@@ -25,6 +25,7 @@ constexpr uint32_t kGlobalTablespace = 1664;   // global/
 constexpr uint64_t kBlockSize = 8192;
 constexpr uint32_t kBlocksPerSegment = 131072;  // RELSEG_SIZE: 1 GiB files
 constexpr uint8_t kMainFork = 0;
+constexpr uint64_t kWalPageSize = 8192;  // XLOG_BLCKSZ (the scanner checks it in each segment)
 
 std::optional<uint32_t> ParseOid(std::string_view text) {
   uint32_t v = 0;
@@ -36,22 +37,21 @@ std::optional<uint32_t> ParseOid(std::string_view text) {
 
 // A segment from a directory of the tenant's (the spool, pg_wal), opened as every tenant
 // path is (no links followed, no FIFO waited on); nullopt when it is not there whole.
-std::optional<std::vector<uint8_t>> ReadTenantSegment(const std::string& dir,
-                                                      const std::string& name,
-                                                      uint64_t segment_size) {
-  if (dir.empty()) return std::nullopt;
+// Reads its first `length` bytes into `out` (a reused buffer: no allocation, no page faults).
+bool ReadTenantSegment(const std::string& dir, const std::string& name, uint64_t segment_size,
+                       uint64_t length, std::vector<uint8_t>& out) {
+  if (dir.empty()) return false;
   std::string path = JoinPath(dir, name);
   auto fd = OpenFile(path, O_RDONLY | O_NONBLOCK);
-  if (!fd.ok()) return std::nullopt;
+  if (!fd.ok()) return false;
   struct stat st;
   if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode) ||
       static_cast<uint64_t>(st.st_size) != segment_size) {
-    return std::nullopt;
+    return false;
   }
-  std::vector<uint8_t> bytes(segment_size);
-  auto n = PreadFull(fd->get(), bytes.data(), bytes.size(), 0, path);
-  if (!n.ok() || *n != segment_size) return std::nullopt;
-  return bytes;
+  out.resize(length);
+  auto n = PreadFull(fd->get(), out.data(), out.size(), 0, path);
+  return n.ok() && *n == length;
 }
 
 }  // namespace
@@ -106,60 +106,84 @@ PgWalSources WalSourcesOf(const PgInstance& instance) {
 
 namespace {
 
+// Where a segment is looked for, in this order. The tenant's directories first: a copy
+// there is a read from the page cache, where the archive's is decompressed and checked (ten
+// times the cost, the most of an incremental's scan). Neither is more trusted: the archive
+// holds what the same server wrote into the spool. A copy the scanner refuses (pg_wal's
+// file recycled under another name, its pages of another address) sends it to the next
+// source; the archive comes last, so a segment the daemon's drain moved from the spool
+// into the archive meanwhile is found there.
+struct SegmentSources {
+  const PgWalSources& dirs;
+  const storage::WalArchive* archive;
+  static constexpr size_t kCount = 3;  // the spool, pg_wal, the archive
+
+  // Reads `name` into `out` from the first source from `first` on that has it whole;
+  // returns that source's index, or kCount. Why sources failed is added to `tried`. From a
+  // file, `length` bytes are enough (the pages up to the range's end in its last segment).
+  size_t Fetch(const std::string& name, uint64_t segment_size, uint64_t length, size_t first,
+               std::vector<uint8_t>& out, std::string& tried) const {
+    for (size_t source = first; source < kCount; ++source) {
+      if (source < 2) {
+        if (ReadTenantSegment(Dir(source), name, segment_size, length, out)) return source;
+        continue;
+      }
+      if (!archive) continue;
+      Status read = archive->Read(name, storage::BlobCheck::kFrameChecksum, out);
+      if (read.ok()) return source;
+      if (read.code() != StatusCode::kNotFound) {
+        tried += fmt::format("; in the archive: {}", read.message());
+      }
+    }
+    return kCount;
+  }
+  const std::string& Dir(size_t source) const {
+    return source == 0 ? dirs.spool_dir : dirs.pg_wal_dir;
+  }
+  std::string Where(size_t source) const { return source < 2 ? Dir(source) : "the archive"; }
+};
+
 // Feeds `scanner` segments until it is done, each from the first source that has it whole
-// and valid.
+// and valid; a few segments at a time read on every core, taken by the scanner in order.
 Status ScanSegments(WalBlockScanner& scanner, uint64_t to, uint32_t timeline, uint64_t segment_size,
-                    const PgWalSources& sources, const storage::WalArchive* archive) {
+                    const PgWalSources& dirs, const storage::WalArchive* archive) {
   const uint64_t last = to - to % segment_size;  // the segment holding `to`
   const unsigned threads = ResolveThreads(0);
+  const SegmentSources sources{dirs, archive};
   std::vector<std::vector<uint8_t>> buffers(threads);  // reused: one segment per core
   while (!scanner.done()) {
-    // Archived segments are decompressed and checked a few at a time on every core (the
-    // cost of a scan); the scanner then takes them in order.
     std::vector<uint64_t> batch;
     for (uint64_t at = scanner.next_segment_lsn(); batch.size() < threads; at += segment_size) {
       batch.push_back(at);
       if (at >= last) break;
     }
-    std::vector<Status> archived(batch.size(), Status::NotFound("no archive"));
-    if (archive) {
-      RETURN_IF_ERROR(ParallelFor(batch.size(), threads, [&](size_t i, unsigned) {
-        archived[i] = archive->Read(WalSegmentName(timeline, batch[i], segment_size),
-                                    storage::BlobCheck::kFrameChecksum, buffers[i]);
-        return Status::Ok();
-      }));
-    }
+    // The segment holding `to` is read up to the page holding it: the records the scan
+    // needs end there, and the server is still writing the rest.
+    auto length = [&](uint64_t at) {
+      return at < last
+                 ? segment_size
+                 : std::min(segment_size, (to - last) / kWalPageSize * kWalPageSize + kWalPageSize);
+    };
+    std::vector<size_t> source(batch.size());
+    std::vector<std::string> tried(batch.size());
+    RETURN_IF_ERROR(ParallelFor(batch.size(), threads, [&](size_t i, unsigned) {
+      std::string name = WalSegmentName(timeline, batch[i], segment_size);
+      source[i] = sources.Fetch(name, segment_size, length(batch[i]), 0, buffers[i], tried[i]);
+      return Status::Ok();
+    }));
     for (size_t i = 0; i < batch.size() && !scanner.done(); ++i) {
       const uint64_t at = batch[i];
       std::string name = WalSegmentName(timeline, at, segment_size);
-      std::string tried;
-      bool added = false;
-      auto offer = [&](std::span<const uint8_t> bytes, std::string_view where) {
-        Status st = scanner.AddSegment(bytes, at);
-        if (st.ok()) {
-          added = true;
-        } else {
-          tried += fmt::format("; in {}: {}", where, st.message());
-        }
-      };
-      if (archived[i].ok()) {
-        offer(buffers[i], "the archive");
-      } else if (archive && archived[i].code() != StatusCode::kNotFound) {
-        tried += fmt::format("; in the archive: {}", archived[i].message());
+      while (source[i] < SegmentSources::kCount) {
+        Status st = scanner.AddSegment(buffers[i], at);
+        if (st.ok()) break;
+        tried[i] += fmt::format("; in {}: {}", sources.Where(source[i]), st.message());
+        source[i] =
+            sources.Fetch(name, segment_size, length(at), source[i] + 1, buffers[i], tried[i]);
       }
-      for (const std::string* dir : {&sources.spool_dir, &sources.pg_wal_dir}) {
-        if (added) break;
-        if (auto bytes = ReadTenantSegment(*dir, name, segment_size)) offer(*bytes, *dir);
-      }
-      if (!added && archive && !archived[i].ok()) {
-        // The daemon's drain may have moved it from the spool into the archive meanwhile.
-        if (archive->Read(name, storage::BlobCheck::kFrameChecksum, buffers[i]).ok()) {
-          offer(buffers[i], "the archive");
-        }
-      }
-      if (!added) {
+      if (source[i] == SegmentSources::kCount) {
         return Status::NotFound(fmt::format(
-            "WAL segment {} is in none of the archive, the spool and pg_wal{}", name, tried));
+            "WAL segment {} is in none of the archive, the spool and pg_wal{}", name, tried[i]));
       }
     }
   }

@@ -163,14 +163,16 @@ WalChanges WalBlockScanner::Finish() {
 
 Status WalBlockScanner::ScanSegment(std::span<const uint8_t> segment, uint64_t segment_lsn,
                                     State& state, WalChanges& out) const {
-  if (segment.size() != segment_size_) {
+  // The segment holding the range's end may be offered as its first pages only.
+  if (segment.empty() || segment.size() > segment_size_ || segment.size() % kPageSize != 0) {
     return Broken(segment_lsn, fmt::format("a segment of {} bytes where the server writes {}",
                                            segment.size(), segment_size_));
   }
   // Bytes of the first page's continuation to skip before the first whole record, when
   // this is where the scan begins.
   uint64_t skip = 0;
-  for (uint64_t page = 0; page < segment_size_ && !state.done; page += kPageSize) {
+  bool switched = false;
+  for (uint64_t page = 0; page < segment.size() && !state.done; page += kPageSize) {
     const uint8_t* p = segment.data() + page;
     uint64_t page_lsn = segment_lsn + page;
     uint16_t magic = Load<uint16_t>(p);
@@ -252,6 +254,7 @@ Status WalBlockScanner::ScanSegment(std::span<const uint8_t> segment, uint64_t s
       state.prev_lsn = state.pending_lsn;
       state.pending.clear();
       if (is_switch) {
+        switched = true;
         pos = segment_lsn + segment_size_;  // the rest of the segment is unused
         break;
       }
@@ -259,8 +262,12 @@ Status WalBlockScanner::ScanSegment(std::span<const uint8_t> segment, uint64_t s
     }
     if (pos >= segment_lsn + segment_size_) break;
   }
-  out.wal_bytes += segment_size_;
+  out.wal_bytes += segment.size();
   if (!state.started) return Broken(segment_lsn, "no record starts in the segment");
+  if (!state.done && !switched && segment.size() < segment_size_) {
+    return Broken(segment_lsn,
+                  fmt::format("its first {} bytes end before the range does", segment.size()));
+  }
   return Status::Ok();
 }
 
