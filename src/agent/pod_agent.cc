@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "engines/backup_facts.h"
 #include "http/bearer.h"
 #include "kube/instance_objects.h"
 
@@ -110,6 +112,7 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
       std::make_unique<runtime::LocalRuntime>(runtime::PodNetwork{.address = options.address});
   agent->engines_ = engines::PackagedEngines(*agent->runtime_);
   ASSIGN_OR_RETURN(const engines::Engine* engine, agent->engines_->For(options.engine));
+  agent->engine_ = engine;
   RETURN_IF_ERROR(engine->ValidateConfig(settings));
 
   const std::string dir = JoinPath(options.data, options.name);
@@ -141,7 +144,14 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
 }
 
 PodAgent::~PodAgent() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    leases_changed_.notify_all();
+  }
+  if (lease_watcher_.joinable()) lease_watcher_.join();
   std::lock_guard lock(mu_);
+  DropBackup("the agent is stopping");
   if (instance_) WarnIfError(instance_->Stop(), "stop the server");
 }
 
@@ -203,7 +213,166 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
   };
   server.Post("/v1/start",
               act("start_failed", &engines::Instance::Start, std::chrono::seconds(60)));
-  server.Post("/v1/stop", act("stop_failed", &engines::Instance::Stop, std::chrono::seconds(30)));
+  server.Post("/v1/stop",
+              [this, stop = act("stop_failed", &engines::Instance::Stop, std::chrono::seconds(30))](
+                  const http::Request& req, http::Response& res) {
+                {
+                  std::lock_guard lock(mu_);
+                  DropBackup("the server is being stopped");
+                }
+                stop(req, res);
+              });
+  AddBackupRoutes(server);
+}
+
+namespace {
+
+constexpr int kDefaultLeaseSeconds = 120;
+constexpr int kMaxLeaseSeconds = 3600;
+constexpr size_t kMaxLabelLength = 200;
+
+// The request's {"label", "leaseSeconds"} (each optional); the reason when they are wrong.
+Status ParseBackupRequest(const std::string& body, std::string& label, int& lease_seconds) {
+  if (body.empty()) return Status::Ok();
+  json parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_object()) return Status::InvalidArgument("the body is not a JSON object");
+  if (parsed.contains("label")) {
+    const json& l = parsed["label"];
+    if (!l.is_string() || l.get<std::string>().empty() ||
+        l.get<std::string>().size() > kMaxLabelLength) {
+      return Status::InvalidArgument(
+          fmt::format("label must be a string of 1 to {} characters", kMaxLabelLength));
+    }
+    label = l.get<std::string>();
+    for (char c : label) {
+      if (c < 0x20 || c > 0x7e) {
+        return Status::InvalidArgument("label must be printable ASCII",
+                                       "it is written into backup_label, a line of text");
+      }
+    }
+  }
+  if (parsed.contains("leaseSeconds")) {
+    const json& l = parsed["leaseSeconds"];
+    if (!l.is_number_integer() || l.get<int64_t>() < 1 || l.get<int64_t>() > kMaxLeaseSeconds) {
+      return Status::InvalidArgument(
+          fmt::format("leaseSeconds must be an integer from 1 to {}", kMaxLeaseSeconds));
+    }
+    lease_seconds = l.get<int>();
+  }
+  return Status::Ok();
+}
+
+json FactsJson(const engines::BackupFacts& facts) {
+  json j = json::object();
+  for (const auto& [key, value] : engines::ToAnnotations(facts)) j[key] = value;
+  return j;
+}
+
+}  // namespace
+
+void PodAgent::DropBackup(const std::string& why) {
+  if (!backup_) return;
+  spdlog::warn("instance {}: volume backup {} abandoned: {}", options_.name, backup_id_, why);
+  backup_.reset();  // leaves backup mode
+  backup_id_.clear();
+  leases_changed_.notify_all();
+}
+
+void PodAgent::WatchLeases() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (backup_ && std::chrono::steady_clock::now() >= backup_deadline_) {
+      DropBackup("its lease ran out before the daemon ended it");
+      continue;
+    }
+    if (backup_) {
+      leases_changed_.wait_until(lock, backup_deadline_);
+    } else {
+      leases_changed_.wait(lock);
+    }
+  }
+}
+
+void PodAgent::AddBackupRoutes(http::HttpServer& server) {
+  server.Post("/v1/backups", [this](const http::Request& req, http::Response& res) {
+    std::string label = "dbaas volume backup of " + options_.name;
+    int lease_seconds = kDefaultLeaseSeconds;
+    if (Status st = ParseBackupRequest(req.body, label, lease_seconds); !st.ok()) {
+      SendJson(res, 400, ErrorBody("bad_request", st));
+      return;
+    }
+    std::lock_guard lock(mu_);
+    if (backup_) {
+      SendJson(res, 409,
+               ErrorBody("backup_in_progress",
+                         Status::FailedPrecondition(
+                             fmt::format("volume backup {} is in progress", backup_id_),
+                             "end or abandon it first, or wait for its lease to run out")));
+      return;
+    }
+    auto begun = engine_->BeginVolumeBackup(*instance_, label);
+    if (!begun.ok()) {
+      const bool conflict = begun.status().code() == StatusCode::kFailedPrecondition;
+      SendJson(res, conflict ? 409 : 500,
+               ErrorBody(conflict ? "not_running" : "backup_failed", begun.status()));
+      return;
+    }
+    backup_ = std::move(begun.value());
+    backup_id_ = RandomHex(8);
+    backup_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(lease_seconds);
+    leases_changed_.notify_all();
+    spdlog::info("instance {}: volume backup {} begun at {} (lease {} s)", options_.name,
+                 backup_id_, backup_->begun().start_lsn, lease_seconds);
+    SendJson(res, 201,
+             {{"id", backup_id_},
+              {"leaseSeconds", lease_seconds},
+              {"begun", FactsJson(backup_->begun())}});
+  });
+  // The backup a request names, or a 404 saying it is not (any more) held.
+  auto held = [this](const http::Request& req, http::Response& res) {
+    if (backup_ && req.matches[1] == backup_id_) return true;
+    SendJson(res, 404,
+             ErrorBody(
+                 "no_such_backup",
+                 Status::NotFound(fmt::format("no volume backup {} is held", req.matches[1]),
+                                  "it ended, was abandoned, or its lease ran out: begin another")));
+    return false;
+  };
+  server.Post("/v1/backups/:id/end", [this, held](const http::Request& req, http::Response& res) {
+    std::lock_guard lock(mu_);
+    if (!held(req, res)) return;
+    auto ended = backup_->End();
+    std::string id = backup_id_;
+    backup_.reset();
+    backup_id_.clear();
+    leases_changed_.notify_all();
+    if (!ended.ok()) {
+      SendJson(res, 500, ErrorBody("backup_failed", ended.status()));
+      return;
+    }
+    spdlog::info("instance {}: volume backup {} ended at {}", options_.name, id,
+                 ended->facts.stop_lsn);
+    SendJson(res, 200, {{"id", id}, {"facts", FactsJson(ended->facts)}, {"files", ended->files}});
+  });
+  server.Post("/v1/backups/:id/renew", [this, held](const http::Request& req, http::Response& res) {
+    std::string label;
+    int lease_seconds = kDefaultLeaseSeconds;
+    if (Status st = ParseBackupRequest(req.body, label, lease_seconds); !st.ok()) {
+      SendJson(res, 400, ErrorBody("bad_request", st));
+      return;
+    }
+    std::lock_guard lock(mu_);
+    if (!held(req, res)) return;
+    backup_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(lease_seconds);
+    leases_changed_.notify_all();
+    SendJson(res, 200, {{"id", backup_id_}, {"leaseSeconds", lease_seconds}});
+  });
+  server.Delete("/v1/backups/:id", [this, held](const http::Request& req, http::Response& res) {
+    std::lock_guard lock(mu_);
+    if (!held(req, res)) return;
+    DropBackup("the daemon abandoned it");
+    res.status = 204;
+  });
 }
 
 Status PodAgent::MakeServer() {
@@ -247,8 +416,16 @@ Status PodAgent::Serve() {
     RETURN_IF_ERROR(
         WriteFileAtomic(options_.port_file, std::to_string(server_->port()) + "\n", 0644));
   }
+  lease_watcher_ = std::thread([this] { WatchLeases(); });
   server_->Run();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    leases_changed_.notify_all();
+  }
+  lease_watcher_.join();
   std::lock_guard lock(mu_);
+  DropBackup("the agent is stopping");
   Status stopped = instance_->Stop();
   instance_.reset();
   return stopped;

@@ -10,6 +10,16 @@
 //   GET  /v1/instance   what the daemon records: the server's state and the logins
 //   POST /v1/start      starts the server (a no-op when it runs)
 //   POST /v1/stop       stops it cleanly; it stays down until /v1/start or a restart
+//   POST /v1/backups    begins a volume backup (engines/volume_backup.h): backup mode held
+//                       for the daemon to cut a VolumeSnapshot of the pod's volume, for at
+//                       most the lease it asks for ({"label", "leaseSeconds"}); 201 with
+//                       its id and where it begins
+//   POST /v1/backups/:id/end    ends it: what the copy needs (backup_label, the span)
+//   POST /v1/backups/:id/renew  extends its lease (a snapshot that takes long to cut)
+//   DELETE /v1/backups/:id      abandons it
+//
+// A backup whose lease runs out is abandoned by the agent itself (the daemon died or lost
+// the pod): the server never stays in backup mode for a daemon that is gone. One at a time.
 //
 // Every /v1 request carries `Authorization: Bearer <token>`, the instance's own token from
 // its Secret (agent-token), so a pod's agent answers only the daemon (and whoever reads
@@ -20,10 +30,12 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include "base/status.h"
@@ -69,6 +81,11 @@ class PodAgent {
   void AddRoutes(http::HttpServer& server);
   nlohmann::json InstanceJson() const;  // mu_ held
   nlohmann::json VolumeJson() const;    // mu_ held
+  void AddBackupRoutes(http::HttpServer& server);
+  // Abandons the volume backup held, if any, saying why (mu_ held).
+  void DropBackup(const std::string& why);
+  // Abandons a volume backup whose lease ran out; returns at Stop().
+  void WatchLeases();
 
   AgentOptions options_;
   std::string token_;
@@ -80,6 +97,14 @@ class PodAgent {
   mutable nlohmann::json volume_;                                  // guarded by mu_
   mutable std::chrono::steady_clock::time_point volume_measured_;  // guarded by mu_
   std::unique_ptr<http::HttpServer> server_;
+  const engines::Engine* engine_ = nullptr;
+  // The volume backup held (guarded by mu_): its id and when its lease ends.
+  std::unique_ptr<engines::VolumeBackup> backup_;
+  std::string backup_id_;
+  std::chrono::steady_clock::time_point backup_deadline_;
+  std::condition_variable leases_changed_;  // with mu_: a backup begun, ended, renewed
+  bool stopping_ = false;                   // guarded by mu_
+  std::thread lease_watcher_;
 };
 
 }  // namespace dbaas::agent

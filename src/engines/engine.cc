@@ -13,6 +13,7 @@
 #include "engines/mariadb/maria_replication.h"
 #include "engines/mariadb/maria_settings.h"
 #include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_backup_session.h"
 #include "engines/postgres/pg_check.h"
 #include "engines/postgres/pg_pitr.h"
 #include "engines/postgres/pg_replication.h"
@@ -93,6 +94,11 @@ class PostgresEngine final : public Engine {
     ASSIGN_OR_RETURN(PgInstance restored, RestorePostgres(repo, snapshot, On(runtime_, spec),
                                                           password, target, progress, file_check));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));
+  }
+  Result<std::unique_ptr<VolumeBackup>> BeginVolumeBackup(const Instance& instance,
+                                                          const std::string& label) const override {
+    ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
+    return BeginPgVolumeBackup(*pg, label);
   }
   Result<RestorePointAt> CreateRestorePoint(const Instance& instance,
                                             const std::string& name) const override {
@@ -456,6 +462,13 @@ class PackagedEngineSet final : public EngineSet {
 };
 
 }  // namespace
+
+Result<std::unique_ptr<VolumeBackup>> Engine::BeginVolumeBackup(const Instance& instance,
+                                                                const std::string&) const {
+  return Status::InvalidArgument(
+      fmt::format("instance '{}': {} has no volume backups yet", instance.name(), type()),
+      "volume backups are PostgreSQL's (docs/KUBERNETES.md)");
+}
 
 Result<RestorePointAt> Engine::CreateRestorePoint(const Instance&, const std::string&) const {
   return NoPitr();

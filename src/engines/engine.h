@@ -14,6 +14,7 @@
 #include "engines/instance.h"
 #include "engines/integrity.h"
 #include "engines/recovery.h"
+#include "engines/volume_backup.h"
 #include "storage/progress.h"
 #include "storage/repository.h"
 
@@ -55,6 +56,12 @@ class Engine {
       const storage::Repository& repo, const storage::Manifest& snapshot, const InstanceSpec& spec,
       const std::string& password, const RecoveryTarget& target, storage::Progress* progress,
       FileCheck* file_check) const = 0;
+
+  // Backup mode held for a copy of the running instance's volume made by the caller
+  // (volume_backup.h); kInvalidArgument where the engine has none yet (MariaDB, MySQL).
+  // `label` names the backup in the database's own records (PostgreSQL's backup_label).
+  virtual Result<std::unique_ptr<VolumeBackup>> BeginVolumeBackup(const Instance& instance,
+                                                                  const std::string& label) const;
 
   // A restore drill's check of a restored, running instance: the database's own checker
   // over every table, and a row count per table. Damage is in the report's problems.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/process.h"
+#include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
 #include "runtime/instance_users.h"
 #include "test_hosts.h"
@@ -127,7 +129,7 @@ class PodAgentTest : public ::testing::Test {
   // A request to the agent over HTTPS, trusting its certificate only; `token` "" sends no
   // Authorization.
   httplib::Result Call(const std::string& method, int port, const std::string& path,
-                       const std::string& token) {
+                       const std::string& token, const std::string& body = "") {
     httplib::SSLClient c(address(), port);
     c.set_ca_cert_path((root_ / "secrets/agent.crt").c_str());
     c.enable_server_certificate_verification(true);
@@ -135,7 +137,8 @@ class PodAgentTest : public ::testing::Test {
     c.set_read_timeout(seconds(90));
     httplib::Headers headers;
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-    if (method == "POST") return c.Post(path, headers, "", "application/json");
+    if (method == "POST") return c.Post(path, headers, body, "application/json");
+    if (method == "DELETE") return c.Delete(path, headers);
     return c.Get(path, headers);
   }
   int Status(const std::string& method, int port, const std::string& path,
@@ -242,6 +245,101 @@ TEST_F(PodAgentTest,
   ASSERT_TRUE(back.ok()) << back.status().ToString() << "\n" << Log();
   EXPECT_EQ(back->QueryValue("select inet_server_addr()").value_or(""), address());
   EXPECT_EQ(back->QueryValue("select count(*) from t").value_or(""), "100");
+}
+
+// The volume backup the daemon holds while it cuts a VolumeSnapshot: backup mode from begin
+// to end, what the copy needs at the end, one at a time, and never past its lease.
+TEST_F(PodAgentTest, AVolumeBackupHoldsBackupModeUntilItEndsAndNeverPastItsLease) {
+  const int port = StartAgent();
+  ASSERT_GT(port, 0);
+  std::optional<engines::PgConnection> su;
+  {
+    auto connected =
+        engines::PgConnection::Connect(Instance(port)["superuser"]["uri"].get<std::string>());
+    ASSERT_TRUE(connected.ok()) << connected.status().ToString();
+    su.emplace(std::move(connected).value());
+  }
+  // The session holding backup mode holds a slot reserving the WAL from its start.
+  auto held = [&] {
+    return su
+        ->QueryValue(
+            "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'")
+        .value_or("?");
+  };
+  auto begin = [&](const std::string& body) {
+    auto res = Call("POST", port, "/v1/backups", token_, body);
+    EXPECT_TRUE(res);
+    return res ? std::make_pair(res->status, json::parse(res->body, nullptr, false))
+               : std::make_pair(-1, json());
+  };
+  EXPECT_EQ(Status("POST", port, "/v1/backups"), 401);
+  for (const char* bad : {R"({"leaseSeconds": 0})", R"({"leaseSeconds": 3601})",
+                          R"({"label": "two\nlines"})", R"({"label": 7})", "[1]"}) {
+    auto [status, body] = begin(bad);
+    EXPECT_EQ(status, 400) << bad << ": " << body.dump();
+  }
+  EXPECT_EQ(held(), "0");
+
+  auto [status, begun] = begin(R"({"label": "snap-1", "leaseSeconds": 60})");
+  ASSERT_EQ(status, 201) << begun.dump() << "\n" << Log();
+  const std::string id = begun["id"];
+  EXPECT_EQ(begun["begun"]["engine"], "postgresql");
+  const std::string start_lsn = begun["begun"]["start_lsn"];
+  EXPECT_FALSE(start_lsn.empty());
+  EXPECT_EQ(held(), "1");
+  auto [busy, why] = begin("");
+  EXPECT_EQ(busy, 409) << why.dump();
+  EXPECT_EQ(why["error"]["code"], "backup_in_progress");
+  ASSERT_TRUE(su->Query("create table during (id int)").ok());  // the WAL moves on meanwhile
+  EXPECT_EQ(Status("POST", port, "/v1/backups/0123456789abcdef/end", token_), 404);
+
+  auto ended = Call("POST", port, "/v1/backups/" + id + "/end", token_);
+  ASSERT_TRUE(ended);
+  ASSERT_EQ(ended->status, 200) << ended->body;
+  json end = json::parse(ended->body);
+  EXPECT_EQ(end["facts"]["start_lsn"], start_lsn);
+  const std::string stop_lsn = end["facts"]["stop_lsn"];
+  EXPECT_GT(engines::ParseLsn(stop_lsn).value_or(0), engines::ParseLsn(start_lsn).value_or(0));
+  const std::string label = end["files"]["backup_label"];
+  EXPECT_NE(label.find("LABEL: snap-1"), std::string::npos) << label;
+  EXPECT_NE(label.find("START WAL LOCATION: " + start_lsn), std::string::npos) << label;
+  EXPECT_FALSE(end["files"].contains("tablespace_map"));
+  EXPECT_EQ(held(), "0");
+  EXPECT_EQ(Status("POST", port, "/v1/backups/" + id + "/end", token_), 404);  // once only
+
+  // A lease that runs out: the agent leaves backup mode by itself.
+  auto [s2, lapsed] = begin(R"({"leaseSeconds": 1})");
+  ASSERT_EQ(s2, 201) << lapsed.dump();
+  for (int i = 0; i < 100 && held() != "0"; ++i) std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(held(), "0");
+  EXPECT_EQ(Status("POST", port, "/v1/backups/" + lapsed["id"].get<std::string>() + "/end", token_),
+            404);
+  EXPECT_NE(Log().find("lease ran out"), std::string::npos) << Log();
+
+  // A renewed lease holds; an abandoned backup ends at once.
+  auto [s3, renewed] = begin(R"({"leaseSeconds": 2})");
+  ASSERT_EQ(s3, 201) << renewed.dump();
+  const std::string rid = renewed["id"];
+  auto renew =
+      Call("POST", port, "/v1/backups/" + rid + "/renew", token_, R"({"leaseSeconds": 60})");
+  ASSERT_TRUE(renew);
+  EXPECT_EQ(renew->status, 200) << renew->body;
+  std::this_thread::sleep_for(milliseconds(2500));
+  EXPECT_EQ(held(), "1");
+  EXPECT_EQ(Status("DELETE", port, "/v1/backups/" + rid, token_), 204);
+  EXPECT_EQ(held(), "0");
+
+  // Stopping the server abandons a backup held; a backup of a stopped server is refused.
+  auto [s4, last] = begin("");
+  ASSERT_EQ(s4, 201) << last.dump();
+  su.reset();  // before the server goes
+  ASSERT_EQ(Status("POST", port, "/v1/stop", token_), 200);
+  EXPECT_NE(Log().find("the server is being stopped"), std::string::npos) << Log();
+  auto [s5, refused] = begin("");
+  EXPECT_EQ(s5, 409) << refused.dump();
+  EXPECT_EQ(refused["error"]["code"], "not_running");
+  ASSERT_EQ(Status("POST", port, "/v1/start", token_), 200);
+  EXPECT_EQ(StopAgent(), 0) << Log();
 }
 
 TEST_F(PodAgentTest, AnInstanceWhoseMakingWasCutOffIsMadeAgain) {

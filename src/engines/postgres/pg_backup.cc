@@ -19,6 +19,7 @@
 #include "base/process.h"
 #include "base/sha256.h"
 #include "engines/backup_files.h"
+#include "engines/postgres/pg_backup_session.h"
 #include "engines/postgres/pg_changed_blocks.h"
 #include "engines/postgres/pg_connection.h"
 #include "engines/postgres/pg_pitr.h"
@@ -101,19 +102,6 @@ std::string LastFatalLine(const std::string& log_path) {
   return "";
 }
 
-// `show wal_segment_size` ("16MB"): a power of two from 1 MiB to 1 GiB, as initdb allows;
-// anything else is refused rather than divided by.
-Result<uint64_t> ParseSegmentSize(const std::string& text) {
-  uint64_t mb = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mb);
-  std::string_view unit(end, text.data() + text.size() - end);
-  uint64_t bytes = unit == "MB" ? mb << 20 : unit == "GB" ? mb << 30 : 0;
-  if (ec != std::errc() || bytes < (1u << 20) || bytes > (1u << 30) || (bytes & (bytes - 1))) {
-    return Status::Internal(fmt::format("the server reports a WAL segment size of '{}'", text));
-  }
-  return bytes;
-}
-
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -192,39 +180,15 @@ BackupFacts PgBackupInfo::Facts() const {
 Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
                                     const std::string& name, const PgBackupOptions& options) {
   auto started = std::chrono::steady_clock::now();
-  // Whoever started the server (this process or an earlier one), it must accept us.
-  auto connected = PgConnection::ConnectOwn(instance.connection().SocketConninfo());
-  if (!connected.ok()) {
-    return Status::FailedPrecondition(fmt::format("instance '{}' is not accepting connections: {}",
-                                                  instance.name(), connected.status().message()),
-                                      "start it before backing it up");
-  }
-  PgConnection conn = std::move(connected.value());
-  // A tenant with the superuser's login can give it a search_path that finds its own
-  // pg_settings or pg_backup_start first: this session names only the system's.
-  RETURN_IF_ERROR(
-      conn.Query("set search_path = pg_catalog").status().WithContext("backup session"));
-  PgBackupInfo info;
-  ASSIGN_OR_RETURN(info.server_version, conn.QueryValue("show server_version_num"));
-  ASSIGN_OR_RETURN(info.system_identifier,
-                   conn.QueryValue("select system_identifier from pg_control_system()"));
-  ASSIGN_OR_RETURN(std::string seg_size_text, conn.QueryValue("show wal_segment_size"));
-  ASSIGN_OR_RETURN(uint64_t seg_size, ParseSegmentSize(seg_size_text));
-  // The slot keeps every WAL segment from now on until this session ends, so the segments
-  // between start and stop are still there when we copy them.
-  std::string slot = "dbaas_backup_" + RandomHex(6);
-  RETURN_IF_ERROR(
-      conn.QueryParams("select pg_create_physical_replication_slot($1, true, true)", {slot})
-          .status()
-          .WithContext("reserve WAL"));
   std::string label = fmt::format("dbaas backup {} of {}", name, instance.name());
-  ASSIGN_OR_RETURN(auto start_rows, conn.QueryParams("select pg_backup_start($1, true)", {label}));
-  auto backup_mode_start = std::chrono::steady_clock::now();
-  info.start_lsn = start_rows.at(0).at(0);
-  ASSIGN_OR_RETURN(std::string tli,
-                   conn.QueryValue("select timeline_id from pg_control_checkpoint()"));
-  info.timeline = static_cast<uint32_t>(std::stoul(tli));
-  bool in_backup_mode = true;
+  ASSIGN_OR_RETURN(PgBackupSession session, PgBackupSession::Begin(instance, label));
+  const PgBackupBegun& begun = session.begun();
+  const uint64_t seg_size = begun.segment_size;
+  PgBackupInfo info;
+  info.server_version = begun.server_version;
+  info.system_identifier = begun.system_identifier;
+  info.start_lsn = begun.start_lsn;
+  info.timeline = begun.timeline;
 
   storage::CreateOptions o;
   o.source = instance.data_dir();
@@ -249,16 +213,12 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
       [&](const std::vector<TreeEntry>& entries) -> Result<storage::BeforeCommitResult> {
     // Kill point for tests: hold backup mode open so a test can kill us inside it.
     ReachKillPoint(KillPoint::kBackupMode);
-    // Not waiting for the archive: the backup carries its own WAL (below), and a failing
-    // archive must not hang backups.
-    ASSIGN_OR_RETURN(auto stop_rows,
-                     conn.Query("select lsn, labelfile, spcmapfile from pg_backup_stop(false)"));
-    in_backup_mode = false;
-    info.stop_time_unix_us = NowNs() / 1000;
+    // The backup carries its own WAL (below): pg_backup_stop does not wait for the archive.
+    ASSIGN_OR_RETURN(PgBackupEnded ended, session.End());
+    info.stop_time_unix_us = ended.stop_time_unix_us;
     info.wal_archive = instance.log_archive_id();
-    info.seconds_in_backup_mode =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - backup_mode_start).count();
-    info.stop_lsn = stop_rows.at(0).at(0);
+    info.seconds_in_backup_mode = ended.seconds_in_backup_mode;
+    info.stop_lsn = ended.stop_lsn;
     std::vector<ExtraFile> extras;
     auto add = [&](std::string path, std::string content, std::string source) {
       ExtraFile x = ServerOwnedFile(instance.server_user(), std::move(path));
@@ -266,8 +226,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
       x.source_path = std::move(source);
       extras.push_back(std::move(x));
     };
-    add("backup_label", stop_rows[0][1], "");
-    if (!stop_rows[0][2].empty()) add("tablespace_map", stop_rows[0][2], "");
+    add("backup_label", ended.backup_label, "");
+    if (!ended.tablespace_map.empty()) add("tablespace_map", ended.tablespace_map, "");
     ASSIGN_OR_RETURN(uint64_t start, ParseLsn(info.start_lsn));
     ASSIGN_OR_RETURN(uint64_t stop, ParseLsn(info.stop_lsn));
     for (uint64_t seg = start / seg_size; seg <= stop / seg_size; ++seg) {
@@ -300,12 +260,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     return storage::BeforeCommitResult{std::move(extras), std::move(annotations)};
   };
   auto snapshot = storage::CreateSnapshot(repo, o);
-  if (in_backup_mode) {
-    // The snapshot failed before pg_backup_stop: leave backup mode (the session would on
-    // disconnect too, but say so explicitly).
-    WarnIfError(conn.Query("select pg_backup_stop(false)"),
-                "leave backup mode after a failed backup");
-  }
+  if (!snapshot.ok()) session.Abort(snapshot.status().message());
   if (!snapshot.ok()) {
     return snapshot.status().WithContext(fmt::format("backup of instance '{}'", instance.name()));
   }

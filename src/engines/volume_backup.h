@@ -1,0 +1,33 @@
+// A backup whose copy someone else makes: the engine holds the database consistent for a
+// copy of its whole volume taken between Begin and End (a CSI VolumeSnapshot cut by the
+// daemon on the Kubernetes runtime), and says what the copy needs to start as the backup.
+// The same consistency protocol as the engine's own backups (PostgreSQL: pg_backup.h), with
+// the copy left to the caller.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "base/status.h"
+#include "engines/backup_facts.h"
+
+namespace dbaas::engines {
+
+struct VolumeBackupEnd {
+  BackupFacts facts;  // the span in the log (start and stop), the stop time, ...
+  // Files to write into the copy's data directory, by path relative to it, before its
+  // server first starts (PostgreSQL: backup_label, and tablespace_map with tablespaces).
+  std::map<std::string, std::string> files;
+};
+
+class VolumeBackup {
+ public:
+  // Leaves backup mode when End was not called: the server is never left in it.
+  virtual ~VolumeBackup() = default;
+  // What is known as the copy may begin (the start of its span in the log).
+  virtual const BackupFacts& begun() const = 0;
+  // Ends backup mode once the copy is made. Once only.
+  virtual Result<VolumeBackupEnd> End() = 0;
+};
+
+}  // namespace dbaas::engines
