@@ -145,13 +145,14 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
 
 PodAgent::~PodAgent() {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(backup_mu_);
     stopping_ = true;
     leases_changed_.notify_all();
   }
   if (lease_watcher_.joinable()) lease_watcher_.join();
-  std::lock_guard lock(mu_);
+  std::lock_guard backup_lock(backup_mu_);
   DropBackup("the agent is stopping");
+  std::lock_guard lock(mu_);
   if (instance_) WarnIfError(instance_->Stop(), "stop the server");
 }
 
@@ -213,15 +214,13 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
   };
   server.Post("/v1/start",
               act("start_failed", &engines::Instance::Start, std::chrono::seconds(60)));
-  server.Post("/v1/stop",
-              [this, stop = act("stop_failed", &engines::Instance::Stop, std::chrono::seconds(30))](
-                  const http::Request& req, http::Response& res) {
-                {
-                  std::lock_guard lock(mu_);
-                  DropBackup("the server is being stopped");
-                }
-                stop(req, res);
-              });
+  // Stopping the server abandons a volume backup held, and none begins until it is down.
+  auto stop = act("stop_failed", &engines::Instance::Stop, std::chrono::seconds(30));
+  server.Post("/v1/stop", [this, stop](const http::Request& req, http::Response& res) {
+    std::lock_guard lock(backup_mu_);
+    DropBackup("the server is being stopped");
+    stop(req, res);
+  });
   AddBackupRoutes(server);
 }
 
@@ -279,7 +278,7 @@ void PodAgent::DropBackup(const std::string& why) {
 }
 
 void PodAgent::WatchLeases() {
-  std::unique_lock lock(mu_);
+  std::unique_lock lock(backup_mu_);
   while (!stopping_) {
     if (backup_ && std::chrono::steady_clock::now() >= backup_deadline_) {
       DropBackup("its lease ran out before the daemon ended it");
@@ -301,13 +300,14 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
       SendJson(res, 400, ErrorBody("bad_request", st));
       return;
     }
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(backup_mu_);
     if (backup_) {
-      SendJson(res, 409,
-               ErrorBody("backup_in_progress",
-                         Status::FailedPrecondition(
-                             fmt::format("volume backup {} is in progress", backup_id_),
-                             "end or abandon it first, or wait for its lease to run out")));
+      json body = ErrorBody(
+          "backup_in_progress",
+          Status::FailedPrecondition(fmt::format("volume backup {} is in progress", backup_id_),
+                                     "end or abandon it first, or wait for its lease to run out"));
+      body["id"] = backup_id_;  // a daemon whose begin timed out can end or abandon it
+      SendJson(res, 409, body);
       return;
     }
     auto begun = engine_->BeginVolumeBackup(*instance_, label);
@@ -339,7 +339,7 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
     return false;
   };
   server.Post("/v1/backups/:id/end", [this, held](const http::Request& req, http::Response& res) {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(backup_mu_);
     if (!held(req, res)) return;
     auto ended = backup_->End();
     std::string id = backup_id_;
@@ -361,14 +361,14 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
       SendJson(res, 400, ErrorBody("bad_request", st));
       return;
     }
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(backup_mu_);
     if (!held(req, res)) return;
     backup_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(lease_seconds);
     leases_changed_.notify_all();
     SendJson(res, 200, {{"id", backup_id_}, {"leaseSeconds", lease_seconds}});
   });
   server.Delete("/v1/backups/:id", [this, held](const http::Request& req, http::Response& res) {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(backup_mu_);
     if (!held(req, res)) return;
     DropBackup("the daemon abandoned it");
     res.status = 204;
@@ -419,13 +419,14 @@ Status PodAgent::Serve() {
   lease_watcher_ = std::thread([this] { WatchLeases(); });
   server_->Run();
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(backup_mu_);
     stopping_ = true;
     leases_changed_.notify_all();
   }
   lease_watcher_.join();
-  std::lock_guard lock(mu_);
+  std::lock_guard backup_lock(backup_mu_);
   DropBackup("the agent is stopping");
+  std::lock_guard lock(mu_);
   Status stopped = instance_->Stop();
   instance_.reset();
   return stopped;

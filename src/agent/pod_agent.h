@@ -82,7 +82,7 @@ class PodAgent {
   nlohmann::json InstanceJson() const;  // mu_ held
   nlohmann::json VolumeJson() const;    // mu_ held
   void AddBackupRoutes(http::HttpServer& server);
-  // Abandons the volume backup held, if any, saying why (mu_ held).
+  // Abandons the volume backup held, if any, saying why (backup_mu_ held).
   void DropBackup(const std::string& why);
   // Abandons a volume backup whose lease ran out; returns at Stop().
   void WatchLeases();
@@ -98,12 +98,15 @@ class PodAgent {
   mutable std::chrono::steady_clock::time_point volume_measured_;  // guarded by mu_
   std::unique_ptr<http::HttpServer> server_;
   const engines::Engine* engine_ = nullptr;
-  // The volume backup held (guarded by mu_): its id and when its lease ends.
+  // The volume backup held, its id and when its lease ends: guarded by backup_mu_, which is
+  // taken before mu_ when both are. A mutex of its own, so that the probes and the state
+  // (mu_) do not wait on pg_backup_start's checkpoint.
+  std::mutex backup_mu_;
   std::unique_ptr<engines::VolumeBackup> backup_;
   std::string backup_id_;
   std::chrono::steady_clock::time_point backup_deadline_;
-  std::condition_variable leases_changed_;  // with mu_: a backup begun, ended, renewed
-  bool stopping_ = false;                   // guarded by mu_
+  std::condition_variable leases_changed_;  // with backup_mu_: begun, ended, renewed
+  bool stopping_ = false;                   // guarded by backup_mu_
   std::thread lease_watcher_;
 };
 

@@ -423,6 +423,9 @@ Result<std::string> ExtraFileContent(const ExtraFile& x) {
   return ReadFileToString(x.source_path, 1ull << 32);
 }
 
+// An extra file read from a path the tenant can write (a WAL segment) is at most this.
+constexpr uint64_t kMaxExtraFileBytes = 1ull << 32;
+
 // Stores extra files' content in the repository and completes their entries. A WAL
 // segment is 16 MiB written after the backup's stop: its chunks are read, hashed and
 // stored on every core, each into its thread's buffer (no copy of the whole file).
@@ -443,6 +446,10 @@ Status StoreExtraFiles(Repository& repo, BlobSink& sink, Manifest& m,
         return Status::InvalidArgument(fmt::format("'{}' is not a regular file", x.source_path));
       }
       size = static_cast<uint64_t>(st.st_size);
+      if (size > kMaxExtraFileBytes) {
+        return Status::InvalidArgument(
+            fmt::format("'{}' is {} bytes, more than an extra file may be", x.source_path, size));
+      }
     }
     TreeEntry& e = *placed[i];
     e.size = size;

@@ -471,7 +471,8 @@ TEST_F(PgIncrementalTest, WithoutTheParentsWalChangedFilesAreReadWhole) {
   EXPECT_EQ(child->snapshot.stats.partial_files, 0u);
   bool said = std::any_of(
       child->snapshot.warnings.begin(), child->snapshot.warnings.end(), [](const std::string& w) {
-        return w.find("read whole") != w.npos && w.find("is in none of the archive") != w.npos;
+        return w.find("read whole") != w.npos &&
+               w.find("is in none of the spool, pg_wal and the archive") != w.npos;
       });
   EXPECT_TRUE(said) << "the snapshot does not say that the WAL is missing: "
                     << ::testing::PrintToString(child->snapshot.warnings);
@@ -496,7 +497,8 @@ TEST(PgChangeMapForTest, OffersNoMapForAParentOfAnotherServerTimelineOrIncarnati
     return offer.why_not;
   };
   // All alike: as far as the WAL, which no source holds here.
-  EXPECT_NE(why_not(same).find("is in none of the archive"), std::string::npos);
+  EXPECT_NE(why_not(same).find("is in none of the spool, pg_wal and the archive"),
+            std::string::npos);
   PgBackupStart other = same;
   other.archive_id = "db.bbbb";  // restored under the same name: another history
   EXPECT_NE(why_not(other).find("another incarnation"), std::string::npos);

@@ -39,8 +39,12 @@ Result<PgBackupSession> PgBackupSession::Begin(const PgInstance& instance,
   PgConnection& conn = s.conn_;
   // A tenant with the superuser's login can give it a search_path that finds its own
   // pg_settings or pg_backup_start first: this session names only the system's.
-  RETURN_IF_ERROR(
-      conn.Query("set search_path = pg_catalog").status().WithContext("backup session"));
+  // Nor end it early: backup mode may be held idle (a volume backup) for as long as the
+  // caller's lease, whatever timeouts the role was given.
+  RETURN_IF_ERROR(conn.Query("set search_path = pg_catalog; set idle_session_timeout = 0; "
+                             "set statement_timeout = 0")
+                      .status()
+                      .WithContext("backup session"));
   PgBackupBegun& b = s.begun_;
   ASSIGN_OR_RETURN(b.server_version, conn.QueryValue("show server_version_num"));
   ASSIGN_OR_RETURN(b.system_identifier,
@@ -74,8 +78,8 @@ Result<PgBackupEnded> PgBackupSession::End() {
     return Status::FailedPrecondition(
         fmt::format("instance '{}' is not in backup mode for this session", instance_));
   }
-  // Not waiting for the archive: the copy carries its own WAL, and a failing archive must
-  // not hang backups.
+  // Not waiting for the archive (a failing archive must not hang backups): the session's
+  // slot holds the WAL the copy needs until the session is destroyed.
   auto rows = conn_.Query("select lsn, labelfile, spcmapfile from pg_backup_stop(false)");
   in_backup_mode_ = false;  // ended, or the session is unusable: either way not any more
   if (!rows.ok()) return rows.status().WithContext("pg_backup_stop");

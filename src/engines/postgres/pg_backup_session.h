@@ -4,7 +4,10 @@
 // needs. Between the two, the caller copies the data directory: BackupPostgres into the
 // repository or as reflink clones, the pod agent while the daemon cuts a volume snapshot
 // (src/agent). Ending the session without End (Abort, the destructor, the process dying)
-// ends backup mode and frees the slot: the server is never left in it.
+// ends backup mode: the server is never left in it. The slot, and with it the WAL from the
+// start, is held until the session is destroyed, End or not: the copy needs the WAL up to
+// the stop LSN (the backup-end record is written after the copy), which BackupPostgres
+// copies after End; a volume backup must collect it before letting the session go.
 #pragma once
 
 #include <chrono>
@@ -51,7 +54,8 @@ class PgBackupSession {
 
   const PgBackupBegun& begun() const { return begun_; }
   bool in_backup_mode() const { return in_backup_mode_; }
-  // pg_backup_stop, not waiting for the archive (the copy carries its own WAL).
+  // pg_backup_stop, not waiting for the archive: the WAL the copy needs is held by the
+  // session's slot until the session is destroyed (see above).
   Result<PgBackupEnded> End();
   // Leaves backup mode without a backup (`why` is logged). A no-op after End.
   void Abort(const std::string& why);

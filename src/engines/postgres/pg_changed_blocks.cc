@@ -36,8 +36,8 @@ std::optional<uint32_t> ParseOid(std::string_view text) {
 }
 
 // A segment from a directory of the tenant's (the spool, pg_wal), opened as every tenant
-// path is (no links followed, no FIFO waited on); nullopt when it is not there whole.
-// Reads its first `length` bytes into `out` (a reused buffer: no allocation, no page faults).
+// path is (no links followed, no FIFO waited on): its first `length` bytes into `out` (a
+// reused buffer: no allocation, no page faults); false when it is not there whole.
 bool ReadTenantSegment(const std::string& dir, const std::string& name, uint64_t segment_size,
                        uint64_t length, std::vector<uint8_t>& out) {
   if (dir.empty()) return false;
@@ -144,7 +144,8 @@ struct SegmentSources {
 };
 
 // Feeds `scanner` segments until it is done, each from the first source that has it whole
-// and valid; a few segments at a time read on every core, taken by the scanner in order.
+// (the last one: its pages up to `to`) and valid; a few segments at a time read on every
+// core, taken by the scanner in order.
 Status ScanSegments(WalBlockScanner& scanner, uint64_t to, uint32_t timeline, uint64_t segment_size,
                     const PgWalSources& dirs, const storage::WalArchive* archive) {
   const uint64_t last = to - to % segment_size;  // the segment holding `to`
@@ -183,7 +184,7 @@ Status ScanSegments(WalBlockScanner& scanner, uint64_t to, uint32_t timeline, ui
       }
       if (source[i] == SegmentSources::kCount) {
         return Status::NotFound(fmt::format(
-            "WAL segment {} is in none of the archive, the spool and pg_wal{}", name, tried[i]));
+            "WAL segment {} is in none of the spool, pg_wal and the archive{}", name, tried[i]));
       }
     }
   }

@@ -50,7 +50,8 @@ struct PgBackupStart {
 
 // What the WAL from the segment holding `from` to the record at `to` changes: from the
 // archive's summaries of its segments (pg_wal_summary.h) as far as they go, then scanning
-// each remaining segment from the first source that has it whole and valid.
+// each remaining segment from the first source that has it whole and valid: the spool,
+// pg_wal, the archive (of the last segment, the pages up to `to` are enough).
 Result<WalChanges> ScanWalRange(uint64_t from, uint64_t to, uint32_t timeline,
                                 uint64_t segment_size, const PgWalSources& sources);
 

@@ -71,7 +71,9 @@ class WalBlockScanner {
   // The segment that starts at `segment_lsn`: the one holding start_lsn first, then each
   // next one. kCorruption when it is not the WAL expected there (another place, another
   // timeline, a recycled file, a broken record); the scanner's state is then unchanged, so
-  // the same segment from another source can be offered.
+  // the same segment from another source can be offered. Its first pages alone (a multiple
+  // of the page size) are taken when the scan ends within them or a switch record ends the
+  // segment there; a prefix that ends before the range does is kCorruption.
   Status AddSegment(std::span<const uint8_t> segment, uint64_t segment_lsn);
 
   // The next segment expected, and whether the range is complete (a record at or past
