@@ -295,7 +295,7 @@ TEST_F(PodAgentTest, AVolumeBackupHoldsBackupModeUntilItEndsAndNeverPastItsLease
   auto [busy, why] = begin("");
   EXPECT_EQ(busy, 409) << why.dump();
   EXPECT_EQ(why["error"]["code"], "backup_in_progress");
-  EXPECT_EQ(why["id"], id);
+  EXPECT_EQ(why["id"], id) << why.dump();
   ASSERT_TRUE(su->Query("create table during (id int)").ok());  // the WAL moves on meanwhile
   EXPECT_EQ(Status("POST", port, "/v1/backups/0123456789abcdef/end", token_), 404);
 
