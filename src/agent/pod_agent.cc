@@ -11,6 +11,7 @@
 #include "base/names.h"
 #include "engines/backup_facts.h"
 #include "http/bearer.h"
+#include "http/error_codes.h"
 #include "kube/instance_objects.h"
 
 namespace dbaas::agent {
@@ -144,14 +145,7 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
 }
 
 PodAgent::~PodAgent() {
-  {
-    std::lock_guard lock(backup_mu_);
-    stopping_ = true;
-    leases_changed_.notify_all();
-  }
-  if (lease_watcher_.joinable()) lease_watcher_.join();
-  std::lock_guard backup_lock(backup_mu_);
-  DropBackup("the agent is stopping");
+  StopBackups();
   std::lock_guard lock(mu_);
   if (instance_) WarnIfError(instance_->Stop(), "stop the server");
 }
@@ -206,7 +200,7 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
       std::lock_guard lock(mu_);
       Status done = (instance_.get()->*step)(timeout);
       if (!done.ok()) {
-        SendJson(res, 500, ErrorBody(failed, done));
+        SendJson(res, http::HttpStatusOf(done.code()), ErrorBody(failed, done));
         return;
       }
       SendJson(res, 200, InstanceJson());
@@ -269,12 +263,27 @@ json FactsJson(const engines::BackupFacts& facts) {
 
 }  // namespace
 
+std::unique_ptr<engines::VolumeBackup> PodAgent::TakeBackup() {
+  backup_id_.clear();
+  leases_changed_.notify_all();
+  return std::move(backup_);
+}
+
 void PodAgent::DropBackup(const std::string& why) {
   if (!backup_) return;
   spdlog::warn("instance {}: volume backup {} abandoned: {}", options_.name, backup_id_, why);
-  backup_.reset();  // leaves backup mode
-  backup_id_.clear();
-  leases_changed_.notify_all();
+  TakeBackup().reset();  // leaves backup mode
+}
+
+void PodAgent::StopBackups() {
+  {
+    std::lock_guard lock(backup_mu_);
+    stopping_ = true;
+    leases_changed_.notify_all();
+  }
+  if (lease_watcher_.joinable()) lease_watcher_.join();
+  std::lock_guard lock(backup_mu_);
+  DropBackup("the agent is stopping");
 }
 
 void PodAgent::WatchLeases() {
@@ -312,9 +321,10 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
     }
     auto begun = engine_->BeginVolumeBackup(*instance_, label);
     if (!begun.ok()) {
-      const bool conflict = begun.status().code() == StatusCode::kFailedPrecondition;
-      SendJson(res, conflict ? 409 : 500,
-               ErrorBody(conflict ? "not_running" : "backup_failed", begun.status()));
+      const StatusCode code = begun.status().code();
+      SendJson(res, http::HttpStatusOf(code),
+               ErrorBody(code == StatusCode::kFailedPrecondition ? "not_running" : "backup_failed",
+                         begun.status()));
       return;
     }
     backup_ = std::move(begun.value());
@@ -341,13 +351,11 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
   server.Post("/v1/backups/:id/end", [this, held](const http::Request& req, http::Response& res) {
     std::lock_guard lock(backup_mu_);
     if (!held(req, res)) return;
-    auto ended = backup_->End();
-    std::string id = backup_id_;
-    backup_.reset();
-    backup_id_.clear();
-    leases_changed_.notify_all();
+    const std::string id = backup_id_;
+    auto ended = TakeBackup()->End();
     if (!ended.ok()) {
-      SendJson(res, 500, ErrorBody("backup_failed", ended.status()));
+      SendJson(res, http::HttpStatusOf(ended.status().code()),
+               ErrorBody("backup_failed", ended.status()));
       return;
     }
     spdlog::info("instance {}: volume backup {} ended at {}", options_.name, id,
@@ -418,14 +426,7 @@ Status PodAgent::Serve() {
   }
   lease_watcher_ = std::thread([this] { WatchLeases(); });
   server_->Run();
-  {
-    std::lock_guard lock(backup_mu_);
-    stopping_ = true;
-    leases_changed_.notify_all();
-  }
-  lease_watcher_.join();
-  std::lock_guard backup_lock(backup_mu_);
-  DropBackup("the agent is stopping");
+  StopBackups();
   std::lock_guard lock(mu_);
   Status stopped = instance_->Stop();
   instance_.reset();

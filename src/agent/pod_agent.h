@@ -82,8 +82,12 @@ class PodAgent {
   nlohmann::json InstanceJson() const;  // mu_ held
   nlohmann::json VolumeJson() const;    // mu_ held
   void AddBackupRoutes(http::HttpServer& server);
+  // The volume backup held, no longer held (backup_mu_ held).
+  std::unique_ptr<engines::VolumeBackup> TakeBackup();
   // Abandons the volume backup held, if any, saying why (backup_mu_ held).
   void DropBackup(const std::string& why);
+  // Stops the lease watcher and abandons a backup held: the agent is stopping.
+  void StopBackups();
   // Abandons a volume backup whose lease ran out; returns at Stop().
   void WatchLeases();
 

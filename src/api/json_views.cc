@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include "api/error_codes.h"
 #include "control/cron.h"
 #include "control/stored_facts.h"
 #include "control/validation.h"
+#include "http/error_codes.h"
 
 namespace dbaas::api {
 
@@ -203,7 +203,7 @@ json JobJson(const catalog::JobRecord& r) {
             {"startedAt", r.started_at.empty() ? json(nullptr) : json(r.started_at)},
             {"finishedAt", r.finished_at.empty() ? json(nullptr) : json(r.finished_at)}};
   if (r.error_code) {
-    j["error"] = {{"code", WireCode(*r.error_code)}, {"message", r.error_message}};
+    j["error"] = {{"code", http::WireCode(*r.error_code)}, {"message", r.error_message}};
     if (r.result.contains("hint")) j["error"]["hint"] = r.result["hint"];
   } else if (!r.result.empty()) {
     j["result"] = r.result;

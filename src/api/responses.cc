@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "api/error_codes.h"
 #include "api/json_views.h"
 #include "api/request_parsing.h"
+#include "http/error_codes.h"
 
 namespace dbaas::api {
 
@@ -24,8 +24,8 @@ void Send(Response& res, int status, const json& body) {
 }
 
 void SendError(Response& res, const Status& st) {
-  Send(res, HttpStatusOf(st.code()),
-       ErrorJson(std::string(WireCode(st.code())), st.message(), st.hint()));
+  Send(res, http::HttpStatusOf(st.code()),
+       ErrorJson(std::string(http::WireCode(st.code())), st.message(), st.hint()));
 }
 
 bool CheckAsync(const Request& req, Response& res) {
@@ -54,9 +54,9 @@ void FinishJob(control::Service& service, const Request& req, Response& res,
     StatusCode code = done->error_code.value_or(StatusCode::kInternal);
     // A failed job's result may be null (nothing to say beyond its error).
     std::string hint = done->result.is_object() ? done->result.value("hint", "") : "";
-    json body = ErrorJson(std::string(WireCode(code)), done->error_message, hint);
+    json body = ErrorJson(std::string(http::WireCode(code)), done->error_message, hint);
     body["jobId"] = done->id;
-    return Send(res, HttpStatusOf(code), body);
+    return Send(res, http::HttpStatusOf(code), body);
   }
   on_success(done.value());
 }

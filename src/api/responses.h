@@ -20,7 +20,7 @@ std::string Dump(const nlohmann::json& body);
 
 void Send(http::Response& res, int status, const nlohmann::json& body);
 
-// The error shape (json_views.h ErrorJson) with the HTTP status of the code (error_codes.h).
+// The error shape (json_views.h ErrorJson) with the HTTP status of the code (http/error_codes.h).
 void SendError(http::Response& res, const Status& st);
 
 // Answers a list as {success, count, <key>: [...]}, each item through `to_json`; or the

@@ -60,6 +60,7 @@ class Engine {
   // Backup mode held for a copy of the running instance's volume made by the caller
   // (volume_backup.h); kInvalidArgument where the engine has none yet (MariaDB, MySQL).
   // `label` names the backup in the database's own records (PostgreSQL's backup_label).
+  // `instance` must outlive the backup.
   virtual Result<std::unique_ptr<VolumeBackup>> BeginVolumeBackup(const Instance& instance,
                                                                   const std::string& label) const;
 

@@ -418,13 +418,13 @@ Result<std::vector<TreeEntry*>> MergeExtraFiles(Manifest& m, const std::vector<E
   return placed;
 }
 
-Result<std::string> ExtraFileContent(const ExtraFile& x) {
-  if (x.source_path.empty()) return x.content;
-  return ReadFileToString(x.source_path, 1ull << 32);
-}
-
 // An extra file read from a path the tenant can write (a WAL segment) is at most this.
 constexpr uint64_t kMaxExtraFileBytes = 1ull << 32;
+
+Result<std::string> ExtraFileContent(const ExtraFile& x) {
+  if (x.source_path.empty()) return x.content;
+  return ReadFileToString(x.source_path, kMaxExtraFileBytes);
+}
 
 // Stores extra files' content in the repository and completes their entries. A WAL
 // segment is 16 MiB written after the backup's stop: its chunks are read, hashed and
@@ -448,7 +448,8 @@ Status StoreExtraFiles(Repository& repo, BlobSink& sink, Manifest& m,
       size = static_cast<uint64_t>(st.st_size);
       if (size > kMaxExtraFileBytes) {
         return Status::InvalidArgument(
-            fmt::format("'{}' is {} bytes, more than an extra file may be", x.source_path, size));
+            fmt::format("'{}' is {} bytes, more than the {} an extra file may hold", x.source_path,
+                        size, kMaxExtraFileBytes));
       }
     }
     TreeEntry& e = *placed[i];

@@ -767,6 +767,24 @@ TEST_F(SnapshotTest, ExtraFilesJoinTheSnapshotBeforeCommit) {
     return BeforeCommitResult{{x}, {}};
   };
   EXPECT_EQ(CreateSnapshot(*repo_, unsafe).status().code(), StatusCode::kInvalidArgument);
+  // An extra file read from a path (one the database server could write) larger than any
+  // WAL segment, here sparse, is refused, not read.
+  const std::string huge = tmp_ / "outside/huge";
+  {
+    WriteFile(huge, "");
+    ASSERT_EQ(::truncate(huge.c_str(), (4ll << 30) + 1), 0);
+  }
+  CreateOptions oversized = failing;
+  oversized.before_commit = [&](const std::vector<TreeEntry>&) -> Result<BeforeCommitResult> {
+    ExtraFile x;
+    x.path = "base/1/segment";
+    x.source_path = huge;
+    return BeforeCommitResult{{x}, {}};
+  };
+  auto refused = CreateSnapshot(*repo_, oversized);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("more than the 4294967296"), std::string::npos)
+      << refused.status().ToString();
   EXPECT_EQ(repo_->ListSnapshots()->size(), 1u);
 }
 

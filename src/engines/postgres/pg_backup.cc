@@ -177,18 +177,71 @@ BackupFacts PgBackupInfo::Facts() const {
   return f;
 }
 
-Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
-                                    const std::string& name, const PgBackupOptions& options) {
-  auto started = std::chrono::steady_clock::now();
-  std::string label = fmt::format("dbaas backup {} of {}", name, instance.name());
-  ASSIGN_OR_RETURN(PgBackupSession session, PgBackupSession::Begin(instance, label));
-  const PgBackupBegun& begun = session.begun();
-  const uint64_t seg_size = begun.segment_size;
+namespace {
+
+// What a backup records of its session: where it began, and (`ended`) where it stopped.
+PgBackupInfo InfoOf(const PgInstance& instance, const PgBackupBegun& begun,
+                    const PgBackupEnded* ended) {
   PgBackupInfo info;
   info.server_version = begun.server_version;
   info.system_identifier = begun.system_identifier;
   info.start_lsn = begun.start_lsn;
   info.timeline = begun.timeline;
+  info.wal_archive = instance.log_archive_id();
+  if (ended) {
+    info.stop_lsn = ended->stop_lsn;
+    info.stop_time_unix_us = ended->stop_time_unix_us;
+    info.seconds_in_backup_mode = ended->seconds_in_backup_mode;
+  }
+  return info;
+}
+
+class PgVolumeBackup final : public VolumeBackup {
+ public:
+  PgVolumeBackup(const PgInstance& instance, PgBackupSession session)
+      : instance_(instance), session_(std::move(session)) {
+    facts_ = Facts(nullptr);
+  }
+  const BackupFacts& begun() const override { return facts_; }
+  Result<VolumeBackupEnd> End() override {
+    ASSIGN_OR_RETURN(PgBackupEnded ended, session_.End());
+    VolumeBackupEnd out;
+    out.facts = Facts(&ended);
+    out.files["backup_label"] = std::move(ended.backup_label);
+    if (!ended.tablespace_map.empty()) {
+      out.files["tablespace_map"] = std::move(ended.tablespace_map);
+    }
+    return out;
+  }
+
+ private:
+  BackupFacts Facts(const PgBackupEnded* ended) const {
+    PgBackupInfo info = InfoOf(instance_, session_.begun(), ended);
+    info.snapshot_kind = "volume";
+    return info.Facts();
+  }
+
+  const PgInstance& instance_;
+  PgBackupSession session_;
+  BackupFacts facts_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<VolumeBackup>> BeginPgVolumeBackup(const PgInstance& instance,
+                                                          const std::string& label) {
+  ASSIGN_OR_RETURN(PgBackupSession session, PgBackupSession::Begin(instance, label));
+  return std::unique_ptr<VolumeBackup>(
+      std::make_unique<PgVolumeBackup>(instance, std::move(session)));
+}
+
+Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,
+                                    const std::string& name, const PgBackupOptions& options) {
+  auto started = std::chrono::steady_clock::now();
+  std::string label = fmt::format("dbaas backup {} of {}", name, instance.name());
+  ASSIGN_OR_RETURN(PgBackupSession session, PgBackupSession::Begin(instance, label));
+  const uint64_t seg_size = session.begun().segment_size;
+  PgBackupInfo info = InfoOf(instance, session.begun(), nullptr);
 
   storage::CreateOptions o;
   o.source = instance.data_dir();
@@ -215,10 +268,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     ReachKillPoint(KillPoint::kBackupMode);
     // The backup carries its own WAL (below): pg_backup_stop does not wait for the archive.
     ASSIGN_OR_RETURN(PgBackupEnded ended, session.End());
-    info.stop_time_unix_us = ended.stop_time_unix_us;
-    info.wal_archive = instance.log_archive_id();
-    info.seconds_in_backup_mode = ended.seconds_in_backup_mode;
-    info.stop_lsn = ended.stop_lsn;
+    info = InfoOf(instance, session.begun(), &ended);
     std::vector<ExtraFile> extras;
     auto add = [&](std::string path, std::string content, std::string source) {
       ExtraFile x = ServerOwnedFile(instance.server_user(), std::move(path));
@@ -260,8 +310,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     return storage::BeforeCommitResult{std::move(extras), std::move(annotations)};
   };
   auto snapshot = storage::CreateSnapshot(repo, o);
-  if (!snapshot.ok()) session.Abort(snapshot.status().message());
   if (!snapshot.ok()) {
+    session.Abort(snapshot.status().message());
     return snapshot.status().WithContext(fmt::format("backup of instance '{}'", instance.name()));
   }
   info.snapshot = std::move(snapshot.value());

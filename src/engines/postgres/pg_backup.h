@@ -14,6 +14,7 @@
 // consistent.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "base/status.h"
@@ -21,6 +22,7 @@
 #include "engines/integrity.h"
 #include "engines/postgres/pg_instance.h"
 #include "engines/recovery.h"
+#include "engines/volume_backup.h"
 #include "storage/repository.h"
 #include "storage/snapshot_create.h"
 
@@ -54,6 +56,12 @@ struct PgBackupOptions {
   // Reads everything anyway and reports each change the WAL's map left out (the tests').
   bool check_changed_blocks = false;
 };
+
+// A volume backup (volume_backup.h) of the running instance: backup mode held by a session
+// (pg_backup_session.h) until End, which returns backup_label (and tablespace_map) for the
+// copy and the facts as BackupPostgres records them. `instance` must outlive the backup.
+Result<std::unique_ptr<VolumeBackup>> BeginPgVolumeBackup(const PgInstance& instance,
+                                                          const std::string& label);
 
 // The instance must be running. `name` labels the snapshot.
 Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Repository& repo,

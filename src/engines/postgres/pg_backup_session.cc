@@ -117,46 +117,4 @@ PgBackupSession::~PgBackupSession() {
   if (in_backup_mode_) Abort("the backup was abandoned");
 }
 
-namespace {
-
-class PgVolumeBackup final : public VolumeBackup {
- public:
-  PgVolumeBackup(PgBackupSession session, std::string archive_id) : session_(std::move(session)) {
-    const PgBackupBegun& b = session_.begun();
-    facts_.engine = "postgresql";
-    facts_.server_version = b.server_version;
-    facts_.snapshot_kind = "volume";
-    facts_.system_identifier = b.system_identifier;
-    facts_.timeline = b.timeline;
-    facts_.start_lsn = b.start_lsn;
-    facts_.wal_archive = std::move(archive_id);
-  }
-  const BackupFacts& begun() const override { return facts_; }
-  Result<VolumeBackupEnd> End() override {
-    ASSIGN_OR_RETURN(PgBackupEnded ended, session_.End());
-    VolumeBackupEnd out;
-    out.facts = facts_;
-    out.facts.stop_lsn = ended.stop_lsn;
-    out.facts.stop_time_unix_us = ended.stop_time_unix_us;
-    out.facts.seconds_in_backup_mode = ended.seconds_in_backup_mode;
-    out.files["backup_label"] = std::move(ended.backup_label);
-    if (!ended.tablespace_map.empty())
-      out.files["tablespace_map"] = std::move(ended.tablespace_map);
-    return out;
-  }
-
- private:
-  PgBackupSession session_;
-  BackupFacts facts_;
-};
-
-}  // namespace
-
-Result<std::unique_ptr<VolumeBackup>> BeginPgVolumeBackup(const PgInstance& instance,
-                                                          const std::string& label) {
-  ASSIGN_OR_RETURN(PgBackupSession session, PgBackupSession::Begin(instance, label));
-  return std::unique_ptr<VolumeBackup>(
-      std::make_unique<PgVolumeBackup>(std::move(session), instance.log_archive_id()));
-}
-
 }  // namespace dbaas::engines

@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,7 +19,6 @@
 #include "base/status.h"
 #include "engines/postgres/pg_connection.h"
 #include "engines/postgres/pg_instance.h"
-#include "engines/volume_backup.h"
 
 namespace dbaas::engines {
 
@@ -70,10 +68,5 @@ class PgBackupSession {
   bool in_backup_mode_ = false;
   std::chrono::steady_clock::time_point started_;
 };
-
-// A volume backup (volume_backup.h) of the running instance: backup mode held by a session
-// until End, which returns backup_label (and tablespace_map) for the copy.
-Result<std::unique_ptr<VolumeBackup>> BeginPgVolumeBackup(const PgInstance& instance,
-                                                          const std::string& label);
 
 }  // namespace dbaas::engines

@@ -1,6 +1,6 @@
-#include "api/error_codes.h"
+#include "http/error_codes.h"
 
-namespace dbaas::api {
+namespace dbaas::http {
 
 std::string_view WireCode(StatusCode code) {
   switch (code) {
@@ -49,4 +49,4 @@ int HttpStatusOf(StatusCode code) {
   return 500;
 }
 
-}  // namespace dbaas::api
+}  // namespace dbaas::http

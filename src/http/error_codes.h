@@ -1,12 +1,13 @@
-// The API's error codes: the wire's word and the HTTP status for each StatusCode. Only the
-// API knows these; the layers below speak StatusCode.
+// Error codes on the wire: the word and the HTTP status for each StatusCode, one mapping
+// for every server on src/http (the REST API, the in-pod agent); the layers below speak
+// StatusCode.
 #pragma once
 
 #include <string_view>
 
 #include "base/status.h"
 
-namespace dbaas::api {
+namespace dbaas::http {
 
 // "invalid_argument", "not_found", ..., "interrupted" (kAborted: a job cut off by a stop).
 std::string_view WireCode(StatusCode code);
@@ -14,4 +15,4 @@ std::string_view WireCode(StatusCode code);
 // for what the server could not do (corruption, io_error, internal, interrupted).
 int HttpStatusOf(StatusCode code);
 
-}  // namespace dbaas::api
+}  // namespace dbaas::http
