@@ -21,6 +21,8 @@ using nlohmann::json;
 
 constexpr size_t kMinTokenLength = 32;
 constexpr uint16_t kPostgresPort = 5432;
+// A log file an ended backup names: a WAL segment (16 MiB by default, 1 GiB at most).
+constexpr size_t kMaxLogFileBytes = size_t{1} << 30;
 
 // A file of the Secret's mount. The kubelet makes each a link into a hidden directory it
 // swaps on an update, so links are followed here: the mount is read-only and the kubelet's,
@@ -263,16 +265,17 @@ json FactsJson(const engines::BackupFacts& facts) {
 
 }  // namespace
 
-std::unique_ptr<engines::VolumeBackup> PodAgent::TakeBackup() {
-  backup_id_.clear();
-  leases_changed_.notify_all();
-  return std::move(backup_);
-}
-
 void PodAgent::DropBackup(const std::string& why) {
   if (!backup_) return;
-  spdlog::warn("instance {}: volume backup {} abandoned: {}", options_.name, backup_id_, why);
-  TakeBackup().reset();  // leaves backup mode
+  if (backup_end_) {
+    spdlog::info("instance {}: volume backup {} released: {}", options_.name, backup_id_, why);
+  } else {
+    spdlog::warn("instance {}: volume backup {} abandoned: {}", options_.name, backup_id_, why);
+  }
+  backup_.reset();  // leaves backup mode, releases the log
+  backup_end_.reset();
+  backup_id_.clear();
+  leases_changed_.notify_all();
 }
 
 void PodAgent::StopBackups() {
@@ -348,19 +351,58 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
                                   "it ended, was abandoned, or its lease ran out: begin another")));
     return false;
   };
+  // Idempotent: a daemon whose answer was lost asks again and gets the same end.
   server.Post("/v1/backups/:id/end", [this, held](const http::Request& req, http::Response& res) {
     std::lock_guard lock(backup_mu_);
     if (!held(req, res)) return;
-    const std::string id = backup_id_;
-    auto ended = TakeBackup()->End();
-    if (!ended.ok()) {
-      SendJson(res, http::HttpStatusOf(ended.status().code()),
-               ErrorBody("backup_failed", ended.status()));
+    if (!backup_end_) {
+      auto ended = backup_->End();
+      if (!ended.ok()) {
+        SendJson(res, http::HttpStatusOf(ended.status().code()),
+                 ErrorBody("backup_failed", ended.status()));
+        DropBackup("ending it failed: " + ended.status().message());
+        return;
+      }
+      spdlog::info("instance {}: volume backup {} ended at {}; its log held until released",
+                   options_.name, backup_id_, ended->facts.stop_lsn);
+      backup_end_ = std::move(ended.value());
+    }
+    json log_files = json::array();
+    for (const auto& entry : backup_end_->log_files) log_files.push_back(entry.first);
+    SendJson(res, 200,
+             {{"id", backup_id_},
+              {"facts", FactsJson(backup_end_->facts)},
+              {"files", backup_end_->files},
+              {"logFiles", std::move(log_files)}});
+  });
+  // One of the log files an ended backup names (?path=, as `end` listed it), as bytes. The
+  // lock is held while it is read: a release waits for the read (a segment, 16 MiB).
+  server.Get("/v1/backups/:id/file", [this, held](const http::Request& req, http::Response& res) {
+    std::lock_guard lock(backup_mu_);
+    if (!held(req, res)) return;
+    const std::string path = req.get_param_value("path");
+    std::string source;
+    if (backup_end_) {
+      if (auto it = backup_end_->log_files.find(path); it != backup_end_->log_files.end()) {
+        source = it->second;
+      }
+    }
+    if (source.empty()) {
+      SendJson(
+          res, 404,
+          ErrorBody("no_such_file",
+                    Status::NotFound(
+                        fmt::format("volume backup {} names no log file '{}'", backup_id_, path),
+                        "end the backup first; ask only for the logFiles its end listed")));
       return;
     }
-    spdlog::info("instance {}: volume backup {} ended at {}", options_.name, id,
-                 ended->facts.stop_lsn);
-    SendJson(res, 200, {{"id", id}, {"facts", FactsJson(ended->facts)}, {"files", ended->files}});
+    auto content = ReadFileToString(source, kMaxLogFileBytes);
+    if (!content.ok()) {
+      SendJson(res, 500, ErrorBody("backup_failed", content.status()));
+      return;
+    }
+    res.status = 200;
+    res.set_content(std::move(content).value(), "application/octet-stream");
   });
   server.Post("/v1/backups/:id/renew", [this, held](const http::Request& req, http::Response& res) {
     std::string label;
@@ -378,7 +420,7 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
   server.Delete("/v1/backups/:id", [this, held](const http::Request& req, http::Response& res) {
     std::lock_guard lock(backup_mu_);
     if (!held(req, res)) return;
-    DropBackup("the daemon abandoned it");
+    DropBackup(backup_end_ ? "the daemon has its log" : "the daemon abandoned it");
     res.status = 204;
   });
 }

@@ -14,12 +14,16 @@
 //                       for the daemon to cut a VolumeSnapshot of the pod's volume, for at
 //                       most the lease it asks for ({"label", "leaseSeconds"}); 201 with
 //                       its id and where it begins
-//   POST /v1/backups/:id/end    ends it: what the copy needs (backup_label, the span)
+//   POST /v1/backups/:id/end    ends backup mode: what the copy needs (backup_label, the
+//                               span) and the log files it needs (logFiles); idempotent
+//   GET  /v1/backups/:id/file?path=P  one of those log files (the WAL from start to stop,
+//                               written after the snapshot was cut), held until released
 //   POST /v1/backups/:id/renew  extends its lease (a snapshot that takes long to cut)
-//   DELETE /v1/backups/:id      abandons it
+//   DELETE /v1/backups/:id      abandons it, or releases an ended one's log
 //
-// A backup whose lease runs out is abandoned by the agent itself (the daemon died or lost
-// the pod): the server never stays in backup mode for a daemon that is gone. One at a time.
+// A backup whose lease runs out is abandoned (or released) by the agent itself (the daemon
+// died or lost the pod): the server never stays in backup mode, nor keeps WAL, for a daemon
+// that is gone. One at a time.
 //
 // Every /v1 request carries `Authorization: Bearer <token>`, the instance's own token from
 // its Secret (agent-token), so a pod's agent answers only the daemon (and whoever reads
@@ -34,6 +38,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -82,9 +87,8 @@ class PodAgent {
   nlohmann::json InstanceJson() const;  // mu_ held
   nlohmann::json VolumeJson() const;    // mu_ held
   void AddBackupRoutes(http::HttpServer& server);
-  // The volume backup held, no longer held (backup_mu_ held).
-  std::unique_ptr<engines::VolumeBackup> TakeBackup();
-  // Abandons the volume backup held, if any, saying why (backup_mu_ held).
+  // Abandons (or, once ended, releases) the volume backup held, if any, saying why
+  // (backup_mu_ held).
   void DropBackup(const std::string& why);
   // Stops the lease watcher and abandons a backup held: the agent is stopping.
   void StopBackups();
@@ -107,6 +111,7 @@ class PodAgent {
   // (mu_) do not wait on pg_backup_start's checkpoint.
   std::mutex backup_mu_;
   std::unique_ptr<engines::VolumeBackup> backup_;
+  std::optional<engines::VolumeBackupEnd> backup_end_;  // once ended: its log is held
   std::string backup_id_;
   std::chrono::steady_clock::time_point backup_deadline_;
   std::condition_variable leases_changed_;  // with backup_mu_: begun, ended, renewed

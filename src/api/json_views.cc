@@ -165,6 +165,7 @@ json BackupJson(const catalog::BackupRecord& b) {
   };
   text("serverVersion", f.server_version);
   text("snapshotKind", f.snapshot_kind);
+  text("volumeSnapshot", f.volume_snapshot);
   number("durationSeconds", f.duration_seconds);
   number("timeline", f.timeline);
   if (f.engine == "postgresql" || f.engine.empty()) {

@@ -234,7 +234,10 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job,
   record.stored_bytes = snap.stats.stored_bytes;
   engines::BackupFacts facts = info->facts;
   facts.duration_seconds = info->seconds;
-  facts.snapshot_kind = std::string(storage::SnapshotKindName(snap.kind));
+  // As the repository made it, but for a volume backup, whose data is not in it.
+  if (facts.snapshot_kind != "volume") {
+    facts.snapshot_kind = std::string(storage::SnapshotKindName(snap.kind));
+  }
   StoreFacts(facts, record.info);
   record.secret = server->endpoint().password;
   RETURN_IF_ERROR(catalog_->UpdateBackup(record));
@@ -345,6 +348,13 @@ Status Service::RemoveBackupData(const std::vector<catalog::BackupRecord>& backu
   // Its copies go with it: queued before anything is removed (a crash from here on is
   // finished by reconcile, which queues them again).
   for (const catalog::BackupRecord& backup : backups) RETURN_IF_ERROR(QueueCopyRemovals(backup));
+  // What lives outside the repository (a VolumeSnapshot) before the snapshot naming it.
+  for (const catalog::BackupRecord& backup : backups) {
+    const engines::BackupFacts facts = StoredFacts(backup.info);
+    if (facts.volume_snapshot.empty()) continue;
+    ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(backup.instance_type));
+    RETURN_IF_ERROR(engine->DeleteBackupVolume(facts));
+  }
   return RemoveLocalSnapshots(backups);
 }
 

@@ -173,7 +173,9 @@ Status Service::ReconcileBackups() {
     // What the backup knew of itself is in its snapshot: the row gets the same facts a
     // backup that ended normally has (a point-in-time restore can start from it).
     engines::BackupFacts facts = engines::FromAnnotations(committed->annotations);
-    facts.snapshot_kind = std::string(storage::SnapshotKindName(committed->kind));
+    if (facts.snapshot_kind != "volume") {
+      facts.snapshot_kind = std::string(storage::SnapshotKindName(committed->kind));
+    }
     StoreFacts(facts, b.info);
     // The password is the instance's, which still exists: the backup was of a running one.
     auto opened = OpenPrimary(b.instance);

@@ -35,6 +35,7 @@ void StoreFacts(const engines::BackupFacts& f, json& info) {
   text("engine", f.engine);
   text("serverVersion", f.server_version);
   text("snapshotKind", f.snapshot_kind);
+  text("volumeSnapshot", f.volume_snapshot);
   number("durationSeconds", f.duration_seconds);
   text("systemIdentifier", f.system_identifier);
   number("timeline", f.timeline);
@@ -56,6 +57,7 @@ engines::BackupFacts StoredFacts(const json& info) {
   f.engine = Text(info, "engine");
   f.server_version = Text(info, "serverVersion", "server_version_num");
   f.snapshot_kind = Text(info, "snapshotKind");
+  f.volume_snapshot = Text(info, "volumeSnapshot");
   f.duration_seconds = Number<double>(info, "durationSeconds");
   f.system_identifier = Text(info, "systemIdentifier");
   f.timeline = Number<uint32_t>(info, "timeline");

@@ -15,7 +15,12 @@ namespace dbaas::engines {
 struct BackupFacts {
   std::string engine;          // postgresql, mariadb, mysql
   std::string server_version;  // PostgreSQL: server_version_num ("150018"); MariaDB: VERSION()
-  std::string snapshot_kind;   // "repository" (copied into packs) or "thin" (reflink clones)
+  // "repository" (copied into packs), "thin" (reflink clones) or "volume" (the data files
+  // in a storage snapshot of the volume, `volume_snapshot`; the repository holds the rest).
+  std::string snapshot_kind;
+  // The Kubernetes runtime's volumeSnapshot method: the VolumeSnapshot holding the data
+  // files, "<namespace>/<name>".
+  std::string volume_snapshot;
   std::optional<double> duration_seconds;
 
   // PostgreSQL: the backup's span in the WAL and where it continues (pg_backup.h).

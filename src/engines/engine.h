@@ -64,6 +64,11 @@ class Engine {
   virtual Result<std::unique_ptr<VolumeBackup>> BeginVolumeBackup(const Instance& instance,
                                                                   const std::string& label) const;
 
+  // Removes what of a backup lives outside the repository (the Kubernetes runtime's
+  // VolumeSnapshot, named in its facts); the repository's part is the caller's. Gone
+  // already is fine. Nothing elsewhere.
+  virtual Status DeleteBackupVolume(const BackupFacts& /*facts*/) const { return Status::Ok(); }
+
   // A restore drill's check of a restored, running instance: the database's own checker
   // over every table, and a row count per table. Damage is in the report's problems.
   virtual Result<IntegrityReport> CheckIntegrity(const Instance& instance) const = 0;

@@ -18,6 +18,12 @@ struct VolumeBackupEnd {
   // Files to write into the copy's data directory, by path relative to it, before its
   // server first starts (PostgreSQL: backup_label, and tablespace_map with tablespaces).
   std::map<std::string, std::string> files;
+  // The server's log the copy needs to become consistent, written after it was cut
+  // (PostgreSQL: the WAL segments from the start LSN to the stop LSN, and the timeline's
+  // history): by path relative to the data directory, the absolute path where the server
+  // keeps it now. Kept there until the VolumeBackup is destroyed (PostgreSQL: the session's
+  // slot), so the caller collects it first.
+  std::map<std::string, std::string> log_files;
 };
 
 class VolumeBackup {
@@ -26,7 +32,8 @@ class VolumeBackup {
   virtual ~VolumeBackup() = default;
   // What is known as the copy may begin (the start of its span in the log).
   virtual const BackupFacts& begun() const = 0;
-  // Ends backup mode once the copy is made. Once only.
+  // Ends backup mode once the copy is made. Once only. The log it names stays until this
+  // object is destroyed.
   virtual Result<VolumeBackupEnd> End() = 0;
 };
 

@@ -1,21 +1,47 @@
 #include "kube_runtime/agent_client.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "base/files.h"
 #include "net/curl_pool.h"
 
 namespace dbaas::kube_runtime {
 namespace {
 
-constexpr size_t kMaxAnswer = 1 << 20;
+constexpr size_t kMaxJsonAnswer = 1 << 20;
+
+// Where an answer goes: its body, or (a 2xx with `fd` set) a file.
+struct Sink {
+  std::string body;
+  size_t max_bytes = 0;
+  int fd = -1;
+  long status = 0;  // known once the headers are in
+  CURL* handle = nullptr;
+  size_t received = 0;
+  bool write_failed = false;
+};
 
 size_t OnData(char* data, size_t size, size_t count, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  if (body->size() + size * count > kMaxAnswer) return 0;  // cut off: too long to be ours
-  body->append(data, size * count);
-  return size * count;
+  auto* sink = static_cast<Sink*>(user);
+  const size_t n = size * count;
+  if (sink->received + n > sink->max_bytes) return 0;  // too long to be ours
+  sink->received += n;
+  if (sink->fd >= 0) {
+    if (sink->status == 0) curl_easy_getinfo(sink->handle, CURLINFO_RESPONSE_CODE, &sink->status);
+    if (sink->status >= 200 && sink->status < 300) {
+      if (!WriteAll(sink->fd, std::string_view(data, n), "").ok()) {
+        sink->write_failed = true;
+        return 0;
+      }
+      return n;
+    }
+  }
+  sink->body.append(data, n);
+  return n;
 }
 
 }  // namespace
@@ -27,9 +53,10 @@ AgentClient::AgentClient(std::string ca_pem)
 
 AgentClient::~AgentClient() = default;
 
-Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::string& method,
-                                         const std::string& path,
-                                         std::chrono::milliseconds timeout) const {
+Result<AgentClient::Answer> AgentClient::Perform(const AgentEndpoint& agent,
+                                                 const std::string& method, const std::string& path,
+                                                 const std::string* json_body, size_t max_bytes,
+                                                 int fd, std::chrono::milliseconds timeout) const {
   const std::string what =
       fmt::format("{} {} of the agent at {} ({})", method, path, agent.address, agent.dns_name);
   CURL* handle = handles_->Take();
@@ -43,7 +70,11 @@ Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::
       nullptr, fmt::format("{}:{}:{}:{}", agent.dns_name, agent.port, address, agent.port).c_str());
   curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
   headers = curl_slist_append(headers, ("Authorization: Bearer " + agent.token).c_str());
-  std::string body;
+  if (json_body != nullptr) headers = curl_slist_append(headers, "Content-Type: application/json");
+  Sink sink;
+  sink.max_bytes = max_bytes;
+  sink.fd = fd;
+  sink.handle = handle;
   // curl reads the blob only (CURL_BLOB_NOCOPY); its field is not const.
   curl_blob ca{const_cast<char*>(ca_pem_.data()), ca_pem_.size(), CURL_BLOB_NOCOPY};
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
@@ -59,10 +90,13 @@ Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::
                    static_cast<long>(std::min<int64_t>(timeout.count(), 5000)));
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, OnData);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &sink);
   if (method == "POST") {
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(0));
+    const std::string_view body = json_body != nullptr ? *json_body : std::string_view();
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  } else if (method == "DELETE") {
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, "DELETE");
   } else {
     curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
   }
@@ -71,19 +105,26 @@ Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::
   CURLcode code = curl_easy_perform(handle);
   long status = 0;
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  // A handle goes back to the pool as it was set up: without a method of its own.
+  curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, nullptr);
   curl_slist_free_all(headers);
   curl_slist_free_all(connect_to);
   handles_->Give(handle, code == CURLE_OK);
   if (code != CURLE_OK) {
     return Status::IoError(
-        fmt::format("{}: {}", what, error[0] != '\0' ? error : curl_easy_strerror(code)),
+        fmt::format(
+            "{}: {}", what,
+            code == CURLE_WRITE_ERROR
+                ? (sink.write_failed ? std::string("the file it goes to cannot be written")
+                                     : fmt::format("its answer is longer than {} bytes", max_bytes))
+                : (error[0] != '\0' ? error : curl_easy_strerror(code))),
         code == CURLE_PEER_FAILED_VERIFICATION
             ? "the pod's certificate is not the one dbaasd issued for it: something else "
               "answers at its address"
             : "the pod may be starting or gone: see kubectl -n <namespace> describe pod");
   }
-  nlohmann::json answer = nlohmann::json::parse(body, nullptr, false);
-  if (status >= 200 && status < 300 && !answer.is_discarded()) return answer;
+  if (status >= 200 && status < 300) return Answer{status, std::move(sink.body)};
+  nlohmann::json answer = nlohmann::json::parse(sink.body, nullptr, false);
   std::string message = fmt::format("HTTP {}", status);
   std::string hint;
   if (answer.is_object() && answer.contains("error") && answer["error"].is_object()) {
@@ -91,7 +132,37 @@ Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::
     if (e.contains("message") && e["message"].is_string()) message = e["message"];
     if (e.contains("hint") && e["hint"].is_string()) hint = e["hint"];
   }
-  return Status::IoError(fmt::format("{}: {}", what, message), hint);
+  const StatusCode kind = status == 404   ? StatusCode::kNotFound
+                          : status == 409 ? StatusCode::kFailedPrecondition
+                                          : StatusCode::kIoError;
+  return Status(kind, fmt::format("{}: {}", what, message), hint);
+}
+
+Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::string& method,
+                                         const std::string& path, std::chrono::milliseconds timeout,
+                                         const nlohmann::json& body) const {
+  const std::string text = body.is_null() ? std::string() : body.dump();
+  ASSIGN_OR_RETURN(Answer answer, Perform(agent, method, path, body.is_null() ? nullptr : &text,
+                                          kMaxJsonAnswer, -1, timeout));
+  if (answer.status == 204) return nlohmann::json();
+  nlohmann::json parsed = nlohmann::json::parse(answer.body, nullptr, false);
+  if (parsed.is_discarded()) {
+    return Status::IoError(fmt::format("{} {} of the agent at {}: HTTP {} without JSON", method,
+                                       path, agent.address, answer.status));
+  }
+  return parsed;
+}
+
+Status AgentClient::Download(const AgentEndpoint& agent, const std::string& path,
+                             const std::string& file, size_t max_bytes,
+                             std::chrono::milliseconds timeout) const {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoStatus("create", file, errno);
+  auto answer = Perform(agent, "GET", path, nullptr, max_bytes, fd, timeout);
+  Status closed = ::close(fd) == 0 ? Status::Ok() : ErrnoStatus("close", file, errno);
+  if (answer.ok() && closed.ok()) return Status::Ok();
+  ::unlink(file.c_str());
+  return answer.ok() ? closed : answer.status();
 }
 
 }  // namespace dbaas::kube_runtime

@@ -32,12 +32,28 @@ class AgentClient {
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;
 
-  // GET or POST `path`; the JSON answer of a 2xx. An error answer becomes a Status with the
-  // agent's message and hint (kIoError when the agent cannot be reached).
+  // GET, POST or DELETE `path` (POST with `body` as JSON, or none); the JSON answer of a
+  // 2xx (null for a 204). An error answer becomes a Status with the agent's message and
+  // hint (kIoError when the agent cannot be reached; kNotFound on a 404, kFailedPrecondition
+  // on a 409, so a caller can tell "gone" and "busy" from a failure).
   Result<nlohmann::json> Call(const AgentEndpoint& agent, const std::string& method,
-                              const std::string& path, std::chrono::milliseconds timeout) const;
+                              const std::string& path, std::chrono::milliseconds timeout,
+                              const nlohmann::json& body = nullptr) const;
+  // GET `path` (a WAL segment) into a new file `file` (0600), at most `max_bytes`; no file
+  // is left on failure.
+  Status Download(const AgentEndpoint& agent, const std::string& path, const std::string& file,
+                  size_t max_bytes, std::chrono::milliseconds timeout) const;
 
  private:
+  struct Answer {
+    long status = 0;
+    std::string body;
+  };
+  // A 2xx answer's body goes to `fd` when it is not -1 (then Answer::body stays empty).
+  Result<Answer> Perform(const AgentEndpoint& agent, const std::string& method,
+                         const std::string& path, const std::string* json_body, size_t max_bytes,
+                         int fd, std::chrono::milliseconds timeout) const;
+
   std::string ca_pem_;
   std::unique_ptr<net::CurlHandlePool> handles_;
 };

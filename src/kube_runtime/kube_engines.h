@@ -6,8 +6,9 @@
 // issued (agent_authority.h). The service sees an engines::EngineSet like the local one.
 //
 // What is built: making, opening (after a daemon restart), starting, stopping and deleting
-// instances of PostgreSQL, and their state and logins. Not yet: backups and restores (both
-// methods), standbys, MariaDB in pods. Those are refused with the reason.
+// instances of PostgreSQL, their state and logins, and backups by the volumeSnapshot method
+// (volume_snapshot_backup.h). Not yet: the repository method, restores, standbys, MariaDB in
+// pods. Those are refused with the reason.
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,8 @@ struct KubeRuntimeOptions {
   uint64_t default_size_bytes = 10ull << 30;
   // How long a new pod may take to run and answer (an image pull, a volume's provisioning).
   std::chrono::milliseconds start_timeout{std::chrono::minutes(5)};
+  // How long a backup's VolumeSnapshot may take to be readyToUse.
+  std::chrono::milliseconds snapshot_timeout{std::chrono::minutes(10)};
   // How long a deleted instance's namespace may take to go.
   std::chrono::milliseconds delete_timeout{std::chrono::minutes(2)};
 };

@@ -248,7 +248,8 @@ TEST_F(PodAgentTest,
 }
 
 // The volume backup the daemon holds while it cuts a VolumeSnapshot: backup mode from begin
-// to end, what the copy needs at the end, one at a time, and never past its lease.
+// to end, what the copy needs at the end (its label, and its WAL until released), one at a
+// time, and never past its lease.
 TEST_F(PodAgentTest, AVolumeBackupHoldsBackupModeUntilItEndsAndNeverPastItsLease) {
   const int port = StartAgent();
   ASSERT_GT(port, 0);
@@ -310,8 +311,32 @@ TEST_F(PodAgentTest, AVolumeBackupHoldsBackupModeUntilItEndsAndNeverPastItsLease
   EXPECT_NE(label.find("LABEL: snap-1"), std::string::npos) << label;
   EXPECT_NE(label.find("START WAL LOCATION: " + start_lsn), std::string::npos) << label;
   EXPECT_FALSE(end["files"].contains("tablespace_map"));
+  // Backup mode is over (the label is pg_backup_stop's), but the WAL from start to stop (the
+  // backup-end record is written after the copy) stays held until the daemon has it.
+  EXPECT_EQ(held(), "1");
+  auto again = Call("POST", port, "/v1/backups/" + id + "/end", token_);  // a lost answer
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  EXPECT_EQ(json::parse(again->body)["facts"]["stop_lsn"], stop_lsn);
+  const json log_files = end["logFiles"];
+  ASSERT_TRUE(log_files.is_array() && !log_files.empty()) << end.dump();
+  const std::string last_segment = log_files.back();
+  EXPECT_TRUE(last_segment.starts_with("pg_wal/000000010")) << last_segment;
+  auto segment = Call("GET", port, "/v1/backups/" + id + "/file?path=" + last_segment, token_);
+  ASSERT_TRUE(segment);
+  ASSERT_EQ(segment->status, 200) << segment->body;
+  EXPECT_EQ(segment->body.size(), 16u << 20);
+  // Only the files the end listed: no other path of the pod's volume.
+  for (const char* other : {"backup_label", "pg_wal/../postgresql.conf", "/etc/passwd",
+                            "pg_wal/000000010000000000000063"}) {
+    EXPECT_EQ(Status("GET", port, "/v1/backups/" + id + "/file?path=" + other, token_), 404)
+        << other;
+  }
+  EXPECT_EQ(Status("GET", port, "/v1/backups/" + id + "/file?path=" + last_segment), 401);
+  EXPECT_EQ(Status("DELETE", port, "/v1/backups/" + id, token_), 204);
   EXPECT_TRUE(released());
-  EXPECT_EQ(Status("POST", port, "/v1/backups/" + id + "/end", token_), 404);  // once only
+  EXPECT_NE(Log().find("released: the daemon has its log"), std::string::npos) << Log();
+  EXPECT_EQ(Status("POST", port, "/v1/backups/" + id + "/end", token_), 404);
 
   // A lease that runs out: the agent leaves backup mode by itself.
   auto [s2, lapsed] = begin(R"({"leaseSeconds": 1})");

@@ -62,33 +62,41 @@ bool Connects(const std::string& address, int port, milliseconds timeout) {
   return ok;
 }
 
-// Every process in the network namespace `netns` (/run/netns/NAME) killed: a container's
-// processes die with it, whatever the first of them left behind.
-void KillNamespace(const std::string& netns) {
+// Sends `signal` to every process in the network namespace `netns` (/run/netns/NAME), again
+// to any that appear meanwhile (a fork), until a round finds none it has not signalled (for
+// a kill: none left at all). Returns how many it signalled.
+int SignalNamespace(const std::string& netns, int signal) {
   struct stat ns {};
-  if (::stat(netns.c_str(), &ns) != 0) return;
+  if (::stat(netns.c_str(), &ns) != 0) return 0;
   const std::string want = fmt::format("net:[{}]", ns.st_ino);
+  std::set<long> signalled;
   for (int round = 0; round < 50; ++round) {
     bool found = false;
     DIR* proc = ::opendir("/proc");
-    if (proc == nullptr) return;
+    if (proc == nullptr) break;
     while (dirent* e = ::readdir(proc)) {
       char* end = nullptr;
       long pid = std::strtol(e->d_name, &end, 10);
       if (pid <= 1 || *end != '\0') continue;
+      if (signal != SIGKILL && signalled.count(pid)) continue;
       char link[64] = {0};
       std::string path = fmt::format("/proc/{}/ns/net", pid);
       ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
       if (n > 0 && want == std::string(link, static_cast<size_t>(n))) {
-        ::kill(static_cast<pid_t>(pid), SIGKILL);
+        ::kill(static_cast<pid_t>(pid), signal);
+        signalled.insert(pid);
         found = true;
       }
     }
     ::closedir(proc);
-    if (!found) return;
-    std::this_thread::sleep_for(milliseconds(100));
+    if (!found) break;
+    if (signal == SIGKILL) std::this_thread::sleep_for(milliseconds(100));
   }
+  return static_cast<int>(signalled.size());
 }
+
+// Every process of a container killed: they die with it, whatever the first left behind.
+void KillNamespace(const std::string& netns) { SignalNamespace(netns, SIGKILL); }
 
 struct Pod {
   std::string key;
@@ -102,7 +110,11 @@ struct Pod {
   bool ready = false;
   int probe_port = 0;
   int grace_seconds = 30;
+  std::set<std::string> claim_dirs;  // the claims it mounts
 };
+
+constexpr char kSnapshotApi[] = "snapshot.storage.k8s.io/v1";
+constexpr char kSnapshotDriver[] = "node-simulator.dbaas.test";
 
 }  // namespace
 
@@ -127,6 +139,7 @@ struct NodeSimulator::Impl {
     while (!stopping) {
       if (options.play_statefulset_controller) PlayStatefulSets();
       PlayKubelet();
+      PlaySnapshotter();
       std::this_thread::sleep_for(milliseconds(200));
     }
   }
@@ -266,9 +279,8 @@ struct NodeSimulator::Impl {
         const std::string claim =
             kube::TextField(kube::ObjectField(volume, "persistentVolumeClaim"), "claimName");
         ASSIGN_OR_RETURN(json found, api->Get({&Kind("v1", "PersistentVolumeClaim"), ns, claim}));
-        (void)found;
         const std::string claim_dir = ClaimDir(ns, claim);
-        if (!PathExists(claim_dir)) RETURN_IF_ERROR(MakeOwnedDir(claim_dir));
+        if (!PathExists(claim_dir)) RETURN_IF_ERROR(Provision(found, claim_dir));
         mounted[name] = claim_dir;
       } else if (volume.contains("secret")) {
         const json source = kube::ObjectField(volume, "secret");
@@ -330,6 +342,9 @@ struct NodeSimulator::Impl {
     }
     auto mounted = Mount(ns, spec, p.dir);
     if (!mounted.ok()) return fail(mounted.status());
+    for (const auto& [volume, dir] : *mounted) {
+      if (dir.starts_with(JoinPath(options.dir, "v") + "/")) p.claim_dirs.insert(dir);
+    }
     const json container = containers[0];
     std::vector<std::pair<std::string, std::string>> mounts;  // mountPath -> dir
     for (const json& m : kube::ArrayField(container, "volumeMounts")) {
@@ -508,6 +523,161 @@ struct NodeSimulator::Impl {
       if (kept.count(dir)) continue;
       (void)RemoveTree(dir);
       Note(fmt::format("claim directory {}: its claim is gone, removed", dir));
+    }
+  }
+
+  // The provisioner's part: a claim's volume, empty, or (dataSource a VolumeSnapshot of the
+  // claim's namespace, ready) a copy of the snapshot, as a CSI driver restores one.
+  Status Provision(const json& claim, const std::string& claim_dir) {
+    const json source = kube::ObjectField(kube::ObjectField(claim, "spec"), "dataSource");
+    if (source.empty()) return MakeOwnedDir(claim_dir);
+    const std::string ns = kube::TextField(kube::ObjectField(claim, "metadata"), "namespace");
+    if (kube::TextField(source, "kind") != "VolumeSnapshot") {
+      return Status::InvalidArgument("a dataSource the simulator lacks");
+    }
+    ASSIGN_OR_RETURN(json snapshot, api->Get({&Kind(kSnapshotApi, "VolumeSnapshot"), ns,
+                                              kube::TextField(source, "name")}));
+    const json status = kube::ObjectField(snapshot, "status");
+    if (!kube::BoolField(status, "readyToUse")) {
+      return Status::Busy("the claim's VolumeSnapshot is not ready to use yet");
+    }
+    ASSIGN_OR_RETURN(json content,
+                     api->Get({&Kind(kSnapshotApi, "VolumeSnapshotContent"), "",
+                               kube::TextField(status, "boundVolumeSnapshotContentName")}));
+    const std::string handle =
+        kube::TextField(kube::ObjectField(content, "status"), "snapshotHandle");
+    const std::string copy = SnapshotDir(handle);
+    if (handle.empty() || !PathExists(copy)) {
+      return Status::NotFound(fmt::format("snapshot handle '{}' is not on this node", handle));
+    }
+    RETURN_IF_ERROR(CopyTree(copy, claim_dir));
+    Note(fmt::format("claim {}/{}: restored from snapshot {}", ns,
+                     kube::TextField(kube::ObjectField(claim, "metadata"), "name"), handle));
+    return Status::Ok();
+  }
+
+  // cp -a: modes, owners and times kept, as a block-level snapshot keeps them.
+  static Status CopyTree(const std::string& from, const std::string& to) {
+    ProcessOptions cp;
+    cp.argv = {"cp", "-a", "--reflink=auto", from, to};
+    auto ran = CheckExit(RunProcess(cp, std::chrono::minutes(10)), "cp");
+    if (!ran.ok()) {
+      (void)RemoveTree(to);
+      return ran.status();
+    }
+    return Status::Ok();
+  }
+
+  std::string SnapshotDir(const std::string& handle) const {
+    return JoinPath(JoinPath(options.dir, "snapshots"), handle);
+  }
+
+  // The CSI snapshotter's part (the snapshot controller and a driver whose snapshots are
+  // atomic): for each VolumeSnapshot of dbaas's of a claim here, the claim's directory is
+  // copied while every process of the pods mounting it is stopped (SIGSTOP, SIGCONT after):
+  // what the copy holds is the volume at one instant, as a storage snapshot's is, never a
+  // copy that runs beside the writes. Then a bound VolumeSnapshotContent and the status
+  // (readyToUse, its content's name, creation time, restore size) as the controller sets
+  // them. A VolumeSnapshot gone (deleted, or with its namespace) takes its content and its
+  // copy (deletionPolicy Delete; a Retain content stays).
+  void PlaySnapshotter() {
+    auto list = api->List(Kind(kSnapshotApi, "VolumeSnapshot"), "", kOurs);
+    if (!list.ok()) return;
+    std::set<std::string> bound;
+    for (const json& snapshot : list->items) {
+      const json meta = kube::ObjectField(snapshot, "metadata");
+      const json status = kube::ObjectField(snapshot, "status");
+      bound.insert(kube::TextField(status, "boundVolumeSnapshotContentName"));
+      if (meta.contains("deletionTimestamp") || kube::BoolField(status, "readyToUse") ||
+          status.contains("error")) {
+        continue;
+      }
+      const std::string claim =
+          kube::TextField(kube::ObjectField(kube::ObjectField(snapshot, "spec"), "source"),
+                          "persistentVolumeClaimName");
+      if (claim.empty()) continue;  // pre-provisioned: not played here
+      const std::string content = "snapcontent-" + kube::TextField(meta, "uid");
+      bound.insert(content);
+      Cut(snapshot, ClaimDir(kube::TextField(meta, "namespace"), claim), content);
+    }
+    auto contents = api->List(Kind(kSnapshotApi, "VolumeSnapshotContent"), "", "");
+    if (!contents.ok()) return;
+    for (const json& content : contents->items) {
+      const std::string name = kube::TextField(kube::ObjectField(content, "metadata"), "name");
+      const json spec = kube::ObjectField(content, "spec");
+      if (bound.count(name) || kube::TextField(spec, "driver") != kSnapshotDriver ||
+          kube::TextField(spec, "deletionPolicy") != "Delete") {
+        continue;
+      }
+      const std::string handle =
+          kube::TextField(kube::ObjectField(content, "status"), "snapshotHandle");
+      if (!handle.empty()) (void)RemoveTree(SnapshotDir(handle));
+      (void)api->Delete({&Kind(kSnapshotApi, "VolumeSnapshotContent"), "", name});
+      Note(fmt::format("snapshot content {}: its VolumeSnapshot is gone, deleted", name));
+    }
+  }
+
+  void Cut(const json& snapshot, const std::string& claim_dir, const std::string& content) {
+    const json meta = kube::ObjectField(snapshot, "metadata");
+    const std::string key = Key(snapshot);
+    const std::string handle = kube::TextField(meta, "uid");
+    json status;
+    if (!PathExists(claim_dir)) {
+      status = {{"readyToUse", false},
+                {"error", {{"message", "the claim has no volume on this node"}}}};
+    } else {
+      std::vector<std::string> frozen;
+      {
+        std::lock_guard lock(mu);
+        for (const auto& [pod_key, pod] : pods) {
+          if (pod.claim_dirs.count(claim_dir))
+            frozen.push_back("/run/netns/" + hosts->name(pod.host));
+        }
+      }
+      int stopped = 0;
+      for (const std::string& netns : frozen) stopped += SignalNamespace(netns, SIGSTOP);
+      const auto started = std::chrono::steady_clock::now();
+      (void)RemoveTree(SnapshotDir(handle));
+      (void)MakeDirs(JoinPath(options.dir, "snapshots"), 0700);
+      Status copied = CopyTree(claim_dir, SnapshotDir(handle));
+      for (const std::string& netns : frozen) SignalNamespace(netns, SIGCONT);
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count();
+      if (!copied.ok()) {
+        status = {{"readyToUse", false}, {"error", {{"message", copied.message()}}}};
+      } else {
+        json made = {{"apiVersion", kSnapshotApi},
+                     {"kind", "VolumeSnapshotContent"},
+                     {"metadata", {{"name", content}}},
+                     {"spec",
+                      {{"deletionPolicy", "Delete"},
+                       {"driver", kSnapshotDriver},
+                       {"source", {{"volumeHandle", claim_dir}}},
+                       {"volumeSnapshotRef",
+                        {{"kind", "VolumeSnapshot"},
+                         {"namespace", kube::TextField(meta, "namespace")},
+                         {"name", kube::TextField(meta, "name")},
+                         {"uid", handle}}}}}};
+        auto created = api->Create(made);
+        if (created.ok()) {
+          (*created)["status"] = {{"snapshotHandle", handle}, {"readyToUse", true}};
+          (void)api->ReplaceStatus(*created);
+        }
+        status = {{"boundVolumeSnapshotContentName", content},
+                  {"creationTime", kube::TextField(meta, "creationTimestamp")},
+                  {"readyToUse", true},
+                  {"restoreSize", "0"}};
+        Note(fmt::format("volume snapshot {}: cut in {:.0f} ms, {} processes paused", key, ms,
+                         stopped));
+      }
+    }
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto current = api->Get({&Kind(kSnapshotApi, "VolumeSnapshot"),
+                               kube::TextField(meta, "namespace"), kube::TextField(meta, "name")});
+      if (!current.ok()) return;
+      (*current)["status"] = status;
+      if (api->ReplaceStatus(*current).ok()) return;
     }
   }
 

@@ -179,6 +179,33 @@ BackupFacts PgBackupInfo::Facts() const {
 
 namespace {
 
+// The WAL a copy made in backup mode needs to become consistent: the segments from the
+// start LSN to the stop LSN, and (on a later timeline) the timeline's history, which a
+// restored server serves its standbys as pg_basebackup's copies do. By path in the data
+// directory, the absolute path in the server's pg_wal.
+Result<std::map<std::string, std::string>> LogFilesOfBackup(const PgInstance& instance,
+                                                            const PgBackupInfo& info,
+                                                            uint64_t seg_size) {
+  const std::string pg_wal = JoinPath(instance.data_dir(), "pg_wal");
+  std::map<std::string, std::string> files;
+  ASSIGN_OR_RETURN(uint64_t start, ParseLsn(info.start_lsn));
+  ASSIGN_OR_RETURN(uint64_t stop, ParseLsn(info.stop_lsn));
+  for (uint64_t seg = start / seg_size; seg <= stop / seg_size; ++seg) {
+    if (seg == stop / seg_size && stop % seg_size == 0 && seg > start / seg_size) break;
+    std::string file = WalSegmentName(info.timeline, seg * seg_size, seg_size);
+    files["pg_wal/" + file] = JoinPath(pg_wal, file);
+  }
+  if (info.timeline > 1) {
+    std::string history = TimelineHistoryName(info.timeline);
+    std::string source = JoinPath(pg_wal, history);
+    struct stat st;
+    if (::lstat(source.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      files["pg_wal/" + history] = std::move(source);
+    }
+  }
+  return files;
+}
+
 // What a backup records of its session: where it began, and (`ended`) where it stopped.
 PgBackupInfo InfoOf(const PgInstance& instance, const PgBackupBegun& begun,
                     const PgBackupEnded* ended) {
@@ -207,6 +234,9 @@ class PgVolumeBackup final : public VolumeBackup {
     ASSIGN_OR_RETURN(PgBackupEnded ended, session_.End());
     VolumeBackupEnd out;
     out.facts = Facts(&ended);
+    ASSIGN_OR_RETURN(out.log_files,
+                     LogFilesOfBackup(instance_, InfoOf(instance_, session_.begun(), &ended),
+                                      session_.begun().segment_size));
     out.files["backup_label"] = std::move(ended.backup_label);
     if (!ended.tablespace_map.empty()) {
       out.files["tablespace_map"] = std::move(ended.tablespace_map);
@@ -278,23 +308,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     };
     add("backup_label", ended.backup_label, "");
     if (!ended.tablespace_map.empty()) add("tablespace_map", ended.tablespace_map, "");
-    ASSIGN_OR_RETURN(uint64_t start, ParseLsn(info.start_lsn));
-    ASSIGN_OR_RETURN(uint64_t stop, ParseLsn(info.stop_lsn));
-    for (uint64_t seg = start / seg_size; seg <= stop / seg_size; ++seg) {
-      if (seg == stop / seg_size && stop % seg_size == 0 && seg > start / seg_size) break;
-      std::string file = WalSegmentName(info.timeline, seg * seg_size, seg_size);
-      add("pg_wal/" + file, "", JoinPath(JoinPath(instance.data_dir(), "pg_wal"), file));
-    }
-    // A server on a later timeline serves its standbys that timeline's history (their
-    // pg_basebackup asks for it first), as pg_basebackup's own copies carry it.
-    if (info.timeline > 1) {
-      std::string history = TimelineHistoryName(info.timeline);
-      std::string source = JoinPath(JoinPath(instance.data_dir(), "pg_wal"), history);
-      struct stat st;
-      if (::lstat(source.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-        add("pg_wal/" + history, "", source);
-      }
-    }
+    ASSIGN_OR_RETURN(auto log_files, LogFilesOfBackup(instance, info, seg_size));
+    for (auto& [path, source] : log_files) add(path, "", std::move(source));
     // Directories pg_basebackup creates that a restored server expects.
     std::string manifest =
         BackupManifest(entries, extras, info.timeline, info.start_lsn, info.stop_lsn, NowNs());

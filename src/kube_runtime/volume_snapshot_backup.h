@@ -1,0 +1,54 @@
+// The Kubernetes runtime's volumeSnapshot backup (docs/KUBERNETES.md): the data files are a
+// CSI VolumeSnapshot of the instance's claim, made consistent by the database's own backup
+// protocol, which the in-pod agent holds (agent/pod_agent.h). In order:
+//
+//   1. the agent begins backup mode (a lease: it ends backup mode itself if we vanish);
+//   2. a VolumeSnapshot of the data claim is created and waited for until readyToUse;
+//   3. the agent ends backup mode: backup_label (and tablespace_map), the span in the log;
+//   4. the log from the start to the stop LSN is fetched from the agent, which holds it
+//      until then: the backup-end record is written after the snapshot was cut, so without
+//      it the snapshot never becomes consistent;
+//   5. label, map and log go into the repository as a snapshot of their own, recording the
+//      facts and the VolumeSnapshot's name; then the agent releases the log.
+//
+// A failure at any step abandons backup mode at the agent and deletes the VolumeSnapshot:
+// nothing half-made stays.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "base/status.h"
+#include "engines/engine.h"
+#include "kube/api_client.h"
+#include "kube/instance_objects.h"
+#include "kube_runtime/agent_client.h"
+#include "storage/progress.h"
+#include "storage/repository.h"
+
+namespace dbaas::kube_runtime {
+
+struct PodBackupTarget {
+  kube::ApiClient* api = nullptr;
+  const AgentClient* agents = nullptr;
+  AgentEndpoint agent;  // with the pod's address
+  kube::KubernetesSettings settings;
+  std::string instance;
+  std::string engine;
+  // How long the snapshot may take to become readyToUse (the agent holds backup mode as
+  // long, and a minute more).
+  std::chrono::milliseconds ready_timeout{std::chrono::minutes(10)};
+};
+
+// Backup `name` of the target's instance. The repository gets what is not in the
+// VolumeSnapshot; the facts say which VolumeSnapshot holds the rest (volume_snapshot).
+Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& target,
+                                                     storage::Repository& repo,
+                                                     const std::string& name,
+                                                     storage::Progress* progress);
+
+// Deletes the VolumeSnapshot a backup's facts name ("<namespace>/<name>"); one gone already
+// (with its instance's namespace) is fine.
+Status DeleteVolumeSnapshot(kube::ApiClient& api, const std::string& volume_snapshot);
+
+}  // namespace dbaas::kube_runtime
