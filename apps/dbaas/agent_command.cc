@@ -60,6 +60,9 @@ void AddAgentCommand(CLI::App& app, GlobalOptions& g) {
                   "The pod's IP, where the server listens (default: $POD_IP)");
   cmd->add_option("--database-port", o->database_port, "The server's port (default: 5432)");
   cmd->add_option("--bin-dir", o->bin_dir, "The engine's binaries (default: Debian's)");
+  cmd->add_option("--restore-from", o->restore_from,
+                  "The volume was filled from a volume backup of this instance: wait for dbaasd "
+                  "to restore it (POST /v1/restore) instead of making a new one");
   cmd->add_option("--port-file", o->port_file,
                   "Write the agent's port here once it listens (with --listen :0)");
   cmd->callback([&g, o] { g.action = [&g, o] { return RunAgent(*o, g.format); }; });

@@ -1,4 +1,5 @@
 #include "agent/pod_agent.h"
+#include "agent/agent_replies.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -63,17 +64,6 @@ Result<std::map<std::string, std::string>> ReadSettings(const std::string& path)
   return settings;
 }
 
-json ErrorBody(const std::string& code, const Status& st) {
-  json error = {{"code", code}, {"message", st.message()}};
-  if (!st.hint().empty()) error["hint"] = st.hint();
-  return {{"error", std::move(error)}};
-}
-
-void SendJson(http::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json");
-}
-
 json LoginJson(const engines::ConnectionInfo& c) {
   return {{"host", c.host},         {"port", c.port},         {"user", c.user},
           {"password", c.password}, {"database", c.database}, {"uri", c.Uri(true)}};
@@ -109,7 +99,6 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
                     kMinTokenLength),
         "the daemon writes a random token of 64 hex digits into the instance's Secret");
   }
-  RETURN_IF_ERROR(agent->MakeServer());
   ASSIGN_OR_RETURN(auto settings, ReadSettings(options.settings_file));
   agent->runtime_ =
       std::make_unique<runtime::LocalRuntime>(runtime::PodNetwork{.address = options.address});
@@ -117,8 +106,34 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   ASSIGN_OR_RETURN(const engines::Engine* engine, agent->engines_->For(options.engine));
   agent->engine_ = engine;
   RETURN_IF_ERROR(engine->ValidateConfig(settings));
+  engines::InstanceSpec spec;
+  spec.name = options.name;
+  spec.data_root = options.data;
+  spec.type = options.engine;
+  spec.port = options.database_port != 0 ? options.database_port : kPostgresPort;
+  spec.config = settings;
+  spec.bin_dir = options.bin_dir;
+  spec.runtime = agent->runtime_.get();
 
   const std::string dir = JoinPath(options.data, options.name);
+  if (!options.restore_from.empty()) {
+    RETURN_IF_ERROR(ValidateName("--restore-from", options.restore_from));
+    if (!PathExists(JoinPath(options.data, kRestoredMarker))) {
+      if (!PathExists(JoinPath(options.data, options.restore_from)) &&
+          !PathExists(JoinPath(options.data, kVolumeCopy))) {
+        return Status::FailedPrecondition(
+            fmt::format("the volume at '{}' holds no copy of instance '{}' to restore from",
+                        options.data, options.restore_from),
+            "the claim must be made from a VolumeSnapshot of that instance's volume");
+      }
+      agent->restore_spec_ = spec;
+      RETURN_IF_ERROR(agent->MakeServer());
+      spdlog::info("instance {}: waiting for the daemon to restore it from instance {}'s copy",
+                   options.name, options.restore_from);
+      return agent;
+    }
+  }
+  RETURN_IF_ERROR(agent->MakeServer());
   if (PathExists(dir) && !PathExists(JoinPath(dir, "instance.json"))) {
     // Its making was cut off (the pod killed during initdb): nothing in it is anyone's yet.
     spdlog::warn("instance {}: its making was cut off; removing what was made and starting over",
@@ -129,14 +144,6 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
     ASSIGN_OR_RETURN(agent->instance_, agent->engines_->Open(options.data, options.name));
     spdlog::info("instance {}: opened in {}", options.name, dir);
   } else {
-    engines::InstanceSpec spec;
-    spec.name = options.name;
-    spec.data_root = options.data;
-    spec.type = options.engine;
-    spec.port = options.database_port != 0 ? options.database_port : kPostgresPort;
-    spec.config = settings;
-    spec.bin_dir = options.bin_dir;
-    spec.runtime = agent->runtime_.get();
     ASSIGN_OR_RETURN(agent->instance_, engine->Create(spec));
     spdlog::info("instance {}: made in {}", options.name, dir);
   }
@@ -144,6 +151,17 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   spdlog::info("instance {}: server started, listening on {}:{}", options.name, options.address,
                agent->instance_->endpoint().port);
   return agent;
+}
+
+bool PodAgent::Made(http::Response& res) const {
+  if (instance_) return true;
+  SendJson(res, 409,
+           ErrorBody("restoring", Status::FailedPrecondition(
+                                      fmt::format("instance {} waits for its restore from "
+                                                  "instance {}'s volume copy",
+                                                  options_.name, options_.restore_from),
+                                      "POST /v1/restore first")));
+  return false;
 }
 
 PodAgent::~PodAgent() {
@@ -169,6 +187,10 @@ json PodAgent::VolumeJson() const {
 }
 
 json PodAgent::InstanceJson() const {
+  if (!instance_) {
+    return {{"name", options_.name}, {"type", options_.engine}, {"restoring", true},
+            {"running", false},      {"answers", false},        {"restarts", 0}};
+  }
   json j = {{"name", instance_->name()},
             {"type", options_.engine},
             {"running", instance_->running()},
@@ -187,7 +209,7 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
   });
   server.Get("/readyz", [this](const http::Request&, http::Response& res) {
     std::lock_guard lock(mu_);
-    const bool answers = instance_->answers();
+    const bool answers = instance_ && instance_->answers();
     SendJson(res, answers ? 200 : 503, {{"ready", answers}});
   });
   server.Get("/v1/instance", [this](const http::Request&, http::Response& res) {
@@ -200,6 +222,7 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
                     std::chrono::milliseconds timeout) {
     return [this, failed, step, timeout](const http::Request&, http::Response& res) {
       std::lock_guard lock(mu_);
+      if (!Made(res)) return;
       Status done = (instance_.get()->*step)(timeout);
       if (!done.ok()) {
         SendJson(res, http::HttpStatusOf(done.code()), ErrorBody(failed, done));
@@ -218,6 +241,7 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
     stop(req, res);
   });
   AddBackupRoutes(server);
+  AddRestoreRoutes(server);
 }
 
 namespace {
@@ -322,7 +346,13 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
       SendJson(res, 409, body);
       return;
     }
-    auto begun = engine_->BeginVolumeBackup(*instance_, label);
+    engines::Instance* instance = nullptr;
+    {
+      std::lock_guard made(mu_);  // set once, by Open or the restore
+      if (!Made(res)) return;
+      instance = instance_.get();
+    }
+    auto begun = engine_->BeginVolumeBackup(*instance, label);
     if (!begun.ok()) {
       const StatusCode code = begun.status().code();
       SendJson(res, http::HttpStatusOf(code),
@@ -433,7 +463,9 @@ Status PodAgent::MakeServer() {
   http_options.tls_cert_file = JoinPath(options_.secrets_dir, kube::kAgentCertFile);
   http_options.tls_key_file = JoinPath(options_.secrets_dir, kube::kAgentKeyFile);
   http_options.threads = 8;  // one daemon, a probe or two
-  http_options.max_body = 64 << 10;
+  // A restore's log files come as bodies (WAL segments, 16 MiB by default); nothing else
+  // is larger than a little JSON.
+  http_options.max_body = restore_spec_ ? kMaxRestoreBody : 64 << 10;
   server_ = std::make_unique<http::HttpServer>(http_options);
   const std::string token = token_;
   using HandlerResponse = http::HttpServer::HandlerResponse;
@@ -470,6 +502,7 @@ Status PodAgent::Serve() {
   server_->Run();
   StopBackups();
   std::lock_guard lock(mu_);
+  if (!instance_) return Status::Ok();  // still waiting for its restore
   Status stopped = instance_->Stop();
   instance_.reset();
   return stopped;

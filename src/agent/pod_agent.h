@@ -31,6 +31,17 @@
 //
 // On an empty volume the instance is made there (first start); on one that holds it, it
 // is opened; one whose making was cut off (no instance.json) is removed and made again.
+//
+// With --restore-from SOURCE (a volume filled from a VolumeSnapshot of SOURCE's volume)
+// the agent makes nothing until the daemon hands it what the copy needs
+// (pod_agent_restore.cc):
+//
+//   PUT  /v1/restore/file?path=P  a log file of the backup (the WAL from start to stop)
+//   POST /v1/restore              {source, password, files, logFiles}: the instance made from
+//                                 the copy with the engines' own restore, started, out of
+//                                 recovery; answers as /v1/instance
+//
+// Until then /v1/instance says "restoring" and everything else is refused (409).
 #pragma once
 
 #include <chrono>
@@ -62,6 +73,10 @@ struct AgentOptions {
   std::string address;           // the pod's IP: where the server listens
   std::string bin_dir;           // the engine's binaries; "": Debian's
   uint16_t database_port = 0;    // 0: the engine's standard port (5432)
+  // The volume was filled from a volume backup (a claim from a VolumeSnapshot) of this
+  // instance, whose directory it holds: the instance is made by POST /v1/restore, not
+  // initdb. Once restored, a marker on the volume says so and the instance is opened.
+  std::string restore_from;
   // For tests: the agent's port (0: any free one) is written here once it listens.
   std::string port_file;
 };
@@ -87,6 +102,9 @@ class PodAgent {
   nlohmann::json InstanceJson() const;  // mu_ held
   nlohmann::json VolumeJson() const;    // mu_ held
   void AddBackupRoutes(http::HttpServer& server);
+  void AddRestoreRoutes(http::HttpServer& server);  // pod_agent_restore.cc
+  // Answers 409 and returns false while the instance waits for its restore (mu_ held).
+  bool Made(http::Response& res) const;
   // Abandons (or, once ended, releases) the volume backup held, if any, saying why
   // (backup_mu_ held).
   void DropBackup(const std::string& why);
@@ -100,7 +118,9 @@ class PodAgent {
   std::unique_ptr<runtime::LocalRuntime> runtime_;
   std::unique_ptr<engines::EngineSet> engines_;
   mutable std::mutex mu_;                        // one operation on the instance at a time
-  std::unique_ptr<engines::Instance> instance_;  // guarded by mu_
+  std::unique_ptr<engines::Instance> instance_;  // guarded by mu_; null while restoring
+  // What the restore makes (--restore-from, until it is restored): guarded by mu_.
+  std::optional<engines::InstanceSpec> restore_spec_;
   // The volume's usage as last measured (null: not measurable), and when.
   mutable nlohmann::json volume_;                                  // guarded by mu_
   mutable std::chrono::steady_clock::time_point volume_measured_;  // guarded by mu_

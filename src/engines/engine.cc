@@ -100,6 +100,14 @@ class PostgresEngine final : public Engine {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
     return BeginPgVolumeBackup(*pg, label);
   }
+  Result<std::unique_ptr<Instance>> RestoreVolumeCopy(const std::string& copy_data_dir,
+                                                      const VolumeBackupEnd& end,
+                                                      const InstanceSpec& spec,
+                                                      const std::string& password) const override {
+    ASSIGN_OR_RETURN(PgInstance restored,
+                     RestorePostgresVolumeCopy(copy_data_dir, end, On(runtime_, spec), password));
+    return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));
+  }
   Result<RestorePointAt> CreateRestorePoint(const Instance& instance,
                                             const std::string& name) const override {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
@@ -467,6 +475,15 @@ Result<std::unique_ptr<VolumeBackup>> Engine::BeginVolumeBackup(const Instance& 
                                                                 const std::string&) const {
   return Status::InvalidArgument(
       fmt::format("instance '{}': {} has no volume backups yet", instance.name(), type()),
+      "volume backups are PostgreSQL's (docs/KUBERNETES.md)");
+}
+
+Result<std::unique_ptr<Instance>> Engine::RestoreVolumeCopy(const std::string&,
+                                                            const VolumeBackupEnd&,
+                                                            const InstanceSpec& spec,
+                                                            const std::string&) const {
+  return Status::InvalidArgument(
+      fmt::format("instance '{}': {} has no volume backups to restore from yet", spec.name, type()),
       "volume backups are PostgreSQL's (docs/KUBERNETES.md)");
 }
 

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 #include "engines/backup_facts.h"
@@ -25,6 +26,11 @@ struct VolumeBackupEnd {
   // slot), so the caller collects it first.
   std::map<std::string, std::string> log_files;
 };
+
+// Whether `path` can name one of VolumeBackupEnd's log files where they cross a trust
+// boundary (the pod's agent and the daemon): "pg_wal/<name>", the name of plain characters
+// ([A-Za-z0-9._-], not "." or ".."). Nothing else is written or read by such a name.
+bool IsVolumeLogPath(std::string_view path);
 
 class VolumeBackup {
  public:

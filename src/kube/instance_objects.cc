@@ -68,13 +68,20 @@ json ServerContainer(const InstanceObjectsSpec& spec, int port) {
   // The server listens on the pod's address (the agent's --address, from $POD_IP).
   json pod_ip = {{"name", "POD_IP"},
                  {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}};
+  json args = {"--engine",   spec.engine,
+               "--name",     spec.name,
+               "--data",     fmt::format("{}/data", kDataDir),
+               "--settings", "/etc/dbaas/config/settings.json",
+               "--secrets",  "/etc/dbaas/secrets",
+               "--listen",   fmt::format(":{}", kAgentPort)};
+  if (!spec.restore_from.empty()) {
+    args.push_back("--restore-from");
+    args.push_back(spec.restore_from);
+  }
   return {
       {"name", "server"},
       {"command", {"/usr/local/bin/dbaas", "agent"}},
-      {"args",
-       {"--engine", spec.engine, "--name", spec.name, "--data", fmt::format("{}/data", kDataDir),
-        "--settings", "/etc/dbaas/config/settings.json", "--secrets", "/etc/dbaas/secrets",
-        "--listen", fmt::format(":{}", kAgentPort)}},
+      {"args", std::move(args)},
       {"env", json::array({pod_ip})},
       {"ports",
        {{{"name", "database"}, {"containerPort", port}, {"protocol", "TCP"}},
@@ -152,6 +159,7 @@ int DatabasePort(const std::string& engine) { return engine == "postgresql" ? 54
 Result<std::vector<json>> InstanceObjects(const InstanceObjectsSpec& spec,
                                           const KubernetesSettings& settings) {
   RETURN_IF_ERROR(CheckKubernetesInstanceName(spec.name));
+  if (!spec.restore_from.empty()) RETURN_IF_ERROR(ValidateName("instance name", spec.restore_from));
   if (spec.engine != "postgresql" && spec.engine != "mariadb" && spec.engine != "mysql") {
     return Status::InvalidArgument(fmt::format("unknown engine '{}'", spec.engine),
                                    "use postgresql, mariadb or mysql");
@@ -280,6 +288,33 @@ json VolumeSnapshotObject(const KubernetesSettings& settings, const std::string&
     object["spec"]["volumeSnapshotClassName"] = settings.volume_snapshot_class;
   }
   return object;
+}
+
+std::string ImportedContentName(const KubernetesSettings& settings, const std::string& name,
+                                const std::string& snapshot) {
+  return fmt::format("{}-{}", InstanceNamespace(settings, name), snapshot);
+}
+
+std::vector<json> ImportedSnapshotObjects(const KubernetesSettings& settings,
+                                          const std::string& name, const std::string& engine,
+                                          const std::string& snapshot, const std::string& handle,
+                                          const std::string& driver) {
+  const std::string ns = InstanceNamespace(settings, name);
+  const std::string content = ImportedContentName(settings, name, snapshot);
+  json content_object = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
+                         {"kind", "VolumeSnapshotContent"},
+                         {"metadata", Metadata(content, "", name, engine)},
+                         {"spec",
+                          {{"deletionPolicy", "Retain"},
+                           {"driver", driver},
+                           {"source", {{"snapshotHandle", handle}}},
+                           {"volumeSnapshotRef",
+                            {{"kind", "VolumeSnapshot"}, {"namespace", ns}, {"name", snapshot}}}}}};
+  json snapshot_object = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
+                          {"kind", "VolumeSnapshot"},
+                          {"metadata", Metadata(snapshot, ns, name, engine)},
+                          {"spec", {{"source", {{"volumeSnapshotContentName", content}}}}}};
+  return {content_object, snapshot_object};
 }
 
 json RestoredClaimObject(const KubernetesSettings& settings, const std::string& name,

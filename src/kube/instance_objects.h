@@ -45,6 +45,9 @@ struct InstanceObjectsSpec {
   ResourceRequirements resources;
   std::map<std::string, std::string> settings;  // the instance's allowlisted config
   std::map<std::string, std::string> secrets;   // file name -> content (passwords, tokens)
+  // A restore: the data claim is filled from a snapshot of instance `restore_from`'s volume
+  // (RestoredClaimObject, made before the StatefulSet), whose copy the agent restores.
+  std::string restore_from;
 };
 
 // A StatefulSet's name must leave room for the pod's controller-revision-hash label (63
@@ -84,6 +87,19 @@ Result<std::vector<nlohmann::json>> InstanceObjects(const InstanceObjectsSpec& s
 // A VolumeSnapshot named `snapshot` of the instance's data claim.
 nlohmann::json VolumeSnapshotObject(const KubernetesSettings& settings, const std::string& name,
                                     const std::string& engine, const std::string& snapshot);
+
+// A storage snapshot taken elsewhere (another instance's namespace: a claim's dataSource
+// cannot name it there) as VolumeSnapshot `snapshot` in instance `name`'s namespace: a
+// pre-provisioned VolumeSnapshotContent naming the storage's `handle` of CSI `driver`, and
+// the VolumeSnapshot bound to it. The content's deletionPolicy is Retain: the storage
+// snapshot is the backup's, not the restored instance's; deleting the content (with the
+// instance) leaves it.
+std::vector<nlohmann::json> ImportedSnapshotObjects(
+    const KubernetesSettings& settings, const std::string& name, const std::string& engine,
+    const std::string& snapshot, const std::string& handle, const std::string& driver);
+// Its content's name: cluster-wide, so it names the namespace.
+std::string ImportedContentName(const KubernetesSettings& settings, const std::string& name,
+                                const std::string& snapshot);
 
 // The data claim of instance `name` filled from VolumeSnapshot `snapshot` (in the same
 // namespace: a claim's dataSource cannot name another's), labelled with `source`.

@@ -109,6 +109,9 @@ const std::vector<Permission>& DaemonPermissions() {
       {"snapshot.storage.k8s.io",
        "volumesnapshots",
        {"get", "list", "watch", "create", "patch", "delete"}},
+      {"snapshot.storage.k8s.io",
+       "volumesnapshotcontents",
+       {"get", "list", "create", "patch", "delete"}},
       {"snapshot.storage.k8s.io", "volumesnapshotclasses", {"get", "list"}},
       {"storage.k8s.io", "storageclasses", {"get", "list"}},
   };

@@ -55,8 +55,8 @@ AgentClient::~AgentClient() = default;
 
 Result<AgentClient::Answer> AgentClient::Perform(const AgentEndpoint& agent,
                                                  const std::string& method, const std::string& path,
-                                                 const std::string* json_body, size_t max_bytes,
-                                                 int fd, std::chrono::milliseconds timeout) const {
+                                                 const Body& body, size_t max_bytes, int fd,
+                                                 std::chrono::milliseconds timeout) const {
   const std::string what =
       fmt::format("{} {} of the agent at {} ({})", method, path, agent.address, agent.dns_name);
   CURL* handle = handles_->Take();
@@ -70,7 +70,10 @@ Result<AgentClient::Answer> AgentClient::Perform(const AgentEndpoint& agent,
       nullptr, fmt::format("{}:{}:{}:{}", agent.dns_name, agent.port, address, agent.port).c_str());
   curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
   headers = curl_slist_append(headers, ("Authorization: Bearer " + agent.token).c_str());
-  if (json_body != nullptr) headers = curl_slist_append(headers, "Content-Type: application/json");
+  if (body.content_type != nullptr) {
+    headers =
+        curl_slist_append(headers, fmt::format("Content-Type: {}", body.content_type).c_str());
+  }
   Sink sink;
   sink.max_bytes = max_bytes;
   sink.fd = fd;
@@ -91,14 +94,15 @@ Result<AgentClient::Answer> AgentClient::Perform(const AgentEndpoint& agent,
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, OnData);
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &sink);
-  if (method == "POST") {
-    const std::string_view body = json_body != nullptr ? *json_body : std::string_view();
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  } else if (method == "DELETE") {
-    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, "DELETE");
+  if (method == "POST" || method == "PUT") {
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.bytes.data());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(body.bytes.size()));
   } else {
     curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  }
+  if (method != "GET" && method != "POST") {
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
   }
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
@@ -142,8 +146,9 @@ Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::
                                          const std::string& path, std::chrono::milliseconds timeout,
                                          const nlohmann::json& body) const {
   const std::string text = body.is_null() ? std::string() : body.dump();
-  ASSIGN_OR_RETURN(Answer answer, Perform(agent, method, path, body.is_null() ? nullptr : &text,
-                                          kMaxJsonAnswer, -1, timeout));
+  Body sent;
+  if (!body.is_null()) sent = {text, "application/json"};
+  ASSIGN_OR_RETURN(Answer answer, Perform(agent, method, path, sent, kMaxJsonAnswer, -1, timeout));
   if (answer.status == 204) return nlohmann::json();
   nlohmann::json parsed = nlohmann::json::parse(answer.body, nullptr, false);
   if (parsed.is_discarded()) {
@@ -153,12 +158,21 @@ Result<nlohmann::json> AgentClient::Call(const AgentEndpoint& agent, const std::
   return parsed;
 }
 
+Status AgentClient::Upload(const AgentEndpoint& agent, const std::string& path,
+                           const std::string& file, size_t max_bytes,
+                           std::chrono::milliseconds timeout) const {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(file, max_bytes));
+  return Perform(agent, "PUT", path, {bytes, "application/octet-stream"}, kMaxJsonAnswer, -1,
+                 timeout)
+      .status();
+}
+
 Status AgentClient::Download(const AgentEndpoint& agent, const std::string& path,
                              const std::string& file, size_t max_bytes,
                              std::chrono::milliseconds timeout) const {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return ErrnoStatus("create", file, errno);
-  auto answer = Perform(agent, "GET", path, nullptr, max_bytes, fd, timeout);
+  auto answer = Perform(agent, "GET", path, {}, max_bytes, fd, timeout);
   Status closed = ::close(fd) == 0 ? Status::Ok() : ErrnoStatus("close", file, errno);
   if (answer.ok() && closed.ok()) return Status::Ok();
   ::unlink(file.c_str());

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +40,9 @@ class AgentClient {
   Result<nlohmann::json> Call(const AgentEndpoint& agent, const std::string& method,
                               const std::string& path, std::chrono::milliseconds timeout,
                               const nlohmann::json& body = nullptr) const;
+  // PUT the bytes of `file` (a WAL segment, at most `max_bytes`) to `path`.
+  Status Upload(const AgentEndpoint& agent, const std::string& path, const std::string& file,
+                size_t max_bytes, std::chrono::milliseconds timeout) const;
   // GET `path` (a WAL segment) into a new file `file` (0600), at most `max_bytes`; no file
   // is left on failure.
   Status Download(const AgentEndpoint& agent, const std::string& path, const std::string& file,
@@ -49,10 +53,15 @@ class AgentClient {
     long status = 0;
     std::string body;
   };
+  // What a request sends: nothing, or `bytes` of `content_type`.
+  struct Body {
+    std::string_view bytes;
+    const char* content_type = nullptr;
+  };
   // A 2xx answer's body goes to `fd` when it is not -1 (then Answer::body stays empty).
   Result<Answer> Perform(const AgentEndpoint& agent, const std::string& method,
-                         const std::string& path, const std::string* json_body, size_t max_bytes,
-                         int fd, std::chrono::milliseconds timeout) const;
+                         const std::string& path, const Body& body, size_t max_bytes, int fd,
+                         std::chrono::milliseconds timeout) const;
 
   std::string ca_pem_;
   std::unique_ptr<net::CurlHandlePool> handles_;

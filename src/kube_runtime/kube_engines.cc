@@ -1,6 +1,7 @@
 #include "kube_runtime/kube_engines.h"
 
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -13,10 +14,12 @@
 #include "base/hex.h"
 #include "base/kill_points.h"
 #include "base/log.h"
+#include "base/scope_exit.h"
 #include "kube/json_fields.h"
 #include "kube_runtime/agent_client.h"
 #include "kube_runtime/volume_snapshot_backup.h"
 #include "runtime/local_runtime.h"
+#include "storage/snapshot_restore.h"
 
 namespace dbaas::kube_runtime {
 namespace {
@@ -75,6 +78,9 @@ Result<bool> OwnedNamespaceExists(const Cluster& cluster, const std::string& ns,
 // is gone; a namespace already gone is fine, one not the instance's is refused.
 Status DeleteNamespace(const Cluster& cluster, const std::string& name) {
   const std::string ns = kube::InstanceNamespace(cluster.options.settings, name);
+  // A restored instance's imported snapshot content is cluster-wide (Retain: the storage
+  // snapshot stays the backup's).
+  RETURN_IF_ERROR(DeleteImportedContents(*cluster.api, name));
   ASSIGN_OR_RETURN(bool exists, OwnedNamespaceExists(cluster, ns, name));
   if (!exists) return Status::Ok();
   kube::ObjectRef ref{&NamespaceKind(), "", ns};
@@ -325,57 +331,7 @@ class KubeEngine final : public engines::Engine {
 
   Result<std::unique_ptr<engines::Instance>> Create(
       const engines::InstanceSpec& spec) const override {
-    RETURN_IF_ERROR(kube::CheckKubernetesInstanceName(spec.name));
-    if (spec.standby) return NotOnKubernetes("a standby");
-    const std::string token = RandomHex(32);
-    const std::string dns = AgentDnsName(cluster_->options.settings, spec.name, type());
-    ASSIGN_OR_RETURN(IssuedCertificate cert,
-                     cluster_->authority.Issue({dns, dns + ".cluster.local"}));
-    kube::InstanceObjectsSpec objects_spec;
-    objects_spec.name = spec.name;
-    objects_spec.engine = type();
-    objects_spec.size_bytes =
-        spec.size_bytes != 0 ? spec.size_bytes : cluster_->options.default_size_bytes;
-    objects_spec.settings = spec.config;
-    objects_spec.secrets = {{kube::kAgentTokenFile, token},
-                            {kube::kAgentCertFile, cert.cert_pem},
-                            {kube::kAgentKeyFile, cert.key_pem}};
-    ASSIGN_OR_RETURN(std::vector<json> objects,
-                     kube::InstanceObjects(objects_spec, cluster_->options.settings));
-    const std::string ns = kube::InstanceNamespace(cluster_->options.settings, spec.name);
-    ASSIGN_OR_RETURN(bool exists, OwnedNamespaceExists(*cluster_, ns, spec.name));
-    if (exists) {
-      return Status::AlreadyExists(
-          fmt::format("namespace {} exists already", ns),
-          "an instance of that name is still being deleted (wait for the namespace to go), or "
-          "was left by another daemon: delete the namespace, or choose another name");
-    }
-    for (const json& object : objects) {
-      auto applied = cluster_->api->Apply(object);
-      if (!applied.ok()) {
-        // Nothing half-made stays: the namespace holds all of it.
-        WarnIfError(DeleteNamespace(*cluster_, spec.name), "remove the instance's namespace");
-        return applied.status();
-      }
-    }
-    spdlog::info("instance {}: objects applied in namespace {}", spec.name, ns);
-    ReachKillPoint(KillPoint::kObjectsApplied);
-    // A new pod may take minutes (an image pulled, a volume provisioned): waited for here,
-    // so that the service's Start waits for the server only.
-    const std::string pod = kube::StatefulSetName(spec.name, type()) + "-0";
-    if (auto running = WaitForPod(*cluster_, ns, pod, cluster_->options.start_timeout);
-        !running.ok()) {
-      WarnIfError(DeleteNamespace(*cluster_, spec.name), "remove the instance's namespace");
-      return Status::IoError(
-          fmt::format("instance {}: its pod {}/{} did not run within {} s: {}", spec.name, ns, pod,
-                      std::chrono::duration_cast<seconds>(cluster_->options.start_timeout).count(),
-                      running.status().message()),
-          fmt::format("see kubectl -n {} describe pod {} (scheduling, the image, the volume); the "
-                      "instance was removed",
-                      ns, pod));
-    }
-    return std::unique_ptr<engines::Instance>(std::make_unique<PodInstance>(
-        cluster_, spec.name, JoinPath(spec.data_root, spec.name), type(), token));
+    return Make(spec, nullptr);
   }
 
   // By its Secret: the agent's token is all the daemon keeps of an instance outside its
@@ -426,17 +382,171 @@ class KubeEngine final : public engines::Engine {
     if (facts.volume_snapshot.empty()) return Status::Ok();
     return DeleteVolumeSnapshot(*cluster_->api, facts.volume_snapshot);
   }
-  Result<std::unique_ptr<engines::Instance>> Restore(
-      const storage::Repository&, const storage::Manifest&, const engines::InstanceSpec&,
-      const std::string&, const engines::RecoveryTarget&, storage::Progress*,
-      engines::FileCheck*) const override {
-    return NotOnKubernetes("a restore");
-  }
   Result<engines::IntegrityReport> CheckIntegrity(const engines::Instance&) const override {
     return NotOnKubernetes("a restore drill's check");
   }
 
+  // From a volumeSnapshot backup (volume_snapshot_backup.h): a new namespace's claim from
+  // the backup's storage snapshot (imported: a claim's dataSource cannot name another
+  // namespace's VolumeSnapshot), the label and the log from the repository, and the agent's
+  // restore (pod_agent.h) in the new pod. To the backup's end only; no drills yet.
+  Result<std::unique_ptr<engines::Instance>> Restore(
+      const storage::Repository& repo, const storage::Manifest& snapshot,
+      const engines::InstanceSpec& spec, const std::string& password,
+      const engines::RecoveryTarget& target, storage::Progress* progress,
+      engines::FileCheck* file_check) const override {
+    if (file_check != nullptr) return NotOnKubernetes("a restore drill");
+    if (target.kind != engines::RecoveryTarget::Kind::kBackupEnd) {
+      return NotOnKubernetes("a point-in-time restore");
+    }
+    const engines::BackupFacts facts = engines::FromAnnotations(snapshot.annotations);
+    auto source = snapshot.annotations.find("instance");
+    if (facts.snapshot_kind != "volume" || facts.volume_snapshot.empty() ||
+        source == snapshot.annotations.end()) {
+      return Status::FailedPrecondition(
+          fmt::format("backup {} is not a volume snapshot's; a repository backup cannot be "
+                      "restored into a pod yet",
+                      snapshot.name),
+          "restore it with dbaasd on the local runtime (docs/KUBERNETES.md)");
+    }
+    Restoring restoring;
+    restoring.source = source->second;
+    ASSIGN_OR_RETURN(restoring.snapshot, FindSnapshotSource(*cluster_->api, facts.volume_snapshot));
+    // The label and the log, staged from the repository, sent to the agent once it runs.
+    const std::string staging = JoinPath(repo.TmpDir(), "volume-restore-" + RandomHex(8));
+    ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a restore's staging"); });
+    storage::RestoreOptions o;
+    o.target = staging;
+    o.progress = progress;
+    RETURN_IF_ERROR(storage::RestoreSnapshot(repo, snapshot, o).status());
+    json request = {{"source", restoring.source},
+                    {"password", password},
+                    {"files", json::object()},
+                    {"logFiles", json::array()}};
+    for (const char* file : {"backup_label", "tablespace_map"}) {
+      const std::string path = JoinPath(staging, file);
+      if (!PathExists(path)) continue;
+      ASSIGN_OR_RETURN(request["files"][file], ReadFileToString(path, 1 << 20));
+    }
+    std::error_code ec;  // the staging is the daemon's, just restored from the repository
+    for (const auto& entry : std::filesystem::directory_iterator(JoinPath(staging, "pg_wal"), ec)) {
+      request["logFiles"].push_back("pg_wal/" + entry.path().filename().string());
+    }
+    if (ec) return Status::IoError(fmt::format("cannot list the backup's log: {}", ec.message()));
+    restoring.finish = [&](const PodInstance& pod) -> Status {
+      ASSIGN_OR_RETURN(AgentEndpoint agent, pod.ReachableAgent());
+      // The agent may still be starting in its running pod: its first answer waited for.
+      const auto deadline = steady_clock::now() + cluster_->options.start_timeout;
+      for (;;) {
+        auto state = cluster_->agents->Call(agent, "GET", "/v1/instance", seconds(5));
+        if (state.ok()) break;
+        if (steady_clock::now() >= deadline) return state.status();
+        std::this_thread::sleep_for(milliseconds(250));
+      }
+      for (const json& path : request["logFiles"]) {
+        RETURN_IF_ERROR(cluster_->agents->Upload(
+            agent, "/v1/restore/file?path=" + path.get<std::string>(),
+            JoinPath(staging, path.get<std::string>()), kMaxUploadBytes, std::chrono::minutes(5)));
+      }
+      return cluster_->agents->Call(agent, "POST", "/v1/restore", std::chrono::minutes(30), request)
+          .status();
+    };
+    return Make(spec, &restoring);
+  }
+
  private:
+  // A WAL segment sent to a restoring agent: what it takes in one request (agent_replies.h).
+  static constexpr size_t kMaxUploadBytes = size_t{64} << 20;
+
+  // What a restore adds to the making of an instance: its claim from the backup's storage
+  // snapshot, and what it does once the pod runs.
+  struct Restoring {
+    std::string source;  // the backed-up instance
+    SnapshotSource snapshot;
+    std::function<Status(const PodInstance& pod)> finish;
+  };
+
+  // The instance's objects applied (a restore's snapshot and claim before the StatefulSet,
+  // which adopts the claim by name), its pod waited for until it runs, a restore finished.
+  // A failure deletes the namespace, and with it everything made.
+  Result<std::unique_ptr<engines::Instance>> Make(const engines::InstanceSpec& spec,
+                                                  const Restoring* restoring) const {
+    RETURN_IF_ERROR(kube::CheckKubernetesInstanceName(spec.name));
+    if (spec.standby) return NotOnKubernetes("a standby");
+    const kube::KubernetesSettings& settings = cluster_->options.settings;
+    const std::string token = RandomHex(32);
+    const std::string dns = AgentDnsName(settings, spec.name, type());
+    ASSIGN_OR_RETURN(IssuedCertificate cert,
+                     cluster_->authority.Issue({dns, dns + ".cluster.local"}));
+    kube::InstanceObjectsSpec objects_spec;
+    objects_spec.name = spec.name;
+    objects_spec.engine = type();
+    objects_spec.size_bytes =
+        spec.size_bytes != 0 ? spec.size_bytes : cluster_->options.default_size_bytes;
+    objects_spec.settings = spec.config;
+    objects_spec.secrets = {{kube::kAgentTokenFile, token},
+                            {kube::kAgentCertFile, cert.cert_pem},
+                            {kube::kAgentKeyFile, cert.key_pem}};
+    if (restoring != nullptr) objects_spec.restore_from = restoring->source;
+    ASSIGN_OR_RETURN(std::vector<json> objects, kube::InstanceObjects(objects_spec, settings));
+    if (restoring != nullptr) {
+      // After the namespace (the first), before the StatefulSet (the last).
+      const std::string restored = "restore-of-" + restoring->source;
+      std::vector<json> more =
+          kube::ImportedSnapshotObjects(settings, spec.name, type(), restored,
+                                        restoring->snapshot.handle, restoring->snapshot.driver);
+      more.push_back(kube::RestoredClaimObject(settings, spec.name, type(), objects_spec.size_bytes,
+                                               restored, restoring->source));
+      objects.insert(objects.end() - 1, more.begin(), more.end());
+    }
+    const std::string ns = kube::InstanceNamespace(settings, spec.name);
+    ASSIGN_OR_RETURN(bool exists, OwnedNamespaceExists(*cluster_, ns, spec.name));
+    if (exists) {
+      return Status::AlreadyExists(
+          fmt::format("namespace {} exists already", ns),
+          "an instance of that name is still being deleted (wait for the namespace to go), or "
+          "was left by another daemon: delete the namespace, or choose another name");
+    }
+    auto fail = [&](const Status& st) {
+      // Nothing half-made stays: the namespace holds all of it (an imported content goes
+      // with it, by DeleteNamespace).
+      WarnIfError(DeleteNamespace(*cluster_, spec.name), "remove the instance's namespace");
+      return st;
+    };
+    for (const json& object : objects) {
+      if (auto applied = cluster_->api->Apply(object); !applied.ok()) return fail(applied.status());
+    }
+    spdlog::info("instance {}: objects applied in namespace {}", spec.name, ns);
+    ReachKillPoint(KillPoint::kObjectsApplied);
+    // A new pod may take minutes (an image pulled, a volume provisioned): waited for here,
+    // so that the service's Start waits for the server only.
+    const std::string pod = kube::StatefulSetName(spec.name, type()) + "-0";
+    if (auto running = WaitForPod(*cluster_, ns, pod, cluster_->options.start_timeout);
+        !running.ok()) {
+      return fail(Status::IoError(
+          fmt::format("instance {}: its pod {}/{} did not run within {} s: {}", spec.name, ns, pod,
+                      std::chrono::duration_cast<seconds>(cluster_->options.start_timeout).count(),
+                      running.status().message()),
+          fmt::format("see kubectl -n {} describe pod {} (scheduling, the image, the volume); the "
+                      "instance was removed",
+                      ns, pod)));
+    }
+    auto made = std::make_unique<PodInstance>(cluster_, spec.name,
+                                              JoinPath(spec.data_root, spec.name), type(), token);
+    if (restoring != nullptr) {
+      Status finished = restoring->finish(*made);
+      // Started by the restore: this start (a no-op there) is how its state is first heard.
+      if (finished.ok()) finished = made->Start(cluster_->options.start_timeout);
+      if (!finished.ok()) {
+        made.reset();
+        return fail(finished.WithContext(
+            fmt::format("restore into instance '{}' from instance '{}''s volume snapshot",
+                        spec.name, restoring->source)));
+      }
+    }
+    return std::unique_ptr<engines::Instance>(std::move(made));
+  }
+
   std::shared_ptr<const Cluster> cluster_;
   const engines::Engine* local_;  // the packaged engine: its settings' rules
 };

@@ -31,24 +31,18 @@ const kube::ResourceKind& SnapshotKind() {
   return kube::KnownKind("snapshot.storage.k8s.io/v1", "VolumeSnapshot");
 }
 
-// The agent's answers are input from the tenant's pod: a log file's path must be a plain
-// relative path of at most two parts ("pg_wal/<segment>") before it names a file here.
-bool PlainLogPath(const std::string& path) {
-  size_t parts = 0;
-  size_t begin = 0;
-  while (begin <= path.size()) {
-    size_t end = path.find('/', begin);
-    if (end == std::string::npos) end = path.size();
-    const std::string_view part(path.data() + begin, end - begin);
-    if (part.empty() || part == "." || part == ".." || ++parts > 2) return false;
-    for (char c : part) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-        return false;
-      }
-    }
-    begin = end + 1;
+const kube::ResourceKind& ContentKind() {
+  return kube::KnownKind("snapshot.storage.k8s.io/v1", "VolumeSnapshotContent");
+}
+
+Result<kube::ObjectRef> SnapshotRef(const std::string& volume_snapshot) {
+  const size_t slash = volume_snapshot.find('/');
+  if (slash == std::string::npos) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' does not name a VolumeSnapshot as <namespace>/<name>", volume_snapshot));
   }
-  return parts > 0;
+  return kube::ObjectRef{&SnapshotKind(), volume_snapshot.substr(0, slash),
+                         volume_snapshot.substr(slash + 1)};
 }
 
 // The last few events of the VolumeSnapshot, for a snapshot that did not become ready.
@@ -180,7 +174,8 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   }
   for (const json& entry : log_files) {
     const std::string path = entry.is_string() ? entry.get<std::string>() : "";
-    if (!PlainLogPath(path) || !path.starts_with("pg_wal/")) {
+    // The agent's answers are input from the tenant's pod.
+    if (!engines::IsVolumeLogPath(path)) {
       return Status::IoError(
           fmt::format("{}: the agent names a log file '{}' outside pg_wal", what, path));
     }
@@ -217,15 +212,54 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
 }
 
 Status DeleteVolumeSnapshot(kube::ApiClient& api, const std::string& volume_snapshot) {
-  const size_t slash = volume_snapshot.find('/');
-  if (slash == std::string::npos) {
-    return Status::InvalidArgument(
-        fmt::format("'{}' does not name a VolumeSnapshot as <namespace>/<name>", volume_snapshot));
-  }
-  Status deleted = api.Delete(
-      {&SnapshotKind(), volume_snapshot.substr(0, slash), volume_snapshot.substr(slash + 1)});
+  ASSIGN_OR_RETURN(kube::ObjectRef ref, SnapshotRef(volume_snapshot));
+  Status deleted = api.Delete(ref);
   if (deleted.code() == StatusCode::kNotFound) return Status::Ok();
   return deleted;
+}
+
+Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api,
+                                          const std::string& volume_snapshot) {
+  ASSIGN_OR_RETURN(kube::ObjectRef ref, SnapshotRef(volume_snapshot));
+  auto found = api.Get(ref);
+  if (!found.ok()) {
+    if (found.status().code() != StatusCode::kNotFound) return found.status();
+    return Status::NotFound(
+        fmt::format("the backup's VolumeSnapshot {} is gone", volume_snapshot),
+        "a volume snapshot backup goes with its instance's namespace; restore from a backup "
+        "of an instance that still exists");
+  }
+  const json status = kube::ObjectField(*found, "status");
+  const std::string content_name = kube::TextField(status, "boundVolumeSnapshotContentName");
+  if (!kube::BoolField(status, "readyToUse") || content_name.empty()) {
+    return Status::FailedPrecondition(
+        fmt::format("the backup's VolumeSnapshot {} is not ready to use", volume_snapshot),
+        fmt::format("see kubectl -n {} describe volumesnapshot {}", ref.namespace_name, ref.name));
+  }
+  ASSIGN_OR_RETURN(json content, api.Get({&ContentKind(), "", content_name}));
+  SnapshotSource source;
+  source.handle = kube::TextField(kube::ObjectField(content, "status"), "snapshotHandle");
+  source.driver = kube::TextField(kube::ObjectField(content, "spec"), "driver");
+  if (source.handle.empty() || source.driver.empty()) {
+    return Status::FailedPrecondition(fmt::format(
+        "VolumeSnapshotContent {} of backup VolumeSnapshot {} names no snapshot handle or driver",
+        content_name, volume_snapshot));
+  }
+  return source;
+}
+
+Status DeleteImportedContents(kube::ApiClient& api, const std::string& name) {
+  ASSIGN_OR_RETURN(
+      kube::ObjectList contents,
+      api.List(ContentKind(), "",
+               fmt::format("{}=dbaas,{}={}", kube::kManagedByLabel, kube::kInstanceLabel, name)));
+  for (const json& content : contents.items) {
+    const std::string content_name =
+        kube::TextField(kube::ObjectField(content, "metadata"), "name");
+    Status deleted = api.Delete({&ContentKind(), "", content_name});
+    if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) return deleted;
+  }
+  return Status::Ok();
 }
 
 }  // namespace dbaas::kube_runtime

@@ -47,6 +47,18 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
                                                      const std::string& name,
                                                      storage::Progress* progress);
 
+// The storage snapshot behind a backup's VolumeSnapshot ("<namespace>/<name>"), which a
+// claim in another namespace is made from (kube::ImportedSnapshotObjects).
+struct SnapshotSource {
+  std::string handle;  // the CSI driver's snapshot handle
+  std::string driver;
+};
+Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api, const std::string& volume_snapshot);
+
+// Deletes the snapshot contents imported for instance `name`'s restore (labelled for it);
+// their storage snapshots stay (Retain), the backups' own.
+Status DeleteImportedContents(kube::ApiClient& api, const std::string& name);
+
 // Deletes the VolumeSnapshot a backup's facts name ("<namespace>/<name>"); one gone already
 // (with its instance's namespace) is fine.
 Status DeleteVolumeSnapshot(kube::ApiClient& api, const std::string& volume_snapshot);

@@ -595,7 +595,10 @@ struct NodeSimulator::Impl {
       const std::string claim =
           kube::TextField(kube::ObjectField(kube::ObjectField(snapshot, "spec"), "source"),
                           "persistentVolumeClaimName");
-      if (claim.empty()) continue;  // pre-provisioned: not played here
+      if (claim.empty()) {
+        BindPreProvisioned(snapshot);
+        continue;
+      }
       const std::string content = "snapcontent-" + kube::TextField(meta, "uid");
       bound.insert(content);
       Cut(snapshot, ClaimDir(kube::TextField(meta, "namespace"), claim), content);
@@ -614,6 +617,37 @@ struct NodeSimulator::Impl {
       if (!handle.empty()) (void)RemoveTree(SnapshotDir(handle));
       (void)api->Delete({&Kind(kSnapshotApi, "VolumeSnapshotContent"), "", name});
       Note(fmt::format("snapshot content {}: its VolumeSnapshot is gone, deleted", name));
+    }
+  }
+
+  // A VolumeSnapshot of an existing storage snapshot (source.volumeSnapshotContentName):
+  // bound to that content once the content names it back, as the snapshot controller binds
+  // them; the content's status takes its handle from its spec.
+  void BindPreProvisioned(const json& snapshot) {
+    const json meta = kube::ObjectField(snapshot, "metadata");
+    const std::string content_name =
+        kube::TextField(kube::ObjectField(kube::ObjectField(snapshot, "spec"), "source"),
+                        "volumeSnapshotContentName");
+    auto content = api->Get({&Kind(kSnapshotApi, "VolumeSnapshotContent"), "", content_name});
+    if (!content.ok()) return;
+    const json spec = kube::ObjectField(*content, "spec");
+    const json ref = kube::ObjectField(spec, "volumeSnapshotRef");
+    const std::string handle = kube::TextField(kube::ObjectField(spec, "source"), "snapshotHandle");
+    if (kube::TextField(ref, "namespace") != kube::TextField(meta, "namespace") ||
+        kube::TextField(ref, "name") != kube::TextField(meta, "name") || handle.empty()) {
+      return;
+    }
+    (*content)["status"] = {{"snapshotHandle", handle}, {"readyToUse", true}};
+    if (!api->ReplaceStatus(*content).ok()) return;
+    auto current = api->Get({&Kind(kSnapshotApi, "VolumeSnapshot"),
+                             kube::TextField(meta, "namespace"), kube::TextField(meta, "name")});
+    if (!current.ok()) return;
+    (*current)["status"] = {{"boundVolumeSnapshotContentName", content_name},
+                            {"readyToUse", PathExists(SnapshotDir(handle))},
+                            {"restoreSize", "0"}};
+    if (api->ReplaceStatus(*current).ok()) {
+      Note(fmt::format("volume snapshot {}: bound to pre-provisioned content {}", Key(snapshot),
+                       content_name));
     }
   }
 

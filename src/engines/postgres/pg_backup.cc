@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -385,7 +386,97 @@ Status SupplyTimelineHistory(const storage::Manifest& snapshot, const std::strin
   return fetched.WithContext(fmt::format("fetch {} for the restored server", history));
 }
 
+// Starts a restored instance, waits until recovery has replayed to its target and the
+// server left recovery, and gives the tenant a login of its own. On failure the instance is
+// deleted and the error says what the server said last.
+Status BringUpRestored(PgInstance& inst) {
+  auto fail = [&](const Status& st) -> Status {
+    // A recovery that cannot reach its target ends the server with a FATAL line that says
+    // why; the connection error alone would not.
+    std::string fatal = LastFatalLine(JoinPath(inst.dir(), "postgres.log"));
+    WarnIfError(inst.Delete(), "remove the restored instance that did not come up");
+    Status out = st;
+    if (!fatal.empty() && st.message().find(fatal) == std::string::npos) {
+      out = Status(st.code(), st.message() + "; the server said: " + fatal, st.hint());
+    }
+    return out.WithContext(fmt::format("restore into instance '{}'", inst.name()));
+  };
+  Status started = inst.Start(std::chrono::minutes(5));
+  if (!started.ok()) return fail(started);
+  // Recovery replays to the backup's end; the server then leaves recovery by itself.
+  auto conn = PgConnection::ConnectOwn(inst.connection().SocketConninfo());
+  if (!conn.ok()) return fail(conn.status());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (true) {
+    auto in_recovery = conn->QueryValue("select pg_is_in_recovery()");
+    if (!in_recovery.ok()) return fail(in_recovery.status());
+    if (in_recovery.value() == "f") break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return fail(Status::IoError("the restored server is still in recovery after 5 minutes"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (Status st = inst.FinishRecovery(); !st.ok()) return fail(st);
+  if (Status st = inst.RenewTenantLogin(*conn); !st.ok()) return fail(st);
+  return Status::Ok();
+}
+
+// A volume copy made as pg_basebackup's copies are: what it leaves out removed (the running
+// server's files, the contents of directories rebuilt at start), by PgBackupFilter. No link
+// is followed.
+Status PruneToBackup(const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<fs::path> going;
+  for (auto it = fs::recursive_directory_iterator(data_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path rel = fs::relative(it->path(), data_dir);
+    const bool dir = it->is_directory(ec) && !it->is_symlink(ec);
+    const storage::ScanFilter filter = PgBackupFilter(rel.string(), dir);
+    if (filter == storage::ScanFilter::kSkip) {
+      going.push_back(it->path());
+      if (dir) it.disable_recursion_pending();
+    } else if (filter == storage::ScanFilter::kIncludeEmpty) {
+      for (const auto& inside : fs::directory_iterator(it->path(), ec)) going.push_back(inside);
+      it.disable_recursion_pending();
+    }
+  }
+  if (ec) return Status::IoError(fmt::format("cannot walk '{}': {}", data_dir, ec.message()));
+  for (const fs::path& path : going) RETURN_IF_ERROR(RemoveTree(path.string()));
+  return Status::Ok();
+}
+
 }  // namespace
+
+Result<PgInstance> RestorePostgresVolumeCopy(const std::string& copy_data_dir,
+                                             const VolumeBackupEnd& end, const PgInstanceSpec& spec,
+                                             const std::string& password) {
+  if (end.files.find("backup_label") == end.files.end()) {
+    return Status::InvalidArgument("a volume backup's end without backup_label cannot restore");
+  }
+  auto fill = [&](const std::string& data_dir) -> Status {
+    if (::rmdir(data_dir.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus("rmdir", data_dir, errno);
+    }
+    if (::rename(copy_data_dir.c_str(), data_dir.c_str()) != 0) {
+      return ErrnoStatus("move the volume copy to", data_dir, errno);
+    }
+    RETURN_IF_ERROR(PruneToBackup(data_dir));
+    for (const auto& [file, content] : end.files) {
+      RETURN_IF_ERROR(WriteFileAtomic(JoinPath(data_dir, file), content, 0600));
+    }
+    for (const auto& [path, staged] : end.log_files) {
+      const std::string to = JoinPath(data_dir, path);
+      if (::rename(staged.c_str(), to.c_str()) != 0) {
+        return ErrnoStatus("move the backup's log file to", to, errno);
+      }
+    }
+    return MakeDirs(JoinPath(JoinPath(data_dir, "pg_wal"), "archive_status"));
+  };
+  ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill));
+  RETURN_IF_ERROR(BringUpRestored(inst));
+  return inst;
+}
 
 Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const storage::Manifest& snapshot, const PgInstanceSpec& spec,
@@ -425,34 +516,7 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
     return PgVerifyBackupFiles(spec.bin_dir, data_dir, inst.tool_runner(), *file_check);
   };
   ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill, recovery, check));
-  auto fail = [&](const Status& st) -> Status {
-    // A recovery that cannot reach its target ends the server with a FATAL line that says
-    // why; the connection error alone would not.
-    std::string fatal = LastFatalLine(JoinPath(inst.dir(), "postgres.log"));
-    WarnIfError(inst.Delete(), "remove the restored instance that did not come up");
-    Status out = st;
-    if (!fatal.empty() && st.message().find(fatal) == std::string::npos) {
-      out = Status(st.code(), st.message() + "; the server said: " + fatal, st.hint());
-    }
-    return out.WithContext(fmt::format("restore into instance '{}'", spec.name));
-  };
-  Status started = inst.Start(std::chrono::minutes(5));
-  if (!started.ok()) return fail(started);
-  // Recovery replays to the backup's end; the server then leaves recovery by itself.
-  auto conn = PgConnection::ConnectOwn(inst.connection().SocketConninfo());
-  if (!conn.ok()) return fail(conn.status());
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (true) {
-    auto in_recovery = conn->QueryValue("select pg_is_in_recovery()");
-    if (!in_recovery.ok()) return fail(in_recovery.status());
-    if (in_recovery.value() == "f") break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      return fail(Status::IoError("the restored server is still in recovery after 5 minutes"));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (Status st = inst.FinishRecovery(); !st.ok()) return fail(st);
-  if (Status st = inst.RenewTenantLogin(*conn); !st.ok()) return fail(st);
+  RETURN_IF_ERROR(BringUpRestored(inst));
   if (pitr) {
     if (Status removed = RemoveTree(stage_repo); !removed.ok()) {
       spdlog::warn("instance {}: {}", spec.name, removed.ToString());

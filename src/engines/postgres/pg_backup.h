@@ -79,6 +79,16 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    storage::Progress* progress = nullptr,
                                    FileCheck* file_check = nullptr);
 
+// A new instance from a copy of a volume backup (volume_backup.h) on the filesystem the
+// instance is made on: the source's data directory `copy_data_dir`, as its snapshot cut it,
+// is moved into the new instance, what pg_basebackup leaves out removed from it, `end`'s
+// files (backup_label) written and its log files (staged copies, by path in the data
+// directory) moved in before the server first starts; it then recovers to the backup's end
+// and starts as RestorePostgres's do. Nothing of the instance is left behind on failure.
+Result<PgInstance> RestorePostgresVolumeCopy(const std::string& copy_data_dir,
+                                             const VolumeBackupEnd& end, const PgInstanceSpec& spec,
+                                             const std::string& password);
+
 // pg_verifybackup on a restored data directory before any server touches it: every file the
 // backup_manifest lists is there with its size, no other file is, and the WAL from the
 // backup's start to its stop parses. What it finds goes to check.problems (the status is

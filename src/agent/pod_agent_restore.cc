@@ -1,0 +1,167 @@
+// The agent's restore from a volume copy (pod_agent.h): the pod's volume was made from a
+// VolumeSnapshot of another instance's volume; the daemon sends the backup's log files and
+// end, and the engines' own restore makes the instance from the copy.
+#include <cerrno>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/agent_replies.h"
+#include "agent/pod_agent.h"
+#include "base/files.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "engines/volume_backup.h"
+#include "http/error_codes.h"
+
+namespace dbaas::agent {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxPasswordLength = 200;
+// The files a backup's end writes into the copy's data directory.
+constexpr const char* kEndFiles[] = {"backup_label", "tablespace_map"};
+
+struct RestoreRequest {
+  std::string source;
+  std::string password;  // the source's superuser's, as the copy holds it
+  engines::VolumeBackupEnd end;
+};
+
+// {"source", "password", "files": {"backup_label", "tablespace_map"}, "logFiles": [...]},
+// each log file as staged under `staging`. Checked whole before anything is touched.
+Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& staging) {
+  json parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_object()) return Status::InvalidArgument("the body is not a JSON object");
+  RestoreRequest r;
+  auto text = [&](const char* key, std::string& out) -> Status {
+    if (!parsed.contains(key) || !parsed[key].is_string() ||
+        parsed[key].get<std::string>().empty()) {
+      return Status::InvalidArgument(fmt::format("{} must be a non-empty string", key));
+    }
+    out = parsed[key].get<std::string>();
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(text("source", r.source));
+  RETURN_IF_ERROR(text("password", r.password));
+  if (r.password.size() > kMaxPasswordLength) {
+    return Status::InvalidArgument(
+        fmt::format("password must be at most {} characters", kMaxPasswordLength));
+  }
+  const json files = parsed.value("files", json::object());
+  if (!files.is_object()) return Status::InvalidArgument("files must be an object");
+  for (const auto& [name, content] : files.items()) {
+    bool known = false;
+    for (const char* file : kEndFiles) known = known || name == file;
+    if (!known || !content.is_string()) {
+      return Status::InvalidArgument(
+          fmt::format("files may hold backup_label and tablespace_map as strings, not '{}'", name));
+    }
+    r.end.files[name] = content.get<std::string>();
+  }
+  if (!r.end.files.count("backup_label")) {
+    return Status::InvalidArgument("files must hold the backup's backup_label");
+  }
+  const json log_files = parsed.value("logFiles", json::array());
+  if (!log_files.is_array() || log_files.empty()) {
+    return Status::InvalidArgument("logFiles must list the backup's log files");
+  }
+  for (const json& entry : log_files) {
+    const std::string path = entry.is_string() ? entry.get<std::string>() : "";
+    if (!engines::IsVolumeLogPath(path)) {
+      return Status::InvalidArgument(fmt::format("'{}' is not a log file's path", path),
+                                     "log files are pg_wal/<name>");
+    }
+    const std::string staged = JoinPath(staging, path);
+    if (!PathExists(staged)) {
+      return Status::InvalidArgument(fmt::format("log file {} was not sent", path),
+                                     "PUT /v1/restore/file?path=<path> each one first");
+    }
+    r.end.log_files[path] = staged;
+  }
+  return r;
+}
+
+}  // namespace
+
+void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
+  // Refuses (409) unless the instance waits for its restore (mu_ held).
+  auto restoring = [this](http::Response& res) {
+    if (restore_spec_) return true;
+    SendJson(res, 409,
+             ErrorBody("not_restoring",
+                       Status::FailedPrecondition(fmt::format(
+                           "instance {} is made; it waits for no restore", options_.name))));
+    return false;
+  };
+  server.Put("/v1/restore/file", [this, restoring](const http::Request& req, http::Response& res) {
+    const std::string path = req.get_param_value("path");
+    if (!engines::IsVolumeLogPath(path)) {
+      SendJson(res, 400,
+               ErrorBody("bad_request",
+                         Status::InvalidArgument(fmt::format("'{}' is not a log file's path", path),
+                                                 "log files are pg_wal/<name>")));
+      return;
+    }
+    std::lock_guard lock(mu_);
+    if (!restoring(res)) return;
+    const std::string staging = JoinPath(options_.data, kRestoreStaging);
+    Status stored = MakeDirs(JoinPath(staging, "pg_wal"), 0700);
+    if (stored.ok()) stored = WriteFileAtomic(JoinPath(staging, path), req.body, 0600);
+    if (!stored.ok()) {
+      SendJson(res, http::HttpStatusOf(stored.code()), ErrorBody("restore_failed", stored));
+      return;
+    }
+    res.status = 204;
+  });
+  server.Post("/v1/restore", [this, restoring](const http::Request& req, http::Response& res) {
+    std::lock_guard lock(mu_);
+    if (!restoring(res)) return;
+    const std::string staging = JoinPath(options_.data, kRestoreStaging);
+    auto request = ParseRestore(req.body, staging);
+    if (request.ok() && request->source != options_.restore_from) {
+      request =
+          Status::InvalidArgument(fmt::format("this volume holds a copy of instance '{}', not '{}'",
+                                              options_.restore_from, request->source));
+    }
+    if (!request.ok()) {
+      SendJson(res, 400, ErrorBody("bad_request", request.status()));
+      return;
+    }
+    // The copy under a name of its own first: the new instance may have the source's name.
+    const std::string copy = JoinPath(options_.data, kVolumeCopy);
+    const std::string source = JoinPath(options_.data, request->source);
+    if (!PathExists(copy) && ::rename(source.c_str(), copy.c_str()) != 0) {
+      Status moved = ErrnoStatus("move the volume copy from", source, errno);
+      SendJson(res, http::HttpStatusOf(moved.code()), ErrorBody("restore_failed", moved));
+      return;
+    }
+    spdlog::info("instance {}: restoring from instance {}'s volume copy", options_.name,
+                 request->source);
+    auto made = engine_->RestoreVolumeCopy(JoinPath(copy, "data"), request->end, *restore_spec_,
+                                           request->password);
+    if (!made.ok()) {
+      spdlog::error("instance {}: restore failed: {}", options_.name, made.status().ToString());
+      SendJson(res, http::HttpStatusOf(made.status().code()),
+               ErrorBody("restore_failed", made.status()));
+      return;
+    }
+    instance_ = std::move(made).value();
+    restore_spec_.reset();
+    // From here on the pod's restarts open the instance.
+    WarnIfError(
+        WriteFileAtomic(JoinPath(options_.data, kRestoredMarker), request->source + "\n", 0600),
+        "mark the volume restored");
+    WarnIfError(RemoveTree(copy), "remove what is left of the volume copy");
+    WarnIfError(RemoveTree(staging), "remove the restore's staged log files");
+    spdlog::info("instance {}: restored, server started, listening on {}:{}", options_.name,
+                 options_.address, instance_->endpoint().port);
+    SendJson(res, 200, InstanceJson());
+  });
+}
+
+}  // namespace dbaas::agent
