@@ -159,6 +159,16 @@ Status Service::ReconcileBackups() {
       }
     }
     if (!committed) {
+      // What it made outside the repository first (a VolumeSnapshot): the row, which names
+      // it, stays until that is gone (the next start tries again).
+      auto engine = engines_->For(b.instance_type);
+      Status outside =
+          engine.ok() ? (*engine)->DeleteCutOffBackupVolume(b.instance, b.name) : Status::Ok();
+      if (!outside.ok()) {
+        spdlog::warn("event=backup_cleanup_failed backup={} error=\"{}\"", b.name,
+                     outside.ToString());
+        continue;
+      }
       RETURN_IF_ERROR(catalog_->DeleteBackup(b.name));
       WarnIfError(
           catalog_->AddEvent("warn", b.instance, "",

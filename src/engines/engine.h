@@ -78,6 +78,12 @@ class Engine {
   // VolumeSnapshot, named in its facts); the repository's part is the caller's. Gone
   // already is fine. Nothing elsewhere.
   virtual Status DeleteBackupVolume(const BackupFacts& /*facts*/) const { return Status::Ok(); }
+  // The same for instance `instance`'s backup `backup`, cut off (a daemon killed) before
+  // its facts were recorded.
+  virtual Status DeleteCutOffBackupVolume(const std::string& /*instance*/,
+                                          const std::string& /*backup*/) const {
+    return Status::Ok();
+  }
 
   // A restore drill's check of a restored, running instance: the database's own checker
   // over every table, and a row count per table. Damage is in the report's problems.

@@ -378,6 +378,10 @@ class KubeEngine final : public engines::Engine {
     target.ready_timeout = cluster_->options.snapshot_timeout;
     return BackupByVolumeSnapshot(target, repo, name, progress);
   }
+  Status DeleteCutOffBackupVolume(const std::string& instance,
+                                  const std::string& backup) const override {
+    return DeleteCutOffVolumeSnapshot(*cluster_->api, cluster_->options.settings, instance, backup);
+  }
   Status DeleteBackupVolume(const engines::BackupFacts& facts) const override {
     if (facts.volume_snapshot.empty()) return Status::Ok();
     return DeleteVolumeSnapshot(*cluster_->api, facts.volume_snapshot);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -9,6 +10,7 @@
 
 #include "base/files.h"
 #include "base/hex.h"
+#include "base/kill_points.h"
 #include "base/log.h"
 #include "base/scope_exit.h"
 #include "kube/json_fields.h"
@@ -22,6 +24,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
+// The agent's lease on backup mode, renewed while the snapshot is cut: a daemon that dies
+// holds the database in backup mode (and its WAL) for at most this long.
+constexpr seconds kLease{30};
+constexpr seconds kRenewEvery{10};
 // A log file, a WAL segment: 1 GiB is the most initdb's --wal-segsize allows.
 constexpr size_t kMaxLogFileBytes = size_t{1} << 30;
 // The files a backup's end names for the copy's data directory.
@@ -67,12 +73,18 @@ std::string SnapshotEvents(kube::ApiClient& api, const std::string& ns, const st
   return out;
 }
 
-// Waits until the VolumeSnapshot is readyToUse, at most `timeout`.
+// Waits until the VolumeSnapshot is readyToUse, at most `timeout`, calling `renew` every
+// kRenewEvery meanwhile (the agent's lease).
 Status WaitUntilReady(kube::ApiClient& api, const std::string& ns, const std::string& name,
-                      milliseconds timeout) {
+                      milliseconds timeout, const std::function<Status()>& renew) {
   const auto deadline = steady_clock::now() + timeout;
+  auto renew_at = steady_clock::now() + kRenewEvery;
   std::string last = "no status yet";
   for (;;) {
+    if (steady_clock::now() >= renew_at) {
+      RETURN_IF_ERROR(renew());
+      renew_at = steady_clock::now() + kRenewEvery;
+    }
     auto found = api.Get({&SnapshotKind(), ns, name});
     if (!found.ok()) return found.status();
     const json status = kube::ObjectField(*found, "status");
@@ -113,13 +125,12 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
       fmt::format("volume snapshot backup {} of instance '{}'", name, target.instance);
   const milliseconds call_timeout = seconds(60);  // pg_backup_start's checkpoint included
 
-  // 1. Backup mode, for as long as the snapshot may take and a minute more.
-  const int64_t lease = std::chrono::duration_cast<seconds>(target.ready_timeout).count() + 60;
+  // 1. Backup mode, on a lease renewed while we wait (the agent ends it if we die).
   ASSIGN_OR_RETURN(
       json begun,
       target.agents->Call(target.agent, "POST", "/v1/backups", call_timeout,
                           {{"label", fmt::format("dbaas backup {} of {}", name, target.instance)},
-                           {"leaseSeconds", std::min<int64_t>(lease, 3600)}}));
+                           {"leaseSeconds", kLease.count()}}));
   const std::string id = kube::TextField(begun, "id");
   if (id.empty() || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return Status::IoError(fmt::format("{}: the agent's begin has no id", what));
@@ -145,8 +156,16 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
     if (!created.ok()) return created.status().WithContext(what);
     snapshot_made = true;
   }
-  RETURN_IF_ERROR(WaitUntilReady(*target.api, ns, name, target.ready_timeout));
+  auto renew = [&] {
+    return target.agents
+        ->Call(target.agent, "POST", "/v1/backups/" + id + "/renew", call_timeout,
+               {{"leaseSeconds", kLease.count()}})
+        .status();
+  };
+  RETURN_IF_ERROR(WaitUntilReady(*target.api, ns, name, target.ready_timeout, renew));
   spdlog::info("instance {}: VolumeSnapshot {}/{} ready", target.instance, ns, name);
+  // Kill point for tests: dbaasd killed with the snapshot cut and backup mode held.
+  ReachKillPoint(KillPoint::kBackupMode);
 
   // 3. The end of backup mode.
   ASSIGN_OR_RETURN(json ended, target.agents->Call(target.agent, "POST",
@@ -179,6 +198,7 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
       return Status::IoError(
           fmt::format("{}: the agent names a log file '{}' outside pg_wal", what, path));
     }
+    RETURN_IF_ERROR(renew());  // a segment may take a while
     RETURN_IF_ERROR(target.agents->Download(
         target.agent, "/v1/backups/" + id + "/file?path=" + path, JoinPath(staging, path),
         kMaxLogFileBytes, std::chrono::minutes(5)));
@@ -216,6 +236,19 @@ Status DeleteVolumeSnapshot(kube::ApiClient& api, const std::string& volume_snap
   Status deleted = api.Delete(ref);
   if (deleted.code() == StatusCode::kNotFound) return Status::Ok();
   return deleted;
+}
+
+Status DeleteCutOffVolumeSnapshot(kube::ApiClient& api, const kube::KubernetesSettings& settings,
+                                  const std::string& instance, const std::string& backup) {
+  const kube::ObjectRef ref{&SnapshotKind(), kube::InstanceNamespace(settings, instance), backup};
+  auto found = api.Get(ref);
+  if (!found.ok()) {
+    return found.status().code() == StatusCode::kNotFound ? Status::Ok() : found.status();
+  }
+  const json labels = kube::ObjectField(kube::ObjectField(*found, "metadata"), "labels");
+  if (kube::TextField(labels, kube::kBackupSourceLabel) != instance) return Status::Ok();
+  Status deleted = api.Delete(ref);
+  return deleted.code() == StatusCode::kNotFound ? Status::Ok() : deleted;
 }
 
 Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api,

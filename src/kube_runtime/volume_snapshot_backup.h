@@ -2,7 +2,8 @@
 // CSI VolumeSnapshot of the instance's claim, made consistent by the database's own backup
 // protocol, which the in-pod agent holds (agent/pod_agent.h). In order:
 //
-//   1. the agent begins backup mode (a lease: it ends backup mode itself if we vanish);
+//   1. the agent begins backup mode (on a 30 s lease we renew: it ends backup mode itself
+//      if we vanish);
 //   2. a VolumeSnapshot of the data claim is created and waited for until readyToUse;
 //   3. the agent ends backup mode: backup_label (and tablespace_map), the span in the log;
 //   4. the log from the start to the stop LSN is fetched from the agent, which holds it
@@ -35,8 +36,8 @@ struct PodBackupTarget {
   kube::KubernetesSettings settings;
   std::string instance;
   std::string engine;
-  // How long the snapshot may take to become readyToUse (the agent holds backup mode as
-  // long, and a minute more).
+  // How long the snapshot may take to become readyToUse (backup mode is held as long, on a
+  // lease renewed meanwhile).
   std::chrono::milliseconds ready_timeout{std::chrono::minutes(10)};
 };
 
@@ -58,6 +59,11 @@ Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api, const std::strin
 // Deletes the snapshot contents imported for instance `name`'s restore (labelled for it);
 // their storage snapshots stay (Retain), the backups' own.
 Status DeleteImportedContents(kube::ApiClient& api, const std::string& name);
+
+// Deletes the VolumeSnapshot of instance `instance`'s backup `backup`, cut off before its
+// facts were recorded (a daemon killed during it): only one labelled as that instance's.
+Status DeleteCutOffVolumeSnapshot(kube::ApiClient& api, const kube::KubernetesSettings& settings,
+                                  const std::string& instance, const std::string& backup);
 
 // Deletes the VolumeSnapshot a backup's facts name ("<namespace>/<name>"); one gone already
 // (with its instance's namespace) is fine.

@@ -423,6 +423,45 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
   ASSERT_EQ(daemon_.Delete("/instances/orders").status, 200);
 }
 
+// kill -9 of dbaasd in the middle of a volume snapshot backup (the snapshot cut, backup
+// mode held at the agent): at the restart the cut-off backup is gone from the catalog with
+// its VolumeSnapshot, and the agent left backup mode by itself when the lease the daemon no
+// longer renewed ran out: no slot holds WAL. The next backup is made.
+TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupCutOffByAKillOfDbaasdLeavesNothingBehind) {
+  auto stopped = daemon_.Stop();
+  ASSERT_TRUE(stopped.ok() && *stopped == 0);
+  StartDaemon({"--test-hold", "backup-mode=60000"});
+  ASSERT_EQ(daemon_.Post("/instances", json{{"name", "cutb"}, {"type", "postgresql"}}).status, 201)
+      << node_->Log();
+  auto started = daemon_.Post("/instances/cutb/backup?async=true", json{{"backupName", "cut-off"}});
+  ASSERT_EQ(started.status, 202) << started.raw;
+  ASSERT_TRUE(daemon_.WaitLogSays("holding at backup-mode"));
+  const std::string snapshot_path =
+      "/apis/snapshot.storage.k8s.io/v1/namespaces/dbaas-cutb/volumesnapshots/cut-off";
+  EXPECT_TRUE(Stored(snapshot_path).is_object());
+  const json state = AgentState("cutb");
+  auto su = engines::PgConnection::Connect(state["superuser"].value("uri", ""));
+  ASSERT_TRUE(su.ok()) << su.status().ToString();
+  auto slots = [&] {
+    return su
+        ->QueryValue(
+            "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'")
+        .value_or("?");
+  };
+  EXPECT_EQ(slots(), "1") << "backup mode's slot";
+  daemon_.Kill();
+
+  StartDaemon();
+  EXPECT_EQ(daemon_.Get("/instances/cutb/backups/cut-off").status, 404);
+  EXPECT_FALSE(Stored(snapshot_path).is_object()) << "the cut-off backup's VolumeSnapshot stayed";
+  EXPECT_TRUE(Eventually([&] { return slots() == "0"; }, seconds(45)))
+      << "the agent still holds backup mode for a daemon that is gone";
+  auto after = daemon_.Post("/instances/cutb/backup", json{{"backupName", "after"}});
+  EXPECT_EQ(after.status, 201) << after.raw;
+  su = Status::Internal("closed");  // before the instance goes
+  EXPECT_EQ(daemon_.Delete("/instances/cutb").status, 200);
+}
+
 // kill -9 of dbaasd while a new instance's pod is on its way: at the restart the half-made
 // instance is discarded with its namespace (pod and claim with it), and the name is free.
 TEST_F(KubeRuntimeTest, AnInstanceCutOffByAKillOfDbaasdGoesWithItsNamespaceAtTheRestart) {
