@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -38,6 +40,8 @@ constexpr uint16_t kDatabasePort = 5432;  // the pod's own network: the standard
 class PodAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // A refused upload's connection may close before its body is sent.
+    ::signal(SIGPIPE, SIG_IGN);
     auto hosts = TestHosts::Make(2);
     if (!hosts.ok()) GTEST_SKIP() << "no network namespaces here: " << hosts.status().ToString();
     pod_ = std::move(hosts).value();
@@ -50,6 +54,9 @@ class PodAgentTest : public ::testing::Test {
       ASSERT_TRUE(MakeDirs(root_ / dir, 0755).ok());
     }
     ASSERT_EQ(::chown((root_ / "volume").c_str(), user_.uid, user_.gid), 0);
+    // Where the agent (the pod's user) writes its port, whatever its volume.
+    ASSERT_TRUE(MakeDirs(root_ / "port", 0755).ok());
+    ASSERT_EQ(::chown((root_ / "port").c_str(), user_.uid, user_.gid), 0);
     // The Secret: a token, and a certificate for the pod's address.
     token_ = RandomHex(32);
     WriteSecret("agent-token", token_ + "\n");
@@ -81,12 +88,13 @@ class PodAgentTest : public ::testing::Test {
     ProcessOptions o;
     o.argv = {DBAAS_CLI_BINARY, "agent",
               "--engine",       engine,
-              "--name",         "orders",
-              "--data",         root_ / "volume/data",
+              "--name",         name_,
+              "--data",         root_ / (volume_ + "/data"),
               "--settings",     root_ / "config/settings.json",
               "--secrets",      root_ / "secrets",
               "--listen",       ":0",
-              "--port-file",    root_ / "volume/agent-port"};
+              "--port-file",    root_ / "port/agent-port"};
+    o.argv.insert(o.argv.end(), more_args_.begin(), more_args_.end());
     o.env = {"POD_IP=" + address()};
     o.user = user_;
     o.network_namespace = "/run/netns/" + pod_->name(host_);
@@ -96,13 +104,13 @@ class PodAgentTest : public ::testing::Test {
 
   // Starts the agent and waits until it listens; its port.
   int StartAgent() {
-    (void)::unlink((root_ / "volume/agent-port").c_str());
+    (void)::unlink((root_ / "port/agent-port").c_str());
     auto started = Process::Start(AgentCommand());
     EXPECT_TRUE(started.ok()) << started.status().ToString();
     if (!started.ok()) return 0;
     agent_.emplace(std::move(started).value());
     for (int i = 0; i < 600; ++i) {
-      auto port = ReadFileToString(root_ / "volume/agent-port");
+      auto port = ReadFileToString(root_ / "port/agent-port");
       if (port.ok() && !port->empty()) return std::stoi(*port);
       auto exited = agent_->Wait(milliseconds(100));
       if (exited.ok()) {
@@ -138,6 +146,7 @@ class PodAgentTest : public ::testing::Test {
     httplib::Headers headers;
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
     if (method == "POST") return c.Post(path, headers, body, "application/json");
+    if (method == "PUT") return c.Put(path, headers, body, "application/octet-stream");
     if (method == "DELETE") return c.Delete(path, headers);
     return c.Get(path, headers);
   }
@@ -166,6 +175,10 @@ class PodAgentTest : public ::testing::Test {
   UserIds user_;
   std::string token_;
   int host_ = 0;
+  // The agent's instance, its volume (a directory under root_) and further arguments.
+  std::string name_ = "orders";
+  std::string volume_ = "volume";
+  std::vector<std::string> more_args_;
   std::optional<Process> agent_;
 };
 
@@ -370,6 +383,132 @@ TEST_F(PodAgentTest, AVolumeBackupHoldsBackupModeUntilItEndsAndNeverPastItsLease
   EXPECT_EQ(refused["error"]["code"], "not_running");
   ASSERT_EQ(Status("POST", port, "/v1/start", token_), 200);
   EXPECT_EQ(StopAgent(), 0) << Log();
+}
+
+// The restore's half in the pod: a copy of the volume made in backup mode while rows are
+// written (not atomic: what pg_basebackup copies are), its label and its WAL from start to
+// stop as the daemon collects them; a second agent started on the copy with --restore-from
+// waits for them, refusing everything else, then makes the instance from the copy with the
+// engines' own restore: every row committed before the backup ended, none lost. Restarted,
+// it opens the restored instance.
+TEST_F(PodAgentTest, AnInstanceIsRestoredFromACopyOfItsVolumeMadeInBackupMode) {
+  int port = StartAgent();
+  ASSERT_GT(port, 0);
+  const json source = Instance(port);
+  std::optional<engines::PgConnection> su;
+  {
+    auto connected = engines::PgConnection::Connect(source["superuser"]["uri"].get<std::string>());
+    ASSERT_TRUE(connected.ok()) << connected.status().ToString();
+    su.emplace(std::move(connected).value());
+  }
+  ASSERT_TRUE(su->Query("create table t (id int primary key, v text)").ok());
+  ASSERT_TRUE(
+      su->Query("insert into t select g, md5(g::text) from generate_series(1, 1000) g").ok());
+  auto begun = Call("POST", port, "/v1/backups", token_, R"({"label": "copy"})");
+  ASSERT_TRUE(begun && begun->status == 201) << (begun ? begun->body : "");
+  const std::string id = json::parse(begun->body)["id"];
+  // Rows written while the volume is copied, file by file.
+  std::atomic<bool> writing{true};
+  std::atomic<int> committed{1000};
+  std::thread writer([&] {
+    auto conn = engines::PgConnection::Connect(source["superuser"]["uri"].get<std::string>());
+    if (!conn.ok()) return;
+    while (writing) {
+      const int next = committed + 1;
+      if (!conn->Query(fmt::format("insert into t values ({}, repeat('x', 500))", next)).ok()) {
+        return;
+      }
+      committed = next;
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(300));
+  ProcessOptions cp;
+  cp.argv = {"cp", "-a", root_ / "volume", root_ / "copy"};
+  auto copied = RunProcess(cp, seconds(120));
+  std::this_thread::sleep_for(milliseconds(300));
+  writing = false;
+  writer.join();
+  ASSERT_TRUE(copied.ok() && copied->exit_code == 0) << (copied.ok() ? copied->output : "");
+  ASSERT_GT(committed.load(), 1000) << "no row was written during the copy";
+  auto ended = Call("POST", port, "/v1/backups/" + id + "/end", token_);
+  ASSERT_TRUE(ended && ended->status == 200) << (ended ? ended->body : "");
+  const json end = json::parse(ended->body);
+  std::map<std::string, std::string> log_files;
+  for (const json& path : end["logFiles"]) {
+    auto got =
+        Call("GET", port, "/v1/backups/" + id + "/file?path=" + path.get<std::string>(), token_);
+    ASSERT_TRUE(got && got->status == 200);
+    log_files[path] = got->body;
+  }
+  EXPECT_EQ(Status("DELETE", port, "/v1/backups/" + id, token_), 204);
+  const int rows = committed.load();
+  su.reset();
+  EXPECT_EQ(StopAgent(), 0) << Log();
+
+  // The copy, in another pod, as instance "copy".
+  name_ = "copy";
+  volume_ = "copy";
+  more_args_ = {"--restore-from", "orders"};
+  host_ = 1;
+  port = StartAgent();
+  ASSERT_GT(port, 0);
+  EXPECT_NE(Log().find("waiting for the daemon to restore it"), std::string::npos) << Log();
+  json waiting = Instance(port);
+  EXPECT_EQ(waiting["restoring"], true) << waiting.dump();
+  EXPECT_EQ(Status("GET", port, "/readyz"), 503);
+  EXPECT_EQ(Status("POST", port, "/v1/start", token_), 409);
+  auto no_backup = Call("POST", port, "/v1/backups", token_, "{}");
+  EXPECT_TRUE(no_backup && no_backup->status == 409);
+  json request = {{"source", "orders"},
+                  {"password", source["superuser"]["password"]},
+                  {"files", end["files"]},
+                  {"logFiles", end["logFiles"]}};
+  // Refused, nothing touched: a log file not sent yet, another source, a file that is not
+  // the backup's, a path outside pg_wal, no token.
+  auto refused = [&](const json& body) {
+    auto res = Call("POST", port, "/v1/restore", token_, body.dump());
+    return res ? res->status : -1;
+  };
+  EXPECT_EQ(refused(request), 400) << "before the log files came";
+  for (const auto& [path, bytes] : log_files) {
+    EXPECT_EQ(Call("PUT", port, "/v1/restore/file?path=" + path, "", "x")->status, 401);
+    auto put = Call("PUT", port, "/v1/restore/file?path=" + path, token_, bytes);
+    ASSERT_TRUE(put);
+    EXPECT_EQ(put->status, 204) << put->body;
+  }
+  EXPECT_EQ(Call("PUT", port, "/v1/restore/file?path=../postgresql.conf", token_, "x")->status,
+            400);
+  json other = request;
+  other["source"] = "shop";
+  EXPECT_EQ(refused(other), 400);
+  json foreign = request;
+  foreign["files"]["postgresql.auto.conf"] = "shared_preload_libraries = 'evil'";
+  EXPECT_EQ(refused(foreign), 400);
+  EXPECT_TRUE(PathExists(root_ / "copy/data/orders/data/PG_VERSION")) << "the copy was touched";
+
+  auto restored = Call("POST", port, "/v1/restore", token_, request.dump());
+  ASSERT_TRUE(restored);
+  ASSERT_EQ(restored->status, 200) << restored->body << "\n" << Log();
+  const json copy = json::parse(restored->body);
+  EXPECT_EQ(copy["name"], "copy");
+  EXPECT_EQ(copy["answers"], true);
+  EXPECT_EQ(refused(request), 409) << "restored once";
+  auto check = [&](const json& state) {
+    auto conn = engines::PgConnection::Connect(state["superuser"]["uri"].get<std::string>());
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    EXPECT_EQ(conn->QueryValue("select count(*) from t").value_or(""), std::to_string(rows));
+    EXPECT_EQ(conn->QueryValue("select max(id) from t").value_or(""), std::to_string(rows));
+    EXPECT_EQ(conn->QueryValue("select inet_server_addr()").value_or(""), address());
+  };
+  check(copy);
+  EXPECT_FALSE(PathExists(root_ / "copy/data/orders")) << "the source's directory stayed";
+  EXPECT_NE(copy["login"]["password"], source["login"]["password"]);
+  // Restarted (the pod again): the restored instance is opened, not restored again.
+  EXPECT_EQ(StopAgent(), 0) << Log();
+  port = StartAgent();
+  ASSERT_GT(port, 0);
+  EXPECT_NE(Log().find("opened in"), std::string::npos) << Log();
+  check(Instance(port));
 }
 
 TEST_F(PodAgentTest, AnInstanceWhoseMakingWasCutOffIsMadeAgain) {
