@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # bench/kube_runtime_bench.sh: create-to-running of a PostgreSQL instance on the Kubernetes
-# runtime (issue 14) beside the local runtime's, side by side in one run, ROUNDS of each in
-# alternating order. The Kubernetes side is the end-to-end test
-# KubeRuntimeTest.AnInstanceIsMade... (dbaasd --runtime kubernetes against the fake API
-# server, its pods run by the node simulator: the real agent and PostgreSQL in a network
-# namespace each); with KUBECONFIG set, against that real API server and its
-# controller-manager instead (the simulator then plays only the kubelet). The local side is
-# POST /instances on a dbaasd of this machine. Both times run from the request to the
-# answer of a running instance (the job's end).
+# runtime (issue 14) beside the local runtime's, and a backup under pgbench load and its
+# restore into a new instance, side by side in one run, ROUNDS of each in alternating order.
+# The Kubernetes side is the end-to-end tests KubeRuntimeTest.AnInstanceIsMade... and
+# KubeRuntimeTest.AVolumeSnapshotBackupUnderWriteLoad... (dbaasd --runtime kubernetes against
+# the fake API server, its pods run by the node simulator: the real agent and PostgreSQL in
+# a network namespace each; the volumeSnapshot method, the simulator's snapshotter copying
+# the claim with the pod paused); with KUBECONFIG set, against that real API server and its
+# controller-manager instead (the simulator then plays only the kubelet and the
+# snapshotter). The local side is POST /instances, then the same procedure as the test
+# (pgbench -i -s 2, 4 clients for 25 s, the backup 3 s in, then the restore) on a dbaasd of
+# this machine (the repository method). Times run from the request to the answer (the
+# job's end).
 #
 # Usage (as root, from the repository root, after a release build):
 #   bench/kube_runtime_bench.sh
@@ -22,41 +26,70 @@ source "$REPO_ROOT/bench/dbaasd_lib.sh"
 ((EUID == 0)) || { echo "run as root (network namespaces, OS users per instance)" >&2; exit 1; }
 [[ -x $TEST ]] || { echo "build first: cmake --build build/release ($TEST)" >&2; exit 1; }
 
+# One run of the Kubernetes tests: "create backup restore" seconds.
 kube_once() {
   local out
   out=$(env ${KUBECONFIG:+DBAAS_TEST_KUBECONFIG=$KUBECONFIG} "$TEST" \
-    --gtest_filter='KubeRuntimeTest.*' 2>&1) || { echo "$out" >&2; exit 1; }
-  grep -o 'created and running in [0-9.]*' <<<"$out" | awk '{print $5}'
+    --gtest_filter='KubeRuntimeTest.AnInstanceIsMade*:KubeRuntimeTest.AVolumeSnapshotBackupUnder*' \
+    2>&1) || { echo "$out" >&2; exit 1; }
+  echo "$(grep -o 'created and running in [0-9.]*' <<<"$out" | awk '{print $5}')" \
+    "$(grep -o 'volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
+    "$(grep -o 'restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $6}')"
 }
 
 start_dbaasd kube-bench-local
-local_once() {
+PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
+timed_api() {  # timed_api METHOD PATH [BODY]: seconds
   local t0 t1
   t0=$(now)
-  api POST /instances '{"name":"bench","type":"postgresql"}' >/dev/null
+  api "$@" >/dev/null
   t1=$(now)
-  api DELETE /instances/bench >/dev/null
   echo "$t1 - $t0" | bc -l | xargs printf '%.2f\n'
 }
-
-kube=() locals=()
+# The same three steps on this machine: "create backup restore" seconds.
+local_once() {
+  local create backup restore uri load
+  create=$(timed_api POST /instances '{"name":"bench","type":"postgresql"}')
+  uri=$(api GET '/instances/bench?showSecrets=true' | jq -er .instance.connection.uri)
+  "$PGBENCH" -i -s 2 -q "$uri" >/dev/null 2>&1
+  "$PGBENCH" -n -c 4 -j 2 -T 25 "$uri" >/dev/null 2>&1 &
+  load=$!
+  sleep 3
+  backup=$(timed_api POST /instances/bench/backup '{"backupName":"under-load"}')
+  wait $load
+  restore=$(timed_api POST /instances/bench/restore '{"backupName":"under-load","newInstanceName":"copy"}')
+  api DELETE /instances/copy >/dev/null
+  api DELETE /instances/bench >/dev/null
+  api DELETE /instances/bench/backups/under-load >/dev/null || true
+  echo "$create $backup $restore"
+}
+declare -a kc kb kr lc lb lr
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2)); then
-    kube+=("$(kube_once)")
-    locals+=("$(local_once)")
+    read -r c b r <<<"$(kube_once)"; kc+=("$c") kb+=("$b") kr+=("$r")
+    read -r c b r <<<"$(local_once)"; lc+=("$c") lb+=("$b") lr+=("$r")
   else
-    locals+=("$(local_once)")
-    kube+=("$(kube_once)")
+    read -r c b r <<<"$(local_once)"; lc+=("$c") lb+=("$b") lr+=("$r")
+    read -r c b r <<<"$(kube_once)"; kc+=("$c") kb+=("$b") kr+=("$r")
   fi
-  log "round $round: kubernetes ${kube[-1]} s, local ${locals[-1]} s"
+  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s, local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s"
 done
 worst() { printf '%s\n' "$@" | sort -n | tail -1; }
+row() {  # row LABEL VALUES...
+  local label=$1
+  shift
+  echo "| $label | $(median "$@") s | $(worst "$@") s | $* |"
+}
 where=${KUBECONFIG:+a real kube-apiserver + kube-controller-manager}
-echo "## Create to running: Kubernetes runtime beside local ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ROUNDS=$ROUNDS)"
+echo "## The Kubernetes runtime beside the local one ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ROUNDS=$ROUNDS)"
 echo
-echo "API server: ${where:-the fake (tests/kube/fake_kube_apiserver.h)}; pods: the node simulator."
+echo "API server: ${where:-the fake (tests/kube/fake_kube_apiserver.h)}; pods and snapshots: the node simulator."
 echo
-echo "| runtime | median | worst | every run |"
+echo "| step, runtime | median | worst | every run |"
 echo "|---|---|---|---|"
-echo "| kubernetes | $(median "${kube[@]}") s | $(worst "${kube[@]}") s | ${kube[*]} |"
-echo "| local | $(median "${locals[@]}") s | $(worst "${locals[@]}") s | ${locals[*]} |"
+row "create to running, kubernetes" "${kc[@]}"
+row "create to running, local" "${lc[@]}"
+row "backup under load, kubernetes (volumeSnapshot)" "${kb[@]}"
+row "backup under load, local (repository)" "${lb[@]}"
+row "restore to running, kubernetes (imported snapshot)" "${kr[@]}"
+row "restore to running, local (repository)" "${lr[@]}"

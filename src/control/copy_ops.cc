@@ -37,6 +37,13 @@ Status Service::CopyBackupNow(const std::string& backup, const std::string& to,
   bool had_copy = false;  // a finished copy there already: never marked failed
   Status copied = [&]() -> Status {
     ASSIGN_OR_RETURN(catalog::BackupRecord before, catalog_->GetBackup(backup));
+    if (StoredFacts(before.info).snapshot_kind == "volume") {
+      return Status::FailedPrecondition(
+          fmt::format("backup '{}' is a volume snapshot: its data is in its VolumeSnapshot, not "
+                      "the repository, so a copy would hold only its label and WAL",
+                      backup),
+          "volume snapshot backups stay in the cluster (docs/KUBERNETES.md)");
+    }
     had_copy = before.CopiedTo(to);
     // A copy there being removed (retention, a deletion) would be removed after this one.
     ASSIGN_OR_RETURN(auto leaving, catalog_->ListRemoteRemovals(to));

@@ -282,11 +282,14 @@ Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api,
 }
 
 Status DeleteImportedContents(kube::ApiClient& api, const std::string& name) {
-  ASSIGN_OR_RETURN(
-      kube::ObjectList contents,
-      api.List(ContentKind(), "",
-               fmt::format("{}=dbaas,{}={}", kube::kManagedByLabel, kube::kInstanceLabel, name)));
-  for (const json& content : contents.items) {
+  auto contents = api.List(
+      ContentKind(), "",
+      fmt::format("{}=dbaas,{}={}", kube::kManagedByLabel, kube::kInstanceLabel, name));
+  if (!contents.ok()) {
+    // A cluster without the VolumeSnapshot API has none to delete.
+    return contents.status().code() == StatusCode::kNotFound ? Status::Ok() : contents.status();
+  }
+  for (const json& content : contents->items) {
     const std::string content_name =
         kube::TextField(kube::ObjectField(content, "metadata"), "name");
     Status deleted = api.Delete({&ContentKind(), "", content_name});
