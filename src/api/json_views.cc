@@ -166,6 +166,7 @@ json BackupJson(const catalog::BackupRecord& b) {
   text("serverVersion", f.server_version);
   text("snapshotKind", f.snapshot_kind);
   text("volumeSnapshot", f.volume_snapshot);
+  text("volumeSnapshotContent", f.volume_snapshot_content);
   number("durationSeconds", f.duration_seconds);
   number("timeline", f.timeline);
   if (f.engine == "postgresql" || f.engine.empty()) {

@@ -36,6 +36,7 @@ void StoreFacts(const engines::BackupFacts& f, json& info) {
   text("serverVersion", f.server_version);
   text("snapshotKind", f.snapshot_kind);
   text("volumeSnapshot", f.volume_snapshot);
+  text("volumeSnapshotContent", f.volume_snapshot_content);
   number("durationSeconds", f.duration_seconds);
   text("systemIdentifier", f.system_identifier);
   number("timeline", f.timeline);
@@ -58,6 +59,7 @@ engines::BackupFacts StoredFacts(const json& info) {
   f.server_version = Text(info, "serverVersion", "server_version_num");
   f.snapshot_kind = Text(info, "snapshotKind");
   f.volume_snapshot = Text(info, "volumeSnapshot");
+  f.volume_snapshot_content = Text(info, "volumeSnapshotContent");
   f.duration_seconds = Number<double>(info, "durationSeconds");
   f.system_identifier = Text(info, "systemIdentifier");
   f.timeline = Number<uint32_t>(info, "timeline");

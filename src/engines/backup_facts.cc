@@ -37,6 +37,7 @@ std::map<std::string, std::string> ToAnnotations(const BackupFacts& f) {
   text("server_version_num", f.server_version);
   text("snapshot_kind", f.snapshot_kind);
   text("volume_snapshot", f.volume_snapshot);
+  text("volume_snapshot_content", f.volume_snapshot_content);
   seconds("duration_seconds", f.duration_seconds);
   text("system_identifier", f.system_identifier);
   if (f.timeline) a["timeline"] = std::to_string(*f.timeline);
@@ -59,6 +60,7 @@ BackupFacts FromAnnotations(const std::map<std::string, std::string>& a) {
   f.server_version = Text(a, "server_version_num");
   f.snapshot_kind = Text(a, "snapshot_kind");
   f.volume_snapshot = Text(a, "volume_snapshot");
+  f.volume_snapshot_content = Text(a, "volume_snapshot_content");
   f.duration_seconds = Number<double>(a, "duration_seconds");
   f.system_identifier = Text(a, "system_identifier");
   f.timeline = Number<uint32_t>(a, "timeline");

@@ -19,8 +19,10 @@ struct BackupFacts {
   // in a storage snapshot of the volume, `volume_snapshot`; the repository holds the rest).
   std::string snapshot_kind;
   // The Kubernetes runtime's volumeSnapshot method: the VolumeSnapshot holding the data
-  // files, "<namespace>/<name>".
+  // files, "<namespace>/<name>", and its VolumeSnapshotContent (kept, Retain, when the
+  // namespace goes: the backup outlives its instance).
   std::string volume_snapshot;
+  std::string volume_snapshot_content;
   std::optional<double> duration_seconds;
 
   // PostgreSQL: the backup's span in the WAL and where it continues (pg_backup.h).

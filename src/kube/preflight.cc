@@ -111,7 +111,7 @@ const std::vector<Permission>& DaemonPermissions() {
        {"get", "list", "watch", "create", "patch", "delete"}},
       {"snapshot.storage.k8s.io",
        "volumesnapshotcontents",
-       {"get", "list", "create", "patch", "delete"}},
+       {"get", "list", "create", "update", "patch", "delete"}},
       {"snapshot.storage.k8s.io", "volumesnapshotclasses", {"get", "list"}},
       {"storage.k8s.io", "storageclasses", {"get", "list"}},
   };

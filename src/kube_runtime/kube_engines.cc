@@ -384,7 +384,7 @@ class KubeEngine final : public engines::Engine {
   }
   Status DeleteBackupVolume(const engines::BackupFacts& facts) const override {
     if (facts.volume_snapshot.empty()) return Status::Ok();
-    return DeleteVolumeSnapshot(*cluster_->api, facts.volume_snapshot);
+    return DeleteBackupSnapshot(*cluster_->api, facts);
   }
   Result<engines::IntegrityReport> CheckIntegrity(const engines::Instance&) const override {
     return NotOnKubernetes("a restore drill's check");
@@ -415,7 +415,7 @@ class KubeEngine final : public engines::Engine {
     }
     Restoring restoring;
     restoring.source = source->second;
-    ASSIGN_OR_RETURN(restoring.snapshot, FindSnapshotSource(*cluster_->api, facts.volume_snapshot));
+    ASSIGN_OR_RETURN(restoring.snapshot, FindSnapshotSource(*cluster_->api, facts));
     // The label and the log, staged from the repository, sent to the agent once it runs.
     const std::string staging = JoinPath(repo.TmpDir(), "volume-restore-" + RandomHex(8));
     ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a restore's staging"); });

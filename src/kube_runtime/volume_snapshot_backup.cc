@@ -1,7 +1,5 @@
 #include "kube_runtime/volume_snapshot_backup.h"
 
-#include <sys/stat.h>
-
 #include <functional>
 #include <thread>
 
@@ -49,6 +47,23 @@ Result<kube::ObjectRef> SnapshotRef(const std::string& volume_snapshot) {
   }
   return kube::ObjectRef{&SnapshotKind(), volume_snapshot.substr(0, slash),
                          volume_snapshot.substr(slash + 1)};
+}
+
+// The content's deletionPolicy set (the snapshot controller reads it when its VolumeSnapshot
+// or itself is deleted).
+Status SetDeletionPolicy(kube::ApiClient& api, const std::string& content,
+                         const std::string& policy) {
+  return api
+      .Update({&ContentKind(), "", content},
+              [&](json& object) {
+                if (!object.contains("spec") || !object["spec"].is_object()) {
+                  return Status::FailedPrecondition(
+                      fmt::format("VolumeSnapshotContent {} has no spec", content));
+                }
+                object["spec"]["deletionPolicy"] = policy;
+                return Status::Ok();
+              })
+      .status();
 }
 
 // The last few events of the VolumeSnapshot, for a snapshot that did not become ready.
@@ -135,6 +150,7 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   if (id.empty() || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return Status::IoError(fmt::format("{}: the agent's begin has no id", what));
   }
+  engines::BackupFacts volume;  // the snapshot's names once made, for the undo
   bool snapshot_made = false;
   bool done = false;
   ScopeExit undo([&] {
@@ -143,7 +159,7 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
         target.agents->Call(target.agent, "DELETE", "/v1/backups/" + id, call_timeout).status(),
         "abandon the backup at the agent");
     if (snapshot_made) {
-      WarnIfError(DeleteVolumeSnapshot(*target.api, ns + "/" + name),
+      WarnIfError(DeleteBackupSnapshot(*target.api, volume),
                   "delete the VolumeSnapshot of a backup not made");
     }
   });
@@ -155,6 +171,7 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
         kube::VolumeSnapshotObject(target.settings, target.instance, target.engine, name));
     if (!created.ok()) return created.status().WithContext(what);
     snapshot_made = true;
+    volume.volume_snapshot = ns + "/" + name;
   }
   auto renew = [&] {
     return target.agents
@@ -163,7 +180,20 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
         .status();
   };
   RETURN_IF_ERROR(WaitUntilReady(*target.api, ns, name, target.ready_timeout, renew));
-  spdlog::info("instance {}: VolumeSnapshot {}/{} ready", target.instance, ns, name);
+  // Its storage snapshot kept when the namespace goes: the backup outlives its instance
+  // (and is deleted with DeleteBackupSnapshot).
+  {
+    ASSIGN_OR_RETURN(json ready, target.api->Get({&SnapshotKind(), ns, name}));
+    volume.volume_snapshot_content =
+        kube::TextField(kube::ObjectField(ready, "status"), "boundVolumeSnapshotContentName");
+    if (volume.volume_snapshot_content.empty()) {
+      return Status::IoError(
+          fmt::format("{}: VolumeSnapshot {}/{} is ready but bound to no content", what, ns, name));
+    }
+    RETURN_IF_ERROR(SetDeletionPolicy(*target.api, volume.volume_snapshot_content, "Retain"));
+  }
+  spdlog::info("instance {}: VolumeSnapshot {}/{} ready, content {} retained", target.instance, ns,
+               name, volume.volume_snapshot_content);
   // Kill point for tests: dbaasd killed with the snapshot cut and backup mode held.
   ReachKillPoint(KillPoint::kBackupMode);
 
@@ -206,7 +236,8 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
 
   // 5. Into the repository, with the facts.
   facts.snapshot_kind = "volume";
-  facts.volume_snapshot = ns + "/" + name;
+  facts.volume_snapshot = volume.volume_snapshot;
+  facts.volume_snapshot_content = volume.volume_snapshot_content;
   storage::CreateOptions o;
   o.source = staging;
   o.name = name;
@@ -231,60 +262,81 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   return out;
 }
 
-Status DeleteVolumeSnapshot(kube::ApiClient& api, const std::string& volume_snapshot) {
-  ASSIGN_OR_RETURN(kube::ObjectRef ref, SnapshotRef(volume_snapshot));
-  Status deleted = api.Delete(ref);
-  if (deleted.code() == StatusCode::kNotFound) return Status::Ok();
-  return deleted;
-}
-
 Status DeleteCutOffVolumeSnapshot(kube::ApiClient& api, const kube::KubernetesSettings& settings,
                                   const std::string& instance, const std::string& backup) {
-  const kube::ObjectRef ref{&SnapshotKind(), kube::InstanceNamespace(settings, instance), backup};
-  auto found = api.Get(ref);
+  const std::string ns = kube::InstanceNamespace(settings, instance);
+  auto found = api.Get({&SnapshotKind(), ns, backup});
   if (!found.ok()) {
     return found.status().code() == StatusCode::kNotFound ? Status::Ok() : found.status();
   }
   const json labels = kube::ObjectField(kube::ObjectField(*found, "metadata"), "labels");
   if (kube::TextField(labels, kube::kBackupSourceLabel) != instance) return Status::Ok();
-  Status deleted = api.Delete(ref);
-  return deleted.code() == StatusCode::kNotFound ? Status::Ok() : deleted;
+  engines::BackupFacts facts;
+  facts.volume_snapshot = ns + "/" + backup;
+  facts.volume_snapshot_content =
+      kube::TextField(kube::ObjectField(*found, "status"), "boundVolumeSnapshotContentName");
+  return DeleteBackupSnapshot(api, facts);
 }
 
-Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api,
-                                          const std::string& volume_snapshot) {
-  ASSIGN_OR_RETURN(kube::ObjectRef ref, SnapshotRef(volume_snapshot));
-  auto found = api.Get(ref);
-  if (!found.ok()) {
-    if (found.status().code() != StatusCode::kNotFound) return found.status();
+Status DeleteBackupSnapshot(kube::ApiClient& api, const engines::BackupFacts& facts) {
+  auto gone = [](const Status& st) { return st.ok() || st.code() == StatusCode::kNotFound; };
+  const std::string& content = facts.volume_snapshot_content;
+  if (!content.empty()) {
+    Status deleting = SetDeletionPolicy(api, content, "Delete");
+    if (!gone(deleting)) return deleting;
+  }
+  if (!facts.volume_snapshot.empty()) {
+    ASSIGN_OR_RETURN(kube::ObjectRef ref, SnapshotRef(facts.volume_snapshot));
+    if (Status deleted = api.Delete(ref); !gone(deleted)) return deleted;
+  }
+  // Its VolumeSnapshot gone first (with the namespace, or just now), the content's own
+  // delete takes the storage snapshot with it.
+  if (!content.empty()) {
+    if (Status deleted = api.Delete({&ContentKind(), "", content}); !gone(deleted)) {
+      return deleted;
+    }
+  }
+  return Status::Ok();
+}
+
+Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api, const engines::BackupFacts& facts) {
+  std::string content_name = facts.volume_snapshot_content;
+  if (content_name.empty()) {  // a backup recorded before contents were kept
+    ASSIGN_OR_RETURN(kube::ObjectRef ref, SnapshotRef(facts.volume_snapshot));
+    auto found = api.Get(ref);
+    if (!found.ok()) {
+      if (found.status().code() != StatusCode::kNotFound) return found.status();
+      return Status::NotFound(
+          fmt::format("the backup's VolumeSnapshot {} is gone", facts.volume_snapshot),
+          "it went with its instance's namespace");
+    }
+    content_name =
+        kube::TextField(kube::ObjectField(*found, "status"), "boundVolumeSnapshotContentName");
+  }
+  auto content = api.Get({&ContentKind(), "", content_name});
+  if (!content.ok()) {
+    if (content.status().code() != StatusCode::kNotFound) return content.status();
     return Status::NotFound(
-        fmt::format("the backup's VolumeSnapshot {} is gone", volume_snapshot),
-        "a volume snapshot backup goes with its instance's namespace; restore from a backup "
-        "of an instance that still exists");
+        fmt::format("the backup's VolumeSnapshotContent '{}' is gone", content_name),
+        "it was deleted outside dbaasd; the backup cannot be restored");
   }
-  const json status = kube::ObjectField(*found, "status");
-  const std::string content_name = kube::TextField(status, "boundVolumeSnapshotContentName");
-  if (!kube::BoolField(status, "readyToUse") || content_name.empty()) {
-    return Status::FailedPrecondition(
-        fmt::format("the backup's VolumeSnapshot {} is not ready to use", volume_snapshot),
-        fmt::format("see kubectl -n {} describe volumesnapshot {}", ref.namespace_name, ref.name));
-  }
-  ASSIGN_OR_RETURN(json content, api.Get({&ContentKind(), "", content_name}));
+  const json status = kube::ObjectField(*content, "status");
   SnapshotSource source;
-  source.handle = kube::TextField(kube::ObjectField(content, "status"), "snapshotHandle");
-  source.driver = kube::TextField(kube::ObjectField(content, "spec"), "driver");
-  if (source.handle.empty() || source.driver.empty()) {
-    return Status::FailedPrecondition(fmt::format(
-        "VolumeSnapshotContent {} of backup VolumeSnapshot {} names no snapshot handle or driver",
-        content_name, volume_snapshot));
+  source.handle = kube::TextField(status, "snapshotHandle");
+  source.driver = kube::TextField(kube::ObjectField(*content, "spec"), "driver");
+  if (!kube::BoolField(status, "readyToUse") || source.handle.empty() || source.driver.empty()) {
+    return Status::FailedPrecondition(
+        fmt::format("VolumeSnapshotContent {} is not ready to use (no snapshot handle or driver)",
+                    content_name),
+        fmt::format("see kubectl describe volumesnapshotcontent {}", content_name));
   }
   return source;
 }
 
 Status DeleteImportedContents(kube::ApiClient& api, const std::string& name) {
-  auto contents = api.List(
-      ContentKind(), "",
-      fmt::format("{}=dbaas,{}={}", kube::kManagedByLabel, kube::kInstanceLabel, name));
+  auto contents =
+      api.List(ContentKind(), "",
+               fmt::format("{}=dbaas,{}={}", kube::kManagedByLabel, kube::kInstanceLabel, name));
   if (!contents.ok()) {
     // A cluster without the VolumeSnapshot API has none to delete.
     return contents.status().code() == StatusCode::kNotFound ? Status::Ok() : contents.status();

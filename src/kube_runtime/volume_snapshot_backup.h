@@ -4,7 +4,9 @@
 //
 //   1. the agent begins backup mode (on a 30 s lease we renew: it ends backup mode itself
 //      if we vanish);
-//   2. a VolumeSnapshot of the data claim is created and waited for until readyToUse;
+//   2. a VolumeSnapshot of the data claim is created and waited for until readyToUse; its
+//      content is then made Retain, so that the storage snapshot outlives the instance's
+//      namespace (the backup is deleted with DeleteBackupSnapshot);
 //   3. the agent ends backup mode: backup_label (and tablespace_map), the span in the log;
 //   4. the log from the start to the stop LSN is fetched from the agent, which holds it
 //      until then: the backup-end record is written after the snapshot was cut, so without
@@ -48,25 +50,28 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
                                                      const std::string& name,
                                                      storage::Progress* progress);
 
-// The storage snapshot behind a backup's VolumeSnapshot ("<namespace>/<name>"), which a
-// claim in another namespace is made from (kube::ImportedSnapshotObjects).
+// The storage snapshot behind a backup, which a claim in another namespace is made from
+// (kube::ImportedSnapshotObjects).
 struct SnapshotSource {
   std::string handle;  // the CSI driver's snapshot handle
   std::string driver;
 };
-Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api, const std::string& volume_snapshot);
+// From the backup's content when its facts name it (it outlives the namespace), else its
+// VolumeSnapshot's.
+Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api, const engines::BackupFacts& facts);
 
 // Deletes the snapshot contents imported for instance `name`'s restore (labelled for it);
 // their storage snapshots stay (Retain), the backups' own.
 Status DeleteImportedContents(kube::ApiClient& api, const std::string& name);
 
-// Deletes the VolumeSnapshot of instance `instance`'s backup `backup`, cut off before its
-// facts were recorded (a daemon killed during it): only one labelled as that instance's.
+// Deletes the storage snapshot of instance `instance`'s backup `backup`, cut off before its
+// facts were recorded (a daemon killed during it): only a VolumeSnapshot labelled as that
+// instance's, with its content.
 Status DeleteCutOffVolumeSnapshot(kube::ApiClient& api, const kube::KubernetesSettings& settings,
                                   const std::string& instance, const std::string& backup);
 
-// Deletes the VolumeSnapshot a backup's facts name ("<namespace>/<name>"); one gone already
-// (with its instance's namespace) is fine.
-Status DeleteVolumeSnapshot(kube::ApiClient& api, const std::string& volume_snapshot);
+// Deletes a backup's storage snapshot: its content made Delete again, its VolumeSnapshot
+// and its content deleted. Parts gone already (the namespace with the instance) are fine.
+Status DeleteBackupSnapshot(kube::ApiClient& api, const engines::BackupFacts& facts);
 
 }  // namespace dbaas::kube_runtime

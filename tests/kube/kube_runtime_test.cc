@@ -343,8 +343,9 @@ TEST_F(KubeRuntimeTest, AnInstanceIsMadeInItsNamespaceServedFromItsPodOutlivesTh
 // the WAL from start to stop into the repository. Restored into another namespace (the
 // snapshot imported there, its claim made from it, the agent's restore): consistent
 // (pg_amcheck, pgbench's invariant), holding what was committed before the backup began
-// and only transactions that committed. The backup deleted, its VolumeSnapshot goes; the
-// restored instance deleted, its imported snapshot content goes.
+// and only transactions that committed. The backup outlives its instance (its content
+// retained) and restores again after it; deleted, its storage snapshot goes; a restored
+// instance deleted, its imported snapshot content goes.
 TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInAnotherNamespace) {
   ASSERT_EQ(daemon_.Post("/instances", json{{"name", "orders"}, {"type", "postgresql"}}).status,
             201)
@@ -411,16 +412,41 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
       << "the copy's tenant has a login of its own";
   EXPECT_GE(ExpectPgbenchConsistent("orders"), history) << "the source runs on";
 
-  // The backup deleted: its VolumeSnapshot goes. The copy deleted: its imported content.
-  ASSERT_EQ(daemon_.Delete("/instances/orders/backups/under-load").status, 200);
+  // The backup outlives its instance: the namespace takes the VolumeSnapshot, the retained
+  // content keeps the storage snapshot, and a restore from it works.
+  const std::string content = b.value("volumeSnapshotContent", "");
+  ASSERT_FALSE(content.empty()) << b.dump();
+  const std::string content_path =
+      "/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/" + content;
+  EXPECT_EQ(Stored(content_path)["spec"]["deletionPolicy"], "Retain");
+  ASSERT_EQ(daemon_.Delete("/instances/orders").status, 200);
   EXPECT_FALSE(Stored("/apis/snapshot.storage.k8s.io/v1/namespaces/dbaas-orders/volumesnapshots/"
                       "under-load")
                    .is_object());
-  ASSERT_EQ(daemon_.Delete("/instances/copy").status, 200);
-  EXPECT_FALSE(Stored("/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/"
-                      "dbaas-copy-restore-of-orders")
-                   .is_object());
-  ASSERT_EQ(daemon_.Delete("/instances/orders").status, 200);
+  EXPECT_TRUE(Stored(content_path).is_object());
+  auto again = daemon_.Post("/instances/orders/restore",
+                            json{{"backupName", "under-load"}, {"newInstanceName", "again"}});
+  ASSERT_EQ(again.status, 201) << again.raw << "\n" << node_->Log();
+  {
+    auto conn = engines::PgConnection::Connect(AgentState("again")["login"].value("uri", ""));
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    EXPECT_EQ(conn->QueryValue("select count(*) from before_backup").value_or(""), "1000");
+  }
+
+  // The backup deleted: its content goes, and its storage snapshot with it. A restored
+  // instance deleted: its imported content.
+  ASSERT_EQ(daemon_.Delete("/instances/orders/backups/under-load").status, 200);
+  EXPECT_FALSE(Stored(content_path).is_object());
+  EXPECT_TRUE(Eventually([&] {
+    return node_->Log().find("its storage snapshot") != std::string::npos;
+  })) << node_->Log();
+  for (const char* restored_name : {"copy", "again"}) {
+    ASSERT_EQ(daemon_.Delete(std::string("/instances/") + restored_name).status, 200);
+    EXPECT_FALSE(Stored(fmt::format("/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/"
+                                    "dbaas-{}-restore-of-orders",
+                                    restored_name))
+                     .is_object());
+  }
 }
 
 // kill -9 of dbaasd in the middle of a volume snapshot backup (the snapshot cut, backup

@@ -129,6 +129,7 @@ struct NodeSimulator::Impl {
   std::vector<std::string> log;     // guarded by mu
   std::atomic<bool> stopping{false};
   std::thread loop;
+  std::thread content_watch;
 
   void Note(const std::string& line) {
     std::lock_guard lock(mu);
@@ -572,6 +573,51 @@ struct NodeSimulator::Impl {
     return JoinPath(JoinPath(options.dir, "snapshots"), handle);
   }
 
+  // The CSI driver's deletion of a storage snapshot: a content deleted while its policy was
+  // Delete takes its copy with it, whatever else names the handle (an import); a Retain
+  // one leaves it. Watched, so the policy is the one the content had when it went (the
+  // watch's DELETED event carries its last state), as the driver's sidecar sees it.
+  void WatchContents() {
+    const kube::ResourceKind& kind = Kind(kSnapshotApi, "VolumeSnapshotContent");
+    std::string version;
+    while (!stopping) {
+      if (version.empty()) {
+        auto listed = api->List(kind, "", "");
+        if (!listed.ok()) {
+          std::this_thread::sleep_for(milliseconds(200));
+          continue;
+        }
+        version = listed->resource_version;
+      }
+      auto ended = api->Watch(
+          kind, "", "", version, seconds(30),
+          [&](const kube::WatchEvent& event) {
+            if (event.type != kube::WatchEvent::Type::kDeleted) return true;
+            const json spec = kube::ObjectField(event.object, "spec");
+            std::string handle =
+                kube::TextField(kube::ObjectField(event.object, "status"), "snapshotHandle");
+            if (handle.empty()) {
+              handle = kube::TextField(kube::ObjectField(spec, "source"), "snapshotHandle");
+            }
+            if (kube::TextField(spec, "deletionPolicy") == "Delete" && !handle.empty() &&
+                kube::TextField(spec, "driver") == kSnapshotDriver) {
+              (void)RemoveTree(SnapshotDir(handle));
+              Note(fmt::format("snapshot content {} deleted: its storage snapshot {} with it",
+                               kube::TextField(kube::ObjectField(event.object, "metadata"), "name"),
+                               handle));
+            }
+            return true;
+          },
+          [&] { return stopping.load(); });
+      if (!ended.ok() || ended->reason == kube::WatchEnd::Reason::kExpired) {
+        version.clear();
+        std::this_thread::sleep_for(milliseconds(200));
+      } else {
+        version = ended->resource_version;
+      }
+    }
+  }
+
   // The CSI snapshotter's part (the snapshot controller and a driver whose snapshots are
   // atomic): for each VolumeSnapshot of dbaas's of a claim here, the claim's directory is
   // copied while every process of the pods mounting it is stopped (SIGSTOP, SIGCONT after):
@@ -612,9 +658,7 @@ struct NodeSimulator::Impl {
           kube::TextField(spec, "deletionPolicy") != "Delete") {
         continue;
       }
-      const std::string handle =
-          kube::TextField(kube::ObjectField(content, "status"), "snapshotHandle");
-      if (!handle.empty()) (void)RemoveTree(SnapshotDir(handle));
+      // Its storage snapshot goes as the content does (WatchContents).
       (void)api->Delete({&Kind(kSnapshotApi, "VolumeSnapshotContent"), "", name});
       Note(fmt::format("snapshot content {}: its VolumeSnapshot is gone, deleted", name));
     }
@@ -732,6 +776,7 @@ Result<std::unique_ptr<NodeSimulator>> NodeSimulator::Start(NodeSimulatorOptions
   RETURN_IF_ERROR(MakeDirs(impl->options.dir, 0711));
   Impl* raw = impl.get();
   impl->loop = std::thread([raw] { raw->Run(); });
+  impl->content_watch = std::thread([raw] { raw->WatchContents(); });
   return std::unique_ptr<NodeSimulator>(new NodeSimulator(std::move(impl)));
 }
 
@@ -740,6 +785,7 @@ NodeSimulator::NodeSimulator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 NodeSimulator::~NodeSimulator() {
   impl_->stopping = true;
   if (impl_->loop.joinable()) impl_->loop.join();
+  if (impl_->content_watch.joinable()) impl_->content_watch.join();
   std::vector<std::string> keys;
   {
     std::lock_guard lock(impl_->mu);
