@@ -34,7 +34,7 @@ kube_once() {
     2>&1) || { echo "$out" >&2; exit 1; }
   echo "$(grep -o 'created and running in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
-    "$(grep -o 'restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $6}')"
+    "$(grep -o 'restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $7}')"
 }
 
 start_dbaasd kube-bench-local

@@ -152,10 +152,15 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     }
     instance_ = std::move(made).value();
     restore_spec_.reset();
-    // From here on the pod's restarts open the instance.
-    WarnIfError(
-        WriteFileAtomic(JoinPath(options_.data, kRestoredMarker), request->source + "\n", 0600),
-        "mark the volume restored");
+    // From here on the pod's restarts open the instance; without the marker they would wait
+    // for a restore again, so the restore has not succeeded until it is written (the daemon
+    // then removes the pod's namespace).
+    if (Status marked =
+            WriteFileAtomic(JoinPath(options_.data, kRestoredMarker), request->source + "\n", 0600);
+        !marked.ok()) {
+      SendJson(res, http::HttpStatusOf(marked.code()), ErrorBody("restore_failed", marked));
+      return;
+    }
     WarnIfError(RemoveTree(copy), "remove what is left of the volume copy");
     WarnIfError(RemoveTree(staging), "remove the restore's staged log files");
     spdlog::info("instance {}: restored, server started, listening on {}:{}", options_.name,

@@ -86,7 +86,7 @@ struct BackupRecord {
   std::string schedule_id;    // the schedule that made it; empty: asked for
   nlohmann::json drill;       // the last restore drill's result (null: never drilled)
   // Its copies in remote repositories, by repository name: {"state": "pending" | "copied" |
-  // "failed", "at", "bytes", "error"}.
+  // "failed" | "refused" (a volume snapshot backup: never copied), "at", "bytes", "error"}.
   nlohmann::json copies = nlohmann::json::object();
   // Its snapshot is in the local repository. Not when it was imported from a bucket, or
   // when the local copy expired while a bucket keeps it longer: restored from a bucket.

@@ -27,7 +27,8 @@ json CopyState(const std::string& state, const std::string& error = "", uint64_t
 bool Waiting(const catalog::BackupRecord& backup, const std::string& remote) {
   const json& copies = backup.copies;
   if (!copies.is_object() || !copies.contains(remote)) return false;
-  return copies[remote].value("state", "") != "copied";
+  const std::string state = copies[remote].value("state", "");
+  return state != "copied" && state != "refused";
 }
 
 }  // namespace
@@ -35,15 +36,20 @@ bool Waiting(const catalog::BackupRecord& backup, const std::string& remote) {
 Status Service::CopyBackupNow(const std::string& backup, const std::string& to,
                               storage::Progress* progress) {
   bool had_copy = false;  // a finished copy there already: never marked failed
+  // Refused for good (not "failed": nothing for the copy tick to try again, no lag).
+  if (auto record = catalog_->GetBackup(backup);
+      record.ok() && StoredFacts(record->info).snapshot_kind == "volume") {
+    Status refused = Status::FailedPrecondition(
+        fmt::format("backup '{}' is a volume snapshot: its data is in its VolumeSnapshot, not "
+                    "the repository, so a copy would hold only its label and WAL",
+                    backup),
+        "volume snapshot backups stay in the cluster (docs/KUBERNETES.md)");
+    WarnIfError(catalog_->SetBackupCopy(backup, to, CopyState("refused", refused.message())),
+                "record the refused copy");
+    return refused;
+  }
   Status copied = [&]() -> Status {
     ASSIGN_OR_RETURN(catalog::BackupRecord before, catalog_->GetBackup(backup));
-    if (StoredFacts(before.info).snapshot_kind == "volume") {
-      return Status::FailedPrecondition(
-          fmt::format("backup '{}' is a volume snapshot: its data is in its VolumeSnapshot, not "
-                      "the repository, so a copy would hold only its label and WAL",
-                      backup),
-          "volume snapshot backups stay in the cluster (docs/KUBERNETES.md)");
-    }
     had_copy = before.CopiedTo(to);
     // A copy there being removed (retention, a deletion) would be removed after this one.
     ASSIGN_OR_RETURN(auto leaving, catalog_->ListRemoteRemovals(to));

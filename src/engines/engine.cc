@@ -91,6 +91,13 @@ class PostgresEngine final : public Engine {
                                             const RecoveryTarget& target,
                                             storage::Progress* progress,
                                             FileCheck* file_check) const override {
+    if (FromAnnotations(snapshot.annotations).snapshot_kind == "volume") {
+      return Status::FailedPrecondition(
+          fmt::format("backup {} is a volume snapshot's: its data files are in a "
+                      "VolumeSnapshot, not the repository",
+                      snapshot.name),
+          "restore it with dbaasd on the Kubernetes runtime (docs/KUBERNETES.md)");
+    }
     ASSIGN_OR_RETURN(PgInstance restored, RestorePostgres(repo, snapshot, On(runtime_, spec),
                                                           password, target, progress, file_check));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));

@@ -28,11 +28,14 @@ struct Sink {
 size_t OnData(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<Sink*>(user);
   const size_t n = size * count;
-  if (sink->received + n > sink->max_bytes) return 0;  // too long to be ours
+  if (sink->status == 0) curl_easy_getinfo(sink->handle, CURLINFO_RESPONSE_CODE, &sink->status);
+  const bool success = sink->status >= 200 && sink->status < 300;
+  // An error's answer is a little JSON, whatever a download may take.
+  const size_t limit = success ? sink->max_bytes : std::min(sink->max_bytes, kMaxJsonAnswer);
+  if (sink->received + n > limit) return 0;  // too long to be ours
   sink->received += n;
   if (sink->fd >= 0) {
-    if (sink->status == 0) curl_easy_getinfo(sink->handle, CURLINFO_RESPONSE_CODE, &sink->status);
-    if (sink->status >= 200 && sink->status < 300) {
+    if (success) {
       if (!WriteAll(sink->fd, std::string_view(data, n), "").ok()) {
         sink->write_failed = true;
         return 0;

@@ -78,10 +78,10 @@ Result<bool> OwnedNamespaceExists(const Cluster& cluster, const std::string& ns,
 // is gone; a namespace already gone is fine, one not the instance's is refused.
 Status DeleteNamespace(const Cluster& cluster, const std::string& name) {
   const std::string ns = kube::InstanceNamespace(cluster.options.settings, name);
-  // A restored instance's imported snapshot content is cluster-wide (Retain: the storage
-  // snapshot stays the backup's).
-  RETURN_IF_ERROR(DeleteImportedContents(*cluster.api, name));
   ASSIGN_OR_RETURN(bool exists, OwnedNamespaceExists(cluster, ns, name));
+  // A restored instance's imported snapshot content is cluster-wide (Retain: the storage
+  // snapshot stays the backup's); also when the namespace went already.
+  RETURN_IF_ERROR(DeleteImportedContents(*cluster.api, cluster.options.settings, name));
   if (!exists) return Status::Ok();
   kube::ObjectRef ref{&NamespaceKind(), "", ns};
   Status deleted = cluster.api->Delete(ref);

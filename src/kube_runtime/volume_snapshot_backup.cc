@@ -1,6 +1,10 @@
 #include "kube_runtime/volume_snapshot_backup.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -11,6 +15,8 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "base/scope_exit.h"
+#include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_wal_blocks.h"
 #include "kube/json_fields.h"
 #include "storage/snapshot_create.h"
 
@@ -26,8 +32,13 @@ using std::chrono::steady_clock;
 // holds the database in backup mode (and its WAL) for at most this long.
 constexpr seconds kLease{30};
 constexpr seconds kRenewEvery{10};
-// A log file, a WAL segment: 1 GiB is the most initdb's --wal-segsize allows.
-constexpr size_t kMaxLogFileBytes = size_t{1} << 30;
+// A WAL segment: initdb's --wal-segsize allows 1 MiB to 1 GiB; a restoring agent takes 64
+// MiB per request (agent_replies.h), so larger segments make a backup that cannot restore.
+constexpr uint64_t kMinSegmentBytes = uint64_t{1} << 20;
+constexpr uint64_t kMaxLogFileBytes = uint64_t{1} << 30;
+constexpr uint64_t kMaxRestorableSegmentBytes = uint64_t{64} << 20;
+// A timeline's history file: a line per earlier timeline.
+constexpr uint64_t kMaxHistoryBytes = uint64_t{1} << 20;
 // The files a backup's end names for the copy's data directory.
 constexpr const char* kCopyFiles[] = {"backup_label", "tablespace_map"};
 
@@ -88,15 +99,16 @@ std::string SnapshotEvents(kube::ApiClient& api, const std::string& ns, const st
   return out;
 }
 
-// Waits until the VolumeSnapshot is readyToUse, at most `timeout`, calling `renew` every
-// kRenewEvery meanwhile (the agent's lease).
-Status WaitUntilReady(kube::ApiClient& api, const std::string& ns, const std::string& name,
-                      milliseconds timeout, const std::function<Status()>& renew) {
+// Waits until the VolumeSnapshot is cut (`ready` false: status.creationTime set, the
+// moment the storage took it) or readyToUse (a driver may upload it for long after the
+// cut), at most `timeout`, calling `renew` (when given) every kRenewEvery meanwhile.
+Status WaitForSnapshot(kube::ApiClient& api, const std::string& ns, const std::string& name,
+                       milliseconds timeout, bool ready, const std::function<Status()>& renew) {
   const auto deadline = steady_clock::now() + timeout;
   auto renew_at = steady_clock::now() + kRenewEvery;
   std::string last = "no status yet";
   for (;;) {
-    if (steady_clock::now() >= renew_at) {
+    if (renew && steady_clock::now() >= renew_at) {
       RETURN_IF_ERROR(renew());
       renew_at = steady_clock::now() + kRenewEvery;
     }
@@ -104,6 +116,7 @@ Status WaitUntilReady(kube::ApiClient& api, const std::string& ns, const std::st
     if (!found.ok()) return found.status();
     const json status = kube::ObjectField(*found, "status");
     if (kube::BoolField(status, "readyToUse")) return Status::Ok();
+    if (!ready && !kube::TextField(status, "creationTime").empty()) return Status::Ok();
     // An error in the status may be retried by the snapshot controller: kept waiting.
     const std::string error = kube::TextField(kube::ObjectField(status, "error"), "message");
     if (!error.empty()) last = "error: " + error;
@@ -111,12 +124,45 @@ Status WaitUntilReady(kube::ApiClient& api, const std::string& ns, const std::st
     std::this_thread::sleep_for(milliseconds(200));
   }
   return Status::IoError(
-      fmt::format("VolumeSnapshot {}/{} was not readyToUse within {} s ({}); {}", ns, name,
+      fmt::format("VolumeSnapshot {}/{} was not {} within {} s ({}); {}", ns, name,
+                  ready ? "readyToUse" : "cut (no creationTime)",
                   std::chrono::duration_cast<seconds>(timeout).count(), last,
                   SnapshotEvents(api, ns, name)),
       fmt::format("see kubectl -n {} describe volumesnapshot {}, the CSI driver's snapshot "
                   "support and kubernetes.volumeSnapshotClass",
                   ns, name));
+}
+
+// The agent's list of the backup's log files checked against the span it reported: exactly
+// the WAL segments from the start to the stop LSN on its timeline for one segment size
+// (which the list's names say), and the timeline's history; the segment size. The agent's
+// answers are input from the tenant's pod: nothing else is fetched into the repository.
+Result<uint64_t> CheckLogFiles(const json& log_files, const engines::BackupFacts& facts,
+                               const std::string& what) {
+  auto refuse = [&](const std::string& why) {
+    return Status::IoError(fmt::format("{}: the agent's log files {}", what, why),
+                           "the pod's agent is not answering as dbaasd's own does");
+  };
+  auto start = engines::ParseLsn(facts.start_lsn);
+  auto stop = engines::ParseLsn(facts.stop_lsn);
+  if (!start.ok() || !stop.ok() || *stop < *start || !facts.timeline || *facts.timeline == 0) {
+    return refuse("come with no valid span (start, stop, timeline)");
+  }
+  std::set<std::string> segments;
+  for (const json& entry : log_files) {
+    const std::string path = entry.is_string() ? entry.get<std::string>() : "";
+    if (!engines::IsVolumeLogPath(path)) return refuse(fmt::format("name '{}'", path));
+    const std::string name = path.substr(std::string_view("pg_wal/").size());
+    if (*facts.timeline > 1 && name == engines::TimelineHistoryName(*facts.timeline)) continue;
+    if (!segments.insert(name).second) return refuse(fmt::format("name '{}' twice", name));
+  }
+  for (uint64_t size = kMinSegmentBytes; size <= kMaxLogFileBytes; size *= 2) {
+    const std::vector<std::string> expected =
+        engines::PgBackupWalSegments(*facts.timeline, *start, *stop, size);
+    if (std::set<std::string>(expected.begin(), expected.end()) == segments) return size;
+  }
+  return refuse(fmt::format("are not the WAL segments from {} to {} on timeline {}",
+                            facts.start_lsn, facts.stop_lsn, *facts.timeline));
 }
 
 engines::BackupFacts FactsOf(const json& answer) {
@@ -152,12 +198,15 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   }
   engines::BackupFacts volume;  // the snapshot's names once made, for the undo
   bool snapshot_made = false;
+  bool released = false;  // the agent let backup mode and the log go
   bool done = false;
   ScopeExit undo([&] {
     if (done) return;
-    WarnIfError(
-        target.agents->Call(target.agent, "DELETE", "/v1/backups/" + id, call_timeout).status(),
-        "abandon the backup at the agent");
+    if (!released) {
+      WarnIfError(
+          target.agents->Call(target.agent, "DELETE", "/v1/backups/" + id, call_timeout).status(),
+          "abandon the backup at the agent");
+    }
     if (snapshot_made) {
       WarnIfError(DeleteBackupSnapshot(*target.api, volume),
                   "delete the VolumeSnapshot of a backup not made");
@@ -179,9 +228,64 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
                {{"leaseSeconds", kLease.count()}})
         .status();
   };
-  RETURN_IF_ERROR(WaitUntilReady(*target.api, ns, name, target.ready_timeout, renew));
-  // Its storage snapshot kept when the namespace goes: the backup outlives its instance
-  // (and is deleted with DeleteBackupSnapshot).
+  RETURN_IF_ERROR(
+      WaitForSnapshot(*target.api, ns, name, target.ready_timeout, /*ready=*/false, renew));
+  spdlog::info("instance {}: VolumeSnapshot {}/{} cut", target.instance, ns, name);
+  // Kill point for tests: dbaasd killed with the snapshot cut and backup mode held.
+  ReachKillPoint(KillPoint::kBackupMode);
+
+  // 3. The end of backup mode.
+  ASSIGN_OR_RETURN(json ended, target.agents->Call(target.agent, "POST",
+                                                   "/v1/backups/" + id + "/end", call_timeout));
+  engines::BackupFacts facts = FactsOf(ended);
+  const json log_files = kube::ArrayField(ended, "logFiles");
+  ASSIGN_OR_RETURN(const uint64_t segment_size, CheckLogFiles(log_files, facts, what));
+  if (segment_size > kMaxRestorableSegmentBytes) {
+    return Status::FailedPrecondition(
+        fmt::format("{}: its WAL segments of {} MiB are larger than a restore can send to a pod "
+                    "({} MiB)",
+                    what, segment_size >> 20, kMaxRestorableSegmentBytes >> 20),
+        "volume snapshot backups need instances made with WAL segments of 64 MiB at most");
+  }
+
+  // 4. The files and the log, staged in the repository's tmp/ (removed by gc after a crash);
+  // then the agent lets the log go.
+  const std::string staging = JoinPath(repo.TmpDir(), "volume-backup-" + RandomHex(8));
+  RETURN_IF_ERROR(MakeDirs(JoinPath(staging, "pg_wal"), 0700));
+  ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a backup's staging"); });
+  const json files = kube::ObjectField(ended, "files");
+  for (const char* file : kCopyFiles) {
+    const std::string content = kube::TextField(files, file);
+    if (!content.empty()) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(staging, file), content, 0600));
+  }
+  if (kube::TextField(files, "backup_label").empty()) {
+    return Status::IoError(fmt::format("{}: the agent's end has no backup_label", what));
+  }
+  for (const json& entry : log_files) {
+    const std::string path = entry.get<std::string>();  // checked above
+    const bool history = path.ends_with(".history");
+    const std::string staged = JoinPath(staging, path);
+    RETURN_IF_ERROR(renew());  // a segment may take a while
+    RETURN_IF_ERROR(target.agents->Download(
+        target.agent, "/v1/backups/" + id + "/file?path=" + path, staged,
+        history ? kMaxHistoryBytes : segment_size, std::chrono::minutes(5)));
+    struct stat st {};
+    if (::stat(staged.c_str(), &st) != 0) return ErrnoStatus("stat", staged, errno);
+    if (!history && static_cast<uint64_t>(st.st_size) != segment_size) {
+      return Status::IoError(fmt::format("{}: WAL segment {} has {} bytes, not {}", what, path,
+                                         st.st_size, segment_size));
+    }
+  }
+  released = true;
+  WarnIfError(
+      target.agents->Call(target.agent, "DELETE", "/v1/backups/" + id, call_timeout).status(),
+      "release the backup's log at the agent (its lease releases it)");
+
+  // 5. The snapshot ready to use (uploaded, where the driver does that), its storage kept
+  // when the namespace goes: the backup outlives its instance (deleted with
+  // DeleteBackupSnapshot).
+  RETURN_IF_ERROR(
+      WaitForSnapshot(*target.api, ns, name, target.ready_timeout, /*ready=*/true, nullptr));
   {
     ASSIGN_OR_RETURN(json ready, target.api->Get({&SnapshotKind(), ns, name}));
     volume.volume_snapshot_content =
@@ -194,47 +298,8 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   }
   spdlog::info("instance {}: VolumeSnapshot {}/{} ready, content {} retained", target.instance, ns,
                name, volume.volume_snapshot_content);
-  // Kill point for tests: dbaasd killed with the snapshot cut and backup mode held.
-  ReachKillPoint(KillPoint::kBackupMode);
 
-  // 3. The end of backup mode.
-  ASSIGN_OR_RETURN(json ended, target.agents->Call(target.agent, "POST",
-                                                   "/v1/backups/" + id + "/end", call_timeout));
-  engines::BackupFacts facts = FactsOf(ended);
-  if (facts.start_lsn.empty() || facts.stop_lsn.empty()) {
-    return Status::IoError(fmt::format("{}: the agent's end names no span in the log", what));
-  }
-
-  // 4. The files and the log, staged in the repository's tmp/ (removed by gc after a crash).
-  const std::string staging = JoinPath(repo.TmpDir(), "volume-backup-" + RandomHex(8));
-  RETURN_IF_ERROR(MakeDirs(JoinPath(staging, "pg_wal"), 0700));
-  ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a backup's staging"); });
-  const json files = kube::ObjectField(ended, "files");
-  for (const char* file : kCopyFiles) {
-    const std::string content = kube::TextField(files, file);
-    if (!content.empty()) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(staging, file), content, 0600));
-  }
-  if (kube::TextField(files, "backup_label").empty()) {
-    return Status::IoError(fmt::format("{}: the agent's end has no backup_label", what));
-  }
-  const json log_files = kube::ArrayField(ended, "logFiles");
-  if (log_files.empty()) {
-    return Status::IoError(fmt::format("{}: the agent's end names no log files", what));
-  }
-  for (const json& entry : log_files) {
-    const std::string path = entry.is_string() ? entry.get<std::string>() : "";
-    // The agent's answers are input from the tenant's pod.
-    if (!engines::IsVolumeLogPath(path)) {
-      return Status::IoError(
-          fmt::format("{}: the agent names a log file '{}' outside pg_wal", what, path));
-    }
-    RETURN_IF_ERROR(renew());  // a segment may take a while
-    RETURN_IF_ERROR(target.agents->Download(
-        target.agent, "/v1/backups/" + id + "/file?path=" + path, JoinPath(staging, path),
-        kMaxLogFileBytes, std::chrono::minutes(5)));
-  }
-
-  // 5. Into the repository, with the facts.
+  // 6. Into the repository, with the facts.
   facts.snapshot_kind = "volume";
   facts.volume_snapshot = volume.volume_snapshot;
   facts.volume_snapshot_content = volume.volume_snapshot_content;
@@ -251,9 +316,6 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   };
   ASSIGN_OR_RETURN(storage::Manifest snapshot, storage::CreateSnapshot(repo, o));
   done = true;
-  WarnIfError(
-      target.agents->Call(target.agent, "DELETE", "/v1/backups/" + id, call_timeout).status(),
-      "release the backup's log at the agent (its lease releases it)");
 
   engines::EngineBackup out;
   out.snapshot = std::move(snapshot);
@@ -272,15 +334,24 @@ Status DeleteCutOffVolumeSnapshot(kube::ApiClient& api, const kube::KubernetesSe
   const json labels = kube::ObjectField(kube::ObjectField(*found, "metadata"), "labels");
   if (kube::TextField(labels, kube::kBackupSourceLabel) != instance) return Status::Ok();
   engines::BackupFacts facts;
-  facts.volume_snapshot = ns + "/" + backup;
-  facts.volume_snapshot_content =
-      kube::TextField(kube::ObjectField(*found, "status"), "boundVolumeSnapshotContentName");
+  facts.volume_snapshot = ns + "/" + backup;  // its content found through it
   return DeleteBackupSnapshot(api, facts);
 }
 
 Status DeleteBackupSnapshot(kube::ApiClient& api, const engines::BackupFacts& facts) {
   auto gone = [](const Status& st) { return st.ok() || st.code() == StatusCode::kNotFound; };
-  const std::string& content = facts.volume_snapshot_content;
+  std::string content = facts.volume_snapshot_content;
+  if (content.empty() && !facts.volume_snapshot.empty()) {
+    // Not recorded yet (a backup undone, or cut off): its VolumeSnapshot's, if bound. Set to
+    // Delete whatever the class said: a Retain class would otherwise keep it for no one.
+    ASSIGN_OR_RETURN(kube::ObjectRef ref, SnapshotRef(facts.volume_snapshot));
+    auto found = api.Get(ref);
+    if (!gone(found.status())) return found.status();
+    if (found.ok()) {
+      content =
+          kube::TextField(kube::ObjectField(*found, "status"), "boundVolumeSnapshotContentName");
+    }
+  }
   if (!content.empty()) {
     Status deleting = SetDeletionPolicy(api, content, "Delete");
     if (!gone(deleting)) return deleting;
@@ -333,7 +404,9 @@ Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api, const engines::B
   return source;
 }
 
-Status DeleteImportedContents(kube::ApiClient& api, const std::string& name) {
+Status DeleteImportedContents(kube::ApiClient& api, const kube::KubernetesSettings& settings,
+                              const std::string& name) {
+  const std::string ns = kube::InstanceNamespace(settings, name);
   auto contents =
       api.List(ContentKind(), "",
                fmt::format("{}=dbaas,{}={}", kube::kManagedByLabel, kube::kInstanceLabel, name));
@@ -342,6 +415,10 @@ Status DeleteImportedContents(kube::ApiClient& api, const std::string& name) {
     return contents.status().code() == StatusCode::kNotFound ? Status::Ok() : contents.status();
   }
   for (const json& content : contents->items) {
+    // Only this instance's: another daemon (another namespacePrefix) may have one of the
+    // same instance name.
+    const json ref = kube::ObjectField(kube::ObjectField(content, "spec"), "volumeSnapshotRef");
+    if (kube::TextField(ref, "namespace") != ns) continue;
     const std::string content_name =
         kube::TextField(kube::ObjectField(content, "metadata"), "name");
     Status deleted = api.Delete({&ContentKind(), "", content_name});

@@ -4,15 +4,17 @@
 //
 //   1. the agent begins backup mode (on a 30 s lease we renew: it ends backup mode itself
 //      if we vanish);
-//   2. a VolumeSnapshot of the data claim is created and waited for until readyToUse; its
-//      content is then made Retain, so that the storage snapshot outlives the instance's
-//      namespace (the backup is deleted with DeleteBackupSnapshot);
+//   2. a VolumeSnapshot of the data claim is created and waited for until it is cut (its
+//      creationTime: the storage took it);
 //   3. the agent ends backup mode: backup_label (and tablespace_map), the span in the log;
 //   4. the log from the start to the stop LSN is fetched from the agent, which holds it
-//      until then: the backup-end record is written after the snapshot was cut, so without
-//      it the snapshot never becomes consistent;
-//   5. label, map and log go into the repository as a snapshot of their own, recording the
-//      facts and the VolumeSnapshot's name; then the agent releases the log.
+//      until then (the backup-end record is written after the snapshot was cut: without it
+//      the snapshot never becomes consistent), checked against the span; then released;
+//   5. the snapshot waited for until readyToUse (a driver may upload it long after the
+//      cut), its content made Retain so that the storage snapshot outlives the instance's
+//      namespace (the backup is deleted with DeleteBackupSnapshot);
+//   6. label, map and log go into the repository as a snapshot of their own, recording the
+//      facts and the VolumeSnapshot's and content's names.
 //
 // A failure at any step abandons backup mode at the agent and deletes the VolumeSnapshot:
 // nothing half-made stays.
@@ -62,7 +64,8 @@ Result<SnapshotSource> FindSnapshotSource(kube::ApiClient& api, const engines::B
 
 // Deletes the snapshot contents imported for instance `name`'s restore (labelled for it);
 // their storage snapshots stay (Retain), the backups' own.
-Status DeleteImportedContents(kube::ApiClient& api, const std::string& name);
+Status DeleteImportedContents(kube::ApiClient& api, const kube::KubernetesSettings& settings,
+                              const std::string& name);
 
 // Deletes the storage snapshot of instance `instance`'s backup `backup`, cut off before its
 // facts were recorded (a daemon killed during it): only a VolumeSnapshot labelled as that

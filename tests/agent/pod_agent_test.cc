@@ -388,9 +388,10 @@ TEST_F(PodAgentTest, AVolumeBackupHoldsBackupModeUntilItEndsAndNeverPastItsLease
 // The restore's half in the pod: a copy of the volume made in backup mode while rows are
 // written (not atomic: what pg_basebackup copies are), its label and its WAL from start to
 // stop as the daemon collects them; a second agent started on the copy with --restore-from
-// waits for them, refusing everything else, then makes the instance from the copy with the
-// engines' own restore: every row committed before the backup ended, none lost. Restarted,
-// it opens the restored instance.
+// (under the source's name, so the copy must be moved aside first) waits for them, refusing
+// everything else, then makes the instance from the copy with the engines' own restore:
+// every row committed before the backup ended, none lost. Restarted, it opens the restored
+// instance.
 TEST_F(PodAgentTest, AnInstanceIsRestoredFromACopyOfItsVolumeMadeInBackupMode) {
   int port = StartAgent();
   ASSERT_GT(port, 0);
@@ -445,8 +446,8 @@ TEST_F(PodAgentTest, AnInstanceIsRestoredFromACopyOfItsVolumeMadeInBackupMode) {
   su.reset();
   EXPECT_EQ(StopAgent(), 0) << Log();
 
-  // The copy, in another pod, as instance "copy".
-  name_ = "copy";
+  // The copy, in another pod, as an instance of the same name (the source's gone): the copy
+  // is moved aside before the instance is made where it was.
   volume_ = "copy";
   more_args_ = {"--restore-from", "orders"};
   host_ = 1;
@@ -490,7 +491,7 @@ TEST_F(PodAgentTest, AnInstanceIsRestoredFromACopyOfItsVolumeMadeInBackupMode) {
   ASSERT_TRUE(restored);
   ASSERT_EQ(restored->status, 200) << restored->body << "\n" << Log();
   const json copy = json::parse(restored->body);
-  EXPECT_EQ(copy["name"], "copy");
+  EXPECT_EQ(copy["name"], "orders");
   EXPECT_EQ(copy["answers"], true);
   EXPECT_EQ(refused(request), 409) << "restored once";
   auto check = [&](const json& state) {
@@ -501,7 +502,8 @@ TEST_F(PodAgentTest, AnInstanceIsRestoredFromACopyOfItsVolumeMadeInBackupMode) {
     EXPECT_EQ(conn->QueryValue("select inet_server_addr()").value_or(""), address());
   };
   check(copy);
-  EXPECT_FALSE(PathExists(root_ / "copy/data/orders")) << "the source's directory stayed";
+  EXPECT_FALSE(PathExists(root_ / "copy/data/.volume-copy")) << "the copy's remains stayed";
+  EXPECT_TRUE(PathExists(root_ / "copy/data/.restored"));
   EXPECT_NE(copy["login"]["password"], source["login"]["password"]);
   // Restarted (the pod again): the restored instance is opened, not restored again.
   EXPECT_EQ(StopAgent(), 0) << Log();

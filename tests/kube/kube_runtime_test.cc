@@ -419,6 +419,8 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
   const std::string content_path =
       "/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/" + content;
   EXPECT_EQ(Stored(content_path)["spec"]["deletionPolicy"], "Retain");
+  const std::string handle = Stored(content_path)["status"].value("snapshotHandle", "");
+  ASSERT_FALSE(handle.empty());
   ASSERT_EQ(daemon_.Delete("/instances/orders").status, 200);
   EXPECT_FALSE(Stored("/apis/snapshot.storage.k8s.io/v1/namespaces/dbaas-orders/volumesnapshots/"
                       "under-load")
@@ -438,7 +440,7 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
   ASSERT_EQ(daemon_.Delete("/instances/orders/backups/under-load").status, 200);
   EXPECT_FALSE(Stored(content_path).is_object());
   EXPECT_TRUE(Eventually([&] {
-    return node_->Log().find("its storage snapshot") != std::string::npos;
+    return node_->Log().find("its storage snapshot " + handle + " with it") != std::string::npos;
   })) << node_->Log();
   for (const char* restored_name : {"copy", "again"}) {
     ASSERT_EQ(daemon_.Delete(std::string("/instances/") + restored_name).status, 200);
@@ -464,7 +466,10 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupCutOffByAKillOfDbaasdLeavesNothingB
   ASSERT_TRUE(daemon_.WaitLogSays("holding at backup-mode"));
   const std::string snapshot_path =
       "/apis/snapshot.storage.k8s.io/v1/namespaces/dbaas-cutb/volumesnapshots/cut-off";
-  EXPECT_TRUE(Stored(snapshot_path).is_object());
+  const json cut = Stored(snapshot_path);
+  ASSERT_TRUE(cut.is_object());
+  const std::string content = cut["status"].value("boundVolumeSnapshotContentName", "");
+  ASSERT_FALSE(content.empty()) << cut.dump();
   const json state = AgentState("cutb");
   auto su = engines::PgConnection::Connect(state["superuser"].value("uri", ""));
   ASSERT_TRUE(su.ok()) << su.status().ToString();
@@ -480,6 +485,10 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupCutOffByAKillOfDbaasdLeavesNothingB
   StartDaemon();
   EXPECT_EQ(daemon_.Get("/instances/cutb/backups/cut-off").status, 404);
   EXPECT_FALSE(Stored(snapshot_path).is_object()) << "the cut-off backup's VolumeSnapshot stayed";
+  EXPECT_TRUE(Eventually([&] {
+    return !Stored("/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/" + content)
+                .is_object();
+  })) << "its content (and storage snapshot) stayed";
   EXPECT_TRUE(Eventually([&] { return slots() == "0"; }, seconds(45)))
       << "the agent still holds backup mode for a daemon that is gone";
   auto after = daemon_.Post("/instances/cutb/backup", json{{"backupName", "after"}});

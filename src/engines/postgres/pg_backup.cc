@@ -191,9 +191,7 @@ Result<std::map<std::string, std::string>> LogFilesOfBackup(const PgInstance& in
   std::map<std::string, std::string> files;
   ASSIGN_OR_RETURN(uint64_t start, ParseLsn(info.start_lsn));
   ASSIGN_OR_RETURN(uint64_t stop, ParseLsn(info.stop_lsn));
-  for (uint64_t seg = start / seg_size; seg <= stop / seg_size; ++seg) {
-    if (seg == stop / seg_size && stop % seg_size == 0 && seg > start / seg_size) break;
-    std::string file = WalSegmentName(info.timeline, seg * seg_size, seg_size);
+  for (const std::string& file : PgBackupWalSegments(info.timeline, start, stop, seg_size)) {
     files["pg_wal/" + file] = JoinPath(pg_wal, file);
   }
   if (info.timeline > 1) {
@@ -431,7 +429,8 @@ Status PruneToBackup(const std::string& data_dir) {
   for (auto it = fs::recursive_directory_iterator(data_dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const fs::path rel = fs::relative(it->path(), data_dir);
-    const bool dir = it->is_directory(ec) && !it->is_symlink(ec);
+    std::error_code entry_ec;  // a dangling link (a tablespace elsewhere) is a file here
+    const bool dir = it->symlink_status(entry_ec).type() == fs::file_type::directory;
     const storage::ScanFilter filter = PgBackupFilter(rel.string(), dir);
     if (filter == storage::ScanFilter::kSkip) {
       going.push_back(it->path());
@@ -447,6 +446,19 @@ Status PruneToBackup(const std::string& data_dir) {
 }
 
 }  // namespace
+
+std::vector<std::string> PgBackupWalSegments(uint32_t timeline, uint64_t start_lsn,
+                                             uint64_t stop_lsn, uint64_t segment_size) {
+  std::vector<std::string> names;
+  const uint64_t first = start_lsn / segment_size;
+  const uint64_t last = stop_lsn / segment_size;
+  for (uint64_t seg = first; seg <= last; ++seg) {
+    // A stop at a segment's very start needs nothing of that segment.
+    if (seg == last && stop_lsn % segment_size == 0 && seg > first) break;
+    names.push_back(WalSegmentName(timeline, seg * segment_size, segment_size));
+  }
+  return names;
+}
 
 Result<PgInstance> RestorePostgresVolumeCopy(const std::string& copy_data_dir,
                                              const VolumeBackupEnd& end, const PgInstanceSpec& spec,

@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "engines/backup_facts.h"
@@ -78,6 +79,10 @@ Result<PgInstance> RestorePostgres(const storage::Repository& repo,
                                    const std::string& password, const RecoveryTarget& target = {},
                                    storage::Progress* progress = nullptr,
                                    FileCheck* file_check = nullptr);
+
+// The WAL segments a backup from `start_lsn` to `stop_lsn` needs, by file name.
+std::vector<std::string> PgBackupWalSegments(uint32_t timeline, uint64_t start_lsn,
+                                             uint64_t stop_lsn, uint64_t segment_size);
 
 // A new instance from a copy of a volume backup (volume_backup.h) on the filesystem the
 // instance is made on: the source's data directory `copy_data_dir`, as its snapshot cut it,
