@@ -24,9 +24,6 @@ inline void SendJson(http::Response& res, int status, const nlohmann::json& body
   res.set_content(body.dump(), "application/json");
 }
 
-// What a restoring agent takes in one request: a WAL segment of up to 64 MiB (initdb's
-// default is 16 MiB; a larger --wal-segsize is refused at the upload with the reason).
-constexpr size_t kMaxRestoreBody = size_t{64} << 20;
 // On the volume (--data): the restore from a volume copy finished; the copy's own directory
 // while the restore runs; the log files staged for it.
 constexpr char kRestoredMarker[] = ".restored";

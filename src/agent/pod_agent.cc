@@ -22,8 +22,6 @@ using nlohmann::json;
 
 constexpr size_t kMinTokenLength = 32;
 constexpr uint16_t kPostgresPort = 5432;
-// A log file an ended backup names: a WAL segment (16 MiB by default, 1 GiB at most).
-constexpr size_t kMaxLogFileBytes = size_t{1} << 30;
 
 // A file of the Secret's mount. The kubelet makes each a link into a hidden directory it
 // swaps on an update, so links are followed here: the mount is read-only and the kubelet's,
@@ -426,7 +424,7 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
                         "end the backup first; ask only for the logFiles its end listed")));
       return;
     }
-    auto content = ReadFileToString(source, kMaxLogFileBytes);
+    auto content = ReadFileToString(source, engines::kMaxVolumeLogFileBytes);
     if (!content.ok()) {
       SendJson(res, 500, ErrorBody("backup_failed", content.status()));
       return;
@@ -465,7 +463,7 @@ Status PodAgent::MakeServer() {
   http_options.threads = 8;  // one daemon, a probe or two
   // A restore's log files come as bodies (WAL segments, 16 MiB by default); nothing else
   // is larger than a little JSON.
-  http_options.max_body = restore_spec_ ? kMaxRestoreBody : 64 << 10;
+  http_options.max_body = restore_spec_ ? engines::kMaxRestorableLogFileBytes : 64 << 10;
   server_ = std::make_unique<http::HttpServer>(http_options);
   const std::string token = token_;
   using HandlerResponse = http::HttpServer::HandlerResponse;

@@ -23,8 +23,6 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxPasswordLength = 200;
-// The files a backup's end writes into the copy's data directory.
-constexpr const char* kEndFiles[] = {"backup_label", "tablespace_map"};
 
 struct RestoreRequest {
   std::string source;
@@ -56,7 +54,7 @@ Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& 
   if (!files.is_object()) return Status::InvalidArgument("files must be an object");
   for (const auto& [name, content] : files.items()) {
     bool known = false;
-    for (const char* file : kEndFiles) known = known || name == file;
+    for (const char* file : engines::kVolumeBackupEndFiles) known = known || name == file;
     if (!known || !content.is_string()) {
       return Status::InvalidArgument(
           fmt::format("files may hold backup_label and tablespace_map as strings, not '{}'", name));

@@ -5,6 +5,7 @@
 // the copy left to the caller.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -26,6 +27,14 @@ struct VolumeBackupEnd {
   // slot), so the caller collects it first.
   std::map<std::string, std::string> log_files;
 };
+
+// What crosses between the pod's agent and the daemon for a volume backup, on both sides:
+// the files an end writes into the copy, the largest log file (a WAL segment: initdb's
+// --wal-segsize allows up to 1 GiB), and the largest a restore sends to a pod in one request
+// (a larger segment makes a backup that cannot restore: refused when it is taken).
+inline constexpr const char* kVolumeBackupEndFiles[] = {"backup_label", "tablespace_map"};
+inline constexpr uint64_t kMaxVolumeLogFileBytes = uint64_t{1} << 30;
+inline constexpr uint64_t kMaxRestorableLogFileBytes = uint64_t{64} << 20;
 
 // Whether `path` can name one of VolumeBackupEnd's log files where they cross a trust
 // boundary (the pod's agent and the daemon): "pg_wal/<name>", the name of plain characters

@@ -427,7 +427,7 @@ class KubeEngine final : public engines::Engine {
                     {"password", password},
                     {"files", json::object()},
                     {"logFiles", json::array()}};
-    for (const char* file : {"backup_label", "tablespace_map"}) {
+    for (const char* file : engines::kVolumeBackupEndFiles) {
       const std::string path = JoinPath(staging, file);
       if (!PathExists(path)) continue;
       ASSIGN_OR_RETURN(request["files"][file], ReadFileToString(path, 1 << 20));
@@ -448,9 +448,10 @@ class KubeEngine final : public engines::Engine {
         std::this_thread::sleep_for(milliseconds(250));
       }
       for (const json& path : request["logFiles"]) {
-        RETURN_IF_ERROR(cluster_->agents->Upload(
-            agent, "/v1/restore/file?path=" + path.get<std::string>(),
-            JoinPath(staging, path.get<std::string>()), kMaxUploadBytes, std::chrono::minutes(5)));
+        RETURN_IF_ERROR(
+            cluster_->agents->Upload(agent, "/v1/restore/file?path=" + path.get<std::string>(),
+                                     JoinPath(staging, path.get<std::string>()),
+                                     engines::kMaxRestorableLogFileBytes, std::chrono::minutes(5)));
       }
       return cluster_->agents->Call(agent, "POST", "/v1/restore", std::chrono::minutes(30), request)
           .status();
@@ -459,9 +460,6 @@ class KubeEngine final : public engines::Engine {
   }
 
  private:
-  // A WAL segment sent to a restoring agent: what it takes in one request (agent_replies.h).
-  static constexpr size_t kMaxUploadBytes = size_t{64} << 20;
-
   // What a restore adds to the making of an instance: its claim from the backup's storage
   // snapshot, and what it does once the pod runs.
   struct Restoring {

@@ -32,15 +32,10 @@ using std::chrono::steady_clock;
 // holds the database in backup mode (and its WAL) for at most this long.
 constexpr seconds kLease{30};
 constexpr seconds kRenewEvery{10};
-// A WAL segment: initdb's --wal-segsize allows 1 MiB to 1 GiB; a restoring agent takes 64
-// MiB per request (agent_replies.h), so larger segments make a backup that cannot restore.
+// The smallest WAL segment initdb makes (--wal-segsize).
 constexpr uint64_t kMinSegmentBytes = uint64_t{1} << 20;
-constexpr uint64_t kMaxLogFileBytes = uint64_t{1} << 30;
-constexpr uint64_t kMaxRestorableSegmentBytes = uint64_t{64} << 20;
 // A timeline's history file: a line per earlier timeline.
 constexpr uint64_t kMaxHistoryBytes = uint64_t{1} << 20;
-// The files a backup's end names for the copy's data directory.
-constexpr const char* kCopyFiles[] = {"backup_label", "tablespace_map"};
 
 const kube::ResourceKind& SnapshotKind() {
   return kube::KnownKind("snapshot.storage.k8s.io/v1", "VolumeSnapshot");
@@ -156,7 +151,7 @@ Result<uint64_t> CheckLogFiles(const json& log_files, const engines::BackupFacts
     if (*facts.timeline > 1 && name == engines::TimelineHistoryName(*facts.timeline)) continue;
     if (!segments.insert(name).second) return refuse(fmt::format("name '{}' twice", name));
   }
-  for (uint64_t size = kMinSegmentBytes; size <= kMaxLogFileBytes; size *= 2) {
+  for (uint64_t size = kMinSegmentBytes; size <= engines::kMaxVolumeLogFileBytes; size *= 2) {
     const std::vector<std::string> expected =
         engines::PgBackupWalSegments(*facts.timeline, *start, *stop, size);
     if (std::set<std::string>(expected.begin(), expected.end()) == segments) return size;
@@ -240,11 +235,11 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   engines::BackupFacts facts = FactsOf(ended);
   const json log_files = kube::ArrayField(ended, "logFiles");
   ASSIGN_OR_RETURN(const uint64_t segment_size, CheckLogFiles(log_files, facts, what));
-  if (segment_size > kMaxRestorableSegmentBytes) {
+  if (segment_size > engines::kMaxRestorableLogFileBytes) {
     return Status::FailedPrecondition(
         fmt::format("{}: its WAL segments of {} MiB are larger than a restore can send to a pod "
                     "({} MiB)",
-                    what, segment_size >> 20, kMaxRestorableSegmentBytes >> 20),
+                    what, segment_size >> 20, engines::kMaxRestorableLogFileBytes >> 20),
         "volume snapshot backups need instances made with WAL segments of 64 MiB at most");
   }
 
@@ -254,7 +249,7 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   RETURN_IF_ERROR(MakeDirs(JoinPath(staging, "pg_wal"), 0700));
   ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a backup's staging"); });
   const json files = kube::ObjectField(ended, "files");
-  for (const char* file : kCopyFiles) {
+  for (const char* file : engines::kVolumeBackupEndFiles) {
     const std::string content = kube::TextField(files, file);
     if (!content.empty()) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(staging, file), content, 0600));
   }
