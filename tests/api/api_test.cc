@@ -380,11 +380,15 @@ TEST_F(ApiTest, BadInputIsRefusedWithTheRightStatusAndChangesNothing) {
   };
   httplib::Client c("127.0.0.1", daemon_.port());
   c.set_bearer_token_auth(daemon_.token().c_str());
+  // A setting's value is checked by the server itself (a trial start: seconds under ASan
+  // on a loaded machine), longer than the client's default 5 s.
+  c.set_read_timeout(120, 0);
   for (const Case& k : cases) {
     httplib::Result res = k.method == "GET"    ? c.Get(k.path)
                           : k.method == "POST" ? c.Post(k.path, k.body, "application/json")
                                                : c.Delete(k.path);
-    ASSERT_TRUE(res) << k.method << " " << k.path;
+    ASSERT_TRUE(res) << k.method << " " << k.path << " " << k.body.substr(0, 80) << ": "
+                     << httplib::to_string(res.error());
     EXPECT_EQ(res->status, k.status)
         << k.method << " " << k.path << " " << k.body.substr(0, 80) << " -> " << res->body;
     json body = json::parse(res->body, nullptr, false);
