@@ -12,9 +12,15 @@ ninja -C build/fuzz fuzz_pack_index fuzz_manifest fuzz_chunk_list fuzz_page_patc
 seed_dir=$(mktemp -d)
 trap 'rm -rf "$seed_dir"' EXIT
 mkdir -p "$seed_dir/src" && echo seed > "$seed_dir/src/f"
-if ninja -C build/fuzz dbaas >/dev/null 2>&1; then
-  build/fuzz/apps/dbaas/dbaas repo init "$seed_dir/repo" >/dev/null
-  build/fuzz/apps/dbaas/dbaas snapshot create --repo "$seed_dir/repo" --source "$seed_dir/src" >/dev/null
+# The CLI of the release build when there is one (the format is the same whatever the
+# compiler; building the whole CLI again with clang costs minutes), else built here.
+cli=${DBAAS_SEED_CLI:-build/release/apps/dbaas/dbaas}
+if [ ! -x "$cli" ] && ninja -C build/fuzz dbaas >/dev/null 2>&1; then
+  cli=build/fuzz/apps/dbaas/dbaas
+fi
+if [ -x "$cli" ]; then
+  "$cli" repo init "$seed_dir/repo" >/dev/null
+  "$cli" snapshot create --repo "$seed_dir/repo" --source "$seed_dir/src" >/dev/null
   pack=$(find "$seed_dir/repo/packs" -name '*.pack' | head -1)
   # Tail from the first blob: byte 0 of the seed encodes prefix 0.
   { printf '\x00'; tail -c +2 "$pack"; } > fuzz/seeds/pack_index/from_writer 2>/dev/null || true

@@ -3,7 +3,7 @@
 # Idempotent and non-interactive; needs root (or sudo).
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
+  build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format lld
   libssl-dev libzstd-dev zstd zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
   libspdlog-dev libfmt-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev
   libbenchmark-dev prometheus-cpp-dev libcctz-dev libboost-dev libcurl4-openssl-dev libpugixml-dev libyaml-cpp-dev
