@@ -117,17 +117,15 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   if (!options.restore_from.empty()) {
     RETURN_IF_ERROR(ValidateName("--restore-from", options.restore_from));
     if (!PathExists(JoinPath(options.data, kRestoredMarker))) {
-      if (!PathExists(JoinPath(options.data, options.restore_from)) &&
-          !PathExists(JoinPath(options.data, kVolumeCopy))) {
-        return Status::FailedPrecondition(
-            fmt::format("the volume at '{}' holds no copy of instance '{}' to restore from",
-                        options.data, options.restore_from),
-            "the claim must be made from a VolumeSnapshot of that instance's volume");
-      }
+      // A claim made from a VolumeSnapshot holds the copy; an empty one gets it from the
+      // daemon (PUT /v1/restore/copy: a backup in its repository).
+      const bool holds_copy = PathExists(JoinPath(options.data, options.restore_from)) ||
+                              PathExists(JoinPath(options.data, kVolumeCopy));
       agent->restore_spec_ = spec;
       RETURN_IF_ERROR(agent->MakeServer());
-      spdlog::info("instance {}: waiting for the daemon to restore it from instance {}'s copy",
-                   options.name, options.restore_from);
+      spdlog::info("instance {}: waiting for the daemon to restore it from instance {}'s copy{}",
+                   options.name, options.restore_from,
+                   holds_copy ? "" : " (the volume is empty: the daemon sends the copy)");
       return agent;
     }
   }
@@ -239,6 +237,7 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
     stop(req, res);
   });
   AddBackupRoutes(server);
+  AddCopyRoutes(server);
   AddRestoreRoutes(server);
 }
 
@@ -326,6 +325,16 @@ void PodAgent::WatchLeases() {
   }
 }
 
+bool PodAgent::HeldBackup(const http::Request& req, http::Response& res) const {
+  if (backup_ && req.matches[1] == backup_id_) return true;
+  SendJson(
+      res, 404,
+      ErrorBody("no_such_backup",
+                Status::NotFound(fmt::format("no volume backup {} is held", req.matches[1]),
+                                 "it ended, was abandoned, or its lease ran out: begin another")));
+  return false;
+}
+
 void PodAgent::AddBackupRoutes(http::HttpServer& server) {
   server.Post("/v1/backups", [this](const http::Request& req, http::Response& res) {
     std::string label = "dbaas volume backup of " + options_.name;
@@ -369,15 +378,8 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
               {"leaseSeconds", lease_seconds},
               {"begun", FactsJson(backup_->begun())}});
   });
-  // The backup a request names, or a 404 saying it is not (any more) held.
   auto held = [this](const http::Request& req, http::Response& res) {
-    if (backup_ && req.matches[1] == backup_id_) return true;
-    SendJson(res, 404,
-             ErrorBody(
-                 "no_such_backup",
-                 Status::NotFound(fmt::format("no volume backup {} is held", req.matches[1]),
-                                  "it ended, was abandoned, or its lease ran out: begin another")));
-    return false;
+    return HeldBackup(req, res);
   };
   // Idempotent: a daemon whose answer was lost asks again and gets the same end.
   server.Post("/v1/backups/:id/end", [this, held](const http::Request& req, http::Response& res) {

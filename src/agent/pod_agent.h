@@ -14,6 +14,10 @@
 //                       for the daemon to cut a VolumeSnapshot of the pod's volume, for at
 //                       most the lease it asks for ({"label", "leaseSeconds"}); 201 with
 //                       its id and where it begins
+//   GET  /v1/backups/:id/tree   in backup mode, the data directory's entries (what a copy
+//                               holds: the engine's filter) as a manifest without content
+//   GET  /v1/backups/:id/range?path=P&offset=O&length=L   bytes of one of its files, 410
+//                               when it is gone: the daemon's copy by the repository method
 //   POST /v1/backups/:id/end    ends backup mode: what the copy needs (backup_label, the
 //                               span) and the log files it needs (logFiles); idempotent
 //   GET  /v1/backups/:id/file?path=P  one of those log files (the WAL from start to stop,
@@ -32,10 +36,13 @@
 // On an empty volume the instance is made there (first start); on one that holds it, it
 // is opened; one whose making was cut off (no instance.json) is removed and made again.
 //
-// With --restore-from SOURCE (a volume filled from a VolumeSnapshot of SOURCE's volume)
+// With --restore-from SOURCE (a volume filled from a VolumeSnapshot of SOURCE's volume, or
+// an empty one the daemon fills from a backup in its repository)
 // the agent makes nothing until the daemon hands it what the copy needs
 // (pod_agent_restore.cc):
 //
+//   PUT  /v1/restore/copy?path=P&offset=O (or &directory=1)  the copy itself, from the
+//                                 daemon's repository, into an empty volume
 //   PUT  /v1/restore/file?path=P  a log file of the backup (the WAL from start to stop)
 //   POST /v1/restore              {source, password, files, logFiles}: the instance made from
 //                                 the copy with the engines' own restore, started, out of
@@ -103,6 +110,11 @@ class PodAgent {
   nlohmann::json VolumeJson() const;    // mu_ held
   void AddBackupRoutes(http::HttpServer& server);
   void AddRestoreRoutes(http::HttpServer& server);  // pod_agent_restore.cc
+  void AddCopyRoutes(http::HttpServer& server);     // pod_agent_copy.cc
+  // Whether the request names the volume backup held; answers 404 if not (backup_mu_ held).
+  bool HeldBackup(const http::Request& req, http::Response& res) const;
+  // HeldBackup, and backup mode not ended yet (409 if it has): its files may be copied.
+  bool CopyHeld(const http::Request& req, http::Response& res);
   // Answers 409 and returns false while the instance waits for its restore (mu_ held).
   bool Made(http::Response& res) const;
   // Abandons (or, once ended, releases) the volume backup held, if any, saying why

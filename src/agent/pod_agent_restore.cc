@@ -1,8 +1,12 @@
 // The agent's restore from a volume copy (pod_agent.h): the pod's volume was made from a
 // VolumeSnapshot of another instance's volume; the daemon sends the backup's log files and
 // end, and the engines' own restore makes the instance from the copy.
+#include <fcntl.h>
+
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
+#include <span>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -16,6 +20,7 @@
 #include "base/names.h"
 #include "engines/volume_backup.h"
 #include "http/error_codes.h"
+#include "storage/manifest.h"
 
 namespace dbaas::agent {
 namespace {
@@ -110,6 +115,44 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     const std::string staging = JoinPath(options_.data, kRestoreStaging);
     Status stored = MakeDirs(JoinPath(staging, "pg_wal"), 0700);
     if (stored.ok()) stored = WriteFileAtomic(JoinPath(staging, path), req.body, 0600);
+    if (!stored.ok()) {
+      SendJson(res, http::HttpStatusOf(stored.code()), ErrorBody("restore_failed", stored));
+      return;
+    }
+    res.status = 204;
+  });
+  // A copy sent by the daemon (a backup from its repository) into an empty volume:
+  // ?path=P&offset=O, bytes of a file of the data directory at O (made 0600 at the first);
+  // ?path=P&directory=1, a directory (0700). Nothing is followed: no link in any component.
+  server.Put("/v1/restore/copy", [this, restoring](const http::Request& req, http::Response& res) {
+    const std::string path = req.get_param_value("path");
+    const bool directory = req.get_param_value("directory") == "1";
+    uint64_t offset = 0;
+    const std::string offset_text = req.get_param_value("offset");
+    auto [end, ec] =
+        std::from_chars(offset_text.data(), offset_text.data() + offset_text.size(), offset);
+    Status bad;
+    if (!storage::IsSafeRelativePath(path) || path == ".") {
+      bad = Status::InvalidArgument(fmt::format("'{}' is not a path in the data directory", path));
+    } else if (!directory && (offset_text.empty() || ec != std::errc() ||
+                              end != offset_text.data() + offset_text.size())) {
+      bad = Status::InvalidArgument(
+          fmt::format("offset must be a number of bytes, not '{}'", offset_text));
+    }
+    if (!bad.ok()) {
+      SendJson(res, 400, ErrorBody("bad_request", bad));
+      return;
+    }
+    std::lock_guard lock(mu_);
+    if (!restoring(res)) return;
+    const std::string target = JoinPath(JoinPath(options_.data, kVolumeCopy), "data/" + path);
+    Status stored = MakeDirs(directory ? target : DirName(target), 0700);
+    if (stored.ok() && !directory) {
+      auto fd = OpenFile(target, O_WRONLY | O_CREAT, 0600);
+      const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.body.data()),
+                                           req.body.size());
+      stored = fd.ok() ? PwriteAll(fd->get(), bytes, offset, target) : fd.status();
+    }
     if (!stored.ok()) {
       SendJson(res, http::HttpStatusOf(stored.code()), ErrorBody("restore_failed", stored));
       return;

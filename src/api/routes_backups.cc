@@ -15,7 +15,8 @@ using nlohmann::json;
 void AddBackupRoutes(http::HttpServer& s, control::Service& service) {
   s.Post("/instances/:name/backup", [&service](const Request& req, Response& res) {
     if (!CheckAsync(req, res)) return;
-    auto body = ParseBody(req, {"backupName", "retentionDays", "repositories", "from"});
+    auto body =
+        ParseBody(req, {"backupName", "retentionDays", "repositories", "repository", "from"});
     if (!body.ok()) return SendError(res, body.status());
     control::BackupRequest r;
     r.instance = req.matches[1];
@@ -28,6 +29,11 @@ void AddBackupRoutes(http::HttpServer& s, control::Service& service) {
     r.backup_name = name.value();
     r.retention_days = days.value();
     r.repositories = repositories.value();
+    auto repository = StringField(*body, "repository");
+    if (!repository.ok()) return SendError(res, repository.status());
+    auto into = engines::ParseBackupStore(repository.value());
+    if (!into.ok()) return SendError(res, into.status());
+    r.into = into.value();
     auto from = StringField(*body, "from");
     if (!from.ok()) return SendError(res, from.status());
     r.from = from.value();

@@ -150,6 +150,7 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
   if (req.retention_days) body["retentionDays"] = *req.retention_days;
   if (!req.schedule_id.empty()) body["schedule"] = req.schedule_id;
   if (!req.repositories.empty()) body["repositories"] = req.repositories;
+  if (req.into != engines::BackupStore::kDefault) body["repository"] = BackupStoreName(req.into);
   auto work = [this, req](JobContext& job) {
     auto started = std::chrono::steady_clock::now();
     bool stored_patches = false;
@@ -225,7 +226,8 @@ Result<json> Service::RunBackup(const BackupRequest& request, JobContext& job,
   if (!repo.ok()) return fail(repo.status());
   auto engine = engines_->For(record.instance_type);
   if (!engine.ok()) return fail(engine.status());
-  auto info = (*engine)->Backup(*server, **repo, request.backup_name, &job.progress);
+  auto info =
+      (*engine)->BackupInto(request.into, *server, **repo, request.backup_name, &job.progress);
   if (!info.ok()) return fail(info.status());
   const storage::Manifest& snap = info->snapshot;
   record.status = catalog::BackupState::kReady;

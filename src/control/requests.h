@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engines/backup_facts.h"
 #include "engines/recovery.h"
 
 namespace dbaas::control {
@@ -41,6 +42,8 @@ struct BackupRequest {
   bool verify_after = false;  // a restore drill once it is ready
   // Remote repositories (configured by name) that get a copy once it is ready.
   std::vector<std::string> repositories;
+  // Where its data files go (the API's `repository`: "local" or "volumeSnapshot").
+  engines::BackupStore into = engines::BackupStore::kDefault;
   // Where it is taken: "primary" (or empty), or "standby" (a streaming standby of an
   // instance with standbys: the primary does none of the reading).
   std::string from;

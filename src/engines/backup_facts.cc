@@ -25,6 +25,29 @@ std::string Text(const std::map<std::string, std::string>& a, const char* key) {
 
 }  // namespace
 
+std::string_view BackupStoreName(BackupStore into) {
+  switch (into) {
+    case BackupStore::kDefault:
+      return "";
+    case BackupStore::kRepository:
+      return "local";
+    case BackupStore::kVolumeSnapshot:
+      return "volumeSnapshot";
+  }
+  return "";
+}
+
+Result<BackupStore> ParseBackupStore(std::string_view name) {
+  if (name.empty()) return BackupStore::kDefault;
+  if (name == "local") return BackupStore::kRepository;
+  if (name == "volumeSnapshot") return BackupStore::kVolumeSnapshot;
+  return Status::InvalidArgument(
+      fmt::format("repository '{}' does not take backups: a backup goes into \"local\" (the "
+                  "daemon's repository) or \"volumeSnapshot\"",
+                  name),
+      "remote repositories get copies of backups: name them in `repositories`");
+}
+
 std::map<std::string, std::string> ToAnnotations(const BackupFacts& f) {
   std::map<std::string, std::string> a;
   auto text = [&](const char* key, const std::string& v) {

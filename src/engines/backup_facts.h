@@ -9,8 +9,20 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include "base/status.h"
 
 namespace dbaas::engines {
+
+// Where a backup's data files go, where the runtime offers a choice (the API's
+// `repository`): the daemon's repository, or a storage snapshot of the instance's volume
+// (the Kubernetes runtime's volumeSnapshot method). kDefault: the runtime's choice.
+enum class BackupStore { kDefault, kRepository, kVolumeSnapshot };
+// "local" and "volumeSnapshot", as the API names them ("" for kDefault); kInvalidArgument
+// for any other name.
+std::string_view BackupStoreName(BackupStore into);
+Result<BackupStore> ParseBackupStore(std::string_view name);
 
 struct BackupFacts {
   std::string engine;          // postgresql, mariadb, mysql

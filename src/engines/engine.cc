@@ -478,6 +478,19 @@ class PackagedEngineSet final : public EngineSet {
 
 }  // namespace
 
+Result<EngineBackup> Engine::BackupInto(BackupStore into, const Instance& instance,
+                                        storage::Repository& repo, const std::string& name,
+                                        storage::Progress* progress) const {
+  if (into == BackupStore::kVolumeSnapshot) {
+    return Status::InvalidArgument(
+        fmt::format("instance '{}' runs on this machine: its backups go into the repository",
+                    instance.name()),
+        "volume snapshots are the Kubernetes runtime's (docs/KUBERNETES.md); leave "
+        "`repository` out or set it to \"local\"");
+  }
+  return Backup(instance, repo, name, progress);
+}
+
 Result<std::unique_ptr<VolumeBackup>> Engine::BeginVolumeBackup(const Instance& instance,
                                                                 const std::string&) const {
   return Status::InvalidArgument(

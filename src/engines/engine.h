@@ -49,6 +49,11 @@ class Engine {
   virtual Result<EngineBackup> Backup(const Instance& instance, storage::Repository& repo,
                                       const std::string& name,
                                       storage::Progress* progress) const = 0;
+  // Backup into `into`: Backup, for an engine whose runtime has nothing but its repository
+  // (kVolumeSnapshot refused with the reason).
+  virtual Result<EngineBackup> BackupInto(BackupStore into, const Instance& instance,
+                                          storage::Repository& repo, const std::string& name,
+                                          storage::Progress* progress) const;
   // A new instance from a backup, started, verified; nothing left behind on failure.
   // With `file_check`, the restored files are checked before the server first starts (a
   // restore drill); what the check finds does not stop the restore.

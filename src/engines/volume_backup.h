@@ -12,6 +12,7 @@
 
 #include "base/status.h"
 #include "engines/backup_facts.h"
+#include "storage/tree_scan.h"
 
 namespace dbaas::engines {
 
@@ -47,6 +48,11 @@ class VolumeBackup {
   virtual ~VolumeBackup() = default;
   // What is known as the copy may begin (the start of its span in the log).
   virtual const BackupFacts& begun() const = 0;
+  // The directory the copy is of (PostgreSQL: the data directory), and what a copy of it
+  // made file by file leaves out (PostgreSQL: what pg_basebackup leaves out, the WAL
+  // among it): for a copy read through the pod's agent rather than cut by a CSI driver.
+  virtual std::string data_dir() const = 0;
+  virtual storage::ScanFilterFn copy_filter() const = 0;
   // Ends backup mode once the copy is made. Once only. The log it names stays until this
   // object is destroyed.
   virtual Result<VolumeBackupEnd> End() = 0;

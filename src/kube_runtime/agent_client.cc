@@ -59,7 +59,8 @@ AgentClient::~AgentClient() = default;
 Result<AgentClient::Answer> AgentClient::Perform(const AgentEndpoint& agent,
                                                  const std::string& method, const std::string& path,
                                                  const Body& body, size_t max_bytes, int fd,
-                                                 std::chrono::milliseconds timeout) const {
+                                                 std::chrono::milliseconds timeout,
+                                                 bool gone_is_answer) const {
   const std::string what =
       fmt::format("{} {} of the agent at {} ({})", method, path, agent.address, agent.dns_name);
   CURL* handle = handles_->Take();
@@ -130,7 +131,9 @@ Result<AgentClient::Answer> AgentClient::Perform(const AgentEndpoint& agent,
               "answers at its address"
             : "the pod may be starting or gone: see kubectl -n <namespace> describe pod");
   }
-  if (status >= 200 && status < 300) return Answer{status, std::move(sink.body)};
+  if ((status >= 200 && status < 300) || (status == 410 && gone_is_answer)) {
+    return Answer{status, std::move(sink.body)};
+  }
   nlohmann::json answer = nlohmann::json::parse(sink.body, nullptr, false);
   std::string message = fmt::format("HTTP {}", status);
   std::string hint;
@@ -165,9 +168,24 @@ Status AgentClient::Upload(const AgentEndpoint& agent, const std::string& path,
                            const std::string& file, size_t max_bytes,
                            std::chrono::milliseconds timeout) const {
   ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(file, max_bytes));
+  return Put(agent, path, bytes, timeout);
+}
+
+Status AgentClient::Put(const AgentEndpoint& agent, const std::string& path, std::string_view bytes,
+                        std::chrono::milliseconds timeout) const {
   return Perform(agent, "PUT", path, {bytes, "application/octet-stream"}, kMaxJsonAnswer, -1,
                  timeout)
       .status();
+}
+
+Result<bool> AgentClient::Fetch(const AgentEndpoint& agent, const std::string& path,
+                                size_t max_bytes, std::string& out,
+                                std::chrono::milliseconds timeout) const {
+  ASSIGN_OR_RETURN(Answer answer, Perform(agent, "GET", path, {}, max_bytes, -1, timeout,
+                                          /*gone_is_answer=*/true));
+  if (answer.status == 410) return false;
+  out = std::move(answer.body);
+  return true;
 }
 
 Status AgentClient::Download(const AgentEndpoint& agent, const std::string& path,

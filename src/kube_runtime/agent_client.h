@@ -43,6 +43,14 @@ class AgentClient {
   // PUT the bytes of `file` (a WAL segment, at most `max_bytes`) to `path`.
   Status Upload(const AgentEndpoint& agent, const std::string& path, const std::string& file,
                 size_t max_bytes, std::chrono::milliseconds timeout) const;
+  // PUT `bytes` to `path`.
+  Status Put(const AgentEndpoint& agent, const std::string& path, std::string_view bytes,
+             std::chrono::milliseconds timeout) const;
+  // GET `path` (bytes, at most `max_bytes`) into `out`; false when the agent answers 410
+  // Gone (a file listed before was deleted since), where a 404 says the request's object
+  // (the backup) is not held.
+  Result<bool> Fetch(const AgentEndpoint& agent, const std::string& path, size_t max_bytes,
+                     std::string& out, std::chrono::milliseconds timeout) const;
   // GET `path` (a WAL segment) into a new file `file` (0600), at most `max_bytes`; no file
   // is left on failure.
   Status Download(const AgentEndpoint& agent, const std::string& path, const std::string& file,
@@ -58,10 +66,11 @@ class AgentClient {
     std::string_view bytes;
     const char* content_type = nullptr;
   };
-  // A 2xx answer's body goes to `fd` when it is not -1 (then Answer::body stays empty).
+  // A 2xx answer's body goes to `fd` when it is not -1 (then Answer::body stays empty). A
+  // 410 is an answer, not an error, when `gone_is_answer`.
   Result<Answer> Perform(const AgentEndpoint& agent, const std::string& method,
                          const std::string& path, const Body& body, size_t max_bytes, int fd,
-                         std::chrono::milliseconds timeout) const;
+                         std::chrono::milliseconds timeout, bool gone_is_answer = false) const;
 
   std::string ca_pem_;
   std::unique_ptr<net::CurlHandlePool> handles_;

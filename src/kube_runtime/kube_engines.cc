@@ -1,5 +1,7 @@
 #include "kube_runtime/kube_engines.h"
 
+#include <fcntl.h>
+
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -17,9 +19,12 @@
 #include "base/scope_exit.h"
 #include "kube/json_fields.h"
 #include "kube_runtime/agent_client.h"
+#include "kube_runtime/repository_backup.h"
 #include "kube_runtime/volume_snapshot_backup.h"
+#include "objstore/sigv4.h"
 #include "runtime/local_runtime.h"
 #include "storage/snapshot_restore.h"
+#include "storage/tree_scan.h"
 
 namespace dbaas::kube_runtime {
 namespace {
@@ -358,11 +363,19 @@ class KubeEngine final : public engines::Engine {
         std::make_unique<PodInstance>(cluster_, name, JoinPath(data_root, name), type(), *token));
   }
 
-  // The volumeSnapshot method (volume_snapshot_backup.h); the repository gets what the
-  // VolumeSnapshot lacks.
   Result<engines::EngineBackup> Backup(const engines::Instance& instance, storage::Repository& repo,
                                        const std::string& name,
                                        storage::Progress* progress) const override {
+    return BackupInto(engines::BackupStore::kDefault, instance, repo, name, progress);
+  }
+  // The volumeSnapshot method (volume_snapshot_backup.h: the repository gets what the
+  // VolumeSnapshot lacks) or the repository method (repository_backup.h: the files through
+  // the agent). By default a VolumeSnapshot where the cluster has the API, else the
+  // repository.
+  Result<engines::EngineBackup> BackupInto(engines::BackupStore into,
+                                           const engines::Instance& instance,
+                                           storage::Repository& repo, const std::string& name,
+                                           storage::Progress* progress) const override {
     const auto* pod = dynamic_cast<const PodInstance*>(&instance);
     if (pod == nullptr) {
       return Status::Internal(
@@ -376,6 +389,13 @@ class KubeEngine final : public engines::Engine {
     target.instance = instance.name();
     target.engine = type();
     target.ready_timeout = cluster_->options.snapshot_timeout;
+    if (into == engines::BackupStore::kDefault) {
+      ASSIGN_OR_RETURN(bool snapshots, HasVolumeSnapshots(*cluster_->api));
+      into = snapshots ? engines::BackupStore::kVolumeSnapshot : engines::BackupStore::kRepository;
+    }
+    if (into == engines::BackupStore::kRepository) {
+      return BackupByRepository(target, repo, name, progress);
+    }
     return BackupByVolumeSnapshot(target, repo, name, progress);
   }
   Status DeleteCutOffBackupVolume(const std::string& instance,
@@ -405,18 +425,28 @@ class KubeEngine final : public engines::Engine {
     }
     const engines::BackupFacts facts = engines::FromAnnotations(snapshot.annotations);
     auto source = snapshot.annotations.find("instance");
-    if (facts.snapshot_kind != "volume" || facts.volume_snapshot.empty() ||
-        source == snapshot.annotations.end()) {
+    const bool volume = facts.snapshot_kind == "volume" && !facts.volume_snapshot.empty();
+    // A repository backup of a pod (repository_backup.h): the whole copy comes from the
+    // repository, sent to the agent into an empty volume.
+    const bool copy =
+        facts.snapshot_kind == "repository" &&
+        snapshot.source ==
+            PodVolumeIdentity(cluster_->options.settings,
+                              source == snapshot.annotations.end() ? "" : source->second);
+    if ((!volume && !copy) || source == snapshot.annotations.end()) {
       return Status::FailedPrecondition(
-          fmt::format("backup {} is not a volume snapshot's; a repository backup cannot be "
-                      "restored into a pod yet",
+          fmt::format("backup {} was not taken in a pod (neither a volume snapshot's nor a "
+                      "repository backup through a pod's agent)",
                       snapshot.name),
           "restore it with dbaasd on the local runtime (docs/KUBERNETES.md)");
     }
     Restoring restoring;
     restoring.source = source->second;
-    ASSIGN_OR_RETURN(restoring.snapshot, FindSnapshotSource(*cluster_->api, facts));
-    // The label and the log, staged from the repository, sent to the agent once it runs.
+    if (volume) {
+      ASSIGN_OR_RETURN(restoring.snapshot, FindSnapshotSource(*cluster_->api, facts));
+    }
+    // The label and the log (and, from a repository backup, the copy), staged from the
+    // repository, sent to the agent once it runs.
     const std::string staging = JoinPath(repo.TmpDir(), "volume-restore-" + RandomHex(8));
     ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a restore's staging"); });
     storage::RestoreOptions o;
@@ -447,6 +477,7 @@ class KubeEngine final : public engines::Engine {
         if (steady_clock::now() >= deadline) return state.status();
         std::this_thread::sleep_for(milliseconds(250));
       }
+      if (copy) RETURN_IF_ERROR(SendCopy(agent, staging, progress));
       for (const json& path : request["logFiles"]) {
         RETURN_IF_ERROR(
             cluster_->agents->Upload(agent, "/v1/restore/file?path=" + path.get<std::string>(),
@@ -460,8 +491,49 @@ class KubeEngine final : public engines::Engine {
   }
 
  private:
+  // Sends a copy restored from the repository (`staging`, a PostgreSQL data directory) to
+  // the agent, which waits for it in an empty volume: its directories, then each file in
+  // pieces. The end's files and the log go as for a volume copy.
+  Status SendCopy(const AgentEndpoint& agent, const std::string& staging,
+                  storage::Progress* progress) const {
+    constexpr size_t kPiece = size_t{8} << 20;  // within the agent's 64 MiB bodies
+    ASSIGN_OR_RETURN(storage::ScanResult tree, storage::ScanTree(staging));
+    std::vector<uint8_t> piece(kPiece);
+    for (const storage::TreeEntry& e : tree.entries) {
+      if (e.path == "." || e.path.starts_with("pg_wal/")) continue;
+      bool end_file = false;
+      for (const char* file : engines::kVolumeBackupEndFiles) end_file |= e.path == file;
+      if (end_file) continue;
+      const std::string target =
+          "/v1/restore/copy?path=" + objstore::UriEncode(e.path, /*keep_slash=*/true);
+      if (e.type == storage::EntryType::kDirectory) {
+        RETURN_IF_ERROR(cluster_->agents->Put(agent, target + "&directory=1", "", seconds(30)));
+        continue;
+      }
+      if (e.type != storage::EntryType::kFile) {
+        return Status::FailedPrecondition(
+            fmt::format("the backup holds '{}', which is not a file or directory", e.path),
+            "tablespaces are not restored into pods yet");
+      }
+      const std::string file = JoinPath(staging, e.path);
+      ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(file, O_RDONLY));
+      uint64_t offset = 0;
+      do {
+        ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), piece.data(), piece.size(), offset, file));
+        RETURN_IF_ERROR(
+            cluster_->agents->Put(agent, fmt::format("{}&offset={}", target, offset),
+                                  std::string_view(reinterpret_cast<const char*>(piece.data()), n),
+                                  std::chrono::minutes(2)));
+        offset += n;
+        storage::ReportBytes(progress, n);
+        if (n < piece.size()) break;
+      } while (true);
+    }
+    return Status::Ok();
+  }
+
   // What a restore adds to the making of an instance: its claim from the backup's storage
-  // snapshot, and what it does once the pod runs.
+  // snapshot (none for a copy from the repository), and what it does once the pod runs.
   struct Restoring {
     std::string source;  // the backed-up instance
     SnapshotSource snapshot;
@@ -491,7 +563,7 @@ class KubeEngine final : public engines::Engine {
                             {kube::kAgentKeyFile, cert.key_pem}};
     if (restoring != nullptr) objects_spec.restore_from = restoring->source;
     ASSIGN_OR_RETURN(std::vector<json> objects, kube::InstanceObjects(objects_spec, settings));
-    if (restoring != nullptr) {
+    if (restoring != nullptr && !restoring->snapshot.handle.empty()) {
       // After the namespace (the first), before the StatefulSet (the last).
       const std::string restored = "restore-of-" + restoring->source;
       std::vector<json> more =

@@ -1,10 +1,6 @@
 #include "kube_runtime/volume_snapshot_backup.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <functional>
-#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -15,9 +11,8 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "base/scope_exit.h"
-#include "engines/postgres/pg_backup.h"
-#include "engines/postgres/pg_wal_blocks.h"
 #include "kube/json_fields.h"
+#include "kube_runtime/pod_backup_session.h"
 #include "storage/snapshot_create.h"
 
 namespace dbaas::kube_runtime {
@@ -27,15 +22,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
-
-// The agent's lease on backup mode, renewed while the snapshot is cut: a daemon that dies
-// holds the database in backup mode (and its WAL) for at most this long.
-constexpr seconds kLease{30};
-constexpr seconds kRenewEvery{10};
-// The smallest WAL segment initdb makes (--wal-segsize).
-constexpr uint64_t kMinSegmentBytes = uint64_t{1} << 20;
-// A timeline's history file: a line per earlier timeline.
-constexpr uint64_t kMaxHistoryBytes = uint64_t{1} << 20;
 
 const kube::ResourceKind& SnapshotKind() {
   return kube::KnownKind("snapshot.storage.k8s.io/v1", "VolumeSnapshot");
@@ -128,47 +114,6 @@ Status WaitForSnapshot(kube::ApiClient& api, const std::string& ns, const std::s
                   ns, name));
 }
 
-// The agent's list of the backup's log files checked against the span it reported: exactly
-// the WAL segments from the start to the stop LSN on its timeline for one segment size
-// (which the list's names say), and the timeline's history; the segment size. The agent's
-// answers are input from the tenant's pod: nothing else is fetched into the repository.
-Result<uint64_t> CheckLogFiles(const json& log_files, const engines::BackupFacts& facts,
-                               const std::string& what) {
-  auto refuse = [&](const std::string& why) {
-    return Status::IoError(fmt::format("{}: the agent's log files {}", what, why),
-                           "the pod's agent is not answering as dbaasd's own does");
-  };
-  auto start = engines::ParseLsn(facts.start_lsn);
-  auto stop = engines::ParseLsn(facts.stop_lsn);
-  if (!start.ok() || !stop.ok() || *stop < *start || !facts.timeline || *facts.timeline == 0) {
-    return refuse("come with no valid span (start, stop, timeline)");
-  }
-  std::set<std::string> segments;
-  for (const json& entry : log_files) {
-    const std::string path = entry.is_string() ? entry.get<std::string>() : "";
-    if (!engines::IsVolumeLogPath(path)) return refuse(fmt::format("name '{}'", path));
-    const std::string name = path.substr(std::string_view("pg_wal/").size());
-    if (*facts.timeline > 1 && name == engines::TimelineHistoryName(*facts.timeline)) continue;
-    if (!segments.insert(name).second) return refuse(fmt::format("name '{}' twice", name));
-  }
-  for (uint64_t size = kMinSegmentBytes; size <= engines::kMaxVolumeLogFileBytes; size *= 2) {
-    const std::vector<std::string> expected =
-        engines::PgBackupWalSegments(*facts.timeline, *start, *stop, size);
-    if (std::set<std::string>(expected.begin(), expected.end()) == segments) return size;
-  }
-  return refuse(fmt::format("are not the WAL segments from {} to {} on timeline {}",
-                            facts.start_lsn, facts.stop_lsn, *facts.timeline));
-}
-
-engines::BackupFacts FactsOf(const json& answer) {
-  std::map<std::string, std::string> annotations;
-  const json facts = kube::ObjectField(answer, "facts");
-  for (const auto& [key, value] : facts.items()) {
-    if (value.is_string()) annotations[key] = value.get<std::string>();
-  }
-  return engines::FromAnnotations(annotations);
-}
-
 }  // namespace
 
 Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& target,
@@ -179,29 +124,18 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   const std::string ns = kube::InstanceNamespace(target.settings, target.instance);
   const std::string what =
       fmt::format("volume snapshot backup {} of instance '{}'", name, target.instance);
-  const milliseconds call_timeout = seconds(60);  // pg_backup_start's checkpoint included
 
   // 1. Backup mode, on a lease renewed while we wait (the agent ends it if we die).
   ASSIGN_OR_RETURN(
-      json begun,
-      target.agents->Call(target.agent, "POST", "/v1/backups", call_timeout,
-                          {{"label", fmt::format("dbaas backup {} of {}", name, target.instance)},
-                           {"leaseSeconds", kLease.count()}}));
-  const std::string id = kube::TextField(begun, "id");
-  if (id.empty() || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    return Status::IoError(fmt::format("{}: the agent's begin has no id", what));
-  }
+      std::unique_ptr<PodBackupSession> session,
+      PodBackupSession::Begin(*target.agents, target.agent,
+                              fmt::format("dbaas backup {} of {}", name, target.instance), what));
   engines::BackupFacts volume;  // the snapshot's names once made, for the undo
   bool snapshot_made = false;
-  bool released = false;  // the agent let backup mode and the log go
   bool done = false;
   ScopeExit undo([&] {
     if (done) return;
-    if (!released) {
-      WarnIfError(
-          target.agents->Call(target.agent, "DELETE", "/v1/backups/" + id, call_timeout).status(),
-          "abandon the backup at the agent");
-    }
+    session.reset();  // backup mode abandoned first
     if (snapshot_made) {
       WarnIfError(DeleteBackupSnapshot(*target.api, volume),
                   "delete the VolumeSnapshot of a backup not made");
@@ -217,64 +151,19 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
     snapshot_made = true;
     volume.volume_snapshot = ns + "/" + name;
   }
-  auto renew = [&] {
-    return target.agents
-        ->Call(target.agent, "POST", "/v1/backups/" + id + "/renew", call_timeout,
-               {{"leaseSeconds", kLease.count()}})
-        .status();
-  };
-  RETURN_IF_ERROR(
-      WaitForSnapshot(*target.api, ns, name, target.ready_timeout, /*ready=*/false, renew));
+  RETURN_IF_ERROR(WaitForSnapshot(*target.api, ns, name, target.ready_timeout, /*ready=*/false,
+                                  [&] { return session->Renew(); }));
   spdlog::info("instance {}: VolumeSnapshot {}/{} cut", target.instance, ns, name);
   // Kill point for tests: dbaasd killed with the snapshot cut and backup mode held.
   ReachKillPoint(KillPoint::kBackupMode);
 
-  // 3. The end of backup mode.
-  ASSIGN_OR_RETURN(json ended, target.agents->Call(target.agent, "POST",
-                                                   "/v1/backups/" + id + "/end", call_timeout));
-  engines::BackupFacts facts = FactsOf(ended);
-  const json log_files = kube::ArrayField(ended, "logFiles");
-  ASSIGN_OR_RETURN(const uint64_t segment_size, CheckLogFiles(log_files, facts, what));
-  if (segment_size > engines::kMaxRestorableLogFileBytes) {
-    return Status::FailedPrecondition(
-        fmt::format("{}: its WAL segments of {} MiB are larger than a restore can send to a pod "
-                    "({} MiB)",
-                    what, segment_size >> 20, engines::kMaxRestorableLogFileBytes >> 20),
-        "volume snapshot backups need instances made with WAL segments of 64 MiB at most");
-  }
-
-  // 4. The files and the log, staged in the repository's tmp/ (removed by gc after a crash);
-  // then the agent lets the log go.
+  // 3. The end of backup mode; 4. the files and the log, staged in the repository's tmp/
+  // (removed by gc after a crash); then the agent lets the log go.
+  ASSIGN_OR_RETURN(PodBackupEnd end, session->End());
+  engines::BackupFacts facts = end.facts;
   const std::string staging = JoinPath(repo.TmpDir(), "volume-backup-" + RandomHex(8));
-  RETURN_IF_ERROR(MakeDirs(JoinPath(staging, "pg_wal"), 0700));
   ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a backup's staging"); });
-  const json files = kube::ObjectField(ended, "files");
-  for (const char* file : engines::kVolumeBackupEndFiles) {
-    const std::string content = kube::TextField(files, file);
-    if (!content.empty()) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(staging, file), content, 0600));
-  }
-  if (kube::TextField(files, "backup_label").empty()) {
-    return Status::IoError(fmt::format("{}: the agent's end has no backup_label", what));
-  }
-  for (const json& entry : log_files) {
-    const std::string path = entry.get<std::string>();  // checked above
-    const bool history = path.ends_with(".history");
-    const std::string staged = JoinPath(staging, path);
-    RETURN_IF_ERROR(renew());  // a segment may take a while
-    RETURN_IF_ERROR(target.agents->Download(
-        target.agent, "/v1/backups/" + id + "/file?path=" + path, staged,
-        history ? kMaxHistoryBytes : segment_size, std::chrono::minutes(5)));
-    struct stat st {};
-    if (::stat(staged.c_str(), &st) != 0) return ErrnoStatus("stat", staged, errno);
-    if (!history && static_cast<uint64_t>(st.st_size) != segment_size) {
-      return Status::IoError(fmt::format("{}: WAL segment {} has {} bytes, not {}", what, path,
-                                         st.st_size, segment_size));
-    }
-  }
-  released = true;
-  WarnIfError(
-      target.agents->Call(target.agent, "DELETE", "/v1/backups/" + id, call_timeout).status(),
-      "release the backup's log at the agent (its lease releases it)");
+  RETURN_IF_ERROR(session->FetchLog(end, staging));
 
   // 5. The snapshot ready to use (uploaded, where the driver does that), its storage kept
   // when the namespace goes: the backup outlives its instance (deleted with
@@ -317,6 +206,14 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   out.facts = std::move(facts);
   out.seconds = std::chrono::duration<double>(steady_clock::now() - started).count();
   return out;
+}
+
+Result<bool> HasVolumeSnapshots(kube::ApiClient& api) {
+  // A selector that matches nothing: the answer is small whatever the cluster holds.
+  auto listed = api.List(ContentKind(), "", fmt::format("{}=none", kube::kManagedByLabel));
+  if (listed.ok()) return true;
+  if (listed.status().code() == StatusCode::kNotFound) return false;
+  return listed.status();
 }
 
 Status DeleteCutOffVolumeSnapshot(kube::ApiClient& api, const kube::KubernetesSettings& settings,

@@ -28,22 +28,11 @@
 #include "kube/api_client.h"
 #include "kube/instance_objects.h"
 #include "kube_runtime/agent_client.h"
+#include "kube_runtime/pod_backup_session.h"
 #include "storage/progress.h"
 #include "storage/repository.h"
 
 namespace dbaas::kube_runtime {
-
-struct PodBackupTarget {
-  kube::ApiClient* api = nullptr;
-  const AgentClient* agents = nullptr;
-  AgentEndpoint agent;  // with the pod's address
-  kube::KubernetesSettings settings;
-  std::string instance;
-  std::string engine;
-  // How long the snapshot may take to become readyToUse (backup mode is held as long, on a
-  // lease renewed meanwhile).
-  std::chrono::milliseconds ready_timeout{std::chrono::minutes(10)};
-};
 
 // Backup `name` of the target's instance. The repository gets what is not in the
 // VolumeSnapshot; the facts say which VolumeSnapshot holds the rest (volume_snapshot).
@@ -51,6 +40,9 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
                                                      storage::Repository& repo,
                                                      const std::string& name,
                                                      storage::Progress* progress);
+
+// Whether the cluster serves the VolumeSnapshot API (the external-snapshotter's CRDs).
+Result<bool> HasVolumeSnapshots(kube::ApiClient& api);
 
 // The storage snapshot behind a backup, which a claim in another namespace is made from
 // (kube::ImportedSnapshotObjects).

@@ -195,27 +195,30 @@ class BlobSink {
   std::vector<FinishedPack> finished_;
 };
 
-Result<UniqueFd> OpenForReading(const std::string& path) {
-  // O_NOATIME keeps the backup from dirtying inodes; it is refused for files we do not own.
-  auto fd = OpenFile(path, O_RDONLY | O_NOATIME);
-  if (!fd.ok() && fd.status().code() == StatusCode::kIoError) return OpenFile(path, O_RDONLY);
-  return fd;
+// Opens a file of the source; null, and the file marked vanished, when it was deleted
+// since the tree was scanned.
+Result<std::unique_ptr<SourceFile>> OpenSource(SourceTree& tree, FileWork& work) {
+  auto file = tree.Open(work.entry->path);
+  if (file.ok()) return std::move(file).value();
+  if (file.status().code() != StatusCode::kNotFound) return file.status();
+  work.vanished = true;
+  return std::unique_ptr<SourceFile>();
 }
 
-// Opens a file of the source; nullopt, and the file marked vanished, when it was deleted
-// since the tree was scanned.
-Result<std::optional<UniqueFd>> OpenSource(FileWork& work, const std::string& path) {
-  auto fd = OpenForReading(path);
-  if (fd.ok()) return std::optional<UniqueFd>(std::move(fd.value()));
-  if (fd.status().code() != StatusCode::kNotFound) return fd.status();
+// A read of a source file. A file gone since the scan, which a tree served from elsewhere
+// finds at a read rather than at its open, is marked vanished: nothing read.
+Result<size_t> ReadSource(SourceFile& file, FileWork& work, uint8_t* data, size_t length,
+                          uint64_t offset) {
+  auto n = file.Read(data, length, offset);
+  if (n.ok() || n.status().code() != StatusCode::kNotFound) return n;
   work.vanished = true;
-  return std::optional<UniqueFd>();
+  return size_t{0};
 }
 
 // What every range read of one snapshot shares.
 struct ReadContext {
   const Repository& repo;
-  const std::string& source;
+  SourceTree& tree;
   uint32_t chunk_size;
   BlobSink& sink;
   Progress* progress;
@@ -226,11 +229,10 @@ struct ReadContext {
 Status ReadRange(ReadContext& ctx, FileWork& work, const RangeTask& task, unsigned thread,
                  std::vector<uint8_t>& buffer) {
   if (work.vanished.load()) return Status::Ok();
-  std::string path = JoinPath(ctx.source, work.entry->path);
-  ASSIGN_OR_RETURN(std::optional<UniqueFd> fd, OpenSource(work, path));
-  if (!fd) return Status::Ok();
+  ASSIGN_OR_RETURN(std::unique_ptr<SourceFile> file, OpenSource(ctx.tree, work));
+  if (!file) return Status::Ok();
   buffer.resize(task.length);
-  ASSIGN_OR_RETURN(size_t n, PreadFull(fd->get(), buffer.data(), task.length, task.offset, path));
+  ASSIGN_OR_RETURN(size_t n, ReadSource(*file, work, buffer.data(), task.length, task.offset));
   if (n < task.length) {
     uint64_t end = task.offset + n, cut = work.cut.load();
     while (end < cut && !work.cut.compare_exchange_weak(cut, end)) {
@@ -271,8 +273,8 @@ uint64_t PatchedBytes(const std::vector<PatchRange>& ranges, const PagePatch* ol
 // ranges that changed and lays them over the parent's patch, if it has one. A chunk whose
 // patch would grow past 1/kPatchAtMost of it, whose parent patch does not read, or that
 // the file no longer holds whole is read whole instead.
-Status ReadPatch(ReadContext& ctx, FileWork& work, const PatchPlan& plan, int fd,
-                 const std::string& path, unsigned thread, PatchBuffers& b) {
+Status ReadPatch(ReadContext& ctx, FileWork& work, const PatchPlan& plan, SourceFile& file,
+                 unsigned thread, PatchBuffers& b) {
   const ChunkRef& parent = work.parent_chunks[plan.chunk];
   const uint64_t chunk_offset = uint64_t{plan.chunk} * ctx.chunk_size;
   auto whole = [&] {
@@ -297,8 +299,8 @@ Status ReadPatch(ReadContext& ctx, FileWork& work, const PatchPlan& plan, int fd
   b.data.resize(total);
   size_t pos = 0;
   for (const PatchRange& r : plan.ranges) {
-    ASSIGN_OR_RETURN(size_t n,
-                     PreadFull(fd, b.data.data() + pos, r.length, chunk_offset + r.offset, path));
+    ASSIGN_OR_RETURN(
+        size_t n, ReadSource(file, work, b.data.data() + pos, r.length, chunk_offset + r.offset));
     if (n < r.length) return whole();  // the file shrank: the whole read finds its end
     pos += r.length;
   }
@@ -318,11 +320,10 @@ Status ReadPatch(ReadContext& ctx, FileWork& work, const PatchPlan& plan, int fd
 Status ReadPatches(ReadContext& ctx, FileWork& work, const PatchTask& task, unsigned thread,
                    PatchBuffers& b) {
   if (work.vanished.load()) return Status::Ok();
-  std::string path = JoinPath(ctx.source, work.entry->path);
-  ASSIGN_OR_RETURN(std::optional<UniqueFd> fd, OpenSource(work, path));
-  if (!fd) return Status::Ok();
+  ASSIGN_OR_RETURN(std::unique_ptr<SourceFile> file, OpenSource(ctx.tree, work));
+  if (!file) return Status::Ok();
   for (size_t i = task.first; i < task.first + task.count; ++i) {
-    RETURN_IF_ERROR(ReadPatch(ctx, work, work.patches[i], fd->get(), path, thread, b));
+    RETURN_IF_ERROR(ReadPatch(ctx, work, work.patches[i], *file, thread, b));
   }
   return Status::Ok();
 }
@@ -519,11 +520,10 @@ std::vector<bool> PlanChunks(const std::vector<ByteRange>& ranges, FileWork& wor
 // The checking mode: every chunk of a file read by the map, as the snapshot stores it,
 // against the source now; a difference is explained by the map (changed after the
 // snapshot began) or a miss, returned as a warning.
-Status CheckAgainstSource(const Repository& repo, const std::string& source, const ChangeMap& map,
+Status CheckAgainstSource(const Repository& repo, SourceTree& tree, const ChangeMap& map,
                           const TreeEntry& e, std::mutex& mutex, std::vector<std::string>& misses) {
-  std::string path = JoinPath(source, e.path);
-  auto fd = OpenForReading(path);
-  if (!fd.ok() || !e.chunks) return Status::Ok();  // gone since: the database's log says why
+  auto file = tree.Open(e.path);
+  if (!file.ok() || !e.chunks) return Status::Ok();  // gone since: the database's log says why
   BlobCodec codec;
   ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, repo.ReadChunkList(*e.chunks, codec));
   std::vector<uint8_t> stored, now;
@@ -533,7 +533,7 @@ Status CheckAgainstSource(const Repository& repo, const std::string& source, con
     RETURN_IF_ERROR(repo.ReadChunk(c, codec, stored)
                         .WithContext(fmt::format("checking '{}' at offset {}", e.path, offset)));
     now.resize(c.length);
-    ASSIGN_OR_RETURN(size_t n, PreadFull(fd->get(), now.data(), c.length, offset, path));
+    ASSIGN_OR_RETURN(size_t n, (*file)->Read(now.data(), c.length, offset));
     now.resize(n);
     if (now != stored && !map.DifferenceExplained(e.path, offset, stored, now)) {
       std::lock_guard lock(mutex);
@@ -547,7 +547,7 @@ Status CheckAgainstSource(const Repository& repo, const std::string& source, con
 
 // Runs CheckAgainstSource on the `checked` files of `m` (made and published), counting the
 // misses in its stats and warnings. Reads the repository's new blobs: after Publish.
-Status CheckChangeMap(const Repository& repo, const std::string& source, const ChangeMap& map,
+Status CheckChangeMap(const Repository& repo, SourceTree& tree, const ChangeMap& map,
                       const std::vector<std::string>& checked, unsigned threads, Manifest& m) {
   std::unordered_set<std::string> wanted(checked.begin(), checked.end());
   std::vector<const TreeEntry*> entries;
@@ -557,7 +557,7 @@ Status CheckChangeMap(const Repository& repo, const std::string& source, const C
   std::mutex mutex;
   std::vector<std::string> misses;
   RETURN_IF_ERROR(ParallelFor(entries.size(), threads, [&](size_t i, unsigned) {
-    return CheckAgainstSource(repo, source, map, *entries[i], mutex, misses);
+    return CheckAgainstSource(repo, tree, map, *entries[i], mutex, misses);
   }));
   std::sort(misses.begin(), misses.end());
   m.stats.change_map_misses = misses.size();
@@ -565,7 +565,8 @@ Status CheckChangeMap(const Repository& repo, const std::string& source, const C
   return Status::Ok();
 }
 
-Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manifest& m) {
+Status CreateRepositorySnapshot(Repository& repo, SourceTree& tree, const CreateOptions& o,
+                                Manifest& m) {
   const uint32_t chunk_size = repo.config().chunk_size;
   const uint64_t range_size = RangeSize(chunk_size);
   unsigned threads = ResolveThreads(o.threads);
@@ -658,7 +659,7 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
 
   BlobSink sink(repo, threads);
   std::vector<std::vector<uint8_t>> buffers(threads);
-  ReadContext ctx{repo, o.source, chunk_size, sink, o.progress};
+  ReadContext ctx{repo, tree, chunk_size, sink, o.progress};
   RETURN_IF_ERROR(ParallelFor(tasks.size(), threads, [&](size_t i, unsigned t) {
     const RangeTask& task = tasks[i];
     return ReadRange(ctx, *files[task.file], task, t, buffers[t]);
@@ -703,11 +704,12 @@ Status CreateRepositorySnapshot(Repository& repo, const CreateOptions& o, Manife
   auto [blobs, bytes] = sink.Publish();
   m.stats.new_blobs = blobs;
   m.stats.stored_bytes = bytes;
-  if (!checked.empty()) RETURN_IF_ERROR(CheckChangeMap(repo, o.source, *map, checked, threads, m));
+  if (!checked.empty()) RETURN_IF_ERROR(CheckChangeMap(repo, tree, *map, checked, threads, m));
   return Status::Ok();
 }
 
-Status CreateThinSnapshot(Repository& repo, const CreateOptions& o, Manifest& m) {
+Status CreateThinSnapshot(Repository& repo, const std::string& source, const CreateOptions& o,
+                          Manifest& m) {
   std::string final_tree = repo.ThinTreePath(m.id);
   std::string tree = final_tree + ".tmp";
   RETURN_IF_ERROR(MakeDirs(tree));
@@ -725,7 +727,7 @@ Status CreateThinSnapshot(Repository& repo, const CreateOptions& o, Manifest& m)
   std::unordered_set<std::string> vanished;
   RETURN_IF_ERROR(ParallelFor(files.size(), o.threads, [&](size_t i, unsigned) -> Status {
     TreeEntry& e = *files[i];
-    std::string src = JoinPath(o.source, e.path);
+    std::string src = JoinPath(source, e.path);
     std::string dst = JoinPath(tree, e.path);
     auto in = OpenForReading(src);
     if (!in.ok() && in.status().code() == StatusCode::kNotFound) {
@@ -794,37 +796,43 @@ bool ThinPossible(const Repository& repo, const std::string& source,
 Result<Manifest> CreateSnapshot(Repository& repo, const CreateOptions& o) {
   auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(WriteLock lock, repo.LockForWrite());
-  std::error_code ec;
-  std::string source = std::filesystem::absolute(o.source, ec).lexically_normal().string();
-  if (ec || source.empty()) return Status::InvalidArgument("bad source path '" + o.source + "'");
-  if (source.size() > 1 && source.back() == '/') source.pop_back();
+  std::optional<LocalSourceTree> local;
+  if (!o.tree) {
+    std::error_code ec;
+    std::string source = std::filesystem::absolute(o.source, ec).lexically_normal().string();
+    if (ec || source.empty()) return Status::InvalidArgument("bad source path '" + o.source + "'");
+    if (source.size() > 1 && source.back() == '/') source.pop_back();
+    local.emplace(std::move(source));
+  }
+  SourceTree& tree = o.tree ? *o.tree : *local;
+  const std::string source = tree.local_root();
 
   Manifest m;
   m.id = RandomHex(8);
   m.name = o.name;
-  m.source = source;
+  m.source = tree.identity();
   m.chunk_size = repo.config().chunk_size;
-  ASSIGN_OR_RETURN(ScanResult scan, ScanTree(source, o.filter));
+  ASSIGN_OR_RETURN(ScanResult scan, tree.Scan(o.filter));
   m.entries = std::move(scan.entries);
   m.warnings = std::move(scan.warnings);
   CountEntries(m);
   if (o.progress) o.progress->total_files = m.stats.files;
 
   bool thin = false;
-  if (o.mode != SnapshotMode::kRepository) {
+  if (o.mode != SnapshotMode::kRepository && !source.empty()) {
     thin = ThinPossible(repo, source, m.entries);
-    if (o.mode == SnapshotMode::kThin && !thin) {
-      return Status::FailedPrecondition(
-          fmt::format("reflink clones from '{}' into '{}' do not work", source, repo.path()),
-          "put the repository on the same XFS (reflink=1) or btrfs filesystem as the source, "
-          "or use --mode repository");
-    }
+  }
+  if (o.mode == SnapshotMode::kThin && !thin) {
+    return Status::FailedPrecondition(
+        fmt::format("reflink clones from '{}' into '{}' do not work", m.source, repo.path()),
+        "put the repository on the same XFS (reflink=1) or btrfs filesystem as the source, "
+        "or use --mode repository");
   }
   if (thin) {
     m.kind = SnapshotKind::kThin;
-    RETURN_IF_ERROR(CreateThinSnapshot(repo, o, m));
+    RETURN_IF_ERROR(CreateThinSnapshot(repo, source, o, m));
   } else {
-    RETURN_IF_ERROR(CreateRepositorySnapshot(repo, o, m));
+    RETURN_IF_ERROR(CreateRepositorySnapshot(repo, tree, o, m));
   }
   CountEntries(m);
   m.created_unix_ns = NowNs();

@@ -24,6 +24,7 @@
 #include "storage/manifest.h"
 #include "storage/progress.h"
 #include "storage/repository.h"
+#include "storage/source_tree.h"
 #include "storage/tree_scan.h"
 
 namespace dbaas::storage {
@@ -62,7 +63,9 @@ using BeforeCommitFn =
 
 struct CreateOptions {
   std::string source;  // directory to snapshot
-  std::string name;    // optional label
+  // Or a tree read through this (the caller's, alive for the call) instead of `source`.
+  SourceTree* tree = nullptr;
+  std::string name;  // optional label
   // Parent for the incremental check: an id, prefix or name. Empty: the newest repository
   // snapshot of the same source path, if any.
   std::string parent;

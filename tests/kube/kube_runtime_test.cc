@@ -451,6 +451,79 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
   }
 }
 
+// The repository method (kube_runtime/repository_backup.h): the pod's files read through
+// its agent into dbaasd's repository while the agent holds backup mode, under pgbench load;
+// the second backup stores only what changed (the first is its parent: the agent's listing
+// shows the files unchanged); the restore sends the copy to an empty volume in another
+// namespace, where the engines' restore makes a consistent, writable instance of it.
+TEST_F(KubeRuntimeTest,
+       ARepositoryBackupUnderWriteLoadIsIncrementalAndRestoresConsistentElsewhere) {
+  ASSERT_EQ(daemon_.Post("/instances", json{{"name", "shop"}, {"type", "postgresql"}}).status, 201)
+      << node_->Log();
+  const json source = AgentState("shop");
+  ASSERT_TRUE(source.is_object());
+  auto init = RunProcess(PgTool("pgbench", source["login"], {"-i", "-s", "2", "-q"}),
+                         std::chrono::minutes(3));
+  ASSERT_TRUE(init.ok() && init->exit_code == 0) << (init.ok() ? init->output : "");
+  auto first = daemon_.Post("/instances/shop/backup",
+                            json{{"backupName", "first"}, {"repository", "local"}});
+  ASSERT_EQ(first.status, 201) << first.raw << "\n" << node_->Log();
+  EXPECT_EQ(first.body["backup"]["snapshotKind"], "repository");
+  EXPECT_FALSE(first.body["backup"].contains("volumeSnapshot"));
+  {
+    auto conn = engines::PgConnection::Connect(source["login"].value("uri", ""));
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    ASSERT_TRUE(conn->Query("create table before_backup (id int)").ok());
+    ASSERT_TRUE(conn->Query("insert into before_backup select generate_series(1, 1000)").ok());
+  }
+  auto load =
+      Process::Start(PgTool("pgbench", source["login"], {"-n", "-c", "4", "-j", "2", "-T", "15"}));
+  ASSERT_TRUE(load.ok()) << load.status().ToString();
+  std::this_thread::sleep_for(seconds(3));
+  const auto asked = std::chrono::steady_clock::now();
+  auto second = daemon_.Post("/instances/shop/backup",
+                             json{{"backupName", "second"}, {"repository", "local"}});
+  ASSERT_EQ(second.status, 201) << second.raw << "\n" << node_->Log();
+  fmt::print("kube runtime: repository backup under load in {:.2f} s ({} of {} bytes stored)\n",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count(),
+             second.body["backup"].value("storedBytes", 0),
+             second.body["backup"].value("dataBytes", 0));
+  auto finished = load->Wait(seconds(60));
+  ASSERT_TRUE(finished.ok() && *finished == 0) << "pgbench failed during the backup";
+  const json b = second.body["backup"];
+  EXPECT_EQ(b["state"], "ready");
+  EXPECT_EQ(b["snapshotKind"], "repository");
+  EXPECT_FALSE(b.value("stopLsn", "").empty());
+  EXPECT_GT(b.value("dataBytes", 0), 20 << 20) << b.dump();
+  EXPECT_LT(b.value("storedBytes", 0), b.value("dataBytes", 0) / 2)
+      << "the incremental stored more than half the data: " << b.dump();
+  EXPECT_FALSE(Stored("/apis/snapshot.storage.k8s.io/v1/namespaces/dbaas-shop/volumesnapshots/"
+                      "second")
+                   .is_object());
+
+  auto restored = daemon_.Post("/instances/shop/restore",
+                               json{{"backupName", "second"}, {"newInstanceName", "shopcopy"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw << "\n" << node_->Log();
+  EXPECT_EQ(restored.body["instance"]["status"], "running");
+  json claim = Stored(
+      "/api/v1/namespaces/dbaas-shopcopy/persistentvolumeclaims/data-shopcopy-postgresql-local-0");
+  ASSERT_TRUE(claim.is_object());
+  EXPECT_FALSE(claim["spec"].contains("dataSource")) << "filled by the agent, not a snapshot";
+  const long history = ExpectPgbenchConsistent("shopcopy");
+  EXPECT_GT(history, 0) << "no transaction of the load is in the backup";
+  const json copy = AgentState("shopcopy");
+  {
+    auto conn = engines::PgConnection::Connect(copy["login"].value("uri", ""));
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    EXPECT_EQ(conn->QueryValue("select count(*) from before_backup").value_or(""), "1000");
+    ASSERT_TRUE(conn->Query("insert into before_backup values (0)").ok()) << "not writable";
+  }
+  EXPECT_NE(copy["login"]["password"], source["login"]["password"]);
+  for (const char* name : {"shopcopy", "shop"}) {
+    ASSERT_EQ(daemon_.Delete(std::string("/instances/") + name).status, 200);
+  }
+}
+
 // kill -9 of dbaasd in the middle of a volume snapshot backup (the snapshot cut, backup
 // mode held at the agent): at the restart the cut-off backup is gone from the catalog with
 // its VolumeSnapshot, and the agent left backup mode by itself when the lease the daemon no

@@ -54,12 +54,35 @@ std::string JsonEscape(const std::string& s) {
   return out;
 }
 
-// The backup_manifest pg_basebackup would write (version 1, no per-file checksums: sizes
-// are checked; the chunks' SHA-256 in the repository protect the content).
-std::string BackupManifest(const std::vector<TreeEntry>& entries,
-                           const std::vector<ExtraFile>& extras, uint32_t timeline,
-                           const std::string& start_lsn, const std::string& stop_lsn,
-                           int64_t now_ns) {
+// The last "FATAL:" line of a server log that says why it stopped, without its prefix; ""
+// if none.
+std::string LastFatalLine(const std::string& log_path) {
+  auto text = ReadFileToString(log_path, 16 << 20);
+  if (!text.ok()) return "";
+  // Our own connection, refused while the server was going down, logs a FATAL too, and may
+  // do so after the one that says why: the refusals ("the database system is ...") are not it.
+  for (size_t end = text->size(); end > 0;) {
+    auto at = text->rfind("FATAL:  ", end - 1);
+    if (at == std::string::npos) return "";
+    std::string line = text->substr(at + 8, text->find('\n', at) - at - 8);
+    if (!line.starts_with("the database system is ")) return line;
+    end = at;
+  }
+  return "";
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string PgBackupManifest(const std::vector<TreeEntry>& entries,
+                             const std::vector<ExtraFile>& extras, uint32_t timeline,
+                             const std::string& start_lsn, const std::string& stop_lsn,
+                             int64_t now_ns) {
   std::vector<std::string> lines;
   auto add = [&lines](const std::string& path, uint64_t size, int64_t mtime_ns) {
     lines.push_back(fmt::format("{{ \"Path\": \"{}\", \"Size\": {}, \"Last-Modified\": \"{}\" }}",
@@ -85,31 +108,6 @@ std::string BackupManifest(const std::vector<TreeEntry>& entries,
   // The checksum covers everything before its own line.
   return body + fmt::format("\"Manifest-Checksum\": \"{}\"}}\n", Sha256(body).Hex());
 }
-
-// The last "FATAL:" line of a server log that says why it stopped, without its prefix; ""
-// if none.
-std::string LastFatalLine(const std::string& log_path) {
-  auto text = ReadFileToString(log_path, 16 << 20);
-  if (!text.ok()) return "";
-  // Our own connection, refused while the server was going down, logs a FATAL too, and may
-  // do so after the one that says why: the refusals ("the database system is ...") are not it.
-  for (size_t end = text->size(); end > 0;) {
-    auto at = text->rfind("FATAL:  ", end - 1);
-    if (at == std::string::npos) return "";
-    std::string line = text->substr(at + 8, text->find('\n', at) - at - 8);
-    if (!line.starts_with("the database system is ")) return line;
-    end = at;
-  }
-  return "";
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 Result<uint64_t> ParseLsn(const std::string& lsn) {
   auto slash = lsn.find('/');
@@ -229,6 +227,8 @@ class PgVolumeBackup final : public VolumeBackup {
     facts_ = Facts(nullptr);
   }
   const BackupFacts& begun() const override { return facts_; }
+  std::string data_dir() const override { return instance_.data_dir(); }
+  storage::ScanFilterFn copy_filter() const override { return PgBackupFilter; }
   Result<VolumeBackupEnd> End() override {
     ASSIGN_OR_RETURN(PgBackupEnded ended, session_.End());
     VolumeBackupEnd out;
@@ -311,7 +311,7 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     for (auto& [path, source] : log_files) add(path, "", std::move(source));
     // Directories pg_basebackup creates that a restored server expects.
     std::string manifest =
-        BackupManifest(entries, extras, info.timeline, info.start_lsn, info.stop_lsn, NowNs());
+        PgBackupManifest(entries, extras, info.timeline, info.start_lsn, info.stop_lsn, NowNs());
     add("backup_manifest", std::move(manifest), "");
     std::map<std::string, std::string> annotations = ToAnnotations(info.Facts());
     annotations["instance"] = instance.name();

@@ -102,6 +102,14 @@ Result<PgInstance> RestorePostgresVolumeCopy(const std::string& copy_data_dir,
 Status PgVerifyBackupFiles(const std::string& bin_dir, const std::string& data_dir,
                            const ToolRunner& run, FileCheck& check);
 
+// The backup_manifest pg_basebackup would write for a copy of `entries` with `extras` added
+// (version 1, no per-file checksums: sizes are checked; the chunks' SHA-256 in the
+// repository protect the content), for pg_verifybackup to check a restore by.
+std::string PgBackupManifest(const std::vector<storage::TreeEntry>& entries,
+                             const std::vector<storage::ExtraFile>& extras, uint32_t timeline,
+                             const std::string& start_lsn, const std::string& stop_lsn,
+                             int64_t now_ns);
+
 // Which paths a base backup leaves out (relative to PGDATA).
 storage::ScanFilter PgBackupFilter(const std::string& path, bool is_directory);
 

@@ -1,0 +1,37 @@
+// A pod's data directory as a storage::SourceTree (storage/source_tree.h): listed and read
+// through the in-pod agent (agent/pod_agent.h, GET /v1/backups/:id/tree and /range) while
+// it holds backup mode, so that the daemon's repository takes the volume's files with its
+// dedup, incrementals and checks, though no claim of the pod's namespace can be mounted
+// where the daemon runs.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "kube_runtime/agent_client.h"
+#include "storage/source_tree.h"
+
+namespace dbaas::kube_runtime {
+
+class AgentSourceTree final : public storage::SourceTree {
+ public:
+  // `identity`: what the snapshots of this instance's volume record as their source (the
+  // next one's parent is found by it). `agents` outlives this.
+  AgentSourceTree(const AgentClient& agents, AgentEndpoint agent, std::string backup_id,
+                  std::string identity);
+  const std::string& identity() const override { return identity_; }
+  std::string local_root() const override { return ""; }
+  // The agent's list, checked as a manifest's entries are (safe paths, sorted, under their
+  // directories: the pod is the tenant's), then `filter` applied.
+  Result<storage::ScanResult> Scan(const storage::ScanFilterFn& filter) override;
+  // No request yet: a file gone since the scan is found at its first read (kNotFound).
+  Result<std::unique_ptr<storage::SourceFile>> Open(const std::string& path) override;
+
+ private:
+  const AgentClient& agents_;
+  AgentEndpoint agent_;
+  std::string backup_id_;
+  std::string identity_;
+};
+
+}  // namespace dbaas::kube_runtime
