@@ -92,6 +92,10 @@ Result<catalog::JobRecord> Service::CreateBackup(const BackupRequest& request) {
         "give primary or standby");
   }
   ASSIGN_OR_RETURN(catalog::InstanceRecord instance, catalog_->GetInstance(request.instance));
+  {
+    ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(instance.type));
+    RETURN_IF_ERROR(engine->CheckBackupStore(request.into, request.instance));
+  }
   if (request.from == "standby" && instance.replication.members.size() < 2) {
     return Status::FailedPrecondition(
         fmt::format("instance '{}' has no standby to back up from", request.instance),

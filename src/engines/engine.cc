@@ -478,16 +478,19 @@ class PackagedEngineSet final : public EngineSet {
 
 }  // namespace
 
+Status Engine::CheckBackupStore(BackupStore into, const std::string& instance) const {
+  if (into != BackupStore::kVolumeSnapshot) return Status::Ok();
+  return Status::InvalidArgument(
+      fmt::format("instance '{}' runs on this machine: its backups go into the repository",
+                  instance),
+      "volume snapshots are the Kubernetes runtime's (docs/KUBERNETES.md); leave "
+      "`repository` out or set it to \"local\"");
+}
+
 Result<EngineBackup> Engine::BackupInto(BackupStore into, const Instance& instance,
                                         storage::Repository& repo, const std::string& name,
                                         storage::Progress* progress) const {
-  if (into == BackupStore::kVolumeSnapshot) {
-    return Status::InvalidArgument(
-        fmt::format("instance '{}' runs on this machine: its backups go into the repository",
-                    instance.name()),
-        "volume snapshots are the Kubernetes runtime's (docs/KUBERNETES.md); leave "
-        "`repository` out or set it to \"local\"");
-  }
+  RETURN_IF_ERROR(CheckBackupStore(into, instance.name()));
   return Backup(instance, repo, name, progress);
 }
 

@@ -49,8 +49,11 @@ class Engine {
   virtual Result<EngineBackup> Backup(const Instance& instance, storage::Repository& repo,
                                       const std::string& name,
                                       storage::Progress* progress) const = 0;
-  // Backup into `into`: Backup, for an engine whose runtime has nothing but its repository
-  // (kVolumeSnapshot refused with the reason).
+  // Whether a backup of `instance` can go into `into`; kInvalidArgument with the reason if
+  // not (an engine whose runtime has nothing but its repository: kVolumeSnapshot).
+  virtual Status CheckBackupStore(BackupStore into, const std::string& instance) const;
+  // Backup into `into` (CheckBackupStore): Backup, for an engine whose runtime has nothing
+  // but its repository.
   virtual Result<EngineBackup> BackupInto(BackupStore into, const Instance& instance,
                                           storage::Repository& repo, const std::string& name,
                                           storage::Progress* progress) const;

@@ -363,6 +363,9 @@ class KubeEngine final : public engines::Engine {
         std::make_unique<PodInstance>(cluster_, name, JoinPath(data_root, name), type(), *token));
   }
 
+  Status CheckBackupStore(engines::BackupStore, const std::string&) const override {
+    return Status::Ok();  // both: a VolumeSnapshot is refused by a cluster without the API
+  }
   Result<engines::EngineBackup> Backup(const engines::Instance& instance, storage::Repository& repo,
                                        const std::string& name,
                                        storage::Progress* progress) const override {

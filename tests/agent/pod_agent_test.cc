@@ -25,6 +25,7 @@
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
 #include "runtime/instance_users.h"
+#include "storage/manifest.h"
 #include "test_hosts.h"
 #include "test_util.h"
 
@@ -511,6 +512,111 @@ TEST_F(PodAgentTest, AnInstanceIsRestoredFromACopyOfItsVolumeMadeInBackupMode) {
   ASSERT_GT(port, 0);
   EXPECT_NE(Log().find("opened in"), std::string::npos) << Log();
   check(Instance(port));
+}
+
+// The repository method's half in the pod: in backup mode the data directory is listed (a
+// manifest without content, the engine's filter applied) and read range by range; nothing
+// outside it, nothing through a link, nothing once backup mode has ended.
+TEST_F(PodAgentTest, InBackupModeTheDataDirectoryIsListedAndReadAndNothingOnceItEnds) {
+  const int port = StartAgent();
+  ASSERT_GT(port, 0);
+  const std::string data_dir = root_ / (volume_ + "/data/" + name_ + "/data");
+  ASSERT_TRUE(PathExists(JoinPath(data_dir, "PG_VERSION"))) << data_dir;
+  // A link a tenant could have made, to a file of the pod's.
+  ASSERT_EQ(::symlink("/etc", JoinPath(data_dir, "escape").c_str()), 0);
+  auto begun = Call("POST", port, "/v1/backups", token_, R"({"label": "files"})");
+  ASSERT_TRUE(begun && begun->status == 201) << (begun ? begun->body : "");
+  const std::string id = json::parse(begun->body)["id"];
+  const std::string base = "/v1/backups/" + id;
+  EXPECT_EQ(Status("GET", port, base + "/tree"), 401);
+
+  auto tree = Call("GET", port, base + "/tree", token_);
+  ASSERT_TRUE(tree);
+  ASSERT_EQ(tree->status, 200) << tree->body;
+  auto listed = storage::ParseManifest(tree->body);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::map<std::string, storage::TreeEntry> entries;
+  for (const storage::TreeEntry& e : listed->entries) entries[e.path] = e;
+  ASSERT_TRUE(entries.count("global/pg_control"));
+  EXPECT_EQ(entries["global/pg_control"].size, 8192u);
+  EXPECT_EQ(entries["escape"].type, storage::EntryType::kSymlink) << "listed, not followed";
+  EXPECT_FALSE(entries.count("postmaster.pid")) << "what pg_basebackup leaves out stays out";
+  ASSERT_TRUE(entries.count("pg_wal"));
+  for (const auto& [path, e] : entries) EXPECT_FALSE(path.starts_with("pg_wal/")) << path;
+
+  auto range = [&](const std::string& query) {
+    return Call("GET", port, base + "/range?" + query, token_);
+  };
+  auto version = range("path=PG_VERSION&offset=0&length=100");
+  ASSERT_TRUE(version);
+  ASSERT_EQ(version->status, 200) << version->body;
+  EXPECT_EQ(version->body, ReadFile(JoinPath(data_dir, "PG_VERSION")));
+  auto tail = range("path=global/pg_control&offset=8000&length=4096");
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(tail->status, 200);
+  EXPECT_EQ(tail->body.size(), 192u) << "short only at the file's end";
+  auto gone = range("path=base/1/999999&offset=0&length=10");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 410) << gone->body;
+  for (const char* bad :
+       {"path=../../secrets/agent-token&offset=0&length=10", "path=/etc/passwd&offset=0&length=10",
+        "path=.&offset=0&length=10", "path=PG_VERSION&offset=x&length=10",
+        "path=PG_VERSION&offset=0", "path=PG_VERSION&offset=0&length=16777217"}) {
+    auto res = range(bad);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << bad << ": " << res->body;
+  }
+  auto through_link = range("path=escape/passwd&offset=0&length=100");
+  ASSERT_TRUE(through_link);
+  EXPECT_NE(through_link->status, 200) << "read through a link: " << through_link->body;
+  EXPECT_EQ(through_link->body.find("root:"), std::string::npos);
+  EXPECT_EQ(Status("GET", port, "/v1/backups/0123456789abcdef/tree", token_), 404);
+
+  auto ended = Call("POST", port, base + "/end", token_);
+  ASSERT_TRUE(ended && ended->status == 200) << (ended ? ended->body : "");
+  EXPECT_EQ(Status("GET", port, base + "/tree", token_), 409);
+  auto after = range("path=PG_VERSION&offset=0&length=100");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 409) << "a file read after the end is no part of the copy";
+  EXPECT_EQ(Status("DELETE", port, base, token_), 204);
+}
+
+// The restore's half of the repository method: into an empty volume, the daemon sends the
+// copy file by file; every path stays inside the copy's directory.
+TEST_F(PodAgentTest, ACopySentToAnEmptyVolumeIsWrittenThereAndNowhereElse) {
+  more_args_ = {"--restore-from", "orders"};
+  name_ = "fresh";
+  const int port = StartAgent();
+  ASSERT_GT(port, 0);
+  const std::string copy = root_ / (volume_ + "/data/.volume-copy/data");
+  auto put = [&](const std::string& query, const std::string& body) {
+    auto res = Call("PUT", port, "/v1/restore/copy?" + query, token_, body);
+    return res ? res->status : -1;
+  };
+  EXPECT_EQ(put("path=base&directory=1", ""), 204);
+  EXPECT_EQ(put("path=base/5/1259&offset=0", "hello "), 204);
+  EXPECT_EQ(put("path=base/5/1259&offset=6", "world"), 204);
+  EXPECT_EQ(ReadFile(JoinPath(copy, "base/5/1259")), "hello world");
+  struct stat st {};
+  ASSERT_EQ(::stat(JoinPath(copy, "base/5/1259").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(put("path=empty&offset=0", ""), 204);
+  EXPECT_TRUE(PathExists(JoinPath(copy, "empty")));
+  for (const char* bad : {"path=../../escaped&offset=0", "path=/tmp/x&offset=0", "path=.&offset=0",
+                          "path=base/f", "path=base/f&offset=-1"}) {
+    EXPECT_EQ(put(bad, "x"), 400) << bad;
+  }
+  EXPECT_FALSE(PathExists(root_ / (volume_ + "/escaped")));
+  // A link in the copy (none is sent, but the volume is the pod's) leads nowhere.
+  const std::string outside = root_ / "outside";
+  ASSERT_TRUE(MakeDirs(outside).ok());
+  ASSERT_EQ(::chmod(outside.c_str(), 0777), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), JoinPath(copy, "link").c_str()), 0);
+  EXPECT_NE(put("path=link/f&offset=0", "x"), 204);
+  EXPECT_FALSE(PathExists(JoinPath(outside, "f")));
+  auto no_token = Call("PUT", port, "/v1/restore/copy?path=a&offset=0", "", "x");
+  ASSERT_TRUE(no_token);
+  EXPECT_EQ(no_token->status, 401);
 }
 
 TEST_F(PodAgentTest, AnInstanceWhoseMakingWasCutOffIsMadeAgain) {

@@ -17,6 +17,8 @@
 #include "storage/repository.h"
 #include "storage/snapshot_create.h"
 #include "storage/snapshot_restore.h"
+#include "storage/source_tree.h"
+#include "storage/tree_scan.h"
 #include "test_util.h"
 
 namespace dbaas::storage {
@@ -723,6 +725,82 @@ TEST_F(SnapshotTest, FilterLeavesPathsOut) {
   EXPECT_FALSE(fs::exists(tmp_ / "out/text"));
   EXPECT_TRUE(fs::is_directory(tmp_ / "out/base"));
   EXPECT_TRUE(fs::is_empty(tmp_ / "out/base"));
+}
+
+// A tree listed whole elsewhere (a pod's agent) filtered as a scan would have filtered it.
+TEST_F(SnapshotTest, FilterEntriesLeavesWhatAScanWithTheFilterLeaves) {
+  ScanFilterFn filter = [](const std::string& path, bool) {
+    if (path == "text" || path == "empty_dir") return ScanFilter::kSkip;
+    if (path == "base/1") return ScanFilter::kIncludeEmpty;
+    return ScanFilter::kInclude;
+  };
+  auto whole = ScanTree(source_);
+  auto filtered = ScanTree(source_, filter);
+  ASSERT_TRUE(whole.ok() && filtered.ok());
+  std::vector<std::string> want, got;
+  for (const TreeEntry& e : filtered->entries) want.push_back(e.path);
+  for (const TreeEntry& e : FilterEntries(whole->entries, filter)) got.push_back(e.path);
+  EXPECT_EQ(got, want);
+  EXPECT_NE(std::find(got.begin(), got.end(), "base/1"), got.end());
+  EXPECT_EQ(std::find(got.begin(), got.end(), "base/1/1259"), got.end());
+}
+
+// A tree served from elsewhere: the snapshot records its identity (the next one's parent is
+// found by it, and an unchanged file is not read again), never clones it, and a file that
+// is gone at its first read is left out as a vanished one, not a failure.
+class ServedTree final : public SourceTree {
+ public:
+  explicit ServedTree(std::string root) : local_(std::move(root)) {}
+  const std::string& identity() const override { return identity_; }
+  std::string local_root() const override { return ""; }
+  Result<ScanResult> Scan(const ScanFilterFn& filter) override { return local_.Scan(filter); }
+  Result<std::unique_ptr<SourceFile>> Open(const std::string& path) override {
+    opened.push_back(path);
+    if (path == gone) return std::unique_ptr<SourceFile>(std::make_unique<GoneFile>());
+    return local_.Open(path);
+  }
+  std::vector<std::string> opened;
+  std::string gone;
+
+ private:
+  struct GoneFile final : SourceFile {
+    Result<size_t> Read(uint8_t*, size_t, uint64_t) override {
+      return Status::NotFound("deleted since it was listed");
+    }
+  };
+  LocalSourceTree local_;
+  std::string identity_ = "kube://dbaas-a/a";
+};
+
+TEST_F(SnapshotTest, ATreeServedFromElsewhereIsStoredIncrementallyAndItsVanishedFilesLeftOut) {
+  ServedTree tree(source_);
+  tree.gone = "text";
+  CreateOptions o;
+  o.tree = &tree;
+  o.mode = SnapshotMode::kAuto;
+  auto first = CreateSnapshot(*repo_, o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->kind, SnapshotKind::kRepository);
+  EXPECT_EQ(first->source, "kube://dbaas-a/a");
+  for (const TreeEntry& e : first->entries) EXPECT_NE(e.path, "text");
+  EXPECT_NE(std::find(first->warnings.begin(), first->warnings.end(),
+                      "file 'text' vanished during the snapshot"),
+            first->warnings.end());
+  fs::remove(source_ + "/text");
+  Restore(*first, tmp_ / "out");
+  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+
+  tree.gone.clear();
+  tree.opened.clear();
+  WriteFile(source_ + "/new", "new");
+  auto second = CreateSnapshot(*repo_, o);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->parent, first->id);
+  EXPECT_EQ(tree.opened, std::vector<std::string>{"new"}) << "unchanged files read again";
+  o.mode = SnapshotMode::kThin;
+  auto thin = CreateSnapshot(*repo_, o);
+  ASSERT_FALSE(thin.ok());
+  EXPECT_EQ(thin.status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SnapshotTest, ExtraFilesJoinTheSnapshotBeforeCommit) {
