@@ -326,7 +326,7 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
   backup->require_subcommand(1);
 
   struct Args {
-    std::string instance, name, from;
+    std::string instance, name, from, into;
     std::vector<std::string> copy_to;
     int retention_days = 0;
     bool no_wait = false;
@@ -343,6 +343,11 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
                    "primary (default) or standby: a streaming standby of an instance with "
                    "standbys does the reading")
       ->check(CLI::IsMember({"primary", "standby"}));
+  create
+      ->add_option("--into", a->into,
+                   "Where the data files go: local (dbaasd's repository) or volumeSnapshot (a "
+                   "CSI VolumeSnapshot: the Kubernetes runtime); default: the runtime's choice")
+      ->check(CLI::IsMember({"local", "volumeSnapshot"}));
   create->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
   create->callback([&g, c, a] {
     g.action = [&g, c, a] {
@@ -352,6 +357,7 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
         if (a->retention_days != 0) body["retentionDays"] = a->retention_days;
         if (!a->copy_to.empty()) body["repositories"] = a->copy_to;
         if (!a->from.empty()) body["from"] = a->from;
+        if (!a->into.empty()) body["repository"] = a->into;
         std::string path = fmt::format("/instances/{}/backup", PathSegment(a->instance));
         ASSIGN_OR_RETURN(json job, StartAndWait(api, g, path, body, "backup", a->no_wait));
         if (a->no_wait) return Show(g, job, PrintJob);

@@ -78,6 +78,7 @@ check "restore --from-repository" test "$(jq -r '.status + " " + .restoredFrom.b
 "$dbaas" instance rm app-far >/dev/null
 exits_with "unknown repository" 2 "not configured" "$dbaas" repository backups elsewhere
 exits_with "copy to an unknown repository" 2 "not configured" "$dbaas" backup create app --copy-to elsewhere
+exits_with "a volume snapshot on this machine" 2 "runs on this machine" "$dbaas" backup create app --into volumeSnapshot
 exits_with "restore from an unknown repository" 2 "not configured" "$dbaas" restore app offsite-1 --to x --from-repository elsewhere
 "$dbaas" backup rm app offsite-1 >/dev/null
 
