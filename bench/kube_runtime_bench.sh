@@ -26,15 +26,20 @@ source "$REPO_ROOT/bench/dbaasd_lib.sh"
 ((EUID == 0)) || { echo "run as root (network namespaces, OS users per instance)" >&2; exit 1; }
 [[ -x $TEST ]] || { echo "build first: cmake --build build/release ($TEST)" >&2; exit 1; }
 
-# One run of the Kubernetes tests: "create backup restore" seconds.
+# One run of the Kubernetes tests: "create backup restore full incremental restore" seconds
+# (the volumeSnapshot method's backup and restore, then the repository method's full
+# backup of an idle instance, its incremental under load and the restore from it).
 kube_once() {
   local out
   out=$(env ${KUBECONFIG:+DBAAS_TEST_KUBECONFIG=$KUBECONFIG} "$TEST" \
-    --gtest_filter='KubeRuntimeTest.AnInstanceIsMade*:KubeRuntimeTest.AVolumeSnapshotBackupUnder*' \
+    --gtest_filter='KubeRuntimeTest.AnInstanceIsMade*:KubeRuntimeTest.AVolumeSnapshotBackupUnder*:KubeRuntimeTest.ARepositoryBackupUnder*' \
     2>&1) || { echo "$out" >&2; exit 1; }
   echo "$(grep -o 'created and running in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
-    "$(grep -o 'restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $7}')"
+    "$(grep -o 'restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $7}')" \
+    "$(grep -o 'first repository backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
+    "$(grep -o 'repository backup under load in [0-9.]*' <<<"$out" | awk '{print $6}')" \
+    "$(grep -o 'restored from the repository in [0-9.]*' <<<"$out" | awk '{print $6}')"
 }
 
 start_dbaasd kube-bench-local
@@ -63,16 +68,20 @@ local_once() {
   api DELETE /instances/bench/backups/under-load >/dev/null || true
   echo "$create $backup $restore"
 }
-declare -a kc kb kr lc lb lr
+declare -a kc kb kr kf ki kir lc lb lr
+kube_round() {
+  read -r c b r f i ir <<<"$(kube_once)"
+  kc+=("$c") kb+=("$b") kr+=("$r") kf+=("$f") ki+=("$i") kir+=("$ir")
+}
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2)); then
-    read -r c b r <<<"$(kube_once)"; kc+=("$c") kb+=("$b") kr+=("$r")
+    kube_round
     read -r c b r <<<"$(local_once)"; lc+=("$c") lb+=("$b") lr+=("$r")
   else
     read -r c b r <<<"$(local_once)"; lc+=("$c") lb+=("$b") lr+=("$r")
-    read -r c b r <<<"$(kube_once)"; kc+=("$c") kb+=("$b") kr+=("$r")
+    kube_round
   fi
-  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s, local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s"
+  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s"
 done
 worst() { printf '%s\n' "$@" | sort -n | tail -1; }
 row() {  # row LABEL VALUES...
@@ -93,3 +102,6 @@ row "backup under load, kubernetes (volumeSnapshot)" "${kb[@]}"
 row "backup under load, local (repository)" "${lb[@]}"
 row "restore to running, kubernetes (imported snapshot)" "${kr[@]}"
 row "restore to running, local (repository)" "${lr[@]}"
+row "full backup of the idle instance, kubernetes (repository, through the agent)" "${kf[@]}"
+row "incremental under load, kubernetes (repository, through the agent)" "${ki[@]}"
+row "restore to running, kubernetes (repository: the copy sent to an empty volume)" "${kir[@]}"

@@ -2,8 +2,12 @@
 // bodies, JSON answers, and where a restore keeps its parts on the volume.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +26,18 @@ inline nlohmann::json ErrorBody(const std::string& code, const Status& st) {
 inline void SendJson(http::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
+}
+
+// The query parameter `key` as a count of bytes (digits only); kInvalidArgument naming it.
+inline Result<uint64_t> ByteCountParam(const http::Request& req, const char* key) {
+  const std::string text = req.get_param_value(key);
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return Status::InvalidArgument(
+        fmt::format("{} must be a number of bytes, not '{}'", key, text));
+  }
+  return value;
 }
 
 // On the volume (--data): the restore from a volume copy finished; the copy's own directory

@@ -378,13 +378,10 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
               {"leaseSeconds", lease_seconds},
               {"begun", FactsJson(backup_->begun())}});
   });
-  auto held = [this](const http::Request& req, http::Response& res) {
-    return HeldBackup(req, res);
-  };
   // Idempotent: a daemon whose answer was lost asks again and gets the same end.
-  server.Post("/v1/backups/:id/end", [this, held](const http::Request& req, http::Response& res) {
+  server.Post("/v1/backups/:id/end", [this](const http::Request& req, http::Response& res) {
     std::lock_guard lock(backup_mu_);
-    if (!held(req, res)) return;
+    if (!HeldBackup(req, res)) return;
     if (!backup_end_) {
       auto ended = backup_->End();
       if (!ended.ok()) {
@@ -407,9 +404,9 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
   });
   // One of the log files an ended backup names (?path=, as `end` listed it), as bytes. The
   // lock is held while it is read: a release waits for the read (a segment, 16 MiB).
-  server.Get("/v1/backups/:id/file", [this, held](const http::Request& req, http::Response& res) {
+  server.Get("/v1/backups/:id/file", [this](const http::Request& req, http::Response& res) {
     std::lock_guard lock(backup_mu_);
-    if (!held(req, res)) return;
+    if (!HeldBackup(req, res)) return;
     const std::string path = req.get_param_value("path");
     std::string source;
     if (backup_end_) {
@@ -434,7 +431,7 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
     res.status = 200;
     res.set_content(std::move(content).value(), "application/octet-stream");
   });
-  server.Post("/v1/backups/:id/renew", [this, held](const http::Request& req, http::Response& res) {
+  server.Post("/v1/backups/:id/renew", [this](const http::Request& req, http::Response& res) {
     std::string label;
     int lease_seconds = kDefaultLeaseSeconds;
     if (Status st = ParseBackupRequest(req.body, label, lease_seconds); !st.ok()) {
@@ -442,14 +439,14 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
       return;
     }
     std::lock_guard lock(backup_mu_);
-    if (!held(req, res)) return;
+    if (!HeldBackup(req, res)) return;
     backup_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(lease_seconds);
     leases_changed_.notify_all();
     SendJson(res, 200, {{"id", backup_id_}, {"leaseSeconds", lease_seconds}});
   });
-  server.Delete("/v1/backups/:id", [this, held](const http::Request& req, http::Response& res) {
+  server.Delete("/v1/backups/:id", [this](const http::Request& req, http::Response& res) {
     std::lock_guard lock(backup_mu_);
-    if (!held(req, res)) return;
+    if (!HeldBackup(req, res)) return;
     DropBackup(backup_end_ ? "the daemon has its log" : "the daemon abandoned it");
     res.status = 204;
   });

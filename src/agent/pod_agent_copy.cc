@@ -2,14 +2,13 @@
 // backup mode is held, the daemon lists the data directory and reads its files range by
 // range into its own repository (kube_runtime/agent_source_tree.h). Nothing is read once
 // backup mode has ended: a copy must lie between the backup's start and its stop.
-#include <charconv>
-#include <chrono>
 #include <string_view>
 
 #include <fmt/format.h>
 
 #include "agent/agent_replies.h"
 #include "agent/pod_agent.h"
+#include "base/clock.h"
 #include "base/files.h"
 #include "base/hex.h"
 #include "storage/manifest.h"
@@ -20,23 +19,6 @@ namespace {
 
 // The most one range answer holds (the daemon asks for 4 MiB).
 constexpr uint64_t kMaxRangeBytes = 16 << 20;
-
-Result<uint64_t> ParseCount(const http::Request& req, const char* key) {
-  const std::string text = req.get_param_value(key);
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-    return Status::InvalidArgument(
-        fmt::format("{} must be a number of bytes, not '{}'", key, text));
-  }
-  return value;
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -73,7 +55,7 @@ void PodAgent::AddCopyRoutes(http::HttpServer& server) {
     tree.id = RandomHex(8);
     tree.kind = storage::SnapshotKind::kThin;  // entries without content
     tree.source = root;
-    tree.created_unix_ns = NowNs();
+    tree.created_unix_ns = NowUnixNs();
     tree.entries = std::move(scan->entries);
     tree.warnings = std::move(scan->warnings);
     res.status = 200;
@@ -84,8 +66,8 @@ void PodAgent::AddCopyRoutes(http::HttpServer& server) {
   // lock: the daemon reads on several connections at once.
   server.Get("/v1/backups/:id/range", [this](const http::Request& req, http::Response& res) {
     const std::string path = req.get_param_value("path");
-    auto offset = ParseCount(req, "offset");
-    auto length = ParseCount(req, "length");
+    auto offset = ByteCountParam(req, "offset");
+    auto length = ByteCountParam(req, "length");
     Status bad = !offset.ok() ? offset.status() : length.status();
     if (bad.ok() && (!storage::IsSafeRelativePath(path) || path == ".")) {
       bad = Status::InvalidArgument(fmt::format("'{}' is not a path in the data directory", path));

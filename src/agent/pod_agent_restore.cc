@@ -4,7 +4,6 @@
 #include <fcntl.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <span>
 
@@ -58,9 +57,7 @@ Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& 
   const json files = parsed.value("files", json::object());
   if (!files.is_object()) return Status::InvalidArgument("files must be an object");
   for (const auto& [name, content] : files.items()) {
-    bool known = false;
-    for (const char* file : engines::kVolumeBackupEndFiles) known = known || name == file;
-    if (!known || !content.is_string()) {
+    if (!engines::IsVolumeBackupEndFile(name) || !content.is_string()) {
       return Status::InvalidArgument(
           fmt::format("files may hold backup_label and tablespace_map as strings, not '{}'", name));
     }
@@ -127,17 +124,10 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
   server.Put("/v1/restore/copy", [this, restoring](const http::Request& req, http::Response& res) {
     const std::string path = req.get_param_value("path");
     const bool directory = req.get_param_value("directory") == "1";
-    uint64_t offset = 0;
-    const std::string offset_text = req.get_param_value("offset");
-    auto [end, ec] =
-        std::from_chars(offset_text.data(), offset_text.data() + offset_text.size(), offset);
-    Status bad;
+    auto offset = directory ? Result<uint64_t>(uint64_t{0}) : ByteCountParam(req, "offset");
+    Status bad = offset.status();
     if (!storage::IsSafeRelativePath(path) || path == ".") {
       bad = Status::InvalidArgument(fmt::format("'{}' is not a path in the data directory", path));
-    } else if (!directory && (offset_text.empty() || ec != std::errc() ||
-                              end != offset_text.data() + offset_text.size())) {
-      bad = Status::InvalidArgument(
-          fmt::format("offset must be a number of bytes, not '{}'", offset_text));
     }
     if (!bad.ok()) {
       SendJson(res, 400, ErrorBody("bad_request", bad));
@@ -145,13 +135,21 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     }
     std::lock_guard lock(mu_);
     if (!restoring(res)) return;
+    if (PathExists(JoinPath(options_.data, options_.restore_from))) {
+      SendJson(res, 409,
+               ErrorBody("has_copy", Status::FailedPrecondition(fmt::format(
+                                         "the volume holds a copy of instance '{}' already (a "
+                                         "claim made from its VolumeSnapshot)",
+                                         options_.restore_from))));
+      return;
+    }
     const std::string target = JoinPath(JoinPath(options_.data, kVolumeCopy), "data/" + path);
     Status stored = MakeDirs(directory ? target : DirName(target), 0700);
     if (stored.ok() && !directory) {
       auto fd = OpenFile(target, O_WRONLY | O_CREAT, 0600);
       const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.body.data()),
                                            req.body.size());
-      stored = fd.ok() ? PwriteAll(fd->get(), bytes, offset, target) : fd.status();
+      stored = fd.ok() ? PwriteAll(fd->get(), bytes, *offset, target) : fd.status();
     }
     if (!stored.ok()) {
       SendJson(res, http::HttpStatusOf(stored.code()), ErrorBody("restore_failed", stored));
@@ -176,6 +174,15 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     // The copy under a name of its own first: the new instance may have the source's name.
     const std::string copy = JoinPath(options_.data, kVolumeCopy);
     const std::string source = JoinPath(options_.data, request->source);
+    if (!PathExists(copy) && !PathExists(source)) {
+      SendJson(res, 409,
+               ErrorBody("no_copy", Status::FailedPrecondition(
+                                        fmt::format("the volume holds no copy of instance '{}'",
+                                                    request->source),
+                                        "a claim made from a VolumeSnapshot of its volume holds "
+                                        "one, or the daemon sends it (PUT /v1/restore/copy)")));
+      return;
+    }
     if (!PathExists(copy) && ::rename(source.c_str(), copy.c_str()) != 0) {
       Status moved = ErrnoStatus("move the volume copy from", source, errno);
       SendJson(res, http::HttpStatusOf(moved.code()), ErrorBody("restore_failed", moved));

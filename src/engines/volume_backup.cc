@@ -4,6 +4,13 @@
 
 namespace dbaas::engines {
 
+bool IsVolumeBackupEndFile(std::string_view path) {
+  for (const char* file : kVolumeBackupEndFiles) {
+    if (path == file) return true;
+  }
+  return false;
+}
+
 bool IsVolumeLogPath(std::string_view path) {
   constexpr std::string_view kDir = "pg_wal/";
   if (!path.starts_with(kDir)) return false;

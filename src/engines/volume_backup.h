@@ -37,6 +37,9 @@ inline constexpr const char* kVolumeBackupEndFiles[] = {"backup_label", "tablesp
 inline constexpr uint64_t kMaxVolumeLogFileBytes = uint64_t{1} << 30;
 inline constexpr uint64_t kMaxRestorableLogFileBytes = uint64_t{64} << 20;
 
+// Whether `path` is one of kVolumeBackupEndFiles.
+bool IsVolumeBackupEndFile(std::string_view path);
+
 // Whether `path` can name one of VolumeBackupEnd's log files where they cross a trust
 // boundary (the pod's agent and the daemon): "pg_wal/<name>", the name of plain characters
 // ([A-Za-z0-9._-], not "." or ".."). Nothing else is written or read by such a name.

@@ -11,8 +11,11 @@
 namespace dbaas::kube_runtime {
 namespace {
 
-// The agent's list: a manifest without content of up to millions of entries.
-constexpr size_t kMaxTreeBytes = size_t{512} << 20;
+// The agent's list: a manifest without content (~100 bytes an entry).
+constexpr size_t kMaxTreeBytes = size_t{256} << 20;
+constexpr size_t kMaxEntries = size_t{2} << 20;
+// The largest file a PostgreSQL data directory holds: a relation segment.
+constexpr uint64_t kMaxFileBytes = uint64_t{1} << 30;
 // A range read: what the snapshot asks for at once (4 MiB), with room.
 constexpr size_t kMaxRangeAnswer = size_t{16} << 20;
 constexpr std::chrono::minutes kTreeTimeout{5};
@@ -25,11 +28,17 @@ class AgentSourceFile final : public storage::SourceFile {
 
   Result<size_t> Read(uint8_t* data, size_t length, uint64_t offset) override {
     std::string bytes;
-    ASSIGN_OR_RETURN(
-        bool there,
+    auto fetched =
         agents_.Fetch(agent_, fmt::format("{}&offset={}&length={}", prefix_, offset, length),
-                      kMaxRangeAnswer, bytes, kRangeTimeout));
-    if (!there) {
+                      kMaxRangeAnswer, bytes, kRangeTimeout);
+    if (!fetched.ok()) {
+      // A 404 says the backup is no longer held (its lease ran out): the copy fails. Only a
+      // 410 (below) says the file is gone.
+      if (fetched.status().code() != StatusCode::kNotFound) return fetched.status();
+      return Status::IoError(fetched.status().message(),
+                             "the agent ended the backup: its lease ran out, or the pod restarted");
+    }
+    if (!*fetched) {
       return Status::NotFound(fmt::format("{}: the file was deleted since it was listed", prefix_));
     }
     if (bytes.size() > length) {
@@ -50,27 +59,57 @@ class AgentSourceFile final : public storage::SourceFile {
 }  // namespace
 
 AgentSourceTree::AgentSourceTree(const AgentClient& agents, AgentEndpoint agent,
-                                 std::string backup_id, std::string identity)
+                                 std::string backup_id, std::string identity, uint64_t max_bytes)
     : agents_(agents),
       agent_(std::move(agent)),
       backup_id_(std::move(backup_id)),
-      identity_(std::move(identity)) {}
+      identity_(std::move(identity)),
+      max_bytes_(max_bytes) {}
 
 Result<storage::ScanResult> AgentSourceTree::Scan(const storage::ScanFilterFn& filter) {
+  auto refuse = [&](const std::string& why) {
+    return Status::IoError(
+        fmt::format("the tree of {}'s volume from its agent: {}", identity_, why),
+        "the pod's agent is not answering as dbaasd's own does");
+  };
   std::string bytes;
-  ASSIGN_OR_RETURN(bool there, agents_.Fetch(agent_, "/v1/backups/" + backup_id_ + "/tree",
-                                             kMaxTreeBytes, bytes, kTreeTimeout));
-  auto listed = there ? storage::ParseManifest(bytes)
-                      : Result<storage::Manifest>(Status::IoError("the agent's tree is gone"));
-  if (!listed.ok()) {
-    return Status::IoError(fmt::format("the tree of {}'s volume from its agent: {}", identity_,
-                                       listed.status().message()),
-                           "the pod's agent is not answering as dbaasd's own does");
+  auto fetched = agents_.Fetch(agent_, "/v1/backups/" + backup_id_ + "/tree", kMaxTreeBytes, bytes,
+                               kTreeTimeout);
+  if (!fetched.ok()) {
+    if (fetched.status().code() != StatusCode::kNotFound) return fetched.status();
+    return Status::IoError(fetched.status().message(),
+                           "the agent holds the backup no more (its lease ran out, or the pod "
+                           "restarted), or it is older than this daemon");
+  }
+  if (!*fetched) return refuse("the agent answered 410");
+  auto listed = storage::ParseManifest(bytes);
+  if (!listed.ok()) return refuse(listed.status().message());
+  if (listed->entries.size() > kMaxEntries) {
+    return refuse(fmt::format("{} entries, more than {}", listed->entries.size(), kMaxEntries));
+  }
+  uint64_t total = 0;
+  for (storage::TreeEntry& e : listed->entries) {
+    if (e.type == storage::EntryType::kSymlink) {
+      return Status::FailedPrecondition(
+          fmt::format("{}'s data directory holds the link '{}'", identity_, e.path),
+          "tablespaces (links in pg_tblspc) are not backed up from pods yet");
+    }
+    if (e.size > kMaxFileBytes) {
+      return refuse(
+          fmt::format("file '{}' of {} bytes, larger than a PostgreSQL segment", e.path, e.size));
+    }
+    total += e.size;
+    e.chunks.reset();
+    e.mode = e.type == storage::EntryType::kDirectory ? 0700 : 0600;
+    e.uid = e.gid = 0;
+  }
+  if (total > max_bytes_) {
+    return refuse(
+        fmt::format("{} bytes of files, more than its volume holds ({})", total, max_bytes_));
   }
   storage::ScanResult out;
   out.entries = storage::FilterEntries(std::move(listed->entries), filter);
   out.warnings = std::move(listed->warnings);
-  for (storage::TreeEntry& e : out.entries) e.chunks.reset();
   return out;
 }
 

@@ -17,12 +17,17 @@ class AgentSourceTree final : public storage::SourceTree {
  public:
   // `identity`: what the snapshots of this instance's volume record as their source (the
   // next one's parent is found by it). `agents` outlives this.
+  // `max_bytes`: the most its files may hold together (the claim's size: a tenant's volume
+  // holds no more), which bounds what the daemon plans and allocates for the copy.
   AgentSourceTree(const AgentClient& agents, AgentEndpoint agent, std::string backup_id,
-                  std::string identity);
+                  std::string identity, uint64_t max_bytes);
   const std::string& identity() const override { return identity_; }
   std::string local_root() const override { return ""; }
   // The agent's list, checked as a manifest's entries are (safe paths, sorted, under their
-  // directories: the pod is the tenant's), then `filter` applied.
+  // directories: the pod is the tenant's) and bounded (at most kMaxEntries entries, no file
+  // over 1 GiB — PostgreSQL's segments — nor all over max_bytes; no symlink: tablespaces
+  // are not copied from pods), then `filter` applied. Modes are kept to 0700/0600 and
+  // owners to root: a restore never makes a tenant's setuid file.
   Result<storage::ScanResult> Scan(const storage::ScanFilterFn& filter) override;
   // No request yet: a file gone since the scan is found at its first read (kNotFound).
   Result<std::unique_ptr<storage::SourceFile>> Open(const std::string& path) override;
@@ -32,6 +37,7 @@ class AgentSourceTree final : public storage::SourceTree {
   AgentEndpoint agent_;
   std::string backup_id_;
   std::string identity_;
+  uint64_t max_bytes_;
 };
 
 }  // namespace dbaas::kube_runtime

@@ -501,12 +501,15 @@ class KubeEngine final : public engines::Engine {
                   storage::Progress* progress) const {
     constexpr size_t kPiece = size_t{8} << 20;  // within the agent's 64 MiB bodies
     ASSIGN_OR_RETURN(storage::ScanResult tree, storage::ScanTree(staging));
+    if (progress != nullptr) {  // sent after it was restored: as much again
+      for (const storage::TreeEntry& e : tree.entries) progress->total_bytes += e.size;
+    }
     std::vector<uint8_t> piece(kPiece);
     for (const storage::TreeEntry& e : tree.entries) {
-      if (e.path == "." || e.path.starts_with("pg_wal/")) continue;
-      bool end_file = false;
-      for (const char* file : engines::kVolumeBackupEndFiles) end_file |= e.path == file;
-      if (end_file) continue;
+      if (e.path == "." || e.path.starts_with("pg_wal/") ||
+          engines::IsVolumeBackupEndFile(e.path)) {
+        continue;
+      }
       const std::string target =
           "/v1/restore/copy?path=" + objstore::UriEncode(e.path, /*keep_slash=*/true);
       if (e.type == storage::EntryType::kDirectory) {

@@ -22,6 +22,8 @@ using nlohmann::json;
 
 // pg_backup_start's checkpoint included.
 constexpr std::chrono::seconds kCallTimeout{60};
+// A renewal answered later than this is tried again at the next tick.
+constexpr std::chrono::seconds kRenewTimeout{8};
 // The smallest WAL segment initdb makes (--wal-segsize).
 constexpr uint64_t kMinSegmentBytes = uint64_t{1} << 20;
 // A timeline's history file: a line per earlier timeline.
@@ -90,7 +92,7 @@ PodBackupSession::~PodBackupSession() {
 
 Status PodBackupSession::Renew() const {
   return agents_
-      .Call(agent_, "POST", "/v1/backups/" + id_ + "/renew", kCallTimeout,
+      .Call(agent_, "POST", "/v1/backups/" + id_ + "/renew", kRenewTimeout,
             {{"leaseSeconds", kBackupLease.count()}})
       .status();
 }
@@ -150,11 +152,19 @@ Status PodBackupSession::FetchLog(const PodBackupEnd& end, const std::string& st
 LeaseRenewer::LeaseRenewer(const PodBackupSession& session) : session_(session) {
   thread_ = std::thread([this] {
     std::unique_lock lock(mu_);
+    auto renewed_at = std::chrono::steady_clock::now();
     while (!stop_.wait_for(lock, kRenewEvery, [this] { return stopping_; })) {
       lock.unlock();
       Status renewed = session_.Renew();
       lock.lock();
-      if (!renewed.ok()) {
+      if (renewed.ok()) {
+        renewed_at = std::chrono::steady_clock::now();
+        continue;
+      }
+      // A busy agent's answer may come late: tried again until the lease may have run out.
+      // A 404 says it has (the agent dropped the backup).
+      if (renewed.code() == StatusCode::kNotFound ||
+          std::chrono::steady_clock::now() - renewed_at + kRenewEvery >= kBackupLease) {
         failed_ = renewed;
         return;
       }

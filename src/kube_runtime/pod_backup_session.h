@@ -83,8 +83,9 @@ class PodBackupSession {
 };
 
 // Renews a session's lease every kRenewEvery from a thread of its own while the daemon
-// copies (a large volume takes longer than a lease), until destroyed. The first failure
-// stops it and is kept for status().
+// copies (a large volume takes longer than a lease), until destroyed. A failed renewal is
+// tried again while the lease may still hold; then, or on a 404 (the agent dropped the
+// backup), it stops, its failure kept for status().
 class LeaseRenewer {
  public:
   explicit LeaseRenewer(const PodBackupSession& session);

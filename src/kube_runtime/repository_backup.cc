@@ -5,22 +5,47 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/byte_quantity.h"
+#include "base/clock.h"
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "base/scope_exit.h"
 #include "engines/postgres/pg_backup.h"
+#include "kube/json_fields.h"
 #include "kube_runtime/agent_source_tree.h"
 #include "storage/snapshot_create.h"
 
 namespace dbaas::kube_runtime {
 namespace {
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+using nlohmann::json;
+
+constexpr unsigned kCopyReads = 4;
+
+// The instance's claim's size (its capacity once bound, else what it asks for): the most its
+// files may hold.
+Result<uint64_t> ClaimBytes(const PodBackupTarget& target) {
+  const std::string ns = kube::InstanceNamespace(target.settings, target.instance);
+  const std::string claim = kube::DataClaimName(target.instance, target.engine);
+  ASSIGN_OR_RETURN(json found,
+                   target.api->Get({&kube::KnownKind("v1", "PersistentVolumeClaim"), ns, claim}));
+  std::string size =
+      kube::TextField(kube::ObjectField(kube::ObjectField(found, "status"), "capacity"), "storage");
+  if (size.empty()) {
+    size = kube::TextField(
+        kube::ObjectField(kube::ObjectField(kube::ObjectField(found, "spec"), "resources"),
+                          "requests"),
+        "storage");
+  }
+  auto bytes = ParseByteQuantity(size);
+  if (!bytes || *bytes == 0) {
+    return Status::FailedPrecondition(
+        fmt::format("claim {}/{} says no size ('{}')", ns, claim, size),
+        fmt::format("see kubectl -n {} get pvc {} -o yaml", ns, claim));
+  }
+  return *bytes;
 }
 
 }  // namespace
@@ -37,6 +62,7 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
   const std::string what =
       fmt::format("repository backup {} of instance '{}'", name, target.instance);
 
+  ASSIGN_OR_RETURN(const uint64_t claim_bytes, ClaimBytes(target));
   // 1. Backup mode, its lease renewed while the copy runs.
   ASSIGN_OR_RETURN(
       std::unique_ptr<PodBackupSession> session,
@@ -49,10 +75,15 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
 
   // 2. The copy, through the agent; 3 and 4 before the snapshot is committed.
   AgentSourceTree tree(*target.agents, target.agent, session->id(),
-                       PodVolumeIdentity(target.settings, target.instance));
+                       PodVolumeIdentity(target.settings, target.instance), claim_bytes);
   engines::BackupFacts facts;
   storage::CreateOptions o;
   o.tree = &tree;
+  // The agent filters too; the daemon does not take its word for what a copy leaves out.
+  o.filter = engines::PgBackupFilter;
+  // A few reads at a time: the agent's other requests (the lease's renewal, the probes)
+  // keep threads of its eight.
+  o.threads = kCopyReads;
   o.name = name;
   o.mode = storage::SnapshotMode::kRepository;
   o.progress = progress;
@@ -79,7 +110,7 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
     if (!facts.timeline) return Status::Internal("a checked end without a timeline");
     add("backup_manifest",
         engines::PgBackupManifest(entries, extras, *facts.timeline, facts.start_lsn, facts.stop_lsn,
-                                  NowNs()),
+                                  NowUnixNs()),
         "");
     std::map<std::string, std::string> annotations = engines::ToAnnotations(facts);
     annotations["instance"] = target.instance;

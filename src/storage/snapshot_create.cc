@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/clock.h"
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/parallel.h"
@@ -77,12 +78,6 @@ constexpr size_t kPatchesPerTask = 64;
 uint64_t RangeSize(uint32_t chunk_size) {
   uint64_t target = 4ull << 20;
   return std::max<uint64_t>(chunk_size, target / chunk_size * chunk_size);
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // Writes blobs for one snapshot: decides which chunks are new (shared across threads),
@@ -380,7 +375,7 @@ void DropEntries(std::vector<TreeEntry>& entries, const std::unordered_set<std::
 Result<std::vector<TreeEntry*>> MergeExtraFiles(Manifest& m, const std::vector<ExtraFile>& extras) {
   std::unordered_map<std::string, size_t> index;
   for (size_t i = 0; i < m.entries.size(); ++i) index.emplace(m.entries[i].path, i);
-  int64_t now = NowNs();
+  int64_t now = NowUnixNs();
   for (const ExtraFile& x : extras) {
     if (!IsSafeRelativePath(x.path) || x.path == ".") {
       return Status::InvalidArgument(fmt::format("extra file path '{}' is not safe", x.path));
@@ -806,6 +801,10 @@ Result<Manifest> CreateSnapshot(Repository& repo, const CreateOptions& o) {
   }
   SourceTree& tree = o.tree ? *o.tree : *local;
   const std::string source = tree.local_root();
+  if (source.empty() && o.check_change_map) {
+    // The check reads the source after before_commit, which ends what served it.
+    return Status::InvalidArgument("a change map is checked against a local source only");
+  }
 
   Manifest m;
   m.id = RandomHex(8);
@@ -835,7 +834,7 @@ Result<Manifest> CreateSnapshot(Repository& repo, const CreateOptions& o) {
     RETURN_IF_ERROR(CreateRepositorySnapshot(repo, tree, o, m));
   }
   CountEntries(m);
-  m.created_unix_ns = NowNs();
+  m.created_unix_ns = NowUnixNs();
   m.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   RETURN_IF_ERROR(repo.CommitSnapshot(m));
   for (const std::string& w : m.warnings) spdlog::warn("snapshot {}: {}", m.id, w);

@@ -480,6 +480,9 @@ TEST_F(PodAgentTest, AnInstanceIsRestoredFromACopyOfItsVolumeMadeInBackupMode) {
   }
   EXPECT_EQ(Call("PUT", port, "/v1/restore/file?path=../postgresql.conf", token_, "x")->status,
             400);
+  // The volume holds the copy: none is sent besides it.
+  EXPECT_EQ(Call("PUT", port, "/v1/restore/copy?path=PG_VERSION&offset=0", token_, "9")->status,
+            409);
   json other = request;
   other["source"] = "shop";
   EXPECT_EQ(refused(other), 400);

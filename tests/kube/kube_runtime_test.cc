@@ -465,9 +465,12 @@ TEST_F(KubeRuntimeTest,
   auto init = RunProcess(PgTool("pgbench", source["login"], {"-i", "-s", "2", "-q"}),
                          std::chrono::minutes(3));
   ASSERT_TRUE(init.ok() && init->exit_code == 0) << (init.ok() ? init->output : "");
+  const auto first_asked = std::chrono::steady_clock::now();
   auto first = daemon_.Post("/instances/shop/backup",
                             json{{"backupName", "first"}, {"repository", "local"}});
   ASSERT_EQ(first.status, 201) << first.raw << "\n" << node_->Log();
+  fmt::print("kube runtime: first repository backup in {:.2f} s\n",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - first_asked).count());
   EXPECT_EQ(first.body["backup"]["snapshotKind"], "repository");
   EXPECT_FALSE(first.body["backup"].contains("volumeSnapshot"));
   {
@@ -501,9 +504,13 @@ TEST_F(KubeRuntimeTest,
                       "second")
                    .is_object());
 
+  const auto restore_asked = std::chrono::steady_clock::now();
   auto restored = daemon_.Post("/instances/shop/restore",
                                json{{"backupName", "second"}, {"newInstanceName", "shopcopy"}});
   ASSERT_EQ(restored.status, 201) << restored.raw << "\n" << node_->Log();
+  fmt::print(
+      "kube runtime: restored from the repository in {:.2f} s\n",
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - restore_asked).count());
   EXPECT_EQ(restored.body["instance"]["status"], "running");
   json claim = Stored(
       "/api/v1/namespaces/dbaas-shopcopy/persistentvolumeclaims/data-shopcopy-postgresql-local-0");

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/clock.h"
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/kill_points.h"
@@ -69,12 +70,6 @@ std::string LastFatalLine(const std::string& log_path) {
     end = at;
   }
   return "";
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace
@@ -310,8 +305,8 @@ Result<PgBackupInfo> BackupPostgres(const PgInstance& instance, storage::Reposit
     ASSIGN_OR_RETURN(auto log_files, LogFilesOfBackup(instance, info, seg_size));
     for (auto& [path, source] : log_files) add(path, "", std::move(source));
     // Directories pg_basebackup creates that a restored server expects.
-    std::string manifest =
-        PgBackupManifest(entries, extras, info.timeline, info.start_lsn, info.stop_lsn, NowNs());
+    std::string manifest = PgBackupManifest(entries, extras, info.timeline, info.start_lsn,
+                                            info.stop_lsn, NowUnixNs());
     add("backup_manifest", std::move(manifest), "");
     std::map<std::string, std::string> annotations = ToAnnotations(info.Facts());
     annotations["instance"] = instance.name();
