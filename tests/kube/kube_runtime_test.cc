@@ -163,6 +163,38 @@ class KubeRuntimeTest : public ::testing::Test {
     return o;
   }
 
+  // Instance `name` made through the API with pgbench's tables (scale 2): its agent's state,
+  // null (and a failure) if not.
+  json MakePgbenchInstance(const std::string& name) {
+    auto made = daemon_.Post("/instances", json{{"name", name}, {"type", "postgresql"}});
+    EXPECT_EQ(made.status, 201) << made.raw << "\n" << node_->Log();
+    if (made.status != 201) return json();
+    json state = AgentState(name);
+    EXPECT_TRUE(state.is_object());
+    if (!state.is_object()) return json();
+    auto init = RunProcess(PgTool("pgbench", state["login"], {"-i", "-s", "2", "-q"}),
+                           std::chrono::minutes(3));
+    EXPECT_TRUE(init.ok() && init->exit_code == 0) << (init.ok() ? init->output : "");
+    return init.ok() && init->exit_code == 0 ? state : json();
+  }
+
+  // 1,000 rows committed in table before_backup.
+  bool AddRowsBeforeBackup(const json& state) {
+    auto conn = engines::PgConnection::Connect(state["login"].value("uri", ""));
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    return conn.ok() && conn->Query("create table before_backup (id int)").ok() &&
+           conn->Query("insert into before_backup select generate_series(1, 1000)").ok();
+  }
+
+  // pgbench's writers (4 clients) for `for_seconds`, running for 3 s already when it returns.
+  Result<Process> StartLoad(const json& state, int for_seconds) {
+    auto load =
+        Process::Start(PgTool("pgbench", state["login"],
+                              {"-n", "-c", "4", "-j", "2", "-T", std::to_string(for_seconds)}));
+    if (load.ok()) std::this_thread::sleep_for(std::chrono::seconds(3));
+    return load;
+  }
+
   // pgbench's invariant (the balances of accounts, tellers and branches and the history's
   // deltas sum alike) and pg_amcheck --heapallindexed on the instance; the history's rows.
   long ExpectPgbenchConsistent(const std::string& name) {
@@ -347,25 +379,11 @@ TEST_F(KubeRuntimeTest, AnInstanceIsMadeInItsNamespaceServedFromItsPodOutlivesTh
 // retained) and restores again after it; deleted, its storage snapshot goes; a restored
 // instance deleted, its imported snapshot content goes.
 TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInAnotherNamespace) {
-  ASSERT_EQ(daemon_.Post("/instances", json{{"name", "orders"}, {"type", "postgresql"}}).status,
-            201)
-      << node_->Log();
-  const json source = AgentState("orders");
+  const json source = MakePgbenchInstance("orders");
   ASSERT_TRUE(source.is_object());
-  auto init = RunProcess(PgTool("pgbench", source["login"], {"-i", "-s", "2", "-q"}),
-                         std::chrono::minutes(3));
-  ASSERT_TRUE(init.ok() && init->exit_code == 0) << (init.ok() ? init->output : "");
-  {
-    auto conn = engines::PgConnection::Connect(source["login"].value("uri", ""));
-    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
-    ASSERT_TRUE(conn->Query("create table before_backup (id int)").ok());
-    ASSERT_TRUE(conn->Query("insert into before_backup select generate_series(1, 1000)").ok());
-  }
-  // Writers throughout the backup.
-  auto load =
-      Process::Start(PgTool("pgbench", source["login"], {"-n", "-c", "4", "-j", "2", "-T", "25"}));
+  ASSERT_TRUE(AddRowsBeforeBackup(source));
+  auto load = StartLoad(source, 25);  // writers throughout the backup
   ASSERT_TRUE(load.ok()) << load.status().ToString();
-  std::this_thread::sleep_for(seconds(3));
   const auto asked = std::chrono::steady_clock::now();
   auto backup = daemon_.Post("/instances/orders/backup", json{{"backupName", "under-load"}});
   ASSERT_EQ(backup.status, 201) << backup.raw << "\n" << node_->Log();
@@ -458,13 +476,8 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
 // namespace, where the engines' restore makes a consistent, writable instance of it.
 TEST_F(KubeRuntimeTest,
        ARepositoryBackupUnderWriteLoadIsIncrementalAndRestoresConsistentElsewhere) {
-  ASSERT_EQ(daemon_.Post("/instances", json{{"name", "shop"}, {"type", "postgresql"}}).status, 201)
-      << node_->Log();
-  const json source = AgentState("shop");
+  const json source = MakePgbenchInstance("shop");
   ASSERT_TRUE(source.is_object());
-  auto init = RunProcess(PgTool("pgbench", source["login"], {"-i", "-s", "2", "-q"}),
-                         std::chrono::minutes(3));
-  ASSERT_TRUE(init.ok() && init->exit_code == 0) << (init.ok() ? init->output : "");
   const auto first_asked = std::chrono::steady_clock::now();
   auto first = daemon_.Post("/instances/shop/backup",
                             json{{"backupName", "first"}, {"repository", "local"}});
@@ -473,16 +486,9 @@ TEST_F(KubeRuntimeTest,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - first_asked).count());
   EXPECT_EQ(first.body["backup"]["snapshotKind"], "repository");
   EXPECT_FALSE(first.body["backup"].contains("volumeSnapshot"));
-  {
-    auto conn = engines::PgConnection::Connect(source["login"].value("uri", ""));
-    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
-    ASSERT_TRUE(conn->Query("create table before_backup (id int)").ok());
-    ASSERT_TRUE(conn->Query("insert into before_backup select generate_series(1, 1000)").ok());
-  }
-  auto load =
-      Process::Start(PgTool("pgbench", source["login"], {"-n", "-c", "4", "-j", "2", "-T", "15"}));
+  ASSERT_TRUE(AddRowsBeforeBackup(source));
+  auto load = StartLoad(source, 15);
   ASSERT_TRUE(load.ok()) << load.status().ToString();
-  std::this_thread::sleep_for(seconds(3));
   const auto asked = std::chrono::steady_clock::now();
   auto second = daemon_.Post("/instances/shop/backup",
                              json{{"backupName", "second"}, {"repository", "local"}});
@@ -575,6 +581,49 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupCutOffByAKillOfDbaasdLeavesNothingB
   EXPECT_EQ(after.status, 201) << after.raw;
   su = Status::Internal("closed");  // before the instance goes
   EXPECT_EQ(daemon_.Delete("/instances/cutb").status, 200);
+}
+
+// kill -9 of dbaasd in the middle of a repository backup (the pod's files read into the
+// repository, backup mode held before the end): at the restart the backup is gone from the
+// catalog, the agent left backup mode when the lease the daemon no longer renewed ran out,
+// and the next backup is made.
+TEST_F(KubeRuntimeTest, ARepositoryBackupCutOffByAKillOfDbaasdLeavesNothingBehind) {
+  auto stopped = daemon_.Stop();
+  ASSERT_TRUE(stopped.ok() && *stopped == 0);
+  StartDaemon({"--test-hold", "backup-mode=60000"});
+  ASSERT_EQ(daemon_.Post("/instances", json{{"name", "cutr"}, {"type", "postgresql"}}).status, 201)
+      << node_->Log();
+  auto started = daemon_.Post("/instances/cutr/backup?async=true",
+                              json{{"backupName", "cut-off"}, {"repository", "local"}});
+  ASSERT_EQ(started.status, 202) << started.raw;
+  ASSERT_TRUE(daemon_.WaitLogSays("holding at backup-mode"));
+  auto su = engines::PgConnection::Connect(AgentState("cutr")["superuser"].value("uri", ""));
+  ASSERT_TRUE(su.ok()) << su.status().ToString();
+  auto slots = [&] {
+    return su
+        ->QueryValue(
+            "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'")
+        .value_or("?");
+  };
+  EXPECT_EQ(slots(), "1") << "backup mode's slot";
+  daemon_.Kill();
+
+  StartDaemon();
+  EXPECT_EQ(daemon_.Get("/instances/cutr/backups/cut-off").status, 404);
+  EXPECT_TRUE(Eventually([&] { return slots() == "0"; }, seconds(45)))
+      << "the agent still holds backup mode for a daemon that is gone";
+  auto after = daemon_.Post("/instances/cutr/backup",
+                            json{{"backupName", "after"}, {"repository", "local"}});
+  ASSERT_EQ(after.status, 201) << after.raw;
+  EXPECT_EQ(after.body["backup"]["snapshotKind"], "repository");
+  const json listed = daemon_.Get("/instances/cutr/backups").body;
+  ASSERT_TRUE(listed["backups"].is_array()) << listed.dump();
+  EXPECT_EQ(listed["backups"].size(), 1u) << listed.dump();
+  for (const auto& backup : listed["backups"]) {
+    EXPECT_NE(backup.value("backupName", ""), "cut-off");
+  }
+  su = Status::Internal("closed");  // before the instance goes
+  EXPECT_EQ(daemon_.Delete("/instances/cutr").status, 200);
 }
 
 // kill -9 of dbaasd while a new instance's pod is on its way: at the restart the half-made
