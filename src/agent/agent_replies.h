@@ -2,7 +2,6 @@
 // bodies, JSON answers, and where a restore keeps its parts on the volume.
 #pragma once
 
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -28,16 +27,14 @@ inline void SendJson(http::Response& res, int status, const nlohmann::json& body
   res.set_content(body.dump(), "application/json");
 }
 
-// The query parameter `key` as a count of bytes (digits only); kInvalidArgument naming it.
+// The query parameter `key` as a count of bytes: required, not negative.
 inline Result<uint64_t> ByteCountParam(const http::Request& req, const char* key) {
-  const std::string text = req.get_param_value(key);
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-    return Status::InvalidArgument(
-        fmt::format("{} must be a number of bytes, not '{}'", key, text));
+  ASSIGN_OR_RETURN(int64_t value, http::IntParam(req, key, -1));
+  if (value < 0) {
+    return Status::InvalidArgument(fmt::format(
+        "query parameter {} must be a number of bytes, not '{}'", key, req.get_param_value(key)));
   }
-  return value;
+  return static_cast<uint64_t>(value);
 }
 
 // On the volume (--data): the restore from a volume copy finished; the copy's own directory

@@ -151,18 +151,6 @@ Result<std::map<std::string, std::string>> ConfigField(const json& body) {
   return out;
 }
 
-Result<int64_t> IntParam(const Request& req, const char* key, int64_t absent) {
-  if (!req.has_param(key)) return absent;
-  const std::string v = req.get_param_value(key);
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
-  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
-    return Status::InvalidArgument(
-        fmt::format("query parameter {} must be a whole number, not '{}'", key, v));
-  }
-  return value;
-}
-
 Result<bool> BoolParam(const Request& req, const char* key) {
   if (!req.has_param(key)) return false;
   std::string v = req.get_param_value(key);

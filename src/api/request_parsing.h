@@ -43,7 +43,6 @@ Result<std::map<std::string, std::string>> ConfigField(const nlohmann::json& bod
 
 // A query parameter true/false (1/0; present without a value: true); absent: false.
 Result<bool> BoolParam(const http::Request& req, const char* key);
-// A whole number in the query ("?since=42"), `absent` when it is not there.
-Result<int64_t> IntParam(const http::Request& req, const char* key, int64_t absent);
+using http::IntParam;  // a whole number in the query (http/message.h)
 
 }  // namespace dbaas::api

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <charconv>
 #include <iterator>
 
 #include <fmt/format.h>
@@ -39,6 +40,18 @@ std::string Request::get_header_value(std::string_view name) const {
 std::string Request::get_param_value(const std::string& key) const {
   auto it = params.find(key);
   return it == params.end() ? std::string() : it->second;
+}
+
+Result<int64_t> IntParam(const Request& req, const char* key, int64_t absent) {
+  if (!req.has_param(key)) return absent;
+  const std::string v = req.get_param_value(key);
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+    return Status::InvalidArgument(
+        fmt::format("query parameter {} must be a whole number, not '{}'", key, v));
+  }
+  return value;
 }
 
 void Response::set_content(std::string content, std::string content_type) {

@@ -2,12 +2,15 @@
 // names follow cpp-httplib's (the API was first written on it), so the handlers read the same.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "base/status.h"
 
 namespace dbaas::http {
 
@@ -31,6 +34,10 @@ struct Request {
   bool has_param(const std::string& key) const { return params.count(key) > 0; }
   std::string get_param_value(const std::string& key) const;
 };
+
+// A whole number in the query ("?since=42"), `absent` when it is not there;
+// kInvalidArgument naming the parameter otherwise.
+Result<int64_t> IntParam(const Request& req, const char* key, int64_t absent);
 
 struct Response {
   int status = 200;
