@@ -16,7 +16,10 @@ LogSpoolDrainer::~LogSpoolDrainer() { Stop(); }
 
 void LogSpoolDrainer::Stop() { ticker_->Stop(); }
 
+void LogSpoolDrainer::Quiesce() { std::lock_guard drain(drain_mu_); }
+
 void LogSpoolDrainer::DrainAll() {
+  std::lock_guard drain(drain_mu_);
   std::vector<engines::LogSpool> spools = list_();
   std::map<std::string, std::string> failing;
   for (const engines::LogSpool& spool : spools) {

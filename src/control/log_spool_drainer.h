@@ -31,6 +31,10 @@ class LogSpoolDrainer {
 
   // Ends the thread after the drain under way, if any.
   void Stop();
+  // Returns once a drain under way, which may have listed an instance the caller has just
+  // taken out of the lister's view, has ended: its directory may go (a drain writes its
+  // status file there). Not under the lock the lister takes.
+  void Quiesce();
 
   // What the last drain of `instance` found wrong, as its status says it ("" if nothing):
   // kept here so that a GET reads no file for it.
@@ -43,6 +47,7 @@ class LogSpoolDrainer {
 
   SpoolLister list_;
   FailureListener started_failing_;
+  std::mutex drain_mu_;  // held for a whole drain
   mutable std::mutex notes_mu_;
   std::map<std::string, std::string> failing_;  // instance -> failure; guarded by notes_mu_
   std::unique_ptr<Ticker> ticker_;              // last: ticks once the rest is set

@@ -439,22 +439,31 @@ Result<catalog::JobRecord> Service::DeleteInstance(const std::string& name, bool
 }
 
 std::unique_ptr<engines::Instance> Service::TakeServer(const std::string& name) {
-  std::lock_guard lock(mu_);
-  auto it = servers_.find(name);
-  if (it == servers_.end()) return nullptr;
-  std::unique_ptr<engines::Instance> server = std::move(it->second);
-  servers_.erase(it);
+  std::unique_ptr<engines::Instance> server;
+  {
+    std::lock_guard lock(mu_);
+    auto it = servers_.find(name);
+    if (it == servers_.end()) return nullptr;
+    server = std::move(it->second);
+    servers_.erase(it);
+  }
+  // A drain that listed it before ends before its files may go.
+  if (drainer_) drainer_->Quiesce();
   return server;
 }
 
 std::unique_ptr<engines::Instance> Service::TakeStandby(const std::string& name,
                                                         const std::string& member) {
-  std::lock_guard lock(mu_);
-  auto& of = standbys_[name];
-  auto it = of.find(member);
-  if (it == of.end()) return nullptr;
-  std::unique_ptr<engines::Instance> standby = std::move(it->second);
-  of.erase(it);
+  std::unique_ptr<engines::Instance> standby;
+  {
+    std::lock_guard lock(mu_);
+    auto& of = standbys_[name];
+    auto it = of.find(member);
+    if (it == of.end()) return nullptr;
+    standby = std::move(it->second);
+    of.erase(it);
+  }
+  if (drainer_) drainer_->Quiesce();
   return standby;
 }
 
