@@ -178,6 +178,29 @@ class KubeRuntimeTest : public ::testing::Test {
     return init.ok() && init->exit_code == 0 ? state : json();
   }
 
+  // dbaasd started again to hold at the kill point backup-mode; instance `name` made and its
+  // backup "cut-off" (with `body`'s fields) begun and held there with backup mode on.
+  bool HoldABackupInBackupMode(const std::string& name, json body) {
+    auto stopped = daemon_.Stop();
+    EXPECT_TRUE(stopped.ok() && *stopped == 0);
+    StartDaemon({"--test-hold", "backup-mode=60000"});
+    auto made = daemon_.Post("/instances", json{{"name", name}, {"type", "postgresql"}});
+    EXPECT_EQ(made.status, 201) << made.raw << "\n" << node_->Log();
+    body["backupName"] = "cut-off";
+    auto started = daemon_.Post("/instances/" + name + "/backup?async=true", body);
+    EXPECT_EQ(started.status, 202) << started.raw;
+    return made.status == 201 && started.status == 202 &&
+           daemon_.WaitLogSays("holding at backup-mode");
+  }
+
+  // How many slots of backup mode (dbaas_backup_*) the server holds.
+  static std::string BackupSlots(engines::PgConnection& su) {
+    return su
+        .QueryValue(
+            "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'")
+        .value_or("?");
+  }
+
   // 1,000 rows committed in table before_backup.
   bool AddRowsBeforeBackup(const json& state) {
     auto conn = engines::PgConnection::Connect(state["login"].value("uri", ""));
@@ -542,29 +565,16 @@ TEST_F(KubeRuntimeTest,
 // its VolumeSnapshot, and the agent left backup mode by itself when the lease the daemon no
 // longer renewed ran out: no slot holds WAL. The next backup is made.
 TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupCutOffByAKillOfDbaasdLeavesNothingBehind) {
-  auto stopped = daemon_.Stop();
-  ASSERT_TRUE(stopped.ok() && *stopped == 0);
-  StartDaemon({"--test-hold", "backup-mode=60000"});
-  ASSERT_EQ(daemon_.Post("/instances", json{{"name", "cutb"}, {"type", "postgresql"}}).status, 201)
-      << node_->Log();
-  auto started = daemon_.Post("/instances/cutb/backup?async=true", json{{"backupName", "cut-off"}});
-  ASSERT_EQ(started.status, 202) << started.raw;
-  ASSERT_TRUE(daemon_.WaitLogSays("holding at backup-mode"));
+  ASSERT_TRUE(HoldABackupInBackupMode("cutb", json::object()));
   const std::string snapshot_path =
       "/apis/snapshot.storage.k8s.io/v1/namespaces/dbaas-cutb/volumesnapshots/cut-off";
   const json cut = Stored(snapshot_path);
   ASSERT_TRUE(cut.is_object());
   const std::string content = cut["status"].value("boundVolumeSnapshotContentName", "");
   ASSERT_FALSE(content.empty()) << cut.dump();
-  const json state = AgentState("cutb");
-  auto su = engines::PgConnection::Connect(state["superuser"].value("uri", ""));
+  auto su = engines::PgConnection::Connect(AgentState("cutb")["superuser"].value("uri", ""));
   ASSERT_TRUE(su.ok()) << su.status().ToString();
-  auto slots = [&] {
-    return su
-        ->QueryValue(
-            "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'")
-        .value_or("?");
-  };
+  auto slots = [&] { return BackupSlots(*su); };
   EXPECT_EQ(slots(), "1") << "backup mode's slot";
   daemon_.Kill();
 
@@ -588,23 +598,10 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupCutOffByAKillOfDbaasdLeavesNothingB
 // catalog, the agent left backup mode when the lease the daemon no longer renewed ran out,
 // and the next backup is made.
 TEST_F(KubeRuntimeTest, ARepositoryBackupCutOffByAKillOfDbaasdLeavesNothingBehind) {
-  auto stopped = daemon_.Stop();
-  ASSERT_TRUE(stopped.ok() && *stopped == 0);
-  StartDaemon({"--test-hold", "backup-mode=60000"});
-  ASSERT_EQ(daemon_.Post("/instances", json{{"name", "cutr"}, {"type", "postgresql"}}).status, 201)
-      << node_->Log();
-  auto started = daemon_.Post("/instances/cutr/backup?async=true",
-                              json{{"backupName", "cut-off"}, {"repository", "local"}});
-  ASSERT_EQ(started.status, 202) << started.raw;
-  ASSERT_TRUE(daemon_.WaitLogSays("holding at backup-mode"));
+  ASSERT_TRUE(HoldABackupInBackupMode("cutr", json{{"repository", "local"}}));
   auto su = engines::PgConnection::Connect(AgentState("cutr")["superuser"].value("uri", ""));
   ASSERT_TRUE(su.ok()) << su.status().ToString();
-  auto slots = [&] {
-    return su
-        ->QueryValue(
-            "select count(*) from pg_replication_slots where slot_name like 'dbaas_backup_%'")
-        .value_or("?");
-  };
+  auto slots = [&] { return BackupSlots(*su); };
   EXPECT_EQ(slots(), "1") << "backup mode's slot";
   daemon_.Kill();
 
