@@ -58,31 +58,14 @@ class AgentSourceFile final : public storage::SourceFile {
 
 }  // namespace
 
-AgentSourceTree::AgentSourceTree(const AgentClient& agents, AgentEndpoint agent,
-                                 std::string backup_id, std::string identity, uint64_t max_bytes)
-    : agents_(agents),
-      agent_(std::move(agent)),
-      backup_id_(std::move(backup_id)),
-      identity_(std::move(identity)),
-      max_bytes_(max_bytes) {}
-
-Result<storage::ScanResult> AgentSourceTree::Scan(const storage::ScanFilterFn& filter) {
+Result<storage::ScanResult> CheckPodTree(std::string_view listing, uint64_t max_bytes,
+                                         const storage::ScanFilterFn& filter,
+                                         const std::string& identity) {
   auto refuse = [&](const std::string& why) {
-    return Status::IoError(
-        fmt::format("the tree of {}'s volume from its agent: {}", identity_, why),
-        "the pod's agent is not answering as dbaasd's own does");
+    return Status::IoError(fmt::format("the tree of {}'s volume from its agent: {}", identity, why),
+                           "the pod's agent is not answering as dbaasd's own does");
   };
-  std::string bytes;
-  auto fetched = agents_.Fetch(agent_, "/v1/backups/" + backup_id_ + "/tree", kMaxTreeBytes, bytes,
-                               kTreeTimeout);
-  if (!fetched.ok()) {
-    if (fetched.status().code() != StatusCode::kNotFound) return fetched.status();
-    return Status::IoError(fetched.status().message(),
-                           "the agent holds the backup no more (its lease ran out, or the pod "
-                           "restarted), or it is older than this daemon");
-  }
-  if (!*fetched) return refuse("the agent answered 410");
-  auto listed = storage::ParseManifest(bytes);
+  auto listed = storage::ParseManifest(listing);
   if (!listed.ok()) return refuse(listed.status().message());
   if (listed->entries.size() > kMaxEntries) {
     return refuse(fmt::format("{} entries, more than {}", listed->entries.size(), kMaxEntries));
@@ -91,7 +74,7 @@ Result<storage::ScanResult> AgentSourceTree::Scan(const storage::ScanFilterFn& f
   for (storage::TreeEntry& e : listed->entries) {
     if (e.type == storage::EntryType::kSymlink) {
       return Status::FailedPrecondition(
-          fmt::format("{}'s data directory holds the link '{}'", identity_, e.path),
+          fmt::format("{}'s data directory holds the link '{}'", identity, e.path),
           "tablespaces (links in pg_tblspc) are not backed up from pods yet");
     }
     if (e.size > kMaxFileBytes) {
@@ -103,14 +86,40 @@ Result<storage::ScanResult> AgentSourceTree::Scan(const storage::ScanFilterFn& f
     e.mode = e.type == storage::EntryType::kDirectory ? 0700 : 0600;
     e.uid = e.gid = 0;
   }
-  if (total > max_bytes_) {
+  if (total > max_bytes) {
     return refuse(
-        fmt::format("{} bytes of files, more than its volume holds ({})", total, max_bytes_));
+        fmt::format("{} bytes of files, more than its volume holds ({})", total, max_bytes));
   }
   storage::ScanResult out;
   out.entries = storage::FilterEntries(std::move(listed->entries), filter);
   out.warnings = std::move(listed->warnings);
   return out;
+}
+
+AgentSourceTree::AgentSourceTree(const AgentClient& agents, AgentEndpoint agent,
+                                 std::string backup_id, std::string identity, uint64_t max_bytes)
+    : agents_(agents),
+      agent_(std::move(agent)),
+      backup_id_(std::move(backup_id)),
+      identity_(std::move(identity)),
+      max_bytes_(max_bytes) {}
+
+Result<storage::ScanResult> AgentSourceTree::Scan(const storage::ScanFilterFn& filter) {
+  std::string bytes;
+  auto fetched = agents_.Fetch(agent_, "/v1/backups/" + backup_id_ + "/tree", kMaxTreeBytes, bytes,
+                               kTreeTimeout);
+  if (!fetched.ok()) {
+    if (fetched.status().code() != StatusCode::kNotFound) return fetched.status();
+    return Status::IoError(fetched.status().message(),
+                           "the agent holds the backup no more (its lease ran out, or the pod "
+                           "restarted), or it is older than this daemon");
+  }
+  if (!*fetched) {
+    return Status::IoError(
+        fmt::format("the tree of {}'s volume: its agent answered 410", identity_),
+        "the pod's agent is not answering as dbaasd's own does");
+  }
+  return CheckPodTree(bytes, max_bytes_, filter, identity_);
 }
 
 Result<std::unique_ptr<storage::SourceFile>> AgentSourceTree::Open(const std::string& path) {

@@ -7,11 +7,22 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "kube_runtime/agent_client.h"
 #include "storage/source_tree.h"
 
 namespace dbaas::kube_runtime {
+
+// The agent's listing (a manifest without content) as a scan of it: checked as a
+// manifest's entries are (safe paths, sorted, under their directories: the pod is the
+// tenant's) and bounded (at most 2M entries, no file over 1 GiB — PostgreSQL's segments —
+// nor all over `max_bytes`; no symlink: tablespaces are not copied from pods), then
+// `filter` applied. Modes are kept to 0700/0600 and owners to root: a restore never makes a
+// tenant's setuid file. `identity` names the tree in errors.
+Result<storage::ScanResult> CheckPodTree(std::string_view listing, uint64_t max_bytes,
+                                         const storage::ScanFilterFn& filter,
+                                         const std::string& identity);
 
 class AgentSourceTree final : public storage::SourceTree {
  public:
@@ -23,11 +34,7 @@ class AgentSourceTree final : public storage::SourceTree {
                   std::string identity, uint64_t max_bytes);
   const std::string& identity() const override { return identity_; }
   std::string local_root() const override { return ""; }
-  // The agent's list, checked as a manifest's entries are (safe paths, sorted, under their
-  // directories: the pod is the tenant's) and bounded (at most kMaxEntries entries, no file
-  // over 1 GiB — PostgreSQL's segments — nor all over max_bytes; no symlink: tablespaces
-  // are not copied from pods), then `filter` applied. Modes are kept to 0700/0600 and
-  // owners to root: a restore never makes a tenant's setuid file.
+  // The agent's listing, through CheckPodTree.
   Result<storage::ScanResult> Scan(const storage::ScanFilterFn& filter) override;
   // No request yet: a file gone since the scan is found at its first read (kNotFound).
   Result<std::unique_ptr<storage::SourceFile>> Open(const std::string& path) override;
