@@ -52,8 +52,8 @@ class AgentSourceFile final : public storage::SourceFile {
 
  private:
   const AgentClient& agents_;
-  const AgentEndpoint& agent_;
-  std::string prefix_;  // the request up to its offset
+  const AgentEndpoint& agent_;  // the tree's: a file lives within its snapshot, as its tree
+  std::string prefix_;          // the request up to its offset
 };
 
 }  // namespace

@@ -596,6 +596,21 @@ TEST_F(PodAgentTest, ACopySentToAnEmptyVolumeIsWrittenThereAndNowhereElse) {
     auto res = Call("PUT", port, "/v1/restore/copy?" + query, token_, body);
     return res ? res->status : -1;
   };
+  // Before any copy came, a restore says the volume holds none (and makes nothing).
+  auto staged =
+      Call("PUT", port, "/v1/restore/file?path=pg_wal/000000010000000000000001", token_, "wal");
+  ASSERT_TRUE(staged && staged->status == 204) << (staged ? staged->body : "");
+  const json early = {{"source", "orders"},
+                      {"password", "secret"},
+                      {"files", {{"backup_label", "START WAL LOCATION: 0/1000028\n"}}},
+                      {"logFiles", {"pg_wal/000000010000000000000001"}}};
+  auto no_copy = Call("POST", port, "/v1/restore", token_, early.dump());
+  ASSERT_TRUE(no_copy);
+  EXPECT_EQ(no_copy->status, 409) << no_copy->body;
+  EXPECT_NE(no_copy->body.find("holds no copy of instance 'orders'"), std::string::npos)
+      << no_copy->body;
+  EXPECT_FALSE(PathExists(root_ / (volume_ + "/data/fresh"))) << "an instance was made";
+
   EXPECT_EQ(put("path=base&directory=1", ""), 204);
   EXPECT_EQ(put("path=base/5/1259&offset=0", "hello "), 204);
   EXPECT_EQ(put("path=base/5/1259&offset=6", "world"), 204);
