@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     spec.type = "mariadb";
     spec.data_root = dbaas::JoinPath(dir, "instances");
     spec.config = {{"innodb_buffer_pool_size", "512M"}};
-    spec.archiving = {repo_path, "/usr/bin/true", "", ""};
+    spec.archiving = {repo_path, "/usr/bin/true", "", "", ""};
     return spec;
   };
   auto src = engines::MariaInstance::Create(spec_of("src"));

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     spec.name = name;
     spec.data_root = root;
     spec.port = port;
-    if (!archive_repo.empty()) spec.archiving = {archive_repo, dbaas_cli, "", ""};
+    if (!archive_repo.empty()) spec.archiving = {archive_repo, dbaas_cli, "", "", ""};
     auto inst = engines::PgInstance::Create(spec);
     if (!inst.ok()) return Fail(inst.status());
     std::cout << InfoJson(*inst).dump() << std::endl;

@@ -17,10 +17,11 @@
 namespace dbaas::cli {
 namespace {
 
-int RunAgent(const agent::AgentOptions& options, OutputFormat format) {
+int RunAgent(agent::AgentOptions options, OutputFormat format) {
   // Every thread made from here on inherits the mask: one thread waits for the signals.
   sigset_t signals = BlockStopSignals();
   spdlog::set_level(spdlog::level::info);
+  options.dbaas_binary = SelfExecutable();
   auto opened = agent::PodAgent::Open(options);
   if (!opened.ok()) return ReportError(opened.status(), format);
   agent::PodAgent& pod_agent = **opened;

@@ -18,6 +18,7 @@
 #include "base/files.h"
 #include "base/kill_points.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "control/service.h"
 #include "http/server.h"
 #include "kube/api_client.h"
@@ -100,10 +101,9 @@ dbaas::Status ApplyKubernetesSettings(dbaas::kube::KubernetesSettings& k, const 
 // The dbaas CLI that PostgreSQL's archive_command runs: beside this daemon when installed
 // (/usr/bin), or in the build tree (apps/dbaasd/dbaasd and apps/dbaas/dbaas).
 std::string FindDbaasBinary() {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "";
-  std::string dir = dbaas::DirName(std::string(self, static_cast<size_t>(n)));
+  const std::string self = dbaas::SelfExecutable();
+  if (self.empty()) return "";
+  std::string dir = dbaas::DirName(self);
   for (const std::string& candidate :
        {dbaas::JoinPath(dir, "dbaas"), dbaas::JoinPath(dbaas::DirName(dir), "dbaas/dbaas")}) {
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
@@ -334,6 +334,7 @@ dbaas::Result<std::unique_ptr<dbaas::engines::EngineSet>> KubernetesEngines(
   if (!authority.ok()) return authority.status();
   dbaas::kube_runtime::KubeRuntimeOptions options;
   options.settings = o.kubernetes;
+  options.repository_path = dbaas::JoinPath(o.data_root, "repository");
   spdlog::info("event=runtime kind=kubernetes server={} namespace_prefix={}",
                (*api)->access().server, o.kubernetes.namespace_prefix);
   return dbaas::kube_runtime::KubernetesEngines(std::move(api).value(),

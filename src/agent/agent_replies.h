@@ -38,9 +38,11 @@ inline Result<uint64_t> ByteCountParam(const http::Request& req, const char* key
 }
 
 // On the volume (--data): the restore from a volume copy finished; the copy's own directory
-// while the restore runs; the log files staged for it.
+// while the restore runs; the log files staged for it; a point-in-time restore's copy of
+// the source's archive (a repository holding that archive alone).
 constexpr char kRestoredMarker[] = ".restored";
 constexpr char kVolumeCopy[] = ".volume-copy";
 constexpr char kRestoreStaging[] = ".restore-staging";
+constexpr char kRestoreArchive[] = ".restore-archive";
 
 }  // namespace dbaas::agent

@@ -14,6 +14,7 @@
 #include "http/bearer.h"
 #include "http/error_codes.h"
 #include "kube/instance_objects.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::agent {
 namespace {
@@ -112,6 +113,19 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   spec.config = settings;
   spec.bin_dir = options.bin_dir;
   spec.runtime = agent->runtime_.get();
+  // The server archives its WAL into a spool on the volume, for the archive in the daemon's
+  // repository the Secret names; the daemon drains it through this agent (/v1/wal).
+  if (PathExists(JoinPath(options.secrets_dir, kube::kAgentWalArchiveFile))) {
+    ASSIGN_OR_RETURN(spec.archiving.spool_archive_id,
+                     ReadSecret(options.secrets_dir, kube::kAgentWalArchiveFile));
+    RETURN_IF_ERROR(storage::ValidateArchiveId(spec.archiving.spool_archive_id));
+    if (options.dbaas_binary.empty()) {
+      return Status::InvalidArgument(
+          "the agent's own path is not known: the server could not "
+          "archive its WAL through it");
+    }
+    spec.archiving.dbaas_binary = options.dbaas_binary;
+  }
 
   const std::string dir = JoinPath(options.data, options.name);
   if (!options.restore_from.empty()) {
@@ -238,6 +252,7 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
   });
   AddBackupRoutes(server);
   AddCopyRoutes(server);
+  AddWalRoutes(server);
   AddRestoreRoutes(server);
 }
 

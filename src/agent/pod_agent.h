@@ -24,6 +24,12 @@
 //                               written after the snapshot was cut), held until released
 //   POST /v1/backups/:id/renew  extends its lease (a snapshot that takes long to cut)
 //   DELETE /v1/backups/:id      abandons it, or releases an ended one's log
+//   GET  /v1/wal                the WAL spool (the server archives into it on the volume):
+//                               {archiveId, files: [{name, size, regular}], pushFailure}
+//   GET  /v1/wal/file?name=N    a spooled file's bytes (410 when gone); DELETE: the daemon
+//                               stored it (pod_agent_wal.cc, kube_runtime/pod_log_spool.h)
+//   POST /v1/wal/switch         the current segment closed and spooled
+//   POST /v1/wal/restore-point  {name}: a named restore point, spooled; {lsn}
 //
 // A backup whose lease runs out is abandoned (or released) by the agent itself (the daemon
 // died or lost the pod): the server never stays in backup mode, nor keeps WAL, for a daemon
@@ -44,8 +50,11 @@
 //   PUT  /v1/restore/copy?path=P&offset=O (or &directory=1)  the copy itself, from the
 //                                 daemon's repository, into an empty volume
 //   PUT  /v1/restore/file?path=P  a log file of the backup (the WAL from start to stop)
-//   POST /v1/restore              {source, password, files, logFiles}: the instance made from
-//                                 the copy with the engines' own restore, started, out of
+//   PUT  /v1/restore/archive?path=P&offset=O (or &directory=1)  a point-in-time restore's
+//                                 copy of the source's archive, staged by the daemon
+//   POST /v1/restore              {source, password, files, logFiles, target?}: the instance
+//                                 made from the copy with the engines' own restore (to the
+//                                 target, replaying the staged archive), started, out of
 //                                 recovery; answers as /v1/instance
 //
 // Until then /v1/instance says "restoring" and everything else is refused (409).
@@ -80,6 +89,9 @@ struct AgentOptions {
   std::string address;           // the pod's IP: where the server listens
   std::string bin_dir;           // the engine's binaries; "": Debian's
   uint16_t database_port = 0;    // 0: the engine's standard port (5432)
+  // The dbaas binary the server's archive_command runs (`dbaas wal-push` into the spool):
+  // the agent's own.
+  std::string dbaas_binary;
   // The volume was filled from a volume backup (a claim from a VolumeSnapshot) of this
   // instance, whose directory it holds: the instance is made by POST /v1/restore, not
   // initdb. Once restored, a marker on the volume says so and the instance is opened.
@@ -111,6 +123,10 @@ class PodAgent {
   void AddBackupRoutes(http::HttpServer& server);
   void AddRestoreRoutes(http::HttpServer& server);  // pod_agent_restore.cc
   void AddCopyRoutes(http::HttpServer& server);     // pod_agent_copy.cc
+  void AddWalRoutes(http::HttpServer& server);      // pod_agent_wal.cc
+  // The server's WAL spool; answers 409 and returns nullopt when it does not archive (or
+  // waits for its restore). Takes mu_. The instance, once made, stays for the agent's life.
+  std::optional<engines::LogSpool> ArchivingSpool(http::Response& res) const;
   // Whether the request names the volume backup held; answers 404 if not (backup_mu_ held).
   bool HeldBackup(const http::Request& req, http::Response& res) const;
   // HeldBackup, and backup mode not ended yet (409 if it has): its files may be copied.

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <functional>
+#include <optional>
 #include <span>
 
 #include <fmt/format.h>
@@ -32,11 +34,14 @@ struct RestoreRequest {
   std::string source;
   std::string password;  // the source's superuser's, as the copy holds it
   engines::VolumeBackupEnd end;
+  std::optional<engines::StagedRecovery> recovery;  // to a point in time
 };
 
-// {"source", "password", "files": {"backup_label", "tablespace_map"}, "logFiles": [...]},
-// each log file as staged under `staging`. Checked whole before anything is touched.
-Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& staging) {
+// {"source", "password", "files": {"backup_label", "tablespace_map"}, "logFiles": [...],
+// "target"?}, each log file as staged under `staging`, a target's archive under
+// `archive_stage`. Checked whole before anything is touched.
+Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& staging,
+                                    const std::string& archive_stage) {
   json parsed = json::parse(body, nullptr, false);
   if (!parsed.is_object()) return Status::InvalidArgument("the body is not a JSON object");
   RestoreRequest r;
@@ -83,6 +88,16 @@ Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& 
     }
     r.end.log_files[path] = staged;
   }
+  if (parsed.contains("target")) {
+    ASSIGN_OR_RETURN(engines::RecoveryTarget target,
+                     engines::RecoveryTargetFromJson(parsed["target"]));
+    if (!PathExists(JoinPath(JoinPath(archive_stage, "wal"), target.archive_id))) {
+      return Status::InvalidArgument(
+          fmt::format("archive {} was not sent", target.archive_id),
+          "PUT /v1/restore/archive?path=wal/<id>/... each of its files first");
+    }
+    r.recovery = engines::StagedRecovery{target, archive_stage};
+  }
   return r;
 }
 
@@ -118,50 +133,63 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     }
     res.status = 204;
   });
-  // A copy sent by the daemon (a backup from its repository) into an empty volume:
-  // ?path=P&offset=O, bytes of a file of the data directory at O (made 0600 at the first);
-  // ?path=P&directory=1, a directory (0700). Nothing is followed: no link in any component.
-  server.Put("/v1/restore/copy", [this, restoring](const http::Request& req, http::Response& res) {
-    const std::string path = req.get_param_value("path");
-    const bool directory = req.get_param_value("directory") == "1";
-    auto offset = directory ? Result<uint64_t>(uint64_t{0}) : ByteCountParam(req, "offset");
-    Status bad = offset.status();
-    if (!storage::IsSafeRelativePath(path) || path == ".") {
-      bad = Status::InvalidArgument(fmt::format("'{}' is not a path in the data directory", path));
-    }
-    if (!bad.ok()) {
-      SendJson(res, 400, ErrorBody("bad_request", bad));
-      return;
-    }
-    std::lock_guard lock(mu_);
-    if (!restoring(res)) return;
-    if (PathExists(JoinPath(options_.data, options_.restore_from))) {
-      SendJson(res, 409,
-               ErrorBody("has_copy", Status::FailedPrecondition(fmt::format(
-                                         "the volume holds a copy of instance '{}' already (a "
-                                         "claim made from its VolumeSnapshot)",
-                                         options_.restore_from))));
-      return;
-    }
-    const std::string target = JoinPath(JoinPath(options_.data, kVolumeCopy), "data/" + path);
-    Status stored = MakeDirs(directory ? target : DirName(target), 0700);
-    if (stored.ok() && !directory) {
-      auto fd = OpenFile(target, O_WRONLY | O_CREAT, 0600);
-      const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.body.data()),
-                                           req.body.size());
-      stored = fd.ok() ? PwriteAll(fd->get(), bytes, *offset, target) : fd.status();
-    }
-    if (!stored.ok()) {
-      SendJson(res, http::HttpStatusOf(stored.code()), ErrorBody("restore_failed", stored));
-      return;
-    }
-    res.status = 204;
-  });
+  // Bytes the daemon sends into a directory of the volume, `root`: ?path=P&offset=O, bytes
+  // of a file at O (made 0600 at the first); ?path=P&directory=1, a directory (0700).
+  // Nothing is followed: no link in any component. `may_write` answers a refusal (mu_ held).
+  auto put_into = [this, restoring](std::string root,
+                                    std::function<bool(http::Response&)> may_write) {
+    return [this, restoring, root, may_write](const http::Request& req, http::Response& res) {
+      const std::string path = req.get_param_value("path");
+      const bool directory = req.get_param_value("directory") == "1";
+      auto offset = directory ? Result<uint64_t>(uint64_t{0}) : ByteCountParam(req, "offset");
+      Status bad = offset.status();
+      if (!storage::IsSafeRelativePath(path) || path == ".") {
+        bad = Status::InvalidArgument(fmt::format("'{}' is not a relative path", path));
+      }
+      if (!bad.ok()) {
+        SendJson(res, 400, ErrorBody("bad_request", bad));
+        return;
+      }
+      std::lock_guard lock(mu_);
+      if (!restoring(res) || !may_write(res)) return;
+      const std::string target = JoinPath(root, path);
+      Status stored = MakeDirs(directory ? target : DirName(target), 0700);
+      if (stored.ok() && !directory) {
+        auto fd = OpenFile(target, O_WRONLY | O_CREAT, 0600);
+        const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.body.data()),
+                                             req.body.size());
+        stored = fd.ok() ? PwriteAll(fd->get(), bytes, *offset, target) : fd.status();
+      }
+      if (!stored.ok()) {
+        SendJson(res, http::HttpStatusOf(stored.code()), ErrorBody("restore_failed", stored));
+        return;
+      }
+      res.status = 204;
+    };
+  };
+  // A copy sent by the daemon (a backup from its repository) into an empty volume.
+  server.Put(
+      "/v1/restore/copy",
+      put_into(JoinPath(JoinPath(options_.data, kVolumeCopy), "data"), [this](http::Response& res) {
+        if (!PathExists(JoinPath(options_.data, options_.restore_from))) {
+          return true;
+        }
+        SendJson(res, 409,
+                 ErrorBody("has_copy", Status::FailedPrecondition(fmt::format(
+                                           "the volume holds a copy of instance '{}' already "
+                                           "(a claim made from its VolumeSnapshot)",
+                                           options_.restore_from))));
+        return false;
+      }));
+  // A point-in-time restore's copy of the source's archive (the daemon's PgStageArchive).
+  server.Put("/v1/restore/archive", put_into(JoinPath(options_.data, kRestoreArchive),
+                                             [](http::Response&) { return true; }));
   server.Post("/v1/restore", [this, restoring](const http::Request& req, http::Response& res) {
     std::lock_guard lock(mu_);
     if (!restoring(res)) return;
     const std::string staging = JoinPath(options_.data, kRestoreStaging);
-    auto request = ParseRestore(req.body, staging);
+    const std::string archive_stage = JoinPath(options_.data, kRestoreArchive);
+    auto request = ParseRestore(req.body, staging, archive_stage);
     if (request.ok() && request->source != options_.restore_from) {
       request =
           Status::InvalidArgument(fmt::format("this volume holds a copy of instance '{}', not '{}'",
@@ -191,7 +219,8 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     spdlog::info("instance {}: restoring from instance {}'s volume copy", options_.name,
                  request->source);
     auto made = engine_->RestoreVolumeCopy(JoinPath(copy, "data"), request->end, *restore_spec_,
-                                           request->password);
+                                           request->password,
+                                           request->recovery ? &*request->recovery : nullptr);
     if (!made.ok()) {
       spdlog::error("instance {}: restore failed: {}", options_.name, made.status().ToString());
       SendJson(res, http::HttpStatusOf(made.status().code()),
@@ -211,6 +240,7 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     }
     WarnIfError(RemoveTree(copy), "remove what is left of the volume copy");
     WarnIfError(RemoveTree(staging), "remove the restore's staged log files");
+    WarnIfError(RemoveTree(archive_stage), "remove the restore's staged archive");
     spdlog::info("instance {}: restored, server started, listening on {}:{}", options_.name,
                  options_.address, instance_->endpoint().port);
     SendJson(res, 200, InstanceJson());

@@ -26,6 +26,10 @@ struct UserIds {
 // Looks up a user by name ("postgres").
 Result<UserIds> LookupUser(const std::string& name);
 
+// The running program's own path (/proc/self/exe): what a server it starts runs of it
+// (an archive_command's `dbaas wal-push`); "" if unknown.
+std::string SelfExecutable();
+
 // This machine's host name (what a bucket's lease records of its writer); "" if unknown.
 std::string HostName();
 

@@ -532,8 +532,10 @@ engines::InstanceSpec Service::SpecFor(const std::string& name, const std::strin
   if (type == "mysql") spec.bin_dir = options_.mysql_bin_dir;
   // PostgreSQL's archive_command runs the dbaas binary; MariaDB's binlogs are drained by
   // the daemon (a server of MySQL's does not archive).
-  if (!options_.dbaas_binary.empty())
-    spec.archiving = {repository_dir(), options_.dbaas_binary, "", ""};
+  if (!options_.dbaas_binary.empty()) {
+    spec.archiving.repo_path = repository_dir();
+    spec.archiving.dbaas_binary = options_.dbaas_binary;
+  }
   return spec;
 }
 

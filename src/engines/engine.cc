@@ -107,12 +107,12 @@ class PostgresEngine final : public Engine {
     ASSIGN_OR_RETURN(const PgInstance* pg, As<PgInstance>(instance, "PostgreSQL"));
     return BeginPgVolumeBackup(*pg, label);
   }
-  Result<std::unique_ptr<Instance>> RestoreVolumeCopy(const std::string& copy_data_dir,
-                                                      const VolumeBackupEnd& end,
-                                                      const InstanceSpec& spec,
-                                                      const std::string& password) const override {
-    ASSIGN_OR_RETURN(PgInstance restored,
-                     RestorePostgresVolumeCopy(copy_data_dir, end, On(runtime_, spec), password));
+  Result<std::unique_ptr<Instance>> RestoreVolumeCopy(
+      const std::string& copy_data_dir, const VolumeBackupEnd& end, const InstanceSpec& spec,
+      const std::string& password, const StagedRecovery* recovery) const override {
+    ASSIGN_OR_RETURN(
+        PgInstance restored,
+        RestorePostgresVolumeCopy(copy_data_dir, end, On(runtime_, spec), password, recovery));
     return std::unique_ptr<Instance>(std::make_unique<PgInstance>(std::move(restored)));
   }
   Result<RestorePointAt> CreateRestorePoint(const Instance& instance,
@@ -504,7 +504,8 @@ Result<std::unique_ptr<VolumeBackup>> Engine::BeginVolumeBackup(const Instance& 
 Result<std::unique_ptr<Instance>> Engine::RestoreVolumeCopy(const std::string&,
                                                             const VolumeBackupEnd&,
                                                             const InstanceSpec& spec,
-                                                            const std::string&) const {
+                                                            const std::string&,
+                                                            const StagedRecovery*) const {
   return Status::InvalidArgument(
       fmt::format("instance '{}': {} has no volume backups to restore from yet", spec.name, type()),
       "volume backups are PostgreSQL's (docs/KUBERNETES.md)");

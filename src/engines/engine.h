@@ -75,12 +75,14 @@ class Engine {
   // A new instance `spec.name` from a copy of a volume backup on the filesystem it is made
   // on: `copy_data_dir` is the source's data directory as the volume's snapshot cut it
   // (moved into the instance); `end` the backup's end, its log_files the paths of staged
-  // copies. Started, out of recovery; nothing left behind on failure. kInvalidArgument where
-  // the engine has no volume backups (MariaDB, MySQL).
+  // copies; `recovery`, when given, replays past the end to a target. Started, out of
+  // recovery; nothing left behind on failure. kInvalidArgument where the engine has no
+  // volume backups (MariaDB, MySQL).
   virtual Result<std::unique_ptr<Instance>> RestoreVolumeCopy(const std::string& copy_data_dir,
                                                               const VolumeBackupEnd& end,
                                                               const InstanceSpec& spec,
-                                                              const std::string& password) const;
+                                                              const std::string& password,
+                                                              const StagedRecovery* recovery) const;
 
   // Removes what of a backup lives outside the repository (the Kubernetes runtime's
   // VolumeSnapshot, named in its facts); the repository's part is the caller's. Gone

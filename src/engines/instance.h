@@ -22,7 +22,7 @@ namespace dbaas::engines {
 
 // Continuous archiving of the server's log into the snapshot repository (PostgreSQL: its
 // WAL through archive_command running `dbaas wal-push` into the instance's spool, which the
-// daemon drains into the repository). Empty repo_path: none.
+// daemon drains into the repository). Empty repo_path and spool_archive_id: none.
 struct LogArchiving {
   std::string repo_path;
   std::string dbaas_binary;  // the dbaas CLI, run by the server's OS user
@@ -33,6 +33,12 @@ struct LogArchiving {
   // pruning reads), when not the server's own name: a MariaDB standby keeps an archive of
   // its own (binlog names would collide in one), named after its instance.
   std::string archive_owner;
+  // Into the spool only, for the archive of this id in a repository elsewhere (repo_path
+  // empty): a pod's server, whose spool the daemon drains through the pod's agent
+  // (kube_runtime/pod_log_spool.h). Nothing here touches a repository.
+  std::string spool_archive_id;
+
+  bool on() const { return !repo_path.empty() || !spool_archive_id.empty(); }
 };
 
 // Everything needed to make an instance (fresh or restored).

@@ -10,8 +10,11 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "base/status.h"
 #include "engines/backup_facts.h"
+#include "engines/recovery.h"
 #include "storage/tree_scan.h"
 
 namespace dbaas::engines {
@@ -28,6 +31,21 @@ struct VolumeBackupEnd {
   // slot), so the caller collects it first.
   std::map<std::string, std::string> log_files;
 };
+
+// A restore from a volume backup past its end (point in time): archive recovery to
+// `target`, replaying a copy of the source's archive staged under `staged_repo` (the archive
+// target.archive_id there, as PgStageArchive stages one), which the restore removes once
+// the server is out of recovery.
+struct StagedRecovery {
+  RecoveryTarget target;
+  std::string staged_repo;
+};
+
+// A StagedRecovery's target as the daemon sends it to the pod's agent: {"kind": "latest" |
+// "time" | "lsn" | "name", "timeUnixUs", "lsn", "name", "archiveId"}. From JSON, checked
+// whole (kInvalidArgument naming what is wrong); the backup's end and GTIDs are not sent.
+nlohmann::json RecoveryTargetJson(const RecoveryTarget& target);
+Result<RecoveryTarget> RecoveryTargetFromJson(const nlohmann::json& j);
 
 // What crosses between the pod's agent and the daemon for a volume backup, on both sides:
 // the files an end writes into the copy, the largest log file (a WAL segment: initdb's

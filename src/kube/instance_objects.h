@@ -59,6 +59,10 @@ inline constexpr int kAgentPort = 8443;
 inline constexpr char kAgentTokenFile[] = "agent-token";
 inline constexpr char kAgentCertFile[] = "agent.crt";
 inline constexpr char kAgentKeyFile[] = "agent.key";
+// The id of the archive in the daemon's repository the server's WAL goes to: the server
+// archives into a spool on its volume, which the daemon drains through the agent
+// (kube_runtime/pod_log_spool.h). Absent in an instance made before pods archived.
+inline constexpr char kAgentWalArchiveFile[] = "wal-archive";
 inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
 inline constexpr char kInstanceLabel[] = "app.kubernetes.io/instance";
 inline constexpr char kBackupSourceLabel[] = "dbaas.io/backup-source";

@@ -4,8 +4,10 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 
 #include <fmt/format.h>
@@ -17,14 +19,20 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "base/scope_exit.h"
+#include "engines/log_spool.h"
+#include "engines/postgres/pg_backup.h"
+#include "engines/postgres/pg_pitr.h"
+#include "engines/postgres/pg_wal_summary.h"
 #include "kube/json_fields.h"
 #include "kube_runtime/agent_client.h"
+#include "kube_runtime/pod_log_spool.h"
 #include "kube_runtime/repository_backup.h"
 #include "kube_runtime/volume_snapshot_backup.h"
 #include "objstore/sigv4.h"
 #include "runtime/local_runtime.h"
 #include "storage/snapshot_restore.h"
 #include "storage/tree_scan.h"
+#include "storage/wal_archive.h"
 
 namespace dbaas::kube_runtime {
 namespace {
@@ -133,12 +141,15 @@ Result<std::string> WaitForPod(const Cluster& cluster, const std::string& ns,
 // (every 2 s): the service asks under its lock, which must not wait on a network.
 class PodInstance final : public engines::Instance {
  public:
+  // `archive_id`: the archive its server's WAL goes to ("": it does not archive); `dir`, the
+  // daemon's directory for it (its spool's drain status), made already.
   PodInstance(std::shared_ptr<const Cluster> cluster, std::string name, std::string dir,
-              std::string engine, std::string token)
+              std::string engine, std::string token, std::string archive_id)
       : cluster_(std::move(cluster)),
         name_(std::move(name)),
         dir_(std::move(dir)),
         engine_(std::move(engine)),
+        archive_id_(std::move(archive_id)),
         ns_(kube::InstanceNamespace(cluster_->options.settings, name_)),
         pod_(kube::StatefulSetName(name_, engine_) + "-0") {
     agent_.dns_name = AgentDnsName(cluster_->options.settings, name_, engine_);
@@ -195,7 +206,60 @@ class PodInstance final : public engines::Instance {
     return Status::Ok();
   }
 
-  Status Delete() override { return DeleteNamespace(*cluster_, name_); }
+  // What the server archived as it stopped is in its spool only: drained into the
+  // repository before the namespace goes (a restore to latest after the delete loses
+  // nothing). A pod whose agent does not answer cannot be drained: said, and deleted.
+  Status Delete() override {
+    if (!archive_id_.empty()) {
+      auto agent = ReachableAgent();
+      Status stopped = agent.ok() ? Stop(milliseconds(seconds(30))) : agent.status();
+      if (!stopped.ok()) {
+        spdlog::warn("event=pod_spool_not_drained instance={} error=\"{}\"", name_,
+                     stopped.ToString());
+      } else {
+        auto drained = engines::DrainLogSpool(SpoolAt(*agent));
+        if (!drained.ok()) {
+          return Status(drained.status().code(),
+                        fmt::format("instance '{}' keeps WAL that is not in the repository yet: {}",
+                                    name_, drained.status().message()),
+                        "make the repository writable (free space) and delete it again");
+        }
+      }
+    }
+    RETURN_IF_ERROR(DeleteNamespace(*cluster_, name_));
+    return RemoveTree(dir_);
+  }
+
+  std::string log_archive_id() const override { return archive_id_; }
+  // Drained through the agent (pod_log_spool.h) at the pod's address as last heard; a value
+  // that outlives the instance.
+  std::optional<engines::LogSpool> log_spool() const override {
+    if (archive_id_.empty()) return std::nullopt;
+    return SpoolAt(LastAgent());
+  }
+
+  // Its spool, drained through `agent`.
+  engines::LogSpool SpoolAt(const AgentEndpoint& agent) const {
+    engines::LogSpool spool;
+    spool.instance = name_;
+    spool.dir = fmt::format("{}/{}:wal-spool.{}", ns_, pod_, archive_id_);
+    spool.repo_path = cluster_->options.repository_path;
+    spool.archive_id = archive_id_;
+    spool.status_path = JoinPath(dir_, "wal-spool.status");
+    spool.summarize = engines::SummarizeBeforeStoredSegment;
+    spool.drain = [cluster = cluster_, agent, id = archive_id_, summarize = spool.summarize](
+                      const storage::WalArchive& archive,
+                      std::chrono::seconds) -> Result<storage::SpoolDrain> {
+      if (agent.address.empty()) {
+        return Status::Busy("the pod's agent has not been reached yet", "it is drained once it is");
+      }
+      return DrainPodSpool(*cluster->agents, agent, archive, id,
+                           [&](const std::string& name, std::span<const uint8_t> raw) {
+                             summarize(archive, name, raw);
+                           });
+    };
+    return spool;
+  }
 
   // The agent as it can be called now: at the pod's address.
   Result<AgentEndpoint> ReachableAgent() const {
@@ -252,6 +316,11 @@ class PodInstance final : public engines::Instance {
     agent.address = address;
     return agent;
   }
+  // The agent at the address its state thread last reached it ("" before).
+  AgentEndpoint LastAgent() const {
+    std::lock_guard lock(mu_);
+    return Agent(address_);
+  }
 
   // The agent's answer is input: read with the type-checked getters only.
   static engines::ConnectionInfo ConnectionOf(const json& login) {
@@ -294,6 +363,8 @@ class PodInstance final : public engines::Instance {
                        : Result<json>(address.status());
       if (state.ok()) {
         Remember(*state);
+        std::lock_guard reached(mu_);
+        address_ = *address;
       } else {
         std::lock_guard down(mu_);
         state_["running"] = false;
@@ -308,10 +379,12 @@ class PodInstance final : public engines::Instance {
   const std::string name_;
   const std::string dir_;
   const std::string engine_;
+  const std::string archive_id_;
   const std::string ns_;
   const std::string pod_;
   AgentEndpoint agent_;  // without its address
   mutable std::mutex mu_;
+  std::string address_;  // guarded by mu_: where the agent last answered
   std::condition_variable wake_;
   bool stopping_ = false;        // guarded by mu_
   json state_ = json::object();  // guarded by mu_: the agent's last answer, an object
@@ -359,8 +432,16 @@ class KubeEngine final : public engines::Engine {
                       name),
           "the Secret was changed by hand; restore its agent-token, or delete the instance");
     }
+    // Written by the daemon (the pod cannot write its Secret); absent: made before pods
+    // archived their WAL.
+    const std::string archive_id = Base64Decode(kube::TextField(kube::ObjectField(*secret, "data"),
+                                                                kube::kAgentWalArchiveFile))
+                                       .value_or("");
+    if (!archive_id.empty()) RETURN_IF_ERROR(storage::ValidateArchiveId(archive_id));
+    const std::string dir = JoinPath(data_root, name);
+    RETURN_IF_ERROR(MakeDirs(dir, 0700));
     return std::unique_ptr<engines::Instance>(
-        std::make_unique<PodInstance>(cluster_, name, JoinPath(data_root, name), type(), *token));
+        std::make_unique<PodInstance>(cluster_, name, dir, type(), *token, archive_id));
   }
 
   Status CheckBackupStore(engines::BackupStore, const std::string&) const override {
@@ -379,11 +460,7 @@ class KubeEngine final : public engines::Engine {
                                            const engines::Instance& instance,
                                            storage::Repository& repo, const std::string& name,
                                            storage::Progress* progress) const override {
-    const auto* pod = dynamic_cast<const PodInstance*>(&instance);
-    if (pod == nullptr) {
-      return Status::Internal(
-          fmt::format("instance {} is not one of the cluster's", instance.name()));
-    }
+    ASSIGN_OR_RETURN(const PodInstance* pod, PodOf(instance));
     PodBackupTarget target;
     target.api = cluster_->api.get();
     target.agents = cluster_->agents.get();
@@ -392,6 +469,7 @@ class KubeEngine final : public engines::Engine {
     target.instance = instance.name();
     target.engine = type();
     target.ready_timeout = cluster_->options.snapshot_timeout;
+    target.wal_archive = pod->log_archive_id();
     if (into == engines::BackupStore::kDefault) {
       ASSIGN_OR_RETURN(bool snapshots, HasVolumeSnapshots(*cluster_->api));
       into = snapshots ? engines::BackupStore::kVolumeSnapshot : engines::BackupStore::kRepository;
@@ -413,6 +491,46 @@ class KubeEngine final : public engines::Engine {
     return NotOnKubernetes("a restore drill's check");
   }
 
+  // Point-in-time recovery: the pod's server names a point or closes its segment (its
+  // agent waits until the spool holds it), and the spool is drained here at once. The
+  // archive is in the daemon's repository in the local engine's format: read as there.
+  Result<engines::RestorePointAt> CreateRestorePoint(const engines::Instance& instance,
+                                                     const std::string& name) const override {
+    ASSIGN_OR_RETURN(const PodInstance* pod, PodOf(instance));
+    ASSIGN_OR_RETURN(AgentEndpoint agent, pod->ReachableAgent());
+    ASSIGN_OR_RETURN(json point, cluster_->agents->Call(agent, "POST", "/v1/wal/restore-point",
+                                                        seconds(40), {{"name", name}}));
+    const std::string lsn = kube::TextField(point, "lsn");
+    if (!engines::ParseLsn(lsn).ok()) {
+      return Status::IoError(
+          fmt::format("instance '{}': its agent answered no LSN for restore point '{}'",
+                      instance.name(), name));
+    }
+    RETURN_IF_ERROR(engines::DrainLogSpool(pod->SpoolAt(agent)).status());
+    return engines::RestorePointAt{lsn, ""};
+  }
+  Status ArchiveNow(const engines::Instance& instance, milliseconds timeout) const override {
+    ASSIGN_OR_RETURN(const PodInstance* pod, PodOf(instance));
+    ASSIGN_OR_RETURN(AgentEndpoint agent, pod->ReachableAgent());
+    RETURN_IF_ERROR(
+        cluster_->agents->Call(agent, "POST", "/v1/wal/switch", timeout + seconds(30)).status());
+    return engines::DrainLogSpool(pod->SpoolAt(agent)).status();
+  }
+  Result<engines::ArchiveEnd> ScanArchive(const std::string& repo_path,
+                                          const std::string& archive_id,
+                                          const std::string& from_lsn) const override {
+    return local_->ScanArchive(repo_path, archive_id, from_lsn);
+  }
+  Result<uint64_t> PruneArchive(const std::string& repo_path, const std::string& archive_id,
+                                const std::optional<std::string>& keep_from_lsn) const override {
+    return local_->PruneArchive(repo_path, archive_id, keep_from_lsn);
+  }
+  Result<std::optional<std::string>> ArchivePositionOf(const std::string& repo_path,
+                                                       const std::string& archive_id,
+                                                       const std::string& from_lsn) const override {
+    return local_->ArchivePositionOf(repo_path, archive_id, from_lsn);
+  }
+
   // From a volumeSnapshot backup (volume_snapshot_backup.h): a new namespace's claim from
   // the backup's storage snapshot (imported: a claim's dataSource cannot name another
   // namespace's VolumeSnapshot), the label and the log from the repository, and the agent's
@@ -423,9 +541,7 @@ class KubeEngine final : public engines::Engine {
       const engines::RecoveryTarget& target, storage::Progress* progress,
       engines::FileCheck* file_check) const override {
     if (file_check != nullptr) return NotOnKubernetes("a restore drill");
-    if (target.kind != engines::RecoveryTarget::Kind::kBackupEnd) {
-      return NotOnKubernetes("a point-in-time restore");
-    }
+    const bool pitr = target.kind != engines::RecoveryTarget::Kind::kBackupEnd;
     const engines::BackupFacts facts = engines::FromAnnotations(snapshot.annotations);
     auto source = snapshot.annotations.find("instance");
     const bool volume = facts.snapshot_kind == "volume" && !facts.volume_snapshot.empty();
@@ -456,6 +572,19 @@ class KubeEngine final : public engines::Engine {
     o.target = staging;
     o.progress = progress;
     RETURN_IF_ERROR(storage::RestoreSnapshot(repo, snapshot, o).status());
+    // To a point in time: the source's archive from the backup's start on, staged here as
+    // a local restore stages it (PgStageArchive), sent to the agent, replayed in the pod.
+    const std::string archive_stage = staging + "-archive";
+    ScopeExit unstage_archive(
+        [&] { WarnIfError(RemoveTree(archive_stage), "remove a restore's staged archive"); });
+    if (pitr) {
+      auto start = snapshot.annotations.find("start_lsn");
+      if (start == snapshot.annotations.end()) {
+        return Status::Corruption(fmt::format("snapshot {} has no start_lsn", snapshot.id));
+      }
+      RETURN_IF_ERROR(
+          engines::PgStageArchive(repo.path(), target.archive_id, start->second, archive_stage));
+    }
     json request = {{"source", restoring.source},
                     {"password", password},
                     {"files", json::object()},
@@ -480,7 +609,15 @@ class KubeEngine final : public engines::Engine {
         if (steady_clock::now() >= deadline) return state.status();
         std::this_thread::sleep_for(milliseconds(250));
       }
-      if (copy) RETURN_IF_ERROR(SendCopy(agent, staging, progress));
+      if (copy) {
+        RETURN_IF_ERROR(SendTree(agent, staging, "/v1/restore/copy", IsLeftOutOfCopy, progress));
+      }
+      if (pitr) {
+        RETURN_IF_ERROR(SendTree(
+            agent, archive_stage, "/v1/restore/archive",
+            [](const std::string& path) { return path == "."; }, progress));
+        request["target"] = engines::RecoveryTargetJson(target);
+      }
       for (const json& path : request["logFiles"]) {
         RETURN_IF_ERROR(
             cluster_->agents->Upload(agent, "/v1/restore/file?path=" + path.get<std::string>(),
@@ -494,24 +631,38 @@ class KubeEngine final : public engines::Engine {
   }
 
  private:
-  // Sends a copy restored from the repository (`staging`, a PostgreSQL data directory) to
-  // the agent, which waits for it in an empty volume: its directories, then each file in
-  // pieces. The end's files and the log go as for a volume copy.
-  Status SendCopy(const AgentEndpoint& agent, const std::string& staging,
+  static Result<const PodInstance*> PodOf(const engines::Instance& instance) {
+    const auto* pod = dynamic_cast<const PodInstance*>(&instance);
+    if (pod == nullptr) {
+      return Status::Internal(
+          fmt::format("instance {} is not one of the cluster's", instance.name()));
+    }
+    return pod;
+  }
+
+  // What of a copy restored from the repository is not sent as the copy: the end's files
+  // and the log go as for a volume copy.
+  static bool IsLeftOutOfCopy(const std::string& path) {
+    return path == "." || path.starts_with("pg_wal/") || engines::IsVolumeBackupEndFile(path);
+  }
+
+  // Sends a tree staged here (`root`: a copy restored from the repository, a PostgreSQL
+  // data directory, or a staged archive) to the agent's `route`, which writes it into the
+  // volume waiting for its restore: its directories, then each file in pieces; what
+  // `left_out` names is not sent.
+  Status SendTree(const AgentEndpoint& agent, const std::string& root, const std::string& route,
+                  const std::function<bool(const std::string&)>& left_out,
                   storage::Progress* progress) const {
     constexpr size_t kPiece = size_t{8} << 20;  // within the agent's 64 MiB bodies
-    ASSIGN_OR_RETURN(storage::ScanResult tree, storage::ScanTree(staging));
+    ASSIGN_OR_RETURN(storage::ScanResult tree, storage::ScanTree(root));
     if (progress != nullptr) {  // sent after it was restored: as much again
       for (const storage::TreeEntry& e : tree.entries) progress->total_bytes += e.size;
     }
     std::vector<uint8_t> piece(kPiece);
     for (const storage::TreeEntry& e : tree.entries) {
-      if (e.path == "." || e.path.starts_with("pg_wal/") ||
-          engines::IsVolumeBackupEndFile(e.path)) {
-        continue;
-      }
+      if (left_out(e.path)) continue;
       const std::string target =
-          "/v1/restore/copy?path=" + objstore::UriEncode(e.path, /*keep_slash=*/true);
+          route + "?path=" + objstore::UriEncode(e.path, /*keep_slash=*/true);
       if (e.type == storage::EntryType::kDirectory) {
         RETURN_IF_ERROR(cluster_->agents->Put(agent, target + "&directory=1", "", seconds(30)));
         continue;
@@ -521,7 +672,7 @@ class KubeEngine final : public engines::Engine {
             fmt::format("the backup holds '{}', which is not a file or directory", e.path),
             "tablespaces are not restored into pods yet");
       }
-      const std::string file = JoinPath(staging, e.path);
+      const std::string file = JoinPath(root, e.path);
       ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(file, O_RDONLY));
       uint64_t offset = 0;
       do {
@@ -567,6 +718,13 @@ class KubeEngine final : public engines::Engine {
     objects_spec.secrets = {{kube::kAgentTokenFile, token},
                             {kube::kAgentCertFile, cert.cert_pem},
                             {kube::kAgentKeyFile, cert.key_pem}};
+    // The server's WAL: an archive of its own in the daemon's repository, which its agent
+    // learns from the Secret (pod_log_spool.h).
+    std::string archive_id;
+    if (spec.archiving.on()) {
+      archive_id = spec.name + "." + RandomHex(4);
+      objects_spec.secrets[kube::kAgentWalArchiveFile] = archive_id;
+    }
     if (restoring != nullptr) objects_spec.restore_from = restoring->source;
     ASSIGN_OR_RETURN(std::vector<json> objects, kube::InstanceObjects(objects_spec, settings));
     if (restoring != nullptr && !restoring->snapshot.handle.empty()) {
@@ -587,10 +745,24 @@ class KubeEngine final : public engines::Engine {
           "an instance of that name is still being deleted (wait for the namespace to go), or "
           "was left by another daemon: delete the namespace, or choose another name");
     }
+    const std::string dir = JoinPath(spec.data_root, spec.name);
+    RETURN_IF_ERROR(MakeDirs(dir, 0700));
+    if (!archive_id.empty()) {
+      if (Status made = storage::WalArchive::Create(cluster_->options.repository_path, archive_id);
+          !made.ok()) {
+        WarnIfError(RemoveTree(dir), "remove the instance's directory");
+        return made;
+      }
+    }
     auto fail = [&](const Status& st) {
       // Nothing half-made stays: the namespace holds all of it (an imported content goes
-      // with it, by DeleteNamespace).
+      // with it, by DeleteNamespace), and the archive is still empty.
       WarnIfError(DeleteNamespace(*cluster_, spec.name), "remove the instance's namespace");
+      if (!archive_id.empty()) {
+        WarnIfError(storage::WalArchive::Remove(cluster_->options.repository_path, archive_id),
+                    "remove the archive of the instance that could not be made");
+      }
+      WarnIfError(RemoveTree(dir), "remove the instance's directory");
       return st;
     };
     for (const json& object : objects) {
@@ -611,8 +783,7 @@ class KubeEngine final : public engines::Engine {
                       "instance was removed",
                       ns, pod)));
     }
-    auto made = std::make_unique<PodInstance>(cluster_, spec.name,
-                                              JoinPath(spec.data_root, spec.name), type(), token);
+    auto made = std::make_unique<PodInstance>(cluster_, spec.name, dir, type(), token, archive_id);
     if (restoring != nullptr) {
       Status finished = restoring->finish(*made);
       // Started by the restore: this start (a no-op there) is how its state is first heard.

@@ -24,6 +24,9 @@ namespace dbaas::kube_runtime {
 
 struct KubeRuntimeOptions {
   kube::KubernetesSettings settings;
+  // The daemon's repository (control/service.h: <data root>/repository), where the pods'
+  // WAL archives are (pod_log_spool.h).
+  std::string repository_path;
   // A volume's size when the request names none (the local runtime records sizes; a claim
   // must have one).
   uint64_t default_size_bytes = 10ull << 30;

@@ -32,6 +32,9 @@ struct PodBackupTarget {
   kube::KubernetesSettings settings;
   std::string instance;
   std::string engine;
+  // The archive its WAL goes to, as the daemon made it ("": none); what the backup's facts
+  // say, whatever the pod's agent says.
+  std::string wal_archive;
   // How long the snapshot may take to become readyToUse (backup mode is held as long, on a
   // lease renewed meanwhile).
   std::chrono::milliseconds ready_timeout{std::chrono::minutes(10)};

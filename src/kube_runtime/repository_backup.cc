@@ -96,6 +96,7 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
     ASSIGN_OR_RETURN(PodBackupEnd end, session->End());
     RETURN_IF_ERROR(session->FetchLog(end, staging));
     facts = end.facts;
+    facts.wal_archive = target.wal_archive;
     facts.snapshot_kind = "repository";
     std::vector<storage::ExtraFile> extras;
     auto add = [&](const std::string& path, std::string content, std::string source) {

@@ -161,6 +161,7 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   // (removed by gc after a crash); then the agent lets the log go.
   ASSIGN_OR_RETURN(PodBackupEnd end, session->End());
   engines::BackupFacts facts = end.facts;
+  facts.wal_archive = target.wal_archive;
   const std::string staging = JoinPath(repo.TmpDir(), "volume-backup-" + RandomHex(8));
   ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a backup's staging"); });
   RETURN_IF_ERROR(session->FetchLog(end, staging));

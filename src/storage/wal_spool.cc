@@ -56,8 +56,13 @@ Status CompareSpooled(int source_fd, uint64_t size, const std::string& path) {
 std::string RefusalOf(const WalFileName& name, const struct stat& st) {
   if (S_ISLNK(st.st_mode)) return "a symbolic link";
   if (!S_ISREG(st.st_mode)) return "not a regular file";
+  return SpooledWalRefusal(name, static_cast<uint64_t>(st.st_size));
+}
+
+}  // namespace
+
+std::string SpooledWalRefusal(const WalFileName& name, uint64_t size) {
   if (name.kind == WalFileName::Kind::kBinlog) return "a MariaDB binlog's name, not a WAL file's";
-  uint64_t size = static_cast<uint64_t>(st.st_size);
   bool segment =
       name.kind == WalFileName::Kind::kSegment || name.kind == WalFileName::Kind::kPartial;
   if (segment && (size < kMinSegment || size > kMaxSegment || (size & (size - 1)) != 0)) {
@@ -66,8 +71,6 @@ std::string RefusalOf(const WalFileName& name, const struct stat& st) {
   if (!segment && size > kMaxSmallFile) return fmt::format("{} bytes: too large", size);
   return "";
 }
-
-}  // namespace
 
 Status SpoolWalFile(const std::string& spool_dir, const std::string& source_path,
                     const std::string& name) {

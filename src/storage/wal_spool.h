@@ -30,6 +30,11 @@ namespace dbaas::storage {
 Status SpoolWalFile(const std::string& spool_dir, const std::string& source_path,
                     const std::string& name);
 
+// Why a spooled file named `name` of `size` bytes is not one a server writes ("" when it
+// could be): a binlog's name, a segment's size not a power of two from 1 MiB to 1 GiB, a
+// history or backup label file over 1 MiB.
+std::string SpooledWalRefusal(const WalFileName& name, uint64_t size);
+
 struct SpoolDrain {
   uint64_t files = 0;      // stored into the archive (or there already) and removed
   uint64_t raw_bytes = 0;  // their size

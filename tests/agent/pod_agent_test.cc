@@ -198,6 +198,9 @@ TEST_F(PodAgentTest,
     EXPECT_EQ(refused->body.find("password"), std::string::npos);
   }
   EXPECT_EQ(Status("POST", port, "/v1/stop"), 401);
+  // Its Secret names no archive: the server does not archive, and says so.
+  EXPECT_EQ(Status("GET", port, "/v1/wal", token_), 409);
+  EXPECT_EQ(Status("POST", port, "/v1/wal/switch", token_), 409);
 
   json inst = Instance(port);
   EXPECT_EQ(inst["name"], "orders");
@@ -259,6 +262,78 @@ TEST_F(PodAgentTest,
   ASSERT_TRUE(back.ok()) << back.status().ToString() << "\n" << Log();
   EXPECT_EQ(back->QueryValue("select inet_server_addr()").value_or(""), address());
   EXPECT_EQ(back->QueryValue("select count(*) from t").value_or(""), "100");
+}
+
+// With an archive named in its Secret the server archives its WAL into a spool on the
+// volume (`dbaas wal-push`, as on a machine), which the daemon lists, reads and empties
+// through the agent; a switch or a restore point waits until the spool holds its segment.
+// Only WAL file names are read or deleted, and only in the spool.
+TEST_F(PodAgentTest, TheServerArchivesIntoASpoolTheDaemonListsReadsAndEmpties) {
+  WriteSecret("wal-archive", "orders.5eed\n");
+  const int port = StartAgent();
+  ASSERT_GT(port, 0);
+  const std::string spool = root_ / "volume/data/orders/wal-spool.orders.5eed";
+  auto conn = engines::PgConnection::Connect(Instance(port)["login"]["uri"].get<std::string>());
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString() << "\n" << Log();
+  ASSERT_TRUE(conn->Query("create table t as select generate_series(1, 1000) id").ok());
+  const std::string segment =
+      conn->QueryValue("select pg_walfile_name(pg_current_wal_lsn())").value_or("");
+  ASSERT_EQ(segment.size(), 24u);
+  EXPECT_EQ(Status("POST", port, "/v1/wal/switch"), 401);
+  auto switched = Call("POST", port, "/v1/wal/switch", token_);
+  ASSERT_TRUE(switched);
+  ASSERT_EQ(switched->status, 204) << switched->body << "\n" << Log();
+  EXPECT_TRUE(PathExists(JoinPath(spool, segment))) << "not spooled on the volume";
+
+  auto listed = Call("GET", port, "/v1/wal", token_);
+  ASSERT_TRUE(listed && listed->status == 200) << (listed ? listed->body : "");
+  json listing = json::parse(listed->body);
+  EXPECT_EQ(listing["archiveId"], "orders.5eed");
+  EXPECT_EQ(listing["pushFailure"], "");
+  bool found = false;
+  for (const json& f : listing["files"]) {
+    if (f["name"] == segment) {
+      found = true;
+      EXPECT_EQ(f["size"], 16 << 20);
+      EXPECT_EQ(f["regular"], true);
+    }
+  }
+  EXPECT_TRUE(found) << listing.dump();
+  auto bytes = Call("GET", port, "/v1/wal/file?name=" + segment, token_);
+  ASSERT_TRUE(bytes && bytes->status == 200);
+  EXPECT_EQ(bytes->body, ReadFile(JoinPath(spool, segment)));
+  // Nothing but a WAL file's name, and nothing outside the spool.
+  for (const char* name : {"../../../secrets/agent-token", "pg_hba.conf", "", ".tmp.x",
+                           "%2Fetc%2Fpasswd", "..%2Fpostgres.log"}) {
+    EXPECT_EQ(Status("GET", port, std::string("/v1/wal/file?name=") + name, token_), 400) << name;
+    EXPECT_EQ(Status("DELETE", port, std::string("/v1/wal/file?name=") + name, token_), 400)
+        << name;
+  }
+  EXPECT_EQ(Status("GET", port, "/v1/wal/file?name=0000000100000000000000AA", token_), 410);
+  EXPECT_EQ(Status("DELETE", port, "/v1/wal/file?name=" + segment), 401);
+  EXPECT_EQ(Status("DELETE", port, "/v1/wal/file?name=" + segment, token_), 204);
+  EXPECT_FALSE(PathExists(JoinPath(spool, segment)));
+  EXPECT_EQ(Status("DELETE", port, "/v1/wal/file?name=" + segment, token_), 204) << "idempotent";
+  EXPECT_TRUE(PathExists(root_ / "volume/data/orders/postgres.log"));
+
+  // A restore point: its LSN, its segment spooled.
+  auto point = Call("POST", port, "/v1/wal/restore-point", token_, R"({"name": "before"})");
+  ASSERT_TRUE(point);
+  ASSERT_EQ(point->status, 200) << point->body;
+  const std::string lsn = json::parse(point->body).value("lsn", "");
+  EXPECT_TRUE(engines::ParseLsn(lsn).ok()) << point->body;
+  const std::string point_segment =
+      conn->QueryValue(fmt::format("select pg_walfile_name('{}')", lsn)).value_or("");
+  EXPECT_TRUE(PathExists(JoinPath(spool, point_segment))) << point_segment;
+  EXPECT_EQ(Call("POST", port, "/v1/wal/restore-point", token_, "{}")->status, 400);
+
+  // A restart of the pod opens the instance, which archives on into the same spool.
+  EXPECT_EQ(StopAgent(), 0) << Log();
+  const int again = StartAgent();
+  ASSERT_GT(again, 0);
+  listed = Call("GET", again, "/v1/wal", token_);
+  ASSERT_TRUE(listed && listed->status == 200) << (listed ? listed->body : "");
+  EXPECT_EQ(json::parse(listed->body)["archiveId"], "orders.5eed");
 }
 
 // The volume backup the daemon holds while it cuts a VolumeSnapshot: backup mode from begin

@@ -62,7 +62,8 @@ class MariaPitrTest : public ::testing::TestWithParam<MariaBackupMethod> {
     spec.type = "mariadb";
     spec.data_root = JoinPath(base_, "instances");
     spec.config = {{"innodb_log_file_size", "32M"}};
-    spec.archiving = {repo_path(), "/usr/bin/true", "", ""};  // MariaDB's archiving runs no binary
+    spec.archiving = {repo_path(), "/usr/bin/true", "", "",
+                      ""};  // MariaDB's archiving runs no binary
     return spec;
   }
 

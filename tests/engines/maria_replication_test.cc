@@ -47,7 +47,7 @@ class MariaReplicationTest : public ::testing::Test {
     spec.type = "mariadb";
     spec.data_root = tmp_ / dir;
     spec.config = {{"innodb_log_file_size", "32M"}};
-    spec.archiving = {tmp_ / "repo", "/usr/bin/true", "", ""};
+    spec.archiving = {tmp_ / "repo", "/usr/bin/true", "", "", ""};
     return spec;
   }
 

@@ -55,7 +55,7 @@ class PgIncrementalTest : public PgRepositoryTest {
     PgInstanceSpec spec;
     spec.name = name;
     spec.data_root = root_ / "instances";
-    if (archiving) spec.archiving = {root_ / "repo", DBAAS_CLI_BINARY, "", ""};
+    if (archiving) spec.archiving = {root_ / "repo", DBAAS_CLI_BINARY, "", "", ""};
     return spec;
   }
 

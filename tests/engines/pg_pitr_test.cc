@@ -58,7 +58,7 @@ class PgPitrTest : public ::testing::Test {
     PgInstanceSpec spec;
     spec.name = name;
     spec.data_root = root_ / "instances";
-    spec.archiving = {root_ / "repo", DBAAS_CLI_BINARY, "", ""};
+    spec.archiving = {root_ / "repo", DBAAS_CLI_BINARY, "", "", ""};
     return spec;
   }
 

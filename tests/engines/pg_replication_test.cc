@@ -46,7 +46,7 @@ class PgReplicationTest : public PgRepositoryTest {
     PgInstanceSpec spec;
     spec.name = name;
     spec.data_root = data_root;
-    spec.archiving = {root_ / "repo", DBAAS_CLI_BINARY, "", ""};
+    spec.archiving = {root_ / "repo", DBAAS_CLI_BINARY, "", "", ""};
     return spec;
   }
 

@@ -560,6 +560,79 @@ TEST_F(KubeRuntimeTest,
   }
 }
 
+// Point-in-time recovery in pods: the server archives into a spool on its volume, which
+// the daemon drains through the agent into the instance's archive in its repository; a
+// restore point made under pgbench load is a target that an instance in a new namespace
+// recovers to, from a repository backup and the archive (staged, sent to its agent,
+// replayed in its pod); "latest" holds what was committed after it. What the tenant plants
+// in its spool is refused, reported in the instance's status and left there.
+TEST_F(KubeRuntimeTest, APointInTimeRestoreUnderWriteLoadStopsAtTheRestorePointInANewNamespace) {
+  const json source = MakePgbenchInstance("ledger");
+  ASSERT_TRUE(source.is_object());
+  const json secret = Stored("/api/v1/namespaces/dbaas-ledger/secrets/ledger-credentials");
+  ASSERT_TRUE(secret.is_object());
+  const std::string archive = Base64Decode(secret["data"].value("wal-archive", "")).value_or("");
+  ASSERT_TRUE(archive.starts_with("ledger.")) << secret.dump();
+  ASSERT_TRUE(AddRowsBeforeBackup(source));
+  auto base = daemon_.Post("/instances/ledger/backup",
+                           json{{"backupName", "base"}, {"repository", "local"}});
+  ASSERT_EQ(base.status, 201) << base.raw << "\n" << node_->Log();
+
+  auto conn = engines::PgConnection::Connect(source["login"].value("uri", ""));
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  ASSERT_TRUE(conn->Query("create table marks (id int)").ok());
+  auto load = StartLoad(source, 12);
+  ASSERT_TRUE(load.ok()) << load.status().ToString();
+  ASSERT_TRUE(conn->Query("insert into marks values (1)").ok());
+  auto point = daemon_.Post("/instances/ledger/restore-points", json{{"name", "before-two"}});
+  ASSERT_EQ(point.status, 201) << point.raw << "\n" << node_->Log();
+  ASSERT_TRUE(conn->Query("insert into marks values (2)").ok());
+  auto finished = load->Wait(seconds(60));
+  ASSERT_TRUE(finished.ok() && *finished == 0) << "pgbench failed";
+
+  // The tenant owns its volume: a link and a file no server writes, planted in the spool.
+  const std::string spool = node_->ClaimDir("dbaas-ledger", "data-ledger-postgresql-local-0") +
+                            "/data/ledger/wal-spool." + archive;
+  ASSERT_EQ(::symlink("/etc/passwd", (spool + "/000000010000000000000077").c_str()), 0);
+  WriteFile(spool + "/000000010000000000000078", "not a segment");
+  EXPECT_TRUE(Eventually([&] {
+    const std::string note = Instance("ledger").value("statusMessage", "");
+    return note.find("000000010000000000000077: not a regular file") != std::string::npos &&
+           note.find("000000010000000000000078: 13 bytes") != std::string::npos;
+  })) << Instance("ledger").dump();
+  EXPECT_TRUE(PathExists(spool + "/000000010000000000000078")) << "left where it was";
+
+  auto window = daemon_.Get("/instances/ledger/recovery-window");
+  ASSERT_EQ(window.status, 200) << window.raw;
+  EXPECT_EQ(window.body["recoveryWindow"]["walArchive"], archive) << window.raw;
+
+  auto restored = daemon_.Post("/instances/ledger/restore", json{{"targetName", "before-two"},
+                                                                 {"newInstanceName", "ledgerpit"}});
+  ASSERT_EQ(restored.status, 201) << restored.raw << "\n" << node_->Log();
+  EXPECT_GT(ExpectPgbenchConsistent("ledgerpit"), 0) << "no transaction of the load replayed";
+  {
+    auto pit = engines::PgConnection::Connect(AgentState("ledgerpit")["login"].value("uri", ""));
+    ASSERT_TRUE(pit.ok()) << pit.status().ToString();
+    EXPECT_EQ(pit->QueryValue("select string_agg(id::text, ',') from marks").value_or(""), "1");
+    EXPECT_EQ(pit->QueryValue("select count(*) from before_backup").value_or(""), "1000");
+    ASSERT_TRUE(pit->Query("insert into marks values (3)").ok()) << "not writable";
+  }
+  ASSERT_EQ(daemon_.Delete("/instances/ledgerpit").status, 200);  // the simulator runs 2 pods
+  auto latest = daemon_.Post("/instances/ledger/restore",
+                             json{{"target", "latest"}, {"newInstanceName", "ledgernow"}});
+  ASSERT_EQ(latest.status, 201) << latest.raw << "\n" << node_->Log();
+  {
+    auto now = engines::PgConnection::Connect(AgentState("ledgernow")["login"].value("uri", ""));
+    ASSERT_TRUE(now.ok()) << now.status().ToString();
+    EXPECT_EQ(
+        now->QueryValue("select string_agg(id::text, ',' order by id) from marks").value_or(""),
+        "1,2");
+  }
+  for (const char* name : {"ledgernow", "ledger"}) {
+    ASSERT_EQ(daemon_.Delete(std::string("/instances/") + name).status, 200) << name;
+  }
+}
+
 // kill -9 of dbaasd in the middle of a volume snapshot backup (the snapshot cut, backup
 // mode held at the agent): at the restart the cut-off backup is gone from the catalog with
 // its VolumeSnapshot, and the agent left backup mode by itself when the lease the daemon no

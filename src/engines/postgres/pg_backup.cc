@@ -457,9 +457,16 @@ std::vector<std::string> PgBackupWalSegments(uint32_t timeline, uint64_t start_l
 
 Result<PgInstance> RestorePostgresVolumeCopy(const std::string& copy_data_dir,
                                              const VolumeBackupEnd& end, const PgInstanceSpec& spec,
-                                             const std::string& password) {
+                                             const std::string& password,
+                                             const StagedRecovery* recovery) {
   if (end.files.find("backup_label") == end.files.end()) {
     return Status::InvalidArgument("a volume backup's end without backup_label cannot restore");
+  }
+  std::map<std::string, std::string> settings;
+  if (recovery != nullptr) {
+    LogArchiving staged = spec.archiving;
+    staged.repo_path = recovery->staged_repo;
+    ASSIGN_OR_RETURN(settings, PgRecoverySettings(recovery->target, staged));
   }
   auto fill = [&](const std::string& data_dir) -> Status {
     if (::rmdir(data_dir.c_str()) != 0 && errno != ENOENT) {
@@ -478,10 +485,19 @@ Result<PgInstance> RestorePostgresVolumeCopy(const std::string& copy_data_dir,
         return ErrnoStatus("move the backup's log file to", to, errno);
       }
     }
+    // Archive recovery: the server fetches the WAL past the backup's end and promotes.
+    if (recovery != nullptr) {
+      RETURN_IF_ERROR(WriteFileAtomic(JoinPath(data_dir, "recovery.signal"), "", 0600));
+    }
     return MakeDirs(JoinPath(JoinPath(data_dir, "pg_wal"), "archive_status"));
   };
-  ASSIGN_OR_RETURN(PgInstance inst, PgInstance::CreateFrom(spec, password, fill));
+  auto give_staged = [&](const std::string&, const PgInstance& inst) -> Status {
+    return recovery == nullptr ? Status::Ok() : inst.GiveToServer(recovery->staged_repo);
+  };
+  ASSIGN_OR_RETURN(PgInstance inst,
+                   PgInstance::CreateFrom(spec, password, fill, settings, give_staged));
   RETURN_IF_ERROR(BringUpRestored(inst));
+  if (recovery != nullptr) WarnIfError(RemoveTree(recovery->staged_repo), "remove the staged WAL");
   return inst;
 }
 

@@ -89,10 +89,12 @@ std::vector<std::string> PgBackupWalSegments(uint32_t timeline, uint64_t start_l
 // is moved into the new instance, what pg_basebackup leaves out removed from it, `end`'s
 // files (backup_label) written and its log files (staged copies, by path in the data
 // directory) moved in before the server first starts; it then recovers to the backup's end
-// and starts as RestorePostgres's do. Nothing of the instance is left behind on failure.
+// (or, with `recovery`, replays the staged archive to its target and promotes) and starts
+// as RestorePostgres's do. Nothing of the instance is left behind on failure.
 Result<PgInstance> RestorePostgresVolumeCopy(const std::string& copy_data_dir,
                                              const VolumeBackupEnd& end, const PgInstanceSpec& spec,
-                                             const std::string& password);
+                                             const std::string& password,
+                                             const StagedRecovery* recovery);
 
 // pg_verifybackup on a restored data directory before any server touches it: every file the
 // backup_manifest lists is there with its size, no other file is, and the WAL from the

@@ -85,7 +85,10 @@ Status CheckPlainPath(const char* what, const std::string& path) {
 }  // namespace
 
 Status ValidateArchivingPaths(const LogArchiving& archiving) {
-  RETURN_IF_ERROR(CheckPlainPath("repository path", archiving.repo_path));
+  // Into a spool only, no repository path goes into a command.
+  if (!archiving.repo_path.empty() || archiving.spool_archive_id.empty()) {
+    RETURN_IF_ERROR(CheckPlainPath("repository path", archiving.repo_path));
+  }
   return CheckPlainPath("dbaas binary", archiving.dbaas_binary);
 }
 
@@ -138,7 +141,7 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
                                     const std::function<Status(PgInstance&)>& fill) {
   RETURN_IF_ERROR(ValidateName("instance name", spec.name));
   RETURN_IF_ERROR(ValidatePgSettings(spec.config));
-  if (!spec.archiving.repo_path.empty()) {
+  if (spec.archiving.on()) {
     RETURN_IF_ERROR(ValidateArchivingPaths(spec.archiving));
     RETURN_IF_ERROR(CheckPlainPath("data root", spec.data_root));
   }
@@ -161,10 +164,13 @@ Result<PgInstance> PgInstance::Make(const PgInstanceSpec& spec, const std::strin
   inst.recovery_ = recovery;
   inst.archiving_ = spec.archiving;
   inst.standby_ = spec.standby;
-  if (!spec.archiving.repo_path.empty()) {
-    inst.joined_archive_ = !spec.archiving.join_archive_id.empty();
-    inst.archive_id_ =
-        inst.joined_archive_ ? spec.archiving.join_archive_id : spec.name + "." + RandomHex(4);
+  if (spec.archiving.on()) {
+    // Into a spool only, the archive is the daemon's to make (and remove).
+    inst.joined_archive_ =
+        !spec.archiving.join_archive_id.empty() || !spec.archiving.spool_archive_id.empty();
+    inst.archive_id_ = !spec.archiving.spool_archive_id.empty() ? spec.archiving.spool_archive_id
+                       : inst.joined_archive_                   ? spec.archiving.join_archive_id
+                                                                : spec.name + "." + RandomHex(4);
     RETURN_IF_ERROR(storage::ValidateArchiveId(inst.archive_id_));
   }
   // On another host only where its peers can reach it: a standby of a primary on the
@@ -377,6 +383,7 @@ Result<PgInstance> PgInstance::Open(const std::string& data_root, const std::str
       inst.archiving_.repo_path = a.at("repo").get<std::string>();
       inst.archiving_.dbaas_binary = a.at("dbaas").get<std::string>();
       inst.archive_id_ = a.at("id").get<std::string>();
+      if (inst.archiving_.repo_path.empty()) inst.archiving_.spool_archive_id = inst.archive_id_;
     }
     if (meta.contains("standby")) {
       const json& sb = meta.at("standby");
@@ -448,7 +455,8 @@ std::optional<LogSpool> PgInstance::log_spool() const {
 
 Status PgInstance::BeforeRemoval() {
   auto spool = log_spool();
-  if (!spool) return Status::Ok();
+  // A spool drained by the daemon through the pod's agent: the daemon drains it first.
+  if (!spool || spool->repo_path.empty()) return Status::Ok();
   // What the server archived as it stopped is in the spool only: into the repository
   // before the directory goes (a restore to latest after the delete loses nothing).
   auto drained = DrainLogSpool(*spool);

@@ -1,6 +1,7 @@
 #include "engines/postgres/pg_pitr.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,12 +176,34 @@ Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeou
         fmt::format("instance '{}' does not archive its WAL", instance.name()),
         "it was made before WAL archiving; back it up and restore it into a new instance");
   }
-  ASSIGN_OR_RETURN(WalArchive archive,
-                   WalArchive::Open(instance.archiving().repo_path, instance.log_archive_id()));
   const LogSpool spool = instance.log_spool().value();
   ASSIGN_OR_RETURN(PgConnection conn, ConnectOwn(instance));
   ASSIGN_OR_RETURN(std::string segment, conn.QueryValue("select pg_walfile_name(pg_switch_wal())"));
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto late = [&]() -> Status {
+    std::string why = LogSpoolNote(spool);
+    return Status::Busy(
+        fmt::format("WAL segment {} of instance '{}' is not archived after {} s{}", segment,
+                    instance.name(), timeout.count() / 1000, why.empty() ? "" : ": " + why),
+        "PostgreSQL keeps it and retries; see the instance's status");
+  };
+  if (spool.repo_path.empty()) {
+    // Into a spool the daemon drains (a pod's): archived once the spool holds the segment,
+    // or the archiver has gone past it (the daemon may have drained it already). The daemon
+    // then drains the spool itself.
+    while (true) {
+      struct stat st;
+      const std::string spooled = JoinPath(spool.dir, segment);
+      if (::lstat(spooled.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return Status::Ok();
+      ASSIGN_OR_RETURN(std::string archived,
+                       conn.QueryValue("select coalesce(last_archived_wal, '') from "
+                                       "pg_stat_archiver"));
+      if (archived.size() >= 24 && archived.substr(0, 24) >= segment) return Status::Ok();
+      if (std::chrono::steady_clock::now() > deadline) return late();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ASSIGN_OR_RETURN(WalArchive archive, WalArchive::Open(spool.repo_path, spool.archive_id));
   // The archiver puts the segment in the spool; the drain stores it in the repository. A
   // repository that cannot take it fails this at once, with the drain's reason.
   auto drain = [&]() -> Status {
@@ -200,13 +223,7 @@ Status PgArchiveNow(const PgInstance& instance, std::chrono::milliseconds timeou
                      conn.QueryValue("select coalesce(last_archived_wal, '') from "
                                      "pg_stat_archiver"));
     if (archived.size() == 24 && archived >= segment) return drain();
-    if (std::chrono::steady_clock::now() > deadline) {
-      std::string why = LogSpoolNote(spool);
-      return Status::Busy(
-          fmt::format("WAL segment {} of instance '{}' is not archived after {} s{}", segment,
-                      instance.name(), timeout.count() / 1000, why.empty() ? "" : ": " + why),
-          "PostgreSQL keeps it and retries; see the instance's status");
-    }
+    if (std::chrono::steady_clock::now() > deadline) return late();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }

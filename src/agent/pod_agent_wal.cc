@@ -1,0 +1,174 @@
+// The agent's half of WAL archiving in a pod (pod_agent.h): the server archives into a spool
+// on the volume (`dbaas wal-push`, as on a machine); the daemon lists it, reads each file
+// into the archive in its repository, then deletes it here (kube_runtime/pod_log_spool.h).
+// The daemon checks every name and size itself: nothing the pod says is trusted there.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/agent_replies.h"
+#include "agent/pod_agent.h"
+#include "base/files.h"
+#include "engines/log_spool.h"
+#include "engines/volume_backup.h"
+#include "http/error_codes.h"
+#include "storage/wal_archive.h"
+
+namespace dbaas::agent {
+namespace {
+
+using nlohmann::json;
+
+// How long a switch of the WAL segment may wait for the archiver.
+constexpr std::chrono::seconds kArchiveWait{30};
+
+// The spool's entries but the ones being written (".tmp.*"): name, size, whether a
+// regular file (a link or a directory is listed for the daemon to refuse and report).
+Result<json> ListSpool(const std::string& dir) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
+  int listed = ::dup(fd.get());
+  DIR* d = listed >= 0 ? ::fdopendir(listed) : nullptr;
+  if (d == nullptr) {
+    int err = errno;
+    if (listed >= 0) ::close(listed);
+    return ErrnoStatus("opendir", dir, err);
+  }
+  json files = json::array();
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name.starts_with('.')) continue;
+    struct stat st;
+    if (::fstatat(fd.get(), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
+    files.push_back({{"name", name}, {"size", st.st_size}, {"regular", S_ISREG(st.st_mode)}});
+  }
+  ::closedir(d);
+  return files;
+}
+
+// The `name` query parameter as a spooled WAL file's name (no path, no temporary file).
+Result<std::string> SpooledName(const http::Request& req) {
+  std::string name = req.get_param_value("name");
+  if (name.empty() || name.starts_with('.') || name.find('/') != std::string::npos ||
+      !storage::ParseWalFileName(name).ok()) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a WAL file's name", name),
+                                   "ask for a name GET /v1/wal listed");
+  }
+  return name;
+}
+
+}  // namespace
+
+std::optional<engines::LogSpool> PodAgent::ArchivingSpool(http::Response& res) const {
+  std::lock_guard lock(mu_);
+  if (!Made(res)) return std::nullopt;
+  auto spool = instance_->log_spool();
+  if (!spool) {
+    SendJson(res, 409,
+             ErrorBody("not_archiving",
+                       Status::FailedPrecondition(
+                           fmt::format("instance {} does not archive its WAL", options_.name),
+                           "it was made before pods archived theirs (its Secret names no "
+                           "wal-archive); restore a backup of it into a new instance")));
+  }
+  return spool;
+}
+
+void PodAgent::AddWalRoutes(http::HttpServer& server) {
+  // The spool: {"archiveId", "files": [{"name", "size", "regular"}], "pushFailure"}.
+  server.Get("/v1/wal", [this](const http::Request&, http::Response& res) {
+    auto spool = ArchivingSpool(res);
+    if (!spool) return;
+    auto files = ListSpool(spool->dir);
+    if (!files.ok()) {
+      SendJson(res, 500, ErrorBody("archiving_failed", files.status()));
+      return;
+    }
+    SendJson(res, 200,
+             {{"archiveId", spool->archive_id},
+              {"files", std::move(files).value()},
+              {"pushFailure", engines::PushNote(*spool)}});
+  });
+  // One spooled file's bytes; 410 when it is gone (drained already).
+  server.Get("/v1/wal/file", [this](const http::Request& req, http::Response& res) {
+    auto name = SpooledName(req);
+    if (!name.ok()) {
+      SendJson(res, 400, ErrorBody("bad_request", name.status()));
+      return;
+    }
+    auto spool = ArchivingSpool(res);
+    if (!spool) return;
+    const std::string path = JoinPath(spool->dir, *name);
+    if (!PathExists(path)) {
+      SendJson(res, 410,
+               ErrorBody("gone", Status::NotFound(fmt::format("the spool holds no {}", *name))));
+      return;
+    }
+    auto content = ReadFileToString(path, engines::kMaxRestorableLogFileBytes);
+    if (!content.ok()) {
+      SendJson(res, http::HttpStatusOf(content.status().code()),
+               ErrorBody("archiving_failed", content.status()));
+      return;
+    }
+    res.status = 200;
+    res.set_content(std::move(content).value(), "application/octet-stream");
+  });
+  // The daemon has stored it: it leaves the spool. Gone already is fine.
+  server.Delete("/v1/wal/file", [this](const http::Request& req, http::Response& res) {
+    auto name = SpooledName(req);
+    if (!name.ok()) {
+      SendJson(res, 400, ErrorBody("bad_request", name.status()));
+      return;
+    }
+    auto spool = ArchivingSpool(res);
+    if (!spool) return;
+    const std::string path = JoinPath(spool->dir, *name);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      Status st = ErrnoStatus("unlink", path, errno);
+      SendJson(res, http::HttpStatusOf(st.code()), ErrorBody("archiving_failed", st));
+      return;
+    }
+    res.status = 204;
+  });
+  // The current segment closed and archived into the spool (the daemon drains it next):
+  // what a restore to "now" needs.
+  server.Post("/v1/wal/switch", [this](const http::Request&, http::Response& res) {
+    if (!ArchivingSpool(res)) return;
+    Status archived = engine_->ArchiveNow(*instance_, kArchiveWait);
+    if (!archived.ok()) {
+      SendJson(res, http::HttpStatusOf(archived.code()), ErrorBody("archiving_failed", archived));
+      return;
+    }
+    res.status = 204;
+  });
+  // {"name"}: a named restore point, its segment archived into the spool; {"lsn"}.
+  server.Post("/v1/wal/restore-point", [this](const http::Request& req, http::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    const std::string name = body.is_object() && body.contains("name") && body["name"].is_string()
+                                 ? body["name"].get<std::string>()
+                                 : "";
+    if (name.empty()) {
+      SendJson(
+          res, 400,
+          ErrorBody("bad_request", Status::InvalidArgument("name must be a non-empty string")));
+      return;
+    }
+    if (!ArchivingSpool(res)) return;
+    auto point = engine_->CreateRestorePoint(*instance_, name);
+    if (!point.ok()) {
+      SendJson(res, http::HttpStatusOf(point.status().code()),
+               ErrorBody("archiving_failed", point.status()));
+      return;
+    }
+    SendJson(res, 200, {{"lsn", point->lsn}});
+  });
+}
+
+}  // namespace dbaas::agent

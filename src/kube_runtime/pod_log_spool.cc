@@ -1,0 +1,98 @@
+#include "kube_runtime/pod_log_spool.h"
+
+#include <algorithm>
+#include <span>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engines/volume_backup.h"
+#include "kube/json_fields.h"
+
+namespace dbaas::kube_runtime {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+struct Listed {
+  std::string name;
+  int64_t size = 0;
+  bool regular = false;
+};
+
+}  // namespace
+
+Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const AgentEndpoint& agent,
+                                          const storage::WalArchive& archive,
+                                          const std::string& archive_id,
+                                          const storage::StoredWalFile& stored) {
+  ASSIGN_OR_RETURN(json listing, agents.Call(agent, "GET", "/v1/wal", seconds(10)));
+  const std::string listed_id = kube::TextField(listing, "archiveId");
+  if (listed_id != archive_id) {
+    return Status::FailedPrecondition(
+        fmt::format("the pod's server archives for archive '{}', not its own '{}': its spool is "
+                    "left alone",
+                    listed_id, archive_id),
+        "the pod's volume or Secret was altered; restore a backup into a new instance");
+  }
+  std::vector<Listed> files;
+  const json entries = listing.contains("files") ? listing["files"] : json::array();
+  if (!entries.is_array()) return Status::InvalidArgument("the pod's spool listing is no list");
+  for (const json& e : entries) {
+    if (!e.is_object()) continue;
+    files.push_back(
+        {kube::TextField(e, "name"), kube::IntField(e, "size"), kube::BoolField(e, "regular")});
+  }
+  std::sort(files.begin(), files.end(),
+            [](const Listed& a, const Listed& b) { return a.name < b.name; });
+  storage::SpoolDrain drained;
+  std::string bytes;
+  for (const Listed& f : files) {
+    auto parsed = storage::ParseWalFileName(f.name);
+    if (!parsed.ok()) {
+      drained.refused.push_back(f.name + ": not a WAL file name");
+      continue;
+    }
+    if (!f.regular) {
+      drained.refused.push_back(f.name + ": not a regular file");
+      continue;
+    }
+    const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(0, f.size));
+    if (std::string why = storage::SpooledWalRefusal(*parsed, size); !why.empty()) {
+      drained.refused.push_back(f.name + ": " + why);
+      continue;
+    }
+    if (size > engines::kMaxRestorableLogFileBytes) {
+      drained.refused.push_back(
+          fmt::format("{}: {} bytes, over the {} MiB a pod's agent sends (initdb --wal-segsize)",
+                      f.name, size, engines::kMaxRestorableLogFileBytes >> 20));
+      continue;
+    }
+    // The name parsed as a WAL file's: hex digits and dots, nothing to escape.
+    const std::string path = "/v1/wal/file?name=" + f.name;
+    ASSIGN_OR_RETURN(bool there, agents.Fetch(agent, path, size, bytes, std::chrono::minutes(2)));
+    if (!there) continue;  // drained by an earlier drain whose delete was lost
+    if (bytes.size() != size) {
+      drained.refused.push_back(
+          fmt::format("{}: {} bytes listed, {} sent", f.name, size, bytes.size()));
+      continue;
+    }
+    const std::span<const uint8_t> raw(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                       bytes.size());
+    RETURN_IF_ERROR(archive.Store(raw, f.name)
+                        .WithContext(fmt::format("store {} from the pod's WAL spool", f.name)));
+    // Stored durably: the pod's copy can go (a delete lost means the next drain finds it
+    // stored already).
+    RETURN_IF_ERROR(agents.Call(agent, "DELETE", path, seconds(10)).status());
+    ++drained.files;
+    drained.raw_bytes += size;
+    if (stored) stored(f.name, raw);
+  }
+  if (const std::string failure = kube::TextField(listing, "pushFailure"); !failure.empty()) {
+    return Status::IoError(fmt::format("in the pod: {}", failure));
+  }
+  return drained;
+}
+
+}  // namespace dbaas::kube_runtime

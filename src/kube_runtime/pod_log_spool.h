@@ -1,0 +1,28 @@
+// A pod's WAL archiving: its server archives into a spool on its volume (`dbaas wal-push`,
+// as on a machine); the daemon drains that spool through the pod's agent (agent/pod_agent.h,
+// /v1/wal) into the instance's archive in its own repository — what storage::DrainWalSpool
+// does for a spool on this machine. The pod is the tenant's: every name and size it lists is
+// judged here as DrainWalSpool judges a local spool's, what it sends is what is stored, and
+// a listing for another archive is refused.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+#include "kube_runtime/agent_client.h"
+#include "storage/wal_archive.h"
+#include "storage/wal_spool.h"
+
+namespace dbaas::kube_runtime {
+
+// Stores every file the pod's spool holds into `archive` (id `archive_id`), in name order,
+// then deletes it in the pod. Entries no server writes are left there and listed in
+// `refused`; a file gone since the listing is skipped. Stops at the first file that cannot
+// be stored. A failure of the server's own archive_command in the pod is returned as an
+// error once the spool is drained (the instance's status says it).
+Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const AgentEndpoint& agent,
+                                          const storage::WalArchive& archive,
+                                          const std::string& archive_id,
+                                          const storage::StoredWalFile& stored);
+
+}  // namespace dbaas::kube_runtime
