@@ -26,20 +26,22 @@ source "$REPO_ROOT/bench/dbaasd_lib.sh"
 ((EUID == 0)) || { echo "run as root (network namespaces, OS users per instance)" >&2; exit 1; }
 [[ -x $TEST ]] || { echo "build first: cmake --build build/release ($TEST)" >&2; exit 1; }
 
-# One run of the Kubernetes tests: "create backup restore full incremental restore" seconds
-# (the volumeSnapshot method's backup and restore, then the repository method's full
-# backup of an idle instance, its incremental under load and the restore from it).
+# One run of the Kubernetes tests: "create backup restore full incremental restore pitr"
+# seconds (the volumeSnapshot method's backup and restore, then the repository method's full
+# backup of an idle instance, its incremental under load and the restore from it, then a
+# restore to a restore point made under load: a repository backup and the archived WAL).
 kube_once() {
   local out
   out=$(env ${KUBECONFIG:+DBAAS_TEST_KUBECONFIG=$KUBECONFIG} "$TEST" \
-    --gtest_filter='KubeRuntimeTest.AnInstanceIsMade*:KubeRuntimeTest.AVolumeSnapshotBackupUnder*:KubeRuntimeTest.ARepositoryBackupUnder*' \
+    --gtest_filter='KubeRuntimeTest.AnInstanceIsMade*:KubeRuntimeTest.AVolumeSnapshotBackupUnder*:KubeRuntimeTest.ARepositoryBackupUnder*:KubeRuntimeTest.APointInTime*' \
     2>&1) || { echo "$out" >&2; exit 1; }
   echo "$(grep -o 'created and running in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $7}')" \
     "$(grep -o 'first repository backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'repository backup under load in [0-9.]*' <<<"$out" | awk '{print $6}')" \
-    "$(grep -o 'restored from the repository in [0-9.]*' <<<"$out" | awk '{print $6}')"
+    "$(grep -o 'restored from the repository in [0-9.]*' <<<"$out" | awk '{print $6}')" \
+    "$(grep -o 'restored to a restore point in [0-9.]*' <<<"$out" | awk '{print $7}')"
 }
 
 start_dbaasd kube-bench-local
@@ -51,9 +53,10 @@ timed_api() {  # timed_api METHOD PATH [BODY]: seconds
   t1=$(now)
   echo "$t1 - $t0" | bc -l | xargs printf '%.2f\n'
 }
-# The same three steps on this machine: "create backup restore" seconds.
+# The same steps on this machine: "create backup restore pitr" seconds (pitr: a restore to a
+# restore point made after the backup).
 local_once() {
-  local create backup restore uri load
+  local create backup restore pitr uri load
   create=$(timed_api POST /instances '{"name":"bench","type":"postgresql"}')
   uri=$(api GET '/instances/bench?showSecrets=true' | jq -er .instance.connection.uri)
   "$PGBENCH" -i -s 2 -q "$uri" >/dev/null 2>&1
@@ -64,24 +67,31 @@ local_once() {
   wait $load
   restore=$(timed_api POST /instances/bench/restore '{"backupName":"under-load","newInstanceName":"copy"}')
   api DELETE /instances/copy >/dev/null
+  api POST /instances/bench/restore-points '{"name":"bench-point"}' >/dev/null
+  pitr=$(timed_api POST /instances/bench/restore '{"targetName":"bench-point","newInstanceName":"pit"}')
+  api DELETE /instances/pit >/dev/null
   api DELETE /instances/bench >/dev/null
   api DELETE /instances/bench/backups/under-load >/dev/null || true
-  echo "$create $backup $restore"
+  echo "$create $backup $restore $pitr"
 }
-declare -a kc kb kr kf ki kir lc lb lr
+declare -a kc kb kr kf ki kir kp lc lb lr lp
 kube_round() {
-  read -r c b r f i ir <<<"$(kube_once)"
-  kc+=("$c") kb+=("$b") kr+=("$r") kf+=("$f") ki+=("$i") kir+=("$ir")
+  read -r c b r f i ir p <<<"$(kube_once)"
+  kc+=("$c") kb+=("$b") kr+=("$r") kf+=("$f") ki+=("$i") kir+=("$ir") kp+=("$p")
+}
+local_round() {
+  read -r c b r p <<<"$(local_once)"
+  lc+=("$c") lb+=("$b") lr+=("$r") lp+=("$p")
 }
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2)); then
     kube_round
-    read -r c b r <<<"$(local_once)"; lc+=("$c") lb+=("$b") lr+=("$r")
+    local_round
   else
-    read -r c b r <<<"$(local_once)"; lc+=("$c") lb+=("$b") lr+=("$r")
+    local_round
     kube_round
   fi
-  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s"
+  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s, pitr ${kp[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s (pitr ${lp[-1]} s)"
 done
 worst() { printf '%s\n' "$@" | sort -n | tail -1; }
 row() {  # row LABEL VALUES...
@@ -105,3 +115,5 @@ row "restore to running, local (repository)" "${lr[@]}"
 row "full backup of the idle instance, kubernetes (repository, through the agent)" "${kf[@]}"
 row "incremental under load, kubernetes (repository, through the agent)" "${ki[@]}"
 row "restore to running, kubernetes (repository: the copy sent to an empty volume)" "${kir[@]}"
+row "restore to a restore point, kubernetes (repository backup + WAL staged to the pod)" "${kp[@]}"
+row "restore to a restore point, local" "${lp[@]}"

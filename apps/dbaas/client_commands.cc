@@ -343,11 +343,7 @@ void AddBackupCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<ClientSt
                    "primary (default) or standby: a streaming standby of an instance with "
                    "standbys does the reading")
       ->check(CLI::IsMember({"primary", "standby"}));
-  create
-      ->add_option("--into", a->into,
-                   "Where the data files go: local (dbaasd's repository) or volumeSnapshot (a "
-                   "CSI VolumeSnapshot: the Kubernetes runtime); default: the runtime's choice")
-      ->check(CLI::IsMember({"local", "volumeSnapshot"}));
+  AddBackupStoreOption(create, a->into);
   create->add_flag("--no-wait", a->no_wait, "Print the job and return at once");
   create->callback([&g, c, a] {
     g.action = [&g, c, a] {

@@ -33,6 +33,14 @@ Result<json> StartAndWait(ApiClient& api, const GlobalOptions& g, const std::str
   return api.WaitForJob(id, label, g.format == OutputFormat::kTable);
 }
 
+void AddBackupStoreOption(CLI::App* command, std::string& into) {
+  command
+      ->add_option("--into", into,
+                   "Where the data files go: local (dbaasd's repository) or volumeSnapshot (a "
+                   "CSI VolumeSnapshot: the Kubernetes runtime); default: the runtime's choice")
+      ->check(CLI::IsMember({"local", "volumeSnapshot"}));
+}
+
 void PrintInstance(const json& inst) {
   std::vector<std::vector<std::string>> rows = {
       {"name", Str(inst, "name")}, {"type", Str(inst, "type")}, {"status", Str(inst, "status")}};

@@ -29,6 +29,9 @@ Result<nlohmann::json> StartAndWait(ApiClient& api, const GlobalOptions& g, cons
                                     const nlohmann::json& body, const std::string& label,
                                     bool no_wait);
 
+// --into: where a backup's data files go (the API's `repository`), for backups and schedules.
+void AddBackupStoreOption(CLI::App* command, std::string& into);
+
 void PrintInstance(const nlohmann::json& inst);
 void PrintBackup(const nlohmann::json& b);
 void PrintJob(const nlohmann::json& j);

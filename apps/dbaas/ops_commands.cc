@@ -24,6 +24,9 @@ void PrintSchedule(const json& s) {
               {"keep", fmt::format("daily {}, weekly {}, monthly {}", Str(s, "keepDaily"),
                                    Str(s, "keepWeekly"), Str(s, "keepMonthly"))},
               {"drill after", s.value("verify", false) ? "yes" : "no"},
+              {"data files into", s.value("repository", json()).is_string()
+                                      ? s["repository"].get<std::string>()
+                                      : "the runtime's default"},
               {"next run", Str(s, "nextRunAt")},
               {"last run", Str(s, "lastRunAt") + "  " + Str(s, "lastStatus")},
               {"last message", Str(s, "lastMessage")}});
@@ -50,7 +53,8 @@ void AddScheduleCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
   schedule->require_subcommand(1);
 
   struct Args {
-    std::string instance, cron, time_zone, id;
+    std::string instance, cron, time_zone, id, into;
+    std::vector<std::string> copy_to;
     int retention_days = 0, keep_daily = 0, keep_weekly = 0, keep_monthly = 0;
     bool verify = false;
   };
@@ -71,6 +75,9 @@ void AddScheduleCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
   create->add_option("--keep-weekly", a->keep_weekly, "Keep the newest backup of N weeks");
   create->add_option("--keep-monthly", a->keep_monthly, "Keep the newest backup of N months");
   create->add_flag("--verify", a->verify, "Run a restore drill after each backup");
+  AddBackupStoreOption(create, a->into);
+  create->add_option("--copy-to", a->copy_to,
+                     "Copy each backup to this remote repository once made (repeatable)");
   create->callback([&g, c, a] {
     g.action = [&g, c, a] {
       return WithClient(g, *c, [&](ApiClient& api) -> Status {
@@ -80,6 +87,8 @@ void AddScheduleCommands(CLI::App& app, GlobalOptions& g, std::shared_ptr<Client
         if (a->keep_daily != 0) body["keepDaily"] = a->keep_daily;
         if (a->keep_weekly != 0) body["keepWeekly"] = a->keep_weekly;
         if (a->keep_monthly != 0) body["keepMonthly"] = a->keep_monthly;
+        if (!a->into.empty()) body["repository"] = a->into;
+        if (!a->copy_to.empty()) body["repositories"] = a->copy_to;
         ASSIGN_OR_RETURN(
             json got,
             api.Post(fmt::format("/instances/{}/schedules", PathSegment(a->instance)), body));

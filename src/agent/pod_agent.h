@@ -28,7 +28,7 @@
 //                               {archiveId, files: [{name, size, regular}], pushFailure}
 //   GET  /v1/wal/file?name=N    a spooled file's bytes (410 when gone); DELETE: the daemon
 //                               stored it (pod_agent_wal.cc, kube_runtime/pod_log_spool.h)
-//   POST /v1/wal/switch         the current segment closed and spooled
+//   POST /v1/wal/switch         {timeoutSeconds?}: the current segment closed and spooled
 //   POST /v1/wal/restore-point  {name}: a named restore point, spooled; {lsn}
 //
 // A backup whose lease runs out is abandoned (or released) by the agent itself (the daemon

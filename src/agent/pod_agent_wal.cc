@@ -27,8 +27,10 @@ namespace {
 
 using nlohmann::json;
 
-// How long a switch of the WAL segment may wait for the archiver.
+// How long a switch of the WAL segment may wait for the archiver, unless the request says
+// (timeoutSeconds, 1 to kMaxArchiveWait).
 constexpr std::chrono::seconds kArchiveWait{30};
+constexpr std::chrono::seconds kMaxArchiveWait{300};
 
 // The spool's entries but the ones being written (".tmp.*"): name, size, whether a
 // regular file (a link or a directory is listed for the daemon to refuse and report).
@@ -139,9 +141,24 @@ void PodAgent::AddWalRoutes(http::HttpServer& server) {
   });
   // The current segment closed and archived into the spool (the daemon drains it next):
   // what a restore to "now" needs.
-  server.Post("/v1/wal/switch", [this](const http::Request&, http::Response& res) {
+  server.Post("/v1/wal/switch", [this](const http::Request& req, http::Response& res) {
+    std::chrono::seconds wait = kArchiveWait;
+    if (!req.body.empty()) {
+      const json body = json::parse(req.body, nullptr, false);
+      const json seconds = body.is_object() ? body.value("timeoutSeconds", json()) : json();
+      if (!seconds.is_number_integer() || seconds.get<int64_t>() < 1 ||
+          seconds.get<int64_t>() > kMaxArchiveWait.count()) {
+        SendJson(
+            res, 400,
+            ErrorBody("bad_request", Status::InvalidArgument(fmt::format(
+                                         "timeoutSeconds must be a number of seconds from 1 to {}",
+                                         kMaxArchiveWait.count()))));
+        return;
+      }
+      wait = std::chrono::seconds(seconds.get<int64_t>());
+    }
     if (!ArchivingSpool(res)) return;
-    Status archived = engine_->ArchiveNow(*instance_, kArchiveWait);
+    Status archived = engine_->ArchiveNow(*instance_, wait);
     if (!archived.ok()) {
       SendJson(res, http::HttpStatusOf(archived.code()), ErrorBody("archiving_failed", archived));
       return;

@@ -246,6 +246,7 @@ json ScheduleJson(const catalog::ScheduleRecord& s) {
           {"keepMonthly", s.keep_monthly},
           {"verify", s.verify},
           {"repositories", s.repositories},
+          {"repository", text_or_null(s.repository)},
           {"createdAt", s.created_at},
           {"nextRunAt", next},
           {"lastRunAt", text_or_null(s.last_run_at)},

@@ -25,7 +25,7 @@ void AddOperationRoutes(http::HttpServer& s, control::Service& service) {
 
   s.Post("/instances/:name/schedules", [&service](const Request& req, Response& res) {
     auto body = ParseBody(req, {"cron", "timeZone", "retentionDays", "keepDaily", "keepWeekly",
-                                "keepMonthly", "verify", "repositories"});
+                                "keepMonthly", "verify", "repositories", "repository"});
     if (!body.ok()) return SendError(res, body.status());
     control::ScheduleRequest r;
     r.instance = req.matches[1];
@@ -41,6 +41,11 @@ void AddOperationRoutes(http::HttpServer& s, control::Service& service) {
     auto repositories = StringListField(*body, "repositories");
     if (!repositories.ok()) return SendError(res, repositories.status());
     r.repositories = repositories.value();
+    auto repository = StringField(*body, "repository");
+    if (!repository.ok()) return SendError(res, repository.status());
+    auto into = engines::ParseBackupStore(repository.value());
+    if (!into.ok()) return SendError(res, into.status());
+    r.into = into.value();
     auto days = IntField(*body, "retentionDays");
     if (!days.ok()) return SendError(res, days.status());
     r.retention_days = days.value();

@@ -159,6 +159,10 @@ const std::vector<std::string_view>& Migrations() {
         stored_bytes INTEGER NOT NULL
       );
       )sql",
+      // 12: where a schedule's backups put their data files (issue 14).
+      R"sql(
+      ALTER TABLE schedules ADD COLUMN repository TEXT NOT NULL DEFAULT '';
+      )sql",
   };
   return kSteps;
 }
@@ -302,7 +306,8 @@ std::vector<SqlValue> BackupValues(const BackupRecord& r) {
 
 constexpr std::string_view kScheduleColumns =
     "id, instance, cron, time_zone, retention_days, keep_daily, keep_weekly, keep_monthly, "
-    "verify, created_at, last_slot_at, last_run_at, last_status, last_message, repositories";
+    "verify, created_at, last_slot_at, last_run_at, last_status, last_message, repositories, "
+    "repository";
 
 ScheduleRecord ReadSchedule(const SqlRow& row) {
   ScheduleRecord r;
@@ -326,6 +331,7 @@ ScheduleRecord ReadSchedule(const SqlRow& row) {
       if (name.is_string()) r.repositories.push_back(name.get<std::string>());
     }
   }
+  r.repository = row.Text(15);
   return r;
 }
 
@@ -341,6 +347,7 @@ std::vector<SqlValue> ScheduleValues(const ScheduleRecord& r) {
     values.emplace_back(*t);
   }
   values.emplace_back(Dump(json(r.repositories)));
+  values.emplace_back(r.repository);
   return values;
 }
 
@@ -847,7 +854,7 @@ Result<std::vector<RestorePointRecord>> Catalog::ListRestorePoints(
 Status Catalog::InsertSchedule(const ScheduleRecord& r) {
   std::lock_guard lock(mu_);
   return db_
-      .Run(fmt::format("INSERT INTO schedules ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      .Run(fmt::format("INSERT INTO schedules ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        kScheduleColumns),
            ScheduleValues(r))
       .status();
@@ -883,7 +890,7 @@ Status Catalog::UpdateSchedule(const ScheduleRecord& r) {
       db_.Run("UPDATE schedules SET id = ?, instance = ?, cron = ?, time_zone = ?, "
               "retention_days = ?, keep_daily = ?, keep_weekly = ?, keep_monthly = ?, "
               "verify = ?, created_at = ?, last_slot_at = ?, last_run_at = ?, last_status = ?, "
-              "last_message = ?, repositories = ? WHERE id = ?",
+              "last_message = ?, repositories = ?, repository = ? WHERE id = ?",
               values),
       "schedule", r.id);
 }

@@ -115,6 +115,9 @@ struct ScheduleRecord {
   std::string last_status;   // started, succeeded, failed, skipped
   std::string last_message;
   std::vector<std::string> repositories;  // remote repositories each backup is copied to
+  // Where each backup's data files go, as the API names it ("local", "volumeSnapshot"; ""
+  // for the runtime's default).
+  std::string repository;
 };
 
 struct JobRecord {

@@ -22,6 +22,8 @@ struct ScheduleRequest {
   int keep_monthly = 0;
   bool verify = false;                    // a restore drill after each backup
   std::vector<std::string> repositories;  // remote repositories each backup is copied to
+  // Where each backup's data files go (the API's `repository`), as BackupRequest::into.
+  engines::BackupStore into = engines::BackupStore::kDefault;
 };
 
 struct CreateInstanceRequest {

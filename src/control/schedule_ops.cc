@@ -52,6 +52,10 @@ Result<catalog::ScheduleRecord> Service::CreateSchedule(const ScheduleRequest& r
   if (instance.status == catalog::InstanceState::kDeleting) {
     return Status::FailedPrecondition(fmt::format("instance '{}' is being deleted", instance.name));
   }
+  {
+    ASSIGN_OR_RETURN(const engines::Engine* engine, engines_->For(instance.type));
+    RETURN_IF_ERROR(engine->CheckBackupStore(request.into, request.instance));
+  }
   ASSIGN_OR_RETURN(auto existing, catalog_->ListSchedules(request.instance));
   if (existing.size() >= kMaxSchedulesPerInstance) {
     return Status::FailedPrecondition(
@@ -73,6 +77,7 @@ Result<catalog::ScheduleRecord> Service::CreateSchedule(const ScheduleRequest& r
   r.keep_monthly = request.keep_monthly;
   r.verify = request.verify;
   r.repositories = request.repositories;
+  r.repository = std::string(engines::BackupStoreName(request.into));
   r.created_at = r.last_slot_at = catalog::NowRfc3339();
   RETURN_IF_ERROR(catalog_->InsertSchedule(r));
   WarnIfError(

@@ -46,6 +46,8 @@ void Scheduler::RunDue(Clock::time_point now) {
     request.schedule_id = s.id;
     request.verify_after = s.verify;
     request.repositories = s.repositories;
+    // Checked when the schedule was made; a name no longer known is the default's.
+    request.into = engines::ParseBackupStore(s.repository).value_or(engines::BackupStore::kDefault);
     auto job = hooks_.start_backup(request);
     spdlog::info("event=scheduled_backup schedule={} instance={} slot={} result=\"{}\"", s.id,
                  s.instance, s.last_slot_at, job.ok() ? "job " + job->id : job.status().ToString());

@@ -250,9 +250,9 @@ class PodInstance final : public engines::Instance {
     spool.drain = [cluster = cluster_, agent, id = archive_id_, summarize = spool.summarize](
                       const storage::WalArchive& archive,
                       std::chrono::seconds) -> Result<storage::SpoolDrain> {
-      if (agent.address.empty()) {
-        return Status::Busy("the pod's agent has not been reached yet", "it is drained once it is");
-      }
+      // Not reached yet (a pod just made): nothing to drain yet, and nothing failing; a pod
+      // that never answers shows as not running.
+      if (agent.address.empty()) return storage::SpoolDrain{};
       return DrainPodSpool(*cluster->agents, agent, archive, id,
                            [&](const std::string& name, std::span<const uint8_t> raw) {
                              summarize(archive, name, raw);
@@ -512,8 +512,11 @@ class KubeEngine final : public engines::Engine {
   Status ArchiveNow(const engines::Instance& instance, milliseconds timeout) const override {
     ASSIGN_OR_RETURN(const PodInstance* pod, PodOf(instance));
     ASSIGN_OR_RETURN(AgentEndpoint agent, pod->ReachableAgent());
-    RETURN_IF_ERROR(
-        cluster_->agents->Call(agent, "POST", "/v1/wal/switch", timeout + seconds(30)).status());
+    const auto wait = std::chrono::duration_cast<seconds>(timeout);
+    RETURN_IF_ERROR(cluster_->agents
+                        ->Call(agent, "POST", "/v1/wal/switch", wait + seconds(10),
+                               {{"timeoutSeconds", std::max<int64_t>(1, wait.count())}})
+                        .status());
     return engines::DrainLogSpool(pod->SpoolAt(agent)).status();
   }
   Result<engines::ArchiveEnd> ScanArchive(const std::string& repo_path,

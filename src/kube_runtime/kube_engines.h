@@ -6,9 +6,11 @@
 // issued (agent_authority.h). The service sees an engines::EngineSet like the local one.
 //
 // What is built: making, opening (after a daemon restart), starting, stopping and deleting
-// instances of PostgreSQL, their state and logins, and backups by the volumeSnapshot method
-// (volume_snapshot_backup.h). Not yet: the repository method, restores, standbys, MariaDB in
-// pods. Those are refused with the reason.
+// instances of PostgreSQL, their state and logins, backups by the volumeSnapshot method
+// (volume_snapshot_backup.h) and the repository method (repository_backup.h), restores from
+// either into a new namespace, and WAL archiving through the agent (pod_log_spool.h) with
+// restores to a point in time. Not yet: restore drills, standbys, MariaDB in pods. Those
+// are refused with the reason.
 #pragma once
 
 #include <chrono>

@@ -280,7 +280,12 @@ TEST_F(PodAgentTest, TheServerArchivesIntoASpoolTheDaemonListsReadsAndEmpties) {
       conn->QueryValue("select pg_walfile_name(pg_current_wal_lsn())").value_or("");
   ASSERT_EQ(segment.size(), 24u);
   EXPECT_EQ(Status("POST", port, "/v1/wal/switch"), 401);
-  auto switched = Call("POST", port, "/v1/wal/switch", token_);
+  for (const char* bad : {R"({"timeoutSeconds": 0})", R"({"timeoutSeconds": "5"})", "[]"}) {
+    auto refused = Call("POST", port, "/v1/wal/switch", token_, bad);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << bad;
+  }
+  auto switched = Call("POST", port, "/v1/wal/switch", token_, R"({"timeoutSeconds": 20})");
   ASSERT_TRUE(switched);
   ASSERT_EQ(switched->status, 204) << switched->body << "\n" << Log();
   EXPECT_TRUE(PathExists(JoinPath(spool, segment))) << "not spooled on the volume";

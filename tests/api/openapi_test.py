@@ -972,8 +972,17 @@ def scenario(c, spec, daemon):
     r = c.call("POST", "/instances/pg1/schedules", {"cron": "@daily"}, expect=201)
     s2 = r.json["schedule"]
     require(s2["timeZone"] == "UTC" and s2["retentionDays"] is None and s2["verify"] is False
-            and (s2["keepDaily"], s2["keepWeekly"], s2["keepMonthly"]) == (0, 0, 0),
+            and (s2["keepDaily"], s2["keepWeekly"], s2["keepMonthly"]) == (0, 0, 0)
+            and s2["repository"] is None,
             f"a schedule's defaults: {s2}")
+    r = c.call("POST", "/instances/pg1/schedules", {"cron": "@weekly", "repository": "local"},
+               expect=201)
+    require(r.json["schedule"]["repository"] == "local", f"repository: {r.json['schedule']}")
+    c.call("DELETE", f"/instances/pg1/schedules/{r.json['schedule']['id']}", expect=200)
+    # A VolumeSnapshot is the Kubernetes runtime's: refused here, whatever the schema allows.
+    r = c.call("POST", "/instances/pg1/schedules",
+               {"cron": "@daily", "repository": "volumeSnapshot"}, expect=400)
+    err(r, "invalid_argument")
     r = c.call("POST", "/instances/pg1/schedules",  # null counts as absent
                {"cron": "0 0 29 2 *", "timeZone": None, "retentionDays": None,
                 "keepDaily": None, "keepWeekly": None, "keepMonthly": None, "verify": None},
@@ -992,6 +1001,7 @@ def scenario(c, spec, daemon):
                 {"cron": "0 3 * * *", "keepWeekly": 1.5},
                 {"cron": "0 3 * * *", "verify": "yes"},
                 {"cron": "0 3 * * *", "every": "day"},
+                {"cron": "0 3 * * *", "repository": "s3"},
                 {"cron": 5}, {"cron": ""}, {"timeZone": "UTC"}, {}]:
         r = c.call("POST", "/instances/pg1/schedules", bad, expect=400, body_invalid=True)
         err(r, "invalid_argument")

@@ -97,7 +97,11 @@ TEST_F(ApiOperationsTest, AScheduleMakesBackupsThatRetentionExpires) {
         json{{"cron", "0 3 * * *"}, {"timeZone", "Mars/Olympus"}},
         json{{"cron", "0 3 * * *"}, {"keepDaily", -1}}, json{{"cron", "0 0 30 2 *"}},
         json{{"cron", "0 3 * * *"}, {"retentionDays", 0}}, json{{"cron", "0 3 * * *"}, {"x", 1}},
-        json{{"cron", 5}}, json::object()}) {
+        json{{"cron", 5}}, json::object(),
+        // Backups go into the daemon's repository or a VolumeSnapshot (not on this runtime).
+        json{{"cron", "0 3 * * *"}, {"repository", "volumeSnapshot"}},
+        json{{"cron", "0 3 * * *"}, {"repository", "s3"}},
+        json{{"cron", "0 3 * * *"}, {"repository", 7}}}) {
     auto refused = daemon_.Post("/instances/ops/schedules", bad);
     EXPECT_EQ(refused.status, 400) << bad.dump() << " -> " << refused.raw;
     EXPECT_FALSE(refused.body["error"]["message"].get<std::string>().empty());
@@ -109,9 +113,11 @@ TEST_F(ApiOperationsTest, AScheduleMakesBackupsThatRetentionExpires) {
 
   // Every 2 s, keeping the newest of the day: each new backup expires the one before.
   auto made =
-      daemon_.Post("/instances/ops/schedules", json{{"cron", "*/2 * * * * *"}, {"keepDaily", 1}});
+      daemon_.Post("/instances/ops/schedules",
+                   json{{"cron", "*/2 * * * * *"}, {"keepDaily", 1}, {"repository", "local"}});
   ASSERT_EQ(made.status, 201) << made.raw;
   std::string id = made.body["schedule"]["id"];
+  EXPECT_EQ(made.body["schedule"]["repository"], "local");
   EXPECT_EQ(made.body["schedule"]["timeZone"], "UTC");
   EXPECT_FALSE(made.body["schedule"]["nextRunAt"].is_null());
   EXPECT_EQ(Metrics()["dbaas_schedules"], 1);
