@@ -22,9 +22,11 @@ inline nlohmann::json ErrorBody(const std::string& code, const Status& st) {
   return {{"error", std::move(error)}};
 }
 
+// Names from the volume may not be UTF-8 (a file a tenant named): replaced, never thrown on.
 inline void SendJson(http::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
 }
 
 // The query parameter `key` as a count of bytes: required, not negative.

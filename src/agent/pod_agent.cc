@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/names.h"
 #include "engines/backup_facts.h"
+#include "engines/log_spool.h"
 #include "http/bearer.h"
 #include "http/error_codes.h"
 #include "kube/instance_objects.h"
@@ -210,6 +211,8 @@ json PodAgent::InstanceJson() const {
             {"login", LoginJson(instance_->login())},
             {"superuser", LoginJson(instance_->endpoint())},
             {"volume", VolumeJson()}};
+  // The server's archive_command failing (its status file, which the server's user writes).
+  if (auto spool = instance_->log_spool()) j["archiveFailure"] = engines::PushNote(*spool);
   return j;
 }
 

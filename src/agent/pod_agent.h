@@ -25,7 +25,7 @@
 //   POST /v1/backups/:id/renew  extends its lease (a snapshot that takes long to cut)
 //   DELETE /v1/backups/:id      abandons it, or releases an ended one's log
 //   GET  /v1/wal                the WAL spool (the server archives into it on the volume):
-//                               {archiveId, files: [{name, size, regular}], pushFailure}
+//                               {archiveId, files: [{name, size, regular}]}
 //   GET  /v1/wal/file?name=N    a spooled file's bytes (410 when gone); DELETE: the daemon
 //                               stored it (pod_agent_wal.cc, kube_runtime/pod_log_spool.h)
 //   POST /v1/wal/switch         {timeoutSeconds?}: the current segment closed and spooled

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include <fmt/format.h>
 
@@ -21,6 +22,7 @@
 #include "engines/volume_backup.h"
 #include "http/error_codes.h"
 #include "storage/wal_archive.h"
+#include "storage/wal_spool.h"
 
 namespace dbaas::agent {
 namespace {
@@ -32,9 +34,11 @@ using nlohmann::json;
 constexpr std::chrono::seconds kArchiveWait{30};
 constexpr std::chrono::seconds kMaxArchiveWait{300};
 
-// The spool's entries but the ones being written (".tmp.*"): name, size, whether a
-// regular file (a link or a directory is listed for the daemon to refuse and report).
+// The spool's entries but the ones being written (".tmp.*", removed once stale: a wal-push
+// that died): name, size, whether a regular file (a link or a directory is listed for the
+// daemon to refuse and report).
 Result<json> ListSpool(const std::string& dir) {
+  const time_t stale_before = ::time(nullptr) - storage::kSpoolTempStaleAfter.count() * 60;
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
   int listed = ::dup(fd.get());
   DIR* d = listed >= 0 ? ::fdopendir(listed) : nullptr;
@@ -46,9 +50,15 @@ Result<json> ListSpool(const std::string& dir) {
   json files = json::array();
   while (dirent* e = ::readdir(d)) {
     std::string_view name = e->d_name;
-    if (name.starts_with('.')) continue;
+    if (name == "." || name == "..") continue;
     struct stat st;
     if (::fstatat(fd.get(), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
+    if (name.starts_with('.')) {
+      if (name.starts_with(".tmp.") && S_ISREG(st.st_mode) && st.st_mtime < stale_before) {
+        ::unlinkat(fd.get(), e->d_name, 0);
+      }
+      continue;
+    }
     files.push_back({{"name", name}, {"size", st.st_size}, {"regular", S_ISREG(st.st_mode)}});
   }
   ::closedir(d);
@@ -84,7 +94,7 @@ std::optional<engines::LogSpool> PodAgent::ArchivingSpool(http::Response& res) c
 }
 
 void PodAgent::AddWalRoutes(http::HttpServer& server) {
-  // The spool: {"archiveId", "files": [{"name", "size", "regular"}], "pushFailure"}.
+  // The spool: {"archiveId", "files": [{"name", "size", "regular"}]}.
   server.Get("/v1/wal", [this](const http::Request&, http::Response& res) {
     auto spool = ArchivingSpool(res);
     if (!spool) return;
@@ -93,10 +103,7 @@ void PodAgent::AddWalRoutes(http::HttpServer& server) {
       SendJson(res, 500, ErrorBody("archiving_failed", files.status()));
       return;
     }
-    SendJson(res, 200,
-             {{"archiveId", spool->archive_id},
-              {"files", std::move(files).value()},
-              {"pushFailure", engines::PushNote(*spool)}});
+    SendJson(res, 200, {{"archiveId", spool->archive_id}, {"files", std::move(files).value()}});
   });
   // One spooled file's bytes; 410 when it is gone (drained already).
   server.Get("/v1/wal/file", [this](const http::Request& req, http::Response& res) {
@@ -107,13 +114,13 @@ void PodAgent::AddWalRoutes(http::HttpServer& server) {
     }
     auto spool = ArchivingSpool(res);
     if (!spool) return;
-    const std::string path = JoinPath(spool->dir, *name);
-    if (!PathExists(path)) {
+    auto content =
+        ReadFileToString(JoinPath(spool->dir, *name), engines::kMaxRestorableLogFileBytes);
+    if (!content.ok() && content.status().code() == StatusCode::kNotFound) {
       SendJson(res, 410,
                ErrorBody("gone", Status::NotFound(fmt::format("the spool holds no {}", *name))));
       return;
     }
-    auto content = ReadFileToString(path, engines::kMaxRestorableLogFileBytes);
     if (!content.ok()) {
       SendJson(res, http::HttpStatusOf(content.status().code()),
                ErrorBody("archiving_failed", content.status()));

@@ -217,12 +217,13 @@ class PodInstance final : public engines::Instance {
         spdlog::warn("event=pod_spool_not_drained instance={} error=\"{}\"", name_,
                      stopped.ToString());
       } else {
-        auto drained = engines::DrainLogSpool(SpoolAt(*agent));
+        // A drain that fails does not keep the instance: what fails it may be the tenant's
+        // (its agent's answers, its spool's files), and a tenant must not be able to keep
+        // its instance from going. What its server archived last may go with it: logged.
+        auto drained = engines::DrainLogSpool(SpoolAt(*agent, std::chrono::minutes(5)));
         if (!drained.ok()) {
-          return Status(drained.status().code(),
-                        fmt::format("instance '{}' keeps WAL that is not in the repository yet: {}",
-                                    name_, drained.status().message()),
-                        "make the repository writable (free space) and delete it again");
+          spdlog::warn("event=pod_spool_not_drained instance={} error=\"{}\"", name_,
+                       drained.status().ToString());
         }
       }
     }
@@ -233,13 +234,25 @@ class PodInstance final : public engines::Instance {
   std::string log_archive_id() const override { return archive_id_; }
   // Drained through the agent (pod_log_spool.h) at the pod's address as last heard; a value
   // that outlives the instance.
+  // The service's drainer drains it every second: a drain is given kDrainBudget, and after
+  // one that failed or ran out of it the pod waits (5 s, doubling up to a minute) — one slow
+  // pod, or a tenant's agent slow on purpose, cannot hold up the drains of the others.
   std::optional<engines::LogSpool> log_spool() const override {
     if (archive_id_.empty()) return std::nullopt;
-    return SpoolAt(LastAgent());
+    return SpoolAt(LastAgent(), kDrainBudget, pace_);
   }
 
-  // Its spool, drained through `agent`.
-  engines::LogSpool SpoolAt(const AgentEndpoint& agent) const {
+  // Its spool, drained through `agent` (asked for the pod's address at the drain when it has
+  // none) within `budget` per drain, paced by `pace` when given.
+  struct DrainPace {
+    std::mutex mu;
+    steady_clock::time_point next_try;  // guarded by mu
+    milliseconds backoff{0};            // guarded by mu
+    bool last_failed = false;           // guarded by mu
+  };
+  static constexpr milliseconds kDrainBudget{seconds(5)};
+  engines::LogSpool SpoolAt(const AgentEndpoint& agent, milliseconds budget,
+                            std::shared_ptr<DrainPace> pace = nullptr) const {
     engines::LogSpool spool;
     spool.instance = name_;
     spool.dir = fmt::format("{}/{}:wal-spool.{}", ns_, pod_, archive_id_);
@@ -247,16 +260,45 @@ class PodInstance final : public engines::Instance {
     spool.archive_id = archive_id_;
     spool.status_path = JoinPath(dir_, "wal-spool.status");
     spool.summarize = engines::SummarizeBeforeStoredSegment;
-    spool.drain = [cluster = cluster_, agent, id = archive_id_, summarize = spool.summarize](
-                      const storage::WalArchive& archive,
-                      std::chrono::seconds) -> Result<storage::SpoolDrain> {
-      // Not reached yet (a pod just made): nothing to drain yet, and nothing failing; a pod
-      // that never answers shows as not running.
-      if (agent.address.empty()) return storage::SpoolDrain{};
-      return DrainPodSpool(*cluster->agents, agent, archive, id,
-                           [&](const std::string& name, std::span<const uint8_t> raw) {
-                             summarize(archive, name, raw);
-                           });
+    spool.drain = [cluster = cluster_, agent, ns = ns_, pod = pod_, id = archive_id_,
+                   summarize = spool.summarize, budget,
+                   pace](const storage::WalArchive& archive,
+                         std::chrono::seconds) -> Result<storage::SpoolDrain> {
+      const auto began = steady_clock::now();
+      if (pace) {
+        std::lock_guard lock(pace->mu);
+        if (began < pace->next_try) {
+          if (!pace->last_failed) return storage::SpoolDrain{};  // slow, not failing
+          return Status::Busy(
+              fmt::format("the pod's agent failed at the last drain; drained again within {} s",
+                          std::chrono::duration_cast<seconds>(pace->backoff).count() + 1));
+        }
+      }
+      auto drained = [&]() -> Result<storage::SpoolDrain> {
+        AgentEndpoint at = agent;
+        if (at.address.empty()) {  // not heard from yet (a daemon just started)
+          ASSIGN_OR_RETURN(at.address, PodAddress(*cluster->probe_api, ns, pod));
+        }
+        return DrainPodSpool(
+            *cluster->agents, at, archive, id,
+            [&](const std::string& name, std::span<const uint8_t> raw) {
+              summarize(archive, name, raw);
+            },
+            began + budget);
+      }();
+      if (pace) {
+        std::lock_guard lock(pace->mu);
+        const bool slow = steady_clock::now() >= began + budget;
+        pace->last_failed = !drained.ok();
+        if (drained.ok() && !slow) {
+          pace->backoff = milliseconds(0);
+        } else {
+          pace->backoff = std::clamp(pace->backoff * 2, milliseconds(seconds(5)),
+                                     milliseconds(std::chrono::minutes(1)));
+          pace->next_try = steady_clock::now() + pace->backoff;
+        }
+      }
+      return drained;
     };
     return spool;
   }
@@ -295,7 +337,14 @@ class PodInstance final : public engines::Instance {
     return c;
   }
   bool superuser_access() const override { return false; }
+  // The server's archive_command failing in the pod (as the agent reads its status file: the
+  // tenant's words, bounded), else where it runs.
   std::string note() const override {
+    std::lock_guard lock(mu_);
+    if (std::string failure = kube::TextField(state_, "archiveFailure"); !failure.empty()) {
+      constexpr size_t kMost = 1000;
+      return failure.size() <= kMost ? failure : failure.substr(0, kMost) + "...";
+    }
     return fmt::format("runs in pod {}/{} (the Kubernetes runtime)", ns_, pod_);
   }
   // What the agent measured of its volume (it walks the instance's files at most every
@@ -385,6 +434,7 @@ class PodInstance final : public engines::Instance {
   AgentEndpoint agent_;  // without its address
   mutable std::mutex mu_;
   std::string address_;  // guarded by mu_: where the agent last answered
+  const std::shared_ptr<DrainPace> pace_ = std::make_shared<DrainPace>();
   std::condition_variable wake_;
   bool stopping_ = false;        // guarded by mu_
   json state_ = json::object();  // guarded by mu_: the agent's last answer, an object
@@ -506,7 +556,7 @@ class KubeEngine final : public engines::Engine {
           fmt::format("instance '{}': its agent answered no LSN for restore point '{}'",
                       instance.name(), name));
     }
-    RETURN_IF_ERROR(engines::DrainLogSpool(pod->SpoolAt(agent)).status());
+    RETURN_IF_ERROR(engines::DrainLogSpool(pod->SpoolAt(agent, seconds(40))).status());
     return engines::RestorePointAt{lsn, ""};
   }
   Status ArchiveNow(const engines::Instance& instance, milliseconds timeout) const override {
@@ -517,7 +567,8 @@ class KubeEngine final : public engines::Engine {
                         ->Call(agent, "POST", "/v1/wal/switch", wait + seconds(10),
                                {{"timeoutSeconds", std::max<int64_t>(1, wait.count())}})
                         .status());
-    return engines::DrainLogSpool(pod->SpoolAt(agent)).status();
+    return engines::DrainLogSpool(pod->SpoolAt(agent, std::max(timeout, milliseconds(seconds(10)))))
+        .status();
   }
   Result<engines::ArchiveEnd> ScanArchive(const std::string& repo_path,
                                           const std::string& archive_id,
@@ -537,7 +588,9 @@ class KubeEngine final : public engines::Engine {
   // From a volumeSnapshot backup (volume_snapshot_backup.h): a new namespace's claim from
   // the backup's storage snapshot (imported: a claim's dataSource cannot name another
   // namespace's VolumeSnapshot), the label and the log from the repository, and the agent's
-  // restore (pod_agent.h) in the new pod. To the backup's end only; no drills yet.
+  // restore (pod_agent.h) in the new pod; from a repository backup of a pod, the copy sent
+  // into an empty claim. To the backup's end, or to a target: the source's archive staged
+  // and sent too, replayed in the pod. No drills yet.
   Result<std::unique_ptr<engines::Instance>> Restore(
       const storage::Repository& repo, const storage::Manifest& snapshot,
       const engines::InstanceSpec& spec, const std::string& password,
@@ -581,6 +634,17 @@ class KubeEngine final : public engines::Engine {
     ScopeExit unstage_archive(
         [&] { WarnIfError(RemoveTree(archive_stage), "remove a restore's staged archive"); });
     if (pitr) {
+      // The archive the catalog names for the backup: the source's own (archive ids are
+      // "<instance>.<hex>"), never another instance's sent into this tenant's pod.
+      if (source == snapshot.annotations.end() ||
+          !target.archive_id.starts_with(source->second + ".")) {
+        return Status::FailedPrecondition(
+            fmt::format("archive '{}' is not instance '{}''s: backup {} cannot be restored to a "
+                        "point in time from it",
+                        target.archive_id,
+                        source == snapshot.annotations.end() ? "" : source->second, snapshot.name),
+            "restore the backup as taken (no target)");
+      }
       auto start = snapshot.annotations.find("start_lsn");
       if (start == snapshot.annotations.end()) {
         return Status::Corruption(fmt::format("snapshot {} has no start_lsn", snapshot.id));
@@ -725,7 +789,11 @@ class KubeEngine final : public engines::Engine {
     // learns from the Secret (pod_log_spool.h).
     std::string archive_id;
     if (spec.archiving.on()) {
-      archive_id = spec.name + "." + RandomHex(4);
+      // A new one: an archive kept for the backups of an earlier instance of the same name
+      // is never joined (nor removed if this making fails).
+      do {
+        archive_id = spec.name + "." + RandomHex(4);
+      } while (storage::WalArchive::Open(cluster_->options.repository_path, archive_id).ok());
       objects_spec.secrets[kube::kAgentWalArchiveFile] = archive_id;
     }
     if (restoring != nullptr) objects_spec.restore_from = restoring->source;
@@ -794,8 +862,8 @@ class KubeEngine final : public engines::Engine {
       if (!finished.ok()) {
         made.reset();
         return fail(finished.WithContext(
-            fmt::format("restore into instance '{}' from instance '{}''s volume snapshot",
-                        spec.name, restoring->source)));
+            fmt::format("restore into instance '{}' from a backup of instance '{}'", spec.name,
+                        restoring->source)));
       }
     }
     return std::unique_ptr<engines::Instance>(std::move(made));

@@ -13,7 +13,16 @@ namespace dbaas::kube_runtime {
 namespace {
 
 using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
 using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+// What the pod says, as far as a status line should repeat it.
+std::string Bounded(const std::string& text) {
+  constexpr size_t kMost = 255;  // a file name's longest
+  return text.size() <= kMost ? text : text.substr(0, kMost) + "...";
+}
 
 struct Listed {
   std::string name;
@@ -26,32 +35,42 @@ struct Listed {
 Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const AgentEndpoint& agent,
                                           const storage::WalArchive& archive,
                                           const std::string& archive_id,
-                                          const storage::StoredWalFile& stored) {
-  ASSIGN_OR_RETURN(json listing, agents.Call(agent, "GET", "/v1/wal", seconds(10)));
+                                          const storage::StoredWalFile& stored,
+                                          std::chrono::steady_clock::time_point deadline) {
+  // Each request within what is left of the drain's time (a second at least).
+  auto within = [&](milliseconds most) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
+    return std::clamp(left, milliseconds(1000), most);
+  };
+  ASSIGN_OR_RETURN(json listing, agents.Call(agent, "GET", "/v1/wal", within(seconds(10))));
   const std::string listed_id = kube::TextField(listing, "archiveId");
   if (listed_id != archive_id) {
     return Status::FailedPrecondition(
         fmt::format("the pod's server archives for archive '{}', not its own '{}': its spool is "
                     "left alone",
-                    listed_id, archive_id),
+                    Bounded(listed_id), archive_id),
         "the pod's volume or Secret was altered; restore a backup into a new instance");
   }
-  std::vector<Listed> files;
   const json entries = listing.contains("files") ? listing["files"] : json::array();
-  if (!entries.is_array()) return Status::InvalidArgument("the pod's spool listing is no list");
+  if (!entries.is_array()) return Status::IoError("the pod's agent listed its spool as no list");
+  std::vector<Listed> files;
+  storage::SpoolDrain drained;
   for (const json& e : entries) {
-    if (!e.is_object()) continue;
+    if (!e.is_object()) {
+      drained.refused.push_back("an entry of the listing that is no object");
+      continue;
+    }
     files.push_back(
         {kube::TextField(e, "name"), kube::IntField(e, "size"), kube::BoolField(e, "regular")});
   }
   std::sort(files.begin(), files.end(),
             [](const Listed& a, const Listed& b) { return a.name < b.name; });
-  storage::SpoolDrain drained;
   std::string bytes;
   for (const Listed& f : files) {
+    if (steady_clock::now() >= deadline) break;  // the rest at the next drain
     auto parsed = storage::ParseWalFileName(f.name);
     if (!parsed.ok()) {
-      drained.refused.push_back(f.name + ": not a WAL file name");
+      drained.refused.push_back(Bounded(f.name) + ": not a WAL file name");
       continue;
     }
     if (!f.regular) {
@@ -71,8 +90,8 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
     }
     // The name parsed as a WAL file's: hex digits and dots, nothing to escape.
     const std::string path = "/v1/wal/file?name=" + f.name;
-    ASSIGN_OR_RETURN(bool there, agents.Fetch(agent, path, size, bytes, std::chrono::minutes(2)));
-    if (!there) continue;  // drained by an earlier drain whose delete was lost
+    ASSIGN_OR_RETURN(bool there, agents.Fetch(agent, path, size, bytes, within(minutes(2))));
+    if (!there) continue;  // drained by another drain, whose delete came first
     if (bytes.size() != size) {
       drained.refused.push_back(
           fmt::format("{}: {} bytes listed, {} sent", f.name, size, bytes.size()));
@@ -84,13 +103,10 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
                         .WithContext(fmt::format("store {} from the pod's WAL spool", f.name)));
     // Stored durably: the pod's copy can go (a delete lost means the next drain finds it
     // stored already).
-    RETURN_IF_ERROR(agents.Call(agent, "DELETE", path, seconds(10)).status());
+    RETURN_IF_ERROR(agents.Call(agent, "DELETE", path, within(seconds(10))).status());
     ++drained.files;
     drained.raw_bytes += size;
     if (stored) stored(f.name, raw);
-  }
-  if (const std::string failure = kube::TextField(listing, "pushFailure"); !failure.empty()) {
-    return Status::IoError(fmt::format("in the pod: {}", failure));
   }
   return drained;
 }

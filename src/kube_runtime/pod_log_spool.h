@@ -6,6 +6,7 @@
 // a listing for another archive is refused.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "base/status.h"
@@ -18,11 +19,12 @@ namespace dbaas::kube_runtime {
 // Stores every file the pod's spool holds into `archive` (id `archive_id`), in name order,
 // then deletes it in the pod. Entries no server writes are left there and listed in
 // `refused`; a file gone since the listing is skipped. Stops at the first file that cannot
-// be stored. A failure of the server's own archive_command in the pod is returned as an
-// error once the spool is drained (the instance's status says it).
+// be stored, and at `deadline` (the rest waits for the next drain): a slow pod — or a
+// tenant's agent that answers slowly on purpose — costs the daemon's drainer at most that.
 Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const AgentEndpoint& agent,
                                           const storage::WalArchive& archive,
                                           const std::string& archive_id,
-                                          const storage::StoredWalFile& stored);
+                                          const storage::StoredWalFile& stored,
+                                          std::chrono::steady_clock::time_point deadline);
 
 }  // namespace dbaas::kube_runtime

@@ -294,7 +294,7 @@ TEST_F(PodAgentTest, TheServerArchivesIntoASpoolTheDaemonListsReadsAndEmpties) {
   ASSERT_TRUE(listed && listed->status == 200) << (listed ? listed->body : "");
   json listing = json::parse(listed->body);
   EXPECT_EQ(listing["archiveId"], "orders.5eed");
-  EXPECT_EQ(listing["pushFailure"], "");
+  EXPECT_EQ(Instance(port)["archiveFailure"], "") << "archive_command fails";
   bool found = false;
   for (const json& f : listing["files"]) {
     if (f["name"] == segment) {
@@ -331,6 +331,25 @@ TEST_F(PodAgentTest, TheServerArchivesIntoASpoolTheDaemonListsReadsAndEmpties) {
       conn->QueryValue(fmt::format("select pg_walfile_name('{}')", lsn)).value_or("");
   EXPECT_TRUE(PathExists(JoinPath(spool, point_segment))) << point_segment;
   EXPECT_EQ(Call("POST", port, "/v1/wal/restore-point", token_, "{}")->status, 400);
+
+  // A spool the server cannot write to: its archive_command fails, and the agent says why
+  // in its state (the daemon shows it as the instance's status) until archiving works again.
+  ASSERT_EQ(::chmod(spool.c_str(), 0500), 0);
+  ASSERT_TRUE(conn->Query("insert into t select generate_series(1, 1000)").ok());
+  auto su = engines::PgConnection::Connect(Instance(port)["superuser"]["uri"].get<std::string>());
+  ASSERT_TRUE(su.ok()) << su.status().ToString();
+  ASSERT_TRUE(su->Query("select pg_switch_wal()").ok());
+  std::string failure;
+  for (int i = 0; i < 100 && failure.empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    failure = Instance(port).value("archiveFailure", "");
+  }
+  EXPECT_NE(failure.find("WAL archiving is failing"), std::string::npos) << failure;
+  ASSERT_EQ(::chmod(spool.c_str(), 0700), 0);
+  auto resumed = Call("POST", port, "/v1/wal/switch", token_, R"({"timeoutSeconds": 90})");
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(resumed->status, 204) << resumed->body;
+  EXPECT_EQ(Instance(port)["archiveFailure"], "");
 
   // A restart of the pod opens the instance, which archives on into the same spool.
   EXPECT_EQ(StopAgent(), 0) << Log();
