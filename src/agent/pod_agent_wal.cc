@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -105,20 +106,27 @@ void PodAgent::AddWalRoutes(http::HttpServer& server) {
     }
     SendJson(res, 200, {{"archiveId", spool->archive_id}, {"files", std::move(files).value()}});
   });
-  // One spooled file's bytes; 410 when it is gone (drained already).
-  server.Get("/v1/wal/file", [this](const http::Request& req, http::Response& res) {
+  // The spooled file a request names (?name=), as a path; nullopt once answered (400, 409).
+  auto spooled_file = [this](const http::Request& req,
+                             http::Response& res) -> std::optional<std::string> {
     auto name = SpooledName(req);
     if (!name.ok()) {
       SendJson(res, 400, ErrorBody("bad_request", name.status()));
-      return;
+      return std::nullopt;
     }
     auto spool = ArchivingSpool(res);
-    if (!spool) return;
-    auto content =
-        ReadFileToString(JoinPath(spool->dir, *name), engines::kMaxRestorableLogFileBytes);
+    if (!spool) return std::nullopt;
+    return JoinPath(spool->dir, *name);
+  };
+  // One spooled file's bytes; 410 when it is gone (drained already).
+  server.Get("/v1/wal/file", [spooled_file](const http::Request& req, http::Response& res) {
+    auto path = spooled_file(req, res);
+    if (!path) return;
+    auto content = ReadFileToString(*path, engines::kMaxRestorableLogFileBytes);
     if (!content.ok() && content.status().code() == StatusCode::kNotFound) {
       SendJson(res, 410,
-               ErrorBody("gone", Status::NotFound(fmt::format("the spool holds no {}", *name))));
+               ErrorBody("gone", Status::NotFound(fmt::format("the spool holds no {}",
+                                                              req.get_param_value("name")))));
       return;
     }
     if (!content.ok()) {
@@ -130,17 +138,11 @@ void PodAgent::AddWalRoutes(http::HttpServer& server) {
     res.set_content(std::move(content).value(), "application/octet-stream");
   });
   // The daemon has stored it: it leaves the spool. Gone already is fine.
-  server.Delete("/v1/wal/file", [this](const http::Request& req, http::Response& res) {
-    auto name = SpooledName(req);
-    if (!name.ok()) {
-      SendJson(res, 400, ErrorBody("bad_request", name.status()));
-      return;
-    }
-    auto spool = ArchivingSpool(res);
-    if (!spool) return;
-    const std::string path = JoinPath(spool->dir, *name);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      Status st = ErrnoStatus("unlink", path, errno);
+  server.Delete("/v1/wal/file", [spooled_file](const http::Request& req, http::Response& res) {
+    auto path = spooled_file(req, res);
+    if (!path) return;
+    if (::unlink(path->c_str()) != 0 && errno != ENOENT) {
+      Status st = ErrnoStatus("unlink", *path, errno);
       SendJson(res, http::HttpStatusOf(st.code()), ErrorBody("archiving_failed", st));
       return;
     }

@@ -615,6 +615,15 @@ class KubeEngine final : public engines::Engine {
                       snapshot.name),
           "restore it with dbaasd on the local runtime (docs/KUBERNETES.md)");
     }
+    // To a point in time from the archive the catalog names for the backup: the source's own
+    // (archive ids are "<instance>.<hex>"), never another instance's sent into this pod.
+    if (pitr && !target.archive_id.starts_with(source->second + ".")) {
+      return Status::FailedPrecondition(
+          fmt::format("archive '{}' is not instance '{}''s: backup {} cannot be restored to a "
+                      "point in time from it",
+                      target.archive_id, source->second, snapshot.name),
+          "restore the backup as taken (no target)");
+    }
     Restoring restoring;
     restoring.source = source->second;
     if (volume) {
@@ -634,17 +643,6 @@ class KubeEngine final : public engines::Engine {
     ScopeExit unstage_archive(
         [&] { WarnIfError(RemoveTree(archive_stage), "remove a restore's staged archive"); });
     if (pitr) {
-      // The archive the catalog names for the backup: the source's own (archive ids are
-      // "<instance>.<hex>"), never another instance's sent into this tenant's pod.
-      if (source == snapshot.annotations.end() ||
-          !target.archive_id.starts_with(source->second + ".")) {
-        return Status::FailedPrecondition(
-            fmt::format("archive '{}' is not instance '{}''s: backup {} cannot be restored to a "
-                        "point in time from it",
-                        target.archive_id,
-                        source == snapshot.annotations.end() ? "" : source->second, snapshot.name),
-            "restore the backup as taken (no target)");
-      }
       auto start = snapshot.annotations.find("start_lsn");
       if (start == snapshot.annotations.end()) {
         return Status::Corruption(fmt::format("snapshot {} has no start_lsn", snapshot.id));

@@ -1,0 +1,196 @@
+// The daemon's drain of a pod's WAL spool (kube_runtime/pod_log_spool.h) against a FAKE
+// AGENT: an HTTPS server with a certificate from the daemon's CA that answers as a tenant's
+// pod might — the real agent (tests/agent) never lists another archive, junk, wrong sizes,
+// or answers slowly on purpose. What reaches the archive is only what a server writes.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/files.h"
+#include "kube_runtime/agent_authority.h"
+#include "kube_runtime/agent_client.h"
+#include "kube_runtime/pod_log_spool.h"
+#include "storage/wal_archive.h"
+#include "test_util.h"
+
+namespace dbaas::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+constexpr char kArchive[] = "orders.0a0b0c0d";
+constexpr char kName[] = "agent.test";
+
+class PodSpoolDrainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(MakeDirs(root_ / "ca", 0700).ok());
+    auto authority = kube_runtime::AgentAuthority::LoadOrCreate(root_ / "ca");
+    ASSERT_TRUE(authority.ok()) << authority.status().ToString();
+    auto issued = authority->Issue({kName});
+    ASSERT_TRUE(issued.ok()) << issued.status().ToString();
+    WriteFile(root_ / "agent.crt", issued->cert_pem);
+    WriteFile(root_ / "agent.key", issued->key_pem);
+    client_ = std::make_unique<kube_runtime::AgentClient>(authority->ca_pem());
+    server_ = std::make_unique<httplib::SSLServer>((root_ / "agent.crt").c_str(),
+                                                   (root_ / "agent.key").c_str());
+    server_->Get("/v1/wal", [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      res.set_content(listing_.dump(), "application/json");
+    });
+    server_->Get("/v1/wal/file", [this](const httplib::Request& req, httplib::Response& res) {
+      std::this_thread::sleep_for(milliseconds(file_delay_ms_.load()));
+      std::lock_guard lock(mu_);
+      auto it = files_.find(req.get_param_value("name"));
+      if (it == files_.end()) {
+        res.status = 410;
+        return;
+      }
+      res.set_content(it->second, "application/octet-stream");
+    });
+    server_->Delete("/v1/wal/file", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      deleted_.push_back(req.get_param_value("name"));
+      res.status = 204;
+    });
+    server_->set_keep_alive_timeout(1);
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::sleep_for(milliseconds(1));
+    agent_ = {kName, "127.0.0.1", port_, "token"};
+    ASSERT_TRUE(storage::WalArchive::Create(root_ / "repo", kArchive).ok());
+    auto archive = storage::WalArchive::Open(root_ / "repo", kArchive);
+    ASSERT_TRUE(archive.ok());
+    archive_.emplace(std::move(archive).value());
+  }
+
+  void TearDown() override {
+    server_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // What the fake agent lists and serves: `name` of `listed` bytes, sending `content`.
+  void Offer(const std::string& name, uint64_t listed, std::string content, bool regular = true) {
+    std::lock_guard lock(mu_);
+    listing_["files"].push_back({{"name", name}, {"size", listed}, {"regular", regular}});
+    files_[name] = std::move(content);
+  }
+
+  Result<storage::SpoolDrain> Drain(milliseconds budget = milliseconds(seconds(30))) {
+    return kube_runtime::DrainPodSpool(*client_, agent_, *archive_, kArchive, {},
+                                       steady_clock::now() + budget);
+  }
+
+  bool Stored(const std::string& name) { return archive_->RawSize(name).ok(); }
+
+  TempDir root_;
+  std::unique_ptr<kube_runtime::AgentClient> client_;
+  std::unique_ptr<httplib::SSLServer> server_;
+  std::thread thread_;
+  int port_ = 0;
+  kube_runtime::AgentEndpoint agent_;
+  std::optional<storage::WalArchive> archive_;
+  std::mutex mu_;
+  json listing_ = {{"archiveId", kArchive}, {"files", json::array()}};  // guarded by mu_
+  std::map<std::string, std::string> files_;                            // guarded by mu_
+  std::vector<std::string> deleted_;                                    // guarded by mu_
+  std::atomic<int> file_delay_ms_{0};
+};
+
+TEST_F(PodSpoolDrainTest, OnlyWhatAServerWritesIsStoredAndTheRestIsNamedAndLeft) {
+  const std::string segment(16 << 20, 'w');
+  Offer("000000010000000000000001", 16 << 20, segment);
+  Offer("000000010000000000000002", 100, "short");                          // no segment's size
+  Offer("000000010000000000000003", 16 << 20, segment, /*regular=*/false);  // a link
+  Offer("000000010000000000000004", 16 << 20, segment.substr(1));           // less than listed
+  Offer("../../etc/passwd", 100, "x");                                      // no WAL name
+  Offer("000000010000000000000005", uint64_t{128} << 20, "");               // over 64 MiB
+  Offer("000000010000000000000009", 16 << 20, segment);                     // gone meanwhile
+  {
+    std::lock_guard lock(mu_);
+    files_.erase("000000010000000000000009");
+  }
+  auto drained = Drain();
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_EQ(drained->files, 1u);
+  EXPECT_TRUE(Stored("000000010000000000000001"));
+  for (const char* junk :
+       {"000000010000000000000002", "000000010000000000000003", "000000010000000000000004",
+        "000000010000000000000005", "000000010000000000000009"}) {
+    EXPECT_FALSE(Stored(junk)) << junk;
+  }
+  ASSERT_EQ(drained->refused.size(), 5u) << json(drained->refused).dump();
+  const std::string refused = json(drained->refused).dump();
+  for (const char* why : {"000000010000000000000002: 100 bytes",
+                          "000000010000000000000003: not a "
+                          "regular file",
+                          "000000010000000000000004: 16777216 bytes listed",
+                          "../../etc/passwd: not a WAL file name", "000000010000000000000005"}) {
+    EXPECT_NE(refused.find(why), std::string::npos) << why << " in " << refused;
+  }
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(deleted_, std::vector<std::string>{"000000010000000000000001"})
+      << "only what was stored leaves the pod";
+}
+
+TEST_F(PodSpoolDrainTest, AListingForAnotherArchiveIsRefusedAndNothingIsStored) {
+  Offer("000000010000000000000001", 16 << 20, std::string(16 << 20, 'w'));
+  {
+    std::lock_guard lock(mu_);
+    listing_["archiveId"] = "billing.01020304";
+  }
+  auto drained = Drain();
+  ASSERT_FALSE(drained.ok());
+  EXPECT_EQ(drained.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(drained.status().message().find("billing.01020304"), std::string::npos)
+      << drained.status().ToString();
+  EXPECT_FALSE(Stored("000000010000000000000001"));
+  // A listing that is no list: the pod's failure, not the caller's bad request.
+  {
+    std::lock_guard lock(mu_);
+    listing_ = {{"archiveId", kArchive}, {"files", "everything"}};
+  }
+  drained = Drain();
+  ASSERT_FALSE(drained.ok());
+  EXPECT_EQ(drained.status().code(), StatusCode::kIoError) << drained.status().ToString();
+}
+
+// An agent that answers slowly (on purpose or not) costs a drain its budget, not more: the
+// files not reached wait in the pod for the next drain.
+TEST_F(PodSpoolDrainTest, ADrainEndsAtItsDeadlineLeavingTheRestForTheNext) {
+  for (const char* name : {"000000010000000000000001", "000000010000000000000002",
+                           "000000010000000000000003", "000000010000000000000004"}) {
+    Offer(name, 1 << 20, std::string(1 << 20, 'w'));
+  }
+  file_delay_ms_ = 700;
+  const auto began = steady_clock::now();
+  auto drained = Drain(milliseconds(1000));
+  const auto took = steady_clock::now() - began;
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_GE(drained->files, 1u);
+  EXPECT_LT(drained->files, 4u) << "the budget did not stop the drain";
+  EXPECT_LT(took, seconds(3));
+  EXPECT_FALSE(Stored("000000010000000000000004"));
+  file_delay_ms_ = 0;
+  drained = Drain();
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_TRUE(Stored("000000010000000000000004")) << "the next drain takes the rest";
+}
+
+}  // namespace
+}  // namespace dbaas::testing
