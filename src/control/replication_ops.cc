@@ -728,6 +728,9 @@ Status Service::RemoveStandbys(const std::string& name, const std::string& prima
     standbys_.erase(name);
     member_views_.erase(name);
   }
+  // A drain that listed them before ends before their files go (it writes its status note
+  // beside each spool: a removal under way would fail with "Directory not empty").
+  if (drainer_) drainer_->Quiesce();
   for (auto& [member, standby] : standbys) RETURN_IF_ERROR(standby->Delete());
   // Members that could not be opened: their servers, identities and files.
   std::string others = JoinPath(JoinPath(options_.data_root, "members"), name);

@@ -432,8 +432,9 @@ TEST_F(KubeRuntimeTest, AnInstanceIsMadeInItsNamespaceServedFromItsPodOutlivesTh
 // snapshot imported there, its claim made from it, the agent's restore): consistent
 // (pg_amcheck, pgbench's invariant), holding what was committed before the backup began
 // and only transactions that committed. The backup outlives its instance (its content
-// retained) and restores again after it; deleted, its storage snapshot goes; a restored
-// instance deleted, its imported snapshot content goes.
+// retained) and restores again after it, to a restore point made after the backup (the
+// storage snapshot and the archive the pod's spool was drained into); deleted, its storage
+// snapshot goes; a restored instance deleted, its imported snapshot content goes.
 TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInAnotherNamespace) {
   const json source = MakePgbenchInstance("orders");
   ASSERT_TRUE(source.is_object());
@@ -495,19 +496,33 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
   EXPECT_EQ(Stored(content_path)["spec"]["deletionPolicy"], "Retain");
   const std::string handle = Stored(content_path)["status"].value("snapshotHandle", "");
   ASSERT_FALSE(handle.empty());
+  // What was committed after the backup, up to a restore point, outlives the instance too:
+  // the restore below is to that point, from the storage snapshot and the archive.
+  {
+    auto conn = engines::PgConnection::Connect(source["login"].value("uri", ""));
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    ASSERT_TRUE(conn->Query("create table after_backup as select 7 as id").ok());
+  }
+  auto point = daemon_.Post("/instances/orders/restore-points", json{{"name", "last-words"}});
+  ASSERT_EQ(point.status, 201) << point.raw;
   ASSERT_EQ(daemon_.Delete("/instances/orders").status, 200);
   EXPECT_FALSE(Stored("/apis/snapshot.storage.k8s.io/v1/namespaces/dbaas-orders/volumesnapshots/"
                       "under-load")
                    .is_object());
   EXPECT_TRUE(Stored(content_path).is_object());
-  auto again = daemon_.Post("/instances/orders/restore",
-                            json{{"backupName", "under-load"}, {"newInstanceName", "again"}});
+  auto again = daemon_.Post("/instances/orders/restore", json{{"backupName", "under-load"},
+                                                              {"targetName", "last-words"},
+                                                              {"newInstanceName", "again"}});
   ASSERT_EQ(again.status, 201) << again.raw << "\n" << node_->Log();
   {
     auto conn = engines::PgConnection::Connect(AgentState("again")["login"].value("uri", ""));
     ASSERT_TRUE(conn.ok()) << conn.status().ToString();
     EXPECT_EQ(conn->QueryValue("select count(*) from before_backup").value_or(""), "1000");
+    EXPECT_EQ(conn->QueryValue("select string_agg(id::text, ',') from after_backup").value_or(""),
+              "7")
+        << "the point in time after the backup was not reached";
   }
+  ExpectPgbenchConsistent("again");
 
   // The backup deleted: its content goes, and its storage snapshot with it. A restored
   // instance deleted: its imported content.
