@@ -18,6 +18,7 @@
 #include "base/hex.h"
 #include "base/kill_points.h"
 #include "base/log.h"
+#include "base/parallel.h"
 #include "base/scope_exit.h"
 #include "engines/log_spool.h"
 #include "engines/postgres/pg_backup.h"
@@ -719,24 +720,36 @@ class KubeEngine final : public engines::Engine {
                   const std::function<bool(const std::string&)>& left_out,
                   storage::Progress* progress) const {
     constexpr size_t kPiece = size_t{8} << 20;  // within the agent's 64 MiB bodies
+    // Files on several threads: a data directory is mostly small files, each a request; the
+    // agent keeps threads for its probes (the repository method reads with as many).
+    constexpr unsigned kSenders = 4;
     ASSIGN_OR_RETURN(storage::ScanResult tree, storage::ScanTree(root));
     if (progress != nullptr) {  // sent after it was restored: as much again
       for (const storage::TreeEntry& e : tree.entries) progress->total_bytes += e.size;
     }
-    std::vector<uint8_t> piece(kPiece);
+    auto target_of = [&](const storage::TreeEntry& e) {
+      return route + "?path=" + objstore::UriEncode(e.path, /*keep_slash=*/true);
+    };
+    std::vector<const storage::TreeEntry*> files;
     for (const storage::TreeEntry& e : tree.entries) {
       if (left_out(e.path)) continue;
-      const std::string target =
-          route + "?path=" + objstore::UriEncode(e.path, /*keep_slash=*/true);
-      if (e.type == storage::EntryType::kDirectory) {
-        RETURN_IF_ERROR(cluster_->agents->Put(agent, target + "&directory=1", "", seconds(30)));
-        continue;
-      }
-      if (e.type != storage::EntryType::kFile) {
+      if (e.type == storage::EntryType::kDirectory) {  // in order: parents first
+        RETURN_IF_ERROR(
+            cluster_->agents->Put(agent, target_of(e) + "&directory=1", "", seconds(30)));
+      } else if (e.type == storage::EntryType::kFile) {
+        files.push_back(&e);
+      } else {
         return Status::FailedPrecondition(
             fmt::format("the backup holds '{}', which is not a file or directory", e.path),
             "tablespaces are not restored into pods yet");
       }
+    }
+    std::vector<std::vector<uint8_t>> pieces(kSenders);
+    return ParallelFor(files.size(), kSenders, [&](size_t item, unsigned thread) -> Status {
+      const storage::TreeEntry& e = *files[item];
+      std::vector<uint8_t>& piece = pieces[thread];
+      piece.resize(static_cast<size_t>(std::min<uint64_t>(kPiece, std::max<uint64_t>(e.size, 1))));
+      const std::string target = target_of(e);
       const std::string file = JoinPath(root, e.path);
       ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(file, O_RDONLY));
       uint64_t offset = 0;
@@ -748,10 +761,11 @@ class KubeEngine final : public engines::Engine {
                                   std::chrono::minutes(2)));
         offset += n;
         storage::ReportBytes(progress, n);
-        if (n < piece.size()) break;
+        // The end: a short read, or the size listed (no empty request after a full piece).
+        if (n < piece.size() || offset >= e.size) break;
       } while (true);
-    }
-    return Status::Ok();
+      return Status::Ok();
+    });
   }
 
   // What a restore adds to the making of an instance: its claim from the backup's storage
