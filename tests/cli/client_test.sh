@@ -101,9 +101,11 @@ check "job get" bash -c "'$dbaas' job get $id | grep -q succeeded"
 check "job ls" bash -c "'$dbaas' job ls | grep -q $id"
 
 # Operations: schedules, pinning, restore drills.
-s=$("$dbaas" -o json schedule create app --cron '0 2 * * *' --tz Europe/Paris --retention-days 7 --verify)
+s=$("$dbaas" -o json schedule create app --cron '0 2 * * *' --tz Europe/Paris --retention-days 7 --verify --into local)
 sid=$(jq -r .id <<<"$s")
 check "schedule create" test "$(jq -r .timeZone <<<"$s")" = Europe/Paris
+check "schedule create --into" test "$(jq -r .repository <<<"$s")" = local
+exits_with "a scheduled volume snapshot on this machine" 2 "runs on this machine" "$dbaas" schedule create app --cron '@daily' --into volumeSnapshot
 check "schedule ls" bash -c "'$dbaas' schedule ls app | grep -q '^$sid  *0 2 \* \* \*  *Europe/Paris  *7 '"
 exits_with "schedule with a bad cron" 2 "minute" "$dbaas" schedule create app --cron '99 * * * *'
 exits_with "schedule in an unknown zone" 2 "time zone" "$dbaas" schedule create app --cron '@daily' --tz Mars/Base
