@@ -222,9 +222,9 @@ class PodInstance final : public engines::Instance {
         // (its agent's answers, its spool's files), and a tenant must not be able to keep
         // its instance from going. What its server archived last may go with it: logged.
         auto drained = engines::DrainLogSpool(SpoolAt(*agent, std::chrono::minutes(5)));
-        if (!drained.ok()) {
+        if (!drained.ok() || drained->more) {
           spdlog::warn("event=pod_spool_not_drained instance={} error=\"{}\"", name_,
-                       drained.status().ToString());
+                       drained.ok() ? "files left after 5 min" : drained.status().ToString());
         }
       }
     }
@@ -235,9 +235,11 @@ class PodInstance final : public engines::Instance {
   std::string log_archive_id() const override { return archive_id_; }
   // Drained through the agent (pod_log_spool.h) at the pod's address as last heard; a value
   // that outlives the instance.
-  // The service's drainer drains it every second: a drain is given kDrainBudget, and after
-  // one that failed or ran out of it the pod waits (5 s, doubling up to a minute) — one slow
-  // pod, or a tenant's agent slow on purpose, cannot hold up the drains of the others.
+  // The service's drainer drains it every second. A drain begins no file past kDrainBudget;
+  // after one that stopped there the pod waits as long (it gets at most half the drainer's
+  // time), after one that failed 5 s, doubling up to a minute: one slow pod, or a tenant's
+  // agent slow on purpose, cannot hold up the drains of the others. A drain skipped while
+  // the pod waits says what the last one said (its failure, the entries it refused).
   std::optional<engines::LogSpool> log_spool() const override {
     if (archive_id_.empty()) return std::nullopt;
     return SpoolAt(LastAgent(), kDrainBudget, pace_);
@@ -248,8 +250,8 @@ class PodInstance final : public engines::Instance {
   struct DrainPace {
     std::mutex mu;
     steady_clock::time_point next_try;  // guarded by mu
-    milliseconds backoff{0};            // guarded by mu
-    bool last_failed = false;           // guarded by mu
+    milliseconds backoff{0};            // guarded by mu: after failures, else 0
+    Result<storage::SpoolDrain> last = storage::SpoolDrain{};  // guarded by mu
   };
   static constexpr milliseconds kDrainBudget{seconds(5)};
   engines::LogSpool SpoolAt(const AgentEndpoint& agent, milliseconds budget,
@@ -269,16 +271,21 @@ class PodInstance final : public engines::Instance {
       if (pace) {
         std::lock_guard lock(pace->mu);
         if (began < pace->next_try) {
-          if (!pace->last_failed) return storage::SpoolDrain{};  // slow, not failing
-          return Status::Busy(
-              fmt::format("the pod's agent failed at the last drain; drained again within {} s",
-                          std::chrono::duration_cast<seconds>(pace->backoff).count() + 1));
+          Result<storage::SpoolDrain> again = pace->last;
+          if (again.ok()) again->files = again->raw_bytes = 0;
+          return again;
         }
       }
       auto drained = [&]() -> Result<storage::SpoolDrain> {
         AgentEndpoint at = agent;
         if (at.address.empty()) {  // not heard from yet (a daemon just started)
-          ASSIGN_OR_RETURN(at.address, PodAddress(*cluster->probe_api, ns, pod));
+          auto address = PodAddress(*cluster->probe_api, ns, pod);
+          // A pod not running yet has nothing to drain (its state says it is down).
+          if (!address.ok() && address.status().code() == StatusCode::kBusy) {
+            return storage::SpoolDrain{};
+          }
+          if (!address.ok()) return address.status();
+          at.address = *address;
         }
         return DrainPodSpool(
             *cluster->agents, at, archive, id,
@@ -289,14 +296,15 @@ class PodInstance final : public engines::Instance {
       }();
       if (pace) {
         std::lock_guard lock(pace->mu);
-        const bool slow = steady_clock::now() >= began + budget;
-        pace->last_failed = !drained.ok();
-        if (drained.ok() && !slow) {
-          pace->backoff = milliseconds(0);
-        } else {
+        pace->last = drained;
+        if (!drained.ok()) {
           pace->backoff = std::clamp(pace->backoff * 2, milliseconds(seconds(5)),
                                      milliseconds(std::chrono::minutes(1)));
           pace->next_try = steady_clock::now() + pace->backoff;
+        } else {
+          pace->backoff = milliseconds(0);
+          // Out of time with more to drain: as long again for the others.
+          pace->next_try = drained->more ? steady_clock::now() + budget : began;
         }
       }
       return drained;

@@ -14,7 +14,6 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
-using std::chrono::minutes;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
@@ -37,12 +36,13 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
                                           const std::string& archive_id,
                                           const storage::StoredWalFile& stored,
                                           std::chrono::steady_clock::time_point deadline) {
-  // Each request within what is left of the drain's time (a second at least).
-  auto within = [&](milliseconds most) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
-    return std::clamp(left, milliseconds(1000), most);
+  // Requests are not cut at the deadline (a file half fetched is a failure, and the next
+  // drain would fetch it again); the deadline decides whether another file begins. A
+  // file's fetch may take 10 s and a second per 4 MiB (a 16 MiB segment: 14 s).
+  auto fetch_timeout = [](uint64_t size) {
+    return milliseconds(seconds(10)) + milliseconds(size / (4 << 10));
   };
-  ASSIGN_OR_RETURN(json listing, agents.Call(agent, "GET", "/v1/wal", within(seconds(10))));
+  ASSIGN_OR_RETURN(json listing, agents.Call(agent, "GET", "/v1/wal", seconds(10)));
   const std::string listed_id = kube::TextField(listing, "archiveId");
   if (listed_id != archive_id) {
     return Status::FailedPrecondition(
@@ -67,7 +67,11 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
             [](const Listed& a, const Listed& b) { return a.name < b.name; });
   std::string bytes;
   for (const Listed& f : files) {
-    if (steady_clock::now() >= deadline) break;  // the rest at the next drain
+    // The rest at the next drain; every drain takes one file at least.
+    if (drained.files > 0 && steady_clock::now() >= deadline) {
+      drained.more = true;
+      break;
+    }
     auto parsed = storage::ParseWalFileName(f.name);
     if (!parsed.ok()) {
       drained.refused.push_back(Bounded(f.name) + ": not a WAL file name");
@@ -90,7 +94,7 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
     }
     // The name parsed as a WAL file's: hex digits and dots, nothing to escape.
     const std::string path = "/v1/wal/file?name=" + f.name;
-    ASSIGN_OR_RETURN(bool there, agents.Fetch(agent, path, size, bytes, within(minutes(2))));
+    ASSIGN_OR_RETURN(bool there, agents.Fetch(agent, path, size, bytes, fetch_timeout(size)));
     if (!there) continue;  // drained by another drain, whose delete came first
     if (bytes.size() != size) {
       drained.refused.push_back(
@@ -103,7 +107,7 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
                         .WithContext(fmt::format("store {} from the pod's WAL spool", f.name)));
     // Stored durably: the pod's copy can go (a delete lost means the next drain finds it
     // stored already).
-    RETURN_IF_ERROR(agents.Call(agent, "DELETE", path, within(seconds(10))).status());
+    RETURN_IF_ERROR(agents.Call(agent, "DELETE", path, seconds(10)).status());
     ++drained.files;
     drained.raw_bytes += size;
     if (stored) stored(f.name, raw);

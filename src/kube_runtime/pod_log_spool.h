@@ -19,8 +19,9 @@ namespace dbaas::kube_runtime {
 // Stores every file the pod's spool holds into `archive` (id `archive_id`), in name order,
 // then deletes it in the pod. Entries no server writes are left there and listed in
 // `refused`; a file gone since the listing is skipped. Stops at the first file that cannot
-// be stored, and at `deadline` (the rest waits for the next drain): a slow pod — or a
-// tenant's agent that answers slowly on purpose — costs the daemon's drainer at most that.
+// be stored, and begins no file past `deadline` once one is stored (the rest waits for the
+// next drain: `more`): a slow pod — or a tenant's agent slow on purpose — costs the
+// daemon's drainer that, and one file's fetch (its timeout grows with its size).
 Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const AgentEndpoint& agent,
                                           const storage::WalArchive& archive,
                                           const std::string& archive_id,

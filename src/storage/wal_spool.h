@@ -41,6 +41,9 @@ struct SpoolDrain {
   // Entries left where they are because no server writes them: a name that is not a WAL
   // file's, a link, a FIFO, a directory, a size no WAL file has. Each with why.
   std::vector<std::string> refused;
+  // Stopped at its time budget with files still to drain (a pod's spool: the next drain
+  // goes on); a local drain always takes everything.
+  bool more = false;
 };
 
 // The daemon's side: stores every finished file of the spool into `archive`, then removes

@@ -184,12 +184,14 @@ TEST_F(PodSpoolDrainTest, ADrainEndsAtItsDeadlineLeavingTheRestForTheNext) {
   ASSERT_TRUE(drained.ok()) << drained.status().ToString();
   EXPECT_GE(drained->files, 1u);
   EXPECT_LT(drained->files, 4u) << "the budget did not stop the drain";
+  EXPECT_TRUE(drained->more);
   EXPECT_LT(took, seconds(3));
   EXPECT_FALSE(Stored("000000010000000000000004"));
   file_delay_ms_ = 0;
   drained = Drain();
   ASSERT_TRUE(drained.ok()) << drained.status().ToString();
   EXPECT_TRUE(Stored("000000010000000000000004")) << "the next drain takes the rest";
+  EXPECT_FALSE(drained->more);
 }
 
 }  // namespace
