@@ -2,7 +2,6 @@
 // on the volume (`dbaas wal-push`, as on a machine); the daemon lists it, reads each file
 // into the archive in its repository, then deletes it here (kube_runtime/pod_log_spool.h).
 // The daemon checks every name and size itself: nothing the pod says is trusted there.
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,28 +40,19 @@ constexpr std::chrono::seconds kMaxArchiveWait{300};
 Result<json> ListSpool(const std::string& dir) {
   const time_t stale_before = ::time(nullptr) - storage::kSpoolTempStaleAfter.count() * 60;
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
-  int listed = ::dup(fd.get());
-  DIR* d = listed >= 0 ? ::fdopendir(listed) : nullptr;
-  if (d == nullptr) {
-    int err = errno;
-    if (listed >= 0) ::close(listed);
-    return ErrnoStatus("opendir", dir, err);
-  }
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirAt(fd.get(), dir));
   json files = json::array();
-  while (dirent* e = ::readdir(d)) {
-    std::string_view name = e->d_name;
-    if (name == "." || name == "..") continue;
+  for (const std::string& name : names) {
     struct stat st;
-    if (::fstatat(fd.get(), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
+    if (::fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
     if (name.starts_with('.')) {
       if (name.starts_with(".tmp.") && S_ISREG(st.st_mode) && st.st_mtime < stale_before) {
-        ::unlinkat(fd.get(), e->d_name, 0);
+        ::unlinkat(fd.get(), name.c_str(), 0);
       }
       continue;
     }
     files.push_back({{"name", name}, {"size", st.st_size}, {"regular", S_ISREG(st.st_mode)}});
   }
-  ::closedir(d);
   return files;
 }
 
