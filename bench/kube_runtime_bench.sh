@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/kube_runtime_bench.sh: create-to-running of a PostgreSQL instance on the Kubernetes
-# runtime (issue 14) beside the local runtime's, and a backup under pgbench load and its
+# bench/kube_runtime_bench.sh: create-to-running of a PostgreSQL (and a MariaDB) instance on
+# the Kubernetes runtime (issue 14) beside the local runtime's, and a backup under pgbench load and its
 # restore into a new instance, side by side in one run, ROUNDS of each in alternating order.
 # The Kubernetes side is the end-to-end tests KubeRuntimeTest.AnInstanceIsMade... and
 # KubeRuntimeTest.AVolumeSnapshotBackupUnderWriteLoad... (dbaasd --runtime kubernetes against
@@ -26,14 +26,16 @@ source "$REPO_ROOT/bench/dbaasd_lib.sh"
 ((EUID == 0)) || { echo "run as root (network namespaces, OS users per instance)" >&2; exit 1; }
 [[ -x $TEST ]] || { echo "build first: cmake --build build/release ($TEST)" >&2; exit 1; }
 
-# One run of the Kubernetes tests: "create backup restore full incremental restore pitr"
-# seconds (the volumeSnapshot method's backup and restore, then the repository method's full
-# backup of an idle instance, its incremental under load and the restore from it, then a
-# restore to a restore point made under load: a repository backup and the archived WAL).
+# One run of the Kubernetes tests: "create backup restore full incremental restore pitr
+# mcreate mbackup mblocked mrestore" seconds (the volumeSnapshot method's backup and restore,
+# then the repository method's full backup of an idle instance, its incremental under load
+# and the restore from it, then a restore to a restore point made under load: a repository
+# backup and the archived WAL; then MariaDB: create, a volumeSnapshot backup under the
+# transfer load (4 writers), how long its commits were blocked, the restore).
 kube_once() {
   local out
   out=$(env ${KUBECONFIG:+DBAAS_TEST_KUBECONFIG=$KUBECONFIG} "$TEST" \
-    --gtest_filter='KubeRuntimeTest.AnInstanceIsMade*:KubeRuntimeTest.AVolumeSnapshotBackupUnder*:KubeRuntimeTest.ARepositoryBackupUnder*:KubeRuntimeTest.APointInTime*' \
+    --gtest_filter='KubeRuntimeTest.AnInstanceIsMade*:KubeRuntimeTest.AVolumeSnapshotBackupUnder*:KubeRuntimeTest.ARepositoryBackupUnder*:KubeRuntimeTest.APointInTime*:KubeRuntimeTest.AMariaDb*' \
     2>&1) || { echo "$out" >&2; exit 1; }
   echo "$(grep -o 'created and running in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
@@ -41,7 +43,11 @@ kube_once() {
     "$(grep -o 'first repository backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'repository backup under load in [0-9.]*' <<<"$out" | awk '{print $6}')" \
     "$(grep -o 'restored from the repository in [0-9.]*' <<<"$out" | awk '{print $6}')" \
-    "$(grep -o 'restored to a restore point in [0-9.]*' <<<"$out" | awk '{print $7}')"
+    "$(grep -o 'restored to a restore point in [0-9.]*' <<<"$out" | awk '{print $7}')" \
+    "$(grep -o 'MariaDB created and running in [0-9.]*' <<<"$out" | awk '{print $6}')" \
+    "$(grep -o 'MariaDB volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $6}')" \
+    "$(grep -o 'commits blocked [0-9.]*' <<<"$out" | awk '{print $3}')" \
+    "$(grep -o 'MariaDB restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $8}')"
 }
 
 start_dbaasd kube-bench-local
@@ -52,6 +58,32 @@ timed_api() {  # timed_api METHOD PATH [BODY]: seconds
   api "$@" >/dev/null
   t1=$(now)
   echo "$t1 - $t0" | bc -l | xargs printf '%.2f\n'
+}
+# MariaDB on this machine: "create backup blocked restore" seconds (the backup under 4
+# writers' inserts through mariadb-slap; its method the machine's: reflink on XFS/btrfs, else
+# mariadb-backup, whose blocked time is read from its log to the second).
+local_maria_once() {
+  local create backup blocked restore conn slap answer t0
+  create=$(timed_api POST /instances '{"name":"mbench","type":"mariadb"}')
+  conn=$(api GET '/instances/mbench?showSecrets=true' | jq -er '.instance.connection | "\(.port) \(.password)"')
+  mariadb -h 127.0.0.1 -P "${conn% *}" -u app -p"${conn#* }" app -e \
+    "create table t (id int primary key auto_increment, v varchar(100));
+     insert into t (v) select repeat('x', 100) from seq_1_to_100000"
+  timeout 15 mariadb-slap -h 127.0.0.1 -P "${conn% *}" -u app -p"${conn#* }" --create-schema=app \
+    --concurrency=4 --iterations=100000 --number-of-queries=100000000 \
+    --query="insert into t (v) values (repeat('y', 100))" >/dev/null 2>&1 &
+  slap=$!
+  sleep 3
+  t0=$(now)
+  answer=$(api POST /instances/mbench/backup '{"backupName":"under-load"}')
+  backup=$(echo "$(now) - $t0" | bc -l | xargs printf '%.2f\n')
+  blocked=$(jq -r '.backup.secondsWritesBlocked // 0' <<<"$answer" | xargs printf '%.3f\n')
+  wait "$slap" 2>/dev/null || true
+  restore=$(timed_api POST /instances/mbench/restore '{"backupName":"under-load","newInstanceName":"mcopy"}')
+  api DELETE /instances/mcopy >/dev/null
+  api DELETE /instances/mbench >/dev/null
+  api DELETE /instances/mbench/backups/under-load >/dev/null || true
+  echo "$create $backup $blocked $restore"
 }
 # The same steps on this machine: "create backup restore pitr" seconds (pitr: a restore to a
 # restore point made after the backup).
@@ -74,14 +106,17 @@ local_once() {
   api DELETE /instances/bench/backups/under-load >/dev/null || true
   echo "$create $backup $restore $pitr"
 }
-declare -a kc kb kr kf ki kir kp lc lb lr lp
+declare -a kc kb kr kf ki kir kp kmc kmb kmx kmr lc lb lr lp lmc lmb lmx lmr
 kube_round() {
-  read -r c b r f i ir p <<<"$(kube_once)"
+  read -r c b r f i ir p mc mb mx mr <<<"$(kube_once)"
   kc+=("$c") kb+=("$b") kr+=("$r") kf+=("$f") ki+=("$i") kir+=("$ir") kp+=("$p")
+  kmc+=("$mc") kmb+=("$mb") kmx+=("$mx") kmr+=("$mr")
 }
 local_round() {
   read -r c b r p <<<"$(local_once)"
   lc+=("$c") lb+=("$b") lr+=("$r") lp+=("$p")
+  read -r c b x r <<<"$(local_maria_once)"
+  lmc+=("$c") lmb+=("$b") lmx+=("$x") lmr+=("$r")
 }
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2)); then
@@ -91,7 +126,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     local_round
     kube_round
   fi
-  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s, pitr ${kp[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s (pitr ${lp[-1]} s)"
+  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s, pitr ${kp[-1]} s; MariaDB ${kmc[-1]} / ${kmb[-1]} (blocked ${kmx[-1]}) / ${kmr[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s (pitr ${lp[-1]} s; MariaDB ${lmc[-1]} / ${lmb[-1]} (blocked ${lmx[-1]}) / ${lmr[-1]} s)"
 done
 worst() { printf '%s\n' "$@" | sort -n | tail -1; }
 row() {  # row LABEL VALUES...
@@ -117,3 +152,11 @@ row "incremental under load, kubernetes (repository, through the agent)" "${ki[@
 row "restore to running, kubernetes (repository: the copy sent to an empty volume)" "${kir[@]}"
 row "restore to a restore point, kubernetes (repository backup + WAL staged to the pod)" "${kp[@]}"
 row "restore to a restore point, local" "${lp[@]}"
+row "MariaDB: create to running, kubernetes" "${kmc[@]}"
+row "MariaDB: create to running, local" "${lmc[@]}"
+row "MariaDB: backup under load, kubernetes (volumeSnapshot, BACKUP STAGE)" "${kmb[@]}"
+row "MariaDB: backup under load, local (the machine's method)" "${lmb[@]}"
+row "MariaDB: commits blocked, kubernetes (until the snapshot is cut)" "${kmx[@]}"
+row "MariaDB: commits blocked, local" "${lmx[@]}"
+row "MariaDB: restore to running, kubernetes (imported snapshot)" "${kmr[@]}"
+row "MariaDB: restore to running, local" "${lmr[@]}"

@@ -47,7 +47,8 @@ void AddAgentCommand(CLI::App& app, GlobalOptions& g) {
       "instance's pod on the Kubernetes runtime; not for interactive use)");
   auto o = std::make_shared<agent::AgentOptions>();
   if (const char* pod_ip = std::getenv("POD_IP")) o->address = pod_ip;
-  cmd->add_option("--engine", o->engine, "The instance's engine: postgresql")->required();
+  cmd->add_option("--engine", o->engine, "The instance's engine: postgresql or mariadb")
+      ->required();
   cmd->add_option("--name", o->name, "The instance's name")->required();
   cmd->add_option("--data", o->data, "Directory on the volume the instance lives in")->required();
   cmd->add_option("--settings", o->settings_file,
@@ -59,7 +60,8 @@ void AddAgentCommand(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_option("--address", o->address,
                   "The pod's IP, where the server listens (default: $POD_IP)");
-  cmd->add_option("--database-port", o->database_port, "The server's port (default: 5432)");
+  cmd->add_option("--database-port", o->database_port,
+                  "The server's port (default: 5432, MariaDB 3306)");
   cmd->add_option("--bin-dir", o->bin_dir, "The engine's binaries (default: Debian's)");
   cmd->add_option("--restore-from", o->restore_from,
                   "The volume was filled from a volume backup of this instance: wait for dbaasd "

@@ -23,7 +23,6 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMinTokenLength = 32;
-constexpr uint16_t kPostgresPort = 5432;
 
 // A file of the Secret's mount. The kubelet makes each a link into a hidden directory it
 // swaps on an update, so links are followed here: the mount is read-only and the kubelet's,
@@ -73,11 +72,10 @@ json LoginJson(const engines::ConnectionInfo& c) {
 
 Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   RETURN_IF_ERROR(ValidateName("instance name", options.name));
-  if (options.engine != "postgresql") {
+  if (options.engine != "postgresql" && options.engine != "mariadb") {
     return Status::InvalidArgument(
-        fmt::format("the agent runs PostgreSQL instances only, not '{}'", options.engine),
-        "MariaDB's accounts are bound to 127.0.0.1 yet, so a pod's MariaDB could not be reached "
-        "(docs/KUBERNETES.md)");
+        fmt::format("the agent runs PostgreSQL and MariaDB instances, not '{}'", options.engine),
+        "type mysql is served by MariaDB on the local runtime only (docs/KUBERNETES.md)");
   }
   if (options.data.empty() || options.data[0] != '/') {
     return Status::InvalidArgument(
@@ -110,13 +108,17 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   spec.name = options.name;
   spec.data_root = options.data;
   spec.type = options.engine;
-  spec.port = options.database_port != 0 ? options.database_port : kPostgresPort;
+  spec.port = options.database_port != 0
+                  ? options.database_port
+                  : static_cast<uint16_t>(kube::DatabasePort(options.engine));
   spec.config = settings;
   spec.bin_dir = options.bin_dir;
   spec.runtime = agent->runtime_.get();
   // The server archives its WAL into a spool on the volume, for the archive in the daemon's
   // repository the Secret names; the daemon drains it through this agent (/v1/wal).
-  if (PathExists(JoinPath(options.secrets_dir, kube::kAgentWalArchiveFile))) {
+  // MariaDB's binlog does not leave its pod yet: the daemon names no archive for it.
+  if (options.engine == "postgresql" &&
+      PathExists(JoinPath(options.secrets_dir, kube::kAgentWalArchiveFile))) {
     ASSIGN_OR_RETURN(spec.archiving.spool_archive_id,
                      ReadSecret(options.secrets_dir, kube::kAgentWalArchiveFile));
     RETURN_IF_ERROR(storage::ValidateArchiveId(spec.archiving.spool_archive_id));

@@ -79,7 +79,7 @@
 namespace dbaas::agent {
 
 struct AgentOptions {
-  std::string engine;  // postgresql (MariaDB's accounts are bound to 127.0.0.1 yet)
+  std::string engine;  // postgresql or mariadb
   std::string name;    // the instance's
   std::string data;    // the volume's directory for it: the instance lives in data/<name>
   // A JSON object of the instance's settings (the ConfigMap's settings.json).
@@ -88,7 +88,7 @@ struct AgentOptions {
   std::string listen = ":8443";  // [ADDRESS]:PORT of the agent's HTTPS
   std::string address;           // the pod's IP: where the server listens
   std::string bin_dir;           // the engine's binaries; "": Debian's
-  uint16_t database_port = 0;    // 0: the engine's standard port (5432)
+  uint16_t database_port = 0;    // 0: the engine's standard port (5432, 3306)
   // The dbaas binary the server's archive_command runs (`dbaas wal-push` into the spool):
   // the agent's own.
   std::string dbaas_binary;

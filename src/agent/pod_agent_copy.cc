@@ -24,6 +24,17 @@ constexpr uint64_t kMaxRangeBytes = 16 << 20;
 
 bool PodAgent::CopyHeld(const http::Request& req, http::Response& res) {
   if (!HeldBackup(req, res)) return false;
+  if (!backup_->copy_filter()) {
+    SendJson(res, 409,
+             ErrorBody("no_file_copy",
+                       Status::FailedPrecondition(
+                           fmt::format("volume backup {} of a {} server cannot be copied file by "
+                                       "file: its commits wait until the backup ends",
+                                       backup_id_, options_.engine),
+                           "cut a VolumeSnapshot of the volume instead (repository "
+                           "volumeSnapshot)")));
+    return false;
+  }
   if (!backup_end_) return true;
   SendJson(res, 409,
            ErrorBody("backup_ended",

@@ -39,9 +39,11 @@ struct RestoreRequest {
 
 // {"source", "password", "files": {"backup_label", "tablespace_map"}, "logFiles": [...],
 // "target"?}, each log file as staged under `staging`, a target's archive under
-// `archive_stage`. Checked whole before anything is touched.
-Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& staging,
-                                    const std::string& archive_stage) {
+// `archive_stage`. A PostgreSQL copy needs its backup_label and WAL; a MariaDB copy holds
+// all it needs (its redo log), so it takes neither. Checked whole before anything is
+// touched.
+Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& engine,
+                                    const std::string& staging, const std::string& archive_stage) {
   json parsed = json::parse(body, nullptr, false);
   if (!parsed.is_object()) return Status::InvalidArgument("the body is not a JSON object");
   RestoreRequest r;
@@ -68,12 +70,17 @@ Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& 
     }
     r.end.files[name] = content.get<std::string>();
   }
-  if (!r.end.files.count("backup_label")) {
+  const bool postgres = engine == "postgresql";
+  if (postgres && !r.end.files.count("backup_label")) {
     return Status::InvalidArgument("files must hold the backup's backup_label");
   }
   const json log_files = parsed.value("logFiles", json::array());
-  if (!log_files.is_array() || log_files.empty()) {
+  if (!log_files.is_array() || (postgres && log_files.empty())) {
     return Status::InvalidArgument("logFiles must list the backup's log files");
+  }
+  if (!postgres && (!r.end.files.empty() || !log_files.empty())) {
+    return Status::InvalidArgument(fmt::format(
+        "a {} copy takes no files and no logFiles: its volume holds its redo log", engine));
   }
   for (const json& entry : log_files) {
     const std::string path = entry.is_string() ? entry.get<std::string>() : "";
@@ -189,7 +196,7 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     if (!restoring(res)) return;
     const std::string staging = JoinPath(options_.data, kRestoreStaging);
     const std::string archive_stage = JoinPath(options_.data, kRestoreArchive);
-    auto request = ParseRestore(req.body, staging, archive_stage);
+    auto request = ParseRestore(req.body, options_.engine, staging, archive_stage);
     if (request.ok() && request->source != options_.restore_from) {
       request =
           Status::InvalidArgument(fmt::format("this volume holds a copy of instance '{}', not '{}'",

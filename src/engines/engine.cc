@@ -12,6 +12,7 @@
 #include "engines/mariadb/maria_pitr.h"
 #include "engines/mariadb/maria_replication.h"
 #include "engines/mariadb/maria_settings.h"
+#include "engines/mariadb/maria_volume_backup.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_backup_session.h"
 #include "engines/postgres/pg_check.h"
@@ -298,6 +299,23 @@ class MariaEngine final : public Engine {
     }
     ASSIGN_OR_RETURN(auto restored,
                      RestoreMaria(repo, snapshot, On(runtime_, spec), password, progress, recover));
+    return std::unique_ptr<Instance>(std::move(restored));
+  }
+  Result<std::unique_ptr<VolumeBackup>> BeginVolumeBackup(const Instance& instance,
+                                                          const std::string& label) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
+    return BeginMariaVolumeBackup(*maria, label);
+  }
+  Result<std::unique_ptr<Instance>> RestoreVolumeCopy(
+      const std::string& copy_data_dir, const VolumeBackupEnd& end, const InstanceSpec& spec,
+      const std::string& password, const StagedRecovery* recovery) const override {
+    if (recovery != nullptr) {
+      return Status::InvalidArgument(
+          "a MariaDB volume backup is restored as taken: its binlog does not reach a pod yet",
+          "restore it without a target");
+    }
+    ASSIGN_OR_RETURN(auto restored,
+                     RestoreMariaVolumeCopy(copy_data_dir, end, On(runtime_, spec), password));
     return std::unique_ptr<Instance>(std::move(restored));
   }
   Result<RestorePointAt> CreateRestorePoint(const Instance& instance,

@@ -66,7 +66,8 @@ class Engine {
       FileCheck* file_check) const = 0;
 
   // Backup mode held for a copy of the running instance's volume made by the caller
-  // (volume_backup.h); kInvalidArgument where the engine has none yet (MariaDB, MySQL).
+  // (volume_backup.h; MariaDB: commits blocked, maria_volume_backup.h); kInvalidArgument
+  // where the engine has none (MySQL servers).
   // `label` names the backup in the database's own records (PostgreSQL's backup_label).
   // `instance` must outlive the backup.
   virtual Result<std::unique_ptr<VolumeBackup>> BeginVolumeBackup(const Instance& instance,
@@ -77,7 +78,8 @@ class Engine {
   // (moved into the instance); `end` the backup's end, its log_files the paths of staged
   // copies; `recovery`, when given, replays past the end to a target. Started, out of
   // recovery; nothing left behind on failure. kInvalidArgument where the engine has no
-  // volume backups (MariaDB, MySQL).
+  // volume backups (MySQL servers), or no recovery past the end from a staged archive
+  // (MariaDB).
   virtual Result<std::unique_ptr<Instance>> RestoreVolumeCopy(const std::string& copy_data_dir,
                                                               const VolumeBackupEnd& end,
                                                               const InstanceSpec& spec,

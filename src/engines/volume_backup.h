@@ -72,6 +72,7 @@ class VolumeBackup {
   // The directory the copy is of (PostgreSQL: the data directory), and what a copy of it
   // made file by file leaves out (PostgreSQL: what pg_basebackup leaves out, the WAL
   // among it): for a copy read through the pod's agent rather than cut by a CSI driver.
+  // Null where no copy may be made file by file (MariaDB: commits wait until End).
   virtual std::string data_dir() const = 0;
   virtual storage::ScanFilterFn copy_filter() const = 0;
   // Ends backup mode once the copy is made. Once only. The log it names stays until this

@@ -20,7 +20,7 @@ constexpr char kDataDir[] = "/var/lib/dbaas";
 constexpr int kServerUid = 999;
 
 json Labels(const std::string& name, const std::string& engine) {
-  return {{kManagedByLabel, "dbaas"}, {kInstanceLabel, name}, {"app.kubernetes.io/name", engine}};
+  return {{kManagedByLabel, "dbaas"}, {kInstanceLabel, name}, {kEngineLabel, engine}};
 }
 
 json Metadata(const std::string& object_name, const std::string& namespace_name,
@@ -31,7 +31,7 @@ json Metadata(const std::string& object_name, const std::string& namespace_name,
 }
 
 json Selector(const std::string& name, const std::string& engine) {
-  return {{kInstanceLabel, name}, {"app.kubernetes.io/name", engine}};
+  return {{kInstanceLabel, name}, {kEngineLabel, engine}};
 }
 
 Status CheckQuantity(const std::string& what, const std::string& value) {

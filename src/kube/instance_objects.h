@@ -65,6 +65,7 @@ inline constexpr char kAgentKeyFile[] = "agent.key";
 inline constexpr char kAgentWalArchiveFile[] = "wal-archive";
 inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
 inline constexpr char kInstanceLabel[] = "app.kubernetes.io/instance";
+inline constexpr char kEngineLabel[] = "app.kubernetes.io/name";  // postgresql, mariadb
 inline constexpr char kBackupSourceLabel[] = "dbaas.io/backup-source";
 inline constexpr char kRestoredFromLabel[] = "dbaas.io/restored-from";
 

@@ -381,9 +381,9 @@ class PodInstance final : public engines::Instance {
   }
 
   // The agent's answer is input: read with the type-checked getters only.
-  static engines::ConnectionInfo ConnectionOf(const json& login) {
+  engines::ConnectionInfo ConnectionOf(const json& login) const {
     engines::ConnectionInfo c;
-    c.type = "postgresql";
+    c.type = engine_;
     c.host = kube::TextField(login, "host");
     const int64_t port = kube::IntField(login, "port");
     c.port = port > 0 && port <= 65535 ? static_cast<uint16_t>(port) : 0;
@@ -503,8 +503,16 @@ class KubeEngine final : public engines::Engine {
         std::make_unique<PodInstance>(cluster_, name, dir, type(), *token, archive_id));
   }
 
-  Status CheckBackupStore(engines::BackupStore, const std::string&) const override {
-    return Status::Ok();  // both: a VolumeSnapshot is refused by a cluster without the API
+  // PostgreSQL: both (a VolumeSnapshot is refused by a cluster without the API). MariaDB:
+  // a VolumeSnapshot only, its commits blocked while it is cut (maria_volume_backup.h); a
+  // copy through the agent would block them for the whole copy.
+  Status CheckBackupStore(engines::BackupStore into, const std::string& instance) const override {
+    if (IsPostgres() || into != engines::BackupStore::kRepository) return Status::Ok();
+    return Status::InvalidArgument(
+        fmt::format("instance '{}' is a {} instance in a pod: its backups are VolumeSnapshots "
+                    "(a copy through its agent would block its commits for the whole copy)",
+                    instance, type()),
+        "leave `repository` out or set it to \"volumeSnapshot\"");
   }
   Result<engines::EngineBackup> Backup(const engines::Instance& instance, storage::Repository& repo,
                                        const std::string& name,
@@ -529,8 +537,16 @@ class KubeEngine final : public engines::Engine {
     target.engine = type();
     target.ready_timeout = cluster_->options.snapshot_timeout;
     target.wal_archive = pod->log_archive_id();
+    RETURN_IF_ERROR(CheckBackupStore(into, instance.name()));
     if (into == engines::BackupStore::kDefault) {
       ASSIGN_OR_RETURN(bool snapshots, HasVolumeSnapshots(*cluster_->api));
+      if (!snapshots && !IsPostgres()) {
+        return Status::FailedPrecondition(
+            fmt::format("instance '{}' is a {} instance in a pod, backed up by VolumeSnapshots "
+                        "only, and the cluster does not serve the VolumeSnapshot API",
+                        instance.name(), type()),
+            "install the CSI external-snapshotter's CRDs and controller (docs/KUBERNETES.md)");
+      }
       into = snapshots ? engines::BackupStore::kVolumeSnapshot : engines::BackupStore::kRepository;
     }
     if (into == engines::BackupStore::kRepository) {
@@ -555,7 +571,7 @@ class KubeEngine final : public engines::Engine {
   // archive is in the daemon's repository in the local engine's format: read as there.
   Result<engines::RestorePointAt> CreateRestorePoint(const engines::Instance& instance,
                                                      const std::string& name) const override {
-    ASSIGN_OR_RETURN(const PodInstance* pod, PodOf(instance));
+    ASSIGN_OR_RETURN(const PodInstance* pod, Archiving(instance));
     ASSIGN_OR_RETURN(AgentEndpoint agent, pod->ReachableAgent());
     ASSIGN_OR_RETURN(json point, cluster_->agents->Call(agent, "POST", "/v1/wal/restore-point",
                                                         seconds(40), {{"name", name}}));
@@ -569,7 +585,7 @@ class KubeEngine final : public engines::Engine {
     return engines::RestorePointAt{lsn, ""};
   }
   Status ArchiveNow(const engines::Instance& instance, milliseconds timeout) const override {
-    ASSIGN_OR_RETURN(const PodInstance* pod, PodOf(instance));
+    ASSIGN_OR_RETURN(const PodInstance* pod, Archiving(instance));
     ASSIGN_OR_RETURN(AgentEndpoint agent, pod->ReachableAgent());
     const auto wait = std::chrono::duration_cast<seconds>(timeout);
     RETURN_IF_ERROR(cluster_->agents
@@ -607,6 +623,7 @@ class KubeEngine final : public engines::Engine {
       engines::FileCheck* file_check) const override {
     if (file_check != nullptr) return NotOnKubernetes("a restore drill");
     const bool pitr = target.kind != engines::RecoveryTarget::Kind::kBackupEnd;
+    if (pitr && !IsPostgres()) return NotOnKubernetes("a point-in-time restore of MariaDB");
     const engines::BackupFacts facts = engines::FromAnnotations(snapshot.annotations);
     auto source = snapshot.annotations.find("instance");
     const bool volume = facts.snapshot_kind == "volume" && !facts.volume_snapshot.empty();
@@ -669,8 +686,11 @@ class KubeEngine final : public engines::Engine {
       ASSIGN_OR_RETURN(request["files"][file], ReadFileToString(path, 1 << 20));
     }
     std::error_code ec;  // the staging is the daemon's, just restored from the repository
-    for (const auto& entry : std::filesystem::directory_iterator(JoinPath(staging, "pg_wal"), ec)) {
-      request["logFiles"].push_back("pg_wal/" + entry.path().filename().string());
+    if (IsPostgres()) {  // MariaDB's redo log is in the volume: no log goes with the backup
+      for (const auto& entry :
+           std::filesystem::directory_iterator(JoinPath(staging, "pg_wal"), ec)) {
+        request["logFiles"].push_back("pg_wal/" + entry.path().filename().string());
+      }
     }
     if (ec) return Status::IoError(fmt::format("cannot list the backup's log: {}", ec.message()));
     restoring.finish = [&](const PodInstance& pod) -> Status {
@@ -713,6 +733,18 @@ class KubeEngine final : public engines::Engine {
     }
     return pod;
   }
+  // PodOf, for what needs its log archived (MariaDB's binlog does not leave its pod yet).
+  static Result<const PodInstance*> Archiving(const engines::Instance& instance) {
+    ASSIGN_OR_RETURN(const PodInstance* pod, PodOf(instance));
+    if (pod->log_archive_id().empty()) {
+      return Status::FailedPrecondition(
+          fmt::format("instance '{}' does not archive its log into dbaasd's repository",
+                      instance.name()),
+          "point-in-time recovery in pods is PostgreSQL's yet (docs/KUBERNETES.md)");
+    }
+    return pod;
+  }
+  bool IsPostgres() const { return std::string_view(type()) == "postgresql"; }
 
   // What of a copy restored from the repository is not sent as the copy: the end's files
   // and the log go as for a volume copy.
@@ -808,7 +840,7 @@ class KubeEngine final : public engines::Engine {
     // The server's WAL: an archive of its own in the daemon's repository, which its agent
     // learns from the Secret (pod_log_spool.h).
     std::string archive_id;
-    if (spec.archiving.on()) {
+    if (spec.archiving.on() && IsPostgres()) {  // MariaDB's binlog stays in its pod yet
       // A new one: an archive kept for the backups of an earlier instance of the same name
       // is never joined (nor removed if this making fails).
       do {
@@ -897,24 +929,33 @@ class KubeEngineSet final : public engines::EngineSet {
  public:
   explicit KubeEngineSet(std::shared_ptr<const Cluster> cluster)
       : cluster_(std::move(cluster)), local_(engines::PackagedEngines(local_runtime_)) {
-    auto postgres = local_->For("postgresql");
-    postgres_ = std::make_unique<KubeEngine>(cluster_, postgres.value());
+    postgres_ = std::make_unique<KubeEngine>(cluster_, local_->For("postgresql").value());
+    mariadb_ = std::make_unique<KubeEngine>(cluster_, local_->For("mariadb").value());
   }
 
   Result<const engines::Engine*> For(const std::string& type) const override {
     if (type == "postgresql") return postgres_.get();
-    if (type == "mariadb" || type == "mysql") {
+    if (type == "mariadb") return mariadb_.get();
+    if (type == "mysql") {
       return Status::InvalidArgument(
-          fmt::format("type '{}' does not run on the Kubernetes runtime yet", type),
-          "use postgresql; MariaDB's accounts are bound to 127.0.0.1 yet, so a pod's MariaDB "
-          "could not be reached (docs/KUBERNETES.md)");
+          "type 'mysql' does not run on the Kubernetes runtime: the image serves MariaDB",
+          "use mariadb (MySQL clients and drivers work with it)");
     }
     return local_->For(type);  // its error names the types there are
   }
-  // Its engine's (PostgreSQL's: the only one in pods yet), by the instance's Secret.
+  // Its engine's, as its Secret's label names it (app.kubernetes.io/name; absent in
+  // instances made when pods ran PostgreSQL only).
   Result<std::unique_ptr<engines::Instance>> Open(const std::string& data_root,
                                                   const std::string& name) const override {
-    return postgres_->Open(data_root, name);
+    const std::string ns = kube::InstanceNamespace(cluster_->options.settings, name);
+    auto secret = cluster_->api->Get({&SecretKind(), ns, name + "-credentials"});
+    if (secret.ok()) {
+      const json labels = kube::ObjectField(kube::ObjectField(*secret, "metadata"), "labels");
+      if (kube::TextField(labels, kube::kEngineLabel) == "mariadb") {
+        return mariadb_->Open(data_root, name);
+      }
+    }
+    return postgres_->Open(data_root, name);  // a missing Secret is its NotFound
   }
   Status RemoveRemains(const std::string& /*data_root*/, const std::string& name) const override {
     return DeleteNamespace(*cluster_, name);
@@ -939,6 +980,7 @@ class KubeEngineSet final : public engines::EngineSet {
   runtime::LocalRuntime local_runtime_;  // only for the packaged engines' settings rules
   std::unique_ptr<engines::EngineSet> local_;
   std::unique_ptr<KubeEngine> postgres_;
+  std::unique_ptr<KubeEngine> mariadb_;
 };
 
 }  // namespace

@@ -72,6 +72,7 @@ engines::BackupFacts FactsOf(const json& answer) {
 
 Result<std::unique_ptr<PodBackupSession>> PodBackupSession::Begin(const AgentClient& agents,
                                                                   const AgentEndpoint& agent,
+                                                                  const std::string& engine,
                                                                   const std::string& label,
                                                                   const std::string& what) {
   ASSIGN_OR_RETURN(json begun,
@@ -81,7 +82,8 @@ Result<std::unique_ptr<PodBackupSession>> PodBackupSession::Begin(const AgentCli
   if (id.empty() || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return Status::IoError(fmt::format("{}: the agent's begin has no id", what));
   }
-  return std::unique_ptr<PodBackupSession>(new PodBackupSession(agents, agent, id, what));
+  return std::unique_ptr<PodBackupSession>(
+      new PodBackupSession(agents, agent, engine == "postgresql", id, what));
 }
 
 PodBackupSession::~PodBackupSession() {
@@ -105,6 +107,16 @@ Result<PodBackupEnd> PodBackupSession::End() {
   for (const json& entry : kube::ArrayField(ended, "logFiles")) {
     end.log_files.push_back(entry.is_string() ? entry.get<std::string>() : "");
   }
+  const json files = kube::ObjectField(ended, "files");
+  if (!postgres_) {
+    if (!end.log_files.empty() || !files.empty()) {
+      return Status::IoError(
+          fmt::format("{}: the agent's end names files or log, which this server's has none of",
+                      what_),
+          "the pod's agent is not answering as dbaasd's own does");
+    }
+    return end;
+  }
   ASSIGN_OR_RETURN(end.segment_size, CheckLogFiles(end.log_files, end.facts, what_));
   if (end.segment_size > engines::kMaxRestorableLogFileBytes) {
     return Status::FailedPrecondition(
@@ -113,7 +125,6 @@ Result<PodBackupEnd> PodBackupSession::End() {
                     what_, end.segment_size >> 20, engines::kMaxRestorableLogFileBytes >> 20),
         "backups in pods need instances made with WAL segments of 64 MiB at most");
   }
-  const json files = kube::ObjectField(ended, "files");
   for (const char* file : engines::kVolumeBackupEndFiles) {
     const std::string content = kube::TextField(files, file);
     if (!content.empty()) end.files[file] = content;
@@ -125,7 +136,7 @@ Result<PodBackupEnd> PodBackupSession::End() {
 }
 
 Status PodBackupSession::FetchLog(const PodBackupEnd& end, const std::string& staging) {
-  RETURN_IF_ERROR(MakeDirs(JoinPath(staging, "pg_wal"), 0700));
+  RETURN_IF_ERROR(MakeDirs(postgres_ ? JoinPath(staging, "pg_wal") : staging, 0700));
   for (const auto& [file, content] : end.files) {
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(staging, file), content, 0600));
   }

@@ -54,9 +54,11 @@ struct PodBackupEnd {
 
 class PodBackupSession {
  public:
-  // Backup mode begun at the agent, labelled `label`; `what` names the backup in errors.
+  // Backup mode begun at the agent of an `engine` server, labelled `label`; `what` names
+  // the backup in errors.
   static Result<std::unique_ptr<PodBackupSession>> Begin(const AgentClient& agents,
                                                          const AgentEndpoint& agent,
+                                                         const std::string& engine,
                                                          const std::string& label,
                                                          const std::string& what);
   ~PodBackupSession();  // abandons backup mode (or the log it holds) unless released
@@ -67,19 +69,26 @@ class PodBackupSession {
   Status Renew() const;
   // Ends backup mode: what the copy needs, the log files checked against the span (exactly
   // the segments from start to stop for one segment size, and the history), segments a
-  // restore can send back (kMaxRestorableLogFileBytes).
+  // restore can send back (kMaxRestorableLogFileBytes). PostgreSQL's end has its
+  // backup_label and WAL; MariaDB's has neither (the volume holds its redo log), and one
+  // that names any is refused.
   Result<PodBackupEnd> End();
   // Each of the end's log files into `staging`/<path> (each the segment size), the end's
   // files too; then the agent lets the log go.
   Status FetchLog(const PodBackupEnd& end, const std::string& staging);
 
  private:
-  PodBackupSession(const AgentClient& agents, const AgentEndpoint& agent, std::string id,
-                   std::string what)
-      : agents_(agents), agent_(agent), id_(std::move(id)), what_(std::move(what)) {}
+  PodBackupSession(const AgentClient& agents, const AgentEndpoint& agent, bool postgres,
+                   std::string id, std::string what)
+      : agents_(agents),
+        agent_(agent),
+        postgres_(postgres),
+        id_(std::move(id)),
+        what_(std::move(what)) {}
 
   const AgentClient& agents_;
   AgentEndpoint agent_;
+  const bool postgres_;  // the end has a label and the WAL
   std::string id_;
   std::string what_;
   bool released_ = false;

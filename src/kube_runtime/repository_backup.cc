@@ -66,7 +66,7 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
   // 1. Backup mode, its lease renewed while the copy runs.
   ASSIGN_OR_RETURN(
       std::unique_ptr<PodBackupSession> session,
-      PodBackupSession::Begin(*target.agents, target.agent,
+      PodBackupSession::Begin(*target.agents, target.agent, target.engine,
                               fmt::format("dbaas backup {} of {}", name, target.instance), what));
   std::optional<LeaseRenewer> renewer;
   renewer.emplace(*session);

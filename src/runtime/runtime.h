@@ -49,7 +49,9 @@ struct ProvisionRequest {
   std::string dir;
   uint64_t size_bytes = 0;  // 0: no set size (the local runtime enforces none yet)
   // Its server can run on another host than the daemon's: it is reached at an address,
-  // not only on 127.0.0.1 (PostgreSQL; MariaDB's accounts are bound to 127.0.0.1 yet).
+  // not only on 127.0.0.1 (PostgreSQL's standbys on test hosts; MariaDB's members stay on
+  // the daemon's loopback: its replication account is bound to 127.0.0.1). A pod's server is
+  // reached at the pod's address whatever this says (LocalRuntime's pod mode).
   bool any_host = false;
 };
 

@@ -22,6 +22,7 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/process.h"
+#include "engines/mariadb/maria_connection.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_connection.h"
 #include "runtime/instance_users.h"
@@ -85,7 +86,8 @@ class PodAgentTest : public ::testing::Test {
   // The pod's address: a rescheduled pod (`host_` 1) gets another.
   const std::string& address() const { return pod_->address(host_); }
 
-  ProcessOptions AgentCommand(const std::string& engine = "postgresql") {
+  ProcessOptions AgentCommand() { return AgentCommand(engine_); }
+  ProcessOptions AgentCommand(const std::string& engine) {
     ProcessOptions o;
     o.argv = {DBAAS_CLI_BINARY, "agent",
               "--engine",       engine,
@@ -178,6 +180,7 @@ class PodAgentTest : public ::testing::Test {
   int host_ = 0;
   // The agent's instance, its volume (a directory under root_) and further arguments.
   std::string name_ = "orders";
+  std::string engine_ = "postgresql";
   std::string volume_ = "volume";
   std::vector<std::string> more_args_;
   std::optional<Process> agent_;
@@ -616,6 +619,93 @@ TEST_F(PodAgentTest, AnInstanceIsRestoredFromACopyOfItsVolumeMadeInBackupMode) {
   check(Instance(port));
 }
 
+// MariaDB in a pod: its tenant reached at the pod's address (root only inside the pod); a
+// volume backup holds its commits (BACKUP STAGE BLOCK_COMMIT) for a copy cut at one instant
+// (the server paused, as a storage snapshot is atomic), serves no files to copy one by one,
+// and ends with neither label nor log; the copy restores in another pod by itself.
+TEST_F(PodAgentTest, AMariaDbInstanceIsReachedAtThePodAddressAndRestoredFromAVolumeCopy) {
+  engine_ = "mariadb";
+  WriteFile(root_ / "config/settings.json", R"({"max_connections": "50"})");
+  int port = StartAgent();
+  ASSERT_GT(port, 0);
+  const json source = Instance(port);
+  EXPECT_EQ(source["type"], "mariadb");
+  EXPECT_EQ(source["login"]["host"], address());
+  EXPECT_EQ(source["login"]["port"], 3306);
+  auto tenant = [&](const json& state, const std::string& password) {
+    engines::MariaEndpoint e;
+    e.host = state["login"].value("host", "");
+    e.port = static_cast<uint16_t>(state["login"].value("port", 0));
+    e.user = "app";
+    e.password = password;
+    e.database = "app";
+    return engines::MariaConnection::Connect(e);
+  };
+  {
+    auto conn = tenant(source, source["login"].value("password", ""));
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString() << "\n" << Log();
+    ASSERT_TRUE(conn->Query("CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB").ok());
+    ASSERT_TRUE(conn->Query("INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_1000").ok());
+    EXPECT_EQ(conn->QueryValue("SELECT @@max_connections").value_or(""), "50");
+    engines::MariaEndpoint root;
+    root.host = address();
+    root.port = 3306;
+    root.password = source["superuser"].value("password", "");
+    EXPECT_FALSE(engines::MariaConnection::Connect(root).ok()) << "root from outside the pod";
+  }
+  auto begun = Call("POST", port, "/v1/backups", token_, R"({"label": "copy"})");
+  ASSERT_TRUE(begun && begun->status == 201) << (begun ? begun->body : "");
+  const std::string id = json::parse(begun->body)["id"];
+  auto tree = Call("GET", port, "/v1/backups/" + id + "/tree", token_);
+  ASSERT_TRUE(tree);
+  EXPECT_EQ(tree->status, 409) << tree->body;
+  EXPECT_NE(tree->body.find("no_file_copy"), std::string::npos) << tree->body;
+  // The cut: the server paused while its volume is copied.
+  auto pid = ReadFileToString(root_ / "volume/data/orders/run/mariadb.pid");
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  ASSERT_EQ(::kill(std::stoi(*pid), SIGSTOP), 0);
+  ProcessOptions cp;
+  cp.argv = {"cp", "-a", root_ / "volume", root_ / "copy"};
+  auto copied = RunProcess(cp, seconds(120));
+  ASSERT_EQ(::kill(std::stoi(*pid), SIGCONT), 0);
+  ASSERT_TRUE(copied.ok() && copied->exit_code == 0) << (copied.ok() ? copied->output : "");
+  auto ended = Call("POST", port, "/v1/backups/" + id + "/end", token_);
+  ASSERT_TRUE(ended && ended->status == 200) << (ended ? ended->body : "");
+  const json end = json::parse(ended->body);
+  EXPECT_TRUE(end["files"].empty()) << end.dump();
+  EXPECT_TRUE(end["logFiles"].empty()) << end.dump();
+  EXPECT_EQ(end["facts"].value("snapshot_kind", ""), "volume") << end.dump();
+  EXPECT_FALSE(end["facts"].value("seconds_writes_blocked", "").empty()) << end.dump();
+  EXPECT_EQ(Status("DELETE", port, "/v1/backups/" + id, token_), 204);
+  EXPECT_EQ(StopAgent(), 0) << Log();
+
+  volume_ = "copy";
+  more_args_ = {"--restore-from", "orders"};
+  host_ = 1;
+  port = StartAgent();
+  ASSERT_GT(port, 0);
+  json request = {{"source", "orders"}, {"password", source["superuser"]["password"]}};
+  // A label or a log is no MariaDB copy's: refused, the copy untouched.
+  json labelled = request;
+  labelled["files"] = {{"backup_label", "START WAL LOCATION: 0/0"}};
+  auto refused = Call("POST", port, "/v1/restore", token_, labelled.dump());
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
+  EXPECT_TRUE(PathExists(root_ / "copy/data/orders/data/ibdata1")) << "the copy was touched";
+  auto restored = Call("POST", port, "/v1/restore", token_, request.dump());
+  ASSERT_TRUE(restored);
+  ASSERT_EQ(restored->status, 200) << restored->body << "\n" << Log();
+  const json copy = json::parse(restored->body);
+  EXPECT_EQ(copy["login"]["host"], address());
+  EXPECT_NE(copy["login"]["password"], source["login"]["password"]);
+  EXPECT_FALSE(tenant(copy, source["login"].value("password", "")).ok())
+      << "the source's tenant password opens the copy";
+  auto conn = tenant(copy, copy["login"].value("password", ""));
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  EXPECT_EQ(conn->QueryValue("SELECT COUNT(*) FROM t").value_or(""), "1000");
+  EXPECT_TRUE(conn->Query("INSERT INTO t VALUES (0, 'new')").ok()) << "not writable";
+}
+
 // The repository method's half in the pod: in backup mode the data directory is listed (a
 // manifest without content, the engine's filter applied) and read range by range; nothing
 // outside it, nothing through a link, nothing once backup mode has ended.
@@ -765,9 +855,9 @@ TEST_F(PodAgentTest, BadSettingsAndSecretsAreRefusedWithTheReasonAndMakeNothing)
   EXPECT_NE(log.find("not a string"), std::string::npos) << log;
   WriteFile(root_ / "config/settings.json", "{}");
   // An engine the agent does not run, said so.
-  std::tie(code, log) = RunRefused(AgentCommand("mariadb"));
+  std::tie(code, log) = RunRefused(AgentCommand("mysql"));
   EXPECT_NE(code, 0);
-  EXPECT_NE(log.find("PostgreSQL instances only"), std::string::npos) << log;
+  EXPECT_NE(log.find("PostgreSQL and MariaDB instances, not 'mysql'"), std::string::npos) << log;
   // A token too short to be the daemon's.
   WriteSecret("agent-token", "short\n");
   std::tie(code, log) = RunRefused(AgentCommand());

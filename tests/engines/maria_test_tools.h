@@ -18,13 +18,16 @@ class MariaTransferLoad {
   static constexpr int kAccounts = 1000;
   static constexpr int kInitialBalance = 1000;
 
-  // Makes the database bank and its tables on the server of `endpoint`; "" or an error.
-  static std::string CreateSchema(const engines::MariaEndpoint& endpoint);
+  // Makes the database `database` (unless it exists: a tenant's own) and its tables on the
+  // server of `endpoint`; "" or an error.
+  static std::string CreateSchema(const engines::MariaEndpoint& endpoint,
+                                  const std::string& database = "bank");
   // What a copy must hold: the total, one ledger row per counted transfer, every account,
   // and CHECK TABLE clean. "" when it does, else what is wrong.
-  static std::string CheckInvariants(const engines::MariaEndpoint& endpoint);
+  static std::string CheckInvariants(const engines::MariaEndpoint& endpoint,
+                                     const std::string& database = "bank");
 
-  MariaTransferLoad(engines::MariaEndpoint endpoint, int writers);
+  MariaTransferLoad(engines::MariaEndpoint endpoint, int writers, std::string database = "bank");
   ~MariaTransferLoad();  // Stop()
   void Stop();
   long committed() const { return committed_; }
@@ -33,6 +36,7 @@ class MariaTransferLoad {
  private:
   void Run(int writer);
   engines::MariaEndpoint endpoint_;
+  const std::string database_;
   std::atomic<bool> stop_{false};
   std::atomic<long> committed_{0};
   std::atomic<long> errors_{0};

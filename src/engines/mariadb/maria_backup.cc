@@ -551,6 +551,14 @@ Result<std::unique_ptr<MariaInstance>> RestoreMaria(
   auto fill = [&](const std::string& data_dir) {
     return FillFromSnapshot(repo, snapshot, data_dir, progress);
   };
+  return RestoreMariaFilled(spec, password, fill, recover, renew_tenant_login);
+}
+
+Result<std::unique_ptr<MariaInstance>> RestoreMariaFilled(const InstanceSpec& spec,
+                                                          const std::string& password,
+                                                          const MariaInstance::FillDataFn& fill,
+                                                          const MariaRecovery& recover,
+                                                          bool renew_tenant_login) {
   ASSIGN_OR_RETURN(std::unique_ptr<MariaInstance> inst,
                    MariaInstance::CreateFrom(spec, password, fill));
   auto fail = [&](const Status& st) -> Status {

@@ -85,6 +85,13 @@ Result<std::unique_ptr<MariaInstance>> RestoreMaria(
     const std::string& password, storage::Progress* progress = nullptr,
     const MariaRecovery& recover = {}, bool renew_tenant_login = true);
 
+// The same from a datadir `fill` makes (a volume snapshot's copy moved into place).
+Result<std::unique_ptr<MariaInstance>> RestoreMariaFilled(const InstanceSpec& spec,
+                                                          const std::string& password,
+                                                          const MariaInstance::FillDataFn& fill,
+                                                          const MariaRecovery& recover = {},
+                                                          bool renew_tenant_login = true);
+
 // CHECK TABLE on every base table of every database: the names of tables not OK, with the
 // server's message, or an empty list.
 Result<std::vector<std::string>> CheckAllTables(const MariaEndpoint& endpoint);

@@ -25,11 +25,12 @@ Result<st_mysql*> Open(const MariaEndpoint& e) {
   mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
   mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
   // Only this instance's option files matter: read none of the machine's.
-  unsigned protocol = MYSQL_PROTOCOL_SOCKET;
+  const bool tcp = e.socket.empty();
+  unsigned protocol = tcp ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET;
   mysql_options(m, MYSQL_OPT_PROTOCOL, &protocol);
-  if (mysql_real_connect(m, nullptr, e.user.c_str(), e.password.c_str(),
-                         e.database.empty() ? nullptr : e.database.c_str(), 0, e.socket.c_str(),
-                         0) == nullptr) {
+  if (mysql_real_connect(m, tcp ? e.host.c_str() : nullptr, e.user.c_str(), e.password.c_str(),
+                         e.database.empty() ? nullptr : e.database.c_str(), tcp ? e.port : 0,
+                         tcp ? nullptr : e.socket.c_str(), 0) == nullptr) {
     unsigned code = mysql_errno(m);
     std::string message = mysql_error(m);
     mysql_close(m);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,6 +19,9 @@ using MariaRow = std::vector<std::string>;  // NULL comes back as ""
 
 struct MariaEndpoint {
   std::string socket;  // the unix socket's path
+  // Over TCP instead when the socket is empty (a client outside a pod, as a tenant's is).
+  std::string host;
+  uint16_t port = 0;
   std::string user = "root";
   std::string password;
   std::string database;              // optional

@@ -53,22 +53,26 @@ std::string FindMySqlServer(const std::string& bin_dir) {
   return candidate;
 }
 
-// The tenant's account, `app` over the socket and 127.0.0.1, with every privilege on its
-// own database `app` and none beyond it (no SUPER, FILE or other global grant).
-std::string TenantAccountSql(const std::string& password) {
-  return fmt::format(
-      "CREATE DATABASE IF NOT EXISTS app;\n"
-      "CREATE USER 'app'@'localhost' IDENTIFIED BY {0};\n"
-      "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY {0};\n"
-      "GRANT ALL PRIVILEGES ON `app`.* TO 'app'@'localhost';\n"
-      "GRANT ALL PRIVILEGES ON `app`.* TO 'app'@'127.0.0.1';\n",
-      MariaQuote(password));
+// The tenant's account, `app` over the socket and 127.0.0.1 (and from any address where
+// the placement admits every client: a pod, whose NetworkPolicy decides who reaches it),
+// with every privilege on its own database `app` and none beyond it (no SUPER, FILE or
+// other global grant).
+std::string TenantAccountSql(const std::string& password, const std::string& clients) {
+  std::string sql = "CREATE DATABASE IF NOT EXISTS app;\n";
+  for (const char* host : {"localhost", "127.0.0.1", "%"}) {
+    if (std::string_view(host) == "%" && clients != "all") continue;
+    sql += fmt::format(
+        "CREATE USER 'app'@'{0}' IDENTIFIED BY {1};\n"
+        "GRANT ALL PRIVILEGES ON `app`.* TO 'app'@'{0}';\n",
+        host, MariaQuote(password));
+  }
+  return sql;
 }
 
 // The SQL that leaves root with our password, over the socket and 127.0.0.1 only, and the
 // tenant's account.
 std::string RootAccountSql(MariaFlavor flavor, const std::string& password,
-                           const std::string& tenant_password) {
+                           const std::string& tenant_password, const std::string& clients) {
   std::string pw = MariaQuote(password);
   if (flavor == MariaFlavor::kMySQL) {
     return fmt::format(
@@ -76,7 +80,7 @@ std::string RootAccountSql(MariaFlavor flavor, const std::string& password,
                "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY {0};\n"
                "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
                pw) +
-           TenantAccountSql(tenant_password);
+           TenantAccountSql(tenant_password, clients);
   }
   return fmt::format(
              "FLUSH PRIVILEGES;\n"
@@ -89,7 +93,7 @@ std::string RootAccountSql(MariaFlavor flavor, const std::string& password,
              "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n"
              "DROP USER IF EXISTS 'root'@'::1';\n",
              pw) +
-         TenantAccountSql(tenant_password);
+         TenantAccountSql(tenant_password, clients);
 }
 
 }  // namespace
@@ -109,7 +113,7 @@ MariaEndpoint MariaInstance::client() const {
 }
 
 ConnectionInfo MariaInstance::endpoint() const {
-  return ConnectionInfo{type_, "127.0.0.1", port_, socket_path(), "root", password_, ""};
+  return ConnectionInfo{type_, placement().address, port_, socket_path(), "root", password_, ""};
 }
 
 std::string MariaInstance::BinlogDir() const { return JoinPath(dir_, "binlog"); }
@@ -173,7 +177,9 @@ Status MariaInstance::WriteOptionFiles(bool with_user_config) const {
   cnf += fmt::format("socket = {}\n", socket_path());
   cnf += fmt::format("pid-file = {}\n", JoinPath(run, "mariadb.pid"));
   cnf += fmt::format("port = {}\n", port_);
-  cnf += "bind-address = 127.0.0.1\n";
+  // 127.0.0.1, or the pod's address (runtime::Placement); root is only ever admitted over
+  // the socket and 127.0.0.1.
+  cnf += fmt::format("bind-address = {}\n", placement().address);
   cnf += "skip-name-resolve\n";
   if (!archive_id_.empty()) {
     // Point-in-time recovery's binary log (maria_log_archiving.h): whole rows, GTIDs,
@@ -345,8 +351,8 @@ Status MariaInstance::Initialize() {
   // right after.
   std::string init_sql = JoinPath(JoinPath(dir_, "run"), "init.sql");
   std::string tenant_password = RandomHex(24);
-  RETURN_IF_ERROR(
-      WriteFileAtomic(init_sql, RootAccountSql(flavor_, password_, tenant_password), 0600));
+  RETURN_IF_ERROR(WriteFileAtomic(
+      init_sql, RootAccountSql(flavor_, password_, tenant_password, placement().clients), 0600));
   RETURN_IF_ERROR(GiveToServer(init_sql));
   ProcessOptions init;
   if (flavor_ == MariaFlavor::kMySQL) {
@@ -367,13 +373,15 @@ Status MariaInstance::Initialize() {
 
 Status MariaInstance::RenewTenantLogin() {
   ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(client()));
-  ASSIGN_OR_RETURN(std::string accounts,
-                   conn.QueryValue("SELECT COUNT(*) FROM mysql.user WHERE user = 'app'"));
-  if (accounts == "0") return Status::Ok();  // a copy of an instance without a tenant login
+  // Every host the account has (a pod's copy has 'app'@'%' too); none in a copy of an
+  // instance without a tenant login.
+  ASSIGN_OR_RETURN(auto hosts, conn.Query("SELECT host FROM mysql.user WHERE user = 'app'"));
+  if (hosts.empty()) return Status::Ok();
   std::string password = RandomHex(24);
-  for (const char* host : {"localhost", "127.0.0.1"}) {
-    RETURN_IF_ERROR(conn.Query(fmt::format("ALTER USER 'app'@'{}' IDENTIFIED BY {}", host,
-                                           MariaQuote(password)))
+  for (const MariaRow& host : hosts) {
+    if (host.empty()) continue;
+    RETURN_IF_ERROR(conn.Query(fmt::format("ALTER USER 'app'@{} IDENTIFIED BY {}",
+                                           MariaQuote(host[0]), MariaQuote(password)))
                         .status());
   }
   return SaveTenantPassword(password);
@@ -441,7 +449,9 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Open(const std::string& da
   std::vector<std::string> owned = {inst->data_dir(), JoinPath(inst->dir_, "run")};
   if (!inst->archive_id_.empty()) owned.push_back(inst->BinlogDir());
   ASSIGN_OR_RETURN(bool moved, inst->Locate(rt, os_user, "mysql", owned));
-  if (moved) {
+  // Reached at the address its placement gives, which can change (a pod rescheduled gets
+  // another IP): the server listens where it is now.
+  if (moved || !inst->placement().clients.empty()) {
     RETURN_IF_ERROR(inst->WriteOptionFiles(true));
     RETURN_IF_ERROR(inst->WriteMeta());
   }

@@ -1,0 +1,161 @@
+// MariaDB's volume backup (engines/mariadb/maria_volume_backup.h) with a real MariaDB 10.11
+// server under the transfer load: commits wait while it is held, the copy is what a storage
+// snapshot cuts (the volume at one instant: here the server paused while its data
+// directory is copied, as the node simulator's snapshotter does), and the restore of that
+// copy recovers by itself to a consistent, writable database.
+#include "engines/mariadb/maria_volume_backup.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "base/files.h"
+#include "base/process.h"
+#include "engines/maria_test_tools.h"
+#include "test_util.h"
+
+namespace dbaas::engines {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::MariaTransferLoad;
+
+bool Eventually(const std::function<bool()>& done, seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return true;
+}
+
+class MariaVolumeBackupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
+    ::chmod(tmp_.path().c_str(), 0711);
+    auto made = MariaInstance::Create(Spec("source"));
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    source_ = std::move(made.value());
+    ASSERT_TRUE(source_->Start().ok());
+    ASSERT_EQ(MariaTransferLoad::CreateSchema(source_->client()), "");
+  }
+
+  InstanceSpec Spec(const std::string& name) {
+    InstanceSpec spec;
+    spec.name = name;
+    spec.type = "mariadb";
+    spec.data_root = JoinPath(tmp_.path(), "instances");
+    return spec;
+  }
+
+  // The copy a storage snapshot would cut: the source's directory with its server paused.
+  std::string CutCopy() {
+    const std::string copy = JoinPath(tmp_.path(), "snapshot");
+    const pid_t pid = source_->server_pid();
+    EXPECT_GT(pid, 0);
+    EXPECT_EQ(::kill(pid, SIGSTOP), 0);
+    ProcessOptions cp;
+    cp.argv = {"cp", "-a", source_->dir(), copy};
+    auto copied = CheckExit(RunProcess(cp, std::chrono::minutes(5)), "cp");
+    EXPECT_EQ(::kill(pid, SIGCONT), 0);
+    EXPECT_TRUE(copied.ok()) << copied.status().ToString();
+    return copy;
+  }
+
+  testing::TempDir tmp_;
+  std::unique_ptr<MariaInstance> source_;
+};
+
+TEST_F(MariaVolumeBackupTest, CommitsWaitWhileHeldAndTheCutCopyRestoresConsistentByItself) {
+  MariaTransferLoad load(source_->client(), 4);
+  std::this_thread::sleep_for(milliseconds(500));
+  ASSERT_GT(load.committed(), 0) << "the load does not commit";
+
+  auto begun = BeginMariaVolumeBackup(*source_, "test");
+  ASSERT_TRUE(begun.ok()) << begun.status().ToString();
+  VolumeBackup& backup = **begun;
+  EXPECT_EQ(backup.begun().engine, "mariadb");
+  EXPECT_EQ(backup.begun().snapshot_kind, "volume");
+  EXPECT_FALSE(backup.copy_filter()) << "no copy file by file while commits wait";
+  EXPECT_EQ(backup.data_dir(), source_->data_dir());
+  // Commits wait: none is acknowledged while the backup is held (one in flight may finish
+  // as BLOCK_COMMIT is granted, before the count is read).
+  std::this_thread::sleep_for(milliseconds(200));
+  const long held_from = load.committed();
+  std::this_thread::sleep_for(milliseconds(600));
+  EXPECT_EQ(load.committed(), held_from) << "a commit went through BLOCK_COMMIT";
+  const std::string copy = CutCopy();
+  auto ended = backup.End();
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_TRUE(ended->files.empty());
+  EXPECT_TRUE(ended->log_files.empty());
+  ASSERT_TRUE(ended->facts.seconds_writes_blocked.has_value());
+  EXPECT_GE(*ended->facts.seconds_writes_blocked, 0.8);
+  EXPECT_FALSE(backup.End().ok()) << "ended twice";
+  // Commits go on once it has ended.
+  ASSERT_TRUE(Eventually([&] { return load.committed() > held_from + 10; }, seconds(30)))
+      << "commits did not resume after the backup";
+  load.Stop();
+  EXPECT_EQ(load.errors(), 0);
+
+  // The copy of a running server (its pid file and socket with it) restores by itself:
+  // InnoDB's recovery from its redo log, CHECK TABLE clean, the transfers' invariants, and
+  // exactly the transfers committed before the backup.
+  const std::string copy_data = JoinPath(copy, "data");
+  VolumeBackupEnd with_files = *ended;
+  with_files.files["backup_label"] = "x";
+  auto refused = RestoreMariaVolumeCopy(copy_data, with_files, Spec("refused"), "pw");
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(PathExists(copy_data)) << "a refused restore touched the copy";
+  auto restored =
+      RestoreMariaVolumeCopy(copy_data, *ended, Spec("copy"), source_->endpoint().password);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_FALSE(PathExists(copy_data)) << "the copy is moved into the instance, not copied";
+  EXPECT_EQ(MariaTransferLoad::CheckInvariants((*restored)->client()), "");
+  auto conn = MariaConnection::Connect((*restored)->client());
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  EXPECT_EQ(conn->QueryValue("SELECT n FROM bank.counter").value_or(""), std::to_string(held_from))
+      << "the copy holds other transfers than those committed before the backup";
+  ASSERT_TRUE(conn->Query("INSERT INTO bank.counter VALUES (2, 0)").ok()) << "not writable";
+  EXPECT_NE((*restored)->login().password, source_->login().password)
+      << "the copy's tenant has a login of its own";
+  MariaEndpoint renewed = (*restored)->client();
+  renewed.user = "app";
+  renewed.password = (*restored)->login().password;
+  renewed.database = "app";
+  EXPECT_TRUE(MariaConnection::Connect(renewed).ok()) << "the renewed tenant login does not work";
+  ASSERT_TRUE((*restored)->Delete().ok());
+}
+
+TEST_F(MariaVolumeBackupTest, ABackupAbandonedLetsCommitsGoOn) {
+  MariaTransferLoad load(source_->client(), 2);
+  {
+    auto begun = BeginMariaVolumeBackup(*source_, "abandoned");
+    ASSERT_TRUE(begun.ok()) << begun.status().ToString();
+    std::this_thread::sleep_for(milliseconds(300));
+  }  // destroyed without End
+  const long after = load.committed();
+  EXPECT_TRUE(Eventually([&] { return load.committed() > after + 10; }, seconds(30)))
+      << "commits stayed blocked after the backup was abandoned";
+  // And the next backup begins (no stage left held on the server).
+  auto again = BeginMariaVolumeBackup(*source_, "again");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE((*again)->End().ok());
+  load.Stop();
+  ASSERT_TRUE(source_->Stop().ok());
+  auto stopped = BeginMariaVolumeBackup(*source_, "stopped");
+  EXPECT_EQ(stopped.status().code(), StatusCode::kFailedPrecondition)
+      << stopped.status().ToString();
+}
+
+}  // namespace
+}  // namespace dbaas::engines
