@@ -37,9 +37,9 @@ kube_once() {
   out=$(env ${KUBECONFIG:+DBAAS_TEST_KUBECONFIG=$KUBECONFIG} "$TEST" \
     --gtest_filter='KubeRuntimeTest.AnInstanceIsMade*:KubeRuntimeTest.AVolumeSnapshotBackupUnder*:KubeRuntimeTest.ARepositoryBackupUnder*:KubeRuntimeTest.APointInTime*:KubeRuntimeTest.AMariaDb*' \
     2>&1) || { echo "$out" >&2; exit 1; }
-  echo "$(grep -o 'created and running in [0-9.]*' <<<"$out" | awk '{print $5}')" \
-    "$(grep -o 'volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
-    "$(grep -o 'restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $7}')" \
+  echo "$(grep -o 'runtime: created and running in [0-9.]*' <<<"$out" | awk '{print $6}')" \
+    "$(grep -o 'runtime: volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $6}')" \
+    "$(grep -o 'runtime: restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $8}')" \
     "$(grep -o 'first repository backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'repository backup under load in [0-9.]*' <<<"$out" | awk '{print $6}')" \
     "$(grep -o 'restored from the repository in [0-9.]*' <<<"$out" | awk '{print $6}')" \

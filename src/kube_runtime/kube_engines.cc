@@ -332,6 +332,7 @@ class PodInstance final : public engines::Instance {
   }
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
+  const std::string& engine() const { return engine_; }
 
   // The daemon's own sessions go to the pod's address.
   engines::ConnectionInfo endpoint() const override {
@@ -740,7 +741,10 @@ class KubeEngine final : public engines::Engine {
       return Status::FailedPrecondition(
           fmt::format("instance '{}' does not archive its log into dbaasd's repository",
                       instance.name()),
-          "point-in-time recovery in pods is PostgreSQL's yet (docs/KUBERNETES.md)");
+          pod->engine() == "postgresql"
+              ? "it was made before pods archived their WAL; restore a backup of it into a new "
+                "instance, which archives"
+              : "point-in-time recovery in pods is PostgreSQL's yet (docs/KUBERNETES.md)");
     }
     return pod;
   }
@@ -949,11 +953,18 @@ class KubeEngineSet final : public engines::EngineSet {
                                                   const std::string& name) const override {
     const std::string ns = kube::InstanceNamespace(cluster_->options.settings, name);
     auto secret = cluster_->api->Get({&SecretKind(), ns, name + "-credentials"});
-    if (secret.ok()) {
-      const json labels = kube::ObjectField(kube::ObjectField(*secret, "metadata"), "labels");
-      if (kube::TextField(labels, kube::kEngineLabel) == "mariadb") {
-        return mariadb_->Open(data_root, name);
-      }
+    if (!secret.ok() && secret.status().code() != StatusCode::kNotFound) return secret.status();
+    const std::string engine =
+        secret.ok()
+            ? kube::TextField(kube::ObjectField(kube::ObjectField(*secret, "metadata"), "labels"),
+                              kube::kEngineLabel)
+            : "";
+    if (engine == "mariadb") return mariadb_->Open(data_root, name);
+    if (!engine.empty() && engine != "postgresql") {
+      return Status::FailedPrecondition(
+          fmt::format("instance '{}': its Secret names engine '{}', which pods do not run", name,
+                      engine),
+          "the Secret's labels were changed by hand; restore app.kubernetes.io/name");
     }
     return postgres_->Open(data_root, name);  // a missing Secret is its NotFound
   }

@@ -375,14 +375,15 @@ Status MariaInstance::RenewTenantLogin() {
   ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(client()));
   // Every host the account has (a pod's copy has 'app'@'%' too); none in a copy of an
   // instance without a tenant login.
-  ASSIGN_OR_RETURN(auto hosts, conn.Query("SELECT host FROM mysql.user WHERE user = 'app'"));
+  ASSIGN_OR_RETURN(auto hosts,
+                   conn.Query("SELECT host FROM mysql.user WHERE user = 'app' AND is_role = 'N'"));
   if (hosts.empty()) return Status::Ok();
   std::string password = RandomHex(24);
   for (const MariaRow& host : hosts) {
-    if (host.empty()) continue;
-    RETURN_IF_ERROR(conn.Query(fmt::format("ALTER USER 'app'@{} IDENTIFIED BY {}",
-                                           MariaQuote(host[0]), MariaQuote(password)))
-                        .status());
+    if (host.empty() || host[0].empty()) continue;
+    RETURN_IF_ERROR(conn.ExecuteSecret(fmt::format("ALTER USER 'app'@{} IDENTIFIED BY {}",
+                                                   MariaQuote(host[0]), MariaQuote(password)),
+                                       "renew the tenant's password"));
   }
   return SaveTenantPassword(password);
 }
