@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/files.h"
 #include "base/kill_points.h"
 #include "base/log.h"
@@ -114,18 +115,12 @@ Result<MariaConnection> ConnectForBackup(const MariaInstance& instance) {
   return connected;
 }
 
-int64_t NowUnixUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The binlog position and GTID position of an instance that archives its binlog, read
 // while commits are blocked.
 Status RecordBinlogPoint(const MariaInstance& instance, MariaConnection& conn,
                          MariaBackupInfo& info) {
   if (instance.log_archive_id().empty()) return Status::Ok();
-  info.point_unix_us = NowUnixUs();
+  info.point_unix_us = NowUnixNs() / 1000;
   ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(conn));
   info.binlog_position = point.position;
   info.gtid_position = point.gtid;
@@ -417,7 +412,7 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
                      RunMariaBackup(instance, stage, {"--backup", "--target-dir=" + stage}));
     info.seconds_writes_blocked = BlockedSecondsFromLog(log);
     // It blocked commits at its end, before it returned: no later than now.
-    info.point_unix_us = NowUnixUs();
+    info.point_unix_us = NowUnixNs() / 1000;
     RETURN_IF_ERROR(ReadMariaBackupBinlogInfo(instance, stage, info));
     RETURN_IF_ERROR(
         RunMariaBackup(instance, stage, {"--prepare", "--target-dir=" + stage}).status());

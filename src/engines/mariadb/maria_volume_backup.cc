@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/files.h"
 #include "base/log.h"
 #include "engines/mariadb/maria_backup.h"
@@ -18,12 +19,6 @@ namespace dbaas::engines {
 namespace {
 
 using std::chrono::steady_clock;
-
-int64_t NowUnixUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class MariaVolumeBackup final : public VolumeBackup {
  public:
@@ -123,7 +118,7 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
     if (!point.ok()) return fail(point.status());
     facts.start_lsn = facts.stop_lsn = point->position;
     facts.gtid_position = point->gtid;
-    facts.stop_time_unix_us = NowUnixUs();
+    facts.stop_time_unix_us = NowUnixNs() / 1000;
     facts.wal_archive = instance.log_archive_id();
   }
   return std::unique_ptr<VolumeBackup>(
