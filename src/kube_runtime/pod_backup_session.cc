@@ -59,6 +59,30 @@ Result<uint64_t> CheckLogFiles(const std::vector<std::string>& log_files,
                             facts.start_lsn, facts.stop_lsn, *facts.timeline));
 }
 
+// A MariaDB volume backup's facts as the daemon keeps them: what it knows itself, and of
+// the agent's only a version that reads as one and a blocked time within the daemon's
+// bound (from asking for the begin to the end's answer). No log position: its pods do not
+// archive their binlog.
+engines::BackupFacts MariaFactsOf(const engines::BackupFacts& agent, const std::string& engine,
+                                  std::chrono::steady_clock::time_point asked_at) {
+  engines::BackupFacts facts;
+  facts.engine = engine;
+  facts.snapshot_kind = "volume";
+  facts.method = "backup-stage";
+  const std::string& version = agent.server_version;
+  if (!version.empty() && version.size() <= 64 &&
+      version.find_first_not_of(
+          "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+_~") ==
+          std::string::npos) {
+    facts.server_version = version;
+  }
+  const double bound =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - asked_at).count();
+  const std::optional<double>& said = agent.seconds_writes_blocked;
+  facts.seconds_writes_blocked = said && *said >= 0 && *said <= bound ? *said : bound;
+  return facts;
+}
+
 engines::BackupFacts FactsOf(const json& answer) {
   std::map<std::string, std::string> annotations;
   const json facts = kube::ObjectField(answer, "facts");
@@ -75,6 +99,7 @@ Result<std::unique_ptr<PodBackupSession>> PodBackupSession::Begin(const AgentCli
                                                                   const std::string& engine,
                                                                   const std::string& label,
                                                                   const std::string& what) {
+  const auto asked_at = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(json begun,
                    agents.Call(agent, "POST", "/v1/backups", kCallTimeout,
                                {{"label", label}, {"leaseSeconds", kBackupLease.count()}}));
@@ -83,7 +108,7 @@ Result<std::unique_ptr<PodBackupSession>> PodBackupSession::Begin(const AgentCli
     return Status::IoError(fmt::format("{}: the agent's begin has no id", what));
   }
   return std::unique_ptr<PodBackupSession>(
-      new PodBackupSession(agents, agent, engine == "postgresql", id, what));
+      new PodBackupSession(agents, agent, engine, asked_at, id, what));
 }
 
 PodBackupSession::~PodBackupSession() {
@@ -104,17 +129,19 @@ Result<PodBackupEnd> PodBackupSession::End() {
                    agents_.Call(agent_, "POST", "/v1/backups/" + id_ + "/end", kCallTimeout));
   PodBackupEnd end;
   end.facts = FactsOf(ended);
+  end.facts.engine = engine_;
   for (const json& entry : kube::ArrayField(ended, "logFiles")) {
     end.log_files.push_back(entry.is_string() ? entry.get<std::string>() : "");
   }
   const json files = kube::ObjectField(ended, "files");
-  if (!postgres_) {
+  if (!postgres()) {
     if (!end.log_files.empty() || !files.empty()) {
       return Status::IoError(
           fmt::format("{}: the agent's end names files or log, which this server's has none of",
                       what_),
           "the pod's agent is not answering as dbaasd's own does");
     }
+    end.facts = MariaFactsOf(end.facts, engine_, asked_at_);
     return end;
   }
   ASSIGN_OR_RETURN(end.segment_size, CheckLogFiles(end.log_files, end.facts, what_));
@@ -136,7 +163,7 @@ Result<PodBackupEnd> PodBackupSession::End() {
 }
 
 Status PodBackupSession::FetchLog(const PodBackupEnd& end, const std::string& staging) {
-  RETURN_IF_ERROR(MakeDirs(postgres_ ? JoinPath(staging, "pg_wal") : staging, 0700));
+  RETURN_IF_ERROR(MakeDirs(postgres() ? JoinPath(staging, "pg_wal") : staging, 0700));
   for (const auto& [file, content] : end.files) {
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(staging, file), content, 0600));
   }

@@ -71,24 +71,31 @@ class PodBackupSession {
   // the segments from start to stop for one segment size, and the history), segments a
   // restore can send back (kMaxRestorableLogFileBytes). PostgreSQL's end has its
   // backup_label and WAL; MariaDB's has neither (the volume holds its redo log), and one
-  // that names any is refused.
+  // that names any is refused. The facts the daemon can know are its own (the engine; for
+  // MariaDB, the time commits were blocked at most), the pod's answers being input.
   Result<PodBackupEnd> End();
   // Each of the end's log files into `staging`/<path> (each the segment size), the end's
   // files too; then the agent lets the log go.
   Status FetchLog(const PodBackupEnd& end, const std::string& staging);
 
  private:
-  PodBackupSession(const AgentClient& agents, const AgentEndpoint& agent, bool postgres,
-                   std::string id, std::string what)
+  PodBackupSession(const AgentClient& agents, const AgentEndpoint& agent, std::string engine,
+                   std::chrono::steady_clock::time_point asked_at, std::string id, std::string what)
       : agents_(agents),
         agent_(agent),
-        postgres_(postgres),
+        engine_(std::move(engine)),
+        asked_at_(asked_at),
         id_(std::move(id)),
         what_(std::move(what)) {}
 
+  bool postgres() const { return engine_ == "postgresql"; }  // a label and the WAL
+
   const AgentClient& agents_;
   AgentEndpoint agent_;
-  const bool postgres_;  // the end has a label and the WAL
+  const std::string engine_;
+  // When the begin was asked for: MariaDB's commits are blocked from some time after it
+  // until the end's answer, which bounds what the agent reports.
+  const std::chrono::steady_clock::time_point asked_at_;
   std::string id_;
   std::string what_;
   bool released_ = false;

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -42,7 +43,12 @@ class MariaVolumeBackupTest : public ::testing::Test {
   void SetUp() override {
     if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
     ::chmod(tmp_.path().c_str(), 0711);
-    auto made = MariaInstance::Create(Spec("source"));
+  }
+
+  void StartSource(const std::map<std::string, std::string>& config = {}) {
+    InstanceSpec spec = Spec("source");
+    spec.config = config;
+    auto made = MariaInstance::Create(spec);
     ASSERT_TRUE(made.ok()) << made.status().ToString();
     source_ = std::move(made.value());
     ASSERT_TRUE(source_->Start().ok());
@@ -58,8 +64,8 @@ class MariaVolumeBackupTest : public ::testing::Test {
   }
 
   // The copy a storage snapshot would cut: the source's directory with its server paused.
-  std::string CutCopy() {
-    const std::string copy = JoinPath(tmp_.path(), "snapshot");
+  std::string CutCopy(const std::string& name = "snapshot") {
+    const std::string copy = JoinPath(tmp_.path(), name);
     const pid_t pid = source_->server_pid();
     EXPECT_GT(pid, 0);
     EXPECT_EQ(::kill(pid, SIGSTOP), 0);
@@ -71,11 +77,21 @@ class MariaVolumeBackupTest : public ::testing::Test {
     return copy;
   }
 
+  // Under 4 transfer writers: a backup held 800 ms, the copy cut, the backup ended; the
+  // copy restored by itself holds exactly the transfers committed before the backup.
+  void BackUpUnderLoadAndRestoreExactly();
+
   testing::TempDir tmp_;
   std::unique_ptr<MariaInstance> source_;
 };
 
-TEST_F(MariaVolumeBackupTest, CommitsWaitWhileHeldAndTheCutCopyRestoresConsistentByItself) {
+void MariaVolumeBackupTest::BackUpUnderLoadAndRestoreExactly() {
+  long counted_before = 0;  // transfers of earlier loads
+  {
+    auto conn = MariaConnection::Connect(source_->client());
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    counted_before = std::stol(conn->QueryValue("SELECT n FROM bank.counter").value_or("-1"));
+  }
   MariaTransferLoad load(source_->client(), 4);
   std::this_thread::sleep_for(milliseconds(500));
   ASSERT_GT(load.committed(), 0) << "the load does not commit";
@@ -123,7 +139,8 @@ TEST_F(MariaVolumeBackupTest, CommitsWaitWhileHeldAndTheCutCopyRestoresConsisten
   EXPECT_EQ(MariaTransferLoad::CheckInvariants((*restored)->client()), "");
   auto conn = MariaConnection::Connect((*restored)->client());
   ASSERT_TRUE(conn.ok()) << conn.status().ToString();
-  EXPECT_EQ(conn->QueryValue("SELECT n FROM bank.counter").value_or(""), std::to_string(held_from))
+  EXPECT_EQ(conn->QueryValue("SELECT n FROM bank.counter").value_or(""),
+            std::to_string(counted_before + held_from))
       << "the copy holds other transfers than those committed before the backup";
   ASSERT_TRUE(conn->Query("INSERT INTO bank.counter VALUES (2, 0)").ok()) << "not writable";
   EXPECT_NE((*restored)->login().password, source_->login().password)
@@ -136,7 +153,45 @@ TEST_F(MariaVolumeBackupTest, CommitsWaitWhileHeldAndTheCutCopyRestoresConsisten
   ASSERT_TRUE((*restored)->Delete().ok());
 }
 
+TEST_F(MariaVolumeBackupTest, CommitsWaitWhileHeldAndTheCutCopyRestoresConsistentByItself) {
+  StartSource();
+  BackUpUnderLoadAndRestoreExactly();
+}
+
+// A tenant's innodb_flush_log_at_trx_commit = 0 acknowledges commits whose redo is still in
+// the log buffer, written once per innodb_flush_log_at_timeout (here the most it can be):
+// the backup must get it onto the storage itself before the cut.
+TEST_F(MariaVolumeBackupTest, CommitsWhoseRedoIsStillBufferedAreInTheCopy) {
+  StartSource({{"innodb-flush-log-at-trx-commit", "0"}, {"innodb-flush-log-at-timeout", "2700"}});
+  {
+    // The control: a copy cut with no backup misses acknowledged commits (the setting
+    // does buffer them), which the backup below must not.
+    long acknowledged = 0;
+    {
+      MariaTransferLoad load(source_->client(), 4);
+      std::this_thread::sleep_for(milliseconds(1000));
+      load.Stop();
+      acknowledged = load.committed();
+    }
+    const std::string copy = CutCopy("control");
+    auto restored = RestoreMariaVolumeCopy(JoinPath(copy, "data"), VolumeBackupEnd{},
+                                           Spec("control"), source_->endpoint().password);
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+    auto conn = MariaConnection::Connect((*restored)->client());
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    EXPECT_LT(std::stol(conn->QueryValue("SELECT n FROM bank.counter").value_or("0")), acknowledged)
+        << "the control's copy lost no commit: the setting did not buffer the redo";
+    ASSERT_TRUE((*restored)->Delete().ok());
+  }
+  BackUpUnderLoadAndRestoreExactly();
+  auto conn = MariaConnection::Connect(source_->client());
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  EXPECT_EQ(conn->QueryValue("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit").value_or(""), "0")
+      << "the backup left the tenant's setting changed";
+}
+
 TEST_F(MariaVolumeBackupTest, ABackupAbandonedLetsCommitsGoOn) {
+  StartSource();
   MariaTransferLoad load(source_->client(), 2);
   {
     auto begun = BeginMariaVolumeBackup(*source_, "abandoned");

@@ -197,12 +197,9 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
   const std::string redo_clone = JoinPath(repo.TmpDir(), "ib_logfile0." + name);
   o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
     ReachKillPoint(KillPoint::kBackupMode);
-    // With a binlog, InnoDB writes a commit's redo lazily (the binlog decides a crash's
-    // outcome, and a restored copy has none of the source's binlog): what committed must be
-    // in the redo log before it is cloned.
-    if (!info.binlog_position.empty()) {
-      RETURN_IF_ERROR(conn.Query("FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS").status());
-    }
+    // What committed must be in the redo log before it is cloned (a restored copy has none
+    // of the source's binlog to decide a crash's outcome).
+    RETURN_IF_ERROR(WriteRedoOfCommits(conn));
     RETURN_IF_ERROR(storage::ClonePath(redo_path, redo_clone));
     ASSIGN_OR_RETURN(std::string lsn_now, conn.GlobalStatus("Innodb_lsn_current"));
     info.end_lsn = std::stoull(lsn_now);
@@ -439,6 +436,19 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
 }
 
 }  // namespace
+
+Status WriteRedoOfCommits(MariaConnection& conn) {
+  ASSIGN_OR_RETURN(std::string setting,
+                   conn.QueryValue("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit"));
+  if (setting != "0") return conn.Query("FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS").status();
+  RETURN_IF_ERROR(conn.Query("SET GLOBAL innodb_flush_log_at_trx_commit = 1").status());
+  Status flushed = conn.Query("FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS").status();
+  // Left at 1 if this fails: safer than the tenant's, and its option file has 0 again at
+  // the server's next start.
+  WarnIfError(conn.Query("SET GLOBAL innodb_flush_log_at_trx_commit = 0").status(),
+              "set innodb_flush_log_at_trx_commit back to the tenant's 0 after a backup");
+  return flushed;
+}
 
 Result<RedoCheckpoint> ParseRedoHeader(std::string_view header) {
   // MariaDB 10.8+ (log_t::FORMAT_10_8): "Phys" at 0; checkpoint blocks at 4096 and 8192,

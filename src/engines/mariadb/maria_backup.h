@@ -92,6 +92,13 @@ Result<std::unique_ptr<MariaInstance>> RestoreMariaFilled(const InstanceSpec& sp
                                                           const MariaRecovery& recover = {},
                                                           bool renew_tenant_login = true);
 
+// Under BLOCK_COMMIT, before the redo log is copied: the redo of every acknowledged commit
+// written to the file (FLUSH ENGINE LOGS; with a binlog InnoDB writes a commit's redo
+// lazily). FLUSH ENGINE LOGS writes nothing at innodb_flush_log_at_trx_commit = 0 (a
+// tenant's setting, measured: a copy then lacks commits acknowledged before the backup), so
+// the setting is 1 for the flush and the tenant's again after it.
+Status WriteRedoOfCommits(MariaConnection& conn);
+
 // CHECK TABLE on every base table of every database: the names of tables not OK, with the
 // server's message, or an empty list.
 Result<std::vector<std::string>> CheckAllTables(const MariaEndpoint& endpoint);

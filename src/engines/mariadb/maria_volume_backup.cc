@@ -99,9 +99,7 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
   const auto blocked_since = steady_clock::now();
   if (Status st = conn.Query("BACKUP STAGE BLOCK_COMMIT").status(); !st.ok()) return fail(st);
   // What committed is in the redo log on the storage before the snapshot is cut.
-  if (Status st = conn.Query("FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS").status(); !st.ok()) {
-    return fail(st);
-  }
+  if (Status st = WriteRedoOfCommits(conn); !st.ok()) return fail(st);
   // A storage snapshot copies the device, not the page cache: what the flushes wrote (and a
   // redo log written but not synced, innodb_flush_log_at_trx_commit = 2) onto the storage.
   {

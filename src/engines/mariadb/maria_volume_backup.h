@@ -7,10 +7,11 @@
 // protocol adds is what a power loss does not give:
 //   1. BACKUP STAGE START, FLUSH, BLOCK_DDL: non-transactional and system tables flushed,
 //      no DDL (a table half-created is in no consistent copy);
-//   2. BACKUP STAGE BLOCK_COMMIT: no commit, no binlog write; the redo log flushed (FLUSH
-//      ENGINE LOGS: what committed is on the storage, not only in the server's buffers,
-//      whatever innodb_flush_log_at_trx_commit says); the binlog's position read, which is
-//      then the copy's;
+//   2. BACKUP STAGE BLOCK_COMMIT: no commit, no binlog write; the redo of what committed
+//      written (WriteRedoOfCommits: FLUSH ENGINE LOGS, which writes nothing at
+//      innodb_flush_log_at_trx_commit = 0 unless the setting is 1 for it) and the volume
+//      synced (syncfs): on the storage, not in the server's buffers or the page cache; the
+//      binlog's position read, which is then the copy's;
 //   3. the caller cuts the snapshot;
 //   4. BACKUP STAGE END.
 // Commits wait from 2 to 4: the snapshot's cut, not its upload (the daemon ends the backup
