@@ -127,6 +127,45 @@ TEST_P(MariaBackupTest, RoundTripIntoANewInstance) {
             "0");
 }
 
+// A tenant's innodb_flush_log_at_trx_commit = 0 acknowledges commits whose redo is still in
+// the log buffer (written once per innodb_flush_log_at_timeout, here the most it can be):
+// a backup taken after they were acknowledged holds every one of them.
+TEST_P(MariaBackupTest, CommitsWhoseRedoIsStillBufferedAreInTheBackup) {
+  InstanceSpec spec = Spec("buffered");
+  spec.config["innodb-flush-log-at-trx-commit"] = "0";
+  spec.config["innodb-flush-log-at-timeout"] = "2700";
+  auto made = MariaInstance::Create(spec);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::unique_ptr<MariaInstance> buffered = std::move(made.value());
+  ASSERT_TRUE(buffered->Start().ok());
+  ASSERT_EQ(testing::MariaTransferLoad::CreateSchema(buffered->client()), "");
+  long acknowledged = 0;
+  {
+    testing::MariaTransferLoad load(buffered->client(), 3);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    load.Stop();
+    EXPECT_EQ(load.errors(), 0);
+    acknowledged = load.committed();
+  }
+  ASSERT_GT(acknowledged, 0) << "the load does not commit";
+  auto backup = BackupMaria(*buffered, *repo_, "buffered", GetParam());
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_EQ(Connect(*buffered)
+                .QueryValue("SELECT CONCAT(@@GLOBAL.innodb_flush_log_at_trx_commit, ' ', "
+                            "@@GLOBAL.innodb_flush_log_at_timeout)")
+                .value_or(""),
+            "0 2700")
+      << "the backup left the tenant's settings changed";
+  const std::string root_password = buffered->endpoint().password;
+  ASSERT_TRUE(buffered->Delete().ok());  // room on the test filesystem
+  auto restored = RestoreMaria(*repo_, backup->snapshot, Spec("restored"), root_password);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(testing::MariaTransferLoad::CheckInvariants((*restored)->client()), "");
+  EXPECT_EQ(Connect(**restored).QueryValue("SELECT n FROM bank.counter").value_or(""),
+            std::to_string(acknowledged))
+      << "the backup lacks commits acknowledged before it began";
+}
+
 // Transfers between accounts (the total never changes) and a ledger row and a counter per
 // transfer, from several connections, while backups are taken; every backup restores to a
 // database where the invariants hold and CHECK TABLE finds nothing. The full-size run is

@@ -96,7 +96,9 @@ Result<std::unique_ptr<MariaInstance>> RestoreMariaFilled(const InstanceSpec& sp
 // written to the file (FLUSH ENGINE LOGS; with a binlog InnoDB writes a commit's redo
 // lazily). FLUSH ENGINE LOGS writes nothing at innodb_flush_log_at_trx_commit = 0 (a
 // tenant's setting, measured: a copy then lacks commits acknowledged before the backup), so
-// the setting is 1 for the flush and the tenant's again after it.
+// the setting is 2 for the flush and the tenant's again after it. (mariadb-backup never lacks
+// a commit: it waits for the log to reach the server's LSN; BackupMaria has the tenant's
+// innodb_flush_log_at_timeout at 1 s while it runs, so that it does not wait in vain.)
 Status WriteRedoOfCommits(MariaConnection& conn);
 
 // CHECK TABLE on every base table of every database: the names of tables not OK, with the

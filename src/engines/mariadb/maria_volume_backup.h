@@ -9,7 +9,7 @@
 //      no DDL (a table half-created is in no consistent copy);
 //   2. BACKUP STAGE BLOCK_COMMIT: no commit, no binlog write; the redo of what committed
 //      written (WriteRedoOfCommits: FLUSH ENGINE LOGS, which writes nothing at
-//      innodb_flush_log_at_trx_commit = 0 unless the setting is 1 for it) and the volume
+//      innodb_flush_log_at_trx_commit = 0 unless the setting is 2 for it) and the volume
 //      synced (syncfs): on the storage, not in the server's buffers or the page cache; the
 //      binlog's position read, which is then the copy's;
 //   3. the caller cuts the snapshot;
