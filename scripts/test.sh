@@ -29,7 +29,7 @@ for variant in release asan; do
   (cd "build/$variant" && ctest -j2 --output-on-failure --timeout 900 "${exclude[@]}")
 done
 
-fuzz_seconds=${FUZZ_SECONDS:-30}
+fuzz_seconds=${FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" -gt 0 ]; then
   echo "== fuzz (${fuzz_seconds}s per target)"
   fuzz/run.sh "$fuzz_seconds"

@@ -1,7 +1,6 @@
 // The daemon's drain of a pod's WAL spool (kube_runtime/pod_log_spool.h) against a FAKE
-// AGENT: an HTTPS server with a certificate from the daemon's CA that answers as a tenant's
-// pod might — the real agent (tests/agent) never lists another archive, junk, wrong sizes,
-// or answers slowly on purpose. What reaches the archive is only what a server writes.
+// AGENT (kube/fake_agent.h) that lists another archive, junk, wrong sizes, or answers
+// slowly. What reaches the archive is only what a server writes.
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -18,8 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
-#include "kube_runtime/agent_authority.h"
-#include "kube_runtime/agent_client.h"
+#include "kube/fake_agent.h"
 #include "kube_runtime/pod_log_spool.h"
 #include "storage/wal_archive.h"
 #include "test_util.h"
@@ -33,26 +31,17 @@ using std::chrono::seconds;
 using std::chrono::steady_clock;
 
 constexpr char kArchive[] = "orders.0a0b0c0d";
-constexpr char kName[] = "agent.test";
 
 class PodSpoolDrainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(MakeDirs(root_ / "ca", 0700).ok());
-    auto authority = kube_runtime::AgentAuthority::LoadOrCreate(root_ / "ca");
-    ASSERT_TRUE(authority.ok()) << authority.status().ToString();
-    auto issued = authority->Issue({kName});
-    ASSERT_TRUE(issued.ok()) << issued.status().ToString();
-    WriteFile(root_ / "agent.crt", issued->cert_pem);
-    WriteFile(root_ / "agent.key", issued->key_pem);
-    client_ = std::make_unique<kube_runtime::AgentClient>(authority->ca_pem());
-    server_ = std::make_unique<httplib::SSLServer>((root_ / "agent.crt").c_str(),
-                                                   (root_ / "agent.key").c_str());
-    server_->Get("/v1/wal", [this](const httplib::Request&, httplib::Response& res) {
+    ASSERT_EQ(agent_.error(), "");
+    httplib::SSLServer& server = agent_.server();
+    server.Get("/v1/wal", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mu_);
       res.set_content(listing_.dump(), "application/json");
     });
-    server_->Get("/v1/wal/file", [this](const httplib::Request& req, httplib::Response& res) {
+    server.Get("/v1/wal/file", [this](const httplib::Request& req, httplib::Response& res) {
       std::this_thread::sleep_for(milliseconds(file_delay_ms_.load()));
       std::lock_guard lock(mu_);
       auto it = files_.find(req.get_param_value("name"));
@@ -62,26 +51,16 @@ class PodSpoolDrainTest : public ::testing::Test {
       }
       res.set_content(it->second, "application/octet-stream");
     });
-    server_->Delete("/v1/wal/file", [this](const httplib::Request& req, httplib::Response& res) {
+    server.Delete("/v1/wal/file", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu_);
       deleted_.push_back(req.get_param_value("name"));
       res.status = 204;
     });
-    server_->set_keep_alive_timeout(1);
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::sleep_for(milliseconds(1));
-    agent_ = {kName, "127.0.0.1", port_, "token"};
+    ASSERT_TRUE(agent_.Start());
     ASSERT_TRUE(storage::WalArchive::Create(root_ / "repo", kArchive).ok());
     auto archive = storage::WalArchive::Open(root_ / "repo", kArchive);
     ASSERT_TRUE(archive.ok());
     archive_.emplace(std::move(archive).value());
-  }
-
-  void TearDown() override {
-    server_->stop();
-    if (thread_.joinable()) thread_.join();
   }
 
   // What the fake agent lists and serves: `name` of `listed` bytes, sending `content`.
@@ -91,19 +70,17 @@ class PodSpoolDrainTest : public ::testing::Test {
     files_[name] = std::move(content);
   }
 
+  void TearDown() override { agent_.Stop(); }
+
   Result<storage::SpoolDrain> Drain(milliseconds budget = milliseconds(seconds(30))) {
-    return kube_runtime::DrainPodSpool(*client_, agent_, *archive_, kArchive, {},
+    return kube_runtime::DrainPodSpool(agent_.client(), agent_.endpoint(), *archive_, kArchive, {},
                                        steady_clock::now() + budget);
   }
 
   bool Stored(const std::string& name) { return archive_->RawSize(name).ok(); }
 
   TempDir root_;
-  std::unique_ptr<kube_runtime::AgentClient> client_;
-  std::unique_ptr<httplib::SSLServer> server_;
-  std::thread thread_;
-  int port_ = 0;
-  kube_runtime::AgentEndpoint agent_;
+  FakeAgent agent_{root_ / "agent"};
   std::optional<storage::WalArchive> archive_;
   std::mutex mu_;
   json listing_ = {{"archiveId", kArchive}, {"files", json::array()}};  // guarded by mu_
