@@ -51,7 +51,7 @@ struct BackupFacts {
   std::string gtid_position;
 
   // MariaDB/MySQL (maria_backup.h).
-  std::string method;  // "reflink" or "mariadb-backup"
+  std::string method;  // "reflink", "mariadb-backup" or "backup-stage" (a volume snapshot)
   std::optional<uint64_t> checkpoint_lsn;
   std::optional<uint64_t> end_lsn;
   std::optional<double> seconds_writes_blocked;

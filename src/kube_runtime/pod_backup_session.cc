@@ -72,7 +72,7 @@ engines::BackupFacts MariaFactsOf(const engines::BackupFacts& agent, const std::
   const std::string& version = agent.server_version;
   if (!version.empty() && version.size() <= 64 &&
       version.find_first_not_of(
-          "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+_~") ==
+          "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+_~:") ==
           std::string::npos) {
     facts.server_version = version;
   }

@@ -154,15 +154,16 @@ void MariaVolumeBackupTest::BackUpUnderLoadAndRestoreExactly() {
 }
 
 TEST_F(MariaVolumeBackupTest, CommitsWaitWhileHeldAndTheCutCopyRestoresConsistentByItself) {
-  StartSource();
-  BackUpUnderLoadAndRestoreExactly();
+  ASSERT_NO_FATAL_FAILURE(StartSource());
+  ASSERT_NO_FATAL_FAILURE(BackUpUnderLoadAndRestoreExactly());
 }
 
 // A tenant's innodb_flush_log_at_trx_commit = 0 acknowledges commits whose redo is still in
 // the log buffer, written once per innodb_flush_log_at_timeout (here the most it can be):
 // the backup must get it onto the storage itself before the cut.
 TEST_F(MariaVolumeBackupTest, CommitsWhoseRedoIsStillBufferedAreInTheCopy) {
-  StartSource({{"innodb-flush-log-at-trx-commit", "0"}, {"innodb-flush-log-at-timeout", "2700"}});
+  ASSERT_NO_FATAL_FAILURE(StartSource(
+      {{"innodb-flush-log-at-trx-commit", "0"}, {"innodb-flush-log-at-timeout", "2700"}}));
   {
     // The control: a copy cut with no backup misses acknowledged commits (the setting
     // does buffer them), which the backup below must not.
@@ -179,11 +180,14 @@ TEST_F(MariaVolumeBackupTest, CommitsWhoseRedoIsStillBufferedAreInTheCopy) {
     ASSERT_TRUE(restored.ok()) << restored.status().ToString();
     auto conn = MariaConnection::Connect((*restored)->client());
     ASSERT_TRUE(conn.ok()) << conn.status().ToString();
-    EXPECT_LT(std::stol(conn->QueryValue("SELECT n FROM bank.counter").value_or("0")), acknowledged)
+    auto counted = conn->QueryValue("SELECT n FROM bank.counter");
+    ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+    EXPECT_LT(std::stol(*counted), acknowledged)
         << "the control's copy lost no commit: the setting did not buffer the redo";
+    EXPECT_EQ(MariaTransferLoad::CheckInvariants((*restored)->client()), "");
     ASSERT_TRUE((*restored)->Delete().ok());
   }
-  BackUpUnderLoadAndRestoreExactly();
+  ASSERT_NO_FATAL_FAILURE(BackUpUnderLoadAndRestoreExactly());
   auto conn = MariaConnection::Connect(source_->client());
   ASSERT_TRUE(conn.ok()) << conn.status().ToString();
   EXPECT_EQ(conn->QueryValue("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit").value_or(""), "0")
@@ -191,7 +195,7 @@ TEST_F(MariaVolumeBackupTest, CommitsWhoseRedoIsStillBufferedAreInTheCopy) {
 }
 
 TEST_F(MariaVolumeBackupTest, ABackupAbandonedLetsCommitsGoOn) {
-  StartSource();
+  ASSERT_NO_FATAL_FAILURE(StartSource());
   MariaTransferLoad load(source_->client(), 2);
   {
     auto begun = BeginMariaVolumeBackup(*source_, "abandoned");

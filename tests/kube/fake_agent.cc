@@ -49,9 +49,19 @@ void FakeAgent::Stop() {
 bool FakeAgent::Start() {
   if (!error_.empty()) return false;
   const int port = server_->bind_to_any_port("127.0.0.1");
-  if (port <= 0) return false;
+  if (port <= 0) {
+    error_ = "the fake agent could not bind a loopback port";
+    return false;
+  }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
-  while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server_->is_running()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      error_ = "the fake agent did not start listening within 10 s";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   endpoint_ = {kName, "127.0.0.1", port, "token"};
   return true;
 }

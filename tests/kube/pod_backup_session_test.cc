@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -46,7 +47,7 @@ class PodBackupSessionTest : public ::testing::Test {
       ++abandoned_;
       res.status = 204;
     });
-    ASSERT_TRUE(agent_.Start());
+    ASSERT_TRUE(agent_.Start()) << agent_.error();
   }
   void TearDown() override { agent_.Stop(); }
 
@@ -73,10 +74,11 @@ class PodBackupSessionTest : public ::testing::Test {
   }
 
   TempDir root_;
-  FakeAgent agent_{root_ / "agent"};
   std::mutex mu_;
   json end_;           // guarded by mu_
   int abandoned_ = 0;  // guarded by mu_
+  // Last: destroyed (stopped) first, before what its routes use.
+  FakeAgent agent_{root_ / "agent"};
 };
 
 TEST_F(PodBackupSessionTest, AMariaDbEndThatNamesFilesOrLogIsRefusedAndTheBackupAbandoned) {
@@ -145,14 +147,20 @@ TEST_F(PodBackupSessionTest, APostgresEndWhoseWalIsNotTheBackupsSpanIsRefused) {
   ASSERT_TRUE(ended.ok()) << ended.status().ToString();
   EXPECT_EQ(ended->segment_size, uint64_t{16} << 20);
   EXPECT_EQ(ended->facts.engine, "postgresql");
-  // One missing, one outside the span, a path out of pg_wal, no label: each refused.
-  for (const json& log :
-       {json{"pg_wal/000000010000000000000002"},
-        json{"pg_wal/000000010000000000000002", "pg_wal/000000010000000000000009"},
-        json{"pg_wal/000000010000000000000002", "../000000010000000000000003"}}) {
+  // One missing, one outside the span, a path out of pg_wal, no label: each refused, and
+  // for its own reason.
+  const std::vector<std::pair<json, std::string>> refusals = {
+      {json{"pg_wal/000000010000000000000002"}, "are not the WAL segments from 0/2000028"},
+      {json{"pg_wal/000000010000000000000002", "pg_wal/000000010000000000000009"},
+       "are not the WAL segments from 0/2000028"},
+      {json{"pg_wal/000000010000000000000002", "../000000010000000000000003"},
+       "name '../000000010000000000000003'"}};
+  for (const auto& [log, why] : refusals) {
     auto refused = BeginAndEnd(
         "postgresql", {{"id", kId}, {"facts", facts}, {"files", label}, {"logFiles", log}});
     EXPECT_EQ(refused.status().code(), StatusCode::kIoError) << log.dump();
+    EXPECT_NE(refused.status().message().find(why), std::string::npos)
+        << refused.status().ToString();
   }
   auto no_label = BeginAndEnd(
       "postgresql",
@@ -160,6 +168,8 @@ TEST_F(PodBackupSessionTest, APostgresEndWhoseWalIsNotTheBackupsSpanIsRefused) {
        {"facts", facts},
        {"logFiles", {"pg_wal/000000010000000000000002", "pg_wal/000000010000000000000003"}}});
   EXPECT_EQ(no_label.status().code(), StatusCode::kIoError) << no_label.status().ToString();
+  EXPECT_NE(no_label.status().message().find("no backup_label"), std::string::npos)
+      << no_label.status().ToString();
 }
 
 }  // namespace

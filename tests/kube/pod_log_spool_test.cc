@@ -56,7 +56,7 @@ class PodSpoolDrainTest : public ::testing::Test {
       deleted_.push_back(req.get_param_value("name"));
       res.status = 204;
     });
-    ASSERT_TRUE(agent_.Start());
+    ASSERT_TRUE(agent_.Start()) << agent_.error();
     ASSERT_TRUE(storage::WalArchive::Create(root_ / "repo", kArchive).ok());
     auto archive = storage::WalArchive::Open(root_ / "repo", kArchive);
     ASSERT_TRUE(archive.ok());
@@ -80,13 +80,14 @@ class PodSpoolDrainTest : public ::testing::Test {
   bool Stored(const std::string& name) { return archive_->RawSize(name).ok(); }
 
   TempDir root_;
-  FakeAgent agent_{root_ / "agent"};
   std::optional<storage::WalArchive> archive_;
   std::mutex mu_;
   json listing_ = {{"archiveId", kArchive}, {"files", json::array()}};  // guarded by mu_
   std::map<std::string, std::string> files_;                            // guarded by mu_
   std::vector<std::string> deleted_;                                    // guarded by mu_
   std::atomic<int> file_delay_ms_{0};
+  // Last: destroyed (stopped) first, before what its routes use.
+  FakeAgent agent_{root_ / "agent"};
 };
 
 TEST_F(PodSpoolDrainTest, OnlyWhatAServerWritesIsStoredAndTheRestIsNamedAndLeft) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -113,6 +114,9 @@ Result<MariaConnection> ConnectForBackup(const MariaInstance& instance) {
                                                   instance.name(), connected.status().message()),
                                       "start it before backing it up");
   }
+  // Idle while mariadb-backup runs, and a tenant may set wait_timeout: the connection must
+  // outlive the backup to set back what it changed (and to end its stages).
+  RETURN_IF_ERROR(connected->Query("SET SESSION wait_timeout = 31536000").status());
   return connected;
 }
 
@@ -150,40 +154,65 @@ Status ReadMariaBackupBinlogInfo(const MariaInstance& instance, const std::strin
   return Status::Ok();
 }
 
-// A server-wide setting of the tenant's changed for a backup's while and set back after
-// (left changed if that fails: each use below is the safer value, and the option file has
-// the tenant's again at the server's next start). The variable is one of ours, never input;
-// the tenant's value is set back only if it reads as a number.
+// A server-wide setting of the tenant's changed for a backup's while and set back after,
+// unless somebody changed it meanwhile (left changed if that fails: each use below is the
+// safer value, and the option file has the tenant's again at the server's next start). The
+// variable is one of ours, never input; the tenant's value is set back only if it reads as
+// a number.
 class TemporaryGlobal {
  public:
-  // `variable` set to `value` while this lives, if `needed` says so of its current value.
-  static Result<TemporaryGlobal> Set(MariaConnection& conn, const std::string& variable,
-                                     const std::string& value,
+  // `variable` set to `value` while this lives, if `needed` says so of its current value;
+  // `instance` names the server in errors.
+  static Result<TemporaryGlobal> Set(MariaConnection& conn, const std::string& instance,
+                                     const std::string& variable, const std::string& value,
                                      const std::function<bool(const std::string&)>& needed) {
-    ASSIGN_OR_RETURN(std::string current, conn.QueryValue("SELECT @@GLOBAL." + variable));
-    if (!needed(current) || current.empty() ||
-        current.find_first_not_of("0123456789") != std::string::npos) {
-      return TemporaryGlobal(nullptr, "", "");
+    auto context = [&](const Status& st) {
+      return st.WithContext(
+          fmt::format("set {} = {} for a backup of instance '{}'", variable, value, instance));
+    };
+    auto current = conn.QueryValue("SELECT @@GLOBAL." + variable);
+    if (!current.ok()) return context(current.status());
+    if (!needed(*current) || current->empty() ||
+        current->find_first_not_of("0123456789") != std::string::npos) {
+      return TemporaryGlobal(nullptr, "", "", "", "");
     }
-    RETURN_IF_ERROR(conn.Query(fmt::format("SET GLOBAL {} = {}", variable, value)).status());
-    return TemporaryGlobal(&conn, variable, current);
+    if (Status set = conn.Query(fmt::format("SET GLOBAL {} = {}", variable, value)).status();
+        !set.ok()) {
+      return context(set);
+    }
+    return TemporaryGlobal(&conn, instance, variable, value, *current);
   }
   TemporaryGlobal(TemporaryGlobal&& other) noexcept
       : conn_(std::exchange(other.conn_, nullptr)),
+        instance_(std::move(other.instance_)),
         variable_(std::move(other.variable_)),
+        ours_(std::move(other.ours_)),
         tenants_(std::move(other.tenants_)) {}
   TemporaryGlobal& operator=(TemporaryGlobal&&) = delete;
   ~TemporaryGlobal() {
     if (!conn_) return;
-    WarnIfError(conn_->Query(fmt::format("SET GLOBAL {} = {}", variable_, tenants_)).status(),
-                fmt::format("set {} back to the tenant's {} after a backup", variable_, tenants_));
+    WarnIfError(
+        conn_
+            ->Query(fmt::format("SET GLOBAL {0} = IF(@@GLOBAL.{0} = {1}, {2}, @@GLOBAL.{0})",
+                                variable_, ours_, tenants_))
+            .status(),
+        fmt::format("set {} back to the tenant's {} after a backup of instance '{}' (it "
+                    "stays {} until the server restarts or it is set by hand)",
+                    variable_, tenants_, instance_, ours_));
   }
 
  private:
-  TemporaryGlobal(MariaConnection* conn, std::string variable, std::string tenants)
-      : conn_(conn), variable_(std::move(variable)), tenants_(std::move(tenants)) {}
+  TemporaryGlobal(MariaConnection* conn, std::string instance, std::string variable,
+                  std::string ours, std::string tenants)
+      : conn_(conn),
+        instance_(std::move(instance)),
+        variable_(std::move(variable)),
+        ours_(std::move(ours)),
+        tenants_(std::move(tenants)) {}
   MariaConnection* conn_;  // null: nothing to set back
+  std::string instance_;
   std::string variable_;
+  std::string ours_;
   std::string tenants_;
 };
 
@@ -237,7 +266,7 @@ Result<MariaBackupInfo> BackupMariaDbByReflink(const MariaInstance& instance, Ma
     ReachKillPoint(KillPoint::kBackupMode);
     // What committed must be in the redo log before it is cloned (a restored copy has none
     // of the source's binlog to decide a crash's outcome).
-    RETURN_IF_ERROR(WriteRedoOfCommits(conn));
+    RETURN_IF_ERROR(WriteRedoOfCommits(conn, instance.name()));
     RETURN_IF_ERROR(storage::ClonePath(redo_path, redo_clone));
     ASSIGN_OR_RETURN(std::string lsn_now, conn.GlobalStatus("Innodb_lsn_current"));
     info.end_lsn = std::stoull(lsn_now);
@@ -475,10 +504,10 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
 
 }  // namespace
 
-Status WriteRedoOfCommits(MariaConnection& conn) {
+Status WriteRedoOfCommits(MariaConnection& conn, const std::string& instance) {
   // FLUSH ENGINE LOGS writes the buffer at 1 and 2 (measured: at 0 it does not).
   ASSIGN_OR_RETURN(TemporaryGlobal written,
-                   TemporaryGlobal::Set(conn, "innodb_flush_log_at_trx_commit", "2",
+                   TemporaryGlobal::Set(conn, instance, "innodb_flush_log_at_trx_commit", "2",
                                         [](const std::string& now) { return now == "0"; }));
   return conn.Query("FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS").status();
 }
@@ -530,7 +559,7 @@ Result<MariaBackupInfo> BackupMaria(const MariaInstance& instance, storage::Repo
     // not do for that long (measured: it gives up): the buffer written every second while
     // it runs.
     ASSIGN_OR_RETURN(TemporaryGlobal prompt,
-                     TemporaryGlobal::Set(conn, "innodb_flush_log_at_timeout", "1",
+                     TemporaryGlobal::Set(conn, instance.name(), "innodb_flush_log_at_timeout", "1",
                                           [](const std::string& now) { return now != "1"; }));
     info = BackupByMariaBackup(instance, repo, name, progress);
   }

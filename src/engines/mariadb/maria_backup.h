@@ -99,7 +99,7 @@ Result<std::unique_ptr<MariaInstance>> RestoreMariaFilled(const InstanceSpec& sp
 // the setting is 2 for the flush and the tenant's again after it. (mariadb-backup never lacks
 // a commit: it waits for the log to reach the server's LSN; BackupMaria has the tenant's
 // innodb_flush_log_at_timeout at 1 s while it runs, so that it does not wait in vain.)
-Status WriteRedoOfCommits(MariaConnection& conn);
+Status WriteRedoOfCommits(MariaConnection& conn, const std::string& instance);
 
 // CHECK TABLE on every base table of every database: the names of tables not OK, with the
 // server's message, or an empty list.

@@ -90,6 +90,11 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
   if (Status st = conn.Query("SET SESSION lock_wait_timeout = 5").status(); !st.ok()) {
     return fail(st);
   }
+  // Idle while the snapshot is cut, and a tenant may set wait_timeout: the stages must last
+  // until End.
+  if (Status st = conn.Query("SET SESSION wait_timeout = 31536000").status(); !st.ok()) {
+    return fail(st);
+  }
   for (const char* stage : {"START", "FLUSH", "BLOCK_DDL"}) {
     if (Status st = conn.Query(fmt::format("BACKUP STAGE {}", stage)).status(); !st.ok()) {
       return fail(st);
@@ -99,7 +104,7 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
   const auto blocked_since = steady_clock::now();
   if (Status st = conn.Query("BACKUP STAGE BLOCK_COMMIT").status(); !st.ok()) return fail(st);
   // What committed is in the redo log on the storage before the snapshot is cut.
-  if (Status st = WriteRedoOfCommits(conn); !st.ok()) return fail(st);
+  if (Status st = WriteRedoOfCommits(conn, instance.name()); !st.ok()) return fail(st);
   // A storage snapshot copies the device, not the page cache: what the flushes wrote (and a
   // redo log written but not synced, innodb_flush_log_at_trx_commit = 2) onto the storage.
   {
