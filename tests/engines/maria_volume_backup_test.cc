@@ -272,5 +272,25 @@ TEST_F(MariaVolumeBackupTest, AMyIsamTableWrittenAllAlongIsHeldAndCopiedWhole) {
             std::to_string(held_from));
 }
 
+// A stage that cannot be had (here: another backup holds the server) fails the backup after
+// lock_wait_timeout (5 s) with what failed, instead of waiting behind it for a day (the
+// server's default), and leaves nothing queued.
+TEST_F(MariaVolumeBackupTest, ABackupThatCannotHaveItsStageFailsInSecondsAndLeavesNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartSource());
+  auto first = BeginMariaVolumeBackup(*source_, "first");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const auto asked = std::chrono::steady_clock::now();
+  auto second = BeginMariaVolumeBackup(*source_, "second");
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  ASSERT_FALSE(second.ok()) << "two backups held the server at once";
+  EXPECT_NE(second.status().message().find("volume backup of instance 'source'"), std::string::npos)
+      << second.status().ToString();
+  EXPECT_LT(waited, seconds(60)) << "the stage was waited for as long as the server's default";
+  ASSERT_TRUE((*first)->End().ok());
+  auto third = BeginMariaVolumeBackup(*source_, "third");
+  ASSERT_TRUE(third.ok()) << "the failed backup left a stage queued: " << third.status().ToString();
+  EXPECT_TRUE((*third)->End().ok());
+}
+
 }  // namespace
 }  // namespace dbaas::engines

@@ -81,8 +81,11 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
   facts.method = "backup-stage";
   ASSIGN_OR_RETURN(facts.server_version, conn.QueryValue("SELECT VERSION()"));
   const std::string what = fmt::format("volume backup of instance '{}'", instance.name());
+  bool started = false;  // BACKUP STAGE START granted: a stage to end on failure
   auto fail = [&](const Status& st) {
-    WarnIfError(conn.Query("BACKUP STAGE END").status(), "end the backup stages after a failure");
+    if (started) {
+      WarnIfError(conn.Query("BACKUP STAGE END").status(), "end the backup stages after a failure");
+    }
     return st.WithContext(what);
   };
   // A stage waits behind a long DDL for lock_wait_timeout (a day by default, the tenant's
@@ -99,6 +102,7 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
     if (Status st = conn.Query(fmt::format("BACKUP STAGE {}", stage)).status(); !st.ok()) {
       return fail(st);
     }
+    started = true;
   }
   // Commits queue behind BLOCK_COMMIT from the moment it is asked for.
   const auto blocked_since = steady_clock::now();
