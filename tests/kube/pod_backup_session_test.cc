@@ -49,8 +49,6 @@ class PodBackupSessionTest : public ::testing::Test {
     });
     ASSERT_TRUE(agent_.Start()) << agent_.error();
   }
-  void TearDown() override { agent_.Stop(); }
-
   // Begun for `engine`, ended with what the fake agent says; the time from asking for the
   // begin to the end's answer in `waited`.
   Result<kube_runtime::PodBackupEnd> BeginAndEnd(const std::string& engine, const json& end,

@@ -70,8 +70,6 @@ class PodSpoolDrainTest : public ::testing::Test {
     files_[name] = std::move(content);
   }
 
-  void TearDown() override { agent_.Stop(); }
-
   Result<storage::SpoolDrain> Drain(milliseconds budget = milliseconds(seconds(30))) {
     return kube_runtime::DrainPodSpool(agent_.client(), agent_.endpoint(), *archive_, kArchive, {},
                                        steady_clock::now() + budget);
