@@ -92,6 +92,9 @@ class Repository {
                    BlobCheck check = BlobCheck::kSha256) const;
   // Adds a finished pack's entries to the in-memory index.
   void AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries);
+  // Makes room in the index for `count` more blobs, so that adding them does not grow it
+  // step by step. Not concurrently with readers of the index, as AddPack.
+  void ExpectBlobs(size_t count) { blobs_.Reserve(blobs_.size() + count); }
 
   const std::vector<std::string>& pack_names() const { return pack_names_; }
   size_t blob_count() const { return blobs_.size(); }
