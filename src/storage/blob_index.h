@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/huge_page_allocator.h"
 #include "storage/pack_format.h"
 
 namespace dbaas::storage {
@@ -26,18 +27,23 @@ class BlobIndex {
   void Add(const BlobLocation& loc);
   // Valid until the next Add().
   const BlobLocation* Find(const BlobId& id) const;
+  // Starts loading the slot where `id` goes: a bulk Add() issues it some blobs ahead, so
+  // that its cache misses overlap.
+  void Prefetch(const BlobId& id) const;
 
   size_t size() const { return locations_.size(); }
-  std::vector<BlobLocation>::const_iterator begin() const { return locations_.begin(); }
-  std::vector<BlobLocation>::const_iterator end() const { return locations_.end(); }
+  auto begin() const { return locations_.begin(); }
+  auto end() const { return locations_.end(); }
 
  private:
   // The slot holding `id`, or the empty slot where it would go.
   size_t SlotOf(const BlobId& id) const;
   void Rehash(size_t slot_count);
 
-  std::vector<BlobLocation> locations_;
-  std::vector<uint32_t> slots_;  // 1 + an index into locations_; 0: empty
+  std::vector<BlobLocation, HugePageAllocator<BlobLocation>> locations_;
+  // Low 32 bits: 1 + an index into locations_ (0: empty); high 32: the blob's tag, so that
+  // a probe reads a location only for a likely match.
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> slots_;
 };
 
 }  // namespace dbaas::storage

@@ -221,9 +221,12 @@ void Repository::AddPack(const std::string& name, const std::vector<PackBlobEntr
     std::lock_guard lock(fds_mutex_);
     pack_fds_.emplace_back();
   }
-  for (const PackBlobEntry& e : entries) {
+  // The slots are random cache misses: each is asked for some blobs before it is needed.
+  constexpr size_t kPrefetchAhead = 16;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (i + kPrefetchAhead < entries.size()) blobs_.Prefetch(entries[i + kPrefetchAhead].id);
     // A blob may be in two packs (two writers raced, or a repack was cut off): either does.
-    blobs_.Add(BlobLocation{pack, e});
+    blobs_.Add(BlobLocation{pack, entries[i]});
   }
 }
 

@@ -1,6 +1,7 @@
 // The repository's blob index (storage/blob_index.h): every blob added is found where it was
-// added, through its growth; a blob added twice keeps its first location; ids that differ
-// only beyond the bytes hashed are told apart.
+// added, through its growth (into arrays on huge pages); a blob added twice keeps its first
+// location; ids that differ only beyond the bytes hashed, in the tag or beyond it, are told
+// apart.
 #include "storage/blob_index.h"
 
 #include <gtest/gtest.h>
@@ -63,6 +64,14 @@ TEST(BlobIndexTest, IdsThatShareTheirHashedBytesAreTwoBlobs) {
   BlobId c = a;
   c.bytes[20] ^= 1;
   EXPECT_EQ(index.Find(c), nullptr);
+  // The same hashed bytes and another tag (the slot's check before the location's).
+  BlobId d = a;
+  d.bytes[9] ^= 1;
+  EXPECT_EQ(index.Find(d), nullptr);
+  index.Add(At(d, 3, 3));
+  ASSERT_EQ(index.size(), 3u);
+  EXPECT_EQ(index.Find(d)->pack, 3u);
+  EXPECT_EQ(index.Find(a)->pack, 1u);
 }
 
 }  // namespace
