@@ -187,6 +187,26 @@ TEST_F(SnapshotTest, ADurableRestoreThatRunsOutOfSpaceSaysSo) {
   EXPECT_NE(r.status().message().find("/out/"), std::string::npos) << r.status().ToString();
 }
 
+// A restore cuts its ranges from the files' sizes and the snapshot's chunk size, then reads
+// each file's list: a list that does not match them fails the restore, naming the file, and
+// leaves the target empty.
+TEST_F(SnapshotTest, AChunkListThatDisagreesWithTheChunkSizeFailsTheRestore) {
+  Manifest m = Snapshot();
+  for (uint32_t wrong : {8192u, 32768u}) {
+    Manifest bad = m;
+    bad.chunk_size = wrong;
+    RestoreOptions o;
+    o.target = tmp_ / ("out" + std::to_string(wrong));
+    auto r = RestoreSnapshot(*repo_, bad, o);
+    ASSERT_FALSE(r.ok()) << wrong;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("base/1/"), std::string::npos) << r.status().ToString();
+    EXPECT_TRUE(fs::is_empty(o.target)) << wrong;
+  }
+  Restore(m, tmp_ / "out");  // the snapshot itself restores
+  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+}
+
 TEST_F(SnapshotTest, DeduplicatesIdenticalContent) {
   Manifest m = Snapshot();
   // "copy" equals "1259": its chunks are stored once; "text" is one repeated chunk.
