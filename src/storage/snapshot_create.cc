@@ -180,7 +180,9 @@ class BlobSink {
   }
 
   // Adds the finished packs to the repository's index (their entries read back from the
-  // packs, which were synced and checked when written); returns (blobs, bytes) added. The
+  // packs, which were synced and checked when written); returns (blobs, bytes) added. A
+  // pack that cannot be read back fails the snapshot with the packs before it indexed:
+  // they are whole and durable, garbage for gc if no snapshot comes to use them. The
   // index grows once, to its final size: growing step by step held the old and the new
   // array together (25 MB of index at 170,000 blobs), and the claims go first.
   Result<std::pair<uint64_t, uint64_t>> Publish() {
@@ -510,6 +512,17 @@ Status StoreExtraFiles(Repository& repo, BlobSink& sink, Manifest& m,
   return Status::Ok();
 }
 
+// Whether every chunk of `chunks` but the last has `chunk_size` bytes (and the last at most).
+bool OfChunkSize(const std::vector<ChunkRef>& chunks, uint32_t chunk_size) {
+  if (chunks.empty() || chunks.back().length == 0 || chunks.back().length > chunk_size) {
+    return false;
+  }
+  for (size_t c = 0; c + 1 < chunks.size(); ++c) {
+    if (chunks[c].length != chunk_size) return false;
+  }
+  return true;
+}
+
 // What to do with each chunk of a changed file when the change map names `ranges`: the
 // chunks the parent does not have whole (the file grew or shrank there) are read whole
 // (true); the chunks the ranges touch get a patch plan in `work.patches`; every other slot
@@ -653,7 +666,10 @@ Status CreateRepositorySnapshot(Repository& repo, SourceTree& tree, const Create
     work->chunk_count = count;
     std::vector<bool> read(count, true);
     const size_t tasks_before = tasks.size(), patch_tasks_before = patch_tasks.size();
-    if (map && !o.full_read && !work->parent_chunks.empty()) {
+    // The map names byte ranges, and PlanChunks finds their chunks by offset: only in a
+    // parent list of this repository's chunk size (one kept from a snapshot pulled from a
+    // repository of another size is read whole).
+    if (map && !o.full_read && OfChunkSize(work->parent_chunks, chunk_size)) {
       if (auto ranges = map->ChangedRanges(e, *before)) {
         work->chunks.resize(count);  // PlanChunks fills the unchanged chunks' slots
         read = PlanChunks(*ranges, *work, chunk_size);
@@ -693,10 +709,11 @@ Status CreateRepositorySnapshot(Repository& repo, SourceTree& tree, const Create
   // hashed and stored as a delta of its parent's.
   auto list_file = [&](FileWork& work, unsigned t) -> Status {
     work.listed = true;
-    if (work.vanished) return Status::Ok();
-    std::vector<ChunkRef> chunks = CollectChunks(work, chunk_size);
+    std::vector<ChunkRef> chunks;
+    if (!work.vanished) chunks = CollectChunks(work, chunk_size);
     std::vector<ChunkRef>().swap(work.chunks);  // moved from: its capacity goes too
     std::vector<ChunkRef>().swap(work.parent_chunks);
+    if (work.vanished) return Status::Ok();
     if (chunks.empty()) return Status::Ok();  // truncated to nothing
     std::string list = EncodeChunkList(chunks);
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(list.data()), list.size());

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -31,6 +32,24 @@ constexpr uint64_t kRangeBytes = 4ull << 20;
 // cache, where one syncfs at the end writes them together.
 constexpr uint64_t kDirectAtLeast = 1ull << 20;
 
+// A file's chunk list and where each chunk starts. Every chunk but a file's last has the
+// chunk size of the snapshot that made the list, usually this snapshot's; a list kept from
+// a parent made with another chunk size (a snapshot pulled from elsewhere) has its own, and
+// its chunks are then found by their offsets.
+struct FileChunks {
+  std::vector<ChunkRef> chunks;
+  std::vector<uint64_t> starts;  // each chunk's offset; empty when all are of `uniform` size
+  uint64_t uniform = 0;
+
+  // The first chunk that starts at or after `offset`.
+  size_t FirstAtOrAfter(uint64_t offset) const {
+    if (starts.empty()) return static_cast<size_t>((offset + uniform - 1) / uniform);
+    return static_cast<size_t>(std::lower_bound(starts.begin(), starts.end(), offset) -
+                               starts.begin());
+  }
+  uint64_t StartOf(size_t c) const { return starts.empty() ? c * uniform : starts[c]; }
+};
+
 struct FileTask {
   const TreeEntry* entry;
   bool direct = false;  // written with O_DIRECT
@@ -42,16 +61,16 @@ struct FileTask {
   // last: a restore holds the lists of the files being written, not of the whole tree (at
   // pgbench scale 700, 196,000 chunks: 14 MB held for the whole restore).
   std::shared_ptr<std::mutex> list_mutex = std::make_shared<std::mutex>();
-  std::shared_ptr<const std::vector<ChunkRef>> chunks;
-  std::shared_ptr<std::atomic<size_t>> ranges_left = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<const FileChunks> chunks;
+  uint64_t range_count = 0;  // its ranges (0: nothing to write)
+  std::shared_ptr<std::atomic<uint64_t>> ranges_left = std::make_shared<std::atomic<uint64_t>>(0);
 };
 
-// A run of consecutive chunks of one file, about kRangeBytes long.
+// A range of one file: the chunks that start in [offset, end), about kRangeBytes.
 struct ChunkRange {
   size_t file;
-  size_t first_chunk;
-  size_t chunk_count;
   uint64_t offset;
+  uint64_t end;
 };
 
 struct ThreadState {
@@ -69,6 +88,7 @@ class Restorer {
   }
 
   Status Run() {
+    if (m_.kind != SnapshotKind::kThin) RETURN_IF_ERROR(CheckLists());
     if (o_.delta) RETURN_IF_ERROR(RemoveExtraneous());
     RETURN_IF_ERROR(MakeDirectories());
     if (m_.kind == SnapshotKind::kThin) {
@@ -141,6 +161,26 @@ class Restorer {
     return fd;
   }
 
+  // Before anything in the target changes: a chunk size, and every file with bytes has a
+  // chunk list the repository holds (each list's content is checked as it is read).
+  Status CheckLists() const {
+    if (m_.chunk_size == 0) {
+      return Status::Corruption(fmt::format("snapshot {} has no chunk size", m_.id));
+    }
+    for (const TreeEntry& e : m_.entries) {
+      if (e.type != EntryType::kFile) continue;
+      if (e.size > 0 && !e.chunks) {
+        return Status::Corruption(fmt::format("'{}' has {} bytes but no chunk list in snapshot {}",
+                                              e.path, e.size, m_.id));
+      }
+      if (e.chunks && !repo_.HasBlob(*e.chunks)) {
+        return Status::Corruption(fmt::format(
+            "the chunk list of '{}' ({}) is not in the repository", e.path, e.chunks->Hex()));
+      }
+    }
+    return Status::Ok();
+  }
+
   Status WriteFiles() {
     std::vector<FileTask> files;
     for (const TreeEntry& e : m_.entries) {
@@ -152,36 +192,39 @@ class Restorer {
       }
     }
     stats_.files = files.size();
-    // Ranges of whole chunks, cut from the files' sizes: every chunk of a snapshot but a
-    // file's last has the snapshot's chunk size (checked as each list is read). Large files'
-    // ranges first, then small files': the data of the large files is written while the
-    // files are being created (see CreateFiles).
     const uint64_t chunk_size = m_.chunk_size;
-    if (chunk_size == 0) {
-      return Status::Corruption(fmt::format("snapshot {} has no chunk size", m_.id));
-    }
-    const uint64_t chunks_per_range = std::max<uint64_t>(1, kRangeBytes / chunk_size);
-    std::vector<ChunkRange> large, small;
-    uint64_t total_bytes = 0;
+    // Ranges cut from the files' sizes, counted rather than listed (a range is found from its
+    // number): large files' first, then small files', so that the data of the large files is
+    // written while the files are being created (see CreateFiles).
+    const uint64_t range_bytes = std::max<uint64_t>(1, kRangeBytes / chunk_size) * chunk_size;
+    std::vector<size_t> order;
     for (size_t i = 0; i < files.size(); ++i) {
-      const TreeEntry& e = *files[i].entry;
-      std::vector<ChunkRange>& out = e.size > kRangeBytes ? large : small;
-      const uint64_t count = e.chunks ? (e.size + chunk_size - 1) / chunk_size : 0;
-      if (count == 0) out.push_back({i, 0, 0, 0});
-      for (uint64_t first = 0; first < count; first += chunks_per_range) {
-        out.push_back({i, first, std::min(chunks_per_range, count - first), first * chunk_size});
-      }
-      *files[i].ranges_left = count == 0 ? 0 : (count + chunks_per_range - 1) / chunks_per_range;
-      total_bytes += e.size;
+      if (files[i].entry->size > kRangeBytes) order.push_back(i);
     }
-    std::vector<ChunkRange> ranges = std::move(large);
-    ranges.insert(ranges.end(), small.begin(), small.end());
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (files[i].entry->size <= kRangeBytes) order.push_back(i);
+    }
+    std::vector<uint64_t> first_item(order.size() + 1, 0);  // of each file in `order`
+    uint64_t total_bytes = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+      FileTask& f = files[order[k]];
+      f.range_count = (f.entry->size + range_bytes - 1) / range_bytes;
+      *f.ranges_left = f.range_count;
+      // An empty file is one item: it is created, nothing written.
+      first_item[k + 1] = first_item[k] + std::max<uint64_t>(1, f.range_count);
+      total_bytes += f.entry->size;
+    }
     if (o_.progress) o_.progress->total_bytes = total_bytes;
     // Item 0 creates the files; the others are the ranges, each waiting for its file.
     FileStates states(files.size());
-    return ParallelFor(ranges.size() + 1, threads_, [&](size_t i, unsigned t) -> Status {
-      if (i == 0) return CreateFiles(files, ranges, states);
-      const ChunkRange& r = ranges[i - 1];
+    return ParallelFor(first_item.back() + 1, threads_, [&](size_t i, unsigned t) -> Status {
+      if (i == 0) return CreateFiles(files, order, states);
+      const uint64_t item = i - 1;
+      const size_t k = static_cast<size_t>(
+          std::upper_bound(first_item.begin(), first_item.end(), item) - first_item.begin() - 1);
+      const size_t file = order[k];
+      const uint64_t offset = (item - first_item[k]) * range_bytes;
+      const ChunkRange r{file, offset, std::min(offset + range_bytes, files[file].entry->size)};
       states.Wait(r.file);
       if (states.Failed(r.file)) return Status::Ok();  // CreateFiles or a writer says why
       Status written = WriteRange(files[r.file], r, *state_[t]);
@@ -190,31 +233,36 @@ class Restorer {
     });
   }
 
-  // The chunk list of `f`, read by the first range to ask for it, and checked against the
-  // file's size and the snapshot's chunk size.
-  Result<std::shared_ptr<const std::vector<ChunkRef>>> ChunksOf(FileTask& f, ThreadState& st) {
+  // The chunk list of `f`, read by the first range to ask for it, and checked: its chunks
+  // add up to the file's size; where each starts is kept unless all but the last have the
+  // snapshot's chunk size.
+  Result<std::shared_ptr<const FileChunks>> ChunksOf(FileTask& f, ThreadState& st) {
     std::lock_guard lock(*f.list_mutex);
     if (f.chunks) return f.chunks;
-    ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, repo_.ReadChunkList(*f.entry->chunks, st.codec));
-    const uint64_t count = (f.entry->size + m_.chunk_size - 1) / m_.chunk_size;
-    if (chunks.size() != count) {
-      return Status::Corruption(fmt::format("'{}' has {} chunks in its list, not {}", f.entry->path,
-                                            chunks.size(), count));
-    }
+    auto fc = std::make_shared<FileChunks>();
+    ASSIGN_OR_RETURN(fc->chunks, repo_.ReadChunkList(*f.entry->chunks, st.codec));
+    const std::vector<ChunkRef>& chunks = fc->chunks;
     uint64_t total = 0;
+    bool uniform =
+        !chunks.empty() && chunks.back().length > 0 && chunks.back().length <= m_.chunk_size;
     for (size_t c = 0; c < chunks.size(); ++c) {
-      if (c + 1 < chunks.size() && chunks[c].length != m_.chunk_size) {
-        return Status::Corruption(
-            fmt::format("chunk {} of '{}' has {} bytes, not the snapshot's chunk size {}", c,
-                        f.entry->path, chunks[c].length, m_.chunk_size));
-      }
+      if (c + 1 < chunks.size() && chunks[c].length != m_.chunk_size) uniform = false;
       total += chunks[c].length;
     }
     if (total != f.entry->size) {
       return Status::Corruption(fmt::format("chunks of '{}' add up to {} bytes, not {}",
                                             f.entry->path, total, f.entry->size));
     }
-    f.chunks = std::make_shared<const std::vector<ChunkRef>>(std::move(chunks));
+    fc->uniform = m_.chunk_size;
+    if (!uniform) {
+      fc->starts.reserve(chunks.size());
+      uint64_t at = 0;
+      for (const ChunkRef& c : chunks) {
+        fc->starts.push_back(at);
+        at += c.length;
+      }
+    }
+    f.chunks = std::move(fc);
     return f.chunks;
   }
 
@@ -249,17 +297,17 @@ class Restorer {
     std::atomic<bool> abandoned_{false};
   };
 
-  Status CreateFiles(const std::vector<FileTask>& files, const std::vector<ChunkRange>& ranges,
+  // Creates the files in `order`, the order their ranges are handed out.
+  Status CreateFiles(const std::vector<FileTask>& files, const std::vector<size_t>& order,
                      FileStates& states) {
     Status failed;
-    for (const ChunkRange& r : ranges) {
-      if (states.Created(r.file) || states.Failed(r.file)) continue;
+    for (size_t file : order) {
       if (failed.ok() && !states.abandoned()) {
-        auto fd = OpenTarget(*files[r.file].entry, O_WRONLY);
+        auto fd = OpenTarget(*files[file].entry, O_WRONLY);
         if (!fd.ok()) failed = fd.status();
       }
       bool created = failed.ok() && !states.abandoned();
-      states.Set(r.file, created ? FileStates::kCreated : FileStates::kFailed);
+      states.Set(file, created ? FileStates::kCreated : FileStates::kFailed);
     }
     return failed;
   }
@@ -333,17 +381,21 @@ class Restorer {
   Status WriteRange(FileTask& f, const ChunkRange& r, ThreadState& st) {
     bool direct = f.direct;
     ASSIGN_OR_RETURN(UniqueFd fd, OpenForWrite(f, direct));
-    if (r.chunk_count == 0) return Status::Ok();  // an empty file: created, nothing to write
-    ASSIGN_OR_RETURN(std::shared_ptr<const std::vector<ChunkRef>> chunks, ChunksOf(f, st));
+    if (f.range_count == 0) return Status::Ok();  // an empty file: created, nothing to write
+    ASSIGN_OR_RETURN(std::shared_ptr<const FileChunks> chunks, ChunksOf(f, st));
     RETURN_IF_ERROR(WriteChunks(f, r, *chunks, fd.get(), direct, st));
     RangeDone(f);
     return Status::Ok();
   }
 
-  Status WriteChunks(const FileTask& f, const ChunkRange& r, const std::vector<ChunkRef>& chunks,
-                     int fd, bool& direct, ThreadState& st) {
+  // Writes the chunks of `r`: those that start in it (the last may run past its end).
+  Status WriteChunks(const FileTask& f, const ChunkRange& r, const FileChunks& fc, int fd,
+                     bool& direct, ThreadState& st) {
     std::string path = Target(f.entry->path);
-    uint64_t offset = r.offset;
+    const std::vector<ChunkRef>& chunks = fc.chunks;
+    const size_t first = fc.FirstAtOrAfter(r.offset), last = fc.FirstAtOrAfter(r.end);
+    if (first >= last) return Status::Ok();  // no chunk starts here (a long one covers it)
+    uint64_t offset = fc.StartOf(first);
     st.range.clear();
     uint64_t range_offset = offset;  // where st.range will be written
     auto flush = [&]() -> Status {
@@ -354,7 +406,7 @@ class Restorer {
       st.range.clear();
       return Status::Ok();
     };
-    for (size_t c = r.first_chunk; c < r.first_chunk + r.chunk_count; ++c) {
+    for (size_t c = first; c < last; ++c) {
       const ChunkRef& chunk = chunks[c];
       bool decoded = false;
       if (o_.delta) {

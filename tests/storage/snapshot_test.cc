@@ -187,24 +187,69 @@ TEST_F(SnapshotTest, ADurableRestoreThatRunsOutOfSpaceSaysSo) {
   EXPECT_NE(r.status().message().find("/out/"), std::string::npos) << r.status().ToString();
 }
 
-// A restore cuts its ranges from the files' sizes and the snapshot's chunk size, then reads
-// each file's list: a list that does not match them fails the restore, naming the file, and
-// leaves the target empty.
-TEST_F(SnapshotTest, AChunkListThatDisagreesWithTheChunkSizeFailsTheRestore) {
+// A restore cuts its ranges from the files' sizes and the snapshot's chunk size and finds
+// the chunks that start in each; a list of another chunk size (one kept from a parent pulled
+// from a repository of another size) is found by its chunks' offsets, byte for byte.
+TEST_F(SnapshotTest, ListsOfAnotherChunkSizeRestoreByteForByte) {
+  WriteFile(source_ + "/base/1/large", RandomBytes((9u << 20) + 4095, 50));  // 3 ranges
   Manifest m = Snapshot();
-  for (uint32_t wrong : {8192u, 32768u}) {
-    Manifest bad = m;
-    bad.chunk_size = wrong;
-    RestoreOptions o;
-    o.target = tmp_ / ("out" + std::to_string(wrong));
-    auto r = RestoreSnapshot(*repo_, bad, o);
-    ASSERT_FALSE(r.ok()) << wrong;
-    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
-    EXPECT_NE(r.status().message().find("base/1/"), std::string::npos) << r.status().ToString();
-    EXPECT_TRUE(fs::is_empty(o.target)) << wrong;
+  for (uint32_t other : {8192u, 16000u, 32768u, 8u << 20}) {
+    Manifest stamped = m;  // the lists have 16,384-byte chunks
+    stamped.chunk_size = other;
+    for (bool sync : {false, true}) {
+      RestoreOptions o;
+      o.target = tmp_ / ("out" + std::to_string(other) + (sync ? "s" : ""));
+      o.sync = sync;
+      auto r = RestoreSnapshot(*repo_, stamped, o);
+      ASSERT_TRUE(r.ok()) << other << ": " << r.status().ToString();
+      EXPECT_EQ(r->bytes_written, m.stats.logical_bytes) << other;
+      EXPECT_EQ(DiffTrees(source_, o.target), "") << other;
+    }
   }
-  Restore(m, tmp_ / "out");  // the snapshot itself restores
-  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+}
+
+// What a restore can check before it writes is checked before it writes: a file with bytes
+// and no list, a list the repository does not have. A delta restore onto a tree then
+// changes nothing in it. A list whose chunks do not add up to the file's size fails the
+// restore, naming the file.
+TEST_F(SnapshotTest, AManifestThatDisagreesWithItsListsFailsTheRestore) {
+  Manifest m = Snapshot();
+  Restore(m, tmp_ / "out");
+  WriteFile(tmp_ / "out/text", "changed since");
+  auto entry = [](Manifest& bad, const std::string& path) -> TreeEntry& {
+    for (TreeEntry& e : bad.entries) {
+      if (e.path == path) return e;
+    }
+    ADD_FAILURE() << path;
+    return bad.entries.front();
+  };
+  Manifest no_list = m, missing_list = m, wrong_size = m;
+  entry(no_list, "base/1/1259").chunks.reset();
+  entry(missing_list, "base/1/copy").chunks = Sha256("no such list");
+  entry(wrong_size, "text").size += 1;
+  struct Case {
+    const Manifest* manifest;
+    std::string names;
+  };
+  for (const Case& c : {Case{&no_list, "'base/1/1259' has 300000 bytes but no chunk list"},
+                        Case{&missing_list, "the chunk list of 'base/1/copy'"},
+                        Case{&wrong_size, "chunks of 'text' add up to 100000 bytes, not 100001"}}) {
+    RestoreOptions o;
+    o.target = tmp_ / "out";
+    o.delta = true;
+    o.threads = 1;
+    auto r = RestoreSnapshot(*repo_, *c.manifest, o);
+    ASSERT_FALSE(r.ok()) << c.names;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(c.names), std::string::npos) << r.status().ToString();
+    if (c.manifest != &wrong_size) {  // refused before anything was written
+      EXPECT_EQ(ReadFile(tmp_ / "out/text"), "changed since") << c.names;
+    }
+    o.target = tmp_ / "fresh";
+    o.delta = false;
+    EXPECT_FALSE(RestoreSnapshot(*repo_, *c.manifest, o).ok()) << c.names;
+    EXPECT_TRUE(fs::is_empty(o.target)) << c.names;
+  }
 }
 
 TEST_F(SnapshotTest, DeduplicatesIdenticalContent) {
