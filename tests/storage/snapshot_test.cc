@@ -333,6 +333,33 @@ CreateOptions WithMap(std::string path, std::vector<ByteRange> ranges, bool chec
   return o;
 }
 
+// A parent whose lists are of another chunk size (as one pulled from a repository made
+// with another --chunk-size): a change map's ranges are planned only over lists of the
+// repository's own size, so the changed file is read whole, never given the parent's chunk
+// at the same index from another offset; the restore of both is byte for byte.
+TEST_F(SnapshotTest, AParentOfAnotherChunkSizeIsNotPlannedByPages) {
+  std::string path = source_ + "/base/1/16384";
+  WriteFile(path, RandomBytes(5 * 16384, 9));  // 5 chunks of 16 KiB in the parent
+  Manifest first = Snapshot();
+  std::string config = ReadFile(repo_path_ + "/config.json");
+  size_t at = config.find("16384");
+  ASSERT_NE(at, std::string::npos) << config;
+  WriteFile(repo_path_ + "/config.json", config.replace(at, 5, "65536"));
+  Reopen();
+  // A change in the first 64 KiB chunk, and a map naming just it: planned by pages over the
+  // parent's list, the second chunk (16 KiB at offset 64 KiB) would be the parent's second
+  // (at offset 16 KiB), of the same length.
+  Poke(path, 0, RandomBytes(100, 10));
+  Manifest second = Snapshot(WithMap("base/1/16384", {{0, 100}}));
+  EXPECT_EQ(second.parent, first.id);
+  EXPECT_EQ(second.stats.partial_files, 0u);
+  EXPECT_EQ(second.stats.read_bytes, 5u * 16384u);
+  Restore(second, tmp_ / "out");
+  EXPECT_EQ(DiffTrees(source_, tmp_ / "out"), "");
+  Restore(first, tmp_ / "first");
+  EXPECT_EQ(ReadFile(tmp_ / "first/text"), std::string(100000, 'a'));
+}
+
 TEST_F(SnapshotTest, ChangeMapReadsOnlyTheRangesItNamesAndWhatGrew) {
   std::string path = source_ + "/base/1/16384";
   WriteFile(path, RandomBytes(8 << 20, 7));
