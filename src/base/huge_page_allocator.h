@@ -31,9 +31,20 @@ class HugePageAllocator {
     if (bytes < kHugePage) {
       return static_cast<T*>(::operator new (bytes, std::align_val_t{alignof(T)}));
     }
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: without it, 4 KiB pages
+    // Mapped one huge page larger and trimmed to a 2 MiB boundary: an unaligned mapping's
+    // first and last pieces could only have 4 KiB pages.
+    const size_t length = MappedLength(bytes);
+    void* map = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) throw std::bad_alloc();
+    const uintptr_t start = reinterpret_cast<uintptr_t>(map);
+    const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > start) ::munmap(map, aligned - start);
+    if (start + kHugePage > aligned) {
+      ::munmap(reinterpret_cast<void*>(aligned + length), start + kHugePage - aligned);
+    }
+    void* p = reinterpret_cast<void*>(aligned);
+    ::madvise(p, length, MADV_HUGEPAGE);  // advice only: without it, 4 KiB pages
     return static_cast<T*>(p);
   }
 
@@ -42,13 +53,18 @@ class HugePageAllocator {
     if (bytes < kHugePage) {
       ::operator delete (p, std::align_val_t{alignof(T)});
     } else {
-      ::munmap(p, bytes);
+      ::munmap(p, MappedLength(bytes));
     }
   }
 
   template <typename U>
   bool operator==(const HugePageAllocator<U>&) const {
     return true;
+  }
+
+ private:
+  static size_t MappedLength(size_t bytes) {
+    return (bytes + kHugePage - 1) / kHugePage * kHugePage;
   }
 };
 
