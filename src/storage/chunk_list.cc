@@ -85,4 +85,14 @@ Result<std::vector<ChunkRef>> ParseChunkList(std::span<const uint8_t> data) {
   return chunks;
 }
 
+bool OfChunkSize(const std::vector<ChunkRef>& chunks, uint64_t chunk_size) {
+  if (chunks.empty() || chunks.back().length == 0 || chunks.back().length > chunk_size) {
+    return false;
+  }
+  for (size_t c = 0; c + 1 < chunks.size(); ++c) {
+    if (chunks[c].length != chunk_size) return false;
+  }
+  return true;
+}
+
 }  // namespace dbaas::storage

@@ -24,6 +24,10 @@ struct ChunkRef {
 };
 
 std::string EncodeChunkList(const std::vector<ChunkRef>& chunks);
+// Whether every chunk of `chunks` but the last has `chunk_size` bytes and the last 1 to
+// `chunk_size`: a list cut with that size, whose chunks are found by their index. A list kept
+// from a parent made with another chunk size is not (docs/formats/repository.md).
+bool OfChunkSize(const std::vector<ChunkRef>& chunks, uint64_t chunk_size);
 Result<std::vector<ChunkRef>> ParseChunkList(std::span<const uint8_t> data);
 
 }  // namespace dbaas::storage

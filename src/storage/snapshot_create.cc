@@ -512,17 +512,6 @@ Status StoreExtraFiles(Repository& repo, BlobSink& sink, Manifest& m,
   return Status::Ok();
 }
 
-// Whether every chunk of `chunks` but the last has `chunk_size` bytes (and the last at most).
-bool OfChunkSize(const std::vector<ChunkRef>& chunks, uint32_t chunk_size) {
-  if (chunks.empty() || chunks.back().length == 0 || chunks.back().length > chunk_size) {
-    return false;
-  }
-  for (size_t c = 0; c + 1 < chunks.size(); ++c) {
-    if (chunks[c].length != chunk_size) return false;
-  }
-  return true;
-}
-
 // What to do with each chunk of a changed file when the change map names `ranges`: the
 // chunks the parent does not have whole (the file grew or shrank there) are read whole
 // (true); the chunks the ranges touch get a patch plan in `work.patches`; every other slot
@@ -709,12 +698,10 @@ Status CreateRepositorySnapshot(Repository& repo, SourceTree& tree, const Create
   // hashed and stored as a delta of its parent's.
   auto list_file = [&](FileWork& work, unsigned t) -> Status {
     work.listed = true;
-    std::vector<ChunkRef> chunks;
-    if (!work.vanished) chunks = CollectChunks(work, chunk_size);
-    std::vector<ChunkRef>().swap(work.chunks);  // moved from: its capacity goes too
+    std::vector<ChunkRef> chunks = CollectChunks(work, chunk_size);  // takes the slots
     std::vector<ChunkRef>().swap(work.parent_chunks);
-    if (work.vanished) return Status::Ok();
-    if (chunks.empty()) return Status::Ok();  // truncated to nothing
+    // A vanished file is dropped from the snapshot; one truncated to nothing has no list.
+    if (work.vanished || chunks.empty()) return Status::Ok();
     std::string list = EncodeChunkList(chunks);
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(list.data()), list.size());
     BlobId id = Sha256(bytes);

@@ -243,18 +243,13 @@ class Restorer {
     ASSIGN_OR_RETURN(fc->chunks, repo_.ReadChunkList(*f.entry->chunks, st.codec));
     const std::vector<ChunkRef>& chunks = fc->chunks;
     uint64_t total = 0;
-    bool uniform =
-        !chunks.empty() && chunks.back().length > 0 && chunks.back().length <= m_.chunk_size;
-    for (size_t c = 0; c < chunks.size(); ++c) {
-      if (c + 1 < chunks.size() && chunks[c].length != m_.chunk_size) uniform = false;
-      total += chunks[c].length;
-    }
+    for (const ChunkRef& c : chunks) total += c.length;
     if (total != f.entry->size) {
       return Status::Corruption(fmt::format("chunks of '{}' add up to {} bytes, not {}",
                                             f.entry->path, total, f.entry->size));
     }
     fc->uniform = m_.chunk_size;
-    if (!uniform) {
+    if (!OfChunkSize(chunks, m_.chunk_size)) {
       fc->starts.reserve(chunks.size());
       uint64_t at = 0;
       for (const ChunkRef& c : chunks) {
