@@ -114,15 +114,14 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   spec.config = settings;
   spec.bin_dir = options.bin_dir;
   spec.runtime = agent->runtime_.get();
-  // The server archives its WAL into a spool on the volume, for the archive in the daemon's
-  // repository the Secret names; the daemon drains it through this agent (/v1/wal).
-  // MariaDB's binlog does not leave its pod yet: the daemon names no archive for it.
-  if (options.engine == "postgresql" &&
-      PathExists(JoinPath(options.secrets_dir, kube::kAgentWalArchiveFile))) {
+  // The server archives its log for the archive in the daemon's repository the Secret
+  // names, which the daemon drains through this agent (/v1/wal): PostgreSQL its WAL into a
+  // spool on the volume, MariaDB its binlog, kept until the daemon has stored it.
+  if (PathExists(JoinPath(options.secrets_dir, kube::kAgentWalArchiveFile))) {
     ASSIGN_OR_RETURN(spec.archiving.spool_archive_id,
                      ReadSecret(options.secrets_dir, kube::kAgentWalArchiveFile));
     RETURN_IF_ERROR(storage::ValidateArchiveId(spec.archiving.spool_archive_id));
-    if (options.dbaas_binary.empty()) {
+    if (options.engine == "postgresql" && options.dbaas_binary.empty()) {
       return Status::InvalidArgument(
           "the agent's own path is not known: the server could not "
           "archive its WAL through it");

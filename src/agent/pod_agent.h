@@ -25,11 +25,15 @@
 //   POST /v1/backups/:id/renew  extends its lease (a snapshot that takes long to cut)
 //   DELETE /v1/backups/:id      abandons it, or releases an ended one's log
 //   GET  /v1/wal                the WAL spool (the server archives into it on the volume):
-//                               {archiveId, files: [{name, size, regular}]}
+//                               {archiveId, files: [{name, size, regular}]}; a MariaDB
+//                               server's: the binlogs it finished (?closeAfter=S: the one
+//                               in progress closed once its first transaction is S s old)
 //   GET  /v1/wal/file?name=N    a spooled file's bytes (410 when gone); DELETE: the daemon
-//                               stored it (pod_agent_wal.cc, kube_runtime/pod_log_spool.h)
-//   POST /v1/wal/switch         {timeoutSeconds?}: the current segment closed and spooled
-//   POST /v1/wal/restore-point  {name}: a named restore point, spooled; {lsn}
+//                               stored it (pod_agent_wal.cc, kube_runtime/pod_log_spool.h),
+//                               a MariaDB server purges its binlogs up to it
+//   POST /v1/wal/switch         {timeoutSeconds?}: the current segment (binlog) closed and
+//                               spooled
+//   POST /v1/wal/restore-point  {name}: a named restore point, spooled; {lsn, gtid?}
 //
 // A backup whose lease runs out is abandoned (or released) by the agent itself (the daemon
 // died or lost the pod): the server never stays in backup mode, nor keeps WAL, for a daemon
@@ -52,10 +56,11 @@
 //   PUT  /v1/restore/file?path=P  a log file of the backup (the WAL from start to stop)
 //   PUT  /v1/restore/archive?path=P&offset=O (or &directory=1)  a point-in-time restore's
 //                                 copy of the source's archive, staged by the daemon
-//   POST /v1/restore              {source, password, files, logFiles, target?}: the instance
-//                                 made from the copy with the engines' own restore (to the
-//                                 target, replaying the staged archive), started, out of
-//                                 recovery; answers as /v1/instance
+//   POST /v1/restore              {source, password, files, logFiles, target?, binlogFrom?}:
+//                                 the instance made from the copy with the engines' own
+//                                 restore (to the target, replaying the staged archive; a
+//                                 MariaDB copy's binlog from binlogFrom {position, gtid}),
+//                                 started, out of recovery; answers as /v1/instance
 //
 // Until then /v1/instance says "restoring" and everything else is refused (409).
 #pragma once
@@ -73,6 +78,7 @@
 #include "base/status.h"
 
 #include "engines/engine.h"
+#include "engines/mariadb/maria_log_archiving.h"
 #include "http/server.h"
 #include "runtime/local_runtime.h"
 
@@ -124,9 +130,15 @@ class PodAgent {
   void AddRestoreRoutes(http::HttpServer& server);  // pod_agent_restore.cc
   void AddCopyRoutes(http::HttpServer& server);     // pod_agent_copy.cc
   void AddWalRoutes(http::HttpServer& server);      // pod_agent_wal.cc
-  // The server's WAL spool; answers 409 and returns nullopt when it does not archive (or
-  // waits for its restore). Takes mu_. The instance, once made, stays for the agent's life.
-  std::optional<engines::LogSpool> ArchivingSpool(http::Response& res) const;
+  // The server's log spool (PostgreSQL: its WAL spool; MariaDB: its binlog directory, with
+  // how to reach the server in `binlogs`); answers 409 and returns nullopt when it does not
+  // archive (or waits for its restore). Takes mu_. The instance, once made, stays for the
+  // agent's life.
+  struct ArchivedLog {
+    engines::LogSpool spool;
+    std::optional<engines::BinlogSpool> binlogs;  // a MariaDB server's
+  };
+  std::optional<ArchivedLog> ArchivingSpool(http::Response& res) const;
   // Whether the request names the volume backup held; answers 404 if not (backup_mu_ held).
   bool HeldBackup(const http::Request& req, http::Response& res) const;
   // HeldBackup, and backup mode not ended yet (409 if it has): its files may be copied.

@@ -104,6 +104,18 @@ Result<RestoreRequest> ParseRestore(const std::string& body, const std::string& 
           "PUT /v1/restore/archive?path=wal/<id>/... each of its files first");
     }
     r.recovery = engines::StagedRecovery{target, archive_stage};
+    if (!postgres) {
+      // Where the binlog's replay begins: the backup's positions, as the daemon recorded
+      // them ({"position": "binlog.000042:1234", "gtid": "0-1-42"}).
+      const json from = parsed.value("binlogFrom", json());
+      if (!from.is_object() || !from.contains("position") || !from["position"].is_string() ||
+          !from.contains("gtid") || !from["gtid"].is_string()) {
+        return Status::InvalidArgument(
+            "binlogFrom must hold the backup's binlog position and GTID position as strings");
+      }
+      r.end.facts.stop_lsn = from["position"].get<std::string>();
+      r.end.facts.gtid_position = from["gtid"].get<std::string>();
+    }
   }
   return r;
 }

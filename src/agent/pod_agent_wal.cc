@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 #include <optional>
@@ -19,6 +20,8 @@
 #include "agent/pod_agent.h"
 #include "base/files.h"
 #include "engines/log_spool.h"
+#include "engines/mariadb/maria_instance.h"
+#include "engines/mariadb/maria_log_archiving.h"
 #include "engines/volume_backup.h"
 #include "http/error_codes.h"
 #include "storage/wal_archive.h"
@@ -33,6 +36,8 @@ using nlohmann::json;
 // (timeoutSeconds, 1 to kMaxArchiveWait).
 constexpr std::chrono::seconds kArchiveWait{30};
 constexpr std::chrono::seconds kMaxArchiveWait{300};
+// The longest a binlog in progress may stay open (a day).
+constexpr std::chrono::seconds kMaxCloseAfter{86400};
 
 // The spool's entries but the ones being written (".tmp.*", removed once stale: a wal-push
 // that died): name, size, whether a regular file (a link or a directory is listed for the
@@ -56,6 +61,32 @@ Result<json> ListSpool(const std::string& dir) {
   return files;
 }
 
+// How long the binlog in progress may hold a transaction before it is closed: the
+// `closeAfter` query parameter, seconds (0, or none: never).
+Result<std::chrono::seconds> CloseAfter(const http::Request& req) {
+  if (!req.has_param("closeAfter")) return std::chrono::seconds(0);
+  const std::string text = req.get_param_value("closeAfter");
+  int64_t seconds = -1;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (ec != std::errc() || end != text.data() + text.size() || seconds < 0 ||
+      seconds > kMaxCloseAfter.count()) {
+    return Status::InvalidArgument(
+        fmt::format("closeAfter must be a number of seconds from 0 to {}", kMaxCloseAfter.count()));
+  }
+  return std::chrono::seconds(seconds);
+}
+
+// A MariaDB server's finished binlogs, as ListSpool lists a spool.
+Result<json> BinlogListing(const engines::BinlogSpool& binlogs, std::chrono::seconds close_after) {
+  ASSIGN_OR_RETURN(std::vector<engines::FinishedBinlog> finished,
+                   engines::ListFinishedBinlogs(binlogs, close_after));
+  json files = json::array();
+  for (const engines::FinishedBinlog& f : finished) {
+    files.push_back({{"name", f.name}, {"size", f.size}, {"regular", true}});
+  }
+  return files;
+}
+
 // The `name` query parameter as a spooled WAL file's name (no path, no temporary file).
 Result<std::string> SpooledName(const http::Request& req) {
   std::string name = req.get_param_value("name");
@@ -69,50 +100,79 @@ Result<std::string> SpooledName(const http::Request& req) {
 
 }  // namespace
 
-std::optional<engines::LogSpool> PodAgent::ArchivingSpool(http::Response& res) const {
+std::optional<PodAgent::ArchivedLog> PodAgent::ArchivingSpool(http::Response& res) const {
   std::lock_guard lock(mu_);
   if (!Made(res)) return std::nullopt;
   auto spool = instance_->log_spool();
+  const auto* maria = dynamic_cast<const engines::MariaInstance*>(instance_.get());
   if (!spool) {
     SendJson(res, 409,
              ErrorBody("not_archiving",
                        Status::FailedPrecondition(
-                           fmt::format("instance {} does not archive its WAL", options_.name),
+                           fmt::format("instance {} does not archive its log", options_.name),
                            "it was made before pods archived theirs (its Secret names no "
                            "wal-archive); restore a backup of it into a new instance")));
+    return std::nullopt;
   }
-  return spool;
+  return ArchivedLog{*spool, maria != nullptr ? maria->binlog_spool() : std::nullopt};
 }
 
 void PodAgent::AddWalRoutes(http::HttpServer& server) {
-  // The spool: {"archiveId", "files": [{"name", "size", "regular"}]}.
-  server.Get("/v1/wal", [this](const http::Request&, http::Response& res) {
-    auto spool = ArchivingSpool(res);
-    if (!spool) return;
-    auto files = ListSpool(spool->dir);
+  // The spool: {"archiveId", "files": [{"name", "size", "regular"}]}. A MariaDB server's:
+  // the binlogs it finished; ?closeAfter=S closes the one in progress once its first
+  // transaction is S seconds old (the daemon's recovery point objective).
+  server.Get("/v1/wal", [this](const http::Request& req, http::Response& res) {
+    auto log = ArchivingSpool(res);
+    if (!log) return;
+    Result<json> files = json::array();
+    if (log->binlogs) {
+      auto close_after = CloseAfter(req);
+      if (!close_after.ok()) {
+        SendJson(res, 400, ErrorBody("bad_request", close_after.status()));
+        return;
+      }
+      files = BinlogListing(*log->binlogs, *close_after);
+    } else {
+      files = ListSpool(log->spool.dir);
+    }
     if (!files.ok()) {
-      SendJson(res, 500, ErrorBody("archiving_failed", files.status()));
+      SendJson(res, http::HttpStatusOf(files.status().code()),
+               ErrorBody("archiving_failed", files.status()));
       return;
     }
-    SendJson(res, 200, {{"archiveId", spool->archive_id}, {"files", std::move(files).value()}});
+    SendJson(res, 200, {{"archiveId", log->spool.archive_id}, {"files", std::move(files).value()}});
   });
-  // The spooled file a request names (?name=), as a path; nullopt once answered (400, 409).
+  // The spooled file a request names (?name=): its name and the spool; nullopt once
+  // answered (400, 409).
+  struct Spooled {
+    std::string name;
+    ArchivedLog log;
+    std::string path() const { return JoinPath(log.spool.dir, name); }
+  };
   auto spooled_file = [this](const http::Request& req,
-                             http::Response& res) -> std::optional<std::string> {
+                             http::Response& res) -> std::optional<Spooled> {
     auto name = SpooledName(req);
     if (!name.ok()) {
       SendJson(res, 400, ErrorBody("bad_request", name.status()));
       return std::nullopt;
     }
-    auto spool = ArchivingSpool(res);
-    if (!spool) return std::nullopt;
-    return JoinPath(spool->dir, *name);
+    auto log = ArchivingSpool(res);
+    if (!log) return std::nullopt;
+    return Spooled{*name, *log};
   };
-  // One spooled file's bytes; 410 when it is gone (drained already).
+  // One spooled file's bytes (a MariaDB server's: a binlog it finished); 410 when it is gone
+  // (drained already).
   server.Get("/v1/wal/file", [spooled_file](const http::Request& req, http::Response& res) {
-    auto path = spooled_file(req, res);
-    if (!path) return;
-    auto content = ReadFileToString(*path, engines::kMaxRestorableLogFileBytes);
+    auto file = spooled_file(req, res);
+    if (!file) return;
+    Result<std::string> content = std::string();
+    if (file->log.binlogs) {
+      auto bytes = engines::ReadFinishedBinlog(*file->log.binlogs, file->name);
+      content = bytes.ok() ? std::string(bytes->begin(), bytes->end())
+                           : Result<std::string>(bytes.status());
+    } else {
+      content = ReadFileToString(file->path(), engines::kMaxRestorableLogFileBytes);
+    }
     if (!content.ok() && content.status().code() == StatusCode::kNotFound) {
       SendJson(res, 410,
                ErrorBody("gone", Status::NotFound(fmt::format("the spool holds no {}",
@@ -127,13 +187,19 @@ void PodAgent::AddWalRoutes(http::HttpServer& server) {
     res.status = 200;
     res.set_content(std::move(content).value(), "application/octet-stream");
   });
-  // The daemon has stored it: it leaves the spool. Gone already is fine.
+  // The daemon has stored it: it leaves the spool (a MariaDB server purges its binlogs up
+  // to it: the daemon stores them in order). Gone already is fine.
   server.Delete("/v1/wal/file", [spooled_file](const http::Request& req, http::Response& res) {
-    auto path = spooled_file(req, res);
-    if (!path) return;
-    if (::unlink(path->c_str()) != 0 && errno != ENOENT) {
-      Status st = ErrnoStatus("unlink", *path, errno);
-      SendJson(res, http::HttpStatusOf(st.code()), ErrorBody("archiving_failed", st));
+    auto file = spooled_file(req, res);
+    if (!file) return;
+    Status removed = Status::Ok();
+    if (file->log.binlogs) {
+      removed = engines::PurgeStoredBinlogs(*file->log.binlogs, file->name);
+    } else if (::unlink(file->path().c_str()) != 0 && errno != ENOENT) {
+      removed = ErrnoStatus("unlink", file->path(), errno);
+    }
+    if (!removed.ok()) {
+      SendJson(res, http::HttpStatusOf(removed.code()), ErrorBody("archiving_failed", removed));
       return;
     }
     res.status = 204;
@@ -183,7 +249,9 @@ void PodAgent::AddWalRoutes(http::HttpServer& server) {
                ErrorBody("archiving_failed", point.status()));
       return;
     }
-    SendJson(res, 200, {{"lsn", point->lsn}});
+    json reply = {{"lsn", point->lsn}};
+    if (!point->gtid.empty()) reply["gtid"] = point->gtid;
+    SendJson(res, 200, reply);
   });
 }
 

@@ -233,6 +233,26 @@ Result<MariaRecovery> BinlogRecovery(const storage::Repository& repo,
       [archive, plan](MariaInstance& restored) { return ReplayBinlogs(restored, archive, plan); });
 }
 
+// The same from an archive staged for a pod's restore (StagedRecovery), from the backup's
+// position the daemon sent with it.
+Result<MariaRecovery> StagedBinlogRecovery(const BackupFacts& facts,
+                                           const StagedRecovery& recovery) {
+  auto from = ParseBinlogPosition(facts.stop_lsn);
+  auto from_gtid = ParseGtidPosition(facts.gtid_position);
+  if (!from || !from_gtid.ok()) {
+    return Status::InvalidArgument(
+        fmt::format("the backup's binlog position '{}' and GTID position '{}' do not parse",
+                    facts.stop_lsn, facts.gtid_position),
+        "a point-in-time restore replays the binlog from the backup's position: send both");
+  }
+  ASSIGN_OR_RETURN(storage::WalArchive archive,
+                   storage::WalArchive::Open(recovery.staged_repo, recovery.target.archive_id));
+  ASSIGN_OR_RETURN(BinlogReplayPlan plan,
+                   PlanBinlogReplay(archive, *from, *from_gtid, recovery.target));
+  return MariaRecovery(
+      [archive, plan](MariaInstance& restored) { return ReplayBinlogs(restored, archive, plan); });
+}
+
 // A MariaDB server (not MySQL's) that archives its binlog: what replication needs.
 Result<const MariaInstance*> Replicating(const Instance& instance);
 
@@ -309,13 +329,12 @@ class MariaEngine final : public Engine {
   Result<std::unique_ptr<Instance>> RestoreVolumeCopy(
       const std::string& copy_data_dir, const VolumeBackupEnd& end, const InstanceSpec& spec,
       const std::string& password, const StagedRecovery* recovery) const override {
+    MariaRecovery recover;
     if (recovery != nullptr) {
-      return Status::InvalidArgument(
-          "a MariaDB volume backup is restored as taken: its binlog does not reach a pod yet",
-          "restore it without a target");
+      ASSIGN_OR_RETURN(recover, StagedBinlogRecovery(end.facts, *recovery));
     }
-    ASSIGN_OR_RETURN(auto restored,
-                     RestoreMariaVolumeCopy(copy_data_dir, end, On(runtime_, spec), password));
+    ASSIGN_OR_RETURN(auto restored, RestoreMariaVolumeCopy(copy_data_dir, end, On(runtime_, spec),
+                                                           password, recover));
     return std::unique_ptr<Instance>(std::move(restored));
   }
   Result<RestorePointAt> CreateRestorePoint(const Instance& instance,
@@ -330,6 +349,11 @@ class MariaEngine final : public Engine {
   }
   Status ArchiveNow(const Instance& instance, std::chrono::milliseconds) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, ArchivingMaria(instance));
+    if (!maria->HasLocalArchive()) {
+      // A pod's server: the file closed, for the daemon to fetch through the pod's agent.
+      ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(maria->client()));
+      return conn.Query("FLUSH BINARY LOGS").status();
+    }
     ASSIGN_OR_RETURN(
         storage::WalArchive archive,
         storage::WalArchive::Open(maria->archiving().repo_path, maria->log_archive_id()));

@@ -12,8 +12,11 @@ namespace {
 using nlohmann::json;
 using Kind = RecoveryTarget::Kind;
 
-constexpr std::pair<Kind, const char*> kKindNames[] = {
-    {Kind::kLatest, "latest"}, {Kind::kTime, "time"}, {Kind::kLsn, "lsn"}, {Kind::kName, "name"}};
+constexpr std::pair<Kind, const char*> kKindNames[] = {{Kind::kLatest, "latest"},
+                                                       {Kind::kTime, "time"},
+                                                       {Kind::kLsn, "lsn"},
+                                                       {Kind::kName, "name"},
+                                                       {Kind::kGtid, "gtid"}};
 
 }  // namespace
 
@@ -31,6 +34,11 @@ json RecoveryTargetJson(const RecoveryTarget& target) {
       break;
     case Kind::kName:
       j["name"] = target.name;
+      // MariaDB's: where the catalog has it (its binlog has no named points).
+      if (!target.lsn.empty()) j["lsn"] = target.lsn;
+      break;
+    case Kind::kGtid:
+      j["gtid"] = target.gtid;
       break;
     default:
       break;
@@ -52,7 +60,7 @@ Result<RecoveryTarget> RecoveryTargetFromJson(const json& j) {
   }
   if (!known) {
     return Status::InvalidArgument(
-        fmt::format("target kind '{}' is not one of latest, time, lsn, name", kind));
+        fmt::format("target kind '{}' is not one of latest, time, lsn, name, gtid", kind));
   }
   auto text = [&](const char* key, std::string& out) -> Status {
     if (!j.contains(key) || !j[key].is_string() || j[key].get<std::string>().empty()) {
@@ -75,6 +83,11 @@ Result<RecoveryTarget> RecoveryTargetFromJson(const json& j) {
       break;
     case Kind::kName:
       RETURN_IF_ERROR(text("name", t.name));
+      if (j.contains("lsn")) RETURN_IF_ERROR(text("lsn", t.lsn));
+      break;
+    case Kind::kGtid:
+      RETURN_IF_ERROR(text("gtid", t.gtid));
+      RETURN_IF_ERROR(ParseGtidPosition(t.gtid).status());
       break;
     default:
       break;

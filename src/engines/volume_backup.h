@@ -42,8 +42,9 @@ struct StagedRecovery {
 };
 
 // A StagedRecovery's target as the daemon sends it to the pod's agent: {"kind": "latest" |
-// "time" | "lsn" | "name", "timeUnixUs", "lsn", "name", "archiveId"}. From JSON, checked
-// whole (kInvalidArgument naming what is wrong); the backup's end and GTIDs are not sent.
+// "time" | "lsn" | "name" | "gtid", "timeUnixUs", "lsn", "name", "gtid", "archiveId"} (a
+// MariaDB restore point's "name" with its "lsn", the binlog position the catalog has). From
+// JSON, checked whole (kInvalidArgument naming what is wrong); the backup's end is not sent.
 nlohmann::json RecoveryTargetJson(const RecoveryTarget& target);
 Result<RecoveryTarget> RecoveryTargetFromJson(const nlohmann::json& j);
 

@@ -21,6 +21,8 @@
 #include "base/parallel.h"
 #include "base/scope_exit.h"
 #include "engines/log_spool.h"
+#include "engines/mariadb/maria_binlog.h"
+#include "engines/mariadb/maria_pitr.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_pitr.h"
 #include "engines/postgres/pg_wal_summary.h"
@@ -262,11 +264,12 @@ class PodInstance final : public engines::Instance {
     spool.repo_path = cluster_->options.repository_path;
     spool.archive_id = archive_id_;
     spool.status_path = JoinPath(dir_, "wal-spool.status");
-    spool.summarize = engines::SummarizeBeforeStoredSegment;
-    spool.drain = [cluster = cluster_, agent, ns = ns_, pod = pod_, id = archive_id_,
+    const bool binlogs = engine() == "mariadb";
+    if (!binlogs) spool.summarize = engines::SummarizeBeforeStoredSegment;
+    spool.drain = [cluster = cluster_, agent, ns = ns_, pod = pod_, id = archive_id_, binlogs,
                    summarize = spool.summarize, budget,
                    pace](const storage::WalArchive& archive,
-                         std::chrono::seconds) -> Result<storage::SpoolDrain> {
+                         std::chrono::seconds close_after) -> Result<storage::SpoolDrain> {
       const auto began = steady_clock::now();
       if (pace) {
         std::lock_guard lock(pace->mu);
@@ -287,10 +290,16 @@ class PodInstance final : public engines::Instance {
           if (!address.ok()) return address.status();
           at.address = *address;
         }
+        PodSpool of;
+        of.archive_id = id;
+        if (binlogs) {
+          of.log = PodSpool::Log::kBinlog;
+          of.close_after = close_after;
+        }
         return DrainPodSpool(
-            *cluster->agents, at, archive, id,
+            *cluster->agents, at, archive, of,
             [&](const std::string& name, std::span<const uint8_t> raw) {
-              summarize(archive, name, raw);
+              if (summarize) summarize(archive, name, raw);
             },
             began + budget);
       }();
@@ -577,13 +586,17 @@ class KubeEngine final : public engines::Engine {
     ASSIGN_OR_RETURN(json point, cluster_->agents->Call(agent, "POST", "/v1/wal/restore-point",
                                                         seconds(40), {{"name", name}}));
     const std::string lsn = kube::TextField(point, "lsn");
-    if (!engines::ParseLsn(lsn).ok()) {
+    const std::string gtid = IsPostgres() ? "" : kube::TextField(point, "gtid");
+    // As the engine writes them, and nothing else: the pod's answer is input.
+    const bool parses =
+        IsPostgres() ? engines::ParseLsn(lsn).ok() : engines::IsBinlogPoint(lsn, gtid);
+    if (!parses) {
       return Status::IoError(
-          fmt::format("instance '{}': its agent answered no LSN for restore point '{}'",
+          fmt::format("instance '{}': its agent answered no log position for restore point '{}'",
                       instance.name(), name));
     }
     RETURN_IF_ERROR(engines::DrainLogSpool(pod->SpoolAt(agent, seconds(40))).status());
-    return engines::RestorePointAt{lsn, ""};
+    return engines::RestorePointAt{lsn, gtid};
   }
   Status ArchiveNow(const engines::Instance& instance, milliseconds timeout) const override {
     ASSIGN_OR_RETURN(const PodInstance* pod, Archiving(instance));
@@ -624,7 +637,6 @@ class KubeEngine final : public engines::Engine {
       engines::FileCheck* file_check) const override {
     if (file_check != nullptr) return NotOnKubernetes("a restore drill");
     const bool pitr = target.kind != engines::RecoveryTarget::Kind::kBackupEnd;
-    if (pitr && !IsPostgres()) return NotOnKubernetes("a point-in-time restore of MariaDB");
     const engines::BackupFacts facts = engines::FromAnnotations(snapshot.annotations);
     auto source = snapshot.annotations.find("instance");
     const bool volume = facts.snapshot_kind == "volume" && !facts.volume_snapshot.empty();
@@ -651,6 +663,22 @@ class KubeEngine final : public engines::Engine {
                       target.archive_id, source->second, snapshot.name),
           "restore the backup as taken (no target)");
     }
+    // MariaDB's replay worked out first (a target the archive does not reach fails before
+    // anything is made), from the backup's binlog position.
+    if (pitr && !IsPostgres()) {
+      auto from = engines::ParseBinlogPosition(facts.stop_lsn);
+      if (!from) {
+        return Status::FailedPrecondition(
+            fmt::format("backup {} has no binlog position (its pod did not archive its binlog)",
+                        snapshot.name),
+            "restore it without a target, or choose a backup taken since archiving began");
+      }
+      ASSIGN_OR_RETURN(storage::WalArchive archive,
+                       storage::WalArchive::Open(repo.path(), target.archive_id));
+      ASSIGN_OR_RETURN(engines::GtidPosition from_gtid,
+                       engines::ParseGtidPosition(facts.gtid_position));
+      RETURN_IF_ERROR(engines::PlanBinlogReplay(archive, *from, from_gtid, target).status());
+    }
     Restoring restoring;
     restoring.source = source->second;
     if (volume) {
@@ -674,8 +702,10 @@ class KubeEngine final : public engines::Engine {
       if (start == snapshot.annotations.end()) {
         return Status::Corruption(fmt::format("snapshot {} has no start_lsn", snapshot.id));
       }
-      RETURN_IF_ERROR(
-          engines::PgStageArchive(repo.path(), target.archive_id, start->second, archive_stage));
+      RETURN_IF_ERROR(IsPostgres() ? engines::PgStageArchive(repo.path(), target.archive_id,
+                                                             start->second, archive_stage)
+                                   : engines::MariaStageArchive(repo.path(), target.archive_id,
+                                                                facts.stop_lsn, archive_stage));
     }
     json request = {{"source", restoring.source},
                     {"password", password},
@@ -712,6 +742,9 @@ class KubeEngine final : public engines::Engine {
             agent, archive_stage, "/v1/restore/archive",
             [](const std::string& path) { return path == "."; }, progress));
         request["target"] = engines::RecoveryTargetJson(target);
+        if (!IsPostgres()) {
+          request["binlogFrom"] = {{"position", facts.stop_lsn}, {"gtid", facts.gtid_position}};
+        }
       }
       for (const json& path : request["logFiles"]) {
         RETURN_IF_ERROR(
@@ -741,10 +774,8 @@ class KubeEngine final : public engines::Engine {
       return Status::FailedPrecondition(
           fmt::format("instance '{}' does not archive its log into dbaasd's repository",
                       instance.name()),
-          pod->engine() == "postgresql"
-              ? "it was made before pods archived their WAL; restore a backup of it into a new "
-                "instance, which archives"
-              : "point-in-time recovery in pods is PostgreSQL's yet (docs/KUBERNETES.md)");
+          "it was made before pods archived their log; restore a backup of it into a new "
+          "instance, which archives");
     }
     return pod;
   }
@@ -841,10 +872,10 @@ class KubeEngine final : public engines::Engine {
     objects_spec.secrets = {{kube::kAgentTokenFile, token},
                             {kube::kAgentCertFile, cert.cert_pem},
                             {kube::kAgentKeyFile, cert.key_pem}};
-    // The server's WAL: an archive of its own in the daemon's repository, which its agent
-    // learns from the Secret (pod_log_spool.h).
+    // The server's log (WAL, binlog): an archive of its own in the daemon's repository,
+    // which its agent learns from the Secret (pod_log_spool.h).
     std::string archive_id;
-    if (spec.archiving.on() && IsPostgres()) {  // MariaDB's binlog stays in its pod yet
+    if (spec.archiving.on()) {
       // A new one: an archive kept for the backups of an earlier instance of the same name
       // is never joined (nor removed if this making fails).
       do {

@@ -9,11 +9,12 @@
 // instances of PostgreSQL, their state and logins, backups by the volumeSnapshot method
 // (volume_snapshot_backup.h) and the repository method (repository_backup.h), restores from
 // either into a new namespace, and WAL archiving through the agent (pod_log_spool.h) with
-// restores to a point in time. MariaDB: made, opened, deleted, and backed up by the
+// restores to a point in time. MariaDB: made, opened, deleted, backed up by the
 // volumeSnapshot method only (its commits blocked until the cut:
-// engines/mariadb/maria_volume_backup.h), restored from it into a new namespace. Not yet:
-// restore drills, standbys, MariaDB's repository method and point-in-time restores, type
-// mysql. Those are refused with the reason.
+// engines/mariadb/maria_volume_backup.h), its binlog archived through the agent, restored
+// from a backup into a new namespace as taken or to a point in time. Not yet: restore
+// drills, standbys, MariaDB's repository method, type mysql. Those are refused with the
+// reason.
 #pragma once
 
 #include <chrono>

@@ -2,14 +2,17 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <set>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/files.h"
 #include "base/log.h"
+#include "engines/mariadb/maria_binlog.h"
 #include "engines/postgres/pg_backup.h"
 #include "engines/postgres/pg_wal_blocks.h"
 #include "engines/volume_backup.h"
@@ -60,9 +63,10 @@ Result<uint64_t> CheckLogFiles(const std::vector<std::string>& log_files,
 }
 
 // A MariaDB volume backup's facts as the daemon keeps them: what it knows itself, and of
-// the agent's only a version that reads as one and a blocked time within the daemon's
-// bound (from asking for the begin to the end's answer). No log position: its pods do not
-// archive their binlog.
+// the agent's only a version that reads as one, a blocked time within the daemon's bound
+// (from asking for the begin to the end's answer), the binlog and GTID positions where they
+// read as the server writes them (the server that archives its binlog), and a stop time
+// within that bound too.
 engines::BackupFacts MariaFactsOf(const engines::BackupFacts& agent, const std::string& engine,
                                   std::chrono::steady_clock::time_point asked_at) {
   engines::BackupFacts facts;
@@ -76,10 +80,20 @@ engines::BackupFacts MariaFactsOf(const engines::BackupFacts& agent, const std::
           std::string::npos) {
     facts.server_version = version;
   }
-  const double bound =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - asked_at).count();
+  const auto elapsed = std::chrono::steady_clock::now() - asked_at;
+  const double bound = std::chrono::duration<double>(elapsed).count();
   const std::optional<double>& said = agent.seconds_writes_blocked;
   facts.seconds_writes_blocked = said && *said >= 0 && *said <= bound ? *said : bound;
+  if (agent.start_lsn == agent.stop_lsn &&
+      engines::IsBinlogPoint(agent.stop_lsn, agent.gtid_position)) {
+    facts.start_lsn = facts.stop_lsn = agent.stop_lsn;
+    facts.gtid_position = agent.gtid_position;
+    const int64_t now_us = NowUnixNs() / 1000;
+    const int64_t asked_us =
+        now_us - std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+    facts.stop_time_unix_us =
+        std::clamp(agent.stop_time_unix_us.value_or(now_us), asked_us, now_us);
+  }
   return facts;
 }
 

@@ -23,6 +23,36 @@ std::string Bounded(const std::string& text) {
   return text.size() <= kMost ? text : text.substr(0, kMost) + "...";
 }
 
+// Why a spooled file the pod lists is not a WAL file a server writes ("" when it is).
+std::string WalRefusal(const std::string& name, uint64_t size, bool regular) {
+  auto parsed = storage::ParseWalFileName(name);
+  if (!parsed.ok()) return Bounded(name) + ": not a WAL file name";
+  if (!regular) return name + ": not a regular file";
+  if (std::string why = storage::SpooledWalRefusal(*parsed, size); !why.empty()) {
+    return name + ": " + why;
+  }
+  if (size > engines::kMaxRestorableLogFileBytes) {
+    return fmt::format("{}: {} bytes, over the {} MiB a pod's agent sends (initdb --wal-segsize)",
+                       name, size, engines::kMaxRestorableLogFileBytes >> 20);
+  }
+  return "";
+}
+
+// The same of a binlog the pod's server finished: its name as the server gives it, a size
+// the archive takes.
+std::string BinlogRefusal(const std::string& name, uint64_t size, bool regular) {
+  auto parsed = storage::ParseWalFileName(name);
+  if (!parsed.ok() || parsed->kind != storage::WalFileName::Kind::kBinlog) {
+    return Bounded(name) + ": not a binlog's name";
+  }
+  if (!regular) return name + ": not a regular file";
+  if (size == 0 || size > storage::kMaxArchivedFileBytes) {
+    return fmt::format("{}: {} bytes, which the archive does not take (1 B to {} MiB)", name, size,
+                       storage::kMaxArchivedFileBytes >> 20);
+  }
+  return "";
+}
+
 struct Listed {
   std::string name;
   int64_t size = 0;
@@ -32,8 +62,7 @@ struct Listed {
 }  // namespace
 
 Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const AgentEndpoint& agent,
-                                          const storage::WalArchive& archive,
-                                          const std::string& archive_id,
+                                          const storage::WalArchive& archive, const PodSpool& spool,
                                           const storage::StoredWalFile& stored,
                                           std::chrono::steady_clock::time_point deadline) {
   // Requests are not cut at the deadline (a file half fetched is a failure, and the next
@@ -42,7 +71,13 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
   auto fetch_timeout = [](uint64_t size) {
     return milliseconds(seconds(10)) + milliseconds(size / (4 << 10));
   };
-  ASSIGN_OR_RETURN(json listing, agents.Call(agent, "GET", "/v1/wal", seconds(10)));
+  const bool binlogs = spool.log == PodSpool::Log::kBinlog;
+  const std::string& archive_id = spool.archive_id;
+  ASSIGN_OR_RETURN(json listing, agents.Call(agent, "GET",
+                                             binlogs ? fmt::format("/v1/wal?closeAfter={}",
+                                                                   spool.close_after.count())
+                                                     : std::string("/v1/wal"),
+                                             seconds(10)));
   const std::string listed_id = kube::TextField(listing, "archiveId");
   if (listed_id != archive_id) {
     return Status::FailedPrecondition(
@@ -72,24 +107,13 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
       drained.more = true;
       break;
     }
-    auto parsed = storage::ParseWalFileName(f.name);
-    if (!parsed.ok()) {
-      drained.refused.push_back(Bounded(f.name) + ": not a WAL file name");
-      continue;
-    }
-    if (!f.regular) {
-      drained.refused.push_back(f.name + ": not a regular file");
-      continue;
-    }
     const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(0, f.size));
-    if (std::string why = storage::SpooledWalRefusal(*parsed, size); !why.empty()) {
-      drained.refused.push_back(f.name + ": " + why);
-      continue;
-    }
-    if (size > engines::kMaxRestorableLogFileBytes) {
-      drained.refused.push_back(
-          fmt::format("{}: {} bytes, over the {} MiB a pod's agent sends (initdb --wal-segsize)",
-                      f.name, size, engines::kMaxRestorableLogFileBytes >> 20));
+    if (std::string why =
+            binlogs ? BinlogRefusal(f.name, size, f.regular) : WalRefusal(f.name, size, f.regular);
+        !why.empty()) {
+      drained.refused.push_back(why);
+      // A binlog is purged with every one before it: none is stored past one refused.
+      if (binlogs) break;
       continue;
     }
     // The name parsed as a WAL file's: hex digits and dots, nothing to escape.
@@ -99,6 +123,7 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
     if (bytes.size() != size) {
       drained.refused.push_back(
           fmt::format("{}: {} bytes listed, {} sent", f.name, size, bytes.size()));
+      if (binlogs) break;
       continue;
     }
     const std::span<const uint8_t> raw(reinterpret_cast<const uint8_t*>(bytes.data()),

@@ -28,7 +28,7 @@ constexpr char kMagic[8] = {'D', 'B', 'W', 'A', 'L', '0', '0', '1'};
 constexpr size_t kHeaderSize = 8 + 8 + 32;
 // PostgreSQL's largest WAL segment is 1 GiB; history files are small. A binlog holds at
 // least one whole transaction: one larger than 1 GiB cannot be archived.
-constexpr uint64_t kMaxRawSize = 1ull << 30;
+constexpr uint64_t kMaxRawSize = kMaxArchivedFileBytes;
 constexpr const char* kSummaryDir = "summaries";
 // A summary lists blocks a segment's records touch: at most a few per record.
 constexpr size_t kMaxSummarySize = 64 << 20;

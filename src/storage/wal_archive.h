@@ -50,6 +50,10 @@ struct WalFileName {
 // servers name them (binlog.NNNNNN); anything else (a path, "..") is kInvalidArgument.
 Result<WalFileName> ParseWalFileName(std::string_view name);
 
+// The largest file an archive stores (a WAL segment of initdb's largest size; a binlog
+// holding one very large transaction).
+inline constexpr uint64_t kMaxArchivedFileBytes = uint64_t{1} << 30;
+
 struct WalFileInfo {
   std::string name;
   WalFileName parsed;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,6 +19,7 @@
 #include "engines/log_spool.h"
 #include "engines/maria_test_tools.h"
 #include "engines/mariadb/maria_backup.h"
+#include "engines/mariadb/maria_log_archiving.h"
 #include "test_util.h"
 
 namespace dbaas::engines {
@@ -330,6 +332,78 @@ TEST_P(MariaPitrTest, TheFileInProgressIsArchivedInTimeAndNothingIsPurgedUnarchi
     ASSERT_TRUE(DrainLogSpool(*spool).ok());
   }
   EXPECT_EQ(listed().size(), 1u);
+}
+
+// A pod's server (spec.archiving.spool_archive_id): binlogs written for an archive the
+// daemon keeps elsewhere, none made here. Its agent lists only the binlogs the server
+// finished, sends only those, and purges them once the daemon stored them; the file in
+// progress is closed once it holds a transaction older than closeAfter; a server stopped
+// cleanly has closed its last file, which is then finished too.
+TEST(MariaPodBinlogTest, OnlyFinishedBinlogsAreListedAndSentAndPurgedWhenStored) {
+  if (::access("/usr/sbin/mariadbd", X_OK) != 0) GTEST_SKIP() << "mariadb-server missing";
+  testing::TempDir tmp;
+  ::chmod(tmp.path().c_str(), 0711);
+  InstanceSpec spec;
+  spec.name = "podmaria";
+  spec.type = "mariadb";
+  spec.data_root = JoinPath(tmp.path(), "instances");
+  spec.config = {{"innodb_log_file_size", "32M"}};
+  spec.archiving.spool_archive_id = "podmaria.0a0b0c0d";
+  auto made = MariaInstance::Create(spec);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::unique_ptr<MariaInstance> inst = std::move(made).value();
+  EXPECT_EQ(inst->log_archive_id(), "podmaria.0a0b0c0d");
+  EXPECT_FALSE(inst->HasLocalArchive());
+  ASSERT_TRUE(inst->Start().ok());
+  const BinlogSpool spool = *inst->binlog_spool();
+  auto names = [&](std::chrono::seconds close_after) {
+    std::string out;
+    auto listed = ListFinishedBinlogs(spool, close_after);
+    EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+    for (const FinishedBinlog& f : listed.value_or(std::vector<FinishedBinlog>{})) {
+      out += (out.empty() ? "" : ",") + f.name;
+    }
+    return out;
+  };
+  EXPECT_EQ(names(std::chrono::seconds(0)), "") << "the file in progress is not finished";
+  auto connected = MariaConnection::Connect(inst->client());
+  ASSERT_TRUE(connected.ok()) << connected.status().ToString();
+  std::optional<MariaConnection> conn(std::move(connected).value());
+  ASSERT_TRUE(conn->Query("CREATE TABLE app.t (id INT PRIMARY KEY)").ok());
+  auto in_progress = ReadFinishedBinlog(spool, "binlog.000001");
+  EXPECT_EQ(in_progress.status().code(), StatusCode::kFailedPrecondition)
+      << in_progress.status().ToString();
+  for (const char* bad : {"../binlog.000001", "binlog.0000001", "binlog.index"}) {
+    EXPECT_EQ(ReadFinishedBinlog(spool, bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+
+  // Closed once its first transaction is older than closeAfter: listed at the next call.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(names(std::chrono::seconds(1)), "");
+  EXPECT_EQ(names(std::chrono::seconds(1)), "binlog.000001");
+  auto sent = ReadFinishedBinlog(spool, "binlog.000001");
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  auto on_disk = ReadFileToString(JoinPath(spool.dir, "binlog.000001"), 1 << 30);
+  ASSERT_TRUE(on_disk.ok());
+  EXPECT_EQ(std::string(sent->begin(), sent->end()), *on_disk);
+
+  // Purged once stored (InnoDB may still need it for a moment: its binlog checkpoint).
+  bool purged = false;
+  for (int i = 0; i < 50 && !purged; ++i) {
+    ASSERT_TRUE(PurgeStoredBinlogs(spool, "binlog.000001").ok());
+    purged = !PathExists(JoinPath(spool.dir, "binlog.000001"));
+    if (!purged) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(purged) << "binlog.000001 was not purged";
+  EXPECT_EQ(ReadFinishedBinlog(spool, "binlog.000001").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(PathExists(JoinPath(spool.dir, "binlog.000002"))) << "the file in progress went";
+
+  // Stopped cleanly: its last file closed, finished.
+  ASSERT_TRUE(conn->Query("INSERT INTO app.t VALUES (1)").ok());
+  conn.reset();
+  ASSERT_TRUE(inst->Stop().ok());
+  EXPECT_EQ(names(std::chrono::seconds(0)), "binlog.000002");
+  ASSERT_TRUE(inst->Delete().ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, MariaPitrTest,

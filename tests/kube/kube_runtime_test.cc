@@ -29,6 +29,7 @@
 #include "kube_runtime/agent_authority.h"
 #include "kube_runtime/agent_client.h"
 #include "kube_runtime/kube_engines.h"
+#include "storage/wal_archive.h"
 #include "test_util.h"
 
 namespace dbaas::testing {
@@ -550,8 +551,13 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
 // by its tenant at the pod's address; a volumeSnapshot backup under the transfer load, its
 // commits blocked only while the snapshot is cut; the restore into another namespace
 // recovers by itself (no label, no log: the volume holds its redo log), consistent and
-// writable. What is not built for it is refused with the reason and changes nothing: the
-// repository method (its commits would wait for the whole copy), a point-in-time restore.
+// writable. Its binlog is archived through the agent into its own archive in the daemon's
+// repository (the binlogs the server finished, fetched, stored, then purged in the pod): a
+// restore point made after the backup is a target that an instance in a new namespace
+// reaches by replaying the staged binlogs from the backup's position (the transfers the
+// load committed after the backup included, consistent), and "latest" holds what was
+// committed after the point. What is not built for it is refused with the reason and
+// changes nothing: the repository method (its commits would wait for the whole copy).
 TEST_F(KubeRuntimeTest, AMariaDbVolumeSnapshotBackupUnderWriteLoadRestoresConsistentElsewhere) {
   const auto create_asked = std::chrono::steady_clock::now();
   auto made = daemon_.Post("/instances", json{{"name", "ledger"}, {"type", "mariadb"}});
@@ -614,10 +620,63 @@ TEST_F(KubeRuntimeTest, AMariaDbVolumeSnapshotBackupUnderWriteLoadRestoresConsis
   }
   EXPECT_NE(node_->Log().find("processes paused"), std::string::npos) << node_->Log();
 
-  auto pitr = daemon_.Post(
-      "/instances/ledger/restore",
-      json{{"backupName", "under-load"}, {"target", "latest"}, {"newInstanceName", "never"}});
-  EXPECT_GE(pitr.status, 400) << pitr.raw;
+  // The binlog: archived from the pod into the archive the Secret names, purged there.
+  const json secret = Stored("/api/v1/namespaces/dbaas-ledger/secrets/ledger-credentials");
+  ASSERT_TRUE(secret.is_object());
+  const std::string archive = Base64Decode(secret["data"].value("wal-archive", "")).value_or("");
+  ASSERT_TRUE(archive.starts_with("ledger.")) << secret.dump();
+  {
+    auto marks = engines::MariaConnection::Connect(tenant(state["login"]));
+    ASSERT_TRUE(marks.ok()) << marks.status().ToString();
+    ASSERT_TRUE(marks->Query("CREATE TABLE marks (id INT PRIMARY KEY)").ok());
+    ASSERT_TRUE(marks->Query("INSERT INTO marks VALUES (1)").ok());
+    auto point = daemon_.Post("/instances/ledger/restore-points", json{{"name", "before-two"}});
+    ASSERT_EQ(point.status, 201) << point.raw << "\n" << node_->Log();
+    ASSERT_TRUE(marks->Query("INSERT INTO marks VALUES (2)").ok());
+  }
+  auto window = daemon_.Get("/instances/ledger/recovery-window");
+  ASSERT_EQ(window.status, 200) << window.raw;
+  EXPECT_EQ(window.body["recoveryWindow"]["walArchive"], archive) << window.raw;
+  const std::string binlog_dir =
+      node_->ClaimDir("dbaas-ledger", "data-ledger-mariadb-local-0") + "/data/ledger/binlog";
+  // Purged by the server once InnoDB no longer needs it (its binlog checkpoint): a later
+  // drain's purge.
+  EXPECT_TRUE(Eventually([&] { return !PathExists(binlog_dir + "/binlog.000001"); }))
+      << "archived, yet kept in the pod";
+  auto archived = storage::WalArchive::Open(daemon_.data_root() + "/repository", archive);
+  ASSERT_TRUE(archived.ok()) << archived.status().ToString();
+  EXPECT_TRUE(archived->RawSize("binlog.000001").ok()) << "the first binlog is not archived";
+
+  // To the restore point: the backup, then the binlog replayed from its position.
+  auto pit = daemon_.Post("/instances/ledger/restore",
+                          json{{"targetName", "before-two"}, {"newInstanceName", "ledgerpit"}});
+  ASSERT_EQ(pit.status, 201) << pit.raw << "\n" << node_->Log();
+  {
+    const json restored_state = AgentState("ledgerpit", "mariadb");
+    ASSERT_TRUE(restored_state.is_object());
+    EXPECT_EQ(MariaTransferLoad::CheckInvariants(tenant(restored_state["login"]), "app"), "");
+    auto at = engines::MariaConnection::Connect(tenant(restored_state["login"]));
+    ASSERT_TRUE(at.ok()) << at.status().ToString();
+    EXPECT_EQ(at->QueryValue("SELECT GROUP_CONCAT(id ORDER BY id) FROM marks").value_or(""), "1");
+    ASSERT_TRUE(at->Query("INSERT INTO marks VALUES (3)").ok()) << "not writable";
+  }
+  ASSERT_EQ(daemon_.Delete("/instances/ledgerpit").status, 200);  // the simulator runs 2 pods
+  auto latest = daemon_.Post("/instances/ledger/restore",
+                             json{{"target", "latest"}, {"newInstanceName", "ledgernow"}});
+  ASSERT_EQ(latest.status, 201) << latest.raw << "\n" << node_->Log();
+  {
+    const json restored_state = AgentState("ledgernow", "mariadb");
+    ASSERT_TRUE(restored_state.is_object());
+    auto now = engines::MariaConnection::Connect(tenant(restored_state["login"]));
+    ASSERT_TRUE(now.ok()) << now.status().ToString();
+    EXPECT_EQ(now->QueryValue("SELECT GROUP_CONCAT(id ORDER BY id) FROM marks").value_or(""),
+              "1,2");
+  }
+  ASSERT_EQ(daemon_.Delete("/instances/ledgernow").status, 200);
+  // A GTID no server wrote: refused before anything is made.
+  auto unreached = daemon_.Post("/instances/ledger/restore", json{{"targetGtid", "0-1-999999999"},
+                                                                  {"newInstanceName", "never"}});
+  EXPECT_EQ(unreached.status, 400) << unreached.raw;
   EXPECT_FALSE(Stored("/api/v1/namespaces/dbaas-never").is_object());
 
   const auto restore_asked = std::chrono::steady_clock::now();

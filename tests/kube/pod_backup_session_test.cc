@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "kube/fake_agent.h"
 #include "test_util.h"
 
@@ -95,16 +96,17 @@ TEST_F(PodBackupSessionTest, AMariaDbEndThatNamesFilesOrLogIsRefusedAndTheBackup
 }
 
 TEST_F(PodBackupSessionTest, AMariaDbBackupsFactsAreTheDaemonsOwn) {
-  // The agent lies: another engine, a method, a log position, a blocked time longer than
-  // the daemon waited, a version that is no version.
+  // The agent lies: another engine, a method, a log position no server writes, a blocked
+  // time longer than the daemon waited, a version that is no version.
   double waited = 0;
   auto ended = BeginAndEnd("mariadb",
                            {{"id", kId},
                             {"facts",
                              {{"engine", "postgresql"},
                               {"method", "mariadb-backup"},
-                              {"start_lsn", "binlog.000001:4"},
-                              {"stop_lsn", "binlog.000001:4"},
+                              {"start_lsn", "binlog.000001:4'; DROP TABLE backups; --"},
+                              {"stop_lsn", "binlog.000001:4'; DROP TABLE backups; --"},
+                              {"gtid_position", "0-1-42"},
                               {"seconds_writes_blocked", "86400.000"},
                               {"server_version_num", "10.11.6'; DROP TABLE backups; --"}}}},
                            &waited);
@@ -113,20 +115,35 @@ TEST_F(PodBackupSessionTest, AMariaDbBackupsFactsAreTheDaemonsOwn) {
   EXPECT_EQ(facts.engine, "mariadb");
   EXPECT_EQ(facts.method, "backup-stage");
   EXPECT_EQ(facts.snapshot_kind, "volume");
-  EXPECT_EQ(facts.stop_lsn, "") << "its pods archive no binlog: no position is kept";
+  EXPECT_EQ(facts.stop_lsn, "") << "a position no server writes was kept";
+  EXPECT_EQ(facts.gtid_position, "") << "a GTID position without its binlog position was kept";
+  EXPECT_FALSE(facts.stop_time_unix_us.has_value());
   EXPECT_EQ(facts.server_version, "") << "a version that is no version was kept";
   ASSERT_TRUE(facts.seconds_writes_blocked.has_value());
   EXPECT_GE(*facts.seconds_writes_blocked, 0.2) << "the daemon's own bound is the time it waited";
   EXPECT_LE(*facts.seconds_writes_blocked, waited);
 
   // An honest agent's figure, within the bound, and its version are kept.
-  ended = BeginAndEnd("mariadb", {{"id", kId},
-                                  {"facts",
-                                   {{"seconds_writes_blocked", "0.050"},
-                                    {"server_version_num", "10.11.6-MariaDB-0+deb12u1"}}}});
+  ended = BeginAndEnd(
+      "mariadb",
+      {{"id", kId},
+       {"facts",
+        {{"seconds_writes_blocked", "0.050"},
+         {"start_lsn", "binlog.000002:1234"},
+         {"stop_lsn", "binlog.000002:1234"},
+         {"gtid_position", "0-1-42,1-7-3"},
+         // A pod's clock a year ahead: bounded by the daemon's.
+         {"stop_time_unix_us", std::to_string(NowUnixNs() / 1000 + 365ll * 86400 * 1000000)},
+         {"server_version_num", "10.11.6-MariaDB-0+deb12u1"}}}});
   ASSERT_TRUE(ended.ok()) << ended.status().ToString();
   EXPECT_DOUBLE_EQ(ended->facts.seconds_writes_blocked.value_or(-1), 0.05);
   EXPECT_EQ(ended->facts.server_version, "10.11.6-MariaDB-0+deb12u1");
+  EXPECT_EQ(ended->facts.start_lsn, "binlog.000002:1234");
+  EXPECT_EQ(ended->facts.stop_lsn, "binlog.000002:1234");
+  EXPECT_EQ(ended->facts.gtid_position, "0-1-42,1-7-3");
+  ASSERT_TRUE(ended->facts.stop_time_unix_us.has_value());
+  EXPECT_LE(*ended->facts.stop_time_unix_us, NowUnixNs() / 1000);
+  EXPECT_GE(*ended->facts.stop_time_unix_us, NowUnixNs() / 1000 - 60ll * 1000000);
 }
 
 TEST_F(PodBackupSessionTest, APostgresEndWhoseWalIsNotTheBackupsSpanIsRefused) {

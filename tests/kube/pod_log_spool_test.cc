@@ -1,4 +1,4 @@
-// The daemon's drain of a pod's WAL spool (kube_runtime/pod_log_spool.h) against a FAKE
+// The daemon's drain of a pod's log spool (kube_runtime/pod_log_spool.h) against a FAKE
 // AGENT (kube/fake_agent.h) that lists another archive, junk, wrong sizes, or answers
 // slowly. What reaches the archive is only what a server writes.
 #include <atomic>
@@ -37,8 +37,9 @@ class PodSpoolDrainTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(agent_.error(), "");
     httplib::SSLServer& server = agent_.server();
-    server.Get("/v1/wal", [this](const httplib::Request&, httplib::Response& res) {
+    server.Get("/v1/wal", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu_);
+      close_after_ = req.get_param_value("closeAfter");
       res.set_content(listing_.dump(), "application/json");
     });
     server.Get("/v1/wal/file", [this](const httplib::Request& req, httplib::Response& res) {
@@ -70,9 +71,18 @@ class PodSpoolDrainTest : public ::testing::Test {
     files_[name] = std::move(content);
   }
 
-  Result<storage::SpoolDrain> Drain(milliseconds budget = milliseconds(seconds(30))) {
-    return kube_runtime::DrainPodSpool(agent_.client(), agent_.endpoint(), *archive_, kArchive, {},
+  Result<storage::SpoolDrain> Drain(
+      milliseconds budget = milliseconds(seconds(30)),
+      kube_runtime::PodSpool::Log log = kube_runtime::PodSpool::Log::kWal) {
+    kube_runtime::PodSpool spool;
+    spool.archive_id = kArchive;
+    spool.log = log;
+    spool.close_after = seconds(log == kube_runtime::PodSpool::Log::kBinlog ? 60 : 0);
+    return kube_runtime::DrainPodSpool(agent_.client(), agent_.endpoint(), *archive_, spool, {},
                                        steady_clock::now() + budget);
+  }
+  Result<storage::SpoolDrain> DrainBinlogs() {
+    return Drain(milliseconds(seconds(30)), kube_runtime::PodSpool::Log::kBinlog);
   }
 
   bool Stored(const std::string& name) { return archive_->RawSize(name).ok(); }
@@ -83,6 +93,7 @@ class PodSpoolDrainTest : public ::testing::Test {
   json listing_ = {{"archiveId", kArchive}, {"files", json::array()}};  // guarded by mu_
   std::map<std::string, std::string> files_;                            // guarded by mu_
   std::vector<std::string> deleted_;                                    // guarded by mu_
+  std::string close_after_;  // the last listing's closeAfter, guarded by mu_
   std::atomic<int> file_delay_ms_{0};
   // Last: destroyed (stopped) first, before what its routes use.
   FakeAgent agent_{root_ / "agent"};
@@ -144,6 +155,63 @@ TEST_F(PodSpoolDrainTest, AListingForAnotherArchiveIsRefusedAndNothingIsStored) 
   drained = Drain();
   ASSERT_FALSE(drained.ok());
   EXPECT_EQ(drained.status().code(), StatusCode::kIoError) << drained.status().ToString();
+}
+
+// A MariaDB server's spool (its finished binlogs): any size a binlog has is stored; the
+// pod purges every binlog up to the one the daemon deletes, so a binlog refused stops the
+// drain there (a later one stored and deleted would purge it unarchived), and the drain goes
+// on once it is mended. The recovery point objective reaches the pod (closeAfter). WAL files
+// are no binlogs, binlogs no WAL files.
+TEST_F(PodSpoolDrainTest, BinlogsAreStoredInOrderAndNoneIsPurgedPastOneRefused) {
+  Offer("binlog.000001", 300, std::string(300, 'a'));
+  Offer("binlog.000002", 5, "bbbbb");
+  Offer("binlog.000003", 7, "ccccccc", /*regular=*/false);  // planted: a link
+  Offer("binlog.000004", 4, "dddd");
+  auto drained = DrainBinlogs();
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_EQ(drained->files, 2u);
+  EXPECT_TRUE(Stored("binlog.000001"));
+  EXPECT_TRUE(Stored("binlog.000002"));
+  EXPECT_FALSE(Stored("binlog.000003"));
+  EXPECT_FALSE(Stored("binlog.000004")) << "stored past a binlog that was refused";
+  ASSERT_EQ(drained->refused.size(), 1u) << json(drained->refused).dump();
+  EXPECT_NE(drained->refused[0].find("binlog.000003: not a regular file"), std::string::npos)
+      << drained->refused[0];
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_EQ(deleted_, (std::vector<std::string>{"binlog.000001", "binlog.000002"}));
+    EXPECT_EQ(close_after_, "60");
+    listing_["files"][2]["regular"] = true;  // the server wrote it after all
+    deleted_.clear();
+  }
+  drained = DrainBinlogs();
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_TRUE(Stored("binlog.000003"));
+  EXPECT_TRUE(Stored("binlog.000004"));
+
+  // A WAL file's name where binlogs are expected stops the drain too; a binlog in a WAL
+  // spool is refused and left.
+  {
+    std::lock_guard lock(mu_);
+    listing_["files"] = json::array();
+    files_.clear();
+  }
+  Offer("000000010000000000000001", 16 << 20, std::string(16 << 20, 'w'));
+  drained = DrainBinlogs();
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_EQ(drained->files, 0u);
+  ASSERT_EQ(drained->refused.size(), 1u);
+  EXPECT_NE(drained->refused[0].find("not a binlog's name"), std::string::npos);
+  {
+    std::lock_guard lock(mu_);
+    listing_["files"] = json::array();
+  }
+  Offer("binlog.000005", 5, "eeeee");
+  drained = Drain();
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_FALSE(Stored("binlog.000005"));
+  ASSERT_EQ(drained->refused.size(), 1u);
+  EXPECT_NE(drained->refused[0].find("binlog"), std::string::npos) << drained->refused[0];
 }
 
 // An agent that answers slowly (on purpose or not) costs a drain its budget, not more: the

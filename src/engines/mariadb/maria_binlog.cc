@@ -105,6 +105,12 @@ std::optional<BinlogPosition> ParseBinlogPosition(const std::string& text) {
   return BinlogPosition{*file, offset};
 }
 
+bool IsBinlogPoint(const std::string& position, const std::string& gtid) {
+  constexpr size_t kMostGtidText = 4096;  // hundreds of replication domains
+  return ParseBinlogPosition(position).has_value() && gtid.size() <= kMostGtidText &&
+         ParseGtidPosition(gtid).ok();
+}
+
 std::string Gtid::ToString() const { return fmt::format("{}-{}-{}", domain, server, seq); }
 
 Result<GtidPosition> ParseGtidPosition(const std::string& text) {

@@ -43,6 +43,9 @@ struct BinlogPosition {
   auto operator<=>(const BinlogPosition&) const = default;
 };
 std::optional<BinlogPosition> ParseBinlogPosition(const std::string& text);
+// Whether a binlog position and a GTID position read as the server writes them (what a pod's
+// agent answers is checked so before the daemon records it).
+bool IsBinlogPoint(const std::string& position, const std::string& gtid);
 
 // A whole transaction of a binlog file.
 struct BinlogTransaction {

@@ -141,7 +141,8 @@ std::optional<LogSpool> MariaInstance::log_spool() const {
 
 Status MariaInstance::BeforeRemoval() {
   auto binlogs = binlog_spool();
-  if (!binlogs) return Status::Ok();
+  // A pod's binlogs are drained by the daemon through its agent before the pod goes.
+  if (!binlogs || !HasLocalArchive()) return Status::Ok();
   // The server is stopped: every binlog, the last one included, into the repository before
   // the directory goes (a restore to latest after the delete loses nothing).
   auto archive = storage::WalArchive::Open(archiving_.repo_path, archive_id_);
@@ -256,11 +257,13 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   inst->password_ = password;
   inst->superuser_access_ = spec.superuser_access;
   // MySQL's binary log is another format (and GTIDs another scheme): not archived.
-  if (!spec.archiving.repo_path.empty() && inst->flavor_ == MariaFlavor::kMariaDB) {
+  if (spec.archiving.on() && inst->flavor_ == MariaFlavor::kMariaDB) {
     inst->archiving_ = spec.archiving;
     const std::string& owner =
         spec.archiving.archive_owner.empty() ? spec.name : spec.archiving.archive_owner;
-    inst->archive_id_ = owner + "." + RandomHex(4);
+    // A pod's server: for the archive the daemon made (its agent serves the binlogs).
+    inst->archive_id_ = !spec.archiving.spool_archive_id.empty() ? spec.archiving.spool_archive_id
+                                                                 : owner + "." + RandomHex(4);
     // Unique enough among one tenant's instances; 0 means "no binlog" to the server.
     uint32_t id = 0;
     while (id == 0) id = static_cast<uint32_t>(std::stoul(RandomHex(4), nullptr, 16));
@@ -277,7 +280,9 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
     if (!inst->archive_id_.empty()) {
       RETURN_IF_ERROR(MakeDir(inst->BinlogDir(), 0700));
       RETURN_IF_ERROR(inst->GiveToServer(inst->BinlogDir()));
-      RETURN_IF_ERROR(storage::WalArchive::Create(inst->archiving_.repo_path, inst->archive_id_));
+      if (inst->HasLocalArchive()) {
+        RETURN_IF_ERROR(storage::WalArchive::Create(inst->archiving_.repo_path, inst->archive_id_));
+      }
     }
     RETURN_IF_ERROR(inst->WriteOptionFiles(false));
     RETURN_IF_ERROR(fill(*inst));
@@ -286,7 +291,7 @@ Result<std::unique_ptr<MariaInstance>> MariaInstance::Make(
   }();
   if (!made.ok()) {
     inst->Unprovision();
-    if (!inst->archive_id_.empty()) {
+    if (inst->HasLocalArchive()) {
       WarnIfError(storage::WalArchive::Remove(inst->archiving_.repo_path, inst->archive_id_),
                   "remove the archive of the instance that could not be made");
     }

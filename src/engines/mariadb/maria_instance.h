@@ -17,7 +17,9 @@
 // With archiving (spec.archiving; MariaDB servers only), the server writes binary logs
 //   binlog/        binlog.NNNNNN and binlog.index, the server's user's, drained into the
 //                  repository's archive <name>.<random> (maria_log_archiving.h); every
-//                  instance made, restored ones included, gets a new archive and server_id
+//                  instance made, restored ones included, gets a new archive and server_id;
+//                  a pod's server (spec.archiving.spool_archive_id) writes them for the
+//                  daemon's archive of that id, which fetches them through the pod's agent
 #pragma once
 
 #include <functional>
@@ -73,6 +75,9 @@ class MariaInstance final : public SupervisedInstance {
   // without archiving.
   std::optional<BinlogSpool> binlog_spool() const;
   const LogArchiving& archiving() const { return archiving_; }
+  // Whether its archive is in a repository on this machine (else a pod's server, whose
+  // binlogs the daemon fetches through its agent: maria_log_archiving.h).
+  bool HasLocalArchive() const { return !archive_id_.empty() && !archiving_.repo_path.empty(); }
 
   std::string data_dir() const;
   std::string socket_path() const;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,7 +23,7 @@ namespace dbaas::engines {
 namespace {
 
 // One transaction larger than this cannot be archived (WalArchive's bound).
-constexpr uint64_t kMaxBinlogSize = 1ull << 30;
+constexpr uint64_t kMaxBinlogSize = storage::kMaxArchivedFileBytes;
 
 struct SpoolFile {
   uint64_t number = 0;
@@ -159,6 +160,89 @@ std::shared_ptr<std::mutex> DrainTurn(const std::string& archive_dir) {
   return turn;
 }
 
+// What a drain finds in the spool's directory: its binlogs, oldest first, of which the first
+// `finished` are done with (the rest the server writes), and the server when it answers.
+struct ScannedBinlog {
+  SpoolFile file;
+  uint64_t size = 0;
+  bool stored = false;  // in the archive already (an earlier drain's, not purged yet)
+};
+struct SpoolScan {
+  uid_t owner = 0;
+  std::vector<ScannedBinlog> files;
+  size_t finished = 0;
+  std::optional<MariaConnection> conn;
+  std::optional<uint64_t> current;  // the file the server writes, in its own words
+  // No answer while the newest file is open: the server crashed, or cannot be reached while
+  // it writes; nothing is closed or purged then.
+  bool unreachable = false;
+};
+
+// `stored` says whether the archive holds a file with that size already (the pod's side has
+// no archive: always false).
+using StoredFn = std::function<bool(const std::string& name, uint64_t size)>;
+
+Result<SpoolScan> ScanSpool(const BinlogSpool& spool, BinlogDrain mode, const StoredFn& stored) {
+  SpoolScan scan;
+  ASSIGN_OR_RETURN(std::vector<SpoolFile> files, ListBinlogs(spool.dir, &scan.owner));
+  if (mode == BinlogDrain::kRunning) {
+    MariaEndpoint quick = spool.endpoint;
+    quick.timeout = std::chrono::seconds(5);
+    if (auto connected = MariaConnection::Connect(quick); connected.ok()) {
+      scan.conn = std::move(*connected);
+      ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(*scan.conn));
+      auto position = ParseBinlogPosition(point.position);
+      if (!position) return Status::Internal("the server's binlog position does not parse");
+      scan.current = position->file;
+    }
+  }
+  if (mode == BinlogDrain::kRunning && !scan.conn && !files.empty()) {
+    auto head = ReadBinlog(spool.dir, files.back().name, scan.owner, kBinlogHeadSize);
+    scan.unreachable = head.ok() && BinlogInUse(*head).value_or(false);
+  }
+  bool open_found = false;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const SpoolFile& f = files[i];
+    ASSIGN_OR_RETURN(uint64_t size, FileSize(JoinPath(spool.dir, f.name)));
+    const bool in_archive = stored && stored(f.name, size);
+    scan.files.push_back({f, size, in_archive});
+    if (open_found) continue;
+    // Finished: before the file the server writes; without the server, any but the newest
+    // (the server moved on from it), and the newest when the server closed it at shutdown
+    // (read once: then it is stored). A deleted instance's are all finished.
+    bool finished = true;
+    if (scan.current) {
+      finished = f.number < *scan.current;
+    } else if (mode == BinlogDrain::kRunning && i + 1 == files.size() && !in_archive) {
+      ASSIGN_OR_RETURN(finished, ClosedByServer(spool.dir, f.name, scan.owner));
+    }
+    if (finished) {
+      ++scan.finished;
+    } else {
+      open_found = true;
+    }
+  }
+  return scan;
+}
+
+Status UnreachableWhileOpen(const BinlogSpool& spool) {
+  return Status::IoError(
+      fmt::format("the server of instance '{}' does not answer while its binlog is open: "
+                  "what it writes is neither closed nor archived",
+                  spool.instance),
+      "see the instance's status and mariadb.log; archiving resumes when it answers");
+}
+
+// A binlog's name as the server gives it (binlog.000042), or kInvalidArgument.
+Result<uint64_t> BinlogNumberOf(const std::string& name) {
+  auto n = BinlogFileNumber(name);
+  if (!n || BinlogFileName(*n) != name) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a binlog's name", name),
+                                   "binlogs are named binlog.NNNNNN");
+  }
+  return *n;
+}
+
 }  // namespace
 
 Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
@@ -166,47 +250,16 @@ Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
                                          std::chrono::seconds close_after, BinlogDrain mode) {
   const std::shared_ptr<std::mutex> turn = DrainTurn(archive.dir());
   std::lock_guard in_turn(*turn);
-  uid_t owner = 0;
-  ASSIGN_OR_RETURN(std::vector<SpoolFile> files, ListBinlogs(spool.dir, &owner));
-  std::optional<MariaConnection> conn;
-  std::optional<uint64_t> current;  // the file the server writes, in its own words
-  if (mode == BinlogDrain::kRunning) {
-    MariaEndpoint quick = spool.endpoint;
-    quick.timeout = std::chrono::seconds(5);
-    if (auto connected = MariaConnection::Connect(quick); connected.ok()) {
-      conn = std::move(*connected);
-      ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(*conn));
-      auto position = ParseBinlogPosition(point.position);
-      if (!position) return Status::Internal("the server's binlog position does not parse");
-      current = position->file;
-    }
-  }
-  // A server that does not answer stopped (its last file closed, the in-use flag clear), or
-  // crashed, or cannot be reached while it writes: then nothing is closed or purged.
-  bool unreachable = false;
-  if (mode == BinlogDrain::kRunning && !conn && !files.empty()) {
-    auto head = ReadBinlog(spool.dir, files.back().name, owner, kBinlogHeadSize);
-    unreachable = head.ok() && BinlogInUse(*head).value_or(false);
-  }
+  ASSIGN_OR_RETURN(SpoolScan scan,
+                   ScanSpool(spool, mode, [&](const std::string& name, uint64_t size) {
+                     return StoredAlready(archive, name, size);
+                   }));
   storage::SpoolDrain drained;
   std::optional<uint64_t> stored_through;  // the newest of the files stored from the oldest on
-  for (size_t i = 0; i < files.size(); ++i) {
-    const SpoolFile& f = files[i];
-    const std::string path = JoinPath(spool.dir, f.name);
-    ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
-    const bool stored = StoredAlready(archive, f.name, size);
-    // Finished: before the file the server writes; without the server, any but the newest
-    // (the server moved on from it), and the newest when the server closed it at shutdown
-    // (read once: then it is stored). A deleted instance's are all finished.
-    bool finished = true;
-    if (current) {
-      finished = f.number < *current;
-    } else if (mode == BinlogDrain::kRunning && i + 1 == files.size() && !stored) {
-      ASSIGN_OR_RETURN(finished, ClosedByServer(spool.dir, f.name, owner));
-    }
-    if (!finished) break;
-    if (!stored) {
-      auto data = ReadBinlog(spool.dir, f.name, owner);
+  for (size_t i = 0; i < scan.finished; ++i) {
+    const ScannedBinlog& f = scan.files[i];
+    if (!f.stored) {
+      auto data = ReadBinlog(spool.dir, f.file.name, scan.owner);
       if (!data.ok() && mode == BinlogDrain::kFinal &&
           data.status().code() == StatusCode::kFailedPrecondition) {
         // Not the server's (a link, a FIFO, another owner's: planted): it cannot keep the
@@ -216,32 +269,71 @@ Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
         continue;
       }
       RETURN_IF_ERROR(data.status());
-      RETURN_IF_ERROR(archive.Store(*data, f.name)
-                          .WithContext(fmt::format("store binlog {} of instance '{}'", f.name,
+      RETURN_IF_ERROR(archive.Store(*data, f.file.name)
+                          .WithContext(fmt::format("store binlog {} of instance '{}'", f.file.name,
                                                    spool.instance)));
       ++drained.files;
       drained.raw_bytes += data->size();
     }
-    stored_through = f.number;
+    stored_through = f.file.number;
   }
-  if (!conn) {
-    if (unreachable) {
-      return Status::IoError(
-          fmt::format("the server of instance '{}' does not answer while its binlog is open: "
-                      "what it writes is neither closed nor archived",
-                      spool.instance),
-          "see the instance's status and mariadb.log; archiving resumes when it answers");
-    }
+  if (!scan.conn) {
+    if (scan.unreachable) return UnreachableWhileOpen(spool);
     return drained;
   }
-  Status purged = stored_through ? PurgeThrough(*conn, *stored_through) : Status::Ok();
+  Status purged = stored_through ? PurgeThrough(*scan.conn, *stored_through) : Status::Ok();
   // The recovery point does not wait on a purge that failed.
   if (close_after.count() > 0) {
-    RETURN_IF_ERROR(CloseIfDue(*conn, spool, SpoolFile{*current, BinlogFileName(*current)}, owner,
+    RETURN_IF_ERROR(CloseIfDue(*scan.conn, spool,
+                               SpoolFile{*scan.current, BinlogFileName(*scan.current)}, scan.owner,
                                close_after));
   }
   RETURN_IF_ERROR(purged);
   return drained;
+}
+
+Result<std::vector<FinishedBinlog>> ListFinishedBinlogs(const BinlogSpool& spool,
+                                                        std::chrono::seconds close_after) {
+  const std::shared_ptr<std::mutex> turn = DrainTurn(spool.dir);
+  std::lock_guard in_turn(*turn);
+  ASSIGN_OR_RETURN(SpoolScan scan, ScanSpool(spool, BinlogDrain::kRunning, {}));
+  if (!scan.conn && scan.unreachable) return UnreachableWhileOpen(spool);
+  std::vector<FinishedBinlog> finished;
+  for (size_t i = 0; i < scan.finished; ++i) {
+    finished.push_back({scan.files[i].file.name, scan.files[i].size});
+  }
+  // Closed now, listed at the next drain.
+  if (scan.conn && close_after.count() > 0) {
+    RETURN_IF_ERROR(CloseIfDue(*scan.conn, spool,
+                               SpoolFile{*scan.current, BinlogFileName(*scan.current)}, scan.owner,
+                               close_after));
+  }
+  return finished;
+}
+
+Result<std::vector<uint8_t>> ReadFinishedBinlog(const BinlogSpool& spool, const std::string& name) {
+  ASSIGN_OR_RETURN(uint64_t number, BinlogNumberOf(name));
+  const std::shared_ptr<std::mutex> turn = DrainTurn(spool.dir);
+  std::lock_guard in_turn(*turn);
+  ASSIGN_OR_RETURN(SpoolScan scan, ScanSpool(spool, BinlogDrain::kRunning, {}));
+  for (size_t i = 0; i < scan.files.size(); ++i) {
+    if (scan.files[i].file.number != number) continue;
+    if (i >= scan.finished) {
+      return Status::FailedPrecondition(
+          fmt::format("binlog {} is still being written", name),
+          "fetch only the binlogs the listing names: they are finished");
+    }
+    return ReadBinlog(spool.dir, name, scan.owner);
+  }
+  return Status::NotFound(fmt::format("binlog {} is not there (purged)", name));
+}
+
+Status PurgeStoredBinlogs(const BinlogSpool& spool, const std::string& name) {
+  ASSIGN_OR_RETURN(uint64_t number, BinlogNumberOf(name));
+  const std::shared_ptr<std::mutex> turn = DrainTurn(spool.dir);
+  std::lock_guard in_turn(*turn);
+  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(spool.endpoint));
+  return PurgeThrough(conn, number);
 }
 
 Status ArchiveBinlogsNow(const BinlogSpool& spool, const storage::WalArchive& archive) {

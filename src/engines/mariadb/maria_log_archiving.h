@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "engines/mariadb/maria_connection.h"
@@ -44,6 +45,27 @@ enum class BinlogDrain {
 Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
                                          const storage::WalArchive& archive,
                                          std::chrono::seconds close_after, BinlogDrain mode);
+
+// A pod's drain (agent/pod_agent_wal.cc, kube_runtime/pod_log_spool.h) runs across its
+// agent: the daemon lists what the server finished, fetches each file, stores it, then has
+// it purged. The pod's side of that, judging the directory as DrainBinlogs does:
+struct FinishedBinlog {
+  std::string name;
+  uint64_t size = 0;
+};
+// The finished binlogs, oldest first; then the file in progress is closed when it holds a
+// transaction and is older than `close_after` (zero: never), listed at the next call. A
+// server that does not answer while its newest file is open is an error (nothing finished
+// can be told apart from what it writes).
+Result<std::vector<FinishedBinlog>> ListFinishedBinlogs(const BinlogSpool& spool,
+                                                        std::chrono::seconds close_after);
+// A finished binlog's bytes: kInvalidArgument for a name the server does not give,
+// kFailedPrecondition for the file in progress or one that is not the server's, kNotFound
+// when it is gone (purged).
+Result<std::vector<uint8_t>> ReadFinishedBinlog(const BinlogSpool& spool, const std::string& name);
+// Lets the server purge its binlogs up to and including `name` (the daemon stored them, in
+// order); it keeps the one it writes.
+Status PurgeStoredBinlogs(const BinlogSpool& spool, const std::string& name);
 
 // FLUSH BINARY LOGS and a drain: every transaction committed before the call is archived
 // when it returns.

@@ -124,6 +124,16 @@ Result<uint64_t> MariaPruneArchive(const std::string& repo_path, const std::stri
   return archive.RemoveBefore(*keep);
 }
 
+Status MariaStageArchive(const std::string& repo_path, const std::string& archive_id,
+                         const std::string& from, const std::string& stage_repo) {
+  RETURN_IF_ERROR(storage::ValidateArchiveId(archive_id));
+  ASSIGN_OR_RETURN(WalArchive source, WalArchive::Open(repo_path, archive_id));
+  ASSIGN_OR_RETURN(std::optional<std::string> position, MariaArchivePositionOf(from));
+  RETURN_IF_ERROR(WalArchive::Create(stage_repo, archive_id));
+  ASSIGN_OR_RETURN(WalArchive stage, WalArchive::Open(stage_repo, archive_id));
+  return source.CopyInto(stage, position.value_or("")).status();
+}
+
 Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const BinlogPosition& from,
                                           const GtidPosition& from_gtid,
                                           const RecoveryTarget& target) {

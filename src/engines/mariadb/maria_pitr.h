@@ -34,6 +34,12 @@ Result<std::optional<std::string>> MariaArchivePositionOf(const std::string& pos
 Result<uint64_t> MariaPruneArchive(const std::string& repo_path, const std::string& archive_id,
                                    const std::optional<std::string>& keep_from);
 
+// Copies the archived binlogs from the one holding `from` (a backup's binlog position) on
+// into a new archive of the same id under `stage_repo`: what a pod's restore replays, sent
+// to its agent (kube_runtime). Not synced: a copy for one restore.
+Status MariaStageArchive(const std::string& repo_path, const std::string& archive_id,
+                         const std::string& from, const std::string& stage_repo);
+
 // What a restore replays of one archived binlog file: [from, to) (to: the file's end when
 // nullopt).
 struct BinlogReplayPart {

@@ -135,7 +135,8 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
 Result<std::unique_ptr<MariaInstance>> RestoreMariaVolumeCopy(const std::string& copy_data_dir,
                                                               const VolumeBackupEnd& end,
                                                               const InstanceSpec& spec,
-                                                              const std::string& password) {
+                                                              const std::string& password,
+                                                              const MariaRecovery& recover) {
   if (!end.files.empty() || !end.log_files.empty()) {
     return Status::InvalidArgument(
         "a MariaDB volume backup's restore takes no files and no log (the snapshot holds its "
@@ -147,7 +148,7 @@ Result<std::unique_ptr<MariaInstance>> RestoreMariaVolumeCopy(const std::string&
     }
     return Status::Ok();
   };
-  return RestoreMariaFilled(spec, password, move_in);
+  return RestoreMariaFilled(spec, password, move_in, recover);
 }
 
 }  // namespace dbaas::engines

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "engines/mariadb/maria_backup.h"
 #include "engines/mariadb/maria_instance.h"
 #include "engines/volume_backup.h"
 
@@ -39,10 +40,12 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
 // A new instance `spec.name` from the data directory a volume backup's snapshot holds
 // (`copy_data_dir`, on the same filesystem: moved into place): started (InnoDB recovers),
 // checked table by table (CHECK TABLE), the tenant's login renewed. `end` must name no files
-// and no log (a MariaDB volume backup has none). Nothing left behind on failure.
+// and no log (a MariaDB volume backup has none). `recover` as RestoreMariaFilled's (a
+// point-in-time restore's replay of staged binlogs). Nothing left behind on failure.
 Result<std::unique_ptr<MariaInstance>> RestoreMariaVolumeCopy(const std::string& copy_data_dir,
                                                               const VolumeBackupEnd& end,
                                                               const InstanceSpec& spec,
-                                                              const std::string& password);
+                                                              const std::string& password,
+                                                              const MariaRecovery& recover = {});
 
 }  // namespace dbaas::engines
