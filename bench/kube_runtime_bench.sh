@@ -27,11 +27,12 @@ source "$REPO_ROOT/bench/dbaasd_lib.sh"
 [[ -x $TEST ]] || { echo "build first: cmake --build build/release ($TEST)" >&2; exit 1; }
 
 # One run of the Kubernetes tests: "create backup restore full incremental restore pitr
-# mcreate mbackup mblocked mrestore" seconds (the volumeSnapshot method's backup and restore,
+# mcreate mbackup mblocked mrestore mpitr" seconds (the volumeSnapshot method's backup and restore,
 # then the repository method's full backup of an idle instance, its incremental under load
 # and the restore from it, then a restore to a restore point made under load: a repository
 # backup and the archived WAL; then MariaDB: create, a volumeSnapshot backup under the
-# transfer load (4 writers), how long its commits were blocked, the restore).
+# transfer load (4 writers), how long its commits were blocked, the restore, and a restore
+# to a restore point made after it: the snapshot and the binlog archived through the agent).
 kube_once() {
   local out
   out=$(env ${KUBECONFIG:+DBAAS_TEST_KUBECONFIG=$KUBECONFIG} "$TEST" \
@@ -43,11 +44,12 @@ kube_once() {
     "$(grep -o 'first repository backup in [0-9.]*' <<<"$out" | awk '{print $5}')" \
     "$(grep -o 'repository backup under load in [0-9.]*' <<<"$out" | awk '{print $6}')" \
     "$(grep -o 'restored from the repository in [0-9.]*' <<<"$out" | awk '{print $6}')" \
-    "$(grep -o 'restored to a restore point in [0-9.]*' <<<"$out" | awk '{print $7}')" \
+    "$(grep -o 'runtime: restored to a restore point in [0-9.]*' <<<"$out" | awk '{print $8}')" \
     "$(grep -o 'MariaDB created and running in [0-9.]*' <<<"$out" | awk '{print $6}')" \
     "$(grep -o 'MariaDB volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $6}')" \
     "$(grep -o 'commits blocked [0-9.]*' <<<"$out" | awk '{print $3}')" \
-    "$(grep -o 'MariaDB restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $8}')"
+    "$(grep -o 'MariaDB restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $8}')" \
+    "$(grep -o 'MariaDB restored to a restore point in [0-9.]*' <<<"$out" | awk '{print $8}')"
 }
 
 start_dbaasd kube-bench-local
@@ -59,11 +61,13 @@ timed_api() {  # timed_api METHOD PATH [BODY]: seconds
   t1=$(now)
   echo "$t1 - $t0" | bc -l | xargs printf '%.2f\n'
 }
-# MariaDB on this machine: "create backup blocked restore" seconds (the backup under 4
+# MariaDB on this machine: "create backup blocked restore pitr" seconds (the backup under 4
 # writers' inserts through mariadb-slap; its method the machine's: reflink on XFS/btrfs, else
-# mariadb-backup, whose blocked time is read from its log to the second).
+# mariadb-backup, whose blocked time is read from its log to the second; pitr: a restore to
+# a restore point made as the backup ended, as the Kubernetes test makes one about a second
+# after its backup).
 local_maria_once() {
-  local create backup blocked restore conn slap answer t0
+  local create backup blocked restore pitr conn slap answer t0
   create=$(timed_api POST /instances '{"name":"mbench","type":"mariadb"}')
   conn=$(api GET '/instances/mbench?showSecrets=true' | jq -er '.instance.connection | "\(.port) \(.password)"')
   mariadb -h 127.0.0.1 -P "${conn% *}" -u app -p"${conn#* }" app -e \
@@ -78,12 +82,15 @@ local_maria_once() {
   answer=$(api POST /instances/mbench/backup '{"backupName":"under-load"}')
   backup=$(echo "$(now) - $t0" | bc -l | xargs printf '%.2f\n')
   blocked=$(jq -r '.backup.secondsWritesBlocked // 0' <<<"$answer" | xargs printf '%.3f\n')
+  api POST /instances/mbench/restore-points '{"name":"mpoint"}' >/dev/null
   wait "$slap" 2>/dev/null || true
   restore=$(timed_api POST /instances/mbench/restore '{"backupName":"under-load","newInstanceName":"mcopy"}')
   api DELETE /instances/mcopy >/dev/null
+  pitr=$(timed_api POST /instances/mbench/restore '{"targetName":"mpoint","newInstanceName":"mpit"}')
+  api DELETE /instances/mpit >/dev/null
   api DELETE /instances/mbench >/dev/null
   api DELETE /instances/mbench/backups/under-load >/dev/null || true
-  echo "$create $backup $blocked $restore"
+  echo "$create $backup $blocked $restore $pitr"
 }
 # The same steps on this machine: "create backup restore pitr" seconds (pitr: a restore to a
 # restore point made after the backup).
@@ -106,17 +113,17 @@ local_once() {
   api DELETE /instances/bench/backups/under-load >/dev/null || true
   echo "$create $backup $restore $pitr"
 }
-declare -a kc kb kr kf ki kir kp kmc kmb kmx kmr lc lb lr lp lmc lmb lmx lmr
+declare -a kc kb kr kf ki kir kp kmc kmb kmx kmr kmp lc lb lr lp lmc lmb lmx lmr lmp
 kube_round() {
-  read -r c b r f i ir p mc mb mx mr <<<"$(kube_once)"
+  read -r c b r f i ir p mc mb mx mr mp <<<"$(kube_once)"
   kc+=("$c") kb+=("$b") kr+=("$r") kf+=("$f") ki+=("$i") kir+=("$ir") kp+=("$p")
-  kmc+=("$mc") kmb+=("$mb") kmx+=("$mx") kmr+=("$mr")
+  kmc+=("$mc") kmb+=("$mb") kmx+=("$mx") kmr+=("$mr") kmp+=("$mp")
 }
 local_round() {
   read -r c b r p <<<"$(local_once)"
   lc+=("$c") lb+=("$b") lr+=("$r") lp+=("$p")
-  read -r c b x r <<<"$(local_maria_once)"
-  lmc+=("$c") lmb+=("$b") lmx+=("$x") lmr+=("$r")
+  read -r c b x r p <<<"$(local_maria_once)"
+  lmc+=("$c") lmb+=("$b") lmx+=("$x") lmr+=("$r") lmp+=("$p")
 }
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2)); then
@@ -126,7 +133,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     local_round
     kube_round
   fi
-  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s, pitr ${kp[-1]} s; MariaDB ${kmc[-1]} / ${kmb[-1]} (blocked ${kmx[-1]}) / ${kmr[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s (pitr ${lp[-1]} s; MariaDB ${lmc[-1]} / ${lmb[-1]} (blocked ${lmx[-1]}) / ${lmr[-1]} s)"
+  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s, pitr ${kp[-1]} s; MariaDB ${kmc[-1]} / ${kmb[-1]} (blocked ${kmx[-1]}) / ${kmr[-1]} s, pitr ${kmp[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s (pitr ${lp[-1]} s; MariaDB ${lmc[-1]} / ${lmb[-1]} (blocked ${lmx[-1]}) / ${lmr[-1]} s, pitr ${lmp[-1]} s)"
 done
 worst() { printf '%s\n' "$@" | sort -n | tail -1; }
 row() {  # row LABEL VALUES...
@@ -160,3 +167,5 @@ row "MariaDB: commits blocked, kubernetes (until the snapshot is cut)" "${kmx[@]
 row "MariaDB: commits blocked, local" "${lmx[@]}"
 row "MariaDB: restore to running, kubernetes (imported snapshot)" "${kmr[@]}"
 row "MariaDB: restore to running, local" "${lmr[@]}"
+row "MariaDB: restore to a restore point, kubernetes (snapshot + binlog staged to the pod)" "${kmp[@]}"
+row "MariaDB: restore to a restore point, local" "${lmp[@]}"

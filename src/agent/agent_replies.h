@@ -44,6 +44,9 @@ inline Result<uint64_t> ByteCountParam(const http::Request& req, const char* key
 // the source's archive (a repository holding that archive alone).
 constexpr char kRestoredMarker[] = ".restored";
 constexpr char kVolumeCopy[] = ".volume-copy";
+// On the volume while the daemon wants the server down (POST /v1/stop until /v1/start): a
+// pod restarted meanwhile opens the instance without starting its server.
+constexpr char kStoppedMarker[] = ".stopped";
 constexpr char kRestoreStaging[] = ".restore-staging";
 constexpr char kRestoreArchive[] = ".restore-archive";
 

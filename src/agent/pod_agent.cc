@@ -1,6 +1,10 @@
 #include "agent/pod_agent.h"
 #include "agent/agent_replies.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -159,6 +163,11 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
     ASSIGN_OR_RETURN(agent->instance_, engine->Create(spec));
     spdlog::info("instance {}: made in {}", options.name, dir);
   }
+  if (PathExists(JoinPath(options.data, kStoppedMarker))) {
+    spdlog::info("instance {}: stopped by the daemon; the server stays down until it starts it",
+                 options.name);
+    return agent;
+  }
   RETURN_IF_ERROR(agent->instance_->Start());
   spdlog::info("instance {}: server started, listening on {}:{}", options.name, options.address,
                agent->instance_->endpoint().port);
@@ -231,13 +240,23 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
     SendJson(res, 200, InstanceJson());
   });
   // Start and stop: the instance's own, answered with its state, or the reason it failed.
+  // A stop lasts until the start, across restarts of the pod (kStoppedMarker): the marker
+  // goes before a start (a pod restarted after a start that failed tries again) and comes
+  // after a stop.
   auto act = [this](const char* failed,
                     Status (engines::Instance::*step)(std::chrono::milliseconds),
                     std::chrono::milliseconds timeout) {
     return [this, failed, step, timeout](const http::Request&, http::Response& res) {
       std::lock_guard lock(mu_);
       if (!Made(res)) return;
-      Status done = (instance_.get()->*step)(timeout);
+      const std::string marker = JoinPath(options_.data, kStoppedMarker);
+      const bool starting = step == &engines::Instance::Start;
+      Status done = Status::Ok();
+      if (starting && ::unlink(marker.c_str()) != 0 && errno != ENOENT) {
+        done = ErrnoStatus("unlink", marker, errno);
+      }
+      if (done.ok()) done = (instance_.get()->*step)(timeout);
+      if (done.ok() && !starting) done = WriteFileAtomic(marker, "", 0600);
       if (!done.ok()) {
         SendJson(res, http::HttpStatusOf(done.code()), ErrorBody(failed, done));
         return;

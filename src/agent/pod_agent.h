@@ -9,7 +9,8 @@
 //   GET  /readyz        200 when the server takes connections, else 503 (no token)
 //   GET  /v1/instance   what the daemon records: the server's state and the logins
 //   POST /v1/start      starts the server (a no-op when it runs)
-//   POST /v1/stop       stops it cleanly; it stays down until /v1/start or a restart
+//   POST /v1/stop       stops it cleanly; it stays down until /v1/start, across restarts
+//                       of the pod
 //   POST /v1/backups    begins a volume backup (engines/volume_backup.h): backup mode held
 //                       for the daemon to cut a VolumeSnapshot of the pod's volume, for at
 //                       most the lease it asks for ({"label", "leaseSeconds"}); 201 with

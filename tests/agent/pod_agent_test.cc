@@ -188,7 +188,7 @@ class PodAgentTest : public ::testing::Test {
 
 TEST_F(PodAgentTest,
        MakesTheInstanceInAnEmptyVolumeServesItAtThePodAddressAndKeepsItAcrossRestarts) {
-  const int port = StartAgent();
+  int port = StartAgent();
   ASSERT_GT(port, 0);
   // The probes need no token; everything else does.
   EXPECT_EQ(Status("GET", port, "/healthz"), 200) << "no answer over HTTPS at " << address();
@@ -235,6 +235,14 @@ TEST_F(PodAgentTest,
   ASSERT_TRUE(stopped);
   EXPECT_EQ(stopped->status, 200) << stopped->body;
   EXPECT_EQ(json::parse(stopped->body)["running"], false);
+  EXPECT_EQ(Status("GET", port, "/readyz"), 503);
+  EXPECT_FALSE(engines::PgConnection::Connect(uri + "?connect_timeout=3").ok());
+  // The pod restarted meanwhile (its node rebooted): the server stays down until started.
+  EXPECT_EQ(StopAgent(), 0) << Log();
+  port = StartAgent();
+  ASSERT_GT(port, 0);
+  EXPECT_NE(Log().find("stays down until"), std::string::npos) << Log();
+  EXPECT_EQ(Instance(port)["running"], false);
   EXPECT_EQ(Status("GET", port, "/readyz"), 503);
   EXPECT_FALSE(engines::PgConnection::Connect(uri + "?connect_timeout=3").ok());
   auto started = Call("POST", port, "/v1/start", token_);
