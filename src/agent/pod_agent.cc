@@ -242,7 +242,8 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
   // Start and stop: the instance's own, answered with its state, or the reason it failed.
   // A stop lasts until the start, across restarts of the pod (kStoppedMarker): the marker
   // goes before a start (a pod restarted after a start that failed tries again) and comes
-  // after a stop.
+  // before a stop (a pod restarted while the server stops keeps it down; a marker that cannot
+  // be written fails the stop with the server still up).
   auto act = [this](const char* failed,
                     Status (engines::Instance::*step)(std::chrono::milliseconds),
                     std::chrono::milliseconds timeout) {
@@ -255,8 +256,8 @@ void PodAgent::AddRoutes(http::HttpServer& server) {
       if (starting && ::unlink(marker.c_str()) != 0 && errno != ENOENT) {
         done = ErrnoStatus("unlink", marker, errno);
       }
+      if (!starting) done = WriteFileAtomic(marker, "", 0600);
       if (done.ok()) done = (instance_.get()->*step)(timeout);
-      if (done.ok() && !starting) done = WriteFileAtomic(marker, "", 0600);
       if (!done.ok()) {
         SendJson(res, http::HttpStatusOf(done.code()), ErrorBody(failed, done));
         return;

@@ -237,6 +237,11 @@ void PodAgent::AddRestoreRoutes(http::HttpServer& server) {
     }
     spdlog::info("instance {}: restoring from instance {}'s volume copy", options_.name,
                  request->source);
+    // A snapshot of a volume whose server was stopped holds its marker: the copy runs.
+    if (Status unmarked = RemoveTree(JoinPath(options_.data, kStoppedMarker)); !unmarked.ok()) {
+      SendJson(res, http::HttpStatusOf(unmarked.code()), ErrorBody("restore_failed", unmarked));
+      return;
+    }
     auto made = engine_->RestoreVolumeCopy(JoinPath(copy, "data"), request->end, *restore_spec_,
                                            request->password,
                                            request->recovery ? &*request->recovery : nullptr);

@@ -215,10 +215,15 @@ class PodInstance final : public engines::Instance {
   Status Delete() override {
     if (!archive_id_.empty()) {
       auto agent = ReachableAgent();
+      // A stop that failed still drains what the server finished (its agent answers).
       Status stopped = agent.ok() ? Stop(milliseconds(seconds(30))) : agent.status();
       if (!stopped.ok()) {
-        spdlog::warn("event=pod_spool_not_drained instance={} error=\"{}\"", name_,
+        spdlog::warn("event=pod_server_not_stopped instance={} error=\"{}\"", name_,
                      stopped.ToString());
+      }
+      if (!agent.ok()) {
+        spdlog::warn("event=pod_spool_not_drained instance={} error=\"{}\"", name_,
+                     agent.status().ToString());
       } else {
         // A drain that fails does not keep the instance: what fails it may be the tenant's
         // (its agent's answers, its spool's files), and a tenant must not be able to keep
@@ -596,7 +601,9 @@ class KubeEngine final : public engines::Engine {
                       instance.name(), name));
     }
     RETURN_IF_ERROR(engines::DrainLogSpool(pod->SpoolAt(agent, seconds(40))).status());
-    return engines::RestorePointAt{lsn, gtid};
+    if (IsPostgres()) return engines::RestorePointAt{lsn, ""};
+    return engines::RestorePointAt{
+        lsn, engines::FormatGtidPosition(engines::ParseGtidPosition(gtid).value())};
   }
   Status ArchiveNow(const engines::Instance& instance, milliseconds timeout) const override {
     ASSIGN_OR_RETURN(const PodInstance* pod, Archiving(instance));

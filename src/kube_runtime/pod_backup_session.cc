@@ -87,7 +87,8 @@ engines::BackupFacts MariaFactsOf(const engines::BackupFacts& agent, const std::
   if (agent.start_lsn == agent.stop_lsn &&
       engines::IsBinlogPoint(agent.stop_lsn, agent.gtid_position)) {
     facts.start_lsn = facts.stop_lsn = agent.stop_lsn;
-    facts.gtid_position = agent.gtid_position;
+    facts.gtid_position =
+        engines::FormatGtidPosition(engines::ParseGtidPosition(agent.gtid_position).value());
     const int64_t now_us = NowUnixNs() / 1000;
     const int64_t asked_us =
         now_us - std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();

@@ -1,7 +1,10 @@
 #include "kube_runtime/pod_log_spool.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -38,19 +41,33 @@ std::string WalRefusal(const std::string& name, uint64_t size, bool regular) {
   return "";
 }
 
+// The largest binlog fetched from a pod: the server's 64 MiB files and a transaction of up
+// to 192 MiB past the rotation (the whole file is held in memory while it is stored, and the
+// drainer serves every instance). A larger one stays in the pod, reported, until an operator
+// archives it.
+constexpr uint64_t kMaxPodBinlogBytes = uint64_t{256} << 20;
+
 // The same of a binlog the pod's server finished: its name as the server gives it, a size
-// the archive takes.
+// the daemon takes.
 std::string BinlogRefusal(const std::string& name, uint64_t size, bool regular) {
   auto parsed = storage::ParseWalFileName(name);
   if (!parsed.ok() || parsed->kind != storage::WalFileName::Kind::kBinlog) {
     return Bounded(name) + ": not a binlog's name";
   }
   if (!regular) return name + ": not a regular file";
-  if (size == 0 || size > storage::kMaxArchivedFileBytes) {
-    return fmt::format("{}: {} bytes, which the archive does not take (1 B to {} MiB)", name, size,
-                       storage::kMaxArchivedFileBytes >> 20);
+  if (size == 0 || size > kMaxPodBinlogBytes) {
+    return fmt::format("{}: {} bytes, which the daemon does not fetch from a pod (1 B to {} MiB)",
+                       name, size, kMaxPodBinlogBytes >> 20);
   }
   return "";
+}
+
+// A binlog's number (names that are none last), which orders binlogs where their names do
+// not (binlog.999999 before binlog.1000000).
+uint64_t BinlogOrder(const std::string& name) {
+  auto parsed = storage::ParseWalFileName(name);
+  if (!parsed.ok() || parsed->kind != storage::WalFileName::Kind::kBinlog) return UINT64_MAX;
+  return std::stoull(parsed->position);
 }
 
 struct Listed {
@@ -98,8 +115,14 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
     files.push_back(
         {kube::TextField(e, "name"), kube::IntField(e, "size"), kube::BoolField(e, "regular")});
   }
-  std::sort(files.begin(), files.end(),
-            [](const Listed& a, const Listed& b) { return a.name < b.name; });
+  if (binlogs) {
+    std::sort(files.begin(), files.end(), [](const Listed& a, const Listed& b) {
+      return std::pair(BinlogOrder(a.name), a.name) < std::pair(BinlogOrder(b.name), b.name);
+    });
+  } else {
+    std::sort(files.begin(), files.end(),
+              [](const Listed& a, const Listed& b) { return a.name < b.name; });
+  }
   std::string bytes;
   for (const Listed& f : files) {
     // The rest at the next drain; every drain takes one file at least.
@@ -118,8 +141,17 @@ Result<storage::SpoolDrain> DrainPodSpool(const AgentClient& agents, const Agent
     }
     // The name parsed as a WAL file's: hex digits and dots, nothing to escape.
     const std::string path = "/v1/wal/file?name=" + f.name;
+    // A binlog stored by an earlier drain whose purge did not happen (the server was down):
+    // not fetched again (a finished binlog never changes).
+    if (binlogs && archive.RawSize(f.name).value_or(UINT64_MAX) == size) {
+      RETURN_IF_ERROR(agents.Call(agent, "DELETE", path, seconds(10)).status());
+      continue;
+    }
     ASSIGN_OR_RETURN(bool there, agents.Fetch(agent, path, size, bytes, fetch_timeout(size)));
-    if (!there) continue;  // drained by another drain, whose delete came first
+    // Drained by another drain, whose delete came first. A binlog that is gone stops the
+    // drain: the next one stored would purge those before it, this one too if it was not.
+    if (!there && binlogs) break;
+    if (!there) continue;
     if (bytes.size() != size) {
       drained.refused.push_back(
           fmt::format("{}: {} bytes listed, {} sent", f.name, size, bytes.size()));

@@ -189,5 +189,17 @@ TEST(BinlogPositionTest, PositionsAndGtidsParseAndOrder) {
   }
 }
 
+// What a pod's agent answers is recorded only as a server writes it.
+TEST(BinlogPositionTest, APodsPointIsTakenOnlyAsTheServerWritesIt) {
+  EXPECT_TRUE(IsBinlogPoint("binlog.000002:1234", "0-1-42"));
+  EXPECT_TRUE(IsBinlogPoint("binlog.000002:1234", "1-7-3,0-1-42"));
+  EXPECT_TRUE(IsBinlogPoint("binlog.1000000:4", ""));
+  EXPECT_FALSE(IsBinlogPoint("binlog.000002:01234", "0-1-42"));
+  EXPECT_FALSE(IsBinlogPoint("binlog.2:1234", "0-1-42"));
+  EXPECT_FALSE(IsBinlogPoint("binlog.000002:1234'; DROP TABLE backups; --", "0-1-42"));
+  EXPECT_FALSE(IsBinlogPoint("binlog.000002:1234", "0-1-42; --"));
+  EXPECT_FALSE(IsBinlogPoint("binlog.000002:1234", std::string(5000, '1')));
+}
+
 }  // namespace
 }  // namespace dbaas::engines

@@ -398,11 +398,16 @@ TEST(MariaPodBinlogTest, OnlyFinishedBinlogsAreListedAndSentAndPurgedWhenStored)
   EXPECT_EQ(ReadFinishedBinlog(spool, "binlog.000001").status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(PathExists(JoinPath(spool.dir, "binlog.000002"))) << "the file in progress went";
 
-  // Stopped cleanly: its last file closed, finished.
+  // Stopped cleanly: its last file closed, finished; a purge while it is down purges
+  // nothing and is no failure (the daemon drains a stopped pod before deleting it).
   ASSERT_TRUE(conn->Query("INSERT INTO app.t VALUES (1)").ok());
   conn.reset();
   ASSERT_TRUE(inst->Stop().ok());
   EXPECT_EQ(names(std::chrono::seconds(0)), "binlog.000002");
+  EXPECT_TRUE(ReadFinishedBinlog(spool, "binlog.000002").ok());
+  Status purge_while_down = PurgeStoredBinlogs(spool, "binlog.000002");
+  EXPECT_TRUE(purge_while_down.ok()) << purge_while_down.ToString();
+  EXPECT_TRUE(PathExists(JoinPath(spool.dir, "binlog.000002")));
   ASSERT_TRUE(inst->Delete().ok());
 }
 

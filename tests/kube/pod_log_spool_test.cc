@@ -45,6 +45,7 @@ class PodSpoolDrainTest : public ::testing::Test {
     server.Get("/v1/wal/file", [this](const httplib::Request& req, httplib::Response& res) {
       std::this_thread::sleep_for(milliseconds(file_delay_ms_.load()));
       std::lock_guard lock(mu_);
+      fetched_.push_back(req.get_param_value("name"));
       auto it = files_.find(req.get_param_value("name"));
       if (it == files_.end()) {
         res.status = 410;
@@ -93,7 +94,8 @@ class PodSpoolDrainTest : public ::testing::Test {
   json listing_ = {{"archiveId", kArchive}, {"files", json::array()}};  // guarded by mu_
   std::map<std::string, std::string> files_;                            // guarded by mu_
   std::vector<std::string> deleted_;                                    // guarded by mu_
-  std::string close_after_;  // the last listing's closeAfter, guarded by mu_
+  std::string close_after_;           // the last listing's closeAfter, guarded by mu_
+  std::vector<std::string> fetched_;  // guarded by mu_
   std::atomic<int> file_delay_ms_{0};
   // Last: destroyed (stopped) first, before what its routes use.
   FakeAgent agent_{root_ / "agent"};
@@ -212,6 +214,40 @@ TEST_F(PodSpoolDrainTest, BinlogsAreStoredInOrderAndNoneIsPurgedPastOneRefused) 
   EXPECT_FALSE(Stored("binlog.000005"));
   ASSERT_EQ(drained->refused.size(), 1u);
   EXPECT_NE(drained->refused[0].find("binlog"), std::string::npos) << drained->refused[0];
+}
+
+// Binlogs in the order of their numbers, not their names (binlog.999999 before
+// binlog.1000000: the first purge would take the other unstored); one gone at its fetch (410)
+// stops the drain (the next one's purge would take it, stored or not); one stored by an
+// earlier drain whose purge did not happen is purged again, not fetched again.
+TEST_F(PodSpoolDrainTest, BinlogsGoInTheirNumbersOrderAndOneGoneStopsTheDrain) {
+  Offer("binlog.1000000", 3, "new");
+  Offer("binlog.999999", 3, "old");
+  auto drained = DrainBinlogs();
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_EQ(drained->files, 2u);
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_EQ(deleted_, (std::vector<std::string>{"binlog.999999", "binlog.1000000"}));
+    listing_["files"] = json::array();
+    files_.clear();
+    deleted_.clear();
+    fetched_.clear();
+  }
+  Offer("binlog.1000000", 3, "new");  // the server was down: stored, not purged
+  Offer("binlog.1000001", 4, "gone");
+  Offer("binlog.1000002", 4, "next");
+  {
+    std::lock_guard lock(mu_);
+    files_.erase("binlog.1000001");
+  }
+  drained = DrainBinlogs();
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_FALSE(Stored("binlog.1000002")) << "stored past a binlog that was gone";
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(fetched_, std::vector<std::string>{"binlog.1000001"})
+      << "a binlog stored already was fetched again";
+  EXPECT_EQ(deleted_, std::vector<std::string>{"binlog.1000000"});
 }
 
 // An agent that answers slowly (on purpose or not) costs a drain its budget, not more: the

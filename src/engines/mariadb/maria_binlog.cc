@@ -107,8 +107,11 @@ std::optional<BinlogPosition> ParseBinlogPosition(const std::string& text) {
 
 bool IsBinlogPoint(const std::string& position, const std::string& gtid) {
   constexpr size_t kMostGtidText = 4096;  // hundreds of replication domains
-  return ParseBinlogPosition(position).has_value() && gtid.size() <= kMostGtidText &&
-         ParseGtidPosition(gtid).ok();
+  // The position as the server writes it, to the character (what is recorded is what was
+  // checked); the GTID position's domains in any order (callers record it formatted).
+  auto parsed = ParseBinlogPosition(position);
+  if (!parsed || parsed->ToString() != position || gtid.size() > kMostGtidText) return false;
+  return ParseGtidPosition(gtid).ok();
 }
 
 std::string Gtid::ToString() const { return fmt::format("{}-{}-{}", domain, server, seq); }

@@ -200,13 +200,11 @@ Result<SpoolScan> ScanSpool(const BinlogSpool& spool, BinlogDrain mode, const St
     auto head = ReadBinlog(spool.dir, files.back().name, scan.owner, kBinlogHeadSize);
     scan.unreachable = head.ok() && BinlogInUse(*head).value_or(false);
   }
-  bool open_found = false;
+  // Up to the first file not finished: it and what follows stay where they are.
   for (size_t i = 0; i < files.size(); ++i) {
     const SpoolFile& f = files[i];
     ASSIGN_OR_RETURN(uint64_t size, FileSize(JoinPath(spool.dir, f.name)));
     const bool in_archive = stored && stored(f.name, size);
-    scan.files.push_back({f, size, in_archive});
-    if (open_found) continue;
     // Finished: before the file the server writes; without the server, any but the newest
     // (the server moved on from it), and the newest when the server closed it at shutdown
     // (read once: then it is stored). A deleted instance's are all finished.
@@ -216,11 +214,9 @@ Result<SpoolScan> ScanSpool(const BinlogSpool& spool, BinlogDrain mode, const St
     } else if (mode == BinlogDrain::kRunning && i + 1 == files.size() && !in_archive) {
       ASSIGN_OR_RETURN(finished, ClosedByServer(spool.dir, f.name, scan.owner));
     }
-    if (finished) {
-      ++scan.finished;
-    } else {
-      open_found = true;
-    }
+    scan.files.push_back({f, size, in_archive});
+    if (!finished) break;
+    ++scan.finished;
   }
   return scan;
 }
@@ -296,8 +292,9 @@ Result<std::vector<FinishedBinlog>> ListFinishedBinlogs(const BinlogSpool& spool
                                                         std::chrono::seconds close_after) {
   const std::shared_ptr<std::mutex> turn = DrainTurn(spool.dir);
   std::lock_guard in_turn(*turn);
+  // A server that does not answer while its newest file is open: the files before it are
+  // finished all the same (its state says it does not answer).
   ASSIGN_OR_RETURN(SpoolScan scan, ScanSpool(spool, BinlogDrain::kRunning, {}));
-  if (!scan.conn && scan.unreachable) return UnreachableWhileOpen(spool);
   std::vector<FinishedBinlog> finished;
   for (size_t i = 0; i < scan.finished; ++i) {
     finished.push_back({scan.files[i].file.name, scan.files[i].size});
@@ -332,8 +329,13 @@ Status PurgeStoredBinlogs(const BinlogSpool& spool, const std::string& name) {
   ASSIGN_OR_RETURN(uint64_t number, BinlogNumberOf(name));
   const std::shared_ptr<std::mutex> turn = DrainTurn(spool.dir);
   std::lock_guard in_turn(*turn);
-  ASSIGN_OR_RETURN(MariaConnection conn, MariaConnection::Connect(spool.endpoint));
-  return PurgeThrough(conn, number);
+  // A server that is down purges nothing: its binlogs stay until it runs (the daemon finds
+  // them stored already), or go with the pod (a deleted instance, drained first).
+  MariaEndpoint quick = spool.endpoint;
+  quick.timeout = std::chrono::seconds(5);
+  auto conn = MariaConnection::Connect(quick);
+  if (!conn.ok()) return Status::Ok();
+  return PurgeThrough(*conn, number);
 }
 
 Status ArchiveBinlogsNow(const BinlogSpool& spool, const storage::WalArchive& archive) {
