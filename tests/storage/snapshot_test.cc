@@ -223,7 +223,8 @@ TEST_F(SnapshotTest, AManifestThatDisagreesWithItsListsFailsTheRestore) {
     ADD_FAILURE() << path;
     return bad.entries.front();
   };
-  Manifest no_list = m, missing_list = m, wrong_size = m;
+  Manifest no_list = m, missing_list = m, wrong_size = m, no_chunk_size = m;
+  no_chunk_size.chunk_size = 0;  // ranges could not be cut from the files' sizes
   entry(no_list, "base/1/1259").chunks.reset();
   entry(missing_list, "base/1/copy").chunks = Sha256("no such list");
   entry(wrong_size, "text").size += 1;
@@ -233,7 +234,9 @@ TEST_F(SnapshotTest, AManifestThatDisagreesWithItsListsFailsTheRestore) {
   };
   for (const Case& c : {Case{&no_list, "'base/1/1259' has 300000 bytes but no chunk list"},
                         Case{&missing_list, "the chunk list of 'base/1/copy'"},
-                        Case{&wrong_size, "chunks of 'text' add up to 100000 bytes, not 100001"}}) {
+                        Case{&wrong_size, "chunks of 'text' add up to 100000 bytes, not 100001"},
+                        Case{&no_chunk_size, "has no chunk size"}}) {
+    WriteFile(tmp_ / "out/text", "changed since");  // as the case before may have left it
     RestoreOptions o;
     o.target = tmp_ / "out";
     o.delta = true;
