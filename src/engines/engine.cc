@@ -213,44 +213,37 @@ class PostgresEngine final : public Engine {
   runtime::Runtime& runtime_;
 };
 
-// The replay of a point-in-time restore: the archived binlogs from the backup's position
-// to the target (worked out before anything is made, so a target out of reach fails first).
+// The replay of a point-in-time restore: `archive`'s binlogs from the backup's position to
+// the target (worked out before anything is made, so a target out of reach fails first).
+Result<MariaRecovery> ReplayRecovery(const storage::WalArchive& archive, const BackupFacts& facts,
+                                     const RecoveryTarget& target) {
+  ASSIGN_OR_RETURN(BinlogReplayPlan plan, PlanReplayFromBackup(archive, facts, target));
+  return MariaRecovery(
+      [archive, plan](MariaInstance& restored) { return ReplayBinlogs(restored, archive, plan); });
+}
+
+// From the repository's archive (the backup's own, or the target's).
 Result<MariaRecovery> BinlogRecovery(const storage::Repository& repo,
                                      const storage::Manifest& snapshot,
                                      const RecoveryTarget& target) {
   BackupFacts facts = FromAnnotations(snapshot.annotations);
-  auto from = ParseBinlogPosition(facts.stop_lsn);
-  if (!from || facts.wal_archive.empty()) {
+  if (facts.wal_archive.empty()) {
     return Status::FailedPrecondition(
         "the backup has no binlog position (taken without binlog archiving)",
         "restore it without a target, or choose a backup taken since archiving began");
   }
   const std::string archive_id = target.archive_id.empty() ? facts.wal_archive : target.archive_id;
   ASSIGN_OR_RETURN(storage::WalArchive archive, storage::WalArchive::Open(repo.path(), archive_id));
-  GtidPosition from_gtid = ParseGtidPosition(facts.gtid_position).value_or(GtidPosition());
-  ASSIGN_OR_RETURN(BinlogReplayPlan plan, PlanBinlogReplay(archive, *from, from_gtid, target));
-  return MariaRecovery(
-      [archive, plan](MariaInstance& restored) { return ReplayBinlogs(restored, archive, plan); });
+  return ReplayRecovery(archive, facts, target);
 }
 
-// The same from an archive staged for a pod's restore (StagedRecovery), from the backup's
-// position the daemon sent with it.
+// From an archive staged for a pod's restore (StagedRecovery), from the backup's positions
+// the daemon sent with it.
 Result<MariaRecovery> StagedBinlogRecovery(const BackupFacts& facts,
                                            const StagedRecovery& recovery) {
-  auto from = ParseBinlogPosition(facts.stop_lsn);
-  auto from_gtid = ParseGtidPosition(facts.gtid_position);
-  if (!from || !from_gtid.ok()) {
-    return Status::InvalidArgument(
-        fmt::format("the backup's binlog position '{}' and GTID position '{}' do not parse",
-                    facts.stop_lsn, facts.gtid_position),
-        "a point-in-time restore replays the binlog from the backup's position: send both");
-  }
   ASSIGN_OR_RETURN(storage::WalArchive archive,
                    storage::WalArchive::Open(recovery.staged_repo, recovery.target.archive_id));
-  ASSIGN_OR_RETURN(BinlogReplayPlan plan,
-                   PlanBinlogReplay(archive, *from, *from_gtid, recovery.target));
-  return MariaRecovery(
-      [archive, plan](MariaInstance& restored) { return ReplayBinlogs(restored, archive, plan); });
+  return ReplayRecovery(archive, facts, recovery.target);
 }
 
 // A MariaDB server (not MySQL's) that archives its binlog: what replication needs.

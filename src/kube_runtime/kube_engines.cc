@@ -673,18 +673,9 @@ class KubeEngine final : public engines::Engine {
     // MariaDB's replay worked out first (a target the archive does not reach fails before
     // anything is made), from the backup's binlog position.
     if (pitr && !IsPostgres()) {
-      auto from = engines::ParseBinlogPosition(facts.stop_lsn);
-      if (!from) {
-        return Status::FailedPrecondition(
-            fmt::format("backup {} has no binlog position (its pod did not archive its binlog)",
-                        snapshot.name),
-            "restore it without a target, or choose a backup taken since archiving began");
-      }
       ASSIGN_OR_RETURN(storage::WalArchive archive,
                        storage::WalArchive::Open(repo.path(), target.archive_id));
-      ASSIGN_OR_RETURN(engines::GtidPosition from_gtid,
-                       engines::ParseGtidPosition(facts.gtid_position));
-      RETURN_IF_ERROR(engines::PlanBinlogReplay(archive, *from, from_gtid, target).status());
+      RETURN_IF_ERROR(engines::PlanReplayFromBackup(archive, facts, target).status());
     }
     Restoring restoring;
     restoring.source = source->second;

@@ -145,19 +145,29 @@ Status PurgeThrough(MariaConnection& conn, uint64_t stored_through) {
 
 // Drains of one archive take turns: the drainer's tick, a restore point's or a restore's
 // ArchiveBinlogsNow and a deletion's final drain would otherwise purge what another listed.
-// A turn lives while a drain holds it: the registry keeps only archives being drained.
-std::shared_ptr<std::mutex> DrainTurn(const std::string& archive_dir) {
+// A turn lives while a drain holds it: the registry keeps only archives being drained. Keyed
+// by the archive's directory on a machine, by the binlog directory in a pod (its agent's
+// listing, sending and purging take turns the same way).
+std::shared_ptr<std::mutex> DrainTurn(const std::string& key) {
   static std::mutex registry_mu;
   static std::map<std::string, std::weak_ptr<std::mutex>> turns;
   std::lock_guard lock(registry_mu);
   std::erase_if(turns, [](const auto& entry) { return entry.second.expired(); });
-  std::weak_ptr<std::mutex>& known = turns[archive_dir];
+  std::weak_ptr<std::mutex>& known = turns[key];
   std::shared_ptr<std::mutex> turn = known.lock();
   if (!turn) {
     turn = std::make_shared<std::mutex>();
     known = turn;
   }
   return turn;
+}
+
+// The server, asked with a short timeout: one that does not answer at once is treated as
+// down (a drain never waits on it).
+MariaEndpoint QuickEndpoint(const BinlogSpool& spool) {
+  MariaEndpoint quick = spool.endpoint;
+  quick.timeout = std::chrono::seconds(5);
+  return quick;
 }
 
 // What a drain finds in the spool's directory: its binlogs, oldest first, of which the first
@@ -186,9 +196,7 @@ Result<SpoolScan> ScanSpool(const BinlogSpool& spool, BinlogDrain mode, const St
   SpoolScan scan;
   ASSIGN_OR_RETURN(std::vector<SpoolFile> files, ListBinlogs(spool.dir, &scan.owner));
   if (mode == BinlogDrain::kRunning) {
-    MariaEndpoint quick = spool.endpoint;
-    quick.timeout = std::chrono::seconds(5);
-    if (auto connected = MariaConnection::Connect(quick); connected.ok()) {
+    if (auto connected = MariaConnection::Connect(QuickEndpoint(spool)); connected.ok()) {
       scan.conn = std::move(*connected);
       ASSIGN_OR_RETURN(BinlogPoint point, CurrentBinlogPoint(*scan.conn));
       auto position = ParseBinlogPosition(point.position);
@@ -219,6 +227,13 @@ Result<SpoolScan> ScanSpool(const BinlogSpool& spool, BinlogDrain mode, const St
     ++scan.finished;
   }
   return scan;
+}
+
+// CloseIfDue for the file the scan found the server writing (the scan has a server).
+Status CloseCurrentIfDue(SpoolScan& scan, const BinlogSpool& spool,
+                         std::chrono::seconds close_after) {
+  return CloseIfDue(*scan.conn, spool, SpoolFile{*scan.current, BinlogFileName(*scan.current)},
+                    scan.owner, close_after);
 }
 
 Status UnreachableWhileOpen(const BinlogSpool& spool) {
@@ -280,9 +295,7 @@ Result<storage::SpoolDrain> DrainBinlogs(const BinlogSpool& spool,
   Status purged = stored_through ? PurgeThrough(*scan.conn, *stored_through) : Status::Ok();
   // The recovery point does not wait on a purge that failed.
   if (close_after.count() > 0) {
-    RETURN_IF_ERROR(CloseIfDue(*scan.conn, spool,
-                               SpoolFile{*scan.current, BinlogFileName(*scan.current)}, scan.owner,
-                               close_after));
+    RETURN_IF_ERROR(CloseCurrentIfDue(scan, spool, close_after));
   }
   RETURN_IF_ERROR(purged);
   return drained;
@@ -301,9 +314,7 @@ Result<std::vector<FinishedBinlog>> ListFinishedBinlogs(const BinlogSpool& spool
   }
   // Closed now, listed at the next drain.
   if (scan.conn && close_after.count() > 0) {
-    RETURN_IF_ERROR(CloseIfDue(*scan.conn, spool,
-                               SpoolFile{*scan.current, BinlogFileName(*scan.current)}, scan.owner,
-                               close_after));
+    RETURN_IF_ERROR(CloseCurrentIfDue(scan, spool, close_after));
   }
   return finished;
 }
@@ -331,9 +342,7 @@ Status PurgeStoredBinlogs(const BinlogSpool& spool, const std::string& name) {
   std::lock_guard in_turn(*turn);
   // A server that is down purges nothing: its binlogs stay until it runs (the daemon finds
   // them stored already), or go with the pod (a deleted instance, drained first).
-  MariaEndpoint quick = spool.endpoint;
-  quick.timeout = std::chrono::seconds(5);
-  auto conn = MariaConnection::Connect(quick);
+  auto conn = MariaConnection::Connect(QuickEndpoint(spool));
   if (!conn.ok()) return Status::Ok();
   return PurgeThrough(*conn, number);
 }

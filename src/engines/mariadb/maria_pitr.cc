@@ -134,6 +134,18 @@ Status MariaStageArchive(const std::string& repo_path, const std::string& archiv
   return source.CopyInto(stage, position.value_or("")).status();
 }
 
+Result<BinlogReplayPlan> PlanReplayFromBackup(const WalArchive& archive, const BackupFacts& facts,
+                                              const RecoveryTarget& target) {
+  auto from = ParseBinlogPosition(facts.stop_lsn);
+  auto from_gtid = ParseGtidPosition(facts.gtid_position);
+  if (!from || !from_gtid.ok()) {
+    return Status::FailedPrecondition(
+        "the backup has no binlog position (taken without binlog archiving)",
+        "restore it without a target, or choose a backup taken since archiving began");
+  }
+  return PlanBinlogReplay(archive, *from, *from_gtid, target);
+}
+
 Result<BinlogReplayPlan> PlanBinlogReplay(const WalArchive& archive, const BinlogPosition& from,
                                           const GtidPosition& from_gtid,
                                           const RecoveryTarget& target) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "engines/backup_facts.h"
 #include "engines/mariadb/maria_binlog.h"
 #include "engines/mariadb/maria_instance.h"
 #include "engines/recovery.h"
@@ -60,6 +61,12 @@ struct BinlogReplayPlan {
 Result<BinlogReplayPlan> PlanBinlogReplay(const storage::WalArchive& archive,
                                           const BinlogPosition& from, const GtidPosition& from_gtid,
                                           const RecoveryTarget& target);
+
+// PlanBinlogReplay from a backup's binlog position and GTID position (its facts):
+// kFailedPrecondition when it has none (taken without binlog archiving).
+Result<BinlogReplayPlan> PlanReplayFromBackup(const storage::WalArchive& archive,
+                                              const BackupFacts& facts,
+                                              const RecoveryTarget& target);
 
 // Replays the plan into the running `instance`: each file staged in the instance's
 // directory (its user's), mariadb-binlog to SQL and mariadb to apply it, both as the
