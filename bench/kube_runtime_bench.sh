@@ -27,12 +27,14 @@ source "$REPO_ROOT/bench/dbaasd_lib.sh"
 [[ -x $TEST ]] || { echo "build first: cmake --build build/release ($TEST)" >&2; exit 1; }
 
 # One run of the Kubernetes tests: "create backup restore full incremental restore pitr
-# mcreate mbackup mblocked mrestore mpitr" seconds (the volumeSnapshot method's backup and restore,
+# mcreate mbackup mblocked mrestore mpitr mrepo" seconds (the volumeSnapshot method's backup and restore,
 # then the repository method's full backup of an idle instance, its incremental under load
 # and the restore from it, then a restore to a restore point made under load: a repository
 # backup and the archived WAL; then MariaDB: create, a volumeSnapshot backup under the
-# transfer load (4 writers), how long its commits were blocked, the restore, and a restore
-# to a restore point made after it: the snapshot and the binlog archived through the agent).
+# transfer load (4 writers), how long its commits were blocked, the restore, a restore to a
+# restore point made after it (from the newest backup, the repository backup below, sent to
+# the pod, and the binlog archived through the agent), and a repository backup under the same
+# load: mariadb-backup's copy made in the pod, read through the agent).
 kube_once() {
   local out
   out=$(env ${KUBECONFIG:+DBAAS_TEST_KUBECONFIG=$KUBECONFIG} "$TEST" \
@@ -49,7 +51,8 @@ kube_once() {
     "$(grep -o 'MariaDB volume snapshot backup in [0-9.]*' <<<"$out" | awk '{print $6}')" \
     "$(grep -o 'commits blocked [0-9.]*' <<<"$out" | awk '{print $3}')" \
     "$(grep -o 'MariaDB restored from the volume snapshot in [0-9.]*' <<<"$out" | awk '{print $8}')" \
-    "$(grep -o 'MariaDB restored to a restore point in [0-9.]*' <<<"$out" | awk '{print $8}')"
+    "$(grep -o 'MariaDB restored to a restore point in [0-9.]*' <<<"$out" | awk '{print $8}')" \
+    "$(grep -o 'MariaDB repository backup in [0-9.]*' <<<"$out" | awk '{print $5}')"
 }
 
 start_dbaasd kube-bench-local
@@ -113,11 +116,11 @@ local_once() {
   api DELETE /instances/bench/backups/under-load >/dev/null || true
   echo "$create $backup $restore $pitr"
 }
-declare -a kc kb kr kf ki kir kp kmc kmb kmx kmr kmp lc lb lr lp lmc lmb lmx lmr lmp
+declare -a kc kb kr kf ki kir kp kmc kmb kmx kmr kmp kmf lc lb lr lp lmc lmb lmx lmr lmp
 kube_round() {
-  read -r c b r f i ir p mc mb mx mr mp <<<"$(kube_once)"
+  read -r c b r f i ir p mc mb mx mr mp mf <<<"$(kube_once)"
   kc+=("$c") kb+=("$b") kr+=("$r") kf+=("$f") ki+=("$i") kir+=("$ir") kp+=("$p")
-  kmc+=("$mc") kmb+=("$mb") kmx+=("$mx") kmr+=("$mr") kmp+=("$mp")
+  kmc+=("$mc") kmb+=("$mb") kmx+=("$mx") kmr+=("$mr") kmp+=("$mp") kmf+=("$mf")
 }
 local_round() {
   read -r c b r p <<<"$(local_once)"
@@ -133,7 +136,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     local_round
     kube_round
   fi
-  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s, pitr ${kp[-1]} s; MariaDB ${kmc[-1]} / ${kmb[-1]} (blocked ${kmx[-1]}) / ${kmr[-1]} s, pitr ${kmp[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s (pitr ${lp[-1]} s; MariaDB ${lmc[-1]} / ${lmb[-1]} (blocked ${lmx[-1]}) / ${lmr[-1]} s, pitr ${lmp[-1]} s)"
+  log "round $round: kubernetes ${kc[-1]} / ${kb[-1]} / ${kr[-1]} s (repository ${kf[-1]} / ${ki[-1]} / ${kir[-1]} s, pitr ${kp[-1]} s; MariaDB ${kmc[-1]} / ${kmb[-1]} (blocked ${kmx[-1]}) / ${kmr[-1]} s, pitr ${kmp[-1]} s, repository ${kmf[-1]} s), local ${lc[-1]} / ${lb[-1]} / ${lr[-1]} s (pitr ${lp[-1]} s; MariaDB ${lmc[-1]} / ${lmb[-1]} (blocked ${lmx[-1]}) / ${lmr[-1]} s, pitr ${lmp[-1]} s)"
 done
 worst() { printf '%s\n' "$@" | sort -n | tail -1; }
 row() {  # row LABEL VALUES...
@@ -162,10 +165,11 @@ row "restore to a restore point, local" "${lp[@]}"
 row "MariaDB: create to running, kubernetes" "${kmc[@]}"
 row "MariaDB: create to running, local" "${lmc[@]}"
 row "MariaDB: backup under load, kubernetes (volumeSnapshot, BACKUP STAGE)" "${kmb[@]}"
+row "MariaDB: backup under load, kubernetes (repository: mariadb-backup in the pod, through the agent)" "${kmf[@]}"
 row "MariaDB: backup under load, local (the machine's method)" "${lmb[@]}"
 row "MariaDB: commits blocked, kubernetes (until the snapshot is cut)" "${kmx[@]}"
 row "MariaDB: commits blocked, local" "${lmx[@]}"
 row "MariaDB: restore to running, kubernetes (imported snapshot)" "${kmr[@]}"
 row "MariaDB: restore to running, local" "${lmr[@]}"
-row "MariaDB: restore to a restore point, kubernetes (snapshot + binlog staged to the pod)" "${kmp[@]}"
+row "MariaDB: restore to a restore point, kubernetes (repository backup sent to the pod + binlog staged)" "${kmp[@]}"
 row "MariaDB: restore to a restore point, local" "${lmp[@]}"

@@ -286,8 +286,16 @@ constexpr int kDefaultLeaseSeconds = 120;
 constexpr int kMaxLeaseSeconds = 3600;
 constexpr size_t kMaxLabelLength = 200;
 
-// The request's {"label", "leaseSeconds"} (each optional); the reason when they are wrong.
-Status ParseBackupRequest(const std::string& body, std::string& label, int& lease_seconds) {
+// POST /v1/backups's (and a renewal's) body: {label?, leaseSeconds?, copy?}; copy: the files
+// are to be read through GET /v1/backups/:id/range (Engine::BeginCopyBackup).
+struct BackupRequest {
+  std::string label;
+  int lease_seconds = kDefaultLeaseSeconds;
+  bool copy = false;
+};
+
+// The reason when the body is wrong.
+Status ParseBackupRequest(const std::string& body, BackupRequest& request) {
   if (body.empty()) return Status::Ok();
   json parsed = json::parse(body, nullptr, false);
   if (!parsed.is_object()) return Status::InvalidArgument("the body is not a JSON object");
@@ -298,8 +306,8 @@ Status ParseBackupRequest(const std::string& body, std::string& label, int& leas
       return Status::InvalidArgument(
           fmt::format("label must be a string of 1 to {} characters", kMaxLabelLength));
     }
-    label = l.get<std::string>();
-    for (char c : label) {
+    request.label = l.get<std::string>();
+    for (char c : request.label) {
       if (c < 0x20 || c > 0x7e) {
         return Status::InvalidArgument("label must be printable ASCII",
                                        "it is written into backup_label, a line of text");
@@ -312,7 +320,11 @@ Status ParseBackupRequest(const std::string& body, std::string& label, int& leas
       return Status::InvalidArgument(
           fmt::format("leaseSeconds must be an integer from 1 to {}", kMaxLeaseSeconds));
     }
-    lease_seconds = l.get<int>();
+    request.lease_seconds = l.get<int>();
+  }
+  if (parsed.contains("copy")) {
+    if (!parsed["copy"].is_boolean()) return Status::InvalidArgument("copy must be true or false");
+    request.copy = parsed["copy"].get<bool>();
   }
   return Status::Ok();
 }
@@ -376,9 +388,9 @@ bool PodAgent::HeldBackup(const http::Request& req, http::Response& res) const {
 
 void PodAgent::AddBackupRoutes(http::HttpServer& server) {
   server.Post("/v1/backups", [this](const http::Request& req, http::Response& res) {
-    std::string label = "dbaas volume backup of " + options_.name;
-    int lease_seconds = kDefaultLeaseSeconds;
-    if (Status st = ParseBackupRequest(req.body, label, lease_seconds); !st.ok()) {
+    BackupRequest request;
+    request.label = "dbaas volume backup of " + options_.name;
+    if (Status st = ParseBackupRequest(req.body, request); !st.ok()) {
       SendJson(res, 400, ErrorBody("bad_request", st));
       return;
     }
@@ -398,7 +410,10 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
       if (!Made(res)) return;
       instance = instance_.get();
     }
-    auto begun = engine_->BeginVolumeBackup(*instance, label);
+    // A copy (MariaDB: mariadb-backup's, made here) may take long: the probes and the
+    // state do not wait for it (backup_mu_ only).
+    auto begun = request.copy ? engine_->BeginCopyBackup(*instance, request.label)
+                              : engine_->BeginVolumeBackup(*instance, request.label);
     if (!begun.ok()) {
       const StatusCode code = begun.status().code();
       SendJson(res, http::HttpStatusOf(code),
@@ -408,13 +423,15 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
     }
     backup_ = std::move(begun.value());
     backup_id_ = RandomHex(8);
-    backup_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(lease_seconds);
+    backup_deadline_ =
+        std::chrono::steady_clock::now() + std::chrono::seconds(request.lease_seconds);
     leases_changed_.notify_all();
-    spdlog::info("instance {}: volume backup {} begun at {} (lease {} s)", options_.name,
-                 backup_id_, backup_->begun().start_lsn, lease_seconds);
+    spdlog::info("instance {}: {} backup {} begun at {} (lease {} s)", options_.name,
+                 request.copy ? "copy" : "volume", backup_id_, backup_->begun().start_lsn,
+                 request.lease_seconds);
     SendJson(res, 201,
              {{"id", backup_id_},
-              {"leaseSeconds", lease_seconds},
+              {"leaseSeconds", request.lease_seconds},
               {"begun", FactsJson(backup_->begun())}});
   });
   // Idempotent: a daemon whose answer was lost asks again and gets the same end.
@@ -471,17 +488,17 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
     res.set_content(std::move(content).value(), "application/octet-stream");
   });
   server.Post("/v1/backups/:id/renew", [this](const http::Request& req, http::Response& res) {
-    std::string label;
-    int lease_seconds = kDefaultLeaseSeconds;
-    if (Status st = ParseBackupRequest(req.body, label, lease_seconds); !st.ok()) {
+    BackupRequest request;
+    if (Status st = ParseBackupRequest(req.body, request); !st.ok()) {
       SendJson(res, 400, ErrorBody("bad_request", st));
       return;
     }
     std::lock_guard lock(backup_mu_);
     if (!HeldBackup(req, res)) return;
-    backup_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(lease_seconds);
+    backup_deadline_ =
+        std::chrono::steady_clock::now() + std::chrono::seconds(request.lease_seconds);
     leases_changed_.notify_all();
-    SendJson(res, 200, {{"id", backup_id_}, {"leaseSeconds", lease_seconds}});
+    SendJson(res, 200, {{"id", backup_id_}, {"leaseSeconds", request.lease_seconds}});
   });
   server.Delete("/v1/backups/:id", [this](const http::Request& req, http::Response& res) {
     std::lock_guard lock(backup_mu_);

@@ -13,10 +13,13 @@
 //                       of the pod
 //   POST /v1/backups    begins a volume backup (engines/volume_backup.h): backup mode held
 //                       for the daemon to cut a VolumeSnapshot of the pod's volume, for at
-//                       most the lease it asks for ({"label", "leaseSeconds"}); 201 with
-//                       its id and where it begins
+//                       most the lease it asks for ({"label", "leaseSeconds", "copy"});
+//                       201 with its id and where it begins. With copy, for the daemon to
+//                       read the files (Engine::BeginCopyBackup: MariaDB's is a prepared
+//                       mariadb-backup copy made first, beside the data)
 //   GET  /v1/backups/:id/tree   in backup mode, the data directory's entries (what a copy
 //                               holds: the engine's filter) as a manifest without content
+//                               (begun with copy; PostgreSQL's volume backup serves it too)
 //   GET  /v1/backups/:id/range?path=P&offset=O&length=L   bytes of one of its files, 410
 //                               when it is gone: the daemon's copy by the repository method
 //   POST /v1/backups/:id/end    ends backup mode: what the copy needs (backup_label, the

@@ -31,8 +31,8 @@ bool PodAgent::CopyHeld(const http::Request& req, http::Response& res) {
                            fmt::format("volume backup {} of a {} server cannot be copied file by "
                                        "file: its commits wait until the backup ends",
                                        backup_id_, options_.engine),
-                           "cut a VolumeSnapshot of the volume instead (repository "
-                           "volumeSnapshot)")));
+                           "begin the backup with \"copy\": true for a copy read file by "
+                           "file, or cut a VolumeSnapshot of the volume")));
     return false;
   }
   if (!backup_end_) return true;

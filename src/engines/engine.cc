@@ -319,6 +319,11 @@ class MariaEngine final : public Engine {
     ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
     return BeginMariaVolumeBackup(*maria, label);
   }
+  Result<std::unique_ptr<VolumeBackup>> BeginCopyBackup(const Instance& instance,
+                                                        const std::string&) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
+    return BeginMariaCopyBackup(*maria);
+  }
   Result<std::unique_ptr<Instance>> RestoreVolumeCopy(
       const std::string& copy_data_dir, const VolumeBackupEnd& end, const InstanceSpec& spec,
       const std::string& password, const StagedRecovery* recovery) const override {

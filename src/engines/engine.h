@@ -72,6 +72,14 @@ class Engine {
   // `instance` must outlive the backup.
   virtual Result<std::unique_ptr<VolumeBackup>> BeginVolumeBackup(const Instance& instance,
                                                                   const std::string& label) const;
+  // The same for a copy read file by file from data_dir() (the Kubernetes runtime's
+  // repository method): PostgreSQL's backup mode serves both; MariaDB's commits would wait
+  // for the whole copy under its volume backup, so its copy is mariadb-backup's, staged
+  // beside the data (maria_volume_backup.h).
+  virtual Result<std::unique_ptr<VolumeBackup>> BeginCopyBackup(const Instance& instance,
+                                                                const std::string& label) const {
+    return BeginVolumeBackup(instance, label);
+  }
 
   // A new instance `spec.name` from a copy of a volume backup on the filesystem it is made
   // on: `copy_data_dir` is the source's data directory as the volume's snapshot cut it

@@ -518,16 +518,9 @@ class KubeEngine final : public engines::Engine {
         std::make_unique<PodInstance>(cluster_, name, dir, type(), *token, archive_id));
   }
 
-  // PostgreSQL: both (a VolumeSnapshot is refused by a cluster without the API). MariaDB:
-  // a VolumeSnapshot only, its commits blocked while it is cut (maria_volume_backup.h); a
-  // copy through the agent would block them for the whole copy.
-  Status CheckBackupStore(engines::BackupStore into, const std::string& instance) const override {
-    if (IsPostgres() || into != engines::BackupStore::kRepository) return Status::Ok();
-    return Status::InvalidArgument(
-        fmt::format("instance '{}' is a {} instance in a pod: its backups are VolumeSnapshots "
-                    "(a copy through its agent would block its commits for the whole copy)",
-                    instance, type()),
-        "leave `repository` out or set it to \"volumeSnapshot\"");
+  // Both stores, for both engines (a VolumeSnapshot is refused by a cluster without the API).
+  Status CheckBackupStore(engines::BackupStore, const std::string&) const override {
+    return Status::Ok();
   }
   Result<engines::EngineBackup> Backup(const engines::Instance& instance, storage::Repository& repo,
                                        const std::string& name,
@@ -535,9 +528,10 @@ class KubeEngine final : public engines::Engine {
     return BackupInto(engines::BackupStore::kDefault, instance, repo, name, progress);
   }
   // The volumeSnapshot method (volume_snapshot_backup.h: the repository gets what the
-  // VolumeSnapshot lacks) or the repository method (repository_backup.h: the files through
-  // the agent). By default a VolumeSnapshot where the cluster has the API, else the
-  // repository.
+  // VolumeSnapshot lacks; a MariaDB server's commits blocked while it is cut) or the
+  // repository method (repository_backup.h: the files through the agent; a MariaDB
+  // server's, mariadb-backup's copy made in the pod). By default a VolumeSnapshot where the
+  // cluster has the API, else the repository.
   Result<engines::EngineBackup> BackupInto(engines::BackupStore into,
                                            const engines::Instance& instance,
                                            storage::Repository& repo, const std::string& name,
@@ -552,16 +546,8 @@ class KubeEngine final : public engines::Engine {
     target.engine = type();
     target.ready_timeout = cluster_->options.snapshot_timeout;
     target.wal_archive = pod->log_archive_id();
-    RETURN_IF_ERROR(CheckBackupStore(into, instance.name()));
     if (into == engines::BackupStore::kDefault) {
       ASSIGN_OR_RETURN(bool snapshots, HasVolumeSnapshots(*cluster_->api));
-      if (!snapshots && !IsPostgres()) {
-        return Status::FailedPrecondition(
-            fmt::format("instance '{}' is a {} instance in a pod, backed up by VolumeSnapshots "
-                        "only, and the cluster does not serve the VolumeSnapshot API",
-                        instance.name(), type()),
-            "install the CSI external-snapshotter's CRDs and controller (docs/KUBERNETES.md)");
-      }
       into = snapshots ? engines::BackupStore::kVolumeSnapshot : engines::BackupStore::kRepository;
     }
     if (into == engines::BackupStore::kRepository) {

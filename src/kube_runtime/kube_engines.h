@@ -9,11 +9,11 @@
 // instances of PostgreSQL, their state and logins, backups by the volumeSnapshot method
 // (volume_snapshot_backup.h) and the repository method (repository_backup.h), restores from
 // either into a new namespace, and WAL archiving through the agent (pod_log_spool.h) with
-// restores to a point in time. MariaDB: made, opened, deleted, backed up by the
-// volumeSnapshot method only (its commits blocked until the cut:
-// engines/mariadb/maria_volume_backup.h), its binlog archived through the agent, restored
-// from a backup into a new namespace as taken or to a point in time. Not yet: restore
-// drills, standbys, MariaDB's repository method, type mysql. Those are refused with the
+// restores to a point in time. MariaDB: made, opened, deleted, backed up by both methods
+// (the volumeSnapshot method's commits blocked until the cut; the repository method's copy
+// made by mariadb-backup in the pod: engines/mariadb/maria_volume_backup.h), its binlog
+// archived through the agent, restored from a backup into a new namespace as taken or to a
+// point in time. Not yet: restore drills, standbys, type mysql. Those are refused with the
 // reason.
 #pragma once
 

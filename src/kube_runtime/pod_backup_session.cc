@@ -25,6 +25,9 @@ using nlohmann::json;
 
 // pg_backup_start's checkpoint included.
 constexpr std::chrono::seconds kCallTimeout{60};
+// A begin that makes a MariaDB server's copy (mariadb-backup's, of the whole data
+// directory, and its prepare): an hour for it.
+constexpr std::chrono::hours kCopyBeginTimeout{1};
 // A renewal answered later than this is tried again at the next tick.
 constexpr std::chrono::seconds kRenewTimeout{8};
 // The smallest WAL segment initdb makes (--wal-segsize).
@@ -68,11 +71,11 @@ Result<uint64_t> CheckLogFiles(const std::vector<std::string>& log_files,
 // read as the server writes them (the server that archives its binlog), and a stop time
 // within that bound too.
 engines::BackupFacts MariaFactsOf(const engines::BackupFacts& agent, const std::string& engine,
-                                  std::chrono::steady_clock::time_point asked_at) {
+                                  PodCopy copy, std::chrono::steady_clock::time_point asked_at) {
   engines::BackupFacts facts;
   facts.engine = engine;
-  facts.snapshot_kind = "volume";
-  facts.method = "backup-stage";
+  facts.snapshot_kind = copy == PodCopy::kFiles ? "repository" : "volume";
+  facts.method = copy == PodCopy::kFiles ? "mariadb-backup" : "backup-stage";
   const std::string& version = agent.server_version;
   if (!version.empty() && version.size() <= 64 &&
       version.find_first_not_of(
@@ -109,21 +112,22 @@ engines::BackupFacts FactsOf(const json& answer) {
 
 }  // namespace
 
-Result<std::unique_ptr<PodBackupSession>> PodBackupSession::Begin(const AgentClient& agents,
-                                                                  const AgentEndpoint& agent,
-                                                                  const std::string& engine,
-                                                                  const std::string& label,
-                                                                  const std::string& what) {
+Result<std::unique_ptr<PodBackupSession>> PodBackupSession::Begin(
+    const AgentClient& agents, const AgentEndpoint& agent, const std::string& engine, PodCopy copy,
+    const std::string& label, const std::string& what) {
   const auto asked_at = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(json begun,
-                   agents.Call(agent, "POST", "/v1/backups", kCallTimeout,
-                               {{"label", label}, {"leaseSeconds", kBackupLease.count()}}));
+  const bool made_at_begin = copy == PodCopy::kFiles && engine != "postgresql";
+  ASSIGN_OR_RETURN(json begun, agents.Call(agent, "POST", "/v1/backups",
+                                           made_at_begin ? kCopyBeginTimeout : kCallTimeout,
+                                           {{"label", label},
+                                            {"leaseSeconds", kBackupLease.count()},
+                                            {"copy", copy == PodCopy::kFiles}}));
   const std::string id = kube::TextField(begun, "id");
   if (id.empty() || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return Status::IoError(fmt::format("{}: the agent's begin has no id", what));
   }
   return std::unique_ptr<PodBackupSession>(
-      new PodBackupSession(agents, agent, engine, asked_at, id, what));
+      new PodBackupSession(agents, agent, engine, copy, asked_at, id, what));
 }
 
 PodBackupSession::~PodBackupSession() {
@@ -156,7 +160,7 @@ Result<PodBackupEnd> PodBackupSession::End() {
                       what_),
           "the pod's agent is not answering as dbaasd's own does");
     }
-    end.facts = MariaFactsOf(end.facts, engine_, asked_at_);
+    end.facts = MariaFactsOf(end.facts, engine_, copy_, asked_at_);
     return end;
   }
   ASSIGN_OR_RETURN(end.segment_size, CheckLogFiles(end.log_files, end.facts, what_));

@@ -52,13 +52,19 @@ struct PodBackupEnd {
   uint64_t segment_size = 0;
 };
 
+// What the backup's copy is: a storage snapshot of the pod's volume the daemon cuts
+// (volume_snapshot_backup.h), or the files the daemon reads through the agent
+// (repository_backup.h; a MariaDB server's are mariadb-backup's prepared copy, made by the
+// agent at the begin: engines/mariadb/maria_volume_backup.h).
+enum class PodCopy { kVolumeSnapshot, kFiles };
+
 class PodBackupSession {
  public:
-  // Backup mode begun at the agent of an `engine` server, labelled `label`; `what` names
-  // the backup in errors.
+  // Backup mode begun at the agent of an `engine` server for a copy `copy`, labelled
+  // `label`; `what` names the backup in errors.
   static Result<std::unique_ptr<PodBackupSession>> Begin(const AgentClient& agents,
                                                          const AgentEndpoint& agent,
-                                                         const std::string& engine,
+                                                         const std::string& engine, PodCopy copy,
                                                          const std::string& label,
                                                          const std::string& what);
   ~PodBackupSession();  // abandons backup mode (or the log it holds) unless released
@@ -80,10 +86,12 @@ class PodBackupSession {
 
  private:
   PodBackupSession(const AgentClient& agents, const AgentEndpoint& agent, std::string engine,
-                   std::chrono::steady_clock::time_point asked_at, std::string id, std::string what)
+                   PodCopy copy, std::chrono::steady_clock::time_point asked_at, std::string id,
+                   std::string what)
       : agents_(agents),
         agent_(agent),
         engine_(std::move(engine)),
+        copy_(copy),
         asked_at_(asked_at),
         id_(std::move(id)),
         what_(std::move(what)) {}
@@ -93,6 +101,7 @@ class PodBackupSession {
   const AgentClient& agents_;
   AgentEndpoint agent_;
   const std::string engine_;
+  const PodCopy copy_;
   // When the begin was asked for: MariaDB's commits are blocked from some time after it
   // until the end's answer, which bounds what the agent reports.
   const std::chrono::steady_clock::time_point asked_at_;

@@ -12,6 +12,7 @@
 #include "base/kill_points.h"
 #include "base/log.h"
 #include "base/scope_exit.h"
+#include "engines/mariadb/maria_backup.h"
 #include "engines/postgres/pg_backup.h"
 #include "kube/json_fields.h"
 #include "kube_runtime/agent_source_tree.h"
@@ -66,7 +67,7 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
   // 1. Backup mode, its lease renewed while the copy runs.
   ASSIGN_OR_RETURN(
       std::unique_ptr<PodBackupSession> session,
-      PodBackupSession::Begin(*target.agents, target.agent, target.engine,
+      PodBackupSession::Begin(*target.agents, target.agent, target.engine, PodCopy::kFiles,
                               fmt::format("dbaas backup {} of {}", name, target.instance), what));
   std::optional<LeaseRenewer> renewer;
   renewer.emplace(*session);
@@ -80,7 +81,8 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
   storage::CreateOptions o;
   o.tree = &tree;
   // The agent filters too; the daemon does not take its word for what a copy leaves out.
-  o.filter = engines::PgBackupFilter;
+  const bool postgres = target.engine == "postgresql";
+  o.filter = postgres ? engines::PgBackupFilter : engines::MariaPreparedCopyFilter;
   // A few reads at a time: the agent's other requests (the lease's renewal, the probes)
   // keep threads of its eight.
   o.threads = kCopyReads;
@@ -108,11 +110,13 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
     };
     for (const auto& [file, content] : end.files) add(file, content, "");
     for (const std::string& path : end.log_files) add(path, "", JoinPath(staging, path));
-    if (!facts.timeline) return Status::Internal("a checked end without a timeline");
-    add("backup_manifest",
-        engines::PgBackupManifest(entries, extras, *facts.timeline, facts.start_lsn, facts.stop_lsn,
-                                  NowUnixNs()),
-        "");
+    if (postgres) {  // a MariaDB copy is prepared: its redo log is applied, none goes with it
+      if (!facts.timeline) return Status::Internal("a checked end without a timeline");
+      add("backup_manifest",
+          engines::PgBackupManifest(entries, extras, *facts.timeline, facts.start_lsn,
+                                    facts.stop_lsn, NowUnixNs()),
+          "");
+    }
     std::map<std::string, std::string> annotations = engines::ToAnnotations(facts);
     annotations["instance"] = target.instance;
     return storage::BeforeCommitResult{std::move(extras), std::move(annotations)};

@@ -6,10 +6,15 @@
 // files cross the agent's HTTPS. In order:
 //
 //   1. the agent begins backup mode (on a lease renewed every 10 s while the copy runs);
+//      a MariaDB server's agent makes mariadb-backup's prepared copy beside the data
+//      first (engines/mariadb/maria_volume_backup.h: its commits wait only for that
+//      tool's last step, not for the daemon's reads), and serves that copy;
 //   2. the agent lists the data directory (the engine's filter: what pg_basebackup leaves
-//      out) and the daemon reads what changed, range by range, into its repository;
+//      out; mariadb-backup's own records) and the daemon reads what changed, range by
+//      range, into its repository;
 //   3. the agent ends backup mode; the log from the start to the stop LSN is fetched,
-//      checked against the span, released;
+//      checked against the span, released (PostgreSQL; a prepared MariaDB copy needs
+//      none, and the agent removes it);
 //   4. backup_label, tablespace_map, the log and a backup_manifest (for pg_verifybackup)
 //      join the snapshot, which is then committed with the facts.
 //

@@ -130,7 +130,7 @@ Result<engines::EngineBackup> BackupByVolumeSnapshot(const PodBackupTarget& targ
   // 1. Backup mode, on a lease renewed while we wait (the agent ends it if we die).
   ASSIGN_OR_RETURN(
       std::unique_ptr<PodBackupSession> session,
-      PodBackupSession::Begin(*target.agents, target.agent, target.engine,
+      PodBackupSession::Begin(*target.agents, target.agent, target.engine, PodCopy::kVolumeSnapshot,
                               fmt::format("dbaas backup {} of {}", name, target.instance), what));
   engines::BackupFacts volume;  // the snapshot's names once made, for the undo
   bool snapshot_made = false;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -685,6 +686,38 @@ TEST_F(PodAgentTest, AMariaDbInstanceIsReachedAtThePodAddressAndRestoredFromAVol
   EXPECT_EQ(end["facts"].value("snapshot_kind", ""), "volume") << end.dump();
   EXPECT_FALSE(end["facts"].value("seconds_writes_blocked", "").empty()) << end.dump();
   EXPECT_EQ(Status("DELETE", port, "/v1/backups/" + id, token_), 204);
+
+  // For a copy read file by file (the repository method): mariadb-backup's prepared copy,
+  // made beside the data, served as the tree, gone with the backup.
+  auto not_bool = Call("POST", port, "/v1/backups", token_, R"({"copy": "yes"})");
+  ASSERT_TRUE(not_bool);
+  EXPECT_EQ(not_bool->status, 400) << not_bool->body;
+  const std::string stage = root_ / "volume/data/orders/backup-stage";
+  auto copy_begun = Call("POST", port, "/v1/backups", token_, R"({"copy": true})");
+  ASSERT_TRUE(copy_begun && copy_begun->status == 201)
+      << (copy_begun ? copy_begun->body : "") << "\n"
+      << Log();
+  const std::string copy_id = json::parse(copy_begun->body)["id"];
+  EXPECT_TRUE(PathExists(JoinPath(stage, "xtrabackup_checkpoints"))) << "no prepared copy";
+  auto copy_tree = Call("GET", port, "/v1/backups/" + copy_id + "/tree", token_);
+  ASSERT_TRUE(copy_tree);
+  ASSERT_EQ(copy_tree->status, 200) << copy_tree->body;
+  auto listed = storage::ParseManifest(copy_tree->body);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::set<std::string> paths;
+  for (const storage::TreeEntry& e : listed->entries) paths.insert(e.path);
+  EXPECT_TRUE(paths.count("ibdata1") && paths.count("app/t.ibd")) << copy_tree->body.size();
+  EXPECT_FALSE(paths.count("xtrabackup_checkpoints")) << "mariadb-backup's records are no data";
+  auto page =
+      Call("GET", port, "/v1/backups/" + copy_id + "/range?path=app/t.ibd&offset=0&length=16384",
+           token_);
+  ASSERT_TRUE(page && page->status == 200) << (page ? page->body : "");
+  EXPECT_EQ(page->body, ReadFile(JoinPath(stage, "app/t.ibd")).substr(0, 16384));
+  auto copy_ended = Call("POST", port, "/v1/backups/" + copy_id + "/end", token_);
+  ASSERT_TRUE(copy_ended && copy_ended->status == 200) << (copy_ended ? copy_ended->body : "");
+  EXPECT_EQ(json::parse(copy_ended->body)["facts"].value("method", ""), "mariadb-backup");
+  EXPECT_EQ(Status("DELETE", port, "/v1/backups/" + copy_id, token_), 204);
+  EXPECT_FALSE(PathExists(stage)) << "the copy stayed on the volume";
   EXPECT_EQ(StopAgent(), 0) << Log();
 
   volume_ = "copy";

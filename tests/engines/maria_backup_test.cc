@@ -337,5 +337,22 @@ TEST(RedoHeaderTest, TheNewerValidCheckpointBlockWins) {
   EXPECT_FALSE(ParseRedoHeader("Phys").ok());
 }
 
+// mariadb-backup's copy is staged beside the data: refused before anything is written when
+// the filesystem cannot hold it and leave room for the server's writes meanwhile.
+TEST(RoomForCopyTest, ACopyMustFitWithAReserveForTheServer) {
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  // A 10 GiB filesystem keeps 204 MiB (a fiftieth); a 1 GiB one 64 MiB (the least).
+  EXPECT_TRUE(RoomForCopy(1000 * kMiB, 1204 * kMiB + kMiB, 10240 * kMiB, "s").ok());
+  Status tight = RoomForCopy(1000 * kMiB, 1204 * kMiB - kMiB, 10240 * kMiB, "/v/i/backup-stage");
+  EXPECT_EQ(tight.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(tight.message().find("/v/i/backup-stage"), std::string::npos) << tight.ToString();
+  EXPECT_NE(tight.message().find("1000 MiB"), std::string::npos) << tight.ToString();
+  EXPECT_NE(tight.hint().find("volumeSnapshot"), std::string::npos) << tight.ToString();
+  EXPECT_TRUE(RoomForCopy(100 * kMiB, 164 * kMiB, 1024 * kMiB, "s").ok());
+  EXPECT_FALSE(RoomForCopy(100 * kMiB, 163 * kMiB, 1024 * kMiB, "s").ok());
+  // Less free than the reserve alone: no underflow into "room".
+  EXPECT_FALSE(RoomForCopy(0, 10 * kMiB, 1024 * kMiB, "s").ok());
+}
+
 }  // namespace
 }  // namespace dbaas::engines

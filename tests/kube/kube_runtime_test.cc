@@ -467,6 +467,9 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
   EXPECT_EQ(snapshot["status"]["readyToUse"], true);
   EXPECT_EQ(snapshot["metadata"]["labels"]["dbaas.io/backup-source"], "orders");
   EXPECT_NE(node_->Log().find("processes paused"), std::string::npos) << node_->Log();
+  EXPECT_FALSE(PathExists(node_->ClaimDir("dbaas-ledger", "data-ledger-mariadb-local-0") +
+                          "/data/ledger/backup-stage"))
+      << "the repository backup's copy stayed on the volume";
 
   const auto restore_asked = std::chrono::steady_clock::now();
   auto restored = daemon_.Post("/instances/orders/restore",
@@ -551,14 +554,15 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
 // by its tenant at the pod's address; a volumeSnapshot backup under the transfer load, its
 // commits blocked only while the snapshot is cut; the restore into another namespace
 // recovers by itself (no label, no log: the volume holds its redo log), consistent and
-// writable. Its binlog is archived through the agent into its own archive in the daemon's
-// repository (the binlogs the server finished, fetched, stored, then purged in the pod): a
-// restore point made after the backup is a target that an instance in a new namespace
-// reaches by replaying the staged binlogs from the backup's position (the transfers the
-// load committed after the backup included, consistent), and "latest" holds what was
-// committed after the point. What is not built for it is refused with the reason and
-// changes nothing: the repository method (its commits would wait for the whole copy).
-TEST_F(KubeRuntimeTest, AMariaDbVolumeSnapshotBackupUnderWriteLoadRestoresConsistentElsewhere) {
+// writable. A repository backup under the same load: mariadb-backup's copy made in the pod,
+// read through the agent, gone from the volume after; the restores to a point start from it
+// (sent to an empty claim through the new pod's agent). Its binlog is archived through the agent
+// into its own archive in the daemon's repository (the binlogs the server finished, fetched,
+// stored, then purged in the pod): a restore point made after the backup is a target that an
+// instance in a new namespace reaches by replaying the staged binlogs from the backup's position
+// (the transfers the load committed after the backup included, consistent), and "latest" holds what
+// was committed after the point.
+TEST_F(KubeRuntimeTest, AMariaDbBackupByEitherMethodUnderWriteLoadRestoresConsistentElsewhere) {
   const auto create_asked = std::chrono::steady_clock::now();
   auto made = daemon_.Post("/instances", json{{"name", "ledger"}, {"type", "mariadb"}});
   ASSERT_EQ(made.status, 201) << made.raw << "\n" << node_->Log();
@@ -585,13 +589,6 @@ TEST_F(KubeRuntimeTest, AMariaDbVolumeSnapshotBackupUnderWriteLoadRestoresConsis
   root.database.clear();
   EXPECT_FALSE(engines::MariaConnection::Connect(root).ok()) << "root from outside the pod";
 
-  // Refused, nothing made: the repository method, on request and on a schedule.
-  auto by_copy = daemon_.Post("/instances/ledger/backup",
-                              json{{"backupName", "by-copy"}, {"repository", "local"}});
-  EXPECT_EQ(by_copy.status, 400) << by_copy.raw;
-  EXPECT_NE(by_copy.raw.find("VolumeSnapshots"), std::string::npos) << by_copy.raw;
-  EXPECT_EQ(daemon_.Get("/instances/ledger/backups").body["backups"].size(), 0u);
-
   long before = 0;
   {
     MariaTransferLoad load(tenant(state["login"]), 4, "app");
@@ -613,6 +610,21 @@ TEST_F(KubeRuntimeTest, AMariaDbVolumeSnapshotBackupUnderWriteLoadRestoresConsis
     fmt::print(
         "kube runtime: MariaDB volume snapshot backup in {:.2f} s, commits blocked {:.3f} s\n",
         backup_seconds, b.value("secondsWritesBlocked", 0.0));
+    // The repository method: mariadb-backup's copy made in the pod, read through its agent
+    // into the daemon's repository; the newest backup, so the restores to a point below
+    // start from it.
+    const auto copy_asked = std::chrono::steady_clock::now();
+    auto by_copy = daemon_.Post("/instances/ledger/backup",
+                                json{{"backupName", "by-copy"}, {"repository", "local"}});
+    ASSERT_EQ(by_copy.status, 201) << by_copy.raw << "\n" << node_->Log();
+    const json c = by_copy.body["backup"];
+    EXPECT_EQ(c["snapshotKind"], "repository") << c.dump();
+    EXPECT_EQ(c["method"], "mariadb-backup") << c.dump();
+    EXPECT_FALSE(c.contains("volumeSnapshot")) << c.dump();
+    EXPECT_TRUE(c.value("binlogPosition", "").starts_with("binlog.")) << c.dump();
+    EXPECT_FALSE(c.value("gtidPosition", "").empty()) << c.dump();
+    fmt::print("kube runtime: MariaDB repository backup in {:.2f} s ({} bytes stored)\n",
+               SecondsSince(copy_asked), c.value("storedBytes", 0));
     std::this_thread::sleep_for(seconds(1));
     EXPECT_GT(load.committed(), before) << "commits did not resume after the backup";
     load.Stop();
@@ -654,6 +666,10 @@ TEST_F(KubeRuntimeTest, AMariaDbVolumeSnapshotBackupUnderWriteLoadRestoresConsis
   ASSERT_EQ(pit.status, 201) << pit.raw << "\n" << node_->Log();
   fmt::print("kube runtime: MariaDB restored to a restore point in {:.2f} s\n",
              SecondsSince(pit_asked));
+  EXPECT_FALSE(Stored("/api/v1/namespaces/dbaas-ledgerpit/persistentvolumeclaims/"
+                      "data-ledgerpit-mariadb-local-0")["spec"]
+                   .contains("dataSource"))
+      << "not restored from the repository backup (the newest), sent through the agent";
   {
     const json restored_state = AgentState("ledgerpit", "mariadb");
     ASSERT_TRUE(restored_state.is_object());

@@ -34,7 +34,9 @@ class PodBackupSessionTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(agent_.error(), "");
     httplib::SSLServer& server = agent_.server();
-    server.Post("/v1/backups", [](const httplib::Request&, httplib::Response& res) {
+    server.Post("/v1/backups", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      begun_with_ = json::parse(req.body, nullptr, false);
       res.set_content(json{{"id", kId}}.dump(), "application/json");
     });
     server.Post(
@@ -52,15 +54,16 @@ class PodBackupSessionTest : public ::testing::Test {
   }
   // Begun for `engine`, ended with what the fake agent says; the time from asking for the
   // begin to the end's answer in `waited`.
-  Result<kube_runtime::PodBackupEnd> BeginAndEnd(const std::string& engine, const json& end,
-                                                 double* waited = nullptr) {
+  Result<kube_runtime::PodBackupEnd> BeginAndEnd(
+      const std::string& engine, const json& end, double* waited = nullptr,
+      kube_runtime::PodCopy copy = kube_runtime::PodCopy::kVolumeSnapshot) {
     {
       std::lock_guard lock(mu_);
       end_ = end;
     }
     const auto asked = steady_clock::now();
     auto session = kube_runtime::PodBackupSession::Begin(agent_.client(), agent_.endpoint(), engine,
-                                                         "test", "backup b of 'i'");
+                                                         copy, "test", "backup b of 'i'");
     if (!session.ok()) return session.status();
     auto ended = (*session)->End();
     if (waited) *waited = std::chrono::duration<double>(steady_clock::now() - asked).count();
@@ -72,9 +75,15 @@ class PodBackupSessionTest : public ::testing::Test {
     return abandoned_;
   }
 
+  json begun_with() {
+    std::lock_guard lock(mu_);
+    return begun_with_;
+  }
+
   TempDir root_;
   std::mutex mu_;
   json end_;           // guarded by mu_
+  json begun_with_;    // the last begin's body: guarded by mu_
   int abandoned_ = 0;  // guarded by mu_
   // Last: destroyed (stopped) first, before what its routes use.
   FakeAgent agent_{root_ / "agent"};
@@ -144,6 +153,17 @@ TEST_F(PodBackupSessionTest, AMariaDbBackupsFactsAreTheDaemonsOwn) {
   ASSERT_TRUE(ended->facts.stop_time_unix_us.has_value());
   EXPECT_LE(*ended->facts.stop_time_unix_us, NowUnixNs() / 1000);
   EXPECT_GE(*ended->facts.stop_time_unix_us, NowUnixNs() / 1000 - 60ll * 1000000);
+  EXPECT_EQ(begun_with().value("copy", true), false) << begun_with().dump();
+
+  // A copy read through the agent (the repository method): asked for as such, and named
+  // by the daemon as what it asked for, whatever the agent says.
+  ended = BeginAndEnd(
+      "mariadb", {{"id", kId}, {"facts", {{"method", "backup-stage"}, {"snapshot_kind", "x"}}}},
+      nullptr, kube_runtime::PodCopy::kFiles);
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_EQ(begun_with().value("copy", false), true) << begun_with().dump();
+  EXPECT_EQ(ended->facts.method, "mariadb-backup");
+  EXPECT_EQ(ended->facts.snapshot_kind, "repository");
 }
 
 TEST_F(PodBackupSessionTest, APostgresEndWhoseWalIsNotTheBackupsSpanIsRefused) {

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -64,15 +66,6 @@ ScanFilter MariaCopyFilter(const std::string& path, bool is_directory) {
   }
   if (path == kRedoLog || path == "ib_logfile1" || path == "ibtmp1" ||
       path.starts_with(std::string(kMySqlRedoDir) + "/")) {
-    return ScanFilter::kSkip;
-  }
-  return ScanFilter::kInclude;
-}
-
-// What a prepared mariadb-backup directory holds besides the datadir: its own records.
-ScanFilter PreparedCopyFilter(const std::string& path, bool is_directory) {
-  if (!is_directory && (path.starts_with("xtrabackup_") || path == "backup-my.cnf" ||
-                        path == "aria_log_control.backup" || path == "ib_logfile0.backup")) {
     return ScanFilter::kSkip;
   }
   return ScanFilter::kInclude;
@@ -453,22 +446,92 @@ Result<std::string> RunMariaBackup(const MariaInstance& instance, const std::str
   return log;
 }
 
+// The prepared copy of `PrepareMariaBackupCopy` in the instance's directory, taken into the
+// repository and removed.
 Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
                                             storage::Repository& repo, const std::string& name,
                                             storage::Progress* progress) {
+  const std::string stage = MariaBackupStage(instance);
+  auto staged = [&]() -> Result<MariaBackupInfo> {
+    ASSIGN_OR_RETURN(MariaBackupInfo info, PrepareMariaBackupCopy(instance, stage));
+    storage::CreateOptions o;
+    o.source = stage;
+    o.name = name;
+    o.mode = storage::SnapshotMode::kRepository;
+    o.filter = MariaPreparedCopyFilter;
+    o.progress = progress;
+    o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
+      return storage::BeforeCommitResult{{}, Annotations(instance, info)};
+    };
+    ASSIGN_OR_RETURN(info.snapshot, storage::CreateSnapshot(repo, o));
+    return info;
+  }();
+  WarnIfError(RemoveTree(stage), "remove mariadb-backup's stage");
+  return staged;
+}
+
+// Room beside the data for a copy of it, and some left for the server's own writes.
+Status CheckRoomForCopy(const MariaInstance& instance, const std::string& stage) {
+  ASSIGN_OR_RETURN(storage::ScanResult data, storage::ScanTree(instance.data_dir()));
+  uint64_t copy_bytes = 0;
+  for (const TreeEntry& entry : data.entries) copy_bytes += entry.size;
+  const std::string where = instance.dir();
+  struct statvfs fs {};
+  if (::statvfs(where.c_str(), &fs) != 0) return ErrnoStatus("statvfs", where, errno);
+  return RoomForCopy(copy_bytes, uint64_t{fs.f_bavail} * fs.f_frsize,
+                     uint64_t{fs.f_blocks} * fs.f_frsize, stage);
+}
+
+}  // namespace
+
+ScanFilter MariaPreparedCopyFilter(const std::string& path, bool is_directory) {
+  if (!is_directory && (path.starts_with("xtrabackup_") || path == "backup-my.cnf" ||
+                        path == "aria_log_control.backup" || path == "ib_logfile0.backup")) {
+    return ScanFilter::kSkip;
+  }
+  return ScanFilter::kInclude;
+}
+
+std::string MariaBackupStage(const MariaInstance& instance) {
+  return JoinPath(instance.dir(), "backup-stage");
+}
+
+Status RoomForCopy(uint64_t copy_bytes, uint64_t free_bytes, uint64_t total_bytes,
+                   const std::string& stage) {
+  // What the server may write meanwhile: a fiftieth of the filesystem, 64 MiB at least.
+  const uint64_t reserve = std::max<uint64_t>(uint64_t{64} << 20, total_bytes / 50);
+  if (free_bytes >= reserve && free_bytes - reserve >= copy_bytes) return Status::Ok();
+  return Status::FailedPrecondition(
+      fmt::format("no room for a copy of the data in '{}': it needs {} MiB and {} MiB kept free "
+                  "for the server, the filesystem has {} MiB free",
+                  stage, copy_bytes >> 20, reserve >> 20, free_bytes >> 20),
+      "grow the volume, or back up by a storage snapshot (repository volumeSnapshot on "
+      "Kubernetes; a reflink-capable filesystem on a machine)");
+}
+
+Result<MariaBackupInfo> PrepareMariaBackupCopy(const MariaInstance& instance,
+                                               const std::string& stage) {
+  ASSIGN_OR_RETURN(MariaConnection conn, ConnectForBackup(instance));
   MariaBackupInfo info;
   info.method = "mariadb-backup";
-  // The staged copy lives in the instance's directory: what a killed backup leaves (its
-  // copy, or mariadb-backup itself still running) the next one removes.
-  std::string stage = JoinPath(instance.dir(), "backup-stage");
+  ASSIGN_OR_RETURN(info.server_version, conn.QueryValue("SELECT VERSION()"));
+  // mariadb-backup waits for the log file to reach the LSN it reads from the server, which
+  // a redo log buffered for the tenant's innodb_flush_log_at_timeout (up to 2,700 s) may
+  // not do for that long (measured: it gives up): the buffer written every second while
+  // it runs.
+  ASSIGN_OR_RETURN(TemporaryGlobal prompt,
+                   TemporaryGlobal::Set(conn, instance.name(), "innodb_flush_log_at_timeout", "1",
+                                        [](const std::string& now) { return now != "1"; }));
   // mariadb-backup runs as the instance's user; its pid file is ours, in the instance's
-  // root-owned directory.
+  // directory: what a killed backup leaves (its copy, or mariadb-backup itself still
+  // running) the next one removes.
   RETURN_IF_ERROR(instance.runtime().StopLeftover(
       instance.placement(), {stage + ".pid", "mariadb-backup", stage, SIGTERM, SIGKILL}));
   // One killed before its pid file was written is found by its user, the instance's own:
   // any mariadb-backup of that user is a backup of this instance's.
   if (instance.server_user()) RETURN_IF_ERROR(StopMariaBackupsOf(*instance.server_user()));
   RETURN_IF_ERROR(RemoveTree(stage));
+  RETURN_IF_ERROR(CheckRoomForCopy(instance, stage));
   auto staged = [&]() -> Status {
     RETURN_IF_ERROR(MakeDir(stage, 0700));
     RETURN_IF_ERROR(instance.GiveToServer(stage));
@@ -485,24 +548,14 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
     static const std::regex kTo(R"(to_lsn = (\d+))");
     std::smatch m;
     if (std::regex_search(checkpoints, m, kTo)) info.end_lsn = std::stoull(m[1].str());
-    storage::CreateOptions o;
-    o.source = stage;
-    o.name = name;
-    o.mode = storage::SnapshotMode::kRepository;
-    o.filter = PreparedCopyFilter;
-    o.progress = progress;
-    o.before_commit = [&](const std::vector<TreeEntry>&) -> Result<storage::BeforeCommitResult> {
-      return storage::BeforeCommitResult{{}, Annotations(instance, info)};
-    };
-    ASSIGN_OR_RETURN(info.snapshot, storage::CreateSnapshot(repo, o));
     return Status::Ok();
   }();
-  WarnIfError(RemoveTree(stage), "remove mariadb-backup's stage");
-  RETURN_IF_ERROR(staged.WithContext("mariadb-backup"));
+  if (!staged.ok()) {
+    WarnIfError(RemoveTree(stage), "remove mariadb-backup's stage");
+    return staged.WithContext("mariadb-backup");
+  }
   return info;
 }
-
-}  // namespace
 
 Status WriteRedoOfCommits(MariaConnection& conn, const std::string& instance) {
   // FLUSH ENGINE LOGS writes the buffer at 1 and 2 (measured: at 0 it does not).
@@ -554,13 +607,6 @@ Result<MariaBackupInfo> BackupMaria(const MariaInstance& instance, storage::Repo
         "MySQL 8's redo log)",
         "put the data root on an XFS (reflink=1) or btrfs filesystem");
   } else {
-    // mariadb-backup waits for the log file to reach the LSN it reads from the server, which
-    // a redo log buffered for the tenant's innodb_flush_log_at_timeout (up to 2,700 s) may
-    // not do for that long (measured: it gives up): the buffer written every second while
-    // it runs.
-    ASSIGN_OR_RETURN(TemporaryGlobal prompt,
-                     TemporaryGlobal::Set(conn, instance.name(), "innodb_flush_log_at_timeout", "1",
-                                          [](const std::string& now) { return now != "1"; }));
     info = BackupByMariaBackup(instance, repo, name, progress);
   }
   if (!info.ok()) {

@@ -74,6 +74,25 @@ Result<MariaBackupInfo> BackupMaria(const MariaInstance& instance, storage::Repo
                                     MariaBackupMethod method = MariaBackupMethod::kAuto,
                                     storage::Progress* progress = nullptr);
 
+// The mariadb-backup method's copy, made and prepared, not yet in a repository (the Kubernetes
+// runtime's repository method reads it through the pod's agent: maria_volume_backup.h):
+// mariadb-backup --backup into `stage`, made afresh (a run a killed backup left is stopped
+// first), then --prepare; the tenant's innodb_flush_log_at_timeout is 1 s meanwhile (see
+// WriteRedoOfCommits). Refused before anything is written when the filesystem lacks room for
+// the copy beside the data (RoomForCopy). The info has no snapshot; the caller removes the
+// stage. The instance must be a running MariaDB server.
+Result<MariaBackupInfo> PrepareMariaBackupCopy(const MariaInstance& instance,
+                                               const std::string& stage);
+// Where an instance's copy is staged: in its directory, beside its data directory.
+std::string MariaBackupStage(const MariaInstance& instance);
+// What of a prepared copy is the data directory: mariadb-backup's own records left out.
+storage::ScanFilter MariaPreparedCopyFilter(const std::string& path, bool is_directory);
+// Whether a copy of `copy_bytes` fits on a filesystem with `free_bytes` of `total_bytes`
+// free, keeping a fiftieth of it (64 MiB at least) for the server's writes meanwhile:
+// kFailedPrecondition naming the sizes and `stage` if not.
+Status RoomForCopy(uint64_t copy_bytes, uint64_t free_bytes, uint64_t total_bytes,
+                   const std::string& stage);
+
 // Restores a backup into a new instance (spec.name unused), starts it (InnoDB recovers),
 // runs `recover` on it if given (a point-in-time restore's binlog replay), and runs CHECK
 // TABLE on every table; any table not OK fails the restore. `password` is root's password

@@ -58,6 +58,34 @@ class MariaVolumeBackup final : public VolumeBackup {
   bool ended_ = false;
 };
 
+// A copy of the server's files made by mariadb-backup in the instance's directory (on the
+// pod's volume), prepared, read file by file at leisure: no commit waits for the reads.
+class MariaCopyBackup final : public VolumeBackup {
+ public:
+  MariaCopyBackup(std::string stage, BackupFacts facts)
+      : stage_(std::move(stage)), facts_(std::move(facts)) {}
+  ~MariaCopyBackup() override {
+    WarnIfError(RemoveTree(stage_), "remove a backup's copy of the data");
+  }
+
+  const BackupFacts& begun() const override { return facts_; }
+  std::string data_dir() const override { return stage_; }
+  storage::ScanFilterFn copy_filter() const override { return MariaPreparedCopyFilter; }
+  // The copy was consistent when mariadb-backup ended: nothing is held until here.
+  Result<VolumeBackupEnd> End() override {
+    if (ended_) return Status::FailedPrecondition("the backup has ended already");
+    ended_ = true;
+    VolumeBackupEnd out;
+    out.facts = facts_;
+    return out;
+  }
+
+ private:
+  const std::string stage_;
+  const BackupFacts facts_;
+  bool ended_ = false;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance& instance,
@@ -149,6 +177,22 @@ Result<std::unique_ptr<MariaInstance>> RestoreMariaVolumeCopy(const std::string&
     return Status::Ok();
   };
   return RestoreMariaFilled(spec, password, move_in, recover);
+}
+
+Result<std::unique_ptr<VolumeBackup>> BeginMariaCopyBackup(const MariaInstance& instance) {
+  if (instance.flavor() != MariaFlavor::kMariaDB) {
+    return Status::InvalidArgument(
+        fmt::format("instance '{}' runs a MySQL server: mariadb-backup does not copy it",
+                    instance.name()),
+        "use type mariadb");
+  }
+  const std::string stage = MariaBackupStage(instance);
+  auto info = PrepareMariaBackupCopy(instance, stage);
+  if (!info.ok()) {
+    return info.status().WithContext(fmt::format("copy of instance '{}'", instance.name()));
+  }
+  return std::unique_ptr<VolumeBackup>(
+      std::make_unique<MariaCopyBackup>(stage, info->Facts(instance.type())));
 }
 
 }  // namespace dbaas::engines

@@ -19,7 +19,8 @@
 // destructor ends it, and a connection that drops ends it too.
 //
 // The copy cannot be made file by file while commits wait (they would wait for the whole
-// copy): copy_filter() is null, and the pod's agent refuses to serve the files.
+// copy): copy_filter() is null, and the pod's agent refuses to serve the files. A copy file
+// by file is BeginMariaCopyBackup's (below): mariadb-backup's, staged beside the data.
 #pragma once
 
 #include <memory>
@@ -36,6 +37,15 @@ namespace dbaas::engines {
 // `instance` must outlive the backup.
 Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance& instance,
                                                              const std::string& label);
+
+// A copy of the running instance's files for a copy file by file (the Kubernetes runtime's
+// repository method, read through the pod's agent): mariadb-backup's copy, prepared, in the
+// instance's directory beside its data (PrepareMariaBackupCopy: refused when the filesystem
+// has no room for it), served as data_dir() until the VolumeBackup is destroyed, which
+// removes it. Commits wait only for mariadb-backup's last step, inside Begin; End holds
+// nothing. The facts are the method's ("mariadb-backup"; the binlog and GTID positions where
+// the server archives its binlog).
+Result<std::unique_ptr<VolumeBackup>> BeginMariaCopyBackup(const MariaInstance& instance);
 
 // A new instance `spec.name` from the data directory a volume backup's snapshot holds
 // (`copy_data_dir`, on the same filesystem: moved into place): started (InnoDB recovers),
