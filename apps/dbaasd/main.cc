@@ -69,18 +69,29 @@ struct DaemonOptions {
   std::string kubeconfig;  // empty: the pod's service account
   std::string kube_context;
   dbaas::kube::KubernetesSettings kubernetes;
+  // How long a new pod may take to run and answer (scheduling, the image's pull, the
+  // volume's provisioning) before its create fails with the pod's state and reason.
+  int kube_pod_start_seconds = 300;
 };
 
 // The config file's `kubernetes` object: image, storageClass, volumeSnapshotClass,
-// namespacePrefix, daemonNamespace.
-dbaas::Status ApplyKubernetesSettings(dbaas::kube::KubernetesSettings& k, const nlohmann::json& j,
-                                      const std::string& file) {
+// namespacePrefix, daemonNamespace, podStartTimeoutSeconds.
+dbaas::Status ApplyKubernetesSettings(dbaas::kube::KubernetesSettings& k, int& pod_start_seconds,
+                                      const nlohmann::json& j, const std::string& file) {
   if (!j.is_object()) {
     return dbaas::Status::InvalidArgument(
         fmt::format("config file '{}': kubernetes must be an object", file));
   }
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
+    if (key == "podStartTimeoutSeconds") {
+      if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 86400) {
+        return dbaas::Status::InvalidArgument(fmt::format(
+            "config file '{}': kubernetes.podStartTimeoutSeconds must be 1 to 86400", file));
+      }
+      pod_start_seconds = it->get<int>();
+      continue;
+    }
     std::string* field = key == "image"                 ? &k.image
                          : key == "storageClass"        ? &k.storage_class
                          : key == "volumeSnapshotClass" ? &k.volume_snapshot_class
@@ -91,7 +102,7 @@ dbaas::Status ApplyKubernetesSettings(dbaas::kube::KubernetesSettings& k, const 
       return dbaas::Status::InvalidArgument(
           fmt::format("config file '{}': kubernetes.{} is not a known text setting", file, key),
           "kubernetes settings: image, storageClass, volumeSnapshotClass, namespacePrefix, "
-          "daemonNamespace");
+          "daemonNamespace (text), podStartTimeoutSeconds (a number)");
     }
     *field = it->get<std::string>();
   }
@@ -185,9 +196,17 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
       } else if (k == "kubeconfig") {
         if (!given("--kubeconfig")) o.kubeconfig = it->get<std::string>();
       } else if (k == "kubernetes") {
-        if (auto st = ApplyKubernetesSettings(o.kubernetes, *it, o.config_file); !st.ok()) {
+        // A flag given wins over the file, as for every other setting.
+        const dbaas::kube::KubernetesSettings flags = o.kubernetes;
+        const int flag_start_seconds = o.kube_pod_start_seconds;
+        if (auto st = ApplyKubernetesSettings(o.kubernetes, o.kube_pod_start_seconds, *it,
+                                              o.config_file);
+            !st.ok()) {
           return st;
         }
+        if (given("--kube-image")) o.kubernetes.image = flags.image;
+        if (given("--kube-storage-class")) o.kubernetes.storage_class = flags.storage_class;
+        if (given("--kube-pod-start-timeout")) o.kube_pod_start_seconds = flag_start_seconds;
       } else if (k == "binlogArchiveSeconds") {
         o.binlog_archive_seconds = it->get<double>();
         if (o.binlog_archive_seconds < 1) {
@@ -299,6 +318,11 @@ void AddOptions(CLI::App& app, DaemonOptions& o) {
   app.add_option("--kube-storage-class", o.kubernetes.storage_class,
                  "With --runtime kubernetes: the data claims' StorageClass (default: the "
                  "cluster's); config kubernetes.storageClass");
+  app.add_option("--kube-pod-start-timeout", o.kube_pod_start_seconds,
+                 "With --runtime kubernetes: seconds a new pod may take to run and answer "
+                 "(scheduling, the image's pull) before its create fails with the pod's reason "
+                 "(default 300); config kubernetes.podStartTimeoutSeconds")
+      ->check(CLI::Range(1, 86400));
   // For the kill tests only: not in --help.
   app.add_option("--test-hold", o.test_holds,
                  "NAME=MS: hold for MS milliseconds at kill point NAME (base/kill_points.h)")
@@ -335,6 +359,7 @@ dbaas::Result<std::unique_ptr<dbaas::engines::EngineSet>> KubernetesEngines(
   dbaas::kube_runtime::KubeRuntimeOptions options;
   options.settings = o.kubernetes;
   options.repository_path = dbaas::JoinPath(o.data_root, "repository");
+  options.start_timeout = std::chrono::seconds(o.kube_pod_start_seconds);
   spdlog::info("event=runtime kind=kubernetes server={} namespace_prefix={}",
                (*api)->access().server, o.kubernetes.namespace_prefix);
   return dbaas::kube_runtime::KubernetesEngines(std::move(api).value(),

@@ -560,6 +560,8 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
         view.status_message = fmt::format(
             "the server is not running; the supervisor restarts it (restarts so far: {})",
             view.restarts);
+        // What the runtime knows of why (a pod's state and the cluster's reason).
+        if (std::string why = it->second->note(); !why.empty()) view.status_message += ": " + why;
       }
     }
   }

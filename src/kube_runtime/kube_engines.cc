@@ -29,6 +29,7 @@
 #include "kube/json_fields.h"
 #include "kube_runtime/agent_client.h"
 #include "kube_runtime/pod_log_spool.h"
+#include "kube_runtime/pod_watch.h"
 #include "kube_runtime/repository_backup.h"
 #include "kube_runtime/volume_snapshot_backup.h"
 #include "objstore/sigv4.h"
@@ -66,6 +67,10 @@ struct Cluster {
   AgentAuthority authority;
   KubeRuntimeOptions options;
   std::unique_ptr<AgentClient> agents;
+  // The pods, as one watch keeps them (pod_watch.h), on a client of its own (its watch
+  // holds a connection); declared before it, destroyed after it.
+  std::unique_ptr<kube::ApiClient> watch_api;
+  std::unique_ptr<PodWatch> pods;
 };
 
 // Whether namespace `ns` exists, and then whether it is instance `name`'s: labelled by
@@ -114,28 +119,38 @@ Status DeleteNamespace(const Cluster& cluster, const std::string& name) {
       fmt::format("see kubectl get namespace {} -o yaml: a finalizer may hold it", ns));
 }
 
-// The pod's IP once it runs (asked with `api`: the cluster's, or its probe client).
-Result<std::string> PodAddress(kube::ApiClient& api, const std::string& ns,
-                               const std::string& pod) {
+// The pod as the watch last saw it, else as `api` answers (the cluster's, or its probe
+// client): a pod the watch does not hold may have been made a moment ago.
+Result<PodView> FindPod(const Cluster& cluster, kube::ApiClient& api, const std::string& ns,
+                        const std::string& pod) {
+  if (auto seen = cluster.pods->Get(ns, pod)) return *seen;
   auto found = api.Get({&PodKind(), ns, pod});
   if (!found.ok()) return found.status();
-  const json status = kube::ObjectField(*found, "status");
-  const std::string phase = kube::TextField(status, "phase");
-  const std::string ip = kube::TextField(status, "podIP");
-  if (phase != "Running" || ip.empty()) {
-    return Status::Busy(fmt::format("pod {}/{} is {}", ns, pod, phase.empty() ? "pending" : phase));
-  }
-  return ip;
+  return ViewOfPod(*found);
 }
 
-// Waits until the pod runs (its IP), at most `timeout`; the last reason it did not.
+// The pod's IP once it runs; kBusy saying what it is and why while it does not.
+Result<std::string> PodAddress(const Cluster& cluster, kube::ApiClient& api, const std::string& ns,
+                               const std::string& pod) {
+  ASSIGN_OR_RETURN(PodView view, FindPod(cluster, api, ns, pod));
+  if (view.phase != "Running" || view.ip.empty()) {
+    return Status::Busy(DescribePod(ns, pod, view));
+  }
+  return view.ip;
+}
+
+// Waits until the pod runs (its IP), at most `timeout`; the last reason it did not. Wakes at
+// the watch's next change (polls where the watch is not current).
 Result<std::string> WaitForPod(const Cluster& cluster, const std::string& ns,
                                const std::string& pod, milliseconds timeout) {
   const auto deadline = steady_clock::now() + timeout;
   for (;;) {
-    auto address = PodAddress(*cluster.api, ns, pod);
-    if (address.ok() || steady_clock::now() >= deadline) return address;
-    std::this_thread::sleep_for(milliseconds(250));
+    const uint64_t seen = cluster.pods->changes();
+    auto address = PodAddress(cluster, *cluster.api, ns, pod);
+    const auto now = steady_clock::now();
+    if (address.ok() || now >= deadline) return address;
+    const milliseconds poll = cluster.pods->synced() ? seconds(5) : milliseconds(250);
+    cluster.pods->WaitForChange(seen, std::min(deadline, now + poll));
   }
 }
 
@@ -174,7 +189,7 @@ class PodInstance final : public engines::Instance {
     const auto deadline = steady_clock::now() + timeout;
     std::string last;
     for (;;) {
-      auto address = PodAddress(*cluster_->api, ns_, pod_);
+      auto address = PodAddress(*cluster_, *cluster_->api, ns_, pod_);
       if (!address.ok()) {
         last = address.status().message();
       } else {
@@ -197,7 +212,7 @@ class PodInstance final : public engines::Instance {
 
   // The server stops; the pod stays (a restart of the pod starts it again).
   Status Stop(milliseconds timeout) override {
-    auto address = PodAddress(*cluster_->api, ns_, pod_);
+    auto address = PodAddress(*cluster_, *cluster_->api, ns_, pod_);
     if (!address.ok()) {
       if (address.status().code() == StatusCode::kNotFound) return Status::Ok();
       return address.status();
@@ -287,7 +302,7 @@ class PodInstance final : public engines::Instance {
       auto drained = [&]() -> Result<storage::SpoolDrain> {
         AgentEndpoint at = agent;
         if (at.address.empty()) {  // not heard from yet (a daemon just started)
-          auto address = PodAddress(*cluster->probe_api, ns, pod);
+          auto address = PodAddress(*cluster, *cluster->probe_api, ns, pod);
           // A pod not running yet has nothing to drain (its state says it is down).
           if (!address.ok() && address.status().code() == StatusCode::kBusy) {
             return storage::SpoolDrain{};
@@ -328,7 +343,7 @@ class PodInstance final : public engines::Instance {
 
   // The agent as it can be called now: at the pod's address.
   Result<AgentEndpoint> ReachableAgent() const {
-    ASSIGN_OR_RETURN(std::string address, PodAddress(*cluster_->api, ns_, pod_));
+    ASSIGN_OR_RETURN(std::string address, PodAddress(*cluster_, *cluster_->api, ns_, pod_));
     return Agent(address);
   }
 
@@ -361,10 +376,12 @@ class PodInstance final : public engines::Instance {
     return c;
   }
   bool superuser_access() const override { return false; }
-  // The server's archive_command failing in the pod (as the agent reads its status file: the
-  // tenant's words, bounded), else where it runs.
+  // Why its agent was not reached (the pod's phase and the cluster's reason: unschedulable,
+  // an image not pulled, a container restarting), the server's archive_command failing in the
+  // pod (as the agent reads its status file: the tenant's words, bounded), else where it runs.
   std::string note() const override {
     std::lock_guard lock(mu_);
+    if (!unreached_.empty()) return unreached_;
     if (std::string failure = kube::TextField(state_, "archiveFailure"); !failure.empty()) {
       constexpr size_t kMost = 1000;
       return failure.size() <= kMost ? failure : failure.substr(0, kMost) + "...";
@@ -424,13 +441,13 @@ class PodInstance final : public engines::Instance {
     state_ = state;
   }
 
-  // Asks the agent every 2 s; what cannot be asked reads as not running (the logins stay
-  // as last heard).
+  // Asks the agent every 2 s at the address the watch has for the pod; what cannot be asked
+  // reads as not running (the logins stay as last heard), and why is the note.
   void Watch() {
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();
-      auto address = PodAddress(*cluster_->probe_api, ns_, pod_);
+      auto address = PodAddress(*cluster_, *cluster_->probe_api, ns_, pod_);
       auto state = address.ok()
                        ? cluster_->agents->Call(Agent(*address), "GET", "/v1/instance", seconds(3))
                        : Result<json>(address.status());
@@ -438,10 +455,14 @@ class PodInstance final : public engines::Instance {
         Remember(*state);
         std::lock_guard reached(mu_);
         address_ = *address;
+        unreached_.clear();
       } else {
         std::lock_guard down(mu_);
         state_["running"] = false;
         state_["answers"] = false;
+        unreached_ = address.ok() ? fmt::format("pod {}/{} runs; its agent does not answer: {}",
+                                                ns_, pod_, state.status().message())
+                                  : address.status().message();
       }
       lock.lock();
       wake_.wait_for(lock, seconds(2), [this] { return stopping_; });
@@ -458,6 +479,9 @@ class PodInstance final : public engines::Instance {
   AgentEndpoint agent_;  // without its address
   mutable std::mutex mu_;
   std::string address_;  // guarded by mu_: where the agent last answered
+  // guarded by mu_: why the agent was not reached last time (the pod's state and reason, or
+  // the agent's error); "" when it was
+  std::string unreached_;
   const std::shared_ptr<DrainPace> pace_ = std::make_shared<DrainPace>();
   std::condition_variable wake_;
   bool stopping_ = false;        // guarded by mu_
@@ -1030,6 +1054,8 @@ Result<std::unique_ptr<engines::EngineSet>> KubernetesEngines(std::shared_ptr<ku
   cluster->authority = std::move(authority);
   cluster->options = std::move(options);
   cluster->agents = std::make_unique<AgentClient>(cluster->authority.ca_pem());
+  ASSIGN_OR_RETURN(cluster->watch_api, kube::ApiClient::Create(cluster->api->access(), {}));
+  cluster->pods = std::make_unique<PodWatch>(*cluster->watch_api);
   return std::unique_ptr<engines::EngineSet>(std::make_unique<KubeEngineSet>(std::move(cluster)));
 }
 

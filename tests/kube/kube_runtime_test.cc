@@ -728,10 +728,19 @@ TEST_F(KubeRuntimeTest, AMariaDbBackupByEitherMethodUnderWriteLoadRestoresConsis
   EXPECT_FALSE(engines::MariaConnection::Connect(old_password).ok())
       << "the source's tenant password opens the copy";
 
-  // The daemon restarted: each instance opened as its engine's.
+  // The daemon restarted: each instance opened as its engine's. Restarted with a short wait
+  // for new pods: with two pods running, the simulator has no room for a third, which the
+  // scheduler's condition says, and the create fails saying so, leaving nothing.
   auto stopped = daemon_.Stop();
   ASSERT_TRUE(stopped.ok() && *stopped == 0);
-  StartDaemon();
+  StartDaemon({"--kube-pod-start-timeout", "6"});
+  auto no_room = daemon_.Post("/instances", json{{"name", "third"}, {"type", "mariadb"}});
+  EXPECT_EQ(no_room.status, 500) << no_room.raw;
+  EXPECT_NE(no_room.raw.find("is Pending (Unschedulable: 0/1 nodes are available: 1 Too many pods"),
+            std::string::npos)
+      << no_room.raw;
+  EXPECT_FALSE(Stored("/api/v1/namespaces/dbaas-third").is_object());
+  EXPECT_EQ(daemon_.Get("/instances/third").status, 404);
   EXPECT_TRUE(Eventually([&] { return Instance("ledgercopy").value("status", "") == "running"; }))
       << Instance("ledgercopy").dump();
   EXPECT_EQ(Instance("ledgercopy")["type"], "mariadb");

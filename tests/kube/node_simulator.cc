@@ -327,7 +327,12 @@ struct NodeSimulator::Impl {
       }
     }
     if (p.host < 0) {
-      Note(fmt::format("pod {}: no room (the simulator runs {} pods)", key, host_used.size()));
+      // As the scheduler says of a pod no node has room for (v1.26's words), once: the pod's
+      // status says it from then on.
+      if (kube::TextField(kube::ObjectField(pod, "status"), "phase") != "Pending") {
+        Note(fmt::format("pod {}: no room (the simulator runs {} pods)", key, host_used.size()));
+        PublishUnschedulable(ns, kube::TextField(meta, "name"));
+      }
       return;
     }
     p.dir = JoinPath(JoinPath(options.dir, "pods"), fmt::format("{}-{}", ns, p.uid));
@@ -479,6 +484,24 @@ struct NodeSimulator::Impl {
       ns = key.substr(0, key.find('/'));
       name = key.substr(key.find('/') + 1);
     }
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto pod = api->Get({&Kind("v1", "Pod"), ns, name});
+      if (!pod.ok()) return;
+      (*pod)["status"] = status;
+      if (api->ReplaceStatus(*pod).ok()) return;
+    }
+  }
+
+  void PublishUnschedulable(const std::string& ns, const std::string& name) {
+    const json status = {
+        {"phase", "Pending"},
+        {"conditions",
+         {{{"type", "PodScheduled"},
+           {"status", "False"},
+           {"reason", "Unschedulable"},
+           {"message",
+            "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 "
+            "No preemption victims found for incoming pod."}}}}};
     for (int attempt = 0; attempt < 5; ++attempt) {
       auto pod = api->Get({&Kind("v1", "Pod"), ns, name});
       if (!pod.ok()) return;

@@ -16,8 +16,12 @@
 //     pod deleted, or gone with its namespace, is stopped with SIGTERM as the kubelet stops
 //     it, and its claim's directory removed once the claim is gone.
 //
-// What it does not play: scheduling, images, resource limits, Pod Security admission (the
-// real API server enforces that), DNS and Services (clients reach pods at their IPs).
+// A pod beyond the pods it runs at once stays Pending with the scheduler's Unschedulable
+// condition (its "Too many pods" message) until one goes.
+//
+// What it does not play: scheduling beyond that, images, resource limits, Pod Security
+// admission (the real API server enforces that), DNS and Services (clients reach pods at
+// their IPs).
 #pragma once
 
 #include <memory>
