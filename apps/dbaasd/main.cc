@@ -199,8 +199,8 @@ dbaas::Status ApplyConfigFile(DaemonOptions& o, const CLI::App& app) {
         // A flag given wins over the file, as for every other setting.
         const dbaas::kube::KubernetesSettings flags = o.kubernetes;
         const int flag_start_seconds = o.kube_pod_start_seconds;
-        if (auto st = ApplyKubernetesSettings(o.kubernetes, o.kube_pod_start_seconds, *it,
-                                              o.config_file);
+        if (auto st =
+                ApplyKubernetesSettings(o.kubernetes, o.kube_pod_start_seconds, *it, o.config_file);
             !st.ok()) {
           return st;
         }

@@ -48,7 +48,8 @@ PodView ViewOfPod(const json& pod) {
     }
   }
   for (const json& container : kube::ArrayField(status, "containerStatuses")) {
-    view.restarts += static_cast<int>(std::max<int64_t>(0, kube::IntField(container, "restartCount")));
+    view.restarts +=
+        static_cast<int>(std::max<int64_t>(0, kube::IntField(container, "restartCount")));
     if (!view.reason.empty()) continue;
     const json state = kube::ObjectField(container, "state");
     const json waiting = kube::ObjectField(state, "waiting");
@@ -58,8 +59,8 @@ PodView ViewOfPod(const json& pod) {
       // Why the last run ended, for a container restarting again and again.
       const json last = kube::ObjectField(kube::ObjectField(container, "lastState"), "terminated");
       if (!last.empty()) {
-        view.reason += fmt::format(" (last exit {}: {})", kube::IntField(last, "exitCode"),
-                                   ReasonOf(last));
+        view.reason +=
+            fmt::format(" (last exit {}: {})", kube::IntField(last, "exitCode"), ReasonOf(last));
       }
     }
   }
@@ -67,8 +68,8 @@ PodView ViewOfPod(const json& pod) {
 }
 
 std::string DescribePod(const std::string& ns, const std::string& name, const PodView& view) {
-  std::string text = fmt::format("pod {}/{} is {}", ns, name,
-                                 view.phase.empty() ? "Pending" : view.phase);
+  std::string text =
+      fmt::format("pod {}/{} is {}", ns, name, view.phase.empty() ? "Pending" : view.phase);
   if (view.phase == "Running" && !view.ready) text += ", not ready";
   if (!view.reason.empty()) text += fmt::format(" ({})", view.reason);
   return text;
@@ -98,9 +99,9 @@ PodWatch::PodWatch(kube::ApiClient& api, kube::WatcherOptions options) {
     synced_ = false;
     Changed();
   };
-  watcher_ = std::make_unique<kube::Watcher>(
-      api, kube::KnownKind("v1", "Pod"), "",
-      fmt::format("{}=dbaas", kube::kManagedByLabel), std::move(callbacks), options);
+  watcher_ = std::make_unique<kube::Watcher>(api, kube::KnownKind("v1", "Pod"), "",
+                                             fmt::format("{}=dbaas", kube::kManagedByLabel),
+                                             std::move(callbacks), options);
 }
 
 PodWatch::~PodWatch() { watcher_->Stop(); }

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -29,28 +29,30 @@ using std::chrono::seconds;
 using std::chrono::steady_clock;
 
 TEST(ViewOfPodTest, SaysWhyAPodDoesNotRunAsTheClusterWroteIt) {
-  const PodView running = ViewOfPod(
-      {{"status",
-        {{"phase", "Running"},
-         {"podIP", "10.1.2.3"},
-         {"conditions",
-          {{{"type", "PodScheduled"}, {"status", "True"}}, {{"type", "Ready"}, {"status", "True"}}}},
-         {"containerStatuses",
-          {{{"name", "server"}, {"restartCount", 2}, {"state", {{"running", json::object()}}}}}}}}});
+  const PodView running = ViewOfPod({{"status",
+                                      {{"phase", "Running"},
+                                       {"podIP", "10.1.2.3"},
+                                       {"conditions",
+                                        {{{"type", "PodScheduled"}, {"status", "True"}},
+                                         {{"type", "Ready"}, {"status", "True"}}}},
+                                       {"containerStatuses",
+                                        {{{"name", "server"},
+                                          {"restartCount", 2},
+                                          {"state", {{"running", json::object()}}}}}}}}});
   EXPECT_EQ(running.phase, "Running");
   EXPECT_EQ(running.ip, "10.1.2.3");
   EXPECT_TRUE(running.ready);
   EXPECT_EQ(running.restarts, 2);
   EXPECT_EQ(running.reason, "");
 
-  const PodView unschedulable = ViewOfPod(
-      {{"status",
-        {{"phase", "Pending"},
-         {"conditions",
-          {{{"type", "PodScheduled"},
-            {"status", "False"},
-            {"reason", "Unschedulable"},
-            {"message", "0/3 nodes are available: 3 Insufficient memory."}}}}}}});
+  const PodView unschedulable =
+      ViewOfPod({{"status",
+                  {{"phase", "Pending"},
+                   {"conditions",
+                    {{{"type", "PodScheduled"},
+                      {"status", "False"},
+                      {"reason", "Unschedulable"},
+                      {"message", "0/3 nodes are available: 3 Insufficient memory."}}}}}}});
   EXPECT_EQ(unschedulable.reason, "Unschedulable: 0/3 nodes are available: 3 Insufficient memory.");
   EXPECT_EQ(kube_runtime::DescribePod("dbaas-a", "a-postgresql-local-0", unschedulable),
             "pod dbaas-a/a-postgresql-local-0 is Pending (Unschedulable: 0/3 nodes are "
@@ -171,8 +173,8 @@ TEST_F(PodWatchTest, HoldsDbaasPodsAsTheyChangeAndWakesAWaitAtTheChange) {
   }));
   // A later pod appears, a deleted one goes.
   ASSERT_TRUE(client_->Apply(Pod("b-mariadb-local-0", true)).ok());
-  ASSERT_TRUE(client_->Delete({&kube::KnownKind("v1", "Pod"), "dbaas-a", "a-postgresql-local-0"})
-                  .ok());
+  ASSERT_TRUE(
+      client_->Delete({&kube::KnownKind("v1", "Pod"), "dbaas-a", "a-postgresql-local-0"}).ok());
   EXPECT_TRUE(Eventually([&] {
     return watch.Get("dbaas-a", "b-mariadb-local-0").has_value() &&
            !watch.Get("dbaas-a", "a-postgresql-local-0").has_value();
