@@ -328,8 +328,13 @@ struct NodeSimulator::Impl {
     }
     if (p.host < 0) {
       // As the scheduler says of a pod no node has room for (v1.26's words), once: the pod's
-      // status says it from then on.
-      if (kube::TextField(kube::ObjectField(pod, "status"), "phase") != "Pending") {
+      // status says it from then on. (A real API server makes every pod Pending at its
+      // creation: the condition, not the phase, says it was judged.)
+      bool judged = false;
+      for (const json& c : kube::ArrayField(kube::ObjectField(pod, "status"), "conditions")) {
+        judged = judged || kube::TextField(c, "type") == "PodScheduled";
+      }
+      if (!judged) {
         Note(fmt::format("pod {}: no room (the simulator runs {} pods)", key, host_used.size()));
         PublishUnschedulable(ns, kube::TextField(meta, "name"));
       }
