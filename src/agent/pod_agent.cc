@@ -159,6 +159,8 @@ Result<std::unique_ptr<PodAgent>> PodAgent::Open(const AgentOptions& options) {
   if (PathExists(dir)) {
     ASSIGN_OR_RETURN(agent->instance_, agent->engines_->Open(options.data, options.name));
     spdlog::info("instance {}: opened in {}", options.name, dir);
+    // A copy a killed pod left (nothing of the last container runs in this one).
+    RETURN_IF_ERROR(engine->RemoveCopyLeftovers(*agent->instance_));
   } else {
     ASSIGN_OR_RETURN(agent->instance_, engine->Create(spec));
     spdlog::info("instance {}: made in {}", options.name, dir);
@@ -394,13 +396,15 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
       SendJson(res, 400, ErrorBody("bad_request", st));
       return;
     }
-    std::lock_guard lock(backup_mu_);
-    if (backup_) {
-      json body = ErrorBody(
-          "backup_in_progress",
-          Status::FailedPrecondition(fmt::format("volume backup {} is in progress", backup_id_),
-                                     "end or abandon it first, or wait for its lease to run out"));
-      body["id"] = backup_id_;  // a daemon whose begin timed out can end or abandon it
+    std::unique_lock lock(backup_mu_);
+    if (backup_ || copying_) {
+      json body = ErrorBody("backup_in_progress",
+                            Status::FailedPrecondition(
+                                backup_ ? fmt::format("volume backup {} is in progress", backup_id_)
+                                        : std::string("a backup's copy is being made"),
+                                "end or abandon it first, or wait for its lease to run out"));
+      // A daemon whose begin timed out can end or abandon it.
+      if (backup_) body["id"] = backup_id_;
       SendJson(res, 409, body);
       return;
     }
@@ -410,15 +414,28 @@ void PodAgent::AddBackupRoutes(http::HttpServer& server) {
       if (!Made(res)) return;
       instance = instance_.get();
     }
-    // A copy (MariaDB: mariadb-backup's, made here) may take long: the probes and the
-    // state do not wait for it (backup_mu_ only).
-    auto begun = request.copy ? engine_->BeginCopyBackup(*instance, request.label)
-                              : engine_->BeginVolumeBackup(*instance, request.label);
+    // A copy (MariaDB: mariadb-backup's, made here) may take long: made without the lock,
+    // so that nothing waits for it (another begin is refused meanwhile; a stop of the
+    // server fails it).
+    Result<std::unique_ptr<engines::VolumeBackup>> begun = Status::Internal("not begun");
+    if (request.copy) {
+      copying_ = true;
+      lock.unlock();
+      begun = engine_->BeginCopyBackup(*instance, request.label);
+      lock.lock();
+      copying_ = false;
+      if (begun.ok() && stopping_) {
+        begun = Status::Busy("the agent is stopping", "back up once the pod runs again");
+      }
+    } else {
+      begun = engine_->BeginVolumeBackup(*instance, request.label);
+    }
     if (!begun.ok()) {
       const StatusCode code = begun.status().code();
-      SendJson(res, http::HttpStatusOf(code),
-               ErrorBody(code == StatusCode::kFailedPrecondition ? "not_running" : "backup_failed",
-                         begun.status()));
+      const char* error = code != StatusCode::kFailedPrecondition ? "backup_failed"
+                          : request.copy                          ? "backup_refused"
+                                                                  : "not_running";
+      SendJson(res, http::HttpStatusOf(code), ErrorBody(error, begun.status()));
       return;
     }
     backup_ = std::move(begun.value());

@@ -176,6 +176,7 @@ class PodAgent {
   std::mutex backup_mu_;
   std::unique_ptr<engines::VolumeBackup> backup_;
   std::optional<engines::VolumeBackupEnd> backup_end_;  // once ended: its log is held
+  bool copying_ = false;  // guarded by backup_mu_: a copy being made (without the lock)
   std::string backup_id_;
   std::chrono::steady_clock::time_point backup_deadline_;
   std::condition_variable leases_changed_;  // with backup_mu_: begun, ended, renewed

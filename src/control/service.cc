@@ -561,7 +561,9 @@ InstanceView Service::ViewOf(catalog::InstanceRecord record) const {
             "the server is not running; the supervisor restarts it (restarts so far: {})",
             view.restarts);
         // What the runtime knows of why (a pod's state and the cluster's reason).
-        if (std::string why = it->second->note(); !why.empty()) view.status_message += ": " + why;
+        if (std::string why = it->second->down_reason(); !why.empty()) {
+          view.status_message += ": " + why;
+        }
       }
     }
   }

@@ -324,6 +324,10 @@ class MariaEngine final : public Engine {
     ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
     return BeginMariaCopyBackup(*maria);
   }
+  Status RemoveCopyLeftovers(const Instance& instance) const override {
+    ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
+    return RemoveMariaCopyLeftovers(*maria);
+  }
   Result<std::unique_ptr<Instance>> RestoreVolumeCopy(
       const std::string& copy_data_dir, const VolumeBackupEnd& end, const InstanceSpec& spec,
       const std::string& password, const StagedRecovery* recovery) const override {

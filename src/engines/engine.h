@@ -80,6 +80,9 @@ class Engine {
                                                                 const std::string& label) const {
     return BeginVolumeBackup(instance, label);
   }
+  // Removes what a BeginCopyBackup cut off by a kill left beside the data (MariaDB's staged
+  // copy). Nothing of it may still run: the pod's agent calls it as it starts.
+  virtual Status RemoveCopyLeftovers(const Instance& /*instance*/) const { return Status::Ok(); }
 
   // A new instance `spec.name` from a copy of a volume backup on the filesystem it is made
   // on: `copy_data_dir` is the source's data directory as the volume's snapshot cut it

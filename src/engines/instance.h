@@ -154,6 +154,9 @@ class Instance {
   // MariaDB), or "". Reads no file (the service asks under its lock): archiving failures,
   // which are in files a tenant can write, are read through the spool (LogSpoolNote).
   virtual std::string note() const { return ""; }
+  // Why the server is not reached, where the runtime knows more than that it is down (a
+  // pod's state and the cluster's reason); "" otherwise.
+  virtual std::string down_reason() const { return ""; }
   // The id of the archive its log goes to in the repository, or "" when it has none.
   virtual std::string log_archive_id() const { return ""; }
   // Its log spool, when it archives its log.

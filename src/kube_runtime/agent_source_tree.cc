@@ -14,8 +14,6 @@ namespace {
 // The agent's list: a manifest without content (~100 bytes an entry).
 constexpr size_t kMaxTreeBytes = size_t{256} << 20;
 constexpr size_t kMaxEntries = size_t{2} << 20;
-// The largest file a PostgreSQL data directory holds: a relation segment.
-constexpr uint64_t kMaxFileBytes = uint64_t{1} << 30;
 // A range read: what the snapshot asks for at once (4 MiB), with room.
 constexpr size_t kMaxRangeAnswer = size_t{16} << 20;
 constexpr std::chrono::minutes kTreeTimeout{5};
@@ -59,6 +57,7 @@ class AgentSourceFile final : public storage::SourceFile {
 }  // namespace
 
 Result<storage::ScanResult> CheckPodTree(std::string_view listing, uint64_t max_bytes,
+                                         uint64_t max_file_bytes,
                                          const storage::ScanFilterFn& filter,
                                          const std::string& identity) {
   auto refuse = [&](const std::string& why) {
@@ -77,9 +76,9 @@ Result<storage::ScanResult> CheckPodTree(std::string_view listing, uint64_t max_
           fmt::format("{}'s data directory holds the link '{}'", identity, e.path),
           "tablespaces (links in pg_tblspc) are not backed up from pods yet");
     }
-    if (e.size > kMaxFileBytes) {
-      return refuse(
-          fmt::format("file '{}' of {} bytes, larger than a PostgreSQL segment", e.path, e.size));
+    if (e.size > max_file_bytes) {
+      return refuse(fmt::format("file '{}' of {} bytes, larger than the engine's files ({})",
+                                e.path, e.size, max_file_bytes));
     }
     total += e.size;
     e.chunks.reset();
@@ -97,12 +96,14 @@ Result<storage::ScanResult> CheckPodTree(std::string_view listing, uint64_t max_
 }
 
 AgentSourceTree::AgentSourceTree(const AgentClient& agents, AgentEndpoint agent,
-                                 std::string backup_id, std::string identity, uint64_t max_bytes)
+                                 std::string backup_id, std::string identity, uint64_t max_bytes,
+                                 uint64_t max_file_bytes)
     : agents_(agents),
       agent_(std::move(agent)),
       backup_id_(std::move(backup_id)),
       identity_(std::move(identity)),
-      max_bytes_(max_bytes) {}
+      max_bytes_(max_bytes),
+      max_file_bytes_(max_file_bytes) {}
 
 Result<storage::ScanResult> AgentSourceTree::Scan(const storage::ScanFilterFn& filter) {
   std::string bytes;
@@ -119,7 +120,7 @@ Result<storage::ScanResult> AgentSourceTree::Scan(const storage::ScanFilterFn& f
         fmt::format("the tree of {}'s volume: its agent answered 410", identity_),
         "the pod's agent is not answering as dbaasd's own does");
   }
-  return CheckPodTree(bytes, max_bytes_, filter, identity_);
+  return CheckPodTree(bytes, max_bytes_, max_file_bytes_, filter, identity_);
 }
 
 Result<std::unique_ptr<storage::SourceFile>> AgentSourceTree::Open(const std::string& path) {

@@ -376,12 +376,16 @@ class PodInstance final : public engines::Instance {
     return c;
   }
   bool superuser_access() const override { return false; }
-  // Why its agent was not reached (the pod's phase and the cluster's reason: unschedulable,
-  // an image not pulled, a container restarting), the server's archive_command failing in the
-  // pod (as the agent reads its status file: the tenant's words, bounded), else where it runs.
+  // Why its agent was not reached: the pod's phase and the cluster's reason (unschedulable,
+  // an image not pulled, a container restarting), or the agent's error.
+  std::string down_reason() const override {
+    std::lock_guard lock(mu_);
+    return unreached_;
+  }
+  // The server's archive_command failing in the pod (as the agent reads its status file: the
+  // tenant's words, bounded), else where it runs.
   std::string note() const override {
     std::lock_guard lock(mu_);
-    if (!unreached_.empty()) return unreached_;
     if (std::string failure = kube::TextField(state_, "archiveFailure"); !failure.empty()) {
       constexpr size_t kMost = 1000;
       return failure.size() <= kMost ? failure : failure.substr(0, kMost) + "...";
@@ -460,9 +464,15 @@ class PodInstance final : public engines::Instance {
         std::lock_guard down(mu_);
         state_["running"] = false;
         state_["answers"] = false;
+        // The agent's error is the tenant's pod's words: bounded, printable.
         unreached_ = address.ok() ? fmt::format("pod {}/{} runs; its agent does not answer: {}",
                                                 ns_, pod_, state.status().message())
                                   : address.status().message();
+        constexpr size_t kMost = 400;
+        if (unreached_.size() > kMost) unreached_ = unreached_.substr(0, kMost) + "...";
+        for (char& c : unreached_) {
+          if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+        }
       }
       lock.lock();
       wake_.wait_for(lock, seconds(2), [this] { return stopping_; });
@@ -743,7 +753,9 @@ class KubeEngine final : public engines::Engine {
         std::this_thread::sleep_for(milliseconds(250));
       }
       if (copy) {
-        RETURN_IF_ERROR(SendTree(agent, staging, "/v1/restore/copy", IsLeftOutOfCopy, progress));
+        RETURN_IF_ERROR(SendTree(
+            agent, staging, "/v1/restore/copy",
+            [this](const std::string& path) { return IsLeftOutOfCopy(path); }, progress));
       }
       if (pitr) {
         RETURN_IF_ERROR(SendTree(
@@ -789,10 +801,11 @@ class KubeEngine final : public engines::Engine {
   }
   bool IsPostgres() const { return std::string_view(type()) == "postgresql"; }
 
-  // What of a copy restored from the repository is not sent as the copy: the end's files
-  // and the log go as for a volume copy.
-  static bool IsLeftOutOfCopy(const std::string& path) {
-    return path == "." || path.starts_with("pg_wal/") || engines::IsVolumeBackupEndFile(path);
+  // What of a copy restored from the repository is not sent as the copy: PostgreSQL's end's
+  // files and log go as for a volume copy (in a MariaDB copy, "pg_wal" is a database's name).
+  bool IsLeftOutOfCopy(const std::string& path) const {
+    return path == "." ||
+           (IsPostgres() && (path.starts_with("pg_wal/") || engines::IsVolumeBackupEndFile(path)));
   }
 
   // Sends a tree staged here (`root`: a copy restored from the repository, a PostgreSQL
@@ -1054,7 +1067,11 @@ Result<std::unique_ptr<engines::EngineSet>> KubernetesEngines(std::shared_ptr<ku
   cluster->authority = std::move(authority);
   cluster->options = std::move(options);
   cluster->agents = std::make_unique<AgentClient>(cluster->authority.ca_pem());
-  ASSIGN_OR_RETURN(cluster->watch_api, kube::ApiClient::Create(cluster->api->access(), {}));
+  // One attempt, and a list's answer within 30 s: the watcher retries with its back-off,
+  // and a shutdown does not wait for an API server that does not answer.
+  kube::ApiOptions watching = quick;
+  watching.request_timeout = seconds(30);
+  ASSIGN_OR_RETURN(cluster->watch_api, kube::ApiClient::Create(cluster->api->access(), watching));
   cluster->pods = std::make_unique<PodWatch>(*cluster->watch_api);
   return std::unique_ptr<engines::EngineSet>(std::make_unique<KubeEngineSet>(std::move(cluster)));
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "kube/instance_objects.h"
 #include "kube/json_fields.h"
@@ -94,8 +95,16 @@ PodWatch::PodWatch(kube::ApiClient& api, kube::WatcherOptions options) {
     Changed();
   };
   // Events may be missed until the next list: what it holds may be stale meanwhile.
-  callbacks.on_error = [this](const Status&) {
+  callbacks.on_error = [this](const Status& status) {
     std::lock_guard lock(mu_);
+    // Said once per spell of failures: while it lasts, each state is asked of the API server.
+    if (synced_ || !warned_) {
+      spdlog::warn(
+          "event=pod_watch_failed error=\"{}\" (the pods are asked one by one until "
+          "the watch lists again)",
+          status.ToString());
+    }
+    warned_ = true;
     synced_ = false;
     Changed();
   };

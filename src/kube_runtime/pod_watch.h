@@ -62,6 +62,7 @@ class PodWatch {
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
   bool synced_ = false;                     // guarded by mu_
+  bool warned_ = false;                     // guarded by mu_: a failure was logged
   uint64_t changes_ = 0;                    // guarded by mu_
   std::map<std::string, PodView> pods_;     // guarded by mu_: by "<ns>/<name>"
   std::unique_ptr<kube::Watcher> watcher_;  // last: stopped before the rest goes

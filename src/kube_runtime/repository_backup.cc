@@ -24,6 +24,9 @@ namespace {
 using nlohmann::json;
 
 constexpr unsigned kCopyReads = 4;
+// The largest file of a PostgreSQL data directory: a relation segment (InnoDB's files may
+// be as large as the volume).
+constexpr uint64_t kMaxPgFileBytes = uint64_t{1} << 30;
 
 // The instance's claim's size (its capacity once bound, else what it asks for): the most its
 // files may hold.
@@ -75,13 +78,14 @@ Result<engines::EngineBackup> BackupByRepository(const PodBackupTarget& target,
   ScopeExit unstage([&] { WarnIfError(RemoveTree(staging), "remove a backup's staging"); });
 
   // 2. The copy, through the agent; 3 and 4 before the snapshot is committed.
+  const bool postgres = target.engine == "postgresql";
   AgentSourceTree tree(*target.agents, target.agent, session->id(),
-                       PodVolumeIdentity(target.settings, target.instance), claim_bytes);
+                       PodVolumeIdentity(target.settings, target.instance), claim_bytes,
+                       postgres ? kMaxPgFileBytes : claim_bytes);
   engines::BackupFacts facts;
   storage::CreateOptions o;
   o.tree = &tree;
   // The agent filters too; the daemon does not take its word for what a copy leaves out.
-  const bool postgres = target.engine == "postgresql";
   o.filter = postgres ? engines::PgBackupFilter : engines::MariaPreparedCopyFilter;
   // A few reads at a time: the agent's other requests (the lease's renewal, the probes)
   // keep threads of its eight.

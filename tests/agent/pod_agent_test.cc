@@ -718,6 +718,19 @@ TEST_F(PodAgentTest, AMariaDbInstanceIsReachedAtThePodAddressAndRestoredFromAVol
   EXPECT_EQ(json::parse(copy_ended->body)["facts"].value("method", ""), "mariadb-backup");
   EXPECT_EQ(Status("DELETE", port, "/v1/backups/" + copy_id, token_), 204);
   EXPECT_FALSE(PathExists(stage)) << "the copy stayed on the volume";
+  // What a pod killed during a copy leaves is removed as the agent starts again.
+  ASSERT_TRUE(MakeDirs(JoinPath(stage, "app"), 0700).ok());
+  WriteFile(JoinPath(stage, "app/t.ibd"), std::string(1 << 20, 'x'));
+  WriteFile(stage + ".cnf", "[client]\npassword=secret\n");
+  for (const std::string& planted :
+       {stage, JoinPath(stage, "app"), JoinPath(stage, "app/t.ibd"), stage + ".cnf"}) {
+    ASSERT_EQ(::chown(planted.c_str(), user_.uid, user_.gid), 0) << planted;  // the pod's
+  }
+  EXPECT_EQ(StopAgent(), 0) << Log();
+  port = StartAgent();
+  ASSERT_GT(port, 0) << Log();
+  EXPECT_FALSE(PathExists(stage)) << "a cut-off copy stayed on the volume";
+  EXPECT_FALSE(PathExists(stage + ".cnf"));
   EXPECT_EQ(StopAgent(), 0) << Log();
 
   volume_ = "copy";

@@ -350,6 +350,9 @@ TEST(RoomForCopyTest, ACopyMustFitWithAReserveForTheServer) {
   EXPECT_NE(tight.hint().find("volumeSnapshot"), std::string::npos) << tight.ToString();
   EXPECT_TRUE(RoomForCopy(100 * kMiB, 164 * kMiB, 1024 * kMiB, "s").ok());
   EXPECT_FALSE(RoomForCopy(100 * kMiB, 163 * kMiB, 1024 * kMiB, "s").ok());
+  // A 4 TiB filesystem keeps 1 GiB, not a fiftieth.
+  EXPECT_TRUE(RoomForCopy(1000 * kMiB, 2024 * kMiB, uint64_t{4} << 40, "s").ok());
+  EXPECT_FALSE(RoomForCopy(1000 * kMiB, 2023 * kMiB, uint64_t{4} << 40, "s").ok());
   // Less free than the reserve alone: no underflow into "room".
   EXPECT_FALSE(RoomForCopy(0, 10 * kMiB, 1024 * kMiB, "s").ok());
 }

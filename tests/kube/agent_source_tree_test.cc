@@ -46,8 +46,8 @@ std::vector<TreeEntry> DataDirectory() {
 }
 
 TEST(CheckPodTreeTest, KeepsWhatACopyHoldsWithModesAndOwnersOfItsOwn) {
-  auto tree = kube_runtime::CheckPodTree(Listing(DataDirectory()), 1 << 30, engines::PgBackupFilter,
-                                         "kube://dbaas-orders/orders");
+  auto tree = kube_runtime::CheckPodTree(Listing(DataDirectory()), 1 << 30, 1 << 30,
+                                         engines::PgBackupFilter, "kube://dbaas-orders/orders");
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   std::vector<std::string> paths;
   for (const TreeEntry& e : tree->entries) {
@@ -63,14 +63,19 @@ TEST(CheckPodTreeTest, KeepsWhatACopyHoldsWithModesAndOwnersOfItsOwn) {
 
 TEST(CheckPodTreeTest, RefusesWhatNoDataDirectoryHoldsWithTheReason) {
   auto check = [](std::vector<TreeEntry> entries, uint64_t max_bytes) {
-    return kube_runtime::CheckPodTree(Listing(std::move(entries)), max_bytes, {}, "kube://x/x");
+    return kube_runtime::CheckPodTree(Listing(std::move(entries)), max_bytes, uint64_t{1} << 30, {},
+                                      "kube://x/x");
   };
   auto too_large = DataDirectory();
   too_large[4].size = (uint64_t{1} << 30) + 1;  // more than a segment
   auto refused = check(too_large, uint64_t{1} << 40);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("larger than a PostgreSQL segment"), std::string::npos)
+  EXPECT_NE(refused.status().message().find("larger than the engine's files"), std::string::npos)
       << refused.status().ToString();
+  // An InnoDB tablespace may be as large as the volume (the most a MariaDB copy's file may be).
+  EXPECT_TRUE(kube_runtime::CheckPodTree(Listing(too_large), uint64_t{1} << 40, uint64_t{1} << 40,
+                                         {}, "kube://x/x")
+                  .ok());
 
   refused = check(DataDirectory(), 1 << 20);  // more than the claim holds
   ASSERT_FALSE(refused.ok());
@@ -87,7 +92,8 @@ TEST(CheckPodTreeTest, RefusesWhatNoDataDirectoryHoldsWithTheReason) {
   auto escaping = DataDirectory();
   escaping[1].path = "../PG_VERSION";
   EXPECT_FALSE(check(escaping, 1 << 30).ok()) << "a path out of the directory";
-  EXPECT_FALSE(kube_runtime::CheckPodTree("not a manifest", 1 << 30, {}, "kube://x/x").ok());
+  EXPECT_FALSE(
+      kube_runtime::CheckPodTree("not a manifest", 1 << 30, 1 << 30, {}, "kube://x/x").ok());
 }
 
 }  // namespace

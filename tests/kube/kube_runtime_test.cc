@@ -467,9 +467,6 @@ TEST_F(KubeRuntimeTest, AVolumeSnapshotBackupUnderWriteLoadRestoresConsistentInA
   EXPECT_EQ(snapshot["status"]["readyToUse"], true);
   EXPECT_EQ(snapshot["metadata"]["labels"]["dbaas.io/backup-source"], "orders");
   EXPECT_NE(node_->Log().find("processes paused"), std::string::npos) << node_->Log();
-  EXPECT_FALSE(PathExists(node_->ClaimDir("dbaas-ledger", "data-ledger-mariadb-local-0") +
-                          "/data/ledger/backup-stage"))
-      << "the repository backup's copy stayed on the volume";
 
   const auto restore_asked = std::chrono::steady_clock::now();
   auto restored = daemon_.Post("/instances/orders/restore",
@@ -625,6 +622,11 @@ TEST_F(KubeRuntimeTest, AMariaDbBackupByEitherMethodUnderWriteLoadRestoresConsis
     EXPECT_FALSE(c.value("gtidPosition", "").empty()) << c.dump();
     fmt::print("kube runtime: MariaDB repository backup in {:.2f} s ({} bytes stored)\n",
                SecondsSince(copy_asked), c.value("storedBytes", 0));
+    const std::string instance_dir =
+        node_->ClaimDir("dbaas-ledger", "data-ledger-mariadb-local-0") + "/data/ledger";
+    ASSERT_TRUE(PathExists(instance_dir + "/instance.json")) << instance_dir;
+    EXPECT_FALSE(PathExists(instance_dir + "/backup-stage"))
+        << "the repository backup's copy stayed on the volume";
     std::this_thread::sleep_for(seconds(1));
     EXPECT_GT(load.committed(), before) << "commits did not resume after the backup";
     load.Stop();

@@ -472,7 +472,10 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
 
 // Room beside the data for a copy of it, and some left for the server's own writes.
 Status CheckRoomForCopy(const MariaInstance& instance, const std::string& stage) {
-  ASSIGN_OR_RETURN(storage::ScanResult data, storage::ScanTree(instance.data_dir()));
+  // What mariadb-backup copies whole (the redo log it follows instead, the temporary
+  // tablespace not at all).
+  ASSIGN_OR_RETURN(storage::ScanResult data,
+                   storage::ScanTree(instance.data_dir(), MariaCopyFilter));
   uint64_t copy_bytes = 0;
   for (const TreeEntry& entry : data.entries) copy_bytes += entry.size;
   const std::string where = instance.dir();
@@ -485,8 +488,11 @@ Status CheckRoomForCopy(const MariaInstance& instance, const std::string& stage)
 }  // namespace
 
 ScanFilter MariaPreparedCopyFilter(const std::string& path, bool is_directory) {
-  if (!is_directory && (path.starts_with("xtrabackup_") || path == "backup-my.cnf" ||
-                        path == "aria_log_control.backup" || path == "ib_logfile0.backup")) {
+  // Top-level files only: a database may be named "xtrabackup_x".
+  const bool top = path.find('/') == std::string::npos;
+  if (!is_directory && top &&
+      (path.starts_with("xtrabackup_") || path == "backup-my.cnf" ||
+       path == "aria_log_control.backup" || path == "ib_logfile0.backup")) {
     return ScanFilter::kSkip;
   }
   return ScanFilter::kInclude;
@@ -498,8 +504,10 @@ std::string MariaBackupStage(const MariaInstance& instance) {
 
 Status RoomForCopy(uint64_t copy_bytes, uint64_t free_bytes, uint64_t total_bytes,
                    const std::string& stage) {
-  // What the server may write meanwhile: a fiftieth of the filesystem, 64 MiB at least.
-  const uint64_t reserve = std::max<uint64_t>(uint64_t{64} << 20, total_bytes / 50);
+  // What the server may write meanwhile: a fiftieth of the filesystem, 64 MiB at least and
+  // 1 GiB at most.
+  const uint64_t reserve =
+      std::clamp<uint64_t>(total_bytes / 50, uint64_t{64} << 20, uint64_t{1} << 30);
   if (free_bytes >= reserve && free_bytes - reserve >= copy_bytes) return Status::Ok();
   return Status::FailedPrecondition(
       fmt::format("no room for a copy of the data in '{}': it needs {} MiB and {} MiB kept free "

@@ -88,7 +88,7 @@ std::string MariaBackupStage(const MariaInstance& instance);
 // What of a prepared copy is the data directory: mariadb-backup's own records left out.
 storage::ScanFilter MariaPreparedCopyFilter(const std::string& path, bool is_directory);
 // Whether a copy of `copy_bytes` fits on a filesystem with `free_bytes` of `total_bytes`
-// free, keeping a fiftieth of it (64 MiB at least) for the server's writes meanwhile:
+// free, keeping a fiftieth of it (64 MiB to 1 GiB) for the server's writes meanwhile:
 // kFailedPrecondition naming the sizes and `stage` if not.
 Status RoomForCopy(uint64_t copy_bytes, uint64_t free_bytes, uint64_t total_bytes,
                    const std::string& stage);

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/clock.h"
 #include "base/files.h"
@@ -193,6 +194,19 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaCopyBackup(const MariaInstance& 
   }
   return std::unique_ptr<VolumeBackup>(
       std::make_unique<MariaCopyBackup>(stage, info->Facts(instance.type())));
+}
+
+Status RemoveMariaCopyLeftovers(const MariaInstance& instance) {
+  const std::string stage = MariaBackupStage(instance);
+  if (PathExists(stage)) {
+    spdlog::warn("instance {}: removing the copy a backup cut off left in {}", instance.name(),
+                 stage);
+  }
+  for (const char* suffix : {".pid", ".cnf", ".log"}) {
+    const std::string file = stage + suffix;
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove", file, errno);
+  }
+  return RemoveTree(stage);
 }
 
 }  // namespace dbaas::engines
