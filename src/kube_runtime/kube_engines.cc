@@ -787,7 +787,7 @@ class KubeEngine final : public engines::Engine {
     }
     return pod;
   }
-  // PodOf, for what needs its log archived (MariaDB's binlog does not leave its pod yet).
+  // PodOf, for what needs its log archived (an instance made before pods archived has none).
   static Result<const PodInstance*> Archiving(const engines::Instance& instance) {
     ASSIGN_OR_RETURN(const PodInstance* pod, PodOf(instance));
     if (pod->log_archive_id().empty()) {
