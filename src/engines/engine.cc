@@ -326,7 +326,7 @@ class MariaEngine final : public Engine {
   }
   Status RemoveCopyLeftovers(const Instance& instance) const override {
     ASSIGN_OR_RETURN(const MariaInstance* maria, As<MariaInstance>(instance, "MariaDB"));
-    return RemoveMariaCopyLeftovers(*maria);
+    return RemoveMariaBackupLeftovers(*maria);
   }
   Result<std::unique_ptr<Instance>> RestoreVolumeCopy(
       const std::string& copy_data_dir, const VolumeBackupEnd& end, const InstanceSpec& spec,

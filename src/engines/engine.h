@@ -81,7 +81,7 @@ class Engine {
     return BeginVolumeBackup(instance, label);
   }
   // Removes what a BeginCopyBackup cut off by a kill left beside the data (MariaDB's staged
-  // copy). Nothing of it may still run: the pod's agent calls it as it starts.
+  // copy; a run still going is stopped): the pod's agent calls it as it starts.
   virtual Status RemoveCopyLeftovers(const Instance& /*instance*/) const { return Status::Ok(); }
 
   // A new instance `spec.name` from a copy of a volume backup on the filesystem it is made

@@ -130,13 +130,17 @@ Result<PodView> FindPod(const Cluster& cluster, kube::ApiClient& api, const std:
 }
 
 // The pod's IP once it runs; kBusy saying what it is and why while it does not.
-Result<std::string> PodAddress(const Cluster& cluster, kube::ApiClient& api, const std::string& ns,
-                               const std::string& pod) {
-  ASSIGN_OR_RETURN(PodView view, FindPod(cluster, api, ns, pod));
+Result<std::string> AddressOf(const std::string& ns, const std::string& pod, const PodView& view) {
   if (view.phase != "Running" || view.ip.empty()) {
     return Status::Busy(DescribePod(ns, pod, view));
   }
   return view.ip;
+}
+
+Result<std::string> PodAddress(const Cluster& cluster, kube::ApiClient& api, const std::string& ns,
+                               const std::string& pod) {
+  ASSIGN_OR_RETURN(PodView view, FindPod(cluster, api, ns, pod));
+  return AddressOf(ns, pod, view);
 }
 
 // Waits until the pod runs (its IP), at most `timeout`; the last reason it did not. Wakes at
@@ -355,9 +359,13 @@ class PodInstance final : public engines::Instance {
     std::lock_guard lock(mu_);
     return kube::BoolField(state_, "answers");
   }
+  // The server's restarts by the agent since its container started, and the container's
+  // own restarts by the kubelet (each a restart of the server; the agent's count begins
+  // again with each).
   int restarts() const override {
     std::lock_guard lock(mu_);
-    return static_cast<int>(kube::IntField(state_, "restarts"));
+    const int64_t by_agent = std::max<int64_t>(0, kube::IntField(state_, "restarts"));
+    return static_cast<int>(std::min<int64_t>(by_agent + container_restarts_, 1 << 30));
   }
   const std::string& name() const override { return name_; }
   const std::string& dir() const override { return dir_; }
@@ -451,7 +459,12 @@ class PodInstance final : public engines::Instance {
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();
-      auto address = PodAddress(*cluster_, *cluster_->probe_api, ns_, pod_);
+      auto view = FindPod(*cluster_, *cluster_->probe_api, ns_, pod_);
+      auto address = view.ok() ? AddressOf(ns_, pod_, *view) : Result<std::string>(view.status());
+      if (view.ok()) {
+        std::lock_guard seen(mu_);
+        container_restarts_ = view->restarts;
+      }
       auto state = address.ok()
                        ? cluster_->agents->Call(Agent(*address), "GET", "/v1/instance", seconds(3))
                        : Result<json>(address.status());
@@ -492,6 +505,7 @@ class PodInstance final : public engines::Instance {
   // guarded by mu_: why the agent was not reached last time (the pod's state and reason, or
   // the agent's error); "" when it was
   std::string unreached_;
+  int container_restarts_ = 0;  // guarded by mu_: the pod's, as the watch last saw it
   const std::shared_ptr<DrainPace> pace_ = std::make_shared<DrainPace>();
   std::condition_variable wake_;
   bool stopping_ = false;        // guarded by mu_

@@ -693,11 +693,26 @@ TEST_F(PodAgentTest, AMariaDbInstanceIsReachedAtThePodAddressAndRestoredFromAVol
   ASSERT_TRUE(not_bool);
   EXPECT_EQ(not_bool->status, 400) << not_bool->body;
   const std::string stage = root_ / "volume/data/orders/backup-stage";
-  auto copy_begun = Call("POST", port, "/v1/backups", token_, R"({"copy": true})");
-  ASSERT_TRUE(copy_begun && copy_begun->status == 201)
-      << (copy_begun ? copy_begun->body : "") << "\n"
-      << Log();
-  const std::string copy_id = json::parse(copy_begun->body)["id"];
+  // Made without the agent's backup lock: a second begin meanwhile is refused at once.
+  int begun_status = 0;
+  std::string begun_body;
+  std::thread copying([&] {
+    auto first = Call("POST", port, "/v1/backups", token_, R"({"copy": true})");
+    if (!first) return;
+    begun_status = first->status;
+    begun_body = first->body;
+  });
+  const auto copy_deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (!PathExists(stage) && std::chrono::steady_clock::now() < copy_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto second = Call("POST", port, "/v1/backups", token_, R"({"copy": true})");
+  copying.join();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 409) << second->body;
+  EXPECT_NE(second->body.find("being made"), std::string::npos) << second->body;
+  ASSERT_EQ(begun_status, 201) << begun_body << "\n" << Log();
+  const std::string copy_id = json::parse(begun_body)["id"];
   EXPECT_TRUE(PathExists(JoinPath(stage, "xtrabackup_checkpoints"))) << "no prepared copy";
   auto copy_tree = Call("GET", port, "/v1/backups/" + copy_id + "/tree", token_);
   ASSERT_TRUE(copy_tree);

@@ -362,6 +362,19 @@ TEST_F(KubeRuntimeTest, AnInstanceIsMadeInItsNamespaceServedFromItsPodOutlivesTh
       << Instance("orders").dump();
   EXPECT_EQ(Instance("orders", true)["connection"]["password"], password);
 
+  // The kubelet's count of the container's restarts (each a restart of the server) reaches
+  // the instance's through the pod watch, beside the agent's own.
+  EXPECT_EQ(Instance("orders").value("restarts", -1), 0) << Instance("orders").dump();
+  {
+    auto pod = api_->Get({&kube::KnownKind("v1", "Pod"), ns, "orders-postgresql-local-0"});
+    ASSERT_TRUE(pod.ok()) << pod.status().ToString();
+    ASSERT_TRUE((*pod)["status"]["containerStatuses"].is_array()) << pod->dump();
+    (*pod)["status"]["containerStatuses"][0]["restartCount"] = 3;
+    ASSERT_TRUE(api_->ReplaceStatus(*pod).ok());
+  }
+  EXPECT_TRUE(Eventually([&] { return Instance("orders").value("restarts", 0) == 3; }))
+      << Instance("orders").dump();
+
   // A schedule whose backups go into the daemon's repository, through the agent (the fake
   // serves the VolumeSnapshot API: a backup's default would be a VolumeSnapshot).
   auto schedule = daemon_.Post("/instances/orders/schedules",

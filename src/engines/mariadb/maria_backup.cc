@@ -453,7 +453,7 @@ Result<MariaBackupInfo> BackupByMariaBackup(const MariaInstance& instance,
                                             storage::Progress* progress) {
   const std::string stage = MariaBackupStage(instance);
   auto staged = [&]() -> Result<MariaBackupInfo> {
-    ASSIGN_OR_RETURN(MariaBackupInfo info, PrepareMariaBackupCopy(instance, stage));
+    ASSIGN_OR_RETURN(MariaBackupInfo info, PrepareMariaBackupCopy(instance));
     storage::CreateOptions o;
     o.source = stage;
     o.name = name;
@@ -517,8 +517,25 @@ Status RoomForCopy(uint64_t copy_bytes, uint64_t free_bytes, uint64_t total_byte
       "Kubernetes; a reflink-capable filesystem on a machine)");
 }
 
-Result<MariaBackupInfo> PrepareMariaBackupCopy(const MariaInstance& instance,
-                                               const std::string& stage) {
+Status RemoveMariaBackupLeftovers(const MariaInstance& instance) {
+  const std::string stage = MariaBackupStage(instance);
+  // mariadb-backup runs as the instance's user; its pid file is ours, in the instance's
+  // directory.
+  RETURN_IF_ERROR(instance.runtime().StopLeftover(
+      instance.placement(), {stage + ".pid", "mariadb-backup", stage, SIGTERM, SIGKILL}));
+  // One killed before its pid file was written is found by its user, the instance's own:
+  // any mariadb-backup of that user is a backup of this instance's.
+  if (instance.server_user()) RETURN_IF_ERROR(StopMariaBackupsOf(*instance.server_user()));
+  // RunMariaBackup's files: the pid, the options (credentials) and the log.
+  for (const char* suffix : {".pid", ".cnf", ".log"}) {
+    const std::string file = stage + suffix;
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove", file, errno);
+  }
+  return RemoveTree(stage);
+}
+
+Result<MariaBackupInfo> PrepareMariaBackupCopy(const MariaInstance& instance) {
+  const std::string stage = MariaBackupStage(instance);
   ASSIGN_OR_RETURN(MariaConnection conn, ConnectForBackup(instance));
   MariaBackupInfo info;
   info.method = "mariadb-backup";
@@ -530,15 +547,8 @@ Result<MariaBackupInfo> PrepareMariaBackupCopy(const MariaInstance& instance,
   ASSIGN_OR_RETURN(TemporaryGlobal prompt,
                    TemporaryGlobal::Set(conn, instance.name(), "innodb_flush_log_at_timeout", "1",
                                         [](const std::string& now) { return now != "1"; }));
-  // mariadb-backup runs as the instance's user; its pid file is ours, in the instance's
-  // directory: what a killed backup leaves (its copy, or mariadb-backup itself still
-  // running) the next one removes.
-  RETURN_IF_ERROR(instance.runtime().StopLeftover(
-      instance.placement(), {stage + ".pid", "mariadb-backup", stage, SIGTERM, SIGKILL}));
-  // One killed before its pid file was written is found by its user, the instance's own:
-  // any mariadb-backup of that user is a backup of this instance's.
-  if (instance.server_user()) RETURN_IF_ERROR(StopMariaBackupsOf(*instance.server_user()));
-  RETURN_IF_ERROR(RemoveTree(stage));
+  // What a killed backup left (its copy, or mariadb-backup itself still running).
+  RETURN_IF_ERROR(RemoveMariaBackupLeftovers(instance));
   RETURN_IF_ERROR(CheckRoomForCopy(instance, stage));
   auto staged = [&]() -> Status {
     RETURN_IF_ERROR(MakeDir(stage, 0700));

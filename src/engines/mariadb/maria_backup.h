@@ -76,15 +76,17 @@ Result<MariaBackupInfo> BackupMaria(const MariaInstance& instance, storage::Repo
 
 // The mariadb-backup method's copy, made and prepared, not yet in a repository (the Kubernetes
 // runtime's repository method reads it through the pod's agent: maria_volume_backup.h):
-// mariadb-backup --backup into `stage`, made afresh (a run a killed backup left is stopped
+// mariadb-backup --backup into MariaBackupStage, made afresh (RemoveMariaBackupLeftovers
 // first), then --prepare; the tenant's innodb_flush_log_at_timeout is 1 s meanwhile (see
 // WriteRedoOfCommits). Refused before anything is written when the filesystem lacks room for
 // the copy beside the data (RoomForCopy). The info has no snapshot; the caller removes the
 // stage. The instance must be a running MariaDB server.
-Result<MariaBackupInfo> PrepareMariaBackupCopy(const MariaInstance& instance,
-                                               const std::string& stage);
+Result<MariaBackupInfo> PrepareMariaBackupCopy(const MariaInstance& instance);
 // Where an instance's copy is staged: in its directory, beside its data directory.
 std::string MariaBackupStage(const MariaInstance& instance);
+// What a backup cut off by a kill left: its mariadb-backup stopped if it still runs, its
+// stage and the run's pid, options and log files removed.
+Status RemoveMariaBackupLeftovers(const MariaInstance& instance);
 // What of a prepared copy is the data directory: mariadb-backup's own records left out.
 storage::ScanFilter MariaPreparedCopyFilter(const std::string& path, bool is_directory);
 // Whether a copy of `copy_bytes` fits on a filesystem with `free_bytes` of `total_bytes`

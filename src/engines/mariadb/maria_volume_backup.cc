@@ -8,7 +8,6 @@
 #include <chrono>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "base/clock.h"
 #include "base/files.h"
@@ -187,26 +186,12 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaCopyBackup(const MariaInstance& 
                     instance.name()),
         "use type mariadb");
   }
-  const std::string stage = MariaBackupStage(instance);
-  auto info = PrepareMariaBackupCopy(instance, stage);
+  auto info = PrepareMariaBackupCopy(instance);
   if (!info.ok()) {
     return info.status().WithContext(fmt::format("copy of instance '{}'", instance.name()));
   }
   return std::unique_ptr<VolumeBackup>(
-      std::make_unique<MariaCopyBackup>(stage, info->Facts(instance.type())));
-}
-
-Status RemoveMariaCopyLeftovers(const MariaInstance& instance) {
-  const std::string stage = MariaBackupStage(instance);
-  if (PathExists(stage)) {
-    spdlog::warn("instance {}: removing the copy a backup cut off left in {}", instance.name(),
-                 stage);
-  }
-  for (const char* suffix : {".pid", ".cnf", ".log"}) {
-    const std::string file = stage + suffix;
-    if (::unlink(file.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove", file, errno);
-  }
-  return RemoveTree(stage);
+      std::make_unique<MariaCopyBackup>(MariaBackupStage(instance), info->Facts(instance.type())));
 }
 
 }  // namespace dbaas::engines

@@ -46,9 +46,6 @@ Result<std::unique_ptr<VolumeBackup>> BeginMariaVolumeBackup(const MariaInstance
 // nothing. The facts are the method's ("mariadb-backup"; the binlog and GTID positions where
 // the server archives its binlog).
 Result<std::unique_ptr<VolumeBackup>> BeginMariaCopyBackup(const MariaInstance& instance);
-// Removes the stage (and the run's pid, options and log files) a BeginMariaCopyBackup cut
-// off by a kill left; no mariadb-backup of it may still run.
-Status RemoveMariaCopyLeftovers(const MariaInstance& instance);
 
 // A new instance `spec.name` from the data directory a volume backup's snapshot holds
 // (`copy_data_dir`, on the same filesystem: moved into place): started (InnoDB recovers),
