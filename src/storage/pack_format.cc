@@ -57,6 +57,35 @@ Result<PackFooter> ParsePackFooter(std::span<const uint8_t> footer, uint64_t fil
   return f;
 }
 
+Result<PackBlobEntry> ParsePackIndexEntry(std::span<const uint8_t> bytes, uint64_t index_offset,
+                                          uint32_t i) {
+  if (bytes.size() != kPackIndexEntrySize) {
+    return Status::Corruption(fmt::format("pack index entry {} is short", i));
+  }
+  const uint8_t* p = bytes.data();
+  PackBlobEntry e;
+  std::memcpy(e.id.bytes.data(), p, 32);
+  uint8_t type = p[32];
+  uint8_t compression = p[33];
+  e.stored_size = GetLe<uint32_t>(p + 36);
+  e.raw_size = GetLe<uint32_t>(p + 40);
+  e.offset = GetLe<uint64_t>(p + 44);
+  if (type > static_cast<uint8_t>(BlobType::kPagePatch) ||
+      compression > static_cast<uint8_t>(Compression::kZstdDelta)) {
+    return Status::Corruption(fmt::format("pack index entry {} has an unknown type", i));
+  }
+  e.type = static_cast<BlobType>(type);
+  e.compression = static_cast<Compression>(compression);
+  if (e.raw_size > kMaxBlobSize || e.stored_size > kMaxBlobSize ||
+      (e.compression == Compression::kNone && e.stored_size != e.raw_size) ||
+      (e.compression == Compression::kZstdDelta && e.stored_size <= kDeltaBaseIdSize) ||
+      e.offset < kPackHeaderSize || e.offset > index_offset ||
+      index_offset - e.offset < e.stored_size) {
+    return Status::Corruption(fmt::format("pack index entry {} is out of bounds", i));
+  }
+  return e;
+}
+
 Result<std::vector<PackBlobEntry>> ParsePackIndex(std::span<const uint8_t> index,
                                                   const PackFooter& footer) {
   if (index.size() != uint64_t{footer.entry_count} * kPackIndexEntrySize) {
@@ -67,27 +96,9 @@ Result<std::vector<PackBlobEntry>> ParsePackIndex(std::span<const uint8_t> index
   }
   std::vector<PackBlobEntry> entries(footer.entry_count);
   for (uint32_t i = 0; i < footer.entry_count; ++i) {
-    const uint8_t* p = index.data() + size_t{i} * kPackIndexEntrySize;
-    PackBlobEntry& e = entries[i];
-    std::memcpy(e.id.bytes.data(), p, 32);
-    uint8_t type = p[32];
-    uint8_t compression = p[33];
-    e.stored_size = GetLe<uint32_t>(p + 36);
-    e.raw_size = GetLe<uint32_t>(p + 40);
-    e.offset = GetLe<uint64_t>(p + 44);
-    if (type > static_cast<uint8_t>(BlobType::kPagePatch) ||
-        compression > static_cast<uint8_t>(Compression::kZstdDelta)) {
-      return Status::Corruption(fmt::format("pack index entry {} has an unknown type", i));
-    }
-    e.type = static_cast<BlobType>(type);
-    e.compression = static_cast<Compression>(compression);
-    if (e.raw_size > kMaxBlobSize || e.stored_size > kMaxBlobSize ||
-        (e.compression == Compression::kNone && e.stored_size != e.raw_size) ||
-        (e.compression == Compression::kZstdDelta && e.stored_size <= kDeltaBaseIdSize) ||
-        e.offset < kPackHeaderSize || e.offset > footer.index_offset ||
-        footer.index_offset - e.offset < e.stored_size) {
-      return Status::Corruption(fmt::format("pack index entry {} is out of bounds", i));
-    }
+    ASSIGN_OR_RETURN(entries[i], ParsePackIndexEntry(index.subspan(size_t{i} * kPackIndexEntrySize,
+                                                                   kPackIndexEntrySize),
+                                                     footer.index_offset, i));
   }
   return entries;
 }

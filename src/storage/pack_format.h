@@ -57,6 +57,12 @@ std::string EncodePackTail(const std::vector<PackBlobEntry>& entries, uint64_t i
 // Parses the last kPackFooterSize bytes of a pack of `file_size` bytes.
 Result<PackFooter> ParsePackFooter(std::span<const uint8_t> footer, uint64_t file_size);
 
+// Parses entry `i` of a pack's index (kPackIndexEntrySize bytes) whose blobs end at
+// `index_offset`: a known type and compression, sizes, and the blob within the pack. The
+// repository reads one entry at a time this way (its blob index keeps no entries).
+Result<PackBlobEntry> ParsePackIndexEntry(std::span<const uint8_t> bytes, uint64_t index_offset,
+                                          uint32_t i);
+
 // Parses the index section against its footer: digest, bounds of every blob, known types.
 Result<std::vector<PackBlobEntry>> ParsePackIndex(std::span<const uint8_t> index,
                                                   const PackFooter& footer);

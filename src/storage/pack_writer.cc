@@ -69,7 +69,7 @@ Result<FinishedPack> PackWriter::Finish() {
     return st;
   }
   RETURN_IF_ERROR(FsyncDir(DirName(final_path)));
-  FinishedPack done{std::move(name), std::move(entries_), offset_ + tail.size()};
+  FinishedPack done{std::move(name), std::move(entries_), offset_, offset_ + tail.size()};
   entries_.clear();
   offset_ = 0;
   return done;

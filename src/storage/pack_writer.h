@@ -18,7 +18,8 @@ namespace dbaas::storage {
 struct FinishedPack {
   std::string name;  // 32 hex characters
   std::vector<PackBlobEntry> entries;
-  uint64_t bytes = 0;  // size of the pack file
+  uint64_t index_offset = 0;  // where its index starts: the end of its blobs
+  uint64_t bytes = 0;         // size of the pack file
 };
 
 class PackWriter {

@@ -378,20 +378,20 @@ Result<PushStats> RemoteRepository::Push(const Repository& local, const std::str
 
   // What the remote lacks, in the order of the local packs (sequential reads), in packs
   // of the local repository's target size.
-  std::vector<const BlobLocation*> missing;
+  std::vector<BlobLocation> missing;
   for (const BlobId& blob : live) {
     if (blobs_.count(blob)) continue;
-    const BlobLocation* loc = local.FindBlob(blob);
-    if (loc == nullptr) {
+    ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, local.FindBlob(blob));
+    if (!loc) {
       return Status::Corruption(
           fmt::format("snapshot {} references blob {} that the local repository lacks", id,
                       blob.Hex()),
           "run 'dbaas repo verify'");
     }
-    missing.push_back(loc);
+    missing.push_back(*loc);
   }
-  std::sort(missing.begin(), missing.end(), [](const BlobLocation* a, const BlobLocation* b) {
-    return std::tie(a->pack, a->entry.offset) < std::tie(b->pack, b->entry.offset);
+  std::sort(missing.begin(), missing.end(), [](const BlobLocation& a, const BlobLocation& b) {
+    return std::tie(a.pack, a.entry.offset) < std::tie(b.pack, b.entry.offset);
   });
   std::vector<std::pair<size_t, size_t>> groups;  // [begin, end) of `missing`
   uint64_t group_bytes = 0;
@@ -401,20 +401,20 @@ Result<PushStats> RemoteRepository::Push(const Repository& local, const std::str
       group_bytes = 0;
     }
     groups.back().second = i + 1;
-    group_bytes += missing[i]->entry.stored_size;
+    group_bytes += missing[i].entry.stored_size;
   }
   if (progress)
     progress->total_bytes += std::accumulate(
         missing.begin(), missing.end(), uint64_t{0},
-        [](uint64_t sum, const BlobLocation* loc) { return sum + loc->entry.stored_size; });
+        [](uint64_t sum, const BlobLocation& loc) { return sum + loc.entry.stored_size; });
   std::mutex mutex;
   RETURN_IF_ERROR(ParallelFor(groups.size(), kTransfers, [&](size_t g, unsigned) -> Status {
     std::string pack(kPackHeaderMagic);
     std::vector<PackBlobEntry> entries;
     std::vector<uint8_t> stored;
     for (size_t i = groups[g].first; i < groups[g].second; ++i) {
-      RETURN_IF_ERROR(local.ReadStored(*missing[i], stored));
-      PackBlobEntry entry = missing[i]->entry;
+      RETURN_IF_ERROR(local.ReadStored(missing[i], stored));
+      PackBlobEntry entry = missing[i].entry;
       entry.offset = pack.size();
       pack.append(reinterpret_cast<const char*>(stored.data()), stored.size());
       entries.push_back(entry);
@@ -621,7 +621,9 @@ Result<PullStats> RemoteRepository::Pull(const std::string& id, Repository& loca
     ASSIGN_OR_RETURN(FinishedPack done, writer->Finish());
     finished.push_back(std::move(done));
   }
-  for (const FinishedPack& pack : finished) local.AddPack(pack.name, pack.entries);
+  for (const FinishedPack& pack : finished) {
+    RETURN_IF_ERROR(local.AddPack(pack.name, pack.entries, pack.index_offset));
+  }
   auto exists = local.LoadSnapshot(id);
   if (!exists.ok()) RETURN_IF_ERROR(local.CommitSnapshot(manifest));
   stats.seconds = SecondsSince(start);

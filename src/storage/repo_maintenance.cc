@@ -442,7 +442,10 @@ Result<RepoStats> ComputeStats(const Repository& repo) {
   }
   s.packs = repo.pack_names().size();
   s.blobs = repo.blob_count();
-  for (const BlobLocation& loc : repo.blobs()) s.unique_bytes += loc.entry.raw_size;
+  RETURN_IF_ERROR(repo.ForEachBlob([&s](const BlobLocation& loc) {
+    s.unique_bytes += loc.entry.raw_size;
+    return Status::Ok();
+  }));
   for (const std::string& name : repo.pack_names()) {
     struct stat st;
     std::string path = PackPath(repo.path(), name);

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -160,7 +162,8 @@ Result<WriteLock> Repository::LockForWrite() const {
   return WriteLock(std::move(fd));
 }
 
-Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path) {
+Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path,
+                                                 uint64_t* index_offset) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(pack_path, O_RDONLY));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", pack_path, errno);
@@ -179,6 +182,7 @@ Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path) {
   if (n != index.size()) return Status::Corruption(fmt::format("pack '{}' is short", pack_path));
   auto entries = ParsePackIndex(index, footer.value());
   if (!entries.ok()) return entries.status().WithContext(fmt::format("pack '{}'", pack_path));
+  if (index_offset) *index_offset = footer->index_offset;
   return entries;
 }
 
@@ -197,37 +201,69 @@ Status Repository::LoadIndex() {
     return name.size() != 32 || !HexDecode(name);  // not ours
   });
   // Every backup, restore and delete opens the repository: the indexes are read on every
-  // core, and the map sized once for all of them and what a backup adds (a rehash moves
-  // every node).
-  std::vector<std::vector<PackBlobEntry>> indexes(names.size());
+  // core, and the table sized once for all of them and what a backup adds.
+  struct Loaded {
+    std::vector<PackBlobEntry> entries;
+    uint64_t index_offset = 0;
+  };
+  std::vector<Loaded> indexes(names.size());
   RETURN_IF_ERROR(ParallelFor(names.size(), 0, [&](size_t i, unsigned) -> Status {
-    ASSIGN_OR_RETURN(indexes[i], ReadPackIndex(PackPath(path_, names[i])));
+    ASSIGN_OR_RETURN(indexes[i].entries,
+                     ReadPackIndex(PackPath(path_, names[i]), &indexes[i].index_offset));
     return Status::Ok();
   }));
   size_t total = 0;
-  for (const auto& entries : indexes) total += entries.size();
-  blobs_.Reserve(total + total / 8 + 4096);
+  for (const auto& loaded : indexes) total += loaded.entries.size();
+  ExpectBlobs(total + total / 8 + 4096);
   for (size_t i = 0; i < names.size(); ++i) {
-    AddPack(names[i], indexes[i]);
-    std::vector<PackBlobEntry>().swap(indexes[i]);  // held twice no longer than needed
+    RETURN_IF_ERROR(AddPack(names[i], indexes[i].entries, indexes[i].index_offset));
+    std::vector<PackBlobEntry>().swap(indexes[i].entries);  // held no longer than needed
   }
   return Status::Ok();
 }
 
-void Repository::AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries) {
-  uint32_t pack = static_cast<uint32_t>(pack_names_.size());
+Status Repository::AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries,
+                           uint64_t index_offset) {
+  std::unique_lock lock(index_mutex_);
+  if (entries.size() > BlobIndex::kMaxNumber - next_number_) {
+    return Status::FailedPrecondition(
+        fmt::format("repository '{}' cannot index pack '{}': over 2^32 - 1 blobs", path_, name),
+        "keep fewer backups, or split the repository");
+  }
+  const uint32_t first = next_number_;
+  packs_.push_back({index_offset, first, static_cast<uint32_t>(entries.size())});
   pack_names_.push_back(name);
   {
-    std::lock_guard lock(fds_mutex_);
+    std::lock_guard fds(fds_mutex_);
     pack_fds_.emplace_back();
   }
+  next_number_ += static_cast<uint32_t>(entries.size());
+  // Whether blob `number`, whose first 8 bytes match, is `id`: this pack's entries are at
+  // hand, another pack's are read (a blob in two packs, nearly always).
+  auto same_as = [&](const BlobId& id) {
+    return [&](uint32_t number) {
+      if (number >= first) return entries[number - first].id == id;
+      auto loc = ReadEntry(number);
+      return loc.ok() && loc->entry.id == id;  // unreadable: both copies indexed, either does
+    };
+  };
   // The slots are random cache misses: each is asked for some blobs before it is needed.
   constexpr size_t kPrefetchAhead = 16;
   for (size_t i = 0; i < entries.size(); ++i) {
     if (i + kPrefetchAhead < entries.size()) blobs_.Prefetch(entries[i + kPrefetchAhead].id);
-    // A blob may be in two packs (two writers raced, or a repack was cut off): either does.
-    blobs_.Add(BlobLocation{pack, entries[i]});
+    blobs_.Add(entries[i].id, first + static_cast<uint32_t>(i), same_as(entries[i].id));
   }
+  return Status::Ok();
+}
+
+void Repository::ExpectBlobs(size_t count) {
+  std::unique_lock lock(index_mutex_);
+  blobs_.Reserve(blobs_.size() + count);
+}
+
+size_t Repository::blob_count() const {
+  std::shared_lock lock(index_mutex_);
+  return blobs_.size();
 }
 
 Result<int> Repository::PackFd(uint32_t pack) const {
@@ -239,7 +275,90 @@ Result<int> Repository::PackFd(uint32_t pack) const {
   return fd.get();
 }
 
+Result<BlobLocation> Repository::ReadEntry(uint32_t number) const {
+  auto after = std::upper_bound(packs_.begin(), packs_.end(), number,
+                                [](uint32_t n, const Pack& p) { return n < p.first_number; });
+  if (after == packs_.begin() || number - (after - 1)->first_number >= (after - 1)->blobs) {
+    return Status::Internal(fmt::format("blob number {} is in no pack", number));
+  }
+  const uint32_t pack = static_cast<uint32_t>(after - packs_.begin() - 1);
+  const uint32_t i = number - packs_[pack].first_number;
+  ASSIGN_OR_RETURN(int fd, PackFd(pack));
+  std::string pack_path = PackPath(path_, pack_names_[pack]);
+  std::array<uint8_t, kPackIndexEntrySize> bytes;
+  ASSIGN_OR_RETURN(
+      size_t n,
+      PreadFull(fd, bytes.data(), bytes.size(),
+                packs_[pack].index_offset + uint64_t{i} * kPackIndexEntrySize, pack_path));
+  if (n != bytes.size()) {
+    return Status::Corruption(fmt::format("pack '{}' is truncated", pack_path),
+                              "run 'dbaas repo verify'");
+  }
+  auto entry = ParsePackIndexEntry(bytes, packs_[pack].index_offset, i);
+  if (!entry.ok()) return entry.status().WithContext(fmt::format("pack '{}'", pack_path));
+  return BlobLocation{pack, *entry};
+}
+
+std::optional<BlobLocation> Repository::Locate(const BlobId& id, Status& error) const {
+  std::optional<BlobLocation> found;
+  blobs_.Find(id, [&](uint32_t number) {
+    auto loc = ReadEntry(number);
+    if (!loc.ok()) {
+      error = loc.status();
+      return false;
+    }
+    if (loc->entry.id != id) return false;  // the same first 8 bytes, another blob
+    found = *loc;
+    return true;
+  });
+  return found;
+}
+
+Result<std::optional<BlobLocation>> Repository::FindBlob(const BlobId& id) const {
+  std::shared_lock lock(index_mutex_);
+  Status error;
+  std::optional<BlobLocation> found = Locate(id, error);
+  if (!found && !error.ok()) return error.WithContext(fmt::format("finding blob {}", id.Hex()));
+  return found;
+}
+
+bool Repository::HasBlob(const BlobId& id) const {
+  std::shared_lock lock(index_mutex_);
+  Status error;
+  return Locate(id, error).has_value();
+}
+
+Status Repository::ForEachBlob(const std::function<Status(const BlobLocation&)>& fn) const {
+  for (uint32_t pack = 0;; ++pack) {
+    std::string name;
+    Pack known;
+    {
+      std::shared_lock lock(index_mutex_);
+      if (pack >= packs_.size()) return Status::Ok();
+      name = pack_names_[pack];
+      known = packs_[pack];
+    }
+    ASSIGN_OR_RETURN(auto entries, ReadPackIndex(PackPath(path_, name)));
+    if (entries.size() != known.blobs) {
+      return Status::Corruption(
+          fmt::format("pack '{}' changed since the repository was opened", name));
+    }
+    std::vector<bool> indexed(entries.size());
+    {
+      std::shared_lock lock(index_mutex_);
+      for (uint32_t i = 0; i < entries.size(); ++i) {
+        indexed[i] = blobs_.Holds(entries[i].id, known.first_number + i);
+      }
+    }
+    // `fn` is called without the lock: it may read the repository.
+    for (uint32_t i = 0; i < entries.size(); ++i) {
+      if (indexed[i]) RETURN_IF_ERROR(fn(BlobLocation{pack, entries[i]}));
+    }
+  }
+}
+
 Status Repository::ReadStored(const BlobLocation& loc, std::vector<uint8_t>& out) const {
+  std::shared_lock lock(index_mutex_);
   ASSIGN_OR_RETURN(int fd, PackFd(loc.pack));
   out.resize(loc.entry.stored_size);
   std::string pack_path = PackPath(path_, pack_names_[loc.pack]);
@@ -253,16 +372,21 @@ static Status MissingBlob(const BlobId& id) {
                             "run 'dbaas repo verify'");
 }
 
+std::string Repository::PackName(uint32_t pack) const {
+  std::shared_lock lock(index_mutex_);
+  return pack_names_[pack];
+}
+
 Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out,
                             BlobCheck check) const {
-  const BlobLocation* loc = FindBlob(id);
+  ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, FindBlob(id));
   if (!loc) return MissingBlob(id);
   thread_local std::vector<uint8_t> stored;
   RETURN_IF_ERROR(ReadStored(*loc, stored));
   thread_local std::vector<uint8_t> base;
   if (loc->entry.compression == Compression::kZstdDelta) {
     BlobId base_id = BlobCodec::DeltaBaseId(stored);
-    const BlobLocation* base_loc = FindBlob(base_id);
+    ASSIGN_OR_RETURN(std::optional<BlobLocation> base_loc, FindBlob(base_id));
     if (!base_loc) return MissingBlob(base_id).WithContext(fmt::format("base of {}", id.Hex()));
     if (base_loc->entry.compression == Compression::kZstdDelta) {
       return Status::Corruption(fmt::format("blob {} is a delta of a delta", id.Hex()));
@@ -270,15 +394,15 @@ Status Repository::ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint
     thread_local std::vector<uint8_t> base_stored;
     RETURN_IF_ERROR(ReadStored(*base_loc, base_stored));
     Status st = codec.Decode(base_loc->entry, base_stored, base, {}, check);
-    if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[base_loc->pack]));
+    if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", PackName(base_loc->pack)));
   }
   Status st = codec.Decode(loc->entry, stored, out, base, check);
-  if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[loc->pack]));
+  if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", PackName(loc->pack)));
   return Status::Ok();
 }
 
 Result<std::optional<BlobId>> Repository::DeltaBaseOf(const BlobId& id) const {
-  const BlobLocation* loc = FindBlob(id);
+  ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, FindBlob(id));
   if (!loc) return MissingBlob(id);
   if (loc->entry.compression != Compression::kZstdDelta) return std::optional<BlobId>();
   std::vector<uint8_t> stored;
@@ -322,13 +446,13 @@ Status Repository::ReadChunk(const ChunkRef& ref, BlobCodec& codec, std::vector<
   if (!ref.patch) return Status::Ok();
   // A compacted patch is a delta of the chunk just read (gc's PatchCompactor): decoded
   // against `out` rather than reading the chunk a second time.
-  const BlobLocation* loc = FindBlob(*ref.patch);
+  ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, FindBlob(*ref.patch));
   thread_local std::vector<uint8_t> stored, data;
   if (loc && loc->entry.compression == Compression::kZstdDelta) {
     RETURN_IF_ERROR(ReadStored(*loc, stored));
     if (BlobCodec::DeltaBaseId(stored) == ref.id) {
       Status st = codec.Decode(loc->entry, stored, data, out, check);
-      if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", pack_names_[loc->pack]));
+      if (!st.ok()) return st.WithContext(fmt::format("pack '{}'", PackName(loc->pack)));
       ASSIGN_OR_RETURN(PagePatch patch, PatchOf(ref, data));
       return ApplyPagePatch(patch, out);
     }

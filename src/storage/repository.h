@@ -10,14 +10,17 @@
 //
 // Modes: root-only (directories 0700, files 0600) but for the way down to wal/<id>/.
 //
-// Thread-safety: after Open(), FindBlob() and ReadBlob() may be called from many threads.
-// AddPack() must not run concurrently with them.
+// Thread-safety: after Open(), FindBlob(), ReadBlob() and the other reads may be called from
+// many threads, and AddPack() alongside them (a backup indexes each pack as it finishes it).
+// pack_names() is not safe alongside AddPack().
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -72,9 +75,13 @@ class Repository {
   // Takes the writer lock; fails with kBusy at once if another process holds it.
   Result<WriteLock> LockForWrite() const;
 
-  // Valid until the next AddPack().
-  const BlobLocation* FindBlob(const BlobId& id) const { return blobs_.Find(id); }
-  bool HasBlob(const BlobId& id) const { return FindBlob(id) != nullptr; }
+  // Where a blob is: its pack and its entry, read from the pack's index (the index in
+  // memory holds no entries); nullopt when the repository lacks the blob. Fails only when
+  // the pack's index cannot be read.
+  Result<std::optional<BlobLocation>> FindBlob(const BlobId& id) const;
+  // Whether the repository holds the blob. A pack index that cannot be read counts as not
+  // holding it: a writer then stores the blob again, which is safe (a blob in two packs).
+  bool HasBlob(const BlobId& id) const;
   // Reads, decompresses and checks a blob (and, for a delta, its base). `codec` belongs to
   // the calling thread.
   Status ReadBlob(const BlobId& id, BlobCodec& codec, std::vector<uint8_t>& out,
@@ -90,15 +97,19 @@ class Repository {
   // A chunk's content: its blob, with its page patch applied if it has one.
   Status ReadChunk(const ChunkRef& ref, BlobCodec& codec, std::vector<uint8_t>& out,
                    BlobCheck check = BlobCheck::kSha256) const;
-  // Adds a finished pack's entries to the in-memory index.
-  void AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries);
+  // Adds a finished pack to the in-memory index: `entries` as in its index, which starts at
+  // `index_offset`. Fails (adding nothing) past 2^32 - 1 blobs.
+  Status AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries,
+                 uint64_t index_offset);
   // Makes room in the index for `count` more blobs, so that adding them does not grow it
-  // step by step. Not concurrently with readers of the index, as AddPack.
-  void ExpectBlobs(size_t count) { blobs_.Reserve(blobs_.size() + count); }
+  // step by step.
+  void ExpectBlobs(size_t count);
 
   const std::vector<std::string>& pack_names() const { return pack_names_; }
-  size_t blob_count() const { return blobs_.size(); }
-  const BlobIndex& blobs() const { return blobs_; }
+  size_t blob_count() const;
+  // Calls `fn` once for every blob the index holds (a blob in two packs: the copy indexed),
+  // pack by pack, in each pack's order; reads every pack's index.
+  Status ForEachBlob(const std::function<Status(const BlobLocation&)>& fn) const;
 
   // Manifests, newest first. Unreadable manifests are reported, not skipped silently.
   Result<std::vector<Manifest>> ListSnapshots() const;
@@ -124,11 +135,28 @@ class Repository {
  private:
   Repository(std::string path, RepoConfig config);
   Status LoadIndex();
+  // Reads the entry of the blob numbered `number` (blob_index.h). Under index_mutex_.
+  Result<BlobLocation> ReadEntry(uint32_t number) const;
+  // Under index_mutex_.
+  std::optional<BlobLocation> Locate(const BlobId& id, Status& error) const;
   Result<int> PackFd(uint32_t pack) const;
+  std::string PackName(uint32_t pack) const;
 
   std::string path_;
   RepoConfig config_;
+  // A pack as the index knows it: its blobs are numbered first_number, first_number + 1, ...
+  // in the order of its index, which starts at index_offset in the file.
+  struct Pack {
+    uint64_t index_offset = 0;
+    uint32_t first_number = 0;
+    uint32_t blobs = 0;
+  };
+  // Guards packs_, pack_names_' growth and blobs_: shared by readers, held alone by
+  // AddPack(). Lock order: index_mutex_, then fds_mutex_.
+  mutable std::shared_mutex index_mutex_;
+  std::vector<Pack> packs_;
   std::vector<std::string> pack_names_;
+  uint32_t next_number_ = 0;
   BlobIndex blobs_;
   mutable std::mutex fds_mutex_;
   mutable std::vector<UniqueFd> pack_fds_;
@@ -142,7 +170,9 @@ inline constexpr const char* kLegacyManifestSuffix = ".json";
 Result<std::vector<std::pair<std::string, std::string>>> ListManifestFiles(
     const std::string& repo_path);
 
-// Reads and validates one pack's index (footer, checksum, bounds).
-Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path);
+// Reads and validates one pack's index (footer, checksum, bounds); where the index starts in
+// the file goes to `index_offset` if given.
+Result<std::vector<PackBlobEntry>> ReadPackIndex(const std::string& pack_path,
+                                                 uint64_t* index_offset = nullptr);
 
 }  // namespace dbaas::storage

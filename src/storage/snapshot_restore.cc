@@ -173,7 +173,10 @@ class Restorer {
         return Status::Corruption(fmt::format("'{}' has {} bytes but no chunk list in snapshot {}",
                                               e.path, e.size, m_.id));
       }
-      if (e.chunks && !repo_.HasBlob(*e.chunks)) {
+      if (!e.chunks) continue;
+      auto list = repo_.FindBlob(*e.chunks);
+      if (!list.ok()) return list.status().WithContext(fmt::format("'{}'", e.path));
+      if (!list->has_value()) {
         return Status::Corruption(fmt::format(
             "the chunk list of '{}' ({}) is not in the repository", e.path, e.chunks->Hex()));
       }

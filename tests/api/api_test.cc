@@ -166,11 +166,13 @@ TEST_F(ApiTest, BackupRestoreKeepsExactlyTheDataOfItsMoment) {
     auto repo = storage::Repository::Open(daemon_.data_root() + "/repository");
     ASSERT_TRUE(repo.ok()) << repo.status().ToString();
     size_t patches = 0, loose = 0;
-    for (const storage::BlobLocation& loc : (*repo)->blobs()) {
-      if (loc.entry.type != storage::BlobType::kPagePatch) continue;
+    Status walked = (*repo)->ForEachBlob([&](const storage::BlobLocation& loc) {
+      if (loc.entry.type != storage::BlobType::kPagePatch) return Status::Ok();
       ++patches;
       if (loc.entry.compression != storage::Compression::kZstdDelta) ++loose;
-    }
+      return Status::Ok();
+    });
+    ASSERT_TRUE(walked.ok()) << walked.ToString();
     EXPECT_GT(patches, 0u);
     EXPECT_EQ(loose, 0u);
   }

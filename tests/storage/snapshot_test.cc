@@ -506,8 +506,10 @@ TEST_F(SnapshotTest, APatchWhoseBaseIsDamagedStaysAsItIsAndVerifySaysWhy) {
   BlobCodec codec;
   auto list = repo_->ReadChunkList(*entry->chunks, codec);
   ASSERT_TRUE(list.ok()) << list.status().ToString();
-  const BlobLocation* base = repo_->FindBlob((*list)[1].id);
-  ASSERT_NE(base, nullptr);
+  auto found = repo_->FindBlob((*list)[1].id);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_TRUE(found->has_value());
+  const BlobLocation* base = &**found;
   std::string pack = PackPath(repo_path_, repo_->pack_names()[base->pack]);
   std::string bytes = ReadFile(pack);
   bytes[base->entry.offset + base->entry.stored_size / 2] ^= 0x10;
@@ -677,6 +679,71 @@ TEST_F(SnapshotTest, TruncatedPackGivesAClearError) {
   auto report = VerifyRepository(repo_path_);
   ASSERT_TRUE(report.ok());
   EXPECT_FALSE(report->ok());
+}
+
+// A backup indexes each pack as it finishes it and lets its claims go: content met again
+// after its pack was finished is found in the index (read from the pack's entry), never
+// stored twice.
+TEST_F(SnapshotTest, ContentInAPackFinishedEarlierInTheSnapshotIsStoredOnce) {
+  std::string big_repo = tmp_ / "small-packs";
+  RepoConfig config;
+  config.chunk_size = 16384;
+  config.pack_target_size = 1 << 20;  // the smallest: a pack finishes every 64 chunks
+  ASSERT_TRUE(Repository::Init(big_repo, config).ok());
+  std::string src = tmp_ / "twice";
+  std::string data = RandomBytes(4 << 20, 11);
+  WriteFile(src + "/a", data);
+  WriteFile(src + "/b", data);
+  auto repo = Repository::Open(big_repo);
+  ASSERT_TRUE(repo.ok());
+  CreateOptions o;
+  o.source = src;
+  o.mode = SnapshotMode::kRepository;
+  o.threads = 1;  // "a" whole, its packs finished, then "b"
+  auto m = CreateSnapshot(**repo, o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  // 256 chunks and one list (b's list is a's).
+  EXPECT_EQ(m->stats.new_blobs, 257u);
+  auto reopened = Repository::Open(big_repo);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_GE((*reopened)->pack_names().size(), 4u);
+  EXPECT_EQ((*reopened)->blob_count(), 257u) << "no blob stored twice";
+  auto stats = ComputeStats(**reopened);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->unique_bytes, data.size() + 256u * 36 + 8);
+  RestoreOptions r;
+  r.target = tmp_ / "twice-out";
+  ASSERT_TRUE(RestoreSnapshot(**reopened, *m, r).ok());
+  EXPECT_EQ(DiffTrees(src, r.target), "");
+}
+
+// The index in memory holds no entries: a blob's is read from its pack when it is asked
+// for, and checked as at the open. An entry damaged since is a clear error, not a blob
+// silently missing.
+TEST_F(SnapshotTest, AnIndexEntryDamagedAfterTheOpenIsAClearError) {
+  Snapshot();
+  std::string pack = PackPath(repo_path_, repo_->pack_names()[0]);
+  uint64_t index_offset = 0;
+  auto entries = ReadPackIndex(pack, &index_offset);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_FALSE(entries->empty());
+  const BlobId id = (*entries)[0].id;
+  ASSERT_TRUE(repo_->HasBlob(id));
+  int fd = open(pack.c_str(), O_RDWR);
+  const char bad_type = 9;
+  ASSERT_EQ(pwrite(fd, &bad_type, 1, static_cast<off_t>(index_offset + 32)), 1);
+  close(fd);
+  auto found = repo_->FindBlob(id);
+  ASSERT_FALSE(found.ok());
+  EXPECT_EQ(found.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(found.status().message().find(repo_->pack_names()[0]), std::string::npos)
+      << found.status().ToString();
+  EXPECT_FALSE(repo_->HasBlob(id)) << "a writer stores it again";
+  BlobCodec codec;
+  std::vector<uint8_t> out;
+  EXPECT_EQ(repo_->ReadBlob(id, codec, out).code(), StatusCode::kCorruption);
+  auto reopened = Repository::Open(repo_path_);
+  EXPECT_FALSE(reopened.ok()) << "the pack's checksum fails at the next open";
 }
 
 // Headers are what choosing a snapshot needs, without entries; they are parsed once per
