@@ -55,9 +55,11 @@ Status PackWriter::Add(PackBlobEntry entry, std::span<const uint8_t> stored) {
 
 Result<FinishedPack> PackWriter::Finish() {
   if (!fd_.valid()) return Status::Internal("finishing a pack that has no blobs");
+  // The tail is written after the buffer rather than into it: appended, it grew the buffer
+  // past its size for every pack.
   std::string tail = EncodePackTail(entries_, offset_);
-  buffer_.insert(buffer_.end(), tail.begin(), tail.end());
   RETURN_IF_ERROR(Flush());
+  RETURN_IF_ERROR(WriteAll(fd_.get(), tail, tmp_path_));
   RETURN_IF_ERROR(SyncFile(fd_.get(), tmp_path_));
   fd_.Reset();
   // The name is random: two writers never collide, and a pack's content is already
@@ -69,7 +71,10 @@ Result<FinishedPack> PackWriter::Finish() {
     return st;
   }
   RETURN_IF_ERROR(FsyncDir(DirName(final_path)));
-  FinishedPack done{std::move(name), std::move(entries_), offset_, offset_ + tail.size()};
+  // The entries are copied out, and the writer's array kept for the next pack: moved out,
+  // it grew again by doubling in every pack (blocks of 128 KiB to 512 KiB that malloc keeps
+  // in its heap once freed: a backup's memory grew with its pack count).
+  FinishedPack done{std::move(name), entries_, offset_, offset_ + tail.size()};
   entries_.clear();
   offset_ = 0;
   return done;

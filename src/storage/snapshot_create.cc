@@ -1,6 +1,7 @@
 #include "storage/snapshot_create.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,6 +83,9 @@ constexpr uint64_t kPatchAtMost = 2;
 constexpr int kLoosePatchLevel = -5;
 // Patch plans per task: one open of the file for many changed chunks.
 constexpr size_t kPatchesPerTask = 64;
+// A file of at least this many chunks (512 MiB at 64 KiB) gives malloc's free memory back
+// once its list is stored.
+constexpr size_t kTrimAfterChunks = 8192;
 
 uint64_t RangeSize(uint32_t chunk_size) {
   uint64_t target = 4ull << 20;
@@ -677,7 +681,7 @@ Status CreateRepositorySnapshot(Repository& repo, SourceTree& tree, const Create
   // A file's chunk list, stored as soon as the file is read (by the thread that read its
   // last part) or, for a file with nothing to read, at the end: a large file's is encoded,
   // hashed and stored as a delta of its parent's.
-  auto list_file = [&](FileWork& work, unsigned t) -> Status {
+  auto store_list = [&](FileWork& work, unsigned t) -> Status {
     work.listed = true;
     std::vector<ChunkRef> chunks = CollectChunks(work, chunk_size);  // takes the slots
     std::vector<ChunkRef>().swap(work.parent_chunks);
@@ -689,6 +693,16 @@ Status CreateRepositorySnapshot(Repository& repo, SourceTree& tree, const Create
     RETURN_IF_ERROR(sink.Put(t, id, BlobType::kChunkList, bytes, work.parent_list));
     work.entry->chunks = id;
     return Status::Ok();
+  };
+  auto list_file = [&](FileWork& work, unsigned t) -> Status {
+    const bool large = work.chunk_count >= kTrimAfterChunks;
+    Status st = store_list(work, t);
+    // A large file's slots, list and its encodings (a MiB or two for 1 GiB) are freed by
+    // now. Blocks of that size stay in malloc's heap once freed (its mmap threshold rises
+    // to the size of a mapped block freed), where the next file's do not always fit:
+    // given back to the system instead.
+    if (large) ::malloc_trim(0);
+    return st;
   };
   auto task_done = [&](FileWork& work, unsigned t) -> Status {
     return work.tasks_left.fetch_sub(1) == 1 ? list_file(work, t) : Status::Ok();

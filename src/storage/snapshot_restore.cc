@@ -1,6 +1,7 @@
 #include "storage/snapshot_restore.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,9 @@ constexpr uint64_t kRangeBytes = 4ull << 20;
 // smaller ones (most of a data directory's files, few of its bytes) go through the page
 // cache, where one syncfs at the end writes them together.
 constexpr uint64_t kDirectAtLeast = 1ull << 20;
+// A file of at least this many chunks (512 MiB at 64 KiB) gives malloc's free memory back
+// once its list is let go.
+constexpr size_t kTrimAfterChunks = 8192;
 
 // A file's chunk list and where each chunk starts. Every chunk but a file's last has the
 // chunk size of the snapshot that made the list, usually this snapshot's; a list kept from
@@ -267,8 +271,15 @@ class Restorer {
   // After a range of `f` is written: the last one lets the file's chunk list go.
   static void RangeDone(FileTask& f) {
     if (f.ranges_left->fetch_sub(1) != 1) return;
-    std::lock_guard lock(*f.list_mutex);
-    f.chunks.reset();
+    bool large = false;
+    {
+      std::lock_guard lock(*f.list_mutex);
+      large = f.chunks && f.chunks->chunks.size() >= kTrimAfterChunks;
+      f.chunks.reset();
+    }
+    // As a backup does (snapshot_create.cc): a large file's list given back to the system
+    // rather than kept in malloc's heap, where the next one may not fit.
+    if (large) ::malloc_trim(0);
   }
 
   // Whether each file exists yet. One thread creates the files, in the order their ranges
@@ -382,6 +393,7 @@ class Restorer {
     if (f.range_count == 0) return Status::Ok();  // an empty file: created, nothing to write
     ASSIGN_OR_RETURN(std::shared_ptr<const FileChunks> chunks, ChunksOf(f, st));
     RETURN_IF_ERROR(WriteChunks(f, r, *chunks, fd.get(), direct, st));
+    chunks.reset();  // so that the last range's RangeDone frees the list there
     RangeDone(f);
     return Status::Ok();
   }
