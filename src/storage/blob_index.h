@@ -30,7 +30,7 @@ struct BlobLocation {
 
 class BlobIndex {
  public:
-  // The largest number a blob may have.
+  // The largest number a blob may have: numbers 0 to kMaxNumber, 2^32 - 1 blobs.
   static constexpr uint32_t kMaxNumber = UINT32_MAX - 1;
 
   // Room for `count` blobs without growing.

@@ -204,10 +204,9 @@ Status Repository::LoadIndex() {
   // Every backup, restore and delete opens the repository: the indexes are read on every
   // core, and each is added as soon as the packs before it are, then let go: the entries of
   // a pack or two per core are held, not every pack's (10 MB at 170,000 blobs: a restore's
-  // peak). The table is sized for a pack's usual count (a 32 MiB pack of 64 KiB chunks holds
-  // about 500) and grows if there are more.
-  constexpr size_t kBlobsPerPack = 512;
-  ExpectBlobs(names.size() * kBlobsPerPack + 4096);
+  // peak). The table grows by doubling as they come (its old and new arrays are held
+  // together only while it moves: at most 4.5 MB at 170,000 blobs); a guess at the total
+  // from the pack count is wrong both ways, as packs hold from a few blobs to thousands.
   std::mutex order_mutex;
   std::condition_variable order_changed;
   size_t next = 0;  // the pack to add next
@@ -232,7 +231,7 @@ Status Repository::LoadIndex() {
 Status Repository::AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries,
                            uint64_t index_offset) {
   std::unique_lock lock(index_mutex_);
-  if (entries.size() > BlobIndex::kMaxNumber - next_number_) {
+  if (uint64_t{next_number_} + entries.size() > uint64_t{BlobIndex::kMaxNumber} + 1) {
     return Status::FailedPrecondition(
         fmt::format("repository '{}' cannot index pack '{}': over 2^32 - 1 blobs", path_, name),
         "keep fewer backups, or split the repository");
