@@ -262,11 +262,6 @@ Status Repository::AddPack(const std::string& name, const std::vector<PackBlobEn
   return Status::Ok();
 }
 
-void Repository::ExpectBlobs(size_t count) {
-  std::unique_lock lock(index_mutex_);
-  blobs_.Reserve(blobs_.size() + count);
-}
-
 size_t Repository::blob_count() const {
   std::shared_lock lock(index_mutex_);
   return blobs_.size();

@@ -101,9 +101,6 @@ class Repository {
   // `index_offset`. Fails (adding nothing) past 2^32 - 1 blobs.
   Status AddPack(const std::string& name, const std::vector<PackBlobEntry>& entries,
                  uint64_t index_offset);
-  // Makes room in the index for `count` more blobs, so that adding them does not grow it
-  // step by step.
-  void ExpectBlobs(size_t count);
 
   const std::vector<std::string>& pack_names() const { return pack_names_; }
   size_t blob_count() const;
