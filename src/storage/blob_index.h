@@ -7,7 +7,7 @@
 // bytes match confirms by reading that one entry (the caller's `same`): a false match costs
 // a read, never a wrong answer.
 //
-// Thread-safety: Find() and Holds() from many threads; Add() and Reserve() alone.
+// Thread-safety: Find() and Holds() from many threads; Add() alone.
 #pragma once
 
 #include <algorithm>
@@ -32,11 +32,6 @@ class BlobIndex {
  public:
   // The largest number a blob may have: numbers 0 to kMaxNumber, 2^32 - 1 blobs.
   static constexpr uint32_t kMaxNumber = UINT32_MAX - 1;
-
-  // Room for `count` blobs without growing.
-  void Reserve(size_t count) {
-    if (SlotsFor(count) > slots_.size()) Rehash(SlotsFor(count));
-  }
 
   // The number of the blob `id`, if indexed. `same(number)` says whether the blob numbered
   // `number` is `id` (reading its entry); it is asked only where the first 8 bytes of the

@@ -23,6 +23,12 @@ struct ChunkRef {
   bool operator==(const ChunkRef&) const = default;
 };
 
+// A list of at least this many chunks (512 MiB at 64 KiB) is large: once a backup has stored
+// it or a restore written its file, the memory malloc holds free is given back (malloc_trim).
+// Blocks of a MiB or two stay in malloc's heap once its mmap threshold has risen to them,
+// where the next file's do not always fit (docs/BENCHMARKS.md).
+inline constexpr size_t kLargeListChunks = 8192;
+
 std::string EncodeChunkList(const std::vector<ChunkRef>& chunks);
 // Whether every chunk of `chunks` but the last has `chunk_size` bytes and the last 1 to
 // `chunk_size`: a list cut with that size, whose chunks are found by their index. A list kept

@@ -83,9 +83,6 @@ constexpr uint64_t kPatchAtMost = 2;
 constexpr int kLoosePatchLevel = -5;
 // Patch plans per task: one open of the file for many changed chunks.
 constexpr size_t kPatchesPerTask = 64;
-// A file of at least this many chunks (512 MiB at 64 KiB) gives malloc's free memory back
-// once its list is stored.
-constexpr size_t kTrimAfterChunks = 8192;
 
 uint64_t RangeSize(uint32_t chunk_size) {
   uint64_t target = 4ull << 20;
@@ -695,12 +692,9 @@ Status CreateRepositorySnapshot(Repository& repo, SourceTree& tree, const Create
     return Status::Ok();
   };
   auto list_file = [&](FileWork& work, unsigned t) -> Status {
-    const bool large = work.chunk_count >= kTrimAfterChunks;
+    const bool large = work.chunk_count >= kLargeListChunks;
     Status st = store_list(work, t);
-    // A large file's slots, list and its encodings (a MiB or two for 1 GiB) are freed by
-    // now. Blocks of that size stay in malloc's heap once freed (its mmap threshold rises
-    // to the size of a mapped block freed), where the next file's do not always fit:
-    // given back to the system instead.
+    // A large file's slots, list and its encodings are freed by now (chunk_list.h).
     if (large) ::malloc_trim(0);
     return st;
   };

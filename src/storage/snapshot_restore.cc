@@ -32,9 +32,6 @@ constexpr uint64_t kRangeBytes = 4ull << 20;
 // smaller ones (most of a data directory's files, few of its bytes) go through the page
 // cache, where one syncfs at the end writes them together.
 constexpr uint64_t kDirectAtLeast = 1ull << 20;
-// A file of at least this many chunks (512 MiB at 64 KiB) gives malloc's free memory back
-// once its list is let go.
-constexpr size_t kTrimAfterChunks = 8192;
 
 // A file's chunk list and where each chunk starts. Every chunk but a file's last has the
 // chunk size of the snapshot that made the list, usually this snapshot's; a list kept from
@@ -274,7 +271,7 @@ class Restorer {
     bool large = false;
     {
       std::lock_guard lock(*f.list_mutex);
-      large = f.chunks && f.chunks->chunks.size() >= kTrimAfterChunks;
+      large = f.chunks && f.chunks->chunks.size() >= kLargeListChunks;
       f.chunks.reset();
     }
     // As a backup does (snapshot_create.cc): a large file's list given back to the system

@@ -57,7 +57,6 @@ TEST(BlobIndexTest, FindsEveryBlobThroughGrowth) {
 
 TEST(BlobIndexTest, TheFirstNumberOfABlobWins) {
   BlobIndex index;
-  index.Reserve(4);
   Entries entries;
   ASSERT_TRUE(entries.Add(index, IdOf(1)));
   EXPECT_FALSE(entries.Add(index, IdOf(1))) << "number 1 is the same blob as number 0";
